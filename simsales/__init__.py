@@ -1,0 +1,23 @@
+"""simsales: Monte Carlo planning for project-based B2B sales.
+
+Deals run like projects through milestone stages, on scarce people, under risk. Load a
+declarative scenario, simulate it, read the forecast with honest uncertainty.
+"""
+
+from simsales.engine.runner import simulate
+from simsales.errors import ScenarioError, SimsalesError, SimulationError
+from simsales.results.forecast import Forecast
+from simsales.scenario.load import load, load_dict, with_overlay
+from simsales.scenario.schema import Scenario
+
+__all__ = [
+    "Forecast",
+    "Scenario",
+    "ScenarioError",
+    "SimsalesError",
+    "SimulationError",
+    "load",
+    "load_dict",
+    "simulate",
+    "with_overlay",
+]

@@ -1,0 +1,189 @@
+"""The ``simsales`` command line: ``validate``, ``schema`` (and later run, report, compare, ...).
+
+Every command reports user mistakes as ``file:line:col: key.path: message (hint)`` lines on
+stderr and exits 2; a traceback means a bug in simsales, never a bad input. New commands are
+plain ``@app.command()`` functions; raise a :class:`SimsalesError` for anything the user can fix
+and :func:`main` turns it into a message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from simsales.errors import Problem, ScenarioError, SimsalesError
+from simsales.scenario.calendar import WEEKDAYS
+from simsales.scenario.load import load, with_overlay
+from simsales.scenario.schema import Scenario
+
+__all__ = ["app", "main", "scenario_json_schema"]
+
+EXIT_BAD_INPUT = 2  # the same code click uses for usage errors
+EXIT_BUG = 1
+
+app = typer.Typer(
+    name="simsales",
+    help="Monte Carlo planning for project-based B2B sales.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _out() -> Console:
+    # Problems contain brackets (stages[3]) that rich would read as markup, and editors parse
+    # file:line:col lines, so no markup, no highlighting and no wrapping.
+    return Console(highlight=False, soft_wrap=True, markup=False)
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("simsales")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        _out().print(f"simsales {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Monte Carlo planning for project-based B2B sales: milestones, scarce people, risks."""
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Scenario YAML files.", show_default=False)],
+) -> None:
+    """Check scenario files (and every variant in them); print every problem found."""
+    bad = False
+    for path in files:
+        problems = _check(path)
+        if problems:
+            bad = True
+            for problem in problems:
+                _err().print(_located(problem, path))
+    if bad:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _check(path: Path) -> list[Problem]:
+    """The problems of one file: its own, then those of each variant applied to it."""
+    try:
+        scenario = load(path)
+    except ScenarioError as exc:
+        return list(exc.problems)
+    problems: list[Problem] = []
+    for name in scenario.variants:
+        try:
+            with_overlay(scenario, name)
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+    if not problems:
+        _out().print(
+            f"OK {path} ({len(scenario.stages)} stages, {len(scenario.deals())} live deals, "
+            f"{len(scenario.variants)} variants)"
+        )
+    return problems
+
+
+def _located(problem: Problem, path: Path) -> str:
+    # Every line names a file, so a line from a multi-file run can be traced on its own.
+    return str(problem) if problem.file is not None else f"{path}: {problem}"
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files (for editors and other tools)."""
+    typer.echo(json.dumps(scenario_json_schema(), indent=2, ensure_ascii=False))
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a scenario file, as written in YAML.
+
+    Pydantic describes the validated models; a few fields accept more in a file than their
+    validated type says (a single name for a list, any case of a weekday), and some fields are
+    internal. This widens or removes them so that every file the loader accepts also validates.
+    """
+    schema = Scenario.model_json_schema(by_alias=True)
+    defs = schema["$defs"]
+    # A single name stands for a one-item list.
+    applies = defs["AppliesTo"]["properties"]
+    for key in ("type", "stage", "customer"):
+        applies[key] = {**applies[key], "type": ["array", "string"]}
+        _string_like(applies[key])
+    workdays = defs["CalendarSpec"]["properties"]["workdays"]
+    names = [*WEEKDAYS, "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+    spellings = sorted({v for n in names for v in (n, n.lower(), n.upper())})
+    workdays["items"] = {"type": "string", "enum": spellings}
+    workdays["anyOf"] = [{"type": "array"}, {"type": "string", "enum": spellings}]
+    del workdays["type"]
+    # Filled by the loader from 'priority'; not something a file sets.
+    defs["QueueDiscipline"]["properties"].pop("expression", None)
+    _name_keys(schema)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "simsales scenario",
+        **schema,
+    }
+
+
+def _string_like(prop: dict[str, Any]) -> None:
+    """Let a list-of-strings property also take one string with the items' constraints."""
+    for key in ("pattern", "minLength", "maxLength"):
+        if key in prop["items"]:
+            prop[key] = prop["items"][key]
+
+
+def _name_keys(node: Any) -> None:
+    """Mappings keyed by ids: refuse keys that are not ids instead of silently skipping them."""
+    if isinstance(node, dict):
+        patterns = node.get("patternProperties")
+        names = node.get("propertyNames")
+        if isinstance(patterns, dict) and len(patterns) == 1 and isinstance(names, dict):
+            names.setdefault("pattern", next(iter(patterns)))
+        for value in node.values():
+            _name_keys(value)
+    elif isinstance(node, list):
+        for value in node:
+            _name_keys(value)
+
+
+def main() -> None:
+    """Console-script entry point: user errors exit 2 with a message, never a traceback."""
+    try:
+        app()
+    except SimsalesError as exc:
+        _err().print(str(exc))
+        sys.exit(EXIT_BAD_INPUT)
+    except Exception as exc:
+        if os.environ.get("SIMSALES_DEBUG"):
+            raise
+        _err().print(
+            f"simsales: internal error: {type(exc).__name__}: {exc} "
+            "(a bug in simsales; set SIMSALES_DEBUG=1 to see the traceback, and please report it)"
+        )
+        sys.exit(EXIT_BUG)
+
+
+if __name__ == "__main__":
+    main()

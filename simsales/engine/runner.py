@@ -1,0 +1,274 @@
+"""Run replications: seeding, chunks, executors (serial, processes, Dask), progress, early stop.
+
+Replication *i* always runs with child *i* of ``SeedSequence(seed)``, whichever worker runs it,
+and results are put back in replication order, so the numbers do not depend on the worker count
+or the executor. The optional precision stop is checked after fixed-size batches taken in
+replication order, so where it stops does not depend on them either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from simsales.engine.model import Model, compile_model
+from simsales.engine.replication import LOST, WON, RepRecords, run_replication
+from simsales.engine.streams import replication_seeds
+from simsales.errors import SimsalesError, SimulationError
+from simsales.results.forecast import Forecast
+from simsales.scenario.load import load, scenario_hash, scenario_raw
+from simsales.scenario.schema import Precision, Scenario
+
+__all__ = ["Executor", "run_chunk", "simulate"]
+
+Executor = Literal["serial", "process", "dask"]
+
+
+def run_chunk(model: Model, seed: int, start: int, stop: int) -> list[RepRecords]:
+    """Replications ``start..stop-1`` of ``seed`` (what a worker runs)."""
+    return [run_replication(model, seq) for seq in replication_seeds(seed, start, stop)]
+
+
+_WORKER_MODEL: Model | None = None
+
+
+def _init_worker(model: Model) -> None:
+    global _WORKER_MODEL
+    _WORKER_MODEL = model
+
+
+def _run_in_worker(seed: int, start: int, stop: int) -> list[RepRecords]:
+    assert _WORKER_MODEL is not None
+    return run_chunk(_WORKER_MODEL, seed, start, stop)
+
+
+def simulate(
+    scenario: Scenario | str | Path,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    executor: Executor = "serial",
+    progress: bool = True,
+    *,
+    variant: str | None = None,
+    scheduler: Any = None,
+    precision: Precision | None | Literal["scenario"] = "scenario",
+) -> Forecast:
+    """Simulate a scenario (or a path to one) and return its :class:`Forecast`.
+
+    ``replications`` and ``seed`` default to the scenario's ``simulation`` settings. ``workers``
+    processes (``executor="process"``) or a Dask cluster (``executor="dask"``, ``scheduler`` a
+    ``distributed.Client`` or a scheduler address) share the replications; the numbers are the
+    same for any choice. ``precision`` stops early once the scenario's precision targets are met.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load(scenario, variant=variant)
+    elif variant is not None:
+        from simsales.scenario.load import with_overlay
+
+        scenario = with_overlay(scenario, variant)
+    settings = scenario.simulation
+    n = settings.replications if replications is None else replications
+    seed = settings.seed if seed is None else seed
+    if n < 1:
+        raise SimsalesError(f"replications must be at least 1, got {n}")
+    if workers < 1:
+        raise SimsalesError(f"workers must be at least 1, got {workers}")
+    if executor not in ("serial", "process", "dask"):
+        raise SimsalesError(f"unknown executor {executor!r}: use serial, process or dask")
+    target = settings.precision if precision == "scenario" else precision
+    model = compile_model(scenario)
+    batch = settings.batch if target is not None else n
+    records: list[RepRecords] = []
+    with _pool(executor, model, workers, scheduler) as run_range, _progress(progress, n) as tick:
+        done = 0
+        while done < n:
+            stop = min(n, done + batch)
+            records.extend(run_range(seed, done, stop, tick))
+            done = stop
+            if target is not None and precision_reached(model, records, target):
+                break
+    raw, _ = scenario_raw(scenario)
+    provenance = {
+        "scenario_name": scenario.name,
+        "scenario_hash": scenario_hash(scenario),
+        "seed": seed,
+        "replications": len(records),
+        "replications_requested": n,
+        "stopped_early": len(records) < n,
+        "executor": executor,
+        "workers": workers,
+        "live_deals": list(model.deal_ids),
+        "versions": _versions(),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "scenario": raw,
+    }
+    return Forecast.from_records(model, records, provenance)
+
+
+RunRange = Callable[[int, int, int, Callable[[int], None]], list[RepRecords]]
+
+
+def _chunks(start: int, stop: int, parts: int) -> list[tuple[int, int]]:
+    size = max(1, math.ceil((stop - start) / parts))
+    return [(a, min(stop, a + size)) for a in range(start, stop, size)]
+
+
+class _pool:  # noqa: N801 - used as a context manager like a function
+    """A context manager giving ``run_range(seed, start, stop, tick)`` for the executor."""
+
+    def __init__(self, executor: Executor, model: Model, workers: int, scheduler: Any) -> None:
+        self.executor, self.model, self.workers, self.scheduler = executor, model, workers, scheduler
+        self._close: Callable[[], None] = lambda: None
+
+    def __enter__(self) -> RunRange:
+        if self.executor == "serial":
+            return self._serial
+        if self.executor == "process":
+            self._procs = ProcessPoolExecutor(
+                self.workers, initializer=_init_worker, initargs=(self.model,)
+            )
+            self._close = lambda: self._procs.shutdown(cancel_futures=True)
+            return self._processes
+        return self._dask_range()
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
+
+    def _serial(self, seed: int, start: int, stop: int, tick: Callable[[int], None]) -> list[RepRecords]:
+        out: list[RepRecords] = []
+        for a, b in _chunks(start, stop, max(1, (stop - start) // 10)):
+            out.extend(run_chunk(self.model, seed, a, b))
+            tick(b - a)
+        return out
+
+    def _processes(
+        self, seed: int, start: int, stop: int, tick: Callable[[int], None]
+    ) -> list[RepRecords]:
+        parts = _chunks(start, stop, self.workers * 4)
+        try:
+            futures = [self._procs.submit(_run_in_worker, seed, a, b) for a, b in parts]
+            out: list[RepRecords] = []
+            for (a, b), future in zip(parts, futures, strict=True):
+                out.extend(future.result())
+                tick(b - a)
+        except BrokenProcessPool:
+            raise SimulationError(
+                "a worker process died during the run, so no results were produced "
+                "(out of memory or killed?); run again, or use fewer workers"
+            ) from None
+        return out
+
+    def _dask_range(self) -> RunRange:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise SimsalesError(
+                "the dask executor needs 'distributed': pip install 'simsales[dask]'"
+            ) from None
+        client = self.scheduler
+        if not isinstance(client, Client):
+            if client is None:
+                raise SimsalesError("executor 'dask' needs a scheduler address or a Client")
+            client = Client(client)
+            self._close = client.close
+        model = client.scatter(self.model, broadcast=True)
+
+        def run_range(
+            seed: int, start: int, stop: int, tick: Callable[[int], None]
+        ) -> list[RepRecords]:
+            parts = _chunks(start, stop, max(self.workers, _dask_threads(client)) * 4)
+            futures = [client.submit(run_chunk, model, seed, a, b, pure=False) for a, b in parts]
+            out: list[RepRecords] = []
+            for (a, b), future in zip(parts, futures, strict=True):
+                try:
+                    out.extend(future.result())
+                except Exception as exc:  # a lost worker surfaces here as KilledWorker etc.
+                    raise SimulationError(f"a Dask task failed: {exc}") from None
+                tick(b - a)
+            return out
+
+        return run_range
+
+
+def _dask_threads(client: Any) -> int:
+    try:
+        return max(1, sum(client.nthreads().values()))
+    except Exception:  # an unreachable scheduler reports itself on submit instead
+        return 1
+
+
+class _progress:  # noqa: N801 - used as a context manager like a function
+    """A rich progress bar on stderr (rich renders it in Jupyter too); silent when off."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total = enabled, total
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda _n: None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self._bar = Progress(console=Console(stderr=True), transient=True)
+        self._bar.start()
+        task = self._bar.add_task("simulating", total=self.total)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._bar.stop()
+
+
+def precision_reached(model: Model, records: Sequence[RepRecords], target: Precision) -> bool:
+    """Whether every 95% half-width asked for is reached (needs at least two replications)."""
+    if len(records) < 2:
+        return False
+    z = 1.959963984540054
+    checks: list[bool] = []
+    if target.win_rate is not None:
+        rates = np.array([_win_rate(r) for r in records])
+        checks.append(z * np.nanstd(rates, ddof=1) / math.sqrt(len(rates)) <= target.win_rate)
+    if target.close_p80_days is not None:
+        p80 = np.array([_p80(r) for r in records])
+        p80 = p80[np.isfinite(p80)]
+        checks.append(
+            len(p80) > 1 and z * np.std(p80, ddof=1) / math.sqrt(len(p80)) <= target.close_p80_days
+        )
+    if target.revenue_rel is not None:
+        revenue = np.array([r.revenue.sum() for r in records])
+        mean = revenue.mean()
+        half = z * revenue.std(ddof=1) / math.sqrt(len(revenue))
+        checks.append(mean > 0 and half / mean <= target.revenue_rel)
+    return all(checks)
+
+
+def _win_rate(r: RepRecords) -> float:
+    decided = np.isin(r.outcome, (WON, LOST))
+    return float(np.mean(r.outcome[decided] == WON)) if decided.any() else math.nan
+
+
+def _p80(r: RepRecords) -> float:
+    """Time by which 80% of the live deals are decided (inf if that is after the horizon)."""
+    t = np.where(np.isnan(r.decision_t[r.deal_live]), np.inf, r.decision_t[r.deal_live])
+    return float(np.quantile(t, 0.8)) if len(t) else math.nan
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("simsales", "simpy", "numpy", "scipy", "pandas"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = "unknown"
+    return out

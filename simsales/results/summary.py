@@ -1,0 +1,255 @@
+"""Summaries of a Forecast: per live deal, for the portfolio and per pool, with 95% intervals.
+
+Percentiles of close dates treat a deal still open at the horizon as closing "after the
+horizon" (+inf); a percentile that lands there is reported as ``None`` rather than as a date.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simsales.engine.model import Model
+from simsales.results.forecast import Forecast
+from simsales.results.stats import mean_interval, percentile_interval, wilson
+
+__all__ = ["PERCENTILES", "Summary", "period_revenue", "summarize"]
+
+PERCENTILES = {"p10": 0.10, "p50": 0.50, "p80": 0.80, "p90": 0.90}
+
+
+@dataclass
+class Summary:
+    """Tables a planner reads first; every estimate has ``_low``/``_high`` 95% bounds."""
+
+    scenario: str
+    seed: int
+    replications: int
+    currency: str
+    deals: pd.DataFrame  # one row per live deal
+    portfolio: pd.DataFrame  # one row per metric (won deals, revenue, margin, cost, open deals)
+    periods: pd.DataFrame  # one row per period: revenue percentiles, target and its probability
+    resources: pd.DataFrame  # one row per pool
+
+    def to_json(self) -> dict[str, Any]:
+        """The machine-readable summary of ``simsales run --json``."""
+
+        def pct(row: pd.Series, prefix: str) -> dict[str, Any] | None:
+            values = {k: row[f"{prefix}_{k}"] for k in PERCENTILES}
+            if all(v is None for v in values.values()):
+                return None
+            return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in values.items()}
+
+        deals = [
+            {
+                "id": row["deal"],
+                "win_probability": _num(row["win_probability"]),
+                "close_date": pct(row, "close"),
+                "win_date": pct(row, "win") if row["win_probability"] > 0 else None,
+                "expected_revenue": _num(row["expected_revenue"]),
+            }
+            for _, row in self.deals.iterrows()
+        ]
+        p = self.portfolio.set_index("metric")
+
+        def stats_of(metric: str) -> dict[str, float | None]:
+            r = p.loc[metric]
+            return {k: _num(r[k]) for k in ("mean", "p10", "p50", "p90")}
+
+        return {
+            "scenario": self.scenario,
+            "seed": self.seed,
+            "replications": self.replications,
+            "deals": deals,
+            "portfolio": {
+                "won_deals": stats_of("won_deals"),
+                "revenue": stats_of("revenue"),
+                "revenue_by_period": [
+                    {"period": r["period"], **{k: _num(r[k]) for k in ("mean", "p10", "p50", "p90")}}
+                    for _, r in self.periods.iterrows()
+                ],
+                "targets": [
+                    {
+                        "period": r["period"],
+                        "target": _num(r["target"]),
+                        "probability": _num(r["target_probability"]),
+                    }
+                    for _, r in self.periods.iterrows()
+                    if not math.isnan(r["target"])
+                ],
+            },
+            "resources": [
+                {
+                    "id": r["pool"],
+                    "utilization": _num(r["utilization"]),
+                    "mean_wait_days": _num(r["mean_wait_days"]),
+                }
+                for _, r in self.resources.iterrows()
+            ],
+        }
+
+    def _repr_html_(self) -> str:
+        parts = [
+            f"<h4>{_esc(self.scenario)}: {self.replications} replications, seed {self.seed}</h4>",
+            self.deals.to_html(index=False, float_format=lambda v: f"{v:,.3g}"),
+            self.periods.to_html(index=False, float_format=lambda v: f"{v:,.4g}"),
+            self.resources.to_html(index=False, float_format=lambda v: f"{v:,.3g}"),
+        ]
+        return "\n".join(parts)
+
+
+def _esc(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return None if math.isnan(f) or math.isinf(f) else f
+
+
+def summarize(forecast: Forecast) -> Summary:
+    model = forecast.model
+    if model is None:
+        raise ValueError("this forecast has no model; load it with Forecast.load")
+    n = forecast.replications
+    return Summary(
+        scenario=model.name,
+        seed=int(forecast.provenance["seed"]),
+        replications=n,
+        currency=model.currency,
+        deals=_deals(forecast, model, n),
+        portfolio=_portfolio(forecast, model, n),
+        periods=_periods(forecast, model, n),
+        resources=_resources(forecast),
+    )
+
+
+def _date(model: Model, t: float) -> date | None:
+    return None if not math.isfinite(t) else model.calendar.end_date(t)
+
+
+def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
+    live = forecast.deals[forecast.deals["live"]]
+    rows = []
+    for deal_id, g in live.groupby("deal", observed=True, sort=False):
+        won = (g["outcome"] == "won").to_numpy()
+        p, p_lo, p_hi = wilson(won.sum(), len(g))
+        close = np.where(g["outcome"] == "open", np.inf, g["decision_t"].to_numpy())
+        row: dict[str, Any] = {"deal": str(deal_id), "win_probability": p,
+                               "win_probability_low": p_lo, "win_probability_high": p_hi}
+        for name, q in PERCENTILES.items():
+            est, lo, hi = percentile_interval(close, q)
+            row[f"close_{name}"] = _date(model, est)
+            row[f"close_{name}_low"] = _date(model, lo)
+            row[f"close_{name}_high"] = _date(model, hi)
+            wins = g["decision_t"].to_numpy()[won]
+            w_est = percentile_interval(wins, q)[0] if len(wins) else math.nan
+            row[f"win_{name}"] = _date(model, w_est)
+        mean, lo, hi = mean_interval(g["revenue"])
+        row.update(expected_revenue=mean, expected_revenue_low=lo, expected_revenue_high=hi)
+        row["open_probability"] = float((g["outcome"] == "open").mean())
+        rows.append(row)
+    order = {d: i for i, d in enumerate(model.deal_ids)}
+    out = pd.DataFrame(rows)
+    return out.sort_values("deal", key=lambda s: s.map(order)).reset_index(drop=True) if rows else out
+
+
+def per_replication(forecast: Forecast, model: Model) -> pd.DataFrame:
+    """One row per replication: won deals, revenue, cost, margin, open deals."""
+    deals = forecast.deals
+    margin_share = np.array([t.margin for t in model.types])[deals["type"].cat.codes.to_numpy()]
+    g = deals.assign(
+        won=deals["outcome"] == "won",
+        open=deals["outcome"] == "open",
+        margin=deals["revenue"] * margin_share - deals["cost"],
+    ).groupby("replication")
+    out = pd.DataFrame(
+        {
+            "won_deals": g["won"].sum(),
+            "revenue": g["revenue"].sum(),
+            "cost": g["cost"].sum() + model.global_cost,
+            "margin": g["margin"].sum() - model.global_cost,
+            "open_deals": g["open"].sum(),
+        }
+    )
+    return out.reindex(range(forecast.provenance.get("first_replication", 0),
+                             forecast.provenance.get("first_replication", 0) + forecast.replications),
+                       fill_value=0)
+
+
+def _portfolio(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
+    reps = per_replication(forecast, model)
+    rows = []
+    for metric in reps.columns:
+        x = reps[metric].to_numpy(dtype=np.float64)
+        mean, lo, hi = mean_interval(x)
+        row = {"metric": metric, "mean": mean, "mean_low": lo, "mean_high": hi}
+        for name, q in PERCENTILES.items():
+            row[name] = percentile_interval(x, q)[0]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def period_revenue(forecast: Forecast, t0: float, t1: float) -> np.ndarray:
+    """Won revenue per replication with the win in model time [t0, t1)."""
+    d = forecast.deals
+    inside = (d["outcome"] == "won") & (d["decision_t"] >= t0) & (d["decision_t"] < t1)
+    first = forecast.provenance.get("first_replication", 0)
+    by_rep = d["revenue"].where(inside, 0.0).groupby(d["replication"]).sum()
+    return by_rep.reindex(range(first, first + forecast.replications), fill_value=0.0).to_numpy()
+
+
+def report_periods(model: Model) -> list[tuple[str, float, float, float]]:
+    """Quarters inside the horizon plus every target period: (label, t0, t1, target or nan)."""
+    cal = model.calendar
+    periods: dict[str, tuple[float, float, float]] = {}
+    year, quarter = model.start.year, (model.start.month - 1) // 3 + 1
+    while (year, quarter) <= (model.horizon.year, (model.horizon.month - 1) // 3 + 1):
+        label = f"{year}Q{quarter}"
+        periods[label] = (*cal.period_bounds(label), math.nan)
+        year, quarter = (year + 1, 1) if quarter == 4 else (year, quarter + 1)
+    for label, t0, t1, target in model.targets:
+        periods[label] = (t0, t1, target)
+    return sorted(((k, *v) for k, v in periods.items()), key=lambda r: (r[1], r[2] - r[1]))
+
+
+def _periods(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
+    rows = []
+    for label, t0, t1, target in report_periods(model):
+        x = period_revenue(forecast, t0, t1)
+        mean, lo, hi = mean_interval(x)
+        row: dict[str, Any] = {"period": label, "mean": mean, "mean_low": lo, "mean_high": hi}
+        for name, q in PERCENTILES.items():
+            row[name] = percentile_interval(x, q)[0]
+        row["target"] = target
+        if math.isnan(target):
+            row["target_probability"] = row["target_probability_low"] = math.nan
+            row["target_probability_high"] = math.nan
+        else:
+            p, p_lo, p_hi = wilson(float(np.sum(x >= target)), len(x))
+            row.update(target_probability=p, target_probability_low=p_lo,
+                       target_probability_high=p_hi)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _resources(forecast: Forecast) -> pd.DataFrame:
+    g = forecast.pools.groupby("pool", observed=True, sort=False)
+    out = pd.DataFrame(
+        {
+            "utilization": g["utilization"].mean(),
+            "busy_days": g["busy_days"].mean(),
+            "requests": g["requests"].mean(),
+            "mean_wait_days": g["wait_days"].sum() / g["requests"].sum().replace(0, np.nan),
+        }
+    )
+    return out.reset_index()

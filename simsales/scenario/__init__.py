@@ -1,0 +1,1 @@
+"""The declarative scenario language: schema, distributions, calendar, rules, loading."""

@@ -1,0 +1,361 @@
+"""The scenario language as frozen pydantic models.
+
+Units: durations and delays are working days of the scenario's calendar (plain days when the
+calendar is ``continuous``); money is in the scenario's ``currency``; probabilities are in [0, 1].
+Every default lives here, beside its field. Cross-references between sections (a stage's needs
+name pools, a deal names a type, ...) are checked in :mod:`simsales.scenario.references`, which
+reports every broken reference at once.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from simsales.errors import invalid
+from simsales.scenario.calendar import CalendarSpec
+from simsales.scenario.distributions import DistributionSpec
+from simsales.scenario.rules import Condition, NumberExpression
+
+__all__ = [
+    "AppliesTo",
+    "Arrival",
+    "CapacityChange",
+    "DealType",
+    "Impact",
+    "Mitigation",
+    "PipelineCsv",
+    "PipelineDeal",
+    "Pool",
+    "Precision",
+    "QueueDiscipline",
+    "Rework",
+    "Risk",
+    "Rule",
+    "RuleEffect",
+    "Scenario",
+    "SimulationSettings",
+    "Stage",
+    "StageOverride",
+    "Targets",
+]
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0, description="probability in [0, 1]")]
+Money = Annotated[float, Field(ge=0.0, allow_inf_nan=False, description="amount in the currency")]
+Factor = Annotated[
+    float, Field(ge=0.0, le=100.0, allow_inf_nan=False, description="multiplier, 1 = unchanged")
+]
+Identifier = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=120,
+        pattern=r"^[^\s.\[\]{}:,#][^.\[\]{}:,#]*$",
+        description="an id: letters (Chinese too), digits, '_' or '-'; no dots, brackets or colons",
+    ),
+]
+PERIOD_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])|Q[1-4]|H[12])?$"
+Period = Annotated[
+    str, Field(pattern=PERIOD_PATTERN, description="2027 | 2027H1 | 2027Q3 | 2027-03")
+]
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class Frozen(BaseModel):
+    """Base of every scenario model: immutable, and unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Precision(Frozen):
+    """Stop replicating early once every listed 95% half-width is reached."""
+
+    win_rate: float | None = Field(
+        None, gt=0, lt=0.5, description="half-width of the portfolio win-rate interval"
+    )
+    close_p80_days: float | None = Field(
+        None, gt=0, description="half-width of the portfolio P80 close-time interval, days"
+    )
+    revenue_rel: float | None = Field(
+        None, gt=0, lt=1, description="half-width of the mean-revenue interval, relative to it"
+    )
+
+
+class SimulationSettings(Frozen):
+    replications: int = Field(1000, ge=1, le=1_000_000, description="Monte Carlo replications")
+    seed: int = Field(0, ge=0, lt=2**63, description="root of all randomness (SeedSequence)")
+    precision: Precision | None = None
+    batch: int = Field(
+        100, ge=10, le=100_000, description="replications per precision check (and per chunk)"
+    )
+
+
+class CapacityChange(Frozen):
+    from_: date = Field(alias="from", description="date from which the new capacity holds")
+    capacity: int = Field(ge=0, le=100_000, description="people in the pool from that date")
+
+
+class Pool(Frozen):
+    name: str | None = Field(None, description="display name")
+    capacity: int = Field(ge=0, le=100_000, description="people in the pool at the start")
+    cost_per_day: Money = Field(0.0, description="cost of one person for one working day")
+    external: bool = Field(False, description="partners / contractors paid by the day")
+    capacity_changes: tuple[CapacityChange, ...] = ()
+    min: int | None = Field(None, ge=0, description="optimizer: smallest allowed headcount")
+    max: int | None = Field(None, ge=0, description="optimizer: largest allowed headcount")
+    hire_lead_months: int = Field(0, ge=0, le=24, description="optimizer: months until a hire")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Pool:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise invalid(f"min ({self.min}) must be <= max ({self.max})")
+        dates = [c.from_ for c in self.capacity_changes]
+        if dates != sorted(dates) or len(set(dates)) != len(dates):
+            raise invalid(
+                "capacity_changes must have distinct dates in increasing order",
+                "sort them by 'from'",
+            )
+        return self
+
+
+class QueueDiscipline(Frozen):
+    """Who gets a free person first when several deals wait for the same pool."""
+
+    priority: str = Field(
+        "fifo",
+        description="'fifo', 'earliest_target' (target_close first), or a numeric expression "
+        "over deal attributes such as 'expected_value'",
+    )
+    order: Literal["asc", "desc"] = Field("desc", description="for expressions: high first")
+    expression: NumberExpression | None = Field(None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _compile(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            priority = data.get("priority", "fifo")
+            if isinstance(priority, str) and priority not in ("fifo", "earliest_target"):
+                data = {**data, "expression": priority}
+        return data
+
+
+class Rework(Frozen):
+    to: Identifier = Field(description="an earlier stage to loop back to")
+    p: Probability = Field(description="chance of looping back after this stage")
+
+
+class Stage(Frozen):
+    id: Identifier
+    name: str | None = Field(None, description="display name")
+    exit_criteria: tuple[str, ...] = Field((), description="goals that end the stage")
+    duration: DistributionSpec = Field(description="working days the stage takes once staffed")
+    needs: dict[Identifier, Annotated[int, Field(ge=1, le=1000)]] = Field(
+        default_factory=dict, description="people held from each pool for the whole stage"
+    )
+    advance: Probability = Field(1.0, description="chance to advance; otherwise the deal is lost")
+    rework: Rework | None = None
+    cost: Money = Field(0.0, description="direct cost per visit (travel, demo kit, ...)")
+
+
+class StageOverride(Frozen):
+    """A deal type's changes to one stage; anything left out keeps the stage's value."""
+
+    duration: DistributionSpec | None = None
+    needs: dict[Identifier, Annotated[int, Field(ge=1, le=1000)]] | None = None
+    advance: Probability | None = None
+    rework: Rework | None = None
+    cost: Money | None = None
+
+
+class DealType(Frozen):
+    name: str | None = Field(None, description="display name")
+    value: DistributionSpec | None = Field(None, description="contract value when not given")
+    margin: Probability = Field(1.0, description="share of the value that is gross margin")
+    stages: dict[Identifier, StageOverride] = Field(default_factory=dict)
+    skip: tuple[Identifier, ...] = Field((), description="stages this type never goes through")
+
+
+class PipelineDeal(Frozen):
+    id: Identifier
+    name: str | None = None
+    customer: str | None = None
+    type: Identifier
+    stage: Identifier = Field(description="current stage")
+    days_in_stage: float = Field(0.0, ge=0, le=10_000, description="working days spent so far")
+    value: Money | None = Field(None, description="contract value; else drawn from the type")
+    target_close: date | None = None
+    owner: str | None = None
+
+
+class PipelineCsv(Frozen):
+    """Live deals from a CSV file (path relative to the scenario file)."""
+
+    csv: str = Field(min_length=1)
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="deal field -> CSV column, for the columns named differently",
+    )
+
+
+class Arrival(Frozen):
+    type: Identifier
+    per_month: float = Field(ge=0, le=100_000, description="mean new deals per month")
+    seasonality: dict[str, Factor] = Field(
+        default_factory=dict, description="month (Jan..Dec) -> multiplier of per_month"
+    )
+    stage: Identifier | None = Field(None, description="stage new deals start in (the first)")
+    customer: str | None = None
+    window: tuple[date, date] | None = Field(None, description="arrivals only between the dates")
+
+    @field_validator("seasonality")
+    @classmethod
+    def _months(cls, value: dict[str, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key, factor in value.items():
+            month = str(key).strip().title()[:3]
+            if month not in MONTHS:
+                raise invalid(f"unknown month {key!r}", f"use one of {', '.join(MONTHS)}")
+            out[month] = factor
+        return out
+
+
+class Impact(Frozen):
+    delay: DistributionSpec | None = Field(None, description="working days the deal is held up")
+    win_factor: Factor | None = Field(None, description="multiplies the deal's chance to win")
+    value_factor: Factor | None = Field(None, description="multiplies the deal's value")
+    lost: bool = Field(False, description="the deal is lost outright")
+    capacity: int | None = Field(None, ge=-100_000, le=100_000, description="resource: +/- people")
+    duration: DistributionSpec | None = Field(None, description="resource: working days it lasts")
+
+
+class Mitigation(Frozen):
+    cost: Money = Field(description="per exposed deal (deal scope) or once (global, resource)")
+    p: Probability | None = Field(None, description="probability once mitigated")
+    impact: Impact | None = Field(None, description="impact once mitigated")
+
+
+class AppliesTo(Frozen):
+    type: tuple[Identifier, ...] = ()
+    stage: tuple[Identifier, ...] = ()
+    customer: tuple[str, ...] = ()
+    when: Condition | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scalars_to_lists(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {
+                k: [v] if k in ("type", "stage", "customer") and isinstance(v, str) else v
+                for k, v in data.items()
+            }
+        return data
+
+
+class Risk(Frozen):
+    id: Identifier
+    name: str | None = None
+    scope: Literal["deal", "global", "resource"]
+    p: Probability = Field(description="deal: per exposed deal; global/resource: per replication")
+    during: tuple[Identifier, ...] = Field((), description="stages in which a deal is exposed")
+    window: tuple[date, date] | None = Field(None, description="dates between which it can occur")
+    applies_to: AppliesTo | None = None
+    resource: Identifier | None = Field(None, description="resource scope: the pool hit")
+    impact: Impact
+    mitigation: Mitigation | None = None
+    mitigated: bool = Field(False, description="use the mitigation's p/impact and pay its cost")
+
+    @model_validator(mode="after")
+    def _scope_fits(self) -> Risk:
+        if self.scope == "resource":
+            if self.resource is None:
+                raise invalid("a resource risk needs 'resource'", "name the pool it hits")
+            if self.impact.capacity is None or self.impact.duration is None:
+                raise invalid(
+                    "a resource risk's impact needs 'capacity' and 'duration'",
+                    "e.g. impact: {capacity: -1, duration: {uniform: [20, 60]}}",
+                )
+        elif self.resource is not None:
+            raise invalid(f"'resource' only applies to scope resource, not {self.scope}")
+        if self.window is not None and self.window[0] > self.window[1]:
+            raise invalid("window must be [first date, last date]", "swap the two dates")
+        if self.mitigated and self.mitigation is None:
+            raise invalid("mitigated is true but there is no mitigation", "add mitigation: {...}")
+        return self
+
+
+class RuleEffect(Frozen):
+    win_factor: Factor | None = None
+    value_factor: Factor | None = None
+    delay: DistributionSpec | None = Field(None, description="working days added at once")
+    skip: tuple[Identifier, ...] = Field((), description="stages the deal will not go through")
+    priority: float | None = Field(None, description="added to the deal's queue priority")
+
+
+class Rule(Frozen):
+    id: Identifier
+    when: Condition = Field(description="expression over deal attributes, e.g. 'value < 4e5'")
+    then: RuleEffect
+    once: bool = Field(True, description="fire at most once per deal")
+
+
+class Targets(Frozen):
+    revenue: dict[Period, Money] = Field(
+        default_factory=dict, description="period (2027, 2027H1, 2027Q1, 2027-03) -> revenue"
+    )
+
+
+class Scenario(Frozen):
+    """A whole scenario; build it with :func:`simsales.load` to get located errors."""
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    locale: Literal["en", "zh-CN"] = Field("en", description="language of report labels")
+    start: date = Field(description="simulation time zero")
+    horizon: date = Field(description="deals still open then are reported as open")
+    currency: str = Field("CNY", min_length=1, max_length=8)
+    calendar: CalendarSpec = Field(default_factory=CalendarSpec)
+    simulation: SimulationSettings = Field(default_factory=SimulationSettings)
+    resources: dict[Identifier, Pool] = Field(default_factory=dict)
+    queue_discipline: QueueDiscipline = Field(default_factory=QueueDiscipline)
+    stages: tuple[Stage, ...] = Field(min_length=1)
+    deal_types: dict[Identifier, DealType] = Field(min_length=1)
+    pipeline: tuple[PipelineDeal, ...] | PipelineCsv = ()
+    arrivals: tuple[Arrival, ...] = ()
+    risks: tuple[Risk, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    targets: Targets = Field(default_factory=Targets)
+    variants: dict[Identifier, dict[str, Any]] = Field(
+        default_factory=dict, description="what-ifs: overlays deep-merged onto this scenario"
+    )
+
+    @field_validator("horizon")
+    @classmethod
+    def _after_start(cls, horizon: date, info: Any) -> date:
+        start = info.data.get("start")
+        if start is not None and horizon <= start:
+            raise invalid(f"horizon ({horizon}) must be after start ({start})")
+        return horizon
+
+    @property
+    def stage_ids(self) -> tuple[str, ...]:
+        return tuple(s.id for s in self.stages)
+
+    def deals(self) -> tuple[PipelineDeal, ...]:
+        """The live pipeline (a CSV pipeline is resolved by the loader before this is used)."""
+        if isinstance(self.pipeline, PipelineCsv):
+            raise TypeError("CSV pipeline not resolved; load the scenario with simsales.load")
+        return self.pipeline
+
+
+def period_kind(label: str) -> Literal["year", "half", "quarter", "month"]:
+    """Which kind of period a target label names."""
+    if not re.match(PERIOD_PATTERN, label):
+        raise ValueError(f"not a period label: {label!r}")
+    if "Q" in label:
+        return "quarter"
+    if "H" in label:
+        return "half"
+    return "month" if "-" in label else "year"
