@@ -132,8 +132,8 @@ def scenario_json_schema() -> dict[str, Any]:
         applies[key] = {**applies[key], "type": ["array", "string"]}
         _string_like(applies[key])
     workdays = defs["CalendarSpec"]["properties"]["workdays"]
-    names = [*WEEKDAYS, "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-    spellings = sorted({v for n in names for v in (n, n.lower(), n.upper())})
+    full = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    spellings = sorted({v for n in (*WEEKDAYS, *full) for v in (n, n.lower(), n.upper())})
     workdays["items"] = {"type": "string", "enum": spellings}
     workdays["anyOf"] = [{"type": "array"}, {"type": "string", "enum": spellings}]
     del workdays["type"]
@@ -166,6 +166,17 @@ def _name_keys(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _name_keys(value)
+
+
+def _register_commands() -> None:
+    # Each command lives in its own module under simsales.commands with register(app).
+    from simsales.commands import run
+
+    for module in (run,):
+        module.register(app)
+
+
+_register_commands()
 
 
 def main() -> None:

@@ -332,7 +332,10 @@ def _arrival_plan(
         factor = a.seasonality.get(month, 1.0)
         starts.append(a0)
         ends.append(a1)
-        rates.append(a.per_month * factor * (a1 - a0) / (t1 - t0))
+        if a.per_day is not None:
+            rates.append(a.per_day * factor * (a1 - a0))
+        else:
+            rates.append((a.per_month or 0.0) * factor * (a1 - a0) / (t1 - t0))
         labels.append(calendar.period_of(t0 if t0 >= 0 else 0.0, "M"))
     stage = stage_index[a.stage] if a.stage else _first_stage(s, a.type, stage_index)
     return ArrivalPlan(

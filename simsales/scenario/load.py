@@ -20,7 +20,8 @@ from pydantic_core import ErrorDetails
 from simsales.errors import Problem, ScenarioError, format_path
 from simsales.scenario.overlay import OverlayError, merge
 from simsales.scenario.references import check_references, did_you_mean
-from simsales.scenario.schema import PipelineDeal, Scenario
+from simsales.scenario.distributions import clean_loc as clean_distribution_loc
+from simsales.scenario.schema import ID_PATTERN, PERIOD_PATTERN, PipelineDeal, Scenario
 from simsales.scenario.yaml_source import Loc, SourceMap, parse_yaml, read_yaml
 
 __all__ = ["load", "load_dict", "parse_override", "scenario_hash", "with_overlay"]
@@ -161,11 +162,23 @@ def _unique(problems: Iterable[Problem]) -> list[Problem]:
     return sorted(seen.values(), key=lambda p: (p.file or "", p.line or 0, p.column or 0))
 
 
+_PATTERN_MESSAGES = {
+    PERIOD_PATTERN: ("not a period label", "use 2027, 2027H1, 2027Q3 or 2027-03"),
+    ID_PATTERN: (
+        "not a valid id",
+        "ids use letters (Chinese too), digits, '_' or '-', without dots, brackets or colons",
+    ),
+}
+
+
 def _problem(err: ErrorDetails, data: Any, source: SourceMap) -> Problem:
-    loc = clean_loc(err["loc"], data)
+    loc = clean_loc(clean_distribution_loc(err["loc"]), data)
     kind = err["type"]
-    hint = (err.get("ctx") or {}).get("hint")
+    ctx = err.get("ctx") or {}
+    hint = ctx.get("hint")
     message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") in _PATTERN_MESSAGES:
+        message, hint = _PATTERN_MESSAGES[ctx["pattern"]]
     if kind == "extra_forbidden":
         allowed = allowed_keys(Scenario, loc[:-1])
         return source.problem(

@@ -13,12 +13,25 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from simsales.errors import invalid
 from simsales.scenario.calendar import CalendarSpec
 from simsales.scenario.distributions import DistributionSpec
-from simsales.scenario.rules import Condition, NumberExpression
+from simsales.scenario.rules import (
+    CompiledExpression,
+    Condition,
+    RuleSyntaxError,
+    parse_number,
+)
 
 __all__ = [
     "AppliesTo",
@@ -48,12 +61,13 @@ Money = Annotated[float, Field(ge=0.0, allow_inf_nan=False, description="amount 
 Factor = Annotated[
     float, Field(ge=0.0, le=100.0, allow_inf_nan=False, description="multiplier, 1 = unchanged")
 ]
+ID_PATTERN = r"^[^\s.\[\]{}:,#][^.\[\]{}:,#]*$"
 Identifier = Annotated[
     str,
     Field(
         min_length=1,
         max_length=120,
-        pattern=r"^[^\s.\[\]{}:,#][^.\[\]{}:,#]*$",
+        pattern=ID_PATTERN,
         description="an id: letters (Chinese too), digits, '_' or '-'; no dots, brackets or colons",
     ),
 ]
@@ -130,16 +144,24 @@ class QueueDiscipline(Frozen):
         "over deal attributes such as 'expected_value'",
     )
     order: Literal["asc", "desc"] = Field("desc", description="for expressions: high first")
-    expression: NumberExpression | None = Field(None, exclude=True)
+    expression: CompiledExpression | None = Field(None, exclude=True)
 
-    @model_validator(mode="before")
+    @field_validator("priority")
     @classmethod
-    def _compile(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            priority = data.get("priority", "fifo")
-            if isinstance(priority, str) and priority not in ("fifo", "earliest_target"):
-                data = {**data, "expression": priority}
-        return data
+    def _priority(cls, value: str) -> str:
+        if value not in ("fifo", "earliest_target"):
+            try:
+                parse_number(value)
+            except RuleSyntaxError as exc:
+                raise invalid(f"{exc.message} at column {exc.column}", exc.hint) from None
+        return value
+
+    @model_validator(mode="after")
+    def _compile(self) -> QueueDiscipline:
+        if self.priority not in ("fifo", "earliest_target"):
+            # Frozen model: set the derived field once, right after validation.
+            object.__setattr__(self, "expression", parse_number(self.priority))
+        return self
 
 
 class Rework(Frozen):
@@ -202,13 +224,24 @@ class PipelineCsv(Frozen):
 
 class Arrival(Frozen):
     type: Identifier
-    per_month: float = Field(ge=0, le=100_000, description="mean new deals per month")
+    per_month: float | None = Field(
+        None, ge=0, le=100_000, description="mean new deals per calendar month"
+    )
+    per_day: float | None = Field(
+        None, ge=0, le=10_000, description="or: mean new deals per (working) day, a steady rate"
+    )
     seasonality: dict[str, Factor] = Field(
         default_factory=dict, description="month (Jan..Dec) -> multiplier of per_month"
     )
     stage: Identifier | None = Field(None, description="stage new deals start in (the first)")
     customer: str | None = None
     window: tuple[date, date] | None = Field(None, description="arrivals only between the dates")
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> Arrival:
+        if (self.per_month is None) == (self.per_day is None):
+            raise invalid("give exactly one of per_month and per_day", "e.g. per_month: 2.5")
+        return self
 
     @field_validator("seasonality")
     @classmethod
@@ -279,8 +312,6 @@ class Risk(Frozen):
                 )
         elif self.resource is not None:
             raise invalid(f"'resource' only applies to scope resource, not {self.scope}")
-        if self.window is not None and self.window[0] > self.window[1]:
-            raise invalid("window must be [first date, last date]", "swap the two dates")
         if self.mitigated and self.mitigation is None:
             raise invalid("mitigated is true but there is no mitigation", "add mitigation: {...}")
         return self
@@ -322,7 +353,10 @@ class Scenario(Frozen):
     queue_discipline: QueueDiscipline = Field(default_factory=QueueDiscipline)
     stages: tuple[Stage, ...] = Field(min_length=1)
     deal_types: dict[Identifier, DealType] = Field(min_length=1)
-    pipeline: tuple[PipelineDeal, ...] | PipelineCsv = ()
+    pipeline: Annotated[
+        Annotated[tuple[PipelineDeal, ...], Tag("list")] | Annotated[PipelineCsv, Tag("csv")],
+        Discriminator(lambda v: "csv" if isinstance(v, dict | PipelineCsv) else "list"),
+    ] = ()
     arrivals: tuple[Arrival, ...] = ()
     risks: tuple[Risk, ...] = ()
     rules: tuple[Rule, ...] = ()

@@ -115,7 +115,7 @@ def parse_yaml(raw: bytes | str, name: str | None = None) -> tuple[Any, SourceMa
         doc = yaml.load(text)
     except MarkedYAMLError as exc:
         raise ScenarioError([_syntax_problem(exc, name, text)]) from None
-    except YAMLError as exc:  # unmarked: rare
+    except (YAMLError, ValueError) as exc:  # unmarked (or a bad date such as 2027-02-30)
         raise ScenarioError([Problem(f"YAML error: {exc}", file=name)]) from None
     source = SourceMap(name)
     counter = [0]

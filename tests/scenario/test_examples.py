@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 from typer.testing import CliRunner
 
@@ -101,7 +101,8 @@ def test_benchmark_matches_the_floor() -> None:
     deals = s.deals()
     assert [d.id for d in deals] == [f"B-{i:03d}" for i in range(1, 201)]
     assert {(d.stage, d.days_in_stage) for d in deals} == {("s1_sales", 0.0)}
-    assert {k: p.capacity for k, p in s.resources.items()} == {"sales": 8, "presales": 4, "legal": 2}
+    capacities = {k: p.capacity for k, p in s.resources.items()}
+    assert capacities == {"sales": 8, "presales": 4, "legal": 2}
     assert s.calendar.continuous and not s.risks and not s.rules and not s.arrivals
     assert (s.simulation.replications, s.simulation.seed) == (200, 1)
 

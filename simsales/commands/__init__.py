@@ -1,0 +1,1 @@
+"""CLI commands beyond validate/schema; each module has register(app)."""

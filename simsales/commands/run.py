@@ -1,0 +1,139 @@
+"""``simsales run``: simulate a scenario and print the forecast (or its JSON summary)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from simsales.engine.runner import Executor, simulate
+from simsales.results.summary import Summary, summarize
+from simsales.scenario.load import load, parse_override, with_overlay
+
+__all__ = ["register", "render_summary"]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run(
+        scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
+        replications: Annotated[
+            int | None, typer.Option("--replications", "-n", min=1, help="Default: the scenario's.")
+        ] = None,
+        seed: Annotated[int | None, typer.Option(min=0, help="Default: the scenario's.")] = None,
+        workers: Annotated[int, typer.Option(min=1, help="Worker processes or Dask tasks.")] = 1,
+        executor: Annotated[
+            str, typer.Option(help="serial | process | dask (same numbers for every choice).")
+        ] = "serial",
+        scheduler: Annotated[
+            str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")
+        ] = None,
+        variant: Annotated[
+            str | None, typer.Option(help="Apply one of the scenario's variants.")
+        ] = None,
+        overrides: Annotated[
+            list[str] | None,
+            typer.Option("--set", help="Quick change PATH=VALUE, e.g. resources.sales.capacity=9."),
+        ] = None,
+        out: Annotated[
+            Path | None, typer.Option(help="Save the forecast (Parquet + provenance) here.")
+        ] = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print only the JSON summary on stdout.")
+        ] = False,
+    ) -> None:
+        """Simulate SCENARIO and show per-deal, portfolio and resource forecasts."""
+        if executor not in ("serial", "process", "dask"):
+            raise typer.BadParameter(
+                f"{executor!r} is not one of serial, process, dask", param_hint="--executor"
+            )
+        s = load(scenario, variant=variant)
+        for text in overrides or []:
+            s = with_overlay(s, parse_override(text), name=f"--set {text}")
+        mode: Executor = executor  # type: ignore[assignment]
+        forecast = simulate(
+            s,
+            replications=replications,
+            seed=seed,
+            workers=workers,
+            executor=mode,
+            progress=sys.stderr.isatty(),
+            scheduler=scheduler,
+        )
+        if out is not None:
+            forecast.save(out)
+        summary = summarize(forecast)
+        if as_json:
+            typer.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
+            return
+        render_summary(summary, Console())
+        if out is not None:
+            Console(stderr=True).print(f"saved the forecast to {out}")
+
+
+def _money(v: Any) -> str:
+    return "–" if v is None or v != v else f"{v:,.0f}"
+
+
+def _date(v: Any) -> str:
+    return "after horizon" if v is None else str(v)
+
+
+def render_summary(summary: Summary, console: Console) -> None:
+    """Rich tables: live deals, revenue per period with targets, pools."""
+    console.print(
+        f"[bold]{summary.scenario}[/bold]  ·  {summary.replications} replications  ·  "
+        f"seed {summary.seed}  ·  95% intervals in brackets",
+        highlight=False,
+    )
+    deals = Table(title=f"Live deals (revenue in {summary.currency})", title_justify="left")
+    columns = ("deal", "win probability", "P50 close", "P80 close", "expected revenue")
+    for col in columns:
+        deals.add_column(col, justify="left" if col == "deal" else "right")
+    for _, r in summary.deals.iterrows():
+        deals.add_row(
+            str(r["deal"]),
+            f"{r['win_probability']:.0%} "
+            f"[{r['win_probability_low']:.0%}–{r['win_probability_high']:.0%}]",
+            _date(r["close_p50"]),
+            _date(r["close_p80"]),
+            _money(r["expected_revenue"]),
+        )
+    console.print(deals)
+    periods = Table(title=f"Won revenue per period ({summary.currency})", title_justify="left")
+    for col in ("period", "mean", "P10", "P50", "P90", "target", "P(meet target)"):
+        periods.add_column(col, justify="left" if col == "period" else "right")
+    for _, r in summary.periods.iterrows():
+        has_target = r["target"] == r["target"]
+        periods.add_row(
+            str(r["period"]),
+            _money(r["mean"]),
+            _money(r["p10"]),
+            _money(r["p50"]),
+            _money(r["p90"]),
+            _money(r["target"]) if has_target else "",
+            (
+                f"{r['target_probability']:.0%} [{r['target_probability_low']:.0%}–"
+                f"{r['target_probability_high']:.0%}]"
+                if has_target
+                else ""
+            ),
+        )
+    console.print(periods)
+    pools = Table(title="People pools", title_justify="left")
+    for col in ("pool", "utilization", "mean wait (days)", "requests per run"):
+        pools.add_column(col, justify="left" if col == "pool" else "right")
+    for _, r in summary.resources.iterrows():
+        wait = r["mean_wait_days"]
+        pools.add_row(
+            str(r["pool"]),
+            f"{r['utilization']:.0%}",
+            "–" if wait != wait else f"{wait:.1f}",
+            f"{r['requests']:.1f}",
+        )
+    console.print(pools)
