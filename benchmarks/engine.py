@@ -110,8 +110,10 @@ def main() -> None:
             f"speedup={one / two:.2f}  (goal >= 1.8)"
         )
     if args.memory:
-        print(f"memory  replications={args.memory}  peak_rss_mb={peak_memory_mb(args.memory):.0f}"
-              "  (goal < 1024)")
+        print(
+            f"memory  replications={args.memory}  peak_rss_mb={peak_memory_mb(args.memory):.0f}"
+            "  (goal < 1024)"
+        )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ waiting for legal.
 from __future__ import annotations
 
 import bisect
+
 import simpy
 
 from simsales.engine.model import Needs

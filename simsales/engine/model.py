@@ -170,8 +170,10 @@ def compile_model(s: Scenario) -> Model:
     )
     queue = s.queue_discipline
     kind = "expression" if queue.expression is not None else queue.priority
-    risks = tuple(_risk_plan(i, r, s, calendar, horizon_t, stage_index, pool_index, type_index)
-                  for i, r in enumerate(s.risks))
+    risks = tuple(
+        _risk_plan(i, r, s, calendar, horizon_t, stage_index, pool_index, type_index)
+        for i, r in enumerate(s.risks)
+    )
     return Model(
         name=s.name,
         currency=s.currency,
@@ -194,8 +196,10 @@ def compile_model(s: Scenario) -> Model:
         deal_elapsed=np.array([d.days_in_stage for d in deals], np.float64),
         deal_value=np.array([np.nan if d.value is None else d.value for d in deals]),
         deal_target=np.array(
-            [np.inf if d.target_close is None else calendar.to_model_time(d.target_close)
-             for d in deals],
+            [
+                np.inf if d.target_close is None else calendar.to_model_time(d.target_close)
+                for d in deals
+            ],
             np.float64,
         ),
         arrivals=tuple(

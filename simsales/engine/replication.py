@@ -38,7 +38,7 @@ from simsales.engine.model import (
 )
 from simsales.engine.streams import Purpose, Streams, stable_hash
 
-__all__ = ["OPEN", "WON", "LOST", "RepRecords", "run_replication"]
+__all__ = ["LOST", "OPEN", "WON", "RepRecords", "run_replication"]
 
 OPEN, WON, LOST = 0, 1, 2
 _PREFETCH_VISITS = 2  # stage visits per deal drawn up front; rework beyond that draws more
@@ -111,7 +111,9 @@ class _Run:
             (0.0, p, int(c)) for p, c in enumerate(m.capacity)
         ]
         self.visits: list[tuple[int, int, int, float, float, float, float]] = []
-        self.in_service: dict[int, tuple[Needs, float, int, float, float]] = {}  # deal -> needs, start, visit, entry, ready
+        self.in_service: dict[
+            int, tuple[Needs, float, int, float, float]
+        ] = {}  # deal -> needs, start, visit, entry, ready
         self.waiting: set[int] = set()
         self.risk_log: list[tuple[int, int, float, float]] = []
         self.open_deals: set[int] = set()
@@ -138,7 +140,9 @@ class _Run:
                     continue
                 label = a.month_label[month]
                 u = self.streams.uniforms(Purpose.ARRIVALS, stable_hash(f"{a.key}@{label}"), count)
-                times = a.month_start[month] + np.sort(u) * (a.month_end[month] - a.month_start[month])
+                times = a.month_start[month] + np.sort(u) * (
+                    a.month_end[month] - a.month_start[month]
+                )
                 for k, t in enumerate(times):
                     deal_id = f"{m.types[a.type_index].name}@{label}#{k + 1}"
                     ids.append(deal_id)
@@ -341,7 +345,9 @@ class _Run:
             "win_probability": win,
             "days_in_stage": self.live_elapsed[d] if stage == self.stage0[d] else 0.0,
             "waited_days": self.wait[d],
-            "age_days": now - self.arrival[d] + (self.live_elapsed[d] if d < len(m.deal_ids) else 0.0),
+            "age_days": now
+            - self.arrival[d]
+            + (self.live_elapsed[d] if d < len(m.deal_ids) else 0.0),
             "stage_index": float(stage),
             "priority": self.priority_bonus[d],
             "type": plan.name,

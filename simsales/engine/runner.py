@@ -60,7 +60,7 @@ def simulate(
     *,
     variant: str | None = None,
     scheduler: Any = None,
-    precision: Precision | None | Literal["scenario"] = "scenario",
+    precision: Precision | Literal["scenario"] | None = "scenario",
 ) -> Forecast:
     """Simulate a scenario (or a path to one) and return its :class:`Forecast`.
 
@@ -126,7 +126,12 @@ class _pool:  # noqa: N801 - used as a context manager like a function
     """A context manager giving ``run_range(seed, start, stop, tick)`` for the executor."""
 
     def __init__(self, executor: Executor, model: Model, workers: int, scheduler: Any) -> None:
-        self.executor, self.model, self.workers, self.scheduler = executor, model, workers, scheduler
+        self.executor, self.model, self.workers, self.scheduler = (
+            executor,
+            model,
+            workers,
+            scheduler,
+        )
         self._close: Callable[[], None] = lambda: None
 
     def __enter__(self) -> RunRange:
@@ -143,7 +148,9 @@ class _pool:  # noqa: N801 - used as a context manager like a function
     def __exit__(self, *exc: object) -> None:
         self._close()
 
-    def _serial(self, seed: int, start: int, stop: int, tick: Callable[[int], None]) -> list[RepRecords]:
+    def _serial(
+        self, seed: int, start: int, stop: int, tick: Callable[[int], None]
+    ) -> list[RepRecords]:
         out: list[RepRecords] = []
         for a, b in _chunks(start, stop, max(1, (stop - start) // 10)):
             out.extend(run_chunk(self.model, seed, a, b))

@@ -68,7 +68,7 @@ class Forecast:
         return summarize(self)
 
     def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()  # type: ignore[no-any-return]
+        return str(self.summary()._repr_html_())
 
     # --- building ---------------------------------------------------------------------------
 
@@ -225,7 +225,7 @@ class Forecast:
 
     @classmethod
     def load(cls, directory: str | Path) -> Forecast:
-        """Read a forecast written by :meth:`save` (the scenario is re-validated from provenance)."""
+        """Read a forecast written by :meth:`save`; its scenario is re-validated from provenance."""
         path = Path(directory)
         if not (path / "provenance.json").is_file():
             raise SimsalesError(f"{path}: not a saved forecast (no provenance.json)")
@@ -261,9 +261,7 @@ def _inputs(
                 out[f"duration:{stage}"] = mean_duration[stage].to_numpy()
     for r in model.risks:
         if r.scope == SCOPE_DEAL:
-            out[f"risk:{r.id}"] = [
-                int(np.sum(rec.risk_index == r.index)) for rec in records
-            ]
+            out[f"risk:{r.id}"] = [int(np.sum(rec.risk_index == r.index)) for rec in records]
         else:
             out[f"risk:{r.id}"] = [int(rec.global_risk_occurred[r.index]) for rec in records]
     for i, a in enumerate(model.arrivals):

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-__all__ = ["Z95", "mean_interval", "percentile_interval", "wilson"]
+__all__ = ["Z95", "mean_interval", "percentile_interval", "ratio_interval", "wilson"]
 
 Z95 = float(stats.norm.ppf(0.975))
 
@@ -41,7 +41,9 @@ def mean_interval(x: npt.ArrayLike, z: float = Z95) -> tuple[float, float, float
     return m, m - half, m + half
 
 
-def percentile_interval(x: npt.ArrayLike, q: float, level: float = 0.95) -> tuple[float, float, float]:
+def percentile_interval(
+    x: npt.ArrayLike, q: float, level: float = 0.95
+) -> tuple[float, float, float]:
     """(estimate, low, high) of the ``q`` quantile; values may be +inf (e.g. "not by the horizon").
 
     The interval is [x_(l), x_(u)] with ranks from Binomial(n, q), which covers the true
@@ -57,3 +59,27 @@ def percentile_interval(x: npt.ArrayLike, q: float, level: float = 0.95) -> tupl
     lo = a[max(0, lo_rank - 1)] if lo_rank >= 1 else -math.inf
     hi = a[hi_rank] if hi_rank < n else math.inf
     return float(a[k]), float(lo), float(hi)
+
+
+def ratio_interval(
+    numerators: npt.ArrayLike, denominators: npt.ArrayLike, z: float = Z95
+) -> tuple[float, float, float]:
+    """(ratio, low, high) of sum(numerators) / sum(denominators) over replications.
+
+    For rates pooled over many events per replication (conversion per stage visit, wait per
+    request): events inside one replication are correlated (a global risk hits them together),
+    so the replication is the independent unit. The standard error is the delta method's
+    (ratio estimator with replications as clusters).
+    """
+    num = np.asarray(numerators, dtype=np.float64)
+    den = np.asarray(denominators, dtype=np.float64)
+    n = len(num)
+    total = float(den.sum())
+    if n == 0 or total == 0:
+        return math.nan, math.nan, math.nan
+    r = float(num.sum()) / total
+    if n < 2:
+        return r, math.nan, math.nan
+    resid = num - r * den
+    half = z * math.sqrt(float(resid.var(ddof=1)) * n) / total
+    return r, r - half, r + half

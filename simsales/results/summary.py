@@ -7,7 +7,7 @@ horizon" (+inf); a percentile that lands there is reported as ``None`` rather th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -18,9 +18,17 @@ from simsales.engine.model import Model
 from simsales.results.forecast import Forecast
 from simsales.results.stats import mean_interval, percentile_interval, wilson
 
-__all__ = ["PERCENTILES", "Summary", "period_revenue", "summarize"]
+__all__ = [
+    "CLOSE_SHARES",
+    "PERCENTILES",
+    "Summary",
+    "period_revenue",
+    "portfolio_close_times",
+    "summarize",
+]
 
 PERCENTILES = {"p10": 0.10, "p50": 0.50, "p80": 0.80, "p90": 0.90}
+CLOSE_SHARES = {"p50": 0.50, "p80": 0.80}  # share of the live pipeline decided by a date
 
 
 @dataclass
@@ -35,6 +43,8 @@ class Summary:
     portfolio: pd.DataFrame  # one row per metric (won deals, revenue, margin, cost, open deals)
     periods: pd.DataFrame  # one row per period: revenue percentiles, target and its probability
     resources: pd.DataFrame  # one row per pool
+    # one row per share of the live pipeline (p50, p80): when that share is decided (won/lost)
+    closing: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable summary of ``simsales run --json``."""
@@ -70,7 +80,10 @@ class Summary:
                 "won_deals": stats_of("won_deals"),
                 "revenue": stats_of("revenue"),
                 "revenue_by_period": [
-                    {"period": r["period"], **{k: _num(r[k]) for k in ("mean", "p10", "p50", "p90")}}
+                    {
+                        "period": r["period"],
+                        **{k: _num(r[k]) for k in ("mean", "p10", "p50", "p90")},
+                    }
                     for _, r in self.periods.iterrows()
                 ],
                 "targets": [
@@ -94,13 +107,35 @@ class Summary:
         }
 
     def _repr_html_(self) -> str:
+        """Tables for Jupyter: the headline first, then deals, periods and pools."""
+
+        def table(df: pd.DataFrame, digits: int) -> str:
+            return df.to_html(
+                index=False, na_rep="", float_format=lambda v: f"{v:,.{digits}g}", border=0
+            )
+
+        deals = self.deals[[c for c in _DEAL_COLUMNS if c in self.deals]]
         parts = [
-            f"<h4>{_esc(self.scenario)}: {self.replications} replications, seed {self.seed}</h4>",
-            self.deals.to_html(index=False, float_format=lambda v: f"{v:,.3g}"),
-            self.periods.to_html(index=False, float_format=lambda v: f"{v:,.4g}"),
-            self.resources.to_html(index=False, float_format=lambda v: f"{v:,.3g}"),
+            f"<h4>{_esc(self.scenario)}: {self.replications} replications, seed {self.seed}, "
+            f"money in {_esc(self.currency)}</h4>",
+            "<p><b>Portfolio</b> (per replication; mean with its 95% interval)</p>",
+            table(self.portfolio, 4),
+            "<p><b>Live deals</b> (close dates: percentiles; empty = after the horizon)</p>",
+            table(deals, 3),
+            "<p><b>Revenue per period</b> and the chance to meet each target</p>",
+            table(self.periods, 4),
+            "<p><b>People pools</b></p>",
+            table(self.resources, 3),
         ]
+        if len(self.closing):
+            parts += ["<p><b>Share of the live pipeline decided</b></p>", table(self.closing, 3)]
         return "\n".join(parts)
+
+
+_DEAL_COLUMNS = (
+    "deal", "name", "customer", "type", "stage", "value", "win_probability", "close_p10",
+    "close_p50", "close_p90", "expected_revenue", "expected_margin", "open_probability",
+)
 
 
 def _esc(text: str) -> str:
@@ -129,7 +164,8 @@ def summarize(forecast: Forecast) -> Summary:
         deals=_deals(forecast, model, n),
         portfolio=_portfolio(forecast, model, n),
         periods=_periods(forecast, model, n),
-        resources=_resources(forecast),
+        resources=_resources(forecast, model),
+        closing=_closing(forecast, model),
     )
 
 
@@ -139,13 +175,25 @@ def _date(model: Model, t: float) -> date | None:
 
 def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
     live = forecast.deals[forecast.deals["live"]]
+    margin_share = np.array([t.margin for t in model.types])
+    index = {d: i for i, d in enumerate(model.deal_ids)}
     rows = []
     for deal_id, g in live.groupby("deal", observed=True, sort=False):
+        i = index[str(deal_id)]
         won = (g["outcome"] == "won").to_numpy()
         p, p_lo, p_hi = wilson(won.sum(), len(g))
         close = np.where(g["outcome"] == "open", np.inf, g["decision_t"].to_numpy())
-        row: dict[str, Any] = {"deal": str(deal_id), "win_probability": p,
-                               "win_probability_low": p_lo, "win_probability_high": p_hi}
+        row: dict[str, Any] = {
+            "deal": str(deal_id),
+            "name": model.deal_names[i],
+            "customer": model.deal_customers[i],
+            "type": model.types[model.deal_type[i]].name,
+            "stage": model.stage_ids[model.deal_stage[i]],
+            "value": float(g["value"].mean()),
+            "win_probability": p,
+            "win_probability_low": p_lo,
+            "win_probability_high": p_hi,
+        }
         for name, q in PERCENTILES.items():
             est, lo, hi = percentile_interval(close, q)
             row[f"close_{name}"] = _date(model, est)
@@ -156,11 +204,14 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
             row[f"win_{name}"] = _date(model, w_est)
         mean, lo, hi = mean_interval(g["revenue"])
         row.update(expected_revenue=mean, expected_revenue_low=lo, expected_revenue_high=hi)
+        # gross margin of the won value minus the people and stage costs the deal used
+        margin = g["revenue"].to_numpy() * margin_share[model.deal_type[i]] - g["cost"].to_numpy()
+        mean, lo, hi = mean_interval(margin)
+        row.update(expected_margin=mean, expected_margin_low=lo, expected_margin_high=hi)
         row["open_probability"] = float((g["outcome"] == "open").mean())
         rows.append(row)
-    order = {d: i for i, d in enumerate(model.deal_ids)}
     out = pd.DataFrame(rows)
-    return out.sort_values("deal", key=lambda s: s.map(order)).reset_index(drop=True) if rows else out
+    return out.sort_values("deal", key=lambda s: s.map(index)).reset_index(drop=True) if rows else out
 
 
 def per_replication(forecast: Forecast, model: Model) -> pd.DataFrame:
@@ -181,9 +232,13 @@ def per_replication(forecast: Forecast, model: Model) -> pd.DataFrame:
             "open_deals": g["open"].sum(),
         }
     )
-    return out.reindex(range(forecast.provenance.get("first_replication", 0),
-                             forecast.provenance.get("first_replication", 0) + forecast.replications),
-                       fill_value=0)
+    return out.reindex(
+        range(
+            forecast.provenance.get("first_replication", 0),
+            forecast.provenance.get("first_replication", 0) + forecast.replications,
+        ),
+        fill_value=0,
+    )
 
 
 def _portfolio(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
@@ -236,20 +291,65 @@ def _periods(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
             row["target_probability_high"] = math.nan
         else:
             p, p_lo, p_hi = wilson(float(np.sum(x >= target)), len(x))
-            row.update(target_probability=p, target_probability_low=p_lo,
-                       target_probability_high=p_hi)
+            row.update(
+                target_probability=p, target_probability_low=p_lo, target_probability_high=p_hi
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _resources(forecast: Forecast) -> pd.DataFrame:
-    g = forecast.pools.groupby("pool", observed=True, sort=False)
+def _resources(forecast: Forecast, model: Model) -> pd.DataFrame:
+    pools = forecast.pools
+    cost_per_day = pd.Series(model.cost_per_day, index=list(model.pool_ids))
+    # people cost of each pool: person-days busy times the day rate, per replication
+    cost = pools["busy_days"].to_numpy() * cost_per_day.reindex(pools["pool"].astype(str)).to_numpy()
+    g = pools.assign(cost=cost).groupby("pool", observed=True, sort=False)
     out = pd.DataFrame(
         {
             "utilization": g["utilization"].mean(),
             "busy_days": g["busy_days"].mean(),
+            "capacity_days": g["capacity_days"].mean(),
             "requests": g["requests"].mean(),
             "mean_wait_days": g["wait_days"].sum() / g["requests"].sum().replace(0, np.nan),
         }
     )
+    intervals = g["cost"].apply(lambda x: pd.Series(mean_interval(x), index=["c", "lo", "hi"]))
+    intervals = intervals.unstack()
+    out["cost"] = intervals["c"]
+    out["cost_low"] = intervals["lo"]
+    out["cost_high"] = intervals["hi"]
     return out.reset_index()
+
+
+def portfolio_close_times(forecast: Forecast) -> pd.DataFrame:
+    """Per replication: model time by which each share in CLOSE_SHARES of the live deals is
+    decided (won or lost); ``inf`` when that happens after the horizon."""
+    live = forecast.deals[forecast.deals["live"]]
+    t = np.where(live["outcome"] == "open", np.inf, live["decision_t"].to_numpy())
+    first = forecast.provenance.get("first_replication", 0)
+    reps = range(first, first + forecast.replications)
+    by_rep = pd.Series(t, index=live["replication"].to_numpy()).groupby(level=0)
+    out = pd.DataFrame(index=pd.Index(reps, name="replication"))
+    for name, q in CLOSE_SHARES.items():
+        # inverted-CDF quantile: a time at which one of the deals was actually decided
+        values = by_rep.apply(lambda x, q=q: float(np.quantile(x, q, method="inverted_cdf")))
+        out[name] = values.reindex(out.index)
+    return out
+
+
+def _closing(forecast: Forecast, model: Model) -> pd.DataFrame:
+    """The median over replications of each close time, with its 95% interval, as dates."""
+    times = portfolio_close_times(forecast)
+    rows = []
+    for name, share in CLOSE_SHARES.items():
+        est, lo, hi = percentile_interval(times[name].to_numpy(), 0.5)
+        rows.append(
+            {
+                "share": share,
+                "date": _date(model, est),
+                "date_low": _date(model, lo),
+                "date_high": _date(model, hi),
+                "after_horizon_probability": float(np.mean(np.isinf(times[name]))),
+            }
+        )
+    return pd.DataFrame(rows)

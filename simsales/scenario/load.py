@@ -18,9 +18,9 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from simsales.errors import Problem, ScenarioError, format_path
+from simsales.scenario.distributions import clean_loc as clean_distribution_loc
 from simsales.scenario.overlay import OverlayError, merge
 from simsales.scenario.references import check_references, did_you_mean
-from simsales.scenario.distributions import clean_loc as clean_distribution_loc
 from simsales.scenario.schema import ID_PATTERN, PERIOD_PATTERN, PipelineDeal, Scenario
 from simsales.scenario.yaml_source import Loc, SourceMap, parse_yaml, read_yaml
 
@@ -48,7 +48,9 @@ def load(
     return scenario
 
 
-def load_dict(data: Mapping[str, Any], name: str = "<dict>", base_dir: Path | None = None) -> Scenario:
+def load_dict(
+    data: Mapping[str, Any], name: str = "<dict>", base_dir: Path | None = None
+) -> Scenario:
     """Validate a scenario given as Python data (e.g. built in a notebook)."""
     return _validate(json_safe(data), SourceMap(name), base_dir or Path.cwd())
 
@@ -58,6 +60,7 @@ def with_overlay(
 ) -> Scenario:
     """The scenario with a variant (by name) or an overlay mapping deep-merged onto it."""
     raw, source = scenario_raw(scenario)
+    prefix: Loc
     if isinstance(overlay, str):
         if overlay not in scenario.variants:
             hint = did_you_mean(overlay, scenario.variants) or "the scenario defines no variants"
@@ -66,7 +69,9 @@ def with_overlay(
         patch, prefix = scenario.variants[overlay], ("variants", overlay)
     else:
         patch, prefix = json_safe(overlay), ()
-    merged_source = SourceMap(source.file, dict(source.values), dict(source.keys), dict(source.files))
+    merged_source = SourceMap(
+        source.file, dict(source.values), dict(source.keys), dict(source.files)
+    )
     label = name or "overlay"
 
     def record(at: Loc, frm: Loc) -> None:
@@ -86,9 +91,9 @@ def with_overlay(
         merged = merge(base, patch, record)
     except OverlayError as exc:
         raise ScenarioError(
-            [source.problem((*prefix, *exc.loc), exc.message, exc.hint.strip() or None)]
+            [source.problem((*prefix, *exc.loc), exc.message, exc.hint)]
             if prefix
-            else [Problem(exc.message, format_path(exc.loc), label, hint=exc.hint.strip() or None)]
+            else [Problem(exc.message, format_path(exc.loc), label, hint=exc.hint)]
         ) from None
     merged["variants"] = raw.get("variants", {})
     base_dir = Path(source.file).parent if source.file and Path(source.file).exists() else None
@@ -200,14 +205,18 @@ def clean_loc(loc: Sequence[str | int], data: Any) -> Loc:
     out: list[str | int] = []
     node = data
     for i, step in enumerate(loc):
-        if isinstance(node, dict) and isinstance(step, str) and step in node:
-            node = node[step]
-        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+        if _indexes(node, step):
             node = node[step]
         elif not (i == len(loc) - 1 and isinstance(node, dict) and _is_key(step)):
             continue  # a label, not a place in the data
         out.append(step)
     return tuple(out)
+
+
+def _indexes(node: Any, step: str | int) -> bool:
+    if isinstance(node, dict):
+        return isinstance(step, str) and step in node
+    return isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
 
 
 def _is_key(step: str | int) -> bool:
@@ -312,7 +321,9 @@ def _read_pipeline_csv(
         deal = {
             to_field.get(col, col): value.strip()
             for col, value in row.items()
-            if col is not None and value is not None and value.strip() != ""
+            if col is not None
+            and value is not None
+            and value.strip() != ""
             and to_field.get(col, col) in _CSV_FIELDS
         }
         source.files[("pipeline", i)] = str(path)

@@ -73,8 +73,15 @@ def _merge_by_id(
                 raise OverlayError(
                     loc,
                     f"no item with id {key!r} to change",
-                    f"{did_you_mean(key, index) or ''} To add an item, give a list of "
-                    "objects with ids".strip(),
+                    " ".join(
+                        filter(
+                            None,
+                            [
+                                did_you_mean(key, index),
+                                "To add an item, give a list of objects with ids.",
+                            ],
+                        )
+                    ),
                 )
     else:
         patches = [(str(item["id"]), item, (*frm, i)) for i, item in enumerate(overlay)]

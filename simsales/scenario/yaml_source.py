@@ -59,7 +59,7 @@ class SourceMap:
         return Problem(message, format_path(loc), self.file_of(loc), line, column, hint)
 
 
-class _TooBig(Exception):
+class _TooBigError(Exception):
     pass
 
 
@@ -121,7 +121,7 @@ def parse_yaml(raw: bytes | str, name: str | None = None) -> tuple[Any, SourceMa
     counter = [0]
     try:
         data = _plain(doc, (), source, counter)
-    except _TooBig:
+    except _TooBigError:
         raise ScenarioError(
             [
                 Problem(
@@ -149,7 +149,7 @@ def _syntax_problem(exc: MarkedYAMLError, name: str | None, text: str) -> Proble
     if "duplicate key" in what:
         hint = "each key may appear once in a mapping; remove or rename one"
         what = what.replace("found ", "")
-    if "could not determine a constructor" in what or "tag" in what and "!" in what:
+    if "could not determine a constructor" in what or ("tag" in what and "!" in what):
         hint = "YAML tags are not allowed in scenarios"
     return Problem(f"YAML: {what}", file=name, line=line, column=column, hint=hint)
 
@@ -166,22 +166,19 @@ def _plain(node: Any, loc: Loc, source: SourceMap, counter: list[int]) -> Any:
     """Convert ruamel's round-trip nodes to dict/list/scalars, recording positions."""
     counter[0] += 1
     if counter[0] > MAX_NODES:
-        raise _TooBig
+        raise _TooBigError
     tag = getattr(node, "tag", None)
     tag_value = getattr(tag, "value", tag) if tag is not None else None
     if isinstance(tag_value, str) and tag_value not in _PLAIN_TAGS:
-        line, column = source.locate(loc)
         raise ScenarioError(
-            [Problem(f"YAML tag {tag_value} is not allowed", "", source.file, line, column, _TAG_HINT)]
+            [source.problem(loc, f"YAML tag {tag_value} is not allowed", _TAG_HINT)]
         )
     if isinstance(node, CommentedMap):
         out: dict[Any, Any] = {}
         for key, value in node.items():
             k = _scalar(key)
             if not isinstance(k, str | int | float | bool | dt.date):
-                raise ScenarioError(
-                    [source.problem(loc, "mapping keys must be plain values")]
-                )
+                raise ScenarioError([source.problem(loc, "mapping keys must be plain values")])
             child = (*loc, str(k))
             try:
                 kl, kc = node.lc.key(key)
