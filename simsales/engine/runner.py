@@ -245,7 +245,7 @@ def precision_reached(model: Model, records: Sequence[RepRecords], target: Preci
         rates = np.array([_win_rate(r) for r in records])
         checks.append(z * np.nanstd(rates, ddof=1) / math.sqrt(len(rates)) <= target.win_rate)
     if target.close_p80_days is not None:
-        p80 = np.array([_p80(r) for r in records])
+        p80 = np.array([_p80(r, model.horizon_t) for r in records])
         p80 = p80[np.isfinite(p80)]
         checks.append(
             len(p80) > 1 and z * np.std(p80, ddof=1) / math.sqrt(len(p80)) <= target.close_p80_days
@@ -263,10 +263,15 @@ def _win_rate(r: RepRecords) -> float:
     return float(np.mean(r.outcome[decided] == WON)) if decided.any() else math.nan
 
 
-def _p80(r: RepRecords) -> float:
-    """Time by which 80% of the live deals are decided (inf if that is after the horizon)."""
-    t = np.where(np.isnan(r.decision_t[r.deal_live]), np.inf, r.decision_t[r.deal_live])
-    return float(np.quantile(t, 0.8)) if len(t) else math.nan
+def _p80(r: RepRecords, horizon: float) -> float:
+    """Time by which 80% of the live deals are decided, censored at the horizon.
+
+    A deal still open counts as deciding at the horizon, so a replication whose P80 lies beyond
+    it contributes the horizon: the half-width is then of the censored P80, which is what the
+    forecast can report ("after the horizon"), and no replication is dropped.
+    """
+    t = np.where(np.isnan(r.decision_t[r.deal_live]), horizon, r.decision_t[r.deal_live])
+    return float(np.quantile(t, 0.8, method="inverted_cdf")) if len(t) else math.nan
 
 
 def _versions() -> dict[str, str]:

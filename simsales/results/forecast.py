@@ -103,9 +103,12 @@ class Forecast:
                     dtype=OUTCOMES,
                 ),
                 "decision_t": decision_t,
-                "decision_date": model.calendar.end_date(decision_t)
-                if len(decision_t)
-                else np.zeros(0, "datetime64[D]"),
+                # millisecond resolution: what Parquet stores, so save/load round-trips exactly
+                "decision_date": (
+                    model.calendar.end_date(decision_t)
+                    if len(decision_t)
+                    else np.zeros(0, "datetime64[D]")
+                ).astype("datetime64[ms]"),
                 "value": np.concatenate([r.value for r in records]),
                 "revenue": np.concatenate([r.revenue for r in records]),
                 "cost": np.concatenate([r.cost for r in records]),
@@ -237,7 +240,6 @@ class Forecast:
             from simsales.scenario.load import load_dict
 
             model = compile_model(load_dict(provenance["scenario"], name=f"{path}/provenance.json"))
-        tables["deals"]["decision_date"] = pd.to_datetime(tables["deals"]["decision_date"])
         return cls(**tables, provenance=provenance, model=model)
 
 

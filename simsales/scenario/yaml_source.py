@@ -118,6 +118,9 @@ def parse_yaml(raw: bytes | str, name: str | None = None) -> tuple[Any, SourceMa
     except (YAMLError, ValueError) as exc:  # unmarked (or a bad date such as 2027-02-30)
         raise ScenarioError([Problem(f"YAML error: {exc}", file=name)]) from None
     source = SourceMap(name)
+    lc = getattr(doc, "lc", None)
+    if lc is not None and lc.line is not None:  # the document itself, for top-level problems
+        source.values[()] = (lc.line + 1, (lc.col or 0) + 1)
     counter = [0]
     try:
         data = _plain(doc, (), source, counter)

@@ -41,44 +41,86 @@ def _contended() -> simsales.Scenario:
             "start": "2027-01-04",
             "horizon": "2027-09-30",
             "resources": {
-                "sales": {"capacity": 2, "cost_per_day": 100,
-                          "capacity_changes": [{"from": "2027-05-03", "capacity": 3}]},
+                "sales": {
+                    "capacity": 2,
+                    "cost_per_day": 100,
+                    "capacity_changes": [{"from": "2027-05-03", "capacity": 3}],
+                },
                 "legal": {"capacity": 1, "cost_per_day": 300},
-            },  # fmt: skip
+            },
             "queue_discipline": {"priority": "expected_value", "order": "desc"},
             "stages": [
-                {"id": "qualify", "duration": {"triangular": [2, 4, 9]}, "needs": {"sales": 1},
-                 "advance": 0.8, "cost": 50},
-                {"id": "propose", "duration": {"pert": [3, 6, 12]}, "needs": {"sales": 2},
-                 "advance": 0.8},
-                {"id": "negotiate", "duration": {"uniform": [3, 8]},
-                 "needs": {"sales": 1, "legal": 1}, "advance": 0.85,
-                 "rework": {"to": "propose", "p": 0.2}},
+                {
+                    "id": "qualify",
+                    "duration": {"triangular": [2, 4, 9]},
+                    "needs": {"sales": 1},
+                    "advance": 0.8,
+                    "cost": 50,
+                },
+                {
+                    "id": "propose",
+                    "duration": {"pert": [3, 6, 12]},
+                    "needs": {"sales": 2},
+                    "advance": 0.8,
+                },
+                {
+                    "id": "negotiate",
+                    "duration": {"uniform": [3, 8]},
+                    "needs": {"sales": 1, "legal": 1},
+                    "advance": 0.85,
+                    "rework": {"to": "propose", "p": 0.2},
+                },
                 {"id": "sign", "duration": {"fixed": 2}, "needs": {"legal": 1}, "advance": 0.95},
-            ],  # fmt: skip
+            ],
             "deal_types": {
                 "std": {"value": {"triangular": [1e5, 3e5, 9e5]}},
-                "big": {"value": {"lognormal": {"p50": 1e6, "p90": 3e6}},
-                        "stages": {"negotiate": {"needs": {"sales": 2, "legal": 1}}}},
-            },  # fmt: skip
+                "big": {
+                    "value": {"lognormal": {"p50": 1e6, "p90": 3e6}},
+                    "stages": {"negotiate": {"needs": {"sales": 2, "legal": 1}}},
+                },
+            },
             "pipeline": [
-                {"id": f"P{i}", "type": "big" if i % 3 == 0 else "std",
-                 "stage": ["qualify", "propose", "negotiate"][i % 3], "days_in_stage": i % 4}
+                {
+                    "id": f"P{i}",
+                    "type": "big" if i % 3 == 0 else "std",
+                    "stage": ["qualify", "propose", "negotiate"][i % 3],
+                    "days_in_stage": i % 4,
+                }
                 for i in range(12)
-            ],  # fmt: skip
+            ],
             "arrivals": [{"type": "std", "per_month": 6}, {"type": "big", "per_month": 2}],
             "risks": [
-                {"id": "lawyer_out", "scope": "resource", "p": 0.7, "resource": "legal",
-                 "impact": {"capacity": -1, "duration": {"uniform": [10, 30]}}},
-                {"id": "sales_out", "scope": "resource", "p": 0.7, "resource": "sales",
-                 "window": ["2027-02-01", "2027-06-30"],
-                 "impact": {"capacity": -2, "duration": {"uniform": [5, 20]}}},
-                {"id": "cold_feet", "scope": "deal", "p": 0.2, "during": ["negotiate"],
-                 "impact": {"delay": {"uniform": [2, 10]}, "win_factor": 0.8}},
-                {"id": "budget_cut", "scope": "global", "p": 0.3,
-                 "window": ["2027-03-01", "2027-04-30"], "applies_to": {"type": "std"},
-                 "impact": {"lost": True}},
-            ],  # fmt: skip
+                {
+                    "id": "lawyer_out",
+                    "scope": "resource",
+                    "p": 0.7,
+                    "resource": "legal",
+                    "impact": {"capacity": -1, "duration": {"uniform": [10, 30]}},
+                },
+                {
+                    "id": "sales_out",
+                    "scope": "resource",
+                    "p": 0.7,
+                    "resource": "sales",
+                    "window": ["2027-02-01", "2027-06-30"],
+                    "impact": {"capacity": -2, "duration": {"uniform": [5, 20]}},
+                },
+                {
+                    "id": "cold_feet",
+                    "scope": "deal",
+                    "p": 0.2,
+                    "during": ["negotiate"],
+                    "impact": {"delay": {"uniform": [2, 10]}, "win_factor": 0.8},
+                },
+                {
+                    "id": "budget_cut",
+                    "scope": "global",
+                    "p": 0.3,
+                    "window": ["2027-03-01", "2027-04-30"],
+                    "applies_to": {"type": "std"},
+                    "impact": {"lost": True},
+                },
+            ],
         }
     )
 
@@ -136,16 +178,20 @@ def test_no_pool_over_capacity(forecast: Forecast) -> None:
                 "replication": np.concatenate(
                     [rep[uses][done], c["replication"].to_numpy(), rep[uses]]
                 ),
-                "t": np.concatenate([ends[done], c["t"].to_numpy(),
-                                     v["start_t"].to_numpy()[uses]]),
-                "kind": np.concatenate([np.zeros(done.sum()), np.ones(len(c)),
-                                        np.full(uses.sum(), 2)]),
+                "t": np.concatenate([ends[done], c["t"].to_numpy(), v["start_t"].to_numpy()[uses]]),
+                "kind": np.concatenate(
+                    [np.zeros(done.sum()), np.ones(len(c)), np.full(uses.sum(), 2)]
+                ),
                 "delta": np.concatenate([-n[done], np.zeros(len(c)), n]),
-                "capacity": np.concatenate([np.full(done.sum(), np.nan),
-                                            c["capacity"].to_numpy(float),
-                                            np.full(uses.sum(), np.nan)]),
+                "capacity": np.concatenate(
+                    [
+                        np.full(done.sum(), np.nan),
+                        c["capacity"].to_numpy(float),
+                        np.full(uses.sum(), np.nan),
+                    ]
+                ),
             }
-        ).sort_values(["replication", "t", "kind"], kind="stable")  # fmt: skip
+        ).sort_values(["replication", "t", "kind"], kind="stable")
         g = events.groupby("replication")
         events["busy"] = g["delta"].cumsum()
         events["cap"] = g["capacity"].ffill()
@@ -238,18 +284,36 @@ def test_changing_one_deal_leaves_the_others_alone() -> None:
             "horizon": "2027-12-31",
             "stages": [
                 {"id": "a", "duration": {"triangular": [3, 6, 15]}, "advance": 0.8},
-                {"id": "b", "duration": {"lognormal": {"p50": 10, "p90": 25}}, "advance": 0.7,
-                 "rework": {"to": "a", "p": 0.2}},
+                {
+                    "id": "b",
+                    "duration": {"lognormal": {"p50": 10, "p90": 25}},
+                    "advance": 0.7,
+                    "rework": {"to": "a", "p": 0.2},
+                },
                 {"id": "c", "duration": {"pert": [2, 5, 9]}, "advance": 0.9},
-            ],  # fmt: skip
+            ],
             "deal_types": {"t": {"value": {"uniform": [1e5, 4e5]}}},
-            "pipeline": [{"id": f"D{i}", "type": "t", "stage": "a", "value": 2e5} for i in range(40)],
+            "pipeline": [
+                {"id": f"D{i}", "type": "t", "stage": "a", "value": 2e5} for i in range(40)
+            ],
             "arrivals": [{"type": "t", "per_month": 3}],
-            "risks": [{"id": "slip", "scope": "deal", "p": 0.3, "during": ["b"],
-                       "impact": {"delay": {"uniform": [5, 15]}, "win_factor": 0.9}}],
-            "rules": [{"id": "big", "when": "value > 1e6", "then": {"win_factor": 0.5,
-                                                                  "delay": {"fixed": 7}}}],
-        }  # fmt: skip
+            "risks": [
+                {
+                    "id": "slip",
+                    "scope": "deal",
+                    "p": 0.3,
+                    "during": ["b"],
+                    "impact": {"delay": {"uniform": [5, 15]}, "win_factor": 0.9},
+                }
+            ],
+            "rules": [
+                {
+                    "id": "big",
+                    "when": "value > 1e6",
+                    "then": {"win_factor": 0.5, "delay": {"fixed": 7}},
+                }
+            ],
+        }
     )
     changed = simsales.with_overlay(base, {"pipeline": [{"id": "D7", "value": 5e6}]})
     assert [d.value for d in changed.deals() if d.id == "D7"] == [5e6]

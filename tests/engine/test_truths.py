@@ -114,14 +114,17 @@ def test_serial_chain_win_rate_and_times() -> None:
 
 REWORK = [
     # a self-loop: 20% of visits are redone, then advance 0.9
-    {"id": "a", "duration": {"triangular": [1, 3, 8]}, "advance": 0.9,
-     "rework": {"to": "a", "p": 0.2}},
+    {
+        "id": "a",
+        "duration": {"triangular": [1, 3, 8]},
+        "advance": 0.9,
+        "rework": {"to": "a", "p": 0.2},
+    },
     {"id": "b", "duration": {"uniform": [2, 6]}, "advance": 0.8},
     # back to b with 0.3, else advance 0.85
-    {"id": "c", "duration": {"pert": [2, 4, 12]}, "advance": 0.85,
-     "rework": {"to": "b", "p": 0.3}},
+    {"id": "c", "duration": {"pert": [2, 4, 12]}, "advance": 0.85, "rework": {"to": "b", "p": 0.3}},
     {"id": "d", "duration": {"fixed": 2}, "advance": 0.95},
-]  # fmt: skip
+]
 REWORK_MEANS = np.array([_tri_mean(1, 3, 8), 4.0, _pert_mean(2, 4, 12), 2.0])
 
 
@@ -248,12 +251,19 @@ def test_mmc_waits_match_erlang_c(
 
 REMAINING_CASES = [
     # (duration spec, days already spent, scipy distribution of the full duration)
-    pytest.param({"triangular": [5, 10, 30]}, 12.0,
-                 stats.triang(c=(10 - 5) / (30 - 5), loc=5, scale=25), id="triangular"),
-    pytest.param({"lognormal": {"p50": 12, "p90": 30}}, 20.0,
-                 stats.lognorm(s=math.log(30 / 12) / stats.norm.ppf(0.9), scale=12),
-                 id="lognormal"),
-]  # fmt: skip
+    pytest.param(
+        {"triangular": [5, 10, 30]},
+        12.0,
+        stats.triang(c=(10 - 5) / (30 - 5), loc=5, scale=25),
+        id="triangular",
+    ),
+    pytest.param(
+        {"lognormal": {"p50": 12, "p90": 30}},
+        20.0,
+        stats.lognorm(s=math.log(30 / 12) / stats.norm.ppf(0.9), scale=12),
+        id="lognormal",
+    ),
+]
 
 
 @pytest.mark.parametrize(("duration", "elapsed", "dist"), REMAINING_CASES)
@@ -364,9 +374,7 @@ def test_global_risk_correlates_delays() -> None:
 
     r = float(np.corrcoef(delay[:, 0], delay[:, 1])[0, 1])
     rng = np.random.default_rng(0)  # local generator for the bootstrap
-    boot = [
-        np.corrcoef(*delay[rng.integers(0, n_reps, n_reps)].T)[0, 1] for _ in range(300)
-    ]
+    boot = [np.corrcoef(*delay[rng.integers(0, n_reps, n_reps)].T)[0, 1] for _ in range(300)]
     _assert_close(r, truth, float(np.std(boot, ddof=1)), "correlation of the two delays")
     # The shared Bernoulli: both deals are delayed together or not at all.
     assert ((delay[:, 0] > 1e-9) == (delay[:, 1] > 1e-9)).all()

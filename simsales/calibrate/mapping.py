@@ -1,0 +1,276 @@
+"""How a CRM export's columns and labels map to simsales' history fields.
+
+Two shapes of export are understood:
+
+- ``opportunities``: one row per opportunity, with the date it was created (optional), the date
+  it was engaged (work began) and the date it closed, its current stage and its value. Two phases
+  come out of it: ``prospecting`` (created -> engaged, only when a created column is mapped) and
+  ``engaging`` (engaged -> closed).
+- ``stage_changes``: one row per stage entered, with a timestamp (and optionally an outcome). The
+  stages are the open stage labels in ``stage_order`` (or in order of first appearance).
+
+A mapping is a small YAML file (or a preset, or CLI ``--column field=COLUMN`` flags)::
+
+    shape: opportunities
+    columns: {id: opportunity_id, owner: sales_agent, product: product, account: account,
+              stage: deal_stage, engaged: engage_date, closed: close_date, value: close_value}
+    labels: {won: [Won], lost: [Lost], open: [Prospecting, Engaging]}
+    catalog: {file: products.csv, product: product, price: sales_price}   # optional
+
+Labels are matched case- and space-insensitively. Every default lives in this module.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from simsales.errors import Problem, ScenarioError, format_path
+from simsales.scenario.yaml_source import read_yaml
+
+__all__ = [
+    "FIELDS",
+    "PRESETS",
+    "Catalog",
+    "ColumnMapping",
+    "Labels",
+    "label_key",
+    "load_mapping",
+    "resolve_mapping",
+]
+
+Shape = Literal["opportunities", "stage_changes"]
+
+# Every history field a column can feed, and what it means.
+FIELDS: dict[str, str] = {
+    "id": "opportunity id (required)",
+    "stage": "stage label (required): an open stage, or a won / lost label",
+    "created": "opportunities: date the opportunity was created (optional)",
+    "engaged": "opportunities: date work on it began (required)",
+    "closed": "opportunities: date it was won or lost",
+    "entered": "stage_changes: timestamp the stage was entered (required)",
+    "outcome": "stage_changes: won / lost label on the closing row (optional)",
+    "value": "contract value (of won deals; an estimate for open ones)",
+    "product": "product or deal type",
+    "owner": "sales agent / owner",
+    "account": "customer account",
+    "segment": "customer segment",
+}
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "opportunities": ("id", "stage", "engaged", "closed"),
+    "stage_changes": ("id", "stage", "entered"),
+}
+
+
+def label_key(text: str) -> str:
+    """The key two spellings of a label or name share: case, spaces and punctuation ignored."""
+    return "".join(ch for ch in str(text).casefold() if ch.isalnum())
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Labels(_Frozen):
+    """Stage labels as they appear in the export."""
+
+    won: tuple[str, ...] = ("Won", "Closed Won")
+    lost: tuple[str, ...] = ("Lost", "Closed Lost")
+    open: tuple[str, ...] | None = Field(
+        None, description="open stage labels, in process order; None: any other label is open"
+    )
+
+
+class Catalog(_Frozen):
+    """An optional product list (name, list price) that names products authoritatively."""
+
+    file: str = Field(min_length=1, description="CSV path, relative to the history file")
+    product: str = "product"
+    price: str | None = "sales_price"
+    optional: bool = Field(False, description="silently skip the catalog if the file is absent")
+
+
+class ColumnMapping(_Frozen):
+    shape: Shape = "opportunities"
+    columns: dict[str, str] = Field(default_factory=dict, description="field -> CSV column")
+    labels: Labels = Field(default_factory=Labels)
+    stage_order: tuple[str, ...] | None = Field(
+        None, description="stage_changes: open stage labels in process order"
+    )
+    date_format: str | None = Field(None, description="strftime format; default ISO 8601")
+    catalog: Catalog | None = None
+    currency: str = Field("USD", min_length=1, max_length=8)
+
+    @model_validator(mode="after")
+    def _check(self) -> ColumnMapping:
+        unknown = [f for f in self.columns if f not in FIELDS]
+        if unknown:
+            hint = difflib.get_close_matches(unknown[0], list(FIELDS), n=1)
+            raise ValueError(
+                f"unknown field {unknown[0]!r} in columns"
+                + (f" (did you mean {hint[0]!r}?)" if hint else f"; fields: {', '.join(FIELDS)}")
+            )
+        missing = [f for f in _REQUIRED[self.shape] if f not in self.columns]
+        if missing:
+            raise ValueError(
+                f"shape {self.shape} needs a column for {', '.join(missing)}; "
+                f"map it with columns: {{{missing[0]}: <CSV column>}} or --column {missing[0]}=..."
+            )
+        return self
+
+    def column(self, field: str) -> str | None:
+        return self.columns.get(field)
+
+
+_MAVEN: dict[str, Any] = {
+    "shape": "opportunities",
+    "columns": {
+        "id": "opportunity_id",
+        "owner": "sales_agent",
+        "product": "product",
+        "account": "account",
+        "stage": "deal_stage",
+        "engaged": "engage_date",
+        "closed": "close_date",
+        "value": "close_value",
+    },
+    "labels": {"won": ["Won"], "lost": ["Lost"], "open": ["Prospecting", "Engaging"]},
+    "catalog": {"file": "products.csv", "product": "product", "price": "sales_price",
+                "optional": True},
+    "currency": "USD",
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Maven Analytics' "CRM Sales Opportunities" export (sales_pipeline.csv).
+    "maven": _MAVEN,
+    # A generic one-row-per-opportunity export with plain column names.
+    "opportunities": {
+        "shape": "opportunities",
+        "columns": {
+            "id": "id",
+            "stage": "stage",
+            "engaged": "engaged",
+            "closed": "closed",
+            "value": "value",
+            "product": "product",
+            "owner": "owner",
+            "account": "account",
+        },
+    },
+    # One row per stage entered: id, stage, entered_at, outcome.
+    "stage-changes": {
+        "shape": "stage_changes",
+        "columns": {"id": "id", "stage": "stage", "entered": "entered_at", "outcome": "outcome"},
+    },
+}
+
+
+def load_mapping(path: str | Path) -> dict[str, Any]:
+    """The raw mapping in a YAML file (validated later by :func:`resolve_mapping`)."""
+    data, _ = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem("a column mapping must be a mapping of keys", file=str(path))])
+    return data
+
+
+def resolve_mapping(
+    preset: str | None = None,
+    mapping: str | Path | dict[str, Any] | None = None,
+    columns: dict[str, str] | None = None,
+    header: list[str] | None = None,
+) -> ColumnMapping:
+    """Preset, then the mapping file, then column flags, each overriding the one before.
+
+    With neither preset nor mapping, the first preset whose required columns all appear in
+    ``header`` is used (``maven`` first), so a Maven export needs no flags. A preset's optional
+    columns that the header lacks are dropped; columns named by a file or a flag must exist.
+    """
+    if preset is None and mapping is None and header is not None:
+        preset = next((name for name, p in PRESETS.items() if _fits(p, header)), None)
+    raw: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            hint = difflib.get_close_matches(preset, list(PRESETS), n=1)
+            raise ScenarioError(
+                [
+                    Problem(
+                        f"unknown preset {preset!r}",
+                        hint=f"did you mean {hint[0]!r}?"
+                        if hint
+                        else f"use one of {', '.join(PRESETS)}",
+                    )
+                ]
+            )
+        raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in PRESETS[preset].items()}
+        if header is not None:
+            required = _REQUIRED[raw["shape"]]
+            raw["columns"] = {
+                f: c for f, c in raw["columns"].items() if f in required or c in header
+            }
+    name = "<mapping>"
+    if mapping is not None:
+        if not isinstance(mapping, dict):
+            name = str(mapping)
+            mapping = load_mapping(mapping)
+        raw = _merge(raw, mapping)
+    if columns:
+        raw = {**raw, "columns": {**raw.get("columns", {}), **columns}}
+    if not raw:
+        raise ScenarioError(
+            [
+                Problem(
+                    "no column mapping: the CSV header does not match a preset",
+                    hint=f"pass --preset ({', '.join(PRESETS)}), --mapping M.yaml or "
+                    "--column field=COLUMN flags",
+                )
+            ]
+        )
+    try:
+        result = ColumnMapping.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError(
+            [
+                Problem(str(e["msg"]).removeprefix("Value error, "), format_path(e["loc"]), name)
+                for e in exc.errors()
+            ]
+        ) from None
+    if header is not None:
+        _check_header(result, header, name)
+    return result
+
+
+def _fits(preset: dict[str, Any], header: list[str]) -> bool:
+    cols = preset["columns"]
+    if preset is _MAVEN:  # recognised by its full set of columns
+        return all(c in header for c in cols.values())
+    return all(cols[f] in header for f in _REQUIRED[preset["shape"]])
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def _check_header(mapping: ColumnMapping, header: list[str], name: str) -> None:
+    problems = []
+    for field, col in mapping.columns.items():
+        if col not in header:
+            hint = difflib.get_close_matches(col, header, n=1)
+            problems.append(
+                Problem(
+                    f"column {col!r} (for {field}) is not in the CSV header",
+                    f"columns.{field}",
+                    name,
+                    hint=f"did you mean {hint[0]!r}?" if hint else f"columns: {', '.join(header)}",
+                )
+            )
+    if problems:
+        raise ScenarioError(problems)

@@ -1,0 +1,313 @@
+"""The capacity plan: headcount per pool and month, which deals to pursue, which risks to mitigate.
+
+Decisions (D live deals, P pools, M months of the horizon, R mitigations):
+
+- ``h[p, m]`` integer headcount, within the pool's ``[min, max]``; before ``hire_lead_months``
+  have passed it can only stay at or below the scenario's planned capacity (a hire decided now
+  is productive only after the lead time; releasing people is immediate).
+- ``y[d]`` pursue (1) or drop (0) a live deal; arrivals are a fixed background (a scenario
+  cannot drop future deals one by one).
+- ``x[d, p, m]`` person-days of deal d's demand for pool p worked in month m, when work may slip
+  (``slip_months`` = k > 0): the demand of month m is done in months m..m+k, never earlier, and
+  all of it inside the horizon. With k = 0 the work is done when demanded (x = y * demand).
+- ``z[r]`` fund mitigation r.
+
+Constraints: per pool and month, work (pursued deals + background) <= utilization x headcount x
+working days; optional budget on staff + external + mitigation spend; optional expected-revenue
+floors per period; optionally every deal pursued. Objective, expected margin:
+
+    sum_d y_d value_d - sum_{employees} h rate days - sum_{external} rate x work
+    + sum_r z_r (benefit_r - cost_r) + constants (background value, external background work)
+
+Utilization < 1 leaves room for the variability the averages hide; the simulation that verifies
+the plan shows what queueing remains.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import pulp
+
+from simsales.engine.model import Model
+from simsales.optimize.demand import Demand, MonthGrid
+from simsales.optimize.diagnose import REQUIRE_WEIGHT, Soft, SoftInfo
+from simsales.optimize.mitigation import MitigationOption
+from simsales.scenario.schema import Scenario
+
+__all__ = [
+    "CapacityInput",
+    "CapacityModel",
+    "CapacitySolution",
+    "PoolSpec",
+    "build_capacity",
+    "capacity_objective",
+    "pool_specs",
+    "read_capacity",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """A pool as the optimizer sees it; arrays are per month."""
+
+    id: str
+    cost_per_day: float
+    external: bool
+    base: IntArray  # the scenario's planned capacity at each month's start
+    lower: IntArray  # headcount bounds per month (lead time already applied)
+    upper: FloatArray  # inf: no maximum
+
+
+def base_capacity(model: Model, grid: MonthGrid) -> IntArray:
+    """(P, M) planned capacity in effect at each month's start."""
+    out = np.repeat(model.capacity[:, None], grid.n, axis=1).astype(np.int64)
+    for t, pool, cap in model.capacity_changes:
+        out[pool, grid.bounds[:-1] >= t - _EPS] = cap
+    return out
+
+
+def pool_specs(scenario: Scenario, model: Model, grid: MonthGrid) -> list[PoolSpec]:
+    """Pool bounds per month from the scenario: min/max, lead time, planned capacity."""
+    base = base_capacity(model, grid)
+    specs = []
+    for p, (pid, pool) in enumerate(scenario.resources.items()):
+        upper = np.full(grid.n, np.inf if pool.max is None else float(pool.max))
+        early = np.arange(grid.n) < pool.hire_lead_months
+        # Before the lead time nobody new can start: at most the planned capacity.
+        upper[early] = np.minimum(upper[early], base[p][early])
+        lower = np.minimum(float(pool.min or 0), upper)
+        specs.append(
+            PoolSpec(
+                id=pid,
+                cost_per_day=pool.cost_per_day,
+                external=pool.external,
+                base=base[p],
+                lower=lower.astype(np.int64),
+                upper=upper,
+            )
+        )
+    return specs
+
+
+@dataclass(frozen=True)
+class CapacityInput:
+    demand: Demand
+    pools: Sequence[PoolSpec]
+    mitigations: Sequence[MitigationOption] = ()
+    utilization: float = 0.9
+    slip_months: int = 1
+    budget: float | None = None
+    revenue_floors: dict[str, float] = field(default_factory=dict)
+    require_all: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 < self.utilization <= 1:
+            raise ValueError(f"utilization must be in (0, 1], got {self.utilization}")
+        if self.slip_months < 0:
+            raise ValueError(f"slip_months must be >= 0, got {self.slip_months}")
+        if [p.id for p in self.pools] != list(self.demand.pools):
+            raise ValueError("pools must be the demand's pools, in the same order")
+        for label in self.revenue_floors:
+            if label not in self.demand.revenue_in:
+                raise ValueError(f"no expected revenue for period {label!r} in the demand")
+
+
+@dataclass
+class CapacityModel:
+    prob: pulp.LpProblem
+    inp: CapacityInput
+    y: list[pulp.LpVariable]
+    h: dict[tuple[int, int], pulp.LpVariable]
+    x: dict[tuple[int, int, int], pulp.LpVariable]
+    z: list[pulp.LpVariable]
+    soft: Soft
+    constant: float  # added to the solver's objective to get the expected margin
+
+
+def _money_unit(inp: CapacityInput) -> float:
+    """Cost of one person-month (the elastic weight of money), at least 1."""
+    rates = [p.cost_per_day for p in inp.pools if p.cost_per_day > 0]
+    days = float(np.mean(inp.demand.grid.days)) if inp.demand.grid.n else 20.0
+    return max(1.0, float(np.mean(rates)) * days) if rates else 1.0
+
+
+def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
+    """The capacity MILP (or, with ``elastic``, its elastic relaxation for diagnosis)."""
+    dem, grid = inp.demand, inp.demand.grid
+    n_d, n_p, n_m = len(dem.deals), len(inp.pools), grid.n
+    k, u = inp.slip_months, inp.utilization
+    prob = pulp.LpProblem("capacity_plan", pulp.LpMinimize if elastic else pulp.LpMaximize)
+    soft = Soft(prob, elastic)
+    y = [pulp.LpVariable(f"y{d}", cat=pulp.LpBinary) for d in range(n_d)]
+    z = [pulp.LpVariable(f"z{r}", cat=pulp.LpBinary) for r in range(len(inp.mitigations))]
+    h: dict[tuple[int, int], pulp.LpVariable] = {}
+    for p, pool in enumerate(inp.pools):
+        for m in range(n_m):
+            hi = int(pool.upper[m]) if np.isfinite(pool.upper[m]) else None
+            h[p, m] = pulp.LpVariable(f"h{p}_{m}", int(pool.lower[m]), hi, cat=pulp.LpInteger)
+
+    total = dem.effort.sum(axis=2)  # (D, P)
+    rate = np.array([pl.cost_per_day for pl in inp.pools])
+    external = np.array([pl.external for pl in inp.pools], bool)
+    ext_cost = total[:, external] @ rate[external] if n_d else np.zeros(0)  # (D,)
+    bg_ext_cost = float(dem.background[external].sum(axis=1) @ rate[external])
+
+    # Work per pool and month: pairs on y (no slip) or on x (slip).
+    work: dict[tuple[int, int], list[tuple[pulp.LpVariable, float]]] = {
+        (p, m): [] for p in range(n_p) for m in range(n_m)
+    }
+    x: dict[tuple[int, int, int], pulp.LpVariable] = {}
+    nz_d, nz_p = np.nonzero(total > _EPS)
+    for d, p in zip(nz_d.tolist(), nz_p.tolist(), strict=True):
+        row = dem.effort[d, p]
+        if k == 0:
+            for m in np.flatnonzero(row > _EPS).tolist():
+                work[p, m].append((y[d], float(row[m])))
+            continue
+        months = np.flatnonzero(row > _EPS)
+        first, last = int(months[0]), int(months[-1])
+        end = min(n_m - 1, last + k)
+        xs = []
+        for m in range(first, end + 1):
+            v = pulp.LpVariable(f"x{d}_{p}_{m}", 0)
+            x[d, p, m] = v
+            xs.append(v)
+            work[p, m].append((v, 1.0))
+        cum = np.cumsum(row)
+        # All of the deal's demand is worked inside the horizon.
+        prob.addConstraint(_eq([(v, 1.0) for v in xs] + [(y[d], -float(cum[-1]))], 0.0))
+        for m in range(first, end):
+            done = [(xs[i], 1.0) for i in range(m - first + 1)]
+            if m < last:  # never ahead of demand: worked by m <= demanded by m
+                prob.addConstraint(_le([*done, (y[d], -float(cum[m]))], 0.0))
+            if m - k >= first:  # at most k months late: demanded by m-k is worked by m
+                prob.addConstraint(_ge([*done, (y[d], -float(cum[m - k]))], 0.0))
+
+    for p, pool in enumerate(inp.pools):
+        for m in range(n_m):
+            days = float(grid.days[m])
+            pairs = [*work[p, m], (h[p, m], -u * days)]
+            soft.add(
+                pairs,
+                "<=",
+                -float(dem.background[p, m]),
+                SoftInfo("capacity", pool.id, grid.labels[m], per_unit=max(u * days, _EPS)),
+            )
+
+    money = _money_unit(inp)
+    spend: list[tuple[pulp.LpVariable, float]] = []
+    for p, pool in enumerate(inp.pools):
+        if not pool.external and pool.cost_per_day > 0:
+            spend += [(h[p, m], pool.cost_per_day * float(grid.days[m])) for m in range(n_m)]
+    spend += [(y[d], float(ext_cost[d])) for d in range(n_d) if ext_cost[d] > 0]
+    spend += [(z[r], mit.cost) for r, mit in enumerate(inp.mitigations) if mit.cost > 0]
+    if inp.budget is not None:
+        soft.add(spend, "<=", inp.budget - bg_ext_cost, SoftInfo("budget", "budget", per_unit=1.0,
+                                                                 weight=1.0 / money))
+    for label, floor in inp.revenue_floors.items():
+        rev = dem.revenue_in[label]
+        soft.add(
+            [(y[d], float(rev[d])) for d in range(n_d) if rev[d] > 0],
+            ">=",
+            floor - dem.background_revenue_in.get(label, 0.0),
+            SoftInfo("revenue", label, per_unit=1.0, weight=1.0 / money),
+        )
+    if inp.require_all:
+        for d in range(n_d):
+            soft.add([(y[d], 1.0)], ">=", 1.0,
+                     SoftInfo("require", dem.deals[d], weight=REQUIRE_WEIGHT), slack_max=1.0)
+
+    objective = [(y[d], float(dem.value[d] - ext_cost[d])) for d in range(n_d)]
+    for p, pool in enumerate(inp.pools):
+        if not pool.external and pool.cost_per_day > 0:
+            objective += [(h[p, m], -pool.cost_per_day * float(grid.days[m])) for m in range(n_m)]
+    objective += [(z[r], mit.benefit - mit.cost) for r, mit in enumerate(inp.mitigations)]
+    constant = dem.background_value - bg_ext_cost
+    constant -= sum(m.benefit for m in inp.mitigations if m.funded_now)
+    prob.setObjective(
+        soft.slack_objective() if elastic else pulp.LpAffineExpression(objective)
+    )
+    return CapacityModel(prob, inp, y, h, x, z, soft, constant)
+
+
+def _le(pairs: list[tuple[pulp.LpVariable, float]], rhs: float) -> pulp.LpConstraint:
+    return pulp.LpConstraint(pulp.LpAffineExpression(pairs), pulp.LpConstraintLE, rhs=rhs)
+
+
+def _ge(pairs: list[tuple[pulp.LpVariable, float]], rhs: float) -> pulp.LpConstraint:
+    return pulp.LpConstraint(pulp.LpAffineExpression(pairs), pulp.LpConstraintGE, rhs=rhs)
+
+
+def _eq(pairs: list[tuple[pulp.LpVariable, float]], rhs: float) -> pulp.LpConstraint:
+    return pulp.LpConstraint(pulp.LpAffineExpression(pairs), pulp.LpConstraintEQ, rhs=rhs)
+
+
+@dataclass(frozen=True)
+class CapacitySolution:
+    pursue: npt.NDArray[np.bool_]  # (D,)
+    headcount: IntArray  # (P, M)
+    funded: npt.NDArray[np.bool_]  # (R,)
+    work: FloatArray  # (P, M) planned person-days, background included
+    objective: float  # expected margin of this plan (model's formula)
+
+
+def read_capacity(cm: CapacityModel) -> CapacitySolution:
+    """The solution in plain arrays; headcount that costs nothing is trimmed to what is used.
+
+    External pools are paid by the day worked and a pool may have no day rate: their headcount
+    does not enter the objective, so the solver may leave it anywhere within its bounds. The
+    smallest headcount that carries the planned work is the one to write down.
+    """
+    inp, grid = cm.inp, cm.inp.demand.grid
+    pursue = np.array([_on(v) for v in cm.y], bool)
+    funded = np.array([_on(v) for v in cm.z], bool)
+    head = np.zeros((len(inp.pools), grid.n), np.int64)
+    for (p, m), v in cm.h.items():
+        head[p, m] = int(round(v.value() or 0.0))
+    work = inp.demand.background.copy()
+    if cm.x:
+        for (_, p, m), v in cm.x.items():
+            work[p, m] += max(0.0, float(v.value() or 0.0))
+    else:
+        work += np.einsum("d,dpm->pm", pursue.astype(float), inp.demand.effort)
+    for p, pool in enumerate(inp.pools):
+        if pool.external or pool.cost_per_day == 0:
+            need = np.ceil(work[p] / np.maximum(inp.utilization * grid.days, _EPS) - 1e-7)
+            trimmed = np.maximum(pool.lower, need.astype(np.int64))
+            head[p] = np.minimum(head[p], trimmed)
+    objective = capacity_objective(inp, pursue, head, funded)
+    return CapacitySolution(pursue, head, funded, work, objective)
+
+
+def _on(v: pulp.LpVariable) -> bool:
+    return (v.value() or 0.0) > 0.5
+
+
+def capacity_objective(
+    inp: CapacityInput,
+    pursue: npt.NDArray[np.bool_],
+    headcount: IntArray,
+    funded: npt.NDArray[np.bool_],
+) -> float:
+    """Expected margin of a plan, straight from the formula in the module docstring."""
+    dem, grid = inp.demand, inp.demand.grid
+    value = float(dem.value[pursue].sum()) + dem.background_value
+    total_work = np.einsum("d,dpm->p", pursue.astype(float), dem.effort) + dem.background.sum(1)
+    for p, pool in enumerate(inp.pools):
+        if pool.external:
+            value -= pool.cost_per_day * float(total_work[p])
+        else:
+            value -= pool.cost_per_day * float(headcount[p] @ grid.days)
+    for r, mit in enumerate(inp.mitigations):
+        value += (float(funded[r]) - float(mit.funded_now)) * mit.benefit
+        value -= float(funded[r]) * mit.cost
+    return value if math.isfinite(value) else math.nan

@@ -1,0 +1,110 @@
+"""Why a plan is infeasible, in the users' terms, from an elastic relaxation.
+
+Every constraint a user can relax (a pool's capacity in a month, a person's hours, the budget, a
+revenue floor, "every deal must be staffed") is registered as *soft*. Normally it is an ordinary
+constraint; in the elastic model it gets a nonnegative slack variable, and the model minimises the
+total weighted slack instead of the plan's objective. The slacks left at the optimum say which
+constraints must give, and by how much: "presales in 2027-03 short by 2.5 people".
+
+Weights put the slacks in comparable units: one person for one month (capacity), the cost of
+one person-month (money), one person-month of hours (named people); a required deal weighs as
+much as :data:`REQUIRE_WEIGHT` person-months, so capacity and money give before the user's
+"every deal" does. The answer is one smallest way to restore feasibility, not the only one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pulp
+
+__all__ = ["REQUIRE_WEIGHT", "Soft", "SoftInfo", "describe"]
+
+Kind = Literal["capacity", "person", "budget", "revenue", "require"]
+REQUIRE_WEIGHT = 1000.0
+_TINY = 1e-6
+_SMALLEST = 1e-3  # people, hours, money or deals: below this it is solver noise
+
+
+@dataclass(frozen=True)
+class SoftInfo:
+    """What a soft constraint means to the user.
+
+    ``per_unit``: model units (person-days, hours, money, deals) per user unit (people, hours,
+    money, deals); ``weight``: elastic cost of one user unit of slack.
+    """
+
+    kind: Kind
+    subject: str  # pool, person, period or deal
+    month: str | None = None
+    per_unit: float = 1.0
+    weight: float = 1.0
+    verb: str = "pursued"  # for "require": pursued / staffed
+
+
+class Soft:
+    """Soft constraints of one model; with ``elastic`` each gets a slack variable."""
+
+    def __init__(self, prob: pulp.LpProblem, elastic: bool) -> None:
+        self.prob, self.elastic = prob, elastic
+        self.items: list[tuple[SoftInfo, pulp.LpVariable | None, pulp.LpConstraint]] = []
+
+    def add(
+        self,
+        pairs: list[tuple[pulp.LpVariable, float]],
+        sense: Literal["<=", ">="],
+        rhs: float,
+        info: SoftInfo,
+        slack_max: float | None = None,
+    ) -> None:
+        slack = None
+        if self.elastic:
+            slack = pulp.LpVariable(f"slack{len(self.items)}", 0, slack_max)
+            # The slack widens the constraint: less on the left of <=, more on the left of >=.
+            pairs = [*pairs, (slack, -1.0 if sense == "<=" else 1.0)]
+        expr = pulp.LpAffineExpression(pairs)
+        op = pulp.LpConstraintLE if sense == "<=" else pulp.LpConstraintGE
+        constraint = pulp.LpConstraint(expr, op, rhs=rhs)
+        self.prob.addConstraint(constraint)
+        self.items.append((info, slack, constraint))
+
+    def slack_objective(self) -> pulp.LpAffineExpression:
+        """Total weighted slack, in person-months (to be minimised)."""
+        return pulp.LpAffineExpression(
+            [(s, info.weight / info.per_unit) for info, s, _ in self.items if s is not None]
+        )
+
+    def violations(self) -> list[tuple[SoftInfo, float]]:
+        """After an elastic solve: (constraint, amount in user units) for every slack used."""
+        out = []
+        for info, slack, _ in self.items:
+            value = 0.0 if slack is None else float(slack.value() or 0.0)
+            amount = value / info.per_unit
+            if value > _TINY and amount > _SMALLEST:
+                out.append((info, amount))
+        return out
+
+
+def describe(violations: list[tuple[SoftInfo, float]], currency: str) -> list[str]:
+    """Plain-language lines, largest shortfalls of each kind first."""
+    order = {"capacity": 0, "person": 1, "budget": 2, "revenue": 3, "require": 4}
+    lines = []
+    for info, amount in sorted(violations, key=lambda v: (order[v[0].kind], -v[1])):
+        if info.kind == "capacity":
+            lines.append(f"{info.subject} in {info.month} short by {_num(amount)} people")
+        elif info.kind == "person":
+            lines.append(f"{info.subject} in {info.month} short by {_num(amount)} hours")
+        elif info.kind == "budget":
+            lines.append(f"budget short by {amount:,.0f} {currency}")
+        elif info.kind == "revenue":
+            lines.append(
+                f"expected revenue in {info.subject} short by {amount:,.0f} {currency}"
+            )
+        else:
+            lines.append(f"deal {info.subject} cannot be {info.verb} within these limits")
+    return lines
+
+
+def _num(x: float) -> str:
+    return f"{x:,.1f}" if abs(x) < 100 else f"{x:,.0f}"

@@ -1,0 +1,269 @@
+"""What-if comparison: the base and its variants simulated with common random numbers.
+
+Leadership asks "what if we hire two presales, mitigate the sponsor risk, speed up legal?". Two
+independent Monte Carlo runs would drown such differences in noise. Here the base and every
+variant run with the same seed and the same number of replications, so replication *i* of each
+uses the same child ``SeedSequence`` and, inside it, the same per-deal and per-purpose streams
+(simsales.engine.streams): the same deal meets the same luck in every variant, and the
+difference of a metric replication by replication isolates the effect of the change.
+
+For every metric (simsales.results.metrics) the comparison gives the base and variant
+estimates, the paired difference with a 95% interval, whether that interval excludes zero, and
+beside it the half-width two independent runs would have had (simsales.results.paired).
+
+The precision-based early stop is off here: every run has exactly the same replications.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simsales.engine.runner import Executor, simulate
+from simsales.errors import SimsalesError
+from simsales.results.forecast import Forecast
+from simsales.results.metrics import DATE, Metric, replication_metrics
+from simsales.results.paired import Delta, Resamples, paired_mean, paired_quantile, paired_ratio
+from simsales.results.summary import summarize
+from simsales.scenario.load import load, with_overlay
+from simsales.scenario.schema import Scenario
+
+__all__ = ["DELTA_COLUMNS", "Comparison", "compare", "compare_scenarios", "deltas_between"]
+
+Variants = None | Sequence[str] | Mapping[str, Mapping[str, Any] | Scenario]
+
+DELTA_COLUMNS = [
+    "name", "metric", "label", "unit", "base", "variant", "difference", "ci_low", "ci_high",
+    "significant", "half_width", "unpaired_half_width",
+]
+
+
+@dataclass
+class Comparison:
+    """The base forecast, one forecast per variant, and the paired differences between them.
+
+    ``deltas`` has one row per variant x metric with the columns of :data:`DELTA_COLUMNS`:
+    ``name`` (the variant), ``metric`` (e.g. ``revenue:2027Q1``), ``label``, ``unit``, the
+    ``base`` and ``variant`` estimates, the paired ``difference`` with its 95% interval
+    ``ci_low``/``ci_high``, ``significant`` (the interval excludes 0), the paired ``half_width``
+    and the ``unpaired_half_width`` two independent runs would have had. Date metrics (unit
+    ``date``) hold calendar days after ``origin``; their difference is in calendar days.
+    """
+
+    base: Forecast
+    variants: dict[str, Forecast]
+    deltas: pd.DataFrame
+    seed: int
+    replications: int
+    origin: date
+    scenarios: dict[str, Scenario] = field(default_factory=dict, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"base": summary, "variants": [{"name", "summary", "deltas": [...]}]}``.
+
+        ``summary`` is the ``simsales run --json`` summary of each run. In ``deltas``, date
+        metrics give ``base``/``variant`` as ISO dates (``null``: after the horizon) and the
+        difference and its interval in calendar days; numbers that are not finite are ``null``.
+        """
+        return {
+            "base": summarize(self.base).to_json(),
+            "variants": [
+                {
+                    "name": name,
+                    "summary": summarize(forecast).to_json(),
+                    "deltas": [
+                        self._delta_json(row)
+                        for row in self.deltas[self.deltas["name"] == name].itertuples()
+                    ],
+                }
+                for name, forecast in self.variants.items()
+            ],
+        }
+
+    def _delta_json(self, row: Any) -> dict[str, Any]:
+        value = self.as_date if row.unit == DATE else _num
+        return {
+            "metric": row.metric,
+            "base": value(row.base),
+            "variant": value(row.variant),
+            "difference": _num(row.difference),
+            "ci_low": _num(row.ci_low),
+            "ci_high": _num(row.ci_high),
+            "significant": bool(row.significant),
+        }
+
+    def as_date(self, days: float) -> str | None:
+        """ISO date of a date metric's value (``None`` after the horizon or unknown)."""
+        if not math.isfinite(days):
+            return None
+        return (self.origin + timedelta(days=int(days))).isoformat()
+
+    def _repr_html_(self) -> str:
+        from simsales.report.compare_html import deltas_table_html
+
+        head = (
+            f"<h4>{html.escape(self.base.model.name if self.base.model else 'comparison')}: "
+            f"{len(self.variants)} variant(s), {self.replications} paired replications, "
+            f"seed {self.seed}</h4>"
+        )
+        return head + deltas_table_html(self)
+
+
+def compare(
+    scenario: Scenario | str | Path,
+    variants: Variants = None,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    executor: Executor = "serial",
+    progress: bool = False,
+    *,
+    scheduler: Any = None,
+) -> Comparison:
+    """Simulate the base scenario and each variant with common random numbers and compare them.
+
+    ``variants``: ``None`` for all of the scenario's ``variants:``, a list of their names, or a
+    mapping ``{name: overlay}`` of Python overlays (deep-merged like a variant; a value may also
+    be a ready :class:`Scenario`). ``replications`` and ``seed`` default to the scenario's
+    ``simulation`` settings and are the same for every run; no early stop.
+    """
+    base = scenario if isinstance(scenario, Scenario) else load(scenario)
+    named = resolve_variants(base, variants)
+    return compare_scenarios(
+        base, named, replications, seed, workers, executor, progress, scheduler=scheduler
+    )
+
+
+def resolve_variants(base: Scenario, variants: Variants) -> list[tuple[str, Scenario]]:
+    """(name, scenario) for each variant asked for; unknown names raise with a did-you-mean."""
+    if variants is None:
+        if not base.variants:
+            raise SimsalesError(
+                "the scenario defines no variants: add some under 'variants:', or pass "
+                "overlays (compare(..., variants={'name': {...}}), --set PATH=VALUE)"
+            )
+        variants = list(base.variants)
+    if isinstance(variants, str):
+        variants = [variants]
+    out: list[tuple[str, Scenario]] = []
+    if isinstance(variants, Mapping):
+        for name, overlay in variants.items():
+            scenario = (
+                overlay
+                if isinstance(overlay, Scenario)
+                else with_overlay(base, overlay, name=f"variant {name}")
+            )
+            out.append((str(name), scenario))
+    else:
+        for name in dict.fromkeys(variants):  # a name given twice is compared once
+            out.append((name, with_overlay(base, name)))
+    if not out:
+        raise SimsalesError("no variants to compare")
+    return out
+
+
+def compare_scenarios(
+    base: Scenario,
+    variants: Sequence[tuple[str, Scenario]],
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    executor: Executor = "serial",
+    progress: bool = False,
+    *,
+    scheduler: Any = None,
+    messages: Any = None,
+) -> Comparison:
+    """:func:`compare` for scenarios already built (``messages``: a callable for status lines)."""
+    n = base.simulation.replications if replications is None else replications
+    seed = base.simulation.seed if seed is None else seed
+
+    def run(label: str, scenario: Scenario) -> Forecast:
+        if messages is not None:
+            messages(f"simulating {label}: {n} replications, seed {seed}")
+        return simulate(
+            scenario, n, seed, workers, executor, progress, scheduler=scheduler, precision=None
+        )
+
+    base_forecast = run("the base", base)
+    forecasts = {name: run(f"variant {name}", scenario) for name, scenario in variants}
+    deltas = deltas_between(base_forecast, forecasts, seed)
+    return Comparison(
+        base=base_forecast,
+        variants=forecasts,
+        deltas=deltas,
+        seed=seed,
+        replications=n,
+        origin=base.start,
+        scenarios={"": base, **dict(variants)},
+    )
+
+
+def deltas_between(base: Forecast, variants: Mapping[str, Forecast], seed: int) -> pd.DataFrame:
+    """The tidy deltas table of :class:`Comparison` from forecasts run with the same seeds."""
+    if base.model is None:
+        raise ValueError("the base forecast has no model; load it with Forecast.load")
+    origin = base.model.start
+    base_metrics = replication_metrics(base, origin=origin)
+    targets = _targets(base)  # every run is judged against the base's plan
+    resamples = Resamples(base.replications, seed)
+    rows: list[dict[str, Any]] = []
+    for name, forecast in variants.items():
+        if forecast.replications != base.replications:
+            raise SimsalesError(
+                f"variant {name!r} has {forecast.replications} replications, the base "
+                f"{base.replications}: paired differences need the same replications"
+            )
+        if int(forecast.provenance["seed"]) != int(base.provenance["seed"]):
+            raise SimsalesError(f"variant {name!r} was simulated with another seed than the base")
+        metrics = replication_metrics(forecast, targets=targets, origin=origin)
+        for key, b in base_metrics.items():
+            v = metrics.get(key)
+            if v is None:  # e.g. a deal the variant drops, a pool it removes
+                continue
+            delta = _delta(b, v, resamples)
+            rows.append(
+                {
+                    "name": name,
+                    "metric": key,
+                    "label": b.label,
+                    "unit": b.unit,
+                    "base": delta.base,
+                    "variant": delta.variant,
+                    "difference": delta.difference,
+                    "ci_low": delta.ci_low,
+                    "ci_high": delta.ci_high,
+                    "significant": delta.significant,
+                    "half_width": delta.half_width,
+                    "unpaired_half_width": delta.unpaired_half_width,
+                }
+            )
+    return pd.DataFrame(rows, columns=DELTA_COLUMNS)
+
+
+def _targets(forecast: Forecast) -> dict[str, float]:
+    assert forecast.model is not None
+    return {label: target for label, _, _, target in forecast.model.targets}
+
+
+def _delta(b: Metric, v: Metric, resamples: Resamples) -> Delta:
+    if b.kind == "mean":
+        return paired_mean(b.values, v.values)
+    if b.kind == "ratio":
+        assert b.denominator is not None and v.denominator is not None
+        return paired_ratio(b.values, b.denominator, v.values, v.denominator)
+    return paired_quantile(b.values, v.values, b.q, resamples)
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None

@@ -1,0 +1,127 @@
+"""Plain arrays from a Forecast's tables, shared by the analyses (bottlenecks, funnel, ...).
+
+Categorical columns are turned into the model's integer codes by name, so a forecast read back
+from Parquet (whose categories may come back in another order) gives the same arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from simsales.engine.model import Model
+from simsales.results.forecast import Forecast
+
+__all__ = ["Stays", "codes", "model_of", "queued_at_horizon", "replication_index", "stays"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_EPS = 1e-9  # float sums of waits: a difference this small is no wait at all
+
+
+def model_of(forecast: Forecast) -> Model:
+    if forecast.model is None:
+        raise ValueError("this forecast has no model; load it with Forecast.load")
+    return forecast.model
+
+
+def codes(values: pd.Series, categories: tuple[str, ...] | list[str]) -> IntArray:
+    """Integer code of each value in ``categories`` (-1 where it is not one of them)."""
+    cat = pd.Categorical(values.astype(str), categories=list(categories))
+    return np.asarray(cat.codes, dtype=np.int64)
+
+
+def replication_index(forecast: Forecast, replication: pd.Series) -> IntArray:
+    """0-based position of each replication number in this forecast."""
+    first = int(forecast.provenance.get("first_replication", 0))
+    return replication.to_numpy(dtype=np.int64) - first
+
+
+@dataclass(frozen=True)
+class Stays:
+    """One row per stage visit or wait, as arrays: who was where, from when to when.
+
+    ``queue`` is [ready, start): waiting for people; ``held`` is [start, end): holding them
+    (``end`` is the horizon for a visit still running). ``people`` is the (row, pool) matrix of
+    people the stage holds. Deals still queued at the horizon are included with
+    ``start = end = horizon`` and ``visit = -1``.
+    """
+
+    rep: IntArray
+    deal_row: IntArray  # row in forecast.deals
+    type: IntArray
+    stage: IntArray
+    visit: IntArray
+    ready: FloatArray
+    start: FloatArray
+    end: FloatArray
+    exit: FloatArray  # nan: still in the stage at the horizon (or still queued)
+    people: FloatArray
+
+    @property
+    def wait(self) -> FloatArray:
+        return self.start - self.ready
+
+    def __len__(self) -> int:
+        return len(self.rep)
+
+
+def _deal_rows(forecast: Forecast, replication: pd.Series, deal: pd.Series) -> IntArray:
+    deals = forecast.deals
+    key = pd.MultiIndex.from_arrays([deals["replication"], deals["deal"].astype(str)])
+    rows = pd.Series(np.arange(len(deals)), index=key)
+    wanted = pd.MultiIndex.from_arrays([replication, deal.astype(str)])
+    return rows.reindex(wanted).to_numpy(dtype=np.int64)
+
+
+def queued_at_horizon(forecast: Forecast) -> pd.DataFrame:
+    """Deals still queued for people at the horizon (they have no visit row for that stage).
+
+    A deal's ``wait_days`` is the sum of its visits' waits plus, when it is queued at the
+    horizon, the time since it joined the queue; what is left over is that last wait, and the
+    deal queues for the stage it reached (``deals.stage``). Columns: deal_row, ready_t.
+    """
+    deals, visits = forecast.deals, forecast.visits
+    model = model_of(forecast)
+    waited = (visits["start_t"] - visits["ready_t"]).groupby(
+        [visits["replication"], visits["deal"].astype(str)]
+    ).sum()
+    key = pd.MultiIndex.from_arrays([deals["replication"], deals["deal"].astype(str)])
+    in_visits = waited.reindex(key).fillna(0.0).to_numpy()
+    left = deals["wait_days"].to_numpy() - in_visits
+    rows = np.flatnonzero((deals["outcome"] == "open").to_numpy() & (left > _EPS))
+    return pd.DataFrame({"deal_row": rows, "ready_t": model.horizon_t - left[rows]})
+
+
+def stays(forecast: Forecast) -> Stays:
+    """Every visit of every replication, plus the deals queued at the horizon."""
+    model = model_of(forecast)
+    v, deals = forecast.visits, forecast.deals
+    deal_type = codes(deals["type"], [t.name for t in model.types])
+    deal_stage = codes(deals["stage"], list(model.stage_ids))
+    rows = _deal_rows(forecast, v["replication"], v["deal"])
+    queued = queued_at_horizon(forecast)
+    q_rows = queued["deal_row"].to_numpy(dtype=np.int64)
+    horizon = model.horizon_t
+    exit_t = v["exit_t"].to_numpy(dtype=np.float64)
+    all_rows = np.concatenate([rows, q_rows])
+    stage = np.concatenate([codes(v["stage"], list(model.stage_ids)), deal_stage[q_rows]])
+    types = deal_type[all_rows]
+    held = np.stack([t.held for t in model.types])  # (type, stage, pool)
+    start = np.concatenate([v["start_t"].to_numpy(dtype=np.float64), np.full(len(q_rows), horizon)])
+    return Stays(
+        rep=replication_index(forecast, deals["replication"])[all_rows],
+        deal_row=all_rows,
+        type=types,
+        stage=stage,
+        visit=np.concatenate([v["visit"].to_numpy(dtype=np.int64), np.full(len(q_rows), -1)]),
+        ready=np.concatenate([v["ready_t"].to_numpy(dtype=np.float64), queued["ready_t"].to_numpy()]),
+        start=start,
+        end=np.concatenate([np.where(np.isnan(exit_t), horizon, exit_t), np.full(len(q_rows), horizon)]),
+        exit=np.concatenate([exit_t, np.full(len(q_rows), np.nan)]),
+        people=held[types, stage] if len(types) else np.zeros((0, len(model.pool_ids))),
+    )
