@@ -36,6 +36,7 @@ __all__ = [
     "MonthGrid",
     "demand_from_forecast",
     "forecast_demand",
+    "held_per_visit",
     "month_grid",
     "unconstrained",
     "visit_costs",
@@ -126,7 +127,7 @@ def forecast_demand(scenario: Scenario, replications: int, seed: int) -> Forecas
     )
 
 
-def _held_per_visit(forecast: Forecast, model: Model) -> tuple[FloatArray, pd.Series]:
+def held_per_visit(forecast: Forecast, model: Model) -> tuple[FloatArray, pd.Series]:
     """(visits x pools) people held by each visit, and each visit's deal type code."""
     types = forecast.deals.drop_duplicates("deal").set_index("deal")["type"].cat.codes
     visits = forecast.visits
@@ -137,7 +138,7 @@ def _held_per_visit(forecast: Forecast, model: Model) -> tuple[FloatArray, pd.Se
 
 def visit_costs(forecast: Forecast, model: Model) -> tuple[FloatArray, FloatArray]:
     """Per visit: (people cost at the pools' day rates, direct stage cost), as the engine counts."""
-    held, type_code = _held_per_visit(forecast, model)
+    held, type_code = held_per_visit(forecast, model)
     v = forecast.visits
     exit_t = np.nan_to_num(v["exit_t"].to_numpy(), nan=model.horizon_t)
     people = (exit_t - v["start_t"].to_numpy()) * (held @ model.cost_per_day)
@@ -163,7 +164,7 @@ def demand_from_forecast(forecast: Forecast, periods: tuple[str, ...] = ()) -> D
     index = {d: i for i, d in enumerate(live)}
     n_live, n_pools = len(live), len(model.pool_ids)
     v = forecast.visits
-    held, _ = _held_per_visit(forecast, model)
+    held, _ = held_per_visit(forecast, model)
     start = v["start_t"].to_numpy()
     stop = np.nan_to_num(v["exit_t"].to_numpy(), nan=model.horizon_t)
     lo, hi = grid.bounds[:-1], grid.bounds[1:]

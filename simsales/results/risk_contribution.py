@@ -112,23 +112,24 @@ def _risk_table(base: Scenario, comparison: Comparison) -> pd.DataFrame:
     for risk in base.risks:
         d = _rows(comparison, f"{WITHOUT} {risk.id}")
         rev, p80 = d.loc["revenue"], d.loc["p80_close:portfolio"]
-        # the risk's cost is base - without, the negative of the (without - base) difference
+        # the risk costs what the run without it gains: the (without - base) difference;
+        # the delay it causes is base - without, the negative of that difference
         row: dict[str, Any] = {
             "risk": risk.id,
             "name": risk.name or risk.id,
             "scope": risk.scope,
-            "revenue_cost": -rev["difference"],
-            "revenue_cost_low": -rev["ci_high"],
-            "revenue_cost_high": -rev["ci_low"],
+            "revenue_cost": rev["difference"],
+            "revenue_cost_low": rev["ci_low"],
+            "revenue_cost_high": rev["ci_high"],
             "revenue_cost_significant": bool(rev["significant"]),
-            "p80_delay_days": -p80["difference"],
-            "p80_delay_days_low": -p80["ci_high"],
-            "p80_delay_days_high": -p80["ci_low"],
+            "p80_delay_days": 0.0 - p80["difference"],
+            "p80_delay_days_low": 0.0 - p80["ci_high"],
+            "p80_delay_days_high": 0.0 - p80["ci_low"],
         }
         for metric in d.index:
             if metric.startswith("target_probability:"):
                 label = metric.removeprefix("target_probability:")
-                row[f"target_probability_cost:{label}"] = -d.loc[metric, "difference"]
+                row[f"target_probability_cost:{label}"] = d.loc[metric, "difference"]
         rows.append(row)
     out = pd.DataFrame(rows)
     if out.empty:
@@ -177,7 +178,7 @@ def _mitigation_table(base: Scenario, comparison: Comparison) -> pd.DataFrame:
                 "margin_gain_high": margin[2],
                 "gross_margin_gain": gross,
                 "benefit_cost_ratio": gross / cost if cost > 0 else math.nan,
-                "p80_gain_days": -p80[0],  # days earlier with the mitigation
+                "p80_gain_days": 0.0 - p80[0],  # days earlier with the mitigation
                 "verdict": _verdict(margin[1], margin[2]),
             }
         )
@@ -196,7 +197,7 @@ def _signed(row: pd.Series, sign: float) -> tuple[float, float, float]:
     """(estimate, low, high) of mitigated - unmitigated from a (variant - base) row."""
     if sign > 0:
         return float(row["difference"]), float(row["ci_low"]), float(row["ci_high"])
-    return -float(row["difference"]), -float(row["ci_high"]), -float(row["ci_low"])
+    return 0.0 - float(row["difference"]), 0.0 - float(row["ci_high"]), 0.0 - float(row["ci_low"])
 
 
 def _verdict(low: float, high: float) -> str:

@@ -16,8 +16,32 @@ from simsales.scenario.yaml_source import parse_yaml
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "scenarios"
 TEXTS = {p.name: p.read_text(encoding="utf-8") for p in sorted(EXAMPLES.glob("*.yaml"))}
-JUNK = ["-1", "1e999", "nan", "'x'", "[]", "{}", "null", "true", "{a: 1}", "\t", ":", "- ", "&a", "*a",
-        "!!python/object:os.system", "0.5", "2027-02-30", "价值", "\"", "'", "#", "?", "|", ">"]
+JUNK = [
+    "-1",
+    "1e999",
+    "nan",
+    "'x'",
+    "[]",
+    "{}",
+    "null",
+    "true",
+    "{a: 1}",
+    "\t",
+    ":",
+    "- ",
+    "&a",
+    "*a",
+    "!!python/object:os.system",
+    "0.5",
+    "2027-02-30",
+    "价值",
+    '"',
+    "'",
+    "#",
+    "?",
+    "|",
+    ">",
+]
 
 
 @st.composite
