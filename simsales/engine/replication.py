@@ -41,7 +41,7 @@ from simsales.engine.streams import Purpose, Streams, stable_hash
 __all__ = ["LOST", "OPEN", "WON", "RepRecords", "run_replication"]
 
 OPEN, WON, LOST = 0, 1, 2
-_PREFETCH_VISITS = 2  # stage visits per deal drawn up front; rework beyond that draws more
+_PREFETCH_VISITS = 1  # stage visits per deal drawn up front; rework beyond that draws more
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -161,7 +161,9 @@ class _Run:
         width = SLOT_VISITS + 3 * s * _PREFETCH_VISITS
         u = self.streams.uniforms_many(Purpose.DEAL_STAGES, np.array(keys, np.uint64), width)
         self.keys = keys
-        self.u = u.tolist()
+        # Visit draws as plain lists for the hot loop; value, risk and rule draws stay in numpy.
+        self.u_visits = u[:, SLOT_VISITS:].tolist()
+        self.u_core = u[:, :SLOT_VISITS]
         type_arr = np.array(types, np.int64)
         value = np.full(n, np.nan)
         value[:n_live] = m.deal_value
@@ -214,14 +216,14 @@ class _Run:
 
     # --- the deal process -------------------------------------------------------------------
 
-    def _uniforms(self, d: int, slot: int) -> float:
-        row = self.u[d]
-        if slot >= len(row):  # a long rework loop: extend this deal's stream
-            width = max(slot + 1, 2 * len(row))
-            row = self.u[d] = self.streams.uniforms(
-                Purpose.DEAL_STAGES, self.keys[d], width
-            ).tolist()
-        return row[slot]
+    def _visit_uniforms(self, d: int, slot: int) -> list[float]:
+        """Deal ``d``'s visit draws, extended (same stream, longer) so that ``slot`` exists."""
+        row = self.u_visits[d]
+        if slot >= len(row):  # a long rework loop
+            width = SLOT_VISITS + max(slot + 1, 2 * len(row))
+            full = self.streams.uniforms(Purpose.DEAL_STAGES, self.keys[d], width)
+            row = self.u_visits[d] = full[SLOT_VISITS:].tolist()
+        return row
 
     def deal(self, d: int) -> Any:
         """The process of deal ``d``: stage after stage until it is won, lost or the horizon."""
@@ -232,7 +234,7 @@ class _Run:
         s_count = self.n_stages
         visits = [0] * s_count
         skipped = self.skipped[d]
-        first_dur, record, urow = self.first_dur[d], self.visits.append, self.u[d]
+        first_dur, record, urow = self.first_dur[d], self.visits.append, self.u_visits[d]
         dynamic = self.dynamic  # rules or risks may change the deal on the way
         fifo = m.queue == "fifo"
         stage = self.stage0[d]
@@ -276,7 +278,8 @@ class _Run:
                 if visit == 0:  # drawn up front; conditioned for a live deal's current stage
                     duration = first_dur[stage]
                 else:
-                    u = self._uniforms(d, SLOT_VISITS + 3 * (visit * s_count + stage))
+                    urow = self._visit_uniforms(d, 3 * (visit * s_count + stage) + 2)
+                    u = urow[3 * (visit * s_count + stage)]
                     duration = float(durations[stage].ppf(np.array([u]))[0])
                 self.in_service[d] = (needs, start, visit, entry, ready)
                 yield timeout(duration)
@@ -291,10 +294,7 @@ class _Run:
                     if self.lost_flag[d]:
                         self._decide(d, LOST)
                         return
-                base = SLOT_VISITS + 3 * (visit * s_count + stage)
-                if base + 2 >= len(urow):  # a long rework loop: extend this deal's stream
-                    self._uniforms(d, base + 2)
-                    urow = self.u[d]
+                base = 3 * (visit * s_count + stage)
                 if rework_to[stage] >= 0 and urow[base + 1] < rework_p[stage]:
                     stage = rework_to[stage]
                     continue
@@ -378,7 +378,7 @@ class _Run:
                 self.value_factor[d] *= rule.value_factor
                 self.priority_bonus[d] += rule.priority
                 if rule.delay is not None:
-                    u = self._uniforms(d, SLOT_RULES + rule.index)
+                    u = float(self.u_core[d, SLOT_RULES + rule.index])
                     self.pending[d] += float(rule.delay.ppf(np.array([u]))[0])
                 if rule.skip.any():
                     self.skipped[d].update(int(i) for i in np.flatnonzero(rule.skip))

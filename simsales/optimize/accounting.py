@@ -81,7 +81,7 @@ def per_replication(forecast: Forecast, external: npt.ArrayLike) -> pd.DataFrame
             "revenue": revenue,
             "gross": gross,
             "direct": direct,
-            "mitigation": mitigation,
+            "mitigation": np.round(mitigation, 2),  # cents: the rest is float noise
             "staff": staff,
             "margin": gross - direct - mitigation - staff,
             "won_deals": won,

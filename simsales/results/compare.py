@@ -180,8 +180,13 @@ def compare_scenarios(
     *,
     scheduler: Any = None,
     messages: Any = None,
+    base_forecast: Forecast | None = None,
 ) -> Comparison:
-    """:func:`compare` for scenarios already built (``messages``: a callable for status lines)."""
+    """:func:`compare` for scenarios already built.
+
+    ``messages``: a callable for status lines; ``base_forecast``: the base already simulated
+    with the same replications and seed (it is checked), to save running it again.
+    """
     n = base.simulation.replications if replications is None else replications
     seed = base.simulation.seed if seed is None else seed
 
@@ -192,7 +197,8 @@ def compare_scenarios(
             scenario, n, seed, workers, executor, progress, scheduler=scheduler, precision=None
         )
 
-    base_forecast = run("the base", base)
+    if base_forecast is None:
+        base_forecast = run("the base", base)
     forecasts = {name: run(f"variant {name}", scenario) for name, scenario in variants}
     deltas = deltas_between(base_forecast, forecasts, seed)
     return Comparison(

@@ -77,15 +77,15 @@ def replication_metrics(
     days = "days" if model.calendar.continuous else "working days"
     cur = model.currency
     reps = per_replication(forecast, model)
-    out: list[Metric] = [_mean("revenue", "Expected revenue", cur, reps["revenue"])]
+    out: list[Metric] = [_mean("revenue", "Revenue, total", cur, reps["revenue"])]
     revenue_of: dict[str, FloatArray] = {}
     for label, t0, t1, _ in periods:
         revenue_of[label] = period_revenue(forecast, t0, t1)
-        out.append(_mean(f"revenue:{label}", f"Expected revenue {label}", cur, revenue_of[label]))
+        out.append(_mean(f"revenue:{label}", f"Revenue {label}", cur, revenue_of[label]))
     for label, target in targets.items():
         if label in revenue_of:
             hit = (revenue_of[label] >= target).astype(np.float64)
-            out.append(_mean(f"target_probability:{label}", f"P(revenue {label} ≥ target)",
+            out.append(_mean(f"target_probability:{label}", f"P({label} revenue ≥ target)",
                              "probability", hit))
     out.append(_mean("won_deals", "Won deals", "deals", reps["won_deals"]))
     out.append(_mean("cost", "Cost", cur, reps["cost"]))
@@ -94,10 +94,10 @@ def replication_metrics(
     if close.shape[1]:
         k = min(close.shape[1] - 1, max(0, math.ceil(PORTFOLIO_SHARE * close.shape[1]) - 1))
         portfolio = np.partition(close.to_numpy(), k, axis=1)[:, k]
-        out.append(Metric("p80_close:portfolio", "P80 date: 80% of live deals decided", DATE,
+        out.append(Metric("p80_close:portfolio", "P80: 80% of live deals decided", DATE,
                           "quantile", portfolio))
     for deal in close.columns:
-        out.append(Metric(f"p80_close:{deal}", f"P80 close date {deal}", DATE, "quantile",
+        out.append(Metric(f"p80_close:{deal}", f"P80 close {deal}", DATE, "quantile",
                           close[deal].to_numpy()))
     pools = forecast.pools
     first = int(forecast.provenance.get("first_replication", 0))
@@ -106,7 +106,7 @@ def replication_metrics(
         rows = pools[pools["pool"] == pool].set_index("replication").reindex(index)
         out.append(_mean(f"utilization:{pool}", f"Utilization {pool}", "share",
                          rows["utilization"]))
-        out.append(Metric(f"mean_wait_days:{pool}", f"Mean wait for {pool}", days, "ratio",
+        out.append(Metric(f"mean_wait_days:{pool}", f"Mean wait {pool}", days, "ratio",
                           rows["wait_days"].to_numpy(np.float64),
                           rows["requests"].to_numpy(np.float64)))
     return {m.name: m for m in out}

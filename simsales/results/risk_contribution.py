@@ -67,8 +67,13 @@ def risk_contribution(
     *,
     scheduler: Any = None,
     messages: Any = None,
+    base_forecast: Forecast | None = None,
 ) -> RiskContribution:
-    """Rank the scenario's risks by what they cost, and weigh each mitigation against its cost."""
+    """Rank the scenario's risks by what they cost, and weigh each mitigation against its cost.
+
+    ``base_forecast``: the base already simulated with these replications and seed (e.g.
+    ``comparison.base``), to save running it again.
+    """
     base = scenario if isinstance(scenario, Scenario) else load(scenario)
     runs: list[tuple[str, Scenario]] = []
     for risk in base.risks:
@@ -85,7 +90,7 @@ def risk_contribution(
             )
     comparison = compare_scenarios(
         base, runs, replications, seed, workers, executor, progress,
-        scheduler=scheduler, messages=messages,
+        scheduler=scheduler, messages=messages, base_forecast=base_forecast,
     )
     return RiskContribution(
         risks=_risk_table(base, comparison),

@@ -1,0 +1,227 @@
+"""``simsales optimize``: a staffing plan (or named assignment), solved honestly and verified.
+
+Exit codes: 0 when a plan was found (``optimal`` or ``feasible``), 3 when there is none
+(``infeasible``, ``unbounded``, or ``not_solved`` within the time limit), 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from simsales.errors import OptimizationError
+from simsales.optimize.api import optimize
+from simsales.optimize.plan import Plan
+from simsales.scenario.load import load
+
+__all__ = ["EXIT_NO_PLAN", "register", "render_plan"]
+
+EXIT_NO_PLAN = 3
+
+
+def _floors(items: list[str] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for text in items or []:
+        label, sep, amount = text.partition("=")
+        try:
+            value = float(amount)
+        except ValueError:
+            value = math.nan
+        if not sep or not label.strip() or not math.isfinite(value):
+            raise OptimizationError(
+                f"--revenue-floor {text!r}: expected PERIOD=AMOUNT, e.g. 2027Q1=1.2e7"
+            )
+        out[label.strip()] = value
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("optimize")
+    def optimize_command(
+        scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
+        mode: Annotated[str, typer.Option(help="capacity | assignment")] = "capacity",
+        people: Annotated[
+            Path | None, typer.Option(help="assignment: CSV of person, role, hours_per_week.")
+        ] = None,
+        fit: Annotated[
+            Path | None,
+            typer.Option(help="assignment: CSV of person, deal, effort_multiplier, value_uplift."),
+        ] = None,
+        solver: Annotated[str, typer.Option(help="cbc | highs")] = "cbc",
+        time_limit: Annotated[
+            float | None, typer.Option("--time-limit", min=0.01, help="Seconds for the solver.")
+        ] = None,
+        gap: Annotated[
+            float | None,
+            typer.Option(min=0.0, max=0.999, help="Stop at this relative gap (default: prove).")
+        ] = None,
+        budget: Annotated[
+            float | None, typer.Option(min=0.0, help="Ceiling on staff + mitigation spend.")
+        ] = None,
+        revenue_floor: Annotated[
+            list[str] | None,
+            typer.Option("--revenue-floor", help="PERIOD=AMOUNT expected revenue floor "
+                         "(repeatable), e.g. 2027Q1=1.2e7."),
+        ] = None,
+        require_all: Annotated[
+            bool, typer.Option("--require-all", help="Every deal must be pursued / staffed.")
+        ] = False,
+        allow_split: Annotated[
+            bool, typer.Option("--allow-split", help="assignment: a role may be split.")
+        ] = False,
+        utilization: Annotated[
+            float, typer.Option(min=0.01, max=1.0, help="Plan people up to this busy share.")
+        ] = 0.9,
+        slip_months: Annotated[
+            int, typer.Option("--slip-months", min=0, help="Months work may slip (queue).")
+        ] = 1,
+        replications: Annotated[
+            int | None, typer.Option("--replications", "-n", min=1, help="Default: 200.")
+        ] = None,
+        seed: Annotated[int | None, typer.Option(min=0, help="Default: the scenario's.")] = None,
+        variant: Annotated[
+            str | None, typer.Option(help="Plan for one of the scenario's variants.")
+        ] = None,
+        verify: Annotated[
+            bool, typer.Option("--verify/--no-verify", help="Simulate the plan against the base.")
+        ] = True,
+        out: Annotated[
+            Path | None, typer.Option(help="Write the plan as a scenario overlay (YAML).")
+        ] = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print only the JSON result on stdout.")
+        ] = False,
+    ) -> None:
+        """Plan headcount, deals and mitigations (or who covers which deal) for SCENARIO."""
+        if mode not in ("capacity", "assignment"):
+            raise typer.BadParameter(f"{mode!r} is not one of capacity, assignment",
+                                     param_hint="--mode")
+        if solver not in ("cbc", "highs"):
+            raise typer.BadParameter(f"{solver!r} is not one of cbc, highs",
+                                     param_hint="--solver")
+        if mode == "assignment" and people is None:
+            raise typer.BadParameter("assignment mode needs --people CSV", param_hint="--people")
+        if mode == "capacity" and (people is not None or fit is not None or allow_split):
+            raise typer.BadParameter("--people, --fit and --allow-split are for --mode "
+                                     "assignment", param_hint="--mode")
+        s = load(scenario, variant=variant)
+        plan = optimize(
+            s,
+            mode,  # type: ignore[arg-type]
+            people=people,
+            fit=fit,
+            solver=solver,
+            time_limit=time_limit,
+            gap=gap,
+            budget=budget,
+            revenue_floors=_floors(revenue_floor),
+            require_all=require_all,
+            allow_split=allow_split,
+            utilization=utilization,
+            slip_months=slip_months,
+            replications=replications,
+            seed=seed,
+            check=verify,
+        )
+        err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+        if out is not None:
+            if plan.solved:
+                plan.write(out)
+                if not as_json:
+                    err.print(f"wrote the plan overlay to {out}")
+            else:
+                err.print(f"no plan written to {out}: the status is {plan.status}")
+        if as_json:
+            typer.echo(json.dumps(plan.to_json(), ensure_ascii=False, indent=2))
+        else:
+            render_plan(plan, Console(highlight=False))
+        if not plan.solved:
+            raise typer.Exit(EXIT_NO_PLAN)
+
+
+def _money(v: Any) -> str:
+    return "–" if v is None or v != v else f"{v:,.0f}"
+
+
+def render_plan(plan: Plan, console: Console) -> None:
+    """Rich tables: status, headcount or assignments, deals, mitigations, verification."""
+    gap = "" if plan.gap is None else f", gap {plan.gap:.3%}"
+    console.print(
+        f"[bold]{plan.mode} plan: {plan.status}[/bold]{gap}  ·  solver {plan.solver}  ·  "
+        f"expected {'margin' if plan.mode == 'capacity' else 'value'} "
+        f"{_money(plan.objective)} {plan.currency}"
+    )
+    for line in plan.diagnosis:
+        console.print(f"  - {line}", markup=False)
+    if not plan.solved:
+        return
+    if plan.headcount:
+        heads = Table(title="Headcount per month (scenario's plan in brackets where different)",
+                      title_justify="left")
+        heads.add_column("pool")
+        for label in plan.months:
+            heads.add_column(label[2:], justify="right")
+        for pool, row in plan.headcount.items():
+            base = plan.base_headcount.get(pool, row)
+            heads.add_row(pool, *[str(v) if v == b else f"{v} ({b})"
+                                  for v, b in zip(row, base, strict=True)])
+        console.print(heads)
+    deals = Table(title=f"Live deals (expected value in {plan.currency})", title_justify="left")
+    for col in ("deal", "decision", "win probability", "expected value"):
+        deals.add_column(col, justify="left" if col in ("deal", "decision") else "right")
+    for d in plan.deals:
+        on = d.get("pursue", d.get("staffed"))
+        word = ("pursue" if on else "drop") if "pursue" in d else ("staff" if on else "unstaffed")
+        deals.add_row(d["id"], word, f"{d['win_probability']:.0%}", _money(d["expected_value"]))
+    console.print(deals)
+    if plan.assignments:
+        table = Table(title="Assignments", title_justify="left")
+        for col in ("deal", "role", "person", "share", "hours"):
+            table.add_column(col, justify="right" if col in ("share", "hours") else "left")
+        for a in plan.assignments:
+            table.add_row(a["deal"], a["role"], a["person"], f"{a['share']:.0%}",
+                          f"{a['hours']:,.0f}")
+        console.print(table)
+    if plan.mitigations:
+        table = Table(title="Mitigations", title_justify="left")
+        for col in ("risk", "fund", "benefit [95%]", "cost"):
+            table.add_column(col, justify="left" if col in ("risk", "fund") else "right")
+        for m in plan.mitigations:
+            table.add_row(m["risk"], "yes" if m["fund"] else "no",
+                          f"{_money(m['benefit'])} [{_money(m['benefit_low'])}, "
+                          f"{_money(m['benefit_high'])}]", _money(m["cost"]))
+        console.print(table)
+    v = plan.verification
+    if v is None:
+        return
+    table = Table(title=f"Verification: plan vs base, paired ({v.replications} replications, "
+                  f"seed {v.seed})", title_justify="left")
+    for col in ("metric", "base", "plan", "difference [95%]"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for r in v.deltas:
+        fmt = _pct if "probability" in r["metric"] or "utilization" in r["metric"] else _short
+        mark = " *" if r["significant"] else ""
+        table.add_row(r["metric"], fmt(r["base"]), fmt(r["variant"]),
+                      f"{fmt(r['difference'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]{mark}")
+    console.print(table)
+    over = {k: n for k, n in v.over_capacity.items() if n}
+    console.print("no stage started above its pool's capacity" if not over
+                  else f"stage starts above capacity: {over}")
+    if v.explanation:
+        console.print(v.explanation, markup=False)
+
+
+def _short(v: float | None) -> str:
+    if v is None:
+        return "–"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}"
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1%}"

@@ -1,0 +1,323 @@
+"""``optimize``: scenario -> demand forecast -> MILP -> honest status -> Plan -> verification.
+
+The steps, each in its own module: measure demand by simulation (demand.py), value the
+mitigations (mitigation.py), build the model (capacity.py / assignment.py), solve it and say what
+was proved (solve.py), explain an infeasible one (diagnose.py), turn the solution into a Plan
+and a scenario overlay (plan.py), and simulate the overlay against the base (verify.py).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from simsales.engine.model import compile_model
+from simsales.errors import OptimizationError
+from simsales.optimize.assignment import AssignmentInput, build_assignment, read_assignment
+from simsales.optimize.capacity import (
+    CapacityInput,
+    build_capacity,
+    pool_specs,
+    read_capacity,
+)
+from simsales.optimize.demand import Demand, demand_from_forecast, forecast_demand
+from simsales.optimize.diagnose import describe
+from simsales.optimize.mitigation import MitigationOption, mitigation_options
+from simsales.optimize.people import Fit, Person, read_fit, read_people
+from simsales.optimize.plan import Plan, capacity_overlay, drop_overlay
+from simsales.optimize.solve import SolveResult, solve
+from simsales.optimize.verify import verify
+from simsales.results.forecast import Forecast
+from simsales.scenario.load import load_dict
+from simsales.scenario.schema import Scenario
+
+__all__ = ["DEFAULT_REPLICATIONS", "demand_of", "optimize"]
+
+DEFAULT_REPLICATIONS = 200
+Mode = Literal["capacity", "assignment"]
+
+
+def optimize(
+    scenario: Scenario,
+    mode: Mode = "capacity",
+    *,
+    people: str | Path | Sequence[Person] | None = None,
+    fit: str | Path | Mapping[tuple[str, str], Fit] | None = None,
+    solver: str = "cbc",
+    time_limit: float | None = None,
+    gap: float | None = None,
+    budget: float | None = None,
+    revenue_floors: Mapping[str, float] | None = None,
+    require_all: bool = False,
+    allow_split: bool = False,
+    utilization: float = 0.9,
+    slip_months: int = 1,
+    hours_per_day: float = 8.0,
+    mitigations: bool = True,
+    replications: int | None = None,
+    seed: int | None = None,
+    forecast: Forecast | None = None,
+    check: bool = True,
+) -> Plan:
+    """Plan staffing for ``scenario`` and (with ``check``) verify the plan by simulation.
+
+    ``mode="capacity"``: headcount per pool and month, deals to pursue, mitigations to fund.
+    ``mode="assignment"``: named ``people`` (CSV path or list) to deals, with an optional
+    ``fit`` table. Demand comes from ``forecast`` if given (a run of this scenario), else from a
+    run of the scenario with unconstrained pools (``replications``, default 200; ``seed``,
+    default the scenario's). The plan's status is ``optimal`` only when the solver proved it.
+    """
+    if mode not in ("capacity", "assignment"):
+        raise OptimizationError(f"unknown mode {mode!r}: use capacity or assignment")
+    if budget is not None and not (math.isfinite(budget) and budget >= 0):
+        raise OptimizationError(f"budget must be a nonnegative amount, got {budget}")
+    if not 0 < utilization <= 1:
+        raise OptimizationError(f"utilization must be in (0, 1], got {utilization}")
+    if slip_months < 0:
+        raise OptimizationError(f"slip months must be >= 0, got {slip_months}")
+    floors = dict(revenue_floors or {})
+    for label, amount in floors.items():
+        if not (math.isfinite(amount) and amount >= 0):
+            raise OptimizationError(f"revenue floor for {label} must be >= 0, got {amount}")
+    n = replications or DEFAULT_REPLICATIONS
+    seed = scenario.simulation.seed if seed is None else seed
+    if forecast is None:
+        forecast = forecast_demand(scenario, n, seed)
+        source, demand_note = None, "scenario simulated with unconstrained pools (no waits)"
+    else:
+        n, seed = forecast.replications, int(forecast.provenance["seed"])
+        source, demand_note = _scenario_of(forecast, scenario), "given forecast"
+    model = forecast.model
+    assert model is not None
+    for label in floors:
+        try:
+            model.calendar.period_bounds(label)
+        except ValueError as exc:
+            raise OptimizationError(f"revenue floor: {exc}") from None
+    demand = demand_from_forecast(forecast, tuple(floors))
+    assumptions: dict[str, Any] = {
+        "demand": demand_note,
+        "replications": n,
+        "seed": seed,
+        "solver_gap_asked": gap or 0.0,
+        "time_limit": time_limit,
+        "require_all": require_all,
+    }
+    if mode == "capacity":
+        options: list[MitigationOption] = []
+        if mitigations:
+            from simsales.optimize.demand import unconstrained
+
+            base_of_demand = source if source is not None else unconstrained(scenario)
+            options = mitigation_options(base_of_demand, forecast, n, seed)
+        assumptions.update(utilization=utilization, slip_months=slip_months, budget=budget,
+                           revenue_floors=floors)
+        inp = CapacityInput(
+            demand=demand,
+            pools=pool_specs(scenario, compile_model(scenario), demand.grid),
+            mitigations=options,
+            utilization=utilization,
+            slip_months=slip_months,
+            budget=budget,
+            revenue_floors=floors,
+            require_all=require_all,
+        )
+        plan = _capacity_plan(inp, scenario, solver, time_limit, gap, assumptions)
+    else:
+        if people is None:
+            raise OptimizationError("assignment mode needs people (a CSV: person, role, "
+                                    "hours_per_week)")
+        staff = (read_people(people, scenario.resources) if isinstance(people, str | Path)
+                 else list(people))
+        fits: Mapping[tuple[str, str], Fit] = {}
+        if isinstance(fit, str | Path):
+            fits = read_fit(fit, [p.name for p in staff], demand.deals)
+        elif fit is not None:
+            fits = fit
+        assumptions.update(hours_per_day=hours_per_day, allow_split=allow_split)
+        ainp = AssignmentInput(
+            demand=demand,
+            people=staff,
+            fit=fits,
+            hours_per_day=hours_per_day,
+            workdays_per_week=_workdays_per_week(scenario),
+            allow_split=allow_split,
+            require_all=require_all,
+        )
+        plan = _assignment_plan(ainp, scenario, solver, time_limit, gap, assumptions)
+    if check and plan.solved:
+        plan.verification = verify(scenario, plan.overlay, n, seed)
+    return plan
+
+
+def _scenario_of(forecast: Forecast, fallback: Scenario) -> Scenario:
+    raw = forecast.provenance.get("scenario")
+    return load_dict(raw, name="forecast provenance") if raw else fallback
+
+
+def _workdays_per_week(scenario: Scenario) -> float:
+    return float(scenario.calendar.weekmask.count("1"))
+
+
+def _solve_or_diagnose(
+    build: Any, inp: Any, solver: str, time_limit: float | None, gap: float | None, currency: str
+) -> tuple[Any, SolveResult, float, list[str]]:
+    t0 = time.perf_counter()
+    built = build(inp)
+    build_seconds = time.perf_counter() - t0
+    result = solve(built.prob, solver, time_limit, gap)
+    diagnosis: list[str] = []
+    if result.status == "infeasible":
+        elastic = build(inp, elastic=True)
+        relaxed = solve(elastic.prob, solver, time_limit, None)
+        if relaxed.status in ("optimal", "feasible"):
+            diagnosis = describe(elastic.soft.violations(), currency)
+            if relaxed.status == "feasible":
+                diagnosis.append("(the diagnosis run hit its limit: amounts may be larger "
+                                 "than needed)")
+        if not diagnosis:
+            diagnosis = ["the pools' min/max bounds, lead times and demand cannot all hold; "
+                         "no single capacity, budget or revenue limit explains it"]
+    elif result.status == "not_solved":
+        diagnosis = [f"no plan found within the time limit ({time_limit} s): raise --time-limit"]
+    elif result.status == "unbounded":
+        diagnosis = ["the objective is unbounded: a pool without max and without cost?"]
+    return built, result, build_seconds, diagnosis
+
+
+def _base_plan(result: SolveResult, constant: float, build_seconds: float, currency: str,
+               mode: str, diagnosis: list[str], assumptions: dict[str, Any]) -> Plan:
+    return Plan(
+        mode=mode,
+        status=result.status,
+        objective=None if result.objective is None else result.objective + constant,
+        bound=None if result.bound is None else result.bound + constant,
+        gap=result.gap,
+        solver=result.solver,
+        solve_seconds=result.seconds,
+        build_seconds=build_seconds,
+        currency=currency,
+        diagnosis=diagnosis,
+        assumptions=assumptions,
+    )
+
+
+def _capacity_plan(
+    inp: CapacityInput,
+    scenario: Scenario,
+    solver: str,
+    time_limit: float | None,
+    gap: float | None,
+    assumptions: dict[str, Any],
+) -> Plan:
+    cm, result, build_seconds, diagnosis = _solve_or_diagnose(
+        build_capacity, inp, solver, time_limit, gap, scenario.currency
+    )
+    plan = _base_plan(result, cm.constant, build_seconds, scenario.currency, "capacity",
+                      diagnosis, assumptions)
+    if not plan.solved:
+        return plan
+    sol = read_capacity(cm)
+    dem, grid = inp.demand, inp.demand.grid
+    plan.objective = sol.objective  # trimming free headcount leaves the value unchanged
+    plan.months = grid.labels
+    plan.headcount = {pool.id: sol.headcount[p].tolist() for p, pool in enumerate(inp.pools)}
+    plan.base_headcount = {pool.id: pool.base.tolist() for pool in inp.pools}
+    plan.work_days = {pool.id: np.round(sol.work[p], 2).tolist()
+                      for p, pool in enumerate(inp.pools)}
+    total = dem.effort.sum(axis=2)
+    plan.deals = [
+        {
+            "id": deal,
+            "pursue": bool(sol.pursue[d]),
+            "expected_value": float(dem.value[d]),
+            "win_probability": float(dem.win_probability[d]),
+            "effort_days": {pool: round(float(total[d, p]), 2)
+                            for p, pool in enumerate(dem.pools) if total[d, p] > 0},
+        }
+        for d, deal in enumerate(dem.deals)
+    ]
+    plan.mitigations = [
+        {
+            "risk": m.risk,
+            "fund": bool(sol.funded[r]),
+            "funded_now": m.funded_now,
+            "benefit": m.benefit,
+            "benefit_low": m.benefit_low,
+            "benefit_high": m.benefit_high,
+            "cost": m.cost,
+        }
+        for r, m in enumerate(inp.mitigations)
+    ]
+    aligned = [all(c.from_.day == 1 for c in pool.capacity_changes)
+               for pool in scenario.resources.values()]
+    base = np.array([pool.base for pool in inp.pools])
+    overlay = capacity_overlay(dem.pools, grid, sol.headcount, base, aligned)
+    overlay.update(drop_overlay([d for d, on in zip(dem.deals, sol.pursue, strict=True)
+                                 if not on]))
+    risks = {m.risk: {"mitigated": bool(sol.funded[r])}
+             for r, m in enumerate(inp.mitigations) if bool(sol.funded[r]) != m.funded_now}
+    if risks:
+        overlay["risks"] = risks
+    plan.overlay = overlay
+    return plan
+
+
+def _assignment_plan(
+    inp: AssignmentInput,
+    scenario: Scenario,
+    solver: str,
+    time_limit: float | None,
+    gap: float | None,
+    assumptions: dict[str, Any],
+) -> Plan:
+    am, result, build_seconds, diagnosis = _solve_or_diagnose(
+        build_assignment, inp, solver, time_limit, gap, scenario.currency
+    )
+    plan = _base_plan(result, 0.0, build_seconds, scenario.currency, "assignment", diagnosis,
+                      assumptions)
+    if not plan.solved:
+        return plan
+    sol = read_assignment(am)
+    dem = inp.demand
+    plan.objective = sol.objective
+    plan.months = dem.grid.labels
+    hours = inp.hours()
+    pool = {p: i for i, p in enumerate(dem.pools)}
+    plan.deals = [
+        {
+            "id": deal,
+            "staffed": bool(sol.staffed[d]),
+            "expected_value": float(dem.value[d]),
+            "win_probability": float(dem.win_probability[d]),
+            "roles": inp.required(d),
+        }
+        for d, deal in enumerate(dem.deals)
+    ]
+    rows = []
+    for (i, d), share in sorted(sol.share.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        person = inp.people[i]
+        need = float(hours[d, pool[person.role]].sum())
+        rows.append(
+            {
+                "deal": dem.deals[d],
+                "role": person.role,
+                "person": person.name,
+                "share": round(share, 4),
+                "hours": round(share * need * inp.multiplier(person.name, dem.deals[d]), 1),
+            }
+        )
+    plan.assignments = rows
+    plan.overlay = drop_overlay([d for d, on in zip(dem.deals, sol.staffed, strict=True)
+                                 if not on])
+    return plan
+
+
+def demand_of(scenario: Scenario, replications: int, seed: int) -> Demand:
+    """Convenience for notebooks: the demand the optimizer would use."""
+    return demand_from_forecast(forecast_demand(scenario, replications, seed))

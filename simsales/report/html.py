@@ -1,0 +1,501 @@
+"""The self-contained HTML report: one file, readable offline, in the scenario's language.
+
+- Everything is inside the file: CSS, the sortable-table script, plotly.js and the chart data.
+  No external scripts, fonts, images or style sheets (plotly's bundle mentions web addresses in
+  code and comments; they are neutralised so the file holds no ``http(s)://`` at all).
+- Jinja2 autoescaping is on, so any text from a scenario (a deal named
+  ``<script>alert(1)</script>``) shows as text. Chart data goes to the page as JSON inside a
+  ``<script type="application/json">`` element with ``<``, ``>`` and ``&`` written as
+  ``\\u003c``-style escapes, so no string can end that element early.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import plotly.io as pio
+from markupsafe import Markup
+
+from simsales.report.data import ReportData
+from simsales.report.i18n import fmt_date, fmt_money, fmt_pct
+from simsales.report.interactive import FONT_STACK, figures
+from simsales.results.forecast import Forecast
+
+__all__ = ["render_report", "script_json", "write_report"]
+
+_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+
+
+def script_json(value: str | Any) -> Markup:
+    """JSON (given as text, or as data to dump) that is safe inside a <script> element."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return Markup(text)
+
+
+@functools.lru_cache(maxsize=1)
+def _plotly_js() -> Markup:
+    from plotly.offline import get_plotlyjs
+
+    js = get_plotlyjs()
+    # Web addresses in the bundle (attributions, logo links) are never fetched by our charts;
+    # "\/" is "/" inside JS strings and regular expressions, so the code is unchanged.
+    js = js.replace("https://", "https:\\/\\/").replace("http://", "http:\\/\\/")
+    if "</script" in js.lower():
+        raise RuntimeError("the plotly.js bundle contains '</script'; it cannot be inlined")
+    return Markup(js)
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("simsales.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env
+
+
+def render_report(forecast: Forecast | ReportData) -> str:
+    """The report as one HTML string."""
+    data = ReportData.of(forecast)
+    charts = figures(data)
+    chart_json = "{" + ",".join(
+        f"{json.dumps(key)}:{pio.to_json(fig, validate=False)}" for key, fig in charts.items()
+    ) + "}"
+    context = _context(data)
+    context.update(
+        charts=set(charts),
+        chart_data=script_json(chart_json),
+        plotly_config=script_json(_PLOTLY_CONFIG),
+        plotly_js=_plotly_js(),
+        font_stack=FONT_STACK,
+    )
+    return _environment().get_template("report.html.j2").render(**context)
+
+
+def write_report(forecast: Forecast | ReportData, path: str | Path) -> Path:
+    """Render the report and write it to ``path`` atomically (temporary file, then rename)."""
+    target = Path(path)
+    text = render_report(forecast)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+# --- the template's context ----------------------------------------------------------------
+
+
+def _num(x: Any) -> float | None:
+    if x is None:
+        return None
+    f = float(x)
+    return f if math.isfinite(f) else None
+
+
+def _sort_date(d: date | None) -> int:
+    return d.toordinal() if d is not None else 10**7  # "after the horizon" sorts last
+
+
+def _level(p: float | None) -> str:
+    if p is None:
+        return ""
+    return "good" if p >= 0.7 else ("warn" if p >= 0.4 else "bad")
+
+
+def _context(data: ReportData) -> dict[str, Any]:
+    loc = data.locale
+    s = data.summary
+    prov = data.forecast.provenance
+
+    def money(x: Any) -> str:
+        return fmt_money(_num(x), loc)
+
+    return {
+        "lang": "zh-CN" if loc == "zh-CN" else "en",
+        "t": data.t,
+        "name": data.model.name,
+        "description": data.scenario.description if data.scenario else None,
+        "generated": data.t(
+            "generated", created=str(prov.get("created_at", "")).replace("T", " "),
+            replications=data.forecast.replications, seed=prov.get("seed", ""),
+        ),
+        "currency_note": data.t("amounts_in", currency=data.model.currency),
+        "cards": _cards(data, money),
+        "findings": _findings(data, money),
+        "targets": _targets(data, money),
+        "deals": _deals(data, money),
+        "ranking": _ranking(data),
+        "pools": _pools(data, money),
+        "stage_waits": _stage_waits(data),
+        "risks": _risks(data),
+        "drivers": _drivers(data),
+        "funnel": _funnel_rows(data),
+        "stages": _stages(data, money),
+        "assumptions": _assumptions(data, money),
+    }
+
+
+def _cards(data: ReportData, money: Any) -> list[dict[str, str]]:
+    loc = data.locale
+    p = data.summary.portfolio.set_index("metric")
+    rev, won = p.loc["revenue"], p.loc["won_deals"]
+    cards = [
+        {"label": data.t("expected_revenue"), "value": money(rev["mean"]),
+         "note": data.t("expected_revenue_note", horizon=data.model.horizon.isoformat(),
+                        p10=money(rev["p10"]), p90=money(rev["p90"]))},
+        {"label": data.t("won_deals"), "value": f"{won['mean']:.1f}",
+         "note": data.t("won_deals_note", live=len(data.model.deal_ids))},
+    ]
+    closing = data.summary.closing
+    for key, share in (("pipeline_p50", 0.5), ("pipeline_p80", 0.8)):
+        row = closing[closing["share"] == share]
+        if len(row) and len(data.model.deal_ids):
+            r = row.iloc[0]
+            cards.append({
+                "label": data.t(key), "value": fmt_date(r["date"], loc),
+                "note": data.t("decided_note", low=fmt_date(r["date_low"], loc),
+                               high=fmt_date(r["date_high"], loc)),
+            })
+    ranking = data.bottlenecks.ranking
+    if len(ranking) and ranking.iloc[0]["wait_days"] > 0:
+        top = ranking.iloc[0]
+        cards.append({"label": data.t("top_bottleneck"), "value": data.pool_name(top["pool"]),
+                      "note": data.t("top_bottleneck_note", days=f"{top['wait_days']:,.0f}")})
+    return cards
+
+
+def _findings(data: ReportData, money: Any) -> list[str]:
+    out: list[str] = []
+    periods = data.summary.periods
+    targets = periods[periods["target"].notna()]
+    if len(targets):
+        best = targets.loc[targets["target_probability"].idxmax()]
+        worst = targets.loc[targets["target_probability"].idxmin()]
+        year = targets[~targets["period"].str.contains(r"[QH-]", regex=True)]
+        main = year.iloc[0] if len(year) else worst
+        out.append(data.t("finding_target", period=main["period"], target=money(main["target"]),
+                          p=fmt_pct(main["target_probability"])))
+        if len(targets) > 1:
+            out.append(data.t("finding_target_best", period=best["period"],
+                              p=fmt_pct(best["target_probability"]), worst=worst["period"],
+                              pw=fmt_pct(worst["target_probability"])))
+    ranking = data.bottlenecks.ranking
+    if len(ranking) and ranking.iloc[0]["wait_days"] > 0:
+        top = ranking.iloc[0]
+        out.append(data.t("finding_bottleneck", pool=data.pool_name(top["pool"]),
+                          days=f"{top['wait_days']:,.0f}", weeks=", ".join(top["worst_weeks"])))
+    sens = data.sensitivity
+    for output in data.outputs[:1] + [o for o in data.outputs if o == "close_p80"]:
+        rows = sens[sens["output"] == output]
+        if len(rows):
+            r = rows.loc[rows["rho"].abs().idxmax()]
+            out.append(data.t("finding_driver", output=data.output_label(output),
+                              input=data.input_label(r["input"]), rho=f"{r['rho']:+.2f}"))
+    risks = data.risks[data.risks["hit_deals"] > 0]
+    if len(risks):
+        r = risks.loc[risks["hits"].idxmax()]
+        out.append(data.t("finding_risk", risk=data.risk_name(r["risk"]), p=fmt_pct(r["occurred"]),
+                          w=fmt_pct(r["hit_win_rate"])))
+    p = data.summary.portfolio.set_index("metric")
+    out.append(data.t("finding_open", n=f"{p.loc['open_deals', 'mean']:.1f}"))
+    return out
+
+
+def _targets(data: ReportData, money: Any) -> list[dict[str, Any]]:
+    rows = []
+    for _, r in data.summary.periods.iterrows():
+        if not np.isfinite(r["target"]):
+            continue
+        prob = _num(r["target_probability"])
+        rows.append({
+            "period": r["period"], "target": money(r["target"]), "p": fmt_pct(prob),
+            "p_width": round(100 * (prob or 0.0), 1), "level": _level(prob),
+            "ci": f"{fmt_pct(r['target_probability_low'])} – {fmt_pct(r['target_probability_high'])}",
+            "median": money(r["p50"]), "range": f"{money(r['p10'])} – {money(r['p90'])}",
+        })
+    return rows
+
+
+def _deals(data: ReportData, money: Any) -> list[dict[str, Any]]:
+    loc = data.locale
+    rows = []
+    for _, r in data.summary.deals.iterrows():
+        p = _num(r["win_probability"])
+        rows.append({
+            "deal": r["deal"],
+            "name": r["name"] if r["name"] != r["deal"] else "",
+            "customer": r["customer"],
+            "type": data.type_name(r["type"]),
+            "stage": data.stage_name(r["stage"]),
+            "stage_sort": data.model.stage_ids.index(r["stage"]),
+            "value": money(r["value"]), "value_sort": _num(r["value"]) or 0.0,
+            "p": fmt_pct(p), "p_sort": p or 0.0, "level": _level(p),
+            "p_ci": f"{fmt_pct(r['win_probability_low'])} – {fmt_pct(r['win_probability_high'])}",
+            **{
+                f"close_{k}": fmt_date(r[f"close_{k}"], loc) for k in ("p10", "p50", "p90")
+            },
+            **{f"close_{k}_sort": _sort_date(r[f"close_{k}"]) for k in ("p10", "p50", "p90")},
+            "revenue": money(r["expected_revenue"]), "revenue_sort": _num(r["expected_revenue"]) or 0.0,
+            "margin": money(r["expected_margin"]), "margin_sort": _num(r["expected_margin"]) or 0.0,
+            "open": fmt_pct(r["open_probability"]), "open_sort": float(r["open_probability"]),
+        })
+    return rows
+
+
+def _ranking(data: ReportData) -> list[dict[str, Any]]:
+    rows = []
+    for _, r in data.bottlenecks.ranking.iterrows():
+        rows.append({
+            "rank": int(r["rank"]), "pool": data.pool_name(r["pool"]),
+            "wait": f"{r['wait_days']:,.0f}",
+            "ci": f"{r['wait_days_low']:,.0f} – {r['wait_days_high']:,.0f}"
+            if np.isfinite(r["wait_days_low"]) else "",
+            "share": fmt_pct(_num(r["share"])),
+            "share_width": round(100 * (_num(r["share"]) or 0.0), 1),
+            "weeks": ", ".join(r["worst_weeks"]),
+            "utilization": fmt_pct(_num(r["utilization"])),
+            "peak": fmt_pct(_num(r["peak_utilization"])),
+        })
+    return rows
+
+
+def _pools(data: ReportData, money: Any) -> list[dict[str, Any]]:
+    res = data.summary.resources.set_index("pool")
+    rows = []
+    for _, r in data.bottlenecks.pools.iterrows():
+        pool = r["pool"]
+        rows.append({
+            "pool": data.pool_name(pool),
+            "utilization": fmt_pct(_num(res.loc[pool, "utilization"])),
+            "requests": f"{r['requests']:.1f}",
+            "mean_wait": f"{r['mean_wait_days']:.1f}" if np.isfinite(r["mean_wait_days"]) else "–",
+            "queue": f"{r['mean_queue_length']:.2f}",
+            "cost": money(res.loc[pool, "cost"]),
+        })
+    return rows
+
+
+def _stage_waits(data: ReportData) -> list[dict[str, Any]]:
+    rows = []
+    for _, r in data.bottlenecks.stages.iterrows():
+        rows.append({
+            "stage": data.stage_name(r["stage"]),
+            "visits": f"{r['visits']:.1f}",
+            "waited": fmt_pct(_num(r["waited_share"])),
+            "per_visit": f"{r['mean_wait_days']:.1f}" if np.isfinite(r["mean_wait_days"]) else "–",
+            "total": f"{r['wait_days']:,.0f}",
+            "queued": f"{r['queued_at_horizon']:.2f}",
+        })
+    return rows
+
+
+def _describe(spec: Any) -> str:
+    """A distribution as written: ``pert [5, 8, 15]``, ``lognormal p50=12, p90=30``."""
+    if spec is None:
+        return ""
+    dumped = spec.model_dump(mode="json", exclude_none=True)
+    kind, params = next(iter(dumped.items()))
+    if isinstance(params, dict):
+        inner = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+    elif isinstance(params, list):
+        inner = "[" + ", ".join(_short(v) for v in params) + "]"
+    else:
+        inner = _short(params)
+    return f"{kind} {inner}"
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, float | int) and not isinstance(v, bool):
+        return f"{v:g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_short(x) for x in v) + "]"
+    return str(v)
+
+
+def _risks(data: ReportData) -> list[dict[str, Any]]:
+    scen = {r.id: r for r in data.scenario.risks} if data.scenario else {}
+    rows = []
+    for _, r in data.risks.iterrows():
+        risk = scen.get(r["risk"])
+        impact, mitigation = "", data.t("none")
+        if risk is not None:
+            imp = risk.impact
+            if risk.mitigated and risk.mitigation is not None and risk.mitigation.impact:
+                imp = risk.mitigation.impact
+            parts = []
+            if imp.delay is not None:
+                parts.append(data.t("impact_delay", d=_describe(imp.delay)))
+            if imp.win_factor is not None:
+                parts.append(data.t("impact_win", f=f"{imp.win_factor:g}"))
+            if imp.value_factor is not None:
+                parts.append(data.t("impact_value", f=f"{imp.value_factor:g}"))
+            if imp.lost:
+                parts.append(data.t("impact_lost"))
+            if imp.capacity is not None and imp.duration is not None:
+                parts.append(data.t("impact_capacity", c=imp.capacity, d=_describe(imp.duration)))
+            impact = "; ".join(parts)
+            if risk.mitigation is not None:
+                state = data.t("mitigated") if risk.mitigated else data.t("not_mitigated")
+                mitigation = f"{state} ({fmt_money(risk.mitigation.cost, data.locale)})"
+        hit_win = _num(r["hit_win_rate"])
+        rows.append({
+            "risk": data.risk_name(r["risk"]),
+            "id": r["risk"],
+            "scope": data.t(f"scope_{r['scope']}"),
+            "input_p": fmt_pct(r["input_p"], 1),
+            "occurred": fmt_pct(r["occurred"]),
+            "occurred_ci": f"{fmt_pct(r['occurred_low'])} – {fmt_pct(r['occurred_high'])}",
+            "hits": f"{r['hits']:.2f}",
+            "delay": f"{r['mean_delay_days']:.1f}" if np.isfinite(r["mean_delay_days"])
+            and r["mean_delay_days"] > 0 else "–",
+            "hit_win": fmt_pct(hit_win) if hit_win is not None else "–",
+            "impact": impact,
+            "mitigation": mitigation,
+        })
+    return rows
+
+
+def _drivers(data: ReportData) -> list[dict[str, Any]]:
+    from simsales.results.sensitivity import tornado
+
+    rows = []
+    for output in data.outputs:
+        top = tornado(data.sensitivity, output, 3)
+        rows.append({
+            "output": data.output_label(output),
+            "inputs": [
+                {"name": data.input_label(i), "rho": f"{rho:+.2f}",
+                 "significant": bool(lo > 0 or hi < 0)}
+                for i, rho, lo, hi in zip(top["input"], top["rho"], top["rho_low"], top["rho_high"],
+                                          strict=True)
+            ],
+        })
+    return rows
+
+
+def _funnel_rows(data: ReportData) -> list[dict[str, Any]]:
+    rows = []
+    for _, r in data.funnel.iterrows():
+        rows.append({
+            "stage": data.stage_name(r["stage"]),
+            "deals": f"{r['deals']:.1f}",
+            "conversion": fmt_pct(_num(r["conversion"]), 1),
+            "ci": f"{fmt_pct(_num(r['conversion_low']), 1)} – {fmt_pct(_num(r['conversion_high']), 1)}",
+            "input": fmt_pct(_num(r["input_advance"]), 1),
+            "rework": fmt_pct(_num(r["rework_rate"]), 1) if r["input_rework"] > 0 else "–",
+            "rework_input": fmt_pct(_num(r["input_rework"]), 1) if r["input_rework"] > 0 else "",
+        })
+    return rows
+
+
+def _stages(data: ReportData, money: Any) -> list[dict[str, Any]]:
+    if data.scenario is None:
+        return [{"n": i + 1, "id": s, "name": data.stage_name(s), "criteria": [], "duration": "",
+                 "needs": "", "advance": "", "rework": "", "cost": ""}
+                for i, s in enumerate(data.model.stage_ids)]
+    pools = data.scenario.resources
+    rows = []
+    for i, st in enumerate(data.scenario.stages):
+        mean = st.duration.sampler().mean()
+        rows.append({
+            "n": i + 1, "id": st.id, "name": st.name or st.id, "criteria": list(st.exit_criteria),
+            "duration": f"{_describe(st.duration)} ({data.t('mean_short', m=f'{mean:.1f}')})",
+            "needs": ", ".join(
+                f"{(pools[p].name or p) if p in pools else p} ×{n}" for p, n in st.needs.items()
+            ),
+            "advance": fmt_pct(st.advance),
+            "rework": f"→ {st.rework.to} ({fmt_pct(st.rework.p)})" if st.rework else "",
+            "cost": money(st.cost) if st.cost else "",
+        })
+    return rows
+
+
+def _assumptions(data: ReportData, money: Any) -> dict[str, Any]:
+    sc = data.scenario
+    prov = data.forecast.provenance
+    facts: list[tuple[str, str]] = [(data.t("scenario"), data.model.name)]
+    if sc is not None:
+        cal = sc.calendar
+        if cal.continuous:
+            calendar = data.t("continuous")
+        else:
+            calendar = data.t("working_days", days=" ".join(cal.workdays))
+            if cal.holidays:
+                h = cal.holidays if isinstance(cal.holidays, str) else f"{len(cal.holidays)}"
+                calendar += "; " + data.t("holidays", h=h)
+        q = sc.queue_discipline
+        facts += [
+            (data.t("start"), sc.start.isoformat()),
+            (data.t("horizon"), sc.horizon.isoformat()),
+            (data.t("calendar"), calendar),
+            (data.t("currency"), sc.currency),
+            (data.t("queue_discipline"), q.priority + ("" if q.priority in ("fifo", "earliest_target") else f" ({q.order})")),
+        ]
+    reps = str(data.forecast.replications)
+    if prov.get("stopped_early"):
+        reps += " — " + data.t("stopped_early", n=prov.get("replications_requested"))
+    facts += [
+        (data.t("replications"), reps),
+        (data.t("seed"), str(prov.get("seed", ""))),
+        (data.t("scenario_hash"), str(prov.get("scenario_hash", ""))),
+        (data.t("created"), str(prov.get("created_at", ""))),
+        (data.t("versions"), ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items())),
+    ]
+    out: dict[str, Any] = {"facts": facts, "pools": [], "types": [], "arrivals": [], "rules": []}
+    if sc is None:
+        return out
+    for pid, pool in sc.resources.items():
+        changes = ", ".join(f"{c.from_.isoformat()}: {c.capacity}" for c in pool.capacity_changes)
+        out["pools"].append({
+            "id": pid, "name": pool.name or pid, "capacity": pool.capacity, "changes": changes,
+            "cost": money(pool.cost_per_day), "external": data.t("yes") if pool.external else "",
+        })
+    for tid, dt in sc.deal_types.items():
+        out["types"].append({
+            "id": tid, "name": dt.name or tid, "value": _describe(dt.value),
+            "margin": fmt_pct(dt.margin), "skip": ", ".join(dt.skip),
+        })
+    for a in sc.arrivals:
+        rate = f"{a.per_month:g}" if a.per_month is not None else f"{a.per_day:g}/d"
+        out["arrivals"].append({
+            "type": data.type_name(a.type), "rate": rate,
+            "seasonality": ", ".join(f"{k} ×{v:g}" for k, v in a.seasonality.items()),
+            "window": f"{a.window[0].isoformat()} – {a.window[1].isoformat()}" if a.window else "",
+        })
+    for rule in sc.rules:
+        then = rule.then.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        out["rules"].append({
+            "id": rule.id, "when": str(getattr(rule.when, "source", rule.when)),
+            "then": ", ".join(
+                f"{k}: {_describe_any(v)}" for k, v in then.items()
+            ),
+        })
+    return out
+
+
+def _describe_any(v: Any) -> str:
+    if isinstance(v, dict) and len(v) == 1:
+        kind, params = next(iter(v.items()))
+        return f"{kind} {_short(params)}"
+    return _short(v)
