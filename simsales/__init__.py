@@ -6,16 +6,19 @@ declarative scenario, simulate it, read the forecast with honest uncertainty.
 
 from simsales.engine.runner import simulate
 from simsales.errors import ScenarioError, SimsalesError, SimulationError
+from simsales.results.compare import Comparison, compare
 from simsales.results.forecast import Forecast
 from simsales.scenario.load import load, load_dict, with_overlay
 from simsales.scenario.schema import Scenario
 
 __all__ = [
+    "Comparison",
     "Forecast",
     "Scenario",
     "ScenarioError",
     "SimsalesError",
     "SimulationError",
+    "compare",
     "load",
     "load_dict",
     "simulate",

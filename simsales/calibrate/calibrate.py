@@ -195,7 +195,7 @@ def calibrate(
     if t > snap:
         raise SimsalesError(
             f"--as-of {t.date()} is after the export's last date {snap.date()}",
-            )
+        )
     if by is not None and by not in BY:
         raise SimsalesError(f"--by must be one of {', '.join(BY)}, not {by!r}")
     h = history.known_at(t)
@@ -205,7 +205,7 @@ def calibrate(
     if by is not None and h.deals[by].isna().all():
         raise SimsalesError(
             f"--by {by}: the export has no {by} column",
-            )
+        )
     deals = h.deals.copy()
     label = deals[by].fillna("unspecified") if by else pd.Series("all", index=deals.index)
     deals["group"] = label
@@ -250,7 +250,9 @@ def calibrate(
             )
         )
     pipeline = _pipeline(h, deals, ids, t)
-    owners = deals[(deals["opened"] > t - pd.Timedelta(days=ACTIVE_DAYS)) | (deals["outcome"] == "open")]
+    owners = deals[
+        (deals["opened"] > t - pd.Timedelta(days=ACTIVE_DAYS)) | (deals["outcome"] == "open")
+    ]
     return Calibration(
         source=h.report.source,
         as_of=t.date(),
@@ -285,7 +287,11 @@ def _fit_stage(h: History, visits: pd.DataFrame, stage: str, t: pd.Timestamp) ->
     except SimsalesError as exc:
         raise SimsalesError(f"stage {stage} as of {t.date()}: {exc}") from None
     exits = v["exit"]
-    adv, lost, rework = int((exits == "advance").sum()), int((exits == "lost").sum()), int((exits == "rework").sum())
+    adv, lost, rework = (
+        int((exits == "advance").sum()),
+        int((exits == "lost").sum()),
+        int((exits == "rework").sum()),
+    )
     rework_fit, rework_to = None, None
     if rework:
         rework_fit = beta_rate(rework, adv + lost + rework)
@@ -300,7 +306,9 @@ def _fit_stage(h: History, visits: pd.DataFrame, stage: str, t: pd.Timestamp) ->
     )
 
 
-def _value(mine: pd.DataFrame, pooled: ValueFit | None, price: float | None) -> tuple[ValueFit | None, str]:
+def _value(
+    mine: pd.DataFrame, pooled: ValueFit | None, price: float | None
+) -> tuple[ValueFit | None, str]:
     fit = fit_values(mine.loc[mine["outcome"] == "won", "value"])
     if fit is not None and fit.n >= MIN_VALUES:
         return fit, "lognormal fitted to the values of won deals"
@@ -311,7 +319,9 @@ def _value(mine: pd.DataFrame, pooled: ValueFit | None, price: float | None) -> 
     return pooled, "all types pooled (too few won values of this type)"
 
 
-def _pipeline(h: History, deals: pd.DataFrame, ids: dict[str, str], t: pd.Timestamp) -> list[dict[str, Any]]:
+def _pipeline(
+    h: History, deals: pd.DataFrame, ids: dict[str, str], t: pd.Timestamp
+) -> list[dict[str, Any]]:
     open_deals = deals[deals["outcome"] == "open"]
     cur = h.visits[h.visits["exit"] == "open"].set_index("deal")["entered"]
     taken: set[str] = set()
@@ -335,4 +345,3 @@ def _pipeline(h: History, deals: pd.DataFrame, ids: dict[str, str], t: pd.Timest
             deal["owner"] = d["owner"]
         out.append(deal)
     return out
-

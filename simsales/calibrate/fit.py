@@ -29,9 +29,9 @@ from simsales.errors import SimsalesError
 __all__ = [
     "Z90",
     "Z95",
+    "ArrivalFit",
     "DurationFit",
     "RateFit",
-    "ArrivalFit",
     "ValueFit",
     "beta_rate",
     "eb_prior",
@@ -110,7 +110,7 @@ def fit_duration(
     if n_done < MIN_DONE:
         raise SimsalesError(
             f"only {n_done} completed durations (need {MIN_DONE}) to fit a stage duration",
-            )
+        )
     with np.errstate(divide="ignore"):
         log_lo, log_hi = np.log(lo), np.log(hi)
         log_tr = np.where(tr > 0, np.log(np.maximum(tr, 1e-300)), -np.inf)

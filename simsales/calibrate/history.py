@@ -54,7 +54,9 @@ class History:
         still = visits["left"] >= end
         visits.loc[still, "left"] = pd.NaT
         visits.loc[still, "exit"] = "open"
-        current = visits.sort_values(["deal", "entered"]).groupby("deal", sort=False)["stage"].last()
+        current = (
+            visits.sort_values(["deal", "entered"]).groupby("deal", sort=False)["stage"].last()
+        )
         deals["stage"] = deals["deal"].map(current).fillna(deals["stage"])
         return replace(self, deals=deals, visits=visits, snapshot=t)
 

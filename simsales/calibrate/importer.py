@@ -32,6 +32,8 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +58,13 @@ def read_history(
     mapping_file: str | Path | None = None,
     columns: dict[str, str] | None = None,
     strict: bool = False,
+    exported: date | str | None = None,
 ) -> History:
-    """Import ``path`` with ``mapping`` (or a preset / mapping file / column flags)."""
+    """Import ``path`` with ``mapping`` (or a preset / mapping file / column flags).
+
+    ``exported`` is the date the export was taken (what it knows up to); by default its latest
+    date, which can be a little earlier than the real export date.
+    """
     path = Path(path)
     frame = _read_csv(path)
     if mapping is None:
@@ -68,6 +75,19 @@ def read_history(
         history = _opportunities(frame, mapping, report, catalog)
     else:
         history = _stage_changes(frame, mapping, report, catalog)
+    if exported is not None:
+        when = pd.Timestamp(exported)
+        if when < history.snapshot:
+            raise ScenarioError(
+                [
+                    Problem(
+                        f"the export date {when.date()} is before its latest date "
+                        f"{history.snapshot.date()}",
+                        file=str(path),
+                    )
+                ]
+            )
+        history = replace(history, snapshot=when)
     if strict and report.problems:
         raise DataError(report)
     return history
@@ -96,7 +116,9 @@ def _read_csv(path: Path, nrows: int | None = None) -> pd.DataFrame:
             path, dtype=str, keep_default_na=False, encoding="utf-8-sig", nrows=nrows
         )
     except UnicodeDecodeError:
-        raise ScenarioError([Problem("not valid UTF-8", file=str(path), hint="save as UTF-8")]) from None
+        raise ScenarioError(
+            [Problem("not valid UTF-8", file=str(path), hint="save as UTF-8")]
+        ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
         raise ScenarioError([Problem(f"cannot read the CSV: {exc}", file=str(path))]) from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -115,7 +137,9 @@ def _read_catalog(path: Path, mapping: ColumnMapping, report: DataReport) -> dic
     cat = _read_csv(file)
     for col in (spec.product, spec.price):
         if col is not None and col not in cat.columns:
-            raise ScenarioError([Problem(f"no column {col!r} in the catalog", "catalog", str(file))])
+            raise ScenarioError(
+                [Problem(f"no column {col!r} in the catalog", "catalog", str(file))]
+            )
     prices = (
         pd.to_numeric(cat[spec.price], errors="coerce")
         if spec.price
@@ -246,7 +270,9 @@ def _merge_spellings(rows: _Rows, names: pd.Series, catalog: dict[str, float]) -
 
 def _duplicates(rows: _Rows, key_cols: list[str]) -> None:
     data_cols = [c for c in rows.frame.columns if c != "_line"]
-    rows.drop(rows.frame.duplicated(subset=data_cols), "duplicate_row", "exact copy of an earlier row")
+    rows.drop(
+        rows.frame.duplicated(subset=data_cols), "duplicate_row", "exact copy of an earlier row"
+    )
     rows.drop(
         rows.frame.duplicated(subset=key_cols),
         "duplicate_id",
@@ -254,7 +280,9 @@ def _duplicates(rows: _Rows, key_cols: list[str]) -> None:
     )
 
 
-def _observation_start(report: DataReport, first_open: pd.Timestamp, first_exit: pd.Timestamp) -> None:
+def _observation_start(
+    report: DataReport, first_open: pd.Timestamp, first_exit: pd.Timestamp
+) -> None:
     if pd.notna(first_exit) and pd.notna(first_open) and (first_exit - first_open).days > 0:
         report.add(
             "observation_start",
@@ -327,7 +355,9 @@ def _opportunities(
         if open_labels is not None
         else f"{m.columns['stage']} is blank",
     )
-    date_fields = ("created", "engaged", "closed") if "created" in m.columns else ("engaged", "closed")
+    date_fields = (
+        ("created", "engaged", "closed") if "created" in m.columns else ("engaged", "closed")
+    )
     d = _dates(rows, date_fields)
     kind = _labels(rows, rows.col("stage"), open_labels)
     closed_kind = kind.isin(["won", "lost"])
@@ -335,7 +365,9 @@ def _opportunities(
     engaged, closed = d["engaged"], d["closed"]
     start = engaged.fillna(created)
     rows.drop(closed_kind & closed.isna(), "closed_without_date", "won or lost but no close date")
-    rows.drop(~closed_kind & closed.notna(), "open_with_close_date", "an open stage but a close date")
+    rows.drop(
+        ~closed_kind & closed.notna(), "open_with_close_date", "an open stage but a close date"
+    )
     rows.drop(
         ((kind == "won") & engaged.isna()) | (closed_kind & start.isna()),
         "missing_engage_date",
@@ -355,8 +387,8 @@ def _opportunities(
     report.add(
         "undated_open",
         "info",
-        f"{len(hit):,} open deals ({', '.join(labels)}) with no date: not placed in time, left out of the "
-        "pipeline and the fits",
+        f"{len(hit):,} open deals ({', '.join(labels)}) with no date: not placed in time, left "
+        "out of the pipeline and the fits",
         hit["_line"].tolist(),
         hit[rows.id_col].tolist(),
     )
@@ -388,7 +420,9 @@ def _opportunities(
                 "stage": "engaging",
                 "entered": engaged[in_engaging],
                 "left": closed[in_engaging],
-                "exit": outcome[in_engaging].map({"won": "advance", "lost": "lost", "open": "open"}),
+                "exit": outcome[in_engaging].map(
+                    {"won": "advance", "lost": "lost", "open": "open"}
+                ),
             }
         )
     ]
@@ -444,7 +478,9 @@ def _stage_changes(
     d = _dates(rows, ("entered",))
     entered = d["entered"]
     data_cols = [c for c in rows.frame.columns if c != "_line"]
-    rows.drop(rows.frame.duplicated(subset=data_cols), "duplicate_row", "exact copy of an earlier row")
+    rows.drop(
+        rows.frame.duplicated(subset=data_cols), "duplicate_row", "exact copy of an earlier row"
+    )
     f = rows.frame
     kind = _labels(rows, rows.col("stage"), open_labels)
     if "outcome" in m.columns:
@@ -459,9 +495,13 @@ def _stage_changes(
     terminal = ev["kind"].isin(["won", "lost"])
     # Rows after a deal's first terminal row are dropped.
     first_end = ev["t"].where(terminal).groupby(ev["deal"]).transform("min")
-    end_line = ev["line"].where(terminal & (ev["t"] == first_end)).groupby(ev["deal"]).transform("min")
+    end_line = (
+        ev["line"].where(terminal & (ev["t"] == first_end)).groupby(ev["deal"]).transform("min")
+    )
     after = (ev["t"] > first_end) | ((ev["t"] == first_end) & (ev["line"] > end_line))
-    rows.drop(after.reindex(f.index), "after_close", "a stage change after the deal was won or lost")
+    rows.drop(
+        after.reindex(f.index), "after_close", "a stage change after the deal was won or lost"
+    )
     ev = ev[~after]
     if order is None:
         opens = ev[~ev["kind"].isin(["won", "lost"])].copy()
@@ -484,22 +524,22 @@ def _stage_changes(
         if kinds[0] in ("won", "lost"):
             no_open.append(int(g["line"].iloc[0]))
             continue
-        current: str | None = None
-        entered_at = None
+        # The first row is an open stage (checked above), so `current` is set before use.
+        current, entered_at = kinds[0], times[0]
         outcome, closed_at = "open", pd.NaT
-        for k, t in zip(kinds, times, strict=True):
+        for k, t in zip(kinds[1:], times[1:], strict=True):
             if k in ("won", "lost"):
-                visits.append(_visit(deal, ids[current], entered_at, t, "advance" if k == "won" else "lost"))  # type: ignore[index]
+                exit_kind = "advance" if k == "won" else "lost"
+                visits.append(_visit(deal, ids[current], entered_at, t, exit_kind))
                 outcome, closed_at = k, t
                 break
             if k == current:
                 continue  # the same stage entered again: one visit
-            if current is not None:
-                exit_kind = "advance" if pos[k] > pos[current] else "rework"
-                visits.append(_visit(deal, ids[current], entered_at, t, exit_kind))
+            exit_kind = "advance" if pos[k] > pos[current] else "rework"
+            visits.append(_visit(deal, ids[current], entered_at, t, exit_kind))
             current, entered_at = k, t
         else:
-            visits.append(_visit(deal, ids[current], entered_at, pd.NaT, "open"))  # type: ignore[index]
+            visits.append(_visit(deal, ids[current], entered_at, pd.NaT, "open"))
         deal_rows.append(
             {
                 "deal": deal,
@@ -507,7 +547,7 @@ def _stage_changes(
                 "opened": times[0],
                 "closed": closed_at,
                 "outcome": outcome,
-                "stage": ids[current],  # type: ignore[index]
+                "stage": ids[current],
             }
         )
     report.add("no_open_stage", "dropped", "the deal's first row is already won or lost", no_open,
@@ -522,11 +562,12 @@ def _stage_changes(
     deals = pd.DataFrame(deal_rows)
     for col in ("product", "owner", "account", "segment", "value"):
         deals[col] = deals["deal"].map(last[col])
-    deals.loc[deals["outcome"] == "lost", "value"] = deals["value"].where(deals["outcome"] != "lost")
+    deals.loc[deals["outcome"] == "lost", "value"] = np.nan  # a lost deal's amount is no value
     won = deals[deals["outcome"] == "won"]
+    no_value = won[~(won["value"] > 0)]
     report.add(
         "won_without_value", "kept", "won with no positive value",
-        won.loc[~(won["value"] > 0), "line"].tolist(), won.loc[~(won["value"] > 0), "deal"].tolist(),
+        no_value["line"].tolist(), no_value["deal"].tolist(),
     )  # fmt: skip
     vis = pd.DataFrame(visits, columns=list(VISIT_COLUMNS))
     return _finish(

@@ -138,8 +138,12 @@ _MAVEN: dict[str, Any] = {
         "value": "close_value",
     },
     "labels": {"won": ["Won"], "lost": ["Lost"], "open": ["Prospecting", "Engaging"]},
-    "catalog": {"file": "products.csv", "product": "product", "price": "sales_price",
-                "optional": True},
+    "catalog": {
+        "file": "products.csv",
+        "product": "product",
+        "price": "sales_price",
+        "optional": True,
+    },
     "currency": "USD",
 }
 

@@ -61,7 +61,9 @@ class DataReport:
         if examples is None:
             examples = [
                 f"line {line}" + (f" (id {ident})" if str(ident) not in ("", "nan") else "")
-                for line, ident in zip(lines[:MAX_EXAMPLES], [*ids, *[""] * MAX_EXAMPLES], strict=False)
+                for line, ident in zip(
+                    lines[:MAX_EXAMPLES], [*ids, *[""] * MAX_EXAMPLES], strict=False
+                )
             ]
         self.issues.append(Issue(rule, action, message, n, tuple(examples[:MAX_EXAMPLES])))
 

@@ -38,9 +38,7 @@ def _flow(data: dict[str, Any]) -> CommentedMap:
 
 def _rate_note(r: RateFit, what: str) -> str:
     lo, hi = r.interval
-    return (
-        f"{what} {r.successes:,} of {r.trials:,}; posterior mean, 95% CrI [{lo:.3f}, {hi:.3f}]"
-    )
+    return f"{what} {r.successes:,} of {r.trials:,}; posterior mean, 95% CrI [{lo:.3f}, {hi:.3f}]"
 
 
 def _n(x: int) -> str:
@@ -82,7 +80,7 @@ def _build(c: Calibration) -> CommentedMap:
         item["name"] = s.name
         d = s.duration
         lo, hi = d.median_interval
-        item["duration"] = _flow(d.spec())  # type: ignore[arg-type]
+        item["duration"] = _flow(d.spec())
         item.yaml_add_eol_comment(
             f"days; censored lognormal ML on {_n(d.n_done)} finished + {_n(d.n_open)} still "
             f"open (right-censored), {_n(d.n_truncated)} left-truncated; median "
@@ -103,7 +101,7 @@ def _build(c: Calibration) -> CommentedMap:
         t = CommentedMap()
         t["name"] = g.name
         if g.value is not None:
-            t["value"] = _flow(g.value.spec())  # type: ignore[arg-type]
+            t["value"] = _flow(g.value.spec())
             if g.value.n:
                 vlo, vhi = g.value.median_interval
                 t.yaml_add_eol_comment(
@@ -128,7 +126,9 @@ def _build(c: Calibration) -> CommentedMap:
     arrivals = CommentedSeq()
     for i, g in enumerate(c.groups):
         a = g.arrivals
-        arrivals.append(_flow({"type": g.id, "per_month": _p(a.per_month), "stage": c.arrival_stage}))
+        arrivals.append(
+            _flow({"type": g.id, "per_month": _p(a.per_month), "stage": c.arrival_stage})
+        )
         arrivals.yaml_add_eol_comment(
             f"{_n(a.count)} opened in {a.exposure_months:.2f} months; 95% CI "
             f"[{a.low:.2f}, {a.high:.2f}]",
@@ -186,9 +186,9 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
         )
     doc.yaml_set_comment_before_after_key(
         "pipeline",
-        before=f"\nOpen deals at the end of {c.as_of} ({len(c.pipeline):,}); days_in_stage: calendar "
-        "days since entering the current stage;\nvalues missing where the export had none (drawn "
-        "from the type).",
+        before=f"\nOpen deals at the end of {c.as_of} ({len(c.pipeline):,}); days_in_stage: "
+        "calendar days since entering the current stage;\nvalues missing where the export had "
+        "none (drawn from the type).",
     )
 
 
@@ -215,7 +215,9 @@ def write_scenario(c: Calibration, path: str | Path) -> None:
         try:
             load(tmp)
         except ScenarioError as exc:  # a bug in calibrate, not in the user's data
-            raise SimsalesError(f"internal error: the calibrated scenario does not load:\n{exc}") from None
+            raise SimsalesError(
+                f"internal error: the calibrated scenario does not load:\n{exc}"
+            ) from None
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -78,8 +78,14 @@ def register(app: typer.Typer) -> None:
             if risks and base.risks:
                 err.print("risk contribution: one paired run per risk and mitigation")
                 contribution = risk_contribution(
-                    base, comparison.replications, comparison.seed, workers, mode, progress,
-                    messages=err.print, base_forecast=comparison.base,
+                    base,
+                    comparison.replications,
+                    comparison.seed,
+                    workers,
+                    mode,
+                    progress,
+                    messages=err.print,
+                    base_forecast=comparison.base,
                 )
             write_compare_html(comparison, out, contribution)
             err.print(f"wrote {out}")
@@ -121,8 +127,13 @@ def render_deltas(comparison: Comparison, console: Console, full: bool = False) 
                 continue
             f = format_row(r, comparison)
             table.add_row(
-                _escape(f["label"]), f["base"], f["variant"], f["difference"], _escape(f["ci"]),
-                "yes" if r["significant"] else "", f"{f['half_width']} / {f['unpaired_half_width']}",
+                _escape(f["label"]),
+                f["base"],
+                f["variant"],
+                f["difference"],
+                _escape(f["ci"]),
+                "yes" if r["significant"] else "",
+                f"{f['half_width']} / {f['unpaired_half_width']}",
                 style="bold" if r["significant"] else None,
             )
         console.print(table)

@@ -59,15 +59,17 @@ def register(app: typer.Typer) -> None:
         ] = None,
         gap: Annotated[
             float | None,
-            typer.Option(min=0.0, max=0.999, help="Stop at this relative gap (default: prove).")
+            typer.Option(min=0.0, max=0.999, help="Stop at this relative gap (default: prove)."),
         ] = None,
         budget: Annotated[
             float | None, typer.Option(min=0.0, help="Ceiling on staff + mitigation spend.")
         ] = None,
         revenue_floor: Annotated[
             list[str] | None,
-            typer.Option("--revenue-floor", help="PERIOD=AMOUNT expected revenue floor "
-                         "(repeatable), e.g. 2027Q1=1.2e7."),
+            typer.Option(
+                "--revenue-floor",
+                help="PERIOD=AMOUNT expected revenue floor (repeatable), e.g. 2027Q1=1.2e7.",
+            ),
         ] = None,
         require_all: Annotated[
             bool, typer.Option("--require-all", help="Every deal must be pursued / staffed.")
@@ -100,16 +102,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Plan headcount, deals and mitigations (or who covers which deal) for SCENARIO."""
         if mode not in ("capacity", "assignment"):
-            raise typer.BadParameter(f"{mode!r} is not one of capacity, assignment",
-                                     param_hint="--mode")
+            raise typer.BadParameter(
+                f"{mode!r} is not one of capacity, assignment", param_hint="--mode"
+            )
         if solver not in ("cbc", "highs"):
-            raise typer.BadParameter(f"{solver!r} is not one of cbc, highs",
-                                     param_hint="--solver")
+            raise typer.BadParameter(f"{solver!r} is not one of cbc, highs", param_hint="--solver")
         if mode == "assignment" and people is None:
             raise typer.BadParameter("assignment mode needs --people CSV", param_hint="--people")
         if mode == "capacity" and (people is not None or fit is not None or allow_split):
-            raise typer.BadParameter("--people, --fit and --allow-split are for --mode "
-                                     "assignment", param_hint="--mode")
+            raise typer.BadParameter(
+                "--people, --fit and --allow-split are for --mode assignment", param_hint="--mode"
+            )
         s = load(scenario, variant=variant)
         plan = optimize(
             s,
@@ -162,15 +165,18 @@ def render_plan(plan: Plan, console: Console) -> None:
     if not plan.solved:
         return
     if plan.headcount:
-        heads = Table(title="Headcount per month (scenario's plan in brackets where different)",
-                      title_justify="left")
+        heads = Table(
+            title="Headcount per month (scenario's plan in brackets where different)",
+            title_justify="left",
+        )
         heads.add_column("pool")
         for label in plan.months:
             heads.add_column(label[2:], justify="right")
         for pool, row in plan.headcount.items():
             base = plan.base_headcount.get(pool, row)
-            heads.add_row(pool, *[str(v) if v == b else f"{v} ({b})"
-                                  for v, b in zip(row, base, strict=True)])
+            heads.add_row(
+                pool, *[str(v) if v == b else f"{v} ({b})" for v, b in zip(row, base, strict=True)]
+            )
         console.print(heads)
     deals = Table(title=f"Live deals (expected value in {plan.currency})", title_justify="left")
     for col in ("deal", "decision", "win probability", "expected value"):
@@ -185,34 +191,47 @@ def render_plan(plan: Plan, console: Console) -> None:
         for col in ("deal", "role", "person", "share", "hours"):
             table.add_column(col, justify="right" if col in ("share", "hours") else "left")
         for a in plan.assignments:
-            table.add_row(a["deal"], a["role"], a["person"], f"{a['share']:.0%}",
-                          f"{a['hours']:,.0f}")
+            table.add_row(
+                a["deal"], a["role"], a["person"], f"{a['share']:.0%}", f"{a['hours']:,.0f}"
+            )
         console.print(table)
     if plan.mitigations:
         table = Table(title="Mitigations", title_justify="left")
         for col in ("risk", "fund", "benefit [95%]", "cost"):
             table.add_column(col, justify="left" if col in ("risk", "fund") else "right")
         for m in plan.mitigations:
-            table.add_row(m["risk"], "yes" if m["fund"] else "no",
-                          f"{_money(m['benefit'])} [{_money(m['benefit_low'])}, "
-                          f"{_money(m['benefit_high'])}]", _money(m["cost"]))
+            table.add_row(
+                m["risk"],
+                "yes" if m["fund"] else "no",
+                f"{_money(m['benefit'])} [{_money(m['benefit_low'])}, {_money(m['benefit_high'])}]",
+                _money(m["cost"]),
+            )
         console.print(table)
     v = plan.verification
     if v is None:
         return
-    table = Table(title=f"Verification: plan vs base, paired ({v.replications} replications, "
-                  f"seed {v.seed})", title_justify="left")
+    table = Table(
+        title=f"Verification: plan vs base, paired ({v.replications} replications, seed {v.seed})",
+        title_justify="left",
+    )
     for col in ("metric", "base", "plan", "difference [95%]"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for r in v.deltas:
         fmt = _pct if "probability" in r["metric"] or "utilization" in r["metric"] else _short
         mark = " *" if r["significant"] else ""
-        table.add_row(r["metric"], fmt(r["base"]), fmt(r["variant"]),
-                      f"{fmt(r['difference'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]{mark}")
+        table.add_row(
+            r["metric"],
+            fmt(r["base"]),
+            fmt(r["variant"]),
+            f"{fmt(r['difference'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]{mark}",
+        )
     console.print(table)
     over = {k: n for k, n in v.over_capacity.items() if n}
-    console.print("no stage started above its pool's capacity" if not over
-                  else f"stage starts above capacity: {over}")
+    console.print(
+        "no stage started above its pool's capacity"
+        if not over
+        else f"stage starts above capacity: {over}"
+    )
     if v.explanation:
         console.print(v.explanation, markup=False)
 

@@ -20,8 +20,6 @@ from simsales.scenario.rules import CompiledExpression
 from simsales.scenario.schema import MONTHS, Risk, Scenario, Stage
 
 __all__ = [
-    "MAX_RISKS",
-    "MAX_RULES",
     "ArrivalPlan",
     "Model",
     "RiskPlan",
@@ -35,14 +33,11 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 Needs = tuple[tuple[int, int], ...]  # (pool index, people)
 
-# Layout of a deal's stream (see streams.py): fixed slots first, so that adding a stage visit
-# never shifts a value, risk or rule draw, and vice versa.
-MAX_RISKS = 32
-MAX_RULES = 16
+# Layout of a deal's stage stream (see streams.py): its value first, then three draws (duration,
+# rework, advance) per stage visit, visit by visit. Risk and rule draws have streams of their own
+# per (deal, risk) and (deal, rule), keyed by ids, so adding or removing one shifts nothing else.
 SLOT_VALUE = 0
-SLOT_RISKS = 1  # risk r: occurrence at SLOT_RISKS + 2r, delay at SLOT_RISKS + 2r + 1
-SLOT_RULES = SLOT_RISKS + 2 * MAX_RISKS  # rule k's delay
-SLOT_VISITS = SLOT_RULES + MAX_RULES  # visit j of stage s: 3 slots at SLOT_VISITS + 3(jS + s)
+SLOT_VISITS = 1  # visit j of stage s: 3 slots at SLOT_VISITS + 3(jS + s)
 
 SCOPE_DEAL, SCOPE_GLOBAL, SCOPE_RESOURCE = 0, 1, 2
 
@@ -71,7 +66,7 @@ class ArrivalPlan:
     type_index: int
     stage: int
     customer: str
-    key: str  # stable id of the source, for its random stream
+    key: str  # stable id of the source: names its deals and keys its random streams
     month_start: FloatArray  # model time where each month's arrival interval begins
     month_end: FloatArray
     month_label: tuple[str, ...]
@@ -82,6 +77,7 @@ class ArrivalPlan:
 class RiskPlan:
     index: int
     id: str
+    key: int  # stable hash of the id: keys the risk's random streams
     scope: int
     p: float
     exposed: BoolArray  # deal scope: stages where a deal is exposed; global: stages hit
@@ -103,6 +99,7 @@ class RiskPlan:
 class RulePlan:
     index: int
     id: str
+    key: int
     when: CompiledExpression
     win_factor: float
     value_factor: float
@@ -211,6 +208,7 @@ def compile_model(s: Scenario) -> Model:
             RulePlan(
                 index=k,
                 id=r.id,
+                key=stable_hash(f"rule:{r.id}"),
                 when=r.when,
                 win_factor=1.0 if r.then.win_factor is None else r.then.win_factor,
                 value_factor=1.0 if r.then.value_factor is None else r.then.value_factor,
@@ -346,12 +344,22 @@ def _arrival_plan(
         type_index=type_index[a.type],
         stage=stage,
         customer=a.customer or "",
-        key=f"arrivals[{i}]:{a.type}",
+        key=arrival_id(s, i),
         month_start=np.array(starts),
         month_end=np.array(ends),
         month_label=tuple(labels),
         rate=np.array(rates),
     )
+
+
+def arrival_id(s: Scenario, i: int) -> str:
+    """A stable name for arrival source ``i``: its ``id``, else its deal type (numbered when
+    several sources share a type). New deals are named after it, and it keys their streams."""
+    a = s.arrivals[i]
+    if a.id is not None:
+        return a.id
+    same = [j for j, b in enumerate(s.arrivals) if b.type == a.type and b.id is None]
+    return a.type if len(same) == 1 else f"{a.type}#{same.index(i) + 1}"
 
 
 def _first_stage(s: Scenario, type_name: str, stage_index: dict[str, int]) -> int:
@@ -393,6 +401,7 @@ def _risk_plan(
     return RiskPlan(
         index=i,
         id=r.id,
+        key=stable_hash(f"risk:{r.id}"),
         scope=scope,
         p=p,
         exposed=exposed,

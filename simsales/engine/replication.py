@@ -28,8 +28,6 @@ from simsales.engine.allocator import Allocator
 from simsales.engine.model import (
     SCOPE_DEAL,
     SCOPE_GLOBAL,
-    SLOT_RISKS,
-    SLOT_RULES,
     SLOT_VALUE,
     SLOT_VISITS,
     Model,
@@ -128,7 +126,7 @@ class _Run:
         stages = list(m.deal_stage)
         arrival = [0.0] * len(ids)
         customers = list(m.deal_customers)
-        keys = list(m.deal_keys)
+        keys = [int(k) for k in m.deal_keys]
         self.arrivals_by_source = np.zeros(len(m.arrivals), np.int64)
         for a_i, a in enumerate(m.arrivals):
             counts = stats.poisson.ppf(
@@ -144,7 +142,7 @@ class _Run:
                     a.month_end[month] - a.month_start[month]
                 )
                 for k, t in enumerate(times):
-                    deal_id = f"{m.types[a.type_index].name}@{label}#{k + 1}"
+                    deal_id = f"{a.key}@{label}#{k + 1}"
                     ids.append(deal_id)
                     types.append(a.type_index)
                     stages.append(a.stage)
@@ -161,9 +159,8 @@ class _Run:
         width = SLOT_VISITS + 3 * s * _PREFETCH_VISITS
         u = self.streams.uniforms_many(Purpose.DEAL_STAGES, np.array(keys, np.uint64), width)
         self.keys = keys
-        # Visit draws as plain lists for the hot loop; value, risk and rule draws stay in numpy.
+        # Visit draws as plain lists for the hot loop.
         self.u_visits = u[:, SLOT_VISITS:].tolist()
-        self.u_core = u[:, :SLOT_VISITS]
         type_arr = np.array(types, np.int64)
         value = np.full(n, np.nan)
         value[:n_live] = m.deal_value
@@ -191,15 +188,18 @@ class _Run:
         self.value = value.tolist()
         self.live_elapsed = [float(e) for e in m.deal_elapsed] + [0.0] * (n - n_live)
         self.target = [float(t) for t in m.deal_target] + [np.inf] * (n - n_live)
-        # Deal-scope and global risk draws for every deal, from the deal's own stream.
+        # Risk draws for every deal: a stream per (deal, risk), keyed by both ids.
+        key_arr = np.array(keys, np.uint64)
         n_risks = len(m.risks)
         hit = np.ones((n, n_risks), bool)
         delay = np.zeros((n, n_risks))
         for r in m.risks:
-            if r.scope == SCOPE_DEAL:
-                hit[:, r.index] = u[:, SLOT_RISKS + 2 * r.index] < r.p
-            if r.delay is not None:
-                delay[:, r.index] = r.delay.ppf(u[:, SLOT_RISKS + 2 * r.index + 1])
+            if r.scope == SCOPE_DEAL or r.delay is not None:
+                ur = self.streams.uniforms_many(Purpose.DEAL_RISK, key_arr ^ np.uint64(r.key), 2)
+                if r.scope == SCOPE_DEAL:
+                    hit[:, r.index] = ur[:, 0] < r.p
+                if r.delay is not None:
+                    delay[:, r.index] = r.delay.ppf(ur[:, 1])
         self.risk_hit, self.risk_delay = hit.tolist(), delay.tolist()
         self.outcome = [OPEN] * n
         self.decision = [np.nan] * n
@@ -378,7 +378,9 @@ class _Run:
                 self.value_factor[d] *= rule.value_factor
                 self.priority_bonus[d] += rule.priority
                 if rule.delay is not None:
-                    u = float(self.u_core[d, SLOT_RULES + rule.index])
+                    u = float(
+                        self.streams.uniforms(Purpose.DEAL_RULE, self.keys[d] ^ rule.key, 1)[0]
+                    )
                     self.pending[d] += float(rule.delay.ppf(np.array([u]))[0])
                 if rule.skip.any():
                     self.skipped[d].update(int(i) for i in np.flatnonzero(rule.skip))

@@ -27,11 +27,12 @@ _MASK = (1 << 64) - 1
 class Purpose(IntEnum):
     """What a stream is for; never renumber (that would change every result)."""
 
-    DEAL_STAGES = 1  # per deal: duration, rework and advance uniforms, visit by visit
-    DEAL_CORE = 2  # per deal: value, risk and rule draws
+    DEAL_STAGES = 1  # per deal: value, then duration, rework and advance uniforms per visit
+    DEAL_RISK = 2  # per (deal, risk): occurrence and delay
     ARRIVALS = 3  # per arrival source and month
     GLOBAL_RISK = 4  # per global risk
     RESOURCE_RISK = 5  # per resource risk
+    DEAL_RULE = 6  # per (deal, rule): a rule's delay
 
 
 def stable_hash(text: str) -> int:

@@ -115,8 +115,9 @@ def optimize(
 
             base_of_demand = source if source is not None else unconstrained(scenario)
             options = mitigation_options(base_of_demand, forecast, n, seed)
-        assumptions.update(utilization=utilization, slip_months=slip_months, budget=budget,
-                           revenue_floors=floors)
+        assumptions.update(
+            utilization=utilization, slip_months=slip_months, budget=budget, revenue_floors=floors
+        )
         inp = CapacityInput(
             demand=demand,
             pools=pool_specs(scenario, compile_model(scenario), demand.grid),
@@ -130,10 +131,14 @@ def optimize(
         plan = _capacity_plan(inp, scenario, solver, time_limit, gap, assumptions)
     else:
         if people is None:
-            raise OptimizationError("assignment mode needs people (a CSV: person, role, "
-                                    "hours_per_week)")
-        staff = (read_people(people, scenario.resources) if isinstance(people, str | Path)
-                 else list(people))
+            raise OptimizationError(
+                "assignment mode needs people (a CSV: person, role, hours_per_week)"
+            )
+        staff = (
+            read_people(people, scenario.resources)
+            if isinstance(people, str | Path)
+            else list(people)
+        )
         fits: Mapping[tuple[str, str], Fit] = {}
         if isinstance(fit, str | Path):
             fits = read_fit(fit, [p.name for p in staff], demand.deals)
@@ -178,11 +183,14 @@ def _solve_or_diagnose(
         if relaxed.status in ("optimal", "feasible"):
             diagnosis = describe(elastic.soft.violations(), currency)
             if relaxed.status == "feasible":
-                diagnosis.append("(the diagnosis run hit its limit: amounts may be larger "
-                                 "than needed)")
+                diagnosis.append(
+                    "(the diagnosis run hit its limit: amounts may be larger than needed)"
+                )
         if not diagnosis:
-            diagnosis = ["the pools' min/max bounds, lead times and demand cannot all hold; "
-                         "no single capacity, budget or revenue limit explains it"]
+            diagnosis = [
+                "the pools' min/max bounds, lead times and demand cannot all hold; "
+                "no single capacity, budget or revenue limit explains it"
+            ]
     elif result.status == "not_solved":
         diagnosis = [f"no plan found within the time limit ({time_limit} s): raise --time-limit"]
     elif result.status == "unbounded":
@@ -190,8 +198,15 @@ def _solve_or_diagnose(
     return built, result, build_seconds, diagnosis
 
 
-def _base_plan(result: SolveResult, constant: float, build_seconds: float, currency: str,
-               mode: str, diagnosis: list[str], assumptions: dict[str, Any]) -> Plan:
+def _base_plan(
+    result: SolveResult,
+    constant: float,
+    build_seconds: float,
+    currency: str,
+    mode: str,
+    diagnosis: list[str],
+    assumptions: dict[str, Any],
+) -> Plan:
     return Plan(
         mode=mode,
         status=result.status,
@@ -218,8 +233,9 @@ def _capacity_plan(
     cm, result, build_seconds, diagnosis = _solve_or_diagnose(
         build_capacity, inp, solver, time_limit, gap, scenario.currency
     )
-    plan = _base_plan(result, cm.constant, build_seconds, scenario.currency, "capacity",
-                      diagnosis, assumptions)
+    plan = _base_plan(
+        result, cm.constant, build_seconds, scenario.currency, "capacity", diagnosis, assumptions
+    )
     if not plan.solved:
         return plan
     sol = read_capacity(cm)
@@ -228,8 +244,9 @@ def _capacity_plan(
     plan.months = grid.labels
     plan.headcount = {pool.id: sol.headcount[p].tolist() for p, pool in enumerate(inp.pools)}
     plan.base_headcount = {pool.id: pool.base.tolist() for pool in inp.pools}
-    plan.work_days = {pool.id: np.round(sol.work[p], 2).tolist()
-                      for p, pool in enumerate(inp.pools)}
+    plan.work_days = {
+        pool.id: np.round(sol.work[p], 2).tolist() for p, pool in enumerate(inp.pools)
+    }
     total = dem.effort.sum(axis=2)
     plan.deals = [
         {
@@ -237,8 +254,11 @@ def _capacity_plan(
             "pursue": bool(sol.pursue[d]),
             "expected_value": float(dem.value[d]),
             "win_probability": float(dem.win_probability[d]),
-            "effort_days": {pool: round(float(total[d, p]), 2)
-                            for p, pool in enumerate(dem.pools) if total[d, p] > 0},
+            "effort_days": {
+                pool: round(float(total[d, p]), 2)
+                for p, pool in enumerate(dem.pools)
+                if total[d, p] > 0
+            },
         }
         for d, deal in enumerate(dem.deals)
     ]
@@ -254,14 +274,17 @@ def _capacity_plan(
         }
         for r, m in enumerate(inp.mitigations)
     ]
-    aligned = [all(c.from_.day == 1 for c in pool.capacity_changes)
-               for pool in scenario.resources.values()]
+    aligned = [
+        all(c.from_.day == 1 for c in pool.capacity_changes) for pool in scenario.resources.values()
+    ]
     base = np.array([pool.base for pool in inp.pools])
     overlay = capacity_overlay(dem.pools, grid, sol.headcount, base, aligned)
-    overlay.update(drop_overlay([d for d, on in zip(dem.deals, sol.pursue, strict=True)
-                                 if not on]))
-    risks = {m.risk: {"mitigated": bool(sol.funded[r])}
-             for r, m in enumerate(inp.mitigations) if bool(sol.funded[r]) != m.funded_now}
+    overlay.update(drop_overlay([d for d, on in zip(dem.deals, sol.pursue, strict=True) if not on]))
+    risks = {
+        m.risk: {"mitigated": bool(sol.funded[r])}
+        for r, m in enumerate(inp.mitigations)
+        if bool(sol.funded[r]) != m.funded_now
+    }
     if risks:
         overlay["risks"] = risks
     plan.overlay = overlay
@@ -279,8 +302,9 @@ def _assignment_plan(
     am, result, build_seconds, diagnosis = _solve_or_diagnose(
         build_assignment, inp, solver, time_limit, gap, scenario.currency
     )
-    plan = _base_plan(result, 0.0, build_seconds, scenario.currency, "assignment", diagnosis,
-                      assumptions)
+    plan = _base_plan(
+        result, 0.0, build_seconds, scenario.currency, "assignment", diagnosis, assumptions
+    )
     if not plan.solved:
         return plan
     sol = read_assignment(am)
@@ -313,8 +337,7 @@ def _assignment_plan(
             }
         )
     plan.assignments = rows
-    plan.overlay = drop_overlay([d for d, on in zip(dem.deals, sol.staffed, strict=True)
-                                 if not on])
+    plan.overlay = drop_overlay([d for d, on in zip(dem.deals, sol.staffed, strict=True) if not on])
     return plan
 
 

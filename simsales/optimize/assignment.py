@@ -109,7 +109,7 @@ def build_assignment(inp: AssignmentInput, elastic: bool = False) -> AssignmentM
     hours, cap = inp.hours(), inp.capacity()
     prob = pulp.LpProblem("assignment", pulp.LpMinimize if elastic else pulp.LpMaximize)
     soft = Soft(prob, elastic)
-    s = [pulp.LpVariable(f"s{d}", cat=pulp.LpBinary) for d in range(n_d)]
+    s = [prob.add_variable(f"s{d}", cat=pulp.LpBinary) for d in range(n_d)]
     a: dict[tuple[int, int], pulp.LpVariable] = {}
     cat = pulp.LpContinuous if inp.allow_split else pulp.LpBinary
     by_role: dict[str, list[int]] = {}
@@ -120,7 +120,7 @@ def build_assignment(inp: AssignmentInput, elastic: bool = False) -> AssignmentM
         for role in inp.required(d):
             owners = []
             for i in by_role[role]:
-                var = pulp.LpVariable(f"a{i}_{d}", 0, 1, cat=cat)
+                var = prob.add_variable(f"a{i}_{d}", 0, 1, cat=cat)
                 a[i, d] = var
                 owners.append((var, 1.0))
                 gain = inp.uplift(inp.people[i].name, dem.deals[d]) * float(dem.value[d])
@@ -140,14 +140,23 @@ def build_assignment(inp: AssignmentInput, elastic: bool = False) -> AssignmentM
     for (i, m), pairs in sorted(load.items()):
         person = inp.people[i]
         month_hours = max(float(cap[i].mean()), 1.0)
-        soft.add(pairs, "<=", float(cap[i, m]),
-                 SoftInfo("person", person.name, dem.grid.labels[m], per_unit=1.0,
-                          weight=1.0 / month_hours))
+        soft.add(
+            pairs,
+            "<=",
+            float(cap[i, m]),
+            SoftInfo(
+                "person", person.name, dem.grid.labels[m], per_unit=1.0, weight=1.0 / month_hours
+            ),
+        )
     if inp.require_all:
         for d in range(n_d):
-            soft.add([(s[d], 1.0)], ">=", 1.0,
-                     SoftInfo("require", dem.deals[d], weight=REQUIRE_WEIGHT, verb="staffed"),
-                     slack_max=1.0)
+            soft.add(
+                [(s[d], 1.0)],
+                ">=",
+                1.0,
+                SoftInfo("require", dem.deals[d], weight=REQUIRE_WEIGHT, verb="staffed"),
+                slack_max=1.0,
+            )
     prob.setObjective(soft.slack_objective() if elastic else pulp.LpAffineExpression(objective))
     return AssignmentModel(prob, inp, s, a, soft)
 

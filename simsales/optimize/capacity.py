@@ -147,13 +147,13 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
     k, u = inp.slip_months, inp.utilization
     prob = pulp.LpProblem("capacity_plan", pulp.LpMinimize if elastic else pulp.LpMaximize)
     soft = Soft(prob, elastic)
-    y = [pulp.LpVariable(f"y{d}", cat=pulp.LpBinary) for d in range(n_d)]
-    z = [pulp.LpVariable(f"z{r}", cat=pulp.LpBinary) for r in range(len(inp.mitigations))]
+    y = [prob.add_variable(f"y{d}", cat=pulp.LpBinary) for d in range(n_d)]
+    z = [prob.add_variable(f"z{r}", cat=pulp.LpBinary) for r in range(len(inp.mitigations))]
     h: dict[tuple[int, int], pulp.LpVariable] = {}
     for p, pool in enumerate(inp.pools):
         for m in range(n_m):
             hi = int(pool.upper[m]) if np.isfinite(pool.upper[m]) else None
-            h[p, m] = pulp.LpVariable(f"h{p}_{m}", int(pool.lower[m]), hi, cat=pulp.LpInteger)
+            h[p, m] = prob.add_variable(f"h{p}_{m}", int(pool.lower[m]), hi, cat=pulp.LpInteger)
 
     total = dem.effort.sum(axis=2)  # (D, P)
     rate = np.array([pl.cost_per_day for pl in inp.pools])
@@ -178,7 +178,7 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
         end = min(n_m - 1, last + k)
         xs = []
         for m in range(first, end + 1):
-            v = pulp.LpVariable(f"x{d}_{p}_{m}", 0)
+            v = prob.add_variable(f"x{d}_{p}_{m}", 0)
             x[d, p, m] = v
             xs.append(v)
             work[p, m].append((v, 1.0))
@@ -211,8 +211,12 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
     spend += [(y[d], float(ext_cost[d])) for d in range(n_d) if ext_cost[d] > 0]
     spend += [(z[r], mit.cost) for r, mit in enumerate(inp.mitigations) if mit.cost > 0]
     if inp.budget is not None:
-        soft.add(spend, "<=", inp.budget - bg_ext_cost, SoftInfo("budget", "budget", per_unit=1.0,
-                                                                 weight=1.0 / money))
+        soft.add(
+            spend,
+            "<=",
+            inp.budget - bg_ext_cost,
+            SoftInfo("budget", "budget", per_unit=1.0, weight=1.0 / money),
+        )
     for label, floor in inp.revenue_floors.items():
         rev = dem.revenue_in[label]
         soft.add(
@@ -223,8 +227,13 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
         )
     if inp.require_all:
         for d in range(n_d):
-            soft.add([(y[d], 1.0)], ">=", 1.0,
-                     SoftInfo("require", dem.deals[d], weight=REQUIRE_WEIGHT), slack_max=1.0)
+            soft.add(
+                [(y[d], 1.0)],
+                ">=",
+                1.0,
+                SoftInfo("require", dem.deals[d], weight=REQUIRE_WEIGHT),
+                slack_max=1.0,
+            )
 
     objective = [(y[d], float(dem.value[d] - ext_cost[d])) for d in range(n_d)]
     for p, pool in enumerate(inp.pools):
@@ -233,9 +242,7 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
     objective += [(z[r], mit.benefit - mit.cost) for r, mit in enumerate(inp.mitigations)]
     constant = dem.background_value - bg_ext_cost
     constant -= sum(m.benefit for m in inp.mitigations if m.funded_now)
-    prob.setObjective(
-        soft.slack_objective() if elastic else pulp.LpAffineExpression(objective)
-    )
+    prob.setObjective(soft.slack_objective() if elastic else pulp.LpAffineExpression(objective))
     return CapacityModel(prob, inp, y, h, x, z, soft, constant)
 
 
@@ -272,7 +279,7 @@ def read_capacity(cm: CapacityModel) -> CapacitySolution:
     funded = np.array([_on(v) for v in cm.z], bool)
     head = np.zeros((len(inp.pools), grid.n), np.int64)
     for (p, m), v in cm.h.items():
-        head[p, m] = int(round(v.value() or 0.0))
+        head[p, m] = round(v.value() or 0.0)
     work = inp.demand.background.copy()
     if cm.x:
         for (_, p, m), v in cm.x.items():

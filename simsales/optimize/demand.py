@@ -122,9 +122,7 @@ def unconstrained(scenario: Scenario) -> Scenario:
 
 def forecast_demand(scenario: Scenario, replications: int, seed: int) -> Forecast:
     """Simulate the scenario with unconstrained pools (see the module docstring)."""
-    return simulate(
-        unconstrained(scenario), replications, seed, progress=False, precision=None
-    )
+    return simulate(unconstrained(scenario), replications, seed, progress=False, precision=None)
 
 
 def held_per_visit(forecast: Forecast, model: Model) -> tuple[FloatArray, pd.Series]:
@@ -178,7 +176,9 @@ def demand_from_forecast(forecast: Forecast, periods: tuple[str, ...] = ()) -> D
     share = np.array([t.margin for t in model.types])[deals["type"].cat.codes.to_numpy()]
     drow = deals["deal"].astype(str).map(index).fillna(n_live).to_numpy(np.int64)
     _, direct = visit_costs(forecast, model)
-    value = np.bincount(drow, deals["revenue"].to_numpy() * share, minlength=n_live + 1)
+    value = np.bincount(drow, deals["revenue"].to_numpy() * share, minlength=n_live + 1).astype(
+        np.float64
+    )
     value -= np.bincount(row, direct, minlength=n_live + 1)
     value /= n_reps
     won = np.bincount(drow, (deals["outcome"] == "won").to_numpy(float), minlength=n_live + 1)
@@ -188,8 +188,12 @@ def demand_from_forecast(forecast: Forecast, periods: tuple[str, ...] = ()) -> D
     for label in periods:
         t0, t1 = model.calendar.period_bounds(label)
         inside = (deals["outcome"] == "won").to_numpy() & (decision >= t0) & (decision < t1)
-        per = np.bincount(drow, np.where(inside, deals["revenue"].to_numpy(), 0.0),
-                          minlength=n_live + 1) / n_reps
+        per = (
+            np.bincount(
+                drow, np.where(inside, deals["revenue"].to_numpy(), 0.0), minlength=n_live + 1
+            )
+            / n_reps
+        )
         revenue_in[label] = per[:n_live]
         background_in[label] = float(per[n_live])
     return Demand(

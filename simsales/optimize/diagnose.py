@@ -60,7 +60,7 @@ class Soft:
     ) -> None:
         slack = None
         if self.elastic:
-            slack = pulp.LpVariable(f"slack{len(self.items)}", 0, slack_max)
+            slack = self.prob.add_variable(f"slack{len(self.items)}", 0, slack_max)
             # The slack widens the constraint: less on the left of <=, more on the left of >=.
             pairs = [*pairs, (slack, -1.0 if sense == "<=" else 1.0)]
         expr = pulp.LpAffineExpression(pairs)
@@ -98,9 +98,7 @@ def describe(violations: list[tuple[SoftInfo, float]], currency: str) -> list[st
         elif info.kind == "budget":
             lines.append(f"budget short by {amount:,.0f} {currency}")
         elif info.kind == "revenue":
-            lines.append(
-                f"expected revenue in {info.subject} short by {amount:,.0f} {currency}"
-            )
+            lines.append(f"expected revenue in {info.subject} short by {amount:,.0f} {currency}")
         else:
             lines.append(f"deal {info.subject} cannot be {info.verb} within these limits")
     return lines

@@ -20,7 +20,7 @@ import numpy as np
 from simsales.engine.runner import simulate
 from simsales.optimize.accounting import per_replication
 from simsales.results.forecast import Forecast
-from simsales.results.stats import mean_interval
+from simsales.results.paired import paired_mean
 from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
 
@@ -50,14 +50,15 @@ def mitigation_options(
         if risk.mitigation is None:
             continue
         other = with_overlay(
-            scenario, {"risks": {risk.id: {"mitigated": not risk.mitigated}}},
+            scenario,
+            {"risks": {risk.id: {"mitigated": not risk.mitigated}}},
             name=f"optimizer: mitigation of {risk.id}",
         )
         run = simulate(other, replications, seed, progress=False, precision=None)
         reps = per_replication(run, external)
         on, off = (base_reps, reps) if risk.mitigated else (reps, base_reps)
-        diff = on["gross"].to_numpy() - off["gross"].to_numpy()
-        mean, lo, hi = mean_interval(diff)
+        gain = paired_mean(off["gross"].to_numpy(), on["gross"].to_numpy())
+        mean, lo, hi = gain.difference, gain.ci_low, gain.ci_high
         cost = float(np.mean(on["mitigation"].to_numpy() - off["mitigation"].to_numpy()))
         out.append(
             MitigationOption(

@@ -38,9 +38,9 @@ class Fit:
     value_uplift: float = 0.0
 
 
-def _rows(path: Path, required: Iterable[str], optional: Iterable[str] = ()) -> tuple[
-    list[tuple[int, dict[str, str]]], list[Problem]
-]:
+def _rows(
+    path: Path, required: Iterable[str], optional: Iterable[str] = ()
+) -> tuple[list[tuple[int, dict[str, str]]], list[Problem]]:
     """(line, row) pairs with lower-cased, stripped column names; problems with the header."""
     name = str(path)
     try:
@@ -63,8 +63,12 @@ def _rows(path: Path, required: Iterable[str], optional: Iterable[str] = ()) -> 
     columns = [c.strip().lower() for c in header]
     known = [*required, *optional]
     problems = [
-        Problem(f"missing column {col!r}", file=name, line=1,
-                hint=f"the header has {', '.join(repr(c) for c in columns)}")
+        Problem(
+            f"missing column {col!r}",
+            file=name,
+            line=1,
+            hint=f"the header has {', '.join(repr(c) for c in columns)}",
+        )
         for col in required
         if col not in columns
     ]
@@ -81,8 +85,9 @@ def _rows(path: Path, required: Iterable[str], optional: Iterable[str] = ()) -> 
             line = reader.line_num
             if len(values) != len(columns):
                 problems.append(
-                    Problem(f"{len(values)} fields, the header has {len(columns)}", file=name,
-                            line=line)
+                    Problem(
+                        f"{len(values)} fields, the header has {len(columns)}", file=name, line=line
+                    )
                 )
                 continue
             rows.append((line, {c: v.strip() for c, v in zip(columns, values, strict=True)}))
@@ -101,8 +106,9 @@ def _number(
         return None
     if not math.isfinite(value) or not low <= value <= high:
         problems.append(
-            Problem(f"{column} must be between {low:g} and {high:g}, got {text}", file=name,
-                    line=line)
+            Problem(
+                f"{column} must be between {low:g} and {high:g}, got {text}", file=name, line=line
+            )
         )
         return None
     return value
@@ -123,13 +129,20 @@ def read_people(path: str | Path, pools: Iterable[str]) -> list[Person]:
             problems.append(Problem("person is empty", file=name, line=line))
         elif person in seen:
             problems.append(
-                Problem(f"person {person!r} is listed twice (first on line {seen[person]})",
-                        file=name, line=line)
+                Problem(
+                    f"person {person!r} is listed twice (first on line {seen[person]})",
+                    file=name,
+                    line=line,
+                )
             )
         if role not in pools:
             problems.append(
-                Problem(f"unknown role {role!r}: roles are the scenario's pools", file=name,
-                        line=line, hint=did_you_mean(role, pools))
+                Problem(
+                    f"unknown role {role!r}: roles are the scenario's pools",
+                    file=name,
+                    line=line,
+                    hint=did_you_mean(role, pools),
+                )
             )
         hours = _number(row["hours_per_week"], "hours_per_week", name, line, 0.0, 168.0, problems)
         if hours is not None and hours <= 0:
@@ -164,23 +177,35 @@ def read_fit(
         person, deal = row["person"], row["deal"]
         ok = True
         if person not in people:
-            problems.append(Problem(f"unknown person {person!r}", file=name, line=line,
-                                    hint=did_you_mean(person, people)))
+            problems.append(
+                Problem(
+                    f"unknown person {person!r}",
+                    file=name,
+                    line=line,
+                    hint=did_you_mean(person, people),
+                )
+            )
             ok = False
         if deal not in deals:
-            problems.append(Problem(f"unknown deal {deal!r}: deals are the live pipeline's",
-                                    file=name, line=line, hint=did_you_mean(deal, deals)))
+            problems.append(
+                Problem(
+                    f"unknown deal {deal!r}: deals are the live pipeline's",
+                    file=name,
+                    line=line,
+                    hint=did_you_mean(deal, deals),
+                )
+            )
             ok = False
         mult: float | None = 1.0
         uplift: float | None = 0.0
         if row.get("effort_multiplier", ""):
-            mult = _number(row["effort_multiplier"], "effort_multiplier", name, line, 0.01, 100.0,
-                           problems)
+            mult = _number(
+                row["effort_multiplier"], "effort_multiplier", name, line, 0.01, 100.0, problems
+            )
         if row.get("value_uplift", ""):
             uplift = _number(row["value_uplift"], "value_uplift", name, line, -1.0, 10.0, problems)
         if (person, deal) in out:
-            problems.append(Problem(f"{person!r} x {deal!r} is listed twice", file=name,
-                                    line=line))
+            problems.append(Problem(f"{person!r} x {deal!r} is listed twice", file=name, line=line))
             ok = False
         if ok and mult is not None and uplift is not None:
             out[person, deal] = Fit(person, deal, mult, uplift)

@@ -19,6 +19,7 @@ import re
 import sys
 import tempfile
 import time
+import warnings
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 Status = Literal["optimal", "feasible", "infeasible", "unbounded", "not_solved"]
+Verdict = Literal["optimal", "stopped", "infeasible", "unbounded", "no_solution"]
+_Outcome = tuple[Verdict, bool, float | None, str]  # verdict, has a solution, bound, message
 SOLVERS = ("cbc", "highs")
 OPTIMAL_GAP = 1e-6  # relative gap below which a solver's "optimal" is taken as proved
 
@@ -63,7 +66,7 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
 
 
 def classify(
-    solver_says: Literal["optimal", "stopped", "infeasible", "unbounded", "no_solution"],
+    solver_says: Verdict,
     has_solution: bool,
     objective: float | None,
     bound: float | None,
@@ -135,15 +138,18 @@ _CBC_BOUND = re.compile(r"^(?:Upper|Lower) bound:\s+(\S+)", re.M)
 
 def _solve_cbc(
     prob: pulp.LpProblem, time_limit: float | None, gap: float, msg: bool, threads: int | None
-) -> tuple[str, bool, float | None, str]:
+) -> _Outcome:
     # PuLP reads only CBC's solution file, which says "Optimal" for a time-limited run; the
     # log says what happened and carries the best bound, so keep it and read it.
     fd, log_path = tempfile.mkstemp(prefix="simsales-cbc-", suffix=".log")
     os.close(fd)
     try:
-        cmd = pulp.PULP_CBC_CMD(
-            msg=False, timeLimit=time_limit, gapRel=gap, threads=threads, logPath=log_path
-        )
+        with warnings.catch_warnings():
+            # PuLP 3.3 announces the bundled CBC's removal in 4.0; it is the documented default.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            cmd = pulp.PULP_CBC_CMD(
+                msg=False, timeLimit=time_limit, gapRel=gap, threads=threads, logPath=log_path
+            )
         if not cmd.available():
             raise OptimizationError("CBC is not available: reinstall PuLP (it bundles CBC)")
         try:
@@ -167,14 +173,17 @@ def _solve_cbc(
     if prob.status == pulp.LpStatusUnbounded:
         return "unbounded", False, None, text
     lowered = text.lower()
-    if lowered.startswith("optimal solution found") and "gap" not in lowered:
+    says: Verdict
+    if result is None:  # no branch and bound ran (an LP, or solved while reading it)
+        says = "optimal" if prob.sol_status == pulp.LpSolutionOptimal else "stopped"
+        if not has:
+            says = "no_solution"
+    elif lowered.startswith("optimal solution found") and "gap" not in lowered:
         says = "optimal" if has else "no_solution"
     elif "optimal" in lowered:  # "(within gap tolerance)": proved only to the gap asked for
         says = "optimal" if has else "no_solution"
         if bound is None:  # no bound printed: we cannot claim the gap is zero
             return ("stopped" if has else "no_solution"), has, None, text
-    elif not result and prob.sol_status == pulp.LpSolutionOptimal:
-        says = "optimal"  # an LP (no integers): CBC prints no MIP result line
     else:
         says = "stopped" if has else "no_solution"
     return says, has, bound, text
@@ -221,7 +230,7 @@ def _highs_solver(time_limit: float | None, gap: float, msg: bool, threads: int 
 
 def _solve_highs(
     prob: pulp.LpProblem, time_limit: float | None, gap: float, msg: bool, threads: int | None
-) -> tuple[str, bool, float | None, str]:
+) -> _Outcome:
     api = _highs_solver(time_limit, gap, msg, threads)
     try:
         prob.solve(api)
@@ -259,7 +268,7 @@ def _highs_bound(prob: pulp.LpProblem, info: Any) -> float | None:
     return -bound if prob.sense == pulp.LpMaximize else bound
 
 
-def _infeasible_or_unbounded(prob: pulp.LpProblem, time_limit: float | None) -> str:
+def _infeasible_or_unbounded(prob: pulp.LpProblem, time_limit: float | None) -> Verdict:
     """HiGHS sometimes cannot tell the two apart; a zero objective settles it."""
     probe = prob.copy()
     probe.setObjective(pulp.LpAffineExpression())
@@ -267,7 +276,7 @@ def _infeasible_or_unbounded(prob: pulp.LpProblem, time_limit: float | None) -> 
     return "unbounded" if probe.sol_status in (1, 2) else "infeasible"
 
 
-def _from_pulp_status(prob: pulp.LpProblem) -> tuple[str, bool, float | None, str]:
+def _from_pulp_status(prob: pulp.LpProblem) -> _Outcome:
     has = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
     text = pulp.LpStatus[prob.status]
     if prob.status == pulp.LpStatusInfeasible:

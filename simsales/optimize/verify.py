@@ -3,7 +3,9 @@
 The optimizer works with expected demand; the simulation puts back what averages hide (deals
 bunching up and queueing, risks, rework). Base and plan run with the same seed, so each
 replication meets the same luck in both and the per-replication differences are sharp (common
-random numbers). Each metric gets base, plan ("variant"), the paired difference and its 95%
+random numbers). The deltas are those of the what-if comparison (simsales.results.compare:
+revenue per period, target probabilities, P80 dates, pool utilization and waits, ...) plus the
+plan's own accounting, each with base, plan ("variant"), the paired difference and its 95%
 interval, and whether the interval excludes zero.
 
 Also checked from the plan run's records: no stage ever started with more people held in a pool
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -23,9 +26,10 @@ from simsales.engine.runner import simulate
 from simsales.optimize.accounting import per_replication
 from simsales.optimize.capacity import base_capacity
 from simsales.optimize.demand import held_per_visit, month_grid
+from simsales.results.compare import deltas_between
 from simsales.results.forecast import Forecast
-from simsales.results.stats import mean_interval
-from simsales.results.summary import period_revenue
+from simsales.results.metrics import DATE
+from simsales.results.paired import paired_mean
 from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
 
@@ -64,25 +68,58 @@ class Verification:
         }
 
 
-def paired(metric: str, base: npt.ArrayLike, plan: npt.ArrayLike) -> dict[str, Any]:
-    """Base and plan means and their paired difference with a 95% interval."""
-    b = np.asarray(base, dtype=np.float64)
-    v = np.asarray(plan, dtype=np.float64)
-    diff, lo, hi = mean_interval(v - b)
-    significant = bool(not math.isnan(lo) and (lo > 0 or hi < 0))
+def paired(
+    metric: str, label: str, unit: str, base: npt.ArrayLike, plan: npt.ArrayLike
+) -> dict[str, Any]:
+    """A delta row (the comparison's columns) for a per-replication figure of our own."""
+    d = paired_mean(base, plan)
     return {
         "metric": metric,
-        "base": _f(float(b.mean())),
-        "variant": _f(float(v.mean())),
-        "difference": _f(diff),
-        "ci_low": _f(lo),
-        "ci_high": _f(hi),
-        "significant": significant,
+        "label": label,
+        "unit": unit,
+        "base": _f(d.base),
+        "variant": _f(d.variant),
+        "difference": _f(d.difference),
+        "ci_low": _f(d.ci_low),
+        "ci_high": _f(d.ci_high),
+        "significant": d.significant,
+        "half_width": _f(d.half_width),
+        "unpaired_half_width": _f(d.unpaired_half_width),
     }
 
 
 def _f(x: float) -> float | None:
-    return None if math.isnan(x) or math.isinf(x) else x
+    return None if math.isnan(x) or math.isinf(x) else float(x)
+
+
+def _compare_rows(base: Forecast, plan: Forecast, seed: int) -> list[dict[str, Any]]:
+    """The comparison module's deltas (revenue per period, targets, P80 dates, pools, ...)."""
+    assert base.model is not None
+    origin = base.model.start
+    table = deltas_between(base, {"plan": plan}, seed)
+    rows = []
+    for row in table.itertuples(index=False):
+        as_value = (lambda v: _as_date(origin, v)) if row.unit == DATE else _f
+        rows.append(
+            {
+                "metric": row.metric,
+                "label": row.label,
+                "unit": row.unit,
+                "base": as_value(row.base),
+                "variant": as_value(row.variant),
+                "difference": _f(row.difference),
+                "ci_low": _f(row.ci_low),
+                "ci_high": _f(row.ci_high),
+                "significant": bool(row.significant),
+                "half_width": _f(row.half_width),
+                "unpaired_half_width": _f(row.unpaired_half_width),
+            }
+        )
+    return rows
+
+
+def _as_date(origin: date, days: float) -> str | None:
+    return None if not math.isfinite(days) else (origin + timedelta(days=int(days))).isoformat()
 
 
 def verify(
@@ -92,32 +129,32 @@ def verify(
     seed: int,
     base: Forecast | None = None,
 ) -> Verification:
-    """Simulate ``scenario`` with and without ``overlay`` (same seed) and compare them."""
+    """Simulate ``scenario`` with and without ``overlay`` (same seed) and compare them.
+
+    The deltas are the comparison module's (simsales.results.compare) plus the plan's own
+    accounting: ``plan_margin`` pays employees by headcount (the optimizer's objective), where
+    the comparison's ``margin`` charges people by the days they are busy.
+    """
     planned = with_overlay(scenario, overlay, name="optimizer plan") if overlay else scenario
     if base is None or base.replications != replications or int(base.provenance["seed"]) != seed:
         base = simulate(scenario, replications, seed, progress=False, precision=None)
     plan = simulate(planned, replications, seed, progress=False, precision=None)
     external = [p.external for p in scenario.resources.values()]
     b, v = per_replication(base, external), per_replication(plan, external)
+    cur = scenario.currency
     rows = [
-        paired("margin", b["margin"], v["margin"]),
-        paired("revenue", b["revenue"], v["revenue"]),
-        paired("won_deals", b["won_deals"], v["won_deals"]),
-        paired("staff_cost", b["staff"], v["staff"]),
-        paired("mitigation_cost", b["mitigation"], v["mitigation"]),
-        paired("wait_days_per_live_deal", b["live_wait_days"], v["live_wait_days"]),
+        paired("plan_margin", "Margin, employees paid by headcount", cur, b["margin"], v["margin"]),
+        paired("staff_cost", "Staff cost (headcount, external days)", cur, b["staff"], v["staff"]),
+        paired("mitigation_cost", "Mitigation spend", cur, b["mitigation"], v["mitigation"]),
+        paired(
+            "wait_days_per_live_deal",
+            "Mean wait per live deal",
+            "days",
+            b["live_wait_days"],
+            v["live_wait_days"],
+        ),
+        *_compare_rows(base, plan, seed),
     ]
-    model = plan.model
-    assert model is not None and base.model is not None
-    for label, t0, t1, target in model.targets:
-        rb, rv = period_revenue(base, t0, t1), period_revenue(plan, t0, t1)
-        rows.append(paired(f"revenue:{label}", rb, rv))
-        rows.append(paired(f"target_probability:{label}", rb >= target, rv >= target))
-    for pool in model.pool_ids:
-        rows.append(paired(f"wait_days:{pool}", _pool_col(base, pool, "wait_days"),
-                           _pool_col(plan, pool, "wait_days")))
-        rows.append(paired(f"utilization:{pool}", _pool_col(base, pool, "utilization"),
-                           _pool_col(plan, pool, "utilization")))
     margin = rows[0]
     not_worse = margin["difference"] is not None and margin["difference"] >= 0
     verification = Verification(
@@ -129,7 +166,7 @@ def verify(
         margin_not_worse=not_worse,
     )
     if not not_worse:
-        verification.explanation = _why_not(rows, scenario.currency)
+        verification.explanation = _why_not(rows, cur)
     return verification
 
 
@@ -140,7 +177,12 @@ def _pool_col(forecast: Forecast, pool: str, column: str) -> FloatArray:
 
 def _why_not(rows: list[dict[str, Any]], currency: str) -> str:
     by = {r["metric"]: r for r in rows}
-    m, w, s, rev = by["margin"], by["wait_days_per_live_deal"], by["staff_cost"], by["revenue"]
+    m, w, s, rev = (
+        by["plan_margin"],
+        by["wait_days_per_live_deal"],
+        by["staff_cost"],
+        by["revenue"],
+    )
     parts = [
         f"The simulated expected margin of the plan is below the base's by "
         f"{-(m['difference'] or 0):,.0f} {currency} (95% interval of the paired difference "

@@ -1,0 +1,1 @@
+"""Reports of a forecast: matplotlib figures (plots), the self-contained HTML report (html)."""

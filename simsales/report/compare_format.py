@@ -19,6 +19,7 @@ __all__ = ["format_difference", "format_row", "format_value", "is_key_metric", "
 
 _AFTER = "after horizon"
 
+
 def is_key_metric(metric: str) -> bool:
     """Everything but the per-deal P80 dates (shown in full views only)."""
     return not metric.startswith("p80_close:") or metric == "p80_close:portfolio"

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from simsales.report.compare_format import format_row, is_key_metric, locale_of
@@ -74,13 +73,18 @@ def render_compare_html(comparison: Comparison, risks: RiskContribution | None =
         variants.append(
             {
                 "name": name,
-                "key": [f for f, r in zip(formatted, rows, strict=True) if is_key_metric(r["metric"])],
+                "key": [
+                    f for f, r in zip(formatted, rows, strict=True) if is_key_metric(r["metric"])
+                ],
                 "deals": [
-                    f for f, r in zip(formatted, rows, strict=True) if not is_key_metric(r["metric"])
+                    f
+                    for f, r in zip(formatted, rows, strict=True)
+                    if not is_key_metric(r["metric"])
                 ],
             }
         )
     return template.render(
+        lang=locale,
         title=base.name if base is not None else "Comparison",
         description=base.description if base is not None else None,
         seed=comparison.seed,
@@ -91,6 +95,7 @@ def render_compare_html(comparison: Comparison, risks: RiskContribution | None =
         fans=_fan_charts(comparison),
         variants=variants,
         risks=_risk_rows(risks, locale) if risks is not None else None,
+        main_target=_main_target(risks) if risks is not None else None,
         mitigations=_mitigation_rows(risks, locale) if risks is not None else None,
     )
 
@@ -98,13 +103,31 @@ def render_compare_html(comparison: Comparison, risks: RiskContribution | None =
 def deltas_table_html(comparison: Comparison, full: bool = False) -> str:
     """An escaped HTML table of the deltas (for notebooks): key metrics, or all with ``full``."""
     rows = [r for r in comparison.deltas.to_dict("records") if full or is_key_metric(r["metric"])]
-    cells = ["variant", "metric", "base", "variant", "difference", "95% CI", "significant",
-             "± paired", "± unpaired"]
+    cells = [
+        "variant",
+        "metric",
+        "base",
+        "variant",
+        "difference",
+        "95% CI",
+        "significant",
+        "± paired",
+        "± unpaired",
+    ]
     out = ["<table><thead><tr>", *(f"<th>{c}</th>" for c in cells), "</tr></thead><tbody>"]
     for r in rows:
         f = format_row(r, comparison)
-        values = [f["name"], f["label"], f["base"], f["variant"], f["difference"], f["ci"],
-                  f["significant"], f["half_width"], f["unpaired_half_width"]]
+        values = [
+            f["name"],
+            f["label"],
+            f["base"],
+            f["variant"],
+            f["difference"],
+            f["ci"],
+            f["significant"],
+            f["half_width"],
+            f["unpaired_half_width"],
+        ]
         out.append("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in values) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
@@ -114,8 +137,13 @@ def deltas_table_html(comparison: Comparison, full: bool = False) -> str:
 
 
 def _figure_html(fig: Any) -> str:
-    return str(fig.to_html(include_plotlyjs=False, full_html=False,
-                           config={"displaylogo": False, "responsive": True}))
+    return str(
+        fig.to_html(
+            include_plotlyjs=False,
+            full_html=False,
+            config={"displaylogo": False, "responsive": True},
+        )
+    )
 
 
 def _label(text: str) -> str:
@@ -133,25 +161,48 @@ def _pairing_chart(comparison: Comparison) -> str:
     y = np.arange(len(d), dtype=float)
     diff = d["difference"].to_numpy()
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=diff, y=y - 0.12, mode="markers", name="paired (common random numbers)",
-        marker={"color": _VARIANT_COLOR, "size": 9},
-        error_x={"type": "data", "symmetric": False, "array": d["ci_high"].to_numpy() - diff,
-                 "arrayminus": diff - d["ci_low"].to_numpy(), "color": _VARIANT_COLOR},
-    ))
-    fig.add_trace(go.Scatter(
-        x=diff, y=y + 0.12, mode="markers", name="two independent runs would give",
-        marker={"color": "#888888", "size": 7, "symbol": "diamond-open"},
-        error_x={"type": "data", "array": d["unpaired_half_width"].to_numpy(),
-                 "color": "#888888"},
-    ))
+    fig.add_trace(
+        go.Scatter(
+            x=diff,
+            y=y - 0.12,
+            mode="markers",
+            name="paired (common random numbers)",
+            marker={"color": _VARIANT_COLOR, "size": 9},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": d["ci_high"].to_numpy() - diff,
+                "arrayminus": diff - d["ci_low"].to_numpy(),
+                "color": _VARIANT_COLOR,
+            },
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=diff,
+            y=y + 0.12,
+            mode="markers",
+            name="two independent runs would give",
+            marker={"color": "#888888", "size": 7, "symbol": "diamond-open"},
+            error_x={
+                "type": "data",
+                "array": d["unpaired_half_width"].to_numpy(),
+                "color": "#888888",
+            },
+        )
+    )
     fig.add_vline(x=0, line_dash="dot", line_color="#444444")
     currency = comparison.base.model.currency if comparison.base.model else ""
     fig.update_layout(
-        height=140 + 55 * len(d), margin={"l": 10, "r": 10, "t": 20, "b": 40},
+        height=140 + 55 * len(d),
+        margin={"l": 10, "r": 10, "t": 20, "b": 40},
         xaxis_title=f"Expected revenue: variant − base ({_label(currency)})",
-        yaxis={"tickvals": y, "ticktext": [_label(n) for n in d["name"]],
-               "autorange": "reversed", "zeroline": False},
+        yaxis={
+            "tickvals": y,
+            "ticktext": [_label(n) for n in d["name"]],
+            "autorange": "reversed",
+            "zeroline": False,
+        },
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0},
         template="plotly_white",
     )
@@ -173,17 +224,37 @@ def _fan_charts(comparison: Comparison) -> list[dict[str, str]]:
         x = [str(d) for d in c["date"]]
         fig = go.Figure()
         for lo, hi, alpha in (("p10", "p90", 0.15), ("p25", "p75", 0.3)):
-            fig.add_trace(go.Scatter(x=x, y=c[hi], mode="lines", line={"width": 0},
-                                     showlegend=False, hoverinfo="skip"))
-            fig.add_trace(go.Scatter(
-                x=x, y=c[lo], mode="lines", line={"width": 0}, fill="tonexty",
-                fillcolor=_rgba(color, alpha), name=f"{lo.upper()}–{hi.upper()}",
-            ))
-        fig.add_trace(go.Scatter(x=x, y=c["p50"], mode="lines", line={"color": color, "width": 2},
-                                 name="median"))
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=c[hi],
+                    mode="lines",
+                    line={"width": 0},
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=c[lo],
+                    mode="lines",
+                    line={"width": 0},
+                    fill="tonexty",
+                    fillcolor=_rgba(color, alpha),
+                    name=f"{lo.upper()}–{hi.upper()}",
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=c["p50"], mode="lines", line={"color": color, "width": 2}, name="median"
+            )
+        )
         fig.update_layout(
             title={"text": _label(name), "font": {"size": 14}},
-            height=300, margin={"l": 10, "r": 10, "t": 40, "b": 30}, showlegend=i == 0,
+            height=300,
+            margin={"l": 10, "r": 10, "t": 40, "b": 30},
+            showlegend=i == 0,
             yaxis={"range": [0, top or 1], "title": "cumulative won revenue"},
             legend={"orientation": "h", "y": -0.15},
             template="plotly_white",
@@ -214,38 +285,57 @@ def _money(x: float, locale: str) -> str:
     return fmt_money(x, locale)
 
 
+def _bounds(r: dict[str, Any], key: str, locale: str) -> str:
+    """``[low, high]`` of the columns ``key_low`` and ``key_high``."""
+    return f"[{_money(r[f'{key}_low'], locale)}, {_money(r[f'{key}_high'], locale)}]"
+
+
+def _interval(r: dict[str, Any], key: str, locale: str) -> str:
+    return f"{_money(r[key], locale)} {_bounds(r, key, locale)}"
+
+
+def _main_target(risks: RiskContribution) -> str | None:
+    """The target of the longest period (the year, usually): the one leadership watches."""
+    model = risks.comparison.base.model
+    targets = sorted(model.targets, key=lambda t: t[1] - t[2]) if model is not None else []
+    present = [t[0] for t in targets if f"target_probability_cost:{t[0]}" in risks.risks.columns]
+    return present[0] if present else None
+
+
 def _risk_rows(risks: RiskContribution, locale: str) -> list[dict[str, str]]:
     rows = []
-    targets = [c for c in risks.risks.columns if c.startswith("target_probability_cost:")]
+    target = _main_target(risks)
     for r in risks.risks.to_dict("records"):
-        rows.append({
-            "rank": str(r["rank"]),
-            "risk": r["risk"],
-            "name": r["name"],
-            "scope": r["scope"],
-            "revenue_cost": _money(r["revenue_cost"], locale),
-            "ci": f"[{_money(r['revenue_cost_low'], locale)}, {_money(r['revenue_cost_high'], locale)}]",
-            "significant": "yes" if r["revenue_cost_significant"] else "no",
-            "delay": _days(r["p80_delay_days"]),
-            "targets": ", ".join(
-                f"{c.split(':', 1)[1]} {_pp(r[c])}" for c in targets if not pd.isna(r[c])
-            ),
-        })
+        rows.append(
+            {
+                "rank": str(r["rank"]),
+                "risk": r["risk"],
+                "name": r["name"],
+                "scope": r["scope"],
+                "revenue_cost": _money(r["revenue_cost"], locale),
+                "ci": _bounds(r, "revenue_cost", locale),
+                "significant": "yes" if r["revenue_cost_significant"] else "no",
+                "delay": _days(r["p80_delay_days"]),
+                "target": _pp(r[f"target_probability_cost:{target}"]) if target else "–",
+            }
+        )
     return rows
 
 
 def _mitigation_rows(risks: RiskContribution, locale: str) -> list[dict[str, str]]:
     rows = []
     for r in risks.mitigations.to_dict("records"):
-        rows.append({
-            "risk": r["risk"],
-            "name": r["name"],
-            "cost": _money(r["mitigation_cost"], locale),
-            "revenue_gain": f"{_money(r['revenue_gain'], locale)} "
-            f"[{_money(r['revenue_gain_low'], locale)}, {_money(r['revenue_gain_high'], locale)}]",
-            "margin_gain": f"{_money(r['margin_gain'], locale)} "
-            f"[{_money(r['margin_gain_low'], locale)}, {_money(r['margin_gain_high'], locale)}]",
-            "ratio": "–" if math.isnan(r["benefit_cost_ratio"]) else f"{r['benefit_cost_ratio']:.2f}",
-            "verdict": r["verdict"],
-        })
+        rows.append(
+            {
+                "risk": r["risk"],
+                "name": r["name"],
+                "cost": _money(r["mitigation_cost"], locale),
+                "revenue_gain": _interval(r, "revenue_gain", locale),
+                "margin_gain": _interval(r, "margin_gain", locale),
+                "ratio": "–"
+                if math.isnan(r["benefit_cost_ratio"])
+                else f"{r['benefit_cost_ratio']:.2f}",
+                "verdict": r["verdict"],
+            }
+        )
     return rows

@@ -22,7 +22,7 @@ from simsales.results.funnel import funnel
 from simsales.results.risks import risk_summary
 from simsales.results.sensitivity import CLOSE_P80, REVENUE, sensitivity
 from simsales.results.stats import percentile_interval
-from simsales.results.summary import Summary, period_revenue, report_periods
+from simsales.results.summary import Summary, period_revenue, report_periods, summarize
 from simsales.scenario.schema import Scenario
 
 __all__ = ["FAN_QUANTILES", "ReportData"]
@@ -112,7 +112,7 @@ class ReportData:
 
     @cached_property
     def summary(self) -> Summary:
-        return self.forecast.summary()  # type: ignore[no-any-return]
+        return summarize(self.forecast)
 
     @cached_property
     def bottlenecks(self) -> Bottlenecks:
@@ -145,7 +145,9 @@ class ReportData:
             row.update({k: _quantile(x, q) for k, q in FAN_QUANTILES.items()})
             target = targets.get(label, math.nan)
             row["target"] = target
-            row["target_probability"] = float(np.mean(x >= target)) if target == target else math.nan
+            row["target_probability"] = (
+                float(np.mean(x >= target)) if target == target else math.nan
+            )
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -179,8 +181,12 @@ class ReportData:
     def cumulative_targets(self) -> pd.DataFrame:
         """Targets of periods that begin at the start: comparable with the S-curve."""
         rows = [
-            {"period": label, "t1": t1, "date": self.model.calendar.to_date(max(t1 - 1, 0.0)),
-             "target": amount}
+            {
+                "period": label,
+                "t1": t1,
+                "date": self.model.calendar.to_date(max(t1 - 1, 0.0)),
+                "target": amount,
+            }
             for label, t0, t1, amount in self.model.targets
             if t0 <= 0 < t1
         ]
@@ -189,9 +195,12 @@ class ReportData:
     @cached_property
     def gantt(self) -> pd.DataFrame:
         """One row per live deal, in pipeline order: close-date percentiles and what it needs."""
+        columns = ["deal", "name", "customer", "type", "stage", "value", "win_probability",
+                   "close_p10", "close_p50", "close_p90", "open_probability"]  # fmt: skip
         s = self.summary.deals
-        out = s[["deal", "name", "customer", "type", "stage", "value", "win_probability",
-                 "close_p10", "close_p50", "close_p90", "open_probability"]].copy()
+        if not len(s):  # no live pipeline: only new deals
+            return pd.DataFrame(columns=[*columns, "stage_name", "exit_criteria", "label"])
+        out = s[columns].copy()
         out["stage_name"] = [self.stage_name(x) for x in out["stage"]]
         out["exit_criteria"] = [self.exit_criteria(x) for x in out["stage"]]
         out["label"] = [

@@ -15,7 +15,7 @@ import functools
 import json
 import math
 import os
-import tempfile
+import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -32,14 +32,23 @@ from simsales.results.forecast import Forecast
 
 __all__ = ["render_report", "script_json", "write_report"]
 
-_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+_PLOTLY_CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "modeBarButtonsToRemove": ["lasso2d", "select2d"],
+}
 
 
 def script_json(value: str | Any) -> Markup:
     """JSON (given as text, or as data to dump) that is safe inside a <script> element."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, escaped)
     return Markup(text)
 
@@ -73,16 +82,20 @@ def render_report(forecast: Forecast | ReportData) -> str:
     """The report as one HTML string."""
     data = ReportData.of(forecast)
     charts = figures(data)
-    chart_json = "{" + ",".join(
-        f"{json.dumps(key)}:{pio.to_json(fig, validate=False)}" for key, fig in charts.items()
-    ) + "}"
+    chart_json = (
+        "{"
+        + ",".join(
+            f"{json.dumps(key)}:{pio.to_json(fig, validate=False)}" for key, fig in charts.items()
+        )
+        + "}"
+    )
     context = _context(data)
     context.update(
         charts=set(charts),
         chart_data=script_json(chart_json),
         plotly_config=script_json(_PLOTLY_CONFIG),
         plotly_js=_plotly_js(),
-        font_stack=FONT_STACK,
+        font_stack=Markup(FONT_STACK),  # our constant, inside <style>: not to be escaped
     )
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -92,13 +105,15 @@ def write_report(forecast: Forecast | ReportData, path: str | Path) -> Path:
     target = Path(path)
     text = render_report(forecast)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # a fresh name beside the target (same file system, so the rename is atomic); open()
+    # rather than mkstemp so the file gets the usual permissions
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "x", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return target
 
@@ -117,6 +132,10 @@ def _sort_date(d: date | None) -> int:
     return d.toordinal() if d is not None else 10**7  # "after the horizon" sorts last
 
 
+def _pct_range(low: Any, high: Any, digits: int = 0) -> str:
+    return f"{fmt_pct(_num(low), digits)} – {fmt_pct(_num(high), digits)}"
+
+
 def _level(p: float | None) -> str:
     if p is None:
         return ""
@@ -125,7 +144,6 @@ def _level(p: float | None) -> str:
 
 def _context(data: ReportData) -> dict[str, Any]:
     loc = data.locale
-    s = data.summary
     prov = data.forecast.provenance
 
     def money(x: Any) -> str:
@@ -137,8 +155,10 @@ def _context(data: ReportData) -> dict[str, Any]:
         "name": data.model.name,
         "description": data.scenario.description if data.scenario else None,
         "generated": data.t(
-            "generated", created=str(prov.get("created_at", "")).replace("T", " "),
-            replications=data.forecast.replications, seed=prov.get("seed", ""),
+            "generated",
+            created=str(prov.get("created_at", "")).replace("T", " "),
+            replications=data.forecast.replications,
+            seed=prov.get("seed", ""),
         ),
         "currency_note": data.t("amounts_in", currency=data.model.currency),
         "cards": _cards(data, money),
@@ -161,27 +181,48 @@ def _cards(data: ReportData, money: Any) -> list[dict[str, str]]:
     p = data.summary.portfolio.set_index("metric")
     rev, won = p.loc["revenue"], p.loc["won_deals"]
     cards = [
-        {"label": data.t("expected_revenue"), "value": money(rev["mean"]),
-         "note": data.t("expected_revenue_note", horizon=data.model.horizon.isoformat(),
-                        p10=money(rev["p10"]), p90=money(rev["p90"]))},
-        {"label": data.t("won_deals"), "value": f"{won['mean']:.1f}",
-         "note": data.t("won_deals_note", live=len(data.model.deal_ids))},
+        {
+            "label": data.t("expected_revenue"),
+            "value": money(rev["mean"]),
+            "note": data.t(
+                "expected_revenue_note",
+                horizon=data.model.horizon.isoformat(),
+                p10=money(rev["p10"]),
+                p90=money(rev["p90"]),
+            ),
+        },
+        {
+            "label": data.t("won_deals"),
+            "value": f"{won['mean']:.1f}",
+            "note": data.t("won_deals_note", live=len(data.model.deal_ids)),
+        },
     ]
     closing = data.summary.closing
     for key, share in (("pipeline_p50", 0.5), ("pipeline_p80", 0.8)):
         row = closing[closing["share"] == share]
         if len(row) and len(data.model.deal_ids):
             r = row.iloc[0]
-            cards.append({
-                "label": data.t(key), "value": fmt_date(r["date"], loc),
-                "note": data.t("decided_note", low=fmt_date(r["date_low"], loc),
-                               high=fmt_date(r["date_high"], loc)),
-            })
+            cards.append(
+                {
+                    "label": data.t(key),
+                    "value": fmt_date(r["date"], loc),
+                    "note": data.t(
+                        "decided_note",
+                        low=fmt_date(r["date_low"], loc),
+                        high=fmt_date(r["date_high"], loc),
+                    ),
+                }
+            )
     ranking = data.bottlenecks.ranking
     if len(ranking) and ranking.iloc[0]["wait_days"] > 0:
         top = ranking.iloc[0]
-        cards.append({"label": data.t("top_bottleneck"), "value": data.pool_name(top["pool"]),
-                      "note": data.t("top_bottleneck_note", days=f"{top['wait_days']:,.0f}")})
+        cards.append(
+            {
+                "label": data.t("top_bottleneck"),
+                "value": data.pool_name(top["pool"]),
+                "note": data.t("top_bottleneck_note", days=f"{top['wait_days']:,.0f}"),
+            }
+        )
     return cards
 
 
@@ -194,46 +235,90 @@ def _findings(data: ReportData, money: Any) -> list[str]:
         worst = targets.loc[targets["target_probability"].idxmin()]
         year = targets[~targets["period"].str.contains(r"[QH-]", regex=True)]
         main = year.iloc[0] if len(year) else worst
-        out.append(data.t("finding_target", period=main["period"], target=money(main["target"]),
-                          p=fmt_pct(main["target_probability"])))
+        out.append(
+            data.t(
+                "finding_target",
+                period=main["period"],
+                target=money(main["target"]),
+                p=fmt_pct(main["target_probability"]),
+            )
+        )
         if len(targets) > 1:
-            out.append(data.t("finding_target_best", period=best["period"],
-                              p=fmt_pct(best["target_probability"]), worst=worst["period"],
-                              pw=fmt_pct(worst["target_probability"])))
+            out.append(
+                data.t(
+                    "finding_target_best",
+                    period=best["period"],
+                    p=fmt_pct(best["target_probability"]),
+                    worst=worst["period"],
+                    pw=fmt_pct(worst["target_probability"]),
+                )
+            )
     ranking = data.bottlenecks.ranking
     if len(ranking) and ranking.iloc[0]["wait_days"] > 0:
         top = ranking.iloc[0]
-        out.append(data.t("finding_bottleneck", pool=data.pool_name(top["pool"]),
-                          days=f"{top['wait_days']:,.0f}", weeks=", ".join(top["worst_weeks"])))
+        out.append(
+            data.t(
+                "finding_bottleneck",
+                pool=data.pool_name(top["pool"]),
+                days=f"{top['wait_days']:,.0f}",
+                weeks=", ".join(top["worst_weeks"]),
+            )
+        )
     sens = data.sensitivity
     for output in data.outputs[:1] + [o for o in data.outputs if o == "close_p80"]:
-        rows = sens[sens["output"] == output]
-        if len(rows):
+        rows = sens[(sens["output"] == output) & ((sens["rho_low"] > 0) | (sens["rho_high"] < 0))]
+        if len(rows):  # only drivers whose interval excludes zero
             r = rows.loc[rows["rho"].abs().idxmax()]
-            out.append(data.t("finding_driver", output=data.output_label(output),
-                              input=data.input_label(r["input"]), rho=f"{r['rho']:+.2f}"))
+            out.append(
+                data.t(
+                    "finding_driver",
+                    output=data.output_label(output),
+                    input=data.input_label(r["input"]),
+                    rho=f"{r['rho']:+.2f}",
+                )
+            )
     risks = data.risks[data.risks["hit_deals"] > 0]
     if len(risks):
         r = risks.loc[risks["hits"].idxmax()]
-        out.append(data.t("finding_risk", risk=data.risk_name(r["risk"]), p=fmt_pct(r["occurred"]),
-                          w=fmt_pct(r["hit_win_rate"])))
+        out.append(
+            data.t(
+                "finding_risk",
+                risk=data.risk_name(r["risk"]),
+                p=fmt_pct(r["occurred"]),
+                w=fmt_pct(r["hit_win_rate"]),
+            )
+        )
     p = data.summary.portfolio.set_index("metric")
     out.append(data.t("finding_open", n=f"{p.loc['open_deals', 'mean']:.1f}"))
-    return out
+    return [f[:1].upper() + f[1:] for f in out]
+
+
+def _period_order(label: str) -> tuple[int, str]:
+    """Year first, then halves, quarters and months, each in date order."""
+    kind = 3 if "-" in label else 2 if "Q" in label else 1 if "H" in label else 0
+    return kind, label
 
 
 def _targets(data: ReportData, money: Any) -> list[dict[str, Any]]:
     rows = []
-    for _, r in data.summary.periods.iterrows():
+    periods = data.summary.periods
+    order = sorted(range(len(periods)), key=lambda i: _period_order(periods["period"].iloc[i]))
+    for _, r in periods.iloc[order].iterrows():
         if not np.isfinite(r["target"]):
             continue
         prob = _num(r["target_probability"])
-        rows.append({
-            "period": r["period"], "target": money(r["target"]), "p": fmt_pct(prob),
-            "p_width": round(100 * (prob or 0.0), 1), "level": _level(prob),
-            "ci": f"{fmt_pct(r['target_probability_low'])} – {fmt_pct(r['target_probability_high'])}",
-            "median": money(r["p50"]), "range": f"{money(r['p10'])} – {money(r['p90'])}",
-        })
+        rows.append(
+            {
+                "period": r["period"],
+                "target": money(r["target"]),
+                "p": fmt_pct(prob),
+                "p_width": round(100 * (prob or 0.0), 1),
+                "level": _level(prob),
+                "ci": _pct_range(r["target_probability_low"], r["target_probability_high"]),
+                "median": money(r["p50"]),
+                "range": f"{money(r['p10'])} – {money(r['p90'])}",
+            }
+        )
     return rows
 
 
@@ -242,41 +327,51 @@ def _deals(data: ReportData, money: Any) -> list[dict[str, Any]]:
     rows = []
     for _, r in data.summary.deals.iterrows():
         p = _num(r["win_probability"])
-        rows.append({
-            "deal": r["deal"],
-            "name": r["name"] if r["name"] != r["deal"] else "",
-            "customer": r["customer"],
-            "type": data.type_name(r["type"]),
-            "stage": data.stage_name(r["stage"]),
-            "stage_sort": data.model.stage_ids.index(r["stage"]),
-            "value": money(r["value"]), "value_sort": _num(r["value"]) or 0.0,
-            "p": fmt_pct(p), "p_sort": p or 0.0, "level": _level(p),
-            "p_ci": f"{fmt_pct(r['win_probability_low'])} – {fmt_pct(r['win_probability_high'])}",
-            **{
-                f"close_{k}": fmt_date(r[f"close_{k}"], loc) for k in ("p10", "p50", "p90")
-            },
-            **{f"close_{k}_sort": _sort_date(r[f"close_{k}"]) for k in ("p10", "p50", "p90")},
-            "revenue": money(r["expected_revenue"]), "revenue_sort": _num(r["expected_revenue"]) or 0.0,
-            "margin": money(r["expected_margin"]), "margin_sort": _num(r["expected_margin"]) or 0.0,
-            "open": fmt_pct(r["open_probability"]), "open_sort": float(r["open_probability"]),
-        })
+        rows.append(
+            {
+                "deal": r["deal"],
+                "name": r["name"] if r["name"] != r["deal"] else "",
+                "customer": r["customer"],
+                "type": data.type_name(r["type"]),
+                "stage": data.stage_name(r["stage"]),
+                "stage_sort": data.model.stage_ids.index(r["stage"]),
+                "value": money(r["value"]),
+                "value_sort": _num(r["value"]) or 0.0,
+                "p": fmt_pct(p),
+                "p_sort": p or 0.0,
+                "level": _level(p),
+                "p_ci": _pct_range(r["win_probability_low"], r["win_probability_high"]),
+                **{f"close_{k}": fmt_date(r[f"close_{k}"], loc) for k in ("p10", "p50", "p90")},
+                **{f"close_{k}_sort": _sort_date(r[f"close_{k}"]) for k in ("p10", "p50", "p90")},
+                "revenue": money(r["expected_revenue"]),
+                "revenue_sort": _num(r["expected_revenue"]) or 0.0,
+                "margin": money(r["expected_margin"]),
+                "margin_sort": _num(r["expected_margin"]) or 0.0,
+                "open": fmt_pct(r["open_probability"]),
+                "open_sort": float(r["open_probability"]),
+            }
+        )
     return rows
 
 
 def _ranking(data: ReportData) -> list[dict[str, Any]]:
     rows = []
     for _, r in data.bottlenecks.ranking.iterrows():
-        rows.append({
-            "rank": int(r["rank"]), "pool": data.pool_name(r["pool"]),
-            "wait": f"{r['wait_days']:,.0f}",
-            "ci": f"{r['wait_days_low']:,.0f} – {r['wait_days_high']:,.0f}"
-            if np.isfinite(r["wait_days_low"]) else "",
-            "share": fmt_pct(_num(r["share"])),
-            "share_width": round(100 * (_num(r["share"]) or 0.0), 1),
-            "weeks": ", ".join(r["worst_weeks"]),
-            "utilization": fmt_pct(_num(r["utilization"])),
-            "peak": fmt_pct(_num(r["peak_utilization"])),
-        })
+        rows.append(
+            {
+                "rank": int(r["rank"]),
+                "pool": data.pool_name(r["pool"]),
+                "wait": f"{r['wait_days']:,.0f}",
+                "ci": f"{r['wait_days_low']:,.0f} – {r['wait_days_high']:,.0f}"
+                if np.isfinite(r["wait_days_low"])
+                else "",
+                "share": fmt_pct(_num(r["share"])),
+                "share_width": round(100 * (_num(r["share"]) or 0.0), 1),
+                "weeks": ", ".join(r["worst_weeks"]),
+                "utilization": fmt_pct(_num(r["utilization"])),
+                "peak": fmt_pct(_num(r["peak_utilization"])),
+            }
+        )
     return rows
 
 
@@ -285,28 +380,36 @@ def _pools(data: ReportData, money: Any) -> list[dict[str, Any]]:
     rows = []
     for _, r in data.bottlenecks.pools.iterrows():
         pool = r["pool"]
-        rows.append({
-            "pool": data.pool_name(pool),
-            "utilization": fmt_pct(_num(res.loc[pool, "utilization"])),
-            "requests": f"{r['requests']:.1f}",
-            "mean_wait": f"{r['mean_wait_days']:.1f}" if np.isfinite(r["mean_wait_days"]) else "–",
-            "queue": f"{r['mean_queue_length']:.2f}",
-            "cost": money(res.loc[pool, "cost"]),
-        })
+        rows.append(
+            {
+                "pool": data.pool_name(pool),
+                "utilization": fmt_pct(_num(res.loc[pool, "utilization"])),
+                "requests": f"{r['requests']:.1f}",
+                "mean_wait": f"{r['mean_wait_days']:.1f}"
+                if np.isfinite(r["mean_wait_days"])
+                else "–",
+                "queue": f"{r['mean_queue_length']:.2f}",
+                "cost": money(res.loc[pool, "cost"]),
+            }
+        )
     return rows
 
 
 def _stage_waits(data: ReportData) -> list[dict[str, Any]]:
     rows = []
     for _, r in data.bottlenecks.stages.iterrows():
-        rows.append({
-            "stage": data.stage_name(r["stage"]),
-            "visits": f"{r['visits']:.1f}",
-            "waited": fmt_pct(_num(r["waited_share"])),
-            "per_visit": f"{r['mean_wait_days']:.1f}" if np.isfinite(r["mean_wait_days"]) else "–",
-            "total": f"{r['wait_days']:,.0f}",
-            "queued": f"{r['queued_at_horizon']:.2f}",
-        })
+        rows.append(
+            {
+                "stage": data.stage_name(r["stage"]),
+                "visits": f"{r['visits']:.1f}",
+                "waited": fmt_pct(_num(r["waited_share"])),
+                "per_visit": f"{r['mean_wait_days']:.1f}"
+                if np.isfinite(r["mean_wait_days"])
+                else "–",
+                "total": f"{r['wait_days']:,.0f}",
+                "queued": f"{r['queued_at_horizon']:.2f}",
+            }
+        )
     return rows
 
 
@@ -316,6 +419,10 @@ def _describe(spec: Any) -> str:
         return ""
     dumped = spec.model_dump(mode="json", exclude_none=True)
     kind, params = next(iter(dumped.items()))
+    if isinstance(params, dict) and {"low", "mode", "high"} <= set(params):
+        extra = {k: v for k, v in params.items() if k not in ("low", "mode", "high")}
+        if extra.get("lamb", 4) == 4:  # PERT's usual shape: write it like the short form
+            params = [params["low"], params["mode"], params["high"]]
     if isinstance(params, dict):
         inner = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
     elif isinstance(params, list):
@@ -327,6 +434,8 @@ def _describe(spec: Any) -> str:
 
 def _short(v: Any) -> str:
     if isinstance(v, float | int) and not isinstance(v, bool):
+        if abs(v) >= 1e4:  # amounts of money: 1.2M rather than 1.2e+06
+            return fmt_money(float(v), "en")
         return f"{v:g}"
     if isinstance(v, list):
         return "[" + ", ".join(_short(x) for x in v) + "]"
@@ -359,20 +468,23 @@ def _risks(data: ReportData) -> list[dict[str, Any]]:
                 state = data.t("mitigated") if risk.mitigated else data.t("not_mitigated")
                 mitigation = f"{state} ({fmt_money(risk.mitigation.cost, data.locale)})"
         hit_win = _num(r["hit_win_rate"])
-        rows.append({
-            "risk": data.risk_name(r["risk"]),
-            "id": r["risk"],
-            "scope": data.t(f"scope_{r['scope']}"),
-            "input_p": fmt_pct(r["input_p"], 1),
-            "occurred": fmt_pct(r["occurred"]),
-            "occurred_ci": f"{fmt_pct(r['occurred_low'])} – {fmt_pct(r['occurred_high'])}",
-            "hits": f"{r['hits']:.2f}",
-            "delay": f"{r['mean_delay_days']:.1f}" if np.isfinite(r["mean_delay_days"])
-            and r["mean_delay_days"] > 0 else "–",
-            "hit_win": fmt_pct(hit_win) if hit_win is not None else "–",
-            "impact": impact,
-            "mitigation": mitigation,
-        })
+        rows.append(
+            {
+                "risk": data.risk_name(r["risk"]),
+                "id": r["risk"],
+                "scope": data.t(f"scope_{r['scope']}"),
+                "input_p": fmt_pct(r["input_p"], 1),
+                "occurred": fmt_pct(r["occurred"]),
+                "occurred_ci": f"{fmt_pct(r['occurred_low'])} – {fmt_pct(r['occurred_high'])}",
+                "hits": f"{r['hits']:.2f}",
+                "delay": f"{r['mean_delay_days']:.1f}"
+                if np.isfinite(r["mean_delay_days"]) and r["mean_delay_days"] > 0
+                else "–",
+                "hit_win": fmt_pct(hit_win) if hit_win is not None else "–",
+                "impact": impact,
+                "mitigation": mitigation,
+            }
+        )
     return rows
 
 
@@ -382,52 +494,78 @@ def _drivers(data: ReportData) -> list[dict[str, Any]]:
     rows = []
     for output in data.outputs:
         top = tornado(data.sensitivity, output, 3)
-        rows.append({
-            "output": data.output_label(output),
-            "inputs": [
-                {"name": data.input_label(i), "rho": f"{rho:+.2f}",
-                 "significant": bool(lo > 0 or hi < 0)}
-                for i, rho, lo, hi in zip(top["input"], top["rho"], top["rho_low"], top["rho_high"],
-                                          strict=True)
-            ],
-        })
+        rows.append(
+            {
+                "output": data.output_label(output),
+                "inputs": [
+                    {
+                        "name": data.input_label(i),
+                        "rho": f"{rho:+.2f}",
+                        "significant": bool(lo > 0 or hi < 0),
+                    }
+                    for i, rho, lo, hi in zip(
+                        top["input"], top["rho"], top["rho_low"], top["rho_high"], strict=True
+                    )
+                ],
+            }
+        )
     return rows
 
 
 def _funnel_rows(data: ReportData) -> list[dict[str, Any]]:
     rows = []
     for _, r in data.funnel.iterrows():
-        rows.append({
-            "stage": data.stage_name(r["stage"]),
-            "deals": f"{r['deals']:.1f}",
-            "conversion": fmt_pct(_num(r["conversion"]), 1),
-            "ci": f"{fmt_pct(_num(r['conversion_low']), 1)} – {fmt_pct(_num(r['conversion_high']), 1)}",
-            "input": fmt_pct(_num(r["input_advance"]), 1),
-            "rework": fmt_pct(_num(r["rework_rate"]), 1) if r["input_rework"] > 0 else "–",
-            "rework_input": fmt_pct(_num(r["input_rework"]), 1) if r["input_rework"] > 0 else "",
-        })
+        rows.append(
+            {
+                "stage": data.stage_name(r["stage"]),
+                "deals": f"{r['deals']:.1f}",
+                "conversion": fmt_pct(_num(r["conversion"]), 1),
+                "ci": _pct_range(r["conversion_low"], r["conversion_high"], 1),
+                "input": fmt_pct(_num(r["input_advance"]), 1),
+                "rework": fmt_pct(_num(r["rework_rate"]), 1) if r["input_rework"] > 0 else "–",
+                "rework_input": fmt_pct(_num(r["input_rework"]), 1)
+                if r["input_rework"] > 0
+                else "",
+            }
+        )
     return rows
 
 
 def _stages(data: ReportData, money: Any) -> list[dict[str, Any]]:
     if data.scenario is None:
-        return [{"n": i + 1, "id": s, "name": data.stage_name(s), "criteria": [], "duration": "",
-                 "needs": "", "advance": "", "rework": "", "cost": ""}
-                for i, s in enumerate(data.model.stage_ids)]
+        return [
+            {
+                "n": i + 1,
+                "id": s,
+                "name": data.stage_name(s),
+                "criteria": [],
+                "duration": "",
+                "needs": "",
+                "advance": "",
+                "rework": "",
+                "cost": "",
+            }
+            for i, s in enumerate(data.model.stage_ids)
+        ]
     pools = data.scenario.resources
     rows = []
     for i, st in enumerate(data.scenario.stages):
         mean = st.duration.sampler().mean()
-        rows.append({
-            "n": i + 1, "id": st.id, "name": st.name or st.id, "criteria": list(st.exit_criteria),
-            "duration": f"{_describe(st.duration)} ({data.t('mean_short', m=f'{mean:.1f}')})",
-            "needs": ", ".join(
-                f"{(pools[p].name or p) if p in pools else p} ×{n}" for p, n in st.needs.items()
-            ),
-            "advance": fmt_pct(st.advance),
-            "rework": f"→ {st.rework.to} ({fmt_pct(st.rework.p)})" if st.rework else "",
-            "cost": money(st.cost) if st.cost else "",
-        })
+        rows.append(
+            {
+                "n": i + 1,
+                "id": st.id,
+                "name": st.name or st.id,
+                "criteria": list(st.exit_criteria),
+                "duration": f"{_describe(st.duration)} ({data.t('mean_short', m=f'{mean:.1f}')})",
+                "needs": ", ".join(
+                    f"{(pools[p].name or p) if p in pools else p} ×{n}" for p, n in st.needs.items()
+                ),
+                "advance": fmt_pct(st.advance),
+                "rework": f"→ {st.rework.to} ({fmt_pct(st.rework.p)})" if st.rework else "",
+                "cost": money(st.cost) if st.cost else "",
+            }
+        )
     return rows
 
 
@@ -450,7 +588,10 @@ def _assumptions(data: ReportData, money: Any) -> dict[str, Any]:
             (data.t("horizon"), sc.horizon.isoformat()),
             (data.t("calendar"), calendar),
             (data.t("currency"), sc.currency),
-            (data.t("queue_discipline"), q.priority + ("" if q.priority in ("fifo", "earliest_target") else f" ({q.order})")),
+            (
+                data.t("queue_discipline"),
+                q.priority + ("" if q.priority in ("fifo", "earliest_target") else f" ({q.order})"),
+            ),
         ]
     reps = str(data.forecast.replications)
     if prov.get("stopped_early"):
@@ -467,30 +608,47 @@ def _assumptions(data: ReportData, money: Any) -> dict[str, Any]:
         return out
     for pid, pool in sc.resources.items():
         changes = ", ".join(f"{c.from_.isoformat()}: {c.capacity}" for c in pool.capacity_changes)
-        out["pools"].append({
-            "id": pid, "name": pool.name or pid, "capacity": pool.capacity, "changes": changes,
-            "cost": money(pool.cost_per_day), "external": data.t("yes") if pool.external else "",
-        })
+        out["pools"].append(
+            {
+                "id": pid,
+                "name": pool.name or pid,
+                "capacity": pool.capacity,
+                "changes": changes,
+                "cost": money(pool.cost_per_day),
+                "external": data.t("yes") if pool.external else "",
+            }
+        )
     for tid, dt in sc.deal_types.items():
-        out["types"].append({
-            "id": tid, "name": dt.name or tid, "value": _describe(dt.value),
-            "margin": fmt_pct(dt.margin), "skip": ", ".join(dt.skip),
-        })
+        out["types"].append(
+            {
+                "id": tid,
+                "name": dt.name or tid,
+                "value": _describe(dt.value),
+                "margin": fmt_pct(dt.margin),
+                "skip": ", ".join(dt.skip),
+            }
+        )
     for a in sc.arrivals:
         rate = f"{a.per_month:g}" if a.per_month is not None else f"{a.per_day:g}/d"
-        out["arrivals"].append({
-            "type": data.type_name(a.type), "rate": rate,
-            "seasonality": ", ".join(f"{k} ×{v:g}" for k, v in a.seasonality.items()),
-            "window": f"{a.window[0].isoformat()} – {a.window[1].isoformat()}" if a.window else "",
-        })
+        out["arrivals"].append(
+            {
+                "type": data.type_name(a.type),
+                "rate": rate,
+                "seasonality": ", ".join(f"{k} ×{v:g}" for k, v in a.seasonality.items()),
+                "window": f"{a.window[0].isoformat()} – {a.window[1].isoformat()}"
+                if a.window
+                else "",
+            }
+        )
     for rule in sc.rules:
         then = rule.then.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-        out["rules"].append({
-            "id": rule.id, "when": str(getattr(rule.when, "source", rule.when)),
-            "then": ", ".join(
-                f"{k}: {_describe_any(v)}" for k, v in then.items()
-            ),
-        })
+        out["rules"].append(
+            {
+                "id": rule.id,
+                "when": str(getattr(rule.when, "source", rule.when)),
+                "then": ", ".join(f"{k}: {_describe_any(v)}" for k, v in then.items()),
+            }
+        )
     return out
 
 

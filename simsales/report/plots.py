@@ -14,7 +14,9 @@ from datetime import date
 import matplotlib.dates as mdates
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.colors import Normalize
+from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -47,16 +49,15 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _style(ax: object) -> None:
+def _style(ax: Axes) -> None:
     for side in ("top", "right"):
-        ax.spines[side].set_visible(False)  # type: ignore[attr-defined]
-    ax.grid(axis="both", color="#e5e7eb", linewidth=0.8)  # type: ignore[attr-defined]
-    ax.set_axisbelow(True)  # type: ignore[attr-defined]
+        ax.spines[side].set_visible(False)
+    ax.grid(axis="both", color="#e5e7eb", linewidth=0.8)
+    ax.set_axisbelow(True)
 
 
-def _money_axis(ax: object, axis: str, locale: str) -> None:
-    fmt = FuncFormatter(lambda v, _pos: fmt_money(v, locale))
-    getattr(ax, f"{axis}axis").set_major_formatter(fmt)
+def _money_axis(ax: Axes, locale: str) -> None:
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_money(v, locale)))
 
 
 def _num(d: date | None) -> float:
@@ -77,8 +78,9 @@ def deal_close_dates(source: Source) -> Figure:
         for i, s in enumerate(stages)
         if data.exit_criteria(s)
     ]
-    fig = _figure(11, 1.6 + 0.34 * max(n, 1) + 0.22 * len(rows_text))
-    grid = fig.add_gridspec(2, 1, height_ratios=[max(n, 1) * 0.34 + 1.0, 0.22 * len(rows_text) + 0.3])
+    chart_h, text_h = 1.0 + 0.32 * max(n, 1), 0.15 * (len(rows_text) + 1)
+    fig = _figure(11, chart_h + text_h + 0.3)
+    grid = fig.add_gridspec(2, 1, height_ratios=[chart_h, text_h])
     ax = fig.add_subplot(grid[0])
     cmap = colormaps["RdYlGn"]
     norm = Normalize(0.0, 1.0)
@@ -91,8 +93,15 @@ def deal_close_dates(source: Source) -> Figure:
         if math.isnan(lo):  # decided after the horizon in 90% of runs
             ax.plot([horizon], [yi], marker=">", color=GREY, markersize=8)
             continue
-        ax.barh(yi, max(right - left, 0.8), left=left, height=0.55, color=color,
-                edgecolor="#374151", linewidth=0.6)
+        ax.barh(
+            yi,
+            max(right - left, 0.8),
+            left=left,
+            height=0.55,
+            color=color,
+            edgecolor="#374151",
+            linewidth=0.6,
+        )
         if math.isnan(hi):
             ax.plot([horizon], [yi], marker=">", color=GREY, markersize=7)
         if not math.isnan(mid):
@@ -123,15 +132,21 @@ def deal_close_dates(source: Source) -> Figure:
     lines = [f"{data.t('exit_criteria')}:"] + [
         textwrap.shorten(r, width=150, placeholder="…") for r in rows_text
     ]
-    text_ax.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", fontsize=8, color="#374151",
-                 transform=text_ax.transAxes)
+    text_ax.text(
+        0.0,
+        1.0,
+        "\n".join(lines),
+        va="top",
+        ha="left",
+        fontsize=8,
+        color="#374151",
+        transform=text_ax.transAxes,
+    )
     return apply_fonts(fig)
 
 
-def _mappable(cmap: object, norm: Normalize) -> object:
-    from matplotlib.cm import ScalarMappable
-
-    return ScalarMappable(norm=norm, cmap=cmap)  # type: ignore[arg-type]
+def _mappable(cmap: Colormap, norm: Normalize) -> ScalarMappable:
+    return ScalarMappable(norm=norm, cmap=cmap)
 
 
 def revenue_fan(source: Source) -> Figure:
@@ -146,16 +161,31 @@ def revenue_fan(source: Source) -> Figure:
     ax.plot(x, f["p50"], color=BLUE, marker="o", linewidth=2, label=data.t("median"))
     has_target = f["target"].notna()
     if has_target.any():
-        ax.scatter(x[has_target], f["target"][has_target], marker="_", s=900, linewidths=3,
-                   color=RED, label=data.t("target"), zorder=5)
+        ax.scatter(
+            x[has_target],
+            f["target"][has_target],
+            marker="_",
+            s=900,
+            linewidths=3,
+            color=RED,
+            label=data.t("target"),
+            zorder=5,
+        )
         for xi, (_, row) in zip(x[has_target], f[has_target].iterrows(), strict=True):
-            ax.annotate(fmt_pct(row["target_probability"]), (xi, row["target"]),
-                        textcoords="offset points", xytext=(0, 7), ha="center", color=RED,
-                        fontsize=9, fontweight="bold")
+            ax.annotate(
+                fmt_pct(row["target_probability"]),
+                (xi, row["target"]),
+                textcoords="offset points",
+                xytext=(0, 7),
+                ha="center",
+                color=RED,
+                fontsize=9,
+                fontweight="bold",
+            )
     ax.set_xticks(x, labels=list(f["period"]))
     ax.set_xlim(-0.4, len(f) - 0.6)
     ax.set_ylim(bottom=0)
-    _money_axis(ax, "y", data.locale)
+    _money_axis(ax, data.locale)
     ax.set_ylabel(data.t("revenue") + f" ({data.model.currency})")
     ax.set_title(data.t("fan_title"), loc="left", fontsize=12, fontweight="bold")
     _style(ax)
@@ -177,15 +207,30 @@ def revenue_s_curve(source: Source) -> Figure:
     targets = data.cumulative_targets
     if len(targets):
         tx = [mdates.date2num(d) for d in targets["date"]]
-        ax.scatter(tx, targets["target"], marker="_", s=500, linewidths=3, color=RED,
-                   label=data.t("cumulative_target"), zorder=5)
+        ax.scatter(
+            tx,
+            targets["target"],
+            marker="_",
+            s=500,
+            linewidths=3,
+            color=RED,
+            label=data.t("cumulative_target"),
+            zorder=5,
+        )
         for xi, (_, row) in zip(tx, targets.iterrows(), strict=True):
-            ax.annotate(row["period"], (xi, row["target"]), textcoords="offset points",
-                        xytext=(-4, 6), ha="right", fontsize=8, color=RED)
+            ax.annotate(
+                row["period"],
+                (xi, row["target"]),
+                textcoords="offset points",
+                xytext=(-4, 6),
+                ha="right",
+                fontsize=8,
+                color=RED,
+            )
     ax.xaxis_date()
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
     ax.set_ylim(bottom=0)
-    _money_axis(ax, "y", data.locale)
+    _money_axis(ax, data.locale)
     ax.set_ylabel(data.t("revenue") + f" ({data.model.currency})")
     ax.set_title(data.t("scurve_title"), loc="left", fontsize=12, fontweight="bold")
     _style(ax)
@@ -212,12 +257,24 @@ def tornado(source: Source, output: str | None = None, top: int = 10) -> Figure:
     ax.errorbar(rows["rho"], y, xerr=err, fmt="none", ecolor="#111827", elinewidth=1, capsize=3)
     ax.set_yticks(y, labels=[data.input_label(i) for i in rows["input"]], fontsize=9)
     ax.axvline(0, color="#111827", linewidth=0.8)
-    limit = min(1.0, max(0.2, float(np.nanmax(np.abs(rows[["rho_low", "rho_high"]].to_numpy())))
-                         if len(rows) else 0.2) * 1.1)
+    limit = min(
+        1.0,
+        max(
+            0.2,
+            float(np.nanmax(np.abs(rows[["rho_low", "rho_high"]].to_numpy())))
+            if len(rows)
+            else 0.2,
+        )
+        * 1.1,
+    )
     ax.set_xlim(-limit, limit)
     ax.set_xlabel(data.t("rank_correlation"))
-    ax.set_title(data.t("tornado_title", output=data.output_label(output)), loc="left",
-                 fontsize=12, fontweight="bold")
+    ax.set_title(
+        data.t("tornado_title", output=data.output_label(output)),
+        loc="left",
+        fontsize=12,
+        fontweight="bold",
+    )
     _style(ax)
     ax.grid(axis="y", visible=False)
     return apply_fonts(fig)
@@ -229,10 +286,21 @@ def utilization_heatmap(source: Source) -> Figure:
     u = data.utilization
     fig = _figure(11, 1.2 + 0.45 * len(u))
     ax = fig.add_subplot()
+    if not len(u):  # a scenario without people pools
+        ax.axis("off")
+        ax.set_title(data.t("heatmap_title"), loc="left", fontsize=12, fontweight="bold")
+        ax.text(0.5, 0.5, data.t("none"), ha="center", va="center", color=GREY)
+        return apply_fonts(fig)
     cmap = colormaps["YlOrRd"].with_extremes(bad="#f3f4f6")
     weeks = list(u.columns)
-    img = ax.imshow(np.ma.masked_invalid(u.to_numpy(dtype=float)), aspect="auto", cmap=cmap,
-                    vmin=0.0, vmax=1.0, interpolation="nearest")
+    img = ax.imshow(
+        np.ma.masked_invalid(u.to_numpy(dtype=float)),
+        aspect="auto",
+        cmap=cmap,
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+    )
     months = [i for i, w in enumerate(weeks) if i == 0 or w.month != weeks[i - 1].month]
     ax.set_xticks(months, labels=[weeks[i].strftime("%Y-%m") for i in months], fontsize=8)
     ax.set_yticks(range(len(u)), labels=[data.pool_name(p) for p in u.index], fontsize=9)
@@ -254,17 +322,34 @@ def stage_funnel(source: Source) -> Figure:
     names = [data.stage_name(s) for s in f["stage"]]
     left.barh(y, f["deals"], color=BAND50, edgecolor=BLUE, height=0.6)
     for yi, v in zip(y, f["deals"], strict=True):
-        left.annotate(f"{v:.1f}", (v, yi), textcoords="offset points", xytext=(4, 0),
-                      va="center", fontsize=8)
+        left.annotate(
+            f"{v:.1f}", (v, yi), textcoords="offset points", xytext=(4, 0), va="center", fontsize=8
+        )
     left.set_yticks(y, labels=names)
     left.set_xlabel(data.t("funnel_deals"))
     _style(left)
     left.grid(axis="y", visible=False)
     err = np.vstack([f["conversion"] - f["conversion_low"], f["conversion_high"] - f["conversion"]])
-    right.errorbar(f["conversion"], y, xerr=np.nan_to_num(err), fmt="o", color=BLUE,
-                   ecolor=BLUE, capsize=3, label=data.t("simulated"))
-    right.scatter(f["input_advance"], y, marker="D", facecolors="none", edgecolors=RED, s=40,
-                  label=data.t("input_advance"), zorder=5)
+    right.errorbar(
+        f["conversion"],
+        y,
+        xerr=np.nan_to_num(err),
+        fmt="o",
+        color=BLUE,
+        ecolor=BLUE,
+        capsize=3,
+        label=data.t("simulated"),
+    )
+    right.scatter(
+        f["input_advance"],
+        y,
+        marker="D",
+        facecolors="none",
+        edgecolors=RED,
+        s=40,
+        label=data.t("input_advance"),
+        zorder=5,
+    )
     right.set_xlim(0, 1.02)
     right.xaxis.set_major_formatter(PercentFormatter(1.0))
     right.set_xlabel(data.t("conversion"))

@@ -36,6 +36,18 @@ __all__ = ["Bottlenecks", "analyze_bottlenecks", "overlap_sums", "week_bounds"]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+_WEEKLY = [
+    "pool", "week", "week_start", "t0", "t1", "capacity_days", "busy_days", "utilization",
+    "queue_length", "wait_days",
+]  # fmt: skip
+_RANKING = [
+    "pool", "wait_days", "wait_days_low", "wait_days_high", "share", "worst_weeks",
+    "worst_week_wait_days", "utilization", "peak_utilization",
+]  # fmt: skip
+_POOLS = [
+    "pool", "requests", "mean_wait_days", "mean_wait_days_low", "mean_wait_days_high",
+    "queue_days", "mean_queue_length", "wait_days", "wait_days_low", "wait_days_high",
+]  # fmt: skip
 _TOP_WEEKS = 3  # worst weeks named per pool in the ranking
 _HOTSPOTS = 10  # (pool, week) pairs in the hotspot table
 
@@ -44,7 +56,8 @@ _HOTSPOTS = 10  # (pool, week) pairs in the hotspot table
 class Bottlenecks:
     """Tables of :func:`analyze_bottlenecks` (means per replication unless said otherwise)."""
 
-    weekly: pd.DataFrame  # pool x week: capacity_days, busy_days, utilization, queue_length, wait_days
+    # pool x week: capacity_days, busy_days, utilization, queue_length, wait_days
+    weekly: pd.DataFrame
     ranking: pd.DataFrame  # one row per pool, worst first: attributed wait_days and worst weeks
     hotspots: pd.DataFrame  # the (pool, week) pairs with the most attributed waiting
     stages: pd.DataFrame  # one row per stage: visits, waits, wait per visit
@@ -142,7 +155,7 @@ def analyze_bottlenecks(forecast: Forecast) -> Bottlenecks:
                     "wait_days": blamed[k],
                 }
             )
-    weekly = pd.DataFrame(rows)
+    weekly = pd.DataFrame(rows, columns=_WEEKLY).astype({c: float for c in _WEEKLY[3:]})
 
     per_rep_blame = np.zeros((n_reps, n_pools))
     np.add.at(per_rep_blame, st.rep[w_idx], share * wait_len[:, None])
@@ -151,8 +164,9 @@ def analyze_bottlenecks(forecast: Forecast) -> Bottlenecks:
     ranking = _ranking(model, weekly, per_rep_blame)
     hotspots = (
         weekly[weekly["wait_days"] > 0]
-        .nlargest(_HOTSPOTS, "wait_days")[["pool", "week", "week_start", "wait_days",
-                                           "utilization", "queue_length"]]
+        .nlargest(_HOTSPOTS, "wait_days")[
+            ["pool", "week", "week_start", "wait_days", "utilization", "queue_length"]
+        ]
         .reset_index(drop=True)
     )
     return Bottlenecks(
@@ -217,18 +231,25 @@ def _short_times(
         for n in np.unique(needs[needs > 0]):
             is_short = (free < n).astype(np.float64)
             cum = np.concatenate([[0.0], np.cumsum(is_short * lengths)])[:-1]
-
-            def integral(x: FloatArray, cum: FloatArray = cum, is_short: FloatArray = is_short) -> FloatArray:
-                k = np.searchsorted(times, x, side="right") - 1
-                k0 = np.maximum(k, 0)
-                value = cum[k0] + is_short[k0] * (x - times[k0])
-                return np.where(k >= 0, value, 0.0)
-
             rows = np.flatnonzero(needs == n)
             a = offset[w_idx[rows]] + st.ready[w_idx[rows]]
             b = offset[w_idx[rows]] + st.start[w_idx[rows]]
-            out[rows, p] = np.maximum(integral(b) - integral(a), 0.0)
+            short = _step_integral(times, cum, is_short, b) - _step_integral(
+                times, cum, is_short, a
+            )
+            out[rows, p] = np.maximum(short, 0.0)
     return out
+
+
+def _step_integral(
+    times: FloatArray, cum: FloatArray, value: FloatArray, x: FloatArray
+) -> FloatArray:
+    """Integral up to ``x`` of the step function that is ``value[k]`` from ``times[k]`` on
+    (``cum[k]`` is its integral up to ``times[k]``; 0 before the first step)."""
+    k = np.searchsorted(times, x, side="right") - 1
+    k0 = np.maximum(k, 0)
+    out = cum[k0] + value[k0] * (x - times[k0])
+    return np.asarray(np.where(k >= 0, out, 0.0), dtype=np.float64)
 
 
 def _ranking(model: Model, weekly: pd.DataFrame, per_rep_blame: FloatArray) -> pd.DataFrame:
@@ -252,7 +273,8 @@ def _ranking(model: Model, weekly: pd.DataFrame, per_rep_blame: FloatArray) -> p
                 "peak_utilization": float(w["utilization"].max()) if len(w) else np.nan,
             }
         )
-    out = pd.DataFrame(rows).sort_values("wait_days", ascending=False, kind="stable")
+    out = pd.DataFrame(rows, columns=_RANKING)
+    out = out.sort_values("wait_days", ascending=False, kind="stable")
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out.reset_index(drop=True)
 
@@ -322,4 +344,4 @@ def _pools(
                 "wait_days_high": hi,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=_POOLS)

@@ -35,13 +35,30 @@ from simsales.results.summary import summarize
 from simsales.scenario.load import load, with_overlay
 from simsales.scenario.schema import Scenario
 
-__all__ = ["DELTA_COLUMNS", "Comparison", "compare", "compare_scenarios", "deltas_between"]
+__all__ = [
+    "DELTA_COLUMNS",
+    "Comparison",
+    "compare",
+    "compare_scenarios",
+    "deltas_between",
+    "resolve_variants",
+]
 
 Variants = None | Sequence[str] | Mapping[str, Mapping[str, Any] | Scenario]
 
 DELTA_COLUMNS = [
-    "name", "metric", "label", "unit", "base", "variant", "difference", "ci_low", "ci_high",
-    "significant", "half_width", "unpaired_half_width",
+    "name",
+    "metric",
+    "label",
+    "unit",
+    "base",
+    "variant",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "significant",
+    "half_width",
+    "unpaired_half_width",
 ]
 
 
@@ -55,6 +72,7 @@ class Comparison:
     ``ci_low``/``ci_high``, ``significant`` (the interval excludes 0), the paired ``half_width``
     and the ``unpaired_half_width`` two independent runs would have had. Date metrics (unit
     ``date``) hold calendar days after ``origin``; their difference is in calendar days.
+    ``scenarios`` holds the scenarios as simulated: the base under ``""``, each variant by name.
     """
 
     base: Forecast
@@ -105,11 +123,21 @@ class Comparison:
             return None
         return (self.origin + timedelta(days=int(days))).isoformat()
 
+    def __repr__(self) -> str:
+        names = ", ".join(self.variants)
+        return (
+            f"Comparison({self._title()!r}: base vs {names}; {self.replications} paired "
+            f"replications, seed {self.seed}; {len(self.deltas)} deltas)"
+        )
+
+    def _title(self) -> str:
+        return self.base.model.name if self.base.model is not None else "comparison"
+
     def _repr_html_(self) -> str:
         from simsales.report.compare_html import deltas_table_html
 
         head = (
-            f"<h4>{html.escape(self.base.model.name if self.base.model else 'comparison')}: "
+            f"<h4>{html.escape(self._title())}: "
             f"{len(self.variants)} variant(s), {self.replications} paired replications, "
             f"seed {self.seed}</h4>"
         )

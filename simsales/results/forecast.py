@@ -67,6 +67,17 @@ class Forecast:
 
         return summarize(self)
 
+    @property
+    def plot(self) -> Any:
+        """Matplotlib figures of this forecast, e.g. ``forecast.plot.revenue_fan()`` (see
+        simsales.report.plots.ForecastPlots); they share one set of computations."""
+        plots = self.__dict__.get("_plots")
+        if plots is None:
+            from simsales.report.plots import ForecastPlots
+
+            plots = self.__dict__["_plots"] = ForecastPlots(self)
+        return plots
+
     def _repr_html_(self) -> str:
         return str(self.summary()._repr_html_())
 

@@ -71,7 +71,11 @@ def funnel(forecast: Forecast) -> pd.DataFrame:
         def per_rep(mask: np.ndarray, rep: np.ndarray = rep) -> np.ndarray:
             return np.bincount(rep[mask], minlength=n_reps).astype(np.float64)
 
-        adv, lost, rew = per_rep(result == ADVANCED), per_rep(result == LOST), per_rep(result == REWORKED)
+        adv, lost, rew = (
+            per_rep(result == ADVANCED),
+            per_rep(result == LOST),
+            per_rep(result == REWORKED),
+        )
         conv, lo, hi = ratio_interval(adv, adv + lost)
         rework, rw_lo, rw_hi = ratio_interval(rew, adv + lost + rew)
         decided = (result == ADVANCED) | (result == LOST)

@@ -85,8 +85,14 @@ def replication_metrics(
     for label, target in targets.items():
         if label in revenue_of:
             hit = (revenue_of[label] >= target).astype(np.float64)
-            out.append(_mean(f"target_probability:{label}", f"P({label} revenue ≥ target)",
-                             "probability", hit))
+            out.append(
+                _mean(
+                    f"target_probability:{label}",
+                    f"P({label} revenue ≥ target)",
+                    "probability",
+                    hit,
+                )
+            )
     out.append(_mean("won_deals", "Won deals", "deals", reps["won_deals"]))
     out.append(_mean("cost", "Cost", cur, reps["cost"]))
     out.append(_mean("margin", "Margin", cur, reps["margin"]))
@@ -94,21 +100,35 @@ def replication_metrics(
     if close.shape[1]:
         k = min(close.shape[1] - 1, max(0, math.ceil(PORTFOLIO_SHARE * close.shape[1]) - 1))
         portfolio = np.partition(close.to_numpy(), k, axis=1)[:, k]
-        out.append(Metric("p80_close:portfolio", "P80: 80% of live deals decided", DATE,
-                          "quantile", portfolio))
+        out.append(
+            Metric(
+                "p80_close:portfolio", "P80: 80% of live deals decided", DATE, "quantile", portfolio
+            )
+        )
     for deal in close.columns:
-        out.append(Metric(f"p80_close:{deal}", f"P80 close {deal}", DATE, "quantile",
-                          close[deal].to_numpy()))
+        out.append(
+            Metric(
+                f"p80_close:{deal}", f"P80 close {deal}", DATE, "quantile", close[deal].to_numpy()
+            )
+        )
     pools = forecast.pools
     first = int(forecast.provenance.get("first_replication", 0))
     index = range(first, first + forecast.replications)
     for pool in model.pool_ids:
         rows = pools[pools["pool"] == pool].set_index("replication").reindex(index)
-        out.append(_mean(f"utilization:{pool}", f"Utilization {pool}", "share",
-                         rows["utilization"]))
-        out.append(Metric(f"mean_wait_days:{pool}", f"Mean wait {pool}", days, "ratio",
-                          rows["wait_days"].to_numpy(np.float64),
-                          rows["requests"].to_numpy(np.float64)))
+        out.append(
+            _mean(f"utilization:{pool}", f"Utilization {pool}", "share", rows["utilization"])
+        )
+        out.append(
+            Metric(
+                f"mean_wait_days:{pool}",
+                f"Mean wait {pool}",
+                days,
+                "ratio",
+                rows["wait_days"].to_numpy(np.float64),
+                rows["requests"].to_numpy(np.float64),
+            )
+        )
     return {m.name: m for m in out}
 
 
@@ -123,8 +143,11 @@ def _live_close_days(forecast: Forecast, model: Model, origin: date) -> pd.DataF
     offset = (live["decision_date"] - pd.Timestamp(origin)).dt.days.astype(np.float64)
     days = offset.where(live["outcome"] != "open", np.inf)
     table = pd.DataFrame(
-        {"replication": live["replication"].to_numpy(), "deal": live["deal"].astype(str),
-         "days": days.to_numpy()}
+        {
+            "replication": live["replication"].to_numpy(),
+            "deal": live["deal"].astype(str),
+            "days": days.to_numpy(),
+        }
     ).pivot(index="replication", columns="deal", values="days")
     first = int(forecast.provenance.get("first_replication", 0))
     order = [d for d in model.deal_ids if d in table.columns]

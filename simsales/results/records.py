@@ -31,8 +31,8 @@ def model_of(forecast: Forecast) -> Model:
 
 def codes(values: pd.Series, categories: tuple[str, ...] | list[str]) -> IntArray:
     """Integer code of each value in ``categories`` (-1 where it is not one of them)."""
-    cat = pd.Categorical(values.astype(str), categories=list(categories))
-    return np.asarray(cat.codes, dtype=np.int64)
+    index = pd.Index(list(categories))
+    return np.asarray(index.get_indexer(values.astype(str)), dtype=np.int64)
 
 
 def replication_index(forecast: Forecast, replication: pd.Series) -> IntArray:
@@ -87,9 +87,11 @@ def queued_at_horizon(forecast: Forecast) -> pd.DataFrame:
     """
     deals, visits = forecast.deals, forecast.visits
     model = model_of(forecast)
-    waited = (visits["start_t"] - visits["ready_t"]).groupby(
-        [visits["replication"], visits["deal"].astype(str)]
-    ).sum()
+    waited = (
+        (visits["start_t"] - visits["ready_t"])
+        .groupby([visits["replication"], visits["deal"].astype(str)])
+        .sum()
+    )
     key = pd.MultiIndex.from_arrays([deals["replication"], deals["deal"].astype(str)])
     in_visits = waited.reindex(key).fillna(0.0).to_numpy()
     left = deals["wait_days"].to_numpy() - in_visits
@@ -119,9 +121,13 @@ def stays(forecast: Forecast) -> Stays:
         type=types,
         stage=stage,
         visit=np.concatenate([v["visit"].to_numpy(dtype=np.int64), np.full(len(q_rows), -1)]),
-        ready=np.concatenate([v["ready_t"].to_numpy(dtype=np.float64), queued["ready_t"].to_numpy()]),
+        ready=np.concatenate(
+            [v["ready_t"].to_numpy(dtype=np.float64), queued["ready_t"].to_numpy()]
+        ),
         start=start,
-        end=np.concatenate([np.where(np.isnan(exit_t), horizon, exit_t), np.full(len(q_rows), horizon)]),
+        end=np.concatenate(
+            [np.where(np.isnan(exit_t), horizon, exit_t), np.full(len(q_rows), horizon)]
+        ),
         exit=np.concatenate([exit_t, np.full(len(q_rows), np.nan)]),
         people=held[types, stage] if len(types) else np.zeros((0, len(model.pool_ids))),
     )

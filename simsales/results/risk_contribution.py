@@ -77,7 +77,9 @@ def risk_contribution(
     base = scenario if isinstance(scenario, Scenario) else load(scenario)
     runs: list[tuple[str, Scenario]] = []
     for risk in base.risks:
-        runs.append((f"{WITHOUT} {risk.id}", with_overlay(base, _never(risk), name=f"{risk.id}: p 0")))
+        runs.append(
+            (f"{WITHOUT} {risk.id}", with_overlay(base, _never(risk), name=f"{risk.id}: p 0"))
+        )
         if risk.mitigation is None:
             continue
         other = MITIGATED if not risk.mitigated else UNMITIGATED
@@ -89,8 +91,16 @@ def risk_contribution(
                 (f"{FREE} {risk.id}", with_overlay(base, free, name=f"{risk.id}: mitigation free"))
             )
     comparison = compare_scenarios(
-        base, runs, replications, seed, workers, executor, progress,
-        scheduler=scheduler, messages=messages, base_forecast=base_forecast,
+        base,
+        runs,
+        replications,
+        seed,
+        workers,
+        executor,
+        progress,
+        scheduler=scheduler,
+        messages=messages,
+        base_forecast=base_forecast,
     )
     return RiskContribution(
         risks=_risk_table(base, comparison),

@@ -17,6 +17,11 @@ from simsales.results.stats import mean_interval, wilson
 __all__ = ["risk_summary"]
 
 _SCOPES = {SCOPE_DEAL: "deal", SCOPE_GLOBAL: "global"}
+_COLUMNS = [
+    "risk", "scope", "input_p", "occurred", "occurred_low", "occurred_high", "hits", "hits_low",
+    "hits_high", "mean_delay_days", "hit_win_rate", "hit_win_rate_low", "hit_win_rate_high",
+    "hit_deals",
+]  # fmt: skip
 
 
 def risk_summary(forecast: Forecast) -> pd.DataFrame:
@@ -58,7 +63,8 @@ def risk_summary(forecast: Forecast) -> pd.DataFrame:
             fate = outcome.reindex(key.unique()).astype(str)
             decided = fate[fate != "open"]
             w, w_lo, w_hi = wilson(float((decided == "won").sum()), len(decided))
-            row.update(hit_win_rate=w, hit_win_rate_low=w_lo, hit_win_rate_high=w_hi,
-                       hit_deals=len(fate))
+            row.update(
+                hit_win_rate=w, hit_win_rate_low=w_lo, hit_win_rate_high=w_hi, hit_deals=len(fate)
+            )
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=_COLUMNS)

@@ -133,8 +133,19 @@ class Summary:
 
 
 _DEAL_COLUMNS = (
-    "deal", "name", "customer", "type", "stage", "value", "win_probability", "close_p10",
-    "close_p50", "close_p90", "expected_revenue", "expected_margin", "open_probability",
+    "deal",
+    "name",
+    "customer",
+    "type",
+    "stage",
+    "value",
+    "win_probability",
+    "close_p10",
+    "close_p50",
+    "close_p90",
+    "expected_revenue",
+    "expected_margin",
+    "open_probability",
 )
 
 
@@ -211,7 +222,9 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
         row["open_probability"] = float((g["outcome"] == "open").mean())
         rows.append(row)
     out = pd.DataFrame(rows)
-    return out.sort_values("deal", key=lambda s: s.map(index)).reset_index(drop=True) if rows else out
+    return (
+        out.sort_values("deal", key=lambda s: s.map(index)).reset_index(drop=True) if rows else out
+    )
 
 
 def per_replication(forecast: Forecast, model: Model) -> pd.DataFrame:
@@ -302,7 +315,9 @@ def _resources(forecast: Forecast, model: Model) -> pd.DataFrame:
     pools = forecast.pools
     cost_per_day = pd.Series(model.cost_per_day, index=list(model.pool_ids))
     # people cost of each pool: person-days busy times the day rate, per replication
-    cost = pools["busy_days"].to_numpy() * cost_per_day.reindex(pools["pool"].astype(str)).to_numpy()
+    cost = (
+        pools["busy_days"].to_numpy() * cost_per_day.reindex(pools["pool"].astype(str)).to_numpy()
+    )
     g = pools.assign(cost=cost).groupby("pool", observed=True, sort=False)
     out = pd.DataFrame(
         {
@@ -313,11 +328,10 @@ def _resources(forecast: Forecast, model: Model) -> pd.DataFrame:
             "mean_wait_days": g["wait_days"].sum() / g["requests"].sum().replace(0, np.nan),
         }
     )
-    intervals = g["cost"].apply(lambda x: pd.Series(mean_interval(x), index=["c", "lo", "hi"]))
-    intervals = intervals.unstack()
-    out["cost"] = intervals["c"]
-    out["cost_low"] = intervals["lo"]
-    out["cost_high"] = intervals["hi"]
+    bounds = [mean_interval(x) for _, x in g["cost"]]
+    out["cost"] = [b[0] for b in bounds]
+    out["cost_low"] = [b[1] for b in bounds]
+    out["cost_high"] = [b[2] for b in bounds]
     return out.reset_index()
 
 

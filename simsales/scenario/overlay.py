@@ -73,14 +73,11 @@ def _merge_by_id(
                 raise OverlayError(
                     loc,
                     f"no item with id {key!r} to change",
-                    " ".join(
-                        filter(
-                            None,
-                            [
-                                did_you_mean(key, index),
-                                "To add an item, give a list of objects with ids.",
-                            ],
-                        )
+                    "; ".join(
+                        [
+                            did_you_mean(key, index) or "no items yet",
+                            "to add one, give a list of objects with ids",
+                        ]
                     ),
                 )
     else:

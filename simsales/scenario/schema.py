@@ -223,6 +223,9 @@ class PipelineCsv(Frozen):
 
 
 class Arrival(Frozen):
+    id: Identifier | None = Field(
+        None, description="names the source and its new deals (default: the deal type)"
+    )
     type: Identifier
     per_month: float | None = Field(
         None, ge=0, le=100_000, description="mean new deals per calendar month"

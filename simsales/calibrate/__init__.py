@@ -1,0 +1,36 @@
+"""Learn from history: calibrate scenarios from CRM exports, and backtest them.
+
+- :func:`read_history` imports a CRM export (CSV) with a column mapping or a preset, counting
+  every data problem (:class:`DataReport`; ``strict=True`` raises :class:`DataError`);
+- :func:`calibrate` fits stage durations (censored ML), win rates (Beta posteriors, shrunk per
+  deal type), values, arrival rates and the open pipeline as of a date; the result writes a
+  commented scenario (:meth:`Calibration.write`);
+- :func:`backtest` calibrates on what was known at past dates, simulates, and scores the
+  forecasts (and the CRM's stage-weighted pipeline) against what happened.
+
+Modules: mapping, importer, quality, history, fit, calibrate, scenario_yaml, baseline, scores,
+backtest, backtest_html, synthetic (histories generated from a known scenario, for tests).
+"""
+
+from simsales.calibrate.backtest import BacktestResult, OriginResult, backtest
+from simsales.calibrate.calibrate import Calibration, calibrate
+from simsales.calibrate.history import History
+from simsales.calibrate.importer import read_history
+from simsales.calibrate.mapping import PRESETS, ColumnMapping, resolve_mapping
+from simsales.calibrate.quality import DataError, DataReport, Issue
+
+__all__ = [
+    "PRESETS",
+    "BacktestResult",
+    "Calibration",
+    "ColumnMapping",
+    "DataError",
+    "DataReport",
+    "History",
+    "Issue",
+    "OriginResult",
+    "backtest",
+    "calibrate",
+    "read_history",
+    "resolve_mapping",
+]

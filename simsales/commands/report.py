@@ -1,0 +1,73 @@
+"""``simsales report``: the self-contained HTML report of a scenario or of saved results."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from simsales.engine.runner import simulate
+from simsales.errors import SimsalesError
+from simsales.report.html import write_report
+from simsales.results.forecast import Forecast
+
+__all__ = ["load_or_simulate", "register"]
+
+
+def load_or_simulate(
+    source: Path,
+    replications: int | None = None,
+    seed: int | None = None,
+    variant: str | None = None,
+) -> Forecast:
+    """A results directory (written by ``Forecast.save`` / ``run --out``) is read as it is; a
+    scenario file is simulated first."""
+    if source.is_dir():
+        if replications is not None or seed is not None or variant is not None:
+            raise SimsalesError(
+                f"{source} holds saved results: --replications, --seed and --variant only apply "
+                "when SOURCE is a scenario file"
+            )
+        return Forecast.load(source)
+    if not source.exists():
+        raise SimsalesError(f"{source}: no such scenario file or results directory")
+    return simulate(
+        source,
+        replications=replications,
+        seed=seed,
+        variant=variant,
+        progress=sys.stderr.isatty(),
+    )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("report")
+    def report(
+        source: Annotated[
+            Path,
+            typer.Argument(
+                help="Scenario YAML file (simulated first) or a results directory saved by "
+                "'simsales run --out'.",
+                show_default=False,
+            ),
+        ],
+        output: Annotated[
+            Path, typer.Option("--output", "-o", help="HTML file to write.", show_default=False)
+        ],
+        replications: Annotated[
+            int | None, typer.Option("--replications", "-n", min=1, help="Default: the scenario's.")
+        ] = None,
+        seed: Annotated[int | None, typer.Option(min=0, help="Default: the scenario's.")] = None,
+        variant: Annotated[
+            str | None, typer.Option(help="Apply one of the scenario's variants.")
+        ] = None,
+    ) -> None:
+        """Write one self-contained HTML report (works offline) of a forecast."""
+        if output.exists() and output.is_dir():
+            raise SimsalesError(f"{output} is a directory; give the HTML file to write with -o")
+        forecast = load_or_simulate(source, replications, seed, variant)
+        write_report(forecast, output)
+        Console(stderr=True, highlight=False).print(f"wrote the report to {output}")

@@ -1,0 +1,119 @@
+"""The statistical fits against truths drawn with numpy (not with simsales)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from simsales.calibrate.fit import (
+    beta_rate,
+    eb_prior,
+    fit_duration,
+    fit_values,
+    month_exposure,
+    poisson_rate,
+)
+from simsales.errors import SimsalesError
+
+
+def _durations(rng: np.random.Generator, n: int, mu: float, sigma: float, as_of: float):
+    """Day-rounded CRM durations with deals still open at ``as_of`` (right-censored)."""
+    start = rng.uniform(0, as_of, n)
+    end = start + np.exp(mu + sigma * rng.standard_normal(n))
+    e, c = np.floor(start), np.ceil(end) - 1
+    done = c <= as_of
+    gap = c - e
+    low = np.where(done, np.maximum(gap - 0.5, 0), as_of - e + 0.5)
+    high = np.where(done, gap + 0.5, np.inf)
+    return low, high, done
+
+
+def test_censored_fit_recovers_the_median_and_dropping_open_deals_would_not() -> None:
+    rng = np.random.default_rng(11)
+    mu, sigma = math.log(40.0), 0.9
+    low, high, done = _durations(rng, 3000, mu, sigma, as_of=200.0)
+    assert (~done).sum() > 300  # enough censoring to matter
+    fit = fit_duration(low, high)
+    lo, hi = fit.median_interval
+    assert lo <= 40.0 <= hi
+    assert fit.n_done == done.sum() and fit.n_open == (~done).sum()
+    assert fit.sigma == pytest.approx(sigma, abs=5 * fit.se_mu)
+    # The naive fit on finished deals only is biased short: outside the interval.
+    naive = fit_duration(low[done], high[done])
+    assert naive.median_interval[1] < 40.0
+
+
+def test_left_truncation_corrects_the_bias_of_deals_seen_only_if_long() -> None:
+    rng = np.random.default_rng(5)
+    mu, sigma = math.log(30.0), 0.7
+    start = rng.uniform(-150, 300, 6000)
+    d = np.exp(mu + sigma * rng.standard_normal(6000))
+    seen = start + d > 0  # the export only holds deals that ended after day 0
+    start, d = start[seen], d[seen]
+    gap = np.round(d)
+    low, high = np.maximum(gap - 0.5, 0), gap + 0.5
+    trunc = np.maximum(-start, 0.0)
+    fit = fit_duration(low, high, trunc)
+    lo, hi = fit.median_interval
+    assert lo <= 30.0 <= hi
+    assert fit.n_truncated == (trunc > 0).sum()
+    assert fit_duration(low, high).median_interval[0] > 30.0  # ignoring it overestimates
+
+
+def test_too_few_finished_durations_is_a_clear_error() -> None:
+    with pytest.raises(SimsalesError, match="only 2 completed durations"):
+        fit_duration([1, 2, 5, 5], [2, 3, np.inf, np.inf])
+
+
+def test_beta_posterior_interval_is_the_beta_quantiles() -> None:
+    r = beta_rate(30, 50)
+    assert (r.alpha, r.beta) == (31, 21)
+    lo, hi = r.interval
+    assert lo == pytest.approx(stats.beta.ppf(0.025, 31, 21))
+    assert hi == pytest.approx(stats.beta.ppf(0.975, 31, 21))
+    with pytest.raises(ValueError, match="successes"):
+        beta_rate(5, 3)
+
+
+def test_empirical_bayes_prior_is_centred_on_the_pooled_rate_and_shrinks_small_groups() -> None:
+    rng = np.random.default_rng(2)
+    p = rng.beta(12, 8, 12)  # true group rates around 0.6
+    n = rng.integers(20, 400, 12)
+    k = rng.binomial(n, p)
+    a, b, note = eb_prior(k, n)
+    assert "empirical Bayes over 12 groups" in note
+    assert a / (a + b) == pytest.approx(k.sum() / n.sum(), abs=0.05)
+    small = beta_rate(1, 2, (a, b))
+    assert abs(small.mean - a / (a + b)) < abs(0.5 - a / (a + b)) + 1e-9  # pulled to the prior
+    a2, b2, note2 = eb_prior([3, 9], [10, 10])
+    assert "fixed strength" in note2 and a2 + b2 == pytest.approx(10.0)
+
+
+def test_poisson_rate_interval_is_garwood() -> None:
+    r = poisson_rate(40, 4.0)
+    assert r.per_month == 10.0
+    assert r.low == pytest.approx(stats.chi2.ppf(0.025, 80) / 2 / 4)
+    assert r.high == pytest.approx(stats.chi2.ppf(0.975, 82) / 2 / 4)
+    assert poisson_rate(0, 2.0).low == 0.0
+
+
+def test_month_exposure_counts_partial_months_by_their_days() -> None:
+    ts = pd.Timestamp
+    assert month_exposure(ts("2017-03-01"), ts("2017-07-01")) == pytest.approx(4.0)
+    assert month_exposure(ts("2017-02-15"), ts("2017-03-01")) == pytest.approx(14 / 28)
+    assert month_exposure(ts("2017-03-01"), ts("2017-03-01")) == 0.0
+
+
+def test_values_fit_is_the_lognormal_of_the_logs() -> None:
+    rng = np.random.default_rng(4)
+    v = np.exp(8 + 0.4 * rng.standard_normal(500))
+    fit = fit_values(np.concatenate([v, [0.0, np.nan]]))  # zeros and blanks are not values
+    assert fit is not None and fit.n == 500
+    lo, hi = fit.median_interval
+    assert lo <= math.exp(8) <= hi
+    assert fit_values([0.0, np.nan]) is None
+    assert fit_values([5.0, 5.0, 5.0]).spec() == {"fixed": 5.0}  # type: ignore[union-attr]

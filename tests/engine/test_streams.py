@@ -1,0 +1,73 @@
+"""Common random numbers: streams are keyed by ids, so removing or adding one thing leaves the
+draws of everything else alone, and two things never share a stream by accident."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import simsales
+from simsales.engine.streams import Streams, replication_seeds, stable_hash
+
+
+def _base() -> dict[str, Any]:
+    return {
+        "name": "crn",
+        "start": "2027-01-04",
+        "horizon": "2027-12-31",
+        "calendar": {"continuous": True},
+        "stages": [{"id": "a", "duration": {"uniform": [5, 30]}, "advance": 0.6}],
+        "deal_types": {"t": {"value": {"uniform": [1, 100]}}},
+        "pipeline": [{"id": f"D{i}", "type": "t", "stage": "a"} for i in range(200)],
+        "risks": [
+            {"id": "r1", "scope": "deal", "p": 0.5, "impact": {"win_factor": 0.9}},
+            {"id": "r2", "scope": "deal", "p": 0.5, "impact": {"win_factor": 0.8}},
+        ],
+    }
+
+
+def _hits(forecast: simsales.Forecast, risk: str) -> set[tuple[int, str]]:
+    r = forecast.risks[forecast.risks["risk"] == risk]
+    return set(zip(r["replication"], r["deal"], strict=True))
+
+
+def test_removing_a_risk_leaves_the_other_risks_draws_alone() -> None:
+    base = simsales.load_dict(_base())
+    without_r1 = simsales.with_overlay(base, {"risks": {"r1": None}})
+    a = simsales.simulate(base, replications=5, seed=3, progress=False)
+    b = simsales.simulate(without_r1, replications=5, seed=3, progress=False)
+    assert _hits(b, "r1") == set()
+    assert len(_hits(a, "r2")) > 100
+    assert _hits(a, "r2") == _hits(b, "r2")
+
+
+def test_arrival_sources_of_one_type_have_their_own_deals_and_streams() -> None:
+    data = _base() | {
+        "pipeline": [],
+        "risks": [],
+        "arrivals": [
+            {"type": "t", "per_month": 3.0, "customer": "A"},
+            {"type": "t", "per_month": 3.0, "customer": "B"},
+        ],
+    }
+    deals = simsales.simulate(simsales.load_dict(data), replications=10, seed=1, progress=False).deals
+    assert not deals.duplicated(["replication", "deal"]).any()
+    ids = deals["deal"].astype(str)
+    assert ids.str.startswith("t#1@").any() and ids.str.startswith("t#2@").any()
+    # the two sources' values are not copies of each other
+    first = deals[ids.str.startswith("t#1@")].groupby("replication")["value"].first()
+    second = deals[ids.str.startswith("t#2@")].groupby("replication")["value"].first()
+    common = first.index.intersection(second.index)
+    assert (first[common] != second[common]).all()
+
+
+def test_streams_extend_without_changing_their_prefix() -> None:
+    s = Streams(replication_seeds(5, 0, 1)[0])
+    short = s.uniforms(1, stable_hash("D-1"), 10)
+    long = s.uniforms(1, stable_hash("D-1"), 50)
+    np.testing.assert_array_equal(short, long[:10])
+    other = s.uniforms(1, stable_hash("D-2"), 10)
+    assert not np.array_equal(short, other)
+    many = s.uniforms_many(1, np.array([stable_hash("D-1"), stable_hash("D-2")], np.uint64), 10)
+    np.testing.assert_array_equal(many, np.stack([short, other]))

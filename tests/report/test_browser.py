@@ -1,0 +1,114 @@
+"""Open each report in Debian's headless Chromium (Playwright, file:// URL, no network): no
+console errors, every chart drawn, nothing fetched from anywhere, the scenario's markup never
+runs, the sortable table sorts; a full-page screenshot is kept.
+
+Skips when /usr/bin/chromium is absent, unless SIMSALES_REQUIRE_BROWSER=1 (as in CI), where a
+missing browser fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simsales.report.html import write_report
+from simsales.results.forecast import Forecast
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path("/tmp")  # one copy per report, for people to look at
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("SIMSALES_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason}, and SIMSALES_REQUIRE_BROWSER=1 requires the browser test")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is not installed (Debian: apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install playwright)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.mark.parametrize("fixture", ["hostile_enterprise", "hostile_chinese"])
+def test_report_in_chromium(
+    fixture: str, browser: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    forecast: Forecast = request.getfixturevalue(fixture)
+    report = write_report(forecast, tmp_path / f"{fixture}.html")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    dialogs: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+
+    def dismiss(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    page.goto(report.as_uri(), wait_until="load")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('div.chart'))"
+        ".every(d => d.querySelector('svg.main-svg'))",
+        timeout=20_000,
+    )
+    charts = page.evaluate(
+        "Array.from(document.querySelectorAll('div.chart')).map(d => "
+        "[d.id, d.querySelectorAll('svg.main-svg').length,"
+        " d.querySelectorAll('.trace, .hm image').length])"
+    )
+    assert len(charts) == 7
+    for chart_id, svgs, traces in charts:
+        assert svgs > 0 and traces > 0, f"{chart_id} did not render"
+    assert errors == []
+    assert dialogs == []
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert [u for u in requests if not u.startswith(("file:", "data:", "blob:"))] == []
+    # the hostile deal is shown, as text, in the deals table and on the chart's axis
+    first_cells = page.eval_on_selector_all(
+        "#deals-table tbody tr td:first-child", "cells => cells.map(c => c.textContent)"
+    )
+    assert any("<script>alert(1)</script>" in c for c in first_cells)
+    labels = page.eval_on_selector_all(
+        "#chart-deals .ytick text", "ts => ts.map(t => t.textContent)"
+    )
+    assert any(label.startswith("<script>alert(1)</script>") for label in labels)
+    shot = tmp_path / f"{fixture}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 50_000
+    shutil.copy(shot, SCREENSHOTS / f"simsales-report-{fixture}.png")
+    # sorting by win chance (6th column) orders the rows
+    page.click("#deals-table thead th:nth-child(6)")
+    values = page.eval_on_selector_all(
+        "#deals-table tbody tr td:nth-child(6)",
+        "cells => cells.map(c => parseFloat(c.getAttribute('data-sort')))",
+    )
+    assert values == sorted(values)
+    page.close()
