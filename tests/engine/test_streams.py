@@ -51,7 +51,9 @@ def test_arrival_sources_of_one_type_have_their_own_deals_and_streams() -> None:
             {"type": "t", "per_month": 3.0, "customer": "B"},
         ],
     }
-    deals = simsales.simulate(simsales.load_dict(data), replications=10, seed=1, progress=False).deals
+    deals = simsales.simulate(
+        simsales.load_dict(data), replications=10, seed=1, progress=False
+    ).deals
     assert not deals.duplicated(["replication", "deal"]).any()
     ids = deals["deal"].astype(str)
     assert ids.str.startswith("t#1@").any() and ids.str.startswith("t#2@").any()
