@@ -1,8 +1,9 @@
 """The self-contained HTML report: one file, readable offline, in the scenario's language.
 
 - Everything is inside the file: CSS, the sortable-table script, plotly.js and the chart data.
-  No external scripts, fonts, images or style sheets (plotly's bundle mentions web addresses in
-  code and comments; they are neutralised so the file holds no ``http(s)://`` at all).
+  No external scripts, fonts, images or style sheets. Plotly's bundle mentions web addresses in
+  code and comments (never fetched by these charts); they are neutralised, so the report adds no
+  ``http(s)://`` text of its own.
 - Jinja2 autoescaping is on, so any text from a scenario (a deal named
   ``<script>alert(1)</script>``) shows as text. Chart data goes to the page as JSON inside a
   ``<script type="application/json">`` element with ``<``, ``>`` and ``&`` written as
@@ -30,7 +31,7 @@ from simsales.report.i18n import fmt_date, fmt_money, fmt_pct
 from simsales.report.interactive import FONT_STACK, figures
 from simsales.results.forecast import Forecast
 
-__all__ = ["render_report", "script_json", "write_report"]
+__all__ = ["plotly_js", "render_report", "script_json", "write_report"]
 
 _PLOTLY_CONFIG = {
     "displaylogo": False,
@@ -54,7 +55,8 @@ def script_json(value: str | Any) -> Markup:
 
 
 @functools.lru_cache(maxsize=1)
-def _plotly_js() -> Markup:
+def plotly_js() -> Markup:
+    """plotly.js, ready to inline in a <script> element (web addresses neutralised)."""
     from plotly.offline import get_plotlyjs
 
     js = get_plotlyjs()
@@ -64,6 +66,9 @@ def _plotly_js() -> Markup:
     if "</script" in js.lower():
         raise RuntimeError("the plotly.js bundle contains '</script'; it cannot be inlined")
     return Markup(js)
+
+
+_plotly_js = plotly_js  # the name other reports imported first
 
 
 @functools.lru_cache(maxsize=1)
@@ -94,7 +99,7 @@ def render_report(forecast: Forecast | ReportData) -> str:
         charts=set(charts),
         chart_data=script_json(chart_json),
         plotly_config=script_json(_PLOTLY_CONFIG),
-        plotly_js=_plotly_js(),
+        plotly_js=plotly_js(),
         font_stack=Markup(FONT_STACK),  # our constant, inside <style>: not to be escaped
     )
     return _environment().get_template("report.html.j2").render(**context)

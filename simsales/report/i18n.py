@@ -233,10 +233,10 @@ _ZH: dict[str, str] = {
     "ci95": "95% 区间",
     "finding_target": "{period} 目标 {target}：在 {p} 的仿真中达成。",
     "finding_target_best": "最有把握的目标：{period}（{p}）；最难达成：{worst}（{pw}）。",
-    "finding_bottleneck": "{pool} 造成的等待最多：每次仿真 {days} 项目·天，最紧张的是 {weeks} "
+    "finding_bottleneck": "{pool}造成的等待最多：每次仿真 {days} 项目·天，最紧张的是 {weeks} "
     "开始的几周。",
-    "finding_driver": "{output} 受 {input} 影响最大（秩相关 {rho}）。",
-    "finding_risk": "{risk} 在 {p} 的仿真中发生；受影响项目的赢单率为 {w}。",
+    "finding_driver": "{output}受「{input}」影响最大（秩相关 {rho}）。",
+    "finding_risk": "{risk}在 {p} 的仿真中发生；受影响项目的赢单率为 {w}。",
     "finding_open": "预测期末平均仍有 {n} 个项目未定局。",
     "deals": "在手项目",
     "deals_intro": "定局日期指项目赢单或丢单的日期。横条：80% 的仿真定局日期（P10–P90）；"

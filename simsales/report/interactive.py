@@ -73,8 +73,9 @@ def _layout(fig: go.Figure, title: str, height: int, **extra: Any) -> go.Figure:
 
 def _date_axis(fig: go.Figure, data: ReportData, **extra: Any) -> None:
     """Dates on x; Chinese reports write months as numbers (plotly's names are English)."""
-    fig.update_xaxes(type="date", **({"tickformat": "%Y-%m"} if data.locale == "zh-CN" else {}),
-                     **extra)
+    fig.update_xaxes(
+        type="date", **({"tickformat": "%Y-%m"} if data.locale == "zh-CN" else {}), **extra
+    )
 
 
 def _iso(d: date | None) -> str | None:

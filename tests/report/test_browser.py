@@ -104,10 +104,10 @@ def test_report_in_chromium(
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 50_000
     shutil.copy(shot, SCREENSHOTS / f"simsales-report-{fixture}.png")
-    # sorting by win chance (6th column) orders the rows
-    page.click("#deals-table thead th:nth-child(6)")
+    # sorting by win chance (5th column) orders the rows
+    page.click("#deals-table thead th:nth-child(5)")
     values = page.eval_on_selector_all(
-        "#deals-table tbody tr td:nth-child(6)",
+        "#deals-table tbody tr td:nth-child(5)",
         "cells => cells.map(c => parseFloat(c.getAttribute('data-sort')))",
     )
     assert values == sorted(values)
