@@ -219,10 +219,11 @@ def render_plan(plan: Plan, console: Console) -> None:
     for r in v.deltas:
         fmt = _pct if "probability" in r["metric"] or "utilization" in r["metric"] else _short
         mark = " *" if r["significant"] else ""
+        shown = _date if r.get("unit") == "date" else fmt  # dates: ISO, difference in days
         table.add_row(
             r["metric"],
-            fmt(r["base"]),
-            fmt(r["variant"]),
+            shown(r["base"]),
+            shown(r["variant"]),
             f"{fmt(r['difference'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]{mark}",
         )
     console.print(table)
@@ -240,6 +241,10 @@ def _short(v: float | None) -> str:
     if v is None:
         return "–"
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}"
+
+
+def _date(v: Any) -> str:
+    return "after horizon" if v is None else str(v)
 
 
 def _pct(v: float | None) -> str:

@@ -25,12 +25,17 @@ from simsales.optimize.capacity import (
     pool_specs,
     read_capacity,
 )
-from simsales.optimize.demand import Demand, demand_from_forecast, forecast_demand
+from simsales.optimize.demand import (
+    Demand,
+    demand_from_forecast,
+    forecast_demand,
+    unconstrained,
+)
 from simsales.optimize.diagnose import describe
 from simsales.optimize.mitigation import MitigationOption, mitigation_options
 from simsales.optimize.people import Fit, Person, read_fit, read_people
 from simsales.optimize.plan import Plan, capacity_overlay, drop_overlay
-from simsales.optimize.solve import SolveResult, solve
+from simsales.optimize.solve import SOLVERS, SolveResult, solve
 from simsales.optimize.verify import verify
 from simsales.results.forecast import Forecast
 from simsales.scenario.load import load_dict
@@ -84,6 +89,18 @@ def optimize(
     for label, amount in floors.items():
         if not (math.isfinite(amount) and amount >= 0):
             raise OptimizationError(f"revenue floor for {label} must be >= 0, got {amount}")
+    base_model = compile_model(scenario)
+    for label in floors:
+        try:
+            base_model.calendar.period_bounds(label)
+        except ValueError as exc:
+            raise OptimizationError(f"revenue floor: {exc}") from None
+    if solver not in SOLVERS:
+        raise OptimizationError(f"unknown solver {solver!r}: use one of {', '.join(SOLVERS)}")
+    staff: list[Person] = []
+    fits: Mapping[tuple[str, str], Fit] = {}
+    if mode == "assignment":  # read the files before simulating: their mistakes come first
+        staff, fits = _people(scenario, people, fit, base_model.deal_ids)
     n = replications or DEFAULT_REPLICATIONS
     seed = scenario.simulation.seed if seed is None else seed
     if forecast is None:
@@ -92,13 +109,6 @@ def optimize(
     else:
         n, seed = forecast.replications, int(forecast.provenance["seed"])
         source, demand_note = _scenario_of(forecast, scenario), "given forecast"
-    model = forecast.model
-    assert model is not None
-    for label in floors:
-        try:
-            model.calendar.period_bounds(label)
-        except ValueError as exc:
-            raise OptimizationError(f"revenue floor: {exc}") from None
     demand = demand_from_forecast(forecast, tuple(floors))
     assumptions: dict[str, Any] = {
         "demand": demand_note,
@@ -111,8 +121,6 @@ def optimize(
     if mode == "capacity":
         options: list[MitigationOption] = []
         if mitigations:
-            from simsales.optimize.demand import unconstrained
-
             base_of_demand = source if source is not None else unconstrained(scenario)
             options = mitigation_options(base_of_demand, forecast, n, seed)
         assumptions.update(
@@ -120,7 +128,7 @@ def optimize(
         )
         inp = CapacityInput(
             demand=demand,
-            pools=pool_specs(scenario, compile_model(scenario), demand.grid),
+            pools=pool_specs(scenario, base_model, demand.grid),
             mitigations=options,
             utilization=utilization,
             slip_months=slip_months,
@@ -130,20 +138,6 @@ def optimize(
         )
         plan = _capacity_plan(inp, scenario, solver, time_limit, gap, assumptions)
     else:
-        if people is None:
-            raise OptimizationError(
-                "assignment mode needs people (a CSV: person, role, hours_per_week)"
-            )
-        staff = (
-            read_people(people, scenario.resources)
-            if isinstance(people, str | Path)
-            else list(people)
-        )
-        fits: Mapping[tuple[str, str], Fit] = {}
-        if isinstance(fit, str | Path):
-            fits = read_fit(fit, [p.name for p in staff], demand.deals)
-        elif fit is not None:
-            fits = fit
         assumptions.update(hours_per_day=hours_per_day, allow_split=allow_split)
         ainp = AssignmentInput(
             demand=demand,
@@ -158,6 +152,28 @@ def optimize(
     if check and plan.solved:
         plan.verification = verify(scenario, plan.overlay, n, seed)
     return plan
+
+
+def _people(
+    scenario: Scenario,
+    people: str | Path | Sequence[Person] | None,
+    fit: str | Path | Mapping[tuple[str, str], Fit] | None,
+    deals: Sequence[str],
+) -> tuple[list[Person], Mapping[tuple[str, str], Fit]]:
+    if people is None:
+        raise OptimizationError(
+            "assignment mode needs people (a CSV: person, role, hours_per_week)"
+        )
+    if isinstance(people, str | Path):
+        staff = read_people(people, scenario.resources)
+    else:
+        staff = list(people)
+        unknown = sorted({p.role for p in staff} - set(scenario.resources))
+        if unknown:
+            raise OptimizationError(f"people's roles {unknown} are not pools of the scenario")
+    if isinstance(fit, str | Path):
+        return staff, read_fit(fit, [p.name for p in staff], deals)
+    return staff, fit or {}
 
 
 def _scenario_of(forecast: Forecast, fallback: Scenario) -> Scenario:

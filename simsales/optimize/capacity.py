@@ -2,9 +2,10 @@
 
 Decisions (D live deals, P pools, M months of the horizon, R mitigations):
 
-- ``h[p, m]`` integer headcount, within the pool's ``[min, max]``; before ``hire_lead_months``
-  have passed it can only stay at or below the scenario's planned capacity (a hire decided now
-  is productive only after the lead time; releasing people is immediate).
+- ``h[p, m]`` integer headcount, within the pool's ``[min, max]``; until ``hire_lead_months``
+  have passed it stays at the scenario's planned capacity: a decision made now, to hire or to
+  release people, takes effect after the lead time (so the plan cannot release people for the
+  first months and hire them back later).
 - ``y[d]`` pursue (1) or drop (0) a live deal; arrivals are a fixed background (a scenario
   cannot drop future deals one by one).
 - ``x[d, p, m]`` person-days of deal d's demand for pool p worked in month m, when work may slip
@@ -35,7 +36,7 @@ import pulp
 
 from simsales.engine.model import Model
 from simsales.optimize.demand import Demand, MonthGrid
-from simsales.optimize.diagnose import REQUIRE_WEIGHT, Soft, SoftInfo
+from simsales.optimize.diagnose import CAPACITY_WEIGHT, REQUIRE_WEIGHT, Soft, SoftInfo
 from simsales.optimize.mitigation import MitigationOption
 from simsales.scenario.schema import Scenario
 
@@ -81,10 +82,12 @@ def pool_specs(scenario: Scenario, model: Model, grid: MonthGrid) -> list[PoolSp
     specs = []
     for p, (pid, pool) in enumerate(scenario.resources.items()):
         upper = np.full(grid.n, np.inf if pool.max is None else float(pool.max))
-        early = np.arange(grid.n) < pool.hire_lead_months
-        # Before the lead time nobody new can start: at most the planned capacity.
-        upper[early] = np.minimum(upper[early], base[p][early])
         lower = np.minimum(float(pool.min or 0), upper)
+        early = np.arange(grid.n) < pool.hire_lead_months
+        # A decision made now takes effect after the lead time: until then the scenario's
+        # planned capacity holds (within the pool's bounds).
+        fixed = np.clip(base[p].astype(float), lower, upper)
+        upper[early] = lower[early] = fixed[early]
         specs.append(
             PoolSpec(
                 id=pid,
@@ -192,16 +195,25 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
             if m - k >= first:  # at most k months late: demanded by m-k is worked by m
                 prob.addConstraint(_ge([*done, (y[d], -float(cum[m - k]))], 0.0))
 
+    slack_cost: list[tuple[pulp.LpVariable, float]] = []  # elastic: missing people cost too
     for p, pool in enumerate(inp.pools):
         for m in range(n_m):
             days = float(grid.days[m])
             pairs = [*work[p, m], (h[p, m], -u * days)]
-            soft.add(
+            slack = soft.add(
                 pairs,
                 "<=",
                 -float(dem.background[p, m]),
-                SoftInfo("capacity", pool.id, grid.labels[m], per_unit=max(u * days, _EPS)),
+                SoftInfo(
+                    "capacity",
+                    pool.id,
+                    grid.labels[m],
+                    per_unit=max(u * days, _EPS),
+                    weight=CAPACITY_WEIGHT,
+                ),
             )
+            if slack is not None and pool.cost_per_day > 0:
+                slack_cost.append((slack, pool.cost_per_day / (1.0 if pool.external else u)))
 
     money = _money_unit(inp)
     spend: list[tuple[pulp.LpVariable, float]] = []
@@ -210,6 +222,7 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
             spend += [(h[p, m], pool.cost_per_day * float(grid.days[m])) for m in range(n_m)]
     spend += [(y[d], float(ext_cost[d])) for d in range(n_d) if ext_cost[d] > 0]
     spend += [(z[r], mit.cost) for r, mit in enumerate(inp.mitigations) if mit.cost > 0]
+    spend += slack_cost
     if inp.budget is not None:
         soft.add(
             spend,
@@ -268,11 +281,13 @@ class CapacitySolution:
 
 
 def read_capacity(cm: CapacityModel) -> CapacitySolution:
-    """The solution in plain arrays; headcount that costs nothing is trimmed to what is used.
+    """The solution in plain arrays, with a definite headcount for pools that cost nothing idle.
 
-    External pools are paid by the day worked and a pool may have no day rate: their headcount
-    does not enter the objective, so the solver may leave it anywhere within its bounds. The
-    smallest headcount that carries the planned work is the one to write down.
+    External pools are paid by the day worked, and a pool may have no day rate: their headcount
+    does not enter the objective, so the solver may leave it anywhere that carries the planned
+    work. The plan writes down the scenario's own capacity, raised where the planned work needs
+    more (within the bounds): idle capacity of such a pool costs nothing, and taking it away
+    would only make deals wait.
     """
     inp, grid = cm.inp, cm.inp.demand.grid
     pursue = np.array([_on(v) for v in cm.y], bool)
@@ -289,8 +304,8 @@ def read_capacity(cm: CapacityModel) -> CapacitySolution:
     for p, pool in enumerate(inp.pools):
         if pool.external or pool.cost_per_day == 0:
             need = np.ceil(work[p] / np.maximum(inp.utilization * grid.days, _EPS) - 1e-7)
-            trimmed = np.maximum(pool.lower, need.astype(np.int64))
-            head[p] = np.minimum(head[p], trimmed)
+            wanted = np.maximum.reduce([need.astype(np.int64), pool.base, pool.lower])
+            head[p] = np.minimum(wanted, pool.upper).astype(np.int64)
     objective = capacity_objective(inp, pursue, head, funded)
     return CapacitySolution(pursue, head, funded, work, objective)
 

@@ -6,10 +6,12 @@ constraint; in the elastic model it gets a nonnegative slack variable, and the m
 total weighted slack instead of the plan's objective. The slacks left at the optimum say which
 constraints must give, and by how much: "presales in 2027-03 short by 2.5 people".
 
-Weights put the slacks in comparable units: one person for one month (capacity), the cost of
-one person-month (money), one person-month of hours (named people); a required deal weighs as
-much as :data:`REQUIRE_WEIGHT` person-months, so capacity and money give before the user's
-"every deal" does. The answer is one smallest way to restore feasibility, not the only one.
+Weights put the slacks in comparable units, person-months: the cost of one person-month is 1
+(money), one person-month of a named person's hours is 1, one person missing for a month beyond
+a pool's limits is :data:`CAPACITY_WEIGHT` (and costs their day rate in the budget too), so the
+relaxation hires within the limits before it reports people missing beyond them; a required
+deal weighs :data:`REQUIRE_WEIGHT`, so capacity and money give before the user's "every deal"
+does. The answer is one smallest way to restore feasibility, not the only one.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from typing import Literal
 
 import pulp
 
-__all__ = ["REQUIRE_WEIGHT", "Soft", "SoftInfo", "describe"]
+__all__ = ["CAPACITY_WEIGHT", "REQUIRE_WEIGHT", "Soft", "SoftInfo", "describe"]
 
 Kind = Literal["capacity", "person", "budget", "revenue", "require"]
 REQUIRE_WEIGHT = 1000.0
+CAPACITY_WEIGHT = 10.0
 _TINY = 1e-6
-_SMALLEST = 1e-3  # people, hours, money or deals: below this it is solver noise
+_SMALLEST = 0.005  # people, hours, money or deals: below this it is solver noise
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,8 @@ class Soft:
         rhs: float,
         info: SoftInfo,
         slack_max: float | None = None,
-    ) -> None:
+    ) -> pulp.LpVariable | None:
+        """Add the constraint; returns its slack variable in the elastic model, else None."""
         slack = None
         if self.elastic:
             slack = self.prob.add_variable(f"slack{len(self.items)}", 0, slack_max)
@@ -68,6 +72,7 @@ class Soft:
         constraint = pulp.LpConstraint(expr, op, rhs=rhs)
         self.prob.addConstraint(constraint)
         self.items.append((info, slack, constraint))
+        return slack
 
     def slack_objective(self) -> pulp.LpAffineExpression:
         """Total weighted slack, in person-months (to be minimised)."""
@@ -105,4 +110,6 @@ def describe(violations: list[tuple[SoftInfo, float]], currency: str) -> list[st
 
 
 def _num(x: float) -> str:
+    if abs(x) < 0.1:
+        return f"{x:.2f}"
     return f"{x:,.1f}" if abs(x) < 100 else f"{x:,.0f}"

@@ -6,8 +6,11 @@ random numbers) and the difference is the mitigation's effect, not noise. The be
 paired difference in expected gross margin from revenue (revenue x margin share); the cost is
 the expected mitigation spend the engine charges (per exposed deal, or once).
 
-(The comparison module's risk contribution answers a related question; this keeps the measure
-in the same units as the optimizer's objective.)
+Why not ``simsales.results.risk_contribution``? It answers a wider question (what every risk
+costs, with a "never occurs" run per risk and a "mitigation free" run per deal-scope mitigation:
+three runs where this needs one), and its margin charges people by the days they are busy, while
+the plan pays employees by headcount. The paired difference itself is the same
+(``simsales.results.paired.paired_mean``).
 """
 
 from __future__ import annotations

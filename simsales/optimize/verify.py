@@ -144,6 +144,7 @@ def verify(
     cur = scenario.currency
     rows = [
         paired("plan_margin", "Margin, employees paid by headcount", cur, b["margin"], v["margin"]),
+        paired("gross_margin", "Gross margin of won deals", cur, b["gross"], v["gross"]),
         paired("staff_cost", "Staff cost (headcount, external days)", cur, b["staff"], v["staff"]),
         paired("mitigation_cost", "Mitigation spend", cur, b["mitigation"], v["mitigation"]),
         paired(
@@ -176,13 +177,11 @@ def _pool_col(forecast: Forecast, pool: str, column: str) -> FloatArray:
 
 
 def _why_not(rows: list[dict[str, Any]], currency: str) -> str:
+    """Say where the margin went: staff cost the deals did not pay back, or lost revenue."""
     by = {r["metric"]: r for r in rows}
-    m, w, s, rev = (
-        by["plan_margin"],
-        by["wait_days_per_live_deal"],
-        by["staff_cost"],
-        by["revenue"],
-    )
+    m, w = by["plan_margin"], by["wait_days_per_live_deal"]
+    staff = by["staff_cost"]["difference"] or 0.0
+    gross = by["gross_margin"]["difference"] or 0.0
     parts = [
         f"The simulated expected margin of the plan is below the base's by "
         f"{-(m['difference'] or 0):,.0f} {currency} (95% interval of the paired difference "
@@ -190,13 +189,23 @@ def _why_not(rows: list[dict[str, Any]], currency: str) -> str:
         + ("" if m["significant"] else ", a difference not distinguishable from zero")
         + "."
     ]
-    parts.append(
-        f"The optimizer plans expected work per month; in the simulation work bunches up and "
-        f"deals queue: the mean wait per live deal goes from {w['base']:.1f} to "
-        f"{w['variant']:.1f} days, revenue changes by {_money(rev['difference'])} and staff "
-        f"cost by {_money(s['difference'])} {currency}."
-    )
-    parts.append("Plan with a lower --utilization or more slip, or keep the base staffing.")
+    if staff > 0 and gross < staff:
+        parts.append(
+            f"The plan adds {staff:,.0f} {currency} of staff cost, but the gross margin of the "
+            f"won deals changes by only {gross:,.0f}: in the simulation, deals that wait for "
+            f"people mostly still close (mean wait per live deal {w['base']:.1f} -> "
+            f"{w['variant']:.1f} days), so working all pursued demand within the slip window "
+            f"is worth less than the plan assumes. Allow more --slip-months, or keep the base "
+            f"staffing."
+        )
+    else:
+        parts.append(
+            f"The gross margin of the won deals changes by {gross:,.0f} {currency} and staff "
+            f"cost by {staff:,.0f}: the optimizer plans expected work per month, while in the "
+            f"simulation work bunches up and deals queue (mean wait per live deal "
+            f"{w['base']:.1f} -> {w['variant']:.1f} days). Plan with a lower --utilization, "
+            f"or keep the deals the plan drops."
+        )
     return " ".join(parts)
 
 

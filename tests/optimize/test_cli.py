@@ -80,8 +80,11 @@ def test_infeasible_exits_3_and_names_the_short_role_and_month(
         "--utilization",
         "1",
         "--json",
+        "--out",
+        str(scenario_file.parent / "plan.yaml"),
     )
     assert code == 3
+    assert not (scenario_file.parent / "plan.yaml").exists()  # no plan, no file
     doc = json.loads(out)
     assert doc["status"] == "infeasible"
     assert doc["objective"] is None and doc["verification"] is None
@@ -139,6 +142,18 @@ def test_human_output(app: typer.Typer, scenario_file: Path) -> None:
     assert code == 0, exc
     assert "capacity plan: optimal" in out
     assert "Headcount per month" in out and "D-4" in out
+
+
+def test_human_output_of_an_assignment(app: typer.Typer, scenario_file: Path) -> None:
+    people = scenario_file.parent / "people.csv"
+    people.write_text("person,role,hours_per_week\nAnn,sales,40\nBo,sales,20\n", encoding="utf-8")
+    code, out, exc = run(
+        app, str(scenario_file), "--mode", "assignment", "--people", str(people), "-n", "10"
+    )
+    assert code == 0, exc
+    assert "assignment plan: optimal" in out
+    assert "Assignments" in out and "Verification: plan vs base" in out
+    assert "no stage started above its pool's capacity" in out
 
 
 def test_bad_input(app: typer.Typer, scenario_file: Path, tmp_path: Path) -> None:
