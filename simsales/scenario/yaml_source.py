@@ -109,10 +109,10 @@ def parse_yaml(raw: bytes | str, name: str | None = None) -> tuple[Any, SourceMa
         raise ScenarioError(
             [Problem("the file is empty", file=name, hint="start from scenarios/minimal.yaml")]
         )
-    yaml = YAML(typ="rt", pure=True)
-    yaml.allow_duplicate_keys = False
+    reader = YAML(typ="rt", pure=True)  # round-trip: keeps positions, builds no Python objects
+    reader.allow_duplicate_keys = False
     try:
-        doc = yaml.load(text)
+        doc = reader.load(text)  # tags survive as markers; _plain refuses them
     except MarkedYAMLError as exc:
         raise ScenarioError([_syntax_problem(exc, name, text)]) from None
     except (YAMLError, ValueError) as exc:  # unmarked (or a bad date such as 2027-02-30)
