@@ -170,9 +170,9 @@ def _name_keys(node: Any) -> None:
 
 def _register_commands() -> None:
     # Each command lives in its own module under simsales.commands with register(app).
-    from simsales.commands import compare, optimize, report, run
+    from simsales.commands import calibrate, compare, optimize, report, run
 
-    for module in (run, report, compare, optimize):
+    for module in (run, report, compare, optimize, calibrate):
         module.register(app)
 
 

@@ -17,6 +17,14 @@ For each origin ``o`` (an as-of date) and window ``(o, u]``:
    - ``brier_all``: every deal open at ``o``, event "won by ``u``"; deals still open at ``u``
      count as 0. simsales says P(won by u); the baseline, which has no notion of timing, says its
      stage's win rate.
+
+   simsales' per-deal probabilities are Monte Carlo estimates: their noise adds about
+   ``p (1 - p) / n`` (``n`` the replications that decided the deal) to its Brier score, so use a
+   few hundred replications when comparing Brier scores.
+
+simsales' intervals hold the randomness of deals given the fitted parameters (arrivals, timing,
+outcomes, values); they do not widen for parameter uncertainty (small with thousands of deals)
+or for a process that changes over time, which is what the coverage over origins measures.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from simsales.calibrate.baseline import Baseline, stage_weighted
-from simsales.calibrate.calibrate import By, Calibration, calibrate
+from simsales.calibrate.calibrate import By, Calibration, Durations, calibrate
 from simsales.calibrate.history import History
 from simsales.calibrate.scores import brier, coverage, inside80, interval80, pit
 from simsales.engine.runner import Executor, simulate
@@ -105,6 +113,7 @@ class BacktestResult:
     seed: int
     source: str
     by: str | None
+    durations: str = "lognormal"
 
     def coverage(self, method: str, metric: str) -> tuple[float, float, float]:
         """Share of origins whose 80% interval held the truth, with a Wilson 95% interval."""
@@ -140,6 +149,7 @@ class BacktestResult:
             "replications": self.replications,
             "seed": self.seed,
             "by": self.by,
+            "durations": self.durations,
             "origins": [o.row() for o in self.origins],
             "summary": summary,
             "definitions": {
@@ -161,6 +171,7 @@ def backtest(
     replications: int = 200,
     seed: int = 0,
     by: By | None = "product",
+    durations: Durations = "lognormal",
     workers: int = 1,
     executor: Executor = "serial",
     progress: Callable[[str], None] | None = None,
@@ -181,9 +192,9 @@ def backtest(
         if progress is not None:
             progress(f"origin {k + 1}/{len(windows)}: as of {as_of.date()}, until {until.date()}")
         results.append(
-            _origin(history, as_of, until, replications, seed + k, by, workers, executor)
+            _origin(history, as_of, until, replications, seed + k, by, durations, workers, executor)
         )
-    return BacktestResult(tuple(results), replications, seed, history.report.source, by)
+    return BacktestResult(tuple(results), replications, seed, history.report.source, by, durations)
 
 
 def _origin(
@@ -193,10 +204,11 @@ def _origin(
     replications: int,
     seed: int,
     by: By | None,
+    durations: Durations,
     workers: int,
     executor: Executor,
 ) -> OriginResult:
-    cal = calibrate(history, as_of, by=by, horizon=until)
+    cal = calibrate(history, as_of, by=by, horizon=until, durations=durations)
     scenario = load_dict(cal.scenario(), name=f"calibrated as of {as_of.date()}")
     forecast = simulate(
         scenario, replications=replications, seed=seed, workers=workers, executor=executor,

@@ -4,8 +4,6 @@ addresses in its bundle neutralised, as in :mod:`simsales.report.html`), no exte
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,8 +11,9 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from simsales.calibrate.atomic import write_text_atomic
 from simsales.calibrate.backtest import METHODS, BacktestResult
-from simsales.report.html import _plotly_js  # the bundle with its web addresses neutralised
+from simsales.report.html import plotly_js  # the bundle with its web addresses neutralised
 
 __all__ = ["backtest_html", "write_backtest_html"]
 
@@ -103,9 +102,14 @@ def _cumulative(result: BacktestResult, metric: str, unit: str) -> go.Figure:
             row=i, col=1,
         )  # fmt: skip
     fig.update_layout(
-        height=260 * len(origins) + 120,
-        title=f"Cumulative {unit} after each as-of date: forecast against what happened",
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+        height=260 * len(origins) + 160,
+        title={
+            "text": f"Cumulative {unit} after each as-of date: forecast against what happened",
+            "y": 0.995,
+            "yanchor": "top",
+        },
+        margin={"t": 150},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"},
     )
     return fig
 
@@ -166,10 +170,10 @@ def backtest_html(result: BacktestResult) -> str:
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
-td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; white-space: nowrap; }}
 th {{ background: #f3f3f3; }}
 </style>
-<script type="text/javascript">{_plotly_js()}</script>
+<script type="text/javascript">{plotly_js()}</script>
 </head><body>
 <h1>{html.escape(title)}</h1>
 <p>{len(result.origins)} origins, {result.replications} replications each, seed {result.seed};
@@ -183,13 +187,5 @@ its as-of date only, then forecasts the window after it.</p>
 
 
 def write_backtest_html(result: BacktestResult, path: str | Path) -> None:
-    """Write the page atomically (temp file, then rename)."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(backtest_html(result))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the page atomically (temporary file, then rename)."""
+    write_text_atomic(path, backtest_html(result))

@@ -36,11 +36,13 @@ import pandas as pd
 from simsales.calibrate.fit import (
     ArrivalFit,
     DurationFit,
+    EmpiricalFit,
     RateFit,
     ValueFit,
     beta_rate,
     eb_prior,
     fit_duration,
+    fit_empirical,
     fit_values,
     month_exposure,
     poisson_rate,
@@ -54,6 +56,8 @@ __all__ = ["BY", "Calibration", "GroupFit", "StageFit", "calibrate", "safe_id"]
 
 BY = ("product", "owner", "segment")
 By = Literal["product", "owner", "segment"]
+DURATIONS = ("lognormal", "empirical")
+Durations = Literal["lognormal", "empirical"]
 MIN_VALUES = 3
 ACTIVE_DAYS = 90  # an agent who opened a deal this recently (or holds an open one) is active
 TIMESTAMP_HALF_WIDTH = 1 / 1440  # exact timestamps: known to the minute
@@ -63,7 +67,7 @@ TIMESTAMP_HALF_WIDTH = 1 / 1440  # exact timestamps: known to the minute
 class StageFit:
     id: str
     name: str
-    duration: DurationFit
+    duration: DurationFit | EmpiricalFit
     advance: RateFit  # won or moved on, among those that did not loop back
     rework: RateFit | None = None
     rework_to: str | None = None
@@ -97,7 +101,9 @@ class Calibration:
     arrivals_from: date
     arrival_stage: str
     agents_active: int
-    history: History = field(repr=False)
+    history: History = field(repr=False)  # as known at as_of
+    durations: str = "lognormal"
+    exported: date | None = None  # the export's own date
 
     def scenario(self) -> dict[str, Any]:
         """The scenario as plain data (what :func:`simsales.load_dict` takes)."""
@@ -184,11 +190,15 @@ def calibrate(
     *,
     by: By | None = "product",
     horizon: date | str | None = None,
+    durations: Durations = "lognormal",
 ) -> Calibration:
     """Fit a scenario to ``history`` using only what was known at the end of ``as_of``.
 
     ``as_of`` defaults to the export's last date; ``horizon`` to six months after ``as_of``.
     ``by`` names the column whose values become deal types (None: one type for all deals).
+    ``durations``: ``lognormal`` (censored ML) or ``empirical`` (Kaplan-Meier, written as a
+    discrete distribution: keeps a multi-modal shape and the share of deals that outlast every
+    finished one).
     """
     snap = history.snapshot
     t = pd.Timestamp(as_of) if as_of is not None else snap
@@ -198,10 +208,14 @@ def calibrate(
         )
     if by is not None and by not in BY:
         raise SimsalesError(f"--by must be one of {', '.join(BY)}, not {by!r}")
+    if durations not in DURATIONS:
+        raise SimsalesError(f"--durations must be one of {', '.join(DURATIONS)}, not {durations!r}")
     h = history.known_at(t)
     end = pd.Timestamp(horizon) if horizon is not None else t + pd.DateOffset(months=6)
     if end <= t:
         raise SimsalesError(f"the horizon ({end.date()}) must be after --as-of ({t.date()})")
+    if by == "product" and h.deals["product"].isna().all():
+        by = None  # the default, and the export has no products: one deal type
     if by is not None and h.deals[by].isna().all():
         raise SimsalesError(
             f"--by {by}: the export has no {by} column",
@@ -212,7 +226,7 @@ def calibrate(
     visits = h.visits.merge(deals[["deal", "group"]], on="deal", how="left")
     visits = visits.sort_values(["deal", "entered"], kind="stable")
     visits["next_stage"] = visits.groupby("deal")["stage"].shift(-1)
-    stages = tuple(_fit_stage(h, visits, s, t) for s in h.stages)
+    stages = tuple(_fit_stage(h, visits, s, t, durations) for s in h.stages)
     taken: set[str] = set()
     names = sorted(deals["group"].unique(), key=lambda g: (-int((deals["group"] == g).sum()), g))
     ids = {g: safe_id(stage_id(g), taken) for g in names}
@@ -267,18 +281,36 @@ def calibrate(
         arrival_stage=h.stages[0],
         agents_active=int(owners["owner"].nunique()),
         history=h,
+        durations=durations,
+        exported=snap.date(),
     )
 
 
-def _fit_stage(h: History, visits: pd.DataFrame, stage: str, t: pd.Timestamp) -> StageFit:
+def _fit_stage(
+    h: History, visits: pd.DataFrame, stage: str, t: pd.Timestamp, durations: Durations
+) -> StageFit:
     v = visits[visits["stage"] == stage]
     day = pd.Timedelta(days=1)
     done = v["left"].notna()
     gap = ((v["left"] - v["entered"]) / day).to_numpy(dtype=np.float64)
+    if durations == "empirical":
+        # an open deal has lasted whole days to the as-of date (date-only), or to its end
+        so_far = ((t + (0 * day if h.date_only else day) - v["entered"]) / day).to_numpy(
+            dtype=np.float64
+        )
+        try:
+            fit = fit_empirical(
+                np.where(done, gap, so_far),
+                done.to_numpy(),
+                ((h.observed_from - v["entered"]) / day).to_numpy(dtype=np.float64),
+            )
+        except SimsalesError as exc:
+            raise SimsalesError(f"stage {stage} as of {t.date()}: {exc}") from None
+        return _rates(stage, h, v, fit)
     if h.date_only:
         w, now = 0.5, (t - v["entered"]) / day + 0.5
     else:
-        w, now = TIMESTAMP_HALF_WIDTH, (t - v["entered"]) / day
+        w, now = TIMESTAMP_HALF_WIDTH, (t + day - v["entered"]) / day
     low = np.where(done, np.maximum(gap - w, 0.0), now.to_numpy(dtype=np.float64))
     high = np.where(done, gap + w, np.inf)
     trunc = ((h.observed_from - v["entered"]) / day).to_numpy(dtype=np.float64) - w
@@ -286,6 +318,12 @@ def _fit_stage(h: History, visits: pd.DataFrame, stage: str, t: pd.Timestamp) ->
         duration = fit_duration(low, high, np.maximum(trunc, 0.0))
     except SimsalesError as exc:
         raise SimsalesError(f"stage {stage} as of {t.date()}: {exc}") from None
+    return _rates(stage, h, v, duration)
+
+
+def _rates(
+    stage: str, h: History, v: pd.DataFrame, duration: DurationFit | EmpiricalFit
+) -> StageFit:
     exits = v["exit"]
     adv, lost, rework = (
         int((exits == "advance").sum()),
@@ -326,10 +364,11 @@ def _pipeline(
     cur = h.visits[h.visits["exit"] == "open"].set_index("deal")["entered"]
     taken: set[str] = set()
     out = []
-    half = 0.5 if h.date_only else 0.0
+    # date-only: entered mid-day, so 0.5 d on the as-of day; timestamps: to the end of it
+    to_end = 0.5 if h.date_only else 1.0
     for _, d in open_deals.sort_values(["opened", "deal"]).iterrows():
         entered = cur.get(d["deal"], d["opened"])
-        days = max((t - entered) / pd.Timedelta(days=1) + half, 0.0)
+        days = max((t - entered) / pd.Timedelta(days=1) + to_end, 0.0)
         deal: dict[str, Any] = {
             "_source": d["deal"],  # the export's id (not written to the scenario)
             "id": safe_id(str(d["deal"]), taken),

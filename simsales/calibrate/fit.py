@@ -31,11 +31,13 @@ __all__ = [
     "Z95",
     "ArrivalFit",
     "DurationFit",
+    "EmpiricalFit",
     "RateFit",
     "ValueFit",
     "beta_rate",
     "eb_prior",
     "fit_duration",
+    "fit_empirical",
     "fit_values",
     "month_exposure",
     "poisson_rate",
@@ -289,3 +291,95 @@ def _round(x: float, digits: int = 4) -> float:
     if x == 0 or not math.isfinite(x):
         return x
     return float(f"{x:.{digits}g}")
+
+
+@dataclass(frozen=True)
+class EmpiricalFit:
+    """Kaplan-Meier distribution of whole-day durations, with delayed entry (left truncation).
+
+    ``values``/``p``: the days on which deals finished and the probability of each;
+    ``tail``: the probability of outlasting every finished duration (deals seen open longer
+    than any that finished), placed at ``tail_value`` days.
+    """
+
+    values: tuple[float, ...]
+    p: tuple[float, ...]
+    tail: float
+    tail_value: float
+    n_done: int
+    n_open: int
+    n_truncated: int
+    median: float  # inf when the survival never falls to 1/2
+    median_interval: tuple[float, float]
+
+    @property
+    def p90(self) -> float:
+        """Days by which 90% have finished (``tail_value`` if fewer ever finish)."""
+        cum = np.cumsum(self.p)
+        hit = np.flatnonzero(cum >= 0.9 - 1e-12)
+        return float(self.values[hit[0]]) if len(hit) else self.tail_value
+
+    def spec(self) -> dict[str, object]:
+        values = list(self.values)
+        probs = [float(f"{x:.6g}") for x in self.p]
+        if self.tail > 0:
+            values.append(self.tail_value)
+            probs.append(float(f"{self.tail:.6g}"))
+        probs[-1] = 1.0 - math.fsum(probs[:-1])  # exact sum of 1 for the loader
+        return {"discrete": {"values": values, "p": probs}}
+
+
+def fit_empirical(
+    days: npt.ArrayLike,
+    done: npt.ArrayLike,
+    truncation: npt.ArrayLike | None = None,
+    tail_value: float = 3650.0,
+) -> EmpiricalFit:
+    """Kaplan-Meier estimate of whole-day durations.
+
+    ``days``: the finished duration (``done``) or the days a still-open deal has lasted so far
+    (it finishes later than that). ``truncation``: a deal is in the data only because it lasted
+    at least that many days (it enters the risk sets from then on). scipy's ``ecdf`` handles
+    censoring but not this delayed entry, hence the few lines here. The median's 95% interval
+    inverts Greenwood's pointwise interval of the survival function.
+    """
+    t = np.asarray(days, dtype=np.float64)
+    d = np.asarray(done, dtype=bool)
+    tr = np.zeros_like(t) if truncation is None else np.asarray(truncation, dtype=np.float64)
+    if int(d.sum()) < MIN_DONE:
+        raise SimsalesError(
+            f"only {int(d.sum())} completed durations (need {MIN_DONE}) to fit a stage duration"
+        )
+    times = np.unique(t[d])
+    # at risk on day s: entered (s >= truncation) and not finished or censored before s;
+    # an open deal that has lasted c days is known to finish after day c.
+    exits = np.where(d, t, t + 0.5)
+    n_risk = np.array([np.count_nonzero((tr <= s) & (exits >= s)) for s in times], dtype=np.float64)
+    events = np.array([np.count_nonzero(d & (t == s)) for s in times], dtype=np.float64)
+    hazard = np.where(n_risk > 0, events / np.maximum(n_risk, 1.0), 0.0)
+    surv: FloatArray = np.cumprod(1.0 - hazard).astype(np.float64)
+    prev = np.concatenate([[1.0], surv[:-1]])
+    p = prev - surv
+    with np.errstate(divide="ignore", invalid="ignore"):
+        green = np.cumsum(np.where(n_risk > events, events / (n_risk * (n_risk - events)), 0.0))
+    half: FloatArray = Z95 * surv * np.sqrt(green)
+    median = _first_at_or_below(times, surv, 0.5)
+    lo = _first_at_or_below(times, surv - half, 0.5)
+    hi = _first_at_or_below(times, surv + half, 0.5)
+    keep = p > 0
+    return EmpiricalFit(
+        values=tuple(float(x) for x in times[keep]),
+        p=tuple(float(x) for x in p[keep]),
+        tail=float(surv[-1]),
+        tail_value=max(tail_value, float(t.max()) * 2),
+        n_done=int(d.sum()),
+        n_open=int((~d).sum()),
+        n_truncated=int((tr > 0).sum()),
+        median=median,
+        median_interval=(lo, hi),
+    )
+
+
+def _first_at_or_below(times: FloatArray, surv: FloatArray, level: float) -> float:
+    below = np.flatnonzero(surv <= level)
+    return float(times[below[0]]) if len(below) else math.inf

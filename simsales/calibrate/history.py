@@ -44,7 +44,7 @@ class History:
         """The history as it stood at the end of ``as_of``: later entries, closes and the
         values of deals closed later (their outcome) are removed."""
         t = pd.Timestamp(as_of)
-        end = t + pd.Timedelta(days=1) if self.date_only else t
+        end = t + pd.Timedelta(days=1)
         deals = self.deals[self.deals["opened"] < end].copy()
         later = deals["closed"] >= end
         deals.loc[later, "closed"] = pd.NaT

@@ -16,6 +16,7 @@ closed_without_date      dropped    won or lost but no close date
 open_with_close_date     dropped    an open stage but a close date
 missing_engage_date      dropped    won or lost but never engaged (no start date)
 after_close              dropped    stage changes: a row after the deal was won or lost
+no_open_stage            dropped    stage changes: the deal's first row is already won or lost
 bad_value                kept       a value that is not a non-negative number: value blanked
 won_without_value        kept       won with no (or zero) value: not used to fit values
 blank_account            kept       no account
@@ -24,6 +25,8 @@ product_spelling         merged     one product written several ways (case, spac
 unknown_product          kept       a product not in the catalog
 undated_open             info       open deals with no date at all (e.g. Prospecting): left out
 observation_start        info       no closes before a date: earlier deals are left-truncated
+stage_order              info       stage changes: the stage order inferred from the data
+catalog                  info       the product catalog used to name products
 =======================  =========  ==========================================================
 """
 
@@ -233,6 +236,9 @@ def _attributes(rows: _Rows, catalog: dict[str, float]) -> pd.DataFrame:
     product = rows.col("product").map(lambda v: " ".join(v.split()))
     if "product" in rows.m.columns:
         rows.keep(product == "", "blank_product", "no product: grouped as 'unspecified'")
+    if "product" not in rows.m.columns:
+        out["product"] = None
+        return out
     out["product"] = _merge_spellings(rows, product.where(product != "", "unspecified"), catalog)
     return out
 

@@ -8,8 +8,6 @@ checked with :func:`simsales.load` before it replaces the target file (written a
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,9 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from simsales.calibrate.atomic import write_text_atomic
 from simsales.calibrate.calibrate import Calibration
-from simsales.calibrate.fit import RateFit
+from simsales.calibrate.fit import EmpiricalFit, RateFit
 from simsales.errors import ScenarioError, SimsalesError
 
 __all__ = ["scenario_dict", "scenario_yaml", "write_scenario"]
@@ -81,12 +80,15 @@ def _build(c: Calibration) -> CommentedMap:
         d = s.duration
         lo, hi = d.median_interval
         item["duration"] = _flow(d.spec())
-        item.yaml_add_eol_comment(
-            f"days; censored lognormal ML on {_n(d.n_done)} finished + {_n(d.n_open)} still "
-            f"open (right-censored), {_n(d.n_truncated)} left-truncated; median "
-            f"{d.median:.1f} d, 95% CI [{lo:.1f}, {hi:.1f}]",
-            "duration",
+        how = "Kaplan-Meier" if isinstance(d, EmpiricalFit) else "censored lognormal ML"
+        note = (
+            f"days; {how} on {_n(d.n_done)} finished + {_n(d.n_open)} still open "
+            f"(right-censored), {_n(d.n_truncated)} left-truncated; median {d.median:.1f} d, "
+            f"95% CI [{lo:.1f}, {hi:.1f}]"
         )
+        if isinstance(d, EmpiricalFit) and d.tail > 0:
+            note += f"; {d.tail:.1%} outlast every finished deal: placed at {d.tail_value:g} d"
+        item.yaml_add_eol_comment(note, "duration")
         item["advance"] = _p(s.advance.mean)
         last = s.id == c.stages[-1].id
         item.yaml_add_eol_comment(
@@ -151,13 +153,24 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
     problems = h.report.problems
     header = [
         f"Calibrated by `simsales calibrate` from {c.source}",
-        f"as of the end of {c.as_of} (the export runs to {h.snapshot.date()}); deal types by "
+        f"as of the end of {c.as_of} (the export runs to {c.exported}); deal types by "
         f"{c.by or 'nothing (one type)'}.",
         "",
         "How the numbers were fitted (the comment beside each gives its sample size):",
-        "- durations: one lognormal per stage by censored maximum likelihood; dates are known to",
-        "  the day (+-0.5 d), deals still open are right-censored (not dropped), and deals begun",
-        f"  before the first close ({h.observed_from.date()}) are left-truncated;",
+        *(
+            [
+                "- durations: one Kaplan-Meier distribution per stage (whole days): deals still",
+                "  open are right-censored (not dropped), deals begun before the first close",
+                f"  ({h.observed_from.date()}) enter the risk sets late (left truncation);",
+            ]
+            if c.durations == "empirical"
+            else [
+                "- durations: one lognormal per stage by censored maximum likelihood; dates are",
+                "  known to the day (+-0.5 d), deals still open are right-censored (not dropped),",
+                f"  and deals begun before the first close ({h.observed_from.date()}) are",
+                "  left-truncated;",
+            ]
+        ),
         "- duration and outcome are independent here: the engine decides won/lost at the stage's",
         "  end, so rates come from the deals decided so far;",
         "- win / advance rates: Beta posteriors; per type shrunk towards the stage's overall rate",
@@ -170,7 +183,13 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
         "  works many deals at once, so they are not modelled as a constraint.",
         "",
         f"Data: {h.report.rows_read:,} rows read, {h.report.deals_used:,} deals used"
-        + (f"; {len(problems)} kinds of data problem:" if problems else "; no data problems."),
+        + (
+            f"; {len(problems)} kinds of data problem (and notes):"
+            if problems
+            else "; no data problems (notes below)."
+            if h.report.issues
+            else "; no data problems."
+        ),
         *(f"  {i}" for i in h.report.issues),
     ]
     doc.yaml_set_start_comment("\n".join(header))
@@ -206,19 +225,12 @@ def write_scenario(c: Calibration, path: str | Path) -> None:
     """Write the scenario atomically, after checking that simsales loads it."""
     from simsales.scenario.load import load
 
-    target = Path(path)
-    text = scenario_yaml(c)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+    def check(tmp: Path) -> None:
         try:
             load(tmp)
         except ScenarioError as exc:  # a bug in calibrate, not in the user's data
             raise SimsalesError(
                 f"internal error: the calibrated scenario does not load:\n{exc}"
             ) from None
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_text_atomic(path, scenario_yaml(c), check)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simsales.calibrate.backtest import METHODS, BacktestResult, backtest
-from simsales.calibrate.calibrate import BY, Calibration, calibrate
+from simsales.calibrate.calibrate import BY, DURATIONS, Calibration, calibrate
 from simsales.calibrate.history import History
 from simsales.calibrate.importer import read_history
 from simsales.calibrate.mapping import PRESETS
@@ -38,6 +38,13 @@ _Columns = Annotated[
     typer.Option("--column", help="FIELD=COLUMN, e.g. --column id='Opportunity ID' (repeatable)."),
 ]
 _By = Annotated[str, typer.Option("--by", help=f"Deal types by {' | '.join(BY)} | none.")]
+_Durations = Annotated[
+    str,
+    typer.Option(
+        "--durations",
+        help="Stage durations: lognormal (censored ML) | empirical (Kaplan-Meier).",
+    ),
+]
 _Exported = Annotated[
     str | None,
     typer.Option("--exported", help="Date the export was taken (default: its latest date)."),
@@ -71,6 +78,12 @@ def _by(text: str) -> Any:
         return None
     if text not in BY:
         raise SimsalesError(f"--by {text!r}: use one of {', '.join(BY)}, none")
+    return text
+
+
+def _durations(text: str) -> Any:
+    if text not in DURATIONS:
+        raise SimsalesError(f"--durations {text!r}: use one of {', '.join(DURATIONS)}")
     return text
 
 
@@ -185,7 +198,9 @@ def render_backtest(result: BacktestResult, console: Console) -> None:
     summary = Table(title=f"Scores over {len(result.origins)} origins", title_justify="left")
     for col in ("forecast", "80% coverage: won", "80% coverage: revenue",
                 "Brier (closed by until)", "Brier (all open)"):  # fmt: skip
-        summary.add_column(col, justify="left" if col == "forecast" else "right")
+        summary.add_column(
+            col, justify="left" if col == "forecast" else "right", no_wrap=col == "forecast"
+        )
     for method in METHODS:
         cells = ["simsales" if method == "simsales" else "stage-weighted pipeline"]
         for metric in ("won", "revenue"):
@@ -211,6 +226,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--as-of", help="Use what was known then (default: the end).")
         ] = None,
         by: _By = "product",
+        durations: _Durations = "lognormal",
         horizon: Annotated[
             str | None, typer.Option(help="Scenario horizon (default: six months after as-of).")
         ] = None,
@@ -225,7 +241,11 @@ def register(app: typer.Typer) -> None:
         try:
             h = _read(history, mapping, preset, columns, strict, exported)
             c = calibrate(
-                h, _date(as_of, "--as-of"), by=_by(by), horizon=_date(horizon, "--horizon")
+                h,
+                _date(as_of, "--as-of"),
+                by=_by(by),
+                horizon=_date(horizon, "--horizon"),
+                durations=_durations(durations),
             )
             if out is not None:
                 c.write(out)
@@ -260,6 +280,7 @@ def register(app: typer.Typer) -> None:
         preset: _Preset = None,
         columns: _Columns = None,
         by: _By = "product",
+        durations: _Durations = "lognormal",
         replications: Annotated[
             int, typer.Option("--replications", "-n", min=2, help="Per origin.")
         ] = 200,
@@ -287,6 +308,7 @@ def register(app: typer.Typer) -> None:
                 replications=replications,
                 seed=seed,
                 by=_by(by),
+                durations=_durations(durations),
                 workers=workers,
                 executor="process" if workers > 1 else "serial",
                 progress=log,

@@ -8,10 +8,6 @@ import typer
 from simsales.commands.calibrate import register
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "data: needs the real data in ../shared/data")
-
-
 @pytest.fixture
 def cli() -> typer.Typer:
     app = typer.Typer(pretty_exceptions_enable=False)

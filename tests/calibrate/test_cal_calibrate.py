@@ -162,3 +162,66 @@ def test_z90_used_for_p90_matches_scipy() -> None:
     from simsales.calibrate.fit import Z90
 
     assert pytest.approx(special.ndtri(0.9)) == Z90 and np.isfinite(Z90)
+
+
+def test_empirical_durations_recover_the_median_and_load(
+    dirty_history: Path, tmp_path: Path, cli
+) -> None:  # type: ignore[no-untyped-def]
+    c = calibrate(read_history(dirty_history), AS_OF, durations="empirical")
+    (stage,) = c.stages
+    lo, hi = stage.duration.median_interval
+    assert lo - 1 <= 30.0 <= hi + 1  # whole days: the median is known to a day
+    out = tmp_path / "km.yaml"
+    c.write(out)
+    assert "Kaplan-Meier on" in out.read_text(encoding="utf-8")
+    s = simsales.load(out)
+    sampler = s.stages[0].duration
+    assert "discrete" in sampler.model_dump(exclude_none=True)
+    bad = CliRunner().invoke(cli, ["calibrate", str(dirty_history), "--durations", "weibull"])
+    assert bad.exit_code == 2 and "lognormal, empirical" in bad.output
+
+
+def test_timestamped_stage_changes_use_exact_durations(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    n = 600
+    t0 = pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.uniform(0, 200, n), unit="D")
+    d = np.exp(math.log(6.0) + 0.5 * rng.standard_normal(n))
+    t1 = t0 + pd.to_timedelta(d, unit="D")
+    won = rng.random(n) < 0.4
+    as_of = pd.Timestamp("2022-07-01")
+    rows = [("id", "stage", "entered_at")]
+    for i in range(n):
+        if t0[i] >= as_of:
+            continue
+        rows.append((f"D{i}", "Demo", t0[i].strftime("%Y-%m-%d %H:%M:%S")))
+        if t1[i] < as_of:
+            rows.append((f"D{i}", "Won" if won[i] else "Lost", t1[i].strftime("%Y-%m-%d %H:%M:%S")))
+    path = tmp_path / "ts.csv"
+    pd.DataFrame(rows[1:], columns=list(rows[0])).to_csv(path, index=False)
+    h = read_history(path, preset="stage-changes")
+    assert not h.date_only
+    c = calibrate(h, "2022-06-30")
+    lo, hi = c.stages[0].duration.median_interval
+    assert lo <= 6.0 <= hi
+    assert hi / lo < 1.2  # exact times: a narrow interval
+    alo, ahi = c.stages[0].advance.interval
+    assert alo <= 0.4 <= ahi
+    assert c.by is None and [g.name for g in c.groups] == ["all"]  # no product column
+
+
+def test_atomic_write_keeps_the_old_file_when_the_check_fails(tmp_path: Path) -> None:
+    from simsales.calibrate.atomic import write_text_atomic
+
+    target = tmp_path / "s.yaml"
+    target.write_text("old", encoding="utf-8")
+
+    def refuse(tmp: Path) -> None:
+        assert tmp.read_text(encoding="utf-8") == "new"
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        write_text_atomic(target, "new", refuse)
+    assert target.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["s.yaml"]
+    write_text_atomic(target, "new")
+    assert target.read_text(encoding="utf-8") == "new"

@@ -13,6 +13,7 @@ from simsales.calibrate.fit import (
     beta_rate,
     eb_prior,
     fit_duration,
+    fit_empirical,
     fit_values,
     month_exposure,
     poisson_rate,
@@ -117,3 +118,34 @@ def test_values_fit_is_the_lognormal_of_the_logs() -> None:
     assert lo <= math.exp(8) <= hi
     assert fit_values([0.0, np.nan]) is None
     assert fit_values([5.0, 5.0, 5.0]).spec() == {"fixed": 5.0}  # type: ignore[union-attr]
+
+
+def test_kaplan_meier_matches_scipy_with_right_censoring() -> None:
+    rng = np.random.default_rng(8)
+    true = np.round(np.exp(3 + 0.8 * rng.standard_normal(800)))
+    seen = np.minimum(true, rng.integers(5, 120, 800))
+    done = seen == true
+    fit = fit_empirical(seen, done)
+    ref = stats.ecdf(stats.CensoredData(uncensored=seen[done], right=seen[~done]))
+    cdf = np.cumsum(fit.p)
+    assert np.allclose(cdf, ref.cdf.evaluate(np.array(fit.values)), atol=1e-12)
+    assert fit.tail == pytest.approx(1 - cdf[-1])
+    spec = fit.spec()["discrete"]
+    assert math.fsum(spec["p"]) == pytest.approx(1.0, abs=1e-12)  # type: ignore[index]
+
+
+def test_kaplan_meier_with_delayed_entry_recovers_the_median() -> None:
+    rng = np.random.default_rng(9)
+    start = rng.integers(-150, 300, 8000)
+    d = np.maximum(np.round(np.exp(math.log(30.0) + 0.7 * rng.standard_normal(8000))), 1)
+    seen = start + d >= 0  # the export only holds deals that ended on or after day 0
+    start, d = start[seen], d[seen]
+    as_of = 300
+    done = start + d <= as_of
+    days = np.where(done, d, as_of - start)
+    fit = fit_empirical(days, done, -start)
+    lo, hi = fit.median_interval
+    assert lo <= 30 <= hi
+    assert fit.n_truncated == (start < 0).sum() and fit.n_open == (~done).sum()
+    naive = fit_empirical(days, done)  # without delayed entry: biased long
+    assert naive.median > 30

@@ -38,6 +38,7 @@ def test_calibrate_reports_the_data_problems_and_the_scenario_runs(cli, tmp_path
     assert (f.deals["outcome"] == "won").sum() > 0
 
 
+@pytest.mark.slow
 def test_backtest_prints_coverage_and_brier_for_both_forecasts(cli) -> None:  # type: ignore[no-untyped-def]
     args = ["backtest", str(MAVEN), "--as-of", "2017-05-31", "--until", "2017-06-30",
             "--origins", "2017-07-31,2017-09-30", "-n", "10"]  # fmt: skip
@@ -51,6 +52,6 @@ def test_backtest_prints_coverage_and_brier_for_both_forecasts(cli) -> None:  # 
     # The pipeline forecast has no notion of timing: on "won by the end of the window" it is
     # clearly worse than a forecast that knows how long deals take.
     assert sim["brier_all"] < base["brier_all"]
-    table = CliRunner().invoke(cli, [*args[:6], "-n", "5"])
+    table = CliRunner().invoke(cli, [*args[:6], "-n", "5"], env={"COLUMNS": "200"})
     assert table.exit_code == 0
     assert "stage-weighted pipeline" in table.output and "Brier" in table.output
