@@ -47,25 +47,24 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass
 class RepRecords:
-    """Everything one replication produced, as columns (numpy arrays)."""
+    """Everything one replication produced, as compact columns (numpy arrays)."""
 
     # deals: live pipeline first, then arrivals in order of arrival source, month, number
     deal_id: list[str]
-    deal_type: IntArray
+    deal_type: npt.NDArray[np.int16]
     deal_live: npt.NDArray[np.bool_]
     arrival_t: FloatArray
-    outcome: IntArray  # OPEN / WON / LOST
+    outcome: npt.NDArray[np.int8]  # OPEN / WON / LOST
     decision_t: FloatArray  # nan while open
-    value: FloatArray  # contract value after value factors
-    revenue: FloatArray  # value if won, else 0
+    value: FloatArray  # contract value after value factors (revenue if won)
     cost: FloatArray  # people, stage and mitigation costs
-    stage: IntArray  # stage reached (where it was lost, last stage if won)
+    stage: npt.NDArray[np.int16]  # stage reached (where it was lost, last stage if won)
     wait: FloatArray  # total days queued for people
     win_factor: FloatArray
     # stage visits
-    visit_deal: IntArray
-    visit_stage: IntArray
-    visit_number: IntArray
+    visit_deal: npt.NDArray[np.int32]  # row in this replication's deals
+    visit_stage: npt.NDArray[np.int16]
+    visit_number: npt.NDArray[np.int16]
     visit_entry: FloatArray
     visit_ready: FloatArray  # queued for people from here (after delays)
     visit_start: FloatArray
@@ -87,6 +86,10 @@ class RepRecords:
     global_cost: float
     global_risk_occurred: npt.NDArray[np.bool_]
     arrivals_by_source: IntArray
+
+    @property
+    def revenue(self) -> FloatArray:
+        return np.where(self.outcome == WON, self.value, 0.0)
 
 
 class _Run:
@@ -488,30 +491,29 @@ class _Run:
         np.add.at(cost, deal, people_days @ m.cost_per_day)
         stage_cost = np.stack([t.stage_cost for t in m.types])[types[deal], stage]
         np.add.at(cost, deal, np.where(np.isnan(v[:, 6]), 0.0, stage_cost))
-        outcome = np.array(self.outcome, np.int64)
         value = np.array(self.value) * np.array(self.value_factor)
         caps = np.array(self.cap_log, dtype=np.float64).reshape(-1, 3)
         risks = np.array(self.risk_log, dtype=np.float64).reshape(-1, 4)
         return RepRecords(
             deal_id=self.ids,
-            deal_type=types,
+            deal_type=types.astype(np.int16),
             deal_live=np.arange(self.n) < len(m.deal_ids),
             arrival_t=np.array(self.arrival),
-            outcome=outcome,
+            outcome=np.array(self.outcome, np.int8),
             decision_t=np.array(self.decision),
             value=value,
-            revenue=np.where(outcome == WON, value, 0.0),
             cost=cost,
-            stage=np.array(self.reached, np.int64),
+            stage=np.array(self.reached, np.int16),
             wait=np.array(self.wait),
             win_factor=np.array(self.win_factor),
-            visit_deal=deal,
-            visit_stage=stage,
-            visit_number=v[:, 2].astype(np.int64),
-            visit_entry=v[:, 3],
-            visit_ready=v[:, 4],
-            visit_start=v[:, 5],
-            visit_exit=v[:, 6],
+            visit_deal=deal.astype(np.int32),
+            visit_stage=stage.astype(np.int16),
+            visit_number=v[:, 2].astype(np.int16),
+            # contiguous copies, so the (visit x 7) work array is not kept alive by views
+            visit_entry=v[:, 3].copy(),
+            visit_ready=v[:, 4].copy(),
+            visit_start=v[:, 5].copy(),
+            visit_exit=v[:, 6].copy(),
             pool_busy=people_days.sum(axis=0),
             pool_capacity_days=_capacity_days(caps, len(m.pool_ids), horizon),
             pool_requests=np.array(self.alloc.requests, np.int64),

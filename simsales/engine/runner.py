@@ -23,7 +23,9 @@ from simsales.engine.model import Model, compile_model
 from simsales.engine.replication import LOST, WON, RepRecords, run_replication
 from simsales.engine.streams import replication_seeds
 from simsales.errors import SimsalesError, SimulationError
+from simsales.results.build import ForecastBuilder
 from simsales.results.forecast import Forecast
+from simsales.results.stats import Z95
 from simsales.scenario.load import load, scenario_hash, scenario_raw
 from simsales.scenario.schema import Precision, Scenario
 
@@ -87,23 +89,30 @@ def simulate(
     target = settings.precision if precision == "scenario" else precision
     model = compile_model(scenario)
     batch = settings.batch if target is not None else n
-    records: list[RepRecords] = []
+    builder = ForecastBuilder(model)
+    stats: list[tuple[float, float, float]] = []  # per replication, for the precision stop
     with _pool(executor, model, workers, scheduler) as run_range, _progress(progress, n) as tick:
+
+        def sink(chunk: list[RepRecords]) -> None:  # chunks arrive in replication order
+            stats.extend(replication_stats(r, model.horizon_t) for r in chunk)
+            builder.add(chunk)
+            tick(len(chunk))
+
         done = 0
         while done < n:
             stop = min(n, done + batch)
-            records.extend(run_range(seed, done, stop, tick))
+            run_range(seed, done, stop, sink)
             done = stop
-            if target is not None and precision_reached(model, records, target):
+            if target is not None and precision_reached(stats, target):
                 break
     raw, _ = scenario_raw(scenario)
     provenance = {
         "scenario_name": scenario.name,
         "scenario_hash": scenario_hash(scenario),
         "seed": seed,
-        "replications": len(records),
+        "replications": builder.count,
         "replications_requested": n,
-        "stopped_early": len(records) < n,
+        "stopped_early": builder.count < n,
         "executor": executor,
         "workers": workers,
         "live_deals": list(model.deal_ids),
@@ -111,10 +120,11 @@ def simulate(
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "scenario": raw,
     }
-    return Forecast.from_records(model, records, provenance)
+    return Forecast.from_builder(builder, provenance)
 
 
-RunRange = Callable[[int, int, int, Callable[[int], None]], list[RepRecords]]
+Sink = Callable[[list[RepRecords]], None]
+RunRange = Callable[[int, int, int, Sink], None]
 
 
 def _chunks(start: int, stop: int, parts: int) -> list[tuple[int, int]]:
@@ -148,31 +158,22 @@ class _pool:  # noqa: N801 - used as a context manager like a function
     def __exit__(self, *exc: object) -> None:
         self._close()
 
-    def _serial(
-        self, seed: int, start: int, stop: int, tick: Callable[[int], None]
-    ) -> list[RepRecords]:
-        out: list[RepRecords] = []
-        for a, b in _chunks(start, stop, max(1, (stop - start) // 10)):
-            out.extend(run_chunk(self.model, seed, a, b))
-            tick(b - a)
-        return out
+    def _serial(self, seed: int, start: int, stop: int, sink: Sink) -> None:
+        # chunks of about 50 replications: a fine progress bar, and little memory per chunk
+        for a, b in _chunks(start, stop, max(1, math.ceil((stop - start) / 50))):
+            sink(run_chunk(self.model, seed, a, b))
 
-    def _processes(
-        self, seed: int, start: int, stop: int, tick: Callable[[int], None]
-    ) -> list[RepRecords]:
+    def _processes(self, seed: int, start: int, stop: int, sink: Sink) -> None:
         parts = _chunks(start, stop, self.workers * 4)
         try:
             futures = [self._procs.submit(_run_in_worker, seed, a, b) for a, b in parts]
-            out: list[RepRecords] = []
-            for (a, b), future in zip(parts, futures, strict=True):
-                out.extend(future.result())
-                tick(b - a)
+            for future in futures:
+                sink(future.result())
         except BrokenProcessPool:
             raise SimulationError(
                 "a worker process died during the run, so no results were produced "
                 "(out of memory or killed?); run again, or use fewer workers"
             ) from None
-        return out
 
     def _dask_range(self) -> RunRange:
         try:
@@ -189,19 +190,15 @@ class _pool:  # noqa: N801 - used as a context manager like a function
             self._close = client.close
         model = client.scatter(self.model, broadcast=True)
 
-        def run_range(
-            seed: int, start: int, stop: int, tick: Callable[[int], None]
-        ) -> list[RepRecords]:
+        def run_range(seed: int, start: int, stop: int, sink: Sink) -> None:
             parts = _chunks(start, stop, max(self.workers, _dask_threads(client)) * 4)
             futures = [client.submit(run_chunk, model, seed, a, b, pure=False) for a, b in parts]
-            out: list[RepRecords] = []
-            for (a, b), future in zip(parts, futures, strict=True):
+            for future in futures:
                 try:
-                    out.extend(future.result())
+                    chunk = future.result()
                 except Exception as exc:  # a lost worker surfaces here as KilledWorker etc.
                     raise SimulationError(f"a Dask task failed: {exc}") from None
-                tick(b - a)
-            return out
+                sink(chunk)
 
         return run_range
 
@@ -235,32 +232,27 @@ class _progress:  # noqa: N801 - used as a context manager like a function
             self._bar.stop()
 
 
-def precision_reached(model: Model, records: Sequence[RepRecords], target: Precision) -> bool:
+def replication_stats(r: RepRecords, horizon: float) -> tuple[float, float, float]:
+    """(win rate of decided deals, P80 close time of live deals, revenue) of one replication."""
+    decided = np.isin(r.outcome, (WON, LOST))
+    win_rate = float(np.mean(r.outcome[decided] == WON)) if decided.any() else math.nan
+    return win_rate, _p80(r, horizon), float(r.revenue.sum())
+
+
+def precision_reached(stats: Sequence[tuple[float, float, float]], target: Precision) -> bool:
     """Whether every 95% half-width asked for is reached (needs at least two replications)."""
-    if len(records) < 2:
+    if len(stats) < 2:
         return False
-    z = 1.959963984540054
+    win_rate, p80, revenue = (np.array(column) for column in zip(*stats, strict=True))
     checks: list[bool] = []
     if target.win_rate is not None:
-        rates = np.array([_win_rate(r) for r in records])
-        checks.append(z * np.nanstd(rates, ddof=1) / math.sqrt(len(rates)) <= target.win_rate)
+        checks.append(_half_width(win_rate[np.isfinite(win_rate)]) <= target.win_rate)
     if target.close_p80_days is not None:
-        p80 = np.array([_p80(r, model.horizon_t) for r in records])
-        p80 = p80[np.isfinite(p80)]
-        checks.append(
-            len(p80) > 1 and z * np.std(p80, ddof=1) / math.sqrt(len(p80)) <= target.close_p80_days
-        )
+        checks.append(_half_width(p80[np.isfinite(p80)]) <= target.close_p80_days)
     if target.revenue_rel is not None:
-        revenue = np.array([r.revenue.sum() for r in records])
         mean = revenue.mean()
-        half = z * revenue.std(ddof=1) / math.sqrt(len(revenue))
-        checks.append(mean > 0 and half / mean <= target.revenue_rel)
+        checks.append(mean > 0 and _half_width(revenue) / mean <= target.revenue_rel)
     return all(checks)
-
-
-def _win_rate(r: RepRecords) -> float:
-    decided = np.isin(r.outcome, (WON, LOST))
-    return float(np.mean(r.outcome[decided] == WON)) if decided.any() else math.nan
 
 
 def _p80(r: RepRecords, horizon: float) -> float:
@@ -272,6 +264,10 @@ def _p80(r: RepRecords, horizon: float) -> float:
     """
     t = np.where(np.isnan(r.decision_t[r.deal_live]), horizon, r.decision_t[r.deal_live])
     return float(np.quantile(t, 0.8, method="inverted_cdf")) if len(t) else math.nan
+
+
+def _half_width(x: np.ndarray) -> float:
+    return Z95 * float(np.std(x, ddof=1)) / math.sqrt(len(x)) if len(x) > 1 else math.inf
 
 
 def _versions() -> dict[str, str]:

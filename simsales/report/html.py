@@ -68,7 +68,6 @@ def plotly_js() -> Markup:
     return Markup(js)
 
 
-_plotly_js = plotly_js  # the name other reports imported first
 
 
 @functools.lru_cache(maxsize=1)

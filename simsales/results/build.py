@@ -1,0 +1,292 @@
+"""Turn per-replication records into the Forecast's tables, chunk by chunk.
+
+Records of a chunk are packed at once into compact column chunks (then dropped), and the chunks
+are joined column by column at the end, each chunk freed as soon as it is copied. A large run
+therefore needs about the memory of its final tables, not twice that.
+"""
+
+from __future__ import annotations
+
+import mmap
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simsales.engine.model import SCOPE_DEAL, Model
+from simsales.engine.replication import LOST, OPEN, WON, RepRecords
+
+__all__ = ["OUTCOMES", "ForecastBuilder"]
+
+OUTCOMES = pd.CategoricalDtype(["open", "won", "lost"])
+_OUTCOME_TO_CODE = np.zeros(3, np.int8)  # engine code -> position in OUTCOMES
+_OUTCOME_TO_CODE[[OPEN, WON, LOST]] = [0, 1, 2]
+
+# table -> record field -> column name
+_DEAL_FIELDS = {
+    "deal_type": "type",
+    "deal_live": "live",
+    "arrival_t": "arrival_t",
+    "outcome": "outcome",
+    "decision_t": "decision_t",
+    "value": "value",
+    "cost": "cost",
+    "stage": "stage",
+    "wait": "wait_days",
+    "win_factor": "win_factor",
+}
+_VISIT_FIELDS = {
+    "visit_stage": "stage",
+    "visit_number": "visit",
+    "visit_entry": "entry_t",
+    "visit_ready": "ready_t",
+    "visit_start": "start_t",
+    "visit_exit": "exit_t",
+}
+_POOL_FIELDS = {
+    "pool_busy": "busy_days",
+    "pool_capacity_days": "capacity_days",
+    "pool_requests": "requests",
+    "pool_wait": "wait_days",
+}
+_CAPACITY_FIELDS = {"capacity_pool": "pool", "capacity_t": "t", "capacity_value": "capacity"}
+_RISK_FIELDS = {"risk_index": "risk", "risk_t": "t", "risk_delay": "delay_days"}
+
+
+def _own_map(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` in an anonymous memory map of its own.
+
+    Freed chunks of the C heap are seldom given back to the OS, so joining heap chunks into the
+    final columns would briefly hold the data twice; a map is returned the moment it is freed.
+    """
+    if a.nbytes < mmap.PAGESIZE:
+        return a
+    buffer = mmap.mmap(-1, a.nbytes)
+    out = np.frombuffer(buffer, dtype=a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+class ForecastBuilder:
+    """Collects replications in order (``add`` per chunk), then builds the tables once."""
+
+    def __init__(self, model: Model, first: int = 0) -> None:
+        self.model = model
+        self.first = first
+        self.count = 0
+        self.names = list(model.deal_ids)  # deal categories: live deals, then new deals
+        self._index = {name: i for i, name in enumerate(self.names)}
+        self._chunks: dict[str, dict[str, list[np.ndarray]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+
+    def add(self, records: Sequence[RepRecords]) -> None:
+        """Pack a chunk of consecutive replications into column chunks."""
+        if not records:
+            return
+        reps = np.arange(len(records), dtype=np.int32) + self.first + self.count
+        self.count += len(records)
+        n_live = len(self.model.deal_ids)
+        codes = []
+        for r in records:
+            for name in r.deal_id[n_live:]:
+                if name not in self._index:
+                    self._index[name] = len(self.names)
+                    self.names.append(name)
+            codes.append(np.arange(n_live, dtype=np.int32))
+            codes.append(np.array([self._index[n] for n in r.deal_id[n_live:]], np.int32))
+        deal_codes = np.concatenate(codes)
+        n_deals = [len(r.deal_id) for r in records]
+        offsets = np.cumsum([0, *n_deals[:-1]])
+
+        def put(table: str, column: str, values: np.ndarray) -> None:
+            self._chunks[table][column].append(_own_map(values))
+
+        def pack(table: str, fields: dict[str, str]) -> list[int]:
+            sizes = [len(getattr(r, next(iter(fields)))) for r in records]
+            put(table, "replication", np.repeat(reps, sizes))
+            for field, column in fields.items():
+                put(table, column, np.concatenate([getattr(r, field) for r in records]))
+            return sizes
+
+        pack("deals", _DEAL_FIELDS)
+        put("deals", "deal", deal_codes)
+        visit_sizes = pack("visits", _VISIT_FIELDS)
+        rows = np.concatenate([r.visit_deal for r in records]) + np.repeat(offsets, visit_sizes)
+        put("visits", "deal", deal_codes[rows])
+        pack("pools", _POOL_FIELDS)
+        pack("capacity", _CAPACITY_FIELDS)
+        risk_sizes = pack("risks", _RISK_FIELDS)
+        risk_deal = np.concatenate([r.risk_deal for r in records])
+        risk_rows = np.where(risk_deal >= 0, risk_deal + np.repeat(offsets, risk_sizes), 0)
+        put("risks", "deal", np.where(risk_deal >= 0, deal_codes[risk_rows], -1))
+        put("inputs", "global_risk", np.stack([r.global_risk_occurred for r in records]))
+        put("inputs", "arrivals", np.stack([r.arrivals_by_source for r in records]))
+
+    def _take(self, table: str, column: str, out: np.ndarray | None = None) -> np.ndarray:
+        """Join a column's chunks, freeing each chunk once it is copied."""
+        parts = self._chunks[table].pop(column, [])
+        if not parts:
+            return np.zeros(0) if out is None else out
+        if out is None:
+            out = np.empty((sum(len(p) for p in parts), *parts[0].shape[1:]), parts[0].dtype)
+        start = 0
+        while parts:
+            part = parts.pop(0)
+            out[start : start + len(part)] = part
+            start += len(part)
+        return out
+
+    def build(self) -> dict[str, pd.DataFrame]:
+        """The tables of every replication added so far (the builder is emptied)."""
+        m = self.model
+        stages, pools = list(m.stage_ids), list(m.pool_ids)
+        outcome = self._take("deals", "outcome")
+        decision_t = self._take("deals", "decision_t")
+        value = self._take("deals", "value")
+        deals = self._frame(
+            "deals",
+            {
+                "replication": self._take("deals", "replication"),
+                "deal": self._categories("deals", "deal", self.names),
+                "type": self._categories("deals", "type", [t.name for t in m.types]),
+                "live": self._take("deals", "live"),
+                "arrival_t": None,
+                "outcome": pd.Categorical.from_codes(_OUTCOME_TO_CODE[outcome], dtype=OUTCOMES),
+                "decision_t": decision_t,
+                # millisecond resolution: what Parquet stores, so save/load round-trips exactly
+                "decision_date": (
+                    m.calendar.end_date(decision_t)
+                    if len(decision_t)
+                    else np.zeros(0, "datetime64[D]")
+                ).astype("datetime64[ms]"),
+                "value": value,
+                "revenue": np.where(outcome == WON, value, 0.0),
+                "cost": None,
+                "stage": self._categories("deals", "stage", stages),
+                "wait_days": None,
+                "win_factor": None,
+            },
+        )
+        del outcome, value, decision_t
+        visits = self._frame(
+            "visits",
+            {
+                "replication": self._take("visits", "replication"),
+                "deal": self._categories("visits", "deal", self.names),
+                "stage": self._categories("visits", "stage", stages),
+                "visit": self._take("visits", "visit").astype(np.int16),
+                "entry_t": None,
+                "ready_t": None,
+                "start_t": None,
+                "exit_t": None,
+            },
+        )
+        busy = self._take("pools", "busy_days")
+        capacity_days = self._take("pools", "capacity_days")
+        pool_table = pd.DataFrame(
+            {
+                "replication": self._take("pools", "replication"),
+                "pool": pd.Categorical.from_codes(
+                    np.tile(np.arange(len(pools), dtype=np.int16), self.count), categories=pools
+                ),
+                "busy_days": busy,
+                "capacity_days": capacity_days,
+                "utilization": np.divide(
+                    busy, capacity_days, out=np.full_like(busy, np.nan), where=capacity_days > 0
+                ),
+                "requests": self._take("pools", "requests"),
+                "wait_days": self._take("pools", "wait_days"),
+            }
+        )
+        capacity = pd.DataFrame(
+            {
+                "replication": self._take("capacity", "replication"),
+                "pool": self._categories("capacity", "pool", pools),
+                "t": self._take("capacity", "t"),
+                "capacity": self._take("capacity", "capacity"),
+            }
+        )
+        risk_deal = self._take("risks", "deal").astype(np.int64)
+        names = np.asarray(self.names, dtype=object)
+        risks = pd.DataFrame(
+            {
+                "replication": self._take("risks", "replication"),
+                "risk": self._categories("risks", "risk", [r.id for r in m.risks]),
+                "deal": np.where(risk_deal >= 0, names[np.maximum(risk_deal, 0)], "").astype(object)
+                if len(names)
+                else np.full(len(risk_deal), "", dtype=object),
+                "t": self._take("risks", "t"),
+                "delay_days": self._take("risks", "delay_days"),
+            }
+        )
+        inputs = self._inputs(deals, visits, risks)
+        return {
+            "deals": deals,
+            "visits": visits,
+            "pools": pool_table,
+            "capacity": capacity,
+            "risks": risks,
+            "inputs": inputs,
+        }
+
+    def _categories(self, table: str, column: str, names: list[str]) -> pd.Categorical:
+        return pd.Categorical.from_codes(self._take(table, column), categories=names)
+
+    def _frame(self, table: str, columns: dict[str, Any]) -> pd.DataFrame:
+        """A DataFrame whose float columns (given as None) are filled straight into one block.
+
+        pandas keeps same-dtype columns in one 2D block; building it first (column-major, so
+        each column is contiguous) and filling it in place avoids a second copy of the table.
+        """
+        floats = [name for name, values in columns.items() if values is None]
+        block = np.empty((len(columns["replication"]), len(floats)), order="F")
+        for j, name in enumerate(floats):
+            self._take(table, name, out=block[:, j])
+        frame = pd.DataFrame(block, columns=floats, copy=False)
+        for position, (name, values) in enumerate(columns.items()):
+            if values is not None:  # inserted in final order, so every column lands in place
+                frame.insert(position, name, values)
+        return frame
+
+    def _inputs(
+        self, deals: pd.DataFrame, visits: pd.DataFrame, risks: pd.DataFrame
+    ) -> pd.DataFrame:
+        """Per replication: the sampled inputs that drive the outputs (for sensitivity)."""
+        m, first, n_reps = self.model, self.first, self.count
+        out: dict[str, Any] = {"replication": np.arange(n_reps, dtype=np.int32) + first}
+        n_stages = len(m.stage_ids)
+        # mean first-visit duration per replication and stage, in numpy (no table copies)
+        first_visit = visits["visit"].to_numpy() == 0
+        cell = (visits["replication"].to_numpy()[first_visit] - first) * n_stages
+        cell = cell + visits["stage"].cat.codes.to_numpy()[first_visit]
+        span = (visits["exit_t"].to_numpy() - visits["start_t"].to_numpy())[first_visit]
+        done = ~np.isnan(span)
+        size = n_reps * n_stages
+        total = np.bincount(cell[done], weights=span[done], minlength=size).reshape(n_reps, -1)
+        count = np.bincount(cell[done], minlength=size).reshape(n_reps, -1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / count
+        for code, stage in enumerate(m.stage_ids):
+            if count[:, code].any():
+                out[f"duration:{stage}"] = mean[:, code]
+        global_risk = self._take("inputs", "global_risk")
+        hits = risks.groupby(["replication", "risk"], observed=False).size()
+        for r in m.risks:
+            if r.scope == SCOPE_DEAL:  # how many deals it hit
+                per_rep = hits.xs(r.id, level="risk") if len(hits) else pd.Series(dtype=int)
+                out[f"risk:{r.id}"] = per_rep.reindex(out["replication"], fill_value=0).to_numpy()
+            else:  # whether it occurred
+                out[f"risk:{r.id}"] = global_risk[:, r.index].astype(np.int64)
+        arrivals = self._take("inputs", "arrivals")
+        for i, a in enumerate(m.arrivals):
+            out[f"arrivals:{a.key}"] = arrivals[:, i]
+        live = deals["live"].to_numpy()
+        out["value:live_pipeline"] = np.bincount(
+            deals["replication"].to_numpy()[live] - first,
+            weights=deals["value"].to_numpy()[live],
+            minlength=n_reps,
+        )
+        return pd.DataFrame(out)
