@@ -68,8 +68,6 @@ def plotly_js() -> Markup:
     return Markup(js)
 
 
-
-
 @functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
