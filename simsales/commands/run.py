@@ -77,7 +77,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _money(v: Any) -> str:
-    return "–" if v is None or v != v else f"{v:,.0f}"
+    """Short enough for a terminal: 845,934 / 10.25M."""
+    if v is None or v != v:
+        return "–"
+    return f"{v / 1e6:,.2f}M" if abs(v) >= 1e6 else f"{v:,.0f}"
 
 
 def _date(v: Any) -> str:
