@@ -23,7 +23,7 @@ from simsales.engine.model import Model, compile_model
 from simsales.engine.replication import LOST, WON, RepRecords, run_replication
 from simsales.engine.streams import replication_seeds
 from simsales.errors import SimsalesError, SimulationError
-from simsales.results.build import ForecastBuilder
+from simsales.results.build import ForecastBuilder, PackedChunk, pack_chunk
 from simsales.results.forecast import Forecast
 from simsales.results.stats import Z95
 from simsales.scenario.load import load, scenario_hash, scenario_raw
@@ -34,9 +34,19 @@ __all__ = ["Executor", "run_chunk", "simulate"]
 Executor = Literal["serial", "process", "dask"]
 
 
+Stats = tuple[float, float, float]  # per replication, for the precision stop
+
+
 def run_chunk(model: Model, seed: int, start: int, stop: int) -> list[RepRecords]:
-    """Replications ``start..stop-1`` of ``seed`` (what a worker runs)."""
+    """Replications ``start..stop-1`` of ``seed``."""
     return [run_replication(model, seq) for seq in replication_seeds(seed, start, stop)]
+
+
+def run_packed(model: Model, seed: int, start: int, stop: int) -> tuple[PackedChunk, list[Stats]]:
+    """What a worker runs: the replications, packed into columns (cheap to send back)."""
+    records = run_chunk(model, seed, start, stop)
+    stats = [replication_stats(r, model.horizon_t) for r in records]
+    return pack_chunk(model, records), stats
 
 
 _WORKER_MODEL: Model | None = None
@@ -47,9 +57,9 @@ def _init_worker(model: Model) -> None:
     _WORKER_MODEL = model
 
 
-def _run_in_worker(seed: int, start: int, stop: int) -> list[RepRecords]:
+def _run_in_worker(seed: int, start: int, stop: int) -> tuple[PackedChunk, list[Stats]]:
     assert _WORKER_MODEL is not None
-    return run_chunk(_WORKER_MODEL, seed, start, stop)
+    return run_packed(_WORKER_MODEL, seed, start, stop)
 
 
 def simulate(
@@ -90,13 +100,14 @@ def simulate(
     model = compile_model(scenario)
     batch = settings.batch if target is not None else n
     builder = ForecastBuilder(model)
-    stats: list[tuple[float, float, float]] = []  # per replication, for the precision stop
+    stats: list[Stats] = []
     with _pool(executor, model, workers, scheduler) as run_range, _progress(progress, n) as tick:
 
-        def sink(chunk: list[RepRecords]) -> None:  # chunks arrive in replication order
-            stats.extend(replication_stats(r, model.horizon_t) for r in chunk)
-            builder.add(chunk)
-            tick(len(chunk))
+        def sink(result: tuple[PackedChunk, list[Stats]]) -> None:  # in replication order
+            chunk, chunk_stats = result
+            stats.extend(chunk_stats)
+            builder.add_packed(chunk)
+            tick(chunk.replications)
 
         done = 0
         while done < n:
@@ -123,7 +134,7 @@ def simulate(
     return Forecast.from_builder(builder, provenance)
 
 
-Sink = Callable[[list[RepRecords]], None]
+Sink = Callable[[tuple[PackedChunk, list[Stats]]], None]
 RunRange = Callable[[int, int, int, Sink], None]
 
 
@@ -161,7 +172,7 @@ class _pool:  # noqa: N801 - used as a context manager like a function
     def _serial(self, seed: int, start: int, stop: int, sink: Sink) -> None:
         # chunks of about 50 replications: a fine progress bar, and little memory per chunk
         for a, b in _chunks(start, stop, max(1, math.ceil((stop - start) / 50))):
-            sink(run_chunk(self.model, seed, a, b))
+            sink(run_packed(self.model, seed, a, b))
 
     def _processes(self, seed: int, start: int, stop: int, sink: Sink) -> None:
         parts = _chunks(start, stop, self.workers * 4)
@@ -192,7 +203,7 @@ class _pool:  # noqa: N801 - used as a context manager like a function
 
         def run_range(seed: int, start: int, stop: int, sink: Sink) -> None:
             parts = _chunks(start, stop, max(self.workers, _dask_threads(client)) * 4)
-            futures = [client.submit(run_chunk, model, seed, a, b, pure=False) for a, b in parts]
+            futures = [client.submit(run_packed, model, seed, a, b, pure=False) for a, b in parts]
             for future in futures:
                 try:
                     chunk = future.result()
@@ -232,14 +243,14 @@ class _progress:  # noqa: N801 - used as a context manager like a function
             self._bar.stop()
 
 
-def replication_stats(r: RepRecords, horizon: float) -> tuple[float, float, float]:
+def replication_stats(r: RepRecords, horizon: float) -> Stats:
     """(win rate of decided deals, P80 close time of live deals, revenue) of one replication."""
     decided = np.isin(r.outcome, (WON, LOST))
     win_rate = float(np.mean(r.outcome[decided] == WON)) if decided.any() else math.nan
     return win_rate, _p80(r, horizon), float(r.revenue.sum())
 
 
-def precision_reached(stats: Sequence[tuple[float, float, float]], target: Precision) -> bool:
+def precision_reached(stats: Sequence[Stats], target: Precision) -> bool:
     """Whether every 95% half-width asked for is reached (needs at least two replications)."""
     if len(stats) < 2:
         return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import mmap
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ import pandas as pd
 from simsales.engine.model import SCOPE_DEAL, Model
 from simsales.engine.replication import LOST, OPEN, WON, RepRecords
 
-__all__ = ["OUTCOMES", "ForecastBuilder"]
+__all__ = ["OUTCOMES", "ForecastBuilder", "PackedChunk", "pack_chunk"]
 
 OUTCOMES = pd.CategoricalDtype(["open", "won", "lost"])
 _OUTCOME_TO_CODE = np.zeros(3, np.int8)  # engine code -> position in OUTCOMES
@@ -69,6 +70,58 @@ def _own_map(a: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass
+class PackedChunk:
+    """Consecutive replications as column pieces: small to send from a worker, quick to add."""
+
+    replications: int
+    columns: dict[tuple[str, str], np.ndarray]  # (table, column) -> values; replication local
+    new_deals: list[str]  # names of the new deals; their local codes follow the live deals
+
+
+def pack_chunk(model: Model, records: Sequence[RepRecords]) -> PackedChunk:
+    """Pack records into columns: deal codes local to the chunk, replications counted from 0."""
+    n_live = len(model.deal_ids)
+    new_deals: list[str] = []
+    local: dict[str, int] = {}
+    codes = []
+    for r in records:
+        for name in r.deal_id[n_live:]:
+            if name not in local:
+                local[name] = n_live + len(new_deals)
+                new_deals.append(name)
+        codes.append(np.arange(n_live, dtype=np.int32))
+        codes.append(np.array([local[n] for n in r.deal_id[n_live:]], np.int32))
+    if not records:
+        return PackedChunk(0, {}, [])
+    deal_codes = np.concatenate(codes)
+    reps = np.arange(len(records), dtype=np.int32)
+    offsets = np.cumsum([0, *[len(r.deal_id) for r in records][:-1]])
+    columns: dict[tuple[str, str], np.ndarray] = {}
+
+    def pack(table: str, fields: dict[str, str]) -> list[int]:
+        sizes = [len(getattr(r, next(iter(fields)))) for r in records]
+        columns[table, "replication"] = np.repeat(reps, sizes)
+        for field, column in fields.items():
+            columns[table, column] = np.concatenate([getattr(r, field) for r in records])
+        return sizes
+
+    pack("deals", _DEAL_FIELDS)
+    columns["deals", "deal"] = deal_codes
+    visit_sizes = pack("visits", _VISIT_FIELDS)
+    rows = np.concatenate([r.visit_deal for r in records]) + np.repeat(offsets, visit_sizes)
+    columns["visits", "deal"] = deal_codes[rows]
+    pack("pools", _POOL_FIELDS)
+    pack("capacity", _CAPACITY_FIELDS)
+    risk_sizes = pack("risks", _RISK_FIELDS)
+    risk_deal = np.concatenate([r.risk_deal for r in records])
+    risk_rows = np.where(risk_deal >= 0, risk_deal + np.repeat(offsets, risk_sizes), 0)
+    columns["risks", "deal"] = np.where(risk_deal >= 0, deal_codes[risk_rows], -1)
+    columns["inputs", "global_risk"] = np.stack([r.global_risk_occurred for r in records])
+    columns["inputs", "arrivals"] = np.stack([r.arrivals_by_source for r in records])
+    return PackedChunk(len(records), columns, new_deals)
+
+
 class ForecastBuilder:
     """Collects replications in order (``add`` per chunk), then builds the tables once."""
 
@@ -83,47 +136,33 @@ class ForecastBuilder:
         )
 
     def add(self, records: Sequence[RepRecords]) -> None:
-        """Pack a chunk of consecutive replications into column chunks."""
-        if not records:
+        """Add a chunk of consecutive replications (the next ones in order)."""
+        self.add_packed(pack_chunk(self.model, records))
+
+    def add_packed(self, chunk: PackedChunk) -> None:
+        """Add a chunk packed by :func:`pack_chunk` (possibly in a worker process)."""
+        if chunk.replications == 0:
             return
-        reps = np.arange(len(records), dtype=np.int32) + self.first + self.count
-        self.count += len(records)
+        for name in chunk.new_deals:
+            if name not in self._index:
+                self._index[name] = len(self.names)
+                self.names.append(name)
+        # local deal codes (live deals, then the chunk's new deals) -> codes of the whole run
         n_live = len(self.model.deal_ids)
-        codes = []
-        for r in records:
-            for name in r.deal_id[n_live:]:
-                if name not in self._index:
-                    self._index[name] = len(self.names)
-                    self.names.append(name)
-            codes.append(np.arange(n_live, dtype=np.int32))
-            codes.append(np.array([self._index[n] for n in r.deal_id[n_live:]], np.int32))
-        deal_codes = np.concatenate(codes)
-        n_deals = [len(r.deal_id) for r in records]
-        offsets = np.cumsum([0, *n_deals[:-1]])
-
-        def put(table: str, column: str, values: np.ndarray) -> None:
+        to_global = np.concatenate(
+            [
+                np.arange(n_live, dtype=np.int32),
+                np.array([self._index[n] for n in chunk.new_deals], np.int32),
+            ]
+        )
+        offset = np.int32(self.first + self.count)
+        self.count += chunk.replications
+        for (table, column), values in chunk.columns.items():
+            if column == "replication":
+                values = values + offset
+            elif column == "deal":
+                values = np.where(values >= 0, to_global[np.maximum(values, 0)], -1)
             self._chunks[table][column].append(_own_map(values))
-
-        def pack(table: str, fields: dict[str, str]) -> list[int]:
-            sizes = [len(getattr(r, next(iter(fields)))) for r in records]
-            put(table, "replication", np.repeat(reps, sizes))
-            for field, column in fields.items():
-                put(table, column, np.concatenate([getattr(r, field) for r in records]))
-            return sizes
-
-        pack("deals", _DEAL_FIELDS)
-        put("deals", "deal", deal_codes)
-        visit_sizes = pack("visits", _VISIT_FIELDS)
-        rows = np.concatenate([r.visit_deal for r in records]) + np.repeat(offsets, visit_sizes)
-        put("visits", "deal", deal_codes[rows])
-        pack("pools", _POOL_FIELDS)
-        pack("capacity", _CAPACITY_FIELDS)
-        risk_sizes = pack("risks", _RISK_FIELDS)
-        risk_deal = np.concatenate([r.risk_deal for r in records])
-        risk_rows = np.where(risk_deal >= 0, risk_deal + np.repeat(offsets, risk_sizes), 0)
-        put("risks", "deal", np.where(risk_deal >= 0, deal_codes[risk_rows], -1))
-        put("inputs", "global_risk", np.stack([r.global_risk_occurred for r in records]))
-        put("inputs", "arrivals", np.stack([r.arrivals_by_source for r in records]))
 
     def _take(self, table: str, column: str, out: np.ndarray | None = None) -> np.ndarray:
         """Join a column's chunks, freeing each chunk once it is copied."""
