@@ -9,6 +9,7 @@ replication order, so where it stops does not depend on them either.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -99,6 +100,28 @@ def simulate(
     target = settings.precision if precision == "scenario" else precision
     model = compile_model(scenario)
     batch = settings.batch if target is not None else n
+    # Objects that exist before the run (the scenario, pandas, scipy, ...) are set aside from the
+    # cyclic garbage collector: its full passes then stay cheap while SimPy churns through events,
+    # and forked workers do not touch (and so copy) the parent's memory.
+    gc.freeze()
+    try:
+        return _run(model, scenario, n, seed, batch, target, executor, workers, scheduler, progress)
+    finally:
+        gc.unfreeze()
+
+
+def _run(
+    model: Model,
+    scenario: Scenario,
+    n: int,
+    seed: int,
+    batch: int,
+    target: Precision | None,
+    executor: Executor,
+    workers: int,
+    scheduler: Any,
+    progress: bool,
+) -> Forecast:
     builder = ForecastBuilder(model)
     stats: list[Stats] = []
     with _pool(executor, model, workers, scheduler) as run_range, _progress(progress, n) as tick:
