@@ -8,7 +8,8 @@ Semantics (see also DESIGN.md):
 - After a stage, rework (loop back) is drawn first, then advance vs lost. The deal's win factor
   multiplies the advance probability of its last stage, so it scales the chance to win exactly.
 - Live deals start inside their current stage; the remaining time is drawn from the stage's
-  distribution conditioned on the days already spent.
+  distribution conditioned on the days already spent. At time zero they queue for that stage's
+  people like any other deal (nobody is assumed to be held already).
 - A global risk occurs at most once, at a uniform time in its window, and hits every open deal
   that matches; its delay is served at the deal's next checkpoint (stage entry or exit).
 - Deals still undecided at the horizon are ``open``.
