@@ -50,24 +50,15 @@ MIN_DONE = 3  # completed durations needed to fit a stage
 FIXED_PRIOR_STRENGTH = 10.0  # pseudo-deals at the overall rate when too few groups to fit one
 
 
-@dataclass(frozen=True)
-class DurationFit:
-    """Lognormal ``exp(mu + sigma Z)`` in days, with the sample behind it."""
+class _Lognormal:
+    """What a lognormal ``exp(mu + sigma Z)`` fit says, and how it is written in a scenario."""
 
     mu: float
     sigma: float
-    se_mu: float
-    n_done: int  # completed durations
-    n_open: int  # right-censored: still running
-    n_truncated: int  # left-truncated: begun before the observation start
 
     @property
     def median(self) -> float:
         return math.exp(self.mu)
-
-    @property
-    def median_interval(self) -> tuple[float, float]:
-        return math.exp(self.mu - Z95 * self.se_mu), math.exp(self.mu + Z95 * self.se_mu)
 
     @property
     def p90(self) -> float:
@@ -82,6 +73,22 @@ class DurationFit:
         if p90 <= p50:
             return {"fixed": p50}
         return {"lognormal": {"p50": p50, "p90": p90}}
+
+
+@dataclass(frozen=True)
+class DurationFit(_Lognormal):
+    """Lognormal ``exp(mu + sigma Z)`` in days, with the sample behind it."""
+
+    mu: float
+    sigma: float
+    se_mu: float
+    n_done: int  # completed durations
+    n_open: int  # right-censored: still running
+    n_truncated: int  # left-truncated: begun before the observation start
+
+    @property
+    def median_interval(self) -> tuple[float, float]:
+        return math.exp(self.mu - Z95 * self.se_mu), math.exp(self.mu + Z95 * self.se_mu)
 
 
 def _log_interval(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -244,7 +251,7 @@ def month_exposure(start: pd.Timestamp, end: pd.Timestamp) -> float:
 
 
 @dataclass(frozen=True)
-class ValueFit:
+class ValueFit(_Lognormal):
     """Lognormal fitted to ``n`` contract values (ML: mean and sd of their logs)."""
 
     n: int
@@ -252,27 +259,9 @@ class ValueFit:
     sigma: float
 
     @property
-    def median(self) -> float:
-        return math.exp(self.mu)
-
-    @property
     def median_interval(self) -> tuple[float, float]:
         se = self.sigma / math.sqrt(self.n)
         return math.exp(self.mu - Z95 * se), math.exp(self.mu + Z95 * se)
-
-    @property
-    def p90(self) -> float:
-        return math.exp(self.mu + Z90 * self.sigma)
-
-    @property
-    def mean(self) -> float:
-        return math.exp(self.mu + self.sigma**2 / 2)
-
-    def spec(self) -> dict[str, object]:
-        p50, p90 = _round(self.median), _round(self.p90)
-        if p90 <= p50:
-            return {"fixed": p50}
-        return {"lognormal": {"p50": p50, "p90": p90}}
 
 
 def fit_values(values: npt.ArrayLike) -> ValueFit | None:
