@@ -207,6 +207,21 @@ def _dates(rows: _Rows, fields: tuple[str, ...]) -> dict[str, pd.Series]:
     return {f: _parse_dates(rows.col(f), rows.m.date_format) for f in fields}
 
 
+def _stage_kinds(rows: _Rows, open_labels: list[str] | None) -> pd.Series:
+    """Each row's stage as won / lost / open; rows with an unknown stage are dropped."""
+    m = rows.m
+    kind = _labels(rows, rows.col("stage"), open_labels)
+    known = [*m.labels.won, *m.labels.lost, *(open_labels or [])]
+    rows.drop(
+        kind.isna(),
+        "unknown_stage",
+        f"{m.columns['stage']} is not one of {', '.join(known)}"
+        if open_labels is not None
+        else f"{m.columns['stage']} is blank",
+    )
+    return kind
+
+
 def _labels(rows: _Rows, series: pd.Series, open_labels: list[str] | None) -> pd.Series:
     """Kind of each label: 'won', 'lost', an open label (canonical spelling) or None."""
     lab = rows.m.labels
@@ -352,15 +367,7 @@ def _opportunities(
     rows.drop(rows.col("id") == "", "blank_id", "no opportunity id")
     _duplicates(rows, [rows.id_col])
     open_labels = list(m.labels.open) if m.labels.open is not None else None
-    kind = _labels(rows, rows.col("stage"), open_labels)
-    known = [*m.labels.won, *m.labels.lost, *(open_labels or [])]
-    rows.drop(
-        kind.isna(),
-        "unknown_stage",
-        f"{m.columns['stage']} is not one of {', '.join(known)}"
-        if open_labels is not None
-        else f"{m.columns['stage']} is blank",
-    )
+    kind = _stage_kinds(rows, open_labels)
     date_fields = (
         ("created", "engaged", "closed") if "created" in m.columns else ("engaged", "closed")
     )
@@ -472,15 +479,7 @@ def _stage_changes(
     rows.drop(rows.col("id") == "", "blank_id", "no opportunity id")
     order = list(m.stage_order) if m.stage_order is not None else None
     open_labels = order if order is not None else (list(m.labels.open) if m.labels.open else None)
-    kind = _labels(rows, rows.col("stage"), open_labels)
-    known = [*m.labels.won, *m.labels.lost, *(open_labels or [])]
-    rows.drop(
-        kind.isna(),
-        "unknown_stage",
-        f"{m.columns['stage']} is not one of {', '.join(known)}"
-        if open_labels is not None
-        else f"{m.columns['stage']} is blank",
-    )
+    kind = _stage_kinds(rows, open_labels)
     d = _dates(rows, ("entered",))
     entered = d["entered"]
     data_cols = [c for c in rows.frame.columns if c != "_line"]
