@@ -102,7 +102,9 @@ class _Run:
         self.streams = Streams(seq)
         self.n_stages = m.n_stages
         self._deals(m)
-        self.alloc = Allocator(self.env, [int(c) for c in m.capacity], m.queue == "fifo")
+        # Plain FIFO keeps arrival order; a rule's priority would reorder the queue.
+        fifo = m.queue == "fifo" and not any(rule.priority for rule in m.rules)
+        self.alloc = Allocator(self.env, [int(c) for c in m.capacity], fifo)
         self.dynamic = bool(m.rules or m.risks)
         # per type, plain lists for the hot loop: on, needs, advance, rework_to, rework_p
         self.fast = [
@@ -362,13 +364,16 @@ class _Run:
         }
 
     def _priority(self, d: int, stage: int) -> float:
+        """The deal's queue key (lower is served first); a rule's priority moves it ahead."""
         m = self.m
         if m.queue == "earliest_target":
-            return self.target[d]
-        if m.queue_expression is None:
-            return 0.0
-        value = float(m.queue_expression.evaluate(self._attrs(d, stage)))
-        return -value if m.queue_descending else value
+            key = self.target[d]
+        elif m.queue_expression is None:
+            key = 0.0
+        else:
+            value = float(m.queue_expression.evaluate(self._attrs(d, stage)))
+            key = -value if m.queue_descending else value
+        return key - self.priority_bonus[d]
 
     def _fire_rules(self, d: int, stage: int) -> None:
         attrs = self._attrs(d, stage)

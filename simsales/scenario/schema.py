@@ -325,7 +325,9 @@ class RuleEffect(Frozen):
     value_factor: Factor | None = None
     delay: DistributionSpec | None = Field(None, description="working days added at once")
     skip: tuple[Identifier, ...] = Field((), description="stages the deal will not go through")
-    priority: float | None = Field(None, description="added to the deal's queue priority")
+    priority: float | None = Field(
+        None, description="moves the deal ahead in queues: subtracted from its queue key"
+    )
 
 
 class Rule(Frozen):

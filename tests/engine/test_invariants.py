@@ -366,3 +366,24 @@ def test_precision_stop_is_at_a_batch_boundary_whatever_the_workers() -> None:
     # Without the target the full budget runs.
     full = simsales.simulate(scenario, seed=8, progress=False, precision=None, replications=60)
     assert full.provenance["replications"] == 60 and not full.provenance["stopped_early"]
+
+
+def test_rule_priority_moves_a_deal_ahead_in_a_fifo_queue() -> None:
+    """One person, four deals queued at time zero: the VIP deal is served right after the first."""
+    data = {
+        "name": "priority",
+        "start": "2027-01-04",
+        "horizon": "2027-12-31",
+        "calendar": {"continuous": True},
+        "resources": {"sales": {"capacity": 1}},
+        "stages": [{"id": "a", "duration": {"fixed": 10}, "needs": {"sales": 1}}],
+        "deal_types": {"t": {"value": {"fixed": 1}}},
+        "pipeline": [
+            {"id": f"D{i}", "type": "t", "stage": "a", "customer": "VIP" if i == 3 else "x"}
+            for i in range(4)
+        ],
+        "rules": [{"id": "vip", "when": "customer == 'VIP'", "then": {"priority": 1}}],
+    }
+    visits = _run(simsales.load_dict(data), 1, seed=1).visits
+    order = visits.sort_values("start_t")["deal"].astype(str).tolist()
+    assert order == ["D0", "D3", "D1", "D2"]
