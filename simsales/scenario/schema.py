@@ -234,7 +234,11 @@ def _one_form(fields: set[str], exits: tuple[Exit, ...] | None, where: str) -> N
 
 class Stage(Frozen):
     """A milestone stage. Where deals go from it is said either simply (``advance`` and one
-    ``rework``) or as competing ``exits``, each with its own share and time in the stage."""
+    ``rework``) or as competing ``exits``, each with its own share and time in the stage.
+
+    ``stale`` applies to live deals in a stage with exits that have already spent longer than
+    any exit's time (every exit's survival is 0 at their age): ``lost`` loses them at once,
+    ``{lost_after: N}`` after N more days; they hold no people meanwhile."""
 
     id: Identifier
     name: str | None = Field(None, description="display name")

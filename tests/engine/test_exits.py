@@ -244,6 +244,29 @@ def test_simple_form_and_its_exits_form_agree() -> None:
         _assert_proportion(int((d["outcome"] == "won").sum()), len(d), truth, "P(win)")
 
 
+def test_deal_type_overrides_replace_the_way_out() -> None:
+    """A type's `exits` replace the stage's exits; a type's `advance` replaces them by the
+    simple form. Each type's win rate is binomial around its own stage's share."""
+    stage = {
+        "id": "s",
+        "duration": {"fixed": 1},
+        "exits": [{"to": "won", "p": 0.2}, {"to": "lost", "p": 0.8}],
+    }
+    types = {
+        "t": {"value": {"fixed": 1.0}},
+        "fast": {
+            "value": {"fixed": 1.0},
+            "stages": {"s": {"exits": [{"to": "won", "p": 0.9}, {"to": "lost", "p": 0.1}]}},
+        },
+        "simple": {"value": {"fixed": 1.0}, "stages": {"s": {"advance": 0.5}}},
+    }
+    pipeline = [{"id": f"{t}{i}", "type": t, "stage": "s"} for t in types for i in range(1500)]
+    d = _run(_scenario(stages=[stage], deal_types=types, pipeline=pipeline), 1, seed=17).deals
+    for name, p in (("t", 0.2), ("fast", 0.9), ("simple", 0.5)):
+        mine = d[d["type"] == name]
+        _assert_proportion(int((mine["outcome"] == "won").sum()), len(mine), p, name)
+
+
 # --- 2. cumulative incidence of each exit ------------------------------------------------------
 
 CIF_EXITS = {
