@@ -228,7 +228,7 @@ def _one_form(fields: set[str], exits: tuple[Exit, ...] | None, where: str) -> N
         raise invalid(
             f"{where} gives both exits and {given}: use one form",
             f"move {given} into exits (to: the next stage / to: lost / to: an earlier stage) "
-            f"or remove exits",
+            f"or remove exits; a variant that switches a stage to exits sets {given}: null",
         )
 
 
