@@ -613,3 +613,27 @@ def test_multipliers_reach_sensitivity_with_readable_labels() -> None:
     assert ReportData(f).input_label("uncertainty:win_odds") == "uncertainty of win odds"
     zh = ReportData(f, locale="zh-CN").input_label("uncertainty:value:t")
     assert zh == "项目金额的不确定性 (t)"
+
+
+def test_a_visit_held_up_at_the_horizon_is_kept_and_undecided() -> None:
+    """A global risk hits every deal mid-stage with a long delay, served after the stage: at the
+    horizon the finished visit is in the table, with its exit time and kind 'open'."""
+    scenario = _scenario(
+        horizon="2027-02-28",
+        stages=[{"id": "s", "duration": {"fixed": 10}, "exits": [{"to": "won", "p": 1.0}]}],
+        pipeline=_live(20, "s"),
+        risks=[
+            {
+                "id": "freeze",
+                "scope": "global",
+                "p": 1.0,
+                "window": ["2027-01-03", "2027-01-05"],
+                "impact": {"delay": {"fixed": 100}},
+            }
+        ],
+    )
+    f = _run(scenario, 2, seed=81)
+    assert (f.deals["outcome"] == "open").all()
+    v = f.visits
+    assert len(v) == 40 and (v["exit"] == "open").all()
+    np.testing.assert_allclose(v["exit_t"].to_numpy(), 10.0)
