@@ -263,6 +263,11 @@ class Stage(Frozen):
     @model_validator(mode="after")
     def _form(self) -> Stage:
         _one_form(self.model_fields_set, self.exits, "the stage")
+        if self.exits is None and "stale" in self.model_fields_set:
+            raise invalid(
+                "stale only applies to a stage with exits",
+                "give the stage exits (each with its time `after`) or remove stale",
+            )
         return self
 
 
