@@ -12,7 +12,8 @@ Semantics (see also DESIGN.md):
   people like any other deal (nobody is assumed to be held already).
 - A global risk occurs at most once, at a uniform time in its window, and hits every open deal
   that matches; its delay is served at the deal's next checkpoint (stage entry or exit).
-- Deals still undecided at the horizon are ``open``.
+- Deals still undecided at the horizon are ``open``; a decision exactly at the horizon is inside
+  (see the day convention in simsales.scenario.calendar).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from simsales.engine.model import (
     RiskPlan,
 )
 from simsales.engine.streams import Purpose, Streams, stable_hash
+from simsales.scenario.calendar import TIME_EPS
 
 __all__ = ["LOST", "OPEN", "WON", "RepRecords", "run_replication"]
 
@@ -478,7 +480,9 @@ class _Run:
                 env.process(self.resource_risk(r, at, float(r.duration.ppf(np.array([u[2]]))[0])))
         for d in range(self.n):
             self.process[d] = env.process(self.deal(d))
-        env.run(until=m.horizon_t)
+        # An event exactly at the horizon (within the calendar's TIME_EPS) falls on the horizon
+        # day, so it belongs inside; SimPy's `until` would drop events at that very instant.
+        env.run(until=m.horizon_t + TIME_EPS)
         return self._records(occurred)
 
     def _records(self, occurred: npt.NDArray[np.bool_]) -> RepRecords:
