@@ -22,7 +22,13 @@ from simsales.scenario.distributions import clean_loc as clean_distribution_loc
 from simsales.scenario.overlay import OverlayError, merge
 from simsales.scenario.references import check_references, did_you_mean
 from simsales.scenario.schema import ID_PATTERN, PERIOD_PATTERN, PipelineDeal, Scenario
-from simsales.scenario.yaml_source import Loc, SourceMap, parse_yaml, read_yaml
+from simsales.scenario.yaml_source import (
+    Loc,
+    SourceMap,
+    full_width_fixed,
+    parse_yaml,
+    read_yaml,
+)
 
 __all__ = ["load", "load_dict", "parse_override", "scenario_hash", "with_overlay"]
 
@@ -186,13 +192,16 @@ def _problem(err: ErrorDetails, data: Any, source: SourceMap) -> Problem:
         message, hint = _PATTERN_MESSAGES[ctx["pattern"]]
     if kind == "extra_forbidden":
         allowed = allowed_keys(Scenario, loc[:-1])
-        return source.problem(
-            loc, f"unknown key {loc[-1]!r}", did_you_mean(str(loc[-1]), allowed), key=True
-        )
+        hint = did_you_mean(str(loc[-1]), allowed)
+        if "\uff1a" in str(loc[-1]):  # `capacity：2` reads as one key without a value
+            hint = f"a full-width colon; write {full_width_fixed(str(loc[-1]))!r}"
+        return source.problem(loc, f"unknown key {loc[-1]!r}", hint, key=True)
     if kind == "missing":
         return source.problem(loc[:-1], f"missing required key {loc[-1]!r}", hint)
     if kind != "simsales" and "input" in err and not isinstance(err["input"], dict | list):
         message = f"{message} (got {err['input']!r})"
+        if isinstance(err["input"], str) and "\uff1a" in err["input"]:
+            hint = f"a full-width colon; write {full_width_fixed(err['input'])!r}"
     return source.problem(loc, message, hint)
 
 
