@@ -67,7 +67,7 @@ class RepRecords:
     # stage visits
     visit_deal: npt.NDArray[np.int32]  # row in this replication's deals
     visit_stage: npt.NDArray[np.int16]
-    visit_number: npt.NDArray[np.int16]
+    visit_number: npt.NDArray[np.int32]  # int32: a long rework loop passes 32,767 visits
     visit_entry: FloatArray
     visit_ready: FloatArray  # queued for people from here (after delays)
     visit_start: FloatArray
@@ -518,7 +518,7 @@ class _Run:
             win_factor=np.array(self.win_factor),
             visit_deal=deal.astype(np.int32),
             visit_stage=stage.astype(np.int16),
-            visit_number=v[:, 2].astype(np.int16),
+            visit_number=v[:, 2].astype(np.int32),
             # contiguous copies, so the (visit x 7) work array is not kept alive by views
             visit_entry=v[:, 3].copy(),
             visit_ready=v[:, 4].copy(),

@@ -18,9 +18,10 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from simsales.errors import Problem, ScenarioError, format_path
+from simsales.scenario.distributions import MAX_MAGNITUDE
 from simsales.scenario.distributions import clean_loc as clean_distribution_loc
 from simsales.scenario.overlay import OverlayError, merge
-from simsales.scenario.references import check_references, did_you_mean
+from simsales.scenario.references import check_references, check_warnings, did_you_mean
 from simsales.scenario.schema import ID_PATTERN, PERIOD_PATTERN, PipelineDeal, Scenario
 from simsales.scenario.yaml_source import (
     Loc,
@@ -30,7 +31,14 @@ from simsales.scenario.yaml_source import (
     read_yaml,
 )
 
-__all__ = ["load", "load_dict", "parse_override", "scenario_hash", "with_overlay"]
+__all__ = [
+    "load",
+    "load_dict",
+    "parse_override",
+    "scenario_hash",
+    "scenario_warnings",
+    "with_overlay",
+]
 
 
 def load(
@@ -40,13 +48,23 @@ def load(
 ) -> Scenario:
     """Read, validate and return the scenario in ``path``.
 
-    ``variant`` applies one of the file's ``variants:``; ``overrides`` are quick changes such as
-    ``"resources.presales.capacity=5"`` (validated like the file; errors name the override).
+    Every variant in the file is validated too: a file with a broken variant is a broken file,
+    whichever variant is run. ``variant`` applies one of the file's ``variants:``;
+    ``overrides`` are quick changes such as ``"resources.presales.capacity=5"`` (validated like
+    the file; errors name the override).
     """
     data, source = read_yaml(path)
     if not isinstance(data, dict):
         raise ScenarioError([source.problem((), "a scenario must be a mapping of keys to values")])
     scenario = _validate(data, source, Path(path).parent)
+    problems: list[Problem] = []
+    for name in scenario.variants:
+        try:
+            with_overlay(scenario, name)
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ScenarioError(problems)
     if variant is not None:
         scenario = with_overlay(scenario, variant)
     for text in overrides:
@@ -130,6 +148,15 @@ def scenario_raw(scenario: Scenario) -> tuple[dict[str, Any], SourceMap]:
     return data, raw.get("_source") or SourceMap(None)
 
 
+def scenario_warnings(scenario: Scenario) -> list[Problem]:
+    """What is valid but most likely a mistake, located like errors (message starts 'warning:')."""
+    _, source = scenario_raw(scenario)
+    return [
+        source.problem(loc, f"warning: {message}", hint)
+        for loc, message, hint in check_warnings(scenario)
+    ]
+
+
 def scenario_hash(scenario: Scenario) -> str:
     """A stable fingerprint of what the scenario says (for provenance)."""
     data, _ = scenario_raw(scenario)
@@ -198,6 +225,10 @@ def _problem(err: ErrorDetails, data: Any, source: SourceMap) -> Problem:
         return source.problem(loc, f"unknown key {loc[-1]!r}", hint, key=True)
     if kind == "missing":
         return source.problem(loc[:-1], f"missing required key {loc[-1]!r}", hint)
+    if kind == "less_than_equal" and ctx.get("le") == MAX_MAGNITUDE:
+        message = f"{err['input']:g} is too large: amounts must be at most {MAX_MAGNITUDE:g}"
+        hint = "so that sums over deals and replications stay finite; check the exponent"
+        return source.problem(loc, message, hint)
     if kind != "simsales" and "input" in err and not isinstance(err["input"], dict | list):
         message = f"{message} (got {err['input']!r})"
         if isinstance(err["input"], str) and "\uff1a" in err["input"]:
