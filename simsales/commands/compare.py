@@ -11,10 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simsales.commands import print_warnings
 from simsales.engine.runner import Executor
 from simsales.report.compare_format import format_row, is_key_metric
 from simsales.results.compare import Comparison, compare_scenarios, resolve_variants
-from simsales.scenario.load import load, parse_override, with_overlay
+from simsales.scenario.load import apply_overrides, load
 from simsales.scenario.schema import Scenario
 
 __all__ = ["register", "render_deltas"]
@@ -64,6 +65,7 @@ def register(app: typer.Typer) -> None:
         """
         err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
         base = load(scenario)
+        print_warnings(base, scenario)
         named = _variants(base, variants, overrides)
         mode: Executor = "process" if workers > 1 else "serial"
         progress = sys.stderr.isatty()
@@ -103,10 +105,7 @@ def _variants(
     if names or not overrides:
         out.extend(resolve_variants(base, names or None))
     if overrides:
-        scenario = base
-        for text in overrides:
-            scenario = with_overlay(scenario, parse_override(text), name=f"--set {text}")
-        out.append((" ".join(f"--set {t}" for t in overrides), scenario))
+        out.append((" ".join(f"--set {t}" for t in overrides), apply_overrides(base, overrides)))
     return out
 
 

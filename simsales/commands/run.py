@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simsales.commands import print_warnings
 from simsales.engine.runner import Executor, simulate
 from simsales.results.summary import Summary, summarize
-from simsales.scenario.load import load, parse_override, with_overlay
+from simsales.scenario.load import load
 
 __all__ = ["register", "render_summary"]
 
@@ -52,9 +53,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(
                 f"{executor!r} is not one of serial, process, dask", param_hint="--executor"
             )
-        s = load(scenario, variant=variant)
-        for text in overrides or []:
-            s = with_overlay(s, parse_override(text), name=f"--set {text}")
+        s = load(scenario, variant=variant, overrides=overrides or ())
+        print_warnings(s, scenario)
         mode: Executor = executor  # type: ignore[assignment]
         forecast = simulate(
             s,

@@ -661,7 +661,7 @@ class LognormalParams(BaseModel):
             raise invalid(
                 f"the spread is too wide: the log standard deviation is {sigma:.3g}, "
                 f"at most {MAX_LOG_SD:g}",
-                "p90 more than ~360,000 times p50 (or sd that much larger than mean) is no "
+                "p90 more than ~360,000 times p50, or sd that much larger than mean, is no "
                 "realistic duration or value; check the numbers",
             )
         return self

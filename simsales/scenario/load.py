@@ -10,7 +10,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
@@ -22,7 +22,18 @@ from simsales.scenario.distributions import MAX_MAGNITUDE
 from simsales.scenario.distributions import clean_loc as clean_distribution_loc
 from simsales.scenario.overlay import OverlayError, merge
 from simsales.scenario.references import check_references, check_warnings, did_you_mean
-from simsales.scenario.schema import ID_PATTERN, PERIOD_PATTERN, PipelineDeal, Scenario
+from simsales.scenario.schema import (
+    ID_PATTERN,
+    PERIOD_PATTERN,
+    Arrival,
+    DealType,
+    PipelineDeal,
+    Pool,
+    Risk,
+    Rule,
+    Scenario,
+    Stage,
+)
 from simsales.scenario.yaml_source import (
     Loc,
     SourceMap,
@@ -32,6 +43,7 @@ from simsales.scenario.yaml_source import (
 )
 
 __all__ = [
+    "apply_overrides",
     "load",
     "load_dict",
     "parse_override",
@@ -67,9 +79,7 @@ def load(
         raise ScenarioError(problems)
     if variant is not None:
         scenario = with_overlay(scenario, variant)
-    for text in overrides:
-        scenario = with_overlay(scenario, parse_override(text), name=f"--set {text}")
-    return scenario
+    return apply_overrides(scenario, overrides)
 
 
 def load_dict(
@@ -82,7 +92,14 @@ def load_dict(
 def with_overlay(
     scenario: Scenario, overlay: str | Mapping[str, Any], name: str | None = None
 ) -> Scenario:
-    """The scenario with a variant (by name) or an overlay mapping deep-merged onto it."""
+    """The scenario with a variant (by name) or an overlay mapping deep-merged onto it.
+
+    An overlay changes objects that exist; it names pools, deal types, stages, risks, rules,
+    deals and arrival sources by their ids, and an id that is not there is an error with a
+    did-you-mean. Adding an object must be explicit: its whole definition (every required key),
+    and a new pool or deal type must be used by something (a stage's needs, a risk, a deal, an
+    arrival), else it would change nothing: most likely a typo.
+    """
     raw, source = scenario_raw(scenario)
     prefix: Loc
     if isinstance(overlay, str):
@@ -110,18 +127,145 @@ def with_overlay(
         if full in source.keys:
             merged_source.keys[at] = source.keys[full]
 
+    def problem(frm: Loc, message: str, hint: str | None) -> Problem:
+        if prefix:
+            return source.problem((*prefix, *frm), message, hint)
+        return Problem(message, format_path(frm), label, hint=hint)
+
     base = {k: v for k, v in raw.items() if k != "variants"}
+    added = _NewObjects(base)
     try:
-        merged = merge(base, patch, record)
+        merged = merge(base, patch, record, added.check)
     except OverlayError as exc:
-        raise ScenarioError(
-            [source.problem((*prefix, *exc.loc), exc.message, exc.hint)]
-            if prefix
-            else [Problem(exc.message, format_path(exc.loc), label, hint=exc.hint)]
-        ) from None
+        raise ScenarioError([problem(exc.loc, exc.message, exc.hint)]) from None
     merged["variants"] = raw.get("variants", {})
     base_dir = Path(source.file).parent if source.file and Path(source.file).exists() else None
-    return _validate(merged, merged_source, base_dir or Path.cwd())
+    result = _validate(merged, merged_source, base_dir or Path.cwd())
+    unused = [problem(frm, msg, hint) for frm, msg, hint in added.unused(result)]
+    if unused:
+        raise ScenarioError(unused)
+    return result
+
+
+# Objects a scenario names by id: section -> (what users call it, its model).
+_OBJECTS: dict[str, tuple[str, type[BaseModel]]] = {
+    "resources": ("pool", Pool),
+    "deal_types": ("deal type", DealType),
+    "stages": ("stage", Stage),
+    "risks": ("risk", Risk),
+    "rules": ("rule", Rule),
+    "pipeline": ("deal", PipelineDeal),
+    "arrivals": ("arrival source", Arrival),
+}
+
+
+class _NewObjects:
+    """The objects an overlay adds: each must be whole, and new pools and deal types used."""
+
+    def __init__(self, base: dict[str, Any]) -> None:
+        self.base = base
+        self.added: list[tuple[str, str, Loc]] = []  # (section, id, overlay loc)
+
+    def known(self, section: str) -> list[str]:
+        items = self.base.get(section) or {}
+        if isinstance(items, dict):
+            return [str(k) for k in items]
+        return [str(x["id"]) for x in items if isinstance(x, dict) and "id" in x]
+
+    def check(self, at: Loc, frm: Loc, value: Any) -> None:
+        """merge's on_new: a key or item the overlay adds that the base does not have."""
+        if not at or at[0] not in _OBJECTS:
+            return
+        section = str(at[0])
+        if len(at) == 1:  # the whole section is new: every object in it is
+            if isinstance(value, dict) and section in ("resources", "deal_types"):
+                for key, item in value.items():
+                    self._one(section, str(key), item, (*frm, key))
+            elif isinstance(value, list) and section not in ("resources", "deal_types"):
+                for i, item in enumerate(value):
+                    if isinstance(item, dict) and "id" in item:
+                        self._one(section, str(item["id"]), item, (*frm, i))
+        elif len(at) == 2:
+            key = at[1] if section in ("resources", "deal_types") else None
+            if key is None:
+                key = value.get("id") if isinstance(value, dict) else None
+            if key is not None:
+                self._one(section, str(key), value, frm)
+
+    def _one(self, section: str, key: str, value: Any, frm: Loc) -> None:
+        what, model = _OBJECTS[section]
+        required = [f.alias or n for n, f in model.model_fields.items() if f.is_required()]
+        missing = [k for k in required if not isinstance(value, dict) or k not in value]
+        if missing:
+            close = did_you_mean(key, self.known(section)) or f"the scenario has no {what}s yet"
+            raise OverlayError(
+                frm,
+                f"no {what} {key!r} to change",
+                _then(close, f"to add a {what}, give its whole definition: {', '.join(missing)}"),
+            )
+        self.added.append((section, key, frm))
+
+    def unused(self, s: Scenario) -> Iterator[tuple[Loc, str, str | None]]:
+        """New pools and deal types nothing uses: they would change nothing."""
+        pools = {p for st in s.stages for p in st.needs}
+        overrides = [o for t in s.deal_types.values() for o in t.stages.values()]
+        pools |= {p for o in overrides for p in o.needs or {}}
+        pools |= {r.resource for r in s.risks if r.resource is not None}
+        types = {d.type for d in s.deals()} | {a.type for a in s.arrivals}
+        for section, key, frm in self.added:
+            if section == "resources" and key not in pools:
+                used_by = "no stage's needs and no risk"
+            elif section == "deal_types" and key not in types:
+                used_by = "no deal and no arrival"
+            else:
+                continue
+            what = _OBJECTS[section][0]
+            close = did_you_mean(key, self.known(section))
+            yield (
+                frm,
+                f"new {what} {key!r} is used by {used_by}: it would change nothing",
+                _then(close, f"to change an existing {what}, use its id"),
+            )
+
+
+def _then(first: str | None, advice: str) -> str:
+    """Two pieces of a hint in one sentence-like line."""
+    if not first:
+        return advice
+    return f"{first} {advice}" if first.endswith("?") else f"{first}; {advice}"
+
+
+def apply_overrides(scenario: Scenario, overrides: Sequence[str]) -> Scenario:
+    """The scenario with ``--set PATH=VALUE`` changes applied in order (see :func:`parse_override`).
+
+    A path may not run through an id that does not exist (``resources.legl.capacity=4``): one
+    field on an unknown pool or deal type is a typo, not a new object. To add one, set its whole
+    definition: ``resources.contractors={capacity: 2}``.
+    """
+    for text in overrides:
+        raw, _ = scenario_raw(scenario)
+        parts = [p for p in text.partition("=")[0].strip().split(".") if p]
+        if len(parts) > 2 and parts[0] in ("resources", "deal_types"):
+            known = [str(k) for k in raw.get(parts[0]) or {}]
+            if parts[1] not in known:
+                what = _OBJECTS[parts[0]][0]
+                close = did_you_mean(parts[1], known) or f"the scenario has no {what}s"
+                raise ScenarioError(
+                    [
+                        Problem(
+                            f"no {what} {parts[1]!r} to change",
+                            ".".join(parts[:2]),
+                            f"--set {text}",
+                            hint=_then(
+                                close,
+                                f"to add a {what}, set its whole definition: "
+                                f"--set '{parts[0]}.{parts[1]}={{...}}'",
+                            ),
+                        )
+                    ]
+                )
+        scenario = with_overlay(scenario, parse_override(text), name=f"--set {text}")
+    return scenario
 
 
 def parse_override(text: str) -> dict[str, Any]:
