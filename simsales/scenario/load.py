@@ -10,7 +10,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
@@ -100,6 +100,23 @@ def with_overlay(
     and a new pool or deal type must be used by something (a stage's needs, a risk, a deal, an
     arrival), else it would change nothing: most likely a typo.
     """
+    result, added = _overlay(scenario, overlay, name)
+    _refuse_unused(result, [added])
+    return result
+
+
+def _refuse_unused(scenario: Scenario, additions: Sequence[_NewObjects]) -> None:
+    problems = [
+        a.locate(frm, msg, hint) for a in additions for frm, msg, hint in a.unused(scenario)
+    ]
+    if problems:
+        raise ScenarioError(problems)
+
+
+def _overlay(
+    scenario: Scenario, overlay: str | Mapping[str, Any], name: str | None
+) -> tuple[Scenario, _NewObjects]:
+    """with_overlay without the check that new objects are used (see apply_overrides)."""
     raw, source = scenario_raw(scenario)
     prefix: Loc
     if isinstance(overlay, str):
@@ -133,18 +150,14 @@ def with_overlay(
         return Problem(message, format_path(frm), label, hint=hint)
 
     base = {k: v for k, v in raw.items() if k != "variants"}
-    added = _NewObjects(base)
+    added = _NewObjects(base, problem)
     try:
         merged = merge(base, patch, record, added.check)
     except OverlayError as exc:
         raise ScenarioError([problem(exc.loc, exc.message, exc.hint)]) from None
     merged["variants"] = raw.get("variants", {})
     base_dir = Path(source.file).parent if source.file and Path(source.file).exists() else None
-    result = _validate(merged, merged_source, base_dir or Path.cwd())
-    unused = [problem(frm, msg, hint) for frm, msg, hint in added.unused(result)]
-    if unused:
-        raise ScenarioError(unused)
-    return result
+    return _validate(merged, merged_source, base_dir or Path.cwd()), added
 
 
 # Objects a scenario names by id: section -> (what users call it, its model).
@@ -162,8 +175,9 @@ _OBJECTS: dict[str, tuple[str, type[BaseModel]]] = {
 class _NewObjects:
     """The objects an overlay adds: each must be whole, and new pools and deal types used."""
 
-    def __init__(self, base: dict[str, Any]) -> None:
+    def __init__(self, base: dict[str, Any], locate: Callable[[Loc, str, str | None], Problem]):
         self.base = base
+        self.locate = locate  # overlay loc, message, hint -> a located Problem
         self.added: list[tuple[str, str, Loc]] = []  # (section, id, overlay loc)
 
     def known(self, section: str) -> list[str]:
@@ -242,6 +256,7 @@ def apply_overrides(scenario: Scenario, overrides: Sequence[str]) -> Scenario:
     field on an unknown pool or deal type is a typo, not a new object. To add one, set its whole
     definition: ``resources.contractors={capacity: 2}``.
     """
+    additions: list[_NewObjects] = []
     for text in overrides:
         raw, _ = scenario_raw(scenario)
         parts = [p for p in text.partition("=")[0].strip().split(".") if p]
@@ -264,7 +279,9 @@ def apply_overrides(scenario: Scenario, overrides: Sequence[str]) -> Scenario:
                         )
                     ]
                 )
-        scenario = with_overlay(scenario, parse_override(text), name=f"--set {text}")
+        scenario, added = _overlay(scenario, parse_override(text), f"--set {text}")
+        additions.append(added)
+    _refuse_unused(scenario, additions)  # a pool added by one --set may be used by the next
     return scenario
 
 
