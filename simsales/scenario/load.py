@@ -122,7 +122,10 @@ def _overlay(
     if isinstance(overlay, str):
         if overlay not in scenario.variants:
             hint = did_you_mean(overlay, scenario.variants) or "the scenario defines no variants"
-            raise ScenarioError([Problem(f"unknown variant {overlay!r}", "variants", hint=hint)])
+            at = source.problem(("variants",), f"unknown variant {overlay!r}", hint, key=True)
+            raise ScenarioError(
+                [Problem(at.message, "variants", source.file, at.line, at.column, hint)]
+            )
         name = name or f"variant {overlay}"
         patch, prefix = scenario.variants[overlay], ("variants", overlay)
     else:
@@ -154,7 +157,10 @@ def _overlay(
     try:
         merged = merge(base, patch, record, added.check)
     except OverlayError as exc:
-        raise ScenarioError([problem(exc.loc, exc.message, exc.hint)]) from None
+        message = exc.message
+        if exc.loc and exc.loc[0] in _OBJECTS:  # name the kind: "no stage 'x'", not "no item"
+            message = message.replace("no item with id", f"no {_OBJECTS[str(exc.loc[0])][0]}")
+        raise ScenarioError([problem(exc.loc, message, exc.hint)]) from None
     merged["variants"] = raw.get("variants", {})
     base_dir = Path(source.file).parent if source.file and Path(source.file).exists() else None
     return _validate(merged, merged_source, base_dir or Path.cwd()), added

@@ -87,11 +87,9 @@ def _merge_by_id(
                 raise OverlayError(
                     loc,
                     f"no item with id {key!r} to change",
-                    "; ".join(
-                        [
-                            did_you_mean(key, index) or "no items yet",
-                            "to add one, give a list of objects with ids",
-                        ]
+                    _then(
+                        did_you_mean(key, index) or "no items yet",
+                        "to add one, give its whole definition in a list of objects with ids",
                     ),
                 )
     else:
@@ -111,6 +109,10 @@ def _merge_by_id(
             out.append(patch)
             _record_all(patch, (*at, len(out) - 1), loc, note)
     return [item for i, item in enumerate(out) if i not in removed]
+
+
+def _then(first: str, advice: str) -> str:
+    return f"{first} {advice}" if first.endswith("?") else f"{first}; {advice}"
 
 
 def _record_all(value: Any, at: Loc, frm: Loc, note: Record) -> None:

@@ -34,7 +34,7 @@ def test_a_plan_for_a_pool_that_is_not_there(base: simsales.Scenario) -> None:
 
 def test_items_of_id_lists_by_mapping_and_by_list(base: simsales.Scenario) -> None:
     text = _message(base, {"stages": {"clos": {"advance": 1}}})
-    assert "no item with id 'clos' to change" in text and "did you mean 'close'?" in text
+    assert "no stage 'clos' to change" in text and "did you mean 'close'?" in text
     text = _message(base, {"stages": [{"id": "clos", "advance": 1}]})
     assert "no stage 'clos' to change" in text and "did you mean 'close'?" in text
     text = _message(base, {"pipeline": [{"id": "D-4", "value": 5}]})
