@@ -211,11 +211,14 @@ def _syntax_problem(exc: MarkedYAMLError, name: str | None, text: str) -> Proble
 
 
 def _full_width_colon(lines: list[str], upto: int) -> tuple[int, int] | None:
-    """(line, column), 0-based, of the last full-width colon outside comments up to ``upto``."""
+    """(line, column), 0-based, of the last full-width colon used as a key's colon up to line
+    ``upto``: outside comments and quotes, with no ASCII colon before it (so a value such as
+    ``description: 客户：华为`` is not one)."""
     for i in range(min(upto, len(lines) - 1), -1, -1):
         code = lines[i].split("#", 1)[0]
-        if _FULL_WIDTH_COLON in code:
-            return i, code.index(_FULL_WIDTH_COLON)
+        at = code.find(_FULL_WIDTH_COLON)
+        if at >= 0 and ":" not in code[:at] and not {'"', "'"} & set(code[:at]):
+            return i, at
     return None
 
 
