@@ -350,8 +350,8 @@ def _loops(s: Scenario) -> Iterator[Finding]:
         whom = "" if len(s.deal_types) == 1 else f" (deal type {type_name!r})"
         yield (
             loc,
-            f"a loop no deal can leave{whom}: from {names} every path leads back, never to a "
-            "decision (won or lost)",
+            f"a loop no deal can leave{whom}: a deal in {names} never reaches a decision "
+            "(won or lost)",
             "give the rework a p below 1, or let a stage in the loop lose deals: advance below 1",
         )
 
