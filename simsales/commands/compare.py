@@ -11,10 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simsales.commands import print_warnings
+from simsales.engine.budget import check_budget
+from simsales.engine.model import compile_model
 from simsales.engine.runner import Executor
 from simsales.report.compare_format import format_row, is_key_metric
 from simsales.results.compare import Comparison, compare_scenarios, resolve_variants
-from simsales.scenario.load import load, parse_override, with_overlay
+from simsales.scenario.load import apply_overrides, load
 from simsales.scenario.schema import Scenario
 
 __all__ = ["register", "render_deltas"]
@@ -55,6 +58,12 @@ def register(app: typer.Typer) -> None:
         full: Annotated[
             bool, typer.Option("--full", help="Also list every live deal's P80 close date.")
         ] = False,
+        yes: Annotated[
+            bool,
+            typer.Option(
+                "--yes", help="Go on even when the runs are estimated to need too much memory/time."
+            ),
+        ] = False,
     ) -> None:
         """Simulate SCENARIO and its variants with the same random numbers; show the differences.
 
@@ -64,7 +73,11 @@ def register(app: typer.Typer) -> None:
         """
         err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
         base = load(scenario)
+        print_warnings(base, scenario)
         named = _variants(base, variants, overrides)
+        n = base.simulation.replications if replications is None else replications
+        first_seed = base.simulation.seed if seed is None else seed
+        check_budget(compile_model(base), n, first_seed, workers, runs=1 + len(named), yes=yes)
         mode: Executor = "process" if workers > 1 else "serial"
         progress = sys.stderr.isatty()
         comparison = compare_scenarios(
@@ -103,10 +116,7 @@ def _variants(
     if names or not overrides:
         out.extend(resolve_variants(base, names or None))
     if overrides:
-        scenario = base
-        for text in overrides:
-            scenario = with_overlay(scenario, parse_override(text), name=f"--set {text}")
-        out.append((" ".join(f"--set {t}" for t in overrides), scenario))
+        out.append((" ".join(f"--set {t}" for t in overrides), apply_overrides(base, overrides)))
     return out
 
 

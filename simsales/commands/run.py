@@ -11,9 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simsales.commands import print_warnings
+from simsales.engine.budget import check_budget
+from simsales.engine.model import compile_model
 from simsales.engine.runner import Executor, simulate
 from simsales.results.summary import Summary, summarize
-from simsales.scenario.load import load, parse_override, with_overlay
+from simsales.scenario.load import load
 
 __all__ = ["register", "render_summary"]
 
@@ -46,15 +49,24 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[
             bool, typer.Option("--json", help="Print only the JSON summary on stdout.")
         ] = False,
+        yes: Annotated[
+            bool,
+            typer.Option(
+                "--yes", help="Go on even when the run is estimated to need too much memory/time."
+            ),
+        ] = False,
     ) -> None:
         """Simulate SCENARIO and show per-deal, portfolio and resource forecasts."""
         if executor not in ("serial", "process", "dask"):
             raise typer.BadParameter(
                 f"{executor!r} is not one of serial, process, dask", param_hint="--executor"
             )
-        s = load(scenario, variant=variant)
-        for text in overrides or []:
-            s = with_overlay(s, parse_override(text), name=f"--set {text}")
+        s = load(scenario, variant=variant, overrides=overrides or ())
+        print_warnings(s, scenario)
+        n = s.simulation.replications if replications is None else replications
+        check_budget(
+            compile_model(s), n, s.simulation.seed if seed is None else seed, workers, yes=yes
+        )
         mode: Executor = executor  # type: ignore[assignment]
         forecast = simulate(
             s,

@@ -33,7 +33,8 @@ Semantics (see also DESIGN.md):
   rest. A deal type's own multipliers multiply the global ones.
 - A global risk occurs at most once, at a uniform time in its window, and hits every open deal
   that matches; its delay is served at the deal's next checkpoint (stage entry or exit).
-- Deals still undecided at the horizon are ``open``.
+- Deals still undecided at the horizon are ``open``; a decision exactly at the horizon is inside
+  (see the day convention in simsales.scenario.calendar).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from simsales.engine.model import (
     TypePlan,
 )
 from simsales.engine.streams import Purpose, Streams, stable_hash
+from simsales.scenario.calendar import TIME_EPS
 
 __all__ = ["EXIT_KINDS", "LOST", "OPEN", "WON", "RepRecords", "run_replication"]
 
@@ -95,7 +97,7 @@ class RepRecords:
     # stage visits
     visit_deal: npt.NDArray[np.int32]  # row in this replication's deals
     visit_stage: npt.NDArray[np.int16]
-    visit_number: npt.NDArray[np.int16]
+    visit_number: npt.NDArray[np.int32]  # int32: a long rework loop passes 32,767 visits
     visit_entry: FloatArray
     visit_ready: FloatArray  # queued for people from here (after delays)
     visit_start: FloatArray
@@ -628,7 +630,9 @@ class _Run:
                 env.process(self.resource_risk(r, at, float(r.duration.ppf(np.array([u[2]]))[0])))
         for d in range(self.n):
             self.process[d] = env.process(self.deal(d))
-        env.run(until=m.horizon_t)
+        # An event exactly at the horizon (within the calendar's TIME_EPS) falls on the horizon
+        # day, so it belongs inside; SimPy's `until` would drop events at that very instant.
+        env.run(until=m.horizon_t + TIME_EPS)
         return self._records(occurred)
 
     def _records(self, occurred: npt.NDArray[np.bool_]) -> RepRecords:
@@ -665,7 +669,7 @@ class _Run:
             win_factor=np.array(self.win_factor),
             visit_deal=deal.astype(np.int32),
             visit_stage=stage.astype(np.int16),
-            visit_number=v[:, 2].astype(np.int16),
+            visit_number=v[:, 2].astype(np.int32),
             # contiguous copies, so the (visit x 8) work array is not kept alive by views
             visit_entry=v[:, 3].copy(),
             visit_ready=v[:, 4].copy(),

@@ -187,7 +187,9 @@ def demand_from_forecast(forecast: Forecast, periods: tuple[str, ...] = ()) -> D
     decision = deals["decision_t"].to_numpy()
     for label in periods:
         t0, t1 = model.calendar.period_bounds(label)
-        inside = (deals["outcome"] == "won").to_numpy() & (decision >= t0) & (decision < t1)
+        inside = (deals["outcome"] == "won").to_numpy() & model.calendar.decided_in(
+            decision, t0, t1
+        )
         per = (
             np.bincount(
                 drow, np.where(inside, deals["revenue"].to_numpy(), 0.0), minlength=n_live + 1

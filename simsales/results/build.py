@@ -219,7 +219,7 @@ class ForecastBuilder:
                 "replication": self._take("visits", "replication"),
                 "deal": self._categories("visits", "deal", self.names),
                 "stage": self._categories("visits", "stage", stages),
-                "visit": self._take("visits", "visit").astype(np.int16),
+                "visit": self._take("visits", "visit").astype(np.int32),
                 "entry_t": None,
                 "ready_t": None,
                 "start_t": None,

@@ -1,7 +1,23 @@
 """Cross-reference checks: every name a scenario uses must exist, and the pieces must fit.
 
 Each check yields ``(loc, message, hint)``; the loader locates them in the file and reports all
-of them at once.
+of them at once. :func:`check_references` finds errors; :func:`check_warnings` finds what is
+valid but most likely a mistake (the CLI prints those and goes on).
+
+Rules beyond names:
+
+- *A loop no deal can leave* is an error: a set of stages from which no path of positive
+  probability reaches a decision (won or lost), e.g. a stage reworking to itself with p = 1, or
+  to an earlier stage whose stages in between always advance. The engine would run such a deal
+  forever and the win probabilities would be a singular system.
+- *A rework with p = 1* that can be left (a stage in the loop can lose the deal) is a warning:
+  no deal ever advances past that stage.
+- *The working window* start..horizon must hold at least one working day of the calendar.
+- *A far horizon* is a warning: more than :data:`FAR_HORIZON_YEARS` years after start (a typo
+  like 2127 for 2027), or, without arrivals, more than :data:`FAR_HORIZON_FACTOR` times the
+  time the live pipeline needs (see :func:`_pipeline_span`: the slowest deal's remaining mean
+  path, or a pool's remaining person-days over its capacity, whichever is longer), when every
+  live deal is long decided and the extra years only cost run time.
 """
 
 from __future__ import annotations
@@ -19,7 +35,17 @@ from simsales.scenario.schema import (
     period_kind,
 )
 
-__all__ = ["Finding", "check_references", "did_you_mean"]
+__all__ = [
+    "FAR_HORIZON_FACTOR",
+    "FAR_HORIZON_YEARS",
+    "Finding",
+    "check_references",
+    "check_warnings",
+    "did_you_mean",
+]
+
+FAR_HORIZON_YEARS = 20
+FAR_HORIZON_FACTOR = 10
 
 Loc = tuple[str | int, ...]
 Finding = tuple[Loc, str, str | None]
@@ -51,7 +77,13 @@ def check_references(s: Scenario) -> list[Finding]:
         *_rules(s),
         *_targets(s),
         *_resources(s),
+        *_working_window(s),
     ]
+
+
+def check_warnings(s: Scenario) -> list[Finding]:
+    """Valid but most likely wrong: a rework with p = 1, a horizon far beyond the pipeline."""
+    return [*_sure_rework(s), *_far_horizon(s)]
 
 
 def _stages(s: Scenario) -> Iterator[Finding]:
@@ -142,45 +174,56 @@ def _trapped(stages: tuple[Stage, ...], on: list[bool]) -> list[int]:
 
 def _loops(s: Scenario) -> Iterator[Finding]:
     """A loop no deal can leave would keep its deals cycling until the horizon (or forever,
-    when its times are zero): the exits must give every stage a way to won or lost."""
+    when its times are zero): every stage must have a way to won or lost. One finding per
+    loop, at the last stage of it, naming every stage a deal would be caught in."""
     reported: set[str] = set()
-    for i in _trapped(s.stages, [True] * len(s.stages)):
-        st = s.stages[i]
-        reported.add(st.id)
-        yield ("stages", i, _form_key(st)), _trap_message(st), _TRAP_HINT
+    trapped = _trapped(s.stages, [True] * len(s.stages))
+    if trapped:
+        reported.update(s.stages[i].id for i in trapped)
+        st = s.stages[trapped[-1]]
+        loc: Loc = ("stages", trapped[-1], *_form_loc(st))
+        yield loc, _trap_message([s.stages[i] for i in trapped]), _trap_hint(st)
     for name, dt in s.deal_types.items():
         if not dt.stages and not dt.skip:
             continue
         stages = s.stages_of(name)
-        for i in _trapped(stages, [st.id not in dt.skip for st in stages]):
-            st = stages[i]
-            if st.id in reported:
-                continue
-            reported.add(st.id)
-            override = dt.stages.get(st.id)
-            loc: Loc = ("deal_types", name, "skip")
-            if override is not None:
-                loc = ("deal_types", name, "stages", st.id)
-                if override.exits is not None or override.rework is not None:
-                    loc = (*loc, _form_key(st))
-            yield loc, _trap_message(st, f" for deal type {name!r}"), _TRAP_HINT
+        caught = [i for i in _trapped(stages, [st.id not in dt.skip for st in stages])]
+        if not caught or all(stages[i].id in reported for i in caught):
+            continue
+        reported.update(stages[i].id for i in caught)
+        st = stages[caught[-1]]
+        override = dt.stages.get(st.id)
+        loc = ("deal_types", name, "skip")
+        if override is not None and (override.exits is not None or override.rework is not None):
+            loc = ("deal_types", name, "stages", st.id, *_form_loc(st))
+        yield (
+            loc,
+            _trap_message([stages[i] for i in caught], f" for deal type {name!r}"),
+            _trap_hint(st),
+        )
 
 
-_TRAP_HINT = "give a stage of the loop an exit to won, lost or a later stage with p > 0"
-
-
-def _form_key(st: Stage) -> str:
-    return "exits" if st.exits is not None else "rework" if st.rework is not None else "advance"
-
-
-def _trap_message(st: Stage, who: str = "") -> str:
+def _form_loc(st: Stage) -> tuple[str, ...]:
     if st.exits is not None:
-        self_loop = all(e.to == st.id for e in st.exits if e.p > 0)
-    else:
-        self_loop = st.rework is not None and st.rework.to == st.id and st.rework.p >= 1
-    if self_loop:
-        return f"stage {st.id!r}{who} sends every deal back to itself: a loop no deal can leave"
-    return f"no deal can leave stage {st.id!r}{who} for won or lost: a loop no deal can leave"
+        return ("exits",)
+    return ("rework", "p") if st.rework is not None else ("advance",)
+
+
+def _trap_hint(st: Stage) -> str:
+    if st.exits is not None:
+        return "give a stage of the loop an exit to won, lost or a later stage with p > 0"
+    return "give the rework a p below 1, or let a stage in the loop lose deals: advance below 1"
+
+
+def _trap_message(caught: list[Stage], who: str = "") -> str:
+    st = caught[-1]
+    if len(caught) == 1 and st.exits is not None:
+        if all(e.to == st.id for e in st.exits if e.p > 0):
+            return f"stage {st.id!r}{who} sends every deal back to itself: a loop no deal can leave"
+    names = ", ".join(repr(c.id) for c in caught)
+    return (
+        f"a loop no deal can leave{who}: a deal in {names} never reaches a decision (won or lost)"
+    )
 
 
 def _needs(loc: Loc, needs: dict[str, int], s: Scenario) -> Iterator[Finding]:
@@ -329,3 +372,89 @@ def _resources(s: Scenario) -> Iterator[Finding]:
                     f"date {change.from_} lies outside start..horizon ({s.start}..{s.horizon})",
                     None,
                 )
+
+
+def _working_window(s: Scenario) -> Iterator[Finding]:
+    calendar = s.calendar.build(s.start, s.horizon)
+    first = calendar.to_model_time(s.start)
+    if calendar.to_model_time(s.horizon) + (1 if calendar.is_workday(s.horizon) else 0) <= first:
+        yield (
+            ("horizon",),
+            f"no working day between start ({s.start:%a} {s.start}) and horizon "
+            f"({s.horizon:%a} {s.horizon}) in this calendar",
+            "move the horizon to a working day after start, or add extra_workdays",
+        )
+
+
+# --- loops: every stage must be able to reach a decision ----------------------------------
+
+
+def _effective(s: Scenario, type_name: str) -> list[tuple[int, Stage, Loc]]:
+    """The stages a deal type goes through, with its overrides applied, and where each is set."""
+    dt = s.deal_types[type_name]
+    out = []
+    for i, st in enumerate(s.stages):
+        if st.id in dt.skip:
+            continue
+        loc: Loc = ("stages", i)
+        override = dt.stages.get(st.id)
+        if override is not None:
+            changes = {k: v for k, v in override if v is not None}
+            if changes.keys() & {"advance", "rework"}:
+                loc = ("deal_types", type_name, "stages", st.id)
+            st = st.model_copy(update=changes)
+        out.append((i, st, loc))
+    return out
+
+
+def _sure_rework(s: Scenario) -> Iterator[Finding]:
+    for i, st in enumerate(s.stages):
+        if st.rework is not None and st.rework.p >= 1.0 and st.rework.to != st.id:
+            yield (
+                ("stages", i, "rework", "p"),
+                f"rework p = 1: no deal ever advances past {st.id!r}; deals only leave the loop "
+                f"back to {st.rework.to!r} by being lost",
+                "a rework probability is usually well below 1",
+            )
+
+
+def _far_horizon(s: Scenario) -> Iterator[Finding]:
+    years = (s.horizon - s.start).days / 365.25
+    if years > FAR_HORIZON_YEARS:
+        yield (
+            ("horizon",),
+            f"the horizon {s.horizon} is {years:.0f} years after start ({s.start})",
+            f"a sales forecast rarely looks past {FAR_HORIZON_YEARS} years; is the year a typo?",
+        )
+        return
+    if s.arrivals or isinstance(s.pipeline, PipelineCsv) or not s.pipeline:
+        return
+    span = _pipeline_span(s)
+    days = (s.horizon - s.start).days * (1 if s.calendar.continuous else 5 / 7)
+    if span > 0 and days > FAR_HORIZON_FACTOR * span:
+        yield (
+            ("horizon",),
+            f"the horizon is about {days:,.0f} working days after start, more than "
+            f"{FAR_HORIZON_FACTOR} times the ~{span:,.0f} days the live deals need (no "
+            "arrivals): they are long decided by then",
+            "bring the horizon closer, or add arrivals: the extra time only makes the run longer",
+        )
+
+
+def _pipeline_span(s: Scenario) -> float:
+    """A rough time for the live pipeline to finish, in (working) days: the longer of the
+    slowest deal's path (mean durations of the stages left, no waiting) and, for each pool, the
+    person-days all live deals still need from it divided by its capacity (everyone queued)."""
+    path = 0.0
+    load: dict[str, float] = dict.fromkeys(s.resources, 0.0)
+    plans = {name: _effective(s, name) for name in s.deal_types}
+    for deal in s.deals():
+        left = [st for i, st, _ in plans[deal.type] if i >= s.stage_ids.index(deal.stage)]
+        means = [st.duration.sampler().mean() for st in left]
+        path = max(path, sum(means))
+        for st, mean in zip(left, means, strict=True):
+            for pool, people in st.needs.items():
+                if pool in load:
+                    load[pool] += people * mean
+    queued = [load[p] / pool.capacity for p, pool in s.resources.items() if pool.capacity > 0]
+    return max([path, *queued])

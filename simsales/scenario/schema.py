@@ -26,7 +26,7 @@ from pydantic import (
 
 from simsales.errors import invalid
 from simsales.scenario.calendar import CalendarSpec
-from simsales.scenario.distributions import DistributionSpec
+from simsales.scenario.distributions import MAX_MAGNITUDE, DistributionSpec
 from simsales.scenario.rules import (
     CompiledExpression,
     Condition,
@@ -62,7 +62,15 @@ __all__ = [
 ]
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0, description="probability in [0, 1]")]
-Money = Annotated[float, Field(ge=0.0, allow_inf_nan=False, description="amount in the currency")]
+Money = Annotated[
+    float,
+    Field(
+        ge=0.0,
+        le=MAX_MAGNITUDE,  # sums over deals and replications stay finite (see distributions)
+        allow_inf_nan=False,
+        description="amount in the currency",
+    ),
+]
 Factor = Annotated[
     float, Field(ge=0.0, le=100.0, allow_inf_nan=False, description="multiplier, 1 = unchanged")
 ]
@@ -98,7 +106,10 @@ class Precision(Frozen):
         None, gt=0, lt=0.5, description="half-width of the portfolio win-rate interval"
     )
     close_p80_days: float | None = Field(
-        None, gt=0, description="half-width of the portfolio P80 close-time interval, days"
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="half-width of the portfolio P80 close-time interval, days",
     )
     revenue_rel: float | None = Field(
         None, gt=0, lt=1, description="half-width of the mean-revenue interval, relative to it"
@@ -468,7 +479,11 @@ class RuleEffect(Frozen):
     delay: DistributionSpec | None = Field(None, description="working days added at once")
     skip: tuple[Identifier, ...] = Field((), description="stages the deal will not go through")
     priority: float | None = Field(
-        None, description="moves the deal ahead in queues: subtracted from its queue key"
+        None,
+        ge=-MAX_MAGNITUDE,
+        le=MAX_MAGNITUDE,
+        allow_inf_nan=False,
+        description="moves the deal ahead in queues: subtracted from its queue key",
     )
 
 

@@ -102,7 +102,7 @@ def test_a_loop_made_by_a_skip_is_found_for_its_deal_type() -> None:
     load_dict(ok)  # from b, a's lost exit is reachable
     data["deal_types"]["t"]["skip"] = ["a"]
     text = _problems(data)
-    assert "deal_types.t.skip: no deal can leave stage 'b' for deal type 't'" in text
+    assert "deal_types.t.skip: a loop no deal can leave for deal type 't': a deal in 'b'" in text
 
 
 @pytest.mark.parametrize(
