@@ -166,6 +166,10 @@ class Output:
         parent = self.path.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise CannotCreateError(
+                f"{self.path}: cannot create it: {parent} (or a folder above it) is a file"
+            ) from None
         except OSError as exc:
             raise environment_error(exc, self.path) from None
         while True:
@@ -189,8 +193,9 @@ class Output:
             if same:  # else the holder removed it just before we locked: lock the new one
                 break
             os.close(fd)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        with contextlib.suppress(OSError):  # who holds it, for the message; a full disk is fine
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock_fd = fd
 
     def release(self) -> None:
