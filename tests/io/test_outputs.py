@@ -252,7 +252,8 @@ def _mount(folder: Path, options: str) -> bool:
 
 
 def _umount(folder: Path) -> None:
-    subprocess.run(["umount", str(folder)], check=False, capture_output=True)
+    if subprocess.run(["umount", str(folder)], capture_output=True).returncode:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)  # busy: detach
 
 
 # --- disk full: an I/O error, the old result kept -------------------------------------------
