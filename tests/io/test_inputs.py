@@ -246,8 +246,8 @@ def test_a_missing_table_or_bad_json_is_a_located_io_error(tmp_path: Path) -> No
     forecast = simsales.simulate(MINIMAL, replications=5, seed=1, progress=False)
     forecast.save(tmp_path / "res")
     (tmp_path / "res" / "pools.parquet").unlink()
-    with pytest.raises(simsales.SimsalesError, match="pools.parquet: damaged results folder"):
+    with pytest.raises(simsales.SimsalesError, match=r"pools\.parquet: damaged results folder"):
         Forecast.load(tmp_path / "res")
     (tmp_path / "res" / "provenance.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(simsales.SimsalesError, match="provenance.json: damaged"):
+    with pytest.raises(simsales.SimsalesError, match=r"provenance\.json: damaged"):
         Forecast.load(tmp_path / "res")
