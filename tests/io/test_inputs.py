@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from io_helpers import MINIMAL, ROOT, copy_minimal, run_main
+from io_helpers import MINIMAL, ROOT, copy_minimal
 
 import simsales
 from simsales.errors import ScenarioError
@@ -41,51 +41,51 @@ def _secret_file(path: Path) -> Path:
 # --- paths in a scenario stay inside its folder ---------------------------------------------
 
 
-def test_an_absolute_pipeline_path_is_refused_without_reading_it(tmp_path: Path, capsys) -> None:
+def test_an_absolute_pipeline_path_is_refused_without_reading_it(tmp_path: Path, main_cli) -> None:
     secret = _secret_file(tmp_path / "elsewhere" / "env")
     scenario = _scenario_with_csv(tmp_path / "project", str(secret))
-    r = run_main(capsys, "validate", scenario)
+    r = main_cli("validate", scenario)
     assert r.code == 2
     assert "outside the scenario's folder" in r.err and "--allow-path" in r.err
     assert "hunter2" not in r.err + r.out and "ANOTHER_SECRET" not in r.err + r.out
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
-def test_proc_self_environ_is_never_printed(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_proc_self_environ_is_never_printed(tmp_path: Path, main_cli, monkeypatch) -> None:
     monkeypatch.setenv("SIMSALES_TEST_SECRET", "hunter2")
     scenario = _scenario_with_csv(tmp_path, "/proc/self/environ")
-    r = run_main(capsys, "validate", scenario)
+    r = main_cli("validate", scenario)
     assert r.code == 2 and "outside the scenario's folder" in r.err
     assert "hunter2" not in r.err and "PATH=" not in r.err
 
 
-def test_a_climbing_pipeline_path_is_refused(tmp_path: Path, capsys) -> None:
+def test_a_climbing_pipeline_path_is_refused(tmp_path: Path, main_cli) -> None:
     _secret_file(tmp_path / "secret.env")
     scenario = _scenario_with_csv(tmp_path / "project", "../secret.env")
-    r = run_main(capsys, "validate", scenario)
+    r = main_cli("validate", scenario)
     assert r.code == 2 and "outside the scenario's folder" in r.err, r.err
     assert "hunter2" not in r.err
 
 
-def test_a_symbolic_link_out_of_the_folder_is_refused(tmp_path: Path, capsys) -> None:
+def test_a_symbolic_link_out_of_the_folder_is_refused(tmp_path: Path, main_cli) -> None:
     secret = _secret_file(tmp_path / "secret.env")
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "deals.csv").symlink_to(secret)
     scenario = _scenario_with_csv(tmp_path / "project", "deals.csv")
-    r = run_main(capsys, "validate", scenario)
+    r = main_cli("validate", scenario)
     assert r.code == 2 and "outside the scenario's folder" in r.err
     assert "hunter2" not in r.err
 
 
-def test_allow_path_lets_a_shared_data_folder_in(tmp_path: Path, capsys) -> None:
+def test_allow_path_lets_a_shared_data_folder_in(tmp_path: Path, main_cli) -> None:
     data = tmp_path / "shared"
     data.mkdir()
     (data / "deals.csv").write_text("id,type,stage\nD-9,standard,propose\n", encoding="utf-8")
     scenario = _scenario_with_csv(tmp_path / "project", "../shared/deals.csv")
-    assert run_main(capsys, "validate", scenario).code == 2
-    r = run_main(capsys, "validate", scenario, "--allow-path", data)
+    assert main_cli("validate", scenario).code == 2
+    r = main_cli("validate", scenario, "--allow-path", data)
     assert r.code == 0, r.err
-    r = run_main(capsys, "run", scenario, "-n", "5", "--json", "--allow-path", data)
+    r = main_cli("run", scenario, "-n", "5", "--json", "--allow-path", data)
     assert r.code == 0 and [d["id"] for d in json.loads(r.out)["deals"]] == ["D-9"]
 
 
@@ -100,22 +100,22 @@ def test_a_csv_inside_the_folder_still_works(tmp_path: Path) -> None:
 # --- messages quote file content only as a short escaped excerpt -----------------------------
 
 
-def test_a_bad_cell_is_quoted_short_and_escaped(tmp_path: Path, capsys) -> None:
+def test_a_bad_cell_is_quoted_short_and_escaped(tmp_path: Path, main_cli) -> None:
     long_secret = "x" * 30 + "-TAIL-NOT-SHOWN-" + "y" * 200
     (tmp_path / "d.csv").write_text(
         f"id,type,stage,value\nD-1,standard,close,{long_secret}\n", encoding="utf-8"
     )
-    r = run_main(capsys, "validate", _scenario_with_csv(tmp_path, "d.csv"))
+    r = main_cli("validate", _scenario_with_csv(tmp_path, "d.csv"))
     assert r.code == 2 and "(got 'xxxxxxxx" in r.err, r.err
     assert "TAIL-NOT-SHOWN" not in r.err and "yyyyy" not in r.err and "…" in r.err
 
 
-def test_a_header_of_secrets_is_not_listed_whole(tmp_path: Path, capsys) -> None:
+def test_a_header_of_secrets_is_not_listed_whole(tmp_path: Path, main_cli) -> None:
     header = "A" * 30 + "LEAKED-PART" + "B" * 100
     (tmp_path / "d.csv").write_text(f"{header}\nvalue\n", encoding="utf-8")
     text = _HEAD + "pipeline: {csv: d.csv, columns: {id: deal_id}}\n"
     (tmp_path / "s.yaml").write_text(text, encoding="utf-8")
-    r = run_main(capsys, "validate", tmp_path / "s.yaml")
+    r = main_cli("validate", tmp_path / "s.yaml")
     assert r.code == 2 and "deal_id" in r.err
     assert "LEAKED-PART" not in r.err
 
@@ -127,7 +127,7 @@ def test_excerpt_escapes_control_characters() -> None:
 
 
 def test_a_crafted_provenance_cannot_make_report_read_a_file(
-    tmp_path: Path, capsys, monkeypatch
+    tmp_path: Path, main_cli, monkeypatch
 ) -> None:
     forecast = simsales.simulate(MINIMAL, replications=5, seed=1, progress=False)
     forecast.save(tmp_path / "res")
@@ -135,7 +135,7 @@ def test_a_crafted_provenance_cannot_make_report_read_a_file(
     prov = json.loads((tmp_path / "res" / "provenance.json").read_text(encoding="utf-8"))
     prov["scenario"]["pipeline"] = {"csv": str(secret)}
     (tmp_path / "res" / "provenance.json").write_text(json.dumps(prov), encoding="utf-8")
-    r = run_main(capsys, "report", tmp_path / "res", "-o", tmp_path / "r.html")
+    r = main_cli("report", tmp_path / "res", "-o", tmp_path / "r.html")
     assert r.code == 74, r.err
     assert "damaged results folder" in r.err and "provenance.json" in r.err
     assert "hunter2" not in r.err and not (tmp_path / "r.html").exists()
@@ -182,18 +182,18 @@ def test_a_fifo_as_people_csv_fails_at_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
-def test_devices_are_refused(device: str, tmp_path: Path, capsys) -> None:
+def test_devices_are_refused(device: str, tmp_path: Path, main_cli) -> None:
     if not Path(device).exists():
         pytest.skip(f"no {device}")
-    r = run_main(capsys, "validate", device)
+    r = main_cli("validate", device)
     assert r.code == 2 and "character device" in r.err
     (tmp_path / "d.csv").symlink_to(device)
     scenario = _scenario_with_csv(tmp_path, "d.csv")
-    r = run_main(capsys, "validate", scenario)  # the link leads out of the folder
+    r = main_cli("validate", scenario)  # the link leads out of the folder
     assert r.code == 2 and "outside the scenario's folder" in r.err, r.err
-    r = run_main(capsys, "validate", scenario, "--allow-path", Path(device).parent)
+    r = main_cli("validate", scenario, "--allow-path", Path(device).parent)
     assert r.code == 2 and "character device" in r.err, r.err
-    r = run_main(capsys, "calibrate", device)
+    r = main_cli("calibrate", device)
     assert r.code == 2 and "character device" in r.err, r.err
 
 
@@ -206,7 +206,7 @@ def test_the_limit_counts_bytes_read_not_the_reported_size() -> None:
     assert len(read_user_bytes("/proc/self/maps", 10_000_000)) > 64
 
 
-def test_one_limit_for_every_input_kind(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_one_limit_for_every_input_kind(tmp_path: Path, main_cli, monkeypatch) -> None:
     scenario = copy_minimal(tmp_path)
     rows = "".join(f"D-{i},standard,close\n" for i in range(50))
     (tmp_path / "d.csv").write_text("id,type,stage\n" + rows, "utf-8")
@@ -221,22 +221,22 @@ def test_one_limit_for_every_input_kind(tmp_path: Path, capsys, monkeypatch) -> 
         ("validate", csv_scenario),
         ("optimize", scenario, "--mode", "assignment", "--people", people, "--no-verify"),
     ):
-        r = run_main(capsys, *args)
+        r = main_cli(*args)
         assert r.code == 2 and "larger than the input limit of 600 bytes" in r.err, (args, r.err)
         assert "SIMSALES_MAX_INPUT_BYTES" in r.err
     monkeypatch.setenv("SIMSALES_MAX_INPUT_BYTES", "10000")
-    assert run_main(capsys, "validate", csv_scenario).code == 0
+    assert main_cli("validate", csv_scenario).code == 0
 
 
 # --- a damaged results folder is an I/O error, located -----------------------------------------
 
 
-def test_a_truncated_parquet_is_a_located_io_error(tmp_path: Path, capsys) -> None:
+def test_a_truncated_parquet_is_a_located_io_error(tmp_path: Path, main_cli) -> None:
     forecast = simsales.simulate(MINIMAL, replications=5, seed=1, progress=False)
     forecast.save(tmp_path / "res")
     visits = tmp_path / "res" / "visits.parquet"
     visits.write_bytes(visits.read_bytes()[:100])
-    r = run_main(capsys, "report", tmp_path / "res", "-o", tmp_path / "r.html")
+    r = main_cli("report", tmp_path / "res", "-o", tmp_path / "r.html")
     assert r.code == 74, r.err
     assert str(visits) in r.err and "damaged results folder" in r.err
     assert "internal error" not in r.err

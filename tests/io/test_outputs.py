@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from io_helpers import MINIMAL, ROOT, copy_minimal, run_main
+from io_helpers import MINIMAL, ROOT, copy_minimal
 
 import simsales
 from simsales.errors import CannotCreateError, TemporaryFailureError
@@ -46,12 +46,12 @@ def _same(a: Forecast, b: Forecast) -> bool:
 # --- a folder simsales did not make is never replaced -----------------------------------------
 
 
-def test_out_refuses_a_folder_with_a_users_file(tmp_path: Path, capsys) -> None:
+def test_out_refuses_a_folder_with_a_users_file(tmp_path: Path, main_cli) -> None:
     folder = tmp_path / "p"
     folder.mkdir()
     thesis = folder / "thesis.docx"
     thesis.write_text("four years of work", encoding="utf-8")
-    r = run_main(capsys, "run", MINIMAL, "-n", "20", "--out", folder)
+    r = main_cli("run", MINIMAL, "-n", "20", "--out", folder)
     assert r.code == 73, r.err
     assert "did not make" in r.err and "thesis.docx" in r.err and "--force" in r.err
     assert thesis.read_text(encoding="utf-8") == "four years of work"
@@ -60,23 +60,23 @@ def test_out_refuses_a_folder_with_a_users_file(tmp_path: Path, capsys) -> None:
 
 
 def test_out_refuses_the_folder_holding_the_scenario_even_with_force(
-    tmp_path: Path, capsys, monkeypatch
+    tmp_path: Path, main_cli, monkeypatch
 ) -> None:
     scenario = copy_minimal(tmp_path / "project")
     monkeypatch.chdir(scenario.parent)
     for extra in ([], ["--force"]):
-        r = run_main(capsys, "run", scenario.name, "-n", "20", "--out", os.getcwd(), *extra)
+        r = main_cli("run", scenario.name, "-n", "20", "--out", os.getcwd(), *extra)
         assert r.code == 73, r.err
         assert "holds an input" in r.err
         assert scenario.read_bytes() == MINIMAL.read_bytes()
     assert os.listdir(scenario.parent) == ["minimal.yaml"]
 
 
-def test_force_replaces_a_foreign_folder(tmp_path: Path, capsys) -> None:
+def test_force_replaces_a_foreign_folder(tmp_path: Path, main_cli) -> None:
     folder = tmp_path / "p"
     folder.mkdir()
     (folder / "notes.txt").write_text("x", encoding="utf-8")
-    r = run_main(capsys, "run", MINIMAL, "-n", "20", "--out", folder, "--force")
+    r = main_cli("run", MINIMAL, "-n", "20", "--out", folder, "--force")
     assert r.code == 0, r.err
     assert set(os.listdir(folder)) == {*FILES, outputs.MARKER}
     assert Forecast.load(folder).replications == 20
@@ -113,71 +113,71 @@ def test_a_file_is_not_replaced_by_a_results_folder(tmp_path: Path, old: Forecas
 # --- an output that is an input -------------------------------------------------------------
 
 
-def test_report_refuses_to_overwrite_its_scenario(tmp_path: Path, capsys) -> None:
+def test_report_refuses_to_overwrite_its_scenario(tmp_path: Path, main_cli) -> None:
     scenario = copy_minimal(tmp_path)
-    r = run_main(capsys, "report", scenario, "-n", "20", "-o", scenario)
+    r = main_cli("report", scenario, "-n", "20", "-o", scenario)
     assert r.code == 73 and "also an input" in r.err, r.err
     assert scenario.read_bytes() == MINIMAL.read_bytes()
 
 
-def test_an_input_reached_by_another_name_is_refused(tmp_path: Path, capsys) -> None:
+def test_an_input_reached_by_another_name_is_refused(tmp_path: Path, main_cli) -> None:
     scenario = copy_minimal(tmp_path)
     (tmp_path / "link.yaml").symlink_to(scenario)
     os.link(scenario, tmp_path / "hard.yaml")
     for name in ("link.yaml", "hard.yaml"):
-        r = run_main(capsys, "report", scenario, "-n", "20", "-o", tmp_path / name)
+        r = main_cli("report", scenario, "-n", "20", "-o", tmp_path / name)
         assert r.code == 73 and "also an input" in r.err, r.err
     assert scenario.read_bytes() == MINIMAL.read_bytes()
 
 
 def test_report_refuses_to_overwrite_a_file_of_its_results_folder(
-    tmp_path: Path, capsys, old: Forecast
+    tmp_path: Path, main_cli, old: Forecast
 ) -> None:
     old.save(tmp_path / "res")
     before = (tmp_path / "res" / "deals.parquet").read_bytes()
-    r = run_main(capsys, "report", tmp_path / "res", "-o", tmp_path / "res" / "deals.parquet")
+    r = main_cli("report", tmp_path / "res", "-o", tmp_path / "res" / "deals.parquet")
     assert r.code == 73, r.err
     assert (tmp_path / "res" / "deals.parquet").read_bytes() == before
 
 
-def test_optimize_refuses_to_overwrite_its_scenario(tmp_path: Path, capsys) -> None:
+def test_optimize_refuses_to_overwrite_its_scenario(tmp_path: Path, main_cli) -> None:
     scenario = copy_minimal(tmp_path)
-    r = run_main(capsys, "optimize", scenario, "--no-verify", "--out", scenario)
+    r = main_cli("optimize", scenario, "--no-verify", "--out", scenario)
     assert r.code == 73 and "also an input" in r.err, r.err
     assert scenario.read_bytes() == MINIMAL.read_bytes()
 
 
-def test_optimize_refuses_to_overwrite_its_people_csv(tmp_path: Path, capsys) -> None:
+def test_optimize_refuses_to_overwrite_its_people_csv(tmp_path: Path, main_cli) -> None:
     scenario = copy_minimal(tmp_path)
     people = tmp_path / "people.csv"
     people.write_text("person,role,hours_per_week\nAnn,sales,40\n", encoding="utf-8")
     args = ("optimize", scenario, "--mode", "assignment", "--people", people, "--no-verify")
-    r = run_main(capsys, *args, "--out", people)
+    r = main_cli(*args, "--out", people)
     assert r.code == 73 and "also an input" in r.err, r.err
     assert people.read_text(encoding="utf-8").startswith("person,role")
 
 
-def test_calibrate_refuses_to_overwrite_its_export(tmp_path: Path, capsys) -> None:
+def test_calibrate_refuses_to_overwrite_its_export(tmp_path: Path, main_cli) -> None:
     history = tmp_path / "h.csv"
     history.write_text("not even read\n", encoding="utf-8")
-    r = run_main(capsys, "calibrate", history, "-o", history)
+    r = main_cli("calibrate", history, "-o", history)
     assert r.code == 73 and "also an input" in r.err, r.err
     assert history.read_text(encoding="utf-8") == "not even read\n"
 
 
-def test_compare_refuses_to_overwrite_its_scenario(tmp_path: Path, capsys) -> None:
+def test_compare_refuses_to_overwrite_its_scenario(tmp_path: Path, main_cli) -> None:
     scenario = copy_minimal(tmp_path)
-    r = run_main(capsys, "compare", scenario, "--set", "resources.sales.capacity=3", "-o", scenario)
+    r = main_cli("compare", scenario, "--set", "resources.sales.capacity=3", "-o", scenario)
     assert r.code == 73 and "also an input" in r.err, r.err
     assert scenario.read_bytes() == MINIMAL.read_bytes()
 
 
-def test_the_pipeline_csv_is_an_input_too(tmp_path: Path, capsys) -> None:
+def test_the_pipeline_csv_is_an_input_too(tmp_path: Path, main_cli) -> None:
     (tmp_path / "deals.csv").write_text("id,type,stage\nD-1,standard,qualify\n", encoding="utf-8")
     text = MINIMAL.read_text(encoding="utf-8").split("pipeline:")[0]
     scenario = tmp_path / "s.yaml"
     scenario.write_text(text + "pipeline: {csv: deals.csv}\n", encoding="utf-8")
-    r = run_main(capsys, "report", scenario, "-n", "20", "-o", tmp_path / "deals.csv")
+    r = main_cli("report", scenario, "-n", "20", "-o", tmp_path / "deals.csv")
     assert r.code == 73 and "also an input" in r.err, r.err
 
 
@@ -193,19 +193,19 @@ def _no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_an_unwritable_folder_is_reported_before_simulating(
-    tmp_path: Path, capsys, monkeypatch
+    tmp_path: Path, main_cli, monkeypatch
 ) -> None:
     _no_simulation(monkeypatch)
     blocker = tmp_path / "a-file"
     blocker.write_text("", encoding="utf-8")
-    r = run_main(capsys, "run", MINIMAL, "--out", blocker / "out")
+    r = main_cli("run", MINIMAL, "--out", blocker / "out")
     assert r.code == 73 and "cannot" in r.err, r.err
-    r = run_main(capsys, "report", MINIMAL, "-o", blocker / "r.html")
+    r = main_cli("report", MINIMAL, "-o", blocker / "r.html")
     assert r.code == 73, r.err
 
 
 def test_a_read_only_folder_is_reported_before_simulating(
-    tmp_path: Path, capsys, monkeypatch
+    tmp_path: Path, main_cli, monkeypatch
 ) -> None:
     """A read-only tmpfs when it can be mounted (root), else a folder without write permission
     (an ordinary user), else an injected EROFS."""
@@ -219,7 +219,7 @@ def test_a_read_only_folder_is_reported_before_simulating(
                 folder.chmod(0o555)
             else:
                 _inject_erofs(monkeypatch)
-        r = run_main(capsys, "run", MINIMAL, "--out", folder / "out")
+        r = main_cli("run", MINIMAL, "--out", folder / "out")
         assert r.code == 73, r.err
         assert "cannot write there" in r.err and str(folder / "out") in r.err
         assert "internal error" not in r.err
@@ -260,7 +260,7 @@ def _umount(folder: Path) -> None:
 
 
 def test_disk_full_keeps_the_old_result_on_a_small_tmpfs(
-    tmp_path: Path, capsys, old: Forecast
+    tmp_path: Path, main_cli, old: Forecast
 ) -> None:
     folder = tmp_path / "small"
     folder.mkdir()
@@ -274,7 +274,7 @@ def test_disk_full_keeps_the_old_result_on_a_small_tmpfs(
                     f.write(b"\0" * 4096)
             except OSError:
                 pass
-        r = run_main(capsys, "run", MINIMAL, "-n", "200", "--out", folder / "out")
+        r = main_cli("run", MINIMAL, "-n", "200", "--out", folder / "out")
         assert r.code == 74, r.err
         assert "disk is full" in r.err and str(folder / "out") in r.err
         assert _same(Forecast.load(folder / "out"), old)
@@ -284,7 +284,7 @@ def test_disk_full_keeps_the_old_result_on_a_small_tmpfs(
 
 
 def test_disk_full_injected_keeps_the_old_result(
-    tmp_path: Path, capsys, monkeypatch, old: Forecast
+    tmp_path: Path, main_cli, monkeypatch, old: Forecast
 ) -> None:
     old.save(tmp_path / "out")
 
@@ -292,11 +292,11 @@ def test_disk_full_injected_keeps_the_old_result(
         raise OSError(28, "No space left on device", str(path))
 
     monkeypatch.setattr(outputs, "_write_file", full)
-    r = run_main(capsys, "run", MINIMAL, "-n", "20", "--out", tmp_path / "out")
+    r = main_cli("run", MINIMAL, "-n", "20", "--out", tmp_path / "out")
     assert r.code == 74 and "disk is full" in r.err and "internal error" not in r.err, r.err
     assert _same(Forecast.load(tmp_path / "out"), old)
     assert sorted(os.listdir(tmp_path)) == ["out"]
-    r = run_main(capsys, "report", MINIMAL, "-n", "20", "-o", tmp_path / "r.html")
+    r = main_cli("report", MINIMAL, "-n", "20", "-o", tmp_path / "r.html")
     assert r.code == 74 and "disk is full" in r.err, r.err
 
 
@@ -304,7 +304,7 @@ def test_disk_full_injected_keeps_the_old_result(
 
 
 def test_a_second_writer_of_the_same_output_fails_clearly(
-    tmp_path: Path, capsys, old: Forecast
+    tmp_path: Path, main_cli, old: Forecast
 ) -> None:
     target = tmp_path / "out"
     holder = subprocess.Popen(
@@ -328,7 +328,7 @@ def test_a_second_writer_of_the_same_output_fails_clearly(
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        r = run_main(capsys, "run", MINIMAL, "-n", "20", "--out", target)
+        r = main_cli("run", MINIMAL, "-n", "20", "--out", target)
         assert r.code == 75, r.err
         assert f"pid {holder.pid}" in r.err and "another simsales process" in r.err
         with pytest.raises(TemporaryFailureError):
@@ -357,15 +357,15 @@ def test_stale_temporaries_of_a_killed_writer_are_cleaned(tmp_path: Path, old: F
 # --- one mode policy --------------------------------------------------------------------------
 
 
-def test_every_output_follows_the_umask(tmp_path: Path, capsys, umask_027: int) -> None:
+def test_every_output_follows_the_umask(tmp_path: Path, main_cli, umask_027: int) -> None:
     file_mode, dir_mode = 0o666 & ~umask_027, 0o777 & ~umask_027
     scenario = copy_minimal(tmp_path / "in")
-    assert run_main(capsys, "run", scenario, "-n", "20", "--out", tmp_path / "out").code == 0
-    assert run_main(capsys, "report", scenario, "-n", "20", "-o", tmp_path / "r.html").code == 0
-    plan = run_main(capsys, "optimize", scenario, "--no-verify", "--out", tmp_path / "plan.yaml")
+    assert main_cli("run", scenario, "-n", "20", "--out", tmp_path / "out").code == 0
+    assert main_cli("report", scenario, "-n", "20", "-o", tmp_path / "r.html").code == 0
+    plan = main_cli("optimize", scenario, "--no-verify", "--out", tmp_path / "plan.yaml")
     assert plan.code == 0, plan.err
     compare = ("compare", scenario, "--set", "resources.sales.capacity=3", "-n", "20")
-    assert run_main(capsys, *compare, "--no-risks", "-o", tmp_path / "c.html").code == 0
+    assert main_cli(*compare, "--no-risks", "-o", tmp_path / "c.html").code == 0
     assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == dir_mode
     for name in os.listdir(tmp_path / "out"):
         assert stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) == file_mode, name
