@@ -18,7 +18,7 @@ from io_helpers import MINIMAL, ROOT, copy_minimal
 
 import simsales
 from simsales.errors import ScenarioError
-from simsales.io.inputs import excerpt, input_limit, read_user_bytes
+from simsales.io.inputs import DEFAULT_MAX_BYTES, excerpt, input_limit, read_user_bytes
 from simsales.results.forecast import Forecast
 
 SECRET = "SIMSALES_TEST_SECRET=hunter2-very-secret-value"
@@ -251,3 +251,15 @@ def test_a_missing_table_or_bad_json_is_a_located_io_error(tmp_path: Path) -> No
     (tmp_path / "res" / "provenance.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(simsales.SimsalesError, match=r"provenance\.json: damaged"):
         Forecast.load(tmp_path / "res")
+
+
+def test_the_default_limit_applies_to_a_pipeline_csv(tmp_path: Path, main_cli) -> None:
+    """A 200 MB pipeline CSV was accepted while a scenario had a limit: now one limit."""
+    big = tmp_path / "d.csv"
+    with open(big, "wb") as f:  # sparse: no disk used, and read only up to the limit
+        f.write(b"id,type,stage\n")
+        f.truncate(DEFAULT_MAX_BYTES + 1)
+    r = main_cli("validate", _scenario_with_csv(tmp_path, "d.csv"))
+    assert r.code == 2 and f"larger than the input limit of {DEFAULT_MAX_BYTES:,}" in r.err
+    r = main_cli("calibrate", big)
+    assert r.code == 2 and f"larger than the input limit of {DEFAULT_MAX_BYTES:,}" in r.err
