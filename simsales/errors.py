@@ -56,14 +56,18 @@ class EnvironmentFailureError(SimsalesError):
     exit_code = EX_IOERR
 
 
-class CannotCreateError(EnvironmentFailureError):
-    """An output that cannot be created (permission, read-only folder, not simsales's)."""
+class CannotCreateError(EnvironmentFailureError, OSError):
+    """An output that cannot be created (permission, read-only folder, not simsales's).
+
+    Also an :class:`OSError`, as the failure of the machine it reports."""
 
     exit_code = EX_CANTCREAT
 
 
-class InputOutputError(EnvironmentFailureError):
-    """Reading or writing a file failed (disk full, device error, a corrupt results folder)."""
+class InputOutputError(EnvironmentFailureError, OSError):
+    """Reading or writing a file failed (disk full, device error, a corrupt results folder).
+
+    Also an :class:`OSError`, as the failure of the machine it reports."""
 
     exit_code = EX_IOERR
 

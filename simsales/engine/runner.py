@@ -26,6 +26,7 @@ import ctypes
 import datetime as dt
 import gc
 import math
+import multiprocessing
 import os
 import signal
 import sys
@@ -79,20 +80,27 @@ DASK_WORKERS_SECONDS = 30.0
 _PR_SET_PDEATHSIG = 1
 
 
-def _init_worker(model: Model, parent: int) -> None:
+def _init_worker(model: Model, parent: int | None) -> None:
     global _WORKER_MODEL
     _die_with_parent(parent)
     _WORKER_MODEL = model
 
 
-def _die_with_parent(parent: int) -> None:
+def _die_with_parent(parent: int | None) -> None:
     """Have the kernel SIGTERM this process when its parent dies (Linux; elsewhere the
-    abnormal-exit cleanup in the parent is what ends the workers)."""
+    abnormal-exit cleanup in the parent is what ends the workers).
+
+    ``parent`` is the pid of the run's process when workers are forked from it; with a fork
+    server the parent is the server, which exits with the run, so its death ends them too.
+    """
+    # a SIGTERM handler inherited from the parent (the CLI's turns it into an exit) would let
+    # the pool catch the exit and go on with the next chunk: a worker simply ends
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the request took effect
+    if parent is not None and os.getppid() != parent:  # it died before the request took effect
         os._exit(1)
 
 
@@ -242,8 +250,13 @@ class _pool:  # noqa: N801 - used as a context manager like a function
         if self.executor == "serial":
             return self._serial
         if self.executor == "process":
+            context = multiprocessing.get_context()
+            forked = context.get_start_method() == "fork"
             self._procs = ProcessPoolExecutor(
-                self.workers, initializer=_init_worker, initargs=(self.model, os.getpid())
+                self.workers,
+                mp_context=context,
+                initializer=_init_worker,
+                initargs=(self.model, os.getpid() if forked else None),
             )
             return self._processes
         return self._dask_range()

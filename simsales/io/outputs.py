@@ -4,8 +4,9 @@ The rules, in the order a write goes through them (like git's and SQLite's):
 
 1. **Claim** (:func:`claim`, before any long computation): the output is refused when it is the
    same file as an input (``os.path.samefile``) or a folder that holds an input; a folder is
-   replaced only if simsales made it (it holds the marker file :data:`MARKER`, or only the
-   files of a forecast) or it is empty, anything else needs ``force``; the folder it goes in
+   replaced only if it is empty or simsales made it (it holds the marker file :data:`MARKER`,
+   or only the files of a forecast) and holds nothing simsales did not write, anything else
+   needs ``force`` (a folder holding an input, not even then); the folder it goes in
    must let us create files, checked by taking the lock. So a read-only folder is reported
    before the simulation, not after it.
 2. **Lock**: an advisory ``fcntl.flock`` on ``.NAME.lock`` beside the output, held from the
@@ -67,6 +68,7 @@ __all__ = [
 ]
 
 MARKER = ".simsales-output"
+_SWITCH = f"{MARKER}.tmp-"  # the next marker, before it replaces the current one
 Kind = Literal["file", "dir"]
 
 # Called with a step's name at every step of a write; the fault-injection tests set it to
@@ -106,9 +108,10 @@ class Output:
     # --- claim and release -------------------------------------------------------------------
 
     def __enter__(self) -> Output:
-        self.check()
+        self.check()  # before taking the lock: a refusal creates nothing
         self._lock()
         try:
+            self.check()  # again under the lock: another writer may have changed it
             self._clean_stale()
         except BaseException:
             self.release()
@@ -148,19 +151,30 @@ class Output:
             raise CannotCreateError(
                 f"{target} is a file, not a results folder; give a folder name to write"
             )
-        if self.force or self._made_by_simsales():
+        foreign = self._foreign()
+        if self.force or not foreign:
             return
-        entries = sorted(os.listdir(target))
-        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise CannotCreateError(
-            f"{target} is a folder simsales did not make ({len(entries)} entries: {shown}); "
-            "replacing it would delete them. Choose a new output folder, or pass --force to "
-            "replace it anyway"
+            f"{target} is a folder simsales did not make, or holds files it did not write "
+            f"({len(foreign)}: {shown}); replacing it would delete them. Choose a new output "
+            "folder, or pass --force to replace it anyway"
         )
 
-    def _made_by_simsales(self) -> bool:
+    def _foreign(self) -> list[str]:
+        """Entries of the existing folder that simsales did not write (none: it may go).
+
+        Ours: an empty folder, or one with the marker (or, from before markers, with only
+        the files of this kind of output) holding nothing but those files.
+        """
         entries = set(os.listdir(self.path))
-        return not entries or MARKER in entries or bool(self.legacy and entries <= self.legacy)
+        ours = {MARKER, *self.legacy}
+        versions = {e for e in entries if e.startswith((".v-", _SWITCH))}
+        if MARKER not in entries and not (self.legacy and entries and entries <= self.legacy):
+            return sorted(entries)
+        if not self.legacy:  # no list of what this kind of output holds: the marker decides
+            return []
+        return sorted(entries - ours - versions)
 
     def _lock(self) -> None:
         parent = self.path.parent
@@ -214,8 +228,10 @@ class Output:
                 _remove(entry)
         if self.kind == "dir" and self.path.is_dir() and not self.path.is_symlink():
             current = _current_version(self.path)
-            for entry in self.path.glob(".v-*"):
-                if entry.name != current:
+            for entry in self.path.iterdir():
+                if entry.name.startswith(_SWITCH) or (
+                    entry.name.startswith(".v-") and entry.name != current
+                ):
                     _remove(entry)
 
     # --- writing -----------------------------------------------------------------------------
@@ -236,6 +252,9 @@ class Output:
             os.replace(tmp, self.path)
             checkpoint("file: replaced")
             _fsync_dir(self.path.parent)
+        except EnvironmentFailureError:
+            _remove(tmp)
+            raise
         except OSError as exc:
             _remove(tmp)
             raise environment_error(exc, self.path) from None
@@ -275,6 +294,9 @@ class Output:
                 checkpoint("dir: old removed")
             else:
                 self._switch_in_place(tmp, kind)
+        except EnvironmentFailureError:
+            _remove(tmp)
+            raise
         except OSError as exc:
             _remove(tmp)
             raise environment_error(exc, target) from None
@@ -290,8 +312,9 @@ class Output:
         os.rename(tmp, target / version)  # a rename inside one file system: atomic
         checkpoint("fallback: version in place")
         _fsync_dir(target)
-        switch = target / f".{MARKER}.tmp-{os.getpid()}"
+        switch = target / f"{_SWITCH}{os.getpid()}-{secrets.token_hex(4)}"
         _write_file(switch, _marker(kind, current=version))
+        checkpoint("fallback: new marker written")
         os.replace(switch, target / MARKER)  # the one step that makes the new result current
         checkpoint("fallback: marker switched")
         _fsync_dir(target)

@@ -385,3 +385,15 @@ def test_tables_are_read_back_equal(tmp_path: Path, new: Forecast) -> None:
     new.save(tmp_path / "out")
     back = Forecast.load(tmp_path / "out")
     pd.testing.assert_frame_equal(back.deals, new.deals)
+
+
+def test_a_users_file_added_to_a_results_folder_is_not_deleted(
+    tmp_path: Path, main_cli, old: Forecast
+) -> None:
+    old.save(tmp_path / "res")
+    notes = tmp_path / "res" / "my-notes.txt"
+    notes.write_text("what I concluded", encoding="utf-8")
+    r = main_cli("run", MINIMAL, "-n", "20", "--out", tmp_path / "res")
+    assert r.code == 73 and "my-notes.txt" in r.err and "--force" in r.err, r.err
+    assert notes.read_text(encoding="utf-8") == "what I concluded"
+    assert _same(Forecast.load(tmp_path / "res"), old)

@@ -97,10 +97,10 @@ def test_workers_die_with_their_parent(tmp_path: Path, sig: int, reaper: list[in
     assert not (tmp_path / "out").exists()
 
 
-def _stop_a_worker_soon(stopped: list[int], done: threading.Event) -> None:
+def _stop_a_worker_soon(stopped: list[int], done: threading.Event, before: set[int]) -> None:
     main = os.getpid()
     while not done.is_set():
-        kids = _children(main)
+        kids = [k for k in _children(main) if k not in before]  # the run's workers only
         if kids:
             time.sleep(0.5)
             os.kill(kids[0], signal.SIGSTOP)
@@ -117,7 +117,10 @@ def test_a_stopped_worker_ends_the_run_with_a_clear_error(
     monkeypatch.setattr(runner, "STALL_FACTOR", 5.0)
     stopped: list[int] = []
     done = threading.Event()
-    stopper = threading.Thread(target=_stop_a_worker_soon, args=(stopped, done), daemon=True)
+    before = set(_children(os.getpid()))  # e.g. a fork server another test left running
+    stopper = threading.Thread(
+        target=_stop_a_worker_soon, args=(stopped, done, before), daemon=True
+    )
     guard = threading.Timer(120, lambda: [os.kill(p, signal.SIGKILL) for p in stopped])
     stopper.start()
     guard.start()
