@@ -52,8 +52,10 @@ from simsales.errors import (
     CannotCreateError,
     EnvironmentFailureError,
     InputOutputError,
+    SimsalesError,
     TemporaryFailureError,
 )
+from simsales.io.inputs import read_user_bytes
 
 __all__ = [
     "MARKER",
@@ -477,9 +479,9 @@ def _marker(kind: str, current: str | None = None) -> bytes:
 
 
 def _current_version(folder: Path) -> str | None:
-    try:
-        data = json.loads((folder / MARKER).read_bytes()[:4096])
-    except (OSError, ValueError):
+    try:  # a regular file of a few bytes: a crafted folder cannot make us hang or read much
+        data = json.loads(read_user_bytes(folder / MARKER, 4096, what="marker file"))
+    except (SimsalesError, OSError, ValueError):
         return None
     current = data.get("current") if isinstance(data, dict) else None
     ok = isinstance(current, str) and current.startswith(".v-") and "/" not in current

@@ -263,3 +263,14 @@ def test_the_default_limit_applies_to_a_pipeline_csv(tmp_path: Path, main_cli) -
     assert r.code == 2 and f"larger than the input limit of {DEFAULT_MAX_BYTES:,}" in r.err
     r = main_cli("calibrate", big)
     assert r.code == 2 and f"larger than the input limit of {DEFAULT_MAX_BYTES:,}" in r.err
+
+
+def test_a_fifo_in_a_results_folder_cannot_hang_report(tmp_path: Path) -> None:
+    forecast = simsales.simulate(MINIMAL, replications=5, seed=1, progress=False)
+    forecast.save(tmp_path / "res")
+    for name in (".simsales-output", "visits.parquet"):
+        (tmp_path / "res" / name).unlink()
+        _fifo(tmp_path / "res" / name)
+    done = _cli("report", tmp_path / "res", "-o", tmp_path / "r.html")
+    assert done.returncode == 74 and "visits.parquet" in done.stderr, done.stderr
+    assert "not a regular file" in done.stderr
