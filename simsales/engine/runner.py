@@ -172,8 +172,8 @@ def simulate(
     gc.freeze()
     try:
         return _run(
-            model, scenario, n, seed, batch, target, executor, workers, (scheduler, security),
-            progress,
+            model, scenario, n, seed, batch, target, executor, workers, scheduler, progress,
+            security=security,
         )  # fmt: skip
     finally:
         gc.unfreeze()
@@ -190,10 +190,14 @@ def _run(
     workers: int,
     scheduler: Any,
     progress: bool,
+    security: Any = None,
 ) -> Forecast:
     builder = ForecastBuilder(model)
     stats: list[Stats] = []
-    with _pool(executor, model, workers, scheduler) as run_range, _progress(progress, n) as tick:
+    with (
+        _pool(executor, model, workers, scheduler, security) as run_range,
+        _progress(progress, n) as tick,
+    ):
 
         def sink(result: tuple[PackedChunk, list[Stats]]) -> None:  # in replication order
             chunk, chunk_stats = result
@@ -238,11 +242,11 @@ def _chunks(start: int, stop: int, parts: int) -> list[tuple[int, int]]:
 class _pool:  # noqa: N801 - used as a context manager like a function
     """A context manager giving ``run_range(seed, start, stop, tick)`` for the executor."""
 
-    def __init__(self, executor: Executor, model: Model, workers: int, scheduler: Any) -> None:
+    def __init__(
+        self, executor: Executor, model: Model, workers: int, scheduler: Any, security: Any = None
+    ) -> None:
         self.executor, self.model, self.workers = executor, model, workers
-        self.scheduler, self.security = (
-            scheduler if isinstance(scheduler, tuple) else (scheduler, None)
-        )
+        self.scheduler, self.security = scheduler, security
         self._close: Callable[[], None] = lambda: None
         self._procs: ProcessPoolExecutor | None = None
 
