@@ -39,6 +39,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -71,6 +72,8 @@ __all__ = [
 
 MARKER = ".simsales-output"
 _SWITCH = f"{MARKER}.tmp-"  # the next marker, before it replaces the current one
+# temporaries of earlier versions: mkdtemp's ".NAME.XXXXXXXX" and ".NAME.old-PID" folders
+_LEGACY_TMP = re.compile(r"[a-z0-9_]{8}|old-\d+")
 Kind = Literal["file", "dir"]
 
 # Called with a step's name at every step of a write; the fault-injection tests set it to
@@ -228,6 +231,16 @@ class Output:
         for prefix in (f".{name}.tmp-", f".{name}.old-"):
             for entry in parent.glob(f"{_glob_escape(prefix)}*"):
                 _remove(entry)
+        if self.kind == "dir" and self.legacy:  # what earlier versions left behind
+            for entry in parent.glob(f"{_glob_escape(f'.{name}.')}*"):
+                rest = entry.name[len(name) + 2 :]
+                if (
+                    _LEGACY_TMP.fullmatch(rest)
+                    and entry.is_dir()
+                    and not entry.is_symlink()
+                    and set(os.listdir(entry)) <= self.legacy
+                ):
+                    _remove(entry)
         if self.kind == "dir" and self.path.is_dir() and not self.path.is_symlink():
             current = _current_version(self.path)
             for entry in self.path.iterdir():

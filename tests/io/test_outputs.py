@@ -397,3 +397,18 @@ def test_a_users_file_added_to_a_results_folder_is_not_deleted(
     assert r.code == 73 and "my-notes.txt" in r.err and "--force" in r.err, r.err
     assert notes.read_text(encoding="utf-8") == "what I concluded"
     assert _same(Forecast.load(tmp_path / "res"), old)
+
+
+def test_temporaries_of_earlier_versions_are_cleaned_but_not_a_users_folder(
+    tmp_path: Path, old: Forecast
+) -> None:
+    """Saves killed before this version left ``.out.XXXXXXXX/`` with a truncated table."""
+    old.save(tmp_path / "out")
+    (tmp_path / ".out.k3j4h5g6").mkdir()
+    (tmp_path / ".out.k3j4h5g6" / "visits.parquet").write_bytes(b"PAR1 trunc")
+    (tmp_path / ".out.old-4242").mkdir()
+    (tmp_path / ".out.old-4242" / "deals.parquet").write_bytes(b"PAR1")
+    (tmp_path / ".out.settings").mkdir()  # looks alike, but holds a file of the user's
+    (tmp_path / ".out.settings" / "mine.txt").write_text("x", encoding="utf-8")
+    old.save(tmp_path / "out")
+    assert sorted(os.listdir(tmp_path)) == [".out.settings", "out"]
