@@ -14,7 +14,8 @@ Worker processes are never left behind and never waited for forever:
 - a watchdog declares the run stuck when no chunk has finished for
   ``max(STALL_FLOOR_SECONDS, STALL_FACTOR x the measured seconds per chunk)`` (before the first
   chunk finishes: ``STALL_FACTOR x STALL_FLOOR_SECONDS``); the pace is measured, not guessed,
-  so a slow scenario is not mistaken for a hung worker. It names stopped workers (SIGSTOP);
+  so a slow scenario is not mistaken for a hung worker, and chunks hold at most ``MAX_CHUNK``
+  replications so it is measured early. It names stopped workers (SIGSTOP);
 - ``workers`` beyond the usable cores are capped, with a :class:`SimsalesWarning`: more
   processes than cores only add memory and switching (the numbers do not change).
 """
@@ -73,6 +74,7 @@ def run_packed(model: Model, seed: int, start: int, stop: int) -> tuple[PackedCh
 _WORKER_MODEL: Model | None = None
 
 STALL_FLOOR_SECONDS = 30.0
+MAX_CHUNK = 200
 STALL_FACTOR = 10.0
 _TICK_SECONDS = 0.5
 DASK_CONNECT_SECONDS = 10.0
@@ -279,7 +281,8 @@ class _pool:  # noqa: N801 - used as a context manager like a function
 
     def _processes(self, seed: int, start: int, stop: int, sink: Sink) -> None:
         assert self._procs is not None
-        parts = _chunks(start, stop, self.workers * 4)
+        # at most MAX_CHUNK replications a chunk, so the watchdog measures the pace early
+        parts = _chunks(start, stop, max(self.workers * 4, math.ceil((stop - start) / MAX_CHUNK)))
         try:
             futures = [self._procs.submit(_run_in_worker, seed, a, b) for a, b in parts]
             watchdog = _Watchdog(futures, self.workers, self._procs)
