@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -11,10 +12,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.commands import print_warnings
+from simsales.commands.common import AllowPath, console, esc, inputs_of, print_warnings, reading
 from simsales.engine.budget import check_budget
 from simsales.engine.model import compile_model
 from simsales.engine.runner import Executor
+from simsales.io.outputs import claim
 from simsales.report.compare_format import format_row, is_key_metric
 from simsales.results.compare import Comparison, compare_scenarios, resolve_variants
 from simsales.scenario.load import apply_overrides, load
@@ -64,6 +66,7 @@ def register(app: typer.Typer) -> None:
                 "--yes", help="Go on even when the runs are estimated to need too much memory/time."
             ),
         ] = False,
+        allow_path: AllowPath = None,
     ) -> None:
         """Simulate SCENARIO and its variants with the same random numbers; show the differences.
 
@@ -71,41 +74,49 @@ def register(app: typer.Typer) -> None:
         difference comes with a sharp 95% interval; the unpaired half-width beside it is what two
         independent runs would have given.
         """
-        err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
-        base = load(scenario)
-        print_warnings(base, scenario)
-        named = _variants(base, variants, overrides)
+        err = console(stderr=True, markup=False)
+        with reading(allow_path):
+            base = load(scenario)
+            print_warnings(base, scenario)
+            named = _variants(base, variants, overrides)
         n = base.simulation.replications if replications is None else replications
         first_seed = base.simulation.seed if seed is None else seed
         check_budget(compile_model(base), n, first_seed, workers, runs=1 + len(named), yes=yes)
         mode: Executor = "process" if workers > 1 else "serial"
         progress = sys.stderr.isatty()
-        comparison = compare_scenarios(
-            base, named, replications, seed, workers, mode, progress, messages=err.print
+        # claimed before simulating: an output that is an input, or unwritable, fails at once
+        target = (
+            claim(out, "file", inputs=inputs_of(base, scenario))
+            if out is not None
+            else nullcontext(None)
         )
-        if out is not None:
-            from simsales.report.compare_html import write_compare_html
-            from simsales.results.risk_contribution import risk_contribution
+        with target as output:
+            comparison = compare_scenarios(
+                base, named, replications, seed, workers, mode, progress, messages=err.print
+            )
+            if output is not None:
+                from simsales.report.compare_html import write_compare_html
+                from simsales.results.risk_contribution import risk_contribution
 
-            contribution = None
-            if risks and base.risks:
-                err.print("risk contribution: one paired run per risk and mitigation")
-                contribution = risk_contribution(
-                    base,
-                    comparison.replications,
-                    comparison.seed,
-                    workers,
-                    mode,
-                    progress,
-                    messages=err.print,
-                    base_forecast=comparison.base,
-                )
-            write_compare_html(comparison, out, contribution)
-            err.print(f"wrote {out}")
+                contribution = None
+                if risks and base.risks:
+                    err.print("risk contribution: one paired run per risk and mitigation")
+                    contribution = risk_contribution(
+                        base,
+                        comparison.replications,
+                        comparison.seed,
+                        workers,
+                        mode,
+                        progress,
+                        messages=err.print,
+                        base_forecast=comparison.base,
+                    )
+                write_compare_html(comparison, output, contribution)
+                err.print(f"wrote {out}")
         if as_json:
             typer.echo(json.dumps(comparison.to_json(), ensure_ascii=False, indent=2))
             return
-        render_deltas(comparison, Console(), full=full)
+        render_deltas(comparison, console(), full=full)
 
 
 def _variants(
@@ -155,6 +166,4 @@ def render_deltas(comparison: Comparison, console: Console, full: bool = False) 
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+    return esc(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +16,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simsales.commands.common import AllowPath, console, esc, inputs_of, reading
 from simsales.errors import OptimizationError
+from simsales.io.outputs import claim
 from simsales.optimize.api import optimize
 from simsales.optimize.plan import Plan
 from simsales.scenario.load import load
@@ -99,6 +102,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[
             bool, typer.Option("--json", help="Print only the JSON result on stdout.")
         ] = False,
+        allow_path: AllowPath = None,
     ) -> None:
         """Plan headcount, deals and mitigations (or who covers which deal) for SCENARIO."""
         if mode not in ("capacity", "assignment"):
@@ -113,37 +117,45 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(
                 "--people, --fit and --allow-split are for --mode assignment", param_hint="--mode"
             )
-        s = load(scenario, variant=variant)
-        plan = optimize(
-            s,
-            mode,  # type: ignore[arg-type]
-            people=people,
-            fit=fit,
-            solver=solver,
-            time_limit=time_limit,
-            gap=gap,
-            budget=budget,
-            revenue_floors=_floors(revenue_floor),
-            require_all=require_all,
-            allow_split=allow_split,
-            utilization=utilization,
-            slip_months=slip_months,
-            replications=replications,
-            seed=seed,
-            check=verify,
+        with reading(allow_path):
+            s = load(scenario, variant=variant)
+        err = console(stderr=True, markup=False)
+        # claimed before solving: an output that is an input, or unwritable, fails at once
+        target = (
+            claim(out, "file", inputs=inputs_of(s, scenario, people, fit))
+            if out is not None
+            else nullcontext(None)
         )
-        err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
-        if out is not None:
-            if plan.solved:
-                plan.write(out)
-                if not as_json:
-                    err.print(f"wrote the plan overlay to {out}")
-            else:
-                err.print(f"no plan written to {out}: the status is {plan.status}")
+        with target as output:
+            plan = optimize(
+                s,
+                mode,  # type: ignore[arg-type]
+                people=people,
+                fit=fit,
+                solver=solver,
+                time_limit=time_limit,
+                gap=gap,
+                budget=budget,
+                revenue_floors=_floors(revenue_floor),
+                require_all=require_all,
+                allow_split=allow_split,
+                utilization=utilization,
+                slip_months=slip_months,
+                replications=replications,
+                seed=seed,
+                check=verify,
+            )
+            if output is not None:
+                if plan.solved:
+                    plan.write(output)
+                    if not as_json:
+                        err.print(f"wrote the plan overlay to {out}")
+                else:
+                    err.print(f"no plan written to {out}: the status is {plan.status}")
         if as_json:
             typer.echo(json.dumps(plan.to_json(), ensure_ascii=False, indent=2))
         else:
-            render_plan(plan, Console(highlight=False))
+            render_plan(plan, console())
         if not plan.solved:
             raise typer.Exit(EXIT_NO_PLAN)
 
@@ -192,7 +204,7 @@ def render_plan(plan: Plan, console: Console) -> None:
             table.add_column(col, justify="right" if col in ("share", "hours") else "left")
         for a in plan.assignments:
             table.add_row(
-                a["deal"], a["role"], a["person"], f"{a['share']:.0%}", f"{a['hours']:,.0f}"
+                a["deal"], a["role"], esc(a["person"]), f"{a['share']:.0%}", f"{a['hours']:,.0f}"
             )
         console.print(table)
     if plan.mitigations:

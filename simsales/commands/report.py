@@ -7,38 +7,41 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from simsales.commands.common import AllowPath, console, inputs_of, reading
 from simsales.engine.runner import simulate
 from simsales.errors import SimsalesError
+from simsales.io.outputs import claim, result_folder
 from simsales.report.html import write_report
-from simsales.results.forecast import Forecast
+from simsales.results.forecast import FILES, Forecast
+from simsales.scenario.load import load
+from simsales.scenario.schema import Scenario
 
 __all__ = ["load_or_simulate", "register"]
 
 
 def load_or_simulate(
-    source: Path,
+    source: Path | Scenario,
     replications: int | None = None,
     seed: int | None = None,
     variant: str | None = None,
 ) -> Forecast:
     """A results directory (written by ``Forecast.save`` / ``run --out``) is read as it is; a
-    scenario file is simulated first."""
-    if source.is_dir():
+    scenario (a file, or one already loaded) is simulated first."""
+    if isinstance(source, Path) and source.is_dir():
         if replications is not None or seed is not None or variant is not None:
             raise SimsalesError(
                 f"{source} holds saved results: --replications, --seed and --variant only apply "
                 "when SOURCE is a scenario file"
             )
         return Forecast.load(source)
-    if not source.exists():
+    if isinstance(source, Path) and not source.exists():
         raise SimsalesError(f"{source}: no such scenario file or results directory")
     return simulate(
         source,
         replications=replications,
         seed=seed,
-        variant=variant,
+        variant=None if isinstance(source, Scenario) else variant,
         progress=sys.stderr.isatty(),
     )
 
@@ -64,10 +67,22 @@ def register(app: typer.Typer) -> None:
         variant: Annotated[
             str | None, typer.Option(help="Apply one of the scenario's variants.")
         ] = None,
+        allow_path: AllowPath = None,
     ) -> None:
         """Write one self-contained HTML report (works offline) of a forecast."""
         if output.exists() and output.is_dir():
             raise SimsalesError(f"{output} is a directory; give the HTML file to write with -o")
-        forecast = load_or_simulate(source, replications, seed, variant)
-        write_report(forecast, output)
-        Console(stderr=True, highlight=False).print(f"wrote the report to {output}")
+        what: Path | Scenario = source
+        if source.is_dir():
+            inputs = [source, *(result_folder(source) / name for name in FILES)]
+        elif source.exists():
+            with reading(allow_path):
+                what = load(source, variant=variant)
+            inputs = inputs_of(what, source)
+        else:
+            inputs = []
+        # claimed before simulating: an output that is an input, or unwritable, fails at once
+        with claim(output, "file", inputs=inputs) as out:
+            forecast = load_or_simulate(what, replications, seed, variant)
+            write_report(forecast, out)
+        console(stderr=True, markup=False).print(f"wrote the report to {output}")

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from ruamel.yaml import YAML
 
+from simsales.io.outputs import Output, write_text
 from simsales.optimize.demand import MonthGrid
 from simsales.optimize.solve import Status
 
@@ -100,7 +98,7 @@ class Plan:
             "verification": verification,
         }
 
-    def write(self, path: str | Path) -> Path:
+    def write(self, path: str | Path | Output) -> Path:
         """Write the plan's overlay as YAML (atomically)."""
         if not self.solved:
             raise ValueError(f"no plan to write: the optimizer's status is {self.status}")
@@ -150,10 +148,8 @@ def _iso(d: date) -> str:
     return d.isoformat()
 
 
-def write_overlay(overlay: dict[str, Any], path: str | Path, header: str = "") -> Path:
-    """Dump ``overlay`` as YAML into ``path`` via a temporary file and a rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+def write_overlay(overlay: dict[str, Any], path: str | Path | Output, header: str = "") -> Path:
+    """Dump ``overlay`` as YAML into ``path`` atomically, with the umask's permissions."""
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     yaml.allow_unicode = True
@@ -161,13 +157,4 @@ def write_overlay(overlay: dict[str, Any], path: str | Path, header: str = "") -
     if header:
         buf.write("".join(f"# {line}\n" for line in header.splitlines()))
     yaml.dump(overlay or {}, buf)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, target)
-    except BaseException:
-        with suppress(OSError):
-            os.remove(tmp)
-        raise
-    return target
+    return write_text(path, buf.getvalue())

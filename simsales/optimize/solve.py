@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 import warnings
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -141,9 +140,8 @@ def _solve_cbc(
 ) -> _Outcome:
     # PuLP reads only CBC's solution file, which says "Optimal" for a time-limited run; the
     # log says what happened and carries the best bound, so keep it and read it.
-    fd, log_path = tempfile.mkstemp(prefix="simsales-cbc-", suffix=".log")
-    os.close(fd)
-    try:
+    with tempfile.TemporaryDirectory(prefix="simsales-cbc-") as scratch:
+        log_path = os.path.join(scratch, "cbc.log")
         with warnings.catch_warnings():
             # PuLP 3.3 announces the bundled CBC's removal in 4.0; it is the documented default.
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -156,11 +154,11 @@ def _solve_cbc(
             prob.solve(cmd)
         except pulp.PulpSolverError as exc:
             raise OptimizationError(f"CBC failed: {exc}") from None
-        with open(log_path, encoding="utf-8", errors="replace") as f:
-            log = f.read()
-    finally:
-        with suppress(OSError):
-            os.remove(log_path)
+        try:
+            with open(log_path, encoding="utf-8", errors="replace") as f:
+                log = f.read()
+        except FileNotFoundError:
+            log = ""
     if msg:
         sys.stderr.write(log)
     result = _CBC_RESULT.search(log)

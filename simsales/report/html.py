@@ -15,8 +15,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
-import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import numpy as np
 import plotly.io as pio
 from markupsafe import Markup
 
+from simsales.io.outputs import Output, write_text
 from simsales.report.data import ReportData
 from simsales.report.i18n import fmt_date, fmt_money, fmt_pct
 from simsales.report.interactive import FONT_STACK, figures
@@ -103,22 +102,9 @@ def render_report(forecast: Forecast | ReportData) -> str:
     return _environment().get_template("report.html.j2").render(**context)
 
 
-def write_report(forecast: Forecast | ReportData, path: str | Path) -> Path:
-    """Render the report and write it to ``path`` atomically (temporary file, then rename)."""
-    target = Path(path)
-    text = render_report(forecast)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # a fresh name beside the target (same file system, so the rename is atomic); open()
-    # rather than mkstemp so the file gets the usual permissions
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+def write_report(forecast: Forecast | ReportData, path: str | Path | Output) -> Path:
+    """Render the report and write it to ``path`` atomically (see :mod:`simsales.io.outputs`)."""
+    return write_text(path, render_report(forecast))
 
 
 # --- the template's context ----------------------------------------------------------------

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from simsales.errors import Problem, ScenarioError, format_path
+from simsales.io.inputs import excerpt, read_user_text, resolve_inside
 from simsales.scenario.distributions import MAX_MAGNITUDE
 from simsales.scenario.distributions import clean_loc as clean_distribution_loc
 from simsales.scenario.overlay import OverlayError, merge
@@ -397,7 +398,7 @@ def _problem(err: ErrorDetails, data: Any, source: SourceMap) -> Problem:
         hint = "so that sums over deals and replications stay finite; check the exponent"
         return source.problem(loc, message, hint)
     if kind != "simsales" and "input" in err and not isinstance(err["input"], dict | list):
-        message = f"{message} (got {err['input']!r})"
+        message = f"{message} (got {excerpt(err['input'])})"  # short: it may come from a file
         if isinstance(err["input"], str) and "\uff1a" in err["input"]:
             hint = f"a full-width colon; write {full_width_fixed(err['input'])!r}"
     return source.problem(loc, message, hint)
@@ -475,7 +476,11 @@ def _read_pipeline_csv(
 ) -> list[dict[str, Any]]:
     """Rows of a pipeline CSV as deal mappings; their errors point at the CSV's lines."""
     loc: Loc = ("pipeline", "csv")
-    path = base_dir / str(spec.get("csv", ""))
+    try:  # inside the scenario's folder (or --allow-path): a scenario must not read any file
+        path = resolve_inside(str(spec.get("csv", "")), base_dir, what="pipeline CSV")
+    except ScenarioError as exc:
+        problems.extend(source.problem(loc, p.message, p.hint) for p in exc.problems)
+        return []
     columns = spec.get("columns") or {}
     if not isinstance(columns, dict):
         problems.append(source.problem(("pipeline", "columns"), "columns must be a mapping"))
@@ -491,13 +496,18 @@ def _read_pipeline_csv(
                 )
             )
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else "cannot be read"
-        problems.append(source.problem(loc, f"pipeline CSV {path} {reason}", "check the path"))
+        text = read_user_text(path, what="pipeline CSV")
+    except ScenarioError as exc:
+        for p in exc.problems:
+            reason = p.message if p.message != "no such file" else "cannot be read"
+            where = f":{p.line}" if p.line else ""
+            message = f"pipeline CSV {path}{where} {reason}"
+            problems.append(source.problem(loc, message, p.hint or "check the path"))
         return []
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
+    # the header is file content: hints quote it only as short escaped excerpts
+    shown = [excerpt(h)[1:-1] for h in header]
     to_field = {str(col): str(field) for field, col in columns.items()}
     for field, col in columns.items():
         if col not in header:
@@ -507,7 +517,7 @@ def _read_pipeline_csv(
                     "pipeline.columns",
                     str(path),
                     1,
-                    hint=did_you_mean(str(col), header),
+                    hint=did_you_mean(str(col), shown),
                 )
             )
     known = {to_field.get(c, c) for c in header}

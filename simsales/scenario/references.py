@@ -187,7 +187,7 @@ def _loops(s: Scenario) -> Iterator[Finding]:
         if not dt.stages and not dt.skip:
             continue
         stages = s.stages_of(name)
-        caught = [i for i in _trapped(stages, [st.id not in dt.skip for st in stages])]
+        caught = _trapped(stages, [st.id not in dt.skip for st in stages])
         if not caught or all(stages[i].id in reported for i in caught):
             continue
         reported.update(stages[i].id for i in caught)
@@ -217,9 +217,9 @@ def _trap_hint(st: Stage) -> str:
 
 def _trap_message(caught: list[Stage], who: str = "") -> str:
     st = caught[-1]
-    if len(caught) == 1 and st.exits is not None:
-        if all(e.to == st.id for e in st.exits if e.p > 0):
-            return f"stage {st.id!r}{who} sends every deal back to itself: a loop no deal can leave"
+    alone = len(caught) == 1 and st.exits is not None
+    if alone and all(e.to == st.id for e in st.exits or () if e.p > 0):
+        return f"stage {st.id!r}{who} sends every deal back to itself: a loop no deal can leave"
     names = ", ".join(repr(c.id) for c in caught)
     return (
         f"a loop no deal can leave{who}: a deal in {names} never reaches a decision (won or lost)"

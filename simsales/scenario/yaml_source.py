@@ -21,6 +21,7 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from simsales.errors import Problem, ScenarioError, format_path
+from simsales.io.inputs import DEFAULT_MAX_BYTES, max_input_bytes, read_user_bytes
 
 __all__ = [
     "MAX_BYTES",
@@ -32,7 +33,7 @@ __all__ = [
     "read_yaml",
 ]
 
-MAX_BYTES = 5_000_000
+MAX_BYTES = DEFAULT_MAX_BYTES  # the limit is simsales.io.inputs.max_input_bytes() (configurable)
 MAX_NODES = 200_000
 MAX_DEPTH = 40  # nesting levels; the deepest scenario key path needs about 10
 _FULL_WIDTH_COLON = "\uff1a"
@@ -102,28 +103,15 @@ _Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.constru
 
 def read_yaml(path: str | Path) -> tuple[Any, SourceMap]:
     """Read a YAML file; raise :class:`ScenarioError` with a located message if it is unusable."""
-    name = str(path)
-    p = Path(path)
-    if not p.exists():
-        raise ScenarioError([Problem("no such file", file=name, hint="check the path")])
-    if p.is_dir():
-        raise ScenarioError([Problem("is a directory, not a scenario file", file=name)])
-    try:
-        size = p.stat().st_size
-        if size > MAX_BYTES:
-            raise ScenarioError(
-                [Problem(f"file is {size:,} bytes; the limit is {MAX_BYTES:,}", file=name)]
-            )
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise ScenarioError([Problem(f"cannot read: {exc.strerror}", file=name)]) from None
-    return parse_yaml(raw, name)
+    # regular files only, at most the input limit, never blocking on a FIFO
+    raw = read_user_bytes(path, what="scenario file")
+    return parse_yaml(raw, str(path))
 
 
 def parse_yaml(raw: bytes | str, name: str | None = None) -> tuple[Any, SourceMap]:
     if isinstance(raw, bytes):
-        if len(raw) > MAX_BYTES:
-            raise ScenarioError([Problem(f"input over {MAX_BYTES:,} bytes", file=name)])
+        if len(raw) > max_input_bytes():
+            raise ScenarioError([Problem(f"input over {max_input_bytes():,} bytes", file=name)])
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
