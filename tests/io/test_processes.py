@@ -60,7 +60,7 @@ def _wait_until(check, seconds: float) -> bool:  # type: ignore[no-untyped-def]
 
 def _start_long_run(out: Path) -> tuple[subprocess.Popen[str], list[int]]:
     code = "from simsales.cli import main; main()"
-    args = ["run", str(BENCH), "-n", "200000", "--workers", "2", "--executor", "process"]
+    args = ["run", str(BENCH), "-n", "200000", "--yes", "--workers", "2", "--executor", "process"]
     parent = subprocess.Popen(
         [sys.executable, "-c", code, *args, "--out", str(out)],
         stdout=subprocess.DEVNULL,
