@@ -62,7 +62,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(min=0.0, max=0.999, help="Stop at this relative gap (default: prove)."),
         ] = None,
         budget: Annotated[
-            float | None, typer.Option(min=0.0, help="Ceiling on staff + mitigation spend.")
+            float | None,
+            typer.Option(min=0.0, help="capacity: ceiling on staff + mitigation spend."),
         ] = None,
         revenue_floor: Annotated[
             list[str] | None,
@@ -78,11 +79,13 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--allow-split", help="assignment: a role may be split.")
         ] = False,
         utilization: Annotated[
-            float, typer.Option(min=0.01, max=1.0, help="Plan people up to this busy share.")
-        ] = 0.9,
+            float | None,
+            typer.Option(min=0.01, max=1.0, help="capacity: plan people up to this busy share."),
+        ] = None,
         slip_months: Annotated[
-            int, typer.Option("--slip-months", min=0, help="Months work may slip (queue).")
-        ] = 1,
+            int | None,
+            typer.Option("--slip-months", min=0, help="capacity: months work may slip (queue)."),
+        ] = None,
         replications: Annotated[
             int | None, typer.Option("--replications", "-n", min=1, help="Default: 200.")
         ] = None,
@@ -112,6 +115,20 @@ def register(app: typer.Typer) -> None:
         if mode == "capacity" and (people is not None or fit is not None or allow_split):
             raise typer.BadParameter(
                 "--people, --fit and --allow-split are for --mode assignment", param_hint="--mode"
+            )
+        capacity_only = {
+            "--budget": budget,
+            "--revenue-floor": revenue_floor or None,
+            "--utilization": utilization,
+            "--slip-months": slip_months,
+        }
+        if mode == "assignment" and any(v is not None for v in capacity_only.values()):
+            given = [k for k, v in capacity_only.items() if v is not None]
+            raise typer.BadParameter(
+                f"{', '.join(given)} only apply to --mode capacity: the named assignment staffs "
+                "deals within people's hours and has no budget, revenue floor, utilization or "
+                "slip; leave them out",
+                param_hint="--mode",
             )
         s = load(scenario, variant=variant)
         plan = optimize(
@@ -153,7 +170,19 @@ def _money(v: Any) -> str:
 
 
 def render_plan(plan: Plan, console: Console) -> None:
-    """Rich tables: status, headcount or assignments, deals, mitigations, verification."""
+    """Rich tables: status, headcount or assignments, deals, mitigations, verification.
+
+    When the simulated plan is worse than the current staffing, that comes first, with why.
+    """
+    v = plan.verification
+    if v is not None and v.best == "current":
+        console.print(
+            "[bold red]The current staffing is better than this plan[/bold red] on the "
+            "simulated plan margin: keep the current staffing (the plan below is shown for "
+            "reference).",
+        )
+        if v.explanation:
+            console.print(v.explanation, markup=False)
     gap = "" if plan.gap is None else f", gap {plan.gap:.3%}"
     console.print(
         f"[bold]{plan.mode} plan: {plan.status}[/bold]{gap}  ·  solver {plan.solver}  ·  "
@@ -207,7 +236,6 @@ def render_plan(plan: Plan, console: Console) -> None:
                 _money(m["cost"]),
             )
         console.print(table)
-    v = plan.verification
     if v is None:
         return
     table = Table(
@@ -233,8 +261,27 @@ def render_plan(plan: Plan, console: Console) -> None:
         if not over
         else f"stage starts above capacity: {over}"
     )
-    if v.explanation:
+    if v.floors:
+        floors = Table(title="Revenue floors on the simulated plan", title_justify="left")
+        for col in ("period", "floor", "plan [95%]", "P(reach)", "verdict"):
+            floors.add_column(col, justify="left" if col in ("period", "verdict") else "right")
+        for f in v.floors:
+            verdict = ("met" if f["sure"] else "met (not surely)") if f["met"] else "MISSED"
+            floors.add_row(
+                f["period"],
+                _money(f["floor"]),
+                f"{_money(f['plan'])} [{_money(f['plan_low'])}, {_money(f['plan_high'])}]",
+                f"{f['probability']:.0%}",
+                verdict,
+            )
+        console.print(floors)
+    if v.explanation and v.best != "current":
         console.print(v.explanation, markup=False)
+    console.print(
+        "plan_margin = gross margin - direct costs - mitigation - staff paid by headcount "
+        "(the optimizer's objective); margin = the comparison's, people charged by busy days.",
+        style="dim",
+    )
 
 
 def _short(v: float | None) -> str:

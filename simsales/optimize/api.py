@@ -33,6 +33,7 @@ from simsales.optimize.demand import (
 )
 from simsales.optimize.diagnose import describe
 from simsales.optimize.mitigation import MitigationOption, mitigation_options
+from simsales.optimize.named import assignment_overlay
 from simsales.optimize.people import Fit, Person, read_fit, read_people
 from simsales.optimize.plan import Plan, capacity_overlay, drop_overlay
 from simsales.optimize.solve import SOLVERS, SolveResult, solve
@@ -60,10 +61,10 @@ def optimize(
     revenue_floors: Mapping[str, float] | None = None,
     require_all: bool = False,
     allow_split: bool = False,
-    utilization: float = 0.9,
-    slip_months: int = 1,
-    hours_per_day: float = 8.0,
-    mitigations: bool = True,
+    utilization: float | None = None,
+    slip_months: int | None = None,
+    hours_per_day: float | None = None,
+    mitigations: bool | None = None,
     replications: int | None = None,
     seed: int | None = None,
     forecast: Forecast | None = None,
@@ -76,9 +77,32 @@ def optimize(
     ``fit`` table. Demand comes from ``forecast`` if given (a run of this scenario), else from a
     run of the scenario with unconstrained pools (``replications``, default 200; ``seed``,
     default the scenario's). The plan's status is ``optimal`` only when the solver proved it.
+
+    Every option applies in the mode it belongs to and is refused in the other (never silently
+    ignored): ``budget``, ``revenue_floors``, ``utilization`` (default 0.9), ``slip_months``
+    (default 1) and ``mitigations`` (default on) are the capacity plan's; ``people``, ``fit``,
+    ``allow_split`` and ``hours_per_day`` (default 8) the assignment's.
     """
     if mode not in ("capacity", "assignment"):
         raise OptimizationError(f"unknown mode {mode!r}: use capacity or assignment")
+    _refuse_other_mode(
+        mode,
+        {
+            "budget": budget,
+            "revenue_floors": revenue_floors or None,
+            "utilization": utilization,
+            "slip_months": slip_months,
+            "mitigations": mitigations,
+            "people": people,
+            "fit": fit,
+            "allow_split": allow_split or None,
+            "hours_per_day": hours_per_day,
+        },
+    )
+    utilization = 0.9 if utilization is None else utilization
+    slip_months = 1 if slip_months is None else slip_months
+    hours_per_day = 8.0 if hours_per_day is None else hours_per_day
+    mitigations = True if mitigations is None else mitigations
     if budget is not None and not (math.isfinite(budget) and budget >= 0):
         raise OptimizationError(f"budget must be a nonnegative amount, got {budget}")
     if not 0 < utilization <= 1:
@@ -150,8 +174,42 @@ def optimize(
         )
         plan = _assignment_plan(ainp, scenario, solver, time_limit, gap, assumptions)
     if check and plan.solved:
-        plan.verification = verify(scenario, plan.overlay, n, seed)
+        plan.verification = verify(scenario, plan.overlay, n, seed, floors=floors, mode=mode)
     return plan
+
+
+CAPACITY_ONLY = ("budget", "revenue_floors", "utilization", "slip_months", "mitigations")
+ASSIGNMENT_ONLY = ("people", "fit", "allow_split", "hours_per_day")
+OPTION_NAMES = {  # the CLI's spelling, for messages
+    "budget": "--budget",
+    "revenue_floors": "--revenue-floor",
+    "utilization": "--utilization",
+    "slip_months": "--slip-months",
+    "mitigations": "mitigations",
+    "people": "--people",
+    "fit": "--fit",
+    "allow_split": "--allow-split",
+    "hours_per_day": "--hours-per-day",
+}
+
+
+def _refuse_other_mode(mode: str, given: Mapping[str, Any]) -> None:
+    """An option of the other mode is an error: it would be silently ignored otherwise."""
+    other = ASSIGNMENT_ONLY if mode == "capacity" else CAPACITY_ONLY
+    used = [OPTION_NAMES[k] for k in other if given.get(k) is not None]
+    if used:
+        owner = "assignment" if mode == "capacity" else "capacity"
+        why = (
+            "the named assignment staffs deals within people's hours; it has no budget, "
+            "revenue floor, utilization, slip or mitigation decision"
+            if mode == "assignment"
+            else "the capacity plan decides headcount, not named people"
+        )
+        raise OptimizationError(
+            f"{', '.join(used)} {'applies' if len(used) == 1 else 'apply'} only to "
+            f"--mode {owner}, not {mode} ({why}): leave {'it' if len(used) == 1 else 'them'} "
+            f"out or use --mode {owner}"
+        )
 
 
 def _people(
@@ -353,7 +411,19 @@ def _assignment_plan(
             }
         )
     plan.assignments = rows
-    plan.overlay = drop_overlay([d for d, on in zip(dem.deals, sol.staffed, strict=True) if not on])
+    # The engine simulates the assignment: each deal's owner per role (the largest share when
+    # split) holds the deal's stages of that role (simsales.optimize.named).
+    best: dict[tuple[int, str], tuple[float, Person]] = {}
+    for (i, d), share in sol.share.items():
+        person = inp.people[i]
+        if (d, person.role) not in best or share > best[d, person.role][0]:
+            best[d, person.role] = (share, person)
+    owners: dict[str, list[Person]] = {}
+    for (d, _), (_, person) in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        owners.setdefault(dem.deals[d], []).append(person)
+    unstaffed = [d for d, on in zip(dem.deals, sol.staffed, strict=True) if not on]
+    full_week = inp.hours_per_day * inp.workdays_per_week
+    plan.overlay = assignment_overlay(scenario, inp.people, inp.fit, owners, unstaffed, full_week)
     return plan
 
 

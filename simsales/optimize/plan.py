@@ -24,6 +24,7 @@ import numpy.typing as npt
 from ruamel.yaml import YAML
 
 from simsales.optimize.demand import MonthGrid
+from simsales.optimize.glossary import GLOSSARY
 from simsales.optimize.solve import Status
 
 __all__ = ["Plan", "capacity_overlay", "drop_overlay", "write_overlay"]
@@ -95,9 +96,11 @@ class Plan:
             "status": self.status,
             "objective": _num(self.objective),
             "gap": _num(self.gap),
+            "best": None if self.verification is None else self.verification.best,
             "plan": self.plan_json(),
             "diagnosis": list(self.diagnosis),
             "verification": verification,
+            "glossary": GLOSSARY,
         }
 
     def write(self, path: str | Path) -> Path:
@@ -107,8 +110,14 @@ class Plan:
         header = (
             f"simsales {self.mode} plan ({self.status}"
             + (f", gap {self.gap:.4%}" if self.gap else "")
-            + "): a what-if overlay; apply it with simsales.with_overlay(scenario, overlay)"
+            + "): a what-if overlay; apply it with simsales run|compare|report SCENARIO "
+            "--overlay THIS_FILE (or simsales.with_overlay(scenario, overlay))"
         )
+        if self.verification is not None and self.verification.best == "current":
+            header += (
+                "\nWARNING: simulated, this plan is worse than the current staffing on the plan "
+                "margin; keep the current staffing (see the verification)."
+            )
         return write_overlay(self.overlay, path, header)
 
 

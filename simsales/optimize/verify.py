@@ -15,6 +15,7 @@ than the pool had at that moment (``over_capacity``), and the planned monthly ut
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -48,6 +49,12 @@ class Verification:
     margin_not_worse: bool
     explanation: str | None = None
     notes: list[str] = field(default_factory=list)
+    floors: list[dict[str, Any]] = field(default_factory=list)  # revenue floors, simulated
+
+    @property
+    def best(self) -> str:
+        """``plan`` or ``current``: the better of the two on the simulated plan margin."""
+        return "plan" if self.margin_not_worse else "current"
 
     def delta(self, metric: str) -> dict[str, Any]:
         for row in self.deltas:
@@ -63,7 +70,9 @@ class Verification:
             "over_capacity": self.over_capacity,
             "utilization": self.utilization,
             "margin_not_worse": self.margin_not_worse,
+            "best": self.best,
             "explanation": self.explanation,
+            "floors": self.floors,
             "notes": self.notes,
         }
 
@@ -128,12 +137,17 @@ def verify(
     replications: int,
     seed: int,
     base: Forecast | None = None,
+    floors: Mapping[str, float] | None = None,
+    mode: str = "capacity",
 ) -> Verification:
     """Simulate ``scenario`` with and without ``overlay`` (same seed) and compare them.
 
     The deltas are the comparison module's (simsales.results.compare) plus the plan's own
     accounting: ``plan_margin`` pays employees by headcount (the optimizer's objective), where
-    the comparison's ``margin`` charges people by the days they are busy.
+    the comparison's ``margin`` charges people by the days they are busy (see
+    :data:`simsales.optimize.glossary.GLOSSARY`). Each revenue floor is checked on the simulated
+    plan: ``met`` when the mean simulated revenue of the period reaches it, with its 95%
+    interval (``sure`` when the whole interval does).
     """
     planned = with_overlay(scenario, overlay, name="optimizer plan") if overlay else scenario
     if base is None or base.replications != replications or int(base.provenance["seed"]) != seed:
@@ -166,9 +180,49 @@ def verify(
         utilization=monthly_utilization(plan),
         margin_not_worse=not_worse,
     )
+    verification.floors = floor_checks(base, plan, floors or {})
     if not not_worse:
-        verification.explanation = _why_not(rows, cur)
+        verification.explanation = _why_not(rows, cur, mode)
     return verification
+
+
+def floor_checks(
+    base: Forecast, plan: Forecast, floors: Mapping[str, float]
+) -> list[dict[str, Any]]:
+    """Each revenue floor against the simulated revenue of its period, base and plan."""
+    out = []
+    for label, floor in floors.items():
+        b, v = period_revenue(base, label), period_revenue(plan, label)
+        d = paired_mean(b, v)
+        half = 1.96 * float(v.std(ddof=1)) / math.sqrt(len(v)) if len(v) > 1 else math.nan
+        out.append(
+            {
+                "period": label,
+                "floor": float(floor),
+                "base": _f(d.base),
+                "plan": _f(d.variant),
+                "plan_low": _f(d.variant - half),
+                "plan_high": _f(d.variant + half),
+                "met": bool(d.variant >= floor),
+                "sure": bool(d.variant - half >= floor),
+                "probability": float(np.mean(v >= floor)),
+            }
+        )
+    return out
+
+
+def period_revenue(forecast: Forecast, label: str) -> FloatArray:
+    """Per replication: revenue won inside the period ``label`` (2027Q1, 2027-03, ...)."""
+    model = forecast.model
+    assert model is not None
+    t0, t1 = model.calendar.period_bounds(label)
+    deals = forecast.deals
+    first = int(forecast.provenance.get("first_replication", 0))
+    rep = deals["replication"].to_numpy() - first
+    t = deals["decision_t"].to_numpy()
+    inside = (deals["outcome"] == "won").to_numpy() & (t >= t0) & (t < t1)
+    revenue = np.where(inside, deals["revenue"].to_numpy(), 0.0)
+    return np.bincount(rep, revenue, minlength=forecast.replications).astype(np.float64)
 
 
 def _pool_col(forecast: Forecast, pool: str, column: str) -> FloatArray:
@@ -176,7 +230,7 @@ def _pool_col(forecast: Forecast, pool: str, column: str) -> FloatArray:
     return pools.loc[pools["pool"] == pool, column].to_numpy(dtype=np.float64)
 
 
-def _why_not(rows: list[dict[str, Any]], currency: str) -> str:
+def _why_not(rows: list[dict[str, Any]], currency: str, mode: str = "capacity") -> str:
     """Say where the margin went: staff cost the deals did not pay back, or lost revenue."""
     by = {r["metric"]: r for r in rows}
     m, w = by["plan_margin"], by["wait_days_per_live_deal"]
@@ -189,7 +243,16 @@ def _why_not(rows: list[dict[str, Any]], currency: str) -> str:
         + ("" if m["significant"] else ", a difference not distinguishable from zero")
         + "."
     ]
-    if staff > 0 and gross < staff:
+    if mode == "assignment":
+        parts.append(
+            f"The gross margin of the won deals changes by {gross:,.0f} {currency} and staff "
+            f"cost by {staff:,.0f}: the assignment leaves deals unstaffed (they are dropped) or "
+            f"changes the role's pool to the named people's full-time equivalents, and the "
+            f"hours it plans are expected hours, while in the simulation work bunches up and "
+            f"deals queue (mean wait per live deal {w['base']:.1f} -> {w['variant']:.1f} days). "
+            f"Add --allow-split, give people more hours, or keep the current staffing."
+        )
+    elif staff > 0 and gross < staff:
         parts.append(
             f"The plan adds {staff:,.0f} {currency} of staff cost, but the gross margin of the "
             f"won deals changes by only {gross:,.0f}: in the simulation, deals that wait for "

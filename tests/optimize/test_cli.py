@@ -122,7 +122,17 @@ def test_json_contract_and_plan_file(app: typer.Typer, scenario_file: Path, tmp_
     )
     assert code == 0, exc
     doc = json.loads(out)
-    assert set(doc) == {"status", "objective", "gap", "plan", "diagnosis", "verification"}
+    assert set(doc) == {
+        "status",
+        "objective",
+        "gap",
+        "best",
+        "plan",
+        "diagnosis",
+        "verification",
+        "glossary",
+    }
+    assert doc["best"] in ("plan", "current")
     assert doc["status"] == "optimal" and doc["gap"] is not None and doc["gap"] <= 1e-6
     assert isinstance(doc["objective"], float)
     assert doc["plan"]["mode"] == "capacity" and doc["plan"]["solver"] == "highs"
