@@ -36,6 +36,7 @@ from simsales.optimize.mitigation import MitigationOption, mitigation_options
 from simsales.optimize.named import assignment_overlay
 from simsales.optimize.people import Fit, Person, read_fit, read_people
 from simsales.optimize.plan import Plan, capacity_overlay, drop_overlay
+from simsales.optimize.repair import repaired
 from simsales.optimize.solve import SOLVERS, SolveResult, solve
 from simsales.optimize.verify import verify
 from simsales.results.forecast import Forecast
@@ -255,10 +256,20 @@ def _solve_or_diagnose(
         elastic = build(inp, elastic=True)
         relaxed = solve(elastic.prob, solver, time_limit, None)
         if relaxed.status in ("optimal", "feasible"):
-            diagnosis = describe(elastic.soft.violations(), currency)
+            violations = elastic.soft.violations()
+            diagnosis = describe(violations, currency)
             if relaxed.status == "feasible":
                 diagnosis.append(
                     "(the diagnosis run hit its limit: amounts may be larger than needed)"
+                )
+            if violations:  # confirm the repair: solve the problem with all of it applied
+                check = solve(build(repaired(inp, violations)).prob, solver, time_limit, gap)
+                diagnosis.append(
+                    "applying all of the above together makes the plan feasible "
+                    "(confirmed by a second solve)"
+                    if check.status in ("optimal", "feasible")
+                    else f"(a second solve with all of the above applied is {check.status}: "
+                    "the amounts are a lower estimate)"
                 )
         if not diagnosis:
             diagnosis = [

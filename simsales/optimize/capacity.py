@@ -111,6 +111,7 @@ class CapacityInput:
     budget: float | None = None
     revenue_floors: dict[str, float] = field(default_factory=dict)
     require_all: bool = False
+    exempt: frozenset[str] = frozenset()  # deals "require_all" lets go (a diagnosis repair)
 
     def __post_init__(self) -> None:
         if not 0 < self.utilization <= 1:
@@ -210,10 +211,13 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
                     grid.labels[m],
                     per_unit=max(u * days, _EPS),
                     weight=CAPACITY_WEIGHT,
+                    whole=True,
                 ),
             )
             if slack is not None and pool.cost_per_day > 0:
-                slack_cost.append((slack, pool.cost_per_day / (1.0 if pool.external else u)))
+                # one more person for the month: employees paid every day, partners as they work
+                paid_days = u * days if pool.external else days
+                slack_cost.append((slack, pool.cost_per_day * paid_days))
 
     money = _money_unit(inp)
     spend: list[tuple[pulp.LpVariable, float]] = []
@@ -240,6 +244,8 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
         )
     if inp.require_all:
         for d in range(n_d):
+            if dem.deals[d] in inp.exempt:
+                continue
             soft.add(
                 [(y[d], 1.0)],
                 ">=",
