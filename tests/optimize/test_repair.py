@@ -24,7 +24,8 @@ def _instance(budget: float, floor: float | None = None) -> CapacityInput:
     effort = np.zeros((2, 1, 3))
     effort[0, 0, 1] = 70.0
     effort[1, 0, 2] = 10.0
-    pools = [PoolSpec("presales", RATE, False, np.full(3, 2), np.ones(3, np.int64), np.full(3, 2.0))]
+    ones = np.ones(3, np.int64)
+    pools = [PoolSpec("presales", RATE, False, 2 * ones, ones, np.full(3, 2.0))]
     floors = {} if floor is None else {"2027Q1": floor}
     revenue = {"2027Q1": [4e5, 1e5]}
     dem = demand(effort, [3e5, 5e4], DAYS, ("presales",), revenue_in=revenue)
@@ -56,7 +57,9 @@ def test_repair_in_whole_people_and_budget_makes_it_feasible(solver: str, budget
     if budget >= need:
         assert money == []
     else:
-        amount = float(re.fullmatch(r"budget short by ([\d,]+) CNY", money[0]).group(1).replace(",", ""))
+        match = re.fullmatch(r"budget short by ([\d,]+) CNY", money[0])
+        assert match is not None
+        amount = float(match.group(1).replace(",", ""))
         assert amount == pytest.approx(need - budget, abs=1.0)
     fixed = repaired(inp, violations)
     assert solve(build_capacity(fixed).prob, solver).status == "optimal"
