@@ -86,6 +86,24 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option("--slip-months", min=0, help="capacity: months work may slip (queue)."),
         ] = None,
+        churn: Annotated[
+            float | None,
+            typer.Option(
+                min=0.0,
+                help="capacity: person-months of a pool's cost per person hired or released, "
+                "where the scenario gives no hire_cost/release_cost (default 1; 0 = off).",
+            ),
+        ] = None,
+        change_every: Annotated[
+            int | None,
+            typer.Option(
+                "--change-every", min=1, help="capacity: change headcount at most every N months."
+            ),
+        ] = None,
+        keep: Annotated[
+            list[str] | None,
+            typer.Option(help="capacity: a live deal that must be pursued (repeatable, or a,b)."),
+        ] = None,
         replications: Annotated[
             int | None, typer.Option("--replications", "-n", min=1, help="Default: 200.")
         ] = None,
@@ -121,13 +139,16 @@ def register(app: typer.Typer) -> None:
             "--revenue-floor": revenue_floor or None,
             "--utilization": utilization,
             "--slip-months": slip_months,
+            "--churn": churn,
+            "--change-every": change_every,
+            "--keep": keep or None,
         }
         if mode == "assignment" and any(v is not None for v in capacity_only.values()):
             given = [k for k, v in capacity_only.items() if v is not None]
             raise typer.BadParameter(
                 f"{', '.join(given)} only apply to --mode capacity: the named assignment staffs "
-                "deals within people's hours and has no budget, revenue floor, utilization or "
-                "slip; leave them out",
+                "deals within people's hours and has no budget, revenue floor, utilization, "
+                "slip, churn or kept deal; leave them out",
                 param_hint="--mode",
             )
         s = load(scenario, variant=variant)
@@ -145,6 +166,9 @@ def register(app: typer.Typer) -> None:
             allow_split=allow_split,
             utilization=utilization,
             slip_months=slip_months,
+            churn=churn,
+            change_every=change_every,
+            keep=[k.strip() for item in keep or [] for k in item.split(",") if k.strip()],
             replications=replications,
             seed=seed,
             check=verify,
@@ -207,6 +231,13 @@ def render_plan(plan: Plan, console: Console) -> None:
                 pool, *[str(v) if v == b else f"{v} ({b})" for v, b in zip(row, base, strict=True)]
             )
         console.print(heads)
+        moves = sum(sum(c["hired"]) + sum(c["released"]) for c in plan.changes.values())
+        console.print(
+            f"{moves} hire(s) and release(s) in the plan; hiring and release cost "
+            f"{_money(plan.change_cost)} {plan.currency}, churn penalty (a preference, not money) "
+            f"{_money(plan.churn_penalty)}",
+            markup=False,
+        )
     deals = Table(title=f"Live deals (expected value in {plan.currency})", title_justify="left")
     for col in ("deal", "decision", "win probability", "expected value"):
         deals.add_column(col, justify="left" if col in ("deal", "decision") else "right")

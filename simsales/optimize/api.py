@@ -20,8 +20,12 @@ from simsales.engine.model import compile_model
 from simsales.errors import OptimizationError
 from simsales.optimize.assignment import AssignmentInput, build_assignment, read_assignment
 from simsales.optimize.capacity import (
+    DEFAULT_CHURN,
     CapacityInput,
     build_capacity,
+    change_money,
+    changes,
+    churn_penalty,
     pool_specs,
     read_capacity,
 )
@@ -41,6 +45,7 @@ from simsales.optimize.solve import SOLVERS, SolveResult, solve
 from simsales.optimize.verify import verify
 from simsales.results.forecast import Forecast
 from simsales.scenario.load import load_dict
+from simsales.scenario.references import did_you_mean
 from simsales.scenario.schema import Scenario
 
 __all__ = ["DEFAULT_REPLICATIONS", "demand_of", "optimize"]
@@ -66,6 +71,9 @@ def optimize(
     slip_months: int | None = None,
     hours_per_day: float | None = None,
     mitigations: bool | None = None,
+    churn: float | None = None,
+    change_every: int | None = None,
+    keep: Sequence[str] = (),
     replications: int | None = None,
     seed: int | None = None,
     forecast: Forecast | None = None,
@@ -83,6 +91,11 @@ def optimize(
     ignored): ``budget``, ``revenue_floors``, ``utilization`` (default 0.9), ``slip_months``
     (default 1) and ``mitigations`` (default on) are the capacity plan's; ``people``, ``fit``,
     ``allow_split`` and ``hours_per_day`` (default 8) the assignment's.
+
+    Stable capacity plans: ``churn`` (person-months of a pool's cost per person hired or
+    released where the scenario gives no hire_cost / release_cost; default 1, 0 = off),
+    ``change_every`` (headcount changes at most every N months), ``keep`` (live deals that must
+    be pursued). See simsales.optimize.capacity.
     """
     if mode not in ("capacity", "assignment"):
         raise OptimizationError(f"unknown mode {mode!r}: use capacity or assignment")
@@ -94,6 +107,9 @@ def optimize(
             "utilization": utilization,
             "slip_months": slip_months,
             "mitigations": mitigations,
+            "churn": churn,
+            "change_every": change_every,
+            "keep": list(keep) or None,
             "people": people,
             "fit": fit,
             "allow_split": allow_split or None,
@@ -104,6 +120,12 @@ def optimize(
     slip_months = 1 if slip_months is None else slip_months
     hours_per_day = 8.0 if hours_per_day is None else hours_per_day
     mitigations = True if mitigations is None else mitigations
+    churn = DEFAULT_CHURN if churn is None else churn
+    change_every = 1 if change_every is None else change_every
+    if not (math.isfinite(churn) and churn >= 0):
+        raise OptimizationError(f"churn penalty must be >= 0 person-months, got {churn}")
+    if change_every < 1:
+        raise OptimizationError(f"change every must be >= 1 month, got {change_every}")
     if budget is not None and not (math.isfinite(budget) and budget >= 0):
         raise OptimizationError(f"budget must be a nonnegative amount, got {budget}")
     if not 0 < utilization <= 1:
@@ -122,6 +144,10 @@ def optimize(
             raise OptimizationError(f"revenue floor: {exc}") from None
     if solver not in SOLVERS:
         raise OptimizationError(f"unknown solver {solver!r}: use one of {', '.join(SOLVERS)}")
+    for deal in keep:
+        if deal not in base_model.deal_ids:
+            hint = did_you_mean(deal, base_model.deal_ids) or "the pipeline is empty"
+            raise OptimizationError(f"--keep: {deal!r} is not a live deal of the scenario ({hint})")
     staff: list[Person] = []
     fits: Mapping[tuple[str, str], Fit] = {}
     if mode == "assignment":  # read the files before simulating: their mistakes come first
@@ -149,11 +175,19 @@ def optimize(
             base_of_demand = source if source is not None else unconstrained(scenario)
             options = mitigation_options(base_of_demand, forecast, n, seed)
         assumptions.update(
-            utilization=utilization, slip_months=slip_months, budget=budget, revenue_floors=floors
+            utilization=utilization,
+            slip_months=slip_months,
+            budget=budget,
+            revenue_floors=floors,
+            churn_person_months=churn,
+            change_every_months=change_every,
+            keep=list(keep),
         )
         inp = CapacityInput(
             demand=demand,
-            pools=pool_specs(scenario, base_model, demand.grid),
+            pools=pool_specs(scenario, base_model, demand.grid, churn),
+            keep=frozenset(keep),
+            change_every=change_every,
             mitigations=options,
             utilization=utilization,
             slip_months=slip_months,
@@ -175,11 +209,28 @@ def optimize(
         )
         plan = _assignment_plan(ainp, scenario, solver, time_limit, gap, assumptions)
     if check and plan.solved:
-        plan.verification = verify(scenario, plan.overlay, n, seed, floors=floors, mode=mode)
+        plan.verification = verify(
+            scenario,
+            plan.overlay,
+            n,
+            seed,
+            floors=floors,
+            mode=mode,
+            change_cost=(plan.base_change_cost, plan.change_cost),
+        )
     return plan
 
 
-CAPACITY_ONLY = ("budget", "revenue_floors", "utilization", "slip_months", "mitigations")
+CAPACITY_ONLY = (
+    "budget",
+    "revenue_floors",
+    "utilization",
+    "slip_months",
+    "mitigations",
+    "churn",
+    "change_every",
+    "keep",
+)
 ASSIGNMENT_ONLY = ("people", "fit", "allow_split", "hours_per_day")
 OPTION_NAMES = {  # the CLI's spelling, for messages
     "budget": "--budget",
@@ -187,6 +238,9 @@ OPTION_NAMES = {  # the CLI's spelling, for messages
     "utilization": "--utilization",
     "slip_months": "--slip-months",
     "mitigations": "mitigations",
+    "churn": "--churn",
+    "change_every": "--change-every",
+    "keep": "--keep",
     "people": "--people",
     "fit": "--fit",
     "allow_split": "--allow-split",
@@ -332,6 +386,14 @@ def _capacity_plan(
     plan.work_days = {
         pool.id: np.round(sol.work[p], 2).tolist() for p, pool in enumerate(inp.pools)
     }
+    base_heads = np.array([pool.base for pool in inp.pools])
+    plan.change_cost = change_money(inp.pools, sol.headcount)
+    plan.base_change_cost = change_money(inp.pools, base_heads)
+    plan.churn_penalty = churn_penalty(inp.pools, sol.headcount)
+    plan.changes = {}
+    for p, pool in enumerate(inp.pools):
+        hired, released = changes(pool, sol.headcount[p])
+        plan.changes[pool.id] = {"hired": hired.tolist(), "released": released.tolist()}
     total = dem.effort.sum(axis=2)
     plan.deals = [
         {

@@ -60,6 +60,10 @@ class Plan:
     overlay: dict[str, Any] = field(default_factory=dict)
     assumptions: dict[str, Any] = field(default_factory=dict)
     verification: Any = None  # a simsales.optimize.verify.Verification
+    changes: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # hired / released
+    change_cost: float = 0.0  # hiring and release money of the plan (in the objective)
+    base_change_cost: float = 0.0  # the same for the scenario's own planned capacity
+    churn_penalty: float = 0.0  # the churn preference paid in the solver's objective (not money)
 
     @property
     def solved(self) -> bool:
@@ -85,6 +89,9 @@ class Plan:
                 deals=self.deals,
                 mitigations=self.mitigations,
                 assignments=self.assignments,
+                changes=self.changes,
+                change_cost=self.change_cost,
+                churn_penalty=self.churn_penalty,
                 overlay=self.overlay,
             )
         return out

@@ -139,6 +139,7 @@ def verify(
     base: Forecast | None = None,
     floors: Mapping[str, float] | None = None,
     mode: str = "capacity",
+    change_cost: tuple[float, float] = (0.0, 0.0),
 ) -> Verification:
     """Simulate ``scenario`` with and without ``overlay`` (same seed) and compare them.
 
@@ -147,7 +148,8 @@ def verify(
     the comparison's ``margin`` charges people by the days they are busy (see
     :data:`simsales.optimize.glossary.GLOSSARY`). Each revenue floor is checked on the simulated
     plan: ``met`` when the mean simulated revenue of the period reaches it, with its 95%
-    interval (``sure`` when the whole interval does).
+    interval (``sure`` when the whole interval does). ``change_cost``: the hiring and release
+    money of (base, plan), taken off each side's plan margin.
     """
     planned = with_overlay(scenario, overlay, name="optimizer plan") if overlay else scenario
     if base is None or base.replications != replications or int(base.provenance["seed"]) != seed:
@@ -155,6 +157,9 @@ def verify(
     plan = simulate(planned, replications, seed, progress=False, precision=None)
     external = [p.external for p in scenario.resources.values()]
     b, v = per_replication(base, external), per_replication(plan, external)
+    # hiring and release money (base: the scenario's own planned changes) is paid once
+    b["margin"] -= change_cost[0]
+    v["margin"] -= change_cost[1]
     cur = scenario.currency
     rows = [
         paired("plan_margin", "Margin, employees paid by headcount", cur, b["margin"], v["margin"]),
