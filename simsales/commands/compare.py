@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simsales.commands.overlays import is_overlay_file, with_overlay_files
 from simsales.engine.runner import Executor
 from simsales.report.compare_format import format_row, is_key_metric
 from simsales.results.compare import Comparison, compare_scenarios, resolve_variants
@@ -26,7 +27,19 @@ def register(app: typer.Typer) -> None:
         scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
         variants: Annotated[
             list[str] | None,
-            typer.Option("--variant", help="A variant of the scenario (repeatable). Default: all."),
+            typer.Option(
+                "--variant",
+                help="A variant of the scenario, or an overlay file such as plan.yaml "
+                "(repeatable). Default: all of the scenario's.",
+            ),
+        ] = None,
+        overlays: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--overlay",
+                help="Apply an overlay file to the base (and so to every variant) first "
+                "(repeatable).",
+            ),
         ] = None,
         overrides: Annotated[
             list[str] | None,
@@ -63,7 +76,7 @@ def register(app: typer.Typer) -> None:
         independent runs would have given.
         """
         err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
-        base = load(scenario)
+        base = with_overlay_files(load(scenario), overlays or [])
         named = _variants(base, variants, overrides)
         mode: Executor = "process" if workers > 1 else "serial"
         progress = sys.stderr.isatty()
@@ -98,10 +111,14 @@ def register(app: typer.Typer) -> None:
 def _variants(
     base: Scenario, names: list[str] | None, overrides: list[str] | None
 ) -> list[tuple[str, Scenario]]:
-    """--variant names (all of the scenario's when neither option is given), then --set."""
+    """--variant names (all of the scenario's when no variant, file or --set is given), overlay
+    files given as --variant (named by their file name), then --set."""
     out: list[tuple[str, Scenario]] = []
-    if names or not overrides:
-        out.extend(resolve_variants(base, names or None))
+    files = [n for n in names or [] if is_overlay_file(n)]
+    own = [n for n in names or [] if not is_overlay_file(n)]
+    if own or not (overrides or files):
+        out.extend(resolve_variants(base, own or None))
+    out.extend((Path(f).name, with_overlay_files(base, [f])) for f in files)
     if overrides:
         scenario = base
         for text in overrides:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from simsales.commands.overlays import with_overlay_files
 from simsales.engine.runner import simulate
 from simsales.errors import SimsalesError
 from simsales.report.html import write_report
 from simsales.results.forecast import Forecast
+from simsales.scenario.load import load
 
 __all__ = ["load_or_simulate", "register"]
 
@@ -22,23 +25,23 @@ def load_or_simulate(
     replications: int | None = None,
     seed: int | None = None,
     variant: str | None = None,
+    overlays: Sequence[Path] = (),
 ) -> Forecast:
     """A results directory (written by ``Forecast.save`` / ``run --out``) is read as it is; a
-    scenario file is simulated first."""
+    scenario file is simulated first (with its ``variant`` and ``overlays`` files applied)."""
     if source.is_dir():
-        if replications is not None or seed is not None or variant is not None:
+        if replications is not None or seed is not None or variant is not None or overlays:
             raise SimsalesError(
-                f"{source} holds saved results: --replications, --seed and --variant only apply "
-                "when SOURCE is a scenario file"
+                f"{source} holds saved results: --replications, --seed, --variant and --overlay "
+                "only apply when SOURCE is a scenario file"
             )
         return Forecast.load(source)
     if not source.exists():
         raise SimsalesError(f"{source}: no such scenario file or results directory")
     return simulate(
-        source,
+        with_overlay_files(load(source, variant=variant), overlays),
         replications=replications,
         seed=seed,
-        variant=variant,
         progress=sys.stderr.isatty(),
     )
 
@@ -64,10 +67,16 @@ def register(app: typer.Typer) -> None:
         variant: Annotated[
             str | None, typer.Option(help="Apply one of the scenario's variants.")
         ] = None,
+        overlays: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--overlay", help="Apply an overlay file, e.g. plan.yaml (repeatable, in order)."
+            ),
+        ] = None,
     ) -> None:
         """Write one self-contained HTML report (works offline) of a forecast."""
         if output.exists() and output.is_dir():
             raise SimsalesError(f"{output} is a directory; give the HTML file to write with -o")
-        forecast = load_or_simulate(source, replications, seed, variant)
+        forecast = load_or_simulate(source, replications, seed, variant, overlays or [])
         write_report(forecast, output)
         Console(stderr=True, highlight=False).print(f"wrote the report to {output}")

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simsales.commands.overlays import with_overlay_files
 from simsales.engine.runner import Executor, simulate
 from simsales.results.summary import Summary, summarize
 from simsales.scenario.load import load, parse_override, with_overlay
@@ -40,6 +41,14 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--set", help="Quick change PATH=VALUE, e.g. resources.sales.capacity=9."),
         ] = None,
+        overlays: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--overlay",
+                help="Apply an overlay file, e.g. a plan from 'simsales optimize --out' "
+                "(repeatable; applied in order, after --variant).",
+            ),
+        ] = None,
         out: Annotated[
             Path | None, typer.Option(help="Save the forecast (Parquet + provenance) here.")
         ] = None,
@@ -52,7 +61,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(
                 f"{executor!r} is not one of serial, process, dask", param_hint="--executor"
             )
-        s = load(scenario, variant=variant)
+        s = with_overlay_files(load(scenario, variant=variant), overlays or [])
         for text in overrides or []:
             s = with_overlay(s, parse_override(text), name=f"--set {text}")
         mode: Executor = executor  # type: ignore[assignment]
