@@ -104,8 +104,29 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(help="capacity: a live deal that must be pursued (repeatable, or a,b)."),
         ] = None,
+        robust: Annotated[
+            int | None,
+            typer.Option(
+                min=2,
+                help="capacity: fit the plan to K simulated futures (sample average "
+                "approximation) instead of the mean demand; e.g. --robust 50.",
+            ),
+        ] = None,
+        target_probability: Annotated[
+            float | None,
+            typer.Option(
+                "--target-probability",
+                min=0.0,
+                max=1.0,
+                help="with --robust: meet every revenue target in at least this share of the "
+                "futures (a chance constraint), e.g. 0.8.",
+            ),
+        ] = None,
         replications: Annotated[
-            int | None, typer.Option("--replications", "-n", min=1, help="Default: 200.")
+            int | None,
+            typer.Option(
+                "--replications", "-n", min=1, help="Default: 200 (with --robust: fresh futures)."
+            ),
         ] = None,
         seed: Annotated[int | None, typer.Option(min=0, help="Default: the scenario's.")] = None,
         variant: Annotated[
@@ -142,6 +163,8 @@ def register(app: typer.Typer) -> None:
             "--churn": churn,
             "--change-every": change_every,
             "--keep": keep or None,
+            "--robust": robust,
+            "--target-probability": target_probability,
         }
         if mode == "assignment" and any(v is not None for v in capacity_only.values()):
             given = [k for k, v in capacity_only.items() if v is not None]
@@ -169,6 +192,8 @@ def register(app: typer.Typer) -> None:
             churn=churn,
             change_every=change_every,
             keep=[k.strip() for item in keep or [] for k in item.split(",") if k.strip()],
+            robust=robust,
+            target_probability=target_probability,
             replications=replications,
             seed=seed,
             check=verify,
@@ -267,6 +292,8 @@ def render_plan(plan: Plan, console: Console) -> None:
                 _money(m["cost"]),
             )
         console.print(table)
+    if plan.robust:
+        render_robust(plan, console)
     if v is None:
         return
     table = Table(
@@ -313,6 +340,27 @@ def render_plan(plan: Plan, console: Console) -> None:
         "(the optimizer's objective); margin = the comparison's, people charged by busy days.",
         style="dim",
     )
+
+
+def render_robust(plan: Plan, console: Console) -> None:
+    """The optimizer's optimism: model vs engine on the fitted futures vs fresh futures."""
+    a = plan.assumptions
+    table = Table(
+        title=f"Robust plan: in-sample ({a.get('robust_futures')} futures it was fitted on, "
+        f"seed {a.get('seed')}) vs out-of-sample ({a.get('replications')} fresh futures, "
+        f"seed {a.get('out_of_sample_seed')}), 95% intervals",
+        title_justify="left",
+    )
+    for col in ("metric", "model", "in-sample (simulated)", "out-of-sample (simulated)"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for r in plan.robust:
+        fmt = _pct if r["metric"].startswith("P(") else _short
+
+        def cell(name: str, fmt: Any = fmt, r: dict[str, Any] = r) -> str:
+            return f"{fmt(r.get(name))} [{fmt(r.get(name + '_low'))}, {fmt(r.get(name + '_high'))}]"
+
+        table.add_row(r["metric"], fmt(r.get("model")), cell("in_sample"), cell("out_of_sample"))
+    console.print(table)
 
 
 def _short(v: float | None) -> str:

@@ -41,8 +41,9 @@ from simsales.optimize.named import assignment_overlay
 from simsales.optimize.people import Fit, Person, read_fit, read_people
 from simsales.optimize.plan import Plan, capacity_overlay, drop_overlay
 from simsales.optimize.repair import repaired
+from simsales.optimize.robust import RobustInput, build_robust, futures_from_forecast
 from simsales.optimize.solve import SOLVERS, SolveResult, solve
-from simsales.optimize.verify import verify
+from simsales.optimize.verify import robust_table, verify
 from simsales.results.forecast import Forecast
 from simsales.scenario.load import load_dict
 from simsales.scenario.references import did_you_mean
@@ -74,6 +75,8 @@ def optimize(
     churn: float | None = None,
     change_every: int | None = None,
     keep: Sequence[str] = (),
+    robust: int | None = None,
+    target_probability: float | None = None,
     replications: int | None = None,
     seed: int | None = None,
     forecast: Forecast | None = None,
@@ -96,6 +99,13 @@ def optimize(
     released where the scenario gives no hire_cost / release_cost; default 1, 0 = off),
     ``change_every`` (headcount changes at most every N months), ``keep`` (live deals that must
     be pursued). See simsales.optimize.capacity.
+
+    Robust capacity plans: ``robust=K`` fits the plan to K simulated futures (sample average
+    approximation, simsales.optimize.robust) instead of the mean demand; with
+    ``target_probability`` alpha, every revenue target of the scenario (and every revenue floor)
+    must be met in at least alpha of the futures. The plan is then simulated on those K futures
+    (in-sample) and on ``replications`` fresh ones (out-of-sample, seed + 1): ``plan.robust``.
+    ``slip_months`` and mitigations do not apply there (the fluid backlog replaces the slip).
     """
     if mode not in ("capacity", "assignment"):
         raise OptimizationError(f"unknown mode {mode!r}: use capacity or assignment")
@@ -110,12 +120,15 @@ def optimize(
             "churn": churn,
             "change_every": change_every,
             "keep": list(keep) or None,
+            "robust": robust,
+            "target_probability": target_probability,
             "people": people,
             "fit": fit,
             "allow_split": allow_split or None,
             "hours_per_day": hours_per_day,
         },
     )
+    slip_given, mitigations_given = slip_months is not None, mitigations is not None
     utilization = 0.9 if utilization is None else utilization
     slip_months = 1 if slip_months is None else slip_months
     hours_per_day = 8.0 if hours_per_day is None else hours_per_day
@@ -154,6 +167,41 @@ def optimize(
         staff, fits = _people(scenario, people, fit, base_model.deal_ids)
     n = replications or DEFAULT_REPLICATIONS
     seed = scenario.simulation.seed if seed is None else seed
+    if target_probability is not None and robust is None:
+        raise OptimizationError(
+            "--target-probability needs --robust K: a probability is measured over futures"
+        )
+    if robust is not None:
+        if robust < 2:
+            raise OptimizationError(f"--robust needs at least 2 futures, got {robust}")
+        if target_probability is not None and not 0 < target_probability <= 1:
+            raise OptimizationError(
+                f"target probability must be in (0, 1], got {target_probability}"
+            )
+        if slip_given or mitigations_given or forecast is not None:
+            raise OptimizationError(
+                "--slip-months, mitigations and a given forecast do not apply to --robust: "
+                "the futures' fluid backlog replaces the slip; leave them out"
+            )
+        return _robust_plan(
+            scenario,
+            base_model,
+            robust,
+            target_probability,
+            floors,
+            n,
+            seed,
+            solver=solver,
+            time_limit=time_limit,
+            gap=gap,
+            budget=budget,
+            utilization=utilization,
+            churn=churn,
+            change_every=change_every,
+            keep=keep,
+            require_all=require_all,
+            check=check,
+        )
     if forecast is None:
         forecast = forecast_demand(scenario, n, seed)
         source, demand_note = None, "scenario simulated with unconstrained pools (no waits)"
@@ -230,6 +278,8 @@ CAPACITY_ONLY = (
     "churn",
     "change_every",
     "keep",
+    "robust",
+    "target_probability",
 )
 ASSIGNMENT_ONLY = ("people", "fit", "allow_split", "hours_per_day")
 OPTION_NAMES = {  # the CLI's spelling, for messages
@@ -241,6 +291,8 @@ OPTION_NAMES = {  # the CLI's spelling, for messages
     "churn": "--churn",
     "change_every": "--change-every",
     "keep": "--keep",
+    "robust": "--robust",
+    "target_probability": "--target-probability",
     "people": "--people",
     "fit": "--fit",
     "allow_split": "--allow-split",
@@ -503,3 +555,126 @@ def _assignment_plan(
 def demand_of(scenario: Scenario, replications: int, seed: int) -> Demand:
     """Convenience for notebooks: the demand the optimizer would use."""
     return demand_from_forecast(forecast_demand(scenario, replications, seed))
+
+
+def _robust_plan(
+    scenario: Scenario,
+    base_model: Any,
+    k: int,
+    alpha: float | None,
+    floors: Mapping[str, float],
+    n: int,
+    seed: int,
+    *,
+    solver: str,
+    time_limit: float | None,
+    gap: float | None,
+    budget: float | None,
+    utilization: float,
+    churn: float,
+    change_every: int,
+    keep: Sequence[str],
+    require_all: bool,
+    check: bool,
+) -> Plan:
+    """The robust capacity plan (simsales.optimize.robust), then in- and out-of-sample figures."""
+    targets = dict(scenario.targets.revenue) if alpha is not None else {}
+    targets.update(floors)
+    futures = futures_from_forecast(forecast_demand(scenario, k, seed), tuple(targets))
+    pools = pool_specs(scenario, base_model, futures.grid, churn)
+    rinp = RobustInput(
+        futures=futures,
+        pools=pools,
+        utilization=utilization,
+        budget=budget,
+        targets=targets,
+        target_probability=alpha,
+        keep=frozenset(keep),
+        require_all=require_all,
+        change_every=change_every,
+    )
+    t0 = time.perf_counter()
+    rm = build_robust(rinp)
+    build_seconds = time.perf_counter() - t0
+    result = solve(rm.prob, solver, time_limit, gap)
+    assumptions: dict[str, Any] = {
+        "demand": f"{k} simulated futures (unconstrained pools), seed {seed}",
+        "robust_futures": k,
+        "target_probability": alpha,
+        "targets": targets,
+        "replications": n,
+        "seed": seed,
+        "out_of_sample_seed": seed + 1,
+        "solver_gap_asked": gap or 0.0,
+        "time_limit": time_limit,
+        "utilization": utilization,
+        "budget": budget,
+        "churn_person_months": churn,
+        "change_every_months": change_every,
+        "keep": list(keep),
+        "require_all": require_all,
+    }
+    diagnosis: list[str] = []
+    if result.status == "infeasible":
+        diagnosis = [
+            f"no plan within the pools' bounds meets every target in {alpha:.0%} of the "
+            f"{k} futures (or the budget is too small): lower --target-probability, raise the "
+            "pools' max, or lower the targets"
+            if alpha is not None
+            else "the pools' bounds, budget or revenue floors cannot all hold"
+        ]
+    elif result.status == "not_solved":
+        diagnosis = [f"no plan found within the time limit ({time_limit} s): raise --time-limit"]
+    plan = _base_plan(
+        result, rm.constant, build_seconds, scenario.currency, "capacity", diagnosis, assumptions
+    )
+    if not plan.solved:
+        return plan
+    grid = futures.grid
+    heads = np.array(
+        [[round(rm.h[p, m].value() or 0.0) for m in range(grid.n)] for p in range(len(pools))],
+        dtype=np.int64,
+    )
+    pursue = np.array([(v.value() or 0.0) > 0.5 for v in rm.y], bool)
+    plan.churn_penalty = churn_penalty(pools, heads)
+    plan.change_cost = change_money(pools, heads)
+    base_heads = np.array([pool.base for pool in pools])
+    plan.base_change_cost = change_money(pools, base_heads)
+    plan.objective = None if plan.objective is None else plan.objective + plan.churn_penalty
+    plan.months = grid.labels
+    plan.headcount = {pool.id: heads[p].tolist() for p, pool in enumerate(pools)}
+    plan.base_headcount = {pool.id: pool.base.tolist() for pool in pools}
+    plan.changes = {}
+    for p, pool in enumerate(pools):
+        hired, released = changes(pool, heads[p])
+        plan.changes[pool.id] = {"hired": hired.tolist(), "released": released.tolist()}
+    plan.deals = [
+        {
+            "id": deal,
+            "pursue": bool(pursue[d]),
+            "expected_value": float(futures.value[:, d].mean()),
+            "win_probability": float(np.mean(futures.value[:, d] > 0)),
+        }
+        for d, deal in enumerate(futures.deals)
+    ]
+    aligned = [
+        all(c.from_.day == 1 for c in pool.capacity_changes) for pool in scenario.resources.values()
+    ]
+    overlay = capacity_overlay(futures.pools, grid, heads, base_heads, aligned)
+    overlay.update(drop_overlay([d for d, on in zip(futures.deals, pursue, strict=True) if not on]))
+    plan.overlay = overlay
+    model_p = {
+        label: float(np.mean([(rm.met[label, i].value() or 0.0) > 0.5 for i in range(k)]))
+        for label in targets
+        if (label, 0) in rm.met
+    }
+    if check:
+        costs = (plan.base_change_cost, plan.change_cost)
+        plan.verification = verify(
+            scenario, overlay, n, seed + 1, floors=floors, mode="capacity", change_cost=costs
+        )
+        shown = targets or dict(scenario.targets.revenue)
+        plan.robust = robust_table(
+            scenario, overlay, (k, seed), (n, seed + 1), plan.objective, shown, model_p, costs[1]
+        )
+    return plan

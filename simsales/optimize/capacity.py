@@ -64,6 +64,7 @@ __all__ = [
     "build_capacity",
     "capacity_objective",
     "change_money",
+    "change_variables",
     "changes",
     "churn_penalty",
     "pool_specs",
@@ -278,7 +279,7 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
                 paid_days = u * days if pool.external else days
                 slack_cost.append((slack, pool.cost_per_day * paid_days))
 
-    hires, releases, change_terms = _changes(prob, inp, h)
+    hires, releases, change_terms = change_variables(prob, inp.pools, h, n_m, inp.change_every)
     money = _money_unit(inp)
     spend: list[tuple[pulp.LpVariable, float]] = []
     for (p, m), a in hires.items():  # change money is spend too (penalties are not)
@@ -341,19 +342,23 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
     return CapacityModel(prob, inp, y, h, x, z, soft, constant, hires, releases)
 
 
-def _changes(
-    prob: pulp.LpProblem, inp: CapacityInput, h: dict[tuple[int, int], pulp.LpVariable]
+def change_variables(
+    prob: pulp.LpProblem,
+    pools: Sequence[PoolSpec],
+    h: dict[tuple[int, int], pulp.LpVariable],
+    n_m: int,
+    change_every: int = 1,
 ) -> tuple[
     dict[tuple[int, int], pulp.LpVariable],
     dict[tuple[int, int], pulp.LpVariable],
     list[tuple[pulp.LpVariable, float]],
 ]:
-    """Hires and releases of the headcount-paid pools, their costs, tenure and change rhythm."""
-    n_m = inp.demand.grid.n
+    """Hires and releases of the headcount-paid pools, their costs, tenure and change rhythm
+    (see the module docstring); returns the variables and their objective terms."""
     hires: dict[tuple[int, int], pulp.LpVariable] = {}
     releases: dict[tuple[int, int], pulp.LpVariable] = {}
     terms: list[tuple[pulp.LpVariable, float]] = []
-    for p, pool in enumerate(inp.pools):
+    for p, pool in enumerate(pools):
         if not pool.by_headcount:
             continue
         start = int(pool.base[0]) if n_m else 0
@@ -375,7 +380,7 @@ def _changes(
                 recent = [(hires[p, k], 1.0) for k in range(max(0, m - pool.min_tenure + 1), m)]
                 if recent:  # r[m] + hires of the last T - 1 months <= h[m-1]
                     prob.addConstraint(_le([(r, 1.0), *recent, (h[p, m - 1], -1.0)], 0.0))
-            if inp.change_every > 1 and m > pool.lead and (m - pool.lead) % inp.change_every:
+            if change_every > 1 and m > pool.lead and (m - pool.lead) % change_every:
                 prob.addConstraint(_eq([(h[p, m], 1.0), (h[p, m - 1], -1.0)], 0.0))
     return hires, releases, terms
 

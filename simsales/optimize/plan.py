@@ -64,6 +64,7 @@ class Plan:
     change_cost: float = 0.0  # hiring and release money of the plan (in the objective)
     base_change_cost: float = 0.0  # the same for the scenario's own planned capacity
     churn_penalty: float = 0.0  # the churn preference paid in the solver's objective (not money)
+    robust: list[dict[str, Any]] = field(default_factory=list)  # in- vs out-of-sample figures
 
     @property
     def solved(self) -> bool:
@@ -107,6 +108,7 @@ class Plan:
             "plan": self.plan_json(),
             "diagnosis": list(self.diagnosis),
             "verification": verification,
+            "robust": self.robust,
             "glossary": GLOSSARY,
         }
 

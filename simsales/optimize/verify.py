@@ -34,7 +34,7 @@ from simsales.results.paired import paired_mean
 from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
 
-__all__ = ["Verification", "over_capacity", "paired", "verify"]
+__all__ = ["Verification", "over_capacity", "paired", "period_revenue", "robust_table", "verify"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -345,3 +345,64 @@ def monthly_utilization(forecast: Forecast) -> dict[str, list[float | None]]:
             for m in range(grid.n)
         ]
     return out
+
+
+def robust_table(
+    scenario: Scenario,
+    overlay: dict[str, Any],
+    fitted: tuple[int, int],
+    fresh: tuple[int, int],
+    model_margin: float | None,
+    targets: Mapping[str, float],
+    model_probability: Mapping[str, float],
+    change_cost: float = 0.0,
+) -> list[dict[str, Any]]:
+    """The optimizer's optimism, measured: what the model promised, what the engine gives on the
+    ``fitted`` futures (replications, seed) the plan was fitted to, and on ``fresh`` ones.
+
+    Rows: ``plan_margin`` (mean, 95% t interval) and ``P(target PERIOD)`` for each target (the
+    share of futures that reach it, 95% Wilson interval).
+    """
+    planned = with_overlay(scenario, overlay, name="optimizer plan") if overlay else scenario
+    external = [p.external for p in scenario.resources.values()]
+    runs = {
+        name: simulate(planned, reps, seed, progress=False, precision=None)
+        for name, (reps, seed) in (("in_sample", fitted), ("out_of_sample", fresh))
+    }
+    margin_row: dict[str, Any] = {"metric": "plan_margin", "model": _f(model_margin or math.nan)}
+    for name, forecast in runs.items():
+        values = per_replication(forecast, external)["margin"].to_numpy() - change_cost
+        mean, low, high = _mean_interval(values)
+        margin_row.update({name: mean, f"{name}_low": low, f"{name}_high": high})
+    rows = [margin_row]
+    for label, target in targets.items():
+        row: dict[str, Any] = {
+            "metric": f"P(target {label})",
+            "target": float(target),
+            "model": model_probability.get(label),
+        }
+        for name, forecast in runs.items():
+            hits = period_revenue(forecast, label) >= target
+            low, high = _wilson(int(hits.sum()), len(hits))
+            row.update({name: float(hits.mean()), f"{name}_low": low, f"{name}_high": high})
+        rows.append(row)
+    return rows
+
+
+def _mean_interval(values: FloatArray) -> tuple[float | None, float | None, float | None]:
+    n = len(values)
+    if n < 2:
+        return _f(float(values.mean()) if n else math.nan), None, None
+    mean = float(values.mean())
+    half = 1.96 * float(values.std(ddof=1)) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def _wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (sound near 0 and 1)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)

@@ -133,6 +133,7 @@ def test_json_contract_and_plan_file(app: typer.Typer, scenario_file: Path, tmp_
         "plan",
         "diagnosis",
         "verification",
+        "robust",
         "glossary",
     }
     assert doc["best"] in ("plan", "current")
