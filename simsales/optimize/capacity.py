@@ -13,6 +13,10 @@ Decisions (D live deals, P pools, M months of the horizon, R mitigations):
   all of it inside the horizon. With k = 0 the work is done when demanded (x = y * demand).
 - ``z[r]`` fund mitigation r.
 
+A deal's value in the solver's objective carries one Monte Carlo standard error of its estimate
+as a tie-break toward pursuing it (see build_capacity): deals are dropped only when that clearly
+pays, so the selection is stable across seeds. Reported margins leave it out.
+
 Constraints: per pool and month, work (pursued deals + background) <= utilization x headcount x
 working days; optional budget on staff + external + mitigation spend; optional expected-revenue
 floors per period; optionally every deal pursued. Objective, expected margin:
@@ -330,7 +334,11 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
                 slack_max=1.0,
             )
 
-    objective = [(y[d], float(dem.value[d] - ext_cost[d])) for d in range(n_d)]
+    # Keep when in doubt: a deal is dropped only when that gains more than one Monte Carlo
+    # standard error of its estimated value, so the selection does not follow the noise of
+    # the demand simulation (reported margins never include this preference).
+    doubt = dem.value_se if len(dem.value_se) == n_d else np.zeros(n_d)
+    objective = [(y[d], float(dem.value[d] - ext_cost[d] + doubt[d])) for d in range(n_d)]
     objective += change_terms
     for p, pool in enumerate(inp.pools):
         if not pool.external and pool.cost_per_day > 0:

@@ -20,7 +20,8 @@ staffing with simulation and cutting plane methods", Annals of OR 127; Cezik & L
   ``loss_k >= mu_p B[k, p, last]`` with ``mu_p`` = the futures' gross value per person-day of
   pool p's work (the largest over the pools: the bottleneck decides).
 - **Objective**: the sample average of each future's margin, ``mean_k(value_k(y) - loss_k) -
-  staff cost - external work - hiring/churn``.
+  staff cost - external work - hiring/churn`` (with capacity.py's keep-when-in-doubt tie-break:
+  one standard error of a deal's mean value).
 - **Chance constraints** (``target_probability`` = alpha): for each revenue target (the
   scenario's ``targets``, and any ``revenue_floors``), a binary ``w[k]`` per future says the
   target is met in future k: ``revenue_k(y) - rho_p B[k, p, end] >= target - M (1 - w[k])``
@@ -238,7 +239,9 @@ def build_robust(inp: RobustInput) -> RobustModel:
         need = math.ceil(inp.target_probability * n_k - 1e-9)
         prob.addConstraint(_ge([(met[label, k], 1.0) for k in range(n_k)], float(need)))
 
-    objective = [(y[d], float(fut.value[:, d].mean() - ext_cost[d])) for d in range(n_d)]
+    # keep when in doubt (as capacity.py): one standard error of the futures' mean value
+    doubt = fut.value.std(axis=0, ddof=1) / math.sqrt(n_k) if n_k > 1 else np.zeros(n_d)
+    objective = [(y[d], float(fut.value[:, d].mean() - ext_cost[d] + doubt[d])) for d in range(n_d)]
     for p, pool in enumerate(inp.pools):
         if pool.by_headcount:
             objective += [(h[p, m], -pool.cost_per_day * float(grid.days[m])) for m in range(n_m)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -132,3 +133,23 @@ def test_costs_tenure_and_rhythm_match_brute_force(solver: str, kwargs: dict[str
     assert objective == pytest.approx(truth)
     if inp.change_every > 1:  # the plan keeps the rhythm
         assert all(path[m] == path[m - 1] for m in range(1, len(path)) if m % inp.change_every)
+
+
+def test_deals_are_dropped_only_when_it_clearly_pays(solver: str) -> None:
+    # One pool, one person-month of work per deal costs MONTH; deal values sit around MONTH.
+    effort = np.zeros((3, 1, 1))
+    effort[:, 0, 0] = 20.0
+    pool = PoolSpec(
+        "presales", RATE, False, np.zeros(1, np.int64), np.zeros(1, np.int64), np.full(1, 5.0)
+    )
+    value = [MONTH - 50.0, MONTH - 50.0, MONTH + 50.0]
+    dem = demand(effort, value, [20.0], ("presales",))
+    # deal 0: 50 short of its cost but within one standard error (80): noise, keep it;
+    # deal 1: 50 short with a standard error of 10: dropping it clearly pays.
+    dem = dataclasses.replace(dem, value_se=np.array([80.0, 10.0, 10.0]))
+    cm = build_capacity(CapacityInput(dem, [pool], utilization=1.0, slip_months=0))
+    assert solve(cm.prob, solver).status == "optimal"
+    sol = read_capacity(cm)
+    assert sol.pursue.tolist() == [True, False, True]
+    # the reported margin has no preference in it: value - cost of the pursued deals
+    assert sol.objective == pytest.approx(value[0] + value[2] - 2 * MONTH)
