@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simsales.errors import OptimizationError
-from simsales.optimize.api import optimize
+from simsales.optimize.api import DEFAULT_TIME_LIMIT, optimize
 from simsales.optimize.plan import Plan
 from simsales.scenario.load import load
 
@@ -55,8 +55,13 @@ def register(app: typer.Typer) -> None:
         ] = None,
         solver: Annotated[str, typer.Option(help="cbc | highs")] = "cbc",
         time_limit: Annotated[
-            float | None, typer.Option("--time-limit", min=0.01, help="Seconds for the solver.")
-        ] = None,
+            float,
+            typer.Option(
+                "--time-limit",
+                min=0.01,
+                help="Seconds per solve; stopped early, the plan is 'feasible' with its gap.",
+            ),
+        ] = DEFAULT_TIME_LIMIT,
         gap: Annotated[
             float | None,
             typer.Option(min=0.0, max=0.999, help="Stop at this relative gap (default: prove)."),
