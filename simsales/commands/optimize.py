@@ -338,6 +338,15 @@ def render_plan(plan: Plan, console: Console) -> None:
                 verdict,
             )
         console.print(floors)
+    rec = v.reconciliation
+    if rec is not None:
+        console.print(
+            f"the optimizer claimed a {rec['figure']} of {_money(rec['claimed'])} "
+            f"{plan.currency}; simulated: {_money(rec['simulated'])} "
+            f"[{_money(rec['simulated_low'])}, {_money(rec['simulated_high'])}]"
+            + ("" if rec["within_interval"] else " (the claim is outside the interval)"),
+            markup=False,
+        )
     if v.explanation and v.best != "current":
         console.print(v.explanation, markup=False)
     console.print(

@@ -271,6 +271,7 @@ def optimize(
             floors=floors,
             mode=mode,
             change_cost=(plan.base_change_cost, plan.change_cost),
+            claimed=plan.objective,
         )
     return plan
 
@@ -677,7 +678,14 @@ def _robust_plan(
     if check:
         costs = (plan.base_change_cost, plan.change_cost)
         plan.verification = verify(
-            scenario, overlay, n, seed + 1, floors=floors, mode="capacity", change_cost=costs
+            scenario,
+            overlay,
+            n,
+            seed + 1,
+            floors=floors,
+            mode="capacity",
+            change_cost=costs,
+            claimed=plan.objective,
         )
         shown = targets or dict(scenario.targets.revenue)
         plan.robust = robust_table(

@@ -26,7 +26,7 @@ import numpy.typing as npt
 from simsales.engine.runner import simulate
 from simsales.optimize.accounting import per_replication
 from simsales.optimize.capacity import base_capacity
-from simsales.optimize.demand import held_per_visit, month_grid
+from simsales.optimize.demand import held_per_visit, month_grid, visit_costs
 from simsales.results.compare import deltas_between
 from simsales.results.forecast import Forecast
 from simsales.results.metrics import DATE
@@ -50,6 +50,7 @@ class Verification:
     explanation: str | None = None
     notes: list[str] = field(default_factory=list)
     floors: list[dict[str, Any]] = field(default_factory=list)  # revenue floors, simulated
+    reconciliation: dict[str, Any] | None = None  # the optimizer's claim vs the simulation
 
     @property
     def best(self) -> str:
@@ -73,6 +74,7 @@ class Verification:
             "best": self.best,
             "explanation": self.explanation,
             "floors": self.floors,
+            "reconciliation": self.reconciliation,
             "notes": self.notes,
         }
 
@@ -140,6 +142,7 @@ def verify(
     floors: Mapping[str, float] | None = None,
     mode: str = "capacity",
     change_cost: tuple[float, float] = (0.0, 0.0),
+    claimed: float | None = None,
 ) -> Verification:
     """Simulate ``scenario`` with and without ``overlay`` (same seed) and compare them.
 
@@ -149,7 +152,8 @@ def verify(
     :data:`simsales.optimize.glossary.GLOSSARY`). Each revenue floor is checked on the simulated
     plan: ``met`` when the mean simulated revenue of the period reaches it, with its 95%
     interval (``sure`` when the whole interval does). ``change_cost``: the hiring and release
-    money of (base, plan), taken off each side's plan margin.
+    money of (base, plan), taken off each side's plan margin. ``claimed``: the optimizer's
+    objective, set beside the same figure simulated (``reconciliation``).
     """
     planned = with_overlay(scenario, overlay, name="optimizer plan") if overlay else scenario
     if base is None or base.replications != replications or int(base.provenance["seed"]) != seed:
@@ -186,9 +190,46 @@ def verify(
         margin_not_worse=not_worse,
     )
     verification.floors = floor_checks(base, plan, floors or {})
+    if claimed is not None:
+        verification.reconciliation = reconcile(plan, v, claimed, mode)
     if not not_worse:
         verification.explanation = _why_not(rows, cur, mode)
     return verification
+
+
+def reconcile(plan: Forecast, per_rep: Any, claimed: float, mode: str) -> dict[str, Any]:
+    """The optimizer's objective beside the same figure in the simulation of the plan.
+
+    Capacity mode: the expected plan margin (the simulated one less hiring and release money,
+    already in ``per_rep``). Assignment mode: the expected gross margin less direct stage costs
+    of the live deals (the assignment's objective), from the plan run's deals and visits.
+    """
+    if mode == "assignment":
+        model = plan.model
+        assert model is not None
+        deals = plan.deals
+        live = deals["live"].to_numpy()
+        share = np.array([t.margin for t in model.types])[deals["type"].cat.codes.to_numpy()]
+        first = int(plan.provenance.get("first_replication", 0))
+        n = plan.replications
+        won = np.where(live, deals["revenue"].to_numpy() * share, 0.0)
+        gross = np.bincount(deals["replication"].to_numpy() - first, won, minlength=n)
+        _, direct = visit_costs(plan, model)
+        visit_live = plan.visits["deal"].astype(str).isin(set(model.deal_ids)).to_numpy()
+        vrep = plan.visits["replication"].to_numpy() - first
+        gross -= np.bincount(vrep, np.where(visit_live, direct, 0.0), minlength=n)
+        values, figure = gross, "value of the staffed live deals"
+    else:
+        values, figure = per_rep["margin"].to_numpy(), "plan margin"
+    mean, low, high = _mean_interval(np.asarray(values, dtype=np.float64))
+    return {
+        "figure": figure,
+        "claimed": float(claimed),
+        "simulated": mean,
+        "simulated_low": low,
+        "simulated_high": high,
+        "within_interval": bool(low is not None and high is not None and low <= claimed <= high),
+    }
 
 
 def floor_checks(

@@ -65,6 +65,12 @@ def test_value_uplift_moves_that_deals_simulated_revenue_by_the_uplift() -> None
     se = float(resid.std(ddof=1)) / math.sqrt(N)
     assert abs(float(resid.mean())) <= 4 * se + 1e-6
     assert v.mean() - b.mean() > 0.3 * b.mean()  # the uplift is visible, not a no-op
+    # the optimizer's claim beside the same figure simulated: the live deals' gross margin
+    rec = plan.verification.reconciliation
+    assert rec["claimed"] == pytest.approx(plan.objective)
+    live = planned.deals[planned.deals["live"]]
+    simulated = (live["revenue"] * 0.5).sum() / N  # margin share 0.5, no stage costs
+    assert rec["simulated"] == pytest.approx(simulated)
     # D-2 has no uplift: its revenue does not move
     resid2 = deal_revenue(planned, "D-2") - deal_revenue(base, "D-2")
     assert abs(float(resid2.mean())) <= 4 * float(resid2.std(ddof=1)) / math.sqrt(N) + 1e-6
