@@ -237,6 +237,12 @@ def render_plan(plan: Plan, console: Console) -> None:
         )
         if v.explanation:
             console.print(v.explanation, markup=False)
+    for f in [] if v is None else [f for f in v.floors if not f["met"]]:
+        console.print(
+            f"[bold red]Revenue floor {f['period']} MISSED on the simulated plan[/bold red]: "
+            f"{_money(f['plan'])} [{_money(f['plan_low'])}, {_money(f['plan_high'])}] against "
+            f"{_money(f['floor'])} (the model's floor has no queueing; try --robust K)"
+        )
     gap = "" if plan.gap is None else f", gap {plan.gap:.3%}"
     console.print(
         f"[bold]{plan.mode} plan: {plan.status}[/bold]{gap}  ·  solver {plan.solver}  ·  "
