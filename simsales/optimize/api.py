@@ -660,7 +660,7 @@ def _robust_plan(
             "id": deal,
             "pursue": bool(pursue[d]),
             "expected_value": float(futures.value[:, d].mean()),
-            "win_probability": float(np.mean(futures.value[:, d] > 0)),
+            "win_probability": float(futures.won[:, d].mean()),
         }
         for d, deal in enumerate(futures.deals)
     ]

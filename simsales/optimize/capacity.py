@@ -221,7 +221,23 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
     for p, pool in enumerate(inp.pools):
         for m in range(n_m):
             hi = int(pool.upper[m]) if np.isfinite(pool.upper[m]) else None
-            h[p, m] = prob.add_variable(f"h{p}_{m}", int(pool.lower[m]), hi, cat=pulp.LpInteger)
+            # elastic: the pool's limit is a soft constraint below, so people beyond it are
+            # real headcount (paid, hired, kept for their tenure) and the repair is exact
+            top = None if elastic else hi
+            h[p, m] = prob.add_variable(f"h{p}_{m}", int(pool.lower[m]), top, cat=pulp.LpInteger)
+            if elastic and hi is not None:
+                soft.add(
+                    [(h[p, m], 1.0)],
+                    "<=",
+                    float(hi),
+                    SoftInfo(
+                        "capacity",
+                        pool.id,
+                        grid.labels[m],
+                        weight=CAPACITY_WEIGHT,
+                        whole=True,
+                    ),
+                )
 
     total = dem.effort.sum(axis=2)  # (D, P)
     rate = np.array([pl.cost_per_day for pl in inp.pools])
@@ -260,28 +276,10 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
             if m - k >= first:  # at most k months late: demanded by m-k is worked by m
                 prob.addConstraint(_ge([*done, (y[d], -float(cum[m - k]))], 0.0))
 
-    slack_cost: list[tuple[pulp.LpVariable, float]] = []  # elastic: missing people cost too
-    for p, pool in enumerate(inp.pools):
+    for p in range(n_p):
         for m in range(n_m):
-            days = float(grid.days[m])
-            pairs = [*work[p, m], (h[p, m], -u * days)]
-            slack = soft.add(
-                pairs,
-                "<=",
-                -float(dem.background[p, m]),
-                SoftInfo(
-                    "capacity",
-                    pool.id,
-                    grid.labels[m],
-                    per_unit=max(u * days, _EPS),
-                    weight=CAPACITY_WEIGHT,
-                    whole=True,
-                ),
-            )
-            if slack is not None and pool.cost_per_day > 0:
-                # one more person for the month: employees paid every day, partners as they work
-                paid_days = u * days if pool.external else days
-                slack_cost.append((slack, pool.cost_per_day * paid_days))
+            pairs = [*work[p, m], (h[p, m], -u * float(grid.days[m]))]
+            prob.addConstraint(_le(pairs, -float(dem.background[p, m])))
 
     hires, releases, change_terms = change_variables(prob, inp.pools, h, n_m, inp.change_every)
     money = _money_unit(inp)
@@ -296,7 +294,6 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
             spend += [(h[p, m], pool.cost_per_day * float(grid.days[m])) for m in range(n_m)]
     spend += [(y[d], float(ext_cost[d])) for d in range(n_d) if ext_cost[d] > 0]
     spend += [(z[r], mit.cost) for r, mit in enumerate(inp.mitigations) if mit.cost > 0]
-    spend += slack_cost
     if inp.budget is not None:
         soft.add(
             spend,

@@ -68,6 +68,7 @@ class Futures:
     revenue_in: dict[str, FloatArray] = field(default_factory=dict)  # period -> (K, D)
     background_revenue_in: dict[str, FloatArray] = field(default_factory=dict)  # -> (K,)
     end_month: dict[str, int] = field(default_factory=dict)  # period -> index of its last month
+    won: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))  # (K, D) 1 when won
 
     @property
     def k(self) -> int:
@@ -108,6 +109,8 @@ def futures_from_forecast(forecast: Forecast, periods: Sequence[str] = ()) -> Fu
     end_month: dict[str, int] = {}
     decision = deals["decision_t"].to_numpy()
     won = (deals["outcome"] == "won").to_numpy()
+    won_by = np.zeros((n_k, n_live + 1))
+    np.add.at(won_by, (drep, drow), won.astype(float))
     for label in periods:
         t0, t1 = model.calendar.period_bounds(label)
         per = np.zeros((n_k, n_live + 1))
@@ -126,6 +129,7 @@ def futures_from_forecast(forecast: Forecast, periods: Sequence[str] = ()) -> Fu
         revenue_in=revenue_in,
         background_revenue_in=background_in,
         end_month=end_month,
+        won=won_by[:, :n_live],
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -98,3 +99,16 @@ def test_assignment_repair_in_whole_hours(solver: str) -> None:
     violations = elastic.soft.violations()
     assert describe(violations, "CNY") == ["Ann in 2027-01 short by 59 hours"]  # 98.4 - 40
     assert solve(build_assignment(repaired(inp, violations)).prob, solver).status == "optimal"
+
+
+def test_the_repair_pays_for_hiring_costs_and_tenure(solver: str) -> None:
+    # Extra people must be hired (500 each) and kept three months: the budget slack includes it.
+    inp = _instance(3_000.0)
+    pool = dataclasses.replace(inp.pools[0], hire_cost=500.0, min_tenure=3)
+    inp = dataclasses.replace(inp, pools=[pool])
+    assert solve(build_capacity(inp).prob, solver).status == "infeasible"
+    elastic = build_capacity(inp, elastic=True)
+    assert solve(elastic.prob, solver).status == "optimal"
+    violations = elastic.soft.violations()
+    assert {info.kind for info, _ in violations} == {"capacity", "budget"}
+    assert solve(build_capacity(repaired(inp, violations)).prob, solver).status == "optimal"
