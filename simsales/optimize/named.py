@@ -2,11 +2,12 @@
 
 The rules, each stated once:
 
-- **The named people are the role's pool.** A role with named people gets their full-time
-  equivalents as its capacity: ``round(sum of hours_per_week / full_week)`` (at least 1), where
-  ``full_week`` is hours_per_day x working days per week; the scenario's planned capacity changes
-  of that pool keep their size (shifted by the same difference, at least 1), so a hire already
-  signed still joins. Every deal of the role, live or arriving, is worked by these people.
+- **The named people take their places in the role's pool.** A role with n named people gets
+  ``max(0, planned - n) + FTE`` as its capacity, where FTE = ``round(sum of their
+  hours_per_week / full_week)`` half up (at least 1) and ``full_week`` is hours_per_day x working
+  days per week: the named people count by their hours, the people not named stay as planned.
+  The pool's planned capacity changes get the same treatment, so a hire already signed still
+  joins. Every deal of the role, live or arriving, is worked by this pool.
 - **Effort sets the pace.** A deal's stage that needs an owner's role takes
   ``duration x effort_multiplier(owner, deal)``: a 0.8 multiplier needs 20% less time (and so
   20% fewer of the owner's hours). A stage that needs several owners takes as long as the
@@ -130,17 +131,17 @@ def assignment_overlay(
     raw, _ = scenario_raw(scenario)
     deals = {d.id: d for d in scenario.deals()}
     resources: dict[str, Any] = {}
-    by_role: dict[str, float] = {}
+    by_role: dict[str, list[float]] = {}
     for person in people:
-        by_role[person.role] = by_role.get(person.role, 0.0) + person.hours_per_week
+        by_role.setdefault(person.role, []).append(person.hours_per_week)
     for role, hours in by_role.items():
         pool = scenario.resources[role]
-        fte = max(1, math.floor(hours / full_week + 0.5))  # half up
-        shift = fte - pool.capacity
+        fte = max(1, math.floor(sum(hours) / full_week + 0.5))  # half up
+        named = len(hours)
         resources[role] = {
-            "capacity": fte,
+            "capacity": max(0, pool.capacity - named) + fte,
             "capacity_changes": [
-                {"from": c.from_.isoformat(), "capacity": max(1, c.capacity + shift)}
+                {"from": c.from_.isoformat(), "capacity": max(0, c.capacity - named) + fte}
                 for c in pool.capacity_changes
             ],
         }

@@ -96,7 +96,13 @@ def test_named_people_are_the_roles_capacity() -> None:
     people = [Person("Ann", "sales", 40.0), Person("Bo", "sales", 40.0), Person("Cy", "sales", 20)]
     overlay = assignment_overlay(scenario, people, {}, {"D-1": [people[0]]}, ["D-2"], 40.0)
     model = compile_model(with_overlay(scenario, overlay))
-    assert model.capacity.tolist() == [3]  # 100 hours a week = 2.5 full-time people, half up
+    # 100 hours a week = 2.5 full-time people, half up: 3 (all of the pool's 2 are named)
+    assert model.capacity.tolist() == [3]
+    # naming one part-timer of the two leaves the other in place: 1 + round(0.5) = 2
+    half = assignment_overlay(scenario, [Person("Cy", "sales", 20)], {}, {}, [], 40.0)
+    assert compile_model(with_overlay(scenario, half)).capacity.tolist() == [2]
+    quarter = assignment_overlay(scenario, [Person("Cy", "sales", 10)], {}, {}, [], 40.0)
+    assert compile_model(with_overlay(scenario, quarter)).capacity.tolist() == [2]  # at least 1
     assert {d.id for d in with_overlay(scenario, overlay).deals()} == {"D-1"}
 
 
