@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from simsales import simulate, with_overlay
+from simsales.commands.optimize import register
 from simsales.errors import OptimizationError
 from simsales.optimize import optimize
 from simsales.optimize.demand import demand_from_forecast, forecast_demand
+from simsales.optimize.plan import write_overlay
 from simsales.optimize.robust import futures_from_forecast
 from simsales.optimize.verify import period_revenue
 from simsales.scenario.load import load_dict
@@ -103,3 +108,18 @@ def test_robust_refuses_what_does_not_apply() -> None:
         optimize(scenario, target_probability=0.8, check=False)
     with pytest.raises(OptimizationError, match="do not apply to --robust"):
         optimize(scenario, robust=5, slip_months=2, check=False)
+
+
+def test_cli_prints_the_in_and_out_of_sample_table(tmp_path: Path) -> None:
+    path = write_overlay(budget_decision(), tmp_path / "budget.yaml")
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)
+    args = ["optimize", str(path), "--robust", "6", "-n", "30", "--solver", "highs"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "Robust plan: in-sample (6 futures" in text and "out-of-sample (30 fresh futures" in text
+    assert "plan_margin" in text and "P(target 2027-01)" in text
+    result = CliRunner().invoke(app, [*args, "--mode", "assignment", "--people", str(path)])
+    assert result.exit_code == 2  # --robust belongs to the capacity plan
