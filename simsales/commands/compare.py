@@ -19,7 +19,7 @@ from simsales.engine.runner import Executor
 from simsales.io.outputs import claim
 from simsales.report.compare_format import format_row, is_key_metric
 from simsales.results.compare import Comparison, compare_scenarios, resolve_variants
-from simsales.scenario.load import apply_overrides, load
+from simsales.scenario.load import apply_overrides, load, with_overlay_files
 from simsales.scenario.schema import Scenario
 
 __all__ = ["register", "render_deltas"]
@@ -31,7 +31,19 @@ def register(app: typer.Typer) -> None:
         scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
         variants: Annotated[
             list[str] | None,
-            typer.Option("--variant", help="A variant of the scenario (repeatable). Default: all."),
+            typer.Option(
+                "--variant",
+                help="A variant of the scenario, or an overlay file such as plan.yaml "
+                "(repeatable). Default: all of the scenario's.",
+            ),
+        ] = None,
+        overlays: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--overlay",
+                help="Apply an overlay file to the base (and so to every variant) first "
+                "(repeatable).",
+            ),
         ] = None,
         overrides: Annotated[
             list[str] | None,
@@ -76,7 +88,7 @@ def register(app: typer.Typer) -> None:
         """
         err = console(stderr=True, markup=False)
         with reading(allow_path):
-            base = load(scenario)
+            base = load(scenario, overlays=overlays or ())
             print_warnings(base, scenario)
             named = _variants(base, variants, overrides)
         n = base.simulation.replications if replications is None else replications
@@ -86,7 +98,7 @@ def register(app: typer.Typer) -> None:
         progress = sys.stderr.isatty()
         # claimed before simulating: an output that is an input, or unwritable, fails at once
         target = (
-            claim(out, "file", inputs=inputs_of(base, scenario))
+            claim(out, "file", inputs=inputs_of(base, scenario, *(overlays or [])))
             if out is not None
             else nullcontext(None)
         )
@@ -119,13 +131,22 @@ def register(app: typer.Typer) -> None:
         render_deltas(comparison, console(), full=full)
 
 
+def _is_overlay_file(name: str) -> bool:
+    """A ``--variant`` that names a YAML file rather than one of the scenario's variants."""
+    return name.lower().endswith((".yaml", ".yml")) or Path(name).is_file()
+
+
 def _variants(
     base: Scenario, names: list[str] | None, overrides: list[str] | None
 ) -> list[tuple[str, Scenario]]:
-    """--variant names (all of the scenario's when neither option is given), then --set."""
+    """--variant names (all of the scenario's when no variant, file or --set is given), overlay
+    files given as --variant (named by their file name), then --set."""
     out: list[tuple[str, Scenario]] = []
-    if names or not overrides:
-        out.extend(resolve_variants(base, names or None))
+    files = [n for n in names or [] if _is_overlay_file(n)]
+    own = [n for n in names or [] if not _is_overlay_file(n)]
+    if own or not (overrides or files):
+        out.extend(resolve_variants(base, own or None))
+    out.extend((Path(f).name, with_overlay_files(base, [f])) for f in files)
     if overrides:
         out.append((" ".join(f"--set {t}" for t in overrides), apply_overrides(base, overrides)))
     return out

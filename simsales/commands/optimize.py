@@ -19,7 +19,7 @@ from rich.table import Table
 from simsales.commands.common import AllowPath, console, esc, inputs_of, reading
 from simsales.errors import OptimizationError
 from simsales.io.outputs import claim
-from simsales.optimize.api import optimize
+from simsales.optimize.api import DEFAULT_TIME_LIMIT, optimize
 from simsales.optimize.plan import Plan
 from simsales.scenario.load import load
 
@@ -58,14 +58,20 @@ def register(app: typer.Typer) -> None:
         ] = None,
         solver: Annotated[str, typer.Option(help="cbc | highs")] = "cbc",
         time_limit: Annotated[
-            float | None, typer.Option("--time-limit", min=0.01, help="Seconds for the solver.")
-        ] = None,
+            float,
+            typer.Option(
+                "--time-limit",
+                min=0.01,
+                help="Seconds per solve; stopped early, the plan is 'feasible' with its gap.",
+            ),
+        ] = DEFAULT_TIME_LIMIT,
         gap: Annotated[
             float | None,
             typer.Option(min=0.0, max=0.999, help="Stop at this relative gap (default: prove)."),
         ] = None,
         budget: Annotated[
-            float | None, typer.Option(min=0.0, help="Ceiling on staff + mitigation spend.")
+            float | None,
+            typer.Option(min=0.0, help="capacity: ceiling on staff + mitigation spend."),
         ] = None,
         revenue_floor: Annotated[
             list[str] | None,
@@ -81,13 +87,54 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--allow-split", help="assignment: a role may be split.")
         ] = False,
         utilization: Annotated[
-            float, typer.Option(min=0.01, max=1.0, help="Plan people up to this busy share.")
-        ] = 0.9,
+            float | None,
+            typer.Option(min=0.01, max=1.0, help="capacity: plan people up to this busy share."),
+        ] = None,
         slip_months: Annotated[
-            int, typer.Option("--slip-months", min=0, help="Months work may slip (queue).")
-        ] = 1,
+            int | None,
+            typer.Option("--slip-months", min=0, help="capacity: months work may slip (queue)."),
+        ] = None,
+        churn: Annotated[
+            float | None,
+            typer.Option(
+                min=0.0,
+                help="capacity: person-months of a pool's cost per person hired or released, "
+                "where the scenario gives no hire_cost/release_cost (default 1; 0 = off).",
+            ),
+        ] = None,
+        change_every: Annotated[
+            int | None,
+            typer.Option(
+                "--change-every", min=1, help="capacity: change headcount at most every N months."
+            ),
+        ] = None,
+        keep: Annotated[
+            list[str] | None,
+            typer.Option(help="capacity: a live deal that must be pursued (repeatable, or a,b)."),
+        ] = None,
+        robust: Annotated[
+            int | None,
+            typer.Option(
+                min=2,
+                help="capacity: fit the plan to K simulated futures (sample average "
+                "approximation) instead of the mean demand; e.g. --robust 50.",
+            ),
+        ] = None,
+        target_probability: Annotated[
+            float | None,
+            typer.Option(
+                "--target-probability",
+                min=0.0,
+                max=1.0,
+                help="with --robust: meet every revenue target in at least this share of the "
+                "futures (a chance constraint), e.g. 0.8.",
+            ),
+        ] = None,
         replications: Annotated[
-            int | None, typer.Option("--replications", "-n", min=1, help="Default: 200.")
+            int | None,
+            typer.Option(
+                "--replications", "-n", min=1, help="Default: 200 (with --robust: fresh futures)."
+            ),
         ] = None,
         seed: Annotated[int | None, typer.Option(min=0, help="Default: the scenario's.")] = None,
         variant: Annotated[
@@ -117,6 +164,25 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(
                 "--people, --fit and --allow-split are for --mode assignment", param_hint="--mode"
             )
+        capacity_only = {
+            "--budget": budget,
+            "--revenue-floor": revenue_floor or None,
+            "--utilization": utilization,
+            "--slip-months": slip_months,
+            "--churn": churn,
+            "--change-every": change_every,
+            "--keep": keep or None,
+            "--robust": robust,
+            "--target-probability": target_probability,
+        }
+        if mode == "assignment" and any(v is not None for v in capacity_only.values()):
+            given = [k for k, v in capacity_only.items() if v is not None]
+            raise typer.BadParameter(
+                f"{', '.join(given)} only apply to --mode capacity: the named assignment staffs "
+                "deals within people's hours and has no budget, revenue floor, utilization, "
+                "slip, churn or kept deal; leave them out",
+                param_hint="--mode",
+            )
         with reading(allow_path):
             s = load(scenario, variant=variant)
         err = console(stderr=True, markup=False)
@@ -141,6 +207,11 @@ def register(app: typer.Typer) -> None:
                 allow_split=allow_split,
                 utilization=utilization,
                 slip_months=slip_months,
+                churn=churn,
+                change_every=change_every,
+                keep=[k.strip() for item in keep or [] for k in item.split(",") if k.strip()],
+                robust=robust,
+                target_probability=target_probability,
                 replications=replications,
                 seed=seed,
                 check=verify,
@@ -165,7 +236,25 @@ def _money(v: Any) -> str:
 
 
 def render_plan(plan: Plan, console: Console) -> None:
-    """Rich tables: status, headcount or assignments, deals, mitigations, verification."""
+    """Rich tables: status, headcount or assignments, deals, mitigations, verification.
+
+    When the simulated plan is worse than the current staffing, that comes first, with why.
+    """
+    v = plan.verification
+    if v is not None and v.best == "current":
+        console.print(
+            "[bold red]The current staffing is better than this plan[/bold red] on the "
+            "simulated plan margin: keep the current staffing (the plan below is shown for "
+            "reference).",
+        )
+        if v.explanation:
+            console.print(v.explanation, markup=False)
+    for f in [] if v is None else [f for f in v.floors if not f["met"]]:
+        console.print(
+            f"[bold red]Revenue floor {f['period']} MISSED on the simulated plan[/bold red]: "
+            f"{_money(f['plan'])} [{_money(f['plan_low'])}, {_money(f['plan_high'])}] against "
+            f"{_money(f['floor'])} (the model's floor has no queueing; try --robust K)"
+        )
     gap = "" if plan.gap is None else f", gap {plan.gap:.3%}"
     console.print(
         f"[bold]{plan.mode} plan: {plan.status}[/bold]{gap}  ·  solver {plan.solver}  ·  "
@@ -190,6 +279,13 @@ def render_plan(plan: Plan, console: Console) -> None:
                 pool, *[str(v) if v == b else f"{v} ({b})" for v, b in zip(row, base, strict=True)]
             )
         console.print(heads)
+        moves = sum(sum(c["hired"]) + sum(c["released"]) for c in plan.changes.values())
+        console.print(
+            f"{moves} hire(s) and release(s) in the plan; hiring and release cost "
+            f"{_money(plan.change_cost)} {plan.currency}, churn penalty (a preference, not money) "
+            f"{_money(plan.churn_penalty)}",
+            markup=False,
+        )
     deals = Table(title=f"Live deals (expected value in {plan.currency})", title_justify="left")
     for col in ("deal", "decision", "win probability", "expected value"):
         deals.add_column(col, justify="left" if col in ("deal", "decision") else "right")
@@ -219,7 +315,8 @@ def render_plan(plan: Plan, console: Console) -> None:
                 _money(m["cost"]),
             )
         console.print(table)
-    v = plan.verification
+    if plan.robust:
+        render_robust(plan, console)
     if v is None:
         return
     table = Table(
@@ -245,8 +342,57 @@ def render_plan(plan: Plan, console: Console) -> None:
         if not over
         else f"stage starts above capacity: {over}"
     )
-    if v.explanation:
+    if v.floors:
+        floors = Table(title="Revenue floors on the simulated plan", title_justify="left")
+        for col in ("period", "floor", "plan [95%]", "P(reach)", "verdict"):
+            floors.add_column(col, justify="left" if col in ("period", "verdict") else "right")
+        for f in v.floors:
+            verdict = ("met" if f["sure"] else "met (not surely)") if f["met"] else "MISSED"
+            floors.add_row(
+                f["period"],
+                _money(f["floor"]),
+                f"{_money(f['plan'])} [{_money(f['plan_low'])}, {_money(f['plan_high'])}]",
+                f"{f['probability']:.0%}",
+                verdict,
+            )
+        console.print(floors)
+    rec = v.reconciliation
+    if rec is not None:
+        console.print(
+            f"the optimizer claimed a {rec['figure']} of {_money(rec['claimed'])} "
+            f"{plan.currency}; simulated: {_money(rec['simulated'])} "
+            f"[{_money(rec['simulated_low'])}, {_money(rec['simulated_high'])}]"
+            + ("" if rec["within_interval"] else " (the claim is outside the interval)"),
+            markup=False,
+        )
+    if v.explanation and v.best != "current":
         console.print(v.explanation, markup=False)
+    console.print(
+        "plan_margin = gross margin - direct costs - mitigation - staff paid by headcount "
+        "(the optimizer's objective); margin = the comparison's, people charged by busy days.",
+        style="dim",
+    )
+
+
+def render_robust(plan: Plan, console: Console) -> None:
+    """The optimizer's optimism: model vs engine on the fitted futures vs fresh futures."""
+    a = plan.assumptions
+    table = Table(
+        title=f"Robust plan: in-sample ({a.get('robust_futures')} futures it was fitted on, "
+        f"seed {a.get('seed')}) vs out-of-sample ({a.get('replications')} fresh futures, "
+        f"seed {a.get('out_of_sample_seed')}), 95% intervals",
+        title_justify="left",
+    )
+    for col in ("metric", "model", "in-sample (simulated)", "out-of-sample (simulated)"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for r in plan.robust:
+        fmt = _pct if r["metric"].startswith("P(") else _short
+
+        def cell(name: str, fmt: Any = fmt, r: dict[str, Any] = r) -> str:
+            return f"{fmt(r.get(name))} [{fmt(r.get(name + '_low'))}, {fmt(r.get(name + '_high'))}]"
+
+        table.add_row(r["metric"], fmt(r.get("model")), cell("in_sample"), cell("out_of_sample"))
+    console.print(table)
 
 
 def _short(v: float | None) -> str:

@@ -68,6 +68,14 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--set", help="Quick change PATH=VALUE, e.g. resources.sales.capacity=9."),
         ] = None,
+        overlays: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--overlay",
+                help="Apply an overlay file, e.g. a plan from 'simsales optimize --out' "
+                "(repeatable; applied in order, after --variant).",
+            ),
+        ] = None,
         out: Annotated[
             Path | None,
             typer.Option(
@@ -94,7 +102,7 @@ def register(app: typer.Typer) -> None:
             )
         security = _security(tls_ca_file, tls_cert, tls_key)
         with reading(allow_path):
-            s = load(scenario, variant=variant, overrides=overrides or ())
+            s = load(scenario, variant=variant, overrides=overrides or (), overlays=overlays or ())
         print_warnings(s, scenario)
         n = s.simulation.replications if replications is None else replications
         check_budget(
@@ -103,7 +111,13 @@ def register(app: typer.Typer) -> None:
         mode: Executor = executor  # type: ignore[assignment]
         # claimed before simulating: a refused or unwritable --out is reported at once
         target = (
-            claim(out, "dir", force=force, inputs=inputs_of(s, scenario), legacy=FILES)
+            claim(
+                out,
+                "dir",
+                force=force,
+                inputs=inputs_of(s, scenario, *(overlays or [])),
+                legacy=FILES,
+            )
             if out is not None
             else nullcontext(None)
         )

@@ -22,6 +22,7 @@ from ruamel.yaml import YAML
 
 from simsales.io.outputs import Output, write_text
 from simsales.optimize.demand import MonthGrid
+from simsales.optimize.glossary import GLOSSARY
 from simsales.optimize.solve import Status
 
 __all__ = ["Plan", "capacity_overlay", "drop_overlay", "write_overlay"]
@@ -57,6 +58,11 @@ class Plan:
     overlay: dict[str, Any] = field(default_factory=dict)
     assumptions: dict[str, Any] = field(default_factory=dict)
     verification: Any = None  # a simsales.optimize.verify.Verification
+    changes: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # hired / released
+    change_cost: float = 0.0  # hiring and release money of the plan (in the objective)
+    base_change_cost: float = 0.0  # the same for the scenario's own planned capacity
+    churn_penalty: float = 0.0  # the churn preference paid in the solver's objective (not money)
+    robust: list[dict[str, Any]] = field(default_factory=list)  # in- vs out-of-sample figures
 
     @property
     def solved(self) -> bool:
@@ -82,6 +88,9 @@ class Plan:
                 deals=self.deals,
                 mitigations=self.mitigations,
                 assignments=self.assignments,
+                changes=self.changes,
+                change_cost=self.change_cost,
+                churn_penalty=self.churn_penalty,
                 overlay=self.overlay,
             )
         return out
@@ -93,9 +102,12 @@ class Plan:
             "status": self.status,
             "objective": _num(self.objective),
             "gap": _num(self.gap),
+            "best": None if self.verification is None else self.verification.best,
             "plan": self.plan_json(),
             "diagnosis": list(self.diagnosis),
             "verification": verification,
+            "robust": self.robust,
+            "glossary": GLOSSARY,
         }
 
     def write(self, path: str | Path | Output) -> Path:
@@ -105,8 +117,14 @@ class Plan:
         header = (
             f"simsales {self.mode} plan ({self.status}"
             + (f", gap {self.gap:.4%}" if self.gap else "")
-            + "): a what-if overlay; apply it with simsales.with_overlay(scenario, overlay)"
+            + "): a what-if overlay; apply it with simsales run|compare|report SCENARIO "
+            "--overlay THIS_FILE (or simsales.with_overlay(scenario, overlay))"
         )
+        if self.verification is not None and self.verification.best == "current":
+            header += (
+                "\nWARNING: simulated, this plan is worse than the current staffing on the plan "
+                "margin; keep the current staffing (see the verification)."
+            )
         return write_overlay(self.overlay, path, header)
 
 

@@ -215,10 +215,25 @@ def _quiet_banner() -> None:
     _BANNER_DONE = True
 
 
+class _DeadlineHiGHS(pulp.HiGHS):
+    """HiGHS through its Python API, with the time limit counted from the call of solve():
+    handing PuLP's model to HiGHS takes seconds on big plans, so HiGHS gets what is left."""
+
+    deadline: float | None = None
+
+    def callSolver(self, lp: pulp.LpProblem) -> None:  # noqa: N802 (PuLP's name)
+        if self.deadline is not None:
+            left = max(0.05, self.deadline - time.perf_counter())
+            lp.solverModel.setOptionValue("time_limit", float(left))
+        lp.solverModel.run()
+
+
 def _highs_solver(time_limit: float | None, gap: float, msg: bool, threads: int | None) -> Any:
-    api = pulp.HiGHS(msg=msg, timeLimit=time_limit, gapRel=gap, gapAbs=0.0, threads=threads)
+    api = _DeadlineHiGHS(msg=msg, timeLimit=time_limit, gapRel=gap, gapAbs=0.0, threads=threads)
     if api.available():
         _quiet_banner()
+        if time_limit is not None:
+            api.deadline = time.perf_counter() + time_limit
         return api
     cmd = pulp.HiGHS_CMD(msg=msg, timeLimit=time_limit, gapRel=gap, gapAbs=0.0, threads=threads)
     if cmd.available():

@@ -51,6 +51,7 @@ __all__ = [
     "scenario_hash",
     "scenario_warnings",
     "with_overlay",
+    "with_overlay_files",
 ]
 
 
@@ -58,13 +59,15 @@ def load(
     path: str | Path,
     variant: str | None = None,
     overrides: Sequence[str] = (),
+    overlays: Sequence[str | Path] = (),
 ) -> Scenario:
     """Read, validate and return the scenario in ``path``.
 
     Every variant in the file is validated too: a file with a broken variant is a broken file,
     whichever variant is run. ``variant`` applies one of the file's ``variants:``;
     ``overrides`` are quick changes such as ``"resources.presales.capacity=5"`` (validated like
-    the file; errors name the override).
+    the file; errors name the override). ``overlays`` are overlay files (e.g. a plan written by
+    ``simsales optimize``) applied after the variant and before the overrides.
     """
     data, source = read_yaml(path)
     if not isinstance(data, dict):
@@ -80,7 +83,7 @@ def load(
         raise ScenarioError(problems)
     if variant is not None:
         scenario = with_overlay(scenario, variant)
-    return apply_overrides(scenario, overrides)
+    return apply_overrides(with_overlay_files(scenario, overlays), overrides)
 
 
 def load_dict(
@@ -547,3 +550,32 @@ def _read_pipeline_csv(
         source.values[("pipeline", i)] = (line, 1)
         deals.append(deal)
     return deals
+
+
+def with_overlay_files(scenario: Scenario, paths: Sequence[str | Path]) -> Scenario:
+    """``scenario`` with each overlay file merged onto it, in order."""
+    for path in paths:
+        data, source = read_yaml(path)
+        if data is None:
+            data = {}  # an empty plan (nothing to change) is a valid overlay
+        if not isinstance(data, dict):
+            raise ScenarioError(
+                [
+                    source.problem(
+                        (), "an overlay must be a mapping of scenario keys (a partial scenario)"
+                    )
+                ]
+            )
+        if "variants" in data:
+            raise ScenarioError(
+                [
+                    source.problem(
+                        ("variants",),
+                        "an overlay cannot define variants",
+                        "put variants in the scenario file; an overlay is one what-if",
+                        key=True,
+                    )
+                ]
+            )
+        scenario = with_overlay(scenario, data, name=str(path))
+    return scenario

@@ -139,6 +139,18 @@ class Pool(Frozen):
     min: int | None = Field(None, ge=0, description="optimizer: smallest allowed headcount")
     max: int | None = Field(None, ge=0, description="optimizer: largest allowed headcount")
     hire_lead_months: int = Field(0, ge=0, le=24, description="optimizer: months until a hire")
+    release_lead_months: int | None = Field(
+        None, ge=0, le=24, description="optimizer: months until a release (default: as hiring)"
+    )
+    hire_cost: Money | None = Field(
+        None, description="optimizer: one-off cost per person hired (recruiting, onboarding)"
+    )
+    release_cost: Money | None = Field(
+        None, description="optimizer: one-off cost per person released (notice, severance)"
+    )
+    min_tenure_months: int = Field(
+        0, ge=0, le=60, description="optimizer: months a new hire stays at least"
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Pool:
