@@ -10,7 +10,14 @@ import difflib
 from collections.abc import Iterable, Iterator
 from datetime import date
 
-from simsales.scenario.schema import PipelineCsv, Scenario, period_kind
+from simsales.scenario.schema import (
+    EXIT_OUTCOMES,
+    Exit,
+    PipelineCsv,
+    Scenario,
+    Stage,
+    period_kind,
+)
 
 __all__ = ["Finding", "check_references", "did_you_mean"]
 
@@ -37,6 +44,7 @@ def check_references(s: Scenario) -> list[Finding]:
     return [
         *_stages(s),
         *_deal_types(s),
+        *_loops(s),
         *_pipeline(s),
         *_arrivals(s),
         *_risks(s),
@@ -64,6 +72,115 @@ def _stages(s: Scenario) -> Iterator[Finding]:
                     f"rework must loop back to an earlier stage; {st.rework.to!r} comes later",
                     "rework goes to this stage or one before it",
                 )
+        if st.exits is not None:
+            yield from _exit_targets(("stages", i, "exits"), st.exits, s)
+
+
+def _exit_targets(loc: Loc, exits: tuple[Exit, ...], s: Scenario) -> Iterator[Finding]:
+    known = [*s.stage_ids, *EXIT_OUTCOMES]
+    for j, ex in enumerate(exits):
+        if ex.to not in known:
+            yield _unknown((*loc, j, "to"), "exit target", ex.to, known)
+        elif ex.to in EXIT_OUTCOMES and ex.to in s.stage_ids:
+            yield (
+                (*loc, j, "to"),
+                f"{ex.to!r} names both a stage and the outcome of a deal",
+                f"rename the stage {ex.to!r}; in exits, {ex.to!r} always means the outcome",
+            )
+
+
+_ABSORBED = -1  # won or lost: the deal has left the chain
+
+
+def _successors(stages: tuple[Stage, ...], on: list[bool]) -> list[set[int]]:
+    """Per stage, where a deal can go next (with p > 0): a stage, or ``_ABSORBED``.
+
+    A target the type skips passes the deal on to the next stage it goes through (as the
+    engine does); past the last stage the deal is won."""
+    index = {st.id: i for i, st in enumerate(stages)}
+    n = len(stages)
+
+    def land(target: int) -> int:
+        while target < n and not on[target]:
+            target += 1
+        return _ABSORBED if target >= n else target
+
+    out: list[set[int]] = []
+    for i, st in enumerate(stages):
+        nxt: set[int] = set()
+        if not on[i]:
+            nxt.add(land(i + 1))
+        elif st.exits is not None:
+            for ex in st.exits:
+                if ex.p > 0:
+                    nxt.add(_ABSORBED if ex.to not in index else land(index[ex.to]))
+        else:
+            back = st.rework.p if st.rework is not None and st.rework.to in index else 0.0
+            if back > 0 and st.rework is not None:
+                nxt.add(land(index[st.rework.to]))
+            if back < 1:
+                if st.advance < 1:
+                    nxt.add(_ABSORBED)
+                if st.advance > 0:
+                    nxt.add(land(i + 1))
+        out.append(nxt)
+    return out
+
+
+def _trapped(stages: tuple[Stage, ...], on: list[bool]) -> list[int]:
+    """Stages a deal goes through but can never leave for won or lost (a closed loop)."""
+    succ = _successors(stages, on)
+    free = [_ABSORBED in nxt for nxt in succ]
+    changed = True
+    while changed:
+        changed = False
+        for i, nxt in enumerate(succ):
+            if not free[i] and any(t >= 0 and free[t] for t in nxt):
+                free[i] = changed = True
+    return [i for i in range(len(stages)) if on[i] and not free[i]]
+
+
+def _loops(s: Scenario) -> Iterator[Finding]:
+    """A loop no deal can leave would keep its deals cycling until the horizon (or forever,
+    when its times are zero): the exits must give every stage a way to won or lost."""
+    reported: set[str] = set()
+    for i in _trapped(s.stages, [True] * len(s.stages)):
+        st = s.stages[i]
+        reported.add(st.id)
+        yield ("stages", i, _form_key(st)), _trap_message(st), _TRAP_HINT
+    for name, dt in s.deal_types.items():
+        if not dt.stages and not dt.skip:
+            continue
+        stages = s.stages_of(name)
+        for i in _trapped(stages, [st.id not in dt.skip for st in stages]):
+            st = stages[i]
+            if st.id in reported:
+                continue
+            reported.add(st.id)
+            override = dt.stages.get(st.id)
+            loc: Loc = ("deal_types", name, "skip")
+            if override is not None:
+                loc = ("deal_types", name, "stages", st.id)
+                if override.exits is not None or override.rework is not None:
+                    loc = (*loc, _form_key(st))
+            yield loc, _trap_message(st, f" for deal type {name!r}"), _TRAP_HINT
+
+
+_TRAP_HINT = "give a stage of the loop an exit to won, lost or a later stage with p > 0"
+
+
+def _form_key(st: Stage) -> str:
+    return "exits" if st.exits is not None else "rework" if st.rework is not None else "advance"
+
+
+def _trap_message(st: Stage, who: str = "") -> str:
+    if st.exits is not None:
+        self_loop = all(e.to == st.id for e in st.exits if e.p > 0)
+    else:
+        self_loop = st.rework is not None and st.rework.to == st.id and st.rework.p >= 1
+    if self_loop:
+        return f"stage {st.id!r}{who} sends every deal back to itself: a loop no deal can leave"
+    return f"no deal can leave stage {st.id!r}{who} for won or lost: a loop no deal can leave"
 
 
 def _needs(loc: Loc, needs: dict[str, int], s: Scenario) -> Iterator[Finding]:
@@ -93,6 +210,8 @@ def _deal_types(s: Scenario) -> Iterator[Finding]:
                 yield _unknown(loc, "stage", sid, stage_ids)
             if override.needs:
                 yield from _needs((*loc, "needs"), override.needs, s)
+            if override.exits is not None:
+                yield from _exit_targets((*loc, "exits"), override.exits, s)
         if len(dt.skip) >= len(stage_ids) and set(dt.skip) >= set(stage_ids):
             yield ("deal_types", name, "skip"), "a deal type cannot skip every stage", None
 
