@@ -7,9 +7,30 @@ Semantics (see also DESIGN.md):
   duration and releases it.
 - After a stage, rework (loop back) is drawn first, then advance vs lost. The deal's win factor
   multiplies the advance probability of its last stage, so it scales the chance to win exactly.
+- A stage with ``exits`` (a semi-Markov stage, mixture form): once staffed, the deal draws its
+  exit k with probability p_k and its time in the stage from that exit's ``after``. The win
+  factor f then changes the outcome of the exits to won and lost only: f < 1 turns a win into a
+  loss with probability 1 - f, f > 1 turns a loss into a win with probability
+  min(1, (f - 1) p_won / p_lost). So the stage's share of wins becomes min(f p_won, p_won +
+  p_lost), the lost exits absorb the change and every other exit keeps its share: as in the
+  simple form, f scales the deal's chance to win exactly (while f p_won <= p_won + p_lost),
+  since every path to a win ends in exactly one exit to won. The win factor is the one the deal
+  has when it is staffed (a global risk that hits later acts from its next stage).
 - Live deals start inside their current stage; the remaining time is drawn from the stage's
   distribution conditioned on the days already spent. At time zero they queue for that stage's
-  people like any other deal (nobody is assumed to be held already).
+  people like any other deal (nobody is assumed to be held already). In a stage with exits, a
+  deal that has spent a days draws exit k with probability proportional to p_k S_k(a) (S_k the
+  survival function of exit k's time) and its remaining time from exit k's time conditioned on
+  exceeding a. A deal older than every exit's time (S_k(a) = 0 for all k) is *stale*: with
+  ``stale: lost`` it is lost at once, with ``stale: {lost_after: N}`` it is lost after N more
+  days; either way it queues for no one and has no visit row.
+- ``uncertainty:`` multipliers are drawn once per replication, each from its own stream keyed by
+  its name: ``arrivals`` multiplies the arrival rates, ``duration`` every time in a stage (a live
+  deal's days spent are conditioned on accordingly), ``value`` every deal's value (given ones
+  too), ``win_odds`` the odds of the ways towards a win at every stage: the exits to won or to a
+  later stage have their shares multiplied by it and all shares are renormalised; in the simple
+  form the advance probability's odds are multiplied and rework keeps its share relative to the
+  rest. A deal type's own multipliers multiply the global ones.
 - A global risk occurs at most once, at a uniform time in its window, and hits every open deal
   that matches; its delay is served at the deal's next checkpoint (stage entry or exit).
 - Deals still undecided at the horizon are ``open``.
@@ -17,6 +38,7 @@ Semantics (see also DESIGN.md):
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,15 +53,23 @@ from simsales.engine.model import (
     SCOPE_GLOBAL,
     SLOT_VALUE,
     SLOT_VISITS,
+    TO_LOST,
+    TO_WON,
+    UNCERTAIN,
+    ExitPlan,
     Model,
     Needs,
     RiskPlan,
+    TypePlan,
 )
 from simsales.engine.streams import Purpose, Streams, stable_hash
 
-__all__ = ["LOST", "OPEN", "WON", "RepRecords", "run_replication"]
+__all__ = ["EXIT_KINDS", "LOST", "OPEN", "WON", "RepRecords", "run_replication"]
 
 OPEN, WON, LOST = 0, 1, 2
+# How a visit ended (the visit table's `exit`): open = still undecided at the horizon.
+EXIT_KINDS = ("open", "won", "lost", "advance", "skip", "rework")
+K_OPEN, K_WON, K_LOST, K_ADVANCE, K_SKIP, K_REWORK = range(6)
 _PREFETCH_VISITS = 1  # stage visits per deal drawn up front; rework beyond that draws more
 
 FloatArray = npt.NDArray[np.float64]
@@ -70,6 +100,7 @@ class RepRecords:
     visit_ready: FloatArray  # queued for people from here (after delays)
     visit_start: FloatArray
     visit_exit: FloatArray  # nan if still in the stage at the horizon
+    visit_kind: npt.NDArray[np.int8]  # index in EXIT_KINDS: which way the visit ended
     # pools
     pool_busy: FloatArray  # person-days busy within the horizon
     pool_capacity_days: FloatArray  # person-days available within the horizon
@@ -87,6 +118,7 @@ class RepRecords:
     global_cost: float
     global_risk_occurred: npt.NDArray[np.bool_]
     arrivals_by_source: IntArray
+    uncertainty: FloatArray  # the multiplier drawn for each of model.uncertainty
 
     @property
     def revenue(self) -> FloatArray:
@@ -101,20 +133,18 @@ class _Run:
         self.env = simpy.Environment()
         self.streams = Streams(seq)
         self.n_stages = m.n_stages
+        self._multipliers(m)
+        self.fast = [self._fast(t, plan) for t, plan in enumerate(m.types)]
         self._deals(m)
         # Plain FIFO keeps arrival order; a rule's priority would reorder the queue.
         fifo = m.queue == "fifo" and not any(rule.priority for rule in m.rules)
         self.alloc = Allocator(self.env, [int(c) for c in m.capacity], fifo)
         self.dynamic = bool(m.rules or m.risks)
-        # per type, plain lists for the hot loop: on, needs, advance, rework_to, rework_p
-        self.fast = [
-            (t.on.tolist(), t.needs, t.advance.tolist(), t.rework_to.tolist(), t.rework_p.tolist())
-            for t in m.types
-        ]
         self.cap_log: list[tuple[float, int, int]] = [
             (0.0, p, int(c)) for p, c in enumerate(m.capacity)
         ]
         self.visits: list[tuple[int, int, int, float, float, float, float]] = []
+        self.visit_kind: list[int] = []  # beside visits: K_* of each
         self.in_service: dict[
             int, tuple[Needs, float, int, float, float]
         ] = {}  # deal -> needs, start, visit, entry, ready
@@ -126,6 +156,38 @@ class _Run:
 
     # --- set-up: every deal of the replication, and all its first draws, at once -----------
 
+    def _multipliers(self, m: Model) -> None:
+        """This replication's ``uncertainty:`` multipliers, per kind and deal type."""
+        self.mult = {kind: np.ones(len(m.types)) for kind in UNCERTAIN}
+        self.uncertainty = np.ones(len(m.uncertainty))
+        for i, plan in enumerate(m.uncertainty):
+            u = self.streams.uniforms(Purpose.UNCERTAINTY, plan.key, 1)
+            x = self.uncertainty[i] = float(plan.sampler.ppf(u)[0])
+            if plan.type_index < 0:
+                self.mult[plan.kind] *= x
+            else:
+                self.mult[plan.kind][plan.type_index] *= x
+        self.duration_scale = self.mult["duration"].tolist()
+
+    def _fast(self, t: int, plan: TypePlan) -> tuple[Any, ...]:
+        """Plain lists of type ``t`` for the hot loop, with this replication's win odds:
+        on, needs, advance, rework_to, rework_p, and per stage its exits or None."""
+        odds = max(float(self.mult["win_odds"][t]), 1e-12)  # zero odds: never, not 0/0
+        advance, rework_p = plan.advance.copy(), plan.rework_p.copy()
+        if odds != 1.0:  # simple form: advance's odds times `odds`, rework's share relative
+            a, r = advance, np.where(plan.rework_to >= 0, rework_p, 0.0)
+            advance = odds * a / (odds * a + 1 - a)
+            rework_p = r / (r + (1 - r) * (odds * a + 1 - a))
+        exits = [None if ex is None else _exit_lists(ex, odds) for ex in plan.exits]
+        return (
+            plan.on.tolist(),
+            plan.needs,
+            advance.tolist(),
+            plan.rework_to.tolist(),
+            rework_p.tolist(),
+            exits,
+        )
+
     def _deals(self, m: Model) -> None:
         ids = list(m.deal_ids)
         types = list(m.deal_type)
@@ -135,8 +197,9 @@ class _Run:
         keys = [int(k) for k in m.deal_keys]
         self.arrivals_by_source = np.zeros(len(m.arrivals), np.int64)
         for a_i, a in enumerate(m.arrivals):
+            rate = a.rate * self.mult["arrivals"][a.type_index]
             counts = stats.poisson.ppf(
-                self.streams.uniforms(Purpose.ARRIVALS, stable_hash(a.key), len(a.rate)), a.rate
+                self.streams.uniforms(Purpose.ARRIVALS, stable_hash(a.key), len(a.rate)), rate
             ).astype(np.int64)
             self.arrivals_by_source[a_i] = counts.sum()
             for month, count in enumerate(counts):
@@ -171,6 +234,7 @@ class _Run:
         value = np.full(n, np.nan)
         value[:n_live] = m.deal_value
         first_dur = np.zeros((n, s))
+        first_exit = np.full((n, s), -1, np.int64)
         for t_i, plan in enumerate(m.types):
             rows = np.flatnonzero(type_arr == t_i)
             if len(rows) == 0:
@@ -178,19 +242,48 @@ class _Run:
             missing = rows[np.isnan(value[rows])]
             if len(missing) and plan.value is not None:
                 value[missing] = plan.value.ppf(u[missing, SLOT_VALUE])
+            scale = self.duration_scale[t_i]
             for st in range(s):
-                if plan.on[st]:
-                    first_dur[rows, st] = plan.duration[st].ppf(u[rows, SLOT_VISITS + 3 * st])
+                if not plan.on[st]:
+                    continue
+                col = SLOT_VISITS + 3 * st
+                ex = plan.exits[st]
+                if ex is None:
+                    first_dur[rows, st] = scale * plan.duration[st].ppf(u[rows, col])
+                    continue
+                cum = self.fast[t_i][5][st][1]
+                k = np.minimum(np.searchsorted(cum, u[rows, col + 1], side="right"), len(cum) - 1)
+                first_exit[rows, st] = k
+                for j, after in enumerate(ex.after):
+                    chosen = rows[k == j]
+                    if len(chosen):
+                        first_dur[chosen, st] = scale * after.ppf(u[chosen, col])
         # Live deals: the current stage's remaining time, conditioned on the days spent.
+        self.stale: dict[int, float] = {}  # stale live deal -> days until lost (-1: at once)
+        self.first_ratio: dict[int, float] = {}  # live deal -> its conditioned p_won / p_lost
         for d in range(n_live):
             elapsed = float(m.deal_elapsed[d])
             if elapsed > 0:
-                st = stages[d]
-                sampler = m.types[types[d]].duration[st]
-                first_dur[d, st] = float(
-                    sampler.ppf_remaining(np.array([u[d, SLOT_VISITS + 3 * st]]), elapsed)[0]
-                )
+                st, t_i = stages[d], types[d]
+                col = SLOT_VISITS + 3 * st
+                scale = self.duration_scale[t_i]
+                ex = m.types[t_i].exits[st]
+                if ex is None:
+                    sampler = m.types[t_i].duration[st]
+                    first_dur[d, st] = scale * float(
+                        sampler.ppf_remaining(np.array([u[d, col]]), elapsed / scale)[0]
+                    )
+                    continue
+                live = self._live_exit(ex, self.fast[t_i][5][st], elapsed / scale, u[d, col + 1])
+                if live is None:
+                    self.stale[d] = ex.stale_after
+                    continue
+                k, self.first_ratio[d] = live
+                first_exit[d, st] = k
+                remaining = ex.after[k].ppf_remaining(np.array([u[d, col]]), elapsed / scale)
+                first_dur[d, st] = scale * float(remaining[0])
         self.first_dur = first_dur.tolist()
+        self.first_exit = first_exit.tolist()
         self.value = value.tolist()
         self.live_elapsed = [float(e) for e in m.deal_elapsed] + [0.0] * (n - n_live)
         self.target = [float(t) for t in m.deal_target] + [np.inf] * (n - n_live)
@@ -213,12 +306,29 @@ class _Run:
         self.wait = [0.0] * n
         self.cost = [0.0] * n
         self.win_factor = [1.0] * n
-        self.value_factor = [1.0] * n
+        self.value_factor = self.mult["value"][type_arr].tolist()
         self.pending = [0.0] * n
         self.lost_flag = [False] * n
         self.skipped: list[set[int]] = [set() for _ in range(n)]
         self.priority_bonus = [0.0] * n
         self.process: list[Any] = [None] * n
+
+    @staticmethod
+    def _live_exit(
+        ex: ExitPlan, lists: tuple[Any, ...], age: float, u: float
+    ) -> tuple[int, float] | None:
+        """Exit of a deal that has spent ``age`` days in the stage: P(k) ∝ p_k S_k(age), and
+        the conditioned p_won / p_lost; None when no exit's time exceeds ``age`` (stale)."""
+        shares = np.diff(lists[1], prepend=0.0)  # this replication's shares
+        survive = np.array([1.0 - float(a.cdf(age)) for a in ex.after])
+        w = shares * np.clip(survive, 0.0, 1.0)
+        total = float(w.sum())
+        if total <= 0:
+            return None
+        cum = np.cumsum(w / total)
+        cum[-1] = 1.0
+        k = min(int(np.searchsorted(cum, u, side="right")), len(cum) - 1)
+        return k, _ratio(ex.to, w)
 
     # --- the deal process -------------------------------------------------------------------
 
@@ -235,12 +345,14 @@ class _Run:
         """The process of deal ``d``: stage after stage until it is won, lost or the horizon."""
         env, m = self.env, self.m
         timeout, request, release = env.timeout, self.alloc.request, self.alloc.release
-        on, needs_of, advance, rework_to, rework_p = self.fast[self.type[d]]
+        on, needs_of, advance, rework_to, rework_p, exits = self.fast[self.type[d]]
         durations = m.types[self.type[d]].duration
+        scale = self.duration_scale[self.type[d]]
         s_count = self.n_stages
         visits = [0] * s_count
         skipped = self.skipped[d]
         first_dur, record, urow = self.first_dur[d], self.visits.append, self.u_visits[d]
+        first_exit, kinds = self.first_exit[d], self.visit_kind
         dynamic = self.dynamic  # rules or risks may change the deal on the way
         fifo = m.queue == "fifo"
         stage = self.stage0[d]
@@ -249,6 +361,11 @@ class _Run:
         if self.arrival[d] > 0:
             yield timeout(self.arrival[d])
         self.open_deals.add(d)
+        if d in self.stale:  # a live deal older than any exit's time
+            if self.stale[d] > 0:
+                yield timeout(self.stale[d])
+            self._decide(d, LOST)
+            return
         try:
             while True:
                 while stage < s_count and (not on[stage] or stage in skipped):
@@ -281,47 +398,84 @@ class _Run:
                         self.waiting.discard(d)
                 start = env.now
                 self.wait[d] += start - ready
+                ex = exits[stage]
+                base = 3 * (visit * s_count + stage)
                 if visit == 0:  # drawn up front; conditioned for a live deal's current stage
-                    duration = first_dur[stage]
+                    duration, k = first_dur[stage], first_exit[stage]
                 else:
-                    urow = self._visit_uniforms(d, 3 * (visit * s_count + stage) + 2)
-                    u = urow[3 * (visit * s_count + stage)]
-                    duration = float(durations[stage].ppf(np.array([u]))[0])
+                    urow = self._visit_uniforms(d, base + 2)
+                    u = np.array([urow[base]])
+                    if ex is None:
+                        duration = scale * float(durations[stage].ppf(u)[0])
+                    else:
+                        k = min(bisect_right(ex[1], urow[base + 1]), len(ex[1]) - 1)
+                        duration = scale * float(ex[2][k].ppf(u)[0])
+                f = self.win_factor[d]  # as it is when staffed (exits are chosen now)
                 self.in_service[d] = (needs, start, visit, entry, ready)
                 yield timeout(duration)
                 del self.in_service[d]
                 if needs:
                     release(needs)
                 record((d, stage, visit, entry, ready, start, env.now))
+                row = len(kinds)
+                kinds.append(K_OPEN)  # set below, once decided
                 if dynamic:
                     if self.pending[d] > 0:
                         delay, self.pending[d] = self.pending[d], 0.0
                         yield timeout(delay)
                     if self.lost_flag[d]:
+                        kinds[row] = K_LOST
                         self._decide(d, LOST)
                         return
-                base = 3 * (visit * s_count + stage)
-                if rework_to[stage] >= 0 and urow[base + 1] < rework_p[stage]:
-                    stage = rework_to[stage]
-                    continue
                 nxt = stage + 1
                 while nxt < s_count and (not on[nxt] or nxt in skipped):
                     nxt += 1
+                if ex is not None:
+                    target = ex[0][k]
+                    if f != 1.0 and target < 0:
+                        ratio = ex[3]
+                        if visit == 0 and d in self.first_ratio and stage == self.stage0[d]:
+                            ratio = self.first_ratio[d]
+                        target = _converted(target, f, ratio, urow[base + 2])
+                    if target >= 0 and target <= stage:
+                        kinds[row] = K_REWORK
+                        stage = target
+                        continue
+                    if target > stage:
+                        while target < s_count and (not on[target] or target in skipped):
+                            target += 1
+                        if target < s_count:
+                            kinds[row] = K_ADVANCE if target == nxt else K_SKIP
+                            stage = target
+                            continue
+                        target = TO_WON  # every later stage skipped
+                    won = target == TO_WON
+                    kinds[row] = K_WON if won else K_LOST
+                    self._decide(d, WON if won else LOST)
+                    return
+                if rework_to[stage] >= 0 and urow[base + 1] < rework_p[stage]:
+                    kinds[row] = K_REWORK
+                    stage = rework_to[stage]
+                    continue
                 p_advance = advance[stage]
                 if nxt >= s_count:
                     p_advance *= self.win_factor[d]
                 if urow[base + 2] >= p_advance:
+                    kinds[row] = K_LOST
                     self._decide(d, LOST)
                     return
                 if nxt >= s_count:
+                    kinds[row] = K_WON
                     self._decide(d, WON)
                     return
+                kinds[row] = K_ADVANCE
                 stage = nxt
         except simpy.Interrupt:  # lost outright by a global risk
             if d in self.in_service:
                 needs, start, visit, entry, ready = self.in_service.pop(d)
                 self.alloc.release(needs)
                 record((d, stage, visit, entry, ready, start, env.now))
+                kinds.append(K_LOST)
             elif d in self.waiting:
                 self.alloc.cancel(d)
                 self.waiting.discard(d)
@@ -485,6 +639,7 @@ class _Run:
         m, horizon = self.m, self.m.horizon_t
         for d, (_, start, visit, entry, ready) in self.in_service.items():  # busy at the horizon
             self.visits.append((d, self.reached[d], visit, entry, ready, start, np.nan))
+            self.visit_kind.append(K_OPEN)
         for d in self.waiting:  # still queued at the horizon: their wait so far counts
             self.wait[d] += horizon - self.alloc.waiting_since(d)
         v = np.array(self.visits, dtype=np.float64).reshape(-1, 7)
@@ -520,6 +675,7 @@ class _Run:
             visit_ready=v[:, 4].copy(),
             visit_start=v[:, 5].copy(),
             visit_exit=v[:, 6].copy(),
+            visit_kind=np.array(self.visit_kind, np.int8),
             pool_busy=people_days.sum(axis=0),
             pool_capacity_days=_capacity_days(caps, len(m.pool_ids), horizon),
             pool_requests=np.array(self.alloc.requests, np.int64),
@@ -534,7 +690,34 @@ class _Run:
             global_cost=m.global_cost,
             global_risk_occurred=occurred,
             arrivals_by_source=self.arrivals_by_source,
+            uncertainty=self.uncertainty,
         )
+
+
+def _exit_lists(ex: ExitPlan, odds: float) -> tuple[list[int], list[float], Any, float]:
+    """A stage's exits for the hot loop: targets, cumulative shares (the ways towards a win
+    weighted by ``odds``, renormalised), samplers of the times, and p_won / p_lost."""
+    w = np.where(ex.towards_win, odds, 1.0) * ex.p
+    cum = np.cumsum(w / w.sum())
+    cum[-1] = 1.0
+    return list(ex.to), cum.tolist(), ex.after, _ratio(ex.to, w)
+
+
+def _ratio(to: tuple[int, ...], w: FloatArray) -> float:
+    """p_won / p_lost of exit weights ``w`` (inf without a lost exit: nothing to turn)."""
+    target = np.array(to)
+    lost = float(w[target == TO_LOST].sum())
+    won = float(w[target == TO_WON].sum())
+    return won / lost if lost > 0 else np.inf
+
+
+def _converted(target: int, f: float, ratio: float, u: float) -> int:
+    """The win factor f on an exit to won or lost (see the module docstring)."""
+    if f < 1.0 and target == TO_WON and u >= f:
+        return TO_LOST
+    if f > 1.0 and target == TO_LOST and u < min(1.0, (f - 1.0) * ratio):
+        return TO_WON
+    return target
 
 
 def _capacity_days(caps: FloatArray, n_pools: int, horizon: float) -> FloatArray:
