@@ -47,7 +47,7 @@ from simsales.calibrate.fit import (
     month_exposure,
     poisson_rate,
 )
-from simsales.calibrate.history import History
+from simsales.calibrate.history import FORWARD_EXITS, History
 from simsales.calibrate.importer import stage_id
 from simsales.errors import SimsalesError
 from simsales.scenario.schema import ID_PATTERN
@@ -233,8 +233,8 @@ def calibrate(
     priors: dict[str, str] = {}
     advance: dict[str, dict[str, RateFit]] = {g: {} for g in names}
     for st in stages:
-        ex = visits[(visits["stage"] == st.id) & visits["exit"].isin(["advance", "lost"])]
-        k = ex[ex["exit"] == "advance"].groupby("group").size().reindex(names, fill_value=0)
+        ex = visits[(visits["stage"] == st.id) & visits["exit"].isin([*FORWARD_EXITS, "lost"])]
+        k = ex[ex["exit"].isin(FORWARD_EXITS)].groupby("group").size().reindex(names, fill_value=0)
         n = ex.groupby("group").size().reindex(names, fill_value=0)
         a, b, note = eb_prior(k.to_numpy(), n.to_numpy())
         priors[st.id] = note
@@ -326,7 +326,7 @@ def _rates(
 ) -> StageFit:
     exits = v["exit"]
     adv, lost, rework = (
-        int((exits == "advance").sum()),
+        int(exits.isin(FORWARD_EXITS).sum()),
         int((exits == "lost").sum()),
         int((exits == "rework").sum()),
     )
