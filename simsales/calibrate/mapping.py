@@ -58,6 +58,11 @@ FIELDS: dict[str, str] = {
     "owner": "sales agent / owner",
     "account": "customer account",
     "segment": "customer segment",
+    "team": "sales team",
+    "currency": "ISO code of the value's currency (default: the mapping's currency)",
+    "expected_close": "the CRM's expected close date (as known in that row)",
+    "probability": "the CRM's win probability, 0-1 or 0-100 %",
+    "forecast_category": "the CRM's forecast category (pipeline, best case, commit, ...)",
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "opportunities": ("id", "stage", "engaged", "closed"),
@@ -103,6 +108,7 @@ class ColumnMapping(_Frozen):
     date_format: str | None = Field(None, description="strftime format; default ISO 8601")
     catalog: Catalog | None = None
     currency: str = Field("USD", min_length=1, max_length=8)
+    timezone: str | None = Field(None, description="IANA zone timestamps are converted to")
 
     @model_validator(mode="after")
     def _check(self) -> ColumnMapping:

@@ -1,0 +1,127 @@
+"""Read an exported table (CSV or .xlsx) as text, whatever its encoding.
+
+Encoding rule for CSV: ``encoding`` if given (``--encoding``); else UTF-8 (a byte-order mark is
+dropped) if the bytes are valid UTF-8; else charset-normalizer's best guess, where a Chinese
+guess (GBK, GB2312, HZ) is read as GB18030, their superset; else (no guess) Latin-1, which
+decodes any bytes. The encoding used is returned, to be reported.
+
+``.xlsx`` / ``.xlsm`` files are read with openpyxl: the first sheet, its first row the header;
+dates become ISO text and whole numbers lose their ``.0``, so cells parse like CSV text. Line
+numbers are the sheet's row numbers (the header is line 1), as in a CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simsales.errors import Problem, ScenarioError
+
+__all__ = ["MAX_BYTES", "detect_encoding", "read_table"]
+
+MAX_BYTES = 200_000_000
+_CHINESE = {"gbk", "gb2312", "hz", "gb18030", "cp936"}
+EXCEL = (".xlsx", ".xlsm")
+
+
+def detect_encoding(data: bytes) -> str:
+    """The encoding a CSV's bytes are read with (see the module docstring)."""
+    try:
+        data.decode("utf-8")
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:2_000_000]).best()
+    if best is None:
+        return "latin-1"
+    name = best.encoding.lower().replace("-", "").replace("_", "")
+    if name in {c.replace("-", "") for c in _CHINESE}:
+        return "gb18030"
+    return best.encoding
+
+
+def read_table(
+    path: Path, encoding: str | None = None, nrows: int | None = None
+) -> tuple[pd.DataFrame, str]:
+    """The table's cells as stripped text (blank: ``""``) and the encoding read with."""
+    if not path.exists():
+        raise ScenarioError([Problem("no such file", file=str(path), hint="check the path")])
+    if path.is_dir() or path.stat().st_size > MAX_BYTES:
+        raise ScenarioError(
+            [Problem(f"not a CSV or .xlsx file under {MAX_BYTES:,} bytes", file=str(path))]
+        )
+    if path.suffix.lower() in EXCEL:
+        frame, used = _read_excel(path, nrows), "xlsx"
+    else:
+        data = path.read_bytes()
+        used = encoding or detect_encoding(data)
+        try:
+            text = data.decode(used)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise ScenarioError(
+                [
+                    Problem(
+                        f"cannot decode the file as {used}: {exc}",
+                        file=str(path),
+                        hint="give the right one with --encoding (utf-8, gb18030, latin-1, ...)",
+                    )
+                ]
+            ) from None
+        try:
+            frame = pd.read_csv(
+                io.StringIO(text.removeprefix("\ufeff")),
+                dtype=str,
+                keep_default_na=False,
+                nrows=nrows,
+            )
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+            raise ScenarioError([Problem(f"cannot read the CSV: {exc}", file=str(path))]) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if len(frame):
+        frame = frame.apply(lambda s: s.str.strip())
+    return frame, used
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ") if value.time() != time(0) else value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_excel(path: Path, nrows: int | None) -> pd.DataFrame:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken file
+        raise ScenarioError(
+            [Problem(f"cannot read the workbook: {exc}", file=str(path), hint="save as .xlsx")]
+        ) from None
+    try:
+        sheet = book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header = [_cell(v) for v in next(rows, ())]
+        body = []
+        for i, row in enumerate(rows):
+            if nrows is not None and i >= nrows:
+                break
+            cells = [_cell(v) for v in row][: len(header)]
+            body.append(cells + [""] * (len(header) - len(cells)))
+    finally:
+        book.close()
+    if not header:
+        raise ScenarioError([Problem("the first sheet is empty", file=str(path))])
+    return pd.DataFrame(body, columns=header, dtype=str)
