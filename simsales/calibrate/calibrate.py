@@ -37,8 +37,9 @@ Model choices (each also written into the scenario's header comment):
   the between-month variance of the monthly estimate beyond Poisson / binomial noise (method
   of moments, floored at zero; :func:`simsales.calibrate.fit.count_drift`, ``odds_drift``).
   Arrivals: monthly counts against the fitted pattern; win odds: the win share of each month's
-  cohort of new deals (cohorts at least ``COHORT_DECIDED`` decided); values: the mean won
-  value per close month; durations: sampling only.
+  cohort of new deals (opened from the observation start on, cohorts at least
+  ``COHORT_DECIDED`` decided); values: the mean won value per close month; durations:
+  sampling only.
 - No people pools: the export has no staffing data and an agent works many deals at once, so
   agents are reported (how many were active) but not modelled as a constraint.
 """
@@ -599,11 +600,13 @@ def _uncertainty(
     out: dict[str, Drift] = {}
     if len(monthly):
         out["arrivals"] = count_drift(monthly["count"], monthly["exposure"], expected)
-    # win odds by cohort (deals opened in a month), over cohorts at least COHORT_DECIDED
+    # win odds by cohort (deals opened in a month, from the observation start: earlier ones
+    # are seen only if they lasted, a biased sample), over cohorts at least COHORT_DECIDED
     # decided by the as-of date: a drift of the process, not the mix of what closes when
-    cohort = deals["opened"].dt.to_period("M")
-    decided = deals["outcome"].isin(["won", "lost"])
-    table = pd.DataFrame({"won": deals["outcome"] == "won", "decided": decided, "n": 1})
+    seen = deals[deals["opened"] >= h.observed_from]
+    cohort = seen["opened"].dt.to_period("M")
+    decided = seen["outcome"].isin(["won", "lost"])
+    table = pd.DataFrame({"won": seen["outcome"] == "won", "decided": decided, "n": 1})
     per = table.groupby(cohort).sum()
     per = per[per["decided"] >= COHORT_DECIDED * per["n"]]
     if len(per):

@@ -231,3 +231,27 @@ def test_export_without_any_value_falls_back_and_runs(synthetic: Path, tmp_path:
     s = simsales.load_dict(c.scenario())
     f = simsales.simulate(s, replications=2, seed=0, progress=False)
     assert (f.deals["revenue"] == 0).all()
+
+
+@pytest.mark.slow
+def test_backtests_on_synthetic_histories_cover_80_percent(tmp_path: Path) -> None:
+    """K independent histories with every effect (entry stages, competing exits with quick
+    wins and slow losses, a skip, rework, click-throughs, trend, quarter cycle), one two-month
+    window each: the 80% intervals of deals won and revenue must hold the truth a number of
+    times inside the central 99% region of Binomial(K, 0.8)."""
+    k = 30
+    hits = {"won": 0, "revenue": 0}
+    for i in range(k):
+        path = tmp_path / f"h{i}.csv"
+        synthetic_history("2021-01-01", "2022-03-31", seed=100 + i, per_month=50).to_csv(
+            path, index=False
+        )
+        from simsales.calibrate.backtest import backtest
+
+        r = backtest(_read(path), [("2022-01-31", "2022-03-31")], replications=60, seed=i,
+                     by=None)  # fmt: skip
+        for metric in hits:
+            hits[metric] += r.origins[0].inside("simsales", metric)
+    lo, hi = stats.binom.ppf([0.005, 0.995], k, 0.8)
+    for metric, n in hits.items():
+        assert lo <= n <= hi, (metric, n, k)
