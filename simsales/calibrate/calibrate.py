@@ -23,7 +23,9 @@ Model choices (each also written into the scenario's header comment):
   wins and no recorded losses this is what turns leads that never convert into losses.
 - Exit shares per deal type are shrunk towards the stage's pooled shares with the weight of
   ``s`` pseudo-visits, ``s`` chosen by empirical Bayes on the types' win-direction shares
-  (:func:`simsales.calibrate.fit.eb_prior`); exit times are pooled over types.
+  (:func:`simsales.calibrate.fit.eb_prior`); exit times likewise, by a normal-normal
+  empirical Bayes on the types' mean log times (``_shrunk_time``): pooled when the types do
+  not differ beyond their sampling noise.
 - Values per deal type: a lognormal fitted to the values of won deals (types with fewer than
   ``MIN_VALUES`` of them use the catalog's list price, or the pooled fit; with no won values at
   all, the amounts of other deals, else zero with a note).
@@ -78,6 +80,7 @@ from simsales.calibrate.fit import (
     month_exposure,
     odds_drift,
     poisson_rate,
+    probabilities,
 )
 from simsales.calibrate.history import History
 from simsales.calibrate.importer import stage_id
@@ -534,10 +537,12 @@ def _shrink_exits(
     v = visits[visits["stage"] == st.id]
     shares: dict[str, dict[str, float]] = {}
     n: dict[str, int] = {}
+    times: dict[str, dict[str, tuple[FloatArray, FloatArray, int]]] = {}
     for g in names:
         mine = v[v["group"] == g]
         done = mine["to"] != ""
         n[g] = int(done.sum())
+        times[g] = {}
         if n[g] == 0:
             shares[g] = {}
             continue
@@ -545,6 +550,9 @@ def _shrink_exits(
         sh = {k: aj.cif(k) for k in aj.jumps}
         sh["lost"] = sh.get("lost", 0.0) + aj.tail
         shares[g] = sh
+        for key, mass in aj.jumps.items():
+            if mass.sum() > 0:
+                times[g][key] = (aj.times, mass / mass.sum(), aj.events[key])
     win_pooled = {e.to for e in st.exits} & forward
     k = np.array([round(n[g] * sum(shares[g].get(x, 0.0) for x in win_pooled)) for g in names])
     trials = np.array([n[g] for g in names])
@@ -558,11 +566,62 @@ def _shrink_exits(
             continue
         mixed = [
             replace(e, p=(n[g] * shares[g].get(e.to, 0.0) + strength * pooled[e.to])
-                    / (n[g] + strength))
+                    / (n[g] + strength),
+                    time=_shrunk_time(e, g, times))
             for e in st.exits
         ]  # fmt: skip
         total = math.fsum(e.p for e in mixed)
         group_exits[g][st.id] = tuple(replace(e, p=e.p / total) for e in mixed)
+
+
+def _shrunk_time(
+    e: ExitFit, group: str, times: dict[str, dict[str, tuple[FloatArray, FloatArray, int]]]
+) -> ExitTimeFit:
+    """A deal type's time for exit ``e``: its own empirical distribution mixed with the pooled
+    one, weight ``n / (n + s)`` on its own for ``n`` exits of its own. ``s = sigma^2 / tau^2``
+    (normal-normal empirical Bayes on the mean of log(1 + days)): ``sigma^2`` the within-type
+    variance, ``tau^2`` the between-type variance of the means beyond their sampling variance
+    (method of moments, DerSimonian-Laird), floored at zero, when ``s`` is infinite: the pooled
+    time. Only for empirical exits (a lognormal exit keeps its pooled fit)."""
+    spec = e.time.spec.get("discrete")
+    if not isinstance(spec, dict):
+        return e.time
+    stats_ = []
+    for by_exit in times.values():
+        if e.to in by_exit:
+            t, w, k = by_exit[e.to]
+            logs = np.log1p(t)
+            m = float(np.sum(w * logs))
+            stats_.append((m, float(np.sum(w * (logs - m) ** 2)), k))
+    if len(stats_) < 3 or e.to not in times[group]:
+        return e.time
+    means = np.array([x[0] for x in stats_])
+    counts = np.array([x[2] for x in stats_], dtype=np.float64)
+    within = float(np.average([x[1] for x in stats_], weights=counts))
+    tau2 = float(np.var(means, ddof=1)) - float(np.mean(within / counts))
+    if tau2 <= 0:
+        return e.time
+    t, w, k = times[group][e.to]
+    own = k / (k + within / tau2)
+    pooled_v = np.asarray(spec["values"], dtype=np.float64)
+    pooled_p = np.asarray(spec["p"], dtype=np.float64)
+    quant = np.where(t < 1.0, np.round(t * 24) / 24, np.round(t))
+    values = np.union1d(pooled_v, quant)
+    probs = np.zeros(len(values))
+    np.add.at(probs, np.searchsorted(values, pooled_v), (1 - own) * pooled_p)
+    np.add.at(probs, np.searchsorted(values, quant), own * w)
+    keep = probs > 0
+    values, probs = values[keep], probs[keep]
+    cum = np.cumsum(probs)
+    new_spec: dict[str, object] = {
+        "discrete": {"values": [float(f"{x:.6g}") for x in values], "p": probabilities(probs)}
+    }
+    return ExitTimeFit(
+        new_spec, "empirical",
+        float(values[min(int(np.searchsorted(cum, 0.5 - 1e-12)), len(values) - 1)]),
+        float(values[min(int(np.searchsorted(cum, 0.9 - 1e-12)), len(values) - 1)]),
+        f"this type's times weighted {own:.2f} against the pooled ones",
+    )  # fmt: skip
 
 
 def _months(start: pd.Timestamp, end: pd.Timestamp) -> pd.PeriodIndex:

@@ -41,6 +41,7 @@ __all__ = [
     "fit_values",
     "month_exposure",
     "poisson_rate",
+    "probabilities",
 ]
 
 Z95 = float(special.ndtri(0.975))
@@ -498,7 +499,7 @@ def fit_exit_time(
     empirical_spec: dict[str, object] = {
         "discrete": {
             "values": [float(f"{v:.6g}") for v in values],
-            "p": _probabilities(probs),
+            "p": probabilities(probs),
         }
     }
     emp = ExitTimeFit(
@@ -550,7 +551,7 @@ class _LognormalSpec(_Lognormal):
     sigma: float
 
 
-def _probabilities(p: FloatArray) -> list[float]:
+def probabilities(p: FloatArray) -> list[float]:
     """Rounded probabilities that sum to exactly 1 (the loader checks)."""
     out = [float(f"{x:.6g}") for x in p / p.sum()]
     out[-1] = max(0.0, 1.0 - math.fsum(out[:-1]))

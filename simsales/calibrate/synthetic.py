@@ -134,8 +134,9 @@ TRUTH_EXITS: dict[str, tuple[Exit, ...]] = {
         ("lost", 0.35, ("lognormal", 35.0, 80.0)),
     ),
 }
-TRUTH_VALUE = {"alpha": (20000.0, 45000.0), "beta": (5000.0, 9000.0)}  # lognormal p50, p90
-TRUTH_PRODUCT_SHARE = {"alpha": 0.4, "beta": 0.6}
+TRUTH_VALUE = {"alpha": (20000.0, 45000.0), "beta": (5000.0, 9000.0),
+               "gamma": (9000.0, 15000.0)}  # lognormal p50, p90 # fmt: skip
+TRUTH_PRODUCT_SHARE = {"alpha": 0.3, "beta": 0.5, "gamma": 0.2}
 
 
 def _z90() -> float:
@@ -162,6 +163,7 @@ def synthetic_history(
     seed: int = 0,
     exits: dict[str, tuple[Exit, ...]] | None = None,
     entry: dict[str, float] | None = None,
+    speed: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """A timestamped stage-change export (id, stage, entered_at, outcome, product, value) of
     deals arriving from ``start`` and seen on ``snapshot``, with a known truth:
@@ -171,7 +173,8 @@ def synthetic_history(
     - entry stages: ``entry`` shares (deals created directly in later stages);
     - competing exits per stage (``exits``: to, share, time law): quick wins and slow losses,
       a skip, a rework loop and ten-minute click-throughs;
-    - values: a lognormal per product, known only for won deals.
+    - values: a lognormal per product, known only for won deals; ``speed`` (product -> factor)
+      multiplies a product's times in stage (default 1).
 
     Deals still open on ``snapshot`` show their visits so far; later rows are not in the
     export. Read it with :func:`synthetic_mapping`."""
@@ -188,6 +191,7 @@ def synthetic_history(
     n_deal = 0
     products = list(TRUTH_PRODUCT_SHARE)
     share = np.array(list(TRUTH_PRODUCT_SHARE.values()))
+    slow = speed or {}
     while month.start_time < snap:
         m0, m1 = max(month.start_time, t0), min((month + 1).start_time, snap)
         days = (m1 - m0) / pd.Timedelta(days=1)
@@ -206,7 +210,7 @@ def synthetic_history(
                 options = exits[stage]
                 j = int(rng.choice(len(options), p=[o[1] for o in options]))
                 to, _, law = options[j]
-                t = t + pd.Timedelta(days=_draw(rng, law))
+                t = t + pd.Timedelta(days=_draw(rng, law) * slow.get(product, 1.0))
                 if to in ("won", "lost"):
                     if t < snap:
                         label = "Won" if to == "won" else "Lost"

@@ -255,3 +255,18 @@ def test_backtests_on_synthetic_histories_cover_80_percent(tmp_path: Path) -> No
     lo, hi = stats.binom.ppf([0.005, 0.995], k, 0.8)
     for metric, n in hits.items():
         assert lo <= n <= hi, (metric, n, k)
+
+
+def test_exit_times_shrunk_per_type_only_when_types_differ(tmp_path: Path) -> None:
+    """Product alpha takes three times as long in every stage: its own negotiate -> won times
+    get most of the weight (its median well above the pooled one), the others' medians fall
+    below the pooled one."""
+    path = tmp_path / "slow.csv"
+    synthetic_history("2021-01-01", "2022-06-30", seed=4, per_month=90,
+                      speed={"alpha": 3.0}).to_csv(path, index=False)  # fmt: skip
+    c = calibrate(_read(path), "2022-06-30", by="product")
+    pooled = {e.to: e for e in next(s for s in c.stages if s.id == "negotiate").exits}["won"]
+    by = {g.name: {e.to: e for e in g.exits["negotiate"]}["won"] for g in c.groups}
+    assert by["alpha"].time.median > 1.5 * pooled.time.median
+    assert by["beta"].time.median < pooled.time.median
+    assert "weighted" in by["alpha"].time.note
