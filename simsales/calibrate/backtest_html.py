@@ -20,6 +20,16 @@ __all__ = ["backtest_html", "write_backtest_html"]
 COLORS = {"simsales": "#1f77b4", "stage_weighted": "#ff7f0e", "trailing_rate": "#2ca02c",
           "crm_probability": "#9467bd", "commit": "#8c564b", "best_case": "#e377c2",
           "actual": "#111111"}  # fmt: skip
+HEADS = {
+    "coverage_won": "80% range held the deals won",
+    "coverage_revenue": "80% range held the revenue",
+    "crps_won": "CRPS, deals won",
+    "crps_revenue": "CRPS, revenue",
+    "mae_won": "typical miss, deals won (MAE)",
+    "mae_revenue": "typical miss, revenue (MAE)",
+    "bias_won": "average over-forecast, deals won",
+    "brier": "Brier score per deal",
+}
 # What each score means, in the words of the page.
 MEANINGS = {
     "coverage_won": "share of windows whose 80% range of deals won held what happened "
@@ -202,7 +212,13 @@ def _plain_words(result: BacktestResult) -> str:
         f"Over {len(result.origins)} windows the simsales 80% range held the deals won in "
         f"{s['coverage_won']:.0%} of them and the revenue in {s['coverage_revenue']:.0%}."
     ]
-    for key, what in (("crps_revenue", "CRPS of revenue"), ("mae_revenue", "error of revenue")):
+    checks = (
+        ("crps_won", "CRPS of deals won"),
+        ("mae_won", "typical miss of deals won"),
+        ("crps_revenue", "CRPS of revenue"),
+        ("mae_revenue", "typical miss of revenue"),
+    )
+    for key, what in checks:
         worse = [LABELS.get(n, n) for n in others if result.scores(n)[key] <= (s[key] or 0)]  # type: ignore[operator]
         parts.append(
             f"On {what} it beat every other forecast."
@@ -243,8 +259,8 @@ th {{ background: #f3f3f3; }}
 </head><body>
 <h1>{html.escape(title)}</h1>
 <p>{len(result.origins)} origins, {result.replications} replications each, seed {result.seed};
-deal types by {html.escape(str(result.by))}. Each origin calibrates on what the export knew at
-its as-of date only, then forecasts the window after it.</p>
+deal types by {html.escape(result.by or "nothing (one type)")}. Each origin calibrates on what the
+export knew at its as-of date only, then forecasts the window after it.</p>
 {_table(result)}
 <ul>{notes}</ul>
 {body}
