@@ -38,10 +38,9 @@ Model choices (each also written into the scenario's header comment):
   of mean 1 whose variance (of the log) is the sampling variance of the pooled estimate plus
   the between-month variance of the monthly estimate beyond Poisson / binomial noise (method
   of moments, floored at zero; :func:`simsales.calibrate.fit.count_drift`, ``odds_drift``).
-  Arrivals: monthly counts against the fitted pattern; win odds: the win share of each month's
-  cohort of new deals (opened from the observation start on, cohorts at least
-  ``COHORT_DECIDED`` decided); values: the mean won value per close month; durations:
-  sampling only.
+  Arrivals: monthly counts against the fitted pattern; win odds: each month's wins against
+  what the age-based exit hazards expect (``_won_calendar_drift``); values: the mean won
+  value per close month; durations: sampling only.
 - No people pools: the export has no staffing data and an agent works many deals at once, so
   agents are reported (how many were active) but not modelled as a constraint.
 """
@@ -78,7 +77,6 @@ from simsales.calibrate.fit import (
     fit_exit_time,
     fit_values,
     month_exposure,
-    odds_drift,
     poisson_rate,
     probabilities,
 )
@@ -95,7 +93,6 @@ DURATIONS = ("lognormal", "empirical")
 Durations = Literal["lognormal", "empirical"]
 MIN_VALUES = 3
 ACTIVE_DAYS = 90  # an agent who opened a deal this recently (or holds an open one) is active
-COHORT_DECIDED = 0.8  # a month's cohort counts for the drift of win odds once this decided
 TIMESTAMP_HALF_WIDTH = 1 / 1440  # exact timestamps: known to the minute
 
 
@@ -659,17 +656,9 @@ def _uncertainty(
     out: dict[str, Drift] = {}
     if len(monthly):
         out["arrivals"] = count_drift(monthly["count"], monthly["exposure"], expected)
-    # win odds by cohort (deals opened in a month, from the observation start: earlier ones
-    # are seen only if they lasted, a biased sample), over cohorts at least COHORT_DECIDED
-    # decided by the as-of date: a drift of the process, not the mix of what closes when
-    seen = deals[deals["opened"] >= h.observed_from]
-    cohort = seen["opened"].dt.to_period("M")
-    decided = seen["outcome"].isin(["won", "lost"])
-    table = pd.DataFrame({"won": seen["outcome"] == "won", "decided": decided, "n": 1})
-    per = table.groupby(cohort).sum()
-    per = per[per["decided"] >= COHORT_DECIDED * per["n"]]
-    if len(per):
-        out["win_odds"] = odds_drift(per["won"].to_numpy(), per["decided"].to_numpy())
+    won_drift = _won_calendar_drift(h, visits, t)
+    if won_drift is not None:
+        out["win_odds"] = won_drift
     done = visits[visits["to"] != ""]
     logs = np.log1p(done["days"].to_numpy(dtype=np.float64))
     if len(logs) > 1:
@@ -685,6 +674,65 @@ def _uncertainty(
             between = max(float(np.var(np.log(means), ddof=1)) - float(np.mean(cv2 / sizes)), 0.0)
         out["value"] = Drift(cv2 / len(v), between, len(means), len(v))
     return out
+
+
+def _won_calendar_drift(h: History, visits: pd.DataFrame, t: pd.Timestamp) -> Drift | None:
+    """How much the wins of each calendar month vary beyond what the age-based exit hazards
+    expect, as a spread of the odds of winning.
+
+    For every whole month from the observation start to the as-of date: ``O`` the visits that
+    left for ``won`` in it, ``E`` the sum over the visits in a stage during it of the stage's
+    Aalen-Johansen hazard of a win at the ages they had then (the expectation of a model that
+    knows only time in stage). The between-month variance of ``O / E`` beyond Poisson noise
+    (method of moments, :func:`simsales.calibrate.fit.count_drift`) is a relative variance of
+    wins; it becomes one of the log-odds by the delta method as for a single stage (divided by
+    ``(1 - p)^2``, ``p`` the share of decided deals that were won). Zero when the hazards
+    explain the months (a stationary process); large when wins follow the calendar (a
+    quarter-end cycle)."""
+    start = h.observed_from.normalize()
+    months = _months(start, t + pd.Timedelta(days=1))
+    whole = [m for m in months if m.start_time >= start and m.end_time <= t + pd.Timedelta(days=1)]
+    if len(whole) < 3:
+        return None
+    first = whole[0].start_time
+    n_months = len(whole)
+    observed = np.zeros(n_months)
+    expected = np.zeros(n_months)
+    day = pd.Timedelta(days=1)
+    for stage in h.stages:
+        v = visits[visits["stage"] == stage]
+        to = v["to"].where(v["to"] != "")
+        if (to == "won").sum() == 0:
+            continue
+        aj = aalen_johansen(v["days"], to, v["entry"])
+        before = np.concatenate([[1.0], aj.surv[:-1]])
+        hazard = np.where(before > 0, aj.jumps["won"] / np.maximum(before, 1e-300), 0.0)
+        won = v[to == "won"]
+        k = (won["left"].dt.year - first.year) * 12 + won["left"].dt.month - first.month
+        k = k.to_numpy()
+        ok = (k >= 0) & (k < n_months)
+        observed += np.bincount(k[ok].astype(np.int64), minlength=n_months)
+        entered = ((v["entered"] - first) / day).to_numpy(dtype=np.float64)
+        entry = v["entry"].to_numpy(dtype=np.float64)
+        lo = np.where(entry > 0, entry, -np.inf)  # late entry, as in the estimate
+        hi = v["days"].to_numpy(dtype=np.float64)
+        edges = np.array([(m.start_time - first) / day for m in [*whole, whole[-1] + 1]])
+        for chunk in range(0, len(v), 2000):
+            sl = slice(chunk, chunk + 2000)
+            at_risk = (aj.times[None, :] > lo[sl, None]) & (aj.times[None, :] <= hi[sl, None])
+            when = entered[sl, None] + aj.times[None, :]
+            idx = np.searchsorted(edges, when, side="right") - 1
+            inside = at_risk & (idx >= 0) & (idx < n_months)
+            weights = np.broadcast_to(hazard, when.shape)[inside]
+            expected += np.bincount(idx[inside], weights=weights, minlength=n_months)
+    decided = visits.drop_duplicates("deal")["outcome"]
+    n_won, n_lost = int((decided == "won").sum()), int((decided == "lost").sum())
+    if observed.sum() == 0 or n_won + n_lost == 0:
+        return None
+    p = n_won / (n_won + n_lost)
+    rel = count_drift(observed, np.ones(n_months), expected)
+    scale = 1.0 / max(1.0 - p, 0.05) ** 2
+    return Drift(rel.sampling_var * scale, rel.between_var * scale, n_months, int(observed.sum()))
 
 
 def _value_fallback(h: History, deals: pd.DataFrame) -> ValueFit:

@@ -270,3 +270,28 @@ def test_exit_times_shrunk_per_type_only_when_types_differ(tmp_path: Path) -> No
     assert by["alpha"].time.median > 1.5 * pooled.time.median
     assert by["beta"].time.median < pooled.time.median
     assert "weighted" in by["alpha"].time.note
+
+
+def test_win_odds_drift_zero_when_stationary_large_when_wins_follow_the_calendar(
+    tmp_path: Path,
+) -> None:
+    """A stationary history (no trend, no cycle): the wins of each month are what the
+    age-based hazards expect, no drift beyond the sampling part (the method-of-moments
+    estimate has a standard error near 0.01 here). The same history with every win moved to
+    the last day of its quarter: the months differ far beyond Poisson noise."""
+    flat = synthetic_history("2021-01-01", "2022-12-31", seed=5, per_month=80, trend=0.0,
+                             quarter_cycle=(1, 1, 1))  # fmt: skip
+    path = tmp_path / "flat.csv"
+    flat.to_csv(path, index=False)
+    c = calibrate(_read(path), "2022-12-31", by=None)
+    assert c.uncertainty["win_odds"].between_var < 0.03
+    moved = flat.copy()
+    won = moved["stage"] == "Won"
+    at = pd.to_datetime(moved.loc[won, "entered_at"])
+    moved.loc[won, "entered_at"] = (
+        at.dt.to_period("Q").dt.end_time.dt.normalize().dt.strftime("%Y-%m-%d 12:00:00")
+    )
+    path2 = tmp_path / "quarter_end.csv"
+    moved.sort_values("entered_at", kind="stable").to_csv(path2, index=False)
+    q = calibrate(_read(path2), "2022-12-31", by=None)
+    assert q.uncertainty["win_odds"].between_var > 0.5
