@@ -374,7 +374,7 @@ def calibrate(
         exported=snap.date(),
         pattern=pattern,
         arrival_month=month0,
-        uncertainty=_uncertainty(h, deals, visits, t, monthly, expected, _window_months(t, end)),
+        uncertainty=_uncertainty(h, deals, visits, t, monthly, expected),
         value_fallback=fallback,
         arrival_factor=float(factor),
     )
@@ -651,18 +651,12 @@ def _uncertainty(
     t: pd.Timestamp,
     monthly: pd.DataFrame,
     expected: FloatArray,
-    block: int,
 ) -> dict[str, Drift]:
-    """Per-replication multipliers' spreads (see the module docstring). The between-period
-    variances are measured over blocks of whole months as long as the forecast window
-    (``block``; monthly when that leaves fewer than three), since a drift that matters is one
-    that persists over the window."""
+    """Per-replication multipliers' spreads (see the module docstring)."""
     out: dict[str, Drift] = {}
     if len(monthly):
-        whole = monthly["exposure"].to_numpy() >= 1 - 1e-9
-        c, e = _blocks(monthly["count"].to_numpy()[whole], expected[whole], block)
-        out["arrivals"] = count_drift(c, np.ones(len(c)), e)
-    won_drift = _won_calendar_drift(h, visits, t, block)
+        out["arrivals"] = count_drift(monthly["count"], monthly["exposure"], expected)
+    won_drift = _won_calendar_drift(h, visits, t)
     if won_drift is not None:
         out["win_odds"] = won_drift
     done = visits[visits["to"] != ""]
@@ -682,32 +676,11 @@ def _uncertainty(
     return out
 
 
-def _window_months(t: pd.Timestamp, end: pd.Timestamp) -> int:
-    """The forecast window in whole months (at least one): the span drift is measured over."""
-    return max(1, round((end - t) / pd.Timedelta(days=1) / 30.4375))
-
-
-def _blocks(
-    observed: FloatArray, expected: FloatArray, months: int
-) -> tuple[FloatArray, FloatArray]:
-    """Sums over consecutive blocks of ``months`` months, counted back from the last month (a
-    leftover at the start is dropped); monthly when fewer than three blocks would remain."""
-    n = len(observed) // months
-    if months == 1 or n < 3:
-        return observed, expected
-    o = observed[len(observed) - n * months :].reshape(n, months).sum(axis=1)
-    e = expected[len(expected) - n * months :].reshape(n, months).sum(axis=1)
-    return o, e
-
-
-def _won_calendar_drift(
-    h: History, visits: pd.DataFrame, t: pd.Timestamp, block: int = 1
-) -> Drift | None:
+def _won_calendar_drift(h: History, visits: pd.DataFrame, t: pd.Timestamp) -> Drift | None:
     """How much the wins of each calendar month vary beyond what the age-based exit hazards
     expect, as a spread of the odds of winning.
 
-    For every whole month from the observation start to the as-of date (summed over blocks of
-    ``block`` months, see :func:`_blocks`): ``O`` the visits that
+    For every whole month from the observation start to the as-of date: ``O`` the visits that
     left for ``won`` in it, ``E`` the sum over the visits in a stage during it of the stage's
     Aalen-Johansen hazard of a win at the ages they had then (the expectation of a model that
     knows only time in stage). The between-month variance of ``O / E`` beyond Poisson noise
@@ -757,8 +730,7 @@ def _won_calendar_drift(
     if observed.sum() == 0 or n_won + n_lost == 0:
         return None
     p = n_won / (n_won + n_lost)
-    o, e = _blocks(observed, expected, block)
-    rel = count_drift(o, np.ones(len(o)), e)
+    rel = count_drift(observed, np.ones(n_months), expected)
     scale = 1.0 / max(1.0 - p, 0.05) ** 2
     return Drift(rel.sampling_var * scale, rel.between_var * scale, n_months, int(observed.sum()))
 

@@ -283,8 +283,7 @@ def test_win_odds_drift_zero_when_stationary_large_when_wins_follow_the_calendar
                              quarter_cycle=(1, 1, 1))  # fmt: skip
     path = tmp_path / "flat.csv"
     flat.to_csv(path, index=False)
-    # a one-month window: drift measured month by month
-    c = calibrate(_read(path), "2022-12-31", by=None, horizon="2023-01-31")
+    c = calibrate(_read(path), "2022-12-31", by=None)
     assert c.uncertainty["win_odds"].between_var < 0.03
     moved = flat.copy()
     won = moved["stage"] == "Won"
@@ -294,5 +293,5 @@ def test_win_odds_drift_zero_when_stationary_large_when_wins_follow_the_calendar
     )
     path2 = tmp_path / "quarter_end.csv"
     moved.sort_values("entered_at", kind="stable").to_csv(path2, index=False)
-    q = calibrate(_read(path2), "2022-12-31", by=None, horizon="2023-01-31")
+    q = calibrate(_read(path2), "2022-12-31", by=None)
     assert q.uncertainty["win_odds"].between_var > 0.5
