@@ -134,6 +134,8 @@ TRUTH_EXITS: dict[str, tuple[Exit, ...]] = {
         ("lost", 0.35, ("lognormal", 35.0, 80.0)),
     ),
 }
+CRM_PROBABILITY = {"qualify": 0.1, "propose": 0.3, "negotiate": 0.6}
+CRM_CATEGORY = {"qualify": "pipeline", "propose": "best case", "negotiate": "commit"}
 TRUTH_VALUE = {"alpha": (20000.0, 45000.0), "beta": (5000.0, 9000.0),
                "gamma": (9000.0, 15000.0)}  # lognormal p50, p90 # fmt: skip
 TRUTH_PRODUCT_SHARE = {"alpha": 0.3, "beta": 0.5, "gamma": 0.2}
@@ -164,6 +166,7 @@ def synthetic_history(
     exits: dict[str, tuple[Exit, ...]] | None = None,
     entry: dict[str, float] | None = None,
     speed: dict[str, float] | None = None,
+    crm_fields: bool = False,
 ) -> pd.DataFrame:
     """A timestamped stage-change export (id, stage, entered_at, outcome, product, value) of
     deals arriving from ``start`` and seen on ``snapshot``, with a known truth:
@@ -174,7 +177,9 @@ def synthetic_history(
     - competing exits per stage (``exits``: to, share, time law): quick wins and slow losses,
       a skip, a rework loop and ten-minute click-throughs;
     - values: a lognormal per product, known only for won deals; ``speed`` (product -> factor)
-      multiplies a product's times in stage (default 1).
+      multiplies a product's times in stage (default 1);
+    - ``crm_fields``: also the CRM's probability, forecast category and expected close date on
+      every row (by stage, as many CRMs set them).
 
     Deals still open on ``snapshot`` show their visits so far; later rows are not in the
     export. Read it with :func:`synthetic_mapping`."""
@@ -221,16 +226,24 @@ def synthetic_history(
         month += 1
         k += 1
     out = pd.DataFrame(rows, columns=["id", "stage", "entered_at", "outcome", "product", "value"])
+    if crm_fields:
+        # what a CRM shows on each stage change: its stage probability and forecast category,
+        # and a close date a month ahead
+        out["probability"] = out["stage"].map(CRM_PROBABILITY)  # blank on Won / Lost rows
+        out["forecast_category"] = out["stage"].map(CRM_CATEGORY).fillna("")
+        out["expected_close"] = (out["entered_at"] + pd.Timedelta(days=30)).dt.strftime("%Y-%m-%d")
     out["entered_at"] = out["entered_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
     return out.sort_values(["entered_at", "id"], kind="stable").reset_index(drop=True)
 
 
-def synthetic_mapping() -> dict[str, object]:
+def synthetic_mapping(crm_fields: bool = False) -> dict[str, object]:
     """The column mapping of :func:`synthetic_history`'s export."""
+    crm = {"probability": "probability", "forecast_category": "forecast_category",
+           "expected_close": "expected_close"} if crm_fields else {}  # fmt: skip
     return {
         "shape": "stage_changes",
         "columns": {"id": "id", "stage": "stage", "entered": "entered_at",
-                    "outcome": "outcome", "product": "product", "value": "value"},
+                    "outcome": "outcome", "product": "product", "value": "value", **crm},
         "labels": {"won": ["Won"], "lost": ["Lost"], "open": list(TRUTH_STAGES)},
         "stage_order": list(TRUTH_STAGES),
     }  # fmt: skip

@@ -270,3 +270,32 @@ def test_crm_baselines_use_probability_and_categories_due_by_the_window() -> Non
     assert p.won.mean() == pytest.approx(1.7, abs=0.05)
     assert list(out["commit"].won) == [1.0] and list(out["commit"].revenue) == [100.0]
     assert list(out["best_case"].won) == [2.0] and list(out["best_case"].revenue) == [300.0]
+
+
+def test_cli_backtest_scores_the_crm_forecasts_when_the_export_has_them(
+    cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from simsales.calibrate.synthetic import synthetic_history, synthetic_mapping
+
+    path, mapping = tmp_path / "crm.csv", tmp_path / "map.yaml"
+    synthetic_history("2021-01-01", "2021-12-31", seed=1, crm_fields=True).to_csv(path, index=False)
+    mapping.write_text(yaml.safe_dump(synthetic_mapping(crm_fields=True)), encoding="utf-8")
+    res = CliRunner().invoke(
+        cli,
+        ["backtest", str(path), "--mapping", str(mapping), "--origins", "2021-09-30,2021-10-31",
+         "--window", "1M", "-n", "10", "--json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    names = {"simsales", "stage_weighted", "trailing_rate", "crm_probability", "commit",
+             "best_case"}  # fmt: skip
+    assert set(out["scores"]) == names
+    for o in out["origins"]:
+        assert set(o["forecasts"]) == names
+        commit, best = o["forecasts"]["commit"]["won"], o["forecasts"]["best_case"]["won"]
+        # point forecasts: one value; commit + best case holds at least the commit deals
+        assert commit["p10"] == commit["p90"] and best["mean"] >= commit["mean"]
+    s = out["scores"]["commit"]
+    assert s["crps_won"] == pytest.approx(s["mae_won"])  # CRPS of a point is its error
