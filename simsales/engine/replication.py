@@ -143,8 +143,9 @@ class _Run:
         self.cap_log: list[tuple[float, int, int]] = [
             (0.0, p, int(c)) for p, c in enumerate(m.capacity)
         ]
-        self.visits: list[tuple[int, int, int, float, float, float, float]] = []
-        self.visit_kind: list[int] = []  # beside visits: K_* of each
+        # (deal, stage, visit, entry, ready, start, exit, K_* kind), recorded once decided
+        self.visits: list[tuple[int, int, int, float, float, float, float, int]] = []
+        self.held_up: dict[int, tuple[int, int, int, float, float, float, float, int]] = {}
         self.in_service: dict[
             int, tuple[Needs, float, int, float, float]
         ] = {}  # deal -> needs, start, visit, entry, ready
@@ -352,7 +353,7 @@ class _Run:
         visits = [0] * s_count
         skipped = self.skipped[d]
         first_dur, record, urow = self.first_dur[d], self.visits.append, self.u_visits[d]
-        first_exit, kinds = self.first_exit[d], self.visit_kind
+        first_exit = self.first_exit[d]
         dynamic = self.dynamic  # rules or risks may change the deal on the way
         fifo = m.queue == "fifo"
         stage = self.stage0[d]
@@ -416,66 +417,61 @@ class _Run:
                 del self.in_service[d]
                 if needs:
                     release(needs)
-                record((d, stage, visit, entry, ready, start, env.now))
-                row = len(kinds)
-                kinds.append(K_OPEN)  # set below, once decided
+                end = env.now
                 if dynamic:
-                    if self.pending[d] > 0:
+                    if self.pending[d] > 0:  # held up after the stage: the visit is over
+                        self.held_up[d] = (d, stage, visit, entry, ready, start, end, K_OPEN)
                         delay, self.pending[d] = self.pending[d], 0.0
                         yield timeout(delay)
+                        del self.held_up[d]
                     if self.lost_flag[d]:
-                        kinds[row] = K_LOST
+                        record((d, stage, visit, entry, ready, start, end, K_LOST))
                         self._decide(d, LOST)
                         return
-                nxt = stage + 1
+                nxt = stage + 1  # the next stage the deal goes through
                 while nxt < s_count and (not on[nxt] or nxt in skipped):
                     nxt += 1
+                # where it goes: a stage, or TO_WON / TO_LOST; and the kind of exit
                 if ex is not None:
-                    target = ex[0][k]
-                    if f != 1.0 and target < 0:
+                    go = ex[0][k]
+                    if f != 1.0 and go < 0:
                         ratio = ex[3]
                         if visit == 0 and d in self.first_ratio and stage == self.stage0[d]:
                             ratio = self.first_ratio[d]
-                        target = _converted(target, f, ratio, urow[base + 2])
-                    if target >= 0 and target <= stage:
-                        kinds[row] = K_REWORK
-                        stage = target
-                        continue
-                    if target > stage:
-                        while target < s_count and (not on[target] or target in skipped):
-                            target += 1
-                        if target < s_count:
-                            kinds[row] = K_ADVANCE if target == nxt else K_SKIP
-                            stage = target
-                            continue
-                        target = TO_WON  # every later stage skipped
-                    won = target == TO_WON
-                    kinds[row] = K_WON if won else K_LOST
-                    self._decide(d, WON if won else LOST)
+                        go = _converted(go, f, ratio, urow[base + 2])
+                    if go < 0:
+                        kind = K_WON if go == TO_WON else K_LOST
+                    elif go <= stage:
+                        kind = K_REWORK
+                    else:
+                        while go < s_count and (not on[go] or go in skipped):
+                            go += 1
+                        if go >= s_count:  # every later stage skipped
+                            kind, go = K_WON, TO_WON
+                        else:
+                            kind = K_ADVANCE if go == nxt else K_SKIP
+                elif rework_to[stage] >= 0 and urow[base + 1] < rework_p[stage]:
+                    kind, go = K_REWORK, rework_to[stage]
+                else:
+                    p_advance = advance[stage]
+                    if nxt >= s_count:
+                        p_advance *= self.win_factor[d]
+                    if urow[base + 2] >= p_advance:
+                        kind, go = K_LOST, TO_LOST
+                    elif nxt >= s_count:
+                        kind, go = K_WON, TO_WON
+                    else:
+                        kind, go = K_ADVANCE, nxt
+                record((d, stage, visit, entry, ready, start, end, kind))
+                if go < 0:
+                    self._decide(d, WON if go == TO_WON else LOST)
                     return
-                if rework_to[stage] >= 0 and urow[base + 1] < rework_p[stage]:
-                    kinds[row] = K_REWORK
-                    stage = rework_to[stage]
-                    continue
-                p_advance = advance[stage]
-                if nxt >= s_count:
-                    p_advance *= self.win_factor[d]
-                if urow[base + 2] >= p_advance:
-                    kinds[row] = K_LOST
-                    self._decide(d, LOST)
-                    return
-                if nxt >= s_count:
-                    kinds[row] = K_WON
-                    self._decide(d, WON)
-                    return
-                kinds[row] = K_ADVANCE
-                stage = nxt
+                stage = go
         except simpy.Interrupt:  # lost outright by a global risk
             if d in self.in_service:
                 needs, start, visit, entry, ready = self.in_service.pop(d)
                 self.alloc.release(needs)
-                record((d, stage, visit, entry, ready, start, env.now))
-                kinds.append(K_LOST)
+                record((d, stage, visit, entry, ready, start, env.now, K_LOST))
             elif d in self.waiting:
                 self.alloc.cancel(d)
                 self.waiting.discard(d)
@@ -638,11 +634,11 @@ class _Run:
     def _records(self, occurred: npt.NDArray[np.bool_]) -> RepRecords:
         m, horizon = self.m, self.m.horizon_t
         for d, (_, start, visit, entry, ready) in self.in_service.items():  # busy at the horizon
-            self.visits.append((d, self.reached[d], visit, entry, ready, start, np.nan))
-            self.visit_kind.append(K_OPEN)
+            self.visits.append((d, self.reached[d], visit, entry, ready, start, np.nan, K_OPEN))
+        self.visits.extend(self.held_up.values())  # visit over, held up at the horizon
         for d in self.waiting:  # still queued at the horizon: their wait so far counts
             self.wait[d] += horizon - self.alloc.waiting_since(d)
-        v = np.array(self.visits, dtype=np.float64).reshape(-1, 7)
+        v = np.array(self.visits, dtype=np.float64).reshape(-1, 8)
         deal, stage = v[:, 0].astype(np.int64), v[:, 1].astype(np.int64)
         types = np.array(self.type, np.int64)
         held_days = np.nan_to_num(v[:, 6], nan=horizon) - v[:, 5]
@@ -670,12 +666,12 @@ class _Run:
             visit_deal=deal.astype(np.int32),
             visit_stage=stage.astype(np.int16),
             visit_number=v[:, 2].astype(np.int16),
-            # contiguous copies, so the (visit x 7) work array is not kept alive by views
+            # contiguous copies, so the (visit x 8) work array is not kept alive by views
             visit_entry=v[:, 3].copy(),
             visit_ready=v[:, 4].copy(),
             visit_start=v[:, 5].copy(),
             visit_exit=v[:, 6].copy(),
-            visit_kind=np.array(self.visit_kind, np.int8),
+            visit_kind=v[:, 7].astype(np.int8),
             pool_busy=people_days.sum(axis=0),
             pool_capacity_days=_capacity_days(caps, len(m.pool_ids), horizon),
             pool_requests=np.array(self.alloc.requests, np.int64),

@@ -233,6 +233,10 @@ class ReportData:
             return self.t("in_arrivals", type=self.type_name(rest.split("#", 1)[0]))
         if name == "value:live_pipeline":
             return self.t("in_value")
+        if kind == "uncertainty":  # 'win_odds' or 'win_odds:TYPE'
+            what, _, type_ = rest.partition(":")
+            label = self.t("in_uncertainty", what=self.t(f"unc_{what}"))
+            return f"{label} ({self.type_name(type_)})" if type_ else label
         return name
 
     @cached_property

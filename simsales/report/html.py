@@ -30,6 +30,7 @@ from simsales.report.data import ReportData
 from simsales.report.i18n import fmt_date, fmt_money, fmt_pct
 from simsales.report.interactive import FONT_STACK, figures
 from simsales.results.forecast import Forecast
+from simsales.scenario.schema import Stage
 
 __all__ = ["plotly_js", "render_report", "script_json", "write_report"]
 
@@ -563,12 +564,28 @@ def _stages(data: ReportData, money: Any) -> list[dict[str, Any]]:
                 "needs": ", ".join(
                     f"{(pools[p].name or p) if p in pools else p} ×{n}" for p, n in st.needs.items()
                 ),
-                "advance": fmt_pct(st.advance),
-                "rework": f"→ {st.rework.to} ({fmt_pct(st.rework.p)})" if st.rework else "",
+                **_way_out(st, data.scenario.stage_ids),
                 "cost": money(st.cost) if st.cost else "",
             }
         )
     return rows
+
+
+def _way_out(st: Stage, order: tuple[str, ...]) -> dict[str, str]:
+    """A stage's advance and rework cells; with exits: the share towards a win (won or a later
+    stage) and every other way out but lost, with its share."""
+    if st.exits is None:
+        return {
+            "advance": fmt_pct(st.advance),
+            "rework": f"→ {st.rework.to} ({fmt_pct(st.rework.p)})" if st.rework else "",
+        }
+    here = order.index(st.id)
+    ahead = [e for e in st.exits if e.to == "won" or (e.to in order and order.index(e.to) > here)]
+    back = [e for e in st.exits if e.to in order and order.index(e.to) <= here]
+    return {
+        "advance": fmt_pct(sum(e.p for e in ahead)),
+        "rework": ", ".join(f"→ {e.to} ({fmt_pct(e.p)})" for e in back),
+    }
 
 
 def _assumptions(data: ReportData, money: Any) -> dict[str, Any]:

@@ -228,13 +228,17 @@ def _one_form(fields: set[str], exits: tuple[Exit, ...] | None, where: str) -> N
         raise invalid(
             f"{where} gives both exits and {given}: use one form",
             f"move {given} into exits (to: the next stage / to: lost / to: an earlier stage) "
-            f"or remove exits",
+            f"or remove exits; a variant that switches a stage to exits sets {given}: null",
         )
 
 
 class Stage(Frozen):
     """A milestone stage. Where deals go from it is said either simply (``advance`` and one
-    ``rework``) or as competing ``exits``, each with its own share and time in the stage."""
+    ``rework``) or as competing ``exits``, each with its own share and time in the stage.
+
+    ``stale`` applies to live deals in a stage with exits that have already spent longer than
+    any exit's time (every exit's survival is 0 at their age): ``lost`` loses them at once,
+    ``{lost_after: N}`` after N more days; they hold no people meanwhile."""
 
     id: Identifier
     name: str | None = Field(None, description="display name")
@@ -259,6 +263,11 @@ class Stage(Frozen):
     @model_validator(mode="after")
     def _form(self) -> Stage:
         _one_form(self.model_fields_set, self.exits, "the stage")
+        if self.exits is None and "stale" in self.model_fields_set:
+            raise invalid(
+                "stale only applies to a stage with exits",
+                "give the stage exits (each with its time `after`) or remove stale",
+            )
         return self
 
 
