@@ -105,8 +105,7 @@ class History:
         then. A deal without snapshots keeps its fields unless something happened to it after
         ``as_of``: then its probability and category are its stage's (if the CRM has stage
         probabilities) and its expected close is unknown; its value is kept only if the export
-        records amounts of open deals (``open_values``), else unknown. A lost deal has no value
-        (as on import).
+        records amounts of open deals (``open_values``), else unknown.
         """
         t = pd.Timestamp(as_of)
         end = t + pd.Timedelta(days=1)
@@ -130,7 +129,6 @@ class History:
         if not self.open_values:
             deals.loc[moved, "value"] = np.nan
         deals.loc[moved, "expected_close"] = pd.NaT
-        deals.loc[deals["outcome"] == "lost", "value"] = np.nan  # as on import: no value
         probability = deals["stage"].map(self.stage_probability)
         forecast = deals["stage"].map(self.stage_forecast)
         closed = deals["outcome"].isin(TERMINAL)

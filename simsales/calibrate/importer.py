@@ -79,6 +79,7 @@ _CATEGORIES = {
     "pipeline": "pipeline", "bestcase": "best_case", "upside": "best_case",
     "commit": "commit", "committed": "commit", "closed": "closed", "won": "closed",
     "omitted": "omitted", "omit": "omitted", "lost": "omitted",
+    "forecast": "commit", "mostlikely": "best_case",  # Salesforce API values
 }  # fmt: skip
 
 
@@ -391,7 +392,6 @@ def _finish(
         if col not in deals:
             deals[col] = np.nan
     deals = deals.reset_index(drop=True)[list(DEAL_COLUMNS)]
-    deals.loc[deals["outcome"] == "lost", "value"] = np.nan  # a lost deal's amount is no value
     for col in ("opened", "closed", "created", "expected_close"):
         deals[col] = deals[col].astype("datetime64[ns]")
     report.deals_used = len(deals)
@@ -732,6 +732,17 @@ def _deal_attributes(
     attrs["id"] = rows.col("id")
     if rows.has("created"):
         attrs["created"] = _dates(rows, ("created",))["created"]
+    if rows.has("expected_close"):
+        attrs["expected_close"] = _dates(rows, ("expected_close",))["expected_close"]
+    if rows.has("probability"):
+        attrs["crm_probability"] = _probabilities(rows)
+    if rows.has("forecast_category"):
+        attrs["forecast_category"] = _categories(rows)
+    if rows.has("value"):  # the current amount (no history of it)
+        when = attrs.get("expected_close", pd.Series(pd.NaT, index=attrs.index))
+        snap = parse_times(rows.col("created"), rec.date_format, rec.timezone).max()
+        when = when.where(when < snap, snap) if pd.notna(snap) else when
+        attrs["value"] = _convert(rows, _values(rows), attrs["currency"], when, report)
     attrs = attrs.set_index("id")
     for col in attrs.columns:
         deals[col] = deals["deal"].map(attrs[col])

@@ -82,8 +82,8 @@ class _Frozen(BaseModel):
 class Labels(_Frozen):
     """Stage labels as they appear in the export."""
 
-    won: tuple[str, ...] = ("Won", "Closed Won")
-    lost: tuple[str, ...] = ("Lost", "Closed Lost")
+    won: tuple[str, ...] = ("Won", "Closed Won", "赢单", "成交")
+    lost: tuple[str, ...] = ("Lost", "Closed Lost", "输单", "丢单")
     open: tuple[str, ...] | None = Field(
         None, description="open stage labels, in process order; None: any other label is open"
     )

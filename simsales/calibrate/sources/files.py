@@ -1,9 +1,12 @@
 """Read an exported table (CSV or .xlsx) as text, whatever its encoding.
 
 Encoding rule for CSV: ``encoding`` if given (``--encoding``); else UTF-8 (a byte-order mark is
-dropped) if the bytes are valid UTF-8; else charset-normalizer's best guess, where a Chinese
-guess (GBK, GB2312, HZ) is read as GB18030, their superset; else (no guess) Latin-1, which
-decodes any bytes. The encoding used is returned, to be reported.
+dropped) if the bytes are valid UTF-8; else charset-normalizer's best guess among the encodings
+spreadsheets and CRMs write outside UTF-8 (:data:`CANDIDATES`: GB18030, which covers GBK and
+GB2312; Big5; Shift-JIS; EUC-KR; Windows-1252, the Western superset of Latin-1 that Excel and
+Salesforce write); else (no guess) Latin-1, which decodes any bytes. Unrestricted guessing is
+not used: on short exports it picks Thai or Central-European code pages for GB18030 and
+Latin-1 text. The encoding used is returned, to be reported.
 
 ``.xlsx`` / ``.xlsm`` files are read with openpyxl: the first sheet, its first row the header;
 dates become ISO text and whole numbers lose their ``.0``, so cells parse like CSV text. Line
@@ -22,10 +25,10 @@ import pandas as pd
 
 from simsales.errors import Problem, ScenarioError
 
-__all__ = ["MAX_BYTES", "detect_encoding", "read_table"]
+__all__ = ["CANDIDATES", "MAX_BYTES", "detect_encoding", "read_table"]
 
 MAX_BYTES = 200_000_000
-_CHINESE = {"gbk", "gb2312", "hz", "gb18030", "cp936"}
+CANDIDATES = ("gb18030", "big5", "shift_jis", "euc_kr", "cp1252")
 EXCEL = (".xlsx", ".xlsm")
 
 
@@ -38,12 +41,13 @@ def detect_encoding(data: bytes) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data[:2_000_000]).best()
+    best = from_bytes(data[:2_000_000], cp_isolation=list(CANDIDATES)).best()
     if best is None:
         return "latin-1"
-    name = best.encoding.lower().replace("-", "").replace("_", "")
-    if name in {c.replace("-", "") for c in _CHINESE}:
-        return "gb18030"
+    try:
+        data.decode(best.encoding)
+    except UnicodeDecodeError:  # the guess was made on the first 2 MB only
+        return "latin-1"
     return best.encoding
 
 

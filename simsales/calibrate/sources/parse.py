@@ -87,9 +87,16 @@ def parse_times(
     naive = ~aware & text.notna()
     if naive.any():
         parsed = pd.to_datetime(text[naive], format=fmt or "ISO8601", errors="coerce")
-        out[naive] = parsed.astype("datetime64[ns]")
+        out[naive] = _in_range(parsed).astype("datetime64[ns]")
     if aware.any():
         parsed = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
         local = parsed.dt.tz_convert(timezone or "UTC").dt.tz_localize(None)
-        out[aware] = local.astype("datetime64[ns]")
+        out[aware] = _in_range(local).astype("datetime64[ns]")
     return out
+
+
+def _in_range(parsed: pd.Series) -> pd.Series:
+    """Dates a nanosecond clock holds (years 1678-2261); others (e.g. 9999-12-31, "no end")
+    are NaT for the caller to read as open-ended or wrong."""
+    year = parsed.dt.year
+    return parsed.where((year > 1677) & (year < 2262))
