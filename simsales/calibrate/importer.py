@@ -152,6 +152,18 @@ def stage_id(label: str) -> str:
 def build_history(rec: Records) -> History:
     """Apply the cleaning rules to a source's records."""
     report = DataReport(rec.source, rows_read=len(rec.rows))
+    if rec.states:
+        keyed = {label_key(k): v for k, v in rec.states.items()}
+
+        def rename(v: str) -> str:
+            return keyed.get(label_key(v), v)
+
+        rec = replace(rec, rows=rec.rows.assign(stage=rec.rows["stage"].map(rename)))
+        if rec.attributes is not None and "stage" in rec.attributes:
+            stage = rec.attributes["stage"].map(rename)
+            rec = replace(rec, attributes=rec.attributes.assign(stage=stage))
+        report.add("states", "info", f"{len(keyed)} states renamed by the mapping", rows=1,
+                   examples=[f"{k} -> {v}" for k, v in list(rec.states.items())[:5]])  # fmt: skip
     for rule, message in rec.notes:
         report.add(rule, "info", message, rows=1, examples=[])
     if rec.catalog:

@@ -109,6 +109,9 @@ class ColumnMapping(_Frozen):
     catalog: Catalog | None = None
     currency: str = Field("USD", min_length=1, max_length=8)
     timezone: str | None = Field(None, description="IANA zone timestamps are converted to")
+    states: dict[str, str] | None = Field(
+        None, description="source state / stage label -> stage label (several may share one)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ColumnMapping:

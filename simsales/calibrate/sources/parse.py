@@ -23,7 +23,7 @@ import re
 
 import pandas as pd
 
-__all__ = ["parse_number", "parse_numbers", "parse_times"]
+__all__ = ["parse_number", "parse_numbers", "parse_times", "unix_times"]
 
 _UNITS = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8}
 _NOISE = re.compile(r"^[\s$€£¥￥₩₹]*(?:[A-Z]{3}\s*)?|\s*(?:[A-Z]{3}|元|[$€£¥￥])?\s*$")
@@ -100,3 +100,12 @@ def _in_range(parsed: pd.Series) -> pd.Series:
     are NaT for the caller to read as open-ended or wrong."""
     year = parsed.dt.year
     return parsed.where((year > 1677) & (year < 2262))
+
+
+def unix_times(values: pd.Series) -> pd.Series:
+    """Unix epoch numbers (seconds; milliseconds if above 10^11) as ISO text in UTC; other
+    values unchanged."""
+    num = pd.to_numeric(values, errors="coerce")
+    secs = num.where(num < 1e11, num / 1000)
+    iso = pd.to_datetime(secs, unit="s", errors="coerce").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return iso.where(num.notna(), values.astype(str))

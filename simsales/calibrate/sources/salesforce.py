@@ -33,7 +33,7 @@ import pandas as pd
 
 from simsales.calibrate.mapping import Labels, label_key
 from simsales.calibrate.sources.currency import read_rates
-from simsales.calibrate.sources.files import read_table
+from simsales.calibrate.sources.files import find_file, read_table
 from simsales.calibrate.sources.generic import canonical
 from simsales.calibrate.sources.parse import parse_numbers
 from simsales.calibrate.sources.records import Records
@@ -72,12 +72,7 @@ def detect_folder(path: Path) -> bool:
 
 
 def _find(folder: Path, name: str) -> Path | None:
-    for suffix in (".csv", ".xlsx", ".CSV"):
-        p = folder / f"{name}{suffix}"
-        if p.exists():
-            return p
-    lower = {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
-    return lower.get(f"{name.lower()}.csv") or lower.get(f"{name.lower()}.xlsx")
+    return find_file(folder, name)
 
 
 def read(
