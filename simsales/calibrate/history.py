@@ -110,7 +110,7 @@ class History:
         t = pd.Timestamp(as_of)
         end = t + pd.Timedelta(days=1)
         path = self.path[self.path["at"] < end]
-        changed = set(self.path.loc[self.path["at"] >= end, "deal"])
+        changed = self.path.loc[self.path["at"] >= end, "deal"].unique()
         deals = self.deals[self.deals["opened"] < end].copy()
         settled, _ = settle_path(path)
         state = deal_state(settled)
@@ -120,7 +120,7 @@ class History:
             deals[col] = ids.map(state[col]).where(ids.isin(state.index), deals[col])
         deals["closed"] = deals["closed"].astype("datetime64[ns]")
         snaps = self.snapshots[self.snapshots["at"] < end]
-        has_snaps = ids.isin(set(self.snapshots["deal"]))
+        has_snaps = ids.isin(self.snapshots["deal"].unique())
         last = snaps.sort_values("at", kind="stable").groupby("deal").last()
         moved = ids.isin(changed) & ~has_snaps
         for col in _STATE:

@@ -100,6 +100,7 @@ def test_salesforce_recovers_the_truth_in_one_currency() -> None:
     spread = by_cur.median().max() - by_cur.median().min()
     assert spread < 3 * 1.25 * 0.75 / math.sqrt(by_cur.size().min()) * math.sqrt(2)
     # time order, not file order: each deal's last snapshot is its current state
+    assert h.snapshots["at"].is_monotonic_increasing
     last = h.snapshots.sort_values("at").groupby("deal").last()
     assert (last["stage"].reindex(won["deal"]) == "won").all()
 
@@ -228,3 +229,32 @@ def test_cli_input_errors_exit_2_with_a_hint(cli, tmp_path: Path) -> None:  # ty
     assert res.exit_code == 2 and "folder" in res.output
     res = run(cli, ["calibrate", str(DATA / "worktile" / "workloads.csv"), "--encoding", "utf-8"])
     assert res.exit_code == 2 and "--encoding" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("shape", ["maven", "stage-changes"])
+def test_the_generic_shapes_pass_the_cut_test_too(shape: str, tmp_path: Path) -> None:
+    from calib_helpers import truth
+
+    from simsales.calibrate.synthetic import opportunity_rows, stage_change_rows
+
+    s = truth(
+        stages=[
+            {"id": "qualify", "duration": {"lognormal": {"p50": 8, "p90": 20}}, "advance": 0.7},
+            {"id": "propose", "duration": {"lognormal": {"p50": 15, "p90": 40}}, "advance": 0.8},
+        ],
+        deal_types={"alpha": {"value": {"lognormal": {"p50": 100, "p90": 200}}}},
+        arrivals=[{"type": "alpha", "per_month": 20}],
+    ) if shape == "stage-changes" else truth()  # fmt: skip
+    rows = stage_change_rows if shape == "stage-changes" else opportunity_rows
+    cols = {"product": "product", "value": "value"} if shape == "stage-changes" else None
+    got = []
+    for snapshot in ("2021-03-31", "2021-09-30"):  # one replication, cut at two dates
+        p = tmp_path / f"{snapshot}.csv"
+        rows(s, snapshot, seed=4).to_csv(p, index=False)
+        h = read_history(p, preset=shape, columns=cols)
+        sc = calibrate(h, "2021-03-31").scenario()
+        if shape == "maven":  # opportunity_rows draws ids, owners, accounts per export
+            keys = ("type", "stage", "days_in_stage", "value")
+            sc["pipeline"] = sorted(tuple(str(d.get(k)) for k in keys) for d in sc["pipeline"])
+        got.append({k: v for k, v in sc.items() if k not in ("name", "description")})
+    assert got[0] == got[1]

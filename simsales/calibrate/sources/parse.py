@@ -80,7 +80,8 @@ def parse_times(
     values: pd.Series, fmt: str | None = None, timezone: str | None = None
 ) -> pd.Series:
     """Naive ``datetime64[ns]`` wall-clock times in ``timezone`` (NaT where blank or wrong)."""
-    text = values.astype(str).map(_normalise)
+    text = values.astype(str)
+    text = text.map({v: _normalise(v) for v in pd.unique(text)})
     text = text.where(text != "")
     aware = text.str.contains(_OFFSET, na=False) if fmt is None else pd.Series(False, text.index)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")

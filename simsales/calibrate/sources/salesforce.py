@@ -68,11 +68,7 @@ def detect(header: list[str]) -> bool:
 
 
 def detect_folder(path: Path) -> bool:
-    return _find(path, "Opportunity") is not None
-
-
-def _find(folder: Path, name: str) -> Path | None:
-    return find_file(folder, name)
+    return find_file(path, "Opportunity") is not None
 
 
 def read(
@@ -86,7 +82,7 @@ def read(
     **options: Any,
 ) -> Records:
     folder = path if path.is_dir() else path.parent
-    files = {n: _find(folder, n) for n in FILES}
+    files = {n: find_file(folder, n) for n in FILES}
     missing = [n for n, p in files.items() if p is None]
     if missing:
         raise ScenarioError(
@@ -118,9 +114,9 @@ def read(
     rows = pd.concat([rows, _without_history(opp, rows)], ignore_index=True)
     labels, order, probability, forecast, why = _stages(folder, hist, encoding)
     rates, target = None, currency
-    ct = _find(folder, "CurrencyType")
+    ct = find_file(folder, "CurrencyType")
     if ct is not None:
-        rates = read_rates(ct, _find(folder, "DatedConversionRate"), encoding)
+        rates = read_rates(ct, find_file(folder, "DatedConversionRate"), encoding)
         target = target or rates.corporate
         notes.append(("currency", rates.describe(target)))
     elif target is None:
@@ -183,7 +179,7 @@ def _without_history(opp: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
 def _stages(
     folder: Path, hist: pd.DataFrame, encoding: str | None
 ) -> tuple[Labels, tuple[str, ...] | None, dict[str, float], dict[str, str], str]:
-    file = _find(folder, "OpportunityStage")
+    file = find_file(folder, "OpportunityStage")
     if file is None:
         prob = parse_numbers(hist.get("Probability", pd.Series("", index=hist.index)))
         med = prob.groupby(hist["StageName"]).median().dropna()
