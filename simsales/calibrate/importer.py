@@ -689,7 +689,10 @@ def _infer_order(ev: pd.DataFrame, rec: Records, report: DataReport) -> list[str
         why = "by the CRM's stage probability (ties: mean position in the deals' paths)"
     else:
         order = list(rank.sort_values(kind="stable").index)
-        why = "inferred from the mean position of each stage in the deals' paths"
+        why = (
+            "inferred from the mean position of each stage in the deals' paths (if wrong, give "
+            "stage_order: [...] in a --mapping file)"
+        )
     report.add(
         "stage_order", "info", f"stage order {why}: " + " -> ".join(order), rows=len(order),
         examples=[],

@@ -258,3 +258,46 @@ def test_the_generic_shapes_pass_the_cut_test_too(shape: str, tmp_path: Path) ->
             sc["pipeline"] = sorted(tuple(str(d.get(k)) for k in keys) for d in sc["pipeline"])
         got.append({k: v for k, v in sc.items() if k not in ("name", "description")})
     assert got[0] == got[1]
+
+
+def test_hubspot_view_export_labels_and_legacy_columns(tmp_path: Path) -> None:
+    """The deals view's own export: column labels, ``Date entered "<Stage> (<Pipeline>)"``."""
+    frame = pd.read_csv(DATA / "hubspot" / "deals.csv", dtype=str, keep_default_na=False)
+    names = dict(zip(generate.HS_IDS, generate.STAGES, strict=True)) | {
+        "closedwon": "Closed Won", "closedlost": "Closed Lost"
+    }  # fmt: skip
+    ui = {
+        "hs_object_id": "Record ID",
+        "dealstage": "Deal Stage",
+        "createdate": "Create Date",
+        "closedate": "Close Date",
+        "amount_in_home_currency": "Amount in company currency",
+        "hubspot_owner_id": "Deal owner",
+        "dealtype": "Deal Type",
+        "pipeline": "Pipeline",
+    }
+    for sid, label in names.items():
+        ui[f"hs_v2_date_entered_{sid}"] = f'Date entered "{label} (Sales Pipeline)"'
+    view = frame[[c for c in frame.columns if c in ui]].rename(columns=ui)
+    view["Deal Stage"] = view["Deal Stage"].map(names)
+    view.to_csv(tmp_path / "view.csv", index=False)
+    a = read_history(tmp_path / "view.csv")  # recognised, no pipelines file
+    b = read_history(DATA / "hubspot" / "deals.csv")
+    assert a.stages == b.stages
+    pd.testing.assert_frame_equal(a.visits, b.visits)
+    # the legacy property alone gives the same path
+    legacy = frame.rename(columns=lambda c: c.replace("hs_v2_date_entered_", "hs_date_entered_"))
+    legacy.to_csv(tmp_path / "deals.csv", index=False)
+    shutil.copy(DATA / "hubspot" / "pipelines.json", tmp_path / "pipelines.json")
+    pd.testing.assert_frame_equal(read_history(tmp_path / "deals.csv").visits, b.visits)
+
+
+def test_backtest_runs_on_a_salesforce_folder(cli) -> None:  # type: ignore[no-untyped-def]
+    args = ["backtest", str(DATA / "salesforce"), "--preset", "salesforce", "--as-of",
+            "2023-03-31", "--until", "2023-06-30", "-n", "20", "--json"]  # fmt: skip
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    import json
+
+    out = json.loads(res.stdout)
+    assert out["origins"][0]["actual_won"] > 0

@@ -48,10 +48,14 @@ def read(
         m = resolve_mapping(preset, mapping if mapping is not None else mapping_file, columns,
                             header=header)  # fmt: skip
     notes = [("encoding", encoding_note)] if encoding_note else []
+    rows = canonical(frame, m.columns)
+    teams = _teams(path, m, encoding)
+    if teams and "owner" in rows and "team" not in rows:
+        rows["team"] = rows["owner"].map(teams).fillna("")
     return Records(
         source=str(path),
         shape=m.shape,
-        rows=canonical(frame, m.columns),
+        rows=rows,
         names=dict(m.columns),
         labels=m.labels,
         stage_order=m.stage_order,
@@ -103,6 +107,23 @@ def mapping_options(rec: Records, mapping_file: str | Path | None) -> Records:
     if m.states:
         changes["states"] = dict(m.states)
     return replace(rec, **changes)
+
+
+def _teams(path: Path, m: ColumnMapping, encoding: str | None) -> dict[str, str]:
+    spec = m.teams
+    if spec is None:
+        return {}
+    file = path.parent / spec.file
+    if not file.exists():
+        if spec.optional:
+            return {}
+        raise ScenarioError([Problem("teams file not found", "teams.file", str(file))])
+    table, _ = read_table(file, encoding)
+    for col in (spec.owner, spec.team):
+        if col not in table.columns:
+            raise ScenarioError([Problem(f"no column {col!r} in the teams file", "teams",
+                                         str(file))])  # fmt: skip
+    return {o: t for o, t in zip(table[spec.owner], table[spec.team], strict=True) if o and t}
 
 
 def _catalog(path: Path, m: ColumnMapping, encoding: str | None) -> dict[str, float]:

@@ -167,6 +167,8 @@ def _stage_rows(
         ui = _UI_ENTERED.match(col)
         if m is None and ui is None:
             continue
+        if col.startswith("hs_date_entered_") and f"hs_v2_{col[3:]}" in frame.columns:
+            continue  # the v2 property supersedes the legacy one
         label = label_of.get(m.group(1), m.group(1)) if m else ui.group(1)  # type: ignore[union-attr]
         filled = frame[col] != ""
         parts.append(
