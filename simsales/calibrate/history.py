@@ -105,13 +105,12 @@ class History:
         then. A deal without snapshots keeps its fields unless something happened to it after
         ``as_of``: then its probability and category are its stage's (if the CRM has stage
         probabilities) and its expected close is unknown; its value is kept only if the export
-        records amounts of open deals (``open_values``), else unknown. A lost deal has no value
-        (as on import).
+        records amounts of open deals (``open_values``), else unknown.
         """
         t = pd.Timestamp(as_of)
         end = t + pd.Timedelta(days=1)
         path = self.path[self.path["at"] < end]
-        changed = set(self.path.loc[self.path["at"] >= end, "deal"])
+        changed = self.path.loc[self.path["at"] >= end, "deal"].unique()
         deals = self.deals[self.deals["opened"] < end].copy()
         settled, _ = settle_path(path)
         state = deal_state(settled)
@@ -121,7 +120,7 @@ class History:
             deals[col] = ids.map(state[col]).where(ids.isin(state.index), deals[col])
         deals["closed"] = deals["closed"].astype("datetime64[ns]")
         snaps = self.snapshots[self.snapshots["at"] < end]
-        has_snaps = ids.isin(set(self.snapshots["deal"]))
+        has_snaps = ids.isin(self.snapshots["deal"].unique())
         last = snaps.sort_values("at", kind="stable").groupby("deal").last()
         moved = ids.isin(changed) & ~has_snaps
         for col in _STATE:
@@ -130,7 +129,6 @@ class History:
         if not self.open_values:
             deals.loc[moved, "value"] = np.nan
         deals.loc[moved, "expected_close"] = pd.NaT
-        deals.loc[deals["outcome"] == "lost", "value"] = np.nan  # as on import: no value
         probability = deals["stage"].map(self.stage_probability)
         forecast = deals["stage"].map(self.stage_forecast)
         closed = deals["outcome"].isin(TERMINAL)

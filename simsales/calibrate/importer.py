@@ -20,7 +20,8 @@ open_with_close_date     dropped    one row per deal: an open stage but a close 
 missing_engage_date      dropped    won or lost but never engaged (no start date)
 no_open_stage            dropped    stage changes: the deal's first row is already won or lost
 unknown_deal             dropped    a history row of a deal the deals file does not have
-reopened                 kept       stage changes: a close undone by a later row (reopened or
+bad_effort               dropped    a workload with no date, no valid hours or an unknown item
+reopened                 info       stage changes: a close undone by a later row (reopened or
                                     re-closed): the deal went on from the stage it left
 bad_value                kept       a value that is not a non-negative number: value blanked
 bad_probability          kept       a probability outside 0-100 %: blanked
@@ -38,6 +39,8 @@ observation_start        info       no closes before a date: earlier deals are l
 stage_order              info       the stage order used, and why
 currency                 info       values converted to the scenario currency, and how
 encoding                 info       the encoding the file was read with
+states                   info       source states renamed to stages by the mapping
+deleted / other_pipeline info       source rows left out by the source's own rules
 catalog                  info       the product catalog used to name products
 =======================  =========  ==========================================================
 """
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -79,6 +83,7 @@ _CATEGORIES = {
     "pipeline": "pipeline", "bestcase": "best_case", "upside": "best_case",
     "commit": "commit", "committed": "commit", "closed": "closed", "won": "closed",
     "omitted": "omitted", "omit": "omitted", "lost": "omitted",
+    "forecast": "commit", "mostlikely": "best_case",  # Salesforce API values
 }  # fmt: skip
 
 
@@ -151,6 +156,18 @@ def stage_id(label: str) -> str:
 def build_history(rec: Records) -> History:
     """Apply the cleaning rules to a source's records."""
     report = DataReport(rec.source, rows_read=len(rec.rows))
+    if rec.states:
+        keyed = {label_key(k): v for k, v in rec.states.items()}
+
+        def rename(v: str) -> str:
+            return keyed.get(label_key(v), v)
+
+        rec = replace(rec, rows=rec.rows.assign(stage=rec.rows["stage"].map(rename)))
+        if rec.attributes is not None and "stage" in rec.attributes:
+            stage = rec.attributes["stage"].map(rename)
+            rec = replace(rec, attributes=rec.attributes.assign(stage=stage))
+        report.add("states", "info", f"{len(keyed)} states renamed by the mapping", rows=1,
+                   examples=[f"{k} -> {v}" for k, v in list(rec.states.items())[:5]])  # fmt: skip
     for rule, message in rec.notes:
         report.add(rule, "info", message, rows=1, examples=[])
     if rec.catalog:
@@ -212,6 +229,12 @@ class _Rows:
         self.report.add(rule, action, message, rows=len(hit), examples=self.examples(hit))
 
 
+def _each(series: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
+    """``fn`` of each value, computed once per distinct value (exports repeat a few labels)."""
+    table = {v: fn(v) for v in pd.unique(series)}
+    return series.map(table).astype(object)
+
+
 def _dates(rows: _Rows, fields: tuple[str, ...]) -> dict[str, pd.Series]:
     """Parse the date columns; rows with a non-blank, unparseable date are dropped."""
     bad = pd.Series(False, index=rows.frame.index)
@@ -236,8 +259,8 @@ def _kinds(rows: _Rows, open_labels: list[str] | None) -> pd.Series:
     series = rows.col("stage")
     if open_labels is not None:
         table.update({label_key(x): x for x in open_labels})
-        return series.map(lambda v: table.get(label_key(v)))
-    return series.map(lambda v: table.get(label_key(v), v if v else None))
+        return _each(series, lambda v: table.get(label_key(v)))
+    return _each(series, lambda v: table.get(label_key(v), v if v else None))
 
 
 def _drop_unknown_stages(rows: _Rows, open_labels: list[str] | None) -> None:
@@ -273,7 +296,7 @@ def _probabilities(rows: _Rows) -> pd.Series:
 
 def _categories(rows: _Rows) -> pd.Series:
     raw = rows.col("forecast_category")
-    cat = raw.map(lambda v: _CATEGORIES.get(label_key(v)))
+    cat = _each(raw, lambda v: _CATEGORIES.get(label_key(v)))
     rows.keep(
         (raw != "") & cat.isna(),
         "bad_forecast_category",
@@ -289,14 +312,14 @@ def _attributes(rows: _Rows) -> pd.DataFrame:
     for f in _ATTRS:
         if f == "product":
             continue
-        out[f] = rows.col(f).map(lambda v: " ".join(v.split()) or None)
-    out["currency"] = out["currency"].map(lambda v: v.upper() if isinstance(v, str) else v)
+        out[f] = _each(rows.col(f), lambda v: " ".join(v.split()) or None)
+    out["currency"] = _each(out["currency"], lambda v: v.upper() if isinstance(v, str) else v)
     if rows.has("account"):
         rows.keep(out["account"].isna(), "blank_account", "no account (the deal is kept)")
     if not rows.has("product"):
         out["product"] = None
         return out
-    product = rows.col("product").map(lambda v: " ".join(v.split()))
+    product = _each(rows.col("product"), lambda v: " ".join(v.split()))
     rows.keep(product == "", "blank_product", "no product: grouped as 'unspecified'")
     out["product"] = _merge_spellings(rows, product.where(product != "", "unspecified"))
     return out
@@ -391,7 +414,6 @@ def _finish(
         if col not in deals:
             deals[col] = np.nan
     deals = deals.reset_index(drop=True)[list(DEAL_COLUMNS)]
-    deals.loc[deals["outcome"] == "lost", "value"] = np.nan  # a lost deal's amount is no value
     for col in ("opened", "closed", "created", "expected_close"):
         deals[col] = deals[col].astype("datetime64[ns]")
     report.deals_used = len(deals)
@@ -615,7 +637,7 @@ def _stage_changes(rec: Records, report: DataReport) -> History:
     settled, undone = settle_path(path)
     hit = rows.frame.loc[undone.index.intersection(rows.frame.index)]
     report.add(
-        "reopened", "kept",
+        "reopened", "info",
         "a close undone by a later row (reopened, or closed again): the deal went on from the "
         "stage it was closed from", rows=len(hit), examples=rows.examples(hit),
     )  # fmt: skip
@@ -667,7 +689,10 @@ def _infer_order(ev: pd.DataFrame, rec: Records, report: DataReport) -> list[str
         why = "by the CRM's stage probability (ties: mean position in the deals' paths)"
     else:
         order = list(rank.sort_values(kind="stable").index)
-        why = "inferred from the mean position of each stage in the deals' paths"
+        why = (
+            "inferred from the mean position of each stage in the deals' paths (if wrong, give "
+            "stage_order: [...] in a --mapping file)"
+        )
     report.add(
         "stage_order", "info", f"stage order {why}: " + " -> ".join(order), rows=len(order),
         examples=[],
@@ -711,7 +736,7 @@ def _snapshots(
                                    "forecast_category", *_ATTRS) if c in current]]  # fmt: skip
     if not has_state:
         return empty(SNAPSHOT_COLUMNS), current
-    snaps = filled[list(SNAPSHOT_COLUMNS)].reset_index(drop=True)
+    snaps = filled[list(SNAPSHOT_COLUMNS)].sort_values("at", kind="stable").reset_index(drop=True)
     snaps["at"] = snaps["at"].astype("datetime64[ns]")
     snaps["expected_close"] = snaps["expected_close"].astype("datetime64[ns]")
     return snaps, current
@@ -732,6 +757,17 @@ def _deal_attributes(
     attrs["id"] = rows.col("id")
     if rows.has("created"):
         attrs["created"] = _dates(rows, ("created",))["created"]
+    if rows.has("expected_close"):
+        attrs["expected_close"] = _dates(rows, ("expected_close",))["expected_close"]
+    if rows.has("probability"):
+        attrs["crm_probability"] = _probabilities(rows)
+    if rows.has("forecast_category"):
+        attrs["forecast_category"] = _categories(rows)
+    if rows.has("value"):  # the current amount (no history of it)
+        when = attrs.get("expected_close", pd.Series(pd.NaT, index=attrs.index))
+        snap = parse_times(rows.col("created"), rec.date_format, rec.timezone).max()
+        when = when.where(when < snap, snap) if pd.notna(snap) else when
+        attrs["value"] = _convert(rows, _values(rows), attrs["currency"], when, report)
     attrs = attrs.set_index("id")
     for col in attrs.columns:
         deals[col] = deals["deal"].map(attrs[col])

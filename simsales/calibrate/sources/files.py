@@ -1,9 +1,14 @@
 """Read an exported table (CSV or .xlsx) as text, whatever its encoding.
 
-Encoding rule for CSV: ``encoding`` if given (``--encoding``); else UTF-8 (a byte-order mark is
-dropped) if the bytes are valid UTF-8; else charset-normalizer's best guess, where a Chinese
-guess (GBK, GB2312, HZ) is read as GB18030, their superset; else (no guess) Latin-1, which
-decodes any bytes. The encoding used is returned, to be reported.
+Encoding rule for CSV (stated, so a reader can predict it): ``encoding`` if given
+(``--encoding``); else UTF-8 (a byte-order mark is dropped) if the bytes are valid UTF-8; else,
+when at least 90 % of the runs of non-ASCII bytes have an even length (double-byte text: each
+Chinese character is two bytes), the first of GB18030 (which covers GBK and GB2312), Big5,
+Shift-JIS and EUC-KR that decodes the whole file; else Windows-1252 (the Western superset of
+Latin-1 that Excel and Salesforce write: accented letters stand alone between ASCII ones) if it
+decodes, else Latin-1, which decodes any bytes. (Statistical guessing was tried and rejected:
+on exports whose non-ASCII text is a few repeated names it takes GB18030 for Central-European
+text.) The encoding used is returned, to be reported.
 
 ``.xlsx`` / ``.xlsm`` files are read with openpyxl: the first sheet, its first row the header;
 dates become ISO text and whole numbers lose their ``.0``, so cells parse like CSV text. Line
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -22,10 +28,10 @@ import pandas as pd
 
 from simsales.errors import Problem, ScenarioError
 
-__all__ = ["MAX_BYTES", "detect_encoding", "read_table"]
+__all__ = ["DOUBLE_BYTE", "MAX_BYTES", "detect_encoding", "find_file", "read_table"]
 
 MAX_BYTES = 200_000_000
-_CHINESE = {"gbk", "gb2312", "hz", "gb18030", "cp936"}
+DOUBLE_BYTE = ("gb18030", "big5", "shift_jis", "euc_kr")
 EXCEL = (".xlsx", ".xlsm")
 
 
@@ -36,15 +42,19 @@ def detect_encoding(data: bytes) -> str:
         return "utf-8-sig"
     except UnicodeDecodeError:
         pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data[:2_000_000]).best()
-    if best is None:
+    runs = [len(r) for r in re.findall(rb"[\x80-\xff]+", data)]
+    if runs and sum(r % 2 == 0 for r in runs) >= 0.9 * len(runs):
+        for name in DOUBLE_BYTE:
+            try:
+                data.decode(name)
+                return name
+            except UnicodeDecodeError:
+                continue
+    try:
+        data.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
         return "latin-1"
-    name = best.encoding.lower().replace("-", "").replace("_", "")
-    if name in {c.replace("-", "") for c in _CHINESE}:
-        return "gb18030"
-    return best.encoding
 
 
 def read_table(
@@ -125,3 +135,15 @@ def _read_excel(path: Path, nrows: int | None) -> pd.DataFrame:
     if not header:
         raise ScenarioError([Problem("the first sheet is empty", file=str(path))])
     return pd.DataFrame(body, columns=header, dtype=str)
+
+
+def find_file(
+    folder: Path, stem: str, suffixes: tuple[str, ...] = (".csv", ".xlsx")
+) -> Path | None:
+    """``folder/stem.<suffix>`` for the first suffix that exists (names compared case-blind)."""
+    names = {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
+    for suffix in suffixes:
+        hit = names.get(f"{stem}{suffix}".lower())
+        if hit is not None:
+            return hit
+    return None

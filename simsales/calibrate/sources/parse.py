@@ -23,7 +23,7 @@ import re
 
 import pandas as pd
 
-__all__ = ["parse_number", "parse_numbers", "parse_times"]
+__all__ = ["parse_number", "parse_numbers", "parse_times", "unix_times"]
 
 _UNITS = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8}
 _NOISE = re.compile(r"^[\s$€£¥￥₩₹]*(?:[A-Z]{3}\s*)?|\s*(?:[A-Z]{3}|元|[$€£¥￥])?\s*$")
@@ -80,16 +80,33 @@ def parse_times(
     values: pd.Series, fmt: str | None = None, timezone: str | None = None
 ) -> pd.Series:
     """Naive ``datetime64[ns]`` wall-clock times in ``timezone`` (NaT where blank or wrong)."""
-    text = values.astype(str).map(_normalise)
+    text = values.astype(str)
+    text = text.map({v: _normalise(v) for v in pd.unique(text)})
     text = text.where(text != "")
     aware = text.str.contains(_OFFSET, na=False) if fmt is None else pd.Series(False, text.index)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     naive = ~aware & text.notna()
     if naive.any():
         parsed = pd.to_datetime(text[naive], format=fmt or "ISO8601", errors="coerce")
-        out[naive] = parsed.astype("datetime64[ns]")
+        out[naive] = _in_range(parsed).astype("datetime64[ns]")
     if aware.any():
         parsed = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
         local = parsed.dt.tz_convert(timezone or "UTC").dt.tz_localize(None)
-        out[aware] = local.astype("datetime64[ns]")
+        out[aware] = _in_range(local).astype("datetime64[ns]")
     return out
+
+
+def _in_range(parsed: pd.Series) -> pd.Series:
+    """Dates a nanosecond clock holds (years 1678-2261); others (e.g. 9999-12-31, "no end")
+    are NaT for the caller to read as open-ended or wrong."""
+    year = parsed.dt.year
+    return parsed.where((year > 1677) & (year < 2262))
+
+
+def unix_times(values: pd.Series) -> pd.Series:
+    """Unix epoch numbers (seconds; milliseconds if above 10^11) as ISO text in UTC; other
+    values unchanged."""
+    num = pd.to_numeric(values, errors="coerce")
+    secs = num.where(num < 1e11, num / 1000)
+    iso = pd.to_datetime(secs, unit="s", errors="coerce").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return iso.where(num.notna(), values.astype(str))

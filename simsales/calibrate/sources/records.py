@@ -39,3 +39,4 @@ class Records:
     open_values: bool = False
     notes: list[tuple[str, str]] = field(default_factory=list)  # (rule, message) infos
     catalog: dict[str, float] = field(default_factory=dict)
+    states: dict[str, str] = field(default_factory=dict)  # source state -> stage label
