@@ -300,4 +300,4 @@ def test_backtest_runs_on_a_salesforce_folder(cli) -> None:  # type: ignore[no-u
     import json
 
     out = json.loads(res.stdout)
-    assert out["origins"][0]["actual_won"] > 0
+    assert out["origins"][0]["actual"]["won"] > 0  # the JSON shape of issue 12
