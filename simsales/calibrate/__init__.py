@@ -1,14 +1,17 @@
 """Learn from history: calibrate scenarios from CRM exports, and backtest them.
 
-- :func:`read_history` imports a CRM export (CSV) with a column mapping or a preset, counting
-  every data problem (:class:`DataReport`; ``strict=True`` raises :class:`DataError`);
+- :func:`read_history` imports a CRM export (Salesforce, HubSpot, PingCode, Worktile, or any
+  CSV / .xlsx with a column mapping or a preset; :mod:`simsales.calibrate.sources`) into one
+  canonical :class:`History`, counting every data problem (:class:`DataReport`;
+  ``strict=True`` raises :class:`DataError`);
 - :func:`calibrate` fits stage durations (censored ML), win rates (Beta posteriors, shrunk per
   deal type), values, arrival rates and the open pipeline as of a date; the result writes a
   commented scenario (:meth:`Calibration.write`);
 - :func:`backtest` calibrates on what was known at past dates, simulates, and scores the
   forecasts (and the CRM's stage-weighted pipeline) against what happened.
 
-Modules: mapping, importer, quality, history, fit, calibrate, scenario_yaml, baseline, scores,
+Modules: sources (one reader per source, files, parse, currency), mapping, importer, quality,
+history, fit, calibrate, scenario_yaml, baseline, scores,
 backtest, backtest_html, synthetic (histories generated from a known scenario, for tests).
 """
 

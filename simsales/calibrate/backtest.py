@@ -2,34 +2,38 @@
 
 For each origin ``o`` (an as-of date) and window ``(o, u]``:
 
-1. calibrate on the history as known at the end of ``o`` (:meth:`History.known_at`: deals engaged
-   by then, outcomes and values only of deals closed by then) and simulate to ``u``;
-2. the truth is the export's deals won with a close date in ``(o, u]`` (including deals engaged
-   after ``o``): their number and their revenue;
-3. scores, for simsales and for the stage-weighted pipeline (:mod:`simsales.calibrate.baseline`):
-   the PIT value of the truth and whether the central 80% interval held it; over several origins
-   (rolling origin) the coverage of those intervals;
-4. per-deal Brier scores for the deals open at ``o``:
+1. calibrate on the history as known at the end of ``o`` (:meth:`History.known_at`) and
+   simulate from the day after ``o`` to ``u``;
+2. the truth is the export's deals won on a calendar day in the window: after the as-of day
+   (which the calibration saw) and up to and including the last day ``u``, whatever the time
+   of day on timestamped exports. Days are the export's local calendar days, which are the
+   calibrated scenario's days;
+3. the same window is forecast by the baselines of :mod:`simsales.calibrate.baseline`
+   (stage-weighted pipeline, trailing three-month rate, and the CRM's probability and forecast
+   categories when the export has them);
+4. scores per forecast (see :mod:`simsales.calibrate.scores`), over all origins:
 
-   - ``brier`` (the headline): deals that closed by ``u``, outcome won = 1 / lost = 0. simsales'
-     probability is P(won | decided by u) from the replications (the type's win rate if no
-     replication decided it); the baseline's is its stage's historical win rate.
-   - ``brier_all``: every deal open at ``o``, event "won by ``u``"; deals still open at ``u``
-     count as 0. simsales says P(won by u); the baseline, which has no notion of timing, says its
-     stage's win rate.
+   - ``coverage_won`` / ``coverage_revenue``: share of windows whose central 80% interval
+     [P10, P90] held the truth;
+   - ``crps_won`` / ``crps_revenue``: mean sample CRPS (absolute error for a point forecast);
+   - ``mae_won`` / ``mae_revenue``: mean absolute error of the P50 (the median is the point
+     forecast that minimises absolute error);
+   - ``bias_won``: mean of (forecast mean - truth) in deals won;
+   - ``brier``: per deal open at the origin, event "won by the window's end" (lost or still
+     open count 0), pooled over origins; simsales' probability is the share of replications
+     that won the deal by then. ``None`` for forecasts without a per-deal view (trailing rate).
 
    simsales' per-deal probabilities are Monte Carlo estimates: their noise adds about
-   ``p (1 - p) / n`` (``n`` the replications that decided the deal) to its Brier score, so use a
-   few hundred replications when comparing Brier scores.
+   ``p (1 - p) / n`` to its Brier score (``n`` replications).
 
-simsales' intervals hold the randomness of deals given the fitted parameters (arrivals, timing,
-outcomes, values); they do not widen for parameter uncertainty (small with thousands of deals)
-or for a process that changes over time, which is what the coverage over origins measures.
+Rolling origins: :func:`rolling_windows` gives origins every month (or ``N`` days / weeks /
+months) from one date to another, each with a window of a fixed span (``2M``, ``60D``, ``8W``).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -39,19 +43,100 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from simsales.calibrate.baseline import Baseline, stage_weighted
+from simsales.calibrate.baseline import (
+    BaselineForecast,
+    crm_baselines,
+    stage_weighted,
+    trailing_rate,
+)
 from simsales.calibrate.calibrate import By, Calibration, Durations, calibrate
 from simsales.calibrate.history import History
-from simsales.calibrate.scores import brier, coverage, inside80, interval80, pit
+from simsales.calibrate.scores import (
+    brier,
+    coverage,
+    crps,
+    inside80,
+    interval80,
+    pit,
+    pit_histogram,
+)
 from simsales.engine.runner import Executor, simulate
 from simsales.errors import SimsalesError
 from simsales.scenario.load import load_dict
 
-__all__ = ["BacktestResult", "OriginResult", "backtest"]
+__all__ = [
+    "BacktestResult",
+    "OriginResult",
+    "backtest",
+    "parse_span",
+    "rolling_windows",
+    "window_truth",
+]
 
 FloatArray = npt.NDArray[np.float64]
 METRICS = ("won", "revenue")
-METHODS = ("simsales", "baseline")
+SCORES = ("coverage_won", "coverage_revenue", "crps_won", "crps_revenue", "mae_won",
+          "mae_revenue", "bias_won", "brier")  # fmt: skip
+LABELS = {
+    "simsales": "simsales (calibrated)",
+    "stage_weighted": "stage-weighted pipeline",
+    "trailing_rate": "trailing three-month rate",
+    "crm_probability": "CRM probability x amount",
+    "commit": "CRM commit",
+    "best_case": "CRM commit + best case",
+}
+_SPAN = re.compile(r"^\s*(\d+)\s*([DWMQ])\s*$", re.IGNORECASE)
+
+
+def parse_span(text: str) -> pd.DateOffset:
+    """A span such as ``2M`` (months), ``1Q`` (quarters), ``8W`` (weeks) or ``60D`` (days);
+    ``month`` / ``week`` / ``day`` / ``quarter`` mean one of them."""
+    words = {"month": "1M", "week": "1W", "day": "1D", "quarter": "1Q"}
+    m = _SPAN.match(words.get(text.strip().lower(), text))
+    if m is None or int(m.group(1)) == 0:
+        raise SimsalesError(
+            f"{text!r} is not a span: write e.g. 2M (months), 1Q, 8W (weeks), 60D (days) or month"
+        )
+    n, unit = int(m.group(1)), m.group(2).upper()
+    if unit == "D":
+        return pd.DateOffset(days=n)
+    if unit == "W":
+        return pd.DateOffset(weeks=n)
+    return pd.DateOffset(months=n * (3 if unit == "Q" else 1))
+
+
+def _add(d: pd.Timestamp, span: pd.DateOffset, k: int = 1) -> pd.Timestamp:
+    """``d`` plus ``k`` spans; a month's end stays a month's end when the span is in months."""
+    months = span.kwds.get("months", 0)
+    if months and d.is_month_end:
+        return d + pd.offsets.MonthEnd(months * k)
+    out: pd.Timestamp = d + span * k
+    return out
+
+
+def rolling_windows(
+    start: date | str, end: date | str, every: str = "month", window: str = "2M"
+) -> list[tuple[date, date]]:
+    """Origins from ``start`` to ``end`` (both included) every ``every``, each with the window
+    ``(origin, origin + window]``."""
+    a, b = pd.Timestamp(start), pd.Timestamp(end)
+    if b < a:
+        raise SimsalesError(f"--to {b.date()} is before --from {a.date()}")
+    step, span = parse_span(every), parse_span(window)
+    out = []
+    k = 0
+    while (o := _add(a, step, k)) <= b:
+        out.append((o.date(), _add(o, span).date()))
+        k += 1
+    return out
+
+
+def window_truth(history: History, as_of: date | str, until: date | str) -> pd.DataFrame:
+    """The deals won on a calendar day in ``(as_of, until]`` (see the module docstring)."""
+    d = history.deals
+    day = d["closed"].dt.normalize()
+    inside = (day > pd.Timestamp(as_of)) & (day <= pd.Timestamp(until))
+    return d[inside & (d["outcome"] == "won")]
 
 
 @dataclass(frozen=True)
@@ -59,51 +144,45 @@ class OriginResult:
     as_of: date
     until: date
     actual: dict[str, float]  # metric -> truth
-    samples: dict[tuple[str, str], FloatArray]  # (method, metric) -> forecast sample
-    deals: pd.DataFrame  # per deal open at as_of: deal, p_sim, p_sim_decided, p_base, truth
-    cumulative: pd.DataFrame  # per day: date, actual_won, actual_revenue, sim quantiles
+    samples: dict[tuple[str, str], FloatArray]  # (forecast, metric) -> sample
+    deals: pd.DataFrame  # per deal open at as_of: deal, truth, p_<forecast> ...
+    cumulative: pd.DataFrame  # per day: date, actual_won, actual_revenue, simsales quantiles
     pipeline: int  # deals open at as_of
     calibration: Calibration = field(repr=False)
-    baseline: Baseline = field(repr=False)
+    baselines: tuple[BaselineForecast, ...] = field(repr=False, default=())
 
-    def pit(self, method: str, metric: str) -> float:
-        return pit(self.samples[(method, metric)], self.actual[metric])
+    @property
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(name for name, _ in self.samples))
 
-    def inside(self, method: str, metric: str) -> bool:
-        return inside80(self.samples[(method, metric)], self.actual[metric])
+    def pit(self, name: str, metric: str) -> float:
+        return pit(self.samples[(name, metric)], self.actual[metric])
 
-    def interval(self, method: str, metric: str) -> tuple[float, float]:
-        return interval80(self.samples[(method, metric)])
+    def inside(self, name: str, metric: str) -> bool:
+        return inside80(self.samples[(name, metric)], self.actual[metric])
 
-    def brier(self, method: str, *, all_open: bool = False) -> float:
-        d = self.deals if all_open else self.deals[self.deals["truth"] != "open"]
-        y = (d["truth"] == "won").astype(float)
-        if method == "baseline":
-            return brier(d["p_base"], y)
-        return brier(d["p_sim"] if all_open else d["p_sim_decided"], y)
+    def interval(self, name: str, metric: str) -> tuple[float, float]:
+        return interval80(self.samples[(name, metric)])
+
+    def crps(self, name: str, metric: str) -> float:
+        return crps(self.samples[(name, metric)], self.actual[metric])
+
+    def quantiles(self, name: str, metric: str) -> dict[str, float]:
+        x = self.samples[(name, metric)]
+        p10, p50, p90 = np.quantile(x, [0.1, 0.5, 0.9], method="inverted_cdf")
+        return {"mean": float(np.mean(x)), "p10": float(p10), "p50": float(p50),
+                "p90": float(p90)}  # fmt: skip
 
     def row(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"as_of": str(self.as_of), "until": str(self.until),
-                               "pipeline": self.pipeline}  # fmt: skip
-        closed = self.deals[self.deals["truth"] != "open"]
-        out["scored_deals"] = len(closed)
-        for metric in METRICS:
-            out[f"actual_{metric}"] = self.actual[metric]
-            for method in METHODS:
-                lo, hi = self.interval(method, metric)
-                x = self.samples[(method, metric)]
-                out[f"{method}_{metric}"] = {
-                    "mean": float(np.mean(x)),
-                    "p10": lo,
-                    "p50": float(np.quantile(x, 0.5, method="inverted_cdf")),
-                    "p90": hi,
-                    "pit": self.pit(method, metric),
-                    "inside80": self.inside(method, metric),
-                }
-        for method in METHODS:
-            out[f"{method}_brier"] = self.brier(method)
-            out[f"{method}_brier_all"] = self.brier(method, all_open=True)
-        return out
+        return {
+            "as_of": str(self.as_of),
+            "until": str(self.until),
+            "actual": dict(self.actual),
+            "forecasts": {
+                name: {metric: self.quantiles(name, metric) for metric in METRICS}
+                for name in self.names
+            },
+        }
 
 
 @dataclass(frozen=True)
@@ -115,52 +194,64 @@ class BacktestResult:
     by: str | None
     durations: str = "lognormal"
 
-    def coverage(self, method: str, metric: str) -> tuple[float, float, float]:
-        """Share of origins whose 80% interval held the truth, with a Wilson 95% interval."""
-        return coverage([o.inside(method, metric) for o in self.origins])
+    @property
+    def names(self) -> list[str]:
+        """Forecasts scored at every origin, simsales first."""
+        common = [n for n in self.origins[0].names if all(n in o.names for o in self.origins)]
+        return common
 
-    def brier(self, method: str, *, all_open: bool = False) -> float:
-        """Brier score over the scored deals of every origin together."""
-        parts = []
-        for o in self.origins:
-            d = o.deals if all_open else o.deals[o.deals["truth"] != "open"]
-            y = (d["truth"] == "won").astype(float).to_numpy()
-            col = "p_base" if method == "baseline" else ("p_sim" if all_open else "p_sim_decided")
-            parts.append((d[col].to_numpy(), y))
-        p = np.concatenate([x for x, _ in parts]) if parts else np.zeros(0)
-        y = np.concatenate([y for _, y in parts]) if parts else np.zeros(0)
-        return brier(p, y)
+    def coverage(self, name: str, metric: str) -> tuple[float, float, float]:
+        """Share of origins whose 80% interval held the truth, with a Wilson 95% interval."""
+        return coverage([o.inside(name, metric) for o in self.origins])
+
+    def pits(self, name: str, metric: str) -> list[float]:
+        return [o.pit(name, metric) for o in self.origins]
+
+    def pit_histogram(self, name: str, metric: str) -> list[int]:
+        return pit_histogram(self.pits(name, metric))
+
+    def brier(self, name: str) -> float | None:
+        """Brier score of "won by the window's end" over the open deals of every origin."""
+        col = f"p_{name}"
+        if any(col not in o.deals.columns for o in self.origins):
+            return None
+        p = np.concatenate([o.deals[col].to_numpy(dtype=np.float64) for o in self.origins])
+        y = np.concatenate([(o.deals["truth"] == "won").to_numpy(float) for o in self.origins])
+        ok = np.isfinite(p)
+        return brier(p[ok], y[ok]) if ok.any() else None
+
+    def scores(self, name: str) -> dict[str, float | None]:
+        def mean(values: list[float]) -> float:
+            return float(np.mean(values)) if values else math.nan
+
+        o = self.origins
+        return {
+            "coverage_won": self.coverage(name, "won")[0],
+            "coverage_revenue": self.coverage(name, "revenue")[0],
+            "crps_won": mean([x.crps(name, "won") for x in o]),
+            "crps_revenue": mean([x.crps(name, "revenue") for x in o]),
+            "mae_won": mean([abs(x.quantiles(name, "won")["p50"] - x.actual["won"]) for x in o]),
+            "mae_revenue": mean(
+                [abs(x.quantiles(name, "revenue")["p50"] - x.actual["revenue"]) for x in o]
+            ),
+            "bias_won": mean([x.quantiles(name, "won")["mean"] - x.actual["won"] for x in o]),
+            "brier": self.brier(name),
+        }
+
+    def within(self, name: str, tolerance: float = 0.1) -> float:
+        """Share of windows whose P50 revenue is within ``tolerance`` (relative) of the truth."""
+        hits = [
+            abs(x.quantiles(name, "revenue")["p50"] - x.actual["revenue"])
+            <= tolerance * abs(x.actual["revenue"])
+            for x in self.origins
+        ]
+        return float(np.mean(hits)) if hits else math.nan
 
     def to_json(self) -> dict[str, Any]:
-        summary: dict[str, Any] = {}
-        for method in METHODS:
-            cov = {}
-            for metric in METRICS:
-                c, lo, hi = self.coverage(method, metric)
-                pits = [o.pit(method, metric) for o in self.origins]
-                cov[metric] = {"coverage80": c, "low": lo, "high": hi, "pits": pits}
-            summary[method] = {
-                **cov,
-                "brier": self.brier(method),
-                "brier_all": self.brier(method, all_open=True),
-            }
+        """``{"origins": [...], "scores": {forecast: {...}}}`` (see the module docstring)."""
         return {
-            "source": self.source,
-            "replications": self.replications,
-            "seed": self.seed,
-            "by": self.by,
-            "durations": self.durations,
             "origins": [o.row() for o in self.origins],
-            "summary": summary,
-            "definitions": {
-                "pit": "share of the forecast sample below the truth, ties counted half",
-                "coverage80": "share of origins whose central 80% interval [P10, P90] held "
-                "the truth",
-                "brier": "deals open at as_of and closed by until; won = 1, lost = 0",
-                "brier_all": "all deals open at as_of; won by until = 1 (still open counts 0)",
-                "baseline": "stage-weighted pipeline: amount x stage win rate; interval from "
-                "independent Bernoulli deals (Poisson-binomial)",
-            },
+            "scores": {name: self.scores(name) for name in self.names},
         }
 
 
@@ -208,19 +299,23 @@ def _origin(
     workers: int,
     executor: Executor,
 ) -> OriginResult:
-    cal = calibrate(history, as_of, by=by, horizon=until, durations=durations)
+    # the scenario needs a horizon after its start (the day after as-of): a one-day window is
+    # simulated a day longer and counted to its end
+    horizon = max(until, as_of + pd.Timedelta(days=2))
+    cal = calibrate(history, as_of, by=by, horizon=horizon, durations=durations)
     scenario = load_dict(cal.scenario(), name=f"calibrated as of {as_of.date()}")
     forecast = simulate(
         scenario, replications=replications, seed=seed, workers=workers, executor=executor,
         progress=False, precision=None,
     )  # fmt: skip
-    base = stage_weighted(cal.history, seed=seed)
-    # The truth, from the full export.
-    d = history.deals
-    in_window = (d["closed"] > as_of) & (d["closed"] <= until)
-    won_now = d[in_window & (d["outcome"] == "won")]
+    known = cal.history
+    baselines = (
+        stage_weighted(known, seed=seed),
+        trailing_rate(known, as_of, until, seed=seed),
+        *crm_baselines(known, until, seed=seed),
+    )
+    won_now = window_truth(history, as_of, until)
     actual = {"won": float(len(won_now)), "revenue": float(won_now["value"].fillna(0).sum())}
-    # The forecast, per replication.
     f = forecast.deals
     dec = pd.to_datetime(f["decision_date"])
     won_f = (f["outcome"] == "won") & (dec <= until)
@@ -229,13 +324,14 @@ def _origin(
     sim_rev = (
         f["revenue"].where(won_f, 0.0).groupby(f["replication"]).sum().reindex(reps, fill_value=0)
     )
-    samples = {
+    samples: dict[tuple[str, str], FloatArray] = {
         ("simsales", "won"): sim_won.to_numpy(dtype=np.float64),
         ("simsales", "revenue"): sim_rev.to_numpy(dtype=np.float64),
-        ("baseline", "won"): base.won,
-        ("baseline", "revenue"): base.revenue,
     }
-    deals = _per_deal(cal, f, won_f, dec <= until, history, until, base)
+    for b in baselines:
+        samples[(b.name, "won")] = b.won
+        samples[(b.name, "revenue")] = b.revenue
+    deals = _per_deal(cal, f, won_f, history, until, baselines)
     cumulative = _cumulative(f, won_f, dec, won_now, as_of, until, replications)
     return OriginResult(
         as_of=as_of.date(),
@@ -246,7 +342,7 @@ def _origin(
         cumulative=cumulative,
         pipeline=len(cal.pipeline),
         calibration=cal,
-        baseline=base,
+        baselines=baselines,
     )
 
 
@@ -254,39 +350,30 @@ def _per_deal(
     cal: Calibration,
     f: pd.DataFrame,
     won_f: pd.Series,
-    decided_f: pd.Series,
     history: History,
     until: pd.Timestamp,
-    base: Baseline,
+    baselines: Sequence[BaselineForecast],
 ) -> pd.DataFrame:
+    """Per deal open at as-of: won by ``until`` or not, and each forecast's probability."""
     live = f["live"].to_numpy()
     ids = f["deal"].astype(str)[live]
     p_won = won_f[live].groupby(ids).mean()
-    p_dec = decided_f[live].groupby(ids).mean()
     source = {d["id"]: d["_source"] for d in cal.pipeline}
-    rate = {g.id: g.advance[cal.stages[-1].id].mean for g in cal.groups}
-    types = {d["id"]: d["type"] for d in cal.pipeline}
     truth_deals = history.deals.set_index("deal")
+    closed_day = truth_deals["closed"].dt.normalize()
     rows = []
-    base_p = base.deals.set_index("deal")["p"]
     for sid, src in source.items():
-        t = truth_deals.loc[src]
-        closed = t["closed"]
-        truth = t["outcome"] if pd.notna(closed) and closed <= until else "open"
-        pw, pd_ = float(p_won.get(sid, 0.0)), float(p_dec.get(sid, 0.0))
-        rows.append(
-            {
-                "deal": src,
-                "type": types[sid],
-                "p_sim": pw,
-                "p_sim_decided": pw / pd_ if pd_ > 0 else rate[types[sid]],
-                "p_decided": pd_,
-                "p_base": float(base_p.get(src, math.nan)),
-                "truth": truth,
-            }
-        )
-    return pd.DataFrame(rows, columns=["deal", "type", "p_sim", "p_sim_decided", "p_decided",
-                                       "p_base", "truth"])  # fmt: skip
+        won = truth_deals.at[src, "outcome"] == "won" and closed_day.loc[src] <= until
+        row: dict[str, Any] = {"deal": src, "truth": "won" if won else "not won",
+                               "p_simsales": float(p_won.get(sid, 0.0))}  # fmt: skip
+        for b in baselines:
+            if b.p_deal is not None:
+                row[f"p_{b.name}"] = float(b.p_deal.get(src, 0.0))
+        rows.append(row)
+    cols = ["deal", "truth", "p_simsales"] + [
+        f"p_{b.name}" for b in baselines if b.p_deal is not None
+    ]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _cumulative(
@@ -309,7 +396,8 @@ def _cumulative(
     np.add.at(counts, (rep, day_idx), 1.0)
     np.add.at(revenue, (rep, day_idx), f["revenue"][won_f].to_numpy())
     counts, revenue = counts.cumsum(axis=1), revenue.cumsum(axis=1)
-    truth_idx = ((won_now["closed"] - days[0]) / pd.Timedelta(days=1)).to_numpy().astype(np.int64)
+    truth_day = won_now["closed"].dt.normalize()
+    truth_idx = ((truth_day - days[0]) / pd.Timedelta(days=1)).to_numpy().astype(np.int64)
     t_count = np.bincount(truth_idx, minlength=n_days).cumsum()
     t_rev = np.bincount(
         truth_idx, weights=won_now["value"].fillna(0).to_numpy(), minlength=n_days

@@ -11,22 +11,47 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from simsales.calibrate.backtest import METHODS, BacktestResult
+from simsales.calibrate.backtest import LABELS, METRICS, SCORES, BacktestResult
 from simsales.io.outputs import Output, write_text
 from simsales.report.html import plotly_js  # the bundle with its web addresses neutralised
 
 __all__ = ["backtest_html", "write_backtest_html"]
 
-COLORS = {"simsales": "#1f77b4", "baseline": "#ff7f0e", "actual": "#111111"}
-LABELS = {"simsales": "simsales (calibrated)", "baseline": "stage-weighted pipeline"}
+COLORS = {"simsales": "#1f77b4", "stage_weighted": "#ff7f0e", "trailing_rate": "#2ca02c",
+          "crm_probability": "#9467bd", "commit": "#8c564b", "best_case": "#e377c2",
+          "actual": "#111111"}  # fmt: skip
+HEADS = {
+    "coverage_won": "80% range held the deals won",
+    "coverage_revenue": "80% range held the revenue",
+    "crps_won": "CRPS, deals won",
+    "crps_revenue": "CRPS, revenue",
+    "mae_won": "typical miss, deals won (MAE)",
+    "mae_revenue": "typical miss, revenue (MAE)",
+    "bias_won": "average over-forecast, deals won",
+    "brier": "Brier score per deal",
+}
+# What each score means, in the words of the page.
+MEANINGS = {
+    "coverage_won": "share of windows whose 80% range of deals won held what happened "
+    "(about 80% is right; far less means overconfident)",
+    "coverage_revenue": "the same for revenue won",
+    "crps_won": "CRPS, deals won: how far the whole forecast was from what happened (lower is "
+    "better; a single number scores its plain error)",
+    "crps_revenue": "CRPS of revenue won, in the currency",
+    "mae_won": "mean absolute error of the middle (P50) forecast of deals won",
+    "mae_revenue": "mean absolute error of the middle (P50) forecast of revenue",
+    "bias_won": "mean of forecast minus actual, deals won (positive: too optimistic)",
+    "brier": "Brier score per open deal, 'won by the window's end' (0 perfect, 0.25 a coin)",
+}
 _MAX_PANELS = 12
 
 
 def _intervals(result: BacktestResult, metric: str, title: str) -> go.Figure:
     fig = go.Figure()
     dates = [o.until for o in result.origins]
-    for k, method in enumerate(METHODS):
-        shifted = [d + timedelta(days=2 * k - 1) for d in dates]  # side by side
+    names = result.names
+    for k, method in enumerate(names):
+        shifted = [d + timedelta(days=2 * k - len(names) + 1) for d in dates]  # side by side
         lo = [o.interval(method, metric)[0] for o in result.origins]
         hi = [o.interval(method, metric)[1] for o in result.origins]
         mid = [(a + b) / 2 for a, b in zip(lo, hi, strict=True)]
@@ -35,12 +60,12 @@ def _intervals(result: BacktestResult, metric: str, title: str) -> go.Figure:
                 x=shifted,
                 y=mid,
                 mode="markers",
-                marker={"symbol": "line-ew", "size": 14, "color": COLORS[method],
-                        "line": {"width": 2, "color": COLORS[method]}},
+                marker={"symbol": "line-ew", "size": 14, "color": COLORS.get(method, "#7f7f7f"),
+                        "line": {"width": 2, "color": COLORS.get(method, "#7f7f7f")}},
                 error_y={"type": "data", "symmetric": False,
                          "array": [h - m for h, m in zip(hi, mid, strict=True)],
                          "arrayminus": [m - low for m, low in zip(mid, lo, strict=True)],
-                         "thickness": 6, "width": 0, "color": COLORS[method]},
+                         "thickness": 6, "width": 0, "color": COLORS.get(method, "#7f7f7f")},
                 name=f"{LABELS[method]}: 80% interval",
             )
         )  # fmt: skip
@@ -92,12 +117,12 @@ def _cumulative(result: BacktestResult, metric: str, unit: str) -> go.Figure:
                        name="what happened", showlegend=first, legendgroup="actual"),
             row=i, col=1,
         )  # fmt: skip
-        lo, hi = o.interval("baseline", metric)
+        lo, hi = o.interval("stage_weighted", metric)
         fig.add_trace(
             go.Scatter(
                 x=[c["date"].iloc[-1]] * 2, y=[lo, hi], mode="lines+markers",
-                line={"color": COLORS["baseline"], "width": 6}, name="pipeline P10-P90 (no timing)",
-                showlegend=first, legendgroup="base",
+                line={"color": COLORS["stage_weighted"], "width": 6},
+                name="pipeline P10-P90 (no timing)", showlegend=first, legendgroup="base",
             ),
             row=i, col=1,
         )  # fmt: skip
@@ -114,38 +139,93 @@ def _cumulative(result: BacktestResult, metric: str, unit: str) -> go.Figure:
     return fig
 
 
+def _pit_histograms(result: BacktestResult) -> go.Figure:
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[f"PIT, {m}" for m in METRICS])
+    centers = [0.05 + 0.1 * k for k in range(10)]
+    for j, metric in enumerate(METRICS, start=1):
+        for name in result.names:
+            fig.add_trace(
+                go.Bar(x=centers, y=result.pit_histogram(name, metric), name=LABELS.get(name, name),
+                       marker_color=COLORS.get(name, "#7f7f7f"), showlegend=j == 1,
+                       legendgroup=name),
+                row=1, col=j,
+            )  # fmt: skip
+    fig.update_layout(
+        title="Where the truth fell in each forecast (PIT): flat is calibrated, a U means "
+        "intervals too narrow, a slope means bias",
+        barmode="group", height=380, legend={"orientation": "h", "y": -0.25},
+    )  # fmt: skip
+    return fig
+
+
+def _cell(key: str, v: float | None) -> str:
+    if v is None:
+        return "–"
+    if key.startswith("coverage"):
+        return f"{v:.0%}"
+    return f"{v:.4f}" if key == "brier" else f"{v:,.1f}"
+
+
 def _table(result: BacktestResult) -> str:
-    j = result.to_json()
-    rows = []
-    for method in METHODS:
-        s = j["summary"][method]
-        cells = [LABELS[method]]
-        for metric in ("won", "revenue"):
-            m = s[metric]
-            cells.append(f"{m['coverage80']:.0%} [{m['low']:.0%}, {m['high']:.0%}]")
-        cells += [f"{s['brier']:.4f}", f"{s['brier_all']:.4f}"]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    head = ("<tr><th>forecast</th><th>80% coverage: won deals</th><th>80% coverage: revenue</th>"
-            "<th>Brier (closed by until)</th>"
-            "<th>Brier (all open, won by until)</th></tr>")  # fmt: skip
-    per = []
-    for o in j["origins"]:
-        cells = [o["as_of"], o["until"], str(o["pipeline"]), f"{o['actual_won']:.0f}"]
-        for method in METHODS:
-            x = o[f"{method}_won"]
-            cells.append(f"{x['p10']:.0f}-{x['p90']:.0f} (PIT {x['pit']:.2f})")
-        cells.append(f"{o['actual_revenue']:,.0f}")
-        for method in METHODS:
-            x = o[f"{method}_revenue"]
-            cells.append(f"{x['p10']:,.0f}-{x['p90']:,.0f} (PIT {x['pit']:.2f})")
-        per.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    per_head = ("<tr><th>as of</th><th>until</th><th>open deals</th><th>won</th>"
-                "<th>simsales 80%</th><th>pipeline 80%</th><th>revenue</th>"
-                "<th>simsales 80%</th><th>pipeline 80%</th></tr>")  # fmt: skip
-    return (
-        f"<table>{head}{''.join(rows)}</table>"
-        f"<h2>Per origin</h2><table>{per_head}{''.join(per)}</table>"
+    names = result.names
+    head = (
+        "<tr><th>forecast</th>"
+        + "".join(f"<th title='{html.escape(MEANINGS[k])}'>{html.escape(k)}</th>" for k in SCORES)
+        + "<th>P50 revenue within ±10%</th></tr>"
     )
+    rows = []
+    for name in names:
+        s = result.scores(name)
+        cells = [LABELS.get(name, name), *(_cell(k, s[k]) for k in SCORES),
+                 f"{result.within(name):.0%}"]  # fmt: skip
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    per_head = (
+        "<tr><th>as of</th><th>until</th><th>open deals</th><th>measure</th>"
+        "<th>what happened</th>"
+        + "".join(f"<th>{html.escape(LABELS.get(n, n))}: P10-P90 (P50)</th>" for n in names)
+        + "</tr>"
+    )
+    per = []
+    for o in result.origins:
+        for metric in METRICS:
+            cells = [str(o.as_of), str(o.until), f"{o.pipeline:,}",
+                     "deals won" if metric == "won" else "revenue won",
+                     f"{o.actual[metric]:,.0f}"]  # fmt: skip
+            for n in names:
+                q = o.quantiles(n, metric)
+                mark = "" if o.inside(n, metric) else " ✗"
+                cells.append(f"{q['p10']:,.0f}-{q['p90']:,.0f} ({q['p50']:,.0f}){mark}")
+            per.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    best = _plain_words(result)
+    return (
+        f"<p>{best}</p><table>{head}{''.join(rows)}</table>"
+        f"<h2>Per window</h2><p>✗: what happened fell outside the 80% range.</p>"
+        f"<table>{per_head}{''.join(per)}</table>"
+    )
+
+
+def _plain_words(result: BacktestResult) -> str:
+    """The headline in a sentence: coverage, and whether simsales beat every baseline."""
+    s = result.scores("simsales")
+    others = [n for n in result.names if n != "simsales"]
+    parts = [
+        f"Over {len(result.origins)} windows the simsales 80% range held the deals won in "
+        f"{s['coverage_won']:.0%} of them and the revenue in {s['coverage_revenue']:.0%}."
+    ]
+    checks = (
+        ("crps_won", "CRPS of deals won"),
+        ("mae_won", "typical miss of deals won"),
+        ("crps_revenue", "CRPS of revenue"),
+        ("mae_revenue", "typical miss of revenue"),
+    )
+    for key, what in checks:
+        worse = [LABELS.get(n, n) for n in others if result.scores(n)[key] <= (s[key] or 0)]  # type: ignore[operator]
+        parts.append(
+            f"On {what} it beat every other forecast."
+            if not worse
+            else f"On {what} it did not beat: {', '.join(worse)}."
+        )
+    return " ".join(html.escape(p) for p in parts)
 
 
 def backtest_html(result: BacktestResult) -> str:
@@ -155,6 +235,7 @@ def backtest_html(result: BacktestResult) -> str:
         _intervals(
             result, "revenue", "Revenue won in each window: 80% intervals against the truth"
         ),
+        _pit_histograms(result),
         _cumulative(result, "revenue", "won revenue"),
         _cumulative(result, "won", "deals won"),
     ]
@@ -162,8 +243,9 @@ def backtest_html(result: BacktestResult) -> str:
         f.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
         for f in figs
     )
-    defs = result.to_json()["definitions"]
-    notes = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in defs.items())
+    notes = "".join(
+        f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in MEANINGS.items()
+    )
     title = f"Backtest of {Path(result.source).name}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -177,8 +259,8 @@ th {{ background: #f3f3f3; }}
 </head><body>
 <h1>{html.escape(title)}</h1>
 <p>{len(result.origins)} origins, {result.replications} replications each, seed {result.seed};
-deal types by {html.escape(str(result.by))}. Each origin calibrates on what the export knew at
-its as-of date only, then forecasts the window after it.</p>
+deal types by {html.escape(result.by or "nothing (one type)")}. Each origin calibrates on what the
+export knew at its as-of date only, then forecasts the window after it.</p>
 {_table(result)}
 <ul>{notes}</ul>
 {body}

@@ -4,29 +4,52 @@ Model choices (each also written into the scenario's header comment):
 
 - Time is plain calendar days (``calendar: {continuous: true}``): CRM dates are calendar dates
   and the durations measured from them are calendar days, weekends included.
-- Dates are known to the day, so a deal engaged on day ``e`` and closed on day ``c`` lasted
-  ``c - e`` days give or take half a day (the likelihood uses that interval). A deal still open
-  at the end of the as-of day has lasted more than ``as_of - e + 0.5`` days (right-censored);
-  one begun before the export's first close is only in the data because it outlived that date
-  (left-truncated). Open deals are never dropped.
-- Each stage's duration is one lognormal for all deal types, fitted by censored maximum
-  likelihood. Duration and outcome are taken as independent (the engine decides win or loss at
-  the end of the stage), so the win rate is estimated from the deals closed so far.
-- Win (advance) rates are Beta posteriors; per deal type they are shrunk towards the stage's
-  overall rate with an empirical-Bayes Beta prior (see :func:`simsales.calibrate.fit.eb_prior`).
+- Dates are known to the day (or to the clock on timestamped exports). A visit still open at
+  the end of the as-of day is right-censored (it lasted at least that long); one begun before
+  the export's first close is only in the data because it outlived that date (left-truncated,
+  late entry). Open deals are never dropped.
+- **Competing exits per stage.** Where a visit went (the next stage, a later one: a skip, an
+  earlier one: rework, won, lost) and when are estimated together by the Aalen-Johansen
+  cumulative incidence (:func:`simsales.calibrate.fit.aalen_johansen`): the share of each exit
+  is its cumulative incidence, its time in stage the normalised increments. So outcome and time
+  are not assumed independent: a stage whose quick exits are wins and slow ones losses keeps
+  that, and a live deal's chances change with its age in the stage. Each exit's time is the
+  empirical distribution unless a lognormal has a lower AIC and a plausible tail
+  (:func:`simsales.calibrate.fit.fit_exit_time`).
+- **Stale deals.** The share of visits that outlast every exit ever observed in the stage (the
+  data's conversion horizon) is counted as lost at that age: no deal in the history was ever
+  won (or moved on) after staying so long. Live deals older than it are flagged in the data
+  report (``stale``) and are lost by the engine's ``stale: lost`` rule. In a funnel export with
+  wins and no recorded losses this is what turns leads that never convert into losses.
+- Exit shares per deal type are shrunk towards the stage's pooled shares with the weight of
+  ``s`` pseudo-visits, ``s`` chosen by empirical Bayes on the types' win-direction shares
+  (:func:`simsales.calibrate.fit.eb_prior`); exit times likewise, by a normal-normal
+  empirical Bayes on the types' mean log times (``_shrunk_time``): pooled when the types do
+  not differ beyond their sampling noise.
 - Values per deal type: a lognormal fitted to the values of won deals (types with fewer than
-  ``MIN_VALUES`` of them use the catalog's list price, or the pooled fit).
-- Arrivals: deals opened per calendar month, per type, counted from the export's observation
-  start (its first close) to the as-of date; a constant Poisson rate (one year of history is too
-  little to fit seasonality).
+  ``MIN_VALUES`` of them use the catalog's list price, or the pooled fit; with no won values at
+  all, the amounts of other deals, else zero with a note).
+- Arrivals: deals opened per calendar month, per type and entry stage (the stage a deal was
+  first seen in: ``arrivals[].stage``), counted from the export's observation start (its first
+  close) to the as-of date. A trend and a month-of-quarter or month-of-year cycle are added
+  only when the monthly totals support them (:func:`simsales.calibrate.fit.arrival_pattern`).
+- Parameter uncertainty and drift (``uncertainty:``): per replication the arrival rates, the
+  odds of winning exits, the times in stage and the values are multiplied by lognormal factors
+  of mean 1 whose variance (of the log) is the sampling variance of the pooled estimate plus
+  the between-month variance of the monthly estimate beyond Poisson / binomial noise (method
+  of moments, floored at zero; :func:`simsales.calibrate.fit.count_drift`, ``odds_drift``).
+  Arrivals: monthly counts against the fitted pattern; win odds: each month's wins against
+  what the age-based exit hazards expect (``_won_calendar_drift``); values: the mean won
+  value per close month; durations: sampling only.
 - No people pools: the export has no staffing data and an agent works many deals at once, so
   agents are reported (how many were active) but not modelled as a constraint.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
@@ -34,25 +57,35 @@ import numpy as np
 import pandas as pd
 
 from simsales.calibrate.fit import (
+    MIN_DONE,
     ArrivalFit,
+    ArrivalPattern,
+    Drift,
     DurationFit,
     EmpiricalFit,
+    ExitTimeFit,
+    FloatArray,
     RateFit,
     ValueFit,
+    aalen_johansen,
+    arrival_pattern,
     beta_rate,
+    count_drift,
     eb_prior,
     fit_duration,
     fit_empirical,
+    fit_exit_time,
     fit_values,
     month_exposure,
     poisson_rate,
+    probabilities,
 )
 from simsales.calibrate.history import History
 from simsales.calibrate.importer import stage_id
 from simsales.errors import SimsalesError
 from simsales.scenario.schema import ID_PATTERN
 
-__all__ = ["BY", "Calibration", "GroupFit", "StageFit", "calibrate", "safe_id"]
+__all__ = ["BY", "Calibration", "ExitFit", "GroupFit", "StageFit", "calibrate", "safe_id"]
 
 BY = ("product", "owner", "segment")
 By = Literal["product", "owner", "segment"]
@@ -64,11 +97,25 @@ TIMESTAMP_HALF_WIDTH = 1 / 1440  # exact timestamps: known to the minute
 
 
 @dataclass(frozen=True)
+class ExitFit:
+    """One way out of a stage: where to, its share (cumulative incidence) and its time."""
+
+    to: str  # "won", "lost" or a stage id
+    p: float
+    events: int  # visits seen leaving this way
+    time: ExitTimeFit
+
+
+@dataclass(frozen=True)
 class StageFit:
     id: str
     name: str
-    duration: DurationFit | EmpiricalFit
-    advance: RateFit  # won or moved on, among those that did not loop back
+    duration: DurationFit | EmpiricalFit  # time in the stage whatever the exit (reported)
+    advance: RateFit  # towards a win (won or a later stage), among the decided visits
+    exits: tuple[ExitFit, ...] = ()
+    longest: float = math.inf  # longest time any visit spent before an exit
+    tail: float = 0.0  # share outlasting every exit: counted as lost
+    stale: int = 0  # open visits older than ``longest`` at the as-of date
     rework: RateFit | None = None
     rework_to: str | None = None
 
@@ -78,11 +125,13 @@ class GroupFit:
     id: str  # the deal type's id
     name: str  # its label in the export
     deals: int
-    advance: dict[str, RateFit]  # stage id -> shrunk posterior
+    advance: dict[str, RateFit]  # stage id -> shrunk posterior of the win-direction share
     value: ValueFit | None
     value_note: str
     arrivals: ArrivalFit
     price: float | None = None  # catalog list price, if any
+    exits: dict[str, tuple[ExitFit, ...]] = field(default_factory=dict)  # shrunk shares
+    entry: dict[str, ArrivalFit] = field(default_factory=dict)  # entry stage -> arrivals
 
 
 @dataclass(frozen=True)
@@ -104,6 +153,11 @@ class Calibration:
     history: History = field(repr=False)  # as known at as_of
     durations: str = "lognormal"
     exported: date | None = None  # the export's own date
+    pattern: ArrivalPattern | None = None  # trend and cycle of arrivals, if supported
+    arrival_month: int = 0  # months from the arrivals' first month to the scenario's start
+    uncertainty: dict[str, Drift] = field(default_factory=dict)
+    value_fallback: ValueFit | None = None  # the value for types with none (no won values)
+    arrival_factor: float = 1.0  # pattern's rate at the start / the history's mean rate
 
     def scenario(self) -> dict[str, Any]:
         """The scenario as plain data (what :func:`simsales.load_dict` takes)."""
@@ -145,6 +199,20 @@ class Calibration:
                     "open": s.duration.n_open,
                     "truncated": s.duration.n_truncated,
                     "advance": rate(s.advance),
+                    "exits": [
+                        {
+                            "to": e.to,
+                            "p": e.p,
+                            "events": e.events,
+                            "form": e.time.kind,
+                            "median_days": e.time.median,
+                            "p90_days": e.time.p90,
+                        }
+                        for e in s.exits
+                    ],
+                    "longest_days": s.longest,
+                    "outlast_every_exit": s.tail,
+                    "stale_open": s.stale,
                 }
                 for s in self.stages
             ],
@@ -162,6 +230,8 @@ class Calibration:
                 }
                 for g in self.groups
             ],
+            "arrival_pattern": self.pattern.note if self.pattern else None,
+            "uncertainty_sd_log": {k: d.sd_log for k, d in self.uncertainty.items()},
             "pipeline_deals": len(self.pipeline),
             "agents_active": self.agents_active,
             "data": self.history.report.to_json(),
@@ -196,9 +266,9 @@ def calibrate(
 
     ``as_of`` defaults to the export's last date; ``horizon`` to six months after ``as_of``.
     ``by`` names the column whose values become deal types (None: one type for all deals).
-    ``durations``: ``lognormal`` (censored ML) or ``empirical`` (Kaplan-Meier, written as a
-    discrete distribution: keeps a multi-modal shape and the share of deals that outlast every
-    finished one).
+    ``durations``: ``lognormal`` (a lognormal per exit where its AIC beats the empirical
+    distribution and its tail is plausible; the stage's overall duration by censored ML) or
+    ``empirical`` (Kaplan-Meier / Aalen-Johansen distributions only).
     """
     snap = history.snapshot
     t = pd.Timestamp(as_of) if as_of is not None else snap
@@ -211,6 +281,7 @@ def calibrate(
     if durations not in DURATIONS:
         raise SimsalesError(f"--durations must be one of {', '.join(DURATIONS)}, not {durations!r}")
     h = history.known_at(t)
+    h = replace(h, report=copy.deepcopy(h.report))  # notes of this calibration only
     end = pd.Timestamp(horizon) if horizon is not None else t + pd.DateOffset(months=6)
     if end <= t:
         raise SimsalesError(f"the horizon ({end.date()}) must be after --as-of ({t.date()})")
@@ -223,34 +294,50 @@ def calibrate(
     deals = h.deals.copy()
     label = deals[by].fillna("unspecified") if by else pd.Series("all", index=deals.index)
     deals["group"] = label
-    visits = h.visits.merge(deals[["deal", "group"]], on="deal", how="left")
-    visits = visits.sort_values(["deal", "entered"], kind="stable")
-    visits["next_stage"] = visits.groupby("deal")["stage"].shift(-1)
+    visits = _visit_table(h, deals, t)
     stages = tuple(_fit_stage(h, visits, s, t, durations) for s in h.stages)
+    _report_stale(h, stages)
     taken: set[str] = set()
     names = sorted(deals["group"].unique(), key=lambda g: (-int((deals["group"] == g).sum()), g))
     ids = {g: safe_id(stage_id(g), taken) for g in names}
     priors: dict[str, str] = {}
     advance: dict[str, dict[str, RateFit]] = {g: {} for g in names}
+    group_exits: dict[str, dict[str, tuple[ExitFit, ...]]] = {g: {} for g in names}
     for st in stages:
-        ex = visits[(visits["stage"] == st.id) & visits["exit"].isin(["advance", "lost"])]
-        k = ex[ex["exit"] == "advance"].groupby("group").size().reindex(names, fill_value=0)
-        n = ex.groupby("group").size().reindex(names, fill_value=0)
-        a, b, note = eb_prior(k.to_numpy(), n.to_numpy())
-        priors[st.id] = note
-        for g in names:
-            advance[g][st.id] = beta_rate(int(k[g]), int(n[g]), (a, b))
+        _shrink_exits(visits, st, _forward(h, st.id), names, priors, advance, group_exits)
     start = max(h.observed_from, deals["opened"].min())
     arrivals_end = t + pd.Timedelta(days=1)
     exposure = month_exposure(start, arrivals_end)
     arrived = deals[(deals["opened"] >= start) & (deals["opened"] < arrivals_end)]
+    first_stage = visits.sort_values("entered", kind="stable").groupby("deal")["stage"].first()
+    entry = arrived["deal"].map(first_stage).fillna(h.stages[0])
+    if "entry_stage" in arrived.columns:
+        entry = arrived["entry_stage"].where(arrived["entry_stage"].isin(h.stages), entry)
     counts = arrived.groupby("group").size()
+    by_entry = arrived.assign(entry=entry).groupby(["group", "entry"]).size()
+    pattern, month0, monthly, expected = _arrival_pattern(arrived, start, arrivals_end, t)
+    factor = 1.0
+    if pattern is not None and (pattern.trend or pattern.month_factor) and len(monthly):
+        # the fitted rate (without the cycle) in the scenario's first month, against the mean
+        last = len(monthly) - 1
+        cycle = pattern.month_factor.get(monthly.index[last].month, 1.0)
+        at_last = expected[last] / monthly["exposure"].iloc[last] / cycle
+        at_start = at_last * (1 + pattern.trend) ** (month0 - last)
+        factor = at_start / (monthly["count"].sum() / monthly["exposure"].sum())
     pooled = fit_values(deals.loc[deals["outcome"] == "won", "value"])
+    fallback = None
+    if pooled is None:
+        fallback = _value_fallback(h, deals)
     groups = []
     for g in names:
         mine = deals[deals["group"] == g]
         price = h.catalog.get(g) if by == "product" else None
-        value, note = _value(mine, pooled, price)
+        value, note = _value(mine, pooled, price, fallback)
+        entries = {
+            str(e): poisson_rate(int(n), exposure)
+            for (grp, e), n in by_entry.items()
+            if grp == g and n > 0
+        }
         groups.append(
             GroupFit(
                 id=ids[g],
@@ -261,6 +348,8 @@ def calibrate(
                 value_note=note,
                 arrivals=poisson_rate(int(counts.get(g, 0)), exposure),
                 price=price,
+                exits=group_exits[g],
+                entry=entries,
             )
         )
     pipeline = _pipeline(h, deals, ids, t)
@@ -283,69 +372,390 @@ def calibrate(
         history=h,
         durations=durations,
         exported=snap.date(),
+        pattern=pattern,
+        arrival_month=month0,
+        uncertainty=_uncertainty(h, deals, visits, t, monthly, expected),
+        value_fallback=fallback,
+        arrival_factor=float(factor),
     )
+
+
+def _visit_table(h: History, deals: pd.DataFrame, t: pd.Timestamp) -> pd.DataFrame:
+    """Visits with their group, where each went (``to``: a stage, won or lost; empty while
+    open), the days spent (to the exit, or known so far) and the late-entry days."""
+    visits = h.visits.merge(deals[["deal", "group", "outcome"]], on="deal", how="left")
+    visits = visits.sort_values(["deal", "entered"], kind="stable").reset_index(drop=True)
+    nxt = visits.groupby("deal")["stage"].shift(-1)
+    ex = visits["exit"].astype(str)
+    to = pd.Series("", index=visits.index, dtype=object)
+    to[ex == "lost"] = "lost"
+    to[ex == "won"] = "won"
+    moved = ex.isin(["advance", "rework", "skip"])
+    to[moved & nxt.notna()] = nxt[moved & nxt.notna()]
+    to[moved & nxt.isna()] = np.where(visits.loc[moved & nxt.isna(), "outcome"] == "lost",
+                                      "lost", "won")  # fmt: skip
+    if "to" in visits.columns:  # the importer knows where each visit went
+        given = visits["to"].notna() & (visits["to"].astype(str) != "") & (ex != "open")
+        to[given] = visits.loc[given, "to"].astype(str)
+    visits["to"] = to
+    day = pd.Timedelta(days=1)
+    done = to != ""
+    gap = (visits["left"] - visits["entered"]) / day
+    # still open at the end of the as-of day: it lasted at least to then
+    so_far = (t + day - visits["entered"]) / day
+    if h.date_only:
+        so_far = so_far.round()
+    visits["days"] = np.where(done, gap, so_far).astype(np.float64)
+    visits["entry"] = ((h.observed_from - visits["entered"]) / day).to_numpy(dtype=np.float64)
+    return visits
+
+
+def _exit_fits(
+    v: pd.DataFrame, h: History, durations: Durations, longest: float
+) -> tuple[list[ExitFit], float]:
+    """Exit shares and times of one stage's visits ``v`` (tail counted as lost)."""
+    aj = aalen_johansen(v["days"], v["to"].where(v["to"] != ""), v["entry"])
+    fits: list[ExitFit] = []
+    tail = aj.tail
+    for k in sorted(aj.jumps, key=lambda k: (k not in ("won",), k == "lost", k)):
+        mass = aj.jumps[k]
+        p = float(mass.sum())
+        if k == "lost" and tail > 0:
+            mass = mass.copy()
+            mass[-1] += tail  # outlasting every exit: lost at the data's horizon
+            p += tail
+        if p <= 0:
+            continue
+        keep = mass > 0
+        time = fit_exit_time(
+            aj.times[keep], mass[keep], aj.events[k], date_only=h.date_only, longest=longest,
+            parametric=durations == "lognormal",
+        )  # fmt: skip
+        fits.append(ExitFit(k, p, aj.events[k], time))
+    if tail > 0 and "lost" not in aj.jumps:
+        spec: dict[str, object] = {"fixed": float(f"{longest:.6g}")}
+        time = ExitTimeFit(spec, "empirical", longest, longest,
+                           "no recorded losses: visits outlasting every exit are lost")  # fmt: skip
+        fits.append(ExitFit("lost", tail, 0, time))
+    total = math.fsum(f.p for f in fits)
+    return [replace(f, p=f.p / total) for f in fits], tail
 
 
 def _fit_stage(
     h: History, visits: pd.DataFrame, stage: str, t: pd.Timestamp, durations: Durations
 ) -> StageFit:
     v = visits[visits["stage"] == stage]
-    day = pd.Timedelta(days=1)
-    done = v["left"].notna()
-    gap = ((v["left"] - v["entered"]) / day).to_numpy(dtype=np.float64)
-    if durations == "empirical":
-        # an open deal has lasted whole days to the as-of date (date-only), or to its end
-        so_far = ((t + (0 * day if h.date_only else day) - v["entered"]) / day).to_numpy(
-            dtype=np.float64
+    done = (v["to"] != "").to_numpy()
+    if int(done.sum()) < MIN_DONE:
+        raise SimsalesError(
+            f"stage {stage} as of {t.date()}: only {int(done.sum())} visits left it (need "
+            f"{MIN_DONE}) to fit where and when deals leave it"
         )
-        try:
-            fit = fit_empirical(
-                np.where(done, gap, so_far),
-                done.to_numpy(),
-                ((h.observed_from - v["entered"]) / day).to_numpy(dtype=np.float64),
-            )
-        except SimsalesError as exc:
-            raise SimsalesError(f"stage {stage} as of {t.date()}: {exc}") from None
-        return _rates(stage, h, v, fit)
-    if h.date_only:
-        w, now = 0.5, (t - v["entered"]) / day + 0.5
-    else:
-        w, now = TIMESTAMP_HALF_WIDTH, (t + day - v["entered"]) / day
-    low = np.where(done, np.maximum(gap - w, 0.0), now.to_numpy(dtype=np.float64))
-    high = np.where(done, gap + w, np.inf)
-    trunc = ((h.observed_from - v["entered"]) / day).to_numpy(dtype=np.float64) - w
-    try:
-        duration = fit_duration(low, high, np.maximum(trunc, 0.0))
-    except SimsalesError as exc:
-        raise SimsalesError(f"stage {stage} as of {t.date()}: {exc}") from None
-    return _rates(stage, h, v, duration)
-
-
-def _rates(
-    stage: str, h: History, v: pd.DataFrame, duration: DurationFit | EmpiricalFit
-) -> StageFit:
-    exits = v["exit"]
-    adv, lost, rework = (
-        int((exits == "advance").sum()),
-        int((exits == "lost").sum()),
-        int((exits == "rework").sum()),
-    )
-    rework_fit, rework_to = None, None
-    if rework:
-        rework_fit = beta_rate(rework, adv + lost + rework)
-        rework_to = str(v.loc[exits == "rework", "next_stage"].mode().iloc[0])
+    longest = float(v.loc[done, "days"].max())
+    exits, tail = _exit_fits(v, h, durations, longest)
+    stale = int(((~done) & (v["days"].to_numpy() > longest)).sum())
+    duration = _stage_duration(h, v, t, durations)
+    forward = _forward(h, stage)
+    win = int(v["to"].isin(forward).sum())
+    decided = int(done.sum())
     return StageFit(
         id=stage,
         name=h.stage_names.get(stage, stage),
         duration=duration,
-        advance=beta_rate(adv, adv + lost),
-        rework=rework_fit,
-        rework_to=rework_to,
+        advance=beta_rate(win, decided),
+        exits=tuple(exits),
+        longest=longest,
+        tail=tail,
+        stale=stale,
     )
 
 
+def _forward(h: History, stage: str) -> set[str]:
+    """Exits towards a win: won, or a later stage."""
+    later = h.stages[h.stages.index(stage) + 1 :]
+    return {"won", *later}
+
+
+def _stage_duration(
+    h: History, v: pd.DataFrame, t: pd.Timestamp, durations: Durations
+) -> DurationFit | EmpiricalFit:
+    """The time in the stage whatever the exit: censored lognormal ML or Kaplan-Meier."""
+    day = pd.Timedelta(days=1)
+    done = (v["to"] != "").to_numpy()
+    gap = v["days"].to_numpy(dtype=np.float64)
+    try:
+        if durations == "empirical":
+            return fit_empirical(gap, done, v["entry"].to_numpy(dtype=np.float64))
+        if h.date_only:
+            w, now = 0.5, ((t - v["entered"]) / day + 0.5).to_numpy(dtype=np.float64)
+        else:
+            w, now = TIMESTAMP_HALF_WIDTH, ((t + day - v["entered"]) / day).to_numpy(np.float64)
+        low = np.where(done, np.maximum(gap - w, 0.0), now)
+        high = np.where(done, gap + w, np.inf)
+        trunc = v["entry"].to_numpy(dtype=np.float64) - w
+        return fit_duration(low, high, np.maximum(trunc, 0.0))
+    except SimsalesError as exc:
+        raise SimsalesError(f"stage {v['stage'].iloc[0]} as of {t.date()}: {exc}") from None
+
+
+def _report_stale(h: History, stages: tuple[StageFit, ...]) -> None:
+    for st in stages:
+        if st.tail > 0:
+            lost = [e for e in st.exits if e.to == "lost"]
+            recorded = lost[0].events if lost else 0
+            h.report.add(
+                "conversion_horizon", "info",
+                f"stage {st.id}: {st.tail:.1%} of visits outlast every exit ever seen from it "
+                f"({st.longest:,.1f} days, the data's conversion horizon) and are counted as "
+                f"lost for fitting" + ("" if recorded else " (the export records no losses "
+                "here)"),
+                rows=max(st.stale, 1),
+            )  # fmt: skip
+        if st.stale:
+            h.report.add(
+                "stale", "info",
+                f"stage {st.id}: {st.stale:,} open deals have been in it longer than any deal "
+                f"that ever left it ({st.longest:,.1f} days): forecast lost (stale), not won",
+                rows=st.stale,
+            )  # fmt: skip
+
+
+def _shrink_exits(
+    visits: pd.DataFrame,
+    st: StageFit,
+    forward: set[str],
+    names: list[str],
+    priors: dict[str, str],
+    advance: dict[str, dict[str, RateFit]],
+    group_exits: dict[str, dict[str, tuple[ExitFit, ...]]],
+) -> None:
+    """Per deal type: the stage's exit shares shrunk towards the pooled ones (see the module
+    docstring); the win-direction share as a Beta posterior under the same prior."""
+    v = visits[visits["stage"] == st.id]
+    shares: dict[str, dict[str, float]] = {}
+    n: dict[str, int] = {}
+    times: dict[str, dict[str, tuple[FloatArray, FloatArray, int]]] = {}
+    for g in names:
+        mine = v[v["group"] == g]
+        done = mine["to"] != ""
+        n[g] = int(done.sum())
+        times[g] = {}
+        if n[g] == 0:
+            shares[g] = {}
+            continue
+        aj = aalen_johansen(mine["days"], mine["to"].where(done), mine["entry"])
+        sh = {k: aj.cif(k) for k in aj.jumps}
+        sh["lost"] = sh.get("lost", 0.0) + aj.tail
+        shares[g] = sh
+        for key, mass in aj.jumps.items():
+            if mass.sum() > 0:
+                times[g][key] = (aj.times, mass / mass.sum(), aj.events[key])
+    win_pooled = {e.to for e in st.exits} & forward
+    k = np.array([round(n[g] * sum(shares[g].get(x, 0.0) for x in win_pooled)) for g in names])
+    trials = np.array([n[g] for g in names])
+    a, b, note = eb_prior(k, trials)
+    priors[st.id] = note
+    strength = a + b
+    pooled = {e.to: e.p for e in st.exits}
+    for i, g in enumerate(names):
+        advance[g][st.id] = beta_rate(int(k[i]), int(trials[i]), (a, b))
+        if len(names) == 1:
+            continue
+        mixed = [
+            replace(e, p=(n[g] * shares[g].get(e.to, 0.0) + strength * pooled[e.to])
+                    / (n[g] + strength),
+                    time=_shrunk_time(e, g, times))
+            for e in st.exits
+        ]  # fmt: skip
+        total = math.fsum(e.p for e in mixed)
+        group_exits[g][st.id] = tuple(replace(e, p=e.p / total) for e in mixed)
+
+
+def _shrunk_time(
+    e: ExitFit, group: str, times: dict[str, dict[str, tuple[FloatArray, FloatArray, int]]]
+) -> ExitTimeFit:
+    """A deal type's time for exit ``e``: its own empirical distribution mixed with the pooled
+    one, weight ``n / (n + s)`` on its own for ``n`` exits of its own. ``s = sigma^2 / tau^2``
+    (normal-normal empirical Bayes on the mean of log(1 + days)): ``sigma^2`` the within-type
+    variance, ``tau^2`` the between-type variance of the means beyond their sampling variance
+    (method of moments, DerSimonian-Laird), floored at zero, when ``s`` is infinite: the pooled
+    time. Only for empirical exits (a lognormal exit keeps its pooled fit)."""
+    spec = e.time.spec.get("discrete")
+    if not isinstance(spec, dict):
+        return e.time
+    stats_ = []
+    for by_exit in times.values():
+        if e.to in by_exit:
+            t, w, k = by_exit[e.to]
+            logs = np.log1p(t)
+            m = float(np.sum(w * logs))
+            stats_.append((m, float(np.sum(w * (logs - m) ** 2)), k))
+    if len(stats_) < 3 or e.to not in times[group]:
+        return e.time
+    means = np.array([x[0] for x in stats_])
+    counts = np.array([x[2] for x in stats_], dtype=np.float64)
+    within = float(np.average([x[1] for x in stats_], weights=counts))
+    tau2 = float(np.var(means, ddof=1)) - float(np.mean(within / counts))
+    if tau2 <= 0:
+        return e.time
+    t, w, k = times[group][e.to]
+    own = k / (k + within / tau2)
+    pooled_v = np.asarray(spec["values"], dtype=np.float64)
+    pooled_p = np.asarray(spec["p"], dtype=np.float64)
+    quant = np.where(t < 1.0, np.round(t * 24) / 24, np.round(t))
+    values = np.union1d(pooled_v, quant)
+    probs = np.zeros(len(values))
+    np.add.at(probs, np.searchsorted(values, pooled_v), (1 - own) * pooled_p)
+    np.add.at(probs, np.searchsorted(values, quant), own * w)
+    keep = probs > 0
+    values, probs = values[keep], probs[keep]
+    cum = np.cumsum(probs)
+    new_spec: dict[str, object] = {
+        "discrete": {"values": [float(f"{x:.6g}") for x in values], "p": probabilities(probs)}
+    }
+    return ExitTimeFit(
+        new_spec, "empirical",
+        float(values[min(int(np.searchsorted(cum, 0.5 - 1e-12)), len(values) - 1)]),
+        float(values[min(int(np.searchsorted(cum, 0.9 - 1e-12)), len(values) - 1)]),
+        f"this type's times weighted {own:.2f} against the pooled ones",
+    )  # fmt: skip
+
+
+def _months(start: pd.Timestamp, end: pd.Timestamp) -> pd.PeriodIndex:
+    return pd.period_range(start.to_period("M"), (end - pd.Timedelta(days=1)).to_period("M"))
+
+
+def _arrival_pattern(
+    arrived: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, t: pd.Timestamp
+) -> tuple[ArrivalPattern | None, int, pd.DataFrame, FloatArray]:
+    """The arrival pattern of the monthly totals, the scenario's start month (counted from the
+    first month) and the monthly table (count, exposure) it was fitted to."""
+    months = _months(start, end)
+    if len(months) == 0:
+        return None, 0, pd.DataFrame(columns=["count", "exposure"]), np.zeros(0)
+    counts = arrived["opened"].dt.to_period("M").value_counts().reindex(months, fill_value=0)
+    exposure = np.array(
+        [month_exposure(max(m.start_time, start), min((m + 1).start_time, end)) for m in months]
+    )
+    monthly = pd.DataFrame({"count": counts.to_numpy(), "exposure": exposure}, index=months)
+    pattern = arrival_pattern(monthly["count"], exposure, [m.month for m in months])
+    first_day = t + pd.Timedelta(days=1)
+    month0 = (first_day.year - months[0].year) * 12 + first_day.month - months[0].month
+    return pattern, month0, monthly, pattern.expected
+
+
+def _uncertainty(
+    h: History,
+    deals: pd.DataFrame,
+    visits: pd.DataFrame,
+    t: pd.Timestamp,
+    monthly: pd.DataFrame,
+    expected: FloatArray,
+) -> dict[str, Drift]:
+    """Per-replication multipliers' spreads (see the module docstring)."""
+    out: dict[str, Drift] = {}
+    if len(monthly):
+        out["arrivals"] = count_drift(monthly["count"], monthly["exposure"], expected)
+    won_drift = _won_calendar_drift(h, visits, t)
+    if won_drift is not None:
+        out["win_odds"] = won_drift
+    done = visits[visits["to"] != ""]
+    logs = np.log1p(done["days"].to_numpy(dtype=np.float64))
+    if len(logs) > 1:
+        out["duration"] = Drift(float(np.var(logs, ddof=1)) / len(logs), 0.0, 0, len(logs))
+    values = deals.loc[(deals["outcome"] == "won") & (deals["value"] > 0)]
+    if len(values) > 1:
+        v = values["value"].to_numpy(dtype=np.float64)
+        cv2 = float(np.var(v, ddof=1)) / float(np.mean(v)) ** 2
+        by_month = values.groupby(values["closed"].dt.to_period("M"))["value"]
+        means, sizes = by_month.mean().to_numpy(), by_month.size().to_numpy()
+        between = 0.0
+        if len(means) > 1:
+            between = max(float(np.var(np.log(means), ddof=1)) - float(np.mean(cv2 / sizes)), 0.0)
+        out["value"] = Drift(cv2 / len(v), between, len(means), len(v))
+    return out
+
+
+def _won_calendar_drift(h: History, visits: pd.DataFrame, t: pd.Timestamp) -> Drift | None:
+    """How much the wins of each calendar month vary beyond what the age-based exit hazards
+    expect, as a spread of the odds of winning.
+
+    For every whole month from the observation start to the as-of date: ``O`` the visits that
+    left for ``won`` in it, ``E`` the sum over the visits in a stage during it of the stage's
+    Aalen-Johansen hazard of a win at the ages they had then (the expectation of a model that
+    knows only time in stage). The between-month variance of ``O / E`` beyond Poisson noise
+    (method of moments, :func:`simsales.calibrate.fit.count_drift`) is a relative variance of
+    wins; it becomes one of the log-odds by the delta method as for a single stage (divided by
+    ``(1 - p)^2``, ``p`` the share of decided deals that were won). Zero when the hazards
+    explain the months (a stationary process); large when wins follow the calendar (a
+    quarter-end cycle)."""
+    start = h.observed_from.normalize()
+    months = _months(start, t + pd.Timedelta(days=1))
+    whole = [m for m in months if m.start_time >= start and m.end_time <= t + pd.Timedelta(days=1)]
+    if len(whole) < 3:
+        return None
+    first = whole[0].start_time
+    n_months = len(whole)
+    observed = np.zeros(n_months)
+    expected = np.zeros(n_months)
+    day = pd.Timedelta(days=1)
+    for stage in h.stages:
+        v = visits[visits["stage"] == stage]
+        to = v["to"].where(v["to"] != "")
+        if (to == "won").sum() == 0:
+            continue
+        aj = aalen_johansen(v["days"], to, v["entry"])
+        before = np.concatenate([[1.0], aj.surv[:-1]])
+        hazard = np.where(before > 0, aj.jumps["won"] / np.maximum(before, 1e-300), 0.0)
+        won = v[to == "won"]
+        k = (won["left"].dt.year - first.year) * 12 + won["left"].dt.month - first.month
+        k = k.to_numpy()
+        ok = (k >= 0) & (k < n_months)
+        observed += np.bincount(k[ok].astype(np.int64), minlength=n_months)
+        entered = ((v["entered"] - first) / day).to_numpy(dtype=np.float64)
+        entry = v["entry"].to_numpy(dtype=np.float64)
+        lo = np.where(entry > 0, entry, -np.inf)  # late entry, as in the estimate
+        hi = v["days"].to_numpy(dtype=np.float64)
+        edges = np.array([(m.start_time - first) / day for m in [*whole, whole[-1] + 1]])
+        for chunk in range(0, len(v), 2000):
+            sl = slice(chunk, chunk + 2000)
+            at_risk = (aj.times[None, :] > lo[sl, None]) & (aj.times[None, :] <= hi[sl, None])
+            when = entered[sl, None] + aj.times[None, :]
+            idx = np.searchsorted(edges, when, side="right") - 1
+            inside = at_risk & (idx >= 0) & (idx < n_months)
+            weights = np.broadcast_to(hazard, when.shape)[inside]
+            expected += np.bincount(idx[inside], weights=weights, minlength=n_months)
+    decided = visits.drop_duplicates("deal")["outcome"]
+    n_won, n_lost = int((decided == "won").sum()), int((decided == "lost").sum())
+    if observed.sum() == 0 or n_won + n_lost == 0:
+        return None
+    p = n_won / (n_won + n_lost)
+    rel = count_drift(observed, np.ones(n_months), expected)
+    scale = 1.0 / max(1.0 - p, 0.05) ** 2
+    return Drift(rel.sampling_var * scale, rel.between_var * scale, n_months, int(observed.sum()))
+
+
+def _value_fallback(h: History, deals: pd.DataFrame) -> ValueFit:
+    """No won values at all: the amounts of the other deals, else zero (with a note)."""
+    amounts = fit_values(deals["value"])
+    if amounts is not None:
+        h.report.add(
+            "no_won_values", "info",
+            f"no won deal has a value: values are drawn from the amounts of {amounts.n:,} "
+            "open or lost deals",
+            rows=amounts.n,
+        )  # fmt: skip
+        return amounts
+    h.report.add(
+        "no_won_values", "info",
+        "no deal has a value: revenue is not forecast (values set to 0); deal counts are",
+        rows=len(deals),
+    )  # fmt: skip
+    return ValueFit(0, -math.inf, 0.0)
+
+
 def _value(
-    mine: pd.DataFrame, pooled: ValueFit | None, price: float | None
+    mine: pd.DataFrame, pooled: ValueFit | None, price: float | None, fallback: ValueFit | None
 ) -> tuple[ValueFit | None, str]:
     fit = fit_values(mine.loc[mine["outcome"] == "won", "value"])
     if fit is not None and fit.n >= MIN_VALUES:
@@ -353,7 +763,9 @@ def _value(
     if price is not None and math.isfinite(price) and price > 0:
         return ValueFit(0, math.log(price), 0.0), "catalog list price (too few won values)"
     if pooled is None:
-        return None, "no won values at all"
+        if fallback is not None and fallback.n > 0:
+            return fallback, "amounts of open and lost deals (no won values in the export)"
+        return fallback, "no values in the export: 0"
     return pooled, "all types pooled (too few won values of this type)"
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "fit_values",
     "month_exposure",
     "poisson_rate",
+    "probabilities",
 ]
 
 Z95 = float(special.ndtri(0.975))
@@ -372,3 +373,342 @@ def fit_empirical(
 def _first_at_or_below(times: FloatArray, surv: FloatArray, level: float) -> float:
     below = np.flatnonzero(surv <= level)
     return float(times[below[0]]) if len(below) else math.inf
+
+
+@dataclass(frozen=True)
+class CumulativeIncidence:
+    """Aalen-Johansen estimate of competing exits: ``surv[j]`` the probability of still being
+    in the stage just after ``times[j]``, ``jumps[k][j]`` the probability of leaving by exit
+    ``k`` at ``times[j]``; ``cif(k)`` the cumulative incidence of exit ``k`` at the end."""
+
+    times: FloatArray
+    surv: FloatArray
+    jumps: dict[str, FloatArray]
+    events: dict[str, int]
+    n_open: int
+    n_truncated: int
+
+    @property
+    def tail(self) -> float:
+        """Probability of outlasting every observed exit."""
+        return float(self.surv[-1]) if len(self.surv) else 1.0
+
+    def cif(self, exit_to: str) -> float:
+        return float(self.jumps[exit_to].sum())
+
+
+def aalen_johansen(
+    time: npt.ArrayLike,
+    exit_to: npt.ArrayLike,
+    entry: npt.ArrayLike | None = None,
+) -> CumulativeIncidence:
+    """Cumulative incidence of competing exits with right censoring and late entry.
+
+    ``time``: days in the stage until the exit, or (for a visit still open, ``exit_to`` None or
+    empty) the days it is known to have lasted; such a visit is at risk at every exit time up
+    to and including that. ``entry`` > 0: the visit is in the data only because it lasted more
+    than that many days (left truncation): at risk only at exit times after it. At each exit
+    time ``s``: ``n(s)`` at risk, ``d_k(s)`` exits of kind ``k``; the survival ``S`` steps by
+    ``1 - d(s)/n(s)`` and exit ``k`` gains ``S(s-) d_k(s) / n(s)`` (Aalen and Johansen 1978).
+    """
+    t = np.asarray(time, dtype=np.float64)
+    to = np.array([("" if x is None or x != x else str(x)) for x in np.asarray(exit_to, object)])
+    a = np.full(len(t), -np.inf) if entry is None else np.asarray(entry, dtype=np.float64)
+    a = np.where(a > 0, a, -np.inf)
+    done = to != ""
+    times = np.unique(t[done])
+    sorted_entry = np.sort(a)
+    sorted_last = np.sort(t)
+    n_risk = np.searchsorted(sorted_entry, times, side="left") - np.searchsorted(
+        sorted_last, times, side="left"
+    )
+    kinds = sorted({str(x) for x in to[done]})
+    idx = np.searchsorted(times, t[done])
+    d_by = {k: np.bincount(idx[to[done] == k], minlength=len(times)).astype(np.float64)
+            for k in kinds}  # fmt: skip
+    d_all = np.sum(list(d_by.values()), axis=0) if kinds else np.zeros(len(times))
+    n = np.maximum(n_risk.astype(np.float64), d_all)  # never fewer at risk than leaving
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.where(n > 0, d_all / n, 0.0)
+    surv: FloatArray = np.cumprod(1.0 - h).astype(np.float64)
+    before = np.concatenate([[1.0], surv[:-1]])
+    jumps = {k: np.where(n > 0, before * d_by[k] / np.maximum(n, 1.0), 0.0) for k in kinds}
+    return CumulativeIncidence(
+        times=times,
+        surv=surv,
+        jumps=jumps,
+        events={k: int(d_by[k].sum()) for k in kinds},
+        n_open=int((~done).sum()),
+        n_truncated=int(np.isfinite(a).sum()),
+    )
+
+
+@dataclass(frozen=True)
+class ExitTimeFit:
+    """The time in the stage of the deals that leave one way, and how it is written."""
+
+    spec: dict[str, object]
+    kind: str  # "empirical" or "lognormal"
+    median: float
+    p90: float
+    note: str  # why this form (and any refused fit)
+
+
+def _day_bins(times: FloatArray, date_only: bool) -> tuple[FloatArray, FloatArray]:
+    """Whole-day bins ``[lo, hi)`` of exit times (dates known to the day: ``t +- 0.5``)."""
+    if date_only:
+        b = np.round(times)
+        return np.maximum(b - 0.5, 0.0), b + 0.5
+    b = np.floor(times)
+    return b, b + 1.0
+
+
+def _quantile(values: FloatArray, p: FloatArray, q: float) -> float:
+    cum = np.cumsum(p) / max(float(p.sum()), 1e-300)
+    hit = np.flatnonzero(cum >= q - 1e-12)
+    return float(values[hit[0]]) if len(hit) else float(values[-1])
+
+
+def fit_exit_time(
+    times: FloatArray,
+    mass: FloatArray,
+    events: int,
+    *,
+    date_only: bool,
+    longest: float,
+    parametric: bool = True,
+    tail_factor: float = 2.0,
+) -> ExitTimeFit:
+    """The time-in-stage distribution of one exit, from its Aalen-Johansen jumps.
+
+    The empirical distribution (the normalised jumps, on whole days; times under a day kept to
+    the hour so click-throughs stay a point mass near zero) is the default. A lognormal, fitted
+    by maximum likelihood to the same day bins weighted by the jumps, replaces it when its AIC
+    (2 parameters) is lower than the empirical one's (one parameter per distinct day less one)
+    with ``events`` observations, and when its tail is plausible: a lognormal whose P90 is more
+    than ``tail_factor`` times the longest time any deal was seen in the stage is refused (the
+    note says so) and the empirical kept.
+    """
+    w = mass / mass.sum()
+    quant = np.where(times < 1.0, np.round(times * 24) / 24, np.round(times))
+    values, inverse = np.unique(quant, return_inverse=True)
+    raw = np.bincount(inverse, weights=w, minlength=len(values))
+    keep = raw > 0
+    values = values[keep]
+    probs: FloatArray = np.asarray(raw[keep], dtype=np.float64)
+    empirical_spec: dict[str, object] = {
+        "discrete": {
+            "values": [float(f"{v:.6g}") for v in values],
+            "p": probabilities(probs),
+        }
+    }
+    emp = ExitTimeFit(
+        empirical_spec,
+        "empirical",
+        _quantile(values, probs, 0.5),
+        _quantile(values, probs, 0.9),
+        f"empirical ({len(values)} distinct times)",
+    )
+    if not parametric or events < MIN_DONE or len(values) < 3:
+        return emp
+    lo, hi = _day_bins(times, date_only)
+    bins, inv = np.unique(np.stack([lo, hi], axis=1), axis=0, return_inverse=True)
+    wb = np.bincount(inv.ravel(), weights=w, minlength=len(bins))
+    with np.errstate(divide="ignore"):
+        log_lo, log_hi = np.log(bins[:, 0]), np.log(bins[:, 1])
+
+    def nll(x: FloatArray) -> float:
+        mu, sigma = x[0], math.exp(x[1])
+        ll = _log_interval((log_lo - mu) / sigma, (log_hi - mu) / sigma)
+        return -float(np.sum(wb * np.where(wb > 0, ll, 0.0)))
+
+    mid = np.log(np.maximum((bins[:, 0] + bins[:, 1]) / 2, 1e-3))
+    m0 = float(np.sum(wb * mid))
+    s0 = math.sqrt(max(float(np.sum(wb * (mid - m0) ** 2)), 0.01))
+    res = optimize.minimize(nll, np.array([m0, math.log(s0)]), method="Nelder-Mead")
+    if not res.success or not np.isfinite(res.fun):
+        return emp
+    mu, sigma = float(res.x[0]), float(math.exp(res.x[1]))
+    ll_param = -events * float(res.fun)
+    ll_emp = events * float(np.sum(wb[wb > 0] * np.log(wb[wb > 0])))
+    aic_param, aic_emp = 4.0 - 2 * ll_param, 2.0 * (len(bins) - 1) - 2 * ll_emp
+    median, p90 = math.exp(mu), math.exp(mu + Z90 * sigma)
+    if aic_param >= aic_emp:
+        return emp
+    if p90 > tail_factor * max(longest, 1.0):
+        return ExitTimeFit(
+            empirical_spec, "empirical", emp.median, emp.p90,
+            f"empirical: the lognormal fit was refused (P90 {p90:,.0f} d, more than "
+            f"{tail_factor:g}x the longest {longest:,.0f} d ever seen in the stage)",
+        )  # fmt: skip
+    spec = _LognormalSpec(mu, sigma).spec()
+    return ExitTimeFit(spec, "lognormal", median, p90, "lognormal (AIC below the empirical)")
+
+
+@dataclass(frozen=True)
+class _LognormalSpec(_Lognormal):
+    mu: float
+    sigma: float
+
+
+def probabilities(p: FloatArray) -> list[float]:
+    """Rounded probabilities that sum to exactly 1 (the loader checks)."""
+    out = [float(f"{x:.6g}") for x in p / p.sum()]
+    out[-1] = max(0.0, 1.0 - math.fsum(out[:-1]))
+    return out
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A per-replication multiplier's spread: the sampling part and the drift beyond it."""
+
+    sampling_var: float  # of the log of the parameter
+    between_var: float  # of the log, beyond sampling noise (method of moments, floored at 0)
+    periods: int  # months the between-month part was measured over
+    n: int = 0  # observations behind the pooled estimate
+
+    @property
+    def sd_log(self) -> float:
+        return math.sqrt(self.sampling_var + self.between_var)
+
+    def spec(self) -> dict[str, object] | None:
+        """A lognormal multiplier of mean 1 with this spread (None when there is none)."""
+        s = self.sd_log
+        if not math.isfinite(s) or s < 1e-4:
+            return None
+        return {"lognormal": {"mean": 1, "sd": float(f"{math.sqrt(math.expm1(s * s)):.4g}")}}
+
+
+def count_drift(counts: npt.ArrayLike, exposure: npt.ArrayLike, expected: npt.ArrayLike) -> Drift:
+    """Drift of a Poisson rate from monthly counts against the model's expected counts.
+
+    Sampling variance of the log of the pooled rate: ``1 / total``. Between-month variance of
+    the log rate beyond Poisson noise, by the method of moments: the mean of
+    ``((c - e)^2 - e) / e^2`` over months (Pearson residuals' excess), floored at zero."""
+    c = np.asarray(counts, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    ok = (np.asarray(exposure, dtype=np.float64) > 0) & (e > 0)
+    c, e = c[ok], e[ok]
+    total = float(c.sum())
+    if total <= 0:
+        return Drift(math.inf, 0.0, int(ok.sum()))
+    excess = float(np.mean(((c - e) ** 2 - e) / e**2)) if len(c) > 1 else 0.0
+    return Drift(1.0 / total, max(excess, 0.0), len(c), int(total))
+
+
+def odds_drift(successes: npt.ArrayLike, trials: npt.ArrayLike) -> Drift:
+    """Drift of a rate's odds from monthly successes out of trials.
+
+    Sampling variance of the pooled log-odds: ``1 / (N p (1 - p))``. Between-month variance of
+    the monthly log-odds beyond binomial noise, by the method of moments: the variance of the
+    monthly log-odds (half-corrected) less the mean of their binomial variances
+    ``1 / (n_m p (1 - p))``, floored at zero."""
+    k = np.asarray(successes, dtype=np.float64)
+    n = np.asarray(trials, dtype=np.float64)
+    ok = n > 0
+    k, n = k[ok], n[ok]
+    total_n = float(n.sum())
+    if total_n <= 0:
+        return Drift(math.inf, 0.0, 0)
+    p = (float(k.sum()) + 0.5) / (total_n + 1.0)
+    sampling = 1.0 / (total_n * p * (1 - p))
+    if len(n) < 2:
+        return Drift(sampling, 0.0, len(n), int(total_n))
+    logit = np.log((k + 0.5) / (n - k + 0.5))
+    noise = float(np.mean(1.0 / (n * p * (1 - p))))
+    between = max(float(np.var(logit, ddof=1)) - noise, 0.0)
+    return Drift(sampling, between, len(n), int(total_n))
+
+
+@dataclass(frozen=True)
+class ArrivalPattern:
+    """What the monthly arrival counts support beyond a constant rate."""
+
+    trend: float  # relative change per month (0: none)
+    month_factor: dict[int, float]  # calendar month 1..12 -> multiplier (empty: none)
+    expected: FloatArray  # fitted count per month of the history
+    note: str
+
+
+def _poisson_glm(x: FloatArray, y: FloatArray, offset: FloatArray) -> tuple[FloatArray, float]:
+    """Coefficients and log-likelihood of a log-link Poisson regression."""
+
+    def nll(b: FloatArray) -> tuple[float, FloatArray]:
+        eta = offset + x @ b
+        mu = np.exp(eta)
+        return float(np.sum(mu - y * eta)), x.T @ (mu - y)
+
+    b0 = np.zeros(x.shape[1])
+    b0[0] = math.log(max(float(y.sum()), 0.5) / float(np.exp(offset).sum()))
+    res = optimize.minimize(nll, b0, jac=True, method="BFGS")
+    mu = np.exp(offset + x @ res.x)
+    return res.x, float(np.sum(stats.poisson.logpmf(np.round(y), mu)))
+
+
+def arrival_pattern(
+    counts: npt.ArrayLike,
+    exposure: npt.ArrayLike,
+    months: npt.ArrayLike,
+    level: float = 0.01,
+) -> ArrivalPattern:
+    """Choose a trend and a month-of-quarter or month-of-year cycle for monthly arrivals.
+
+    ``counts`` per calendar month, ``exposure`` the share of each month observed, ``months``
+    the calendar month (1..12). Nested log-link Poisson regressions are compared by a
+    quasi-likelihood-ratio test: the deviance gained by a term, divided by the dispersion
+    (Pearson chi-square per degree of freedom of the largest model, at least 1: real counts
+    are overdispersed), against chi-square with the term's degrees of freedom at ``level``.
+    Terms are added in turn: a trend (1 df, with 6 months or more), a month-of-quarter cycle
+    (2 df, with two quarters or more), a month-of-year cycle instead (11 df, with 24 months or
+    more, tested against the model with the quarter cycle or without)."""
+    y = np.asarray(counts, dtype=np.float64)
+    e = np.asarray(exposure, dtype=np.float64)
+    mon = np.asarray(months, dtype=np.int64)
+    ok = e > 0
+    y, e, mon = y[ok], e[ok], mon[ok]
+    n = len(y)
+    offset = np.log(e)
+    idx = np.arange(n, dtype=np.float64)
+    ones = np.ones((n, 1))
+    trend_col = (idx - idx.mean())[:, None]
+    q = (mon - 1) % 3
+    moq = np.stack([(q == k).astype(np.float64) for k in (1, 2)], axis=1)
+    moy = np.stack([(mon == k).astype(np.float64) for k in range(2, 13)], axis=1)
+    candidates: list[tuple[str, FloatArray]] = [("constant", ones)]
+    if n >= 6:
+        candidates.append(("trend", np.hstack([ones, trend_col])))
+    if n >= 6 and len(set(q.tolist())) == 3:
+        candidates.append(("trend + month of quarter", np.hstack([ones, trend_col, moq])))
+    if n >= 24:
+        candidates.append(("trend + month of year", np.hstack([ones, trend_col, moy])))
+    fits = {name: (x, *_poisson_glm(x, y, offset)) for name, x in candidates}
+    big_x, big_b, _ = fits[candidates[-1][0]]
+    mu_big = np.exp(offset + big_x @ big_b)
+    df = max(n - big_x.shape[1], 1)
+    phi = max(float(np.sum((y - mu_big) ** 2 / np.maximum(mu_big, 1e-9))) / df, 1.0)
+    chosen = "constant"
+    for name, x in candidates[1:]:
+        base_x, _, base_ll = fits[chosen]
+        gain = 2 * (fits[name][2] - base_ll) / phi
+        extra = x.shape[1] - base_x.shape[1]
+        if extra > 0 and gain > float(stats.chi2.ppf(1 - level, extra)):
+            chosen = name
+    x, b, _ = fits[chosen]
+    expected = np.exp(offset + x @ b)
+    trend = math.expm1(float(b[1])) if chosen != "constant" else 0.0
+    factor: dict[int, float] = {}
+    if "quarter" in chosen:
+        f = np.exp(np.concatenate([[0.0], b[2:4]]))
+        f = f / f.mean()
+        factor = {m: float(f[(m - 1) % 3]) for m in range(1, 13)}
+    elif "year" in chosen:
+        f = np.exp(np.concatenate([[0.0], b[2:13]]))
+        f = f / f.mean()
+        factor = {m: float(f[m - 1]) for m in range(1, 13)}
+    note = (
+        f"{chosen} (quasi-likelihood-ratio tests at {level:g} over {n} months, dispersion "
+        f"{phi:.2f})"
+    )
+    full = np.zeros(len(ok))
+    full[ok] = expected
+    return ArrivalPattern(trend, factor, full, note)

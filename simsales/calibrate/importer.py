@@ -1,40 +1,55 @@
-"""Read a CRM export (CSV) into a clean :class:`History`, counting every data problem.
+"""Read a CRM export into a clean :class:`History`, counting every data problem.
 
-Dirty rows are expected. Each rule below counts the rows it hits and keeps a few examples; the
-import goes on with the clean rows unless ``strict`` (then :class:`DataError` with the report).
+A source reader (:mod:`simsales.calibrate.sources`) maps its columns onto the canonical fields
+(:data:`simsales.calibrate.mapping.FIELDS`) and hands over :class:`Records`; this module applies
+ONE list of cleaning rules to them, whatever the source. Dirty rows are expected: each rule
+counts the rows it hits and keeps a few examples; the import goes on with the clean rows unless
+``strict`` (then :class:`DataError` with the report).
 
 =======================  =========  ==========================================================
 rule                     action     what
 =======================  =========  ==========================================================
 blank_id                 dropped    no opportunity id
 duplicate_row            dropped    an exact copy of an earlier row
-duplicate_id             dropped    the id was already used by an earlier, different row
+duplicate_id             dropped    one row per deal: the id was already used by another row
 unknown_stage            dropped    a stage label the mapping does not know
 bad_date                 dropped    a date that cannot be parsed
 close_before_open        dropped    closed (or a stage entered) before the deal was engaged
 closed_without_date      dropped    won or lost but no close date
-open_with_close_date     dropped    an open stage but a close date
+open_with_close_date     dropped    one row per deal: an open stage but a close date
 missing_engage_date      dropped    won or lost but never engaged (no start date)
-after_close              dropped    stage changes: a row after the deal was won or lost
 no_open_stage            dropped    stage changes: the deal's first row is already won or lost
+unknown_deal             dropped    a history row of a deal the deals file does not have
+bad_effort               dropped    a workload with no date, no valid hours or an unknown item
+reopened                 info       stage changes: a close undone by a later row (reopened or
+                                    re-closed): the deal went on from the stage it left
 bad_value                kept       a value that is not a non-negative number: value blanked
+bad_probability          kept       a probability outside 0-100 %: blanked
+bad_forecast_category    kept       not one of pipeline, best case, commit, closed, omitted
+unknown_currency         kept       a currency with no conversion rate: value blanked
 won_without_value        kept       won with no (or zero) value: not used to fit values
 blank_account            kept       no account
 blank_product            kept       no product: grouped as "unspecified"
 product_spelling         merged     one product written several ways (case, spaces, punctuation)
 unknown_product          kept       a product not in the catalog
+click_through            info       stage visits shorter than the export's clock resolution (a
+                                    day for dates, an hour for timestamps): kept
 undated_open             info       open deals with no date at all (e.g. Prospecting): left out
 observation_start        info       no closes before a date: earlier deals are left-truncated
-stage_order              info       stage changes: the stage order inferred from the data
+stage_order              info       the stage order used, and why
+currency                 info       values converted to the scenario currency, and how
+encoding                 info       the encoding the file was read with
+states                   info       source states renamed to stages by the mapping
+deleted / other_pipeline info       source rows left out by the source's own rules
 catalog                  info       the product catalog used to name products
 =======================  =========  ==========================================================
 """
 
 from __future__ import annotations
 
-import csv
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -43,44 +58,74 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simsales.calibrate.history import DEAL_COLUMNS, VISIT_COLUMNS, History
-from simsales.calibrate.mapping import ColumnMapping, label_key, resolve_mapping
-from simsales.calibrate.quality import DataError, DataReport
+from simsales.calibrate.history import (
+    DEAL_COLUMNS,
+    EFFORT_COLUMNS,
+    PATH_COLUMNS,
+    SNAPSHOT_COLUMNS,
+    TERMINAL,
+    History,
+    deal_state,
+    empty,
+    settle_path,
+    visits_from_path,
+)
+from simsales.calibrate.mapping import label_key
+from simsales.calibrate.quality import MAX_EXAMPLES, DataError, DataReport
+from simsales.calibrate.sources.parse import parse_numbers, parse_times
+from simsales.calibrate.sources.records import Records
 from simsales.errors import Problem, ScenarioError
 
-__all__ = ["read_csv_header", "read_history", "stage_id"]
+__all__ = ["Records", "build_history", "read_csv_header", "read_history", "stage_id"]
 
-MAX_BYTES = 200_000_000
+_ATTRS: tuple[str, ...] = ("product", "owner", "account", "segment", "team", "currency")
+_CATEGORIES = {
+    "pipeline": "pipeline", "bestcase": "best_case", "upside": "best_case",
+    "commit": "commit", "committed": "commit", "closed": "closed", "won": "closed",
+    "omitted": "omitted", "omit": "omitted", "lost": "omitted",
+    "forecast": "commit", "mostlikely": "best_case",  # Salesforce API values
+}  # fmt: skip
 
 
 def read_history(
     path: str | Path,
-    mapping: ColumnMapping | None = None,
+    mapping: Any = None,
     *,
     preset: str | None = None,
     mapping_file: str | Path | None = None,
     columns: dict[str, str] | None = None,
     strict: bool = False,
     exported: date | str | None = None,
+    encoding: str | None = None,
+    timezone: str | None = None,
+    currency: str | None = None,
 ) -> History:
-    """Import ``path`` with ``mapping`` (or a preset / mapping file / column flags).
+    """Import ``path`` (a file, or a Salesforce export folder) with ``mapping`` or a preset /
+    mapping file / column flags; the source is recognised by its headers unless ``preset``
+    names it.
 
     ``exported`` is the date the export was taken (what it knows up to); by default its latest
-    date, which can be a little earlier than the real export date.
+    date, which can be a little earlier than the real export date. ``encoding`` overrides the
+    detected one; ``timezone`` (IANA name, default UTC) is the scenario's zone timestamps with
+    an offset are converted to; ``currency`` the scenario currency values are converted to.
     """
+    from simsales.calibrate.sources import read_records
+
     path = Path(path)
-    frame = _read_csv(path)
-    if mapping is None:
-        mapping = resolve_mapping(preset, mapping_file, columns, header=list(frame.columns))
-    report = DataReport(str(path), rows_read=len(frame))
-    catalog = _read_catalog(path, mapping, report)
-    if mapping.shape == "opportunities":
-        history = _opportunities(frame, mapping, report, catalog)
-    else:
-        history = _stage_changes(frame, mapping, report, catalog)
+    records = read_records(
+        path,
+        mapping,
+        preset=preset,
+        mapping_file=mapping_file,
+        columns=columns,
+        encoding=encoding,
+        timezone=timezone,
+        currency=currency,
+    )
+    history = build_history(records)
     if exported is not None:
         when = pd.Timestamp(exported)
-        if when < history.snapshot:
+        if when < history.snapshot.normalize():
             raise ScenarioError(
                 [
                     Problem(
@@ -91,13 +136,15 @@ def read_history(
                 ]
             )
         history = replace(history, snapshot=when)
-    if strict and report.problems:
-        raise DataError(report)
+    if strict and history.report.problems:
+        raise DataError(history.report)
     return history
 
 
 def read_csv_header(path: str | Path) -> list[str]:
-    return list(_read_csv(Path(path), nrows=0).columns)
+    from simsales.calibrate.sources.files import read_table
+
+    return list(read_table(Path(path), nrows=0)[0].columns)
 
 
 def stage_id(label: str) -> str:
@@ -106,160 +153,181 @@ def stage_id(label: str) -> str:
     return "-".join(words) or "stage"
 
 
-# --- reading ----------------------------------------------------------------------------------
+def build_history(rec: Records) -> History:
+    """Apply the cleaning rules to a source's records."""
+    report = DataReport(rec.source, rows_read=len(rec.rows))
+    if rec.states:
+        keyed = {label_key(k): v for k, v in rec.states.items()}
+
+        def rename(v: str) -> str:
+            return keyed.get(label_key(v), v)
+
+        rec = replace(rec, rows=rec.rows.assign(stage=rec.rows["stage"].map(rename)))
+        if rec.attributes is not None and "stage" in rec.attributes:
+            stage = rec.attributes["stage"].map(rename)
+            rec = replace(rec, attributes=rec.attributes.assign(stage=stage))
+        report.add("states", "info", f"{len(keyed)} states renamed by the mapping", rows=1,
+                   examples=[f"{k} -> {v}" for k, v in list(rec.states.items())[:5]])  # fmt: skip
+    for rule, message in rec.notes:
+        report.add(rule, "info", message, rows=1, examples=[])
+    if rec.catalog:
+        report.add(
+            "catalog", "info", f"{len(rec.catalog)} products in the catalog", rows=len(rec.catalog),
+            examples=list(rec.catalog)[:5],
+        )  # fmt: skip
+    if rec.shape == "opportunities":
+        return _opportunities(rec, report)
+    return _stage_changes(rec, report)
 
 
-def _read_csv(path: Path, nrows: int | None = None) -> pd.DataFrame:
-    if not path.exists():
-        raise ScenarioError([Problem("no such file", file=str(path), hint="check the path")])
-    if path.is_dir() or path.stat().st_size > MAX_BYTES:
-        raise ScenarioError([Problem(f"not a CSV file under {MAX_BYTES:,} bytes", file=str(path))])
-    try:
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", nrows=nrows
-        )
-    except UnicodeDecodeError:
-        raise ScenarioError(
-            [Problem("not valid UTF-8", file=str(path), hint="save as UTF-8")]
-        ) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
-        raise ScenarioError([Problem(f"cannot read the CSV: {exc}", file=str(path))]) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame.apply(lambda s: s.str.strip()) if len(frame) else frame
-
-
-def _read_catalog(path: Path, mapping: ColumnMapping, report: DataReport) -> dict[str, float]:
-    spec = mapping.catalog
-    if spec is None:
-        return {}
-    file = path.parent / spec.file
-    if not file.exists():
-        if spec.optional:
-            return {}
-        raise ScenarioError([Problem("catalog file not found", "catalog.file", str(file))])
-    cat = _read_csv(file)
-    for col in (spec.product, spec.price):
-        if col is not None and col not in cat.columns:
-            raise ScenarioError(
-                [Problem(f"no column {col!r} in the catalog", "catalog", str(file))]
-            )
-    prices = (
-        pd.to_numeric(cat[spec.price], errors="coerce")
-        if spec.price
-        else pd.Series(np.nan, index=cat.index)
-    )
-    out = {str(name): float(p) for name, p in zip(cat[spec.product], prices, strict=True) if name}
-    report.add(
-        "catalog", "info", f"{len(out)} products in the catalog {file.name}", rows=len(out),
-        examples=list(out)[:5],
-    )  # fmt: skip
-    return out
-
-
-# --- shared helpers ---------------------------------------------------------------------------
+# --- shared rules -----------------------------------------------------------------------------
 
 
 class _Rows:
-    """The rows still in play, with their CSV line numbers, and the report they feed."""
+    """The rows still in play, with their line numbers, and the report they feed."""
 
-    def __init__(self, frame: pd.DataFrame, mapping: ColumnMapping, report: DataReport) -> None:
+    def __init__(self, frame: pd.DataFrame, rec: Records, report: DataReport) -> None:
         self.frame = frame.copy()
-        self.frame["_line"] = np.arange(len(frame)) + 2  # header is line 1
-        self.m = mapping
+        if "_line" not in self.frame:
+            self.frame["_line"] = np.arange(len(frame)) + 2  # header is line 1
+        if "_file" not in self.frame:
+            self.frame["_file"] = ""
+        self.rec = rec
         self.report = report
-        self.id_col = mapping.columns["id"]
 
-    def col(self, field: str) -> pd.Series:
-        name = self.m.column(field)
-        if name is None:
+    def has(self, name: str) -> bool:
+        return name in self.frame.columns
+
+    def col(self, name: str) -> pd.Series:
+        if name not in self.frame.columns:
             return pd.Series("", index=self.frame.index, dtype=object)
         return self.frame[name]
 
+    def name(self, field_name: str) -> str:
+        return self.rec.names.get(field_name, field_name)
+
+    def examples(self, hit: pd.DataFrame) -> list[str]:
+        out = []
+        for line, ident, file in (
+            hit[["_line", "id", "_file"]].head(MAX_EXAMPLES).itertuples(index=False)
+        ):
+            where = f" of {file}" if file else ""
+            who = f" (id {ident})" if str(ident) not in ("", "nan") else ""
+            out.append(f"line {line}{where}{who}")
+        return out
+
+    def _hit(self, mask: pd.Series) -> pd.DataFrame:
+        return self.frame[mask.reindex(self.frame.index).fillna(False).astype(bool)]
+
     def drop(self, mask: pd.Series, rule: str, message: str) -> None:
-        mask = mask.reindex(self.frame.index).fillna(False).astype(bool)
-        hit = self.frame[mask]
-        self.report.add(rule, "dropped", message, hit["_line"].tolist(), hit[self.id_col].tolist())
-        self.frame = self.frame[~mask]
+        hit = self._hit(mask)
+        self.report.add(rule, "dropped", message, rows=len(hit), examples=self.examples(hit))
+        self.frame = self.frame.drop(index=hit.index)
 
-    def keep(self, mask: pd.Series, rule: str, message: str) -> None:
-        hit = self.frame[mask.reindex(self.frame.index).fillna(False).astype(bool)]
-        self.report.add(rule, "kept", message, hit["_line"].tolist(), hit[self.id_col].tolist())
+    def keep(self, mask: pd.Series, rule: str, message: str, action: Any = "kept") -> None:
+        hit = self._hit(mask)
+        self.report.add(rule, action, message, rows=len(hit), examples=self.examples(hit))
 
 
-def _parse_dates(values: pd.Series, fmt: str | None) -> pd.Series:
-    parsed = pd.to_datetime(values.where(values != ""), format=fmt or "ISO8601", errors="coerce")
-    return parsed.astype("datetime64[ns]")
+def _each(series: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
+    """``fn`` of each value, computed once per distinct value (exports repeat a few labels)."""
+    table = {v: fn(v) for v in pd.unique(series)}
+    return series.map(table).astype(object)
 
 
 def _dates(rows: _Rows, fields: tuple[str, ...]) -> dict[str, pd.Series]:
     """Parse the date columns; rows with a non-blank, unparseable date are dropped."""
     bad = pd.Series(False, index=rows.frame.index)
     which: list[str] = []
+    fmt, tz = rows.rec.date_format, rows.rec.timezone
     for f in fields:
         raw = rows.col(f)
-        parsed = _parse_dates(raw, rows.m.date_format)
-        wrong = (raw != "") & parsed.isna()
+        wrong = (raw != "") & parse_times(raw, fmt, tz).isna()
         if wrong.any():
-            which.append(rows.m.columns[f])
+            which.append(rows.name(f))
         bad |= wrong
-    fmt = rows.m.date_format or "ISO 8601 (YYYY-MM-DD)"
-    rows.drop(bad, "bad_date", f"unparseable date in {', '.join(which)} (expected {fmt})")
-    return {f: _parse_dates(rows.col(f), rows.m.date_format) for f in fields}
+    shown = fmt or "ISO 8601 (YYYY-MM-DD)"
+    rows.drop(bad, "bad_date", f"unparseable date in {', '.join(which)} (expected {shown})")
+    return {f: parse_times(rows.col(f), fmt, tz) for f in fields}
 
 
-def _stage_kinds(rows: _Rows, open_labels: list[str] | None) -> pd.Series:
-    """Each row's stage as won / lost / open; rows with an unknown stage are dropped."""
-    m = rows.m
-    kind = _labels(rows, rows.col("stage"), open_labels)
-    known = [*m.labels.won, *m.labels.lost, *(open_labels or [])]
-    rows.drop(
-        kind.isna(),
-        "unknown_stage",
-        f"{m.columns['stage']} is not one of {', '.join(known)}"
-        if open_labels is not None
-        else f"{m.columns['stage']} is blank",
-    )
-    return kind
-
-
-def _labels(rows: _Rows, series: pd.Series, open_labels: list[str] | None) -> pd.Series:
-    """Kind of each label: 'won', 'lost', an open label (canonical spelling) or None."""
-    lab = rows.m.labels
+def _kinds(rows: _Rows, open_labels: list[str] | None) -> pd.Series:
+    """Each row's stage as won / lost / an open label (canonical spelling) / None."""
+    lab = rows.rec.labels
     table: dict[str, str] = {label_key(x): "won" for x in lab.won}
     table.update({label_key(x): "lost" for x in lab.lost})
+    series = rows.col("stage")
     if open_labels is not None:
         table.update({label_key(x): x for x in open_labels})
-        return series.map(lambda v: table.get(label_key(v)))
-    return series.map(lambda v: table.get(label_key(v), v if v else None))
+        return _each(series, lambda v: table.get(label_key(v)))
+    return _each(series, lambda v: table.get(label_key(v), v if v else None))
+
+
+def _drop_unknown_stages(rows: _Rows, open_labels: list[str] | None) -> None:
+    lab = rows.rec.labels
+    known = [*lab.won, *lab.lost, *(open_labels or [])]
+    rows.drop(
+        _kinds(rows, open_labels).isna(),
+        "unknown_stage",
+        f"{rows.name('stage')} is not one of {', '.join(known)}"
+        if open_labels is not None
+        else f"{rows.name('stage')} is blank",
+    )
 
 
 def _values(rows: _Rows) -> pd.Series:
     raw = rows.col("value")
-    num = pd.to_numeric(raw.str.replace(",", "", regex=False), errors="coerce")
+    num = parse_numbers(raw)
     wrong = ((raw != "") & num.isna()) | (num < 0)
-    rows.keep(wrong, "bad_value", f"{rows.m.columns.get('value')} is not a non-negative number")
+    rows.keep(wrong, "bad_value", f"{rows.name('value')} is not a non-negative number")
     return num.where(~wrong)
 
 
-def _attributes(rows: _Rows, catalog: dict[str, float]) -> pd.DataFrame:
-    """product / owner / account / segment, with blanks counted and product spellings merged."""
+def _probabilities(rows: _Rows) -> pd.Series:
+    """0-1; a column with any value above 1 is in percent (Salesforce writes 0-100)."""
+    raw = rows.col("probability").str.rstrip("%")
+    num = parse_numbers(raw)
+    percent = rows.col("probability").str.endswith("%").any() or (num > 1).any()
+    num = num / 100 if percent else num
+    wrong = ((raw != "") & num.isna()) | (num < 0) | (num > 1)
+    rows.keep(wrong, "bad_probability", f"{rows.name('probability')} is not 0-100 %")
+    return num.where(~wrong)
+
+
+def _categories(rows: _Rows) -> pd.Series:
+    raw = rows.col("forecast_category")
+    cat = _each(raw, lambda v: _CATEGORIES.get(label_key(v)))
+    rows.keep(
+        (raw != "") & cat.isna(),
+        "bad_forecast_category",
+        f"{rows.name('forecast_category')} is not pipeline, best case, commit, closed or omitted",
+    )
+    return cat.astype(object).where(cat.notna(), None)
+
+
+def _attributes(rows: _Rows) -> pd.DataFrame:
+    """product / owner / account / segment / team / currency, blanks counted, product
+    spellings merged."""
     out = pd.DataFrame(index=rows.frame.index)
-    for f in ("owner", "account", "segment"):
-        out[f] = rows.col(f).map(lambda v: " ".join(v.split()) or None)
-    if "account" in rows.m.columns:
+    for f in _ATTRS:
+        if f == "product":
+            continue
+        out[f] = _each(rows.col(f), lambda v: " ".join(v.split()) or None)
+    out["currency"] = _each(out["currency"], lambda v: v.upper() if isinstance(v, str) else v)
+    if rows.has("account"):
         rows.keep(out["account"].isna(), "blank_account", "no account (the deal is kept)")
-    product = rows.col("product").map(lambda v: " ".join(v.split()))
-    if "product" in rows.m.columns:
-        rows.keep(product == "", "blank_product", "no product: grouped as 'unspecified'")
-    if "product" not in rows.m.columns:
+    if not rows.has("product"):
         out["product"] = None
         return out
-    out["product"] = _merge_spellings(rows, product.where(product != "", "unspecified"), catalog)
+    product = _each(rows.col("product"), lambda v: " ".join(v.split()))
+    rows.keep(product == "", "blank_product", "no product: grouped as 'unspecified'")
+    out["product"] = _merge_spellings(rows, product.where(product != "", "unspecified"))
     return out
 
 
-def _merge_spellings(rows: _Rows, names: pd.Series, catalog: dict[str, float]) -> pd.Series:
+def _merge_spellings(rows: _Rows, names: pd.Series) -> pd.Series:
     """One name per case/space/punctuation-insensitive key: the catalog's, else the commonest."""
+    catalog = rows.rec.catalog
     counts = Counter(names)
     by_key: dict[str, list[str]] = {}
     for name in counts:
@@ -272,15 +340,12 @@ def _merge_spellings(rows: _Rows, names: pd.Series, catalog: dict[str, float]) -
             canon[s] = best
         changed = [s for s in spellings if s != best]
         if changed:
-            mask = names.isin(changed)
-            hit = rows.frame[mask]
             where = " (the catalog's spelling)" if key in cat_by_key else ""
-            rows.report.add(
+            rows.keep(
+                names.isin(changed),
                 "product_spelling",
-                "merged",
                 f"{' / '.join(repr(s) for s in changed)} merged into {best!r}{where}",
-                hit["_line"].tolist(),
-                hit[rows.id_col].tolist(),
+                action="merged",
             )
     merged = names.map(canon)
     if catalog:
@@ -289,16 +354,25 @@ def _merge_spellings(rows: _Rows, names: pd.Series, catalog: dict[str, float]) -
     return merged
 
 
-def _duplicates(rows: _Rows, key_cols: list[str]) -> None:
-    data_cols = [c for c in rows.frame.columns if c != "_line"]
-    rows.drop(
-        rows.frame.duplicated(subset=data_cols), "duplicate_row", "exact copy of an earlier row"
-    )
-    rows.drop(
-        rows.frame.duplicated(subset=key_cols),
-        "duplicate_id",
-        f"{'/'.join(key_cols)} already used by an earlier row (the first is kept)",
-    )
+def _convert(
+    rows: _Rows, value: pd.Series, currency: pd.Series, when: pd.Series, report: DataReport
+) -> pd.Series:
+    """Values in the scenario currency (see :class:`Rates`); no rate: value blanked."""
+    rates = rows.rec.rates
+    target = rows.rec.currency
+    cur = currency.fillna(target)
+    if rates is None:
+        foreign = (cur != target) & value.notna()
+        rows.keep(
+            foreign,
+            "unknown_currency",
+            f"a value in another currency than {target} and no conversion rates given",
+        )
+        return value.where(~foreign)
+    factor = rates.factors(cur, when, target)
+    missing = factor.isna() & value.notna()
+    rows.keep(missing, "unknown_currency", f"no conversion rate to {target}: value blanked")
+    return value * factor
 
 
 def _observation_start(
@@ -316,39 +390,6 @@ def _observation_start(
         )
 
 
-def _finish(
-    deals: pd.DataFrame,
-    visits: pd.DataFrame,
-    stages: list[str],
-    names: dict[str, str],
-    report: DataReport,
-    mapping: ColumnMapping,
-    catalog: dict[str, float],
-    date_only: bool,
-) -> History:
-    deals = deals.reset_index(drop=True)[list(DEAL_COLUMNS)]
-    visits = visits.reset_index(drop=True)[list(VISIT_COLUMNS)]
-    report.deals_used = len(deals)
-    if deals.empty:
-        raise ScenarioError([Problem("no usable deals in the export", file=report.source)])
-    all_dates = pd.concat([deals["opened"], deals["closed"], visits["entered"], visits["left"]])
-    exits = pd.concat([deals["closed"], visits["left"]]).dropna()
-    first_exit = exits.min() if len(exits) else deals["opened"].max()
-    _observation_start(report, deals["opened"].min(), first_exit)
-    return History(
-        deals=deals,
-        visits=visits,
-        stages=tuple(stages),
-        report=report,
-        snapshot=all_dates.max(),
-        observed_from=first_exit,
-        stage_names=names,
-        catalog=catalog,
-        currency=mapping.currency,
-        date_only=date_only,
-    )
-
-
 def _is_date_only(*series: pd.Series) -> bool:
     for s in series:
         v = s.dropna()
@@ -357,23 +398,112 @@ def _is_date_only(*series: pd.Series) -> bool:
     return True
 
 
+def _finish(
+    rec: Records,
+    report: DataReport,
+    deals: pd.DataFrame,
+    path: pd.DataFrame,
+    stages: list[str],
+    names: dict[str, str],
+    date_only: bool,
+    snapshots: pd.DataFrame | None = None,
+) -> History:
+    settled, _ = settle_path(path)
+    visits = visits_from_path(settled, tuple(stages))
+    for col in DEAL_COLUMNS:
+        if col not in deals:
+            deals[col] = np.nan
+    deals = deals.reset_index(drop=True)[list(DEAL_COLUMNS)]
+    for col in ("opened", "closed", "created", "expected_close"):
+        deals[col] = deals[col].astype("datetime64[ns]")
+    report.deals_used = len(deals)
+    if deals.empty:
+        raise ScenarioError([Problem("no usable deals in the export", file=report.source)])
+    span = (visits["left"] - visits["entered"]) / pd.Timedelta(days=1)
+    clock = "a day" if date_only else "an hour"
+    short = span < (1.0 if date_only else 1 / 24)
+    hit = visits[short]
+    report.add(
+        "click_through",
+        "info",
+        f"{len(hit):,} stage visits shorter than {clock} (clicked through): kept, they are part "
+        "of the process",
+        rows=len(hit),
+        examples=[f"deal {d}, stage {s}" for d, s in zip(hit["deal"], hit["stage"], strict=True)],
+    )
+    all_dates = pd.concat([deals["opened"], deals["closed"], visits["entered"], visits["left"]])
+    exits = pd.concat([deals["closed"], visits["left"]]).dropna()
+    first_exit = exits.min() if len(exits) else deals["opened"].max()
+    _observation_start(report, deals["opened"].min(), first_exit)
+    ids = {stage_id(k): v for k, v in rec.stage_probability.items()}
+    forecasts = {stage_id(k): v for k, v in rec.stage_forecast.items()}
+    efforts = _efforts(rec, report, deals, visits)
+    return History(
+        deals=deals,
+        visits=visits,
+        stages=tuple(stages),
+        report=report,
+        snapshot=all_dates.max(),
+        observed_from=first_exit,
+        stage_names=names,
+        catalog=rec.catalog,
+        currency=rec.currency,
+        date_only=date_only,
+        snapshots=snapshots if snapshots is not None else empty(SNAPSHOT_COLUMNS),
+        path=path.reset_index(drop=True)[list(PATH_COLUMNS)],
+        efforts=efforts,
+        stage_probability={s: p for s, p in ids.items() if s in stages},
+        stage_forecast={s: c for s, c in forecasts.items() if s in stages},
+        open_values=rec.open_values,
+    )
+
+
+def _efforts(
+    rec: Records, report: DataReport, deals: pd.DataFrame, visits: pd.DataFrame
+) -> pd.DataFrame:
+    """Reported hours, each put in the stage the deal was in when reported."""
+    if rec.efforts is None or rec.efforts.empty:
+        return empty(EFFORT_COLUMNS)
+    e = rec.efforts
+    at = parse_times(e["at"], rec.date_format, rec.timezone)
+    hours = parse_numbers(e["hours"])
+    ok = at.notna() & (hours >= 0) & e["deal"].isin(set(deals["deal"]))
+    report.add(
+        "bad_effort", "dropped", "a workload with no date, no valid hours or an unknown work item",
+        rows=int((~ok).sum()), examples=[f"line {x}" for x in e.loc[~ok, "_line"].head(5)],
+    )  # fmt: skip
+    out = pd.DataFrame({"deal": e["deal"], "person": e["person"], "hours": hours, "at": at})[
+        ok
+    ].sort_values("at", kind="stable")
+    v = visits.sort_values("entered", kind="stable")
+    merged = pd.merge_asof(
+        out, v[["deal", "entered", "stage"]], left_on="at", right_on="entered", by="deal"
+    )
+    merged["stage"] = merged["stage"].fillna(merged["deal"].map(deals.set_index("deal")["stage"]))
+    return merged[list(EFFORT_COLUMNS)].reset_index(drop=True)
+
+
 # --- one row per opportunity ------------------------------------------------------------------
 
 
-def _opportunities(
-    frame: pd.DataFrame, m: ColumnMapping, report: DataReport, catalog: dict[str, float]
-) -> History:
-    rows = _Rows(frame, m, report)
+def _opportunities(rec: Records, report: DataReport) -> History:
+    rows = _Rows(rec.rows, rec, report)
     rows.drop(rows.col("id") == "", "blank_id", "no opportunity id")
-    _duplicates(rows, [rows.id_col])
-    open_labels = list(m.labels.open) if m.labels.open is not None else None
-    kind = _stage_kinds(rows, open_labels)
-    date_fields = (
-        ("created", "engaged", "closed") if "created" in m.columns else ("engaged", "closed")
+    data_cols = [c for c in rows.frame.columns if not c.startswith("_")]
+    rows.drop(
+        rows.frame.duplicated(subset=data_cols), "duplicate_row", "exact copy of an earlier row"
     )
-    d = _dates(rows, date_fields)
-    kind = _labels(rows, rows.col("stage"), open_labels)
-    closed_kind = kind.isin(["won", "lost"])
+    rows.drop(
+        rows.frame.duplicated(subset=["id"]),
+        "duplicate_id",
+        f"{rows.name('id')} already used by an earlier row (the first is kept)",
+    )
+    open_labels = list(rec.labels.open) if rec.labels.open is not None else None
+    _drop_unknown_stages(rows, open_labels)
+    has_created = rows.has("created")
+    d = _dates(rows, ("created", "engaged", "closed") if has_created else ("engaged", "closed"))
+    kind = _kinds(rows, open_labels)
+    closed_kind = kind.isin(TERMINAL)
     created = d.get("created", pd.Series(pd.NaT, index=rows.frame.index, dtype="datetime64[ns]"))
     engaged, closed = d["engaged"], d["closed"]
     start = engaged.fillna(created)
@@ -384,7 +514,7 @@ def _opportunities(
     rows.drop(
         ((kind == "won") & engaged.isna()) | (closed_kind & start.isna()),
         "missing_engage_date",
-        f"won or lost but no {m.columns['engaged']}",
+        f"won or lost but no {rows.name('engaged')}",
     )
     rows.drop(
         (closed < start) | (engaged < created),
@@ -393,7 +523,7 @@ def _opportunities(
     )
     value = _values(rows)
     rows.keep((kind == "won") & ~(value > 0), "won_without_value", "won with no positive value")
-    attrs = _attributes(rows, catalog)
+    attrs = _attributes(rows)
     undated = start.reindex(rows.frame.index).isna()
     hit = rows.frame[undated]
     labels = sorted(set(rows.col("stage")[undated]))
@@ -402,69 +532,50 @@ def _opportunities(
         "info",
         f"{len(hit):,} open deals ({', '.join(labels)}) with no date: not placed in time, left "
         "out of the pipeline and the fits",
-        hit["_line"].tolist(),
-        hit[rows.id_col].tolist(),
+        rows=len(hit),
+        examples=rows.examples(hit),
     )
     rows.frame = rows.frame[~undated]
     idx = rows.frame.index
     kind = kind.reindex(idx)
     created, engaged, closed = created.reindex(idx), engaged.reindex(idx), closed.reindex(idx)
-    value, attrs = value.reindex(idx), attrs.reindex(idx)
-    has_created = "created" in m.columns
+    attrs = attrs.reindex(idx)
+    value = _convert(rows, value.reindex(idx), attrs["currency"], closed.fillna(engaged), report)
+    outcome = kind.where(kind.isin(TERMINAL), "open")
+    ids = rows.col("id")
+    parts = []
+    if has_created:
+        parts.append(pd.DataFrame({"deal": ids, "stage": "prospecting", "at": created}))
+    parts.append(pd.DataFrame({"deal": ids, "stage": "engaging", "at": engaged}))
+    parts.append(pd.DataFrame({"deal": ids, "stage": outcome, "at": closed}))
+    path = pd.concat(parts)
+    path = path[path["at"].notna() & (path["stage"] != "open")]
     stages = ["prospecting", "engaging"] if has_created else ["engaging"]
-    outcome = kind.where(kind.isin(["won", "lost"]), "open")
-    in_engaging = engaged.notna()
+    state = deal_state(settle_path(path)[0])
     deals = pd.DataFrame(
         {
-            "deal": rows.col("id"),
+            "deal": ids,
             "line": rows.frame["_line"],
-            **{f: attrs[f] for f in ("product", "owner", "account", "segment")},
-            "opened": created.fillna(engaged) if has_created else engaged,
+            **{f: attrs[f] for f in _ATTRS},
+            "opened": ids.map(state["opened"]),
             "closed": closed,
             "outcome": outcome,
             "value": value,
-            "stage": np.where(in_engaging, "engaging", "prospecting"),
+            "stage": ids.map(state["stage"]),
+            "entry_stage": ids.map(state["entry_stage"]),
+            "created": created if has_created else pd.NaT,
         }
     )
-    visits = [
-        pd.DataFrame(
-            {
-                "deal": deals["deal"][in_engaging],
-                "stage": "engaging",
-                "entered": engaged[in_engaging],
-                "left": closed[in_engaging],
-                "exit": outcome[in_engaging].map(
-                    {"won": "advance", "lost": "lost", "open": "open"}
-                ),
-            }
-        )
-    ]
-    if has_created:
-        pro = created.notna()
-        exit_kind = np.where(in_engaging, "advance", np.where(outcome == "lost", "lost", "open"))
-        visits.insert(
-            0,
-            pd.DataFrame(
-                {
-                    "deal": deals["deal"][pro],
-                    "stage": "prospecting",
-                    "entered": created[pro],
-                    "left": engaged.where(in_engaging, closed)[pro],
-                    "exit": pd.Series(exit_kind, index=idx)[pro],
-                }
-            ),
-        )
     names = {"engaging": "Engaging", "prospecting": "Prospecting"}
     if open_labels:
         names = {stage_id(x): x for x in open_labels} | names
     return _finish(
+        rec,
+        report,
         deals,
-        pd.concat(visits),
+        path,
         stages,
         {s: names.get(s, s) for s in stages},
-        report,
-        m,
-        catalog,
         _is_date_only(engaged, closed, created),
     )
 
@@ -472,120 +583,192 @@ def _opportunities(
 # --- one row per stage change -----------------------------------------------------------------
 
 
-def _stage_changes(
-    frame: pd.DataFrame, m: ColumnMapping, report: DataReport, catalog: dict[str, float]
-) -> History:
-    rows = _Rows(frame, m, report)
+def _stage_changes(rec: Records, report: DataReport) -> History:
+    rows = _Rows(rec.rows, rec, report)
     rows.drop(rows.col("id") == "", "blank_id", "no opportunity id")
-    order = list(m.stage_order) if m.stage_order is not None else None
-    open_labels = order if order is not None else (list(m.labels.open) if m.labels.open else None)
-    kind = _stage_kinds(rows, open_labels)
-    d = _dates(rows, ("entered",))
-    entered = d["entered"]
-    data_cols = [c for c in rows.frame.columns if c != "_line"]
+    attributes = rec.attributes
+    if attributes is not None:
+        rows.drop(
+            ~rows.col("id").isin(set(attributes["id"])),
+            "unknown_deal",
+            "a history row of a deal the deals file does not have",
+        )
+    order = list(rec.stage_order) if rec.stage_order is not None else None
+    open_labels = (
+        order if order is not None else (list(rec.labels.open) if rec.labels.open else None)
+    )
+    _drop_unknown_stages(rows, open_labels)
+    entered = _dates(rows, ("entered",))["entered"]
+    data_cols = [c for c in rows.frame.columns if not c.startswith("_")]
     rows.drop(
         rows.frame.duplicated(subset=data_cols), "duplicate_row", "exact copy of an earlier row"
     )
     f = rows.frame
-    kind = _labels(rows, rows.col("stage"), open_labels)
-    if "outcome" in m.columns:
+    kind = _kinds(rows, open_labels)
+    if rows.has("outcome"):
+        won, lost = ({label_key(x) for x in xs} for xs in (rec.labels.won, rec.labels.lost))
         out_kind = rows.col("outcome").map(
-            lambda v: "won" if label_key(v) in {label_key(x) for x in m.labels.won}
-            else "lost" if label_key(v) in {label_key(x) for x in m.labels.lost} else None
-        )  # fmt: skip
+            lambda v: "won" if label_key(v) in won else "lost" if label_key(v) in lost else None
+        )
         kind = out_kind.fillna(kind)
     ev = pd.DataFrame(
-        {"deal": f[rows.id_col], "kind": kind, "t": entered.reindex(f.index), "line": f["_line"]}
-    ).sort_values(["deal", "t", "line"], kind="stable")
-    terminal = ev["kind"].isin(["won", "lost"])
-    # Rows after a deal's first terminal row are dropped.
-    first_end = ev["t"].where(terminal).groupby(ev["deal"]).transform("min")
-    end_line = (
-        ev["line"].where(terminal & (ev["t"] == first_end)).groupby(ev["deal"]).transform("min")
-    )
-    after = (ev["t"] > first_end) | ((ev["t"] == first_end) & (ev["line"] > end_line))
+        {"deal": f["id"], "kind": kind, "at": entered.reindex(f.index), "line": f["_line"]}
+    ).sort_values(["deal", "at", "line"], kind="stable")
+    first = ev.groupby("deal", sort=False).head(1)
+    no_open = first[first["kind"].isin(TERMINAL)]["deal"]
     rows.drop(
-        after.reindex(f.index), "after_close", "a stage change after the deal was won or lost"
+        rows.col("id").isin(set(no_open)),
+        "no_open_stage",
+        "the deal's first row is already won or lost",
     )
-    ev = ev[~after]
+    ev = ev[~ev["deal"].isin(set(no_open))]
     if order is None:
-        opens = ev[~ev["kind"].isin(["won", "lost"])].copy()
-        opens["pos"] = opens.groupby("deal").cumcount()
-        rank = opens.groupby("kind")["pos"].mean().sort_values(kind="stable")
-        order = list(rank.index)
+        order = _infer_order(ev, rec, report)
+    else:
         report.add(
-            "stage_order", "info", "inferred stage order: " + " -> ".join(order), rows=len(order),
-            examples=[],
+            "stage_order", "info", f"stage order {rec.order_reason}: " + " -> ".join(order),
+            rows=len(order), examples=[],
         )  # fmt: skip
     ids = {label: stage_id(label) for label in order}
     if len(set(ids.values())) != len(ids):
         raise ScenarioError([Problem("two stage labels give the same stage id", "stage_order")])
-    pos = {label: i for i, label in enumerate(order)}
-    visits: list[dict[str, Any]] = []
-    deal_rows: list[dict[str, Any]] = []
-    no_open: list[int] = []
-    for deal, g in ev.groupby("deal", sort=False):
-        kinds, times = g["kind"].tolist(), g["t"].tolist()
-        if kinds[0] in ("won", "lost"):
-            no_open.append(int(g["line"].iloc[0]))
-            continue
-        # The first row is an open stage (checked above), so `current` is set before use.
-        current, entered_at = kinds[0], times[0]
-        outcome, closed_at = "open", pd.NaT
-        for k, t in zip(kinds[1:], times[1:], strict=True):
-            if k in ("won", "lost"):
-                exit_kind = "advance" if k == "won" else "lost"
-                visits.append(_visit(deal, ids[current], entered_at, t, exit_kind))
-                outcome, closed_at = k, t
-                break
-            if k == current:
-                continue  # the same stage entered again: one visit
-            exit_kind = "advance" if pos[k] > pos[current] else "rework"
-            visits.append(_visit(deal, ids[current], entered_at, t, exit_kind))
-            current, entered_at = k, t
-        else:
-            visits.append(_visit(deal, ids[current], entered_at, pd.NaT, "open"))
-        deal_rows.append(
-            {
-                "deal": deal,
-                "line": int(g["line"].min()),
-                "opened": times[0],
-                "closed": closed_at,
-                "outcome": outcome,
-                "stage": ids[current],
-            }
-        )
-    report.add("no_open_stage", "dropped", "the deal's first row is already won or lost", no_open,
-               rows=len(no_open))  # fmt: skip
-    rows.frame = rows.frame[rows.frame[rows.id_col].isin([r["deal"] for r in deal_rows])]
-    value = _values(rows)
-    attrs = _attributes(rows, catalog)
-    attrs["value"] = value
-    attrs["deal"] = rows.col("id")
-    # A deal's attributes come from its last row that has them.
-    last = attrs.iloc[::-1].groupby("deal").first()
-    deals = pd.DataFrame(deal_rows)
-    for col in ("product", "owner", "account", "segment", "value"):
-        deals[col] = deals["deal"].map(last[col])
-    deals.loc[deals["outcome"] == "lost", "value"] = np.nan  # a lost deal's amount is no value
+    to_id = {**ids, "won": "won", "lost": "lost"}
+    path = pd.DataFrame({"deal": ev["deal"], "stage": ev["kind"].map(to_id), "at": ev["at"]})
+    settled, undone = settle_path(path)
+    hit = rows.frame.loc[undone.index.intersection(rows.frame.index)]
+    report.add(
+        "reopened", "info",
+        "a close undone by a later row (reopened, or closed again): the deal went on from the "
+        "stage it was closed from", rows=len(hit), examples=rows.examples(hit),
+    )  # fmt: skip
+    state = deal_state(settled)
+    rows.frame = rows.frame[rows.frame["id"].isin(state.index)]
+    if attributes is not None and "currency" in attributes and not rows.has("currency"):
+        # history rows are in their deal's currency
+        rows.frame["currency"] = rows.col("id").map(attributes.groupby("id")["currency"].first())
+    snapshots, current = _snapshots(rows, entered, kind.map(to_id), report)
+    deals = state.rename_axis("deal").reset_index()
+    deals["line"] = deals["deal"].map(rows.frame.groupby("id")["_line"].min())
+    for col in current.columns:
+        deals[col] = deals["deal"].map(current[col])
+    if rows.has("created"):
+        created = _dates(rows, ("created",))["created"]
+        deals["created"] = deals["deal"].map(created.groupby(rows.frame["id"]).min())
+    if attributes is not None:
+        deals = _deal_attributes(deals, attributes, rec, report)
     won = deals[deals["outcome"] == "won"]
     no_value = won[~(won["value"] > 0)]
     report.add(
-        "won_without_value", "kept", "won with no positive value",
-        no_value["line"].tolist(), no_value["deal"].tolist(),
+        "won_without_value", "kept", "won with no positive value", rows=len(no_value),
+        examples=[f"line {a} (id {b})" for a, b in zip(no_value["line"], no_value["deal"],
+                                                       strict=True)][:MAX_EXAMPLES],
     )  # fmt: skip
-    vis = pd.DataFrame(visits, columns=list(VISIT_COLUMNS))
     return _finish(
+        rec,
+        report,
         deals,
-        vis,
+        path,
         [ids[x] for x in order],
         {ids[x]: x for x in order},
-        report,
-        m,
-        catalog,
         _is_date_only(entered),
+        snapshots,
     )
 
 
-def _visit(deal: Any, stage: str, entered: Any, left: Any, exit_kind: str) -> dict[str, Any]:
-    return {"deal": deal, "stage": stage, "entered": entered, "left": left, "exit": exit_kind}
+def _infer_order(ev: pd.DataFrame, rec: Records, report: DataReport) -> list[str]:
+    """Open stages by the CRM's stage probability if it has one for each, else by their mean
+    position in the deals' paths (first stage a deal is seen in is position 0)."""
+    opens = ev[~ev["kind"].isin(TERMINAL)].copy()
+    opens["pos"] = opens.groupby("deal").cumcount()
+    rank = opens.groupby("kind")["pos"].mean()
+    prob = {label_key(k): v for k, v in rec.stage_probability.items()}
+    by_prob = all(label_key(k) in prob for k in rank.index)
+    if by_prob and rank.size:
+        keys = {k: (prob[label_key(k)], rank[k]) for k in rank.index}
+        order = sorted(rank.index, key=lambda k: keys[k])
+        why = "by the CRM's stage probability (ties: mean position in the deals' paths)"
+    else:
+        order = list(rank.sort_values(kind="stable").index)
+        why = (
+            "inferred from the mean position of each stage in the deals' paths (if wrong, give "
+            "stage_order: [...] in a --mapping file)"
+        )
+    report.add(
+        "stage_order", "info", f"stage order {why}: " + " -> ".join(order), rows=len(order),
+        examples=[],
+    )  # fmt: skip
+    return order
+
+
+def _snapshots(
+    rows: _Rows, entered: pd.Series, stage: pd.Series, report: DataReport
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per row the deal's state after it (blanks carry the previous row's value), in time order;
+    and per deal its attributes and state from its last row that has them."""
+    f = rows.frame
+    at = entered.reindex(f.index)
+    has_state = any(rows.has(c) for c in ("value", "expected_close", "probability",
+                                           "forecast_category"))  # fmt: skip
+    value = _values(rows).reindex(f.index)
+    attrs = _attributes(rows).reindex(f.index)
+    table = pd.DataFrame(
+        {
+            "deal": f["id"],
+            "at": at,
+            "line": f["_line"],
+            "value": value,
+            "expected_close": _dates(rows, ("expected_close",))["expected_close"].reindex(f.index)
+            if rows.has("expected_close")
+            else pd.NaT,
+            "crm_probability": _probabilities(rows).reindex(f.index),
+            "forecast_category": _categories(rows).reindex(f.index),
+            "stage": stage.reindex(f.index),
+            **{c: attrs[c] for c in _ATTRS},
+        }
+    ).sort_values(["deal", "at", "line"], kind="stable")
+    table = table[table["deal"].isin(set(rows.frame["id"]))]
+    filled = table.groupby("deal", sort=False).ffill()
+    filled["deal"] = table["deal"]
+    when = filled["expected_close"].where(filled["expected_close"] < filled["at"], filled["at"])
+    filled["value"] = _convert(rows, filled["value"], filled["currency"], when, report)
+    current = filled.groupby("deal", sort=False).last()
+    current = current[[c for c in ("value", "expected_close", "crm_probability",
+                                   "forecast_category", *_ATTRS) if c in current]]  # fmt: skip
+    if not has_state:
+        return empty(SNAPSHOT_COLUMNS), current
+    snaps = filled[list(SNAPSHOT_COLUMNS)].sort_values("at", kind="stable").reset_index(drop=True)
+    snaps["at"] = snaps["at"].astype("datetime64[ns]")
+    snaps["expected_close"] = snaps["expected_close"].astype("datetime64[ns]")
+    return snaps, current
+
+
+def _deal_attributes(
+    deals: pd.DataFrame, attributes: pd.DataFrame, rec: Records, report: DataReport
+) -> pd.DataFrame:
+    """Attributes of each deal from the deals file (one row per deal), and converted values."""
+    rows = _Rows(attributes, rec, report)
+    rows.drop(rows.col("id") == "", "blank_id", "no opportunity id")
+    rows.drop(
+        rows.frame.duplicated(subset=["id"]),
+        "duplicate_id",
+        f"{rows.name('id')} already used by an earlier row (the first is kept)",
+    )
+    attrs = _attributes(rows)
+    attrs["id"] = rows.col("id")
+    if rows.has("created"):
+        attrs["created"] = _dates(rows, ("created",))["created"]
+    if rows.has("expected_close"):
+        attrs["expected_close"] = _dates(rows, ("expected_close",))["expected_close"]
+    if rows.has("probability"):
+        attrs["crm_probability"] = _probabilities(rows)
+    if rows.has("forecast_category"):
+        attrs["forecast_category"] = _categories(rows)
+    if rows.has("value"):  # the current amount (no history of it)
+        when = attrs.get("expected_close", pd.Series(pd.NaT, index=attrs.index))
+        snap = parse_times(rows.col("created"), rec.date_format, rec.timezone).max()
+        when = when.where(when < snap, snap) if pd.notna(snap) else when
+        attrs["value"] = _convert(rows, _values(rows), attrs["currency"], when, report)
+    attrs = attrs.set_index("id")
+    for col in attrs.columns:
+        deals[col] = deals["deal"].map(attrs[col])
+    return deals

@@ -16,6 +16,7 @@ A mapping is a small YAML file (or a preset, or CLI ``--column field=COLUMN`` fl
               stage: deal_stage, engaged: engage_date, closed: close_date, value: close_value}
     labels: {won: [Won], lost: [Lost], open: [Prospecting, Engaging]}
     catalog: {file: products.csv, product: product, price: sales_price}   # optional
+    teams: {file: sales_teams.csv, owner: sales_agent, team: manager}     # optional
 
 Labels are matched case- and space-insensitively. Every default lives in this module.
 """
@@ -37,6 +38,7 @@ __all__ = [
     "Catalog",
     "ColumnMapping",
     "Labels",
+    "Teams",
     "label_key",
     "load_mapping",
     "resolve_mapping",
@@ -58,6 +60,11 @@ FIELDS: dict[str, str] = {
     "owner": "sales agent / owner",
     "account": "customer account",
     "segment": "customer segment",
+    "team": "sales team",
+    "currency": "ISO code of the value's currency (default: the mapping's currency)",
+    "expected_close": "the CRM's expected close date (as known in that row)",
+    "probability": "the CRM's win probability, 0-1 or 0-100 %",
+    "forecast_category": "the CRM's forecast category (pipeline, best case, commit, ...)",
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "opportunities": ("id", "stage", "engaged", "closed"),
@@ -77,8 +84,8 @@ class _Frozen(BaseModel):
 class Labels(_Frozen):
     """Stage labels as they appear in the export."""
 
-    won: tuple[str, ...] = ("Won", "Closed Won")
-    lost: tuple[str, ...] = ("Lost", "Closed Lost")
+    won: tuple[str, ...] = ("Won", "Closed Won", "赢单", "成交")
+    lost: tuple[str, ...] = ("Lost", "Closed Lost", "输单", "丢单")
     open: tuple[str, ...] | None = Field(
         None, description="open stage labels, in process order; None: any other label is open"
     )
@@ -93,6 +100,15 @@ class Catalog(_Frozen):
     optional: bool = Field(False, description="silently skip the catalog if the file is absent")
 
 
+class Teams(_Frozen):
+    """An optional owner -> team table (e.g. Maven's sales_teams.csv): fills ``team``."""
+
+    file: str = Field(min_length=1, description="CSV path, relative to the history file")
+    owner: str = "sales_agent"
+    team: str = "manager"
+    optional: bool = Field(False, description="silently skip the table if the file is absent")
+
+
 class ColumnMapping(_Frozen):
     shape: Shape = "opportunities"
     columns: dict[str, str] = Field(default_factory=dict, description="field -> CSV column")
@@ -102,7 +118,12 @@ class ColumnMapping(_Frozen):
     )
     date_format: str | None = Field(None, description="strftime format; default ISO 8601")
     catalog: Catalog | None = None
+    teams: Teams | None = None
     currency: str = Field("USD", min_length=1, max_length=8)
+    timezone: str | None = Field(None, description="IANA zone timestamps are converted to")
+    states: dict[str, str] | None = Field(
+        None, description="source state / stage label -> stage label (several may share one)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ColumnMapping:
@@ -142,6 +163,13 @@ _MAVEN: dict[str, Any] = {
         "file": "products.csv",
         "product": "product",
         "price": "sales_price",
+        "optional": True,
+    },
+    # a team is a manager's agents (sales_teams.csv: sales_agent, manager, regional_office)
+    "teams": {
+        "file": "sales_teams.csv",
+        "owner": "sales_agent",
+        "team": "manager",
         "optional": True,
     },
     "currency": "USD",

@@ -7,7 +7,9 @@ checked with :func:`simsales.load` before it replaces the target file (written a
 
 from __future__ import annotations
 
+import copy
 import io
+import math
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,11 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from simsales.calibrate.calibrate import Calibration
+from simsales.calibrate.calibrate import Calibration, ExitFit
 from simsales.calibrate.fit import EmpiricalFit, RateFit
 from simsales.errors import ScenarioError, SimsalesError
 from simsales.io.outputs import Output, write_text
+from simsales.scenario.schema import MONTHS
 
 __all__ = ["scenario_dict", "scenario_yaml", "write_scenario"]
 
@@ -42,6 +45,27 @@ def _rate_note(r: RateFit, what: str) -> str:
 
 def _n(x: int) -> str:
     return f"{x:,}"
+
+
+def _exits(exits: tuple[ExitFit, ...], *, shares_only: bool = False) -> CommentedSeq:
+    """A stage's exits; each comment says how many visits left that way and how its time was
+    fitted. A deal type's override repeats the times with its own (shrunk) shares."""
+    out = CommentedSeq()
+    for k, e in enumerate(exits):
+        # a copy per use: the YAML has no anchors and aliases
+        after = copy.deepcopy(e.time.spec)
+        out.append(_flow({"to": e.to, "p": round(e.p, 6), "after": after}))
+        if not shares_only:
+            out.yaml_add_eol_comment(
+                f"{_n(e.events)} left this way (Aalen-Johansen share); time: {e.time.note}, "
+                f"median {e.time.median:,.1f} d, P90 {e.time.p90:,.1f} d",
+                k,
+            )
+    # exact sum of 1 for the loader
+    if len(out):
+        rest = 1.0 - math.fsum(float(x["p"]) for x in list(out)[:-1])
+        out[-1]["p"] = max(round(rest, 9), 0.0)
+    return out
 
 
 def scenario_dict(c: Calibration) -> dict[str, Any]:
@@ -82,21 +106,19 @@ def _build(c: Calibration) -> CommentedMap:
         item["duration"] = _flow(d.spec())
         how = "Kaplan-Meier" if isinstance(d, EmpiricalFit) else "censored lognormal ML"
         note = (
-            f"days; {how} on {_n(d.n_done)} finished + {_n(d.n_open)} still open "
-            f"(right-censored), {_n(d.n_truncated)} left-truncated; median {d.median:.1f} d, "
-            f"95% CI [{lo:.1f}, {hi:.1f}]"
+            f"days, whatever the exit (each exit has its own time below); {how} on "
+            f"{_n(d.n_done)} finished + {_n(d.n_open)} still open (right-censored), "
+            f"{_n(d.n_truncated)} left-truncated; median {d.median:.1f} d, 95% CI "
+            f"[{lo:.1f}, {hi:.1f}]"
         )
-        if isinstance(d, EmpiricalFit) and d.tail > 0:
-            note += f"; {d.tail:.1%} outlast every finished deal: placed at {d.tail_value:g} d"
         item.yaml_add_eol_comment(note, "duration")
-        item["advance"] = _p(s.advance.mean)
-        last = s.id == c.stages[-1].id
+        item["exits"] = _exits(s.exits)
+        item["stale"] = "lost"
         item.yaml_add_eol_comment(
-            _rate_note(s.advance, "won" if last else "moved on") + "; all types", "advance"
+            f"live deals older than every exit's longest time ({s.longest:,.1f} d) are lost"
+            + (f"; {s.stale:,} open deals are" if s.stale else ""),
+            "stale",
         )
-        if s.rework is not None and s.rework_to is not None:
-            item["rework"] = _flow({"to": s.rework_to, "p": _p(s.rework.mean)})
-            item.yaml_add_eol_comment(_rate_note(s.rework, "went back"), "rework")
         stages.append(item)
     types = CommentedMap()
     for g in c.groups:
@@ -113,28 +135,57 @@ def _build(c: Calibration) -> CommentedMap:
                 )
             else:
                 t.yaml_add_eol_comment(f"{c.currency}; {g.value_note}", "value")
-        if len(c.groups) > 1:
+        if len(c.groups) > 1 and g.exits:
             st = CommentedMap()
             for s in c.stages:
+                if s.id not in g.exits:
+                    continue
                 r = g.advance[s.id]
-                st[s.id] = _flow({"advance": _p(r.mean)})
+                over = CommentedMap()
+                over["exits"] = _exits(g.exits[s.id], shares_only=True)
+                st[s.id] = over
                 st.yaml_add_eol_comment(
-                    _rate_note(r, "won" if s.id == c.stages[-1].id else "moved on")
-                    + f"; shrunk to Beta({r.prior_alpha:.1f}, {r.prior_beta:.1f})",
+                    _rate_note(r, "towards a win")
+                    + f"; shares shrunk to Beta({r.prior_alpha:.1f}, {r.prior_beta:.1f})",
                     s.id,
                 )
             t["stages"] = st
         types[g.id] = t
     arrivals = CommentedSeq()
-    for i, g in enumerate(c.groups):
-        a = g.arrivals
-        arrivals.append(
-            _flow({"type": g.id, "per_month": _p(a.per_month), "stage": c.arrival_stage})
+    pattern = c.pattern
+    for g in c.groups:
+        entries = g.entry or {c.arrival_stage: g.arrivals}
+        for stage, a in sorted(entries.items(), key=lambda kv: c.history.stages.index(kv[0])):
+            row: dict[str, Any] = {"type": g.id, "per_month": _p(a.per_month * c.arrival_factor),
+                                   "stage": stage}  # fmt: skip
+            if pattern is not None and pattern.trend:
+                row["trend"] = round(pattern.trend, 5)
+            if pattern is not None and pattern.month_factor:
+                row["seasonality"] = {
+                    MONTHS[m - 1]: round(f, 4) for m, f in sorted(pattern.month_factor.items())
+                }
+            arrivals.append(_flow(row))
+            arrivals.yaml_add_eol_comment(
+                f"{_n(a.count)} entered {stage} in {a.exposure_months:.2f} months; 95% CI "
+                f"[{a.low:.2f}, {a.high:.2f}]"
+                + (f"; x{c.arrival_factor:.3f} for the trend / cycle" if c.arrival_factor != 1
+                   else ""),
+                len(arrivals) - 1,
+            )  # fmt: skip
+    uncertainty = CommentedMap()
+    for key, drift in c.uncertainty.items():
+        spec = drift.spec()
+        if spec is None:
+            continue
+        uncertainty[key] = _flow(spec)
+        between = (
+            f" + between months {drift.between_var:.2g} (over {drift.periods} months)"
+            if drift.periods
+            else " (sampling only)"
         )
-        arrivals.yaml_add_eol_comment(
-            f"{_n(a.count)} opened in {a.exposure_months:.2f} months; 95% CI "
-            f"[{a.low:.2f}, {a.high:.2f}]",
-            i,
+        uncertainty.yaml_add_eol_comment(
+            f"n = {_n(drift.n)}; variance of the log: sampling {drift.sampling_var:.2g}{between}",
+            key,
         )
     pipeline = CommentedSeq()
     for deal in c.pipeline:
@@ -143,6 +194,8 @@ def _build(c: Calibration) -> CommentedMap:
     doc["deal_types"] = types
     if len(arrivals):
         doc["arrivals"] = arrivals
+    if len(uncertainty):
+        doc["uncertainty"] = uncertainty
     doc["pipeline"] = pipeline
     _section_comments(doc, c)
     return doc
@@ -171,13 +224,19 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
                 "  left-truncated;",
             ]
         ),
-        "- duration and outcome are independent here: the engine decides won/lost at the stage's",
-        "  end, so rates come from the deals decided so far;",
-        "- win / advance rates: Beta posteriors; per type shrunk towards the stage's overall rate",
+        "- exits: where and when visits left each stage (won, lost, a later stage, an earlier",
+        "  one), estimated together by the Aalen-Johansen cumulative incidence with open visits",
+        "  right-censored and late entry; each exit's time is empirical unless a lognormal has a",
+        "  lower AIC and a plausible tail (a P90 at most twice the longest time ever seen);",
+        "- visits that outlast every exit ever seen from a stage are counted as lost (stale);",
+        "- exit shares per type: shrunk towards the stage's pooled shares",
         "  (" + "; ".join(f"{k}: {v}" for k, v in c.priors.items()) + ");",
         "- values: lognormal fitted to won deals' values per type;",
-        f"- arrivals: deals opened per month from {c.arrivals_from} to {c.as_of}, constant rate",
-        "  (too little history to fit seasonality);",
+        f"- arrivals: deals opened per month and entry stage from {c.arrivals_from} to {c.as_of};",
+        f"  pattern: {c.pattern.note if c.pattern else 'constant (no whole month)'};",
+        "- uncertainty: per-replication multipliers, lognormal of mean 1; variance of the log =",
+        "  sampling variance of the pooled estimate + between-month variance beyond Poisson /",
+        "  binomial noise (method of moments, floored at zero);",
         f"- no people pools: the export has no staffing data; {c.agents_active} agents were",
         f"  active (a deal opened in the last 90 days or one open at {c.as_of}), and an agent",
         "  works many deals at once, so they are not modelled as a constraint.",
@@ -194,7 +253,7 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
     ]
     doc.yaml_set_start_comment("\n".join(header))
     doc.yaml_set_comment_before_after_key(
-        "stages", before="\nStages in process order; `advance` of the last one is the win rate."
+        "stages", before="\nStages in process order, each with its competing exits."
     )
     doc.yaml_set_comment_before_after_key(
         "deal_types", before="\nOne deal type per " + (c.by or "export") + "."

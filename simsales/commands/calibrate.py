@@ -16,12 +16,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.calibrate.backtest import METHODS, BacktestResult, backtest
+from simsales.calibrate.backtest import (
+    LABELS,
+    METRICS,
+    SCORES,
+    BacktestResult,
+    backtest,
+    parse_span,
+    rolling_windows,
+)
 from simsales.calibrate.calibrate import BY, DURATIONS, Calibration, calibrate
 from simsales.calibrate.history import History
 from simsales.calibrate.importer import read_history
-from simsales.calibrate.mapping import PRESETS
 from simsales.calibrate.quality import DataReport
+from simsales.calibrate.sources import ALL_PRESETS
 from simsales.commands.common import console, esc
 from simsales.errors import SimsalesError
 from simsales.io.inputs import check_user_file
@@ -35,7 +43,37 @@ _Mapping = Annotated[
     Path | None, typer.Option("--mapping", help="Column mapping YAML (see simsales.calibrate).")
 ]
 _Preset = Annotated[
-    str | None, typer.Option("--preset", help=f"Column preset: {', '.join(PRESETS)}.")
+    str | None,
+    typer.Option(
+        "--preset",
+        help=f"Source (default: recognised from the headers): {', '.join(ALL_PRESETS)}.",
+    ),
+]
+_Encoding = Annotated[
+    str | None,
+    typer.Option("--encoding", help="CSV encoding, e.g. gb18030, latin-1 (default: detected)."),
+]
+_Timezone = Annotated[
+    str | None,
+    typer.Option(
+        "--timezone",
+        help="Scenario time zone, e.g. Asia/Shanghai: timestamps with an offset are converted "
+        "to it and its day counts (default: UTC).",
+    ),
+]
+_Currency = Annotated[
+    str | None,
+    typer.Option(
+        "--currency", help="Scenario currency values are converted to (default: the export's)."
+    ),
+]
+_History = Annotated[
+    Path,
+    typer.Argument(
+        help="CRM export: a CSV / .xlsx file, or a folder (Salesforce data export, PingCode, "
+        "Worktile).",
+        show_default=False,
+    ),
 ]
 _Columns = Annotated[
     list[str] | None,
@@ -112,8 +150,13 @@ def _read(
     columns: list[str] | None,
     strict: bool,
     exported: str | None,
+    encoding: str | None = None,
+    timezone: str | None = None,
+    currency: str | None = None,
 ) -> History:
     check_user_file(history, what="CRM export")  # a regular file within the input limit
+    if timezone is not None:
+        _check_timezone(timezone)
     return read_history(
         history,
         preset=preset,
@@ -121,7 +164,42 @@ def _read(
         columns=_columns(columns),
         strict=strict,
         exported=_date(exported, "--exported"),
+        encoding=encoding,
+        timezone=timezone,
+        currency=currency.upper() if currency else None,
     )
+
+
+def _check_timezone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SimsalesError(
+            f"--timezone {name!r} is not a time zone; use an IANA name such as Asia/Shanghai, "
+            "Europe/Berlin or UTC"
+        ) from None
+
+
+def _checked_yaml(c: Calibration) -> str:
+    """The scenario text, after checking that it loads (the same check as ``-o``)."""
+    import tempfile
+
+    from simsales.errors import ScenarioError
+    from simsales.scenario.load import load
+
+    text = c.to_yaml()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "calibrated.yaml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            load(path)
+        except ScenarioError as exc:
+            raise SimsalesError(
+                f"the calibrated scenario does not load (not printed):\n{exc}"
+            ) from None
+    return text
 
 
 def render_report(report: DataReport, console: Console) -> None:
@@ -185,47 +263,56 @@ def render_calibration(c: Calibration, console: Console) -> None:
 
 
 def render_backtest(result: BacktestResult, console: Console) -> None:
-    """Per-origin intervals against the truth, then coverage and Brier scores."""
+    """Per-origin intervals of every forecast against the truth, then the scores."""
+    names = result.names
     per = Table(
-        title="Backtest: forecast 80% intervals against what happened", title_justify="left"
+        title="Backtest: 80% intervals of each forecast against what happened (PIT)",
+        title_justify="left",
     )
-    for col in ("as of", "until", "open", "won", "simsales", "pipeline", "revenue",
-                "simsales ", "pipeline "):  # fmt: skip
+    for col in ("as of", "until", "open", "metric", "actual", *names):
         per.add_column(col, justify="right")
     for o in result.origins:
-        cells = [str(o.as_of), str(o.until), f"{o.pipeline:,}", f"{o.actual['won']:.0f}"]
-        for method in METHODS:
-            lo, hi = o.interval(method, "won")
-            mark = "" if o.inside(method, "won") else " ✗"
-            cells.append(f"{lo:.0f}–{hi:.0f} ({o.pit(method, 'won'):.2f}){mark}")
-        cells.append(f"{o.actual['revenue']:,.0f}")
-        for method in METHODS:
-            lo, hi = o.interval(method, "revenue")
-            mark = "" if o.inside(method, "revenue") else " ✗"
-            cells.append(f"{lo:,.0f}–{hi:,.0f} ({o.pit(method, 'revenue'):.2f}){mark}")
-        per.add_row(*cells)
+        for metric in METRICS:
+            cells = [str(o.as_of), str(o.until), f"{o.pipeline:,}", metric]
+            cells.append(f"{o.actual[metric]:,.0f}")
+            for name in names:
+                lo, hi = o.interval(name, metric)
+                mark = "" if o.inside(name, metric) else " ✗"
+                cells.append(f"{lo:,.0f}–{hi:,.0f} ({o.pit(name, metric):.2f}){mark}")
+            per.add_row(*cells)
     console.print(per)
     console.print("(in brackets: PIT, the share of the forecast below the truth; ✗: outside)")
-    summary = Table(title=f"Scores over {len(result.origins)} origins", title_justify="left")
-    for col in ("forecast", "80% coverage: won", "80% coverage: revenue",
-                "Brier (closed by until)", "Brier (all open)"):  # fmt: skip
-        summary.add_column(
-            col, justify="left" if col == "forecast" else "right", no_wrap=col == "forecast"
-        )
-    for method in METHODS:
-        cells = ["simsales" if method == "simsales" else "stage-weighted pipeline"]
-        for metric in ("won", "revenue"):
-            c, lo, hi = result.coverage(method, metric)
-            cells.append(f"{c:.0%} [{lo:.0%}, {hi:.0%}]")
-        cells += [f"{result.brier(method):.4f}", f"{result.brier(method, all_open=True):.4f}"]
+    summary = Table(title=f"Scores over {len(result.origins)} windows", title_justify="left")
+    heads = {"forecast": "forecast", "coverage_won": "80% coverage: won",
+             "coverage_revenue": "80% coverage: revenue", "crps_won": "CRPS won",
+             "crps_revenue": "CRPS revenue", "mae_won": "MAE won", "mae_revenue": "MAE revenue",
+             "bias_won": "bias won", "brier": "Brier per deal",
+             "within": "P50 revenue ±10%"}  # fmt: skip
+    for key, col in heads.items():
+        summary.add_column(col, justify="left" if key == "forecast" else "right")
+    for name in names:
+        s = result.scores(name)
+        cells = [LABELS.get(name, name)]
+        for key in SCORES:
+            v = s[key]
+            cells.append(
+                "–" if v is None else f"{v:.0%}" if key.startswith("coverage")
+                else f"{v:.4f}" if key == "brier" else f"{v:,.1f}"
+            )  # fmt: skip
+        cells.append(f"{result.within(name):.0%}")
         summary.add_row(*cells)
     console.print(summary)
+    for metric in METRICS:
+        console.print(f"PIT histograms ({metric}; ten bins from 0 to 1, flat when calibrated):")
+        for name in names:
+            counts = " ".join(f"{c:2d}" for c in result.pit_histogram(name, metric))
+            console.print(f"  {LABELS.get(name, name):<28} {counts}")
 
 
 def register(app: typer.Typer) -> None:
     @app.command("calibrate")
     def calibrate_cmd(
-        history: Annotated[Path, typer.Argument(help="CRM export (CSV).", show_default=False)],
+        history: _History,
         out: Annotated[
             Path | None,
             typer.Option("--output", "-o", help="Scenario YAML to write (default: stdout)."),
@@ -243,6 +330,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         strict: _Strict = False,
         exported: _Exported = None,
+        encoding: _Encoding = None,
+        timezone: _Timezone = None,
+        currency: _Currency = None,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the fits and the data report as JSON.")
         ] = False,
@@ -251,7 +341,17 @@ def register(app: typer.Typer) -> None:
         the open pipeline, as known at --as-of."""
         try:
             with _output(out, history, mapping) as output:
-                h = _read(history, mapping, preset, columns, strict, exported)
+                h = _read(
+                    history,
+                    mapping,
+                    preset,
+                    columns,
+                    strict,
+                    exported,
+                    encoding,
+                    timezone,
+                    currency,
+                )
                 c = calibrate(
                     h,
                     _date(as_of, "--as-of"),
@@ -261,6 +361,7 @@ def register(app: typer.Typer) -> None:
                 )
                 if output is not None:
                     c.write(output)
+                text = _checked_yaml(c) if out is None and not as_json else ""
         except SimsalesError as exc:
             raise _fail(exc) from None
         if as_json:
@@ -272,21 +373,40 @@ def register(app: typer.Typer) -> None:
         render_report(h.report, console)
         render_calibration(c, console)
         if out is None:
-            typer.echo(c.to_yaml(), nl=False)
+            typer.echo(text, nl=False)
         else:
             console.print(f"wrote {esc(out)}")
 
     @app.command("backtest")
     def backtest_cmd(
-        history: Annotated[Path, typer.Argument(help="CRM export (CSV).", show_default=False)],
-        as_of: Annotated[str, typer.Option("--as-of", help="Forecast origin (YYYY-MM-DD).")],
-        until: Annotated[str, typer.Option("--until", help="End of the forecast window.")],
+        history: _History,
+        as_of: Annotated[
+            str | None, typer.Option("--as-of", help="One forecast origin (YYYY-MM-DD).")
+        ] = None,
+        until: Annotated[
+            str | None, typer.Option("--until", help="End of the window after --as-of.")
+        ] = None,
         origins: Annotated[
             str | None,
             typer.Option(
-                help="More origins, comma-separated (rolling origin): each forecasts a window "
-                "as long as (--as-of, --until]."
+                help="Origins, comma-separated (rolling origin): each forecasts a window of "
+                "--window (or as long as (--as-of, --until])."
             ),
+        ] = None,
+        every: Annotated[
+            str | None,
+            typer.Option(
+                help="Rolling origins every month | week | 2W | 15D ... from --from to --to."
+            ),
+        ] = None,
+        start: Annotated[
+            str | None, typer.Option("--from", help="First rolling origin (with --every).")
+        ] = None,
+        end: Annotated[
+            str | None, typer.Option("--to", help="Last rolling origin (with --every).")
+        ] = None,
+        window: Annotated[
+            str | None, typer.Option(help="Window after each origin: 2M, 1Q, 8W, 60D.")
         ] = None,
         mapping: _Mapping = None,
         preset: _Preset = None,
@@ -300,18 +420,32 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
         strict: _Strict = False,
         exported: _Exported = None,
+        encoding: _Encoding = None,
+        timezone: _Timezone = None,
+        currency: _Currency = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
         out: Annotated[
             Path | None,
             typer.Option("--output", "-o", help="Write a self-contained HTML report here."),
         ] = None,
     ) -> None:
-        """Calibrate on what was known at --as-of, simulate to --until, and score the forecast
-        (and the CRM's stage-weighted pipeline) against what really happened."""
+        """Calibrate on what was known at each origin, simulate its window, and score the
+        forecast beside the baselines (stage-weighted pipeline, trailing three-month rate, the
+        CRM's probability and forecast categories when the export has them)."""
         try:
+            windows = _windows(as_of, until, origins, every, start, end, window)
             with _output(out, history, mapping) as output:
-                h = _read(history, mapping, preset, columns, strict, exported)
-                windows = _windows(as_of, until, origins)
+                h = _read(
+                    history,
+                    mapping,
+                    preset,
+                    columns,
+                    strict,
+                    exported,
+                    encoding,
+                    timezone,
+                    currency,
+                )
                 log: Callable[[str], None] | None = (
                     (lambda msg: _console(stderr=True).print(msg)) if sys.stderr.isatty() else None
                 )
@@ -341,20 +475,52 @@ def register(app: typer.Typer) -> None:
             console.print(f"wrote {esc(out)}")
 
 
-def _windows(as_of: str, until: str, origins: str | None) -> list[tuple[date, date]]:
+def _windows(
+    as_of: str | None,
+    until: str | None,
+    origins: str | None,
+    every: str | None,
+    start: str | None,
+    end: str | None,
+    window: str | None,
+) -> list[tuple[date, date]]:
+    """The windows the options ask for: (--as-of, --until], --origins and --every/--from/--to,
+    each later origin with a window of --window or as long as (--as-of, --until]."""
     a, u = _date(as_of, "--as-of"), _date(until, "--until")
-    assert a is not None and u is not None
-    if u <= a:
+    if (a is None) != (u is None):
+        raise SimsalesError("give --as-of and --until together (one window), or neither")
+    if a is not None and u is not None and u <= a:
         raise SimsalesError(f"--until {u} must be after --as-of {a}")
-    windows = [(a, u)]
+    if window is not None:
+        parse_span(window)  # checked before anything is read
+    windows: list[tuple[date, date]] = [] if a is None or u is None else [(a, u)]
+
+    def after(o: date) -> date:
+        if window is not None:
+            return rolling_windows(o, o, "1D", window)[0][1]
+        if a is None or u is None:
+            raise SimsalesError("give --window (e.g. 2M) for the windows after each origin")
+        return window_end(a, u, o)
+
     for text in (origins or "").split(","):
         if text.strip():
             o = _date(text, "--origins")
             assert o is not None
-            w = (o, window_end(a, u, o))
-            if w not in windows:
-                windows.append(w)
-    return sorted(windows)
+            windows.append((o, after(o)))
+    if every is not None or start is not None or end is not None:
+        d1, d2 = _date(start, "--from"), _date(end, "--to")
+        if every is None or d1 is None or d2 is None:
+            raise SimsalesError("rolling origins need --every, --from and --to together")
+        if window is None and (a is None or u is None):
+            raise SimsalesError("give --window (e.g. 2M) for the windows after each origin")
+        for o, w_end in rolling_windows(d1, d2, every, window or "1D"):
+            windows.append((o, w_end if window is not None else after(o)))
+    if not windows:
+        raise SimsalesError(
+            "no window: give --as-of and --until, or --origins, or --every month --from D1 --to "
+            "D2, with --window 2M"
+        )
+    return sorted(set(windows))
 
 
 def window_end(as_of: date, until: date, origin: date) -> date:

@@ -13,11 +13,15 @@ from calib_helpers import write_history
 from scipy import stats
 from typer.testing import CliRunner
 
-from simsales.calibrate.backtest import backtest
+from simsales.calibrate.backtest import backtest, parse_span, rolling_windows, window_truth
+from simsales.calibrate.baseline import crm_baselines, trailing_rate
 from simsales.calibrate.calibrate import calibrate
+from simsales.calibrate.history import History
 from simsales.calibrate.importer import read_history
-from simsales.calibrate.scores import brier, inside80, interval80, pit
+from simsales.calibrate.quality import DataReport
+from simsales.calibrate.scores import brier, crps, inside80, interval80, pit, pit_histogram
 from simsales.commands.calibrate import window_end
+from simsales.errors import SimsalesError
 
 
 def test_pit_counts_ties_half_and_interval_is_inclusive() -> None:
@@ -73,8 +77,8 @@ def test_backtests_of_the_generating_scenario_have_calibrated_coverage(tmp_path:
         o = r.origins[0]
         for metric in inside:
             inside[metric].append(o.inside("simsales", metric))
-        base_inside.append(o.inside("baseline", "won"))
-        briers.append((o.brier("simsales", all_open=True), o.brier("baseline", all_open=True)))
+        base_inside.append(o.inside("stage_weighted", "won"))
+        briers.append((r.brier("simsales"), r.brier("stage_weighted")))
     # Central 99% acceptance region of Binomial(k, 0.8): a calibrated forecast fails it 1% of
     # the time; intervals that ignore half the spread (coverage ~50%) fail it almost surely.
     lo, hi = stats.binom.ppf([0.005, 0.995], k, 0.8)
@@ -85,6 +89,10 @@ def test_backtests_of_the_generating_scenario_have_calibrated_coverage(tmp_path:
     # Knowing when deals close beats a timing-blind probability on "won by until".
     sim, base = np.array(briers).T
     assert sim.mean() < base.mean()
+
+
+JSON_SCORES = {"coverage_won", "coverage_revenue", "crps_won", "crps_revenue", "mae_won",
+               "mae_revenue", "bias_won", "brier"}  # fmt: skip
 
 
 def test_cli_backtest_json_and_offline_html(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -98,23 +106,33 @@ def test_cli_backtest_json_and_offline_html(cli, tmp_path: Path) -> None:  # typ
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
+    assert set(out) == {"origins", "scores"}
     assert [o["as_of"] for o in out["origins"]] == ["2021-02-28", "2021-03-31", "2021-04-30"]
     assert [o["until"] for o in out["origins"]] == ["2021-03-31", "2021-04-30", "2021-05-31"]
-    for method in ("simsales", "baseline"):
-        s = out["summary"][method]
-        assert 0 <= s["won"]["coverage80"] <= 1 and 0 <= s["brier"] <= 1
-        assert len(s["revenue"]["pits"]) == 3
+    # no CRM probability or forecast categories in this export: only the three forecasts
+    assert set(out["scores"]) == {"simsales", "stage_weighted", "trailing_rate"}
+    for name, s in out["scores"].items():
+        assert set(s) == JSON_SCORES, name
+        assert 0 <= s["coverage_won"] <= 1 and s["crps_won"] >= 0
+    assert out["scores"]["trailing_rate"]["brier"] is None  # no per-deal view
+    assert 0 <= out["scores"]["simsales"]["brier"] <= 1
     o = out["origins"][0]
-    assert o["simsales_won"]["p10"] <= o["simsales_won"]["p90"]
+    assert set(o) == {"as_of", "until", "actual", "forecasts"}
+    assert set(o["actual"]) == {"won", "revenue"}
+    for f in o["forecasts"].values():
+        for metric in ("won", "revenue"):
+            q = f[metric]
+            assert set(q) == {"mean", "p10", "p50", "p90"}
+            assert q["p10"] <= q["p50"] <= q["p90"]
     page = html.read_text(encoding="utf-8")
-    assert "Plotly" in page and "<table>" in page
+    assert "Plotly" in page and "<table>" in page and "trailing three-month rate" in page
     assert "http://" not in page and "https://" not in page  # nothing fetched from the web
     assert not list(tmp_path.glob(".*.tmp"))
-    args = ["backtest", str(path), "--as-of", "2021-03-31", "--until", "2021-04-30", "-n", "10",
-            "--exported", "2021-05-31"]  # fmt: skip
+    args = ["backtest", str(path), "--every", "month", "--from", "2021-03-31", "--to",
+            "2021-04-30", "--window", "1M", "-n", "10", "--exported", "2021-05-31"]  # fmt: skip
     text = CliRunner().invoke(cli, args, env={"COLUMNS": "200"})
     assert text.exit_code == 0, text.output
-    assert "80% coverage" in text.output and "Brier" in text.output
+    assert "80% coverage" in text.output and "CRPS" in text.output and "PIT" in text.output
 
 
 def test_cli_backtest_refuses_windows_past_the_export(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -131,3 +149,153 @@ def test_cli_backtest_refuses_windows_past_the_export(cli, tmp_path: Path) -> No
         cli, ["backtest", str(path), "--as-of", "March", "--until", "2021-02-01"]
     )
     assert res.exit_code == 2 and "not a date" in res.output
+
+
+def test_crps_of_a_sample_matches_the_normal_closed_form() -> None:
+    """Closed form for N(mu, sigma) (Gneiting & Raftery 2007, as in properscoring's
+    crps_gaussian): sigma * (z (2 Phi(z) - 1) + 2 phi(z) - 1 / sqrt(pi)). The sample estimator
+    has a Monte Carlo error of order sigma / sqrt(n); with n = 20,000 a tolerance of 0.02 sigma
+    is over five standard errors."""
+    rng = np.random.default_rng(1)
+    mu, sigma = 3.0, 2.0
+    x = rng.normal(mu, sigma, 20_000)
+    for y in (-1.0, 3.0, 4.5, 10.0):
+        z = (y - mu) / sigma
+        exact = sigma * (
+            z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / np.sqrt(np.pi)
+        )
+        assert crps(x, y) == pytest.approx(exact, abs=0.02 * sigma)
+    # a point forecast scores its absolute error; a brute-force pair sum agrees exactly
+    assert crps([5.0], 2.0) == pytest.approx(3.0)
+    small = rng.normal(0, 1, 50)
+    brute = np.mean(np.abs(small - 0.3)) - 0.5 * np.mean(np.abs(small[:, None] - small[None, :]))
+    assert crps(small, 0.3) == pytest.approx(brute, rel=1e-12)
+
+
+def test_pit_histogram_has_ten_bins_and_counts_every_value() -> None:
+    assert pit_histogram([0.0, 0.05, 0.1, 0.55, 1.0, 0.99]) == [2, 1, 0, 0, 0, 1, 0, 0, 0, 2]
+
+
+def test_rolling_windows_keep_month_ends_and_spans() -> None:
+    w = rolling_windows("2017-03-31", "2017-06-30", "month", "2M")
+    assert [(str(a), str(b)) for a, b in w] == [
+        ("2017-03-31", "2017-05-31"), ("2017-04-30", "2017-06-30"),
+        ("2017-05-31", "2017-07-31"), ("2017-06-30", "2017-08-31"),
+    ]  # fmt: skip
+    w = rolling_windows("2017-03-15", "2017-04-20", "15D", "60D")
+    assert [str(a) for a, _ in w] == ["2017-03-15", "2017-03-30", "2017-04-14"]
+    assert str(w[0][1]) == "2017-05-14"
+    with pytest.raises(SimsalesError, match="not a span"):
+        parse_span("2 fortnights")
+
+
+def _timestamped_history(tmp_path: Path) -> Path:
+    """A stage-change export with exact timestamps; the deals W1..W4 are won around the
+    one-day window (2021-03-10, 2021-03-11]."""
+    rows = []
+    for i in range(30):  # history to calibrate on: deals won or lost in February
+        t0 = pd.Timestamp("2021-01-05 09:00") + pd.Timedelta(days=i)
+        rows.append((f"H{i}", "Qualify", t0, ""))
+        rows.append((f"H{i}", "Won" if i % 3 else "Lost", t0 + pd.Timedelta(days=30), "x"))
+    for k, when in enumerate(["2021-03-10 23:59", "2021-03-11 00:01", "2021-03-11 23:59",
+                              "2021-03-12 00:01"]):  # fmt: skip
+        rows.append((f"W{k}", "Qualify", pd.Timestamp("2021-03-01 08:00"), ""))
+        rows.append((f"W{k}", "Won", pd.Timestamp(when), "x"))
+    frame = pd.DataFrame(rows, columns=["id", "stage", "entered_at", "v"])
+    frame["outcome"] = frame["stage"].where(frame["stage"].isin(["Won", "Lost"]), "")
+    frame["value"] = np.where(frame["stage"] == "Won", 100.0, np.nan)
+    frame["entered_at"] = frame["entered_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    path = tmp_path / "stamped.csv"
+    frame.drop(columns="v").to_csv(path, index=False)
+    return path
+
+
+def test_one_day_window_on_timestamped_data(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The window (as_of, until] is calendar days: a win at 23:59 on the as-of day is not in it
+    (the calibration knew it), wins at 00:01 and 23:59 of the last day are, and 00:01 the day
+    after is not."""
+    cols = {"id": "id", "stage": "stage", "entered": "entered_at", "outcome": "outcome",
+            "value": "value"}  # fmt: skip
+    h = read_history(_timestamped_history(tmp_path), columns=cols, exported="2021-03-31")
+    assert not h.date_only
+    won = window_truth(h, "2021-03-10", "2021-03-11")
+    assert sorted(won["deal"]) == ["W1", "W2"]
+    res = CliRunner().invoke(
+        cli,
+        ["backtest", str(_timestamped_history(tmp_path)), "--as-of", "2021-03-10", "--until",
+         "2021-03-11", "-n", "5", "--json", "--exported", "2021-03-31", "--preset",
+         "stage-changes", "--column", "value=value"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    actual = json.loads(res.output)["origins"][0]["actual"]
+    assert actual == {"won": 2.0, "revenue": 200.0}
+
+
+def test_trailing_rate_is_the_mean_of_the_last_three_months(tmp_path: Path) -> None:
+    h = read_history(write_history(tmp_path / "h.csv", snapshot="2021-06-30", seed=2))
+    known = h.known_at("2021-04-30")
+    f = trailing_rate(known, pd.Timestamp("2021-04-30"), pd.Timestamp("2021-06-30"), seed=0)
+    won = known.deals[known.deals["outcome"] == "won"]
+    day = won["closed"].dt.normalize()
+    last3 = won[(day > pd.Timestamp("2021-01-31")) & (day <= pd.Timestamp("2021-04-30"))]
+    months = (pd.Timestamp("2021-04-30") - pd.Timestamp("2021-01-31")).days / 3
+    expect = len(last3) / 3 * (61 / months)  # a 61-day window in months of the mean length
+    # the sample mean of 4,000 normal draws (cut at zero, far from it here): SE = sd / 63
+    assert abs(f.won.mean() - expect) < 4 * f.won.std() / np.sqrt(len(f.won))
+    assert f.p_deal is None
+
+
+def test_crm_baselines_use_probability_and_categories_due_by_the_window() -> None:
+    deals = pd.DataFrame(
+        {
+            "deal": ["a", "b", "c", "d"],
+            "outcome": ["open"] * 4,
+            "value": [100.0, 200.0, 300.0, 400.0],
+            "product": ["p"] * 4,
+            "crm_probability": [0.5, 0.2, 1.0, 0.9],
+            "forecast_category": ["commit", "best_case", "pipeline", "commit"],
+            "expected_close": pd.to_datetime(["2021-02-01", "2021-02-20", pd.NaT, "2021-05-01"]),
+        }
+    )
+    visits = pd.DataFrame(columns=["deal", "stage", "entered", "left", "exit"])
+    h = History(deals=deals, visits=visits, stages=("s",), report=DataReport("x"),
+                snapshot=pd.Timestamp("2021-01-31"),
+                observed_from=pd.Timestamp("2020-01-01"))  # fmt: skip
+    out = {b.name: b for b in crm_baselines(h, pd.Timestamp("2021-03-31"), seed=0)}
+    assert set(out) == {"crm_probability", "commit", "best_case"}
+    # d is expected after the window: left out; c has no close date: counted
+    p = out["crm_probability"]
+    assert p.p_deal is not None and p.p_deal.to_dict() == {"a": 0.5, "b": 0.2, "c": 1.0, "d": 0.0}
+    # Poisson-binomial mean 1.7 deals; sd of the mean of 4,000 draws < 0.012
+    assert p.won.mean() == pytest.approx(1.7, abs=0.05)
+    assert list(out["commit"].won) == [1.0] and list(out["commit"].revenue) == [100.0]
+    assert list(out["best_case"].won) == [2.0] and list(out["best_case"].revenue) == [300.0]
+
+
+def test_cli_backtest_scores_the_crm_forecasts_when_the_export_has_them(
+    cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from simsales.calibrate.synthetic import synthetic_history, synthetic_mapping
+
+    path, mapping = tmp_path / "crm.csv", tmp_path / "map.yaml"
+    synthetic_history("2021-01-01", "2021-12-31", seed=1, crm_fields=True).to_csv(path, index=False)
+    mapping.write_text(yaml.safe_dump(synthetic_mapping(crm_fields=True)), encoding="utf-8")
+    res = CliRunner().invoke(
+        cli,
+        ["backtest", str(path), "--mapping", str(mapping), "--origins", "2021-09-30,2021-10-31",
+         "--window", "1M", "-n", "10", "--json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    names = {"simsales", "stage_weighted", "trailing_rate", "crm_probability", "commit",
+             "best_case"}  # fmt: skip
+    assert set(out["scores"]) == names
+    for o in out["origins"]:
+        assert set(o["forecasts"]) == names
+        commit, best = o["forecasts"]["commit"]["won"], o["forecasts"]["best_case"]["won"]
+        # point forecasts: one value; commit + best case holds at least the commit deals
+        assert commit["p10"] == commit["p90"] and best["mean"] >= commit["mean"]
+    s = out["scores"]["commit"]
+    assert s["crps_won"] == pytest.approx(s["mae_won"])  # CRPS of a point is its error

@@ -122,6 +122,9 @@ def test_stage_change_export_gives_visits_per_stage(tmp_path: Path) -> None:
     n_deals = rows["id"].nunique()
     assert len(h.deals) == n_deals
     finished = h.visits[h.visits["exit"] != "open"]
-    assert set(finished["exit"]) == {"advance", "lost"}
+    # the contract's exits: won from the last stage, advance from the first (no skips here)
+    assert set(finished["exit"]) == {"advance", "won", "lost"}
+    assert set(finished.loc[finished["exit"] == "won", "stage"]) == {"propose"}
+    assert (finished.loc[finished["exit"] == "advance", "to"] == "propose").all()
     won = h.deals[h.deals["outcome"] == "won"]
     assert (won["value"] == 100).all()

@@ -46,12 +46,12 @@ def test_backtest_prints_coverage_and_brier_for_both_forecasts(cli) -> None:  # 
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert [o["as_of"] for o in out["origins"]] == ["2017-05-31", "2017-07-31", "2017-09-30"]
-    sim, base = out["summary"]["simsales"], out["summary"]["baseline"]
+    sim, base = out["scores"]["simsales"], out["scores"]["stage_weighted"]
     for s in (sim, base):
-        assert 0 <= s["won"]["coverage80"] <= 1 and 0 < s["brier"] < 1
+        assert 0 <= s["coverage_won"] <= 1 and 0 < s["brier"] < 1
     # The pipeline forecast has no notion of timing: on "won by the end of the window" it is
     # clearly worse than a forecast that knows how long deals take.
-    assert sim["brier_all"] < base["brier_all"]
+    assert sim["brier"] < base["brier"]
     table = CliRunner().invoke(cli, [*args[:6], "-n", "5"], env={"COLUMNS": "200"})
     assert table.exit_code == 0
     assert "stage-weighted pipeline" in table.output and "Brier" in table.output

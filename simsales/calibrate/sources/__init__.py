@@ -1,0 +1,91 @@
+"""One reader per source, each a declared variable map onto the canonical fields.
+
+- :mod:`~simsales.calibrate.sources.salesforce`: a data-export folder (Opportunity.csv,
+  OpportunityHistory.csv, CurrencyType.csv, DatedConversionRate.csv, OpportunityStage.csv);
+- :mod:`~simsales.calibrate.sources.hubspot`: a deals export with ``hs_v2_date_entered_*``;
+- :mod:`~simsales.calibrate.sources.pingcode` / :mod:`~simsales.calibrate.sources.worktile`:
+  work items with their state transition histories and workloads;
+- :mod:`~simsales.calibrate.sources.generic`: the column-mapping presets (maven,
+  opportunities, stage-changes) and any ``--mapping`` file.
+
+A source is recognised from its headers (or the folder's file names) unless ``--preset`` names
+it. Every reader returns :class:`~simsales.calibrate.importer.Records`; the shared cleaning
+rules of :mod:`simsales.calibrate.importer` turn them into a History.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from simsales.calibrate.mapping import PRESETS
+from simsales.calibrate.sources import generic, hubspot, pingcode, salesforce, worktile
+from simsales.calibrate.sources.files import read_table
+from simsales.calibrate.sources.records import Records
+from simsales.errors import Problem, ScenarioError
+
+__all__ = ["ALL_PRESETS", "SOURCES", "read_records"]
+
+SOURCES: dict[str, ModuleType] = {
+    "salesforce": salesforce,
+    "hubspot": hubspot,
+    "pingcode": pingcode,
+    "worktile": worktile,
+}
+ALL_PRESETS = (*SOURCES, *PRESETS)
+
+
+def read_records(
+    path: Path,
+    mapping: Any = None,
+    *,
+    preset: str | None = None,
+    mapping_file: str | Path | None = None,
+    columns: dict[str, str] | None = None,
+    encoding: str | None = None,
+    timezone: str | None = None,
+    currency: str | None = None,
+) -> Records:
+    """The source's records: ``preset`` names the source, else it is recognised."""
+    if preset is not None and preset not in ALL_PRESETS:
+        hint = difflib.get_close_matches(preset, ALL_PRESETS, n=1)
+        raise ScenarioError(
+            [
+                Problem(
+                    f"unknown preset {preset!r}",
+                    hint=f"did you mean {hint[0]!r}?"
+                    if hint
+                    else f"use one of {', '.join(ALL_PRESETS)}",
+                )
+            ]
+        )
+    options = {"encoding": encoding, "timezone": timezone, "currency": currency,
+               "mapping_file": mapping_file, "columns": columns}  # fmt: skip
+    if path.is_dir():
+        if preset is None:
+            preset = next((n for n, s in SOURCES.items() if s.detect_folder(path)), None)
+        if preset not in SOURCES:
+            raise ScenarioError(
+                [
+                    Problem(
+                        "a folder is read only as a Salesforce data export (Opportunity.csv, "
+                        "OpportunityHistory.csv, ...) or a PingCode / Worktile export",
+                        file=str(path),
+                        hint="give a CSV / .xlsx file, or --preset salesforce",
+                    )
+                ]
+            )
+        return SOURCES[preset].read(path, **options)
+    if preset in SOURCES:
+        return SOURCES[preset].read(path, **options)
+    frame, used = read_table(path, encoding)
+    if preset is None and mapping is None and mapping_file is None:
+        header = list(frame.columns)
+        found = next((n for n, s in SOURCES.items() if s.detect(header)), None)
+        if found is not None:
+            return SOURCES[found].read(path, frame=frame, **options)
+    note = None if used == "utf-8-sig" else f"read as {used}"
+    return generic.read(path, frame, note, mapping, preset, mapping_file, columns, timezone,
+                        currency, encoding)  # fmt: skip

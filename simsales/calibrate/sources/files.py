@@ -1,0 +1,149 @@
+"""Read an exported table (CSV or .xlsx) as text, whatever its encoding.
+
+Encoding rule for CSV (stated, so a reader can predict it): ``encoding`` if given
+(``--encoding``); else UTF-8 (a byte-order mark is dropped) if the bytes are valid UTF-8; else,
+when at least 90 % of the runs of non-ASCII bytes have an even length (double-byte text: each
+Chinese character is two bytes), the first of GB18030 (which covers GBK and GB2312), Big5,
+Shift-JIS and EUC-KR that decodes the whole file; else Windows-1252 (the Western superset of
+Latin-1 that Excel and Salesforce write: accented letters stand alone between ASCII ones) if it
+decodes, else Latin-1, which decodes any bytes. (Statistical guessing was tried and rejected:
+on exports whose non-ASCII text is a few repeated names it takes GB18030 for Central-European
+text.) The encoding used is returned, to be reported.
+
+``.xlsx`` / ``.xlsm`` files are read with openpyxl: the first sheet, its first row the header;
+dates become ISO text and whole numbers lose their ``.0``, so cells parse like CSV text. Line
+numbers are the sheet's row numbers (the header is line 1), as in a CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simsales.errors import Problem, ScenarioError
+
+__all__ = ["DOUBLE_BYTE", "MAX_BYTES", "detect_encoding", "find_file", "read_table"]
+
+MAX_BYTES = 200_000_000
+DOUBLE_BYTE = ("gb18030", "big5", "shift_jis", "euc_kr")
+EXCEL = (".xlsx", ".xlsm")
+
+
+def detect_encoding(data: bytes) -> str:
+    """The encoding a CSV's bytes are read with (see the module docstring)."""
+    try:
+        data.decode("utf-8")
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        pass
+    runs = [len(r) for r in re.findall(rb"[\x80-\xff]+", data)]
+    if runs and sum(r % 2 == 0 for r in runs) >= 0.9 * len(runs):
+        for name in DOUBLE_BYTE:
+            try:
+                data.decode(name)
+                return name
+            except UnicodeDecodeError:
+                continue
+    try:
+        data.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def read_table(
+    path: Path, encoding: str | None = None, nrows: int | None = None
+) -> tuple[pd.DataFrame, str]:
+    """The table's cells as stripped text (blank: ``""``) and the encoding read with."""
+    if not path.exists():
+        raise ScenarioError([Problem("no such file", file=str(path), hint="check the path")])
+    if path.is_dir() or path.stat().st_size > MAX_BYTES:
+        raise ScenarioError(
+            [Problem(f"not a CSV or .xlsx file under {MAX_BYTES:,} bytes", file=str(path))]
+        )
+    if path.suffix.lower() in EXCEL:
+        frame, used = _read_excel(path, nrows), "xlsx"
+    else:
+        data = path.read_bytes()
+        used = encoding or detect_encoding(data)
+        try:
+            text = data.decode(used)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise ScenarioError(
+                [
+                    Problem(
+                        f"cannot decode the file as {used}: {exc}",
+                        file=str(path),
+                        hint="give the right one with --encoding (utf-8, gb18030, latin-1, ...)",
+                    )
+                ]
+            ) from None
+        try:
+            frame = pd.read_csv(
+                io.StringIO(text.removeprefix("\ufeff")),
+                dtype=str,
+                keep_default_na=False,
+                nrows=nrows,
+            )
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+            raise ScenarioError([Problem(f"cannot read the CSV: {exc}", file=str(path))]) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if len(frame):
+        frame = frame.apply(lambda s: s.str.strip())
+    return frame, used
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ") if value.time() != time(0) else value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_excel(path: Path, nrows: int | None) -> pd.DataFrame:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken file
+        raise ScenarioError(
+            [Problem(f"cannot read the workbook: {exc}", file=str(path), hint="save as .xlsx")]
+        ) from None
+    try:
+        sheet = book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header = [_cell(v) for v in next(rows, ())]
+        body = []
+        for i, row in enumerate(rows):
+            if nrows is not None and i >= nrows:
+                break
+            cells = [_cell(v) for v in row][: len(header)]
+            body.append(cells + [""] * (len(header) - len(cells)))
+    finally:
+        book.close()
+    if not header:
+        raise ScenarioError([Problem("the first sheet is empty", file=str(path))])
+    return pd.DataFrame(body, columns=header, dtype=str)
+
+
+def find_file(
+    folder: Path, stem: str, suffixes: tuple[str, ...] = (".csv", ".xlsx")
+) -> Path | None:
+    """``folder/stem.<suffix>`` for the first suffix that exists (names compared case-blind)."""
+    names = {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
+    for suffix in suffixes:
+        hit = names.get(f"{stem}{suffix}".lower())
+        if hit is not None:
+            return hit
+    return None

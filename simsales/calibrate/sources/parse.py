@@ -1,0 +1,112 @@
+"""Numbers and timestamps as CRMs and spreadsheets write them.
+
+Numbers (:func:`parse_number`): surrounding spaces, currency symbols and ISO codes are ignored;
+``万`` multiplies by 10^4 and ``亿`` by 10^8; a thousands separator is a comma, an apostrophe,
+a (narrow) no-break space, or dots when there are two or more (``1.234.567``). When both ``,``
+and ``.`` occur the later one is the decimal mark (``1.234,5`` and ``1,234.5`` are both 1234.5);
+a lone ``.`` is a decimal mark (``1.234`` is 1.234); a lone ``,`` is a decimal mark unless it is
+followed by groups of exactly three digits (``12,5`` is 12.5, ``12,500`` is 12500). Anything
+else is not a number (NaN).
+
+Timestamps (:func:`parse_times`): ISO 8601 (``2023-01-05``, ``2023-01-05T10:00:00.000+0000``,
+``...Z``), also with ``/`` separators or written ``2023年1月5日``; or a ``date_format``
+(strftime) if one is given. A timestamp that carries an offset is converted to the scenario's
+time zone (``timezone``, default UTC) and that zone's wall-clock time is kept, so the
+scenario's calendar decides which day it fell on; one without an offset is taken as already in
+that zone.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+
+__all__ = ["parse_number", "parse_numbers", "parse_times", "unix_times"]
+
+_UNITS = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8}
+_NOISE = re.compile(r"^[\s$€£¥￥₩₹]*(?:[A-Z]{3}\s*)?|\s*(?:[A-Z]{3}|元|[$€£¥￥])?\s*$")
+_GROUPED = re.compile(r"^\d{1,3}(?:[,.' \u00a0\u202f]\d{3})+(?:[.,]\d+)?$")
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+_CJK_DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?")
+_SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})")
+
+
+def parse_number(text: str) -> float:
+    """A number written with thousands separators, a currency or 万/亿 (NaN if none)."""
+    s = str(text).strip()
+    if not s:
+        return math.nan
+    scale = 1.0
+    if s[-1] in _UNITS:
+        scale, s = _UNITS[s[-1]], s[:-1]
+    s = _NOISE.sub("", s)
+    sign = -1.0 if s.startswith("-") else 1.0
+    s = s.lstrip("+-")
+    if not s or not s[0].isdigit():
+        return math.nan
+    if "," in s and "." in s:
+        dec = "," if s.rfind(",") > s.rfind(".") else "."
+        s = s.replace("." if dec == "," else ",", "").replace(dec, ".")
+    elif _GROUPED.match(s) and s.count(".") != 1:
+        s = re.sub(r"[,.' \u00a0\u202f]", "", s)
+    elif s.count(".") == 1:
+        s = re.sub(r"[' \u00a0\u202f]", "", s)
+    else:
+        s = s.replace(",", ".")
+    try:
+        return sign * float(s) * scale
+    except ValueError:
+        return math.nan
+
+
+def parse_numbers(values: pd.Series) -> pd.Series:
+    """:func:`parse_number` of each value (blank: NaN)."""
+    uniq = {v: parse_number(v) for v in pd.unique(values.astype(str))}
+    return values.astype(str).map(uniq).astype("float64")
+
+
+def _normalise(text: str) -> str:
+    s = text.strip()
+    m = _CJK_DATE.match(s) or _SLASH_DATE.match(s)
+    if m:
+        y, mo, d = m.groups()
+        s = f"{y}-{int(mo):02d}-{int(d):02d}" + s[m.end() :]
+    return s
+
+
+def parse_times(
+    values: pd.Series, fmt: str | None = None, timezone: str | None = None
+) -> pd.Series:
+    """Naive ``datetime64[ns]`` wall-clock times in ``timezone`` (NaT where blank or wrong)."""
+    text = values.astype(str)
+    text = text.map({v: _normalise(v) for v in pd.unique(text)})
+    text = text.where(text != "")
+    aware = text.str.contains(_OFFSET, na=False) if fmt is None else pd.Series(False, text.index)
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    naive = ~aware & text.notna()
+    if naive.any():
+        parsed = pd.to_datetime(text[naive], format=fmt or "ISO8601", errors="coerce")
+        out[naive] = _in_range(parsed).astype("datetime64[ns]")
+    if aware.any():
+        parsed = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
+        local = parsed.dt.tz_convert(timezone or "UTC").dt.tz_localize(None)
+        out[aware] = _in_range(local).astype("datetime64[ns]")
+    return out
+
+
+def _in_range(parsed: pd.Series) -> pd.Series:
+    """Dates a nanosecond clock holds (years 1678-2261); others (e.g. 9999-12-31, "no end")
+    are NaT for the caller to read as open-ended or wrong."""
+    year = parsed.dt.year
+    return parsed.where((year > 1677) & (year < 2262))
+
+
+def unix_times(values: pd.Series) -> pd.Series:
+    """Unix epoch numbers (seconds; milliseconds if above 10^11) as ISO text in UTC; other
+    values unchanged."""
+    num = pd.to_numeric(values, errors="coerce")
+    secs = num.where(num < 1e11, num / 1000)
+    iso = pd.to_datetime(secs, unit="s", errors="coerce").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return iso.where(num.notna(), values.astype(str))

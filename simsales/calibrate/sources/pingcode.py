@@ -1,0 +1,183 @@
+"""PingCode: the work items of a sales project with their state transition histories and
+workloads, as the open API returns them (JSON) or as CSV / .xlsx with the same field names.
+
+Files in the folder (or given alone, the others looked for beside it): ``work_items``,
+``transition_histories``, ``workloads`` (``.json``, ``.csv`` or ``.xlsx``). A JSON file is a
+list of objects or an API page ``{"values": [...]}``; nested fields are flattened with dots
+(``state.name``). Variables (:data:`WORK_ITEM`, :data:`TRANSITION`, :data:`WORKLOAD`):
+
+- work item: ``identifier``, ``state.name``, ``created_at`` (unix seconds), ``assignee.name``,
+  and the custom properties ``properties.amount`` (value) and ``properties.deal_type``
+  (product), when present; ``--column FIELD=COLUMN`` names others;
+- transition history: ``work_item.identifier``, ``from_state.name``, ``to_state.name``,
+  ``created_at`` (unix seconds);
+- workload: ``principal.identifier``, ``report_by.name``, ``duration`` (hours), ``report_at``.
+
+Assumption (stated, from the open API's documented shape): a work item entered its first state
+(the ``from_state`` of its earliest transition, else its current state) when it was created,
+and each transition enters ``to_state`` at its ``created_at``. States are the stage labels;
+``--mapping`` may rename them (``states: {需求确认: 需求分析}``), order them
+(``stage_order``) and name the won / lost ones (``labels``; defaults include 赢单 / 输单).
+Workloads give people's hours per deal and stage (``History.efforts``). Timestamps are UTC and
+the scenario's ``--timezone`` (e.g. Asia/Shanghai) decides their day.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simsales.calibrate.sources.files import find_file, read_table
+from simsales.calibrate.sources.generic import canonical, mapping_options
+from simsales.calibrate.sources.parse import unix_times
+from simsales.calibrate.sources.records import Records
+from simsales.errors import Problem, ScenarioError
+
+__all__ = ["TRANSITION", "WORKLOAD", "WORK_ITEM", "detect", "detect_folder", "read", "records"]
+
+WORK_ITEM = {
+    "id": "identifier",
+    "stage": "state.name",
+    "created": "created_at",
+    "owner": "assignee.name",
+    "value": "properties.amount",
+    "product": "properties.deal_type",
+}
+TRANSITION = {
+    "id": "work_item.identifier",
+    "from": "from_state.name",
+    "stage": "to_state.name",
+    "entered": "created_at",
+}
+WORKLOAD = {
+    "deal": "principal.identifier",
+    "person": "report_by.name",
+    "hours": "duration",
+    "at": "report_at",
+}
+FILES = ("work_items", "transition_histories", "workloads")
+SUFFIXES = (".json", ".csv", ".xlsx")
+
+
+def detect(header: list[str]) -> bool:
+    return {"from_state.name", "to_state.name"} <= set(header)
+
+
+def detect_folder(path: Path) -> bool:
+    return find_file(path, FILES[0], SUFFIXES) is not None
+
+
+def read_any(path: Path, encoding: str | None) -> pd.DataFrame:
+    """A JSON list / API page (flattened) or a CSV / .xlsx table, as text cells."""
+    if path.suffix.lower() != ".json":
+        return read_table(path, encoding)[0]
+    try:
+        data = json.loads(path.read_text(encoding=encoding or "utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ScenarioError([Problem(f"not a JSON file: {exc}", file=str(path))]) from None
+    if isinstance(data, dict):
+        data = next((data[k] for k in ("values", "data", "items") if k in data), [data])
+    if not isinstance(data, list):
+        raise ScenarioError([Problem("expected a list of objects", file=str(path))])
+    frame = pd.json_normalize(data)
+    return frame.astype(object).where(frame.notna(), "").astype(str)
+
+
+def read(
+    path: Path,
+    *,
+    encoding: str | None = None,
+    timezone: str | None = None,
+    currency: str | None = None,
+    columns: dict[str, str] | None = None,
+    mapping_file: str | Path | None = None,
+    **options: Any,
+) -> Records:
+    folder = path if path.is_dir() else path.parent
+    files = {n: find_file(folder, n, SUFFIXES) for n in FILES}
+    if files["work_items"] is None or files["transition_histories"] is None:
+        raise ScenarioError(
+            [
+                Problem(
+                    "a PingCode export needs work_items and transition_histories files "
+                    "(.json, .csv or .xlsx)",
+                    file=str(folder),
+                )
+            ]
+        )
+    tables = {n: read_any(p, encoding) if p else None for n, p in files.items()}
+    for name in ("work_items", "transition_histories", "workloads"):
+        t = tables[name]
+        if t is None:
+            continue
+        for col in ("created_at", "report_at"):
+            if col in t:
+                t[col] = unix_times(t[col])
+    return records(
+        str(folder), tables, (WORK_ITEM, TRANSITION, WORKLOAD),
+        {n: p.name if p else "" for n, p in files.items()}, timezone or "UTC",
+        currency or "CNY", columns, mapping_file,
+    )  # fmt: skip
+
+
+def records(
+    source: str,
+    tables: dict[str, pd.DataFrame | None],
+    variables: tuple[dict[str, str], dict[str, str], dict[str, str]],
+    names: dict[str, str],
+    timezone: str,
+    currency: str,
+    columns: dict[str, str] | None,
+    mapping_file: str | Path | None,
+) -> Records:
+    """Records of a work-item export: items, transitions and workloads under ``variables``."""
+    item_vars, move_vars, load_vars = variables
+    items, moves = tables[FILES[0]], tables[FILES[1]]
+    assert items is not None and moves is not None
+    item_vars = {f: c for f, c in {**item_vars, **(columns or {})}.items() if c in items}
+    for need, frame, table in (
+        (("id", "stage"), items, item_vars),
+        (("id", "stage", "entered", "from"), moves, move_vars),
+    ):
+        missing = [table[f] for f in need if table.get(f) not in frame]
+        if missing:
+            raise ScenarioError([Problem(f"no column {missing[0]!r}", file=source)])
+    attributes = canonical(items, item_vars, names[FILES[0]])
+    steps = canonical(moves, move_vars, names[FILES[1]])
+    steps = steps.sort_values(["id", "entered"], kind="stable")
+    # the first state, entered when the item was created
+    first = steps.groupby("id", sort=False).head(1)
+    created = attributes.set_index("id")["created"] if "created" in attributes else None
+    start = pd.DataFrame(
+        {
+            "id": first["id"],
+            "stage": first["from"],
+            "entered": first["id"].map(created) if created is not None else first["entered"],
+            "_line": first["_line"],
+            "_file": first["_file"],
+        }
+    )
+    lone = attributes[~attributes["id"].isin(set(steps["id"]))]
+    lone = lone.assign(entered=lone.get("created", ""))[["id", "stage", "entered", "_line",
+                                                         "_file"]]  # fmt: skip
+    rows = pd.concat([start, steps.drop(columns=["from"]), lone], ignore_index=True)
+    efforts = None
+    loads = tables.get(FILES[2])
+    if loads is not None and all(c in loads for c in load_vars.values()):
+        efforts = canonical(loads, load_vars, names[FILES[2]])
+    rec = Records(
+        source=source,
+        shape="stage_changes",
+        rows=rows,
+        names={**{f: f"{names[FILES[1]]}:{c}" for f, c in move_vars.items()},
+               **{f: f"{names[FILES[0]]}:{c}" for f, c in item_vars.items()}},
+        attributes=attributes,
+        currency=currency,
+        timezone=timezone,
+        efforts=efforts,
+        open_values=True,
+    )  # fmt: skip
+    return mapping_options(rec, mapping_file)

@@ -1,0 +1,203 @@
+"""Salesforce: a data-export folder (Setup > Data Export, or Data Loader), or its files.
+
+Files (documented object and field API names; a CSV per object, Latin-1 or UTF-8):
+
+- ``Opportunity.csv`` (required): one row per deal, its current state. Variables:
+  :data:`OPPORTUNITY`.
+- ``OpportunityHistory.csv`` (required): one row per change of Amount, CloseDate, Probability,
+  ForecastCategory or StageName, each holding the deal's state after the change, stamped with
+  ``CreatedDate``; the export's own order is no order (rows are sorted by time). Variables:
+  :data:`HISTORY`; ``IsDeleted = true`` rows are left out.
+- ``OpportunityStage.csv`` (optional): the stage picklist: ``SortOrder`` gives the stage order,
+  ``IsWon`` / ``IsClosed`` the won and lost stages, ``DefaultProbability`` and
+  ``ForecastCategoryName`` each stage's probability and category.
+- ``CurrencyType.csv`` / ``DatedConversionRate.csv`` (optional): conversion to the scenario
+  currency (default the corporate one), see :mod:`simsales.calibrate.sources.currency`.
+- ``OpportunityFieldHistory.csv`` is not needed: the changes of the fields above are in
+  OpportunityHistory.
+
+Rules: without OpportunityStage.csv, ``Closed Won`` / ``Closed Lost`` (and the mapping's
+labels) close a deal and the open stages are ordered by the median Probability the history
+recorded in them (Salesforce's stage probabilities rise along the process), ties by their mean
+position. A deal with no history row (created before history was kept) gets one row from
+Opportunity.csv: its current stage, entered on ``LastStageChangeDate`` (else ``CreatedDate``).
+``--column FIELD=COLUMN`` renames an Opportunity.csv column (custom fields such as a team).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simsales.calibrate.mapping import Labels, label_key
+from simsales.calibrate.sources.currency import read_rates
+from simsales.calibrate.sources.files import find_file, read_table
+from simsales.calibrate.sources.generic import canonical
+from simsales.calibrate.sources.parse import parse_numbers
+from simsales.calibrate.sources.records import Records
+from simsales.errors import Problem, ScenarioError
+
+__all__ = ["HISTORY", "OPPORTUNITY", "detect", "detect_folder", "read"]
+
+OPPORTUNITY = {
+    "id": "Id",
+    "created": "CreatedDate",
+    "owner": "OwnerId",
+    "account": "AccountId",
+    "product": "Type",
+    "currency": "CurrencyIsoCode",
+    "stage": "StageName",
+}
+HISTORY = {
+    "id": "OpportunityId",
+    "stage": "StageName",
+    "entered": "CreatedDate",
+    "value": "Amount",
+    "expected_close": "CloseDate",
+    "probability": "Probability",
+    "forecast_category": "ForecastCategory",
+}
+FILES = ("Opportunity", "OpportunityHistory")
+
+
+def detect(header: list[str]) -> bool:
+    """An OpportunityHistory file given on its own (the folder is read)."""
+    return {"OpportunityId", "StageName", "CreatedDate"} <= set(header)
+
+
+def detect_folder(path: Path) -> bool:
+    return find_file(path, "Opportunity") is not None
+
+
+def read(
+    path: Path,
+    *,
+    frame: pd.DataFrame | None = None,
+    encoding: str | None = None,
+    timezone: str | None = None,
+    currency: str | None = None,
+    columns: dict[str, str] | None = None,
+    **options: Any,
+) -> Records:
+    folder = path if path.is_dir() else path.parent
+    files = {n: find_file(folder, n) for n in FILES}
+    missing = [n for n, p in files.items() if p is None]
+    if missing:
+        raise ScenarioError(
+            [
+                Problem(
+                    f"a Salesforce export needs {missing[0]}.csv",
+                    file=str(folder),
+                    hint="export the Opportunity and OpportunityHistory objects into one folder",
+                )
+            ]
+        )
+    opp_file, hist_file = files["Opportunity"], files["OpportunityHistory"]
+    assert opp_file is not None and hist_file is not None
+    opp, enc = read_table(opp_file, encoding)
+    hist = read_table(hist_file, encoding)[0]
+    notes = [("encoding", f"read as {enc}")] if enc not in ("utf-8-sig", "xlsx") else []
+    _require(opp, ("Id", "StageName"), opp_file)
+    _require(hist, ("OpportunityId", "StageName", "CreatedDate"), hist_file)
+    if "IsDeleted" in hist:
+        deleted = hist["IsDeleted"].str.lower() == "true"
+        if deleted.any():
+            notes.append(("deleted", f"{int(deleted.sum())} deleted history rows left out"))
+        hist = hist.assign(_keep=~deleted)
+    variables = {**OPPORTUNITY, **(columns or {})}
+    attributes = canonical(opp, variables, opp_file.name)
+    rows = canonical(hist, HISTORY, hist_file.name)
+    if "_keep" in hist:
+        rows = rows[hist["_keep"].to_numpy()]
+    rows = pd.concat([rows, _without_history(opp, rows)], ignore_index=True)
+    labels, order, probability, forecast, why = _stages(folder, hist, encoding)
+    rates, target = None, currency
+    ct = find_file(folder, "CurrencyType")
+    if ct is not None:
+        rates = read_rates(ct, find_file(folder, "DatedConversionRate"), encoding)
+        target = target or rates.corporate
+        notes.append(("currency", rates.describe(target)))
+    elif target is None:
+        codes = attributes.get("currency", pd.Series(dtype=str))
+        codes = codes[codes != ""]
+        target = str(codes.mode().iloc[0]).upper() if len(codes) else "USD"
+    return Records(
+        source=str(folder),
+        shape="stage_changes",
+        rows=rows,
+        names={**{f: f"OpportunityHistory.{c}" for f, c in HISTORY.items()},
+               **{f: f"Opportunity.{c}" for f, c in variables.items() if f not in HISTORY}},
+        labels=labels,
+        stage_order=order,
+        order_reason=why,
+        attributes=attributes,
+        currency=target,
+        rates=rates,
+        timezone=timezone,
+        stage_probability=probability,
+        stage_forecast=forecast,
+        open_values=True,
+        notes=notes,
+    )  # fmt: skip
+
+
+def _require(frame: pd.DataFrame, cols: tuple[str, ...], file: Path) -> None:
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise ScenarioError(
+            [
+                Problem(
+                    f"no column {missing[0]!r}: not a Salesforce {file.stem} export",
+                    file=str(file),
+                    hint="export with API field names (Data Export / Data Loader)",
+                )
+            ]
+        )
+
+
+def _without_history(opp: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """One row for each deal that has no history row: its current stage (module rules)."""
+    lone = opp[~opp["Id"].isin(set(rows["id"])) & (opp["Id"] != "")]
+    when = lone.get("LastStageChangeDate", pd.Series("", index=lone.index))
+    when = when.where(when != "", lone.get("CreatedDate", pd.Series("", index=lone.index)))
+    out = pd.DataFrame(
+        {
+            "id": lone["Id"],
+            "stage": lone["StageName"],
+            "entered": when,
+            **{f: lone[c] for f, c in HISTORY.items() if f not in ("id", "stage", "entered")
+               and c in lone},
+        }
+    )  # fmt: skip
+    out["_line"] = lone.index.to_numpy() + 2
+    out["_file"] = "Opportunity.csv"
+    return out
+
+
+def _stages(
+    folder: Path, hist: pd.DataFrame, encoding: str | None
+) -> tuple[Labels, tuple[str, ...] | None, dict[str, float], dict[str, str], str]:
+    file = find_file(folder, "OpportunityStage")
+    if file is None:
+        prob = parse_numbers(hist.get("Probability", pd.Series("", index=hist.index)))
+        med = prob.groupby(hist["StageName"]).median().dropna()
+        return Labels(), None, {str(k): float(v) / 100 for k, v in med.items()}, {}, ""
+    st, _ = read_table(file, encoding)
+    label = st["MasterLabel"] if "MasterLabel" in st else st["ApiName"]
+    true = {c: st.get(c, pd.Series("", index=st.index)).str.lower() == "true"
+            for c in ("IsWon", "IsClosed")}  # fmt: skip
+    active = st.get("IsActive", pd.Series("true", index=st.index)).str.lower() != "false"
+    won = tuple(label[true["IsWon"]])
+    lost = tuple(label[true["IsClosed"] & ~true["IsWon"]])
+    sort = parse_numbers(st.get("SortOrder", pd.Series("", index=st.index)))
+    open_ = st[~true["IsClosed"] & active].assign(_sort=sort, _label=label)
+    order = tuple(open_.sort_values("_sort", kind="stable")["_label"])
+    prob = parse_numbers(st.get("DefaultProbability", pd.Series("", index=st.index))) / 100
+    probability = {str(k): float(p) for k, p in zip(label, prob, strict=True) if p == p}
+    cat = st.get("ForecastCategoryName", pd.Series("", index=st.index))
+    forecast = {str(k): label_key(c) for k, c in zip(label, cat, strict=True) if c}
+    forecast = {k: {"bestcase": "best_case"}.get(v, v) for k, v in forecast.items()}
+    labels = Labels(won=won or Labels().won, lost=lost or Labels().lost)
+    return labels, order, probability, forecast, f"by SortOrder in {file.name}"

@@ -1,0 +1,297 @@
+"""Competing exits from histories: Aalen-Johansen against closed forms, recovery of a known
+truth (exit shares, entry stages, trend and cycle, click-throughs), the rules for funnels
+without losses, stale deals and exports without values, and the drift estimators."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import simsales
+from simsales.calibrate.calibrate import Calibration, calibrate
+from simsales.calibrate.fit import (
+    aalen_johansen,
+    arrival_pattern,
+    count_drift,
+    fit_exit_time,
+    odds_drift,
+)
+from simsales.calibrate.history import History
+from simsales.calibrate.importer import read_history
+from simsales.calibrate.mapping import resolve_mapping
+from simsales.calibrate.synthetic import (
+    TRUTH_ENTRY,
+    TRUTH_EXITS,
+    synthetic_history,
+    synthetic_mapping,
+)
+
+AS_OF = "2022-09-30"
+
+
+def _read(path: Path, mapping: dict | None = None) -> History:  # type: ignore[type-arg]
+    return read_history(path, resolve_mapping(mapping=mapping or synthetic_mapping()))
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("syn") / "history.csv"
+    synthetic_history("2021-01-01", "2022-12-31", seed=3, per_month=90).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fitted(synthetic: Path) -> Calibration:
+    return calibrate(_read(synthetic), AS_OF, by=None)
+
+
+def test_aalen_johansen_matches_competing_exponential_hazards() -> None:
+    """Exits won (hazard 0.03/day) and lost (0.02/day), independent exponential censoring
+    (0.01/day) and late entry (visits seen only if they lasted beyond U(0, 20) days, for a
+    third of them). Truth: CIF_won(t) = 0.6 (1 - exp(-0.05 t)). Tolerance: 4 standard errors
+    of a proportion from the n = 6,000 visits, doubled for censoring and truncation."""
+    rng = np.random.default_rng(5)
+    n = 9000
+    t_exit = rng.exponential(1 / 0.05, n)
+    won = rng.random(n) < 0.6
+    cens = rng.exponential(1 / 0.01, n)
+    entry = np.where(rng.random(n) < 1 / 3, rng.uniform(0, 20, n), 0.0)
+    seen = np.minimum(t_exit, cens) > entry
+    time = np.minimum(t_exit, cens)[seen][:6000]
+    to = np.where(t_exit <= cens, np.where(won, "won", "lost"), None)[seen][:6000]
+    aj = aalen_johansen(time, to, entry[seen][:6000])
+    tol = 2 * 4 * math.sqrt(0.25 / 6000)
+    for t in (5.0, 20.0, 60.0):
+        cif = float(aj.jumps["won"][aj.times <= t].sum())
+        assert cif == pytest.approx(0.6 * (1 - math.exp(-0.05 * t)), abs=tol), t
+        lost = float(aj.jumps["lost"][aj.times <= t].sum())
+        assert lost == pytest.approx(0.4 * (1 - math.exp(-0.05 * t)), abs=tol), t
+    assert aj.cif("won") + aj.cif("lost") + aj.tail == pytest.approx(1.0, abs=1e-12)
+    assert aj.n_open > 1000 and aj.n_truncated > 1000
+
+
+def test_exit_time_keeps_click_throughs_and_refuses_absurd_tails() -> None:
+    rng = np.random.default_rng(2)
+    clicks = np.full(300, 10 / 1440)  # ten minutes
+    slow = rng.lognormal(math.log(20), 0.6, 700)
+    times = np.concatenate([clicks, slow])
+    fit = fit_exit_time(times, np.ones(len(times)), len(times), date_only=False,
+                        longest=float(times.max()))  # fmt: skip
+    assert fit.kind == "empirical"  # a lognormal cannot hold a point mass: AIC says so
+    spec = fit.spec["discrete"]
+    assert isinstance(spec, dict)
+    mass_at_zero = sum(p for v, p in zip(spec["values"], spec["p"], strict=True) if v < 0.05)
+    assert mass_at_zero == pytest.approx(0.3, abs=1e-9)
+    # a clean lognormal sample is written as a lognormal ...
+    clean = rng.lognormal(math.log(20), 0.6, 2000)
+    longest = float(clean.max())
+    ok = fit_exit_time(clean, np.ones(2000), 2000, date_only=False, longest=longest)
+    assert ok.kind == "lognormal"
+    assert ok.median == pytest.approx(20, rel=4 * 0.6 / math.sqrt(2000) * 1.25)
+    # ... unless its P90 exceeds the allowed multiple of the longest time seen: refused, said
+    refused = fit_exit_time(clean, np.ones(2000), 2000, date_only=False, longest=longest,
+                            tail_factor=ok.p90 / longest / 2)  # fmt: skip
+    assert refused.kind == "empirical" and "refused" in refused.note
+
+
+def _truth_shares(stage: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for to, p, _ in TRUTH_EXITS[stage]:
+        out[to] = out.get(to, 0.0) + p
+    return out
+
+
+def test_calibration_recovers_exit_shares_of_every_stage(fitted: Calibration) -> None:
+    """Each exit's share within 4 binomial standard errors of the truth (n: the visits that
+    left the stage), plus 0.01 for the stale rule's share counted as lost."""
+    for st in fitted.stages:
+        truth = _truth_shares(st.id)
+        n = sum(e.events for e in st.exits)
+        got: dict[str, float] = {}
+        for e in st.exits:
+            got[e.to] = got.get(e.to, 0.0) + e.p
+        assert set(got) == set(truth), st.id
+        for to, p in truth.items():
+            se = math.sqrt(p * (1 - p) / n)
+            assert abs(got[to] - p) < 4 * se + 0.01, (st.id, to, got[to], p)
+
+
+def test_quick_wins_and_slow_losses_keep_their_own_times(fitted: Calibration) -> None:
+    """In negotiate the truth's wins take a median 10 days, losses 35: the fitted exits say so
+    (within 25%: the median of a few hundred lognormal times has a relative SE below 8%)."""
+    neg = {e.to: e for e in next(s for s in fitted.stages if s.id == "negotiate").exits}
+    assert neg["won"].time.median == pytest.approx(10, rel=0.25)
+    assert neg["lost"].time.median == pytest.approx(35, rel=0.25)
+
+
+def test_click_throughs_stay_a_point_mass(fitted: Calibration) -> None:
+    """A fifth of qualify -> propose exits are ten-minute click-throughs (0.1 of 0.5)."""
+    qual = next(s for s in fitted.stages if s.id == "qualify")
+    to_propose = [e for e in qual.exits if e.to == "propose"]
+    assert len(to_propose) == 1
+    spec = to_propose[0].time.spec["discrete"]
+    assert isinstance(spec, dict)
+    quick = sum(p for v, p in zip(spec["values"], spec["p"], strict=True) if v < 0.5)
+    n = to_propose[0].events
+    assert abs(quick - 0.2) < 4 * math.sqrt(0.2 * 0.8 / n), quick
+
+
+def test_entry_stage_shares_and_arrival_pattern_recovered(fitted: Calibration) -> None:
+    (g,) = fitted.groups
+    total = sum(a.count for a in g.entry.values())
+    for stage, share in TRUTH_ENTRY.items():
+        got = g.entry[stage].count / total
+        assert abs(got - share) < 4 * math.sqrt(share * (1 - share) / total), (stage, got)
+    assert fitted.pattern is not None
+    assert "month of quarter" in fitted.pattern.note
+    assert fitted.pattern.trend == pytest.approx(0.02, abs=0.015)
+    f = fitted.pattern.month_factor
+    # truth (0.8, 0.9, 1.3) / mean 1: month 3 of the quarter is the high one
+    assert f[3] > f[2] and f[3] > f[1] and f[12] == f[3]
+
+
+def test_written_scenario_has_exits_entry_stages_and_uncertainty(fitted: Calibration) -> None:
+    s = simsales.load_dict(fitted.scenario())
+    assert {a.stage for a in s.arrivals} == set(TRUTH_ENTRY)
+    assert all(st.exits is not None for st in s.stages)
+    assert s.uncertainty.arrivals is not None and s.uncertainty.win_odds is not None
+    assert all(a.trend == pytest.approx(fitted.pattern.trend, abs=1e-4) for a in s.arrivals)  # type: ignore[union-attr]
+    f = simsales.simulate(s, replications=3, seed=0, progress=False)
+    assert (f.deals["outcome"] == "won").any()
+
+
+def _pattern_on(cycle: tuple[float, float, float], trend: float, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    months = np.arange(1, 37)
+    c = np.asarray(cycle) / np.mean(cycle)
+    mu = 80 * (1 + trend) ** (months - 1) * c[(months - 1) % 3]
+    return arrival_pattern(rng.poisson(mu), np.ones(36), (months - 1) % 12 + 1).note
+
+
+def test_arrival_cycle_found_only_when_the_data_has_one() -> None:
+    """Each test is at level 0.01: over 20 histories without a cycle or a trend, expect 0.2
+    false detections per term (at most 3 here: P < 0.001); with a strong cycle, all found."""
+    flat = [_pattern_on((1, 1, 1), 0.0, s) for s in range(20)]
+    assert sum("quarter" in x or "year" in x for x in flat) <= 3
+    assert sum(x.startswith("trend") for x in flat) <= 3
+    cyc = [_pattern_on((0.7, 0.9, 1.4), 0.0, s) for s in range(20)]
+    assert all("month of quarter" in x for x in cyc)
+
+
+def test_drift_is_zero_for_pure_noise_and_recovers_extra_variance() -> None:
+    """Method of moments: with Poisson months the excess is zero on average; with rates drawn
+    lognormally (sd of the log 0.3) it is 0.3^2 = 0.09 (approximately: exp(s^2) - 1 = 0.094).
+    2,000 months give a standard error near 0.004 for the extra variance."""
+    rng = np.random.default_rng(9)
+    e = np.full(2000, 50.0)
+    pure = count_drift(rng.poisson(e), np.ones(2000), e)
+    assert pure.between_var < 0.01
+    lam = 50 * rng.lognormal(-0.045, 0.3, 2000)
+    mixed = count_drift(rng.poisson(lam), np.ones(2000), e)
+    assert mixed.between_var == pytest.approx(math.expm1(0.09), abs=0.02)
+    n = np.full(2000, 200)
+    flat = odds_drift(rng.binomial(n, 0.6), n)
+    assert flat.between_var < 0.005
+    logit = stats.norm.rvs(math.log(1.5), 0.4, size=2000, random_state=rng)
+    drift = odds_drift(rng.binomial(n, 1 / (1 + np.exp(-logit))), n)
+    assert drift.between_var == pytest.approx(0.16, abs=0.03)
+
+
+def test_funnel_without_losses_counts_old_leads_as_lost(synthetic: Path, tmp_path: Path) -> None:
+    """An export that records wins but no losses: leads that never convert would otherwise all
+    win eventually. Those outlasting every exit ever seen count as lost, and the report says."""
+    rows = pd.read_csv(synthetic, dtype=str, keep_default_na=False)
+    rows = rows[rows["stage"] != "Lost"]
+    path = tmp_path / "funnel.csv"
+    rows.to_csv(path, index=False)
+    c = calibrate(_read(path), AS_OF, by=None)
+    qual = next(s for s in c.stages if s.id == "qualify")
+    shares = {e.to: e.p for e in qual.exits}
+    assert 0.1 < shares["lost"] < 0.9  # not a win rate of 1
+    rules = {i.rule: i for i in c.history.report.issues}
+    assert (
+        "conversion_horizon" in rules and "records no losses" in rules["conversion_horizon"].message
+    )
+    assert "stale" in rules and qual.stale > 0
+
+
+def test_export_without_any_value_falls_back_and_runs(synthetic: Path, tmp_path: Path) -> None:
+    rows = pd.read_csv(synthetic, dtype=str, keep_default_na=False).drop(columns="value")
+    path = tmp_path / "novalue.csv"
+    rows.to_csv(path, index=False)
+    mapping = synthetic_mapping()
+    mapping["columns"] = {k: v for k, v in mapping["columns"].items() if k != "value"}  # type: ignore[attr-defined]
+    c = calibrate(_read(path, mapping), AS_OF, by=None)
+    assert "no_won_values" in {i.rule for i in c.history.report.issues}
+    s = simsales.load_dict(c.scenario())
+    f = simsales.simulate(s, replications=2, seed=0, progress=False)
+    assert (f.deals["revenue"] == 0).all()
+
+
+@pytest.mark.slow
+def test_backtests_on_synthetic_histories_cover_80_percent(tmp_path: Path) -> None:
+    """K independent histories with every effect (entry stages, competing exits with quick
+    wins and slow losses, a skip, rework, click-throughs, trend, quarter cycle), one two-month
+    window each: the 80% intervals of deals won and revenue must hold the truth a number of
+    times inside the central 99% region of Binomial(K, 0.8)."""
+    k = 30
+    hits = {"won": 0, "revenue": 0}
+    for i in range(k):
+        path = tmp_path / f"h{i}.csv"
+        synthetic_history("2021-01-01", "2022-03-31", seed=100 + i, per_month=50).to_csv(
+            path, index=False
+        )
+        from simsales.calibrate.backtest import backtest
+
+        r = backtest(_read(path), [("2022-01-31", "2022-03-31")], replications=60, seed=i,
+                     by=None)  # fmt: skip
+        for metric in hits:
+            hits[metric] += r.origins[0].inside("simsales", metric)
+    lo, hi = stats.binom.ppf([0.005, 0.995], k, 0.8)
+    for metric, n in hits.items():
+        assert lo <= n <= hi, (metric, n, k)
+
+
+def test_exit_times_shrunk_per_type_only_when_types_differ(tmp_path: Path) -> None:
+    """Product alpha takes three times as long in every stage: its own negotiate -> won times
+    get most of the weight (its median well above the pooled one), the others' medians fall
+    below the pooled one."""
+    path = tmp_path / "slow.csv"
+    synthetic_history("2021-01-01", "2022-06-30", seed=4, per_month=90,
+                      speed={"alpha": 3.0}).to_csv(path, index=False)  # fmt: skip
+    c = calibrate(_read(path), "2022-06-30", by="product")
+    pooled = {e.to: e for e in next(s for s in c.stages if s.id == "negotiate").exits}["won"]
+    by = {g.name: {e.to: e for e in g.exits["negotiate"]}["won"] for g in c.groups}
+    assert by["alpha"].time.median > 1.5 * pooled.time.median
+    assert by["beta"].time.median < pooled.time.median
+    assert "weighted" in by["alpha"].time.note
+
+
+def test_win_odds_drift_zero_when_stationary_large_when_wins_follow_the_calendar(
+    tmp_path: Path,
+) -> None:
+    """A stationary history (no trend, no cycle): the wins of each month are what the
+    age-based hazards expect, no drift beyond the sampling part (the method-of-moments
+    estimate has a standard error near 0.01 here). The same history with every win moved to
+    the last day of its quarter: the months differ far beyond Poisson noise."""
+    flat = synthetic_history("2021-01-01", "2022-12-31", seed=5, per_month=80, trend=0.0,
+                             quarter_cycle=(1, 1, 1))  # fmt: skip
+    path = tmp_path / "flat.csv"
+    flat.to_csv(path, index=False)
+    c = calibrate(_read(path), "2022-12-31", by=None)
+    assert c.uncertainty["win_odds"].between_var < 0.03
+    moved = flat.copy()
+    won = moved["stage"] == "Won"
+    at = pd.to_datetime(moved.loc[won, "entered_at"])
+    moved.loc[won, "entered_at"] = (
+        at.dt.to_period("Q").dt.end_time.dt.normalize().dt.strftime("%Y-%m-%d 12:00:00")
+    )
+    path2 = tmp_path / "quarter_end.csv"
+    moved.sort_values("entered_at", kind="stable").to_csv(path2, index=False)
+    q = calibrate(_read(path2), "2022-12-31", by=None)
+    assert q.uncertainty["win_odds"].between_var > 0.5

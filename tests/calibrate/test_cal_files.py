@@ -1,0 +1,141 @@
+"""Reading exports as they come: encodings, .xlsx, numbers with separators and 万/亿, time zones."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from calib_helpers import MAVEN, truth
+
+from simsales.calibrate.calibrate import calibrate
+from simsales.calibrate.importer import read_history
+from simsales.calibrate.sources.files import detect_encoding, read_table
+from simsales.calibrate.sources.parse import parse_number, parse_times
+from simsales.calibrate.synthetic import opportunity_rows, stage_change_rows
+from simsales.errors import ScenarioError
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1,234.50", 1234.5), ("1.234,50", 1234.5), ("1 234", 1234.0), ("12,500", 12500.0),
+        ("12,5", 12.5), ("0.125", 0.125), ("1.234.567", 1234567.0), ("¥1,200", 1200.0),
+        ("USD 3,000", 3000.0), ("€ 1.000,00", 1000.0), ("1.2万", 12000.0), ("2,5万", 25000.0),
+        ("3亿", 3e8), ("38.71万", 387100.0), ("-5", -5.0),
+    ],
+)  # fmt: skip
+def test_numbers_as_spreadsheets_write_them(text: str, value: float) -> None:
+    assert parse_number(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["", "lots", "n/a", "1,2,3.4.5"])
+def test_what_is_not_a_number(text: str) -> None:
+    assert math.isnan(parse_number(text))
+
+
+def test_timestamps_with_zones_take_the_scenario_zone_day() -> None:
+    raw = pd.Series(["2023-01-05T23:30:00.000+0000", "2023-01-05T10:00:00Z", "2023/1/5",
+                     "2023年1月6日", "2023-01-05 10:00", "9999-12-31", "soon"])  # fmt: skip
+    utc = parse_times(raw)
+    sh = parse_times(raw, timezone="Asia/Shanghai")
+    assert sh[0] == pd.Timestamp("2023-01-06 07:30") and utc[0] == pd.Timestamp("2023-01-05 23:30")
+    assert sh[1] == pd.Timestamp("2023-01-05 18:00")
+    assert sh[2] == pd.Timestamp("2023-01-05") and sh[3] == pd.Timestamp("2023-01-06")
+    assert sh[4] == pd.Timestamp("2023-01-05 10:00")  # no offset: already local
+    assert pd.isna(sh[5]) and pd.isna(sh[6])
+
+
+def test_salesforce_style_timestamps_in_a_stage_changes_file(tmp_path: Path) -> None:
+    """The issue's crash: ``2023-01-05T10:00:00.000+0000`` in a stage-changes export."""
+    rows = pd.DataFrame(
+        {"id": ["a", "a", "b", "b"], "stage": ["Qualify", "Won", "Qualify", "Lost"],
+         "entered_at": ["2023-01-05T10:00:00.000+0000", "2023-01-09T20:00:00.000+0000",
+                        "2023-01-06T01:00:00.000+0000", "2023-01-07T10:00:00.000+0000"]}
+    )  # fmt: skip
+    rows.to_csv(tmp_path / "c.csv", index=False)
+    h = read_history(tmp_path / "c.csv", preset="stage-changes", timezone="Asia/Shanghai")
+    closed = h.deals.set_index("deal")["closed"]
+    assert closed["a"] == pd.Timestamp("2023-01-10 04:00")  # 20:00 UTC is the next day there
+    assert not h.date_only
+
+
+def test_encoding_detection() -> None:
+    chinese = "产品,阶段\n云服务,赢单\n咨询,输单\n".encode("gb18030")
+    western = "account,stage\nSociété Générale,Won\nMüller GmbH,Lost\n".encode("latin-1")
+    assert detect_encoding(chinese) == "gb18030"
+    assert detect_encoding(western) == "cp1252"
+    assert detect_encoding("\ufeffa,b\n1,2\n".encode()) == "utf-8-sig"
+
+
+def _scenario(path: Path, **kw: Any) -> dict[str, Any]:
+    s = calibrate(read_history(path, **kw), "2021-03-31").scenario()
+    return {k: v for k, v in s.items() if k not in ("name", "description")}
+
+
+def _chinese(rows: pd.DataFrame) -> pd.DataFrame:
+    rows = rows.copy()
+    rows["product"] = rows["product"].map({"alpha": "云服务", "beta": "咨询服务"})
+    rows["account"] = rows["account"].str.replace("Account", "客户")
+    return rows
+
+
+def test_one_export_in_every_encoding_and_xlsx_calibrates_alike(tmp_path: Path) -> None:
+    rows = _chinese(opportunity_rows(truth(), "2021-03-31", seed=1))
+    rows["close_value"] = rows["close_value"].map(lambda v: f"{int(v):,}" if v else v)
+    base = tmp_path / "utf8.csv"
+    rows.to_csv(base, index=False)
+    want = _scenario(base)
+    assert {g["name"] for g in want["deal_types"].values()} == {"云服务", "咨询服务"}
+    for enc in ("utf-8-sig", "gb18030", "gbk"):
+        p = tmp_path / f"{enc}.csv"
+        rows.to_csv(p, index=False, encoding=enc)
+        assert _scenario(p) == want, enc
+    xlsx = tmp_path / "pipeline.xlsx"
+    rows.to_excel(xlsx, index=False)
+    assert _scenario(xlsx) == want
+    assert _scenario(tmp_path / "gbk.csv", encoding="gb18030") == want  # --encoding
+
+
+def test_a_wrong_encoding_is_a_located_error(tmp_path: Path) -> None:
+    p = tmp_path / "g.csv"
+    p.write_bytes("产品,阶段\n云服务,赢单\n".encode("gb18030"))
+    with pytest.raises(ScenarioError, match="cannot decode the file as utf-8") as err:
+        read_table(p, "utf-8")
+    assert "--encoding" in str(err.value) and str(p) in str(err.value)
+
+
+def test_xlsx_dates_and_numbers_read_like_csv(tmp_path: Path) -> None:
+    rows = stage_change_rows(truth(), "2020-09-30", seed=3).head(200)
+    typed = rows.assign(entered_at=pd.to_datetime(rows["entered_at"]))
+    typed.to_excel(tmp_path / "c.xlsx", index=False)  # real date cells, not text
+    rows.to_csv(tmp_path / "c.csv", index=False)
+    a = read_history(tmp_path / "c.xlsx", preset="stage-changes")
+    b = read_history(tmp_path / "c.csv", preset="stage-changes")
+    pd.testing.assert_frame_equal(a.visits, b.visits)
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not MAVEN.exists(), reason=f"real data not found at {MAVEN}")
+def test_maven_as_gb18030_and_xlsx_calibrates_like_utf8(tmp_path: Path) -> None:
+    for f in MAVEN.parent.glob("*.csv"):
+        shutil.copy(f, tmp_path / f.name)
+    frame = pd.read_csv(MAVEN, dtype=str, keep_default_na=False)
+    want = calibrate(read_history(tmp_path / MAVEN.name), "2017-06-30").scenario()
+    gb = tmp_path / "gb" / MAVEN.name
+    gb.parent.mkdir()
+    shutil.copy(tmp_path / "products.csv", gb.parent / "products.csv")
+    frame.to_csv(gb, index=False, encoding="gb18030")
+    xlsx = tmp_path / "x" / "sales_pipeline.xlsx"
+    xlsx.parent.mkdir()
+    shutil.copy(tmp_path / "products.csv", xlsx.parent / "products.csv")
+    frame.to_excel(xlsx, index=False)
+    drop = ("name", "description")
+    for path in (gb, xlsx):
+        got = calibrate(read_history(path), "2017-06-30").scenario()
+        assert {k: v for k, v in got.items() if k not in drop} == {
+            k: v for k, v in want.items() if k not in drop
+        }, path
