@@ -154,7 +154,10 @@ def _read(
     timezone: str | None = None,
     currency: str | None = None,
 ) -> History:
-    check_user_file(history, what="CRM export")  # a regular file within the input limit
+    # regular files within the input limit: the export, or each file of an export folder
+    for path in sorted(history.iterdir()) if history.is_dir() else [history]:
+        if not path.name.startswith("."):
+            check_user_file(path, what="CRM export")
     if timezone is not None:
         _check_timezone(timezone)
     return read_history(
