@@ -14,6 +14,7 @@ duplicate_row            dropped    an exact copy of an earlier row
 duplicate_id             dropped    one row per deal: the id was already used by another row
 unknown_stage            dropped    a stage label the mapping does not know
 bad_date                 dropped    a date that cannot be parsed
+blank_date               dropped    stage changes: a row with no timestamp
 close_before_open        dropped    closed (or a stage entered) before the deal was engaged
 closed_without_date      dropped    won or lost but no close date
 open_with_close_date     dropped    one row per deal: an open stage but a close date
@@ -599,6 +600,8 @@ def _stage_changes(rec: Records, report: DataReport) -> History:
     )
     _drop_unknown_stages(rows, open_labels)
     entered = _dates(rows, ("entered",))["entered"]
+    rows.drop(entered.isna(), "blank_date", f"no {rows.name('entered')}: the change has no time")
+    entered = entered.reindex(rows.frame.index)
     data_cols = [c for c in rows.frame.columns if not c.startswith("_")]
     rows.drop(
         rows.frame.duplicated(subset=data_cols), "duplicate_row", "exact copy of an earlier row"

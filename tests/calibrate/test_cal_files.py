@@ -67,6 +67,9 @@ def test_encoding_detection() -> None:
     chinese = "产品,阶段\n云服务,赢单\n咨询,输单\n".encode("gb18030")
     western = "account,stage\nSociété Générale,Won\nMüller GmbH,Lost\n".encode("latin-1")
     assert detect_encoding(chinese) == "gb18030"
+    # Ø is a four-byte unit in GB18030 (with ASCII digits inside): still Chinese text
+    assert detect_encoding("客户,阶段\nØrsted A/S,线索\n".encode("gb18030")) == "gb18030"
+    assert detect_encoding("Straße, Grüße, Ærø, naïve, señor\n".encode("latin-1")) == "cp1252"
     assert detect_encoding(western) == "cp1252"
     assert detect_encoding("\ufeffa,b\n1,2\n".encode()) == "utf-8-sig"
 

@@ -14,6 +14,7 @@ source's quirks: Salesforce (Latin-1, four currencies, dated rates, rows out of 
 rows), HubSpot (UTF-8 with BOM, ``hs_v2_date_entered_*``, a pipelines file; no revisits, as
 its properties keep only a stage's latest entry), PingCode (JSON from the open API, unix
 seconds, Asia/Shanghai), Worktile (.xlsx, Chinese headers, GB18030 CSV workloads).
+Everything is deterministic (seeded); only an .xlsx file's bytes carry its write time.
 """
 
 from __future__ import annotations
