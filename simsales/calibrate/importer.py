@@ -69,6 +69,7 @@ from simsales.calibrate.history import (
     deal_state,
     empty,
     settle_path,
+    stage_defaults,
     visits_from_path,
 )
 from simsales.calibrate.mapping import label_key
@@ -438,6 +439,14 @@ def _finish(
     _observation_start(report, deals["opened"].min(), first_exit)
     ids = {stage_id(k): v for k, v in rec.stage_probability.items()}
     forecasts = {stage_id(k): v for k, v in rec.stage_forecast.items()}
+    stage_p = {s: p for s, p in ids.items() if s in stages}
+    stage_f = {s: c for s, c in forecasts.items() if s in stages}
+    # a deal without its own probability / category has its stage's (as the CRM shows it)
+    probability, forecast = stage_defaults(deals, stage_p, stage_f)
+    deals["crm_probability"] = deals["crm_probability"].fillna(probability)
+    deals["forecast_category"] = deals["forecast_category"].where(
+        deals["forecast_category"].notna(), forecast
+    )
     efforts = _efforts(rec, report, deals, visits)
     return History(
         deals=deals,
@@ -453,8 +462,8 @@ def _finish(
         snapshots=snapshots if snapshots is not None else empty(SNAPSHOT_COLUMNS),
         path=path.reset_index(drop=True)[list(PATH_COLUMNS)],
         efforts=efforts,
-        stage_probability={s: p for s, p in ids.items() if s in stages},
-        stage_forecast={s: c for s, c in forecasts.items() if s in stages},
+        stage_probability=stage_p,
+        stage_forecast=stage_f,
         open_values=rec.open_values,
     )
 
