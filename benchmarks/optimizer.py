@@ -1,4 +1,4 @@
-"""Optimizer benchmark: a capacity plan of 200 deals x 6 roles x 12 months.
+"""Optimizer benchmark: a capacity plan of 200 deals x 6 roles x 12 months (or any size).
 
 Prints the time to build the PuLP model beside a hand-written PuLP floor of the same size
 (the ``build`` of ``shared/bench/pulp_floor.py``, written out here so the benchmark runs without
@@ -10,7 +10,12 @@ The demand is synthetic (drawn with a fixed seed, like the floor's), so the figu
 optimizer, not the simulation that feeds it in real use.
 
     .venv/bin/python benchmarks/optimizer.py [--deals 200] [--roles 6] [--months 12]
-        [--gap 0.001] [--time-limit 300] [--slip 1] [--value-ratio 2 10]
+        [--gap 0.001] [--time-limit 300] [--slip 1] [--value-ratio 2 10] [--churn 1]
+        [--solvers cbc,highs]
+
+The scale run: ``--deals 1000 --roles 8 --months 24 --gap 0 --time-limit 120``; the robust
+mode end to end on the default scenario: ``--robust 50 --solvers highs``.
+The pools carry the default churn penalty (``--churn``, person-months per change).
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ def synthetic(
     slip: int,
     value_ratio: tuple[float, float] = (2.0, 10.0),
     seed: int = 0,
+    churn: float = 1.0,
 ) -> CapacityInput:
     """A pipeline like the floor's: each deal works for a few months on most roles.
 
@@ -106,11 +112,15 @@ def synthetic(
         base = np.full(months, int(np.ceil(0.6 * peak[r])), np.int64)
         upper = np.full(months, float(np.ceil(1.1 * peak[r])))
         upper[: 1 + r % 3] = base[: 1 + r % 3]  # lead times of 1-3 months
+        cost = float(rate[r] * (1.6 if r == roles - 1 else 1.0))
+        penalty = churn * cost * float(days.mean())  # the default churn penalty, person-months
         pools.append(
             PoolSpec(
                 id=f"role{r}",
-                cost_per_day=float(rate[r] * (1.6 if r == roles - 1 else 1.0)),
+                cost_per_day=cost,
                 external=r == roles - 1,
+                hire_penalty=penalty,
+                release_penalty=penalty,
                 base=base,
                 lower=np.minimum(np.full(months, max(1, int(0.3 * peak[r]))), upper).astype(
                     np.int64
@@ -151,10 +161,18 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=300.0)
     ap.add_argument("--slip", type=int, default=1)
     ap.add_argument("--value-ratio", type=float, nargs=2, default=(2.0, 10.0))
+    ap.add_argument("--churn", type=float, default=1.0, help="person-months per change")
+    ap.add_argument("--solvers", default="cbc,highs")
+    ap.add_argument(
+        "--robust", type=int, default=0, help="also time --robust K on --scenario (0: skip)"
+    )
+    ap.add_argument("--scenario", default="scenarios/enterprise-it.yaml")
     args = ap.parse_args()
+    if args.robust:
+        _robust(args.scenario, args.robust, args.solvers.split(",")[-1])
     P, R, T = args.deals, args.roles, args.months  # noqa: N806
 
-    inp = synthetic(P, R, T, args.slip, tuple(args.value_ratio))
+    inp = synthetic(P, R, T, args.slip, tuple(args.value_ratio), churn=args.churn)
     builds, floors = [], []
     for _ in range(3):  # best of three: the machine is shared
         t0 = time.perf_counter()
@@ -184,19 +202,43 @@ def main() -> None:
         f"{len(native.constraints)} constraints, build {native_s:.3f} s)"
     )
     results = {}
-    for name in ("cbc", "highs"):
+    for name in args.solvers.split(","):
         cm = build_capacity(inp)
+        t0 = time.perf_counter()
         res = solve(cm.prob, name, time_limit=args.time_limit, gap=args.gap)
+        wall = time.perf_counter() - t0
         results[name] = res
         gap = "n/a" if res.gap is None else f"{res.gap:.4%}"
         objective = "n/a" if res.objective is None else f"{res.objective + cm.constant:,.0f}"
         print(
             f"{name:>5}: status {res.status:<9} gap {gap:>8}  objective {objective:>14}  "
-            f"solve {res.seconds:.2f} s  ({res.message})"
+            f"solve {res.seconds:.2f} s (wall {wall:.2f} s, limit {args.time_limit} s)  "
+            f"({res.message})"
         )
-    cbc, highs = results["cbc"], results["highs"]
-    if cbc.seconds > 0 and highs.seconds > 0:
+    if "cbc" in results and "highs" in results:
+        cbc, highs = results["cbc"], results["highs"]
         print(f"solve time ratio CBC / HiGHS: {cbc.seconds / highs.seconds:.2f}")
+
+
+def _robust(path: str, k: int, solver: str) -> None:
+    """Time the robust mode end to end: K futures, the SAA solve, in- and out-of-sample runs."""
+    from simsales import load
+    from simsales.optimize import optimize
+
+    t0 = time.perf_counter()
+    plan = optimize(load(path), robust=k, solver=solver)
+    total = time.perf_counter() - t0
+    print(
+        f"robust {k} futures on {path} ({solver}): {plan.status}, build {plan.build_seconds:.2f} s,"
+        f" solve {plan.solve_seconds:.2f} s, end to end {total:.1f} s"
+    )
+    for row in plan.robust:
+        print(
+            f"  {row['metric']:<20} model {row.get('model')}  in-sample {row['in_sample']:.4g} "
+            f"[{row['in_sample_low']:.4g}, {row['in_sample_high']:.4g}]  out-of-sample "
+            f"{row['out_of_sample']:.4g} [{row['out_of_sample_low']:.4g}, "
+            f"{row['out_of_sample_high']:.4g}]"
+        )
 
 
 if __name__ == "__main__":

@@ -3,14 +3,23 @@
 Every command reports user mistakes as ``file:line:col: key.path: message (hint)`` lines on
 stderr and exits 2; a traceback means a bug in simsales, never a bad input. New commands are
 plain ``@app.command()`` functions; raise a :class:`SimsalesError` for anything the user can fix
-and :func:`main` turns it into a message and exit code 2.
+and :func:`main` turns it into a message and its exit code:
+
+- 0 done; 2 bad input; 3 ``optimize`` found no plan;
+- 73 an output cannot be created (permission, read-only folder, a folder simsales did not make,
+  an output that is an input); 74 an I/O error (disk full, a damaged results folder);
+  75 a temporary failure worth retrying (output busy, Dask scheduler unreachable or without
+  workers, a worker that died or hangs); 130/143 interrupted by Ctrl-C / SIGTERM;
+- 1 a bug in simsales.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,9 +27,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from simsales.errors import Problem, ScenarioError, SimsalesError
+from simsales.commands.common import AllowPath, reading
+from simsales.errors import Problem, ScenarioError, SimsalesError, SimsalesWarning
+from simsales.io.outputs import environment_error
 from simsales.scenario.calendar import WEEKDAYS
-from simsales.scenario.load import load, with_overlay
+from simsales.scenario.load import load
 from simsales.scenario.schema import Scenario
 
 __all__ = ["app", "main", "scenario_json_schema"]
@@ -40,11 +51,12 @@ app = typer.Typer(
 def _out() -> Console:
     # Problems contain brackets (stages[3]) that rich would read as markup, and editors parse
     # file:line:col lines, so no markup, no highlighting and no wrapping.
-    return Console(highlight=False, soft_wrap=True, markup=False)
+    # No emoji codes either: a file named q:fire:.yaml must not print as a picture.
+    return Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 def _err() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 def _version() -> str:
@@ -73,11 +85,13 @@ def _root(
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Scenario YAML files.", show_default=False)],
+    allow_path: AllowPath = None,
 ) -> None:
     """Check scenario files (and every variant in them); print every problem found."""
     bad = False
     for path in files:
-        problems = _check(path)
+        with reading(allow_path):
+            problems = _check(path)
         if problems:
             bad = True
             for problem in problems:
@@ -87,23 +101,19 @@ def validate(
 
 
 def _check(path: Path) -> list[Problem]:
-    """The problems of one file: its own, then those of each variant applied to it."""
+    """The problems of one file (its own and its variants'); warnings are printed on the way."""
     try:
-        scenario = load(path)
+        scenario = load(path)  # validates every variant too
     except ScenarioError as exc:
         return list(exc.problems)
-    problems: list[Problem] = []
-    for name in scenario.variants:
-        try:
-            with_overlay(scenario, name)
-        except ScenarioError as exc:
-            problems.extend(exc.problems)
-    if not problems:
-        _out().print(
-            f"OK {path} ({len(scenario.stages)} stages, {len(scenario.deals())} live deals, "
-            f"{len(scenario.variants)} variants)"
-        )
-    return problems
+    _out().print(
+        f"OK {path} ({len(scenario.stages)} stages, {len(scenario.deals())} live deals, "
+        f"{len(scenario.variants)} variants)"
+    )
+    from simsales.commands.common import print_warnings
+
+    print_warnings(scenario, path)
+    return []
 
 
 def _located(problem: Problem, path: Path) -> str:
@@ -179,13 +189,41 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _terminated(signum: int, frame: object) -> None:
+    # SIGTERM runs the same cleanup as Ctrl-C: workers ended, temporaries removed, locks freed
+    raise SystemExit(128 + signum)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: str | None = None,
+) -> None:
+    if issubclass(category, SimsalesWarning):
+        _err().print(f"warning: {message}")
+    else:
+        _default_show(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
+
+
+_default_show = warnings.showwarning
+
+
 def main() -> None:
-    """Console-script entry point: user errors exit 2 with a message, never a traceback."""
+    """Console-script entry point: a message and an exit code (see the module), no traceback."""
+    signal.signal(signal.SIGTERM, _terminated)
+    warnings.showwarning = _show_warning
     try:
         app()
     except SimsalesError as exc:
         _err().print(str(exc))
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(exc.exit_code)
+    except OSError as exc:  # the machine said no somewhere not wrapped: still not a bug
+        failure = environment_error(exc, Path(exc.filename or "simsales"))
+        _err().print(str(failure))
+        sys.exit(failure.exit_code)
     except Exception as exc:
         if os.environ.get("SIMSALES_DEBUG"):
             raise

@@ -13,18 +13,69 @@ from dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "EX_CANTCREAT",
+    "EX_IOERR",
+    "EX_TEMPFAIL",
+    "CannotCreateError",
+    "EnvironmentFailureError",
+    "InputOutputError",
     "OptimizationError",
     "Problem",
     "ScenarioError",
     "SimsalesError",
+    "SimsalesWarning",
     "SimulationError",
+    "TemporaryFailureError",
     "format_path",
     "invalid",
 ]
 
 
+EX_CANTCREAT = 73  # sysexits.h: a (user-specified) output cannot be created
+EX_IOERR = 74  # an error while doing I/O on a file (disk full, unreadable, corrupt results)
+EX_TEMPFAIL = 75  # a temporary failure: try again later (busy output, scheduler, hung worker)
+
+
 class SimsalesError(Exception):
-    """Base class of every error simsales raises deliberately (the CLI exits 2 on these)."""
+    """Base class of every error simsales raises deliberately.
+
+    ``exit_code`` is what the CLI exits with: 2 for a bad input (the default); the
+    :class:`EnvironmentFailureError` family uses the sysexits codes 73, 74 and 75.
+    """
+
+    exit_code = 2
+
+
+class SimsalesWarning(UserWarning):
+    """Something the user should know that does not stop the run (e.g. workers capped)."""
+
+
+class EnvironmentFailureError(SimsalesError):
+    """Not a bad input and not a bug: the machine or the network said no."""
+
+    exit_code = EX_IOERR
+
+
+class CannotCreateError(EnvironmentFailureError, OSError):
+    """An output that cannot be created (permission, read-only folder, not simsales's).
+
+    Also an :class:`OSError`, as the failure of the machine it reports."""
+
+    exit_code = EX_CANTCREAT
+
+
+class InputOutputError(EnvironmentFailureError, OSError):
+    """Reading or writing a file failed (disk full, device error, a corrupt results folder).
+
+    Also an :class:`OSError`, as the failure of the machine it reports."""
+
+    exit_code = EX_IOERR
+
+
+class TemporaryFailureError(EnvironmentFailureError):
+    """Worth trying again: a busy output, an unreachable scheduler, a hung worker."""
+
+    exit_code = EX_TEMPFAIL
 
 
 @dataclass(frozen=True)
@@ -62,7 +113,7 @@ class ScenarioError(SimsalesError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-class SimulationError(SimsalesError):
+class SimulationError(TemporaryFailureError):
     """A run that could not produce trustworthy numbers (e.g. a worker died mid-run)."""
 
 

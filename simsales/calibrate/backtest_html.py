@@ -11,8 +11,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from simsales.calibrate.atomic import write_text_atomic
 from simsales.calibrate.backtest import METHODS, BacktestResult
+from simsales.io.outputs import Output, write_text
 from simsales.report.html import plotly_js  # the bundle with its web addresses neutralised
 
 __all__ = ["backtest_html", "write_backtest_html"]
@@ -186,6 +186,6 @@ its as-of date only, then forecasts the window after it.</p>
 """
 
 
-def write_backtest_html(result: BacktestResult, path: str | Path) -> None:
-    """Write the page atomically (temporary file, then rename)."""
-    write_text_atomic(path, backtest_html(result))
+def write_backtest_html(result: BacktestResult, path: str | Path | Output) -> None:
+    """Write the page atomically (see :mod:`simsales.io.outputs`)."""
+    write_text(path, backtest_html(result))

@@ -15,10 +15,10 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from simsales.calibrate.atomic import write_text_atomic
 from simsales.calibrate.calibrate import Calibration
 from simsales.calibrate.fit import EmpiricalFit, RateFit
 from simsales.errors import ScenarioError, SimsalesError
+from simsales.io.outputs import Output, write_text
 
 __all__ = ["scenario_dict", "scenario_yaml", "write_scenario"]
 
@@ -221,7 +221,7 @@ def scenario_yaml(c: Calibration) -> str:
     return out.getvalue()
 
 
-def write_scenario(c: Calibration, path: str | Path) -> None:
+def write_scenario(c: Calibration, path: str | Path | Output) -> None:
     """Write the scenario atomically, after checking that simsales loads it."""
     from simsales.scenario.load import load
 
@@ -233,4 +233,4 @@ def write_scenario(c: Calibration, path: str | Path) -> None:
                 f"internal error: the calibrated scenario does not load:\n{exc}"
             ) from None
 
-    write_text_atomic(path, scenario_yaml(c), check)
+    write_text(path, scenario_yaml(c), check=check)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,7 +22,10 @@ from simsales.calibrate.history import History
 from simsales.calibrate.importer import read_history
 from simsales.calibrate.quality import DataReport
 from simsales.calibrate.sources import ALL_PRESETS
+from simsales.commands.common import console, esc
 from simsales.errors import SimsalesError
+from simsales.io.inputs import check_user_file
+from simsales.io.outputs import Output, claim
 
 __all__ = ["register", "render_backtest", "render_calibration", "render_report"]
 
@@ -85,12 +89,17 @@ _Strict = Annotated[
 
 
 def _console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return console(stderr)
 
 
 def _fail(exc: SimsalesError) -> typer.Exit:
-    Console(stderr=True, highlight=False, soft_wrap=True, markup=False).print(str(exc))
-    return typer.Exit(EXIT_BAD_INPUT)
+    console(stderr=True, markup=False).print(str(exc))
+    return typer.Exit(exc.exit_code)
+
+
+def _output(out: Path | None, *inputs: Path | None) -> Output | nullcontext[None]:
+    """Claim -o before the long work: an output that is an input, or unwritable, fails at once."""
+    return claim(out, "file", inputs=inputs) if out is not None else nullcontext(None)
 
 
 def _columns(pairs: list[str] | None) -> dict[str, str]:
@@ -139,6 +148,10 @@ def _read(
 ) -> History:
     if timezone is not None:
         _check_timezone(timezone)
+    # a folder export (Salesforce, PingCode, Worktile): each file in it is a user file
+    files = sorted(f for f in history.iterdir() if f.is_file()) if history.is_dir() else [history]
+    for f in files:
+        check_user_file(f, what="CRM export")  # a regular file within the input limit
     return read_history(
         history,
         preset=preset,
@@ -187,7 +200,7 @@ def _checked_yaml(c: Calibration) -> str:
 def render_report(report: DataReport, console: Console) -> None:
     """The data-quality report as a table."""
     console.print(
-        f"[bold]{report.source}[/bold]: {report.rows_read:,} rows read, "
+        f"[bold]{esc(report.source)}[/bold]: {report.rows_read:,} rows read, "
         f"{report.deals_used:,} deals used"
     )
     if not report.issues:
@@ -197,7 +210,8 @@ def render_report(report: DataReport, console: Console) -> None:
     for col in ("rule", "action", "rows", "what", "examples"):
         table.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
     for i in report.issues:
-        table.add_row(i.rule, i.action, f"{i.rows:,}", i.message, ", ".join(i.examples[:3]))
+        examples = ", ".join(str(e) for e in i.examples[:3])
+        table.add_row(esc(i.rule), esc(i.action), f"{i.rows:,}", esc(i.message), esc(examples))
     console.print(table)
 
 
@@ -211,7 +225,7 @@ def render_calibration(c: Calibration, console: Console) -> None:
         lo, hi = s.duration.median_interval
         alo, ahi = s.advance.interval
         stages.add_row(
-            s.id,
+            esc(s.id),
             f"{s.duration.median:.1f} [{lo:.1f}, {hi:.1f}]",
             f"{s.duration.p90:.0f}",
             f"{s.duration.n_done:,} / {s.duration.n_open:,} / {s.duration.n_truncated:,}",
@@ -229,7 +243,7 @@ def render_calibration(c: Calibration, console: Console) -> None:
         lo, hi = r.interval
         a = g.arrivals
         types.add_row(
-            g.name,
+            esc(g.name),
             f"{g.deals:,}",
             f"{r.mean:.3f} [{lo:.3f}, {hi:.3f}]",
             f"{a.per_month:.1f} [{a.low:.1f}, {a.high:.1f}]",
@@ -312,19 +326,28 @@ def register(app: typer.Typer) -> None:
         """Fit a commented scenario to a CRM export: durations, win rates, values, arrivals and
         the open pipeline, as known at --as-of."""
         try:
-            h = _read(
-                history, mapping, preset, columns, strict, exported, encoding, timezone, currency
-            )
-            c = calibrate(
-                h,
-                _date(as_of, "--as-of"),
-                by=_by(by),
-                horizon=_date(horizon, "--horizon"),
-                durations=_durations(durations),
-            )
-            if out is not None:
-                c.write(out)
-            text = _checked_yaml(c) if out is None and not as_json else ""
+            with _output(out, history, mapping) as output:
+                h = _read(
+                    history,
+                    mapping,
+                    preset,
+                    columns,
+                    strict,
+                    exported,
+                    encoding,
+                    timezone,
+                    currency,
+                )
+                c = calibrate(
+                    h,
+                    _date(as_of, "--as-of"),
+                    by=_by(by),
+                    horizon=_date(horizon, "--horizon"),
+                    durations=_durations(durations),
+                )
+                if output is not None:
+                    c.write(output)
+                text = _checked_yaml(c) if out is None and not as_json else ""
         except SimsalesError as exc:
             raise _fail(exc) from None
         if as_json:
@@ -338,7 +361,7 @@ def register(app: typer.Typer) -> None:
         if out is None:
             typer.echo(text, nl=False)
         else:
-            console.print(f"wrote {out}")
+            console.print(f"wrote {esc(out)}")
 
     @app.command("backtest")
     def backtest_cmd(
@@ -376,28 +399,37 @@ def register(app: typer.Typer) -> None:
         """Calibrate on what was known at --as-of, simulate to --until, and score the forecast
         (and the CRM's stage-weighted pipeline) against what really happened."""
         try:
-            h = _read(
-                history, mapping, preset, columns, strict, exported, encoding, timezone, currency
-            )
-            windows = _windows(as_of, until, origins)
-            log: Callable[[str], None] | None = (
-                (lambda msg: _console(stderr=True).print(msg)) if sys.stderr.isatty() else None
-            )
-            result = backtest(
-                h,
-                windows,
-                replications=replications,
-                seed=seed,
-                by=_by(by),
-                durations=_durations(durations),
-                workers=workers,
-                executor="process" if workers > 1 else "serial",
-                progress=log,
-            )
-            if out is not None:
-                from simsales.calibrate.backtest_html import write_backtest_html
+            with _output(out, history, mapping) as output:
+                h = _read(
+                    history,
+                    mapping,
+                    preset,
+                    columns,
+                    strict,
+                    exported,
+                    encoding,
+                    timezone,
+                    currency,
+                )
+                windows = _windows(as_of, until, origins)
+                log: Callable[[str], None] | None = (
+                    (lambda msg: _console(stderr=True).print(msg)) if sys.stderr.isatty() else None
+                )
+                result = backtest(
+                    h,
+                    windows,
+                    replications=replications,
+                    seed=seed,
+                    by=_by(by),
+                    durations=_durations(durations),
+                    workers=workers,
+                    executor="process" if workers > 1 else "serial",
+                    progress=log,
+                )
+                if output is not None:
+                    from simsales.calibrate.backtest_html import write_backtest_html
 
-                write_backtest_html(result, out)
+                    write_backtest_html(result, output)
         except SimsalesError as exc:
             raise _fail(exc) from None
         if as_json:
@@ -406,7 +438,7 @@ def register(app: typer.Typer) -> None:
         console = _console()
         render_backtest(result, console)
         if out is not None:
-            console.print(f"wrote {out}")
+            console.print(f"wrote {esc(out)}")
 
 
 def _windows(as_of: str, until: str, origins: str | None) -> list[tuple[date, date]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -11,10 +12,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simsales.commands.common import AllowPath, console, esc, inputs_of, print_warnings, reading
+from simsales.engine.budget import check_budget
+from simsales.engine.model import compile_model
 from simsales.engine.runner import Executor
+from simsales.io.outputs import claim
 from simsales.report.compare_format import format_row, is_key_metric
 from simsales.results.compare import Comparison, compare_scenarios, resolve_variants
-from simsales.scenario.load import load, parse_override, with_overlay
+from simsales.scenario.load import apply_overrides, load, with_overlay_files
 from simsales.scenario.schema import Scenario
 
 __all__ = ["register", "render_deltas"]
@@ -26,7 +31,19 @@ def register(app: typer.Typer) -> None:
         scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
         variants: Annotated[
             list[str] | None,
-            typer.Option("--variant", help="A variant of the scenario (repeatable). Default: all."),
+            typer.Option(
+                "--variant",
+                help="A variant of the scenario, or an overlay file such as plan.yaml "
+                "(repeatable). Default: all of the scenario's.",
+            ),
+        ] = None,
+        overlays: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--overlay",
+                help="Apply an overlay file to the base (and so to every variant) first "
+                "(repeatable).",
+            ),
         ] = None,
         overrides: Annotated[
             list[str] | None,
@@ -55,6 +72,13 @@ def register(app: typer.Typer) -> None:
         full: Annotated[
             bool, typer.Option("--full", help="Also list every live deal's P80 close date.")
         ] = False,
+        yes: Annotated[
+            bool,
+            typer.Option(
+                "--yes", help="Go on even when the runs are estimated to need too much memory/time."
+            ),
+        ] = False,
+        allow_path: AllowPath = None,
     ) -> None:
         """Simulate SCENARIO and its variants with the same random numbers; show the differences.
 
@@ -62,51 +86,69 @@ def register(app: typer.Typer) -> None:
         difference comes with a sharp 95% interval; the unpaired half-width beside it is what two
         independent runs would have given.
         """
-        err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
-        base = load(scenario)
-        named = _variants(base, variants, overrides)
+        err = console(stderr=True, markup=False)
+        with reading(allow_path):
+            base = load(scenario, overlays=overlays or ())
+            print_warnings(base, scenario)
+            named = _variants(base, variants, overrides)
+        n = base.simulation.replications if replications is None else replications
+        first_seed = base.simulation.seed if seed is None else seed
+        check_budget(compile_model(base), n, first_seed, workers, runs=1 + len(named), yes=yes)
         mode: Executor = "process" if workers > 1 else "serial"
         progress = sys.stderr.isatty()
-        comparison = compare_scenarios(
-            base, named, replications, seed, workers, mode, progress, messages=err.print
+        # claimed before simulating: an output that is an input, or unwritable, fails at once
+        target = (
+            claim(out, "file", inputs=inputs_of(base, scenario, *(overlays or [])))
+            if out is not None
+            else nullcontext(None)
         )
-        if out is not None:
-            from simsales.report.compare_html import write_compare_html
-            from simsales.results.risk_contribution import risk_contribution
+        with target as output:
+            comparison = compare_scenarios(
+                base, named, replications, seed, workers, mode, progress, messages=err.print
+            )
+            if output is not None:
+                from simsales.report.compare_html import write_compare_html
+                from simsales.results.risk_contribution import risk_contribution
 
-            contribution = None
-            if risks and base.risks:
-                err.print("risk contribution: one paired run per risk and mitigation")
-                contribution = risk_contribution(
-                    base,
-                    comparison.replications,
-                    comparison.seed,
-                    workers,
-                    mode,
-                    progress,
-                    messages=err.print,
-                    base_forecast=comparison.base,
-                )
-            write_compare_html(comparison, out, contribution)
-            err.print(f"wrote {out}")
+                contribution = None
+                if risks and base.risks:
+                    err.print("risk contribution: one paired run per risk and mitigation")
+                    contribution = risk_contribution(
+                        base,
+                        comparison.replications,
+                        comparison.seed,
+                        workers,
+                        mode,
+                        progress,
+                        messages=err.print,
+                        base_forecast=comparison.base,
+                    )
+                write_compare_html(comparison, output, contribution)
+                err.print(f"wrote {out}")
         if as_json:
             typer.echo(json.dumps(comparison.to_json(), ensure_ascii=False, indent=2))
             return
-        render_deltas(comparison, Console(), full=full)
+        render_deltas(comparison, console(), full=full)
+
+
+def _is_overlay_file(name: str) -> bool:
+    """A ``--variant`` that names a YAML file rather than one of the scenario's variants."""
+    return name.lower().endswith((".yaml", ".yml")) or Path(name).is_file()
 
 
 def _variants(
     base: Scenario, names: list[str] | None, overrides: list[str] | None
 ) -> list[tuple[str, Scenario]]:
-    """--variant names (all of the scenario's when neither option is given), then --set."""
+    """--variant names (all of the scenario's when no variant, file or --set is given), overlay
+    files given as --variant (named by their file name), then --set."""
     out: list[tuple[str, Scenario]] = []
-    if names or not overrides:
-        out.extend(resolve_variants(base, names or None))
+    files = [n for n in names or [] if _is_overlay_file(n)]
+    own = [n for n in names or [] if not _is_overlay_file(n)]
+    if own or not (overrides or files):
+        out.extend(resolve_variants(base, own or None))
+    out.extend((Path(f).name, with_overlay_files(base, [f])) for f in files)
     if overrides:
-        scenario = base
-        for text in overrides:
-            scenario = with_overlay(scenario, parse_override(text), name=f"--set {text}")
-        out.append((" ".join(f"--set {t}" for t in overrides), scenario))
+        out.append((" ".join(f"--set {t}" for t in overrides), apply_overrides(base, overrides)))
     return out
 
 
@@ -145,6 +187,4 @@ def render_deltas(comparison: Comparison, console: Console, full: bool = False) 
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+    return esc(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,8 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simsales.commands.common import AllowPath, console, esc, inputs_of, reading
 from simsales.errors import OptimizationError
-from simsales.optimize.api import optimize
+from simsales.io.outputs import claim
+from simsales.optimize.api import DEFAULT_TIME_LIMIT, optimize
 from simsales.optimize.plan import Plan
 from simsales.scenario.load import load
 
@@ -55,14 +58,20 @@ def register(app: typer.Typer) -> None:
         ] = None,
         solver: Annotated[str, typer.Option(help="cbc | highs")] = "cbc",
         time_limit: Annotated[
-            float | None, typer.Option("--time-limit", min=0.01, help="Seconds for the solver.")
-        ] = None,
+            float,
+            typer.Option(
+                "--time-limit",
+                min=0.01,
+                help="Seconds per solve; stopped early, the plan is 'feasible' with its gap.",
+            ),
+        ] = DEFAULT_TIME_LIMIT,
         gap: Annotated[
             float | None,
             typer.Option(min=0.0, max=0.999, help="Stop at this relative gap (default: prove)."),
         ] = None,
         budget: Annotated[
-            float | None, typer.Option(min=0.0, help="Ceiling on staff + mitigation spend.")
+            float | None,
+            typer.Option(min=0.0, help="capacity: ceiling on staff + mitigation spend."),
         ] = None,
         revenue_floor: Annotated[
             list[str] | None,
@@ -78,13 +87,54 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--allow-split", help="assignment: a role may be split.")
         ] = False,
         utilization: Annotated[
-            float, typer.Option(min=0.01, max=1.0, help="Plan people up to this busy share.")
-        ] = 0.9,
+            float | None,
+            typer.Option(min=0.01, max=1.0, help="capacity: plan people up to this busy share."),
+        ] = None,
         slip_months: Annotated[
-            int, typer.Option("--slip-months", min=0, help="Months work may slip (queue).")
-        ] = 1,
+            int | None,
+            typer.Option("--slip-months", min=0, help="capacity: months work may slip (queue)."),
+        ] = None,
+        churn: Annotated[
+            float | None,
+            typer.Option(
+                min=0.0,
+                help="capacity: person-months of a pool's cost per person hired or released, "
+                "where the scenario gives no hire_cost/release_cost (default 1; 0 = off).",
+            ),
+        ] = None,
+        change_every: Annotated[
+            int | None,
+            typer.Option(
+                "--change-every", min=1, help="capacity: change headcount at most every N months."
+            ),
+        ] = None,
+        keep: Annotated[
+            list[str] | None,
+            typer.Option(help="capacity: a live deal that must be pursued (repeatable, or a,b)."),
+        ] = None,
+        robust: Annotated[
+            int | None,
+            typer.Option(
+                min=2,
+                help="capacity: fit the plan to K simulated futures (sample average "
+                "approximation) instead of the mean demand; e.g. --robust 50.",
+            ),
+        ] = None,
+        target_probability: Annotated[
+            float | None,
+            typer.Option(
+                "--target-probability",
+                min=0.0,
+                max=1.0,
+                help="with --robust: meet every revenue target in at least this share of the "
+                "futures (a chance constraint), e.g. 0.8.",
+            ),
+        ] = None,
         replications: Annotated[
-            int | None, typer.Option("--replications", "-n", min=1, help="Default: 200.")
+            int | None,
+            typer.Option(
+                "--replications", "-n", min=1, help="Default: 200 (with --robust: fresh futures)."
+            ),
         ] = None,
         seed: Annotated[int | None, typer.Option(min=0, help="Default: the scenario's.")] = None,
         variant: Annotated[
@@ -99,6 +149,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[
             bool, typer.Option("--json", help="Print only the JSON result on stdout.")
         ] = False,
+        allow_path: AllowPath = None,
     ) -> None:
         """Plan headcount, deals and mitigations (or who covers which deal) for SCENARIO."""
         if mode not in ("capacity", "assignment"):
@@ -113,37 +164,69 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(
                 "--people, --fit and --allow-split are for --mode assignment", param_hint="--mode"
             )
-        s = load(scenario, variant=variant)
-        plan = optimize(
-            s,
-            mode,  # type: ignore[arg-type]
-            people=people,
-            fit=fit,
-            solver=solver,
-            time_limit=time_limit,
-            gap=gap,
-            budget=budget,
-            revenue_floors=_floors(revenue_floor),
-            require_all=require_all,
-            allow_split=allow_split,
-            utilization=utilization,
-            slip_months=slip_months,
-            replications=replications,
-            seed=seed,
-            check=verify,
+        capacity_only = {
+            "--budget": budget,
+            "--revenue-floor": revenue_floor or None,
+            "--utilization": utilization,
+            "--slip-months": slip_months,
+            "--churn": churn,
+            "--change-every": change_every,
+            "--keep": keep or None,
+            "--robust": robust,
+            "--target-probability": target_probability,
+        }
+        if mode == "assignment" and any(v is not None for v in capacity_only.values()):
+            given = [k for k, v in capacity_only.items() if v is not None]
+            raise typer.BadParameter(
+                f"{', '.join(given)} only apply to --mode capacity: the named assignment staffs "
+                "deals within people's hours and has no budget, revenue floor, utilization, "
+                "slip, churn or kept deal; leave them out",
+                param_hint="--mode",
+            )
+        with reading(allow_path):
+            s = load(scenario, variant=variant)
+        err = console(stderr=True, markup=False)
+        # claimed before solving: an output that is an input, or unwritable, fails at once
+        target = (
+            claim(out, "file", inputs=inputs_of(s, scenario, people, fit))
+            if out is not None
+            else nullcontext(None)
         )
-        err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
-        if out is not None:
-            if plan.solved:
-                plan.write(out)
-                if not as_json:
-                    err.print(f"wrote the plan overlay to {out}")
-            else:
-                err.print(f"no plan written to {out}: the status is {plan.status}")
+        with target as output:
+            plan = optimize(
+                s,
+                mode,  # type: ignore[arg-type]
+                people=people,
+                fit=fit,
+                solver=solver,
+                time_limit=time_limit,
+                gap=gap,
+                budget=budget,
+                revenue_floors=_floors(revenue_floor),
+                require_all=require_all,
+                allow_split=allow_split,
+                utilization=utilization,
+                slip_months=slip_months,
+                churn=churn,
+                change_every=change_every,
+                keep=[k.strip() for item in keep or [] for k in item.split(",") if k.strip()],
+                robust=robust,
+                target_probability=target_probability,
+                replications=replications,
+                seed=seed,
+                check=verify,
+            )
+            if output is not None:
+                if plan.solved:
+                    plan.write(output)
+                    if not as_json:
+                        err.print(f"wrote the plan overlay to {out}")
+                else:
+                    err.print(f"no plan written to {out}: the status is {plan.status}")
         if as_json:
             typer.echo(json.dumps(plan.to_json(), ensure_ascii=False, indent=2))
         else:
-            render_plan(plan, Console(highlight=False))
+            render_plan(plan, console())
         if not plan.solved:
             raise typer.Exit(EXIT_NO_PLAN)
 
@@ -153,7 +236,25 @@ def _money(v: Any) -> str:
 
 
 def render_plan(plan: Plan, console: Console) -> None:
-    """Rich tables: status, headcount or assignments, deals, mitigations, verification."""
+    """Rich tables: status, headcount or assignments, deals, mitigations, verification.
+
+    When the simulated plan is worse than the current staffing, that comes first, with why.
+    """
+    v = plan.verification
+    if v is not None and v.best == "current":
+        console.print(
+            "[bold red]The current staffing is better than this plan[/bold red] on the "
+            "simulated plan margin: keep the current staffing (the plan below is shown for "
+            "reference).",
+        )
+        if v.explanation:
+            console.print(v.explanation, markup=False)
+    for f in [] if v is None else [f for f in v.floors if not f["met"]]:
+        console.print(
+            f"[bold red]Revenue floor {f['period']} MISSED on the simulated plan[/bold red]: "
+            f"{_money(f['plan'])} [{_money(f['plan_low'])}, {_money(f['plan_high'])}] against "
+            f"{_money(f['floor'])} (the model's floor has no queueing; try --robust K)"
+        )
     gap = "" if plan.gap is None else f", gap {plan.gap:.3%}"
     console.print(
         f"[bold]{plan.mode} plan: {plan.status}[/bold]{gap}  ·  solver {plan.solver}  ·  "
@@ -178,6 +279,13 @@ def render_plan(plan: Plan, console: Console) -> None:
                 pool, *[str(v) if v == b else f"{v} ({b})" for v, b in zip(row, base, strict=True)]
             )
         console.print(heads)
+        moves = sum(sum(c["hired"]) + sum(c["released"]) for c in plan.changes.values())
+        console.print(
+            f"{moves} hire(s) and release(s) in the plan; hiring and release cost "
+            f"{_money(plan.change_cost)} {plan.currency}, churn penalty (a preference, not money) "
+            f"{_money(plan.churn_penalty)}",
+            markup=False,
+        )
     deals = Table(title=f"Live deals (expected value in {plan.currency})", title_justify="left")
     for col in ("deal", "decision", "win probability", "expected value"):
         deals.add_column(col, justify="left" if col in ("deal", "decision") else "right")
@@ -192,7 +300,7 @@ def render_plan(plan: Plan, console: Console) -> None:
             table.add_column(col, justify="right" if col in ("share", "hours") else "left")
         for a in plan.assignments:
             table.add_row(
-                a["deal"], a["role"], a["person"], f"{a['share']:.0%}", f"{a['hours']:,.0f}"
+                a["deal"], a["role"], esc(a["person"]), f"{a['share']:.0%}", f"{a['hours']:,.0f}"
             )
         console.print(table)
     if plan.mitigations:
@@ -207,7 +315,8 @@ def render_plan(plan: Plan, console: Console) -> None:
                 _money(m["cost"]),
             )
         console.print(table)
-    v = plan.verification
+    if plan.robust:
+        render_robust(plan, console)
     if v is None:
         return
     table = Table(
@@ -233,8 +342,57 @@ def render_plan(plan: Plan, console: Console) -> None:
         if not over
         else f"stage starts above capacity: {over}"
     )
-    if v.explanation:
+    if v.floors:
+        floors = Table(title="Revenue floors on the simulated plan", title_justify="left")
+        for col in ("period", "floor", "plan [95%]", "P(reach)", "verdict"):
+            floors.add_column(col, justify="left" if col in ("period", "verdict") else "right")
+        for f in v.floors:
+            verdict = ("met" if f["sure"] else "met (not surely)") if f["met"] else "MISSED"
+            floors.add_row(
+                f["period"],
+                _money(f["floor"]),
+                f"{_money(f['plan'])} [{_money(f['plan_low'])}, {_money(f['plan_high'])}]",
+                f"{f['probability']:.0%}",
+                verdict,
+            )
+        console.print(floors)
+    rec = v.reconciliation
+    if rec is not None:
+        console.print(
+            f"the optimizer claimed a {rec['figure']} of {_money(rec['claimed'])} "
+            f"{plan.currency}; simulated: {_money(rec['simulated'])} "
+            f"[{_money(rec['simulated_low'])}, {_money(rec['simulated_high'])}]"
+            + ("" if rec["within_interval"] else " (the claim is outside the interval)"),
+            markup=False,
+        )
+    if v.explanation and v.best != "current":
         console.print(v.explanation, markup=False)
+    console.print(
+        "plan_margin = gross margin - direct costs - mitigation - staff paid by headcount "
+        "(the optimizer's objective); margin = the comparison's, people charged by busy days.",
+        style="dim",
+    )
+
+
+def render_robust(plan: Plan, console: Console) -> None:
+    """The optimizer's optimism: model vs engine on the fitted futures vs fresh futures."""
+    a = plan.assumptions
+    table = Table(
+        title=f"Robust plan: in-sample ({a.get('robust_futures')} futures it was fitted on, "
+        f"seed {a.get('seed')}) vs out-of-sample ({a.get('replications')} fresh futures, "
+        f"seed {a.get('out_of_sample_seed')}), 95% intervals",
+        title_justify="left",
+    )
+    for col in ("metric", "model", "in-sample (simulated)", "out-of-sample (simulated)"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for r in plan.robust:
+        fmt = _pct if r["metric"].startswith("P(") else _short
+
+        def cell(name: str, fmt: Any = fmt, r: dict[str, Any] = r) -> str:
+            return f"{fmt(r.get(name))} [{fmt(r.get(name + '_low'))}, {fmt(r.get(name + '_high'))}]"
+
+        table.add_row(r["metric"], fmt(r.get("model")), cell("in_sample"), cell("out_of_sample"))
+    console.print(table)
 
 
 def _short(v: float | None) -> str:

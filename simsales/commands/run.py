@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,9 +12,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simsales.commands.common import (
+    AllowPath,
+    Force,
+    console,
+    esc,
+    inputs_of,
+    print_warnings,
+    reading,
+)
+from simsales.engine.budget import check_budget
+from simsales.engine.model import compile_model
 from simsales.engine.runner import Executor, simulate
+from simsales.errors import SimsalesError
+from simsales.io.outputs import claim
+from simsales.results.forecast import FILES
 from simsales.results.summary import Summary, summarize
-from simsales.scenario.load import load, parse_override, with_overlay
+from simsales.scenario.load import load
 
 __all__ = ["register", "render_summary"]
 
@@ -31,7 +46,20 @@ def register(app: typer.Typer) -> None:
             str, typer.Option(help="serial | process | dask (same numbers for every choice).")
         ] = "serial",
         scheduler: Annotated[
-            str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")
+            str | None,
+            typer.Option(
+                help="Dask scheduler address, e.g. tcp://host:8786 or tls://host:8786 (with the "
+                "--tls-* files). Dask pickles the model: connect only to trusted clusters."
+            ),
+        ] = None,
+        tls_ca_file: Annotated[
+            Path | None, typer.Option("--tls-ca-file", help="TLS: the cluster's CA certificate.")
+        ] = None,
+        tls_cert: Annotated[
+            Path | None, typer.Option("--tls-cert", help="TLS: this client's certificate.")
+        ] = None,
+        tls_key: Annotated[
+            Path | None, typer.Option("--tls-key", help="TLS: this client's private key.")
         ] = None,
         variant: Annotated[
             str | None, typer.Option(help="Apply one of the scenario's variants.")
@@ -40,11 +68,31 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--set", help="Quick change PATH=VALUE, e.g. resources.sales.capacity=9."),
         ] = None,
-        out: Annotated[
-            Path | None, typer.Option(help="Save the forecast (Parquet + provenance) here.")
+        overlays: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--overlay",
+                help="Apply an overlay file, e.g. a plan from 'simsales optimize --out' "
+                "(repeatable; applied in order, after --variant).",
+            ),
         ] = None,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                help="Save the forecast (Parquet + provenance) in this folder; an existing "
+                "folder is replaced only if simsales made it."
+            ),
+        ] = None,
+        force: Force = False,
+        allow_path: AllowPath = None,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print only the JSON summary on stdout.")
+        ] = False,
+        yes: Annotated[
+            bool,
+            typer.Option(
+                "--yes", help="Go on even when the run is estimated to need too much memory/time."
+            ),
         ] = False,
     ) -> None:
         """Simulate SCENARIO and show per-deal, portfolio and resource forecasts."""
@@ -52,28 +100,71 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(
                 f"{executor!r} is not one of serial, process, dask", param_hint="--executor"
             )
-        s = load(scenario, variant=variant)
-        for text in overrides or []:
-            s = with_overlay(s, parse_override(text), name=f"--set {text}")
-        mode: Executor = executor  # type: ignore[assignment]
-        forecast = simulate(
-            s,
-            replications=replications,
-            seed=seed,
-            workers=workers,
-            executor=mode,
-            progress=sys.stderr.isatty(),
-            scheduler=scheduler,
+        security = _security(tls_ca_file, tls_cert, tls_key)
+        with reading(allow_path):
+            s = load(scenario, variant=variant, overrides=overrides or (), overlays=overlays or ())
+        print_warnings(s, scenario)
+        n = s.simulation.replications if replications is None else replications
+        check_budget(
+            compile_model(s), n, s.simulation.seed if seed is None else seed, workers, yes=yes
         )
-        if out is not None:
-            forecast.save(out)
+        mode: Executor = executor  # type: ignore[assignment]
+        # claimed before simulating: a refused or unwritable --out is reported at once
+        target = (
+            claim(
+                out,
+                "dir",
+                force=force,
+                inputs=inputs_of(s, scenario, *(overlays or [])),
+                legacy=FILES,
+            )
+            if out is not None
+            else nullcontext(None)
+        )
+        with target as output:
+            forecast = simulate(
+                s,
+                replications=replications,
+                seed=seed,
+                workers=workers,
+                executor=mode,
+                progress=sys.stderr.isatty(),
+                scheduler=scheduler,
+                security=security,
+            )
+            if output is not None:
+                forecast.save(output)
         summary = summarize(forecast)
         if as_json:
             typer.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
             return
-        render_summary(summary, Console())
+        render_summary(summary, console())
         if out is not None:
-            Console(stderr=True).print(f"saved the forecast to {out}")
+            console(stderr=True, markup=False).print(f"saved the forecast to {out}")
+
+
+def _security(ca: Path | None, cert: Path | None, key: Path | None) -> Any:
+    """A Dask TLS configuration from the --tls-* files (None: the Dask config's defaults)."""
+    if ca is None and cert is None and key is None:
+        return None
+    missing = [flag for flag, v in (("--tls-ca-file", ca), ("--tls-cert", cert)) if v is None]
+    if missing:
+        raise SimsalesError(f"TLS needs {' and '.join(missing)} as well")
+    for path in (ca, cert, key):
+        if path is not None and not path.is_file():
+            raise SimsalesError(f"{path}: no such TLS file")
+    try:
+        from distributed.security import Security
+    except ImportError:
+        raise SimsalesError(
+            "the dask executor needs 'distributed': pip install 'simsales[dask]'"
+        ) from None
+    return Security(
+        tls_ca_file=str(ca),
+        tls_client_cert=str(cert),
+        tls_client_key=None if key is None else str(key),
+        require_encryption=True,
+    )
 
 
 def _money(v: Any) -> str:
@@ -90,7 +181,7 @@ def _date(v: Any) -> str:
 def render_summary(summary: Summary, console: Console) -> None:
     """Rich tables: live deals, revenue per period with targets, pools."""
     console.print(
-        f"[bold]{summary.scenario}[/bold]  ·  {summary.replications} replications  ·  "
+        f"[bold]{esc(summary.scenario)}[/bold]  ·  {summary.replications} replications  ·  "
         f"seed {summary.seed}  ·  95% intervals in brackets",
         highlight=False,
     )
@@ -100,7 +191,7 @@ def render_summary(summary: Summary, console: Console) -> None:
         deals.add_column(col, justify="left" if col == "deal" else "right")
     for _, r in summary.deals.iterrows():
         deals.add_row(
-            str(r["deal"]),
+            esc(r["deal"]),
             f"{r['win_probability']:.0%} "
             f"[{r['win_probability_low']:.0%}–{r['win_probability_high']:.0%}]",
             _date(r["close_p50"]),
@@ -114,7 +205,7 @@ def render_summary(summary: Summary, console: Console) -> None:
     for _, r in summary.periods.iterrows():
         has_target = r["target"] == r["target"]
         periods.add_row(
-            str(r["period"]),
+            esc(r["period"]),
             _money(r["mean"]),
             _money(r["p10"]),
             _money(r["p50"]),
@@ -134,7 +225,7 @@ def render_summary(summary: Summary, console: Console) -> None:
     for _, r in summary.resources.iterrows():
         wait = r["mean_wait_days"]
         pools.add_row(
-            str(r["pool"]),
+            esc(r["pool"]),
             f"{r['utilization']:.0%}",
             "–" if wait != wait else f"{wait:.1f}",
             f"{r['requests']:.1f}",

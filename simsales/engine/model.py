@@ -17,15 +17,21 @@ from simsales.engine.streams import stable_hash
 from simsales.scenario.calendar import WorkCalendar
 from simsales.scenario.distributions import DistributionSpec, Sampler
 from simsales.scenario.rules import CompiledExpression
-from simsales.scenario.schema import MONTHS, Risk, Scenario, Stage
+from simsales.scenario.schema import MONTHS, Risk, Scenario, Stage, Uncertainty
 
 __all__ = [
+    "TO_LOST",
+    "TO_WON",
+    "UNCERTAIN",
     "ArrivalPlan",
+    "ExitPlan",
     "Model",
     "RiskPlan",
     "RulePlan",
     "TypePlan",
+    "UncertaintyPlan",
     "compile_model",
+    "win_probabilities",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -33,13 +39,28 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 Needs = tuple[tuple[int, int], ...]  # (pool index, people)
 
-# Layout of a deal's stage stream (see streams.py): its value first, then three draws (duration,
-# rework, advance) per stage visit, visit by visit. Risk and rule draws have streams of their own
-# per (deal, risk) and (deal, rule), keyed by ids, so adding or removing one shifts nothing else.
+# Layout of a deal's stage stream (see streams.py): its value first, then three draws per stage
+# visit, visit by visit: (duration, rework, advance), or for a stage with exits (time in the
+# stage, which exit, the win factor's change of outcome). Risk and rule draws have streams of
+# their own per (deal, risk) and (deal, rule), keyed by ids, so adding or removing one shifts
+# nothing else.
 SLOT_VALUE = 0
 SLOT_VISITS = 1  # visit j of stage s: 3 slots at SLOT_VISITS + 3(jS + s)
 
 SCOPE_DEAL, SCOPE_GLOBAL, SCOPE_RESOURCE = 0, 1, 2
+TO_WON, TO_LOST = -1, -2  # exit targets that end the deal
+UNCERTAIN = ("arrivals", "win_odds", "duration", "value")  # multipliers, in Uncertainty's order
+
+
+@dataclass(frozen=True)
+class ExitPlan:
+    """A stage's competing exits: target, share and time in the stage of each."""
+
+    to: tuple[int, ...]  # stage index, or TO_WON / TO_LOST
+    p: FloatArray
+    after: tuple[Sampler, ...]
+    towards_win: BoolArray  # to won or to a later stage: the odds win_odds multiplies
+    stale_after: float  # stale live deals: -1 lost at once, else lost after these days
 
 
 @dataclass(frozen=True)
@@ -59,6 +80,18 @@ class TypePlan:
     value: Sampler | None
     margin: float
     win_from: FloatArray  # chance to win from the start of each stage (absorbing chain)
+    exits: tuple[ExitPlan | None, ...]  # per stage: competing exits, or None (advance/rework)
+
+
+@dataclass(frozen=True)
+class UncertaintyPlan:
+    """One per-replication multiplier: drawn once per replication from its own stream."""
+
+    name: str  # 'win_odds', or 'win_odds:TYPE' for a deal type's own
+    kind: str  # one of UNCERTAIN
+    type_index: int  # -1: every deal type
+    key: int  # stable hash of the name: keys its stream
+    sampler: Sampler
 
 
 @dataclass(frozen=True)
@@ -141,6 +174,7 @@ class Model:
     queue_descending: bool
     targets: tuple[tuple[str, float, float, float], ...]  # (period, t0, t1, revenue target)
     global_cost: float  # mitigation costs paid once per replication
+    uncertainty: tuple[UncertaintyPlan, ...]
     deal_keys: npt.NDArray[np.uint64] = field(repr=False)
 
     @property
@@ -227,6 +261,14 @@ def compile_model(s: Scenario) -> Model:
             for label, amount in s.targets.revenue.items()
         ),
         global_cost=sum(r.cost for r in risks if r.scope != SCOPE_DEAL),
+        uncertainty=(
+            *_uncertainty(s.uncertainty, -1, ""),
+            *(
+                plan
+                for t, dt in enumerate(s.deal_types.values())
+                for plan in _uncertainty(dt.uncertainty, t, f":{types[t].name}")
+            ),
+        ),
         deal_keys=np.array([stable_hash(d.id) for d in deals], np.uint64),
     )
 
@@ -241,23 +283,38 @@ def _mask(ids: tuple[str, ...], index: dict[str, int]) -> BoolArray:
     return out
 
 
+def _uncertainty(u: Uncertainty, type_index: int, suffix: str) -> list[UncertaintyPlan]:
+    return [
+        UncertaintyPlan(
+            name=f"{kind}{suffix}",
+            kind=kind,
+            type_index=type_index,
+            key=stable_hash(f"uncertainty:{kind}{suffix}"),
+            sampler=spec.sampler(),
+        )
+        for kind in UNCERTAIN
+        if (spec := getattr(u, kind)) is not None
+    ]
+
+
 def _type_plan(
     name: str, s: Scenario, stage_index: dict[str, int], pool_index: dict[str, int]
 ) -> TypePlan:
     dt = s.deal_types[name]
-    stages: list[Stage] = []
-    for st in s.stages:
-        o = dt.stages.get(st.id)
-        if o is not None:
-            st = st.model_copy(update={k: v for k, v in o if v is not None})
-        stages.append(st)
+    stages = s.stages_of(name)
     n = len(stages)
     on = ~_mask(dt.skip, stage_index)
+    exits = tuple(_exit_plan(i, st, stage_index) for i, st in enumerate(stages))
     rework_to = np.array(
         [stage_index[st.rework.to] if st.rework else -1 for st in stages], np.int64
     )
     rework_p = np.array([st.rework.p if st.rework else 0.0 for st in stages])
     advance = np.array([st.advance for st in stages])
+    for i, ex in enumerate(exits):
+        if ex is not None:  # the simple form's view of the exits, for the funnel's inputs
+            back = float(ex.p[[t >= 0 and t <= i for t in ex.to]].sum())
+            rework_p[i] = back
+            advance[i] = float(ex.p[ex.towards_win].sum()) / (1 - back) if back < 1 else 0.0
     return TypePlan(
         name=name,
         label=dt.name or name,
@@ -273,38 +330,67 @@ def _type_plan(
         stage_cost=np.array([st.cost for st in stages]),
         value=_sampler(dt.value),
         margin=dt.margin,
-        win_from=win_probabilities(on, advance, rework_to, rework_p) if n else np.zeros(0),
+        win_from=win_probabilities(on, advance, rework_to, rework_p, exits) if n else np.zeros(0),
+        exits=exits,
+    )
+
+
+def _exit_plan(i: int, st: Stage, stage_index: dict[str, int]) -> ExitPlan | None:
+    if st.exits is None:
+        return None
+    to = tuple(
+        TO_WON if e.to == "won" else TO_LOST if e.to == "lost" else stage_index[e.to]
+        for e in st.exits
+    )
+    return ExitPlan(
+        to=to,
+        p=np.array([e.p for e in st.exits]),
+        after=tuple((st.duration if e.after is None else e.after).sampler() for e in st.exits),
+        towards_win=np.array([t == TO_WON or t > i for t in to]),
+        stale_after=-1.0 if st.stale == "lost" else st.stale.lost_after,
     )
 
 
 def win_probabilities(
-    on: BoolArray, advance: FloatArray, rework_to: IntArray, rework_p: FloatArray
+    on: BoolArray,
+    advance: FloatArray,
+    rework_to: IntArray,
+    rework_p: FloatArray,
+    exits: tuple[ExitPlan | None, ...] | None = None,
 ) -> FloatArray:
     """P(win | at the start of stage s) for every stage, from the absorbing Markov chain.
 
     After a stage, rework to ``rework_to`` happens with ``rework_p``; otherwise the deal advances
-    to the next stage it goes through with ``advance`` or is lost. Skipped stages pass through.
-    Solves ``w = Q w + r`` with Q the transient transitions and r the one-step win chance.
+    to the next stage it goes through with ``advance`` or is lost. A stage with ``exits`` goes to
+    each exit's target with its share instead (a target the type skips passes the deal on).
+    Skipped stages pass through. Solves ``w = Q w + r`` with Q the transient transitions and r
+    the one-step win chance.
     """
     n = len(on)
     q = np.zeros((n, n))
     r = np.zeros(n)
-    for s in range(n):
-        if not on[s]:
-            nxt = s + 1
-            if nxt < n:
-                q[s, nxt] = 1.0
-            else:
-                r[s] = 1.0
-            continue
-        stay = rework_p[s] if rework_to[s] >= 0 else 0.0
-        if stay:
-            q[s, rework_to[s]] += stay
-        go = (1.0 - stay) * advance[s]
-        if s + 1 < n:
-            q[s, s + 1] += go
+
+    def go(s: int, target: int, p: float) -> None:
+        if target >= n:
+            r[s] += p
         else:
-            r[s] = go
+            q[s, target] += p
+
+    for s in range(n):
+        ex = exits[s] if exits is not None else None
+        if not on[s]:
+            go(s, s + 1, 1.0)
+        elif ex is not None:
+            for target, p in zip(ex.to, ex.p.tolist(), strict=True):
+                if target == TO_WON:
+                    r[s] += p
+                elif target >= 0:
+                    go(s, target, p)
+        else:
+            stay = rework_p[s] if rework_to[s] >= 0 else 0.0
+            if stay:
+                q[s, rework_to[s]] += stay
+            go(s, s + 1, (1.0 - stay) * advance[s])
     return np.asarray(np.linalg.solve(np.eye(n) - q, r), dtype=np.float64)
 
 
@@ -331,7 +417,7 @@ def _arrival_plan(
         if a1 <= a0 or t1 <= t0:
             continue
         month = MONTHS[(first_month + m) % 12]
-        factor = a.seasonality.get(month, 1.0)
+        factor = a.seasonality.get(month, 1.0) * (1.0 + a.trend) ** m
         starts.append(a0)
         ends.append(a1)
         if a.per_day is not None:

@@ -7,16 +7,39 @@ Semantics (see also DESIGN.md):
   duration and releases it.
 - After a stage, rework (loop back) is drawn first, then advance vs lost. The deal's win factor
   multiplies the advance probability of its last stage, so it scales the chance to win exactly.
+- A stage with ``exits`` (a semi-Markov stage, mixture form): once staffed, the deal draws its
+  exit k with probability p_k and its time in the stage from that exit's ``after``. The win
+  factor f then changes the outcome of the exits to won and lost only: f < 1 turns a win into a
+  loss with probability 1 - f, f > 1 turns a loss into a win with probability
+  min(1, (f - 1) p_won / p_lost). So the stage's share of wins becomes min(f p_won, p_won +
+  p_lost), the lost exits absorb the change and every other exit keeps its share: as in the
+  simple form, f scales the deal's chance to win exactly (while f p_won <= p_won + p_lost),
+  since every path to a win ends in exactly one exit to won. The win factor is the one the deal
+  has when it is staffed (a global risk that hits later acts from its next stage).
 - Live deals start inside their current stage; the remaining time is drawn from the stage's
   distribution conditioned on the days already spent. At time zero they queue for that stage's
-  people like any other deal (nobody is assumed to be held already).
+  people like any other deal (nobody is assumed to be held already). In a stage with exits, a
+  deal that has spent a days draws exit k with probability proportional to p_k S_k(a) (S_k the
+  survival function of exit k's time) and its remaining time from exit k's time conditioned on
+  exceeding a. A deal older than every exit's time (S_k(a) = 0 for all k) is *stale*: with
+  ``stale: lost`` it is lost at once, with ``stale: {lost_after: N}`` it is lost after N more
+  days; either way it queues for no one and has no visit row.
+- ``uncertainty:`` multipliers are drawn once per replication, each from its own stream keyed by
+  its name: ``arrivals`` multiplies the arrival rates, ``duration`` every time in a stage (a live
+  deal's days spent are conditioned on accordingly), ``value`` every deal's value (given ones
+  too), ``win_odds`` the odds of the ways towards a win at every stage: the exits to won or to a
+  later stage have their shares multiplied by it and all shares are renormalised; in the simple
+  form the advance probability's odds are multiplied and rework keeps its share relative to the
+  rest. A deal type's own multipliers multiply the global ones.
 - A global risk occurs at most once, at a uniform time in its window, and hits every open deal
   that matches; its delay is served at the deal's next checkpoint (stage entry or exit).
-- Deals still undecided at the horizon are ``open``.
+- Deals still undecided at the horizon are ``open``; a decision exactly at the horizon is inside
+  (see the day convention in simsales.scenario.calendar).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,15 +54,24 @@ from simsales.engine.model import (
     SCOPE_GLOBAL,
     SLOT_VALUE,
     SLOT_VISITS,
+    TO_LOST,
+    TO_WON,
+    UNCERTAIN,
+    ExitPlan,
     Model,
     Needs,
     RiskPlan,
+    TypePlan,
 )
 from simsales.engine.streams import Purpose, Streams, stable_hash
+from simsales.scenario.calendar import TIME_EPS
 
-__all__ = ["LOST", "OPEN", "WON", "RepRecords", "run_replication"]
+__all__ = ["EXIT_KINDS", "LOST", "OPEN", "WON", "RepRecords", "run_replication"]
 
 OPEN, WON, LOST = 0, 1, 2
+# How a visit ended (the visit table's `exit`): open = still undecided at the horizon.
+EXIT_KINDS = ("open", "won", "lost", "advance", "skip", "rework")
+K_OPEN, K_WON, K_LOST, K_ADVANCE, K_SKIP, K_REWORK = range(6)
 _PREFETCH_VISITS = 1  # stage visits per deal drawn up front; rework beyond that draws more
 
 FloatArray = npt.NDArray[np.float64]
@@ -65,11 +97,12 @@ class RepRecords:
     # stage visits
     visit_deal: npt.NDArray[np.int32]  # row in this replication's deals
     visit_stage: npt.NDArray[np.int16]
-    visit_number: npt.NDArray[np.int16]
+    visit_number: npt.NDArray[np.int32]  # int32: a long rework loop passes 32,767 visits
     visit_entry: FloatArray
     visit_ready: FloatArray  # queued for people from here (after delays)
     visit_start: FloatArray
     visit_exit: FloatArray  # nan if still in the stage at the horizon
+    visit_kind: npt.NDArray[np.int8]  # index in EXIT_KINDS: which way the visit ended
     # pools
     pool_busy: FloatArray  # person-days busy within the horizon
     pool_capacity_days: FloatArray  # person-days available within the horizon
@@ -87,6 +120,7 @@ class RepRecords:
     global_cost: float
     global_risk_occurred: npt.NDArray[np.bool_]
     arrivals_by_source: IntArray
+    uncertainty: FloatArray  # the multiplier drawn for each of model.uncertainty
 
     @property
     def revenue(self) -> FloatArray:
@@ -101,20 +135,19 @@ class _Run:
         self.env = simpy.Environment()
         self.streams = Streams(seq)
         self.n_stages = m.n_stages
+        self._multipliers(m)
+        self.fast = [self._fast(t, plan) for t, plan in enumerate(m.types)]
         self._deals(m)
         # Plain FIFO keeps arrival order; a rule's priority would reorder the queue.
         fifo = m.queue == "fifo" and not any(rule.priority for rule in m.rules)
         self.alloc = Allocator(self.env, [int(c) for c in m.capacity], fifo)
         self.dynamic = bool(m.rules or m.risks)
-        # per type, plain lists for the hot loop: on, needs, advance, rework_to, rework_p
-        self.fast = [
-            (t.on.tolist(), t.needs, t.advance.tolist(), t.rework_to.tolist(), t.rework_p.tolist())
-            for t in m.types
-        ]
         self.cap_log: list[tuple[float, int, int]] = [
             (0.0, p, int(c)) for p, c in enumerate(m.capacity)
         ]
-        self.visits: list[tuple[int, int, int, float, float, float, float]] = []
+        # (deal, stage, visit, entry, ready, start, exit, K_* kind), recorded once decided
+        self.visits: list[tuple[int, int, int, float, float, float, float, int]] = []
+        self.held_up: dict[int, tuple[int, int, int, float, float, float, float, int]] = {}
         self.in_service: dict[
             int, tuple[Needs, float, int, float, float]
         ] = {}  # deal -> needs, start, visit, entry, ready
@@ -126,6 +159,38 @@ class _Run:
 
     # --- set-up: every deal of the replication, and all its first draws, at once -----------
 
+    def _multipliers(self, m: Model) -> None:
+        """This replication's ``uncertainty:`` multipliers, per kind and deal type."""
+        self.mult = {kind: np.ones(len(m.types)) for kind in UNCERTAIN}
+        self.uncertainty = np.ones(len(m.uncertainty))
+        for i, plan in enumerate(m.uncertainty):
+            u = self.streams.uniforms(Purpose.UNCERTAINTY, plan.key, 1)
+            x = self.uncertainty[i] = float(plan.sampler.ppf(u)[0])
+            if plan.type_index < 0:
+                self.mult[plan.kind] *= x
+            else:
+                self.mult[plan.kind][plan.type_index] *= x
+        self.duration_scale = self.mult["duration"].tolist()
+
+    def _fast(self, t: int, plan: TypePlan) -> tuple[Any, ...]:
+        """Plain lists of type ``t`` for the hot loop, with this replication's win odds:
+        on, needs, advance, rework_to, rework_p, and per stage its exits or None."""
+        odds = max(float(self.mult["win_odds"][t]), 1e-12)  # zero odds: never, not 0/0
+        advance, rework_p = plan.advance.copy(), plan.rework_p.copy()
+        if odds != 1.0:  # simple form: advance's odds times `odds`, rework's share relative
+            a, r = advance, np.where(plan.rework_to >= 0, rework_p, 0.0)
+            advance = odds * a / (odds * a + 1 - a)
+            rework_p = r / (r + (1 - r) * (odds * a + 1 - a))
+        exits = [None if ex is None else _exit_lists(ex, odds) for ex in plan.exits]
+        return (
+            plan.on.tolist(),
+            plan.needs,
+            advance.tolist(),
+            plan.rework_to.tolist(),
+            rework_p.tolist(),
+            exits,
+        )
+
     def _deals(self, m: Model) -> None:
         ids = list(m.deal_ids)
         types = list(m.deal_type)
@@ -135,8 +200,9 @@ class _Run:
         keys = [int(k) for k in m.deal_keys]
         self.arrivals_by_source = np.zeros(len(m.arrivals), np.int64)
         for a_i, a in enumerate(m.arrivals):
+            rate = a.rate * self.mult["arrivals"][a.type_index]
             counts = stats.poisson.ppf(
-                self.streams.uniforms(Purpose.ARRIVALS, stable_hash(a.key), len(a.rate)), a.rate
+                self.streams.uniforms(Purpose.ARRIVALS, stable_hash(a.key), len(a.rate)), rate
             ).astype(np.int64)
             self.arrivals_by_source[a_i] = counts.sum()
             for month, count in enumerate(counts):
@@ -171,6 +237,7 @@ class _Run:
         value = np.full(n, np.nan)
         value[:n_live] = m.deal_value
         first_dur = np.zeros((n, s))
+        first_exit = np.full((n, s), -1, np.int64)
         for t_i, plan in enumerate(m.types):
             rows = np.flatnonzero(type_arr == t_i)
             if len(rows) == 0:
@@ -178,19 +245,48 @@ class _Run:
             missing = rows[np.isnan(value[rows])]
             if len(missing) and plan.value is not None:
                 value[missing] = plan.value.ppf(u[missing, SLOT_VALUE])
+            scale = self.duration_scale[t_i]
             for st in range(s):
-                if plan.on[st]:
-                    first_dur[rows, st] = plan.duration[st].ppf(u[rows, SLOT_VISITS + 3 * st])
+                if not plan.on[st]:
+                    continue
+                col = SLOT_VISITS + 3 * st
+                ex = plan.exits[st]
+                if ex is None:
+                    first_dur[rows, st] = scale * plan.duration[st].ppf(u[rows, col])
+                    continue
+                cum = self.fast[t_i][5][st][1]
+                k = np.minimum(np.searchsorted(cum, u[rows, col + 1], side="right"), len(cum) - 1)
+                first_exit[rows, st] = k
+                for j, after in enumerate(ex.after):
+                    chosen = rows[k == j]
+                    if len(chosen):
+                        first_dur[chosen, st] = scale * after.ppf(u[chosen, col])
         # Live deals: the current stage's remaining time, conditioned on the days spent.
+        self.stale: dict[int, float] = {}  # stale live deal -> days until lost (-1: at once)
+        self.first_ratio: dict[int, float] = {}  # live deal -> its conditioned p_won / p_lost
         for d in range(n_live):
             elapsed = float(m.deal_elapsed[d])
             if elapsed > 0:
-                st = stages[d]
-                sampler = m.types[types[d]].duration[st]
-                first_dur[d, st] = float(
-                    sampler.ppf_remaining(np.array([u[d, SLOT_VISITS + 3 * st]]), elapsed)[0]
-                )
+                st, t_i = stages[d], types[d]
+                col = SLOT_VISITS + 3 * st
+                scale = self.duration_scale[t_i]
+                ex = m.types[t_i].exits[st]
+                if ex is None:
+                    sampler = m.types[t_i].duration[st]
+                    first_dur[d, st] = scale * float(
+                        sampler.ppf_remaining(np.array([u[d, col]]), elapsed / scale)[0]
+                    )
+                    continue
+                live = self._live_exit(ex, self.fast[t_i][5][st], elapsed / scale, u[d, col + 1])
+                if live is None:
+                    self.stale[d] = ex.stale_after
+                    continue
+                k, self.first_ratio[d] = live
+                first_exit[d, st] = k
+                remaining = ex.after[k].ppf_remaining(np.array([u[d, col]]), elapsed / scale)
+                first_dur[d, st] = scale * float(remaining[0])
         self.first_dur = first_dur.tolist()
+        self.first_exit = first_exit.tolist()
         self.value = value.tolist()
         self.live_elapsed = [float(e) for e in m.deal_elapsed] + [0.0] * (n - n_live)
         self.target = [float(t) for t in m.deal_target] + [np.inf] * (n - n_live)
@@ -213,12 +309,29 @@ class _Run:
         self.wait = [0.0] * n
         self.cost = [0.0] * n
         self.win_factor = [1.0] * n
-        self.value_factor = [1.0] * n
+        self.value_factor = self.mult["value"][type_arr].tolist()
         self.pending = [0.0] * n
         self.lost_flag = [False] * n
         self.skipped: list[set[int]] = [set() for _ in range(n)]
         self.priority_bonus = [0.0] * n
         self.process: list[Any] = [None] * n
+
+    @staticmethod
+    def _live_exit(
+        ex: ExitPlan, lists: tuple[Any, ...], age: float, u: float
+    ) -> tuple[int, float] | None:
+        """Exit of a deal that has spent ``age`` days in the stage: P(k) ∝ p_k S_k(age), and
+        the conditioned p_won / p_lost; None when no exit's time exceeds ``age`` (stale)."""
+        shares = np.diff(lists[1], prepend=0.0)  # this replication's shares
+        survive = np.array([1.0 - float(a.cdf(age)) for a in ex.after])
+        w = shares * np.clip(survive, 0.0, 1.0)
+        total = float(w.sum())
+        if total <= 0:
+            return None
+        cum = np.cumsum(w / total)
+        cum[-1] = 1.0
+        k = min(int(np.searchsorted(cum, u, side="right")), len(cum) - 1)
+        return k, _ratio(ex.to, w)
 
     # --- the deal process -------------------------------------------------------------------
 
@@ -235,12 +348,14 @@ class _Run:
         """The process of deal ``d``: stage after stage until it is won, lost or the horizon."""
         env, m = self.env, self.m
         timeout, request, release = env.timeout, self.alloc.request, self.alloc.release
-        on, needs_of, advance, rework_to, rework_p = self.fast[self.type[d]]
+        on, needs_of, advance, rework_to, rework_p, exits = self.fast[self.type[d]]
         durations = m.types[self.type[d]].duration
+        scale = self.duration_scale[self.type[d]]
         s_count = self.n_stages
         visits = [0] * s_count
         skipped = self.skipped[d]
         first_dur, record, urow = self.first_dur[d], self.visits.append, self.u_visits[d]
+        first_exit = self.first_exit[d]
         dynamic = self.dynamic  # rules or risks may change the deal on the way
         fifo = m.queue == "fifo"
         stage = self.stage0[d]
@@ -249,6 +364,11 @@ class _Run:
         if self.arrival[d] > 0:
             yield timeout(self.arrival[d])
         self.open_deals.add(d)
+        if d in self.stale:  # a live deal older than any exit's time
+            if self.stale[d] > 0:
+                yield timeout(self.stale[d])
+            self._decide(d, LOST)
+            return
         try:
             while True:
                 while stage < s_count and (not on[stage] or stage in skipped):
@@ -281,47 +401,79 @@ class _Run:
                         self.waiting.discard(d)
                 start = env.now
                 self.wait[d] += start - ready
+                ex = exits[stage]
+                base = 3 * (visit * s_count + stage)
                 if visit == 0:  # drawn up front; conditioned for a live deal's current stage
-                    duration = first_dur[stage]
+                    duration, k = first_dur[stage], first_exit[stage]
                 else:
-                    urow = self._visit_uniforms(d, 3 * (visit * s_count + stage) + 2)
-                    u = urow[3 * (visit * s_count + stage)]
-                    duration = float(durations[stage].ppf(np.array([u]))[0])
+                    urow = self._visit_uniforms(d, base + 2)
+                    u = np.array([urow[base]])
+                    if ex is None:
+                        duration = scale * float(durations[stage].ppf(u)[0])
+                    else:
+                        k = min(bisect_right(ex[1], urow[base + 1]), len(ex[1]) - 1)
+                        duration = scale * float(ex[2][k].ppf(u)[0])
+                f = self.win_factor[d]  # as it is when staffed (exits are chosen now)
                 self.in_service[d] = (needs, start, visit, entry, ready)
                 yield timeout(duration)
                 del self.in_service[d]
                 if needs:
                     release(needs)
-                record((d, stage, visit, entry, ready, start, env.now))
+                end = env.now
                 if dynamic:
-                    if self.pending[d] > 0:
+                    if self.pending[d] > 0:  # held up after the stage: the visit is over
+                        self.held_up[d] = (d, stage, visit, entry, ready, start, end, K_OPEN)
                         delay, self.pending[d] = self.pending[d], 0.0
                         yield timeout(delay)
+                        del self.held_up[d]
                     if self.lost_flag[d]:
+                        record((d, stage, visit, entry, ready, start, end, K_LOST))
                         self._decide(d, LOST)
                         return
-                base = 3 * (visit * s_count + stage)
-                if rework_to[stage] >= 0 and urow[base + 1] < rework_p[stage]:
-                    stage = rework_to[stage]
-                    continue
-                nxt = stage + 1
+                nxt = stage + 1  # the next stage the deal goes through
                 while nxt < s_count and (not on[nxt] or nxt in skipped):
                     nxt += 1
-                p_advance = advance[stage]
-                if nxt >= s_count:
-                    p_advance *= self.win_factor[d]
-                if urow[base + 2] >= p_advance:
-                    self._decide(d, LOST)
+                # where it goes: a stage, or TO_WON / TO_LOST; and the kind of exit
+                if ex is not None:
+                    go = ex[0][k]
+                    if f != 1.0 and go < 0:
+                        ratio = ex[3]
+                        if visit == 0 and d in self.first_ratio and stage == self.stage0[d]:
+                            ratio = self.first_ratio[d]
+                        go = _converted(go, f, ratio, urow[base + 2])
+                    if go < 0:
+                        kind = K_WON if go == TO_WON else K_LOST
+                    elif go <= stage:
+                        kind = K_REWORK
+                    else:
+                        while go < s_count and (not on[go] or go in skipped):
+                            go += 1
+                        if go >= s_count:  # every later stage skipped
+                            kind, go = K_WON, TO_WON
+                        else:
+                            kind = K_ADVANCE if go == nxt else K_SKIP
+                elif rework_to[stage] >= 0 and urow[base + 1] < rework_p[stage]:
+                    kind, go = K_REWORK, rework_to[stage]
+                else:
+                    p_advance = advance[stage]
+                    if nxt >= s_count:
+                        p_advance *= self.win_factor[d]
+                    if urow[base + 2] >= p_advance:
+                        kind, go = K_LOST, TO_LOST
+                    elif nxt >= s_count:
+                        kind, go = K_WON, TO_WON
+                    else:
+                        kind, go = K_ADVANCE, nxt
+                record((d, stage, visit, entry, ready, start, end, kind))
+                if go < 0:
+                    self._decide(d, WON if go == TO_WON else LOST)
                     return
-                if nxt >= s_count:
-                    self._decide(d, WON)
-                    return
-                stage = nxt
+                stage = go
         except simpy.Interrupt:  # lost outright by a global risk
             if d in self.in_service:
                 needs, start, visit, entry, ready = self.in_service.pop(d)
                 self.alloc.release(needs)
-                record((d, stage, visit, entry, ready, start, env.now))
+                record((d, stage, visit, entry, ready, start, env.now, K_LOST))
             elif d in self.waiting:
                 self.alloc.cancel(d)
                 self.waiting.discard(d)
@@ -478,16 +630,19 @@ class _Run:
                 env.process(self.resource_risk(r, at, float(r.duration.ppf(np.array([u[2]]))[0])))
         for d in range(self.n):
             self.process[d] = env.process(self.deal(d))
-        env.run(until=m.horizon_t)
+        # An event exactly at the horizon (within the calendar's TIME_EPS) falls on the horizon
+        # day, so it belongs inside; SimPy's `until` would drop events at that very instant.
+        env.run(until=m.horizon_t + TIME_EPS)
         return self._records(occurred)
 
     def _records(self, occurred: npt.NDArray[np.bool_]) -> RepRecords:
         m, horizon = self.m, self.m.horizon_t
         for d, (_, start, visit, entry, ready) in self.in_service.items():  # busy at the horizon
-            self.visits.append((d, self.reached[d], visit, entry, ready, start, np.nan))
+            self.visits.append((d, self.reached[d], visit, entry, ready, start, np.nan, K_OPEN))
+        self.visits.extend(self.held_up.values())  # visit over, held up at the horizon
         for d in self.waiting:  # still queued at the horizon: their wait so far counts
             self.wait[d] += horizon - self.alloc.waiting_since(d)
-        v = np.array(self.visits, dtype=np.float64).reshape(-1, 7)
+        v = np.array(self.visits, dtype=np.float64).reshape(-1, 8)
         deal, stage = v[:, 0].astype(np.int64), v[:, 1].astype(np.int64)
         types = np.array(self.type, np.int64)
         held_days = np.nan_to_num(v[:, 6], nan=horizon) - v[:, 5]
@@ -514,12 +669,13 @@ class _Run:
             win_factor=np.array(self.win_factor),
             visit_deal=deal.astype(np.int32),
             visit_stage=stage.astype(np.int16),
-            visit_number=v[:, 2].astype(np.int16),
-            # contiguous copies, so the (visit x 7) work array is not kept alive by views
+            visit_number=v[:, 2].astype(np.int32),
+            # contiguous copies, so the (visit x 8) work array is not kept alive by views
             visit_entry=v[:, 3].copy(),
             visit_ready=v[:, 4].copy(),
             visit_start=v[:, 5].copy(),
             visit_exit=v[:, 6].copy(),
+            visit_kind=v[:, 7].astype(np.int8),
             pool_busy=people_days.sum(axis=0),
             pool_capacity_days=_capacity_days(caps, len(m.pool_ids), horizon),
             pool_requests=np.array(self.alloc.requests, np.int64),
@@ -534,7 +690,34 @@ class _Run:
             global_cost=m.global_cost,
             global_risk_occurred=occurred,
             arrivals_by_source=self.arrivals_by_source,
+            uncertainty=self.uncertainty,
         )
+
+
+def _exit_lists(ex: ExitPlan, odds: float) -> tuple[list[int], list[float], Any, float]:
+    """A stage's exits for the hot loop: targets, cumulative shares (the ways towards a win
+    weighted by ``odds``, renormalised), samplers of the times, and p_won / p_lost."""
+    w = np.where(ex.towards_win, odds, 1.0) * ex.p
+    cum = np.cumsum(w / w.sum())
+    cum[-1] = 1.0
+    return list(ex.to), cum.tolist(), ex.after, _ratio(ex.to, w)
+
+
+def _ratio(to: tuple[int, ...], w: FloatArray) -> float:
+    """p_won / p_lost of exit weights ``w`` (inf without a lost exit: nothing to turn)."""
+    target = np.array(to)
+    lost = float(w[target == TO_LOST].sum())
+    won = float(w[target == TO_WON].sum())
+    return won / lost if lost > 0 else np.inf
+
+
+def _converted(target: int, f: float, ratio: float, u: float) -> int:
+    """The win factor f on an exit to won or lost (see the module docstring)."""
+    if f < 1.0 and target == TO_WON and u >= f:
+        return TO_LOST
+    if f > 1.0 and target == TO_LOST and u < min(1.0, (f - 1.0) * ratio):
+        return TO_WON
+    return target
 
 
 def _capacity_days(caps: FloatArray, n_pools: int, horizon: float) -> FloatArray:

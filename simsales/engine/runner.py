@@ -4,16 +4,37 @@ Replication *i* always runs with child *i* of ``SeedSequence(seed)``, whichever 
 and results are put back in replication order, so the numbers do not depend on the worker count
 or the executor. The optional precision stop is checked after fixed-size batches taken in
 replication order, so where it stops does not depend on them either.
+
+Worker processes are never left behind and never waited for forever:
+
+- each worker asks the kernel to send it SIGTERM when its parent dies (``PR_SET_PDEATHSIG``,
+  Linux), so killing the parent, even with SIGKILL, ends its workers;
+- a run that ends abnormally (an error, Ctrl-C, SIGTERM turned into an exit by the CLI) kills
+  its workers instead of waiting for their chunks;
+- a watchdog declares the run stuck when no chunk has finished for
+  ``max(STALL_FLOOR_SECONDS, STALL_FACTOR x the measured seconds per chunk)`` (before the first
+  chunk finishes: ``STALL_FACTOR x STALL_FLOOR_SECONDS``); the pace is measured, not guessed,
+  so a slow scenario is not mistaken for a hung worker, and chunks hold at most ``MAX_CHUNK``
+  replications so it is measured early. It names stopped workers (SIGSTOP);
+- ``workers`` beyond the usable cores are capped, with a :class:`SimsalesWarning`: more
+  processes than cores only add memory and switching (the numbers do not change).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as dt
 import gc
 import math
+import multiprocessing
+import os
+import signal
 import sys
+import time
+import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +44,7 @@ import numpy as np
 from simsales.engine.model import Model, compile_model
 from simsales.engine.replication import LOST, WON, RepRecords, run_replication
 from simsales.engine.streams import replication_seeds
-from simsales.errors import SimsalesError, SimulationError
+from simsales.errors import SimsalesError, SimsalesWarning, SimulationError, TemporaryFailureError
 from simsales.results.build import ForecastBuilder, PackedChunk, pack_chunk
 from simsales.results.forecast import Forecast
 from simsales.results.stats import Z95
@@ -52,10 +73,45 @@ def run_packed(model: Model, seed: int, start: int, stop: int) -> tuple[PackedCh
 
 _WORKER_MODEL: Model | None = None
 
+STALL_FLOOR_SECONDS = 30.0
+MAX_CHUNK = 200
+STALL_FACTOR = 10.0
+_TICK_SECONDS = 0.5
+DASK_CONNECT_SECONDS = 10.0
+DASK_WORKERS_SECONDS = 30.0
+_PR_SET_PDEATHSIG = 1
 
-def _init_worker(model: Model) -> None:
+
+def _init_worker(model: Model, parent: int | None) -> None:
     global _WORKER_MODEL
+    _die_with_parent(parent)
     _WORKER_MODEL = model
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Have the kernel SIGTERM this process when its parent dies (Linux; elsewhere the
+    abnormal-exit cleanup in the parent is what ends the workers).
+
+    ``parent`` is the pid of the run's process when workers are forked from it; with a fork
+    server the parent is the server, which exits with the run, so its death ends them too.
+    """
+    # a SIGTERM handler inherited from the parent (the CLI's turns it into an exit) would let
+    # the pool catch the exit and go on with the next chunk: a worker simply ends
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if parent is not None and os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _run_in_worker(seed: int, start: int, stop: int) -> tuple[PackedChunk, list[Stats]]:
@@ -74,6 +130,7 @@ def simulate(
     variant: str | None = None,
     scheduler: Any = None,
     precision: Precision | Literal["scenario"] | None = "scenario",
+    security: Any = None,
 ) -> Forecast:
     """Simulate a scenario (or a path to one) and return its :class:`Forecast`.
 
@@ -81,6 +138,9 @@ def simulate(
     processes (``executor="process"``) or a Dask cluster (``executor="dask"``, ``scheduler`` a
     ``distributed.Client`` or a scheduler address) share the replications; the numbers are the
     same for any choice. ``precision`` stops early once the scenario's precision targets are met.
+    ``security`` is a ``distributed.Security`` (TLS certificates) for connecting to
+    ``scheduler`` by address. Dask pickles the model to send it: connect only to trusted
+    clusters.
     """
     if not isinstance(scenario, Scenario):
         scenario = load(scenario, variant=variant)
@@ -97,6 +157,14 @@ def simulate(
         raise SimsalesError(f"workers must be at least 1, got {workers}")
     if executor not in ("serial", "process", "dask"):
         raise SimsalesError(f"unknown executor {executor!r}: use serial, process or dask")
+    if executor == "process" and workers > usable_cores():
+        warnings.warn(
+            f"{workers} workers asked for, but only {usable_cores()} cores are usable: using "
+            f"{usable_cores()} (more processes than cores only add memory; same numbers)",
+            SimsalesWarning,
+            stacklevel=2,
+        )
+        workers = usable_cores()
     target = settings.precision if precision == "scenario" else precision
     model = compile_model(scenario)
     batch = settings.batch if target is not None else n
@@ -105,7 +173,10 @@ def simulate(
     # and forked workers do not touch (and so copy) the parent's memory.
     gc.freeze()
     try:
-        return _run(model, scenario, n, seed, batch, target, executor, workers, scheduler, progress)
+        return _run(
+            model, scenario, n, seed, batch, target, executor, workers, scheduler, progress,
+            security=security,
+        )  # fmt: skip
     finally:
         gc.unfreeze()
 
@@ -121,10 +192,14 @@ def _run(
     workers: int,
     scheduler: Any,
     progress: bool,
+    security: Any = None,
 ) -> Forecast:
     builder = ForecastBuilder(model)
     stats: list[Stats] = []
-    with _pool(executor, model, workers, scheduler) as run_range, _progress(progress, n) as tick:
+    with (
+        _pool(executor, model, workers, scheduler, security) as run_range,
+        _progress(progress, n) as tick,
+    ):
 
         def sink(result: tuple[PackedChunk, list[Stats]]) -> None:  # in replication order
             chunk, chunk_stats = result
@@ -169,27 +244,34 @@ def _chunks(start: int, stop: int, parts: int) -> list[tuple[int, int]]:
 class _pool:  # noqa: N801 - used as a context manager like a function
     """A context manager giving ``run_range(seed, start, stop, tick)`` for the executor."""
 
-    def __init__(self, executor: Executor, model: Model, workers: int, scheduler: Any) -> None:
-        self.executor, self.model, self.workers, self.scheduler = (
-            executor,
-            model,
-            workers,
-            scheduler,
-        )
+    def __init__(
+        self, executor: Executor, model: Model, workers: int, scheduler: Any, security: Any = None
+    ) -> None:
+        self.executor, self.model, self.workers = executor, model, workers
+        self.scheduler, self.security = scheduler, security
         self._close: Callable[[], None] = lambda: None
+        self._procs: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> RunRange:
         if self.executor == "serial":
             return self._serial
         if self.executor == "process":
+            context = multiprocessing.get_context()
+            forked = context.get_start_method() == "fork"
             self._procs = ProcessPoolExecutor(
-                self.workers, initializer=_init_worker, initargs=(self.model,)
+                self.workers,
+                mp_context=context,
+                initializer=_init_worker,
+                initargs=(self.model, os.getpid() if forked else None),
             )
-            self._close = lambda: self._procs.shutdown(cancel_futures=True)
             return self._processes
         return self._dask_range()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if self._procs is not None:
+            if kind is not None:  # failed, interrupted or stuck: do not wait for the workers
+                _kill_workers(self._procs)
+            self._procs.shutdown(wait=True, cancel_futures=True)
         self._close()
 
     def _serial(self, seed: int, start: int, stop: int, sink: Sink) -> None:
@@ -198,10 +280,14 @@ class _pool:  # noqa: N801 - used as a context manager like a function
             sink(run_packed(self.model, seed, a, b))
 
     def _processes(self, seed: int, start: int, stop: int, sink: Sink) -> None:
-        parts = _chunks(start, stop, self.workers * 4)
+        assert self._procs is not None
+        # at most MAX_CHUNK replications a chunk, so the watchdog measures the pace early
+        parts = _chunks(start, stop, max(self.workers * 4, math.ceil((stop - start) / MAX_CHUNK)))
         try:
             futures = [self._procs.submit(_run_in_worker, seed, a, b) for a, b in parts]
+            watchdog = _Watchdog(futures, self.workers, self._procs)
             for future in futures:
+                watchdog.wait_for(future)
                 sink(future.result())
         except BrokenProcessPool:
             raise SimulationError(
@@ -220,8 +306,9 @@ class _pool:  # noqa: N801 - used as a context manager like a function
         if not isinstance(client, Client):
             if client is None:
                 raise SimsalesError("executor 'dask' needs a scheduler address or a Client")
-            client = Client(client)
+            client = _connect(Client, str(client), self.security)
             self._close = client.close
+        _require_workers(client)
         model = client.scatter(self.model, broadcast=True)
 
         def run_range(seed: int, start: int, stop: int, sink: Sink) -> None:
@@ -235,6 +322,102 @@ class _pool:  # noqa: N801 - used as a context manager like a function
                 sink(chunk)
 
         return run_range
+
+
+class _Watchdog:
+    """Waits for chunks in order while watching that some chunk keeps finishing."""
+
+    def __init__(self, futures: Sequence[Future[Any]], workers: int, pool: ProcessPoolExecutor):
+        self.pending = set(futures)
+        self.workers, self.pool = workers, pool
+        self.started = self.last = time.monotonic()
+        self.finished = 0
+
+    def limit(self) -> float:
+        if not self.finished:
+            return STALL_FACTOR * STALL_FLOOR_SECONDS
+        per_chunk = (self.last - self.started) * self.workers / self.finished
+        return max(STALL_FLOOR_SECONDS, STALL_FACTOR * per_chunk)
+
+    def wait_for(self, future: Future[Any]) -> None:
+        while not future.done():
+            done, _ = wait(self.pending, timeout=_TICK_SECONDS, return_when=FIRST_COMPLETED)
+            now = time.monotonic()
+            if done:
+                self.pending -= done
+                self.finished += len(done)
+                self.last = now
+            elif now - self.last > self.limit():
+                raise SimulationError(self.message(now - self.last))
+
+    def message(self, idle: float) -> str:
+        stopped = [pid for pid in _worker_pids(self.pool) if _process_state(pid) in ("T", "t")]
+        if self.finished:
+            per_chunk = (self.last - self.started) * self.workers / self.finished
+            pace = f"{STALL_FACTOR:g}x the measured {per_chunk:.1f} s per chunk"
+        else:
+            pace = "before any chunk finished"
+        why = (
+            f"worker process {', '.join(map(str, stopped))} is stopped (SIGSTOP?)"
+            if stopped
+            else "a worker process hangs"
+        )
+        return (
+            f"no chunk of replications finished for {idle:.0f} s ({pace}): {why}; the run was "
+            "stopped and its workers ended, so no results were produced. Run again"
+        )
+
+
+def _worker_pids(pool: ProcessPoolExecutor) -> list[int]:
+    processes = getattr(pool, "_processes", None) or {}
+    return [p.pid for p in list(processes.values()) if p.pid is not None]
+
+
+def _process_state(pid: int) -> str:
+    """The one-letter state of a process from /proc (Linux), '' when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    # SIGKILL also ends a stopped worker; workers hold nothing the parent still needs
+    for pid in _worker_pids(pool):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _connect(client_type: Any, address: str, security: Any) -> Any:
+    try:
+        return client_type(
+            address,
+            timeout=DASK_CONNECT_SECONDS,
+            security=security,
+            set_as_default=False,
+        )
+    except ValueError as exc:
+        raise SimsalesError(
+            f"--scheduler {address!r} is not a Dask scheduler address ({exc}); write e.g. "
+            "tcp://host:8786 or tls://host:8786"
+        ) from None
+    except (OSError, TimeoutError) as exc:
+        raise TemporaryFailureError(
+            f"cannot reach the Dask scheduler at {address} within {DASK_CONNECT_SECONDS:g} s "
+            f"({type(exc).__name__}); is it running, is the address right, and does it need "
+            "TLS (--tls-ca-file, --tls-cert, --tls-key)?"
+        ) from None
+
+
+def _require_workers(client: Any) -> None:
+    try:
+        client.wait_for_workers(1, timeout=DASK_WORKERS_SECONDS)
+    except (TimeoutError, OSError):
+        raise TemporaryFailureError(
+            f"the Dask scheduler at {client.scheduler.address} has no workers (waited "
+            f"{DASK_WORKERS_SECONDS:g} s); start some with 'dask worker ADDRESS' and run again"
+        ) from None
 
 
 def _dask_threads(client: Any) -> int:

@@ -33,6 +33,7 @@ class Purpose(IntEnum):
     GLOBAL_RISK = 4  # per global risk
     RESOURCE_RISK = 5  # per resource risk
     DEAL_RULE = 6  # per (deal, rule): a rule's delay
+    UNCERTAINTY = 7  # per multiplier of `uncertainty:` (global or per deal type), once
 
 
 def stable_hash(text: str) -> int:

@@ -20,8 +20,12 @@ from simsales.engine.model import compile_model
 from simsales.errors import OptimizationError
 from simsales.optimize.assignment import AssignmentInput, build_assignment, read_assignment
 from simsales.optimize.capacity import (
+    DEFAULT_CHURN,
     CapacityInput,
     build_capacity,
+    change_money,
+    changes,
+    churn_penalty,
     pool_specs,
     read_capacity,
 )
@@ -33,17 +37,24 @@ from simsales.optimize.demand import (
 )
 from simsales.optimize.diagnose import describe
 from simsales.optimize.mitigation import MitigationOption, mitigation_options
+from simsales.optimize.named import assignment_overlay
 from simsales.optimize.people import Fit, Person, read_fit, read_people
 from simsales.optimize.plan import Plan, capacity_overlay, drop_overlay
+from simsales.optimize.repair import repaired
+from simsales.optimize.robust import RobustInput, build_robust, futures_from_forecast
 from simsales.optimize.solve import SOLVERS, SolveResult, solve
-from simsales.optimize.verify import verify
+from simsales.optimize.verify import robust_table, verify
 from simsales.results.forecast import Forecast
 from simsales.scenario.load import load_dict
+from simsales.scenario.references import did_you_mean
 from simsales.scenario.schema import Scenario
 
-__all__ = ["DEFAULT_REPLICATIONS", "demand_of", "optimize"]
+__all__ = ["DEFAULT_REPLICATIONS", "DEFAULT_TIME_LIMIT", "demand_of", "optimize"]
 
 DEFAULT_REPLICATIONS = 200
+# Seconds for one solve: the default scenario proves its plans in about a second; a plan of
+# 1,000 deals x 8 pools x 24 months stops here with an honest "feasible" and its gap.
+DEFAULT_TIME_LIMIT = 300.0
 Mode = Literal["capacity", "assignment"]
 
 
@@ -54,16 +65,21 @@ def optimize(
     people: str | Path | Sequence[Person] | None = None,
     fit: str | Path | Mapping[tuple[str, str], Fit] | None = None,
     solver: str = "cbc",
-    time_limit: float | None = None,
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
     gap: float | None = None,
     budget: float | None = None,
     revenue_floors: Mapping[str, float] | None = None,
     require_all: bool = False,
     allow_split: bool = False,
-    utilization: float = 0.9,
-    slip_months: int = 1,
-    hours_per_day: float = 8.0,
-    mitigations: bool = True,
+    utilization: float | None = None,
+    slip_months: int | None = None,
+    hours_per_day: float | None = None,
+    mitigations: bool | None = None,
+    churn: float | None = None,
+    change_every: int | None = None,
+    keep: Sequence[str] = (),
+    robust: int | None = None,
+    target_probability: float | None = None,
     replications: int | None = None,
     seed: int | None = None,
     forecast: Forecast | None = None,
@@ -76,9 +92,59 @@ def optimize(
     ``fit`` table. Demand comes from ``forecast`` if given (a run of this scenario), else from a
     run of the scenario with unconstrained pools (``replications``, default 200; ``seed``,
     default the scenario's). The plan's status is ``optimal`` only when the solver proved it.
+    ``time_limit`` (seconds per solve, default :data:`DEFAULT_TIME_LIMIT`; None: prove however
+    long it takes). HiGHS counts it from the call; CBC counts only its own search, so reading
+    a big model and its root relaxation come on top (see README, Performance).
+
+    Every option applies in the mode it belongs to and is refused in the other (never silently
+    ignored): ``budget``, ``revenue_floors``, ``utilization`` (default 0.9), ``slip_months``
+    (default 1) and ``mitigations`` (default on) are the capacity plan's; ``people``, ``fit``,
+    ``allow_split`` and ``hours_per_day`` (default 8) the assignment's.
+
+    Stable capacity plans: ``churn`` (person-months of a pool's cost per person hired or
+    released where the scenario gives no hire_cost / release_cost; default 1, 0 = off),
+    ``change_every`` (headcount changes at most every N months), ``keep`` (live deals that must
+    be pursued). See simsales.optimize.capacity.
+
+    Robust capacity plans: ``robust=K`` fits the plan to K simulated futures (sample average
+    approximation, simsales.optimize.robust) instead of the mean demand; with
+    ``target_probability`` alpha, every revenue target of the scenario (and every revenue floor)
+    must be met in at least alpha of the futures. The plan is then simulated on those K futures
+    (in-sample) and on ``replications`` fresh ones (out-of-sample, seed + 1): ``plan.robust``.
+    ``slip_months`` and mitigations do not apply there (the fluid backlog replaces the slip).
     """
     if mode not in ("capacity", "assignment"):
         raise OptimizationError(f"unknown mode {mode!r}: use capacity or assignment")
+    _refuse_other_mode(
+        mode,
+        {
+            "budget": budget,
+            "revenue_floors": revenue_floors or None,
+            "utilization": utilization,
+            "slip_months": slip_months,
+            "mitigations": mitigations,
+            "churn": churn,
+            "change_every": change_every,
+            "keep": list(keep) or None,
+            "robust": robust,
+            "target_probability": target_probability,
+            "people": people,
+            "fit": fit,
+            "allow_split": allow_split or None,
+            "hours_per_day": hours_per_day,
+        },
+    )
+    slip_given, mitigations_given = slip_months is not None, mitigations is not None
+    utilization = 0.9 if utilization is None else utilization
+    slip_months = 1 if slip_months is None else slip_months
+    hours_per_day = 8.0 if hours_per_day is None else hours_per_day
+    mitigations = True if mitigations is None else mitigations
+    churn = DEFAULT_CHURN if churn is None else churn
+    change_every = 1 if change_every is None else change_every
+    if not (math.isfinite(churn) and churn >= 0):
+        raise OptimizationError(f"churn penalty must be >= 0 person-months, got {churn}")
+    if change_every < 1:
+        raise OptimizationError(f"change every must be >= 1 month, got {change_every}")
     if budget is not None and not (math.isfinite(budget) and budget >= 0):
         raise OptimizationError(f"budget must be a nonnegative amount, got {budget}")
     if not 0 < utilization <= 1:
@@ -97,12 +163,51 @@ def optimize(
             raise OptimizationError(f"revenue floor: {exc}") from None
     if solver not in SOLVERS:
         raise OptimizationError(f"unknown solver {solver!r}: use one of {', '.join(SOLVERS)}")
+    for deal in keep:
+        if deal not in base_model.deal_ids:
+            hint = did_you_mean(deal, base_model.deal_ids) or "the pipeline is empty"
+            raise OptimizationError(f"--keep: {deal!r} is not a live deal of the scenario ({hint})")
     staff: list[Person] = []
     fits: Mapping[tuple[str, str], Fit] = {}
     if mode == "assignment":  # read the files before simulating: their mistakes come first
         staff, fits = _people(scenario, people, fit, base_model.deal_ids)
     n = replications or DEFAULT_REPLICATIONS
     seed = scenario.simulation.seed if seed is None else seed
+    if target_probability is not None and robust is None:
+        raise OptimizationError(
+            "--target-probability needs --robust K: a probability is measured over futures"
+        )
+    if robust is not None:
+        if robust < 2:
+            raise OptimizationError(f"--robust needs at least 2 futures, got {robust}")
+        if target_probability is not None and not 0 < target_probability <= 1:
+            raise OptimizationError(
+                f"target probability must be in (0, 1], got {target_probability}"
+            )
+        if slip_given or mitigations_given or forecast is not None:
+            raise OptimizationError(
+                "--slip-months, mitigations and a given forecast do not apply to --robust: "
+                "the futures' fluid backlog replaces the slip; leave them out"
+            )
+        return _robust_plan(
+            scenario,
+            base_model,
+            robust,
+            target_probability,
+            floors,
+            n,
+            seed,
+            solver=solver,
+            time_limit=time_limit,
+            gap=gap,
+            budget=budget,
+            utilization=utilization,
+            churn=churn,
+            change_every=change_every,
+            keep=keep,
+            require_all=require_all,
+            check=check,
+        )
     if forecast is None:
         forecast = forecast_demand(scenario, n, seed)
         source, demand_note = None, "scenario simulated with unconstrained pools (no waits)"
@@ -124,11 +229,19 @@ def optimize(
             base_of_demand = source if source is not None else unconstrained(scenario)
             options = mitigation_options(base_of_demand, forecast, n, seed)
         assumptions.update(
-            utilization=utilization, slip_months=slip_months, budget=budget, revenue_floors=floors
+            utilization=utilization,
+            slip_months=slip_months,
+            budget=budget,
+            revenue_floors=floors,
+            churn_person_months=churn,
+            change_every_months=change_every,
+            keep=list(keep),
         )
         inp = CapacityInput(
             demand=demand,
-            pools=pool_specs(scenario, base_model, demand.grid),
+            pools=pool_specs(scenario, base_model, demand.grid, churn),
+            keep=frozenset(keep),
+            change_every=change_every,
             mitigations=options,
             utilization=utilization,
             slip_months=slip_months,
@@ -150,8 +263,67 @@ def optimize(
         )
         plan = _assignment_plan(ainp, scenario, solver, time_limit, gap, assumptions)
     if check and plan.solved:
-        plan.verification = verify(scenario, plan.overlay, n, seed)
+        plan.verification = verify(
+            scenario,
+            plan.overlay,
+            n,
+            seed,
+            floors=floors,
+            mode=mode,
+            change_cost=(plan.base_change_cost, plan.change_cost),
+            claimed=plan.objective,
+        )
     return plan
+
+
+CAPACITY_ONLY = (
+    "budget",
+    "revenue_floors",
+    "utilization",
+    "slip_months",
+    "mitigations",
+    "churn",
+    "change_every",
+    "keep",
+    "robust",
+    "target_probability",
+)
+ASSIGNMENT_ONLY = ("people", "fit", "allow_split", "hours_per_day")
+OPTION_NAMES = {  # the CLI's spelling, for messages
+    "budget": "--budget",
+    "revenue_floors": "--revenue-floor",
+    "utilization": "--utilization",
+    "slip_months": "--slip-months",
+    "mitigations": "mitigations",
+    "churn": "--churn",
+    "change_every": "--change-every",
+    "keep": "--keep",
+    "robust": "--robust",
+    "target_probability": "--target-probability",
+    "people": "--people",
+    "fit": "--fit",
+    "allow_split": "--allow-split",
+    "hours_per_day": "--hours-per-day",
+}
+
+
+def _refuse_other_mode(mode: str, given: Mapping[str, Any]) -> None:
+    """An option of the other mode is an error: it would be silently ignored otherwise."""
+    other = ASSIGNMENT_ONLY if mode == "capacity" else CAPACITY_ONLY
+    used = [OPTION_NAMES[k] for k in other if given.get(k) is not None]
+    if used:
+        owner = "assignment" if mode == "capacity" else "capacity"
+        why = (
+            "the named assignment staffs deals within people's hours; it has no budget, "
+            "revenue floor, utilization, slip or mitigation decision"
+            if mode == "assignment"
+            else "the capacity plan decides headcount, not named people"
+        )
+        raise OptimizationError(
+            f"{', '.join(used)} {'applies' if len(used) == 1 else 'apply'} only to "
+            f"--mode {owner}, not {mode} ({why}): leave {'it' if len(used) == 1 else 'them'} "
+            f"out or use --mode {owner}"
+        )
 
 
 def _people(
@@ -197,10 +369,20 @@ def _solve_or_diagnose(
         elastic = build(inp, elastic=True)
         relaxed = solve(elastic.prob, solver, time_limit, None)
         if relaxed.status in ("optimal", "feasible"):
-            diagnosis = describe(elastic.soft.violations(), currency)
+            violations = elastic.soft.violations()
+            diagnosis = describe(violations, currency)
             if relaxed.status == "feasible":
                 diagnosis.append(
                     "(the diagnosis run hit its limit: amounts may be larger than needed)"
+                )
+            if violations:  # confirm the repair: solve the problem with all of it applied
+                check = solve(build(repaired(inp, violations)).prob, solver, time_limit, gap)
+                diagnosis.append(
+                    "applying all of the above together makes the plan feasible "
+                    "(confirmed by a second solve)"
+                    if check.status in ("optimal", "feasible")
+                    else f"(a second solve with all of the above applied is {check.status}: "
+                    "the amounts are a lower estimate)"
                 )
         if not diagnosis:
             diagnosis = [
@@ -263,6 +445,14 @@ def _capacity_plan(
     plan.work_days = {
         pool.id: np.round(sol.work[p], 2).tolist() for p, pool in enumerate(inp.pools)
     }
+    base_heads = np.array([pool.base for pool in inp.pools])
+    plan.change_cost = change_money(inp.pools, sol.headcount)
+    plan.base_change_cost = change_money(inp.pools, base_heads)
+    plan.churn_penalty = churn_penalty(inp.pools, sol.headcount)
+    plan.changes = {}
+    for p, pool in enumerate(inp.pools):
+        hired, released = changes(pool, sol.headcount[p])
+        plan.changes[pool.id] = {"hired": hired.tolist(), "released": released.tolist()}
     total = dem.effort.sum(axis=2)
     plan.deals = [
         {
@@ -353,10 +543,152 @@ def _assignment_plan(
             }
         )
     plan.assignments = rows
-    plan.overlay = drop_overlay([d for d, on in zip(dem.deals, sol.staffed, strict=True) if not on])
+    # The engine simulates the assignment: each deal's owner per role (the largest share when
+    # split) holds the deal's stages of that role (simsales.optimize.named).
+    best: dict[tuple[int, str], tuple[float, Person]] = {}
+    for (i, d), share in sol.share.items():
+        person = inp.people[i]
+        if (d, person.role) not in best or share > best[d, person.role][0]:
+            best[d, person.role] = (share, person)
+    owners: dict[str, list[Person]] = {}
+    for (d, _), (_, person) in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        owners.setdefault(dem.deals[d], []).append(person)
+    unstaffed = [d for d, on in zip(dem.deals, sol.staffed, strict=True) if not on]
+    full_week = inp.hours_per_day * inp.workdays_per_week
+    plan.overlay = assignment_overlay(scenario, inp.people, inp.fit, owners, unstaffed, full_week)
     return plan
 
 
 def demand_of(scenario: Scenario, replications: int, seed: int) -> Demand:
     """Convenience for notebooks: the demand the optimizer would use."""
     return demand_from_forecast(forecast_demand(scenario, replications, seed))
+
+
+def _robust_plan(
+    scenario: Scenario,
+    base_model: Any,
+    k: int,
+    alpha: float | None,
+    floors: Mapping[str, float],
+    n: int,
+    seed: int,
+    *,
+    solver: str,
+    time_limit: float | None,
+    gap: float | None,
+    budget: float | None,
+    utilization: float,
+    churn: float,
+    change_every: int,
+    keep: Sequence[str],
+    require_all: bool,
+    check: bool,
+) -> Plan:
+    """The robust capacity plan (simsales.optimize.robust), then in- and out-of-sample figures."""
+    targets = dict(scenario.targets.revenue) if alpha is not None else {}
+    targets.update(floors)
+    futures = futures_from_forecast(forecast_demand(scenario, k, seed), tuple(targets))
+    pools = pool_specs(scenario, base_model, futures.grid, churn)
+    rinp = RobustInput(
+        futures=futures,
+        pools=pools,
+        utilization=utilization,
+        budget=budget,
+        targets=targets,
+        target_probability=alpha,
+        keep=frozenset(keep),
+        require_all=require_all,
+        change_every=change_every,
+    )
+    t0 = time.perf_counter()
+    rm = build_robust(rinp)
+    build_seconds = time.perf_counter() - t0
+    result = solve(rm.prob, solver, time_limit, gap)
+    assumptions: dict[str, Any] = {
+        "demand": f"{k} simulated futures (unconstrained pools), seed {seed}",
+        "robust_futures": k,
+        "target_probability": alpha,
+        "targets": targets,
+        "replications": n,
+        "seed": seed,
+        "out_of_sample_seed": seed + 1,
+        "solver_gap_asked": gap or 0.0,
+        "time_limit": time_limit,
+        "utilization": utilization,
+        "budget": budget,
+        "churn_person_months": churn,
+        "change_every_months": change_every,
+        "keep": list(keep),
+        "require_all": require_all,
+    }
+    diagnosis: list[str] = []
+    if result.status == "infeasible":
+        diagnosis = [
+            f"no plan within the pools' bounds meets every target in {alpha:.0%} of the "
+            f"{k} futures (or the budget is too small): lower --target-probability, raise the "
+            "pools' max, or lower the targets"
+            if alpha is not None
+            else "the pools' bounds, budget or revenue floors cannot all hold"
+        ]
+    elif result.status == "not_solved":
+        diagnosis = [f"no plan found within the time limit ({time_limit} s): raise --time-limit"]
+    plan = _base_plan(
+        result, rm.constant, build_seconds, scenario.currency, "capacity", diagnosis, assumptions
+    )
+    if not plan.solved:
+        return plan
+    grid = futures.grid
+    heads = np.array(
+        [[round(rm.h[p, m].value() or 0.0) for m in range(grid.n)] for p in range(len(pools))],
+        dtype=np.int64,
+    )
+    pursue = np.array([(v.value() or 0.0) > 0.5 for v in rm.y], bool)
+    plan.churn_penalty = churn_penalty(pools, heads)
+    plan.change_cost = change_money(pools, heads)
+    base_heads = np.array([pool.base for pool in pools])
+    plan.base_change_cost = change_money(pools, base_heads)
+    plan.objective = None if plan.objective is None else plan.objective + plan.churn_penalty
+    plan.months = grid.labels
+    plan.headcount = {pool.id: heads[p].tolist() for p, pool in enumerate(pools)}
+    plan.base_headcount = {pool.id: pool.base.tolist() for pool in pools}
+    plan.changes = {}
+    for p, pool in enumerate(pools):
+        hired, released = changes(pool, heads[p])
+        plan.changes[pool.id] = {"hired": hired.tolist(), "released": released.tolist()}
+    plan.deals = [
+        {
+            "id": deal,
+            "pursue": bool(pursue[d]),
+            "expected_value": float(futures.value[:, d].mean()),
+            "win_probability": float(futures.won[:, d].mean()),
+        }
+        for d, deal in enumerate(futures.deals)
+    ]
+    aligned = [
+        all(c.from_.day == 1 for c in pool.capacity_changes) for pool in scenario.resources.values()
+    ]
+    overlay = capacity_overlay(futures.pools, grid, heads, base_heads, aligned)
+    overlay.update(drop_overlay([d for d, on in zip(futures.deals, pursue, strict=True) if not on]))
+    plan.overlay = overlay
+    model_p = {
+        label: float(np.mean([(rm.met[label, i].value() or 0.0) > 0.5 for i in range(k)]))
+        for label in targets
+        if (label, 0) in rm.met
+    }
+    if check:
+        costs = (plan.base_change_cost, plan.change_cost)
+        plan.verification = verify(
+            scenario,
+            overlay,
+            n,
+            seed + 1,
+            floors=floors,
+            mode="capacity",
+            change_cost=costs,
+            claimed=plan.objective,
+        )
+        shown = targets or dict(scenario.targets.revenue)
+        plan.robust = robust_table(
+            scenario, overlay, (k, seed), (n, seed + 1), plan.objective, shown, model_p, costs[1]
+        )
+    return plan

@@ -55,6 +55,8 @@ class AssignmentInput:
     workdays_per_week: float = 5.0
     allow_split: bool = False
     require_all: bool = False
+    exempt: frozenset[str] = frozenset()  # deals "require_all" lets go (a diagnosis repair)
+    extra_hours: Mapping[tuple[str, str], float] = field(default_factory=dict)  # person, month
 
     def __post_init__(self) -> None:
         if self.hours_per_day <= 0 or self.workdays_per_week <= 0:
@@ -76,7 +78,12 @@ class AssignmentInput:
     def capacity(self) -> FloatArray:
         """(people, M) hours each person has in each month."""
         days = self.demand.grid.days
-        return np.array([p.hours_per_week * days / self.workdays_per_week for p in self.people])
+        out = np.array([p.hours_per_week * days / self.workdays_per_week for p in self.people])
+        labels = self.demand.grid.labels
+        for i, person in enumerate(self.people):
+            for m, label in enumerate(labels):
+                out[i, m] += self.extra_hours.get((person.name, label), 0.0)
+        return out
 
     def multiplier(self, person: str, deal: str) -> float:
         f = self.fit.get((person, deal))
@@ -150,6 +157,8 @@ def build_assignment(inp: AssignmentInput, elastic: bool = False) -> AssignmentM
         )
     if inp.require_all:
         for d in range(n_d):
+            if dem.deals[d] in inp.exempt:
+                continue
             soft.add(
                 [(s[d], 1.0)],
                 ">=",

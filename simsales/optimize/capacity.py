@@ -13,6 +13,10 @@ Decisions (D live deals, P pools, M months of the horizon, R mitigations):
   all of it inside the horizon. With k = 0 the work is done when demanded (x = y * demand).
 - ``z[r]`` fund mitigation r.
 
+A deal's value in the solver's objective carries one Monte Carlo standard error of its estimate
+as a tie-break toward pursuing it (see build_capacity): deals are dropped only when that clearly
+pays, so the selection is stable across seeds. Reported margins leave it out.
+
 Constraints: per pool and month, work (pursued deals + background) <= utilization x headcount x
 working days; optional budget on staff + external + mitigation spend; optional expected-revenue
 floors per period; optionally every deal pursued. Objective, expected margin:
@@ -22,6 +26,22 @@ floors per period; optionally every deal pursued. Objective, expected margin:
 
 Utilization < 1 leaves room for the variability the averages hide; the simulation that verifies
 the plan shows what queueing remains.
+
+Stable plans. Per employee pool (paid by headcount), the month-to-month changes of ``h`` are
+hires ``a[p, m]`` and releases ``r[p, m]`` (``a - r = h[m] - h[m-1]``, from the pool's capacity at
+the start), and each costs:
+
+- money when the scenario gives it (``hire_cost``, ``release_cost`` per person): part of the
+  expected margin;
+- otherwise a **churn penalty** of ``churn`` person-months of the pool's cost per person hired or
+  released (default 1): not money, a preference that the plan moves only when a change pays
+  for itself; it is in the solver's objective, never in the reported margin.
+
+``min_tenure_months`` T: nobody hired in the last T - 1 months is released
+(``r[m] <= h[m-1] - sum_{k=m-T+1}^{m-1} a[k]``). ``change_every`` N: after the lead time L,
+headcount changes only in months L, L + N, L + 2N, ... Pools paid by the day (external) or with
+no day rate have a headcount that costs nothing idle, set after the solve (see read_capacity),
+so these rules do not apply to them.
 """
 
 from __future__ import annotations
@@ -47,6 +67,10 @@ __all__ = [
     "PoolSpec",
     "build_capacity",
     "capacity_objective",
+    "change_money",
+    "change_variables",
+    "changes",
+    "churn_penalty",
     "pool_specs",
     "read_capacity",
 ]
@@ -66,6 +90,17 @@ class PoolSpec:
     base: IntArray  # the scenario's planned capacity at each month's start
     lower: IntArray  # headcount bounds per month (lead time already applied)
     upper: FloatArray  # inf: no maximum
+    hire_cost: float = 0.0  # money per person hired
+    release_cost: float = 0.0  # money per person released
+    hire_penalty: float = 0.0  # churn preference per person hired (not money)
+    release_penalty: float = 0.0
+    min_tenure: int = 0  # months
+    lead: int = 0  # months before the first decision takes effect
+
+    @property
+    def by_headcount(self) -> bool:
+        """Paid for its headcount (an employee pool with a day rate): its changes are costed."""
+        return not self.external and self.cost_per_day > 0
 
 
 def base_capacity(model: Model, grid: MonthGrid) -> IntArray:
@@ -76,18 +111,32 @@ def base_capacity(model: Model, grid: MonthGrid) -> IntArray:
     return out
 
 
-def pool_specs(scenario: Scenario, model: Model, grid: MonthGrid) -> list[PoolSpec]:
-    """Pool bounds per month from the scenario: min/max, lead time, planned capacity."""
+DEFAULT_CHURN = 1.0  # person-months of a pool's cost per person hired or released
+
+
+def pool_specs(
+    scenario: Scenario, model: Model, grid: MonthGrid, churn: float = DEFAULT_CHURN
+) -> list[PoolSpec]:
+    """Pool bounds per month from the scenario: min/max, lead times, planned capacity, and the
+    cost of changing headcount (money when the scenario gives it, else ``churn`` person-months
+    of the pool's cost as a preference; see the module docstring)."""
     base = base_capacity(model, grid)
+    month_cost_days = float(np.mean(grid.days)) if grid.n else 0.0
     specs = []
     for p, (pid, pool) in enumerate(scenario.resources.items()):
         upper = np.full(grid.n, np.inf if pool.max is None else float(pool.max))
         lower = np.minimum(float(pool.min or 0), upper)
-        early = np.arange(grid.n) < pool.hire_lead_months
-        # A decision made now takes effect after the lead time: until then the scenario's
-        # planned capacity holds (within the pool's bounds).
+        months = np.arange(grid.n)
+        release_lead = (
+            pool.hire_lead_months if pool.release_lead_months is None else pool.release_lead_months
+        )
+        # A decision made now takes effect after the lead time: until then nobody joins
+        # (hiring) or leaves (releasing) beyond the scenario's planned capacity.
         fixed = np.clip(base[p].astype(float), lower, upper)
-        upper[early] = lower[early] = fixed[early]
+        no_hire, no_release = months < pool.hire_lead_months, months < release_lead
+        upper[no_hire] = fixed[no_hire]
+        lower[no_release] = fixed[no_release]
+        penalty = churn * pool.cost_per_day * month_cost_days
         specs.append(
             PoolSpec(
                 id=pid,
@@ -96,6 +145,12 @@ def pool_specs(scenario: Scenario, model: Model, grid: MonthGrid) -> list[PoolSp
                 base=base[p],
                 lower=lower.astype(np.int64),
                 upper=upper,
+                hire_cost=pool.hire_cost or 0.0,
+                release_cost=pool.release_cost or 0.0,
+                hire_penalty=penalty if pool.hire_cost is None else 0.0,
+                release_penalty=penalty if pool.release_cost is None else 0.0,
+                min_tenure=pool.min_tenure_months,
+                lead=max(pool.hire_lead_months, release_lead),
             )
         )
     return specs
@@ -111,12 +166,20 @@ class CapacityInput:
     budget: float | None = None
     revenue_floors: dict[str, float] = field(default_factory=dict)
     require_all: bool = False
+    exempt: frozenset[str] = frozenset()  # deals "require_all" lets go (a diagnosis repair)
+    keep: frozenset[str] = frozenset()  # deals that must be pursued
+    change_every: int = 1  # months between headcount changes (after the lead time)
 
     def __post_init__(self) -> None:
         if not 0 < self.utilization <= 1:
             raise ValueError(f"utilization must be in (0, 1], got {self.utilization}")
         if self.slip_months < 0:
             raise ValueError(f"slip_months must be >= 0, got {self.slip_months}")
+        if self.change_every < 1:
+            raise ValueError(f"change_every must be >= 1 month, got {self.change_every}")
+        unknown = self.keep - set(self.demand.deals)
+        if unknown:
+            raise ValueError(f"keep names deals that are not live: {sorted(unknown)}")
         if [p.id for p in self.pools] != list(self.demand.pools):
             raise ValueError("pools must be the demand's pools, in the same order")
         for label in self.revenue_floors:
@@ -134,6 +197,8 @@ class CapacityModel:
     z: list[pulp.LpVariable]
     soft: Soft
     constant: float  # added to the solver's objective to get the expected margin
+    hires: dict[tuple[int, int], pulp.LpVariable] = field(default_factory=dict)
+    releases: dict[tuple[int, int], pulp.LpVariable] = field(default_factory=dict)
 
 
 def _money_unit(inp: CapacityInput) -> float:
@@ -156,7 +221,23 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
     for p, pool in enumerate(inp.pools):
         for m in range(n_m):
             hi = int(pool.upper[m]) if np.isfinite(pool.upper[m]) else None
-            h[p, m] = prob.add_variable(f"h{p}_{m}", int(pool.lower[m]), hi, cat=pulp.LpInteger)
+            # elastic: the pool's limit is a soft constraint below, so people beyond it are
+            # real headcount (paid, hired, kept for their tenure) and the repair is exact
+            top = None if elastic else hi
+            h[p, m] = prob.add_variable(f"h{p}_{m}", int(pool.lower[m]), top, cat=pulp.LpInteger)
+            if elastic and hi is not None:
+                soft.add(
+                    [(h[p, m], 1.0)],
+                    "<=",
+                    float(hi),
+                    SoftInfo(
+                        "capacity",
+                        pool.id,
+                        grid.labels[m],
+                        weight=CAPACITY_WEIGHT,
+                        whole=True,
+                    ),
+                )
 
     total = dem.effort.sum(axis=2)  # (D, P)
     rate = np.array([pl.cost_per_day for pl in inp.pools])
@@ -195,34 +276,24 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
             if m - k >= first:  # at most k months late: demanded by m-k is worked by m
                 prob.addConstraint(_ge([*done, (y[d], -float(cum[m - k]))], 0.0))
 
-    slack_cost: list[tuple[pulp.LpVariable, float]] = []  # elastic: missing people cost too
-    for p, pool in enumerate(inp.pools):
+    for p in range(n_p):
         for m in range(n_m):
-            days = float(grid.days[m])
-            pairs = [*work[p, m], (h[p, m], -u * days)]
-            slack = soft.add(
-                pairs,
-                "<=",
-                -float(dem.background[p, m]),
-                SoftInfo(
-                    "capacity",
-                    pool.id,
-                    grid.labels[m],
-                    per_unit=max(u * days, _EPS),
-                    weight=CAPACITY_WEIGHT,
-                ),
-            )
-            if slack is not None and pool.cost_per_day > 0:
-                slack_cost.append((slack, pool.cost_per_day / (1.0 if pool.external else u)))
+            pairs = [*work[p, m], (h[p, m], -u * float(grid.days[m]))]
+            prob.addConstraint(_le(pairs, -float(dem.background[p, m])))
 
+    hires, releases, change_terms = change_variables(prob, inp.pools, h, n_m, inp.change_every)
     money = _money_unit(inp)
     spend: list[tuple[pulp.LpVariable, float]] = []
+    for (p, m), a in hires.items():  # change money is spend too (penalties are not)
+        if inp.pools[p].hire_cost:
+            spend.append((a, inp.pools[p].hire_cost))
+        if inp.pools[p].release_cost:
+            spend.append((releases[p, m], inp.pools[p].release_cost))
     for p, pool in enumerate(inp.pools):
         if not pool.external and pool.cost_per_day > 0:
             spend += [(h[p, m], pool.cost_per_day * float(grid.days[m])) for m in range(n_m)]
     spend += [(y[d], float(ext_cost[d])) for d in range(n_d) if ext_cost[d] > 0]
     spend += [(z[r], mit.cost) for r, mit in enumerate(inp.mitigations) if mit.cost > 0]
-    spend += slack_cost
     if inp.budget is not None:
         soft.add(
             spend,
@@ -240,6 +311,8 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
         )
     if inp.require_all:
         for d in range(n_d):
+            if dem.deals[d] in inp.exempt:
+                continue
             soft.add(
                 [(y[d], 1.0)],
                 ">=",
@@ -248,7 +321,22 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
                 slack_max=1.0,
             )
 
-    objective = [(y[d], float(dem.value[d] - ext_cost[d])) for d in range(n_d)]
+    for d in range(n_d):
+        if dem.deals[d] in inp.keep:
+            soft.add(
+                [(y[d], 1.0)],
+                ">=",
+                1.0,
+                SoftInfo("require", dem.deals[d], weight=REQUIRE_WEIGHT),
+                slack_max=1.0,
+            )
+
+    # Keep when in doubt: a deal is dropped only when that gains more than one Monte Carlo
+    # standard error of its estimated value, so the selection does not follow the noise of
+    # the demand simulation (reported margins never include this preference).
+    doubt = dem.value_se if len(dem.value_se) == n_d else np.zeros(n_d)
+    objective = [(y[d], float(dem.value[d] - ext_cost[d] + doubt[d])) for d in range(n_d)]
+    objective += change_terms
     for p, pool in enumerate(inp.pools):
         if not pool.external and pool.cost_per_day > 0:
             objective += [(h[p, m], -pool.cost_per_day * float(grid.days[m])) for m in range(n_m)]
@@ -256,7 +344,50 @@ def build_capacity(inp: CapacityInput, elastic: bool = False) -> CapacityModel:
     constant = dem.background_value - bg_ext_cost
     constant -= sum(m.benefit for m in inp.mitigations if m.funded_now)
     prob.setObjective(soft.slack_objective() if elastic else pulp.LpAffineExpression(objective))
-    return CapacityModel(prob, inp, y, h, x, z, soft, constant)
+    return CapacityModel(prob, inp, y, h, x, z, soft, constant, hires, releases)
+
+
+def change_variables(
+    prob: pulp.LpProblem,
+    pools: Sequence[PoolSpec],
+    h: dict[tuple[int, int], pulp.LpVariable],
+    n_m: int,
+    change_every: int = 1,
+) -> tuple[
+    dict[tuple[int, int], pulp.LpVariable],
+    dict[tuple[int, int], pulp.LpVariable],
+    list[tuple[pulp.LpVariable, float]],
+]:
+    """Hires and releases of the headcount-paid pools, their costs, tenure and change rhythm
+    (see the module docstring); returns the variables and their objective terms."""
+    hires: dict[tuple[int, int], pulp.LpVariable] = {}
+    releases: dict[tuple[int, int], pulp.LpVariable] = {}
+    terms: list[tuple[pulp.LpVariable, float]] = []
+    for p, pool in enumerate(pools):
+        if not pool.by_headcount:
+            continue
+        start = int(pool.base[0]) if n_m else 0
+        for m in range(n_m):
+            a = hires[p, m] = prob.add_variable(f"hire{p}_{m}", 0)
+            r = releases[p, m] = prob.add_variable(f"release{p}_{m}", 0)
+            prev = [(h[p, m - 1], 1.0)] if m > 0 else []
+            # a - r = h[m] - h[m-1] (h[-1]: the pool's capacity at the start)
+            prob.addConstraint(
+                _eq([(a, 1.0), (r, -1.0), (h[p, m], -1.0), *prev], -start if m == 0 else 0.0)
+            )
+            cost_a = pool.hire_cost + pool.hire_penalty
+            cost_r = pool.release_cost + pool.release_penalty
+            if cost_a:
+                terms.append((a, -cost_a))
+            if cost_r:
+                terms.append((r, -cost_r))
+            if pool.min_tenure > 1 and m > 0:
+                recent = [(hires[p, k], 1.0) for k in range(max(0, m - pool.min_tenure + 1), m)]
+                if recent:  # r[m] + hires of the last T - 1 months <= h[m-1]
+                    prob.addConstraint(_le([(r, 1.0), *recent, (h[p, m - 1], -1.0)], 0.0))
+            if change_every > 1 and m > pool.lead and (m - pool.lead) % change_every:
+                prob.addConstraint(_eq([(h[p, m], 1.0), (h[p, m - 1], -1.0)], 0.0))
+    return hires, releases, terms
 
 
 def _le(pairs: list[tuple[pulp.LpVariable, float]], rhs: float) -> pulp.LpConstraint:
@@ -332,4 +463,36 @@ def capacity_objective(
     for r, mit in enumerate(inp.mitigations):
         value += (float(funded[r]) - float(mit.funded_now)) * mit.benefit
         value -= float(funded[r]) * mit.cost
+    value -= change_money(inp.pools, headcount)
     return value if math.isfinite(value) else math.nan
+
+
+def changes(pool: PoolSpec, row: npt.ArrayLike) -> tuple[IntArray, IntArray]:
+    """(hires, releases) per month of a headcount path, from the pool's capacity at the start."""
+    path = np.asarray(row, dtype=np.int64)
+    if len(path) == 0:
+        return path, path
+    step = np.diff(path, prepend=int(pool.base[0]))
+    return np.maximum(step, 0), np.maximum(-step, 0)
+
+
+def change_money(pools: Sequence[PoolSpec], headcount: npt.ArrayLike) -> float:
+    """Hiring and release money of a plan (the scenario's hire_cost / release_cost)."""
+    heads = np.asarray(headcount)
+    total = 0.0
+    for p, pool in enumerate(pools):
+        if pool.by_headcount and (pool.hire_cost or pool.release_cost):
+            a, r = changes(pool, heads[p])
+            total += pool.hire_cost * float(a.sum()) + pool.release_cost * float(r.sum())
+    return total
+
+
+def churn_penalty(pools: Sequence[PoolSpec], headcount: npt.ArrayLike) -> float:
+    """The churn preference a plan pays in the solver's objective (not money)."""
+    heads = np.asarray(headcount)
+    total = 0.0
+    for p, pool in enumerate(pools):
+        if pool.by_headcount:
+            a, r = changes(pool, heads[p])
+            total += pool.hire_penalty * float(a.sum()) + pool.release_penalty * float(r.sum())
+    return total

@@ -96,6 +96,7 @@ class Demand:
     background_revenue_in: dict[str, float] = field(default_factory=dict)
     win_probability: FloatArray = field(default_factory=lambda: np.zeros(0))  # (D,)
     replications: int = 0
+    value_se: FloatArray = field(default_factory=lambda: np.zeros(0))  # (D,) MC standard error
 
     def __post_init__(self) -> None:
         d, p, m = len(self.deals), len(self.pools), self.grid.n
@@ -181,13 +182,25 @@ def demand_from_forecast(forecast: Forecast, periods: tuple[str, ...] = ()) -> D
     )
     value -= np.bincount(row, direct, minlength=n_live + 1)
     value /= n_reps
+    # Monte Carlo standard error of each live deal's expected value (per-replication values)
+    first = int(forecast.provenance.get("first_replication", 0))
+    per_rep = np.zeros((n_reps, n_live + 1))
+    np.add.at(
+        per_rep,
+        (deals["replication"].to_numpy(np.int64) - first, drow),
+        deals["revenue"].to_numpy() * share,
+    )
+    np.add.at(per_rep, (v["replication"].to_numpy(np.int64) - first, row), -direct)
+    value_se = per_rep[:, :n_live].std(axis=0, ddof=1) / np.sqrt(n_reps) if n_reps > 1 else None
     won = np.bincount(drow, (deals["outcome"] == "won").to_numpy(float), minlength=n_live + 1)
     revenue_in: dict[str, FloatArray] = {}
     background_in: dict[str, float] = {}
     decision = deals["decision_t"].to_numpy()
     for label in periods:
         t0, t1 = model.calendar.period_bounds(label)
-        inside = (deals["outcome"] == "won").to_numpy() & (decision >= t0) & (decision < t1)
+        inside = (deals["outcome"] == "won").to_numpy() & model.calendar.decided_in(
+            decision, t0, t1
+        )
         per = (
             np.bincount(
                 drow, np.where(inside, deals["revenue"].to_numpy(), 0.0), minlength=n_live + 1
@@ -208,4 +221,5 @@ def demand_from_forecast(forecast: Forecast, periods: tuple[str, ...] = ()) -> D
         background_revenue_in=background_in,
         win_probability=won[:n_live] / n_reps,
         replications=n_reps,
+        value_se=np.zeros(n_live) if value_se is None else value_se,
     )

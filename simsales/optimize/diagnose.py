@@ -6,6 +6,12 @@ constraint; in the elastic model it gets a nonnegative slack variable, and the m
 total weighted slack instead of the plan's objective. The slacks left at the optimum say which
 constraints must give, and by how much: "presales in 2027-03 short by 2.5 people".
 
+Slacks count the user's units, and people are whole: "presales in 2027-03 short by 2 people",
+never 0.07 of one, and the budget slack pays for those whole people; amounts of money and hours
+are rounded up. So the repair (every slack applied together: more people, more budget, lower
+floors, deals let go) is one a user can apply as stated, and :func:`simsales.optimize.api`
+confirms it with a second solve of the repaired problem.
+
 Weights put the slacks in comparable units, person-months: the cost of one person-month is 1
 (money), one person-month of a named person's hours is 1, one person missing for a month beyond
 a pool's limits is :data:`CAPACITY_WEIGHT` (and costs their day rate in the budget too), so the
@@ -16,6 +22,7 @@ does. The answer is one smallest way to restore feasibility, not the only one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,6 +51,7 @@ class SoftInfo:
     per_unit: float = 1.0
     weight: float = 1.0
     verb: str = "pursued"  # for "require": pursued / staffed
+    whole: bool = False  # the slack counts whole units (people): an integer
 
 
 class Soft:
@@ -64,9 +72,12 @@ class Soft:
         """Add the constraint; returns its slack variable in the elastic model, else None."""
         slack = None
         if self.elastic:
-            slack = self.prob.add_variable(f"slack{len(self.items)}", 0, slack_max)
+            # The slack is in the user's units (people, hours, money, deals), integer for whole
+            # people: a repair one can apply as it is, not 0.07 of a person.
+            cat = pulp.LpInteger if info.whole else pulp.LpContinuous
+            slack = self.prob.add_variable(f"slack{len(self.items)}", 0, slack_max, cat=cat)
             # The slack widens the constraint: less on the left of <=, more on the left of >=.
-            pairs = [*pairs, (slack, -1.0 if sense == "<=" else 1.0)]
+            pairs = [*pairs, (slack, (-1.0 if sense == "<=" else 1.0) * info.per_unit)]
         expr = pulp.LpAffineExpression(pairs)
         op = pulp.LpConstraintLE if sense == "<=" else pulp.LpConstraintGE
         constraint = pulp.LpConstraint(expr, op, rhs=rhs)
@@ -77,16 +88,17 @@ class Soft:
     def slack_objective(self) -> pulp.LpAffineExpression:
         """Total weighted slack, in person-months (to be minimised)."""
         return pulp.LpAffineExpression(
-            [(s, info.weight / info.per_unit) for info, s, _ in self.items if s is not None]
+            [(s, info.weight) for info, s, _ in self.items if s is not None]
         )
 
     def violations(self) -> list[tuple[SoftInfo, float]]:
         """After an elastic solve: (constraint, amount in user units) for every slack used."""
         out = []
         for info, slack, _ in self.items:
-            value = 0.0 if slack is None else float(slack.value() or 0.0)
-            amount = value / info.per_unit
-            if value > _TINY and amount > _SMALLEST:
+            amount = 0.0 if slack is None else float(slack.value() or 0.0)
+            if info.whole:
+                amount = float(round(amount))
+            if amount > _SMALLEST:
                 out.append((info, amount))
         return out
 
@@ -97,13 +109,16 @@ def describe(violations: list[tuple[SoftInfo, float]], currency: str) -> list[st
     lines = []
     for info, amount in sorted(violations, key=lambda v: (order[v[0].kind], -v[1])):
         if info.kind == "capacity":
-            lines.append(f"{info.subject} in {info.month} short by {_num(amount)} people")
+            word = "person" if round(amount) == 1 else "people"
+            lines.append(f"{info.subject} in {info.month} short by {amount:,.0f} {word}")
         elif info.kind == "person":
-            lines.append(f"{info.subject} in {info.month} short by {_num(amount)} hours")
+            lines.append(f"{info.subject} in {info.month} short by {math.ceil(amount):,} hours")
         elif info.kind == "budget":
-            lines.append(f"budget short by {amount:,.0f} {currency}")
+            lines.append(f"budget short by {math.ceil(amount):,} {currency}")
         elif info.kind == "revenue":
-            lines.append(f"expected revenue in {info.subject} short by {amount:,.0f} {currency}")
+            lines.append(
+                f"expected revenue in {info.subject} short by {math.ceil(amount):,} {currency}"
+            )
         else:
             lines.append(f"deal {info.subject} cannot be {info.verb} within these limits")
     return lines

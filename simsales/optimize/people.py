@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simsales.errors import Problem, ScenarioError
+from simsales.io.inputs import excerpt, read_user_text
 from simsales.scenario.references import did_you_mean
 
 __all__ = ["Fit", "Person", "read_fit", "read_people"]
-
-MAX_BYTES = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -43,16 +42,15 @@ def _rows(
 ) -> tuple[list[tuple[int, dict[str, str]]], list[Problem]]:
     """(line, row) pairs with lower-cased, stripped column names; problems with the header."""
     name = str(path)
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise ScenarioError([Problem(f"larger than {MAX_BYTES:,} bytes", file=name)])
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise ScenarioError([Problem("not valid UTF-8 text", file=name)]) from None
-    except OSError as exc:
-        raise ScenarioError(
-            [Problem(f"cannot be read ({exc.strerror or exc})", file=name, hint="check the path")]
-        ) from None
+    try:  # regular files only, at most the input limit, never blocking on a FIFO
+        text = read_user_text(path, what="CSV file")
+    except ScenarioError as exc:
+        first = exc.problems[0]
+        if first.message == "no such file":
+            raise ScenarioError(
+                [Problem("cannot be read (no such file)", file=name, hint="check the path")]
+            ) from None
+        raise
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader)
@@ -64,7 +62,7 @@ def _rows(
     known = [*required, *optional]
     problems = [
         Problem(
-            f"missing column {col!r}",
+            f"missing column {excerpt(col)}",
             file=name,
             line=1,
             hint=f"the header has {', '.join(repr(c) for c in columns)}",
@@ -73,7 +71,7 @@ def _rows(
         if col not in columns
     ]
     problems += [
-        Problem(f"unknown column {col!r}", file=name, line=1, hint=did_you_mean(col, known))
+        Problem(f"unknown column {excerpt(col)}", file=name, line=1, hint=did_you_mean(col, known))
         for col in columns
         if col and col not in known
     ]
@@ -102,7 +100,9 @@ def _number(
     try:
         value = float(text)
     except ValueError:
-        problems.append(Problem(f"{column} must be a number, got {text!r}", file=name, line=line))
+        problems.append(
+            Problem(f"{column} must be a number, got {excerpt(text)}", file=name, line=line)
+        )
         return None
     if not math.isfinite(value) or not low <= value <= high:
         problems.append(
@@ -130,7 +130,7 @@ def read_people(path: str | Path, pools: Iterable[str]) -> list[Person]:
         elif person in seen:
             problems.append(
                 Problem(
-                    f"person {person!r} is listed twice (first on line {seen[person]})",
+                    f"person {excerpt(person)} is listed twice (first on line {seen[person]})",
                     file=name,
                     line=line,
                 )
@@ -138,7 +138,7 @@ def read_people(path: str | Path, pools: Iterable[str]) -> list[Person]:
         if role not in pools:
             problems.append(
                 Problem(
-                    f"unknown role {role!r}: roles are the scenario's pools",
+                    f"unknown role {excerpt(role)}: roles are the scenario's pools",
                     file=name,
                     line=line,
                     hint=did_you_mean(role, pools),
@@ -179,7 +179,7 @@ def read_fit(
         if person not in people:
             problems.append(
                 Problem(
-                    f"unknown person {person!r}",
+                    f"unknown person {excerpt(person)}",
                     file=name,
                     line=line,
                     hint=did_you_mean(person, people),
@@ -189,7 +189,7 @@ def read_fit(
         if deal not in deals:
             problems.append(
                 Problem(
-                    f"unknown deal {deal!r}: deals are the live pipeline's",
+                    f"unknown deal {excerpt(deal)}: deals are the live pipeline's",
                     file=name,
                     line=line,
                     hint=did_you_mean(deal, deals),
@@ -205,7 +205,8 @@ def read_fit(
         if row.get("value_uplift", ""):
             uplift = _number(row["value_uplift"], "value_uplift", name, line, -1.0, 10.0, problems)
         if (person, deal) in out:
-            problems.append(Problem(f"{person!r} x {deal!r} is listed twice", file=name, line=line))
+            twice = f"{excerpt(person)} x {excerpt(deal)} is listed twice"
+            problems.append(Problem(twice, file=name, line=line))
             ok = False
         if ok and mult is not None and uplift is not None:
             out[person, deal] = Fit(person, deal, mult, uplift)

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,7 +20,9 @@ import numpy as np
 import numpy.typing as npt
 from ruamel.yaml import YAML
 
+from simsales.io.outputs import Output, write_text
 from simsales.optimize.demand import MonthGrid
+from simsales.optimize.glossary import GLOSSARY
 from simsales.optimize.solve import Status
 
 __all__ = ["Plan", "capacity_overlay", "drop_overlay", "write_overlay"]
@@ -59,6 +58,11 @@ class Plan:
     overlay: dict[str, Any] = field(default_factory=dict)
     assumptions: dict[str, Any] = field(default_factory=dict)
     verification: Any = None  # a simsales.optimize.verify.Verification
+    changes: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # hired / released
+    change_cost: float = 0.0  # hiring and release money of the plan (in the objective)
+    base_change_cost: float = 0.0  # the same for the scenario's own planned capacity
+    churn_penalty: float = 0.0  # the churn preference paid in the solver's objective (not money)
+    robust: list[dict[str, Any]] = field(default_factory=list)  # in- vs out-of-sample figures
 
     @property
     def solved(self) -> bool:
@@ -84,6 +88,9 @@ class Plan:
                 deals=self.deals,
                 mitigations=self.mitigations,
                 assignments=self.assignments,
+                changes=self.changes,
+                change_cost=self.change_cost,
+                churn_penalty=self.churn_penalty,
                 overlay=self.overlay,
             )
         return out
@@ -95,20 +102,29 @@ class Plan:
             "status": self.status,
             "objective": _num(self.objective),
             "gap": _num(self.gap),
+            "best": None if self.verification is None else self.verification.best,
             "plan": self.plan_json(),
             "diagnosis": list(self.diagnosis),
             "verification": verification,
+            "robust": self.robust,
+            "glossary": GLOSSARY,
         }
 
-    def write(self, path: str | Path) -> Path:
+    def write(self, path: str | Path | Output) -> Path:
         """Write the plan's overlay as YAML (atomically)."""
         if not self.solved:
             raise ValueError(f"no plan to write: the optimizer's status is {self.status}")
         header = (
             f"simsales {self.mode} plan ({self.status}"
             + (f", gap {self.gap:.4%}" if self.gap else "")
-            + "): a what-if overlay; apply it with simsales.with_overlay(scenario, overlay)"
+            + "): a what-if overlay; apply it with simsales run|compare|report SCENARIO "
+            "--overlay THIS_FILE (or simsales.with_overlay(scenario, overlay))"
         )
+        if self.verification is not None and self.verification.best == "current":
+            header += (
+                "\nWARNING: simulated, this plan is worse than the current staffing on the plan "
+                "margin; keep the current staffing (see the verification)."
+            )
         return write_overlay(self.overlay, path, header)
 
 
@@ -150,10 +166,8 @@ def _iso(d: date) -> str:
     return d.isoformat()
 
 
-def write_overlay(overlay: dict[str, Any], path: str | Path, header: str = "") -> Path:
-    """Dump ``overlay`` as YAML into ``path`` via a temporary file and a rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+def write_overlay(overlay: dict[str, Any], path: str | Path | Output, header: str = "") -> Path:
+    """Dump ``overlay`` as YAML into ``path`` atomically, with the umask's permissions."""
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     yaml.allow_unicode = True
@@ -161,13 +175,4 @@ def write_overlay(overlay: dict[str, Any], path: str | Path, header: str = "") -
     if header:
         buf.write("".join(f"# {line}\n" for line in header.splitlines()))
     yaml.dump(overlay or {}, buf)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, target)
-    except BaseException:
-        with suppress(OSError):
-            os.remove(tmp)
-        raise
-    return target
+    return write_text(path, buf.getvalue())

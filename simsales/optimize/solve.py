@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 import warnings
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -141,9 +140,8 @@ def _solve_cbc(
 ) -> _Outcome:
     # PuLP reads only CBC's solution file, which says "Optimal" for a time-limited run; the
     # log says what happened and carries the best bound, so keep it and read it.
-    fd, log_path = tempfile.mkstemp(prefix="simsales-cbc-", suffix=".log")
-    os.close(fd)
-    try:
+    with tempfile.TemporaryDirectory(prefix="simsales-cbc-") as scratch:
+        log_path = os.path.join(scratch, "cbc.log")
         with warnings.catch_warnings():
             # PuLP 3.3 announces the bundled CBC's removal in 4.0; it is the documented default.
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -156,11 +154,11 @@ def _solve_cbc(
             prob.solve(cmd)
         except pulp.PulpSolverError as exc:
             raise OptimizationError(f"CBC failed: {exc}") from None
-        with open(log_path, encoding="utf-8", errors="replace") as f:
-            log = f.read()
-    finally:
-        with suppress(OSError):
-            os.remove(log_path)
+        try:
+            with open(log_path, encoding="utf-8", errors="replace") as f:
+                log = f.read()
+        except FileNotFoundError:
+            log = ""
     if msg:
         sys.stderr.write(log)
     result = _CBC_RESULT.search(log)
@@ -217,10 +215,25 @@ def _quiet_banner() -> None:
     _BANNER_DONE = True
 
 
+class _DeadlineHiGHS(pulp.HiGHS):
+    """HiGHS through its Python API, with the time limit counted from the call of solve():
+    handing PuLP's model to HiGHS takes seconds on big plans, so HiGHS gets what is left."""
+
+    deadline: float | None = None
+
+    def callSolver(self, lp: pulp.LpProblem) -> None:  # noqa: N802 (PuLP's name)
+        if self.deadline is not None:
+            left = max(0.05, self.deadline - time.perf_counter())
+            lp.solverModel.setOptionValue("time_limit", float(left))
+        lp.solverModel.run()
+
+
 def _highs_solver(time_limit: float | None, gap: float, msg: bool, threads: int | None) -> Any:
-    api = pulp.HiGHS(msg=msg, timeLimit=time_limit, gapRel=gap, gapAbs=0.0, threads=threads)
+    api = _DeadlineHiGHS(msg=msg, timeLimit=time_limit, gapRel=gap, gapAbs=0.0, threads=threads)
     if api.available():
         _quiet_banner()
+        if time_limit is not None:
+            api.deadline = time.perf_counter() + time_limit
         return api
     cmd = pulp.HiGHS_CMD(msg=msg, timeLimit=time_limit, gapRel=gap, gapAbs=0.0, threads=threads)
     if cmd.available():

@@ -15,6 +15,7 @@ than the pool had at that moment (``over_capacity``), and the planned monthly ut
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -25,7 +26,7 @@ import numpy.typing as npt
 from simsales.engine.runner import simulate
 from simsales.optimize.accounting import per_replication
 from simsales.optimize.capacity import base_capacity
-from simsales.optimize.demand import held_per_visit, month_grid
+from simsales.optimize.demand import held_per_visit, month_grid, visit_costs
 from simsales.results.compare import deltas_between
 from simsales.results.forecast import Forecast
 from simsales.results.metrics import DATE
@@ -33,7 +34,7 @@ from simsales.results.paired import paired_mean
 from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
 
-__all__ = ["Verification", "over_capacity", "paired", "verify"]
+__all__ = ["Verification", "over_capacity", "paired", "period_revenue", "robust_table", "verify"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -48,6 +49,13 @@ class Verification:
     margin_not_worse: bool
     explanation: str | None = None
     notes: list[str] = field(default_factory=list)
+    floors: list[dict[str, Any]] = field(default_factory=list)  # revenue floors, simulated
+    reconciliation: dict[str, Any] | None = None  # the optimizer's claim vs the simulation
+
+    @property
+    def best(self) -> str:
+        """``plan`` or ``current``: the better of the two on the simulated plan margin."""
+        return "plan" if self.margin_not_worse else "current"
 
     def delta(self, metric: str) -> dict[str, Any]:
         for row in self.deltas:
@@ -63,7 +71,10 @@ class Verification:
             "over_capacity": self.over_capacity,
             "utilization": self.utilization,
             "margin_not_worse": self.margin_not_worse,
+            "best": self.best,
             "explanation": self.explanation,
+            "floors": self.floors,
+            "reconciliation": self.reconciliation,
             "notes": self.notes,
         }
 
@@ -128,12 +139,21 @@ def verify(
     replications: int,
     seed: int,
     base: Forecast | None = None,
+    floors: Mapping[str, float] | None = None,
+    mode: str = "capacity",
+    change_cost: tuple[float, float] = (0.0, 0.0),
+    claimed: float | None = None,
 ) -> Verification:
     """Simulate ``scenario`` with and without ``overlay`` (same seed) and compare them.
 
     The deltas are the comparison module's (simsales.results.compare) plus the plan's own
     accounting: ``plan_margin`` pays employees by headcount (the optimizer's objective), where
-    the comparison's ``margin`` charges people by the days they are busy.
+    the comparison's ``margin`` charges people by the days they are busy (see
+    :data:`simsales.optimize.glossary.GLOSSARY`). Each revenue floor is checked on the simulated
+    plan: ``met`` when the mean simulated revenue of the period reaches it, with its 95%
+    interval (``sure`` when the whole interval does). ``change_cost``: the hiring and release
+    money of (base, plan), taken off each side's plan margin. ``claimed``: the optimizer's
+    objective, set beside the same figure simulated (``reconciliation``).
     """
     planned = with_overlay(scenario, overlay, name="optimizer plan") if overlay else scenario
     if base is None or base.replications != replications or int(base.provenance["seed"]) != seed:
@@ -141,6 +161,9 @@ def verify(
     plan = simulate(planned, replications, seed, progress=False, precision=None)
     external = [p.external for p in scenario.resources.values()]
     b, v = per_replication(base, external), per_replication(plan, external)
+    # hiring and release money (base: the scenario's own planned changes) is paid once
+    b["margin"] -= change_cost[0]
+    v["margin"] -= change_cost[1]
     cur = scenario.currency
     rows = [
         paired("plan_margin", "Margin, employees paid by headcount", cur, b["margin"], v["margin"]),
@@ -166,9 +189,86 @@ def verify(
         utilization=monthly_utilization(plan),
         margin_not_worse=not_worse,
     )
+    verification.floors = floor_checks(base, plan, floors or {})
+    if claimed is not None:
+        verification.reconciliation = reconcile(plan, v, claimed, mode)
     if not not_worse:
-        verification.explanation = _why_not(rows, cur)
+        verification.explanation = _why_not(rows, cur, mode)
     return verification
+
+
+def reconcile(plan: Forecast, per_rep: Any, claimed: float, mode: str) -> dict[str, Any]:
+    """The optimizer's objective beside the same figure in the simulation of the plan.
+
+    Capacity mode: the expected plan margin (the simulated one less hiring and release money,
+    already in ``per_rep``). Assignment mode: the expected gross margin less direct stage costs
+    of the live deals (the assignment's objective), from the plan run's deals and visits.
+    """
+    if mode == "assignment":
+        model = plan.model
+        assert model is not None
+        deals = plan.deals
+        live = deals["live"].to_numpy()
+        share = np.array([t.margin for t in model.types])[deals["type"].cat.codes.to_numpy()]
+        first = int(plan.provenance.get("first_replication", 0))
+        n = plan.replications
+        won = np.where(live, deals["revenue"].to_numpy() * share, 0.0)
+        gross = np.bincount(deals["replication"].to_numpy() - first, won, minlength=n)
+        _, direct = visit_costs(plan, model)
+        visit_live = plan.visits["deal"].astype(str).isin(set(model.deal_ids)).to_numpy()
+        vrep = plan.visits["replication"].to_numpy() - first
+        gross -= np.bincount(vrep, np.where(visit_live, direct, 0.0), minlength=n)
+        values, figure = gross, "value of the staffed live deals"
+    else:
+        values, figure = per_rep["margin"].to_numpy(), "plan margin"
+    mean, low, high = _mean_interval(np.asarray(values, dtype=np.float64))
+    return {
+        "figure": figure,
+        "claimed": float(claimed),
+        "simulated": mean,
+        "simulated_low": low,
+        "simulated_high": high,
+        "within_interval": bool(low is not None and high is not None and low <= claimed <= high),
+    }
+
+
+def floor_checks(
+    base: Forecast, plan: Forecast, floors: Mapping[str, float]
+) -> list[dict[str, Any]]:
+    """Each revenue floor against the simulated revenue of its period, base and plan."""
+    out = []
+    for label, floor in floors.items():
+        b, v = period_revenue(base, label), period_revenue(plan, label)
+        d = paired_mean(b, v)
+        half = 1.96 * float(v.std(ddof=1)) / math.sqrt(len(v)) if len(v) > 1 else math.nan
+        out.append(
+            {
+                "period": label,
+                "floor": float(floor),
+                "base": _f(d.base),
+                "plan": _f(d.variant),
+                "plan_low": _f(d.variant - half),
+                "plan_high": _f(d.variant + half),
+                "met": bool(d.variant >= floor),
+                "sure": bool(d.variant - half >= floor),
+                "probability": float(np.mean(v >= floor)),
+            }
+        )
+    return out
+
+
+def period_revenue(forecast: Forecast, label: str) -> FloatArray:
+    """Per replication: revenue won inside the period ``label`` (2027Q1, 2027-03, ...)."""
+    model = forecast.model
+    assert model is not None
+    t0, t1 = model.calendar.period_bounds(label)
+    deals = forecast.deals
+    first = int(forecast.provenance.get("first_replication", 0))
+    rep = deals["replication"].to_numpy() - first
+    t = deals["decision_t"].to_numpy()
+    inside = (deals["outcome"] == "won").to_numpy() & (t >= t0) & (t < t1)
+    revenue = np.where(inside, deals["revenue"].to_numpy(), 0.0)
+    return np.bincount(rep, revenue, minlength=forecast.replications).astype(np.float64)
 
 
 def _pool_col(forecast: Forecast, pool: str, column: str) -> FloatArray:
@@ -176,7 +276,7 @@ def _pool_col(forecast: Forecast, pool: str, column: str) -> FloatArray:
     return pools.loc[pools["pool"] == pool, column].to_numpy(dtype=np.float64)
 
 
-def _why_not(rows: list[dict[str, Any]], currency: str) -> str:
+def _why_not(rows: list[dict[str, Any]], currency: str, mode: str = "capacity") -> str:
     """Say where the margin went: staff cost the deals did not pay back, or lost revenue."""
     by = {r["metric"]: r for r in rows}
     m, w = by["plan_margin"], by["wait_days_per_live_deal"]
@@ -189,7 +289,16 @@ def _why_not(rows: list[dict[str, Any]], currency: str) -> str:
         + ("" if m["significant"] else ", a difference not distinguishable from zero")
         + "."
     ]
-    if staff > 0 and gross < staff:
+    if mode == "assignment":
+        parts.append(
+            f"The gross margin of the won deals changes by {gross:,.0f} {currency} and staff "
+            f"cost by {staff:,.0f}: the assignment leaves deals unstaffed (they are dropped) or "
+            f"changes the role's pool to the named people's full-time equivalents, and the "
+            f"hours it plans are expected hours, while in the simulation work bunches up and "
+            f"deals queue (mean wait per live deal {w['base']:.1f} -> {w['variant']:.1f} days). "
+            f"Add --allow-split, give people more hours, or keep the current staffing."
+        )
+    elif staff > 0 and gross < staff:
         parts.append(
             f"The plan adds {staff:,.0f} {currency} of staff cost, but the gross margin of the "
             f"won deals changes by only {gross:,.0f}: in the simulation, deals that wait for "
@@ -277,3 +386,64 @@ def monthly_utilization(forecast: Forecast) -> dict[str, list[float | None]]:
             for m in range(grid.n)
         ]
     return out
+
+
+def robust_table(
+    scenario: Scenario,
+    overlay: dict[str, Any],
+    fitted: tuple[int, int],
+    fresh: tuple[int, int],
+    model_margin: float | None,
+    targets: Mapping[str, float],
+    model_probability: Mapping[str, float],
+    change_cost: float = 0.0,
+) -> list[dict[str, Any]]:
+    """The optimizer's optimism, measured: what the model promised, what the engine gives on the
+    ``fitted`` futures (replications, seed) the plan was fitted to, and on ``fresh`` ones.
+
+    Rows: ``plan_margin`` (mean, 95% t interval) and ``P(target PERIOD)`` for each target (the
+    share of futures that reach it, 95% Wilson interval).
+    """
+    planned = with_overlay(scenario, overlay, name="optimizer plan") if overlay else scenario
+    external = [p.external for p in scenario.resources.values()]
+    runs = {
+        name: simulate(planned, reps, seed, progress=False, precision=None)
+        for name, (reps, seed) in (("in_sample", fitted), ("out_of_sample", fresh))
+    }
+    margin_row: dict[str, Any] = {"metric": "plan_margin", "model": _f(model_margin or math.nan)}
+    for name, forecast in runs.items():
+        values = per_replication(forecast, external)["margin"].to_numpy() - change_cost
+        mean, low, high = _mean_interval(values)
+        margin_row.update({name: mean, f"{name}_low": low, f"{name}_high": high})
+    rows = [margin_row]
+    for label, target in targets.items():
+        row: dict[str, Any] = {
+            "metric": f"P(target {label})",
+            "target": float(target),
+            "model": model_probability.get(label),
+        }
+        for name, forecast in runs.items():
+            hits = period_revenue(forecast, label) >= target
+            low, high = _wilson(int(hits.sum()), len(hits))
+            row.update({name: float(hits.mean()), f"{name}_low": low, f"{name}_high": high})
+        rows.append(row)
+    return rows
+
+
+def _mean_interval(values: FloatArray) -> tuple[float | None, float | None, float | None]:
+    n = len(values)
+    if n < 2:
+        return _f(float(values.mean()) if n else math.nan), None, None
+    mean = float(values.mean())
+    half = 1.96 * float(values.std(ddof=1)) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def _wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (sound near 0 and 1)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)

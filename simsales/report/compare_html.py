@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import html
 import math
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import numpy as np
 from jinja2 import Environment, select_autoescape
 
+from simsales.io.outputs import Output, write_text
 from simsales.report.compare_format import format_row, is_key_metric, locale_of
 from simsales.report.i18n import fmt_money
 from simsales.results.compare import Comparison
@@ -32,28 +31,10 @@ _BASE_COLOR, _VARIANT_COLOR = "#1f4e79", "#c0504d"
 
 
 def write_compare_html(
-    comparison: Comparison, path: str | Path, risks: RiskContribution | None = None
+    comparison: Comparison, path: str | Path | Output, risks: RiskContribution | None = None
 ) -> Path:
-    """Write the comparison page to ``path`` atomically (a temp file renamed into place)."""
-    target = Path(path)
-    text = render_compare_html(comparison, risks)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a report is a normal file
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """Write the comparison page to ``path`` atomically (see :mod:`simsales.io.outputs`)."""
+    return write_text(path, render_compare_html(comparison, risks))
 
 
 def render_compare_html(comparison: Comparison, risks: RiskContribution | None = None) -> str:

@@ -160,9 +160,10 @@ class ReportData:
         first = int(self.forecast.provenance.get("first_replication", 0))
         n = self.forecast.replications
         ends = bounds[1:]
-        # revenue of each replication won before each week end (decision_t < end)
+        # revenue of each replication won by each week end (the close day is before it)
         per_week = np.zeros((n, len(ends)))
-        week = np.searchsorted(ends, won["decision_t"].to_numpy(), side="right")
+        close_day = self.model.calendar.end_day(won["decision_t"].to_numpy())
+        week = np.searchsorted(ends, close_day, side="right")
         inside = week < len(ends)
         np.add.at(
             per_week,
@@ -233,6 +234,10 @@ class ReportData:
             return self.t("in_arrivals", type=self.type_name(rest.split("#", 1)[0]))
         if name == "value:live_pipeline":
             return self.t("in_value")
+        if kind == "uncertainty":  # 'win_odds' or 'win_odds:TYPE'
+            what, _, type_ = rest.partition(":")
+            label = self.t("in_uncertainty", what=self.t(f"unc_{what}"))
+            return f"{label} ({self.type_name(type_)})" if type_ else label
         return name
 
     @cached_property

@@ -15,8 +15,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
-import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -26,10 +24,12 @@ import numpy as np
 import plotly.io as pio
 from markupsafe import Markup
 
+from simsales.io.outputs import Output, write_text
 from simsales.report.data import ReportData
 from simsales.report.i18n import fmt_date, fmt_money, fmt_pct
 from simsales.report.interactive import FONT_STACK, figures
 from simsales.results.forecast import Forecast
+from simsales.scenario.schema import Stage
 
 __all__ = ["plotly_js", "render_report", "script_json", "write_report"]
 
@@ -102,22 +102,9 @@ def render_report(forecast: Forecast | ReportData) -> str:
     return _environment().get_template("report.html.j2").render(**context)
 
 
-def write_report(forecast: Forecast | ReportData, path: str | Path) -> Path:
-    """Render the report and write it to ``path`` atomically (temporary file, then rename)."""
-    target = Path(path)
-    text = render_report(forecast)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # a fresh name beside the target (same file system, so the rename is atomic); open()
-    # rather than mkstemp so the file gets the usual permissions
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+def write_report(forecast: Forecast | ReportData, path: str | Path | Output) -> Path:
+    """Render the report and write it to ``path`` atomically (see :mod:`simsales.io.outputs`)."""
+    return write_text(path, render_report(forecast))
 
 
 # --- the template's context ----------------------------------------------------------------
@@ -563,12 +550,28 @@ def _stages(data: ReportData, money: Any) -> list[dict[str, Any]]:
                 "needs": ", ".join(
                     f"{(pools[p].name or p) if p in pools else p} ×{n}" for p, n in st.needs.items()
                 ),
-                "advance": fmt_pct(st.advance),
-                "rework": f"→ {st.rework.to} ({fmt_pct(st.rework.p)})" if st.rework else "",
+                **_way_out(st, data.scenario.stage_ids),
                 "cost": money(st.cost) if st.cost else "",
             }
         )
     return rows
+
+
+def _way_out(st: Stage, order: tuple[str, ...]) -> dict[str, str]:
+    """A stage's advance and rework cells; with exits: the share towards a win (won or a later
+    stage) and every other way out but lost, with its share."""
+    if st.exits is None:
+        return {
+            "advance": fmt_pct(st.advance),
+            "rework": f"→ {st.rework.to} ({fmt_pct(st.rework.p)})" if st.rework else "",
+        }
+    here = order.index(st.id)
+    ahead = [e for e in st.exits if e.to == "won" or (e.to in order and order.index(e.to) > here)]
+    back = [e for e in st.exits if e.to in order and order.index(e.to) <= here]
+    return {
+        "advance": fmt_pct(sum(e.p for e in ahead)),
+        "rework": ", ".join(f"→ {e.to} ({fmt_pct(e.p)})" for e in back),
+    }
 
 
 def _assumptions(data: ReportData, money: Any) -> dict[str, Any]:

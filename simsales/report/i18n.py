@@ -144,6 +144,11 @@ _EN: dict[str, str] = {
     "in_risk": "risk: {risk}",
     "in_arrivals": "new {type} deals",
     "in_value": "live pipeline value",
+    "in_uncertainty": "uncertainty of {what}",
+    "unc_arrivals": "arrival rates",
+    "unc_win_odds": "win odds",
+    "unc_duration": "stage times",
+    "unc_value": "deal values",
     "input": "Input",
     "funnel": "Stage funnel",
     "funnel_intro": "Simulated conversion of each stage (advanced / decided) against the "
@@ -326,6 +331,11 @@ _ZH: dict[str, str] = {
     "in_risk": "风险：{risk}",
     "in_arrivals": "新增 {type} 项目数",
     "in_value": "在手项目总金额",
+    "in_uncertainty": "{what}的不确定性",
+    "unc_arrivals": "新增项目速率",
+    "unc_win_odds": "赢单几率",
+    "unc_duration": "阶段用时",
+    "unc_value": "项目金额",
     "input": "输入",
     "funnel": "阶段漏斗",
     "funnel_intro": "各阶段的仿真转化率（推进 / 已定）与场景输入的推进概率对比。"

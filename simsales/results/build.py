@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 
 from simsales.engine.model import SCOPE_DEAL, Model
-from simsales.engine.replication import LOST, OPEN, WON, RepRecords
+from simsales.engine.replication import EXIT_KINDS, LOST, OPEN, WON, RepRecords
 
-__all__ = ["OUTCOMES", "ForecastBuilder", "PackedChunk", "pack_chunk"]
+__all__ = ["EXITS", "OUTCOMES", "ForecastBuilder", "PackedChunk", "pack_chunk"]
 
 OUTCOMES = pd.CategoricalDtype(["open", "won", "lost"])
+EXITS = pd.CategoricalDtype(list(EXIT_KINDS))  # how a visit ended
 _OUTCOME_TO_CODE = np.zeros(3, np.int8)  # engine code -> position in OUTCOMES
 _OUTCOME_TO_CODE[[OPEN, WON, LOST]] = [0, 1, 2]
 
@@ -45,6 +46,7 @@ _VISIT_FIELDS = {
     "visit_ready": "ready_t",
     "visit_start": "start_t",
     "visit_exit": "exit_t",
+    "visit_kind": "exit",
 }
 _POOL_FIELDS = {
     "pool_busy": "busy_days",
@@ -119,6 +121,7 @@ def pack_chunk(model: Model, records: Sequence[RepRecords]) -> PackedChunk:
     columns["risks", "deal"] = np.where(risk_deal >= 0, deal_codes[risk_rows], -1)
     columns["inputs", "global_risk"] = np.stack([r.global_risk_occurred for r in records])
     columns["inputs", "arrivals"] = np.stack([r.arrivals_by_source for r in records])
+    columns["inputs", "uncertainty"] = np.stack([r.uncertainty for r in records])
     return PackedChunk(len(records), columns, new_deals)
 
 
@@ -216,11 +219,12 @@ class ForecastBuilder:
                 "replication": self._take("visits", "replication"),
                 "deal": self._categories("visits", "deal", self.names),
                 "stage": self._categories("visits", "stage", stages),
-                "visit": self._take("visits", "visit").astype(np.int16),
+                "visit": self._take("visits", "visit").astype(np.int32),
                 "entry_t": None,
                 "ready_t": None,
                 "start_t": None,
                 "exit_t": None,
+                "exit": pd.Categorical.from_codes(self._take("visits", "exit"), dtype=EXITS),
             },
         )
         busy = self._take("pools", "busy_days")
@@ -322,6 +326,9 @@ class ForecastBuilder:
         arrivals = self._take("inputs", "arrivals")
         for i, a in enumerate(m.arrivals):
             out[f"arrivals:{a.key}"] = arrivals[:, i]
+        uncertainty = self._take("inputs", "uncertainty")
+        for i, u in enumerate(m.uncertainty):
+            out[f"uncertainty:{u.name}"] = uncertainty[:, i]
         live = deals["live"].to_numpy()
         out["value:live_pipeline"] = np.bincount(
             deals["replication"].to_numpy()[live] - first,

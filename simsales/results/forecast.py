@@ -11,26 +11,28 @@ scenario's days, dates are calendar dates):
 - ``risks``: replication, risk, deal, t, delay_days (one row per occurrence)
 - ``inputs``: replication plus one column per sampled input that sensitivity analysis uses
 
-``save(dir)`` writes Parquet files and ``provenance.json`` into a temporary directory and renames
-it into place, so an interrupted save never leaves a directory that looks complete.
+``save(dir)`` writes Parquet files and ``provenance.json`` into a fresh sibling folder and swaps
+it in for ``dir`` in one step (:mod:`simsales.io.outputs`): an interrupted save leaves the old
+result or the new one, complete, never neither. It replaces only a folder simsales made.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Sequence
+import stat
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from simsales.engine.model import Model
 from simsales.engine.replication import RepRecords
-from simsales.errors import SimsalesError
+from simsales.errors import InputOutputError, ScenarioError, SimsalesError
+from simsales.io import outputs
+from simsales.io.inputs import read_user_bytes
 from simsales.results.build import OUTCOMES, ForecastBuilder
 
 __all__ = ["OUTCOMES", "Forecast"]
@@ -96,40 +98,96 @@ class Forecast:
 
     # --- saving -----------------------------------------------------------------------------
 
-    def save(self, directory: str | Path) -> Path:
-        """Write the tables (Parquet) and provenance (JSON) atomically into ``directory``."""
-        target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            for name in _TABLES:
-                getattr(self, name).to_parquet(tmp / f"{name}.parquet", index=False)
-            text = json.dumps(self.provenance, indent=2, ensure_ascii=False, default=str)
-            (tmp / "provenance.json").write_text(text, encoding="utf-8")
-            old = None
-            if target.exists():
-                old = target.with_name(f".{target.name}.old-{os.getpid()}")
-                target.rename(old)
-            tmp.rename(target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return target
+    def save(
+        self,
+        directory: str | Path | outputs.Output,
+        *,
+        force: bool = False,
+        inputs: Iterable[str | Path | None] = (),
+    ) -> Path:
+        """Write the tables (Parquet) and provenance (JSON) into ``directory`` in one step.
+
+        An existing folder is replaced only if simsales made it (or ``force``); ``directory``
+        may also be an output claimed earlier with :func:`simsales.io.outputs.claim`.
+        """
+        if isinstance(directory, outputs.Output):
+            return directory.replace_dir(self.write_into, "forecast")
+        return outputs.replace_dir(
+            directory, self.write_into, kind="forecast", force=force, inputs=inputs, legacy=FILES
+        )
+
+    def write_into(self, folder: Path) -> None:
+        """The files of a saved forecast, written into the (fresh) ``folder``."""
+        for name in _TABLES:
+            getattr(self, name).to_parquet(folder / f"{name}.parquet", index=False)
+            outputs.checkpoint(f"forecast: {name}.parquet written")
+        text = json.dumps(self.provenance, indent=2, ensure_ascii=False, default=str)
+        (folder / "provenance.json").write_text(text, encoding="utf-8")
 
     @classmethod
     def load(cls, directory: str | Path) -> Forecast:
-        """Read a forecast written by :meth:`save`; its scenario is re-validated from provenance."""
-        path = Path(directory)
+        """Read a forecast written by :meth:`save`; its scenario is re-validated from provenance.
+
+        A folder that is not a saved forecast, or one whose files are damaged, is reported as
+        such (exit 74 on the command line), naming the file at fault.
+        """
+        given = Path(directory)
+        path = outputs.result_folder(given)
         if not (path / "provenance.json").is_file():
-            raise SimsalesError(f"{path}: not a saved forecast (no provenance.json)")
-        provenance = json.loads((path / "provenance.json").read_text(encoding="utf-8"))
-        tables = {name: pd.read_parquet(path / f"{name}.parquet") for name in _TABLES}
+            raise SimsalesError(f"{given}: not a saved forecast (no provenance.json)")
+        raw = read_user_bytes(path / "provenance.json", what="provenance file")
+        try:
+            provenance = json.loads(raw.decode("utf-8"))
+        except ValueError as exc:
+            raise InputOutputError(
+                f"{path / 'provenance.json'}: damaged results folder: not valid JSON ({exc})"
+            ) from None
+        if not isinstance(provenance, dict):
+            raise InputOutputError(f"{path / 'provenance.json'}: damaged: not a JSON object")
+        tables = {name: _read_table(path / f"{name}.parquet") for name in _TABLES}
         model = None
         if "scenario" in provenance:
             from simsales.engine.model import compile_model
             from simsales.scenario.load import load_dict
 
-            model = compile_model(load_dict(provenance["scenario"], name=f"{path}/provenance.json"))
+            scenario = provenance["scenario"]
+            pipeline = scenario.get("pipeline") if isinstance(scenario, dict) else None
+            if isinstance(pipeline, dict) and "csv" in pipeline:
+                # a saved scenario holds its pipeline inline; a file reference here was not
+                # written by simsales and would make us read (and quote) an arbitrary file
+                raise InputOutputError(
+                    f"{path / 'provenance.json'}: damaged results folder: its scenario refers "
+                    "to a pipeline file, which a saved forecast never does"
+                )
+            try:
+                model = compile_model(load_dict(scenario, name=f"{path}/provenance.json"))
+            except ScenarioError as exc:
+                raise InputOutputError(
+                    f"{path / 'provenance.json'}: damaged results folder: its scenario does "
+                    f"not validate:\n{exc}"
+                ) from None
         return cls(**tables, provenance=provenance, model=model)
+
+
+FILES = (*(f"{name}.parquet" for name in _TABLES), "provenance.json")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    try:
+        regular = stat.S_ISREG(path.stat().st_mode)  # stat, not open: a FIFO must not hang us
+    except OSError:
+        raise InputOutputError(f"{path}: damaged results folder: the file is missing") from None
+    if not regular:
+        raise InputOutputError(f"{path}: damaged results folder: not a regular file")
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError, TypeError, pa.ArrowException) as exc:
+        raise InputOutputError(
+            f"{path}: damaged results folder: cannot read the table ({_first_line(exc)}); "
+            "simulate again to rebuild it"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

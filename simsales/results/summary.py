@@ -162,10 +162,14 @@ def _num(v: Any) -> float | None:
     return None if math.isnan(f) or math.isinf(f) else f
 
 
-def summarize(forecast: Forecast) -> Summary:
-    model = forecast.model
-    if model is None:
+def _model(forecast: Forecast) -> Model:
+    if forecast.model is None:
         raise ValueError("this forecast has no model; load it with Forecast.load")
+    return forecast.model
+
+
+def summarize(forecast: Forecast) -> Summary:
+    model = _model(forecast)
     n = forecast.replications
     return Summary(
         scenario=model.name,
@@ -268,9 +272,17 @@ def _portfolio(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
 
 
 def period_revenue(forecast: Forecast, t0: float, t1: float) -> np.ndarray:
-    """Won revenue per replication with the win in model time [t0, t1)."""
+    """Won revenue per replication of the deals won in the period ``[t0, t1)`` (model times of
+    :meth:`~simsales.scenario.calendar.WorkCalendar.period_bounds`).
+
+    A deal counts when its reported close date (``decision_date``) falls in the period: the
+    calendar's one day convention (``WorkCalendar.decided_in``), so dates and periods agree.
+    """
     d = forecast.deals
-    inside = (d["outcome"] == "won") & (d["decision_t"] >= t0) & (d["decision_t"] < t1)
+    calendar = _model(forecast).calendar
+    inside = (d["outcome"] == "won").to_numpy() & calendar.decided_in(
+        d["decision_t"].to_numpy(), t0, t1
+    )
     first = forecast.provenance.get("first_replication", 0)
     by_rep = d["revenue"].where(inside, 0.0).groupby(d["replication"]).sum()
     return by_rep.reindex(range(first, first + forecast.replications), fill_value=0.0).to_numpy()

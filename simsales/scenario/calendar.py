@@ -3,11 +3,23 @@
 The simulation clock is a float in working days of the scenario's calendar (plain days when
 ``continuous``); ``0.0`` is the start of the scenario's ``start`` date. Working days are numbered
 0, 1, 2, ... from ``start`` (working day 0 is the first working day on or after ``start``) and the
-model-time interval ``[k, k + 1)`` is working day ``k``. Two conversions back to dates exist:
+model-time interval ``[k, k + 1)`` is working day ``k``.
 
-* :meth:`WorkCalendar.to_date` is for *instants* (an arrival, a stage start): ``floor(t)``.
-* :meth:`WorkCalendar.end_date` is for *ends* of work: a stage that occupies working days 0..4
-  ends at ``t = 5.0``, and finished on working day 4, so it uses ``ceil(t) - 1``.
+**Which day is this model time** — the one convention every table, summary, report and target
+uses (:meth:`WorkCalendar.start_day` and :meth:`WorkCalendar.end_day`):
+
+* something that *starts* at ``t`` (an arrival, a stage start, a risk) starts on working day
+  ``floor(t)``;
+* something that *ends* at ``t`` — a stage, and so a decision (won or lost) — happened on working
+  day ``ceil(t) - 1``: the day whose interval ``(k, k + 1]`` holds ``t``. Integer ``t`` closes at
+  the end of day ``t - 1``: a stage occupying working days 0..4 ends at ``t = 5.0``, on day 4.
+  An end at exactly ``t = 0`` (decided before any work) falls on day 0, the start.
+
+A decision belongs to a period (a month, quarter, target period) when its *day* lies in it, so the
+close date shown for a deal and the period its revenue is booked in always agree
+(:meth:`WorkCalendar.decided_in`). The horizon is the end of its day (``horizon_t``), and a
+decision exactly at ``horizon_t`` falls on the horizon day: inside. Times within
+:data:`TIME_EPS` of a whole day count as that whole day (float sums of durations land a hair off).
 
 Holidays come from the `holidays` package (national holidays, and for countries such as China the
 adjusted working weekends, 调休, which the package exposes as ``HolidayBase.weekend_workdays``), or
@@ -30,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from simsales.errors import invalid
 
-__all__ = ["WEEKDAYS", "CalendarSpec", "Freq", "Weekday", "WorkCalendar"]
+__all__ = ["TIME_EPS", "WEEKDAYS", "CalendarSpec", "Freq", "Weekday", "WorkCalendar"]
 
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -42,7 +54,7 @@ _WEEKDAY_ALIASES: dict[str, Weekday] = {
 
 Freq = Literal["M", "Q", "H", "Y"]
 _PERIOD_RE = re.compile(r"^(\d{4})(?:-(\d{2})|Q(\d)|H(\d))?$")
-_EPS = 1e-9  # float sums of durations land a hair off whole days; treat those as whole
+TIME_EPS = 1e-9  # float sums of durations land a hair off whole days; treat those as whole
 
 DateArray = npt.NDArray[np.datetime64]
 FloatArray = npt.NDArray[np.float64]
@@ -260,12 +272,41 @@ class WorkCalendar:
     @overload
     def end_date(self, t: npt.ArrayLike) -> DateArray: ...
     def end_date(self, t: float | npt.ArrayLike) -> date | DateArray:
-        """The date on which work *ending* at ``t`` finished: working day ``ceil(t) - 1``.
+        """The date on which work *ending* at ``t`` finished: working day :meth:`end_day`.
 
         Work occupying working days 0..4 ends at ``t = 5.0`` and finished on working day 4;
         ``t = 4.3`` also finishes on day 4. Use this for stage ends and close dates.
         """
-        return self._convert(t, lambda x: np.ceil(x) - 1)
+        return self._convert(t, _end_rule)
+
+    def start_day(self, t: npt.ArrayLike) -> FloatArray:
+        """Working-day index on which something *starting* at ``t`` starts: ``floor(t)``.
+
+        NaN where ``t`` is not finite. :meth:`to_date` gives its date.
+        """
+        return self._day_index(t, np.floor)
+
+    def end_day(self, t: npt.ArrayLike) -> FloatArray:
+        """Working-day index on which something *ending* (or decided) at ``t`` happened.
+
+        ``ceil(t) - 1``, and day 0 for ``t = 0`` (see the module docstring); NaN where
+        ``t`` is not finite. :meth:`end_date` gives its date.
+        """
+        return self._day_index(t, _end_rule)
+
+    def decided_in(self, t: npt.ArrayLike, t0: float, t1: float) -> npt.NDArray[np.bool_]:
+        """Whether decisions at model times ``t`` fall in the period ``[t0, t1)`` of
+        :meth:`period_bounds`: their :meth:`end_day` lies in it (False where ``t`` is NaN)."""
+        day = self.end_day(t)
+        with np.errstate(invalid="ignore"):
+            return np.asarray((day >= t0) & (day < t1), dtype=bool)
+
+    def _day_index(self, t: npt.ArrayLike, rule: Any) -> FloatArray:
+        times = np.asarray(t, dtype=np.float64)
+        out = np.full(times.shape, np.nan)
+        finite = np.isfinite(times)
+        out[finite] = rule(_snap(times[finite]))
+        return out
 
     def _convert(self, t: float | npt.ArrayLike, rule: Any) -> date | DateArray:
         if isinstance(t, int | float | np.integer | np.floating):
@@ -277,9 +318,8 @@ class WorkCalendar:
 
     def _convert_array(self, times: FloatArray, rule: Any) -> DateArray:
         finite = np.isfinite(times)
-        snapped = np.where(np.abs(times - np.rint(times)) < _EPS, np.rint(times), times)
         index = np.zeros(times.shape, dtype=np.int64)
-        index[finite] = rule(snapped[finite]).astype(np.int64)
+        index[finite] = rule(_snap(times[finite])).astype(np.int64)
         out = self._index_to_dates(index + self._origin)
         out[~finite] = np.datetime64("NaT")
         return out
@@ -342,6 +382,17 @@ class WorkCalendar:
         """
         first, after = _parse_period(str(label))
         return self.to_model_time(first), self.to_model_time(after)
+
+
+def _snap(times: FloatArray) -> FloatArray:
+    """Times within TIME_EPS of a whole day, as that whole day."""
+    rounded = np.rint(times)
+    return np.where(np.abs(times - rounded) < TIME_EPS, rounded, times)
+
+
+def _end_rule(times: FloatArray) -> FloatArray:
+    """The working day of an end at ``times`` (already snapped): see the module docstring."""
+    return np.where(times == 0, 0.0, np.ceil(times) - 1)
 
 
 def _label(year: int, month: int, freq: Freq) -> str:

@@ -40,6 +40,7 @@ from typing import Annotated, Any, ClassVar, TypeAlias
 import numpy as np
 import numpy.typing as npt
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -55,6 +56,8 @@ from simsales.errors import invalid
 
 __all__ = [
     "KINDS",
+    "MAX_LOG_SD",
+    "MAX_MAGNITUDE",
     "Discrete",
     "DiscreteParams",
     "DiscreteSampler",
@@ -431,6 +434,28 @@ class DiscreteSampler(Sampler):
 
 _CONFIG = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
+MAX_MAGNITUDE = 1e15
+"""Largest number a distribution parameter may be (and, in the schema, any amount of money).
+
+Why: the engine sums values over deals and replications and multiplies them by factors (at most
+100 each). With parameters up to 1e15, a lognormal spread up to :data:`MAX_LOG_SD` and at most
+1e6 replications of 1e6 deals, every sum stays below ~1e80, far inside float64's 1.8e308, so no
+total becomes inf or NaN. No contract value or duration comes near 1e15 in any currency or unit.
+"""
+MAX_LOG_SD = 10.0  # lognormal sigma: p90/p50 up to e^12.8 (~360,000x); the tail stays finite
+
+
+def _within(x: float) -> float:
+    if abs(x) > MAX_MAGNITUDE:
+        raise invalid(
+            f"{x:g} is too large: distribution parameters must be at most {MAX_MAGNITUDE:g}",
+            "check the unit, days or the currency's units, and the exponent",
+        )
+    return x
+
+
+Number = Annotated[float, AfterValidator(_within)]
+
 
 _NEGATIVE_HINT = "durations and values cannot be negative"
 
@@ -507,7 +532,7 @@ class Fixed(_Spec):
     """Always the same number; a bare number means the same."""
 
     kind: ClassVar[str] = "fixed"
-    fixed: float
+    fixed: Number
 
     @field_validator("fixed")
     @classmethod
@@ -523,7 +548,7 @@ class Uniform(_Spec):
     """Uniform between [low, high]."""
 
     kind: ClassVar[str] = "uniform"
-    uniform: Annotated[tuple[float, float], _arity("uniform", ("low", "high"))]
+    uniform: Annotated[tuple[Number, Number], _arity("uniform", ("low", "high"))]
 
     @field_validator("uniform")
     @classmethod
@@ -539,7 +564,9 @@ class Triangular(_Spec):
     """Triangular over [low, mode, high]."""
 
     kind: ClassVar[str] = "triangular"
-    triangular: Annotated[tuple[float, float, float], _arity("triangular", ("low", "mode", "high"))]
+    triangular: Annotated[
+        tuple[Number, Number, Number], _arity("triangular", ("low", "mode", "high"))
+    ]
 
     @field_validator("triangular")
     @classmethod
@@ -555,10 +582,10 @@ class PertParams(BaseModel):
     """Beta-PERT parameters; ``lamb`` weighs the mode (4 is the classic PERT)."""
 
     model_config = _CONFIG
-    low: float
-    mode: float
-    high: float
-    lamb: float = 4.0
+    low: Number
+    mode: Number
+    high: Number
+    lamb: Number = 4.0
 
     @model_validator(mode="before")
     @classmethod
@@ -604,10 +631,10 @@ class LognormalParams(BaseModel):
     """Either the median and 90th percentile, or the mean and standard deviation."""
 
     model_config = _CONFIG
-    p50: float | None = None
-    p90: float | None = None
-    mean: float | None = None
-    sd: float | None = None
+    p50: Number | None = None
+    p90: Number | None = None
+    mean: Number | None = None
+    sd: Number | None = None
 
     @model_validator(mode="after")
     def _check(self) -> LognormalParams:
@@ -629,7 +656,22 @@ class LognormalParams(BaseModel):
                 f"lognormal needs either p50 and p90, or mean and sd; got {sorted(given)}",
                 "write e.g. {lognormal: {p50: 12, p90: 30}} or {lognormal: {mean: 10, sd: 4}}",
             )
+        sigma = self.log_sd()
+        if not sigma <= MAX_LOG_SD:  # a wider spread draws tails that overflow sums
+            raise invalid(
+                f"the spread is too wide: the log standard deviation is {sigma:.3g}, "
+                f"at most {MAX_LOG_SD:g}",
+                "p90 more than ~360,000 times p50, or sd that much larger than mean, is no "
+                "realistic duration or value; check the numbers",
+            )
         return self
+
+    def log_sd(self) -> float:
+        """sigma of log(X), from either form."""
+        if self.p50 is not None and self.p90 is not None:
+            return (math.log(self.p90) - math.log(self.p50)) / _Z90
+        assert self.mean is not None and self.sd is not None
+        return math.sqrt(math.log1p((self.sd / self.mean) ** 2))
 
 
 class Lognormal(_Spec):
@@ -652,8 +694,8 @@ class NormalParams(BaseModel):
     """Mean and sd of the normal *before* truncation at zero."""
 
     model_config = _CONFIG
-    mean: float
-    sd: float
+    mean: Number
+    sd: Number
 
     @field_validator("mean")
     @classmethod
@@ -686,7 +728,7 @@ class ExponentialParams(BaseModel):
     """The mean (1 / rate)."""
 
     model_config = _CONFIG
-    mean: float
+    mean: Number
 
     @field_validator("mean")
     @classmethod
@@ -709,7 +751,7 @@ class Empirical(_Spec):
     """Observed values, resampled with equal weight."""
 
     kind: ClassVar[str] = "empirical"
-    empirical: tuple[float, ...]
+    empirical: tuple[Number, ...]
 
     @field_validator("empirical")
     @classmethod
@@ -728,7 +770,7 @@ class DiscreteParams(BaseModel):
     """``values[i]`` occurs with probability ``p[i]``."""
 
     model_config = _CONFIG
-    values: tuple[float, ...]
+    values: tuple[Number, ...]
     p: tuple[float, ...]
 
     @model_validator(mode="after")

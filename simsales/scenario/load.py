@@ -10,7 +10,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
@@ -18,34 +18,72 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from simsales.errors import Problem, ScenarioError, format_path
+from simsales.io.inputs import excerpt, read_user_text, resolve_inside
+from simsales.scenario.distributions import MAX_MAGNITUDE
 from simsales.scenario.distributions import clean_loc as clean_distribution_loc
 from simsales.scenario.overlay import OverlayError, merge
-from simsales.scenario.references import check_references, did_you_mean
-from simsales.scenario.schema import ID_PATTERN, PERIOD_PATTERN, PipelineDeal, Scenario
-from simsales.scenario.yaml_source import Loc, SourceMap, parse_yaml, read_yaml
+from simsales.scenario.references import check_references, check_warnings, did_you_mean
+from simsales.scenario.schema import (
+    ID_PATTERN,
+    PERIOD_PATTERN,
+    Arrival,
+    DealType,
+    PipelineDeal,
+    Pool,
+    Risk,
+    Rule,
+    Scenario,
+    Stage,
+)
+from simsales.scenario.yaml_source import (
+    Loc,
+    SourceMap,
+    full_width_fixed,
+    parse_yaml,
+    read_yaml,
+)
 
-__all__ = ["load", "load_dict", "parse_override", "scenario_hash", "with_overlay"]
+__all__ = [
+    "apply_overrides",
+    "load",
+    "load_dict",
+    "parse_override",
+    "scenario_hash",
+    "scenario_warnings",
+    "with_overlay",
+    "with_overlay_files",
+]
 
 
 def load(
     path: str | Path,
     variant: str | None = None,
     overrides: Sequence[str] = (),
+    overlays: Sequence[str | Path] = (),
 ) -> Scenario:
     """Read, validate and return the scenario in ``path``.
 
-    ``variant`` applies one of the file's ``variants:``; ``overrides`` are quick changes such as
-    ``"resources.presales.capacity=5"`` (validated like the file; errors name the override).
+    Every variant in the file is validated too: a file with a broken variant is a broken file,
+    whichever variant is run. ``variant`` applies one of the file's ``variants:``;
+    ``overrides`` are quick changes such as ``"resources.presales.capacity=5"`` (validated like
+    the file; errors name the override). ``overlays`` are overlay files (e.g. a plan written by
+    ``simsales optimize``) applied after the variant and before the overrides.
     """
     data, source = read_yaml(path)
     if not isinstance(data, dict):
         raise ScenarioError([source.problem((), "a scenario must be a mapping of keys to values")])
     scenario = _validate(data, source, Path(path).parent)
+    problems: list[Problem] = []
+    for name in scenario.variants:
+        try:
+            with_overlay(scenario, name)
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ScenarioError(problems)
     if variant is not None:
         scenario = with_overlay(scenario, variant)
-    for text in overrides:
-        scenario = with_overlay(scenario, parse_override(text), name=f"--set {text}")
-    return scenario
+    return apply_overrides(with_overlay_files(scenario, overlays), overrides)
 
 
 def load_dict(
@@ -58,13 +96,40 @@ def load_dict(
 def with_overlay(
     scenario: Scenario, overlay: str | Mapping[str, Any], name: str | None = None
 ) -> Scenario:
-    """The scenario with a variant (by name) or an overlay mapping deep-merged onto it."""
+    """The scenario with a variant (by name) or an overlay mapping deep-merged onto it.
+
+    An overlay changes objects that exist; it names pools, deal types, stages, risks, rules,
+    deals and arrival sources by their ids, and an id that is not there is an error with a
+    did-you-mean. Adding an object must be explicit: its whole definition (every required key),
+    and a new pool or deal type must be used by something (a stage's needs, a risk, a deal, an
+    arrival), else it would change nothing: most likely a typo.
+    """
+    result, added = _overlay(scenario, overlay, name)
+    _refuse_unused(result, [added])
+    return result
+
+
+def _refuse_unused(scenario: Scenario, additions: Sequence[_NewObjects]) -> None:
+    problems = [
+        a.locate(frm, msg, hint) for a in additions for frm, msg, hint in a.unused(scenario)
+    ]
+    if problems:
+        raise ScenarioError(problems)
+
+
+def _overlay(
+    scenario: Scenario, overlay: str | Mapping[str, Any], name: str | None
+) -> tuple[Scenario, _NewObjects]:
+    """with_overlay without the check that new objects are used (see apply_overrides)."""
     raw, source = scenario_raw(scenario)
     prefix: Loc
     if isinstance(overlay, str):
         if overlay not in scenario.variants:
             hint = did_you_mean(overlay, scenario.variants) or "the scenario defines no variants"
-            raise ScenarioError([Problem(f"unknown variant {overlay!r}", "variants", hint=hint)])
+            at = source.problem(("variants",), f"unknown variant {overlay!r}", hint, key=True)
+            raise ScenarioError(
+                [Problem(at.message, "variants", source.file, at.line, at.column, hint)]
+            )
         name = name or f"variant {overlay}"
         patch, prefix = scenario.variants[overlay], ("variants", overlay)
     else:
@@ -86,18 +151,148 @@ def with_overlay(
         if full in source.keys:
             merged_source.keys[at] = source.keys[full]
 
+    def problem(frm: Loc, message: str, hint: str | None) -> Problem:
+        if prefix:
+            return source.problem((*prefix, *frm), message, hint)
+        return Problem(message, format_path(frm), label, hint=hint)
+
     base = {k: v for k, v in raw.items() if k != "variants"}
+    added = _NewObjects(base, problem)
     try:
-        merged = merge(base, patch, record)
+        merged = merge(base, patch, record, added.check)
     except OverlayError as exc:
-        raise ScenarioError(
-            [source.problem((*prefix, *exc.loc), exc.message, exc.hint)]
-            if prefix
-            else [Problem(exc.message, format_path(exc.loc), label, hint=exc.hint)]
-        ) from None
+        message = exc.message
+        if exc.loc and exc.loc[0] in _OBJECTS:  # name the kind: "no stage 'x'", not "no item"
+            message = message.replace("no item with id", f"no {_OBJECTS[str(exc.loc[0])][0]}")
+        raise ScenarioError([problem(exc.loc, message, exc.hint)]) from None
     merged["variants"] = raw.get("variants", {})
     base_dir = Path(source.file).parent if source.file and Path(source.file).exists() else None
-    return _validate(merged, merged_source, base_dir or Path.cwd())
+    return _validate(merged, merged_source, base_dir or Path.cwd()), added
+
+
+# Objects a scenario names by id: section -> (what users call it, its model).
+_OBJECTS: dict[str, tuple[str, type[BaseModel]]] = {
+    "resources": ("pool", Pool),
+    "deal_types": ("deal type", DealType),
+    "stages": ("stage", Stage),
+    "risks": ("risk", Risk),
+    "rules": ("rule", Rule),
+    "pipeline": ("deal", PipelineDeal),
+    "arrivals": ("arrival source", Arrival),
+}
+
+
+class _NewObjects:
+    """The objects an overlay adds: each must be whole, and new pools and deal types used."""
+
+    def __init__(self, base: dict[str, Any], locate: Callable[[Loc, str, str | None], Problem]):
+        self.base = base
+        self.locate = locate  # overlay loc, message, hint -> a located Problem
+        self.added: list[tuple[str, str, Loc]] = []  # (section, id, overlay loc)
+
+    def known(self, section: str) -> list[str]:
+        items = self.base.get(section) or {}
+        if isinstance(items, dict):
+            return [str(k) for k in items]
+        return [str(x["id"]) for x in items if isinstance(x, dict) and "id" in x]
+
+    def check(self, at: Loc, frm: Loc, value: Any) -> None:
+        """merge's on_new: a key or item the overlay adds that the base does not have."""
+        if not at or at[0] not in _OBJECTS:
+            return
+        section = str(at[0])
+        if len(at) == 1:  # the whole section is new: every object in it is
+            if isinstance(value, dict) and section in ("resources", "deal_types"):
+                for key, item in value.items():
+                    self._one(section, str(key), item, (*frm, key))
+            elif isinstance(value, list) and section not in ("resources", "deal_types"):
+                for i, item in enumerate(value):
+                    if isinstance(item, dict) and "id" in item:
+                        self._one(section, str(item["id"]), item, (*frm, i))
+        elif len(at) == 2:
+            key = at[1] if section in ("resources", "deal_types") else None
+            if key is None:
+                key = value.get("id") if isinstance(value, dict) else None
+            if key is not None:
+                self._one(section, str(key), value, frm)
+
+    def _one(self, section: str, key: str, value: Any, frm: Loc) -> None:
+        what, model = _OBJECTS[section]
+        required = [f.alias or n for n, f in model.model_fields.items() if f.is_required()]
+        missing = [k for k in required if not isinstance(value, dict) or k not in value]
+        if missing:
+            close = did_you_mean(key, self.known(section)) or f"the scenario has no {what}s yet"
+            raise OverlayError(
+                frm,
+                f"no {what} {key!r} to change",
+                _then(close, f"to add a {what}, give its whole definition: {', '.join(missing)}"),
+            )
+        self.added.append((section, key, frm))
+
+    def unused(self, s: Scenario) -> Iterator[tuple[Loc, str, str | None]]:
+        """New pools and deal types nothing uses: they would change nothing."""
+        pools = {p for st in s.stages for p in st.needs}
+        overrides = [o for t in s.deal_types.values() for o in t.stages.values()]
+        pools |= {p for o in overrides for p in o.needs or {}}
+        pools |= {r.resource for r in s.risks if r.resource is not None}
+        types = {d.type for d in s.deals()} | {a.type for a in s.arrivals}
+        for section, key, frm in self.added:
+            if section == "resources" and key not in pools:
+                used_by = "no stage's needs and no risk"
+            elif section == "deal_types" and key not in types:
+                used_by = "no deal and no arrival"
+            else:
+                continue
+            what = _OBJECTS[section][0]
+            close = did_you_mean(key, self.known(section))
+            yield (
+                frm,
+                f"new {what} {key!r} is used by {used_by}: it would change nothing",
+                _then(close, f"to change an existing {what}, use its id"),
+            )
+
+
+def _then(first: str | None, advice: str) -> str:
+    """Two pieces of a hint in one sentence-like line."""
+    if not first:
+        return advice
+    return f"{first} {advice}" if first.endswith("?") else f"{first}; {advice}"
+
+
+def apply_overrides(scenario: Scenario, overrides: Sequence[str]) -> Scenario:
+    """The scenario with ``--set PATH=VALUE`` changes applied in order (see :func:`parse_override`).
+
+    A path may not run through an id that does not exist (``resources.legl.capacity=4``): one
+    field on an unknown pool or deal type is a typo, not a new object. To add one, set its whole
+    definition: ``resources.contractors={capacity: 2}``.
+    """
+    additions: list[_NewObjects] = []
+    for text in overrides:
+        raw, _ = scenario_raw(scenario)
+        parts = [p for p in text.partition("=")[0].strip().split(".") if p]
+        if len(parts) > 2 and parts[0] in ("resources", "deal_types"):
+            known = [str(k) for k in raw.get(parts[0]) or {}]
+            if parts[1] not in known:
+                what = _OBJECTS[parts[0]][0]
+                close = did_you_mean(parts[1], known) or f"the scenario has no {what}s"
+                raise ScenarioError(
+                    [
+                        Problem(
+                            f"no {what} {parts[1]!r} to change",
+                            ".".join(parts[:2]),
+                            f"--set {text}",
+                            hint=_then(
+                                close,
+                                f"to add a {what}, set its whole definition: "
+                                f"--set '{parts[0]}.{parts[1]}={{...}}'",
+                            ),
+                        )
+                    ]
+                )
+        scenario, added = _overlay(scenario, parse_override(text), f"--set {text}")
+        additions.append(added)
+    _refuse_unused(scenario, additions)  # a pool added by one --set may be used by the next
+    return scenario
 
 
 def parse_override(text: str) -> dict[str, Any]:
@@ -122,6 +317,15 @@ def scenario_raw(scenario: Scenario) -> tuple[dict[str, Any], SourceMap]:
     if data is None:  # built directly with Scenario(...): fall back to its own dump
         data = json_safe(scenario.model_dump(mode="json", by_alias=True, exclude_none=True))
     return data, raw.get("_source") or SourceMap(None)
+
+
+def scenario_warnings(scenario: Scenario) -> list[Problem]:
+    """What is valid but most likely a mistake, located like errors (message starts 'warning:')."""
+    _, source = scenario_raw(scenario)
+    return [
+        source.problem(loc, f"warning: {message}", hint)
+        for loc, message, hint in check_warnings(scenario)
+    ]
 
 
 def scenario_hash(scenario: Scenario) -> str:
@@ -186,13 +390,20 @@ def _problem(err: ErrorDetails, data: Any, source: SourceMap) -> Problem:
         message, hint = _PATTERN_MESSAGES[ctx["pattern"]]
     if kind == "extra_forbidden":
         allowed = allowed_keys(Scenario, loc[:-1])
-        return source.problem(
-            loc, f"unknown key {loc[-1]!r}", did_you_mean(str(loc[-1]), allowed), key=True
-        )
+        hint = did_you_mean(str(loc[-1]), allowed)
+        if "\uff1a" in str(loc[-1]):  # `capacity：2` reads as one key without a value
+            hint = f"a full-width colon; write {full_width_fixed(str(loc[-1]))!r}"
+        return source.problem(loc, f"unknown key {loc[-1]!r}", hint, key=True)
     if kind == "missing":
         return source.problem(loc[:-1], f"missing required key {loc[-1]!r}", hint)
+    if kind == "less_than_equal" and ctx.get("le") == MAX_MAGNITUDE:
+        message = f"{err['input']:g} is too large: amounts must be at most {MAX_MAGNITUDE:g}"
+        hint = "so that sums over deals and replications stay finite; check the exponent"
+        return source.problem(loc, message, hint)
     if kind != "simsales" and "input" in err and not isinstance(err["input"], dict | list):
-        message = f"{message} (got {err['input']!r})"
+        message = f"{message} (got {excerpt(err['input'])})"  # short: it may come from a file
+        if isinstance(err["input"], str) and "\uff1a" in err["input"]:
+            hint = f"a full-width colon; write {full_width_fixed(err['input'])!r}"
     return source.problem(loc, message, hint)
 
 
@@ -268,7 +479,11 @@ def _read_pipeline_csv(
 ) -> list[dict[str, Any]]:
     """Rows of a pipeline CSV as deal mappings; their errors point at the CSV's lines."""
     loc: Loc = ("pipeline", "csv")
-    path = base_dir / str(spec.get("csv", ""))
+    try:  # inside the scenario's folder (or --allow-path): a scenario must not read any file
+        path = resolve_inside(str(spec.get("csv", "")), base_dir, what="pipeline CSV")
+    except ScenarioError as exc:
+        problems.extend(source.problem(loc, p.message, p.hint) for p in exc.problems)
+        return []
     columns = spec.get("columns") or {}
     if not isinstance(columns, dict):
         problems.append(source.problem(("pipeline", "columns"), "columns must be a mapping"))
@@ -284,13 +499,18 @@ def _read_pipeline_csv(
                 )
             )
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else "cannot be read"
-        problems.append(source.problem(loc, f"pipeline CSV {path} {reason}", "check the path"))
+        text = read_user_text(path, what="pipeline CSV")
+    except ScenarioError as exc:
+        for p in exc.problems:
+            reason = p.message if p.message != "no such file" else "cannot be read"
+            where = f":{p.line}" if p.line else ""
+            message = f"pipeline CSV {path}{where} {reason}"
+            problems.append(source.problem(loc, message, p.hint or "check the path"))
         return []
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
+    # the header is file content: hints quote it only as short escaped excerpts
+    shown = [excerpt(h)[1:-1] for h in header]
     to_field = {str(col): str(field) for field, col in columns.items()}
     for field, col in columns.items():
         if col not in header:
@@ -300,7 +520,7 @@ def _read_pipeline_csv(
                     "pipeline.columns",
                     str(path),
                     1,
-                    hint=did_you_mean(str(col), header),
+                    hint=did_you_mean(str(col), shown),
                 )
             )
     known = {to_field.get(c, c) for c in header}
@@ -330,3 +550,32 @@ def _read_pipeline_csv(
         source.values[("pipeline", i)] = (line, 1)
         deals.append(deal)
     return deals
+
+
+def with_overlay_files(scenario: Scenario, paths: Sequence[str | Path]) -> Scenario:
+    """``scenario`` with each overlay file merged onto it, in order."""
+    for path in paths:
+        data, source = read_yaml(path)
+        if data is None:
+            data = {}  # an empty plan (nothing to change) is a valid overlay
+        if not isinstance(data, dict):
+            raise ScenarioError(
+                [
+                    source.problem(
+                        (), "an overlay must be a mapping of scenario keys (a partial scenario)"
+                    )
+                ]
+            )
+        if "variants" in data:
+            raise ScenarioError(
+                [
+                    source.problem(
+                        ("variants",),
+                        "an overlay cannot define variants",
+                        "put variants in the scenario file; an overlay is one what-if",
+                        key=True,
+                    )
+                ]
+            )
+        scenario = with_overlay(scenario, data, name=str(path))
+    return scenario

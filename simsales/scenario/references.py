@@ -1,7 +1,23 @@
 """Cross-reference checks: every name a scenario uses must exist, and the pieces must fit.
 
 Each check yields ``(loc, message, hint)``; the loader locates them in the file and reports all
-of them at once.
+of them at once. :func:`check_references` finds errors; :func:`check_warnings` finds what is
+valid but most likely a mistake (the CLI prints those and goes on).
+
+Rules beyond names:
+
+- *A loop no deal can leave* is an error: a set of stages from which no path of positive
+  probability reaches a decision (won or lost), e.g. a stage reworking to itself with p = 1, or
+  to an earlier stage whose stages in between always advance. The engine would run such a deal
+  forever and the win probabilities would be a singular system.
+- *A rework with p = 1* that can be left (a stage in the loop can lose the deal) is a warning:
+  no deal ever advances past that stage.
+- *The working window* start..horizon must hold at least one working day of the calendar.
+- *A far horizon* is a warning: more than :data:`FAR_HORIZON_YEARS` years after start (a typo
+  like 2127 for 2027), or, without arrivals, more than :data:`FAR_HORIZON_FACTOR` times the
+  time the live pipeline needs (see :func:`_pipeline_span`: the slowest deal's remaining mean
+  path, or a pool's remaining person-days over its capacity, whichever is longer), when every
+  live deal is long decided and the extra years only cost run time.
 """
 
 from __future__ import annotations
@@ -10,9 +26,26 @@ import difflib
 from collections.abc import Iterable, Iterator
 from datetime import date
 
-from simsales.scenario.schema import PipelineCsv, Scenario, period_kind
+from simsales.scenario.schema import (
+    EXIT_OUTCOMES,
+    Exit,
+    PipelineCsv,
+    Scenario,
+    Stage,
+    period_kind,
+)
 
-__all__ = ["Finding", "check_references", "did_you_mean"]
+__all__ = [
+    "FAR_HORIZON_FACTOR",
+    "FAR_HORIZON_YEARS",
+    "Finding",
+    "check_references",
+    "check_warnings",
+    "did_you_mean",
+]
+
+FAR_HORIZON_YEARS = 20
+FAR_HORIZON_FACTOR = 10
 
 Loc = tuple[str | int, ...]
 Finding = tuple[Loc, str, str | None]
@@ -37,13 +70,20 @@ def check_references(s: Scenario) -> list[Finding]:
     return [
         *_stages(s),
         *_deal_types(s),
+        *_loops(s),
         *_pipeline(s),
         *_arrivals(s),
         *_risks(s),
         *_rules(s),
         *_targets(s),
         *_resources(s),
+        *_working_window(s),
     ]
+
+
+def check_warnings(s: Scenario) -> list[Finding]:
+    """Valid but most likely wrong: a rework with p = 1, a horizon far beyond the pipeline."""
+    return [*_sure_rework(s), *_far_horizon(s)]
 
 
 def _stages(s: Scenario) -> Iterator[Finding]:
@@ -64,6 +104,126 @@ def _stages(s: Scenario) -> Iterator[Finding]:
                     f"rework must loop back to an earlier stage; {st.rework.to!r} comes later",
                     "rework goes to this stage or one before it",
                 )
+        if st.exits is not None:
+            yield from _exit_targets(("stages", i, "exits"), st.exits, s)
+
+
+def _exit_targets(loc: Loc, exits: tuple[Exit, ...], s: Scenario) -> Iterator[Finding]:
+    known = [*s.stage_ids, *EXIT_OUTCOMES]
+    for j, ex in enumerate(exits):
+        if ex.to not in known:
+            yield _unknown((*loc, j, "to"), "exit target", ex.to, known)
+        elif ex.to in EXIT_OUTCOMES and ex.to in s.stage_ids:
+            yield (
+                (*loc, j, "to"),
+                f"{ex.to!r} names both a stage and the outcome of a deal",
+                f"rename the stage {ex.to!r}; in exits, {ex.to!r} always means the outcome",
+            )
+
+
+_ABSORBED = -1  # won or lost: the deal has left the chain
+
+
+def _successors(stages: tuple[Stage, ...], on: list[bool]) -> list[set[int]]:
+    """Per stage, where a deal can go next (with p > 0): a stage, or ``_ABSORBED``.
+
+    A target the type skips passes the deal on to the next stage it goes through (as the
+    engine does); past the last stage the deal is won."""
+    index = {st.id: i for i, st in enumerate(stages)}
+    n = len(stages)
+
+    def land(target: int) -> int:
+        while target < n and not on[target]:
+            target += 1
+        return _ABSORBED if target >= n else target
+
+    out: list[set[int]] = []
+    for i, st in enumerate(stages):
+        nxt: set[int] = set()
+        if not on[i]:
+            nxt.add(land(i + 1))
+        elif st.exits is not None:
+            for ex in st.exits:
+                if ex.p > 0:
+                    nxt.add(_ABSORBED if ex.to not in index else land(index[ex.to]))
+        else:
+            back = st.rework.p if st.rework is not None and st.rework.to in index else 0.0
+            if back > 0 and st.rework is not None:
+                nxt.add(land(index[st.rework.to]))
+            if back < 1:
+                if st.advance < 1:
+                    nxt.add(_ABSORBED)
+                if st.advance > 0:
+                    nxt.add(land(i + 1))
+        out.append(nxt)
+    return out
+
+
+def _trapped(stages: tuple[Stage, ...], on: list[bool]) -> list[int]:
+    """Stages a deal goes through but can never leave for won or lost (a closed loop)."""
+    succ = _successors(stages, on)
+    free = [_ABSORBED in nxt for nxt in succ]
+    changed = True
+    while changed:
+        changed = False
+        for i, nxt in enumerate(succ):
+            if not free[i] and any(t >= 0 and free[t] for t in nxt):
+                free[i] = changed = True
+    return [i for i in range(len(stages)) if on[i] and not free[i]]
+
+
+def _loops(s: Scenario) -> Iterator[Finding]:
+    """A loop no deal can leave would keep its deals cycling until the horizon (or forever,
+    when its times are zero): every stage must have a way to won or lost. One finding per
+    loop, at the last stage of it, naming every stage a deal would be caught in."""
+    reported: set[str] = set()
+    trapped = _trapped(s.stages, [True] * len(s.stages))
+    if trapped:
+        reported.update(s.stages[i].id for i in trapped)
+        st = s.stages[trapped[-1]]
+        loc: Loc = ("stages", trapped[-1], *_form_loc(st))
+        yield loc, _trap_message([s.stages[i] for i in trapped]), _trap_hint(st)
+    for name, dt in s.deal_types.items():
+        if not dt.stages and not dt.skip:
+            continue
+        stages = s.stages_of(name)
+        caught = _trapped(stages, [st.id not in dt.skip for st in stages])
+        if not caught or all(stages[i].id in reported for i in caught):
+            continue
+        reported.update(stages[i].id for i in caught)
+        st = stages[caught[-1]]
+        override = dt.stages.get(st.id)
+        loc = ("deal_types", name, "skip")
+        if override is not None and (override.exits is not None or override.rework is not None):
+            loc = ("deal_types", name, "stages", st.id, *_form_loc(st))
+        yield (
+            loc,
+            _trap_message([stages[i] for i in caught], f" for deal type {name!r}"),
+            _trap_hint(st),
+        )
+
+
+def _form_loc(st: Stage) -> tuple[str, ...]:
+    if st.exits is not None:
+        return ("exits",)
+    return ("rework", "p") if st.rework is not None else ("advance",)
+
+
+def _trap_hint(st: Stage) -> str:
+    if st.exits is not None:
+        return "give a stage of the loop an exit to won, lost or a later stage with p > 0"
+    return "give the rework a p below 1, or let a stage in the loop lose deals: advance below 1"
+
+
+def _trap_message(caught: list[Stage], who: str = "") -> str:
+    st = caught[-1]
+    alone = len(caught) == 1 and st.exits is not None
+    if alone and all(e.to == st.id for e in st.exits or () if e.p > 0):
+        return f"stage {st.id!r}{who} sends every deal back to itself: a loop no deal can leave"
+    names = ", ".join(repr(c.id) for c in caught)
+    return (
+        f"a loop no deal can leave{who}: a deal in {names} never reaches a decision (won or lost)"
+    )
 
 
 def _needs(loc: Loc, needs: dict[str, int], s: Scenario) -> Iterator[Finding]:
@@ -93,6 +253,8 @@ def _deal_types(s: Scenario) -> Iterator[Finding]:
                 yield _unknown(loc, "stage", sid, stage_ids)
             if override.needs:
                 yield from _needs((*loc, "needs"), override.needs, s)
+            if override.exits is not None:
+                yield from _exit_targets((*loc, "exits"), override.exits, s)
         if len(dt.skip) >= len(stage_ids) and set(dt.skip) >= set(stage_ids):
             yield ("deal_types", name, "skip"), "a deal type cannot skip every stage", None
 
@@ -210,3 +372,89 @@ def _resources(s: Scenario) -> Iterator[Finding]:
                     f"date {change.from_} lies outside start..horizon ({s.start}..{s.horizon})",
                     None,
                 )
+
+
+def _working_window(s: Scenario) -> Iterator[Finding]:
+    calendar = s.calendar.build(s.start, s.horizon)
+    first = calendar.to_model_time(s.start)
+    if calendar.to_model_time(s.horizon) + (1 if calendar.is_workday(s.horizon) else 0) <= first:
+        yield (
+            ("horizon",),
+            f"no working day between start ({s.start:%a} {s.start}) and horizon "
+            f"({s.horizon:%a} {s.horizon}) in this calendar",
+            "move the horizon to a working day after start, or add extra_workdays",
+        )
+
+
+# --- loops: every stage must be able to reach a decision ----------------------------------
+
+
+def _effective(s: Scenario, type_name: str) -> list[tuple[int, Stage, Loc]]:
+    """The stages a deal type goes through, with its overrides applied, and where each is set."""
+    dt = s.deal_types[type_name]
+    out = []
+    for i, st in enumerate(s.stages):
+        if st.id in dt.skip:
+            continue
+        loc: Loc = ("stages", i)
+        override = dt.stages.get(st.id)
+        if override is not None:
+            changes = {k: v for k, v in override if v is not None}
+            if changes.keys() & {"advance", "rework"}:
+                loc = ("deal_types", type_name, "stages", st.id)
+            st = st.model_copy(update=changes)
+        out.append((i, st, loc))
+    return out
+
+
+def _sure_rework(s: Scenario) -> Iterator[Finding]:
+    for i, st in enumerate(s.stages):
+        if st.rework is not None and st.rework.p >= 1.0 and st.rework.to != st.id:
+            yield (
+                ("stages", i, "rework", "p"),
+                f"rework p = 1: no deal ever advances past {st.id!r}; deals only leave the loop "
+                f"back to {st.rework.to!r} by being lost",
+                "a rework probability is usually well below 1",
+            )
+
+
+def _far_horizon(s: Scenario) -> Iterator[Finding]:
+    years = (s.horizon - s.start).days / 365.25
+    if years > FAR_HORIZON_YEARS:
+        yield (
+            ("horizon",),
+            f"the horizon {s.horizon} is {years:.0f} years after start ({s.start})",
+            f"a sales forecast rarely looks past {FAR_HORIZON_YEARS} years; is the year a typo?",
+        )
+        return
+    if s.arrivals or isinstance(s.pipeline, PipelineCsv) or not s.pipeline:
+        return
+    span = _pipeline_span(s)
+    days = (s.horizon - s.start).days * (1 if s.calendar.continuous else 5 / 7)
+    if span > 0 and days > FAR_HORIZON_FACTOR * span:
+        yield (
+            ("horizon",),
+            f"the horizon is about {days:,.0f} working days after start, more than "
+            f"{FAR_HORIZON_FACTOR} times the ~{span:,.0f} days the live deals need (no "
+            "arrivals): they are long decided by then",
+            "bring the horizon closer, or add arrivals: the extra time only makes the run longer",
+        )
+
+
+def _pipeline_span(s: Scenario) -> float:
+    """A rough time for the live pipeline to finish, in (working) days: the longer of the
+    slowest deal's path (mean durations of the stages left, no waiting) and, for each pool, the
+    person-days all live deals still need from it divided by its capacity (everyone queued)."""
+    path = 0.0
+    load: dict[str, float] = dict.fromkeys(s.resources, 0.0)
+    plans = {name: _effective(s, name) for name in s.deal_types}
+    for deal in s.deals():
+        left = [st for i, st, _ in plans[deal.type] if i >= s.stage_ids.index(deal.stage)]
+        means = [st.duration.sampler().mean() for st in left]
+        path = max(path, sum(means))
+        for st, mean in zip(left, means, strict=True):
+            for pool, people in st.needs.items():
+                if pool in load:
+                    load[pool] += people * mean
+    queued = [load[p] / pool.capacity for p, pool in s.resources.items() if pool.capacity > 0]
+    return max([path, *queued])

@@ -9,6 +9,7 @@ reports every broken reference at once.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -25,7 +26,7 @@ from pydantic import (
 
 from simsales.errors import invalid
 from simsales.scenario.calendar import CalendarSpec
-from simsales.scenario.distributions import DistributionSpec
+from simsales.scenario.distributions import MAX_MAGNITUDE, DistributionSpec
 from simsales.scenario.rules import (
     CompiledExpression,
     Condition,
@@ -38,6 +39,7 @@ __all__ = [
     "Arrival",
     "CapacityChange",
     "DealType",
+    "Exit",
     "Impact",
     "Mitigation",
     "PipelineCsv",
@@ -53,11 +55,22 @@ __all__ = [
     "SimulationSettings",
     "Stage",
     "StageOverride",
+    "StaleAfter",
     "Targets",
+    "Uncertainty",
+    "with_override",
 ]
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0, description="probability in [0, 1]")]
-Money = Annotated[float, Field(ge=0.0, allow_inf_nan=False, description="amount in the currency")]
+Money = Annotated[
+    float,
+    Field(
+        ge=0.0,
+        le=MAX_MAGNITUDE,  # sums over deals and replications stay finite (see distributions)
+        allow_inf_nan=False,
+        description="amount in the currency",
+    ),
+]
 Factor = Annotated[
     float, Field(ge=0.0, le=100.0, allow_inf_nan=False, description="multiplier, 1 = unchanged")
 ]
@@ -75,6 +88,8 @@ PERIOD_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])|Q[1-4]|H[12])?$"
 Period = Annotated[
     str, Field(pattern=PERIOD_PATTERN, description="2027 | 2027H1 | 2027Q3 | 2027-03")
 ]
+EXIT_OUTCOMES = ("won", "lost")  # exit targets that end the deal rather than name a stage
+_EXIT_SUM_TOLERANCE = 1e-6
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -91,7 +106,10 @@ class Precision(Frozen):
         None, gt=0, lt=0.5, description="half-width of the portfolio win-rate interval"
     )
     close_p80_days: float | None = Field(
-        None, gt=0, description="half-width of the portfolio P80 close-time interval, days"
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="half-width of the portfolio P80 close-time interval, days",
     )
     revenue_rel: float | None = Field(
         None, gt=0, lt=1, description="half-width of the mean-revenue interval, relative to it"
@@ -121,6 +139,18 @@ class Pool(Frozen):
     min: int | None = Field(None, ge=0, description="optimizer: smallest allowed headcount")
     max: int | None = Field(None, ge=0, description="optimizer: largest allowed headcount")
     hire_lead_months: int = Field(0, ge=0, le=24, description="optimizer: months until a hire")
+    release_lead_months: int | None = Field(
+        None, ge=0, le=24, description="optimizer: months until a release (default: as hiring)"
+    )
+    hire_cost: Money | None = Field(
+        None, description="optimizer: one-off cost per person hired (recruiting, onboarding)"
+    )
+    release_cost: Money | None = Field(
+        None, description="optimizer: one-off cost per person released (notice, severance)"
+    )
+    min_tenure_months: int = Field(
+        0, ge=0, le=60, description="optimizer: months a new hire stays at least"
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Pool:
@@ -169,7 +199,70 @@ class Rework(Frozen):
     p: Probability = Field(description="chance of looping back after this stage")
 
 
+class Exit(Frozen):
+    """One way out of a stage: where deals go, how often, and after how long in the stage."""
+
+    to: Identifier = Field(
+        description="'won', 'lost', a later stage (a skip when not the next one), or this or "
+        "an earlier stage (rework)"
+    )
+    p: Probability = Field(description="share of the stage's deals that leave this way")
+    after: DistributionSpec | None = Field(
+        None, description="working days in the stage before leaving this way (default: duration)"
+    )
+
+
+class StaleAfter(Frozen):
+    lost_after: float = Field(
+        ge=0, le=10_000, description="working days a stale live deal stays open before it is lost"
+    )
+
+
+Stale = Annotated[
+    Literal["lost"] | StaleAfter,
+    Field(
+        description="live deals older than every exit's longest time: 'lost' at once, or "
+        "lost_after DAYS more days"
+    ),
+]
+
+
+def _exit_shares(exits: tuple[Exit, ...] | None) -> tuple[Exit, ...] | None:
+    """Exit shares are a distribution over the ways out: they must sum to 1."""
+    if exits is None:
+        return None
+    if not exits:
+        raise invalid("exits must list at least one way out", "e.g. exits: [{to: lost, p: 1}]")
+    total = math.fsum(e.p for e in exits)
+    if abs(total - 1.0) > _EXIT_SUM_TOLERANCE:
+        missing = 1.0 - total
+        hint = (
+            f"add an exit with p: {missing:.6g} (e.g. to: lost) or raise the shares"
+            if missing > 0
+            else "lower the shares so that they add up to 1"
+        )
+        raise invalid(f"exit shares p must sum to 1, got {total:.6g}", hint)
+    return exits
+
+
+def _one_form(fields: set[str], exits: tuple[Exit, ...] | None, where: str) -> None:
+    if exits is not None and fields & {"advance", "rework"}:
+        given = " and ".join(sorted(fields & {"advance", "rework"}))
+        raise invalid(
+            f"{where} gives both exits and {given}: use one form",
+            f"move {given} into exits (to: the next stage / to: lost / to: an earlier stage) "
+            f"or remove exits; a variant that switches a stage to exits sets {given}: null",
+        )
+
+
 class Stage(Frozen):
+    """A milestone stage. Where deals go from it is said either simply (``advance`` and one
+    ``rework``) or as competing ``exits``, each with its own share and time in the stage.
+
+    ``stale`` applies to live deals in a stage with exits that have already spent longer than
+    any exit's time (every exit's survival is 0 at their age): ``lost`` loses them at once,
+    ``{lost_after: N}`` after N more days; they hold no people meanwhile."""
+
     id: Identifier
     name: str | None = Field(None, description="display name")
     exit_criteria: tuple[str, ...] = Field((), description="goals that end the stage")
@@ -179,17 +272,79 @@ class Stage(Frozen):
     )
     advance: Probability = Field(1.0, description="chance to advance; otherwise the deal is lost")
     rework: Rework | None = None
+    exits: tuple[Exit, ...] | None = Field(
+        None, description="competing exits instead of advance/rework; shares p sum to 1"
+    )
+    stale: Stale = "lost"
     cost: Money = Field(0.0, description="direct cost per visit (travel, demo kit, ...)")
+
+    @field_validator("exits")
+    @classmethod
+    def _shares(cls, exits: tuple[Exit, ...] | None) -> tuple[Exit, ...] | None:
+        return _exit_shares(exits)
+
+    @model_validator(mode="after")
+    def _form(self) -> Stage:
+        _one_form(self.model_fields_set, self.exits, "the stage")
+        if self.exits is None and "stale" in self.model_fields_set:
+            raise invalid(
+                "stale only applies to a stage with exits",
+                "give the stage exits (each with its time `after`) or remove stale",
+            )
+        return self
 
 
 class StageOverride(Frozen):
-    """A deal type's changes to one stage; anything left out keeps the stage's value."""
+    """A deal type's changes to one stage; anything left out keeps the stage's value.
+
+    ``exits`` replace the stage's way out (its advance/rework or exits); ``advance`` or
+    ``rework`` replace the stage's exits by the simple form."""
 
     duration: DistributionSpec | None = None
     needs: dict[Identifier, Annotated[int, Field(ge=1, le=1000)]] | None = None
     advance: Probability | None = None
     rework: Rework | None = None
+    exits: tuple[Exit, ...] | None = None
+    stale: Stale | None = None
     cost: Money | None = None
+
+    @field_validator("exits")
+    @classmethod
+    def _shares(cls, exits: tuple[Exit, ...] | None) -> tuple[Exit, ...] | None:
+        return _exit_shares(exits)
+
+    @model_validator(mode="after")
+    def _form(self) -> StageOverride:
+        given = {k for k in ("advance", "rework") if getattr(self, k) is not None}
+        _one_form(given, self.exits, "the override")
+        return self
+
+
+class Uncertainty(Frozen):
+    """Multipliers (mean about 1) drawn once per replication: what the history cannot pin down.
+
+    Each replication draws every multiplier from its own random stream, keyed by its name, so
+    variants keep common random numbers."""
+
+    arrivals: DistributionSpec | None = Field(None, description="multiplies every arrival rate")
+    win_odds: DistributionSpec | None = Field(
+        None, description="multiplies the odds of the exits towards a win (to won or forward)"
+    )
+    duration: DistributionSpec | None = Field(None, description="multiplies every time in stage")
+    value: DistributionSpec | None = Field(None, description="multiplies every deal value")
+
+
+def with_override(stage: Stage, override: StageOverride | None) -> Stage:
+    """The stage as a deal type sees it: the override's values replace the stage's, and a way
+    out given in one form (exits, or advance/rework) replaces the stage's other form."""
+    if override is None:
+        return stage
+    update: dict[str, Any] = {k: v for k, v in override if v is not None}
+    if override.exits is not None:
+        update |= {"advance": 1.0, "rework": None}
+    elif override.advance is not None or override.rework is not None:
+        update["exits"] = None
+    return stage.model_copy(update=update)
 
 
 class DealType(Frozen):
@@ -198,6 +353,9 @@ class DealType(Frozen):
     margin: Probability = Field(1.0, description="share of the value that is gross margin")
     stages: dict[Identifier, StageOverride] = Field(default_factory=dict)
     skip: tuple[Identifier, ...] = Field((), description="stages this type never goes through")
+    uncertainty: Uncertainty = Field(
+        default_factory=Uncertainty, description="multipliers of this type (times the global ones)"
+    )
 
 
 class PipelineDeal(Frozen):
@@ -235,6 +393,13 @@ class Arrival(Frozen):
     )
     seasonality: dict[str, Factor] = Field(
         default_factory=dict, description="month (Jan..Dec) -> multiplier of per_month"
+    )
+    trend: float = Field(
+        0.0,
+        gt=-1.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="relative change of the rate per month from start, compounded (0.03 = +3%)",
     )
     stage: Identifier | None = Field(None, description="stage new deals start in (the first)")
     customer: str | None = None
@@ -326,7 +491,11 @@ class RuleEffect(Frozen):
     delay: DistributionSpec | None = Field(None, description="working days added at once")
     skip: tuple[Identifier, ...] = Field((), description="stages the deal will not go through")
     priority: float | None = Field(
-        None, description="moves the deal ahead in queues: subtracted from its queue key"
+        None,
+        ge=-MAX_MAGNITUDE,
+        le=MAX_MAGNITUDE,
+        allow_inf_nan=False,
+        description="moves the deal ahead in queues: subtracted from its queue key",
     )
 
 
@@ -365,6 +534,9 @@ class Scenario(Frozen):
     arrivals: tuple[Arrival, ...] = ()
     risks: tuple[Risk, ...] = ()
     rules: tuple[Rule, ...] = ()
+    uncertainty: Uncertainty = Field(
+        default_factory=Uncertainty, description="per-replication multipliers of parameters"
+    )
     targets: Targets = Field(default_factory=Targets)
     variants: dict[Identifier, dict[str, Any]] = Field(
         default_factory=dict, description="what-ifs: overlays deep-merged onto this scenario"
@@ -381,6 +553,11 @@ class Scenario(Frozen):
     @property
     def stage_ids(self) -> tuple[str, ...]:
         return tuple(s.id for s in self.stages)
+
+    def stages_of(self, deal_type: str) -> tuple[Stage, ...]:
+        """Every stage with ``deal_type``'s overrides applied (see :func:`with_override`)."""
+        overrides = self.deal_types[deal_type].stages
+        return tuple(with_override(st, overrides.get(st.id)) for st in self.stages)
 
     def deals(self) -> tuple[PipelineDeal, ...]:
         """The live pipeline (a CSV pipeline is resolved by the loader before this is used)."""

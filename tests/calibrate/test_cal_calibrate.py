@@ -210,7 +210,7 @@ def test_timestamped_stage_changes_use_exact_durations(tmp_path: Path) -> None:
 
 
 def test_atomic_write_keeps_the_old_file_when_the_check_fails(tmp_path: Path) -> None:
-    from simsales.calibrate.atomic import write_text_atomic
+    from simsales.io.outputs import write_text
 
     target = tmp_path / "s.yaml"
     target.write_text("old", encoding="utf-8")
@@ -220,8 +220,8 @@ def test_atomic_write_keeps_the_old_file_when_the_check_fails(tmp_path: Path) ->
         raise ValueError("no")
 
     with pytest.raises(ValueError, match="no"):
-        write_text_atomic(target, "new", refuse)
+        write_text(target, "new", check=refuse)
     assert target.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["s.yaml"]
-    write_text_atomic(target, "new")
+    write_text(target, "new")
     assert target.read_text(encoding="utf-8") == "new"

@@ -3,7 +3,9 @@
 - capacity: from the stage visits and each stage's needs, no start ever takes a pool over its
   capacity (capacity may drop under the busy count through a resource risk: no pre-emption);
 - time order: entry <= ready <= start <= exit, decisions within the horizon;
-- outcomes: every deal is won, lost or open; revenue only from won deals, equal to their value.
+- outcomes: every deal is won, lost or open; revenue only from won deals, equal to their value;
+- exit kinds: a visit still running has kind open; a visit that ended won (lost) belongs to a
+  deal that was won (lost), and it is the deal's last visit.
 """
 
 from __future__ import annotations
@@ -20,6 +22,23 @@ def check_all(forecast: Forecast) -> None:
     check_capacity(forecast)
     check_visit_order(forecast)
     check_outcomes(forecast)
+    check_exit_kinds(forecast)
+
+
+def check_exit_kinds(forecast: Forecast) -> None:
+    v, d = forecast.visits, forecast.deals
+    kind = v["exit"].astype(str)
+    assert (kind[v["exit_t"].isna()] == "open").all(), "a running visit has no exit yet"
+    outcome = d.assign(deal=d["deal"].astype(str)).set_index(["replication", "deal"])["outcome"]
+    key = pd.MultiIndex.from_arrays([v["replication"], v["deal"].astype(str)])
+    of_deal = outcome.reindex(key).astype(str).to_numpy()
+    for end in ("won", "lost"):
+        assert (of_deal[(kind == end).to_numpy()] == end).all(), (
+            f"a visit {end} of a deal not {end}"
+        )
+    last = ~key.duplicated(keep="last")
+    ended = kind.isin(["won", "lost"]).to_numpy()
+    assert last[ended].all(), "a visit that ends a deal is its last"
 
 
 def check_capacity(forecast: Forecast) -> int:
@@ -42,8 +61,14 @@ def check_capacity(forecast: Forecast) -> int:
     rep = v["replication"].to_numpy()
     caps = forecast.capacity
     checked = 0
+    # A zero-length visit (a click-through exit) takes and frees its people at one instant: it
+    # holds nobody over any time, and "releases before starts" cannot order it against itself.
+    # It is left out of the sweep; it must still fit into the pool.
+    zero = (v["exit_t"] == v["start_t"]).to_numpy()
     for p, pool in enumerate(model.pool_ids):
-        uses = need[:, p] > 0
+        most = max([int(model.capacity[p]), *(c for _, q, c in model.capacity_changes if q == p)])
+        assert (need[zero, p] <= most).all(), f"{pool}: a zero-length visit needs too many"
+        uses = (need[:, p] > 0) & ~zero
         n = need[uses, p]
         ends = v["exit_t"].to_numpy()[uses]
         done = ~np.isnan(ends)  # still in the stage at the horizon: never released

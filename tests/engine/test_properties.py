@@ -1,6 +1,7 @@
 """Property tests over randomly generated valid scenarios (hypothesis).
 
-Whatever the scenario — pools, multi-pool needs, rework, skipped stages, live deals part-way
+Whatever the scenario — pools, multi-pool needs, rework, competing exits, parameter
+uncertainty, skipped stages, live deals part-way
 through a stage, arrivals, deal/global/resource risks, rules, calendars — every run keeps the
 invariants of engine_checks (capacity, time order, outcomes, revenue), and the same seed gives
 the same tables.
@@ -115,6 +116,22 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     data["risks"] = risks
     if draw(st.booleans()):
         data["rules"] = [{"id": "slow", "when": "waited_days > 2", "then": {"delay": {"fixed": 1}}}]
+    if draw(st.booleans()):  # one stage with competing exits, and parameter uncertainty
+        j = draw(st.integers(0, n_stages - 1))
+        stage = stages[j]
+        stage.pop("advance"), stage.pop("rework", None)
+        ahead = draw(st.integers(j + 1, n_stages))  # a later stage (maybe a skip), or won
+        stage["exits"] = [
+            {
+                "to": f"s{ahead}" if ahead < n_stages else "won",
+                "p": 0.6,
+                "after": draw(DISTRIBUTIONS),
+            },
+            {"to": "lost", "p": 0.25, "after": {"exponential": {"mean": draw(st.integers(1, 9))}}},
+            {"to": f"s{draw(st.integers(0, j))}", "p": 0.1},
+            {"to": "won", "p": 0.05, "after": {"fixed": 0}},
+        ]
+        data["uncertainty"] = {"win_odds": {"lognormal": {"mean": 1, "sd": 0.3}}}
     return data
 
 

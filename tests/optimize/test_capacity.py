@@ -195,7 +195,7 @@ def test_short_role_and_month_are_named(solver: str) -> None:
     elastic = build_capacity(inp, elastic=True)
     assert solve(elastic.prob, solver).status == "optimal"
     lines = describe(elastic.soft.violations(), "CNY")
-    assert lines == ["presales in 2027-02 short by 0.5 people"]
+    assert lines == ["presales in 2027-02 short by 1 person"]  # whole people: 2.5 -> 3
 
 
 def test_budget_shortfall_is_priced(solver: str) -> None:

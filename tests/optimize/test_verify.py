@@ -113,3 +113,24 @@ def test_a_worse_plan_is_explained() -> None:
     assert v.explanation is not None
     assert v.explanation.startswith("The simulated expected margin of the plan is below")
     assert v.delta("p80_close:D-1")["unit"] == "date"
+
+
+def test_revenue_floors_are_checked_on_the_simulated_plan() -> None:
+    scenario = load(ROOT / "scenarios" / "minimal.yaml")
+    forecast = simulate(scenario, 30, 2, progress=False, precision=None)
+    periods = forecast.summary().periods
+    label = str(periods["period"].iloc[0])
+    v = verify(scenario, {}, 30, 2, floors={label: 1.0})
+    (row,) = v.floors
+    # recomputed from the raw records: revenue won inside the period, per replication
+    t0, t1 = forecast.model.calendar.period_bounds(label)
+    d = forecast.deals
+    inside = (d["outcome"] == "won") & (d["decision_t"] >= t0) & (d["decision_t"] < t1)
+    per_rep = d["revenue"].where(inside, 0.0).groupby(d["replication"]).sum()
+    per_rep = per_rep.reindex(range(30), fill_value=0.0)
+    assert row["plan"] == pytest.approx(per_rep.mean())
+    assert row["plan_low"] <= row["plan"] <= row["plan_high"]
+    assert row["met"] == (row["plan"] >= 1.0)
+    assert row["probability"] == pytest.approx(float((per_rep >= 1.0).mean()))
+    far = verify(scenario, {}, 30, 2, floors={label: 1e12}).floors[0]
+    assert not far["met"] and not far["sure"]

@@ -29,13 +29,13 @@ def default() -> simsales.Scenario:
 
 @pytest.fixture(scope="module")
 def same(default: simsales.Scenario) -> Comparison:
-    """The default scenario against an empty overlay, and against a pool nobody needs."""
-    return compare(
-        default,
-        {"same": {}, "spare_pool": {"resources": {"spare": {"capacity": 7, "cost_per_day": 0}}}},
-        replications=40,
-        seed=SEED,
-    )
+    """The default scenario against an empty overlay, and against a new pool that signing also
+    needs but that is never short (a new pool must be used: an unused one is refused)."""
+    spare = {
+        "resources": {"spare": {"capacity": 1000, "cost_per_day": 0}},
+        "stages": {"signing": {"needs": {"spare": 1}}},
+    }
+    return compare(default, {"same": {}, "spare_pool": spare}, replications=40, seed=SEED)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_identical_variant_differs_by_exactly_zero_on_every_metric(same: Compari
     assert all(x["difference"] == 0 for x in variant_json["deltas"])
 
 
-def test_capacity_nobody_needs_changes_no_figure(same: Comparison) -> None:
+def test_capacity_nobody_runs_short_of_changes_no_figure(same: Comparison) -> None:
     d = same.deltas[same.deltas["name"] == "spare_pool"]
     assert not d["metric"].str.endswith(":spare").any()  # not in the base: not compared
     assert len(d) == (same.deltas["name"] == "same").sum()

@@ -262,3 +262,39 @@ def test_spec_is_frozen_and_strict() -> None:
         spec.continuous = True  # type: ignore[misc]
     with pytest.raises(ValidationError, match="Extra inputs"):
         CalendarSpec.model_validate({"holiday": "CN"})
+
+
+# --- which day is this model time: one convention for dates and periods ----------------------
+
+
+def test_start_and_end_days_follow_the_convention(cal_2026: WorkCalendar) -> None:
+    t = np.array([0.0, 0.5, 1.0, 4.3, 5.0, 5.0 + 1e-12, 5.0 - 1e-12, np.nan])
+    np.testing.assert_array_equal(cal_2026.start_day(t), [0, 0, 1, 4, 5, 5, 5, np.nan])
+    # an end at whole t closes at the end of day t - 1; an end at 0 is on day 0, not before it
+    np.testing.assert_array_equal(cal_2026.end_day(t), [0, 0, 0, 4, 4, 4, 4, np.nan])
+    ends = cal_2026.end_date(t[:-1])
+    for day, d in zip(cal_2026.end_day(t[:-1]), ends, strict=True):
+        assert str(d) == str(cal_2026.to_date(float(day)))
+
+
+def test_a_decision_falls_in_the_period_of_its_close_date() -> None:
+    # CN 2027: Q1 ends on Wednesday 2027-03-31, Q2 begins on Thursday 2027-04-01
+    cal = CalendarSpec(holidays="CN").build(date(2027, 3, 29), date(2027, 6, 30))
+    q1, q2 = cal.period_bounds("2027Q1"), cal.period_bounds("2027Q2")
+    assert q2[0] == 3.0  # Mon 29, Tue 30, Wed 31 are working days 0, 1, 2
+    decisions = np.array([2.5, 3.0, 3.0 + 1e-10, 3.2, 4.0])
+    close = cal.end_date(decisions)
+    in_q1 = cal.decided_in(decisions, *q1)
+    in_q2 = cal.decided_in(decisions, *q2)
+    assert [str(d) for d in close] == [
+        "2027-03-31",
+        "2027-03-31",
+        "2027-03-31",
+        "2027-04-01",
+        "2027-04-01",
+    ]
+    assert in_q1.tolist() == [True, True, True, False, False]
+    assert (in_q1 ^ in_q2).all()  # every decision in exactly one of the two quarters
+    for d, a in zip(close, in_q1, strict=True):
+        assert a == (np.datetime64("2027-01-01") <= d < np.datetime64("2027-04-01"))
+    assert not cal.decided_in(np.array([np.nan]), *q1).any()

@@ -82,6 +82,7 @@ def test_default_example_uses_every_concept() -> None:
     assert any(p.external and p.capacity_changes for p in s.resources.values())
     assert s.queue_discipline.priority == "expected_value"
     assert any(st.rework for st in s.stages) and all(st.exit_criteria for st in s.stages)
+    assert any(st.exits and st.stale != "lost" for st in s.stages)
     assert any(dt_.skip for dt_ in s.deal_types.values())
     assert any(dt_.stages for dt_ in s.deal_types.values())
     deals = s.deals()

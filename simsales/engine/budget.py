@@ -1,0 +1,179 @@
+"""What a run would take, measured before it starts: memory and time, so a runaway request
+(``-n 1000000000000``, a horizon typo of a century) is refused with the numbers instead of
+filling the machine.
+
+How the estimate is made (rules you can check):
+
+- A *pilot* runs the first :data:`PILOT_REPLICATIONS` replications of the same seed (the very
+  ones the run would start with), timed, and packs their tables: bytes and seconds per
+  replication are measured on this machine, not guessed. The pilot is skipped for small runs
+  (fewer than :data:`PILOT_FROM` replications), which cannot run away.
+- Memory: the run holds its tables, and while it builds them briefly about twice their packed
+  size (:data:`PEAK_FACTOR`; e.g. the 200-deal benchmark packs ~43 kB per replication and peaks
+  at ~84 kB). The limit is half the memory available now (``MemAvailable``), so the machine
+  keeps room for everything else.
+- Time: seconds per replication times replications, divided by the workers (an upper bound
+  for one worker, optimistic for many). The limit is :data:`TIME_LIMIT_S`.
+- Before the pilot, a replication whose live deals plus expected arrivals exceed
+  :data:`MAX_DEALS_PER_REPLICATION` is refused outright: even the pilot would run away.
+
+Over a limit, :func:`check_budget` raises a :class:`~simsales.errors.SimsalesError` saying what
+the run would take; the CLI's ``--yes`` goes on anyway.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+
+from simsales.engine.model import Model
+from simsales.engine.runner import run_chunk
+from simsales.errors import SimsalesError
+from simsales.results.build import pack_chunk
+
+__all__ = [
+    "MAX_DEALS_PER_REPLICATION",
+    "PEAK_FACTOR",
+    "PILOT_FROM",
+    "PILOT_REPLICATIONS",
+    "TIME_LIMIT_S",
+    "RunEstimate",
+    "available_memory",
+    "check_budget",
+    "estimate_run",
+]
+
+PILOT_REPLICATIONS = 2
+PILOT_FROM = 200  # smaller runs are not estimated
+PEAK_FACTOR = 2.0
+TIME_LIMIT_S = 15 * 60.0
+MAX_DEALS_PER_REPLICATION = 2_000_000
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    """What ``replications`` replications would take (from a pilot; see the module docstring)."""
+
+    replications: int
+    workers: int
+    bytes_per_replication: float
+    seconds_per_replication: float
+    runs: int = 1  # e.g. a comparison: the base and each variant, all kept in memory
+
+    @property
+    def memory_bytes(self) -> float:
+        return PEAK_FACTOR * self.bytes_per_replication * self.replications * self.runs
+
+    @property
+    def seconds(self) -> float:
+        return self.seconds_per_replication * self.replications * self.runs / self.workers
+
+    def describe(self) -> str:
+        runs = f" x {self.runs} runs" if self.runs > 1 else ""
+        return (
+            f"{self.replications:,} replications{runs} would need about "
+            f"{_bytes(self.memory_bytes)} of memory and {_duration(self.seconds)} "
+            f"({_bytes(self.bytes_per_replication)} and "
+            f"{self.seconds_per_replication * 1000:,.0f} ms per replication, measured"
+            + (f", over {self.workers} workers" if self.workers > 1 else "")
+            + ")"
+        )
+
+
+def expected_deals(model: Model) -> float:
+    """Live deals plus the expected number of arrivals in one replication."""
+    return len(model.deal_ids) + sum(float(a.rate.sum()) for a in model.arrivals)
+
+
+def estimate_run(
+    model: Model, replications: int, seed: int, workers: int = 1, runs: int = 1
+) -> RunEstimate:
+    """Run the pilot and extrapolate (see the module docstring)."""
+    deals = expected_deals(model)
+    if deals > MAX_DEALS_PER_REPLICATION:
+        raise SimsalesError(
+            f"one replication would hold about {deals:,.0f} deals (live plus expected "
+            f"arrivals), more than {MAX_DEALS_PER_REPLICATION:,}: check the arrival rates "
+            "(per_month, per_day) and the horizon"
+        )
+    k = min(PILOT_REPLICATIONS, replications)
+    began = time.perf_counter()
+    records = run_chunk(model, seed, 0, k)
+    seconds = (time.perf_counter() - began) / k
+    packed = pack_chunk(model, records)
+    size = sum(a.nbytes for a in packed.columns.values()) / k
+    return RunEstimate(replications, max(1, workers), size, seconds, runs)
+
+
+def check_budget(
+    model: Model,
+    replications: int,
+    seed: int,
+    workers: int = 1,
+    *,
+    runs: int = 1,
+    yes: bool = False,
+) -> RunEstimate | None:
+    """Refuse a run over the memory or time limit unless ``yes``; the estimate, or None when
+    the run is too small to need one. ``runs``: how many such runs (of similar scenarios)."""
+    if replications < PILOT_FROM:
+        return None
+    estimate = estimate_run(model, replications, seed, workers, runs)
+    memory_limit = available_memory() / 2
+    over = []
+    if estimate.memory_bytes > memory_limit:
+        over.append(f"half the memory available now is {_bytes(memory_limit)}")
+    if estimate.seconds > TIME_LIMIT_S:
+        over.append(f"the time limit is {_duration(TIME_LIMIT_S)}")
+    if over and not yes:
+        most = _affordable(estimate, memory_limit)
+        raise SimsalesError(
+            f"{estimate.describe()}; {' and '.join(over)}. Run fewer replications "
+            f"(about {most:,} fit: -n {most}), or pass --yes to go on anyway"
+        )
+    return estimate
+
+
+def _affordable(estimate: RunEstimate, memory_limit: float) -> int:
+    per_rep = estimate.runs * max(estimate.bytes_per_replication, 1.0)
+    by_memory = memory_limit / (PEAK_FACTOR * per_rep)
+    by_time = (
+        TIME_LIMIT_S
+        * estimate.workers
+        / (estimate.runs * max(estimate.seconds_per_replication, 1e-9))
+    )
+    return max(1, math.floor(min(by_memory, by_time)))
+
+
+def available_memory() -> float:
+    """Bytes of memory available now (MemAvailable on Linux; else all physical memory)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return math.inf
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n:,.0f} B"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:,.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:,.1f} hours"
+    if seconds >= 60:
+        return f"{seconds / 60:,.1f} minutes"
+    return f"{seconds:,.0f} s"

@@ -1,0 +1,247 @@
+"""Reading the user's files: regular files only, a size limit, paths kept inside a base.
+
+Rules every reader of a user file goes through (scenario YAML, pipeline / people / fit CSVs,
+a results folder's ``provenance.json``, CRM exports):
+
+- Only a regular file is read. A FIFO, a device (``/dev/zero``), a socket or a directory is
+  refused; the file is opened non-blocking, so a FIFO with no writer cannot hang the open.
+- At most ``limit + 1`` bytes are read whatever size the file system reports (``/proc`` files
+  report 0), so an endless file fails at the limit instead of eating memory.
+- One limit for every kind of input: :data:`DEFAULT_MAX_BYTES`, or the environment variable
+  ``SIMSALES_MAX_INPUT_BYTES``, or :func:`input_limit` in Python.
+- A path written *inside a scenario* (``pipeline: {csv: ...}``) resolves inside the scenario's
+  folder (symbolic links followed); an absolute or climbing path is refused unless it lies in a
+  folder allowed with ``--allow-path`` (:func:`allowed_paths`).
+- Messages never echo a file's content beyond a short escaped excerpt (:func:`excerpt`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+
+from simsales.errors import InputOutputError, Problem, ScenarioError
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "allowed_paths",
+    "check_user_file",
+    "excerpt",
+    "input_limit",
+    "max_input_bytes",
+    "read_user_bytes",
+    "read_user_text",
+    "resolve_inside",
+]
+
+DEFAULT_MAX_BYTES = 20_000_000
+_LIMIT_ENV = "SIMSALES_MAX_INPUT_BYTES"
+_LIMIT: ContextVar[int | None] = ContextVar("simsales_input_limit", default=None)
+_ALLOWED: ContextVar[tuple[Path, ...]] = ContextVar("simsales_allowed_paths", default=())
+_CHUNK = 1 << 20
+
+
+def max_input_bytes() -> int:
+    """The size limit in force: :func:`input_limit`, else ``SIMSALES_MAX_INPUT_BYTES``, else
+    :data:`DEFAULT_MAX_BYTES`."""
+    limit = _LIMIT.get()
+    if limit is not None:
+        return limit
+    text = os.environ.get(_LIMIT_ENV, "").strip().replace("_", "")
+    if text:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ScenarioError(
+                [Problem(f"{_LIMIT_ENV}={excerpt(text)} is not a whole number of bytes")]
+            ) from None
+        if value < 1:
+            raise ScenarioError([Problem(f"{_LIMIT_ENV} must be at least 1, got {value}")])
+        return value
+    return DEFAULT_MAX_BYTES
+
+
+@contextmanager
+def input_limit(limit: int) -> Iterator[None]:
+    """Use ``limit`` bytes as the size limit of every input read inside the ``with`` block."""
+    token = _LIMIT.set(limit)
+    try:
+        yield
+    finally:
+        _LIMIT.reset(token)
+
+
+@contextmanager
+def allowed_paths(folders: Iterable[str | Path]) -> Iterator[None]:
+    """Also accept scenario paths that resolve inside ``folders`` (the CLI's ``--allow-path``)."""
+    roots = tuple(Path(f).expanduser().resolve() for f in folders)
+    token = _ALLOWED.set((*_ALLOWED.get(), *roots))
+    try:
+        yield
+    finally:
+        _ALLOWED.reset(token)
+
+
+def excerpt(value: object, limit: int = 40) -> str:
+    """A short, escaped quotation of user data for an error message: ``'abc…'``.
+
+    ``repr`` escapes control characters (a NUL, an ANSI escape, a newline) so the excerpt is
+    one harmless line; text over ``limit`` characters is cut with an ellipsis.
+    """
+    if not isinstance(value, str):  # a number or a date: shown as Python shows it, cut
+        shown = repr(value)
+        return shown if len(shown) <= limit else f"{shown[:limit]}…"
+    cut = len(value) > limit
+    shown = repr(value[:limit])
+    return f"{shown[:-1]}…{shown[-1]}" if cut else shown
+
+
+def resolve_inside(written: str, base: Path, *, what: str = "file") -> Path:
+    """The file a scenario means by ``written``, refused when it leaves ``base``.
+
+    ``base`` is the scenario's folder. Absolute paths, ``..`` and symbolic links are all judged
+    by where they finally point: inside ``base`` or a folder of :func:`allowed_paths`.
+    """
+    path = Path(written).expanduser()
+    candidate = path if path.is_absolute() else base / path
+    real = candidate.resolve()
+    roots = (base.resolve(), *_ALLOWED.get())
+    if any(real == root or real.is_relative_to(root) for root in roots):
+        return candidate
+    raise ScenarioError(
+        [
+            Problem(
+                f"the {what} {excerpt(written, 80)} is outside the scenario's folder {base}",
+                hint="keep data files beside the scenario (or below it), or allow a folder "
+                "with --allow-path DIR",
+            )
+        ]
+    )
+
+
+def check_user_file(path: str | Path, limit: int | None = None, *, what: str = "file") -> None:
+    """Refuse, without opening it, a path that is not a regular file within the size limit.
+
+    For readers that open the file themselves (e.g. pandas); they should still read at most
+    the limit, as :func:`read_user_bytes` does.
+    """
+    name = str(path)
+    limit = max_input_bytes() if limit is None else limit
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise _open_error(exc, name, what) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ScenarioError([Problem(f"is a directory, not a {what}", file=name)])
+    if not stat.S_ISREG(info.st_mode):
+        raise ScenarioError(
+            [
+                Problem(
+                    f"not a regular file ({_kind(info.st_mode)}); simsales reads only files",
+                    file=name,
+                )
+            ]
+        )
+    if info.st_size > limit:
+        raise ScenarioError([_too_big(name, limit)])
+
+
+def _too_big(name: str, limit: int) -> Problem:
+    return Problem(
+        f"larger than the input limit of {limit:,} bytes",
+        file=name,
+        hint=f"raise it with {_LIMIT_ENV}=BYTES if the file is meant to be this big",
+    )
+
+
+def read_user_bytes(path: str | Path, limit: int | None = None, *, what: str = "file") -> bytes:
+    """The bytes of a user's regular file, at most ``limit`` (default :func:`max_input_bytes`).
+
+    Raises :class:`ScenarioError` (exit 2) for a missing, special, unreadable or too large file,
+    and :class:`InputOutputError` (exit 74) when the device fails while reading. This is the
+    entry point for any reader of user files (CSV importers decode the bytes themselves).
+    """
+    name = str(path)
+    limit = max_input_bytes() if limit is None else limit
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise _open_error(exc, name, what) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ScenarioError([Problem(f"is a directory, not a {what}", file=name)])
+        if not stat.S_ISREG(info.st_mode):
+            raise ScenarioError(
+                [
+                    Problem(
+                        f"not a regular file ({_kind(info.st_mode)}); simsales reads only files",
+                        file=name,
+                        hint="give the path of the file itself",
+                    )
+                ]
+            )
+        parts: list[bytes] = []
+        size = 0
+        while size <= limit:
+            block = os.read(fd, min(_CHUNK, limit + 1 - size))
+            if not block:
+                break
+            parts.append(block)
+            size += len(block)
+    except OSError as exc:
+        raise InputOutputError(f"{name}: reading failed: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise ScenarioError([_too_big(name, limit)])
+    return b"".join(parts)
+
+
+def read_user_text(path: str | Path, limit: int | None = None, *, what: str = "file") -> str:
+    """:func:`read_user_bytes` decoded as UTF-8 (a byte-order mark is dropped)."""
+    raw = read_user_bytes(path, limit, what=what)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ScenarioError(
+            [
+                Problem(
+                    f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} on line {line})",
+                    file=str(path),
+                    hint="save the file as UTF-8",
+                )
+            ]
+        ) from None
+
+
+def _open_error(exc: OSError, name: str, what: str) -> ScenarioError:
+    if exc.errno == errno.ENOENT:
+        return ScenarioError([Problem("no such file", file=name, hint="check the path")])
+    if exc.errno == errno.EISDIR:
+        return ScenarioError([Problem(f"is a directory, not a {what}", file=name)])
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        hint = "check the file's permissions"
+        return ScenarioError([Problem("cannot be read (permission denied)", file=name, hint=hint)])
+    return ScenarioError([Problem(f"cannot be read ({exc.strerror or exc})", file=name)])
+
+
+def _kind(mode: int) -> str:
+    kinds: Sequence[tuple[object, str]] = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    for test, label in kinds:
+        if test(mode):  # type: ignore[operator]
+            return label
+    return "not a plain file"

@@ -1,0 +1,128 @@
+"""Property: revenue per period is exactly the revenue of the deals whose reported close date
+falls in the period, replication by replication (hypothesis over random scenarios).
+
+The scenarios favour whole-day durations (fixed, discrete, empirical of integers), calendars
+with holidays and adjusted weekends (CN), horizons and targets at quarter and month ends: the
+cases where a decision lands exactly on a period boundary or the horizon.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import simsales
+from simsales.results.summary import period_revenue, report_periods
+
+WHOLE_DAYS = st.one_of(
+    st.builds(lambda a: {"fixed": a}, st.integers(0, 15)),
+    st.builds(
+        lambda a, b: {"discrete": {"values": [a, a + b], "p": [0.5, 0.5]}},
+        st.integers(0, 10),
+        st.integers(1, 10),
+    ),
+    st.builds(lambda xs: {"empirical": xs}, st.lists(st.integers(1, 20), min_size=1, max_size=4)),
+    st.builds(lambda a, w: {"uniform": [a, a + w]}, st.integers(1, 8), st.integers(1, 8)),
+)
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    n_stages = draw(st.integers(1, 3))
+    stages = [
+        {
+            "id": f"s{i}",
+            "duration": draw(WHOLE_DAYS),
+            "needs": {"team": 1} if draw(st.booleans()) else {},
+            "advance": draw(st.sampled_from([1.0, 0.8])),
+        }
+        for i in range(n_stages)
+    ]
+    start = draw(st.sampled_from(["2027-03-01", "2027-03-25", "2027-03-29", "2027-06-28"]))
+    horizon = draw(st.sampled_from(["2027-03-31", "2027-04-30", "2027-06-30", "2027-09-30"]))
+    if date.fromisoformat(horizon) <= date.fromisoformat(start):
+        horizon = "2027-12-31"
+    year = "2027"
+    targets = {
+        label: 1000.0
+        for label in draw(
+            st.lists(
+                st.sampled_from([f"{year}Q1", f"{year}Q2", f"{year}Q3", f"{year}-03", f"{year}"]),
+                unique=True,
+                max_size=3,
+            )
+        )
+    }
+    return {
+        "name": "periods",
+        "start": start,
+        "horizon": horizon,
+        "calendar": draw(st.sampled_from([{"holidays": "CN"}, {}, {"continuous": True}])),
+        "resources": {"team": {"capacity": draw(st.integers(1, 3))}},
+        "stages": stages,
+        "deal_types": {"a": {"value": {"discrete": {"values": [100, 300], "p": [0.5, 0.5]}}}},
+        "pipeline": [
+            {"id": f"D{k}", "type": "a", "stage": draw(st.sampled_from([s["id"] for s in stages]))}
+            for k in range(draw(st.integers(1, 6)))
+        ],
+        "arrivals": [{"type": "a", "per_month": 3}] if draw(st.booleans()) else [],
+        "targets": {"revenue": targets},
+    }
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=scenarios())
+def test_period_revenue_is_the_revenue_of_deals_closing_in_the_period(
+    data: dict[str, Any],
+) -> None:
+    scenario = simsales.load_dict(data)
+    forecast = simsales.simulate(scenario, replications=4, seed=3, progress=False)
+    model = forecast.model
+    assert model is not None
+    deals = forecast.deals
+    won = deals[deals["outcome"] == "won"]
+    close = won["decision_date"].to_numpy().astype("datetime64[D]")
+    reps = np.arange(forecast.replications)
+    # nothing won after the horizon; every decided deal has a close date inside start..horizon
+    assert (close <= np.datetime64(model.horizon)).all()
+    decided = deals[deals["outcome"] != "open"]
+    assert decided["decision_date"].notna().all()
+    summary = forecast.summary().periods.set_index("period")
+    for label, t0, t1, _ in report_periods(model):
+        first, after = _period_dates(label)
+        inside = (close >= first) & (close < after)
+        truth = (
+            pd.Series(won["revenue"].to_numpy()[inside])
+            .groupby(won["replication"].to_numpy()[inside])
+            .sum()
+            .reindex(reps, fill_value=0.0)
+            .to_numpy()
+        )
+        got = period_revenue(forecast, t0, t1)
+        np.testing.assert_array_equal(got, truth, err_msg=label)
+        assert summary.loc[label, "mean"] == np.mean(truth)
+        target = summary.loc[label, "target"]
+        if target == target:
+            assert summary.loc[label, "target_probability"] == np.mean(truth >= target)
+
+
+def _period_dates(label: str) -> tuple[np.datetime64, np.datetime64]:
+    year = int(label[:4])
+    if "Q" in label:
+        q = int(label[-1])
+        first, months = np.datetime64(f"{year}-{3 * q - 2:02d}", "M"), 3
+    elif "-" in label:
+        first, months = np.datetime64(label, "M"), 1
+    else:
+        first, months = np.datetime64(f"{year}-01", "M"), 12
+    return first.astype("datetime64[D]"), (first + months).astype("datetime64[D]")
