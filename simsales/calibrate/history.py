@@ -129,13 +129,12 @@ class History:
         if not self.open_values:
             deals.loc[moved, "value"] = np.nan
         deals.loc[moved, "expected_close"] = pd.NaT
-        probability = deals["stage"].map(self.stage_probability)
-        forecast = deals["stage"].map(self.stage_forecast)
-        closed = deals["outcome"].isin(TERMINAL)
-        probability = probability.where(~closed, (deals["outcome"] == "won").astype(float))
-        forecast = forecast.where(~closed, np.where(deals["outcome"] == "won", "closed", "omitted"))
-        deals["crm_probability"] = deals["crm_probability"].where(~moved, probability)
-        deals["forecast_category"] = deals["forecast_category"].where(~moved, forecast)
+        probability, forecast = stage_defaults(deals, self.stage_probability, self.stage_forecast)
+        # as the reader does: what the deal's own rows leave unknown is its stage's
+        p = deals["crm_probability"].where(~moved, probability)
+        deals["crm_probability"] = p.fillna(probability)
+        category = deals["forecast_category"].where(~moved, forecast)
+        deals["forecast_category"] = category.where(category.notna(), forecast)
         deals["expected_close"] = deals["expected_close"].astype("datetime64[ns]")
         return replace(
             self,
@@ -150,6 +149,29 @@ class History:
     @property
     def open_deals(self) -> pd.DataFrame:
         return self.deals[self.deals["outcome"] == "open"]
+
+
+def stage_defaults(
+    deals: pd.DataFrame, stage_probability: dict[str, float], stage_forecast: dict[str, str]
+) -> tuple[pd.Series, pd.Series]:
+    """The CRM's probability and forecast category a deal has by its stage alone.
+
+    Rule: only for a CRM that gives stage probabilities (categories): the current stage's;
+    closed deals won 1 / lost 0 (category ``closed`` / ``omitted``). Else unknown (NaN / None):
+    nothing is invented for a source without them.
+    """
+    won = deals["outcome"] == "won"
+    closed = deals["outcome"].isin(TERMINAL)
+    probability = pd.Series(np.nan, index=deals.index, dtype=float)
+    forecast = pd.Series(None, index=deals.index, dtype=object)
+    if stage_probability:
+        probability = deals["stage"].map(stage_probability).astype(float)
+        probability = probability.where(~closed, won.astype(float))
+    if stage_forecast:
+        forecast = deals["stage"].map(stage_forecast).astype(object)
+        forecast = forecast.where(~closed, np.where(won, "closed", "omitted"))
+        forecast = forecast.where(forecast.notna(), None)
+    return probability, forecast
 
 
 def settle_path(path: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

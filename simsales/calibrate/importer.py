@@ -14,6 +14,7 @@ duplicate_row            dropped    an exact copy of an earlier row
 duplicate_id             dropped    one row per deal: the id was already used by another row
 unknown_stage            dropped    a stage label the mapping does not know
 bad_date                 dropped    a date that cannot be parsed
+blank_date               dropped    stage changes: a row with no timestamp
 close_before_open        dropped    closed (or a stage entered) before the deal was engaged
 closed_without_date      dropped    won or lost but no close date
 open_with_close_date     dropped    one row per deal: an open stage but a close date
@@ -68,6 +69,7 @@ from simsales.calibrate.history import (
     deal_state,
     empty,
     settle_path,
+    stage_defaults,
     visits_from_path,
 )
 from simsales.calibrate.mapping import label_key
@@ -437,6 +439,14 @@ def _finish(
     _observation_start(report, deals["opened"].min(), first_exit)
     ids = {stage_id(k): v for k, v in rec.stage_probability.items()}
     forecasts = {stage_id(k): v for k, v in rec.stage_forecast.items()}
+    stage_p = {s: p for s, p in ids.items() if s in stages}
+    stage_f = {s: c for s, c in forecasts.items() if s in stages}
+    # a deal without its own probability / category has its stage's (as the CRM shows it)
+    probability, forecast = stage_defaults(deals, stage_p, stage_f)
+    deals["crm_probability"] = deals["crm_probability"].fillna(probability)
+    deals["forecast_category"] = deals["forecast_category"].where(
+        deals["forecast_category"].notna(), forecast
+    )
     efforts = _efforts(rec, report, deals, visits)
     return History(
         deals=deals,
@@ -452,8 +462,8 @@ def _finish(
         snapshots=snapshots if snapshots is not None else empty(SNAPSHOT_COLUMNS),
         path=path.reset_index(drop=True)[list(PATH_COLUMNS)],
         efforts=efforts,
-        stage_probability={s: p for s, p in ids.items() if s in stages},
-        stage_forecast={s: c for s, c in forecasts.items() if s in stages},
+        stage_probability=stage_p,
+        stage_forecast=stage_f,
         open_values=rec.open_values,
     )
 
@@ -599,6 +609,8 @@ def _stage_changes(rec: Records, report: DataReport) -> History:
     )
     _drop_unknown_stages(rows, open_labels)
     entered = _dates(rows, ("entered",))["entered"]
+    rows.drop(entered.isna(), "blank_date", f"no {rows.name('entered')}: the change has no time")
+    entered = entered.reindex(rows.frame.index)
     data_cols = [c for c in rows.frame.columns if not c.startswith("_")]
     rows.drop(
         rows.frame.duplicated(subset=data_cols), "duplicate_row", "exact copy of an earlier row"

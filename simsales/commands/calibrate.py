@@ -154,12 +154,12 @@ def _read(
     timezone: str | None = None,
     currency: str | None = None,
 ) -> History:
-    # regular files within the input limit: the export, or each file of an export folder
-    for path in sorted(history.iterdir()) if history.is_dir() else [history]:
-        if not path.name.startswith("."):
-            check_user_file(path, what="CRM export")
     if timezone is not None:
         _check_timezone(timezone)
+    # a folder export (Salesforce, PingCode, Worktile): each file in it is a user file
+    files = sorted(f for f in history.iterdir() if f.is_file()) if history.is_dir() else [history]
+    for f in files:
+        check_user_file(f, what="CRM export")  # a regular file within the input limit
     return read_history(
         history,
         preset=preset,

@@ -67,6 +67,9 @@ def test_encoding_detection() -> None:
     chinese = "产品,阶段\n云服务,赢单\n咨询,输单\n".encode("gb18030")
     western = "account,stage\nSociété Générale,Won\nMüller GmbH,Lost\n".encode("latin-1")
     assert detect_encoding(chinese) == "gb18030"
+    # Ø is a four-byte unit in GB18030 (with ASCII digits inside): still Chinese text
+    assert detect_encoding("客户,阶段\nØrsted A/S,线索\n".encode("gb18030")) == "gb18030"
+    assert detect_encoding("Straße, Grüße, Ærø, naïve, señor\n".encode("latin-1")) == "cp1252"
     assert detect_encoding(western) == "cp1252"
     assert detect_encoding("\ufeffa,b\n1,2\n".encode()) == "utf-8-sig"
 
@@ -121,21 +124,37 @@ def test_xlsx_dates_and_numbers_read_like_csv(tmp_path: Path) -> None:
 @pytest.mark.data
 @pytest.mark.skipif(not MAVEN.exists(), reason=f"real data not found at {MAVEN}")
 def test_maven_as_gb18030_and_xlsx_calibrates_like_utf8(tmp_path: Path) -> None:
+    # The Maven files are pure ASCII, so the GB18030 copy renames every account to a Chinese
+    # name (one to one, in accounts.csv too): the calibration must not change, and the names
+    # must read back intact.
     for f in MAVEN.parent.glob("*.csv"):
         shutil.copy(f, tmp_path / f.name)
     frame = pd.read_csv(MAVEN, dtype=str, keep_default_na=False)
     want = calibrate(read_history(tmp_path / MAVEN.name), "2017-06-30").scenario()
+    names = {a: f"客户{i:03d}有限公司" for i, a in enumerate(sorted(set(frame["account"]) - {""}))}
+    chinese = frame.assign(account=frame["account"].map(lambda a: names.get(a, a)))
     gb = tmp_path / "gb" / MAVEN.name
-    gb.parent.mkdir()
-    shutil.copy(tmp_path / "products.csv", gb.parent / "products.csv")
-    frame.to_csv(gb, index=False, encoding="gb18030")
     xlsx = tmp_path / "x" / "sales_pipeline.xlsx"
-    xlsx.parent.mkdir()
-    shutil.copy(tmp_path / "products.csv", xlsx.parent / "products.csv")
+    for path in (gb, xlsx):
+        path.parent.mkdir()
+        for f in MAVEN.parent.glob("*.csv"):
+            if f.name != MAVEN.name:
+                shutil.copy(f, path.parent / f.name)
+    chinese.to_csv(gb, index=False, encoding="gb18030")
+    accounts = pd.read_csv(MAVEN.parent / "accounts.csv", dtype=str, keep_default_na=False)
+    accounts["account"] = accounts["account"].map(lambda a: names.get(a, a))
+    accounts.to_csv(gb.parent / "accounts.csv", index=False, encoding="gb18030")
     frame.to_excel(xlsx, index=False)
     drop = ("name", "description")
     for path in (gb, xlsx):
-        got = calibrate(read_history(path), "2017-06-30").scenario()
+        history = read_history(path)
+        got = calibrate(history, "2017-06-30").scenario()
+        if path == gb:
+            assert set(names.values()) <= set(history.deals["account"].dropna())
+            back = {v: k for k, v in names.items()}
+            for deal in got["pipeline"]:  # live deals name their customer
+                if "customer" in deal:
+                    deal["customer"] = back[deal["customer"]]
         assert {k: v for k, v in got.items() if k not in drop} == {
             k: v for k, v in want.items() if k not in drop
         }, path

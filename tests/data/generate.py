@@ -14,6 +14,7 @@ source's quirks: Salesforce (Latin-1, four currencies, dated rates, rows out of 
 rows), HubSpot (UTF-8 with BOM, ``hs_v2_date_entered_*``, a pipelines file; no revisits, as
 its properties keep only a stage's latest entry), PingCode (JSON from the open API, unix
 seconds, Asia/Shanghai), Worktile (.xlsx, Chinese headers, GB18030 CSV workloads).
+Everything is deterministic (seeded); only an .xlsx file's bytes carry its write time.
 """
 
 from __future__ import annotations
@@ -293,14 +294,20 @@ def _unix(t: datetime) -> int:
     return int(t.replace(tzinfo=UTC).timestamp())
 
 
-def _efforts(d: Deal, rng: np.random.Generator) -> list[tuple[datetime, str, float]]:
-    """A workload report per day of each open stage visit, some days (hours 1-6)."""
-    out = []
-    for a, b in zip(d.changes, d.changes[1:], strict=False):
-        days = int((b.at - a.at).total_seconds() // 86400)
-        for k in range(0, days, 7):
-            out.append((a.at + timedelta(days=k, hours=2), str(rng.choice(PEOPLE)),
-                        float(rng.integers(1, 7))))  # fmt: skip
+def _efforts(deals: list[Deal], seed: int) -> dict[str, list[tuple[datetime, str, float]]]:
+    """Per deal of the full truth, a workload report every 7 days of each open stage visit
+    (hours 1-6). Drawn before any cut, so a cut export keeps exactly the reports made by then."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[tuple[datetime, str, float]]] = {}
+    for d in deals:
+        out[d.id] = []
+        for a, b in zip(d.changes, d.changes[1:], strict=False):
+            if a.stage in ("won", "lost"):  # nobody works a closed deal (until it reopens)
+                continue
+            days = int((b.at - a.at).total_seconds() // 86400)
+            for k in range(0, days, 7):
+                out[d.id].append((a.at + timedelta(days=k, hours=2), str(rng.choice(PEOPLE)),
+                                  float(rng.integers(1, 7))))  # fmt: skip
     return out
 
 
@@ -310,6 +317,7 @@ def write_pingcode(deals: list[Deal], folder: Path, as_of: date = END) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     items, transitions, workloads = [], [], []
     rng = np.random.default_rng(3)
+    reports = _efforts(deals, 3)
     for d in _cut(deals, as_of, "Asia/Shanghai"):
         ident = f"SAL-{int(d.id[3:])}"
         item_id = f"5f{int(d.id[3:]):022x}"
@@ -328,7 +336,7 @@ def write_pingcode(deals: list[Deal], folder: Path, as_of: date = END) -> Path:
             )  # fmt: skip
         end = datetime.combine(as_of + timedelta(days=1), datetime.min.time(),
                                ZoneInfo("Asia/Shanghai")).astimezone(UTC)  # fmt: skip
-        for at, who, hours in _efforts(d, rng):
+        for at, who, hours in reports[d.id]:
             if at.replace(tzinfo=UTC) < end:
                 workloads.append(
                     {"id": f"w{len(workloads)}", "principal_type": "work_item",
@@ -354,7 +362,7 @@ def write_worktile(deals: list[Deal], folder: Path, as_of: date = END) -> Path:
         return t.replace(tzinfo=UTC).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
     tasks, changes, loads = [], [], []
-    rng = np.random.default_rng(4)
+    reports = _efforts(deals, 4)
     for d in _cut(deals, as_of, "Asia/Shanghai"):
         ident = f"CRM-{int(d.id[3:])}"
         tasks.append({"任务编号": ident, "任务标题": f"{d.account} {d.kind}",
@@ -365,7 +373,7 @@ def write_worktile(deals: list[Deal], folder: Path, as_of: date = END) -> Path:
             changes.append({"任务编号": ident, "原状态": PC_STATES[a.stage],
                             "新状态": PC_STATES[b.stage], "变更时间": local(b.at)})  # fmt: skip
         end = datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tz)
-        for at, who, hours in _efforts(d, rng):
+        for at, who, hours in reports[d.id]:
             if at.replace(tzinfo=UTC) < end:
                 loads.append({"任务编号": ident, "登记人": who, "工时": hours,
                               "登记日期": local(at)})  # fmt: skip

@@ -2,12 +2,13 @@
 
 Encoding rule for CSV (stated, so a reader can predict it): ``encoding`` if given
 (``--encoding``); else UTF-8 (a byte-order mark is dropped) if the bytes are valid UTF-8; else,
-when at least 90 % of the runs of non-ASCII bytes have an even length (double-byte text: each
-Chinese character is two bytes), the first of GB18030 (which covers GBK and GB2312), Big5,
-Shift-JIS and EUC-KR that decodes the whole file; else Windows-1252 (the Western superset of
-Latin-1 that Excel and Salesforce write: accented letters stand alone between ASCII ones) if it
-decodes, else Latin-1, which decodes any bytes. (Statistical guessing was tried and rejected:
-on exports whose non-ASCII text is a few repeated names it takes GB18030 for Central-European
+when at least 90 % of the bytes above 0x7F start a double-byte unit (followed by another such
+byte, or by the digit/high/digit tail of a GB18030 four-byte unit), the text is Chinese (or
+Japanese / Korean) and the first of GB18030 (which covers GBK and GB2312), Big5, Shift-JIS and
+EUC-KR that decodes the whole file is used; else Windows-1252 (the Western superset of Latin-1
+that Excel and Salesforce write: its accented letters stand alone between ASCII letters) if it
+decodes, else Latin-1, which decodes any bytes. (Statistical guessing was tried and rejected: on
+exports whose non-ASCII text is a few repeated names it mistakes GB18030 for Central-European
 text.) The encoding used is returned, to be reported.
 
 ``.xlsx`` / ``.xlsm`` files are read with openpyxl: the first sheet, its first row the header;
@@ -32,6 +33,9 @@ __all__ = ["DOUBLE_BYTE", "MAX_BYTES", "detect_encoding", "find_file", "read_tab
 
 MAX_BYTES = 200_000_000
 DOUBLE_BYTE = ("gb18030", "big5", "shift_jis", "euc_kr")
+# a byte above 0x7F and what follows it in a double-byte text: another such byte, or the rest of
+# a GB18030 four-byte unit (digit, high byte, digit); alone, it is a single-byte letter
+_HIGH = re.compile(rb"[\x80-\xff](?:[\x30-\x39][\x81-\xfe][\x30-\x39]|[\x80-\xff])?")
 EXCEL = (".xlsx", ".xlsm")
 
 
@@ -42,8 +46,8 @@ def detect_encoding(data: bytes) -> str:
         return "utf-8-sig"
     except UnicodeDecodeError:
         pass
-    runs = [len(r) for r in re.findall(rb"[\x80-\xff]+", data)]
-    if runs and sum(r % 2 == 0 for r in runs) >= 0.9 * len(runs):
+    units = _HIGH.findall(data[:4_000_000])
+    if units and sum(len(u) > 1 for u in units) >= 0.9 * len(units):
         for name in DOUBLE_BYTE:
             try:
                 data.decode(name)

@@ -14,7 +14,9 @@ Files (documented object and field API names; a CSV per object, Latin-1 or UTF-8
 - ``CurrencyType.csv`` / ``DatedConversionRate.csv`` (optional): conversion to the scenario
   currency (default the corporate one), see :mod:`simsales.calibrate.sources.currency`.
 - ``OpportunityFieldHistory.csv`` is not needed: the changes of the fields above are in
-  OpportunityHistory.
+  OpportunityHistory. Its columns ``FromOpportunityStageName``, ``PrevAmount``,
+  ``PrevCloseDate`` and ``ValidThroughDate`` (newer API versions) are not needed either: the
+  previous state is the previous row in time order.
 
 Rules: without OpportunityStage.csv, ``Closed Won`` / ``Closed Lost`` (and the mapping's
 labels) close a deal and the open stages are ordered by the median Probability the history
@@ -63,8 +65,11 @@ FILES = ("Opportunity", "OpportunityHistory")
 
 
 def detect(header: list[str]) -> bool:
-    """An OpportunityHistory file given on its own (the folder is read)."""
-    return {"OpportunityId", "StageName", "CreatedDate"} <= set(header)
+    """An Opportunity or OpportunityHistory file given on its own (its folder is read)."""
+    cols = set(header)
+    return {"OpportunityId", "StageName", "CreatedDate"} <= cols or {
+        "Id", "StageName", "CloseDate", "IsClosed"
+    } <= cols  # fmt: skip
 
 
 def detect_folder(path: Path) -> bool:
