@@ -32,8 +32,10 @@ from simsales.scenario.schema import Scenario
 
 __all__ = [
     "UNCONSTRAINED_CAPACITY",
+    "DealRows",
     "Demand",
     "MonthGrid",
+    "deal_rows",
     "demand_from_forecast",
     "forecast_demand",
     "held_per_visit",
@@ -148,6 +150,36 @@ def visit_costs(forecast: Forecast, model: Model) -> tuple[FloatArray, FloatArra
     return people, direct
 
 
+@dataclass(frozen=True)
+class DealRows:
+    """Where each visit and each deal row of a forecast goes: live deals by their index in the
+    model, every arrival into one extra row (``n_live``); shared by the mean demand and the
+    per-future demand of the robust plan, so both measure it alike."""
+
+    visit: npt.NDArray[np.int64]  # row of each visit
+    deal: npt.NDArray[np.int64]  # row of each deal record
+    person_days: FloatArray  # (visit, pool, month): people held x days inside the month
+    margin_share: FloatArray  # per deal record: the share of its value that is margin
+
+
+def deal_rows(forecast: Forecast, model: Model, grid: MonthGrid) -> DealRows:
+    index = {d: i for i, d in enumerate(model.deal_ids)}
+    n_live = len(index)
+    v = forecast.visits
+    held, _ = held_per_visit(forecast, model)
+    start = v["start_t"].to_numpy()
+    stop = np.nan_to_num(v["exit_t"].to_numpy(), nan=model.horizon_t)
+    lo, hi = grid.bounds[:-1], grid.bounds[1:]
+    overlap = np.clip(np.minimum(stop[:, None], hi) - np.maximum(start[:, None], lo), 0.0, None)
+    deals = forecast.deals
+    return DealRows(
+        visit=v["deal"].astype(str).map(index).fillna(n_live).to_numpy(np.int64),
+        deal=deals["deal"].astype(str).map(index).fillna(n_live).to_numpy(np.int64),
+        person_days=held[:, :, None] * overlap[:, None, :],
+        margin_share=np.array([t.margin for t in model.types])[deals["type"].cat.codes.to_numpy()],
+    )
+
+
 def demand_from_forecast(forecast: Forecast, periods: tuple[str, ...] = ()) -> Demand:
     """Expected person-days per live deal, pool and month, and each deal's expected value.
 
@@ -160,22 +192,15 @@ def demand_from_forecast(forecast: Forecast, periods: tuple[str, ...] = ()) -> D
     grid = month_grid(model)
     n_reps = forecast.replications
     live = list(model.deal_ids)
-    index = {d: i for i, d in enumerate(live)}
     n_live, n_pools = len(live), len(model.pool_ids)
     v = forecast.visits
-    held, _ = held_per_visit(forecast, model)
-    start = v["start_t"].to_numpy()
-    stop = np.nan_to_num(v["exit_t"].to_numpy(), nan=model.horizon_t)
-    lo, hi = grid.bounds[:-1], grid.bounds[1:]
-    overlap = np.clip(np.minimum(stop[:, None], hi) - np.maximum(start[:, None], lo), 0.0, None)
-    row = v["deal"].astype(str).map(index).fillna(n_live).to_numpy(np.int64)  # n_live: arrival
+    rows = deal_rows(forecast, model, grid)
+    row, drow, share = rows.visit, rows.deal, rows.margin_share
     effort = np.zeros((n_live + 1, n_pools, grid.n))
-    np.add.at(effort, row, held[:, :, None] * overlap[:, None, :])
+    np.add.at(effort, row, rows.person_days)
     effort /= n_reps
 
     deals = forecast.deals
-    share = np.array([t.margin for t in model.types])[deals["type"].cat.codes.to_numpy()]
-    drow = deals["deal"].astype(str).map(index).fillna(n_live).to_numpy(np.int64)
     _, direct = visit_costs(forecast, model)
     value = np.bincount(drow, deals["revenue"].to_numpy() * share, minlength=n_live + 1).astype(
         np.float64

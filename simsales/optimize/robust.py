@@ -45,7 +45,7 @@ import numpy.typing as npt
 import pulp
 
 from simsales.optimize.capacity import PoolSpec, change_variables
-from simsales.optimize.demand import MonthGrid, held_per_visit, month_grid, visit_costs
+from simsales.optimize.demand import MonthGrid, deal_rows, month_grid, visit_costs
 from simsales.results.forecast import Forecast
 
 __all__ = ["Futures", "RobustInput", "RobustModel", "build_robust", "futures_from_forecast"]
@@ -84,21 +84,14 @@ def futures_from_forecast(forecast: Forecast, periods: Sequence[str] = ()) -> Fu
     n_k = forecast.replications
     first = int(forecast.provenance.get("first_replication", 0))
     live = list(model.deal_ids)
-    index = {d: i for i, d in enumerate(live)}
     n_live, n_pools = len(live), len(model.pool_ids)
     v = forecast.visits
-    held, _ = held_per_visit(forecast, model)
-    start = v["start_t"].to_numpy()
-    stop = np.nan_to_num(v["exit_t"].to_numpy(), nan=model.horizon_t)
-    lo, hi = grid.bounds[:-1], grid.bounds[1:]
-    overlap = np.clip(np.minimum(stop[:, None], hi) - np.maximum(start[:, None], lo), 0.0, None)
-    row = v["deal"].astype(str).map(index).fillna(n_live).to_numpy(np.int64)
+    rows = deal_rows(forecast, model, grid)
+    row, drow, share = rows.visit, rows.deal, rows.margin_share
     rep = v["replication"].to_numpy(np.int64) - first
     effort = np.zeros((n_k, n_live + 1, n_pools, grid.n))
-    np.add.at(effort, (rep, row), held[:, :, None] * overlap[:, None, :])
+    np.add.at(effort, (rep, row), rows.person_days)
     deals = forecast.deals
-    share = np.array([t.margin for t in model.types])[deals["type"].cat.codes.to_numpy()]
-    drow = deals["deal"].astype(str).map(index).fillna(n_live).to_numpy(np.int64)
     drep = deals["replication"].to_numpy(np.int64) - first
     value = np.zeros((n_k, n_live + 1))
     np.add.at(value, (drep, drow), deals["revenue"].to_numpy() * share)
@@ -114,7 +107,7 @@ def futures_from_forecast(forecast: Forecast, periods: Sequence[str] = ()) -> Fu
     for label in periods:
         t0, t1 = model.calendar.period_bounds(label)
         per = np.zeros((n_k, n_live + 1))
-        inside = won & (decision >= t0) & (decision < t1)
+        inside = won & model.calendar.decided_in(decision, t0, t1)  # by the close day
         np.add.at(per, (drep, drow), np.where(inside, deals["revenue"].to_numpy(), 0.0))
         revenue_in[label], background_in[label] = per[:, :n_live], per[:, n_live]
         end_month[label] = int(np.clip(np.searchsorted(grid.bounds, t1, "left") - 1, 0, grid.n - 1))

@@ -31,6 +31,7 @@ from simsales.results.compare import deltas_between
 from simsales.results.forecast import Forecast
 from simsales.results.metrics import DATE
 from simsales.results.paired import paired_mean
+from simsales.results.summary import period_revenue as revenue_in_period
 from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
 
@@ -258,17 +259,12 @@ def floor_checks(
 
 
 def period_revenue(forecast: Forecast, label: str) -> FloatArray:
-    """Per replication: revenue won inside the period ``label`` (2027Q1, 2027-03, ...)."""
+    """Per replication: revenue won inside the period ``label`` (2027Q1, 2027-03, ...), by the
+    summaries' own rule (a deal counts in the period of its close day)."""
     model = forecast.model
     assert model is not None
     t0, t1 = model.calendar.period_bounds(label)
-    deals = forecast.deals
-    first = int(forecast.provenance.get("first_replication", 0))
-    rep = deals["replication"].to_numpy() - first
-    t = deals["decision_t"].to_numpy()
-    inside = (deals["outcome"] == "won").to_numpy() & (t >= t0) & (t < t1)
-    revenue = np.where(inside, deals["revenue"].to_numpy(), 0.0)
-    return np.bincount(rep, revenue, minlength=forecast.replications).astype(np.float64)
+    return np.asarray(revenue_in_period(forecast, t0, t1), dtype=np.float64)
 
 
 def _pool_col(forecast: Forecast, pool: str, column: str) -> FloatArray:
