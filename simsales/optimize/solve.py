@@ -126,8 +126,8 @@ class _Deadline:
         if self.seconds is None or self.handover is None or took <= self.seconds:
             return ""
         return (
-            f"; it took {took:.1f} s for a limit of {self.seconds:g} s because handing the "
-            f"model to the solver alone took {self.handover:.1f} s: give more time"
+            f"; it took {took:.1f} s for a limit of {self.seconds:g} s: handing the model to "
+            f"the solver took {self.handover:.1f} s and reading the answer back about as long"
         )
 
 
