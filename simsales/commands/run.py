@@ -27,6 +27,7 @@ from simsales.engine.runner import Executor, simulate
 from simsales.errors import SimsalesError
 from simsales.io.outputs import claim
 from simsales.results.forecast import FILES
+from simsales.results.rollups import portfolio_views
 from simsales.results.summary import Summary, summarize
 from simsales.scenario.load import load
 
@@ -136,7 +137,9 @@ def register(app: typer.Typer) -> None:
                 forecast.save(output)
         summary = summarize(forecast)
         if as_json:
-            typer.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
+            data = summary.to_json()
+            data["portfolio"].update(portfolio_views(forecast, s))  # categories, roll-ups
+            typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
             return
         render_summary(summary, console())
         if out is not None:

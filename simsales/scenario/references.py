@@ -352,7 +352,7 @@ def _rules(s: Scenario) -> Iterator[Finding]:
 
 
 def _targets(s: Scenario) -> Iterator[Finding]:
-    quotas = [(("targets", "revenue"), s.targets.revenue)]
+    quotas: list[tuple[Loc, dict[str, float]]] = [(("targets", "revenue"), s.targets.revenue)]
     named = {"owners": ("owner", "owner"), "teams": ("team", "team")}
     for section, (what, attribute) in named.items():
         known = list(dict.fromkeys(_deal_attribute(s, attribute)))
