@@ -48,9 +48,10 @@ from simsales.errors import SimsalesError
 from simsales.results.deal_view import by_replication, period_bounds, won_in
 from simsales.results.forecast import Forecast
 from simsales.results.records import model_of
+from simsales.results.risk_contribution import without_risk
 from simsales.results.stats import mean_interval, percentile_interval, wilson
 from simsales.scenario.references import did_you_mean
-from simsales.scenario.schema import Risk, Scenario
+from simsales.scenario.schema import Scenario
 
 __all__ = [
     "IDEAL",
@@ -59,7 +60,6 @@ __all__ = [
     "explain_delta",
     "explain_forecasts",
     "relaxations",
-    "without_risk",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -127,14 +127,6 @@ def _num(v: Any) -> float | None:
 
 
 # --- the runs -------------------------------------------------------------------------------
-
-
-def without_risk(risk: Risk) -> dict[str, Any]:
-    """The overlay under which ``risk`` never occurs (its mitigated ``p`` too, if mitigated)."""
-    patch: dict[str, Any] = {"p": 0}
-    if risk.mitigated and risk.mitigation is not None and risk.mitigation.p is not None:
-        patch["mitigation"] = {"p": 0}
-    return {"risks": {risk.id: patch}}
 
 
 def _relaxed(pools: Any) -> dict[str, Any]:

@@ -16,6 +16,8 @@ Tolerances are K standard errors of each estimate (from its reported 95% interva
 
 from __future__ import annotations
 
+import math
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,7 @@ from simsales.results.explain import (
     explain_forecasts,
     relaxations,
 )
+from simsales.results.scurves import s_curves
 from simsales.results.stats import Z95
 from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
@@ -135,3 +138,17 @@ def test_a_variant_delta_says_which_pool_stops_being_the_bottleneck(
     assert abs(legal["value"] - (-(8 - IN_Q1) * P_WIN * VALUE)) <= K * _se(legal)
     assert delta.contributions["value"].sum() == pytest.approx(delta.total_gap[0], rel=1e-9)
     assert delta.findings[0].startswith("hire counsel raises expected 2027Q1 revenue")
+
+
+def test_s_curves_step_when_counsel_decides_each_deal() -> None:
+    forecast = simulate(_scenario(), 200, 9, precision=None)
+    curves = s_curves(forecast).set_index(["deal", "date"])
+    first, last = curves.loc["D00"], curves.loc["D09"]
+    # D00 is decided on day 20 (2027-01-20), D09 on day 200 (2027-07-19), in every replication
+    assert first.loc[date(2027, 1, 17), "decided"] == 0.0
+    assert first.loc[date(2027, 1, 24), "decided"] == 1.0
+    assert last.loc[date(2027, 7, 18), "decided"] == 0.0
+    assert last.loc[date(2027, 7, 25), "decided"] == 1.0
+    won = first["won"].iloc[-1]
+    assert abs(won - P_WIN) <= K * math.sqrt(P_WIN * (1 - P_WIN) / 200)
+    assert (np.diff(first["won"].to_numpy()) >= 0).all()
