@@ -29,7 +29,7 @@ P = {"A": 0.9, "B": 0.6, "C": 0.2, "D": 0.05, "E": 0.9}
 
 def _data() -> dict:
     deals = []
-    for deal, p in P.items():
+    for deal in P:
         owner = {"A": "Ann", "B": "Ann", "C": "Bo", "D": "Bo"}.get(deal)
         team = {"Ann": "East", "Bo": "West"}.get(owner or "")
         deal_data = {"id": deal, "type": f"t{deal}", "stage": "s", "value": V}
@@ -127,5 +127,5 @@ def test_quota_names_are_checked_with_did_you_mean() -> None:
 
 def test_category_thresholds_must_be_ordered() -> None:
     data = _data() | {"forecast_categories": {"commit": 0.4, "best_case": 0.5}}
-    with pytest.raises(ScenarioError, match="commit .* >= best_case"):
+    with pytest.raises(ScenarioError, match=r"commit .* >= best_case"):
         simsales.load_dict(data)
