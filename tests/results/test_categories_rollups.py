@@ -14,7 +14,7 @@ import math
 import pytest
 
 import simsales
-from simsales.engine.runner import simulate
+from simsales.api import simulate
 from simsales.errors import ScenarioError
 from simsales.results.categories import forecast_categories
 from simsales.results.forecast import Forecast
@@ -62,7 +62,7 @@ def _data() -> dict:
 @pytest.fixture(scope="module")
 def run() -> tuple[Scenario, Forecast]:
     scenario = simsales.load_dict(_data())
-    return scenario, simulate(scenario, REPS, 11, precision=None)
+    return scenario, simulate(scenario, REPS, 11, precision=None, progress=False)
 
 
 def _close(estimate: float, truth: float, sd: float) -> None:

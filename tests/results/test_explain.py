@@ -24,16 +24,10 @@ import numpy as np
 import pytest
 
 import simsales
-from simsales.engine.runner import simulate
-from simsales.results.explain import (
-    Explanation,
-    explain_delta,
-    explain_forecasts,
-    relaxations,
-)
+from simsales.api import explain, simulate
+from simsales.results.explain import Explanation, explain_delta
 from simsales.results.scurves import s_curves
 from simsales.results.stats import Z95
-from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
 
 K = 4.5
@@ -68,12 +62,7 @@ def _scenario(legal: int = 1) -> Scenario:
 
 
 def _explain(scenario: Scenario, reps: int = REPS, seed: int = 5) -> Explanation:
-    base = simulate(scenario, reps, seed, precision=None)
-    runs = {
-        name: simulate(with_overlay(scenario, overlay, name=name), reps, seed, precision=None)
-        for name, overlay in relaxations(scenario)
-    }
-    return explain_forecasts(base, runs, "2027Q1")
+    return explain(scenario, "2027Q1", replications=reps, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +130,7 @@ def test_a_variant_delta_says_which_pool_stops_being_the_bottleneck(
 
 
 def test_s_curves_step_when_counsel_decides_each_deal() -> None:
-    forecast = simulate(_scenario(), 200, 9, precision=None)
+    forecast = simulate(_scenario(), 200, 9, precision=None, progress=False)
     curves = s_curves(forecast).set_index(["deal", "date"])
     first, last = curves.loc["D00"], curves.loc["D09"]
     # D00 is decided on day 20 (2027-01-20), D09 on day 200 (2027-07-19), in every replication

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import simsales
-from simsales.results.risk_contribution import RiskContribution, risk_contribution
+from simsales.api import risk_contribution
+from simsales.results.risk_contribution import RiskContribution
 from simsales.results.risk_register import risk_register
 
 K = 4.5
