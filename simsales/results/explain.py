@@ -7,23 +7,30 @@ not linear in the deals, so they are not split.
 
 Decomposition (an accounting identity per replication, so the contributions add up to the total
 exactly in every replication, and their means to ``G`` up to rounding). All runs share common
-random numbers (the same seed and replications: replication *k* meets the same luck in each):
+random numbers (the same seed and replications: replication *k* meets the same luck in each).
+``R[S]`` is the period revenue with the pools in ``S`` given unlimited people, the rest
+unchanged; ``P`` is the set of every pool a stage needs. The gap is walked in three steps:
 
-- ``pool`` *p*: ``R[p relaxed] - R``, the revenue queueing for pool *p* pushes out of the period
-  (the run where *p* has unlimited people, everything else unchanged);
-- ``risk`` *r*: ``R[r never occurs] - R``, what the risk costs in the period (as
-  :mod:`simsales.results.risk_contribution` measures it, for this period's revenue);
-- ``interaction``: ``R[ideal] - R`` minus the pool and risk terms, where *ideal* is the run with
-  every pool relaxed and no risk: what relaxing them together gains beyond each alone;
-- then the *ideal* run's own gap ``T - R[ideal]``, split per live deal *i* with value ``v_i``
-  and revenue in the period ``r_i``: ``T - R[ideal] = (T - sum_i v_i - N) + sum_i (v_i - r_i)``
-  with ``N`` the revenue of new deals (arrivals) in the period:
+1. ``R[P] - R``, what queueing costs, split among the pools by their **Shapley values**: pool
+   *p* gets the mean over every order of relaxing the pools of what relaxing *p* adds at its
+   turn, ``sum over S not holding p of |S|! (|P|-|S|-1)! / |P|! (R[S + p] - R[S])``, so a pool
+   that only binds once another is relaxed (legal behind presales) gets its share, and the
+   shares add up to ``R[P] - R`` (one run per subset of ``P``: with more than
+   :data:`SHAPLEY_POOLS` pools, each pool's own relaxation instead, and the rest as ``interaction``
+   "pools together");
+2. ``R[ideal] - R[P]``, what the risks cost once nobody queues: ``risk`` *r* gets
+   ``R[P, r never occurs] - R[P]`` and ``interaction`` "risks together" the rest (risks that
+   strike the same deals overlap);
+3. the *ideal* run's own gap ``T - R[ideal]`` (every pool relaxed, no risk), split per live deal
+   *i* with value ``v_i`` and revenue in the period ``r_i``:
+   ``T - R[ideal] = (T - sum_i v_i - N) + sum_i (v_i - r_i)``, ``N`` the revenue of new deals
+   (arrivals) won in the period:
 
-  - ``coverage`` ("pipeline"): ``T - sum_i v_i - N``, negative when the live pipeline and the
-    new deals could cover the target;
-  - ``deal`` *i*: ``v_i`` when the deal is lost (or won before the period): its odds;
-  - ``stage`` *s*: ``v_i`` of the deals won after the period or still open, by the stage they
-    are in when the period ends: the time the stages take, with no waiting and no risks.
+   - ``coverage`` "pipeline": ``T - sum_i v_i - N``, negative when the live pipeline and the
+     new deals could cover the target;
+   - ``deal`` *i*: ``v_i`` when the deal is lost (or won before the period): its odds;
+   - ``stage`` *s*: ``v_i`` of the deals won after the period or still open, by the stage they
+     are in when the period ends: the time the stages take, with no waiting and no risks.
 
 Each contribution's 95% interval is the normal interval of its per-replication values (paired
 differences for the pool, risk and interaction terms, hence narrow). Contributions are in
@@ -36,7 +43,7 @@ differences of each contribution between the variant and the base (again paired)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +73,7 @@ FloatArray = npt.NDArray[np.float64]
 KINDS = ("pool", "risk", "interaction", "coverage", "deal", "stage")
 IDEAL = "ideal"  # the run with every pool relaxed and no risk
 UNLIMITED = 100_000  # people in a relaxed pool: the schema's largest capacity
+SHAPLEY_POOLS = 5  # up to this many pools, one run per subset (31 runs for 5)
 _FINDINGS = 6
 
 
@@ -135,25 +143,67 @@ def _relaxed(pools: Any) -> dict[str, Any]:
     }
 
 
-def relaxations(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
-    """(run name, overlay) of every run an explanation needs besides the base: ``pool:<id>``
-    per pool that some stage needs, ``risk:<id>`` per risk, and :data:`IDEAL`."""
+def _needed_pools(scenario: Scenario) -> list[str]:
     needed = {p for st in scenario.stages for p in st.needs} | {
         p
         for dt in scenario.deal_types.values()
         for o in dt.stages.values()
         for p in (o.needs or {})
     }
-    pools = [p for p in scenario.resources if p in needed]
-    runs = [(f"pool:{p}", _relaxed([p])) for p in pools]
-    runs += [(f"risk:{r.id}", without_risk(r)) for r in scenario.risks]
-    ideal: dict[str, Any] = {**_relaxed(pools), "risks": {}}
-    for r in scenario.risks:
-        ideal["risks"].update(without_risk(r)["risks"])
-    if not ideal["risks"]:
-        del ideal["risks"]
-    runs.append((IDEAL, ideal))
+    return [p for p in scenario.resources if p in needed]
+
+
+def _pool_run(pools: Sequence[str]) -> str:
+    return "pools:" + "+".join(pools)
+
+
+def relaxations(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
+    """(run name, overlay) of every run an explanation needs besides the base: ``pools:a+b``
+    per subset of the pools some stage needs (each pool alone and all of them together when
+    there are more than :data:`SHAPLEY_POOLS`), ``risk:<id>`` per risk (with every pool
+    relaxed) and :data:`IDEAL` (every pool relaxed, no risk; only when there are risks)."""
+    pools = _needed_pools(scenario)
+    if len(pools) <= SHAPLEY_POOLS:
+        subsets = [
+            [p for j, p in enumerate(pools) if mask >> j & 1] for mask in range(1, 2 ** len(pools))
+        ]
+    else:
+        subsets = [[p] for p in pools] + [pools]
+    runs = [(_pool_run(s), _relaxed(s)) for s in subsets]
+    everyone = _relaxed(pools)
+    runs += [(f"risk:{r.id}", {**everyone, **without_risk(r)}) for r in scenario.risks]
+    if scenario.risks:
+        never = {"risks": {r.id: without_risk(r)["risks"][r.id] for r in scenario.risks}}
+        runs.append((IDEAL, {**everyone, **never}))
     return runs
+
+
+def _pool_terms(
+    revenue: Mapping[frozenset[str], FloatArray], pools: list[str]
+) -> dict[tuple[str, str], FloatArray]:
+    """Shapley values of the pools (every subset run), else each pool alone and the rest."""
+    n = len(pools)
+    base = revenue[frozenset()]
+    total = revenue[frozenset(pools)] - base if pools else np.zeros_like(base)
+    out: dict[tuple[str, str], FloatArray] = {}
+    if all(frozenset(s) in revenue for s in _subsets(pools)):
+        for p in pools:
+            value = np.zeros_like(base)
+            for s in _subsets([q for q in pools if q != p]):
+                weight = math.factorial(len(s)) * math.factorial(n - len(s) - 1) / math.factorial(n)
+                value += weight * (revenue[frozenset(s) | {p}] - revenue[frozenset(s)])
+            out["pool", p] = value
+        return out
+    for p in pools:
+        out["pool", p] = revenue[frozenset([p])] - base
+    out["interaction", "pools together"] = total - sum(out.values(), np.zeros_like(base))
+    return out
+
+
+def _subsets(items: list[str]) -> list[tuple[str, ...]]:
+    return [
+        tuple(x for j, x in enumerate(items) if mask >> j & 1) for mask in range(2 ** len(items))
+    ]
 
 
 # --- the decomposition ----------------------------------------------------------------------
@@ -241,19 +291,28 @@ def explain_forecasts(
     for name, f in runs.items():
         if f.replications != base.replications or f.provenance["seed"] != base.provenance["seed"]:
             raise SimsalesError(f"run {name!r} was not simulated with the base's seed and size")
-    if IDEAL not in runs:
-        raise ValueError("the runs must include the ideal run (every pool relaxed, no risk)")
     r_base = _period_revenue(base, t0, t1)
-    terms: dict[tuple[str, str], FloatArray] = {}
+    revenue: dict[frozenset[str], FloatArray] = {frozenset(): r_base}
+    pools: list[str] = []
     for name, f in runs.items():
-        if name == IDEAL:
-            continue
-        kind, _, ident = name.partition(":")
-        terms[kind, ident] = _period_revenue(f, t0, t1) - r_base
-    r_ideal = _period_revenue(runs[IDEAL], t0, t1)
-    explained = sum(terms.values(), np.zeros(len(r_base)))
-    terms["interaction", "pools and risks together"] = r_ideal - r_base - explained
-    terms.update(_ideal_split(runs[IDEAL], t0, t1, goal))
+        if name.startswith("pools:"):
+            members = name.removeprefix("pools:").split("+")
+            revenue[frozenset(members)] = _period_revenue(f, t0, t1)
+            pools = members if len(members) > len(pools) else pools
+    terms = _pool_terms(revenue, pools)
+    relaxed = revenue[frozenset(pools)]  # R[P]: nobody queues
+    ideal = runs.get(IDEAL) or runs.get(_pool_run(pools)) or base
+    r_ideal = _period_revenue(ideal, t0, t1)
+    risk_terms = {
+        ("risk", name.removeprefix("risk:")): _period_revenue(f, t0, t1) - relaxed
+        for name, f in runs.items()
+        if name.startswith("risk:")
+    }
+    terms.update(risk_terms)
+    if risk_terms:
+        rest = r_ideal - relaxed - sum(risk_terms.values(), np.zeros_like(r_base))
+        terms["interaction", "risks together"] = rest
+    terms.update(_ideal_split(ideal, t0, t1, goal))
     per_rep = pd.DataFrame({f"{k}:{i}": v for (k, i), v in terms.items()})
     rows = []
     for (kind, ident), x in terms.items():
@@ -343,7 +402,7 @@ def _label(kind: str, ident: str, labels: Mapping[str, str]) -> str:
     return {
         "pool": f"{name} queue",
         "risk": f"risk {name}",
-        "interaction": "pools and risks together",
+        "interaction": f"{name} (interaction)",
         "coverage": "target beyond the pipeline",
         "deal": f"{name} lost",
         "stage": f"still in {name} at the period's end",

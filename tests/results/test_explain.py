@@ -11,6 +11,12 @@ all 10 are decided on day 20. Hence, with T = 1M:
 - each deal's own term (lost in the ideal run) is 0.5 * 100k; stage terms are 0 (every deal is
   decided on day 20 with unlimited people); coverage is T - 10 * 100k = 0.
 
+Pools get their Shapley values (each subset of pools relaxed): sales' marginal effect is 0 in
+every coalition, so its value is exactly 0. A second scenario has two pools in series (presales
+then legal, one person each, 20 days each): relaxing either alone decides no more deals in Q1
+(the other still serves them one by one: 3 by day 90), relaxing both decides all 10 on day 40,
+so the Shapley values split the 7 deals' worth evenly, where one-at-a-time runs would say 0.
+
 Tolerances are K standard errors of each estimate (from its reported 95% interval).
 """
 
@@ -36,29 +42,31 @@ IN_Q1 = 4  # decided at days 20, 40, 60, 80 < 90
 
 
 def _scenario(legal: int = 1) -> Scenario:
-    return simsales.load_dict(
-        {
-            "name": "one bottleneck",
-            "start": "2027-01-01",
-            "horizon": "2027-12-31",
-            "calendar": {"continuous": True},
-            "resources": {"legal": {"capacity": legal}, "sales": {"capacity": 50}},
-            "stages": [
-                {
-                    "id": "review",
-                    "duration": {"fixed": 20},
-                    "needs": {"legal": 1, "sales": 1},
-                    "advance": P_WIN,
-                }
-            ],
-            "deal_types": {"t": {"value": {"fixed": VALUE}}},
-            "pipeline": [
-                {"id": f"D{i:02d}", "type": "t", "stage": "review", "value": VALUE}
-                for i in range(N_DEALS)
-            ],
-            "targets": {"revenue": {"2027Q1": TARGET}},
-        }
-    )
+    return simsales.load_dict(_data(legal))
+
+
+def _data(legal: int = 1) -> dict[str, Any]:
+    return {
+        "name": "one bottleneck",
+        "start": "2027-01-01",
+        "horizon": "2027-12-31",
+        "calendar": {"continuous": True},
+        "resources": {"legal": {"capacity": legal}, "sales": {"capacity": 50}},
+        "stages": [
+            {
+                "id": "review",
+                "duration": {"fixed": 20},
+                "needs": {"legal": 1, "sales": 1},
+                "advance": P_WIN,
+            }
+        ],
+        "deal_types": {"t": {"value": {"fixed": VALUE}}},
+        "pipeline": [
+            {"id": f"D{i:02d}", "type": "t", "stage": "review", "value": VALUE}
+            for i in range(N_DEALS)
+        ],
+        "targets": {"revenue": {"2027Q1": TARGET}},
+    }
 
 
 def _explain(scenario: Scenario, reps: int = REPS, seed: int = 5) -> Explanation:
@@ -97,7 +105,7 @@ def test_the_bottleneck_pool_gets_the_largest_contribution(explanation: Explanat
     assert c["value"].idxmax() == legal.name
     assert abs(legal["value"] - (N_DEALS - IN_Q1) * P_WIN * VALUE) <= K * _se(legal)
     assert _row(explanation, "pool", "sales")["value"] == 0.0  # never short: no effect at all
-    assert abs(_row(explanation, "interaction", "pools and risks together")["value"]) < 1e-6
+    assert not (explanation.contributions["kind"] == "interaction").any()  # no risks: no rest
 
 
 def test_deal_stage_and_coverage_terms_match_the_analytic_split(explanation: Explanation) -> None:
@@ -141,3 +149,21 @@ def test_s_curves_step_when_counsel_decides_each_deal() -> None:
     won = first["won"].iloc[-1]
     assert abs(won - P_WIN) <= K * math.sqrt(P_WIN * (1 - P_WIN) / 200)
     assert (np.diff(first["won"].to_numpy()) >= 0).all()
+
+
+def test_pools_in_series_share_what_only_relaxing_both_gains() -> None:
+    data = _data()
+    data["resources"] = {"presales": {"capacity": 1}, "legal": {"capacity": 1}}
+    data["stages"] = [
+        {"id": "design", "duration": {"fixed": 20}, "needs": {"presales": 1}},
+        {"id": "review", "duration": {"fixed": 20}, "needs": {"legal": 1}, "advance": P_WIN},
+    ]
+    for deal in data["pipeline"]:
+        deal["stage"] = "design"
+    e = _explain(simsales.load_dict(data), reps=200)
+    share = 0.5 * (N_DEALS - 3) * P_WIN * VALUE
+    for pool in ("presales", "legal"):
+        row = _row(e, "pool", pool)
+        assert abs(row["value"] - share) <= K * _se(row), pool
+    gap, low, high = e.total_gap
+    assert abs(e.contributions["value"].sum() - gap) <= (high - low) / 2
