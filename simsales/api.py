@@ -19,7 +19,7 @@ from simsales.optimize.options import OptimizeOptions
 from simsales.optimize.plan import Plan
 from simsales.optimize.planner import plan_staffing
 from simsales.results.compare import Comparison, Variants, compare_scenarios, resolve_variants
-from simsales.results.explain import Explanation, explain_forecasts, relaxations
+from simsales.results.explain import Explanation, explain_delta, explain_forecasts, relaxations
 from simsales.results.forecast import Forecast
 from simsales.results.risk_contribution import RiskContribution, contribution_of_risks
 from simsales.results.simulation import simulate_scenario
@@ -31,6 +31,7 @@ __all__ = [
     "RunOptions",
     "compare",
     "explain",
+    "explain_comparison",
     "optimize",
     "risk_contribution",
     "simulate",
@@ -158,6 +159,30 @@ def explain(
         runs[name] = simulate_scenario(run, options, precision=None)
     base_run = base_forecast if base_forecast is not None else runs.pop("base")
     return explain_forecasts(base_run, runs, period, target=target)
+
+
+def explain_comparison(
+    comparison: Comparison,
+    period: str,
+    *,
+    options: RunOptions | None = None,
+    messages: Any = None,
+) -> dict[str, Explanation]:
+    """Each variant's change of ``period``'s gap, explained: :func:`explain` of the base and of
+    every variant (reusing the comparison's runs), then the paired differences of their
+    contributions (simsales.results.explain.explain_delta), by variant name."""
+    run = (options or RunOptions()).replace(
+        replications=comparison.replications, seed=comparison.seed
+    )
+    base = comparison.scenarios[""]
+    base_explained = explain(base, period, options=run, messages=messages,
+                             base_forecast=comparison.base)  # fmt: skip
+    out = {}
+    for name, forecast in comparison.variants.items():
+        variant = explain(comparison.scenarios[name], period, options=run, messages=messages,
+                          base_forecast=forecast, target=base_explained.target)  # fmt: skip
+        out[name] = explain_delta(base_explained, variant, name)
+    return out
 
 
 def optimize(

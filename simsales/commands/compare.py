@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simsales.api import explain_comparison
 from simsales.commands.common import (
     AllowPath,
     Replications,
@@ -76,6 +77,14 @@ def compare(
     full: Annotated[
         bool, typer.Option("--full", help="Also list every live deal's P80 close date.")
     ] = False,
+    explain_period: Annotated[
+        str | None,
+        typer.Option(
+            "--explain",
+            help="Explain each variant's change of this period's gap to target, e.g. 2027Q1 "
+            "(the runs of 'simsales explain' for the base and every variant).",
+        ),
+    ] = None,
     yes: Annotated[
         bool,
         typer.Option(
@@ -122,10 +131,22 @@ def compare(
                 )
             write_compare_html(comparison, output, contribution)
             err.print(f"wrote {out}")
+    explained = (
+        explain_comparison(comparison, explain_period, options=options, messages=err.print)
+        if explain_period is not None
+        else {}
+    )
     if as_json:
-        typer.echo(json.dumps(comparison.to_json(), ensure_ascii=False, indent=2))
+        data = comparison.to_json()
+        for item in data["variants"]:
+            if item["name"] in explained:
+                item["explanation"] = explained[item["name"]].to_json()
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     render_deltas(comparison, console(), full=full)
+    for delta in explained.values():
+        for line in delta.findings:
+            console().print(f"• {esc(line)}")
 
 
 def register(app: typer.Typer) -> None:
