@@ -441,11 +441,16 @@ def _findings(e: Explanation) -> list[str]:
         .head(_FINDINGS - 2)
         .itertuples()
     ):
-        verb = "costs" if r.value > 0 else "adds"
-        out.append(
-            f"{r.label}: {verb} {money(abs(r.value), cur)} of expected {e.period} revenue "
-            f"({_interval(r, cur)})."
-        )
+        if r.value > 0:
+            text = f"{r.label}: costs {money(r.value, cur)} of expected {e.period} revenue"
+        elif r.kind == "pool":  # relaxing it alone would crowd the pools after it
+            text = (
+                f"{r.label}: holds deals back from busier pools later on; relaxing it "
+                f"would lower expected {e.period} revenue by {money(-r.value, cur)}"
+            )
+        else:
+            text = f"{r.label}: adds {money(-r.value, cur)} to expected {e.period} revenue"
+        out.append(f"{text} ({_interval(r, cur)}).")
     late = e.late.sort_values(ascending=False)
     for deal, p in late.head(2).items():
         if p >= 0.5:

@@ -3,13 +3,24 @@ data say (nothing when owners truly differ, nearly all the way when they do not)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+import simsales
+from simsales.calibrate.calibrate import calibrate
 from simsales.calibrate.history import DEAL_COLUMNS, SNAPSHOT_COLUMNS, VISIT_COLUMNS, History, empty
+from simsales.calibrate.importer import read_history
 from simsales.calibrate.quality import DataReport
 from simsales.calibrate.scorecards import owner_scorecards, shrink
+from simsales.calibrate.synthetic import (
+    CRM_CATEGORY,
+    CRM_PROBABILITY,
+    synthetic_history,
+    synthetic_mapping,
+)
 
 T0 = pd.Timestamp("2024-01-01")
 
@@ -91,3 +102,17 @@ def test_shrink_estimates_no_spread_when_owners_differ_by_chance_only() -> None:
     shrunk, mean, weight = shrink(x, np.full(4, 0.01))  # SE 0.1: the differences are noise
     assert mean == pytest.approx(0.5)
     assert np.allclose(weight, 0.0) and np.allclose(shrunk, 0.5)
+
+
+def test_calibrated_pipeline_keeps_the_crms_own_call(tmp_path: Path) -> None:
+    path = tmp_path / "crm.csv"
+    synthetic_history("2021-01-01", "2021-06-30", seed=2, crm_fields=True).to_csv(path, index=False)
+    fit = calibrate(read_history(path, mapping=synthetic_mapping(crm_fields=True)), "2021-06-30")
+    assert fit.pipeline
+    for deal in fit.pipeline:
+        # the synthetic CRM sets them by stage, and a close date a month after the stage began
+        assert deal["probability"] == pytest.approx(CRM_PROBABILITY[deal["stage"]])
+        assert deal["forecast_category"] == CRM_CATEGORY[deal["stage"]].replace(" ", "_")
+        assert "target_close" in deal
+    scenario = simsales.load_dict(fit.scenario())  # the scenario language takes them
+    assert any(d.forecast_category is not None for d in scenario.deals())
