@@ -8,7 +8,7 @@ new deal (an arrival) has only its type, and its other attributes are :data:`UNA
 
 from __future__ import annotations
 
-from datetime import date
+import re
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ __all__ = [
     "by_replication",
     "deal_attributes",
     "period_bounds",
+    "row_attribute",
     "scenario_of",
     "won_in",
 ]
@@ -71,8 +72,6 @@ def deal_attributes(scenario: Scenario) -> pd.DataFrame:
 def period_bounds(forecast: Forecast, period: str) -> tuple[float, float]:
     """Model times of a period label; a label that is no period, or one outside the horizon,
     is a located error naming the periods the forecast has."""
-    import re
-
     model = model_of(forecast)
     known = [label for label, *_ in model.targets]
     if not re.match(PERIOD_PATTERN, period):
@@ -124,7 +123,3 @@ def row_attribute(forecast: Forecast, attributes: pd.DataFrame, by: str) -> npt.
     if by == "stage":  # new deals start in their own stage: the stage they were in at the start
         mapped = mapped.where(d["live"].to_numpy(), UNASSIGNED)
     return mapped.where(mapped.notna(), UNASSIGNED).astype(str).to_numpy()
-
-
-def as_date(value: Any) -> date | None:
-    return value if isinstance(value, date) else None
