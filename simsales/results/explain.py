@@ -154,19 +154,17 @@ def _needed_pools(scenario: Scenario) -> list[str]:
 
 
 def _pool_run(pools: Sequence[str]) -> str:
-    return "pools:" + "+".join(pools)
+    return "pools:" + ",".join(pools)  # a comma is never part of an id
 
 
 def relaxations(scenario: Scenario) -> list[tuple[str, dict[str, Any]]]:
-    """(run name, overlay) of every run an explanation needs besides the base: ``pools:a+b``
+    """(run name, overlay) of every run an explanation needs besides the base: ``pools:a,b``
     per subset of the pools some stage needs (each pool alone and all of them together when
     there are more than :data:`SHAPLEY_POOLS`), ``risk:<id>`` per risk (with every pool
     relaxed) and :data:`IDEAL` (every pool relaxed, no risk; only when there are risks)."""
     pools = _needed_pools(scenario)
     if len(pools) <= SHAPLEY_POOLS:
-        subsets = [
-            [p for j, p in enumerate(pools) if mask >> j & 1] for mask in range(1, 2 ** len(pools))
-        ]
+        subsets = [list(s) for s in _subsets(pools) if s]
     else:
         subsets = [[p] for p in pools] + [pools]
     runs = [(_pool_run(s), _relaxed(s)) for s in subsets]
@@ -296,7 +294,7 @@ def explain_forecasts(
     pools: list[str] = []
     for name, f in runs.items():
         if name.startswith("pools:"):
-            members = name.removeprefix("pools:").split("+")
+            members = name.removeprefix("pools:").split(",")
             revenue[frozenset(members)] = _period_revenue(f, t0, t1)
             pools = members if len(members) > len(pools) else pools
     terms = _pool_terms(revenue, pools)
