@@ -68,3 +68,24 @@ def test_compare_explains_each_variants_delta(simsales_cli: Cli, tmp_path: Path)
     se = (legal["high"] - legal["low"]) / (2 * Z95)
     assert abs(legal["value"] - truth) <= K * se
     assert "raises expected 2027Q1 revenue" in variant["explanation"]["findings"][0]
+
+
+def test_run_json_gains_categories_and_rollups(simsales_cli: Cli, tmp_path: Path) -> None:
+    code, out, err = simsales_cli("run", str(_write(tmp_path)), "-n", "50", "--json")
+    assert code == 0, err
+    portfolio = json.loads(out)["portfolio"]
+    (call,) = portfolio["categories"]
+    assert call["period"] == "2027Q1" and call["coverage"] == 1.0  # 10 x 100k for 1M
+    assert [c["category"] for c in call["categories"]] == [
+        "commit", "best_case", "pipeline", "omitted", "new deals",
+    ]  # fmt: skip
+    # counsel decides the first 4 deals in Q1, each won with p 0.5; the other 6 after it
+    deals = {d["id"]: d for d in call["deals"]}
+    for i in range(10):
+        p = deals[f"D{i:02d}"]["win_in_period_probability"]
+        if i < IN_Q1:
+            assert abs(p - P_WIN) <= K * (P_WIN * (1 - P_WIN) / 50) ** 0.5
+        else:
+            assert p == 0.0 and deals[f"D{i:02d}"]["category"] == "omitted"
+    assert set(portfolio["by"]) == {"owner", "team", "type", "region"}
+    assert [g["id"] for g in portfolio["by"]["type"]] == ["t"]
