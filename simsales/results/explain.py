@@ -479,7 +479,8 @@ def _delta_findings(d: Explanation, name: str) -> list[str]:
     if because:
         text += f": the gap moves by {because}"
     out = [text + "."]
-    for r in c.head(3).itertuples():
-        if r.kind == "pool" and r.value > 0:
-            out.append(f"because {r.label.removesuffix(' queue')} becomes more of a bottleneck.")
+    worse = c[(c["kind"] == "pool") & (c["value"] > 0)]
+    if change < 0 and len(worse):  # the pool whose queue grew most explains a loss
+        pool = worse.iloc[0]["id"]
+        out.append(f"{name} lowers it because {pool} becomes the bottleneck.")
     return out
