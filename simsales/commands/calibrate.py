@@ -30,7 +30,8 @@ from simsales.calibrate.history import History
 from simsales.calibrate.importer import read_history
 from simsales.calibrate.quality import DataReport
 from simsales.calibrate.sources import ALL_PRESETS
-from simsales.commands.common import console, esc
+from simsales.commands.common import Yes, console, esc
+from simsales.engine.budget import go_on
 from simsales.errors import SimsalesError
 from simsales.io.inputs import check_user_file
 from simsales.io.outputs import Output, claim
@@ -431,13 +432,14 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--output", "-o", help="Write a self-contained HTML report here."),
         ] = None,
+        yes: Yes = False,
     ) -> None:
         """Calibrate on what was known at each origin, simulate its window, and score the
         forecast beside the baselines (stage-weighted pipeline, trailing three-month rate, the
         CRM's probability and forecast categories when the export has them)."""
         try:
             windows = _windows(as_of, until, origins, every, start, end, window)
-            with _output(out, history, mapping) as output:
+            with go_on(yes), _output(out, history, mapping) as output:
                 h = _read(
                     history,
                     mapping,

@@ -1,5 +1,5 @@
 """What every command shares: plain consoles, escaping of user text, and the input and output
-options (``--allow-path``, ``--force``).
+options (``--allow-path``, ``--force``, ``--yes``).
 
 User text (file names, scenario and person names, CRM values) can hold rich markup
 (``[red]``) or emoji codes (``q:fire:.yaml``, ``root:x:0``): consoles here never turn emoji
@@ -21,7 +21,7 @@ from simsales.io.inputs import allowed_paths
 from simsales.scenario.load import scenario_raw, scenario_warnings
 from simsales.scenario.schema import Scenario
 
-__all__ = ["AllowPath", "Force", "console", "esc", "inputs_of", "print_warnings", "reading"]
+__all__ = ["AllowPath", "Force", "Yes", "console", "esc", "inputs_of", "print_warnings", "reading"]
 
 AllowPath = Annotated[
     list[Path] | None,
@@ -34,6 +34,12 @@ AllowPath = Annotated[
 Force = Annotated[
     bool,
     typer.Option("--force", help="Replace an output folder even though simsales did not make it."),
+]
+Yes = Annotated[
+    bool,
+    typer.Option(
+        "--yes", help="Go on even when the simulations are estimated to need too much memory/time."
+    ),
 ]
 
 

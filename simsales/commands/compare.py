@@ -12,8 +12,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.commands.common import AllowPath, console, esc, inputs_of, print_warnings, reading
-from simsales.engine.budget import check_budget
+from simsales.commands.common import (
+    AllowPath,
+    Yes,
+    console,
+    esc,
+    inputs_of,
+    print_warnings,
+    reading,
+)
+from simsales.engine.budget import check_budget, go_on
 from simsales.engine.model import compile_model
 from simsales.engine.runner import Executor
 from simsales.io.outputs import claim
@@ -72,12 +80,7 @@ def register(app: typer.Typer) -> None:
         full: Annotated[
             bool, typer.Option("--full", help="Also list every live deal's P80 close date.")
         ] = False,
-        yes: Annotated[
-            bool,
-            typer.Option(
-                "--yes", help="Go on even when the runs are estimated to need too much memory/time."
-            ),
-        ] = False,
+        yes: Yes = False,
         allow_path: AllowPath = None,
     ) -> None:
         """Simulate SCENARIO and its variants with the same random numbers; show the differences.
@@ -102,7 +105,7 @@ def register(app: typer.Typer) -> None:
             if out is not None
             else nullcontext(None)
         )
-        with target as output:
+        with go_on(yes), target as output:  # every simulation inside goes on too
             comparison = compare_scenarios(
                 base, named, replications, seed, workers, mode, progress, messages=err.print
             )

@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.commands.common import AllowPath, console, esc, inputs_of, reading
+from simsales.commands.common import AllowPath, Yes, console, esc, inputs_of, reading
+from simsales.engine.budget import go_on
 from simsales.errors import OptimizationError
 from simsales.io.outputs import claim
 from simsales.optimize.api import DEFAULT_TIME_LIMIT, optimize
@@ -150,6 +151,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--json", help="Print only the JSON result on stdout.")
         ] = False,
         allow_path: AllowPath = None,
+        yes: Yes = False,
     ) -> None:
         """Plan headcount, deals and mitigations (or who covers which deal) for SCENARIO."""
         if mode not in ("capacity", "assignment"):
@@ -192,7 +194,7 @@ def register(app: typer.Typer) -> None:
             if out is not None
             else nullcontext(None)
         )
-        with target as output:
+        with go_on(yes), target as output:  # the verification runs are bounded too
             plan = optimize(
                 s,
                 mode,  # type: ignore[arg-type]

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from simsales.commands.common import AllowPath, console, inputs_of, reading
+from simsales.commands.common import AllowPath, Yes, console, inputs_of, reading
+from simsales.engine.budget import go_on
 from simsales.engine.runner import simulate
 from simsales.errors import SimsalesError
 from simsales.io.outputs import claim, result_folder
@@ -77,6 +78,7 @@ def register(app: typer.Typer) -> None:
                 "--overlay", help="Apply an overlay file, e.g. plan.yaml (repeatable, in order)."
             ),
         ] = None,
+        yes: Yes = False,
     ) -> None:
         """Write one self-contained HTML report (works offline) of a forecast."""
         if output.exists() and output.is_dir():
@@ -91,7 +93,7 @@ def register(app: typer.Typer) -> None:
         else:
             inputs = []
         # claimed before simulating: an output that is an input, or unwritable, fails at once
-        with claim(output, "file", inputs=inputs) as out:
+        with go_on(yes), claim(output, "file", inputs=inputs) as out:
             forecast = load_or_simulate(what, replications, seed, variant, overlays or [])
             write_report(forecast, out)
         console(stderr=True, markup=False).print(f"wrote the report to {output}")

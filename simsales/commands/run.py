@@ -15,14 +15,13 @@ from rich.table import Table
 from simsales.commands.common import (
     AllowPath,
     Force,
+    Yes,
     console,
     esc,
     inputs_of,
     print_warnings,
     reading,
 )
-from simsales.engine.budget import check_budget
-from simsales.engine.model import compile_model
 from simsales.engine.runner import Executor, simulate
 from simsales.errors import SimsalesError
 from simsales.io.outputs import claim
@@ -88,12 +87,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[
             bool, typer.Option("--json", help="Print only the JSON summary on stdout.")
         ] = False,
-        yes: Annotated[
-            bool,
-            typer.Option(
-                "--yes", help="Go on even when the run is estimated to need too much memory/time."
-            ),
-        ] = False,
+        yes: Yes = False,
     ) -> None:
         """Simulate SCENARIO and show per-deal, portfolio and resource forecasts."""
         if executor not in ("serial", "process", "dask"):
@@ -104,10 +98,6 @@ def register(app: typer.Typer) -> None:
         with reading(allow_path):
             s = load(scenario, variant=variant, overrides=overrides or (), overlays=overlays or ())
         print_warnings(s, scenario)
-        n = s.simulation.replications if replications is None else replications
-        check_budget(
-            compile_model(s), n, s.simulation.seed if seed is None else seed, workers, yes=yes
-        )
         mode: Executor = executor  # type: ignore[assignment]
         # claimed before simulating: a refused or unwritable --out is reported at once
         target = (
@@ -131,6 +121,7 @@ def register(app: typer.Typer) -> None:
                 progress=sys.stderr.isatty(),
                 scheduler=scheduler,
                 security=security,
+                yes=yes,
             )
             if output is not None:
                 forecast.save(output)

@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from simsales.engine.budget import check_budget
 from simsales.engine.model import Model, compile_model
 from simsales.engine.replication import LOST, WON, RepRecords, run_replication
 from simsales.engine.streams import replication_seeds
@@ -131,6 +132,7 @@ def simulate(
     scheduler: Any = None,
     precision: Precision | Literal["scenario"] | None = "scenario",
     security: Any = None,
+    yes: bool | None = None,
 ) -> Forecast:
     """Simulate a scenario (or a path to one) and return its :class:`Forecast`.
 
@@ -141,6 +143,10 @@ def simulate(
     ``security`` is a ``distributed.Security`` (TLS certificates) for connecting to
     ``scheduler`` by address. Dask pickles the model to send it: connect only to trusted
     clusters.
+
+    A run estimated to need more memory or time than the machine has is refused before it
+    starts, with the estimate (:mod:`simsales.engine.budget`); ``yes=True`` goes on anyway
+    (None: only inside :func:`simsales.engine.budget.go_on`).
     """
     if not isinstance(scenario, Scenario):
         scenario = load(scenario, variant=variant)
@@ -167,6 +173,7 @@ def simulate(
         workers = usable_cores()
     target = settings.precision if precision == "scenario" else precision
     model = compile_model(scenario)
+    check_budget(model, n, seed, workers, yes=yes)
     batch = settings.batch if target is not None else n
     # Objects that exist before the run (the scenario, pandas, scipy, ...) are set aside from the
     # cyclic garbage collector: its full passes then stay cheap while SimPy churns through events,

@@ -299,3 +299,23 @@ def test_cli_backtest_scores_the_crm_forecasts_when_the_export_has_them(
         assert commit["p10"] == commit["p90"] and best["mean"] >= commit["mean"]
     s = out["scores"]["commit"]
     assert s["crps_won"] == pytest.approx(s["mae_won"])  # CRPS of a point is its error
+
+
+def test_cli_backtest_is_bounded_like_every_simulation(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simsales.engine import budget
+
+    monkeypatch.setattr(budget, "TIME_LIMIT_S", 0.0)  # every run is "too long" now
+    path = write_history(tmp_path / "h.csv", snapshot="2021-05-31", seed=5, horizon="2021-05-31")
+    html = tmp_path / "bt.html"
+    n = str(budget.PILOT_FROM)
+    args = ["backtest", str(path), "--as-of", "2021-03-31", "--until", "2021-04-30", "-n", n,
+            "--json", "-o", str(html), "--exported", "2021-05-31"]  # fmt: skip
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2, res.output
+    assert "would need about" in res.output and "--yes" in res.output
+    assert not html.exists() and not list(tmp_path.glob(".*.tmp"))
+    res = CliRunner().invoke(cli, [*args, "--yes"])
+    assert res.exit_code == 0, res.output
+    assert html.exists()

@@ -157,6 +157,48 @@ def test_yes_goes_on(simsales_cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None
     assert f'"replications": {budget.PILOT_FROM}' in out
 
 
+@pytest.mark.parametrize(
+    ("command", "output"),
+    [
+        ("run", ("--out", "forecast")),
+        ("compare", ("--set", "resources.sales.capacity=5", "-o", "compare.html")),
+        ("report", ("-o", "report.html")),
+        ("optimize", ("--out", "plan.yaml")),  # its verification runs
+    ],
+)
+def test_every_command_that_simulates_is_bounded(
+    simsales_cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str,
+    output: tuple[str, str],
+) -> None:  # fmt: skip
+    monkeypatch.setattr(budget, "TIME_LIMIT_S", 0.0)  # every run is "too long" now
+    written = tmp_path / output[-1]
+    args = (command, str(MINIMAL), "-n", str(budget.PILOT_FROM), *output[:-1], str(written))
+    code, out, err = simsales_cli(*args)
+    assert code == 2 and out == "", err
+    assert f"{budget.PILOT_FROM:,} replications" in err and "would need about" in err
+    assert "the time limit is 0 s" in err and "--yes" in err
+    assert "internal error" not in err and not written.exists()
+    assert not list(tmp_path.iterdir())  # no temporary file left either
+    code, out, err = simsales_cli(*args, "--yes")
+    assert code == 0, err
+    assert written.exists()
+
+
+def test_simulate_in_python_is_bounded_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from simsales import simulate
+    from simsales.errors import SimsalesError
+
+    monkeypatch.setattr(budget, "TIME_LIMIT_S", 0.0)
+    n = budget.PILOT_FROM
+    with pytest.raises(SimsalesError, match=r"replications would need about .* yes=True"):
+        simulate(MINIMAL, replications=n, progress=False)
+    assert simulate(MINIMAL, replications=n, progress=False, yes=True).replications == n
+    with budget.go_on():  # e.g. around a comparison or an optimization
+        assert simulate(MINIMAL, replications=n, progress=False).replications == n
+    with budget.go_on(False), pytest.raises(SimsalesError):
+        simulate(MINIMAL, replications=n, progress=False)
+
+
 def test_a_far_horizon_is_warned_with_its_line(simsales_cli: Cli, tmp_path: Path) -> None:
     text = MINIMAL.read_text(encoding="utf-8").replace("horizon: 2027-06-30", "horizon: 2127-06-30")
     path = tmp_path / "typo.yaml"
