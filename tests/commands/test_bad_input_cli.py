@@ -77,6 +77,8 @@ def test_run_refuses_a_broken_file_located_and_writes_nothing(
     began = time.perf_counter()
     code, out, err = simsales_cli("run", str(path), "-n", "5", "--out", str(target))
     _assert_refused(code, out, err, f"{path}:{line}:", fragment)
+    # file:line:column, then the key path
+    assert re.match(rf"{re.escape(str(path))}:{line}:\d+: [^ :]+: ", err), err
     assert not target.exists()
     # no case may take long (the 1000-level nesting used to take a minute)
     assert time.perf_counter() - began < 30
@@ -115,6 +117,35 @@ def test_run_set_on_a_typo_pool_is_refused(simsales_cli: Cli, tmp_path: Path) ->
     code, out, err = simsales_cli(*args, "--set", "resources.sale={capacity: 3}")
     _assert_refused(code, out, err, "--set resources.sale={capacity: 3}: ", "used by no stage")
     assert not target.exists()
+
+
+OVERLAYS = [
+    # (overlay text, line:column of the problem, what is said)
+    (
+        "# a plan for a pool that is not there\nresources:\n  sale:\n"
+        "    capacity_changes: [{from: 2027-03-01, capacity: 4}]\n",
+        "3:3",
+        "resources.sale: no pool 'sale' to change (did you mean 'sales'?",
+    ),
+    ("resources:\n  counsel: {capacity: 2}\n", "2:3", "new pool 'counsel' is used by no stage"),
+    ("stages:\n  clos: {advance: 1}\n", "2:3", "no stage 'clos' to change (did you mean"),
+    ("resources:\n  sales:\n    capcity: 3\n", "3:5", "unknown key 'capcity' (did you mean"),
+]
+
+
+@pytest.mark.parametrize(("text", "where", "fragment"), OVERLAYS)
+@pytest.mark.parametrize("command", ["run", "compare", "report"])
+def test_an_overlay_file_naming_nothing_is_refused_at_its_line(
+    simsales_cli: Cli, tmp_path: Path, command: str, text: str, where: str, fragment: str
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(text, encoding="utf-8")
+    target = tmp_path / "written"
+    output = {"run": "--out", "compare": "-o", "report": "-o"}[command]
+    args = (command, str(MINIMAL), "--overlay", str(plan), "-n", "5", output, str(target))
+    code, out, err = simsales_cli(*args)
+    _assert_refused(code, out, err, f"{plan}:{where}: ", fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.yaml"]  # nothing written
 
 
 def test_a_new_pool_that_is_used_is_fine(simsales_cli: Cli) -> None:
