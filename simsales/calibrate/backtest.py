@@ -62,6 +62,7 @@ from simsales.calibrate.scores import (
 )
 from simsales.engine.runner import Executor, simulate
 from simsales.errors import SimsalesError
+from simsales.results.tables import SCHEMA_VERSION
 from simsales.scenario.load import load_dict
 
 __all__ = [
@@ -250,6 +251,7 @@ class BacktestResult:
     def to_json(self) -> dict[str, Any]:
         """``{"origins": [...], "scores": {forecast: {...}}}`` (see the module docstring)."""
         return {
+            "schema_version": SCHEMA_VERSION,
             "origins": [o.row() for o in self.origins],
             "scores": {name: self.scores(name) for name in self.names},
         }

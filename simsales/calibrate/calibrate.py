@@ -83,6 +83,7 @@ from simsales.calibrate.fit import (
 from simsales.calibrate.history import History
 from simsales.calibrate.importer import stage_id
 from simsales.errors import SimsalesError
+from simsales.results.tables import SCHEMA_VERSION
 from simsales.scenario.schema import ID_PATTERN
 
 __all__ = ["BY", "Calibration", "ExitFit", "GroupFit", "StageFit", "calibrate", "safe_id"]
@@ -184,6 +185,7 @@ class Calibration:
                     "trials": r.trials}  # fmt: skip
 
         return {
+            "schema_version": SCHEMA_VERSION,
             "source": self.source,
             "as_of": str(self.as_of),
             "horizon": str(self.horizon),

@@ -32,6 +32,7 @@ from simsales.results.forecast import Forecast
 from simsales.results.metrics import DATE, Metric, replication_metrics
 from simsales.results.paired import Delta, Resamples, paired_mean, paired_quantile, paired_ratio
 from simsales.results.summary import summarize
+from simsales.results.tables import SCHEMA_VERSION
 from simsales.scenario.load import load, with_overlay
 from simsales.scenario.schema import Scenario
 
@@ -91,6 +92,7 @@ class Comparison:
         difference and its interval in calendar days; numbers that are not finite are ``null``.
         """
         return {
+            "schema_version": SCHEMA_VERSION,
             "base": summarize(self.base).to_json(),
             "variants": [
                 {

@@ -17,6 +17,7 @@ import pandas as pd
 from simsales.engine.model import Model
 from simsales.results.forecast import Forecast
 from simsales.results.stats import mean_interval, percentile_interval, wilson
+from simsales.results.tables import SCHEMA_VERSION
 
 __all__ = [
     "CLOSE_SHARES",
@@ -72,6 +73,7 @@ class Summary:
             return {k: _num(r[k]) for k in ("mean", "p10", "p50", "p90")}
 
         return {
+            "schema_version": SCHEMA_VERSION,
             "scenario": self.scenario,
             "seed": self.seed,
             "replications": self.replications,

@@ -106,7 +106,7 @@ def test_cli_backtest_json_and_offline_html(cli, tmp_path: Path) -> None:  # typ
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    assert set(out) == {"origins", "scores"}
+    assert set(out) == {"schema_version", "origins", "scores"}
     assert [o["as_of"] for o in out["origins"]] == ["2021-02-28", "2021-03-31", "2021-04-30"]
     assert [o["until"] for o in out["origins"]] == ["2021-03-31", "2021-04-30", "2021-05-31"]
     # no CRM probability or forecast categories in this export: only the three forecasts
