@@ -1,5 +1,5 @@
 """What every command shares: plain consoles, escaping of user text, and the input and output
-options (``--allow-path``, ``--force``, ``--yes``).
+options (``--allow-path``, ``--force``).
 
 User text (file names, scenario and person names, CRM values) can hold rich markup
 (``[red]``) or emoji codes (``q:fire:.yaml``, ``root:x:0``): consoles here never turn emoji
@@ -8,20 +8,35 @@ codes into pictures, and :func:`esc` keeps brackets literal wherever markup is o
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from simsales.engine.options import Executor, RunOptions
 from simsales.io.inputs import allowed_paths
 from simsales.scenario.load import scenario_raw, scenario_warnings
 from simsales.scenario.schema import Scenario
 
-__all__ = ["AllowPath", "Force", "Yes", "console", "esc", "inputs_of", "print_warnings", "reading"]
+__all__ = [
+    "AllowPath",
+    "Force",
+    "Replications",
+    "Seed",
+    "Workers",
+    "Yes",
+    "console",
+    "esc",
+    "inputs_of",
+    "print_warnings",
+    "reading",
+    "run_options",
+]
 
 AllowPath = Annotated[
     list[Path] | None,
@@ -41,6 +56,29 @@ Yes = Annotated[
         "--yes", help="Go on even when the simulations are estimated to need too much memory/time."
     ),
 ]
+
+
+# The options of a run (simsales.engine.options.RunOptions), spelled once for every command.
+Replications = Annotated[
+    int | None, typer.Option("--replications", "-n", min=1, help="Default: the scenario's.")
+]
+Seed = Annotated[int | None, typer.Option(min=0, help="Default: the scenario's.")]
+Workers = Annotated[int, typer.Option(min=1, help="Worker processes.")]
+
+
+def run_options(
+    replications: int | None,
+    seed: int | None,
+    workers: int = 1,
+    executor: Executor | None = None,
+    **more: Any,
+) -> RunOptions:
+    """The RunOptions of a command: processes when more than one worker is asked for, unless
+    an executor is named; the progress bar when stderr is a terminal."""
+    if executor is None:
+        executor = "process" if workers > 1 else "serial"
+    more.setdefault("progress", sys.stderr.isatty())
+    return RunOptions(replications, seed, workers, executor, **more)
 
 
 def console(stderr: bool = False, *, markup: bool = True) -> Console:

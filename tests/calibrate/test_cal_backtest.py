@@ -304,7 +304,7 @@ def test_cli_backtest_scores_the_crm_forecasts_when_the_export_has_them(
 def test_cli_backtest_is_bounded_like_every_simulation(  # type: ignore[no-untyped-def]
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from simsales.engine import budget
+    from simsales.results import budget
 
     monkeypatch.setattr(budget, "TIME_LIMIT_S", 0.0)  # every run is "too long" now
     path = write_history(tmp_path / "h.csv", snapshot="2021-05-31", seed=5, horizon="2021-05-31")

@@ -20,10 +20,11 @@ How the estimate is made (rules you can check):
 
 Over a limit, :func:`check_budget` raises a :class:`~simsales.errors.SimsalesError` saying what
 the run would take and how to go on. Every simulation passes it: :func:`simsales.simulate` checks
-before it starts, so ``run``, ``compare``, ``report``, ``optimize`` (its verification runs) and
+before it starts (:func:`simsales.results.simulation.simulate_scenario`, which every simulation
+passes), so ``run``, ``compare``, ``report``, ``optimize`` (its verification runs) and
 ``backtest`` are all bounded. To go on anyway: ``--yes`` on the command line, ``yes=True`` to
-``simulate``, or ``with go_on():`` around calls that simulate several times (a comparison, an
-optimization).
+``simulate`` (or in :class:`~simsales.engine.options.RunOptions`), or ``with go_on():`` around
+calls that simulate several times (a comparison, an optimization).
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def check_budget(
         raise SimsalesError(
             f"{estimate.describe()}; {' and '.join(over)}. Run fewer replications "
             f"(about {most:,} fit: -n {most}), or pass --yes to go on anyway "
-            "(in Python: simulate(..., yes=True), or calls inside simsales.engine.budget.go_on())"
+            "(in Python: simulate(..., yes=True), or calls inside simsales.results.budget.go_on())"
         )
     return estimate
 
