@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +22,7 @@ from simsales.calibrate.importer import read_history
 from simsales.calibrate.quality import DataReport
 from simsales.calibrate.scores import brier, crps, inside80, interval80, pit, pit_histogram
 from simsales.commands.calibrate import window_end
+from simsales.commands.schema import output_json_schema
 from simsales.errors import SimsalesError
 
 
@@ -106,6 +108,7 @@ def test_cli_backtest_json_and_offline_html(cli, tmp_path: Path) -> None:  # typ
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
+    jsonschema.validate(out, output_json_schema("backtest"))  # the contract, in full
     assert set(out) == {"schema_version", "origins", "scores"}
     assert [o["as_of"] for o in out["origins"]] == ["2021-02-28", "2021-03-31", "2021-04-30"]
     assert [o["until"] for o in out["origins"]] == ["2021-03-31", "2021-04-30", "2021-05-31"]
