@@ -15,7 +15,7 @@ import mmap
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ from simsales.engine.model import SCOPE_DEAL, Model
 from simsales.engine.replication import EXIT_KINDS, LOST, OPEN, WON, RepRecords
 from simsales.results.tables import TABLES, record_fields
 
-__all__ = ["EXITS", "OUTCOMES", "ForecastBuilder", "PackedChunk", "pack_chunk"]
+__all__ = ["EXITS", "OUTCOMES", "Collector", "ForecastBuilder", "PackedChunk", "pack_chunk"]
 
 OUTCOMES = pd.CategoricalDtype(["open", "won", "lost"])
 EXITS = pd.CategoricalDtype(list(EXIT_KINDS))  # how a visit ended
@@ -45,6 +45,18 @@ def _own_map(a: np.ndarray) -> np.ndarray:
     out = np.frombuffer(buffer, dtype=a.dtype).reshape(a.shape)
     out[...] = a
     return out
+
+
+class Collector(Protocol):
+    """What a run adds its chunks to and builds the tables from (a ForecastBuilder, or the
+    one of simsales.results.stream that writes them to disk beyond a size)."""
+
+    model: Model
+    count: int
+
+    def add_packed(self, chunk: PackedChunk) -> None: ...
+
+    def build(self) -> dict[str, pd.DataFrame]: ...
 
 
 @dataclass
@@ -113,6 +125,10 @@ class ForecastBuilder:
         self._chunks: dict[str, dict[str, list[np.ndarray]]] = defaultdict(
             lambda: defaultdict(list)
         )
+
+    def held_bytes(self, tables: Sequence[str]) -> int:
+        """Bytes of the column chunks held for ``tables`` (not yet built)."""
+        return sum(a.nbytes for t in tables for parts in self._chunks[t].values() for a in parts)
 
     def add(self, records: Sequence[RepRecords]) -> None:
         """Add a chunk of consecutive replications (the next ones in order)."""

@@ -28,7 +28,7 @@ from simsales.engine.replication import RepRecords
 from simsales.errors import InputOutputError, ScenarioError, SimsalesError
 from simsales.io import outputs
 from simsales.io.inputs import read_user_bytes
-from simsales.results.build import OUTCOMES, ForecastBuilder
+from simsales.results.build import OUTCOMES, Collector, ForecastBuilder
 from simsales.results.tables import SCHEMA_VERSION, problems, schema_version_of, to_arrow
 
 __all__ = ["OUTCOMES", "Forecast"]
@@ -89,7 +89,7 @@ class Forecast:
         return cls.from_builder(builder, provenance)
 
     @classmethod
-    def from_builder(cls, builder: ForecastBuilder, provenance: dict[str, Any]) -> Forecast:
+    def from_builder(cls, builder: Collector, provenance: dict[str, Any]) -> Forecast:
         return cls(**builder.build(), provenance=provenance, model=builder.model)
 
     # --- saving -----------------------------------------------------------------------------
