@@ -126,6 +126,13 @@ class ForecastBuilder:
             lambda: defaultdict(list)
         )
 
+    def following(self) -> ForecastBuilder:
+        """An empty builder for the replications after these, with the deal names seen so far
+        (so a deal keeps its code from one builder to the next)."""
+        after = ForecastBuilder(self.model, self.first + self.count)
+        after.names, after._index = list(self.names), dict(self._index)
+        return after
+
     def held_bytes(self, tables: Sequence[str]) -> int:
         """Bytes of the column chunks held for ``tables`` (not yet built)."""
         return sum(a.nbytes for t in tables for parts in self._chunks[t].values() for a in parts)

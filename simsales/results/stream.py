@@ -109,9 +109,7 @@ class StreamingBuilder:
         for name in KEPT:
             self._kept[name].append(tables[name])
         self.segments += 1
-        # the next segment goes on from here, with every deal name seen so far
-        self._segment = ForecastBuilder(self.model, segment.first + segment.count)
-        self._segment.names, self._segment._index = segment.names, segment._index
+        self._segment = segment.following()
 
     def build(self) -> dict[str, pd.DataFrame]:
         """Every table of the run, read back (the files are removed)."""
