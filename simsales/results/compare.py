@@ -32,6 +32,7 @@ from simsales.results.metrics import DATE, Metric, replication_metrics
 from simsales.results.paired import Delta, Resamples, paired_mean, paired_quantile, paired_ratio
 from simsales.results.simulation import simulate_scenario
 from simsales.results.summary import summarize
+from simsales.results.views import COMPARISON_TABLE_HTML, view
 from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
 
@@ -134,14 +135,12 @@ class Comparison:
         return self.base.model.name if self.base.model is not None else "comparison"
 
     def _repr_html_(self) -> str:
-        from simsales.report.compare_html import deltas_table_html
-
         head = (
             f"<h4>{html.escape(self._title())}: "
             f"{len(self.variants)} variant(s), {self.replications} paired replications, "
             f"seed {self.seed}</h4>"
         )
-        return head + deltas_table_html(self)
+        return head + view(COMPARISON_TABLE_HTML, self)  # drawn by the report layer
 
 
 def resolve_variants(base: Scenario, variants: Variants) -> list[tuple[str, Scenario]]:
