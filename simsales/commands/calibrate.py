@@ -4,8 +4,6 @@ measure how well such scenarios forecast what really happened."""
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
@@ -445,9 +443,6 @@ def backtest_cmd(
                 timezone,
                 currency,
             )
-            log: Callable[[str], None] | None = (
-                (lambda msg: _console(stderr=True).print(msg)) if sys.stderr.isatty() else None
-            )
             result = backtest(
                 h,
                 windows,
@@ -457,7 +452,6 @@ def backtest_cmd(
                 durations=_durations(durations),
                 workers=workers,
                 executor="process" if workers > 1 else "serial",
-                progress=log,
             )
             if output is not None:
                 from simsales.calibrate.backtest_html import write_backtest_html

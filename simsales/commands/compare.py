@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +33,8 @@ from simsales.scenario.load import apply_overrides, load, with_overlay_files
 from simsales.scenario.schema import Scenario
 
 __all__ = ["compare", "register", "render_deltas"]
+
+log = logging.getLogger(__name__)
 
 
 def compare(
@@ -106,18 +109,17 @@ def compare(
         else nullcontext(None)
     )
     with target as output:
-        comparison = compare_scenarios(base, named, options, messages=err.print)
+        comparison = compare_scenarios(base, named, options)
         if output is not None:
             from simsales.report.compare_html import write_compare_html
             from simsales.results.risk_contribution import contribution_of_risks
 
             contribution = None
             if risks and base.risks:
-                err.print("risk contribution: one paired run per risk and mitigation")
+                log.info("risk contribution: one paired run per risk and mitigation")
                 contribution = contribution_of_risks(
                     base,
                     options.replace(replications=comparison.replications, seed=comparison.seed),
-                    messages=err.print,
                     base_forecast=comparison.base,
                 )
             write_compare_html(comparison, output, contribution)

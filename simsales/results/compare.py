@@ -17,6 +17,7 @@ The precision-based early stop is off here: every run has exactly the same repli
 from __future__ import annotations
 
 import html
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ __all__ = [
     "deltas_between",
     "resolve_variants",
 ]
+
+log = logging.getLogger(__name__)
 
 Variants = None | Sequence[str] | Mapping[str, Mapping[str, Any] | Scenario]
 
@@ -176,21 +179,20 @@ def compare_scenarios(
     variants: Sequence[tuple[str, Scenario]],
     options: RunOptions,
     *,
-    messages: Any = None,
     base_forecast: Forecast | None = None,
 ) -> Comparison:
     """:func:`simsales.api.compare` for scenarios already built.
 
-    ``messages``: a callable for status lines; ``base_forecast``: the base already simulated
-    with the same replications and seed (it is checked), to save running it again.
+    Each run is announced on the ``simsales`` logger (INFO). ``base_forecast``: the base
+    already simulated with the same replications and seed (it is checked), to save running it
+    again.
     """
     n = base.simulation.replications if options.replications is None else options.replications
     seed = base.simulation.seed if options.seed is None else options.seed
     options = options.replace(replications=n, seed=seed)
 
     def run(label: str, scenario: Scenario) -> Forecast:
-        if messages is not None:
-            messages(f"simulating {label}: {n} replications, seed {seed}")
+        log.info("simulating %s: %d replications, seed %d", label, n, seed)
         return simulate_scenario(scenario, options, precision=None)
 
     if base_forecast is None:
