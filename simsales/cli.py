@@ -34,9 +34,6 @@ from rich.console import Console
 from simsales.commands.common import AllowPath, reading
 from simsales.errors import Problem, ScenarioError, SimsalesError, SimsalesWarning
 from simsales.io.outputs import environment_error
-from simsales.scenario.calendar import WEEKDAYS
-from simsales.scenario.load import load
-from simsales.scenario.schema import Scenario
 
 __all__ = ["app", "main", "scenario_json_schema"]
 
@@ -138,6 +135,8 @@ def validate(
 
 def _check(path: Path) -> list[Problem]:
     """The problems of one file (its own and its variants'); warnings are printed on the way."""
+    from simsales.scenario.load import load
+
     try:
         scenario = load(path)  # validates every variant too
     except ScenarioError as exc:
@@ -170,6 +169,9 @@ def scenario_json_schema() -> dict[str, Any]:
     validated type says (a single name for a list, any case of a weekday), and some fields are
     internal. This widens or removes them so that every file the loader accepts also validates.
     """
+    from simsales.scenario.calendar import WEEKDAYS
+    from simsales.scenario.schema import Scenario
+
     schema = Scenario.model_json_schema(by_alias=True)
     defs = schema["$defs"]
     # A single name stands for a one-item list.
