@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from simsales.calibrate.mapping import PRESETS
+from simsales.calibrate.presets import PRESETS
 
 __all__ = ["ALL_PRESETS", "BY", "DURATIONS", "SOURCE_NAMES", "By", "Durations"]
 
