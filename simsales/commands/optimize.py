@@ -10,21 +10,21 @@ import json
 import math
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.api import optimize
 from simsales.commands.common import AllowPath, Seed, Yes, console, esc, inputs_of, reading
 from simsales.engine.options import RunOptions
 from simsales.errors import OptimizationError
 from simsales.io.outputs import claim
 from simsales.optimize.options import DEFAULT_TIME_LIMIT, OptimizeOptions
-from simsales.optimize.plan import Plan
-from simsales.results.budget import go_on
-from simsales.scenario.load import load
+
+if TYPE_CHECKING:
+    from simsales.optimize.plan import Plan
+
 
 __all__ = ["EXIT_NO_PLAN", "optimize_command", "register", "render_plan"]
 
@@ -155,6 +155,10 @@ def optimize_command(
     yes: Yes = False,
 ) -> None:
     """Plan headcount, deals and mitigations (or who covers which deal) for SCENARIO."""
+    from simsales.api import optimize
+    from simsales.results.budget import go_on
+    from simsales.scenario.load import load
+
     if mode not in ("capacity", "assignment"):
         raise typer.BadParameter(
             f"{mode!r} is not one of capacity, assignment", param_hint="--mode"

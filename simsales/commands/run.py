@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.api import simulate
 from simsales.commands.common import (
     AllowPath,
     Force,
@@ -27,10 +26,10 @@ from simsales.commands.common import (
 )
 from simsales.errors import SimsalesError
 from simsales.io.outputs import claim
-from simsales.results.budget import go_on
-from simsales.results.forecast import FILES
-from simsales.results.summary import Summary, summarize
-from simsales.scenario.load import load
+
+if TYPE_CHECKING:
+    from simsales.results.summary import Summary
+
 
 __all__ = ["register", "render_summary", "run"]
 
@@ -89,6 +88,12 @@ def run(
     yes: Yes = False,
 ) -> None:
     """Simulate SCENARIO and show per-deal, portfolio and resource forecasts."""
+    from simsales.api import simulate
+    from simsales.results.budget import go_on
+    from simsales.results.forecast import FILES
+    from simsales.results.summary import summarize
+    from simsales.scenario.load import load
+
     if executor not in ("serial", "process", "dask"):
         raise typer.BadParameter(
             f"{executor!r} is not one of serial, process, dask", param_hint="--executor"

@@ -6,7 +6,7 @@ The output schemas are the contract of the ``--json`` documents, written out her
 derived from the code that makes them, so that a change to an output shows up as a failing
 validation in the tests (tests/commands/test_schema_cli.py) instead of silently reaching the
 tools downstream. Every document carries ``schema_version``
-(:data:`simsales.results.tables.SCHEMA_VERSION`, the same version as the saved tables); change
+(:data:`simsales.results.schema_version.SCHEMA_VERSION`, as the saved tables); change
 a document and raise it.
 """
 
@@ -17,9 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from simsales.results.tables import SCHEMA_VERSION
-from simsales.scenario.calendar import WEEKDAYS
-from simsales.scenario.schema import Scenario
+from simsales.results.schema_version import SCHEMA_VERSION
 
 __all__ = ["OUTPUTS", "output_json_schema", "register", "scenario_json_schema", "schema"]
 
@@ -267,6 +265,9 @@ def scenario_json_schema() -> dict[str, Any]:
     validated type says (a single name for a list, any case of a weekday), and some fields are
     internal. This widens or removes them so that every file the loader accepts also validates.
     """
+    from simsales.scenario.calendar import WEEKDAYS
+    from simsales.scenario.schema import Scenario
+
     schema = Scenario.model_json_schema(by_alias=True)
     defs = schema["$defs"]
     # A single name stands for a one-item list.

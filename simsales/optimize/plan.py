@@ -24,7 +24,7 @@ from simsales.io.outputs import Output, write_text
 from simsales.optimize.demand import MonthGrid
 from simsales.optimize.glossary import GLOSSARY
 from simsales.optimize.solve import Status
-from simsales.results.tables import SCHEMA_VERSION
+from simsales.results.schema_version import SCHEMA_VERSION
 
 __all__ = ["Plan", "capacity_overlay", "drop_overlay", "write_overlay"]
 

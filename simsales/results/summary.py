@@ -9,15 +9,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from simsales.engine.model import Model
-from simsales.results.forecast import Forecast
+from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.stats import mean_interval, percentile_interval, wilson
-from simsales.results.tables import SCHEMA_VERSION
+
+if TYPE_CHECKING:  # Forecast.summary() calls this module
+    from simsales.results.forecast import Forecast
 
 __all__ = [
     "CLOSE_SHARES",

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 import pandas as pd
 import pyarrow as pa
 
+from simsales.results.schema_version import SCHEMA_VERSION
+
 __all__ = [
     "INPUT_FAMILIES",
     "SCHEMA_VERSION",
@@ -34,7 +36,6 @@ __all__ = [
     "to_arrow",
 ]
 
-SCHEMA_VERSION = 1
 
 _CATEGORY = pa.dictionary(pa.int32(), pa.string())
 _FLOAT = pa.float64()
