@@ -53,6 +53,7 @@ def simulate(
     precision: Precision | Literal["scenario"] | None = "scenario",
     security: Any = None,
     options: RunOptions | None = None,
+    yes: bool | None = None,
 ) -> Forecast:
     """Simulate a scenario (or a path to one) and return its :class:`Forecast`.
 
@@ -62,10 +63,14 @@ def simulate(
     same for any choice. ``precision`` stops early once the scenario's precision targets are met.
     ``security`` is a ``distributed.Security`` (TLS certificates) for connecting to
     ``scheduler`` by address. Dask pickles the model to send it: connect only to trusted
-    clusters. ``variant``: apply one of the scenario's variants first.
+    clusters. ``variant``: apply one of the scenario's variants first. A run estimated to need
+    more memory or time than the machine has is refused before it starts, with the estimate;
+    ``yes=True`` goes on (:mod:`simsales.results.budget`).
     """
     if options is None:
-        options = RunOptions(replications, seed, workers, executor, scheduler, progress, security)
+        options = RunOptions(
+            replications, seed, workers, executor, scheduler, progress, security, yes
+        )
     if not isinstance(scenario, Scenario):
         scenario = load(scenario, variant=variant)
     elif variant is not None:
@@ -107,20 +112,20 @@ def risk_contribution(
     progress: bool = False,
     *,
     scheduler: Any = None,
-    messages: Any = None,
     base_forecast: Forecast | None = None,
     options: RunOptions | None = None,
 ) -> RiskContribution:
     """Rank the scenario's risks by what they cost, and weigh each mitigation against its cost.
 
     One paired run per risk (and per mitigation) against the base, with common random numbers
-    (see simsales.results.risk_contribution). ``base_forecast``: the base already simulated
+    (see simsales.results.risk_contribution), each announced on the ``simsales`` logger.
+    ``base_forecast``: the base already simulated
     with these replications and seed (e.g. ``comparison.base``), to save running it again.
     """
     if options is None:
         options = RunOptions(replications, seed, workers, executor, scheduler, progress)
     base = scenario if isinstance(scenario, Scenario) else load(scenario)
-    return contribution_of_risks(base, options, messages=messages, base_forecast=base_forecast)
+    return contribution_of_risks(base, options, base_forecast=base_forecast)
 
 
 def explain(

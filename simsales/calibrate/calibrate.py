@@ -51,11 +51,12 @@ import copy
 import math
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from simsales.calibrate.choices import BY, DURATIONS, By, Durations
 from simsales.calibrate.fit import (
     MIN_DONE,
     ArrivalFit,
@@ -83,14 +84,11 @@ from simsales.calibrate.fit import (
 from simsales.calibrate.history import History
 from simsales.calibrate.importer import stage_id
 from simsales.errors import SimsalesError
+from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.scenario.schema import CATEGORIES, ID_PATTERN
 
 __all__ = ["BY", "Calibration", "ExitFit", "GroupFit", "StageFit", "calibrate", "safe_id"]
 
-BY = ("product", "owner", "segment")
-By = Literal["product", "owner", "segment"]
-DURATIONS = ("lognormal", "empirical")
-Durations = Literal["lognormal", "empirical"]
 MIN_VALUES = 3
 ACTIVE_DAYS = 90  # an agent who opened a deal this recently (or holds an open one) is active
 TIMESTAMP_HALF_WIDTH = 1 / 1440  # exact timestamps: known to the minute
@@ -184,6 +182,7 @@ class Calibration:
                     "trials": r.trials}  # fmt: skip
 
         return {
+            "schema_version": SCHEMA_VERSION,
             "source": self.source,
             "as_of": str(self.as_of),
             "horizon": str(self.horizon),

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,8 +20,10 @@ from rich.markup import escape
 
 from simsales.engine.options import Executor, RunOptions
 from simsales.io.inputs import allowed_paths
-from simsales.scenario.load import scenario_raw, scenario_warnings
-from simsales.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from simsales.scenario.schema import Scenario
+
 
 __all__ = [
     "AllowPath",
@@ -29,6 +31,7 @@ __all__ = [
     "Replications",
     "Seed",
     "Workers",
+    "Yes",
     "console",
     "esc",
     "inputs_of",
@@ -48,6 +51,12 @@ AllowPath = Annotated[
 Force = Annotated[
     bool,
     typer.Option("--force", help="Replace an output folder even though simsales did not make it."),
+]
+Yes = Annotated[
+    bool,
+    typer.Option(
+        "--yes", help="Go on even when the simulations are estimated to need too much memory/time."
+    ),
 ]
 
 
@@ -93,6 +102,8 @@ def reading(allow: Sequence[Path] | None) -> Iterator[None]:
 
 def inputs_of(scenario: Scenario | None, *paths: Path | None) -> list[Path]:
     """The files a command read: ``paths`` and the scenario's file and its pipeline CSV."""
+    from simsales.scenario.load import scenario_raw
+
     out = [p for p in paths if p is not None]
     if scenario is not None:
         _, source = scenario_raw(scenario)
@@ -104,6 +115,8 @@ def inputs_of(scenario: Scenario | None, *paths: Path | None) -> list[Path]:
 
 def print_warnings(scenario: Scenario, path: Path) -> None:
     """The scenario's warnings on stderr, one located line each (they do not stop a command)."""
+    from simsales.scenario.load import scenario_warnings
+
     err = console(stderr=True, markup=False)
     for problem in scenario_warnings(scenario):
         err.print(str(problem) if problem.file is not None else f"{path}: {problem}")

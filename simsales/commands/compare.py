@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +18,7 @@ from simsales.commands.common import (
     Replications,
     Seed,
     Workers,
+    Yes,
     console,
     esc,
     inputs_of,
@@ -24,15 +26,15 @@ from simsales.commands.common import (
     reading,
     run_options,
 )
-from simsales.engine.model import compile_model
 from simsales.io.outputs import claim
-from simsales.report.compare_format import format_row, is_key_metric
-from simsales.results.budget import check_budget
-from simsales.results.compare import Comparison, compare_scenarios, resolve_variants
-from simsales.scenario.load import apply_overrides, load, with_overlay_files
-from simsales.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from simsales.results.compare import Comparison
+    from simsales.scenario.schema import Scenario
 
 __all__ = ["compare", "register", "render_deltas"]
+
+log = logging.getLogger(__name__)
 
 
 def compare(
@@ -85,12 +87,7 @@ def compare(
             "(the runs of 'simsales explain' for the base and every variant).",
         ),
     ] = None,
-    yes: Annotated[
-        bool,
-        typer.Option(
-            "--yes", help="Go on even when the runs are estimated to need too much memory/time."
-        ),
-    ] = False,
+    yes: Yes = False,
     allow_path: AllowPath = None,
 ) -> None:
     """Simulate SCENARIO and its variants with the same random numbers; show the differences.
@@ -99,6 +96,11 @@ def compare(
     difference comes with a sharp 95% interval; the unpaired half-width beside it is what two
     independent runs would have given.
     """
+    from simsales.engine.model import compile_model
+    from simsales.results.budget import check_budget, go_on
+    from simsales.results.compare import compare_scenarios
+    from simsales.scenario.load import load
+
     err = console(stderr=True, markup=False)
     with reading(allow_path):
         base = load(scenario, overlays=overlays or ())
@@ -114,19 +116,18 @@ def compare(
         if out is not None
         else nullcontext(None)
     )
-    with target as output:
-        comparison = compare_scenarios(base, named, options, messages=err.print)
+    with go_on(yes), target as output:  # every simulation inside goes on too
+        comparison = compare_scenarios(base, named, options)
         if output is not None:
             from simsales.report.compare_html import write_compare_html
             from simsales.results.risk_contribution import contribution_of_risks
 
             contribution = None
             if risks and base.risks:
-                err.print("risk contribution: one paired run per risk and mitigation")
+                log.info("risk contribution: one paired run per risk and mitigation")
                 contribution = contribution_of_risks(
                     base,
                     options.replace(replications=comparison.replications, seed=comparison.seed),
-                    messages=err.print,
                     base_forecast=comparison.base,
                 )
             write_compare_html(comparison, output, contribution)
@@ -163,6 +164,9 @@ def _variants(
 ) -> list[tuple[str, Scenario]]:
     """--variant names (all of the scenario's when no variant, file or --set is given), overlay
     files given as --variant (named by their file name), then --set."""
+    from simsales.results.compare import resolve_variants
+    from simsales.scenario.load import apply_overrides, with_overlay_files
+
     out: list[tuple[str, Scenario]] = []
     files = [n for n in names or [] if _is_overlay_file(n)]
     own = [n for n in names or [] if not _is_overlay_file(n)]
@@ -176,6 +180,8 @@ def _variants(
 
 def render_deltas(comparison: Comparison, console: Console, full: bool = False) -> None:
     """A table per variant: base, variant, paired difference [95% CI], paired vs unpaired width."""
+    from simsales.report.compare_format import format_row, is_key_metric
+
     console.print(
         f"[bold]{_escape(comparison.base.model.name if comparison.base.model else '')}[/bold]: "
         f"{comparison.replications} paired replications per run, seed {comparison.seed}"

@@ -10,20 +10,21 @@ import json
 import math
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.api import optimize
-from simsales.commands.common import AllowPath, Seed, console, esc, inputs_of, reading
+from simsales.commands.common import AllowPath, Seed, Yes, console, esc, inputs_of, reading
 from simsales.engine.options import RunOptions
 from simsales.errors import OptimizationError
 from simsales.io.outputs import claim
 from simsales.optimize.options import DEFAULT_TIME_LIMIT, OptimizeOptions
-from simsales.optimize.plan import Plan
-from simsales.scenario.load import load
+
+if TYPE_CHECKING:
+    from simsales.optimize.plan import Plan
+
 
 __all__ = ["EXIT_NO_PLAN", "optimize_command", "register", "render_plan"]
 
@@ -151,8 +152,13 @@ def optimize_command(
         bool, typer.Option("--json", help="Print only the JSON result on stdout.")
     ] = False,
     allow_path: AllowPath = None,
+    yes: Yes = False,
 ) -> None:
     """Plan headcount, deals and mitigations (or who covers which deal) for SCENARIO."""
+    from simsales.api import optimize
+    from simsales.results.budget import go_on
+    from simsales.scenario.load import load
+
     if mode not in ("capacity", "assignment"):
         raise typer.BadParameter(
             f"{mode!r} is not one of capacity, assignment", param_hint="--mode"
@@ -193,7 +199,7 @@ def optimize_command(
         if out is not None
         else nullcontext(None)
     )
-    with target as output:
+    with go_on(yes), target as output:  # the verification runs are bounded too
         # the parameters are named as OptimizeOptions' fields: they are passed on, not re-listed
         options = OptimizeOptions.of(
             {

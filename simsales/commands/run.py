@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.api import simulate
 from simsales.commands.common import (
     AllowPath,
     Force,
     Replications,
     Seed,
+    Yes,
     console,
     esc,
     inputs_of,
@@ -24,14 +24,12 @@ from simsales.commands.common import (
     reading,
     run_options,
 )
-from simsales.engine.model import compile_model
 from simsales.errors import SimsalesError
 from simsales.io.outputs import claim
-from simsales.results.budget import check_budget
-from simsales.results.forecast import FILES
-from simsales.results.rollups import portfolio_views
-from simsales.results.summary import Summary, summarize
-from simsales.scenario.load import load
+
+if TYPE_CHECKING:
+    from simsales.results.summary import Summary
+
 
 __all__ = ["register", "render_summary", "run"]
 
@@ -87,14 +85,16 @@ def run(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only the JSON summary on stdout.")
     ] = False,
-    yes: Annotated[
-        bool,
-        typer.Option(
-            "--yes", help="Go on even when the run is estimated to need too much memory/time."
-        ),
-    ] = False,
+    yes: Yes = False,
 ) -> None:
     """Simulate SCENARIO and show per-deal, portfolio and resource forecasts."""
+    from simsales.api import simulate
+    from simsales.results.budget import go_on
+    from simsales.results.forecast import FILES
+    from simsales.results.rollups import portfolio_views
+    from simsales.results.summary import summarize
+    from simsales.scenario.load import load
+
     if executor not in ("serial", "process", "dask"):
         raise typer.BadParameter(
             f"{executor!r} is not one of serial, process, dask", param_hint="--executor"
@@ -110,8 +110,6 @@ def run(
     with reading(allow_path):
         s = load(scenario, variant=variant, overrides=overrides or (), overlays=overlays or ())
     print_warnings(s, scenario)
-    n = s.simulation.replications if replications is None else replications
-    check_budget(compile_model(s), n, s.simulation.seed if seed is None else seed, workers, yes=yes)
     # claimed before simulating: a refused or unwritable --out is reported at once
     target = (
         claim(
@@ -124,7 +122,7 @@ def run(
         if out is not None
         else nullcontext(None)
     )
-    with target as output:
+    with go_on(yes), target as output:  # simulate checks the memory/time budget
         forecast = simulate(s, options=options)
         if output is not None:
             forecast.save(output)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import logging
 import math
 import sys
 from collections.abc import Sequence
@@ -25,13 +26,17 @@ from simsales.engine.options import RunOptions
 from simsales.engine.replication import LOST, WON, RepRecords
 from simsales.engine.runner import ReplicationPool, progress_bar, run_chunk, worker_count
 from simsales.errors import SimsalesError
-from simsales.results.build import ForecastBuilder, PackedChunk, pack_chunk
+from simsales.results.budget import check_budget
+from simsales.results.build import Collector, PackedChunk, pack_chunk
 from simsales.results.forecast import Forecast
 from simsales.results.stats import Z95
+from simsales.results.stream import collector
 from simsales.scenario.load import scenario_hash, scenario_raw
 from simsales.scenario.schema import Precision, Scenario
 
 __all__ = ["precision_reached", "replication_stats", "run_packed", "simulate_scenario"]
+
+log = logging.getLogger(__name__)
 
 Stats = tuple[float, float, float]  # per replication, for the precision stop
 PrecisionArg = Precision | Literal["scenario"] | None
@@ -60,10 +65,15 @@ def simulate_scenario(
     workers = worker_count(options)
     target = settings.precision if precision == "scenario" else precision
     model = compile_model(scenario)
+    check_budget(model, n, seed, workers, yes=options.yes)
     batch = settings.batch if target is not None else n
     # Objects that exist before the run (the scenario, pandas, scipy, ...) are set aside from the
     # cyclic garbage collector: its full passes then stay cheap while SimPy churns through events,
     # and forked workers do not touch (and so copy) the parent's memory.
+    log.debug(
+        "simulating %s: %d replications, seed %d, %s executor, %d worker(s)",
+        scenario.name, n, seed, options.executor, workers,
+    )  # fmt: skip
     gc.freeze()
     try:
         builder = _run(model, options, workers, n, seed, batch, target)
@@ -95,8 +105,8 @@ def _run(
     seed: int,
     batch: int,
     target: Precision | None,
-) -> ForecastBuilder:
-    builder = ForecastBuilder(model)
+) -> Collector:
+    builder = collector(model)  # in memory, or streamed to disk beyond a size
     stats: list[Stats] = []
     with (
         ReplicationPool(model, run_packed, options, workers) as run_range,
@@ -115,6 +125,7 @@ def _run(
             run_range(seed, done, stop, sink)
             done = stop
             if target is not None and precision_reached(stats, target):
+                log.debug("precision reached after %d of %d replications", done, n)
                 break
     return builder
 
