@@ -104,6 +104,9 @@ class ArrivalPlan:
     month_end: FloatArray
     month_label: tuple[str, ...]
     rate: FloatArray  # expected arrivals in each month's interval
+    key_hash: int  # stable_hash(key): keys the source's stream of monthly counts
+    month_hash: tuple[int, ...]  # stable_hash("key@label"): keys each month's arrival times
+    month_prefix: tuple[str, ...]  # "key@label#": the month's deals are this and a number
 
 
 @dataclass(frozen=True)
@@ -426,15 +429,19 @@ def _arrival_plan(
             rates.append((a.per_month or 0.0) * factor * (a1 - a0) / (t1 - t0))
         labels.append(calendar.period_of(t0 if t0 >= 0 else 0.0, "M"))
     stage = stage_index[a.stage] if a.stage else _first_stage(s, a.type, stage_index)
+    key = arrival_id(s, i)
     return ArrivalPlan(
         type_index=type_index[a.type],
         stage=stage,
         customer=a.customer or "",
-        key=arrival_id(s, i),
+        key=key,
         month_start=np.array(starts),
         month_end=np.array(ends),
         month_label=tuple(labels),
         rate=np.array(rates),
+        key_hash=stable_hash(key),
+        month_hash=tuple(stable_hash(f"{key}@{label}") for label in labels),
+        month_prefix=tuple(f"{key}@{label}#" for label in labels),
     )
 
 

@@ -39,6 +39,7 @@ Semantics (see also DESIGN.md):
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +47,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import simpy
-from scipy import stats
+from simpy.events import NORMAL
+from scipy import special
 
 from simsales.engine.allocator import Allocator
 from simsales.engine.model import (
@@ -201,26 +203,25 @@ class _Run:
         self.arrivals_by_source = np.zeros(len(m.arrivals), np.int64)
         for a_i, a in enumerate(m.arrivals):
             rate = a.rate * self.mult["arrivals"][a.type_index]
-            counts = stats.poisson.ppf(
-                self.streams.uniforms(Purpose.ARRIVALS, stable_hash(a.key), len(a.rate)), rate
-            ).astype(np.int64)
+            counts = _poisson_ppf(
+                self.streams.uniforms(Purpose.ARRIVALS, a.key_hash, len(a.rate)), rate
+            )
             self.arrivals_by_source[a_i] = counts.sum()
-            for month, count in enumerate(counts):
+            for month, count in enumerate(counts.tolist()):
                 if count == 0:
                     continue
-                label = a.month_label[month]
-                u = self.streams.uniforms(Purpose.ARRIVALS, stable_hash(f"{a.key}@{label}"), count)
+                u = self.streams.uniforms(Purpose.ARRIVALS, a.month_hash[month], count)
                 times = a.month_start[month] + np.sort(u) * (
                     a.month_end[month] - a.month_start[month]
                 )
-                for k, t in enumerate(times):
-                    deal_id = f"{a.key}@{label}#{k + 1}"
-                    ids.append(deal_id)
-                    types.append(a.type_index)
-                    stages.append(a.stage)
-                    arrival.append(float(t))
-                    customers.append(a.customer)
-                    keys.append(stable_hash(deal_id))
+                prefix = a.month_prefix[month]
+                new_ids = [f"{prefix}{k}" for k in range(1, count + 1)]
+                ids += new_ids
+                types += [a.type_index] * count
+                stages += [a.stage] * count
+                arrival += times.tolist()
+                customers += [a.customer] * count
+                keys += map(stable_hash, new_ids)
         n = self.n = len(ids)
         n_live = len(m.deal_ids)
         self.ids, self.customers = ids, customers
@@ -361,8 +362,6 @@ class _Run:
         stage = self.stage0[d]
         entry = ready = start = 0.0
         visit = 0
-        if self.arrival[d] > 0:
-            yield timeout(self.arrival[d])
         self.open_deals.add(d)
         if d in self.stale:  # a live deal older than any exit's time
             if self.stale[d] > 0:
@@ -591,6 +590,15 @@ class _Run:
         yield self.env.timeout(duration)
         self._change_capacity(r.pool, -r.capacity)
 
+    def arrivals(self, deals: list[int]) -> Any:
+        """Start each deal's process at its arrival time (``deals`` in order of arrival)."""
+        env, arrival, start = self.env, self.arrival, self.deal
+        for d in deals:
+            t = arrival[d]
+            if t > env.now:
+                yield _at(env, t)
+            self.process[d] = env.process(start(d))
+
     def _change_capacity(self, pool: int, delta: int) -> None:
         self.planned_delta[pool] += delta
         self._apply_capacity(pool)
@@ -628,8 +636,15 @@ class _Run:
             else:
                 assert r.duration is not None
                 env.process(self.resource_risk(r, at, float(r.duration.ppf(np.array([u[2]]))[0])))
-        for d in range(self.n):
-            self.process[d] = env.process(self.deal(d))
+        late = []  # deals that arrive after time zero start when they arrive
+        for d, t in enumerate(self.arrival):
+            if t > 0:
+                late.append(d)
+            else:
+                self.process[d] = env.process(self.deal(d))
+        if late:
+            late.sort(key=self.arrival.__getitem__)  # stable: ties keep the deals' order
+            env.process(self.arrivals(late))
         # An event exactly at the horizon (within the calendar's TIME_EPS) falls on the horizon
         # day, so it belongs inside; SimPy's `until` would drop events at that very instant.
         env.run(until=m.horizon_t + TIME_EPS)
@@ -718,6 +733,28 @@ def _converted(target: int, f: float, ratio: float, u: float) -> int:
     if f > 1.0 and target == TO_LOST and u < min(1.0, (f - 1.0) * ratio):
         return TO_WON
     return target
+
+
+def _at(env: simpy.Environment, t: float) -> simpy.Event:
+    """An event at time ``t`` exactly. ``env.timeout(t - now)`` lands at ``now + (t - now)``,
+    which rounding can put an ulp off ``t`` (and no delay may reach ``t`` exactly), so the event
+    goes on SimPy's queue as ``Environment.schedule`` puts it there, at ``t`` itself."""
+    event = simpy.Event(env)
+    event._ok, event._value = True, None  # triggered, as a Timeout is when created
+    heapq.heappush(env._queue, (t, NORMAL, next(env._eid), event))
+    return event
+
+
+def _poisson_ppf(q: FloatArray, mu: FloatArray) -> IntArray:
+    """``scipy.stats.poisson.ppf(q, mu)`` as integers, through its special functions when every
+    argument is inside the support (the same numbers; stats' generic checks cost more)."""
+    if (q > 0).all() and (mu > 0).all():
+        vals = np.ceil(special.pdtrik(q, mu))
+        vals1 = np.maximum(vals - 1, 0)
+        return np.where(special.pdtr(vals1, mu) >= q, vals1, vals).astype(np.int64)
+    from scipy import stats
+
+    return stats.poisson.ppf(q, mu).astype(np.int64)  # type: ignore[no-any-return]
 
 
 def _capacity_days(caps: FloatArray, n_pools: int, horizon: float) -> FloatArray:
