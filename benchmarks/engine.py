@@ -83,9 +83,10 @@ def _cpu(work: Callable[[], Any]) -> float:
 
 def simsales_per_rep(replications: int) -> float:
     scenario = simsales.load(SCENARIO)  # parsing the YAML is not what we measure
-    return _cpu(
-        lambda: simsales.simulate(scenario, replications=replications, seed=1, progress=False)
-    ) / replications
+    return (
+        _cpu(lambda: simsales.simulate(scenario, replications=replications, seed=1, progress=False))
+        / replications
+    )
 
 
 def floor_per_rep(replications: int) -> float:
@@ -337,7 +338,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=7, help="interleaved pairs per figure")
     parser.add_argument("--replications", type=int, default=100)
-    parser.add_argument("--only", default="floor,streams,mm3", help="floor,streams,mm3,scaling,memory")
+    parser.add_argument(
+        "--only", default="floor,streams,mm3", help="floor,streams,mm3,scaling,memory"
+    )
     parser.add_argument("--scaling", type=int, default=2000)
     parser.add_argument("--memory", type=int, default=10000)
     parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)

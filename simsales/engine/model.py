@@ -13,13 +13,15 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
-from simsales.engine.streams import stable_hash
+from simsales.engine.streams import SLOT_VALUE, SLOT_VISITS, stable_hash
 from simsales.scenario.calendar import WorkCalendar
 from simsales.scenario.distributions import DistributionSpec, Sampler
 from simsales.scenario.rules import CompiledExpression
 from simsales.scenario.schema import MONTHS, Risk, Scenario, Stage, Uncertainty
 
 __all__ = [
+    "SLOT_VALUE",
+    "SLOT_VISITS",
     "TO_LOST",
     "TO_WON",
     "UNCERTAIN",
@@ -38,14 +40,6 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 Needs = tuple[tuple[int, int], ...]  # (pool index, people)
-
-# Layout of a deal's stage stream (see streams.py): its value first, then three draws per stage
-# visit, visit by visit: (duration, rework, advance), or for a stage with exits (time in the
-# stage, which exit, the win factor's change of outcome). Risk and rule draws have streams of
-# their own per (deal, risk) and (deal, rule), keyed by ids, so adding or removing one shifts
-# nothing else.
-SLOT_VALUE = 0
-SLOT_VISITS = 1  # visit j of stage s: 3 slots at SLOT_VISITS + 3(jS + s)
 
 SCOPE_DEAL, SCOPE_GLOBAL, SCOPE_RESOURCE = 0, 1, 2
 TO_WON, TO_LOST = -1, -2  # exit targets that end the deal
