@@ -30,6 +30,7 @@ import simpy
 
 import simsales
 import simsales.engine.replication as replication
+import simsales.engine.streams as streams_module
 from simsales.engine.model import compile_model
 from simsales.engine.streams import replication_seeds
 
@@ -174,14 +175,14 @@ class PreviousStreams:
 def streams_ratio(pairs: int, replications: int) -> None:
     model = compile_model(simsales.load(ENTERPRISE))
     seqs = replication_seeds(1, 0, replications)
-    current = replication.Streams
+    current = streams_module.Streams
 
     def per_rep(streams: Any) -> float:
-        replication.Streams = streams
+        streams_module.Streams = streams  # what streams.Draws draws from
         try:
             return _cpu(lambda: [replication.run_replication(model, s) for s in seqs])
         finally:
-            replication.Streams = current
+            streams_module.Streams = current
 
     before, after = [], []
     for _ in range(pairs):
