@@ -170,8 +170,7 @@ class Streams:
     def __init__(self, seq: np.random.SeedSequence) -> None:
         self._words = seq.generate_state(4, np.uint64)
         self._word_ints = [int(w) for w in self._words]
-        self._bits = np.random.PCG64(0)
-        self._gen = np.random.Generator(self._bits)
+        self._gen: np.random.Generator | None = None  # made when a long stream is asked for
         self._purpose_mix: dict[int, int] = {}
 
     def _state(self, purpose: int, key: int) -> tuple[int, int]:
@@ -187,7 +186,9 @@ class Streams:
         if n <= _SHORT:
             out[:] = _pcg64_doubles(state, inc, n)
             return
-        self._bits.state = {
+        if self._gen is None:
+            self._gen = np.random.Generator(np.random.PCG64(0))
+        self._gen.bit_generator.state = {
             "bit_generator": "PCG64",
             "state": {"state": state, "inc": inc},
             "has_uint32": 0,
