@@ -94,9 +94,10 @@ def floor_per_rep(replications: int) -> float:
     return _cpu(lambda: [floor_replication(200, s) for s in range(replications)]) / replications
 
 
-MEASURES: dict[str, Callable[[int], float]] = {
+MEASURES: dict[str, Callable[[int], float]] = {  # also for comparing two checkouts
     "simsales": simsales_per_rep,
     "floor": floor_per_rep,
+    "enterprise": lambda replications: simsales_per_rep(replications, ENTERPRISE),
 }
 
 
