@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -105,6 +106,15 @@ class Summary:
                 for _, r in self.resources.iterrows()
             ],
         }
+
+    def to_excel(self, path: str | Path, locale: str = "en") -> Path:
+        """Write the summary as an .xlsx workbook (summary, deals, periods, pools), atomically.
+
+        Sheet names are Chinese with ``locale="zh-CN"``; numbers stay numbers.
+        """
+        from simsales.report.excel import summary_sheets, write_workbook
+
+        return write_workbook(path, summary_sheets(self), locale)
 
     def _repr_html_(self) -> str:
         """Tables for Jupyter: the headline first, then deals, periods and pools."""

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from simsales.errors import Problem, ScenarioError, format_path
-from simsales.io.inputs import excerpt, read_user_text, resolve_inside
+from simsales.io.inputs import excerpt, read_user_table, resolve_inside
 from simsales.scenario.distributions import MAX_MAGNITUDE
 from simsales.scenario.distributions import clean_loc as clean_distribution_loc
 from simsales.scenario.overlay import OverlayError, merge
@@ -514,7 +514,7 @@ def _read_pipeline_csv(
                 )
             )
     try:
-        text = read_user_text(path, what="pipeline CSV")
+        text = read_user_table(path, what="pipeline CSV")
     except ScenarioError as exc:
         for p in exc.problems:
             reason = p.message if p.message != "no such file" else "cannot be read"
