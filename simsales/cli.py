@@ -179,7 +179,7 @@ def _name_keys(node: Any) -> None:
 
 
 def _register_commands() -> None:
-    # Each command lives in its own module under simsales.commands with register(app).
+    # Each command is a module-level function in simsales.commands.<name>; register(app) adds it.
     from simsales.commands import calibrate, compare, optimize, report, run
 
     for module in (run, report, compare, optimize, calibrate):

@@ -60,8 +60,9 @@ from simsales.calibrate.scores import (
     pit,
     pit_histogram,
 )
-from simsales.engine.runner import Executor, simulate
+from simsales.engine.options import Executor, RunOptions
 from simsales.errors import SimsalesError
+from simsales.results.simulation import simulate_scenario
 from simsales.scenario.load import load_dict
 
 __all__ = [
@@ -270,6 +271,7 @@ def backtest(
     """Backtest every ``(as_of, until)`` window of ``history`` (see the module docstring)."""
     if not windows:
         raise SimsalesError("no backtest window given")
+    run = RunOptions(replications, seed, workers, executor)
     results = []
     for k, (a, u) in enumerate(windows):
         as_of, until = pd.Timestamp(a), pd.Timestamp(u)
@@ -282,9 +284,7 @@ def backtest(
             )
         if progress is not None:
             progress(f"origin {k + 1}/{len(windows)}: as of {as_of.date()}, until {until.date()}")
-        results.append(
-            _origin(history, as_of, until, replications, seed + k, by, durations, workers, executor)
-        )
+        results.append(_origin(history, as_of, until, run.replace(seed=seed + k), by, durations))
     return BacktestResult(tuple(results), replications, seed, history.report.source, by, durations)
 
 
@@ -292,22 +292,18 @@ def _origin(
     history: History,
     as_of: pd.Timestamp,
     until: pd.Timestamp,
-    replications: int,
-    seed: int,
+    run: RunOptions,
     by: By | None,
     durations: Durations,
-    workers: int,
-    executor: Executor,
 ) -> OriginResult:
     # the scenario needs a horizon after its start (the day after as-of): a one-day window is
     # simulated a day longer and counted to its end
     horizon = max(until, as_of + pd.Timedelta(days=2))
     cal = calibrate(history, as_of, by=by, horizon=horizon, durations=durations)
     scenario = load_dict(cal.scenario(), name=f"calibrated as of {as_of.date()}")
-    forecast = simulate(
-        scenario, replications=replications, seed=seed, workers=workers, executor=executor,
-        progress=False, precision=None,
-    )  # fmt: skip
+    forecast = simulate_scenario(scenario, run, precision=None)
+    seed, replications = run.seed, run.replications
+    assert seed is not None and replications is not None
     known = cal.history
     baselines = (
         stage_weighted(known, seed=seed),

@@ -312,170 +312,171 @@ def render_backtest(result: BacktestResult, console: Console) -> None:
             console.print(f"  {LABELS.get(name, name):<28} {counts}")
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("calibrate")
-    def calibrate_cmd(
-        history: _History,
-        out: Annotated[
-            Path | None,
-            typer.Option("--output", "-o", help="Scenario YAML to write (default: stdout)."),
-        ] = None,
-        mapping: _Mapping = None,
-        preset: _Preset = None,
-        columns: _Columns = None,
-        as_of: Annotated[
-            str | None, typer.Option("--as-of", help="Use what was known then (default: the end).")
-        ] = None,
-        by: _By = "product",
-        durations: _Durations = "lognormal",
-        horizon: Annotated[
-            str | None, typer.Option(help="Scenario horizon (default: six months after as-of).")
-        ] = None,
-        strict: _Strict = False,
-        exported: _Exported = None,
-        encoding: _Encoding = None,
-        timezone: _Timezone = None,
-        currency: _Currency = None,
-        as_json: Annotated[
-            bool, typer.Option("--json", help="Print the fits and the data report as JSON.")
-        ] = False,
-    ) -> None:
-        """Fit a commented scenario to a CRM export: durations, win rates, values, arrivals and
-        the open pipeline, as known at --as-of."""
-        try:
-            with _output(out, history, mapping) as output:
-                h = _read(
-                    history,
-                    mapping,
-                    preset,
-                    columns,
-                    strict,
-                    exported,
-                    encoding,
-                    timezone,
-                    currency,
-                )
-                c = calibrate(
-                    h,
-                    _date(as_of, "--as-of"),
-                    by=_by(by),
-                    horizon=_date(horizon, "--horizon"),
-                    durations=_durations(durations),
-                )
-                if output is not None:
-                    c.write(output)
-                text = _checked_yaml(c) if out is None and not as_json else ""
-        except SimsalesError as exc:
-            raise _fail(exc) from None
-        if as_json:
-            typer.echo(json.dumps(c.to_json(), ensure_ascii=False, indent=2, default=str))
-            if out is None:
-                _console(stderr=True).print("(no -o: scenario not written)")
-            return
-        console = _console(stderr=out is None)
-        render_report(h.report, console)
-        render_calibration(c, console)
+def calibrate_cmd(
+    history: _History,
+    out: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Scenario YAML to write (default: stdout)."),
+    ] = None,
+    mapping: _Mapping = None,
+    preset: _Preset = None,
+    columns: _Columns = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Use what was known then (default: the end).")
+    ] = None,
+    by: _By = "product",
+    durations: _Durations = "lognormal",
+    horizon: Annotated[
+        str | None, typer.Option(help="Scenario horizon (default: six months after as-of).")
+    ] = None,
+    strict: _Strict = False,
+    exported: _Exported = None,
+    encoding: _Encoding = None,
+    timezone: _Timezone = None,
+    currency: _Currency = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the fits and the data report as JSON.")
+    ] = False,
+) -> None:
+    """Fit a commented scenario to a CRM export: durations, win rates, values, arrivals and
+    the open pipeline, as known at --as-of."""
+    try:
+        with _output(out, history, mapping) as output:
+            h = _read(
+                history,
+                mapping,
+                preset,
+                columns,
+                strict,
+                exported,
+                encoding,
+                timezone,
+                currency,
+            )
+            c = calibrate(
+                h,
+                _date(as_of, "--as-of"),
+                by=_by(by),
+                horizon=_date(horizon, "--horizon"),
+                durations=_durations(durations),
+            )
+            if output is not None:
+                c.write(output)
+            text = _checked_yaml(c) if out is None and not as_json else ""
+    except SimsalesError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(c.to_json(), ensure_ascii=False, indent=2, default=str))
         if out is None:
-            typer.echo(text, nl=False)
-        else:
-            console.print(f"wrote {esc(out)}")
+            _console(stderr=True).print("(no -o: scenario not written)")
+        return
+    console = _console(stderr=out is None)
+    render_report(h.report, console)
+    render_calibration(c, console)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        console.print(f"wrote {esc(out)}")
 
-    @app.command("backtest")
-    def backtest_cmd(
-        history: _History,
-        as_of: Annotated[
-            str | None, typer.Option("--as-of", help="One forecast origin (YYYY-MM-DD).")
-        ] = None,
-        until: Annotated[
-            str | None, typer.Option("--until", help="End of the window after --as-of.")
-        ] = None,
-        origins: Annotated[
-            str | None,
-            typer.Option(
-                help="Origins, comma-separated (rolling origin): each forecasts a window of "
-                "--window (or as long as (--as-of, --until])."
-            ),
-        ] = None,
-        every: Annotated[
-            str | None,
-            typer.Option(
-                help="Rolling origins every month | week | 2W | 15D ... from --from to --to."
-            ),
-        ] = None,
-        start: Annotated[
-            str | None, typer.Option("--from", help="First rolling origin (with --every).")
-        ] = None,
-        end: Annotated[
-            str | None, typer.Option("--to", help="Last rolling origin (with --every).")
-        ] = None,
-        window: Annotated[
-            str | None, typer.Option(help="Window after each origin: 2M, 1Q, 8W, 60D.")
-        ] = None,
-        mapping: _Mapping = None,
-        preset: _Preset = None,
-        columns: _Columns = None,
-        by: _By = "product",
-        durations: _Durations = "lognormal",
-        replications: Annotated[
-            int, typer.Option("--replications", "-n", min=2, help="Per origin.")
-        ] = 200,
-        seed: Annotated[int, typer.Option(min=0)] = 0,
-        workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-        strict: _Strict = False,
-        exported: _Exported = None,
-        encoding: _Encoding = None,
-        timezone: _Timezone = None,
-        currency: _Currency = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
-        out: Annotated[
-            Path | None,
-            typer.Option("--output", "-o", help="Write a self-contained HTML report here."),
-        ] = None,
-    ) -> None:
-        """Calibrate on what was known at each origin, simulate its window, and score the
-        forecast beside the baselines (stage-weighted pipeline, trailing three-month rate, the
-        CRM's probability and forecast categories when the export has them)."""
-        try:
-            windows = _windows(as_of, until, origins, every, start, end, window)
-            with _output(out, history, mapping) as output:
-                h = _read(
-                    history,
-                    mapping,
-                    preset,
-                    columns,
-                    strict,
-                    exported,
-                    encoding,
-                    timezone,
-                    currency,
-                )
-                log: Callable[[str], None] | None = (
-                    (lambda msg: _console(stderr=True).print(msg)) if sys.stderr.isatty() else None
-                )
-                result = backtest(
-                    h,
-                    windows,
-                    replications=replications,
-                    seed=seed,
-                    by=_by(by),
-                    durations=_durations(durations),
-                    workers=workers,
-                    executor="process" if workers > 1 else "serial",
-                    progress=log,
-                )
-                if output is not None:
-                    from simsales.calibrate.backtest_html import write_backtest_html
 
-                    write_backtest_html(result, output)
-        except SimsalesError as exc:
-            raise _fail(exc) from None
-        if as_json:
-            typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2, default=str))
-            return
-        console = _console()
-        render_backtest(result, console)
-        if out is not None:
-            console.print(f"wrote {esc(out)}")
+def backtest_cmd(
+    history: _History,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="One forecast origin (YYYY-MM-DD).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="End of the window after --as-of.")
+    ] = None,
+    origins: Annotated[
+        str | None,
+        typer.Option(
+            help="Origins, comma-separated (rolling origin): each forecasts a window of "
+            "--window (or as long as (--as-of, --until])."
+        ),
+    ] = None,
+    every: Annotated[
+        str | None,
+        typer.Option(help="Rolling origins every month | week | 2W | 15D ... from --from to --to."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="First rolling origin (with --every).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Last rolling origin (with --every).")
+    ] = None,
+    window: Annotated[
+        str | None, typer.Option(help="Window after each origin: 2M, 1Q, 8W, 60D.")
+    ] = None,
+    mapping: _Mapping = None,
+    preset: _Preset = None,
+    columns: _Columns = None,
+    by: _By = "product",
+    durations: _Durations = "lognormal",
+    replications: Annotated[
+        int, typer.Option("--replications", "-n", min=2, help="Per origin.")
+    ] = 200,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    strict: _Strict = False,
+    exported: _Exported = None,
+    encoding: _Encoding = None,
+    timezone: _Timezone = None,
+    currency: _Currency = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write a self-contained HTML report here."),
+    ] = None,
+) -> None:
+    """Calibrate on what was known at each origin, simulate its window, and score the
+    forecast beside the baselines (stage-weighted pipeline, trailing three-month rate, the
+    CRM's probability and forecast categories when the export has them)."""
+    try:
+        windows = _windows(as_of, until, origins, every, start, end, window)
+        with _output(out, history, mapping) as output:
+            h = _read(
+                history,
+                mapping,
+                preset,
+                columns,
+                strict,
+                exported,
+                encoding,
+                timezone,
+                currency,
+            )
+            log: Callable[[str], None] | None = (
+                (lambda msg: _console(stderr=True).print(msg)) if sys.stderr.isatty() else None
+            )
+            result = backtest(
+                h,
+                windows,
+                replications=replications,
+                seed=seed,
+                by=_by(by),
+                durations=_durations(durations),
+                workers=workers,
+                executor="process" if workers > 1 else "serial",
+                progress=log,
+            )
+            if output is not None:
+                from simsales.calibrate.backtest_html import write_backtest_html
+
+                write_backtest_html(result, output)
+    except SimsalesError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2, default=str))
+        return
+    console = _console()
+    render_backtest(result, console)
+    if out is not None:
+        console.print(f"wrote {esc(out)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("calibrate")(calibrate_cmd)
+    app.command("backtest")(backtest_cmd)
 
 
 def _windows(

@@ -21,24 +21,24 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from simsales.engine.runner import Executor, simulate
+from simsales.engine.options import RunOptions
 from simsales.errors import SimsalesError
 from simsales.results.forecast import Forecast
 from simsales.results.metrics import DATE, Metric, replication_metrics
 from simsales.results.paired import Delta, Resamples, paired_mean, paired_quantile, paired_ratio
+from simsales.results.simulation import simulate_scenario
 from simsales.results.summary import summarize
-from simsales.scenario.load import load, with_overlay
+from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
 
 __all__ = [
     "DELTA_COLUMNS",
     "Comparison",
-    "compare",
+    "Variants",
     "compare_scenarios",
     "deltas_between",
     "resolve_variants",
@@ -144,31 +144,6 @@ class Comparison:
         return head + deltas_table_html(self)
 
 
-def compare(
-    scenario: Scenario | str | Path,
-    variants: Variants = None,
-    replications: int | None = None,
-    seed: int | None = None,
-    workers: int = 1,
-    executor: Executor = "serial",
-    progress: bool = False,
-    *,
-    scheduler: Any = None,
-) -> Comparison:
-    """Simulate the base scenario and each variant with common random numbers and compare them.
-
-    ``variants``: ``None`` for all of the scenario's ``variants:``, a list of their names, or a
-    mapping ``{name: overlay}`` of Python overlays (deep-merged like a variant; a value may also
-    be a ready :class:`Scenario`). ``replications`` and ``seed`` default to the scenario's
-    ``simulation`` settings and are the same for every run; no early stop.
-    """
-    base = scenario if isinstance(scenario, Scenario) else load(scenario)
-    named = resolve_variants(base, variants)
-    return compare_scenarios(
-        base, named, replications, seed, workers, executor, progress, scheduler=scheduler
-    )
-
-
 def resolve_variants(base: Scenario, variants: Variants) -> list[tuple[str, Scenario]]:
     """(name, scenario) for each variant asked for; unknown names raise with a did-you-mean."""
     if variants is None:
@@ -200,30 +175,24 @@ def resolve_variants(base: Scenario, variants: Variants) -> list[tuple[str, Scen
 def compare_scenarios(
     base: Scenario,
     variants: Sequence[tuple[str, Scenario]],
-    replications: int | None = None,
-    seed: int | None = None,
-    workers: int = 1,
-    executor: Executor = "serial",
-    progress: bool = False,
+    options: RunOptions,
     *,
-    scheduler: Any = None,
     messages: Any = None,
     base_forecast: Forecast | None = None,
 ) -> Comparison:
-    """:func:`compare` for scenarios already built.
+    """:func:`simsales.api.compare` for scenarios already built.
 
     ``messages``: a callable for status lines; ``base_forecast``: the base already simulated
     with the same replications and seed (it is checked), to save running it again.
     """
-    n = base.simulation.replications if replications is None else replications
-    seed = base.simulation.seed if seed is None else seed
+    n = base.simulation.replications if options.replications is None else options.replications
+    seed = base.simulation.seed if options.seed is None else options.seed
+    options = options.replace(replications=n, seed=seed)
 
     def run(label: str, scenario: Scenario) -> Forecast:
         if messages is not None:
             messages(f"simulating {label}: {n} replications, seed {seed}")
-        return simulate(
-            scenario, n, seed, workers, executor, progress, scheduler=scheduler, precision=None
-        )
+        return simulate_scenario(scenario, options, precision=None)
 
     if base_forecast is None:
         base_forecast = run("the base", base)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import simsales.cli
-from simsales.engine import budget
+from simsales.results import budget
 
 Cli = Callable[..., tuple[int, str, str]]  # the simsales_cli fixture of conftest.py
 

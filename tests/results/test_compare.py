@@ -13,8 +13,9 @@ import pytest
 from scipy import stats
 
 import simsales
+from simsales.api import compare
 from simsales.errors import ScenarioError, SimsalesError
-from simsales.results.compare import DELTA_COLUMNS, Comparison, compare
+from simsales.results.compare import DELTA_COLUMNS, Comparison
 from simsales.results.summary import summarize
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import simsales
-from simsales.results.risk_contribution import RiskContribution, risk_contribution
+from simsales.api import risk_contribution
+from simsales.results.risk_contribution import RiskContribution
 
 K = 4.5
 N_DEALS, VALUE, MARGIN, REPS = 50, 1000.0, 0.4, 200
