@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +14,7 @@ from simsales.scenario.starter import write_starter
 __all__ = ["Locale", "init", "register"]
 
 
-class Locale(str, Enum):
+class Locale(StrEnum):
     en = "en"
     zh_cn = "zh-CN"
 
