@@ -30,7 +30,7 @@ from simsales.calibrate.history import History
 from simsales.calibrate.importer import read_history
 from simsales.calibrate.quality import DataReport
 from simsales.calibrate.sources import ALL_PRESETS
-from simsales.commands.common import console, esc
+from simsales.commands.common import Xlsx, console, esc
 from simsales.errors import SimsalesError
 from simsales.io.inputs import check_user_file
 from simsales.io.outputs import Output, claim
@@ -427,13 +427,14 @@ def backtest_cmd(
         Path | None,
         typer.Option("--output", "-o", help="Write a self-contained HTML report here."),
     ] = None,
+    xlsx: Xlsx = None,
 ) -> None:
     """Calibrate on what was known at each origin, simulate its window, and score the
     forecast beside the baselines (stage-weighted pipeline, trailing three-month rate, the
     CRM's probability and forecast categories when the export has them)."""
     try:
         windows = _windows(as_of, until, origins, every, start, end, window)
-        with _output(out, history, mapping) as output:
+        with _output(out, history, mapping) as output, _output(xlsx, history, mapping) as book:
             h = _read(
                 history,
                 mapping,
@@ -463,6 +464,10 @@ def backtest_cmd(
                 from simsales.calibrate.backtest_html import write_backtest_html
 
                 write_backtest_html(result, output)
+            if book is not None:
+                from simsales.report.excel import backtest_sheets, write_workbook
+
+                write_workbook(book, backtest_sheets(result))
     except SimsalesError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -470,8 +475,9 @@ def backtest_cmd(
         return
     console = _console()
     render_backtest(result, console)
-    if out is not None:
-        console.print(f"wrote {esc(out)}")
+    for written in (out, xlsx):
+        if written is not None:
+            console.print(f"wrote {esc(written)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from simsales.engine.options import Executor, RunOptions
 from simsales.io.inputs import allowed_paths
+from simsales.io.outputs import claim
 from simsales.scenario.load import scenario_raw, scenario_warnings
 from simsales.scenario.schema import Scenario
 
@@ -29,6 +30,8 @@ __all__ = [
     "Replications",
     "Seed",
     "Workers",
+    "Xlsx",
+    "claim_file",
     "console",
     "esc",
     "inputs_of",
@@ -43,6 +46,14 @@ AllowPath = Annotated[
         "--allow-path",
         help="Also let the scenario read files in this folder (repeatable); by default only "
         "files in the scenario's own folder.",
+    ),
+]
+Xlsx = Annotated[
+    Path | None,
+    typer.Option(
+        "--xlsx",
+        help="Also write the results as an Excel workbook (one sheet per table).",
+        show_default=False,
     ),
 ]
 Force = Annotated[
@@ -72,6 +83,11 @@ def run_options(
         executor = "process" if workers > 1 else "serial"
     more.setdefault("progress", sys.stderr.isatty())
     return RunOptions(replications, seed, workers, executor, **more)
+
+
+def claim_file(path: Path | None, inputs: Sequence[Path]) -> Any:
+    """An output file claimed before the work (refused at once if unwritable), or nothing."""
+    return claim(path, "file", inputs=inputs) if path is not None else nullcontext(None)
 
 
 def console(stderr: bool = False, *, markup: bool = True) -> Console:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,8 @@ from simsales.commands.common import (
     Replications,
     Seed,
     Workers,
+    Xlsx,
+    claim_file,
     console,
     esc,
     inputs_of,
@@ -24,10 +25,11 @@ from simsales.commands.common import (
     run_options,
 )
 from simsales.engine.model import compile_model
-from simsales.io.outputs import claim
 from simsales.report.compare_format import format_row, is_key_metric
+from simsales.report.excel import comparison_sheets, write_workbook
 from simsales.results.budget import check_budget
 from simsales.results.compare import Comparison, compare_scenarios, resolve_variants
+from simsales.results.risk_contribution import risk_runs
 from simsales.scenario.load import apply_overrides, load, with_overlay_files
 from simsales.scenario.schema import Scenario
 
@@ -71,8 +73,12 @@ def compare(
     ] = None,
     risks: Annotated[
         bool,
-        typer.Option(help="With -o: add the risk contribution (one more run per risk)."),
+        typer.Option(
+            help="With -o: add what each risk costs and each mitigation saves (one more "
+            "paired run per risk and mitigation; the count is announced before they start)."
+        ),
     ] = True,
+    xlsx: Xlsx = None,
     full: Annotated[
         bool, typer.Option("--full", help="Also list every live deal's P80 close date.")
     ] = False,
@@ -97,23 +103,27 @@ def compare(
         named = _variants(base, variants, overrides)
     n = base.simulation.replications if replications is None else replications
     first_seed = base.simulation.seed if seed is None else seed
-    check_budget(compile_model(base), n, first_seed, workers, runs=1 + len(named), yes=yes)
+    extra = len(risk_runs(base)) if out is not None and risks else 0
+    check_budget(compile_model(base), n, first_seed, workers, runs=1 + len(named) + extra, yes=yes)
     options = run_options(replications, seed, workers)
     # claimed before simulating: an output that is an input, or unwritable, fails at once
-    target = (
-        claim(out, "file", inputs=inputs_of(base, scenario, *(overlays or [])))
-        if out is not None
-        else nullcontext(None)
-    )
-    with target as output:
+    inputs = inputs_of(base, scenario, *(overlays or []))
+    with claim_file(out, inputs) as output, claim_file(xlsx, inputs) as workbook:
+        if extra:  # announced before any run, so it can be stopped and skipped
+            err.print(
+                f"-o adds {extra} paired simulations of {n:,} replications each (what each "
+                "risk costs and each mitigation saves); --no-risks skips them"
+            )
         comparison = compare_scenarios(base, named, options, messages=err.print)
+        if workbook is not None:
+            write_workbook(workbook, comparison_sheets(comparison), base.locale)
+            err.print(f"wrote {xlsx}")
         if output is not None:
             from simsales.report.compare_html import write_compare_html
             from simsales.results.risk_contribution import contribution_of_risks
 
             contribution = None
-            if risks and base.risks:
-                err.print("risk contribution: one paired run per risk and mitigation")
+            if extra:
                 contribution = contribution_of_risks(
                     base,
                     options.replace(replications=comparison.replications, seed=comparison.seed),

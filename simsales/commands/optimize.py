@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,12 +16,21 @@ from rich.console import Console
 from rich.table import Table
 
 from simsales.api import optimize
-from simsales.commands.common import AllowPath, Seed, console, esc, inputs_of, reading
+from simsales.commands.common import (
+    AllowPath,
+    Seed,
+    Xlsx,
+    claim_file,
+    console,
+    esc,
+    inputs_of,
+    reading,
+)
 from simsales.engine.options import RunOptions
 from simsales.errors import OptimizationError
-from simsales.io.outputs import claim
 from simsales.optimize.options import DEFAULT_TIME_LIMIT, OptimizeOptions
 from simsales.optimize.plan import Plan
+from simsales.report.excel import plan_sheets, write_workbook
 from simsales.scenario.load import load
 
 __all__ = ["EXIT_NO_PLAN", "optimize_command", "register", "render_plan"]
@@ -150,6 +158,7 @@ def optimize_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only the JSON result on stdout.")
     ] = False,
+    xlsx: Xlsx = None,
     allow_path: AllowPath = None,
 ) -> None:
     """Plan headcount, deals and mitigations (or who covers which deal) for SCENARIO."""
@@ -188,12 +197,8 @@ def optimize_command(
         s = load(scenario, variant=variant)
     err = console(stderr=True, markup=False)
     # claimed before solving: an output that is an input, or unwritable, fails at once
-    target = (
-        claim(out, "file", inputs=inputs_of(s, scenario, people, fit))
-        if out is not None
-        else nullcontext(None)
-    )
-    with target as output:
+    inputs = inputs_of(s, scenario, people, fit)
+    with claim_file(out, inputs) as output, claim_file(xlsx, inputs) as workbook:
         # the parameters are named as OptimizeOptions' fields: they are passed on, not re-listed
         options = OptimizeOptions.of(
             {
@@ -210,6 +215,10 @@ def optimize_command(
                     err.print(f"wrote the plan overlay to {out}")
             else:
                 err.print(f"no plan written to {out}: the status is {plan.status}")
+        if workbook is not None:
+            write_workbook(workbook, plan_sheets(plan), s.locale)
+            if not as_json:
+                err.print(f"wrote {xlsx}")
     if as_json:
         typer.echo(json.dumps(plan.to_json(), ensure_ascii=False, indent=2))
     else:

@@ -17,6 +17,8 @@ from simsales.commands.common import (
     Force,
     Replications,
     Seed,
+    Xlsx,
+    claim_file,
     console,
     esc,
     inputs_of,
@@ -27,6 +29,7 @@ from simsales.commands.common import (
 from simsales.engine.model import compile_model
 from simsales.errors import SimsalesError
 from simsales.io.outputs import claim
+from simsales.report.excel import summary_sheets, write_workbook
 from simsales.results.budget import check_budget
 from simsales.results.forecast import FILES
 from simsales.results.summary import Summary, summarize
@@ -82,6 +85,7 @@ def run(
         ),
     ] = None,
     force: Force = False,
+    xlsx: Xlsx = None,
     allow_path: AllowPath = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only the JSON summary on stdout.")
@@ -123,17 +127,21 @@ def run(
         if out is not None
         else nullcontext(None)
     )
-    with target as output:
+    with target as output, claim_file(xlsx, inputs_of(s, scenario, *(overlays or []))) as book:
         forecast = simulate(s, options=options)
         if output is not None:
             forecast.save(output)
-    summary = summarize(forecast)
+        summary = summarize(forecast)
+        if book is not None:
+            write_workbook(book, summary_sheets(summary), s.locale)
     if as_json:
         typer.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
         return
     render_summary(summary, console())
     if out is not None:
         console(stderr=True, markup=False).print(f"saved the forecast to {out}")
+    if xlsx is not None:
+        console(stderr=True, markup=False).print(f"wrote {xlsx}")
 
 
 def register(app: typer.Typer) -> None:
