@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from simsales.api import simulate
 from simsales.commands.common import (
@@ -20,7 +18,6 @@ from simsales.commands.common import (
     Xlsx,
     claim_file,
     console,
-    esc,
     inputs_of,
     print_warnings,
     reading,
@@ -30,9 +27,10 @@ from simsales.engine.model import compile_model
 from simsales.errors import SimsalesError
 from simsales.io.outputs import claim
 from simsales.report.excel import summary_sheets, write_workbook
+from simsales.report.terminal import render_summary
 from simsales.results.budget import check_budget
 from simsales.results.forecast import FILES
-from simsales.results.summary import Summary, summarize
+from simsales.results.summary import summarize
 from simsales.scenario.load import load
 
 __all__ = ["register", "render_summary", "run"]
@@ -137,7 +135,8 @@ def run(
     if as_json:
         typer.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
         return
-    render_summary(summary, console())
+    hint = f"simsales report {scenario} -o report.html"
+    render_summary(summary, console(), s.locale, next_step=hint)
     if out is not None:
         console(stderr=True, markup=False).print(f"saved the forecast to {out}")
     if xlsx is not None:
@@ -170,69 +169,3 @@ def _security(ca: Path | None, cert: Path | None, key: Path | None) -> Any:
         tls_client_key=None if key is None else str(key),
         require_encryption=True,
     )
-
-
-def _money(v: Any) -> str:
-    """Short enough for a terminal: 845,934 / 10.25M."""
-    if v is None or v != v:
-        return "–"
-    return f"{v / 1e6:,.2f}M" if abs(v) >= 1e6 else f"{v:,.0f}"
-
-
-def _date(v: Any) -> str:
-    return "after horizon" if v is None else str(v)
-
-
-def render_summary(summary: Summary, console: Console) -> None:
-    """Rich tables: live deals, revenue per period with targets, pools."""
-    console.print(
-        f"[bold]{esc(summary.scenario)}[/bold]  ·  {summary.replications} replications  ·  "
-        f"seed {summary.seed}  ·  95% intervals in brackets",
-        highlight=False,
-    )
-    deals = Table(title=f"Live deals (revenue in {summary.currency})", title_justify="left")
-    columns = ("deal", "win probability", "P50 close", "P80 close", "expected revenue")
-    for col in columns:
-        deals.add_column(col, justify="left" if col == "deal" else "right")
-    for _, r in summary.deals.iterrows():
-        deals.add_row(
-            esc(r["deal"]),
-            f"{r['win_probability']:.0%} "
-            f"[{r['win_probability_low']:.0%}–{r['win_probability_high']:.0%}]",
-            _date(r["close_p50"]),
-            _date(r["close_p80"]),
-            _money(r["expected_revenue"]),
-        )
-    console.print(deals)
-    periods = Table(title=f"Won revenue per period ({summary.currency})", title_justify="left")
-    for col in ("period", "mean", "P10", "P50", "P90", "target", "P(meet target)"):
-        periods.add_column(col, justify="left" if col == "period" else "right")
-    for _, r in summary.periods.iterrows():
-        has_target = r["target"] == r["target"]
-        periods.add_row(
-            esc(r["period"]),
-            _money(r["mean"]),
-            _money(r["p10"]),
-            _money(r["p50"]),
-            _money(r["p90"]),
-            _money(r["target"]) if has_target else "",
-            (
-                f"{r['target_probability']:.0%} [{r['target_probability_low']:.0%}–"
-                f"{r['target_probability_high']:.0%}]"
-                if has_target
-                else ""
-            ),
-        )
-    console.print(periods)
-    pools = Table(title="People pools", title_justify="left")
-    for col in ("pool", "utilization", "mean wait (days)", "requests per run"):
-        pools.add_column(col, justify="left" if col == "pool" else "right")
-    for _, r in summary.resources.iterrows():
-        wait = r["mean_wait_days"]
-        pools.add_row(
-            esc(r["pool"]),
-            f"{r['utilization']:.0%}",
-            "–" if wait != wait else f"{wait:.1f}",
-            f"{r['requests']:.1f}",
-        )
-    console.print(pools)
