@@ -40,7 +40,10 @@ __all__ = ["register", "render_backtest", "render_calibration", "render_report"]
 EXIT_BAD_INPUT = 2
 
 _Mapping = Annotated[
-    Path | None, typer.Option("--mapping", help="Column mapping YAML (see simsales.calibrate).")
+    Path | None,
+    typer.Option(
+        "--mapping", help="Column mapping YAML: shape, columns, labels (the README shows one)."
+    ),
 ]
 _Preset = Annotated[
     str | None,
