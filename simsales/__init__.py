@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from simsales import optimize as _optimize_package  # noqa: F401
 from simsales.errors import OptimizationError, ScenarioError, SimsalesError, SimulationError
 from simsales.lazy import lazy_exports
+from simsales.report import views as _views  # noqa: F401  (fills Forecast.plot and the like)
 
 if TYPE_CHECKING:
     from simsales.api import compare, optimize, risk_contribution, simulate

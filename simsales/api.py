@@ -104,20 +104,20 @@ def risk_contribution(
     progress: bool = False,
     *,
     scheduler: Any = None,
-    messages: Any = None,
     base_forecast: Forecast | None = None,
     options: RunOptions | None = None,
 ) -> RiskContribution:
     """Rank the scenario's risks by what they cost, and weigh each mitigation against its cost.
 
     One paired run per risk (and per mitigation) against the base, with common random numbers
-    (see simsales.results.risk_contribution). ``base_forecast``: the base already simulated
+    (see simsales.results.risk_contribution), each announced on the ``simsales`` logger.
+    ``base_forecast``: the base already simulated
     with these replications and seed (e.g. ``comparison.base``), to save running it again.
     """
     if options is None:
         options = RunOptions(replications, seed, workers, executor, scheduler, progress)
     base = scenario if isinstance(scenario, Scenario) else load(scenario)
-    return contribution_of_risks(base, options, messages=messages, base_forecast=base_forecast)
+    return contribution_of_risks(base, options, base_forecast=base_forecast)
 
 
 def optimize(

@@ -11,11 +11,15 @@ and :func:`main` turns it into a message and its exit code:
   75 a temporary failure worth retrying (output busy, Dask scheduler unreachable or without
   workers, a worker that died or hangs); 130/143 interrupted by Ctrl-C / SIGTERM;
 - 1 a bug in simsales.
+
+Status lines go through ``logging.getLogger("simsales")`` and are printed on stderr (INFO and
+above; ``-v`` adds debug lines, ``-q`` keeps only warnings and errors).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -31,14 +35,12 @@ from typer.core import TyperOption
 from simsales.commands.common import AllowPath, reading
 from simsales.errors import Problem, ScenarioError, SimsalesError, SimsalesWarning
 from simsales.io.outputs import environment_error
-from simsales.scenario.calendar import WEEKDAYS
-from simsales.scenario.load import load
-from simsales.scenario.schema import Scenario
 
 __all__ = ["app", "main", "scenario_json_schema"]
 
 EXIT_BAD_INPUT = 2  # the same code click uses for usage errors
 EXIT_BUG = 1
+_LOG = logging.getLogger("simsales")
 
 app = typer.Typer(
     name="simsales",
@@ -80,8 +82,39 @@ def _root(
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
     ] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="Say more on stderr (-vv: debug).")
+    ] = 0,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")
+    ] = False,
 ) -> None:
     """Monte Carlo planning for project-based B2B sales: milestones, scarce people, risks."""
+    if quiet:
+        _LOG.setLevel(logging.WARNING)
+    elif verbose:
+        _LOG.setLevel(logging.DEBUG)
+
+
+class _StderrHandler(logging.Handler):
+    """Log records of the ``simsales`` logger as plain lines on stderr (the CLI's presentation).
+
+    The console is looked up at each record, so a redirected stderr (tests, pytest) is honoured.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _err().print(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+def _show_logs() -> None:
+    """Status lines (INFO and above) on stderr; -v/-q change the level (see :func:`_root`)."""
+    if not any(isinstance(h, _StderrHandler) for h in _LOG.handlers):
+        _LOG.addHandler(_StderrHandler())
+    _LOG.setLevel(logging.INFO)
+    _LOG.propagate = False  # a root handler set up by the user would print every line twice
 
 
 @app.command()
@@ -104,6 +137,8 @@ def validate(
 
 def _check(path: Path) -> list[Problem]:
     """The problems of one file (its own and its variants'); warnings are printed on the way."""
+    from simsales.scenario.load import load
+
     try:
         scenario = load(path)  # validates every variant too
     except ScenarioError as exc:
@@ -136,6 +171,9 @@ def scenario_json_schema() -> dict[str, Any]:
     validated type says (a single name for a list, any case of a weekday), and some fields are
     internal. This widens or removes them so that every file the loader accepts also validates.
     """
+    from simsales.scenario.calendar import WEEKDAYS
+    from simsales.scenario.schema import Scenario
+
     schema = Scenario.model_json_schema(by_alias=True)
     defs = schema["$defs"]
     # A single name stands for a one-item list.
@@ -243,6 +281,7 @@ def main() -> None:
     """Console-script entry point: a message and an exit code (see the module), no traceback."""
     signal.signal(signal.SIGTERM, _terminated)
     warnings.showwarning = _show_warning
+    _show_logs()
     try:
         app()
     except SimsalesError as exc:

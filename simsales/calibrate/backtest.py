@@ -32,9 +32,10 @@ months) from one date to another, each with a window of a fixed span (``2M``, ``
 
 from __future__ import annotations
 
+import logging
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -73,6 +74,8 @@ __all__ = [
     "rolling_windows",
     "window_truth",
 ]
+
+log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 METRICS = ("won", "revenue")
@@ -266,9 +269,10 @@ def backtest(
     durations: Durations = "lognormal",
     workers: int = 1,
     executor: Executor = "serial",
-    progress: Callable[[str], None] | None = None,
 ) -> BacktestResult:
-    """Backtest every ``(as_of, until)`` window of ``history`` (see the module docstring)."""
+    """Backtest every ``(as_of, until)`` window of ``history`` (see the module docstring).
+
+    Each origin is announced on the ``simsales`` logger (INFO)."""
     if not windows:
         raise SimsalesError("no backtest window given")
     run = RunOptions(replications, seed, workers, executor)
@@ -282,8 +286,9 @@ def backtest(
                 f"window ({as_of.date()}, {until.date()}] ends after the export's last date "
                 f"{history.snapshot.date()}: what happened then is unknown",
             )
-        if progress is not None:
-            progress(f"origin {k + 1}/{len(windows)}: as of {as_of.date()}, until {until.date()}")
+        log.info(
+            "origin %d/%d: as of %s, until %s", k + 1, len(windows), as_of.date(), until.date()
+        )
         results.append(_origin(history, as_of, until, run.replace(seed=seed + k), by, durations))
     return BacktestResult(tuple(results), replications, seed, history.report.source, by, durations)
 

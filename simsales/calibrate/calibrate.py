@@ -51,11 +51,12 @@ import copy
 import math
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from simsales.calibrate.choices import BY, DURATIONS, By, Durations
 from simsales.calibrate.fit import (
     MIN_DONE,
     ArrivalFit,
@@ -87,10 +88,6 @@ from simsales.scenario.schema import ID_PATTERN
 
 __all__ = ["BY", "Calibration", "ExitFit", "GroupFit", "StageFit", "calibrate", "safe_id"]
 
-BY = ("product", "owner", "segment")
-By = Literal["product", "owner", "segment"]
-DURATIONS = ("lognormal", "empirical")
-Durations = Literal["lognormal", "empirical"]
 MIN_VALUES = 3
 ACTIVE_DAYS = 90  # an agent who opened a deal this recently (or holds an open one) is active
 TIMESTAMP_HALF_WIDTH = 1 / 1440  # exact timestamps: known to the minute

@@ -4,36 +4,27 @@ measure how well such scenarios forecast what really happened."""
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.calibrate.backtest import (
-    LABELS,
-    METRICS,
-    SCORES,
-    BacktestResult,
-    backtest,
-    parse_span,
-    rolling_windows,
-)
-from simsales.calibrate.calibrate import BY, DURATIONS, Calibration, calibrate
-from simsales.calibrate.history import History
-from simsales.calibrate.importer import read_history
-from simsales.calibrate.quality import DataReport
-from simsales.calibrate.sources import ALL_PRESETS
+from simsales.calibrate.choices import ALL_PRESETS, BY, DURATIONS
 from simsales.commands.common import Xlsx, console, esc
 from simsales.errors import SimsalesError
 from simsales.io.inputs import check_user_file
 from simsales.io.outputs import Output, claim
+
+if TYPE_CHECKING:
+    from simsales.calibrate.backtest import BacktestResult
+    from simsales.calibrate.calibrate import Calibration
+    from simsales.calibrate.history import History
+    from simsales.calibrate.quality import DataReport
+
 
 __all__ = ["register", "render_backtest", "render_calibration", "render_report"]
 
@@ -41,9 +32,7 @@ EXIT_BAD_INPUT = 2
 
 _Mapping = Annotated[
     Path | None,
-    typer.Option(
-        "--mapping", help="Column mapping YAML: shape, columns, labels (the README shows one)."
-    ),
+    typer.Option("--mapping", help="Column mapping YAML: shape, columns, labels (see README)."),
 ]
 _Preset = Annotated[
     str | None,
@@ -157,6 +146,8 @@ def _read(
     timezone: str | None = None,
     currency: str | None = None,
 ) -> History:
+    from simsales.calibrate.importer import read_history
+
     if timezone is not None:
         _check_timezone(timezone)
     # a folder export (Salesforce, PingCode, Worktile): each file in it is a user file
@@ -270,6 +261,8 @@ def render_calibration(c: Calibration, console: Console) -> None:
 
 def render_backtest(result: BacktestResult, console: Console) -> None:
     """Per-origin intervals of every forecast against the truth, then the scores."""
+    from simsales.calibrate.backtest import LABELS, METRICS, SCORES
+
     names = result.names
     per = Table(
         title="Backtest: 80% intervals of each forecast against what happened (PIT)",
@@ -343,6 +336,8 @@ def calibrate_cmd(
 ) -> None:
     """Fit a commented scenario to a CRM export: durations, win rates, values, arrivals and
     the open pipeline, as known at --as-of."""
+    from simsales.calibrate.calibrate import calibrate
+
     try:
         with _output(out, history, mapping) as output:
             h = _read(
@@ -435,6 +430,8 @@ def backtest_cmd(
     """Calibrate on what was known at each origin, simulate its window, and score the
     forecast beside the baselines (stage-weighted pipeline, trailing three-month rate, the
     CRM's probability and forecast categories when the export has them)."""
+    from simsales.calibrate.backtest import backtest
+
     try:
         windows = _windows(as_of, until, origins, every, start, end, window)
         with _output(out, history, mapping) as output, _output(xlsx, history, mapping) as book:
@@ -449,9 +446,6 @@ def backtest_cmd(
                 timezone,
                 currency,
             )
-            log: Callable[[str], None] | None = (
-                (lambda msg: _console(stderr=True).print(msg)) if sys.stderr.isatty() else None
-            )
             result = backtest(
                 h,
                 windows,
@@ -461,7 +455,6 @@ def backtest_cmd(
                 durations=_durations(durations),
                 workers=workers,
                 executor="process" if workers > 1 else "serial",
-                progress=log,
             )
             if output is not None:
                 from simsales.calibrate.backtest_html import write_backtest_html
@@ -478,9 +471,10 @@ def backtest_cmd(
         return
     console = _console()
     render_backtest(result, console)
-    for written in (out, xlsx):
-        if written is not None:
-            console.print(f"wrote {esc(written)}")
+    if out is not None:
+        console.print(f"wrote {esc(out)}")
+    if xlsx is not None:
+        console.print(f"wrote {esc(xlsx)}")
 
 
 def register(app: typer.Typer) -> None:
@@ -499,6 +493,8 @@ def _windows(
 ) -> list[tuple[date, date]]:
     """The windows the options ask for: (--as-of, --until], --origins and --every/--from/--to,
     each later origin with a window of --window or as long as (--as-of, --until]."""
+    from simsales.calibrate.backtest import parse_span, rolling_windows
+
     a, u = _date(as_of, "--as-of"), _date(until, "--until")
     if (a is None) != (u is None):
         raise SimsalesError("give --as-of and --until together (one window), or neither")
@@ -540,6 +536,8 @@ def window_end(as_of: date, until: date, origin: date) -> date:
     """The end of a window from ``origin`` as long as ``(as_of, until]``: whole months when
     both ends are month ends (2017-04-30 -> 2017-06-30 makes 2017-06-30 -> 2017-08-31), else
     the same number of days."""
+    import pandas as pd
+
     a, u, o = pd.Timestamp(as_of), pd.Timestamp(until), pd.Timestamp(origin)
     if a.is_month_end and u.is_month_end and o.is_month_end:
         months = (u.year - a.year) * 12 + u.month - a.month

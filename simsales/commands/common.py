@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,9 +20,10 @@ from rich.markup import escape
 
 from simsales.engine.options import Executor, RunOptions
 from simsales.io.inputs import allowed_paths
-from simsales.io.outputs import claim
-from simsales.scenario.load import scenario_raw, scenario_warnings
-from simsales.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from simsales.scenario.schema import Scenario
+
 
 __all__ = [
     "AllowPath",
@@ -87,6 +88,8 @@ def run_options(
 
 def claim_file(path: Path | None, inputs: Sequence[Path]) -> Any:
     """An output file claimed before the work (refused at once if unwritable), or nothing."""
+    from simsales.io.outputs import claim
+
     return claim(path, "file", inputs=inputs) if path is not None else nullcontext(None)
 
 
@@ -109,6 +112,8 @@ def reading(allow: Sequence[Path] | None) -> Iterator[None]:
 
 def inputs_of(scenario: Scenario | None, *paths: Path | None) -> list[Path]:
     """The files a command read: ``paths`` and the scenario's file and its pipeline CSV."""
+    from simsales.scenario.load import scenario_raw
+
     out = [p for p in paths if p is not None]
     if scenario is not None:
         _, source = scenario_raw(scenario)
@@ -120,6 +125,8 @@ def inputs_of(scenario: Scenario | None, *paths: Path | None) -> list[Path]:
 
 def print_warnings(scenario: Scenario, path: Path) -> None:
     """The scenario's warnings on stderr, one located line each (they do not stop a command)."""
+    from simsales.scenario.load import scenario_warnings
+
     err = console(stderr=True, markup=False)
     for problem in scenario_warnings(scenario):
         err.print(str(problem) if problem.file is not None else f"{path}: {problem}")

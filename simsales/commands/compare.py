@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -24,16 +25,14 @@ from simsales.commands.common import (
     reading,
     run_options,
 )
-from simsales.engine.model import compile_model
-from simsales.report.compare_format import format_row, is_key_metric
-from simsales.report.excel import comparison_sheets, write_workbook
-from simsales.results.budget import check_budget
-from simsales.results.compare import Comparison, compare_scenarios, resolve_variants
-from simsales.results.risk_contribution import risk_runs
-from simsales.scenario.load import apply_overrides, load, with_overlay_files
-from simsales.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from simsales.results.compare import Comparison
+    from simsales.scenario.schema import Scenario
 
 __all__ = ["compare", "register", "render_deltas"]
+
+log = logging.getLogger(__name__)
 
 
 def compare(
@@ -96,6 +95,12 @@ def compare(
     difference comes with a sharp 95% interval; the unpaired half-width beside it is what two
     independent runs would have given.
     """
+    from simsales.engine.model import compile_model
+    from simsales.results.budget import check_budget
+    from simsales.results.compare import compare_scenarios
+    from simsales.results.risk_contribution import risk_runs
+    from simsales.scenario.load import load
+
     err = console(stderr=True, markup=False)
     with reading(allow_path):
         base = load(scenario, overlays=overlays or ())
@@ -114,8 +119,10 @@ def compare(
                 f"-o adds {extra} paired simulations of {n:,} replications each (what each "
                 "risk costs and each mitigation saves); --no-risks skips them"
             )
-        comparison = compare_scenarios(base, named, options, messages=err.print)
+        comparison = compare_scenarios(base, named, options)
         if workbook is not None:
+            from simsales.report.excel import comparison_sheets, write_workbook
+
             write_workbook(workbook, comparison_sheets(comparison), base.locale)
             err.print(f"wrote {xlsx}")
         if output is not None:
@@ -127,7 +134,6 @@ def compare(
                 contribution = contribution_of_risks(
                     base,
                     options.replace(replications=comparison.replications, seed=comparison.seed),
-                    messages=err.print,
                     base_forecast=comparison.base,
                 )
             write_compare_html(comparison, output, contribution)
@@ -152,6 +158,9 @@ def _variants(
 ) -> list[tuple[str, Scenario]]:
     """--variant names (all of the scenario's when no variant, file or --set is given), overlay
     files given as --variant (named by their file name), then --set."""
+    from simsales.results.compare import resolve_variants
+    from simsales.scenario.load import apply_overrides, with_overlay_files
+
     out: list[tuple[str, Scenario]] = []
     files = [n for n in names or [] if _is_overlay_file(n)]
     own = [n for n in names or [] if not _is_overlay_file(n)]
@@ -165,6 +174,8 @@ def _variants(
 
 def render_deltas(comparison: Comparison, console: Console, full: bool = False) -> None:
     """A table per variant: base, variant, paired difference [95% CI], paired vs unpaired width."""
+    from simsales.report.compare_format import format_row, is_key_metric
+
     console.print(
         f"[bold]{_escape(comparison.base.model.name if comparison.base.model else '')}[/bold]: "
         f"{comparison.replications} paired replications per run, seed {comparison.seed}"

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.api import optimize
 from simsales.commands.common import (
     AllowPath,
     Seed,
@@ -29,9 +28,10 @@ from simsales.commands.common import (
 from simsales.engine.options import RunOptions
 from simsales.errors import OptimizationError
 from simsales.optimize.options import DEFAULT_TIME_LIMIT, OptimizeOptions
-from simsales.optimize.plan import Plan
-from simsales.report.excel import plan_sheets, write_workbook
-from simsales.scenario.load import load
+
+if TYPE_CHECKING:
+    from simsales.optimize.plan import Plan
+
 
 __all__ = ["EXIT_NO_PLAN", "optimize_command", "register", "render_plan"]
 
@@ -162,6 +162,9 @@ def optimize_command(
     allow_path: AllowPath = None,
 ) -> None:
     """Plan headcount, deals and mitigations (or who covers which deal) for SCENARIO."""
+    from simsales.api import optimize
+    from simsales.scenario.load import load
+
     if mode not in ("capacity", "assignment"):
         raise typer.BadParameter(
             f"{mode!r} is not one of capacity, assignment", param_hint="--mode"
@@ -216,6 +219,8 @@ def optimize_command(
             else:
                 err.print(f"no plan written to {out}: the status is {plan.status}")
         if workbook is not None:
+            from simsales.report.excel import plan_sheets, write_workbook
+
             write_workbook(workbook, plan_sheets(plan), s.locale)
             if not as_json:
                 err.print(f"wrote {xlsx}")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from simsales.api import simulate
 from simsales.commands.common import (
     AllowPath,
     Replications,
@@ -20,10 +19,10 @@ from simsales.commands.common import (
 )
 from simsales.errors import SimsalesError
 from simsales.io.outputs import claim, result_folder
-from simsales.report.html import write_report
-from simsales.results.forecast import FILES, Forecast
-from simsales.scenario.load import load
-from simsales.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from simsales.results.forecast import Forecast
+    from simsales.scenario.schema import Scenario
 
 __all__ = ["load_or_simulate", "register", "report"]
 
@@ -38,6 +37,11 @@ def load_or_simulate(
     """A results directory (written by ``Forecast.save`` / ``run --out``) is read as it is; a
     scenario is simulated first: one already loaded as it is, a file with its ``variant`` and
     ``overlays`` files applied."""
+    from simsales.api import simulate
+    from simsales.results.forecast import Forecast
+    from simsales.scenario.load import load
+    from simsales.scenario.schema import Scenario
+
     if isinstance(source, Path) and source.is_dir():
         if replications is not None or seed is not None or variant is not None or overlays:
             raise SimsalesError(
@@ -77,6 +81,10 @@ def report(
     ] = None,
 ) -> None:
     """Write one self-contained HTML report (works offline) of a forecast."""
+    from simsales.report.html import write_report
+    from simsales.results.forecast import FILES
+    from simsales.scenario.load import load
+
     if output.exists() and output.is_dir():
         raise SimsalesError(f"{output} is a directory; give the HTML file to write with -o")
     what: Path | Scenario = source

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from simsales.api import simulate
 from simsales.commands.common import (
     AllowPath,
     Force,
@@ -23,17 +22,14 @@ from simsales.commands.common import (
     reading,
     run_options,
 )
-from simsales.engine.model import compile_model
 from simsales.errors import SimsalesError
 from simsales.io.outputs import claim
-from simsales.report.excel import summary_sheets, write_workbook
-from simsales.report.terminal import render_summary
-from simsales.results.budget import check_budget
-from simsales.results.forecast import FILES
-from simsales.results.summary import summarize
-from simsales.scenario.load import load
 
-__all__ = ["register", "render_summary", "run"]
+if TYPE_CHECKING:
+    pass
+
+
+__all__ = ["register", "run"]
 
 
 def run(
@@ -96,6 +92,13 @@ def run(
     ] = False,
 ) -> None:
     """Simulate SCENARIO and show per-deal, portfolio and resource forecasts."""
+    from simsales.api import simulate
+    from simsales.engine.model import compile_model
+    from simsales.results.budget import check_budget
+    from simsales.results.forecast import FILES
+    from simsales.results.summary import summarize
+    from simsales.scenario.load import load
+
     if executor not in ("serial", "process", "dask"):
         raise typer.BadParameter(
             f"{executor!r} is not one of serial, process, dask", param_hint="--executor"
@@ -131,10 +134,14 @@ def run(
             forecast.save(output)
         summary = summarize(forecast)
         if book is not None:
+            from simsales.report.excel import summary_sheets, write_workbook
+
             write_workbook(book, summary_sheets(summary), s.locale)
     if as_json:
         typer.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
         return
+    from simsales.report.terminal import render_summary
+
     hint = f"simsales report {scenario} -o report.html"
     render_summary(summary, console(), s.locale, next_step=hint)
     if out is not None:

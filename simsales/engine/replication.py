@@ -1,6 +1,6 @@
 """One replication: every deal a SimPy process through its stages, sharing the people pools.
 
-Semantics (see also DESIGN.md):
+Semantics (see also docs/architecture.md, "Data flow" and "Add a stage exit"):
 - A deal enters a stage, rules fire and deal-scope risks are drawn (once per deal and risk, on
   entering the first stage where it is exposed); delays are served without holding people; then
   the deal queues for everything the stage needs (see allocator.py), holds it for the stage's

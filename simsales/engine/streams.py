@@ -1,9 +1,9 @@
 """Random streams of one replication: per purpose, and per deal (or risk, or arrival source).
 
-The randomness contract (DESIGN.md): replication *i* uses the *i*-th child of
-``SeedSequence(seed)``; inside it every purpose and every deal has its own stream, keyed by a
-stable hash of its id. A what-if that changes one deal, one risk or one capacity therefore leaves
-every other stream untouched: common random numbers.
+The randomness contract (docs/architecture.md, "Randomness contract"): replication *i* uses
+the *i*-th child of ``SeedSequence(seed)``; inside it every purpose and every deal has its own
+stream, keyed by a stable hash of its id. A what-if that changes one deal, one risk or one
+capacity therefore leaves every other stream untouched: common random numbers.
 
 A stream is a PCG64 generator whose 128-bit state and increment are derived from the
 replication's SeedSequence words and the ``(purpose, key)`` pair by the SplitMix64 finalizer.

@@ -12,9 +12,11 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from simsales.optimize.people import Fit, Person
+if TYPE_CHECKING:
+    from simsales.optimize.people import Fit, Person
+
 
 __all__ = ["DEFAULT_TIME_LIMIT", "Mode", "OptimizeOptions"]
 

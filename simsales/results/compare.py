@@ -17,6 +17,7 @@ The precision-based early stop is off here: every run has exactly the same repli
 from __future__ import annotations
 
 import html
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from simsales.results.metrics import DATE, Metric, replication_metrics
 from simsales.results.paired import Delta, Resamples, paired_mean, paired_quantile, paired_ratio
 from simsales.results.simulation import simulate_scenario
 from simsales.results.summary import summarize
+from simsales.results.views import COMPARISON_TABLE_HTML, view
 from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
 
@@ -43,6 +45,8 @@ __all__ = [
     "deltas_between",
     "resolve_variants",
 ]
+
+log = logging.getLogger(__name__)
 
 Variants = None | Sequence[str] | Mapping[str, Mapping[str, Any] | Scenario]
 
@@ -134,14 +138,12 @@ class Comparison:
         return self.base.model.name if self.base.model is not None else "comparison"
 
     def _repr_html_(self) -> str:
-        from simsales.report.compare_html import deltas_table_html
-
         head = (
             f"<h4>{html.escape(self._title())}: "
             f"{len(self.variants)} variant(s), {self.replications} paired replications, "
             f"seed {self.seed}</h4>"
         )
-        return head + deltas_table_html(self)
+        return head + view(COMPARISON_TABLE_HTML, self)  # drawn by the report layer
 
 
 def resolve_variants(base: Scenario, variants: Variants) -> list[tuple[str, Scenario]]:
@@ -177,21 +179,20 @@ def compare_scenarios(
     variants: Sequence[tuple[str, Scenario]],
     options: RunOptions,
     *,
-    messages: Any = None,
     base_forecast: Forecast | None = None,
 ) -> Comparison:
     """:func:`simsales.api.compare` for scenarios already built.
 
-    ``messages``: a callable for status lines; ``base_forecast``: the base already simulated
-    with the same replications and seed (it is checked), to save running it again.
+    Each run is announced on the ``simsales`` logger (INFO). ``base_forecast``: the base
+    already simulated with the same replications and seed (it is checked), to save running it
+    again.
     """
     n = base.simulation.replications if options.replications is None else options.replications
     seed = base.simulation.seed if options.seed is None else options.seed
     options = options.replace(replications=n, seed=seed)
 
     def run(label: str, scenario: Scenario) -> Forecast:
-        if messages is not None:
-            messages(f"simulating {label}: {n} replications, seed {seed}")
+        log.info("simulating %s: %d replications, seed %d", label, n, seed)
         return simulate_scenario(scenario, options, precision=None)
 
     if base_forecast is None:

@@ -34,6 +34,7 @@ from simsales.errors import InputOutputError, ScenarioError, SimsalesError
 from simsales.io import outputs
 from simsales.io.inputs import read_user_bytes
 from simsales.results.build import OUTCOMES, ForecastBuilder
+from simsales.results.views import FORECAST_PLOTS, view
 
 __all__ = ["OUTCOMES", "Forecast"]
 
@@ -82,10 +83,8 @@ class Forecast:
         """Matplotlib figures of this forecast, e.g. ``forecast.plot.revenue_fan()`` (see
         simsales.report.plots.ForecastPlots); they share one set of computations."""
         plots = self.__dict__.get("_plots")
-        if plots is None:
-            from simsales.report.plots import ForecastPlots
-
-            plots = self.__dict__["_plots"] = ForecastPlots(self)
+        if plots is None:  # drawn by the report layer (simsales.results.views)
+            plots = self.__dict__["_plots"] = view(FORECAST_PLOTS, self)
         return plots
 
     def _repr_html_(self) -> str:

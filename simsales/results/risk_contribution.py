@@ -60,7 +60,6 @@ def contribution_of_risks(
     base: Scenario,
     options: RunOptions,
     *,
-    messages: Any = None,
     base_forecast: Forecast | None = None,
 ) -> RiskContribution:
     """Rank the scenario's risks by what they cost, and weigh each mitigation against its cost.
@@ -69,9 +68,7 @@ def contribution_of_risks(
     ``comparison.base``), to save running it again.
     """
     runs = risk_runs(base)
-    comparison = compare_scenarios(
-        base, runs, options, messages=messages, base_forecast=base_forecast
-    )
+    comparison = compare_scenarios(base, runs, options, base_forecast=base_forecast)
     return RiskContribution(
         risks=_risk_table(base, comparison),
         mitigations=_mitigation_table(base, comparison),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import logging
 import math
 import sys
 from collections.abc import Sequence
@@ -32,6 +33,8 @@ from simsales.scenario.load import scenario_hash, scenario_raw
 from simsales.scenario.schema import Precision, Scenario
 
 __all__ = ["precision_reached", "replication_stats", "run_packed", "simulate_scenario"]
+
+log = logging.getLogger(__name__)
 
 Stats = tuple[float, float, float]  # per replication, for the precision stop
 PrecisionArg = Precision | Literal["scenario"] | None
@@ -64,6 +67,10 @@ def simulate_scenario(
     # Objects that exist before the run (the scenario, pandas, scipy, ...) are set aside from the
     # cyclic garbage collector: its full passes then stay cheap while SimPy churns through events,
     # and forked workers do not touch (and so copy) the parent's memory.
+    log.debug(
+        "simulating %s: %d replications, seed %d, %s executor, %d worker(s)",
+        scenario.name, n, seed, options.executor, workers,
+    )  # fmt: skip
     gc.freeze()
     try:
         builder = _run(model, options, workers, n, seed, batch, target)
@@ -115,6 +122,7 @@ def _run(
             run_range(seed, done, stop, sink)
             done = stop
             if target is not None and precision_reached(stats, target):
+                log.debug("precision reached after %d of %d replications", done, n)
                 break
     return builder
 

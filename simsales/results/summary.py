@@ -10,14 +10,16 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from simsales.engine.model import Model
-from simsales.results.forecast import Forecast
 from simsales.results.stats import mean_interval, percentile_interval, wilson
+
+if TYPE_CHECKING:  # Forecast.summary() calls this module
+    from simsales.results.forecast import Forecast
 
 __all__ = [
     "CLOSE_SHARES",

@@ -1,4 +1,4 @@
-"""Invariants every run must satisfy, and the randomness contract (DESIGN.md).
+"""Invariants every run must satisfy, and the randomness contract (docs/architecture.md).
 
 Capacity, time order and accounting are checked on a realistic scenario (the example
 ``scenarios/enterprise-it.yaml``, or the design sketch kept as a fixture) and on a small, heavily
