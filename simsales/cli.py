@@ -237,8 +237,8 @@ _EXAMPLES = {
     "report": "simsales report scenarios/zh-system-integration.yaml -o report.html",
     "compare": "simsales compare scenarios/enterprise-it.yaml -o compare.html",
     "optimize": "simsales optimize scenarios/enterprise-it.yaml --out plan.yaml",
-    "calibrate": "simsales calibrate history.csv --as-of 2026-12-31 -o calibrated.yaml",
-    "backtest": "simsales backtest history.csv --as-of 2026-06-30 --until 2026-12-31",
+    "calibrate": "simsales calibrate history.csv --as-of 2026-11-30 -o calibrated.yaml",
+    "backtest": "simsales backtest history.csv --as-of 2026-06-30 --until 2026-11-30",
 }
 for _info in app.registered_commands:
     _name = _info.name or (_info.callback.__name__ if _info.callback else "")

@@ -134,9 +134,9 @@ def run(
             forecast.save(output)
         summary = summarize(forecast)
         if book is not None:
-            from simsales.report.excel import summary_sheets, write_workbook
+            from simsales.io.workbook import write_workbook
 
-            write_workbook(book, summary_sheets(summary), s.locale)
+            write_workbook(book, summary.sheets(), s.locale)
     if as_json:
         typer.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
         return

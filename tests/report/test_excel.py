@@ -14,8 +14,8 @@ import pytest
 
 import simsales
 from simsales.errors import ScenarioError
+from simsales.io.workbook import Sheet, workbook_bytes
 from simsales.optimize.people import read_people
-from simsales.report.excel import Sheet, workbook_bytes
 from simsales.scenario.load import load
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
