@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -57,7 +57,10 @@ def _floors(items: list[str] | None) -> dict[str, float]:
 def optimize_command(
     ctx: typer.Context,
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
-    mode: Annotated[str, typer.Option(help="capacity | assignment")] = "capacity",
+    mode: Annotated[
+        Literal["capacity", "assignment"],
+        typer.Option(help="Plan headcount per pool and month, or who covers which deal."),
+    ] = "capacity",
     people: Annotated[
         Path | None, typer.Option(help="assignment: CSV of person, role, hours_per_week.")
     ] = None,
@@ -65,7 +68,7 @@ def optimize_command(
         Path | None,
         typer.Option(help="assignment: CSV of person, deal, effort_multiplier, value_uplift."),
     ] = None,
-    solver: Annotated[str, typer.Option(help="cbc | highs")] = "cbc",
+    solver: Annotated[Literal["cbc", "highs"], typer.Option(help="The MILP solver.")] = "cbc",
     time_limit: Annotated[
         float,
         typer.Option(
@@ -153,7 +156,8 @@ def optimize_command(
         bool, typer.Option("--verify/--no-verify", help="Simulate the plan against the base.")
     ] = True,
     out: Annotated[
-        Path | None, typer.Option(help="Write the plan as a scenario overlay (YAML).")
+        Path | None,
+        typer.Option("--out", "-o", help="Write the plan as a scenario overlay (YAML)."),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only the JSON result on stdout.")
@@ -165,12 +169,6 @@ def optimize_command(
     from simsales.api import optimize
     from simsales.scenario.load import load
 
-    if mode not in ("capacity", "assignment"):
-        raise typer.BadParameter(
-            f"{mode!r} is not one of capacity, assignment", param_hint="--mode"
-        )
-    if solver not in ("cbc", "highs"):
-        raise typer.BadParameter(f"{solver!r} is not one of cbc, highs", param_hint="--solver")
     if mode == "assignment" and people is None:
         raise typer.BadParameter("assignment mode needs --people CSV", param_hint="--people")
     if mode == "capacity" and (people is not None or fit is not None or allow_split):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -38,7 +38,8 @@ def run(
     seed: Seed = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes or Dask tasks.")] = 1,
     executor: Annotated[
-        str, typer.Option(help="serial | process | dask (same numbers for every choice).")
+        Literal["serial", "process", "dask"],
+        typer.Option(help="Where replications run (the same numbers for every choice)."),
     ] = "serial",
     scheduler: Annotated[
         str | None,
@@ -74,8 +75,10 @@ def run(
     out: Annotated[
         Path | None,
         typer.Option(
+            "--out",
+            "-o",
             help="Save the forecast (Parquet + provenance) in this folder; an existing "
-            "folder is replaced only if simsales made it."
+            "folder is replaced only if simsales made it.",
         ),
     ] = None,
     force: Force = False,
@@ -99,15 +102,11 @@ def run(
     from simsales.results.summary import summarize
     from simsales.scenario.load import load
 
-    if executor not in ("serial", "process", "dask"):
-        raise typer.BadParameter(
-            f"{executor!r} is not one of serial, process, dask", param_hint="--executor"
-        )
-    options = run_options(
+    options = run_options(  # --executor's choices are checked by the command line
         replications,
         seed,
         workers,
-        executor,  # type: ignore[arg-type]
+        executor,
         scheduler=scheduler,
         security=_security(tls_ca_file, tls_cert, tls_key),
     )
