@@ -21,8 +21,15 @@ from simsales.commands.common import console, esc
 from simsales.errors import CannotCreateError
 from simsales.io import outputs
 
-__all__ = ["HISTORY_END", "HISTORY_START", "STARTER_FILES", "Locale", "init", "register",
-           "write_starter"]  # fmt: skip
+__all__ = [
+    "HISTORY_END",
+    "HISTORY_START",
+    "STARTER_FILES",
+    "Locale",
+    "init",
+    "register",
+    "write_starter",
+]
 
 STARTER_FILES = ("scenario.yaml", "pipeline.csv", "history.csv", "history-mapping.yaml")
 HISTORY_START, HISTORY_END = date(2024, 1, 1), date(2026, 12, 31)  # the export's years

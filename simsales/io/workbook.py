@@ -27,8 +27,16 @@ from openpyxl.utils import get_column_letter
 
 from simsales.io import outputs
 
-__all__ = ["DAY", "MONEY", "NUMBER", "PERCENT", "Sheet", "neutralised", "workbook_bytes",
-           "write_workbook"]  # fmt: skip
+__all__ = [
+    "DAY",
+    "MONEY",
+    "NUMBER",
+    "PERCENT",
+    "Sheet",
+    "neutralised",
+    "workbook_bytes",
+    "write_workbook",
+]
 
 # Sheet names per locale (Excel allows 31 characters and no []:*?/\ in them).
 _SHEET_NAMES: dict[str, dict[str, str]] = {
