@@ -25,10 +25,11 @@ import sys
 import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 
 from simsales.commands.common import AllowPath, reading
 from simsales.commands.schema import scenario_json_schema
@@ -45,8 +46,9 @@ app = typer.Typer(
     name="simsales",
     help="Monte Carlo planning for project-based B2B sales.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion for bash, zsh, fish and PowerShell
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # help re-flowed to the terminal, never cut mid-sentence
 )
 
 
@@ -158,13 +160,40 @@ def _located(problem: Problem, path: Path) -> str:
 
 def _register_commands() -> None:
     # Each command is a module-level function in simsales.commands.<name>; register(app) adds it.
-    from simsales.commands import calibrate, compare, explain, optimize, report, run, schema
+    from simsales.commands import calibrate, compare, explain, init, optimize, report, run, schema
 
-    for module in (run, report, compare, explain, optimize, calibrate, schema):
+    for module in (init, run, report, compare, explain, optimize, calibrate, schema):
         module.register(app)
 
 
 _register_commands()
+
+# One example per command, shown at the end of its --help (markdown: a code line each).
+_EXAMPLES = {
+    "validate": "simsales validate scenarios/*.yaml",
+    "schema": "simsales schema > scenario.schema.json",
+    "init": "simsales init demo --locale zh-CN",
+    "run": "simsales run scenarios/minimal.yaml -n 2000 --xlsx minimal.xlsx",
+    "report": "simsales report scenarios/zh-system-integration.yaml -o report.html",
+    "compare": "simsales compare scenarios/enterprise-it.yaml -o compare.html",
+    "explain": "simsales explain scenarios/enterprise-it.yaml --period 2027Q1 -o explain.html",
+    "optimize": "simsales optimize scenarios/enterprise-it.yaml --out plan.yaml",
+    "calibrate": "simsales calibrate history.csv --as-of 2026-11-30 -o calibrated.yaml",
+    "backtest": "simsales backtest history.csv --as-of 2026-06-30 --until 2026-11-30",
+}
+for _info in app.registered_commands:
+    _name = _info.name or (_info.callback.__name__ if _info.callback else "")
+    if _name in _EXAMPLES:
+        _info.epilog = f"Example: `{_EXAMPLES[_name]}`"
+
+
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    # typer prints "<bool>" beside every on/off flag; a flag takes no value, so show none
+    return None if self.is_flag else _shown_type(self, ctx)
+
+
+_shown_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 
 def _terminated(signum: int, frame: object) -> None:

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "simsales"
 
 # bottom to top; packages of one layer are siblings
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "io", "lazy"),
+    ("errors", "io", "lazy", "i18n"),
     ("scenario",),
     ("engine",),
     ("results",),

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simsales.calibrate.choices import ALL_PRESETS, BY, DURATIONS
-from simsales.commands.common import Yes, console, esc
+from simsales.commands.common import Xlsx, Yes, console, esc
 from simsales.errors import SimsalesError
 from simsales.io.inputs import check_user_file
 from simsales.io.outputs import Output, claim
@@ -31,7 +31,8 @@ __all__ = ["register", "render_backtest", "render_calibration", "render_report"]
 EXIT_BAD_INPUT = 2
 
 _Mapping = Annotated[
-    Path | None, typer.Option("--mapping", help="Column mapping YAML (see simsales.calibrate).")
+    Path | None,
+    typer.Option("--mapping", help="Column mapping YAML: shape, columns, labels (see README)."),
 ]
 _Preset = Annotated[
     str | None,
@@ -424,6 +425,7 @@ def backtest_cmd(
         Path | None,
         typer.Option("--output", "-o", help="Write a self-contained HTML report here."),
     ] = None,
+    xlsx: Xlsx = None,
     yes: Yes = False,
 ) -> None:
     """Calibrate on what was known at each origin, simulate its window, and score the
@@ -434,7 +436,11 @@ def backtest_cmd(
 
     try:
         windows = _windows(as_of, until, origins, every, start, end, window)
-        with go_on(yes), _output(out, history, mapping) as output:
+        with (
+            go_on(yes),
+            _output(out, history, mapping) as output,
+            _output(xlsx, history, mapping) as book,
+        ):
             h = _read(
                 history,
                 mapping,
@@ -460,6 +466,10 @@ def backtest_cmd(
                 from simsales.calibrate.backtest_html import write_backtest_html
 
                 write_backtest_html(result, output)
+            if book is not None:
+                from simsales.report.excel import backtest_sheets, write_workbook
+
+                write_workbook(book, backtest_sheets(result))
     except SimsalesError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -469,6 +479,8 @@ def backtest_cmd(
     render_backtest(result, console)
     if out is not None:
         console.print(f"wrote {esc(out)}")
+    if xlsx is not None:
+        console.print(f"wrote {esc(xlsx)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -31,7 +31,9 @@ __all__ = [
     "Replications",
     "Seed",
     "Workers",
+    "Xlsx",
     "Yes",
+    "claim_file",
     "console",
     "esc",
     "inputs_of",
@@ -46,6 +48,14 @@ AllowPath = Annotated[
         "--allow-path",
         help="Also let the scenario read files in this folder (repeatable); by default only "
         "files in the scenario's own folder.",
+    ),
+]
+Xlsx = Annotated[
+    Path | None,
+    typer.Option(
+        "--xlsx",
+        help="Also write the results as an Excel workbook (one sheet per table).",
+        show_default=False,
     ),
 ]
 Force = Annotated[
@@ -81,6 +91,13 @@ def run_options(
         executor = "process" if workers > 1 else "serial"
     more.setdefault("progress", sys.stderr.isatty())
     return RunOptions(replications, seed, workers, executor, **more)
+
+
+def claim_file(path: Path | None, inputs: Sequence[Path]) -> Any:
+    """An output file claimed before the work (refused at once if unwritable), or nothing."""
+    from simsales.io.outputs import claim
+
+    return claim(path, "file", inputs=inputs) if path is not None else nullcontext(None)
 
 
 def console(stderr: bool = False, *, markup: bool = True) -> Console:

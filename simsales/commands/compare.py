@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,7 +17,9 @@ from simsales.commands.common import (
     Replications,
     Seed,
     Workers,
+    Xlsx,
     Yes,
+    claim_file,
     console,
     esc,
     inputs_of,
@@ -26,7 +27,6 @@ from simsales.commands.common import (
     reading,
     run_options,
 )
-from simsales.io.outputs import claim
 
 if TYPE_CHECKING:
     from simsales.results.compare import Comparison
@@ -74,8 +74,12 @@ def compare(
     ] = None,
     risks: Annotated[
         bool,
-        typer.Option(help="With -o: add the risk contribution (one more run per risk)."),
+        typer.Option(
+            help="With -o: add what each risk costs and each mitigation saves (one more "
+            "paired run per risk and mitigation; the count is announced before they start)."
+        ),
     ] = True,
+    xlsx: Xlsx = None,
     full: Annotated[
         bool, typer.Option("--full", help="Also list every live deal's P80 close date.")
     ] = False,
@@ -99,6 +103,7 @@ def compare(
     from simsales.engine.model import compile_model
     from simsales.results.budget import check_budget, go_on
     from simsales.results.compare import compare_scenarios
+    from simsales.results.risk_contribution import risk_runs
     from simsales.scenario.load import load
 
     err = console(stderr=True, markup=False)
@@ -108,23 +113,29 @@ def compare(
         named = _variants(base, variants, overrides)
     n = base.simulation.replications if replications is None else replications
     first_seed = base.simulation.seed if seed is None else seed
-    check_budget(compile_model(base), n, first_seed, workers, runs=1 + len(named), yes=yes)
+    extra = len(risk_runs(base)) if out is not None and risks else 0
+    check_budget(compile_model(base), n, first_seed, workers, runs=1 + len(named) + extra, yes=yes)
     options = run_options(replications, seed, workers)
     # claimed before simulating: an output that is an input, or unwritable, fails at once
-    target = (
-        claim(out, "file", inputs=inputs_of(base, scenario, *(overlays or [])))
-        if out is not None
-        else nullcontext(None)
-    )
-    with go_on(yes), target as output:  # every simulation inside goes on too
+    inputs = inputs_of(base, scenario, *(overlays or []))
+    with go_on(yes), claim_file(out, inputs) as output, claim_file(xlsx, inputs) as workbook:
+        if extra:  # announced before any run, so it can be stopped and skipped
+            err.print(
+                f"-o adds {extra} paired simulations of {n:,} replications each (what each "
+                "risk costs and each mitigation saves); --no-risks skips them"
+            )
         comparison = compare_scenarios(base, named, options)
+        if workbook is not None:
+            from simsales.report.excel import comparison_sheets, write_workbook
+
+            write_workbook(workbook, comparison_sheets(comparison), base.locale)
+            err.print(f"wrote {xlsx}")
         if output is not None:
             from simsales.report.compare_html import write_compare_html
             from simsales.results.risk_contribution import contribution_of_risks
 
             contribution = None
-            if risks and base.risks:
-                log.info("risk contribution: one paired run per risk and mitigation")
+            if extra:
                 contribution = contribution_of_risks(
                     base,
                     options.replace(replications=comparison.replications, seed=comparison.seed),

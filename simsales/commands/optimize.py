@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import json
 import math
-from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.commands.common import AllowPath, Seed, Yes, console, esc, inputs_of, reading
+from simsales.commands.common import (
+    AllowPath,
+    Seed,
+    Xlsx,
+    Yes,
+    claim_file,
+    console,
+    esc,
+    inputs_of,
+    reading,
+)
 from simsales.engine.options import RunOptions
 from simsales.errors import OptimizationError
-from simsales.io.outputs import claim
 from simsales.optimize.options import DEFAULT_TIME_LIMIT, OptimizeOptions
 
 if TYPE_CHECKING:
@@ -50,7 +58,10 @@ def _floors(items: list[str] | None) -> dict[str, float]:
 def optimize_command(
     ctx: typer.Context,
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
-    mode: Annotated[str, typer.Option(help="capacity | assignment")] = "capacity",
+    mode: Annotated[
+        Literal["capacity", "assignment"],
+        typer.Option(help="Plan headcount per pool and month, or who covers which deal."),
+    ] = "capacity",
     people: Annotated[
         Path | None, typer.Option(help="assignment: CSV of person, role, hours_per_week.")
     ] = None,
@@ -58,7 +69,7 @@ def optimize_command(
         Path | None,
         typer.Option(help="assignment: CSV of person, deal, effort_multiplier, value_uplift."),
     ] = None,
-    solver: Annotated[str, typer.Option(help="cbc | highs")] = "cbc",
+    solver: Annotated[Literal["cbc", "highs"], typer.Option(help="The MILP solver.")] = "cbc",
     time_limit: Annotated[
         float,
         typer.Option(
@@ -146,11 +157,13 @@ def optimize_command(
         bool, typer.Option("--verify/--no-verify", help="Simulate the plan against the base.")
     ] = True,
     out: Annotated[
-        Path | None, typer.Option(help="Write the plan as a scenario overlay (YAML).")
+        Path | None,
+        typer.Option("--out", "-o", help="Write the plan as a scenario overlay (YAML)."),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only the JSON result on stdout.")
     ] = False,
+    xlsx: Xlsx = None,
     allow_path: AllowPath = None,
     yes: Yes = False,
 ) -> None:
@@ -159,12 +172,6 @@ def optimize_command(
     from simsales.results.budget import go_on
     from simsales.scenario.load import load
 
-    if mode not in ("capacity", "assignment"):
-        raise typer.BadParameter(
-            f"{mode!r} is not one of capacity, assignment", param_hint="--mode"
-        )
-    if solver not in ("cbc", "highs"):
-        raise typer.BadParameter(f"{solver!r} is not one of cbc, highs", param_hint="--solver")
     if mode == "assignment" and people is None:
         raise typer.BadParameter("assignment mode needs --people CSV", param_hint="--people")
     if mode == "capacity" and (people is not None or fit is not None or allow_split):
@@ -194,12 +201,9 @@ def optimize_command(
         s = load(scenario, variant=variant)
     err = console(stderr=True, markup=False)
     # claimed before solving: an output that is an input, or unwritable, fails at once
-    target = (
-        claim(out, "file", inputs=inputs_of(s, scenario, people, fit))
-        if out is not None
-        else nullcontext(None)
-    )
-    with go_on(yes), target as output:  # the verification runs are bounded too
+    inputs = inputs_of(s, scenario, people, fit)
+    # the verification runs are bounded too
+    with go_on(yes), claim_file(out, inputs) as output, claim_file(xlsx, inputs) as workbook:
         # the parameters are named as OptimizeOptions' fields: they are passed on, not re-listed
         options = OptimizeOptions.of(
             {
@@ -216,6 +220,12 @@ def optimize_command(
                     err.print(f"wrote the plan overlay to {out}")
             else:
                 err.print(f"no plan written to {out}: the status is {plan.status}")
+        if workbook is not None:
+            from simsales.report.excel import plan_sheets, write_workbook
+
+            write_workbook(workbook, plan_sheets(plan), s.locale)
+            if not as_json:
+                err.print(f"wrote {xlsx}")
     if as_json:
         typer.echo(json.dumps(plan.to_json(), ensure_ascii=False, indent=2))
     else:

@@ -5,20 +5,19 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from simsales.commands.common import (
     AllowPath,
     Force,
     Replications,
     Seed,
+    Xlsx,
     Yes,
+    claim_file,
     console,
-    esc,
     inputs_of,
     print_warnings,
     reading,
@@ -28,10 +27,10 @@ from simsales.errors import SimsalesError
 from simsales.io.outputs import claim
 
 if TYPE_CHECKING:
-    from simsales.results.summary import Summary
+    pass
 
 
-__all__ = ["register", "render_summary", "run"]
+__all__ = ["register", "run"]
 
 
 def run(
@@ -40,7 +39,8 @@ def run(
     seed: Seed = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes or Dask tasks.")] = 1,
     executor: Annotated[
-        str, typer.Option(help="serial | process | dask (same numbers for every choice).")
+        Literal["serial", "process", "dask"],
+        typer.Option(help="Where replications run (the same numbers for every choice)."),
     ] = "serial",
     scheduler: Annotated[
         str | None,
@@ -76,11 +76,14 @@ def run(
     out: Annotated[
         Path | None,
         typer.Option(
+            "--out",
+            "-o",
             help="Save the forecast (Parquet + provenance) in this folder; an existing "
-            "folder is replaced only if simsales made it."
+            "folder is replaced only if simsales made it.",
         ),
     ] = None,
     force: Force = False,
+    xlsx: Xlsx = None,
     allow_path: AllowPath = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only the JSON summary on stdout.")
@@ -95,15 +98,11 @@ def run(
     from simsales.results.summary import summarize
     from simsales.scenario.load import load
 
-    if executor not in ("serial", "process", "dask"):
-        raise typer.BadParameter(
-            f"{executor!r} is not one of serial, process, dask", param_hint="--executor"
-        )
-    options = run_options(
+    options = run_options(  # --executor's choices are checked by the command line
         replications,
         seed,
         workers,
-        executor,  # type: ignore[arg-type]
+        executor,
         scheduler=scheduler,
         security=_security(tls_ca_file, tls_cert, tls_key),
     )
@@ -122,19 +121,32 @@ def run(
         if out is not None
         else nullcontext(None)
     )
-    with go_on(yes), target as output:  # simulate checks the memory/time budget
+    with (
+        go_on(yes),
+        target as output,
+        claim_file(xlsx, inputs_of(s, scenario, *(overlays or []))) as book,
+    ):  # simulate checks the memory/time budget
         forecast = simulate(s, options=options)
         if output is not None:
             forecast.save(output)
-    summary = summarize(forecast)
+        summary = summarize(forecast)
+        if book is not None:
+            from simsales.io.workbook import write_workbook
+
+            write_workbook(book, summary.sheets(), s.locale)
     if as_json:
         data = summary.to_json()
         data["portfolio"].update(portfolio_views(forecast, s))  # categories, roll-ups
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    render_summary(summary, console())
+    from simsales.report.terminal import render_summary
+
+    hint = f"simsales report {scenario} -o report.html"
+    render_summary(summary, console(), s.locale, next_step=hint)
     if out is not None:
         console(stderr=True, markup=False).print(f"saved the forecast to {out}")
+    if xlsx is not None:
+        console(stderr=True, markup=False).print(f"wrote {xlsx}")
 
 
 def register(app: typer.Typer) -> None:
@@ -163,69 +175,3 @@ def _security(ca: Path | None, cert: Path | None, key: Path | None) -> Any:
         tls_client_key=None if key is None else str(key),
         require_encryption=True,
     )
-
-
-def _money(v: Any) -> str:
-    """Short enough for a terminal: 845,934 / 10.25M."""
-    if v is None or v != v:
-        return "–"
-    return f"{v / 1e6:,.2f}M" if abs(v) >= 1e6 else f"{v:,.0f}"
-
-
-def _date(v: Any) -> str:
-    return "after horizon" if v is None else str(v)
-
-
-def render_summary(summary: Summary, console: Console) -> None:
-    """Rich tables: live deals, revenue per period with targets, pools."""
-    console.print(
-        f"[bold]{esc(summary.scenario)}[/bold]  ·  {summary.replications} replications  ·  "
-        f"seed {summary.seed}  ·  95% intervals in brackets",
-        highlight=False,
-    )
-    deals = Table(title=f"Live deals (revenue in {summary.currency})", title_justify="left")
-    columns = ("deal", "win probability", "P50 close", "P80 close", "expected revenue")
-    for col in columns:
-        deals.add_column(col, justify="left" if col == "deal" else "right")
-    for _, r in summary.deals.iterrows():
-        deals.add_row(
-            esc(r["deal"]),
-            f"{r['win_probability']:.0%} "
-            f"[{r['win_probability_low']:.0%}–{r['win_probability_high']:.0%}]",
-            _date(r["close_p50"]),
-            _date(r["close_p80"]),
-            _money(r["expected_revenue"]),
-        )
-    console.print(deals)
-    periods = Table(title=f"Won revenue per period ({summary.currency})", title_justify="left")
-    for col in ("period", "mean", "P10", "P50", "P90", "target", "P(meet target)"):
-        periods.add_column(col, justify="left" if col == "period" else "right")
-    for _, r in summary.periods.iterrows():
-        has_target = r["target"] == r["target"]
-        periods.add_row(
-            esc(r["period"]),
-            _money(r["mean"]),
-            _money(r["p10"]),
-            _money(r["p50"]),
-            _money(r["p90"]),
-            _money(r["target"]) if has_target else "",
-            (
-                f"{r['target_probability']:.0%} [{r['target_probability_low']:.0%}–"
-                f"{r['target_probability_high']:.0%}]"
-                if has_target
-                else ""
-            ),
-        )
-    console.print(periods)
-    pools = Table(title="People pools", title_justify="left")
-    for col in ("pool", "utilization", "mean wait (days)", "requests per run"):
-        pools.add_column(col, justify="left" if col == "pool" else "right")
-    for _, r in summary.resources.iterrows():
-        wait = r["mean_wait_days"]
-        pools.add_row(
-            esc(r["pool"]),
-            f"{r['utilization']:.0%}",
-            "–" if wait != wait else f"{wait:.1f}",
-            f"{r['requests']:.1f}",
-        )
-    console.print(pools)

@@ -17,13 +17,17 @@ a results folder's ``provenance.json``, CRM exports):
 
 from __future__ import annotations
 
+import csv
 import errno
+import io
 import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import date, datetime, time
 from pathlib import Path
+from typing import Any
 
 from simsales.errors import InputOutputError, Problem, ScenarioError
 
@@ -35,8 +39,10 @@ __all__ = [
     "input_limit",
     "max_input_bytes",
     "read_user_bytes",
+    "read_user_table",
     "read_user_text",
     "resolve_inside",
+    "sheet_rows",
 ]
 
 DEFAULT_MAX_BYTES = 20_000_000
@@ -44,6 +50,7 @@ _LIMIT_ENV = "SIMSALES_MAX_INPUT_BYTES"
 _LIMIT: ContextVar[int | None] = ContextVar("simsales_input_limit", default=None)
 _ALLOWED: ContextVar[tuple[Path, ...]] = ContextVar("simsales_allowed_paths", default=())
 _CHUNK = 1 << 20
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 
 
 def max_input_bytes() -> int:
@@ -220,6 +227,65 @@ def read_user_text(path: str | Path, limit: int | None = None, *, what: str = "f
                 )
             ]
         ) from None
+
+
+def read_user_table(path: str | Path, limit: int | None = None, *, what: str = "file") -> str:
+    """A CSV file's text; for an ``.xlsx`` file, its first sheet as CSV text.
+
+    Sheet row *n* becomes line *n* of the text, so a reader's line numbers point at the row
+    to fix in Excel; cells read as :func:`sheet_rows` gives them.
+    """
+    if Path(path).suffix.lower() not in EXCEL_SUFFIXES:
+        return read_user_text(path, limit, what=what)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(
+        sheet_rows(read_user_bytes(path, limit, what=what), str(path))
+    )
+    return out.getvalue()
+
+
+def sheet_rows(data: bytes, name: str, nrows: int | None = None) -> list[list[str]]:
+    """The first sheet of a workbook as rows of text cells, the header padded/cut to one width.
+
+    Dates become ISO text and whole numbers lose their ``.0``, so cells parse like CSV text;
+    formulas give their last computed value.
+    """
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken file
+        raise ScenarioError(
+            [Problem(f"cannot read the workbook: {exc}", file=name, hint="save it as .xlsx")]
+        ) from None
+    try:
+        rows = book.worksheets[0].iter_rows(values_only=True)
+        header = [_sheet_cell(v) for v in next(rows, ())]
+        while header and not header[-1]:
+            header.pop()
+        out = [header]
+        for i, row in enumerate(rows):
+            if nrows is not None and i >= nrows:
+                break
+            cells = [_sheet_cell(v) for v in row][: len(header)]
+            out.append(cells + [""] * (len(header) - len(cells)))
+    finally:
+        book.close()
+    if not header:
+        raise ScenarioError([Problem("the first sheet is empty", file=name, line=1)])
+    return out
+
+
+def _sheet_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ") if value.time() != time(0) else value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _open_error(exc: OSError, name: str, what: str) -> ScenarioError:

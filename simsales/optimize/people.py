@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simsales.errors import Problem, ScenarioError
-from simsales.io.inputs import excerpt, read_user_text
+from simsales.io.inputs import excerpt, read_user_table
 from simsales.scenario.references import did_you_mean
 
 __all__ = ["Fit", "Person", "read_fit", "read_people"]
@@ -43,7 +43,7 @@ def _rows(
     """(line, row) pairs with lower-cased, stripped column names; problems with the header."""
     name = str(path)
     try:  # regular files only, at most the input limit, never blocking on a FIFO
-        text = read_user_text(path, what="CSV file")
+        text = read_user_table(path, what="CSV file")
     except ScenarioError as exc:
         first = exc.problems[0]
         if first.message == "no such file":

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from simsales.report.i18n import fmt_money
+from simsales.i18n import format_money
 from simsales.results.compare import Comparison
 from simsales.results.metrics import DATE
 
@@ -45,7 +45,7 @@ def format_value(unit: str, x: float, comparison: Comparison, locale: str) -> st
         return f"{x:,.2f}"
     if unit in ("days", "working days"):
         return f"{x:,.1f} d"
-    return fmt_money(x, locale)
+    return format_money(x, locale=locale)
 
 
 def format_difference(unit: str, x: float, locale: str) -> str:
@@ -61,7 +61,7 @@ def format_difference(unit: str, x: float, locale: str) -> str:
         return _signed(f"{x:,.0f} d", x)
     if unit in ("days", "working days"):
         return _signed(f"{x:,.1f} d", x)
-    return _signed(fmt_money(x, locale), x)
+    return _signed(format_money(x, locale=locale), x)
 
 
 def format_row(row: Mapping[str, Any], comparison: Comparison) -> dict[str, str]:

@@ -18,9 +18,9 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from simsales.i18n import format_money
 from simsales.io.outputs import Output, write_text
 from simsales.report.compare_format import format_row, is_key_metric, locale_of
-from simsales.report.i18n import fmt_money
 from simsales.results.compare import Comparison
 from simsales.results.forecast import Forecast
 from simsales.results.risk_contribution import RiskContribution
@@ -267,7 +267,7 @@ def _days(x: float) -> str:
 
 
 def _money(x: float, locale: str) -> str:
-    return fmt_money(x, locale)
+    return format_money(x, locale=locale)
 
 
 def _bounds(r: dict[str, Any], key: str, locale: str) -> str:

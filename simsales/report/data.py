@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from simsales.engine.model import Model
-from simsales.report.i18n import MoneyUnit, text
+from simsales.i18n import MoneyUnit, Translator, translator
 from simsales.results.bottlenecks import Bottlenecks, analyze_bottlenecks, week_bounds
 from simsales.results.forecast import Forecast
 from simsales.results.funnel import funnel
@@ -71,8 +71,10 @@ class ReportData:
             return self._locale
         return self.scenario.locale if self.scenario is not None else "en"
 
-    def t(self, key: str, **values: Any) -> str:
-        return text(self.locale, key, **values)
+    @property
+    def t(self) -> Translator:
+        """The locale's words and formats: ``data.t("key", **values)``, ``data.t.money(x)``."""
+        return translator(self.locale)
 
     @property
     def unit(self) -> MoneyUnit:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from simsales.i18n import format_date, format_money, format_percent
 from simsales.report.data import ReportData
-from simsales.report.i18n import fmt_date, fmt_money, fmt_pct
 from simsales.results.categories import forecast_categories
 from simsales.results.rollups import rollup
 from simsales.results.summary import report_periods
@@ -26,7 +26,9 @@ def forecast_call_context(data: ReportData) -> dict[str, Any]:
     loc = data.locale
 
     def money(x: Any) -> str:
-        return fmt_money(None if x is None or not math.isfinite(float(x)) else float(x), loc)
+        return format_money(
+            None if x is None or not math.isfinite(float(x)) else float(x), locale=loc
+        )
 
     targets = [label for label, *_ in data.model.targets]
     period = targets[0] if targets else report_periods(data.model)[0][0]
@@ -48,12 +50,16 @@ def forecast_call_context(data: ReportData) -> dict[str, Any]:
         "deals": [
             {
                 "deal": r.deal,
-                "p": fmt_pct(r.win_in_period),
+                "p": format_percent(r.win_in_period, loc),
                 "category": _LABELS[r.category],
-                "rep_p": "" if math.isnan(r.rep_probability) else fmt_pct(r.rep_probability),
+                "rep_p": ""
+                if math.isnan(r.rep_probability)
+                else format_percent(r.rep_probability, loc),
                 "rep_category": _LABELS.get(r.rep_category or "", ""),
-                "rep_close": fmt_date(r.rep_close, loc) if r.rep_close else "",
-                "slip": "" if math.isnan(r.slip_probability) else fmt_pct(r.slip_probability),
+                "rep_close": format_date(r.rep_close, loc) if r.rep_close else "",
+                "slip": ""
+                if math.isnan(r.slip_probability)
+                else format_percent(r.slip_probability, loc),
                 "flag": bool(r.disagrees),
             }
             for r in c.deals.itertuples()
@@ -77,7 +83,7 @@ def forecast_call_context(data: ReportData) -> dict[str, Any]:
                         "quota": "" if math.isnan(r.quota) else money(r.quota),
                         "p_quota": ""
                         if math.isnan(r.quota_probability)
-                        else fmt_pct(r.quota_probability),
+                        else format_percent(r.quota_probability, loc),
                     }
                     for r in table.itertuples()
                 ],

@@ -24,10 +24,10 @@ import numpy as np
 import plotly.io as pio
 from markupsafe import Markup
 
+from simsales.i18n import Translator, format_money
 from simsales.io.outputs import Output, write_text
 from simsales.report.data import ReportData
 from simsales.report.forecast_call import forecast_call_context
-from simsales.report.i18n import fmt_date, fmt_money, fmt_pct
 from simsales.report.interactive import FONT_STACK, figures
 from simsales.results.forecast import Forecast
 from simsales.scenario.schema import Stage
@@ -122,8 +122,8 @@ def _sort_date(d: date | None) -> int:
     return d.toordinal() if d is not None else 10**7  # "after the horizon" sorts last
 
 
-def _pct_range(low: Any, high: Any, digits: int = 0) -> str:
-    return f"{fmt_pct(_num(low), digits)} – {fmt_pct(_num(high), digits)}"
+def _pct_range(t: Translator, low: Any, high: Any, digits: int = 0) -> str:
+    return f"{t.percent(_num(low), digits)} – {t.percent(_num(high), digits)}"
 
 
 def _level(p: float | None) -> str:
@@ -137,7 +137,7 @@ def _context(data: ReportData) -> dict[str, Any]:
     prov = data.forecast.provenance
 
     def money(x: Any) -> str:
-        return fmt_money(_num(x), loc)
+        return data.t.money(_num(x))
 
     return {
         "lang": "zh-CN" if loc == "zh-CN" else "en",
@@ -168,7 +168,6 @@ def _context(data: ReportData) -> dict[str, Any]:
 
 
 def _cards(data: ReportData, money: Any) -> list[dict[str, str]]:
-    loc = data.locale
     p = data.summary.portfolio.set_index("metric")
     rev, won = p.loc["revenue"], p.loc["won_deals"]
     cards = [
@@ -196,11 +195,11 @@ def _cards(data: ReportData, money: Any) -> list[dict[str, str]]:
             cards.append(
                 {
                     "label": data.t(key),
-                    "value": fmt_date(r["date"], loc),
+                    "value": data.t.date(r["date"]),
                     "note": data.t(
                         "decided_note",
-                        low=fmt_date(r["date_low"], loc),
-                        high=fmt_date(r["date_high"], loc),
+                        low=data.t.date(r["date_low"]),
+                        high=data.t.date(r["date_high"]),
                     ),
                 }
             )
@@ -231,7 +230,7 @@ def _findings(data: ReportData, money: Any) -> list[str]:
                 "finding_target",
                 period=main["period"],
                 target=money(main["target"]),
-                p=fmt_pct(main["target_probability"]),
+                p=data.t.percent(main["target_probability"]),
             )
         )
         if len(targets) > 1:
@@ -239,9 +238,9 @@ def _findings(data: ReportData, money: Any) -> list[str]:
                 data.t(
                     "finding_target_best",
                     period=best["period"],
-                    p=fmt_pct(best["target_probability"]),
+                    p=data.t.percent(best["target_probability"]),
                     worst=worst["period"],
-                    pw=fmt_pct(worst["target_probability"]),
+                    pw=data.t.percent(worst["target_probability"]),
                 )
             )
     ranking = data.bottlenecks.ranking
@@ -275,8 +274,8 @@ def _findings(data: ReportData, money: Any) -> list[str]:
             data.t(
                 "finding_risk",
                 risk=data.risk_name(r["risk"]),
-                p=fmt_pct(r["occurred"]),
-                w=fmt_pct(r["hit_win_rate"]),
+                p=data.t.percent(r["occurred"]),
+                w=data.t.percent(r["hit_win_rate"]),
             )
         )
     p = data.summary.portfolio.set_index("metric")
@@ -302,10 +301,10 @@ def _targets(data: ReportData, money: Any) -> list[dict[str, Any]]:
             {
                 "period": r["period"],
                 "target": money(r["target"]),
-                "p": fmt_pct(prob),
+                "p": data.t.percent(prob),
                 "p_width": round(100 * (prob or 0.0), 1),
                 "level": _level(prob),
-                "ci": _pct_range(r["target_probability_low"], r["target_probability_high"]),
+                "ci": _pct_range(data.t, r["target_probability_low"], r["target_probability_high"]),
                 "median": money(r["p50"]),
                 "range": f"{money(r['p10'])} – {money(r['p90'])}",
             }
@@ -314,7 +313,6 @@ def _targets(data: ReportData, money: Any) -> list[dict[str, Any]]:
 
 
 def _deals(data: ReportData, money: Any) -> list[dict[str, Any]]:
-    loc = data.locale
     rows = []
     for _, r in data.summary.deals.iterrows():
         p = _num(r["win_probability"])
@@ -328,17 +326,17 @@ def _deals(data: ReportData, money: Any) -> list[dict[str, Any]]:
                 "stage_sort": data.model.stage_ids.index(r["stage"]),
                 "value": money(r["value"]),
                 "value_sort": _num(r["value"]) or 0.0,
-                "p": fmt_pct(p),
+                "p": data.t.percent(p),
                 "p_sort": p or 0.0,
                 "level": _level(p),
-                "p_ci": _pct_range(r["win_probability_low"], r["win_probability_high"]),
-                **{f"close_{k}": fmt_date(r[f"close_{k}"], loc) for k in ("p10", "p50", "p90")},
+                "p_ci": _pct_range(data.t, r["win_probability_low"], r["win_probability_high"]),
+                **{f"close_{k}": data.t.date(r[f"close_{k}"]) for k in ("p10", "p50", "p90")},
                 **{f"close_{k}_sort": _sort_date(r[f"close_{k}"]) for k in ("p10", "p50", "p90")},
                 "revenue": money(r["expected_revenue"]),
                 "revenue_sort": _num(r["expected_revenue"]) or 0.0,
                 "margin": money(r["expected_margin"]),
                 "margin_sort": _num(r["expected_margin"]) or 0.0,
-                "open": fmt_pct(r["open_probability"]),
+                "open": data.t.percent(r["open_probability"]),
                 "open_sort": float(r["open_probability"]),
             }
         )
@@ -356,11 +354,11 @@ def _ranking(data: ReportData) -> list[dict[str, Any]]:
                 "ci": f"{r['wait_days_low']:,.0f} – {r['wait_days_high']:,.0f}"
                 if np.isfinite(r["wait_days_low"])
                 else "",
-                "share": fmt_pct(_num(r["share"])),
+                "share": data.t.percent(_num(r["share"])),
                 "share_width": round(100 * (_num(r["share"]) or 0.0), 1),
                 "weeks": ", ".join(r["worst_weeks"]),
-                "utilization": fmt_pct(_num(r["utilization"])),
-                "peak": fmt_pct(_num(r["peak_utilization"])),
+                "utilization": data.t.percent(_num(r["utilization"])),
+                "peak": data.t.percent(_num(r["peak_utilization"])),
             }
         )
     return rows
@@ -374,7 +372,7 @@ def _pools(data: ReportData, money: Any) -> list[dict[str, Any]]:
         rows.append(
             {
                 "pool": data.pool_name(pool),
-                "utilization": fmt_pct(_num(res.loc[pool, "utilization"])),
+                "utilization": data.t.percent(_num(res.loc[pool, "utilization"])),
                 "requests": f"{r['requests']:.1f}",
                 "mean_wait": f"{r['mean_wait_days']:.1f}"
                 if np.isfinite(r["mean_wait_days"])
@@ -393,7 +391,7 @@ def _stage_waits(data: ReportData) -> list[dict[str, Any]]:
             {
                 "stage": data.stage_name(r["stage"]),
                 "visits": f"{r['visits']:.1f}",
-                "waited": fmt_pct(_num(r["waited_share"])),
+                "waited": data.t.percent(_num(r["waited_share"])),
                 "per_visit": f"{r['mean_wait_days']:.1f}"
                 if np.isfinite(r["mean_wait_days"])
                 else "–",
@@ -426,7 +424,7 @@ def _describe(spec: Any) -> str:
 def _short(v: Any) -> str:
     if isinstance(v, float | int) and not isinstance(v, bool):
         if abs(v) >= 1e4:  # amounts of money: 1.2M rather than 1.2e+06
-            return fmt_money(float(v), "en")
+            return format_money(float(v), locale="en")
         return f"{v:g}"
     if isinstance(v, list):
         return "[" + ", ".join(_short(x) for x in v) + "]"
@@ -457,21 +455,21 @@ def _risks(data: ReportData) -> list[dict[str, Any]]:
             impact = "; ".join(parts)
             if risk.mitigation is not None:
                 state = data.t("mitigated") if risk.mitigated else data.t("not_mitigated")
-                mitigation = f"{state} ({fmt_money(risk.mitigation.cost, data.locale)})"
+                mitigation = f"{state} ({data.t.money(risk.mitigation.cost)})"
         hit_win = _num(r["hit_win_rate"])
         rows.append(
             {
                 "risk": data.risk_name(r["risk"]),
                 "id": r["risk"],
                 "scope": data.t(f"scope_{r['scope']}"),
-                "input_p": fmt_pct(r["input_p"], 1),
-                "occurred": fmt_pct(r["occurred"]),
-                "occurred_ci": f"{fmt_pct(r['occurred_low'])} – {fmt_pct(r['occurred_high'])}",
+                "input_p": data.t.percent(r["input_p"], 1),
+                "occurred": data.t.percent(r["occurred"]),
+                "occurred_ci": _pct_range(data.t, r["occurred_low"], r["occurred_high"]),
                 "hits": f"{r['hits']:.2f}",
                 "delay": f"{r['mean_delay_days']:.1f}"
                 if np.isfinite(r["mean_delay_days"]) and r["mean_delay_days"] > 0
                 else "–",
-                "hit_win": fmt_pct(hit_win) if hit_win is not None else "–",
+                "hit_win": data.t.percent(hit_win) if hit_win is not None else "–",
                 "impact": impact,
                 "mitigation": mitigation,
             }
@@ -510,11 +508,13 @@ def _funnel_rows(data: ReportData) -> list[dict[str, Any]]:
             {
                 "stage": data.stage_name(r["stage"]),
                 "deals": f"{r['deals']:.1f}",
-                "conversion": fmt_pct(_num(r["conversion"]), 1),
-                "ci": _pct_range(r["conversion_low"], r["conversion_high"], 1),
-                "input": fmt_pct(_num(r["input_advance"]), 1),
-                "rework": fmt_pct(_num(r["rework_rate"]), 1) if r["input_rework"] > 0 else "–",
-                "rework_input": fmt_pct(_num(r["input_rework"]), 1)
+                "conversion": data.t.percent(_num(r["conversion"]), 1),
+                "ci": _pct_range(data.t, r["conversion_low"], r["conversion_high"], 1),
+                "input": data.t.percent(_num(r["input_advance"]), 1),
+                "rework": data.t.percent(_num(r["rework_rate"]), 1)
+                if r["input_rework"] > 0
+                else "–",
+                "rework_input": data.t.percent(_num(r["input_rework"]), 1)
                 if r["input_rework"] > 0
                 else "",
             }
@@ -552,27 +552,27 @@ def _stages(data: ReportData, money: Any) -> list[dict[str, Any]]:
                 "needs": ", ".join(
                     f"{(pools[p].name or p) if p in pools else p} ×{n}" for p, n in st.needs.items()
                 ),
-                **_way_out(st, data.scenario.stage_ids),
+                **_way_out(data.t, st, data.scenario.stage_ids),
                 "cost": money(st.cost) if st.cost else "",
             }
         )
     return rows
 
 
-def _way_out(st: Stage, order: tuple[str, ...]) -> dict[str, str]:
+def _way_out(t: Translator, st: Stage, order: tuple[str, ...]) -> dict[str, str]:
     """A stage's advance and rework cells; with exits: the share towards a win (won or a later
     stage) and every other way out but lost, with its share."""
     if st.exits is None:
         return {
-            "advance": fmt_pct(st.advance),
-            "rework": f"→ {st.rework.to} ({fmt_pct(st.rework.p)})" if st.rework else "",
+            "advance": t.percent(st.advance),
+            "rework": f"→ {st.rework.to} ({t.percent(st.rework.p)})" if st.rework else "",
         }
     here = order.index(st.id)
     ahead = [e for e in st.exits if e.to == "won" or (e.to in order and order.index(e.to) > here)]
     back = [e for e in st.exits if e.to in order and order.index(e.to) <= here]
     return {
-        "advance": fmt_pct(sum(e.p for e in ahead)),
-        "rework": ", ".join(f"→ {e.to} ({fmt_pct(e.p)})" for e in back),
+        "advance": t.percent(sum(e.p for e in ahead)),
+        "rework": ", ".join(f"→ {e.to} ({t.percent(e.p)})" for e in back),
     }
 
 
@@ -631,7 +631,7 @@ def _assumptions(data: ReportData, money: Any) -> dict[str, Any]:
                 "id": tid,
                 "name": dt.name or tid,
                 "value": _describe(dt.value),
-                "margin": fmt_pct(dt.margin),
+                "margin": data.t.percent(dt.margin),
                 "skip": ", ".join(dt.skip),
             }
         )

@@ -18,7 +18,6 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from simsales.report.data import ReportData
-from simsales.report.i18n import fmt_date, fmt_money, fmt_pct
 from simsales.results.sensitivity import tornado as tornado_rows
 
 __all__ = [
@@ -85,7 +84,6 @@ def _iso(d: date | None) -> str | None:
 def close_dates(data: ReportData) -> go.Figure:
     """Live deals: P10–P90 close dates as bars, coloured by win chance; P50 as diamonds."""
     g = data.gantt
-    loc = data.locale
     horizon = data.model.horizon
     labels = [esc(x) for x in g["label"]]
     base, span, mids, mid_y, beyond = [], [], [], [], []
@@ -105,9 +103,9 @@ def close_dates(data: ReportData) -> go.Figure:
             f"<b>{esc(row['deal'])}</b> {esc(row['customer'])}<br>"
             f"{esc(data.t('stage'))}: {esc(row['stage_name'])}<br>"
             f"{esc(data.t('exit_criteria'))}:<br>{criteria}<br>"
-            f"{esc(data.t('win_probability'))}: {fmt_pct(row['win_probability'])}<br>"
-            f"P10 {fmt_date(row['close_p10'], loc)} · P50 {fmt_date(row['close_p50'], loc)} · "
-            f"P90 {esc(fmt_date(row['close_p90'], loc))}"
+            f"{esc(data.t('win_probability'))}: {data.t.percent(row['win_probability'])}<br>"
+            f"P10 {data.t.date(row['close_p10'])} · P50 {data.t.date(row['close_p50'])} · "
+            f"P90 {esc(data.t.date(row['close_p90']))}"
         )
     fig = go.Figure()
     # colours as strings: plotly.js warns about numeric bar colours; a hidden marker carries
@@ -224,8 +222,8 @@ def revenue_fan(data: ReportData) -> go.Figure:
     _band(fig, x, f["p10"] / scale, f["p90"] / scale, BAND80, data.t("fan_band80"))
     _band(fig, x, f["p25"] / scale, f["p75"] / scale, BAND50, data.t("fan_band50"))
     hover = [
-        f"<b>{p}</b><br>{esc(data.t('median'))}: {fmt_money(m, data.locale)}<br>"
-        f"P10–P90: {fmt_money(a, data.locale)} – {fmt_money(b, data.locale)}"
+        f"<b>{p}</b><br>{esc(data.t('median'))}: {data.t.money(m)}<br>"
+        f"P10–P90: {data.t.money(a)} – {data.t.money(b)}"
         for p, m, a, b in zip(f["period"], f["p50"], f["p10"], f["p90"], strict=True)
     ]
     fig.add_trace(
@@ -241,18 +239,18 @@ def revenue_fan(data: ReportData) -> go.Figure:
     )
     has = f["target"].notna()
     if has.any():
-        t = f[has]
+        marked = f[has]
         text = [
-            f"{esc(data.t('target'))} {fmt_money(v, data.locale)}: {fmt_pct(p)}"
-            for v, p in zip(t["target"], t["target_probability"], strict=True)
+            f"{esc(data.t('target'))} {data.t.money(v)}: {data.t.percent(p)}"
+            for v, p in zip(marked["target"], marked["target_probability"], strict=True)
         ]
         fig.add_trace(
             go.Scatter(
-                x=list(t["period"]),
-                y=t["target"] / scale,
+                x=list(marked["period"]),
+                y=marked["target"] / scale,
                 mode="markers+text",
                 name=esc(data.t("target")),
-                text=[fmt_pct(p) for p in t["target_probability"]],
+                text=[data.t.percent(p) for p in marked["target_probability"]],
                 textposition="top center",
                 textfont={"color": RED, "size": 13},
                 marker={
@@ -324,7 +322,7 @@ def utilization_heatmap(data: ReportData) -> go.Figure:
         hover.append(
             [
                 f"{esc(data.pool_name(pool))} · {wk.isoformat()}<br>"
-                f"{esc(data.t('utilization'))}: {fmt_pct(u)}<br>"
+                f"{esc(data.t('utilization'))}: {data.t.percent(u)}<br>"
                 f"{esc(data.t('queue'))}: {q:.1f}<br>{esc(data.t('wait_days'))}: {d:.1f}"
                 for wk, u, q, d in zip(
                     weeks, rows["utilization"], rows["queue_length"], rows["wait_days"], strict=True

@@ -22,9 +22,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from simsales.i18n import format_money
 from simsales.report.data import ReportData
 from simsales.report.fonts import apply_fonts
-from simsales.report.i18n import fmt_money, fmt_pct
 from simsales.results.forecast import Forecast
 from simsales.results.sensitivity import tornado as tornado_rows
 
@@ -57,7 +57,7 @@ def _style(ax: Axes) -> None:
 
 
 def _money_axis(ax: Axes, locale: str) -> None:
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_money(v, locale)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_money(v, locale=locale)))
 
 
 def _num(d: date | None) -> float:
@@ -173,7 +173,7 @@ def revenue_fan(source: Source) -> Figure:
         )
         for xi, (_, row) in zip(x[has_target], f[has_target].iterrows(), strict=True):
             ax.annotate(
-                fmt_pct(row["target_probability"]),
+                data.t.percent(row["target_probability"]),
                 (xi, row["target"]),
                 textcoords="offset points",
                 xytext=(0, 7),

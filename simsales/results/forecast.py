@@ -64,6 +64,16 @@ class Forecast:
 
         return summarize(self)
 
+    def to_excel(self, path: str | Path, locale: str | None = None) -> Path:
+        """Write the forecast's summary as an .xlsx workbook, atomically (see Summary.to_excel).
+
+        ``locale`` defaults to the scenario's. The per-replication tables stay in :meth:`save`
+        (Parquet): 10,000 replications of 200 deals are more rows than a worksheet holds.
+        """
+        scenario = self.provenance.get("scenario")
+        default = scenario.get("locale", "en") if isinstance(scenario, dict) else "en"
+        return Path(self.summary().to_excel(path, locale or str(default)))
+
     @property
     def plot(self) -> Any:
         """Matplotlib figures of this forecast, e.g. ``forecast.plot.revenue_fan()`` (see

@@ -31,7 +31,7 @@ from simsales.results.summary import per_replication
 from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Risk, Scenario
 
-__all__ = ["RiskContribution", "contribution_of_risks", "without_risk"]
+__all__ = ["RiskContribution", "contribution_of_risks", "risk_runs", "without_risk"]
 
 WITHOUT, MITIGATED, UNMITIGATED, FREE = "without", "mitigated", "unmitigated", "mitigated free"
 
@@ -67,6 +67,19 @@ def contribution_of_risks(
     ``base_forecast``: the base already simulated with these replications and seed (e.g.
     ``comparison.base``), to save running it again.
     """
+    runs = risk_runs(base)
+    comparison = compare_scenarios(base, runs, options, base_forecast=base_forecast)
+    return RiskContribution(
+        risks=_risk_table(base, comparison),
+        mitigations=_mitigation_table(base, comparison),
+        comparison=comparison,
+        currency=base.currency,
+    )
+
+
+def risk_runs(base: Scenario) -> list[tuple[str, Scenario]]:
+    """The paired runs the contribution needs: each risk off, each mitigation flipped, and a
+    deal-scope mitigation for free (so a command can say how many before it starts)."""
     runs: list[tuple[str, Scenario]] = []
     for risk in base.risks:
         runs.append(
@@ -82,13 +95,7 @@ def contribution_of_risks(
             runs.append(
                 (f"{FREE} {risk.id}", with_overlay(base, free, name=f"{risk.id}: mitigation free"))
             )
-    comparison = compare_scenarios(base, runs, options, base_forecast=base_forecast)
-    return RiskContribution(
-        risks=_risk_table(base, comparison),
-        mitigations=_mitigation_table(base, comparison),
-        comparison=comparison,
-        currency=base.currency,
-    )
+    return runs
 
 
 def _rows(comparison: Comparison, name: str) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.stats import mean_interval, percentile_interval, wilson
 
 if TYPE_CHECKING:  # Forecast.summary() calls this module
+    from simsales.io.workbook import Sheet
     from simsales.results.forecast import Forecast
 
 __all__ = [
@@ -109,6 +111,37 @@ class Summary:
                 for _, r in self.resources.iterrows()
             ],
         }
+
+    def to_excel(self, path: str | Path, locale: str = "en") -> Path:
+        """Write the summary as an .xlsx workbook (summary, deals, periods, pools), atomically.
+
+        Sheet names are Chinese with ``locale="zh-CN"``; numbers stay numbers.
+        """
+        from simsales.io.workbook import write_workbook
+
+        return write_workbook(path, self.sheets(), locale)
+
+    def sheets(self) -> list[Sheet]:
+        """The workbook's sheets: portfolio (summary), live deals, periods, pools, closing."""
+        from simsales.io.workbook import MONEY, Sheet
+
+        about = pd.DataFrame(
+            {
+                "item": ["scenario", "replications", "seed", "currency"],
+                "value": [self.scenario, self.replications, self.seed, self.currency],
+            }
+        )
+        portfolio = self.portfolio
+        money = {c: MONEY for c in portfolio.columns if c != "metric"}
+        sheets = [
+            Sheet("summary", portfolio, money),
+            Sheet("deals", self.deals),
+            Sheet("periods", self.periods),
+            Sheet("pools", self.resources),
+        ]
+        if len(self.closing):
+            sheets.append(Sheet("closing", self.closing))
+        return [*sheets, Sheet("about", about, {"value": "General"})]
 
     def _repr_html_(self) -> str:
         """Tables for Jupyter: the headline first, then deals, periods and pools."""

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from simsales.errors import Problem, ScenarioError, format_path
-from simsales.io.inputs import excerpt, read_user_text, resolve_inside
+from simsales.io.inputs import excerpt, read_user_table, resolve_inside
 from simsales.scenario.distributions import MAX_MAGNITUDE
 from simsales.scenario.distributions import clean_loc as clean_distribution_loc
 from simsales.scenario.overlay import OverlayError, merge
@@ -35,6 +36,7 @@ from simsales.scenario.schema import (
     Scenario,
     Stage,
 )
+from simsales.scenario.wording import in_scenario_terms
 from simsales.scenario.yaml_source import (
     Loc,
     SourceMap,
@@ -319,7 +321,13 @@ def parse_override(text: str) -> dict[str, Any]:
         raise ScenarioError(
             [Problem("expected PATH=VALUE", file=where, hint="e.g. resources.presales.capacity=5")]
         )
-    parsed, _ = parse_yaml(f"v: {value.strip() or 'null'}\n", where)
+    try:
+        parsed, _ = parse_yaml(f"v: {value.strip() or 'null'}\n", where)
+    except ScenarioError as exc:  # name the key set, not the wrapper the value is parsed in
+        path = ".".join(parts)
+        raise ScenarioError(
+            [Problem(p.message, path, where, hint=p.hint) for p in exc.problems]
+        ) from None
     out: dict[str, Any] = {parts[-1]: parsed["v"]}
     for part in reversed(parts[:-1]):
         out = {part: out}
@@ -415,10 +423,17 @@ def _problem(err: ErrorDetails, data: Any, source: SourceMap) -> Problem:
         message = f"{err['input']:g} is too large: amounts must be at most {MAX_MAGNITUDE:g}"
         hint = "so that sums over deals and replications stay finite; check the exponent"
         return source.problem(loc, message, hint)
-    if kind != "simsales" and "input" in err and not isinstance(err["input"], dict | list):
+    worded = in_scenario_terms(err) if kind != "simsales" else None
+    if worded is not None:  # the scenario's words, not pydantic's
+        message, hint = worded
+        if kind in ("literal_error", "enum") and isinstance(err.get("input"), str):
+            options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+            close = did_you_mean(err["input"], options) or ""
+            hint = close if close.startswith("did you mean") else hint  # the options are shown
+    elif kind != "simsales" and "input" in err and not isinstance(err["input"], dict | list):
         message = f"{message} (got {excerpt(err['input'])})"  # short: it may come from a file
-        if isinstance(err["input"], str) and "\uff1a" in err["input"]:
-            hint = f"a full-width colon; write {full_width_fixed(err['input'])!r}"
+    if kind != "simsales" and isinstance(err.get("input"), str) and "\uff1a" in err["input"]:
+        hint = f"a full-width colon; write {full_width_fixed(err['input'])!r}"
     return source.problem(loc, message, hint)
 
 
@@ -514,7 +529,7 @@ def _read_pipeline_csv(
                 )
             )
     try:
-        text = read_user_text(path, what="pipeline CSV")
+        text = read_user_table(path, what="pipeline CSV")
     except ScenarioError as exc:
         for p in exc.problems:
             reason = p.message if p.message != "no such file" else "cannot be read"

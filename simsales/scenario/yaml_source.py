@@ -22,6 +22,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from simsales.errors import Problem, ScenarioError, format_path
 from simsales.io.inputs import DEFAULT_MAX_BYTES, max_input_bytes, read_user_bytes
+from simsales.scenario.yaml_words import explain
 
 __all__ = [
     "MAX_BYTES",
@@ -177,6 +178,10 @@ def _syntax_problem(exc: MarkedYAMLError, name: str | None, text: str) -> Proble
     what = exc.problem or exc.context or "invalid YAML"
     hint = None
     lines = text.splitlines()
+    explained = explain(exc, lines)
+    if explained is not None:  # the user's words, at the line to change
+        what, hint = explained.message, explained.hint
+        line, column = explained.line + 1, explained.column + 1
     if mark is not None and line is not None:
         bad = lines[mark.line] if mark.line < len(lines) else ""
         if "\t" in bad[: (column or 1)] or "'\\t'" in what:

@@ -87,7 +87,7 @@ def test_json_is_the_contract_and_alone_on_stdout(cli) -> None:  # type: ignore[
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("resources.sales.capacity=-1", "greater than or equal to 0"),
+        ("resources.sales.capacity=-1", "must not be negative (got -1)"),
         ("resources.sales.capcity=3", "did you mean 'capacity'"),
         ("resources.sales.capacity", "expected PATH=VALUE"),
     ],

@@ -21,13 +21,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from simsales.errors import Problem, ScenarioError
+from simsales.io.inputs import sheet_rows
 
 __all__ = ["DOUBLE_BYTE", "MAX_BYTES", "detect_encoding", "find_file", "read_table"]
 
@@ -103,41 +102,8 @@ def read_table(
     return frame, used
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ") if value.time() != time(0) else value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _read_excel(path: Path, nrows: int | None) -> pd.DataFrame:
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a broken file
-        raise ScenarioError(
-            [Problem(f"cannot read the workbook: {exc}", file=str(path), hint="save as .xlsx")]
-        ) from None
-    try:
-        sheet = book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        header = [_cell(v) for v in next(rows, ())]
-        body = []
-        for i, row in enumerate(rows):
-            if nrows is not None and i >= nrows:
-                break
-            cells = [_cell(v) for v in row][: len(header)]
-            body.append(cells + [""] * (len(header) - len(cells)))
-    finally:
-        book.close()
-    if not header:
-        raise ScenarioError([Problem("the first sheet is empty", file=str(path))])
+    header, *body = sheet_rows(path.read_bytes(), str(path), nrows)
     return pd.DataFrame(body, columns=header, dtype=str)
 
 
