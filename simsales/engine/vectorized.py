@@ -1,0 +1,736 @@
+"""The exact fast path: a block of replications computed in numpy, without SimPy.
+
+Exactness contract. For every replication it accepts, :func:`run_block` returns records equal,
+float for float and row for row, to what :func:`simsales.engine.replication.run_replication`
+produces with the same SeedSequence. It reaches that by construction, not by approximation:
+
+- the same per-deal random streams (streams.py): PCG64 computed in numpy for every stream of the
+  block at once (state after k steps = a^k s + c_k inc mod 2^128, then PCG64's XSL-RR output and
+  its 53-bit double), the same slots (model.py) and the same quantile calls, element by element;
+- the same arithmetic in the same order: a time is the previous event's time plus the delay, as
+  SimPy schedules it; records are built by the same formulas, one replication at a time where
+  a reduction's order could depend on the array;
+- the same order of events. Each deal's trajectory is computed without capacity. A replication
+  is accepted only if that trajectory is what the allocator (allocator.py) would have done: a
+  sweep over its requests, releases and capacity changes, in the engine's event order, finds
+  every request granted at once (nobody ever queues), so the pools change nothing. Two events
+  of different deals (or a deal and a capacity change) at the same instant after time zero
+  would be ordered by SimPy's scheduling history, which this path does not track: such a
+  replication is declined rather than guessed. A declined replication (None) runs on SimPy.
+
+Scenarios with rules, deal or global risks, or any model feature this module does not know
+(see :func:`unsupported`) are declined as a whole. Covered: stage times, competing exits,
+rework, arrivals, live deals in their stage (stale ones too), ``uncertainty:`` multipliers,
+capacity changes and resource risks. See docs/architecture.md ("Engines").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from simsales.engine.model import (
+    SCOPE_RESOURCE,
+    SLOT_VALUE,
+    SLOT_VISITS,
+    TO_LOST,
+    TO_WON,
+    UNCERTAIN,
+    ArrivalPlan,
+    ExitPlan,
+    Model,
+    RiskPlan,
+    TypePlan,
+)
+from simsales.engine.replication import (
+    K_ADVANCE,
+    K_LOST,
+    K_OPEN,
+    K_REWORK,
+    K_SKIP,
+    K_WON,
+    LOST,
+    OPEN,
+    WON,
+    RepRecords,
+    _capacity_days,
+    _exit_lists,
+    _Run,
+)
+from simsales.engine.streams import Purpose, _splitmix, stable_hash
+from simsales.scenario.calendar import TIME_EPS
+
+__all__ = ["block_uniforms", "run_block", "unsupported"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
+
+_M64 = (1 << 64) - 1
+_M128 = (1 << 128) - 1
+_PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645  # PCG64's default 128-bit multiplier
+_LO32, _S32 = np.uint64(0xFFFFFFFF), np.uint64(32)
+_MAX_STEPS = 4096  # visits per deal beyond which the rest of the block goes to SimPy
+
+# The fields this path implements; a field added to the model (new syntax) declines the scenario.
+_MODEL_FIELDS = frozenset(
+    "name currency start horizon horizon_t calendar stage_ids stage_labels pool_ids capacity "
+    "capacity_changes cost_per_day types deal_ids deal_names deal_customers deal_type "
+    "deal_stage deal_elapsed deal_value deal_target arrivals risks rules queue "
+    "queue_expression queue_descending targets global_cost uncertainty deal_keys".split()
+)
+_TYPE_FIELDS = frozenset(
+    "name label on duration advance rework_to rework_p needs held stage_cost value margin "
+    "win_from exits".split()
+)
+_EXIT_FIELDS = frozenset("to p after towards_win stale_after".split())
+_ARRIVAL_FIELDS = frozenset(
+    "type_index stage customer key month_start month_end month_label rate".split()
+)
+_RISK_FIELDS = frozenset(
+    "index id key scope p exposed window types customers when delay win_factor value_factor "
+    "lost pool capacity duration cost".split()
+)
+
+
+def _names(cls: Any) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
+def unsupported(model: Model) -> str | None:
+    """Why the fast path cannot run ``model`` (None: it can, replication by replication)."""
+    for cls, known in (
+        (Model, _MODEL_FIELDS),
+        (TypePlan, _TYPE_FIELDS),
+        (ExitPlan, _EXIT_FIELDS),
+        (ArrivalPlan, _ARRIVAL_FIELDS),
+        (RiskPlan, _RISK_FIELDS),
+    ):
+        if _names(cls) != known:
+            return f"model features unknown to the fast path ({cls.__name__})"
+    if model.rules:
+        return "rules"
+    if any(r.scope != SCOPE_RESOURCE for r in model.risks):
+        return "deal or global risks"
+    return None
+
+
+# --- random streams: every (replication, key) stream of a block at once --------------------
+
+
+def _mulhi(a: U64, b: U64) -> U64:
+    """The high 64 bits of a * b (64 x 64 -> 128 bits), from 32-bit halves."""
+    a0, a1, b0, b1 = a & _LO32, a >> _S32, b & _LO32, b >> _S32
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    mid = (p00 >> _S32) + (p01 & _LO32) + (p10 & _LO32)
+    out: U64 = p11 + (p01 >> _S32) + (p10 >> _S32) + (mid >> _S32)
+    return out
+
+
+def _jumps(n: int) -> tuple[U64, U64, U64, U64]:
+    """(a^k, 1 + a + ... + a^(k-1)) mod 2^128 for k = 1..n, as high and low words."""
+    a, c = 1, 0
+    out = []
+    for _ in range(n):
+        a, c = (a * _PCG_MULT) & _M128, (c * _PCG_MULT + 1) & _M128
+        out.append((a >> 64, a & _M64, c >> 64, c & _M64))
+    cols = np.array(out, np.uint64).reshape(-1, 4)
+    return cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3]
+
+
+def block_uniforms(words: U64, purpose: int, keys: U64, n: int) -> FloatArray:
+    """Row i: ``Streams(seq_i).uniforms(purpose, keys[i], n)`` with ``words[i]`` the four
+    words of seq_i; bit for bit, as numpy's PCG64 would draw them."""
+    out = np.empty((len(keys), n))
+    if n == 0 or len(keys) == 0:
+        return out
+    with np.errstate(over="ignore"):
+        base = _splitmix(keys ^ _splitmix(np.full(keys.shape, purpose, np.uint64)))
+        sh, sl, ih, il = (_splitmix(base ^ words[:, j])[:, None] for j in range(4))
+        il = il | np.uint64(1)
+        ah, al, ch, cl = _jumps(n)
+        lo1, lo2 = al * sl, cl * il
+        lo = lo1 + lo2
+        hi = _mulhi(al, sl) + al * sh + ah * sl + _mulhi(cl, il) + cl * ih + ch * il
+        hi += (lo < lo1).astype(np.uint64)
+        x, rot = hi ^ lo, hi >> np.uint64(58)
+        x = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
+    np.multiply(x >> np.uint64(11), 1.0 / 9007199254740992.0, out=out)
+    return out
+
+
+# --- the block ------------------------------------------------------------------------------
+
+
+class _Odds:
+    """A replication's per-type lists as the engine builds them for its win odds."""
+
+    def __init__(self, model: Model, win_odds: FloatArray) -> None:
+        probe = _Probe(win_odds)
+        fast = [_Run._fast(probe, t, plan) for t, plan in enumerate(model.types)]  # type: ignore[arg-type]
+        s, n_types = model.n_stages, len(model.types)
+        width = max((len(ex.to) for plan in model.types for ex in plan.exits if ex), default=1)
+        self.advance = np.array([f[2] for f in fast]).reshape(n_types, s)
+        self.rework_p = np.array([f[4] for f in fast]).reshape(n_types, s)
+        self.cum = np.full((n_types, s, width), np.inf)
+        self.lists = fast
+        for t, f in enumerate(fast):
+            for st, ex in enumerate(f[5]):
+                if ex is not None:
+                    self.cum[t, st, : len(ex[1])] = ex[1]
+
+
+class _Probe:
+    """What ``_Run._fast`` reads from a replication: its win-odds multipliers."""
+
+    def __init__(self, win_odds: FloatArray) -> None:
+        self.mult = {"win_odds": win_odds}
+
+
+class _Block:
+    """Deals of consecutive replications side by side: row g of every array is one deal."""
+
+    def __init__(self, model: Model, seqs: Sequence[np.random.SeedSequence]) -> None:
+        self.m = m = model
+        self.b = b = len(seqs)
+        self.words = np.array([seq.generate_state(4, np.uint64) for seq in seqs]).reshape(b, 4)
+        self.until = m.horizon_t + TIME_EPS  # SimPy's run(until=...): events before it happen
+        self._multipliers()
+        self._deals()
+        self._plans()
+
+    def _uniforms(self, reps: IntArray, purpose: int, keys: U64, n: int) -> FloatArray:
+        return block_uniforms(self.words[reps], purpose, keys, n)
+
+    def _multipliers(self) -> None:
+        m, b = self.m, self.b
+        reps = np.arange(b)
+        self.mult = {kind: np.ones((b, len(m.types))) for kind in UNCERTAIN}
+        self.uncertainty = np.ones((b, len(m.uncertainty)))
+        for i, plan in enumerate(m.uncertainty):
+            u = self._uniforms(reps, Purpose.UNCERTAINTY, np.full(b, plan.key, np.uint64), 1)
+            x = np.asarray(plan.sampler.ppf(u[:, 0]), np.float64)
+            self.uncertainty[:, i] = x
+            if plan.type_index < 0:
+                self.mult[plan.kind] *= x[:, None]
+            else:
+                self.mult[plan.kind][:, plan.type_index] *= x
+        # one set of per-type lists per replication only when win odds vary
+        varies = any(p.kind == "win_odds" for p in m.uncertainty)
+        self.odds = [
+            _Odds(m, row) for row in (self.mult["win_odds"] if varies else [np.ones(len(m.types))])
+        ]
+        self.group = reps if varies else np.zeros(b, np.int64)
+
+    def _deals(self) -> None:
+        m, b = self.m, self.b
+        n_live = len(m.deal_ids)
+        ids = [list(m.deal_ids) for _ in range(b)]
+        extra: list[list[tuple[int, int, float, str, int]]] = [[] for _ in range(b)]
+        self.arrivals_by_source = np.zeros((b, len(m.arrivals)), np.int64)
+        reps = np.arange(b)
+        for a_i, a in enumerate(m.arrivals):
+            rate = a.rate[None, :] * self.mult["arrivals"][:, a.type_index][:, None]
+            u = self._uniforms(
+                reps, Purpose.ARRIVALS, np.full(b, stable_hash(a.key), np.uint64), len(a.rate)
+            )
+            counts = stats.poisson.ppf(u, rate).astype(np.int64).reshape(b, len(a.rate))
+            self.arrivals_by_source[:, a_i] = counts.sum(axis=1)
+            for month in range(len(a.rate)):
+                most = int(counts[:, month].max(initial=0))
+                if most == 0:
+                    continue
+                label = a.month_label[month]
+                key = np.full(b, stable_hash(f"{a.key}@{label}"), np.uint64)
+                draws = self._uniforms(reps, Purpose.ARRIVALS, key, most)
+                lo, hi = a.month_start[month], a.month_end[month]
+                for r in np.flatnonzero(counts[:, month]):
+                    times = lo + np.sort(draws[r, : counts[r, month]]) * (hi - lo)
+                    for k, t in enumerate(times.tolist()):
+                        deal_id = f"{a.key}@{label}#{k + 1}"
+                        ids[r].append(deal_id)
+                        extra[r].append(
+                            (a.type_index, a.stage, t, a.customer, stable_hash(deal_id))
+                        )
+        self.ids = ids
+        sizes = np.array([len(x) for x in ids], np.int64)
+        self.offset = np.concatenate([[0], np.cumsum(sizes)])
+        n = self.n = int(self.offset[-1])
+        self.rep = np.repeat(np.arange(b), sizes)
+        self.local = np.arange(n) - self.offset[self.rep]
+        self.live = self.local < n_live
+        self.type = np.empty(n, np.int64)
+        self.stage0 = np.empty(n, np.int64)
+        self.arrival = np.zeros(n)
+        self.keys = np.empty(n, np.uint64)
+        for r in range(b):
+            o = int(self.offset[r])
+            self.type[o : o + n_live] = m.deal_type
+            self.stage0[o : o + n_live] = m.deal_stage
+            self.keys[o : o + n_live] = m.deal_keys
+            rows = extra[r]
+            if rows:
+                sl = slice(o + n_live, int(self.offset[r + 1]))
+                self.type[sl] = [x[0] for x in rows]
+                self.stage0[sl] = [x[1] for x in rows]
+                self.arrival[sl] = [x[2] for x in rows]
+                self.keys[sl] = [x[4] for x in rows]
+        self.width = SLOT_VISITS + 3 * m.n_stages
+        self.u = self._uniforms(self.rep, Purpose.DEAL_STAGES, self.keys, self.width)
+        self._more: dict[int, FloatArray] = {}  # deal -> its longer stream (rework loops)
+
+    def slot(self, g: IntArray, col: IntArray) -> FloatArray:
+        """Deal g's uniform at ``col`` of its stage stream (extended for long rework loops)."""
+        out = np.empty(len(g))
+        near = col < self.width
+        out[near] = self.u[g[near], col[near]]
+        far = np.flatnonzero(~near)
+        if len(far):
+            need = [i for i in far if len(self._more.get(int(g[i]), ())) <= col[i]]
+            if need:
+                rows = g[need]
+                width = int(max(2 * self.width, 2 * int(col[need].max()) + 1))
+                more = self._uniforms(self.rep[rows], Purpose.DEAL_STAGES, self.keys[rows], width)
+                for row, vals in zip(rows.tolist(), more, strict=True):
+                    self._more[row] = vals
+            for i in far.tolist():
+                out[i] = self._more[int(g[i])][col[i]]
+        return out
+
+    def _plans(self) -> None:
+        m, s = self.m, self.m.n_stages
+        n_types = len(m.types)
+        self.scale = self.mult["duration"][self.rep, self.type]
+        self.on = np.array([plan.on for plan in m.types], bool).reshape(n_types, s)
+        nxt = np.full((n_types, s + 1), s, np.int64)  # first stage >= s a type goes through
+        for st in range(s - 1, -1, -1):
+            nxt[:, st] = np.where(self.on[:, st], st, nxt[:, st + 1])
+        self.next_on = nxt
+        self.rework_to = np.array([plan.rework_to for plan in m.types], np.int64).reshape(
+            n_types, s
+        )
+        self.has_exits = np.array([[ex is not None for ex in p.exits] for p in m.types], bool)
+        width = self.odds[0].cum.shape[2]
+        self.exit_to = np.full((n_types, s, width), TO_LOST, np.int64)
+        for t, plan in enumerate(m.types):
+            for st, ex in enumerate(plan.exits):
+                if ex is not None:
+                    self.exit_to[t, st, : len(ex.to)] = ex.to
+        self.needs = np.zeros((n_types, s, len(m.pool_ids)), np.int64)
+        self.asks = np.zeros((n_types, s, len(m.pool_ids)), bool)  # a request counts the pool
+        for t, plan in enumerate(m.types):
+            for st, needs in enumerate(plan.needs):
+                for p, c in needs:
+                    self.needs[t, st, p] = c
+                    self.asks[t, st, p] = True
+        self._first_draws()
+
+    def _first_draws(self) -> None:
+        """Value and first visit of every stage, as the engine draws them up front."""
+        m, n, s = self.m, self.n, self.m.n_stages
+        u = self.u
+        value = np.full(n, np.nan)
+        value[self.live] = m.deal_value[self.local[self.live]]
+        dur = np.zeros((n, s))
+        k_of = np.full((n, s), -1, np.int64)
+        for t_i, plan in enumerate(m.types):
+            rows = np.flatnonzero(self.type == t_i)
+            if len(rows) == 0:
+                continue
+            missing = rows[np.isnan(value[rows])]
+            if len(missing) and plan.value is not None:
+                value[missing] = plan.value.ppf(u[missing, SLOT_VALUE])
+            scale = self.scale[rows]
+            for st in range(s):
+                if not plan.on[st]:
+                    continue
+                col = SLOT_VISITS + 3 * st
+                ex = plan.exits[st]
+                if ex is None:
+                    dur[rows, st] = scale * plan.duration[st].ppf(u[rows, col])
+                    continue
+                k = self._exit_of(rows, t_i, st, u[rows, col + 1])
+                k_of[rows, st] = k
+                for j, after in enumerate(ex.after):
+                    pick = k == j
+                    if pick.any():
+                        dur[rows[pick], st] = scale[pick] * after.ppf(u[rows[pick], col])
+        self.value = value * self.mult["value"][self.rep, self.type]
+        self.first_dur, self.first_exit = dur, k_of
+        self.stale_after = np.full(n, np.nan)  # stale live deals: days until lost (-1 at once)
+        self._live_stages()
+
+    def _exit_of(
+        self, g: IntArray, t: int | IntArray, st: int | IntArray, u: FloatArray
+    ) -> IntArray:
+        """``min(bisect_right(cum, u), len(cum) - 1)`` with each deal's own cumulative shares."""
+        cum = np.stack([o.cum for o in self.odds])[self.group[self.rep[g]], t, st]
+        count = (cum <= u[:, None]).sum(axis=1)
+        last = np.isfinite(cum).sum(axis=1) - 1
+        return np.minimum(count, last).astype(np.int64)
+
+    def _live_stages(self) -> None:
+        """Live deals part-way through their stage: the remaining time, conditioned."""
+        m, u = self.m, self.u
+        for d in np.flatnonzero(m.deal_elapsed > 0).tolist():
+            elapsed = float(m.deal_elapsed[d])
+            rows = self.offset[:-1] + d
+            st, t_i = int(m.deal_stage[d]), int(m.deal_type[d])
+            col = SLOT_VISITS + 3 * st
+            ex = m.types[t_i].exits[st]
+            scales = self.scale[rows]
+            groups = self.group[self.rep[rows]]
+            for key in sorted(set(zip(scales.tolist(), groups.tolist(), strict=True))):
+                same = rows[(scales == key[0]) & (groups == key[1])]
+                scale, age = key[0], elapsed / key[0]
+                if ex is None:
+                    sampler = m.types[t_i].duration[st]
+                    self.first_dur[same, st] = scale * sampler.ppf_remaining(u[same, col], age)
+                    continue
+                cum = _live_cum(ex, self.odds[key[1]].lists[t_i][5][st], age)
+                if cum is None:
+                    self.stale_after[same] = ex.stale_after
+                    continue
+                k = np.minimum(np.searchsorted(cum, u[same, col + 1], side="right"), len(cum) - 1)
+                self.first_exit[same, st] = k
+                for j in np.unique(k).tolist():
+                    pick = same[k == j]
+                    self.first_dur[pick, st] = scale * ex.after[j].ppf_remaining(u[pick, col], age)
+
+    # --- trajectories without capacity ------------------------------------------------------
+
+    def trajectories(self) -> None:
+        m, s, until = self.m, self.m.n_stages, self.until
+        n = self.n
+        self.outcome = np.full(n, OPEN, np.int8)
+        self.decision = np.full(n, np.nan)
+        self.reached = self.stage0.copy()
+        self.declined = np.zeros(self.b, bool)
+        visits = np.zeros((n, s), np.int64)
+        at = self.stage0.copy()  # the stage each deal enters next (before the type's skips)
+        stale = np.flatnonzero(~np.isnan(self.stale_after))
+        lost_at = np.where(self.stale_after[stale] > 0, 0.0 + self.stale_after[stale], 0.0)
+        late = lost_at >= until
+        self.outcome[stale[~late]] = LOST
+        self.decision[stale[~late]] = lost_at[~late]
+        g = np.flatnonzero(np.isnan(self.stale_after) & (self.arrival < until))
+        t = self.arrival[g]
+        phase = (t > 0).astype(np.int64)  # 0: the deal's start at time zero, in deal order
+        rec: list[tuple[IntArray, ...]] = []  # (deal, stage, visit, start, end, kind, step)
+        self.steps: list[tuple[IntArray, FloatArray]] = [(g[t > 0], t[t > 0])]  # SimPy events
+        step = 0
+        while len(g):
+            if step > _MAX_STEPS:
+                self.declined[np.unique(self.rep[g])] = True
+                break
+            ty = self.type[g]
+            st = self.next_on[ty, at[g]]
+            done = st >= s  # every remaining stage skipped: won on entry
+            self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
+            g, t, ty, st, phase = g[~done], t[~done], ty[~done], st[~done], phase[~done]
+            self.reached[g] = st
+            v = visits[g, st]
+            visits[g, st] += 1
+            base = SLOT_VISITS + 3 * (v * s + st)
+            u0, u1, u2 = (self.slot(g, base + i) for i in range(3))
+            dur = self.first_dur[g, st].copy()
+            k = self.first_exit[g, st].copy()
+            later = np.flatnonzero(v > 0)
+            if len(later):
+                self._later_visits(g, ty, st, later, u0, u1, dur, k)
+            end = t + dur
+            run_out = end >= until  # still in the stage at the horizon
+            kind, go = self._ways(g, ty, st, k, u1, u2)
+            kind[run_out] = K_OPEN
+            rec.append(
+                (g, st, v, t, np.where(run_out, np.nan, end), kind, np.full(len(g), step), phase)
+            )
+            over = run_out | (go < 0)
+            won, lost = ~run_out & (go == TO_WON), ~run_out & (go == TO_LOST)
+            self.outcome[g[won]], self.outcome[g[lost]] = WON, LOST
+            self.decision[g[won | lost]] = end[won | lost]
+            self.steps.append((g[~run_out], end[~run_out]))
+            keep = ~over
+            g, t, phase = g[keep], end[keep], np.ones(int(keep.sum()), np.int64)
+            at[g] = go[keep]
+            step += 1
+        ints = (0, 1, 2, 5, 6, 7)
+        cols = [
+            np.concatenate([r[i] for r in rec])
+            if rec
+            else np.zeros(0, np.int64 if i in ints else float)
+            for i in range(8)
+        ]
+        self.v_deal, self.v_stage, self.v_number = (c.astype(np.int64) for c in cols[:3])
+        self.v_start, self.v_exit = cols[3], cols[4]
+        self.v_kind, self.v_step, self.v_phase = (c.astype(np.int64) for c in cols[5:])
+
+    def _later_visits(
+        self, g: IntArray, ty: IntArray, st: IntArray, later: IntArray,
+        u0: FloatArray, u1: FloatArray, dur: FloatArray, k: IntArray,
+    ) -> None:  # fmt: skip
+        """Second and later visits of a stage: drawn from the deal's stream, as they come."""
+        m = self.m
+        ex_rows = later[self.has_exits[ty[later], st[later]]]
+        if len(ex_rows):
+            k[ex_rows] = self._exit_of(g[ex_rows], ty[ex_rows], st[ex_rows], u1[ex_rows])
+        pairs = np.unique(np.stack([ty[later], st[later], np.maximum(k[later], 0)]), axis=1)
+        for t_i, s_i, j in pairs.T.tolist():
+            rows = later[(ty[later] == t_i) & (st[later] == s_i) & (np.maximum(k[later], 0) == j)]
+            ex = m.types[t_i].exits[s_i]
+            sampler = m.types[t_i].duration[s_i] if ex is None else ex.after[j]
+            dur[rows] = self.scale[g[rows]] * sampler.ppf(u0[rows])
+
+    def _ways(
+        self, g: IntArray, ty: IntArray, st: IntArray, k: IntArray, u1: FloatArray, u2: FloatArray
+    ) -> tuple[IntArray, IntArray]:
+        """How each visit ends (K_*) and where the deal goes (a stage, TO_WON or TO_LOST)."""
+        s = self.m.n_stages
+        grp = self.group[self.rep[g]]
+        advance = np.stack([o.advance for o in self.odds])[grp, ty, st]
+        rework_p = np.stack([o.rework_p for o in self.odds])[grp, ty, st]
+        nxt = self.next_on[ty, st + 1]
+        back = self.rework_to[ty, st]
+        rework = (back >= 0) & (u1 < rework_p)
+        lost = ~rework & (u2 >= advance)
+        kind = np.where(
+            rework, K_REWORK, np.where(lost, K_LOST, np.where(nxt >= s, K_WON, K_ADVANCE))
+        )
+        go = np.where(rework, back, np.where(lost, TO_LOST, np.where(nxt >= s, TO_WON, nxt)))
+        ex = np.flatnonzero(self.has_exits[ty, st])
+        if len(ex):
+            target = self.exit_to[ty[ex], st[ex], k[ex]]
+            ahead = self.next_on[ty[ex], np.clip(target, 0, s)]
+            fwd = target > st[ex]
+            kind[ex] = np.where(
+                target == TO_WON, K_WON,
+                np.where(target == TO_LOST, K_LOST,
+                np.where(~fwd, K_REWORK,
+                np.where(ahead >= s, K_WON, np.where(ahead == nxt[ex], K_ADVANCE, K_SKIP)))),
+            )  # fmt: skip
+            go[ex] = np.where(
+                target < 0, target, np.where(~fwd, target, np.where(ahead >= s, TO_WON, ahead))
+            )
+        return kind.astype(np.int64), go.astype(np.int64)
+
+    # --- capacity: the world's events, and whether any request would have queued ----------
+
+    def world(self) -> None:
+        """Capacity changes and resource risks of each replication, in the engine's order."""
+        m, b, until = self.m, self.b, self.until
+        reps = np.arange(b)
+        self.occurred = np.zeros((b, len(m.risks)), bool)
+        risk_draws = []
+        for r in m.risks:  # resource risks only (see unsupported)
+            u = self._uniforms(
+                reps, Purpose.RESOURCE_RISK, np.full(b, stable_hash(r.id), np.uint64), 3
+            )
+            self.occurred[:, r.index] = u[:, 0] < r.p
+            at = r.window[0] + u[:, 1] * (r.window[1] - r.window[0])
+            assert r.duration is not None
+            risk_draws.append((r, at, np.asarray(r.duration.ppf(u[:, 2]), np.float64)))
+        self.cap_log: list[list[tuple[float, int, int]]] = []
+        self.risk_log: list[list[tuple[int, int, float, float]]] = []
+        self.world_events: list[tuple[float, int, int]] = []  # (rep, time, owner) for ties
+        for rep in range(b):
+            # (time, order, pool, planned capacity or None, delta, risk or None)
+            events: list[tuple[float, int, int, int | None, int, RiskPlan | None, float]] = [
+                (at, j, pool, cap, 0, None, 0.0)
+                for j, (at, pool, cap) in enumerate(m.capacity_changes)
+            ]
+            first = len(events)
+            for i, (r, at, dur) in enumerate(risk_draws):
+                if self.occurred[rep, r.index]:
+                    a, d = float(at[rep]), float(dur[rep])
+                    events.append((a, first + i, r.pool, None, r.capacity, r, d))
+                    events.append((a + d, 10**6 + i, r.pool, None, -r.capacity, None, 0.0))
+            events.sort(key=lambda e: (e[0], e[1]))
+            # a risk's end was scheduled mid-run: its order among equal times is SimPy's history
+            if any(
+                e0[0] == e1[0] and max(e0[1], e1[1]) >= 10**6
+                for e0, e1 in zip(events, events[1:], strict=False)
+            ):
+                self.declined[rep] = True
+            planned = [int(c) for c in m.capacity]
+            delta = [0] * len(m.pool_ids)
+            caps = [(0.0, p, int(c)) for p, c in enumerate(m.capacity)]
+            risks: list[tuple[int, int, float, float]] = []
+            for at, order, pool, cap, change, risk, dur in events:
+                if at >= until:
+                    break
+                if risk is not None:
+                    risks.append((risk.index, -1, at, dur))
+                if cap is not None:
+                    planned[pool] = cap
+                delta[pool] += change
+                caps.append((at, pool, max(0, planned[pool] + delta[pool])))
+                self.world_events.append((rep, at, -1 if order < 10**6 else -2 - order))
+            self.cap_log.append(caps)
+            self.risk_log.append(risks)
+
+    def check(self) -> None:
+        """Decline replications where event order at equal instants or capacity matters."""
+        steps_g = np.concatenate([g for g, _ in self.steps])
+        steps_t = np.concatenate([t for _, t in self.steps])
+        w = np.array(self.world_events, np.float64).reshape(-1, 3)
+        rep = np.concatenate([self.rep[steps_g], w[:, 0].astype(np.int64)])
+        t = np.concatenate([steps_t, w[:, 1]])
+        owner = np.concatenate([steps_g, w[:, 2].astype(np.int64)])
+        order = np.lexsort((t, rep))
+        rep, t, owner = rep[order], t[order], owner[order]
+        tie = (rep[1:] == rep[:-1]) & (t[1:] == t[:-1]) & (owner[1:] != owner[:-1])
+        self.declined[rep[1:][tie]] = True
+        for p in range(len(self.m.pool_ids)):
+            self._sweep(p)
+
+    def _sweep(self, p: int) -> None:
+        """Replay pool p's requests, releases and capacity in event order: any request that
+        finds fewer free people than it needs would have queued, so SimPy must run it."""
+        ty = self.type[self.v_deal]
+        asks = self.asks[ty, self.v_stage, p]
+        if not asks.any():
+            return
+        need = self.needs[ty, self.v_stage, p][asks]
+        g, step = self.v_deal[asks], self.v_step[asks]
+        start, end, phase = self.v_start[asks], self.v_exit[asks], self.v_phase[asks]
+        freed = ~np.isnan(end)
+        caps = [(rep, at, cap) for rep, log in enumerate(self.cap_log) for at, pool, cap in log
+                if pool == p]  # fmt: skip
+        c = np.array(caps, np.float64).reshape(-1, 3)
+        first = np.r_[True, c[1:, 0] != c[:-1, 0]]  # each replication's initial capacity
+        c_time = np.where(first, -np.inf, c[:, 1])
+        n_req, n_rel, n_cap = len(g), int(freed.sum()), len(c)
+        rep = np.concatenate([self.rep[g], self.rep[g[freed]], c[:, 0].astype(np.int64)])
+        time = np.concatenate([start, end[freed], c_time])
+        ph = np.concatenate([phase, np.ones(n_rel, np.int64), np.where(first, 0, 1)])
+        who = np.concatenate([g, g[freed], np.full(n_cap, -1)])
+        seq = np.concatenate([step, step[freed], np.arange(n_cap)])
+        sub = np.concatenate(
+            [np.zeros(n_req, np.int64), np.ones(n_rel, np.int64), np.zeros(n_cap, np.int64)]
+        )
+        delta = np.concatenate([need, -need[freed], np.zeros(n_cap, np.int64)])
+        level = np.concatenate([np.zeros(n_req + n_rel, np.int64), c[:, 2].astype(np.int64)])
+        is_cap = np.r_[np.zeros(n_req + n_rel, bool), np.ones(n_cap, bool)]
+        is_req = np.r_[np.ones(n_req, bool), np.zeros(n_rel + n_cap, bool)]
+        order = np.lexsort((sub, seq, who, ph, time, rep))
+        busy = np.cumsum(delta[order])  # each replication starts with its capacity, delta 0
+        start_of = np.maximum.accumulate(
+            np.where(is_cap[order] & (time[order] == -np.inf), np.arange(len(order)), 0)
+        )
+        busy = busy - busy[start_of]
+        cap_at = level[order][
+            np.maximum.accumulate(np.where(is_cap[order], np.arange(len(order)), 0))
+        ]
+        short = is_req[order] & (busy > cap_at)
+        self.declined[rep[order][short]] = True
+
+    # --- records ----------------------------------------------------------------------------
+
+    def records(self) -> list[RepRecords | None]:
+        m, horizon = self.m, self.m.horizon_t
+        done = ~np.isnan(self.v_exit)
+        # finished visits as they end, then those in service at the horizon as they started
+        key_t = np.where(done, self.v_exit, self.v_start)
+        key_ph = np.where(done, 1, self.v_phase)
+        order = np.lexsort((self.v_step, self.v_deal, key_ph, key_t, ~done, self.rep[self.v_deal]))
+        deal, stage = self.v_deal[order], self.v_stage[order]
+        start, exit_t, kind = self.v_start[order], self.v_exit[order], self.v_kind[order]
+        number = self.v_number[order]
+        bounds = np.searchsorted(self.rep[deal], np.arange(self.b + 1))
+        types = np.stack([t.held for t in m.types])
+        stage_costs = np.stack([t.stage_cost for t in m.types])
+        held_all = types[self.type[deal], stage]
+        held_days = np.nan_to_num(exit_t, nan=horizon) - start
+        people_all = held_days[:, None] * held_all
+        stage_cost = np.where(np.isnan(exit_t), 0.0, stage_costs[self.type[deal], stage])
+        asks = self.asks[self.type[deal], stage]
+        n_pools = len(m.pool_ids)
+        cap_days: dict[tuple[tuple[float, int, int], ...], FloatArray] = {}
+        out: list[RepRecords | None] = []
+        for r in range(self.b):
+            if self.declined[r]:
+                out.append(None)
+                continue
+            lo, hi = int(self.offset[r]), int(self.offset[r + 1])
+            a, z = int(bounds[r]), int(bounds[r + 1])
+            local = deal[a:z] - lo
+            people_days = people_all[a:z]
+            cost = np.zeros(hi - lo)
+            np.add.at(cost, local, people_days @ m.cost_per_day)
+            np.add.at(cost, local, stage_cost[a:z])
+            log = tuple(self.cap_log[r])
+            caps = np.array(log, dtype=np.float64).reshape(-1, 3)
+            if log not in cap_days:
+                cap_days[log] = _capacity_days(caps, n_pools, horizon)
+            risks = np.array(self.risk_log[r], dtype=np.float64).reshape(-1, 4)
+            s_ = slice(lo, hi)
+            out.append(
+                RepRecords(
+                    deal_id=self.ids[r],
+                    deal_type=self.type[s_].astype(np.int16),
+                    deal_live=self.live[s_].copy(),
+                    arrival_t=self.arrival[s_].copy(),
+                    outcome=self.outcome[s_].copy(),
+                    decision_t=self.decision[s_].copy(),
+                    value=self.value[s_].copy(),
+                    cost=cost,
+                    stage=self.reached[s_].astype(np.int16),
+                    wait=np.zeros(hi - lo),
+                    win_factor=np.ones(hi - lo),
+                    visit_deal=local.astype(np.int32),
+                    visit_stage=stage[a:z].astype(np.int16),
+                    visit_number=number[a:z].astype(np.int32),
+                    visit_entry=start[a:z].copy(),
+                    visit_ready=start[a:z].copy(),
+                    visit_start=start[a:z].copy(),
+                    visit_exit=exit_t[a:z].copy(),
+                    visit_kind=kind[a:z].astype(np.int8),
+                    pool_busy=people_days.sum(axis=0),
+                    pool_capacity_days=cap_days[log].copy(),
+                    pool_requests=asks[a:z].sum(axis=0).astype(np.int64),
+                    pool_wait=np.zeros(n_pools),
+                    capacity_t=caps[:, 0],
+                    capacity_pool=caps[:, 1].astype(np.int64),
+                    capacity_value=caps[:, 2].astype(np.int64),
+                    risk_index=risks[:, 0].astype(np.int64),
+                    risk_deal=risks[:, 1].astype(np.int64),
+                    risk_t=risks[:, 2],
+                    risk_delay=risks[:, 3],
+                    global_cost=m.global_cost,
+                    global_risk_occurred=self.occurred[r].copy(),
+                    arrivals_by_source=self.arrivals_by_source[r].copy(),
+                    uncertainty=self.uncertainty[r].copy(),
+                )
+            )
+        return out
+
+
+def _live_cum(ex: ExitPlan, lists: tuple[Any, ...], age: float) -> FloatArray | None:
+    """``_Run._live_exit``'s cumulative shares for a deal ``age`` days into the stage (None:
+    stale), so that every replication's exit is one search."""
+    shares = np.diff(lists[1], prepend=0.0)
+    survive = np.array([1.0 - float(a.cdf(age)) for a in ex.after])
+    w = shares * np.clip(survive, 0.0, 1.0)
+    total = float(w.sum())
+    if total <= 0:
+        return None
+    cum = np.cumsum(w / total)
+    cum[-1] = 1.0
+    return cum
+
+
+def run_block(model: Model, seqs: Sequence[np.random.SeedSequence]) -> list[RepRecords | None]:
+    """The records of each replication, or None where SimPy must run it (see the module
+    docstring); ``unsupported(model)`` must be None."""
+    if not seqs:
+        return []
+    block = _Block(model, seqs)
+    block.trajectories()
+    block.world()
+    block.check()
+    return block.records()
