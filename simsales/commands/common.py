@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.markup import escape
 from simsales.io.inputs import allowed_paths
 from simsales.scenario.load import scenario_raw, scenario_warnings
 from simsales.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from simsales.engine.vectorized import Engine
 
 __all__ = ["AllowPath", "Force", "console", "esc", "inputs_of", "print_warnings", "reading"]
 
@@ -35,6 +38,26 @@ Force = Annotated[
     bool,
     typer.Option("--force", help="Replace an output folder even though simsales did not make it."),
 ]
+
+EngineName = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="auto: replications in which no pool ever runs short are computed without SimPy, "
+        "exactly (the same numbers); simpy: every replication on SimPy.",
+    ),
+]
+
+
+def engine_choice(value: str) -> Engine:
+    """The --engine value, checked."""
+    from simsales.engine.vectorized import ENGINES
+
+    if value not in ENGINES:
+        raise typer.BadParameter(
+            f"{value!r} is not one of {', '.join(ENGINES)}", param_hint="--engine"
+        )
+    return value
 
 
 def console(stderr: bool = False, *, markup: bool = True) -> Console:

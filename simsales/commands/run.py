@@ -14,8 +14,10 @@ from rich.table import Table
 
 from simsales.commands.common import (
     AllowPath,
+    EngineName,
     Force,
     console,
+    engine_choice,
     esc,
     inputs_of,
     print_warnings,
@@ -85,6 +87,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         force: Force = False,
         allow_path: AllowPath = None,
+        engine: EngineName = "auto",
         as_json: Annotated[
             bool, typer.Option("--json", help="Print only the JSON summary on stdout.")
         ] = False,
@@ -131,6 +134,7 @@ def register(app: typer.Typer) -> None:
                 progress=sys.stderr.isatty(),
                 scheduler=scheduler,
                 security=security,
+                engine=engine_choice(engine),
             )
             if output is not None:
                 forecast.save(output)
@@ -185,6 +189,13 @@ def render_summary(summary: Summary, console: Console) -> None:
         f"seed {summary.seed}  ·  95% intervals in brackets",
         highlight=False,
     )
+    if summary.engine_paths:
+        paths = summary.engine_paths
+        console.print(
+            f"engine: {paths.get('vectorized', 0)} replications vectorized (exact, no pool "
+            f"ran short), {paths.get('simpy', 0)} on SimPy",
+            highlight=False,
+        )
     deals = Table(title=f"Live deals (revenue in {summary.currency})", title_justify="left")
     columns = ("deal", "win probability", "P50 close", "P80 close", "expected revenue")
     for col in columns:

@@ -44,6 +44,7 @@ import numpy as np
 from simsales.engine.model import Model, compile_model
 from simsales.engine.replication import LOST, WON, RepRecords, run_replication
 from simsales.engine.streams import replication_seeds
+from simsales.engine.vectorized import ENGINES, Engine, run_replications
 from simsales.errors import SimsalesError, SimsalesWarning, SimulationError, TemporaryFailureError
 from simsales.results.build import ForecastBuilder, PackedChunk, pack_chunk
 from simsales.results.forecast import Forecast
@@ -64,11 +65,14 @@ def run_chunk(model: Model, seed: int, start: int, stop: int) -> list[RepRecords
     return [run_replication(model, seq) for seq in replication_seeds(seed, start, stop)]
 
 
-def run_packed(model: Model, seed: int, start: int, stop: int) -> tuple[PackedChunk, list[Stats]]:
+Packed = tuple[PackedChunk, list[Stats], int]  # and how many took the vectorized path
+
+
+def run_packed(model: Model, seed: int, start: int, stop: int, engine: Engine = "simpy") -> Packed:
     """What a worker runs: the replications, packed into columns (cheap to send back)."""
-    records = run_chunk(model, seed, start, stop)
+    records, fast = run_replications(model, replication_seeds(seed, start, stop), engine)
     stats = [replication_stats(r, model.horizon_t) for r in records]
-    return pack_chunk(model, records), stats
+    return pack_chunk(model, records), stats, fast
 
 
 _WORKER_MODEL: Model | None = None
@@ -114,9 +118,9 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _run_in_worker(seed: int, start: int, stop: int) -> tuple[PackedChunk, list[Stats]]:
+def _run_in_worker(seed: int, start: int, stop: int, engine: Engine) -> Packed:
     assert _WORKER_MODEL is not None
-    return run_packed(_WORKER_MODEL, seed, start, stop)
+    return run_packed(_WORKER_MODEL, seed, start, stop, engine)
 
 
 def simulate(
@@ -131,6 +135,7 @@ def simulate(
     scheduler: Any = None,
     precision: Precision | Literal["scenario"] | None = "scenario",
     security: Any = None,
+    engine: Engine = "auto",
 ) -> Forecast:
     """Simulate a scenario (or a path to one) and return its :class:`Forecast`.
 
@@ -140,8 +145,11 @@ def simulate(
     same for any choice. ``precision`` stops early once the scenario's precision targets are met.
     ``security`` is a ``distributed.Security`` (TLS certificates) for connecting to
     ``scheduler`` by address. Dask pickles the model to send it: connect only to trusted
-    clusters.
+    clusters. ``engine="auto"`` computes replications where no pool ever runs short without
+    SimPy, exactly (simsales.engine.vectorized); ``"simpy"`` runs every one on SimPy.
     """
+    if engine not in ENGINES:
+        raise SimsalesError(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
     if not isinstance(scenario, Scenario):
         scenario = load(scenario, variant=variant)
     elif variant is not None:
@@ -175,7 +183,7 @@ def simulate(
     try:
         return _run(
             model, scenario, n, seed, batch, target, executor, workers, scheduler, progress,
-            security=security,
+            security=security, engine=engine,
         )  # fmt: skip
     finally:
         gc.unfreeze()
@@ -193,16 +201,20 @@ def _run(
     scheduler: Any,
     progress: bool,
     security: Any = None,
+    engine: Engine = "auto",
 ) -> Forecast:
     builder = ForecastBuilder(model)
     stats: list[Stats] = []
+    vectorized = 0
     with (
-        _pool(executor, model, workers, scheduler, security) as run_range,
+        _pool(executor, model, workers, scheduler, security, engine) as run_range,
         _progress(progress, n) as tick,
     ):
 
-        def sink(result: tuple[PackedChunk, list[Stats]]) -> None:  # in replication order
-            chunk, chunk_stats = result
+        def sink(result: Packed) -> None:  # in replication order
+            nonlocal vectorized
+            chunk, chunk_stats, fast = result
+            vectorized += fast
             stats.extend(chunk_stats)
             builder.add_packed(chunk)
             tick(chunk.replications)
@@ -224,6 +236,8 @@ def _run(
         "stopped_early": builder.count < n,
         "executor": executor,
         "workers": workers,
+        "engine": engine,
+        "engine_paths": {"vectorized": vectorized, "simpy": builder.count - vectorized},
         "live_deals": list(model.deal_ids),
         "versions": _versions(),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -232,7 +246,7 @@ def _run(
     return Forecast.from_builder(builder, provenance)
 
 
-Sink = Callable[[tuple[PackedChunk, list[Stats]]], None]
+Sink = Callable[[Packed], None]
 RunRange = Callable[[int, int, int, Sink], None]
 
 
@@ -245,9 +259,15 @@ class _pool:  # noqa: N801 - used as a context manager like a function
     """A context manager giving ``run_range(seed, start, stop, tick)`` for the executor."""
 
     def __init__(
-        self, executor: Executor, model: Model, workers: int, scheduler: Any, security: Any = None
+        self,
+        executor: Executor,
+        model: Model,
+        workers: int,
+        scheduler: Any,
+        security: Any = None,
+        engine: Engine = "auto",
     ) -> None:
-        self.executor, self.model, self.workers = executor, model, workers
+        self.executor, self.model, self.workers, self.engine = executor, model, workers, engine
         self.scheduler, self.security = scheduler, security
         self._close: Callable[[], None] = lambda: None
         self._procs: ProcessPoolExecutor | None = None
@@ -277,14 +297,16 @@ class _pool:  # noqa: N801 - used as a context manager like a function
     def _serial(self, seed: int, start: int, stop: int, sink: Sink) -> None:
         # chunks of about 50 replications: a fine progress bar, and little memory per chunk
         for a, b in _chunks(start, stop, max(1, math.ceil((stop - start) / 50))):
-            sink(run_packed(self.model, seed, a, b))
+            sink(run_packed(self.model, seed, a, b, self.engine))
 
     def _processes(self, seed: int, start: int, stop: int, sink: Sink) -> None:
         assert self._procs is not None
         # at most MAX_CHUNK replications a chunk, so the watchdog measures the pace early
         parts = _chunks(start, stop, max(self.workers * 4, math.ceil((stop - start) / MAX_CHUNK)))
         try:
-            futures = [self._procs.submit(_run_in_worker, seed, a, b) for a, b in parts]
+            futures = [
+                self._procs.submit(_run_in_worker, seed, a, b, self.engine) for a, b in parts
+            ]
             watchdog = _Watchdog(futures, self.workers, self._procs)
             for future in futures:
                 watchdog.wait_for(future)
@@ -313,7 +335,10 @@ class _pool:  # noqa: N801 - used as a context manager like a function
 
         def run_range(seed: int, start: int, stop: int, sink: Sink) -> None:
             parts = _chunks(start, stop, max(self.workers, _dask_threads(client)) * 4)
-            futures = [client.submit(run_packed, model, seed, a, b, pure=False) for a, b in parts]
+            futures = [
+                client.submit(run_packed, model, seed, a, b, self.engine, pure=False)
+                for a, b in parts
+            ]
             for future in futures:
                 try:
                     chunk = future.result()

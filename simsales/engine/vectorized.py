@@ -27,8 +27,9 @@ capacity changes and resource risks. See docs/architecture.md ("Engines").
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -59,13 +60,14 @@ from simsales.engine.replication import (
     WON,
     RepRecords,
     _capacity_days,
-    _exit_lists,
     _Run,
+    run_replication,
 )
 from simsales.engine.streams import Purpose, _splitmix, stable_hash
+from simsales.errors import SimsalesError
 from simsales.scenario.calendar import TIME_EPS
 
-__all__ = ["block_uniforms", "run_block", "unsupported"]
+__all__ = ["ENGINES", "Engine", "block_uniforms", "run_block", "run_replications", "unsupported"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -75,26 +77,88 @@ _M64 = (1 << 64) - 1
 _M128 = (1 << 128) - 1
 _PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645  # PCG64's default 128-bit multiplier
 _LO32, _S32 = np.uint64(0xFFFFFFFF), np.uint64(32)
+_CACHE_ELEMENTS = 16384
 _MAX_STEPS = 4096  # visits per deal beyond which the rest of the block goes to SimPy
 
 # The fields this path implements; a field added to the model (new syntax) declines the scenario.
 _MODEL_FIELDS = frozenset(
-    "name currency start horizon horizon_t calendar stage_ids stage_labels pool_ids capacity "
-    "capacity_changes cost_per_day types deal_ids deal_names deal_customers deal_type "
-    "deal_stage deal_elapsed deal_value deal_target arrivals risks rules queue "
-    "queue_expression queue_descending targets global_cost uncertainty deal_keys".split()
+    [
+        "name",
+        "currency",
+        "start",
+        "horizon",
+        "horizon_t",
+        "calendar",
+        "stage_ids",
+        "stage_labels",
+        "pool_ids",
+        "capacity",
+        "capacity_changes",
+        "cost_per_day",
+        "types",
+        "deal_ids",
+        "deal_names",
+        "deal_customers",
+        "deal_type",
+        "deal_stage",
+        "deal_elapsed",
+        "deal_value",
+        "deal_target",
+        "arrivals",
+        "risks",
+        "rules",
+        "queue",
+        "queue_expression",
+        "queue_descending",
+        "targets",
+        "global_cost",
+        "uncertainty",
+        "deal_keys",
+    ]
 )
 _TYPE_FIELDS = frozenset(
-    "name label on duration advance rework_to rework_p needs held stage_cost value margin "
-    "win_from exits".split()
+    [
+        "name",
+        "label",
+        "on",
+        "duration",
+        "advance",
+        "rework_to",
+        "rework_p",
+        "needs",
+        "held",
+        "stage_cost",
+        "value",
+        "margin",
+        "win_from",
+        "exits",
+    ]
 )
-_EXIT_FIELDS = frozenset("to p after towards_win stale_after".split())
+_EXIT_FIELDS = frozenset(["to", "p", "after", "towards_win", "stale_after"])
 _ARRIVAL_FIELDS = frozenset(
-    "type_index stage customer key month_start month_end month_label rate".split()
+    ["type_index", "stage", "customer", "key", "month_start", "month_end", "month_label", "rate"]
 )
 _RISK_FIELDS = frozenset(
-    "index id key scope p exposed window types customers when delay win_factor value_factor "
-    "lost pool capacity duration cost".split()
+    [
+        "index",
+        "id",
+        "key",
+        "scope",
+        "p",
+        "exposed",
+        "window",
+        "types",
+        "customers",
+        "when",
+        "delay",
+        "win_factor",
+        "value_factor",
+        "lost",
+        "pool",
+        "capacity",
+        "duration",
+        "cost",
+    ]
 )
 
 
@@ -149,11 +213,21 @@ def block_uniforms(words: U64, purpose: int, keys: U64, n: int) -> FloatArray:
     out = np.empty((len(keys), n))
     if n == 0 or len(keys) == 0:
         return out
+    jumps = _jumps(n)
+    rows = max(1, _CACHE_ELEMENTS // n)  # temporaries that stay in the cache
+    for a in range(0, len(keys), rows):
+        _pcg64(words[a : a + rows], purpose, keys[a : a + rows], jumps, out[a : a + rows])
+    return out
+
+
+def _pcg64(
+    words: U64, purpose: int, keys: U64, jumps: tuple[U64, U64, U64, U64], out: FloatArray
+) -> None:
     with np.errstate(over="ignore"):
         base = _splitmix(keys ^ _splitmix(np.full(keys.shape, purpose, np.uint64)))
         sh, sl, ih, il = (_splitmix(base ^ words[:, j])[:, None] for j in range(4))
         il = il | np.uint64(1)
-        ah, al, ch, cl = _jumps(n)
+        ah, al, ch, cl = jumps
         lo1, lo2 = al * sl, cl * il
         lo = lo1 + lo2
         hi = _mulhi(al, sl) + al * sh + ah * sl + _mulhi(cl, il) + cl * ih + ch * il
@@ -161,7 +235,6 @@ def block_uniforms(words: U64, purpose: int, keys: U64, n: int) -> FloatArray:
         x, rot = hi ^ lo, hi >> np.uint64(58)
         x = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
     np.multiply(x >> np.uint64(11), 1.0 / 9007199254740992.0, out=out)
-    return out
 
 
 # --- the block ------------------------------------------------------------------------------
@@ -226,6 +299,9 @@ class _Block:
             _Odds(m, row) for row in (self.mult["win_odds"] if varies else [np.ones(len(m.types))])
         ]
         self.group = reps if varies else np.zeros(b, np.int64)
+        self.advance = np.stack([o.advance for o in self.odds])  # (group, type, stage)
+        self.rework_p = np.stack([o.rework_p for o in self.odds])
+        self.cum = np.stack([o.cum for o in self.odds])  # (group, type, stage, exit)
 
     def _deals(self) -> None:
         m, b = self.m, self.b
@@ -249,12 +325,12 @@ class _Block:
                 key = np.full(b, stable_hash(f"{a.key}@{label}"), np.uint64)
                 draws = self._uniforms(reps, Purpose.ARRIVALS, key, most)
                 lo, hi = a.month_start[month], a.month_end[month]
-                for r in np.flatnonzero(counts[:, month]):
-                    times = lo + np.sort(draws[r, : counts[r, month]]) * (hi - lo)
+                for rep in np.flatnonzero(counts[:, month]).tolist():
+                    times = lo + np.sort(draws[rep, : counts[rep, month]]) * (hi - lo)
                     for k, t in enumerate(times.tolist()):
                         deal_id = f"{a.key}@{label}#{k + 1}"
-                        ids[r].append(deal_id)
-                        extra[r].append(
+                        ids[rep].append(deal_id)
+                        extra[rep].append(
                             (a.type_index, a.stage, t, a.customer, stable_hash(deal_id))
                         )
         self.ids = ids
@@ -369,7 +445,7 @@ class _Block:
         self, g: IntArray, t: int | IntArray, st: int | IntArray, u: FloatArray
     ) -> IntArray:
         """``min(bisect_right(cum, u), len(cum) - 1)`` with each deal's own cumulative shares."""
-        cum = np.stack([o.cum for o in self.odds])[self.group[self.rep[g]], t, st]
+        cum = self.cum[self.group[self.rep[g]], t, st]
         count = (cum <= u[:, None]).sum(axis=1)
         last = np.isfinite(cum).sum(axis=1) - 1
         return np.minimum(count, last).astype(np.int64)
@@ -405,7 +481,7 @@ class _Block:
     # --- trajectories without capacity ------------------------------------------------------
 
     def trajectories(self) -> None:
-        m, s, until = self.m, self.m.n_stages, self.until
+        s, until = self.m.n_stages, self.until
         n = self.n
         self.outcome = np.full(n, OPEN, np.int8)
         self.decision = np.full(n, np.nan)
@@ -421,7 +497,7 @@ class _Block:
         g = np.flatnonzero(np.isnan(self.stale_after) & (self.arrival < until))
         t = self.arrival[g]
         phase = (t > 0).astype(np.int64)  # 0: the deal's start at time zero, in deal order
-        rec: list[tuple[IntArray, ...]] = []  # (deal, stage, visit, start, end, kind, step)
+        rec: list[tuple[npt.NDArray[Any], ...]] = []  # (deal, stage, visit, start, end, kind, step)
         self.steps: list[tuple[IntArray, FloatArray]] = [(g[t > 0], t[t > 0])]  # SimPy events
         step = 0
         while len(g):
@@ -492,8 +568,8 @@ class _Block:
         """How each visit ends (K_*) and where the deal goes (a stage, TO_WON or TO_LOST)."""
         s = self.m.n_stages
         grp = self.group[self.rep[g]]
-        advance = np.stack([o.advance for o in self.odds])[grp, ty, st]
-        rework_p = np.stack([o.rework_p for o in self.odds])[grp, ty, st]
+        advance = self.advance[grp, ty, st]
+        rework_p = self.rework_p[grp, ty, st]
         nxt = self.next_on[ty, st + 1]
         back = self.rework_to[ty, st]
         rework = (back >= 0) & (u1 < rework_p)
@@ -531,12 +607,12 @@ class _Block:
                 reps, Purpose.RESOURCE_RISK, np.full(b, stable_hash(r.id), np.uint64), 3
             )
             self.occurred[:, r.index] = u[:, 0] < r.p
-            at = r.window[0] + u[:, 1] * (r.window[1] - r.window[0])
+            begins = r.window[0] + u[:, 1] * (r.window[1] - r.window[0])
             assert r.duration is not None
-            risk_draws.append((r, at, np.asarray(r.duration.ppf(u[:, 2]), np.float64)))
+            risk_draws.append((r, begins, np.asarray(r.duration.ppf(u[:, 2]), np.float64)))
         self.cap_log: list[list[tuple[float, int, int]]] = []
         self.risk_log: list[list[tuple[int, int, float, float]]] = []
-        self.world_events: list[tuple[float, int, int]] = []  # (rep, time, owner) for ties
+        self.world_events: list[tuple[int, float, int]] = []  # (rep, time, owner) for ties
         for rep in range(b):
             # (time, order, pool, planned capacity or None, delta, risk or None)
             events: list[tuple[float, int, int, int | None, int, RiskPlan | None, float]] = [
@@ -544,16 +620,16 @@ class _Block:
                 for j, (at, pool, cap) in enumerate(m.capacity_changes)
             ]
             first = len(events)
-            for i, (r, at, dur) in enumerate(risk_draws):
+            for i, (r, begins, lasts) in enumerate(risk_draws):
                 if self.occurred[rep, r.index]:
-                    a, d = float(at[rep]), float(dur[rep])
+                    a, d = float(begins[rep]), float(lasts[rep])
                     events.append((a, first + i, r.pool, None, r.capacity, r, d))
                     events.append((a + d, 10**6 + i, r.pool, None, -r.capacity, None, 0.0))
             events.sort(key=lambda e: (e[0], e[1]))
             # a risk's end was scheduled mid-run: its order among equal times is SimPy's history
             if any(
                 e0[0] == e1[0] and max(e0[1], e1[1]) >= 10**6
-                for e0, e1 in zip(events, events[1:], strict=False)
+                for e0, e1 in itertools.pairwise(events)
             ):
                 self.declined[rep] = True
             planned = [int(c) for c in m.capacity]
@@ -586,7 +662,11 @@ class _Block:
         tie = (rep[1:] == rep[:-1]) & (t[1:] == t[:-1]) & (owner[1:] != owner[:-1])
         self.declined[rep[1:][tie]] = True
         for p in range(len(self.m.pool_ids)):
-            self._sweep(p)
+            most = self.needs[:, :, p].max(axis=1, initial=0)[self.type]  # a deal holds one stage
+            bound = np.bincount(self.rep, most, minlength=self.b)
+            low = np.array([min(c for _, q, c in log if q == p) for log in self.cap_log])
+            if (bound > low).any():  # some replication could run short: replay it
+                self._sweep(p)
 
     def _sweep(self, p: int) -> None:
         """Replay pool p's requests, releases and capacity in event order: any request that
@@ -673,11 +753,11 @@ class _Block:
                 RepRecords(
                     deal_id=self.ids[r],
                     deal_type=self.type[s_].astype(np.int16),
-                    deal_live=self.live[s_].copy(),
-                    arrival_t=self.arrival[s_].copy(),
-                    outcome=self.outcome[s_].copy(),
-                    decision_t=self.decision[s_].copy(),
-                    value=self.value[s_].copy(),
+                    deal_live=self.live[s_],
+                    arrival_t=self.arrival[s_],
+                    outcome=self.outcome[s_],
+                    decision_t=self.decision[s_],
+                    value=self.value[s_],
                     cost=cost,
                     stage=self.reached[s_].astype(np.int16),
                     wait=np.zeros(hi - lo),
@@ -685,13 +765,13 @@ class _Block:
                     visit_deal=local.astype(np.int32),
                     visit_stage=stage[a:z].astype(np.int16),
                     visit_number=number[a:z].astype(np.int32),
-                    visit_entry=start[a:z].copy(),
-                    visit_ready=start[a:z].copy(),
-                    visit_start=start[a:z].copy(),
-                    visit_exit=exit_t[a:z].copy(),
+                    visit_entry=start[a:z],
+                    visit_ready=start[a:z],
+                    visit_start=start[a:z],
+                    visit_exit=exit_t[a:z],
                     visit_kind=kind[a:z].astype(np.int8),
                     pool_busy=people_days.sum(axis=0),
-                    pool_capacity_days=cap_days[log].copy(),
+                    pool_capacity_days=cap_days[log],
                     pool_requests=asks[a:z].sum(axis=0).astype(np.int64),
                     pool_wait=np.zeros(n_pools),
                     capacity_t=caps[:, 0],
@@ -702,9 +782,9 @@ class _Block:
                     risk_t=risks[:, 2],
                     risk_delay=risks[:, 3],
                     global_cost=m.global_cost,
-                    global_risk_occurred=self.occurred[r].copy(),
-                    arrivals_by_source=self.arrivals_by_source[r].copy(),
-                    uncertainty=self.uncertainty[r].copy(),
+                    global_risk_occurred=self.occurred[r],
+                    arrivals_by_source=self.arrivals_by_source[r],
+                    uncertainty=self.uncertainty[r],
                 )
             )
         return out
@@ -734,3 +814,30 @@ def run_block(model: Model, seqs: Sequence[np.random.SeedSequence]) -> list[RepR
     block.world()
     block.check()
     return block.records()
+
+
+Engine = Literal["auto", "simpy"]
+ENGINES: tuple[Engine, ...] = ("auto", "simpy")
+_PROBE = 8  # replications tried first: when all of them need SimPy, the rest go straight there
+
+
+def run_replications(
+    model: Model, seqs: Sequence[np.random.SeedSequence], engine: Engine = "auto"
+) -> tuple[list[RepRecords], int]:
+    """Every replication's records and how many of them the fast path produced.
+
+    ``auto``: the fast path where it is exact, SimPy for the rest; ``simpy``: SimPy for all. The
+    records are the same either way, so the choice (and the probe that skips the fast path for
+    a chunk whose first replications are all contended) changes only the time taken.
+    """
+    if engine not in ENGINES:
+        raise SimsalesError(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
+    fast: list[RepRecords | None] = [None] * len(seqs)
+    if engine == "auto" and unsupported(model) is None:
+        fast[:_PROBE] = run_block(model, seqs[:_PROBE])
+        if any(r is not None for r in fast[:_PROBE]):
+            fast[_PROBE:] = run_block(model, seqs[_PROBE:])
+    out = [
+        run_replication(model, seq) if r is None else r for r, seq in zip(fast, seqs, strict=True)
+    ]
+    return out, sum(r is not None for r in fast)
