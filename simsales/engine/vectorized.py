@@ -27,7 +27,6 @@ capacity changes and resource risks. See docs/architecture.md ("Engines").
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -487,6 +486,10 @@ class _Block:
         self.decision = np.full(n, np.nan)
         self.reached = self.stage0.copy()
         self.declined = np.zeros(self.b, bool)
+        self.events = _Events()
+        # every deal's process starts at time zero, after the world's (see world)
+        roots = self.events.add(self.rep, np.zeros(n), -1, len(self.m.capacity_changes)
+                                + len(self.m.risks) + self.local)  # fmt: skip
         visits = np.zeros((n, s), np.int64)
         at = self.stage0.copy()  # the stage each deal enters next (before the type's skips)
         stale = np.flatnonzero(~np.isnan(self.stale_after))
@@ -496,9 +499,10 @@ class _Block:
         self.decision[stale[~late]] = lost_at[~late]
         g = np.flatnonzero(np.isnan(self.stale_after) & (self.arrival < until))
         t = self.arrival[g]
-        phase = (t > 0).astype(np.int64)  # 0: the deal's start at time zero, in deal order
-        rec: list[tuple[npt.NDArray[Any], ...]] = []  # (deal, stage, visit, start, end, kind, step)
-        self.steps: list[tuple[IntArray, FloatArray]] = [(g[t > 0], t[t > 0])]  # SimPy events
+        now = roots[g]  # the event the deal's process runs in
+        later = t > 0
+        now[later] = self.events.add(self.rep[g[later]], t[later], roots[g[later]])
+        rec: list[tuple[npt.NDArray[Any], ...]] = []  # deal, stage, visit, start, end, kind, events
         step = 0
         while len(g):
             if step > _MAX_STEPS:
@@ -508,7 +512,7 @@ class _Block:
             st = self.next_on[ty, at[g]]
             done = st >= s  # every remaining stage skipped: won on entry
             self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
-            g, t, ty, st, phase = g[~done], t[~done], ty[~done], st[~done], phase[~done]
+            g, t, ty, st, now = g[~done], t[~done], ty[~done], st[~done], now[~done]
             self.reached[g] = st
             v = visits[g, st]
             visits[g, st] += 1
@@ -516,23 +520,21 @@ class _Block:
             u0, u1, u2 = (self.slot(g, base + i) for i in range(3))
             dur = self.first_dur[g, st].copy()
             k = self.first_exit[g, st].copy()
-            later = np.flatnonzero(v > 0)
-            if len(later):
-                self._later_visits(g, ty, st, later, u0, u1, dur, k)
-            end = t + dur
+            again = np.flatnonzero(v > 0)
+            if len(again):
+                self._later_visits(g, ty, st, again, u0, u1, dur, k)
+            end = t + dur  # as SimPy schedules a timeout: now + delay
             run_out = end >= until  # still in the stage at the horizon
             kind, go = self._ways(g, ty, st, k, u1, u2)
             kind[run_out] = K_OPEN
-            rec.append(
-                (g, st, v, t, np.where(run_out, np.nan, end), kind, np.full(len(g), step), phase)
-            )
-            over = run_out | (go < 0)
+            then = np.full(len(g), -1)
+            then[~run_out] = self.events.add(self.rep[g[~run_out]], end[~run_out], now[~run_out])
+            rec.append((g, st, v, t, np.where(run_out, np.nan, end), kind, now, then))
             won, lost = ~run_out & (go == TO_WON), ~run_out & (go == TO_LOST)
             self.outcome[g[won]], self.outcome[g[lost]] = WON, LOST
             self.decision[g[won | lost]] = end[won | lost]
-            self.steps.append((g[~run_out], end[~run_out]))
-            keep = ~over
-            g, t, phase = g[keep], end[keep], np.ones(int(keep.sum()), np.int64)
+            keep = ~(run_out | (go < 0))
+            g, t, now = g[keep], end[keep], then[keep]
             at[g] = go[keep]
             step += 1
         ints = (0, 1, 2, 5, 6, 7)
@@ -544,7 +546,7 @@ class _Block:
         ]
         self.v_deal, self.v_stage, self.v_number = (c.astype(np.int64) for c in cols[:3])
         self.v_start, self.v_exit = cols[3], cols[4]
-        self.v_kind, self.v_step, self.v_phase = (c.astype(np.int64) for c in cols[5:])
+        self.v_kind, self.v_began, self.v_ended = (c.astype(np.int64) for c in cols[5:])
 
     def _later_visits(
         self, g: IntArray, ty: IntArray, st: IntArray, later: IntArray,
@@ -597,11 +599,11 @@ class _Block:
     # --- capacity: the world's events, and whether any request would have queued ----------
 
     def world(self) -> None:
-        """Capacity changes and resource risks of each replication, in the engine's order."""
+        """Capacity changes and resource risks of each replication, as SimPy meets them."""
         m, b, until = self.m, self.b, self.until
         reps = np.arange(b)
         self.occurred = np.zeros((b, len(m.risks)), bool)
-        risk_draws = []
+        draws = []
         for r in m.risks:  # resource risks only (see unsupported)
             u = self._uniforms(
                 reps, Purpose.RESOURCE_RISK, np.full(b, stable_hash(r.id), np.uint64), 3
@@ -609,59 +611,60 @@ class _Block:
             self.occurred[:, r.index] = u[:, 0] < r.p
             begins = r.window[0] + u[:, 1] * (r.window[1] - r.window[0])
             assert r.duration is not None
-            risk_draws.append((r, begins, np.asarray(r.duration.ppf(u[:, 2]), np.float64)))
+            draws.append((r, begins, np.asarray(r.duration.ppf(u[:, 2]), np.float64)))
+        n_planned = len(m.capacity_changes)
+        # per replication: (event, pool, planned capacity or None, change, risk or None, days)
+        self.changes: list[list[tuple[int, int, int | None, int, RiskPlan | None, float]]] = []
+        add = self.events.add
+        for rep in range(b):
+            here = np.array([rep])
+            mine: list[tuple[int, int, int | None, int, RiskPlan | None, float]] = []
+            for j, (at, pool, cap) in enumerate(m.capacity_changes):  # processes made first
+                if at < until:
+                    root = add(here, np.zeros(1), -1, np.array([j]))
+                    mine.append((int(add(here, np.array([at]), root)[0]), pool, cap, 0, None, 0.0))
+            for r, begins, lasts in draws:
+                at, days = float(begins[rep]), float(lasts[rep])
+                if not self.occurred[rep, r.index] or at >= until:
+                    continue
+                root = add(here, np.zeros(1), -1, np.array([n_planned + r.index]))
+                start = add(here, np.array([at]), root)
+                mine.append((int(start[0]), r.pool, None, r.capacity, r, days))
+                if at + days < until:
+                    end = add(here, np.array([at + days]), start)
+                    mine.append((int(end[0]), r.pool, None, -r.capacity, None, 0.0))
+            self.changes.append(mine)
+
+    def check(self) -> None:
+        """SimPy's processing order of every event, the capacity logs in it, and the
+        replications where some request would have found its pools short (declined)."""
+        self.order = self.events.rank()
+        m = self.m
         self.cap_log: list[list[tuple[float, int, int]]] = []
         self.risk_log: list[list[tuple[int, int, float, float]]] = []
-        self.world_events: list[tuple[int, float, int]] = []  # (rep, time, owner) for ties
-        for rep in range(b):
-            # (time, order, pool, planned capacity or None, delta, risk or None)
-            events: list[tuple[float, int, int, int | None, int, RiskPlan | None, float]] = [
-                (at, j, pool, cap, 0, None, 0.0)
-                for j, (at, pool, cap) in enumerate(m.capacity_changes)
-            ]
-            first = len(events)
-            for i, (r, begins, lasts) in enumerate(risk_draws):
-                if self.occurred[rep, r.index]:
-                    a, d = float(begins[rep]), float(lasts[rep])
-                    events.append((a, first + i, r.pool, None, r.capacity, r, d))
-                    events.append((a + d, 10**6 + i, r.pool, None, -r.capacity, None, 0.0))
-            events.sort(key=lambda e: (e[0], e[1]))
-            # a risk's end was scheduled mid-run: its order among equal times is SimPy's history
-            if any(
-                e0[0] == e1[0] and max(e0[1], e1[1]) >= 10**6
-                for e0, e1 in itertools.pairwise(events)
-            ):
-                self.declined[rep] = True
+        times = self.events.times()
+        for mine in self.changes:
             planned = [int(c) for c in m.capacity]
             delta = [0] * len(m.pool_ids)
             caps = [(0.0, p, int(c)) for p, c in enumerate(m.capacity)]
             risks: list[tuple[int, int, float, float]] = []
-            for at, order, pool, cap, change, risk, dur in events:
-                if at >= until:
-                    break
+            for event, pool, cap, change, risk, days in sorted(
+                mine, key=lambda e: self.order[e[0]]
+            ):
+                at = float(times[event])
                 if risk is not None:
-                    risks.append((risk.index, -1, at, dur))
+                    risks.append((risk.index, -1, at, days))
                 if cap is not None:
                     planned[pool] = cap
                 delta[pool] += change
                 caps.append((at, pool, max(0, planned[pool] + delta[pool])))
-                self.world_events.append((rep, at, -1 if order < 10**6 else -2 - order))
             self.cap_log.append(caps)
             self.risk_log.append(risks)
-
-    def check(self) -> None:
-        """Decline replications where event order at equal instants or capacity matters."""
-        steps_g = np.concatenate([g for g, _ in self.steps])
-        steps_t = np.concatenate([t for _, t in self.steps])
-        w = np.array(self.world_events, np.float64).reshape(-1, 3)
-        rep = np.concatenate([self.rep[steps_g], w[:, 0].astype(np.int64)])
-        t = np.concatenate([steps_t, w[:, 1]])
-        owner = np.concatenate([steps_g, w[:, 2].astype(np.int64)])
-        order = np.lexsort((t, rep))
-        rep, t, owner = rep[order], t[order], owner[order]
-        tie = (rep[1:] == rep[:-1]) & (t[1:] == t[:-1]) & (owner[1:] != owner[:-1])
-        self.declined[rep[1:][tie]] = True
-        for p in range(len(self.m.pool_ids)):
+        cap_event = [
+            [e[0] for e in sorted(mine, key=lambda e: self.order[e[0]])] for mine in self.changes
+        ]
+        self.cap_event = cap_event
+        for p in range(len(m.pool_ids)):
             most = self.needs[:, :, p].max(axis=1, initial=0)[self.type]  # a deal holds one stage
             bound = np.bincount(self.rep, most, minlength=self.b)
             low = np.array([min(c for _, q, c in log if q == p) for log in self.cap_log])
@@ -669,55 +672,49 @@ class _Block:
                 self._sweep(p)
 
     def _sweep(self, p: int) -> None:
-        """Replay pool p's requests, releases and capacity in event order: any request that
+        """Replay pool p's requests, releases and capacity in SimPy's order: a request that
         finds fewer free people than it needs would have queued, so SimPy must run it."""
         ty = self.type[self.v_deal]
         asks = self.asks[ty, self.v_stage, p]
-        if not asks.any():
-            return
         need = self.needs[ty, self.v_stage, p][asks]
-        g, step = self.v_deal[asks], self.v_step[asks]
-        start, end, phase = self.v_start[asks], self.v_exit[asks], self.v_phase[asks]
-        freed = ~np.isnan(end)
-        caps = [(rep, at, cap) for rep, log in enumerate(self.cap_log) for at, pool, cap in log
-                if pool == p]  # fmt: skip
-        c = np.array(caps, np.float64).reshape(-1, 3)
-        first = np.r_[True, c[1:, 0] != c[:-1, 0]]  # each replication's initial capacity
-        c_time = np.where(first, -np.inf, c[:, 1])
-        n_req, n_rel, n_cap = len(g), int(freed.sum()), len(c)
-        rep = np.concatenate([self.rep[g], self.rep[g[freed]], c[:, 0].astype(np.int64)])
-        time = np.concatenate([start, end[freed], c_time])
-        ph = np.concatenate([phase, np.ones(n_rel, np.int64), np.where(first, 0, 1)])
-        who = np.concatenate([g, g[freed], np.full(n_cap, -1)])
-        seq = np.concatenate([step, step[freed], np.arange(n_cap)])
-        sub = np.concatenate(
-            [np.zeros(n_req, np.int64), np.ones(n_rel, np.int64), np.zeros(n_cap, np.int64)]
-        )
-        delta = np.concatenate([need, -need[freed], np.zeros(n_cap, np.int64)])
-        level = np.concatenate([np.zeros(n_req + n_rel, np.int64), c[:, 2].astype(np.int64)])
+        g, began, ended = self.v_deal[asks], self.v_began[asks], self.v_ended[asks]
+        freed = ended >= 0
+        rep_c, rank_c, level_c = [], [], []
+        for rep, (log, events) in enumerate(zip(self.cap_log, self.cap_event, strict=True)):
+            n_pools = len(self.m.pool_ids)
+            rep_c.append(rep)
+            rank_c.append(-1)  # the capacity it starts with
+            level_c.append(log[p][2])
+            for (_, pool, cap), event in zip(log[n_pools:], events, strict=True):
+                if pool == p:
+                    rep_c.append(rep)
+                    rank_c.append(int(self.order[event]))
+                    level_c.append(cap)
+        n_req, n_rel, n_cap = len(g), int(freed.sum()), len(rep_c)
+        rep = np.concatenate([self.rep[g], self.rep[g[freed]], rep_c])
+        rank = np.concatenate([self.order[began], self.order[ended[freed]], rank_c])
+        # in one event a deal first releases what its visit held, then asks for the next
+        sub = np.r_[np.ones(n_req, np.int64), np.zeros(n_rel + n_cap, np.int64)]
+        delta = np.r_[need, -need[freed], np.zeros(n_cap, np.int64)]
+        level = np.r_[np.zeros(n_req + n_rel, np.int64), np.array(level_c, np.int64)]
         is_cap = np.r_[np.zeros(n_req + n_rel, bool), np.ones(n_cap, bool)]
-        is_req = np.r_[np.ones(n_req, bool), np.zeros(n_rel + n_cap, bool)]
-        order = np.lexsort((sub, seq, who, ph, time, rep))
-        busy = np.cumsum(delta[order])  # each replication starts with its capacity, delta 0
-        start_of = np.maximum.accumulate(
-            np.where(is_cap[order] & (time[order] == -np.inf), np.arange(len(order)), 0)
-        )
-        busy = busy - busy[start_of]
-        cap_at = level[order][
-            np.maximum.accumulate(np.where(is_cap[order], np.arange(len(order)), 0))
-        ]
-        short = is_req[order] & (busy > cap_at)
+        first = is_cap & (rank == -1)
+        order = np.lexsort((sub, rank, rep))
+        pos = np.arange(len(order))
+        busy = np.cumsum(delta[order])  # each replication starts at its capacity, delta 0
+        busy = busy - busy[np.maximum.accumulate(np.where(first[order], pos, 0))]
+        cap_at = level[order][np.maximum.accumulate(np.where(is_cap[order], pos, 0))]
+        short = (sub[order] == 1) & (busy > cap_at)
         self.declined[rep[order][short]] = True
 
     # --- records ----------------------------------------------------------------------------
 
     def records(self) -> list[RepRecords | None]:
         m, horizon = self.m, self.m.horizon_t
-        done = ~np.isnan(self.v_exit)
+        done = self.v_ended >= 0
         # finished visits as they end, then those in service at the horizon as they started
-        key_t = np.where(done, self.v_exit, self.v_start)
-        key_ph = np.where(done, 1, self.v_phase)
-        order = np.lexsort((self.v_step, self.v_deal, key_ph, key_t, ~done, self.rep[self.v_deal]))
+        key = self.order[np.where(done, self.v_ended, self.v_began)]
+        order = np.lexsort((key, ~done, self.rep[self.v_deal]))
         deal, stage = self.v_deal[order], self.v_stage[order]
         start, exit_t, kind = self.v_start[order], self.v_exit[order], self.v_kind[order]
         number = self.v_number[order]
@@ -788,6 +785,48 @@ class _Block:
                 )
             )
         return out
+
+
+class _Events:
+    """The SimPy events of a block: when each happens and which event scheduled it (a process
+    start: none, but its creation order). SimPy processes them by (time, priority, the order
+    they were scheduled in), and a timeout is scheduled while the event before it in its
+    process is processed; :meth:`rank` resolves that recursion, equal instants included."""
+
+    def __init__(self) -> None:
+        self._cols: list[tuple[IntArray, FloatArray, IntArray, IntArray]] = []
+        self.n = 0
+
+    def add(
+        self, rep: IntArray, time: FloatArray, parent: int | IntArray, order: Any = 0
+    ) -> IntArray:
+        k = len(time)
+        ids = np.arange(self.n, self.n + k)
+        self.n += k
+        self._cols.append((
+            np.asarray(rep, np.int64), np.asarray(time, np.float64),
+            np.broadcast_to(np.asarray(parent, np.int64), (k,)),
+            np.broadcast_to(np.asarray(order, np.int64), (k,)),
+        ))  # fmt: skip
+        return ids
+
+    def times(self) -> FloatArray:
+        return np.concatenate([c[1] for c in self._cols])
+
+    def rank(self) -> IntArray:
+        """Each event's position in SimPy's processing order (replication by replication)."""
+        rep, time, parent, order = (np.concatenate(c) for c in zip(*self._cols, strict=True))
+        start = parent < 0  # process starts are URGENT: before anything else at time zero
+        prio = np.where(start, 0, 1)
+        key = np.where(start, order, 0)
+        rank = np.full(len(time), -1)
+        while True:  # ties of equal instants resolve one generation back per pass
+            new = np.empty(len(time), np.int64)
+            new[np.lexsort((key, prio, time, rep))] = np.arange(len(time))
+            if np.array_equal(new, rank):
+                return rank
+            rank = new
+            key = np.where(start, order, rank[np.maximum(parent, 0)])
 
 
 def _live_cum(ex: ExitPlan, lists: tuple[Any, ...], age: float) -> FloatArray | None:
