@@ -27,6 +27,7 @@ capacity changes and resource risks. See docs/architecture.md ("Engines").
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -65,6 +66,7 @@ from simsales.engine.replication import (
 from simsales.engine.streams import Purpose, _splitmix, stable_hash
 from simsales.errors import SimsalesError
 from simsales.scenario.calendar import TIME_EPS
+from simsales.scenario.distributions import Sampler
 
 __all__ = ["ENGINES", "Engine", "block_uniforms", "run_block", "run_replications", "unsupported"]
 
@@ -195,6 +197,7 @@ def _mulhi(a: U64, b: U64) -> U64:
     return out
 
 
+@functools.lru_cache(maxsize=64)
 def _jumps(n: int) -> tuple[U64, U64, U64, U64]:
     """(a^k, 1 + a + ... + a^(k-1)) mod 2^128 for k = 1..n, as high and low words."""
     a, c = 1, 0
@@ -306,7 +309,7 @@ class _Block:
         m, b = self.m, self.b
         n_live = len(m.deal_ids)
         ids = [list(m.deal_ids) for _ in range(b)]
-        extra: list[list[tuple[int, int, float, str, int]]] = [[] for _ in range(b)]
+        extra: list[list[tuple[int, int, FloatArray, U64]]] = [[] for _ in range(b)]
         self.arrivals_by_source = np.zeros((b, len(m.arrivals)), np.int64)
         reps = np.arange(b)
         for a_i, a in enumerate(m.arrivals):
@@ -324,14 +327,13 @@ class _Block:
                 key = np.full(b, stable_hash(f"{a.key}@{label}"), np.uint64)
                 draws = self._uniforms(reps, Purpose.ARRIVALS, key, most)
                 lo, hi = a.month_start[month], a.month_end[month]
+                names = [f"{a.key}@{label}#{k + 1}" for k in range(most)]  # same in every rep
+                hashes = np.array([stable_hash(x) for x in names], np.uint64)
                 for rep in np.flatnonzero(counts[:, month]).tolist():
-                    times = lo + np.sort(draws[rep, : counts[rep, month]]) * (hi - lo)
-                    for k, t in enumerate(times.tolist()):
-                        deal_id = f"{a.key}@{label}#{k + 1}"
-                        ids[rep].append(deal_id)
-                        extra[rep].append(
-                            (a.type_index, a.stage, t, a.customer, stable_hash(deal_id))
-                        )
+                    c = int(counts[rep, month])
+                    times = lo + np.sort(draws[rep, :c]) * (hi - lo)
+                    ids[rep].extend(names[:c])
+                    extra[rep].append((a.type_index, a.stage, times, hashes[:c]))
         self.ids = ids
         sizes = np.array([len(x) for x in ids], np.int64)
         self.offset = np.concatenate([[0], np.cumsum(sizes)])
@@ -348,13 +350,12 @@ class _Block:
             self.type[o : o + n_live] = m.deal_type
             self.stage0[o : o + n_live] = m.deal_stage
             self.keys[o : o + n_live] = m.deal_keys
-            rows = extra[r]
-            if rows:
+            if extra[r]:
                 sl = slice(o + n_live, int(self.offset[r + 1]))
-                self.type[sl] = [x[0] for x in rows]
-                self.stage0[sl] = [x[1] for x in rows]
-                self.arrival[sl] = [x[2] for x in rows]
-                self.keys[sl] = [x[4] for x in rows]
+                self.type[sl] = np.concatenate([np.full(len(x[2]), x[0]) for x in extra[r]])
+                self.stage0[sl] = np.concatenate([np.full(len(x[2]), x[1]) for x in extra[r]])
+                self.arrival[sl] = np.concatenate([x[2] for x in extra[r]])
+                self.keys[sl] = np.concatenate([x[3] for x in extra[r]])
         self.width = SLOT_VISITS + 3 * m.n_stages
         self.u = self._uniforms(self.rep, Purpose.DEAL_STAGES, self.keys, self.width)
         self._more: dict[int, FloatArray] = {}  # deal -> its longer stream (rework loops)
@@ -450,32 +451,43 @@ class _Block:
         return np.minimum(count, last).astype(np.int64)
 
     def _live_stages(self) -> None:
-        """Live deals part-way through their stage: the remaining time, conditioned."""
+        """Live deals part-way through their stage: the remaining time, conditioned on the days
+        spent (as _Run._deals draws it), for every replication of the block at once."""
         m, u = self.m, self.u
-        for d in np.flatnonzero(m.deal_elapsed > 0).tolist():
-            elapsed = float(m.deal_elapsed[d])
-            rows = self.offset[:-1] + d
-            st, t_i = int(m.deal_stage[d]), int(m.deal_type[d])
+        live = np.flatnonzero(m.deal_elapsed > 0)
+        if len(live) == 0:
+            return
+        g = (self.offset[:-1, None] + live[None, :]).ravel()  # (replication, live deal) rows
+        d = self.local[g]
+        age = m.deal_elapsed[d] / self.scale[g]
+        for t_i, st in sorted(
+            set(zip(m.deal_type[live].tolist(), m.deal_stage[live].tolist(), strict=True))
+        ):
+            pick = (self.type[g] == t_i) & (self.stage0[g] == st)
+            rows, a = g[pick], age[pick]
             col = SLOT_VISITS + 3 * st
             ex = m.types[t_i].exits[st]
-            scales = self.scale[rows]
-            groups = self.group[self.rep[rows]]
-            for key in sorted(set(zip(scales.tolist(), groups.tolist(), strict=True))):
-                same = rows[(scales == key[0]) & (groups == key[1])]
-                scale, age = key[0], elapsed / key[0]
-                if ex is None:
-                    sampler = m.types[t_i].duration[st]
-                    self.first_dur[same, st] = scale * sampler.ppf_remaining(u[same, col], age)
-                    continue
-                cum = _live_cum(ex, self.odds[key[1]].lists[t_i][5][st], age)
-                if cum is None:
-                    self.stale_after[same] = ex.stale_after
-                    continue
-                k = np.minimum(np.searchsorted(cum, u[same, col + 1], side="right"), len(cum) - 1)
-                self.first_exit[same, st] = k
-                for j in np.unique(k).tolist():
-                    pick = same[k == j]
-                    self.first_dur[pick, st] = scale * ex.after[j].ppf_remaining(u[pick, col], age)
+            if ex is None:
+                left = _remaining(m.types[t_i].duration[st], u[rows, col], a)
+                self.first_dur[rows, st] = self.scale[rows] * left
+                continue
+            shares = np.stack([np.diff(o.lists[t_i][5][st][1], prepend=0.0) for o in self.odds])[
+                self.group[self.rep[rows]]
+            ]
+            survive = np.stack([1.0 - np.asarray(x.cdf(a), np.float64) for x in ex.after], axis=1)
+            w = shares * np.clip(survive, 0.0, 1.0)
+            total = w.sum(axis=1)
+            stale = total <= 0
+            self.stale_after[rows[stale]] = ex.stale_after
+            rows, a, w, total = rows[~stale], a[~stale], w[~stale], total[~stale]
+            cum = np.cumsum(w / total[:, None], axis=1)
+            cum[:, -1] = 1.0
+            k = np.minimum((cum <= u[rows, col + 1][:, None]).sum(axis=1), cum.shape[1] - 1)
+            self.first_exit[rows, st] = k
+            for j in np.unique(k).tolist():
+                on = k == j
+                left = _remaining(ex.after[j], u[rows[on], col], a[on])
+                self.first_dur[rows[on], st] = self.scale[rows[on]] * left
 
     # --- trajectories without capacity ------------------------------------------------------
 
@@ -829,18 +841,16 @@ class _Events:
             key = np.where(start, order, rank[np.maximum(parent, 0)])
 
 
-def _live_cum(ex: ExitPlan, lists: tuple[Any, ...], age: float) -> FloatArray | None:
-    """``_Run._live_exit``'s cumulative shares for a deal ``age`` days into the stage (None:
-    stale), so that every replication's exit is one search."""
-    shares = np.diff(lists[1], prepend=0.0)
-    survive = np.array([1.0 - float(a.cdf(age)) for a in ex.after])
-    w = shares * np.clip(survive, 0.0, 1.0)
-    total = float(w.sum())
-    if total <= 0:
-        return None
-    cum = np.cumsum(w / total)
-    cum[-1] = 1.0
-    return cum
+def _remaining(sampler: Sampler, u: FloatArray, elapsed: FloatArray) -> FloatArray:
+    """``sampler.ppf_remaining(u_i, elapsed_i)`` for every i, element for element."""
+    if type(sampler).ppf_remaining is not Sampler.ppf_remaining:  # its own formula
+        return np.array(
+            [sampler.ppf_remaining(np.array([x]), e)[0] for x, e in zip(u, elapsed, strict=True)]
+        )
+    f = np.asarray(sampler.cdf(elapsed), np.float64)  # Sampler.ppf_remaining, vectorized
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = np.asarray(sampler.ppf(f + u * (1.0 - f)), np.float64)
+    return np.where(f >= 1.0, 0.0, np.maximum(x - elapsed, 0.0))
 
 
 def run_block(model: Model, seqs: Sequence[np.random.SeedSequence]) -> list[RepRecords | None]:
