@@ -30,7 +30,8 @@ from simsales.calibrate.history import History
 from simsales.calibrate.importer import read_history
 from simsales.calibrate.quality import DataReport
 from simsales.calibrate.sources import ALL_PRESETS
-from simsales.commands.common import console, esc
+from simsales.commands.common import EngineName, console, engine_choice, esc
+from simsales.engine.vectorized import default_engine
 from simsales.errors import SimsalesError
 from simsales.io.inputs import check_user_file
 from simsales.io.outputs import Output, claim
@@ -421,6 +422,7 @@ def register(app: typer.Typer) -> None:
         ] = 200,
         seed: Annotated[int, typer.Option(min=0)] = 0,
         workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+        engine: EngineName = "auto",
         strict: _Strict = False,
         exported: _Exported = None,
         encoding: _Encoding = None,
@@ -437,7 +439,7 @@ def register(app: typer.Typer) -> None:
         CRM's probability and forecast categories when the export has them)."""
         try:
             windows = _windows(as_of, until, origins, every, start, end, window)
-            with _output(out, history, mapping) as output:
+            with _output(out, history, mapping) as output, default_engine(engine_choice(engine)):
                 h = _read(
                     history,
                     mapping,

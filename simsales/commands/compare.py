@@ -12,10 +12,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.commands.common import AllowPath, console, esc, inputs_of, print_warnings, reading
+from simsales.commands.common import (
+    AllowPath,
+    EngineName,
+    console,
+    engine_choice,
+    esc,
+    inputs_of,
+    print_warnings,
+    reading,
+)
 from simsales.engine.budget import check_budget
 from simsales.engine.model import compile_model
 from simsales.engine.runner import Executor
+from simsales.engine.vectorized import default_engine
 from simsales.io.outputs import claim
 from simsales.report.compare_format import format_row, is_key_metric
 from simsales.results.compare import Comparison, compare_scenarios, resolve_variants
@@ -79,6 +89,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
         allow_path: AllowPath = None,
+        engine: EngineName = "auto",
     ) -> None:
         """Simulate SCENARIO and its variants with the same random numbers; show the differences.
 
@@ -102,7 +113,7 @@ def register(app: typer.Typer) -> None:
             if out is not None
             else nullcontext(None)
         )
-        with target as output:
+        with target as output, default_engine(engine_choice(engine)):
             comparison = compare_scenarios(
                 base, named, replications, seed, workers, mode, progress, messages=err.print
             )

@@ -16,7 +16,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.commands.common import AllowPath, console, esc, inputs_of, reading
+from simsales.commands.common import (
+    AllowPath,
+    EngineName,
+    console,
+    engine_choice,
+    esc,
+    inputs_of,
+    reading,
+)
+from simsales.engine.vectorized import default_engine
 from simsales.errors import OptimizationError
 from simsales.io.outputs import claim
 from simsales.optimize.api import DEFAULT_TIME_LIMIT, optimize
@@ -150,6 +159,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--json", help="Print only the JSON result on stdout.")
         ] = False,
         allow_path: AllowPath = None,
+        engine: EngineName = "auto",
     ) -> None:
         """Plan headcount, deals and mitigations (or who covers which deal) for SCENARIO."""
         if mode not in ("capacity", "assignment"):
@@ -192,7 +202,7 @@ def register(app: typer.Typer) -> None:
             if out is not None
             else nullcontext(None)
         )
-        with target as output:
+        with target as output, default_engine(engine_choice(engine)):
             plan = optimize(
                 s,
                 mode,  # type: ignore[arg-type]

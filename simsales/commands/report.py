@@ -9,8 +9,16 @@ from typing import Annotated
 
 import typer
 
-from simsales.commands.common import AllowPath, console, inputs_of, reading
+from simsales.commands.common import (
+    AllowPath,
+    EngineName,
+    console,
+    engine_choice,
+    inputs_of,
+    reading,
+)
 from simsales.engine.runner import simulate
+from simsales.engine.vectorized import default_engine
 from simsales.errors import SimsalesError
 from simsales.io.outputs import claim, result_folder
 from simsales.report.html import write_report
@@ -71,6 +79,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Apply one of the scenario's variants.")
         ] = None,
         allow_path: AllowPath = None,
+        engine: EngineName = "auto",
         overlays: Annotated[
             list[Path] | None,
             typer.Option(
@@ -91,7 +100,7 @@ def register(app: typer.Typer) -> None:
         else:
             inputs = []
         # claimed before simulating: an output that is an input, or unwritable, fails at once
-        with claim(output, "file", inputs=inputs) as out:
+        with claim(output, "file", inputs=inputs) as out, default_engine(engine_choice(engine)):
             forecast = load_or_simulate(what, replications, seed, variant, overlays or [])
             write_report(forecast, out)
         console(stderr=True, markup=False).print(f"wrote the report to {output}")

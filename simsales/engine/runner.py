@@ -44,7 +44,7 @@ import numpy as np
 from simsales.engine.model import Model, compile_model
 from simsales.engine.replication import LOST, WON, RepRecords, run_replication
 from simsales.engine.streams import replication_seeds
-from simsales.engine.vectorized import ENGINES, Engine, run_replications
+from simsales.engine.vectorized import ENGINES, Engine, current_engine, run_replications
 from simsales.errors import SimsalesError, SimsalesWarning, SimulationError, TemporaryFailureError
 from simsales.results.build import ForecastBuilder, PackedChunk, pack_chunk
 from simsales.results.forecast import Forecast
@@ -135,7 +135,7 @@ def simulate(
     scheduler: Any = None,
     precision: Precision | Literal["scenario"] | None = "scenario",
     security: Any = None,
-    engine: Engine = "auto",
+    engine: Engine | None = None,
 ) -> Forecast:
     """Simulate a scenario (or a path to one) and return its :class:`Forecast`.
 
@@ -146,8 +146,10 @@ def simulate(
     ``security`` is a ``distributed.Security`` (TLS certificates) for connecting to
     ``scheduler`` by address. Dask pickles the model to send it: connect only to trusted
     clusters. ``engine="auto"`` computes replications where no pool ever runs short without
-    SimPy, exactly (simsales.engine.vectorized); ``"simpy"`` runs every one on SimPy.
+    SimPy, exactly (simsales.engine.vectorized); ``"simpy"`` runs every one on SimPy; None:
+    the one of :func:`~simsales.engine.vectorized.default_engine` (``auto`` unless set).
     """
+    engine = current_engine() if engine is None else engine
     if engine not in ENGINES:
         raise SimsalesError(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
     if not isinstance(scenario, Scenario):

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Literal
 
 import numpy as np
@@ -68,7 +70,16 @@ from simsales.errors import SimsalesError
 from simsales.scenario.calendar import TIME_EPS
 from simsales.scenario.distributions import Sampler
 
-__all__ = ["ENGINES", "Engine", "block_uniforms", "run_block", "run_replications", "unsupported"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "block_uniforms",
+    "current_engine",
+    "default_engine",
+    "run_block",
+    "run_replications",
+    "unsupported",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -691,15 +702,17 @@ class _Block:
         need = self.needs[ty, self.v_stage, p][asks]
         g, began, ended = self.v_deal[asks], self.v_began[asks], self.v_ended[asks]
         freed = ended >= 0
-        rep_c, rank_c, level_c = [], [], []
-        for rep, (log, events) in enumerate(zip(self.cap_log, self.cap_event, strict=True)):
+        rep_c: list[int] = []
+        rank_c: list[int] = []
+        level_c: list[int] = []
+        for r, (log, events) in enumerate(zip(self.cap_log, self.cap_event, strict=True)):
             n_pools = len(self.m.pool_ids)
-            rep_c.append(rep)
+            rep_c.append(r)
             rank_c.append(-1)  # the capacity it starts with
             level_c.append(log[p][2])
             for (_, pool, cap), event in zip(log[n_pools:], events, strict=True):
                 if pool == p:
-                    rep_c.append(rep)
+                    rep_c.append(r)
                     rank_c.append(int(self.order[event]))
                     level_c.append(cap)
         n_req, n_rel, n_cap = len(g), int(freed.sum()), len(rep_c)
@@ -867,7 +880,26 @@ def run_block(model: Model, seqs: Sequence[np.random.SeedSequence]) -> list[RepR
 
 Engine = Literal["auto", "simpy"]
 ENGINES: tuple[Engine, ...] = ("auto", "simpy")
+_DEFAULT: ContextVar[Engine] = ContextVar("simsales_engine", default="auto")
 _PROBE = 8  # replications tried first: when all of them need SimPy, the rest go straight there
+
+
+@contextmanager
+def default_engine(engine: Engine) -> Iterator[None]:
+    """Within the block, ``simulate`` calls that name no engine use ``engine`` (how a command's
+    --engine reaches the simulations an optimizer or a backtest runs for it)."""
+    if engine not in ENGINES:
+        raise SimsalesError(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
+    token = _DEFAULT.set(engine)
+    try:
+        yield
+    finally:
+        _DEFAULT.reset(token)
+
+
+def current_engine() -> Engine:
+    """The engine ``simulate`` uses when it is given none (see default_engine)."""
+    return _DEFAULT.get()
 
 
 def run_replications(
