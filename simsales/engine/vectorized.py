@@ -752,49 +752,60 @@ class _Block:
         stage_cost = np.where(np.isnan(exit_t), 0.0, stage_costs[self.type[deal], stage])
         asks = self.asks[self.type[deal], stage]
         n_pools = len(m.pool_ids)
+        # costs as _Run._records adds them, deal by deal in visit order (a matrix product per
+        # replication, on the same rows as the engine's)
+        per_visit = np.empty(len(deal))
+        for r in range(self.b):
+            a, z = int(bounds[r]), int(bounds[r + 1])
+            per_visit[a:z] = people_all[a:z] @ m.cost_per_day
+        cost = np.zeros(self.n)
+        np.add.at(cost, deal, per_visit)
+        np.add.at(cost, deal, stage_cost)
+        type16, stage16 = self.type.astype(np.int16), self.reached.astype(np.int16)
+        v_deal = (deal - self.offset[self.rep[deal]]).astype(np.int32)
+        v_stage, v_number, v_kind = (
+            stage.astype(np.int16),
+            number.astype(np.int32),
+            kind.astype(np.int8),
+        )
+        zeros, ones = np.zeros(self.n), np.ones(self.n)
         cap_days: dict[tuple[tuple[float, int, int], ...], FloatArray] = {}
         out: list[RepRecords | None] = []
         for r in range(self.b):
             if self.declined[r]:
                 out.append(None)
                 continue
-            lo, hi = int(self.offset[r]), int(self.offset[r + 1])
-            a, z = int(bounds[r]), int(bounds[r + 1])
-            local = deal[a:z] - lo
-            people_days = people_all[a:z]
-            cost = np.zeros(hi - lo)
-            np.add.at(cost, local, people_days @ m.cost_per_day)
-            np.add.at(cost, local, stage_cost[a:z])
+            d_ = slice(int(self.offset[r]), int(self.offset[r + 1]))
+            v_ = slice(int(bounds[r]), int(bounds[r + 1]))
             log = tuple(self.cap_log[r])
             caps = np.array(log, dtype=np.float64).reshape(-1, 3)
             if log not in cap_days:
                 cap_days[log] = _capacity_days(caps, n_pools, horizon)
             risks = np.array(self.risk_log[r], dtype=np.float64).reshape(-1, 4)
-            s_ = slice(lo, hi)
             out.append(
                 RepRecords(
                     deal_id=self.ids[r],
-                    deal_type=self.type[s_].astype(np.int16),
-                    deal_live=self.live[s_],
-                    arrival_t=self.arrival[s_],
-                    outcome=self.outcome[s_],
-                    decision_t=self.decision[s_],
-                    value=self.value[s_],
-                    cost=cost,
-                    stage=self.reached[s_].astype(np.int16),
-                    wait=np.zeros(hi - lo),
-                    win_factor=np.ones(hi - lo),
-                    visit_deal=local.astype(np.int32),
-                    visit_stage=stage[a:z].astype(np.int16),
-                    visit_number=number[a:z].astype(np.int32),
-                    visit_entry=start[a:z],
-                    visit_ready=start[a:z],
-                    visit_start=start[a:z],
-                    visit_exit=exit_t[a:z],
-                    visit_kind=kind[a:z].astype(np.int8),
-                    pool_busy=people_days.sum(axis=0),
+                    deal_type=type16[d_],
+                    deal_live=self.live[d_],
+                    arrival_t=self.arrival[d_],
+                    outcome=self.outcome[d_],
+                    decision_t=self.decision[d_],
+                    value=self.value[d_],
+                    cost=cost[d_],
+                    stage=stage16[d_],
+                    wait=zeros[d_],
+                    win_factor=ones[d_],
+                    visit_deal=v_deal[v_],
+                    visit_stage=v_stage[v_],
+                    visit_number=v_number[v_],
+                    visit_entry=start[v_],
+                    visit_ready=start[v_],
+                    visit_start=start[v_],
+                    visit_exit=exit_t[v_],
+                    visit_kind=v_kind[v_],
+                    pool_busy=people_all[v_].sum(axis=0),
                     pool_capacity_days=cap_days[log],
-                    pool_requests=asks[a:z].sum(axis=0).astype(np.int64),
+                    pool_requests=asks[v_].sum(axis=0).astype(np.int64),
                     pool_wait=np.zeros(n_pools),
                     capacity_t=caps[:, 0],
                     capacity_pool=caps[:, 1].astype(np.int64),
@@ -842,16 +853,17 @@ class _Events:
         """Each event's position in SimPy's processing order (replication by replication)."""
         rep, time, parent, order = (np.concatenate(c) for c in zip(*self._cols, strict=True))
         start = parent < 0  # process starts are URGENT: before anything else at time zero
-        prio = np.where(start, 0, 1)
+        when = np.where(start, -1.0, time)
         key = np.where(start, order, 0)
-        rank = np.full(len(time), -1)
+        rank = np.empty(len(time), np.int64)
         while True:  # ties of equal instants resolve one generation back per pass
-            new = np.empty(len(time), np.int64)
-            new[np.lexsort((key, prio, time, rep))] = np.arange(len(time))
-            if np.array_equal(new, rank):
+            by = np.lexsort((key, when, rep))
+            rank[by] = np.arange(len(time))
+            tied = (rep[by][1:] == rep[by][:-1]) & (when[by][1:] == when[by][:-1]) & ~start[by][1:]
+            new_key = np.where(start, order, rank[np.maximum(parent, 0)])
+            if not tied.any() or np.array_equal(new_key, key):
                 return rank
-            rank = new
-            key = np.where(start, order, rank[np.maximum(parent, 0)])
+            key = new_key
 
 
 def _remaining(sampler: Sampler, u: FloatArray, elapsed: FloatArray) -> FloatArray:

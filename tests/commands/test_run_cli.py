@@ -28,9 +28,13 @@ def serial() -> dict:  # type: ignore[type-arg]
 
 
 def test_json_follows_the_contract(serial: dict) -> None:  # type: ignore[type-arg]
-    assert set(serial) == {"scenario", "seed", "replications", "deals", "portfolio", "resources"}
+    keys = {"scenario", "seed", "replications", "engine_paths", "deals", "portfolio", "resources"}
+    assert set(serial) == keys
     assert isinstance(serial["scenario"], str) and isinstance(serial["seed"], int)
     assert 0 < serial["replications"] <= 200
+    paths = serial["engine_paths"]  # which engine computed how many replications
+    assert set(paths) == {"vectorized", "simpy"}
+    assert paths["vectorized"] + paths["simpy"] == serial["replications"]
     assert len(serial["deals"]) == 15  # the live pipeline only
     for deal in serial["deals"]:
         assert set(deal) == {"id", "win_probability", "close_date", "win_date", "expected_revenue"}
