@@ -89,7 +89,6 @@ _M64 = (1 << 64) - 1
 _M128 = (1 << 128) - 1
 _PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645  # PCG64's default 128-bit multiplier
 _LO32, _S32 = np.uint64(0xFFFFFFFF), np.uint64(32)
-_CACHE_ELEMENTS = 16384
 _MAX_STEPS = 4096  # visits per deal beyond which the rest of the block goes to SimPy
 
 # The fields this path implements; a field added to the model (new syntax) declines the scenario.
@@ -208,7 +207,7 @@ def _mulhi(a: U64, b: U64) -> U64:
     return out
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)
 def _jumps(n: int) -> tuple[U64, U64, U64, U64]:
     """(a^k, 1 + a + ... + a^(k-1)) mod 2^128 for k = 1..n, as high and low words."""
     a, c = 1, 0
@@ -223,31 +222,35 @@ def _jumps(n: int) -> tuple[U64, U64, U64, U64]:
 def block_uniforms(words: U64, purpose: int, keys: U64, n: int) -> FloatArray:
     """Row i: ``Streams(seq_i).uniforms(purpose, keys[i], n)`` with ``words[i]`` the four
     words of seq_i; bit for bit, as numpy's PCG64 would draw them."""
-    out = np.empty((len(keys), n))
     if n == 0 or len(keys) == 0:
-        return out
-    jumps = _jumps(n)
-    rows = max(1, _CACHE_ELEMENTS // n)  # temporaries that stay in the cache
-    for a in range(0, len(keys), rows):
-        _pcg64(words[a : a + rows], purpose, keys[a : a + rows], jumps, out[a : a + rows])
-    return out
+        return np.empty((len(keys), n))
+    state = tuple(x[:, None] for x in _seed_states(words, purpose, keys))
+    return _draw(state, _jumps(n))  # type: ignore[arg-type]
 
 
-def _pcg64(
-    words: U64, purpose: int, keys: U64, jumps: tuple[U64, U64, U64, U64], out: FloatArray
-) -> None:
+def _seed_states(words: U64, purpose: int, keys: U64) -> tuple[U64, U64, U64, U64]:
+    """PCG64 state and increment (high, low words) of stream (purpose, key), as streams.py
+    derives them from the replication's words."""
     with np.errstate(over="ignore"):
         base = _splitmix(keys ^ _splitmix(np.full(keys.shape, purpose, np.uint64)))
-        sh, sl, ih, il = (_splitmix(base ^ words[:, j])[:, None] for j in range(4))
-        il = il | np.uint64(1)
-        ah, al, ch, cl = jumps
+        sh, sl, ih, il = (_splitmix(base ^ words[:, j]) for j in range(4))
+    return sh, sl, ih, il | np.uint64(1)
+
+
+def _draw(state: tuple[U64, U64, U64, U64], jumps: tuple[U64, U64, U64, U64]) -> FloatArray:
+    """The uniform after ``k`` steps of each stream: the state is a^k s + c_k inc mod 2^128
+    (``jumps`` holds a^k and c_k), then PCG64's XSL-RR output and its 53-bit double."""
+    sh, sl, ih, il = state
+    ah, al, ch, cl = jumps
+    with np.errstate(over="ignore"):
         lo1, lo2 = al * sl, cl * il
         lo = lo1 + lo2
         hi = _mulhi(al, sl) + al * sh + ah * sl + _mulhi(cl, il) + cl * ih + ch * il
         hi += (lo < lo1).astype(np.uint64)
         x, rot = hi ^ lo, hi >> np.uint64(58)
         x = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
-    np.multiply(x >> np.uint64(11), 1.0 / 9007199254740992.0, out=out)
+    out: FloatArray = (x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    return out
 
 
 # --- the block ------------------------------------------------------------------------------
@@ -367,27 +370,18 @@ class _Block:
                 self.stage0[sl] = np.concatenate([np.full(len(x[2]), x[1]) for x in extra[r]])
                 self.arrival[sl] = np.concatenate([x[2] for x in extra[r]])
                 self.keys[sl] = np.concatenate([x[3] for x in extra[r]])
-        self.width = SLOT_VISITS + 3 * m.n_stages
-        self.u = self._uniforms(self.rep, Purpose.DEAL_STAGES, self.keys, self.width)
-        self._more: dict[int, FloatArray] = {}  # deal -> its longer stream (rework loops)
+        self.states = _seed_states(self.words[self.rep], Purpose.DEAL_STAGES, self.keys)
 
-    def slot(self, g: IntArray, col: IntArray) -> FloatArray:
-        """Deal g's uniform at ``col`` of its stage stream (extended for long rework loops)."""
-        out = np.empty(len(g))
-        near = col < self.width
-        out[near] = self.u[g[near], col[near]]
-        far = np.flatnonzero(~near)
-        if len(far):
-            need = [i for i in far if len(self._more.get(int(g[i]), ())) <= col[i]]
-            if need:
-                rows = g[need]
-                width = int(max(2 * self.width, 2 * int(col[need].max()) + 1))
-                more = self._uniforms(self.rep[rows], Purpose.DEAL_STAGES, self.keys[rows], width)
-                for row, vals in zip(rows.tolist(), more, strict=True):
-                    self._more[row] = vals
-            for i in far.tolist():
-                out[i] = self._more[int(g[i])][col[i]]
-        return out
+    def slot(self, g: IntArray, col: IntArray | int) -> FloatArray:
+        """Deal g's uniform at ``col`` of its stage stream (model.py's slots), computed for
+        just the draws a visit uses."""
+        col = np.broadcast_to(np.asarray(col, np.int64), g.shape)
+        most = int(col.max(initial=0)) + 1
+        jumps = _jumps(1 << max(6, (most - 1).bit_length()))  # a few sizes, cached
+        return _draw(
+            tuple(x[g] for x in self.states),  # type: ignore[arg-type]
+            tuple(x[col] for x in jumps),  # type: ignore[arg-type]
+        )
 
     def _plans(self) -> None:
         m, s = self.m, self.m.n_stages
@@ -418,37 +412,17 @@ class _Block:
         self._first_draws()
 
     def _first_draws(self) -> None:
-        """Value and first visit of every stage, as the engine draws them up front."""
-        m, n, s = self.m, self.n, self.m.n_stages
-        u = self.u
+        """Values as the engine draws them up front; live deals' conditioned first visits."""
+        m, n = self.m, self.n
         value = np.full(n, np.nan)
         value[self.live] = m.deal_value[self.local[self.live]]
-        dur = np.zeros((n, s))
-        k_of = np.full((n, s), -1, np.int64)
         for t_i, plan in enumerate(m.types):
-            rows = np.flatnonzero(self.type == t_i)
-            if len(rows) == 0:
-                continue
-            missing = rows[np.isnan(value[rows])]
+            missing = np.flatnonzero((self.type == t_i) & np.isnan(value))
             if len(missing) and plan.value is not None:
-                value[missing] = plan.value.ppf(u[missing, SLOT_VALUE])
-            scale = self.scale[rows]
-            for st in range(s):
-                if not plan.on[st]:
-                    continue
-                col = SLOT_VISITS + 3 * st
-                ex = plan.exits[st]
-                if ex is None:
-                    dur[rows, st] = scale * plan.duration[st].ppf(u[rows, col])
-                    continue
-                k = self._exit_of(rows, t_i, st, u[rows, col + 1])
-                k_of[rows, st] = k
-                for j, after in enumerate(ex.after):
-                    pick = k == j
-                    if pick.any():
-                        dur[rows[pick], st] = scale[pick] * after.ppf(u[rows[pick], col])
+                value[missing] = plan.value.ppf(self.slot(missing, SLOT_VALUE))
         self.value = value * self.mult["value"][self.rep, self.type]
-        self.first_dur, self.first_exit = dur, k_of
+        self.first_dur = np.full(n, np.nan)  # a live deal's first visit, when conditioned
+        self.first_exit = np.full(n, -1, np.int64)
         self.stale_after = np.full(n, np.nan)  # stale live deals: days until lost (-1 at once)
         self._live_stages()
 
@@ -464,7 +438,7 @@ class _Block:
     def _live_stages(self) -> None:
         """Live deals part-way through their stage: the remaining time, conditioned on the days
         spent (as _Run._deals draws it), for every replication of the block at once."""
-        m, u = self.m, self.u
+        m = self.m
         live = np.flatnonzero(m.deal_elapsed > 0)
         if len(live) == 0:
             return
@@ -479,8 +453,8 @@ class _Block:
             col = SLOT_VISITS + 3 * st
             ex = m.types[t_i].exits[st]
             if ex is None:
-                left = _remaining(m.types[t_i].duration[st], u[rows, col], a)
-                self.first_dur[rows, st] = self.scale[rows] * left
+                left = _remaining(m.types[t_i].duration[st], self.slot(rows, col), a)
+                self.first_dur[rows] = self.scale[rows] * left
                 continue
             shares = np.stack([np.diff(o.lists[t_i][5][st][1], prepend=0.0) for o in self.odds])[
                 self.group[self.rep[rows]]
@@ -493,12 +467,12 @@ class _Block:
             rows, a, w, total = rows[~stale], a[~stale], w[~stale], total[~stale]
             cum = np.cumsum(w / total[:, None], axis=1)
             cum[:, -1] = 1.0
-            k = np.minimum((cum <= u[rows, col + 1][:, None]).sum(axis=1), cum.shape[1] - 1)
-            self.first_exit[rows, st] = k
+            k = np.minimum((cum <= self.slot(rows, col + 1)[:, None]).sum(axis=1), cum.shape[1] - 1)
+            self.first_exit[rows] = k
             for j in np.unique(k).tolist():
                 on = k == j
-                left = _remaining(ex.after[j], u[rows[on], col], a[on])
-                self.first_dur[rows[on], st] = self.scale[rows[on]] * left
+                left = _remaining(ex.after[j], self.slot(rows[on], col), a[on])
+                self.first_dur[rows[on]] = self.scale[rows[on]] * left
 
     # --- trajectories without capacity ------------------------------------------------------
 
@@ -541,11 +515,9 @@ class _Block:
             visits[g, st] += 1
             base = SLOT_VISITS + 3 * (v * s + st)
             u0, u1, u2 = (self.slot(g, base + i) for i in range(3))
-            dur = self.first_dur[g, st].copy()
-            k = self.first_exit[g, st].copy()
-            again = np.flatnonzero(v > 0)
-            if len(again):
-                self._later_visits(g, ty, st, again, u0, u1, dur, k)
+            dur, k = self._times(g, ty, st, u0, u1)
+            given = (v == 0) & ~np.isnan(self.first_dur[g])  # conditioned on the days spent
+            dur[given], k[given] = self.first_dur[g[given]], self.first_exit[g[given]]
             end = t + dur  # as SimPy schedules a timeout: now + delay
             run_out = end >= until  # still in the stage at the horizon
             kind, go = self._ways(g, ty, st, k, u1, u2)
@@ -571,21 +543,25 @@ class _Block:
         self.v_start, self.v_exit = cols[3], cols[4]
         self.v_kind, self.v_began, self.v_ended = (c.astype(np.int64) for c in cols[5:])
 
-    def _later_visits(
-        self, g: IntArray, ty: IntArray, st: IntArray, later: IntArray,
-        u0: FloatArray, u1: FloatArray, dur: FloatArray, k: IntArray,
-    ) -> None:  # fmt: skip
-        """Second and later visits of a stage: drawn from the deal's stream, as they come."""
+    def _times(
+        self, g: IntArray, ty: IntArray, st: IntArray, u0: FloatArray, u1: FloatArray
+    ) -> tuple[FloatArray, IntArray]:
+        """Each visit's time in the stage (and exit, -1 in the simple form) from its draws."""
         m = self.m
-        ex_rows = later[self.has_exits[ty[later], st[later]]]
+        dur = np.zeros(len(g))
+        k = np.full(len(g), -1, np.int64)
+        ex_rows = np.flatnonzero(self.has_exits[ty, st])
         if len(ex_rows):
             k[ex_rows] = self._exit_of(g[ex_rows], ty[ex_rows], st[ex_rows], u1[ex_rows])
-        pairs = np.unique(np.stack([ty[later], st[later], np.maximum(k[later], 0)]), axis=1)
-        for t_i, s_i, j in pairs.T.tolist():
-            rows = later[(ty[later] == t_i) & (st[later] == s_i) & (np.maximum(k[later], 0) == j)]
+        kk = np.maximum(k, 0)
+        groups = (ty * m.n_stages + st) * self.cum.shape[3] + kk
+        for key in np.unique(groups).tolist():
+            rows = np.flatnonzero(groups == key)
+            t_i, s_i, j = int(ty[rows[0]]), int(st[rows[0]]), int(kk[rows[0]])
             ex = m.types[t_i].exits[s_i]
             sampler = m.types[t_i].duration[s_i] if ex is None else ex.after[j]
             dur[rows] = self.scale[g[rows]] * sampler.ppf(u0[rows])
+        return dur, k
 
     def _ways(
         self, g: IntArray, ty: IntArray, st: IntArray, k: IntArray, u1: FloatArray, u2: FloatArray
