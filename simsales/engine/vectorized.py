@@ -27,7 +27,6 @@ capacity changes and resource risks. See docs/architecture.md ("Engines").
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -65,7 +64,15 @@ from simsales.engine.replication import (
     _Run,
     run_replication,
 )
-from simsales.engine.streams import Purpose, _splitmix, stable_hash
+from simsales.engine.streams import (
+    _TO_DOUBLE,
+    Purpose,
+    _jumps,
+    _mul128,
+    _pcg64_doubles_many,
+    _splitmix,
+    stable_hash,
+)
 from simsales.errors import SimsalesError
 from simsales.scenario.calendar import TIME_EPS
 from simsales.scenario.distributions import Sampler
@@ -85,10 +92,6 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 
-_M64 = (1 << 64) - 1
-_M128 = (1 << 128) - 1
-_PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645  # PCG64's default 128-bit multiplier
-_LO32, _S32 = np.uint64(0xFFFFFFFF), np.uint64(32)
 _MAX_STEPS = 4096  # visits per deal beyond which the rest of the block goes to SimPy
 
 # The fields this path implements; a field added to the model (new syntax) declines the scenario.
@@ -198,58 +201,33 @@ def unsupported(model: Model) -> str | None:
 # --- random streams: every (replication, key) stream of a block at once --------------------
 
 
-def _mulhi(a: U64, b: U64) -> U64:
-    """The high 64 bits of a * b (64 x 64 -> 128 bits), from 32-bit halves."""
-    a0, a1, b0, b1 = a & _LO32, a >> _S32, b & _LO32, b >> _S32
-    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
-    mid = (p00 >> _S32) + (p01 & _LO32) + (p10 & _LO32)
-    out: U64 = p11 + (p01 >> _S32) + (p10 >> _S32) + (mid >> _S32)
-    return out
-
-
-@functools.lru_cache(maxsize=16)
-def _jumps(n: int) -> tuple[U64, U64, U64, U64]:
-    """(a^k, 1 + a + ... + a^(k-1)) mod 2^128 for k = 1..n, as high and low words."""
-    a, c = 1, 0
-    out = []
-    for _ in range(n):
-        a, c = (a * _PCG_MULT) & _M128, (c * _PCG_MULT + 1) & _M128
-        out.append((a >> 64, a & _M64, c >> 64, c & _M64))
-    cols = np.array(out, np.uint64).reshape(-1, 4)
-    return cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3]
-
-
 def block_uniforms(words: U64, purpose: int, keys: U64, n: int) -> FloatArray:
     """Row i: ``Streams(seq_i).uniforms(purpose, keys[i], n)`` with ``words[i]`` the four
-    words of seq_i; bit for bit, as numpy's PCG64 would draw them."""
+    words of seq_i (each row with its replication's words: streams.py has one replication)."""
     if n == 0 or len(keys) == 0:
         return np.empty((len(keys), n))
-    state = tuple(x[:, None] for x in _seed_states(words, purpose, keys))
-    return _draw(state, _jumps(n))  # type: ignore[arg-type]
+    return _pcg64_doubles_many(*_seed_states(words, purpose, keys), n)
 
 
 def _seed_states(words: U64, purpose: int, keys: U64) -> tuple[U64, U64, U64, U64]:
-    """PCG64 state and increment (high, low words) of stream (purpose, key), as streams.py
-    derives them from the replication's words."""
-    with np.errstate(over="ignore"):
-        base = _splitmix(keys ^ _splitmix(np.full(keys.shape, purpose, np.uint64)))
-        sh, sl, ih, il = (_splitmix(base ^ words[:, j]) for j in range(4))
+    """PCG64 state and increment (high, low words) of stream (purpose, key), as
+    ``Streams.uniforms_many`` derives them from a replication's words."""
+    base = _splitmix(keys ^ _splitmix(np.full(keys.shape, purpose, np.uint64)))
+    sh, sl, ih, il = (_splitmix(base ^ words[:, j]) for j in range(4))
     return sh, sl, ih, il | np.uint64(1)
 
 
-def _draw(state: tuple[U64, U64, U64, U64], jumps: tuple[U64, U64, U64, U64]) -> FloatArray:
-    """The uniform after ``k`` steps of each stream: the state is a^k s + c_k inc mod 2^128
-    (``jumps`` holds a^k and c_k), then PCG64's XSL-RR output and its 53-bit double."""
-    sh, sl, ih, il = state
-    ah, al, ch, cl = jumps
-    with np.errstate(over="ignore"):
-        lo1, lo2 = al * sl, cl * il
-        lo = lo1 + lo2
-        hi = _mulhi(al, sl) + al * sh + ah * sl + _mulhi(cl, il) + cl * ih + ch * il
-        hi += (lo < lo1).astype(np.uint64)
-        x, rot = hi ^ lo, hi >> np.uint64(58)
-        x = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
-    out: FloatArray = (x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+def _draw(state: tuple[U64, ...], col: IntArray) -> FloatArray:
+    """Uniform ``col`` (from 0) of each stream: ``_pcg64_doubles_many`` at one step per row."""
+    jumps = _jumps(1 << max(6, int(col.max(initial=0)).bit_length()))  # a few sizes, cached
+    a_hi, a_lo, c_hi, c_lo = (x[col] for x in jumps)
+    s_hi, s_lo = _mul128(state[0], state[1], a_hi, a_lo)
+    t_hi, t_lo = _mul128(state[2], state[3], c_hi, c_lo)
+    lo = s_lo + t_lo
+    hi = s_hi + t_hi + (lo < s_lo).astype(np.uint64)
+    x, rot = hi ^ lo, hi >> np.uint64(58)
+    x = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
+    out: FloatArray = (x >> np.uint64(11)).astype(np.float64) * _TO_DOUBLE
     return out
 
 
@@ -373,15 +351,10 @@ class _Block:
         self.states = _seed_states(self.words[self.rep], Purpose.DEAL_STAGES, self.keys)
 
     def slot(self, g: IntArray, col: IntArray | int) -> FloatArray:
-        """Deal g's uniform at ``col`` of its stage stream (model.py's slots), computed for
+        """Deal g's uniform at ``col`` of its stage stream (streams.py's slots), computed for
         just the draws a visit uses."""
         col = np.broadcast_to(np.asarray(col, np.int64), g.shape)
-        most = int(col.max(initial=0)) + 1
-        jumps = _jumps(1 << max(6, (most - 1).bit_length()))  # a few sizes, cached
-        return _draw(
-            tuple(x[g] for x in self.states),  # type: ignore[arg-type]
-            tuple(x[col] for x in jumps),  # type: ignore[arg-type]
-        )
+        return _draw(tuple(x[g] for x in self.states), col)
 
     def _plans(self) -> None:
         m, s = self.m, self.m.n_stages
@@ -484,9 +457,6 @@ class _Block:
         self.reached = self.stage0.copy()
         self.declined = np.zeros(self.b, bool)
         self.events = _Events()
-        # every deal's process starts at time zero, after the world's (see world)
-        roots = self.events.add(self.rep, np.zeros(n), -1, len(self.m.capacity_changes)
-                                + len(self.m.risks) + self.local)  # fmt: skip
         visits = np.zeros((n, s), np.int64)
         at = self.stage0.copy()  # the stage each deal enters next (before the type's skips)
         stale = np.flatnonzero(~np.isnan(self.stale_after))
@@ -496,9 +466,7 @@ class _Block:
         self.decision[stale[~late]] = lost_at[~late]
         g = np.flatnonzero(np.isnan(self.stale_after) & (self.arrival < until))
         t = self.arrival[g]
-        now = roots[g]  # the event the deal's process runs in
-        later = t > 0
-        now[later] = self.events.add(self.rep[g[later]], t[later], roots[g[later]])
+        now = self._starts(g)  # the event each deal's process runs in
         rec: list[tuple[npt.NDArray[Any], ...]] = []  # deal, stage, visit, start, end, kind, events
         step = 0
         while len(g):
@@ -542,6 +510,42 @@ class _Block:
         self.v_deal, self.v_stage, self.v_number = (c.astype(np.int64) for c in cols[:3])
         self.v_start, self.v_exit = cols[3], cols[4]
         self.v_kind, self.v_began, self.v_ended = (c.astype(np.int64) for c in cols[5:])
+
+    def _starts(self, g: IntArray) -> IntArray:
+        """The events that start deal processes, as _Run.run makes them: deals there at time
+        zero are processes from the outset (after the world's, in deal order); later ones
+        are started by one arrivals process, in order of arrival, each at its exact time."""
+        first = len(self.m.capacity_changes) + len(self.m.risks)
+        out = np.empty(len(g), np.int64)
+        now = self.arrival[g] == 0
+        out[now] = self.events.add(
+            self.rep[g[now]], np.zeros(int(now.sum())), -1, first + self.local[g[now]]
+        )
+        late = np.flatnonzero(self.arrival > 0)  # all of them, as the engine sorts them
+        if len(late) == 0:
+            return out
+        late = late[np.lexsort((self.local[late], self.arrival[late], self.rep[late]))]
+        rep, t = self.rep[late], self.arrival[late]
+        new_rep = np.r_[True, rep[1:] != rep[:-1]]
+        new_time = new_rep | np.r_[True, t[1:] != t[:-1]]
+        feeder = self.events.add(rep[new_rep], np.zeros(int(new_rep.sum())), -1, first + self.n)
+        # the arrivals process waits for each new instant in turn (its events chained)
+        instants = np.flatnonzero(new_time)
+        due = t[instants] < self.until
+        steps = instants[due]
+        ids = self.events.n + np.arange(len(steps))
+        root_of = np.cumsum(new_rep) - 1
+        parent = np.where(new_rep[steps], feeder[root_of[steps]], ids - 1)
+        self.events.add(rep[steps], t[steps], parent)
+        number = np.where(due, np.cumsum(due) - 1, -1)[np.cumsum(new_time) - 1]  # per deal
+        sibling = np.arange(len(late)) - instants[np.cumsum(new_time) - 1]
+        ok = number >= 0
+        starts = np.full(self.n, -1, np.int64)
+        starts[late[ok]] = self.events.add(
+            rep[ok], t[ok], ids[number[ok]], sibling[ok], urgent=True
+        )
+        out[~now] = starts[g[~now]]
+        return out
 
     def _times(
         self, g: IntArray, ty: IntArray, st: IntArray, u0: FloatArray, u1: FloatArray
@@ -800,25 +804,34 @@ class _Block:
 
 
 class _Events:
-    """The SimPy events of a block: when each happens and which event scheduled it (a process
-    start: none, but its creation order). SimPy processes them by (time, priority, the order
-    they were scheduled in), and a timeout is scheduled while the event before it in its
-    process is processed; :meth:`rank` resolves that recursion, equal instants included."""
+    """The SimPy events of a block: when each happens, which event scheduled it, and its
+    place among the events that one scheduled (a process made before the run: no parent, and
+    its creation order). SimPy processes them by (time, priority, the order they were
+    scheduled in), an event being scheduled while its parent is processed; :meth:`rank`
+    resolves that recursion, equal instants included."""
 
     def __init__(self) -> None:
-        self._cols: list[tuple[IntArray, FloatArray, IntArray, IntArray]] = []
+        self._cols: list[tuple[IntArray, FloatArray, IntArray, IntArray, IntArray]] = []
         self.n = 0
 
     def add(
-        self, rep: IntArray, time: FloatArray, parent: int | IntArray, order: Any = 0
+        self,
+        rep: IntArray,
+        time: FloatArray,
+        parent: int | IntArray,
+        order: Any = 0,
+        urgent: bool = False,
     ) -> IntArray:
         k = len(time)
         ids = np.arange(self.n, self.n + k)
         self.n += k
+        parent = np.broadcast_to(np.asarray(parent, np.int64), (k,))
+        # a process's start is URGENT (it goes before the instant's timeouts)
+        prio = np.full(k, 0 if urgent else 1)
+        prio[parent < 0] = 0
         self._cols.append((
-            np.asarray(rep, np.int64), np.asarray(time, np.float64),
-            np.broadcast_to(np.asarray(parent, np.int64), (k,)),
-            np.broadcast_to(np.asarray(order, np.int64), (k,)),
+            np.asarray(rep, np.int64), np.asarray(time, np.float64), parent,
+            np.broadcast_to(np.asarray(order, np.int64), (k,)), prio,
         ))  # fmt: skip
         return ids
 
@@ -827,17 +840,20 @@ class _Events:
 
     def rank(self) -> IntArray:
         """Each event's position in SimPy's processing order (replication by replication)."""
-        rep, time, parent, order = (np.concatenate(c) for c in zip(*self._cols, strict=True))
-        start = parent < 0  # process starts are URGENT: before anything else at time zero
-        when = np.where(start, -1.0, time)
-        key = np.where(start, order, 0)
-        rank = np.empty(len(time), np.int64)
+        rep, time, parent, order, prio = (np.concatenate(c) for c in zip(*self._cols, strict=True))
+        start = parent < 0
+        rank = np.full(len(time), -1, np.int64)
+        key = np.full(len(time), -1, np.int64)  # the parent's rank, once known
         while True:  # ties of equal instants resolve one generation back per pass
-            by = np.lexsort((key, when, rep))
+            by = np.lexsort((order, key, prio, time, rep))
             rank[by] = np.arange(len(time))
-            tied = (rep[by][1:] == rep[by][:-1]) & (when[by][1:] == when[by][:-1]) & ~start[by][1:]
-            new_key = np.where(start, order, rank[np.maximum(parent, 0)])
-            if not tied.any() or np.array_equal(new_key, key):
+            r, t, p = rep[by], time[by], prio[by]
+            if not (
+                (r[1:] == r[:-1]) & (t[1:] == t[:-1]) & (p[1:] == p[:-1]) & ~start[by][1:]
+            ).any():
+                return rank  # no two events share an instant but process starts (in order)
+            new_key = np.where(start, -1, rank[np.maximum(parent, 0)])
+            if np.array_equal(new_key, key):
                 return rank
             key = new_key
 
