@@ -151,6 +151,7 @@ _TYPE_FIELDS = frozenset(
 _EXIT_FIELDS = frozenset(["to", "p", "after", "towards_win", "stale_after"])
 _ARRIVAL_FIELDS = frozenset(
     ["type_index", "stage", "customer", "key", "month_start", "month_end", "month_label", "rate"]
+    + ["key_hash", "month_hash", "month_prefix"]
 )
 _RISK_FIELDS = frozenset(
     [
@@ -484,7 +485,8 @@ class _Block:
             base = SLOT_VISITS + 3 * (v * s + st)
             u0, u1, u2 = (self.slot(g, base + i) for i in range(3))
             dur, k = self._times(g, ty, st, u0, u1)
-            given = (v == 0) & ~np.isnan(self.first_dur[g])  # conditioned on the days spent
+            # a live deal's first visit, of the stage it is in: conditioned on the days spent
+            given = (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_dur[g])
             dur[given], k[given] = self.first_dur[g[given]], self.first_exit[g[given]]
             end = t + dur  # as SimPy schedules a timeout: now + delay
             run_out = end >= until  # still in the stage at the horizon
