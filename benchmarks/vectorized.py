@@ -32,18 +32,12 @@ from simsales.calibrate.importer import read_history
 from simsales.engine.vectorized import default_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine import floor_replication  # noqa: E402 - the floor lives beside this file
+from engine import _cpu, floor_replication
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "benchmark-200.yaml"
 MAVEN = ROOT.parent / "shared" / "data" / "maven-crm" / "sales_pipeline.csv"
 NEVER_BINDING = [f"resources.{p}.capacity=1000" for p in ("sales", "presales", "legal")]
-
-
-def _cpu(fn: Callable[[], Any]) -> float:
-    t = time.process_time()
-    fn()
-    return time.process_time() - t
 
 
 def _pairs(a: Callable[[], Any], b: Callable[[], Any], pairs: int) -> tuple[float, float]:
@@ -85,7 +79,7 @@ def maven_calibrated(path: Path, n: int, pairs: int) -> None:
     assert not scenario.resources, "a calibrated scenario has no pools"
     fast, slow = _pairs(_simulate(scenario, n, "auto"), _simulate(scenario, n, "simpy"), pairs)
     print(
-        f"maven calibrated (pool-free, {len(scenario.pipeline)} live deals)  replications={n}  "
+        f"maven calibrated (pool-free, {len(scenario.deals())} live deals)  replications={n}  "
         f"vectorized_s_per_rep={fast / n:.5f}  simpy_s_per_rep={slow / n:.4f}  "
         f"simpy/vectorized={slow / fast:.1f}"
     )

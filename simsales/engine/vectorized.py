@@ -21,7 +21,7 @@ produces with the same SeedSequence. It reaches that by construction, not by app
 Scenarios with rules, deal or global risks, or any model feature this module does not know
 (see :func:`unsupported`) are declined as a whole. Covered: stage times, competing exits,
 rework, arrivals, live deals in their stage (stale ones too), ``uncertainty:`` multipliers,
-capacity changes and resource risks. See docs/architecture.md ("Engines").
+capacity changes and resource risks.
 """
 
 from __future__ import annotations
