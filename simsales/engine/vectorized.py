@@ -150,8 +150,10 @@ _TYPE_FIELDS = frozenset(
 )
 _EXIT_FIELDS = frozenset(["to", "p", "after", "towards_win", "stale_after"])
 _ARRIVAL_FIELDS = frozenset(
-    ["type_index", "stage", "customer", "key", "month_start", "month_end", "month_label", "rate"]
-    + ["key_hash", "month_hash", "month_prefix"]
+    {"type_index", "stage", "customer", "key", "month_start", "month_end", "month_label"}
+    | {"rate", "key_hash", "month_hash", "month_prefix"}
+)
+    + ("rate", "key_hash", "month_hash", "month_prefix")
 )
 _RISK_FIELDS = frozenset(
     [

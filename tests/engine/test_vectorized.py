@@ -169,7 +169,7 @@ def test_block_streams_are_the_engines_streams() -> None:
     seqs = replication_seeds(7, 0, 3)
     keys = np.array([0, 1, 2**63 + 11, 2**64 - 1], np.uint64)
     for seq in seqs:
-        words = np.repeat(seq.generate_state(4, np.uint64)[None], len(keys), axis=0)
+        words = np.tile(np.asarray(seq.generate_state(4, np.uint64), np.uint64), (len(keys), 1))
         got = block_uniforms(words, 1, keys, 9)
         assert np.array_equal(got, Streams(seq).uniforms_many(1, keys, 9))
 
