@@ -153,8 +153,6 @@ _ARRIVAL_FIELDS = frozenset(
     {"type_index", "stage", "customer", "key", "month_start", "month_end", "month_label"}
     | {"rate", "key_hash", "month_hash", "month_prefix"}
 )
-    + ("rate", "key_hash", "month_hash", "month_prefix")
-)
 _RISK_FIELDS = frozenset(
     [
         "index",
