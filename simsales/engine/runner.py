@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import datetime as dt
+import functools
 import gc
 import math
 import multiprocessing
@@ -241,7 +242,7 @@ def _run(
         "engine": engine,
         "engine_paths": {"vectorized": vectorized, "simpy": builder.count - vectorized},
         "live_deals": list(model.deal_ids),
-        "versions": _versions(),
+        "versions": dict(_versions()),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "scenario": raw,
     }
@@ -514,6 +515,7 @@ def _half_width(x: np.ndarray) -> float:
     return Z95 * float(np.std(x, ddof=1)) / math.sqrt(len(x)) if len(x) > 1 else math.inf
 
 
+@functools.cache  # package metadata costs ~60 ms to read; it does not change within a process
 def _versions() -> dict[str, str]:
     import importlib.metadata as md
 
