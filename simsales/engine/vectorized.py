@@ -740,9 +740,10 @@ class _Block:
         for r in range(self.b):
             a, z = int(bounds[r]), int(bounds[r + 1])
             per_visit[a:z] = people_all[a:z] @ m.cost_per_day
-        cost = np.zeros(self.n)
-        np.add.at(cost, deal, per_visit)
-        np.add.at(cost, deal, stage_cost)
+        # bincount adds in input order from zero, as np.add.at into zeros does (and faster)
+        cost = np.asarray(np.bincount(deal, per_visit, minlength=self.n), np.float64)
+        if stage_cost.any():  # adding zeros changes nothing
+            np.add.at(cost, deal, stage_cost)
         type16, stage16 = self.type.astype(np.int16), self.reached.astype(np.int16)
         v_deal = (deal - self.offset[self.rep[deal]]).astype(np.int32)
         v_stage, v_number, v_kind = (
@@ -751,7 +752,8 @@ class _Block:
             kind.astype(np.int8),
         )
         zeros, ones = np.zeros(self.n), np.ones(self.n)
-        cap_days: dict[tuple[tuple[float, int, int], ...], FloatArray] = {}
+        requests = np.vstack([np.zeros((1, n_pools), np.int64), np.cumsum(asks, axis=0)])
+        logs: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # arrays shared by equal logs
         out: list[RepRecords | None] = []
         for r in range(self.b):
             if self.declined[r]:
@@ -759,11 +761,16 @@ class _Block:
                 continue
             d_ = slice(int(self.offset[r]), int(self.offset[r + 1]))
             v_ = slice(int(bounds[r]), int(bounds[r + 1]))
-            log = tuple(self.cap_log[r])
-            caps = np.array(log, dtype=np.float64).reshape(-1, 3)
-            if log not in cap_days:
-                cap_days[log] = _capacity_days(caps, n_pools, horizon)
-            risks = np.array(self.risk_log[r], dtype=np.float64).reshape(-1, 4)
+            log = (tuple(self.cap_log[r]), tuple(self.risk_log[r]))
+            if log not in logs:
+                caps = np.array(log[0], dtype=np.float64).reshape(-1, 3)
+                risks = np.array(log[1], dtype=np.float64).reshape(-1, 4)
+                logs[log] = (
+                    caps[:, 0], caps[:, 1].astype(np.int64), caps[:, 2].astype(np.int64),
+                    _capacity_days(caps, n_pools, horizon), risks[:, 0].astype(np.int64),
+                    risks[:, 1].astype(np.int64), risks[:, 2], risks[:, 3],
+                )  # fmt: skip
+            c_t, c_pool, c_value, c_days, r_index, r_deal, r_t, r_delay = logs[log]
             out.append(
                 RepRecords(
                     deal_id=self.ids[r],
@@ -786,16 +793,16 @@ class _Block:
                     visit_exit=exit_t[v_],
                     visit_kind=v_kind[v_],
                     pool_busy=people_all[v_].sum(axis=0),
-                    pool_capacity_days=cap_days[log],
-                    pool_requests=asks[v_].sum(axis=0).astype(np.int64),
+                    pool_capacity_days=c_days,
+                    pool_requests=requests[v_.stop] - requests[v_.start],  # exact: integers
                     pool_wait=np.zeros(n_pools),
-                    capacity_t=caps[:, 0],
-                    capacity_pool=caps[:, 1].astype(np.int64),
-                    capacity_value=caps[:, 2].astype(np.int64),
-                    risk_index=risks[:, 0].astype(np.int64),
-                    risk_deal=risks[:, 1].astype(np.int64),
-                    risk_t=risks[:, 2],
-                    risk_delay=risks[:, 3],
+                    capacity_t=c_t,
+                    capacity_pool=c_pool,
+                    capacity_value=c_value,
+                    risk_index=r_index,
+                    risk_deal=r_deal,
+                    risk_t=r_t,
+                    risk_delay=r_delay,
                     global_cost=m.global_cost,
                     global_risk_occurred=self.occurred[r],
                     arrivals_by_source=self.arrivals_by_source[r],
@@ -846,8 +853,8 @@ class _Events:
         start = parent < 0
         rank = np.full(len(time), -1, np.int64)
         key = np.full(len(time), -1, np.int64)  # the parent's rank, once known
+        by = np.lexsort((order, prio, time, rep))  # the first pass: no parent's rank yet
         while True:  # ties of equal instants resolve one generation back per pass
-            by = np.lexsort((order, key, prio, time, rep))
             rank[by] = np.arange(len(time))
             r, t, p = rep[by], time[by], prio[by]
             if not (
@@ -858,6 +865,7 @@ class _Events:
             if np.array_equal(new_key, key):
                 return rank
             key = new_key
+            by = np.lexsort((order, key, prio, time, rep))
 
 
 def _remaining(sampler: Sampler, u: FloatArray, elapsed: FloatArray) -> FloatArray:
