@@ -34,7 +34,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from simsales.engine.model import (
     SCOPE_RESOURCE,
@@ -61,6 +60,7 @@ from simsales.engine.replication import (
     WON,
     RepRecords,
     _capacity_days,
+    _poisson_ppf,
     _Run,
     run_replication,
 )
@@ -310,7 +310,7 @@ class _Block:
             u = self._uniforms(
                 reps, Purpose.ARRIVALS, np.full(b, stable_hash(a.key), np.uint64), len(a.rate)
             )
-            counts = stats.poisson.ppf(u, rate).astype(np.int64).reshape(b, len(a.rate))
+            counts = _poisson_ppf(u, rate).reshape(b, len(a.rate))
             self.arrivals_by_source[:, a_i] = counts.sum(axis=1)
             for month in range(len(a.rate)):
                 most = int(counts[:, month].max(initial=0))
