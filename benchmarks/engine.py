@@ -82,8 +82,8 @@ def _cpu(work: Callable[[], Any]) -> float:
 # --- 1. benchmark-200 vs the floor -----------------------------------------------------------
 
 
-def simsales_per_rep(replications: int) -> float:
-    scenario = simsales.load(SCENARIO)  # parsing the YAML is not what we measure
+def simsales_per_rep(replications: int, path: Path = SCENARIO) -> float:
+    scenario = simsales.load(path)  # parsing the YAML is not what we measure
     return (
         _cpu(lambda: simsales.simulate(scenario, replications=replications, seed=1, progress=False))
         / replications

@@ -46,8 +46,9 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -135,6 +136,10 @@ class RepRecords:
         return np.where(self.outcome == WON, self.value, 0.0)
 
 
+# Shared by deals that nothing can skip, fire or expose: a frozenset, so an add would fail loudly.
+_NONE = cast(set[int], frozenset())
+
+
 class _Deal:
     """One deal in a replication: what it is, its first draws, and what has happened to it."""
 
@@ -199,16 +204,18 @@ class _Deal:
         self.u_visits, self.first_dur, self.first_exit = u_visits, first_dur, first_exit
         self.first_ratio: float | None = None  # a live deal's conditioned p_won / p_lost
         self.stale: float | None = None  # a stale live deal: days until lost (-1: at once)
-        self.risk_hit: list[bool] = []  # per risk: occurs if the deal is exposed
-        self.risk_delay: list[float] = []
+        self.risk_hit: Sequence[bool] = ()  # per risk: occurs if the deal is exposed
+        self.risk_delay: Sequence[float] = ()
         self.outcome = OPEN
         self.decision = np.nan
         self.wait = self.cost = self.pending = self.priority_bonus = 0.0
         self.win_factor = 1.0
         self.lost = False
-        self.skipped: set[int] = set()
-        self.fired: set[int] = set()  # rules fired
-        self.drawn: set[int] = set()  # deal-scope risks whose exposure is decided
+        # stages skipped, rules fired, deal-scope risks whose exposure is decided: sets of their
+        # own only where rules or risks can change them (see _Run._deals), else shared and empty
+        self.skipped: set[int] = _NONE
+        self.fired: set[int] = _NONE
+        self.drawn: set[int] = _NONE
         self.process: Any = None
 
 
@@ -377,6 +384,9 @@ class _Run:
                 strict=True,
             )
         ]
+        if m.rules or m.risks:
+            for deal in deals:
+                deal.skipped, deal.fired, deal.drawn = set(), set(), set()
         for d, days in stale.items():
             deals[d].stale = days
         for d, ratio in first_ratio.items():
