@@ -4,19 +4,21 @@ Exactness contract. For every replication it accepts, :func:`run_block` returns 
 float for float and row for row, to what :func:`simsales.engine.replication.run_replication`
 produces with the same SeedSequence. It reaches that by construction, not by approximation:
 
-- the same per-deal random streams (streams.py): PCG64 computed in numpy for every stream of the
-  block at once (state after k steps = a^k s + c_k inc mod 2^128, then PCG64's XSL-RR output and
-  its 53-bit double), the same slots (model.py) and the same quantile calls, element by element;
+- the same per-deal random streams (streams.py): PCG64 in numpy, each draw computed directly at
+  its step (state after k steps = a^k s + c_k inc mod 2^128, then PCG64's XSL-RR output and its
+  53-bit double), the same slots and the same quantile calls, element by element;
 - the same arithmetic in the same order: a time is the previous event's time plus the delay, as
   SimPy schedules it; records are built by the same formulas, one replication at a time where
   a reduction's order could depend on the array;
-- the same order of events. Each deal's trajectory is computed without capacity. A replication
-  is accepted only if that trajectory is what the allocator (allocator.py) would have done: a
-  sweep over its requests, releases and capacity changes, in the engine's event order, finds
-  every request granted at once (nobody ever queues), so the pools change nothing. Two events
-  of different deals (or a deal and a capacity change) at the same instant after time zero
-  would be ordered by SimPy's scheduling history, which this path does not track: such a
-  replication is declined rather than guessed. A declined replication (None) runs on SimPy.
+- the same order of events, equal instants included: every event is ranked as SimPy processes
+  it, by (time, priority, the order it was scheduled in), an event being scheduled while the
+  one before it in its process is processed (see _Events; deals that arrive later are started
+  by one arrivals process, as replication.py does);
+- the same pools, by checking instead of simulating: each deal's trajectory is computed without
+  capacity, and a replication is accepted only if a sweep over its requests, releases and
+  capacity changes, in that event order, finds every request granted at once (the allocator,
+  allocator.py, then never queues anyone, so the pools change nothing). A declined
+  replication (None) runs on SimPy.
 
 Scenarios with rules, deal or global risks, or any model feature this module does not know
 (see :func:`unsupported`) are declined as a whole. Covered: stage times, competing exits,

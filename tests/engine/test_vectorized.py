@@ -94,29 +94,15 @@ def test_pool_free_and_uncontended_scenarios_give_simpys_records(data: dict[str,
     assert unsupported(model) is None
     seqs = replication_seeds(3, 0, 6)
     fast = run_block(model, seqs)
+    # no pool can run short (1000 people, at most a few dozen deals): every replication is
+    # taken, equal instants (fixed and whole-day times) included, so the identity is not vacuous
+    assert all(records is not None for records in fast)
     for records, seq in zip(fast, seqs, strict=True):
-        if records is not None:  # None: equal instants of two deals, left to SimPy
-            _same_records(records, run_replication(model, seq))
+        assert records is not None
+        _same_records(records, run_replication(model, seq))
     auto, slow = _same_tables(scenario, 4)
     assert slow == {"vectorized": 0, "simpy": 4}
-    assert auto["vectorized"] + auto["simpy"] == 4
-
-
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
-@given(data=free_scenarios())
-def test_continuous_times_take_the_vectorized_path(data: dict[str, Any]) -> None:
-    """Without fixed or whole-day times no two deals meet at an instant, so nothing is left to
-    SimPy: the identity above is not vacuous."""
-    for stage in data["stages"]:
-        stage["duration"] = {"exponential": {"mean": 4}}
-        for e in stage.get("exits", []):
-            e["after"] = {"exponential": {"mean": 3}}
-    data["calendar"] = {"continuous": True}
-    _, slow = _same_tables(simsales.load_dict(data), 3)
-    model = compile_model(simsales.load_dict(data))
-    assert all(r is not None for r in run_block(model, replication_seeds(5, 0, 3)))
-    assert slow["simpy"] == 3
+    assert auto == {"vectorized": 4, "simpy": 0}
 
 
 @SETTINGS
