@@ -8,6 +8,7 @@ within 10% of the actual, and the goal check (80% coverage of wins and revenue i
 simsales' CRPS and MAE below every baseline's).
 
     .venv/bin/python benchmarks/backtest.py [-n 200] [--maven PATH] [--only maven|synthetic]
+        [--engine auto|simpy]
 
 Maven's closes run from 2017-03-01 to 2017-12-31, so two-month windows after month-end origins
 allow eight of them (2017-03-31 ... 2017-10-31); to reach twelve or more origins the benchmark
@@ -29,6 +30,7 @@ from simsales.calibrate.backtest import SCORES, BacktestResult, backtest, rollin
 from simsales.calibrate.importer import read_history
 from simsales.calibrate.mapping import resolve_mapping
 from simsales.calibrate.synthetic import synthetic_history, synthetic_mapping
+from simsales.engine.vectorized import default_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 MAVEN = ROOT.parent / "shared" / "data" / "maven-crm" / "sales_pipeline.csv"
@@ -67,7 +69,14 @@ def main() -> int:
     ap.add_argument("--maven", type=Path, default=MAVEN)
     ap.add_argument("--only", choices=["maven", "synthetic"], default=None)
     ap.add_argument("--json", type=Path, default=None, help="also write the scores here")
+    ap.add_argument("--engine", choices=["auto", "simpy"], default="auto",
+                    help="simpy: every replication on SimPy (same scores, for timing)")  # fmt: skip
     args = ap.parse_args()
+    with default_engine(args.engine):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {}
     if args.only in (None, "synthetic"):
         with tempfile.TemporaryDirectory() as tmp:

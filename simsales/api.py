@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from simsales.engine.options import Executor, RunOptions
+from simsales.engine.options import Engine, Executor, RunOptions
 from simsales.optimize.options import OptimizeOptions
 from simsales.optimize.plan import Plan
 from simsales.optimize.planner import plan_staffing
@@ -54,6 +54,7 @@ def simulate(
     security: Any = None,
     options: RunOptions | None = None,
     yes: bool | None = None,
+    engine: Engine | None = None,
 ) -> Forecast:
     """Simulate a scenario (or a path to one) and return its :class:`Forecast`.
 
@@ -65,11 +66,14 @@ def simulate(
     ``scheduler`` by address. Dask pickles the model to send it: connect only to trusted
     clusters. ``variant``: apply one of the scenario's variants first. A run estimated to need
     more memory or time than the machine has is refused before it starts, with the estimate;
-    ``yes=True`` goes on (:mod:`simsales.results.budget`).
+    ``yes=True`` goes on (:mod:`simsales.results.budget`). ``engine="auto"`` computes
+    replications where no pool ever runs short without SimPy, exactly
+    (:mod:`simsales.engine.vectorized`); ``"simpy"`` runs every one on SimPy; None: the one of
+    :func:`~simsales.engine.vectorized.default_engine` (``auto`` unless set).
     """
     if options is None:
         options = RunOptions(
-            replications, seed, workers, executor, scheduler, progress, security, yes
+            replications, seed, workers, executor, scheduler, progress, security, yes, engine
         )
     if not isinstance(scenario, Scenario):
         scenario = load(scenario, variant=variant)

@@ -14,7 +14,13 @@ from rich.console import Console
 from rich.table import Table
 
 from simsales.calibrate.choices import ALL_PRESETS, BY, DURATIONS
-from simsales.commands.common import Xlsx, Yes, console, esc
+from simsales.commands.common import (
+    EngineChoice,
+    Xlsx,
+    Yes,
+    console,
+    esc,
+)
 from simsales.errors import SimsalesError
 from simsales.io.inputs import check_user_file
 from simsales.io.outputs import Output, claim
@@ -427,17 +433,20 @@ def backtest_cmd(
     ] = None,
     xlsx: Xlsx = None,
     yes: Yes = False,
+    engine: EngineChoice = "auto",
 ) -> None:
     """Calibrate on what was known at each origin, simulate its window, and score the
     forecast beside the baselines (stage-weighted pipeline, trailing three-month rate, the
     CRM's probability and forecast categories when the export has them)."""
     from simsales.calibrate.backtest import backtest
+    from simsales.engine.vectorized import default_engine
     from simsales.results.budget import go_on
 
     try:
         windows = _windows(as_of, until, origins, every, start, end, window)
         with (
             go_on(yes),
+            default_engine(engine),
             _output(out, history, mapping) as output,
             _output(xlsx, history, mapping) as book,
         ):

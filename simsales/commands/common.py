@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AllowPath",
+    "EngineChoice",
     "Force",
     "Replications",
     "Seed",
@@ -76,6 +77,16 @@ Replications = Annotated[
 ]
 Seed = Annotated[int | None, typer.Option(min=0, help="Default: the scenario's.")]
 Workers = Annotated[int, typer.Option(min=1, help="Worker processes.")]
+
+
+EngineChoice = Annotated[
+    Literal["auto", "simpy"],
+    typer.Option(
+        "--engine",
+        help="auto: replications in which no pool ever runs short are computed without SimPy, "
+        "exactly (the same numbers, faster); simpy: every replication on SimPy.",
+    ),
+]
 
 
 def run_options(

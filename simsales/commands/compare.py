@@ -14,6 +14,7 @@ from rich.table import Table
 from simsales.api import explain_comparison
 from simsales.commands.common import (
     AllowPath,
+    EngineChoice,
     Replications,
     Seed,
     Workers,
@@ -92,6 +93,7 @@ def compare(
         ),
     ] = None,
     yes: Yes = False,
+    engine: EngineChoice = "auto",
     allow_path: AllowPath = None,
 ) -> None:
     """Simulate SCENARIO and its variants with the same random numbers; show the differences.
@@ -101,6 +103,7 @@ def compare(
     independent runs would have given.
     """
     from simsales.engine.model import compile_model
+    from simsales.engine.vectorized import default_engine
     from simsales.results.budget import check_budget, go_on
     from simsales.results.compare import compare_scenarios
     from simsales.results.risk_contribution import risk_runs
@@ -118,7 +121,12 @@ def compare(
     options = run_options(replications, seed, workers)
     # claimed before simulating: an output that is an input, or unwritable, fails at once
     inputs = inputs_of(base, scenario, *(overlays or []))
-    with go_on(yes), claim_file(out, inputs) as output, claim_file(xlsx, inputs) as workbook:
+    with (
+        go_on(yes),
+        default_engine(engine),
+        claim_file(out, inputs) as output,
+        claim_file(xlsx, inputs) as workbook,
+    ):
         if extra:  # announced before any run, so it can be stopped and skipped
             err.print(
                 f"-o adds {extra} paired simulations of {n:,} replications each (what each "

@@ -13,6 +13,7 @@ from rich.table import Table
 from simsales.api import explain as explain_gap
 from simsales.commands.common import (
     AllowPath,
+    EngineChoice,
     Replications,
     Seed,
     Workers,
@@ -56,6 +57,7 @@ def explain(
         Path | None, typer.Option("--output", "-o", help="Write the explanation as HTML here.")
     ] = None,
     yes: Yes = False,
+    engine: EngineChoice = "auto",
     allow_path: AllowPath = None,
 ) -> None:
     """Split the gap between PERIOD's target and its expected revenue into what causes it.
@@ -74,7 +76,13 @@ def explain(
     target_file = (
         claim(out, "file", inputs=inputs_of(s, scenario)) if out is not None else nullcontext(None)
     )
-    with go_on(yes), target_file as output:  # every paired run inside goes on too
+    from simsales.engine.vectorized import default_engine
+
+    with (
+        go_on(yes),
+        default_engine(engine),
+        target_file as output,
+    ):  # every paired run inside goes on too
         err.print(f"explain {period}: {runs} paired runs of {n} replications")
         explanation = explain_gap(
             s,

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from simsales.commands.common import (
     AllowPath,
+    EngineChoice,
     Seed,
     Xlsx,
     Yes,
@@ -166,9 +167,11 @@ def optimize_command(
     xlsx: Xlsx = None,
     allow_path: AllowPath = None,
     yes: Yes = False,
+    engine: EngineChoice = "auto",
 ) -> None:
     """Plan headcount, deals and mitigations (or who covers which deal) for SCENARIO."""
     from simsales.api import optimize
+    from simsales.engine.vectorized import default_engine
     from simsales.results.budget import go_on
     from simsales.scenario.load import load
 
@@ -203,7 +206,12 @@ def optimize_command(
     # claimed before solving: an output that is an input, or unwritable, fails at once
     inputs = inputs_of(s, scenario, people, fit)
     # the verification runs are bounded too
-    with go_on(yes), claim_file(out, inputs) as output, claim_file(xlsx, inputs) as workbook:
+    with (
+        go_on(yes),
+        default_engine(engine),
+        claim_file(out, inputs) as output,
+        claim_file(xlsx, inputs) as workbook,
+    ):
         # the parameters are named as OptimizeOptions' fields: they are passed on, not re-listed
         options = OptimizeOptions.of(
             {

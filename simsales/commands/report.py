@@ -10,6 +10,7 @@ import typer
 
 from simsales.commands.common import (
     AllowPath,
+    EngineChoice,
     Replications,
     Seed,
     Yes,
@@ -81,8 +82,10 @@ def report(
         ),
     ] = None,
     yes: Yes = False,
+    engine: EngineChoice = "auto",
 ) -> None:
     """Write one self-contained HTML report (works offline) of a forecast."""
+    from simsales.engine.vectorized import default_engine
     from simsales.report.html import write_report
     from simsales.results.budget import go_on
     from simsales.results.forecast import FILES
@@ -100,7 +103,7 @@ def report(
     else:
         inputs = []
     # claimed before simulating: an output that is an input, or unwritable, fails at once
-    with go_on(yes), claim(output, "file", inputs=inputs) as out:
+    with go_on(yes), default_engine(engine), claim(output, "file", inputs=inputs) as out:
         forecast = load_or_simulate(what, replications, seed, variant, overlays or [])
         write_report(forecast, out)
     console(stderr=True, markup=False).print(f"wrote the report to {output}")

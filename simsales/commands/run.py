@@ -11,6 +11,7 @@ import typer
 
 from simsales.commands.common import (
     AllowPath,
+    EngineChoice,
     Force,
     Replications,
     Seed,
@@ -89,9 +90,11 @@ def run(
         bool, typer.Option("--json", help="Print only the JSON summary on stdout.")
     ] = False,
     yes: Yes = False,
+    engine: EngineChoice = "auto",
 ) -> None:
     """Simulate SCENARIO and show per-deal, portfolio and resource forecasts."""
     from simsales.api import simulate
+    from simsales.engine.vectorized import default_engine
     from simsales.results.budget import go_on
     from simsales.results.forecast import FILES
     from simsales.results.rollups import portfolio_views
@@ -123,6 +126,7 @@ def run(
     )
     with (
         go_on(yes),
+        default_engine(engine),
         target as output,
         claim_file(xlsx, inputs_of(s, scenario, *(overlays or []))) as book,
     ):  # simulate checks the memory/time budget

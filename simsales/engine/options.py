@@ -14,10 +14,14 @@ from typing import Any, Literal
 
 from simsales.errors import SimsalesError
 
-__all__ = ["EXECUTORS", "Executor", "RunOptions"]
+__all__ = ["ENGINES", "EXECUTORS", "Engine", "Executor", "RunOptions"]
 
 Executor = Literal["serial", "process", "dask"]
 EXECUTORS: tuple[Executor, ...] = ("serial", "process", "dask")
+# "auto": the exact vectorized path where no pool runs short, SimPy for the rest; "simpy": all
+# on SimPy (simsales.engine.vectorized). The numbers are the same; only the time differs.
+Engine = Literal["auto", "simpy"]
+ENGINES: tuple[Engine, ...] = ("auto", "simpy")
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,8 @@ class RunOptions:
     choice. ``progress`` shows a progress bar on stderr. Dask pickles the model to send it:
     connect only to trusted clusters. ``yes`` goes on when the run is estimated to need more
     memory or time than the machine has (None: only inside
-    :func:`simsales.results.budget.go_on`; see that module).
+    :func:`simsales.results.budget.go_on`; see that module). ``engine`` picks how replications
+    are computed (see :data:`Engine`; None: :func:`simsales.engine.vectorized.current_engine`).
     """
 
     replications: int | None = None
@@ -41,6 +46,7 @@ class RunOptions:
     progress: bool = False
     security: Any = None
     yes: bool | None = None
+    engine: Engine | None = None
 
     def __post_init__(self) -> None:
         if self.replications is not None and self.replications < 1:
@@ -49,6 +55,8 @@ class RunOptions:
             raise SimsalesError(f"workers must be at least 1, got {self.workers}")
         if self.executor not in EXECUTORS:
             raise SimsalesError(f"unknown executor {self.executor!r}: use serial, process or dask")
+        if self.engine is not None and self.engine not in ENGINES:
+            raise SimsalesError(f"unknown engine {self.engine!r}: use {' or '.join(ENGINES)}")
 
     def replace(self, **changes: Any) -> RunOptions:
         """A copy with ``changes`` (checked again)."""

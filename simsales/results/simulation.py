@@ -12,6 +12,7 @@ stops does not depend on the worker count or the executor either.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import logging
 import math
@@ -22,9 +23,11 @@ from typing import Literal
 import numpy as np
 
 from simsales.engine.model import Model, compile_model
-from simsales.engine.options import RunOptions
+from simsales.engine.options import Engine, RunOptions
 from simsales.engine.replication import LOST, WON, RepRecords
-from simsales.engine.runner import ReplicationPool, progress_bar, run_chunk, worker_count
+from simsales.engine.runner import ReplicationPool, progress_bar, worker_count
+from simsales.engine.streams import replication_seeds
+from simsales.engine.vectorized import current_engine, run_replications
 from simsales.errors import SimsalesError
 from simsales.results.budget import check_budget
 from simsales.results.build import Collector, PackedChunk, pack_chunk
@@ -42,11 +45,14 @@ Stats = tuple[float, float, float]  # per replication, for the precision stop
 PrecisionArg = Precision | Literal["scenario"] | None
 
 
-def run_packed(model: Model, seed: int, start: int, stop: int) -> tuple[PackedChunk, list[Stats]]:
+Packed = tuple[PackedChunk, list[Stats], int]  # and how many took the vectorized path
+
+
+def run_packed(model: Model, seed: int, start: int, stop: int, engine: Engine = "simpy") -> Packed:
     """What a worker runs: the replications, packed into columns (cheap to send back)."""
-    records = run_chunk(model, seed, start, stop)
+    records, fast = run_replications(model, replication_seeds(seed, start, stop), engine)
     stats = [replication_stats(r, model.horizon_t) for r in records]
-    return pack_chunk(model, records), stats
+    return pack_chunk(model, records), stats, fast
 
 
 def simulate_scenario(
@@ -63,6 +69,7 @@ def simulate_scenario(
     if n < 1:
         raise SimsalesError(f"replications must be at least 1, got {n}")
     workers = worker_count(options)
+    engine = current_engine() if options.engine is None else options.engine
     target = settings.precision if precision == "scenario" else precision
     model = compile_model(scenario)
     check_budget(model, n, seed, workers, yes=options.yes)
@@ -76,7 +83,7 @@ def simulate_scenario(
     )  # fmt: skip
     gc.freeze()
     try:
-        builder = _run(model, options, workers, n, seed, batch, target)
+        builder, vectorized = _run(model, options, workers, n, seed, batch, target, engine)
     finally:
         gc.unfreeze()
     raw, _ = scenario_raw(scenario)
@@ -89,6 +96,8 @@ def simulate_scenario(
         "stopped_early": builder.count < n,
         "executor": options.executor,
         "workers": workers,
+        "engine": engine,
+        "engine_paths": {"vectorized": vectorized, "simpy": builder.count - vectorized},
         "live_deals": list(model.deal_ids),
         "versions": _versions(),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -105,16 +114,22 @@ def _run(
     seed: int,
     batch: int,
     target: Precision | None,
-) -> Collector:
+    engine: Engine,
+) -> tuple[Collector, int]:
+    """The collected tables, and how many replications the vectorized path computed."""
     builder = collector(model)  # in memory, or streamed to disk beyond a size
     stats: list[Stats] = []
+    vectorized = 0
+    work = functools.partial(run_packed, engine=engine)  # module-level: pickled by reference
     with (
-        ReplicationPool(model, run_packed, options, workers) as run_range,
+        ReplicationPool(model, work, options, workers) as run_range,
         progress_bar(options.progress, n) as tick,
     ):
 
-        def sink(result: tuple[PackedChunk, list[Stats]]) -> None:  # in replication order
-            chunk, chunk_stats = result
+        def sink(result: Packed) -> None:  # in replication order
+            nonlocal vectorized
+            chunk, chunk_stats, fast = result
+            vectorized += fast
             stats.extend(chunk_stats)
             builder.add_packed(chunk)
             tick(chunk.replications)
@@ -127,7 +142,7 @@ def _run(
             if target is not None and precision_reached(stats, target):
                 log.debug("precision reached after %d of %d replications", done, n)
                 break
-    return builder
+    return builder, vectorized
 
 
 def replication_stats(r: RepRecords, horizon: float) -> Stats:
@@ -168,6 +183,7 @@ def _half_width(x: np.ndarray) -> float:
     return Z95 * float(np.std(x, ddof=1)) / math.sqrt(len(x)) if len(x) > 1 else math.inf
 
 
+@functools.cache  # package metadata costs ~60 ms to read; it does not change within a process
 def _versions() -> dict[str, str]:
     import importlib.metadata as md
 

@@ -50,6 +50,8 @@ class Summary:
     resources: pd.DataFrame  # one row per pool
     # one row per share of the live pipeline (p50, p80): when that share is decided (won/lost)
     closing: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # replications per engine path ({"vectorized": k, "simpy": m}); empty for older forecasts
+    engine_paths: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable summary of ``simsales run --json``."""
@@ -81,6 +83,7 @@ class Summary:
             "scenario": self.scenario,
             "seed": self.seed,
             "replications": self.replications,
+            "engine_paths": self.engine_paths,
             "deals": deals,
             "portfolio": {
                 "won_deals": stats_of("won_deals"),
@@ -218,6 +221,7 @@ def summarize(forecast: Forecast) -> Summary:
         periods=_periods(forecast, model, n),
         resources=_resources(forecast, model),
         closing=_closing(forecast, model),
+        engine_paths=dict(forecast.provenance.get("engine_paths", {})),
     )
 
 

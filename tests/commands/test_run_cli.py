@@ -33,10 +33,14 @@ def test_json_follows_the_contract(serial: dict) -> None:  # type: ignore[type-a
         "scenario",
         "seed",
         "replications",
+        "engine_paths",
         "deals",
         "portfolio",
         "resources",
     }
+    paths = serial["engine_paths"]  # which engine computed how many replications
+    assert set(paths) == {"vectorized", "simpy"}
+    assert paths["vectorized"] + paths["simpy"] == serial["replications"]
     assert isinstance(serial["scenario"], str) and isinstance(serial["seed"], int)
     assert 0 < serial["replications"] <= 200
     assert len(serial["deals"]) == 15  # the live pipeline only

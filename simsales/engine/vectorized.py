@@ -1,0 +1,939 @@
+"""The exact fast path: a block of replications computed in numpy, without SimPy.
+
+Exactness contract. For every replication it accepts, :func:`run_block` returns records equal,
+float for float and row for row, to what :func:`simsales.engine.replication.run_replication`
+produces with the same SeedSequence. It reaches that by construction, not by approximation:
+
+- the same per-deal random streams (streams.py): PCG64 in numpy, each draw computed directly at
+  its step (state after k steps = a^k s + c_k inc mod 2^128, then PCG64's XSL-RR output and its
+  53-bit double), the same slots and the same quantile calls, element by element;
+- the same arithmetic in the same order: a time is the previous event's time plus the delay, as
+  SimPy schedules it; records are built by the same formulas, one replication at a time where
+  a reduction's order could depend on the array;
+- the same order of events, equal instants included: every event is ranked as SimPy processes
+  it, by (time, priority, the order it was scheduled in), an event being scheduled while the
+  one before it in its process is processed (see _Events; deals that arrive later are started
+  by one arrivals process, as replication.py does);
+- the same pools, by checking instead of simulating: each deal's trajectory is computed without
+  capacity, and a replication is accepted only if a sweep over its requests, releases and
+  capacity changes, in that event order, finds every request granted at once (the allocator,
+  allocator.py, then never queues anyone, so the pools change nothing). A declined
+  replication (None) runs on SimPy.
+
+Scenarios with rules, deal or global risks, or any model feature this module does not know
+(see :func:`unsupported`) are declined as a whole. Covered: stage times, competing exits,
+rework, arrivals, live deals in their stage (stale ones too), ``uncertainty:`` multipliers,
+capacity changes and resource risks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from simsales.engine.model import (
+    SCOPE_RESOURCE,
+    SLOT_VALUE,
+    SLOT_VISITS,
+    TO_LOST,
+    TO_WON,
+    UNCERTAIN,
+    ArrivalPlan,
+    ExitPlan,
+    Model,
+    RiskPlan,
+    TypePlan,
+)
+from simsales.engine.options import ENGINES, Engine
+from simsales.engine.replication import (
+    K_ADVANCE,
+    K_LOST,
+    K_OPEN,
+    K_REWORK,
+    K_SKIP,
+    K_WON,
+    LOST,
+    OPEN,
+    WON,
+    RepRecords,
+    _capacity_days,
+    _poisson_ppf,
+    _Run,
+    run_replication,
+)
+from simsales.engine.streams import (
+    _TO_DOUBLE,
+    Purpose,
+    _jumps,
+    _mul128,
+    _pcg64_doubles_many,
+    _splitmix,
+    stable_hash,
+)
+from simsales.errors import SimsalesError
+from simsales.scenario.calendar import TIME_EPS
+from simsales.scenario.distributions import Sampler
+
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "block_uniforms",
+    "current_engine",
+    "default_engine",
+    "run_block",
+    "run_replications",
+    "unsupported",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
+
+_MAX_STEPS = 4096  # visits per deal beyond which the rest of the block goes to SimPy
+
+# The fields this path implements; a field added to the model (new syntax) declines the scenario.
+_MODEL_FIELDS = frozenset(
+    [
+        "name",
+        "currency",
+        "start",
+        "horizon",
+        "horizon_t",
+        "calendar",
+        "stage_ids",
+        "stage_labels",
+        "pool_ids",
+        "capacity",
+        "capacity_changes",
+        "cost_per_day",
+        "types",
+        "deal_ids",
+        "deal_names",
+        "deal_customers",
+        "deal_type",
+        "deal_stage",
+        "deal_elapsed",
+        "deal_value",
+        "deal_target",
+        "arrivals",
+        "risks",
+        "rules",
+        "queue",
+        "queue_expression",
+        "queue_descending",
+        "targets",
+        "global_cost",
+        "uncertainty",
+        "deal_keys",
+    ]
+)
+_TYPE_FIELDS = frozenset(
+    [
+        "name",
+        "label",
+        "on",
+        "duration",
+        "advance",
+        "rework_to",
+        "rework_p",
+        "needs",
+        "held",
+        "stage_cost",
+        "value",
+        "margin",
+        "win_from",
+        "exits",
+    ]
+)
+_EXIT_FIELDS = frozenset(["to", "p", "after", "towards_win", "stale_after"])
+_ARRIVAL_FIELDS = frozenset(
+    {"type_index", "stage", "customer", "key", "month_start", "month_end", "month_label"}
+    | {"rate", "key_hash", "month_hash", "month_prefix"}
+)
+_RISK_FIELDS = frozenset(
+    [
+        "index",
+        "id",
+        "key",
+        "scope",
+        "p",
+        "exposed",
+        "window",
+        "types",
+        "customers",
+        "when",
+        "delay",
+        "win_factor",
+        "value_factor",
+        "lost",
+        "pool",
+        "capacity",
+        "duration",
+        "cost",
+    ]
+)
+
+
+def _names(cls: Any) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
+def unsupported(model: Model) -> str | None:
+    """Why the fast path cannot run ``model`` (None: it can, replication by replication)."""
+    for cls, known in (
+        (Model, _MODEL_FIELDS),
+        (TypePlan, _TYPE_FIELDS),
+        (ExitPlan, _EXIT_FIELDS),
+        (ArrivalPlan, _ARRIVAL_FIELDS),
+        (RiskPlan, _RISK_FIELDS),
+    ):
+        if _names(cls) != known:
+            return f"model features unknown to the fast path ({cls.__name__})"
+    if model.rules:
+        return "rules"
+    if any(r.scope != SCOPE_RESOURCE for r in model.risks):
+        return "deal or global risks"
+    return None
+
+
+# --- random streams: every (replication, key) stream of a block at once --------------------
+
+
+def block_uniforms(words: U64, purpose: int, keys: U64, n: int) -> FloatArray:
+    """Row i: ``Streams(seq_i).uniforms(purpose, keys[i], n)`` with ``words[i]`` the four
+    words of seq_i (each row with its replication's words: streams.py has one replication)."""
+    if n == 0 or len(keys) == 0:
+        return np.empty((len(keys), n))
+    return _pcg64_doubles_many(*_seed_states(words, purpose, keys), n)
+
+
+def _seed_states(words: U64, purpose: int, keys: U64) -> tuple[U64, U64, U64, U64]:
+    """PCG64 state and increment (high, low words) of stream (purpose, key), as
+    ``Streams.uniforms_many`` derives them from a replication's words."""
+    base = _splitmix(keys ^ _splitmix(np.full(keys.shape, purpose, np.uint64)))
+    sh, sl, ih, il = (_splitmix(base ^ words[:, j]) for j in range(4))
+    return sh, sl, ih, il | np.uint64(1)
+
+
+def _draw(state: tuple[U64, ...], col: IntArray) -> FloatArray:
+    """Uniform ``col`` (from 0) of each stream: ``_pcg64_doubles_many`` at one step per row."""
+    jumps = _jumps(1 << max(6, int(col.max(initial=0)).bit_length()))  # a few sizes, cached
+    a_hi, a_lo, c_hi, c_lo = (x[col] for x in jumps)
+    s_hi, s_lo = _mul128(state[0], state[1], a_hi, a_lo)
+    t_hi, t_lo = _mul128(state[2], state[3], c_hi, c_lo)
+    lo = s_lo + t_lo
+    hi = s_hi + t_hi + (lo < s_lo).astype(np.uint64)
+    x, rot = hi ^ lo, hi >> np.uint64(58)
+    x = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
+    out: FloatArray = (x >> np.uint64(11)).astype(np.float64) * _TO_DOUBLE
+    return out
+
+
+# --- the block ------------------------------------------------------------------------------
+
+
+class _Odds:
+    """A replication's per-type lists as the engine builds them for its win odds."""
+
+    def __init__(self, model: Model, win_odds: FloatArray) -> None:
+        probe = _Probe(win_odds)
+        fast = [_Run._fast(probe, t, plan) for t, plan in enumerate(model.types)]  # type: ignore[arg-type]
+        s, n_types = model.n_stages, len(model.types)
+        width = max((len(ex.to) for plan in model.types for ex in plan.exits if ex), default=1)
+        self.advance = np.array([f[2] for f in fast]).reshape(n_types, s)
+        self.rework_p = np.array([f[4] for f in fast]).reshape(n_types, s)
+        self.cum = np.full((n_types, s, width), np.inf)
+        self.lists = fast
+        for t, f in enumerate(fast):
+            for st, ex in enumerate(f[5]):
+                if ex is not None:
+                    self.cum[t, st, : len(ex[1])] = ex[1]
+
+
+class _Probe:
+    """What ``_Run._fast`` reads from a replication: its win-odds multipliers."""
+
+    def __init__(self, win_odds: FloatArray) -> None:
+        self.mult = {"win_odds": win_odds}
+
+
+class _Block:
+    """Deals of consecutive replications side by side: row g of every array is one deal."""
+
+    def __init__(self, model: Model, seqs: Sequence[np.random.SeedSequence]) -> None:
+        self.m = m = model
+        self.b = b = len(seqs)
+        self.words = np.array([seq.generate_state(4, np.uint64) for seq in seqs]).reshape(b, 4)
+        self.until = m.horizon_t + TIME_EPS  # SimPy's run(until=...): events before it happen
+        self._multipliers()
+        self._deals()
+        self._plans()
+
+    def _uniforms(self, reps: IntArray, purpose: int, keys: U64, n: int) -> FloatArray:
+        return block_uniforms(self.words[reps], purpose, keys, n)
+
+    def _multipliers(self) -> None:
+        m, b = self.m, self.b
+        reps = np.arange(b)
+        self.mult = {kind: np.ones((b, len(m.types))) for kind in UNCERTAIN}
+        self.uncertainty = np.ones((b, len(m.uncertainty)))
+        for i, plan in enumerate(m.uncertainty):
+            u = self._uniforms(reps, Purpose.UNCERTAINTY, np.full(b, plan.key, np.uint64), 1)
+            x = np.asarray(plan.sampler.ppf(u[:, 0]), np.float64)
+            self.uncertainty[:, i] = x
+            if plan.type_index < 0:
+                self.mult[plan.kind] *= x[:, None]
+            else:
+                self.mult[plan.kind][:, plan.type_index] *= x
+        # one set of per-type lists per replication only when win odds vary
+        varies = any(p.kind == "win_odds" for p in m.uncertainty)
+        self.odds = [
+            _Odds(m, row) for row in (self.mult["win_odds"] if varies else [np.ones(len(m.types))])
+        ]
+        self.group = reps if varies else np.zeros(b, np.int64)
+        self.advance = np.stack([o.advance for o in self.odds])  # (group, type, stage)
+        self.rework_p = np.stack([o.rework_p for o in self.odds])
+        self.cum = np.stack([o.cum for o in self.odds])  # (group, type, stage, exit)
+
+    def _deals(self) -> None:
+        m, b = self.m, self.b
+        n_live = len(m.deal_ids)
+        ids = [list(m.deal_ids) for _ in range(b)]
+        extra: list[list[tuple[int, int, FloatArray, U64]]] = [[] for _ in range(b)]
+        self.arrivals_by_source = np.zeros((b, len(m.arrivals)), np.int64)
+        reps = np.arange(b)
+        for a_i, a in enumerate(m.arrivals):
+            rate = a.rate[None, :] * self.mult["arrivals"][:, a.type_index][:, None]
+            u = self._uniforms(
+                reps, Purpose.ARRIVALS, np.full(b, stable_hash(a.key), np.uint64), len(a.rate)
+            )
+            counts = _poisson_ppf(u, rate).reshape(b, len(a.rate))
+            self.arrivals_by_source[:, a_i] = counts.sum(axis=1)
+            for month in range(len(a.rate)):
+                most = int(counts[:, month].max(initial=0))
+                if most == 0:
+                    continue
+                label = a.month_label[month]
+                key = np.full(b, stable_hash(f"{a.key}@{label}"), np.uint64)
+                draws = self._uniforms(reps, Purpose.ARRIVALS, key, most)
+                lo, hi = a.month_start[month], a.month_end[month]
+                names = [f"{a.key}@{label}#{k + 1}" for k in range(most)]  # same in every rep
+                hashes = np.array([stable_hash(x) for x in names], np.uint64)
+                for rep in np.flatnonzero(counts[:, month]).tolist():
+                    c = int(counts[rep, month])
+                    times = lo + np.sort(draws[rep, :c]) * (hi - lo)
+                    ids[rep].extend(names[:c])
+                    extra[rep].append((a.type_index, a.stage, times, hashes[:c]))
+        self.ids = ids
+        sizes = np.array([len(x) for x in ids], np.int64)
+        self.offset = np.concatenate([[0], np.cumsum(sizes)])
+        n = self.n = int(self.offset[-1])
+        self.rep = np.repeat(np.arange(b), sizes)
+        self.local = np.arange(n) - self.offset[self.rep]
+        self.live = self.local < n_live
+        self.type = np.empty(n, np.int64)
+        self.stage0 = np.empty(n, np.int64)
+        self.arrival = np.zeros(n)
+        self.keys = np.empty(n, np.uint64)
+        for r in range(b):
+            o = int(self.offset[r])
+            self.type[o : o + n_live] = m.deal_type
+            self.stage0[o : o + n_live] = m.deal_stage
+            self.keys[o : o + n_live] = m.deal_keys
+            if extra[r]:
+                sl = slice(o + n_live, int(self.offset[r + 1]))
+                self.type[sl] = np.concatenate([np.full(len(x[2]), x[0]) for x in extra[r]])
+                self.stage0[sl] = np.concatenate([np.full(len(x[2]), x[1]) for x in extra[r]])
+                self.arrival[sl] = np.concatenate([x[2] for x in extra[r]])
+                self.keys[sl] = np.concatenate([x[3] for x in extra[r]])
+        self.states = _seed_states(self.words[self.rep], Purpose.DEAL_STAGES, self.keys)
+
+    def slot(self, g: IntArray, col: IntArray | int) -> FloatArray:
+        """Deal g's uniform at ``col`` of its stage stream (streams.py's slots), computed for
+        just the draws a visit uses."""
+        col = np.broadcast_to(np.asarray(col, np.int64), g.shape)
+        return _draw(tuple(x[g] for x in self.states), col)
+
+    def _plans(self) -> None:
+        m, s = self.m, self.m.n_stages
+        n_types = len(m.types)
+        self.scale = self.mult["duration"][self.rep, self.type]
+        self.on = np.array([plan.on for plan in m.types], bool).reshape(n_types, s)
+        nxt = np.full((n_types, s + 1), s, np.int64)  # first stage >= s a type goes through
+        for st in range(s - 1, -1, -1):
+            nxt[:, st] = np.where(self.on[:, st], st, nxt[:, st + 1])
+        self.next_on = nxt
+        self.rework_to = np.array([plan.rework_to for plan in m.types], np.int64).reshape(
+            n_types, s
+        )
+        self.has_exits = np.array([[ex is not None for ex in p.exits] for p in m.types], bool)
+        width = self.odds[0].cum.shape[2]
+        self.exit_to = np.full((n_types, s, width), TO_LOST, np.int64)
+        for t, plan in enumerate(m.types):
+            for st, ex in enumerate(plan.exits):
+                if ex is not None:
+                    self.exit_to[t, st, : len(ex.to)] = ex.to
+        self.needs = np.zeros((n_types, s, len(m.pool_ids)), np.int64)
+        self.asks = np.zeros((n_types, s, len(m.pool_ids)), bool)  # a request counts the pool
+        for t, plan in enumerate(m.types):
+            for st, needs in enumerate(plan.needs):
+                for p, c in needs:
+                    self.needs[t, st, p] = c
+                    self.asks[t, st, p] = True
+        self._first_draws()
+
+    def _first_draws(self) -> None:
+        """Values as the engine draws them up front; live deals' conditioned first visits."""
+        m, n = self.m, self.n
+        value = np.full(n, np.nan)
+        value[self.live] = m.deal_value[self.local[self.live]]
+        for t_i, plan in enumerate(m.types):
+            missing = np.flatnonzero((self.type == t_i) & np.isnan(value))
+            if len(missing) and plan.value is not None:
+                value[missing] = plan.value.ppf(self.slot(missing, SLOT_VALUE))
+        self.value = value * self.mult["value"][self.rep, self.type]
+        self.first_dur = np.full(n, np.nan)  # a live deal's first visit, when conditioned
+        self.first_exit = np.full(n, -1, np.int64)
+        self.stale_after = np.full(n, np.nan)  # stale live deals: days until lost (-1 at once)
+        self._live_stages()
+
+    def _exit_of(
+        self, g: IntArray, t: int | IntArray, st: int | IntArray, u: FloatArray
+    ) -> IntArray:
+        """``min(bisect_right(cum, u), len(cum) - 1)`` with each deal's own cumulative shares."""
+        cum = self.cum[self.group[self.rep[g]], t, st]
+        count = (cum <= u[:, None]).sum(axis=1)
+        last = np.isfinite(cum).sum(axis=1) - 1
+        return np.minimum(count, last).astype(np.int64)
+
+    def _live_stages(self) -> None:
+        """Live deals part-way through their stage: the remaining time, conditioned on the days
+        spent (as _Run._deals draws it), for every replication of the block at once."""
+        m = self.m
+        live = np.flatnonzero(m.deal_elapsed > 0)
+        if len(live) == 0:
+            return
+        g = (self.offset[:-1, None] + live[None, :]).ravel()  # (replication, live deal) rows
+        d = self.local[g]
+        age = m.deal_elapsed[d] / self.scale[g]
+        for t_i, st in sorted(
+            set(zip(m.deal_type[live].tolist(), m.deal_stage[live].tolist(), strict=True))
+        ):
+            pick = (self.type[g] == t_i) & (self.stage0[g] == st)
+            rows, a = g[pick], age[pick]
+            col = SLOT_VISITS + 3 * st
+            ex = m.types[t_i].exits[st]
+            if ex is None:
+                left = _remaining(m.types[t_i].duration[st], self.slot(rows, col), a)
+                self.first_dur[rows] = self.scale[rows] * left
+                continue
+            shares = np.stack([np.diff(o.lists[t_i][5][st][1], prepend=0.0) for o in self.odds])[
+                self.group[self.rep[rows]]
+            ]
+            survive = np.stack([1.0 - np.asarray(x.cdf(a), np.float64) for x in ex.after], axis=1)
+            w = shares * np.clip(survive, 0.0, 1.0)
+            total = w.sum(axis=1)
+            stale = total <= 0
+            self.stale_after[rows[stale]] = ex.stale_after
+            rows, a, w, total = rows[~stale], a[~stale], w[~stale], total[~stale]
+            cum = np.cumsum(w / total[:, None], axis=1)
+            cum[:, -1] = 1.0
+            k = np.minimum((cum <= self.slot(rows, col + 1)[:, None]).sum(axis=1), cum.shape[1] - 1)
+            self.first_exit[rows] = k
+            for j in np.unique(k).tolist():
+                on = k == j
+                left = _remaining(ex.after[j], self.slot(rows[on], col), a[on])
+                self.first_dur[rows[on]] = self.scale[rows[on]] * left
+
+    # --- trajectories without capacity ------------------------------------------------------
+
+    def trajectories(self) -> None:
+        s, until = self.m.n_stages, self.until
+        n = self.n
+        self.outcome = np.full(n, OPEN, np.int8)
+        self.decision = np.full(n, np.nan)
+        self.reached = self.stage0.copy()
+        self.declined = np.zeros(self.b, bool)
+        self.events = _Events()
+        visits = np.zeros((n, s), np.int64)
+        at = self.stage0.copy()  # the stage each deal enters next (before the type's skips)
+        stale = np.flatnonzero(~np.isnan(self.stale_after))
+        lost_at = np.where(self.stale_after[stale] > 0, 0.0 + self.stale_after[stale], 0.0)
+        late = lost_at >= until
+        self.outcome[stale[~late]] = LOST
+        self.decision[stale[~late]] = lost_at[~late]
+        g = np.flatnonzero(np.isnan(self.stale_after) & (self.arrival < until))
+        t = self.arrival[g]
+        now = self._starts(g)  # the event each deal's process runs in
+        rec: list[tuple[npt.NDArray[Any], ...]] = []  # deal, stage, visit, start, end, kind, events
+        step = 0
+        while len(g):
+            if step > _MAX_STEPS:
+                self.declined[np.unique(self.rep[g])] = True
+                break
+            ty = self.type[g]
+            st = self.next_on[ty, at[g]]
+            done = st >= s  # every remaining stage skipped: won on entry
+            self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
+            g, t, ty, st, now = g[~done], t[~done], ty[~done], st[~done], now[~done]
+            self.reached[g] = st
+            v = visits[g, st]
+            visits[g, st] += 1
+            base = SLOT_VISITS + 3 * (v * s + st)
+            u0, u1, u2 = (self.slot(g, base + i) for i in range(3))
+            dur, k = self._times(g, ty, st, u0, u1)
+            # a live deal's first visit, of the stage it is in: conditioned on the days spent
+            given = (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_dur[g])
+            dur[given], k[given] = self.first_dur[g[given]], self.first_exit[g[given]]
+            end = t + dur  # as SimPy schedules a timeout: now + delay
+            run_out = end >= until  # still in the stage at the horizon
+            kind, go = self._ways(g, ty, st, k, u1, u2)
+            kind[run_out] = K_OPEN
+            then = np.full(len(g), -1)
+            then[~run_out] = self.events.add(self.rep[g[~run_out]], end[~run_out], now[~run_out])
+            rec.append((g, st, v, t, np.where(run_out, np.nan, end), kind, now, then))
+            won, lost = ~run_out & (go == TO_WON), ~run_out & (go == TO_LOST)
+            self.outcome[g[won]], self.outcome[g[lost]] = WON, LOST
+            self.decision[g[won | lost]] = end[won | lost]
+            keep = ~(run_out | (go < 0))
+            g, t, now = g[keep], end[keep], then[keep]
+            at[g] = go[keep]
+            step += 1
+        ints = (0, 1, 2, 5, 6, 7)
+        cols = [
+            np.concatenate([r[i] for r in rec])
+            if rec
+            else np.zeros(0, np.int64 if i in ints else float)
+            for i in range(8)
+        ]
+        self.v_deal, self.v_stage, self.v_number = (c.astype(np.int64) for c in cols[:3])
+        self.v_start, self.v_exit = cols[3], cols[4]
+        self.v_kind, self.v_began, self.v_ended = (c.astype(np.int64) for c in cols[5:])
+
+    def _starts(self, g: IntArray) -> IntArray:
+        """The events that start deal processes, as _Run.run makes them: deals there at time
+        zero are processes from the outset (after the world's, in deal order); later ones
+        are started by one arrivals process, in order of arrival, each at its exact time."""
+        first = len(self.m.capacity_changes) + len(self.m.risks)
+        out = np.empty(len(g), np.int64)
+        now = self.arrival[g] == 0
+        out[now] = self.events.add(
+            self.rep[g[now]], np.zeros(int(now.sum())), -1, first + self.local[g[now]]
+        )
+        late = np.flatnonzero(self.arrival > 0)  # all of them, as the engine sorts them
+        if len(late) == 0:
+            return out
+        late = late[np.lexsort((self.local[late], self.arrival[late], self.rep[late]))]
+        rep, t = self.rep[late], self.arrival[late]
+        new_rep = np.r_[True, rep[1:] != rep[:-1]]
+        new_time = new_rep | np.r_[True, t[1:] != t[:-1]]
+        feeder = self.events.add(rep[new_rep], np.zeros(int(new_rep.sum())), -1, first + self.n)
+        # the arrivals process waits for each new instant in turn (its events chained)
+        instants = np.flatnonzero(new_time)
+        due = t[instants] < self.until
+        steps = instants[due]
+        ids = self.events.n + np.arange(len(steps))
+        root_of = np.cumsum(new_rep) - 1
+        parent = np.where(new_rep[steps], feeder[root_of[steps]], ids - 1)
+        self.events.add(rep[steps], t[steps], parent)
+        number = np.where(due, np.cumsum(due) - 1, -1)[np.cumsum(new_time) - 1]  # per deal
+        sibling = np.arange(len(late)) - instants[np.cumsum(new_time) - 1]
+        ok = number >= 0
+        starts = np.full(self.n, -1, np.int64)
+        starts[late[ok]] = self.events.add(
+            rep[ok], t[ok], ids[number[ok]], sibling[ok], urgent=True
+        )
+        out[~now] = starts[g[~now]]
+        return out
+
+    def _times(
+        self, g: IntArray, ty: IntArray, st: IntArray, u0: FloatArray, u1: FloatArray
+    ) -> tuple[FloatArray, IntArray]:
+        """Each visit's time in the stage (and exit, -1 in the simple form) from its draws."""
+        m = self.m
+        dur = np.zeros(len(g))
+        k = np.full(len(g), -1, np.int64)
+        ex_rows = np.flatnonzero(self.has_exits[ty, st])
+        if len(ex_rows):
+            k[ex_rows] = self._exit_of(g[ex_rows], ty[ex_rows], st[ex_rows], u1[ex_rows])
+        kk = np.maximum(k, 0)
+        groups = (ty * m.n_stages + st) * self.cum.shape[3] + kk
+        for key in np.unique(groups).tolist():
+            rows = np.flatnonzero(groups == key)
+            t_i, s_i, j = int(ty[rows[0]]), int(st[rows[0]]), int(kk[rows[0]])
+            ex = m.types[t_i].exits[s_i]
+            sampler = m.types[t_i].duration[s_i] if ex is None else ex.after[j]
+            dur[rows] = self.scale[g[rows]] * sampler.ppf(u0[rows])
+        return dur, k
+
+    def _ways(
+        self, g: IntArray, ty: IntArray, st: IntArray, k: IntArray, u1: FloatArray, u2: FloatArray
+    ) -> tuple[IntArray, IntArray]:
+        """How each visit ends (K_*) and where the deal goes (a stage, TO_WON or TO_LOST)."""
+        s = self.m.n_stages
+        grp = self.group[self.rep[g]]
+        advance = self.advance[grp, ty, st]
+        rework_p = self.rework_p[grp, ty, st]
+        nxt = self.next_on[ty, st + 1]
+        back = self.rework_to[ty, st]
+        rework = (back >= 0) & (u1 < rework_p)
+        lost = ~rework & (u2 >= advance)
+        kind = np.where(
+            rework, K_REWORK, np.where(lost, K_LOST, np.where(nxt >= s, K_WON, K_ADVANCE))
+        )
+        go = np.where(rework, back, np.where(lost, TO_LOST, np.where(nxt >= s, TO_WON, nxt)))
+        ex = np.flatnonzero(self.has_exits[ty, st])
+        if len(ex):
+            target = self.exit_to[ty[ex], st[ex], k[ex]]
+            ahead = self.next_on[ty[ex], np.clip(target, 0, s)]
+            fwd = target > st[ex]
+            kind[ex] = np.where(
+                target == TO_WON, K_WON,
+                np.where(target == TO_LOST, K_LOST,
+                np.where(~fwd, K_REWORK,
+                np.where(ahead >= s, K_WON, np.where(ahead == nxt[ex], K_ADVANCE, K_SKIP)))),
+            )  # fmt: skip
+            go[ex] = np.where(
+                target < 0, target, np.where(~fwd, target, np.where(ahead >= s, TO_WON, ahead))
+            )
+        return kind.astype(np.int64), go.astype(np.int64)
+
+    # --- capacity: the world's events, and whether any request would have queued ----------
+
+    def world(self) -> None:
+        """Capacity changes and resource risks of each replication, as SimPy meets them."""
+        m, b, until = self.m, self.b, self.until
+        reps = np.arange(b)
+        self.occurred = np.zeros((b, len(m.risks)), bool)
+        draws = []
+        for r in m.risks:  # resource risks only (see unsupported)
+            u = self._uniforms(
+                reps, Purpose.RESOURCE_RISK, np.full(b, stable_hash(r.id), np.uint64), 3
+            )
+            self.occurred[:, r.index] = u[:, 0] < r.p
+            begins = r.window[0] + u[:, 1] * (r.window[1] - r.window[0])
+            assert r.duration is not None
+            draws.append((r, begins, np.asarray(r.duration.ppf(u[:, 2]), np.float64)))
+        n_planned = len(m.capacity_changes)
+        # per replication: (event, pool, planned capacity or None, change, risk or None, days)
+        self.changes: list[list[tuple[int, int, int | None, int, RiskPlan | None, float]]] = []
+        add = self.events.add
+        for rep in range(b):
+            here = np.array([rep])
+            mine: list[tuple[int, int, int | None, int, RiskPlan | None, float]] = []
+            for j, (at, pool, cap) in enumerate(m.capacity_changes):  # processes made first
+                if at < until:
+                    root = add(here, np.zeros(1), -1, np.array([j]))
+                    mine.append((int(add(here, np.array([at]), root)[0]), pool, cap, 0, None, 0.0))
+            for r, begins, lasts in draws:
+                at, days = float(begins[rep]), float(lasts[rep])
+                if not self.occurred[rep, r.index] or at >= until:
+                    continue
+                root = add(here, np.zeros(1), -1, np.array([n_planned + r.index]))
+                start = add(here, np.array([at]), root)
+                mine.append((int(start[0]), r.pool, None, r.capacity, r, days))
+                if at + days < until:
+                    end = add(here, np.array([at + days]), start)
+                    mine.append((int(end[0]), r.pool, None, -r.capacity, None, 0.0))
+            self.changes.append(mine)
+
+    def check(self) -> None:
+        """SimPy's processing order of every event, the capacity logs in it, and the
+        replications where some request would have found its pools short (declined)."""
+        self.order = self.events.rank()
+        m = self.m
+        self.cap_log: list[list[tuple[float, int, int]]] = []
+        self.risk_log: list[list[tuple[int, int, float, float]]] = []
+        times = self.events.times()
+        for mine in self.changes:
+            planned = [int(c) for c in m.capacity]
+            delta = [0] * len(m.pool_ids)
+            caps = [(0.0, p, int(c)) for p, c in enumerate(m.capacity)]
+            risks: list[tuple[int, int, float, float]] = []
+            for event, pool, cap, change, risk, days in sorted(
+                mine, key=lambda e: self.order[e[0]]
+            ):
+                at = float(times[event])
+                if risk is not None:
+                    risks.append((risk.index, -1, at, days))
+                if cap is not None:
+                    planned[pool] = cap
+                delta[pool] += change
+                caps.append((at, pool, max(0, planned[pool] + delta[pool])))
+            self.cap_log.append(caps)
+            self.risk_log.append(risks)
+        cap_event = [
+            [e[0] for e in sorted(mine, key=lambda e: self.order[e[0]])] for mine in self.changes
+        ]
+        self.cap_event = cap_event
+        for p in range(len(m.pool_ids)):
+            most = self.needs[:, :, p].max(axis=1, initial=0)[self.type]  # a deal holds one stage
+            bound = np.bincount(self.rep, most, minlength=self.b)
+            low = np.array([min(c for _, q, c in log if q == p) for log in self.cap_log])
+            if (bound > low).any():  # some replication could run short: replay it
+                self._sweep(p)
+
+    def _sweep(self, p: int) -> None:
+        """Replay pool p's requests, releases and capacity in SimPy's order: a request that
+        finds fewer free people than it needs would have queued, so SimPy must run it."""
+        ty = self.type[self.v_deal]
+        asks = self.asks[ty, self.v_stage, p]
+        need = self.needs[ty, self.v_stage, p][asks]
+        g, began, ended = self.v_deal[asks], self.v_began[asks], self.v_ended[asks]
+        freed = ended >= 0
+        rep_c: list[int] = []
+        rank_c: list[int] = []
+        level_c: list[int] = []
+        for r, (log, events) in enumerate(zip(self.cap_log, self.cap_event, strict=True)):
+            n_pools = len(self.m.pool_ids)
+            rep_c.append(r)
+            rank_c.append(-1)  # the capacity it starts with
+            level_c.append(log[p][2])
+            for (_, pool, cap), event in zip(log[n_pools:], events, strict=True):
+                if pool == p:
+                    rep_c.append(r)
+                    rank_c.append(int(self.order[event]))
+                    level_c.append(cap)
+        n_req, n_rel, n_cap = len(g), int(freed.sum()), len(rep_c)
+        rep = np.concatenate([self.rep[g], self.rep[g[freed]], rep_c])
+        rank = np.concatenate([self.order[began], self.order[ended[freed]], rank_c])
+        # in one event a deal first releases what its visit held, then asks for the next
+        sub = np.r_[np.ones(n_req, np.int64), np.zeros(n_rel + n_cap, np.int64)]
+        delta = np.r_[need, -need[freed], np.zeros(n_cap, np.int64)]
+        level = np.r_[np.zeros(n_req + n_rel, np.int64), np.array(level_c, np.int64)]
+        is_cap = np.r_[np.zeros(n_req + n_rel, bool), np.ones(n_cap, bool)]
+        first = is_cap & (rank == -1)
+        order = np.lexsort((sub, rank, rep))
+        pos = np.arange(len(order))
+        busy = np.cumsum(delta[order])  # each replication starts at its capacity, delta 0
+        busy = busy - busy[np.maximum.accumulate(np.where(first[order], pos, 0))]
+        cap_at = level[order][np.maximum.accumulate(np.where(is_cap[order], pos, 0))]
+        short = (sub[order] == 1) & (busy > cap_at)
+        self.declined[rep[order][short]] = True
+
+    # --- records ----------------------------------------------------------------------------
+
+    def records(self) -> list[RepRecords | None]:
+        m, horizon = self.m, self.m.horizon_t
+        done = self.v_ended >= 0
+        # finished visits as they end, then those in service at the horizon as they started
+        key = self.order[np.where(done, self.v_ended, self.v_began)]
+        order = np.lexsort((key, ~done, self.rep[self.v_deal]))
+        deal, stage = self.v_deal[order], self.v_stage[order]
+        start, exit_t, kind = self.v_start[order], self.v_exit[order], self.v_kind[order]
+        number = self.v_number[order]
+        bounds = np.searchsorted(self.rep[deal], np.arange(self.b + 1))
+        types = np.stack([t.held for t in m.types])
+        stage_costs = np.stack([t.stage_cost for t in m.types])
+        held_all = types[self.type[deal], stage]
+        held_days = np.nan_to_num(exit_t, nan=horizon) - start
+        people_all = held_days[:, None] * held_all
+        stage_cost = np.where(np.isnan(exit_t), 0.0, stage_costs[self.type[deal], stage])
+        asks = self.asks[self.type[deal], stage]
+        n_pools = len(m.pool_ids)
+        # costs as _Run._records adds them, deal by deal in visit order (a matrix product per
+        # replication, on the same rows as the engine's)
+        per_visit = np.empty(len(deal))
+        for r in range(self.b):
+            a, z = int(bounds[r]), int(bounds[r + 1])
+            per_visit[a:z] = people_all[a:z] @ m.cost_per_day
+        # bincount adds in input order from zero, as np.add.at into zeros does (and faster)
+        cost = np.asarray(np.bincount(deal, per_visit, minlength=self.n), np.float64)
+        if stage_cost.any():  # adding zeros changes nothing
+            np.add.at(cost, deal, stage_cost)
+        type16, stage16 = self.type.astype(np.int16), self.reached.astype(np.int16)
+        v_deal = (deal - self.offset[self.rep[deal]]).astype(np.int32)
+        v_stage, v_number, v_kind = (
+            stage.astype(np.int16),
+            number.astype(np.int32),
+            kind.astype(np.int8),
+        )
+        zeros, ones = np.zeros(self.n), np.ones(self.n)
+        requests = np.vstack([np.zeros((1, n_pools), np.int64), np.cumsum(asks, axis=0)])
+        logs: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # arrays shared by equal logs
+        out: list[RepRecords | None] = []
+        for r in range(self.b):
+            if self.declined[r]:
+                out.append(None)
+                continue
+            d_ = slice(int(self.offset[r]), int(self.offset[r + 1]))
+            v_ = slice(int(bounds[r]), int(bounds[r + 1]))
+            log = (tuple(self.cap_log[r]), tuple(self.risk_log[r]))
+            if log not in logs:
+                caps = np.array(log[0], dtype=np.float64).reshape(-1, 3)
+                risks = np.array(log[1], dtype=np.float64).reshape(-1, 4)
+                logs[log] = (
+                    caps[:, 0], caps[:, 1].astype(np.int64), caps[:, 2].astype(np.int64),
+                    _capacity_days(caps, n_pools, horizon), risks[:, 0].astype(np.int64),
+                    risks[:, 1].astype(np.int64), risks[:, 2], risks[:, 3],
+                )  # fmt: skip
+            c_t, c_pool, c_value, c_days, r_index, r_deal, r_t, r_delay = logs[log]
+            out.append(
+                RepRecords(
+                    deal_id=self.ids[r],
+                    deal_type=type16[d_],
+                    deal_live=self.live[d_],
+                    arrival_t=self.arrival[d_],
+                    outcome=self.outcome[d_],
+                    decision_t=self.decision[d_],
+                    value=self.value[d_],
+                    cost=cost[d_],
+                    stage=stage16[d_],
+                    wait=zeros[d_],
+                    win_factor=ones[d_],
+                    visit_deal=v_deal[v_],
+                    visit_stage=v_stage[v_],
+                    visit_number=v_number[v_],
+                    visit_entry=start[v_],
+                    visit_ready=start[v_],
+                    visit_start=start[v_],
+                    visit_exit=exit_t[v_],
+                    visit_kind=v_kind[v_],
+                    pool_busy=people_all[v_].sum(axis=0),
+                    pool_capacity_days=c_days,
+                    pool_requests=requests[v_.stop] - requests[v_.start],  # exact: integers
+                    pool_wait=np.zeros(n_pools),
+                    capacity_t=c_t,
+                    capacity_pool=c_pool,
+                    capacity_value=c_value,
+                    risk_index=r_index,
+                    risk_deal=r_deal,
+                    risk_t=r_t,
+                    risk_delay=r_delay,
+                    global_cost=m.global_cost,
+                    global_risk_occurred=self.occurred[r],
+                    arrivals_by_source=self.arrivals_by_source[r],
+                    uncertainty=self.uncertainty[r],
+                )
+            )
+        return out
+
+
+class _Events:
+    """The SimPy events of a block: when each happens, which event scheduled it, and its
+    place among the events that one scheduled (a process made before the run: no parent, and
+    its creation order). SimPy processes them by (time, priority, the order they were
+    scheduled in), an event being scheduled while its parent is processed; :meth:`rank`
+    resolves that recursion, equal instants included."""
+
+    def __init__(self) -> None:
+        self._cols: list[tuple[IntArray, FloatArray, IntArray, IntArray, IntArray]] = []
+        self.n = 0
+
+    def add(
+        self,
+        rep: IntArray,
+        time: FloatArray,
+        parent: int | IntArray,
+        order: Any = 0,
+        urgent: bool = False,
+    ) -> IntArray:
+        k = len(time)
+        ids = np.arange(self.n, self.n + k)
+        self.n += k
+        parent = np.broadcast_to(np.asarray(parent, np.int64), (k,))
+        # a process's start is URGENT (it goes before the instant's timeouts)
+        prio = np.full(k, 0 if urgent else 1)
+        prio[parent < 0] = 0
+        self._cols.append((
+            np.asarray(rep, np.int64), np.asarray(time, np.float64), parent,
+            np.broadcast_to(np.asarray(order, np.int64), (k,)), prio,
+        ))  # fmt: skip
+        return ids
+
+    def times(self) -> FloatArray:
+        return np.concatenate([c[1] for c in self._cols])
+
+    def rank(self) -> IntArray:
+        """Each event's position in SimPy's processing order (replication by replication)."""
+        rep, time, parent, order, prio = (np.concatenate(c) for c in zip(*self._cols, strict=True))
+        start = parent < 0
+        rank = np.full(len(time), -1, np.int64)
+        key = np.full(len(time), -1, np.int64)  # the parent's rank, once known
+        by = np.lexsort((order, prio, time, rep))  # the first pass: no parent's rank yet
+        while True:  # ties of equal instants resolve one generation back per pass
+            rank[by] = np.arange(len(time))
+            r, t, p = rep[by], time[by], prio[by]
+            if not (
+                (r[1:] == r[:-1]) & (t[1:] == t[:-1]) & (p[1:] == p[:-1]) & ~start[by][1:]
+            ).any():
+                return rank  # no two events share an instant but process starts (in order)
+            new_key = np.where(start, -1, rank[np.maximum(parent, 0)])
+            if np.array_equal(new_key, key):
+                return rank
+            key = new_key
+            by = np.lexsort((order, key, prio, time, rep))
+
+
+def _remaining(sampler: Sampler, u: FloatArray, elapsed: FloatArray) -> FloatArray:
+    """``sampler.ppf_remaining(u_i, elapsed_i)`` for every i, element for element."""
+    if type(sampler).ppf_remaining is not Sampler.ppf_remaining:  # its own formula
+        return np.array(
+            [sampler.ppf_remaining(np.array([x]), e)[0] for x, e in zip(u, elapsed, strict=True)]
+        )
+    f = np.asarray(sampler.cdf(elapsed), np.float64)  # Sampler.ppf_remaining, vectorized
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = np.asarray(sampler.ppf(f + u * (1.0 - f)), np.float64)
+    return np.where(f >= 1.0, 0.0, np.maximum(x - elapsed, 0.0))
+
+
+def run_block(model: Model, seqs: Sequence[np.random.SeedSequence]) -> list[RepRecords | None]:
+    """The records of each replication, or None where SimPy must run it (see the module
+    docstring); ``unsupported(model)`` must be None."""
+    if not seqs:
+        return []
+    block = _Block(model, seqs)
+    block.trajectories()
+    block.world()
+    block.check()
+    return block.records()
+
+
+_DEFAULT: ContextVar[Engine] = ContextVar("simsales_engine", default="auto")
+_PROBE = 8  # replications tried first: when all of them need SimPy, the rest go straight there
+
+
+@contextmanager
+def default_engine(engine: Engine) -> Iterator[None]:
+    """Within the block, ``simulate`` calls that name no engine use ``engine`` (how a command's
+    --engine reaches the simulations an optimizer or a backtest runs for it)."""
+    if engine not in ENGINES:
+        raise SimsalesError(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
+    token = _DEFAULT.set(engine)
+    try:
+        yield
+    finally:
+        _DEFAULT.reset(token)
+
+
+def current_engine() -> Engine:
+    """The engine ``simulate`` uses when it is given none (see default_engine)."""
+    return _DEFAULT.get()
+
+
+def run_replications(
+    model: Model, seqs: Sequence[np.random.SeedSequence], engine: Engine = "auto"
+) -> tuple[list[RepRecords], int]:
+    """Every replication's records and how many of them the fast path produced.
+
+    ``auto``: the fast path where it is exact, SimPy for the rest; ``simpy``: SimPy for all. The
+    records are the same either way, so the choice (and the probe that skips the fast path for
+    a chunk whose first replications are all contended) changes only the time taken.
+    """
+    if engine not in ENGINES:
+        raise SimsalesError(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
+    fast: list[RepRecords | None] = [None] * len(seqs)
+    if engine == "auto" and unsupported(model) is None:
+        fast[:_PROBE] = run_block(model, seqs[:_PROBE])
+        if any(r is not None for r in fast[:_PROBE]):
+            fast[_PROBE:] = run_block(model, seqs[_PROBE:])
+    out = [
+        run_replication(model, seq) if r is None else r for r, seq in zip(fast, seqs, strict=True)
+    ]
+    return out, sum(r is not None for r in fast)

@@ -1,0 +1,165 @@
+"""The vectorized path is exact: the same records and tables as SimPy, or SimPy itself.
+
+Random scenarios (hypothesis) in three families: pool-free ones and uncontended ones (pools far
+larger than the deals could ever need), where the vectorized path must take replications and
+give every record float for float; and contended ones (the property tests' scenarios, with
+rules, risks and small pools), where ``auto`` must fall back and still give the same tables.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_properties import DISTRIBUTIONS, scenarios
+
+import simsales
+from simsales.engine.model import compile_model
+from simsales.engine.replication import RepRecords, run_replication
+from simsales.engine.streams import Streams, replication_seeds
+from simsales.engine.vectorized import block_uniforms, run_block, run_replications, unsupported
+from simsales.errors import SimsalesError
+
+BENCHMARK = Path(__file__).parents[2] / "scenarios" / "benchmark-200.yaml"
+TABLES = ("deals", "visits", "pools", "capacity", "risks")
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@st.composite
+def free_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """A random scenario the vectorized path covers: no rules and no deal or global risks;
+    pools absent, or too large to bind; stale live deals, multipliers, capacity changes."""
+    data = copy.deepcopy(draw(scenarios()))
+    data.pop("rules", None)
+    data["risks"] = [r for r in data["risks"] if r["scope"] == "resource"]
+    if draw(st.booleans()):  # pool-free
+        data["resources"] = {}
+        data["risks"] = []
+        for stage in data["stages"]:
+            stage["needs"] = {}
+    else:  # uncontended: more people than deals, before and after every change
+        for pool in data["resources"].values():
+            pool["capacity"] = 1000
+            if draw(st.booleans()):
+                pool["capacity_changes"] = [{"from": "2027-02-01", "capacity": 900}]
+    for stage in data["stages"]:
+        if "exits" in stage:
+            stage["stale"] = draw(st.sampled_from(["lost", {"lost_after": 4}]))
+    for deal in data["pipeline"]:
+        deal["days_in_stage"] = draw(st.sampled_from([0, 1, 3.5, 12, 40]))
+    kinds = draw(st.sets(st.sampled_from(["duration", "value", "arrivals"])))
+    data.setdefault("uncertainty", {}).update(
+        {k: {"lognormal": {"mean": 1, "sd": 0.2}} for k in kinds}
+    )
+    if draw(st.booleans()):
+        data["deal_types"]["a"]["uncertainty"] = {"duration": draw(DISTRIBUTIONS)}
+    return data
+
+
+def _same_records(fast: RepRecords, slow: RepRecords) -> None:
+    for field in dataclasses.fields(RepRecords):
+        a, b = getattr(fast, field.name), getattr(slow, field.name)
+        if isinstance(b, np.ndarray):
+            assert a.dtype == b.dtype and a.shape == b.shape, field.name
+            assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), field.name
+        else:
+            assert a == b, field.name
+
+
+def _same_tables(scenario: Any, replications: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    auto = simsales.simulate(scenario, replications, seed=5, progress=False, engine="auto")
+    slow = simsales.simulate(scenario, replications, seed=5, progress=False, engine="simpy")
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(auto, name), getattr(slow, name), obj=name)
+    return auto.provenance["engine_paths"], slow.provenance["engine_paths"]
+
+
+@SETTINGS
+@given(data=free_scenarios())
+def test_pool_free_and_uncontended_scenarios_give_simpys_records(data: dict[str, Any]) -> None:
+    scenario = simsales.load_dict(data)
+    model = compile_model(scenario)
+    assert unsupported(model) is None
+    seqs = replication_seeds(3, 0, 6)
+    fast = run_block(model, seqs)
+    # no pool can run short (1000 people, at most a few dozen deals): every replication is
+    # taken, equal instants (fixed and whole-day times) included, so the identity is not vacuous
+    assert all(records is not None for records in fast)
+    for records, seq in zip(fast, seqs, strict=True):
+        assert records is not None
+        _same_records(records, run_replication(model, seq))
+    auto, slow = _same_tables(scenario, 4)
+    assert slow == {"vectorized": 0, "simpy": 4}
+    assert auto == {"vectorized": 4, "simpy": 0}
+
+
+@SETTINGS
+@given(data=scenarios())
+def test_contended_scenarios_fall_back_to_simpy_with_the_same_tables(data: dict[str, Any]) -> None:
+    _same_tables(simsales.load_dict(data), 3)
+
+
+def _benchmark(capacity: int | None = None) -> Any:
+    pools = ("sales", "presales", "legal") if capacity is not None else ()
+    over = [f"resources.{p}.capacity={capacity}" for p in pools]
+    return simsales.load(BENCHMARK, overrides=over)
+
+
+def test_benchmark_with_never_binding_pools_is_vectorized_whole() -> None:
+    auto, _ = _same_tables(_benchmark(1000), 20)
+    assert auto == {"vectorized": 20, "simpy": 0}
+
+
+def test_benchmark_with_its_own_pools_is_contended_and_runs_on_simpy() -> None:
+    """Sales 8, presales 4, legal 2 for 200 deals: every replication queues, so none may take
+    the vectorized path (a capacity check that let one through would be wrong)."""
+    auto, _ = _same_tables(_benchmark(), 10)
+    assert auto == {"vectorized": 0, "simpy": 10}
+
+
+def test_one_person_short_is_caught() -> None:
+    """Capacity one below the most deals ever in a stage at once: the sweep must see it."""
+    model = compile_model(_benchmark(1000))
+    seqs = replication_seeds(1, 0, 5)
+    peak = []
+    for seq in seqs:
+        r = run_replication(model, seq)
+        for pool in range(3):
+            held = model.types[0].held[r.visit_stage, pool] > 0
+            t = np.r_[r.visit_start[held], r.visit_exit[held]]
+            step = np.r_[np.ones(held.sum()), -np.ones(held.sum())]
+            order = np.lexsort((step, t))
+            peak.append(int(np.cumsum(step[order]).max()))
+    tight = max(peak)
+    records, fast = run_replications(compile_model(_benchmark(tight)), seqs)
+    assert fast > 0  # the replications with the peak still fit
+    records, fast = run_replications(compile_model(_benchmark(tight - 1)), seqs)
+    assert fast < len(seqs)
+    for got, seq in zip(records, seqs, strict=True):
+        _same_records(got, run_replication(compile_model(_benchmark(tight - 1)), seq))
+
+
+def test_block_streams_are_the_engines_streams() -> None:
+    seqs = replication_seeds(7, 0, 3)
+    keys = np.array([0, 1, 2**63 + 11, 2**64 - 1], np.uint64)
+    for seq in seqs:
+        words = np.tile(np.asarray(seq.generate_state(4, np.uint64), np.uint64), (len(keys), 1))
+        got = block_uniforms(words, 1, keys, 9)
+        assert np.array_equal(got, Streams(seq).uniforms_many(1, keys, 9))
+
+
+def test_unknown_engine_is_refused() -> None:
+    with pytest.raises(SimsalesError, match="unknown engine 'numba'"):
+        simsales.simulate(_benchmark(1000), 1, progress=False, engine="numba")  # type: ignore[arg-type]
