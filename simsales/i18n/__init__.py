@@ -40,6 +40,7 @@ from babel.support import Translations
 
 __all__ = [
     "LOCALES",
+    "N_",
     "MoneyUnit",
     "Translator",
     "catalog",
@@ -63,6 +64,11 @@ _ALIASES = {"en": "en", "en-us": "en", "en-gb": "en", "zh": "zh-CN", "zh-cn": "z
             "zh-hans": "zh-CN", "zh-hans-cn": "zh-CN", "cn": "zh-CN"}  # fmt: skip
 DASH = "–"  # shown for a missing or undefined number
 _PERIOD = re.compile(r"^(\d{4})(?:-(\d{2})|Q([1-4])|H([12]))?$")
+
+
+def N_(key: str) -> str:  # noqa: N802 (gettext's name for it)
+    """Marks a key for extraction where the code picks it at run time (``t(SCOPES[scope])``)."""
+    return key
 
 
 def normalize_locale(locale: str | None) -> str:
@@ -264,7 +270,7 @@ def period_label(label: str, locale: str = "en") -> str:
     if months == 3:
         return format_skeleton("yQQQ", start, locale=loc)
     if months == 6:
-        return t("period_half", year=year, half=t(f"half_{(first - 1) // 6 + 1}"))
+        return t("period_half", year=year, half=t((N_("half_1"), N_("half_2"))[first // 6]))
     return t("period_year", year=year)
 
 

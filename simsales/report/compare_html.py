@@ -1,33 +1,36 @@
-"""A self-contained, offline HTML page of a what-if comparison.
+"""A self-contained, offline HTML page of a what-if comparison, in the base scenario's language.
 
-One file, no network: plotly.js is inlined once, the charts are plotly figures, and every text
-that comes from the scenario (names, ids, descriptions) goes through Jinja2's autoescape (and
-is escaped again before plotly renders it as a label). The page shows why pairing matters: the
-paired interval of the revenue difference beside the interval two independent runs would give.
+One file, no network: plotly.js is inlined once (see :mod:`simsales.report.pages`), the charts
+are plotly figures, and every text that comes from the scenario (names, ids, descriptions) goes
+through Jinja2's autoescape (and is escaped again before plotly renders it as a label). The
+page shows why pairing matters: the paired interval of the revenue difference beside the
+interval two independent runs would give.
 """
 
 from __future__ import annotations
 
 import html
 import math
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from jinja2 import Environment, select_autoescape
 
-from simsales.i18n import format_money
+from simsales.i18n import N_, Translator, translator
 from simsales.io.outputs import Output, write_text
 from simsales.report.compare_format import format_row, is_key_metric, locale_of
+from simsales.report.data import SCOPES
+from simsales.report.interactive import FONT_STACK
+from simsales.report.pages import render_page
 from simsales.results.compare import Comparison
 from simsales.results.forecast import Forecast
 from simsales.results.risk_contribution import RiskContribution
 
 __all__ = ["deltas_table_html", "render_compare_html", "write_compare_html"]
 
-_TEMPLATE = "compare.html.j2"
 _BASE_COLOR, _VARIANT_COLOR = "#1f4e79", "#c0504d"
+_VERDICTS = {"pays off": N_("verdict_pays_off"), "does not pay off": N_("verdict_does_not_pay_off"),
+             "unclear": N_("verdict_unclear")}  # fmt: skip
 
 
 def write_compare_html(
@@ -39,77 +42,49 @@ def write_compare_html(
 
 def render_compare_html(comparison: Comparison, risks: RiskContribution | None = None) -> str:
     """The page as a string (see :func:`write_compare_html`)."""
-    import plotly.offline
-
     base = comparison.scenarios.get("")
-    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    template = env.from_string(
-        resources.files("simsales").joinpath("report", "templates", _TEMPLATE).read_text("utf-8")
-    )
-    locale = locale_of(comparison)
+    t = translator(locale_of(comparison))
     variants = []
     for name in comparison.variants:
         rows = comparison.deltas[comparison.deltas["name"] == name].to_dict("records")
-        formatted = [format_row(r, comparison) for r in rows]
+        formatted = [(format_row(r, comparison, t), is_key_metric(r["metric"])) for r in rows]
         variants.append(
             {
                 "name": name,
-                "key": [
-                    f for f, r in zip(formatted, rows, strict=True) if is_key_metric(r["metric"])
-                ],
-                "deals": [
-                    f
-                    for f, r in zip(formatted, rows, strict=True)
-                    if not is_key_metric(r["metric"])
-                ],
+                "key": [f for f, key in formatted if key],
+                "deals": [f for f, key in formatted if not key],
             }
         )
-    return template.render(
-        lang=locale,
-        title=base.name if base is not None else "Comparison",
+    return render_page(
+        "compare.html.j2",
+        t,
+        title=base.name if base is not None else t("cmp_untitled"),
         description=base.description if base is not None else None,
         seed=comparison.seed,
         replications=comparison.replications,
         currency=base.currency if base is not None else "",
-        plotly_js=plotly.offline.get_plotlyjs(),
-        pairing_chart=_pairing_chart(comparison),
-        fans=_fan_charts(comparison),
+        pairing_chart=_pairing_chart(comparison, t),
+        fans=_fan_charts(comparison, t),
         variants=variants,
-        risks=_risk_rows(risks, locale) if risks is not None else None,
-        main_target=_main_target(risks) if risks is not None else None,
-        mitigations=_mitigation_rows(risks, locale) if risks is not None else None,
+        risks=_risk_rows(risks, t) if risks is not None else None,
+        main_target=_main_target(risks, t) if risks is not None else None,
+        mitigations=_mitigation_rows(risks, t) if risks is not None else None,
     )
 
 
 def deltas_table_html(comparison: Comparison, full: bool = False) -> str:
     """An escaped HTML table of the deltas (for notebooks): key metrics, or all with ``full``."""
+    t = translator(locale_of(comparison))
     rows = [r for r in comparison.deltas.to_dict("records") if full or is_key_metric(r["metric"])]
-    cells = [
-        "variant",
-        "metric",
-        "base",
-        "variant",
-        "difference",
-        "95% CI",
-        "significant",
-        "± paired",
-        "± unpaired",
-    ]
-    out = ["<table><thead><tr>", *(f"<th>{c}</th>" for c in cells), "</tr></thead><tbody>"]
+    heads = ("cmp_option_name", "cmp_metric", "cmp_base", "cmp_option", "cmp_difference", "ci95",
+             "cmp_significant", "cmp_paired", "cmp_unpaired")  # fmt: skip
+    out = ["<table><thead><tr>", *(f"<th>{html.escape(t(h))}</th>" for h in heads)]
+    out.append("</tr></thead><tbody>")
     for r in rows:
-        f = format_row(r, comparison)
-        values = [
-            f["name"],
-            f["label"],
-            f["base"],
-            f["variant"],
-            f["difference"],
-            f["ci"],
-            f["significant"],
-            f["half_width"],
-            f["unpaired_half_width"],
-        ]
-        out.append("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in values) + "</tr>")
+        f = format_row(r, comparison, t)
+        keys = ("name", "label", "base", "variant", "difference", "ci", "significant",
+                "half_width", "unpaired_half_width")  # fmt: skip
+        out.append("<tr>" + "".join(f"<td>{html.escape(f[k])}</td>" for k in keys) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -132,7 +107,11 @@ def _label(text: str) -> str:
     return html.escape(text)
 
 
-def _pairing_chart(comparison: Comparison) -> str:
+def _layout(fig: Any) -> None:
+    fig.update_layout(font={"family": FONT_STACK}, template="plotly_white")
+
+
+def _pairing_chart(comparison: Comparison, t: Translator) -> str:
     """Expected revenue difference per variant: paired interval above the unpaired one."""
     import plotly.graph_objects as go
 
@@ -147,7 +126,7 @@ def _pairing_chart(comparison: Comparison) -> str:
             x=diff,
             y=y - 0.12,
             mode="markers",
-            name="paired (common random numbers)",
+            name=_label(t("cmp_paired_legend")),
             marker={"color": _VARIANT_COLOR, "size": 9},
             error_x={
                 "type": "data",
@@ -163,7 +142,7 @@ def _pairing_chart(comparison: Comparison) -> str:
             x=diff,
             y=y + 0.12,
             mode="markers",
-            name="two independent runs would give",
+            name=_label(t("cmp_unpaired_legend")),
             marker={"color": "#888888", "size": 7, "symbol": "diamond-open"},
             error_x={
                 "type": "data",
@@ -177,7 +156,7 @@ def _pairing_chart(comparison: Comparison) -> str:
     fig.update_layout(
         height=140 + 55 * len(d),
         margin={"l": 10, "r": 10, "t": 20, "b": 40},
-        xaxis_title=f"Expected revenue: variant − base ({_label(currency)})",
+        xaxis_title=_label(t("cmp_pairing_axis", currency=currency)),
         yaxis={
             "tickvals": y,
             "ticktext": [_label(n) for n in d["name"]],
@@ -185,18 +164,21 @@ def _pairing_chart(comparison: Comparison) -> str:
             "zeroline": False,
         },
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0},
-        template="plotly_white",
     )
+    _layout(fig)
     return _figure_html(fig)
 
 
-def _fan_charts(comparison: Comparison) -> list[dict[str, str]]:
+def _fan_charts(comparison: Comparison, t: Translator) -> list[dict[str, str]]:
     """Cumulative won revenue over the year, P10-P90 and P25-P75 bands and the median."""
     import plotly.graph_objects as go
 
     from simsales.report.data import ReportData
 
-    runs: list[tuple[str, Forecast]] = [("Base", comparison.base), *comparison.variants.items()]
+    runs: list[tuple[str, Forecast]] = [
+        (t("cmp_base"), comparison.base),
+        *comparison.variants.items(),
+    ]
     curves = [(name, ReportData(f).s_curve) for name, f in runs]
     top = max((float(c["p90"].max()) for _, c in curves if len(c)), default=0.0) * 1.05
     out = []
@@ -228,7 +210,11 @@ def _fan_charts(comparison: Comparison) -> list[dict[str, str]]:
             )
         fig.add_trace(
             go.Scatter(
-                x=x, y=c["p50"], mode="lines", line={"color": color, "width": 2}, name="median"
+                x=x,
+                y=c["p50"],
+                mode="lines",
+                line={"color": color, "width": 2},
+                name=_label(t("median")),
             )
         )
         fig.update_layout(
@@ -236,10 +222,10 @@ def _fan_charts(comparison: Comparison) -> list[dict[str, str]]:
             height=300,
             margin={"l": 10, "r": 10, "t": 40, "b": 30},
             showlegend=i == 0,
-            yaxis={"range": [0, top or 1], "title": "cumulative won revenue"},
+            yaxis={"range": [0, top or 1], "title": _label(t("scurve_title"))},
             legend={"orientation": "h", "y": -0.15},
-            template="plotly_white",
         )
+        _layout(fig)
         out.append({"name": name, "html": _figure_html(fig)})
     return out
 
@@ -252,30 +238,16 @@ def _rgba(hex_color: str, alpha: float) -> str:
 # --- risk tables ------------------------------------------------------------------------
 
 
-def _pp(x: float) -> str:
-    return "–" if x is None or math.isnan(x) else f"{100 * x:+.1f} pp"
-
-
-def _days(x: float) -> str:
-    if x is None or math.isnan(x):
-        return "–"
-    return "∞" if math.isinf(x) else f"{x:+.0f} d"
-
-
-def _money(x: float, locale: str) -> str:
-    return format_money(x, locale=locale)
-
-
-def _bounds(r: dict[str, Any], key: str, locale: str) -> str:
+def _bounds(r: dict[str, Any], key: str, t: Translator) -> str:
     """``[low, high]`` of the columns ``key_low`` and ``key_high``."""
-    return f"[{_money(r[f'{key}_low'], locale)}, {_money(r[f'{key}_high'], locale)}]"
+    return f"[{t.money(r[f'{key}_low'])}, {t.money(r[f'{key}_high'])}]"
 
 
-def _interval(r: dict[str, Any], key: str, locale: str) -> str:
-    return f"{_money(r[key], locale)} {_bounds(r, key, locale)}"
+def _interval(r: dict[str, Any], key: str, t: Translator) -> str:
+    return f"{t.money(r[key])} {_bounds(r, key, t)}"
 
 
-def _main_target(risks: RiskContribution) -> str | None:
+def _target_period(risks: RiskContribution) -> str | None:
     """The target of the longest period (the year, usually): the one leadership watches."""
     model = risks.comparison.base.model
     targets = sorted(model.targets, key=lambda t: t[1] - t[2]) if model is not None else []
@@ -283,40 +255,45 @@ def _main_target(risks: RiskContribution) -> str | None:
     return present[0] if present else None
 
 
-def _risk_rows(risks: RiskContribution, locale: str) -> list[dict[str, str]]:
+def _main_target(risks: RiskContribution, t: Translator) -> str | None:
+    period = _target_period(risks)
+    return t.period(period) if period else None
+
+
+def _risk_rows(risks: RiskContribution, t: Translator) -> list[dict[str, str]]:
     rows = []
-    target = _main_target(risks)
+    target = _target_period(risks)
     for r in risks.risks.to_dict("records"):
+        cost = r[f"target_probability_cost:{target}"] if target else math.nan
         rows.append(
             {
                 "rank": str(r["rank"]),
                 "risk": r["risk"],
                 "name": r["name"],
-                "scope": r["scope"],
-                "revenue_cost": _money(r["revenue_cost"], locale),
-                "ci": _bounds(r, "revenue_cost", locale),
-                "significant": "yes" if r["revenue_cost_significant"] else "no",
-                "delay": _days(r["p80_delay_days"]),
-                "target": _pp(r[f"target_probability_cost:{target}"]) if target else "–",
+                "scope": t(SCOPES[r["scope"]]),
+                "revenue_cost": t.money(r["revenue_cost"]),
+                "ci": _bounds(r, "revenue_cost", t),
+                "significant": t("yes") if r["revenue_cost_significant"] else t("no"),
+                "sig": "yes" if r["revenue_cost_significant"] else "no",
+                "delay": t.days(r["p80_delay_days"], signed=True),
+                "target": t.pp(cost),
             }
         )
     return rows
 
 
-def _mitigation_rows(risks: RiskContribution, locale: str) -> list[dict[str, str]]:
+def _mitigation_rows(risks: RiskContribution, t: Translator) -> list[dict[str, str]]:
     rows = []
     for r in risks.mitigations.to_dict("records"):
         rows.append(
             {
                 "risk": r["risk"],
                 "name": r["name"],
-                "cost": _money(r["mitigation_cost"], locale),
-                "revenue_gain": _interval(r, "revenue_gain", locale),
-                "margin_gain": _interval(r, "margin_gain", locale),
-                "ratio": "–"
-                if math.isnan(r["benefit_cost_ratio"])
-                else f"{r['benefit_cost_ratio']:.2f}",
-                "verdict": r["verdict"],
+                "cost": t.money(r["mitigation_cost"]),
+                "revenue_gain": _interval(r, "revenue_gain", t),
+                "margin_gain": _interval(r, "margin_gain", t),
+                "ratio": t.number(r["benefit_cost_ratio"], 2),
+                "verdict": t(_VERDICTS[r["verdict"]]),
             }
         )
     return rows

@@ -19,15 +19,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 import plotly.io as pio
 from markupsafe import Markup
 
 from simsales.i18n import Translator, format_money
 from simsales.io.outputs import Output, write_text
-from simsales.report.data import ReportData
-from simsales.report.interactive import FONT_STACK, figures
+from simsales.report.data import SCOPES, ReportData
+from simsales.report.interactive import figures
+from simsales.report.pages import render_page
 from simsales.results.forecast import Forecast
 from simsales.scenario.schema import Stage
 
@@ -68,18 +68,6 @@ def plotly_js() -> Markup:
     return Markup(js)
 
 
-@functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("simsales.report", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return env
-
-
 def render_report(forecast: Forecast | ReportData) -> str:
     """The report as one HTML string."""
     data = ReportData.of(forecast)
@@ -96,10 +84,8 @@ def render_report(forecast: Forecast | ReportData) -> str:
         charts=set(charts),
         chart_data=script_json(chart_json),
         plotly_config=script_json(_PLOTLY_CONFIG),
-        plotly_js=plotly_js(),
-        font_stack=Markup(FONT_STACK),  # our constant, inside <style>: not to be escaped
     )
-    return _environment().get_template("report.html.j2").render(**context)
+    return render_page("report.html.j2", data.t, **context)
 
 
 def write_report(forecast: Forecast | ReportData, path: str | Path | Output) -> Path:
@@ -132,15 +118,12 @@ def _level(p: float | None) -> str:
 
 
 def _context(data: ReportData) -> dict[str, Any]:
-    loc = data.locale
     prov = data.forecast.provenance
 
     def money(x: Any) -> str:
         return data.t.money(_num(x))
 
     return {
-        "lang": "zh-CN" if loc == "zh-CN" else "en",
-        "t": data.t,
         "name": data.model.name,
         "description": data.scenario.description if data.scenario else None,
         "generated": data.t(
@@ -459,7 +442,7 @@ def _risks(data: ReportData) -> list[dict[str, Any]]:
             {
                 "risk": data.risk_name(r["risk"]),
                 "id": r["risk"],
-                "scope": data.t(f"scope_{r['scope']}"),
+                "scope": data.t(SCOPES[r["scope"]]),
                 "input_p": data.t.percent(r["input_p"], 1),
                 "occurred": data.t.percent(r["occurred"]),
                 "occurred_ci": _pct_range(data.t, r["occurred_low"], r["occurred_high"]),

@@ -18,6 +18,7 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from simsales.report.data import ReportData
+from simsales.report.fonts import EMBEDDED_FAMILY
 from simsales.results.sensitivity import tornado as tornado_rows
 
 __all__ = [
@@ -32,9 +33,10 @@ __all__ = [
     "waiting_by_week",
 ]
 
+# the page's embedded CJK subset first (see fonts.font_face_css), then what viewers may have
 FONT_STACK = (
-    'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", '
-    '"PingFang SC", "Microsoft YaHei", "Helvetica Neue", Arial, sans-serif'
+    f'"{EMBEDDED_FAMILY}", system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", '
+    '"Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", "Helvetica Neue", Arial, sans-serif'
 )
 BLUE, BAND80, BAND50 = "#1d4ed8", "rgba(147,197,253,0.35)", "rgba(59,130,246,0.35)"
 RED, GREY, ORANGE = "#dc2626", "#6b7280", "#ea580c"
