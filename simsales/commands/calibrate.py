@@ -30,7 +30,7 @@ from simsales.calibrate.history import History
 from simsales.calibrate.importer import read_history
 from simsales.calibrate.quality import DataReport
 from simsales.calibrate.sources import ALL_PRESETS
-from simsales.commands.common import console, esc
+from simsales.commands.common import LocaleOption, console, esc, locale_option
 from simsales.errors import SimsalesError
 from simsales.io.inputs import check_user_file
 from simsales.io.outputs import Output, claim
@@ -427,6 +427,7 @@ def register(app: typer.Typer) -> None:
         timezone: _Timezone = None,
         currency: _Currency = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+        locale: LocaleOption = None,
         out: Annotated[
             Path | None,
             typer.Option("--output", "-o", help="Write a self-contained HTML report here."),
@@ -435,6 +436,7 @@ def register(app: typer.Typer) -> None:
         """Calibrate on what was known at each origin, simulate its window, and score the
         forecast beside the baselines (stage-weighted pipeline, trailing three-month rate, the
         CRM's probability and forecast categories when the export has them)."""
+        language = locale_option(locale)
         try:
             windows = _windows(as_of, until, origins, every, start, end, window)
             with _output(out, history, mapping) as output:
@@ -466,7 +468,7 @@ def register(app: typer.Typer) -> None:
                 if output is not None:
                     from simsales.calibrate.backtest_html import write_backtest_html
 
-                    write_backtest_html(result, output)
+                    write_backtest_html(result, output, language)
         except SimsalesError as exc:
             raise _fail(exc) from None
         if as_json:

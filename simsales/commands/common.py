@@ -17,11 +17,22 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from simsales.i18n import normalize_locale
 from simsales.io.inputs import allowed_paths
 from simsales.scenario.load import scenario_raw, scenario_warnings
 from simsales.scenario.schema import Scenario
 
-__all__ = ["AllowPath", "Force", "console", "esc", "inputs_of", "print_warnings", "reading"]
+__all__ = [
+    "AllowPath",
+    "Force",
+    "LocaleOption",
+    "console",
+    "esc",
+    "inputs_of",
+    "locale_option",
+    "print_warnings",
+    "reading",
+]
 
 AllowPath = Annotated[
     list[Path] | None,
@@ -35,6 +46,26 @@ Force = Annotated[
     bool,
     typer.Option("--force", help="Replace an output folder even though simsales did not make it."),
 ]
+
+LocaleOption = Annotated[
+    str | None,
+    typer.Option(
+        "--locale",
+        help="Language of labels, numbers and dates: en or zh-CN (default: the scenario's "
+        "'locale').",
+        show_default=False,
+    ),
+]
+
+
+def locale_option(value: str | None) -> str | None:
+    """The --locale given (normalised), None when not given; a bad one is a usage error."""
+    if value is None:
+        return None
+    try:
+        return normalize_locale(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--locale") from None
 
 
 def console(stderr: bool = False, *, markup: bool = True) -> Console:

@@ -12,12 +12,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.commands.common import AllowPath, console, esc, inputs_of, print_warnings, reading
+from simsales.commands.common import (
+    AllowPath,
+    LocaleOption,
+    console,
+    esc,
+    inputs_of,
+    locale_option,
+    print_warnings,
+    reading,
+)
 from simsales.engine.budget import check_budget
 from simsales.engine.model import compile_model
 from simsales.engine.runner import Executor
+from simsales.i18n import translator
 from simsales.io.outputs import claim
-from simsales.report.compare_format import format_row, is_key_metric
+from simsales.report.compare_format import format_row, is_key_metric, locale_of
 from simsales.results.compare import Comparison, compare_scenarios, resolve_variants
 from simsales.scenario.load import apply_overrides, load, with_overlay_files
 from simsales.scenario.schema import Scenario
@@ -61,6 +71,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[
             bool, typer.Option("--json", help="Print only the JSON comparison on stdout.")
         ] = False,
+        locale: LocaleOption = None,
         out: Annotated[
             Path | None,
             typer.Option("--output", "-o", help="Write a self-contained HTML comparison here."),
@@ -86,6 +97,7 @@ def register(app: typer.Typer) -> None:
         difference comes with a sharp 95% interval; the unpaired half-width beside it is what two
         independent runs would have given.
         """
+        language = locale_option(locale)
         err = console(stderr=True, markup=False)
         with reading(allow_path):
             base = load(scenario, overlays=overlays or ())
@@ -123,12 +135,12 @@ def register(app: typer.Typer) -> None:
                         messages=err.print,
                         base_forecast=comparison.base,
                     )
-                write_compare_html(comparison, output, contribution)
+                write_compare_html(comparison, output, contribution, language)
                 err.print(f"wrote {out}")
         if as_json:
             typer.echo(json.dumps(comparison.to_json(), ensure_ascii=False, indent=2))
             return
-        render_deltas(comparison, console(), full=full)
+        render_deltas(comparison, console(), full=full, locale=language)
 
 
 def _is_overlay_file(name: str) -> bool:
@@ -152,38 +164,40 @@ def _variants(
     return out
 
 
-def render_deltas(comparison: Comparison, console: Console, full: bool = False) -> None:
-    """A table per variant: base, variant, paired difference [95% CI], paired vs unpaired width."""
+def render_deltas(
+    comparison: Comparison, console: Console, full: bool = False, locale: str | None = None
+) -> None:
+    """A table per variant: base, variant, paired difference [95% CI], paired vs unpaired width,
+    in the base scenario's language."""
+    t = translator(locale or locale_of(comparison))
+    name = comparison.base.model.name if comparison.base.model else ""
     console.print(
-        f"[bold]{_escape(comparison.base.model.name if comparison.base.model else '')}[/bold]: "
-        f"{comparison.replications} paired replications per run, seed {comparison.seed}"
-    )
+        t("cmp_cli_header", name=f"[bold]{_escape(name)}[/bold]",
+          replications=comparison.replications, seed=comparison.seed)
+    )  # fmt: skip
     for name in comparison.variants:
         rows = comparison.deltas[comparison.deltas["name"] == name].to_dict("records")
-        table = Table(title=f"{_escape(name)} vs base", title_justify="left")
-        table.add_column("metric")
-        for column in ("base", "variant", "difference", "95% CI", "sig.", "± paired / unpaired"):
-            table.add_column(column, justify="right")
+        table = Table(title=t("cmp_vs_base", name=_escape(name)), title_justify="left")
+        table.add_column(t("cmp_metric"))
+        for key in ("cmp_base", "cmp_option", "cmp_difference", "ci95", "cmp_significant"):
+            table.add_column(t(key), justify="right")
+        table.add_column(f"{t('cmp_paired')} / {t('cmp_unpaired')}", justify="right")
         for r in rows:
             if not full and not is_key_metric(r["metric"]):
                 continue
-            f = format_row(r, comparison)
+            f = format_row(r, comparison, t)
             table.add_row(
                 _escape(f["label"]),
                 f["base"],
                 f["variant"],
                 f["difference"],
                 _escape(f["ci"]),
-                "yes" if r["significant"] else "",
+                f["significant"] if r["significant"] else "",
                 f"{f['half_width']} / {f['unpaired_half_width']}",
                 style="bold" if r["significant"] else None,
             )
         console.print(table)
-    console.print(
-        "significant: the 95% interval of the paired difference excludes 0. ± unpaired: the "
-        "half-width two independent runs would have had.",
-        style="dim",
-    )
+    console.print(t("significant_note"), style="dim")
 
 
 def _escape(text: str) -> str:

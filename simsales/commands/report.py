@@ -9,10 +9,18 @@ from typing import Annotated
 
 import typer
 
-from simsales.commands.common import AllowPath, console, inputs_of, reading
+from simsales.commands.common import (
+    AllowPath,
+    LocaleOption,
+    console,
+    inputs_of,
+    locale_option,
+    reading,
+)
 from simsales.engine.runner import simulate
 from simsales.errors import SimsalesError
 from simsales.io.outputs import claim, result_folder
+from simsales.report.data import ReportData
 from simsales.report.html import write_report
 from simsales.results.forecast import FILES, Forecast
 from simsales.scenario.load import load
@@ -77,8 +85,10 @@ def register(app: typer.Typer) -> None:
                 "--overlay", help="Apply an overlay file, e.g. plan.yaml (repeatable, in order)."
             ),
         ] = None,
+        locale: LocaleOption = None,
     ) -> None:
         """Write one self-contained HTML report (works offline) of a forecast."""
+        language = locale_option(locale)
         if output.exists() and output.is_dir():
             raise SimsalesError(f"{output} is a directory; give the HTML file to write with -o")
         what: Path | Scenario = source
@@ -93,5 +103,5 @@ def register(app: typer.Typer) -> None:
         # claimed before simulating: an output that is an input, or unwritable, fails at once
         with claim(output, "file", inputs=inputs) as out:
             forecast = load_or_simulate(what, replications, seed, variant, overlays or [])
-            write_report(forecast, out)
+            write_report(ReportData(forecast, language), out)
         console(stderr=True, markup=False).print(f"wrote the report to {output}")

@@ -15,9 +15,11 @@ from rich.table import Table
 from simsales.commands.common import (
     AllowPath,
     Force,
+    LocaleOption,
     console,
     esc,
     inputs_of,
+    locale_option,
     print_warnings,
     reading,
 )
@@ -25,6 +27,7 @@ from simsales.engine.budget import check_budget
 from simsales.engine.model import compile_model
 from simsales.engine.runner import Executor, simulate
 from simsales.errors import SimsalesError
+from simsales.i18n import translator
 from simsales.io.outputs import claim
 from simsales.results.forecast import FILES
 from simsales.results.summary import Summary, summarize
@@ -94,8 +97,10 @@ def register(app: typer.Typer) -> None:
                 "--yes", help="Go on even when the run is estimated to need too much memory/time."
             ),
         ] = False,
+        locale: LocaleOption = None,
     ) -> None:
         """Simulate SCENARIO and show per-deal, portfolio and resource forecasts."""
+        language = locale_option(locale)
         if executor not in ("serial", "process", "dask"):
             raise typer.BadParameter(
                 f"{executor!r} is not one of serial, process, dask", param_hint="--executor"
@@ -138,9 +143,10 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
             return
-        render_summary(summary, console())
+        render_summary(summary, console(), language)
         if out is not None:
-            console(stderr=True, markup=False).print(f"saved the forecast to {out}")
+            message = translator(language or summary.locale)("saved_forecast", path=out)
+            console(stderr=True, markup=False).print(message)
 
 
 def _security(ca: Path | None, cert: Path | None, key: Path | None) -> Any:
@@ -167,67 +173,60 @@ def _security(ca: Path | None, cert: Path | None, key: Path | None) -> Any:
     )
 
 
-def _money(v: Any) -> str:
-    """Short enough for a terminal: 845,934 / 10.25M."""
-    if v is None or v != v:
-        return "–"
-    return f"{v / 1e6:,.2f}M" if abs(v) >= 1e6 else f"{v:,.0f}"
-
-
-def _date(v: Any) -> str:
-    return "after horizon" if v is None else str(v)
-
-
-def render_summary(summary: Summary, console: Console) -> None:
-    """Rich tables: live deals, revenue per period with targets, pools."""
+def render_summary(summary: Summary, console: Console, locale: str | None = None) -> None:
+    """Rich tables in the scenario's language (or ``locale``): live deals, revenue per period
+    with targets, pools."""
+    t = translator(locale or summary.locale)
     console.print(
-        f"[bold]{esc(summary.scenario)}[/bold]  ·  {summary.replications} replications  ·  "
-        f"seed {summary.seed}  ·  95% intervals in brackets",
+        t("run_header", scenario=f"[bold]{esc(summary.scenario)}[/bold]",
+          replications=summary.replications, seed=summary.seed),
         highlight=False,
-    )
-    deals = Table(title=f"Live deals (revenue in {summary.currency})", title_justify="left")
-    columns = ("deal", "win probability", "P50 close", "P80 close", "expected revenue")
+    )  # fmt: skip
+    deals = Table(title=t("run_deals_title", currency=summary.currency), title_justify="left")
+    columns = ("deal", "win_probability", "close_p50", "close_p80", "expected_revenue")
     for col in columns:
-        deals.add_column(col, justify="left" if col == "deal" else "right")
+        deals.add_column(t(col), justify="left" if col == "deal" else "right")
     for _, r in summary.deals.iterrows():
         deals.add_row(
             esc(r["deal"]),
-            f"{r['win_probability']:.0%} "
-            f"[{r['win_probability_low']:.0%}–{r['win_probability_high']:.0%}]",
-            _date(r["close_p50"]),
-            _date(r["close_p80"]),
-            _money(r["expected_revenue"]),
+            f"{t.percent(r['win_probability'])} "
+            f"[{t.percent(r['win_probability_low'])}–{t.percent(r['win_probability_high'])}]",
+            t.date(r["close_p50"]),
+            t.date(r["close_p80"]),
+            t.money(r["expected_revenue"]),
         )
     console.print(deals)
-    periods = Table(title=f"Won revenue per period ({summary.currency})", title_justify="left")
-    for col in ("period", "mean", "P10", "P50", "P90", "target", "P(meet target)"):
-        periods.add_column(col, justify="left" if col == "period" else "right")
+    console.print(t("decided_means"), style="dim")
+    periods = Table(title=t("run_periods_title", currency=summary.currency), title_justify="left")
+    for key, col in (("period", t("period")), ("mean", t("mean")), ("p10", "P10"),
+                     ("p50", "P50"), ("p90", "P90"), ("target", t("target")),
+                     ("p", t("p_meet"))):  # fmt: skip
+        periods.add_column(col, justify="left" if key == "period" else "right")
     for _, r in summary.periods.iterrows():
         has_target = r["target"] == r["target"]
         periods.add_row(
-            esc(r["period"]),
-            _money(r["mean"]),
-            _money(r["p10"]),
-            _money(r["p50"]),
-            _money(r["p90"]),
-            _money(r["target"]) if has_target else "",
+            esc(t.period(r["period"])),
+            t.money(r["mean"]),
+            t.money(r["p10"]),
+            t.money(r["p50"]),
+            t.money(r["p90"]),
+            t.money(r["target"]) if has_target else "",
             (
-                f"{r['target_probability']:.0%} [{r['target_probability_low']:.0%}–"
-                f"{r['target_probability_high']:.0%}]"
+                f"{t.percent(r['target_probability'])} [{t.percent(r['target_probability_low'])}–"
+                f"{t.percent(r['target_probability_high'])}]"
                 if has_target
                 else ""
             ),
         )
     console.print(periods)
-    pools = Table(title="People pools", title_justify="left")
-    for col in ("pool", "utilization", "mean wait (days)", "requests per run"):
-        pools.add_column(col, justify="left" if col == "pool" else "right")
+    pools = Table(title=t("run_pools_title"), title_justify="left")
+    for col in ("pool", "utilization", "mean_wait", "requests_per_run"):
+        pools.add_column(t(col), justify="left" if col == "pool" else "right")
     for _, r in summary.resources.iterrows():
-        wait = r["mean_wait_days"]
         pools.add_row(
             esc(r["pool"]),
-            f"{r['utilization']:.0%}",
-            "–" if wait != wait else f"{wait:.1f}",
-            f"{r['requests']:.1f}",
+            t.percent(r["utilization"]),
+            t.number(r["mean_wait_days"], 1),
+            t.number(r["requests"], 1),
         )
     console.print(pools)

@@ -34,16 +34,22 @@ _VERDICTS = {"pays off": N_("verdict_pays_off"), "does not pay off": N_("verdict
 
 
 def write_compare_html(
-    comparison: Comparison, path: str | Path | Output, risks: RiskContribution | None = None
+    comparison: Comparison,
+    path: str | Path | Output,
+    risks: RiskContribution | None = None,
+    locale: str | None = None,
 ) -> Path:
     """Write the comparison page to ``path`` atomically (see :mod:`simsales.io.outputs`)."""
-    return write_text(path, render_compare_html(comparison, risks))
+    return write_text(path, render_compare_html(comparison, risks, locale))
 
 
-def render_compare_html(comparison: Comparison, risks: RiskContribution | None = None) -> str:
-    """The page as a string (see :func:`write_compare_html`)."""
+def render_compare_html(
+    comparison: Comparison, risks: RiskContribution | None = None, locale: str | None = None
+) -> str:
+    """The page as a string (see :func:`write_compare_html`), in ``locale`` (default: the base
+    scenario's)."""
     base = comparison.scenarios.get("")
-    t = translator(locale_of(comparison))
+    t = translator(locale or locale_of(comparison))
     variants = []
     for name in comparison.variants:
         rows = comparison.deltas[comparison.deltas["name"] == name].to_dict("records")

@@ -228,7 +228,7 @@ class ReportData:
             return self.t("out_revenue")
         if output == CLOSE_P80:
             return self.t("out_close_p80")
-        return self.t("out_revenue_period", period=output.split(":", 1)[1])
+        return self.t("out_revenue_period", period=self.t.period(output.split(":", 1)[1]))
 
     def input_label(self, name: str) -> str:
         kind, _, rest = name.partition(":")

@@ -209,7 +209,7 @@ def _findings(data: ReportData, money: Any) -> list[str]:
         out.append(
             data.t(
                 "finding_target",
-                period=main["period"],
+                period=data.t.period(main["period"]),
                 target=money(main["target"]),
                 p=data.t.percent(main["target_probability"]),
             )
@@ -218,9 +218,9 @@ def _findings(data: ReportData, money: Any) -> list[str]:
             out.append(
                 data.t(
                     "finding_target_best",
-                    period=best["period"],
+                    period=data.t.period(best["period"]),
                     p=data.t.percent(best["target_probability"]),
-                    worst=worst["period"],
+                    worst=data.t.period(worst["period"]),
                     pw=data.t.percent(worst["target_probability"]),
                 )
             )
@@ -264,23 +264,15 @@ def _findings(data: ReportData, money: Any) -> list[str]:
     return [f[:1].upper() + f[1:] for f in out]
 
 
-def _period_order(label: str) -> tuple[int, str]:
-    """Year first, then halves, quarters and months, each in date order."""
-    kind = 3 if "-" in label else 2 if "Q" in label else 1 if "H" in label else 0
-    return kind, label
-
-
 def _targets(data: ReportData, money: Any) -> list[dict[str, Any]]:
     rows = []
-    periods = data.summary.periods
-    order = sorted(range(len(periods)), key=lambda i: _period_order(periods["period"].iloc[i]))
-    for _, r in periods.iloc[order].iterrows():
+    for _, r in data.summary.periods.iterrows():  # in calendar order
         if not np.isfinite(r["target"]):
             continue
         prob = _num(r["target_probability"])
         rows.append(
             {
-                "period": r["period"],
+                "period": data.t.period(r["period"]),
                 "target": money(r["target"]),
                 "p": data.t.percent(prob),
                 "p_width": round(100 * (prob or 0.0), 1),

@@ -219,12 +219,12 @@ def revenue_fan(data: ReportData) -> go.Figure:
     f = data.fan
     unit = data.unit
     scale = unit.scale
-    x = list(f["period"])
+    x = [data.t.period(p) for p in f["period"]]
     fig = go.Figure()
     _band(fig, x, f["p10"] / scale, f["p90"] / scale, BAND80, data.t("fan_band80"))
     _band(fig, x, f["p25"] / scale, f["p75"] / scale, BAND50, data.t("fan_band50"))
     hover = [
-        f"<b>{p}</b><br>{esc(data.t('median'))}: {data.t.money(m)}<br>"
+        f"<b>{data.t.period(p)}</b><br>{esc(data.t('median'))}: {data.t.money(m)}<br>"
         f"P10–P90: {data.t.money(a)} – {data.t.money(b)}"
         for p, m, a, b in zip(f["period"], f["p50"], f["p10"], f["p90"], strict=True)
     ]
@@ -248,7 +248,7 @@ def revenue_fan(data: ReportData) -> go.Figure:
         ]
         fig.add_trace(
             go.Scatter(
-                x=list(marked["period"]),
+                x=[data.t.period(p) for p in marked["period"]],
                 y=marked["target"] / scale,
                 mode="markers+text",
                 name=esc(data.t("target")),
@@ -294,7 +294,7 @@ def revenue_s_curve(data: ReportData) -> go.Figure:
                 x=[d.isoformat() for d in targets["date"]],
                 y=targets["target"] / scale,
                 mode="markers+text",
-                text=[esc(p) for p in targets["period"]],
+                text=[esc(data.t.period(p)) for p in targets["period"]],
                 textposition="top left",
                 textfont={"color": RED},
                 name=esc(data.t("cumulative_target")),

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from simsales.engine.model import Model
+from simsales.i18n import period_sort_key
 from simsales.results.forecast import Forecast
 from simsales.results.stats import mean_interval, percentile_interval, wilson
 
@@ -45,6 +46,7 @@ class Summary:
     resources: pd.DataFrame  # one row per pool
     # one row per share of the live pipeline (p50, p80): when that share is decided (won/lost)
     closing: pd.DataFrame = field(default_factory=pd.DataFrame)
+    locale: str = "en"  # the scenario's language, for the CLI and notebook views
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable summary of ``simsales run --json``."""
@@ -181,6 +183,7 @@ def summarize(forecast: Forecast) -> Summary:
         periods=_periods(forecast, model, n),
         resources=_resources(forecast, model),
         closing=_closing(forecast, model),
+        locale=str((forecast.provenance.get("scenario") or {}).get("locale", "en")),
     )
 
 
@@ -289,7 +292,8 @@ def period_revenue(forecast: Forecast, t0: float, t1: float) -> np.ndarray:
 
 
 def report_periods(model: Model) -> list[tuple[str, float, float, float]]:
-    """Quarters inside the horizon plus every target period: (label, t0, t1, target or nan)."""
+    """Quarters inside the horizon plus every target period: (label, t0, t1, target or nan), in
+    calendar order (a half or year after the quarters it holds)."""
     cal = model.calendar
     periods: dict[str, tuple[float, float, float]] = {}
     year, quarter = model.start.year, (model.start.month - 1) // 3 + 1
@@ -299,7 +303,7 @@ def report_periods(model: Model) -> list[tuple[str, float, float, float]]:
         year, quarter = (year + 1, 1) if quarter == 4 else (year, quarter + 1)
     for label, t0, t1, target in model.targets:
         periods[label] = (t0, t1, target)
-    return sorted(((k, *v) for k, v in periods.items()), key=lambda r: (r[1], r[2] - r[1]))
+    return sorted(((k, *v) for k, v in periods.items()), key=lambda r: period_sort_key(r[0]))
 
 
 def _periods(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
