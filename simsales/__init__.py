@@ -10,6 +10,7 @@ from simsales.errors import OptimizationError, ScenarioError, SimsalesError, Sim
 from simsales.optimize import Plan, optimize  # binds the function over the subpackage's name
 from simsales.results.compare import Comparison, compare
 from simsales.results.forecast import Forecast
+from simsales.results.risk_contribution import RiskContribution, risk_contribution
 from simsales.scenario.load import load, load_dict, with_overlay
 from simsales.scenario.schema import Scenario
 
@@ -18,6 +19,7 @@ __all__ = [
     "Forecast",
     "OptimizationError",
     "Plan",
+    "RiskContribution",
     "Scenario",
     "ScenarioError",
     "SimsalesError",
@@ -26,6 +28,7 @@ __all__ = [
     "load",
     "load_dict",
     "optimize",
+    "risk_contribution",
     "simulate",
     "with_overlay",
 ]

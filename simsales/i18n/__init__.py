@@ -172,10 +172,14 @@ def format_money(
     if value is None or not math.isfinite(value):
         return DASH
     loc = _BABEL[normalize_locale(locale)]
-    # the integer digits the compact form keeps decide how many decimals give three digits
-    whole = format_compact_decimal(abs(value), locale=loc, fraction_digits=0)
-    digits = max(0, 3 - sum(c.isdigit() for c in whole))
-    text = format_compact_decimal(value, locale=loc, fraction_digits=digits)
+    if abs(value) < 1000:  # no compact form (CLDR would print every decimal)
+        digits = max(0, 3 - len(str(int(abs(value)))))
+        text = format_decimal(value, format="#,##0." + "#" * digits, locale=loc)
+    else:  # the integer digits the compact form keeps decide the decimals that give three
+        whole = format_compact_decimal(abs(value), locale=loc, fraction_digits=0)
+        digits = max(0, 3 - sum(c.isdigit() for c in whole))
+        text = format_compact_decimal(value, locale=loc, fraction_digits=digits)
+    text = _unsigned_zero(text)
     if symbol and currency:
         from babel.numbers import get_currency_symbol
 
@@ -189,7 +193,13 @@ def format_number(value: float | None, locale: str = "en", digits: int = 0) -> s
     if value is None or not math.isfinite(value):
         return DASH
     pattern = "#,##0" + ("." + "0" * digits if digits else "")
-    return format_decimal(value, format=pattern, locale=_BABEL[normalize_locale(locale)])
+    text = format_decimal(value, format=pattern, locale=_BABEL[normalize_locale(locale)])
+    return _unsigned_zero(text)
+
+
+def _unsigned_zero(text: str) -> str:
+    """``-0.0`` (a tiny negative rounded away) is shown as ``0.0``."""
+    return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
 
 
 def format_percent(value: float | None, locale: str = "en", digits: int = 0) -> str:

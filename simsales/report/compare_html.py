@@ -26,7 +26,7 @@ from simsales.results.compare import Comparison
 from simsales.results.forecast import Forecast
 from simsales.results.risk_contribution import RiskContribution
 
-__all__ = ["deltas_table_html", "render_compare_html", "write_compare_html"]
+__all__ = ["render_compare_html", "write_compare_html"]
 
 _BASE_COLOR, _VARIANT_COLOR = "#1f4e79", "#c0504d"
 _VERDICTS = {"pays off": N_("verdict_pays_off"), "does not pay off": N_("verdict_does_not_pay_off"),
@@ -76,23 +76,6 @@ def render_compare_html(
         main_target=_main_target(risks, t) if risks is not None else None,
         mitigations=_mitigation_rows(risks, t) if risks is not None else None,
     )
-
-
-def deltas_table_html(comparison: Comparison, full: bool = False) -> str:
-    """An escaped HTML table of the deltas (for notebooks): key metrics, or all with ``full``."""
-    t = translator(locale_of(comparison))
-    rows = [r for r in comparison.deltas.to_dict("records") if full or is_key_metric(r["metric"])]
-    heads = ("cmp_option_name", "cmp_metric", "cmp_base", "cmp_option", "cmp_difference", "ci95",
-             "cmp_significant", "cmp_paired", "cmp_unpaired")  # fmt: skip
-    out = ["<table><thead><tr>", *(f"<th>{html.escape(t(h))}</th>" for h in heads)]
-    out.append("</tr></thead><tbody>")
-    for r in rows:
-        f = format_row(r, comparison, t)
-        keys = ("name", "label", "base", "variant", "difference", "ci", "significant",
-                "half_width", "unpaired_half_width")  # fmt: skip
-        out.append("<tr>" + "".join(f"<td>{html.escape(f[k])}</td>" for k in keys) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
 
 
 # --- charts -----------------------------------------------------------------------------

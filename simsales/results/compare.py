@@ -133,15 +133,24 @@ class Comparison:
     def _title(self) -> str:
         return self.base.model.name if self.base.model is not None else "comparison"
 
-    def _repr_html_(self) -> str:
-        from simsales.report.compare_html import deltas_table_html
+    def table(
+        self, metrics: Sequence[str] | None = None, full: bool = False, locale: str | None = None
+    ) -> pd.DataFrame:
+        """The deltas as formatted text in the base scenario's language (or ``locale``), one row
+        per option and metric; ``metrics`` picks metrics by name, e.g. ``["revenue"]`` (see
+        simsales.report.tables.comparison_table)."""
+        from simsales.report.tables import comparison_table
 
-        head = (
-            f"<h4>{html.escape(self._title())}: "
-            f"{len(self.variants)} variant(s), {self.replications} paired replications, "
-            f"seed {self.seed}</h4>"
-        )
-        return head + deltas_table_html(self)
+        return comparison_table(self, metrics, full, locale)
+
+    def _repr_html_(self) -> str:
+        from simsales.i18n import translator
+        from simsales.report.compare_format import locale_of
+
+        t = translator(locale_of(self))
+        head = t("nb_comparison_head", name=self._title(), n=len(self.variants),
+                 replications=self.replications, seed=self.seed)  # fmt: skip
+        return f"<h4>{html.escape(head)}</h4>" + self.table().to_html(index=False, border=0)
 
 
 def compare(

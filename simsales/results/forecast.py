@@ -67,6 +67,13 @@ class Forecast:
 
         return summarize(self)
 
+    def bottlenecks(self) -> Any:
+        """Where deals wait for people: pools ranked, per week, per stage (see
+        simsales.results.bottlenecks.Bottlenecks)."""
+        from simsales.results.bottlenecks import analyze_bottlenecks
+
+        return analyze_bottlenecks(self)
+
     @property
     def plot(self) -> Any:
         """Matplotlib figures of this forecast, e.g. ``forecast.plot.revenue_fan()`` (see

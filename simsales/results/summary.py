@@ -108,30 +108,18 @@ class Summary:
             ],
         }
 
+    def tables(self, locale: str | None = None) -> dict[str, pd.DataFrame]:
+        """The tables as formatted text in the scenario's language (or ``locale``): portfolio,
+        deals, periods, pools (see simsales.report.tables)."""
+        from simsales.report.tables import summary_tables
+
+        return summary_tables(self, locale)
+
     def _repr_html_(self) -> str:
         """Tables for Jupyter: the headline first, then deals, periods and pools."""
+        from simsales.report.tables import summary_html
 
-        def table(df: pd.DataFrame, digits: int) -> str:
-            return df.to_html(
-                index=False, na_rep="", float_format=lambda v: f"{v:,.{digits}g}", border=0
-            )
-
-        deals = self.deals[[c for c in _DEAL_COLUMNS if c in self.deals]]
-        parts = [
-            f"<h4>{_esc(self.scenario)}: {self.replications} replications, seed {self.seed}, "
-            f"money in {_esc(self.currency)}</h4>",
-            "<p><b>Portfolio</b> (per replication; mean with its 95% interval)</p>",
-            table(self.portfolio, 4),
-            "<p><b>Live deals</b> (close dates: percentiles; empty = after the horizon)</p>",
-            table(deals, 3),
-            "<p><b>Revenue per period</b> and the chance to meet each target</p>",
-            table(self.periods, 4),
-            "<p><b>People pools</b></p>",
-            table(self.resources, 3),
-        ]
-        if len(self.closing):
-            parts += ["<p><b>Share of the live pipeline decided</b></p>", table(self.closing, 3)]
-        return "\n".join(parts)
+        return summary_html(self)
 
 
 _DEAL_COLUMNS = (
