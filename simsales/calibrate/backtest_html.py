@@ -45,8 +45,10 @@ def method_label(name: str, t: Translator) -> str:
     return t(_METHODS[name]) if name in _METHODS else name
 
 
-def _layout(fig: go.Figure, **layout: Any) -> go.Figure:
+def _layout(fig: go.Figure, t: Translator, dates: bool = True, **layout: Any) -> go.Figure:
     fig.update_layout(font={"family": FONT_STACK}, **layout)
+    if dates and t.zh:  # plotly.js names months in English only; in Chinese, numbers say it
+        fig.update_xaxes(tickformat="%Y-%m-%d")
     return fig
 
 
@@ -84,7 +86,7 @@ def _intervals(result: BacktestResult, metric: str, t: Translator) -> go.Figure:
         )
     )
     title = t("bt_intervals_won") if metric == "won" else t("bt_intervals_revenue")
-    return _layout(fig, title=title, xaxis_title=t("bt_window_end"), height=420,
+    return _layout(fig, t, title=title, xaxis_title=t("bt_window_end"), height=420,
                    legend={"orientation": "h", "y": -0.2})  # fmt: skip
 
 
@@ -131,6 +133,7 @@ def _cumulative(result: BacktestResult, metric: str, t: Translator) -> go.Figure
         )  # fmt: skip
     return _layout(
         fig,
+        t,
         height=260 * len(origins) + 160,
         title={"text": t("bt_cumulative", measure=t(_MEASURES[metric])), "y": 0.995,
                "yanchor": "top"},
@@ -151,7 +154,7 @@ def _pit_histograms(result: BacktestResult, t: Translator) -> go.Figure:
                        showlegend=j == 1, legendgroup=name),
                 row=1, col=j,
             )  # fmt: skip
-    return _layout(fig, title=t("bt_pit_title"), barmode="group", height=380,
+    return _layout(fig, t, False, title=t("bt_pit_title"), barmode="group", height=380,
                    legend={"orientation": "h", "y": -0.25})  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from simsales.i18n import N_, Translator, translator
+from simsales.i18n import N_, MoneyUnit, Translator, translator
 from simsales.io.outputs import Output, write_text
 from simsales.report.compare_format import format_row, is_key_metric, locale_of
 from simsales.report.data import SCOPES
@@ -108,7 +108,9 @@ def _pairing_chart(comparison: Comparison, t: Translator) -> str:
     if d.empty:
         return ""
     y = np.arange(len(d), dtype=float)
-    diff = d["difference"].to_numpy()
+    currency = comparison.base.model.currency if comparison.base.model else ""
+    unit = MoneyUnit(t.locale, currency)  # 万元 in Chinese, millions in English
+    diff = d["difference"].to_numpy() / unit.scale
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
@@ -120,8 +122,8 @@ def _pairing_chart(comparison: Comparison, t: Translator) -> str:
             error_x={
                 "type": "data",
                 "symmetric": False,
-                "array": d["ci_high"].to_numpy() - diff,
-                "arrayminus": diff - d["ci_low"].to_numpy(),
+                "array": d["ci_high"].to_numpy() / unit.scale - diff,
+                "arrayminus": diff - d["ci_low"].to_numpy() / unit.scale,
                 "color": _VARIANT_COLOR,
             },
         )
@@ -135,17 +137,16 @@ def _pairing_chart(comparison: Comparison, t: Translator) -> str:
             marker={"color": "#888888", "size": 7, "symbol": "diamond-open"},
             error_x={
                 "type": "data",
-                "array": d["unpaired_half_width"].to_numpy(),
+                "array": d["unpaired_half_width"].to_numpy() / unit.scale,
                 "color": "#888888",
             },
         )
     )
     fig.add_vline(x=0, line_dash="dot", line_color="#444444")
-    currency = comparison.base.model.currency if comparison.base.model else ""
     fig.update_layout(
         height=140 + 55 * len(d),
         margin={"l": 10, "r": 10, "t": 20, "b": 40},
-        xaxis_title=_label(t("cmp_pairing_axis", currency=currency)),
+        xaxis_title=_label(t("cmp_pairing_axis", currency=unit.name)),
         yaxis={
             "tickvals": y,
             "ticktext": [_label(n) for n in d["name"]],
@@ -169,7 +170,10 @@ def _fan_charts(comparison: Comparison, t: Translator) -> list[dict[str, str]]:
         *comparison.variants.items(),
     ]
     curves = [(name, ReportData(f).s_curve) for name, f in runs]
+    currency = comparison.base.model.currency if comparison.base.model else ""
+    unit = MoneyUnit(t.locale, currency)
     top = max((float(c["p90"].max()) for _, c in curves if len(c)), default=0.0) * 1.05
+    top /= unit.scale
     out = []
     for i, (name, c) in enumerate(curves):
         color = _BASE_COLOR if i == 0 else _VARIANT_COLOR
@@ -179,7 +183,7 @@ def _fan_charts(comparison: Comparison, t: Translator) -> list[dict[str, str]]:
             fig.add_trace(
                 go.Scatter(
                     x=x,
-                    y=c[hi],
+                    y=c[hi] / unit.scale,
                     mode="lines",
                     line={"width": 0},
                     showlegend=False,
@@ -189,7 +193,7 @@ def _fan_charts(comparison: Comparison, t: Translator) -> list[dict[str, str]]:
             fig.add_trace(
                 go.Scatter(
                     x=x,
-                    y=c[lo],
+                    y=c[lo] / unit.scale,
                     mode="lines",
                     line={"width": 0},
                     fill="tonexty",
@@ -200,7 +204,7 @@ def _fan_charts(comparison: Comparison, t: Translator) -> list[dict[str, str]]:
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=c["p50"],
+                y=c["p50"] / unit.scale,
                 mode="lines",
                 line={"color": color, "width": 2},
                 name=_label(t("median")),
@@ -211,7 +215,9 @@ def _fan_charts(comparison: Comparison, t: Translator) -> list[dict[str, str]]:
             height=300,
             margin={"l": 10, "r": 10, "t": 40, "b": 30},
             showlegend=i == 0,
-            yaxis={"range": [0, top or 1], "title": _label(t("scurve_title"))},
+            yaxis={"range": [0, top or 1], "title": _label(t("money_axis", unit=unit.name))},
+            # plotly.js names months in English only; in Chinese, numbers say it
+            xaxis={"tickformat": "%Y-%m"} if t.zh else {},
             legend={"orientation": "h", "y": -0.15},
         )
         _layout(fig)

@@ -49,6 +49,7 @@ CJK_FONTS = (
     "Noto Serif CJK SC",
 )
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _FILE_HINTS = ("cjk", "wqy", "sourcehan", "simhei", "yahei", "msyh", "pingfang", "notosanssc")
 
 
@@ -144,9 +145,10 @@ def _subset(chars: str) -> str | None:
 
 def font_face_css(text: str) -> str:
     """An ``@font-face`` rule (family :data:`EMBEDDED_FAMILY`) embedding the CJK characters of
-    ``text`` from the installed CJK font; empty when ``text`` has none. Warns when a font is
-    needed and none is installed."""
-    chars = "".join(sorted({c for c in text if needs_cjk(c)}))
+    ``text`` (written out or as JSON ``\\u`` escapes) from the installed CJK font; empty when
+    ``text`` has none. Warns when a font is needed and none is installed."""
+    escaped = {chr(int(h, 16)) for h in _ESCAPE.findall(text)}  # as in chart data
+    chars = "".join(sorted({c for c in {*text, *escaped} if needs_cjk(c)}))
     if not chars:
         return ""
     data = _subset(chars)

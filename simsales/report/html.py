@@ -305,6 +305,8 @@ def _deals(data: ReportData, money: Any) -> list[dict[str, Any]]:
                 "p_ci": _pct_range(data.t, r["win_probability_low"], r["win_probability_high"]),
                 **{f"close_{k}": data.t.date(r[f"close_{k}"]) for k in ("p10", "p50", "p90")},
                 **{f"close_{k}_sort": _sort_date(r[f"close_{k}"]) for k in ("p10", "p50", "p90")},
+                "won_p50": data.t.date(r["win_p50"]) if r["win_p50"] is not None else "–",
+                "won_p50_sort": _sort_date(r["win_p50"]),
                 "revenue": money(r["expected_revenue"]),
                 "revenue_sort": _num(r["expected_revenue"]) or 0.0,
                 "margin": money(r["expected_margin"]),
