@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Cli
+Cli = Callable[..., tuple[int, str, str]]  # the simsales_cli fixture of conftest.py
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 ZH = str(SCENARIOS / "zh-system-integration.yaml")
