@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from simsales.optimize.plan import Plan
     from simsales.results.compare import Comparison
     from simsales.results.forecast import Forecast
+    from simsales.results.risk_contribution import RiskContribution
     from simsales.scenario.load import load, load_dict, with_overlay
     from simsales.scenario.schema import Scenario
 else:
@@ -35,6 +36,7 @@ __all__ = [
     "OptimizationError",
     "OptimizeOptions",
     "Plan",
+    "RiskContribution",
     "RunOptions",
     "Scenario",
     "ScenarioError",

@@ -29,6 +29,7 @@ __all__ = [
     "AllowPath",
     "EngineChoice",
     "Force",
+    "LocaleOption",
     "Replications",
     "Seed",
     "Workers",
@@ -38,9 +39,11 @@ __all__ = [
     "console",
     "esc",
     "inputs_of",
+    "locale_option",
     "print_warnings",
     "reading",
     "run_options",
+    "with_locale",
 ]
 
 AllowPath = Annotated[
@@ -87,6 +90,35 @@ EngineChoice = Annotated[
         "exactly (the same numbers, faster); simpy: every replication on SimPy.",
     ),
 ]
+
+
+LocaleOption = Annotated[
+    str | None,
+    typer.Option(
+        "--locale",
+        help="Language of labels, numbers and dates: en or zh-CN (default: the scenario's "
+        "'locale').",
+        show_default=False,
+    ),
+]
+
+
+def locale_option(value: str | None) -> str | None:
+    """The --locale given (normalised), None when not given; a bad one is a usage error."""
+    if value is None:
+        return None
+    from simsales.i18n import normalize_locale
+
+    try:
+        return normalize_locale(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--locale") from None
+
+
+def with_locale(scenario: Scenario, locale: str | None) -> Scenario:
+    """The scenario speaking ``--locale`` (every output reads the scenario's ``locale``)."""
+    value = locale_option(locale)
+    return scenario if value is None else scenario.model_copy(update={"locale": value})
 
 
 def run_options(

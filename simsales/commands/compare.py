@@ -15,6 +15,7 @@ from simsales.api import explain_comparison
 from simsales.commands.common import (
     AllowPath,
     EngineChoice,
+    LocaleOption,
     Replications,
     Seed,
     Workers,
@@ -27,6 +28,7 @@ from simsales.commands.common import (
     print_warnings,
     reading,
     run_options,
+    with_locale,
 )
 
 if TYPE_CHECKING:
@@ -94,6 +96,7 @@ def compare(
     ] = None,
     yes: Yes = False,
     engine: EngineChoice = "auto",
+    locale: LocaleOption = None,
     allow_path: AllowPath = None,
 ) -> None:
     """Simulate SCENARIO and its variants with the same random numbers; show the differences.
@@ -111,7 +114,7 @@ def compare(
 
     err = console(stderr=True, markup=False)
     with reading(allow_path):
-        base = load(scenario, overlays=overlays or ())
+        base = with_locale(load(scenario, overlays=overlays or ()), locale)
         print_warnings(base, scenario)
         named = _variants(base, variants, overrides)
     n = base.simulation.replications if replications is None else replications

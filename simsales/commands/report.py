@@ -11,11 +11,13 @@ import typer
 from simsales.commands.common import (
     AllowPath,
     EngineChoice,
+    LocaleOption,
     Replications,
     Seed,
     Yes,
     console,
     inputs_of,
+    locale_option,
     reading,
     run_options,
 )
@@ -83,9 +85,11 @@ def report(
     ] = None,
     yes: Yes = False,
     engine: EngineChoice = "auto",
+    locale: LocaleOption = None,
 ) -> None:
     """Write one self-contained HTML report (works offline) of a forecast."""
     from simsales.engine.vectorized import default_engine
+    from simsales.report.data import ReportData
     from simsales.report.html import write_report
     from simsales.results.budget import go_on
     from simsales.results.forecast import FILES
@@ -105,7 +109,7 @@ def report(
     # claimed before simulating: an output that is an input, or unwritable, fails at once
     with go_on(yes), default_engine(engine), claim(output, "file", inputs=inputs) as out:
         forecast = load_or_simulate(what, replications, seed, variant, overlays or [])
-        write_report(forecast, out)
+        write_report(ReportData(forecast, locale_option(locale)), out)
     console(stderr=True, markup=False).print(f"wrote the report to {output}")
 
 

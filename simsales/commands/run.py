@@ -13,6 +13,7 @@ from simsales.commands.common import (
     AllowPath,
     EngineChoice,
     Force,
+    LocaleOption,
     Replications,
     Seed,
     Xlsx,
@@ -23,6 +24,7 @@ from simsales.commands.common import (
     print_warnings,
     reading,
     run_options,
+    with_locale,
 )
 from simsales.errors import SimsalesError
 from simsales.io.outputs import claim
@@ -91,6 +93,7 @@ def run(
     ] = False,
     yes: Yes = False,
     engine: EngineChoice = "auto",
+    locale: LocaleOption = None,
 ) -> None:
     """Simulate SCENARIO and show per-deal, portfolio and resource forecasts."""
     from simsales.api import simulate
@@ -111,6 +114,7 @@ def run(
     )
     with reading(allow_path):
         s = load(scenario, variant=variant, overrides=overrides or (), overlays=overlays or ())
+    s = with_locale(s, locale)
     print_warnings(s, scenario)
     # claimed before simulating: a refused or unwritable --out is reported at once
     target = (

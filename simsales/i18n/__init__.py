@@ -40,6 +40,7 @@ from babel.support import Translations
 
 __all__ = [
     "LOCALES",
+    "N_",
     "MoneyUnit",
     "Translator",
     "catalog",
@@ -63,6 +64,11 @@ _ALIASES = {"en": "en", "en-us": "en", "en-gb": "en", "zh": "zh-CN", "zh-cn": "z
             "zh-hans": "zh-CN", "zh-hans-cn": "zh-CN", "cn": "zh-CN"}  # fmt: skip
 DASH = "–"  # shown for a missing or undefined number
 _PERIOD = re.compile(r"^(\d{4})(?:-(\d{2})|Q([1-4])|H([12]))?$")
+
+
+def N_(key: str) -> str:  # noqa: N802 (gettext's name for it)
+    """Marks a key for extraction where the code picks it at run time (``t(SCOPES[scope])``)."""
+    return key
 
 
 def normalize_locale(locale: str | None) -> str:
@@ -166,10 +172,14 @@ def format_money(
     if value is None or not math.isfinite(value):
         return DASH
     loc = _BABEL[normalize_locale(locale)]
-    # the integer digits the compact form keeps decide how many decimals give three digits
-    whole = format_compact_decimal(abs(value), locale=loc, fraction_digits=0)
-    digits = max(0, 3 - sum(c.isdigit() for c in whole))
-    text = format_compact_decimal(value, locale=loc, fraction_digits=digits)
+    if abs(value) < 1000:  # no compact form (CLDR would print every decimal)
+        digits = max(0, 3 - len(str(int(abs(value)))))
+        text = format_decimal(value, format="#,##0." + "#" * digits, locale=loc)
+    else:  # the integer digits the compact form keeps decide the decimals that give three
+        whole = format_compact_decimal(abs(value), locale=loc, fraction_digits=0)
+        digits = max(0, 3 - sum(c.isdigit() for c in whole))
+        text = format_compact_decimal(value, locale=loc, fraction_digits=digits)
+    text = _unsigned_zero(text)
     if symbol and currency:
         from babel.numbers import get_currency_symbol
 
@@ -183,7 +193,13 @@ def format_number(value: float | None, locale: str = "en", digits: int = 0) -> s
     if value is None or not math.isfinite(value):
         return DASH
     pattern = "#,##0" + ("." + "0" * digits if digits else "")
-    return format_decimal(value, format=pattern, locale=_BABEL[normalize_locale(locale)])
+    text = format_decimal(value, format=pattern, locale=_BABEL[normalize_locale(locale)])
+    return _unsigned_zero(text)
+
+
+def _unsigned_zero(text: str) -> str:
+    """``-0.0`` (a tiny negative rounded away) is shown as ``0.0``."""
+    return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
 
 
 def format_percent(value: float | None, locale: str = "en", digits: int = 0) -> str:
@@ -264,7 +280,7 @@ def period_label(label: str, locale: str = "en") -> str:
     if months == 3:
         return format_skeleton("yQQQ", start, locale=loc)
     if months == 6:
-        return t("period_half", year=year, half=t(f"half_{(first - 1) // 6 + 1}"))
+        return t("period_half", year=year, half=t((N_("half_1"), N_("half_2"))[first // 6]))
     return t("period_year", year=year)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from simsales.engine.model import Model
-from simsales.i18n import MoneyUnit, Translator, translator
+from simsales.i18n import N_, MoneyUnit, Translator, translator
 from simsales.results.bottlenecks import Bottlenecks, analyze_bottlenecks, week_bounds
 from simsales.results.forecast import Forecast
 from simsales.results.funnel import funnel
@@ -25,7 +25,11 @@ from simsales.results.stats import percentile_interval
 from simsales.results.summary import Summary, period_revenue, report_periods, summarize
 from simsales.scenario.schema import Scenario
 
-__all__ = ["FAN_QUANTILES", "ReportData"]
+__all__ = ["FAN_QUANTILES", "SCOPES", "ReportData"]
+
+SCOPES = {"deal": N_("scope_deal"), "global": N_("scope_global"), "resource": N_("scope_resource")}
+_UNCERTAIN = {"arrivals": N_("unc_arrivals"), "win_odds": N_("unc_win_odds"),
+              "duration": N_("unc_duration"), "value": N_("unc_value")}  # fmt: skip
 
 FAN_QUANTILES = {"p10": 0.10, "p25": 0.25, "p50": 0.50, "p75": 0.75, "p90": 0.90}
 
@@ -224,7 +228,7 @@ class ReportData:
             return self.t("out_revenue")
         if output == CLOSE_P80:
             return self.t("out_close_p80")
-        return self.t("out_revenue_period", period=output.split(":", 1)[1])
+        return self.t("out_revenue_period", period=self.t.period(output.split(":", 1)[1]))
 
     def input_label(self, name: str) -> str:
         kind, _, rest = name.partition(":")
@@ -238,7 +242,7 @@ class ReportData:
             return self.t("in_value")
         if kind == "uncertainty":  # 'win_odds' or 'win_odds:TYPE'
             what, _, type_ = rest.partition(":")
-            label = self.t("in_uncertainty", what=self.t(f"unc_{what}"))
+            label = self.t("in_uncertainty", what=self.t(_UNCERTAIN[what]))
             return f"{label} ({self.type_name(type_)})" if type_ else label
         return name
 

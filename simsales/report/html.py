@@ -19,18 +19,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 import plotly.io as pio
 from markupsafe import Markup
 
-from simsales.i18n import Translator, format_money
+from simsales.i18n import N_, Translator, weekday_names
 from simsales.io.outputs import Output, write_text
-from simsales.report.data import ReportData
+from simsales.report.data import SCOPES, ReportData
 from simsales.report.forecast_call import forecast_call_context
-from simsales.report.interactive import FONT_STACK, figures
+from simsales.report.interactive import figures
+from simsales.report.pages import render_page
 from simsales.results.forecast import Forecast
-from simsales.scenario.schema import Stage
+from simsales.scenario.schema import QueueDiscipline, Stage
 
 __all__ = ["plotly_js", "render_report", "script_json", "write_report"]
 
@@ -69,18 +69,6 @@ def plotly_js() -> Markup:
     return Markup(js)
 
 
-@functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("simsales.report", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return env
-
-
 def render_report(forecast: Forecast | ReportData) -> str:
     """The report as one HTML string."""
     data = ReportData.of(forecast)
@@ -97,10 +85,8 @@ def render_report(forecast: Forecast | ReportData) -> str:
         charts=set(charts),
         chart_data=script_json(chart_json),
         plotly_config=script_json(_PLOTLY_CONFIG),
-        plotly_js=plotly_js(),
-        font_stack=Markup(FONT_STACK),  # our constant, inside <style>: not to be escaped
     )
-    return _environment().get_template("report.html.j2").render(**context)
+    return render_page("report.html.j2", data.t, **context)
 
 
 def write_report(forecast: Forecast | ReportData, path: str | Path | Output) -> Path:
@@ -133,15 +119,12 @@ def _level(p: float | None) -> str:
 
 
 def _context(data: ReportData) -> dict[str, Any]:
-    loc = data.locale
     prov = data.forecast.provenance
 
     def money(x: Any) -> str:
         return data.t.money(_num(x))
 
     return {
-        "lang": "zh-CN" if loc == "zh-CN" else "en",
-        "t": data.t,
         "name": data.model.name,
         "description": data.scenario.description if data.scenario else None,
         "generated": data.t(
@@ -176,7 +159,7 @@ def _cards(data: ReportData, money: Any) -> list[dict[str, str]]:
             "value": money(rev["mean"]),
             "note": data.t(
                 "expected_revenue_note",
-                horizon=data.model.horizon.isoformat(),
+                horizon=data.t.date(data.model.horizon),
                 p10=money(rev["p10"]),
                 p90=money(rev["p90"]),
             ),
@@ -228,7 +211,7 @@ def _findings(data: ReportData, money: Any) -> list[str]:
         out.append(
             data.t(
                 "finding_target",
-                period=main["period"],
+                period=data.t.period(main["period"]),
                 target=money(main["target"]),
                 p=data.t.percent(main["target_probability"]),
             )
@@ -237,9 +220,9 @@ def _findings(data: ReportData, money: Any) -> list[str]:
             out.append(
                 data.t(
                     "finding_target_best",
-                    period=best["period"],
+                    period=data.t.period(best["period"]),
                     p=data.t.percent(best["target_probability"]),
-                    worst=worst["period"],
+                    worst=data.t.period(worst["period"]),
                     pw=data.t.percent(worst["target_probability"]),
                 )
             )
@@ -283,23 +266,15 @@ def _findings(data: ReportData, money: Any) -> list[str]:
     return [f[:1].upper() + f[1:] for f in out]
 
 
-def _period_order(label: str) -> tuple[int, str]:
-    """Year first, then halves, quarters and months, each in date order."""
-    kind = 3 if "-" in label else 2 if "Q" in label else 1 if "H" in label else 0
-    return kind, label
-
-
 def _targets(data: ReportData, money: Any) -> list[dict[str, Any]]:
     rows = []
-    periods = data.summary.periods
-    order = sorted(range(len(periods)), key=lambda i: _period_order(periods["period"].iloc[i]))
-    for _, r in periods.iloc[order].iterrows():
+    for _, r in data.summary.periods.iterrows():  # in calendar order
         if not np.isfinite(r["target"]):
             continue
         prob = _num(r["target_probability"])
         rows.append(
             {
-                "period": r["period"],
+                "period": data.t.period(r["period"]),
                 "target": money(r["target"]),
                 "p": data.t.percent(prob),
                 "p_width": round(100 * (prob or 0.0), 1),
@@ -332,6 +307,8 @@ def _deals(data: ReportData, money: Any) -> list[dict[str, Any]]:
                 "p_ci": _pct_range(data.t, r["win_probability_low"], r["win_probability_high"]),
                 **{f"close_{k}": data.t.date(r[f"close_{k}"]) for k in ("p10", "p50", "p90")},
                 **{f"close_{k}_sort": _sort_date(r[f"close_{k}"]) for k in ("p10", "p50", "p90")},
+                "won_p50": data.t.date(r["win_p50"]) if r["win_p50"] is not None else "–",
+                "won_p50_sort": _sort_date(r["win_p50"]),
                 "revenue": money(r["expected_revenue"]),
                 "revenue_sort": _num(r["expected_revenue"]) or 0.0,
                 "margin": money(r["expected_margin"]),
@@ -402,8 +379,16 @@ def _stage_waits(data: ReportData) -> list[dict[str, Any]]:
     return rows
 
 
-def _describe(spec: Any) -> str:
-    """A distribution as written: ``pert [5, 8, 15]``, ``lognormal p50=12, p90=30``."""
+_KINDS = {"fixed": N_("dist_fixed"), "uniform": N_("dist_uniform"),
+          "triangular": N_("dist_triangular"), "pert": N_("dist_pert"),
+          "lognormal": N_("dist_lognormal"), "normal": N_("dist_normal"),
+          "exponential": N_("dist_exponential"), "empirical": N_("dist_empirical"),
+          "discrete": N_("dist_discrete")}  # fmt: skip
+
+
+def _describe(spec: Any, t: Translator) -> str:
+    """A distribution in the scenario's terms, its kind in words: ``PERT [5, 8, 15]``,
+    ``对数正态 p50=12, p90=30``."""
     if spec is None:
         return ""
     dumped = spec.model_dump(mode="json", exclude_none=True)
@@ -413,21 +398,21 @@ def _describe(spec: Any) -> str:
         if extra.get("lamb", 4) == 4:  # PERT's usual shape: write it like the short form
             params = [params["low"], params["mode"], params["high"]]
     if isinstance(params, dict):
-        inner = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+        inner = ", ".join(f"{k}={_short(v, t)}" for k, v in params.items())
     elif isinstance(params, list):
-        inner = "[" + ", ".join(_short(v) for v in params) + "]"
+        inner = "[" + ", ".join(_short(v, t) for v in params) + "]"
     else:
-        inner = _short(params)
-    return f"{kind} {inner}"
+        inner = _short(params, t)
+    return f"{t(_KINDS[kind]) if kind in _KINDS else kind} {inner}"
 
 
-def _short(v: Any) -> str:
+def _short(v: Any, t: Translator) -> str:
     if isinstance(v, float | int) and not isinstance(v, bool):
-        if abs(v) >= 1e4:  # amounts of money: 1.2M rather than 1.2e+06
-            return format_money(float(v), locale="en")
+        if abs(v) >= 1e4:  # amounts of money: 1.2M / 120万 rather than 1.2e+06
+            return t.money(float(v))
         return f"{v:g}"
     if isinstance(v, list):
-        return "[" + ", ".join(_short(x) for x in v) + "]"
+        return "[" + ", ".join(_short(x, t) for x in v) + "]"
     return str(v)
 
 
@@ -443,7 +428,7 @@ def _risks(data: ReportData) -> list[dict[str, Any]]:
                 imp = risk.mitigation.impact
             parts = []
             if imp.delay is not None:
-                parts.append(data.t("impact_delay", d=_describe(imp.delay)))
+                parts.append(data.t("impact_delay", d=_describe(imp.delay, data.t)))
             if imp.win_factor is not None:
                 parts.append(data.t("impact_win", f=f"{imp.win_factor:g}"))
             if imp.value_factor is not None:
@@ -451,8 +436,10 @@ def _risks(data: ReportData) -> list[dict[str, Any]]:
             if imp.lost:
                 parts.append(data.t("impact_lost"))
             if imp.capacity is not None and imp.duration is not None:
-                parts.append(data.t("impact_capacity", c=imp.capacity, d=_describe(imp.duration)))
-            impact = "; ".join(parts)
+                parts.append(
+                    data.t("impact_capacity", c=imp.capacity, d=_describe(imp.duration, data.t))
+                )
+            impact = data.t("clause_sep").join(parts)
             if risk.mitigation is not None:
                 state = data.t("mitigated") if risk.mitigated else data.t("not_mitigated")
                 mitigation = f"{state} ({data.t.money(risk.mitigation.cost)})"
@@ -461,7 +448,7 @@ def _risks(data: ReportData) -> list[dict[str, Any]]:
             {
                 "risk": data.risk_name(r["risk"]),
                 "id": r["risk"],
-                "scope": data.t(f"scope_{r['scope']}"),
+                "scope": data.t(SCOPES[r["scope"]]),
                 "input_p": data.t.percent(r["input_p"], 1),
                 "occurred": data.t.percent(r["occurred"]),
                 "occurred_ci": _pct_range(data.t, r["occurred_low"], r["occurred_high"]),
@@ -548,7 +535,8 @@ def _stages(data: ReportData, money: Any) -> list[dict[str, Any]]:
                 "id": st.id,
                 "name": st.name or st.id,
                 "criteria": list(st.exit_criteria),
-                "duration": f"{_describe(st.duration)} ({data.t('mean_short', m=f'{mean:.1f}')})",
+                "duration": f"{_describe(st.duration, data.t)} "
+                f"({data.t('mean_short', m=data.t.number(mean, 1))})",
                 "needs": ", ".join(
                     f"{(pools[p].name or p) if p in pools else p} ×{n}" for p, n in st.needs.items()
                 ),
@@ -576,6 +564,22 @@ def _way_out(t: Translator, st: Stage, order: tuple[str, ...]) -> dict[str, str]
     }
 
 
+def _holidays(holidays: Any, t: Translator) -> str:
+    """A country's public holidays by the country's name (``CN`` -> 中国), or how many dates."""
+    if isinstance(holidays, str):
+        return t("holidays", h=t.babel.territories.get(holidays.upper(), holidays))
+    return t("holiday_dates", n=len(holidays))
+
+
+def _queue(q: QueueDiscipline, t: Translator) -> str:
+    if q.priority == "fifo":
+        return t("queue_fifo")
+    if q.priority == "earliest_target":
+        return t("queue_earliest_target")
+    order = t("order_desc") if q.order == "desc" else t("order_asc")
+    return t("queue_expression", expression=q.priority, order=order)
+
+
 def _assumptions(data: ReportData, money: Any) -> dict[str, Any]:
     sc = data.scenario
     prov = data.forecast.provenance
@@ -585,20 +589,17 @@ def _assumptions(data: ReportData, money: Any) -> dict[str, Any]:
         if cal.continuous:
             calendar = data.t("continuous")
         else:
-            calendar = data.t("working_days", days=" ".join(cal.workdays))
+            days = data.t("list_sep").join(weekday_names(cal.workdays, data.locale))
+            calendar = data.t("working_days", days=days)
             if cal.holidays:
-                h = cal.holidays if isinstance(cal.holidays, str) else f"{len(cal.holidays)}"
-                calendar += "; " + data.t("holidays", h=h)
+                calendar += data.t("clause_sep") + _holidays(cal.holidays, data.t)
         q = sc.queue_discipline
         facts += [
-            (data.t("start"), sc.start.isoformat()),
-            (data.t("horizon"), sc.horizon.isoformat()),
+            (data.t("start"), data.t.date(sc.start)),
+            (data.t("horizon"), data.t.date(sc.horizon)),
             (data.t("calendar"), calendar),
             (data.t("currency"), sc.currency),
-            (
-                data.t("queue_discipline"),
-                q.priority + ("" if q.priority in ("fifo", "earliest_target") else f" ({q.order})"),
-            ),
+            (data.t("queue_discipline"), _queue(q, data.t)),
         ]
     reps = str(data.forecast.replications)
     if prov.get("stopped_early"):
@@ -614,7 +615,9 @@ def _assumptions(data: ReportData, money: Any) -> dict[str, Any]:
     if sc is None:
         return out
     for pid, pool in sc.resources.items():
-        changes = ", ".join(f"{c.from_.isoformat()}: {c.capacity}" for c in pool.capacity_changes)
+        changes = data.t("list_sep").join(
+            f"{data.t.date(c.from_)}: {c.capacity}" for c in pool.capacity_changes
+        )
         out["pools"].append(
             {
                 "id": pid,
@@ -630,19 +633,21 @@ def _assumptions(data: ReportData, money: Any) -> dict[str, Any]:
             {
                 "id": tid,
                 "name": dt.name or tid,
-                "value": _describe(dt.value),
+                "value": _describe(dt.value, data.t),
                 "margin": data.t.percent(dt.margin),
                 "skip": ", ".join(dt.skip),
             }
         )
     for a in sc.arrivals:
-        rate = f"{a.per_month:g}" if a.per_month is not None else f"{a.per_day:g}/d"
+        rate = (
+            f"{a.per_month:g}" if a.per_month is not None else data.t("per_day", x=f"{a.per_day:g}")
+        )
         out["arrivals"].append(
             {
                 "type": data.type_name(a.type),
                 "rate": rate,
                 "seasonality": ", ".join(f"{k} ×{v:g}" for k, v in a.seasonality.items()),
-                "window": f"{a.window[0].isoformat()} – {a.window[1].isoformat()}"
+                "window": f"{data.t.date(a.window[0])} – {data.t.date(a.window[1])}"
                 if a.window
                 else "",
             }
@@ -653,14 +658,14 @@ def _assumptions(data: ReportData, money: Any) -> dict[str, Any]:
             {
                 "id": rule.id,
                 "when": str(getattr(rule.when, "source", rule.when)),
-                "then": ", ".join(f"{k}: {_describe_any(v)}" for k, v in then.items()),
+                "then": ", ".join(f"{k}: {_describe_any(v, data.t)}" for k, v in then.items()),
             }
         )
     return out
 
 
-def _describe_any(v: Any) -> str:
+def _describe_any(v: Any, t: Translator) -> str:
     if isinstance(v, dict) and len(v) == 1:
         kind, params = next(iter(v.items()))
-        return f"{kind} {_short(params)}"
-    return _short(v)
+        return f"{t(_KINDS[kind]) if kind in _KINDS else kind} {_short(params, t)}"
+    return _short(v, t)

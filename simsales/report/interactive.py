@@ -18,6 +18,7 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from simsales.report.data import ReportData
+from simsales.report.fonts import EMBEDDED_FAMILY
 from simsales.results.sensitivity import tornado as tornado_rows
 
 __all__ = [
@@ -32,9 +33,10 @@ __all__ = [
     "waiting_by_week",
 ]
 
+# the page's embedded CJK subset first (see fonts.font_face_css), then what viewers may have
 FONT_STACK = (
-    'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", '
-    '"PingFang SC", "Microsoft YaHei", "Helvetica Neue", Arial, sans-serif'
+    f'"{EMBEDDED_FAMILY}", system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", '
+    '"Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", "Helvetica Neue", Arial, sans-serif'
 )
 BLUE, BAND80, BAND50 = "#1d4ed8", "rgba(147,197,253,0.35)", "rgba(59,130,246,0.35)"
 RED, GREY, ORANGE = "#dc2626", "#6b7280", "#ea580c"
@@ -217,12 +219,12 @@ def revenue_fan(data: ReportData) -> go.Figure:
     f = data.fan
     unit = data.unit
     scale = unit.scale
-    x = list(f["period"])
+    x = [data.t.period(p) for p in f["period"]]
     fig = go.Figure()
     _band(fig, x, f["p10"] / scale, f["p90"] / scale, BAND80, data.t("fan_band80"))
     _band(fig, x, f["p25"] / scale, f["p75"] / scale, BAND50, data.t("fan_band50"))
     hover = [
-        f"<b>{p}</b><br>{esc(data.t('median'))}: {data.t.money(m)}<br>"
+        f"<b>{data.t.period(p)}</b><br>{esc(data.t('median'))}: {data.t.money(m)}<br>"
         f"P10–P90: {data.t.money(a)} – {data.t.money(b)}"
         for p, m, a, b in zip(f["period"], f["p50"], f["p10"], f["p90"], strict=True)
     ]
@@ -246,7 +248,7 @@ def revenue_fan(data: ReportData) -> go.Figure:
         ]
         fig.add_trace(
             go.Scatter(
-                x=list(marked["period"]),
+                x=[data.t.period(p) for p in marked["period"]],
                 y=marked["target"] / scale,
                 mode="markers+text",
                 name=esc(data.t("target")),
@@ -292,7 +294,7 @@ def revenue_s_curve(data: ReportData) -> go.Figure:
                 x=[d.isoformat() for d in targets["date"]],
                 y=targets["target"] / scale,
                 mode="markers+text",
-                text=[esc(p) for p in targets["period"]],
+                text=[esc(data.t.period(p)) for p in targets["period"]],
                 textposition="top left",
                 textfont={"color": RED},
                 name=esc(data.t("cumulative_target")),

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from simsales.results.views import COMPARISON_TABLE_HTML, FORECAST_PLOTS, register_view
+from simsales.results.views import (
+    COMPARISON_TABLE,
+    FORECAST_PLOTS,
+    SUMMARY_HTML,
+    SUMMARY_TABLES,
+    register_view,
+)
 
 if TYPE_CHECKING:
     from simsales.results.compare import Comparison
@@ -22,11 +28,27 @@ def _forecast_plots(forecast: Forecast) -> Any:
     return ForecastPlots(forecast)
 
 
-def _comparison_table_html(comparison: Comparison) -> str:
-    from simsales.report.compare_html import deltas_table_html
+def _comparison_table(comparison: Comparison, *args: Any) -> Any:
+    from simsales.report.tables import comparison_table
 
-    return deltas_table_html(comparison)
+    return comparison_table(comparison, *args)
+
+
+def _summary_tables(summary: Any, *args: Any) -> Any:
+    from simsales.report.tables import summary_tables
+
+    return summary_tables(summary, *args)
 
 
 register_view(FORECAST_PLOTS, _forecast_plots)
-register_view(COMPARISON_TABLE_HTML, _comparison_table_html)
+register_view(COMPARISON_TABLE, _comparison_table)
+
+
+def _summary_html(summary: Any) -> str:
+    from simsales.report.tables import summary_html
+
+    return summary_html(summary)
+
+
+register_view(SUMMARY_TABLES, _summary_tables)
+register_view(SUMMARY_HTML, _summary_html)

@@ -22,19 +22,20 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
 from simsales.engine.options import RunOptions
 from simsales.errors import SimsalesError
+from simsales.i18n import translator
 from simsales.results.forecast import Forecast
 from simsales.results.metrics import DATE, Metric, replication_metrics
 from simsales.results.paired import Delta, Resamples, paired_mean, paired_quantile, paired_ratio
 from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.simulation import simulate_scenario
 from simsales.results.summary import summarize
-from simsales.results.views import COMPARISON_TABLE_HTML, view
+from simsales.results.views import COMPARISON_TABLE, view
 from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
 
@@ -139,13 +140,23 @@ class Comparison:
     def _title(self) -> str:
         return self.base.model.name if self.base.model is not None else "comparison"
 
+    def table(
+        self, metrics: Sequence[str] | None = None, full: bool = False, locale: str | None = None
+    ) -> pd.DataFrame:
+        """The deltas as formatted text in the base scenario's language (or ``locale``), one row
+        per option and metric; ``metrics`` picks metrics by name, e.g. ``["revenue"]`` (drawn by
+        the report layer: simsales.report.tables.comparison_table)."""
+        return cast(pd.DataFrame, view(COMPARISON_TABLE, self, metrics, full, locale))
+
+    def _locale(self) -> str:
+        base = self.scenarios.get("")
+        return base.locale if base is not None else "en"
+
     def _repr_html_(self) -> str:
-        head = (
-            f"<h4>{html.escape(self._title())}: "
-            f"{len(self.variants)} variant(s), {self.replications} paired replications, "
-            f"seed {self.seed}</h4>"
-        )
-        return head + view(COMPARISON_TABLE_HTML, self)  # drawn by the report layer
+        t = translator(self._locale())
+        head = t("nb_comparison_head", name=self._title(), n=len(self.variants),
+                 replications=self.replications, seed=self.seed)  # fmt: skip
+        return f"<h4>{html.escape(head)}</h4>" + self.table().to_html(index=False, border=0)
 
 
 def resolve_variants(base: Scenario, variants: Variants) -> list[tuple[str, Scenario]]:

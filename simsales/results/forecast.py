@@ -74,6 +74,13 @@ class Forecast:
         default = scenario.get("locale", "en") if isinstance(scenario, dict) else "en"
         return Path(self.summary().to_excel(path, locale or str(default)))
 
+    def bottlenecks(self) -> Any:
+        """Where deals wait for people: pools ranked, per week, per stage (see
+        simsales.results.bottlenecks.Bottlenecks)."""
+        from simsales.results.bottlenecks import analyze_bottlenecks
+
+        return analyze_bottlenecks(self)
+
     @property
     def plot(self) -> Any:
         """Matplotlib figures of this forecast, e.g. ``forecast.plot.revenue_fan()`` (see

@@ -10,14 +10,16 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
 from simsales.engine.model import Model
+from simsales.i18n import period_sort_key
 from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.stats import mean_interval, percentile_interval, wilson
+from simsales.results.views import SUMMARY_HTML, SUMMARY_TABLES, view
 
 if TYPE_CHECKING:  # Forecast.summary() calls this module
     from simsales.io.workbook import Sheet
@@ -52,6 +54,7 @@ class Summary:
     closing: pd.DataFrame = field(default_factory=pd.DataFrame)
     # replications per engine path ({"vectorized": k, "simpy": m}); empty for older forecasts
     engine_paths: dict[str, int] = field(default_factory=dict)
+    locale: str = "en"  # the scenario's language, for the CLI and notebook views
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable summary of ``simsales run --json``."""
@@ -146,30 +149,14 @@ class Summary:
             sheets.append(Sheet("closing", self.closing))
         return [*sheets, Sheet("about", about, {"value": "General"})]
 
+    def tables(self, locale: str | None = None) -> dict[str, pd.DataFrame]:
+        """The tables as formatted text in the scenario's language (or ``locale``): portfolio,
+        deals, periods, pools (see simsales.report.tables)."""
+        return cast(dict[str, pd.DataFrame], view(SUMMARY_TABLES, self, locale))
+
     def _repr_html_(self) -> str:
         """Tables for Jupyter: the headline first, then deals, periods and pools."""
-
-        def table(df: pd.DataFrame, digits: int) -> str:
-            return df.to_html(
-                index=False, na_rep="", float_format=lambda v: f"{v:,.{digits}g}", border=0
-            )
-
-        deals = self.deals[[c for c in _DEAL_COLUMNS if c in self.deals]]
-        parts = [
-            f"<h4>{_esc(self.scenario)}: {self.replications} replications, seed {self.seed}, "
-            f"money in {_esc(self.currency)}</h4>",
-            "<p><b>Portfolio</b> (per replication; mean with its 95% interval)</p>",
-            table(self.portfolio, 4),
-            "<p><b>Live deals</b> (close dates: percentiles; empty = after the horizon)</p>",
-            table(deals, 3),
-            "<p><b>Revenue per period</b> and the chance to meet each target</p>",
-            table(self.periods, 4),
-            "<p><b>People pools</b></p>",
-            table(self.resources, 3),
-        ]
-        if len(self.closing):
-            parts += ["<p><b>Share of the live pipeline decided</b></p>", table(self.closing, 3)]
-        return "\n".join(parts)
+        return cast(str, view(SUMMARY_HTML, self))
 
 
 _DEAL_COLUMNS = (
@@ -222,6 +209,7 @@ def summarize(forecast: Forecast) -> Summary:
         resources=_resources(forecast, model),
         closing=_closing(forecast, model),
         engine_paths=dict(forecast.provenance.get("engine_paths", {})),
+        locale=str((forecast.provenance.get("scenario") or {}).get("locale", "en")),
     )
 
 
@@ -330,7 +318,8 @@ def period_revenue(forecast: Forecast, t0: float, t1: float) -> np.ndarray:
 
 
 def report_periods(model: Model) -> list[tuple[str, float, float, float]]:
-    """Quarters inside the horizon plus every target period: (label, t0, t1, target or nan)."""
+    """Quarters inside the horizon plus every target period: (label, t0, t1, target or nan), in
+    calendar order (a half or year after the quarters it holds)."""
     cal = model.calendar
     periods: dict[str, tuple[float, float, float]] = {}
     year, quarter = model.start.year, (model.start.month - 1) // 3 + 1
@@ -340,7 +329,7 @@ def report_periods(model: Model) -> list[tuple[str, float, float, float]]:
         year, quarter = (year + 1, 1) if quarter == 4 else (year, quarter + 1)
     for label, t0, t1, target in model.targets:
         periods[label] = (t0, t1, target)
-    return sorted(((k, *v) for k, v in periods.items()), key=lambda r: (r[1], r[2] - r[1]))
+    return sorted(((k, *v) for k, v in periods.items()), key=lambda r: period_sort_key(r[0]))
 
 
 def _periods(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:

@@ -12,22 +12,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["COMPARISON_TABLE_HTML", "FORECAST_PLOTS", "register_view", "view"]
+__all__ = [
+    "COMPARISON_TABLE",
+    "FORECAST_PLOTS",
+    "SUMMARY_HTML",
+    "SUMMARY_TABLES",
+    "register_view",
+    "view",
+]
 
 FORECAST_PLOTS = "forecast.plot"  # Forecast -> its figures (report.plots.ForecastPlots)
-COMPARISON_TABLE_HTML = "comparison.table_html"  # Comparison -> an HTML table of its deltas
+COMPARISON_TABLE = "comparison.table"  # Comparison, metrics, full, locale -> formatted deltas
+SUMMARY_TABLES = "summary.tables"  # Summary, locale -> its tables as formatted text
+SUMMARY_HTML = "summary.html"  # Summary -> its notebook HTML
 
-_VIEWS: dict[str, Callable[[Any], Any]] = {}
+_VIEWS: dict[str, Callable[..., Any]] = {}
 
 
-def register_view(name: str, make: Callable[[Any], Any]) -> None:
-    """Let ``make(result)`` draw the view ``name`` (a later registration replaces one before)."""
+def register_view(name: str, make: Callable[..., Any]) -> None:
+    """Let ``make(result, ...)`` draw the view ``name`` (a later registration replaces one)."""
     _VIEWS[name] = make
 
 
-def view(name: str, result: Any) -> Any:
-    """The view ``name`` of ``result``, from the function registered for it."""
+def view(name: str, result: Any, *args: Any) -> Any:
+    """The view ``name`` of ``result`` (with the view's own arguments), from its function."""
     make = _VIEWS.get(name)
     if make is None:  # only when simsales.report.views was never imported (see the docstring)
         raise LookupError(f"no view {name!r} is registered: import simsales.report.views")
-    return make(result)
+    return make(result, *args)

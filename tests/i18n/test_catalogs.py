@@ -19,7 +19,7 @@ def _used_keys() -> dict[str, str]:
     """key -> where it is used, by Babel's extractors as configured in babel.cfg."""
     with (ROOT / "babel.cfg").open() as f:
         method_map, options_map = parse_mapping_cfg(f)
-    found = extract_from_dir(str(ROOT), method_map, options_map, keywords={"t": None})
+    found = extract_from_dir(str(ROOT), method_map, options_map, keywords={"t": None, "N_": None})
     return {str(msg): f"{path}:{line}" for path, line, msg, *_ in found}
 
 

@@ -75,3 +75,10 @@ def test_locale_spellings() -> None:
     assert normalize_locale(None) == normalize_locale("en-US") == "en"
     with pytest.raises(ValueError, match="en, zh-CN"):
         normalize_locale("fr")
+
+
+def test_small_money_keeps_three_digits() -> None:
+    assert format_money(0.5543615297398712, "CNY", "en") == "0.55"
+    assert format_money(845.4, "CNY", "zh-CN") == "845"
+    assert format_money(-0.0001, "CNY", "en") == "0"
+    assert format_number(-0.04, "en", 1) == "0.0"

@@ -1,6 +1,8 @@
-"""Open each report in Debian's headless Chromium (Playwright, file:// URL, no network): no
+"""Open each page in Debian's headless Chromium (Playwright, file:// URL, no network): no
 console errors, every chart drawn, nothing fetched from anywhere, the scenario's markup never
-runs, the sortable table sorts; a full-page screenshot is kept.
+runs, the sortable table sorts; a full-page screenshot is kept. The report, comparison and
+backtest pages are each opened in both locales; a Chinese page draws its text with the font
+subset it embeds.
 
 Skips when /usr/bin/chromium is absent, unless SIMSALES_REQUIRE_BROWSER=1 (as in CI), where a
 missing browser fails the test.
@@ -15,7 +17,14 @@ from typing import Any
 
 import pytest
 
+from simsales.calibrate.backtest import BacktestResult
+from simsales.calibrate.backtest_html import write_backtest_html
+from simsales.i18n import translator
+from simsales.report.compare_html import write_compare_html
+from simsales.report.data import ReportData
+from simsales.report.fonts import EMBEDDED_FAMILY, find_cjk_font
 from simsales.report.html import write_report
+from simsales.results.compare import Comparison
 from simsales.results.forecast import Forecast
 
 pytestmark = pytest.mark.browser
@@ -111,4 +120,59 @@ def test_report_in_chromium(
         "cells => cells.map(c => parseFloat(c.getAttribute('data-sort')))",
     )
     assert values == sorted(values)
+    page.close()
+
+
+def _open(browser: Any, path: Path) -> tuple[Any, list[str], list[str]]:
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(path.as_uri(), wait_until="load")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('.js-plotly-plot'))"
+        ".every(d => d.querySelector('svg.main-svg'))",
+        timeout=30_000,
+    )
+    page.evaluate("document.fonts.ready.then(() => true)")
+    return page, errors, requests
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+@pytest.mark.parametrize("kind", ["report", "compare", "backtest"])
+def test_each_page_in_each_locale(
+    kind: str,
+    locale: str,
+    browser: Any,
+    tmp_path: Path,
+    enterprise: Forecast,
+    comparisons: dict[str, Comparison],
+    backtest_result: BacktestResult,
+) -> None:
+    path = tmp_path / f"{kind}-{locale}.html"
+    if kind == "report":
+        write_report(ReportData(enterprise, locale), path)  # the English scenario, either way
+    elif kind == "compare":
+        write_compare_html(comparisons[locale], path)  # each scenario in its own language
+    else:
+        write_backtest_html(backtest_result, path, locale)
+    page, errors, requests = _open(browser, path)
+    assert page.evaluate("document.documentElement.lang") == locale
+    charts = page.evaluate("document.querySelectorAll('.js-plotly-plot').length")
+    assert charts >= (7 if kind == "report" else 2)
+    assert errors == []
+    assert [u for u in requests if not u.startswith(("file:", "data:", "blob:"))] == []
+    label = {"report": "key_findings", "compare": "cmp_differences", "backtest": "bt_scores"}[kind]
+    assert translator(locale)(label) in page.inner_text("body")
+    if locale == "zh-CN" and find_cjk_font() is not None:
+        faces = page.evaluate(
+            "Array.from(document.fonts).map(f => [f.family.replace(/\"/g, ''), f.status])"
+        )
+        assert [EMBEDDED_FAMILY, "loaded"] in faces, faces
+    shot = tmp_path / f"{kind}-{locale}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 50_000
+    shutil.copy(shot, SCREENSHOTS / f"simsales-{kind}-{locale}.png")
     page.close()

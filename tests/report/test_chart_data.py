@@ -89,5 +89,5 @@ def test_labels_follow_the_locale(chinese: Forecast, enterprise: Forecast) -> No
     zh, en = ReportData(chinese), ReportData(enterprise)
     assert zh.locale == "zh-CN" and en.locale == "en"
     assert zh.t("headline") == "概览" and en.t("headline") == "Headline"
-    assert zh.output_label("revenue:2026Q2") == "2026Q2 收入"
+    assert zh.output_label("revenue:2026Q2") == "2026年第2季度 收入"
     assert en.input_label("duration:negotiation") == "Negotiation: duration"

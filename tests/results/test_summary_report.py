@@ -111,4 +111,5 @@ def test_to_json_keeps_the_run_contract(forecast: Forecast) -> None:
 
 def test_summary_renders_in_jupyter(forecast: Forecast) -> None:
     html = forecast._repr_html_()
-    assert "<table" in html and "expected_margin" in html and "Share of the live pipeline" in html
+    assert "<table" in html and "Expected margin" in html and "Share of the live pipeline" in html
+    assert "e+0" not in html and "nan" not in html  # numbers formatted, missing ones as –

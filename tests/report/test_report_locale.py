@@ -1,0 +1,79 @@
+"""A Chinese report is Chinese throughout, and carries the font its characters need."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import re
+
+import pytest
+
+from simsales.i18n import translator
+from simsales.report.fonts import find_cjk_font, needs_cjk
+from simsales.report.html import render_report
+from simsales.results.forecast import Forecast
+
+_VISIBLE = {"text", "name", "ticktext", "customdata", "hovertext", "hovertemplate"}
+_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
+# not English prose: units, percentiles, method and library names, fonts
+_ALLOWED = {"CNY", "PERT", "Spearman", "simsales", "python", "simpy", "numpy", "scipy", "pandas"}
+
+
+def _chart_strings(value: object, visible: bool = False) -> list[str]:
+    """The strings of plotly figures a reader sees: titles, names, labels, hover texts."""
+    if isinstance(value, dict):
+        out = []
+        for k, v in value.items():
+            shown = k in _VISIBLE or (k == "text" and visible) or (visible and k == "title")
+            out += _chart_strings(v, shown or k == "title")
+        return out
+    if isinstance(value, list):
+        return [s for v in value for s in _chart_strings(v, visible)]
+    return [value] if visible and isinstance(value, str) else []
+
+
+def _visible_text(page: str) -> str:
+    charts = re.search(
+        r'<script id="report-charts" type="application/json">(.*?)</script>', page, re.S
+    )
+    assert charts is not None
+    labels = " ".join(_chart_strings(json.loads(charts[1])))
+    body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", page, flags=re.S)
+    text = re.sub(r"<[^>]+>|%\{[^}]*\}", " ", body + " " + labels)
+    return html.unescape(text)
+
+
+@pytest.fixture(scope="module")
+def chinese_page(chinese: Forecast) -> str:
+    return render_report(chinese)
+
+
+def test_no_english_words_in_a_chinese_report(chinese_page: str, chinese: Forecast) -> None:
+    scenario = json.dumps(chinese.provenance["scenario"], ensure_ascii=False, default=str)
+    own = set(_WORD.findall(scenario)) | set(_WORD.findall(str(chinese.provenance)))
+    words = set(_WORD.findall(_visible_text(chinese_page))) - own - _ALLOWED
+    words -= {"left", "right", "top", "bottom", "center"}  # plotly title anchors
+    assert not words, f"English in the zh-CN report: {sorted(words)}"
+    assert "工作日 周一" in chinese_page and "目标成交日期最早者优先" in chinese_page
+
+
+def test_every_label_the_report_asks_for_is_translated(chinese: Forecast) -> None:
+    t = translator("zh-CN")
+    t.missing.clear()
+    render_report(chinese)
+    assert t.missing == set()
+
+
+@pytest.mark.skipif(find_cjk_font() is None, reason="no CJK font installed to embed")
+def test_the_embedded_font_covers_every_chinese_character(chinese_page: str) -> None:
+    from fontTools.ttLib import TTFont
+
+    face = re.search(r"url\(data:font/woff;base64,([A-Za-z0-9+/=]+)\)", chinese_page)
+    assert face is not None, "no embedded font"
+    font = TTFont(io.BytesIO(base64.b64decode(face[1])))
+    covered = set(font.getBestCmap())
+    needed = {ord(c) for c in _visible_text(chinese_page) if needs_cjk(c)}
+    assert needed and needed <= covered, sorted(chr(c) for c in needed - covered)
+    assert len(face[1]) < 2_000_000  # a subset, not the whole font
