@@ -18,7 +18,7 @@ from simsales.lazy import lazy_exports
 from simsales.report import views as _views  # noqa: F401  (fills Forecast.plot and the like)
 
 if TYPE_CHECKING:
-    from simsales.api import compare, optimize, risk_contribution, simulate
+    from simsales.api import compare, explain, optimize, risk_contribution, simulate
     from simsales.engine.options import RunOptions
     from simsales.optimize.options import OptimizeOptions
     from simsales.optimize.plan import Plan
@@ -41,6 +41,7 @@ __all__ = [
     "SimsalesError",
     "SimulationError",
     "compare",
+    "explain",
     "load",
     "load_dict",
     "optimize",
@@ -55,6 +56,7 @@ __getattr__, __dir__ = lazy_exports(
     {
         "simulate": "simsales.api",
         "compare": "simsales.api",
+        "explain": "simsales.api",
         "risk_contribution": "simsales.api",
         "optimize": "simsales.api",
         "RunOptions": "simsales.engine.options",

@@ -1,4 +1,4 @@
-"""The public functions: simulate, compare, risk_contribution, optimize.
+"""The public functions: simulate, compare, risk_contribution, explain, optimize.
 
 A thin layer of orchestration on top of the others (docs/architecture.md, "Layers"): it reads
 scenario files, turns keywords into one :class:`RunOptions` (and :class:`OptimizeOptions`), and
@@ -11,6 +11,7 @@ The keywords (``replications=``, ``seed=``, ``workers=``, ...) stay for notebook
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from simsales.optimize.options import OptimizeOptions
 from simsales.optimize.plan import Plan
 from simsales.optimize.planner import plan_staffing
 from simsales.results.compare import Comparison, Variants, compare_scenarios, resolve_variants
+from simsales.results.explain import Explanation, explain_delta, explain_forecasts, relaxations
 from simsales.results.forecast import Forecast
 from simsales.results.risk_contribution import RiskContribution, contribution_of_risks
 from simsales.results.simulation import simulate_scenario
@@ -29,10 +31,14 @@ __all__ = [
     "OptimizeOptions",
     "RunOptions",
     "compare",
+    "explain",
+    "explain_comparison",
     "optimize",
     "risk_contribution",
     "simulate",
 ]
+
+log = logging.getLogger(__name__)
 
 ScenarioArg = Scenario | str | Path
 
@@ -118,6 +124,64 @@ def risk_contribution(
         options = RunOptions(replications, seed, workers, executor, scheduler, progress)
     base = scenario if isinstance(scenario, Scenario) else load(scenario)
     return contribution_of_risks(base, options, base_forecast=base_forecast)
+
+
+def explain(
+    scenario: ScenarioArg,
+    period: str,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    executor: Executor = "serial",
+    progress: bool = False,
+    *,
+    target: float | None = None,
+    scheduler: Any = None,
+    base_forecast: Forecast | None = None,
+    options: RunOptions | None = None,
+) -> Explanation:
+    """Why ``period``'s expected revenue falls short of its target, and where the money goes.
+
+    Simulates the base and, with common random numbers, one run per pool with unlimited people,
+    one per risk that never occurs and one with both (see simsales.results.explain), then
+    splits the gap into pool, risk, deal, stage and coverage contributions that add up.
+    ``target`` replaces the scenario's target for the period; ``base_forecast``: the base
+    already simulated with these replications and seed, to save running it again.
+    """
+    if options is None:
+        options = RunOptions(replications, seed, workers, executor, scheduler, progress)
+    base = scenario if isinstance(scenario, Scenario) else load(scenario)
+    runs: dict[str, Forecast] = {}
+    for name, overlay in [("base", None), *relaxations(base)]:
+        if name == "base" and base_forecast is not None:
+            continue
+        log.info("simulating %s", name)
+        run = base if overlay is None else with_overlay(base, overlay, name=name)
+        runs[name] = simulate_scenario(run, options, precision=None)
+    base_run = base_forecast if base_forecast is not None else runs.pop("base")
+    return explain_forecasts(base_run, runs, period, target=target)
+
+
+def explain_comparison(
+    comparison: Comparison,
+    period: str,
+    *,
+    options: RunOptions | None = None,
+) -> dict[str, Explanation]:
+    """Each variant's change of ``period``'s gap, explained: :func:`explain` of the base and of
+    every variant (reusing the comparison's runs), then the paired differences of their
+    contributions (simsales.results.explain.explain_delta), by variant name."""
+    run = (options or RunOptions()).replace(
+        replications=comparison.replications, seed=comparison.seed
+    )
+    base = comparison.scenarios[""]
+    base_explained = explain(base, period, options=run, base_forecast=comparison.base)
+    out = {}
+    for name, forecast in comparison.variants.items():
+        variant = explain(comparison.scenarios[name], period, options=run,
+                          base_forecast=forecast, target=base_explained.target)  # fmt: skip
+        out[name] = explain_delta(base_explained, variant, name)
+    return out
 
 
 def optimize(

@@ -218,9 +218,9 @@ def _name_keys(node: Any) -> None:
 
 def _register_commands() -> None:
     # Each command is a module-level function in simsales.commands.<name>; register(app) adds it.
-    from simsales.commands import calibrate, compare, optimize, report, run
+    from simsales.commands import calibrate, compare, explain, optimize, report, run
 
-    for module in (run, report, compare, optimize, calibrate):
+    for module in (run, report, compare, explain, optimize, calibrate):
         module.register(app)
 
 

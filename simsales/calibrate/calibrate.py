@@ -84,7 +84,7 @@ from simsales.calibrate.fit import (
 from simsales.calibrate.history import History
 from simsales.calibrate.importer import stage_id
 from simsales.errors import SimsalesError
-from simsales.scenario.schema import ID_PATTERN
+from simsales.scenario.schema import CATEGORIES, ID_PATTERN
 
 __all__ = ["BY", "Calibration", "ExitFit", "GroupFit", "StageFit", "calibrate", "safe_id"]
 
@@ -766,6 +766,23 @@ def _value(
     return pooled, "all types pooled (too few won values of this type)"
 
 
+def _rep_call(d: pd.Series) -> dict[str, Any]:
+    """The CRM's own view of an open deal, kept beside the simulated one: team, probability,
+    forecast category and expected close (as ``target_close``)."""
+    out: dict[str, Any] = {}
+    if isinstance(d.get("team"), str):
+        out["team"] = d["team"]
+    p = d.get("crm_probability")
+    if p is not None and pd.notna(p) and 0 <= float(p) <= 1:
+        out["probability"] = float(p)
+    if d.get("forecast_category") in CATEGORIES:
+        out["forecast_category"] = d["forecast_category"]
+    close = d.get("expected_close")
+    if close is not None and pd.notna(close):
+        out["target_close"] = pd.Timestamp(close).date().isoformat()
+    return out
+
+
 def _pipeline(
     h: History, deals: pd.DataFrame, ids: dict[str, str], t: pd.Timestamp
 ) -> list[dict[str, Any]]:
@@ -791,5 +808,6 @@ def _pipeline(
             deal["customer"] = d["account"]
         if isinstance(d["owner"], str):
             deal["owner"] = d["owner"]
+        deal.update(_rep_call(d))
         out.append(deal)
     return out

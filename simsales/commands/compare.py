@@ -77,6 +77,14 @@ def compare(
     full: Annotated[
         bool, typer.Option("--full", help="Also list every live deal's P80 close date.")
     ] = False,
+    explain_period: Annotated[
+        str | None,
+        typer.Option(
+            "--explain",
+            help="Explain each variant's change of this period's gap to target, e.g. 2027Q1 "
+            "(the runs of 'simsales explain' for the base and every variant).",
+        ),
+    ] = None,
     yes: Annotated[
         bool,
         typer.Option(
@@ -91,6 +99,7 @@ def compare(
     difference comes with a sharp 95% interval; the unpaired half-width beside it is what two
     independent runs would have given.
     """
+    from simsales.api import explain_comparison
     from simsales.engine.model import compile_model
     from simsales.results.budget import check_budget
     from simsales.results.compare import compare_scenarios
@@ -127,10 +136,22 @@ def compare(
                 )
             write_compare_html(comparison, output, contribution)
             err.print(f"wrote {out}")
+    explained = (
+        explain_comparison(comparison, explain_period, options=options)
+        if explain_period is not None
+        else {}
+    )
     if as_json:
-        typer.echo(json.dumps(comparison.to_json(), ensure_ascii=False, indent=2))
+        data = comparison.to_json()
+        for item in data["variants"]:
+            if item["name"] in explained:
+                item["explanation"] = explained[item["name"]].to_json()
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     render_deltas(comparison, console(), full=full)
+    for delta in explained.values():
+        for line in delta.findings:
+            console().print(f"• {esc(line)}")
 
 
 def register(app: typer.Typer) -> None:

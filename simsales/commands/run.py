@@ -96,6 +96,7 @@ def run(
     from simsales.engine.model import compile_model
     from simsales.results.budget import check_budget
     from simsales.results.forecast import FILES
+    from simsales.results.rollups import portfolio_views
     from simsales.results.summary import summarize
     from simsales.scenario.load import load
 
@@ -134,7 +135,9 @@ def run(
             forecast.save(output)
     summary = summarize(forecast)
     if as_json:
-        typer.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
+        data = summary.to_json()
+        data["portfolio"].update(portfolio_views(forecast, s))  # categories, roll-ups
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     render_summary(summary, console())
     if out is not None:

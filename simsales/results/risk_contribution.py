@@ -31,7 +31,7 @@ from simsales.results.summary import per_replication
 from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Risk, Scenario
 
-__all__ = ["RiskContribution", "contribution_of_risks"]
+__all__ = ["RiskContribution", "contribution_of_risks", "without_risk"]
 
 WITHOUT, MITIGATED, UNMITIGATED, FREE = "without", "mitigated", "unmitigated", "mitigated free"
 
@@ -70,7 +70,7 @@ def contribution_of_risks(
     runs: list[tuple[str, Scenario]] = []
     for risk in base.risks:
         runs.append(
-            (f"{WITHOUT} {risk.id}", with_overlay(base, _never(risk), name=f"{risk.id}: p 0"))
+            (f"{WITHOUT} {risk.id}", with_overlay(base, without_risk(risk), name=f"{risk.id}: p 0"))
         )
         if risk.mitigation is None:
             continue
@@ -91,16 +91,17 @@ def contribution_of_risks(
     )
 
 
-def _never(risk: Risk) -> dict[str, Any]:
+def _rows(comparison: Comparison, name: str) -> pd.DataFrame:
+    d = comparison.deltas
+    return d[d["name"] == name].set_index("metric")
+
+
+def without_risk(risk: Risk) -> dict[str, Any]:
+    """The overlay under which ``risk`` never occurs (its mitigated ``p`` too, if mitigated)."""
     patch: dict[str, Any] = {"p": 0}
     if risk.mitigated and risk.mitigation is not None and risk.mitigation.p is not None:
         patch["mitigation"] = {"p": 0}
     return {"risks": {risk.id: patch}}
-
-
-def _rows(comparison: Comparison, name: str) -> pd.DataFrame:
-    d = comparison.deltas
-    return d[d["name"] == name].set_index("metric")
 
 
 def _risk_table(base: Scenario, comparison: Comparison) -> pd.DataFrame:

@@ -172,6 +172,7 @@ def test_html_is_offline_and_escapes_the_scenario(cli, tmp_path: Path) -> None: 
         assert raw not in page
     assert "&lt;script&gt;alert(" in page and "&lt;b&gt;zq9&lt;/b&gt;" in page
     assert "Risk contribution" in page and "churn" in page
+    assert "Risk register" in page and page.count("(churn)") >= 3  # ranked, mitigated, register
     # offline: plotly.js inlined once, no resource fetched from anywhere
     refs = _Refs()
     refs.feed(page)
