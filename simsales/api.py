@@ -56,6 +56,7 @@ def simulate(
     precision: Precision | Literal["scenario"] | None = "scenario",
     security: Any = None,
     options: RunOptions | None = None,
+    yes: bool | None = None,
 ) -> Forecast:
     """Simulate a scenario (or a path to one) and return its :class:`Forecast`.
 
@@ -65,10 +66,14 @@ def simulate(
     same for any choice. ``precision`` stops early once the scenario's precision targets are met.
     ``security`` is a ``distributed.Security`` (TLS certificates) for connecting to
     ``scheduler`` by address. Dask pickles the model to send it: connect only to trusted
-    clusters. ``variant``: apply one of the scenario's variants first.
+    clusters. ``variant``: apply one of the scenario's variants first. A run estimated to need
+    more memory or time than the machine has is refused before it starts, with the estimate;
+    ``yes=True`` goes on (:mod:`simsales.results.budget`).
     """
     if options is None:
-        options = RunOptions(replications, seed, workers, executor, scheduler, progress, security)
+        options = RunOptions(
+            replications, seed, workers, executor, scheduler, progress, security, yes
+        )
     if not isinstance(scenario, Scenario):
         scenario = load(scenario, variant=variant)
     elif variant is not None:

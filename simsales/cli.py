@@ -18,7 +18,6 @@ above; ``-v`` adds debug lines, ``-q`` keeps only warnings and errors).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -26,12 +25,13 @@ import sys
 import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from simsales.commands.common import AllowPath, reading
+from simsales.commands.schema import scenario_json_schema
 from simsales.errors import Problem, ScenarioError, SimsalesError, SimsalesWarning
 from simsales.io.outputs import environment_error
 
@@ -156,71 +156,11 @@ def _located(problem: Problem, path: Path) -> str:
     return str(problem) if problem.file is not None else f"{path}: {problem}"
 
 
-@app.command()
-def schema() -> None:
-    """Print the JSON Schema of scenario files (for editors and other tools)."""
-    typer.echo(json.dumps(scenario_json_schema(), indent=2, ensure_ascii=False))
-
-
-def scenario_json_schema() -> dict[str, Any]:
-    """JSON Schema (draft 2020-12) of a scenario file, as written in YAML.
-
-    Pydantic describes the validated models; a few fields accept more in a file than their
-    validated type says (a single name for a list, any case of a weekday), and some fields are
-    internal. This widens or removes them so that every file the loader accepts also validates.
-    """
-    from simsales.scenario.calendar import WEEKDAYS
-    from simsales.scenario.schema import Scenario
-
-    schema = Scenario.model_json_schema(by_alias=True)
-    defs = schema["$defs"]
-    # A single name stands for a one-item list.
-    applies = defs["AppliesTo"]["properties"]
-    for key in ("type", "stage", "customer"):
-        applies[key] = {**applies[key], "type": ["array", "string"]}
-        _string_like(applies[key])
-    workdays = defs["CalendarSpec"]["properties"]["workdays"]
-    full = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-    spellings = sorted({v for n in (*WEEKDAYS, *full) for v in (n, n.lower(), n.upper())})
-    workdays["items"] = {"type": "string", "enum": spellings}
-    workdays["anyOf"] = [{"type": "array"}, {"type": "string", "enum": spellings}]
-    del workdays["type"]
-    # Filled by the loader from 'priority'; not something a file sets.
-    defs["QueueDiscipline"]["properties"].pop("expression", None)
-    _name_keys(schema)
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "simsales scenario",
-        **schema,
-    }
-
-
-def _string_like(prop: dict[str, Any]) -> None:
-    """Let a list-of-strings property also take one string with the items' constraints."""
-    for key in ("pattern", "minLength", "maxLength"):
-        if key in prop["items"]:
-            prop[key] = prop["items"][key]
-
-
-def _name_keys(node: Any) -> None:
-    """Mappings keyed by ids: refuse keys that are not ids instead of silently skipping them."""
-    if isinstance(node, dict):
-        patterns = node.get("patternProperties")
-        names = node.get("propertyNames")
-        if isinstance(patterns, dict) and len(patterns) == 1 and isinstance(names, dict):
-            names.setdefault("pattern", next(iter(patterns)))
-        for value in node.values():
-            _name_keys(value)
-    elif isinstance(node, list):
-        for value in node:
-            _name_keys(value)
-
-
 def _register_commands() -> None:
     # Each command is a module-level function in simsales.commands.<name>; register(app) adds it.
-    from simsales.commands import calibrate, compare, explain, optimize, report, run
+    from simsales.commands import calibrate, compare, explain, optimize, report, run, schema
 
-    for module in (run, report, compare, explain, optimize, calibrate):
+    for module in (run, report, compare, explain, optimize, calibrate, schema):
         module.register(app)
 
 

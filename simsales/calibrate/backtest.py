@@ -63,6 +63,7 @@ from simsales.calibrate.scores import (
 )
 from simsales.engine.options import Executor, RunOptions
 from simsales.errors import SimsalesError
+from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.simulation import simulate_scenario
 from simsales.scenario.load import load_dict
 
@@ -254,6 +255,7 @@ class BacktestResult:
     def to_json(self) -> dict[str, Any]:
         """``{"origins": [...], "scores": {forecast: {...}}}`` (see the module docstring)."""
         return {
+            "schema_version": SCHEMA_VERSION,
             "origins": [o.row() for o in self.origins],
             "scores": {name: self.scores(name) for name in self.names},
         }

@@ -84,6 +84,7 @@ from simsales.calibrate.fit import (
 from simsales.calibrate.history import History
 from simsales.calibrate.importer import stage_id
 from simsales.errors import SimsalesError
+from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.scenario.schema import CATEGORIES, ID_PATTERN
 
 __all__ = ["BY", "Calibration", "ExitFit", "GroupFit", "StageFit", "calibrate", "safe_id"]
@@ -181,6 +182,7 @@ class Calibration:
                     "trials": r.trials}  # fmt: skip
 
         return {
+            "schema_version": SCHEMA_VERSION,
             "source": self.source,
             "as_of": str(self.as_of),
             "horizon": str(self.horizon),

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simsales.calibrate.choices import ALL_PRESETS, BY, DURATIONS
-from simsales.commands.common import console, esc
+from simsales.commands.common import Yes, console, esc
 from simsales.errors import SimsalesError
 from simsales.io.inputs import check_user_file
 from simsales.io.outputs import Output, claim
@@ -424,15 +424,17 @@ def backtest_cmd(
         Path | None,
         typer.Option("--output", "-o", help="Write a self-contained HTML report here."),
     ] = None,
+    yes: Yes = False,
 ) -> None:
     """Calibrate on what was known at each origin, simulate its window, and score the
     forecast beside the baselines (stage-weighted pipeline, trailing three-month rate, the
     CRM's probability and forecast categories when the export has them)."""
     from simsales.calibrate.backtest import backtest
+    from simsales.results.budget import go_on
 
     try:
         windows = _windows(as_of, until, origins, every, start, end, window)
-        with _output(out, history, mapping) as output:
+        with go_on(yes), _output(out, history, mapping) as output:
             h = _read(
                 history,
                 mapping,

@@ -31,6 +31,7 @@ __all__ = [
     "Replications",
     "Seed",
     "Workers",
+    "Yes",
     "console",
     "esc",
     "inputs_of",
@@ -50,6 +51,12 @@ AllowPath = Annotated[
 Force = Annotated[
     bool,
     typer.Option("--force", help="Replace an output folder even though simsales did not make it."),
+]
+Yes = Annotated[
+    bool,
+    typer.Option(
+        "--yes", help="Go on even when the simulations are estimated to need too much memory/time."
+    ),
 ]
 
 

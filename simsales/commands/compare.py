@@ -17,6 +17,7 @@ from simsales.commands.common import (
     Replications,
     Seed,
     Workers,
+    Yes,
     console,
     esc,
     inputs_of,
@@ -85,12 +86,7 @@ def compare(
             "(the runs of 'simsales explain' for the base and every variant).",
         ),
     ] = None,
-    yes: Annotated[
-        bool,
-        typer.Option(
-            "--yes", help="Go on even when the runs are estimated to need too much memory/time."
-        ),
-    ] = False,
+    yes: Yes = False,
     allow_path: AllowPath = None,
 ) -> None:
     """Simulate SCENARIO and its variants with the same random numbers; show the differences.
@@ -101,7 +97,7 @@ def compare(
     """
     from simsales.api import explain_comparison
     from simsales.engine.model import compile_model
-    from simsales.results.budget import check_budget
+    from simsales.results.budget import check_budget, go_on
     from simsales.results.compare import compare_scenarios
     from simsales.scenario.load import load
 
@@ -120,7 +116,7 @@ def compare(
         if out is not None
         else nullcontext(None)
     )
-    with target as output:
+    with go_on(yes), target as output:  # every simulation inside goes on too
         comparison = compare_scenarios(base, named, options)
         if output is not None:
             from simsales.report.compare_html import write_compare_html

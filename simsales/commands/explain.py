@@ -16,6 +16,7 @@ from simsales.commands.common import (
     Replications,
     Seed,
     Workers,
+    Yes,
     console,
     esc,
     inputs_of,
@@ -56,12 +57,7 @@ def explain(
     out: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the explanation as HTML here.")
     ] = None,
-    yes: Annotated[
-        bool,
-        typer.Option(
-            "--yes", help="Go on even when the runs are estimated to need too much memory/time."
-        ),
-    ] = False,
+    yes: Yes = False,
     allow_path: AllowPath = None,
 ) -> None:
     """Split the gap between PERIOD's target and its expected revenue into what causes it.
@@ -71,7 +67,7 @@ def explain(
     """
     from simsales.api import explain as explain_gap
     from simsales.engine.model import compile_model
-    from simsales.results.budget import check_budget
+    from simsales.results.budget import check_budget, go_on
     from simsales.results.explain import relaxations
     from simsales.scenario.load import load
 
@@ -86,7 +82,7 @@ def explain(
     target_file = (
         claim(out, "file", inputs=inputs_of(s, scenario)) if out is not None else nullcontext(None)
     )
-    with target_file as output:
+    with go_on(yes), target_file as output:  # every paired run inside goes on too
         log.info("explain %s: %d paired runs of %d replications", period, runs, n)
         explanation = explain_gap(
             s,

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.commands.common import AllowPath, Seed, console, esc, inputs_of, reading
+from simsales.commands.common import AllowPath, Seed, Yes, console, esc, inputs_of, reading
 from simsales.engine.options import RunOptions
 from simsales.errors import OptimizationError
 from simsales.io.outputs import claim
@@ -152,9 +152,11 @@ def optimize_command(
         bool, typer.Option("--json", help="Print only the JSON result on stdout.")
     ] = False,
     allow_path: AllowPath = None,
+    yes: Yes = False,
 ) -> None:
     """Plan headcount, deals and mitigations (or who covers which deal) for SCENARIO."""
     from simsales.api import optimize
+    from simsales.results.budget import go_on
     from simsales.scenario.load import load
 
     if mode not in ("capacity", "assignment"):
@@ -197,7 +199,7 @@ def optimize_command(
         if out is not None
         else nullcontext(None)
     )
-    with target as output:
+    with go_on(yes), target as output:  # the verification runs are bounded too
         # the parameters are named as OptimizeOptions' fields: they are passed on, not re-listed
         options = OptimizeOptions.of(
             {

@@ -12,6 +12,7 @@ from simsales.commands.common import (
     AllowPath,
     Replications,
     Seed,
+    Yes,
     console,
     inputs_of,
     reading,
@@ -79,9 +80,11 @@ def report(
             "--overlay", help="Apply an overlay file, e.g. plan.yaml (repeatable, in order)."
         ),
     ] = None,
+    yes: Yes = False,
 ) -> None:
     """Write one self-contained HTML report (works offline) of a forecast."""
     from simsales.report.html import write_report
+    from simsales.results.budget import go_on
     from simsales.results.forecast import FILES
     from simsales.scenario.load import load
 
@@ -97,7 +100,7 @@ def report(
     else:
         inputs = []
     # claimed before simulating: an output that is an input, or unwritable, fails at once
-    with claim(output, "file", inputs=inputs) as out:
+    with go_on(yes), claim(output, "file", inputs=inputs) as out:
         forecast = load_or_simulate(what, replications, seed, variant, overlays or [])
         write_report(forecast, out)
     console(stderr=True, markup=False).print(f"wrote the report to {output}")

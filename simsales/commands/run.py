@@ -16,6 +16,7 @@ from simsales.commands.common import (
     Force,
     Replications,
     Seed,
+    Yes,
     console,
     esc,
     inputs_of,
@@ -84,17 +85,11 @@ def run(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only the JSON summary on stdout.")
     ] = False,
-    yes: Annotated[
-        bool,
-        typer.Option(
-            "--yes", help="Go on even when the run is estimated to need too much memory/time."
-        ),
-    ] = False,
+    yes: Yes = False,
 ) -> None:
     """Simulate SCENARIO and show per-deal, portfolio and resource forecasts."""
     from simsales.api import simulate
-    from simsales.engine.model import compile_model
-    from simsales.results.budget import check_budget
+    from simsales.results.budget import go_on
     from simsales.results.forecast import FILES
     from simsales.results.rollups import portfolio_views
     from simsales.results.summary import summarize
@@ -115,8 +110,6 @@ def run(
     with reading(allow_path):
         s = load(scenario, variant=variant, overrides=overrides or (), overlays=overlays or ())
     print_warnings(s, scenario)
-    n = s.simulation.replications if replications is None else replications
-    check_budget(compile_model(s), n, s.simulation.seed if seed is None else seed, workers, yes=yes)
     # claimed before simulating: a refused or unwritable --out is reported at once
     target = (
         claim(
@@ -129,7 +122,7 @@ def run(
         if out is not None
         else nullcontext(None)
     )
-    with target as output:
+    with go_on(yes), target as output:  # simulate checks the memory/time budget
         forecast = simulate(s, options=options)
         if output is not None:
             forecast.save(output)

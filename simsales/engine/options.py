@@ -28,7 +28,9 @@ class RunOptions:
     ``scheduler`` a ``distributed.Client`` or a scheduler address, ``security`` a
     ``distributed.Security`` for TLS) share the replications; the numbers are the same for any
     choice. ``progress`` shows a progress bar on stderr. Dask pickles the model to send it:
-    connect only to trusted clusters.
+    connect only to trusted clusters. ``yes`` goes on when the run is estimated to need more
+    memory or time than the machine has (None: only inside
+    :func:`simsales.results.budget.go_on`; see that module).
     """
 
     replications: int | None = None
@@ -38,6 +40,7 @@ class RunOptions:
     scheduler: Any = None
     progress: bool = False
     security: Any = None
+    yes: bool | None = None
 
     def __post_init__(self) -> None:
         if self.replications is not None and self.replications < 1:

@@ -31,6 +31,7 @@ from simsales.errors import SimsalesError
 from simsales.results.forecast import Forecast
 from simsales.results.metrics import DATE, Metric, replication_metrics
 from simsales.results.paired import Delta, Resamples, paired_mean, paired_quantile, paired_ratio
+from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.simulation import simulate_scenario
 from simsales.results.summary import summarize
 from simsales.results.views import COMPARISON_TABLE_HTML, view
@@ -95,6 +96,7 @@ class Comparison:
         difference and its interval in calendar days; numbers that are not finite are ``null``.
         """
         return {
+            "schema_version": SCHEMA_VERSION,
             "base": summarize(self.base).to_json(),
             "variants": [
                 {

@@ -26,9 +26,11 @@ from simsales.engine.options import RunOptions
 from simsales.engine.replication import LOST, WON, RepRecords
 from simsales.engine.runner import ReplicationPool, progress_bar, run_chunk, worker_count
 from simsales.errors import SimsalesError
-from simsales.results.build import ForecastBuilder, PackedChunk, pack_chunk
+from simsales.results.budget import check_budget
+from simsales.results.build import Collector, PackedChunk, pack_chunk
 from simsales.results.forecast import Forecast
 from simsales.results.stats import Z95
+from simsales.results.stream import collector
 from simsales.scenario.load import scenario_hash, scenario_raw
 from simsales.scenario.schema import Precision, Scenario
 
@@ -63,6 +65,7 @@ def simulate_scenario(
     workers = worker_count(options)
     target = settings.precision if precision == "scenario" else precision
     model = compile_model(scenario)
+    check_budget(model, n, seed, workers, yes=options.yes)
     batch = settings.batch if target is not None else n
     # Objects that exist before the run (the scenario, pandas, scipy, ...) are set aside from the
     # cyclic garbage collector: its full passes then stay cheap while SimPy churns through events,
@@ -102,8 +105,8 @@ def _run(
     seed: int,
     batch: int,
     target: Precision | None,
-) -> ForecastBuilder:
-    builder = ForecastBuilder(model)
+) -> Collector:
+    builder = collector(model)  # in memory, or streamed to disk beyond a size
     stats: list[Stats] = []
     with (
         ReplicationPool(model, run_packed, options, workers) as run_range,

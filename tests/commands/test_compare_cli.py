@@ -57,7 +57,7 @@ def test_json_is_the_contract_and_alone_on_stdout(cli) -> None:  # type: ignore[
     )
     assert code == 0, err
     data = json.loads(out)  # nothing but the JSON on stdout
-    assert set(data) == {"base", "variants"}
+    assert set(data) == {"schema_version", "base", "variants"}
     assert "simulating" in err  # progress messages go to stderr
     [variant] = data["variants"]
     assert set(variant) == {"name", "summary", "deltas"}

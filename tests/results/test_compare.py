@@ -242,7 +242,7 @@ def test_common_random_numbers_same_deal_same_luck(legal: Comparison) -> None:
 def test_json_contract(same: Comparison) -> None:
     out = same.to_json()
     text = json.dumps(out, allow_nan=False)  # no NaN or Infinity leaks into the JSON
-    assert set(json.loads(text)) == {"base", "variants"}
+    assert set(json.loads(text)) == {"schema_version", "base", "variants"}
     assert out["base"] == summarize(same.base).to_json()
     assert [v["name"] for v in out["variants"]] == ["same", "spare_pool"]
     for v in out["variants"]:
