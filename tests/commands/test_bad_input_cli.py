@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import simsales.cli
+import simsales.results.summary
 from simsales.results import budget
 
 Cli = Callable[..., tuple[int, str, str]]  # the simsales_cli fixture of conftest.py
@@ -262,7 +263,8 @@ def test_an_internal_error_is_one_line_and_debug_shows_the_traceback(
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(simsales.commands.run, "summarize", broken)
+    # the run command imports summarize when it runs (lazy imports), so it meets the broken one
+    monkeypatch.setattr(simsales.results.summary, "summarize", broken)
     monkeypatch.delenv("SIMSALES_DEBUG", raising=False)
     code, out, err = simsales_cli("run", str(MINIMAL), "-n", "3")
     assert code == 1 and out == ""
