@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from simsales.api import explain as explain_gap
 from simsales.commands.common import (
     AllowPath,
     EngineChoice,
@@ -25,13 +25,15 @@ from simsales.commands.common import (
     reading,
     run_options,
 )
-from simsales.engine.model import compile_model
 from simsales.io.outputs import claim
-from simsales.results.budget import check_budget, go_on
-from simsales.results.explain import Explanation, money, relaxations
-from simsales.scenario.load import load
+
+if TYPE_CHECKING:
+    from simsales.results.explain import Explanation
+
 
 __all__ = ["explain", "register", "render_explanation"]
+
+log = logging.getLogger(__name__)
 
 
 def explain(
@@ -65,6 +67,12 @@ def explain(
     Pools (queueing, from runs with unlimited people), risks (runs without each), deals (lost),
     stages (deals still in them when the period ends) and coverage; they add up to the gap.
     """
+    from simsales.api import explain as explain_gap
+    from simsales.engine.model import compile_model
+    from simsales.results.budget import check_budget, go_on
+    from simsales.results.explain import relaxations
+    from simsales.scenario.load import load
+
     err = console(stderr=True, markup=False)
     with reading(allow_path):
         s = load(scenario, variant=variant)
@@ -83,13 +91,12 @@ def explain(
         default_engine(engine),
         target_file as output,
     ):  # every paired run inside goes on too
-        err.print(f"explain {period}: {runs} paired runs of {n} replications")
+        log.info("explain %s: %d paired runs of %d replications", period, runs, n)
         explanation = explain_gap(
             s,
             period,
             target=target,
             options=run_options(replications, seed, workers),
-            messages=err.print,
         )
         if output is not None:
             from simsales.report.explain_html import write_explanation
@@ -103,6 +110,8 @@ def explain(
 
 
 def render_explanation(explanation: Explanation) -> None:
+    from simsales.results.explain import money
+
     out = console()
     for line in explanation.findings:
         out.print(f"• {esc(line)}")
