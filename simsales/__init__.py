@@ -66,6 +66,7 @@ __getattr__, __dir__ = lazy_exports(
         "Plan": "simsales.optimize.plan",
         "Comparison": "simsales.results.compare",
         "Forecast": "simsales.results.forecast",
+        "RiskContribution": "simsales.results.risk_contribution",
         "load": "simsales.scenario.load",
         "load_dict": "simsales.scenario.load",
         "with_overlay": "simsales.scenario.load",

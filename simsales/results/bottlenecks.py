@@ -19,6 +19,8 @@ All per-week and per-pool figures are means per replication.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -27,9 +29,11 @@ import numpy.typing as npt
 import pandas as pd
 
 from simsales.engine.model import Model
-from simsales.results.forecast import Forecast
 from simsales.results.records import Stays, codes, model_of, replication_index, stays
 from simsales.results.stats import mean_interval, ratio_interval
+
+if TYPE_CHECKING:  # the Forecast asks for its bottlenecks: a type here, not an import
+    from simsales.results.forecast import Forecast
 
 __all__ = ["Bottlenecks", "analyze_bottlenecks", "overlap_sums", "week_bounds"]
 
