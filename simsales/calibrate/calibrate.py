@@ -311,7 +311,8 @@ def calibrate(
     visits = _visit_table(h, deals, t)
     stages = tuple(_fit_stage(h, visits, s, t, durations) for s in h.stages)
     _report_stale(h, stages)
-    cycle = _won_cycle(h, visits, t)
+    winning = {s.id for s in stages if any(e.to == "won" for e in s.exits)}
+    season = _won_cycle(h, visits, t, winning)
     taken: set[str] = set()
     names = sorted(deals["group"].unique(), key=lambda g: (-int((deals["group"] == g).sum()), g))
     ids = {g: safe_id(stage_id(g), taken) for g in names}
@@ -389,10 +390,10 @@ def calibrate(
         exported=snap.date(),
         pattern=pattern,
         arrival_month=month0,
-        uncertainty=_uncertainty(h, deals, visits, t, monthly, expected, cycle),
+        uncertainty=_uncertainty(h, deals, visits, t, monthly, expected, season),
         value_fallback=fallback,
         arrival_factor=float(factor),
-        won_cycle=cycle,
+        won_cycle=season,
     )
 
 
@@ -693,14 +694,16 @@ def _uncertainty(
     return out
 
 
-def _won_cycle(h: History, visits: pd.DataFrame, t: pd.Timestamp) -> WonCycle:
+def _won_cycle(h: History, visits: pd.DataFrame, t: pd.Timestamp, winning: set[str]) -> WonCycle:
     """The calendar cycle of the chance to win (:func:`simsales.calibrate.fit.won_cycle`) from
     the decisions (visits that left for won or lost) of each month from the observation start
-    to the as-of date; pooled over the stages, since a quarter-end push acts on every one."""
+    to the as-of date, pooled over the ``winning`` stages (those with a won exit, where the
+    ``won_season`` is written: a quarter-end push acts on each the same way)."""
     start = h.observed_from.normalize()
     end = t + pd.Timedelta(days=1)
     months = _months(start, end)
-    d = visits[visits["to"].isin(["won", "lost"]) & (visits["left"] >= start)]
+    d = visits[visits["to"].isin(["won", "lost"]) & visits["stage"].isin(winning)]
+    d = d[d["left"] >= start]
     d = d[d["left"] < end]
     month = d["left"].dt.to_period("M")
     won = (d["to"] == "won").groupby(month).sum().reindex(months, fill_value=0)

@@ -790,7 +790,8 @@ def won_cycle(
     k = int(lv.max()) + 1
     q_all = w.sum() / n.sum()
     q, n_k = fits[chosen][0], np.bincount(lv, n, k)
-    factors = q / q_all
+    q = np.maximum(q, 0.5 / n_k)  # a level without a win: half a win, so the factor stays > 0
+    factors = np.minimum(q / q_all, 100.0)
     # var(q_k / q) by the delta method, q_k and q treated as independent binomial shares
     var = phi * (q * (1 - q) / n_k / q_all**2 + q**2 * q_all * (1 - q_all) / n.sum() / q_all**4)
     return WonCycle(
