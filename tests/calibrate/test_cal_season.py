@@ -17,6 +17,7 @@ from scipy import stats
 import simsales
 from simsales.calibrate.calibrate import calibrate
 from simsales.calibrate.fit import won_cycle
+from simsales.calibrate.history import History
 from simsales.calibrate.importer import read_history
 from simsales.calibrate.mapping import resolve_mapping
 from simsales.calibrate.synthetic import synthetic_history, synthetic_mapping
@@ -76,9 +77,12 @@ def test_a_quarter_cycle_is_found_and_its_factors_recovered() -> None:
             assert abs(f - t) <= K * se, (fit.factors, truth)
 
 
-def _history(tmp_path: Path, **kw: object) -> simsales.calibrate.history.History:  # type: ignore[name-defined]
+def _history(tmp_path: Path, seed: int, won_cycle: tuple[float, float, float] | None) -> History:
     path = tmp_path / "history.csv"
-    synthetic_history("2021-01-01", "2022-12-31", per_month=90, **kw).to_csv(path, index=False)  # type: ignore[arg-type]
+    rows = synthetic_history(
+        "2021-01-01", "2022-12-31", per_month=90, seed=seed, won_cycle=won_cycle
+    )
+    rows.to_csv(path, index=False)
     return read_history(path, resolve_mapping(mapping=synthetic_mapping()))
 
 
@@ -86,7 +90,7 @@ def test_calibration_recovers_a_known_quarter_cycle_of_wins(tmp_path: Path) -> N
     """A synthetic history whose decisions follow CYCLE by month of quarter (stages with a won
     exit): calibration chooses month_of_quarter, its factors are CYCLE over its decision-
     weighted mean within K standard errors, and the calibrated scenario carries it."""
-    h = _history(tmp_path, seed=7, won_cycle=CYCLE)
+    h = _history(tmp_path, 7, CYCLE)
     cal = calibrate(h, "2022-12-31", by=None)
     fit = cal.won_cycle
     assert fit is not None and fit.form == "month_of_quarter", fit
@@ -109,6 +113,6 @@ def test_calibration_recovers_a_known_quarter_cycle_of_wins(tmp_path: Path) -> N
 def test_calibration_chooses_no_cycle_without_one(tmp_path: Path) -> None:
     """The same history without the cycle (a fixed seed; the rule's false-positive rate is
     1%): no won_season is written."""
-    cal = calibrate(_history(tmp_path, seed=7), "2022-12-31", by=None)
+    cal = calibrate(_history(tmp_path, 7, None), "2022-12-31", by=None)
     assert cal.won_cycle is not None and cal.won_cycle.form == "none", cal.won_cycle
     assert all("won_season" not in s for s in cal.scenario()["stages"])

@@ -77,7 +77,7 @@ def test_exits_form_won_share_follows_the_month_of_quarter() -> None:
 def test_exits_form_factor_is_capped_at_the_decided_share() -> None:
     """c p_won above p_won + p_lost: every deciding deal is won; the advance exit keeps its
     share (a 20% advance to a second stage that always loses)."""
-    stages = [
+    stages: list[dict[str, Any]] = [
         {
             "id": "s",
             "duration": UNIFORM_HALF_YEAR,
