@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from test_exits import _crn_scenario
 
 import simsales
 from simsales.errors import SimsalesError
@@ -105,42 +106,14 @@ def test_simple_form_and_month_of_year_multiply() -> None:
 
 
 def _crn(season: dict[str, Any] | None) -> simsales.Scenario:
-    stages: list[dict[str, Any]] = [
-        {
-            "id": "first",
-            "duration": {"fixed": 1},
-            "exits": [
-                {"to": "second", "p": 0.6, "after": {"uniform": [2, 8]}},
-                {"to": "lost", "p": 0.4, "after": {"exponential": {"mean": 5}}},
-            ],
-        },
-        {
-            "id": "second",
-            "duration": {"pert": [3, 6, 15]},
-            "exits": [{"to": "won", "p": 0.5}, {"to": "first", "p": 0.2}, {"to": "lost", "p": 0.3}],
-        },
-        {"id": "third", "duration": {"uniform": [1, 9]}, "advance": 0.7},
-    ]
+    """test_exits' common-random-numbers case with a rule's win factor, and ``season`` on every
+    stage (the simple form's hook is checked against analytic truth above)."""
+    data = _crn_scenario()
+    data["rules"] = [{"id": "r", "when": "value > 2", "then": {"win_factor": 0.8}}]
     if season is not None:
-        for st in stages:
+        for st in data["stages"]:
             st["won_season"] = season
-    return simsales.load_dict(
-        {
-            "name": "crn",
-            "start": "2027-01-01",
-            "horizon": "2027-12-31",
-            "calendar": {"continuous": True},
-            "stages": stages,
-            "deal_types": {"t": {"value": {"triangular": [1, 2, 4]}}},
-            "pipeline": [
-                {"id": f"L{i}", "type": "t", "stage": "first", "days_in_stage": float(i % 7)}
-                for i in range(40)
-            ],
-            "arrivals": [{"type": "t", "per_month": 5, "trend": 0.02}],
-            "rules": [{"id": "r", "when": "value > 2", "then": {"win_factor": 0.8}}],
-            "uncertainty": {"win_odds": {"lognormal": {"mean": 1, "sd": 0.3}}},
-        }
-    )
+    return simsales.load_dict(data)
 
 
 def test_factors_of_one_leave_every_table_bit_identical() -> None:
