@@ -223,7 +223,7 @@ def main() -> None:
 def _robust(path: str, k: int, solver: str) -> None:
     """Time the robust mode end to end: K futures, the SAA solve, in- and out-of-sample runs."""
     from simsales import load
-    from simsales.optimize import optimize
+    from simsales.api import optimize
 
     t0 = time.perf_counter()
     plan = optimize(load(path), robust=k, solver=solver)

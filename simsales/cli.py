@@ -11,33 +11,35 @@ and :func:`main` turns it into a message and its exit code:
   75 a temporary failure worth retrying (output busy, Dask scheduler unreachable or without
   workers, a worker that died or hangs); 130/143 interrupted by Ctrl-C / SIGTERM;
 - 1 a bug in simsales.
+
+Status lines go through ``logging.getLogger("simsales")`` and are printed on stderr (INFO and
+above; ``-v`` adds debug lines, ``-q`` keeps only warnings and errors).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import signal
 import sys
 import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from simsales.commands.common import AllowPath, reading
+from simsales.commands.schema import scenario_json_schema
 from simsales.errors import Problem, ScenarioError, SimsalesError, SimsalesWarning
 from simsales.io.outputs import environment_error
-from simsales.scenario.calendar import WEEKDAYS
-from simsales.scenario.load import load
-from simsales.scenario.schema import Scenario
 
 __all__ = ["app", "main", "scenario_json_schema"]
 
 EXIT_BAD_INPUT = 2  # the same code click uses for usage errors
 EXIT_BUG = 1
+_LOG = logging.getLogger("simsales")
 
 app = typer.Typer(
     name="simsales",
@@ -78,8 +80,39 @@ def _root(
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
     ] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="Say more on stderr (-vv: debug).")
+    ] = 0,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")
+    ] = False,
 ) -> None:
     """Monte Carlo planning for project-based B2B sales: milestones, scarce people, risks."""
+    if quiet:
+        _LOG.setLevel(logging.WARNING)
+    elif verbose:
+        _LOG.setLevel(logging.DEBUG)
+
+
+class _StderrHandler(logging.Handler):
+    """Log records of the ``simsales`` logger as plain lines on stderr (the CLI's presentation).
+
+    The console is looked up at each record, so a redirected stderr (tests, pytest) is honoured.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _err().print(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+def _show_logs() -> None:
+    """Status lines (INFO and above) on stderr; -v/-q change the level (see :func:`_root`)."""
+    if not any(isinstance(h, _StderrHandler) for h in _LOG.handlers):
+        _LOG.addHandler(_StderrHandler())
+    _LOG.setLevel(logging.INFO)
+    _LOG.propagate = False  # a root handler set up by the user would print every line twice
 
 
 @app.command()
@@ -102,6 +135,8 @@ def validate(
 
 def _check(path: Path) -> list[Problem]:
     """The problems of one file (its own and its variants'); warnings are printed on the way."""
+    from simsales.scenario.load import load
+
     try:
         scenario = load(path)  # validates every variant too
     except ScenarioError as exc:
@@ -121,68 +156,11 @@ def _located(problem: Problem, path: Path) -> str:
     return str(problem) if problem.file is not None else f"{path}: {problem}"
 
 
-@app.command()
-def schema() -> None:
-    """Print the JSON Schema of scenario files (for editors and other tools)."""
-    typer.echo(json.dumps(scenario_json_schema(), indent=2, ensure_ascii=False))
-
-
-def scenario_json_schema() -> dict[str, Any]:
-    """JSON Schema (draft 2020-12) of a scenario file, as written in YAML.
-
-    Pydantic describes the validated models; a few fields accept more in a file than their
-    validated type says (a single name for a list, any case of a weekday), and some fields are
-    internal. This widens or removes them so that every file the loader accepts also validates.
-    """
-    schema = Scenario.model_json_schema(by_alias=True)
-    defs = schema["$defs"]
-    # A single name stands for a one-item list.
-    applies = defs["AppliesTo"]["properties"]
-    for key in ("type", "stage", "customer"):
-        applies[key] = {**applies[key], "type": ["array", "string"]}
-        _string_like(applies[key])
-    workdays = defs["CalendarSpec"]["properties"]["workdays"]
-    full = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-    spellings = sorted({v for n in (*WEEKDAYS, *full) for v in (n, n.lower(), n.upper())})
-    workdays["items"] = {"type": "string", "enum": spellings}
-    workdays["anyOf"] = [{"type": "array"}, {"type": "string", "enum": spellings}]
-    del workdays["type"]
-    # Filled by the loader from 'priority'; not something a file sets.
-    defs["QueueDiscipline"]["properties"].pop("expression", None)
-    _name_keys(schema)
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "simsales scenario",
-        **schema,
-    }
-
-
-def _string_like(prop: dict[str, Any]) -> None:
-    """Let a list-of-strings property also take one string with the items' constraints."""
-    for key in ("pattern", "minLength", "maxLength"):
-        if key in prop["items"]:
-            prop[key] = prop["items"][key]
-
-
-def _name_keys(node: Any) -> None:
-    """Mappings keyed by ids: refuse keys that are not ids instead of silently skipping them."""
-    if isinstance(node, dict):
-        patterns = node.get("patternProperties")
-        names = node.get("propertyNames")
-        if isinstance(patterns, dict) and len(patterns) == 1 and isinstance(names, dict):
-            names.setdefault("pattern", next(iter(patterns)))
-        for value in node.values():
-            _name_keys(value)
-    elif isinstance(node, list):
-        for value in node:
-            _name_keys(value)
-
-
 def _register_commands() -> None:
-    # Each command lives in its own module under simsales.commands with register(app).
-    from simsales.commands import calibrate, compare, optimize, report, run
+    # Each command is a module-level function in simsales.commands.<name>; register(app) adds it.
+    from simsales.commands import calibrate, compare, explain, optimize, report, run, schema
 
-    for module in (run, report, compare, optimize, calibrate):
+    for module in (run, report, compare, explain, optimize, calibrate, schema):
         module.register(app)
 
 
@@ -215,6 +193,7 @@ def main() -> None:
     """Console-script entry point: a message and an exit code (see the module), no traceback."""
     signal.signal(signal.SIGTERM, _terminated)
     warnings.showwarning = _show_warning
+    _show_logs()
     try:
         app()
     except SimsalesError as exc:

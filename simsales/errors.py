@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pydantic_core import PydanticCustomError
+if TYPE_CHECKING:
+    from pydantic_core import PydanticCustomError
+
 
 __all__ = [
     "EX_CANTCREAT",
@@ -132,6 +135,8 @@ def invalid(message: str, hint: str | None = None) -> PydanticCustomError:
     context: dict[str, str] = {"message": message}
     if hint:
         context["hint"] = hint
+    from pydantic_core import PydanticCustomError  # with the models that raise it
+
     return PydanticCustomError("simsales", "{message}", context)
 
 

@@ -32,9 +32,10 @@ months) from one date to another, each with a window of a fixed span (``2M``, ``
 
 from __future__ import annotations
 
+import logging
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -60,8 +61,10 @@ from simsales.calibrate.scores import (
     pit,
     pit_histogram,
 )
-from simsales.engine.runner import Executor, simulate
+from simsales.engine.options import Executor, RunOptions
 from simsales.errors import SimsalesError
+from simsales.results.schema_version import SCHEMA_VERSION
+from simsales.results.simulation import simulate_scenario
 from simsales.scenario.load import load_dict
 
 __all__ = [
@@ -72,6 +75,8 @@ __all__ = [
     "rolling_windows",
     "window_truth",
 ]
+
+log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 METRICS = ("won", "revenue")
@@ -250,6 +255,7 @@ class BacktestResult:
     def to_json(self) -> dict[str, Any]:
         """``{"origins": [...], "scores": {forecast: {...}}}`` (see the module docstring)."""
         return {
+            "schema_version": SCHEMA_VERSION,
             "origins": [o.row() for o in self.origins],
             "scores": {name: self.scores(name) for name in self.names},
         }
@@ -265,11 +271,13 @@ def backtest(
     durations: Durations = "lognormal",
     workers: int = 1,
     executor: Executor = "serial",
-    progress: Callable[[str], None] | None = None,
 ) -> BacktestResult:
-    """Backtest every ``(as_of, until)`` window of ``history`` (see the module docstring)."""
+    """Backtest every ``(as_of, until)`` window of ``history`` (see the module docstring).
+
+    Each origin is announced on the ``simsales`` logger (INFO)."""
     if not windows:
         raise SimsalesError("no backtest window given")
+    run = RunOptions(replications, seed, workers, executor)
     results = []
     for k, (a, u) in enumerate(windows):
         as_of, until = pd.Timestamp(a), pd.Timestamp(u)
@@ -280,11 +288,10 @@ def backtest(
                 f"window ({as_of.date()}, {until.date()}] ends after the export's last date "
                 f"{history.snapshot.date()}: what happened then is unknown",
             )
-        if progress is not None:
-            progress(f"origin {k + 1}/{len(windows)}: as of {as_of.date()}, until {until.date()}")
-        results.append(
-            _origin(history, as_of, until, replications, seed + k, by, durations, workers, executor)
+        log.info(
+            "origin %d/%d: as of %s, until %s", k + 1, len(windows), as_of.date(), until.date()
         )
+        results.append(_origin(history, as_of, until, run.replace(seed=seed + k), by, durations))
     return BacktestResult(tuple(results), replications, seed, history.report.source, by, durations)
 
 
@@ -292,22 +299,18 @@ def _origin(
     history: History,
     as_of: pd.Timestamp,
     until: pd.Timestamp,
-    replications: int,
-    seed: int,
+    run: RunOptions,
     by: By | None,
     durations: Durations,
-    workers: int,
-    executor: Executor,
 ) -> OriginResult:
     # the scenario needs a horizon after its start (the day after as-of): a one-day window is
     # simulated a day longer and counted to its end
     horizon = max(until, as_of + pd.Timedelta(days=2))
     cal = calibrate(history, as_of, by=by, horizon=horizon, durations=durations)
     scenario = load_dict(cal.scenario(), name=f"calibrated as of {as_of.date()}")
-    forecast = simulate(
-        scenario, replications=replications, seed=seed, workers=workers, executor=executor,
-        progress=False, precision=None,
-    )  # fmt: skip
+    forecast = simulate_scenario(scenario, run, precision=None)
+    seed, replications = run.seed, run.replications
+    assert seed is not None and replications is not None
     known = cal.history
     baselines = (
         stage_weighted(known, seed=seed),

@@ -56,11 +56,12 @@ import copy
 import math
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from simsales.calibrate.choices import BY, DURATIONS, By, Durations
 from simsales.calibrate.fit import (
     MIN_DONE,
     ArrivalFit,
@@ -90,14 +91,11 @@ from simsales.calibrate.fit import (
 from simsales.calibrate.history import History
 from simsales.calibrate.importer import stage_id
 from simsales.errors import SimsalesError
-from simsales.scenario.schema import ID_PATTERN
+from simsales.results.schema_version import SCHEMA_VERSION
+from simsales.scenario.schema import CATEGORIES, ID_PATTERN
 
 __all__ = ["BY", "Calibration", "ExitFit", "GroupFit", "StageFit", "calibrate", "safe_id"]
 
-BY = ("product", "owner", "segment")
-By = Literal["product", "owner", "segment"]
-DURATIONS = ("lognormal", "empirical")
-Durations = Literal["lognormal", "empirical"]
 MIN_VALUES = 3
 ACTIVE_DAYS = 90  # an agent who opened a deal this recently (or holds an open one) is active
 TIMESTAMP_HALF_WIDTH = 1 / 1440  # exact timestamps: known to the minute
@@ -192,6 +190,7 @@ class Calibration:
                     "trials": r.trials}  # fmt: skip
 
         return {
+            "schema_version": SCHEMA_VERSION,
             "source": self.source,
             "as_of": str(self.as_of),
             "horizon": str(self.horizon),
@@ -808,6 +807,23 @@ def _value(
     return pooled, "all types pooled (too few won values of this type)"
 
 
+def _rep_call(d: pd.Series) -> dict[str, Any]:
+    """The CRM's own view of an open deal, kept beside the simulated one: team, probability,
+    forecast category and expected close (as ``target_close``)."""
+    out: dict[str, Any] = {}
+    if isinstance(d.get("team"), str):
+        out["team"] = d["team"]
+    p = d.get("crm_probability")
+    if p is not None and pd.notna(p) and 0 <= float(p) <= 1:
+        out["probability"] = float(p)
+    if d.get("forecast_category") in CATEGORIES:
+        out["forecast_category"] = d["forecast_category"]
+    close = d.get("expected_close")
+    if close is not None and pd.notna(close):
+        out["target_close"] = pd.Timestamp(close).date().isoformat()
+    return out
+
+
 def _pipeline(
     h: History, deals: pd.DataFrame, ids: dict[str, str], t: pd.Timestamp
 ) -> list[dict[str, Any]]:
@@ -833,5 +849,6 @@ def _pipeline(
             deal["customer"] = d["account"]
         if isinstance(d["owner"], str):
             deal["owner"] = d["owner"]
+        deal.update(_rep_call(d))
         out.append(deal)
     return out

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from simsales.calibrate.presets import PRESETS
 from simsales.errors import Problem, ScenarioError, format_path
 from simsales.scenario.yaml_source import read_yaml
 
@@ -146,60 +147,6 @@ class ColumnMapping(_Frozen):
         return self.columns.get(field)
 
 
-_MAVEN: dict[str, Any] = {
-    "shape": "opportunities",
-    "columns": {
-        "id": "opportunity_id",
-        "owner": "sales_agent",
-        "product": "product",
-        "account": "account",
-        "stage": "deal_stage",
-        "engaged": "engage_date",
-        "closed": "close_date",
-        "value": "close_value",
-    },
-    "labels": {"won": ["Won"], "lost": ["Lost"], "open": ["Prospecting", "Engaging"]},
-    "catalog": {
-        "file": "products.csv",
-        "product": "product",
-        "price": "sales_price",
-        "optional": True,
-    },
-    # a team is a manager's agents (sales_teams.csv: sales_agent, manager, regional_office)
-    "teams": {
-        "file": "sales_teams.csv",
-        "owner": "sales_agent",
-        "team": "manager",
-        "optional": True,
-    },
-    "currency": "USD",
-}
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # Maven Analytics' "CRM Sales Opportunities" export (sales_pipeline.csv).
-    "maven": _MAVEN,
-    # A generic one-row-per-opportunity export with plain column names.
-    "opportunities": {
-        "shape": "opportunities",
-        "columns": {
-            "id": "id",
-            "stage": "stage",
-            "engaged": "engaged",
-            "closed": "closed",
-            "value": "value",
-            "product": "product",
-            "owner": "owner",
-            "account": "account",
-        },
-    },
-    # One row per stage entered: id, stage, entered_at, outcome.
-    "stage-changes": {
-        "shape": "stage_changes",
-        "columns": {"id": "id", "stage": "stage", "entered": "entered_at", "outcome": "outcome"},
-    },
-}
-
-
 def load_mapping(path: str | Path) -> dict[str, Any]:
     """The raw mapping in a YAML file (validated later by :func:`resolve_mapping`)."""
     data, _ = read_yaml(path)
@@ -276,7 +223,7 @@ def resolve_mapping(
 
 def _fits(preset: dict[str, Any], header: list[str]) -> bool:
     cols = preset["columns"]
-    if preset is _MAVEN:  # recognised by its full set of columns
+    if preset is PRESETS["maven"]:  # recognised by its full set of columns
         return all(c in header for c in cols.values())
     return all(cols[f] in header for f in _REQUIRED[preset["shape"]])
 

@@ -12,16 +12,18 @@ import io
 import math
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from simsales.calibrate.calibrate import Calibration, ExitFit
 from simsales.calibrate.fit import EmpiricalFit, RateFit
 from simsales.errors import ScenarioError, SimsalesError
 from simsales.io.outputs import Output, write_text
 from simsales.scenario.schema import MONTHS
+
+if TYPE_CHECKING:  # the Calibration calls this module to write itself
+    from simsales.calibrate.calibrate import Calibration, ExitFit
 
 __all__ = ["scenario_dict", "scenario_yaml", "write_scenario"]
 

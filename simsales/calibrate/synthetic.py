@@ -13,8 +13,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from simsales.engine.runner import simulate
+from simsales.engine.options import RunOptions
 from simsales.results.forecast import Forecast
+from simsales.results.simulation import simulate_scenario
 from simsales.scenario.calendar import WorkCalendar
 from simsales.scenario.schema import Scenario
 
@@ -102,7 +103,7 @@ def _run(scenario: Scenario, snapshot: date | str, seed: int) -> tuple[Forecast,
         raise ValueError("a synthetic history starts empty: give a scenario without a pipeline")
     if pd.Timestamp(snapshot).date() > scenario.horizon:
         raise ValueError(f"snapshot {snapshot} is after the scenario's horizon {scenario.horizon}")
-    forecast = simulate(scenario, replications=1, seed=seed, progress=False, precision=None)
+    forecast = simulate_scenario(scenario, RunOptions(1, seed), precision=None)
     assert forecast.model is not None
     return forecast, forecast.model.calendar
 

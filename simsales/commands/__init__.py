@@ -1,1 +1,1 @@
-"""CLI commands beyond validate/schema; each module has register(app)."""
+"""CLI commands beyond validate/schema: module-level functions that register(app) adds."""

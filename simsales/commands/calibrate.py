@@ -4,36 +4,27 @@ measure how well such scenarios forecast what really happened."""
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.calibrate.backtest import (
-    LABELS,
-    METRICS,
-    SCORES,
-    BacktestResult,
-    backtest,
-    parse_span,
-    rolling_windows,
-)
-from simsales.calibrate.calibrate import BY, DURATIONS, Calibration, calibrate
-from simsales.calibrate.history import History
-from simsales.calibrate.importer import read_history
-from simsales.calibrate.quality import DataReport
-from simsales.calibrate.sources import ALL_PRESETS
-from simsales.commands.common import console, esc
+from simsales.calibrate.choices import ALL_PRESETS, BY, DURATIONS
+from simsales.commands.common import Yes, console, esc
 from simsales.errors import SimsalesError
 from simsales.io.inputs import check_user_file
 from simsales.io.outputs import Output, claim
+
+if TYPE_CHECKING:
+    from simsales.calibrate.backtest import BacktestResult
+    from simsales.calibrate.calibrate import Calibration
+    from simsales.calibrate.history import History
+    from simsales.calibrate.quality import DataReport
+
 
 __all__ = ["register", "render_backtest", "render_calibration", "render_report"]
 
@@ -154,6 +145,8 @@ def _read(
     timezone: str | None = None,
     currency: str | None = None,
 ) -> History:
+    from simsales.calibrate.importer import read_history
+
     if timezone is not None:
         _check_timezone(timezone)
     # a folder export (Salesforce, PingCode, Worktile): each file in it is a user file
@@ -267,6 +260,8 @@ def render_calibration(c: Calibration, console: Console) -> None:
 
 def render_backtest(result: BacktestResult, console: Console) -> None:
     """Per-origin intervals of every forecast against the truth, then the scores."""
+    from simsales.calibrate.backtest import LABELS, METRICS, SCORES
+
     names = result.names
     per = Table(
         title="Backtest: 80% intervals of each forecast against what happened (PIT)",
@@ -312,170 +307,173 @@ def render_backtest(result: BacktestResult, console: Console) -> None:
             console.print(f"  {LABELS.get(name, name):<28} {counts}")
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("calibrate")
-    def calibrate_cmd(
-        history: _History,
-        out: Annotated[
-            Path | None,
-            typer.Option("--output", "-o", help="Scenario YAML to write (default: stdout)."),
-        ] = None,
-        mapping: _Mapping = None,
-        preset: _Preset = None,
-        columns: _Columns = None,
-        as_of: Annotated[
-            str | None, typer.Option("--as-of", help="Use what was known then (default: the end).")
-        ] = None,
-        by: _By = "product",
-        durations: _Durations = "lognormal",
-        horizon: Annotated[
-            str | None, typer.Option(help="Scenario horizon (default: six months after as-of).")
-        ] = None,
-        strict: _Strict = False,
-        exported: _Exported = None,
-        encoding: _Encoding = None,
-        timezone: _Timezone = None,
-        currency: _Currency = None,
-        as_json: Annotated[
-            bool, typer.Option("--json", help="Print the fits and the data report as JSON.")
-        ] = False,
-    ) -> None:
-        """Fit a commented scenario to a CRM export: durations, win rates, values, arrivals and
-        the open pipeline, as known at --as-of."""
-        try:
-            with _output(out, history, mapping) as output:
-                h = _read(
-                    history,
-                    mapping,
-                    preset,
-                    columns,
-                    strict,
-                    exported,
-                    encoding,
-                    timezone,
-                    currency,
-                )
-                c = calibrate(
-                    h,
-                    _date(as_of, "--as-of"),
-                    by=_by(by),
-                    horizon=_date(horizon, "--horizon"),
-                    durations=_durations(durations),
-                )
-                if output is not None:
-                    c.write(output)
-                text = _checked_yaml(c) if out is None and not as_json else ""
-        except SimsalesError as exc:
-            raise _fail(exc) from None
-        if as_json:
-            typer.echo(json.dumps(c.to_json(), ensure_ascii=False, indent=2, default=str))
-            if out is None:
-                _console(stderr=True).print("(no -o: scenario not written)")
-            return
-        console = _console(stderr=out is None)
-        render_report(h.report, console)
-        render_calibration(c, console)
+def calibrate_cmd(
+    history: _History,
+    out: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Scenario YAML to write (default: stdout)."),
+    ] = None,
+    mapping: _Mapping = None,
+    preset: _Preset = None,
+    columns: _Columns = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Use what was known then (default: the end).")
+    ] = None,
+    by: _By = "product",
+    durations: _Durations = "lognormal",
+    horizon: Annotated[
+        str | None, typer.Option(help="Scenario horizon (default: six months after as-of).")
+    ] = None,
+    strict: _Strict = False,
+    exported: _Exported = None,
+    encoding: _Encoding = None,
+    timezone: _Timezone = None,
+    currency: _Currency = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the fits and the data report as JSON.")
+    ] = False,
+) -> None:
+    """Fit a commented scenario to a CRM export: durations, win rates, values, arrivals and
+    the open pipeline, as known at --as-of."""
+    from simsales.calibrate.calibrate import calibrate
+
+    try:
+        with _output(out, history, mapping) as output:
+            h = _read(
+                history,
+                mapping,
+                preset,
+                columns,
+                strict,
+                exported,
+                encoding,
+                timezone,
+                currency,
+            )
+            c = calibrate(
+                h,
+                _date(as_of, "--as-of"),
+                by=_by(by),
+                horizon=_date(horizon, "--horizon"),
+                durations=_durations(durations),
+            )
+            if output is not None:
+                c.write(output)
+            text = _checked_yaml(c) if out is None and not as_json else ""
+    except SimsalesError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(c.to_json(), ensure_ascii=False, indent=2, default=str))
         if out is None:
-            typer.echo(text, nl=False)
-        else:
-            console.print(f"wrote {esc(out)}")
+            _console(stderr=True).print("(no -o: scenario not written)")
+        return
+    console = _console(stderr=out is None)
+    render_report(h.report, console)
+    render_calibration(c, console)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        console.print(f"wrote {esc(out)}")
 
-    @app.command("backtest")
-    def backtest_cmd(
-        history: _History,
-        as_of: Annotated[
-            str | None, typer.Option("--as-of", help="One forecast origin (YYYY-MM-DD).")
-        ] = None,
-        until: Annotated[
-            str | None, typer.Option("--until", help="End of the window after --as-of.")
-        ] = None,
-        origins: Annotated[
-            str | None,
-            typer.Option(
-                help="Origins, comma-separated (rolling origin): each forecasts a window of "
-                "--window (or as long as (--as-of, --until])."
-            ),
-        ] = None,
-        every: Annotated[
-            str | None,
-            typer.Option(
-                help="Rolling origins every month | week | 2W | 15D ... from --from to --to."
-            ),
-        ] = None,
-        start: Annotated[
-            str | None, typer.Option("--from", help="First rolling origin (with --every).")
-        ] = None,
-        end: Annotated[
-            str | None, typer.Option("--to", help="Last rolling origin (with --every).")
-        ] = None,
-        window: Annotated[
-            str | None, typer.Option(help="Window after each origin: 2M, 1Q, 8W, 60D.")
-        ] = None,
-        mapping: _Mapping = None,
-        preset: _Preset = None,
-        columns: _Columns = None,
-        by: _By = "product",
-        durations: _Durations = "lognormal",
-        replications: Annotated[
-            int, typer.Option("--replications", "-n", min=2, help="Per origin.")
-        ] = 200,
-        seed: Annotated[int, typer.Option(min=0)] = 0,
-        workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-        strict: _Strict = False,
-        exported: _Exported = None,
-        encoding: _Encoding = None,
-        timezone: _Timezone = None,
-        currency: _Currency = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
-        out: Annotated[
-            Path | None,
-            typer.Option("--output", "-o", help="Write a self-contained HTML report here."),
-        ] = None,
-    ) -> None:
-        """Calibrate on what was known at each origin, simulate its window, and score the
-        forecast beside the baselines (stage-weighted pipeline, trailing three-month rate, the
-        CRM's probability and forecast categories when the export has them)."""
-        try:
-            windows = _windows(as_of, until, origins, every, start, end, window)
-            with _output(out, history, mapping) as output:
-                h = _read(
-                    history,
-                    mapping,
-                    preset,
-                    columns,
-                    strict,
-                    exported,
-                    encoding,
-                    timezone,
-                    currency,
-                )
-                log: Callable[[str], None] | None = (
-                    (lambda msg: _console(stderr=True).print(msg)) if sys.stderr.isatty() else None
-                )
-                result = backtest(
-                    h,
-                    windows,
-                    replications=replications,
-                    seed=seed,
-                    by=_by(by),
-                    durations=_durations(durations),
-                    workers=workers,
-                    executor="process" if workers > 1 else "serial",
-                    progress=log,
-                )
-                if output is not None:
-                    from simsales.calibrate.backtest_html import write_backtest_html
 
-                    write_backtest_html(result, output)
-        except SimsalesError as exc:
-            raise _fail(exc) from None
-        if as_json:
-            typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2, default=str))
-            return
-        console = _console()
-        render_backtest(result, console)
-        if out is not None:
-            console.print(f"wrote {esc(out)}")
+def backtest_cmd(
+    history: _History,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="One forecast origin (YYYY-MM-DD).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="End of the window after --as-of.")
+    ] = None,
+    origins: Annotated[
+        str | None,
+        typer.Option(
+            help="Origins, comma-separated (rolling origin): each forecasts a window of "
+            "--window (or as long as (--as-of, --until])."
+        ),
+    ] = None,
+    every: Annotated[
+        str | None,
+        typer.Option(help="Rolling origins every month | week | 2W | 15D ... from --from to --to."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="First rolling origin (with --every).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Last rolling origin (with --every).")
+    ] = None,
+    window: Annotated[
+        str | None, typer.Option(help="Window after each origin: 2M, 1Q, 8W, 60D.")
+    ] = None,
+    mapping: _Mapping = None,
+    preset: _Preset = None,
+    columns: _Columns = None,
+    by: _By = "product",
+    durations: _Durations = "lognormal",
+    replications: Annotated[
+        int, typer.Option("--replications", "-n", min=2, help="Per origin.")
+    ] = 200,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    strict: _Strict = False,
+    exported: _Exported = None,
+    encoding: _Encoding = None,
+    timezone: _Timezone = None,
+    currency: _Currency = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write a self-contained HTML report here."),
+    ] = None,
+    yes: Yes = False,
+) -> None:
+    """Calibrate on what was known at each origin, simulate its window, and score the
+    forecast beside the baselines (stage-weighted pipeline, trailing three-month rate, the
+    CRM's probability and forecast categories when the export has them)."""
+    from simsales.calibrate.backtest import backtest
+    from simsales.results.budget import go_on
+
+    try:
+        windows = _windows(as_of, until, origins, every, start, end, window)
+        with go_on(yes), _output(out, history, mapping) as output:
+            h = _read(
+                history,
+                mapping,
+                preset,
+                columns,
+                strict,
+                exported,
+                encoding,
+                timezone,
+                currency,
+            )
+            result = backtest(
+                h,
+                windows,
+                replications=replications,
+                seed=seed,
+                by=_by(by),
+                durations=_durations(durations),
+                workers=workers,
+                executor="process" if workers > 1 else "serial",
+            )
+            if output is not None:
+                from simsales.calibrate.backtest_html import write_backtest_html
+
+                write_backtest_html(result, output)
+    except SimsalesError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2, default=str))
+        return
+    console = _console()
+    render_backtest(result, console)
+    if out is not None:
+        console.print(f"wrote {esc(out)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("calibrate")(calibrate_cmd)
+    app.command("backtest")(backtest_cmd)
 
 
 def _windows(
@@ -489,6 +487,8 @@ def _windows(
 ) -> list[tuple[date, date]]:
     """The windows the options ask for: (--as-of, --until], --origins and --every/--from/--to,
     each later origin with a window of --window or as long as (--as-of, --until]."""
+    from simsales.calibrate.backtest import parse_span, rolling_windows
+
     a, u = _date(as_of, "--as-of"), _date(until, "--until")
     if (a is None) != (u is None):
         raise SimsalesError("give --as-of and --until together (one window), or neither")
@@ -530,6 +530,8 @@ def window_end(as_of: date, until: date, origin: date) -> date:
     """The end of a window from ``origin`` as long as ``(as_of, until]``: whole months when
     both ends are month ends (2017-04-30 -> 2017-06-30 makes 2017-06-30 -> 2017-08-31), else
     the same number of days."""
+    import pandas as pd
+
     a, u, o = pd.Timestamp(as_of), pd.Timestamp(until), pd.Timestamp(origin)
     if a.is_month_end and u.is_month_end and o.is_month_end:
         months = (u.year - a.year) * 12 + u.month - a.month

@@ -3,132 +3,155 @@
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.commands.common import AllowPath, console, esc, inputs_of, print_warnings, reading
-from simsales.engine.budget import check_budget
-from simsales.engine.model import compile_model
-from simsales.engine.runner import Executor
+from simsales.api import explain_comparison
+from simsales.commands.common import (
+    AllowPath,
+    Replications,
+    Seed,
+    Workers,
+    Yes,
+    console,
+    esc,
+    inputs_of,
+    print_warnings,
+    reading,
+    run_options,
+)
 from simsales.io.outputs import claim
-from simsales.report.compare_format import format_row, is_key_metric
-from simsales.results.compare import Comparison, compare_scenarios, resolve_variants
-from simsales.scenario.load import apply_overrides, load, with_overlay_files
-from simsales.scenario.schema import Scenario
 
-__all__ = ["register", "render_deltas"]
+if TYPE_CHECKING:
+    from simsales.results.compare import Comparison
+    from simsales.scenario.schema import Scenario
+
+__all__ = ["compare", "register", "render_deltas"]
+
+log = logging.getLogger(__name__)
+
+
+def compare(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
+    variants: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--variant",
+            help="A variant of the scenario, or an overlay file such as plan.yaml "
+            "(repeatable). Default: all of the scenario's.",
+        ),
+    ] = None,
+    overlays: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--overlay",
+            help="Apply an overlay file to the base (and so to every variant) first (repeatable).",
+        ),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Quick change PATH=VALUE (repeatable); all --set together make one more "
+            "variant, e.g. --set resources.presales.capacity=5.",
+        ),
+    ] = None,
+    replications: Replications = None,
+    seed: Seed = None,
+    workers: Workers = 1,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only the JSON comparison on stdout.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write a self-contained HTML comparison here."),
+    ] = None,
+    risks: Annotated[
+        bool,
+        typer.Option(help="With -o: add the risk contribution (one more run per risk)."),
+    ] = True,
+    full: Annotated[
+        bool, typer.Option("--full", help="Also list every live deal's P80 close date.")
+    ] = False,
+    explain_period: Annotated[
+        str | None,
+        typer.Option(
+            "--explain",
+            help="Explain each variant's change of this period's gap to target, e.g. 2027Q1 "
+            "(the runs of 'simsales explain' for the base and every variant).",
+        ),
+    ] = None,
+    yes: Yes = False,
+    allow_path: AllowPath = None,
+) -> None:
+    """Simulate SCENARIO and its variants with the same random numbers; show the differences.
+
+    Every variant meets the same luck as the base (common random numbers), so each
+    difference comes with a sharp 95% interval; the unpaired half-width beside it is what two
+    independent runs would have given.
+    """
+    from simsales.engine.model import compile_model
+    from simsales.results.budget import check_budget, go_on
+    from simsales.results.compare import compare_scenarios
+    from simsales.scenario.load import load
+
+    err = console(stderr=True, markup=False)
+    with reading(allow_path):
+        base = load(scenario, overlays=overlays or ())
+        print_warnings(base, scenario)
+        named = _variants(base, variants, overrides)
+    n = base.simulation.replications if replications is None else replications
+    first_seed = base.simulation.seed if seed is None else seed
+    check_budget(compile_model(base), n, first_seed, workers, runs=1 + len(named), yes=yes)
+    options = run_options(replications, seed, workers)
+    # claimed before simulating: an output that is an input, or unwritable, fails at once
+    target = (
+        claim(out, "file", inputs=inputs_of(base, scenario, *(overlays or [])))
+        if out is not None
+        else nullcontext(None)
+    )
+    with go_on(yes), target as output:  # every simulation inside goes on too
+        comparison = compare_scenarios(base, named, options)
+        if output is not None:
+            from simsales.report.compare_html import write_compare_html
+            from simsales.results.risk_contribution import contribution_of_risks
+
+            contribution = None
+            if risks and base.risks:
+                log.info("risk contribution: one paired run per risk and mitigation")
+                contribution = contribution_of_risks(
+                    base,
+                    options.replace(replications=comparison.replications, seed=comparison.seed),
+                    base_forecast=comparison.base,
+                )
+            write_compare_html(comparison, output, contribution)
+            err.print(f"wrote {out}")
+    explained = (
+        explain_comparison(comparison, explain_period, options=options, messages=err.print)
+        if explain_period is not None
+        else {}
+    )
+    if as_json:
+        data = comparison.to_json()
+        for item in data["variants"]:
+            if item["name"] in explained:
+                item["explanation"] = explained[item["name"]].to_json()
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    render_deltas(comparison, console(), full=full)
+    for delta in explained.values():
+        for line in delta.findings:
+            console().print(f"• {esc(line)}")
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("compare")
-    def compare(
-        scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
-        variants: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--variant",
-                help="A variant of the scenario, or an overlay file such as plan.yaml "
-                "(repeatable). Default: all of the scenario's.",
-            ),
-        ] = None,
-        overlays: Annotated[
-            list[Path] | None,
-            typer.Option(
-                "--overlay",
-                help="Apply an overlay file to the base (and so to every variant) first "
-                "(repeatable).",
-            ),
-        ] = None,
-        overrides: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--set",
-                help="Quick change PATH=VALUE (repeatable); all --set together make one more "
-                "variant, e.g. --set resources.presales.capacity=5.",
-            ),
-        ] = None,
-        replications: Annotated[
-            int | None, typer.Option("--replications", "-n", min=1, help="Default: the scenario's.")
-        ] = None,
-        seed: Annotated[int | None, typer.Option(min=0, help="Default: the scenario's.")] = None,
-        workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-        as_json: Annotated[
-            bool, typer.Option("--json", help="Print only the JSON comparison on stdout.")
-        ] = False,
-        out: Annotated[
-            Path | None,
-            typer.Option("--output", "-o", help="Write a self-contained HTML comparison here."),
-        ] = None,
-        risks: Annotated[
-            bool,
-            typer.Option(help="With -o: add the risk contribution (one more run per risk)."),
-        ] = True,
-        full: Annotated[
-            bool, typer.Option("--full", help="Also list every live deal's P80 close date.")
-        ] = False,
-        yes: Annotated[
-            bool,
-            typer.Option(
-                "--yes", help="Go on even when the runs are estimated to need too much memory/time."
-            ),
-        ] = False,
-        allow_path: AllowPath = None,
-    ) -> None:
-        """Simulate SCENARIO and its variants with the same random numbers; show the differences.
-
-        Every variant meets the same luck as the base (common random numbers), so each
-        difference comes with a sharp 95% interval; the unpaired half-width beside it is what two
-        independent runs would have given.
-        """
-        err = console(stderr=True, markup=False)
-        with reading(allow_path):
-            base = load(scenario, overlays=overlays or ())
-            print_warnings(base, scenario)
-            named = _variants(base, variants, overrides)
-        n = base.simulation.replications if replications is None else replications
-        first_seed = base.simulation.seed if seed is None else seed
-        check_budget(compile_model(base), n, first_seed, workers, runs=1 + len(named), yes=yes)
-        mode: Executor = "process" if workers > 1 else "serial"
-        progress = sys.stderr.isatty()
-        # claimed before simulating: an output that is an input, or unwritable, fails at once
-        target = (
-            claim(out, "file", inputs=inputs_of(base, scenario, *(overlays or [])))
-            if out is not None
-            else nullcontext(None)
-        )
-        with target as output:
-            comparison = compare_scenarios(
-                base, named, replications, seed, workers, mode, progress, messages=err.print
-            )
-            if output is not None:
-                from simsales.report.compare_html import write_compare_html
-                from simsales.results.risk_contribution import risk_contribution
-
-                contribution = None
-                if risks and base.risks:
-                    err.print("risk contribution: one paired run per risk and mitigation")
-                    contribution = risk_contribution(
-                        base,
-                        comparison.replications,
-                        comparison.seed,
-                        workers,
-                        mode,
-                        progress,
-                        messages=err.print,
-                        base_forecast=comparison.base,
-                    )
-                write_compare_html(comparison, output, contribution)
-                err.print(f"wrote {out}")
-        if as_json:
-            typer.echo(json.dumps(comparison.to_json(), ensure_ascii=False, indent=2))
-            return
-        render_deltas(comparison, console(), full=full)
+    app.command("compare")(compare)
 
 
 def _is_overlay_file(name: str) -> bool:
@@ -141,6 +164,9 @@ def _variants(
 ) -> list[tuple[str, Scenario]]:
     """--variant names (all of the scenario's when no variant, file or --set is given), overlay
     files given as --variant (named by their file name), then --set."""
+    from simsales.results.compare import resolve_variants
+    from simsales.scenario.load import apply_overrides, with_overlay_files
+
     out: list[tuple[str, Scenario]] = []
     files = [n for n in names or [] if _is_overlay_file(n)]
     own = [n for n in names or [] if not _is_overlay_file(n)]
@@ -154,6 +180,8 @@ def _variants(
 
 def render_deltas(comparison: Comparison, console: Console, full: bool = False) -> None:
     """A table per variant: base, variant, paired difference [95% CI], paired vs unpaired width."""
+    from simsales.report.compare_format import format_row, is_key_metric
+
     console.print(
         f"[bold]{_escape(comparison.base.model.name if comparison.base.model else '')}[/bold]: "
         f"{comparison.replications} paired replications per run, seed {comparison.seed}"

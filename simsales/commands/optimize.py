@@ -10,20 +10,23 @@ import json
 import math
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.commands.common import AllowPath, console, esc, inputs_of, reading
+from simsales.commands.common import AllowPath, Seed, Yes, console, esc, inputs_of, reading
+from simsales.engine.options import RunOptions
 from simsales.errors import OptimizationError
 from simsales.io.outputs import claim
-from simsales.optimize.api import DEFAULT_TIME_LIMIT, optimize
-from simsales.optimize.plan import Plan
-from simsales.scenario.load import load
+from simsales.optimize.options import DEFAULT_TIME_LIMIT, OptimizeOptions
 
-__all__ = ["EXIT_NO_PLAN", "register", "render_plan"]
+if TYPE_CHECKING:
+    from simsales.optimize.plan import Plan
+
+
+__all__ = ["EXIT_NO_PLAN", "optimize_command", "register", "render_plan"]
 
 EXIT_NO_PLAN = 3
 
@@ -44,191 +47,185 @@ def _floors(items: list[str] | None) -> dict[str, float]:
     return out
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("optimize")
-    def optimize_command(
-        scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
-        mode: Annotated[str, typer.Option(help="capacity | assignment")] = "capacity",
-        people: Annotated[
-            Path | None, typer.Option(help="assignment: CSV of person, role, hours_per_week.")
-        ] = None,
-        fit: Annotated[
-            Path | None,
-            typer.Option(help="assignment: CSV of person, deal, effort_multiplier, value_uplift."),
-        ] = None,
-        solver: Annotated[str, typer.Option(help="cbc | highs")] = "cbc",
-        time_limit: Annotated[
-            float,
-            typer.Option(
-                "--time-limit",
-                min=0.01,
-                help="Seconds per solve; stopped early, the plan is 'feasible' with its gap.",
-            ),
-        ] = DEFAULT_TIME_LIMIT,
-        gap: Annotated[
-            float | None,
-            typer.Option(min=0.0, max=0.999, help="Stop at this relative gap (default: prove)."),
-        ] = None,
-        budget: Annotated[
-            float | None,
-            typer.Option(min=0.0, help="capacity: ceiling on staff + mitigation spend."),
-        ] = None,
-        revenue_floor: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--revenue-floor",
-                help="PERIOD=AMOUNT expected revenue floor (repeatable), e.g. 2027Q1=1.2e7.",
-            ),
-        ] = None,
-        require_all: Annotated[
-            bool, typer.Option("--require-all", help="Every deal must be pursued / staffed.")
-        ] = False,
-        allow_split: Annotated[
-            bool, typer.Option("--allow-split", help="assignment: a role may be split.")
-        ] = False,
-        utilization: Annotated[
-            float | None,
-            typer.Option(min=0.01, max=1.0, help="capacity: plan people up to this busy share."),
-        ] = None,
-        slip_months: Annotated[
-            int | None,
-            typer.Option("--slip-months", min=0, help="capacity: months work may slip (queue)."),
-        ] = None,
-        churn: Annotated[
-            float | None,
-            typer.Option(
-                min=0.0,
-                help="capacity: person-months of a pool's cost per person hired or released, "
-                "where the scenario gives no hire_cost/release_cost (default 1; 0 = off).",
-            ),
-        ] = None,
-        change_every: Annotated[
-            int | None,
-            typer.Option(
-                "--change-every", min=1, help="capacity: change headcount at most every N months."
-            ),
-        ] = None,
-        keep: Annotated[
-            list[str] | None,
-            typer.Option(help="capacity: a live deal that must be pursued (repeatable, or a,b)."),
-        ] = None,
-        robust: Annotated[
-            int | None,
-            typer.Option(
-                min=2,
-                help="capacity: fit the plan to K simulated futures (sample average "
-                "approximation) instead of the mean demand; e.g. --robust 50.",
-            ),
-        ] = None,
-        target_probability: Annotated[
-            float | None,
-            typer.Option(
-                "--target-probability",
-                min=0.0,
-                max=1.0,
-                help="with --robust: meet every revenue target in at least this share of the "
-                "futures (a chance constraint), e.g. 0.8.",
-            ),
-        ] = None,
-        replications: Annotated[
-            int | None,
-            typer.Option(
-                "--replications", "-n", min=1, help="Default: 200 (with --robust: fresh futures)."
-            ),
-        ] = None,
-        seed: Annotated[int | None, typer.Option(min=0, help="Default: the scenario's.")] = None,
-        variant: Annotated[
-            str | None, typer.Option(help="Plan for one of the scenario's variants.")
-        ] = None,
-        verify: Annotated[
-            bool, typer.Option("--verify/--no-verify", help="Simulate the plan against the base.")
-        ] = True,
-        out: Annotated[
-            Path | None, typer.Option(help="Write the plan as a scenario overlay (YAML).")
-        ] = None,
-        as_json: Annotated[
-            bool, typer.Option("--json", help="Print only the JSON result on stdout.")
-        ] = False,
-        allow_path: AllowPath = None,
-    ) -> None:
-        """Plan headcount, deals and mitigations (or who covers which deal) for SCENARIO."""
-        if mode not in ("capacity", "assignment"):
-            raise typer.BadParameter(
-                f"{mode!r} is not one of capacity, assignment", param_hint="--mode"
-            )
-        if solver not in ("cbc", "highs"):
-            raise typer.BadParameter(f"{solver!r} is not one of cbc, highs", param_hint="--solver")
-        if mode == "assignment" and people is None:
-            raise typer.BadParameter("assignment mode needs --people CSV", param_hint="--people")
-        if mode == "capacity" and (people is not None or fit is not None or allow_split):
-            raise typer.BadParameter(
-                "--people, --fit and --allow-split are for --mode assignment", param_hint="--mode"
-            )
-        capacity_only = {
-            "--budget": budget,
-            "--revenue-floor": revenue_floor or None,
-            "--utilization": utilization,
-            "--slip-months": slip_months,
-            "--churn": churn,
-            "--change-every": change_every,
-            "--keep": keep or None,
-            "--robust": robust,
-            "--target-probability": target_probability,
-        }
-        if mode == "assignment" and any(v is not None for v in capacity_only.values()):
-            given = [k for k, v in capacity_only.items() if v is not None]
-            raise typer.BadParameter(
-                f"{', '.join(given)} only apply to --mode capacity: the named assignment staffs "
-                "deals within people's hours and has no budget, revenue floor, utilization, "
-                "slip, churn or kept deal; leave them out",
-                param_hint="--mode",
-            )
-        with reading(allow_path):
-            s = load(scenario, variant=variant)
-        err = console(stderr=True, markup=False)
-        # claimed before solving: an output that is an input, or unwritable, fails at once
-        target = (
-            claim(out, "file", inputs=inputs_of(s, scenario, people, fit))
-            if out is not None
-            else nullcontext(None)
+def optimize_command(
+    ctx: typer.Context,
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
+    mode: Annotated[str, typer.Option(help="capacity | assignment")] = "capacity",
+    people: Annotated[
+        Path | None, typer.Option(help="assignment: CSV of person, role, hours_per_week.")
+    ] = None,
+    fit: Annotated[
+        Path | None,
+        typer.Option(help="assignment: CSV of person, deal, effort_multiplier, value_uplift."),
+    ] = None,
+    solver: Annotated[str, typer.Option(help="cbc | highs")] = "cbc",
+    time_limit: Annotated[
+        float,
+        typer.Option(
+            "--time-limit",
+            min=0.01,
+            help="Seconds per solve; stopped early, the plan is 'feasible' with its gap.",
+        ),
+    ] = DEFAULT_TIME_LIMIT,
+    gap: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=0.999, help="Stop at this relative gap (default: prove)."),
+    ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="capacity: ceiling on staff + mitigation spend."),
+    ] = None,
+    revenue_floors: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--revenue-floor",
+            help="PERIOD=AMOUNT expected revenue floor (repeatable), e.g. 2027Q1=1.2e7.",
+        ),
+    ] = None,
+    require_all: Annotated[
+        bool, typer.Option("--require-all", help="Every deal must be pursued / staffed.")
+    ] = False,
+    allow_split: Annotated[
+        bool, typer.Option("--allow-split", help="assignment: a role may be split.")
+    ] = False,
+    utilization: Annotated[
+        float | None,
+        typer.Option(min=0.01, max=1.0, help="capacity: plan people up to this busy share."),
+    ] = None,
+    slip_months: Annotated[
+        int | None,
+        typer.Option("--slip-months", min=0, help="capacity: months work may slip (queue)."),
+    ] = None,
+    churn: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="capacity: person-months of a pool's cost per person hired or released, "
+            "where the scenario gives no hire_cost/release_cost (default 1; 0 = off).",
+        ),
+    ] = None,
+    change_every: Annotated[
+        int | None,
+        typer.Option(
+            "--change-every", min=1, help="capacity: change headcount at most every N months."
+        ),
+    ] = None,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(help="capacity: a live deal that must be pursued (repeatable, or a,b)."),
+    ] = None,
+    robust: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            help="capacity: fit the plan to K simulated futures (sample average "
+            "approximation) instead of the mean demand; e.g. --robust 50.",
+        ),
+    ] = None,
+    target_probability: Annotated[
+        float | None,
+        typer.Option(
+            "--target-probability",
+            min=0.0,
+            max=1.0,
+            help="with --robust: meet every revenue target in at least this share of the "
+            "futures (a chance constraint), e.g. 0.8.",
+        ),
+    ] = None,
+    replications: Annotated[
+        int | None,
+        typer.Option(
+            "--replications", "-n", min=1, help="Default: 200 (with --robust: fresh futures)."
+        ),
+    ] = None,
+    seed: Seed = None,
+    variant: Annotated[
+        str | None, typer.Option(help="Plan for one of the scenario's variants.")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--verify/--no-verify", help="Simulate the plan against the base.")
+    ] = True,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the plan as a scenario overlay (YAML).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only the JSON result on stdout.")
+    ] = False,
+    allow_path: AllowPath = None,
+    yes: Yes = False,
+) -> None:
+    """Plan headcount, deals and mitigations (or who covers which deal) for SCENARIO."""
+    from simsales.api import optimize
+    from simsales.results.budget import go_on
+    from simsales.scenario.load import load
+
+    if mode not in ("capacity", "assignment"):
+        raise typer.BadParameter(
+            f"{mode!r} is not one of capacity, assignment", param_hint="--mode"
         )
-        with target as output:
-            plan = optimize(
-                s,
-                mode,  # type: ignore[arg-type]
-                people=people,
-                fit=fit,
-                solver=solver,
-                time_limit=time_limit,
-                gap=gap,
-                budget=budget,
-                revenue_floors=_floors(revenue_floor),
-                require_all=require_all,
-                allow_split=allow_split,
-                utilization=utilization,
-                slip_months=slip_months,
-                churn=churn,
-                change_every=change_every,
-                keep=[k.strip() for item in keep or [] for k in item.split(",") if k.strip()],
-                robust=robust,
-                target_probability=target_probability,
-                replications=replications,
-                seed=seed,
-                check=verify,
-            )
-            if output is not None:
-                if plan.solved:
-                    plan.write(output)
-                    if not as_json:
-                        err.print(f"wrote the plan overlay to {out}")
-                else:
-                    err.print(f"no plan written to {out}: the status is {plan.status}")
-        if as_json:
-            typer.echo(json.dumps(plan.to_json(), ensure_ascii=False, indent=2))
-        else:
-            render_plan(plan, console())
-        if not plan.solved:
-            raise typer.Exit(EXIT_NO_PLAN)
+    if solver not in ("cbc", "highs"):
+        raise typer.BadParameter(f"{solver!r} is not one of cbc, highs", param_hint="--solver")
+    if mode == "assignment" and people is None:
+        raise typer.BadParameter("assignment mode needs --people CSV", param_hint="--people")
+    if mode == "capacity" and (people is not None or fit is not None or allow_split):
+        raise typer.BadParameter(
+            "--people, --fit and --allow-split are for --mode assignment", param_hint="--mode"
+        )
+    capacity_only = {
+        "--budget": budget,
+        "--revenue-floor": revenue_floors or None,
+        "--utilization": utilization,
+        "--slip-months": slip_months,
+        "--churn": churn,
+        "--change-every": change_every,
+        "--keep": keep or None,
+        "--robust": robust,
+        "--target-probability": target_probability,
+    }
+    if mode == "assignment" and any(v is not None for v in capacity_only.values()):
+        given = [k for k, v in capacity_only.items() if v is not None]
+        raise typer.BadParameter(
+            f"{', '.join(given)} only apply to --mode capacity: the named assignment staffs "
+            "deals within people's hours and has no budget, revenue floor, utilization, "
+            "slip, churn or kept deal; leave them out",
+            param_hint="--mode",
+        )
+    with reading(allow_path):
+        s = load(scenario, variant=variant)
+    err = console(stderr=True, markup=False)
+    # claimed before solving: an output that is an input, or unwritable, fails at once
+    target = (
+        claim(out, "file", inputs=inputs_of(s, scenario, people, fit))
+        if out is not None
+        else nullcontext(None)
+    )
+    with go_on(yes), target as output:  # the verification runs are bounded too
+        # the parameters are named as OptimizeOptions' fields: they are passed on, not re-listed
+        options = OptimizeOptions.of(
+            {
+                **ctx.params,
+                "revenue_floors": _floors(revenue_floors),
+                "keep": [k.strip() for item in keep or [] for k in item.split(",") if k.strip()],
+            }
+        )
+        plan = optimize(s, options=options, run=RunOptions(replications, seed))
+        if output is not None:
+            if plan.solved:
+                plan.write(output)
+                if not as_json:
+                    err.print(f"wrote the plan overlay to {out}")
+            else:
+                err.print(f"no plan written to {out}: the status is {plan.status}")
+    if as_json:
+        typer.echo(json.dumps(plan.to_json(), ensure_ascii=False, indent=2))
+    else:
+        render_plan(plan, console())
+    if not plan.solved:
+        raise typer.Exit(EXIT_NO_PLAN)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("optimize")(optimize_command)
 
 
 def _money(v: Any) -> str:

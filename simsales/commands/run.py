@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,132 +14,131 @@ from rich.table import Table
 from simsales.commands.common import (
     AllowPath,
     Force,
+    Replications,
+    Seed,
+    Yes,
     console,
     esc,
     inputs_of,
     print_warnings,
     reading,
+    run_options,
 )
-from simsales.engine.budget import check_budget
-from simsales.engine.model import compile_model
-from simsales.engine.runner import Executor, simulate
 from simsales.errors import SimsalesError
 from simsales.io.outputs import claim
-from simsales.results.forecast import FILES
-from simsales.results.summary import Summary, summarize
-from simsales.scenario.load import load
 
-__all__ = ["register", "render_summary"]
+if TYPE_CHECKING:
+    from simsales.results.summary import Summary
+
+
+__all__ = ["register", "render_summary", "run"]
+
+
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
+    replications: Replications = None,
+    seed: Seed = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes or Dask tasks.")] = 1,
+    executor: Annotated[
+        str, typer.Option(help="serial | process | dask (same numbers for every choice).")
+    ] = "serial",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address, e.g. tcp://host:8786 or tls://host:8786 (with the "
+            "--tls-* files). Dask pickles the model: connect only to trusted clusters."
+        ),
+    ] = None,
+    tls_ca_file: Annotated[
+        Path | None, typer.Option("--tls-ca-file", help="TLS: the cluster's CA certificate.")
+    ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="TLS: this client's certificate.")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="TLS: this client's private key.")
+    ] = None,
+    variant: Annotated[
+        str | None, typer.Option(help="Apply one of the scenario's variants.")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Quick change PATH=VALUE, e.g. resources.sales.capacity=9."),
+    ] = None,
+    overlays: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--overlay",
+            help="Apply an overlay file, e.g. a plan from 'simsales optimize --out' "
+            "(repeatable; applied in order, after --variant).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Save the forecast (Parquet + provenance) in this folder; an existing "
+            "folder is replaced only if simsales made it."
+        ),
+    ] = None,
+    force: Force = False,
+    allow_path: AllowPath = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only the JSON summary on stdout.")
+    ] = False,
+    yes: Yes = False,
+) -> None:
+    """Simulate SCENARIO and show per-deal, portfolio and resource forecasts."""
+    from simsales.api import simulate
+    from simsales.results.budget import go_on
+    from simsales.results.forecast import FILES
+    from simsales.results.rollups import portfolio_views
+    from simsales.results.summary import summarize
+    from simsales.scenario.load import load
+
+    if executor not in ("serial", "process", "dask"):
+        raise typer.BadParameter(
+            f"{executor!r} is not one of serial, process, dask", param_hint="--executor"
+        )
+    options = run_options(
+        replications,
+        seed,
+        workers,
+        executor,  # type: ignore[arg-type]
+        scheduler=scheduler,
+        security=_security(tls_ca_file, tls_cert, tls_key),
+    )
+    with reading(allow_path):
+        s = load(scenario, variant=variant, overrides=overrides or (), overlays=overlays or ())
+    print_warnings(s, scenario)
+    # claimed before simulating: a refused or unwritable --out is reported at once
+    target = (
+        claim(
+            out,
+            "dir",
+            force=force,
+            inputs=inputs_of(s, scenario, *(overlays or [])),
+            legacy=FILES,
+        )
+        if out is not None
+        else nullcontext(None)
+    )
+    with go_on(yes), target as output:  # simulate checks the memory/time budget
+        forecast = simulate(s, options=options)
+        if output is not None:
+            forecast.save(output)
+    summary = summarize(forecast)
+    if as_json:
+        data = summary.to_json()
+        data["portfolio"].update(portfolio_views(forecast, s))  # categories, roll-ups
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    render_summary(summary, console())
+    if out is not None:
+        console(stderr=True, markup=False).print(f"saved the forecast to {out}")
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("run")
-    def run(
-        scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
-        replications: Annotated[
-            int | None, typer.Option("--replications", "-n", min=1, help="Default: the scenario's.")
-        ] = None,
-        seed: Annotated[int | None, typer.Option(min=0, help="Default: the scenario's.")] = None,
-        workers: Annotated[int, typer.Option(min=1, help="Worker processes or Dask tasks.")] = 1,
-        executor: Annotated[
-            str, typer.Option(help="serial | process | dask (same numbers for every choice).")
-        ] = "serial",
-        scheduler: Annotated[
-            str | None,
-            typer.Option(
-                help="Dask scheduler address, e.g. tcp://host:8786 or tls://host:8786 (with the "
-                "--tls-* files). Dask pickles the model: connect only to trusted clusters."
-            ),
-        ] = None,
-        tls_ca_file: Annotated[
-            Path | None, typer.Option("--tls-ca-file", help="TLS: the cluster's CA certificate.")
-        ] = None,
-        tls_cert: Annotated[
-            Path | None, typer.Option("--tls-cert", help="TLS: this client's certificate.")
-        ] = None,
-        tls_key: Annotated[
-            Path | None, typer.Option("--tls-key", help="TLS: this client's private key.")
-        ] = None,
-        variant: Annotated[
-            str | None, typer.Option(help="Apply one of the scenario's variants.")
-        ] = None,
-        overrides: Annotated[
-            list[str] | None,
-            typer.Option("--set", help="Quick change PATH=VALUE, e.g. resources.sales.capacity=9."),
-        ] = None,
-        overlays: Annotated[
-            list[Path] | None,
-            typer.Option(
-                "--overlay",
-                help="Apply an overlay file, e.g. a plan from 'simsales optimize --out' "
-                "(repeatable; applied in order, after --variant).",
-            ),
-        ] = None,
-        out: Annotated[
-            Path | None,
-            typer.Option(
-                help="Save the forecast (Parquet + provenance) in this folder; an existing "
-                "folder is replaced only if simsales made it."
-            ),
-        ] = None,
-        force: Force = False,
-        allow_path: AllowPath = None,
-        as_json: Annotated[
-            bool, typer.Option("--json", help="Print only the JSON summary on stdout.")
-        ] = False,
-        yes: Annotated[
-            bool,
-            typer.Option(
-                "--yes", help="Go on even when the run is estimated to need too much memory/time."
-            ),
-        ] = False,
-    ) -> None:
-        """Simulate SCENARIO and show per-deal, portfolio and resource forecasts."""
-        if executor not in ("serial", "process", "dask"):
-            raise typer.BadParameter(
-                f"{executor!r} is not one of serial, process, dask", param_hint="--executor"
-            )
-        security = _security(tls_ca_file, tls_cert, tls_key)
-        with reading(allow_path):
-            s = load(scenario, variant=variant, overrides=overrides or (), overlays=overlays or ())
-        print_warnings(s, scenario)
-        n = s.simulation.replications if replications is None else replications
-        check_budget(
-            compile_model(s), n, s.simulation.seed if seed is None else seed, workers, yes=yes
-        )
-        mode: Executor = executor  # type: ignore[assignment]
-        # claimed before simulating: a refused or unwritable --out is reported at once
-        target = (
-            claim(
-                out,
-                "dir",
-                force=force,
-                inputs=inputs_of(s, scenario, *(overlays or [])),
-                legacy=FILES,
-            )
-            if out is not None
-            else nullcontext(None)
-        )
-        with target as output:
-            forecast = simulate(
-                s,
-                replications=replications,
-                seed=seed,
-                workers=workers,
-                executor=mode,
-                progress=sys.stderr.isatty(),
-                scheduler=scheduler,
-                security=security,
-            )
-            if output is not None:
-                forecast.save(output)
-        summary = summarize(forecast)
-        if as_json:
-            typer.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
-            return
-        render_summary(summary, console())
-        if out is not None:
-            console(stderr=True, markup=False).print(f"saved the forecast to {out}")
+    app.command("run")(run)
 
 
 def _security(ca: Path | None, cert: Path | None, key: Path | None) -> Any:

@@ -14,13 +14,15 @@ import numpy as np
 import numpy.typing as npt
 
 from simsales.engine.season import SeasonPlan, season_plan
-from simsales.engine.streams import stable_hash
+from simsales.engine.streams import SLOT_VALUE, SLOT_VISITS, stable_hash
 from simsales.scenario.calendar import WorkCalendar
 from simsales.scenario.distributions import DistributionSpec, Sampler
 from simsales.scenario.rules import CompiledExpression
 from simsales.scenario.schema import MONTHS, Risk, Scenario, Stage, Uncertainty
 
 __all__ = [
+    "SLOT_VALUE",
+    "SLOT_VISITS",
     "TO_LOST",
     "TO_WON",
     "UNCERTAIN",
@@ -39,14 +41,6 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 Needs = tuple[tuple[int, int], ...]  # (pool index, people)
-
-# Layout of a deal's stage stream (see streams.py): its value first, then three draws per stage
-# visit, visit by visit: (duration, rework, advance), or for a stage with exits (time in the
-# stage, which exit, the win factor's change of outcome). Risk and rule draws have streams of
-# their own per (deal, risk) and (deal, rule), keyed by ids, so adding or removing one shifts
-# nothing else.
-SLOT_VALUE = 0
-SLOT_VISITS = 1  # visit j of stage s: 3 slots at SLOT_VISITS + 3(jS + s)
 
 SCOPE_DEAL, SCOPE_GLOBAL, SCOPE_RESOURCE = 0, 1, 2
 TO_WON, TO_LOST = -1, -2  # exit targets that end the deal
@@ -106,6 +100,9 @@ class ArrivalPlan:
     month_end: FloatArray
     month_label: tuple[str, ...]
     rate: FloatArray  # expected arrivals in each month's interval
+    key_hash: int  # stable_hash(key): keys the source's stream of monthly counts
+    month_hash: tuple[int, ...]  # stable_hash("key@label"): keys each month's arrival times
+    month_prefix: tuple[str, ...]  # "key@label#": the month's deals are this and a number
 
 
 @dataclass(frozen=True)
@@ -433,15 +430,19 @@ def _arrival_plan(
             rates.append((a.per_month or 0.0) * factor * (a1 - a0) / (t1 - t0))
         labels.append(calendar.period_of(t0 if t0 >= 0 else 0.0, "M"))
     stage = stage_index[a.stage] if a.stage else _first_stage(s, a.type, stage_index)
+    key = arrival_id(s, i)
     return ArrivalPlan(
         type_index=type_index[a.type],
         stage=stage,
         customer=a.customer or "",
-        key=arrival_id(s, i),
+        key=key,
         month_start=np.array(starts),
         month_end=np.array(ends),
         month_label=tuple(labels),
         rate=np.array(rates),
+        key_hash=stable_hash(key),
+        month_hash=tuple(stable_hash(f"{key}@{label}") for label in labels),
+        month_prefix=tuple(f"{key}@{label}#" for label in labels),
     )
 
 

@@ -1,6 +1,6 @@
 """One replication: every deal a SimPy process through its stages, sharing the people pools.
 
-Semantics (see also DESIGN.md):
+Semantics (see also docs/architecture.md, "Data flow" and "Add a stage exit"):
 - A deal enters a stage, rules fire and deal-scope risks are drawn (once per deal and risk, on
   entering the first stage where it is exposed); delays are served without holding people; then
   the deal queues for everything the stage needs (see allocator.py), holds it for the stage's
@@ -37,18 +37,26 @@ Semantics (see also DESIGN.md):
   that matches; its delay is served at the deal's next checkpoint (stage entry or exit).
 - Deals still undecided at the horizon are ``open``; a decision exactly at the horizon is inside
   (see the day convention in simsales.scenario.calendar).
+
+Implementation: a deal's state is one record (``_Deal``); everything a rule or a risk does to a
+deal goes through ``_Run._apply``; every random draw comes through ``streams.Draws``. A deal that
+arrives later becomes a SimPy process only when it arrives (one arrivals process starts them, at
+their exact times), so a long run does not hold every future customer in SimPy's queue.
 """
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import simpy
-from scipy import stats
+from scipy import special
+from simpy.events import NORMAL
 
 from simsales.engine.allocator import Allocator
 from simsales.engine.model import (
@@ -63,9 +71,10 @@ from simsales.engine.model import (
     Model,
     Needs,
     RiskPlan,
+    RulePlan,
     TypePlan,
 )
-from simsales.engine.streams import Purpose, Streams, stable_hash
+from simsales.engine.streams import Draws, stable_hash
 from simsales.scenario.calendar import TIME_EPS
 
 __all__ = ["EXIT_KINDS", "LOST", "OPEN", "WON", "RepRecords", "run_replication"]
@@ -129,13 +138,96 @@ class RepRecords:
         return np.where(self.outcome == WON, self.value, 0.0)
 
 
+# Shared by deals that nothing can skip, fire or expose: a frozenset, so an add would fail loudly.
+_NONE = cast(set[int], frozenset())
+
+
+class _Deal:
+    """One deal in a replication: what it is, its first draws, and what has happened to it."""
+
+    __slots__ = (
+        "arrival",
+        "cost",
+        "customer",
+        "decision",
+        "drawn",
+        "elapsed",
+        "fired",
+        "first_dur",
+        "first_exit",
+        "first_ratio",
+        "id",
+        "index",
+        "key",
+        "lost",
+        "name",
+        "outcome",
+        "pending",
+        "priority_bonus",
+        "process",
+        "reached",
+        "risk_delay",
+        "risk_hit",
+        "skipped",
+        "stage0",
+        "stale",
+        "target",
+        "type",
+        "u_visits",
+        "value",
+        "value_factor",
+        "wait",
+        "win_factor",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        deal_id: str,
+        name: str,
+        key: int,
+        type_index: int,
+        customer: str,
+        stage: int,
+        arrival: float,
+        elapsed: float,
+        target: float,
+        value: float,
+        value_factor: float,
+        u_visits: list[float],
+        first_dur: list[float],
+        first_exit: list[int],
+    ) -> None:
+        self.index, self.id, self.name, self.key = index, deal_id, name, key
+        self.type, self.customer = type_index, customer
+        self.stage0 = self.reached = stage
+        self.arrival, self.elapsed, self.target = arrival, elapsed, target
+        self.value, self.value_factor = value, value_factor
+        self.u_visits, self.first_dur, self.first_exit = u_visits, first_dur, first_exit
+        self.first_ratio: float | None = None  # a live deal's conditioned p_won / p_lost
+        self.stale: float | None = None  # a stale live deal: days until lost (-1: at once)
+        self.risk_hit: Sequence[bool] = ()  # per risk: occurs if the deal is exposed
+        self.risk_delay: Sequence[float] = ()
+        self.outcome = OPEN
+        self.decision = np.nan
+        self.wait = self.cost = self.pending = self.priority_bonus = 0.0
+        self.win_factor = 1.0
+        self.lost = False
+        # stages skipped, rules fired, deal-scope risks whose exposure is decided: sets of their
+        # own only where rules or risks can change them (see _Run._deals), else shared and empty
+        self.skipped: set[int] = _NONE
+        self.fired: set[int] = _NONE
+        self.drawn: set[int] = _NONE
+        self.process: Any = None
+
+
 class _Run:
-    """The state of one replication (kept in flat lists indexed by deal)."""
+    """The state of one replication: the deals (one record each), the pools, the logs."""
 
     def __init__(self, model: Model, seq: np.random.SeedSequence) -> None:
         self.m = m = model
         self.env = simpy.Environment()
-        self.streams = Streams(seq)
+        self.draws = Draws(seq, m.n_stages, _PREFETCH_VISITS)
         self.n_stages = m.n_stages
         self._multipliers(m)
         self.fast = [self._fast(t, plan) for t, plan in enumerate(m.types)]
@@ -156,8 +248,6 @@ class _Run:
         self.waiting: set[int] = set()
         self.risk_log: list[tuple[int, int, float, float]] = []
         self.open_deals: set[int] = set()
-        self.rule_fired: set[tuple[int, int]] = set()  # (deal, rule)
-        self.risk_drawn: set[tuple[int, int]] = set()  # (deal, risk): exposure decided
 
     # --- set-up: every deal of the replication, and all its first draws, at once -----------
 
@@ -166,8 +256,7 @@ class _Run:
         self.mult = {kind: np.ones(len(m.types)) for kind in UNCERTAIN}
         self.uncertainty = np.ones(len(m.uncertainty))
         for i, plan in enumerate(m.uncertainty):
-            u = self.streams.uniforms(Purpose.UNCERTAINTY, plan.key, 1)
-            x = self.uncertainty[i] = float(plan.sampler.ppf(u)[0])
+            x = self.uncertainty[i] = float(plan.sampler.ppf(self.draws.uncertainty(plan.key))[0])
             if plan.type_index < 0:
                 self.mult[plan.kind] *= x
             else:
@@ -203,39 +292,28 @@ class _Run:
         self.arrivals_by_source = np.zeros(len(m.arrivals), np.int64)
         for a_i, a in enumerate(m.arrivals):
             rate = a.rate * self.mult["arrivals"][a.type_index]
-            counts = stats.poisson.ppf(
-                self.streams.uniforms(Purpose.ARRIVALS, stable_hash(a.key), len(a.rate)), rate
-            ).astype(np.int64)
+            counts = _poisson_ppf(self.draws.arrival_counts(a.key_hash, len(a.rate)), rate)
             self.arrivals_by_source[a_i] = counts.sum()
-            for month, count in enumerate(counts):
+            for month, count in enumerate(counts.tolist()):
                 if count == 0:
                     continue
-                label = a.month_label[month]
-                u = self.streams.uniforms(Purpose.ARRIVALS, stable_hash(f"{a.key}@{label}"), count)
+                u = self.draws.arrival_times(a.month_hash[month], count)
                 times = a.month_start[month] + np.sort(u) * (
                     a.month_end[month] - a.month_start[month]
                 )
-                for k, t in enumerate(times):
-                    deal_id = f"{a.key}@{label}#{k + 1}"
-                    ids.append(deal_id)
-                    types.append(a.type_index)
-                    stages.append(a.stage)
-                    arrival.append(float(t))
-                    customers.append(a.customer)
-                    keys.append(stable_hash(deal_id))
+                prefix = a.month_prefix[month]
+                new_ids = [f"{prefix}{k}" for k in range(1, count + 1)]
+                ids += new_ids
+                types += [a.type_index] * count
+                stages += [a.stage] * count
+                arrival += times.tolist()
+                customers += [a.customer] * count
+                keys += map(stable_hash, new_ids)
         n = self.n = len(ids)
         n_live = len(m.deal_ids)
-        self.ids, self.customers = ids, customers
-        self.type = types
-        self.stage0 = stages
-        self.arrival = arrival
         s = self.n_stages
-        width = SLOT_VISITS + 3 * s * _PREFETCH_VISITS
-        u = self.streams.uniforms_many(Purpose.DEAL_STAGES, np.array(keys, np.uint64), width)
-        self.keys = keys
-        # Visit draws as plain lists for the hot loop.
-        self.u_visits = u[:, SLOT_VISITS:].tolist()
-        type_arr = np.array(types, np.int64)
+        u = self.draws.deal_stages(keys)
+        type_arr = self.types = np.array(types, np.int64)
         value = np.full(n, np.nan)
         value[:n_live] = m.deal_value
         first_dur = np.zeros((n, s))
@@ -264,8 +342,8 @@ class _Run:
                     if len(chosen):
                         first_dur[chosen, st] = scale * after.ppf(u[chosen, col])
         # Live deals: the current stage's remaining time, conditioned on the days spent.
-        self.stale: dict[int, float] = {}  # stale live deal -> days until lost (-1: at once)
-        self.first_ratio: dict[int, float] = {}  # live deal -> its conditioned p_won / p_lost
+        stale: dict[int, float] = {}  # stale live deal -> days until lost (-1: at once)
+        first_ratio: dict[int, float] = {}  # live deal -> its conditioned p_won / p_lost
         for d in range(n_live):
             elapsed = float(m.deal_elapsed[d])
             if elapsed > 0:
@@ -281,42 +359,56 @@ class _Run:
                     continue
                 live = self._live_exit(ex, self.fast[t_i][5][st], elapsed / scale, u[d, col + 1])
                 if live is None:
-                    self.stale[d] = ex.stale_after
+                    stale[d] = ex.stale_after
                     continue
-                k, self.first_ratio[d] = live
+                k, first_ratio[d] = live
                 first_exit[d, st] = k
                 remaining = ex.after[k].ppf_remaining(np.array([u[d, col]]), elapsed / scale)
                 first_dur[d, st] = scale * float(remaining[0])
-        self.first_dur = first_dur.tolist()
-        self.first_exit = first_exit.tolist()
-        self.value = value.tolist()
-        self.live_elapsed = [float(e) for e in m.deal_elapsed] + [0.0] * (n - n_live)
-        self.target = [float(t) for t in m.deal_target] + [np.inf] * (n - n_live)
-        # Risk draws for every deal: a stream per (deal, risk), keyed by both ids.
-        key_arr = np.array(keys, np.uint64)
-        n_risks = len(m.risks)
+        self.deals = deals = [
+            _Deal(*fields)
+            for fields in zip(
+                range(n),
+                ids,
+                list(m.deal_names) + ids[len(m.deal_names) :],
+                keys,
+                types,
+                customers,
+                stages,
+                arrival,
+                [float(e) for e in m.deal_elapsed] + [0.0] * (n - n_live),
+                [float(t) for t in m.deal_target] + [np.inf] * (n - n_live),
+                value.tolist(),
+                self.mult["value"][type_arr].tolist(),
+                u[:, SLOT_VISITS:].tolist(),  # visit draws as plain lists for the hot loop
+                first_dur.tolist(),
+                first_exit.tolist(),
+                strict=True,
+            )
+        ]
+        if m.rules or m.risks:
+            for deal in deals:
+                deal.skipped, deal.fired, deal.drawn = set(), set(), set()
+        for d, days in stale.items():
+            deals[d].stale = days
+        for d, ratio in first_ratio.items():
+            deals[d].first_ratio = ratio
+        if m.risks:  # a stream per (deal, risk), keyed by both ids
+            self._risk_draws(m, np.array(keys, np.uint64))
+
+    def _risk_draws(self, m: Model, keys: npt.NDArray[np.uint64]) -> None:
+        n, n_risks = len(keys), len(m.risks)
         hit = np.ones((n, n_risks), bool)
         delay = np.zeros((n, n_risks))
         for r in m.risks:
             if r.scope == SCOPE_DEAL or r.delay is not None:
-                ur = self.streams.uniforms_many(Purpose.DEAL_RISK, key_arr ^ np.uint64(r.key), 2)
+                ur = self.draws.deal_risk(keys, r.key)
                 if r.scope == SCOPE_DEAL:
                     hit[:, r.index] = ur[:, 0] < r.p
                 if r.delay is not None:
                     delay[:, r.index] = r.delay.ppf(ur[:, 1])
-        self.risk_hit, self.risk_delay = hit.tolist(), delay.tolist()
-        self.outcome = [OPEN] * n
-        self.decision = [np.nan] * n
-        self.reached = list(stages)
-        self.wait = [0.0] * n
-        self.cost = [0.0] * n
-        self.win_factor = [1.0] * n
-        self.value_factor = self.mult["value"][type_arr].tolist()
-        self.pending = [0.0] * n
-        self.lost_flag = [False] * n
-        self.skipped: list[set[int]] = [set() for _ in range(n)]
-        self.priority_bonus = [0.0] * n
-        self.process: list[Any] = [None] * n
+        for deal, hits, delays in zip(self.deals, hit.tolist(), delay.tolist(), strict=True):
+            deal.risk_hit, deal.risk_delay = hits, delays
 
     @staticmethod
     def _live_exit(
@@ -337,39 +429,35 @@ class _Run:
 
     # --- the deal process -------------------------------------------------------------------
 
-    def _visit_uniforms(self, d: int, slot: int) -> list[float]:
-        """Deal ``d``'s visit draws, extended (same stream, longer) so that ``slot`` exists."""
-        row = self.u_visits[d]
+    def _visit_uniforms(self, deal: _Deal, slot: int) -> list[float]:
+        """The deal's visit draws, extended (same stream, longer) so that ``slot`` exists."""
+        row = deal.u_visits
         if slot >= len(row):  # a long rework loop
-            width = SLOT_VISITS + max(slot + 1, 2 * len(row))
-            full = self.streams.uniforms(Purpose.DEAL_STAGES, self.keys[d], width)
-            row = self.u_visits[d] = full[SLOT_VISITS:].tolist()
+            row = deal.u_visits = self.draws.more_visits(deal.key, slot, len(row))
         return row
 
     def deal(self, d: int) -> Any:
         """The process of deal ``d``: stage after stage until it is won, lost or the horizon."""
-        env, m = self.env, self.m
+        env, m, deal = self.env, self.m, self.deals[d]
         timeout, request, release = env.timeout, self.alloc.request, self.alloc.release
-        on, needs_of, advance, rework_to, rework_p, exits = self.fast[self.type[d]]
-        durations = m.types[self.type[d]].duration
-        scale = self.duration_scale[self.type[d]]
+        on, needs_of, advance, rework_to, rework_p, exits = self.fast[deal.type]
+        durations = m.types[deal.type].duration
+        scale = self.duration_scale[deal.type]
         s_count = self.n_stages
         visits = [0] * s_count
-        skipped = self.skipped[d]
-        first_dur, record, urow = self.first_dur[d], self.visits.append, self.u_visits[d]
-        first_exit = self.first_exit[d]
-        season = m.types[self.type[d]].season  # won_season per stage (see engine/season.py)
+        skipped = deal.skipped
+        first_dur, record, urow = deal.first_dur, self.visits.append, deal.u_visits
+        first_exit = deal.first_exit
+        season = m.types[deal.type].season  # won_season per stage (see engine/season.py)
         dynamic = self.dynamic  # rules or risks may change the deal on the way
         fifo = m.queue == "fifo"
-        stage = self.stage0[d]
+        stage = deal.stage0
         entry = ready = start = 0.0
         visit = 0
-        if self.arrival[d] > 0:
-            yield timeout(self.arrival[d])
         self.open_deals.add(d)
-        if d in self.stale:  # a live deal older than any exit's time
-            if self.stale[d] > 0:
-                yield timeout(self.stale[d])
+        if deal.stale is not None:  # a live deal older than any exit's time
+            if deal.stale > 0:
+                yield timeout(deal.stale)
             self._decide(d, LOST)
             return
         try:
@@ -379,15 +467,15 @@ class _Run:
                 if stage >= s_count:  # every remaining stage skipped: decided as won
                     self._decide(d, WON)
                     return
-                self.reached[d] = stage
+                deal.reached = stage
                 entry = ready = env.now
                 if dynamic:
-                    self._enter(d, stage)
-                    if self.lost_flag[d]:
+                    self._enter(deal, stage)
+                    if deal.lost:
                         self._decide(d, LOST)
                         return
-                    if self.pending[d] > 0:
-                        delay, self.pending[d] = self.pending[d], 0.0
+                    if deal.pending > 0:
+                        delay, deal.pending = deal.pending, 0.0
                         yield timeout(delay)
                         ready = env.now
                         if stage in skipped:
@@ -396,27 +484,27 @@ class _Run:
                 visit = visits[stage]
                 visits[stage] += 1
                 if needs:
-                    key = 0.0 if fifo and not dynamic else self._priority(d, stage)
+                    key = 0.0 if fifo and not dynamic else self._priority(deal, stage)
                     event = request(d, needs, key)
                     if event is not None:
                         self.waiting.add(d)
                         yield event
                         self.waiting.discard(d)
                 start = env.now
-                self.wait[d] += start - ready
+                deal.wait += start - ready
                 ex = exits[stage]
                 base = 3 * (visit * s_count + stage)
                 if visit == 0:  # drawn up front; conditioned for a live deal's current stage
                     duration, k = first_dur[stage], first_exit[stage]
                 else:
-                    urow = self._visit_uniforms(d, base + 2)
+                    urow = self._visit_uniforms(deal, base + 2)
                     u = np.array([urow[base]])
                     if ex is None:
                         duration = scale * float(durations[stage].ppf(u)[0])
                     else:
                         k = min(bisect_right(ex[1], urow[base + 1]), len(ex[1]) - 1)
                         duration = scale * float(ex[2][k].ppf(u)[0])
-                f = self.win_factor[d]  # as it is when staffed (exits are chosen now)
+                f = deal.win_factor  # as it is when staffed (exits are chosen now)
                 self.in_service[d] = (needs, start, visit, entry, ready)
                 yield timeout(duration)
                 del self.in_service[d]
@@ -424,12 +512,12 @@ class _Run:
                     release(needs)
                 end = env.now
                 if dynamic:
-                    if self.pending[d] > 0:  # held up after the stage: the visit is over
+                    if deal.pending > 0:  # held up after the stage: the visit is over
                         self.held_up[d] = (d, stage, visit, entry, ready, start, end, K_OPEN)
-                        delay, self.pending[d] = self.pending[d], 0.0
+                        delay, deal.pending = deal.pending, 0.0
                         yield timeout(delay)
                         del self.held_up[d]
-                    if self.lost_flag[d]:
+                    if deal.lost:
                         record((d, stage, visit, entry, ready, start, end, K_LOST))
                         self._decide(d, LOST)
                         return
@@ -444,8 +532,8 @@ class _Run:
                     f *= c
                     if f != 1.0 and go < 0:
                         ratio = ex[3]
-                        if visit == 0 and d in self.first_ratio and stage == self.stage0[d]:
-                            ratio = self.first_ratio[d]
+                        if visit == 0 and deal.first_ratio is not None and stage == deal.stage0:
+                            ratio = deal.first_ratio
                         go = _converted(go, f, ratio, urow[base + 2])
                     if go < 0:
                         kind = K_WON if go == TO_WON else K_LOST
@@ -463,7 +551,7 @@ class _Run:
                 else:
                     p_advance = advance[stage]
                     if nxt >= s_count:
-                        p_advance *= self.win_factor[d] * c
+                        p_advance *= deal.win_factor * c
                     if urow[base + 2] >= p_advance:
                         kind, go = K_LOST, TO_LOST
                     elif nxt >= s_count:
@@ -485,110 +573,108 @@ class _Run:
                 self.waiting.discard(d)
             self._decide(d, LOST)
 
-    def _enter(self, d: int, stage: int) -> None:
+    def _enter(self, deal: _Deal, stage: int) -> None:
         """Stage entry: rules fire, then deal-scope risks are drawn."""
         if self.m.rules:
-            self._fire_rules(d, stage)
+            self._fire_rules(deal, stage)
         if self.m.risks:
-            self._expose(d, stage)
+            self._expose(deal, stage)
 
     def _decide(self, d: int, outcome: int) -> None:
-        self.outcome[d] = outcome
-        self.decision[d] = self.env.now
+        deal = self.deals[d]
+        deal.outcome = outcome
+        deal.decision = self.env.now
         self.open_deals.discard(d)
 
-    def _attrs(self, d: int, stage: int) -> dict[str, float | str]:
+    def _attrs(self, deal: _Deal, stage: int) -> dict[str, float | str]:
         m = self.m
-        plan = m.types[self.type[d]]
-        value = self.value[d] * self.value_factor[d]
-        win = float(plan.win_from[stage]) * self.win_factor[d]
-        now = self.env.now
+        plan = m.types[deal.type]
+        value = deal.value * deal.value_factor
+        win = float(plan.win_from[stage]) * deal.win_factor
         return {
             "value": value,
             "expected_value": value * win,
             "win_probability": win,
-            "days_in_stage": self.live_elapsed[d] if stage == self.stage0[d] else 0.0,
-            "waited_days": self.wait[d],
-            "age_days": now
-            - self.arrival[d]
-            + (self.live_elapsed[d] if d < len(m.deal_ids) else 0.0),
+            "days_in_stage": deal.elapsed if stage == deal.stage0 else 0.0,
+            "waited_days": deal.wait,
+            "age_days": self.env.now - deal.arrival + deal.elapsed,
             "stage_index": float(stage),
-            "priority": self.priority_bonus[d],
+            "priority": deal.priority_bonus,
             "type": plan.name,
             "stage": m.stage_ids[stage],
-            "customer": self.customers[d],
-            "id": self.ids[d],
-            "name": m.deal_names[d] if d < len(m.deal_names) else self.ids[d],
+            "customer": deal.customer,
+            "id": deal.id,
+            "name": deal.name,
         }
 
-    def _priority(self, d: int, stage: int) -> float:
+    def _priority(self, deal: _Deal, stage: int) -> float:
         """The deal's queue key (lower is served first); a rule's priority moves it ahead."""
         m = self.m
         if m.queue == "earliest_target":
-            key = self.target[d]
+            key = deal.target
         elif m.queue_expression is None:
             key = 0.0
         else:
-            value = float(m.queue_expression.evaluate(self._attrs(d, stage)))
+            value = float(m.queue_expression.evaluate(self._attrs(deal, stage)))
             key = -value if m.queue_descending else value
-        return key - self.priority_bonus[d]
+        return key - deal.priority_bonus
 
-    def _fire_rules(self, d: int, stage: int) -> None:
-        attrs = self._attrs(d, stage)
-        fired = self.rule_fired
+    # --- effects on a deal: rules, deal risks (mitigated or not) and global risks -----------
+
+    def _fire_rules(self, deal: _Deal, stage: int) -> None:
+        attrs = self._attrs(deal, stage)
         for rule in self.m.rules:
-            if rule.once and (d, rule.index) in fired:
+            if rule.once and rule.index in deal.fired:
                 continue
             if rule.when.evaluate(attrs):
-                fired.add((d, rule.index))
-                self.win_factor[d] *= rule.win_factor
-                self.value_factor[d] *= rule.value_factor
-                self.priority_bonus[d] += rule.priority
+                deal.fired.add(rule.index)
+                delay = 0.0
                 if rule.delay is not None:
-                    u = float(
-                        self.streams.uniforms(Purpose.DEAL_RULE, self.keys[d] ^ rule.key, 1)[0]
-                    )
-                    self.pending[d] += float(rule.delay.ppf(np.array([u]))[0])
-                if rule.skip.any():
-                    self.skipped[d].update(int(i) for i in np.flatnonzero(rule.skip))
+                    u = self.draws.deal_rule(deal.key, rule.key)
+                    delay = float(rule.delay.ppf(np.array([u]))[0])
+                self._apply(deal, rule, delay)
 
-    def _matches(self, r: RiskPlan, d: int, stage: int) -> bool:
-        if not r.types[self.type[d]] or not r.exposed[stage]:
+    def _matches(self, r: RiskPlan, deal: _Deal, stage: int) -> bool:
+        if not r.types[deal.type] or not r.exposed[stage]:
             return False
-        if r.customers is not None and self.customers[d] not in r.customers:
+        if r.customers is not None and deal.customer not in r.customers:
             return False
-        return r.when is None or bool(r.when.evaluate(self._attrs(d, stage)))
+        return r.when is None or bool(r.when.evaluate(self._attrs(deal, stage)))
 
-    def _expose(self, d: int, stage: int) -> None:
-        drawn = self.risk_drawn
+    def _expose(self, deal: _Deal, stage: int) -> None:
         for r in self.m.risks:
-            if r.scope != SCOPE_DEAL or (d, r.index) in drawn:
+            if r.scope != SCOPE_DEAL or r.index in deal.drawn:
                 continue
-            if not self._matches(r, d, stage):
+            if not self._matches(r, deal, stage):
                 continue
-            drawn.add((d, r.index))
-            self.cost[d] += r.cost
-            if self.risk_hit[d][r.index]:
-                self._hit(r, d)
+            deal.drawn.add(r.index)
+            deal.cost += r.cost  # the mitigation's cost, paid by every exposed deal
+            if deal.risk_hit[r.index]:
+                self._apply(deal, r, deal.risk_delay[r.index])
 
-    def _hit(self, r: RiskPlan, d: int) -> None:
-        delay = self.risk_delay[d][r.index]
-        self.pending[d] += delay
-        self.win_factor[d] *= r.win_factor
-        self.value_factor[d] *= r.value_factor
-        if r.lost:
-            self.lost_flag[d] = True
-        self.risk_log.append((r.index, d, self.env.now, delay))
+    def _apply(self, deal: _Deal, effect: RulePlan | RiskPlan, delay: float) -> None:
+        """Everything a rule that fires or a risk that hits does to a deal, in one place."""
+        deal.pending += delay
+        deal.win_factor *= effect.win_factor
+        deal.value_factor *= effect.value_factor
+        if isinstance(effect, RiskPlan):
+            deal.lost = deal.lost or effect.lost
+            self.risk_log.append((effect.index, deal.index, self.env.now, delay))
+        else:
+            deal.priority_bonus += effect.priority
+            if effect.skip.any():
+                deal.skipped.update(int(i) for i in np.flatnonzero(effect.skip))
 
     # --- world processes --------------------------------------------------------------------
 
     def global_risk(self, r: RiskPlan, at: float) -> Any:
         yield self.env.timeout(at)
         for d in sorted(self.open_deals):
-            if self._matches(r, d, self.reached[d]):
-                self._hit(r, d)
+            deal = self.deals[d]
+            if self._matches(r, deal, deal.reached):
+                self._apply(deal, r, deal.risk_delay[r.index])
                 if r.lost and (d in self.waiting or d in self.in_service):
-                    self.process[d].interrupt()
+                    deal.process.interrupt()
 
     def resource_risk(self, r: RiskPlan, at: float, duration: float) -> Any:
         yield self.env.timeout(at)
@@ -596,6 +682,15 @@ class _Run:
         self._change_capacity(r.pool, r.capacity)
         yield self.env.timeout(duration)
         self._change_capacity(r.pool, -r.capacity)
+
+    def arrivals(self, deals: list[int]) -> Any:
+        """Start each deal's process at its arrival time (``deals`` in order of arrival)."""
+        env, start = self.env, self.deal
+        for d in deals:
+            t = self.deals[d].arrival
+            if t > env.now:
+                yield _at(env, t)
+            self.deals[d].process = env.process(start(d))
 
     def _change_capacity(self, pool: int, delta: int) -> None:
         self.planned_delta[pool] += delta
@@ -623,8 +718,7 @@ class _Run:
         for r in m.risks:
             if r.scope == SCOPE_DEAL:
                 continue
-            purpose = Purpose.GLOBAL_RISK if r.scope == SCOPE_GLOBAL else Purpose.RESOURCE_RISK
-            u = self.streams.uniforms(purpose, stable_hash(r.id), 3)
+            u = self.draws.world_risk(r.scope == SCOPE_GLOBAL, r.id)
             if u[0] >= r.p:
                 continue
             occurred[r.index] = True
@@ -634,8 +728,15 @@ class _Run:
             else:
                 assert r.duration is not None
                 env.process(self.resource_risk(r, at, float(r.duration.ppf(np.array([u[2]]))[0])))
-        for d in range(self.n):
-            self.process[d] = env.process(self.deal(d))
+        late = []  # deals that arrive after time zero start when they arrive
+        for d, deal in enumerate(self.deals):
+            if deal.arrival > 0:
+                late.append(d)
+            else:
+                deal.process = env.process(self.deal(d))
+        if late:
+            late.sort(key=lambda d: self.deals[d].arrival)  # stable: ties keep the deals' order
+            env.process(self.arrivals(late))
         # An event exactly at the horizon (within the calendar's TIME_EPS) falls on the horizon
         # day, so it belongs inside; SimPy's `until` would drop events at that very instant.
         env.run(until=m.horizon_t + TIME_EPS)
@@ -643,36 +744,37 @@ class _Run:
 
     def _records(self, occurred: npt.NDArray[np.bool_]) -> RepRecords:
         m, horizon = self.m, self.m.horizon_t
+        deals = self.deals
         for d, (_, start, visit, entry, ready) in self.in_service.items():  # busy at the horizon
-            self.visits.append((d, self.reached[d], visit, entry, ready, start, np.nan, K_OPEN))
+            self.visits.append((d, deals[d].reached, visit, entry, ready, start, np.nan, K_OPEN))
         self.visits.extend(self.held_up.values())  # visit over, held up at the horizon
         for d in self.waiting:  # still queued at the horizon: their wait so far counts
-            self.wait[d] += horizon - self.alloc.waiting_since(d)
+            deals[d].wait += horizon - self.alloc.waiting_since(d)
         v = np.array(self.visits, dtype=np.float64).reshape(-1, 8)
         deal, stage = v[:, 0].astype(np.int64), v[:, 1].astype(np.int64)
-        types = np.array(self.type, np.int64)
+        types = self.types
         held_days = np.nan_to_num(v[:, 6], nan=horizon) - v[:, 5]
         held = np.stack([t.held for t in m.types])[types[deal], stage]  # (visit, pool)
         people_days = held_days[:, None] * held
-        cost = np.array(self.cost)  # mitigation costs so far
+        cost = np.array([x.cost for x in deals])  # mitigation costs so far
         np.add.at(cost, deal, people_days @ m.cost_per_day)
         stage_cost = np.stack([t.stage_cost for t in m.types])[types[deal], stage]
         np.add.at(cost, deal, np.where(np.isnan(v[:, 6]), 0.0, stage_cost))
-        value = np.array(self.value) * np.array(self.value_factor)
+        value = np.array([x.value for x in deals]) * np.array([x.value_factor for x in deals])
         caps = np.array(self.cap_log, dtype=np.float64).reshape(-1, 3)
         risks = np.array(self.risk_log, dtype=np.float64).reshape(-1, 4)
         return RepRecords(
-            deal_id=self.ids,
+            deal_id=[x.id for x in deals],
             deal_type=types.astype(np.int16),
             deal_live=np.arange(self.n) < len(m.deal_ids),
-            arrival_t=np.array(self.arrival),
-            outcome=np.array(self.outcome, np.int8),
-            decision_t=np.array(self.decision),
+            arrival_t=np.array([x.arrival for x in deals]),
+            outcome=np.array([x.outcome for x in deals], np.int8),
+            decision_t=np.array([x.decision for x in deals]),
             value=value,
             cost=cost,
-            stage=np.array(self.reached, np.int16),
-            wait=np.array(self.wait),
-            win_factor=np.array(self.win_factor),
+            stage=np.array([x.reached for x in deals], np.int16),
+            wait=np.array([x.wait for x in deals]),
+            win_factor=np.array([x.win_factor for x in deals]),
             visit_deal=deal.astype(np.int32),
             visit_stage=stage.astype(np.int16),
             visit_number=v[:, 2].astype(np.int32),
@@ -724,6 +826,28 @@ def _converted(target: int, f: float, ratio: float, u: float) -> int:
     if f > 1.0 and target == TO_LOST and u < min(1.0, (f - 1.0) * ratio):
         return TO_WON
     return target
+
+
+def _at(env: simpy.Environment, t: float) -> simpy.Event:
+    """An event at time ``t`` exactly. ``env.timeout(t - now)`` lands at ``now + (t - now)``,
+    which rounding can put an ulp off ``t`` (and no delay may reach ``t`` exactly), so the event
+    goes on SimPy's queue as ``Environment.schedule`` puts it there, at ``t`` itself."""
+    event = simpy.Event(env)
+    event._ok, event._value = True, None  # triggered, as a Timeout is when created
+    heapq.heappush(env._queue, (t, NORMAL, next(env._eid), event))
+    return event
+
+
+def _poisson_ppf(q: FloatArray, mu: FloatArray) -> IntArray:
+    """``scipy.stats.poisson.ppf(q, mu)`` as integers, through its special functions when every
+    argument is inside the support (the same numbers; stats' generic checks cost more)."""
+    if (q > 0).all() and (mu > 0).all():
+        vals = np.ceil(special.pdtrik(q, mu))
+        vals1 = np.maximum(vals - 1, 0)
+        return np.where(special.pdtr(vals1, mu) >= q, vals1, vals).astype(np.int64)
+    from scipy import stats
+
+    return stats.poisson.ppf(q, mu).astype(np.int64)
 
 
 def _capacity_days(caps: FloatArray, n_pools: int, horizon: float) -> FloatArray:

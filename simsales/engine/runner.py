@@ -1,9 +1,10 @@
-"""Run replications: seeding, chunks, executors (serial, processes, Dask), progress, early stop.
+"""Run replications: seeding, chunks, executors (serial, processes, Dask), the progress bar.
 
 Replication *i* always runs with child *i* of ``SeedSequence(seed)``, whichever worker runs it,
 and results are put back in replication order, so the numbers do not depend on the worker count
-or the executor. The optional precision stop is checked after fixed-size batches taken in
-replication order, so where it stops does not depend on them either.
+or the executor. The engine only runs replications and hands back what the caller's ``work``
+function makes of them (packed columns, see simsales.results.simulation); building a Forecast
+from them, and the precision stop, belong to the results layer.
 
 Worker processes are never left behind and never waited for forever:
 
@@ -24,8 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import datetime as dt
-import gc
 import math
 import multiprocessing
 import os
@@ -36,39 +35,33 @@ import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, TypeVar
 
-import numpy as np
-
-from simsales.engine.model import Model, compile_model
-from simsales.engine.replication import LOST, WON, RepRecords, run_replication
+from simsales.engine.model import Model
+from simsales.engine.options import RunOptions
+from simsales.engine.replication import RepRecords, run_replication
 from simsales.engine.streams import replication_seeds
 from simsales.errors import SimsalesError, SimsalesWarning, SimulationError, TemporaryFailureError
-from simsales.results.build import ForecastBuilder, PackedChunk, pack_chunk
-from simsales.results.forecast import Forecast
-from simsales.results.stats import Z95
-from simsales.scenario.load import load, scenario_hash, scenario_raw
-from simsales.scenario.schema import Precision, Scenario
 
-__all__ = ["Executor", "run_chunk", "simulate"]
+__all__ = [
+    "ReplicationPool",
+    "Work",
+    "progress_bar",
+    "run_chunk",
+    "usable_cores",
+    "worker_count",
+]
 
-Executor = Literal["serial", "process", "dask"]
-
-
-Stats = tuple[float, float, float]  # per replication, for the precision stop
+T = TypeVar("T")
+# What a worker runs for replications start..stop-1 of a seed: a module-level function (it is
+# pickled by reference), e.g. one that packs the records into columns to send them back cheaply.
+Work = Callable[[Model, int, int, int], T]
+Sink = Callable[[T], None]
 
 
 def run_chunk(model: Model, seed: int, start: int, stop: int) -> list[RepRecords]:
     """Replications ``start..stop-1`` of ``seed``."""
     return [run_replication(model, seq) for seq in replication_seeds(seed, start, stop)]
-
-
-def run_packed(model: Model, seed: int, start: int, stop: int) -> tuple[PackedChunk, list[Stats]]:
-    """What a worker runs: the replications, packed into columns (cheap to send back)."""
-    records = run_chunk(model, seed, start, stop)
-    stats = [replication_stats(r, model.horizon_t) for r in records]
-    return pack_chunk(model, records), stats
 
 
 _WORKER_MODEL: Model | None = None
@@ -114,126 +107,26 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _run_in_worker(seed: int, start: int, stop: int) -> tuple[PackedChunk, list[Stats]]:
-    assert _WORKER_MODEL is not None
-    return run_packed(_WORKER_MODEL, seed, start, stop)
-
-
-def simulate(
-    scenario: Scenario | str | Path,
-    replications: int | None = None,
-    seed: int | None = None,
-    workers: int = 1,
-    executor: Executor = "serial",
-    progress: bool = True,
-    *,
-    variant: str | None = None,
-    scheduler: Any = None,
-    precision: Precision | Literal["scenario"] | None = "scenario",
-    security: Any = None,
-) -> Forecast:
-    """Simulate a scenario (or a path to one) and return its :class:`Forecast`.
-
-    ``replications`` and ``seed`` default to the scenario's ``simulation`` settings. ``workers``
-    processes (``executor="process"``) or a Dask cluster (``executor="dask"``, ``scheduler`` a
-    ``distributed.Client`` or a scheduler address) share the replications; the numbers are the
-    same for any choice. ``precision`` stops early once the scenario's precision targets are met.
-    ``security`` is a ``distributed.Security`` (TLS certificates) for connecting to
-    ``scheduler`` by address. Dask pickles the model to send it: connect only to trusted
-    clusters.
-    """
-    if not isinstance(scenario, Scenario):
-        scenario = load(scenario, variant=variant)
-    elif variant is not None:
-        from simsales.scenario.load import with_overlay
-
-        scenario = with_overlay(scenario, variant)
-    settings = scenario.simulation
-    n = settings.replications if replications is None else replications
-    seed = settings.seed if seed is None else seed
-    if n < 1:
-        raise SimsalesError(f"replications must be at least 1, got {n}")
-    if workers < 1:
-        raise SimsalesError(f"workers must be at least 1, got {workers}")
-    if executor not in ("serial", "process", "dask"):
-        raise SimsalesError(f"unknown executor {executor!r}: use serial, process or dask")
-    if executor == "process" and workers > usable_cores():
+def worker_count(options: RunOptions) -> int:
+    """The workers to start: those asked for, capped at the usable cores for processes."""
+    workers = options.workers
+    if options.executor == "process" and workers > usable_cores():
         warnings.warn(
             f"{workers} workers asked for, but only {usable_cores()} cores are usable: using "
             f"{usable_cores()} (more processes than cores only add memory; same numbers)",
             SimsalesWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         workers = usable_cores()
-    target = settings.precision if precision == "scenario" else precision
-    model = compile_model(scenario)
-    batch = settings.batch if target is not None else n
-    # Objects that exist before the run (the scenario, pandas, scipy, ...) are set aside from the
-    # cyclic garbage collector: its full passes then stay cheap while SimPy churns through events,
-    # and forked workers do not touch (and so copy) the parent's memory.
-    gc.freeze()
-    try:
-        return _run(
-            model, scenario, n, seed, batch, target, executor, workers, scheduler, progress,
-            security=security,
-        )  # fmt: skip
-    finally:
-        gc.unfreeze()
+    return workers
 
 
-def _run(
-    model: Model,
-    scenario: Scenario,
-    n: int,
-    seed: int,
-    batch: int,
-    target: Precision | None,
-    executor: Executor,
-    workers: int,
-    scheduler: Any,
-    progress: bool,
-    security: Any = None,
-) -> Forecast:
-    builder = ForecastBuilder(model)
-    stats: list[Stats] = []
-    with (
-        _pool(executor, model, workers, scheduler, security) as run_range,
-        _progress(progress, n) as tick,
-    ):
-
-        def sink(result: tuple[PackedChunk, list[Stats]]) -> None:  # in replication order
-            chunk, chunk_stats = result
-            stats.extend(chunk_stats)
-            builder.add_packed(chunk)
-            tick(chunk.replications)
-
-        done = 0
-        while done < n:
-            stop = min(n, done + batch)
-            run_range(seed, done, stop, sink)
-            done = stop
-            if target is not None and precision_reached(stats, target):
-                break
-    raw, _ = scenario_raw(scenario)
-    provenance = {
-        "scenario_name": scenario.name,
-        "scenario_hash": scenario_hash(scenario),
-        "seed": seed,
-        "replications": builder.count,
-        "replications_requested": n,
-        "stopped_early": builder.count < n,
-        "executor": executor,
-        "workers": workers,
-        "live_deals": list(model.deal_ids),
-        "versions": _versions(),
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "scenario": raw,
-    }
-    return Forecast.from_builder(builder, provenance)
+def _run_in_worker(work: Work[T], seed: int, start: int, stop: int) -> T:
+    assert _WORKER_MODEL is not None
+    return work(_WORKER_MODEL, seed, start, stop)
 
 
-Sink = Callable[[tuple[PackedChunk, list[Stats]]], None]
-RunRange = Callable[[int, int, int, Sink], None]
+RunRange = Callable[[int, int, int, Sink[T]], None]
 
 
 def _chunks(start: int, stop: int, parts: int) -> list[tuple[int, int]]:
@@ -241,18 +134,21 @@ def _chunks(start: int, stop: int, parts: int) -> list[tuple[int, int]]:
     return [(a, min(stop, a + size)) for a in range(start, stop, size)]
 
 
-class _pool:  # noqa: N801 - used as a context manager like a function
-    """A context manager giving ``run_range(seed, start, stop, tick)`` for the executor."""
+class ReplicationPool(Generic[T]):
+    """Runs ``work`` over ranges of replications on the executor of ``options``.
 
-    def __init__(
-        self, executor: Executor, model: Model, workers: int, scheduler: Any, security: Any = None
-    ) -> None:
-        self.executor, self.model, self.workers = executor, model, workers
-        self.scheduler, self.security = scheduler, security
+    Used as a context manager giving ``run_range(seed, start, stop, sink)``: ``sink`` gets the
+    results of ``work`` in replication order, whichever worker ran them. On leaving, workers
+    are shut down (killed when the run ended abnormally) and a Dask connection made here closed.
+    """
+
+    def __init__(self, model: Model, work: Work[T], options: RunOptions, workers: int) -> None:
+        self.executor, self.model, self.workers, self.work = options.executor, model, workers, work
+        self.scheduler, self.security = options.scheduler, options.security
         self._close: Callable[[], None] = lambda: None
         self._procs: ProcessPoolExecutor | None = None
 
-    def __enter__(self) -> RunRange:
+    def __enter__(self) -> RunRange[T]:
         if self.executor == "serial":
             return self._serial
         if self.executor == "process":
@@ -274,17 +170,17 @@ class _pool:  # noqa: N801 - used as a context manager like a function
             self._procs.shutdown(wait=True, cancel_futures=True)
         self._close()
 
-    def _serial(self, seed: int, start: int, stop: int, sink: Sink) -> None:
+    def _serial(self, seed: int, start: int, stop: int, sink: Sink[T]) -> None:
         # chunks of about 50 replications: a fine progress bar, and little memory per chunk
         for a, b in _chunks(start, stop, max(1, math.ceil((stop - start) / 50))):
-            sink(run_packed(self.model, seed, a, b))
+            sink(self.work(self.model, seed, a, b))
 
-    def _processes(self, seed: int, start: int, stop: int, sink: Sink) -> None:
+    def _processes(self, seed: int, start: int, stop: int, sink: Sink[T]) -> None:
         assert self._procs is not None
         # at most MAX_CHUNK replications a chunk, so the watchdog measures the pace early
         parts = _chunks(start, stop, max(self.workers * 4, math.ceil((stop - start) / MAX_CHUNK)))
         try:
-            futures = [self._procs.submit(_run_in_worker, seed, a, b) for a, b in parts]
+            futures = [self._procs.submit(_run_in_worker, self.work, seed, a, b) for a, b in parts]
             watchdog = _Watchdog(futures, self.workers, self._procs)
             for future in futures:
                 watchdog.wait_for(future)
@@ -295,7 +191,7 @@ class _pool:  # noqa: N801 - used as a context manager like a function
                 "(out of memory or killed?); run again, or use fewer workers"
             ) from None
 
-    def _dask_range(self) -> RunRange:
+    def _dask_range(self) -> RunRange[T]:
         try:
             from distributed import Client
         except ImportError:
@@ -311,9 +207,9 @@ class _pool:  # noqa: N801 - used as a context manager like a function
         _require_workers(client)
         model = client.scatter(self.model, broadcast=True)
 
-        def run_range(seed: int, start: int, stop: int, sink: Sink) -> None:
+        def run_range(seed: int, start: int, stop: int, sink: Sink[T]) -> None:
             parts = _chunks(start, stop, max(self.workers, _dask_threads(client)) * 4)
-            futures = [client.submit(run_packed, model, seed, a, b, pure=False) for a, b in parts]
+            futures = [client.submit(self.work, model, seed, a, b, pure=False) for a, b in parts]
             for future in futures:
                 try:
                     chunk = future.result()
@@ -427,7 +323,7 @@ def _dask_threads(client: Any) -> int:
         return 1
 
 
-class _progress:  # noqa: N801 - used as a context manager like a function
+class progress_bar:  # noqa: N801 - used as a context manager like a function
     """A rich progress bar on stderr (rich renders it in Jupyter too); silent when off."""
 
     def __init__(self, enabled: bool, total: int) -> None:
@@ -447,53 +343,3 @@ class _progress:  # noqa: N801 - used as a context manager like a function
     def __exit__(self, *exc: object) -> None:
         if self.enabled:
             self._bar.stop()
-
-
-def replication_stats(r: RepRecords, horizon: float) -> Stats:
-    """(win rate of decided deals, P80 close time of live deals, revenue) of one replication."""
-    decided = np.isin(r.outcome, (WON, LOST))
-    win_rate = float(np.mean(r.outcome[decided] == WON)) if decided.any() else math.nan
-    return win_rate, _p80(r, horizon), float(r.revenue.sum())
-
-
-def precision_reached(stats: Sequence[Stats], target: Precision) -> bool:
-    """Whether every 95% half-width asked for is reached (needs at least two replications)."""
-    if len(stats) < 2:
-        return False
-    win_rate, p80, revenue = (np.array(column) for column in zip(*stats, strict=True))
-    checks: list[bool] = []
-    if target.win_rate is not None:
-        checks.append(_half_width(win_rate[np.isfinite(win_rate)]) <= target.win_rate)
-    if target.close_p80_days is not None:
-        checks.append(_half_width(p80[np.isfinite(p80)]) <= target.close_p80_days)
-    if target.revenue_rel is not None:
-        mean = revenue.mean()
-        checks.append(mean > 0 and _half_width(revenue) / mean <= target.revenue_rel)
-    return all(checks)
-
-
-def _p80(r: RepRecords, horizon: float) -> float:
-    """Time by which 80% of the live deals are decided, censored at the horizon.
-
-    A deal still open counts as deciding at the horizon, so a replication whose P80 lies beyond
-    it contributes the horizon: the half-width is then of the censored P80, which is what the
-    forecast can report ("after the horizon"), and no replication is dropped.
-    """
-    t = np.where(np.isnan(r.decision_t[r.deal_live]), horizon, r.decision_t[r.deal_live])
-    return float(np.quantile(t, 0.8, method="inverted_cdf")) if len(t) else math.nan
-
-
-def _half_width(x: np.ndarray) -> float:
-    return Z95 * float(np.std(x, ddof=1)) / math.sqrt(len(x)) if len(x) > 1 else math.inf
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": sys.version.split()[0]}
-    for name in ("simsales", "simpy", "numpy", "scipy", "pandas"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = "unknown"
-    return out

@@ -1,14 +1,21 @@
 """Random streams of one replication: per purpose, and per deal (or risk, or arrival source).
 
-The randomness contract (DESIGN.md): replication *i* uses the *i*-th child of
-``SeedSequence(seed)``; inside it every purpose and every deal has its own stream, keyed by a
-stable hash of its id. A what-if that changes one deal, one risk or one capacity therefore leaves
-every other stream untouched: common random numbers.
+The randomness contract (docs/architecture.md, "Randomness contract"): replication *i* uses
+the *i*-th child of ``SeedSequence(seed)``; inside it every purpose and every deal has its own
+stream, keyed by a stable hash of its id. A what-if that changes one deal, one risk or one
+capacity therefore leaves every other stream untouched: common random numbers.
 
 A stream is a PCG64 generator whose 128-bit state and increment are derived from the
 replication's SeedSequence words and the ``(purpose, key)`` pair by the SplitMix64 finalizer.
 Deriving them this way (instead of one ``SeedSequence`` per deal, ~15 µs each) costs a few
-hundred nanoseconds per stream, and distinct increments give distinct PCG64 streams.
+integer operations per stream, and distinct increments give distinct PCG64 streams.
+
+The draws are numpy's PCG64 doubles bit for bit, computed the cheapest way for each use: one
+short stream (a rule's delay, a month's arrivals) is stepped in Python integers, since setting a
+numpy generator's state costs more; one long stream by numpy's generator; many streams at once
+(every deal's stage stream, a risk's draws for every deal) in one batch of uint64 array
+arithmetic that jumps each stream to its j-th state directly. :class:`Draws` owns the layout:
+which stream, key and slot every draw of a replication comes from.
 """
 
 from __future__ import annotations
@@ -19,7 +26,15 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Purpose", "Streams", "replication_seeds", "stable_hash"]
+__all__ = [
+    "SLOT_VALUE",
+    "SLOT_VISITS",
+    "Draws",
+    "Purpose",
+    "Streams",
+    "replication_seeds",
+    "stable_hash",
+]
 
 _MASK = (1 << 64) - 1
 
@@ -36,6 +51,14 @@ class Purpose(IntEnum):
     UNCERTAINTY = 7  # per multiplier of `uncertainty:` (global or per deal type), once
 
 
+# Layout of a deal's stage stream: its value first, then three draws per stage visit, visit by
+# visit: (duration, rework, advance), or for a stage with exits (time in the stage, which exit,
+# the win factor's change of outcome). Risk and rule draws have streams of their own per
+# (deal, risk) and (deal, rule), keyed by ids, so adding or removing one shifts nothing else.
+SLOT_VALUE = 0
+SLOT_VISITS = 1  # visit j of stage s: 3 slots at SLOT_VISITS + 3(jS + s)
+
+
 def stable_hash(text: str) -> int:
     """A 64-bit hash of an id that is the same in every process and Python version."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
@@ -47,12 +70,98 @@ def replication_seeds(seed: int, start: int, stop: int) -> list[np.random.SeedSe
     return [np.random.SeedSequence(root.entropy, spawn_key=(i,)) for i in range(start, stop)]
 
 
+_M64 = (1 << 64) - 1
+_M128 = (1 << 128) - 1
+_PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645  # PCG64's (numpy's) 128-bit LCG multiplier
+_TO_DOUBLE = 1.0 / 9007199254740992.0  # 2**-53: numpy's uint64 -> [0, 1) double
+_SHORT = 8  # streams up to this long are stepped in Python integers (cheaper than numpy's set-up)
+
+
 def _splitmix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    with np.errstate(over="ignore"):
-        z = x + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
+    """SplitMix64's finalizer over an array (uint64 array arithmetic wraps without warnings)."""
+    z = x + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _splitmix_int(x: int) -> int:
+    """``_splitmix`` of one 64-bit Python integer."""
+    z = (x + 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def _pcg64_doubles(state: int, inc: int, n: int) -> list[float]:
+    """The first ``n`` doubles of numpy's PCG64 (XSL-RR 128/64) from ``state`` and ``inc``."""
+    out = []
+    for _ in range(n):
+        state = (state * _PCG_MULT + inc) & _M128
+        x = ((state >> 64) ^ state) & _M64
+        rot = state >> 122
+        x = ((x >> rot) | (x << (64 - rot))) & _M64
+        out.append((x >> 11) * _TO_DOUBLE)
+    return out
+
+
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+def _mul128(
+    xh: npt.NDArray[np.uint64],
+    xl: npt.NDArray[np.uint64],
+    yh: npt.NDArray[np.uint64],
+    yl: npt.NDArray[np.uint64],
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """(high, low) 64-bit words of x * y mod 2**128, over broadcasting uint64 arrays."""
+    x0, x1, y0, y1 = xl & _M32, xl >> np.uint64(32), yl & _M32, yl >> np.uint64(32)
+    p01, p10 = x0 * y1, x1 * y0
+    mid = ((x0 * y0) >> np.uint64(32)) + (p01 & _M32) + (p10 & _M32)
+    high = x1 * y1 + (p01 >> np.uint64(32)) + (p10 >> np.uint64(32)) + (mid >> np.uint64(32))
+    return high + xl * yh + xh * yl, xl * yl
+
+
+def _words(x: list[int]) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    return np.array([v >> 64 for v in x], np.uint64), np.array([v & _M64 for v in x], np.uint64)
+
+
+_JUMPS: dict[int, tuple[npt.NDArray[np.uint64], ...]] = {}
+
+
+def _jumps(n: int) -> tuple[npt.NDArray[np.uint64], ...]:
+    """For draws j = 1..n: the words of a**j and of 1 + a + ... + a**(j-1) (a the multiplier),
+    so that the LCG's j-th state is a**j state + (1 + ... + a**(j-1)) inc."""
+    if n not in _JUMPS:
+        power, total, powers, totals = 1, 0, [], []
+        for _ in range(n):
+            total = (total + power) & _M128
+            power = (power * _PCG_MULT) & _M128
+            powers.append(power)
+            totals.append(total)
+        _JUMPS[n] = (*_words(powers), *_words(totals))
+    return _JUMPS[n]
+
+
+def _pcg64_doubles_many(
+    state_hi: npt.NDArray[np.uint64],
+    state_lo: npt.NDArray[np.uint64],
+    inc_hi: npt.NDArray[np.uint64],
+    inc_lo: npt.NDArray[np.uint64],
+    n: int,
+) -> npt.NDArray[np.float64]:
+    """``_pcg64_doubles`` of many streams at once: row k holds stream k's first ``n`` doubles,
+    every state jumped to directly (no step depends on the one before)."""
+    a_hi, a_lo, c_hi, c_lo = _jumps(n)
+    col = (slice(None), None)
+    s_hi, s_lo = _mul128(state_hi[col], state_lo[col], a_hi, a_lo)
+    t_hi, t_lo = _mul128(inc_hi[col], inc_lo[col], c_hi, c_lo)
+    lo = s_lo + t_lo
+    hi = s_hi + t_hi + (lo < s_lo).astype(np.uint64)
+    x = hi ^ lo
+    rot = hi >> np.uint64(58)
+    x = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
+    return (x >> np.uint64(11)).astype(np.float64) * _TO_DOUBLE
 
 
 class Streams:
@@ -60,32 +169,90 @@ class Streams:
 
     def __init__(self, seq: np.random.SeedSequence) -> None:
         self._words = seq.generate_state(4, np.uint64)
-        self._bits = np.random.PCG64(0)
-        self._gen = np.random.Generator(self._bits)
+        self._word_ints = [int(w) for w in self._words]
+        self._gen: np.random.Generator | None = None  # made when a long stream is asked for
+        self._purpose_mix: dict[int, int] = {}
 
-    def _states(self, purpose: int, keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-        base = _splitmix(keys ^ _splitmix(np.full(keys.shape, purpose, np.uint64)))
-        return np.stack([_splitmix(base ^ w) for w in self._words], axis=-1)
+    def _state(self, purpose: int, key: int) -> tuple[int, int]:
+        """PCG64 (state, increment) of stream ``(purpose, key)``."""
+        mix = self._purpose_mix.get(purpose)
+        if mix is None:
+            mix = self._purpose_mix[purpose] = _splitmix_int(purpose)
+        base = _splitmix_int((key & _M64) ^ mix)
+        w0, w1, w2, w3 = (_splitmix_int(base ^ w) for w in self._word_ints)
+        return (w0 << 64) | w1, (w2 << 64) | w3 | 1
 
-    def _set(self, w: list[int]) -> None:
-        self._bits.state = {
+    def _doubles(self, state: int, inc: int, n: int, out: npt.NDArray[np.float64]) -> None:
+        if n <= _SHORT:
+            out[:] = _pcg64_doubles(state, inc, n)
+            return
+        if self._gen is None:
+            self._gen = np.random.Generator(np.random.PCG64(0))
+        self._gen.bit_generator.state = {
             "bit_generator": "PCG64",
-            "state": {"state": (w[0] << 64) | w[1], "inc": ((w[2] << 64) | w[3]) | 1},
+            "state": {"state": state, "inc": inc},
             "has_uint32": 0,
             "uinteger": 0,
         }
+        self._gen.random(n, out=out)
 
     def uniforms(self, purpose: int, key: int, n: int) -> npt.NDArray[np.float64]:
         """The first ``n`` uniforms of stream ``(purpose, key)``; a longer ``n`` extends them."""
-        self._set(self._states(purpose, np.array([key & _MASK], np.uint64))[0].tolist())
-        return self._gen.random(n)
+        out = np.empty(n)
+        self._doubles(*self._state(purpose, key), n, out)
+        return out
 
     def uniforms_many(
         self, purpose: int, keys: npt.NDArray[np.uint64], n: int
     ) -> npt.NDArray[np.float64]:
-        """``uniforms(purpose, k, n)`` for every key, as rows of one array."""
-        out = np.empty((len(keys), n))
-        for row, words in zip(out, self._states(purpose, keys).tolist(), strict=True):
-            self._set(words)
-            row[:] = self._gen.random(n)
-        return out
+        """``uniforms(purpose, k, n)`` for every key, as rows of one array (in one go)."""
+        base = _splitmix(keys ^ _splitmix(np.full(keys.shape, purpose, np.uint64)))
+        w0, w1, w2, w3 = (_splitmix(base ^ w) for w in self._words)
+        return _pcg64_doubles_many(w0, w1, w2, w3 | np.uint64(1), n)
+
+
+class Draws:
+    """The random-stream layout of one replication: for each kind of draw, its stream (purpose
+    and key) and its place in it. Everything the engine draws comes through here."""
+
+    def __init__(self, seq: np.random.SeedSequence, n_stages: int, prefetch_visits: int) -> None:
+        self.streams = Streams(seq)
+        # a deal's stage stream drawn up front: its value and its first visits of every stage
+        self.width = SLOT_VISITS + 3 * n_stages * prefetch_visits
+
+    def uncertainty(self, key: int) -> npt.NDArray[np.float64]:
+        """The one uniform of an ``uncertainty:`` multiplier."""
+        return self.streams.uniforms(Purpose.UNCERTAINTY, key, 1)
+
+    def arrival_counts(self, source_key: int, months: int) -> npt.NDArray[np.float64]:
+        """One uniform per month of an arrival source: its Poisson counts."""
+        return self.streams.uniforms(Purpose.ARRIVALS, source_key, months)
+
+    def arrival_times(self, month_key: int, count: int) -> npt.NDArray[np.float64]:
+        """The uniforms of one source's arrival times in one month."""
+        return self.streams.uniforms(Purpose.ARRIVALS, month_key, count)
+
+    def deal_stages(self, keys: list[int]) -> npt.NDArray[np.float64]:
+        """Every deal's stage stream up front, a row per deal (see SLOT_VALUE, SLOT_VISITS)."""
+        return self.streams.uniforms_many(
+            Purpose.DEAL_STAGES, np.array(keys, np.uint64), self.width
+        )
+
+    def more_visits(self, key: int, slot: int, have: int) -> list[float]:
+        """A deal's visit draws from SLOT_VISITS on, extended (the same stream, longer) so that
+        visit slot ``slot`` exists, when its first ``have`` are used up (a long rework loop)."""
+        width = SLOT_VISITS + max(slot + 1, 2 * have)
+        return self.streams.uniforms(Purpose.DEAL_STAGES, key, width)[SLOT_VISITS:].tolist()
+
+    def deal_risk(self, keys: npt.NDArray[np.uint64], risk_key: int) -> npt.NDArray[np.float64]:
+        """Per deal, a deal-scope risk's (occurrence, delay) uniforms."""
+        return self.streams.uniforms_many(Purpose.DEAL_RISK, keys ^ np.uint64(risk_key), 2)
+
+    def deal_rule(self, deal_key: int, rule_key: int) -> float:
+        """The uniform of a rule's delay for one deal."""
+        return float(self.streams.uniforms(Purpose.DEAL_RULE, deal_key ^ rule_key, 1)[0])
+
+    def world_risk(self, is_global: bool, risk_id: str) -> npt.NDArray[np.float64]:
+        """A global or resource risk's (occurrence, time in its window, duration) uniforms."""
+        purpose = Purpose.GLOBAL_RISK if is_global else Purpose.RESOURCE_RISK
+        return self.streams.uniforms(purpose, stable_hash(risk_id), 3)

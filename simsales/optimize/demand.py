@@ -25,8 +25,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from simsales.engine.model import Model
-from simsales.engine.runner import simulate
+from simsales.engine.options import RunOptions
 from simsales.results.forecast import Forecast
+from simsales.results.simulation import simulate_scenario
 from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
 
@@ -125,7 +126,9 @@ def unconstrained(scenario: Scenario) -> Scenario:
 
 def forecast_demand(scenario: Scenario, replications: int, seed: int) -> Forecast:
     """Simulate the scenario with unconstrained pools (see the module docstring)."""
-    return simulate(unconstrained(scenario), replications, seed, progress=False, precision=None)
+    return simulate_scenario(
+        unconstrained(scenario), RunOptions(replications, seed), precision=None
+    )
 
 
 def held_per_visit(forecast: Forecast, model: Model) -> tuple[FloatArray, pd.Series]:

@@ -9,7 +9,7 @@ constraints must give, and by how much: "presales in 2027-03 short by 2.5 people
 Slacks count the user's units, and people are whole: "presales in 2027-03 short by 2 people",
 never 0.07 of one, and the budget slack pays for those whole people; amounts of money and hours
 are rounded up. So the repair (every slack applied together: more people, more budget, lower
-floors, deals let go) is one a user can apply as stated, and :func:`simsales.optimize.api`
+floors, deals let go) is one a user can apply as stated, and :func:`simsales.api.optimize`
 confirms it with a second solve of the repaired problem.
 
 Weights put the slacks in comparable units, person-months: the cost of one person-month is 1

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simsales.engine.runner import simulate
+from simsales.engine.options import RunOptions
 from simsales.optimize.accounting import per_replication
 from simsales.results.forecast import Forecast
 from simsales.results.paired import paired_mean
+from simsales.results.simulation import simulate_scenario
 from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
 
@@ -57,7 +58,7 @@ def mitigation_options(
             {"risks": {risk.id: {"mitigated": not risk.mitigated}}},
             name=f"optimizer: mitigation of {risk.id}",
         )
-        run = simulate(other, replications, seed, progress=False, precision=None)
+        run = simulate_scenario(other, RunOptions(replications, seed), precision=None)
         reps = per_replication(run, external)
         on, off = (base_reps, reps) if risk.mitigated else (reps, base_reps)
         gain = paired_mean(off["gross"].to_numpy(), on["gross"].to_numpy())

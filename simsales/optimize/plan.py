@@ -24,6 +24,7 @@ from simsales.io.outputs import Output, write_text
 from simsales.optimize.demand import MonthGrid
 from simsales.optimize.glossary import GLOSSARY
 from simsales.optimize.solve import Status
+from simsales.results.schema_version import SCHEMA_VERSION
 
 __all__ = ["Plan", "capacity_overlay", "drop_overlay", "write_overlay"]
 
@@ -99,6 +100,7 @@ class Plan:
         """The whole ``simsales optimize --json`` document."""
         verification = self.verification.to_json() if self.verification is not None else None
         return {
+            "schema_version": SCHEMA_VERSION,
             "status": self.status,
             "objective": _num(self.objective),
             "gap": _num(self.gap),

@@ -31,7 +31,7 @@ staffing with simulation and cutting plane methods", Annals of OR 127; Cezik & L
 
 The plan is then simulated by the engine on the K futures it was fitted on (in-sample) and on
 fresh futures it never saw (out-of-sample, another seed): the difference is the optimizer's
-optimism, measured (see :func:`simsales.optimize.api.optimize` with ``robust=K``).
+optimism, measured (see :func:`simsales.api.optimize` with ``robust=K``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from simsales.engine.runner import simulate
+from simsales.engine.options import RunOptions
 from simsales.optimize.accounting import per_replication
 from simsales.optimize.capacity import base_capacity
 from simsales.optimize.demand import held_per_visit, month_grid, visit_costs
@@ -31,6 +31,7 @@ from simsales.results.compare import deltas_between
 from simsales.results.forecast import Forecast
 from simsales.results.metrics import DATE
 from simsales.results.paired import paired_mean
+from simsales.results.simulation import simulate_scenario
 from simsales.results.summary import period_revenue as revenue_in_period
 from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
@@ -158,8 +159,8 @@ def verify(
     """
     planned = with_overlay(scenario, overlay, name="optimizer plan") if overlay else scenario
     if base is None or base.replications != replications or int(base.provenance["seed"]) != seed:
-        base = simulate(scenario, replications, seed, progress=False, precision=None)
-    plan = simulate(planned, replications, seed, progress=False, precision=None)
+        base = simulate_scenario(scenario, RunOptions(replications, seed), precision=None)
+    plan = simulate_scenario(planned, RunOptions(replications, seed), precision=None)
     external = [p.external for p in scenario.resources.values()]
     b, v = per_replication(base, external), per_replication(plan, external)
     # hiring and release money (base: the scenario's own planned changes) is paid once
@@ -403,7 +404,7 @@ def robust_table(
     planned = with_overlay(scenario, overlay, name="optimizer plan") if overlay else scenario
     external = [p.external for p in scenario.resources.values()]
     runs = {
-        name: simulate(planned, reps, seed, progress=False, precision=None)
+        name: simulate_scenario(planned, RunOptions(reps, seed), precision=None)
         for name, (reps, seed) in (("in_sample", fitted), ("out_of_sample", fresh))
     }
     margin_row: dict[str, Any] = {"metric": "plan_margin", "model": _f(model_margin or math.nan)}

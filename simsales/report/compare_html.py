@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from jinja2 import Environment, select_autoescape
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from simsales.io.outputs import Output, write_text
 from simsales.report.compare_format import format_row, is_key_metric, locale_of
@@ -23,6 +24,8 @@ from simsales.report.i18n import fmt_money
 from simsales.results.compare import Comparison
 from simsales.results.forecast import Forecast
 from simsales.results.risk_contribution import RiskContribution
+from simsales.results.risk_register import risk_register
+from simsales.scenario.schema import Scenario
 
 __all__ = ["deltas_table_html", "render_compare_html", "write_compare_html"]
 
@@ -78,6 +81,7 @@ def render_compare_html(comparison: Comparison, risks: RiskContribution | None =
         risks=_risk_rows(risks, locale) if risks is not None else None,
         main_target=_main_target(risks) if risks is not None else None,
         mitigations=_mitigation_rows(risks, locale) if risks is not None else None,
+        risk_register=_register_html(risks, base, locale) if risks is not None else "",
     )
 
 
@@ -273,6 +277,41 @@ def _bounds(r: dict[str, Any], key: str, locale: str) -> str:
 
 def _interval(r: dict[str, Any], key: str, locale: str) -> str:
     return f"{_money(r[key], locale)} {_bounds(r, key, locale)}"
+
+
+def _register_html(risks: RiskContribution, base: Scenario | None, locale: str) -> Markup:
+    """The risk register section, rendered from its own template."""
+    if base is None or not base.risks:
+        return Markup("")
+
+    def money(x: float) -> str:
+        return "–" if not math.isfinite(x) else _money(x, locale)
+
+    def pct(p: float) -> str:
+        return "–" if not math.isfinite(p) else f"{p:.0%}"
+
+    table = risk_register(risks, base)
+    rows = [
+        {
+            "name": r.name,
+            "risk": r.risk,
+            "p_before": pct(r.p_before),
+            "impact_before": money(r.impact_before),
+            "cost_before": money(r.expected_cost_before),
+            "p_after": pct(r.p_after),
+            "impact_after": money(r.impact_after),
+            "cost_after": money(r.expected_cost_after),
+            "spend": money(r.mitigation_cost),
+            "gain": f"{money(r.margin_gain)} [{money(r.margin_gain_low)}, "
+            f"{money(r.margin_gain_high)}]"
+            if math.isfinite(r.margin_gain)
+            else "–",
+            "verdict": r.verdict,
+        }
+        for r in table.itertuples()
+    ]
+    env = Environment(loader=PackageLoader("simsales.report", "templates"), autoescape=True)
+    return Markup(env.get_template("risk_register.html.j2").render(rows=rows))
 
 
 def _main_target(risks: RiskContribution) -> str | None:

@@ -26,6 +26,7 @@ from markupsafe import Markup
 
 from simsales.io.outputs import Output, write_text
 from simsales.report.data import ReportData
+from simsales.report.forecast_call import forecast_call_context
 from simsales.report.i18n import fmt_date, fmt_money, fmt_pct
 from simsales.report.interactive import FONT_STACK, figures
 from simsales.results.forecast import Forecast
@@ -162,6 +163,7 @@ def _context(data: ReportData) -> dict[str, Any]:
         "funnel": _funnel_rows(data),
         "stages": _stages(data, money),
         "assumptions": _assumptions(data, money),
+        **forecast_call_context(data),  # categories and roll-ups: their own templates
     }
 
 

@@ -1,5 +1,9 @@
 """Turn per-replication records into the Forecast's tables, chunk by chunk.
 
+The columns, their types and the record fields they come from are declared once, in
+:mod:`simsales.results.tables`; what is computed here is only what no record holds as it is
+(deal codes, replication numbers, dates, revenue, utilization, the inputs).
+
 Records of a chunk are packed at once into compact column chunks (then dropped), and the chunks
 are joined column by column at the end, each chunk freed as soon as it is copied. A large run
 therefore needs about the memory of its final tables, not twice that.
@@ -11,51 +15,22 @@ import mmap
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from simsales.engine.model import SCOPE_DEAL, Model
 from simsales.engine.replication import EXIT_KINDS, LOST, OPEN, WON, RepRecords
+from simsales.results.tables import TABLES, record_fields
 
-__all__ = ["EXITS", "OUTCOMES", "ForecastBuilder", "PackedChunk", "pack_chunk"]
+__all__ = ["EXITS", "OUTCOMES", "Collector", "ForecastBuilder", "PackedChunk", "pack_chunk"]
 
 OUTCOMES = pd.CategoricalDtype(["open", "won", "lost"])
 EXITS = pd.CategoricalDtype(list(EXIT_KINDS))  # how a visit ended
 _OUTCOME_TO_CODE = np.zeros(3, np.int8)  # engine code -> position in OUTCOMES
 _OUTCOME_TO_CODE[[OPEN, WON, LOST]] = [0, 1, 2]
-
-# table -> record field -> column name
-_DEAL_FIELDS = {
-    "deal_type": "type",
-    "deal_live": "live",
-    "arrival_t": "arrival_t",
-    "outcome": "outcome",
-    "decision_t": "decision_t",
-    "value": "value",
-    "cost": "cost",
-    "stage": "stage",
-    "wait": "wait_days",
-    "win_factor": "win_factor",
-}
-_VISIT_FIELDS = {
-    "visit_stage": "stage",
-    "visit_number": "visit",
-    "visit_entry": "entry_t",
-    "visit_ready": "ready_t",
-    "visit_start": "start_t",
-    "visit_exit": "exit_t",
-    "visit_kind": "exit",
-}
-_POOL_FIELDS = {
-    "pool_busy": "busy_days",
-    "pool_capacity_days": "capacity_days",
-    "pool_requests": "requests",
-    "pool_wait": "wait_days",
-}
-_CAPACITY_FIELDS = {"capacity_pool": "pool", "capacity_t": "t", "capacity_value": "capacity"}
-_RISK_FIELDS = {"risk_index": "risk", "risk_t": "t", "risk_delay": "delay_days"}
 
 
 def _own_map(a: np.ndarray) -> np.ndarray:
@@ -70,6 +45,18 @@ def _own_map(a: np.ndarray) -> np.ndarray:
     out = np.frombuffer(buffer, dtype=a.dtype).reshape(a.shape)
     out[...] = a
     return out
+
+
+class Collector(Protocol):
+    """What a run adds its chunks to and builds the tables from (a ForecastBuilder, or the
+    one of simsales.results.stream that writes them to disk beyond a size)."""
+
+    model: Model
+    count: int
+
+    def add_packed(self, chunk: PackedChunk) -> None: ...
+
+    def build(self) -> dict[str, pd.DataFrame]: ...
 
 
 @dataclass
@@ -101,21 +88,22 @@ def pack_chunk(model: Model, records: Sequence[RepRecords]) -> PackedChunk:
     offsets = np.cumsum([0, *[len(r.deal_id) for r in records][:-1]])
     columns: dict[tuple[str, str], np.ndarray] = {}
 
-    def pack(table: str, fields: dict[str, str]) -> list[int]:
+    def pack(table: str) -> list[int]:
+        fields = record_fields(table)
         sizes = [len(getattr(r, next(iter(fields)))) for r in records]
         columns[table, "replication"] = np.repeat(reps, sizes)
         for field, column in fields.items():
             columns[table, column] = np.concatenate([getattr(r, field) for r in records])
         return sizes
 
-    pack("deals", _DEAL_FIELDS)
+    pack("deals")
     columns["deals", "deal"] = deal_codes
-    visit_sizes = pack("visits", _VISIT_FIELDS)
+    visit_sizes = pack("visits")
     rows = np.concatenate([r.visit_deal for r in records]) + np.repeat(offsets, visit_sizes)
     columns["visits", "deal"] = deal_codes[rows]
-    pack("pools", _POOL_FIELDS)
-    pack("capacity", _CAPACITY_FIELDS)
-    risk_sizes = pack("risks", _RISK_FIELDS)
+    pack("pools")
+    pack("capacity")
+    risk_sizes = pack("risks")
     risk_deal = np.concatenate([r.risk_deal for r in records])
     risk_rows = np.where(risk_deal >= 0, risk_deal + np.repeat(offsets, risk_sizes), 0)
     columns["risks", "deal"] = np.where(risk_deal >= 0, deal_codes[risk_rows], -1)
@@ -137,6 +125,17 @@ class ForecastBuilder:
         self._chunks: dict[str, dict[str, list[np.ndarray]]] = defaultdict(
             lambda: defaultdict(list)
         )
+
+    def following(self) -> ForecastBuilder:
+        """An empty builder for the replications after these, with the deal names seen so far
+        (so a deal keeps its code from one builder to the next)."""
+        after = ForecastBuilder(self.model, self.first + self.count)
+        after.names, after._index = list(self.names), dict(self._index)
+        return after
+
+    def held_bytes(self, tables: Sequence[str]) -> int:
+        """Bytes of the column chunks held for ``tables`` (not yet built)."""
+        return sum(a.nbytes for t in tables for parts in self._chunks[t].values() for a in parts)
 
     def add(self, records: Sequence[RepRecords]) -> None:
         """Add a chunk of consecutive replications (the next ones in order)."""
@@ -191,11 +190,8 @@ class ForecastBuilder:
         deals = self._frame(
             "deals",
             {
-                "replication": self._take("deals", "replication"),
                 "deal": self._categories("deals", "deal", self.names),
                 "type": self._categories("deals", "type", [t.name for t in m.types]),
-                "live": self._take("deals", "live"),
-                "arrival_t": None,
                 "outcome": pd.Categorical.from_codes(_OUTCOME_TO_CODE[outcome], dtype=OUTCOMES),
                 "decision_t": decision_t,
                 # millisecond resolution: what Parquet stores, so save/load round-trips exactly
@@ -206,32 +202,23 @@ class ForecastBuilder:
                 ).astype("datetime64[ms]"),
                 "value": value,
                 "revenue": np.where(outcome == WON, value, 0.0),
-                "cost": None,
                 "stage": self._categories("deals", "stage", stages),
-                "wait_days": None,
-                "win_factor": None,
             },
         )
         del outcome, value, decision_t
         visits = self._frame(
             "visits",
             {
-                "replication": self._take("visits", "replication"),
                 "deal": self._categories("visits", "deal", self.names),
                 "stage": self._categories("visits", "stage", stages),
-                "visit": self._take("visits", "visit").astype(np.int32),
-                "entry_t": None,
-                "ready_t": None,
-                "start_t": None,
-                "exit_t": None,
                 "exit": pd.Categorical.from_codes(self._take("visits", "exit"), dtype=EXITS),
             },
         )
         busy = self._take("pools", "busy_days")
         capacity_days = self._take("pools", "capacity_days")
-        pool_table = pd.DataFrame(
+        pool_table = self._frame(
+            "pools",
             {
-                "replication": self._take("pools", "replication"),
                 "pool": pd.Categorical.from_codes(
                     np.tile(np.arange(len(pools), dtype=np.int16), self.count), categories=pools
                 ),
@@ -240,30 +227,19 @@ class ForecastBuilder:
                 "utilization": np.divide(
                     busy, capacity_days, out=np.full_like(busy, np.nan), where=capacity_days > 0
                 ),
-                "requests": self._take("pools", "requests"),
-                "wait_days": self._take("pools", "wait_days"),
-            }
+            },
         )
-        capacity = pd.DataFrame(
-            {
-                "replication": self._take("capacity", "replication"),
-                "pool": self._categories("capacity", "pool", pools),
-                "t": self._take("capacity", "t"),
-                "capacity": self._take("capacity", "capacity"),
-            }
-        )
+        capacity = self._frame("capacity", {"pool": self._categories("capacity", "pool", pools)})
         risk_deal = self._take("risks", "deal").astype(np.int64)
         names = np.asarray(self.names, dtype=object)
-        risks = pd.DataFrame(
+        risks = self._frame(
+            "risks",
             {
-                "replication": self._take("risks", "replication"),
                 "risk": self._categories("risks", "risk", [r.id for r in m.risks]),
                 "deal": np.where(risk_deal >= 0, names[np.maximum(risk_deal, 0)], "").astype(object)
                 if len(names)
                 else np.full(len(risk_deal), "", dtype=object),
-                "t": self._take("risks", "t"),
-                "delay_days": self._take("risks", "delay_days"),
-            }
+            },
         )
         inputs = self._inputs(deals, visits, risks)
         return {
@@ -278,13 +254,26 @@ class ForecastBuilder:
     def _categories(self, table: str, column: str, names: list[str]) -> pd.Categorical:
         return pd.Categorical.from_codes(self._take(table, column), categories=names)
 
-    def _frame(self, table: str, columns: dict[str, Any]) -> pd.DataFrame:
-        """A DataFrame whose float columns (given as None) are filled straight into one block.
+    def _frame(self, table: str, computed: dict[str, Any]) -> pd.DataFrame:
+        """The table in its schema's column order: ``computed`` columns as given, the others
+        taken from the chunks, the float ones filled straight into one block.
 
         pandas keeps same-dtype columns in one 2D block; building it first (column-major, so
         each column is contiguous) and filling it in place avoids a second copy of the table.
         """
-        floats = [name for name, values in columns.items() if values is None]
+        schema = TABLES[table]
+        columns: dict[str, Any] = {}
+        floats: list[str] = []
+        for f in schema:
+            if f.name in computed:
+                columns[f.name] = computed[f.name]
+            elif pa.types.is_float64(f.type):
+                columns[f.name] = None
+                floats.append(f.name)
+            else:
+                columns[f.name] = self._take(table, f.name).astype(
+                    f.type.to_pandas_dtype(), copy=False
+                )
         block = np.empty((len(columns["replication"]), len(floats)), order="F")
         for j, name in enumerate(floats):
             self._take(table, name, out=block[:, j])

@@ -17,32 +17,37 @@ The precision-based early stop is off here: every run has exactly the same repli
 from __future__ import annotations
 
 import html
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from simsales.engine.runner import Executor, simulate
+from simsales.engine.options import RunOptions
 from simsales.errors import SimsalesError
 from simsales.results.forecast import Forecast
 from simsales.results.metrics import DATE, Metric, replication_metrics
 from simsales.results.paired import Delta, Resamples, paired_mean, paired_quantile, paired_ratio
+from simsales.results.schema_version import SCHEMA_VERSION
+from simsales.results.simulation import simulate_scenario
 from simsales.results.summary import summarize
-from simsales.scenario.load import load, with_overlay
+from simsales.results.views import COMPARISON_TABLE_HTML, view
+from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Scenario
 
 __all__ = [
     "DELTA_COLUMNS",
     "Comparison",
-    "compare",
+    "Variants",
     "compare_scenarios",
     "deltas_between",
     "resolve_variants",
 ]
+
+log = logging.getLogger(__name__)
 
 Variants = None | Sequence[str] | Mapping[str, Mapping[str, Any] | Scenario]
 
@@ -91,6 +96,7 @@ class Comparison:
         difference and its interval in calendar days; numbers that are not finite are ``null``.
         """
         return {
+            "schema_version": SCHEMA_VERSION,
             "base": summarize(self.base).to_json(),
             "variants": [
                 {
@@ -134,39 +140,12 @@ class Comparison:
         return self.base.model.name if self.base.model is not None else "comparison"
 
     def _repr_html_(self) -> str:
-        from simsales.report.compare_html import deltas_table_html
-
         head = (
             f"<h4>{html.escape(self._title())}: "
             f"{len(self.variants)} variant(s), {self.replications} paired replications, "
             f"seed {self.seed}</h4>"
         )
-        return head + deltas_table_html(self)
-
-
-def compare(
-    scenario: Scenario | str | Path,
-    variants: Variants = None,
-    replications: int | None = None,
-    seed: int | None = None,
-    workers: int = 1,
-    executor: Executor = "serial",
-    progress: bool = False,
-    *,
-    scheduler: Any = None,
-) -> Comparison:
-    """Simulate the base scenario and each variant with common random numbers and compare them.
-
-    ``variants``: ``None`` for all of the scenario's ``variants:``, a list of their names, or a
-    mapping ``{name: overlay}`` of Python overlays (deep-merged like a variant; a value may also
-    be a ready :class:`Scenario`). ``replications`` and ``seed`` default to the scenario's
-    ``simulation`` settings and are the same for every run; no early stop.
-    """
-    base = scenario if isinstance(scenario, Scenario) else load(scenario)
-    named = resolve_variants(base, variants)
-    return compare_scenarios(
-        base, named, replications, seed, workers, executor, progress, scheduler=scheduler
-    )
+        return head + view(COMPARISON_TABLE_HTML, self)  # drawn by the report layer
 
 
 def resolve_variants(base: Scenario, variants: Variants) -> list[tuple[str, Scenario]]:
@@ -200,30 +179,23 @@ def resolve_variants(base: Scenario, variants: Variants) -> list[tuple[str, Scen
 def compare_scenarios(
     base: Scenario,
     variants: Sequence[tuple[str, Scenario]],
-    replications: int | None = None,
-    seed: int | None = None,
-    workers: int = 1,
-    executor: Executor = "serial",
-    progress: bool = False,
+    options: RunOptions,
     *,
-    scheduler: Any = None,
-    messages: Any = None,
     base_forecast: Forecast | None = None,
 ) -> Comparison:
-    """:func:`compare` for scenarios already built.
+    """:func:`simsales.api.compare` for scenarios already built.
 
-    ``messages``: a callable for status lines; ``base_forecast``: the base already simulated
-    with the same replications and seed (it is checked), to save running it again.
+    Each run is announced on the ``simsales`` logger (INFO). ``base_forecast``: the base
+    already simulated with the same replications and seed (it is checked), to save running it
+    again.
     """
-    n = base.simulation.replications if replications is None else replications
-    seed = base.simulation.seed if seed is None else seed
+    n = base.simulation.replications if options.replications is None else options.replications
+    seed = base.simulation.seed if options.seed is None else options.seed
+    options = options.replace(replications=n, seed=seed)
 
     def run(label: str, scenario: Scenario) -> Forecast:
-        if messages is not None:
-            messages(f"simulating {label}: {n} replications, seed {seed}")
-        return simulate(
-            scenario, n, seed, workers, executor, progress, scheduler=scheduler, precision=None
-        )
+        log.info("simulating %s: %d replications, seed %d", label, n, seed)
+        return simulate_scenario(scenario, options, precision=None)
 
     if base_forecast is None:
         base_forecast = run("the base", base)

@@ -1,15 +1,9 @@
 """The Forecast: tidy tables of a Monte Carlo run, keyed by replication, with provenance.
 
-Tables (pandas DataFrames, one row per replication x thing; times are model time in the
-scenario's days, dates are calendar dates):
-
-- ``deals``: replication, deal, type, live, arrival_t, outcome (won/lost/open), decision_t,
-  decision_date, value, revenue, cost, stage, wait_days, win_factor
-- ``visits``: replication, deal, stage, visit, entry_t, ready_t, start_t, exit_t
-- ``pools``: replication, pool, busy_days, capacity_days, utilization, requests, wait_days
-- ``capacity``: replication, pool, t, capacity (the capacity log: planned changes and risks)
-- ``risks``: replication, risk, deal, t, delay_days (one row per occurrence)
-- ``inputs``: replication plus one column per sampled input that sensitivity analysis uses
+Tables (pandas DataFrames, one row per replication x thing): ``deals``, ``visits``, ``pools``,
+``capacity`` (the capacity log), ``risks`` (one row per occurrence) and ``inputs`` (the sampled
+inputs sensitivity analysis uses). Their columns, types and meaning are declared once, in
+:mod:`simsales.results.tables` (``simsales.results.tables.describe("deals")`` lists them).
 
 ``save(dir)`` writes Parquet files and ``provenance.json`` into a fresh sibling folder and swaps
 it in for ``dir`` in one step (:mod:`simsales.io.outputs`): an interrupted save leaves the old
@@ -27,13 +21,16 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from simsales.engine.model import Model
 from simsales.engine.replication import RepRecords
 from simsales.errors import InputOutputError, ScenarioError, SimsalesError
 from simsales.io import outputs
 from simsales.io.inputs import read_user_bytes
-from simsales.results.build import OUTCOMES, ForecastBuilder
+from simsales.results.build import OUTCOMES, Collector, ForecastBuilder
+from simsales.results.tables import SCHEMA_VERSION, problems, schema_version_of, to_arrow
+from simsales.results.views import FORECAST_PLOTS, view
 
 __all__ = ["OUTCOMES", "Forecast"]
 
@@ -72,10 +69,8 @@ class Forecast:
         """Matplotlib figures of this forecast, e.g. ``forecast.plot.revenue_fan()`` (see
         simsales.report.plots.ForecastPlots); they share one set of computations."""
         plots = self.__dict__.get("_plots")
-        if plots is None:
-            from simsales.report.plots import ForecastPlots
-
-            plots = self.__dict__["_plots"] = ForecastPlots(self)
+        if plots is None:  # drawn by the report layer (simsales.results.views)
+            plots = self.__dict__["_plots"] = view(FORECAST_PLOTS, self)
         return plots
 
     def _repr_html_(self) -> str:
@@ -93,7 +88,7 @@ class Forecast:
         return cls.from_builder(builder, provenance)
 
     @classmethod
-    def from_builder(cls, builder: ForecastBuilder, provenance: dict[str, Any]) -> Forecast:
+    def from_builder(cls, builder: Collector, provenance: dict[str, Any]) -> Forecast:
         return cls(**builder.build(), provenance=provenance, model=builder.model)
 
     # --- saving -----------------------------------------------------------------------------
@@ -119,9 +114,10 @@ class Forecast:
     def write_into(self, folder: Path) -> None:
         """The files of a saved forecast, written into the (fresh) ``folder``."""
         for name in _TABLES:
-            getattr(self, name).to_parquet(folder / f"{name}.parquet", index=False)
+            pq.write_table(to_arrow(name, getattr(self, name)), folder / f"{name}.parquet")
             outputs.checkpoint(f"forecast: {name}.parquet written")
-        text = json.dumps(self.provenance, indent=2, ensure_ascii=False, default=str)
+        provenance = {"schema_version": SCHEMA_VERSION, **self.provenance}
+        text = json.dumps(provenance, indent=2, ensure_ascii=False, default=str)
         (folder / "provenance.json").write_text(text, encoding="utf-8")
 
     @classmethod
@@ -144,7 +140,8 @@ class Forecast:
             ) from None
         if not isinstance(provenance, dict):
             raise InputOutputError(f"{path / 'provenance.json'}: damaged: not a JSON object")
-        tables = {name: _read_table(path / f"{name}.parquet") for name in _TABLES}
+        provenance.pop("schema_version", None)  # each table's file says its own (checked there)
+        tables = {name: _read_table(path / f"{name}.parquet", name) for name in _TABLES}
         model = None
         if "scenario" in provenance:
             from simsales.engine.model import compile_model
@@ -172,7 +169,7 @@ class Forecast:
 FILES = (*(f"{name}.parquet" for name in _TABLES), "provenance.json")
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path, name: str) -> pd.DataFrame:
     try:
         regular = stat.S_ISREG(path.stat().st_mode)  # stat, not open: a FIFO must not hang us
     except OSError:
@@ -180,12 +177,26 @@ def _read_table(path: Path) -> pd.DataFrame:
     if not regular:
         raise InputOutputError(f"{path}: damaged results folder: not a regular file")
     try:
-        return pd.read_parquet(path)
+        table = pq.read_table(path)
     except (OSError, ValueError, TypeError, pa.ArrowException) as exc:
         raise InputOutputError(
             f"{path}: damaged results folder: cannot read the table ({_first_line(exc)}); "
             "simulate again to rebuild it"
         ) from None
+    version = schema_version_of(table.schema.metadata)  # None: saved before versions
+    if version is not None and version != SCHEMA_VERSION:
+        raise InputOutputError(
+            f"{path}: saved with table schema version {version}, but this simsales reads "
+            f"version {SCHEMA_VERSION}: simulate again (or read it with the simsales that "
+            "saved it)"
+        )
+    wrong = problems(name, table.schema)
+    if wrong:
+        raise InputOutputError(
+            f"{path}: damaged results folder: not a {name} table ({'; '.join(wrong[:3])}); "
+            "simulate again to rebuild it"
+        )
+    return table.to_pandas()
 
 
 def _first_line(exc: BaseException) -> str:

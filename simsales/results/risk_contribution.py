@@ -17,22 +17,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from simsales.engine.runner import Executor
+from simsales.engine.options import RunOptions
 from simsales.results.compare import Comparison, compare_scenarios
 from simsales.results.forecast import Forecast
 from simsales.results.paired import paired_mean
 from simsales.results.summary import per_replication
-from simsales.scenario.load import load, with_overlay
+from simsales.scenario.load import with_overlay
 from simsales.scenario.schema import Risk, Scenario
 
-__all__ = ["RiskContribution", "risk_contribution"]
+__all__ = ["RiskContribution", "contribution_of_risks", "without_risk"]
 
 WITHOUT, MITIGATED, UNMITIGATED, FREE = "without", "mitigated", "unmitigated", "mitigated free"
 
@@ -57,16 +56,10 @@ class RiskContribution:
     currency: str
 
 
-def risk_contribution(
-    scenario: Scenario | str | Path,
-    replications: int | None = None,
-    seed: int | None = None,
-    workers: int = 1,
-    executor: Executor = "serial",
-    progress: bool = False,
+def contribution_of_risks(
+    base: Scenario,
+    options: RunOptions,
     *,
-    scheduler: Any = None,
-    messages: Any = None,
     base_forecast: Forecast | None = None,
 ) -> RiskContribution:
     """Rank the scenario's risks by what they cost, and weigh each mitigation against its cost.
@@ -74,11 +67,10 @@ def risk_contribution(
     ``base_forecast``: the base already simulated with these replications and seed (e.g.
     ``comparison.base``), to save running it again.
     """
-    base = scenario if isinstance(scenario, Scenario) else load(scenario)
     runs: list[tuple[str, Scenario]] = []
     for risk in base.risks:
         runs.append(
-            (f"{WITHOUT} {risk.id}", with_overlay(base, _never(risk), name=f"{risk.id}: p 0"))
+            (f"{WITHOUT} {risk.id}", with_overlay(base, without_risk(risk), name=f"{risk.id}: p 0"))
         )
         if risk.mitigation is None:
             continue
@@ -90,18 +82,7 @@ def risk_contribution(
             runs.append(
                 (f"{FREE} {risk.id}", with_overlay(base, free, name=f"{risk.id}: mitigation free"))
             )
-    comparison = compare_scenarios(
-        base,
-        runs,
-        replications,
-        seed,
-        workers,
-        executor,
-        progress,
-        scheduler=scheduler,
-        messages=messages,
-        base_forecast=base_forecast,
-    )
+    comparison = compare_scenarios(base, runs, options, base_forecast=base_forecast)
     return RiskContribution(
         risks=_risk_table(base, comparison),
         mitigations=_mitigation_table(base, comparison),
@@ -110,16 +91,17 @@ def risk_contribution(
     )
 
 
-def _never(risk: Risk) -> dict[str, Any]:
+def _rows(comparison: Comparison, name: str) -> pd.DataFrame:
+    d = comparison.deltas
+    return d[d["name"] == name].set_index("metric")
+
+
+def without_risk(risk: Risk) -> dict[str, Any]:
+    """The overlay under which ``risk`` never occurs (its mitigated ``p`` too, if mitigated)."""
     patch: dict[str, Any] = {"p": 0}
     if risk.mitigated and risk.mitigation is not None and risk.mitigation.p is not None:
         patch["mitigation"] = {"p": 0}
     return {"risks": {risk.id: patch}}
-
-
-def _rows(comparison: Comparison, name: str) -> pd.DataFrame:
-    d = comparison.deltas
-    return d[d["name"] == name].set_index("metric")
 
 
 def _risk_table(base: Scenario, comparison: Comparison) -> pd.DataFrame:

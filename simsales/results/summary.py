@@ -9,14 +9,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from simsales.engine.model import Model
-from simsales.results.forecast import Forecast
+from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.stats import mean_interval, percentile_interval, wilson
+
+if TYPE_CHECKING:  # Forecast.summary() calls this module
+    from simsales.results.forecast import Forecast
 
 __all__ = [
     "CLOSE_SHARES",
@@ -72,6 +75,7 @@ class Summary:
             return {k: _num(r[k]) for k in ("mean", "p10", "p50", "p90")}
 
         return {
+            "schema_version": SCHEMA_VERSION,
             "scenario": self.scenario,
             "seed": self.seed,
             "replications": self.replications,

@@ -35,7 +35,6 @@ import re
 from datetime import date
 from typing import Any, Literal, overload
 
-import holidays as holidays_pkg
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -105,6 +104,8 @@ class CalendarSpec(BaseModel):
         if not isinstance(value, str):
             return value
         code = value.strip().upper()
+        import holidays as holidays_pkg  # only for scenarios that name a country
+
         supported = holidays_pkg.list_supported_countries()
         if code not in supported:
             raise invalid(f"unknown holiday country code {value!r}", _country_hint(value))
@@ -150,6 +151,8 @@ class CalendarSpec(BaseModel):
         if isinstance(self.holidays, list):
             off |= set(self.holidays) - on
         elif isinstance(self.holidays, str):
+            import holidays as holidays_pkg
+
             country = holidays_pkg.country_holidays(self.holidays, years=years)
             national_on = {d for d in country.weekend_workdays if first <= d < stop}
             off |= (set(country) - national_on) - on
@@ -473,6 +476,7 @@ def _did_you_mean(word: str, choices: Any) -> str | None:
 
 def _country_hint(value: str) -> str:
     """Suggest a country code: by code similarity or by country name (e.g. "China" -> CN)."""
+    import holidays as holidays_pkg
     from holidays.registry import COUNTRIES  # a plain dict: module name -> (class, codes...)
 
     by_name = {name.replace("_", " "): entry[1] for name, entry in COUNTRIES.items()}

@@ -31,6 +31,7 @@ reason.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,7 @@ from typing import Annotated, Any, ClassVar, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+import scipy  # scipy.special is imported on first use: a scenario loads without it
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -50,7 +52,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from scipy import special
 
 from simsales.errors import invalid
 
@@ -88,7 +89,13 @@ __all__ = [
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 
-_Z90 = float(special.ndtri(0.9))  # standard normal 90% quantile, ~1.2816
+
+@functools.cache
+def _z90() -> float:
+    """The standard normal 90% quantile, ~1.2816 (scipy.special only when first needed)."""
+    return float(scipy.special.ndtri(0.9))
+
+
 _P_SUM_TOLERANCE = 1e-9
 
 # ---------------------------------------------------------------------------------------------
@@ -250,12 +257,12 @@ class PertSampler(Sampler):
 
     def ppf(self, u: FloatArray) -> FloatArray:
         # scipy.special's ufunc skips scipy.stats' per-call argument checking.
-        z: FloatArray = special.betaincinv(self.alpha, self.beta, u)
+        z: FloatArray = scipy.special.betaincinv(self.alpha, self.beta, u)
         return self.low + (self.high - self.low) * z
 
     def cdf(self, x: npt.ArrayLike) -> FloatArray:
         z = (np.asarray(x, dtype=float) - self.low) / (self.high - self.low)
-        out: FloatArray = special.betainc(self.alpha, self.beta, np.clip(z, 0.0, 1.0))
+        out: FloatArray = scipy.special.betainc(self.alpha, self.beta, np.clip(z, 0.0, 1.0))
         return out
 
     def mean(self) -> float:
@@ -276,13 +283,13 @@ class LognormalSampler(Sampler):
     high: float = field(default=math.inf, init=False)
 
     def ppf(self, u: FloatArray) -> FloatArray:
-        return np.exp(self.mu + self.sigma * special.ndtri(u))
+        return np.exp(self.mu + self.sigma * scipy.special.ndtri(u))
 
     def cdf(self, x: npt.ArrayLike) -> FloatArray:
         xa = np.asarray(x, dtype=float)
         with np.errstate(divide="ignore"):  # log(0) = -inf gives the right CDF of 0
             z = (np.log(np.maximum(xa, 0.0)) - self.mu) / self.sigma
-        out: FloatArray = special.ndtr(z)
+        out: FloatArray = scipy.special.ndtr(z)
         return out
 
     def mean(self) -> float:
@@ -304,15 +311,15 @@ class TruncatedNormalSampler(Sampler):
     _f0: float = field(init=False, repr=False)  # parent CDF at the truncation point 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_f0", float(special.ndtr(-self.mu / self.sigma)))
+        object.__setattr__(self, "_f0", float(scipy.special.ndtr(-self.mu / self.sigma)))
 
     def ppf(self, u: FloatArray) -> FloatArray:
-        x = self.mu + self.sigma * special.ndtri(self._f0 + u * (1.0 - self._f0))
+        x = self.mu + self.sigma * scipy.special.ndtri(self._f0 + u * (1.0 - self._f0))
         return np.maximum(x, 0.0)
 
     def cdf(self, x: npt.ArrayLike) -> FloatArray:
         xa = np.maximum(np.asarray(x, dtype=float), 0.0)
-        f = special.ndtr((xa - self.mu) / self.sigma)
+        f = scipy.special.ndtr((xa - self.mu) / self.sigma)
         return np.clip((f - self._f0) / (1.0 - self._f0), 0.0, 1.0)
 
     def _hazard(self) -> tuple[float, float]:
@@ -669,7 +676,7 @@ class LognormalParams(BaseModel):
     def log_sd(self) -> float:
         """sigma of log(X), from either form."""
         if self.p50 is not None and self.p90 is not None:
-            return (math.log(self.p90) - math.log(self.p50)) / _Z90
+            return (math.log(self.p90) - math.log(self.p50)) / _z90()
         assert self.mean is not None and self.sd is not None
         return math.sqrt(math.log1p((self.sd / self.mean) ** 2))
 
@@ -684,7 +691,7 @@ class Lognormal(_Spec):
         p = self.lognormal
         if p.p50 is not None and p.p90 is not None:
             mu = math.log(p.p50)
-            return LognormalSampler(mu, (math.log(p.p90) - mu) / _Z90)
+            return LognormalSampler(mu, (math.log(p.p90) - mu) / _z90())
         assert p.mean is not None and p.sd is not None  # guaranteed by validation
         s2 = math.log1p((p.sd / p.mean) ** 2)
         return LognormalSampler(math.log(p.mean) - s2 / 2, math.sqrt(s2))

@@ -94,7 +94,11 @@ def load_dict(
 
 
 def with_overlay(
-    scenario: Scenario, overlay: str | Mapping[str, Any], name: str | None = None
+    scenario: Scenario,
+    overlay: str | Mapping[str, Any],
+    name: str | None = None,
+    *,
+    source: SourceMap | None = None,
 ) -> Scenario:
     """The scenario with a variant (by name) or an overlay mapping deep-merged onto it.
 
@@ -102,9 +106,10 @@ def with_overlay(
     deals and arrival sources by their ids, and an id that is not there is an error with a
     did-you-mean. Adding an object must be explicit: its whole definition (every required key),
     and a new pool or deal type must be used by something (a stage's needs, a risk, a deal, an
-    arrival), else it would change nothing: most likely a typo.
+    arrival), else it would change nothing: most likely a typo. ``source``: where the keys of
+    an overlay mapping read from a file sit, so its problems name that file's lines.
     """
-    result, added = _overlay(scenario, overlay, name)
+    result, added = _overlay(scenario, overlay, name, source)
     _refuse_unused(result, [added])
     return result
 
@@ -118,7 +123,10 @@ def _refuse_unused(scenario: Scenario, additions: Sequence[_NewObjects]) -> None
 
 
 def _overlay(
-    scenario: Scenario, overlay: str | Mapping[str, Any], name: str | None
+    scenario: Scenario,
+    overlay: str | Mapping[str, Any],
+    name: str | None,
+    located: SourceMap | None = None,
 ) -> tuple[Scenario, _NewObjects]:
     """with_overlay without the check that new objects are used (see apply_overrides)."""
     raw, source = scenario_raw(scenario)
@@ -140,10 +148,15 @@ def _overlay(
     label = name or "overlay"
 
     def record(at: Loc, frm: Loc) -> None:
-        if not prefix:  # a Python or --set overlay: it has a name but no lines
+        if not prefix:  # an overlay file, or a Python or --set overlay with a name but no lines
             merged_source.files[at] = label
             merged_source.values.pop(at, None)
             merged_source.keys.pop(at, None)
+            if located is not None:
+                if frm in located.values:
+                    merged_source.values[at] = located.values[frm]
+                if frm in located.keys:
+                    merged_source.keys[at] = located.keys[frm]
             return
         full = (*prefix, *frm)
         if full in source.values:
@@ -154,6 +167,8 @@ def _overlay(
     def problem(frm: Loc, message: str, hint: str | None) -> Problem:
         if prefix:
             return source.problem((*prefix, *frm), message, hint)
+        if located is not None:
+            return located.problem(frm, message, hint, key=True)  # at the id it names
         return Problem(message, format_path(frm), label, hint=hint)
 
     base = {k: v for k, v in raw.items() if k != "variants"}
@@ -577,5 +592,5 @@ def with_overlay_files(scenario: Scenario, paths: Sequence[str | Path]) -> Scena
                     )
                 ]
             )
-        scenario = with_overlay(scenario, data, name=str(path))
+        scenario = with_overlay(scenario, data, name=str(path), source=source)
     return scenario

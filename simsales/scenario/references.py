@@ -352,15 +352,37 @@ def _rules(s: Scenario) -> Iterator[Finding]:
 
 
 def _targets(s: Scenario) -> Iterator[Finding]:
-    for label in s.targets.revenue:
-        year = int(label[:4])
-        kind = period_kind(label)
-        if year < s.start.year or year > s.horizon.year:
-            yield (
-                ("targets", "revenue", label),
-                f"period {label} ({kind}) lies outside start..horizon ({s.start}..{s.horizon})",
-                None,
-            )
+    quotas: list[tuple[Loc, dict[str, float]]] = [(("targets", "revenue"), s.targets.revenue)]
+    named = {"owners": ("owner", "owner"), "teams": ("team", "team")}
+    for section, (what, attribute) in named.items():
+        known = list(dict.fromkeys(_deal_attribute(s, attribute)))
+        for name, periods in getattr(s.targets, section).items():
+            quotas.append((("targets", section, name), periods))
+            if not isinstance(s.pipeline, PipelineCsv) and name not in known:
+                yield (
+                    ("targets", section, name),
+                    f"no deal in the pipeline has {what} {name!r}",
+                    did_you_mean(name, known) or f"give deals '{attribute}: {name}'",
+                )
+    for loc, periods in quotas:
+        for label in periods:
+            year = int(label[:4])
+            kind = period_kind(label)
+            if year < s.start.year or year > s.horizon.year:
+                yield (
+                    (*loc, label),
+                    f"period {label} ({kind}) lies outside start..horizon ({s.start}..{s.horizon})",
+                    None,
+                )
+
+
+def _deal_attribute(s: Scenario, attribute: str) -> Iterator[str]:
+    if isinstance(s.pipeline, PipelineCsv):
+        return
+    for deal in s.pipeline:
+        value = getattr(deal, attribute)
+        if value is not None:
+            yield value
 
 
 def _resources(s: Scenario) -> Iterator[Finding]:

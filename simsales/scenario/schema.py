@@ -35,11 +35,13 @@ from simsales.scenario.rules import (
 )
 
 __all__ = [
+    "CATEGORIES",
     "AppliesTo",
     "Arrival",
     "CapacityChange",
     "DealType",
     "Exit",
+    "ForecastCategories",
     "Impact",
     "Mitigation",
     "PipelineCsv",
@@ -401,6 +403,10 @@ class DealType(Frozen):
     )
 
 
+CATEGORIES = ("commit", "best_case", "pipeline", "omitted")
+RepCategory = Literal["commit", "best_case", "pipeline", "omitted"]
+
+
 class PipelineDeal(Frozen):
     id: Identifier
     name: str | None = None
@@ -409,8 +415,18 @@ class PipelineDeal(Frozen):
     stage: Identifier = Field(description="current stage")
     days_in_stage: float = Field(0.0, ge=0, le=10_000, description="working days spent so far")
     value: Money | None = Field(None, description="contract value; else drawn from the type")
-    target_close: date | None = None
-    owner: str | None = None
+    target_close: date | None = Field(
+        None, description="the rep's expected close date (also the 'earliest_target' queue key)"
+    )
+    owner: str | None = Field(None, description="the rep who owns the deal")
+    team: str | None = Field(None, description="the owner's team (roll-ups, team quotas)")
+    region: str | None = Field(None, description="sales region (roll-ups)")
+    probability: Probability | None = Field(
+        None, description="the rep's own win probability, shown beside the simulated one"
+    )
+    forecast_category: RepCategory | None = Field(
+        None, description="the rep's own forecast category, shown beside the simulated one"
+    )
 
 
 class PipelineCsv(Frozen):
@@ -549,10 +565,39 @@ class Rule(Frozen):
     once: bool = Field(True, description="fire at most once per deal")
 
 
+PeriodTargets = dict[Period, Money]
+
+
 class Targets(Frozen):
-    revenue: dict[Period, Money] = Field(
+    revenue: PeriodTargets = Field(
         default_factory=dict, description="period (2027, 2027H1, 2027Q1, 2027-03) -> revenue"
     )
+    owners: dict[str, PeriodTargets] = Field(
+        default_factory=dict, description="quota per deal owner: owner -> {period: revenue}"
+    )
+    teams: dict[str, PeriodTargets] = Field(
+        default_factory=dict, description="quota per team: team -> {period: revenue}"
+    )
+
+
+class ForecastCategories(Frozen):
+    """Thresholds on a deal's simulated probability of winning inside the period: at least
+    ``commit`` is commit, at least ``best_case`` best case, at least ``pipeline`` pipeline, and
+    below that the deal is omitted."""
+
+    commit: Probability = 0.8
+    best_case: Probability = 0.5
+    pipeline: Probability = 0.1
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ForecastCategories:
+        if not self.commit >= self.best_case >= self.pipeline:
+            raise invalid(
+                f"thresholds must satisfy commit ({self.commit}) >= best_case "
+                f"({self.best_case}) >= pipeline ({self.pipeline})",
+                "lower the later ones or raise the earlier ones",
+            )
+        return self
 
 
 class Scenario(Frozen):
@@ -581,6 +626,10 @@ class Scenario(Frozen):
         default_factory=Uncertainty, description="per-replication multipliers of parameters"
     )
     targets: Targets = Field(default_factory=Targets)
+    forecast_categories: ForecastCategories = Field(
+        default_factory=ForecastCategories,
+        description="thresholds of the simulated forecast categories (P(win in the period))",
+    )
     variants: dict[Identifier, dict[str, Any]] = Field(
         default_factory=dict, description="what-ifs: overlays deep-merged onto this scenario"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +22,7 @@ from simsales.calibrate.importer import read_history
 from simsales.calibrate.quality import DataReport
 from simsales.calibrate.scores import brier, crps, inside80, interval80, pit, pit_histogram
 from simsales.commands.calibrate import window_end
+from simsales.commands.schema import output_json_schema
 from simsales.errors import SimsalesError
 
 
@@ -106,7 +108,8 @@ def test_cli_backtest_json_and_offline_html(cli, tmp_path: Path) -> None:  # typ
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    assert set(out) == {"origins", "scores"}
+    jsonschema.validate(out, output_json_schema("backtest"))  # the contract, in full
+    assert set(out) == {"schema_version", "origins", "scores"}
     assert [o["as_of"] for o in out["origins"]] == ["2021-02-28", "2021-03-31", "2021-04-30"]
     assert [o["until"] for o in out["origins"]] == ["2021-03-31", "2021-04-30", "2021-05-31"]
     # no CRM probability or forecast categories in this export: only the three forecasts
@@ -299,3 +302,23 @@ def test_cli_backtest_scores_the_crm_forecasts_when_the_export_has_them(
         assert commit["p10"] == commit["p90"] and best["mean"] >= commit["mean"]
     s = out["scores"]["commit"]
     assert s["crps_won"] == pytest.approx(s["mae_won"])  # CRPS of a point is its error
+
+
+def test_cli_backtest_is_bounded_like_every_simulation(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simsales.results import budget
+
+    monkeypatch.setattr(budget, "TIME_LIMIT_S", 0.0)  # every run is "too long" now
+    path = write_history(tmp_path / "h.csv", snapshot="2021-05-31", seed=5, horizon="2021-05-31")
+    html = tmp_path / "bt.html"
+    n = str(budget.PILOT_FROM)
+    args = ["backtest", str(path), "--as-of", "2021-03-31", "--until", "2021-04-30", "-n", n,
+            "--json", "-o", str(html), "--exported", "2021-05-31"]  # fmt: skip
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2, res.output
+    assert "would need about" in res.output and "--yes" in res.output
+    assert not html.exists() and not list(tmp_path.glob(".*.tmp"))
+    res = CliRunner().invoke(cli, [*args, "--yes"])
+    assert res.exit_code == 0, res.output
+    assert html.exists()

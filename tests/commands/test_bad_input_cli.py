@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import simsales.cli
-from simsales.engine import budget
+from simsales.results import budget
 
 Cli = Callable[..., tuple[int, str, str]]  # the simsales_cli fixture of conftest.py
 
@@ -77,6 +77,8 @@ def test_run_refuses_a_broken_file_located_and_writes_nothing(
     began = time.perf_counter()
     code, out, err = simsales_cli("run", str(path), "-n", "5", "--out", str(target))
     _assert_refused(code, out, err, f"{path}:{line}:", fragment)
+    # file:line:column, then the key path
+    assert re.match(rf"{re.escape(str(path))}:{line}:\d+: [^ :]+: ", err), err
     assert not target.exists()
     # no case may take long (the 1000-level nesting used to take a minute)
     assert time.perf_counter() - began < 30
@@ -117,6 +119,35 @@ def test_run_set_on_a_typo_pool_is_refused(simsales_cli: Cli, tmp_path: Path) ->
     assert not target.exists()
 
 
+OVERLAYS = [
+    # (overlay text, line:column of the problem, what is said)
+    (
+        "# a plan for a pool that is not there\nresources:\n  sale:\n"
+        "    capacity_changes: [{from: 2027-03-01, capacity: 4}]\n",
+        "3:3",
+        "resources.sale: no pool 'sale' to change (did you mean 'sales'?",
+    ),
+    ("resources:\n  counsel: {capacity: 2}\n", "2:3", "new pool 'counsel' is used by no stage"),
+    ("stages:\n  clos: {advance: 1}\n", "2:3", "no stage 'clos' to change (did you mean"),
+    ("resources:\n  sales:\n    capcity: 3\n", "3:5", "unknown key 'capcity' (did you mean"),
+]
+
+
+@pytest.mark.parametrize(("text", "where", "fragment"), OVERLAYS)
+@pytest.mark.parametrize("command", ["run", "compare", "report"])
+def test_an_overlay_file_naming_nothing_is_refused_at_its_line(
+    simsales_cli: Cli, tmp_path: Path, command: str, text: str, where: str, fragment: str
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(text, encoding="utf-8")
+    target = tmp_path / "written"
+    output = {"run": "--out", "compare": "-o", "report": "-o"}[command]
+    args = (command, str(MINIMAL), "--overlay", str(plan), "-n", "5", output, str(target))
+    code, out, err = simsales_cli(*args)
+    _assert_refused(code, out, err, f"{plan}:{where}: ", fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.yaml"]  # nothing written
+
+
 def test_a_new_pool_that_is_used_is_fine(simsales_cli: Cli) -> None:
     code, out, err = simsales_cli(
         "run",
@@ -155,6 +186,48 @@ def test_yes_goes_on(simsales_cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None
     code, out, err = simsales_cli(*args, "--yes")
     assert code == 0, err
     assert f'"replications": {budget.PILOT_FROM}' in out
+
+
+@pytest.mark.parametrize(
+    ("command", "output"),
+    [
+        ("run", ("--out", "forecast")),
+        ("compare", ("--set", "resources.sales.capacity=5", "-o", "compare.html")),
+        ("report", ("-o", "report.html")),
+        ("optimize", ("--out", "plan.yaml")),  # its verification runs
+    ],
+)
+def test_every_command_that_simulates_is_bounded(
+    simsales_cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str,
+    output: tuple[str, str],
+) -> None:  # fmt: skip
+    monkeypatch.setattr(budget, "TIME_LIMIT_S", 0.0)  # every run is "too long" now
+    written = tmp_path / output[-1]
+    args = (command, str(MINIMAL), "-n", str(budget.PILOT_FROM), *output[:-1], str(written))
+    code, out, err = simsales_cli(*args)
+    assert code == 2 and out == "", err
+    assert f"{budget.PILOT_FROM:,} replications" in err and "would need about" in err
+    assert "the time limit is 0 s" in err and "--yes" in err
+    assert "internal error" not in err and not written.exists()
+    assert not list(tmp_path.iterdir())  # no temporary file left either
+    code, out, err = simsales_cli(*args, "--yes")
+    assert code == 0, err
+    assert written.exists()
+
+
+def test_simulate_in_python_is_bounded_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from simsales import simulate
+    from simsales.errors import SimsalesError
+
+    monkeypatch.setattr(budget, "TIME_LIMIT_S", 0.0)
+    n = budget.PILOT_FROM
+    with pytest.raises(SimsalesError, match=r"replications would need about .* yes=True"):
+        simulate(MINIMAL, replications=n, progress=False)
+    assert simulate(MINIMAL, replications=n, progress=False, yes=True).replications == n
+    with budget.go_on():  # e.g. around a comparison or an optimization
+        assert simulate(MINIMAL, replications=n, progress=False).replications == n
+    with budget.go_on(False), pytest.raises(SimsalesError):
+        simulate(MINIMAL, replications=n, progress=False)
 
 
 def test_a_far_horizon_is_warned_with_its_line(simsales_cli: Cli, tmp_path: Path) -> None:

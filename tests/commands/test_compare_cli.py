@@ -57,7 +57,7 @@ def test_json_is_the_contract_and_alone_on_stdout(cli) -> None:  # type: ignore[
     )
     assert code == 0, err
     data = json.loads(out)  # nothing but the JSON on stdout
-    assert set(data) == {"base", "variants"}
+    assert set(data) == {"schema_version", "base", "variants"}
     assert "simulating" in err  # progress messages go to stderr
     [variant] = data["variants"]
     assert set(variant) == {"name", "summary", "deltas"}
@@ -172,6 +172,7 @@ def test_html_is_offline_and_escapes_the_scenario(cli, tmp_path: Path) -> None: 
         assert raw not in page
     assert "&lt;script&gt;alert(" in page and "&lt;b&gt;zq9&lt;/b&gt;" in page
     assert "Risk contribution" in page and "churn" in page
+    assert "Risk register" in page and page.count("(churn)") >= 3  # ranked, mitigated, register
     # offline: plotly.js inlined once, no resource fetched from anywhere
     refs = _Refs()
     refs.feed(page)

@@ -28,7 +28,15 @@ def serial() -> dict:  # type: ignore[type-arg]
 
 
 def test_json_follows_the_contract(serial: dict) -> None:  # type: ignore[type-arg]
-    assert set(serial) == {"scenario", "seed", "replications", "deals", "portfolio", "resources"}
+    assert set(serial) == {
+        "schema_version",
+        "scenario",
+        "seed",
+        "replications",
+        "deals",
+        "portfolio",
+        "resources",
+    }
     assert isinstance(serial["scenario"], str) and isinstance(serial["seed"], int)
     assert 0 < serial["replications"] <= 200
     assert len(serial["deals"]) == 15  # the live pipeline only

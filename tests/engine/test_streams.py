@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 import simsales
-from simsales.engine.streams import Streams, replication_seeds, stable_hash
+from simsales.engine.streams import Purpose, Streams, replication_seeds, stable_hash
 
 
 def _base() -> dict[str, Any]:
@@ -73,3 +73,43 @@ def test_streams_extend_without_changing_their_prefix() -> None:
     assert not np.array_equal(short, other)
     many = s.uniforms_many(1, np.array([stable_hash("D-1"), stable_hash("D-2")], np.uint64), 10)
     np.testing.assert_array_equal(many, np.stack([short, other]))
+
+
+def test_short_and_long_streams_are_numpys_pcg64_bit_for_bit() -> None:
+    """Short streams are stepped in Python integers, long ones by numpy: both must be numpy's
+    PCG64 from the stream's state, across the switch and for keys at the edges of 64 bits."""
+    from simsales.engine.streams import _SHORT
+
+    s = Streams(replication_seeds(11, 3, 4)[0])
+    for key in (0, 1, stable_hash("D-9"), (1 << 64) - 1):
+        state, inc = s._state(Purpose.DEAL_RISK, key)
+        bits = np.random.PCG64(0)
+        bits.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": state, "inc": inc},
+            "has_uint32": 0,
+            "uinteger": 0,
+        }
+        expected = np.random.Generator(bits).random(3 * _SHORT)
+        for n in (1, 2, _SHORT, _SHORT + 1, 3 * _SHORT):
+            np.testing.assert_array_equal(s.uniforms(Purpose.DEAL_RISK, key, n), expected[:n])
+    keys = np.array([stable_hash(f"D-{i}") for i in range(5)], np.uint64)
+    for n in (2, _SHORT + 3):
+        many = s.uniforms_many(Purpose.DEAL_STAGES, keys, n)
+        singles = [s.uniforms(Purpose.DEAL_STAGES, int(k), n) for k in keys]
+        np.testing.assert_array_equal(many, np.stack(singles))
+
+
+def test_poisson_counts_are_scipys() -> None:
+    from scipy import stats
+
+    from simsales.engine.replication import _poisson_ppf
+
+    rng = np.random.default_rng(4)
+    q = np.concatenate([rng.random(20000), [1e-300, 0.5, 1 - 2**-53]])
+    mu = np.concatenate([rng.exponential(20.0, 20000), [3.0, 1e-9, 400.0]])
+    expected = stats.poisson.ppf(q, mu).astype(np.int64)
+    np.testing.assert_array_equal(_poisson_ppf(q, mu), expected)
+    edge_q, edge_mu = np.array([0.0, 0.3]), np.array([2.0, 0.0])  # outside: scipy's own path
+    expected = stats.poisson.ppf(edge_q, edge_mu).astype(np.int64)
+    np.testing.assert_array_equal(_poisson_ppf(edge_q, edge_mu), expected)

@@ -373,6 +373,22 @@ def test_every_output_follows_the_umask(tmp_path: Path, main_cli, umask_027: int
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == file_mode, name
 
 
+def test_only_the_io_edge_swaps_files_in() -> None:
+    """Every writer goes through simsales/io/outputs.py: no other module renames a temporary
+    file into place or makes one of its own (issue 15, item 3)."""
+    package = Path(simsales.__file__).parent
+    edge = package / "io" / "outputs.py"
+    found = [
+        f"{path.relative_to(package)}:{n}"
+        for path in sorted(package.rglob("*.py"))
+        if path != edge
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if any(word in line for word in ("os.replace", "os.rename", "mkstemp", "NamedTemporary"))
+    ]
+    assert found == []
+    assert "os.replace" in edge.read_text(encoding="utf-8")
+
+
 def test_a_replaced_file_keeps_nothing_half_written(tmp_path: Path) -> None:
     target = tmp_path / "a.txt"
     outputs.write_text(target, "one")

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from simsales import load, simulate, with_overlay
+from simsales.api import optimize
 from simsales.errors import OptimizationError
 from simsales.optimize import (
     Person,
     demand_from_forecast,
     forecast_demand,
-    optimize,
     read_people,
 )
 

@@ -7,6 +7,7 @@ import math
 import re
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 import typer
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from simsales import load
 from simsales.commands.optimize import register
+from simsales.commands.schema import output_json_schema
 from simsales.errors import SimsalesError
 from simsales.optimize.demand import demand_from_forecast, forecast_demand
 from simsales.scenario.load import with_overlay
@@ -87,6 +89,7 @@ def test_infeasible_exits_3_and_names_the_short_role_and_month(
     assert code == 3
     assert not (scenario_file.parent / "plan.yaml").exists()  # no plan, no file
     doc = json.loads(out)
+    jsonschema.validate(doc, output_json_schema("optimize"))  # no plan is a valid document too
     assert doc["status"] == "infeasible"
     assert doc["objective"] is None and doc["verification"] is None
     # Truth: with every deal pursued and no slip, month m lacks max(0, demand - days) / days
@@ -125,7 +128,9 @@ def test_json_contract_and_plan_file(app: typer.Typer, scenario_file: Path, tmp_
     )
     assert code == 0, exc
     doc = json.loads(out)
+    jsonschema.validate(doc, output_json_schema("optimize"))  # the contract, in full
     assert set(doc) == {
+        "schema_version",
         "status",
         "objective",
         "gap",

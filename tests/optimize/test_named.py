@@ -12,10 +12,11 @@ import typer
 from typer.testing import CliRunner
 
 from simsales import simulate, with_overlay
+from simsales.api import optimize
 from simsales.commands.optimize import register
 from simsales.engine.model import compile_model
 from simsales.errors import OptimizationError
-from simsales.optimize import Fit, Person, optimize
+from simsales.optimize import Fit, Person
 from simsales.optimize.named import assignment_overlay, scaled
 from simsales.scenario.load import load_dict
 

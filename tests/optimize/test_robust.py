@@ -12,9 +12,9 @@ import typer
 from typer.testing import CliRunner
 
 from simsales import simulate, with_overlay
+from simsales.api import optimize
 from simsales.commands.optimize import register
 from simsales.errors import OptimizationError
-from simsales.optimize import optimize
 from simsales.optimize.demand import demand_from_forecast, forecast_demand
 from simsales.optimize.plan import write_overlay
 from simsales.optimize.robust import futures_from_forecast

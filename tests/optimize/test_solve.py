@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pulp
 import pytest
@@ -11,6 +18,8 @@ from simsales.errors import OptimizationError
 from simsales.optimize.assignment import AssignmentInput, build_assignment
 from simsales.optimize.people import Person
 from simsales.optimize.solve import OPTIMAL_GAP, classify, solve
+
+solve_module = importlib.import_module("simsales.optimize.solve")  # the package re-exports solve()
 
 
 @pytest.mark.parametrize(
@@ -129,3 +138,72 @@ def test_bad_requests() -> None:
     prob.setObjective(pulp.LpAffineExpression([(x, 1.0)], constant=5.0))
     with pytest.raises(ValueError, match="keep constants out of the objective"):
         solve(prob)
+
+
+# --- the time limit covers the whole call -------------------------------------------------------
+
+
+def _slow_handover(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Make the clock jump ``seconds`` between the call and the solver's start, as handing a
+    big model over does (PuLP reads CBC's limit, or our HiGHS class starts, after that)."""
+    real = solve_module.time.perf_counter
+    calls = {"n": 0}
+
+    def clock() -> float:
+        calls["n"] += 1
+        return real() + (seconds if calls["n"] > 1 else 0.0)
+
+    monkeypatch.setattr(solve_module.time, "perf_counter", clock)
+
+
+def test_the_solver_gets_what_the_handover_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    _slow_handover(monkeypatch, 3.0)
+    deadline = solve_module._Deadline(10.0)
+    left = deadline.left_for_solver()
+    # 10 s, minus 3 s spent handing over, minus as much again kept for reading the answer back
+    assert left == pytest.approx(4.0, abs=0.05)
+    assert deadline.solver_stop == pytest.approx(deadline.start + 3.0 + left, abs=0.05)
+
+
+def test_a_limit_shorter_than_the_handover_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    _slow_handover(monkeypatch, 5.0)
+    deadline = solve_module._Deadline(2.0)
+    assert deadline.left_for_solver() == solve_module.MIN_SOLVER_SECONDS
+    note = deadline.overrun_note(took=10.5)
+    assert "took 10.5 s for a limit of 2 s" in note and "model to the solver took 5.0 s" in note
+    assert solve_module._Deadline(None).overrun_note(took=99.0) == ""
+
+
+def _child(scratch: str, ignore_sigint: bool) -> subprocess.Popen[bytes]:
+    code = "import signal, time\n"
+    if ignore_sigint:
+        code += "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    code += "print('ready', flush=True)\ntime.sleep(60)\n"
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, os.path.join(scratch, "model.mps")], stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+    return child
+
+
+@pytest.mark.parametrize("ignore_sigint", [False, True])
+def test_the_watchdog_stops_a_solver_that_runs_past_its_share(
+    tmp_path: Path, ignore_sigint: bool
+) -> None:
+    """A stand-in for CBC (a child naming the scratch folder) is interrupted once its share of
+    the time is spent, and killed when it ignores the interrupt; other children are left."""
+    scratch = str(tmp_path / "cbc")
+    solver = _child(scratch, ignore_sigint)
+    bystander = _child(scratch + "-other", ignore_sigint=False)  # a name that merely starts so
+    try:
+        deadline = solve_module._Deadline(0.2)
+        deadline.left_for_solver()
+        with solve_module._CbcWatchdog(deadline, scratch) as watchdog:
+            code = solver.wait(timeout=30)  # a regression fails here instead of hanging
+        assert code == -(signal.SIGKILL if ignore_sigint else signal.SIGINT)
+        assert watchdog.killed is ignore_sigint
+        assert bystander.poll() is None
+    finally:
+        for child in (solver, bystander):
+            child.kill()
+            child.wait()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from simsales import load, simulate, with_overlay
+from simsales.api import optimize
 from simsales.engine.model import compile_model
-from simsales.optimize import optimize
 from simsales.optimize.capacity import base_capacity
 from simsales.optimize.demand import held_per_visit, month_grid
 from simsales.optimize.verify import over_capacity, verify

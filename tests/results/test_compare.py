@@ -13,8 +13,9 @@ import pytest
 from scipy import stats
 
 import simsales
+from simsales.api import compare
 from simsales.errors import ScenarioError, SimsalesError
-from simsales.results.compare import DELTA_COLUMNS, Comparison, compare
+from simsales.results.compare import DELTA_COLUMNS, Comparison
 from simsales.results.summary import summarize
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -241,7 +242,7 @@ def test_common_random_numbers_same_deal_same_luck(legal: Comparison) -> None:
 def test_json_contract(same: Comparison) -> None:
     out = same.to_json()
     text = json.dumps(out, allow_nan=False)  # no NaN or Infinity leaks into the JSON
-    assert set(json.loads(text)) == {"base", "variants"}
+    assert set(json.loads(text)) == {"schema_version", "base", "variants"}
     assert out["base"] == summarize(same.base).to_json()
     assert [v["name"] for v in out["variants"]] == ["same", "spare_pool"]
     for v in out["variants"]:

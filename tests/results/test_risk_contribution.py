@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 import simsales
-from simsales.results.risk_contribution import RiskContribution, risk_contribution
+from simsales.api import risk_contribution
+from simsales.results.risk_contribution import RiskContribution
+from simsales.results.risk_register import risk_register
 
 K = 4.5
 N_DEALS, VALUE, MARGIN, REPS = 50, 1000.0, 0.4, 200
@@ -135,3 +137,25 @@ def test_a_mitigation_already_in_the_base_is_weighed_the_same_way() -> None:
     _close(r.loc["big", "revenue_cost"], truth, _se(r.loc["big"], "revenue_cost"), "big")
     assert not math.isnan(r.loc["big", "p80_delay_days"])
     assert np.isfinite(rc.risks["revenue_cost"]).all()
+
+
+def test_the_risk_register_shows_probability_and_impact_before_and_after(
+    rc: RiskContribution,
+) -> None:
+    register = risk_register(rc, _scenario()).set_index("risk")
+    big = register.loc["big"]
+    assert (big["p_before"], big["p_after"]) == (P_BIG, P_BIG_MITIGATED)
+    before = N_DEALS * VALUE * P_BIG * (1 - P_SMALL) * E_WAR_FACTOR
+    after = N_DEALS * VALUE * P_BIG_MITIGATED * (1 - P_SMALL) * E_WAR_FACTOR
+    r = rc.risks.set_index("risk").loc["big"]
+    _close(big["expected_cost_before"], before, _se(r, "revenue_cost"), "big before")
+    # after = cost - gain: both errors count (their paired intervals, added in quadrature)
+    g = rc.mitigations.set_index("risk").loc["big"]
+    se_after = math.hypot(_se(r, "revenue_cost"), _se(g, "revenue_gain"))
+    _close(big["expected_cost_after"], after, se_after, "big after")
+    # an occurrence costs a deal: its value, when the other risks spare it
+    se_impact = _se(r, "revenue_cost") / P_BIG
+    _close(big["impact_before"], before / P_BIG, se_impact, "impact")
+    assert big["mitigation_cost"] == pytest.approx(10 * N_DEALS, rel=1e-12)
+    assert register.loc["small", "verdict"] == "no mitigation"
+    assert math.isnan(register.loc["small", "expected_cost_after"])

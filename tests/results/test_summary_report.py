@@ -90,7 +90,15 @@ def test_risk_summary_counts_and_rates(scenario: simsales.Scenario, forecast: Fo
 
 def test_to_json_keeps_the_run_contract(forecast: Forecast) -> None:
     out = summarize(forecast).to_json()
-    assert set(out) == {"scenario", "seed", "replications", "deals", "portfolio", "resources"}
+    assert set(out) == {
+        "schema_version",
+        "scenario",
+        "seed",
+        "replications",
+        "deals",
+        "portfolio",
+        "resources",
+    }
     assert set(out["deals"][0]) == {
         "id",
         "win_probability",

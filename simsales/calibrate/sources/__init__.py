@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from simsales.calibrate.mapping import PRESETS
+from simsales.calibrate.choices import ALL_PRESETS, SOURCE_NAMES
 from simsales.calibrate.sources import generic, hubspot, pingcode, salesforce, worktile
 from simsales.calibrate.sources.files import read_table
 from simsales.calibrate.sources.records import Records
@@ -34,7 +34,7 @@ SOURCES: dict[str, ModuleType] = {
     "pingcode": pingcode,
     "worktile": worktile,
 }
-ALL_PRESETS = (*SOURCES, *PRESETS)
+assert tuple(SOURCES) == SOURCE_NAMES  # the CLI lists the names without importing the readers
 
 
 def read_records(

@@ -12,11 +12,12 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from simsales.engine.model import compile_model
+from simsales.engine.options import RunOptions
 from simsales.errors import OptimizationError
 from simsales.optimize.assignment import AssignmentInput, build_assignment, read_assignment
 from simsales.optimize.capacity import (
@@ -38,6 +39,7 @@ from simsales.optimize.demand import (
 from simsales.optimize.diagnose import describe
 from simsales.optimize.mitigation import MitigationOption, mitigation_options
 from simsales.optimize.named import assignment_overlay
+from simsales.optimize.options import OptimizeOptions
 from simsales.optimize.people import Fit, Person, read_fit, read_people
 from simsales.optimize.plan import Plan, capacity_overlay, drop_overlay
 from simsales.optimize.repair import repaired
@@ -49,109 +51,63 @@ from simsales.scenario.load import load_dict
 from simsales.scenario.references import did_you_mean
 from simsales.scenario.schema import Scenario
 
-__all__ = ["DEFAULT_REPLICATIONS", "DEFAULT_TIME_LIMIT", "demand_of", "optimize"]
+__all__ = ["DEFAULT_REPLICATIONS", "demand_of", "plan_staffing"]
 
 DEFAULT_REPLICATIONS = 200
-# Seconds for one solve: the default scenario proves its plans in about a second; a plan of
-# 1,000 deals x 8 pools x 24 months stops here with an honest "feasible" and its gap.
-DEFAULT_TIME_LIMIT = 300.0
-Mode = Literal["capacity", "assignment"]
 
 
-def optimize(
+def plan_staffing(
     scenario: Scenario,
-    mode: Mode = "capacity",
-    *,
-    people: str | Path | Sequence[Person] | None = None,
-    fit: str | Path | Mapping[tuple[str, str], Fit] | None = None,
-    solver: str = "cbc",
-    time_limit: float | None = DEFAULT_TIME_LIMIT,
-    gap: float | None = None,
-    budget: float | None = None,
-    revenue_floors: Mapping[str, float] | None = None,
-    require_all: bool = False,
-    allow_split: bool = False,
-    utilization: float | None = None,
-    slip_months: int | None = None,
-    hours_per_day: float | None = None,
-    mitigations: bool | None = None,
-    churn: float | None = None,
-    change_every: int | None = None,
-    keep: Sequence[str] = (),
-    robust: int | None = None,
-    target_probability: float | None = None,
-    replications: int | None = None,
-    seed: int | None = None,
+    options: OptimizeOptions,
+    run: RunOptions,
     forecast: Forecast | None = None,
-    check: bool = True,
 ) -> Plan:
-    """Plan staffing for ``scenario`` and (with ``check``) verify the plan by simulation.
+    """Plan staffing for ``scenario`` and (with ``options.check``) verify it by simulation.
 
-    ``mode="capacity"``: headcount per pool and month, deals to pursue, mitigations to fund.
-    ``mode="assignment"``: named ``people`` (CSV path or list) to deals, with an optional
-    ``fit`` table. Demand comes from ``forecast`` if given (a run of this scenario), else from a
-    run of the scenario with unconstrained pools (``replications``, default 200; ``seed``,
-    default the scenario's). The plan's status is ``optimal`` only when the solver proved it.
-    ``time_limit`` (seconds per solve, default :data:`DEFAULT_TIME_LIMIT`; None: prove however
-    long it takes). HiGHS counts it from the call; CBC counts only its own search, so reading
-    a big model and its root relaxation come on top (see README, Performance).
-
-    Every option applies in the mode it belongs to and is refused in the other (never silently
-    ignored): ``budget``, ``revenue_floors``, ``utilization`` (default 0.9), ``slip_months``
-    (default 1) and ``mitigations`` (default on) are the capacity plan's; ``people``, ``fit``,
-    ``allow_split`` and ``hours_per_day`` (default 8) the assignment's.
-
-    Stable capacity plans: ``churn`` (person-months of a pool's cost per person hired or
-    released where the scenario gives no hire_cost / release_cost; default 1, 0 = off),
-    ``change_every`` (headcount changes at most every N months), ``keep`` (live deals that must
-    be pursued). See simsales.optimize.capacity.
-
-    Robust capacity plans: ``robust=K`` fits the plan to K simulated futures (sample average
-    approximation, simsales.optimize.robust) instead of the mean demand; with
-    ``target_probability`` alpha, every revenue target of the scenario (and every revenue floor)
-    must be met in at least alpha of the futures. The plan is then simulated on those K futures
-    (in-sample) and on ``replications`` fresh ones (out-of-sample, seed + 1): ``plan.robust``.
-    ``slip_months`` and mitigations do not apply there (the fluid backlog replaces the slip).
+    Demand comes from ``forecast`` if given (a run of this scenario), else from a run of the
+    scenario with unconstrained pools (``run.replications``, default 200; ``run.seed``, default
+    the scenario's). See :func:`simsales.api.optimize`.
     """
-    if mode not in ("capacity", "assignment"):
-        raise OptimizationError(f"unknown mode {mode!r}: use capacity or assignment")
+    o = options
+    if o.mode not in ("capacity", "assignment"):
+        raise OptimizationError(f"unknown mode {o.mode!r}: use capacity or assignment")
     _refuse_other_mode(
-        mode,
+        o.mode,
         {
-            "budget": budget,
-            "revenue_floors": revenue_floors or None,
-            "utilization": utilization,
-            "slip_months": slip_months,
-            "mitigations": mitigations,
-            "churn": churn,
-            "change_every": change_every,
-            "keep": list(keep) or None,
-            "robust": robust,
-            "target_probability": target_probability,
-            "people": people,
-            "fit": fit,
-            "allow_split": allow_split or None,
-            "hours_per_day": hours_per_day,
+            "budget": o.budget,
+            "revenue_floors": o.revenue_floors or None,
+            "utilization": o.utilization,
+            "slip_months": o.slip_months,
+            "mitigations": o.mitigations,
+            "churn": o.churn,
+            "change_every": o.change_every,
+            "keep": list(o.keep) or None,
+            "robust": o.robust,
+            "target_probability": o.target_probability,
+            "people": o.people,
+            "fit": o.fit,
+            "allow_split": o.allow_split or None,
+            "hours_per_day": o.hours_per_day,
         },
     )
-    slip_given, mitigations_given = slip_months is not None, mitigations is not None
-    utilization = 0.9 if utilization is None else utilization
-    slip_months = 1 if slip_months is None else slip_months
-    hours_per_day = 8.0 if hours_per_day is None else hours_per_day
-    mitigations = True if mitigations is None else mitigations
-    churn = DEFAULT_CHURN if churn is None else churn
-    change_every = 1 if change_every is None else change_every
+    slip_given, mitigations_given = o.slip_months is not None, o.mitigations is not None
+    utilization = 0.9 if o.utilization is None else o.utilization
+    slip_months = 1 if o.slip_months is None else o.slip_months
+    hours_per_day = 8.0 if o.hours_per_day is None else o.hours_per_day
+    mitigations = True if o.mitigations is None else o.mitigations
+    churn = DEFAULT_CHURN if o.churn is None else o.churn
+    change_every = 1 if o.change_every is None else o.change_every
     if not (math.isfinite(churn) and churn >= 0):
         raise OptimizationError(f"churn penalty must be >= 0 person-months, got {churn}")
     if change_every < 1:
         raise OptimizationError(f"change every must be >= 1 month, got {change_every}")
-    if budget is not None and not (math.isfinite(budget) and budget >= 0):
-        raise OptimizationError(f"budget must be a nonnegative amount, got {budget}")
+    if o.budget is not None and not (math.isfinite(o.budget) and o.budget >= 0):
+        raise OptimizationError(f"budget must be a nonnegative amount, got {o.budget}")
     if not 0 < utilization <= 1:
         raise OptimizationError(f"utilization must be in (0, 1], got {utilization}")
     if slip_months < 0:
         raise OptimizationError(f"slip months must be >= 0, got {slip_months}")
-    floors = dict(revenue_floors or {})
+    floors = dict(o.revenue_floors or {})
     for label, amount in floors.items():
         if not (math.isfinite(amount) and amount >= 0):
             raise OptimizationError(f"revenue floor for {label} must be >= 0, got {amount}")
@@ -161,28 +117,28 @@ def optimize(
             base_model.calendar.period_bounds(label)
         except ValueError as exc:
             raise OptimizationError(f"revenue floor: {exc}") from None
-    if solver not in SOLVERS:
-        raise OptimizationError(f"unknown solver {solver!r}: use one of {', '.join(SOLVERS)}")
-    for deal in keep:
+    if o.solver not in SOLVERS:
+        raise OptimizationError(f"unknown solver {o.solver!r}: use one of {', '.join(SOLVERS)}")
+    for deal in o.keep:
         if deal not in base_model.deal_ids:
             hint = did_you_mean(deal, base_model.deal_ids) or "the pipeline is empty"
             raise OptimizationError(f"--keep: {deal!r} is not a live deal of the scenario ({hint})")
     staff: list[Person] = []
     fits: Mapping[tuple[str, str], Fit] = {}
-    if mode == "assignment":  # read the files before simulating: their mistakes come first
-        staff, fits = _people(scenario, people, fit, base_model.deal_ids)
-    n = replications or DEFAULT_REPLICATIONS
-    seed = scenario.simulation.seed if seed is None else seed
-    if target_probability is not None and robust is None:
+    if o.mode == "assignment":  # read the files before simulating: their mistakes come first
+        staff, fits = _people(scenario, o.people, o.fit, base_model.deal_ids)
+    n = run.replications or DEFAULT_REPLICATIONS
+    seed = scenario.simulation.seed if run.seed is None else run.seed
+    if o.target_probability is not None and o.robust is None:
         raise OptimizationError(
             "--target-probability needs --robust K: a probability is measured over futures"
         )
-    if robust is not None:
-        if robust < 2:
-            raise OptimizationError(f"--robust needs at least 2 futures, got {robust}")
-        if target_probability is not None and not 0 < target_probability <= 1:
+    if o.robust is not None:
+        if o.robust < 2:
+            raise OptimizationError(f"--robust needs at least 2 futures, got {o.robust}")
+        if o.target_probability is not None and not 0 < o.target_probability <= 1:
             raise OptimizationError(
-                f"target probability must be in (0, 1], got {target_probability}"
+                f"target probability must be in (0, 1], got {o.target_probability}"
             )
         if slip_given or mitigations_given or forecast is not None:
             raise OptimizationError(
@@ -192,21 +148,21 @@ def optimize(
         return _robust_plan(
             scenario,
             base_model,
-            robust,
-            target_probability,
+            o.robust,
+            o.target_probability,
             floors,
             n,
             seed,
-            solver=solver,
-            time_limit=time_limit,
-            gap=gap,
-            budget=budget,
+            solver=o.solver,
+            time_limit=o.time_limit,
+            gap=o.gap,
+            budget=o.budget,
             utilization=utilization,
             churn=churn,
             change_every=change_every,
-            keep=keep,
-            require_all=require_all,
-            check=check,
+            keep=o.keep,
+            require_all=o.require_all,
+            check=o.check,
         )
     if forecast is None:
         forecast = forecast_demand(scenario, n, seed)
@@ -219,57 +175,57 @@ def optimize(
         "demand": demand_note,
         "replications": n,
         "seed": seed,
-        "solver_gap_asked": gap or 0.0,
-        "time_limit": time_limit,
-        "require_all": require_all,
+        "solver_gap_asked": o.gap or 0.0,
+        "time_limit": o.time_limit,
+        "require_all": o.require_all,
     }
-    if mode == "capacity":
-        options: list[MitigationOption] = []
+    if o.mode == "capacity":
+        choices: list[MitigationOption] = []
         if mitigations:
             base_of_demand = source if source is not None else unconstrained(scenario)
-            options = mitigation_options(base_of_demand, forecast, n, seed)
+            choices = mitigation_options(base_of_demand, forecast, n, seed)
         assumptions.update(
             utilization=utilization,
             slip_months=slip_months,
-            budget=budget,
+            budget=o.budget,
             revenue_floors=floors,
             churn_person_months=churn,
             change_every_months=change_every,
-            keep=list(keep),
+            keep=list(o.keep),
         )
         inp = CapacityInput(
             demand=demand,
             pools=pool_specs(scenario, base_model, demand.grid, churn),
-            keep=frozenset(keep),
+            keep=frozenset(o.keep),
             change_every=change_every,
-            mitigations=options,
+            mitigations=choices,
             utilization=utilization,
             slip_months=slip_months,
-            budget=budget,
+            budget=o.budget,
             revenue_floors=floors,
-            require_all=require_all,
+            require_all=o.require_all,
         )
-        plan = _capacity_plan(inp, scenario, solver, time_limit, gap, assumptions)
+        plan = _capacity_plan(inp, scenario, o.solver, o.time_limit, o.gap, assumptions)
     else:
-        assumptions.update(hours_per_day=hours_per_day, allow_split=allow_split)
+        assumptions.update(hours_per_day=hours_per_day, allow_split=o.allow_split)
         ainp = AssignmentInput(
             demand=demand,
             people=staff,
             fit=fits,
             hours_per_day=hours_per_day,
             workdays_per_week=_workdays_per_week(scenario),
-            allow_split=allow_split,
-            require_all=require_all,
+            allow_split=o.allow_split,
+            require_all=o.require_all,
         )
-        plan = _assignment_plan(ainp, scenario, solver, time_limit, gap, assumptions)
-    if check and plan.solved:
+        plan = _assignment_plan(ainp, scenario, o.solver, o.time_limit, o.gap, assumptions)
+    if o.check and plan.solved:
         plan.verification = verify(
             scenario,
             plan.overlay,
             n,
             seed,
             floors=floors,
-            mode=mode,
+            mode=o.mode,
             change_cost=(plan.base_change_cost, plan.change_cost),
             claimed=plan.objective,
         )

@@ -5,8 +5,9 @@ filling the machine.
 How the estimate is made (rules you can check):
 
 - A *pilot* runs the first :data:`PILOT_REPLICATIONS` replications of the same seed (the very
-  ones the run would start with), timed, and packs their tables: bytes and seconds per
-  replication are measured on this machine, not guessed. The pilot is skipped for small runs
+  ones the run would start with), timed, and counts the bytes of their tables
+  (:func:`table_bytes`): bytes and seconds per replication are measured on this machine, not
+  guessed. The pilot is skipped for small runs
   (fewer than :data:`PILOT_FROM` replications), which cannot run away.
 - Memory: the run holds its tables, and while it builds them briefly about twice their packed
   size (:data:`PEAK_FACTOR`; e.g. the 200-deal benchmark packs ~43 kB per replication and peaks
@@ -18,7 +19,12 @@ How the estimate is made (rules you can check):
   :data:`MAX_DEALS_PER_REPLICATION` is refused outright: even the pilot would run away.
 
 Over a limit, :func:`check_budget` raises a :class:`~simsales.errors.SimsalesError` saying what
-the run would take; the CLI's ``--yes`` goes on anyway.
+the run would take and how to go on. Every simulation passes it: :func:`simsales.simulate` checks
+before it starts (:func:`simsales.results.simulation.simulate_scenario`, which every simulation
+passes), so ``run``, ``compare``, ``report``, ``optimize`` (its verification runs) and
+``backtest`` are all bounded. To go on anyway: ``--yes`` on the command line, ``yes=True`` to
+``simulate`` (or in :class:`~simsales.engine.options.RunOptions`), or ``with go_on():`` around
+calls that simulate several times (a comparison, an optimization).
 """
 
 from __future__ import annotations
@@ -26,12 +32,17 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, fields
+
+import numpy as np
 
 from simsales.engine.model import Model
-from simsales.engine.runner import run_chunk
+from simsales.engine.replication import RepRecords, run_replication
+from simsales.engine.streams import replication_seeds
 from simsales.errors import SimsalesError
-from simsales.results.build import pack_chunk
 
 __all__ = [
     "MAX_DEALS_PER_REPLICATION",
@@ -43,6 +54,7 @@ __all__ = [
     "available_memory",
     "check_budget",
     "estimate_run",
+    "go_on",
 ]
 
 PILOT_REPLICATIONS = 2
@@ -50,6 +62,18 @@ PILOT_FROM = 200  # smaller runs are not estimated
 PEAK_FACTOR = 2.0
 TIME_LIMIT_S = 15 * 60.0
 MAX_DEALS_PER_REPLICATION = 2_000_000
+
+_GO_ON: ContextVar[bool] = ContextVar("simsales_budget_go_on", default=False)
+
+
+@contextmanager
+def go_on(yes: bool = True) -> Iterator[None]:
+    """Inside (when ``yes``), every simulation goes on over the limits (``--yes``)."""
+    token = _GO_ON.set(yes or _GO_ON.get())
+    try:
+        yield
+    finally:
+        _GO_ON.reset(token)
 
 
 @dataclass(frozen=True)
@@ -100,11 +124,19 @@ def estimate_run(
         )
     k = min(PILOT_REPLICATIONS, replications)
     began = time.perf_counter()
-    records = run_chunk(model, seed, 0, k)
+    records = [run_replication(model, seq) for seq in replication_seeds(seed, 0, k)]
     seconds = (time.perf_counter() - began) / k
-    packed = pack_chunk(model, records)
-    size = sum(a.nbytes for a in packed.columns.values()) / k
+    size = sum(map(table_bytes, records)) / k
     return RunEstimate(replications, max(1, workers), size, seconds, runs)
+
+
+def table_bytes(r: RepRecords) -> int:
+    """Bytes one replication's records take as table columns: every column, plus a 4-byte deal
+    code per deal and a 4-byte replication number per row of each table."""
+    arrays = [getattr(r, f.name) for f in fields(r)]
+    size = sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+    rows = len(r.deal_id) + len(r.visit_stage) + len(r.pool_busy) + len(r.capacity_t)
+    return size + 4 * (len(r.deal_id) + rows + len(r.risk_index))
 
 
 def check_budget(
@@ -114,10 +146,12 @@ def check_budget(
     workers: int = 1,
     *,
     runs: int = 1,
-    yes: bool = False,
+    yes: bool | None = None,
 ) -> RunEstimate | None:
-    """Refuse a run over the memory or time limit unless ``yes``; the estimate, or None when
-    the run is too small to need one. ``runs``: how many such runs (of similar scenarios)."""
+    """Refuse a run over the memory or time limit unless ``yes`` (None: unless inside
+    :func:`go_on`); the estimate, or None when the run is too small to need one. ``runs``: how
+    many such runs (of similar scenarios) are held at once."""
+    yes = _GO_ON.get() if yes is None else yes
     if replications < PILOT_FROM:
         return None
     estimate = estimate_run(model, replications, seed, workers, runs)
@@ -131,7 +165,8 @@ def check_budget(
         most = _affordable(estimate, memory_limit)
         raise SimsalesError(
             f"{estimate.describe()}; {' and '.join(over)}. Run fewer replications "
-            f"(about {most:,} fit: -n {most}), or pass --yes to go on anyway"
+            f"(about {most:,} fit: -n {most}), or pass --yes to go on anyway "
+            "(in Python: simulate(..., yes=True), or calls inside simsales.results.budget.go_on())"
         )
     return estimate
 

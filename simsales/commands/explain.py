@@ -1,0 +1,117 @@
+"""``simsales explain``: why a period's expected revenue falls short of its target."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from simsales.api import explain as explain_gap
+from simsales.commands.common import (
+    AllowPath,
+    Replications,
+    Seed,
+    Workers,
+    Yes,
+    console,
+    esc,
+    inputs_of,
+    print_warnings,
+    reading,
+    run_options,
+)
+from simsales.engine.model import compile_model
+from simsales.io.outputs import claim
+from simsales.results.budget import check_budget, go_on
+from simsales.results.explain import Explanation, money, relaxations
+from simsales.scenario.load import load
+
+__all__ = ["explain", "register", "render_explanation"]
+
+
+def explain(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)],
+    period: Annotated[
+        str,
+        typer.Option(help="The target period to explain, e.g. 2027Q1.", show_default=False),
+    ],
+    target: Annotated[
+        float | None,
+        typer.Option(min=0, help="Explain against this target instead of the scenario's."),
+    ] = None,
+    variant: Annotated[
+        str | None, typer.Option(help="Apply one of the scenario's variants.")
+    ] = None,
+    replications: Replications = None,
+    seed: Seed = None,
+    workers: Workers = 1,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only the JSON explanation on stdout.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the explanation as HTML here.")
+    ] = None,
+    yes: Yes = False,
+    allow_path: AllowPath = None,
+) -> None:
+    """Split the gap between PERIOD's target and its expected revenue into what causes it.
+
+    Pools (queueing, from runs with unlimited people), risks (runs without each), deals (lost),
+    stages (deals still in them when the period ends) and coverage; they add up to the gap.
+    """
+    err = console(stderr=True, markup=False)
+    with reading(allow_path):
+        s = load(scenario, variant=variant)
+    print_warnings(s, scenario)
+    n = s.simulation.replications if replications is None else replications
+    first_seed = s.simulation.seed if seed is None else seed
+    runs = 1 + len(relaxations(s))
+    check_budget(compile_model(s), n, first_seed, workers, runs=runs, yes=yes)
+    target_file = (
+        claim(out, "file", inputs=inputs_of(s, scenario)) if out is not None else nullcontext(None)
+    )
+    with go_on(yes), target_file as output:  # every paired run inside goes on too
+        err.print(f"explain {period}: {runs} paired runs of {n} replications")
+        explanation = explain_gap(
+            s,
+            period,
+            target=target,
+            options=run_options(replications, seed, workers),
+            messages=err.print,
+        )
+        if output is not None:
+            from simsales.report.explain_html import write_explanation
+
+            write_explanation(explanation, output, s.name)
+            err.print(f"wrote {out}")
+    if as_json:
+        typer.echo(json.dumps(explanation.to_json(), ensure_ascii=False, indent=2))
+        return
+    render_explanation(explanation)
+
+
+def render_explanation(explanation: Explanation) -> None:
+    out = console()
+    for line in explanation.findings:
+        out.print(f"• {esc(line)}")
+    table = Table(title="Contributions to the mean gap (95% intervals)", title_justify="left")
+    for name in ("kind", "what", "contribution", "95% interval"):
+        table.add_column(name, justify="right" if name != "what" and name != "kind" else "left")
+    c = explanation.contributions
+    cur = explanation.currency
+    for r in c.reindex(c["value"].abs().sort_values(ascending=False).index).itertuples():
+        table.add_row(
+            r.kind,
+            esc(r.label),
+            money(r.value, cur),
+            f"{money(r.low, cur)} to {money(r.high, cur)}",
+        )
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("explain")(explain)

@@ -1,0 +1,192 @@
+"""Forecast categories from the simulation, beside the rep's own call.
+
+Each live deal's category for a period comes from its simulated probability of being *won
+inside the period* (won, with its close date in it): at least ``commit`` is commit, at least
+``best_case`` best case, at least ``pipeline`` pipeline, below that omitted (thresholds from the
+scenario's ``forecast_categories``). The roll-up per category is the revenue those deals bring
+in the period, per replication, with its 95% interval, alone and cumulated in the order commit,
+best case, pipeline, omitted (the usual "commit", "commit + best case", ... lines of a forecast
+call), and a last line for the new deals (arrivals) won in the period, so that the cumulated
+total is the period's expected revenue.
+
+Pipeline coverage is the value of the open pipeline (every live deal: nothing is decided at
+the start) over the period's target; the simulation knows nothing booked before its start, so
+the whole target is still to be made.
+
+Where a deal carries the rep's own ``probability``, ``forecast_category`` and ``target_close``,
+they are shown beside the simulated ones; ``slip_probability`` is P(decided after the rep's
+close date), counting a deal still open at the horizon as decided after it. ``disagrees`` flags
+a rep category other than the simulated one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simsales.results.deal_view import (
+    by_replication,
+    deal_attributes,
+    period_bounds,
+    scenario_of,
+    won_in,
+)
+from simsales.results.forecast import Forecast
+from simsales.results.records import model_of
+from simsales.results.stats import mean_interval, wilson
+from simsales.scenario.schema import CATEGORIES, ForecastCategories, Scenario
+
+__all__ = ["NEW", "Categories", "categorize", "forecast_categories"]
+
+NEW = "new deals"  # the roll-up's last line: deals arriving after the start, won in the period
+
+
+@dataclass
+class Categories:
+    """``deals``: one row per live deal; ``rollup``: one row per category (see module doc)."""
+
+    period: str
+    target: float  # nan without a target for the period
+    thresholds: ForecastCategories
+    deals: pd.DataFrame
+    rollup: pd.DataFrame
+    open_value: float
+    currency: str
+
+    @property
+    def coverage(self) -> float:
+        """Open pipeline value over the period's target (nan without a target)."""
+        return self.open_value / self.target if self.target > 0 else math.nan
+
+    def to_json(self) -> dict[str, Any]:
+        def num(v: Any) -> float | None:
+            return None if v is None or not math.isfinite(float(v)) else float(v)
+
+        return {
+            "period": self.period,
+            "target": num(self.target),
+            "coverage": num(self.coverage),
+            "open_value": num(self.open_value),
+            "thresholds": self.thresholds.model_dump(),
+            "categories": [
+                {
+                    "category": r.category,
+                    "deals": int(r.deals),
+                    "value": num(r.value),
+                    "revenue": {k: num(getattr(r, k)) for k in ("mean", "low", "high")},
+                    "cumulative": {
+                        k: num(getattr(r, f"cumulative_{k}")) for k in ("mean", "low", "high")
+                    },
+                }
+                for r in self.rollup.itertuples()
+            ],
+            "deals": [
+                {
+                    "id": r.deal,
+                    "category": r.category,
+                    "win_in_period_probability": num(r.win_in_period),
+                    "rep_probability": num(r.rep_probability),
+                    "rep_category": r.rep_category,
+                    "rep_close_date": None if r.rep_close is None else r.rep_close.isoformat(),
+                    "slip_probability": num(r.slip_probability),
+                    "disagrees": bool(r.disagrees),
+                }
+                for r in self.deals.itertuples()
+            ],
+        }
+
+
+def _given(value: Any) -> Any:
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+
+
+def categorize(p: float, thresholds: ForecastCategories) -> str:
+    """The category of a deal with simulated probability ``p`` of winning inside the period."""
+    for name in ("commit", "best_case", "pipeline"):
+        if p >= getattr(thresholds, name):
+            return name
+    return "omitted"
+
+
+def forecast_categories(
+    forecast: Forecast, period: str, scenario: Scenario | None = None
+) -> Categories:
+    """Categories, roll-up and coverage of the live deals for ``period`` (module docstring)."""
+    scenario = scenario_of(forecast) if scenario is None else scenario
+    model = model_of(forecast)
+    thresholds = scenario.forecast_categories
+    t0, t1 = period_bounds(forecast, period)
+    attrs = deal_attributes(scenario)
+    d = forecast.deals
+    live = d["live"].to_numpy()
+    inside = won_in(forecast, t0, t1)
+    n = forecast.replications
+    rows = []
+    for deal_id, g in d[live].groupby("deal", observed=True, sort=False):
+        won = inside[d.index.get_indexer(g.index)]
+        p, lo, hi = wilson(float(won.sum()), len(g))
+        rep = attrs.loc[str(deal_id)].to_dict() if str(deal_id) in attrs.index else {}
+        close = _given(rep.get("target_close"))
+        slip = math.nan
+        if close is not None:
+            # decided after the rep's close date: a later close date, or not decided at all
+            dates = g["decision_date"].to_numpy(dtype="datetime64[D]")
+            late = (g["outcome"] == "open").to_numpy() | (dates > np.datetime64(close, "D"))
+            slip = float(late.mean())
+        category = categorize(p, thresholds)
+        rep_category = _given(rep.get("forecast_category"))
+        rep_p = _given(rep.get("probability"))
+        rows.append(
+            {
+                "deal": str(deal_id),
+                "value": float(g["value"].mean()),
+                "win_in_period": p,
+                "win_in_period_low": lo,
+                "win_in_period_high": hi,
+                "category": category,
+                "rep_probability": math.nan if rep_p is None else float(rep_p),
+                "rep_category": rep_category,
+                "rep_close": close,
+                "slip_probability": slip,
+                "disagrees": rep_category is not None and rep_category != category,
+            }
+        )
+    deals = pd.DataFrame(rows)
+    of_deal = dict(zip(deals["deal"], deals["category"], strict=True)) if rows else {}
+    category_of_row = d["deal"].astype(str).map(of_deal).where(live, NEW).to_numpy()
+    revenue = by_replication(forecast, np.where(inside, d["revenue"], 0.0), category_of_row)
+    rollup_rows = []
+    cumulative = np.zeros(n)
+    for name in (*CATEGORIES, NEW):
+        x = revenue[name].to_numpy() if name in revenue else np.zeros(n)
+        mine = deals[deals["category"] == name] if rows else deals
+        cumulative = cumulative + x
+        mean, lo, hi = mean_interval(x)
+        c_mean, c_lo, c_hi = mean_interval(cumulative)
+        rollup_rows.append(
+            {
+                "category": name,
+                "deals": len(mine),
+                "value": float(mine["value"].sum()) if rows else 0.0,
+                "mean": mean,
+                "low": lo,
+                "high": hi,
+                "cumulative_mean": c_mean,
+                "cumulative_low": c_lo,
+                "cumulative_high": c_hi,
+            }
+        )
+    target = next((t for label, _, _, t in model.targets if label == period), math.nan)
+    return Categories(
+        period=period,
+        target=target,
+        thresholds=thresholds,
+        deals=deals,
+        rollup=pd.DataFrame(rollup_rows),
+        open_value=float(deals["value"].sum()) if rows else 0.0,
+        currency=model.currency,
+    )

@@ -1,0 +1,125 @@
+"""A forecast's deal rows seen per period and per deal attribute, shared by the categories,
+roll-ups and explanation of a forecast.
+
+The attributes of a live deal (owner, team, region, customer, the rep's own probability,
+category and close date) come from the scenario as simulated (``provenance["scenario"]``); a
+new deal (an arrival) has only its type, and its other attributes are :data:`UNASSIGNED`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from simsales.errors import SimsalesError
+from simsales.results.forecast import Forecast
+from simsales.results.records import model_of
+from simsales.scenario.load import load_dict
+from simsales.scenario.references import did_you_mean
+from simsales.scenario.schema import PERIOD_PATTERN, Scenario
+
+__all__ = [
+    "ATTRIBUTES",
+    "UNASSIGNED",
+    "by_replication",
+    "deal_attributes",
+    "period_bounds",
+    "row_attribute",
+    "scenario_of",
+    "won_in",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+# deal attributes a roll-up can group by (``type`` and ``stage`` also for new deals)
+ATTRIBUTES = ("owner", "team", "type", "region", "customer", "stage")
+UNASSIGNED = "(unassigned)"
+_REP = ("probability", "forecast_category", "target_close")
+
+
+def scenario_of(forecast: Forecast) -> Scenario:
+    """The scenario a forecast was simulated from (re-validated from its provenance)."""
+    raw = forecast.provenance.get("scenario")
+    if not isinstance(raw, dict):
+        raise ValueError("this forecast carries no scenario in its provenance")
+    return load_dict(raw, name="provenance.json")
+
+
+def deal_attributes(scenario: Scenario) -> pd.DataFrame:
+    """One row per live deal (index: deal id): the :data:`ATTRIBUTES` and the rep's own
+    ``probability``, ``forecast_category`` and ``target_close`` (None where not given)."""
+    rows = [
+        {
+            "deal": d.id,
+            "owner": d.owner,
+            "team": d.team,
+            "type": d.type,
+            "region": d.region,
+            "customer": d.customer,
+            "stage": d.stage,
+            **{k: getattr(d, k) for k in _REP},
+        }
+        for d in scenario.deals()
+    ]
+    columns = ["deal", *ATTRIBUTES, *_REP]
+    return pd.DataFrame(rows, columns=columns).set_index("deal")
+
+
+def period_bounds(forecast: Forecast, period: str) -> tuple[float, float]:
+    """Model times of a period label; a label that is no period, or one outside the horizon,
+    is a located error naming the periods the forecast has."""
+    model = model_of(forecast)
+    known = [label for label, *_ in model.targets]
+    if not re.match(PERIOD_PATTERN, period):
+        raise SimsalesError(
+            f"--period {period!r}: not a period (write 2027, 2027H1, 2027Q1 or 2027-03)"
+            + (f"; {did_you_mean(period, known)}" if known else "")
+        )
+    t0, t1 = model.calendar.period_bounds(period)
+    if t1 <= 0 or t0 >= model.horizon_t:
+        raise SimsalesError(
+            f"--period {period}: lies outside the simulated {model.start}..{model.horizon}"
+        )
+    return t0, t1
+
+
+def won_in(forecast: Forecast, t0: float, t1: float) -> npt.NDArray[np.bool_]:
+    """Per row of ``forecast.deals``: won with its close date inside ``[t0, t1)`` (the calendar's
+    one day convention, as :func:`simsales.results.summary.period_revenue` counts)."""
+    d = forecast.deals
+    calendar = model_of(forecast).calendar
+    decided = calendar.decided_in(d["decision_t"].to_numpy(), t0, t1)
+    return np.asarray((d["outcome"] == "won").to_numpy() & decided, dtype=bool)
+
+
+def by_replication(forecast: Forecast, values: npt.ArrayLike, groups: Any = None) -> pd.DataFrame:
+    """Sum of a per-row value of ``forecast.deals`` per replication (rows) and group (columns;
+    one column ``"all"`` without groups); every replication is present, 0 where it has none."""
+    d = forecast.deals
+    first = int(forecast.provenance.get("first_replication", 0))
+    keys = [d["replication"].to_numpy()]
+    if groups is not None:
+        keys.append(np.asarray(groups))
+    frame = pd.Series(np.asarray(values, dtype=np.float64)).groupby(keys).sum()
+    table = frame.unstack() if groups is not None else frame.to_frame("all")
+    reps = range(first, first + forecast.replications)
+    return table.reindex(index=reps, fill_value=0.0).fillna(0.0)
+
+
+def row_attribute(forecast: Forecast, attributes: pd.DataFrame, by: str) -> npt.NDArray[Any]:
+    """The value of attribute ``by`` on every row of ``forecast.deals`` (:data:`UNASSIGNED`
+    where the deal has none, e.g. an owner for a new deal)."""
+    if by not in ATTRIBUTES:
+        raise SimsalesError(f"cannot roll up by {by!r}; {did_you_mean(by, ATTRIBUTES)}")
+    d = forecast.deals
+    if by == "type":
+        return d["type"].astype(str).to_numpy()
+    deal = d["deal"].astype(str)
+    mapped = deal.map(attributes[by]) if len(attributes) else pd.Series(None, index=d.index)
+    if by == "stage":  # new deals start in their own stage: the stage they were in at the start
+        mapped = mapped.where(d["live"].to_numpy(), UNASSIGNED)
+    return mapped.where(mapped.notna(), UNASSIGNED).astype(str).to_numpy()

@@ -1,0 +1,151 @@
+"""Roll-ups of a forecast by a deal attribute (owner, team, type, region, customer, stage).
+
+For each group: its live deals, the expected number of wins (live and new deals of the group)
+and the revenue it wins in each period, per replication, with 95% intervals; where the scenario
+gives quotas for the group (``targets.owners`` / ``targets.teams``), P(the group's revenue in
+the period reaches its quota) with its Wilson interval. New deals (arrivals) have a type but no
+owner, team, region or customer: they roll up as "(unassigned)" there.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simsales.results.categories import forecast_categories
+from simsales.results.deal_view import (
+    by_replication,
+    deal_attributes,
+    row_attribute,
+    scenario_of,
+    won_in,
+)
+from simsales.results.forecast import Forecast
+from simsales.results.records import model_of
+from simsales.results.stats import mean_interval, wilson
+from simsales.results.summary import report_periods
+from simsales.scenario.schema import Scenario
+
+__all__ = ["JSON_BY", "portfolio_views", "rollup"]
+
+JSON_BY = ("owner", "team", "type", "region")  # the roll-ups of ``simsales run --json``
+_QUOTAS = {"owner": "owners", "team": "teams"}
+
+
+def rollup(
+    forecast: Forecast,
+    by: str,
+    scenario: Scenario | None = None,
+    periods: list[str] | None = None,
+) -> pd.DataFrame:
+    """One row per group x period: ``group``, ``period``, ``deals`` (live), ``wins`` (+ _low/
+    _high), ``revenue`` (+ _low/_high), ``quota`` and ``quota_probability`` (+ _low/_high; nan
+    without a quota). ``periods``: labels (default: the quarters and target periods)."""
+    scenario = scenario_of(forecast) if scenario is None else scenario
+    model = model_of(forecast)
+    attrs = deal_attributes(scenario)
+    group = row_attribute(forecast, attrs, by)
+    d = forecast.deals
+    won = (d["outcome"] == "won").to_numpy()
+    wins = by_replication(forecast, won.astype(np.float64), group)
+    live = d["live"].to_numpy()
+    live_count = pd.Series(group[live]).value_counts() / max(forecast.replications, 1)
+    quotas = getattr(scenario.targets, _QUOTAS[by]) if by in _QUOTAS else {}
+    bounds = {label: (t0, t1) for label, t0, t1, _ in report_periods(model)}
+    for label in periods or []:
+        bounds.setdefault(label, model.calendar.period_bounds(label))
+    wanted = periods or list(bounds)
+    revenue = {
+        label: by_replication(
+            forecast, np.where(won_in(forecast, *bounds[label]), d["revenue"], 0.0), group
+        )
+        for label in wanted
+    }
+    rows = []
+    for name in sorted(wins.columns, key=lambda g: (g == "(unassigned)", str(g))):
+        w = mean_interval(wins[name].to_numpy())
+        for label in wanted:
+            x = revenue[label][name].to_numpy() if name in revenue[label] else np.zeros(len(wins))
+            r = mean_interval(x)
+            quota = float(quotas.get(name, {}).get(label, math.nan))
+            q = (
+                wilson(float(np.sum(x >= quota)), len(x))
+                if not math.isnan(quota)
+                else (math.nan,) * 3
+            )
+            rows.append(
+                {
+                    "group": str(name),
+                    "period": label,
+                    "deals": round(live_count.get(name, 0.0)),
+                    "wins": w[0],
+                    "wins_low": w[1],
+                    "wins_high": w[2],
+                    "revenue": r[0],
+                    "revenue_low": r[1],
+                    "revenue_high": r[2],
+                    "quota": quota,
+                    "quota_probability": q[0],
+                    "quota_probability_low": q[1],
+                    "quota_probability_high": q[2],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or not math.isfinite(float(v)) else float(v)
+
+
+def rollup_json(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """``[{id, deals, wins: {mean, low, high}, revenue_by_period: [...], quotas: [...]}]``."""
+    out = []
+    revenue = _triple("revenue")
+    for name, g in table.groupby("group", sort=False):
+        first = g.iloc[0]
+        out.append(
+            {
+                "id": name,
+                "deals": int(first["deals"]),
+                "wins": {k: _num(first[c]) for k, c in _triple("wins").items()},
+                "revenue_by_period": [
+                    {
+                        "period": r["period"],
+                        **{k: _num(r[c]) for k, c in revenue.items()},
+                    }
+                    for _, r in g.iterrows()
+                ],
+                "quotas": [
+                    {
+                        "period": r["period"],
+                        "quota": _num(r["quota"]),
+                        "probability": _num(r["quota_probability"]),
+                        "low": _num(r["quota_probability_low"]),
+                        "high": _num(r["quota_probability_high"]),
+                    }
+                    for _, r in g.iterrows()
+                    if not math.isnan(r["quota"])
+                ],
+            }
+        )
+    return out
+
+
+def _triple(column: str) -> dict[str, str]:
+    return {"mean": column, "low": f"{column}_low", "high": f"{column}_high"}
+
+
+def portfolio_views(forecast: Forecast, scenario: Scenario | None = None) -> dict[str, Any]:
+    """``{"categories": [...], "by": {owner: [...], team, type, region}}`` for ``run --json``:
+    the forecast categories of every target period (the first quarter without targets) and the
+    roll-ups of :data:`JSON_BY`."""
+    scenario = scenario_of(forecast) if scenario is None else scenario
+    model = model_of(forecast)
+    periods = [label for label, *_ in model.targets] or [report_periods(model)[0][0]]
+    return {
+        "categories": [forecast_categories(forecast, p, scenario).to_json() for p in periods],
+        "by": {by: rollup_json(rollup(forecast, by, scenario)) for by in JSON_BY},
+    }

@@ -1,0 +1,131 @@
+"""Forecast categories and roll-ups against analytic truth.
+
+Five live deals worth 100k, each in one stage of fixed length with no people (continuous
+calendar, Q1 = days [0, 90)): A, B, C, D take 10 days and win with p 0.9, 0.6, 0.2, 0.05; E
+takes 120 days (decided in Q2) and wins with p 0.9. So P(win in Q1) is 0.9, 0.6, 0.2, 0.05, 0:
+commit, best case, pipeline, omitted, omitted. A and B belong to Ann (team East), C and D to Bo
+(team West); E has no owner. Tolerances: K standard errors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import simsales
+from simsales.api import simulate
+from simsales.errors import ScenarioError
+from simsales.results.categories import forecast_categories
+from simsales.results.forecast import Forecast
+from simsales.results.rollups import portfolio_views, rollup
+from simsales.results.summary import summarize
+from simsales.scenario.schema import Scenario
+
+K = 4.5
+V, REPS, TARGET = 1e5, 400, 3e5
+P = {"A": 0.9, "B": 0.6, "C": 0.2, "D": 0.05, "E": 0.9}
+
+
+def _data() -> dict:
+    deals = []
+    for deal in P:
+        owner = {"A": "Ann", "B": "Ann", "C": "Bo", "D": "Bo"}.get(deal)
+        team = {"Ann": "East", "Bo": "West"}.get(owner or "")
+        deal_data = {"id": deal, "type": f"t{deal}", "stage": "s", "value": V}
+        if owner:
+            deal_data |= {"owner": owner, "team": team}
+        deals.append(deal_data)
+    deals[0] |= {"probability": 0.5, "forecast_category": "best_case", "target_close": "2027-01-05"}
+    deals[1] |= {"forecast_category": "best_case", "target_close": "2027-02-01"}
+    return {
+        "name": "categories",
+        "start": "2027-01-01",
+        "horizon": "2027-12-31",
+        "calendar": {"continuous": True},
+        "stages": [{"id": "s", "duration": {"fixed": 10}}],
+        "deal_types": {
+            f"t{deal}": {
+                "stages": {"s": {"advance": p, "duration": {"fixed": 120 if deal == "E" else 10}}}
+            }
+            for deal, p in P.items()
+        },
+        "pipeline": deals,
+        "targets": {
+            "revenue": {"2027Q1": TARGET},
+            "owners": {"Ann": {"2027Q1": 2 * V}},
+            "teams": {"West": {"2027Q1": V}},
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def run() -> tuple[Scenario, Forecast]:
+    scenario = simsales.load_dict(_data())
+    return scenario, simulate(scenario, REPS, 11, precision=None, progress=False)
+
+
+def _close(estimate: float, truth: float, sd: float) -> None:
+    assert abs(estimate - truth) <= K * sd / math.sqrt(REPS), (estimate, truth)
+
+
+def test_deals_fall_into_the_categories_their_odds_say(run: tuple[Scenario, Forecast]) -> None:
+    scenario, forecast = run
+    c = forecast_categories(forecast, "2027Q1", scenario)
+    deals = c.deals.set_index("deal")
+    assert list(deals["category"]) == ["commit", "best_case", "pipeline", "omitted", "omitted"]
+    for deal, p in P.items():
+        truth = 0.0 if deal == "E" else p
+        _close(deals.loc[deal, "win_in_period"], truth, math.sqrt(p * (1 - p)))
+    # the rep's own call beside the simulated one: A is called best case but is commit
+    assert deals.loc["A", "rep_category"] == "best_case" and deals.loc["A", "disagrees"]
+    assert deals.loc["B", "rep_category"] == "best_case" and not deals.loc["B", "disagrees"]
+    assert deals.loc["A", "rep_probability"] == 0.5
+    # A is decided on day 10 (Jan 10) in every future: after the rep's Jan 5, before B's Feb 1
+    assert deals.loc["A", "slip_probability"] == 1.0
+    assert deals.loc["B", "slip_probability"] == 0.0
+    assert math.isnan(deals.loc["C", "slip_probability"])  # no close date given
+    assert c.coverage == pytest.approx(5 * V / TARGET)
+
+
+def test_category_rollup_cumulates_to_the_period_revenue(run: tuple[Scenario, Forecast]) -> None:
+    scenario, forecast = run
+    r = forecast_categories(forecast, "2027Q1", scenario).rollup.set_index("category")
+    _close(r.loc["commit", "mean"], 0.9 * V, V * math.sqrt(0.09))
+    _close(r.loc["best_case", "cumulative_mean"], 1.5 * V, V * math.sqrt(0.09 + 0.24))
+    period = summarize(forecast).periods.set_index("period").loc["2027Q1", "mean"]
+    assert r["cumulative_mean"].iloc[-1] == pytest.approx(period, rel=1e-12)
+    assert r.loc["omitted", "deals"] == 2
+
+
+def test_rollups_by_owner_and_team_with_quota_probabilities(
+    run: tuple[Scenario, Forecast],
+) -> None:
+    scenario, forecast = run
+    owners = rollup(forecast, "owner", scenario, ["2027Q1"]).set_index("group")
+    _close(owners.loc["Ann", "revenue"], 1.5 * V, V * math.sqrt(0.09 + 0.24))
+    _close(owners.loc["Ann", "wins"], 1.5, math.sqrt(0.09 + 0.24))
+    # Ann's quota of 200k needs both A and B
+    _close(owners.loc["Ann", "quota_probability"], 0.9 * 0.6, math.sqrt(0.54 * 0.46))
+    assert math.isnan(owners.loc["Bo", "quota"])
+    assert owners.loc["(unassigned)", "deals"] == 1  # E, no owner
+    teams = rollup(forecast, "team", scenario, ["2027Q1"]).set_index("group")
+    p_west = 1 - 0.8 * 0.95  # West's 100k quota: C or D wins
+    _close(teams.loc["West", "quota_probability"], p_west, math.sqrt(p_west * (1 - p_west)))
+    views = portfolio_views(forecast, scenario)
+    assert set(views["by"]) == {"owner", "team", "type", "region"}
+    assert views["categories"][0]["period"] == "2027Q1"
+
+
+def test_quota_names_are_checked_with_did_you_mean() -> None:
+    data = _data()
+    data["targets"]["owners"] = {"Anne": {"2027Q1": V}}
+    with pytest.raises(ScenarioError, match="no deal in the pipeline has owner 'Anne'") as info:
+        simsales.load_dict(data)
+    assert "did you mean 'Ann'?" in str(info.value)
+
+
+def test_category_thresholds_must_be_ordered() -> None:
+    data = _data() | {"forecast_categories": {"commit": 0.4, "best_case": 0.5}}
+    with pytest.raises(ScenarioError, match=r"commit .* >= best_case"):
+        simsales.load_dict(data)
