@@ -61,7 +61,7 @@ def _print(title: str, r: BacktestResult, seconds: float) -> dict[str, Any]:
     for key in ("crps_won", "crps_revenue", "mae_won", "mae_revenue"):
         goal[f"{key}_beats_all"] = all(sim[key] < rows[n][key] for n in others)  # type: ignore[operator]
     print("goal:", ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in goal.items()))
-    return {"scores": rows, "goal": goal}
+    return {"scores": rows, "goal": goal, "origins": [o.row() for o in r.origins]}
 
 
 def main() -> int:
