@@ -19,10 +19,9 @@ All per-week and per-pool figures are means per replication.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
