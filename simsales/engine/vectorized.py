@@ -20,9 +20,9 @@ produces with the same SeedSequence. It reaches that by construction, not by app
   allocator.py, then never queues anyone, so the pools change nothing). A declined
   replication (None) runs on SimPy.
 
-Scenarios with rules, deal or global risks, a stage's ``won_season``, or any model feature this
-module does not know (see :func:`unsupported`) are declined as a whole. Covered: stage times,
-competing exits, rework, arrivals, live deals in their stage (stale ones too), ``uncertainty:``
+Scenarios with rules, deal or global risks, or any model feature this module does not know
+(see :func:`unsupported`) are declined as a whole. Covered: stage times, competing exits,
+rework, ``won_season``, arrivals, live deals in their stage (stale ones too), ``uncertainty:``
 multipliers, capacity changes and resource risks.
 """
 
@@ -93,6 +93,7 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 U64 = npt.NDArray[np.uint64]
 
 _MAX_STEPS = 4096  # visits per deal beyond which the rest of the block goes to SimPy
@@ -200,8 +201,6 @@ def unsupported(model: Model) -> str | None:
         return "rules"
     if any(r.scope != SCOPE_RESOURCE for r in model.risks):
         return "deal or global risks"
-    if any(plan is not None for t in model.types for plan in t.season):
-        return "won_season"
     return None
 
 
@@ -382,6 +381,17 @@ class _Block:
             for st, ex in enumerate(plan.exits):
                 if ex is not None:
                     self.exit_to[t, st, : len(ex.to)] = ex.to
+        # won_season per (type, stage) and p_won / p_lost per (group, type, stage): the factor
+        # of the decision month acts like a win factor at the exit (engine/season.py)
+        self.seasons = {
+            (t, st): (np.asarray(sp.bounds), np.asarray(sp.factors))
+            for t, plan in enumerate(m.types)
+            for st, sp in enumerate(plan.season)
+            if sp is not None
+        }
+        self.ratio = np.array(
+            [[[np.inf if ex is None else ex[3] for ex in f[5]] for f in o.lists] for o in self.odds]
+        ).reshape(len(self.odds), n_types, s)
         self.needs = np.zeros((n_types, s, len(m.pool_ids)), np.int64)
         self.asks = np.zeros((n_types, s, len(m.pool_ids)), bool)  # a request counts the pool
         for t, plan in enumerate(m.types):
@@ -403,6 +413,7 @@ class _Block:
         self.value = value * self.mult["value"][self.rep, self.type]
         self.first_dur = np.full(n, np.nan)  # a live deal's first visit, when conditioned
         self.first_exit = np.full(n, -1, np.int64)
+        self.first_ratio = np.full(n, np.nan)  # a live deal's conditioned p_won / p_lost
         self.stale_after = np.full(n, np.nan)  # stale live deals: days until lost (-1 at once)
         self._live_stages()
 
@@ -449,6 +460,9 @@ class _Block:
             cum[:, -1] = 1.0
             k = np.minimum((cum <= self.slot(rows, col + 1)[:, None]).sum(axis=1), cum.shape[1] - 1)
             self.first_exit[rows] = k
+            to = np.array(ex.to)
+            won, lost = w[:, to == TO_WON].sum(axis=1), w[:, to == TO_LOST].sum(axis=1)
+            self.first_ratio[rows] = np.where(lost > 0, won / np.where(lost > 0, lost, 1.0), np.inf)
             for j in np.unique(k).tolist():
                 on = k == j
                 left = _remaining(ex.after[j], self.slot(rows[on], col), a[on])
@@ -496,7 +510,8 @@ class _Block:
             dur[given], k[given] = self.first_dur[g[given]], self.first_exit[g[given]]
             end = t + dur  # as SimPy schedules a timeout: now + delay
             run_out = end >= until  # still in the stage at the horizon
-            kind, go = self._ways(g, ty, st, k, u1, u2)
+            first = (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_ratio[g])
+            kind, go = self._ways(g, ty, st, k, u1, u2, self._season(ty, st, end), first)
             kind[run_out] = K_OPEN
             then = np.full(len(g), -1)
             then[~run_out] = self.events.add(self.rep[g[~run_out]], end[~run_out], now[~run_out])
@@ -575,15 +590,37 @@ class _Block:
             dur[rows] = self.scale[g[rows]] * sampler.ppf(u0[rows])
         return dur, k
 
+    def _season(self, ty: IntArray, st: IntArray, end: FloatArray) -> FloatArray:
+        """Each visit's won_season factor: that of the month its end falls in (SeasonPlan.at)."""
+        c = np.ones(len(ty))
+        for (t_i, s_i), (bounds, factors) in self.seasons.items():
+            rows = np.flatnonzero((ty == t_i) & (st == s_i))
+            if len(rows):
+                i = np.searchsorted(bounds, end[rows] - TIME_EPS, side="left") - 1
+                c[rows] = factors[np.clip(i, 0, len(factors) - 1)]
+        return c
+
     def _ways(
-        self, g: IntArray, ty: IntArray, st: IntArray, k: IntArray, u1: FloatArray, u2: FloatArray
+        self,
+        g: IntArray,
+        ty: IntArray,
+        st: IntArray,
+        k: IntArray,
+        u1: FloatArray,
+        u2: FloatArray,
+        c: FloatArray,
+        first: BoolArray,
     ) -> tuple[IntArray, IntArray]:
-        """How each visit ends (K_*) and where the deal goes (a stage, TO_WON or TO_LOST)."""
+        """How each visit ends (K_*) and where the deal goes (a stage, TO_WON or TO_LOST);
+        ``c`` is the won_season factor of each visit, ``first`` marks a live deal's first visit
+        of its stage (its exit shares, and so its p_won / p_lost, are conditioned)."""
         s = self.m.n_stages
         grp = self.group[self.rep[g]]
-        advance = self.advance[grp, ty, st]
-        rework_p = self.rework_p[grp, ty, st]
         nxt = self.next_on[ty, st + 1]
+        # the simple form: the last stage's chance to advance carries the factor
+        advance = self.advance[grp, ty, st]
+        advance = np.where(nxt >= s, advance * c, advance)
+        rework_p = self.rework_p[grp, ty, st]
         back = self.rework_to[ty, st]
         rework = (back >= 0) & (u1 < rework_p)
         lost = ~rework & (u2 >= advance)
@@ -605,6 +642,15 @@ class _Block:
             go[ex] = np.where(
                 target < 0, target, np.where(~fwd, target, np.where(ahead >= s, TO_WON, ahead))
             )
+            # the factor turns exits to won or lost as _converted does in the engine
+            f, gx, u = c[ex], go[ex], u2[ex]
+            ratio = np.where(
+                first[ex], self.first_ratio[g[ex]], self.ratio[grp[ex], ty[ex], st[ex]]
+            )
+            to_lost = (f < 1.0) & (gx == TO_WON) & (u >= f)
+            to_won = (f > 1.0) & (gx == TO_LOST) & (u < np.minimum(1.0, (f - 1.0) * ratio))
+            go[ex[to_lost]], kind[ex[to_lost]] = TO_LOST, K_LOST
+            go[ex[to_won]], kind[ex[to_won]] = TO_WON, K_WON
         return kind.astype(np.int64), go.astype(np.int64)
 
     # --- capacity: the world's events, and whether any request would have queued ----------

@@ -57,9 +57,19 @@ def free_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     for stage in data["stages"]:
         if "exits" in stage:
             stage["stale"] = draw(st.sampled_from(["lost", {"lost_after": 4}]))
+        if draw(st.booleans()):  # the decision month's factor on the chance to win
+            stage["won_season"] = draw(
+                st.sampled_from(
+                    [
+                        {"month_of_quarter": [0.5, 1.0, 1.5]},
+                        {"month_of_quarter": [0.2, 1.0, 3.0]},
+                        {"month_of_year": [0.6, 1.4] * 6},
+                    ]
+                )
+            )
     for deal in data["pipeline"]:
         deal["days_in_stage"] = draw(st.sampled_from([0, 1, 3.5, 12, 40]))
-    kinds = draw(st.sets(st.sampled_from(["duration", "value", "arrivals"])))
+    kinds = draw(st.sets(st.sampled_from(["duration", "value", "arrivals", "win_odds"])))
     data.setdefault("uncertainty", {}).update(
         {k: {"lognormal": {"mean": 1, "sd": 0.2}} for k in kinds}
     )
@@ -163,3 +173,51 @@ def test_block_streams_are_the_engines_streams() -> None:
 def test_unknown_engine_is_refused() -> None:
     with pytest.raises(SimsalesError, match="unknown engine 'numba'"):
         simsales.simulate(_benchmark(1000), 1, progress=False, engine="numba")  # type: ignore[arg-type]
+
+
+def test_won_season_is_computed_exactly_on_the_fast_path() -> None:
+    """Both forms of a stage's won_season, on live deals part-way through their stage (their
+    conditioned exit shares) and with uncertain win odds: the same tables as SimPy, all fast."""
+    data: dict[str, Any] = {
+        "name": "season on the fast path",
+        "start": "2027-01-01",
+        "horizon": "2027-12-31",
+        "calendar": {"continuous": True},
+        "stages": [
+            {
+                "id": "qualify",
+                "duration": {"uniform": [1, 60]},
+                "advance": 0.7,
+                "won_season": {"month_of_year": [0.6, 1.4] * 6},
+            },
+            {
+                "id": "close",
+                "duration": {"uniform": [5, 90]},
+                "exits": [
+                    {"to": "won", "p": 0.4, "after": {"uniform": [5, 90]}},
+                    {"to": "lost", "p": 0.6, "after": {"uniform": [5, 120]}},
+                ],
+                "won_season": {"month_of_quarter": [0.5, 1.0, 1.8]},
+            },
+        ],
+        "deal_types": {"t": {"value": {"fixed": 1.0}}},
+        "uncertainty": {"win_odds": {"lognormal": {"mean": 1, "sd": 0.3}}},
+        "pipeline": [
+            {
+                "id": f"D{i:03d}",
+                "type": "t",
+                "stage": ("qualify", "close")[i % 2],
+                "days_in_stage": (0, 3, 20, 45)[i % 4],
+            }
+            for i in range(80)
+        ],
+    }
+    seasonal = simsales.load_dict(copy.deepcopy(data))
+    auto, slow = _same_tables(seasonal, 6)
+    assert auto == {"vectorized": 6, "simpy": 0} and slow == {"vectorized": 0, "simpy": 6}
+    for stage in data["stages"]:
+        del stage["won_season"]
+    plain = simsales.simulate(simsales.load_dict(data), 6, seed=5, progress=False)
+    with_season = simsales.simulate(seasonal, 6, seed=5, progress=False)
+    # not vacuous: the factors do turn outcomes (same draws, other months' odds)
+    assert not plain.deals["outcome"].equals(with_season.deals["outcome"])
