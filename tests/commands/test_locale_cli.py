@@ -16,10 +16,18 @@ _WAN = re.compile(r"\d(\.\d+)?万")
 def test_a_chinese_scenario_prints_chinese_labels_and_wan(simsales_cli: Cli) -> None:
     code, out, err = simsales_cli("run", ZH, "-n", "20")
     assert code == 0, err
-    for label in ("在手项目", "赢单概率", "定局 P50", "各期间赢单收入", "资源池", "2026年第2季度"):
+    for label in (
+        "进行中的商机",
+        "赢单概率",
+        "决定日期（P50）",
+        "各期间赢单收入",
+        "人员池",
+        "2026年第2季度",
+    ):
         assert label in out, label
     assert _WAN.search(out) and "M " not in out
-    periods = re.findall(r"2026年(?:第(\d)季度|(上|下)半年)", out)
+    table = out.split("各期间赢单收入", 1)[1]  # the periods table, after the summary paragraph
+    periods = re.findall(r"2026年(?:第(\d)季度|(上|下)半年)", table)
     # calendar order: each half after the quarters it holds
     assert [q or h for q, h in periods] == ["1", "2", "3", "4", "下"]
 
