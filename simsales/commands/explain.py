@@ -29,6 +29,7 @@ from simsales.engine.model import compile_model
 from simsales.io.outputs import claim
 from simsales.results.budget import check_budget, go_on
 from simsales.results.explain import Explanation, money, relaxations
+from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.scenario.load import load
 
 __all__ = ["explain", "register", "render_explanation"]
@@ -97,7 +98,8 @@ def explain(
             write_explanation(explanation, output, s.name)
             err.print(f"wrote {out}")
     if as_json:
-        typer.echo(json.dumps(explanation.to_json(), ensure_ascii=False, indent=2))
+        document = {"schema_version": SCHEMA_VERSION, **explanation.to_json()}
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
         return
     render_explanation(explanation)
 
