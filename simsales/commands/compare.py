@@ -201,39 +201,40 @@ def _variants(
 
 
 def render_deltas(comparison: Comparison, console: Console, full: bool = False) -> None:
-    """A table per variant: base, variant, paired difference [95% CI], paired vs unpaired width."""
-    from simsales.report.compare_format import format_row, is_key_metric
+    """A table per variant: base, variant, paired difference [95% CI], paired vs unpaired width,
+    in the base scenario's language (its ``locale``, or --locale)."""
+    from simsales.i18n import translator
+    from simsales.report.compare_format import format_row, is_key_metric, locale_of
 
+    t = translator(locale_of(comparison))
+    title = comparison.base.model.name if comparison.base.model else ""
     console.print(
-        f"[bold]{_escape(comparison.base.model.name if comparison.base.model else '')}[/bold]: "
-        f"{comparison.replications} paired replications per run, seed {comparison.seed}"
-    )
+        t("cmp_cli_header", name=f"[bold]{_escape(title)}[/bold]",
+          replications=comparison.replications, seed=comparison.seed)
+    )  # fmt: skip
     for name in comparison.variants:
         rows = comparison.deltas[comparison.deltas["name"] == name].to_dict("records")
-        table = Table(title=f"{_escape(name)} vs base", title_justify="left")
-        table.add_column("metric")
-        for column in ("base", "variant", "difference", "95% CI", "sig.", "± paired / unpaired"):
-            table.add_column(column, justify="right")
+        table = Table(title=t("cmp_vs_base", name=_escape(name)), title_justify="left")
+        table.add_column(t("cmp_metric"))
+        for key in ("cmp_base", "cmp_option", "cmp_difference", "ci95", "cmp_significant"):
+            table.add_column(t(key), justify="right")
+        table.add_column(f"{t('cmp_paired')} / {t('cmp_unpaired')}", justify="right")
         for r in rows:
             if not full and not is_key_metric(r["metric"]):
                 continue
-            f = format_row(r, comparison)
+            f = format_row(r, comparison, t)
             table.add_row(
                 _escape(f["label"]),
                 f["base"],
                 f["variant"],
                 f["difference"],
                 _escape(f["ci"]),
-                "yes" if r["significant"] else "",
+                f["significant"] if r["significant"] else "",
                 f"{f['half_width']} / {f['unpaired_half_width']}",
                 style="bold" if r["significant"] else None,
             )
         console.print(table)
-    console.print(
-        "significant: the 95% interval of the paired difference excludes 0. ± unpaired: the "
-        "half-width two independent runs would have had.",
-        style="dim",
-    )
+    console.print(t("significant_note"), style="dim")
 
 
 def _escape(text: str) -> str:
