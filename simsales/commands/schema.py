@@ -85,7 +85,6 @@ _DATES = _nullable(_object({k: _nullable(_DATE) for k in ("p10", "p50", "p80", "
 _NONNEGATIVE = {"type": "integer", "minimum": 0}
 _PROBABILITY = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 _INTERVAL = _object({k: _NUMBER for k in ("mean", "low", "high")})
-_PERIOD_INTERVALS = _array(_object({"period": _STRING, **_INTERVAL["properties"]}))
 _CATEGORY = {"enum": ["commit", "best_case", "pipeline", "omitted"]}
 _CATEGORIES = _object(  # simsales.results.categories.Categories.to_json
     {
@@ -127,7 +126,7 @@ _ROLLUP = _array(  # simsales.results.rollups.rollup_json: one item per group
             "id": _STRING,
             "deals": _NONNEGATIVE,
             "wins": _INTERVAL,
-            "revenue_by_period": _PERIOD_INTERVALS,
+            "revenue_by_period": _array(_object({"period": _STRING, **_INTERVAL["properties"]})),
             "quotas": _array(
                 _object(
                     {
