@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-import signal
 import sys
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -16,19 +13,8 @@ Cli = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture()
-def simsales_cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Cli]:
-    """``simsales_cli(*args)`` -> (exit code, stdout, stderr), through ``simsales.cli.main``.
-
-    ``main`` sets up the process as a command would (the ``simsales`` logger printing status
-    lines, the warning and SIGTERM hooks); they are put back after the test, so that later
-    tests calling the library or a Typer app directly see no status lines in their output.
-    """
-    log = logging.getLogger("simsales")
-    handlers, level, propagate = list(log.handlers), log.level, log.propagate
-    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
-    sigterm = signal.getsignal(signal.SIGTERM)
+def simsales_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """``simsales_cli(*args)`` -> (exit code, stdout, stderr), through ``simsales.cli.main``."""
 
     def run(*args: str) -> tuple[int, str, str]:
         monkeypatch.setattr(sys, "argv", ["simsales", *args])
@@ -40,9 +26,4 @@ def simsales_cli(
         out = capsys.readouterr()
         return code, out.out, out.err
 
-    yield run
-    log.handlers[:] = handlers
-    log.setLevel(level)
-    log.propagate = propagate
-    if sigterm is not None:  # None: not set from Python, nothing to put back
-        signal.signal(signal.SIGTERM, sigterm)
+    return run
