@@ -20,6 +20,7 @@ from simsales.commands.common import (
     Yes,
     console,
     esc,
+    locale_option,
 )
 from simsales.errors import SimsalesError
 from simsales.io.inputs import check_user_file
@@ -91,6 +92,14 @@ _Exported = Annotated[
 ]
 _Strict = Annotated[
     bool, typer.Option("--strict", help="Refuse (exit 2) if the export has data problems.")
+]
+_Locale = Annotated[  # a CRM export has no locale: English unless asked
+    str | None,
+    typer.Option(
+        "--locale",
+        help="Language of the -o page and the --xlsx sheets: en or zh-CN (default: en).",
+        show_default=False,
+    ),
 ]
 
 
@@ -434,6 +443,7 @@ def backtest_cmd(
     xlsx: Xlsx = None,
     yes: Yes = False,
     engine: EngineChoice = "auto",
+    locale: _Locale = None,
 ) -> None:
     """Calibrate on what was known at each origin, simulate its window, and score the
     forecast beside the baselines (stage-weighted pipeline, trailing three-month rate, the
@@ -442,6 +452,7 @@ def backtest_cmd(
     from simsales.engine.vectorized import default_engine
     from simsales.results.budget import go_on
 
+    language = locale_option(locale) or "en"  # a bad one is refused before any work
     try:
         windows = _windows(as_of, until, origins, every, start, end, window)
         with (
@@ -474,11 +485,11 @@ def backtest_cmd(
             if output is not None:
                 from simsales.calibrate.backtest_html import write_backtest_html
 
-                write_backtest_html(result, output)
+                write_backtest_html(result, output, language)
             if book is not None:
                 from simsales.report.excel import backtest_sheets, write_workbook
 
-                write_workbook(book, backtest_sheets(result))
+                write_workbook(book, backtest_sheets(result), language)
     except SimsalesError as exc:
         raise _fail(exc) from None
     if as_json:

@@ -200,18 +200,16 @@ def _variants(
     return out
 
 
-def render_deltas(
-    comparison: Comparison, console: Console, full: bool = False, locale: str | None = None
-) -> None:
+def render_deltas(comparison: Comparison, console: Console, full: bool = False) -> None:
     """A table per variant: base, variant, paired difference [95% CI], paired vs unpaired width,
-    in the base scenario's language."""
+    in the base scenario's language (its ``locale``, or --locale)."""
     from simsales.i18n import translator
     from simsales.report.compare_format import format_row, is_key_metric, locale_of
 
-    t = translator(locale or locale_of(comparison))
-    name = comparison.base.model.name if comparison.base.model else ""
+    t = translator(locale_of(comparison))
+    title = comparison.base.model.name if comparison.base.model else ""
     console.print(
-        t("cmp_cli_header", name=f"[bold]{_escape(name)}[/bold]",
+        t("cmp_cli_header", name=f"[bold]{_escape(title)}[/bold]",
           replications=comparison.replications, seed=comparison.seed)
     )  # fmt: skip
     for name in comparison.variants:

@@ -26,6 +26,7 @@ from simsales.commands.common import (
     run_options,
 )
 from simsales.io.outputs import claim
+from simsales.results.schema_version import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from simsales.results.explain import Explanation
@@ -104,7 +105,8 @@ def explain(
             write_explanation(explanation, output, s.name)
             err.print(f"wrote {out}")
     if as_json:
-        typer.echo(json.dumps(explanation.to_json(), ensure_ascii=False, indent=2))
+        document = {"schema_version": SCHEMA_VERSION, **explanation.to_json()}
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
         return
     render_explanation(explanation)
 

@@ -1,6 +1,6 @@
 """``simsales schema``: the JSON Schema of what simsales reads (scenario files) and of each
-machine-readable output (``--output run|compare|backtest|optimize``: their ``--json``
-documents), for editors and for tools that consume the outputs.
+machine-readable output (``--output run|compare|explain|backtest|optimize``: their
+``--json`` documents), for editors and for tools that consume the outputs.
 
 The output schemas are the contract of the ``--json`` documents, written out here rather than
 derived from the code that makes them, so that a change to an output shows up as a failing
@@ -30,7 +30,7 @@ def schema(
         typer.Option(
             "--output",
             help="Print the schema of this command's --json output instead: run, compare, "
-            "backtest or optimize.",
+            "explain, backtest or optimize.",
         ),
     ] = None,
 ) -> None:
@@ -82,40 +82,141 @@ _VERSION = {"const": SCHEMA_VERSION}
 _DISTRIBUTION = _object({k: _NUMBER for k in ("mean", "p10", "p50", "p90")})
 _DATES = _nullable(_object({k: _nullable(_DATE) for k in ("p10", "p50", "p80", "p90")}))
 
-_RUN = _object(
+_NONNEGATIVE = {"type": "integer", "minimum": 0}
+_PROBABILITY = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+_INTERVAL = _object({k: _NUMBER for k in ("mean", "low", "high")})
+_CATEGORY = {"enum": ["commit", "best_case", "pipeline", "omitted"]}
+_CATEGORIES = _object(  # simsales.results.categories.Categories.to_json
     {
-        "schema_version": _VERSION,
-        "scenario": _STRING,
-        "seed": _INT,
-        "replications": {"type": "integer", "minimum": 1},
+        "period": _STRING,
+        "target": _NUMBER,
+        "coverage": _NUMBER,
+        "open_value": _NUMBER,
+        "thresholds": _object({k: _PROBABILITY for k in ("commit", "best_case", "pipeline")}),
+        "categories": _array(
+            _object(
+                {
+                    "category": {"enum": [*_CATEGORY["enum"], "new deals"]},
+                    "deals": _NONNEGATIVE,
+                    "value": _NUMBER,
+                    "revenue": _INTERVAL,
+                    "cumulative": _INTERVAL,
+                }
+            )
+        ),
         "deals": _array(
             _object(
                 {
                     "id": _STRING,
-                    "win_probability": _NUMBER,
-                    "close_date": _DATES,
-                    "win_date": _DATES,
-                    "expected_revenue": _NUMBER,
+                    "category": _CATEGORY,
+                    "win_in_period_probability": _PROBABILITY,
+                    "rep_probability": _PROBABILITY,
+                    "rep_category": _nullable(_CATEGORY),
+                    "rep_close_date": _nullable(_DATE),
+                    "slip_probability": _PROBABILITY,
+                    "disagrees": _BOOL,
                 }
             )
         ),
-        "portfolio": _object(
-            {
-                "won_deals": _DISTRIBUTION,
-                "revenue": _DISTRIBUTION,
-                "revenue_by_period": _array(
-                    _object({"period": _STRING, **_DISTRIBUTION["properties"]})
-                ),
-                "targets": _array(
-                    _object({"period": _STRING, "target": _NUMBER, "probability": _NUMBER})
-                ),
-            }
-        ),
-        "resources": _array(
-            _object({"id": _STRING, "utilization": _NUMBER, "mean_wait_days": _NUMBER})
-        ),
     }
 )
+_ROLLUP = _array(  # simsales.results.rollups.rollup_json: one item per group
+    _object(
+        {
+            "id": _STRING,
+            "deals": _NONNEGATIVE,
+            "wins": _INTERVAL,
+            "revenue_by_period": _array(_object({"period": _STRING, **_INTERVAL["properties"]})),
+            "quotas": _array(
+                _object(
+                    {
+                        "period": _STRING,
+                        "quota": _NUMBER,
+                        "probability": _PROBABILITY,
+                        "low": _PROBABILITY,
+                        "high": _PROBABILITY,
+                    }
+                )
+            ),
+        }
+    )
+)
+
+
+def _summary(views: bool) -> dict[str, Any]:
+    """A run's summary; ``views``: with the categories and roll-ups that ``run --json`` adds
+    to the portfolio (compare's summaries go without them)."""
+    portfolio = {
+        "won_deals": _DISTRIBUTION,
+        "revenue": _DISTRIBUTION,
+        "revenue_by_period": _array(_object({"period": _STRING, **_DISTRIBUTION["properties"]})),
+        "targets": _array(
+            _object({"period": _STRING, "target": _NUMBER, "probability": _PROBABILITY})
+        ),
+    }
+    if views:
+        portfolio["categories"] = _array(_CATEGORIES)  # one per target period
+        portfolio["by"] = _object({by: _ROLLUP for by in ("owner", "team", "type", "region")})
+    return _object(
+        {
+            "schema_version": _VERSION,
+            "scenario": _STRING,
+            "seed": _INT,
+            "replications": {"type": "integer", "minimum": 1},
+            # replications per engine path (they add up to replications)
+            "engine_paths": _object({"vectorized": _NONNEGATIVE, "simpy": _NONNEGATIVE}),
+            "deals": _array(
+                _object(
+                    {
+                        "id": _STRING,
+                        "win_probability": _PROBABILITY,
+                        "close_date": _DATES,
+                        "win_date": _DATES,
+                        "expected_revenue": _NUMBER,
+                    }
+                )
+            ),
+            "portfolio": _object(portfolio),
+            "resources": _array(
+                _object({"id": _STRING, "utilization": _NUMBER, "mean_wait_days": _NUMBER})
+            ),
+        }
+    )
+
+
+_RUN = _summary(views=True)
+
+# simsales.results.explain.Explanation.to_json (compare --explain: of a variant's change)
+_EXPLANATION = {
+    "period": _STRING,
+    "target": _NUMBER,
+    "currency": _STRING,
+    **{
+        k: _NUMBER
+        for k in (
+            "total_gap",
+            "total_gap_low",
+            "total_gap_high",
+            "expected_revenue",
+            "expected_shortfall",
+            "p50_gap",
+            "target_probability",
+        )
+    },
+    "contributions": _array(
+        _object(
+            {
+                "kind": {"enum": ["pool", "risk", "interaction", "coverage", "deal", "stage"]},
+                "id": _STRING,
+                "value": _NUMBER,
+                "low": _NUMBER,
+                "high": _NUMBER,
+            }
+        )
+    ),
+    "findings": _array(_STRING),
+}
+_EXPLAIN = _object({"schema_version": _VERSION, **_EXPLANATION})
 
 # a date metric gives base and variant as ISO dates (null: after the horizon), others numbers
 _VALUE = {"anyOf": [{"type": "number"}, _DATE, {"type": "null"}]}
@@ -132,14 +233,15 @@ _DELTA = {
 _COMPARE = _object(
     {
         "schema_version": _VERSION,
-        "base": {"$ref": "#/$defs/run"},
+        "base": {"$ref": "#/$defs/summary"},
         "variants": _array(
             _object(
                 {
                     "name": _STRING,
-                    "summary": {"$ref": "#/$defs/run"},
+                    "summary": {"$ref": "#/$defs/summary"},
                     "deltas": _array(_object(_DELTA)),
-                }
+                },
+                {"explanation": _object(_EXPLANATION)},  # with --explain PERIOD
             )
         ),
     }
@@ -240,6 +342,7 @@ _OPTIMIZE = _object(
 _OUTPUTS: dict[str, tuple[str, dict[str, Any]]] = {
     "run": ("simsales run --json: the forecast summary", _RUN),
     "compare": ("simsales compare --json: each variant against the base", _COMPARE),
+    "explain": ("simsales explain --json: the gap to a period's target, split", _EXPLAIN),
     "backtest": ("simsales backtest --json: forecasts and scores per origin", _BACKTEST),
     "optimize": ("simsales optimize --json: the plan and its verification", _OPTIMIZE),
 }
@@ -251,7 +354,7 @@ def output_json_schema(name: str) -> dict[str, Any]:
     title, body = _OUTPUTS[name]
     out: dict[str, Any] = {"$schema": _DRAFT, "title": title, **body}
     if name == "compare":
-        out["$defs"] = {"run": _RUN}
+        out["$defs"] = {"summary": _summary(views=False)}
     return out
 
 

@@ -90,7 +90,7 @@ class Categories:
                     "category": r.category,
                     "win_in_period_probability": num(r.win_in_period),
                     "rep_probability": num(r.rep_probability),
-                    "rep_category": r.rep_category,
+                    "rep_category": _given(r.rep_category),  # a str column holds NaN for None
                     "rep_close_date": None if r.rep_close is None else r.rep_close.isoformat(),
                     "slip_probability": num(r.slip_probability),
                     "disagrees": bool(r.disagrees),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 from calib_helpers import write_history
@@ -24,6 +25,7 @@ from simsales.calibrate.scores import brier, crps, inside80, interval80, pit, pi
 from simsales.commands.calibrate import window_end
 from simsales.commands.schema import output_json_schema
 from simsales.errors import SimsalesError
+from simsales.i18n import translator
 
 
 def test_pit_counts_ties_half_and_interval_is_inclusive() -> None:
@@ -136,6 +138,23 @@ def test_cli_backtest_json_and_offline_html(cli, tmp_path: Path) -> None:  # typ
     text = CliRunner().invoke(cli, args, env={"COLUMNS": "200"})
     assert text.exit_code == 0, text.output
     assert "80% coverage" in text.output and "CRPS" in text.output and "PIT" in text.output
+
+
+def test_cli_backtest_page_and_sheets_speak_the_locale(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = write_history(tmp_path / "h.csv", snapshot="2021-05-31", seed=5, horizon="2021-05-31")
+    html, book = tmp_path / "bt.html", tmp_path / "bt.xlsx"
+    args = ["backtest", str(path), "--as-of", "2021-03-31", "--until", "2021-04-30", "-n", "10",
+            "--exported", "2021-05-31", "-o", str(html), "--xlsx", str(book)]  # fmt: skip
+    res = CliRunner().invoke(cli, [*args, "--locale", "zh_CN"])  # any common spelling
+    assert res.exit_code == 0, res.output
+    page = html.read_text(encoding="utf-8")
+    zh = translator("zh-CN")
+    assert '<html lang="zh-CN"' in page
+    assert zh("bt_title", source="h.csv") in page and zh("bt_trailing_rate") in page
+    assert "trailing three-month rate" not in page  # the English label, in the default page
+    assert openpyxl.load_workbook(book).sheetnames[:2] == ["回测窗口", "评分"]
+    res = CliRunner().invoke(cli, [*args, "--locale", "fr"])
+    assert res.exit_code == 2 and "unknown locale 'fr'" in res.output
 
 
 def test_cli_backtest_refuses_windows_past_the_export(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

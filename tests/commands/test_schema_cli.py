@@ -1,5 +1,6 @@
 """``simsales schema --output``: the JSON Schema of each --json document, and real documents
-validated against it (backtest and optimize: in their own CLI tests, which validate theirs)."""
+validated against it (backtest and optimize: in their own CLI tests, which validate theirs);
+altered documents must fail, so the schemas are exact."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from simsales.commands.schema import OUTPUTS, output_json_schema
 from simsales.results.tables import SCHEMA_VERSION
@@ -18,6 +21,41 @@ Cli = Callable[..., tuple[int, str, str]]  # the simsales_cli fixture of conftes
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "scenarios" / "enterprise-it.yaml"
+
+
+def _strict(text: str) -> dict[str, Any]:
+    """The document, refusing NaN and Infinity (not JSON; a schema would take them as numbers)."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in a --json document")
+
+    document: dict[str, Any] = json.loads(text, parse_constant=refuse)
+    return document
+
+
+def _assert_exact(
+    name: str, doc: dict[str, Any], changes: list[Callable[[dict[str, Any]], object]]
+) -> None:
+    """``doc`` follows the schema and each change of a copy of it breaks it."""
+    _checker(name).validate(doc)
+    for change in changes:
+        changed = copy.deepcopy(doc)
+        change(changed)
+        assert not _checker(name).is_valid(changed), change
+
+
+@pytest.fixture()
+def small(tmp_path: Path) -> Path:
+    """The minimal scenario with a Q1 target, a risk and a variant (a few quick runs)."""
+    data = yaml.safe_load((ROOT / "scenarios" / "minimal.yaml").read_text(encoding="utf-8"))
+    data["targets"] = {"revenue": {"2027Q1": 1.5e6}}
+    data["risks"] = [
+        {"id": "freeze", "scope": "global", "p": 0.3, "impact": {"delay": {"fixed": 20}}}
+    ]
+    data["variants"] = {"more_sales": {"resources": {"sales": {"capacity": 3}}}}
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
 
 
 def _checker(name: str) -> jsonschema.Draft202012Validator:
@@ -51,28 +89,82 @@ def test_without_output_it_is_still_the_scenario_schema(simsales_cli: Cli) -> No
 @pytest.fixture(scope="module")
 def run_doc() -> dict:  # type: ignore[type-arg]
     from simsales import simulate
+    from simsales.results.rollups import portfolio_views
     from simsales.results.summary import summarize
 
-    return summarize(simulate(DEFAULT, 20, seed=3, progress=False)).to_json()
+    forecast = simulate(DEFAULT, 20, seed=3, progress=False)
+    doc = summarize(forecast).to_json()
+    doc["portfolio"].update(portfolio_views(forecast))  # as run --json does
+    return doc
 
 
 def test_run_json_follows_its_schema(simsales_cli: Cli) -> None:
     code, out, err = simsales_cli("run", str(DEFAULT), "-n", "20", "--json")
     assert code == 0, err
-    doc = json.loads(out)
+    doc = _strict(out)
     _checker("run").validate(doc)
     assert doc["schema_version"] == SCHEMA_VERSION
     assert doc["portfolio"]["targets"] and doc["deals"]  # the lists are checked with items
+    assert sum(doc["engine_paths"].values()) == doc["replications"]
+    portfolio = doc["portfolio"]
+    # a forecast call per target period
+    assert {c["period"] for c in portfolio["categories"]} == {
+        t["period"] for t in portfolio["targets"]
+    }
+    assert any(d["rep_category"] for c in portfolio["categories"] for d in c["deals"])
+    assert any(g["quotas"] for g in portfolio["by"]["owner"])  # quotas are checked with items
 
 
 def test_compare_json_follows_its_schema(simsales_cli: Cli) -> None:
     code, out, err = simsales_cli("compare", str(DEFAULT), "-n", "20", "--json", "--no-risks")
     assert code == 0, err
-    doc = json.loads(out)
+    doc = _strict(out)
     _checker("compare").validate(doc)
     assert len(doc["variants"]) > 1 and all(v["deltas"] for v in doc["variants"])
     dates = [d for v in doc["variants"] for d in v["deltas"] if isinstance(d["base"], str)]
     assert dates  # date metrics (ISO dates) are checked too
+
+
+def test_compare_explain_json_follows_its_schema(simsales_cli: Cli, small: Path) -> None:
+    code, out, err = simsales_cli(
+        "compare", str(small), "-n", "20", "--json", "--no-risks", "--explain", "2027Q1"
+    )
+    assert code == 0, err
+    doc = _strict(out)
+    assert [v["name"] for v in doc["variants"]] == ["more_sales"]
+    assert doc["variants"][0]["explanation"]["contributions"]
+    _assert_exact(
+        "compare",
+        doc,
+        [
+            lambda d: d["variants"][0]["explanation"].update(extra=1),
+            lambda d: d["variants"][0]["explanation"]["contributions"][0].update(kind="people"),
+            lambda d: d["variants"][0]["explanation"].pop("total_gap"),
+            lambda d: d["base"]["engine_paths"].pop("simpy"),
+            lambda d: d["base"]["portfolio"].update(by={}),  # roll-ups are run --json's only
+        ],
+    )
+
+
+def test_explain_json_follows_its_schema(simsales_cli: Cli, small: Path) -> None:
+    code, out, err = simsales_cli("explain", str(small), "--period", "2027Q1", "-n", "20", "--json")
+    assert code == 0, err
+    doc = _strict(out)
+    assert doc["schema_version"] == SCHEMA_VERSION
+    kinds = {c["kind"] for c in doc["contributions"]}
+    assert {"pool", "risk", "interaction", "coverage", "deal", "stage"} == kinds
+    _assert_exact(
+        "explain",
+        doc,
+        [
+            lambda d: d.pop("schema_version"),
+            lambda d: d.update(extra=1),
+            lambda d: d.pop("expected_shortfall"),
+            lambda d: d["contributions"][0].update(label="sales queue"),
+            lambda d: d["contributions"][0].update(value="a lot"),
+            lambda d: d["findings"].append(3),
+        ],
+    )
 
 
 @pytest.mark.parametrize(
@@ -84,6 +176,12 @@ def test_compare_json_follows_its_schema(simsales_cli: Cli) -> None:
         lambda d: d["deals"][0].pop("win_probability"),
         lambda d: d["deals"][0]["close_date"].update(p50="31 March"),
         lambda d: d["portfolio"]["revenue"].update(mean="a lot"),
+        lambda d: d.pop("engine_paths"),
+        lambda d: d["engine_paths"].update(gpu=0),
+        lambda d: d["portfolio"]["categories"][0]["deals"][0].update(category="maybe"),
+        lambda d: d["portfolio"]["categories"][0]["thresholds"].update(commit=1.5),
+        lambda d: d["portfolio"]["by"].pop("team"),
+        lambda d: d["portfolio"]["by"]["owner"][0]["wins"].pop("low"),
     ],
 )
 def test_the_schema_catches_a_changed_document(run_doc: dict, change: Callable) -> None:  # type: ignore[type-arg]
