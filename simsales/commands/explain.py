@@ -26,9 +26,10 @@ from simsales.commands.common import (
     run_options,
 )
 from simsales.engine.model import compile_model
+from simsales.i18n import translator
 from simsales.io.outputs import claim
 from simsales.results.budget import check_budget, go_on
-from simsales.results.explain import Explanation, money, relaxations
+from simsales.results.explain import Explanation, relaxations
 from simsales.scenario.load import load
 
 __all__ = ["explain", "register", "render_explanation"]
@@ -83,7 +84,8 @@ def explain(
         default_engine(engine),
         target_file as output,
     ):  # every paired run inside goes on too
-        err.print(f"explain {period}: {runs} paired runs of {n} replications")
+        t = translator(s.locale)
+        err.print(t("xp_running", period=period, runs=runs, replications=n))
         explanation = explain_gap(
             s,
             period,
@@ -95,7 +97,7 @@ def explain(
             from simsales.report.explain_html import write_explanation
 
             write_explanation(explanation, output, s.name)
-            err.print(f"wrote {out}")
+            err.print(t("xp_wrote", path=out))
     if as_json:
         typer.echo(json.dumps(explanation.to_json(), ensure_ascii=False, indent=2))
         return
@@ -103,21 +105,19 @@ def explain(
 
 
 def render_explanation(explanation: Explanation) -> None:
+    from simsales.report.explain_html import contribution_rows
+
     out = console()
+    t = translator(explanation.locale)
     for line in explanation.findings:
         out.print(f"• {esc(line)}")
-    table = Table(title="Contributions to the mean gap (95% intervals)", title_justify="left")
-    for name in ("kind", "what", "contribution", "95% interval"):
-        table.add_column(name, justify="right" if name != "what" and name != "kind" else "left")
-    c = explanation.contributions
-    cur = explanation.currency
-    for r in c.reindex(c["value"].abs().sort_values(ascending=False).index).itertuples():
-        table.add_row(
-            r.kind,
-            esc(r.label),
-            money(r.value, cur),
-            f"{money(r.low, cur)} to {money(r.high, cur)}",
-        )
+    table = Table(title=t("xp_table_title"), title_justify="left")
+    table.add_column(t("xp_kind"))
+    table.add_column(t("xp_what"))
+    table.add_column(t("xp_contribution"), justify="right")
+    table.add_column(t("xp_ci"), justify="right")
+    for r in contribution_rows(explanation, t):
+        table.add_row(r["kind"], esc(r["label"]), r["value"], r["ci"])
     out.print(table)
 
 

@@ -67,7 +67,7 @@ def test_compare_explains_each_variants_delta(simsales_cli: Cli, tmp_path: Path)
     truth = -(8 - IN_Q1) * P_WIN * VALUE
     se = (legal["high"] - legal["low"]) / (2 * Z95)
     assert abs(legal["value"] - truth) <= K * se
-    assert "raises expected 2027Q1 revenue" in variant["explanation"]["findings"][0]
+    assert "raises expected Q1 2027 revenue" in variant["explanation"]["findings"][0]
 
 
 def test_run_json_gains_categories_and_rollups(simsales_cli: Cli, tmp_path: Path) -> None:
