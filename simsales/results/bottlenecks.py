@@ -21,15 +21,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from simsales.engine.model import Model
-from simsales.results.forecast import Forecast
 from simsales.results.records import Stays, codes, model_of, replication_index, stays
 from simsales.results.stats import mean_interval, ratio_interval
+
+if TYPE_CHECKING:  # only in annotations: forecast.py calls this module
+    from simsales.results.forecast import Forecast
 
 __all__ = ["Bottlenecks", "analyze_bottlenecks", "overlap_sums", "week_bounds"]
 
