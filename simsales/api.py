@@ -11,6 +11,7 @@ The keywords (``replications=``, ``seed=``, ``workers=``, ...) stay for notebook
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +37,8 @@ __all__ = [
     "risk_contribution",
     "simulate",
 ]
+
+log = logging.getLogger(__name__)
 
 ScenarioArg = Scenario | str | Path
 
@@ -143,7 +146,6 @@ def explain(
     *,
     target: float | None = None,
     scheduler: Any = None,
-    messages: Any = None,
     base_forecast: Forecast | None = None,
     options: RunOptions | None = None,
 ) -> Explanation:
@@ -162,8 +164,7 @@ def explain(
     for name, overlay in [("base", None), *relaxations(base)]:
         if name == "base" and base_forecast is not None:
             continue
-        if messages is not None:
-            messages(f"simulating {name}")
+        log.info("simulating %s", name)
         run = base if overlay is None else with_overlay(base, overlay, name=name)
         runs[name] = simulate_scenario(run, options, precision=None)
     base_run = base_forecast if base_forecast is not None else runs.pop("base")
@@ -175,7 +176,6 @@ def explain_comparison(
     period: str,
     *,
     options: RunOptions | None = None,
-    messages: Any = None,
 ) -> dict[str, Explanation]:
     """Each variant's change of ``period``'s gap, explained: :func:`explain` of the base and of
     every variant (reusing the comparison's runs), then the paired differences of their
@@ -184,11 +184,10 @@ def explain_comparison(
         replications=comparison.replications, seed=comparison.seed
     )
     base = comparison.scenarios[""]
-    base_explained = explain(base, period, options=run, messages=messages,
-                             base_forecast=comparison.base)  # fmt: skip
+    base_explained = explain(base, period, options=run, base_forecast=comparison.base)
     out = {}
     for name, forecast in comparison.variants.items():
-        variant = explain(comparison.scenarios[name], period, options=run, messages=messages,
+        variant = explain(comparison.scenarios[name], period, options=run,
                           base_forecast=forecast, target=base_explained.target)  # fmt: skip
         out[name] = explain_delta(base_explained, variant, name)
     return out

@@ -18,11 +18,13 @@ above; ``-v`` adds debug lines, ``-q`` keeps only warnings and errors).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
 import warnings
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
@@ -109,12 +111,22 @@ class _StderrHandler(logging.Handler):
             self.handleError(record)
 
 
-def _show_logs() -> None:
-    """Status lines (INFO and above) on stderr; -v/-q change the level (see :func:`_root`)."""
-    if not any(isinstance(h, _StderrHandler) for h in _LOG.handlers):
-        _LOG.addHandler(_StderrHandler())
+@contextlib.contextmanager
+def _logs_on_stderr() -> Iterator[None]:
+    """Status lines (INFO and above) on stderr while the CLI runs; -v/-q change the level (see
+    :func:`_root`). The logger is put back afterwards, so a program (or a test) that calls
+    :func:`main` several times keeps its own logging set-up."""
+    handler = _StderrHandler()
+    level, propagate = _LOG.level, _LOG.propagate
+    _LOG.addHandler(handler)
     _LOG.setLevel(logging.INFO)
     _LOG.propagate = False  # a root handler set up by the user would print every line twice
+    try:
+        yield
+    finally:
+        _LOG.removeHandler(handler)
+        _LOG.setLevel(level)
+        _LOG.propagate = propagate
 
 
 @app.command()
@@ -222,9 +234,9 @@ def main() -> None:
     """Console-script entry point: a message and an exit code (see the module), no traceback."""
     signal.signal(signal.SIGTERM, _terminated)
     warnings.showwarning = _show_warning
-    _show_logs()
     try:
-        app()
+        with _logs_on_stderr():
+            app()
     except SimsalesError as exc:
         _err().print(str(exc))
         sys.exit(exc.exit_code)

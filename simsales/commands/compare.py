@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simsales.api import explain_comparison
 from simsales.commands.common import (
     AllowPath,
     EngineChoice,
@@ -105,6 +104,7 @@ def compare(
     difference comes with a sharp 95% interval; the unpaired half-width beside it is what two
     independent runs would have given.
     """
+    from simsales.api import explain_comparison
     from simsales.engine.model import compile_model
     from simsales.engine.vectorized import default_engine
     from simsales.results.budget import check_budget, go_on
@@ -155,7 +155,7 @@ def compare(
             write_compare_html(comparison, output, contribution)
             err.print(f"wrote {out}")
     explained = (
-        explain_comparison(comparison, explain_period, options=options, messages=err.print)
+        explain_comparison(comparison, explain_period, options=options)
         if explain_period is not None
         else {}
     )

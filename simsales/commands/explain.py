@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from simsales.api import explain as explain_gap
 from simsales.commands.common import (
     AllowPath,
     EngineChoice,
@@ -25,14 +25,15 @@ from simsales.commands.common import (
     reading,
     run_options,
 )
-from simsales.engine.model import compile_model
-from simsales.i18n import translator
 from simsales.io.outputs import claim
-from simsales.results.budget import check_budget, go_on
-from simsales.results.explain import Explanation, relaxations
-from simsales.scenario.load import load
+
+if TYPE_CHECKING:
+    from simsales.results.explain import Explanation
+
 
 __all__ = ["explain", "register", "render_explanation"]
+
+log = logging.getLogger(__name__)
 
 
 def explain(
@@ -66,6 +67,12 @@ def explain(
     Pools (queueing, from runs with unlimited people), risks (runs without each), deals (lost),
     stages (deals still in them when the period ends) and coverage; they add up to the gap.
     """
+    from simsales.api import explain as explain_gap
+    from simsales.engine.model import compile_model
+    from simsales.results.budget import check_budget, go_on
+    from simsales.results.explain import relaxations
+    from simsales.scenario.load import load
+
     err = console(stderr=True, markup=False)
     with reading(allow_path):
         s = load(scenario, variant=variant)
@@ -84,20 +91,18 @@ def explain(
         default_engine(engine),
         target_file as output,
     ):  # every paired run inside goes on too
-        t = translator(s.locale)
-        err.print(t("xp_running", period=period, runs=runs, replications=n))
+        log.info("explain %s: %d paired runs of %d replications", period, runs, n)
         explanation = explain_gap(
             s,
             period,
             target=target,
             options=run_options(replications, seed, workers),
-            messages=err.print,
         )
         if output is not None:
             from simsales.report.explain_html import write_explanation
 
             write_explanation(explanation, output, s.name)
-            err.print(t("xp_wrote", path=out))
+            err.print(f"wrote {out}")
     if as_json:
         typer.echo(json.dumps(explanation.to_json(), ensure_ascii=False, indent=2))
         return
@@ -105,6 +110,7 @@ def explain(
 
 
 def render_explanation(explanation: Explanation) -> None:
+    from simsales.i18n import translator
     from simsales.report.explain_html import contribution_rows
 
     out = console()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import simsales.cli
 import simsales.results.summary
 from simsales.results import budget
 
@@ -262,7 +263,7 @@ def test_an_internal_error_is_one_line_and_debug_shows_the_traceback(
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("boom")
 
-    # the command imports summarize when it runs: break it where it is looked up
+    # the run command imports summarize when it runs (lazy imports), so it meets the broken one
     monkeypatch.setattr(simsales.results.summary, "summarize", broken)
     monkeypatch.delenv("SIMSALES_DEBUG", raising=False)
     code, out, err = simsales_cli("run", str(MINIMAL), "-n", "3")

@@ -37,6 +37,15 @@ def test_status_lines_by_default_debug_with_v_none_with_q(
     assert "simulating" not in quiet
 
 
+def test_the_cli_puts_the_logger_back(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logger = logging.getLogger("simsales")
+    before = (list(logger.handlers), logger.level, logger.propagate)
+    _run(monkeypatch, capsys, "-v", *ARGS)
+    assert (list(logger.handlers), logger.level, logger.propagate) == before
+
+
 def test_the_api_logs_on_the_simsales_logger(caplog: pytest.LogCaptureFixture) -> None:
     seed = simsales.load(MINIMAL).simulation.seed
     with caplog.at_level(logging.INFO, logger="simsales"):

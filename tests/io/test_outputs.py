@@ -188,8 +188,8 @@ def _no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("the output should have been refused before simulating")
 
-    monkeypatch.setattr("simsales.commands.run.simulate", fail)
-    monkeypatch.setattr("simsales.commands.report.simulate", fail)
+    # run and report import simulate from simsales.api when they run (lazy imports)
+    monkeypatch.setattr("simsales.api.simulate", fail)
 
 
 def test_an_unwritable_folder_is_reported_before_simulating(
