@@ -78,6 +78,7 @@ __getattr__, __dir__ = lazy_exports(
         "Comparison": "simsales.results.compare",
         "Explanation": "simsales.results.explain",
         "Forecast": "simsales.results.forecast",
+        "RiskContribution": "simsales.results.risk_contribution",
         "load": "simsales.scenario.load",
         "load_dict": "simsales.scenario.load",
         "with_overlay": "simsales.scenario.load",
