@@ -13,9 +13,11 @@ from report_fixtures import SCENARIOS
 
 import simsales
 from simsales.i18n import translator
+from simsales.report.compare_html import render_compare_html
 from simsales.report.explain_html import render_explanation
 from simsales.report.fonts import find_cjk_font, needs_cjk
 from simsales.report.html import render_report
+from simsales.results.compare import Comparison
 from simsales.results.explain import Explanation
 from simsales.results.forecast import Forecast
 
@@ -110,3 +112,15 @@ def test_the_embedded_font_covers_every_chinese_character(chinese_page: str) -> 
     needed = {ord(c) for c in _visible_text(chinese_page) if needs_cjk(c)}
     assert needed and needed <= covered, sorted(chr(c) for c in needed - covered)
     assert len(face[1]) < 2_000_000  # a subset, not the whole font
+
+
+def test_the_risk_register_of_a_chinese_comparison_is_chinese(
+    comparisons: dict[str, Comparison], chinese: Forecast
+) -> None:
+    risks = simsales.risk_contribution(SCENARIOS / "zh-system-integration.yaml", replications=20)
+    page = render_compare_html(comparisons["zh-CN"], risks)
+    register = re.search(r"<h3>风险登记册</h3>(.*?)</table>", page, re.S)
+    assert register is not None, "no risk register on the page"
+    text = html.unescape(re.sub(r"<[^>]+>", " ", register[1]))
+    assert "缓解前概率" in text and "%" in text
+    assert not _english_words(text, chinese), sorted(_english_words(text, chinese))
