@@ -33,6 +33,11 @@ Model choices (each also written into the scenario's header comment):
   first seen in: ``arrivals[].stage``), counted from the export's observation start (its first
   close) to the as-of date. A trend and a month-of-quarter or month-of-year cycle are added
   only when the monthly totals support them (:func:`simsales.calibrate.fit.arrival_pattern`).
+- Calendar cycle of the chance to win (``won_season`` on every stage with a won exit): the
+  won share of each month's decisions, pooled over the stages, by month of the quarter (or of
+  the year with 24 months or more), kept only when a quasi-likelihood-ratio test at 1% supports
+  it (:func:`simsales.calibrate.fit.won_cycle`); the factors are each level's share over the
+  overall one. The timing of decisions is not made seasonal.
 - Parameter uncertainty and drift (``uncertainty:``): per replication the arrival rates, the
   odds of winning exits, the times in stage and the values are multiplied by lognormal factors
   of mean 1 whose variance (of the log) is the sampling variance of the pooled estimate plus
@@ -68,6 +73,7 @@ from simsales.calibrate.fit import (
     FloatArray,
     RateFit,
     ValueFit,
+    WonCycle,
     aalen_johansen,
     arrival_pattern,
     beta_rate,
@@ -80,6 +86,7 @@ from simsales.calibrate.fit import (
     month_exposure,
     poisson_rate,
     probabilities,
+    won_cycle,
 )
 from simsales.calibrate.history import History
 from simsales.calibrate.importer import stage_id
@@ -156,6 +163,7 @@ class Calibration:
     uncertainty: dict[str, Drift] = field(default_factory=dict)
     value_fallback: ValueFit | None = None  # the value for types with none (no won values)
     arrival_factor: float = 1.0  # pattern's rate at the start / the history's mean rate
+    won_cycle: WonCycle | None = None  # calendar cycle of the chance to win, if supported
 
     def scenario(self) -> dict[str, Any]:
         """The scenario as plain data (what :func:`simsales.load_dict` takes)."""
@@ -230,6 +238,12 @@ class Calibration:
                 for g in self.groups
             ],
             "arrival_pattern": self.pattern.note if self.pattern else None,
+            "won_season": (
+                None
+                if self.won_cycle is None or self.won_cycle.form == "none"
+                else {self.won_cycle.form: list(self.won_cycle.factors)}
+            ),
+            "won_season_test": self.won_cycle.note if self.won_cycle else None,
             "uncertainty_sd_log": {k: d.sd_log for k, d in self.uncertainty.items()},
             "pipeline_deals": len(self.pipeline),
             "agents_active": self.agents_active,
@@ -296,6 +310,8 @@ def calibrate(
     visits = _visit_table(h, deals, t)
     stages = tuple(_fit_stage(h, visits, s, t, durations) for s in h.stages)
     _report_stale(h, stages)
+    winning = {s.id for s in stages if any(e.to == "won" for e in s.exits)}
+    season = _won_cycle(h, visits, t, winning)
     taken: set[str] = set()
     names = sorted(deals["group"].unique(), key=lambda g: (-int((deals["group"] == g).sum()), g))
     ids = {g: safe_id(stage_id(g), taken) for g in names}
@@ -373,9 +389,10 @@ def calibrate(
         exported=snap.date(),
         pattern=pattern,
         arrival_month=month0,
-        uncertainty=_uncertainty(h, deals, visits, t, monthly, expected),
+        uncertainty=_uncertainty(h, deals, visits, t, monthly, expected, season),
         value_fallback=fallback,
         arrival_factor=float(factor),
+        won_cycle=season,
     )
 
 
@@ -650,12 +667,13 @@ def _uncertainty(
     t: pd.Timestamp,
     monthly: pd.DataFrame,
     expected: FloatArray,
+    cycle: WonCycle,
 ) -> dict[str, Drift]:
     """Per-replication multipliers' spreads (see the module docstring)."""
     out: dict[str, Drift] = {}
     if len(monthly):
         out["arrivals"] = count_drift(monthly["count"], monthly["exposure"], expected)
-    won_drift = _won_calendar_drift(h, visits, t)
+    won_drift = _won_calendar_drift(h, visits, t, cycle)
     if won_drift is not None:
         out["win_odds"] = won_drift
     done = visits[visits["to"] != ""]
@@ -675,7 +693,26 @@ def _uncertainty(
     return out
 
 
-def _won_calendar_drift(h: History, visits: pd.DataFrame, t: pd.Timestamp) -> Drift | None:
+def _won_cycle(h: History, visits: pd.DataFrame, t: pd.Timestamp, winning: set[str]) -> WonCycle:
+    """The calendar cycle of the chance to win (:func:`simsales.calibrate.fit.won_cycle`) from
+    the decisions (visits that left for won or lost) of each month from the observation start
+    to the as-of date, pooled over the ``winning`` stages (those with a won exit, where the
+    ``won_season`` is written: a quarter-end push acts on each the same way)."""
+    start = h.observed_from.normalize()
+    end = t + pd.Timedelta(days=1)
+    months = _months(start, end)
+    d = visits[visits["to"].isin(["won", "lost"]) & visits["stage"].isin(winning)]
+    d = d[d["left"] >= start]
+    d = d[d["left"] < end]
+    month = d["left"].dt.to_period("M")
+    won = (d["to"] == "won").groupby(month).sum().reindex(months, fill_value=0)
+    decided = month.value_counts().reindex(months, fill_value=0)
+    return won_cycle(won.to_numpy(), decided.to_numpy(), [m.month for m in months])
+
+
+def _won_calendar_drift(
+    h: History, visits: pd.DataFrame, t: pd.Timestamp, cycle: WonCycle
+) -> Drift | None:
     """How much the wins of each calendar month vary beyond what the age-based exit hazards
     expect, as a spread of the odds of winning.
 
@@ -687,7 +724,8 @@ def _won_calendar_drift(h: History, visits: pd.DataFrame, t: pd.Timestamp) -> Dr
     wins; it becomes one of the log-odds by the delta method as for a single stage (divided by
     ``(1 - p)^2``, ``p`` the share of decided deals that were won). Zero when the hazards
     explain the months (a stationary process); large when wins follow the calendar (a
-    quarter-end cycle)."""
+    quarter-end cycle) that ``cycle`` (the fitted ``won_season``) does not already explain:
+    each month's ``E`` is multiplied by its factor."""
     start = h.observed_from.normalize()
     months = _months(start, t + pd.Timedelta(days=1))
     whole = [m for m in months if m.start_time >= start and m.end_time <= t + pd.Timedelta(days=1)]
@@ -729,6 +767,7 @@ def _won_calendar_drift(h: History, visits: pd.DataFrame, t: pd.Timestamp) -> Dr
     if observed.sum() == 0 or n_won + n_lost == 0:
         return None
     p = n_won / (n_won + n_lost)
+    expected *= np.array([cycle.factor(m.month) for m in whole])
     rel = count_drift(observed, np.ones(n_months), expected)
     scale = 1.0 / max(1.0 - p, 0.05) ** 2
     return Drift(rel.sampling_var * scale, rel.between_var * scale, n_months, int(observed.sum()))

@@ -9,6 +9,7 @@
   marginal likelihood).
 - :func:`poisson_rate`: arrivals per month with the exact (Garwood) Poisson interval.
 - :func:`fit_values`: a lognormal fitted to contract values.
+- :func:`won_cycle`: a month-of-quarter / month-of-year cycle of the chance to win, if supported.
 
 Units: durations in days, rates per calendar month, values in the currency.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -712,3 +714,89 @@ def arrival_pattern(
     full = np.zeros(len(ok))
     full[ok] = expected
     return ArrivalPattern(trend, factor, full, note)
+
+
+@dataclass(frozen=True)
+class WonCycle:
+    """What the monthly won shares of decisions support: a calendar cycle of the chance to win."""
+
+    form: Literal["none", "month_of_quarter", "month_of_year"]
+    factors: tuple[float, ...]  # per month of the quarter (3) or of the year (12); () for none
+    se: tuple[float, ...]  # their standard errors (delta method, dispersion included)
+    note: str
+
+    def factor(self, month: int) -> float:
+        """The factor of calendar month ``month`` (1..12); 1 without a cycle."""
+        if self.form == "month_of_quarter":
+            return self.factors[(month - 1) % 3]
+        if self.form == "month_of_year":
+            return self.factors[month - 1]
+        return 1.0
+
+
+def won_cycle(
+    won: npt.ArrayLike, decided: npt.ArrayLike, months: npt.ArrayLike, level: float = 0.01
+) -> WonCycle:
+    """Choose a month-of-quarter or month-of-year cycle of the chance to win, or none.
+
+    ``won`` and ``decided`` count the decisions (won or lost) of each month of the history,
+    ``months`` its calendar month (1..12). The share won is a binomial with a probability per
+    level of the cycle (its maximum-likelihood estimate is the level's pooled share). Nested
+    models are compared by a quasi-likelihood-ratio test, as :func:`arrival_pattern` does: the
+    deviance gained, divided by the dispersion (Pearson chi-square per degree of freedom of the
+    largest model, at least 1: months vary beyond binomial noise), against chi-square with the
+    gained degrees of freedom at ``level`` (the false-positive rate without a cycle). The
+    month-of-quarter cycle (2 df) needs 6 months or more covering all three months of the
+    quarter; the month-of-year one (11 df) 24 months or more, tested against the better of the
+    others. The factors are the level's share over the overall share (their decision-weighted
+    mean is 1), what a stage's ``won_season`` takes."""
+    w = np.asarray(won, dtype=np.float64)
+    n = np.asarray(decided, dtype=np.float64)
+    mon = np.asarray(months, dtype=np.int64)
+    ok = n > 0
+    w, n, mon = w[ok], n[ok], mon[ok]
+    levels: dict[str, npt.NDArray[np.int64]] = {"none": np.zeros(len(n), np.int64)}
+    if len(n) >= 6 and len(set(((mon - 1) % 3).tolist())) == 3:
+        levels["month_of_quarter"] = (mon - 1) % 3
+    if len(n) >= 24 and len(set(mon.tolist())) == 12:
+        levels["month_of_year"] = mon - 1
+    if n.sum() == 0 or w.sum() in (0, n.sum()):
+        return WonCycle("none", (), (), "none (no wins or no losses)")
+
+    def fit(level_of: npt.NDArray[np.int64]) -> tuple[FloatArray, float]:
+        k = int(level_of.max()) + 1
+        q = np.bincount(level_of, w, k) / np.maximum(np.bincount(level_of, n, k), 1e-300)
+        p = np.clip(q[level_of], 1e-12, 1 - 1e-12)
+        return q, float(np.sum(w * np.log(p) + (n - w) * np.log1p(-p)))
+
+    fits = {name: fit(lv) for name, lv in levels.items()}
+    biggest = list(levels)[-1]
+    p_big = np.clip(fits[biggest][0][levels[biggest]], 1e-12, 1 - 1e-12)
+    df_resid = max(len(n) - len(fits[biggest][0]), 1)
+    phi = max(float(np.sum((w - n * p_big) ** 2 / (n * p_big * (1 - p_big)))) / df_resid, 1.0)
+    chosen = "none"
+    for name in list(levels)[1:]:
+        gain = 2 * (fits[name][1] - fits[chosen][1]) / phi
+        extra = len(fits[name][0]) - len(fits[chosen][0])
+        if extra > 0 and gain > float(stats.chi2.ppf(1 - level, extra)):
+            chosen = name
+    note = (
+        f"{chosen.replace('_', ' ')} (quasi-likelihood-ratio tests at {level:g} over "
+        f"{len(n)} months, dispersion {phi:.2f})"
+    )
+    if chosen == "none":
+        return WonCycle("none", (), (), note)
+    lv = levels[chosen]
+    k = int(lv.max()) + 1
+    q_all = w.sum() / n.sum()
+    q, n_k = fits[chosen][0], np.bincount(lv, n, k)
+    q = np.maximum(q, 0.5 / n_k)  # a level without a win: half a win, so the factor stays > 0
+    factors = np.minimum(q / q_all, 100.0)
+    # var(q_k / q) by the delta method, q_k and q treated as independent binomial shares
+    var = phi * (q * (1 - q) / n_k / q_all**2 + q**2 * q_all * (1 - q_all) / n.sum() / q_all**4)
+    return WonCycle(
+        chosen,  # type: ignore[arg-type]
+        tuple(float(f) for f in factors),
+        tuple(float(math.sqrt(v)) for v in var),
+        note,
+    )

@@ -121,6 +121,10 @@ def _build(c: Calibration) -> CommentedMap:
             + (f"; {s.stale:,} open deals are" if s.stale else ""),
             "stale",
         )
+        cycle = c.won_cycle
+        if cycle is not None and cycle.form != "none" and any(e.to == "won" for e in s.exits):
+            item["won_season"] = _flow({cycle.form: [round(f, 4) for f in cycle.factors]})
+            item.yaml_add_eol_comment(f"won share of decisions by {cycle.note}", "won_season")
         stages.append(item)
     types = CommentedMap()
     for g in c.groups:
@@ -236,6 +240,9 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
         "- values: lognormal fitted to won deals' values per type;",
         f"- arrivals: deals opened per month and entry stage from {c.arrivals_from} to {c.as_of};",
         f"  pattern: {c.pattern.note if c.pattern else 'constant (no whole month)'};",
+        "- won_season: the won share of each month's decisions by "
+        + (c.won_cycle.note if c.won_cycle else "none")
+        + ";",
         "- uncertainty: per-replication multipliers, lognormal of mean 1; variance of the log =",
         "  sampling variance of the pooled estimate + between-month variance beyond Poisson /",
         "  binomial noise (method of moments, floored at zero);",

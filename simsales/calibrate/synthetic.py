@@ -168,6 +168,7 @@ def synthetic_history(
     entry: dict[str, float] | None = None,
     speed: dict[str, float] | None = None,
     crm_fields: bool = False,
+    won_cycle: tuple[float, float, float] | None = None,
 ) -> pd.DataFrame:
     """A timestamped stage-change export (id, stage, entered_at, outcome, product, value) of
     deals arriving from ``start`` and seen on ``snapshot``, with a known truth:
@@ -179,6 +180,9 @@ def synthetic_history(
       a skip, a rework loop and ten-minute click-throughs;
     - values: a lognormal per product, known only for won deals; ``speed`` (product -> factor)
       multiplies a product's times in stage (default 1);
+    - ``won_cycle``: a factor on the chance to win by month of quarter of the decision, as a
+      stage's ``won_season`` acts in the engine (a win turned into a loss with chance 1 - c, a
+      loss into a win with chance (c - 1) p_won / p_lost in stages with a won exit);
     - ``crm_fields``: also the CRM's probability, forecast category and expected close date on
       every row (by stage, as many CRMs set them).
 
@@ -217,6 +221,8 @@ def synthetic_history(
                 j = int(rng.choice(len(options), p=[o[1] for o in options]))
                 to, _, law = options[j]
                 t = t + pd.Timedelta(days=_draw(rng, law) * slow.get(product, 1.0))
+                if to in ("won", "lost") and won_cycle is not None:
+                    to = _seasonal(rng, to, options, won_cycle[(t.month - 1) % 3])
                 if to in ("won", "lost"):
                     if t < snap:
                         label = "Won" if to == "won" else "Lost"
@@ -235,6 +241,17 @@ def synthetic_history(
         out["expected_close"] = (out["entered_at"] + pd.Timedelta(days=30)).dt.strftime("%Y-%m-%d")
     out["entered_at"] = out["entered_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
     return out.sort_values(["entered_at", "id"], kind="stable").reset_index(drop=True)
+
+
+def _seasonal(rng: np.random.Generator, to: str, options: tuple[Exit, ...], c: float) -> str:
+    """The decision ``to`` under the month's factor ``c`` (see ``won_cycle``)."""
+    p_won = sum(o[1] for o in options if o[0] == "won")
+    p_lost = sum(o[1] for o in options if o[0] == "lost")
+    if to == "won" and c < 1 and rng.random() >= c:
+        return "lost"
+    if to == "lost" and c > 1 and p_lost > 0 and rng.random() < (c - 1) * p_won / p_lost:
+        return "won"
+    return to
 
 
 def synthetic_mapping(crm_fields: bool = False) -> dict[str, object]:

@@ -13,6 +13,7 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
+from simsales.engine.season import SeasonPlan, season_plan
 from simsales.engine.streams import SLOT_VALUE, SLOT_VISITS, stable_hash
 from simsales.scenario.calendar import WorkCalendar
 from simsales.scenario.distributions import DistributionSpec, Sampler
@@ -75,6 +76,7 @@ class TypePlan:
     margin: float
     win_from: FloatArray  # chance to win from the start of each stage (absorbing chain)
     exits: tuple[ExitPlan | None, ...]  # per stage: competing exits, or None (advance/rework)
+    season: tuple[SeasonPlan | None, ...] = ()  # per stage: won_season by month, or None
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,7 @@ def compile_model(s: Scenario) -> Model:
         1.0 if calendar.is_workday(s.horizon) else 0.0
     )
 
-    types = tuple(_type_plan(name, s, stage_index, pool_index) for name in s.deal_types)
+    types = tuple(_type_plan(name, s, stage_index, pool_index, calendar) for name in s.deal_types)
     deals = s.deals()
     changes = sorted(
         (max(0.0, float(calendar.to_model_time(c.from_))), pool_index[p], c.capacity)
@@ -295,7 +297,11 @@ def _uncertainty(u: Uncertainty, type_index: int, suffix: str) -> list[Uncertain
 
 
 def _type_plan(
-    name: str, s: Scenario, stage_index: dict[str, int], pool_index: dict[str, int]
+    name: str,
+    s: Scenario,
+    stage_index: dict[str, int],
+    pool_index: dict[str, int],
+    calendar: WorkCalendar,
 ) -> TypePlan:
     dt = s.deal_types[name]
     stages = s.stages_of(name)
@@ -329,6 +335,7 @@ def _type_plan(
         margin=dt.margin,
         win_from=win_probabilities(on, advance, rework_to, rework_p, exits) if n else np.zeros(0),
         exits=exits,
+        season=tuple(season_plan(st.won_season, calendar, s.start, s.horizon) for st in stages),
     )
 
 

@@ -31,6 +31,8 @@ Semantics (see also docs/architecture.md, "Data flow" and "Add a stage exit"):
   later stage have their shares multiplied by it and all shares are renormalised; in the simple
   form the advance probability's odds are multiplied and rework keeps its share relative to the
   rest. A deal type's own multipliers multiply the global ones.
+- ``won_season`` (:mod:`simsales.engine.season`): the factor of the calendar month of the day a
+  deal leaves a stage multiplies its win factor for that exit (exits form and simple form alike).
 - A global risk occurs at most once, at a uniform time in its window, and hits every open deal
   that matches; its delay is served at the deal's next checkpoint (stage entry or exit).
 - Deals still undecided at the horizon are ``open``; a decision exactly at the horizon is inside
@@ -446,6 +448,7 @@ class _Run:
         skipped = deal.skipped
         first_dur, record, urow = deal.first_dur, self.visits.append, deal.u_visits
         first_exit = deal.first_exit
+        season = m.types[deal.type].season  # won_season per stage (see engine/season.py)
         dynamic = self.dynamic  # rules or risks may change the deal on the way
         fifo = m.queue == "fifo"
         stage = deal.stage0
@@ -521,9 +524,12 @@ class _Run:
                 nxt = stage + 1  # the next stage the deal goes through
                 while nxt < s_count and (not on[nxt] or nxt in skipped):
                     nxt += 1
+                # the decision month's won_season factor acts like the win factor
+                c = sp.at(end) if season and (sp := season[stage]) is not None else 1.0
                 # where it goes: a stage, or TO_WON / TO_LOST; and the kind of exit
                 if ex is not None:
                     go = ex[0][k]
+                    f *= c
                     if f != 1.0 and go < 0:
                         ratio = ex[3]
                         if visit == 0 and deal.first_ratio is not None and stage == deal.stage0:
@@ -545,7 +551,7 @@ class _Run:
                 else:
                     p_advance = advance[stage]
                     if nxt >= s_count:
-                        p_advance *= deal.win_factor
+                        p_advance *= deal.win_factor * c
                     if urow[base + 2] >= p_advance:
                         kind, go = K_LOST, TO_LOST
                     elif nxt >= s_count:

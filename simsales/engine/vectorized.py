@@ -20,10 +20,10 @@ produces with the same SeedSequence. It reaches that by construction, not by app
   allocator.py, then never queues anyone, so the pools change nothing). A declined
   replication (None) runs on SimPy.
 
-Scenarios with rules, deal or global risks, or any model feature this module does not know
-(see :func:`unsupported`) are declined as a whole. Covered: stage times, competing exits,
-rework, arrivals, live deals in their stage (stale ones too), ``uncertainty:`` multipliers,
-capacity changes and resource risks.
+Scenarios with rules, deal or global risks, a stage's ``won_season``, or any model feature this
+module does not know (see :func:`unsupported`) are declined as a whole. Covered: stage times,
+competing exits, rework, arrivals, live deals in their stage (stale ones too), ``uncertainty:``
+multipliers, capacity changes and resource risks.
 """
 
 from __future__ import annotations
@@ -149,6 +149,7 @@ _TYPE_FIELDS = frozenset(
         "margin",
         "win_from",
         "exits",
+        "season",
     ]
 )
 _EXIT_FIELDS = frozenset(["to", "p", "after", "towards_win", "stale_after"])
@@ -199,6 +200,8 @@ def unsupported(model: Model) -> str | None:
         return "rules"
     if any(r.scope != SCOPE_RESOURCE for r in model.risks):
         return "deal or global risks"
+    if any(plan is not None for t in model.types for plan in t.season):
+        return "won_season"
     return None
 
 

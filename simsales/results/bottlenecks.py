@@ -31,7 +31,7 @@ from simsales.engine.model import Model
 from simsales.results.records import Stays, codes, model_of, replication_index, stays
 from simsales.results.stats import mean_interval, ratio_interval
 
-if TYPE_CHECKING:  # only in annotations: forecast.py calls this module
+if TYPE_CHECKING:  # the Forecast asks for its bottlenecks: a type here, not an import
     from simsales.results.forecast import Forecast
 
 __all__ = ["Bottlenecks", "analyze_bottlenecks", "overlap_sums", "week_bounds"]

@@ -76,6 +76,9 @@ Money = Annotated[
 Factor = Annotated[
     float, Field(ge=0.0, le=100.0, allow_inf_nan=False, description="multiplier, 1 = unchanged")
 ]
+SeasonFactor = Annotated[
+    float, Field(gt=0.0, le=100.0, allow_inf_nan=False, description="factor, 1 = unchanged")
+]
 ID_PATTERN = r"^[^\s.\[\]{}:,#][^.\[\]{}:,#]*$"
 Identifier = Annotated[
     str,
@@ -229,6 +232,39 @@ Stale = Annotated[
 ]
 
 
+class WonSeason(Frozen):
+    """Calendar seasonality of decisions: a factor on the deal's chance to win when it leaves
+    the stage in a given calendar month (the month of its decision day).
+
+    The factor multiplies the deal's win factor at that exit, exactly as a risk's win factor
+    does: in a stage with ``exits`` a factor c < 1 turns a won exit into a loss with chance
+    1 - c, c > 1 turns a lost exit into a win so that the won share becomes min(c p_won,
+    p_won + p_lost); in the simple form the last stage's advance chance is multiplied by c.
+    The time of the decision is not changed. ``month_of_quarter`` (three factors: first,
+    second, third month of a calendar quarter) and ``month_of_year`` (twelve, January first)
+    multiply when both are given. Calibration writes factors whose decision-weighted mean is 1,
+    so the stage's fitted shares stay its average."""
+
+    month_of_quarter: tuple[SeasonFactor, SeasonFactor, SeasonFactor] | None = Field(
+        None, description="factor on the chance to win by month of the quarter: [1st, 2nd, 3rd]"
+    )
+    month_of_year: tuple[SeasonFactor, ...] | None = Field(
+        None,
+        min_length=12,
+        max_length=12,
+        description="factor on the chance to win by calendar month, January first (12 values)",
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> WonSeason:
+        if self.month_of_quarter is None and self.month_of_year is None:
+            raise invalid(
+                "won_season needs month_of_quarter or month_of_year",
+                "e.g. won_season: {month_of_quarter: [0.9, 0.9, 1.2]}",
+            )
+        return self
+
+
 def _exit_shares(exits: tuple[Exit, ...] | None) -> tuple[Exit, ...] | None:
     """Exit shares are a distribution over the ways out: they must sum to 1."""
     if exits is None:
@@ -263,7 +299,10 @@ class Stage(Frozen):
 
     ``stale`` applies to live deals in a stage with exits that have already spent longer than
     any exit's time (every exit's survival is 0 at their age): ``lost`` loses them at once,
-    ``{lost_after: N}`` after N more days; they hold no people meanwhile."""
+    ``{lost_after: N}`` after N more days; they hold no people meanwhile.
+
+    ``won_season`` makes the chance to win depend on the calendar month in which a deal leaves
+    the stage (quarter-end pushes): see :class:`WonSeason`."""
 
     id: Identifier
     name: str | None = Field(None, description="display name")
@@ -278,6 +317,9 @@ class Stage(Frozen):
         None, description="competing exits instead of advance/rework; shares p sum to 1"
     )
     stale: Stale = "lost"
+    won_season: WonSeason | None = Field(
+        None, description="calendar seasonality of the chance to win when a deal leaves"
+    )
     cost: Money = Field(0.0, description="direct cost per visit (travel, demo kit, ...)")
 
     @field_validator("exits")
@@ -308,6 +350,7 @@ class StageOverride(Frozen):
     rework: Rework | None = None
     exits: tuple[Exit, ...] | None = None
     stale: Stale | None = None
+    won_season: WonSeason | None = None
     cost: Money | None = None
 
     @field_validator("exits")

@@ -272,13 +272,13 @@ def test_exit_times_shrunk_per_type_only_when_types_differ(tmp_path: Path) -> No
     assert "weighted" in by["alpha"].time.note
 
 
-def test_win_odds_drift_zero_when_stationary_large_when_wins_follow_the_calendar(
+def test_win_odds_drift_zero_when_stationary_and_when_won_season_explains_the_calendar(
     tmp_path: Path,
 ) -> None:
     """A stationary history (no trend, no cycle): the wins of each month are what the
     age-based hazards expect, no drift beyond the sampling part (the method-of-moments
     estimate has a standard error near 0.01 here). The same history with every win moved to
-    the last day of its quarter: the months differ far beyond Poisson noise."""
+    the last day of its quarter: a month-of-quarter won_season is chosen and explains it."""
     flat = synthetic_history("2021-01-01", "2022-12-31", seed=5, per_month=80, trend=0.0,
                              quarter_cycle=(1, 1, 1))  # fmt: skip
     path = tmp_path / "flat.csv"
@@ -294,4 +294,10 @@ def test_win_odds_drift_zero_when_stationary_large_when_wins_follow_the_calendar
     path2 = tmp_path / "quarter_end.csv"
     moved.sort_values("entered_at", kind="stable").to_csv(path2, index=False)
     q = calibrate(_read(path2), "2022-12-31", by=None)
-    assert q.uncertainty["win_odds"].between_var > 0.5
+    # the calendar is modelled now (won_season): no win in a quarter's first two months, and
+    # each month's wins are what the hazards times the cycle expect, so no drift is left
+    assert q.won_cycle is not None and q.won_cycle.form == "month_of_quarter"
+    # every win in the third month: its factor is 3 / (1 + 2 q) for a won share q of decisions
+    # (losses spread evenly), above 1.2 for any q < 0.75
+    assert max(q.won_cycle.factors[:2]) < 0.01 < 1.2 < q.won_cycle.factors[2]
+    assert q.uncertainty["win_odds"].between_var < 0.03

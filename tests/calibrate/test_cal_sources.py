@@ -46,7 +46,13 @@ def test_an_export_cut_at_d_calibrates_like_the_full_export_as_of_d(
 ) -> None:
     cut = generate.write(source, tmp_path / source, as_of=CUT)
     full = DATA / source
-    assert _scenario(cut, source, CUT) == _scenario(full, source, CUT)
+    from_cut, from_full = _scenario(cut, source, CUT), _scenario(full, source, CUT)
+    # A rep's close date that changed after D is unknown in an export without field history
+    # (HubSpot): the full export may know less than the cut, never something else.
+    for then, now in zip(from_cut["pipeline"], from_full["pipeline"], strict=True):
+        assert now.get("target_close") in (None, then.get("target_close")), then["id"]
+        then.pop("target_close", None), now.pop("target_close", None)
+    assert from_cut == from_full
     # ...and the full export knows more: as of its end the calibration differs
     assert _scenario(full, source, generate.END) != _scenario(full, source, CUT)
 

@@ -95,6 +95,7 @@ def test_to_json_keeps_the_run_contract(forecast: Forecast) -> None:
         "scenario",
         "seed",
         "replications",
+        "engine_paths",
         "deals",
         "portfolio",
         "resources",
