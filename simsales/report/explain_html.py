@@ -11,12 +11,11 @@ from simsales.io.outputs import Output, write_text
 from simsales.report.pages import render_page
 from simsales.results.explain import Explanation
 
-__all__ = ["KINDS", "contribution_rows", "explain_context", "render_explanation",
-           "write_explanation"]  # fmt: skip
+__all__ = ["contribution_rows", "explain_context", "render_explanation", "write_explanation"]
 
-KINDS = {"pool": N_("xp_kind_pool"), "risk": N_("xp_kind_risk"),
-         "interaction": N_("xp_kind_interaction"), "coverage": N_("xp_kind_coverage"),
-         "deal": N_("xp_kind_deal"), "stage": N_("xp_kind_stage")}  # fmt: skip
+_KINDS = {"pool": N_("xp_kind_pool"), "risk": N_("xp_kind_risk"),
+          "interaction": N_("xp_kind_interaction"), "coverage": N_("xp_kind_coverage"),
+          "deal": N_("xp_kind_deal"), "stage": N_("xp_kind_stage")}  # fmt: skip
 
 
 def contribution_rows(explanation: Explanation, t: Translator) -> list[dict[str, str]]:
@@ -25,7 +24,7 @@ def contribution_rows(explanation: Explanation, t: Translator) -> list[dict[str,
     rows = c.reindex(c["value"].abs().sort_values(ascending=False).index)
     return [
         {
-            "kind": t(KINDS[r.kind]) if r.kind in KINDS else r.kind,
+            "kind": t(_KINDS[r.kind]) if r.kind in _KINDS else r.kind,
             "label": r.label,
             "value": t.money(r.value),
             "ci": t("xp_range", low=t.money(r.low), high=t.money(r.high)),
