@@ -18,11 +18,19 @@ from simsales.lazy import lazy_exports
 from simsales.report import views as _views  # noqa: F401  (fills Forecast.plot and the like)
 
 if TYPE_CHECKING:
-    from simsales.api import compare, explain, optimize, risk_contribution, simulate
+    from simsales.api import (
+        compare,
+        explain,
+        explain_comparison,
+        optimize,
+        risk_contribution,
+        simulate,
+    )
     from simsales.engine.options import RunOptions
     from simsales.optimize.options import OptimizeOptions
     from simsales.optimize.plan import Plan
     from simsales.results.compare import Comparison
+    from simsales.results.explain import Explanation
     from simsales.results.forecast import Forecast
     from simsales.results.risk_contribution import RiskContribution
     from simsales.scenario.load import load, load_dict, with_overlay
@@ -32,6 +40,7 @@ else:
 
 __all__ = [
     "Comparison",
+    "Explanation",
     "Forecast",
     "OptimizationError",
     "OptimizeOptions",
@@ -44,6 +53,7 @@ __all__ = [
     "SimulationError",
     "compare",
     "explain",
+    "explain_comparison",
     "load",
     "load_dict",
     "optimize",
@@ -59,12 +69,14 @@ __getattr__, __dir__ = lazy_exports(
         "simulate": "simsales.api",
         "compare": "simsales.api",
         "explain": "simsales.api",
+        "explain_comparison": "simsales.api",
         "risk_contribution": "simsales.api",
         "optimize": "simsales.api",
         "RunOptions": "simsales.engine.options",
         "OptimizeOptions": "simsales.optimize.options",
         "Plan": "simsales.optimize.plan",
         "Comparison": "simsales.results.compare",
+        "Explanation": "simsales.results.explain",
         "Forecast": "simsales.results.forecast",
         "RiskContribution": "simsales.results.risk_contribution",
         "load": "simsales.scenario.load",

@@ -112,23 +112,20 @@ def explain(
 
 
 def render_explanation(explanation: Explanation) -> None:
-    from simsales.results.explain import money
+    from simsales.i18n import translator
+    from simsales.report.explain_html import contribution_rows
 
     out = console()
+    t = translator(explanation.locale)
     for line in explanation.findings:
         out.print(f"• {esc(line)}")
-    table = Table(title="Contributions to the mean gap (95% intervals)", title_justify="left")
-    for name in ("kind", "what", "contribution", "95% interval"):
-        table.add_column(name, justify="right" if name != "what" and name != "kind" else "left")
-    c = explanation.contributions
-    cur = explanation.currency
-    for r in c.reindex(c["value"].abs().sort_values(ascending=False).index).itertuples():
-        table.add_row(
-            r.kind,
-            esc(r.label),
-            money(r.value, cur),
-            f"{money(r.low, cur)} to {money(r.high, cur)}",
-        )
+    table = Table(title=t("xp_table_title"), title_justify="left")
+    table.add_column(t("xp_kind"))
+    table.add_column(t("xp_what"))
+    table.add_column(t("xp_contribution"), justify="right")
+    table.add_column(t("xp_ci"), justify="right")
+    for r in contribution_rows(explanation, t):
+        table.add_row(r["kind"], esc(r["label"]), r["value"], r["ci"])
     out.print(table)
 
 

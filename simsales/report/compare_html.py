@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
 from simsales.i18n import N_, MoneyUnit, Translator, translator
@@ -23,7 +22,7 @@ from simsales.io.outputs import Output, write_text
 from simsales.report.compare_format import format_row, is_key_metric, locale_of
 from simsales.report.data import SCOPES
 from simsales.report.interactive import FONT_STACK
-from simsales.report.pages import render_page
+from simsales.report.pages import environment, render_page
 from simsales.results.compare import Comparison
 from simsales.results.forecast import Forecast
 from simsales.results.risk_contribution import RiskContribution
@@ -34,7 +33,8 @@ __all__ = ["render_compare_html", "write_compare_html"]
 
 _BASE_COLOR, _VARIANT_COLOR = "#1f4e79", "#c0504d"
 _VERDICTS = {"pays off": N_("verdict_pays_off"), "does not pay off": N_("verdict_does_not_pay_off"),
-             "unclear": N_("verdict_unclear")}  # fmt: skip
+             "unclear": N_("verdict_unclear"),
+             "no mitigation": N_("verdict_no_mitigation")}  # fmt: skip
 
 
 def write_compare_html(
@@ -253,29 +253,23 @@ def _register_html(risks: RiskContribution, base: Scenario | None, t: Translator
         return Markup("")
 
     money, pct = t.money, t.percent
-
-    table = risk_register(risks, base)
     rows = [
         {
-            "name": r.name,
-            "risk": r.risk,
-            "p_before": pct(r.p_before),
-            "impact_before": money(r.impact_before),
-            "cost_before": money(r.expected_cost_before),
-            "p_after": pct(r.p_after),
-            "impact_after": money(r.impact_after),
-            "cost_after": money(r.expected_cost_after),
-            "spend": money(r.mitigation_cost),
-            "gain": f"{money(r.margin_gain)} [{money(r.margin_gain_low)}, "
-            f"{money(r.margin_gain_high)}]"
-            if math.isfinite(r.margin_gain)
-            else "–",
-            "verdict": r.verdict,
+            "name": r["name"],
+            "risk": r["risk"],
+            "p_before": pct(r["p_before"]),
+            "impact_before": money(r["impact_before"]),
+            "cost_before": money(r["expected_cost_before"]),
+            "p_after": pct(r["p_after"]),
+            "impact_after": money(r["impact_after"]),
+            "cost_after": money(r["expected_cost_after"]),
+            "spend": money(r["mitigation_cost"]),
+            "gain": _interval(r, "margin_gain", t) if math.isfinite(r["margin_gain"]) else "–",
+            "verdict": t(_VERDICTS[r["verdict"]]),
         }
-        for r in table.itertuples()
+        for r in risk_register(risks, base).to_dict("records")
     ]
-    env = Environment(loader=PackageLoader("simsales.report", "templates"), autoescape=True)
-    return Markup(env.get_template("risk_register.html.j2").render(rows=rows))
+    return Markup(environment().get_template("risk_register.html.j2").render(rows=rows, t=t))
 
 
 def _target_period(risks: RiskContribution) -> str | None:

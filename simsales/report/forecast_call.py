@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from simsales.i18n import format_date, format_money, format_percent
+from simsales.i18n import N_
 from simsales.report.data import ReportData
 from simsales.results.categories import forecast_categories
 from simsales.results.rollups import rollup
@@ -14,8 +14,11 @@ from simsales.results.summary import report_periods
 
 __all__ = ["forecast_call_context"]
 
-_LABELS = {"commit": "commit", "best_case": "best case", "pipeline": "pipeline",
-           "omitted": "omitted", "new deals": "new deals"}  # fmt: skip
+_LABELS = {"commit": N_("fc_commit"), "best_case": N_("fc_best_case"),
+           "pipeline": N_("fc_pipeline"), "omitted": N_("fc_omitted"),
+           "new deals": N_("fc_new_deals")}  # fmt: skip
+_BY = {"owner": N_("fc_by_owner"), "team": N_("fc_by_team")}
+_UNASSIGNED = "(unassigned)"  # the group of deals nobody owns (simsales.results.rollups)
 
 
 def forecast_call_context(data: ReportData) -> dict[str, Any]:
@@ -23,26 +26,27 @@ def forecast_call_context(data: ReportData) -> dict[str, Any]:
     (by owner and by team: revenue in that period with its interval and P(quota))."""
     if data.scenario is None:
         return {"call": None, "rollups": []}
-    loc = data.locale
+    t = data.t
 
     def money(x: Any) -> str:
-        return format_money(
-            None if x is None or not math.isfinite(float(x)) else float(x), locale=loc
-        )
+        return t.money(None if x is None else float(x))
+
+    def percent(x: float) -> str:
+        return "" if math.isnan(x) else t.percent(x)
 
     targets = [label for label, *_ in data.model.targets]
     period = targets[0] if targets else report_periods(data.model)[0][0]
     c = forecast_categories(data.forecast, period, data.scenario)
     call = {
-        "period": period,
-        "coverage": "" if math.isnan(c.coverage) else f"{c.coverage:.1f}x",
+        "period": t.period(period),
+        "coverage": "–" if math.isnan(c.coverage) else t("fc_coverage", x=t.number(c.coverage, 1)),
         "target": money(c.target),
         "rows": [
             {
-                "category": _LABELS[r.category],
-                "deals": r.deals,
+                "category": t(_LABELS[r.category]),
+                "deals": t.number(r.deals),
                 "revenue": money(r.mean),
-                "ci": f"{money(r.low)} – {money(r.high)}",
+                "ci": t("xp_range", low=money(r.low), high=money(r.high)),
                 "cumulative": money(r.cumulative_mean),
             }
             for r in c.rollup.itertuples()
@@ -50,16 +54,12 @@ def forecast_call_context(data: ReportData) -> dict[str, Any]:
         "deals": [
             {
                 "deal": r.deal,
-                "p": format_percent(r.win_in_period, loc),
-                "category": _LABELS[r.category],
-                "rep_p": ""
-                if math.isnan(r.rep_probability)
-                else format_percent(r.rep_probability, loc),
-                "rep_category": _LABELS.get(r.rep_category or "", ""),
-                "rep_close": format_date(r.rep_close, loc) if r.rep_close else "",
-                "slip": ""
-                if math.isnan(r.slip_probability)
-                else format_percent(r.slip_probability, loc),
+                "p": t.percent(r.win_in_period),
+                "category": t(_LABELS[r.category]),
+                "rep_p": percent(r.rep_probability),
+                "rep_category": t(_LABELS[r.rep_category]) if r.rep_category in _LABELS else "",
+                "rep_close": t.date(r.rep_close) if r.rep_close else "",
+                "slip": percent(r.slip_probability),
                 "flag": bool(r.disagrees),
             }
             for r in c.deals.itertuples()
@@ -68,22 +68,20 @@ def forecast_call_context(data: ReportData) -> dict[str, Any]:
     rollups = []
     for by in ("owner", "team"):
         table = rollup(data.forecast, by, data.scenario, [period])
-        if set(table["group"]) <= {"(unassigned)"}:
+        if set(table["group"]) <= {_UNASSIGNED}:
             continue  # nobody named: nothing to roll up
         rollups.append(
             {
-                "by": by,
+                "by": t(_BY[by]),
                 "rows": [
                     {
-                        "group": r.group,
-                        "deals": r.deals,
-                        "wins": f"{r.wins:.1f}",
+                        "group": t("fc_unassigned") if r.group == _UNASSIGNED else r.group,
+                        "deals": t.number(r.deals),
+                        "wins": t.number(r.wins, 1),
                         "revenue": money(r.revenue),
-                        "ci": f"{money(r.revenue_low)} – {money(r.revenue_high)}",
+                        "ci": t("xp_range", low=money(r.revenue_low), high=money(r.revenue_high)),
                         "quota": "" if math.isnan(r.quota) else money(r.quota),
-                        "p_quota": ""
-                        if math.isnan(r.quota_probability)
-                        else format_percent(r.quota_probability, loc),
+                        "p_quota": percent(r.quota_probability),
                     }
                     for r in table.itertuples()
                 ],

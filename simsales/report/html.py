@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from datetime import date
@@ -32,7 +31,7 @@ from simsales.report.pages import render_page
 from simsales.results.forecast import Forecast
 from simsales.scenario.schema import QueueDiscipline, Stage
 
-__all__ = ["plotly_js", "render_report", "script_json", "write_report"]
+__all__ = ["render_report", "script_json", "write_report"]
 
 _PLOTLY_CONFIG = {
     "displaylogo": False,
@@ -53,20 +52,6 @@ def script_json(value: str | Any) -> Markup:
     ):
         text = text.replace(char, escaped)
     return Markup(text)
-
-
-@functools.lru_cache(maxsize=1)
-def plotly_js() -> Markup:
-    """plotly.js, ready to inline in a <script> element (web addresses neutralised)."""
-    from plotly.offline import get_plotlyjs
-
-    js = get_plotlyjs()
-    # Web addresses in the bundle (attributions, logo links) are never fetched by our charts;
-    # "\/" is "/" inside JS strings and regular expressions, so the code is unchanged.
-    js = js.replace("https://", "https:\\/\\/").replace("http://", "http:\\/\\/")
-    if "</script" in js.lower():
-        raise RuntimeError("the plotly.js bundle contains '</script'; it cannot be inlined")
-    return Markup(js)
 
 
 def render_report(forecast: Forecast | ReportData) -> str:

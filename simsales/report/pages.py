@@ -1,4 +1,5 @@
-"""The one Jinja2 environment of every HTML page simsales writes (report, comparison, backtest).
+"""The one Jinja2 environment of every HTML page simsales writes (report, comparison, backtest,
+explanation), and the plotly.js bundle each page inlines.
 
 Every page extends ``templates/base.html.j2`` (language, fonts, shared styles, plotly.js) and
 fills its blocks; a section is a template of its own that a page includes. Autoescaping is on,
@@ -19,7 +20,7 @@ from simsales.i18n import Translator
 from simsales.report.fonts import font_face_css
 from simsales.report.interactive import FONT_STACK
 
-__all__ = ["environment", "render_page"]
+__all__ = ["environment", "plotly_js", "render_page"]
 
 _FONT_SLOT = "/* @font-face of the page's CJK characters */"
 
@@ -35,10 +36,22 @@ def environment() -> jinja2.Environment:
     )
 
 
+@functools.cache
+def plotly_js() -> Markup:
+    """plotly.js, ready to inline in a <script> element (web addresses neutralised)."""
+    from plotly.offline import get_plotlyjs
+
+    js = get_plotlyjs()
+    # Web addresses in the bundle (attributions, logo links) are never fetched by our charts;
+    # "\/" is "/" inside JS strings and regular expressions, so the code is unchanged.
+    js = js.replace("https://", "https:\\/\\/").replace("http://", "http:\\/\\/")
+    if "</script" in js.lower():
+        raise RuntimeError("the plotly.js bundle contains '</script'; it cannot be inlined")
+    return Markup(js)
+
+
 def render_page(template: str, t: Translator, **context: Any) -> str:
     """Render ``template`` in the language of ``t``, with the font its CJK characters need."""
-    from simsales.report.html import plotly_js
-
     page = (
         environment()
         .get_template(template)

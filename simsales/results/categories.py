@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,10 +35,12 @@ from simsales.results.deal_view import (
     scenario_of,
     won_in,
 )
-from simsales.results.forecast import Forecast
 from simsales.results.records import model_of
 from simsales.results.stats import mean_interval, wilson
 from simsales.scenario.schema import CATEGORIES, ForecastCategories, Scenario
+
+if TYPE_CHECKING:  # only in annotations: forecast.py calls this module
+    from simsales.results.forecast import Forecast
 
 __all__ = ["NEW", "Categories", "categorize", "forecast_categories"]
 

@@ -9,18 +9,20 @@ new deal (an arrival) has only its type, and its other attributes are :data:`UNA
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from simsales.errors import SimsalesError
-from simsales.results.forecast import Forecast
 from simsales.results.records import model_of
 from simsales.scenario.load import load_dict
 from simsales.scenario.references import did_you_mean
 from simsales.scenario.schema import PERIOD_PATTERN, Scenario
+
+if TYPE_CHECKING:  # only in annotations: forecast.py calls this module
+    from simsales.results.forecast import Forecast
 
 __all__ = [
     "ATTRIBUTES",

@@ -52,6 +52,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from simsales.errors import SimsalesError
+from simsales.i18n import N_, Translator, translator
 from simsales.results.deal_view import by_replication, period_bounds, won_in
 from simsales.results.forecast import Forecast
 from simsales.results.records import model_of
@@ -98,6 +99,7 @@ class Explanation:
     per_replication: pd.DataFrame = field(repr=False)
     findings: list[str] = field(default_factory=list)
     late: pd.Series = field(default_factory=pd.Series)  # live deal -> P(decided after period)
+    locale: str = "en"  # the language of the labels and findings (the scenario's)
 
     def to_json(self) -> dict[str, Any]:
         gap, low, high = self.total_gap
@@ -280,9 +282,11 @@ def explain_forecasts(
     *,
     target: float | None = None,
     labels: Mapping[str, str] | None = None,
+    locale: str | None = None,
 ) -> Explanation:
     """The explanation of ``base``'s gap for ``period`` from the runs of :func:`relaxations`
-    (``runs``: run name -> its forecast, simulated with the base's seed and replications)."""
+    (``runs``: run name -> its forecast, simulated with the base's seed and replications), its
+    labels and findings in ``locale`` (default: the scenario's)."""
     t0, t1 = period_bounds(base, period)
     goal = _target(base, period, target)
     model = model_of(base)
@@ -317,7 +321,8 @@ def explain_forecasts(
         mean, lo, hi = mean_interval(x)
         rows.append({"kind": kind, "id": ident, "value": mean, "low": lo, "high": hi})
     table = pd.DataFrame(rows, columns=["kind", "id", "value", "low", "high"])
-    table["label"] = [_label(r.kind, r.id, labels or {}) for r in table.itertuples()]
+    t = translator(locale or _locale_of(base))
+    table["label"] = [_label(r.kind, r.id, labels or {}, t) for r in table.itertuples()]
     gap = goal - r_base
     late = _late(base, t1)
     explanation = Explanation(
@@ -332,9 +337,15 @@ def explain_forecasts(
         contributions=table,
         per_replication=per_rep,
         late=late,
+        locale=t.locale,
     )
     explanation.findings = _findings(explanation)
     return explanation
+
+
+def _locale_of(forecast: Forecast) -> str:
+    scenario = forecast.provenance.get("scenario")
+    return str(scenario.get("locale", "en")) if isinstance(scenario, dict) else "en"
 
 
 def _late(forecast: Forecast, t1: float) -> pd.Series:
@@ -387,6 +398,7 @@ def explain_delta(base: Explanation, variant: Explanation, name: str) -> Explana
         contributions=pd.DataFrame(rows),
         per_replication=diff,
         late=variant.late - base.late.reindex(variant.late.index),
+        locale=base.locale,
     )
     out.findings = _delta_findings(out, name)
     return out
@@ -395,43 +407,41 @@ def explain_delta(base: Explanation, variant: Explanation, name: str) -> Explana
 # --- plain words ----------------------------------------------------------------------------
 
 
-def _label(kind: str, ident: str, labels: Mapping[str, str]) -> str:
+def _label(kind: str, ident: str, labels: Mapping[str, str], t: Translator) -> str:
     name = labels.get(f"{kind}:{ident}", ident)
-    return {
-        "pool": f"{name} queue",
-        "risk": f"risk {name}",
-        "interaction": f"{name} (interaction)",
-        "coverage": "target beyond the pipeline",
-        "deal": f"{name} lost",
-        "stage": f"still in {name} at the period's end",
-    }.get(kind, name)
+    if kind == "interaction":
+        name = t(_TOGETHER[ident]) if ident in _TOGETHER else name
+    key = _KIND_LABELS.get(kind)
+    return t(key, name=name) if key else name
 
 
-def money(value: float, currency: str) -> str:
-    """A short amount: ``CNY 1.2M``, ``CNY -350k``."""
-    a = abs(value)
-    text = f"{a / 1e6:.1f}M" if a >= 1e6 else f"{a / 1e3:.0f}k" if a >= 1e3 else f"{a:.0f}"
-    return f"{currency} {'-' if value < 0 else ''}{text}"
+_KIND_LABELS = {"pool": N_("xp_label_pool"), "risk": N_("xp_label_risk"),
+                "interaction": N_("xp_label_interaction"), "coverage": N_("xp_label_coverage"),
+                "deal": N_("xp_label_deal"), "stage": N_("xp_label_stage")}  # fmt: skip
+_TOGETHER = {"pools together": N_("xp_pools_together"),
+             "risks together": N_("xp_risks_together")}  # fmt: skip
 
 
-def _interval(row: Any, currency: str) -> str:
-    return f"95%: {money(row.low, currency)} to {money(row.high, currency)}"
+def _interval(row: Any, t: Translator) -> str:
+    return t("xp_interval", low=t.money(row.low), high=t.money(row.high))
 
 
 def _findings(e: Explanation) -> list[str]:
-    c, cur = e.contributions, e.currency
+    t = translator(e.locale)
+    c = e.contributions
     gap = e.total_gap[0]
-    head = (
-        f"{e.period}: expected revenue {money(e.expected_revenue, cur)} against a target of "
-        f"{money(e.target, cur)}: "
-        + (
-            f"short by {money(gap, cur)} on average"
-            if gap > 0
-            else f"above it by {money(-gap, cur)} on average"
+    period = t.period(e.period)
+    out = [
+        t(
+            N_("xp_head_short") if gap > 0 else N_("xp_head_above"),
+            period=period,
+            revenue=t.money(e.expected_revenue),
+            target=t.money(e.target),
+            gap=t.money(abs(gap)),
+            p50=t.money(e.p50_gap),
+            p=t.percent(e.target_probability),
         )
-        + f" (P50 gap {money(e.p50_gap, cur)}; P(target) {e.target_probability:.0%})."
-    )
-    out = [head]
+    ]
     movers = c[c["kind"].isin(["pool", "risk", "interaction", "stage"])]
     movers = movers[(movers["low"] > 0) | (movers["high"] < 0)]  # beyond Monte Carlo noise
     for r in (
@@ -440,47 +450,49 @@ def _findings(e: Explanation) -> list[str]:
         .itertuples()
     ):
         if r.value > 0:
-            text = f"{r.label}: costs {money(r.value, cur)} of expected {e.period} revenue"
+            key = N_("xp_costs")
         elif r.kind == "pool":  # relaxing it alone would crowd the pools after it
-            text = (
-                f"{r.label}: holds deals back from busier pools later on; relaxing it "
-                f"would lower expected {e.period} revenue by {money(-r.value, cur)}"
-            )
+            key = N_("xp_holds_back")
         else:
-            text = f"{r.label}: adds {money(-r.value, cur)} to expected {e.period} revenue"
-        out.append(f"{text} ({_interval(r, cur)}).")
+            key = N_("xp_adds")
+        amount = t.money(abs(r.value))
+        out.append(t(key, label=r.label, amount=amount, period=period, ci=_interval(r, t)))
     late = e.late.sort_values(ascending=False)
     for deal, p in late.head(2).items():
         if p >= 0.5:
-            out.append(f"{deal} decides after {e.period} in {p:.0%} of futures.")
+            out.append(t("xp_late", deal=deal, period=period, p=t.percent(p)))
     cover = c[c["kind"] == "coverage"]
     if len(cover):
         pipeline = e.target - float(cover["value"].iloc[0])
         ratio = pipeline / e.target if e.target > 0 else math.nan
-        out.append(
-            f"the live pipeline and the new deals of {e.period} hold {money(pipeline, cur)}"
-            + (f", {ratio:.1f}x the target." if math.isfinite(ratio) else ".")
-        )
+        amount = t.money(pipeline)
+        if math.isfinite(ratio):
+            out.append(t("xp_pipeline_ratio", period=period, amount=amount,
+                         ratio=t.number(ratio, 1)))  # fmt: skip
+        else:
+            out.append(t("xp_pipeline", period=period, amount=amount))
     return out
 
 
 def _delta_findings(d: Explanation, name: str) -> list[str]:
-    cur = d.currency
+    t = translator(d.locale)
+    period = t.period(d.period)
     change = -d.total_gap[0]  # revenue change = minus the gap change
     c = d.contributions
     c = c[(c["low"] > 0) | (c["high"] < 0)]
     c = c.reindex(c["value"].abs().sort_values(ascending=False).index)
-    verb = "raises" if change > 0 else "lowers"
-    because = "; ".join(
-        f"{r.label} {'+' if r.value > 0 else '-'}{money(abs(r.value), cur).split(' ', 1)[1]}"
+    because = t("xp_list_separator").join(
+        f"{r.label} {'+' if r.value > 0 else '-'}{t.money(abs(r.value))}"
         for r in c.head(3).itertuples()
     )
-    text = f"{name} {verb} expected {d.period} revenue by {money(abs(change), cur)}"
-    if because:
-        text += f": the gap moves by {because}"
-    out = [text + "."]
+    key = N_("xp_delta_raises") if change > 0 else N_("xp_delta_lowers")
+    text = t(key, name=name, period=period, amount=t.money(abs(change)))
+    out = [
+        t("xp_delta_because", change=text, because=because)
+        if because
+        else t("xp_sentence", text=text)
+    ]
     worse = c[(c["kind"] == "pool") & (c["value"] > 0)]
     if change < 0 and len(worse):  # the pool whose queue grew most explains a loss
-        pool = worse.iloc[0]["id"]
-        out.append(f"{name} lowers it because {pool} becomes the bottleneck.")
+        out.append(t("xp_bottleneck", name=name, pool=worse.iloc[0]["id"]))
     return out

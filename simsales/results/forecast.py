@@ -81,6 +81,30 @@ class Forecast:
 
         return analyze_bottlenecks(self)
 
+    def categories(self, period: str) -> Any:
+        """The forecast call for ``period``: each live deal's category (commit, best case,
+        pipeline, omitted) from its simulated chance of being won inside the period, beside the
+        rep's own probability, category and close date; the revenue per category with 95%
+        intervals, and the pipeline coverage (see simsales.results.categories.Categories)."""
+        from simsales.results.categories import forecast_categories
+
+        return forecast_categories(self, period)
+
+    def rollup(self, by: str, periods: Sequence[str] | None = None) -> pd.DataFrame:
+        """Deals, expected wins and revenue per ``by`` (owner, team, type, region, customer or
+        stage) and period, with 95% intervals and P(quota) where the scenario gives quotas;
+        ``periods`` default to the quarters and target periods (see simsales.results.rollups)."""
+        from simsales.results.rollups import rollup
+
+        return rollup(self, by, periods=None if periods is None else list(periods))
+
+    def s_curves(self, deals: Iterable[str] | None = None) -> pd.DataFrame:
+        """Per live deal (default: all) and week end: P(decided) and P(won) by that date
+        (see simsales.results.scurves)."""
+        from simsales.results.scurves import s_curves
+
+        return s_curves(self, None if deals is None else list(deals))
+
     @property
     def plot(self) -> Any:
         """Matplotlib figures of this forecast, e.g. ``forecast.plot.revenue_fan()`` (see

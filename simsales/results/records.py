@@ -7,13 +7,16 @@ from Parquet (whose categories may come back in another order) gives the same ar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from simsales.engine.model import Model
-from simsales.results.forecast import Forecast
+
+if TYPE_CHECKING:  # only in annotations: forecast.py calls this module
+    from simsales.results.forecast import Forecast
 
 __all__ = ["Stays", "codes", "model_of", "queued_at_horizon", "replication_index", "stays"]
 

@@ -10,7 +10,7 @@ owner, team, region or customer: they roll up as "(unassigned)" there.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,11 +23,13 @@ from simsales.results.deal_view import (
     scenario_of,
     won_in,
 )
-from simsales.results.forecast import Forecast
 from simsales.results.records import model_of
 from simsales.results.stats import mean_interval, wilson
 from simsales.results.summary import report_periods
 from simsales.scenario.schema import Scenario
+
+if TYPE_CHECKING:  # only in annotations: forecast.py calls this module
+    from simsales.results.forecast import Forecast
 
 __all__ = ["JSON_BY", "portfolio_views", "rollup"]
 

@@ -10,12 +10,17 @@ to the horizon, plus the horizon itself.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from simsales.results.forecast import Forecast
+from simsales.errors import SimsalesError
 from simsales.results.records import model_of
+from simsales.scenario.references import did_you_mean
+
+if TYPE_CHECKING:  # only in annotations: forecast.py calls this module
+    from simsales.results.forecast import Forecast
 
 __all__ = ["s_curves"]
 
@@ -30,6 +35,8 @@ def s_curves(forecast: Forecast, deals: list[str] | None = None) -> pd.DataFrame
     grid = np.array(dates, dtype="datetime64[D]")
     d = forecast.deals[forecast.deals["live"]]
     wanted = set(forecast.live_deals if deals is None else deals)
+    for deal in sorted(wanted - set(forecast.live_deals)):
+        raise SimsalesError(f"no live deal {deal!r}; {did_you_mean(deal, forecast.live_deals)}")
     rows = []
     for deal, g in d.groupby("deal", observed=True, sort=False):
         if str(deal) not in wanted:

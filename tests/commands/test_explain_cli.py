@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -67,7 +68,7 @@ def test_compare_explains_each_variants_delta(simsales_cli: Cli, tmp_path: Path)
     truth = -(8 - IN_Q1) * P_WIN * VALUE
     se = (legal["high"] - legal["low"]) / (2 * Z95)
     assert abs(legal["value"] - truth) <= K * se
-    assert "raises expected 2027Q1 revenue" in variant["explanation"]["findings"][0]
+    assert "raises expected Q1 2027 revenue" in variant["explanation"]["findings"][0]
 
 
 def test_run_json_gains_categories_and_rollups(simsales_cli: Cli, tmp_path: Path) -> None:
@@ -89,3 +90,14 @@ def test_run_json_gains_categories_and_rollups(simsales_cli: Cli, tmp_path: Path
             assert p == 0.0 and deals[f"D{i:02d}"]["category"] == "omitted"
     assert set(portfolio["by"]) == {"owner", "team", "type", "region"}
     assert [g["id"] for g in portfolio["by"]["type"]] == ["t"]
+
+
+def test_a_chinese_scenario_is_explained_in_chinese(simsales_cli: Cli, tmp_path: Path) -> None:
+    data = _data() | {"locale": "zh-CN"}
+    path = tmp_path / "zh.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    code, out, err = simsales_cli("explain", str(path), "--period", "2027Q1", "-n", "50")
+    assert code == 0, err
+    assert "平均缺口的各项贡献" in out and "legal 排队" in out and "2027年第1季度" in out
+    own = set(re.findall(r"[A-Za-z]\w+", yaml.safe_dump(data)))  # ids and names from the file
+    assert not set(re.findall(r"[A-Za-z][A-Za-z]+", out)) - own, out

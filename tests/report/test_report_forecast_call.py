@@ -12,7 +12,7 @@ from simsales.results.forecast import Forecast
 
 def test_the_report_shows_the_call_and_the_owner_rollup(enterprise: Forecast) -> None:
     html = render_report(enterprise)
-    assert "Forecast call · 2027Q1" in html and "By owner and team · 2027Q1" in html
+    assert "Forecast call · Q1 2027" in html and "By owner and team · Q1 2027" in html
     c = forecast_categories(enterprise, "2027Q1")
     for deal in c.deals[c.deals["disagrees"]]["deal"]:
         assert f"<td>{deal}</td>" in html  # each deal is listed; disagreements flagged

@@ -10,12 +10,13 @@ commit, best case, pipeline, omitted, omitted. A and B belong to Ann (team East)
 from __future__ import annotations
 
 import math
+from datetime import date
 
 import pytest
 
 import simsales
 from simsales.api import simulate
-from simsales.errors import ScenarioError
+from simsales.errors import ScenarioError, SimsalesError
 from simsales.results.categories import forecast_categories
 from simsales.results.forecast import Forecast
 from simsales.results.rollups import portfolio_views, rollup
@@ -115,6 +116,27 @@ def test_rollups_by_owner_and_team_with_quota_probabilities(
     views = portfolio_views(forecast, scenario)
     assert set(views["by"]) == {"owner", "team", "type", "region"}
     assert views["categories"][0]["period"] == "2027Q1"
+
+
+def test_the_forecast_gives_categories_rollups_and_s_curves_itself(
+    run: tuple[Scenario, Forecast],
+) -> None:
+    _, forecast = run  # the public entry points: the scenario comes from the provenance
+    call = forecast.categories("2027Q1").deals.set_index("deal")
+    assert list(call["category"]) == ["commit", "best_case", "pipeline", "omitted", "omitted"]
+    _close(call.loc["A", "win_in_period"], 0.9, math.sqrt(0.9 * 0.1))
+    owners = forecast.rollup("owner", periods=["2027Q1"]).set_index("group")
+    _close(owners.loc["Ann", "quota_probability"], 0.9 * 0.6, math.sqrt(0.54 * 0.46))
+    curves = forecast.s_curves(["E"]).set_index("date")
+    assert set(forecast.s_curves(["E"])["deal"]) == {"E"}
+    decided = curves["decided"]  # E is decided on day 120 (2027-05-01) in every replication
+    assert decided[decided.index < date(2027, 4, 26)].max() == 0.0
+    assert decided[decided.index > date(2027, 5, 8)].min() == 1.0
+    _close(curves["won"].iloc[-1], 0.9, math.sqrt(0.9 * 0.1))
+    with pytest.raises(SimsalesError, match=r"no live deal 'F'; known: 'A'"):
+        forecast.s_curves(["F"])
+    with pytest.raises(SimsalesError, match="did you mean 'owner'"):
+        forecast.rollup("ownr")
 
 
 def test_quota_names_are_checked_with_did_you_mean() -> None:

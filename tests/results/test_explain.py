@@ -119,7 +119,7 @@ def test_deal_stage_and_coverage_terms_match_the_analytic_split(explanation: Exp
 def test_findings_name_the_bottleneck_in_plain_words(explanation: Explanation) -> None:
     text = " ".join(explanation.findings)
     assert "legal queue: costs" in text
-    assert "decides after 2027Q1" in text  # the deals counsel serves last
+    assert "decides after Q1 2027" in text  # the deals counsel serves last
     data = explanation.to_json()
     assert {"total_gap", "contributions", "findings"} <= set(data)
     assert {c["kind"] for c in data["contributions"]} >= {"deal", "stage", "pool"}
@@ -134,7 +134,7 @@ def test_a_variant_delta_says_which_pool_stops_being_the_bottleneck(
     legal = _row(delta, "pool", "legal")
     assert abs(legal["value"] - (-(8 - IN_Q1) * P_WIN * VALUE)) <= K * _se(legal)
     assert delta.contributions["value"].sum() == pytest.approx(delta.total_gap[0], rel=1e-9)
-    assert delta.findings[0].startswith("hire counsel raises expected 2027Q1 revenue")
+    assert delta.findings[0].startswith("hire counsel raises expected Q1 2027 revenue")
 
 
 def test_s_curves_step_when_counsel_decides_each_deal() -> None:
