@@ -147,6 +147,9 @@ def render_summary(
             text = t("cli_dropped", columns=", ".join(dropped))
             console.print(escape(text), style="dim", soft_wrap=False)
     console.print(escape(t("cli_dates_note")), style="dim", soft_wrap=False)
+    if summary.engine_paths:  # which engine computed how many replications (same numbers)
+        paths = {k: t.number(v) for k, v in summary.engine_paths.items()}
+        console.print(escape(t("cli_engine_paths", **paths)), style="dim", soft_wrap=False)
     if next_step:
         console.print(escape(t("cli_next", command=next_step)), highlight=False)
 

@@ -36,6 +36,11 @@ def run80(main_cli: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def test_fits_80_columns_and_never_cuts_a_number(run80: Any) -> None:
     out = run80("enterprise-it.yaml")
+    # the default scenario's pools bind: every replication says which engine computed it
+    said = " ".join(out.split())  # the line wraps at 80 columns
+    assert re.search(
+        r"engine: \d+ replications on the exact vectorized path .*, \d+ on SimPy", said
+    )
     lines = out.splitlines()
     assert _widest(out) <= 80
     assert "…" not in out  # rich's ellipsis: nothing is cut
