@@ -11,7 +11,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simsales.calibrate.mapping import ColumnMapping, Labels, load_mapping, resolve_mapping
+from simsales.calibrate.mapping import (
+    Catalog,
+    ColumnMapping,
+    Labels,
+    Teams,
+    load_mapping,
+    resolve_mapping,
+)
 from simsales.calibrate.sources.files import read_table
 from simsales.calibrate.sources.parse import parse_numbers
 from simsales.calibrate.sources.records import Records
@@ -109,20 +116,36 @@ def mapping_options(rec: Records, mapping_file: str | Path | None) -> Records:
     return replace(rec, **changes)
 
 
+def _side_table(
+    path: Path,
+    spec: Catalog | Teams,
+    what: str,
+    key: str,
+    columns: tuple[str | None, ...],
+    encoding: str | None,
+) -> pd.DataFrame | None:
+    """A side file the mapping names (``teams``, ``catalog``), beside the export; None when it
+    is optional and absent. A missing file or column is an error at the mapping's key."""
+    file = path.parent / spec.file
+    if not file.exists():
+        if spec.optional:
+            return None
+        raise ScenarioError([Problem(f"{what} file not found", f"{key}.file", str(file))])
+    table, _ = read_table(file, encoding)
+    for col in columns:
+        if col is not None and col not in table.columns:
+            raise ScenarioError([Problem(f"no column {col!r} in the {what} file", key,
+                                         str(file))])  # fmt: skip
+    return table
+
+
 def _teams(path: Path, m: ColumnMapping, encoding: str | None) -> dict[str, str]:
     spec = m.teams
     if spec is None:
         return {}
-    file = path.parent / spec.file
-    if not file.exists():
-        if spec.optional:
-            return {}
-        raise ScenarioError([Problem("teams file not found", "teams.file", str(file))])
-    table, _ = read_table(file, encoding)
-    for col in (spec.owner, spec.team):
-        if col not in table.columns:
-            raise ScenarioError([Problem(f"no column {col!r} in the teams file", "teams",
-                                         str(file))])  # fmt: skip
+    table = _side_table(path, spec, "teams", "teams", (spec.owner, spec.team), encoding)
+    if table is None:
+        return {}
     return {o: t for o, t in zip(table[spec.owner], table[spec.team], strict=True) if o and t}
 
 
@@ -130,16 +153,8 @@ def _catalog(path: Path, m: ColumnMapping, encoding: str | None) -> dict[str, fl
     spec = m.catalog
     if spec is None:
         return {}
-    file = path.parent / spec.file
-    if not file.exists():
-        if spec.optional:
-            return {}
-        raise ScenarioError([Problem("catalog file not found", "catalog.file", str(file))])
-    cat, _ = read_table(file, encoding)
-    for col in (spec.product, spec.price):
-        if col is not None and col not in cat.columns:
-            raise ScenarioError(
-                [Problem(f"no column {col!r} in the catalog", "catalog", str(file))]
-            )
+    cat = _side_table(path, spec, "catalog", "catalog", (spec.product, spec.price), encoding)
+    if cat is None:
+        return {}
     prices = parse_numbers(cat[spec.price]) if spec.price else pd.Series(np.nan, index=cat.index)
     return {str(n): float(p) for n, p in zip(cat[spec.product], prices, strict=True) if n}
