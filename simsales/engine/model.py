@@ -13,6 +13,7 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
+from simsales.engine.hazards import HazardPlan, hazard_plan
 from simsales.engine.season import SeasonPlan, season_plan
 from simsales.engine.streams import SLOT_VALUE, SLOT_VISITS, stable_hash
 from simsales.scenario.calendar import WorkCalendar
@@ -56,6 +57,7 @@ class ExitPlan:
     after: tuple[Sampler, ...]
     towards_win: BoolArray  # to won or to a later stage: the odds win_odds multiplies
     stale_after: float  # stale live deals: -1 lost at once, else lost after these days
+    hazard: HazardPlan | None = None  # `hazards:` (p: the shares of a deal entering at age 0)
 
 
 @dataclass(frozen=True)
@@ -307,7 +309,9 @@ def _type_plan(
     stages = s.stages_of(name)
     n = len(stages)
     on = ~_mask(dt.skip, stage_index)
-    exits = tuple(_exit_plan(i, st, stage_index) for i, st in enumerate(stages))
+    exits = tuple(
+        _exit_plan(i, st, stage_index, calendar, s.start, s.horizon) for i, st in enumerate(stages)
+    )
     rework_to = np.array(
         [stage_index[st.rework.to] if st.rework else -1 for st in stages], np.int64
     )
@@ -339,20 +343,46 @@ def _type_plan(
     )
 
 
-def _exit_plan(i: int, st: Stage, stage_index: dict[str, int]) -> ExitPlan | None:
+def _exit_plan(
+    i: int,
+    st: Stage,
+    stage_index: dict[str, int],
+    calendar: WorkCalendar,
+    start: date,
+    horizon: date,
+) -> ExitPlan | None:
+    stale_after = -1.0 if st.stale == "lost" else st.stale.lost_after
+    if st.hazards is not None:
+        to = tuple(_target(e.to, stage_index) for e in st.hazards.exits)
+        hz = hazard_plan(st.hazards, stale_after, to, i, TO_WON, TO_LOST, calendar, start, horizon)
+        shares = hz.shares()
+        # the share lost at the last age joins the lost exit (or is one of its own)
+        if TO_LOST in to:
+            shares[to.index(TO_LOST)] += shares.pop()
+        else:
+            to = (*to, TO_LOST)
+        return ExitPlan(
+            to=to,
+            p=np.array(shares),
+            after=(),
+            towards_win=np.array([t == TO_WON or t > i for t in to]),
+            stale_after=stale_after,
+            hazard=hz,
+        )
     if st.exits is None:
         return None
-    to = tuple(
-        TO_WON if e.to == "won" else TO_LOST if e.to == "lost" else stage_index[e.to]
-        for e in st.exits
-    )
+    to = tuple(_target(e.to, stage_index) for e in st.exits)
     return ExitPlan(
         to=to,
         p=np.array([e.p for e in st.exits]),
         after=tuple((st.duration if e.after is None else e.after).sampler() for e in st.exits),
         towards_win=np.array([t == TO_WON or t > i for t in to]),
-        stale_after=-1.0 if st.stale == "lost" else st.stale.lost_after,
+        stale_after=stale_after,
     )
+
+
+def _target(name: str, stage_index: dict[str, int]) -> int:
+    return TO_WON if name == "won" else TO_LOST if name == "lost" else stage_index[name]
 
 
 def win_probabilities(

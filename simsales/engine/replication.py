@@ -59,6 +59,7 @@ from scipy import special
 from simpy.events import NORMAL
 
 from simsales.engine.allocator import Allocator
+from simsales.engine.hazards import REACHED_LAST_AGE, HazardPlan
 from simsales.engine.model import (
     SCOPE_DEAL,
     SCOPE_GLOBAL,
@@ -334,6 +335,8 @@ class _Run:
                 if ex is None:
                     first_dur[rows, st] = scale * plan.duration[st].ppf(u[rows, col])
                     continue
+                if ex.hazard is not None:  # drawn when staffed: the calendar matters
+                    continue
                 cum = self.fast[t_i][5][st][1]
                 k = np.minimum(np.searchsorted(cum, u[rows, col + 1], side="right"), len(cum) - 1)
                 first_exit[rows, st] = k
@@ -356,6 +359,10 @@ class _Run:
                     first_dur[d, st] = scale * float(
                         sampler.ppf_remaining(np.array([u[d, col]]), elapsed / scale)[0]
                     )
+                    continue
+                if ex.hazard is not None:  # conditioned by starting the walk at its age
+                    if elapsed / scale >= ex.hazard.ages[-1]:
+                        stale[d] = ex.stale_after
                     continue
                 live = self._live_exit(ex, self.fast[t_i][5][st], elapsed / scale, u[d, col + 1])
                 if live is None:
@@ -494,7 +501,15 @@ class _Run:
                 deal.wait += start - ready
                 ex = exits[stage]
                 base = 3 * (visit * s_count + stage)
-                if visit == 0:  # drawn up front; conditioned for a live deal's current stage
+                hz = None if ex is None else ex[4]
+                if hz is not None:  # hazards: the walk starts now, at the deal's age
+                    if visit:
+                        urow = self._visit_uniforms(deal, base + 2)
+                    age = deal.elapsed if visit == 0 and stage == deal.stage0 else 0.0
+                    k, duration, hz_ratio = hz.draw(
+                        start, age, urow[base], urow[base + 1], scale, ex[5]
+                    )
+                elif visit == 0:  # drawn up front; conditioned for a live deal's current stage
                     duration, k = first_dur[stage], first_exit[stage]
                 else:
                     urow = self._visit_uniforms(deal, base + 2)
@@ -528,10 +543,10 @@ class _Run:
                 c = sp.at(end) if season and (sp := season[stage]) is not None else 1.0
                 # where it goes: a stage, or TO_WON / TO_LOST; and the kind of exit
                 if ex is not None:
-                    go = ex[0][k]
+                    go = TO_LOST if k == REACHED_LAST_AGE and hz is not None else ex[0][k]
                     f *= c
-                    if f != 1.0 and go < 0:
-                        ratio = ex[3]
+                    if f != 1.0 and go < 0 and (hz is None or k != REACHED_LAST_AGE):
+                        ratio = hz_ratio if hz is not None else ex[3]
                         if visit == 0 and deal.first_ratio is not None and stage == deal.stage0:
                             ratio = deal.first_ratio
                         go = _converted(go, f, ratio, urow[base + 2])
@@ -802,13 +817,16 @@ class _Run:
         )
 
 
-def _exit_lists(ex: ExitPlan, odds: float) -> tuple[list[int], list[float], Any, float]:
+def _exit_lists(
+    ex: ExitPlan, odds: float
+) -> tuple[list[int], list[float], Any, float, HazardPlan | None, float]:
     """A stage's exits for the hot loop: targets, cumulative shares (the ways towards a win
-    weighted by ``odds``, renormalised), samplers of the times, and p_won / p_lost."""
+    weighted by ``odds``, renormalised), samplers of the times, p_won / p_lost, and for a stage
+    with ``hazards`` its plan and the odds (its exit is drawn when the deal is staffed)."""
     w = np.where(ex.towards_win, odds, 1.0) * ex.p
     cum = np.cumsum(w / w.sum())
     cum[-1] = 1.0
-    return list(ex.to), cum.tolist(), ex.after, _ratio(ex.to, w)
+    return list(ex.to), cum.tolist(), ex.after, _ratio(ex.to, w), ex.hazard, odds
 
 
 def _ratio(to: tuple[int, ...], w: FloatArray) -> float:

@@ -153,7 +153,7 @@ _TYPE_FIELDS = frozenset(
         "season",
     ]
 )
-_EXIT_FIELDS = frozenset(["to", "p", "after", "towards_win", "stale_after"])
+_EXIT_FIELDS = frozenset(["to", "p", "after", "towards_win", "stale_after", "hazard"])
 _ARRIVAL_FIELDS = frozenset(
     {"type_index", "stage", "customer", "key", "month_start", "month_end", "month_label"}
     | {"rate", "key_hash", "month_hash", "month_prefix"}
@@ -199,6 +199,8 @@ def unsupported(model: Model) -> str | None:
             return f"model features unknown to the fast path ({cls.__name__})"
     if model.rules:
         return "rules"
+    if any(ex is not None and ex.hazard is not None for t in model.types for ex in t.exits):
+        return "hazards by age and calendar"
     if any(r.scope != SCOPE_RESOURCE for r in model.risks):
         return "deal or global risks"
     return None

@@ -23,12 +23,13 @@ Rules beyond names:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 
 from simsales.scenario.schema import (
     EXIT_OUTCOMES,
     Exit,
+    HazardExit,
     PipelineCsv,
     Scenario,
     Stage,
@@ -106,9 +107,11 @@ def _stages(s: Scenario) -> Iterator[Finding]:
                 )
         if st.exits is not None:
             yield from _exit_targets(("stages", i, "exits"), st.exits, s)
+        if st.hazards is not None:
+            yield from _exit_targets(("stages", i, "hazards", "exits"), st.hazards.exits, s)
 
 
-def _exit_targets(loc: Loc, exits: tuple[Exit, ...], s: Scenario) -> Iterator[Finding]:
+def _exit_targets(loc: Loc, exits: Sequence[Exit | HazardExit], s: Scenario) -> Iterator[Finding]:
     known = [*s.stage_ids, *EXIT_OUTCOMES]
     for j, ex in enumerate(exits):
         if ex.to not in known:
@@ -146,6 +149,11 @@ def _successors(stages: tuple[Stage, ...], on: list[bool]) -> list[set[int]]:
             for ex in st.exits:
                 if ex.p > 0:
                     nxt.add(_ABSORBED if ex.to not in index else land(index[ex.to]))
+        elif st.hazards is not None:
+            nxt.add(_ABSORBED)  # a deal that reaches the last age is lost there
+            for hx in st.hazards.exits:
+                if any(x > 0 for row in hx.per_day for x in row):
+                    nxt.add(_ABSORBED if hx.to not in index else land(index[hx.to]))
         else:
             back = st.rework.p if st.rework is not None and st.rework.to in index else 0.0
             if back > 0 and st.rework is not None:
@@ -255,6 +263,8 @@ def _deal_types(s: Scenario) -> Iterator[Finding]:
                 yield from _needs((*loc, "needs"), override.needs, s)
             if override.exits is not None:
                 yield from _exit_targets((*loc, "exits"), override.exits, s)
+            if override.hazards is not None:
+                yield from _exit_targets((*loc, "hazards", "exits"), override.hazards.exits, s)
         if len(dt.skip) >= len(stage_ids) and set(dt.skip) >= set(stage_ids):
             yield ("deal_types", name, "skip"), "a deal type cannot skip every stage", None
 

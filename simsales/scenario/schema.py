@@ -9,6 +9,7 @@ reports every broken reference at once.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from datetime import date
@@ -217,6 +218,69 @@ class Exit(Frozen):
     )
 
 
+HAZARD_ROWS = {None: 1, "month_of_quarter": 3, "month_of_year": 12}
+HazardRate = Annotated[float, Field(ge=0.0, le=1e6, allow_inf_nan=False)]
+
+
+class HazardExit(Frozen):
+    """One way out of a stage with ``hazards``: its rate per day in each (calendar row, age
+    band) cell."""
+
+    to: Identifier = Field(description="'won', 'lost', or a stage (as in exits)")
+    per_day: tuple[tuple[HazardRate, ...], ...] = Field(
+        description="rates per day: one row per calendar row (one row without `by`), one value "
+        "per age band"
+    )
+
+    @field_validator("per_day", mode="before")
+    @classmethod
+    def _one_row(cls, v: Any) -> Any:
+        # a flat list is the one row of a stage without `by`
+        if isinstance(v, list | tuple) and v and not isinstance(v[0], list | tuple):
+            return [v]
+        return v
+
+
+class Hazards(Frozen):
+    """Competing exits as piecewise-constant hazards: while a deal's time in the stage is in
+    age band b (``ages[b]`` to ``ages[b + 1]``) on a day of calendar row r (its month of the
+    quarter or of the year, with ``by``), it leaves by exit k at rate ``per_day[r][b]``; the
+    exit taken is the one whose rate fires first. A deal that reaches the last age without
+    leaving is stale: lost there (or ``stale: {lost_after: N}`` days later). So both the time
+    and the way out depend on the age and on the calendar (quarter-end pushes)."""
+
+    ages: tuple[float, ...] = Field(
+        min_length=2, description="age band edges in days in the stage: 0 first, increasing"
+    )
+    by: Literal["month_of_quarter", "month_of_year"] | None = Field(
+        None, description="rows of the rates: by month of the quarter (3) or of the year (12)"
+    )
+    exits: tuple[HazardExit, ...] = Field(min_length=1, description="the ways out and rates")
+
+    @model_validator(mode="after")
+    def _shape(self) -> Hazards:
+        a = self.ages
+        if a[0] != 0 or any(not math.isfinite(y) or y <= x for x, y in itertools.pairwise(a)):
+            raise invalid(
+                f"hazards.ages must start at 0 and increase, got {list(a)}",
+                "e.g. ages: [0, 7, 30, 90] (three bands: under 7 days, 7-30, 30-90)",
+            )
+        rows, bands = HAZARD_ROWS[self.by], len(a) - 1
+        for j, e in enumerate(self.exits):
+            shape = [len(r) for r in e.per_day]
+            if len(shape) != rows or any(n != bands for n in shape):
+                by = f"by: {self.by}" if self.by else "no `by`"
+                raise invalid(
+                    f"hazards.exits[{j}] ({e.to}): per_day must be {rows} row(s) of {bands} "
+                    f"rate(s) ({by}, {len(a)} ages), got rows of {shape}",
+                    "give one rate per age band in each row",
+                )
+        if not any(x > 0 for e in self.exits for r in e.per_day for x in r):
+            raise invalid("hazards: every rate is 0, so no deal would ever leave the stage",
+                          "give some exit a positive rate")  # fmt: skip
+        return self
+
+
 class StaleAfter(Frozen):
     lost_after: float = Field(
         ge=0, le=10_000, description="working days a stale live deal stays open before it is lost"
@@ -283,7 +347,17 @@ def _exit_shares(exits: tuple[Exit, ...] | None) -> tuple[Exit, ...] | None:
     return exits
 
 
-def _one_form(fields: set[str], exits: tuple[Exit, ...] | None, where: str) -> None:
+def _one_form(
+    fields: set[str], exits: tuple[Exit, ...] | None, where: str, hazards: Hazards | None = None
+) -> None:
+    if hazards is not None and (exits is not None or fields & {"advance", "rework"}):
+        given = " and ".join(
+            sorted((fields & {"advance", "rework"}) | ({"exits"} if exits else set()))
+        )
+        raise invalid(
+            f"{where} gives both hazards and {given}: use one form",
+            f"remove {given}, or remove hazards",
+        )
     if exits is not None and fields & {"advance", "rework"}:
         given = " and ".join(sorted(fields & {"advance", "rework"}))
         raise invalid(
@@ -316,6 +390,9 @@ class Stage(Frozen):
     exits: tuple[Exit, ...] | None = Field(
         None, description="competing exits instead of advance/rework; shares p sum to 1"
     )
+    hazards: Hazards | None = Field(
+        None, description="competing exits as hazards by age and calendar, instead of exits"
+    )
     stale: Stale = "lost"
     won_season: WonSeason | None = Field(
         None, description="calendar seasonality of the chance to win when a deal leaves"
@@ -329,10 +406,10 @@ class Stage(Frozen):
 
     @model_validator(mode="after")
     def _form(self) -> Stage:
-        _one_form(self.model_fields_set, self.exits, "the stage")
-        if self.exits is None and "stale" in self.model_fields_set:
+        _one_form(self.model_fields_set, self.exits, "the stage", self.hazards)
+        if self.exits is None and self.hazards is None and "stale" in self.model_fields_set:
             raise invalid(
-                "stale only applies to a stage with exits",
+                "stale only applies to a stage with exits or hazards",
                 "give the stage exits (each with its time `after`) or remove stale",
             )
         return self
@@ -349,6 +426,7 @@ class StageOverride(Frozen):
     advance: Probability | None = None
     rework: Rework | None = None
     exits: tuple[Exit, ...] | None = None
+    hazards: Hazards | None = None
     stale: Stale | None = None
     won_season: WonSeason | None = None
     cost: Money | None = None
@@ -361,7 +439,7 @@ class StageOverride(Frozen):
     @model_validator(mode="after")
     def _form(self) -> StageOverride:
         given = {k for k in ("advance", "rework") if getattr(self, k) is not None}
-        _one_form(given, self.exits, "the override")
+        _one_form(given, self.exits, "the override", self.hazards)
         return self
 
 
@@ -385,10 +463,12 @@ def with_override(stage: Stage, override: StageOverride | None) -> Stage:
     if override is None:
         return stage
     update: dict[str, Any] = {k: v for k, v in override if v is not None}
-    if override.exits is not None:
-        update |= {"advance": 1.0, "rework": None}
+    if override.hazards is not None:
+        update |= {"advance": 1.0, "rework": None, "exits": None}
+    elif override.exits is not None:
+        update |= {"advance": 1.0, "rework": None, "hazards": None}
     elif override.advance is not None or override.rework is not None:
-        update["exits"] = None
+        update |= {"exits": None, "hazards": None}
     return stage.model_copy(update=update)
 
 

@@ -1,0 +1,263 @@
+"""Tests of truth for ``hazards:``: competing exits as piecewise-constant hazards by age band
+and calendar month, against their closed forms.
+
+With hazards λ_k constant on an age band, the time in the band is exponential with rate
+Λ = Σ λ_k and the exit is k with chance λ_k / Λ; across bands the survival multiplies. Every
+simulated estimate is compared with that truth within K standard errors of the estimate (a
+fixed seed so that a failure can be reproduced; never a pinned simulated number).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import simsales
+from simsales.engine.hazards import REACHED_LAST_AGE, hazard_plan
+from simsales.engine.model import TO_LOST, TO_WON, compile_model
+from simsales.errors import ScenarioError
+from simsales.scenario.calendar import CalendarSpec
+from simsales.scenario.schema import Hazards
+
+K = 4.5
+
+
+def _scenario(**parts: Any) -> simsales.Scenario:
+    data: dict[str, Any] = {
+        "name": "hazards case",
+        "start": "2027-01-01",
+        "horizon": "2028-12-31",
+        "calendar": {"continuous": True},
+        "deal_types": {"t": {"value": {"fixed": 1.0}}},
+    }
+    data.update(parts)
+    return simsales.load_dict(data)
+
+
+def _live(n: int, stage: str, days: float = 0.0) -> list[dict[str, Any]]:
+    return [
+        {"id": f"D{i:05d}", "type": "t", "stage": stage, "days_in_stage": days} for i in range(n)
+    ]
+
+
+def _assert_close(estimate: float, truth: float, se: float, what: str) -> None:
+    assert se > 0, f"{what}: zero standard error, the test has no power"
+    assert abs(estimate - truth) <= K * se, (
+        f"{what}: simulated {estimate:.6g}, analytic {truth:.6g}, "
+        f"difference {(estimate - truth) / se:+.2f} SE (tolerance {K} SE)"
+    )
+
+
+def _assert_proportion(hits: int, n: int, p: float, what: str) -> None:
+    _assert_close(hits / n, p, math.sqrt(max(p * (1 - p), 1e-4) / n), what)
+
+
+def _plan(h: dict[str, Any], to: tuple[int, ...], start: str = "2027-01-01") -> Any:
+    calendar = CalendarSpec(continuous=True).build(date.fromisoformat(start), date(2029, 12, 31))
+    return hazard_plan(
+        Hazards.model_validate(h), -1.0, to, 0, TO_WON, TO_LOST, calendar,
+        date.fromisoformat(start), date(2029, 12, 31),
+    )  # fmt: skip
+
+
+def _won_lost(won: float, lost: float) -> dict[str, Any]:
+    """One band to age 1000 with constant won and lost rates."""
+    return {"ages": [0, 1000], "exits": [{"to": "won", "per_day": [won]},
+                                         {"to": "lost", "per_day": [lost]}]}  # fmt: skip
+
+
+def _draws(plan: Any, n: int, seed: int, start: float = 0.0, age: float = 0.0, **kw: Any) -> Any:
+    rng = np.random.default_rng(seed)
+    u = rng.random((n, 2)).tolist()
+    out = [plan.draw(start, age, a, b, kw.get("scale", 1.0), kw.get("odds", 1.0)) for a, b in u]
+    k = np.array([o[0] for o in out])
+    t = np.array([o[1] for o in out])
+    return k, t
+
+
+# --- the sampler against closed forms ----------------------------------------------------------
+
+
+def test_one_band_is_exponential_with_shares_in_proportion_to_the_rates() -> None:
+    """One band of constant rates (0.03 won, 0.01 lost) up to age 1000: time ~ Exp(0.04)
+    (mean 25, SE sd/sqrt(n)), exit won with chance 3/4; the last age is never reached."""
+    plan = _plan(_won_lost(0.03, 0.01), (TO_WON, TO_LOST))
+    k, t = _draws(plan, 20_000, seed=1)
+    _assert_close(float(t.mean()), 25.0, 25.0 / math.sqrt(len(t)), "mean time in the stage")
+    _assert_proportion(int((k == 0).sum()), len(k), 0.75, "share won")
+    for q in (10.0, 25.0, 60.0):  # the exponential's distribution function
+        _assert_proportion(int((t <= q).sum()), len(t), 1 - math.exp(-0.04 * q), f"P(T <= {q})")
+
+
+def test_bands_give_the_cumulative_incidence_of_each_exit() -> None:
+    """Bands [0, 5) with (won 0.1, lost 0.02) and [5, 60) with (won 0.005, lost 0.03); beyond 60
+    the deal is lost at the last age. CIF_won(60) = 0.1/0.12 (1 - e^-0.6) + e^-0.6 0.005/0.035
+    (1 - e^-1.925); the share reaching 60 is e^-0.6 e^-1.925."""
+    plan = _plan({"ages": [0, 5, 60], "exits": [
+        {"to": "won", "per_day": [0.1, 0.005]}, {"to": "lost", "per_day": [0.02, 0.03]}]},
+        (TO_WON, TO_LOST))  # fmt: skip
+    k, t = _draws(plan, 20_000, seed=2)
+    s5 = math.exp(-0.12 * 5)
+    s60 = math.exp(-0.035 * 55)
+    won = 0.1 / 0.12 * (1 - s5) + s5 * 0.005 / 0.035 * (1 - s60)
+    _assert_proportion(int((k == 0).sum()), len(k), won, "CIF of won at the last age")
+    _assert_proportion(int((k == REACHED_LAST_AGE).sum()), len(k), s5 * s60, "reached 60 days")
+    assert np.allclose(t[k == REACHED_LAST_AGE], 60.0)
+    shares = plan.shares()
+    assert shares[0] == pytest.approx(won, rel=1e-12)
+    assert shares[2] == pytest.approx(s5 * s60, rel=1e-12)
+
+
+def test_a_live_deal_starts_the_walk_at_its_age() -> None:
+    """A deal 20 days in (second band): only the second band's rates act (memoryless within a
+    band): time ~ Exp(0.035) truncated at 40 more days, won share 1/7 of the exits."""
+    plan = _plan({"ages": [0, 5, 60], "exits": [
+        {"to": "won", "per_day": [0.1, 0.005]}, {"to": "lost", "per_day": [0.02, 0.03]}]},
+        (TO_WON, TO_LOST))  # fmt: skip
+    k, t = _draws(plan, 20_000, seed=3, age=20.0)
+    left = 1 - math.exp(-0.035 * 40)
+    _assert_proportion(int((k == 0).sum()), len(k), left / 7, "won from age 20")
+    _assert_proportion(int((t <= 10).sum()), len(t), 1 - math.exp(-0.35), "left within 10 days")
+
+
+def test_the_calendar_row_gates_decisions() -> None:
+    """By month of the quarter, no exit in the first month (rate 0) and rate 0.05 in the two
+    others: from 1 January, nothing ends in January; the time is then 31 days plus Exp(0.05)
+    within February-March (59 days), with the April gate next."""
+    plan = _plan({"ages": [0, 400], "by": "month_of_quarter", "exits": [
+        {"to": "won", "per_day": [[0.0], [0.05], [0.05]]}]}, (TO_WON,))  # fmt: skip
+    _, t = _draws(plan, 20_000, seed=4)
+    assert (t > 31.0).all(), "an exit in January, a month whose rate is 0"
+    in_q1 = t <= 31 + 59
+    _assert_proportion(int(in_q1.sum()), len(t), 1 - math.exp(-0.05 * 59), "decided in Feb-Mar")
+    april = (t > 90) & (t <= 120)  # 2027: Jan 31 + Feb 28 + Mar 31 = 90 days, April 30
+    assert not april.any(), "an exit in April, a first month of the quarter"
+
+
+def test_duration_multiplier_stretches_ages_and_rates() -> None:
+    """scale 2: rates halve and bands double: the time of one band is Exp(0.02), mean 50."""
+    plan = _plan({"ages": [0, 1000], "exits": [{"to": "won", "per_day": [0.04]}]}, (TO_WON,))
+    _, t = _draws(plan, 20_000, seed=5, scale=2.0)
+    _assert_close(float(t.mean()), 50.0, 50.0 / math.sqrt(len(t)), "mean time, scale 2")
+
+
+def test_win_odds_reweight_the_choice_not_the_time() -> None:
+    """odds 3 on won vs lost rates (0.02, 0.02): won share 3/4, time still Exp(0.04)."""
+    plan = _plan(_won_lost(0.02, 0.02), (TO_WON, TO_LOST))
+    k, t = _draws(plan, 20_000, seed=6, odds=3.0)
+    _assert_proportion(int((k == 0).sum()), len(k), 0.75, "won share with odds 3")
+    _assert_close(float(t.mean()), 25.0, 25.0 / math.sqrt(len(t)), "mean time with odds 3")
+
+
+# --- through the engine --------------------------------------------------------------------------
+
+TWO_BANDS = {
+    "id": "talk",
+    "duration": {"fixed": 1},
+    "hazards": {
+        "ages": [0, 5, 60],
+        "exits": [
+            {"to": "won", "per_day": [0.1, 0.005]},
+            {"to": "lost", "per_day": [0.02, 0.03]},
+        ],
+    },
+}
+
+
+def test_engine_win_chance_of_live_and_stale_deals() -> None:
+    """2,000 deals at age 20 win with chance (1 - e^-1.4) / 7; 500 older than the last age (70
+    days) are lost at once (stale), with no visit."""
+    pipeline = _live(2000, "talk", 20.0) + [
+        {"id": f"S{i:04d}", "type": "t", "stage": "talk", "days_in_stage": 70.0} for i in range(500)
+    ]
+    f = simsales.simulate(_scenario(stages=[TWO_BANDS], pipeline=pipeline), replications=2,
+                          seed=7, progress=False)  # fmt: skip
+    d = f.deals
+    young = d[d["deal"].str.startswith("D")]
+    stale = d[d["deal"].str.startswith("S")]
+    truth = (1 - math.exp(-0.035 * 40)) / 7
+    _assert_proportion(int((young["outcome"] == "won").sum()), len(young), truth, "won from 20")
+    assert (stale["outcome"] == "lost").all() and (stale["decision_t"] == 0).all()
+    assert not f.visits["deal"].str.startswith("S").any()
+    reached = young["outcome"] == "lost"
+    assert reached.sum() > 0
+
+
+def test_engine_calendar_gate_and_arrivals() -> None:
+    """Arrivals (20 a month) into a stage that decides only in the third month of each quarter:
+    every decision date is in March, June, September or December."""
+    stage = {
+        "id": "talk",
+        "duration": {"fixed": 1},
+        "hazards": {
+            "ages": [0, 300],
+            "by": "month_of_quarter",
+            "exits": [
+                {"to": "won", "per_day": [[0], [0], [0.2]]},
+                {"to": "lost", "per_day": [[0], [0], [0.1]]},
+            ],
+        },
+    }
+    s = _scenario(stages=[stage], pipeline=[], arrivals=[{"type": "t", "per_month": 20}])
+    d = simsales.simulate(s, replications=3, seed=8, progress=False).deals
+    decided = pd.to_datetime(d.loc[d["outcome"] != "open", "decision_date"])
+    assert len(decided) > 100
+    assert set(decided.dt.month.unique()) <= {3, 6, 9, 12}
+
+
+def test_the_fast_path_leaves_hazards_to_simpy_with_the_same_numbers() -> None:
+    s = _scenario(stages=[TWO_BANDS], pipeline=_live(50, "talk", 3.0))
+    auto = simsales.simulate(s, replications=4, seed=9, progress=False, engine="auto")
+    simpy = simsales.simulate(s, replications=4, seed=9, progress=False, engine="simpy")
+    pd.testing.assert_frame_equal(auto.deals, simpy.deals)
+    assert auto.provenance["engine_paths"] == {"vectorized": 0, "simpy": 4}
+
+
+def test_win_probability_chain_uses_the_hazard_shares() -> None:
+    m = compile_model(_scenario(stages=[TWO_BANDS], pipeline=[]))
+    s5, s60 = math.exp(-0.6), math.exp(-0.035 * 55)
+    won = 0.1 / 0.12 * (1 - s5) + s5 * 0.005 / 0.035 * (1 - s60)
+    assert m.types[0].win_from[0] == pytest.approx(won, rel=1e-9)
+
+
+# --- the language --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"ages": [0, 5, 5]}, "must start at 0 and increase"),
+        ({"ages": [1, 5, 60]}, "must start at 0 and increase"),
+        ({"by": "month_of_quarter"}, "per_day must be 3 row(s) of 2 rate(s)"),
+        ({"exits": [{"to": "wno", "per_day": [0.1, 0.1]}]}, "did you mean 'won'"),
+        ({"exits": [{"to": "won", "per_day": [0, 0]}]}, "every rate is 0"),
+    ],
+)
+def test_bad_hazards_are_clear_errors(change: dict[str, Any], message: str) -> None:
+    stage = {**TWO_BANDS, "hazards": {**TWO_BANDS["hazards"], **change}}
+    with pytest.raises(ScenarioError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        _scenario(stages=[stage], pipeline=[])
+
+
+def test_one_form_per_stage() -> None:
+    stage = {**TWO_BANDS, "exits": [{"to": "won", "p": 1.0}]}
+    with pytest.raises(ScenarioError, match="gives both hazards and exits"):
+        _scenario(stages=[stage], pipeline=[])
+
+
+def test_a_type_override_with_hazards_replaces_the_stage_form() -> None:
+    stages = [{"id": "talk", "duration": {"fixed": 1}, "exits": [{"to": "won", "p": 1.0}]}]
+    s = _scenario(
+        stages=stages,
+        pipeline=_live(2000, "talk"),
+        deal_types={"t": {"value": {"fixed": 1.0}, "stages": {"talk": {"hazards": {
+            "ages": [0, 1000], "exits": [{"to": "won", "per_day": [0.01]},
+                                         {"to": "lost", "per_day": [0.03]}]}}}}},
+    )  # fmt: skip
+    d = simsales.simulate(s, replications=1, seed=10, progress=False).deals
+    _assert_proportion(int((d["outcome"] == "won").sum()), len(d), 0.25, "won share")
