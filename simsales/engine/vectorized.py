@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from simsales.engine.hazards import REACHED_LAST_AGE
 from simsales.engine.model import (
     SCOPE_RESOURCE,
     SLOT_VALUE,
@@ -199,8 +200,6 @@ def unsupported(model: Model) -> str | None:
             return f"model features unknown to the fast path ({cls.__name__})"
     if model.rules:
         return "rules"
-    if any(ex is not None and ex.hazard is not None for t in model.types for ex in t.exits):
-        return "hazards by age and calendar"
     if any(r.scope != SCOPE_RESOURCE for r in model.risks):
         return "deal or global risks"
     return None
@@ -377,6 +376,9 @@ class _Block:
             n_types, s
         )
         self.has_exits = np.array([[ex is not None for ex in p.exits] for p in m.types], bool)
+        self.has_hazard = np.array(
+            [[ex is not None and ex.hazard is not None for ex in p.exits] for p in m.types], bool
+        )
         width = self.odds[0].cum.shape[2]
         self.exit_to = np.full((n_types, s, width), TO_LOST, np.int64)
         for t, plan in enumerate(m.types):
@@ -449,6 +451,9 @@ class _Block:
                 left = _remaining(m.types[t_i].duration[st], self.slot(rows, col), a)
                 self.first_dur[rows] = self.scale[rows] * left
                 continue
+            if ex.hazard is not None:  # the walk starts at the age when staffed (_hazards)
+                self.stale_after[rows[a >= ex.hazard.ages[-1]]] = ex.stale_after
+                continue
             shares = np.stack([np.diff(o.lists[t_i][5][st][1], prepend=0.0) for o in self.odds])[
                 self.group[self.rep[rows]]
             ]
@@ -510,10 +515,12 @@ class _Block:
             # a live deal's first visit, of the stage it is in: conditioned on the days spent
             given = (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_dur[g])
             dur[given], k[given] = self.first_dur[g[given]], self.first_exit[g[given]]
+            hz_ratio = self._hazards(g, ty, st, v, t, u0, u1, dur, k)
             end = t + dur  # as SimPy schedules a timeout: now + delay
             run_out = end >= until  # still in the stage at the horizon
             first = (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_ratio[g])
-            kind, go = self._ways(g, ty, st, k, u1, u2, self._season(ty, st, end), first)
+            c = self._season(ty, st, end)
+            kind, go = self._ways(g, ty, st, k, u1, u2, c, first, hz_ratio)
             kind[run_out] = K_OPEN
             then = np.full(len(g), -1)
             then[~run_out] = self.events.add(self.rep[g[~run_out]], end[~run_out], now[~run_out])
@@ -579,18 +586,55 @@ class _Block:
         m = self.m
         dur = np.zeros(len(g))
         k = np.full(len(g), -1, np.int64)
-        ex_rows = np.flatnonzero(self.has_exits[ty, st])
+        ex_rows = np.flatnonzero(self.has_exits[ty, st] & ~self.has_hazard[ty, st])
         if len(ex_rows):
             k[ex_rows] = self._exit_of(g[ex_rows], ty[ex_rows], st[ex_rows], u1[ex_rows])
         kk = np.maximum(k, 0)
         groups = (ty * m.n_stages + st) * self.cum.shape[3] + kk
-        for key in np.unique(groups).tolist():
+        groups[self.has_hazard[ty, st]] = -1  # drawn by _hazards
+        for key in np.unique(groups[groups >= 0]).tolist():
             rows = np.flatnonzero(groups == key)
             t_i, s_i, j = int(ty[rows[0]]), int(st[rows[0]]), int(kk[rows[0]])
             ex = m.types[t_i].exits[s_i]
             sampler = m.types[t_i].duration[s_i] if ex is None else ex.after[j]
             dur[rows] = self.scale[g[rows]] * sampler.ppf(u0[rows])
         return dur, k
+
+    def _hazards(
+        self,
+        g: IntArray,
+        ty: IntArray,
+        st: IntArray,
+        v: IntArray,
+        t: FloatArray,
+        u0: FloatArray,
+        u1: FloatArray,
+        dur: FloatArray,
+        k: IntArray,
+    ) -> FloatArray:
+        """Visits of stages with ``hazards``: exit, time and p_won / p_lost from the walk the
+        engine calls when a deal is staffed (uncontended: at its entry ``t``; a live deal's
+        first visit of its stage from its age), one call per visit: the same floats. Fills
+        ``dur`` and ``k``; returns each visit's ratio (nan where the stage has none)."""
+        ratio = np.full(len(g), np.nan)
+        rows = np.flatnonzero(self.has_hazard[ty, st])
+        if len(rows) == 0:
+            return ratio
+        m = self.m
+        d = g[rows]
+        first = (v[rows] == 0) & (st[rows] == self.stage0[d]) & self.live[d]
+        age = np.zeros(len(d))
+        age[first] = m.deal_elapsed[self.local[d[first]]]
+        grp = self.group[self.rep[d]]
+        for j, r in enumerate(rows.tolist()):
+            t_i, s_i = int(ty[r]), int(st[r])
+            lists = self.odds[int(grp[j])].lists[t_i][5][s_i]
+            plan = lists[4]
+            k[r], dur[r], ratio[r] = plan.draw(
+                float(t[r]), float(age[j]), float(u0[r]), float(u1[r]),
+                float(self.scale[d[j]]), lists[5],
+            )  # fmt: skip
+        return ratio
 
     def _season(self, ty: IntArray, st: IntArray, end: FloatArray) -> FloatArray:
         """Each visit's won_season factor: that of the month its end falls in (SeasonPlan.at)."""
@@ -612,6 +656,7 @@ class _Block:
         u2: FloatArray,
         c: FloatArray,
         first: BoolArray,
+        hz_ratio: FloatArray,
     ) -> tuple[IntArray, IntArray]:
         """How each visit ends (K_*) and where the deal goes (a stage, TO_WON or TO_LOST);
         ``c`` is the won_season factor of each visit, ``first`` marks a live deal's first visit
@@ -632,7 +677,8 @@ class _Block:
         go = np.where(rework, back, np.where(lost, TO_LOST, np.where(nxt >= s, TO_WON, nxt)))
         ex = np.flatnonzero(self.has_exits[ty, st])
         if len(ex):
-            target = self.exit_to[ty[ex], st[ex], k[ex]]
+            reached = k[ex] == REACHED_LAST_AGE  # hazards: lost at the stage's last age
+            target = np.where(reached, TO_LOST, self.exit_to[ty[ex], st[ex], np.maximum(k[ex], 0)])
             ahead = self.next_on[ty[ex], np.clip(target, 0, s)]
             fwd = target > st[ex]
             kind[ex] = np.where(
@@ -649,8 +695,11 @@ class _Block:
             ratio = np.where(
                 first[ex], self.first_ratio[g[ex]], self.ratio[grp[ex], ty[ex], st[ex]]
             )
+            ratio = np.where(np.isnan(hz_ratio[ex]), ratio, hz_ratio[ex])
             to_lost = (f < 1.0) & (gx == TO_WON) & (u >= f)
-            to_won = (f > 1.0) & (gx == TO_LOST) & (u < np.minimum(1.0, (f - 1.0) * ratio))
+            with np.errstate(invalid="ignore"):  # f = 1 with no lost rate: 0 * inf, unused
+                turn = np.minimum(1.0, (f - 1.0) * ratio)
+            to_won = (f > 1.0) & (gx == TO_LOST) & (u < turn) & ~reached
             go[ex[to_lost]], kind[ex[to_lost]] = TO_LOST, K_LOST
             go[ex[to_won]], kind[ex[to_won]] = TO_WON, K_WON
         return kind.astype(np.int64), go.astype(np.int64)

@@ -210,12 +210,41 @@ def test_engine_calendar_gate_and_arrivals() -> None:
     assert set(decided.dt.month.unique()) <= {3, 6, 9, 12}
 
 
-def test_the_fast_path_leaves_hazards_to_simpy_with_the_same_numbers() -> None:
-    s = _scenario(stages=[TWO_BANDS], pipeline=_live(50, "talk", 3.0))
-    auto = simsales.simulate(s, replications=4, seed=9, progress=False, engine="auto")
-    simpy = simsales.simulate(s, replications=4, seed=9, progress=False, engine="simpy")
+@pytest.mark.parametrize("uncertain", [False, True])
+def test_the_fast_path_gives_the_same_records_as_simpy(uncertain: bool) -> None:
+    """Live deals (young and stale), arrivals, a calendar row, a later stage and (second case)
+    win-odds and duration multipliers: every table equal, float for float."""
+    hazards = {
+        "ages": [0, 5, 60],
+        "by": "month_of_quarter",
+        "exits": [
+            {"to": "won", "per_day": [[0.1, 0.0], [0.05, 0.01], [0.02, 0.04]]},
+            {"to": "lost", "per_day": [[0.02, 0.01], [0.02, 0.03], [0.0, 0.02]]},
+            {"to": "close", "per_day": [[0.01, 0.01], [0.0, 0.0], [0.01, 0.0]]},
+        ],
+    }
+    stages = [
+        {"id": "talk", "duration": {"fixed": 1}, "hazards": hazards, "stale": {"lost_after": 3}},
+        {"id": "close", "duration": {"exponential": {"mean": 4}}, "advance": 0.7},
+    ]
+    parts: dict[str, Any] = {
+        "stages": stages,
+        "pipeline": _live(30, "talk", 3.0)
+        + [{"id": f"S{i}", "type": "t", "stage": "talk", "days_in_stage": 61} for i in range(5)],
+        "arrivals": [{"type": "t", "per_month": 15}],
+        "horizon": "2027-09-30",
+    }
+    if uncertain:
+        parts["uncertainty"] = {
+            "win_odds": {"lognormal": {"mean": 1, "sd": 0.5}},
+            "duration": {"lognormal": {"mean": 1, "sd": 0.3}},
+        }
+    s = _scenario(**parts)
+    auto = simsales.simulate(s, replications=6, seed=9, progress=False, engine="auto")
+    simpy = simsales.simulate(s, replications=6, seed=9, progress=False, engine="simpy")
     pd.testing.assert_frame_equal(auto.deals, simpy.deals)
-    assert auto.provenance["engine_paths"] == {"vectorized": 0, "simpy": 4}
+    pd.testing.assert_frame_equal(auto.visits, simpy.visits)
+    assert auto.provenance["engine_paths"] == {"vectorized": 6, "simpy": 0}
 
 
 def test_win_probability_chain_uses_the_hazard_shares() -> None:

@@ -54,8 +54,13 @@ def free_scenarios(draw: st.DrawFn) -> dict[str, Any]:
             pool["capacity"] = 1000
             if draw(st.booleans()):
                 pool["capacity_changes"] = [{"from": "2027-02-01", "capacity": 900}]
+    ids = [stage["id"] for stage in data["stages"]]
     for stage in data["stages"]:
-        if "exits" in stage:
+        if draw(st.integers(0, 3)) == 0:  # competing hazards by age and calendar instead
+            for key in ("advance", "rework", "exits", "stale"):
+                stage.pop(key, None)
+            stage["hazards"] = draw(hazards(ids))
+        if "exits" in stage or "hazards" in stage:
             stage["stale"] = draw(st.sampled_from(["lost", {"lost_after": 4}]))
         if draw(st.booleans()):  # the decision month's factor on the chance to win
             stage["won_season"] = draw(
@@ -76,6 +81,23 @@ def free_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         data["deal_types"]["a"]["uncertainty"] = {"duration": draw(DISTRIBUTIONS)}
     return data
+
+
+@st.composite
+def hazards(draw: st.DrawFn, stage_ids: list[str]) -> dict[str, Any]:
+    """A stage's ``hazards``: bands, maybe by month of the quarter, to won, lost and a stage
+    (a later one, or back), with rates that include zeros (gated cells)."""
+    ages = draw(st.sampled_from([[0, 10], [0, 2, 7, 30], [0, 1, 60], [0, 0.5, 3, 14]]))
+    by = draw(st.sampled_from([None, "month_of_quarter"]))
+    rows = 3 if by else 1
+    rate = st.sampled_from([0.0, 0.01, 0.1, 0.5])
+    targets = ["won", "lost", *draw(st.lists(st.sampled_from(stage_ids), max_size=1))]
+    exits = [
+        {"to": to, "per_day": [[draw(rate) for _ in ages[1:]] for _ in range(rows)]}
+        for to in targets
+    ]
+    exits[0]["per_day"][0][0] = 0.2  # some way out
+    return {"ages": ages, "exits": exits} | ({"by": by} if by else {})
 
 
 def _same_records(fast: RepRecords, slow: RepRecords) -> None:
