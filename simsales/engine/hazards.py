@@ -97,27 +97,6 @@ class HazardPlan:
         lost = math.fsum(r for r, x in zip(rates, self.lost, strict=True) if x)
         return won / lost if lost > 0 else math.inf
 
-    def shares(self) -> list[float]:
-        """P(each exit) for a deal entering at age 0, averaged over the calendar rows as if
-        each held for the whole visit (for the win-probability chain), and the share lost at
-        the last age folded into the lost exits (or returned last when there is none)."""
-        n = len(self.won)
-        out = [0.0] * (n + 1)
-        rows = sorted(set(self.month_row))
-        for r in rows:
-            alive = 1.0
-            for b in range(len(self.ages) - 1):
-                rates = self.rates[r][b]
-                total = math.fsum(rates)
-                if total <= 0:
-                    continue
-                gone = alive * -math.expm1(-total * (self.ages[b + 1] - self.ages[b]))
-                for k, x in enumerate(rates):
-                    out[k] += gone * x / total / len(rows)
-                alive -= gone
-            out[n] += alive / len(rows)
-        return out
-
 
 def hazard_plan(
     h: Hazards,

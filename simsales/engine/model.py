@@ -355,12 +355,12 @@ def _exit_plan(
     if st.hazards is not None:
         to = tuple(_target(e.to, stage_index) for e in st.hazards.exits)
         hz = hazard_plan(st.hazards, stale_after, to, i, TO_WON, TO_LOST, calendar, start, horizon)
-        shares = hz.shares()
+        shares, last = st.hazards.shares()
         # the share lost at the last age joins the lost exit (or is one of its own)
         if TO_LOST in to:
-            shares[to.index(TO_LOST)] += shares.pop()
+            shares[to.index(TO_LOST)] += last
         else:
-            to = (*to, TO_LOST)
+            to, shares = (*to, TO_LOST), [*shares, last]
         return ExitPlan(
             to=to,
             p=np.array(shares),

@@ -533,19 +533,24 @@ def _stages(data: ReportData, money: Any) -> list[dict[str, Any]]:
 
 
 def _way_out(t: Translator, st: Stage, order: tuple[str, ...]) -> dict[str, str]:
-    """A stage's advance and rework cells; with exits: the share towards a win (won or a later
+    """A stage's advance and rework cells; with exits or hazards: the share towards a win (won or a later
     stage) and every other way out but lost, with its share."""
-    if st.exits is None:
+    if st.hazards is not None:  # shares of a deal entering at age 0 (Hazards.shares)
+        shares, _ = st.hazards.shares()
+        exits = [(e.to, p) for e, p in zip(st.hazards.exits, shares, strict=True)]
+    elif st.exits is not None:
+        exits = [(e.to, e.p) for e in st.exits]
+    else:
         return {
             "advance": t.percent(st.advance),
             "rework": f"→ {st.rework.to} ({t.percent(st.rework.p)})" if st.rework else "",
         }
     here = order.index(st.id)
-    ahead = [e for e in st.exits if e.to == "won" or (e.to in order and order.index(e.to) > here)]
-    back = [e for e in st.exits if e.to in order and order.index(e.to) <= here]
+    ahead = [p for to, p in exits if to == "won" or (to in order and order.index(to) > here)]
+    back = [(to, p) for to, p in exits if to in order and order.index(to) <= here]
     return {
-        "advance": t.percent(sum(e.p for e in ahead)),
-        "rework": ", ".join(f"→ {e.to} ({t.percent(e.p)})" for e in back),
+        "advance": t.percent(sum(ahead)),
+        "rework": ", ".join(f"→ {to} ({t.percent(p)})" for to, p in back),
     }
 
 

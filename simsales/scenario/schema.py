@@ -280,6 +280,27 @@ class Hazards(Frozen):
                           "give some exit a positive rate")  # fmt: skip
         return self
 
+    def shares(self) -> tuple[list[float], float]:
+        """P(each exit) for a deal entering at age 0, and P(reaching the last age), averaged
+        over the calendar rows as if each held for the whole visit (what the win-probability
+        chain and the report's funnel use; the engine walks the real calendar)."""
+        out = [0.0] * len(self.exits)
+        last = 0.0
+        rows = HAZARD_ROWS[self.by]
+        for r in range(rows):
+            alive = 1.0
+            for b in range(len(self.ages) - 1):
+                rates = [e.per_day[r][b] for e in self.exits]
+                total = math.fsum(rates)
+                if total <= 0:
+                    continue
+                gone = alive * -math.expm1(-total * (self.ages[b + 1] - self.ages[b]))
+                for k, x in enumerate(rates):
+                    out[k] += gone * x / total / rows
+                alive -= gone
+            last += alive / rows
+        return out, last
+
 
 class StaleAfter(Frozen):
     lost_after: float = Field(
