@@ -24,6 +24,10 @@ Semantics (see also docs/architecture.md, "Data flow" and "Add a stage exit"):
   exceeding a. A deal older than every exit's time (S_k(a) = 0 for all k) is *stale*: with
   ``stale: lost`` it is lost at once, with ``stale: {lost_after: N}`` it is lost after N more
   days; either way it queues for no one and has no visit row.
+- A stage with ``hazards`` (engine/hazards.py) draws its exit and time when the deal is staffed,
+  from the calendar time of that moment and the deal's age in the stage (a live deal's days
+  spent in its first visit), by one walk over age bands and calendar months; a deal reaching
+  the last age is lost there (the walk's REACHED_LAST_AGE, which no win factor turns).
 - ``uncertainty:`` multipliers are drawn once per replication, each from its own stream keyed by
   its name: ``arrivals`` multiplies the arrival rates, ``duration`` every time in a stage (a live
   deal's days spent are conditioned on accordingly), ``value`` every deal's value (given ones
