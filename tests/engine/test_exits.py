@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import analytic
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,41 +23,21 @@ from scipy import integrate, stats
 import simsales
 from simsales.engine.model import compile_model
 
-K = 4.5
-
 
 def _scenario(**parts: Any) -> simsales.Scenario:
-    data: dict[str, Any] = {
-        "name": "exits case",
-        "start": "2027-01-01",
-        "horizon": "2029-12-31",
-        "calendar": {"continuous": True},
-        "deal_types": {"t": {"value": {"fixed": 1.0}}},
-    }
-    data.update(parts)
-    return simsales.load_dict(data)
+    return analytic.scenario("exits case", parts.pop("horizon", "2029-12-31"), **parts)
 
 
-def _live(n: int, stage: str, days: float = 0.0) -> list[dict[str, Any]]:
-    return [
-        {"id": f"D{i:05d}", "type": "t", "stage": stage, "days_in_stage": days} for i in range(n)
-    ]
+def _live(n: int, stage: str, days: float = 0.0, **extra: Any) -> list[dict[str, Any]]:
+    return analytic.live(n, stage, days, digits=5, **extra)
 
 
-def _run(scenario: simsales.Scenario, replications: int, seed: int, **kw: Any) -> simsales.Forecast:
-    return simsales.simulate(scenario, replications=replications, seed=seed, progress=False, **kw)
-
-
-def _assert_close(estimate: float, truth: float, se: float, what: str) -> None:
-    assert se > 0, f"{what}: zero standard error, the test has no power"
-    assert abs(estimate - truth) <= K * se, (
-        f"{what}: simulated {estimate:.6g}, analytic {truth:.6g}, "
-        f"difference {(estimate - truth) / se:+.2f} SE (tolerance {K} SE = {K * se:.3g})"
-    )
-
-
-def _assert_proportion(successes: int, n: int, p: float, what: str) -> None:
-    _assert_close(successes / n, p, math.sqrt(p * (1 - p) / n), what)
+_run, _assert_close, _assert_proportion, K = (
+    analytic.run,
+    analytic.assert_close,
+    analytic.assert_proportion,
+    analytic.K,
+)
 
 
 # --- 1. an absorbing chain of competing exits -------------------------------------------------

@@ -13,6 +13,7 @@ import math
 from datetime import date
 from typing import Any
 
+import analytic
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,37 +25,16 @@ from simsales.errors import ScenarioError
 from simsales.scenario.calendar import CalendarSpec
 from simsales.scenario.schema import Hazards
 
-K = 4.5
-
 
 def _scenario(**parts: Any) -> simsales.Scenario:
-    data: dict[str, Any] = {
-        "name": "hazards case",
-        "start": "2027-01-01",
-        "horizon": "2028-12-31",
-        "calendar": {"continuous": True},
-        "deal_types": {"t": {"value": {"fixed": 1.0}}},
-    }
-    data.update(parts)
-    return simsales.load_dict(data)
+    return analytic.scenario("hazards case", parts.pop("horizon", "2028-12-31"), **parts)
 
 
-def _live(n: int, stage: str, days: float = 0.0) -> list[dict[str, Any]]:
-    return [
-        {"id": f"D{i:05d}", "type": "t", "stage": stage, "days_in_stage": days} for i in range(n)
-    ]
+def _live(n: int, stage: str, days: float = 0.0, **extra: Any) -> list[dict[str, Any]]:
+    return analytic.live(n, stage, days, digits=5, **extra)
 
 
-def _assert_close(estimate: float, truth: float, se: float, what: str) -> None:
-    assert se > 0, f"{what}: zero standard error, the test has no power"
-    assert abs(estimate - truth) <= K * se, (
-        f"{what}: simulated {estimate:.6g}, analytic {truth:.6g}, "
-        f"difference {(estimate - truth) / se:+.2f} SE (tolerance {K} SE)"
-    )
-
-
-def _assert_proportion(hits: int, n: int, p: float, what: str) -> None:
-    _assert_close(hits / n, p, math.sqrt(max(p * (1 - p), 1e-4) / n), what)
+_assert_close, _assert_proportion, K = analytic.assert_close, analytic.assert_proportion, analytic.K
 
 
 def _plan(h: dict[str, Any], to: tuple[int, ...], start: str = "2027-01-01") -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import analytic
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,48 +21,26 @@ from scipy import integrate, stats
 import simsales
 from simsales.engine.model import win_probabilities
 
-K = 4.5  # tolerance in standard errors for every Monte Carlo comparison below
-
 
 def _scenario(**parts: Any) -> simsales.Scenario:
-    data: dict[str, Any] = {
-        "name": "analytic case",
-        "start": "2027-01-01",
-        "horizon": "2028-12-31",
-        "calendar": {"continuous": True},
-        "deal_types": {"t": {"value": {"fixed": 1.0}}},
-    }
-    data.update(parts)
-    return simsales.load_dict(data)
+    return analytic.scenario("analytic case", parts.pop("horizon", "2028-12-31"), **parts)
 
 
 def _live(n: int, stage: str, days_in_stage: float = 0.0, **extra: Any) -> list[dict[str, Any]]:
-    return [
-        {"id": f"D{i:04d}", "type": "t", "stage": stage, "days_in_stage": days_in_stage, **extra}
-        for i in range(n)
-    ]
+    return analytic.live(n, stage, days_in_stage, digits=4, **extra)
 
 
-def _run(scenario: simsales.Scenario, replications: int, seed: int, **kw: Any) -> simsales.Forecast:
-    return simsales.simulate(scenario, replications=replications, seed=seed, progress=False, **kw)
-
-
-def _assert_close(estimate: float, truth: float, se: float, what: str) -> None:
-    assert se > 0, f"{what}: zero standard error, the test has no power"
-    assert abs(estimate - truth) <= K * se, (
-        f"{what}: simulated {estimate:.6g}, analytic {truth:.6g}, "
-        f"difference {(estimate - truth) / se:+.2f} SE (tolerance {K} SE = {K * se:.3g})"
-    )
+_run, _assert_close, _assert_proportion, K = (
+    analytic.run,
+    analytic.assert_close,
+    analytic.assert_proportion,
+    analytic.K,
+)
 
 
 def _mean_se(x: Any) -> tuple[float, float]:
     a = np.asarray(x, dtype=float)
     return float(a.mean()), float(a.std(ddof=1) / math.sqrt(len(a)))
-
-
-def _assert_proportion(successes: int, n: int, p: float, what: str) -> None:
-    # Normal approximation with the SE under the null, sqrt(p(1-p)/n); n >= 1000 here.
-    _assert_close(successes / n, p, math.sqrt(p * (1 - p) / n), what)
 
 
 # Analytic means, written out independently of the engine's samplers.
