@@ -3,8 +3,8 @@
 Every command reports user mistakes as ``file:line:col: key.path: message (hint)`` lines on
 stderr and exits 2; a traceback means a bug in simsales, never a bad input. A new command is a
 function in ``simsales.commands.<module>`` that the module's ``register(app)`` adds, named in
-``_COMMANDS`` (built only when it runs or help lists it); raise a :class:`SimsalesError` for anything the user can fix
-and :func:`main` turns it into a message and its exit code:
+``_COMMANDS`` (built only when it runs or help lists it); raise a :class:`SimsalesError` for
+anything the user can fix and :func:`main` turns it into a message and its exit code:
 
 - 0 done; 2 bad input; 3 ``optimize`` found no plan;
 - 73 an output cannot be created (permission, read-only folder, a folder simsales did not make,
