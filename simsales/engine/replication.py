@@ -696,20 +696,22 @@ class _Run:
         self._change_capacity(r.pool, -r.capacity)
 
     def _arrive(self, _event: simpy.Event) -> None:
-        """Start the deals that arrive now (``self._late``, in order of arrival), then wait for
-        the next arrival at its exact time: a callback of one event per arrival instant, the
-        events one process looping over the deals would wait for, without resuming one."""
+        """Start the deals that arrive now (``self._late``, in order of arrival) after waiting
+        for the next arrival at its exact time: a callback of one event per arrival instant.
+
+        The events are in the order one arrivals process would make them (the next arrival,
+        then each deal's first step, as their Initialize events would run it: first thing at
+        this instant), without a process resumed and an Initialize event per arrival."""
         env, start, deals, late = self.env, self.deal, self.deals, self._late
-        i, now = self._late_next, env.now
-        while i < len(late):
-            d = late[i]
-            t = deals[d].arrival
-            if t > now:
-                _at(env, t).callbacks.append(self._arrive)
-                break
-            deals[d].process = env.process(start(d))
+        i = first = self._late_next
+        now = env.now
+        while i < len(late) and deals[late[i]].arrival <= now:
             i += 1
+        if i < len(late):
+            _at(env, deals[late[i]].arrival).callbacks.append(self._arrive)
         self._late_next = i
+        for d in late[first:i]:
+            deals[d].process = _started(env, start(d))
 
     def _change_capacity(self, pool: int, delta: int) -> None:
         self.planned_delta[pool] += delta
@@ -875,6 +877,21 @@ def _at(env: simpy.Environment, t: float, priority: EventPriority = NORMAL) -> s
     event._ok, event._value = True, None  # triggered, as a Timeout is when created
     heapq.heappush(env._queue, (t, priority, next(env._eid), event))
     return event
+
+
+def _started(env: simpy.Environment, generator: Any) -> simpy.Process:
+    """A process of ``generator`` whose first step runs now, inside the event being processed,
+    instead of at an Initialize event of its own scheduled for this instant (as
+    ``env.process`` does): the process as ``Process.__init__`` makes it, without that event."""
+    process = simpy.Process.__new__(simpy.Process)
+    process.env, process.callbacks, process._generator = env, [], generator
+    process._target = _STARTED
+    process._resume(_STARTED)
+    return process
+
+
+_STARTED = simpy.Event(simpy.Environment())  # what a process's first step is resumed with
+_STARTED._ok, _STARTED._value = True, None
 
 
 def _poisson_ppf(q: FloatArray, mu: FloatArray) -> IntArray:
