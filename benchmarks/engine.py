@@ -10,6 +10,9 @@ pairs (A, B, A, B, ...), so a load that comes and goes hits both sides alike.
    numpy arrays) vs the current ones; same numbers, only the cost differs.
 3. ``mm3``: an M/M/3 queue (rho = 0.8) written in the YAML vs hand SimPy and ciw, per customer.
 4. ``scaling`` and ``memory``: 1 vs 2 worker processes; peak memory of a large run.
+5. ``startup``: ``simsales --version`` and ``simsales validate scenarios/minimal.yaml`` beside
+   ``python -c pass``, wall clock and CPU time of fresh processes (what a user waits for), with
+   the machine's load: on 2 shared cores the wall clock of a loaded machine is not the CPU's.
 
     .venv/bin/python benchmarks/engine.py [--pairs 7] [--replications 100] [--only floor,mm3]
 """
@@ -17,6 +20,8 @@ pairs (A, B, A, B, ...), so a load that comes and goes hits both sides alike.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,6 +37,7 @@ import simsales
 import simsales.engine.replication as replication
 import simsales.engine.streams as streams_module
 from simsales.engine.model import compile_model
+from simsales.engine.options import Engine
 from simsales.engine.streams import replication_seeds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -222,12 +228,16 @@ def mm3_scenario() -> simsales.Scenario:
     )
 
 
-def mm3_simsales(replications: int) -> tuple[float, int]:
+def mm3_simsales(replications: int, engine: Engine = "auto") -> tuple[float, int]:
+    """``engine="auto"`` is what users get (the vectorized path is tried first, and its pool
+    binds, so SimPy runs); ``"simpy"`` is the SimPy path alone."""
     scenario = mm3_scenario()
     out: list[Any] = []
     cpu = _cpu(
         lambda: out.append(
-            simsales.simulate(scenario, replications=replications, seed=1, progress=False)
+            simsales.simulate(
+                scenario, replications=replications, seed=1, progress=False, engine=engine
+            )
         )
     )
     return cpu, len(out[0].deals)
@@ -283,10 +293,12 @@ def mm3_ciw(replications: int, horizon: float) -> tuple[float, int] | None:
 
 def mm3_ratio(pairs: int, replications: int) -> None:
     horizon = compile_model(mm3_scenario()).horizon_t
-    ours, hand, other = [], [], []
+    ours, simpy_only, hand, other = [], [], [], []
     for _ in range(pairs):
         cpu, n = mm3_simsales(replications)
         ours.append(cpu / n)
+        cpu, n = mm3_simsales(replications, "simpy")
+        simpy_only.append(cpu / n)
         cpu, n = mm3_hand(replications, horizon)
         hand.append(cpu / n)
         with_ciw = mm3_ciw(replications, horizon)
@@ -300,6 +312,12 @@ def mm3_ratio(pairs: int, replications: int) -> None:
     if other:
         ratio = statistics.median([a / b for a, b in zip(ours, other, strict=True)])
         line += f"  ciw_us={statistics.median(other) * 1e6:.1f}  vs_ciw={ratio:.2f}  (goal <= 1)"
+        ratio = statistics.median([a / b for a, b in zip(simpy_only, other, strict=True)])
+        to_hand = statistics.median([a / b for a, b in zip(simpy_only, hand, strict=True)])
+        line += (
+            f"\nmm3       --engine simpy  simsales_us={statistics.median(simpy_only) * 1e6:.1f}  "
+            f"vs_hand={to_hand:.2f}  vs_ciw={ratio:.2f}"
+        )
     else:
         line += "  (ciw not installed: pip install ciw)"
     print(line)
@@ -336,12 +354,44 @@ def peak_memory_mb(replications: int) -> None:
     print(f"memory    replications={replications}  peak_rss_mb={mb:.0f}  (goal < 1024)")
 
 
+# --- 5. start-up ------------------------------------------------------------------------------
+
+
+def _child_time(cmd: list[str]) -> tuple[float, float]:
+    """Wall clock and CPU time (user + system, all threads) of one run of ``cmd``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, capture_output=True, check=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def startup(pairs: int) -> None:
+    script = Path(sys.executable).with_name("simsales")  # the console script, as users run it
+    cli = [str(script)] if script.exists() else [sys.executable, "-m", "simsales.cli"]
+    cmds = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "simsales --version": [*cli, "--version"],
+        "simsales validate minimal.yaml": [*cli, "validate", str(ROOT / "scenarios/minimal.yaml")],
+    }
+    load = os.getloadavg()[0]
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
+    for _ in range(pairs):  # interleaved, so a load that comes and goes hits all alike
+        for name, cmd in cmds.items():
+            times[name].append(_child_time(cmd))
+    for name, runs in times.items():
+        wall = statistics.median(w for w, _ in runs)
+        cpu = statistics.median(c for _, c in runs)
+        print(f"startup   {name:32s} wall_s={wall:.3f}  cpu_s={cpu:.3f}  (load {load:.1f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=7, help="interleaved pairs per figure")
     parser.add_argument("--replications", type=int, default=100)
     parser.add_argument(
-        "--only", default="floor,streams,mm3", help="floor,streams,mm3,scaling,memory"
+        "--only", default="floor,streams,mm3", help="floor,streams,mm3,scaling,memory,startup"
     )
     parser.add_argument("--scaling", type=int, default=2000)
     parser.add_argument("--memory", type=int, default=10000)
@@ -361,6 +411,8 @@ def main() -> None:
         scaling(args.scaling)
     if "memory" in only:
         peak_memory_mb(args.memory)
+    if "startup" in only:
+        startup(args.pairs)
 
 
 if __name__ == "__main__":

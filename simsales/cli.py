@@ -1,9 +1,10 @@
 """The ``simsales`` command line: ``validate``, ``schema`` (and later run, report, compare, ...).
 
 Every command reports user mistakes as ``file:line:col: key.path: message (hint)`` lines on
-stderr and exits 2; a traceback means a bug in simsales, never a bad input. New commands are
-plain ``@app.command()`` functions; raise a :class:`SimsalesError` for anything the user can fix
-and :func:`main` turns it into a message and its exit code:
+stderr and exits 2; a traceback means a bug in simsales, never a bad input. A new command is a
+function in ``simsales.commands.<module>`` that the module's ``register(app)`` adds, named in
+``_COMMANDS`` (built only when it runs or help lists it); raise a :class:`SimsalesError` for
+anything the user can fix and :func:`main` turns it into a message and its exit code:
 
 - 0 done; 2 bad input; 3 ``optimize`` found no plan;
 - 73 an output cannot be created (permission, read-only folder, a folder simsales did not make,
@@ -19,30 +20,116 @@ above; ``-v`` adds debug lines, ``-q`` keeps only warnings and errors).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import signal
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from typer.core import TyperOption
+from typer.core import TyperGroup, TyperOption
+from typer.main import get_command_from_info
 
 from simsales.commands.common import AllowPath, reading
 from simsales.commands.schema import scenario_json_schema
 from simsales.errors import Problem, ScenarioError, SimsalesError, SimsalesWarning
 from simsales.io.outputs import environment_error
 
+if TYPE_CHECKING:
+    from typer._click import Command
+
 __all__ = ["app", "main", "scenario_json_schema"]
 
 EXIT_BAD_INPUT = 2  # the same code click uses for usage errors
 EXIT_BUG = 1
 _LOG = logging.getLogger("simsales")
+
+# The commands besides validate, in the order of --help: each name and the module
+# simsales.commands.<module> whose register(app) adds it. A new command goes here.
+_COMMANDS = {
+    "init": "init",
+    "run": "run",
+    "report": "report",
+    "compare": "compare",
+    "explain": "explain",
+    "optimize": "optimize",
+    "calibrate": "calibrate",
+    "backtest": "calibrate",
+    "schema": "schema",
+}
+
+# One example per command, shown at the end of its --help (markdown: a code line each).
+_EXAMPLES = {
+    "validate": "simsales validate scenarios/*.yaml",
+    "schema": "simsales schema > scenario.schema.json",
+    "init": "simsales init demo --locale zh-CN",
+    "run": "simsales run scenarios/minimal.yaml -n 2000 --xlsx minimal.xlsx",
+    "report": "simsales report scenarios/zh-system-integration.yaml -o report.html",
+    "compare": "simsales compare scenarios/enterprise-it.yaml -o compare.html",
+    "explain": "simsales explain scenarios/enterprise-it.yaml --period 2027Q1 -o explain.html",
+    "optimize": "simsales optimize scenarios/enterprise-it.yaml --out plan.yaml",
+    "calibrate": "simsales calibrate history.csv --as-of 2026-11-30 -o calibrated.yaml",
+    "backtest": "simsales backtest history.csv --as-of 2026-06-30 --until 2026-11-30",
+}
+
+
+def _build_command(name: str) -> Command:
+    """The click command ``name``: its module imported and its parameters read only now."""
+    module = importlib.import_module(f"simsales.commands.{_COMMANDS[name]}")
+    scratch = typer.Typer()
+    module.register(scratch)
+    (info,) = (i for i in scratch.registered_commands if i.name == name)
+    info.epilog = f"Example: `{_EXAMPLES[name]}`"
+    return get_command_from_info(
+        info,
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+    )
+
+
+class _Commands(MutableMapping[str, "Command"]):
+    """The group's commands, each built on first use: typer reads every parameter's annotation of
+    every command it builds, so a command pays for itself alone (and ``--version`` for none);
+    ``--help`` and shell completion, which list them all, build them all."""
+
+    def __init__(self, built: MutableMapping[str, Command]) -> None:
+        self._built = dict(built)
+        self._names = [*built, *(n for n in _COMMANDS if n not in built)]
+
+    def __getitem__(self, name: str) -> Command:
+        if name not in self._built:
+            if name not in _COMMANDS:
+                raise KeyError(name)
+            self._built[name] = _build_command(name)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self._built[name] = command
+        if name not in self._names:
+            self._names.append(name)
+
+    def __delitem__(self, name: str) -> None:
+        self._names.remove(name)
+        self._built.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+class _LazyGroup(TyperGroup):
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands(self.commands)
+
 
 app = typer.Typer(
     name="simsales",
@@ -51,6 +138,7 @@ app = typer.Typer(
     add_completion=True,  # --install-completion for bash, zsh, fish and PowerShell
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",  # help re-flowed to the terminal, never cut mid-sentence
+    cls=_LazyGroup,
 )
 
 
@@ -170,33 +258,8 @@ def _located(problem: Problem, path: Path) -> str:
     return str(problem) if problem.file is not None else f"{path}: {problem}"
 
 
-def _register_commands() -> None:
-    # Each command is a module-level function in simsales.commands.<name>; register(app) adds it.
-    from simsales.commands import calibrate, compare, explain, init, optimize, report, run, schema
-
-    for module in (init, run, report, compare, explain, optimize, calibrate, schema):
-        module.register(app)
-
-
-_register_commands()
-
-# One example per command, shown at the end of its --help (markdown: a code line each).
-_EXAMPLES = {
-    "validate": "simsales validate scenarios/*.yaml",
-    "schema": "simsales schema > scenario.schema.json",
-    "init": "simsales init demo --locale zh-CN",
-    "run": "simsales run scenarios/minimal.yaml -n 2000 --xlsx minimal.xlsx",
-    "report": "simsales report scenarios/zh-system-integration.yaml -o report.html",
-    "compare": "simsales compare scenarios/enterprise-it.yaml -o compare.html",
-    "explain": "simsales explain scenarios/enterprise-it.yaml --period 2027Q1 -o explain.html",
-    "optimize": "simsales optimize scenarios/enterprise-it.yaml --out plan.yaml",
-    "calibrate": "simsales calibrate history.csv --as-of 2026-11-30 -o calibrated.yaml",
-    "backtest": "simsales backtest history.csv --as-of 2026-06-30 --until 2026-11-30",
-}
-for _info in app.registered_commands:
-    _name = _info.name or (_info.callback.__name__ if _info.callback else "")
-    if _name in _EXAMPLES:
-        _info.epilog = f"Example: `{_EXAMPLES[_name]}`"
+for _info in app.registered_commands:  # validate, defined here
+    _info.epilog = f"Example: `{_EXAMPLES[_info.callback.__name__]}`"  # type: ignore[union-attr]
 
 
 def _flag_type(self: TyperOption, ctx: Any) -> str | None:

@@ -54,6 +54,49 @@ def test_validate_imports_none_of_the_heavy_libraries(name: str) -> None:
     modules = _imported("validate", str(SCENARIOS / name))
     assert "simsales.scenario.load" in modules  # it did load the scenario
     assert _heavy(modules, (*HEAVY, "simpy")) == []
+    # the other commands are not even built: their modules are imported when they run
+    assert _heavy(modules, ("simsales.commands.run", "simsales.commands.calibrate")) == []
+
+
+def test_help_still_lists_every_command() -> None:
+    modules = _imported("--help")
+    assert {"simsales.commands.run", "simsales.commands.calibrate"} <= modules
+
+
+# Every pydantic model of the scenario language, and which of them are built (their validator
+# made), before and after loading a scenario.
+_BUILT = """
+import json
+from pydantic import BaseModel
+import simsales.scenario.load as load
+
+def models(cls=BaseModel):
+    for sub in cls.__subclasses__():
+        if sub.__module__.startswith("simsales.scenario."):
+            yield sub
+        yield from models(sub)
+
+def built():
+    return sorted({m.__qualname__ for m in models() if m.__pydantic_complete__})
+
+before = built()
+load.load(%r)
+print(json.dumps([sorted({m.__qualname__ for m in models()}), before, built()]))
+"""
+
+
+def test_models_are_built_when_first_used_not_at_import() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _BUILT % str(SCENARIOS / "minimal.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    models, before, after = json.loads(done.stdout)
+    assert {"Scenario", "Stage", "Triangular", "CalendarSpec"} <= set(models)  # the probe works
+    assert before == []  # importing the language builds none of them
+    assert "Scenario" in after  # loading a scenario builds what it uses
 
 
 def test_import_simsales_is_cheap_and_its_names_still_work() -> None:

@@ -44,8 +44,8 @@ Semantics (see also docs/architecture.md, "Data flow" and "Add a stage exit"):
 
 Implementation: a deal's state is one record (``_Deal``); everything a rule or a risk does to a
 deal goes through ``_Run._apply``; every random draw comes through ``streams.Draws``. A deal that
-arrives later becomes a SimPy process only when it arrives (one arrivals process starts them, at
-their exact times), so a long run does not hold every future customer in SimPy's queue.
+arrives later becomes a SimPy process only when it arrives (a chain of arrival events starts
+them, at their exact times), so a long run does not hold every future customer in SimPy's queue.
 """
 
 from __future__ import annotations
@@ -54,13 +54,14 @@ import heapq
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import simpy
 from scipy import special
-from simpy.events import NORMAL
+from simpy.events import NORMAL, URGENT, EventPriority
 
 from simsales.engine.allocator import Allocator
 from simsales.engine.hazards import REACHED_LAST_AGE, HazardPlan
@@ -253,6 +254,24 @@ class _Run:
         self.waiting: set[int] = set()
         self.risk_log: list[tuple[int, int, float, float]] = []
         self.open_deals: set[int] = set()
+        self._late: list[int] = []  # deals that arrive after time zero, in order of arrival
+        self._late_next = 0  # the first of them not started yet
+        # what every deal's process reads first, looked up once per replication: the world,
+        # then per deal type (_fast's lists, duration samplers and scale, won_season per stage)
+        self.hot = (
+            self.env,
+            self.env.timeout,
+            self.alloc.request,
+            self.alloc.release,
+            self.visits.append,
+            self.n_stages,
+            self.dynamic,  # rules or risks may change a deal on the way
+            m.queue == "fifo",
+        )
+        self.hot_types = [
+            (*fast, plan.duration, self.duration_scale[t], plan.season)
+            for t, (fast, plan) in enumerate(zip(self.fast, m.types, strict=True))
+        ]
 
     # --- set-up: every deal of the replication, and all its first draws, at once -----------
 
@@ -306,14 +325,13 @@ class _Run:
                 times = a.month_start[month] + np.sort(u) * (
                     a.month_end[month] - a.month_start[month]
                 )
-                prefix = a.month_prefix[month]
-                new_ids = [f"{prefix}{k}" for k in range(1, count + 1)]
+                new_ids, new_keys = _arrival_ids(a.month_prefix[month], count)
                 ids += new_ids
                 types += [a.type_index] * count
                 stages += [a.stage] * count
                 arrival += times.tolist()
                 customers += [a.customer] * count
-                keys += map(stable_hash, new_ids)
+                keys += new_keys
         n = self.n = len(ids)
         n_live = len(m.deal_ids)
         s = self.n_stages
@@ -376,9 +394,10 @@ class _Run:
                 first_exit[d, st] = k
                 remaining = ex.after[k].ppf_remaining(np.array([u[d, col]]), elapsed / scale)
                 first_dur[d, st] = scale * float(remaining[0])
-        self.deals = deals = [
-            _Deal(*fields)
-            for fields in zip(
+        self.ids, self.arrival = ids, arrival
+        self.deals = deals = list(
+            map(
+                _Deal,
                 range(n),
                 ids,
                 list(m.deal_names) + ids[len(m.deal_names) :],
@@ -394,9 +413,8 @@ class _Run:
                 u[:, SLOT_VISITS:].tolist(),  # visit draws as plain lists for the hot loop
                 first_dur.tolist(),
                 first_exit.tolist(),
-                strict=True,
             )
-        ]
+        )
         if m.rules or m.risks:
             for deal in deals:
                 deal.skipped, deal.fired, deal.drawn = set(), set(), set()
@@ -449,19 +467,14 @@ class _Run:
 
     def deal(self, d: int) -> Any:
         """The process of deal ``d``: stage after stage until it is won, lost or the horizon."""
-        env, m, deal = self.env, self.m, self.deals[d]
-        timeout, request, release = env.timeout, self.alloc.request, self.alloc.release
-        on, needs_of, advance, rework_to, rework_p, exits = self.fast[deal.type]
-        durations = m.types[deal.type].duration
-        scale = self.duration_scale[deal.type]
-        s_count = self.n_stages
+        deal = self.deals[d]
+        env, timeout, request, release, record, s_count, dynamic, fifo = self.hot
+        on, needs_of, advance, rework_to, rework_p, exits, durations, scale, season = (
+            self.hot_types[deal.type]
+        )
         visits = [0] * s_count
         skipped = deal.skipped
-        first_dur, record, urow = deal.first_dur, self.visits.append, deal.u_visits
-        first_exit = deal.first_exit
-        season = m.types[deal.type].season  # won_season per stage (see engine/season.py)
-        dynamic = self.dynamic  # rules or risks may change the deal on the way
-        fifo = m.queue == "fifo"
+        first_dur, urow, first_exit = deal.first_dur, deal.u_visits, deal.first_exit
         stage = deal.stage0
         entry = ready = start = 0.0
         visit = 0
@@ -702,14 +715,23 @@ class _Run:
         yield self.env.timeout(duration)
         self._change_capacity(r.pool, -r.capacity)
 
-    def arrivals(self, deals: list[int]) -> Any:
-        """Start each deal's process at its arrival time (``deals`` in order of arrival)."""
-        env, start = self.env, self.deal
-        for d in deals:
-            t = self.deals[d].arrival
-            if t > env.now:
-                yield _at(env, t)
-            self.deals[d].process = env.process(start(d))
+    def _arrive(self, _event: simpy.Event) -> None:
+        """Start the deals that arrive now (``self._late``, in order of arrival) after waiting
+        for the next arrival at its exact time: a callback of one event per arrival instant.
+
+        The events are in the order one arrivals process would make them (the next arrival,
+        then each deal's first step, as their Initialize events would run it: first thing at
+        this instant), without a process resumed and an Initialize event per arrival."""
+        env, start, deals, late = self.env, self.deal, self.deals, self._late
+        i = first = self._late_next
+        now = env.now
+        while i < len(late) and deals[late[i]].arrival <= now:
+            i += 1
+        if i < len(late):
+            _at(env, deals[late[i]].arrival).callbacks.append(self._arrive)
+        self._late_next = i
+        for d in late[first:i]:
+            deals[d].process = _started(env, start(d))
 
     def _change_capacity(self, pool: int, delta: int) -> None:
         self.planned_delta[pool] += delta
@@ -748,14 +770,16 @@ class _Run:
                 assert r.duration is not None
                 env.process(self.resource_risk(r, at, float(r.duration.ppf(np.array([u[2]]))[0])))
         late = []  # deals that arrive after time zero start when they arrive
-        for d, deal in enumerate(self.deals):
-            if deal.arrival > 0:
+        for d, t in enumerate(self.arrival):
+            if t > 0:
                 late.append(d)
             else:
-                deal.process = env.process(self.deal(d))
+                self.deals[d].process = env.process(self.deal(d))
         if late:
-            late.sort(key=lambda d: self.deals[d].arrival)  # stable: ties keep the deals' order
-            env.process(self.arrivals(late))
+            late.sort(key=self.arrival.__getitem__)  # stable: ties keep the deals' order
+            self._late = late
+            # at time zero after the deals there, where a process started here would begin
+            _at(env, 0.0, URGENT).callbacks.append(self._arrive)
         # An event exactly at the horizon (within the calendar's TIME_EPS) falls on the horizon
         # day, so it belongs inside; SimPy's `until` would drop events at that very instant.
         env.run(until=m.horizon_t + TIME_EPS)
@@ -769,7 +793,9 @@ class _Run:
         self.visits.extend(self.held_up.values())  # visit over, held up at the horizon
         for d in self.waiting:  # still queued at the horizon: their wait so far counts
             deals[d].wait += horizon - self.alloc.waiting_since(d)
-        v = np.array(self.visits, dtype=np.float64).reshape(-1, 8)
+        # one flat pass over the visit tuples (np.array of a list of tuples costs more)
+        flat = chain.from_iterable(self.visits)
+        v = np.fromiter(flat, np.float64, 8 * len(self.visits)).reshape(-1, 8)
         deal, stage = v[:, 0].astype(np.int64), v[:, 1].astype(np.int64)
         types = self.types
         held_days = np.nan_to_num(v[:, 6], nan=horizon) - v[:, 5]
@@ -783,10 +809,10 @@ class _Run:
         caps = np.array(self.cap_log, dtype=np.float64).reshape(-1, 3)
         risks = np.array(self.risk_log, dtype=np.float64).reshape(-1, 4)
         return RepRecords(
-            deal_id=[x.id for x in deals],
+            deal_id=self.ids,
             deal_type=types.astype(np.int16),
             deal_live=np.arange(self.n) < len(m.deal_ids),
-            arrival_t=np.array([x.arrival for x in deals]),
+            arrival_t=np.array(self.arrival),
             outcome=np.array([x.outcome for x in deals], np.int8),
             decision_t=np.array([x.decision for x in deals]),
             value=value,
@@ -821,6 +847,24 @@ class _Run:
         )
 
 
+# ids and keys of a month's arrivals ("key@label#" and a number), the same in every replication:
+# hashed once per process, not once per replication. Cleared when it grows past _ID_CACHE months.
+_ID_CACHE = 4096
+_arrivals_seen: dict[str, tuple[list[str], list[int]]] = {}
+
+
+def _arrival_ids(prefix: str, count: int) -> tuple[list[str], list[int]]:
+    """The ids ``prefix1 .. prefix<count>`` and their stable hashes."""
+    ids, keys = _arrivals_seen.get(prefix) or ([], [])
+    if len(ids) < count:
+        if len(_arrivals_seen) >= _ID_CACHE:
+            _arrivals_seen.clear()
+        more = [f"{prefix}{k}" for k in range(len(ids) + 1, count + 1)]
+        ids, keys = ids + more, keys + [stable_hash(i) for i in more]
+        _arrivals_seen[prefix] = ids, keys
+    return ids[:count], keys[:count]
+
+
 def _exit_lists(
     ex: ExitPlan, odds: float
 ) -> tuple[list[int], list[float], Any, float, HazardPlan | None, float]:
@@ -850,14 +894,29 @@ def _converted(target: int, f: float, ratio: float, u: float) -> int:
     return target
 
 
-def _at(env: simpy.Environment, t: float) -> simpy.Event:
+def _at(env: simpy.Environment, t: float, priority: EventPriority = NORMAL) -> simpy.Event:
     """An event at time ``t`` exactly. ``env.timeout(t - now)`` lands at ``now + (t - now)``,
     which rounding can put an ulp off ``t`` (and no delay may reach ``t`` exactly), so the event
     goes on SimPy's queue as ``Environment.schedule`` puts it there, at ``t`` itself."""
     event = simpy.Event(env)
     event._ok, event._value = True, None  # triggered, as a Timeout is when created
-    heapq.heappush(env._queue, (t, NORMAL, next(env._eid), event))
+    heapq.heappush(env._queue, (t, priority, next(env._eid), event))
     return event
+
+
+def _started(env: simpy.Environment, generator: Any) -> simpy.Process:
+    """A process of ``generator`` whose first step runs now, inside the event being processed,
+    instead of at an Initialize event of its own scheduled for this instant (as
+    ``env.process`` does): the process as ``Process.__init__`` makes it, without that event."""
+    process = simpy.Process.__new__(simpy.Process)
+    process.env, process.callbacks, process._generator = env, [], generator
+    process._target = _STARTED
+    process._resume(_STARTED)
+    return process
+
+
+_STARTED = simpy.Event(simpy.Environment())  # what a process's first step is resumed with
+_STARTED._ok, _STARTED._value = True, None
 
 
 def _poisson_ppf(q: FloatArray, mu: FloatArray) -> IntArray:

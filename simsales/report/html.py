@@ -533,8 +533,8 @@ def _stages(data: ReportData, money: Any) -> list[dict[str, Any]]:
 
 
 def _way_out(t: Translator, st: Stage, order: tuple[str, ...]) -> dict[str, str]:
-    """A stage's advance and rework cells; with exits or hazards: the share towards a win (won or a later
-    stage) and every other way out but lost, with its share."""
+    """A stage's advance and rework cells; with exits or hazards: the share towards a win (won
+    or a later stage) and every other way out but lost, with its share."""
     if st.hazards is not None:  # shares of a deal entering at age 0 (Hazards.shares)
         shares, _ = st.hazards.shares()
         exits = [(e.to, p) for e, p in zip(st.hazards.exits, shares, strict=True)]

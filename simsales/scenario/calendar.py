@@ -62,7 +62,7 @@ FloatArray = npt.NDArray[np.float64]
 class CalendarSpec(BaseModel):
     """The ``calendar:`` section of a scenario: which days are working days."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     workdays: tuple[Weekday, ...] = Field(
         default=("Mon", "Tue", "Wed", "Thu", "Fri"),

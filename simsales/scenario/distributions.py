@@ -439,7 +439,7 @@ class DiscreteSampler(Sampler):
 # Specs: what the scenario says, validated.
 # ---------------------------------------------------------------------------------------------
 
-_CONFIG = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+_CONFIG = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True)
 
 MAX_MAGNITUDE = 1e15
 """Largest number a distribution parameter may be (and, in the schema, any amount of money).
