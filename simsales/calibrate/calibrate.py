@@ -88,6 +88,7 @@ from simsales.calibrate.fit import (
     probabilities,
     won_cycle,
 )
+from simsales.calibrate.hazard_fit import HazardFit, choose_hazards
 from simsales.calibrate.history import History
 from simsales.calibrate.importer import stage_id
 from simsales.errors import SimsalesError
@@ -123,6 +124,7 @@ class StageFit:
     stale: int = 0  # open visits older than ``longest`` at the as-of date
     rework: RateFit | None = None
     rework_to: str | None = None
+    hazards: HazardFit | None = None  # calendar x age hazards, when they predicted better
 
 
 @dataclass(frozen=True)
@@ -309,6 +311,7 @@ def calibrate(
     deals["group"] = label
     visits = _visit_table(h, deals, t)
     stages = tuple(_fit_stage(h, visits, s, t, durations) for s in h.stages)
+    stages = tuple(_calendar_hazards(h, visits, st, t) for st in stages)
     _report_stale(h, stages)
     winning = {s.id for s in stages if any(e.to == "won" for e in s.exits)}
     season = _won_cycle(h, visits, t, winning)
@@ -484,6 +487,13 @@ def _fit_stage(
         tail=tail,
         stale=stale,
     )
+
+
+def _calendar_hazards(h: History, visits: pd.DataFrame, st: StageFit, t: pd.Timestamp) -> StageFit:
+    """The stage with calendar x age hazards when they predicted its recent exits better than
+    age alone (:func:`simsales.calibrate.hazard_fit.choose_hazards`), else as it was."""
+    v = visits[visits["stage"] == st.id]
+    return replace(st, hazards=choose_hazards(v, t, h.observed_from, st.longest, h.date_only))
 
 
 def _forward(h: History, stage: str) -> set[str]:

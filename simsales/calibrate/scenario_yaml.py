@@ -24,6 +24,7 @@ from simsales.scenario.schema import MONTHS
 
 if TYPE_CHECKING:  # the Calibration calls this module to write itself
     from simsales.calibrate.calibrate import Calibration, ExitFit
+    from simsales.calibrate.hazard_fit import HazardFit
 
 __all__ = ["scenario_dict", "scenario_yaml", "write_scenario"]
 
@@ -70,6 +71,25 @@ def _exits(exits: tuple[ExitFit, ...], *, shares_only: bool = False) -> Commente
     return out
 
 
+def _hazards(hz: HazardFit) -> CommentedMap:
+    """A stage's ``hazards:``: age band edges, rows by month of the quarter, rates per day."""
+    out = CommentedMap()
+    out["ages"] = _flow_seq(list(hz.ages))
+    out["by"] = "month_of_quarter"
+    exits = CommentedSeq()
+    for k, to in enumerate(hz.exits):
+        rows = CommentedSeq(_flow_seq([band[k] for band in row]) for row in hz.rates)
+        exits.append(CommentedMap([("to", to), ("per_day", rows)]))
+    out["exits"] = exits
+    return out
+
+
+def _flow_seq(items: list[Any]) -> CommentedSeq:
+    s = CommentedSeq(items)
+    s.fa.set_flow_style()
+    return s
+
+
 def scenario_dict(c: Calibration) -> dict[str, Any]:
     """The calibrated scenario as plain data (comments dropped)."""
     return _plain(_build(c))
@@ -114,7 +134,18 @@ def _build(c: Calibration) -> CommentedMap:
             f"[{lo:.1f}, {hi:.1f}]"
         )
         item.yaml_add_eol_comment(note, "duration")
-        item["exits"] = _exits(s.exits)
+        hz = s.hazards
+        if hz is not None and hz.chosen:
+            item["hazards"] = _hazards(hz)
+            item.yaml_add_eol_comment(
+                f"{hz.note}; the age-based exits it replaced: "
+                + ", ".join(f"{e.to} {e.p:.3f}" for e in s.exits),
+                "hazards",
+            )
+        else:
+            item["exits"] = _exits(s.exits)
+            if hz is not None:
+                item.yaml_add_eol_comment(hz.note, "exits")
         item["stale"] = "lost"
         item.yaml_add_eol_comment(
             f"live deals older than every exit's longest time ({s.longest:,.1f} d) are lost"
@@ -122,7 +153,9 @@ def _build(c: Calibration) -> CommentedMap:
             "stale",
         )
         cycle = c.won_cycle
-        if cycle is not None and cycle.form != "none" and any(e.to == "won" for e in s.exits):
+        # calendar hazards already hold the month's won share: no won_season on top
+        won_exit = "hazards" not in item and any(e.to == "won" for e in s.exits)
+        if cycle is not None and cycle.form != "none" and won_exit:
             item["won_season"] = _flow({cycle.form: [round(f, 4) for f in cycle.factors]})
             item.yaml_add_eol_comment(f"won share of decisions by {cycle.note}", "won_season")
         stages.append(item)
@@ -144,8 +177,8 @@ def _build(c: Calibration) -> CommentedMap:
         if len(c.groups) > 1 and g.exits:
             st = CommentedMap()
             for s in c.stages:
-                if s.id not in g.exits:
-                    continue
+                if s.id not in g.exits or (s.hazards is not None and s.hazards.chosen):
+                    continue  # a type's exits would replace the stage's calendar hazards
                 r = g.advance[s.id]
                 over = CommentedMap()
                 over["exits"] = _exits(g.exits[s.id], shares_only=True)
@@ -155,7 +188,8 @@ def _build(c: Calibration) -> CommentedMap:
                     + f"; shares shrunk to Beta({r.prior_alpha:.1f}, {r.prior_beta:.1f})",
                     s.id,
                 )
-            t["stages"] = st
+            if st:
+                t["stages"] = st
         types[g.id] = t
     arrivals = CommentedSeq()
     pattern = c.pattern

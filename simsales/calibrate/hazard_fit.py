@@ -1,0 +1,293 @@
+"""Calendar x age hazards of a stage's exits, kept only when they predicted the stage's own
+recent exits better than age alone (the ``hazards:`` form, ``by: month_of_quarter``).
+
+Some pipelines decide by the calendar: at a quarter's end deals of every age close, at its
+start only young ones. Exits that depend only on the time in the stage cannot say that. The
+candidate models are piecewise-exponential (constant hazards per age band, per exit):
+
+- **age only**, the reference: ``rate[b][k] = D[b][k] / E[b]`` (events of exit k over the days
+  at risk in age band b). It stands for the stage's current age-based exits, which are kept
+  when it wins;
+- **calendar x age**: one rate per (month of the quarter r, band b, exit k), each shrunk
+  towards the age-only rate by a Gamma prior of ``m`` pseudo-events,
+  ``rate = (D[r][b][k] + m) / (E[r][b] + m / rate_age[b][k])`` (``m`` large: age only;
+  ``m = 0``: the raw cells), with the days at risk and events optionally weighted by recency
+  (``0.5 ** (age of the month / half-life)``; the age-only rate is then weighted alike).
+
+**The rule** (no threshold tuned to any file). At an as-of date t, the history as known at
+``c = t - H`` months (H = 2, or 1 when that leaves fewer than three months of exits before
+``c``; no choice, age only, with fewer than three) is used to fit every candidate; each is
+scored by the censored (Poisson) log-likelihood of what happened in the stage during
+``(c, t]``: the exits seen there against the days at risk there, at the ages and in the months
+they were at risk. The calendar candidate with the best held-out score is kept only when it
+beats the age-only reference by more than ``MARGIN`` nats per held-out month (so a stationary
+history keeps its age-based exits except at a small false-positive rate, measured in
+tests/calibrate/test_hazard_fit.py); it is then refitted on everything known at t. The age
+bands are the quantiles ``j / B`` of the stage's exit times, ``B = clip(exits // 200, 2, 6)``,
+up to the longest time any visit spent (where a visit that has not left is lost: the data's
+conversion horizon, as for the exits).
+
+Times: a history known to the day places each entry and exit at mid-day (the days in the stage
+are unchanged), so an exit on the first of a month counts in that month.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+__all__ = ["MARGIN", "HazardFit", "choose_hazards"]
+
+FloatArray = npt.NDArray[np.float64]
+ROWS = 3  # month of the quarter: the cycle every CRM's quarter-end forecast call shares
+PSEUDO = (30.0, 10.0, 3.0, 1.0)  # prior strengths tried, in pseudo-events per cell
+HALF_LIVES = (math.inf, 91.0)  # days: no recency weighting, or a quarter's half-life
+EXITS_PER_BAND, MAX_BANDS = 100, 10  # age bands: quantiles of the exit times
+MARGIN = 2.0  # nats per held-out month a calendar fit must gain: < 1% false positives
+MIN_MONTHS = 3  # months of exits before the hold-out: every month of the quarter seen once
+RATE_FLOOR = 1e-9  # per day: a band with no exits yet (the log-likelihood stays finite)
+DAY = pd.Timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class HazardFit:
+    """A stage's chosen calendar x age hazards, or the reason age only was kept."""
+
+    chosen: bool  # True: write ``hazards:``; False: keep the age-based exits
+    note: str  # the rule's evidence, for the scenario's comments
+    ages: tuple[float, ...] = ()
+    exits: tuple[str, ...] = ()  # targets, in the rates' last axis
+    rates: tuple[tuple[tuple[float, ...], ...], ...] = ()  # [row][band][exit], per day
+    pseudo: float = math.inf
+    half_life: float = math.inf
+    gain: float = 0.0  # held-out log-likelihood gained over age only (nats)
+    months_held_out: int = 0
+    # the refit's tables (recency-weighted): days at risk [row][band], exits [row][band][exit],
+    # and the age-only rates [band][exit] the cells are shrunk towards
+    exposure: FloatArray | None = field(default=None, compare=False, repr=False)
+    events: FloatArray | None = field(default=None, compare=False, repr=False)
+    age_rates: FloatArray | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class _Visits:
+    """A stage's visits as arrays: where each is in calendar days (from an epoch) and age."""
+
+    start: FloatArray  # calendar day the visit began (mid-day for date-only histories)
+    a0: FloatArray  # age at which it enters the risk set (late entry)
+    a1: FloatArray  # age at its exit, or at the end of the known history
+    exit: npt.NDArray[np.int64]  # exit index, -1 while open
+
+
+def _arrays(
+    v: pd.DataFrame, end: pd.Timestamp, epoch: pd.Timestamp, exits: list[str], date_only: bool
+) -> _Visits:
+    """The visits as known at the end of the day ``end``: a later exit is still open then."""
+    entered = v["entered"]
+    known = (entered < end + DAY).to_numpy()
+    v = v[known]
+    shift = 0.5 if date_only else 0.0
+    start = ((v["entered"] - epoch) / DAY).to_numpy(dtype=np.float64) + shift
+    left = v["left"]
+    done = (v["to"] != "").to_numpy() & (left < end + DAY).fillna(False).to_numpy(dtype=bool)
+    stop = ((end + DAY - epoch) / DAY) - start  # age at the end of the known history
+    days = v["days"].to_numpy(dtype=np.float64)
+    a1 = np.where(done, days, np.maximum(stop, 0.0))
+    idx = {k: i for i, k in enumerate(exits)}
+    code = np.array([idx.get(str(x), -1) for x in v["to"]], dtype=np.int64)
+    a0 = np.maximum(v["entry"].to_numpy(dtype=np.float64), 0.0)
+    return _Visits(start, np.minimum(a0, a1), a1, np.where(done, code, -1))
+
+
+def _tables(
+    x: _Visits, edges: FloatArray, bounds: FloatArray, n_exits: int, lo: float, hi: float
+) -> tuple[FloatArray, FloatArray]:
+    """Days at risk ``E[segment][band]`` and exits ``D[segment][band][exit]`` between calendar
+    days ``lo`` and ``hi``, by calendar segment (``bounds``) and age band (``edges``)."""
+    n_seg, n_band = len(bounds) - 1, len(edges) - 1
+    exposure = np.zeros((n_seg, n_band))
+    for j in range(n_seg):
+        s_lo, s_hi = max(bounds[j], lo), min(bounds[j + 1], hi)
+        if s_hi <= s_lo:
+            continue
+        for b in range(n_band):
+            top = np.minimum(np.minimum(x.a1, edges[b + 1]), s_hi - x.start)
+            bottom = np.maximum(np.maximum(x.a0, edges[b]), s_lo - x.start)
+            exposure[j, b] = float(np.clip(top - bottom, 0.0, None).sum())
+    events = np.zeros((n_seg, n_band, n_exits))
+    at = x.start + x.a1
+    ok = (x.exit >= 0) & (at > lo) & (at <= hi) & (x.a1 <= edges[-1]) & (x.a1 >= x.a0)
+    seg = np.searchsorted(bounds, at[ok], side="right") - 1
+    band = np.clip(np.searchsorted(edges, x.a1[ok], side="left") - 1, 0, n_band - 1)
+    inside = (seg >= 0) & (seg < n_seg)
+    np.add.at(events, (seg[inside], band[inside], x.exit[ok][inside]), 1.0)
+    return exposure, events
+
+
+def _rates(
+    exposure: FloatArray, events: FloatArray, rows: npt.NDArray[np.int64], weight: FloatArray,
+    pseudo: float,
+) -> FloatArray:  # fmt: skip
+    """``[row][band][exit]`` rates: age-only when ``pseudo`` is infinite, else the shrunk
+    calendar cells (see the module docstring)."""
+    e = exposure * weight[:, None]
+    d = events * weight[:, None, None]
+    age = d.sum(axis=0) / np.maximum(e.sum(axis=0), 1e-12)[:, None]  # [band][exit]
+    age = np.maximum(age, RATE_FLOOR)
+    if math.isinf(pseudo):
+        return np.broadcast_to(age, (ROWS, *age.shape)).copy()
+    er = np.zeros((ROWS, e.shape[1]))
+    dr = np.zeros((ROWS, *d.shape[1:]))
+    np.add.at(er, rows, e)
+    np.add.at(dr, rows, d)
+    return (dr + pseudo) / (er[:, :, None] + pseudo / age[None, :, :])
+
+
+def _won_share_rates(
+    exposure: FloatArray, events: FloatArray, rows: npt.NDArray[np.int64], won: int, lost: int
+) -> FloatArray:
+    """Age-only rates whose won / lost split follows the month of the quarter as the engine's
+    ``won_season`` makes it: in row r a factor c < 1 turns each win into a loss with chance
+    1 - c; c > 1 turns each loss into a win with chance q = (c - 1) p_won / p_lost (the
+    stage's shares), at most 1. c (or q) makes row r's expected wins its observed ones."""
+    age = _rates(exposure, events, rows, np.ones(len(rows)), math.inf)
+    out = age.copy()
+    if won < 0 or lost < 0:
+        return out
+    for r in range(ROWS):
+        seen = rows == r
+        w_exp = float((exposure[seen] * age[0, :, won]).sum())
+        l_exp = float((exposure[seen] * age[0, :, lost]).sum())
+        observed = float(events[seen][:, :, won].sum())
+        if w_exp <= 0 or l_exp <= 0:
+            continue
+        lw, ll = age[r, :, won], age[r, :, lost]
+        if observed <= w_exp:
+            c = observed / w_exp
+            out[r, :, won], out[r, :, lost] = c * lw, ll + (1 - c) * lw
+        else:
+            q = min((observed - w_exp) / l_exp, 1.0)
+            out[r, :, won], out[r, :, lost] = lw + q * ll, (1 - q) * ll
+    return np.maximum(out, RATE_FLOOR)
+
+
+def _loglik(rates: FloatArray, exposure: FloatArray, events: FloatArray,
+            rows: npt.NDArray[np.int64]) -> float:  # fmt: skip
+    r = np.maximum(rates[rows], RATE_FLOOR)  # [segment][band][exit]
+    return float((events * np.log(r)).sum() - (r * exposure[:, :, None]).sum())
+
+
+def _segments(
+    first: pd.Timestamp, last: pd.Timestamp, epoch: pd.Timestamp, cut: pd.Timestamp | None
+) -> tuple[FloatArray, npt.NDArray[np.int64], FloatArray]:
+    """Calendar segments (month starts, split at ``cut``) as day numbers, each one's month of
+    the quarter and midpoint."""
+    months = pd.period_range(first.to_period("M"), last.to_period("M"))
+    days = [(m.start_time - epoch) / DAY for m in months] + [
+        ((months[-1] + 1).start_time - epoch) / DAY
+    ]
+    if cut is not None:
+        days.append((cut - epoch) / DAY)
+    bounds = np.unique(np.array(days, dtype=np.float64))
+    month_of = [(epoch + pd.Timedelta(days=float(b))).month for b in bounds[:-1]]
+    rows = np.array([(m - 1) % ROWS for m in month_of], dtype=np.int64)
+    return bounds, rows, (bounds[:-1] + bounds[1:]) / 2
+
+
+def _weights(mid: FloatArray, now: float, half_life: float) -> FloatArray:
+    if math.isinf(half_life):
+        return np.ones(len(mid))
+    return np.power(0.5, np.maximum(now - mid, 0.0) / half_life)
+
+
+def _edges(x: _Visits, longest: float) -> FloatArray:
+    times = x.a1[x.exit >= 0]
+    bands = int(np.clip(len(times) // EXITS_PER_BAND, 2, MAX_BANDS))
+    inner = np.quantile(times, np.arange(1, bands) / bands) if len(times) else np.zeros(0)
+    edges = np.unique(np.concatenate([[0.0], inner[(inner > 0) & (inner < longest)], [longest]]))
+    return edges.astype(np.float64)
+
+
+def _months_before(first: pd.Timestamp, cut: pd.Timestamp) -> int:
+    return (cut.year - first.year) * 12 + cut.month - first.month + (1 if cut.is_month_end else 0)
+
+
+def choose_hazards(
+    visits: pd.DataFrame,
+    as_of: pd.Timestamp,
+    observed_from: pd.Timestamp,
+    longest: float,
+    date_only: bool,
+) -> HazardFit:
+    """The rule of the module docstring for one stage's visits (``_visit_table`` rows: entered,
+    left, to, days, entry), as known at the end of ``as_of``."""
+    exits = sorted({str(k) for k in visits["to"] if k != ""})
+    if not exits or not math.isfinite(longest) or longest <= 0:
+        return HazardFit(False, "no exits to time")
+    first = observed_from.normalize()
+    hold = next((h for h in (2, 1) if _months_before(first, _cut(as_of, h)) >= MIN_MONTHS), 0)
+    if hold == 0:
+        return HazardFit(False, f"age only: fewer than {MIN_MONTHS} months of exits before a "
+                                "held-out month to test a calendar cycle")  # fmt: skip
+    cut = _cut(as_of, hold)
+    epoch = first
+    lo = 0.0
+    end_t = float((as_of + DAY - epoch) / DAY)
+    end_c = float((cut + DAY - epoch) / DAY)
+    train = _arrays(visits, cut, epoch, exits, date_only)
+    test = _arrays(visits, as_of, epoch, exits, date_only)
+    edges = _edges(train, longest)
+    bounds, rows, mid = _segments(first, as_of, epoch, cut + DAY)
+    e_tr, d_tr = _tables(train, edges, bounds, len(exits), lo, end_c)
+    e_te, d_te = _tables(test, edges, bounds, len(exits), end_c, end_t)
+    won = exits.index("won") if "won" in exits else -1
+    lost = exits.index("lost") if "lost" in exits else -1
+    ref = max(
+        _loglik(_rates(e_tr, d_tr, rows, np.ones(len(mid)), math.inf), e_te, d_te, rows),
+        _loglik(_won_share_rates(e_tr, d_tr, rows, won, lost), e_te, d_te, rows),
+    )
+    scores: dict[tuple[float, float], float] = {}
+    for hl in HALF_LIVES:
+        w = _weights(mid, end_c, hl)
+        for m in PSEUDO:
+            scores[(m, hl)] = _loglik(_rates(e_tr, d_tr, rows, w, m), e_te, d_te, rows) - ref
+    (m, hl), gain = max(scores.items(), key=lambda kv: kv[1])
+    tried = len(scores)
+    evidence = (
+        f"held out {cut.date() + pd.Timedelta(days=1)}..{as_of.date()} ({hold} month(s), "
+        f"{int(d_te.sum()):,} exits): best calendar fit (prior {m:g} pseudo-exits per cell, "
+        f"half-life {'none' if math.isinf(hl) else f'{hl:g} d'}; best of {tried}) scored "
+        f"{gain:+.1f} nats against age only or age with a won share by month (needs > "
+        f"{MARGIN * hold:g})"
+    )
+    if gain <= MARGIN * hold:
+        return HazardFit(False, "age only: " + evidence, gain=gain, months_held_out=hold)
+    # refit on everything known at the as-of date
+    full_edges = _edges(test, longest)
+    bounds, rows, mid = _segments(first, as_of, epoch, None)
+    e_all, d_all = _tables(test, full_edges, bounds, len(exits), lo, end_t)
+    w = _weights(mid, end_t, hl)
+    rates = _rates(e_all, d_all, rows, w, m)
+    exposure = np.zeros((ROWS, len(full_edges) - 1))
+    events = np.zeros((ROWS, len(full_edges) - 1, len(exits)))
+    np.add.at(exposure, rows, e_all * w[:, None])
+    np.add.at(events, rows, d_all * w[:, None, None])
+    table = tuple(tuple(tuple(float(f"{x:.6g}") for x in band) for band in row) for row in rates)
+    return HazardFit(
+        True, "month of quarter x age: " + evidence,
+        ages=tuple(float(f"{a:.6g}") for a in full_edges), exits=tuple(exits), rates=table,
+        pseudo=m, half_life=hl, gain=gain, months_held_out=hold, exposure=exposure,
+        events=events, age_rates=_rates(e_all, d_all, rows, w, math.inf)[0],
+    )  # fmt: skip
+
+
+def _cut(as_of: pd.Timestamp, months: int) -> pd.Timestamp:
+    """The as-of date ``months`` calendar months earlier (a month end stays a month end)."""
+    cut = as_of - pd.DateOffset(months=months)
+    if as_of.is_month_end:
+        cut = cut + pd.offsets.MonthEnd(0)
+    return pd.Timestamp(cut).normalize()

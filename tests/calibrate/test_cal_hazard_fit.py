@@ -1,0 +1,111 @@
+"""Calendar x age hazards chosen by held-out prediction (:mod:`simsales.calibrate.hazard_fit`):
+picked on a history whose decisions follow the month of the quarter, with the rates recovered
+within their standard errors; not picked on a stationary history beyond the rule's
+false-positive rate; never without enough months to hold one out.
+
+The histories are one stage whose exits (won, lost) have constant hazards per month of the
+quarter, drawn exactly (exponential per calendar month, the memoryless walk). Tolerances:
+K = 4 standard errors per cell (Poisson), around the shrunk estimator's own expectation;
+false positives against a one-sided binomial bound at 1e-3."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from simsales.calibrate.hazard_fit import ROWS, choose_hazards
+
+K = 4.0
+FP_RATE = 0.01  # what the margin is meant to hold the false positives below
+WON = (0.005, 0.01, 0.04)  # per day, by month of the quarter: a quarter-end push
+LOST = (0.01, 0.01, 0.01)
+
+
+def _history(
+    won: tuple[float, ...], lost: tuple[float, ...], per_day: float, seed: int,
+    start: str = "2021-01-01", as_of: str = "2022-06-30",
+) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp]:  # fmt: skip
+    """Visits (entered, left, to, days, entry) of deals entering uniformly from ``start``, as
+    known at the end of ``as_of`` (later exits open)."""
+    rng = np.random.default_rng(seed)
+    t0, t1 = pd.Timestamp(start), pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    span = float((t1 - t0).days)
+    entered = np.sort(rng.uniform(0.0, span, rng.poisson(per_day * span)))
+    months = pd.period_range(t0.to_period("M"), (t1 + pd.Timedelta(days=4000)).to_period("M"))
+    bounds = np.array([(m.start_time - t0).days for m in months], dtype=np.float64)
+    row = np.array([(m.month - 1) % ROWS for m in months])
+    left = np.empty(len(entered))
+    to = np.empty(len(entered), dtype=object)
+    for i, s in enumerate(entered):
+        t, j, e = s, int(np.searchsorted(bounds, s, side="right") - 1), rng.exponential()
+        while True:
+            w, lo = won[row[j]], lost[row[j]]
+            if t + e / (w + lo) <= bounds[j + 1]:
+                t += e / (w + lo)
+                to[i] = "won" if rng.uniform() * (w + lo) < w else "lost"
+                break
+            e -= (w + lo) * (bounds[j + 1] - t)
+            t, j = bounds[j + 1], j + 1
+        left[i] = t
+    done = left < span
+    visits = pd.DataFrame({
+        "entered": t0 + pd.to_timedelta(entered, unit="D"),
+        "left": t0 + pd.to_timedelta(np.where(done, left, np.nan), unit="D"),
+        "to": np.where(done, to, ""),
+        "days": np.where(done, left - entered, span - entered),
+        "entry": -entered,  # observed from the start: no late entry
+    })  # fmt: skip
+    return visits, t0, pd.Timestamp(as_of)
+
+
+def _choose(visits: pd.DataFrame, t0: pd.Timestamp, as_of: pd.Timestamp):  # type: ignore[no-untyped-def]
+    longest = float(visits.loc[visits["to"] != "", "days"].max())
+    return choose_hazards(visits, as_of, t0, longest, date_only=False)
+
+
+def test_a_quarter_end_push_is_chosen_and_its_rates_recovered() -> None:
+    visits, t0, as_of = _history(WON, LOST, per_day=20.0, seed=3)
+    fit = _choose(visits, t0, as_of)
+    assert fit.chosen, fit.note
+    assert fit.exits == ("lost", "won")
+    assert fit.exposure is not None and fit.age_rates is not None
+    rates = np.array(fit.rates)
+    truth = np.stack([np.array(LOST), np.array(WON)], axis=-1)  # [row][exit]
+    checked = 0
+    for r in range(ROWS):
+        for b in range(len(fit.ages) - 1):
+            e = fit.exposure[r, b]
+            for k in range(2):
+                lam, age = truth[r, k], fit.age_rates[b, k]
+                if lam * e < 20:  # too few expected exits for a normal tolerance
+                    continue
+                # the shrunk estimator (D + m) / (E + m / age): its mean and SD given the truth
+                # (the SD bound holds for recency weights <= 1 too)
+                denom = e + fit.pseudo / age
+                mean = (lam * e + fit.pseudo) / denom
+                sd = math.sqrt(lam * e) / denom
+                assert abs(rates[r, b, k] - mean) <= K * sd, (r, b, k, rates[r, b, k], lam)
+                checked += 1
+    assert checked >= ROWS * 2 * 2  # most cells were checked, not skipped
+
+
+@pytest.mark.slow
+def test_a_stationary_history_keeps_age_only_at_the_false_positive_rate() -> None:
+    datasets = 40
+    chosen = 0
+    for seed in range(datasets):
+        visits, t0, as_of = _history((0.015,) * 3, (0.01,) * 3, per_day=3.0, seed=100 + seed)
+        chosen += _choose(visits, t0, as_of).chosen
+    # one-sided: more choices than a 1% false-positive rate allows at 1e-3
+    assert chosen <= stats.binom.ppf(1 - 1e-3, datasets, FP_RATE), chosen
+
+
+def test_too_few_months_to_hold_one_out_keep_age_only() -> None:
+    visits, t0, as_of = _history(WON, LOST, per_day=20.0, seed=4, as_of="2021-03-31")
+    fit = _choose(visits, t0, as_of)
+    assert not fit.chosen
+    assert "fewer than 3 months" in fit.note
