@@ -41,7 +41,8 @@ Model choices (each also written into the scenario's header comment):
   won share of each month's decisions, pooled over the stages, by month of the quarter (or of
   the year with 24 months or more), kept only when a quasi-likelihood-ratio test at 1% supports
   it (:func:`simsales.calibrate.fit.won_cycle`); the factors are each level's share over the
-  overall one. The timing of decisions is not made seasonal.
+  overall one. The timing of decisions follows the calendar only through the calendar x age
+  hazards (above).
 - Parameter uncertainty and drift (``uncertainty:``): per replication the arrival rates, the
   odds of winning exits, the times in stage and the values are multiplied by lognormal factors
   of mean 1 whose variance (of the log) is the sampling variance of the pooled estimate plus
