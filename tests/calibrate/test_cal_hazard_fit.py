@@ -15,9 +15,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from calib_helpers import MAVEN
 from scipy import stats
 
+import simsales
+from simsales.calibrate.calibrate import calibrate
 from simsales.calibrate.hazard_fit import ROWS, choose_hazards
+from simsales.calibrate.importer import read_history
 
 K = 4.0
 FP_RATE = 0.01  # what the margin is meant to hold the false positives below
@@ -109,3 +113,25 @@ def test_too_few_months_to_hold_one_out_keep_age_only() -> None:
     fit = _choose(visits, t0, as_of)
     assert not fit.chosen
     assert "fewer than 3 months" in fit.note
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not MAVEN.exists(), reason=f"real data not found at {MAVEN}")
+def test_maven_gets_calendar_hazards_once_months_can_be_held_out() -> None:
+    """Maven decides by the quarter: with four months of closes the rule picks calendar x age
+    hazards; the scenario carries them (no won_season, no per-type exits on that stage, the
+    evidence in its comment) and loads. With one month of closes it cannot test and keeps the
+    age-based exits."""
+    h = read_history(MAVEN)
+    early = calibrate(h, "2017-03-31")
+    assert all(s.hazards is not None and not s.hazards.chosen for s in early.stages)
+    assert all("hazards" not in s for s in early.scenario()["stages"])
+    cal = calibrate(h, "2017-06-30")
+    st = {s.id: s for s in cal.stages}["engaging"]
+    assert st.hazards is not None and st.hazards.chosen, st.hazards
+    stage = {s["id"]: s for s in cal.scenario()["stages"]}["engaging"]
+    assert stage["hazards"]["by"] == "month_of_quarter"
+    assert "exits" not in stage and "won_season" not in stage
+    assert all("engaging" not in t.get("stages", {}) for t in cal.scenario()["deal_types"].values())
+    assert "held out 2017-06-01..2017-06-30" in cal.to_yaml()
+    simsales.load_dict(cal.scenario())
