@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -807,7 +808,7 @@ def _value(
     return pooled, "all types pooled (too few won values of this type)"
 
 
-def _rep_call(d: pd.Series) -> dict[str, Any]:
+def _rep_call(d: Mapping[str, Any]) -> dict[str, Any]:
     """The CRM's own view of an open deal, kept beside the simulated one: team, probability,
     forecast category and expected close (as ``target_close``)."""
     out: dict[str, Any] = {}
@@ -827,15 +828,15 @@ def _rep_call(d: pd.Series) -> dict[str, Any]:
 def _pipeline(
     h: History, deals: pd.DataFrame, ids: dict[str, str], t: pd.Timestamp
 ) -> list[dict[str, Any]]:
-    open_deals = deals[deals["outcome"] == "open"]
+    open_deals = deals[deals["outcome"] == "open"].sort_values(["opened", "deal"])
     cur = h.visits[h.visits["exit"] == "open"].set_index("deal")["entered"]
-    taken: set[str] = set()
-    out = []
+    entered = open_deals["deal"].map(cur).fillna(open_deals["opened"])
     # date-only: entered mid-day, so 0.5 d on the as-of day; timestamps: to the end of it
     to_end = 0.5 if h.date_only else 1.0
-    for _, d in open_deals.sort_values(["opened", "deal"]).iterrows():
-        entered = cur.get(d["deal"], d["opened"])
-        days = max((t - entered) / pd.Timedelta(days=1) + to_end, 0.0)
+    ages = ((t - entered) / pd.Timedelta(days=1) + to_end).clip(lower=0.0)
+    taken: set[str] = set()
+    out = []
+    for d, days in zip(open_deals.to_dict("records"), ages.to_numpy(), strict=True):
         deal: dict[str, Any] = {
             "_source": d["deal"],  # the export's id (not written to the scenario)
             "id": safe_id(str(d["deal"]), taken),
