@@ -175,6 +175,7 @@ def test_values_carry_their_multiplier_per_deal_type(fitted: Calibration) -> Non
     simsales.load_dict(data)
 
 
+@pytest.mark.slow
 def test_drift_is_counted_in_the_written_scenario_only_when_rejected(tmp_path: Path) -> None:
     """Months far from homogeneous (arrivals doubled in every other month): the arrivals'
     drift is counted and the comment says the test rejected."""
