@@ -598,7 +598,7 @@ class Drift:
         """The dispersion test in words (for the scenario's comments)."""
         if not math.isfinite(self.chi2):
             return "not tested"
-        verdict = "rejected" if self.rejected else "not rejected: between months 0"
+        verdict = "rejected" if self.rejected else "not rejected"
         return (
             f"{self.statistic} {self.chi2:.1f} on {self.df} df, p = {self.p_value:.2g}: "
             f"homogeneity {verdict} at {DRIFT_LEVEL:g}"
