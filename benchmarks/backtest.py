@@ -8,8 +8,17 @@ every score of every forecast, the PIT histograms, the share of windows whose P5
 within 10% of the actual, and the goal check (80% coverage of wins and revenue in [70%, 90%],
 simsales' CRPS and MAE below every baseline's).
 
-    .venv/bin/python benchmarks/backtest.py [-n 200] [--maven PATH] [--only maven|synthetic]
-        [--origins month|15D] [--engine auto|simpy]
+    .venv/bin/python benchmarks/backtest.py [-n 200] [--maven PATH]
+        [--only maven|synthetic|independent] [--origins month|15D] [--engine auto|simpy]
+        [--anatomy] [--independent K]
+
+``--anatomy`` prints, per origin, simsales' mean and standard deviation of wins and revenue,
+the actual and ``z = (actual - mean) / sd``, and the mean of ``z^2`` over origins: about 1 when
+the intervals are as wide as the errors (below 1: too wide; above: too narrow).
+``--independent K`` backtests ``K`` independent synthetic histories (seeds ``1000 ... 1000 +
+K - 1`` of the same generator), one origin each (as of 2022-08-31, two months), and reports the
+pooled 80% coverage of wins and revenue and the mean ``z^2``: unlike the rolling origins of one
+history, whose windows overlap and share one past, these are independent trials.
 
 Maven's closes run from 2017-03-01 to 2017-12-31, so two-month windows after month-end origins
 allow eight of them (2017-03-31 ... 2017-10-31); to reach twelve or more origins the benchmark
@@ -21,24 +30,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from simsales.calibrate.backtest import SCORES, BacktestResult, backtest, rolling_windows
+import numpy as np
+
+from simsales.calibrate.backtest import METRICS, SCORES, BacktestResult, backtest, rolling_windows
 from simsales.calibrate.importer import read_history
 from simsales.calibrate.mapping import resolve_mapping
+from simsales.calibrate.scores import coverage
 from simsales.calibrate.synthetic import synthetic_history, synthetic_mapping
 from simsales.engine.vectorized import default_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 WON_CYCLE = (0.8, 1.0, 1.25)  # the synthetic truth's won-share factors by month of quarter
+INDEPENDENT_WINDOW = [("2022-08-31", "2022-10-31")]
 MAVEN = ROOT.parent / "shared" / "data" / "maven-crm" / "sales_pipeline.csv"
 
 
-def _print(title: str, r: BacktestResult, seconds: float) -> dict[str, Any]:
+def _print(title: str, r: BacktestResult, seconds: float, anatomy: bool) -> dict[str, Any]:
     print(f"\n## {title}: {len(r.origins)} windows, {r.replications} replications, "
           f"{seconds:.0f} s")  # fmt: skip
     head = ["forecast", *SCORES, "p50_revenue_within_10pct"]
@@ -62,19 +76,88 @@ def _print(title: str, r: BacktestResult, seconds: float) -> dict[str, Any]:
     for key in ("crps_won", "crps_revenue", "mae_won", "mae_revenue"):
         goal[f"{key}_beats_all"] = all(sim[key] < rows[n][key] for n in others)  # type: ignore[operator]
     print("goal:", ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in goal.items()))
-    return {"scores": rows, "goal": goal, "origins": [o.row() for o in r.origins]}
+    out = {"scores": rows, "goal": goal, "origins": [o.row() for o in r.origins]}
+    if anatomy:
+        out["anatomy"] = _anatomy(r)
+    return out
+
+
+def _z(r: BacktestResult, metric: str) -> list[float]:
+    """``(actual - mean) / sd`` of simsales' forecast per origin."""
+    out = []
+    for o in r.origins:
+        x = o.samples[("simsales", metric)]
+        sd = float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
+        out.append((o.actual[metric] - float(np.mean(x))) / sd if sd > 0 else math.nan)
+    return out
+
+
+def _anatomy(r: BacktestResult) -> dict[str, Any]:
+    print("anatomy (simsales): as_of | won mean, sd, actual, z | revenue mean, sd, actual, z")
+    z = {m: _z(r, m) for m in METRICS}
+    for i, o in enumerate(r.origins):
+        cells = []
+        for m in METRICS:
+            x = o.samples[("simsales", m)]
+            cells.append(f"{np.mean(x):,.4g}, {np.std(x, ddof=1):,.4g}, {o.actual[m]:,.4g}, "
+                         f"{z[m][i]:+.2f}")  # fmt: skip
+        print(f"  {o.as_of} | " + " | ".join(cells))
+    out = {f"mean_z2_{m}": _mean_z2(z[m]) for m in METRICS}
+    print("mean z^2: " + ", ".join(f"{m} {out[f'mean_z2_{m}']:.3f}" for m in METRICS)
+          + f" (over {len(r.origins)} origins; about 1 when honest)")  # fmt: skip
+    return out
+
+
+def _mean_z2(z: list[float]) -> float:
+    ok = [v * v for v in z if math.isfinite(v)]
+    return float(np.mean(ok)) if ok else math.nan
+
+
+def _independent(k: int, replications: int) -> dict[str, Any]:
+    """``k`` independent synthetic histories, one origin each (see the module docstring)."""
+    t = time.perf_counter()
+    inside: dict[str, list[bool]] = {m: [] for m in METRICS}
+    z: dict[str, list[float]] = {m: [] for m in METRICS}
+    for i in range(k):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "synthetic.csv"
+            synthetic_history("2021-01-01", "2022-12-31", seed=1000 + i,
+                              won_cycle=WON_CYCLE).to_csv(path, index=False)  # fmt: skip
+            h = read_history(path, resolve_mapping(mapping=synthetic_mapping()))
+        r = backtest(h, INDEPENDENT_WINDOW, replications=replications, seed=1, by="product")
+        for m in METRICS:
+            inside[m].append(r.origins[0].inside("simsales", m))
+            z[m].extend(_z(r, m))
+        print(f"  history {i + 1}/{k}: z won {z['won'][-1]:+.2f}, revenue {z['revenue'][-1]:+.2f}",
+              flush=True)  # fmt: skip
+    out: dict[str, Any] = {"histories": k, "replications": replications}
+    print(f"\n## {k} independent synthetic histories, one origin each "
+          f"({INDEPENDENT_WINDOW[0][0]} + 2 months), {replications} replications, "
+          f"{time.perf_counter() - t:.0f} s")  # fmt: skip
+    for m in METRICS:
+        share, lo, hi = coverage(inside[m])
+        out[f"coverage_{m}"] = share
+        out[f"mean_z2_{m}"] = _mean_z2(z[m])
+        print(f"simsales {m}: 80% coverage {share:.1%} (Wilson 95% [{lo:.1%}, {hi:.1%}]), "
+              f"mean z^2 {out[f'mean_z2_{m}']:.3f}")  # fmt: skip
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", "--replications", type=int, default=200)
     ap.add_argument("--maven", type=Path, default=MAVEN)
-    ap.add_argument("--only", choices=["maven", "synthetic"], default=None)
+    ap.add_argument("--only", choices=["maven", "synthetic", "independent"], default=None,
+                    help="independent: only the --independent histories")  # fmt: skip
     ap.add_argument("--origins", choices=["month", "15D"], default=None,
                     help="Maven: only the month-end or only the 15-day origins")  # fmt: skip
     ap.add_argument("--json", type=Path, default=None, help="also write the scores here")
     ap.add_argument("--engine", choices=["auto", "simpy"], default="auto",
                     help="simpy: every replication on SimPy (same scores, for timing)")  # fmt: skip
+    ap.add_argument("--anatomy", action="store_true",
+                    help="per origin: simsales' mean, sd, actual and z; mean z^2")  # fmt: skip
+    ap.add_argument("--independent", type=int, default=0, metavar="K",
+                    help="backtest K independent synthetic histories, one origin each")  # fmt: skip
     args = ap.parse_args()
     with default_engine(args.engine):
         return _run(args)
@@ -82,6 +165,9 @@ def main() -> int:
 
 def _run(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {}
+    if args.only == "independent" and args.independent <= 0:
+        print("--only independent needs --independent K")
+        return 2
     if args.only in (None, "synthetic"):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "synthetic.csv"
@@ -92,7 +178,9 @@ def _run(args: argparse.Namespace) -> int:
         windows = rolling_windows("2021-12-31", "2022-10-31", "month", "2M")
         t = time.perf_counter()
         r = backtest(h, windows, replications=args.replications, seed=1, by="product")
-        out["synthetic"] = _print("synthetic history (known truth)", r, time.perf_counter() - t)
+        out["synthetic"] = _print(
+            "synthetic history (known truth)", r, time.perf_counter() - t, args.anatomy
+        )
     if args.only in (None, "maven"):
         if not args.maven.exists():
             print(f"\n(Maven sample not found at {args.maven}: skipped)")
@@ -107,7 +195,9 @@ def _run(args: argparse.Namespace) -> int:
                 t = time.perf_counter()
                 r = backtest(h, windows, replications=args.replications, seed=1, by="product")
                 out[f"maven {label}"] = _print(f"Maven, origins {label}", r,
-                                               time.perf_counter() - t)  # fmt: skip
+                                               time.perf_counter() - t, args.anatomy)  # fmt: skip
+    if args.independent > 0 and args.only in (None, "independent"):
+        out["independent"] = _independent(args.independent, args.replications)
     if args.json is not None:
         args.json.write_text(json.dumps(out, indent=2, default=str), encoding="utf-8")
     return 0

@@ -361,22 +361,23 @@ def _per_deal(
     live = f["live"].to_numpy()
     ids = f["deal"].astype(str)[live]
     p_won = won_f[live].groupby(ids).mean()
-    source = {d["id"]: d["_source"] for d in cal.pipeline}
-    truth_deals = history.deals.set_index("deal")
-    closed_day = truth_deals["closed"].dt.normalize()
-    rows = []
-    for sid, src in source.items():
-        won = truth_deals.at[src, "outcome"] == "won" and closed_day.loc[src] <= until
-        row: dict[str, Any] = {"deal": src, "truth": "won" if won else "not won",
-                               "p_simsales": float(p_won.get(sid, 0.0))}  # fmt: skip
-        for b in baselines:
-            if b.p_deal is not None:
-                row[f"p_{b.name}"] = float(b.p_deal.get(src, 0.0))
-        rows.append(row)
-    cols = ["deal", "truth", "p_simsales"] + [
-        f"p_{b.name}" for b in baselines if b.p_deal is not None
-    ]
-    return pd.DataFrame(rows, columns=cols)
+    sources = pd.Index([d["_source"] for d in cal.pipeline])
+    truth = history.deals.set_index("deal").reindex(sources)
+    won = (truth["outcome"] == "won") & (truth["closed"].dt.normalize() <= until)
+    out = pd.DataFrame(
+        {
+            "deal": list(sources),
+            "truth": np.where(won.to_numpy(), "won", "not won"),
+            "p_simsales": p_won.reindex([d["id"] for d in cal.pipeline], fill_value=0.0).to_numpy(
+                dtype=np.float64
+            ),
+        }
+    )
+    for b in baselines:
+        if b.p_deal is not None:
+            p = b.p_deal.reindex(sources, fill_value=0.0)
+            out[f"p_{b.name}"] = p.to_numpy(dtype=np.float64)
+    return out
 
 
 def _cumulative(

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from simsales.calibrate.history import History
+from simsales.calibrate.history import History, among
 
 __all__ = [
     "BaselineForecast",
@@ -85,7 +85,7 @@ def stage_weighted(known: History, seed: int = 0) -> BaselineForecast:
     """The stage-weighted pipeline of ``known`` (a history cut at the as-of date)."""
     deals = known.deals
     decided = deals[deals["outcome"].isin(["won", "lost"])].set_index("deal")["outcome"]
-    v = known.visits[known.visits["deal"].isin(decided.index)]
+    v = known.visits[among(known.visits["deal"], decided.index)]
     passed = v[["deal", "stage"]].drop_duplicates()
     won = passed["deal"].map(decided) == "won"
     rates_by_stage = won.groupby(passed["stage"]).mean()

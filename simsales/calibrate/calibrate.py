@@ -46,11 +46,21 @@ Model choices (each also written into the scenario's header comment):
 - Parameter uncertainty and drift (``uncertainty:``): per replication the arrival rates, the
   odds of winning exits, the times in stage and the values are multiplied by lognormal factors
   of mean 1 whose variance (of the log) is the sampling variance of the pooled estimate plus
-  the between-month variance of the monthly estimate beyond Poisson / binomial noise (method
-  of moments, floored at zero; :func:`simsales.calibrate.fit.count_drift`, ``odds_drift``).
-  Arrivals: monthly counts against the fitted pattern; win odds: each month's wins against
-  what the age-based exit hazards expect (``_won_calendar_drift``); values: the mean won
-  value per close month; durations: sampling only.
+  the between-month variance of the monthly estimate beyond Poisson / binomial / within-month
+  noise (method of moments). **The between-month part is counted only when a dispersion test
+  rejects homogeneous months at 1%** (``DRIFT_LEVEL``): Pearson's chi-square of the months
+  against the fitted model, on months minus the parameters fitted to them; otherwise it is 0
+  (so the noise of a method-of-moments estimate on a stationary history does not widen the
+  intervals). Arrivals (:func:`simsales.calibrate.fit.count_drift`): monthly counts against
+  the fitted pattern, whose level, trend and cycle levels are the fitted parameters; win odds
+  (``_won_calendar_drift``): sampling part binomial, ``1 / (N p (1 - p))`` of the decided
+  deals; between months each month's wins against what the age-based exit hazards (times the
+  ``won_season`` factor) expect, less the level and the cycle's free levels; values, per deal
+  type (a type's multiplier in its ``deal_types[].uncertainty``, as its values are a
+  lognormal of its own): the sampling variance of the lognormal's mean and the between-month
+  variance of the mean log value of won deals by close month (F test,
+  :func:`simsales.calibrate.fit.value_drift`); a type priced from the catalog or from other
+  deals' amounts has none, one using the pooled fit the pooled one's; durations: sampling only.
 - No people pools: the export has no staffing data and an agent works many deals at once, so
   agents are reported (how many were active) but not modelled as a constraint.
 """
@@ -59,6 +69,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -91,6 +102,7 @@ from simsales.calibrate.fit import (
     month_exposure,
     poisson_rate,
     probabilities,
+    value_drift,
     won_cycle,
 )
 from simsales.calibrate.hazard_fit import HazardFit, choose_hazards
@@ -144,6 +156,7 @@ class GroupFit:
     price: float | None = None  # catalog list price, if any
     exits: dict[str, tuple[ExitFit, ...]] = field(default_factory=dict)  # shrunk shares
     entry: dict[str, ArrivalFit] = field(default_factory=dict)  # entry stage -> arrivals
+    uncertainty: dict[str, Drift] = field(default_factory=dict)  # this type's multipliers
 
 
 @dataclass(frozen=True)
@@ -246,6 +259,7 @@ class Calibration:
                     "arrivals_per_month": g.arrivals.per_month,
                     "arrivals_low": g.arrivals.low,
                     "arrivals_high": g.arrivals.high,
+                    "uncertainty_sd_log": {k: d.sd_log for k, d in g.uncertainty.items()},
                 }
                 for g in self.groups
             ],
@@ -357,10 +371,16 @@ def calibrate(
     if pooled is None:
         fallback = _value_fallback(h, deals)
     groups = []
+    pooled_drift = _value_drift(deals) if pooled is not None else None
     for g in names:
         mine = deals[deals["group"] == g]
         price = h.catalog.get(g) if by == "product" else None
         value, note = _value(mine, pooled, price, fallback)
+        drift = None  # a catalog price or the amounts of other deals: no value multiplier
+        if value is not None and value is pooled:
+            drift = pooled_drift
+        elif value is not None and note.startswith("lognormal fitted"):
+            drift = _value_drift(mine)
         entries = {
             str(e): poisson_rate(int(n), exposure)
             for (grp, e), n in by_entry.items()
@@ -378,6 +398,7 @@ def calibrate(
                 price=price,
                 exits=group_exits[g],
                 entry=entries,
+                uncertainty={} if drift is None else {"value": drift},
             )
         )
     pipeline = _pipeline(h, deals, ids, t)
@@ -402,7 +423,7 @@ def calibrate(
         exported=snap.date(),
         pattern=pattern,
         arrival_month=month0,
-        uncertainty=_uncertainty(h, deals, visits, t, monthly, expected, season),
+        uncertainty=_uncertainty(h, visits, t, monthly, expected, season, pattern),
         value_fallback=fallback,
         arrival_factor=float(factor),
         won_cycle=season,
@@ -682,17 +703,19 @@ def _arrival_pattern(
 
 def _uncertainty(
     h: History,
-    deals: pd.DataFrame,
     visits: pd.DataFrame,
     t: pd.Timestamp,
     monthly: pd.DataFrame,
     expected: FloatArray,
     cycle: WonCycle,
+    pattern: ArrivalPattern | None,
 ) -> dict[str, Drift]:
-    """Per-replication multipliers' spreads (see the module docstring)."""
+    """The global per-replication multipliers' spreads (see the module docstring); values have
+    theirs per deal type (:func:`_value_drift`)."""
     out: dict[str, Drift] = {}
     if len(monthly):
-        out["arrivals"] = count_drift(monthly["count"], monthly["exposure"], expected)
+        fitted = pattern.parameters if pattern is not None else 1
+        out["arrivals"] = count_drift(monthly["count"], monthly["exposure"], expected, fitted)
     won_drift = _won_calendar_drift(h, visits, t, cycle)
     if won_drift is not None:
         out["win_odds"] = won_drift
@@ -700,17 +723,19 @@ def _uncertainty(
     logs = np.log1p(done["days"].to_numpy(dtype=np.float64))
     if len(logs) > 1:
         out["duration"] = Drift(float(np.var(logs, ddof=1)) / len(logs), 0.0, 0, len(logs))
-    values = deals.loc[(deals["outcome"] == "won") & (deals["value"] > 0)]
-    if len(values) > 1:
-        v = values["value"].to_numpy(dtype=np.float64)
-        cv2 = float(np.var(v, ddof=1)) / float(np.mean(v)) ** 2
-        by_month = values.groupby(values["closed"].dt.to_period("M"))["value"]
-        means, sizes = by_month.mean().to_numpy(), by_month.size().to_numpy()
-        between = 0.0
-        if len(means) > 1:
-            between = max(float(np.var(np.log(means), ddof=1)) - float(np.mean(cv2 / sizes)), 0.0)
-        out["value"] = Drift(cv2 / len(v), between, len(means), len(v))
     return out
+
+
+def _value_drift(deals: pd.DataFrame) -> Drift | None:
+    """The spread of a deal type's value multiplier from its won deals' values (``deals``: the
+    type's deals, or all of them for the pooled fit): the lognormal mean's sampling variance
+    and the drift of the mean log value between close months, counted only when a dispersion
+    test rejects homogeneous months at 1% (:func:`simsales.calibrate.fit.value_drift`)."""
+    won = deals.loc[(deals["outcome"] == "won") & (deals["value"] > 0) & deals["closed"].notna()]
+    if len(won) < 2:
+        return None
+    logs = np.log(won["value"].to_numpy(dtype=np.float64))
+    return value_drift(logs, won["closed"].dt.to_period("M").astype(str).to_numpy())
 
 
 def _won_cycle(h: History, visits: pd.DataFrame, t: pd.Timestamp, winning: set[str]) -> WonCycle:
@@ -736,16 +761,22 @@ def _won_calendar_drift(
     """How much the wins of each calendar month vary beyond what the age-based exit hazards
     expect, as a spread of the odds of winning.
 
-    For every whole month from the observation start to the as-of date: ``O`` the visits that
-    left for ``won`` in it, ``E`` the sum over the visits in a stage during it of the stage's
-    Aalen-Johansen hazard of a win at the ages they had then (the expectation of a model that
-    knows only time in stage). The between-month variance of ``O / E`` beyond Poisson noise
-    (method of moments, :func:`simsales.calibrate.fit.count_drift`) is a relative variance of
-    wins; it becomes one of the log-odds by the delta method as for a single stage (divided by
-    ``(1 - p)^2``, ``p`` the share of decided deals that were won). Zero when the hazards
-    explain the months (a stationary process); large when wins follow the calendar (a
-    quarter-end cycle) that ``cycle`` (the fitted ``won_season``) does not already explain:
-    each month's ``E`` is multiplied by its factor."""
+    Sampling part: the binomial variance of the log-odds of the decided deals' won share,
+    ``1 / (N p (1 - p))`` (``N`` deals won or lost, ``p`` the share won).
+
+    Between months: for every whole month from the observation start to the as-of date, ``O``
+    the visits that left for ``won`` in it, ``E`` the sum over the visits in a stage during it
+    of the stage's Aalen-Johansen hazard of a win at the ages they had then (the expectation of
+    a model that knows only time in stage), times the month's factor of ``cycle`` (the fitted
+    ``won_season``), scaled so that the ``E`` sum to the ``O``. Pearson's chi-square of ``O``
+    against ``E`` tests homogeneity at 1% on ``df`` = months - 1 (the level) - the cycle's
+    free levels (2 for a month-of-quarter cycle, 11 for a month-of-year one; 0 without one)
+    (:func:`simsales.calibrate.fit.count_drift`). Only when it rejects, the wins' relative
+    variance beyond Poisson noise (method of moments, as a variance of the log) becomes one of
+    the log-odds by the delta method (divided by ``(1 - p)^2``: multiplying the odds by ``m``
+    multiplies a small won share by about ``m^(1 - p)``); otherwise it is 0. So it is zero when
+    the hazards (and the cycle) explain the months, and large when wins follow the calendar in
+    a way they do not."""
     start = h.observed_from.normalize()
     months = _months(start, t + pd.Timedelta(days=1))
     whole = [m for m in months if m.start_time >= start and m.end_time <= t + pd.Timedelta(days=1)]
@@ -786,11 +817,19 @@ def _won_calendar_drift(
     n_won, n_lost = int((decided == "won").sum()), int((decided == "lost").sum())
     if observed.sum() == 0 or n_won + n_lost == 0:
         return None
-    p = n_won / (n_won + n_lost)
+    n_decided = n_won + n_lost
+    p = n_won / n_decided
     expected *= np.array([cycle.factor(m.month) for m in whole])
-    rel = count_drift(observed, np.ones(n_months), expected)
+    if expected.sum() <= 0:
+        return None
+    expected *= observed.sum() / expected.sum()
+    free = len(cycle.factors) - 1 if cycle.form != "none" else 0
+    rel = count_drift(observed, np.ones(n_months), expected, fitted=1 + free)
     scale = 1.0 / max(1.0 - p, 0.05) ** 2
-    return Drift(rel.sampling_var * scale, rel.between_var * scale, n_months, int(observed.sum()))
+    q = min(max(p, 0.5 / n_decided), 1 - 0.5 / n_decided)  # half a deal off 0 and 1
+    sampling = 1.0 / (n_decided * q * (1 - q))
+    return replace(rel, sampling_var=sampling, between_var=rel.between_var * scale,
+                   between_se=rel.between_se * scale, n=n_decided)  # fmt: skip
 
 
 def _value_fallback(h: History, deals: pd.DataFrame) -> ValueFit:
@@ -827,7 +866,7 @@ def _value(
     return pooled, "all types pooled (too few won values of this type)"
 
 
-def _rep_call(d: pd.Series) -> dict[str, Any]:
+def _rep_call(d: Mapping[str, Any]) -> dict[str, Any]:
     """The CRM's own view of an open deal, kept beside the simulated one: team, probability,
     forecast category and expected close (as ``target_close``)."""
     out: dict[str, Any] = {}
@@ -847,15 +886,15 @@ def _rep_call(d: pd.Series) -> dict[str, Any]:
 def _pipeline(
     h: History, deals: pd.DataFrame, ids: dict[str, str], t: pd.Timestamp
 ) -> list[dict[str, Any]]:
-    open_deals = deals[deals["outcome"] == "open"]
+    open_deals = deals[deals["outcome"] == "open"].sort_values(["opened", "deal"])
     cur = h.visits[h.visits["exit"] == "open"].set_index("deal")["entered"]
-    taken: set[str] = set()
-    out = []
+    entered = open_deals["deal"].map(cur).fillna(open_deals["opened"])
     # date-only: entered mid-day, so 0.5 d on the as-of day; timestamps: to the end of it
     to_end = 0.5 if h.date_only else 1.0
-    for _, d in open_deals.sort_values(["opened", "deal"]).iterrows():
-        entered = cur.get(d["deal"], d["opened"])
-        days = max((t - entered) / pd.Timedelta(days=1) + to_end, 0.0)
+    ages = ((t - entered) / pd.Timedelta(days=1) + to_end).clip(lower=0.0)
+    taken: set[str] = set()
+    out = []
+    for d, days in zip(open_deals.to_dict("records"), ages.to_numpy(), strict=True):
         deal: dict[str, Any] = {
             "_source": d["deal"],  # the export's id (not written to the scenario)
             "id": safe_id(str(d["deal"]), taken),

@@ -21,6 +21,7 @@ cut at ``D``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -117,12 +118,12 @@ class History:
         visits = visits_from_path(settled, self.stages)
         ids = deals["deal"]
         for col in ("outcome", "closed", "stage"):
-            deals[col] = ids.map(state[col]).where(ids.isin(state.index), deals[col])
+            deals[col] = ids.map(state[col]).where(among(ids, state.index), deals[col])
         deals["closed"] = deals["closed"].astype("datetime64[ns]")
         snaps = self.snapshots[self.snapshots["at"] < end]
-        has_snaps = ids.isin(self.snapshots["deal"].unique())
+        has_snaps = among(ids, self.snapshots["deal"])
         last = snaps.sort_values("at", kind="stable").groupby("deal").last()
-        moved = ids.isin(changed) & ~has_snaps
+        moved = among(ids, changed) & ~has_snaps
         for col in _STATE:
             known = ids.map(last[col]) if len(last) else pd.Series(np.nan, index=deals.index)
             deals[col] = deals[col].where(~has_snaps, known)
@@ -149,6 +150,13 @@ class History:
     @property
     def open_deals(self) -> pd.DataFrame:
         return self.deals[self.deals["outcome"] == "open"]
+
+
+def among(ids: pd.Series, values: Any) -> pd.Series:
+    """``ids.isin(values)`` by a hash lookup: pandas' ``isin`` on Arrow strings builds one
+    scalar per value, a fifth of a backtest origin's time on 10,000 deals."""
+    found = pd.Index(values).unique().get_indexer(ids) >= 0
+    return pd.Series(found, index=ids.index)
 
 
 def stage_defaults(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from simsales.calibrate.fit import EmpiricalFit, RateFit
+from simsales.calibrate.fit import Drift, EmpiricalFit, RateFit
 from simsales.errors import ScenarioError, SimsalesError
 from simsales.io.outputs import Output, write_text
 from simsales.scenario.schema import MONTHS
@@ -88,6 +88,28 @@ def _flow_seq(items: list[Any]) -> CommentedSeq:
     s = CommentedSeq(items)
     s.fa.set_flow_style()
     return s
+
+
+def _uncertainty(drifts: dict[str, Drift]) -> CommentedMap:
+    """``uncertainty:`` multipliers; each comment gives the sample size, the two parts of the
+    variance of the log and the dispersion test that decided whether the drift counts."""
+    out = CommentedMap()
+    for key, drift in drifts.items():
+        spec = drift.spec()
+        if spec is None:
+            continue
+        out[key] = _flow(spec)
+        between = (
+            f" + between months {drift.between_var:.2g} (over {drift.periods} months; "
+            f"{drift.test_note})"
+            if drift.periods and math.isfinite(drift.chi2)
+            else " (sampling only)"
+        )
+        out.yaml_add_eol_comment(
+            f"n = {_n(drift.n)}; variance of the log: sampling {drift.sampling_var:.2g}{between}",
+            key,
+        )
+    return out
 
 
 def scenario_dict(c: Calibration) -> dict[str, Any]:
@@ -190,6 +212,9 @@ def _build(c: Calibration) -> CommentedMap:
                 )
             if st:
                 t["stages"] = st
+        mine = _uncertainty(g.uncertainty)
+        if len(mine):
+            t["uncertainty"] = mine
         types[g.id] = t
     arrivals = CommentedSeq()
     pattern = c.pattern
@@ -212,21 +237,7 @@ def _build(c: Calibration) -> CommentedMap:
                    else ""),
                 len(arrivals) - 1,
             )  # fmt: skip
-    uncertainty = CommentedMap()
-    for key, drift in c.uncertainty.items():
-        spec = drift.spec()
-        if spec is None:
-            continue
-        uncertainty[key] = _flow(spec)
-        between = (
-            f" + between months {drift.between_var:.2g} (over {drift.periods} months)"
-            if drift.periods
-            else " (sampling only)"
-        )
-        uncertainty.yaml_add_eol_comment(
-            f"n = {_n(drift.n)}; variance of the log: sampling {drift.sampling_var:.2g}{between}",
-            key,
-        )
+    uncertainty = _uncertainty(c.uncertainty)
     pipeline = CommentedSeq()
     for deal in c.pipeline:
         pipeline.append(_flow({k: v for k, v in deal.items() if not k.startswith("_")}))
@@ -285,8 +296,13 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
         + (c.won_cycle.note if c.won_cycle else "none")
         + ";",
         "- uncertainty: per-replication multipliers, lognormal of mean 1; variance of the log =",
-        "  sampling variance of the pooled estimate + between-month variance beyond Poisson /",
-        "  binomial noise (method of moments, floored at zero);",
+        "  sampling variance of the pooled estimate (win odds: binomial 1 / (N p (1 - p)) of",
+        "  the decided deals; values: of each type's lognormal mean, in its deal type's",
+        "  uncertainty) + the between-month variance beyond Poisson / binomial / within-month",
+        "  noise (method of moments), counted only when a dispersion test rejects homogeneous",
+        "  months at 1% (Pearson chi-square on months - fitted parameters df: the trend and",
+        "  cycle levels of arrivals, the won_season levels; values: F test of the months' mean",
+        "  log value), else 0;",
         f"- no people pools: the export has no staffing data; {c.agents_active} agents were",
         f"  active (a deal opened in the last 90 days or one open at {c.as_of}), and an agent",
         "  works many deals at once, so they are not modelled as a constraint.",

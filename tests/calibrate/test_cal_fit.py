@@ -48,6 +48,17 @@ def test_censored_fit_recovers_the_median_and_dropping_open_deals_would_not() ->
     assert naive.median_interval[1] < 40.0
 
 
+def test_standard_error_of_the_median_is_the_normal_theory_one_for_exact_durations() -> None:
+    """With (nearly) exact, uncensored durations the fit is the normal one of the logs, whose
+    observed information gives se(mu) = sigma / sqrt(n) exactly: the one-pass difference
+    Hessian must reproduce it."""
+    rng = np.random.default_rng(3)
+    d = np.exp(math.log(20.0) + 0.8 * rng.standard_normal(2000))
+    fit = fit_duration(d * (1 - 1e-7), d * (1 + 1e-7))
+    assert fit.sigma == pytest.approx(float(np.std(np.log(d))), rel=1e-4)
+    assert fit.se_mu == pytest.approx(fit.sigma / math.sqrt(2000), rel=1e-4)
+
+
 def test_left_truncation_corrects_the_bias_of_deals_seen_only_if_long() -> None:
     rng = np.random.default_rng(5)
     mu, sigma = math.log(30.0), 0.7

@@ -1,0 +1,193 @@
+"""Between-month drift of the ``uncertainty:`` multipliers: counted only when a dispersion test
+rejects homogeneous months at 1% (:data:`simsales.calibrate.fit.DRIFT_LEVEL`).
+
+- Homogeneous months (Poisson counts, binomial shares, normal log values): the drift is 0 in
+  all but about 1% of the series; the number of series with a drift is checked against the
+  one-sided Binomial(R, 0.01) bound at 1e-4.
+- The degrees of freedom are the months less the parameters fitted to them: for counts whose
+  expectation came from :func:`arrival_pattern` (level, trend, cycle), ``X^2 / df`` averages 1
+  (checked within 4 standard errors of the mean over the series) and the test's rejection
+  count lies in the two-sided Binomial(R, 0.01) region at 1e-4 (counting one parameter only
+  would reject about ten times too rarely here).
+- An injected between-month variance is recovered: the mean estimate over series within 4
+  standard errors of the mean, and the standard error each estimate states within a factor
+  1.5 of the estimates' actual spread.
+- In a calibration: the win-odds test counts the ``won_season`` levels; values carry their
+  multiplier per deal type; the sampling variance of the win odds is binomial."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import simsales
+from simsales.calibrate.calibrate import Calibration, calibrate
+from simsales.calibrate.fit import (
+    DRIFT_LEVEL,
+    arrival_pattern,
+    count_drift,
+    odds_drift,
+    value_drift,
+)
+from simsales.calibrate.importer import read_history
+from simsales.calibrate.mapping import resolve_mapping
+from simsales.calibrate.synthetic import synthetic_history, synthetic_mapping
+
+K = 4.0
+R = 600  # independent series per check
+
+
+def _at_most() -> float:
+    """The most series with a drift that 1% false positives allow (one-sided, 1e-4)."""
+    return float(stats.binom.ppf(1 - 1e-4, R, DRIFT_LEVEL))
+
+
+def test_homogeneous_poisson_months_give_no_drift_but_at_the_test_level() -> None:
+    rng = np.random.default_rng(21)
+    e = np.full(24, 40.0)
+    drifts = [count_drift(rng.poisson(e), np.ones(24), e) for _ in range(R)]
+    hits = sum(d.between_var > 0 for d in drifts)
+    assert hits <= _at_most(), hits
+    assert all(d.df == 23 for d in drifts)
+    # a drift is counted exactly when the test rejects
+    assert all((d.between_var > 0) == d.rejected for d in drifts)
+
+
+def test_homogeneous_binomial_months_give_no_odds_drift_but_at_the_test_level() -> None:
+    rng = np.random.default_rng(22)
+    n = np.full(18, 80)
+    drifts = [odds_drift(rng.binomial(n, 0.35), n) for _ in range(R)]
+    hits = sum(d.between_var > 0 for d in drifts)
+    assert hits <= _at_most(), hits
+    # the pooled log-odds' sampling variance is binomial: 1 / (N p (1 - p))
+    d = drifts[0]
+    assert d.sampling_var == pytest.approx(1 / (n.sum() * 0.35 * 0.65), rel=0.15)
+
+
+def test_homogeneous_months_of_values_give_no_value_drift_but_at_the_test_level() -> None:
+    rng = np.random.default_rng(23)
+    months = np.repeat(np.arange(20), rng.integers(1, 12, 20))
+    drifts = [value_drift(rng.normal(9.0, 0.8, len(months)), months) for _ in range(R)]
+    hits = sum(d.between_var > 0 for d in drifts)
+    assert hits <= _at_most(), hits
+    assert all(d.df == 19 for d in drifts)
+
+
+def test_degrees_of_freedom_are_months_less_the_fitted_parameters() -> None:
+    """Counts with a trend and a quarter cycle, expectations from :func:`arrival_pattern`:
+    ``X^2`` on ``months - parameters`` df is a calibrated test."""
+    rng = np.random.default_rng(24)
+    months = 18
+    cal = (np.arange(months) % 12) + 1
+    cycle = np.array([0.8, 0.9, 1.3])[(cal - 1) % 3]
+    mu = 50 * 1.03 ** np.arange(months) * cycle / cycle.mean()
+    ratios, hits = [], 0
+    for _ in range(R // 2):
+        y = rng.poisson(mu)
+        pattern = arrival_pattern(y, np.ones(months), cal)
+        d = count_drift(y, np.ones(months), pattern.expected, pattern.parameters)
+        assert d.df == months - pattern.parameters
+        ratios.append(d.chi2 / d.df)
+        hits += d.rejected
+    r = np.array(ratios)
+    assert abs(r.mean() - 1) < K * r.std(ddof=1) / math.sqrt(len(r)), r.mean()
+    lo, hi = stats.binom.ppf([1e-4, 1 - 1e-4], len(r), DRIFT_LEVEL)
+    assert lo <= hits <= hi, hits
+
+
+def _recovered(estimates: list[float], ses: list[float], truth: float) -> None:
+    est = np.array(estimates)
+    sd = float(est.std(ddof=1))
+    assert abs(est.mean() - truth) < K * sd / math.sqrt(len(est)), (est.mean(), truth, sd)
+    stated = float(np.median(ses))
+    assert sd / 1.5 < stated < sd * 1.5, (stated, sd)
+
+
+def test_injected_rate_drift_is_recovered_within_its_standard_error() -> None:
+    """Rates drawn lognormally per month (variance of the log 0.3^2, mean 1): 36 months of
+    about 50 counts; the estimate is the variance of the log, ``log(1 + v)``."""
+    rng = np.random.default_rng(25)
+    e = np.full(36, 50.0)
+    out = []
+    for _ in range(R // 2):
+        lam = e * rng.lognormal(-0.045, 0.3, 36)
+        out.append(count_drift(rng.poisson(lam), np.ones(36), e))
+    assert all(d.rejected for d in out)  # a drift this large is always seen
+    _recovered([d.between_var for d in out], [d.between_se for d in out], 0.09)
+
+
+def test_injected_value_drift_is_recovered_within_its_standard_error() -> None:
+    """Mean log value shifted per month by N(0, 0.3^2); 30 months of 6 to 20 values, within
+    sd 0.5."""
+    rng = np.random.default_rng(26)
+    out = []
+    for _ in range(R // 2):
+        sizes = rng.integers(6, 21, 30)
+        months = np.repeat(np.arange(30), sizes)
+        shift = rng.normal(0, 0.3, 30)[months]
+        out.append(value_drift(rng.normal(10 + shift, 0.5), months))
+    assert all(d.rejected for d in out)  # a drift this large is always seen
+    _recovered([d.between_var for d in out], [d.between_se for d in out], 0.09)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> Calibration:
+    path = tmp_path_factory.mktemp("drift") / "history.csv"
+    synthetic_history("2021-01-01", "2022-12-31", seed=11, won_cycle=(0.8, 1.0, 1.25)).to_csv(
+        path, index=False
+    )
+    h = read_history(path, resolve_mapping(mapping=synthetic_mapping()))
+    return calibrate(h, "2022-08-31", by="product")
+
+
+def test_win_odds_test_counts_the_won_season_levels(fitted: Calibration) -> None:
+    d = fitted.uncertainty["win_odds"]
+    assert fitted.won_cycle is not None and fitted.won_cycle.form == "month_of_quarter"
+    assert d.df == d.periods - 1 - 2  # the level and the cycle's two free levels
+    # binomial sampling variance of the decided deals' log-odds
+    decided = fitted.history.deals["outcome"]
+    won, lost = int((decided == "won").sum()), int((decided == "lost").sum())
+    p = won / (won + lost)
+    assert d.n == won + lost
+    assert d.sampling_var == pytest.approx(1 / ((won + lost) * p * (1 - p)), rel=1e-9)
+    a = fitted.uncertainty["arrivals"]
+    assert fitted.pattern is not None and a.df == a.periods - fitted.pattern.parameters
+
+
+def test_values_carry_their_multiplier_per_deal_type(fitted: Calibration) -> None:
+    data = fitted.scenario()
+    assert "value" not in data.get("uncertainty", {})
+    for g in fitted.groups:
+        assert g.value is not None
+        d = g.uncertainty["value"]
+        assert d.n == g.value.n  # this type's own won values
+        s2 = g.value.sigma**2
+        assert d.sampling_var == pytest.approx(s2 / d.n + s2**2 / (2 * (d.n - 1)), rel=1e-9)
+        spec = data["deal_types"][g.id]["uncertainty"]["value"]["lognormal"]
+        assert spec["sd"] == pytest.approx(math.sqrt(math.expm1(d.sd_log**2)), rel=1e-3)
+    text = fitted.to_yaml()
+    assert "homogeneity" in text and "at 0.01" in text
+    simsales.load_dict(data)
+
+
+@pytest.mark.slow
+def test_drift_is_counted_in_the_written_scenario_only_when_rejected(tmp_path: Path) -> None:
+    """Months far from homogeneous (arrivals doubled in every other month): the arrivals'
+    drift is counted and the comment says the test rejected."""
+    rows = synthetic_history("2021-01-01", "2022-06-30", seed=4, trend=0.0,
+                             quarter_cycle=(1, 1, 1))  # fmt: skip
+    first = rows.groupby("id")["entered_at"].transform("min")
+    extra = rows[first.str[5:7].astype(int) % 2 == 1].copy()
+    extra["id"] = extra["id"] + "x"  # a copy of every deal that arrived in an odd month
+    path = tmp_path / "lumpy.csv"
+    both = pd.concat([rows, extra]).sort_values(["entered_at", "id"], kind="stable")
+    both.to_csv(path, index=False)
+    c = calibrate(read_history(path, resolve_mapping(mapping=synthetic_mapping())), "2022-06-30")
+    a = c.uncertainty["arrivals"]
+    assert a.rejected and a.between_var > 0.05
+    assert "homogeneity rejected" in c.to_yaml()
