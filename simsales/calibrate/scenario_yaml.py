@@ -282,7 +282,7 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
         "- calendar x age hazards (a stage's `hazards:`, by month of the quarter) replace a",
         "  stage's exits only when, fitted on the history known two months (or one) before the",
         "  as-of date, they predicted the exits of those last months better than age alone or",
-        "  age with a won share by month (censored log-likelihood, by more than 4 nats);",
+        "  age with a won share by month (censored log-likelihood, by more than 8 nats);",
         "  refitted on everything, each cell shrunk towards the age-only rate (the",
         "  prior strength and a recency half-life chosen by the same held-out score); the",
         "  stage then has no won_season and no per-type exits;",
