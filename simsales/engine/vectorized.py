@@ -32,6 +32,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,7 @@ from simsales.engine.replication import (
     run_replication,
 )
 from simsales.engine.streams import (
+    _PCG_MULT,
     _TO_DOUBLE,
     Purpose,
     _jumps,
@@ -83,11 +85,14 @@ from simsales.scenario.distributions import Sampler
 
 __all__ = [
     "ENGINES",
+    "BlockRecords",
     "Engine",
     "block_uniforms",
     "current_engine",
     "default_engine",
+    "never_short",
     "run_block",
+    "run_parts",
     "run_replications",
     "unsupported",
 ]
@@ -205,6 +210,26 @@ def unsupported(model: Model) -> str | None:
     return None
 
 
+def never_short(model: Model) -> bool:
+    """Whether no pool can ever run short, whatever the draws: no arrivals, and each pool's
+    lowest possible capacity (its lowest planned one, every resource risk on it at once) holds
+    what all live deals could ask of it together (each holds one stage at a time)."""
+    if model.arrivals:
+        return False
+    for p, capacity in enumerate(model.capacity):
+        low = min([int(capacity)] + [c for _, q, c in model.capacity_changes if q == p])
+        low += sum(min(0, r.capacity) for r in model.risks if r.pool == p and r.capacity)
+        most = [max((c for q, c in needs if q == p), default=0) for needs in _needs(model)]
+        if sum(most[t] for t in model.deal_type.tolist()) > max(0, low):
+            return False
+    return True
+
+
+def _needs(model: Model) -> list[list[tuple[int, int]]]:
+    """Per type: the (pool, people) requests of all its stages."""
+    return [[pc for needs in plan.needs for pc in needs] for plan in model.types]
+
+
 # --- random streams: every (replication, key) stream of a block at once --------------------
 
 
@@ -224,17 +249,34 @@ def _seed_states(words: U64, purpose: int, keys: U64) -> tuple[U64, U64, U64, U6
     return sh, sl, ih, il | np.uint64(1)
 
 
-def _draw(state: tuple[U64, ...], col: IntArray) -> FloatArray:
-    """Uniform ``col`` (from 0) of each stream: ``_pcg64_doubles_many`` at one step per row."""
+def _draw(state: tuple[U64, ...], col: IntArray, k: int = 1) -> list[FloatArray]:
+    """Uniforms ``col .. col + k - 1`` (from 0) of each stream: ``_pcg64_doubles_many`` at
+    one step per row, the first state jumped to, the next ones stepped from it."""
     jumps = _jumps(1 << max(6, int(col.max(initial=0)).bit_length()))  # a few sizes, cached
     a_hi, a_lo, c_hi, c_lo = (x[col] for x in jumps)
     s_hi, s_lo = _mul128(state[0], state[1], a_hi, a_lo)
     t_hi, t_lo = _mul128(state[2], state[3], c_hi, c_lo)
     lo = s_lo + t_lo
     hi = s_hi + t_hi + (lo < s_lo).astype(np.uint64)
-    x, rot = hi ^ lo, hi >> np.uint64(58)
-    x = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
-    out: FloatArray = (x >> np.uint64(11)).astype(np.float64) * _TO_DOUBLE
+    out = [_double(hi, lo)]
+    for _ in range(k - 1):  # the LCG's step: state * a + inc
+        m_hi, m_lo = _mul128(hi, lo, _A_HI, _A_LO)
+        lo = m_lo + state[3]
+        hi = m_hi + state[2] + (lo < m_lo).astype(np.uint64)
+        out.append(_double(hi, lo))
+    return out
+
+
+_A_HI = np.array(_PCG_MULT >> 64, np.uint64)  # the LCG's multiplier, as 0-d arrays
+_A_LO = np.array(_PCG_MULT & ((1 << 64) - 1), np.uint64)
+
+
+def _double(hi: U64, lo: U64) -> FloatArray:
+    """PCG64's XSL-RR output of a state, as numpy's 53-bit double."""
+    x: U64 = np.bitwise_xor(hi, lo)
+    rot: U64 = hi >> np.uint64(58)
+    turned: U64 = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
+    out: FloatArray = (turned >> np.uint64(11)).astype(np.float64) * _TO_DOUBLE
     return out
 
 
@@ -360,8 +402,12 @@ class _Block:
     def slot(self, g: IntArray, col: IntArray | int) -> FloatArray:
         """Deal g's uniform at ``col`` of its stage stream (streams.py's slots), computed for
         just the draws a visit uses."""
+        return self.slots(g, col, 1)[0]
+
+    def slots(self, g: IntArray, col: IntArray | int, k: int) -> list[FloatArray]:
+        """Deal g's uniforms at ``col .. col + k - 1`` of its stage stream."""
         col = np.broadcast_to(np.asarray(col, np.int64), g.shape)
-        return _draw(tuple(x[g] for x in self.states), col)
+        return _draw(tuple(x[g] for x in self.states), col, k)
 
     def _plans(self) -> None:
         m, s = self.m, self.m.n_stages
@@ -510,7 +556,7 @@ class _Block:
             v = visits[g, st]
             visits[g, st] += 1
             base = SLOT_VISITS + 3 * (v * s + st)
-            u0, u1, u2 = (self.slot(g, base + i) for i in range(3))
+            u0, u1, u2 = self.slots(g, base, 3)
             dur, k = self._times(g, ty, st, u0, u1)
             # a live deal's first visit, of the stage it is in: conditioned on the days spent
             given = (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_dur[g])
@@ -819,30 +865,37 @@ class _Block:
 
     # --- records ----------------------------------------------------------------------------
 
-    def records(self) -> list[RepRecords | None]:
+    def records(self, joined: bool = False) -> list[RepRecords | None] | BlockRecords:
+        """Each replication's records (None where declined); with ``joined`` and none
+        declined, the whole block's as one :class:`BlockRecords` (the same arrays, unsplit)."""
         m, horizon = self.m, self.m.horizon_t
         done = self.v_ended >= 0
         # finished visits as they end, then those in service at the horizon as they started
         key = self.order[np.where(done, self.v_ended, self.v_began)]
-        order = np.lexsort((key, ~done, self.rep[self.v_deal]))
+        # sorted by (replication, in service at the horizon, rank): one key, as ranks are unique
+        n_ev = self.events.n
+        order = np.argsort((self.rep[self.v_deal] * 2 + ~done) * n_ev + key)
         deal, stage = self.v_deal[order], self.v_stage[order]
         start, exit_t, kind = self.v_start[order], self.v_exit[order], self.v_kind[order]
         number = self.v_number[order]
         bounds = np.searchsorted(self.rep[deal], np.arange(self.b + 1))
         types = np.stack([t.held for t in m.types])
         stage_costs = np.stack([t.stage_cost for t in m.types])
-        held_all = types[self.type[deal], stage]
+        deal_type = self.type[deal]
+        held_all = types[deal_type, stage]
         held_days = np.nan_to_num(exit_t, nan=horizon) - start
         people_all = held_days[:, None] * held_all
-        stage_cost = np.where(np.isnan(exit_t), 0.0, stage_costs[self.type[deal], stage])
-        asks = self.asks[self.type[deal], stage]
+        stage_cost = np.where(np.isnan(exit_t), 0.0, stage_costs[deal_type, stage])
+        asks = self.asks[deal_type, stage]
         n_pools = len(m.pool_ids)
         # costs as _Run._records adds them, deal by deal in visit order (a matrix product per
-        # replication, on the same rows as the engine's)
+        # replication, on the same rows as the engine's); busy days likewise
         per_visit = np.empty(len(deal))
+        busy = np.empty((self.b, n_pools))
         for r in range(self.b):
             a, z = int(bounds[r]), int(bounds[r + 1])
             per_visit[a:z] = people_all[a:z] @ m.cost_per_day
+            busy[r] = people_all[a:z].sum(axis=0)
         # bincount adds in input order from zero, as np.add.at into zeros does (and faster)
         cost = np.asarray(np.bincount(deal, per_visit, minlength=self.n), np.float64)
         if stage_cost.any():  # adding zeros changes nothing
@@ -856,14 +909,10 @@ class _Block:
         )
         zeros, ones = np.zeros(self.n), np.ones(self.n)
         requests = np.vstack([np.zeros((1, n_pools), np.int64), np.cumsum(asks, axis=0)])
+        per_rep_requests = requests[bounds[1:]] - requests[bounds[:-1]]  # exact: integers
         logs: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # arrays shared by equal logs
-        out: list[RepRecords | None] = []
+        mine: list[tuple[Any, ...]] = []
         for r in range(self.b):
-            if self.declined[r]:
-                out.append(None)
-                continue
-            d_ = slice(int(self.offset[r]), int(self.offset[r + 1]))
-            v_ = slice(int(bounds[r]), int(bounds[r + 1]))
             log = (tuple(self.cap_log[r]), tuple(self.risk_log[r]))
             if log not in logs:
                 caps = np.array(log[0], dtype=np.float64).reshape(-1, 3)
@@ -873,7 +922,41 @@ class _Block:
                     _capacity_days(caps, n_pools, horizon), risks[:, 0].astype(np.int64),
                     risks[:, 1].astype(np.int64), risks[:, 2], risks[:, 3],
                 )  # fmt: skip
-            c_t, c_pool, c_value, c_days, r_index, r_deal, r_t, r_delay = logs[log]
+            mine.append(logs[log])
+        if joined and not self.declined.any():
+            cols = [np.concatenate([x[i] for x in mine]) for i in range(8)]
+            c_t, c_pool, c_value, c_days, r_index, r_deal, r_t, r_delay = cols
+            whole = RepRecords(
+                deal_id=[name for ids in self.ids for name in ids],
+                deal_type=type16, deal_live=self.live, arrival_t=self.arrival,
+                outcome=self.outcome, decision_t=self.decision, value=self.value, cost=cost,
+                stage=stage16, wait=zeros, win_factor=ones,
+                visit_deal=v_deal, visit_stage=v_stage, visit_number=v_number,
+                visit_entry=start, visit_ready=start, visit_start=start, visit_exit=exit_t,
+                visit_kind=v_kind,
+                pool_busy=busy.ravel(), pool_capacity_days=c_days,
+                pool_requests=per_rep_requests.ravel(), pool_wait=np.zeros(self.b * n_pools),
+                capacity_t=c_t, capacity_pool=c_pool, capacity_value=c_value,
+                risk_index=r_index, risk_deal=r_deal, risk_t=r_t, risk_delay=r_delay,
+                global_cost=m.global_cost, global_risk_occurred=self.occurred,
+                arrivals_by_source=self.arrivals_by_source, uncertainty=self.uncertainty,
+            )  # fmt: skip
+            rows = {
+                "deals": np.diff(self.offset),
+                "visits": np.diff(bounds),
+                "pools": np.full(self.b, n_pools),
+                "capacity": np.array([len(x[0]) for x in mine], np.int64),
+                "risks": np.array([len(x[4]) for x in mine], np.int64),
+            }
+            return BlockRecords(whole, self.ids, rows)
+        out: list[RepRecords | None] = []
+        for r in range(self.b):
+            if self.declined[r]:
+                out.append(None)
+                continue
+            d_ = slice(int(self.offset[r]), int(self.offset[r + 1]))
+            v_ = slice(int(bounds[r]), int(bounds[r + 1]))
+            c_t, c_pool, c_value, c_days, r_index, r_deal, r_t, r_delay = mine[r]
             out.append(
                 RepRecords(
                     deal_id=self.ids[r],
@@ -895,9 +978,9 @@ class _Block:
                     visit_start=start[v_],
                     visit_exit=exit_t[v_],
                     visit_kind=v_kind[v_],
-                    pool_busy=people_all[v_].sum(axis=0),
+                    pool_busy=busy[r],
                     pool_capacity_days=c_days,
-                    pool_requests=requests[v_.stop] - requests[v_.start],  # exact: integers
+                    pool_requests=per_rep_requests[r],
                     pool_wait=np.zeros(n_pools),
                     capacity_t=c_t,
                     capacity_pool=c_pool,
@@ -913,6 +996,22 @@ class _Block:
                 )
             )
         return out
+
+
+@dataclass
+class BlockRecords:
+    """Consecutive replications' records joined: each :class:`RepRecords` field concatenated
+    over them in order (``visit_deal`` and ``risk_deal`` stay rows of the replication's own
+    deals; per-replication vectors are stacked, one row each), the deal ids of each, and each
+    one's number of rows in every table (deals, visits, pools, capacity, risks)."""
+
+    records: RepRecords
+    deal_ids: list[list[str]]
+    rows: dict[str, IntArray]
+
+    @property
+    def count(self) -> int:
+        return len(self.deal_ids)
 
 
 class _Events:
@@ -951,24 +1050,42 @@ class _Events:
         return np.concatenate([c[1] for c in self._cols])
 
     def rank(self) -> IntArray:
-        """Each event's position in SimPy's processing order (replication by replication)."""
+        """Each event's position in SimPy's processing order (replication by replication).
+
+        The order is that of (replication, time, priority, the parent's rank, order in the
+        parent, event id): one sort by (replication, time), then only the events sharing an
+        instant are ordered by the rest, again each pass (ties of equal instants resolve one
+        generation back per pass) until their parents' ranks stop changing."""
         rep, time, parent, order, prio = (np.concatenate(c) for c in zip(*self._cols, strict=True))
+        n = len(time)
         start = parent < 0
-        rank = np.full(len(time), -1, np.int64)
-        key = np.full(len(time), -1, np.int64)  # the parent's rank, once known
-        by = np.lexsort((order, prio, time, rep))  # the first pass: no parent's rank yet
-        while True:  # ties of equal instants resolve one generation back per pass
-            rank[by] = np.arange(len(time))
-            r, t, p = rep[by], time[by], prio[by]
+        by = np.argsort(time)  # any order within an instant: ties are sorted below
+        small = np.int16 if len(time) and rep.max() < 2**15 else np.int64  # int16: radix sort
+        by = by[np.argsort(rep[by].astype(small), kind="stable")]
+        rank = np.empty(n, np.int64)
+        rank[by] = np.arange(n)
+        r, t = rep[by], time[by]
+        same = (r[1:] == r[:-1]) & (t[1:] == t[:-1])
+        if not same.any():
+            return rank
+        tied = np.flatnonzero(np.r_[same, False] | np.r_[False, same])  # positions in by
+        group = np.cumsum(np.r_[True, ~same])[tied]
+        ev = by[tied]  # the events that share their instant with another
+        ev_prio, ev_order, ev_start = prio[ev], order[ev], start[ev]
+        key = np.full(len(ev), -1, np.int64)  # the parent's rank, once known (none at first)
+        while True:
+            ev = ev[np.lexsort((ev, ev_order, key, ev_prio, group))]
+            ev_prio, ev_order, ev_start = prio[ev], order[ev], start[ev]
+            by[tied] = ev
+            rank[ev] = tied
             if not (
-                (r[1:] == r[:-1]) & (t[1:] == t[:-1]) & (p[1:] == p[:-1]) & ~start[by][1:]
+                (group[1:] == group[:-1]) & (ev_prio[1:] == ev_prio[:-1]) & ~ev_start[1:]
             ).any():
                 return rank  # no two events share an instant but process starts (in order)
-            new_key = np.where(start, -1, rank[np.maximum(parent, 0)])
+            new_key = np.where(ev_start, -1, rank[np.maximum(parent[ev], 0)])
             if np.array_equal(new_key, key):
                 return rank
             key = new_key
-            by = np.lexsort((order, key, prio, time, rep))
 
 
 def _remaining(sampler: Sampler, u: FloatArray, elapsed: FloatArray) -> FloatArray:
@@ -986,13 +1103,21 @@ def _remaining(sampler: Sampler, u: FloatArray, elapsed: FloatArray) -> FloatArr
 def run_block(model: Model, seqs: Sequence[np.random.SeedSequence]) -> list[RepRecords | None]:
     """The records of each replication, or None where SimPy must run it (see the module
     docstring); ``unsupported(model)`` must be None."""
+    out = _run_block(model, seqs, joined=False)
+    assert isinstance(out, list)
+    return out
+
+
+def _run_block(
+    model: Model, seqs: Sequence[np.random.SeedSequence], joined: bool
+) -> list[RepRecords | None] | BlockRecords:
     if not seqs:
         return []
     block = _Block(model, seqs)
     block.trajectories()
     block.world()
     block.check()
-    return block.records()
+    return block.records(joined)
 
 
 _DEFAULT: ContextVar[Engine] = ContextVar("simsales_engine", default="auto")
@@ -1026,14 +1151,44 @@ def run_replications(
     records are the same either way, so the choice (and the probe that skips the fast path for
     a chunk whose first replications are all contended) changes only the time taken.
     """
+    parts, fast = run_parts(model, seqs, engine, joined=False)
+    return [p for p in parts if isinstance(p, RepRecords)], fast
+
+
+def run_parts(
+    model: Model,
+    seqs: Sequence[np.random.SeedSequence],
+    engine: Engine = "auto",
+    joined: bool = True,
+) -> tuple[list[RepRecords | BlockRecords], int]:
+    """:func:`run_replications`, in replication order, with the replications the fast path
+    computed together (all of a block but the probe's) kept joined when ``joined``."""
     if engine not in ENGINES:
         raise SimsalesError(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
-    fast: list[RepRecords | None] = [None] * len(seqs)
-    if engine == "auto" and unsupported(model) is None:
-        fast[:_PROBE] = run_block(model, seqs[:_PROBE])
-        if any(r is not None for r in fast[:_PROBE]):
-            fast[_PROBE:] = run_block(model, seqs[_PROBE:])
-    out = [
+    if engine != "auto" or unsupported(model) is not None:
+        return [run_replication(model, seq) for seq in seqs], 0
+    parts: list[RepRecords | BlockRecords] = []
+    fast, rest = 0, seqs
+    if not never_short(model):  # a probe first: when all of it needs SimPy, so does the rest
+        rest = seqs[_PROBE:]
+        fast = _or_simpy(model, run_block(model, seqs[:_PROBE]), seqs[:_PROBE], parts)
+        if not fast:
+            return [*parts, *(run_replication(model, seq) for seq in rest)], 0
+    got = _run_block(model, rest, joined)
+    if isinstance(got, BlockRecords):
+        return [*parts, got], fast + got.count
+    return parts, fast + _or_simpy(model, got, rest, parts)
+
+
+def _or_simpy(
+    model: Model,
+    fast: list[RepRecords | None],
+    seqs: Sequence[np.random.SeedSequence],
+    out: list[RepRecords | BlockRecords],
+) -> int:
+    """Append each replication's records to ``out``, SimPy's where the fast path declined;
+    how many the fast path gave."""
+    out.extend(
         run_replication(model, seq) if r is None else r for r, seq in zip(fast, seqs, strict=True)
-    ]
-    return out, sum(r is not None for r in fast)
+    )
+    return sum(r is not None for r in fast)

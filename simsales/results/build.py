@@ -14,7 +14,7 @@ from __future__ import annotations
 import mmap
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from simsales.engine.model import SCOPE_DEAL, Model
 from simsales.engine.replication import EXIT_KINDS, LOST, OPEN, WON, RepRecords
+from simsales.engine.vectorized import BlockRecords
 from simsales.results.tables import TABLES, record_fields
 
 __all__ = ["EXITS", "OUTCOMES", "Collector", "ForecastBuilder", "PackedChunk", "pack_chunk"]
@@ -68,49 +69,72 @@ class PackedChunk:
     new_deals: list[str]  # names of the new deals; their local codes follow the live deals
 
 
-def pack_chunk(model: Model, records: Sequence[RepRecords]) -> PackedChunk:
-    """Pack records into columns: deal codes local to the chunk, replications counted from 0."""
+def pack_chunk(model: Model, records: Sequence[RepRecords | BlockRecords]) -> PackedChunk:
+    """Pack records into columns: deal codes local to the chunk, replications counted from 0.
+
+    A :class:`BlockRecords` (replications the fast path computed together) is packed as the
+    replications it joins, from its joined arrays."""
+    blocks = [r if isinstance(r, BlockRecords) else _one(r) for r in records]
+    if not blocks:
+        return PackedChunk(0, {}, [])
     n_live = len(model.deal_ids)
     new_deals: list[str] = []
     local: dict[str, int] = {}
     codes = []
-    for r in records:
-        for name in r.deal_id[n_live:]:
-            if name not in local:
-                local[name] = n_live + len(new_deals)
-                new_deals.append(name)
-        codes.append(np.arange(n_live, dtype=np.int32))
-        codes.append(np.array([local[n] for n in r.deal_id[n_live:]], np.int32))
-    if not records:
-        return PackedChunk(0, {}, [])
+    live_codes = np.arange(n_live, dtype=np.int32)
+    for block in blocks:
+        for ids in block.deal_ids:
+            codes.append(live_codes)
+            if len(ids) > n_live:
+                for name in ids[n_live:]:
+                    if name not in local:
+                        local[name] = n_live + len(new_deals)
+                        new_deals.append(name)
+                codes.append(np.array([local[n] for n in ids[n_live:]], np.int32))
     deal_codes = np.concatenate(codes)
-    reps = np.arange(len(records), dtype=np.int32)
-    offsets = np.cumsum([0, *[len(r.deal_id) for r in records][:-1]])
+    count = sum(block.count for block in blocks)
+    reps = np.arange(count, dtype=np.int32)
+    deal_rows = np.concatenate([block.rows["deals"] for block in blocks])
+    offsets = np.cumsum(np.r_[0, deal_rows[:-1]])
     columns: dict[tuple[str, str], np.ndarray] = {}
 
-    def pack(table: str) -> list[int]:
-        fields = record_fields(table)
-        sizes = [len(getattr(r, next(iter(fields)))) for r in records]
+    def join(field: str) -> np.ndarray:
+        parts = [getattr(block.records, field) for block in blocks]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def pack(table: str) -> np.ndarray:
+        sizes = np.concatenate([block.rows[table] for block in blocks])
         columns[table, "replication"] = np.repeat(reps, sizes)
-        for field, column in fields.items():
-            columns[table, column] = np.concatenate([getattr(r, field) for r in records])
+        for field, column in record_fields(table).items():
+            columns[table, column] = join(field)
         return sizes
 
     pack("deals")
     columns["deals", "deal"] = deal_codes
     visit_sizes = pack("visits")
-    rows = np.concatenate([r.visit_deal for r in records]) + np.repeat(offsets, visit_sizes)
+    rows = join("visit_deal") + np.repeat(offsets, visit_sizes)
     columns["visits", "deal"] = deal_codes[rows]
     pack("pools")
     pack("capacity")
     risk_sizes = pack("risks")
-    risk_deal = np.concatenate([r.risk_deal for r in records])
+    risk_deal = join("risk_deal")
     risk_rows = np.where(risk_deal >= 0, risk_deal + np.repeat(offsets, risk_sizes), 0)
     columns["risks", "deal"] = np.where(risk_deal >= 0, deal_codes[risk_rows], -1)
-    columns["inputs", "global_risk"] = np.stack([r.global_risk_occurred for r in records])
-    columns["inputs", "arrivals"] = np.stack([r.arrivals_by_source for r in records])
-    columns["inputs", "uncertainty"] = np.stack([r.uncertainty for r in records])
-    return PackedChunk(len(records), columns, new_deals)
+    columns["inputs", "global_risk"] = join("global_risk_occurred")
+    columns["inputs", "arrivals"] = join("arrivals_by_source")
+    columns["inputs", "uncertainty"] = join("uncertainty")
+    return PackedChunk(count, columns, new_deals)
+
+
+_TABLES = ("deals", "visits", "pools", "capacity", "risks")
+_PER_REPLICATION = ("global_risk_occurred", "arrivals_by_source", "uncertainty")
+
+
+def _one(r: RepRecords) -> BlockRecords:
+    """One replication's records as a block of one (its per-replication vectors as rows)."""
+    rows = {t: np.array([len(getattr(r, next(iter(record_fields(t)))))]) for t in _TABLES}
+    joined = replace(r, **{f: getattr(r, f)[None, :] for f in _PER_REPLICATION})
+    return BlockRecords(joined, [r.deal_id], rows)
 
 
 class ForecastBuilder:
