@@ -585,9 +585,11 @@ class _Block:
             else np.zeros(0, np.int64 if i in ints else float)
             for i in range(8)
         ]
-        self.v_deal, self.v_stage, self.v_number = (c.astype(np.int64) for c in cols[:3])
+        self.v_deal, self.v_stage, self.v_number = (
+            c.astype(np.int64, copy=False) for c in cols[:3]
+        )
         self.v_start, self.v_exit = cols[3], cols[4]
-        self.v_kind, self.v_began, self.v_ended = (c.astype(np.int64) for c in cols[5:])
+        self.v_kind, self.v_began, self.v_ended = (c.astype(np.int64, copy=False) for c in cols[5:])
 
     def _starts(self, g: IntArray) -> IntArray:
         """The events that start deal processes, as _Run.run makes them: deals there at time
@@ -885,7 +887,6 @@ class _Block:
         held_all = types[deal_type, stage]
         held_days = np.nan_to_num(exit_t, nan=horizon) - start
         people_all = held_days[:, None] * held_all
-        stage_cost = np.where(np.isnan(exit_t), 0.0, stage_costs[deal_type, stage])
         asks = self.asks[deal_type, stage]
         n_pools = len(m.pool_ids)
         # costs as _Run._records adds them, deal by deal in visit order (a matrix product per
@@ -898,8 +899,10 @@ class _Block:
             busy[r] = people_all[a:z].sum(axis=0)
         # bincount adds in input order from zero, as np.add.at into zeros does (and faster)
         cost = np.asarray(np.bincount(deal, per_visit, minlength=self.n), np.float64)
-        if stage_cost.any():  # adding zeros changes nothing
-            np.add.at(cost, deal, stage_cost)
+        if stage_costs.any():  # adding zeros changes nothing
+            stage_cost = np.where(np.isnan(exit_t), 0.0, stage_costs[deal_type, stage])
+            if stage_cost.any():
+                np.add.at(cost, deal, stage_cost)
         type16, stage16 = self.type.astype(np.int16), self.reached.astype(np.int16)
         v_deal = (deal - self.offset[self.rep[deal]]).astype(np.int32)
         v_stage, v_number, v_kind = (
@@ -908,8 +911,13 @@ class _Block:
             kind.astype(np.int8),
         )
         zeros, ones = np.zeros(self.n), np.ones(self.n)
-        requests = np.vstack([np.zeros((1, n_pools), np.int64), np.cumsum(asks, axis=0)])
-        per_rep_requests = requests[bounds[1:]] - requests[bounds[:-1]]  # exact: integers
+        # requests per replication and pool: counts, exact in floats
+        cell = (self.rep[deal] * n_pools)[:, None] + np.arange(n_pools)
+        per_rep_requests = (
+            np.bincount(cell.ravel(), asks.ravel(), minlength=self.b * n_pools)
+            .astype(np.int64)
+            .reshape(self.b, n_pools)
+        )
         logs: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # arrays shared by equal logs
         mine: list[tuple[Any, ...]] = []
         for r in range(self.b):
@@ -1053,33 +1061,37 @@ class _Events:
         """Each event's position in SimPy's processing order (replication by replication).
 
         The order is that of (replication, time, priority, the parent's rank, order in the
-        parent, event id): one sort by (replication, time), then only the events sharing an
-        instant are ordered by the rest, again each pass (ties of equal instants resolve one
-        generation back per pass) until their parents' ranks stop changing."""
+        parent, event id). One sort by ``replication x span + time`` (span an integer above
+        twice every time: the sum is monotone in (replication, time), rounding can only make
+        distinct times equal), then only the events with equal sums are ordered by the rest,
+        again each pass (ties of equal instants resolve one generation back per pass) until
+        their parents' ranks stop changing."""
         rep, time, parent, order, prio = (np.concatenate(c) for c in zip(*self._cols, strict=True))
         n = len(time)
         start = parent < 0
-        by = np.argsort(time)  # any order within an instant: ties are sorted below
-        small = np.int16 if len(time) and rep.max() < 2**15 else np.int64  # int16: radix sort
-        by = by[np.argsort(rep[by].astype(small), kind="stable")]
+        span = 2.0 * np.ceil(max(float(time.max(initial=0.0)), 0.0) + 1.0)
+        joint = rep * span + time
+        by = np.argsort(joint)  # any order within equal sums: those are sorted below
         rank = np.empty(n, np.int64)
         rank[by] = np.arange(n)
-        r, t = rep[by], time[by]
-        same = (r[1:] == r[:-1]) & (t[1:] == t[:-1])
+        k = joint[by]
+        same = k[1:] == k[:-1]
         if not same.any():
             return rank
         tied = np.flatnonzero(np.r_[same, False] | np.r_[False, same])  # positions in by
         group = np.cumsum(np.r_[True, ~same])[tied]
-        ev = by[tied]  # the events that share their instant with another
-        ev_prio, ev_order, ev_start = prio[ev], order[ev], start[ev]
+        ev = by[tied]  # the events that share their sum with another
         key = np.full(len(ev), -1, np.int64)  # the parent's rank, once known (none at first)
         while True:
-            ev = ev[np.lexsort((ev, ev_order, key, ev_prio, group))]
-            ev_prio, ev_order, ev_start = prio[ev], order[ev], start[ev]
+            ev = ev[np.lexsort((ev, order[ev], key, prio[ev], time[ev], group))]
+            ev_time, ev_prio, ev_start = time[ev], prio[ev], start[ev]
             by[tied] = ev
             rank[ev] = tied
             if not (
-                (group[1:] == group[:-1]) & (ev_prio[1:] == ev_prio[:-1]) & ~ev_start[1:]
+                (group[1:] == group[:-1])
+                & (ev_time[1:] == ev_time[:-1])
+                & (ev_prio[1:] == ev_prio[:-1])
+                & ~ev_start[1:]
             ).any():
                 return rank  # no two events share an instant but process starts (in order)
             new_key = np.where(ev_start, -1, rank[np.maximum(parent[ev], 0)])
