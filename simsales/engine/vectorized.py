@@ -211,10 +211,11 @@ def unsupported(model: Model) -> str | None:
 
 
 def never_short(model: Model) -> bool:
-    """Whether no pool can ever run short, whatever the draws: no arrivals, and each pool's
-    lowest possible capacity (its lowest planned one, every resource risk on it at once) holds
-    what all live deals could ask of it together (each holds one stage at a time)."""
-    if model.arrivals:
+    """Whether no pool can ever run short, whatever the draws: no pools, or no arrivals and
+    each pool's lowest possible capacity (its lowest planned one, every resource risk on it at
+    once) holds what all live deals could ask of it together (each holds one stage at a
+    time)."""
+    if model.arrivals and len(model.capacity):
         return False
     for p, capacity in enumerate(model.capacity):
         low = min([int(capacity)] + [c for _, q, c in model.capacity_changes if q == p])

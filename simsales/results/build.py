@@ -329,7 +329,8 @@ class ForecastBuilder:
             if count[:, code].any():
                 out[f"duration:{stage}"] = mean[:, code]
         global_risk = self._take("inputs", "global_risk")
-        hits = risks.groupby(["replication", "risk"], observed=False).size()
+        if any(r.scope == SCOPE_DEAL for r in m.risks):
+            hits = risks.groupby(["replication", "risk"], observed=False).size()
         for r in m.risks:
             if r.scope == SCOPE_DEAL:  # how many deals it hit
                 per_rep = hits.xs(r.id, level="risk") if len(hits) else pd.Series(dtype=int)

@@ -26,9 +26,21 @@ import numpy as np
 from simsales.engine.model import Model, compile_model
 from simsales.engine.options import Engine, RunOptions
 from simsales.engine.replication import LOST, WON, RepRecords
-from simsales.engine.runner import ReplicationPool, progress_bar, worker_count
+from simsales.engine.runner import (
+    FAST_CHUNK,
+    SERIAL_CHUNK,
+    ReplicationPool,
+    progress_bar,
+    worker_count,
+)
 from simsales.engine.streams import replication_seeds
-from simsales.engine.vectorized import current_engine, run_parts, run_replications
+from simsales.engine.vectorized import (
+    current_engine,
+    never_short,
+    run_parts,
+    run_replications,
+    unsupported,
+)
 from simsales.errors import SimsalesError
 from simsales.results.budget import (
     PILOT_FROM,
@@ -151,7 +163,7 @@ def _run(
     # module-level: pickled by reference
     work = functools.partial(run_packed, engine=engine, stats=target is not None)
     with (
-        ReplicationPool(model, work, options, workers) as run_range,
+        ReplicationPool(model, work, options, workers, _serial_chunk(model, engine)) as run_range,
         progress_bar(options.progress, n) as tick,
     ):
 
@@ -175,6 +187,13 @@ def _run(
                 log.debug("precision reached after %d of %d replications", done, n)
                 break
     return builder, vectorized
+
+
+def _serial_chunk(model: Model, engine: Engine) -> int:
+    """Larger serial chunks where the vectorized path takes every replication: its cost per
+    block is partly fixed, and a chunk takes well under a second."""
+    fast = engine == "auto" and unsupported(model) is None and never_short(model)
+    return FAST_CHUNK if fast else SERIAL_CHUNK
 
 
 def _pilot(
