@@ -532,7 +532,9 @@ class _Block:
         self.reached = self.stage0.copy()
         self.declined = np.zeros(self.b, bool)
         self.events = _Events()
-        visits = np.zeros((n, s), np.int64)
+        visits = np.zeros(n * s, np.int64)  # (deal, stage) flat: visits so far
+        given_any = not np.isnan(self.first_dur).all()  # live deals' conditioned first visits
+        first_any = not np.isnan(self.first_ratio).all()
         at = self.stage0.copy()  # the stage each deal enters next (before the type's skips)
         stale = np.flatnonzero(~np.isnan(self.stale_after))
         lost_at = np.where(self.stale_after[stale] > 0, 0.0 + self.stale_after[stale], 0.0)
@@ -551,27 +553,40 @@ class _Block:
             ty = self.type[g]
             st = self.next_on[ty, at[g]]
             done = st >= s  # every remaining stage skipped: won on entry
-            self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
-            g, t, ty, st, now = g[~done], t[~done], ty[~done], st[~done], now[~done]
+            if done.any():
+                self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
+                g, t, ty, st, now = g[~done], t[~done], ty[~done], st[~done], now[~done]
             self.reached[g] = st
-            v = visits[g, st]
-            visits[g, st] += 1
+            at_cell = g * s + st
+            v = visits[at_cell]
+            visits[at_cell] += 1
             base = SLOT_VISITS + 3 * (v * s + st)
             u0, u1, u2 = self.slots(g, base, 3)
             dur, k = self._times(g, ty, st, u0, u1)
             # a live deal's first visit, of the stage it is in: conditioned on the days spent
-            given = (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_dur[g])
-            dur[given], k[given] = self.first_dur[g[given]], self.first_exit[g[given]]
+            if given_any:
+                given = (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_dur[g])
+                dur[given], k[given] = self.first_dur[g[given]], self.first_exit[g[given]]
             hz_ratio = self._hazards(g, ty, st, v, t, u0, u1, dur, k)
             end = t + dur  # as SimPy schedules a timeout: now + delay
             run_out = end >= until  # still in the stage at the horizon
-            first = (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_ratio[g])
+            first = (
+                (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_ratio[g])
+                if first_any
+                else np.zeros(len(g), bool)
+            )
             c = self._season(ty, st, end)
             kind, go = self._ways(g, ty, st, k, u1, u2, c, first, hz_ratio)
-            kind[run_out] = K_OPEN
-            then = np.full(len(g), -1)
-            then[~run_out] = self.events.add(self.rep[g[~run_out]], end[~run_out], now[~run_out])
-            rec.append((g, st, v, t, np.where(run_out, np.nan, end), kind, now, then))
+            if run_out.any():
+                kind[run_out] = K_OPEN
+                then = np.full(len(g), -1)
+                then[~run_out] = self.events.add(
+                    self.rep[g[~run_out]], end[~run_out], now[~run_out]
+                )
+                rec.append((g, st, v, t, np.where(run_out, np.nan, end), kind, now, then))
+            else:
+                then = self.events.add(self.rep[g], end, now)
+                rec.append((g, st, v, t, end, kind, now, then))
             won, lost = ~run_out & (go == TO_WON), ~run_out & (go == TO_LOST)
             self.outcome[g[won]], self.outcome[g[lost]] = WON, LOST
             self.decision[g[won | lost]] = end[won | lost]
@@ -635,13 +650,22 @@ class _Block:
         m = self.m
         dur = np.zeros(len(g))
         k = np.full(len(g), -1, np.int64)
-        ex_rows = np.flatnonzero(self.has_exits[ty, st] & ~self.has_hazard[ty, st])
+        cell = ty * m.n_stages + st  # (type, stage), flat
+        hazard = self.has_hazard.ravel()[cell]
+        ex_rows = np.flatnonzero(self.has_exits.ravel()[cell] & ~hazard)
         if len(ex_rows):
             k[ex_rows] = self._exit_of(g[ex_rows], ty[ex_rows], st[ex_rows], u1[ex_rows])
         kk = np.maximum(k, 0)
-        groups = (ty * m.n_stages + st) * self.cum.shape[3] + kk
-        groups[self.has_hazard[ty, st]] = -1  # drawn by _hazards
-        for key in np.unique(groups[groups >= 0]).tolist():
+        groups = cell * self.cum.shape[3] + kk
+        if hazard.any():
+            groups[hazard] = -1  # drawn by _hazards
+        keys = np.flatnonzero(np.bincount(groups[groups >= 0] if hazard.any() else groups))
+        if len(keys) == 1 and not hazard.any():  # every visit in one group: no selection
+            t_i, s_i, j = int(ty[0]), int(st[0]), int(kk[0])
+            ex = m.types[t_i].exits[s_i]
+            sampler = m.types[t_i].duration[s_i] if ex is None else ex.after[j]
+            return self.scale[g] * sampler.ppf(u0), k
+        for key in keys.tolist():
             rows = np.flatnonzero(groups == key)
             t_i, s_i, j = int(ty[rows[0]]), int(st[rows[0]]), int(kk[rows[0]])
             ex = m.types[t_i].exits[s_i]
@@ -712,19 +736,21 @@ class _Block:
         of its stage (its exit shares, and so its p_won / p_lost, are conditioned)."""
         s = self.m.n_stages
         grp = self.group[self.rep[g]]
-        nxt = self.next_on[ty, st + 1]
+        cell = ty * s + st  # (type, stage), flat
+        nxt = self.next_on.ravel()[ty * (s + 1) + st + 1]
+        last = nxt >= s
         # the simple form: the last stage's chance to advance carries the factor
-        advance = self.advance[grp, ty, st]
-        advance = np.where(nxt >= s, advance * c, advance)
-        rework_p = self.rework_p[grp, ty, st]
-        back = self.rework_to[ty, st]
-        rework = (back >= 0) & (u1 < rework_p)
+        in_group = cell if len(self.odds) == 1 else grp * self.advance[0].size + cell
+        advance = self.advance.ravel()[in_group]
+        advance = np.where(last, advance * c, advance)
+        back = self.rework_to.ravel()[cell]
+        rework = back >= 0
+        if rework.any():
+            rework &= u1 < self.rework_p.ravel()[in_group]
         lost = ~rework & (u2 >= advance)
-        kind = np.where(
-            rework, K_REWORK, np.where(lost, K_LOST, np.where(nxt >= s, K_WON, K_ADVANCE))
-        )
-        go = np.where(rework, back, np.where(lost, TO_LOST, np.where(nxt >= s, TO_WON, nxt)))
-        ex = np.flatnonzero(self.has_exits[ty, st])
+        kind = np.where(rework, K_REWORK, np.where(lost, K_LOST, np.where(last, K_WON, K_ADVANCE)))
+        go = np.where(rework, back, np.where(lost, TO_LOST, np.where(last, TO_WON, nxt)))
+        ex = np.flatnonzero(self.has_exits.ravel()[cell])
         if len(ex):
             reached = k[ex] == REACHED_LAST_AGE  # hazards: lost at the stage's last age
             target = np.where(reached, TO_LOST, self.exit_to[ty[ex], st[ex], np.maximum(k[ex], 0)])
@@ -751,7 +777,7 @@ class _Block:
             to_won = (f > 1.0) & (gx == TO_LOST) & (u < turn) & ~reached
             go[ex[to_lost]], kind[ex[to_lost]] = TO_LOST, K_LOST
             go[ex[to_won]], kind[ex[to_won]] = TO_WON, K_WON
-        return kind.astype(np.int64), go.astype(np.int64)
+        return kind.astype(np.int64, copy=False), go.astype(np.int64, copy=False)
 
     # --- capacity: the world's events, and whether any request would have queued ----------
 
