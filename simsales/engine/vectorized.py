@@ -81,7 +81,7 @@ from simsales.engine.streams import (
 )
 from simsales.errors import SimsalesError
 from simsales.scenario.calendar import TIME_EPS
-from simsales.scenario.distributions import Sampler
+from simsales.scenario.distributions import FixedSampler, Sampler
 
 __all__ = [
     "ENGINES",
@@ -459,8 +459,11 @@ class _Block:
         value[self.live] = m.deal_value[self.local[self.live]]
         for t_i, plan in enumerate(m.types):
             missing = np.flatnonzero((self.type == t_i) & np.isnan(value))
+            fixed = type(plan.value) is FixedSampler
             if len(missing) and plan.value is not None:
-                value[missing] = plan.value.ppf(self.slot(missing, SLOT_VALUE))
+                # a fixed value uses no draw (its ppf ignores it): the same numbers
+                u = np.zeros(len(missing)) if fixed else self.slot(missing, SLOT_VALUE)
+                value[missing] = plan.value.ppf(u)
         self.value = value * self.mult["value"][self.rep, self.type]
         self.first_dur = np.full(n, np.nan)  # a live deal's first visit, when conditioned
         self.first_exit = np.full(n, -1, np.int64)
@@ -914,7 +917,6 @@ class _Block:
         held_all = types[deal_type, stage]
         held_days = np.nan_to_num(exit_t, nan=horizon) - start
         people_all = held_days[:, None] * held_all
-        asks = self.asks[deal_type, stage]
         n_pools = len(m.pool_ids)
         # costs as _Run._records adds them, deal by deal in visit order (a matrix product per
         # replication, on the same rows as the engine's); busy days likewise
@@ -938,13 +940,13 @@ class _Block:
             kind.astype(np.int8),
         )
         zeros, ones = np.zeros(self.n), np.ones(self.n)
-        # requests per replication and pool: counts, exact in floats
-        cell = (self.rep[deal] * n_pools)[:, None] + np.arange(n_pools)
-        per_rep_requests = (
-            np.bincount(cell.ravel(), asks.ravel(), minlength=self.b * n_pools)
-            .astype(np.int64)
-            .reshape(self.b, n_pools)
-        )
+        # requests per replication and pool: visits per (replication, type, stage) times the
+        # pools each cell asks (integers: exact)
+        cells = self.asks.shape[0] * self.asks.shape[1]
+        per_cell = np.bincount(
+            self.rep[deal] * cells + deal_type * m.n_stages + stage, minlength=self.b * cells
+        ).reshape(self.b, cells)
+        per_rep_requests = per_cell @ self.asks.reshape(cells, n_pools).astype(np.int64)
         logs: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # arrays shared by equal logs
         mine: list[tuple[Any, ...]] = []
         for r in range(self.b):
@@ -962,7 +964,7 @@ class _Block:
             cols = [np.concatenate([x[i] for x in mine]) for i in range(8)]
             c_t, c_pool, c_value, c_days, r_index, r_deal, r_t, r_delay = cols
             whole = RepRecords(
-                deal_id=[name for ids in self.ids for name in ids],
+                deal_id=[],  # in BlockRecords.deal_ids, per replication
                 deal_type=type16, deal_live=self.live, arrival_t=self.arrival,
                 outcome=self.outcome, decision_t=self.decision, value=self.value, cost=cost,
                 stage=stage16, wait=zeros, win_factor=ones,
@@ -1037,8 +1039,9 @@ class _Block:
 class BlockRecords:
     """Consecutive replications' records joined: each :class:`RepRecords` field concatenated
     over them in order (``visit_deal`` and ``risk_deal`` stay rows of the replication's own
-    deals; per-replication vectors are stacked, one row each), the deal ids of each, and each
-    one's number of rows in every table (deals, visits, pools, capacity, risks)."""
+    deals; per-replication vectors are stacked, one row each; ``deal_id`` is left empty), the
+    deal ids of each, and each one's number of rows in every table (deals, visits, pools,
+    capacity, risks)."""
 
     records: RepRecords
     deal_ids: list[list[str]]
@@ -1106,7 +1109,7 @@ class _Events:
         if not same.any():
             return rank
         tied = np.flatnonzero(np.r_[same, False] | np.r_[False, same])  # positions in by
-        group = np.cumsum(np.r_[True, ~same])[tied]
+        group = k[tied]  # equal within a group of equal sums, increasing from one to the next
         ev = by[tied]  # the events that share their sum with another
         key = np.full(len(ev), -1, np.int64)  # the parent's rank, once known (none at first)
         while True:
