@@ -34,11 +34,16 @@ _OUTCOME_TO_CODE = np.zeros(3, np.int8)  # engine code -> position in OUTCOMES
 _OUTCOME_TO_CODE[[OPEN, WON, LOST]] = [0, 1, 2]
 
 
+MAP_FROM = 64 * 2**20  # bytes held before chunks go to maps of their own (see _own_map)
+
+
 def _own_map(a: np.ndarray) -> np.ndarray:
     """A copy of ``a`` in an anonymous memory map of its own.
 
     Freed chunks of the C heap are seldom given back to the OS, so joining heap chunks into the
     final columns would briefly hold the data twice; a map is returned the moment it is freed.
+    A builder maps only what comes once it holds :data:`MAP_FROM` bytes: below that, holding
+    them twice costs little, and copying every chunk would cost time.
     """
     if a.nbytes < mmap.PAGESIZE:
         return a
@@ -149,6 +154,7 @@ class ForecastBuilder:
         self._chunks: dict[str, dict[str, list[np.ndarray]]] = defaultdict(
             lambda: defaultdict(list)
         )
+        self._held = 0  # bytes of the chunks added
 
     def following(self) -> ForecastBuilder:
         """An empty builder for the replications after these, with the deal names seen so far
@@ -188,7 +194,10 @@ class ForecastBuilder:
                 values = values + offset
             elif column == "deal":
                 values = np.where(values >= 0, to_global[np.maximum(values, 0)], -1)
-            self._chunks[table][column].append(_own_map(values))
+            self._chunks[table][column].append(
+                _own_map(values) if self._held > MAP_FROM else values
+            )
+            self._held += values.nbytes
 
     def _take(self, table: str, column: str, out: np.ndarray | None = None) -> np.ndarray:
         """Join a column's chunks, freeing each chunk once it is copied."""

@@ -28,6 +28,7 @@ from simsales.engine.options import Engine, RunOptions
 from simsales.engine.replication import LOST, WON, RepRecords
 from simsales.engine.runner import (
     FAST_CHUNK,
+    FAST_DEALS,
     SERIAL_CHUNK,
     ReplicationPool,
     progress_bar,
@@ -47,6 +48,7 @@ from simsales.results.budget import (
     PILOT_REPLICATIONS,
     RunEstimate,
     check_budget,
+    expected_deals,
     refuse_runaway,
     table_bytes,
 )
@@ -190,10 +192,13 @@ def _run(
 
 
 def _serial_chunk(model: Model, engine: Engine) -> int:
-    """Larger serial chunks where the vectorized path takes every replication: its cost per
-    block is partly fixed, and a chunk takes well under a second."""
+    """Larger serial chunks where the vectorized path takes every replication (its cost per
+    block is partly fixed): about FAST_DEALS deals a block, within SERIAL_CHUNK..FAST_CHUNK
+    replications (a block's arrays grow with its deals; a chunk takes well under a second)."""
     fast = engine == "auto" and unsupported(model) is None and never_short(model)
-    return FAST_CHUNK if fast else SERIAL_CHUNK
+    if not fast:
+        return SERIAL_CHUNK
+    return max(SERIAL_CHUNK, min(FAST_CHUNK, int(FAST_DEALS // max(1.0, expected_deals(model)))))
 
 
 def _pilot(
