@@ -29,6 +29,7 @@ multipliers, capacity changes and resource risks.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -824,11 +825,10 @@ class _Block:
     def check(self) -> None:
         """SimPy's processing order of every event, the capacity logs in it, and the
         replications where some request would have found its pools short (declined)."""
-        self.order = self.events.rank()
         m = self.m
         self.cap_log: list[list[tuple[float, int, int]]] = []
         self.risk_log: list[list[tuple[int, int, float, float]]] = []
-        times = self.events.times()
+        times = self.times
         for mine in self.changes:
             planned = [int(c) for c in m.capacity]
             delta = [0] * len(m.pool_ids)
@@ -856,6 +856,16 @@ class _Block:
             low = np.array([min(c for _, q, c in log if q == p) for log in self.cap_log])
             if (bound > low).any():  # some replication could run short: replay it
                 self._sweep(p)
+
+    @functools.cached_property
+    def order(self) -> IntArray:
+        """Each event's rank in SimPy's processing order (computed when first needed)."""
+        return self.events.rank()
+
+    @functools.cached_property
+    def times(self) -> FloatArray:
+        """Each event's time."""
+        return self.events.times()
 
     def _sweep(self, p: int) -> None:
         """Replay pool p's requests, releases and capacity in SimPy's order: a request that
@@ -903,10 +913,16 @@ class _Block:
         m, horizon = self.m, self.m.horizon_t
         done = self.v_ended >= 0
         # finished visits as they end, then those in service at the horizon as they started
-        key = self.order[np.where(done, self.v_ended, self.v_began)]
-        # sorted by (replication, in service at the horizon, rank): one key, as ranks are unique
-        n_ev = self.events.n
-        order = np.argsort((self.rep[self.v_deal] * 2 + ~done) * n_ev + key)
+        event = np.where(done, self.v_ended, self.v_began)
+        part = self.rep[self.v_deal] * 2 + ~done  # (replication, in service at the horizon)
+        # sorted by (part, rank): by part x span + time where those sums are distinct (ranks
+        # follow times within a replication; span above twice every time), else by the ranks
+        t_event = self.times[event]
+        span = 2.0 * np.ceil(max(float(t_event.max(initial=0.0)), 0.0) + 1.0)
+        joint = part * span + t_event
+        order = np.argsort(joint)
+        if (joint[order][1:] == joint[order][:-1]).any():  # an instant shared: ranks decide
+            order = np.argsort(part * self.events.n + self.order[event])  # ranks are unique
         deal, stage = self.v_deal[order], self.v_stage[order]
         start, exit_t, kind = self.v_start[order], self.v_exit[order], self.v_kind[order]
         number = self.v_number[order]
