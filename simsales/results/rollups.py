@@ -17,7 +17,7 @@ import pandas as pd
 
 from simsales.results.categories import forecast_categories
 from simsales.results.deal_view import (
-    by_replication,
+    by_replication_many,
     deal_attributes,
     row_attribute,
     scenario_of,
@@ -52,7 +52,6 @@ def rollup(
     group = row_attribute(forecast, attrs, by)
     d = forecast.deals
     won = (d["outcome"] == "won").to_numpy()
-    wins = by_replication(forecast, won.astype(np.float64), group)
     live = d["live"].to_numpy()
     live_count = pd.Series(group[live]).value_counts() / max(forecast.replications, 1)
     quotas = getattr(scenario.targets, _QUOTAS[by]) if by in _QUOTAS else {}
@@ -60,12 +59,19 @@ def rollup(
     for label in periods or []:
         bounds.setdefault(label, model.calendar.period_bounds(label))
     wanted = periods or list(bounds)
-    revenue = {
-        label: by_replication(
-            forecast, np.where(won_in(forecast, *bounds[label]), d["revenue"], 0.0), group
-        )
-        for label in wanted
-    }
+    sums = by_replication_many(  # grouped once: the wins and each period's revenue
+        forecast,
+        {
+            None: won.astype(np.float64),
+            **{
+                label: np.where(won_in(forecast, *bounds[label]), d["revenue"], 0.0)
+                for label in wanted
+            },
+        },
+        group,
+    )
+    wins = sums.pop(None)
+    revenue = sums
     rows = []
     for name in sorted(wins.columns, key=lambda g: (g == "(unassigned)", str(g))):
         w = mean_interval(wins[name].to_numpy())
