@@ -110,7 +110,9 @@ def simulate_scenario(
     target = settings.precision if precision == "scenario" else precision
     model = compile_model(scenario)
     pilot = _pilot(model, n, seed, engine, target is not None)
-    check_budget(model, n, seed, workers, yes=options.yes, pilot=pilot and pilot[1])
+    check_budget(
+        model, n, seed, workers, yes=options.yes, pilot=None if pilot is None else pilot[1]
+    )
     batch = settings.batch if target is not None else n
     # Objects that exist before the run (the scenario, pandas, scipy, ...) are set aside from the
     # cyclic garbage collector: its full passes then stay cheap while SimPy churns through events,
@@ -122,7 +124,15 @@ def simulate_scenario(
     gc.freeze()
     try:
         builder, vectorized = _run(
-            model, options, workers, n, seed, batch, target, engine, pilot and pilot[0]
+            model,
+            options,
+            workers,
+            n,
+            seed,
+            batch,
+            target,
+            engine,
+            None if pilot is None else pilot[0],
         )
     finally:
         gc.unfreeze()
