@@ -217,13 +217,14 @@ class ForecastBuilder:
         """The tables of every replication added so far (the builder is emptied)."""
         m = self.model
         stages, pools = list(m.stage_ids), list(m.pool_ids)
+        deal_names, stage_names = pd.CategoricalDtype(self.names), pd.CategoricalDtype(stages)
         outcome = self._take("deals", "outcome")
         decision_t = self._take("deals", "decision_t")
         value = self._take("deals", "value")
         deals = self._frame(
             "deals",
             {
-                "deal": self._categories("deals", "deal", self.names),
+                "deal": self._categories("deals", "deal", deal_names),
                 "type": self._categories("deals", "type", [t.name for t in m.types]),
                 "outcome": pd.Categorical.from_codes(_OUTCOME_TO_CODE[outcome], dtype=OUTCOMES),
                 "decision_t": decision_t,
@@ -235,15 +236,15 @@ class ForecastBuilder:
                 ).astype("datetime64[ms]"),
                 "value": value,
                 "revenue": np.where(outcome == WON, value, 0.0),
-                "stage": self._categories("deals", "stage", stages),
+                "stage": self._categories("deals", "stage", stage_names),
             },
         )
         del outcome, value, decision_t
         visits = self._frame(
             "visits",
             {
-                "deal": self._categories("visits", "deal", self.names),
-                "stage": self._categories("visits", "stage", stages),
+                "deal": self._categories("visits", "deal", deal_names),
+                "stage": self._categories("visits", "stage", stage_names),
                 "exit": pd.Categorical.from_codes(self._take("visits", "exit"), dtype=EXITS),
             },
         )
@@ -284,7 +285,11 @@ class ForecastBuilder:
             "inputs": inputs,
         }
 
-    def _categories(self, table: str, column: str, names: list[str]) -> pd.Categorical:
+    def _categories(
+        self, table: str, column: str, names: list[str] | pd.CategoricalDtype
+    ) -> pd.Categorical:
+        if isinstance(names, pd.CategoricalDtype):  # checked once for the tables sharing it
+            return pd.Categorical.from_codes(self._take(table, column), dtype=names)
         return pd.Categorical.from_codes(self._take(table, column), categories=names)
 
     def _frame(self, table: str, computed: dict[str, Any]) -> pd.DataFrame:
@@ -313,7 +318,8 @@ class ForecastBuilder:
         frame = pd.DataFrame(block, columns=floats, copy=False)
         for position, (name, values) in enumerate(columns.items()):
             if values is not None:  # inserted in final order, so every column lands in place
-                frame.insert(position, name, values)
+                # labels come from the schema, unique: no search of the columns for each
+                frame.insert(position, name, values, allow_duplicates=True)
         return frame
 
     def _inputs(
