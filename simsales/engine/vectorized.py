@@ -624,7 +624,7 @@ class _Block:
         late = np.flatnonzero(self.arrival > 0)  # all of them, as the engine sorts them
         if len(late) == 0:
             return out
-        late = late[np.lexsort((self.local[late], self.arrival[late], self.rep[late]))]
+        late = late[_by_rep_time(self.rep[late], self.arrival[late], self.local[late])]
         rep, t = self.rep[late], self.arrival[late]
         new_rep = np.r_[True, rep[1:] != rep[:-1]]
         new_time = new_rep | np.r_[True, t[1:] != t[:-1]]
@@ -1128,8 +1128,17 @@ class _Events:
         group = k[tied]  # equal within a group of equal sums, increasing from one to the next
         ev = by[tied]  # the events that share their sum with another
         key = np.full(len(ev), -1, np.int64)  # the parent's rank, once known (none at first)
+        # (priority, parent's rank, order, id) as one integer where it fits in 63 bits
+        n_order = int(order.max(initial=0)) + 1
+        one = 2 * (n + 1) * n_order * n < 2**63 and int(order.min(initial=0)) >= 0
+        t_ev = time[ev]  # within a group of equal sums, times are nearly always equal too
+        flat = not ((t_ev[1:] != t_ev[:-1]) & (group[1:] == group[:-1])).any()
         while True:
-            ev = ev[np.lexsort((ev, order[ev], key, prio[ev], time[ev], group))]
+            if one:
+                rest = ((prio[ev] * (n + 1) + key + 1) * n_order + order[ev]) * n + ev
+                ev = ev[np.lexsort((rest, group) if flat else (rest, time[ev], group))]
+            else:
+                ev = ev[np.lexsort((ev, order[ev], key, prio[ev], time[ev], group))]
             ev_time, ev_prio, ev_start = time[ev], prio[ev], start[ev]
             by[tied] = ev
             rank[ev] = tied
@@ -1144,6 +1153,18 @@ class _Events:
             if np.array_equal(new_key, key):
                 return rank
             key = new_key
+
+
+def _by_rep_time(rep: IntArray, time: FloatArray, then: IntArray) -> IntArray:
+    """``np.lexsort((then, time, rep))``: by ``then`` within one sort by rep x span + time when
+    no two distinct (rep, time) share a sum (rounding could merge them), else by lexsort."""
+    span = 2.0 * np.ceil(max(float(time.max(initial=0.0)), 0.0) + 1.0)
+    joint = rep * span + time
+    by = np.lexsort((then, joint))
+    j, r, t = joint[by], rep[by], time[by]
+    if ((j[1:] == j[:-1]) & ((r[1:] != r[:-1]) | (t[1:] != t[:-1]))).any():
+        return np.lexsort((then, time, rep))
+    return by
 
 
 def _remaining(sampler: Sampler, u: FloatArray, elapsed: FloatArray) -> FloatArray:
