@@ -829,7 +829,12 @@ class _Block:
         self.cap_log: list[list[tuple[float, int, int]]] = []
         self.risk_log: list[list[tuple[int, int, float, float]]] = []
         times = self.times
+        still = [(0.0, p, int(c)) for p, c in enumerate(m.capacity)]  # no change all along
         for mine in self.changes:
+            if not mine:  # shared by the replications without changes (only read from here)
+                self.cap_log.append(still)
+                self.risk_log.append([])
+                continue
             planned = [int(c) for c in m.capacity]
             delta = [0] * len(m.pool_ids)
             caps = [(0.0, p, int(c)) for p, c in enumerate(m.capacity)]
@@ -853,7 +858,12 @@ class _Block:
         for p in range(len(m.pool_ids)):
             most = self.needs[:, :, p].max(axis=1, initial=0)[self.type]  # a deal holds one stage
             bound = np.bincount(self.rep, most, minlength=self.b)
-            low = np.array([min(c for _, q, c in log if q == p) for log in self.cap_log])
+            low = np.array(
+                [
+                    int(m.capacity[p]) if log is still else min(c for _, q, c in log if q == p)
+                    for log in self.cap_log
+                ]
+            )
             if (bound > low).any():  # some replication could run short: replay it
                 self._sweep(p)
 
@@ -930,7 +940,8 @@ class _Block:
         types = np.stack([t.held for t in m.types])
         stage_costs = np.stack([t.stage_cost for t in m.types])
         deal_type = self.type[deal]
-        held_all = types[deal_type, stage]
+        cell = deal_type * m.n_stages + stage  # (type, stage), flat
+        held_all = types.reshape(types.shape[0] * types.shape[1], types.shape[2])[cell]
         held_days = np.nan_to_num(exit_t, nan=horizon) - start
         people_all = held_days[:, None] * held_all
         n_pools = len(m.pool_ids)
