@@ -255,7 +255,10 @@ def _draw(state: tuple[U64, ...], col: IntArray, k: int = 1) -> list[FloatArray]
     """Uniforms ``col .. col + k - 1`` (from 0) of each stream: ``_pcg64_doubles_many`` at
     one step per row, the first state jumped to, the next ones stepped from it."""
     jumps = _jumps(1 << max(6, int(col.max(initial=0)).bit_length()))  # a few sizes, cached
-    a_hi, a_lo, c_hi, c_lo = (x[col] for x in jumps)
+    if len(col) and (col == col[0]).all():  # one slot for all (e.g. deals in step): 0-d words
+        a_hi, a_lo, c_hi, c_lo = (np.asarray(x[int(col[0])]) for x in jumps)
+    else:
+        a_hi, a_lo, c_hi, c_lo = (x[col] for x in jumps)
     s_hi, s_lo = _mul128(state[0], state[1], a_hi, a_lo)
     t_hi, t_lo = _mul128(state[2], state[3], c_hi, c_lo)
     lo = s_lo + t_lo
