@@ -121,10 +121,10 @@ def by_replication_many(
     )
     sums = columns.groupby(keys).sum()
     reps = range(first, first + forecast.replications)
+    wide = sums.unstack() if groups is not None else None  # once: (column, group) columns
     out = {}
     for i, name in enumerate(names):
-        frame = sums[i]
-        table = frame.unstack() if groups is not None else frame.to_frame("all")
+        table = wide[i] if wide is not None else sums[i].to_frame("all")
         out[name] = table.reindex(index=reps, fill_value=0.0).fillna(0.0)
     return out
 
