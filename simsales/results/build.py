@@ -11,6 +11,7 @@ therefore needs about the memory of its final tables, not twice that.
 
 from __future__ import annotations
 
+import functools
 import mmap
 from collections import defaultdict
 from collections.abc import Sequence
@@ -51,6 +52,11 @@ def _own_map(a: np.ndarray) -> np.ndarray:
     out = np.frombuffer(buffer, dtype=a.dtype).reshape(a.shape)
     out[...] = a
     return out
+
+
+@functools.lru_cache(maxsize=64)  # runs of one scenario share their categories (checked once)
+def _dtype(names: tuple[str, ...]) -> pd.CategoricalDtype:
+    return pd.CategoricalDtype(list(names))
 
 
 class Collector(Protocol):
@@ -217,7 +223,7 @@ class ForecastBuilder:
         """The tables of every replication added so far (the builder is emptied)."""
         m = self.model
         stages, pools = list(m.stage_ids), list(m.pool_ids)
-        deal_names, stage_names = pd.CategoricalDtype(self.names), pd.CategoricalDtype(stages)
+        deal_names, stage_names = _dtype(tuple(self.names)), _dtype(tuple(stages))
         outcome = self._take("deals", "outcome")
         decision_t = self._take("deals", "decision_t")
         value = self._take("deals", "value")
