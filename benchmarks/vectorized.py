@@ -4,7 +4,8 @@ In one run, as ratios (CPU time, interleaved pairs, median):
 
 - benchmark-200 with pools too large ever to bind (capacity 1000 each): seconds per replication
   of the vectorized path, of SimPy (``engine="simpy"``) and of the floor (benchmarks/engine.py);
-  goals: >= 30x faster than SimPy (issue 18's Must show), >= 50x the floor;
+  goals: >= 30x faster than SimPy (issue 18's Must show), >= 50x the floor; and the engine
+  alone (``run_block`` of 50 replications vs ``run_replication``, no tables);
 - a pool-free calibrated Maven scenario (``simsales calibrate`` of ../shared/data/maven-crm as of
   2017-06-30; skipped when the data are absent): vectorized vs SimPy;
 - a rolling Maven backtest (the windows of benchmarks/backtest.py, ``--windows`` of them):
@@ -28,7 +29,10 @@ import simsales
 from simsales.calibrate.backtest import backtest, rolling_windows
 from simsales.calibrate.calibrate import calibrate
 from simsales.calibrate.importer import read_history
-from simsales.engine.vectorized import default_engine
+from simsales.engine.model import compile_model
+from simsales.engine.replication import run_replication
+from simsales.engine.streams import replication_seeds
+from simsales.engine.vectorized import default_engine, run_block
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine import _cpu, floor_replication
@@ -69,6 +73,16 @@ def benchmark_200(n: int, pairs: int) -> None:
         f"simpy_s_per_rep={slow:.5f}  floor_s_per_rep={floor:.5f}\n"
         f"  simpy/vectorized={slow / fast:.1f} (goal >= 30)  floor/vectorized={floor / fast:.1f}"
         " (goal >= 50)"
+    )
+    # the engine alone: one block of 50 replications vs the same on SimPy, no tables
+    model = compile_model(scenario)
+    seqs = replication_seeds(1, 0, 50)
+    block, simpy = _pairs(
+        lambda: run_block(model, seqs), lambda: [run_replication(model, q) for q in seqs], pairs
+    )
+    print(
+        f"  engine alone (50-replication block)  run_block_s_per_rep={block / 50:.6f}  "
+        f"run_replication_s_per_rep={simpy / 50:.5f}  ratio={simpy / block:.1f}"
     )
 
 

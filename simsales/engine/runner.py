@@ -66,6 +66,9 @@ def run_chunk(model: Model, seed: int, start: int, stop: int) -> list[RepRecords
 
 _WORKER_MODEL: Model | None = None
 
+SERIAL_CHUNK = 50  # replications per chunk on the serial executor
+FAST_CHUNK = 500  # at most, where the vectorized path takes them all (about 0.1 s a chunk)
+FAST_DEALS = 100_000  # deals a vectorized chunk aims at (its arrays grow with them)
 STALL_FLOOR_SECONDS = 30.0
 MAX_CHUNK = 200
 STALL_FACTOR = 10.0
@@ -142,8 +145,16 @@ class ReplicationPool(Generic[T]):
     are shut down (killed when the run ended abnormally) and a Dask connection made here closed.
     """
 
-    def __init__(self, model: Model, work: Work[T], options: RunOptions, workers: int) -> None:
+    def __init__(
+        self,
+        model: Model,
+        work: Work[T],
+        options: RunOptions,
+        workers: int,
+        serial_chunk: int = SERIAL_CHUNK,
+    ) -> None:
         self.executor, self.model, self.workers, self.work = options.executor, model, workers, work
+        self.serial_chunk = serial_chunk
         self.scheduler, self.security = options.scheduler, options.security
         self._close: Callable[[], None] = lambda: None
         self._procs: ProcessPoolExecutor | None = None
@@ -171,8 +182,8 @@ class ReplicationPool(Generic[T]):
         self._close()
 
     def _serial(self, seed: int, start: int, stop: int, sink: Sink[T]) -> None:
-        # chunks of about 50 replications: a fine progress bar, and little memory per chunk
-        for a, b in _chunks(start, stop, max(1, math.ceil((stop - start) / 50))):
+        # chunks of about serial_chunk replications: a fine progress bar, little memory each
+        for a, b in _chunks(start, stop, max(1, math.ceil((stop - start) / self.serial_chunk))):
             sink(self.work(self.model, seed, a, b))
 
     def _processes(self, seed: int, start: int, stop: int, sink: Sink[T]) -> None:

@@ -29,9 +29,11 @@ multipliers, capacity changes and resource risks.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,6 +71,7 @@ from simsales.engine.replication import (
     run_replication,
 )
 from simsales.engine.streams import (
+    _PCG_MULT,
     _TO_DOUBLE,
     Purpose,
     _jumps,
@@ -79,15 +82,18 @@ from simsales.engine.streams import (
 )
 from simsales.errors import SimsalesError
 from simsales.scenario.calendar import TIME_EPS
-from simsales.scenario.distributions import Sampler
+from simsales.scenario.distributions import FixedSampler, Sampler
 
 __all__ = [
     "ENGINES",
+    "BlockRecords",
     "Engine",
     "block_uniforms",
     "current_engine",
     "default_engine",
+    "never_short",
     "run_block",
+    "run_parts",
     "run_replications",
     "unsupported",
 ]
@@ -205,6 +211,27 @@ def unsupported(model: Model) -> str | None:
     return None
 
 
+def never_short(model: Model) -> bool:
+    """Whether no pool can ever run short, whatever the draws: no pools, or no arrivals and
+    each pool's lowest possible capacity (its lowest planned one, every resource risk on it at
+    once) holds what all live deals could ask of it together (each holds one stage at a
+    time)."""
+    if model.arrivals and len(model.capacity):
+        return False
+    for p, capacity in enumerate(model.capacity):
+        low = min([int(capacity)] + [c for _, q, c in model.capacity_changes if q == p])
+        low += sum(min(0, r.capacity) for r in model.risks if r.pool == p and r.capacity)
+        most = [max((c for q, c in needs if q == p), default=0) for needs in _needs(model)]
+        if sum(most[t] for t in model.deal_type.tolist()) > max(0, low):
+            return False
+    return True
+
+
+def _needs(model: Model) -> list[list[tuple[int, int]]]:
+    """Per type: the (pool, people) requests of all its stages."""
+    return [[pc for needs in plan.needs for pc in needs] for plan in model.types]
+
+
 # --- random streams: every (replication, key) stream of a block at once --------------------
 
 
@@ -224,17 +251,37 @@ def _seed_states(words: U64, purpose: int, keys: U64) -> tuple[U64, U64, U64, U6
     return sh, sl, ih, il | np.uint64(1)
 
 
-def _draw(state: tuple[U64, ...], col: IntArray) -> FloatArray:
-    """Uniform ``col`` (from 0) of each stream: ``_pcg64_doubles_many`` at one step per row."""
+def _draw(state: tuple[U64, ...], col: IntArray, k: int = 1) -> list[FloatArray]:
+    """Uniforms ``col .. col + k - 1`` (from 0) of each stream: ``_pcg64_doubles_many`` at
+    one step per row, the first state jumped to, the next ones stepped from it."""
     jumps = _jumps(1 << max(6, int(col.max(initial=0)).bit_length()))  # a few sizes, cached
-    a_hi, a_lo, c_hi, c_lo = (x[col] for x in jumps)
+    if len(col) and (col == col[0]).all():  # one slot for all (e.g. deals in step): 0-d words
+        a_hi, a_lo, c_hi, c_lo = (np.asarray(x[int(col[0])]) for x in jumps)
+    else:
+        a_hi, a_lo, c_hi, c_lo = (x[col] for x in jumps)
     s_hi, s_lo = _mul128(state[0], state[1], a_hi, a_lo)
     t_hi, t_lo = _mul128(state[2], state[3], c_hi, c_lo)
     lo = s_lo + t_lo
     hi = s_hi + t_hi + (lo < s_lo).astype(np.uint64)
-    x, rot = hi ^ lo, hi >> np.uint64(58)
-    x = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
-    out: FloatArray = (x >> np.uint64(11)).astype(np.float64) * _TO_DOUBLE
+    out = [_double(hi, lo)]
+    for _ in range(k - 1):  # the LCG's step: state * a + inc
+        m_hi, m_lo = _mul128(hi, lo, _A_HI, _A_LO)
+        lo = m_lo + state[3]
+        hi = m_hi + state[2] + (lo < m_lo).astype(np.uint64)
+        out.append(_double(hi, lo))
+    return out
+
+
+_A_HI = np.array(_PCG_MULT >> 64, np.uint64)  # the LCG's multiplier, as 0-d arrays
+_A_LO = np.array(_PCG_MULT & ((1 << 64) - 1), np.uint64)
+
+
+def _double(hi: U64, lo: U64) -> FloatArray:
+    """PCG64's XSL-RR output of a state, as numpy's 53-bit double."""
+    x: U64 = np.bitwise_xor(hi, lo)
+    rot: U64 = hi >> np.uint64(58)
+    turned: U64 = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
+    out: FloatArray = (turned >> np.uint64(11)).astype(np.float64) * _TO_DOUBLE
     return out
 
 
@@ -360,8 +407,12 @@ class _Block:
     def slot(self, g: IntArray, col: IntArray | int) -> FloatArray:
         """Deal g's uniform at ``col`` of its stage stream (streams.py's slots), computed for
         just the draws a visit uses."""
+        return self.slots(g, col, 1)[0]
+
+    def slots(self, g: IntArray, col: IntArray | int, k: int) -> list[FloatArray]:
+        """Deal g's uniforms at ``col .. col + k - 1`` of its stage stream."""
         col = np.broadcast_to(np.asarray(col, np.int64), g.shape)
-        return _draw(tuple(x[g] for x in self.states), col)
+        return _draw(tuple(x[g] for x in self.states), col, k)
 
     def _plans(self) -> None:
         m, s = self.m, self.m.n_stages
@@ -412,8 +463,11 @@ class _Block:
         value[self.live] = m.deal_value[self.local[self.live]]
         for t_i, plan in enumerate(m.types):
             missing = np.flatnonzero((self.type == t_i) & np.isnan(value))
+            fixed = type(plan.value) is FixedSampler
             if len(missing) and plan.value is not None:
-                value[missing] = plan.value.ppf(self.slot(missing, SLOT_VALUE))
+                # a fixed value uses no draw (its ppf ignores it): the same numbers
+                u = np.zeros(len(missing)) if fixed else self.slot(missing, SLOT_VALUE)
+                value[missing] = plan.value.ppf(u)
         self.value = value * self.mult["value"][self.rep, self.type]
         self.first_dur = np.full(n, np.nan)  # a live deal's first visit, when conditioned
         self.first_exit = np.full(n, -1, np.int64)
@@ -485,7 +539,9 @@ class _Block:
         self.reached = self.stage0.copy()
         self.declined = np.zeros(self.b, bool)
         self.events = _Events()
-        visits = np.zeros((n, s), np.int64)
+        visits = np.zeros(n * s, np.int64)  # (deal, stage) flat: visits so far
+        given_any = not np.isnan(self.first_dur).all()  # live deals' conditioned first visits
+        first_any = not np.isnan(self.first_ratio).all()
         at = self.stage0.copy()  # the stage each deal enters next (before the type's skips)
         stale = np.flatnonzero(~np.isnan(self.stale_after))
         lost_at = np.where(self.stale_after[stale] > 0, 0.0 + self.stale_after[stale], 0.0)
@@ -504,27 +560,40 @@ class _Block:
             ty = self.type[g]
             st = self.next_on[ty, at[g]]
             done = st >= s  # every remaining stage skipped: won on entry
-            self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
-            g, t, ty, st, now = g[~done], t[~done], ty[~done], st[~done], now[~done]
+            if done.any():
+                self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
+                g, t, ty, st, now = g[~done], t[~done], ty[~done], st[~done], now[~done]
             self.reached[g] = st
-            v = visits[g, st]
-            visits[g, st] += 1
+            at_cell = g * s + st
+            v = visits[at_cell]
+            visits[at_cell] += 1
             base = SLOT_VISITS + 3 * (v * s + st)
-            u0, u1, u2 = (self.slot(g, base + i) for i in range(3))
+            u0, u1, u2 = self.slots(g, base, 3)
             dur, k = self._times(g, ty, st, u0, u1)
             # a live deal's first visit, of the stage it is in: conditioned on the days spent
-            given = (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_dur[g])
-            dur[given], k[given] = self.first_dur[g[given]], self.first_exit[g[given]]
+            if given_any:
+                given = (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_dur[g])
+                dur[given], k[given] = self.first_dur[g[given]], self.first_exit[g[given]]
             hz_ratio = self._hazards(g, ty, st, v, t, u0, u1, dur, k)
             end = t + dur  # as SimPy schedules a timeout: now + delay
             run_out = end >= until  # still in the stage at the horizon
-            first = (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_ratio[g])
+            first = (
+                (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_ratio[g])
+                if first_any
+                else np.zeros(len(g), bool)
+            )
             c = self._season(ty, st, end)
             kind, go = self._ways(g, ty, st, k, u1, u2, c, first, hz_ratio)
-            kind[run_out] = K_OPEN
-            then = np.full(len(g), -1)
-            then[~run_out] = self.events.add(self.rep[g[~run_out]], end[~run_out], now[~run_out])
-            rec.append((g, st, v, t, np.where(run_out, np.nan, end), kind, now, then))
+            if run_out.any():
+                kind[run_out] = K_OPEN
+                then = np.full(len(g), -1)
+                then[~run_out] = self.events.add(
+                    self.rep[g[~run_out]], end[~run_out], now[~run_out]
+                )
+                rec.append((g, st, v, t, np.where(run_out, np.nan, end), kind, now, then))
+            else:
+                then = self.events.add(self.rep[g], end, now)
+                rec.append((g, st, v, t, end, kind, now, then))
             won, lost = ~run_out & (go == TO_WON), ~run_out & (go == TO_LOST)
             self.outcome[g[won]], self.outcome[g[lost]] = WON, LOST
             self.decision[g[won | lost]] = end[won | lost]
@@ -539,9 +608,11 @@ class _Block:
             else np.zeros(0, np.int64 if i in ints else float)
             for i in range(8)
         ]
-        self.v_deal, self.v_stage, self.v_number = (c.astype(np.int64) for c in cols[:3])
+        self.v_deal, self.v_stage, self.v_number = (
+            c.astype(np.int64, copy=False) for c in cols[:3]
+        )
         self.v_start, self.v_exit = cols[3], cols[4]
-        self.v_kind, self.v_began, self.v_ended = (c.astype(np.int64) for c in cols[5:])
+        self.v_kind, self.v_began, self.v_ended = (c.astype(np.int64, copy=False) for c in cols[5:])
 
     def _starts(self, g: IntArray) -> IntArray:
         """The events that start deal processes, as _Run.run makes them: deals there at time
@@ -556,7 +627,7 @@ class _Block:
         late = np.flatnonzero(self.arrival > 0)  # all of them, as the engine sorts them
         if len(late) == 0:
             return out
-        late = late[np.lexsort((self.local[late], self.arrival[late], self.rep[late]))]
+        late = late[_by_rep_time(self.rep[late], self.arrival[late], self.local[late])]
         rep, t = self.rep[late], self.arrival[late]
         new_rep = np.r_[True, rep[1:] != rep[:-1]]
         new_time = new_rep | np.r_[True, t[1:] != t[:-1]]
@@ -586,13 +657,22 @@ class _Block:
         m = self.m
         dur = np.zeros(len(g))
         k = np.full(len(g), -1, np.int64)
-        ex_rows = np.flatnonzero(self.has_exits[ty, st] & ~self.has_hazard[ty, st])
+        cell = ty * m.n_stages + st  # (type, stage), flat
+        hazard = self.has_hazard.ravel()[cell]
+        ex_rows = np.flatnonzero(self.has_exits.ravel()[cell] & ~hazard)
         if len(ex_rows):
             k[ex_rows] = self._exit_of(g[ex_rows], ty[ex_rows], st[ex_rows], u1[ex_rows])
         kk = np.maximum(k, 0)
-        groups = (ty * m.n_stages + st) * self.cum.shape[3] + kk
-        groups[self.has_hazard[ty, st]] = -1  # drawn by _hazards
-        for key in np.unique(groups[groups >= 0]).tolist():
+        groups = cell * self.cum.shape[3] + kk
+        if hazard.any():
+            groups[hazard] = -1  # drawn by _hazards
+        keys = np.flatnonzero(np.bincount(groups[groups >= 0] if hazard.any() else groups))
+        if len(keys) == 1 and not hazard.any():  # every visit in one group: no selection
+            t_i, s_i, j = int(ty[0]), int(st[0]), int(kk[0])
+            ex = m.types[t_i].exits[s_i]
+            sampler = m.types[t_i].duration[s_i] if ex is None else ex.after[j]
+            return self.scale[g] * sampler.ppf(u0), k
+        for key in keys.tolist():
             rows = np.flatnonzero(groups == key)
             t_i, s_i, j = int(ty[rows[0]]), int(st[rows[0]]), int(kk[rows[0]])
             ex = m.types[t_i].exits[s_i]
@@ -663,19 +743,21 @@ class _Block:
         of its stage (its exit shares, and so its p_won / p_lost, are conditioned)."""
         s = self.m.n_stages
         grp = self.group[self.rep[g]]
-        nxt = self.next_on[ty, st + 1]
+        cell = ty * s + st  # (type, stage), flat
+        nxt = self.next_on.ravel()[ty * (s + 1) + st + 1]
+        last = nxt >= s
         # the simple form: the last stage's chance to advance carries the factor
-        advance = self.advance[grp, ty, st]
-        advance = np.where(nxt >= s, advance * c, advance)
-        rework_p = self.rework_p[grp, ty, st]
-        back = self.rework_to[ty, st]
-        rework = (back >= 0) & (u1 < rework_p)
+        in_group = cell if len(self.odds) == 1 else grp * self.advance[0].size + cell
+        advance = self.advance.ravel()[in_group]
+        advance = np.where(last, advance * c, advance)
+        back = self.rework_to.ravel()[cell]
+        rework = back >= 0
+        if rework.any():
+            rework &= u1 < self.rework_p.ravel()[in_group]
         lost = ~rework & (u2 >= advance)
-        kind = np.where(
-            rework, K_REWORK, np.where(lost, K_LOST, np.where(nxt >= s, K_WON, K_ADVANCE))
-        )
-        go = np.where(rework, back, np.where(lost, TO_LOST, np.where(nxt >= s, TO_WON, nxt)))
-        ex = np.flatnonzero(self.has_exits[ty, st])
+        kind = np.where(rework, K_REWORK, np.where(lost, K_LOST, np.where(last, K_WON, K_ADVANCE)))
+        go = np.where(rework, back, np.where(lost, TO_LOST, np.where(last, TO_WON, nxt)))
+        ex = np.flatnonzero(self.has_exits.ravel()[cell])
         if len(ex):
             reached = k[ex] == REACHED_LAST_AGE  # hazards: lost at the stage's last age
             target = np.where(reached, TO_LOST, self.exit_to[ty[ex], st[ex], np.maximum(k[ex], 0)])
@@ -702,7 +784,7 @@ class _Block:
             to_won = (f > 1.0) & (gx == TO_LOST) & (u < turn) & ~reached
             go[ex[to_lost]], kind[ex[to_lost]] = TO_LOST, K_LOST
             go[ex[to_won]], kind[ex[to_won]] = TO_WON, K_WON
-        return kind.astype(np.int64), go.astype(np.int64)
+        return kind.astype(np.int64, copy=False), go.astype(np.int64, copy=False)
 
     # --- capacity: the world's events, and whether any request would have queued ----------
 
@@ -746,12 +828,16 @@ class _Block:
     def check(self) -> None:
         """SimPy's processing order of every event, the capacity logs in it, and the
         replications where some request would have found its pools short (declined)."""
-        self.order = self.events.rank()
         m = self.m
         self.cap_log: list[list[tuple[float, int, int]]] = []
         self.risk_log: list[list[tuple[int, int, float, float]]] = []
-        times = self.events.times()
+        times = self.times
+        still = [(0.0, p, int(c)) for p, c in enumerate(m.capacity)]  # no change all along
         for mine in self.changes:
+            if not mine:  # shared by the replications without changes (only read from here)
+                self.cap_log.append(still)
+                self.risk_log.append([])
+                continue
             planned = [int(c) for c in m.capacity]
             delta = [0] * len(m.pool_ids)
             caps = [(0.0, p, int(c)) for p, c in enumerate(m.capacity)]
@@ -775,9 +861,24 @@ class _Block:
         for p in range(len(m.pool_ids)):
             most = self.needs[:, :, p].max(axis=1, initial=0)[self.type]  # a deal holds one stage
             bound = np.bincount(self.rep, most, minlength=self.b)
-            low = np.array([min(c for _, q, c in log if q == p) for log in self.cap_log])
+            low = np.array(
+                [
+                    int(m.capacity[p]) if log is still else min(c for _, q, c in log if q == p)
+                    for log in self.cap_log
+                ]
+            )
             if (bound > low).any():  # some replication could run short: replay it
                 self._sweep(p)
+
+    @functools.cached_property
+    def order(self) -> IntArray:
+        """Each event's rank in SimPy's processing order (computed when first needed)."""
+        return self.events.rank()
+
+    @functools.cached_property
+    def times(self) -> FloatArray:
+        """Each event's time."""
+        return self.events.times()
 
     def _sweep(self, p: int) -> None:
         """Replay pool p's requests, releases and capacity in SimPy's order: a request that
@@ -819,34 +920,48 @@ class _Block:
 
     # --- records ----------------------------------------------------------------------------
 
-    def records(self) -> list[RepRecords | None]:
+    def records(self, joined: bool = False) -> list[RepRecords | None] | BlockRecords:
+        """Each replication's records (None where declined); with ``joined`` and none
+        declined, the whole block's as one :class:`BlockRecords` (the same arrays, unsplit)."""
         m, horizon = self.m, self.m.horizon_t
         done = self.v_ended >= 0
         # finished visits as they end, then those in service at the horizon as they started
-        key = self.order[np.where(done, self.v_ended, self.v_began)]
-        order = np.lexsort((key, ~done, self.rep[self.v_deal]))
+        event = np.where(done, self.v_ended, self.v_began)
+        part = self.rep[self.v_deal] * 2 + ~done  # (replication, in service at the horizon)
+        # sorted by (part, rank): by part x span + time where those sums are distinct (ranks
+        # follow times within a replication; span above twice every time), else by the ranks
+        t_event = self.times[event]
+        span = 2.0 * np.ceil(max(float(t_event.max(initial=0.0)), 0.0) + 1.0)
+        joint = part * span + t_event
+        order = np.argsort(joint)
+        if (joint[order][1:] == joint[order][:-1]).any():  # an instant shared: ranks decide
+            order = np.argsort(part * self.events.n + self.order[event])  # ranks are unique
         deal, stage = self.v_deal[order], self.v_stage[order]
         start, exit_t, kind = self.v_start[order], self.v_exit[order], self.v_kind[order]
         number = self.v_number[order]
         bounds = np.searchsorted(self.rep[deal], np.arange(self.b + 1))
         types = np.stack([t.held for t in m.types])
         stage_costs = np.stack([t.stage_cost for t in m.types])
-        held_all = types[self.type[deal], stage]
+        deal_type = self.type[deal]
+        cell = deal_type * m.n_stages + stage  # (type, stage), flat
+        held_all = types.reshape(types.shape[0] * types.shape[1], types.shape[2])[cell]
         held_days = np.nan_to_num(exit_t, nan=horizon) - start
         people_all = held_days[:, None] * held_all
-        stage_cost = np.where(np.isnan(exit_t), 0.0, stage_costs[self.type[deal], stage])
-        asks = self.asks[self.type[deal], stage]
         n_pools = len(m.pool_ids)
         # costs as _Run._records adds them, deal by deal in visit order (a matrix product per
-        # replication, on the same rows as the engine's)
+        # replication, on the same rows as the engine's); busy days likewise
         per_visit = np.empty(len(deal))
+        busy = np.empty((self.b, n_pools))
         for r in range(self.b):
             a, z = int(bounds[r]), int(bounds[r + 1])
             per_visit[a:z] = people_all[a:z] @ m.cost_per_day
+            busy[r] = people_all[a:z].sum(axis=0)
         # bincount adds in input order from zero, as np.add.at into zeros does (and faster)
         cost = np.asarray(np.bincount(deal, per_visit, minlength=self.n), np.float64)
-        if stage_cost.any():  # adding zeros changes nothing
-            np.add.at(cost, deal, stage_cost)
+        if stage_costs.any():  # adding zeros changes nothing
+            stage_cost = np.where(np.isnan(exit_t), 0.0, stage_costs[deal_type, stage])
+            if stage_cost.any():
+                np.add.at(cost, deal, stage_cost)
         type16, stage16 = self.type.astype(np.int16), self.reached.astype(np.int16)
         v_deal = (deal - self.offset[self.rep[deal]]).astype(np.int32)
         v_stage, v_number, v_kind = (
@@ -855,15 +970,16 @@ class _Block:
             kind.astype(np.int8),
         )
         zeros, ones = np.zeros(self.n), np.ones(self.n)
-        requests = np.vstack([np.zeros((1, n_pools), np.int64), np.cumsum(asks, axis=0)])
+        # requests per replication and pool: visits per (replication, type, stage) times the
+        # pools each cell asks (integers: exact)
+        cells = self.asks.shape[0] * self.asks.shape[1]
+        per_cell = np.bincount(
+            self.rep[deal] * cells + deal_type * m.n_stages + stage, minlength=self.b * cells
+        ).reshape(self.b, cells)
+        per_rep_requests = per_cell @ self.asks.reshape(cells, n_pools).astype(np.int64)
         logs: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # arrays shared by equal logs
-        out: list[RepRecords | None] = []
+        mine: list[tuple[Any, ...]] = []
         for r in range(self.b):
-            if self.declined[r]:
-                out.append(None)
-                continue
-            d_ = slice(int(self.offset[r]), int(self.offset[r + 1]))
-            v_ = slice(int(bounds[r]), int(bounds[r + 1]))
             log = (tuple(self.cap_log[r]), tuple(self.risk_log[r]))
             if log not in logs:
                 caps = np.array(log[0], dtype=np.float64).reshape(-1, 3)
@@ -873,7 +989,41 @@ class _Block:
                     _capacity_days(caps, n_pools, horizon), risks[:, 0].astype(np.int64),
                     risks[:, 1].astype(np.int64), risks[:, 2], risks[:, 3],
                 )  # fmt: skip
-            c_t, c_pool, c_value, c_days, r_index, r_deal, r_t, r_delay = logs[log]
+            mine.append(logs[log])
+        if joined and not self.declined.any():
+            cols = [np.concatenate([x[i] for x in mine]) for i in range(8)]
+            c_t, c_pool, c_value, c_days, r_index, r_deal, r_t, r_delay = cols
+            whole = RepRecords(
+                deal_id=[],  # in BlockRecords.deal_ids, per replication
+                deal_type=type16, deal_live=self.live, arrival_t=self.arrival,
+                outcome=self.outcome, decision_t=self.decision, value=self.value, cost=cost,
+                stage=stage16, wait=zeros, win_factor=ones,
+                visit_deal=v_deal, visit_stage=v_stage, visit_number=v_number,
+                visit_entry=start, visit_ready=start, visit_start=start, visit_exit=exit_t,
+                visit_kind=v_kind,
+                pool_busy=busy.ravel(), pool_capacity_days=c_days,
+                pool_requests=per_rep_requests.ravel(), pool_wait=np.zeros(self.b * n_pools),
+                capacity_t=c_t, capacity_pool=c_pool, capacity_value=c_value,
+                risk_index=r_index, risk_deal=r_deal, risk_t=r_t, risk_delay=r_delay,
+                global_cost=m.global_cost, global_risk_occurred=self.occurred,
+                arrivals_by_source=self.arrivals_by_source, uncertainty=self.uncertainty,
+            )  # fmt: skip
+            rows = {
+                "deals": np.diff(self.offset),
+                "visits": np.diff(bounds),
+                "pools": np.full(self.b, n_pools),
+                "capacity": np.array([len(x[0]) for x in mine], np.int64),
+                "risks": np.array([len(x[4]) for x in mine], np.int64),
+            }
+            return BlockRecords(whole, self.ids, rows)
+        out: list[RepRecords | None] = []
+        for r in range(self.b):
+            if self.declined[r]:
+                out.append(None)
+                continue
+            d_ = slice(int(self.offset[r]), int(self.offset[r + 1]))
+            v_ = slice(int(bounds[r]), int(bounds[r + 1]))
+            c_t, c_pool, c_value, c_days, r_index, r_deal, r_t, r_delay = mine[r]
             out.append(
                 RepRecords(
                     deal_id=self.ids[r],
@@ -895,9 +1045,9 @@ class _Block:
                     visit_start=start[v_],
                     visit_exit=exit_t[v_],
                     visit_kind=v_kind[v_],
-                    pool_busy=people_all[v_].sum(axis=0),
+                    pool_busy=busy[r],
                     pool_capacity_days=c_days,
-                    pool_requests=requests[v_.stop] - requests[v_.start],  # exact: integers
+                    pool_requests=per_rep_requests[r],
                     pool_wait=np.zeros(n_pools),
                     capacity_t=c_t,
                     capacity_pool=c_pool,
@@ -913,6 +1063,23 @@ class _Block:
                 )
             )
         return out
+
+
+@dataclass
+class BlockRecords:
+    """Consecutive replications' records joined: each :class:`RepRecords` field concatenated
+    over them in order (``visit_deal`` and ``risk_deal`` stay rows of the replication's own
+    deals; per-replication vectors are stacked, one row each; ``deal_id`` is left empty), the
+    deal ids of each, and each one's number of rows in every table (deals, visits, pools,
+    capacity, risks)."""
+
+    records: RepRecords
+    deal_ids: list[list[str]]
+    rows: dict[str, IntArray]
+
+    @property
+    def count(self) -> int:
+        return len(self.deal_ids)
 
 
 class _Events:
@@ -951,24 +1118,67 @@ class _Events:
         return np.concatenate([c[1] for c in self._cols])
 
     def rank(self) -> IntArray:
-        """Each event's position in SimPy's processing order (replication by replication)."""
+        """Each event's position in SimPy's processing order (replication by replication).
+
+        The order is that of (replication, time, priority, the parent's rank, order in the
+        parent, event id). One sort by ``replication x span + time`` (span an integer above
+        twice every time: the sum is monotone in (replication, time), rounding can only make
+        distinct times equal), then only the events with equal sums are ordered by the rest,
+        again each pass (ties of equal instants resolve one generation back per pass) until
+        their parents' ranks stop changing."""
         rep, time, parent, order, prio = (np.concatenate(c) for c in zip(*self._cols, strict=True))
+        n = len(time)
         start = parent < 0
-        rank = np.full(len(time), -1, np.int64)
-        key = np.full(len(time), -1, np.int64)  # the parent's rank, once known
-        by = np.lexsort((order, prio, time, rep))  # the first pass: no parent's rank yet
-        while True:  # ties of equal instants resolve one generation back per pass
-            rank[by] = np.arange(len(time))
-            r, t, p = rep[by], time[by], prio[by]
+        span = 2.0 * np.ceil(max(float(time.max(initial=0.0)), 0.0) + 1.0)
+        joint = rep * span + time
+        by = np.argsort(joint)  # any order within equal sums: those are sorted below
+        rank = np.empty(n, np.int64)
+        rank[by] = np.arange(n)
+        k = joint[by]
+        same = k[1:] == k[:-1]
+        if not same.any():
+            return rank
+        tied = np.flatnonzero(np.r_[same, False] | np.r_[False, same])  # positions in by
+        group = k[tied]  # equal within a group of equal sums, increasing from one to the next
+        ev = by[tied]  # the events that share their sum with another
+        key = np.full(len(ev), -1, np.int64)  # the parent's rank, once known (none at first)
+        # (priority, parent's rank, order, id) as one integer where it fits in 63 bits
+        n_order = int(order.max(initial=0)) + 1
+        one = 2 * (n + 1) * n_order * n < 2**63 and int(order.min(initial=0)) >= 0
+        t_ev = time[ev]  # within a group of equal sums, times are nearly always equal too
+        flat = not ((t_ev[1:] != t_ev[:-1]) & (group[1:] == group[:-1])).any()
+        while True:
+            if one:
+                rest = ((prio[ev] * (n + 1) + key + 1) * n_order + order[ev]) * n + ev
+                ev = ev[np.lexsort((rest, group) if flat else (rest, time[ev], group))]
+            else:
+                ev = ev[np.lexsort((ev, order[ev], key, prio[ev], time[ev], group))]
+            ev_time, ev_prio, ev_start = time[ev], prio[ev], start[ev]
+            by[tied] = ev
+            rank[ev] = tied
             if not (
-                (r[1:] == r[:-1]) & (t[1:] == t[:-1]) & (p[1:] == p[:-1]) & ~start[by][1:]
+                (group[1:] == group[:-1])
+                & (ev_time[1:] == ev_time[:-1])
+                & (ev_prio[1:] == ev_prio[:-1])
+                & ~ev_start[1:]
             ).any():
                 return rank  # no two events share an instant but process starts (in order)
-            new_key = np.where(start, -1, rank[np.maximum(parent, 0)])
+            new_key = np.where(ev_start, -1, rank[np.maximum(parent[ev], 0)])
             if np.array_equal(new_key, key):
                 return rank
             key = new_key
-            by = np.lexsort((order, key, prio, time, rep))
+
+
+def _by_rep_time(rep: IntArray, time: FloatArray, then: IntArray) -> IntArray:
+    """``np.lexsort((then, time, rep))``: by ``then`` within one sort by rep x span + time when
+    no two distinct (rep, time) share a sum (rounding could merge them), else by lexsort."""
+    span = 2.0 * np.ceil(max(float(time.max(initial=0.0)), 0.0) + 1.0)
+    joint = rep * span + time
+    by = np.lexsort((then, joint))
+    j, r, t = joint[by], rep[by], time[by]
+    if ((j[1:] == j[:-1]) & ((r[1:] != r[:-1]) | (t[1:] != t[:-1]))).any():
+        return np.lexsort((then, time, rep))
+    return by
 
 
 def _remaining(sampler: Sampler, u: FloatArray, elapsed: FloatArray) -> FloatArray:
@@ -986,13 +1196,21 @@ def _remaining(sampler: Sampler, u: FloatArray, elapsed: FloatArray) -> FloatArr
 def run_block(model: Model, seqs: Sequence[np.random.SeedSequence]) -> list[RepRecords | None]:
     """The records of each replication, or None where SimPy must run it (see the module
     docstring); ``unsupported(model)`` must be None."""
+    out = _run_block(model, seqs, joined=False)
+    assert isinstance(out, list)
+    return out
+
+
+def _run_block(
+    model: Model, seqs: Sequence[np.random.SeedSequence], joined: bool
+) -> list[RepRecords | None] | BlockRecords:
     if not seqs:
         return []
     block = _Block(model, seqs)
     block.trajectories()
     block.world()
     block.check()
-    return block.records()
+    return block.records(joined)
 
 
 _DEFAULT: ContextVar[Engine] = ContextVar("simsales_engine", default="auto")
@@ -1026,14 +1244,44 @@ def run_replications(
     records are the same either way, so the choice (and the probe that skips the fast path for
     a chunk whose first replications are all contended) changes only the time taken.
     """
+    parts, fast = run_parts(model, seqs, engine, joined=False)
+    return [p for p in parts if isinstance(p, RepRecords)], fast
+
+
+def run_parts(
+    model: Model,
+    seqs: Sequence[np.random.SeedSequence],
+    engine: Engine = "auto",
+    joined: bool = True,
+) -> tuple[list[RepRecords | BlockRecords], int]:
+    """:func:`run_replications`, in replication order, with the replications the fast path
+    computed together (all of a block but the probe's) kept joined when ``joined``."""
     if engine not in ENGINES:
         raise SimsalesError(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
-    fast: list[RepRecords | None] = [None] * len(seqs)
-    if engine == "auto" and unsupported(model) is None:
-        fast[:_PROBE] = run_block(model, seqs[:_PROBE])
-        if any(r is not None for r in fast[:_PROBE]):
-            fast[_PROBE:] = run_block(model, seqs[_PROBE:])
-    out = [
+    if engine != "auto" or unsupported(model) is not None:
+        return [run_replication(model, seq) for seq in seqs], 0
+    parts: list[RepRecords | BlockRecords] = []
+    fast, rest = 0, seqs
+    if not never_short(model):  # a probe first: when all of it needs SimPy, so does the rest
+        rest = seqs[_PROBE:]
+        fast = _or_simpy(model, run_block(model, seqs[:_PROBE]), seqs[:_PROBE], parts)
+        if not fast:
+            return [*parts, *(run_replication(model, seq) for seq in rest)], 0
+    got = _run_block(model, rest, joined)
+    if isinstance(got, BlockRecords):
+        return [*parts, got], fast + got.count
+    return parts, fast + _or_simpy(model, got, rest, parts)
+
+
+def _or_simpy(
+    model: Model,
+    fast: list[RepRecords | None],
+    seqs: Sequence[np.random.SeedSequence],
+    out: list[RepRecords | BlockRecords],
+) -> int:
+    """Append each replication's records to ``out``, SimPy's where the fast path declined;
+    how many the fast path gave."""
+    out.extend(
         run_replication(model, seq) if r is None else r for r, seq in zip(fast, seqs, strict=True)
-    ]
-    return out, sum(r is not None for r in fast)
+    )
+    return sum(r is not None for r in fast)

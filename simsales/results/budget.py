@@ -8,7 +8,9 @@ How the estimate is made (rules you can check):
   ones the run would start with), timed, and counts the bytes of their tables
   (:func:`table_bytes`): bytes and seconds per replication are measured on this machine, not
   guessed. The pilot is skipped for small runs
-  (fewer than :data:`PILOT_FROM` replications), which cannot run away.
+  (fewer than :data:`PILOT_FROM` replications), which cannot run away. A simulation runs its
+  pilot on the engine it runs with and keeps those replications as its own (``pilot=``);
+  :func:`estimate_run` runs one on SimPy (an upper bound for the time).
 - Memory: the run holds its tables, and while it builds them briefly about twice their packed
   size (:data:`PEAK_FACTOR`; e.g. the 200-deal benchmark packs ~43 kB per replication and peaks
   at ~84 kB). The limit is half the memory available now (``MemAvailable``), so the machine
@@ -35,7 +37,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -55,6 +57,7 @@ __all__ = [
     "check_budget",
     "estimate_run",
     "go_on",
+    "refuse_runaway",
 ]
 
 PILOT_REPLICATIONS = 2
@@ -111,10 +114,8 @@ def expected_deals(model: Model) -> float:
     return len(model.deal_ids) + sum(float(a.rate.sum()) for a in model.arrivals)
 
 
-def estimate_run(
-    model: Model, replications: int, seed: int, workers: int = 1, runs: int = 1
-) -> RunEstimate:
-    """Run the pilot and extrapolate (see the module docstring)."""
+def refuse_runaway(model: Model) -> None:
+    """Refuse a model whose one replication would hold too many deals (before any pilot)."""
     deals = expected_deals(model)
     if deals > MAX_DEALS_PER_REPLICATION:
         raise SimsalesError(
@@ -122,6 +123,13 @@ def estimate_run(
             f"arrivals), more than {MAX_DEALS_PER_REPLICATION:,}: check the arrival rates "
             "(per_month, per_day) and the horizon"
         )
+
+
+def estimate_run(
+    model: Model, replications: int, seed: int, workers: int = 1, runs: int = 1
+) -> RunEstimate:
+    """Run the pilot and extrapolate (see the module docstring)."""
+    refuse_runaway(model)
     k = min(PILOT_REPLICATIONS, replications)
     began = time.perf_counter()
     records = [run_replication(model, seq) for seq in replication_seeds(seed, 0, k)]
@@ -147,14 +155,20 @@ def check_budget(
     *,
     runs: int = 1,
     yes: bool | None = None,
+    pilot: RunEstimate | None = None,
 ) -> RunEstimate | None:
     """Refuse a run over the memory or time limit unless ``yes`` (None: unless inside
     :func:`go_on`); the estimate, or None when the run is too small to need one. ``runs``: how
-    many such runs (of similar scenarios) are held at once."""
+    many such runs (of similar scenarios) are held at once. ``pilot``: the per-replication
+    bytes and seconds of a pilot the caller already ran (the run then keeps its replications
+    instead of running them twice); otherwise the pilot runs here."""
     yes = _GO_ON.get() if yes is None else yes
     if replications < PILOT_FROM:
         return None
-    estimate = estimate_run(model, replications, seed, workers, runs)
+    if pilot is None:
+        estimate = estimate_run(model, replications, seed, workers, runs)
+    else:
+        estimate = replace(pilot, replications=replications, workers=max(1, workers), runs=runs)
     memory_limit = available_memory() / 2
     over = []
     if estimate.memory_bytes > memory_limit:

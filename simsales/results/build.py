@@ -11,10 +11,11 @@ therefore needs about the memory of its final tables, not twice that.
 
 from __future__ import annotations
 
+import functools
 import mmap
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,6 +24,7 @@ import pyarrow as pa
 
 from simsales.engine.model import SCOPE_DEAL, Model
 from simsales.engine.replication import EXIT_KINDS, LOST, OPEN, WON, RepRecords
+from simsales.engine.vectorized import BlockRecords
 from simsales.results.tables import TABLES, record_fields
 
 __all__ = ["EXITS", "OUTCOMES", "Collector", "ForecastBuilder", "PackedChunk", "pack_chunk"]
@@ -33,11 +35,16 @@ _OUTCOME_TO_CODE = np.zeros(3, np.int8)  # engine code -> position in OUTCOMES
 _OUTCOME_TO_CODE[[OPEN, WON, LOST]] = [0, 1, 2]
 
 
+MAP_FROM = 64 * 2**20  # bytes held before chunks go to maps of their own (see _own_map)
+
+
 def _own_map(a: np.ndarray) -> np.ndarray:
     """A copy of ``a`` in an anonymous memory map of its own.
 
     Freed chunks of the C heap are seldom given back to the OS, so joining heap chunks into the
     final columns would briefly hold the data twice; a map is returned the moment it is freed.
+    A builder maps only what comes once it holds :data:`MAP_FROM` bytes: below that, holding
+    them twice costs little, and copying every chunk would cost time.
     """
     if a.nbytes < mmap.PAGESIZE:
         return a
@@ -45,6 +52,11 @@ def _own_map(a: np.ndarray) -> np.ndarray:
     out = np.frombuffer(buffer, dtype=a.dtype).reshape(a.shape)
     out[...] = a
     return out
+
+
+@functools.lru_cache(maxsize=64)  # runs of one scenario share their categories (checked once)
+def _dtype(names: tuple[str, ...]) -> pd.CategoricalDtype:
+    return pd.CategoricalDtype(list(names))
 
 
 class Collector(Protocol):
@@ -68,49 +80,72 @@ class PackedChunk:
     new_deals: list[str]  # names of the new deals; their local codes follow the live deals
 
 
-def pack_chunk(model: Model, records: Sequence[RepRecords]) -> PackedChunk:
-    """Pack records into columns: deal codes local to the chunk, replications counted from 0."""
+def pack_chunk(model: Model, records: Sequence[RepRecords | BlockRecords]) -> PackedChunk:
+    """Pack records into columns: deal codes local to the chunk, replications counted from 0.
+
+    A :class:`BlockRecords` (replications the fast path computed together) is packed as the
+    replications it joins, from its joined arrays."""
+    blocks = [r if isinstance(r, BlockRecords) else _one(r) for r in records]
+    if not blocks:
+        return PackedChunk(0, {}, [])
     n_live = len(model.deal_ids)
     new_deals: list[str] = []
     local: dict[str, int] = {}
     codes = []
-    for r in records:
-        for name in r.deal_id[n_live:]:
-            if name not in local:
-                local[name] = n_live + len(new_deals)
-                new_deals.append(name)
-        codes.append(np.arange(n_live, dtype=np.int32))
-        codes.append(np.array([local[n] for n in r.deal_id[n_live:]], np.int32))
-    if not records:
-        return PackedChunk(0, {}, [])
+    live_codes = np.arange(n_live, dtype=np.int32)
+    for block in blocks:
+        for ids in block.deal_ids:
+            codes.append(live_codes)
+            if len(ids) > n_live:
+                for name in ids[n_live:]:
+                    if name not in local:
+                        local[name] = n_live + len(new_deals)
+                        new_deals.append(name)
+                codes.append(np.array([local[n] for n in ids[n_live:]], np.int32))
     deal_codes = np.concatenate(codes)
-    reps = np.arange(len(records), dtype=np.int32)
-    offsets = np.cumsum([0, *[len(r.deal_id) for r in records][:-1]])
+    count = sum(block.count for block in blocks)
+    reps = np.arange(count, dtype=np.int32)
+    deal_rows = np.concatenate([block.rows["deals"] for block in blocks])
+    offsets = np.cumsum(np.r_[0, deal_rows[:-1]])
     columns: dict[tuple[str, str], np.ndarray] = {}
 
-    def pack(table: str) -> list[int]:
-        fields = record_fields(table)
-        sizes = [len(getattr(r, next(iter(fields)))) for r in records]
+    def join(field: str) -> np.ndarray:
+        parts = [getattr(block.records, field) for block in blocks]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def pack(table: str) -> np.ndarray:
+        sizes = np.concatenate([block.rows[table] for block in blocks])
         columns[table, "replication"] = np.repeat(reps, sizes)
-        for field, column in fields.items():
-            columns[table, column] = np.concatenate([getattr(r, field) for r in records])
+        for field, column in record_fields(table).items():
+            columns[table, column] = join(field)
         return sizes
 
     pack("deals")
     columns["deals", "deal"] = deal_codes
     visit_sizes = pack("visits")
-    rows = np.concatenate([r.visit_deal for r in records]) + np.repeat(offsets, visit_sizes)
+    rows = join("visit_deal") + np.repeat(offsets, visit_sizes)
     columns["visits", "deal"] = deal_codes[rows]
     pack("pools")
     pack("capacity")
     risk_sizes = pack("risks")
-    risk_deal = np.concatenate([r.risk_deal for r in records])
+    risk_deal = join("risk_deal")
     risk_rows = np.where(risk_deal >= 0, risk_deal + np.repeat(offsets, risk_sizes), 0)
     columns["risks", "deal"] = np.where(risk_deal >= 0, deal_codes[risk_rows], -1)
-    columns["inputs", "global_risk"] = np.stack([r.global_risk_occurred for r in records])
-    columns["inputs", "arrivals"] = np.stack([r.arrivals_by_source for r in records])
-    columns["inputs", "uncertainty"] = np.stack([r.uncertainty for r in records])
-    return PackedChunk(len(records), columns, new_deals)
+    columns["inputs", "global_risk"] = join("global_risk_occurred")
+    columns["inputs", "arrivals"] = join("arrivals_by_source")
+    columns["inputs", "uncertainty"] = join("uncertainty")
+    return PackedChunk(count, columns, new_deals)
+
+
+_TABLES = ("deals", "visits", "pools", "capacity", "risks")
+_PER_REPLICATION = ("global_risk_occurred", "arrivals_by_source", "uncertainty")
+
+
+def _one(r: RepRecords) -> BlockRecords:
+    """One replication's records as a block of one (its per-replication vectors as rows)."""
+    rows = {t: np.array([len(getattr(r, next(iter(record_fields(t)))))]) for t in _TABLES}
+    joined = replace(r, **{f: getattr(r, f)[None, :] for f in _PER_REPLICATION})
+    return BlockRecords(joined, [r.deal_id], rows)
 
 
 class ForecastBuilder:
@@ -125,6 +160,7 @@ class ForecastBuilder:
         self._chunks: dict[str, dict[str, list[np.ndarray]]] = defaultdict(
             lambda: defaultdict(list)
         )
+        self._held = 0  # bytes of the chunks added
 
     def following(self) -> ForecastBuilder:
         """An empty builder for the replications after these, with the deal names seen so far
@@ -164,7 +200,10 @@ class ForecastBuilder:
                 values = values + offset
             elif column == "deal":
                 values = np.where(values >= 0, to_global[np.maximum(values, 0)], -1)
-            self._chunks[table][column].append(_own_map(values))
+            self._chunks[table][column].append(
+                _own_map(values) if self._held > MAP_FROM else values
+            )
+            self._held += values.nbytes
 
     def _take(self, table: str, column: str, out: np.ndarray | None = None) -> np.ndarray:
         """Join a column's chunks, freeing each chunk once it is copied."""
@@ -184,13 +223,14 @@ class ForecastBuilder:
         """The tables of every replication added so far (the builder is emptied)."""
         m = self.model
         stages, pools = list(m.stage_ids), list(m.pool_ids)
+        deal_names, stage_names = _dtype(tuple(self.names)), _dtype(tuple(stages))
         outcome = self._take("deals", "outcome")
         decision_t = self._take("deals", "decision_t")
         value = self._take("deals", "value")
         deals = self._frame(
             "deals",
             {
-                "deal": self._categories("deals", "deal", self.names),
+                "deal": self._categories("deals", "deal", deal_names),
                 "type": self._categories("deals", "type", [t.name for t in m.types]),
                 "outcome": pd.Categorical.from_codes(_OUTCOME_TO_CODE[outcome], dtype=OUTCOMES),
                 "decision_t": decision_t,
@@ -202,15 +242,15 @@ class ForecastBuilder:
                 ).astype("datetime64[ms]"),
                 "value": value,
                 "revenue": np.where(outcome == WON, value, 0.0),
-                "stage": self._categories("deals", "stage", stages),
+                "stage": self._categories("deals", "stage", stage_names),
             },
         )
         del outcome, value, decision_t
         visits = self._frame(
             "visits",
             {
-                "deal": self._categories("visits", "deal", self.names),
-                "stage": self._categories("visits", "stage", stages),
+                "deal": self._categories("visits", "deal", deal_names),
+                "stage": self._categories("visits", "stage", stage_names),
                 "exit": pd.Categorical.from_codes(self._take("visits", "exit"), dtype=EXITS),
             },
         )
@@ -251,7 +291,11 @@ class ForecastBuilder:
             "inputs": inputs,
         }
 
-    def _categories(self, table: str, column: str, names: list[str]) -> pd.Categorical:
+    def _categories(
+        self, table: str, column: str, names: list[str] | pd.CategoricalDtype
+    ) -> pd.Categorical:
+        if isinstance(names, pd.CategoricalDtype):  # checked once for the tables sharing it
+            return pd.Categorical.from_codes(self._take(table, column), dtype=names)
         return pd.Categorical.from_codes(self._take(table, column), categories=names)
 
     def _frame(self, table: str, computed: dict[str, Any]) -> pd.DataFrame:
@@ -280,7 +324,8 @@ class ForecastBuilder:
         frame = pd.DataFrame(block, columns=floats, copy=False)
         for position, (name, values) in enumerate(columns.items()):
             if values is not None:  # inserted in final order, so every column lands in place
-                frame.insert(position, name, values)
+                # labels come from the schema, unique: no search of the columns for each
+                frame.insert(position, name, values, allow_duplicates=True)
         return frame
 
     def _inputs(
@@ -305,7 +350,8 @@ class ForecastBuilder:
             if count[:, code].any():
                 out[f"duration:{stage}"] = mean[:, code]
         global_risk = self._take("inputs", "global_risk")
-        hits = risks.groupby(["replication", "risk"], observed=False).size()
+        if any(r.scope == SCOPE_DEAL for r in m.risks):
+            hits = risks.groupby(["replication", "risk"], observed=False).size()
         for r in m.risks:
             if r.scope == SCOPE_DEAL:  # how many deals it hit
                 per_rep = hits.xs(r.id, level="risk") if len(hits) else pd.Series(dtype=int)

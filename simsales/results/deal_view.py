@@ -28,6 +28,7 @@ __all__ = [
     "ATTRIBUTES",
     "UNASSIGNED",
     "by_replication",
+    "by_replication_many",
     "deal_attributes",
     "period_bounds",
     "row_attribute",
@@ -101,15 +102,31 @@ def won_in(forecast: Forecast, t0: float, t1: float) -> npt.NDArray[np.bool_]:
 def by_replication(forecast: Forecast, values: npt.ArrayLike, groups: Any = None) -> pd.DataFrame:
     """Sum of a per-row value of ``forecast.deals`` per replication (rows) and group (columns;
     one column ``"all"`` without groups); every replication is present, 0 where it has none."""
+    return by_replication_many(forecast, {0: values}, groups)[0]
+
+
+def by_replication_many(
+    forecast: Forecast, values: dict[Any, npt.ArrayLike], groups: Any = None
+) -> dict[Any, pd.DataFrame]:
+    """:func:`by_replication` of several per-row values over the same groups, grouped once
+    (each column is summed alone, as if grouped on its own: the same numbers)."""
     d = forecast.deals
     first = int(forecast.provenance.get("first_replication", 0))
     keys = [d["replication"].to_numpy()]
     if groups is not None:
         keys.append(np.asarray(groups))
-    frame = pd.Series(np.asarray(values, dtype=np.float64)).groupby(keys).sum()
-    table = frame.unstack() if groups is not None else frame.to_frame("all")
+    names = list(values)
+    columns = pd.DataFrame(
+        {i: np.asarray(v, dtype=np.float64) for i, v in enumerate(values.values())}
+    )
+    sums = columns.groupby(keys).sum()
     reps = range(first, first + forecast.replications)
-    return table.reindex(index=reps, fill_value=0.0).fillna(0.0)
+    wide = sums.unstack() if groups is not None else None  # once: (column, group) columns
+    out = {}
+    for i, name in enumerate(names):
+        table = wide[i] if wide is not None else sums[i].to_frame("all")
+        out[name] = table.reindex(index=reps, fill_value=0.0).fillna(0.0)
+    return out
 
 
 def row_attribute(forecast: Forecast, attributes: pd.DataFrame, by: str) -> npt.NDArray[Any]:

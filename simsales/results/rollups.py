@@ -13,11 +13,12 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from simsales.results.categories import forecast_categories
 from simsales.results.deal_view import (
-    by_replication,
+    by_replication_many,
     deal_attributes,
     row_attribute,
     scenario_of,
@@ -42,17 +43,21 @@ def rollup(
     by: str,
     scenario: Scenario | None = None,
     periods: list[str] | None = None,
+    *,
+    revenue_in: dict[tuple[float, float], npt.NDArray[np.float64]] | None = None,
 ) -> pd.DataFrame:
     """One row per group x period: ``group``, ``period``, ``deals`` (live), ``wins`` (+ _low/
     _high), ``revenue`` (+ _low/_high), ``quota`` and ``quota_probability`` (+ _low/_high; nan
-    without a quota). ``periods``: labels (default: the quarters and target periods)."""
+    without a quota). ``periods``: labels (default: the quarters and target periods).
+    ``revenue_in``: per-row revenue won in each period (t0, t1) already computed for this
+    forecast, filled as it goes (roll-ups by several attributes share it)."""
+    revenue_in = {} if revenue_in is None else revenue_in
     scenario = scenario_of(forecast) if scenario is None else scenario
     model = model_of(forecast)
     attrs = deal_attributes(scenario)
     group = row_attribute(forecast, attrs, by)
     d = forecast.deals
     won = (d["outcome"] == "won").to_numpy()
-    wins = by_replication(forecast, won.astype(np.float64), group)
     live = d["live"].to_numpy()
     live_count = pd.Series(group[live]).value_counts() / max(forecast.replications, 1)
     quotas = getattr(scenario.targets, _QUOTAS[by]) if by in _QUOTAS else {}
@@ -60,12 +65,16 @@ def rollup(
     for label in periods or []:
         bounds.setdefault(label, model.calendar.period_bounds(label))
     wanted = periods or list(bounds)
-    revenue = {
-        label: by_replication(
-            forecast, np.where(won_in(forecast, *bounds[label]), d["revenue"], 0.0), group
-        )
-        for label in wanted
-    }
+    sums = by_replication_many(  # grouped once: the wins and each period's revenue
+        forecast,
+        {
+            None: won.astype(np.float64),
+            **{label: _revenue_in(forecast, bounds[label], revenue_in) for label in wanted},
+        },
+        group,
+    )
+    wins = sums.pop(None)
+    revenue = sums
     rows = []
     for name in sorted(wins.columns, key=lambda g: (g == "(unassigned)", str(g))):
         w = mean_interval(wins[name].to_numpy())
@@ -140,6 +149,18 @@ def _triple(column: str) -> dict[str, str]:
     return {"mean": column, "low": f"{column}_low", "high": f"{column}_high"}
 
 
+def _revenue_in(
+    forecast: Forecast,
+    bounds: tuple[float, float],
+    known: dict[tuple[float, float], npt.NDArray[np.float64]],
+) -> npt.NDArray[np.float64]:
+    """Each row's revenue won inside ``bounds`` (looked up in ``known``, else computed there)."""
+    if bounds not in known:
+        revenue = forecast.deals["revenue"]
+        known[bounds] = np.asarray(np.where(won_in(forecast, *bounds), revenue, 0.0))
+    return known[bounds]
+
+
 def portfolio_views(forecast: Forecast, scenario: Scenario | None = None) -> dict[str, Any]:
     """``{"categories": [...], "by": {owner: [...], team, type, region}}`` for ``run --json``:
     the forecast categories of every target period (the first quarter without targets) and the
@@ -147,7 +168,10 @@ def portfolio_views(forecast: Forecast, scenario: Scenario | None = None) -> dic
     scenario = scenario_of(forecast) if scenario is None else scenario
     model = model_of(forecast)
     periods = [label for label, *_ in model.targets] or [report_periods(model)[0][0]]
+    revenue_in: dict[tuple[float, float], npt.NDArray[np.float64]] = {}
     return {
         "categories": [forecast_categories(forecast, p, scenario).to_json() for p in periods],
-        "by": {by: rollup_json(rollup(forecast, by, scenario)) for by in JSON_BY},
+        "by": {
+            by: rollup_json(rollup(forecast, by, scenario, revenue_in=revenue_in)) for by in JSON_BY
+        },
     }

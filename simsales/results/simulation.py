@@ -17,6 +17,7 @@ import gc
 import logging
 import math
 import sys
+import time
 from collections.abc import Sequence
 from typing import Literal
 
@@ -25,11 +26,32 @@ import numpy as np
 from simsales.engine.model import Model, compile_model
 from simsales.engine.options import Engine, RunOptions
 from simsales.engine.replication import LOST, WON, RepRecords
-from simsales.engine.runner import ReplicationPool, progress_bar, worker_count
+from simsales.engine.runner import (
+    FAST_CHUNK,
+    FAST_DEALS,
+    SERIAL_CHUNK,
+    ReplicationPool,
+    progress_bar,
+    worker_count,
+)
 from simsales.engine.streams import replication_seeds
-from simsales.engine.vectorized import current_engine, run_replications
+from simsales.engine.vectorized import (
+    current_engine,
+    never_short,
+    run_parts,
+    run_replications,
+    unsupported,
+)
 from simsales.errors import SimsalesError
-from simsales.results.budget import check_budget
+from simsales.results.budget import (
+    PILOT_FROM,
+    PILOT_REPLICATIONS,
+    RunEstimate,
+    check_budget,
+    expected_deals,
+    refuse_runaway,
+    table_bytes,
+)
 from simsales.results.build import Collector, PackedChunk, pack_chunk
 from simsales.results.forecast import Forecast
 from simsales.results.stats import Z95
@@ -48,11 +70,26 @@ PrecisionArg = Precision | Literal["scenario"] | None
 Packed = tuple[PackedChunk, list[Stats], int]  # and how many took the vectorized path
 
 
-def run_packed(model: Model, seed: int, start: int, stop: int, engine: Engine = "simpy") -> Packed:
-    """What a worker runs: the replications, packed into columns (cheap to send back)."""
-    records, fast = run_replications(model, replication_seeds(seed, start, stop), engine)
-    stats = [replication_stats(r, model.horizon_t) for r in records]
-    return pack_chunk(model, records), stats, fast
+def run_packed(
+    model: Model,
+    seed: int,
+    start: int,
+    stop: int,
+    engine: Engine = "simpy",
+    stats: bool = True,
+) -> Packed:
+    """What a worker runs: the replications, packed into columns (cheap to send back), and
+    their precision statistics when ``stats`` (only a run with a precision stop reads them)."""
+    if stats:  # per replication
+        records, fast = run_replications(model, replication_seeds(seed, start, stop), engine)
+        return _packed(model, records, fast, stats)
+    parts, fast = run_parts(model, replication_seeds(seed, start, stop), engine)
+    return pack_chunk(model, parts), [], fast
+
+
+def _packed(model: Model, records: Sequence[RepRecords], fast: int, stats: bool) -> Packed:
+    chunk_stats = [replication_stats(r, model.horizon_t) for r in records] if stats else []
+    return pack_chunk(model, records), chunk_stats, fast
 
 
 def simulate_scenario(
@@ -72,7 +109,10 @@ def simulate_scenario(
     engine = current_engine() if options.engine is None else options.engine
     target = settings.precision if precision == "scenario" else precision
     model = compile_model(scenario)
-    check_budget(model, n, seed, workers, yes=options.yes)
+    pilot = _pilot(model, n, seed, engine, target is not None)
+    check_budget(
+        model, n, seed, workers, yes=options.yes, pilot=None if pilot is None else pilot[1]
+    )
     batch = settings.batch if target is not None else n
     # Objects that exist before the run (the scenario, pandas, scipy, ...) are set aside from the
     # cyclic garbage collector: its full passes then stay cheap while SimPy churns through events,
@@ -83,7 +123,17 @@ def simulate_scenario(
     )  # fmt: skip
     gc.freeze()
     try:
-        builder, vectorized = _run(model, options, workers, n, seed, batch, target, engine)
+        builder, vectorized = _run(
+            model,
+            options,
+            workers,
+            n,
+            seed,
+            batch,
+            target,
+            engine,
+            None if pilot is None else pilot[0],
+        )
     finally:
         gc.unfreeze()
     raw, _ = scenario_raw(scenario)
@@ -115,14 +165,17 @@ def _run(
     batch: int,
     target: Precision | None,
     engine: Engine,
+    pilot: Packed | None = None,
 ) -> tuple[Collector, int]:
-    """The collected tables, and how many replications the vectorized path computed."""
+    """The collected tables, and how many replications the vectorized path computed
+    (``pilot``: the first replications, already run by the budget check)."""
     builder = collector(model)  # in memory, or streamed to disk beyond a size
     stats: list[Stats] = []
     vectorized = 0
-    work = functools.partial(run_packed, engine=engine)  # module-level: pickled by reference
+    # module-level: pickled by reference
+    work = functools.partial(run_packed, engine=engine, stats=target is not None)
     with (
-        ReplicationPool(model, work, options, workers) as run_range,
+        ReplicationPool(model, work, options, workers, _serial_chunk(model, engine)) as run_range,
         progress_bar(options.progress, n) as tick,
     ):
 
@@ -135,14 +188,43 @@ def _run(
             tick(chunk.replications)
 
         done = 0
+        if pilot is not None:  # fewer than a batch (batch >= 10): no precision check within
+            sink(pilot)
+            done = pilot[0].replications
         while done < n:
-            stop = min(n, done + batch)
+            stop = min(n, (done // batch + 1) * batch)  # batches end where they would unpiloted
             run_range(seed, done, stop, sink)
             done = stop
             if target is not None and precision_reached(stats, target):
                 log.debug("precision reached after %d of %d replications", done, n)
                 break
     return builder, vectorized
+
+
+def _serial_chunk(model: Model, engine: Engine) -> int:
+    """Larger serial chunks where the vectorized path takes every replication (its cost per
+    block is partly fixed): about FAST_DEALS deals a block, within SERIAL_CHUNK..FAST_CHUNK
+    replications (a block's arrays grow with its deals; a chunk takes well under a second)."""
+    fast = engine == "auto" and unsupported(model) is None and never_short(model)
+    if not fast:
+        return SERIAL_CHUNK
+    return max(SERIAL_CHUNK, min(FAST_CHUNK, int(FAST_DEALS // max(1.0, expected_deals(model)))))
+
+
+def _pilot(
+    model: Model, n: int, seed: int, engine: Engine, stats: bool
+) -> tuple[Packed, RunEstimate] | None:
+    """The budget check's pilot (see simsales.results.budget): the run's first replications,
+    run as the run will run them, timed and measured, and then kept as the run's own."""
+    if n < PILOT_FROM:
+        return None
+    refuse_runaway(model)  # before the pilot, which would run away too
+    k = min(PILOT_REPLICATIONS, n)
+    began = time.perf_counter()
+    records, fast = run_replications(model, replication_seeds(seed, 0, k), engine)
+    seconds = (time.perf_counter() - began) / k
+    size = sum(map(table_bytes, records)) / k
+    return _packed(model, records, fast, stats), RunEstimate(n, 1, size, seconds)
 
 
 def replication_stats(r: RepRecords, horizon: float) -> Stats:

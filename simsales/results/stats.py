@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -54,11 +55,19 @@ def percentile_interval(
     if n == 0:
         return math.nan, math.nan, math.nan
     k = min(n - 1, max(0, math.ceil(q * n) - 1))  # inverted-CDF estimate: an observed value
-    lo_rank = int(stats.binom.ppf((1 - level) / 2, n, q))
-    hi_rank = int(stats.binom.ppf(1 - (1 - level) / 2, n, q))
+    lo_rank, hi_rank = _ranks(n, float(q), float(level))
     lo = a[max(0, lo_rank - 1)] if lo_rank >= 1 else -math.inf
     hi = a[hi_rank] if hi_rank < n else math.inf
     return float(a[k]), float(lo), float(hi)
+
+
+@functools.lru_cache(maxsize=1024)  # a summary asks for the same few (n, q) per deal and period
+def _ranks(n: int, q: float, level: float) -> tuple[int, int]:
+    """The Binomial(n, q) ranks of percentile_interval's bounds."""
+    return (
+        int(stats.binom.ppf((1 - level) / 2, n, q)),
+        int(stats.binom.ppf(1 - (1 - level) / 2, n, q)),
+    )
 
 
 def ratio_interval(

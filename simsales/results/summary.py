@@ -222,6 +222,13 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
     margin_share = np.array([t.margin for t in model.types])
     index = {d: i for i, d in enumerate(model.deal_ids)}
     rows = []
+    dated: list[tuple[dict[str, Any], str, float]] = []  # dates converted at once, below
+
+    def _later(row: dict[str, Any], key: str, t: float) -> None:
+        row[key] = None
+        if math.isfinite(t):
+            dated.append((row, key, t))
+
     for deal_id, g in live.groupby("deal", observed=True, sort=False):
         i = index[str(deal_id)]
         won = (g["outcome"] == "won").to_numpy()
@@ -240,12 +247,12 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
         }
         for name, q in PERCENTILES.items():
             est, lo, hi = percentile_interval(close, q)
-            row[f"close_{name}"] = _date(model, est)
-            row[f"close_{name}_low"] = _date(model, lo)
-            row[f"close_{name}_high"] = _date(model, hi)
+            _later(row, f"close_{name}", est)
+            _later(row, f"close_{name}_low", lo)
+            _later(row, f"close_{name}_high", hi)
             wins = g["decision_t"].to_numpy()[won]
             w_est = percentile_interval(wins, q)[0] if len(wins) else math.nan
-            row[f"win_{name}"] = _date(model, w_est)
+            _later(row, f"win_{name}", w_est)
         mean, lo, hi = mean_interval(g["revenue"])
         row.update(expected_revenue=mean, expected_revenue_low=lo, expected_revenue_high=hi)
         # gross margin of the won value minus the people and stage costs the deal used
@@ -254,6 +261,10 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
         row.update(expected_margin=mean, expected_margin_low=lo, expected_margin_high=hi)
         row["open_probability"] = float((g["outcome"] == "open").mean())
         rows.append(row)
+    if dated:  # one conversion for all (the same dates as _date, one by one)
+        days = model.calendar.end_date(np.array([t for _, _, t in dated]))
+        for (row, key, _), day in zip(dated, days, strict=True):
+            row[key] = date.fromisoformat(str(day))
     out = pd.DataFrame(rows)
     return (
         out.sort_values("deal", key=lambda s: s.map(index)).reset_index(drop=True) if rows else out
