@@ -218,10 +218,11 @@ def never_short(model: Model) -> bool:
     time)."""
     if model.arrivals and len(model.capacity):
         return False
+    needs = _needs(model)
     for p, capacity in enumerate(model.capacity):
         low = min([int(capacity)] + [c for _, q, c in model.capacity_changes if q == p])
         low += sum(min(0, r.capacity) for r in model.risks if r.pool == p and r.capacity)
-        most = [max((c for q, c in needs if q == p), default=0) for needs in _needs(model)]
+        most = [max((c for q, c in asks if q == p), default=0) for asks in needs]
         if sum(most[t] for t in model.deal_type.tolist()) > max(0, low):
             return False
     return True
@@ -931,8 +932,7 @@ class _Block:
         # sorted by (part, rank): by part x span + time where those sums are distinct (ranks
         # follow times within a replication; span above twice every time), else by the ranks
         t_event = self.times[event]
-        span = 2.0 * np.ceil(max(float(t_event.max(initial=0.0)), 0.0) + 1.0)
-        joint = part * span + t_event
+        joint = _joint(part, t_event)
         order = np.argsort(joint)
         if (joint[order][1:] == joint[order][:-1]).any():  # an instant shared: ranks decide
             order = np.argsort(part * self.events.n + self.order[event])  # ranks are unique
@@ -1129,8 +1129,7 @@ class _Events:
         rep, time, parent, order, prio = (np.concatenate(c) for c in zip(*self._cols, strict=True))
         n = len(time)
         start = parent < 0
-        span = 2.0 * np.ceil(max(float(time.max(initial=0.0)), 0.0) + 1.0)
-        joint = rep * span + time
+        joint = _joint(rep, time)
         by = np.argsort(joint)  # any order within equal sums: those are sorted below
         rank = np.empty(n, np.int64)
         rank[by] = np.arange(n)
@@ -1169,11 +1168,18 @@ class _Events:
             key = new_key
 
 
+def _joint(rep: IntArray, time: FloatArray) -> FloatArray:
+    """``rep x span + time`` with ``span`` an integer above twice every time: monotone in
+    (rep, time), so one sort orders by both (rounding can only make distinct times equal)."""
+    span = 2.0 * np.ceil(max(float(time.max(initial=0.0)), 0.0) + 1.0)
+    out: FloatArray = rep * span + time
+    return out
+
+
 def _by_rep_time(rep: IntArray, time: FloatArray, then: IntArray) -> IntArray:
     """``np.lexsort((then, time, rep))``: by ``then`` within one sort by rep x span + time when
     no two distinct (rep, time) share a sum (rounding could merge them), else by lexsort."""
-    span = 2.0 * np.ceil(max(float(time.max(initial=0.0)), 0.0) + 1.0)
-    joint = rep * span + time
+    joint = _joint(rep, time)
     by = np.lexsort((then, joint))
     j, r, t = joint[by], rep[by], time[by]
     if ((j[1:] == j[:-1]) & ((r[1:] != r[:-1]) | (t[1:] != t[:-1]))).any():
