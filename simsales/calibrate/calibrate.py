@@ -55,7 +55,9 @@ Model choices (each also written into the scenario's header comment):
   the fitted pattern, whose level, trend and cycle levels are the fitted parameters; win odds
   (``_won_calendar_drift``): sampling part binomial, ``1 / (N p (1 - p))`` of the decided
   deals; between months each month's wins against what the age-based exit hazards (times the
-  ``won_season`` factor) expect, less the level and the cycle's free levels; values, per deal
+  ``won_season`` factor) expect, or on a stage with calendar x age hazards what rates constant
+  per (month of the quarter, age band) expect, less the level and the calendar's free levels;
+  values, per deal
   type (a type's multiplier in its ``deal_types[].uncertainty``, as its values are a
   lognormal of its own): the sampling variance of the lognormal's mean and the between-month
   variance of the mean log value of won deals by close month (F test,
@@ -110,7 +112,7 @@ from simsales.calibrate.history import History
 from simsales.calibrate.importer import stage_id
 from simsales.errors import SimsalesError
 from simsales.results.schema_version import SCHEMA_VERSION
-from simsales.scenario.schema import CATEGORIES, ID_PATTERN
+from simsales.scenario.schema import CATEGORIES, HAZARD_ROWS, ID_PATTERN
 
 __all__ = ["BY", "Calibration", "ExitFit", "GroupFit", "StageFit", "calibrate", "safe_id"]
 
@@ -423,7 +425,7 @@ def calibrate(
         exported=snap.date(),
         pattern=pattern,
         arrival_month=month0,
-        uncertainty=_uncertainty(h, visits, t, monthly, expected, season, pattern),
+        uncertainty=_uncertainty(h, visits, t, monthly, expected, season, pattern, stages),
         value_fallback=fallback,
         arrival_factor=float(factor),
         won_cycle=season,
@@ -709,6 +711,7 @@ def _uncertainty(
     expected: FloatArray,
     cycle: WonCycle,
     pattern: ArrivalPattern | None,
+    stages: tuple[StageFit, ...] = (),
 ) -> dict[str, Drift]:
     """The global per-replication multipliers' spreads (see the module docstring); values have
     theirs per deal type (:func:`_value_drift`)."""
@@ -716,7 +719,8 @@ def _uncertainty(
     if len(monthly):
         fitted = pattern.parameters if pattern is not None else 1
         out["arrivals"] = count_drift(monthly["count"], monthly["exposure"], expected, fitted)
-    won_drift = _won_calendar_drift(h, visits, t, cycle)
+    calendar = {s.id: s.hazards for s in stages if s.hazards is not None}
+    won_drift = _won_calendar_drift(h, visits, t, cycle, calendar)
     if won_drift is not None:
         out["win_odds"] = won_drift
     done = visits[visits["to"] != ""]
@@ -756,10 +760,14 @@ def _won_cycle(h: History, visits: pd.DataFrame, t: pd.Timestamp, winning: set[s
 
 
 def _won_calendar_drift(
-    h: History, visits: pd.DataFrame, t: pd.Timestamp, cycle: WonCycle
+    h: History,
+    visits: pd.DataFrame,
+    t: pd.Timestamp,
+    cycle: WonCycle,
+    calendar: Mapping[str, HazardFit] | None = None,
 ) -> Drift | None:
-    """How much the wins of each calendar month vary beyond what the age-based exit hazards
-    expect, as a spread of the odds of winning.
+    """How much the wins of each calendar month vary beyond what the exit hazards expect, as a
+    spread of the odds of winning.
 
     Sampling part: the binomial variance of the log-odds of the decided deals' won share,
     ``1 / (N p (1 - p))`` (``N`` deals won or lost, ``p`` the share won).
@@ -768,13 +776,16 @@ def _won_calendar_drift(
     the visits that left for ``won`` in it, ``E`` the sum over the visits in a stage during it
     of the stage's Aalen-Johansen hazard of a win at the ages they had then (the expectation of
     a model that knows only time in stage), times the month's factor of ``cycle`` (the fitted
-    ``won_season``), scaled so that the ``E`` sum to the ``O``. Pearson's chi-square of ``O``
-    against ``E`` tests homogeneity at 1% on ``df`` = months - 1 (the level) - the cycle's
-    free levels (2 for a month-of-quarter cycle, 11 for a month-of-year one; 0 without one)
-    (:func:`simsales.calibrate.fit.count_drift`). Only when it rejects, the wins' relative
-    variance beyond Poisson noise (method of moments, as a variance of the log) becomes one of
-    the log-odds by the delta method (divided by ``(1 - p)^2``: multiplying the odds by ``m``
-    multiplies a small won share by about ``m^(1 - p)``); otherwise it is 0. So it is zero when
+    ``won_season``); on a stage with calendar x age hazards (``calendar``, the chosen fits by
+    stage) the wins its hazards expect in the month instead (the calendar is in them, so it is
+    not counted as drift). The ``E`` are scaled to sum to the ``O``. Pearson's chi-square of
+    ``O`` against ``E`` tests homogeneity at 1% on ``df`` = months - 1 (the level) - the
+    calendar's free levels (2 for a month-of-quarter cycle or hazards, 11 for a month-of-year
+    cycle; 0 without either) (:func:`simsales.calibrate.fit.count_drift`). Only when it
+    rejects, the wins' relative variance beyond Poisson noise (method of moments, as a
+    variance of the log) becomes one of the log-odds by the delta method (divided by
+    ``(1 - p)^2``: multiplying the odds by ``m`` multiplies a small won share by about
+    ``m^(1 - p)``); otherwise it is 0. So it is zero when
     the hazards (and the cycle) explain the months, and large when wins follow the calendar in
     a way they do not."""
     start = h.observed_from.normalize()
@@ -785,12 +796,22 @@ def _won_calendar_drift(
     first = whole[0].start_time
     n_months = len(whole)
     observed = np.zeros(n_months)
-    expected = np.zeros(n_months)
+    expected = np.zeros(n_months)  # by the age-based hazards, before the cycle
+    by_calendar = np.zeros(n_months)  # by the calendar x age hazards
     day = pd.Timedelta(days=1)
+    chosen = {s: f for s, f in (calendar or {}).items() if f.chosen and "won" in f.exits}
     for stage in h.stages:
         v = visits[visits["stage"] == stage]
         to = v["to"].where(v["to"] != "")
         if (to == "won").sum() == 0:
+            continue
+        if stage in chosen:
+            won = v[to == "won"]
+            k = (won["left"].dt.year - first.year) * 12 + won["left"].dt.month - first.month
+            k = k.to_numpy()
+            ok = (k >= 0) & (k < n_months)
+            observed += np.bincount(k[ok].astype(np.int64), minlength=n_months)
+            by_calendar += [chosen[stage].won_expected.get(m, 0.0) for m in whole]
             continue
         aj = aalen_johansen(v["days"], to, v["entry"])
         before = np.concatenate([[1.0], aj.surv[:-1]])
@@ -820,10 +841,13 @@ def _won_calendar_drift(
     n_decided = n_won + n_lost
     p = n_won / n_decided
     expected *= np.array([cycle.factor(m.month) for m in whole])
+    expected += by_calendar
     if expected.sum() <= 0:
         return None
     expected *= observed.sum() / expected.sum()
     free = len(cycle.factors) - 1 if cycle.form != "none" else 0
+    if chosen:
+        free = max(free, HAZARD_ROWS["month_of_quarter"] - 1)
     rel = count_drift(observed, np.ones(n_months), expected, fitted=1 + free)
     scale = 1.0 / max(1.0 - p, 0.05) ** 2
     q = min(max(p, 0.5 / n_decided), 1 - 0.5 / n_decided)  # half a deal off 0 and 1

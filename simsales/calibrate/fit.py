@@ -141,8 +141,11 @@ def fit_duration(
 
     mid = np.log(np.maximum((lo[done] + hi[done]) / 2, 1e-3))
     x0 = np.array([float(np.median(mid)), math.log(max(float(np.std(mid)), 0.1))])
+    # the tolerance on the likelihood is relative: a sum over thousands of narrow intervals is
+    # only that precise (rounding noise of ~1e-12 of its size), far finer than a nat
+    fatol = max(1e-9, 1e-11 * abs(float(nll(x0))))
     res = optimize.minimize(lambda x: float(nll(x)), x0, method="Nelder-Mead",
-                            options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 4000})  # fmt: skip
+                            options={"xatol": 1e-7, "fatol": fatol, "maxiter": 4000})  # fmt: skip
     if not res.success or not np.isfinite(res.fun):
         raise SimsalesError(f"the duration fit did not converge: {res.message}")
     # One central-difference pass (7 batched likelihoods) instead of the adaptive default's

@@ -80,6 +80,10 @@ class HazardFit:
     exposure: FloatArray | None = field(default=None, compare=False, repr=False)
     events: FloatArray | None = field(default=None, compare=False, repr=False)
     age_rates: FloatArray | None = field(default=None, compare=False, repr=False)
+    # wins expected in each calendar month known at the as-of date (from the history's first
+    # month) at rates constant per (month of the quarter, age band): what win-odds drift is
+    # measured against, so the calendar is not counted as drift
+    won_expected: dict[pd.Period, float] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -286,11 +290,22 @@ def choose_hazards(
     np.add.at(exposure, rows, e_all * w[:, None])
     np.add.at(events, rows, d_all * w[:, None, None])
     table = tuple(tuple(tuple(float(f"{x:.6g}") for x in band) for band in row) for row in rates)
+    won_expected: dict[pd.Period, float] = {}
+    if won >= 0:
+        # each cell's own rate (no prior, no recency weights): the null model of the win-odds
+        # dispersion test, rates constant per (month of the quarter, age band) over time
+        with np.errstate(invalid="ignore"):
+            cells = np.nan_to_num(_rates(e_all, d_all, rows, np.ones(len(mid)), 0.0))
+        per_segment = (e_all * cells[rows][:, :, won]).sum(axis=1)
+        for b, x in zip(bounds[:-1], per_segment, strict=True):
+            month = (epoch + pd.Timedelta(days=float(b))).to_period("M")
+            won_expected[month] = won_expected.get(month, 0.0) + float(x)
     return HazardFit(
         True, "month of quarter x age: " + evidence,
         ages=tuple(float(f"{a:.6g}") for a in full_edges), exits=tuple(exits), rates=table,
         pseudo=m, half_life=hl, gain=gain, months_held_out=hold, exposure=exposure,
         events=events, age_rates=_rates(e_all, d_all, rows, w, math.inf)[0],
+        won_expected=won_expected,
     )  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from scipy import stats
 
 import simsales
 from simsales.calibrate.calibrate import calibrate
+from simsales.calibrate.fit import count_drift
 from simsales.calibrate.hazard_fit import ROWS, choose_hazards
 from simsales.calibrate.importer import read_history
 
@@ -95,6 +96,26 @@ def test_a_quarter_end_push_is_chosen_and_its_rates_recovered() -> None:
                 assert abs(rates[r, b, k] - mean) <= K * sd, (r, b, k, rates[r, b, k], lam)
                 checked += 1
     assert checked >= ROWS * 2 * 2  # most cells were checked, not skipped
+
+
+def test_the_chosen_hazards_expect_each_months_wins_so_the_calendar_is_not_drift() -> None:
+    """The win-odds drift of a stage with calendar hazards is measured against the wins they
+    expect month by month: on a history whose only calendar effect is the quarter-end push
+    (no drift), those expectations match the observed wins (Pearson's chi-square on months -
+    1 - 2 cycle levels does not reject at 1e-3), while a flat expectation (the same share of
+    each month's days at risk, what age alone says) is rejected."""
+    visits, t0, as_of = _history(WON, LOST, per_day=20.0, seed=3)
+    fit = _choose(visits, t0, as_of)
+    assert fit.chosen, fit.note
+    months = pd.period_range(t0.to_period("M"), as_of.to_period("M"))
+    won = visits[visits["to"] == "won"]
+    observed = won["left"].dt.to_period("M").value_counts().reindex(months, fill_value=0)
+    expected = np.array([fit.won_expected[m] for m in months])
+    calendar = count_drift(observed.to_numpy(), np.ones(len(months)), expected, fitted=1 + 2)
+    assert calendar.p_value > 1e-3, calendar.test_note
+    flat = expected.sum() / len(months)  # each month's share of the days at risk, near equal
+    age_only = count_drift(observed.to_numpy(), np.ones(len(months)), np.full(len(months), flat))
+    assert age_only.p_value < 1e-3, age_only.test_note
 
 
 @pytest.mark.slow
