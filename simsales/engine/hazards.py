@@ -222,6 +222,8 @@ class _Arrays:
         self.month_row = np.array(plan.month_row, np.int64)
         self.total = np.array(total, np.float64).reshape(len(plan.rates), -1)
         self.ratios = np.array(ratios, np.float64).reshape(len(plan.rates), -1)
+        self.rates = np.array(plan.rates, np.float64).reshape(*self.total.shape, -1)
+        self.towards_win = np.array(plan.towards_win, bool)
         self._odds: dict[float, int] = {}
         self._tables: list[tuple[FloatArray, FloatArray, IntArray]] = []
         self._stacked: tuple[FloatArray, FloatArray, IntArray] | None = None
@@ -232,23 +234,32 @@ class _Arrays:
             self._odds.clear()
             self._tables.clear()
         new = [x for x in odds if x not in self._odds]
-        for x in new:
-            self._odds[x] = len(self._tables)
-            self._tables.append(self._table(x))
-        if new or self._stacked is None:
-            self._stacked = tuple(np.stack(c) for c in zip(*self._tables, strict=True))  # type: ignore[assignment]
+        if new:
+            for x in new:
+                self._odds[x] = len(self._odds)
+            self._tables.append(self._table(np.array(new, np.float64)))
+            self._stacked = tuple(np.concatenate(c) for c in zip(*self._tables, strict=True))  # type: ignore[assignment]
         assert self._stacked is not None
         pick = np.array([self._odds[x] for x in odds], np.int64)
         total, running, last = self._stacked
         return total[pick], running[pick], last[pick]
 
-    def _table(self, odds: float) -> tuple[FloatArray, FloatArray, IntArray]:
-        cells = [[self.plan._weights(r, odds) for r in row] for row in self.plan.rates]
-        rows, bands = len(cells), len(cells[0])
-        total = np.array([[c[0] for c in row] for row in cells], np.float64)
-        running = np.array([[c[1] for c in row] for row in cells], np.float64)
-        last = np.array([[c[2] for c in row] for row in cells], np.int64)
-        return total.reshape(rows, bands), running.reshape(rows, bands, -1), last
+    def _table(self, odds: FloatArray) -> tuple[FloatArray, FloatArray, IntArray]:
+        """HazardPlan._weights of every (odds, row, band) at once: the products and the running
+        sums elementwise, column by column as its loop adds; the totals by math.fsum."""
+        w = np.where(self.towards_win, self.rates[None] * odds[:, None, None, None], self.rates)
+        running = np.empty_like(w)
+        acc = np.zeros(w.shape[:-1])
+        for j in range(w.shape[-1]):
+            acc = acc + w[..., j]
+            running[..., j] = acc
+        flat = w.reshape(-1, w.shape[-1]).tolist()
+        total = np.fromiter(map(math.fsum, flat), np.float64, len(flat)).reshape(w.shape[:-1])
+        positive = w > 0
+        last = np.where(
+            positive.any(axis=-1), w.shape[-1] - 1 - np.argmax(positive[..., ::-1], axis=-1), -1
+        )
+        return total, running, last
 
 
 _MAX_ODDS = 4096  # distinct win odds kept per plan (one per replication at most, in a run)
