@@ -132,41 +132,47 @@ class HazardPlan:
         a, band, s, t0 = a[idx], band[idx], scale[idx], start[idx]
         month = np.maximum(np.searchsorted(z.bounds, t0 + TIME_EPS, side="right") - 1, 0)
         t = t0
-        hit_row = np.zeros(n, np.int64)  # where each visit that leaves by an exit leaves
-        hit_band = np.zeros(n, np.int64)
+        bands = z.total.shape[1]
+        hit_cell = np.zeros(n, np.int64)  # the (row, band) cell, flat, each exit is chosen in
         left = np.zeros(n, bool)
         while len(idx):
-            row = z.month_row[np.minimum(month, len(z.month_row) - 1)]
+            # month stays below len(month_row): it only moves on at a finite month end
+            cell = z.month_row[month] * bands + band
             age_end = t + (z.ages[band + 1] - a) * s
             month_end = z.month_end[month]  # inf after the last month
             end = np.minimum(age_end, month_end)
-            total = z.total[row, band] / s
+            total = z.total_flat[cell] / s
             with np.errstate(divide="ignore", invalid="ignore"):  # total 0: never leaves here
                 out = t + e / total
             hit = (total > 0.0) & (out <= end)
             if hit.any():
-                h = idx[hit]
-                dur[h] = out[hit] - t0[hit]
-                ratio[h] = z.ratios[row[hit], band[hit]]
-                hit_row[h], hit_band[h], left[h] = row[hit], band[hit], True
+                i = np.flatnonzero(hit)
+                h = idx[i]
+                dur[h] = out[i] - t0[i]
+                hit_cell[h] = cell[i]
+                left[h] = True
             # the others spend the segment (what follows is discarded for the visits that left)
             e = e - total * (end - t)
             next_band = (age_end <= month_end) & ~hit
             band = band + next_band
             reached = next_band & (band >= last)
             if reached.any():
-                dur[idx[reached]] = age_end[reached] + self.lost_after - t0[reached]
-            a = np.where(next_band, z.ages[np.minimum(band, last)], a + (end - t) / s)
+                i = np.flatnonzero(reached)
+                dur[idx[i]] = age_end[i] + self.lost_after - t0[i]
+            a = np.where(next_band, z.ages[band], a + (end - t) / s)
             month = month + (month_end <= age_end)
             t = end
             go = ~(hit | reached)
             if not go.all():
-                e, a, s, t0, t = (x[go] for x in (e, a, s, t0, t))
-                idx, band, month = (x[go] for x in (idx, band, month))
+                i = np.flatnonzero(go)
+                e, a, s, t0, t = (x[i] for x in (e, a, s, t0, t))
+                idx, band, month = (x[i] for x in (idx, band, month))
         out_rows = np.flatnonzero(left)
         if len(out_rows):
+            cells = hit_cell[out_rows]
+            ratio[out_rows] = z.ratios.ravel()[cells]
             k[out_rows] = self._choose_many(
-                hit_row[out_rows], hit_band[out_rows], u_exit[out_rows], odds[out_rows]
+                cells // bands, cells % bands, u_exit[out_rows], odds[out_rows]
             )
         return k, dur, ratio
 
@@ -222,6 +228,7 @@ class _Arrays:
         self.month_row = np.array(plan.month_row, np.int64)
         self.total = np.array(total, np.float64).reshape(len(plan.rates), -1)
         self.ratios = np.array(ratios, np.float64).reshape(len(plan.rates), -1)
+        self.total_flat = self.total.ravel()
         self.rates = np.array(plan.rates, np.float64).reshape(*self.total.shape, -1)
         self.towards_win = np.array(plan.towards_win, bool)
         self._odds: dict[float, int] = {}
