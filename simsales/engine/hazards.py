@@ -197,13 +197,20 @@ class HazardPlan:
     def _choose_many(
         self, row: IntArray, band: IntArray, u: FloatArray, odds: FloatArray
     ) -> IntArray:
-        """:meth:`_choose` of many visits, from the weights' table of each distinct odds."""
-        values, which = np.unique(odds, return_inverse=True)
-        total, running, last = self._arrays.weights([float(x) for x in values.tolist()])
-        at = (which, row, band)
-        x = u * total[at]
-        below = x[:, None] < running[at]
-        return np.where(below.any(axis=1), np.argmax(below, axis=1), last[at])
+        """:meth:`_choose` of many visits. With one or two exits every step is elementwise (the
+        fsum of two floats is their sum rounded, as ``+`` gives it); with more, the totals come
+        from the weights' table of each distinct odds."""
+        z = self._arrays
+        if z.rates.shape[-1] > 2:
+            values, which = np.unique(odds, return_inverse=True)
+            total, running, last = z.weights([float(x) for x in values.tolist()])
+            at = (which, row, band)
+            total, running, last = total[at], running[at], last[at]
+        else:
+            running, last = _running(z.rates[row, band], z.towards_win, odds[:, None])
+            total = running[:, -1]
+        below = (u * total)[:, None] < running
+        return np.where(below.any(axis=1), np.argmax(below, axis=1), last)
 
     def _ratio(self, rates: tuple[float, ...]) -> float:
         won = math.fsum(r for r, w in zip(rates, self.won, strict=True) if w)
@@ -255,18 +262,26 @@ class _Arrays:
         """HazardPlan._weights of every (odds, row, band) at once: the products and the running
         sums elementwise, column by column as its loop adds; the totals by math.fsum."""
         w = np.where(self.towards_win, self.rates[None] * odds[:, None, None, None], self.rates)
-        running = np.empty_like(w)
-        acc = np.zeros(w.shape[:-1])
-        for j in range(w.shape[-1]):
-            acc = acc + w[..., j]
-            running[..., j] = acc
+        running, last = _running(self.rates[None], self.towards_win, odds[:, None, None, None])
         flat = w.reshape(-1, w.shape[-1]).tolist()
         total = np.fromiter(map(math.fsum, flat), np.float64, len(flat)).reshape(w.shape[:-1])
-        positive = w > 0
-        last = np.where(
-            positive.any(axis=-1), w.shape[-1] - 1 - np.argmax(positive[..., ::-1], axis=-1), -1
-        )
         return total, running, last
+
+
+def _running(
+    rates: FloatArray, towards_win: npt.NDArray[np.bool_], odds: FloatArray
+) -> tuple[FloatArray, IntArray]:
+    """HazardPlan._weights' running sums and last positive exit over the last axis, for rates
+    and odds that broadcast: each step elementwise, as its loop takes them."""
+    w = np.where(towards_win, rates * odds, rates)
+    running = np.empty_like(w)
+    acc = np.zeros(w.shape[:-1])
+    for j in range(w.shape[-1]):
+        acc = acc + w[..., j]
+        running[..., j] = acc
+    positive = w > 0
+    k = w.shape[-1] - 1 - np.argmax(positive[..., ::-1], axis=-1)
+    return running, np.where(positive.any(axis=-1), k, -1)
 
 
 _MAX_ODDS = 4096  # distinct win odds kept per plan (one per replication at most, in a run)
