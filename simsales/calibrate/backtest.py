@@ -359,8 +359,7 @@ def _per_deal(
 ) -> pd.DataFrame:
     """Per deal open at as-of: won by ``until`` or not, and each forecast's probability."""
     live = f["live"].to_numpy()
-    ids = f["deal"].astype(str)[live]
-    p_won = won_f[live].groupby(ids).mean()
+    p_won = _mean_by_deal(f["deal"], won_f, live)
     sources = pd.Index([d["_source"] for d in cal.pipeline])
     truth = history.deals.set_index("deal").reindex(sources)
     won = (truth["outcome"] == "won") & (truth["closed"].dt.normalize() <= until)
@@ -378,6 +377,19 @@ def _per_deal(
             p = b.p_deal.reindex(sources, fill_value=0.0)
             out[f"p_{b.name}"] = p.to_numpy(dtype=np.float64)
     return out
+
+
+def _mean_by_deal(deal: pd.Series, won_f: pd.Series, live: npt.NDArray[np.bool_]) -> pd.Series:
+    """The share of replications each live deal is won in, by its id as a string. The ids are
+    categorical: grouped by their codes, not turned into strings row by row (a large share of
+    a backtest's time otherwise), when that gives the same groups."""
+    if isinstance(deal.dtype, pd.CategoricalDtype):
+        codes = deal.cat.codes.to_numpy()[live]
+        names = deal.cat.categories.astype(str)
+        if names.is_unique and (len(codes) == 0 or codes.min() >= 0):
+            p = won_f[live].groupby(codes).mean()
+            return pd.Series(p.to_numpy(), index=names[p.index.to_numpy()])
+    return won_f[live].groupby(deal.astype(str)[live]).mean()
 
 
 def _cumulative(

@@ -431,6 +431,13 @@ class _Block:
         self.has_hazard = np.array(
             [[ex is not None and ex.hazard is not None for ex in p.exits] for p in m.types], bool
         )
+        # the win odds each hazard walk weights its exits by, per (group, type, stage)
+        self.hz_odds = np.ones((len(self.odds), n_types, s))
+        for g, o in enumerate(self.odds):
+            for t, f in enumerate(o.lists):
+                for st, ex in enumerate(f[5]):
+                    if ex is not None and ex[4] is not None:
+                        self.hz_odds[g, t, st] = ex[5]
         width = self.odds[0].cum.shape[2]
         self.exit_to = np.full((n_types, s, width), TO_LOST, np.int64)
         for t, plan in enumerate(m.types):
@@ -695,8 +702,9 @@ class _Block:
     ) -> FloatArray:
         """Visits of stages with ``hazards``: exit, time and p_won / p_lost from the walk the
         engine calls when a deal is staffed (uncontended: at its entry ``t``; a live deal's
-        first visit of its stage from its age), one call per visit: the same floats. Fills
-        ``dur`` and ``k``; returns each visit's ratio (nan where the stage has none)."""
+        first visit of its stage from its age), all visits of a plan in one draw_many: the same
+        floats as its draw per visit. Fills ``dur`` and ``k``; returns each visit's ratio (nan
+        where the stage has none)."""
         ratio = np.full(len(g), np.nan)
         rows = np.flatnonzero(self.has_hazard[ty, st])
         if len(rows) == 0:
@@ -706,15 +714,17 @@ class _Block:
         first = (v[rows] == 0) & (st[rows] == self.stage0[d]) & self.live[d]
         age = np.zeros(len(d))
         age[first] = m.deal_elapsed[self.local[d[first]]]
-        grp = self.group[self.rep[d]]
-        for j, r in enumerate(rows.tolist()):
-            t_i, s_i = int(ty[r]), int(st[r])
-            lists = self.odds[int(grp[j])].lists[t_i][5][s_i]
-            plan = lists[4]
-            k[r], dur[r], ratio[r] = plan.draw(
-                float(t[r]), float(age[j]), float(u0[r]), float(u1[r]),
-                float(self.scale[d[j]]), lists[5],
-            )  # fmt: skip
+        odds = self.hz_odds[self.group[self.rep[d]], ty[rows], st[rows]]
+        cell = ty[rows] * m.n_stages + st[rows]  # one plan per (type, stage)
+        for c in np.unique(cell).tolist():
+            j = np.flatnonzero(cell == c)
+            r = rows[j]
+            ex = m.types[c // m.n_stages].exits[c % m.n_stages]
+            plan = None if ex is None else ex.hazard
+            assert plan is not None
+            k[r], dur[r], ratio[r] = plan.draw_many(
+                t[r], age[j], u0[r], u1[r], self.scale[d[j]], odds[j]
+            )
         return ratio
 
     def _season(self, ty: IntArray, st: IntArray, end: FloatArray) -> FloatArray:

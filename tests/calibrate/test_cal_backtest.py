@@ -15,7 +15,13 @@ from calib_helpers import write_history
 from scipy import stats
 from typer.testing import CliRunner
 
-from simsales.calibrate.backtest import backtest, parse_span, rolling_windows, window_truth
+from simsales.calibrate.backtest import (
+    _mean_by_deal,
+    backtest,
+    parse_span,
+    rolling_windows,
+    window_truth,
+)
 from simsales.calibrate.baseline import crm_baselines, trailing_rate
 from simsales.calibrate.calibrate import calibrate
 from simsales.calibrate.history import History
@@ -41,6 +47,28 @@ def test_pit_of_a_draw_from_the_forecast_itself_is_uniform() -> None:
     rng = np.random.default_rng(0)
     pits = [pit(rng.poisson(20, 200), rng.poisson(20)) for _ in range(400)]
     assert stats.kstest(pits, "uniform").pvalue > 0.001
+
+
+@pytest.mark.parametrize(
+    "deal",
+    [
+        pd.Series(["b", "a", "c", "a", "b", "a"], dtype="category"),
+        pd.Categorical(["b", "a", "c", "a", "b", "a"], categories=["z", "c", "b", "a"]),
+        pd.Categorical([3, 1, 2, 1, 3, 1]),  # integer ids: grouped by their strings
+        pd.Series(["b", "a", "c", "a", "b", "a"]),  # not categorical: the strings themselves
+    ],
+)
+def test_per_deal_win_share_by_codes_equals_by_strings(deal: object) -> None:
+    """Grouping the won flags by the deal's category codes gives each id's share as grouping
+    by its string did (unused categories and rows that are not live left out)."""
+    deal = pd.Series(deal)
+    won = pd.Series([True, False, True, True, False, False])
+    live = np.array([True, True, True, True, True, False])
+    by_codes = _mean_by_deal(deal, won, live)
+    by_strings = won[live].groupby(deal.astype(str)[live]).mean()
+    assert sorted(by_codes.index) == sorted(by_strings.index)
+    assert by_codes.reindex(by_strings.index).tolist() == by_strings.tolist()
+    assert by_strings.tolist() != [by_strings.iloc[0]] * len(by_strings)  # shares that differ
 
 
 def test_window_end_keeps_whole_months() -> None:

@@ -17,6 +17,8 @@ import analytic
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import simsales
 from simsales.engine.hazards import REACHED_LAST_AGE, hazard_plan
@@ -132,6 +134,95 @@ def test_win_odds_reweight_the_choice_not_the_time() -> None:
     k, t = _draws(plan, 20_000, seed=6, odds=3.0)
     _assert_proportion(int((k == 0).sum()), len(k), 0.75, "won share with odds 3")
     _assert_close(float(t.mean()), 25.0, 25.0 / math.sqrt(len(t)), "mean time with odds 3")
+
+
+# --- the walk over arrays against the walk per visit ---------------------------------------------
+
+_TARGETS = (TO_WON, TO_LOST, 3, 1)  # won, lost, a later stage (towards a win), an earlier one
+_BY = {1: None, 3: "month_of_quarter", 12: "month_of_year"}
+
+
+@st.composite
+def _random_plan(draw: Any) -> Any:
+    """A plan of 1-4 exits, 1-4 age bands (some as long as months) and 1, 3 or 12 calendar
+    rows, rates with zeros
+    (whole bands or months without an exit), a start date mid-year (months of unequal length)
+    and a lost_after or none."""
+    rows = draw(st.sampled_from([1, 3, 12]))
+    n_exits = draw(st.integers(1, 4))
+    width = st.sampled_from([0.5, 3.0, 7.25, 28.0, 30.0, 31.0, 45.5, 61.0])
+    widths = draw(st.lists(width, min_size=1, max_size=4))
+    ages = [0.0, *np.cumsum(widths).tolist()]
+    rate = st.one_of(st.just(0.0), st.floats(1e-4, 0.5))
+    exits = []
+    for j in range(n_exits):
+        table = [[draw(rate) for _ in widths] for _ in range(rows)]
+        exits.append({"to": ["won", "lost", "later", "earlier"][j],
+                      "per_day": table if rows > 1 else table[0]})  # fmt: skip
+    if not any(x > 0 for e in exits for r in np.atleast_2d(e["per_day"]) for x in r):
+        exits[0]["per_day"] = [[0.1] * len(widths)] * rows if rows > 1 else [0.1] * len(widths)
+    h = Hazards.model_validate(
+        {"ages": ages, "exits": exits} | ({"by": _BY[rows]} if rows > 1 else {})
+    )
+    start = draw(st.sampled_from(["2027-01-01", "2027-02-14", "2027-06-30", "2028-02-29"]))
+    calendar = CalendarSpec(continuous=True).build(date.fromisoformat(start), date(2029, 12, 31))
+    lost_after = draw(st.sampled_from([-1.0, 0.0, 2.5]))
+    return hazard_plan(h, lost_after, _TARGETS[:n_exits], 2, TO_WON, TO_LOST, calendar,
+                       date.fromisoformat(start), date(2028, 12, 31))  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=_random_plan(), seed=st.integers(0, 2**32 - 1))
+def test_draw_many_gives_the_floats_of_draw(plan: Any, seed: int) -> None:
+    """draw_many over 400 visits equals draw per visit exactly (exit, time, ratio): starts
+    anywhere, on a month boundary, a hair after one and past the plan's last month; ages 0,
+    within the bands, on a band edge and beyond the last age; several scales and odds
+    (including the engine's floor 1e-12), so segments end on age bands, months or both at
+    once."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    bounds = np.array(plan.bounds)
+    ages = np.array(plan.ages)
+    start = rng.uniform(0.0, bounds[-1] + 40.0, n)
+    on = rng.random(n) < 0.3
+    start[on] = bounds[rng.integers(0, len(bounds), int(on.sum()))]
+    start[:10] = bounds[:10] - 1e-10  # inside TIME_EPS of a month start: that month
+    age = np.where(rng.random(n) < 0.4, 0.0, rng.uniform(0.0, 1.3 * ages[-1], n))
+    age[10:20] = ages[rng.integers(0, len(ages), 10)]
+    scale = rng.choice([1.0, 0.6, 1.7], n)
+    # from a month start at age 0, unscaled: band ends (28, 30, 31, 61 days) meet month ends
+    age[20:120], scale[20:120] = 0.0, 1.0
+    start[20:120] = bounds[rng.integers(0, len(bounds) - 1, 100)]
+    odds = rng.choice([1.0, 0.25, 3.0, 1e-12], n)
+    u_time, u_exit = rng.random(n), rng.random(n)
+    u_time[:5] = 0.0
+    u_exit[5:10] = np.nextafter(1.0, 0.0)
+    k, t, ratio = plan.draw_many(start, age, u_time, u_exit, scale, odds)
+    visits = zip(start, age, u_time, u_exit, scale, odds, strict=True)
+    one = [plan.draw(*map(float, x)) for x in visits]
+    assert k.tolist() == [x[0] for x in one]
+    assert np.array_equal(t, np.array([x[1] for x in one]))
+    assert np.array_equal(ratio, np.array([x[2] for x in one]))
+
+
+def test_draw_many_reuses_its_weights_across_calls_with_other_odds() -> None:
+    """The exits' weights are kept per odds between calls: a second call with new odds and a
+    third with old and new ones mixed still give draw's choices (and some visits take each
+    way, so the comparison can fail)."""
+    plan = _plan({"ages": [0, 10, 40], "by": "month_of_quarter", "exits": [
+        {"to": "won", "per_day": [[0.05, 0.01], [0.02, 0.03], [0.0, 0.02]]},
+        {"to": "lost", "per_day": [[0.02, 0.01], [0.02, 0.0], [0.03, 0.02]]}]},
+        (TO_WON, TO_LOST))  # fmt: skip
+    rng = np.random.default_rng(12)
+    n = 2000
+    for values in ([1.0, 2.0], [0.5, 4.0], [4.0, 1.0, 0.7]):
+        odds = rng.choice(values, n)
+        start, u_time, u_exit = rng.uniform(0, 300, n), rng.random(n), rng.random(n)
+        k, _, _ = plan.draw_many(start, np.zeros(n), u_time, u_exit, np.ones(n), odds)
+        one = [plan.draw(float(a), 0.0, float(b), float(c), 1.0, float(o))[0]
+               for a, b, c, o in zip(start, u_time, u_exit, odds, strict=True)]  # fmt: skip
+        assert k.tolist() == one
+        assert {0, 1, REACHED_LAST_AGE} <= set(one)
 
 
 # --- through the engine --------------------------------------------------------------------------
