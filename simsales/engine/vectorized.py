@@ -579,7 +579,7 @@ class _Block:
             if done.any():
                 self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
                 g, t, ty, st, now = g[~done], t[~done], ty[~done], st[~done], now[~done]
-                chain = tuple(x[~done] for x in chain)
+                chain = (chain[0][~done], chain[1][~done], chain[2][~done])
             self.reached[g] = st
             at_cell = g * s + st
             v = visits[at_cell]
