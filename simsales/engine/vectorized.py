@@ -244,11 +244,15 @@ def block_uniforms(words: U64, purpose: int, keys: U64, n: int) -> FloatArray:
     return _pcg64_doubles_many(*_seed_states(words, purpose, keys), n)
 
 
-def _seed_states(words: U64, purpose: int, keys: U64) -> tuple[U64, U64, U64, U64]:
+def _seed_states(
+    words: U64, purpose: int, keys: U64, rows: IntArray | None = None
+) -> tuple[U64, U64, U64, U64]:
     """PCG64 state and increment (high, low words) of stream (purpose, key), as
-    ``Streams.uniforms_many`` derives them from a replication's words."""
-    base = _splitmix(keys ^ _splitmix(np.full(keys.shape, purpose, np.uint64)))
-    sh, sl, ih, il = (_splitmix(base ^ words[:, j]) for j in range(4))
+    ``Streams.uniforms_many`` derives them from a replication's words (row i: ``words[i]``,
+    or ``words[rows[i]]``)."""
+    base = _splitmix(keys ^ _splitmix(np.full(1, purpose, np.uint64)))  # the mix: one number
+    cols = [words[:, j] if rows is None else words[:, j][rows] for j in range(4)]
+    sh, sl, ih, il = (_splitmix(base ^ w) for w in cols)
     return sh, sl, ih, il | np.uint64(1)
 
 
@@ -413,7 +417,7 @@ class _Block:
             self.stage0[sl] = np.concatenate([np.full(len(x[2]), x[1]) for x in extra[r]])
             self.arrival[sl] = np.concatenate([x[2] for x in extra[r]])
             self.keys[sl] = np.concatenate([x[3] for x in extra[r]])
-        self.states = _seed_states(self.words[self.rep], Purpose.DEAL_STAGES, self.keys)
+        self.states = _seed_states(self.words, Purpose.DEAL_STAGES, self.keys, self.rep)
 
     def slot(self, g: IntArray, col: IntArray | int) -> FloatArray:
         """Deal g's uniform at ``col`` of its stage stream (streams.py's slots), computed for
@@ -553,6 +557,10 @@ class _Block:
         self.declined = np.zeros(self.b, bool)
         self.events = _Events()
         visits = np.zeros(n * s, np.int64)  # (deal, stage) flat: visits so far
+        # a stage is entered again only by rework or by an exit to it or to one before it
+        stage_of = np.arange(s)[None, :, None]
+        back = (self.exit_to >= 0) & (self.exit_to <= stage_of) & self.has_exits[:, :, None]
+        revisits = bool((self.rework_to >= 0).any() or back.any())
         given_any = not np.isnan(self.first_dur).all()  # live deals' conditioned first visits
         first_any = not np.isnan(self.first_ratio).all()
         at = self.stage0.copy()  # the stage each deal enters next (before the type's skips)
@@ -581,9 +589,12 @@ class _Block:
                 g, t, ty, st, now = g[~done], t[~done], ty[~done], st[~done], now[~done]
                 chain = (chain[0][~done], chain[1][~done], chain[2][~done])
             self.reached[g] = st
-            at_cell = g * s + st
-            v = visits[at_cell]
-            visits[at_cell] += 1
+            if revisits:
+                at_cell = g * s + st
+                v = visits[at_cell]
+                visits[at_cell] += 1
+            else:  # every visit a deal's first of its stage
+                v = np.zeros(len(g), np.int64)
             base = SLOT_VISITS + 3 * (v * s + st)
             u1_read = self.reads_u1.ravel()[ty * s + st]
             u0, u1, u2, last = self._visit_draws(g, base, chain, u1_read)
@@ -1005,7 +1016,7 @@ class _Block:
         stage_costs = np.stack([t.stage_cost for t in m.types])
         deal_type = self.type[deal]
         cell = deal_type * m.n_stages + stage  # (type, stage), flat
-        held_all = types.reshape(types.shape[0] * types.shape[1], types.shape[2])[cell]
+        held_all = np.take(types.reshape(types.shape[0] * types.shape[1], -1), cell, axis=0)
         held_days = np.nan_to_num(exit_t, nan=horizon) - start
         people_all = held_days[:, None] * held_all
         n_pools = len(m.pool_ids)
