@@ -5,8 +5,9 @@ float for float and row for row, to what :func:`simsales.engine.replication.run_
 produces with the same SeedSequence. It reaches that by construction, not by approximation:
 
 - the same per-deal random streams (streams.py): PCG64 in numpy, each draw computed directly at
-  its step (state after k steps = a^k s + c_k inc mod 2^128, then PCG64's XSL-RR output and its
-  53-bit double), the same slots and the same quantile calls, element by element;
+  its step (state after k steps = a^k s + c_k inc mod 2^128, or one LCG step on from the draw
+  just before it, then PCG64's XSL-RR output and its 53-bit double), the same slots and the
+  same quantile calls, element by element;
 - the same arithmetic in the same order: a time is the previous event's time plus the delay, as
   SimPy schedules it; records are built by the same formulas, one replication at a time where
   a reduction's order could depend on the array;
