@@ -5,8 +5,9 @@ float for float and row for row, to what :func:`simsales.engine.replication.run_
 produces with the same SeedSequence. It reaches that by construction, not by approximation:
 
 - the same per-deal random streams (streams.py): PCG64 in numpy, each draw computed directly at
-  its step (state after k steps = a^k s + c_k inc mod 2^128, then PCG64's XSL-RR output and its
-  53-bit double), the same slots and the same quantile calls, element by element;
+  its step (state after k steps = a^k s + c_k inc mod 2^128, or one LCG step on from the draw
+  just before it, then PCG64's XSL-RR output and its 53-bit double), the same slots and the
+  same quantile calls, element by element;
 - the same arithmetic in the same order: a time is the previous event's time plus the delay, as
   SimPy schedules it; records are built by the same formulas, one replication at a time where
   a reduction's order could depend on the array;
@@ -244,26 +245,22 @@ def block_uniforms(words: U64, purpose: int, keys: U64, n: int) -> FloatArray:
     return _pcg64_doubles_many(*_seed_states(words, purpose, keys), n)
 
 
-def _seed_states(words: U64, purpose: int, keys: U64) -> tuple[U64, U64, U64, U64]:
+def _seed_states(
+    words: U64, purpose: int, keys: U64, rows: IntArray | None = None
+) -> tuple[U64, U64, U64, U64]:
     """PCG64 state and increment (high, low words) of stream (purpose, key), as
-    ``Streams.uniforms_many`` derives them from a replication's words."""
-    base = _splitmix(keys ^ _splitmix(np.full(keys.shape, purpose, np.uint64)))
-    sh, sl, ih, il = (_splitmix(base ^ words[:, j]) for j in range(4))
+    ``Streams.uniforms_many`` derives them from a replication's words (row i: ``words[i]``,
+    or ``words[rows[i]]``)."""
+    base = _splitmix(keys ^ _splitmix(np.full(1, purpose, np.uint64)))  # the mix: one number
+    cols = [words[:, j] if rows is None else words[:, j][rows] for j in range(4)]
+    sh, sl, ih, il = (_splitmix(base ^ w) for w in cols)
     return sh, sl, ih, il | np.uint64(1)
 
 
 def _draw(state: tuple[U64, ...], col: IntArray, k: int = 1) -> list[FloatArray]:
     """Uniforms ``col .. col + k - 1`` (from 0) of each stream: ``_pcg64_doubles_many`` at
     one step per row, the first state jumped to, the next ones stepped from it."""
-    jumps = _jumps(1 << max(6, int(col.max(initial=0)).bit_length()))  # a few sizes, cached
-    if len(col) and (col == col[0]).all():  # one slot for all (e.g. deals in step): 0-d words
-        a_hi, a_lo, c_hi, c_lo = (np.asarray(x[int(col[0])]) for x in jumps)
-    else:
-        a_hi, a_lo, c_hi, c_lo = (x[col] for x in jumps)
-    s_hi, s_lo = _mul128(state[0], state[1], a_hi, a_lo)
-    t_hi, t_lo = _mul128(state[2], state[3], c_hi, c_lo)
-    lo = s_lo + t_lo
-    hi = s_hi + t_hi + (lo < s_lo).astype(np.uint64)
+    hi, lo = _jump(state, col)
     out = [_double(hi, lo)]
     for _ in range(k - 1):  # the LCG's step: state * a + inc
         m_hi, m_lo = _mul128(hi, lo, _A_HI, _A_LO)
@@ -273,8 +270,27 @@ def _draw(state: tuple[U64, ...], col: IntArray, k: int = 1) -> list[FloatArray]
     return out
 
 
+def _jump(state: tuple[U64, ...], col: IntArray) -> tuple[U64, U64]:
+    """The state of uniform ``col`` (from 0) of each stream, jumped to from its seed state."""
+    jumps = _jumps(1 << max(6, int(col.max(initial=0)).bit_length()))  # a few sizes, cached
+    if len(col) and (col == col[0]).all():  # one slot for all (e.g. deals in step): 0-d words
+        a_hi, a_lo, c_hi, c_lo = (np.asarray(x[int(col[0])]) for x in jumps)
+    else:
+        a_hi, a_lo, c_hi, c_lo = (x[col] for x in jumps)
+    s_hi, s_lo = _mul128(state[0], state[1], a_hi, a_lo)
+    t_hi, t_lo = _mul128(state[2], state[3], c_hi, c_lo)
+    lo = s_lo + t_lo
+    hi = s_hi + t_hi + (lo < s_lo).astype(np.uint64)
+    return hi, lo
+
+
+_M128 = (1 << 128) - 1
 _A_HI = np.array(_PCG_MULT >> 64, np.uint64)  # the LCG's multiplier, as 0-d arrays
 _A_LO = np.array(_PCG_MULT & ((1 << 64) - 1), np.uint64)
+_A2_HI = np.array((_PCG_MULT * _PCG_MULT & _M128) >> 64, np.uint64)  # its square
+_A2_LO = np.array(_PCG_MULT * _PCG_MULT & ((1 << 64) - 1), np.uint64)
+_A1_HI = np.array((_PCG_MULT + 1) >> 64, np.uint64)  # 1 + a (no carry out of 128 bits)
+_A1_LO = np.array((_PCG_MULT + 1) & ((1 << 64) - 1), np.uint64)
 
 
 def _double(hi: U64, lo: U64) -> FloatArray:
@@ -392,18 +408,17 @@ class _Block:
         self.stage0 = np.empty(n, np.int64)
         self.arrival = np.zeros(n)
         self.keys = np.empty(n, np.uint64)
-        for r in range(b):
-            o = int(self.offset[r])
-            self.type[o : o + n_live] = m.deal_type
-            self.stage0[o : o + n_live] = m.deal_stage
-            self.keys[o : o + n_live] = m.deal_keys
-            if extra[r]:
-                sl = slice(o + n_live, int(self.offset[r + 1]))
-                self.type[sl] = np.concatenate([np.full(len(x[2]), x[0]) for x in extra[r]])
-                self.stage0[sl] = np.concatenate([np.full(len(x[2]), x[1]) for x in extra[r]])
-                self.arrival[sl] = np.concatenate([x[2] for x in extra[r]])
-                self.keys[sl] = np.concatenate([x[3] for x in extra[r]])
-        self.states = _seed_states(self.words[self.rep], Purpose.DEAL_STAGES, self.keys)
+        live_rows = (self.offset[:-1, None] + np.arange(n_live)).ravel()  # every rep's, at once
+        self.type[live_rows] = np.tile(m.deal_type, b)
+        self.stage0[live_rows] = np.tile(m.deal_stage, b)
+        self.keys[live_rows] = np.tile(m.deal_keys, b)
+        for r in (r for r in range(b) if extra[r]):
+            sl = slice(int(self.offset[r]) + n_live, int(self.offset[r + 1]))
+            self.type[sl] = np.concatenate([np.full(len(x[2]), x[0]) for x in extra[r]])
+            self.stage0[sl] = np.concatenate([np.full(len(x[2]), x[1]) for x in extra[r]])
+            self.arrival[sl] = np.concatenate([x[2] for x in extra[r]])
+            self.keys[sl] = np.concatenate([x[3] for x in extra[r]])
+        self.states = _seed_states(self.words, Purpose.DEAL_STAGES, self.keys, self.rep)
 
     def slot(self, g: IntArray, col: IntArray | int) -> FloatArray:
         """Deal g's uniform at ``col`` of its stage stream (streams.py's slots), computed for
@@ -428,6 +443,8 @@ class _Block:
             n_types, s
         )
         self.has_exits = np.array([[ex is not None for ex in p.exits] for p in m.types], bool)
+        # the visits that read their second draw: exits (hazards included) and rework
+        self.reads_u1 = self.has_exits | (self.rework_to >= 0)
         self.has_hazard = np.array(
             [[ex is not None and ex.hazard is not None for ex in p.exits] for p in m.types], bool
         )
@@ -548,6 +565,10 @@ class _Block:
         self.declined = np.zeros(self.b, bool)
         self.events = _Events()
         visits = np.zeros(n * s, np.int64)  # (deal, stage) flat: visits so far
+        # a stage is entered again only by rework or by an exit to it or to one before it
+        stage_of = np.arange(s)[None, :, None]
+        back = (self.exit_to >= 0) & (self.exit_to <= stage_of) & self.has_exits[:, :, None]
+        revisits = bool((self.rework_to >= 0).any() or back.any())
         given_any = not np.isnan(self.first_dur).all()  # live deals' conditioned first visits
         first_any = not np.isnan(self.first_ratio).all()
         at = self.stage0.copy()  # the stage each deal enters next (before the type's skips)
@@ -560,6 +581,9 @@ class _Block:
         t = self.arrival[g]
         now = self._starts(g)  # the event each deal's process runs in
         rec: list[tuple[npt.NDArray[Any], ...]] = []  # deal, stage, visit, start, end, kind, events
+        # each deal's stream state at its last draw, and that draw's slot (none yet: -1)
+        zero = np.zeros(len(g), np.uint64)
+        chain: tuple[U64, U64, IntArray] = (zero, zero, np.full(len(g), -1, np.int64))
         step = 0
         while len(g):
             if step > _MAX_STEPS:
@@ -571,12 +595,17 @@ class _Block:
             if done.any():
                 self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
                 g, t, ty, st, now = g[~done], t[~done], ty[~done], st[~done], now[~done]
+                chain = (chain[0][~done], chain[1][~done], chain[2][~done])
             self.reached[g] = st
-            at_cell = g * s + st
-            v = visits[at_cell]
-            visits[at_cell] += 1
+            if revisits:
+                at_cell = g * s + st
+                v = visits[at_cell]
+                visits[at_cell] += 1
+            else:  # every visit a deal's first of its stage
+                v = np.zeros(len(g), np.int64)
             base = SLOT_VISITS + 3 * (v * s + st)
-            u0, u1, u2 = self.slots(g, base, 3)
+            u1_read = self.reads_u1.ravel()[ty * s + st]
+            u0, u1, u2, last = self._visit_draws(g, base, chain, u1_read)
             dur, k = self._times(g, ty, st, u0, u1)
             # a live deal's first visit, of the stage it is in: conditioned on the days spent
             if given_any:
@@ -607,6 +636,7 @@ class _Block:
             self.decision[g[won | lost]] = end[won | lost]
             keep = ~(run_out | (go < 0))
             g, t, now = g[keep], end[keep], then[keep]
+            chain = (last[0][keep], last[1][keep], base[keep] + 2)
             at[g] = go[keep]
             step += 1
         ints = (0, 1, 2, 5, 6, 7)
@@ -621,6 +651,49 @@ class _Block:
         )
         self.v_start, self.v_exit = cols[3], cols[4]
         self.v_kind, self.v_began, self.v_ended = (c.astype(np.int64, copy=False) for c in cols[5:])
+
+    def _visit_draws(
+        self, g: IntArray, base: IntArray, chain: tuple[U64, U64, IntArray], reads_u1: BoolArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, tuple[U64, U64]]:
+        """Uniforms ``base .. base + 2`` of each deal's stage stream (as ``slots(g, base, 3)``)
+        and the state of the last one. A deal whose last draw was at ``base - 1`` (a visit
+        followed by the next stage's) steps on from it instead of jumping from its seed; the
+        middle draw, read only by exits and rework, is skipped when no visit here reads it
+        (the third is two steps on: ``a**2 state + (1 + a) inc``). u1 is then NaN."""
+        sh, sl, ih, il = (x[g] for x in self.states)
+        chained = chain[2] == base - 1
+        if chained.all():  # the LCG's step from the previous draw
+            m_hi, m_lo = _mul128(chain[0], chain[1], _A_HI, _A_LO)
+            lo = m_lo + il
+            hi = m_hi + ih + (lo < m_lo).astype(np.uint64)
+        else:  # jumped to from the seed state, as _draw does
+            hi, lo = _jump((sh, sl, ih, il), base)
+            if chained.any():
+                m_hi, m_lo = _mul128(chain[0][chained], chain[1][chained], _A_HI, _A_LO)
+                c_lo = m_lo + il[chained]
+                hi[chained] = m_hi + ih[chained] + (c_lo < m_lo).astype(np.uint64)
+                lo[chained] = c_lo
+        u0 = _double(hi, lo)
+        if reads_u1.any():
+            m_hi, m_lo = _mul128(hi, lo, _A_HI, _A_LO)
+            lo = m_lo + il
+            hi = m_hi + ih + (lo < m_lo).astype(np.uint64)
+            u1 = _double(hi, lo)
+            m_hi, m_lo = _mul128(hi, lo, _A_HI, _A_LO)
+            lo = m_lo + il
+            hi = m_hi + ih + (lo < m_lo).astype(np.uint64)
+        else:
+            u1 = np.full(len(g), np.nan)
+            i2h, i2l = self.inc_twice
+            m_hi, m_lo = _mul128(hi, lo, _A2_HI, _A2_LO)
+            lo = m_lo + i2l[g]
+            hi = m_hi + i2h[g] + (lo < m_lo).astype(np.uint64)
+        return u0, u1, _double(hi, lo), (hi, lo)
+
+    @functools.cached_property
+    def inc_twice(self) -> tuple[U64, U64]:
+        """Each deal's stage-stream increment times ``1 + a`` (two steps' share of it)."""
+        return _mul128(self.states[2], self.states[3], _A1_HI, _A1_LO)
 
     def _starts(self, g: IntArray) -> IntArray:
         """The events that start deal processes, as _Run.run makes them: deals there at time
@@ -954,20 +1027,23 @@ class _Block:
         stage_costs = np.stack([t.stage_cost for t in m.types])
         deal_type = self.type[deal]
         cell = deal_type * m.n_stages + stage  # (type, stage), flat
-        held_all = types.reshape(types.shape[0] * types.shape[1], types.shape[2])[cell]
+        held_all = np.take(types.reshape(types.shape[0] * types.shape[1], -1), cell, axis=0)
         held_days = np.nan_to_num(exit_t, nan=horizon) - start
         people_all = held_days[:, None] * held_all
         n_pools = len(m.pool_ids)
         # costs as _Run._records adds them, deal by deal in visit order (a matrix product per
         # replication, on the same rows as the engine's); busy days likewise
-        per_visit = np.empty(len(deal))
-        busy = np.empty((self.b, n_pools))
-        for r in range(self.b):
-            a, z = int(bounds[r]), int(bounds[r + 1])
-            per_visit[a:z] = people_all[a:z] @ m.cost_per_day
-            busy[r] = people_all[a:z].sum(axis=0)
-        # bincount adds in input order from zero, as np.add.at into zeros does (and faster)
-        cost = np.asarray(np.bincount(deal, per_visit, minlength=self.n), np.float64)
+        visit_rep = self.rep[deal]
+        busy = _busy(people_all, visit_rep, bounds, self.b)
+        if m.cost_per_day.any():
+            per_visit = np.empty(len(deal))
+            for r in range(self.b):
+                a, z = int(bounds[r]), int(bounds[r + 1])
+                per_visit[a:z] = people_all[a:z] @ m.cost_per_day
+            # bincount adds in input order from zero, as np.add.at into zeros does (and faster)
+            cost = np.asarray(np.bincount(deal, per_visit, minlength=self.n), np.float64)
+        else:  # finite people-days times zero rates: each visit adds (+ or -) zero to zero
+            cost = np.zeros(self.n)
         if stage_costs.any():  # adding zeros changes nothing
             stage_cost = np.where(np.isnan(exit_t), 0.0, stage_costs[deal_type, stage])
             if stage_cost.any():
@@ -1195,6 +1271,23 @@ def _by_rep_time(rep: IntArray, time: FloatArray, then: IntArray) -> IntArray:
     if ((j[1:] == j[:-1]) & ((r[1:] != r[:-1]) | (t[1:] != t[:-1]))).any():
         return np.lexsort((then, time, rep))
     return by
+
+
+def _busy(people: FloatArray, rep: IntArray, bounds: IntArray, b: int) -> FloatArray:
+    """``people[a:z].sum(axis=0)`` for each replication's rows ``bounds[r]:bounds[r + 1]``
+    (``rep`` sorted). Summed down a column of a C-ordered (rows, pools >= 2) array, numpy adds
+    row after row, as bincount does from zero: the same floats unless a replication's first
+    term is -0.0 (0.0 + -0.0 is 0.0). One pool is one contiguous run, summed pairwise: then,
+    or with any -0.0, replication by replication."""
+    n_pools = people.shape[1]
+    if n_pools >= 2 and not np.signbit(people).any():
+        return np.stack(
+            [np.bincount(rep, people[:, p], minlength=b) for p in range(n_pools)], axis=1
+        )
+    busy = np.empty((b, n_pools))
+    for r in range(b):
+        busy[r] = people[int(bounds[r]) : int(bounds[r + 1])].sum(axis=0)
+    return busy
 
 
 def _remaining(sampler: Sampler, u: FloatArray, elapsed: FloatArray) -> FloatArray:

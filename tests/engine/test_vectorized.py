@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,13 @@ import simsales
 from simsales.engine.model import compile_model
 from simsales.engine.replication import RepRecords, run_replication
 from simsales.engine.streams import Streams, replication_seeds
-from simsales.engine.vectorized import block_uniforms, run_block, run_replications, unsupported
+from simsales.engine.vectorized import (
+    _busy,
+    block_uniforms,
+    run_block,
+    run_replications,
+    unsupported,
+)
 from simsales.errors import SimsalesError
 
 BENCHMARK = Path(__file__).parents[2] / "scenarios" / "benchmark-200.yaml"
@@ -190,6 +197,24 @@ def test_block_streams_are_the_engines_streams() -> None:
         words = np.tile(np.asarray(seq.generate_state(4, np.uint64), np.uint64), (len(keys), 1))
         got = block_uniforms(words, 1, keys, 9)
         assert np.array_equal(got, Streams(seq).uniforms_many(1, keys, 9))
+
+
+@pytest.mark.parametrize("pools", [0, 1, 2, 3, 5])
+def test_busy_days_summed_at_once_are_the_per_replication_sums(pools: int) -> None:
+    """_busy (one bincount per pool) against numpy's own sum of each replication's rows, on
+    magnitudes far apart (any other order of additions shows), with empty replications and a
+    replication whose every term is -0.0."""
+    rng = np.random.default_rng(pools)
+    sizes = rng.integers(0, 300, 40)
+    sizes[3] = 0
+    rep = np.repeat(np.arange(len(sizes)), sizes)
+    bounds = np.r_[0, np.cumsum(sizes)]
+    people = rng.random((len(rep), pools)) * 10.0 ** rng.integers(-8, 9, (len(rep), pools))
+    for case in (people, np.where(rep[:, None] == 5, -0.0, people)):
+        got = _busy(case, rep, bounds, len(sizes))
+        want = np.array([case[a:z].sum(axis=0) for a, z in itertools.pairwise(bounds)])
+        assert got.shape == want.shape == (len(sizes), pools)
+        assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
 
 
 def test_unknown_engine_is_refused() -> None:
