@@ -785,9 +785,8 @@ def _won_calendar_drift(
     rejects, the wins' relative variance beyond Poisson noise (method of moments, as a
     variance of the log) becomes one of the log-odds by the delta method (divided by
     ``(1 - p)^2``: multiplying the odds by ``m`` multiplies a small won share by about
-    ``m^(1 - p)``); otherwise it is 0. So it is zero when
-    the hazards (and the cycle) explain the months, and large when wins follow the calendar in
-    a way they do not."""
+    ``m^(1 - p)``); otherwise it is 0. So it is zero when the hazards (and the cycle) explain
+    the months, and large when wins follow the calendar in a way they do not."""
     start = h.observed_from.normalize()
     months = _months(start, t + pd.Timedelta(days=1))
     whole = [m for m in months if m.start_time >= start and m.end_time <= t + pd.Timedelta(days=1)]
@@ -805,22 +804,17 @@ def _won_calendar_drift(
         to = v["to"].where(v["to"] != "")
         if (to == "won").sum() == 0:
             continue
-        if stage in chosen:
-            won = v[to == "won"]
-            k = (won["left"].dt.year - first.year) * 12 + won["left"].dt.month - first.month
-            k = k.to_numpy()
-            ok = (k >= 0) & (k < n_months)
-            observed += np.bincount(k[ok].astype(np.int64), minlength=n_months)
-            by_calendar += [chosen[stage].won_expected.get(m, 0.0) for m in whole]
-            continue
-        aj = aalen_johansen(v["days"], to, v["entry"])
-        before = np.concatenate([[1.0], aj.surv[:-1]])
-        hazard = np.where(before > 0, aj.jumps["won"] / np.maximum(before, 1e-300), 0.0)
         won = v[to == "won"]
         k = (won["left"].dt.year - first.year) * 12 + won["left"].dt.month - first.month
         k = k.to_numpy()
         ok = (k >= 0) & (k < n_months)
         observed += np.bincount(k[ok].astype(np.int64), minlength=n_months)
+        if stage in chosen:
+            by_calendar += [chosen[stage].won_expected.get(m, 0.0) for m in whole]
+            continue
+        aj = aalen_johansen(v["days"], to, v["entry"])
+        before = np.concatenate([[1.0], aj.surv[:-1]])
+        hazard = np.where(before > 0, aj.jumps["won"] / np.maximum(before, 1e-300), 0.0)
         entered = ((v["entered"] - first) / day).to_numpy(dtype=np.float64)
         entry = v["entry"].to_numpy(dtype=np.float64)
         lo = np.where(entry > 0, entry, -np.inf)  # late entry, as in the estimate
