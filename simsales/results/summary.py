@@ -324,6 +324,10 @@ def period_revenue(forecast: Forecast, t0: float, t1: float) -> np.ndarray:
         d["decision_t"].to_numpy(), t0, t1
     )
     first = forecast.provenance.get("first_replication", 0)
+    if not inside.any() and d["revenue"].dtype == np.float64:
+        # nothing won in the period (e.g. quarters after the pipeline is decided): the sums
+        # below would be +0.0 in every replication
+        return np.zeros(forecast.replications)
     by_rep = d["revenue"].where(inside, 0.0).groupby(d["replication"]).sum()
     return by_rep.reindex(range(first, first + forecast.replications), fill_value=0.0).to_numpy()
 
