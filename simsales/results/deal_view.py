@@ -135,10 +135,14 @@ def row_attribute(forecast: Forecast, attributes: pd.DataFrame, by: str) -> npt.
     if by not in ATTRIBUTES:
         raise SimsalesError(f"cannot roll up by {by!r}; {did_you_mean(by, ATTRIBUTES)}")
     d = forecast.deals
+    # worked out once per distinct value, then spread to the rows: the same strings
     if by == "type":
-        return d["type"].astype(str).to_numpy()
-    deal = d["deal"].astype(str)
-    mapped = deal.map(attributes[by]) if len(attributes) else pd.Series(None, index=d.index)
+        codes, uniques = pd.factorize(d["type"], use_na_sentinel=False)
+        return np.asarray(pd.Series(uniques).astype(str).to_numpy())[codes]
+    codes, uniques = pd.factorize(d["deal"], use_na_sentinel=False)
+    deal = pd.Series(uniques).astype(str)
+    mapped = deal.map(attributes[by]) if len(attributes) else pd.Series(None, index=deal.index)
+    named = np.asarray(mapped.where(mapped.notna(), UNASSIGNED).astype(str).to_numpy())[codes]
     if by == "stage":  # new deals start in their own stage: the stage they were in at the start
-        mapped = mapped.where(d["live"].to_numpy(), UNASSIGNED)
-    return mapped.where(mapped.notna(), UNASSIGNED).astype(str).to_numpy()
+        named = np.where(d["live"].to_numpy(), named, UNASSIGNED)
+    return named

@@ -324,6 +324,10 @@ def period_revenue(forecast: Forecast, t0: float, t1: float) -> np.ndarray:
         d["decision_t"].to_numpy(), t0, t1
     )
     first = forecast.provenance.get("first_replication", 0)
+    if not inside.any() and d["revenue"].dtype == np.float64:
+        # nothing won in the period (e.g. quarters after the pipeline is decided): the sums
+        # below would be +0.0 in every replication
+        return np.zeros(forecast.replications)
     by_rep = d["revenue"].where(inside, 0.0).groupby(d["replication"]).sum()
     return by_rep.reindex(range(first, first + forecast.replications), fill_value=0.0).to_numpy()
 
@@ -395,13 +399,39 @@ def portfolio_close_times(forecast: Forecast) -> pd.DataFrame:
     t = np.where(live["outcome"] == "open", np.inf, live["decision_t"].to_numpy())
     first = forecast.provenance.get("first_replication", 0)
     reps = range(first, first + forecast.replications)
-    by_rep = pd.Series(t, index=live["replication"].to_numpy()).groupby(level=0)
+    rep = live["replication"].to_numpy()
     out = pd.DataFrame(index=pd.Index(reps, name="replication"))
+    grid = _per_replication_grid(t, rep, out.index.to_numpy())
+    if grid is not None:
+        # one 2-D quantile picks the same elements as the per-group loop below
+        for name, q in CLOSE_SHARES.items():
+            out[name] = np.quantile(grid, q, axis=1, method="inverted_cdf")
+        return out
+    by_rep = pd.Series(t, index=rep).groupby(level=0)
     for name, q in CLOSE_SHARES.items():
         # inverted-CDF quantile: a time at which one of the deals was actually decided
         values = by_rep.apply(lambda x, q=q: float(np.quantile(x, q, method="inverted_cdf")))
         out[name] = values.reindex(out.index)
     return out
+
+
+def _per_replication_grid(
+    values: np.ndarray, rep: np.ndarray, reps: np.ndarray
+) -> np.ndarray | None:
+    """``values`` as a (replication, deal) array when every replication in ``reps`` has
+    the same number of them, else None (the caller then groups them one by one)."""
+    if len(reps) == 0 or len(values) % len(reps):
+        return None
+    order = np.argsort(rep, kind="stable")
+    rep_sorted = rep[order]
+    per = len(values) // len(reps)
+    if per == 0 or not np.array_equal(rep_sorted[::per], reps):
+        return None
+    if not np.array_equal(
+        rep_sorted.reshape(len(reps), per), np.repeat(reps, per).reshape(-1, per)
+    ):
+        return None
+    return np.asarray(values, dtype=np.float64)[order].reshape(len(reps), per)
 
 
 def _closing(forecast: Forecast, model: Model) -> pd.DataFrame:
