@@ -232,7 +232,6 @@ class _Arrays:
         total: tuple[tuple[float, ...], ...],
         ratios: tuple[tuple[float, ...], ...],
     ) -> None:
-        self.plan = plan
         self.ages = np.array(plan.ages, np.float64)
         self.bounds = np.array(plan.bounds, np.float64)
         self.month_end = np.append(self.bounds[1:], math.inf)  # of month i: bounds[i + 1]
