@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from simsales.engine.options import Engine, Executor, RunOptions
 from simsales.optimize.options import OptimizeOptions
-from simsales.optimize.plan import Plan
-from simsales.optimize.planner import plan_staffing
-from simsales.results.compare import Comparison, Variants, compare_scenarios, resolve_variants
-from simsales.results.explain import Explanation, explain_delta, explain_forecasts, relaxations
 from simsales.results.forecast import Forecast
-from simsales.results.risk_contribution import RiskContribution, contribution_of_risks
 from simsales.results.simulation import simulate_scenario
 from simsales.scenario.load import load, with_overlay
 from simsales.scenario.schema import Precision, Scenario
+
+# What only compare, explain, risk_contribution and optimize use is imported inside them: the
+# optimizer brings PuLP and scipy.stats, which `simsales run` (simulate) would pay for at start-up.
+if TYPE_CHECKING:
+    from simsales.optimize.plan import Plan
+    from simsales.results.compare import Comparison, Variants
+    from simsales.results.explain import Explanation
+    from simsales.results.risk_contribution import RiskContribution
 
 __all__ = [
     "OptimizeOptions",
@@ -106,6 +109,8 @@ def compare(
     """
     if options is None:
         options = RunOptions(replications, seed, workers, executor, scheduler, progress)
+    from simsales.results.compare import compare_scenarios, resolve_variants
+
     base = scenario if isinstance(scenario, Scenario) else load(scenario)
     return compare_scenarios(base, resolve_variants(base, variants), options)
 
@@ -131,6 +136,8 @@ def risk_contribution(
     """
     if options is None:
         options = RunOptions(replications, seed, workers, executor, scheduler, progress)
+    from simsales.results.risk_contribution import contribution_of_risks
+
     base = scenario if isinstance(scenario, Scenario) else load(scenario)
     return contribution_of_risks(base, options, base_forecast=base_forecast)
 
@@ -157,6 +164,8 @@ def explain(
     ``target`` replaces the scenario's target for the period; ``base_forecast``: the base
     already simulated with these replications and seed, to save running it again.
     """
+    from simsales.results.explain import explain_forecasts, relaxations
+
     if options is None:
         options = RunOptions(replications, seed, workers, executor, scheduler, progress)
     base = scenario if isinstance(scenario, Scenario) else load(scenario)
@@ -180,6 +189,8 @@ def explain_comparison(
     """Each variant's change of ``period``'s gap, explained: :func:`explain` of the base and of
     every variant (reusing the comparison's runs), then the paired differences of their
     contributions (simsales.results.explain.explain_delta), by variant name."""
+    from simsales.results.explain import explain_delta
+
     run = (options or RunOptions()).replace(
         replications=comparison.replications, seed=comparison.seed
     )
@@ -234,6 +245,8 @@ def optimize(
     (in-sample) and on ``replications`` fresh ones (out-of-sample, seed + 1): ``plan.robust``.
     ``slip_months`` and mitigations do not apply there (the fluid backlog replaces the slip).
     """
+    from simsales.optimize.planner import plan_staffing
+
     unknown = sorted(set(keywords) - OptimizeOptions.names())
     if unknown:
         raise TypeError(f"optimize() got unexpected keyword arguments {unknown}")

@@ -58,6 +58,14 @@ def test_validate_imports_none_of_the_heavy_libraries(name: str) -> None:
     assert _heavy(modules, ("simsales.commands.run", "simsales.commands.calibrate")) == []
 
 
+def test_run_imports_neither_the_optimizer_nor_scipy_stats(tmp_path: Path) -> None:
+    out = tmp_path / "forecast.json"
+    modules = _imported("run", str(SCENARIOS / "minimal.yaml"), "-n", "3", "-o", str(out))
+    assert out.exists()  # it did simulate and write the forecast
+    assert "simsales.results.summary" in modules
+    assert _heavy(modules, ("pulp", "scipy.stats", "simsales.optimize.planner")) == []
+
+
 def test_help_still_lists_every_command() -> None:
     modules = _imported("--help")
     assert {"simsales.commands.run", "simsales.commands.calibrate"} <= modules

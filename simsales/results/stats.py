@@ -3,6 +3,10 @@
 - probabilities: Wilson score interval (good near 0 and 1, where the normal one is not);
 - means: normal interval from the standard error (replications are i.i.d.);
 - percentiles: distribution-free order-statistic interval (ranks from the binomial).
+
+The normal and binomial quantiles come from ``scipy.special`` (the functions ``scipy.stats``
+itself calls, so the same numbers): every run summarises, and importing ``scipy.stats`` would
+add about half a second to each command's start-up. A test holds them to ``scipy.stats``.
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special
 
 __all__ = ["Z95", "mean_interval", "percentile_interval", "ratio_interval", "wilson"]
 
-Z95 = float(stats.norm.ppf(0.975))
+Z95 = float(special.ndtri(0.975))
 
 
 def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float, float]:
@@ -64,10 +68,24 @@ def percentile_interval(
 @functools.lru_cache(maxsize=1024)  # a summary asks for the same few (n, q) per deal and period
 def _ranks(n: int, q: float, level: float) -> tuple[int, int]:
     """The Binomial(n, q) ranks of percentile_interval's bounds."""
-    return (
-        int(stats.binom.ppf((1 - level) / 2, n, q)),
-        int(stats.binom.ppf(1 - (1 - level) / 2, n, q)),
-    )
+    return _binom_ppf((1 - level) / 2, n, q), _binom_ppf(1 - (1 - level) / 2, n, q)
+
+
+def _binom_ppf(p: float, n: int, q: float) -> int:
+    """``scipy.stats.binom.ppf(p, n, q)`` for ``0 < p < 1``: the smallest ``k`` with
+    ``P(K <= k) >= p``, found from the continuous inverse (``bdtrik``) by stepping on the CDF.
+    A CDF within rounding (``1e-12`` relative) of ``p`` counts as reaching it: at an exact tie
+    (``P(K <= 3) = 0.5`` for ``n = 7, q = 0.5``) the rounding of the CDF must not decide."""
+    if not 0.0 < q < 1.0:  # a degenerate binomial: every draw is 0 (q = 0) or n (q = 1)
+        return 0 if q <= 0.0 else n
+    reach = p * (1.0 - 1e-12)
+    guess = float(special.bdtrik(p, n, q))  # NaN for a q too close to 0 or 1: step from the end
+    k = min(max(math.ceil(guess), 0), n) if math.isfinite(guess) else (0 if q < 0.5 else n)
+    while k > 0 and float(special.bdtr(k - 1, n, q)) >= reach:
+        k -= 1
+    while k < n and float(special.bdtr(k, n, q)) < reach:
+        k += 1
+    return k
 
 
 def ratio_interval(

@@ -1,0 +1,53 @@
+"""The summary's interval helpers against scipy.stats, their oracle (simsales.results.stats
+computes the same quantiles from scipy.special to keep scipy.stats out of start-up)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
+
+from simsales.results.stats import Z95, _binom_ppf, _ranks, percentile_interval
+
+
+def test_the_normal_quantile_is_scipys() -> None:
+    assert float(stats.norm.ppf(0.975)) == Z95
+
+
+@given(
+    n=st.integers(1, 200_000),
+    q=st.floats(0.0, 1.0),
+    p=st.sampled_from([0.005, 0.025, 0.05, 0.1, 0.9, 0.95, 0.975, 0.995]),
+)
+def test_binomial_quantile_matches_scipy(n: int, q: float, p: float) -> None:
+    mine = _binom_ppf(p, n, q)
+    theirs = stats.binom.ppf(p, n, q)
+    if mine != theirs:  # only at an exact tie, where the CDF's last bit decides (below)
+        cdf = stats.binom.cdf(min(mine, theirs), n, q)
+        assert abs(mine - theirs) == 1 and math.isclose(cdf, p, rel_tol=1e-9)
+
+
+def test_binomial_quantile_at_an_exact_tie_is_the_smallest_reaching_rank() -> None:
+    # P(K <= 3) = 1/2 exactly for Binomial(7, 1/2): the 0.5 quantile is 3
+    assert _binom_ppf(0.5, 7, 0.5) == 3
+    assert _binom_ppf(0.1, 1, 0.9) == 0  # P(K <= 0) = 0.1 exactly
+
+
+def test_the_percentile_interval_covers_the_true_quantile_at_95_percent() -> None:
+    # the distribution-free interval of the median of U(0, 1) from n = 50 draws: its coverage
+    # is the binomial probability of its ranks, at least 0.95; 2,000 trials give an MC SE of
+    # about 0.5 percentage points, so 3 SE below 0.95 is the bound
+    rng = np.random.default_rng(3)
+    n, trials = 50, 2000
+    lo_rank, hi_rank = _ranks(n, 0.5, 0.95)
+    exact = stats.binom.cdf(hi_rank - 1, n, 0.5) - stats.binom.cdf(lo_rank - 1, n, 0.5)
+    assert exact >= 0.95
+    hits = 0
+    for _ in range(trials):
+        _, lo, hi = percentile_interval(rng.random(n), 0.5)
+        hits += lo <= 0.5 <= hi
+    se = math.sqrt(exact * (1 - exact) / trials)
+    assert abs(hits / trials - exact) < 4 * se
