@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from simsales.errors import SimsalesError
-from simsales.results.records import model_of
+from simsales.results.records import decided_between, model_of
 from simsales.scenario.load import load_dict
 from simsales.scenario.references import did_you_mean
 from simsales.scenario.schema import PERIOD_PATTERN, Scenario
@@ -93,10 +93,8 @@ def period_bounds(forecast: Forecast, period: str) -> tuple[float, float]:
 def won_in(forecast: Forecast, t0: float, t1: float) -> npt.NDArray[np.bool_]:
     """Per row of ``forecast.deals``: won with its close date inside ``[t0, t1)`` (the calendar's
     one day convention, as :func:`simsales.results.summary.period_revenue` counts)."""
-    d = forecast.deals
-    calendar = model_of(forecast).calendar
-    decided = calendar.decided_in(d["decision_t"].to_numpy(), t0, t1)
-    return np.asarray((d["outcome"] == "won").to_numpy() & decided, dtype=bool)
+    decided = decided_between(forecast, t0, t1)
+    return np.asarray((forecast.deals["outcome"] == "won").to_numpy() & decided, dtype=bool)
 
 
 def by_replication(forecast: Forecast, values: npt.ArrayLike, groups: Any = None) -> pd.DataFrame:

@@ -18,7 +18,15 @@ from simsales.engine.model import Model
 if TYPE_CHECKING:  # only in annotations: forecast.py calls this module
     from simsales.results.forecast import Forecast
 
-__all__ = ["Stays", "codes", "model_of", "queued_at_horizon", "replication_index", "stays"]
+__all__ = [
+    "Stays",
+    "codes",
+    "decided_between",
+    "model_of",
+    "queued_at_horizon",
+    "replication_index",
+    "stays",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -30,6 +38,30 @@ def model_of(forecast: Forecast) -> Model:
     if forecast.model is None:
         raise ValueError("this forecast has no model; load it with Forecast.load")
     return forecast.model
+
+
+def decided_between(forecast: Forecast, t0: float, t1: float) -> npt.NDArray[np.bool_]:
+    """Per row of ``forecast.deals``: decided inside the period ``[t0, t1)`` by the calendar's
+    one day convention (:meth:`~simsales.scenario.calendar.WorkCalendar.decided_in`).
+
+    The rows' decision days are computed once per table, not once per period (a summary asks
+    for every quarter of the horizon). The cache holds the ``decision_t`` column it was computed
+    from: under pandas' copy-on-write, writing into the table then gives it a new buffer, so a
+    changed table is computed afresh (and so is one given another model)."""
+    column = forecast.deals["decision_t"]
+    model = model_of(forecast)
+    cached = forecast.__dict__.get("_decision_days")
+    if cached is None or cached[1] is not model or not _same_buffer(cached[0], column):
+        cached = (column, model, model.calendar.end_day(column.to_numpy()))
+        forecast.__dict__["_decision_days"] = cached
+    day = cached[2]
+    with np.errstate(invalid="ignore"):  # NaN: not decided
+        return np.asarray((day >= t0) & (day < t1), dtype=bool)
+
+
+def _same_buffer(a: pd.Series, b: pd.Series) -> bool:
+    x, y = a.to_numpy(), b.to_numpy()
+    return x.shape == y.shape and x.__array_interface__["data"] == y.__array_interface__["data"]
 
 
 def codes(values: pd.Series, categories: tuple[str, ...] | list[str]) -> IntArray:

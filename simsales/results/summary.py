@@ -17,6 +17,7 @@ import pandas as pd
 
 from simsales.engine.model import Model
 from simsales.i18n import period_sort_key
+from simsales.results.records import decided_between
 from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.stats import mean_interval, percentile_interval, wilson
 from simsales.results.views import SUMMARY_HTML, SUMMARY_TABLES, view
@@ -319,10 +320,7 @@ def period_revenue(forecast: Forecast, t0: float, t1: float) -> np.ndarray:
     calendar's one day convention (``WorkCalendar.decided_in``), so dates and periods agree.
     """
     d = forecast.deals
-    calendar = _model(forecast).calendar
-    inside = (d["outcome"] == "won").to_numpy() & calendar.decided_in(
-        d["decision_t"].to_numpy(), t0, t1
-    )
+    inside = (d["outcome"] == "won").to_numpy() & decided_between(forecast, t0, t1)
     first = forecast.provenance.get("first_replication", 0)
     if not inside.any() and d["revenue"].dtype == np.float64:
         # nothing won in the period (e.g. quarters after the pipeline is decided): the sums

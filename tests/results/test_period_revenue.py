@@ -126,3 +126,19 @@ def _period_dates(label: str) -> tuple[np.datetime64, np.datetime64]:
     else:
         first, months = np.datetime64(f"{year}-01", "M"), 12
     return first.astype("datetime64[D]"), (first + months).astype("datetime64[D]")
+
+
+def test_a_table_changed_after_a_first_sum_is_summed_afresh() -> None:
+    # the decision days are computed once per deals table: writing into the table (a user's
+    # what-if on a result) must not leave the old days in use
+    forecast = simsales.simulate("scenarios/minimal.yaml", replications=20, seed=3)
+    model = forecast.model
+    assert model is not None
+    label, t0, t1, _ = report_periods(model)[0]
+    before = period_revenue(forecast, t0, t1)
+    won = forecast.deals.index[(forecast.deals["outcome"] == "won").to_numpy()]
+    assert before.sum() > 0 and len(won) > 0, label
+    forecast.deals.loc[won, "decision_t"] = t1 + 1.0  # every win after the period
+    assert period_revenue(forecast, t0, t1).sum() == 0.0
+    forecast.deals["decision_t"] = max(t0, 0.0) + 1.0  # a new column: every win inside
+    assert period_revenue(forecast, t0, t1).sum() == forecast.deals["revenue"].sum()
