@@ -107,24 +107,33 @@ def by_replication_many(
     forecast: Forecast, values: dict[Any, npt.ArrayLike], groups: Any = None
 ) -> dict[Any, pd.DataFrame]:
     """:func:`by_replication` of several per-row values over the same groups, grouped once
-    (each column is summed alone, as if grouped on its own: the same numbers)."""
+    (each column is summed alone, as if grouped on its own: the same numbers).
+
+    A value that is zero on every row (a period no deal closes in) is not summed: its table is
+    the zeros the sums would give, shaped like the others."""
     d = forecast.deals
     first = int(forecast.provenance.get("first_replication", 0))
     keys = [d["replication"].to_numpy()]
     if groups is not None:
         keys.append(np.asarray(groups))
-    names = list(values)
-    columns = pd.DataFrame(
-        {i: np.asarray(v, dtype=np.float64) for i, v in enumerate(values.values())}
-    )
+    arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
+    names = list(arrays)
+    # the first value is always summed: its table gives the shape of the zero ones
+    summed = [i for i, name in enumerate(names) if i == 0 or arrays[name].any()]
+    columns = pd.DataFrame({i: arrays[names[i]] for i in summed})
     sums = columns.groupby(keys).sum()
     reps = range(first, first + forecast.replications)
     wide = sums.unstack() if groups is not None else None  # once: (column, group) columns
-    out = {}
-    for i, name in enumerate(names):
+    out: dict[Any, pd.DataFrame] = {}
+    for i in summed:
         table = wide[i] if wide is not None else sums[i].to_frame("all")
-        out[name] = table.reindex(index=reps, fill_value=0.0).fillna(0.0)
-    return out
+        out[names[i]] = table.reindex(index=reps, fill_value=0.0).fillna(0.0)
+    shape = out[names[0]] if names else None
+    for name in names:
+        if name not in out and shape is not None:
+            zeros = np.zeros(shape.shape)
+            out[name] = pd.DataFrame(zeros, index=shape.index, columns=shape.columns)
+    return {name: out[name] for name in names}
 
 
 def row_attribute(forecast: Forecast, attributes: pd.DataFrame, by: str) -> npt.NDArray[Any]:

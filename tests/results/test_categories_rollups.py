@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from datetime import date
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import simsales
@@ -151,3 +153,23 @@ def test_category_thresholds_must_be_ordered() -> None:
     data = _data() | {"forecast_categories": {"commit": 0.4, "best_case": 0.5}}
     with pytest.raises(ScenarioError, match=r"commit .* >= best_case"):
         simsales.load_dict(data)
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_sums_of_all_zero_values_are_the_zeros_grouping_gives(grouped: bool) -> None:
+    # by_replication_many skips the grouping of a value that is zero on every row (not the
+    # first value, which it always groups): its table must be exactly what grouping gives
+    from simsales.results.deal_view import by_replication_many
+
+    forecast = simulate("scenarios/enterprise-it.yaml", replications=12, seed=5)
+    d = forecast.deals
+    groups = d["deal"].astype(str).to_numpy() if grouped else None
+    zeros = np.zeros(len(d))
+    values = {"won": (d["outcome"] == "won").to_numpy(float), "none": zeros,
+              "revenue": d["revenue"].to_numpy(), "also none": zeros}  # fmt: skip
+    fast = by_replication_many(forecast, values, groups)
+    assert list(fast) == list(values)
+    for name, v in values.items():
+        grouped_alone = by_replication_many(forecast, {name: v}, groups)[name]
+        pd.testing.assert_frame_equal(fast[name], grouped_alone, check_exact=True)
+    assert fast["none"].shape == fast["won"].shape
