@@ -32,6 +32,7 @@ __all__ = [
     "deal_attributes",
     "period_bounds",
     "row_attribute",
+    "row_attribute_codes",
     "scenario_of",
     "won_in",
 ]
@@ -139,17 +140,32 @@ def by_replication_many(
 def row_attribute(forecast: Forecast, attributes: pd.DataFrame, by: str) -> npt.NDArray[Any]:
     """The value of attribute ``by`` on every row of ``forecast.deals`` (:data:`UNASSIGNED`
     where the deal has none, e.g. an owner for a new deal)."""
+    codes, names = row_attribute_codes(forecast, attributes, by)
+    return names[codes]
+
+
+def row_attribute_codes(
+    forecast: Forecast, attributes: pd.DataFrame, by: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
+    """:func:`row_attribute` as ``(codes, names)``: ``names[codes]`` is the value on every row,
+    the names distinct and sorted. Grouping by the integer codes spares hashing a string per row."""
     if by not in ATTRIBUTES:
         raise SimsalesError(f"cannot roll up by {by!r}; {did_you_mean(by, ATTRIBUTES)}")
     d = forecast.deals
     # worked out once per distinct value, then spread to the rows: the same strings
     if by == "type":
         codes, uniques = pd.factorize(d["type"], use_na_sentinel=False)
-        return np.asarray(pd.Series(uniques).astype(str).to_numpy())[codes]
-    codes, uniques = pd.factorize(d["deal"], use_na_sentinel=False)
-    deal = pd.Series(uniques).astype(str)
-    mapped = deal.map(attributes[by]) if len(attributes) else pd.Series(None, index=deal.index)
-    named = np.asarray(mapped.where(mapped.notna(), UNASSIGNED).astype(str).to_numpy())[codes]
+        named = np.asarray(pd.Series(uniques).astype(str).to_numpy())
+    else:
+        codes, uniques = pd.factorize(d["deal"], use_na_sentinel=False)
+        deal = pd.Series(uniques).astype(str)
+        mapped = deal.map(attributes[by]) if len(attributes) else pd.Series(None, index=deal.index)
+        named = np.asarray(mapped.where(mapped.notna(), UNASSIGNED).astype(str).to_numpy())
+    codes = np.asarray(codes, dtype=np.int64)
     if by == "stage":  # new deals start in their own stage: the stage they were in at the start
-        named = np.where(d["live"].to_numpy(), named, UNASSIGNED)
-    return named
+        named = np.append(named, UNASSIGNED)
+        codes = np.where(d["live"].to_numpy(), codes, len(named) - 1)
+    # one code per distinct name (many deals share an owner), in the names' sorted order: the
+    # order grouping by the names themselves gives, so sums run in the same order (same bits)
+    per_name, names = pd.factorize(named, sort=True, use_na_sentinel=False)
+    return np.asarray(per_name, dtype=np.int64)[codes], np.asarray(names, dtype=object)

@@ -20,7 +20,7 @@ from simsales.results.categories import forecast_categories
 from simsales.results.deal_view import (
     by_replication_many,
     deal_attributes,
-    row_attribute,
+    row_attribute_codes,
     scenario_of,
     won_in,
 )
@@ -55,11 +55,12 @@ def rollup(
     scenario = scenario_of(forecast) if scenario is None else scenario
     model = model_of(forecast)
     attrs = deal_attributes(scenario)
-    group = row_attribute(forecast, attrs, by)
+    group, names = row_attribute_codes(forecast, attrs, by)
     d = forecast.deals
     won = (d["outcome"] == "won").to_numpy()
     live = d["live"].to_numpy()
-    live_count = pd.Series(group[live]).value_counts() / max(forecast.replications, 1)
+    live_rows = np.bincount(group[live], minlength=len(names))
+    live_count = dict(zip(names, live_rows / max(forecast.replications, 1), strict=True))
     quotas = getattr(scenario.targets, _QUOTAS[by]) if by in _QUOTAS else {}
     bounds = {label: (t0, t1) for label, t0, t1, _ in report_periods(model)}
     for label in periods or []:
@@ -73,6 +74,7 @@ def rollup(
         },
         group,
     )
+    sums = {k: t.set_axis(names[t.columns.to_numpy(np.int64)], axis=1) for k, t in sums.items()}
     wins = sums.pop(None)
     revenue = sums
     rows = []

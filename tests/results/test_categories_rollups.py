@@ -173,3 +173,29 @@ def test_sums_of_all_zero_values_are_the_zeros_grouping_gives(grouped: bool) -> 
         grouped_alone = by_replication_many(forecast, {name: v}, groups)[name]
         pd.testing.assert_frame_equal(fast[name], grouped_alone, check_exact=True)
     assert fast["none"].shape == fast["won"].shape
+
+
+def test_grouping_by_attribute_codes_sums_exactly_as_by_the_names() -> None:
+    # roll-ups group by integer codes of the attribute; the sums must be the ones grouping by
+    # the names gives, to the last bit (the codes follow the names' sorted order)
+    from simsales.results.deal_view import (
+        ATTRIBUTES,
+        by_replication_many,
+        deal_attributes,
+        row_attribute,
+        row_attribute_codes,
+        scenario_of,
+    )
+
+    forecast = simulate("scenarios/enterprise-it.yaml", replications=15, seed=2)
+    attrs = deal_attributes(scenario_of(forecast))
+    values = {"revenue": forecast.deals["revenue"].to_numpy()}
+    for by in ATTRIBUTES:
+        codes, names = row_attribute_codes(forecast, attrs, by)
+        assert list(names) == sorted(set(names))
+        assert (names[codes] == row_attribute(forecast, attrs, by)).all()
+        by_code = by_replication_many(forecast, values, codes)["revenue"]
+        by_name = by_replication_many(forecast, values, names[codes])["revenue"]
+        by_code.columns = names[by_code.columns.to_numpy()]
+        assert np.array_equal(by_code.to_numpy(), by_name.to_numpy()), by
+        assert list(by_code.columns) == list(by_name.columns)
