@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from simsales.results.deal_view import (
@@ -102,6 +103,24 @@ class Categories:
         }
 
 
+# the roll-up's lines in sorted order: grouping by their codes sums as grouping by the names
+_NAMES = sorted((*CATEGORIES, NEW))
+
+
+def _codes(d: pd.DataFrame, of_deal: dict[str, str]) -> npt.NDArray[np.int64]:
+    """Each row's roll-up line as a code into ``_NAMES``: its deal's category if the deal is
+    live, else :data:`NEW`; one lookup per distinct deal, not one string per row."""
+    deal = d["deal"].astype("category") if d["deal"].dtype != "category" else d["deal"]
+    code = {name: i for i, name in enumerate(_NAMES)}
+    per_deal = np.array(
+        [code[of_deal[str(c)]] if str(c) in of_deal else code[NEW] for c in deal.cat.categories]
+        + [code[NEW]],  # code -1: a missing deal
+        dtype=np.int64,
+    )
+    rows = per_deal[deal.cat.codes.to_numpy()]
+    return np.where(d["live"].to_numpy(), rows, code[NEW])
+
+
 def _given(value: Any) -> Any:
     return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
@@ -159,8 +178,8 @@ def forecast_categories(
         )
     deals = pd.DataFrame(rows)
     of_deal = dict(zip(deals["deal"], deals["category"], strict=True)) if rows else {}
-    category_of_row = d["deal"].astype(str).map(of_deal).where(live, NEW).to_numpy()
-    revenue = by_replication(forecast, np.where(inside, d["revenue"], 0.0), category_of_row)
+    revenue = by_replication(forecast, np.where(inside, d["revenue"], 0.0), _codes(d, of_deal))
+    revenue.columns = np.asarray(_NAMES, dtype=object)[revenue.columns.to_numpy(np.int64)]
     rollup_rows = []
     cumulative = np.zeros(n)
     for name in (*CATEGORIES, NEW):
