@@ -22,9 +22,8 @@ from simsales.results.deal_view import (
     deal_attributes,
     row_attribute_codes,
     scenario_of,
-    won_in,
 )
-from simsales.results.records import model_of
+from simsales.results.records import decided_between, model_of
 from simsales.results.stats import mean_interval, wilson
 from simsales.results.summary import report_periods
 from simsales.scenario.schema import Scenario
@@ -70,7 +69,7 @@ def rollup(
         forecast,
         {
             None: won.astype(np.float64),
-            **{label: _revenue_in(forecast, bounds[label], revenue_in) for label in wanted},
+            **{label: _revenue_in(forecast, bounds[label], revenue_in, won) for label in wanted},
         },
         group,
     )
@@ -155,11 +154,17 @@ def _revenue_in(
     forecast: Forecast,
     bounds: tuple[float, float],
     known: dict[tuple[float, float], npt.NDArray[np.float64]],
+    won: npt.NDArray[np.bool_],
 ) -> npt.NDArray[np.float64]:
-    """Each row's revenue won inside ``bounds`` (looked up in ``known``, else computed there)."""
+    """Each row's revenue won inside ``bounds`` (looked up in ``known``, else computed there;
+    ``won``: the rows won, as :func:`~simsales.results.deal_view.won_in` counts them)."""
     if bounds not in known:
-        revenue = forecast.deals["revenue"]
-        known[bounds] = np.asarray(np.where(won_in(forecast, *bounds), revenue, 0.0))
+        inside = won & decided_between(forecast, *bounds)
+        if inside.any():
+            revenue = forecast.deals["revenue"].to_numpy(dtype=np.float64)
+            known[bounds] = np.where(inside, revenue, 0.0)
+        else:  # a period no deal closes in: the zeros np.where would give
+            known[bounds] = np.zeros(len(inside))
     return known[bounds]
 
 
