@@ -30,6 +30,7 @@ from scipy import optimize, special, stats
 from scipy.differentiate import hessian
 
 from simsales.errors import SimsalesError
+from simsales.scenario.distributions import Z90
 
 __all__ = [
     "Z90",
@@ -50,7 +51,6 @@ __all__ = [
 ]
 
 Z95 = float(special.ndtri(0.975))
-Z90 = float(special.ndtri(0.9))
 FloatArray = npt.NDArray[np.float64]
 MIN_DONE = 3  # completed durations needed to fit a stage
 FIXED_PRIOR_STRENGTH = 10.0  # pseudo-deals at the overall rate when too few groups to fit one

@@ -17,6 +17,7 @@ from simsales.engine.options import RunOptions
 from simsales.results.forecast import Forecast
 from simsales.results.simulation import simulate_scenario
 from simsales.scenario.calendar import WorkCalendar
+from simsales.scenario.distributions import Z90
 from simsales.scenario.schema import Scenario
 
 __all__ = [
@@ -142,17 +143,11 @@ TRUTH_VALUE = {"alpha": (20000.0, 45000.0), "beta": (5000.0, 9000.0),
 TRUTH_PRODUCT_SHARE = {"alpha": 0.3, "beta": 0.5, "gamma": 0.2}
 
 
-def _z90() -> float:
-    from scipy.special import ndtri
-
-    return float(ndtri(0.9))
-
-
 def _draw(rng: np.random.Generator, law: tuple[str, float, float]) -> float:
     kind, a, b = law
     if kind == "fixed":
         return a
-    mu, sigma = np.log(a), np.log(b / a) / _z90()
+    mu, sigma = np.log(a), np.log(b / a) / Z90
     return float(rng.lognormal(mu, sigma))
 
 
