@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,20 @@ ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path("/tmp")  # one copy per report, for people to look at
+
+
+def _keep(shot: Path, name: str) -> None:
+    """Copy a screenshot to SCREENSHOTS/name whole: through a temporary file and a rename, so a
+    test run beside this one (another checkout, parallel workers) never leaves a torn image."""
+    fd, tmp = tempfile.mkstemp(dir=SCREENSHOTS, prefix=f".{name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(shot, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the copy is for people to look at
+        os.replace(tmp, SCREENSHOTS / name)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _unavailable(reason: str) -> None:
@@ -112,7 +127,7 @@ def test_report_in_chromium(
     shot = tmp_path / f"{fixture}.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 50_000
-    shutil.copy(shot, SCREENSHOTS / f"simsales-report-{fixture}.png")
+    _keep(shot, f"simsales-report-{fixture}.png")
     # sorting by win chance (5th column) orders the rows
     page.click("#deals-table thead th:nth-child(5)")
     values = page.eval_on_selector_all(
@@ -174,5 +189,5 @@ def test_each_page_in_each_locale(
     shot = tmp_path / f"{kind}-{locale}.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 50_000
-    shutil.copy(shot, SCREENSHOTS / f"simsales-{kind}-{locale}.png")
+    _keep(shot, f"simsales-{kind}-{locale}.png")
     page.close()
