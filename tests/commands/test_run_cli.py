@@ -92,3 +92,20 @@ def test_bad_arguments_exit_2() -> None:
     assert runner.invoke(app, ["run", str(DEFAULT), "--workers", "x"]).exit_code == 2
     missing = runner.invoke(app, ["run", "no/such.yaml"])
     assert missing.exit_code != 0 and "Traceback" not in missing.output
+
+
+def test_both_engines_print_the_same_json_but_for_their_paths() -> None:
+    # the Must-show, at fewer replications: pools that never bind, so auto takes the
+    # vectorized path for every replication and SimPy none, and nothing else may differ
+    sets = [f"resources.{pool}.capacity=1000" for pool in ("sales", "presales", "legal")]
+    args = ["run", str(ROOT / "scenarios" / "benchmark-200.yaml"), "-n", "40", "--json"]
+    for item in sets:
+        args += ["--set", item]
+    out = {}
+    for engine in ("auto", "simpy"):
+        result = CliRunner().invoke(app, [*args, "--engine", engine])
+        assert result.exit_code == 0, result.output
+        out[engine] = json.loads(result.stdout)
+    assert out["auto"].pop("engine_paths") == {"vectorized": 40, "simpy": 0}
+    assert out["simpy"].pop("engine_paths") == {"vectorized": 0, "simpy": 40}
+    assert out["auto"] == out["simpy"]
