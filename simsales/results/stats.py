@@ -4,9 +4,11 @@
 - means: normal interval from the standard error (replications are i.i.d.);
 - percentiles: distribution-free order-statistic interval (ranks from the binomial).
 
-The normal and binomial quantiles come from ``scipy.special`` (the functions ``scipy.stats``
-itself calls, so the same numbers): every run summarises, and importing ``scipy.stats`` would
-add about half a second to each command's start-up. A test holds them to ``scipy.stats``.
+The normal and binomial quantiles come from ``scipy.special``, not ``scipy.stats``: every run
+summarises, and importing ``scipy.stats`` would add about half a second to each command's
+start-up. The normal one is what ``scipy.stats.norm.ppf`` computes (``ndtri``); the binomial
+ranks step on ``bdtr`` and equal ``scipy.stats.binom.ppf`` but at exact ties of the CDF, where
+the rounding of each library's CDF decides (``tests/results/test_stats.py`` checks both).
 """
 
 from __future__ import annotations
