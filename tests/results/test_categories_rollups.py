@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,8 @@ from simsales.results.forecast import Forecast
 from simsales.results.rollups import portfolio_views, rollup
 from simsales.results.summary import summarize
 from simsales.scenario.schema import Scenario
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 K = 4.5
 V, REPS, TARGET = 1e5, 400, 3e5
@@ -161,7 +164,7 @@ def test_sums_of_all_zero_values_are_the_zeros_grouping_gives(grouped: bool) -> 
     # first value, which it always groups): its table must be exactly what grouping gives
     from simsales.results.deal_view import by_replication_many
 
-    forecast = simulate("scenarios/enterprise-it.yaml", replications=12, seed=5)
+    forecast = simulate(SCENARIOS / "enterprise-it.yaml", replications=12, seed=5)
     d = forecast.deals
     groups = d["deal"].astype(str).to_numpy() if grouped else None
     zeros = np.zeros(len(d))
@@ -187,7 +190,7 @@ def test_grouping_by_attribute_codes_sums_exactly_as_by_the_names() -> None:
         scenario_of,
     )
 
-    forecast = simulate("scenarios/enterprise-it.yaml", replications=15, seed=2)
+    forecast = simulate(SCENARIOS / "enterprise-it.yaml", replications=15, seed=2)
     attrs = deal_attributes(scenario_of(forecast))
     values = {"revenue": forecast.deals["revenue"].to_numpy()}
     for by in ATTRIBUTES:

@@ -9,6 +9,7 @@ cases where a decision lands exactly on a period boundary or the horizon.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,8 @@ from hypothesis import strategies as st
 
 import simsales
 from simsales.results.summary import period_revenue, report_periods
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 WHOLE_DAYS = st.one_of(
     st.builds(lambda a: {"fixed": a}, st.integers(0, 15)),
@@ -131,7 +134,7 @@ def _period_dates(label: str) -> tuple[np.datetime64, np.datetime64]:
 def test_a_table_changed_after_a_first_sum_is_summed_afresh() -> None:
     # the decision days are computed once per deals table: writing into the table (a user's
     # what-if on a result) must not leave the old days in use
-    forecast = simsales.simulate("scenarios/minimal.yaml", replications=20, seed=3)
+    forecast = simsales.simulate(SCENARIOS / "minimal.yaml", replications=20, seed=3)
     model = forecast.model
     assert model is not None
     label, t0, t1, _ = report_periods(model)[0]
