@@ -17,7 +17,7 @@ import pandas as pd
 
 from simsales.engine.model import Model
 from simsales.i18n import period_sort_key
-from simsales.results.records import decided_between
+from simsales.results.records import decided_between, model_of
 from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.stats import mean_interval, percentile_interval, wilson
 from simsales.results.views import SUMMARY_HTML, SUMMARY_TABLES, view
@@ -190,14 +190,8 @@ def _num(v: Any) -> float | None:
     return None if math.isnan(f) or math.isinf(f) else f
 
 
-def _model(forecast: Forecast) -> Model:
-    if forecast.model is None:
-        raise ValueError("this forecast has no model; load it with Forecast.load")
-    return forecast.model
-
-
 def summarize(forecast: Forecast) -> Summary:
-    model = _model(forecast)
+    model = model_of(forecast)
     n = forecast.replications
     return Summary(
         scenario=model.name,
