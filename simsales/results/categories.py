@@ -147,24 +147,33 @@ def forecast_categories(
     inside = won_in(forecast, t0, t1)
     n = forecast.replications
     rows = []
-    for deal_id, g in d[live].groupby("deal", observed=True, sort=False):
-        won = inside[d.index.get_indexer(g.index)]
-        p, lo, hi = wilson(float(won.sum()), len(g))
+    # the live rows of each deal, in row order, deals in order of first appearance
+    at = np.flatnonzero(live)
+    deal = d["deal"].astype("category") if d["deal"].dtype != "category" else d["deal"]
+    codes, found = pd.factorize(deal.cat.codes.to_numpy()[at], sort=False)  # integers: quick
+    names = deal.cat.categories[found]
+    at = at[np.argsort(codes, kind="stable")]
+    bounds = np.searchsorted(np.sort(codes), np.arange(len(names) + 1))
+    values = d["value"].to_numpy(dtype=np.float64)
+    open_ = (d["outcome"] == "open").to_numpy()
+    dates = d["decision_date"].to_numpy(dtype="datetime64[D]")
+    for k, deal_id in enumerate(names):
+        mine_rows = at[bounds[k] : bounds[k + 1]]
+        p, lo, hi = wilson(float(np.count_nonzero(inside[mine_rows])), len(mine_rows))
         rep = attrs.loc[str(deal_id)].to_dict() if str(deal_id) in attrs.index else {}
         close = _given(rep.get("target_close"))
         slip = math.nan
         if close is not None:
             # decided after the rep's close date: a later close date, or not decided at all
-            dates = g["decision_date"].to_numpy(dtype="datetime64[D]")
-            late = (g["outcome"] == "open").to_numpy() | (dates > np.datetime64(close, "D"))
-            slip = float(late.mean())
+            late = open_[mine_rows] | (dates[mine_rows] > np.datetime64(close, "D"))
+            slip = np.count_nonzero(late) / len(mine_rows)
         category = categorize(p, thresholds)
         rep_category = _given(rep.get("forecast_category"))
         rep_p = _given(rep.get("probability"))
         rows.append(
             {
                 "deal": str(deal_id),
-                "value": float(g["value"].mean()),
+                "value": float(values[mine_rows].sum() / len(mine_rows)),
                 "win_in_period": p,
                 "win_in_period_low": lo,
                 "win_in_period_high": hi,

@@ -202,3 +202,28 @@ def test_grouping_by_attribute_codes_sums_exactly_as_by_the_names() -> None:
         by_code.columns = names[by_code.columns.to_numpy()]
         assert np.array_equal(by_code.to_numpy(), by_name.to_numpy()), by
         assert list(by_code.columns) == list(by_name.columns)
+
+
+def test_sums_by_replication_agree_with_pandas_grouped_sums() -> None:
+    # the sums are np.bincount's running sums; pandas' grouped sums (compensated) are the
+    # oracle: the same groups and replications, equal to rounding; NaN counts as 0 in both
+    from simsales.results.deal_view import by_replication_many
+
+    forecast = simulate(SCENARIOS / "enterprise-it.yaml", replications=20, seed=4)
+    d = forecast.deals
+    groups = d["deal"].astype(str).to_numpy()
+    revenue = d["revenue"].to_numpy().copy()
+    revenue[::7] = np.nan
+    got = by_replication_many(forecast, {"revenue": revenue}, groups)["revenue"]
+    want = (
+        pd.DataFrame({"v": revenue})
+        .groupby([d["replication"].to_numpy(), groups])["v"]
+        .sum()
+        .unstack(fill_value=0.0)
+        .reindex(range(forecast.replications), fill_value=0.0)
+    )
+    assert list(got.columns) == list(want.columns)
+    assert list(got.index) == list(want.index)
+    scale = np.nanmax(np.abs(revenue))
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12, atol=1e-12 * scale)
+    assert not np.isnan(got.to_numpy()).any()
