@@ -101,7 +101,8 @@ def _anatomy(r: BacktestResult) -> dict[str, Any]:
             x = o.samples[("simsales", m)]
             cells.append(f"{np.mean(x):,.4g}, {np.std(x, ddof=1):,.4g}, {o.actual[m]:,.4g}, "
                          f"{z[m][i]:+.2f}")  # fmt: skip
-        print(f"  {o.as_of} | " + " | ".join(cells))
+        short = " | short history: no month-to-month drift measured" if o.short_history else ""
+        print(f"  {o.as_of} | " + " | ".join(cells) + short)
     out = {f"mean_z2_{m}": _mean_z2(z[m]) for m in METRICS}
     print("mean z^2: " + ", ".join(f"{m} {out[f'mean_z2_{m}']:.3f}" for m in METRICS)
           + f" (over {len(r.origins)} origins; about 1 when honest)")  # fmt: skip

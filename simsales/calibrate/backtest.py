@@ -50,7 +50,7 @@ from simsales.calibrate.baseline import (
     stage_weighted,
     trailing_rate,
 )
-from simsales.calibrate.calibrate import By, Calibration, Durations, calibrate
+from simsales.calibrate.calibrate import SHORT_HISTORY, By, Calibration, Durations, calibrate
 from simsales.calibrate.history import History
 from simsales.calibrate.scores import (
     brier,
@@ -177,6 +177,12 @@ class OriginResult:
         p10, p50, p90 = np.quantile(x, [0.1, 0.5, 0.9], method="inverted_cdf")
         return {"mean": float(np.mean(x)), "p10": float(p10), "p50": float(p50),
                 "p90": float(p90)}  # fmt: skip
+
+    @property
+    def short_history(self) -> bool:
+        """Whether the calibration had too few months of decisions to measure how the chance
+        to win drifts from month to month (its intervals then leave that out)."""
+        return any(i.rule == SHORT_HISTORY for i in self.calibration.history.report.issues)
 
     def row(self) -> dict[str, Any]:
         return {

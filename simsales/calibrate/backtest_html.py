@@ -180,6 +180,9 @@ def _plain_words(result: BacktestResult, t: Translator) -> list[str]:
             if not worse
             else t("bt_not_beat", what=what, names=t("list_sep").join(worse))
         )
+    short = [t.date(o.as_of) for o in result.origins if o.short_history]
+    if short:
+        parts.append(t("bt_short_history", dates=t("list_sep").join(short)))
     return parts
 
 

@@ -114,11 +114,21 @@ from simsales.errors import SimsalesError
 from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.scenario.schema import CATEGORIES, HAZARD_ROWS, ID_PATTERN
 
-__all__ = ["BY", "Calibration", "ExitFit", "GroupFit", "StageFit", "calibrate", "safe_id"]
+__all__ = [
+    "BY",
+    "SHORT_HISTORY",
+    "Calibration",
+    "ExitFit",
+    "GroupFit",
+    "StageFit",
+    "calibrate",
+    "safe_id",
+]
 
 MIN_VALUES = 3
 ACTIVE_DAYS = 90  # an agent who opened a deal this recently (or holds an open one) is active
 TIMESTAMP_HALF_WIDTH = 1 / 1440  # exact timestamps: known to the minute
+SHORT_HISTORY = "short_history"  # the report's rule: too few months to measure the drift
 
 
 @dataclass(frozen=True)
@@ -791,6 +801,15 @@ def _won_calendar_drift(
     months = _months(start, t + pd.Timedelta(days=1))
     whole = [m for m in months if m.start_time >= start and m.end_time <= t + pd.Timedelta(days=1)]
     if len(whole) < 3:
+        decided = visits.drop_duplicates("deal")["outcome"].isin(["won", "lost"])
+        h.report.add(
+            SHORT_HISTORY, "info",
+            f"only {len(whole)} whole month{'s' if len(whole) != 1 else ''} of decisions before "
+            f"{t.date()}: how much the chance to win moves from month to month cannot be "
+            "measured (three months are needed), so the intervals hold only each deal's "
+            "randomness and the estimates' sampling error, and are likely too narrow",
+            rows=int(decided.sum()),
+        )  # fmt: skip
         return None
     first = whole[0].start_time
     n_months = len(whole)

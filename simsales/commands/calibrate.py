@@ -296,6 +296,13 @@ def render_backtest(result: BacktestResult, console: Console) -> None:
             per.add_row(*cells)
     console.print(per)
     console.print("(in brackets: PIT, the share of the forecast below the truth; ✗: outside)")
+    short = [str(o.as_of) for o in result.origins if o.short_history]
+    if short:
+        console.print(
+            f"as of {', '.join(short)}: fewer than three whole months of decisions, so the "
+            "simsales intervals leave out how the chance to win drifts from month to month "
+            "(likely too narrow)"
+        )
     summary = Table(title=f"Scores over {len(result.origins)} windows", title_justify="left")
     heads = {"forecast": "forecast", "coverage_won": "80% coverage: won",
              "coverage_revenue": "80% coverage: revenue", "crps_won": "CRPS won",

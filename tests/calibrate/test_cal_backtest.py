@@ -4,6 +4,7 @@ scenario, and the CLI's JSON and HTML outputs."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -12,6 +13,7 @@ import openpyxl
 import pandas as pd
 import pytest
 from calib_helpers import write_history
+from rich.console import Console
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -369,3 +371,27 @@ def test_cli_backtest_is_bounded_like_every_simulation(  # type: ignore[no-untyp
     res = CliRunner().invoke(cli, [*args, "--yes"])
     assert res.exit_code == 0, res.output
     assert html.exists()
+
+
+def test_a_history_too_short_to_measure_drift_is_said(tmp_path: Path) -> None:
+    # with fewer than three whole months of decisions the win odds' month-to-month drift
+    # cannot be measured: the calibration's report, the backtest's text and its page say so
+    from simsales.calibrate.backtest_html import backtest_html
+    from simsales.commands.calibrate import render_backtest
+
+    h = read_history(write_history(tmp_path / "h.csv", snapshot="2020-09-30", seed=2))
+    early = calibrate(h, "2020-02-29", horizon="2020-04-30")
+    later = calibrate(h, "2020-07-31", horizon="2020-09-30")
+    notes = [i for i in early.history.report.issues if i.rule == "short_history"]
+    assert len(notes) == 1 and notes[0].rows > 0
+    assert re.search(r"only [12] whole months? of decisions before 2020-02-29", notes[0].message)
+    assert not [i for i in later.history.report.issues if i.rule == "short_history"]
+    result = backtest(
+        h, [("2020-02-29", "2020-04-30"), ("2020-07-31", "2020-09-30")], replications=8, seed=1
+    )
+    assert [o.short_history for o in result.origins] == [True, False]
+    console = Console(record=True, width=200)
+    render_backtest(result, console)
+    assert "as of 2020-02-29: fewer than three whole months" in console.export_text()
+    assert "fewer than three whole months of decisions" in backtest_html(result)
+    assert "不足三个" in backtest_html(result, "zh_CN")
