@@ -21,10 +21,10 @@ For each origin ``o`` (an as-of date) and window ``(o, u]``:
    - ``bias_won``: mean of (forecast mean - truth) in deals won;
    - ``brier``: per deal open at the origin, event "won by the window's end" (lost or still
      open count 0), pooled over origins; simsales' probability is the share of replications
-     that won the deal by then. ``None`` for forecasts without a per-deal view (trailing rate).
-
-   simsales' per-deal probabilities are Monte Carlo estimates: their noise adds about
-   ``p (1 - p) / n`` to its Brier score (``n`` replications).
+     that won the deal by then, and its score the fair Brier score (scores.py): the Monte
+     Carlo noise of those shares, ``p (1 - p) / n`` on average with ``n`` replications, is
+     taken out, so that it scores the model's probabilities and not the replication count.
+     ``None`` for forecasts without a per-deal view (trailing rate).
 
 Rolling origins: :func:`rolling_windows` gives origins every month (or ``N`` days / weeks /
 months) from one date to another, each with a window of a fixed span (``2M``, ``60D``, ``8W``).
@@ -229,7 +229,8 @@ class BacktestResult:
         p = np.concatenate([o.deals[col].to_numpy(dtype=np.float64) for o in self.origins])
         y = np.concatenate([(o.deals["truth"] == "won").to_numpy(float) for o in self.origins])
         ok = np.isfinite(p)
-        return brier(p[ok], y[ok]) if ok.any() else None
+        members = self.replications if name == "simsales" else None  # shares of replications
+        return brier(p[ok], y[ok], members) if ok.any() else None
 
     def scores(self, name: str) -> dict[str, float | None]:
         def mean(values: list[float]) -> float:

@@ -6,7 +6,11 @@
 - Central 80% interval of a sample: its 10% and 90% quantiles (inverted CDF, so both are values
   of the sample); "inside" includes both ends.
 - Brier score of probabilities ``p`` for outcomes ``y`` in {0, 1}: ``mean((p - y)^2)``; 0 is
-  perfect, 0.25 is what always saying 0.5 earns.
+  perfect, 0.25 is what always saying 0.5 earns. A probability that is itself the share of
+  ``m`` simulated members (replications) carries their Monte Carlo noise, which adds
+  ``p (1 - p) / m`` on average; its *fair* Brier score (Ferro 2014, "Fair scores for ensemble
+  forecasts") removes it, ``mean((p - y)^2 - p (1 - p) / (m - 1))``, an unbiased estimate of
+  the score of the probabilities the members are drawn from.
 - CRPS (continuous ranked probability score) of a sample ``x`` for a truth ``y``: the sample
   (energy-form) estimator ``mean|x_i - y| - mean|x_i - x_j| / 2`` over all pairs ``i, j``,
   computed from the sorted sample in ``O(n log n)``. It is in the truth's unit, equals the
@@ -45,11 +49,13 @@ def inside80(sample: npt.ArrayLike, truth: float) -> bool:
     return lo <= truth <= hi
 
 
-def brier(p: npt.ArrayLike, y: npt.ArrayLike) -> float:
+def brier(p: npt.ArrayLike, y: npt.ArrayLike, members: int | None = None) -> float:
+    """The Brier score; with ``members`` (p the share of that many members) the fair one."""
     pa, ya = np.asarray(p, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if len(pa) == 0:
         return math.nan
-    return float(np.mean((pa - ya) ** 2))
+    noise = pa * (1.0 - pa) / (members - 1) if members is not None and members > 1 else 0.0
+    return float(np.mean((pa - ya) ** 2 - noise))
 
 
 def coverage(inside: npt.ArrayLike) -> tuple[float, float, float]:

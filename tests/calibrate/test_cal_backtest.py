@@ -4,6 +4,7 @@ scenario, and the CLI's JSON and HTML outputs."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -43,6 +44,25 @@ def test_pit_counts_ties_half_and_interval_is_inclusive() -> None:
     assert interval80(sample) == (1.0, 8.0)  # inverted CDF: 10% -> 1st value, 90% -> 9th
     assert inside80(sample, 8) and not inside80(sample, 8.5)
     assert brier([1.0, 0.0, 0.5], [1, 0, 1]) == pytest.approx(0.25 / 3)
+
+
+def test_fair_brier_of_member_shares_is_unbiased_for_the_true_probabilities() -> None:
+    # p true per deal, its estimate the share of m members (Binomial(m, p) / m), y ~ Bernoulli(p):
+    # E[(p - y)^2] = p (1 - p); the raw score of the shares is higher by p (1 - p) / m on average,
+    # the fair one is not. Tolerances: 4 standard errors of the mean over the deals.
+    rng = np.random.default_rng(11)
+    n, m = 200_000, 20
+    p = rng.uniform(0.05, 0.95, n)
+    share = rng.binomial(m, p) / m
+    y = (rng.uniform(size=n) < p).astype(float)
+    truth = float(np.mean(p * (1 - p)))
+    fair_terms = (share - y) ** 2 - share * (1 - share) / (m - 1)
+    se = float(np.std(fair_terms, ddof=1)) / math.sqrt(n)
+    assert brier(share, y, members=m) == pytest.approx(truth, abs=4 * se)
+    raw = brier(share, y)
+    assert raw - truth > 8 * se  # what the noise adds: about E[p (1 - p)] / m
+    assert raw - truth == pytest.approx(truth / m, abs=4 * se)
+    assert brier(share, y, members=1) == raw  # one member: nothing to take out
 
 
 def test_pit_of_a_draw_from_the_forecast_itself_is_uniform() -> None:
