@@ -32,6 +32,7 @@ import pandas as pd
 from simsales.results.deal_view import (
     by_replication,
     deal_attributes,
+    live_segments,
     period_bounds,
     scenario_of,
     won_in,
@@ -143,22 +144,14 @@ def forecast_categories(
     t0, t1 = period_bounds(forecast, period)
     attrs = deal_attributes(scenario)
     d = forecast.deals
-    live = d["live"].to_numpy()
     inside = won_in(forecast, t0, t1)
     n = forecast.replications
     rows = []
-    # the live rows of each deal, in row order, deals in order of first appearance
-    at = np.flatnonzero(live)
-    deal = d["deal"].astype("category") if d["deal"].dtype != "category" else d["deal"]
-    codes, found = pd.factorize(deal.cat.codes.to_numpy()[at], sort=False)  # integers: quick
-    names = deal.cat.categories[found]
-    at = at[np.argsort(codes, kind="stable")]
-    bounds = np.searchsorted(np.sort(codes), np.arange(len(names) + 1))
+    segments, names = live_segments(d)  # each live deal's rows, as a groupby would give
     values = d["value"].to_numpy(dtype=np.float64)
     open_ = (d["outcome"] == "open").to_numpy()
     dates = d["decision_date"].to_numpy(dtype="datetime64[D]")
-    for k, deal_id in enumerate(names):
-        mine_rows = at[bounds[k] : bounds[k + 1]]
+    for deal_id, mine_rows in zip(names, segments, strict=True):
         p, lo, hi = wilson(float(np.count_nonzero(inside[mine_rows])), len(mine_rows))
         rep = attrs.loc[str(deal_id)].to_dict() if str(deal_id) in attrs.index else {}
         close = _given(rep.get("target_close"))

@@ -30,6 +30,7 @@ __all__ = [
     "by_replication",
     "by_replication_many",
     "deal_attributes",
+    "live_segments",
     "period_bounds",
     "row_attribute",
     "row_attribute_codes",
@@ -105,7 +106,10 @@ def by_replication(forecast: Forecast, values: npt.ArrayLike, groups: Any = None
 
 
 def by_replication_many(
-    forecast: Forecast, values: dict[Any, npt.ArrayLike], groups: Any = None
+    forecast: Forecast,
+    values: dict[Any, npt.ArrayLike],
+    groups: Any = None,
+    rows: npt.NDArray[np.int64] | None = None,
 ) -> dict[Any, pd.DataFrame]:
     """:func:`by_replication` of several per-row values over the same groups, the groups
     found once.
@@ -114,7 +118,9 @@ def by_replication_many(
     group value present (sorted), the sums of the rows' values (NaN counted as 0, as pandas
     sums skip it). Summed with ``np.bincount``, one pass in row order: a plain running sum
     (pandas' groupby sums are compensated; the two differ by rounding alone, a few units in
-    the last place of sums of hundreds of rows)."""
+    the last place of sums of hundreds of rows). ``rows`` (ascending): the values are those of
+    these rows of ``forecast.deals`` only, the others being zero, and the groups still those
+    of every row; a running sum skips a zero exactly, so the sums are the same."""
     d = forecast.deals
     first = int(forecast.provenance.get("first_replication", 0))
     n_reps = forecast.replications
@@ -124,6 +130,8 @@ def by_replication_many(
     else:
         found, uniques = pd.factorize(np.asarray(groups), sort=True)
         codes, columns = np.asarray(found, np.int64), pd.Index(uniques)
+    if rows is not None:
+        rep, codes = rep[rows], codes[rows]
     keep = (codes >= 0) & (rep >= 0) & (rep < n_reps)  # as groupby drops missing keys
     key = rep * len(columns) + codes
     if not keep.all():
@@ -140,6 +148,18 @@ def by_replication_many(
             sums = np.asarray(np.bincount(key, weights=x, minlength=cells), np.float64)
         out[name] = pd.DataFrame(sums.reshape(n_reps, len(columns)), index=index, columns=columns)
     return out
+
+
+def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Index]:
+    """The live rows of each deal of ``d`` (ascending) and the deals, in order of first
+    appearance: what ``d[d["live"]].groupby("deal", observed=True, sort=False)`` iterates."""
+    deal = d["deal"].astype("category") if d["deal"].dtype != "category" else d["deal"]
+    live = np.flatnonzero(d["live"].to_numpy())
+    codes, found = pd.factorize(deal.cat.codes.to_numpy()[live], sort=False)  # integers: quick
+    order = live[np.argsort(codes, kind="stable")]
+    bounds = np.searchsorted(np.sort(codes), np.arange(len(found) + 1))
+    segments = [order[bounds[k] : bounds[k + 1]] for k in range(len(found))]
+    return segments, deal.cat.categories[found]
 
 
 def row_attribute(forecast: Forecast, attributes: pd.DataFrame, by: str) -> npt.NDArray[Any]:

@@ -40,9 +40,12 @@ def model_of(forecast: Forecast) -> Model:
     return forecast.model
 
 
-def decided_between(forecast: Forecast, t0: float, t1: float) -> npt.NDArray[np.bool_]:
-    """Per row of ``forecast.deals``: decided inside the period ``[t0, t1)`` by the calendar's
-    one day convention (:meth:`~simsales.scenario.calendar.WorkCalendar.decided_in`).
+def decided_between(
+    forecast: Forecast, t0: float, t1: float, rows: IntArray | None = None
+) -> npt.NDArray[np.bool_]:
+    """Per row of ``forecast.deals`` (or per row of ``rows`` only): decided inside the period
+    ``[t0, t1)`` by the calendar's one day convention
+    (:meth:`~simsales.scenario.calendar.WorkCalendar.decided_in`).
 
     The rows' decision days are computed once per table, not once per period (a summary asks
     for every quarter of the horizon). The cache holds the ``decision_t`` column it was computed
@@ -54,7 +57,7 @@ def decided_between(forecast: Forecast, t0: float, t1: float) -> npt.NDArray[np.
     if cached is None or cached[1] is not model or not _same_buffer(cached[0], column):
         cached = (column, model, model.calendar.end_day(column.to_numpy()))
         forecast.__dict__["_decision_days"] = cached
-    day = cached[2]
+    day = cached[2] if rows is None else cached[2][rows]
     with np.errstate(invalid="ignore"):  # NaN: not decided
         return np.asarray((day >= t0) & (day < t1), dtype=bool)
 

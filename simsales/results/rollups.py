@@ -35,6 +35,8 @@ __all__ = ["JSON_BY", "portfolio_views", "rollup"]
 
 JSON_BY = ("owner", "team", "type", "region")  # the roll-ups of ``simsales run --json``
 _QUOTAS = {"owner": "owners", "team": "teams"}
+_WON = "won rows"  # their key in a ``revenue_in`` cache (the others: a period's bounds)
+Known = dict[tuple[float, float] | str, npt.NDArray[Any]]
 
 
 def rollup(
@@ -43,20 +45,20 @@ def rollup(
     scenario: Scenario | None = None,
     periods: list[str] | None = None,
     *,
-    revenue_in: dict[tuple[float, float], npt.NDArray[np.float64]] | None = None,
+    revenue_in: Known | None = None,
 ) -> pd.DataFrame:
     """One row per group x period: ``group``, ``period``, ``deals`` (live), ``wins`` (+ _low/
     _high), ``revenue`` (+ _low/_high), ``quota`` and ``quota_probability`` (+ _low/_high; nan
     without a quota). ``periods``: labels (default: the quarters and target periods).
-    ``revenue_in``: per-row revenue won in each period (t0, t1) already computed for this
-    forecast, filled as it goes (roll-ups by several attributes share it)."""
+    ``revenue_in``: the won rows and their revenue in each period (t0, t1) already worked out
+    for this forecast, filled as it goes (roll-ups by several attributes share it)."""
     revenue_in = {} if revenue_in is None else revenue_in
     scenario = scenario_of(forecast) if scenario is None else scenario
     model = model_of(forecast)
     attrs = deal_attributes(scenario)
     group, names = row_attribute_codes(forecast, attrs, by)
     d = forecast.deals
-    won = (d["outcome"] == "won").to_numpy()
+    won_rows = _won_rows(forecast, revenue_in)
     live = d["live"].to_numpy()
     live_rows = np.bincount(group[live], minlength=len(names))
     live_count = dict(zip(names, live_rows / max(forecast.replications, 1), strict=True))
@@ -65,13 +67,14 @@ def rollup(
     for label in periods or []:
         bounds.setdefault(label, model.calendar.period_bounds(label))
     wanted = periods or list(bounds)
-    sums = by_replication_many(  # grouped once: the wins and each period's revenue
+    sums = by_replication_many(  # grouped once: the wins and each period's revenue, won rows
         forecast,
         {
-            None: won.astype(np.float64),
-            **{label: _revenue_in(forecast, bounds[label], revenue_in, won) for label in wanted},
+            None: np.ones(len(won_rows)),
+            **{label: _revenue_in(forecast, bounds[label], revenue_in) for label in wanted},
         },
         group,
+        rows=won_rows,
     )
     sums = {k: t.set_axis(names[t.columns.to_numpy(np.int64)], axis=1) for k, t in sums.items()}
     wins = sums.pop(None)
@@ -150,21 +153,29 @@ def _triple(column: str) -> dict[str, str]:
     return {"mean": column, "low": f"{column}_low", "high": f"{column}_high"}
 
 
+def _won_rows(forecast: Forecast, known: Known) -> npt.NDArray[np.int64]:
+    """The rows of ``forecast.deals`` that are won (kept in ``known`` for the next roll-up)."""
+    if _WON not in known:
+        known[_WON] = np.flatnonzero((forecast.deals["outcome"] == "won").to_numpy())
+    return known[_WON]
+
+
 def _revenue_in(
     forecast: Forecast,
     bounds: tuple[float, float],
-    known: dict[tuple[float, float], npt.NDArray[np.float64]],
-    won: npt.NDArray[np.bool_],
+    known: Known,
 ) -> npt.NDArray[np.float64]:
-    """Each row's revenue won inside ``bounds`` (looked up in ``known``, else computed there;
-    ``won``: the rows won, as :func:`~simsales.results.deal_view.won_in` counts them)."""
+    """Each won row's revenue won inside ``bounds``, 0 when it was won outside them (looked up
+    in ``known``, else computed there; rows: :func:`_won_rows`, as
+    :func:`~simsales.results.deal_view.won_in` counts them)."""
     if bounds not in known:
-        inside = won & decided_between(forecast, *bounds)
+        rows = _won_rows(forecast, known)
+        inside = decided_between(forecast, *bounds, rows=rows)
         if inside.any():
-            revenue = forecast.deals["revenue"].to_numpy(dtype=np.float64)
+            revenue = forecast.deals["revenue"].to_numpy(dtype=np.float64)[rows]
             known[bounds] = np.where(inside, revenue, 0.0)
         else:  # a period no deal closes in: the zeros np.where would give
-            known[bounds] = np.zeros(len(inside))
+            known[bounds] = np.zeros(len(rows))
     return known[bounds]
 
 
@@ -175,7 +186,7 @@ def portfolio_views(forecast: Forecast, scenario: Scenario | None = None) -> dic
     scenario = scenario_of(forecast) if scenario is None else scenario
     model = model_of(forecast)
     periods = [label for label, *_ in model.targets] or [report_periods(model)[0][0]]
-    revenue_in: dict[tuple[float, float], npt.NDArray[np.float64]] = {}
+    revenue_in: Known = {}
     return {
         "categories": [forecast_categories(forecast, p, scenario).to_json() for p in periods],
         "by": {

@@ -15,12 +15,22 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-__all__ = ["Z95", "mean_interval", "percentile_interval", "ratio_interval", "wilson"]
+__all__ = [
+    "Z95",
+    "mean_interval",
+    "percentile_interval",
+    "percentile_intervals",
+    "ratio_interval",
+    "wilson",
+]
+
+FloatArray = npt.NDArray[np.float64]
 
 Z95 = float(special.ndtri(0.975))
 
@@ -56,7 +66,18 @@ def percentile_interval(
     The interval is [x_(l), x_(u)] with ranks from Binomial(n, q), which covers the true
     quantile with probability >= ``level`` whatever the distribution.
     """
+    return _from_sorted(np.sort(np.asarray(x, dtype=np.float64)), q, level)
+
+
+def percentile_intervals(
+    x: npt.ArrayLike, qs: Iterable[float], level: float = 0.95
+) -> list[tuple[float, float, float]]:
+    """:func:`percentile_interval` of each quantile in ``qs``, the sample sorted once."""
     a = np.sort(np.asarray(x, dtype=np.float64))
+    return [_from_sorted(a, q, level) for q in qs]
+
+
+def _from_sorted(a: FloatArray, q: float, level: float) -> tuple[float, float, float]:
     n = len(a)
     if n == 0:
         return math.nan, math.nan, math.nan

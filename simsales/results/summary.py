@@ -17,9 +17,15 @@ import pandas as pd
 
 from simsales.engine.model import Model
 from simsales.i18n import period_sort_key
+from simsales.results.deal_view import live_segments
 from simsales.results.records import decided_between, model_of
 from simsales.results.schema_version import SCHEMA_VERSION
-from simsales.results.stats import mean_interval, percentile_interval, wilson
+from simsales.results.stats import (
+    mean_interval,
+    percentile_interval,
+    percentile_intervals,
+    wilson,
+)
 from simsales.results.views import SUMMARY_HTML, SUMMARY_TABLES, view
 
 if TYPE_CHECKING:  # Forecast.summary() calls this module
@@ -213,7 +219,7 @@ def _date(model: Model, t: float) -> date | None:
 
 
 def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
-    live = forecast.deals[forecast.deals["live"]]
+    d = forecast.deals
     margin_share = np.array([t.margin for t in model.types])
     index = {d: i for i, d in enumerate(model.deal_ids)}
     rows = []
@@ -224,37 +230,43 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
         if math.isfinite(t):
             dated.append((row, key, t))
 
-    for deal_id, g in live.groupby("deal", observed=True, sort=False):
+    # each live deal's rows, in row order, deals in order of first appearance: plain arrays
+    # sliced per deal (the numbers a pandas group of the same rows gives, without its cost)
+    at, names = live_segments(d)
+    is_won, is_open = (d["outcome"] == "won").to_numpy(), (d["outcome"] == "open").to_numpy()
+    decision, value = d["decision_t"].to_numpy(), d["value"].to_numpy(dtype=np.float64)
+    revenue, cost = d["revenue"].to_numpy(dtype=np.float64), d["cost"].to_numpy(dtype=np.float64)
+    for deal_id, mine in zip(names, at, strict=True):
         i = index[str(deal_id)]
-        won = (g["outcome"] == "won").to_numpy()
-        p, p_lo, p_hi = wilson(won.sum(), len(g))
-        close = np.where(g["outcome"] == "open", np.inf, g["decision_t"].to_numpy())
+        won, still_open = is_won[mine], is_open[mine]
+        p, p_lo, p_hi = wilson(won.sum(), len(mine))
+        close = np.where(still_open, np.inf, decision[mine])
         row: dict[str, Any] = {
             "deal": str(deal_id),
             "name": model.deal_names[i],
             "customer": model.deal_customers[i],
             "type": model.types[model.deal_type[i]].name,
             "stage": model.stage_ids[model.deal_stage[i]],
-            "value": float(g["value"].mean()),
+            "value": float(value[mine].sum() / len(mine)),
             "win_probability": p,
             "win_probability_low": p_lo,
             "win_probability_high": p_hi,
         }
-        for name, q in PERCENTILES.items():
-            est, lo, hi = percentile_interval(close, q)
+        wins = decision[mine][won]
+        closes = percentile_intervals(close, PERCENTILES.values())  # each sample sorted once
+        won_at = percentile_intervals(wins, PERCENTILES.values())
+        for name, (est, lo, hi), (w_est, _, _) in zip(PERCENTILES, closes, won_at, strict=True):
             _later(row, f"close_{name}", est)
             _later(row, f"close_{name}_low", lo)
             _later(row, f"close_{name}_high", hi)
-            wins = g["decision_t"].to_numpy()[won]
-            w_est = percentile_interval(wins, q)[0] if len(wins) else math.nan
-            _later(row, f"win_{name}", w_est)
-        mean, lo, hi = mean_interval(g["revenue"])
+            _later(row, f"win_{name}", w_est)  # nan without wins
+        mean, lo, hi = mean_interval(revenue[mine])
         row.update(expected_revenue=mean, expected_revenue_low=lo, expected_revenue_high=hi)
         # gross margin of the won value minus the people and stage costs the deal used
-        margin = g["revenue"].to_numpy() * margin_share[model.deal_type[i]] - g["cost"].to_numpy()
+        margin = revenue[mine] * margin_share[model.deal_type[i]] - cost[mine]
         mean, lo, hi = mean_interval(margin)
         row.update(expected_margin=mean, expected_margin_low=lo, expected_margin_high=hi)
-        row["open_probability"] = float((g["outcome"] == "open").mean())
+        row["open_probability"] = float(np.count_nonzero(still_open) / len(mine))
         rows.append(row)
     if dated:  # one conversion for all (the same dates as _date, one by one)
         days = model.calendar.end_date(np.array([t for _, _, t in dated]))
@@ -314,14 +326,17 @@ def period_revenue(forecast: Forecast, t0: float, t1: float) -> np.ndarray:
     calendar's one day convention (``WorkCalendar.decided_in``), so dates and periods agree.
     """
     d = forecast.deals
-    inside = (d["outcome"] == "won").to_numpy() & decided_between(forecast, t0, t1)
-    first = forecast.provenance.get("first_replication", 0)
-    if not inside.any() and d["revenue"].dtype == np.float64:
-        # nothing won in the period (e.g. quarters after the pipeline is decided): the sums
-        # below would be +0.0 in every replication
-        return np.zeros(forecast.replications)
-    by_rep = d["revenue"].where(inside, 0.0).groupby(d["replication"]).sum()
-    return by_rep.reindex(range(first, first + forecast.replications), fill_value=0.0).to_numpy()
+    won = np.flatnonzero((d["outcome"] == "won").to_numpy())
+    rows = won[decided_between(forecast, t0, t1, rows=won)]
+    n = forecast.replications
+    if not len(rows):  # nothing won in the period (e.g. quarters after the pipeline is decided)
+        return np.zeros(n)
+    first = int(forecast.provenance.get("first_replication", 0))
+    rep = d["replication"].to_numpy()[rows].astype(np.int64) - first
+    revenue = d["revenue"].to_numpy(dtype=np.float64)[rows]
+    revenue = np.where(np.isnan(revenue), 0.0, revenue)  # as a pandas sum skips NaN
+    # a running sum per replication, in row order (the roll-ups' sums, deal_view.py)
+    return np.asarray(np.bincount(rep, weights=revenue, minlength=n)[:n], np.float64)
 
 
 def report_periods(model: Model) -> list[tuple[str, float, float, float]]:
