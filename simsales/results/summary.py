@@ -221,7 +221,7 @@ def _date(model: Model, t: float) -> date | None:
 def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
     d = forecast.deals
     margin_share = np.array([t.margin for t in model.types])
-    index = {d: i for i, d in enumerate(model.deal_ids)}
+    index = {deal: i for i, deal in enumerate(model.deal_ids)}
     rows = []
     dated: list[tuple[dict[str, Any], str, float]] = []  # dates converted at once, below
 
