@@ -15,7 +15,7 @@ For each origin ``o`` (an as-of date) and window ``(o, u]``:
 
    - ``coverage_won`` / ``coverage_revenue``: share of windows whose central 80% interval
      [P10, P90] held the truth;
-   - ``crps_won`` / ``crps_revenue``: mean sample CRPS (absolute error for a point forecast);
+   - ``crps_won`` / ``crps_revenue``: mean fair sample CRPS (absolute error for a point forecast);
    - ``mae_won`` / ``mae_revenue``: mean absolute error of the P50 (the median is the point
      forecast that minimises absolute error);
    - ``bias_won``: mean of (forecast mean - truth) in deals won;

@@ -240,8 +240,25 @@ def test_crps_of_a_sample_matches_the_normal_closed_form() -> None:
     # a point forecast scores its absolute error; a brute-force pair sum agrees exactly
     assert crps([5.0], 2.0) == pytest.approx(3.0)
     small = rng.normal(0, 1, 50)
-    brute = np.mean(np.abs(small - 0.3)) - 0.5 * np.mean(np.abs(small[:, None] - small[None, :]))
+    pairs = np.abs(small[:, None] - small[None, :]).sum() / (50 * 49)  # i != j: the diagonal is 0
+    brute = np.mean(np.abs(small - 0.3)) - 0.5 * pairs
     assert crps(small, 0.3) == pytest.approx(brute, rel=1e-12)
+
+
+def test_crps_of_a_few_draws_is_unbiased() -> None:
+    """With n draws from the forecast distribution, the score's mean over many truths is the
+    distribution's own: for N(0, 1) forecasts of N(0, 1) truths E[CRPS] = E|X - Y| - E|X - X'| / 2
+    = 1 / sqrt(pi) exactly, whatever n; the plain estimator would add E|X - X'| / (2 n) =
+    1 / (n sqrt(pi)), 0.113 at n = 5. Over 40,000 trials the standard error of the mean is
+    about 0.003 (measured below); the bound is four of them, and the plain bias is 35 of them."""
+    rng = np.random.default_rng(7)
+    n, trials = 5, 40_000
+    draws = rng.normal(0.0, 1.0, (trials, n))
+    truths = rng.normal(0.0, 1.0, trials)
+    scores = np.array([crps(d, y) for d, y in zip(draws, truths, strict=True)])
+    se = scores.std(ddof=1) / np.sqrt(trials)
+    assert abs(scores.mean() - 1 / np.sqrt(np.pi)) < 4 * se
+    assert 1 / (n * np.sqrt(np.pi)) > 20 * se  # the test could tell the plain estimator apart
 
 
 def test_pit_histogram_has_ten_bins_and_counts_every_value() -> None:
