@@ -285,16 +285,21 @@ def backtest(
     if not windows:
         raise SimsalesError("no backtest window given")
     run = RunOptions(replications, seed, workers, executor)
-    results = []
-    for k, (a, u) in enumerate(windows):
-        as_of, until = pd.Timestamp(a), pd.Timestamp(u)
+    spans = [(pd.Timestamp(a), pd.Timestamp(u)) for a, u in windows]
+    for as_of, until in spans:  # every window checked before the first is computed
         if until <= as_of:
             raise SimsalesError(f"--until {until.date()} must be after --as-of {as_of.date()}")
-        if until > history.snapshot:
-            raise SimsalesError(
-                f"window ({as_of.date()}, {until.date()}] ends after the export's last date "
-                f"{history.snapshot.date()}: what happened then is unknown",
-            )
+    late = [(a, u) for a, u in spans if u > history.snapshot]
+    if late:
+        fit = [a for a, u in spans if u <= history.snapshot]
+        last = f"; the last origin whose window fits is {max(fit).date()}" if fit else ""
+        raise SimsalesError(
+            f"{len(late)} of {len(spans)} windows end after the export's last date "
+            f"{history.snapshot.date()} (the first: ({late[0][0].date()}, {late[0][1].date()}]): "
+            f"what happened then is unknown{last}",
+        )
+    results = []
+    for k, (as_of, until) in enumerate(spans):
         log.info(
             "origin %d/%d: as of %s, until %s", k + 1, len(windows), as_of.date(), until.date()
         )

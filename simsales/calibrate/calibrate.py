@@ -331,6 +331,13 @@ def calibrate(
         raise SimsalesError(f"--by must be one of {', '.join(BY)}, not {by!r}")
     if durations not in DURATIONS:
         raise SimsalesError(f"--durations must be one of {', '.join(DURATIONS)}, not {durations!r}")
+    decided = history.deals["closed"].dropna()
+    if decided.empty or decided.min() >= t + pd.Timedelta(days=1):
+        first = f" (its first close is on {decided.min().date()})" if len(decided) else ""
+        raise SimsalesError(
+            f"as of {t.date()} the export has no won or lost deal yet{first}: there is nothing "
+            "to learn how deals close from; choose a later --as-of (or --from)"
+        )
     h = history.known_at(t)
     h = replace(h, report=copy.deepcopy(h.report))  # notes of this calibration only
     end = pd.Timestamp(horizon) if horizon is not None else t + pd.DateOffset(months=6)
@@ -924,6 +931,8 @@ def _pipeline(
     h: History, deals: pd.DataFrame, ids: dict[str, str], t: pd.Timestamp
 ) -> list[dict[str, Any]]:
     open_deals = deals[deals["outcome"] == "open"].sort_values(["opened", "deal"])
+    if open_deals.empty:  # every deal decided: an empty pipeline (map() would give floats)
+        return []
     cur = h.visits[h.visits["exit"] == "open"].set_index("deal")["entered"]
     entered = open_deals["deal"].map(cur).fillna(open_deals["opened"])
     # date-only: entered mid-day, so 0.5 d on the as-of day; timestamps: to the end of it

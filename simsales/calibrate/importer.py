@@ -17,17 +17,19 @@ bad_date                 dropped    a date that cannot be parsed
 blank_date               dropped    stage changes: a row with no timestamp
 close_before_open        dropped    closed (or a stage entered) before the deal was engaged
 closed_without_date      dropped    won or lost but no close date
-open_with_close_date     dropped    one row per deal: an open stage but a close date
+open_with_close_date     info       one row per deal: an open stage with a close date: kept
+                                    open, the date read as its expected close
 missing_engage_date      dropped    won or lost but never engaged (no start date)
 no_open_stage            dropped    stage changes: the deal's first row is already won or lost
 unknown_deal             dropped    a history row of a deal the deals file does not have
 bad_effort               dropped    a workload with no date, no valid hours or an unknown item
 reopened                 info       stage changes: a close undone by a later row (reopened or
                                     re-closed): the deal went on from the stage it left
-bad_value                kept       a value that is not a non-negative number: value blanked
+bad_value                kept       a value that is not an amount from 0 to 10^15: value blanked
 bad_probability          kept       a probability outside 0-100 %: blanked
 bad_forecast_category    kept       not one of pipeline, best case, commit, closed, omitted
 unknown_currency         kept       a currency with no conversion rate: value blanked
+no_currency              info       no currency code where rates know several: the corporate one
 won_without_value        kept       won with no (or zero) value: not used to fit values
 blank_account            kept       no account
 blank_product            kept       no product: grouped as "unspecified"
@@ -54,7 +56,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -80,6 +82,7 @@ from simsales.errors import Problem, ScenarioError
 
 __all__ = ["Records", "build_history", "read_csv_header", "read_history", "stage_id"]
 
+MAX_VALUE = 1e15  # an amount at or above it is not one (see _values)
 _ATTRS: tuple[str, ...] = ("product", "owner", "account", "segment", "team", "currency")
 _CATEGORIES = {
     "pipeline": "pipeline", "bestcase": "best_case", "upside": "best_case",
@@ -280,8 +283,10 @@ def _drop_unknown_stages(rows: _Rows, open_labels: list[str] | None) -> None:
 def _values(rows: _Rows) -> pd.Series:
     raw = rows.col("value")
     num = parse_numbers(raw)
-    wrong = ((raw != "") & num.isna()) | (num < 0)
-    rows.keep(wrong, "bad_value", f"{rows.name('value')} is not a non-negative number")
+    # 10^15 is beyond any contract in any currency: a typo or an overflowed cell, and sums of
+    # such values overflow to infinity
+    wrong = ((raw != "") & num.isna()) | (num < 0) | (num >= MAX_VALUE)
+    rows.keep(wrong, "bad_value", f"{rows.name('value')} is not an amount from 0 to 10^15")
     return num.where(~wrong)
 
 
@@ -362,7 +367,28 @@ def _convert(
     """Values in the scenario currency (see :class:`Rates`); no rate: value blanked."""
     rates = rows.rec.rates
     target = rows.rec.currency
-    cur = currency.fillna(target)
+    if rates is None:
+        cur = currency.fillna(target)
+    else:
+        known = {rates.corporate, *rates.static}
+        if len(rates.dated):
+            known |= set(rates.dated["iso"])
+        if target not in known:
+            raise ScenarioError([Problem(
+                f"currency {target}: the export's conversion rates know only "
+                f"{', '.join(sorted(known))}; choose one of them (--currency)",
+                file=rows.rec.source,
+            )])  # fmt: skip
+        # no currency code (a single-currency org has no CurrencyIsoCode): the corporate one
+        blank = currency.isna() & value.notna()
+        if len(known) > 1:
+            rows.keep(
+                blank,
+                "no_currency",
+                f"no currency code: read as the export's corporate currency {rates.corporate}",
+                action="info",
+            )
+        cur = currency.fillna(rates.corporate)
     if rates is None:
         foreign = (cur != target) & value.notna()
         rows.keep(
@@ -420,7 +446,7 @@ def _finish(
         deals[col] = deals[col].astype("datetime64[ns]")
     report.deals_used = len(deals)
     if deals.empty:
-        raise ScenarioError([Problem("no usable deals in the export", file=report.source)])
+        _no_usable_deals(report)
     span = (visits["left"] - visits["entered"]) / pd.Timedelta(days=1)
     clock = "a day" if date_only else "an hour"
     short = span < (1.0 if date_only else 1 / 24)
@@ -493,6 +519,13 @@ def _efforts(
     return merged[list(EFFORT_COLUMNS)].reset_index(drop=True)
 
 
+def _no_usable_deals(report: DataReport) -> NoReturn:
+    """Stop: nothing is left to learn from; the report says what was dropped and why."""
+    dropped = [f"{i.rows:,} {i.rule} ({i.message})" for i in report.issues if i.action == "dropped"]
+    why = f": every row was dropped: {'; '.join(dropped)}" if dropped else ": it has no rows"
+    raise ScenarioError([Problem(f"no usable deals in the export{why}", file=report.source)])
+
+
 # --- one row per opportunity ------------------------------------------------------------------
 
 
@@ -518,9 +551,16 @@ def _opportunities(rec: Records, report: DataReport) -> History:
     engaged, closed = d["engaged"], d["closed"]
     start = engaged.fillna(created)
     rows.drop(closed_kind & closed.isna(), "closed_without_date", "won or lost but no close date")
-    rows.drop(
-        ~closed_kind & closed.notna(), "open_with_close_date", "an open stage but a close date"
+    # an open deal's close date is the date the CRM expects it to close (Salesforce requires
+    # one on every opportunity): kept open, the date read as its expected close
+    expected = closed.where(~closed_kind)
+    rows.keep(
+        expected.notna(),
+        "open_with_close_date",
+        "an open stage with a close date: kept open, the date read as its expected close",
+        action="info",
     )
+    closed = closed.where(closed_kind)
     rows.drop(
         ((kind == "won") & engaged.isna()) | (closed_kind & start.isna()),
         "missing_engage_date",
@@ -560,6 +600,8 @@ def _opportunities(rec: Records, report: DataReport) -> History:
     parts.append(pd.DataFrame({"deal": ids, "stage": outcome, "at": closed}))
     path = pd.concat(parts)
     path = path[path["at"].notna() & (path["stage"] != "open")]
+    if path.empty:
+        _no_usable_deals(report)
     stages = ["prospecting", "engaging"] if has_created else ["engaging"]
     state = deal_state(settle_path(path)[0])
     deals = pd.DataFrame(
@@ -574,6 +616,7 @@ def _opportunities(rec: Records, report: DataReport) -> History:
             "stage": ids.map(state["stage"]),
             "entry_stage": ids.map(state["entry_stage"]),
             "created": created if has_created else pd.NaT,
+            "expected_close": expected.reindex(idx),
         }
     )
     names = {"engaging": "Engaging", "prospecting": "Prospecting"}

@@ -3,7 +3,6 @@ measure how well such scenarios forecast what really happened."""
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
@@ -20,6 +19,7 @@ from simsales.commands.common import (
     Yes,
     console,
     esc,
+    json_text,
     locale_option,
 )
 from simsales.errors import SimsalesError
@@ -386,7 +386,7 @@ def calibrate_cmd(
     except SimsalesError as exc:
         raise _fail(exc) from None
     if as_json:
-        typer.echo(json.dumps(c.to_json(), ensure_ascii=False, indent=2, default=str))
+        typer.echo(json_text(c.to_json(), default=str))
         if out is None:
             _console(stderr=True).print("(no -o: scenario not written)")
         return
@@ -500,7 +500,7 @@ def backtest_cmd(
     except SimsalesError as exc:
         raise _fail(exc) from None
     if as_json:
-        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2, default=str))
+        typer.echo(json_text(result.to_json(), default=str))
         return
     console = _console()
     render_backtest(result, console)

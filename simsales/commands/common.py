@@ -8,6 +8,8 @@ codes into pictures, and :func:`esc` keeps brackets literal wherever markup is o
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -39,6 +41,7 @@ __all__ = [
     "console",
     "esc",
     "inputs_of",
+    "json_text",
     "locale_option",
     "print_warnings",
     "reading",
@@ -180,3 +183,20 @@ def print_warnings(scenario: Scenario, path: Path) -> None:
     err = console(stderr=True, markup=False)
     for problem in scenario_warnings(scenario):
         err.print(str(problem) if problem.file is not None else f"{path}: {problem}")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite (NaN, infinity) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_text(document: Any, **options: Any) -> str:
+    """The JSON a command prints: standard JSON (a number that is not finite is ``null``, as
+    JSON has no NaN or Infinity and strict parsers refuse them), UTF-8 text, indented."""
+    return json.dumps(_finite(document), ensure_ascii=False, indent=2, allow_nan=False, **options)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -24,6 +23,7 @@ from simsales.commands.common import (
     console,
     esc,
     inputs_of,
+    json_text,
     print_warnings,
     reading,
     run_options,
@@ -164,7 +164,7 @@ def compare(
         for item in data["variants"]:
             if item["name"] in explained:
                 item["explanation"] = explained[item["name"]].to_json()
-        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        typer.echo(json_text(data))
         return
     render_deltas(comparison, console(), full=full)
     for delta in explained.values():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from contextlib import nullcontext
 from pathlib import Path
@@ -21,6 +20,7 @@ from simsales.commands.common import (
     console,
     esc,
     inputs_of,
+    json_text,
     print_warnings,
     reading,
     run_options,
@@ -106,7 +106,7 @@ def explain(
             err.print(f"wrote {out}")
     if as_json:
         document = {"schema_version": SCHEMA_VERSION, **explanation.to_json()}
-        typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        typer.echo(json_text(document))
         return
     render_explanation(explanation)
 

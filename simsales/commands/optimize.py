@@ -6,7 +6,6 @@ Exit codes: 0 when a plan was found (``optimal`` or ``feasible``), 3 when there 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -25,6 +24,7 @@ from simsales.commands.common import (
     console,
     esc,
     inputs_of,
+    json_text,
     reading,
 )
 from simsales.engine.options import RunOptions
@@ -235,7 +235,7 @@ def optimize_command(
             if not as_json:
                 err.print(f"wrote {xlsx}")
     if as_json:
-        typer.echo(json.dumps(plan.to_json(), ensure_ascii=False, indent=2))
+        typer.echo(json_text(plan.to_json()))
     else:
         render_plan(plan, console())
     if not plan.solved:

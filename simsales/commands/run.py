@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -21,6 +20,7 @@ from simsales.commands.common import (
     claim_file,
     console,
     inputs_of,
+    json_text,
     print_warnings,
     reading,
     run_options,
@@ -145,7 +145,7 @@ def run(
     if as_json:
         data = summary.to_json()
         data["portfolio"].update(portfolio_views(forecast, s))  # categories, roll-ups
-        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        typer.echo(json_text(data))
         return
     from simsales.report.terminal import render_summary
 

@@ -212,7 +212,14 @@ def test_cli_backtest_refuses_windows_past_the_export(cli, tmp_path: Path) -> No
     res = CliRunner().invoke(
         cli, ["backtest", str(path), "--as-of", "2021-03-01", "--until", "2021-05-01"]
     )
-    assert res.exit_code == 2 and "ends after the export's last date" in res.output
+    assert res.exit_code == 2 and "end after the export's last date 2021-03-31" in res.output
+    # every window is checked before the first is computed, and the last that fits is named
+    res = CliRunner().invoke(
+        cli, ["backtest", str(path), "--every", "month", "--from", "2021-01-31", "--to",
+              "2021-03-31", "--window", "1M", "-n", "5"],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "origin" not in res.output.split("windows end")[0]
+    assert "1 of 3 windows end" in res.output and "whose window fits is 2021-02-28" in res.output
     res = CliRunner().invoke(
         cli, ["backtest", str(path), "--as-of", "2021-03-01", "--until", "2021-02-01"]
     )

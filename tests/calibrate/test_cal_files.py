@@ -26,13 +26,16 @@ from simsales.errors import ScenarioError
         ("12,5", 12.5), ("0.125", 0.125), ("1.234.567", 1234567.0), ("¥1,200", 1200.0),
         ("USD 3,000", 3000.0), ("€ 1.000,00", 1000.0), ("1.2万", 12000.0), ("2,5万", 25000.0),
         ("3亿", 3e8), ("38.71万", 387100.0), ("-5", -5.0),
+        # groups by a space or an apostrophe, then the decimal mark (French, Swiss writing)
+        ("1 234,56", 1234.56), ("1\u00a0234\u00a0567,89", 1234567.89), ("1'234,5", 1234.5),
+        ("-1 234,5", -1234.5), ("1 234.56", 1234.56),
     ],
 )  # fmt: skip
 def test_numbers_as_spreadsheets_write_them(text: str, value: float) -> None:
     assert parse_number(text) == pytest.approx(value)
 
 
-@pytest.mark.parametrize("text", ["", "lots", "n/a", "1,2,3.4.5"])
+@pytest.mark.parametrize("text", ["", "lots", "n/a", "1,2,3.4.5", "1,234,56"])
 def test_what_is_not_a_number(text: str) -> None:
     assert math.isnan(parse_number(text))
 
@@ -47,6 +50,20 @@ def test_timestamps_with_zones_take_the_scenario_zone_day() -> None:
     assert sh[2] == pd.Timestamp("2023-01-05") and sh[3] == pd.Timestamp("2023-01-06")
     assert sh[4] == pd.Timestamp("2023-01-05 10:00")  # no offset: already local
     assert pd.isna(sh[5]) and pd.isna(sh[6])
+
+
+def test_short_offsets_and_spreadsheet_day_numbers() -> None:
+    """``+08`` (PostgreSQL's text for timestamptz) is an offset, a date's ``-05`` is not;
+    a five-digit number is Excel's day number (1900 system: 45000 is 2023-03-15), with the
+    fraction as the time of day; an eight-digit one is an ISO basic date."""
+    raw = pd.Series(["2023-01-05T10:00:00+08", "2023-01-05 02:00-05", "2023-01-05",
+                     "45000", "45000.25", "20230105", None])  # fmt: skip
+    got = parse_times(raw, timezone="Asia/Shanghai")
+    assert got[0] == pd.Timestamp("2023-01-05 10:00")
+    assert got[1] == pd.Timestamp("2023-01-05 15:00")
+    assert got[2] == pd.Timestamp("2023-01-05")
+    assert got[3] == pd.Timestamp("2023-03-15") and got[4] == pd.Timestamp("2023-03-15 06:00")
+    assert got[5] == pd.Timestamp("2023-01-05") and pd.isna(got[6])
 
 
 def test_salesforce_style_timestamps_in_a_stage_changes_file(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def test_each_dirty_rule_counts_exactly_its_rows(clean: pd.DataFrame, tmp_path: 
 def test_strict_refuses_a_dirty_export_with_the_report(clean: pd.DataFrame, tmp_path: Path) -> None:
     path = tmp_path / "dirty.csv"
     add_dirty_rows(clean).to_csv(path, index=False)
-    with pytest.raises(DataError, match="--strict: 12 data problems") as err:
+    with pytest.raises(DataError, match="--strict: 11 data problems") as err:
         read_history(path, strict=True)
     assert err.value.report.count("bad_date") == 4
     read_history(path)  # without --strict it goes on
@@ -128,3 +128,24 @@ def test_stage_change_export_gives_visits_per_stage(tmp_path: Path) -> None:
     assert (finished.loc[finished["exit"] == "advance", "to"] == "propose").all()
     won = h.deals[h.deals["outcome"] == "won"]
     assert (won["value"] == 100).all()
+
+
+def test_an_open_deal_with_a_close_date_stays_open_with_it_as_its_expected_close(
+    clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Salesforce-like exports give every open opportunity a close date (when it is expected
+    to close): the deal is open, not dropped, and the date is its expected close."""
+    rows = clean.copy()
+    open_rows = rows.index[rows["deal_stage"] == "Engaging"][:3]
+    rows.loc[open_rows, "close_date"] = ["2021-05-15", "2021-02-01", "2021-06-30"]
+    path = tmp_path / "expected.csv"
+    rows.to_csv(path, index=False)
+    h = read_history(path, exported="2021-03-31")
+    ids = list(rows.loc[open_rows, "opportunity_id"])
+    got = h.deals.set_index("deal").loc[ids]
+    assert list(got["outcome"]) == ["open"] * 3 and got["closed"].isna().all()
+    assert [str(d.date()) for d in got["expected_close"]] == ["2021-05-15", "2021-02-01",
+                                                              "2021-06-30"]  # fmt: skip
+    issue = next(i for i in h.report.issues if i.rule == "open_with_close_date")
+    assert issue.action == "info" and issue.rows == 3
+    assert set(ids) <= set(h.deals["deal"])

@@ -87,19 +87,30 @@ def read_table(
                     )
                 ]
             ) from None
+        text = text.removeprefix("\ufeff")
         try:
             frame = pd.read_csv(
-                io.StringIO(text.removeprefix("\ufeff")),
-                dtype=str,
-                keep_default_na=False,
+                io.StringIO(text), sep=_delimiter(text), dtype=str, keep_default_na=False,
                 nrows=nrows,
-            )
+            )  # fmt: skip
         except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
             raise ScenarioError([Problem(f"cannot read the CSV: {exc}", file=str(path))]) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if len(frame):
         frame = frame.apply(lambda s: s.str.strip())
     return frame, used
+
+
+def _delimiter(text: str) -> str:
+    """The header line's field separator: a comma, or the semicolon (Excel where the comma is
+    the decimal mark), tab or bar when the header has one of those and no comma."""
+    header = next(csv.reader(io.StringIO(text.partition("\n")[0])), [])
+    if len(header) > 1:
+        return ","
+    line = text.partition("\n")[0]
+    counts = {sep: line.count(sep) for sep in (";", "\t", "|")}
+    best = max(counts, key=lambda k: counts[k])
+    return best if counts[best] else ","
 
 
 def _read_excel(path: Path, nrows: int | None) -> pd.DataFrame:

@@ -5,7 +5,8 @@ Numbers (:func:`parse_number`): surrounding spaces, currency symbols and ISO cod
 a (narrow) no-break space, or dots when there are two or more (``1.234.567``). When both ``,``
 and ``.`` occur the later one is the decimal mark (``1.234,5`` and ``1,234.5`` are both 1234.5);
 a lone ``.`` is a decimal mark (``1.234`` is 1.234); a lone ``,`` is a decimal mark unless it is
-followed by groups of exactly three digits (``12,5`` is 12.5, ``12,500`` is 12500). Anything
+followed by groups of exactly three digits (``12,5`` is 12.5, ``12,500`` is 12500); after groups
+by a space or an apostrophe the other mark is the decimal one (``1 234,56`` is 1234.56). Anything
 else is not a number (NaN).
 
 Timestamps (:func:`parse_times`): ISO 8601 (``2023-01-05``, ``2023-01-05T10:00:00.000+0000``,
@@ -13,7 +14,9 @@ Timestamps (:func:`parse_times`): ISO 8601 (``2023-01-05``, ``2023-01-05T10:00:0
 (strftime) if one is given. A timestamp that carries an offset is converted to the scenario's
 time zone (``timezone``, default UTC) and that zone's wall-clock time is kept, so the
 scenario's calendar decides which day it fell on; one without an offset is taken as already in
-that zone.
+that zone. A five-digit number (with or without a fraction) is a date a spreadsheet wrote as
+its day number (Excel's 1900 system: 45000 is 2023-03-15; the fraction is the time of day),
+as a CSV saved from a column formatted "General" has it.
 """
 
 from __future__ import annotations
@@ -27,8 +30,13 @@ __all__ = ["parse_number", "parse_numbers", "parse_times", "unix_times"]
 
 _UNITS = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8}
 _NOISE = re.compile(r"^[\s$€£¥￥₩₹]*(?:[A-Z]{3}\s*)?|\s*(?:[A-Z]{3}|元|[$€£¥￥])?\s*$")
-_GROUPED = re.compile(r"^\d{1,3}(?:[,.' \u00a0\u202f]\d{3})+(?:[.,]\d+)?$")
-_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+_GROUPED = re.compile(
+    r"^\d{1,3}(?P<sep>[,.' \u00a0\u202f])\d{3}(?:(?P=sep)\d{3})*(?P<frac>[.,]\d+)?$"
+)
+# an offset after a time of day: Z, +08:00, +0800 or +08 (a date's own -05 is not one)
+_OFFSET = re.compile(r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
+_SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")  # Excel's day number: 10000 is 1927-05-18
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # day 0 of Excel's 1900 system (past its 1900 bug)
 _CJK_DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?")
 _SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})")
 
@@ -49,8 +57,12 @@ def parse_number(text: str) -> float:
     if "," in s and "." in s:
         dec = "," if s.rfind(",") > s.rfind(".") else "."
         s = s.replace("." if dec == "," else ",", "").replace(dec, ".")
-    elif _GROUPED.match(s) and s.count(".") != 1:
-        s = re.sub(r"[,.' \u00a0\u202f]", "", s)
+    elif (g := _GROUPED.match(s)) and s.count(".") != 1:
+        frac = g["frac"] or ""
+        if frac and frac[0] == g["sep"]:  # "1,234,56": a group of two, not a number
+            return math.nan
+        # groups by one mark, then the other mark (if any) is the decimal one: "1 234,56"
+        s = s[: len(s) - len(frac)].replace(g["sep"], "") + frac.replace(",", ".")
     elif s.count(".") == 1:
         s = re.sub(r"[' \u00a0\u202f]", "", s)
     else:
@@ -80,14 +92,21 @@ def parse_times(
     values: pd.Series, fmt: str | None = None, timezone: str | None = None
 ) -> pd.Series:
     """Naive ``datetime64[ns]`` wall-clock times in ``timezone`` (NaT where blank or wrong)."""
-    text = values.astype(str)
+    text = values.astype(object).where(values.notna(), "").astype(str)
     text = text.map({v: _normalise(v) for v in pd.unique(text)})
     text = text.where(text != "")
-    aware = text.str.contains(_OFFSET, na=False) if fmt is None else pd.Series(False, text.index)
+    none = pd.Series(False, text.index)
+    aware = text.str.contains(_OFFSET, na=False) if fmt is None else none
+    serial = text.str.fullmatch(_SERIAL, na=False) if fmt is None else none
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    naive = ~aware & text.notna()
+    if serial.any():
+        days = pd.to_timedelta(text[serial].astype(float), unit="D")
+        out[serial] = (_EXCEL_EPOCH + days).dt.round("s")
+    naive = ~aware & ~serial & text.notna()
     if naive.any():
         parsed = pd.to_datetime(text[naive], format=fmt or "ISO8601", errors="coerce")
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # an offset the pattern missed
+            parsed = parsed.dt.tz_convert(timezone or "UTC").dt.tz_localize(None)
         out[naive] = _in_range(parsed).astype("datetime64[ns]")
     if aware.any():
         parsed = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
@@ -104,9 +123,11 @@ def _in_range(parsed: pd.Series) -> pd.Series:
 
 
 def unix_times(values: pd.Series) -> pd.Series:
-    """Unix epoch numbers (seconds; milliseconds if above 10^11) as ISO text in UTC; other
-    values unchanged."""
+    """Unix epoch numbers as ISO text in UTC: seconds from 10^9 to 10^10 (2001-09-09 to
+    2286), milliseconds from 10^12 to 10^13; other values unchanged (a date written as a
+    number, ``20230105`` or a spreadsheet's ``44927``, is not an epoch and is left to
+    :func:`parse_times`)."""
     num = pd.to_numeric(values, errors="coerce")
-    secs = num.where(num < 1e11, num / 1000)
+    secs = num.where((num >= 1e9) & (num < 1e10), num.where((num >= 1e12) & (num < 1e13)) / 1000)
     iso = pd.to_datetime(secs, unit="s", errors="coerce").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-    return iso.where(num.notna(), values.astype(str))
+    return iso.where(secs.notna(), values.astype(str))

@@ -14,8 +14,9 @@ list of objects or an API page ``{"values": [...]}``; nested fields are flattene
 - workload: ``principal.identifier``, ``report_by.name``, ``duration`` (hours), ``report_at``.
 
 Assumption (stated, from the open API's documented shape): a work item entered its first state
-(the ``from_state`` of its earliest transition, else its current state) when it was created,
-and each transition enters ``to_state`` at its ``created_at``. States are the stage labels;
+(the ``from_state`` of its earliest transition by time, file order breaking ties; else its
+current state) when it was created, and each transition enters ``to_state`` at its
+``created_at``. States are the stage labels;
 ``--mapping`` may rename them (``states: {需求确认: 需求分析}``), order them
 (``stage_order``) and name the won / lost ones (``labels``; defaults include 赢单 / 输单).
 Workloads give people's hours per deal and stage (``History.efforts``). Timestamps are UTC and
@@ -25,6 +26,7 @@ the scenario's ``--timezone`` (e.g. Asia/Shanghai) decides their day.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ import pandas as pd
 
 from simsales.calibrate.sources.files import find_file, read_table
 from simsales.calibrate.sources.generic import canonical, mapping_options
-from simsales.calibrate.sources.parse import unix_times
+from simsales.calibrate.sources.parse import parse_times, unix_times
 from simsales.calibrate.sources.records import Records
 from simsales.errors import Problem, ScenarioError
 
@@ -147,10 +149,47 @@ def records(
             raise ScenarioError([Problem(f"no column {missing[0]!r}", file=source)])
     attributes = canonical(items, item_vars, names[FILES[0]])
     steps = canonical(moves, move_vars, names[FILES[1]])
-    steps = steps.sort_values(["id", "entered"], kind="stable")
-    # the first state, entered when the item was created
+    efforts = None
+    loads = tables.get(FILES[2])
+    if loads is not None and all(c in loads for c in load_vars.values()):
+        efforts = canonical(loads, load_vars, names[FILES[2]])
+    rec = Records(
+        source=source,
+        shape="stage_changes",
+        rows=steps,
+        names={**{f: f"{names[FILES[1]]}:{c}" for f, c in move_vars.items()},
+               **{f: f"{names[FILES[0]]}:{c}" for f, c in item_vars.items()}},
+        attributes=attributes,
+        currency=currency,
+        timezone=timezone,
+        efforts=efforts,
+        open_values=True,
+    )  # fmt: skip
+    # the mapping file may set the time zone and date format the transitions are ordered by
+    rec = mapping_options(rec, mapping_file)
+    return replace(rec, rows=_rows(steps, attributes, rec.date_format, rec.timezone))
+
+
+def _rows(
+    steps: pd.DataFrame, attributes: pd.DataFrame, fmt: str | None, timezone: str | None
+) -> pd.DataFrame:
+    """The transitions, plus each item's first state (the ``from`` of its earliest transition,
+    entered when the item was created) and the items with no transition (in their current
+    state since creation)."""
+    # earliest by the parsed time, not the text ("2022/5/20" < "2022/5/9", "+08:00" vs "Z");
+    # file order breaks ties; unparseable times last (the importer drops them)
+    at = parse_times(steps["entered"], fmt, timezone)
+    steps = steps.assign(_at=at).sort_values(["id", "_at", "_line"], kind="stable",
+                                             na_position="last").drop(columns="_at")  # fmt: skip
+    # an identifier listed twice: use its first row here; the importer drops the others
+    # (duplicate_id) when it reads the attributes
+    items = attributes[~attributes["id"].duplicated() | (attributes["id"] == "")]
+    known = set(items["id"]) - {""}
+    # only items of the work-item file get a first state: an orphan transition stays one row
+    # (unknown_deal), a blank id one row (blank_id)
     first = steps.groupby("id", sort=False).head(1)
-    created = attributes.set_index("id")["created"] if "created" in attributes else None
+    first = first[first["id"].isin(known)]
+    created = items[items["id"] != ""].set_index("id")["created"] if "created" in items else None
     start = pd.DataFrame(
         {
             "id": first["id"],
@@ -160,24 +199,7 @@ def records(
             "_file": first["_file"],
         }
     )
-    lone = attributes[~attributes["id"].isin(set(steps["id"]))]
+    lone = items[~items["id"].isin(set(steps["id"]))]
     lone = lone.assign(entered=lone.get("created", ""))[["id", "stage", "entered", "_line",
                                                          "_file"]]  # fmt: skip
-    rows = pd.concat([start, steps.drop(columns=["from"]), lone], ignore_index=True)
-    efforts = None
-    loads = tables.get(FILES[2])
-    if loads is not None and all(c in loads for c in load_vars.values()):
-        efforts = canonical(loads, load_vars, names[FILES[2]])
-    rec = Records(
-        source=source,
-        shape="stage_changes",
-        rows=rows,
-        names={**{f: f"{names[FILES[1]]}:{c}" for f, c in move_vars.items()},
-               **{f: f"{names[FILES[0]]}:{c}" for f, c in item_vars.items()}},
-        attributes=attributes,
-        currency=currency,
-        timezone=timezone,
-        efforts=efforts,
-        open_values=True,
-    )  # fmt: skip
-    return mapping_options(rec, mapping_file)
+    return pd.concat([start, steps.drop(columns=["from"]), lone], ignore_index=True)
