@@ -43,7 +43,13 @@ stage_order              info       the stage order used, and why
 currency                 info       values converted to the scenario currency, and how
 encoding                 info       the encoding the file was read with
 states                   info       source states renamed to stages by the mapping
-deleted / other_pipeline info       source rows left out by the source's own rules
+deleted / other_pipeline info       source rows left out by the source's own rules (and
+                                    Salesforce IsDeleted values that are not true / false)
+closed_stages            info       Salesforce: won / lost stages read from IsWon / IsClosed
+closed_at_closedate      info       HubSpot: a close with no date entered, dated by closedate
+closed_without_date      info       HubSpot: a close with neither date: the deal left out
+pipelines                info       HubSpot: a pipelines.json stage's label, order or
+                                    probability missing or not a number, and what was assumed
 catalog                  info       the product catalog used to name products
 =======================  =========  ==========================================================
 """
@@ -76,7 +82,7 @@ from simsales.calibrate.history import (
 )
 from simsales.calibrate.mapping import label_key
 from simsales.calibrate.quality import MAX_EXAMPLES, DataError, DataReport
-from simsales.calibrate.sources.parse import parse_numbers, parse_times
+from simsales.calibrate.sources.parse import parse_numbers, parse_probabilities, parse_times
 from simsales.calibrate.sources.records import Records
 from simsales.errors import Problem, ScenarioError
 
@@ -292,10 +298,8 @@ def _values(rows: _Rows) -> pd.Series:
 
 def _probabilities(rows: _Rows) -> pd.Series:
     """0-1; a column with any value above 1 is in percent (Salesforce writes 0-100)."""
-    raw = rows.col("probability").str.rstrip("%")
-    num = parse_numbers(raw)
-    percent = rows.col("probability").str.endswith("%").any() or (num > 1).any()
-    num = num / 100 if percent else num
+    raw = rows.col("probability")
+    num = parse_probabilities(raw)
     wrong = ((raw != "") & num.isna()) | (num < 0) | (num > 1)
     rows.keep(wrong, "bad_probability", f"{rows.name('probability')} is not 0-100 %")
     return num.where(~wrong)

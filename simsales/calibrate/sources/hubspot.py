@@ -12,30 +12,37 @@ export's ``Date entered "<Stage> (<Pipeline>)"``): one stage change per filled c
 [{"id", "label", "displayOrder", "metadata": {"isClosed", "probability"}}]}]}``): it names the
 stages, orders them (``displayOrder``), and gives their probabilities; a closed stage with
 probability 1 is won, other closed stages lost. Without it, ``closedwon`` / ``closedlost`` (and
-the mapping's labels) close a deal and the order is inferred from the data.
+the mapping's labels) close a deal and the order is inferred from the data. A stage needs its
+``id``; one without a ``label`` is named by its id, a probability that is not a number is
+unknown (a closed stage's then taken from its id: ``closedwon`` is won), and a stage without a
+numeric ``displayOrder`` comes after the others, in file order (each said in the report).
 
 Rules: the value is ``amount_in_home_currency`` (HubSpot's own conversion to the company
 currency) when the export has it, else ``amount`` in ``deal_currency_code``; deals of other
-pipelines than the commonest are left out (reported). Limits of the format, stated: HubSpot
-keeps only the latest entry into each stage, so a stage visited twice shows only its last
-visit, and it keeps no history of amounts or close dates (the deal's current amount is used as
-of any date).
+pipelines than the commonest are left out (reported). A deal whose ``dealstage`` is won or
+lost but whose date entered into that stage is blank is closed at its ``closedate`` (HubSpot
+sets it on close), or left out if that is blank too (both reported). Limits of the format,
+stated: HubSpot keeps only the latest entry into each stage, so a stage visited twice shows
+only its last visit, and it keeps no history of amounts or close dates (the deal's current
+amount is used as of any date).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 
-from simsales.calibrate.mapping import Labels
+from simsales.calibrate.mapping import Labels, label_key
 from simsales.calibrate.sources.files import read_table
 from simsales.calibrate.sources.generic import canonical
 from simsales.calibrate.sources.records import Records
-from simsales.errors import Problem, ScenarioError
+from simsales.errors import Problem, ScenarioError, format_path
 
 __all__ = ["UI_VARIABLES", "VARIABLES", "detect", "detect_folder", "read"]
 
@@ -121,7 +128,8 @@ def read(
         raise ScenarioError(
             [Problem("not a HubSpot deals export: no hs_object_id / dealstage", file=str(path))]
         )
-    pipelines = _pipelines(path.parent / "pipelines.json")
+    pipelines_file = path.parent / "pipelines.json"
+    pipelines = _pipelines(pipelines_file)
     pipe_col = next((c for c in PIPELINE if c in header), None)
     if pipe_col is not None and frame[pipe_col].nunique() > 1:
         main = frame[pipe_col].mode().iloc[0]
@@ -132,8 +140,10 @@ def read(
     else:
         main = frame[pipe_col].iloc[0] if pipe_col is not None and len(frame) else None
     stages = pipelines.get(str(main)) or next(iter(pipelines.values()), [])
-    label_of = {s["id"]: s["label"] for s in stages}
+    notes += [("pipelines", f"{pipelines_file.name}: {n}") for s in stages for n in s.notes]
+    label_of = {s.id: s.label for s in stages}
     attributes = canonical(frame, variables, path.name)
+    attributes["_line"] = frame.index.to_numpy() + 2  # lines of the file, other pipelines out
     attributes["stage"] = attributes["stage"].map(lambda s: label_of.get(s, s))
     rows = _stage_rows(frame, variables, label_of, path.name)
     lone = attributes[~attributes["id"].isin(set(rows["id"]))]
@@ -141,6 +151,7 @@ def read(
                                                          "_file"]]  # fmt: skip
     rows = pd.concat([rows, lone], ignore_index=True)
     labels, order, probability = _labels(stages)
+    rows, attributes = _undated_closes(rows, attributes, labels, variables, notes)
     return Records(
         source=str(path),
         shape="stage_changes",
@@ -187,7 +198,65 @@ def _stage_rows(
     return pd.concat(parts, ignore_index=True)
 
 
-def _pipelines(file: Path) -> dict[str, list[dict[str, Any]]]:
+def _undated_closes(
+    rows: pd.DataFrame,
+    attributes: pd.DataFrame,
+    labels: Labels,
+    variables: dict[str, str],
+    notes: list[tuple[str, str]],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Close at its ``closedate`` a deal whose ``dealstage`` is won / lost but whose date
+    entered into that stage is blank (else its path would end open); with no ``closedate``
+    either, leave the deal out rather than let it look open."""
+    closed = {label_key(x) for x in (*labels.won, *labels.lost)}
+    stage = attributes["stage"].map(label_key)
+    have = set(zip(rows["id"], rows["stage"].map(label_key), strict=True))
+    undated = stage.isin(closed) & (attributes["id"] != "")
+    undated &= pd.Series(
+        [(i, k) not in have for i, k in zip(attributes["id"], stage, strict=True)],
+        index=attributes.index,
+    )
+    if not undated.any():
+        return rows, attributes
+    when = attributes.get("expected_close", pd.Series("", index=attributes.index))
+    dated, blank = undated & (when != ""), undated & (when == "")
+    api = variables.get("stage") == "dealstage"  # else the deals view's column labels
+    entered = "hs_v2_date_entered_<stage>" if api else 'Date entered "<stage>"'
+    closedate = variables.get("expected_close", "closedate")
+    if dated.any():
+        close = attributes.loc[dated, ["id", "stage", "_line", "_file"]].assign(entered=when[dated])
+        rows = pd.concat([rows, close], ignore_index=True)
+        notes.append(("closed_at_closedate", f"{int(dated.sum())} won / lost deals with a blank "
+                      f"{entered} closed at their {closedate}; "
+                      f"e.g. {_examples(attributes[dated])}"))  # fmt: skip
+    if blank.any():
+        gone = set(attributes.loc[blank, "id"])
+        rows = rows[~rows["id"].isin(gone)]
+        notes.append(("closed_without_date", f"{int(blank.sum())} deals won or lost with a blank "
+                      f"{entered} and a blank {closedate} left out (no close date); "
+                      f"e.g. {_examples(attributes[blank])}"))  # fmt: skip
+        attributes = attributes[~attributes["id"].isin(gone)]
+    return rows, attributes
+
+
+def _examples(hit: pd.DataFrame) -> str:
+    return ", ".join(f"line {a} (id {b})" for a, b in zip(hit["_line"].head(5), hit["id"].head(5),
+                                                          strict=True))  # fmt: skip
+
+
+@dataclass
+class _Stage:
+    """A stage of pipelines.json, checked (``notes``: what was assumed, for the report)."""
+
+    id: str
+    label: str
+    order: float  # displayOrder; inf if it has none
+    probability: float  # 0-1; NaN if unknown
+    closed: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def _pipelines(file: Path) -> dict[str, list[_Stage]]:
     if not file.exists():
         return {}
     try:
@@ -196,29 +265,97 @@ def _pipelines(file: Path) -> dict[str, list[dict[str, Any]]]:
         raise ScenarioError(
             [Problem(f"not a pipelines JSON file: {exc}", file=str(file))]
         ) from None
-    results = data.get("results", data) if isinstance(data, dict) else data
-    return {str(p.get("id")): list(p.get("stages", [])) for p in results if isinstance(p, dict)}
+    # the pipelines API answer {"results": [...]}, a bare list, or one pipeline object
+    where: list[str | int]
+    if isinstance(data, dict) and "results" in data:
+        results, where = data["results"], ["results"]
+    elif isinstance(data, dict) and "stages" in data:
+        results, where = [data], []
+    else:
+        results, where = data, []
+    if not isinstance(results, list):
+        _bad(file, where, 'is not a list of pipelines (expected {"results": [{"id", "stages"}]})')
+    out: dict[str, list[_Stage]] = {}
+    for i, pipe in enumerate(results):
+        if not isinstance(pipe, dict):
+            _bad(file, [*where, i], "is not a pipeline object (with an id and stages)")
+        stages = pipe.get("stages") or []
+        if not isinstance(stages, list):
+            _bad(file, [*where, i, "stages"], "is not a list of stages")
+        out[str(pipe.get("id"))] = [
+            _stage(file, [*where, i, "stages", j], s) for j, s in enumerate(stages)
+        ]
+    return out
+
+
+def _bad(file: Path, where: list[str | int], what: str) -> NoReturn:
+    path = format_path(where) or "the top level"
+    raise ScenarioError(
+        [Problem(what, path=path, file=str(file), hint="export it again from the pipelines API")]
+    )
+
+
+def _stage(file: Path, where: list[str | int], s: Any) -> _Stage:
+    path = format_path(where)
+    if not isinstance(s, dict):
+        _bad(file, where, "is not a stage object")
+    if s.get("id") in (None, ""):
+        _bad(file, where, 'has no "id" (the stage id dealstage and hs_v2_date_entered_* use)')
+    meta = s.get("metadata") or {}
+    if not isinstance(meta, dict):
+        _bad(file, [*where, "metadata"], "is not an object (isClosed, probability)")
+    sid, notes = str(s["id"]), []
+    label = s.get("label")
+    if label in (None, ""):
+        label = sid
+        notes.append(f"{path} has no label: named by its id {sid!r}")
+    order = _number(s.get("displayOrder"))
+    if math.isnan(order):  # unknown: after the ordered stages, in file order (sort is stable)
+        order = math.inf
+        notes.append(f"{path} ({label}) has no numeric displayOrder: ordered after the others")
+    probability = _number(meta.get("probability"))
+    closed = str(meta.get("isClosed", "false")).lower() == "true"
+    if "probability" in meta and math.isnan(probability):
+        kind = "won" if _won_by_name(sid, str(label)) else "lost"
+        also = f"; a closed stage, taken as {kind} by its id / label" if closed else ""
+        notes.append(f"{path} ({label}) probability {meta['probability']!r} is not a number: "
+                     f"unknown{also}")  # fmt: skip
+    return _Stage(sid, str(label), order, probability, closed, notes)
+
+
+def _number(value: Any) -> float:
+    """A JSON number or numeric string as a float; NaN for anything else (null, "n/a")."""
+    if isinstance(value, bool) or value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _won_by_name(sid: str, label: str) -> bool:
+    """A closed stage whose probability is unknown: won if named as HubSpot's own won stage."""
+    return label_key(sid) == "closedwon" or label_key(label) in {label_key(x) for x in Labels().won}
 
 
 def _labels(
-    stages: list[dict[str, Any]],
+    stages: list[_Stage],
 ) -> tuple[Labels, tuple[str, ...] | None, dict[str, float]]:
     if not stages:
         base = Labels()
         return Labels(won=(*base.won, "closedwon"), lost=(*base.lost, "closedlost")), None, {}
-    ordered = sorted(stages, key=lambda s: float(s.get("displayOrder", 0)))
+    ordered = sorted(stages, key=lambda s: s.order)
     won: list[str] = []
     lost: list[str] = []
     order: list[str] = []
     probability: dict[str, float] = {}
     for s in ordered:
-        meta = s.get("metadata", {})
-        p = float(meta.get("probability", "nan"))
-        closed = str(meta.get("isClosed", "false")).lower() == "true"
-        if closed:
-            (won if p == 1.0 else lost).append(s["label"])
+        p = s.probability
+        if s.closed:
+            is_won = p == 1.0 if not math.isnan(p) else _won_by_name(s.id, s.label)
+            (won if is_won else lost).append(s.label)
         else:
-            order.append(s["label"])
-            if p == p:
-                probability[s["label"]] = p
+            order.append(s.label)
+            if not math.isnan(p):
+                probability[s.label] = p
     return Labels(won=tuple(won), lost=tuple(lost)), tuple(order), probability

@@ -26,7 +26,7 @@ import re
 
 import pandas as pd
 
-__all__ = ["parse_number", "parse_numbers", "parse_times", "unix_times"]
+__all__ = ["parse_number", "parse_numbers", "parse_probabilities", "parse_times", "unix_times"]
 
 _UNITS = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8}
 _NOISE = re.compile(r"^[\s$€£¥￥₩₹]*(?:[A-Z]{3}\s*)?|\s*(?:[A-Z]{3}|元|[$€£¥￥])?\s*$")
@@ -77,6 +77,15 @@ def parse_numbers(values: pd.Series) -> pd.Series:
     """:func:`parse_number` of each value (blank: NaN)."""
     uniq = {v: parse_number(v) for v in pd.unique(values.astype(str))}
     return values.astype(str).map(uniq).astype("float64")
+
+
+def parse_probabilities(values: pd.Series) -> pd.Series:
+    """0-1 probabilities from a column: a trailing ``%`` is allowed, and a column with a value
+    above 1 or a ``%`` is in percent (Salesforce writes 0-100), else already 0-1."""
+    text = values.astype(str).str.strip()
+    num = parse_numbers(text.str.rstrip("%"))
+    percent = bool(text.str.endswith("%").any() or (num > 1).any())
+    return num / 100 if percent else num
 
 
 def _normalise(text: str) -> str:

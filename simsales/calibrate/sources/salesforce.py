@@ -19,10 +19,15 @@ Files (documented object and field API names; a CSV per object, Latin-1 or UTF-8
   previous state is the previous row in time order.
 
 Rules: without OpportunityStage.csv, ``Closed Won`` / ``Closed Lost`` (and the mapping's
-labels) close a deal and the open stages are ordered by the median Probability the history
+labels) close a deal, and so do the stages Opportunity.csv's ``IsWon`` / ``IsClosed`` mark
+(``IsWon`` true: won; ``IsClosed`` true and ``IsWon`` false: lost; each stage by the commonest
+verdict of its rows); the open stages are ordered by the median Probability the history
 recorded in them (Salesforce's stage probabilities rise along the process), ties by their mean
-position. A deal with no history row (created before history was kept) gets one row from
-Opportunity.csv: its current stage, entered on ``LastStageChangeDate`` (else ``CreatedDate``).
+position. A checkbox (``IsDeleted``, ``IsWon``, ...) is ``true`` / ``false`` as Salesforce
+writes it, or ``1`` / ``0``, ``yes`` / ``no`` as other tools do (any case); a Probability is
+0-100, possibly written ``50%``. A deal with no history row (created before history was
+kept) gets one row from Opportunity.csv: its current stage, entered on ``LastStageChangeDate``
+(else ``CreatedDate``).
 ``--column FIELD=COLUMN`` renames an Opportunity.csv column (custom fields such as a team).
 """
 
@@ -37,7 +42,7 @@ from simsales.calibrate.mapping import Labels, label_key
 from simsales.calibrate.sources.currency import read_rates
 from simsales.calibrate.sources.files import find_file, read_table
 from simsales.calibrate.sources.generic import canonical
-from simsales.calibrate.sources.parse import parse_numbers
+from simsales.calibrate.sources.parse import parse_numbers, parse_probabilities
 from simsales.calibrate.sources.records import Records
 from simsales.errors import Problem, ScenarioError
 
@@ -107,9 +112,18 @@ def read(
     _require(opp, ("Id", "StageName"), opp_file)
     _require(hist, ("OpportunityId", "StageName", "CreatedDate"), hist_file)
     if "IsDeleted" in hist:
-        deleted = hist["IsDeleted"].str.lower() == "true"
+        flag = _flag(hist["IsDeleted"])
+        deleted = flag.fillna(False).astype(bool)
         if deleted.any():
             notes.append(("deleted", f"{int(deleted.sum())} deleted history rows left out"))
+        odd = flag.isna() & (hist["IsDeleted"].str.strip() != "")
+        if odd.any():  # neither true nor false: keep the row, but say so
+            shown = ", ".join(
+                f"line {i + 2} ({v!r})" for i, v in hist.loc[odd, "IsDeleted"].head(5).items()
+            )
+            notes.append(("deleted", f"{int(odd.sum())} history rows of {hist_file.name} kept "
+                          "(taken as not deleted): IsDeleted is not true/false (1/0, yes/no); "
+                          f"e.g. {shown}"))  # fmt: skip
         hist = hist.assign(_keep=~deleted)
     variables = {**OPPORTUNITY, **(columns or {})}
     attributes = canonical(opp, variables, opp_file.name)
@@ -117,7 +131,7 @@ def read(
     if "_keep" in hist:
         rows = rows[hist["_keep"].to_numpy()]
     rows = pd.concat([rows, _without_history(opp, rows)], ignore_index=True)
-    labels, order, probability, forecast, why = _stages(folder, hist, encoding)
+    labels, order, probability, forecast, why = _stages(folder, hist, opp, encoding, notes)
     rates, target = None, currency
     ct = find_file(folder, "CurrencyType")
     if ct is not None:
@@ -181,25 +195,71 @@ def _without_history(opp: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _flag(values: pd.Series) -> pd.Series:
+    """A checkbox column as a nullable boolean: true/false (Salesforce), 1/0 or yes/no (other
+    tools and spreadsheets), any case; NA for anything else (blank included)."""
+    text = values.astype(str).str.strip().str.lower()
+    return pd.Series(text.map(_FLAGS), index=values.index, dtype="boolean")
+
+
+def _closed_from_opportunities(opp: pd.DataFrame, notes: list[tuple[str, str]]) -> Labels:
+    """The default won / lost labels plus the stages Opportunity.csv's IsWon / IsClosed mark
+    (a custom closed stage, e.g. Disqualified, must not pass for an open one)."""
+    base = Labels()
+    if "IsWon" not in opp or "IsClosed" not in opp:
+        return base
+    won, closed = _flag(opp["IsWon"]), _flag(opp["IsClosed"])
+    verdict = pd.Series(None, index=opp.index, dtype=object)
+    verdict[(~closed).fillna(False).astype(bool)] = "open"
+    verdict[(closed & ~won).fillna(False).astype(bool)] = "lost"
+    verdict[won.fillna(False).astype(bool)] = "won"  # IsWon implies closed
+    named = verdict.notna() & (opp["StageName"].str.strip() != "")
+    if not named.any():
+        return base
+    # one verdict per stage: the commonest of its rows (IsWon / IsClosed follow the stage)
+    by_stage = (
+        verdict[named].groupby(opp.loc[named, "StageName"]).agg(lambda v: v.value_counts().index[0])
+    )
+    found = {kind: [str(k) for k, v in by_stage.items() if v == kind] for kind in ("won", "lost")}
+    if found["won"] or found["lost"]:
+        told = "; ".join(f"{k}: {', '.join(found[k])}" for k in ("won", "lost") if found[k])
+        notes.append(("closed_stages", "no OpportunityStage.csv: won / lost stages taken from "
+                      f"Opportunity.csv's IsWon / IsClosed: {told}"))  # fmt: skip
+    # a default label stays unless the data says what its stage is
+    seen = {label_key(k) for k in by_stage.index}
+    won = (*found["won"], *(x for x in base.won if label_key(x) not in seen))
+    lost = (*found["lost"], *(x for x in base.lost if label_key(x) not in seen))
+    return Labels(won=won, lost=lost)
+
+
 def _stages(
-    folder: Path, hist: pd.DataFrame, encoding: str | None
+    folder: Path,
+    hist: pd.DataFrame,
+    opp: pd.DataFrame,
+    encoding: str | None,
+    notes: list[tuple[str, str]],
 ) -> tuple[Labels, tuple[str, ...] | None, dict[str, float], dict[str, str], str]:
     file = find_file(folder, "OpportunityStage")
     if file is None:
-        prob = parse_numbers(hist.get("Probability", pd.Series("", index=hist.index)))
+        prob = parse_probabilities(hist.get("Probability", pd.Series("", index=hist.index)))
         med = prob.groupby(hist["StageName"]).median().dropna()
-        return Labels(), None, {str(k): float(v) / 100 for k, v in med.items()}, {}, ""
+        labels = _closed_from_opportunities(opp, notes)
+        return labels, None, {str(k): float(v) for k, v in med.items()}, {}, ""
     st, _ = read_table(file, encoding)
     label = st["MasterLabel"] if "MasterLabel" in st else st["ApiName"]
-    true = {c: st.get(c, pd.Series("", index=st.index)).str.lower() == "true"
+    true = {c: _flag(st.get(c, pd.Series("", index=st.index))).fillna(False).astype(bool)
             for c in ("IsWon", "IsClosed")}  # fmt: skip
-    active = st.get("IsActive", pd.Series("true", index=st.index)).str.lower() != "false"
+    active = _flag(st.get("IsActive", pd.Series("true", index=st.index))).fillna(True)
+    active = active.astype(bool)
     won = tuple(label[true["IsWon"]])
     lost = tuple(label[true["IsClosed"] & ~true["IsWon"]])
     sort = parse_numbers(st.get("SortOrder", pd.Series("", index=st.index)))
     open_ = st[~true["IsClosed"] & active].assign(_sort=sort, _label=label)
     order = tuple(open_.sort_values("_sort", kind="stable")["_label"])
-    prob = parse_numbers(st.get("DefaultProbability", pd.Series("", index=st.index))) / 100
+    prob = parse_probabilities(st.get("DefaultProbability", pd.Series("", index=st.index)))
     probability = {str(k): float(p) for k, p in zip(label, prob, strict=True) if p == p}
     cat = st.get("ForecastCategoryName", pd.Series("", index=st.index))
     forecast = {str(k): label_key(c) for k, c in zip(label, cat, strict=True) if c}
