@@ -82,13 +82,19 @@ from simsales.calibrate.history import (
 )
 from simsales.calibrate.mapping import label_key
 from simsales.calibrate.quality import MAX_EXAMPLES, DataError, DataReport
-from simsales.calibrate.sources.parse import parse_numbers, parse_probabilities, parse_times
+from simsales.calibrate.sources.parse import (
+    parse_numbers,
+    parse_probabilities,
+    parse_times,
+    year_last_order,
+)
 from simsales.calibrate.sources.records import Records
 from simsales.errors import Problem, ScenarioError
 
 __all__ = ["Records", "build_history", "read_csv_header", "read_history", "stage_id"]
 
 MAX_VALUE = 1e15  # an amount at or above it is not one (see _values)
+_YEAR_LAST = r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}"  # a date with the day and month before the year
 _ATTRS: tuple[str, ...] = ("product", "owner", "account", "segment", "team", "currency")
 _CATEGORIES = {
     "pipeline": "pipeline", "bestcase": "best_case", "upside": "best_case",
@@ -251,15 +257,26 @@ def _dates(rows: _Rows, fields: tuple[str, ...]) -> dict[str, pd.Series]:
     bad = pd.Series(False, index=rows.frame.index)
     which: list[str] = []
     fmt, tz = rows.rec.date_format, rows.rec.timezone
+    # the day-month order of dates written with the year last, from all the date columns
+    order = year_last_order(pd.concat([rows.col(f) for f in fields])) if fmt is None else None
     for f in fields:
         raw = rows.col(f)
-        wrong = (raw != "") & parse_times(raw, fmt, tz).isna()
+        wrong = (raw != "") & parse_times(raw, fmt, tz, order).isna()
         if wrong.any():
             which.append(rows.name(f))
         bad |= wrong
     shown = fmt or "ISO 8601 (YYYY-MM-DD)"
-    rows.drop(bad, "bad_date", f"unparseable date in {', '.join(which)} (expected {shown})")
-    return {f: parse_times(rows.col(f), fmt, tz) for f in fields}
+    message = f"unparseable date in {', '.join(which)} (expected {shown})"
+    unclear = bad & pd.concat([rows.col(f) for f in fields], axis=1).apply(
+        lambda c: c.str.match(_YEAR_LAST)
+    ).any(axis=1)
+    if order is None and unclear.any():
+        message += (
+            "; dates like 01/02/2023 where no number above 12 shows which is the day: set "
+            "date_format ('%m/%d/%Y' or '%d/%m/%Y') in a --mapping file"
+        )
+    rows.drop(bad, "bad_date", message)
+    return {f: parse_times(rows.col(f), fmt, tz, order) for f in fields}
 
 
 def _kinds(rows: _Rows, open_labels: list[str] | None) -> pd.Series:

@@ -66,6 +66,43 @@ def test_short_offsets_and_spreadsheet_day_numbers() -> None:
     assert got[5] == pd.Timestamp("2023-01-05") and pd.isna(got[6])
 
 
+def test_dates_with_the_year_last_in_the_order_the_column_shows() -> None:
+    us = parse_times(pd.Series(["1/15/2023", "2/3/2023 10:30", "12/31/2023"]))
+    assert list(us) == [pd.Timestamp("2023-01-15"), pd.Timestamp("2023-02-03 10:30"),
+                        pd.Timestamp("2023-12-31")]  # fmt: skip
+    eu = parse_times(pd.Series(["15/01/2023", "03.02.2023 08:00", "31-12-2023"]))
+    assert list(eu) == [pd.Timestamp("2023-01-15"), pd.Timestamp("2023-02-03 08:00"),
+                        pd.Timestamp("2023-12-31")]  # fmt: skip
+    # a column that does not show the order, or shows both, is not guessed
+    assert parse_times(pd.Series(["01/02/2023", "03/04/2023"])).isna().all()
+    assert parse_times(pd.Series(["13/01/2023", "01/13/2023"])).isna().all()
+    # unless the caller knows it from the file's other columns
+    known = parse_times(pd.Series(["01/02/2023"]), day_order="day first")
+    assert known[0] == pd.Timestamp("2023-02-01")
+
+
+def test_an_export_with_us_dates_reads_like_the_iso_one(tmp_path: Path) -> None:
+    rows = opportunity_rows(truth(), "2021-03-31", seed=2)
+    iso = read_history(_save(rows, tmp_path / "iso.csv"))
+    us = rows.copy()
+    for col in ("engage_date", "close_date"):
+        d = pd.to_datetime(us[col].where(us[col] != ""))
+        us[col] = [f"{x.month}/{x.day}/{x.year}" if pd.notna(x) else "" for x in d]
+    got = read_history(_save(us, tmp_path / "us.csv"))
+    pd.testing.assert_frame_equal(iso.deals, got.deals)
+    # too few rows to show the order: not guessed, and the report says how to give it
+    few = us.head(3).copy()
+    few["engage_date"], few["close_date"] = "01/02/2021", ["", "03/04/2021", ""]
+    few["deal_stage"] = ["Engaging", "Won", "Engaging"]
+    with pytest.raises(ScenarioError, match="no usable deals.*set date_format"):
+        read_history(_save(few, tmp_path / "few.csv"))
+
+
+def _save(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
 def test_salesforce_style_timestamps_in_a_stage_changes_file(tmp_path: Path) -> None:
     """The issue's crash: ``2023-01-05T10:00:00.000+0000`` in a stage-changes export."""
     rows = pd.DataFrame(

@@ -14,9 +14,12 @@ Timestamps (:func:`parse_times`): ISO 8601 (``2023-01-05``, ``2023-01-05T10:00:0
 (strftime) if one is given. A timestamp that carries an offset is converted to the scenario's
 time zone (``timezone``, default UTC) and that zone's wall-clock time is kept, so the
 scenario's calendar decides which day it fell on; one without an offset is taken as already in
-that zone. A five-digit number (with or without a fraction) is a date a spreadsheet wrote as
-its day number (Excel's 1900 system: 45000 is 2023-03-15; the fraction is the time of day),
-as a CSV saved from a column formatted "General" has it.
+that zone. A date with the year last (``1/15/2023``, ``15.01.2023``) is read in the day-month
+order the column shows (a number above 12 says which is the day); where the column does not
+show it (and the other date columns of the file do not), ``date_format`` must. A five-digit
+number (with or without a fraction) is a date a spreadsheet wrote as its day number (Excel's
+1900 system: 45000 is 2023-03-15; the fraction is the time of day), as a CSV saved from a
+column formatted "General" has it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ import re
 
 import pandas as pd
 
-__all__ = ["parse_number", "parse_numbers", "parse_probabilities", "parse_times", "unix_times"]
+__all__ = [
+    "parse_number",
+    "parse_numbers",
+    "parse_probabilities",
+    "parse_times",
+    "unix_times",
+    "year_last_order",
+]
 
 _UNITS = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8}
 _NOISE = re.compile(r"^[\s$€£¥￥₩₹]*(?:[A-Z]{3}\s*)?|\s*(?:[A-Z]{3}|元|[$€£¥￥])?\s*$")
@@ -39,6 +49,8 @@ _SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")  # Excel's day number: 10000 is 1927-
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # day 0 of Excel's 1900 system (past its 1900 bug)
 _CJK_DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?")
 _SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})")
+# day and month before the year (1/15/2023 in the US, 15/01/2023 or 15.01.2023 elsewhere)
+_DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?=$|[ T])")
 
 
 def parse_number(text: str) -> float:
@@ -98,12 +110,19 @@ def _normalise(text: str) -> str:
 
 
 def parse_times(
-    values: pd.Series, fmt: str | None = None, timezone: str | None = None
+    values: pd.Series,
+    fmt: str | None = None,
+    timezone: str | None = None,
+    day_order: str | None = None,
 ) -> pd.Series:
-    """Naive ``datetime64[ns]`` wall-clock times in ``timezone`` (NaT where blank or wrong)."""
+    """Naive ``datetime64[ns]`` wall-clock times in ``timezone`` (NaT where blank or wrong);
+    ``day_order`` ("month first" / "day first") for dates with the year last, when the caller
+    knows it from more columns than this one (else the column's own)."""
     text = values.astype(object).where(values.notna(), "").astype(str)
     text = text.map({v: _normalise(v) for v in pd.unique(text)})
     text = text.where(text != "")
+    if fmt is None:
+        text = _year_last(text, day_order or year_last_order(text))
     none = pd.Series(False, text.index)
     aware = text.str.contains(_OFFSET, na=False) if fmt is None else none
     serial = text.str.fullmatch(_SERIAL, na=False) if fmt is None else none
@@ -122,6 +141,40 @@ def parse_times(
         local = parsed.dt.tz_convert(timezone or "UTC").dt.tz_localize(None)
         out[aware] = _in_range(local).astype("datetime64[ns]")
     return out
+
+
+def _year_last(text: pd.Series, order: str | None) -> pd.Series:
+    """Dates written day and month before the year, rewritten as ISO in the order the column
+    shows: month first when some second number is above 12 and no first one is (1/15/2023),
+    day first in the opposite case (15/01/2023); a column that shows neither (every number 12
+    or less) or both is left as it is, so its dates are not read (see :func:`year_last_order`)."""
+    if order is None:
+        return text
+    found = text.str.extract(_DAY_MONTH_YEAR)
+    hit = found[0].notna()
+    if not hit.any():
+        return text
+    a, b = found.loc[hit, 0].str.zfill(2), found.loc[hit, 2].str.zfill(2)
+    month, day = (a, b) if order == "month first" else (b, a)
+    iso = found.loc[hit, 3] + "-" + month + "-" + day
+    rest = text[hit].str.replace(_DAY_MONTH_YEAR, "", n=1, regex=True)
+    return text.where(~hit, iso + rest)
+
+
+def year_last_order(text: pd.Series) -> str | None:
+    """ "month first", "day first", or None when the column's dates written with the year last
+    do not show which (or it has none)."""
+    found = text.dropna().astype(str).str.extract(_DAY_MONTH_YEAR)
+    found = found[found[0].notna()]
+    if found.empty:
+        return None
+    first_big = bool((found[0].astype(int) > 12).any())
+    second_big = bool((found[2].astype(int) > 12).any())
+    if second_big and not first_big:
+        return "month first"
+    if first_big and not second_big:
+        return "day first"
+    return None
 
 
 def _in_range(parsed: pd.Series) -> pd.Series:
