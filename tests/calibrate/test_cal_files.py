@@ -94,7 +94,7 @@ def test_an_export_with_us_dates_reads_like_the_iso_one(tmp_path: Path) -> None:
     few = us.head(3).copy()
     few["engage_date"], few["close_date"] = "01/02/2021", ["", "03/04/2021", ""]
     few["deal_stage"] = ["Engaging", "Won", "Engaging"]
-    with pytest.raises(ScenarioError, match="no usable deals.*set date_format"):
+    with pytest.raises(ScenarioError, match=r"no usable deals.*set date_format"):
         read_history(_save(few, tmp_path / "few.csv"))
 
 
