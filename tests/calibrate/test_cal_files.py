@@ -126,6 +126,9 @@ def test_encoding_detection() -> None:
     assert detect_encoding("Straße, Grüße, Ærø, naïve, señor\n".encode("latin-1")) == "cp1252"
     assert detect_encoding(western) == "cp1252"
     assert detect_encoding("\ufeffa,b\n1,2\n".encode()) == "utf-8-sig"
+    # Portuguese in Windows-1252: "ção" is two high bytes side by side, not a hanzi
+    portuguese = "produto,conta\nSoluções Básicas,Informação\nComunicações,Gestão\n"
+    assert detect_encoding(portuguese.encode("cp1252")) == "cp1252"
 
 
 def _scenario(path: Path, **kw: Any) -> dict[str, Any]:

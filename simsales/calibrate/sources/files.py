@@ -5,11 +5,14 @@ Encoding rule for CSV (stated, so a reader can predict it): ``encoding`` if give
 when at least 90 % of the bytes above 0x7F start a double-byte unit (followed by another such
 byte, or by the digit/high/digit tail of a GB18030 four-byte unit), the text is Chinese (or
 Japanese / Korean) and the first of GB18030 (which covers GBK and GB2312), Big5, Shift-JIS and
-EUC-KR that decodes the whole file is used; else Windows-1252 (the Western superset of Latin-1
-that Excel and Salesforce write: its accented letters stand alone between ASCII letters) if it
-decodes, else Latin-1, which decodes any bytes. (Statistical guessing was tried and rejected: on
-exports whose non-ASCII text is a few repeated names it mistakes GB18030 for Central-European
-text.) The encoding used is returned, to be reported.
+EUC-KR that decodes the whole file and puts at least half of its two-byte characters in that
+encoding's common block (their lead bytes: GB2312's level-1 hanzi B0-D7, Big5's frequent hanzi
+A4-C6, Shift-JIS's kana and level-1 kanji 81-9F, KS X 1001's hangul B0-C8; Latin letters read
+as pairs, such as Portuguese "ção", fall outside all of them) is used; else Windows-1252 (the
+Western superset of Latin-1 that Excel and Salesforce write: its accented letters stand alone
+between ASCII letters) if it decodes, else Latin-1, which decodes any bytes. (Statistical
+guessing was tried and rejected: on exports whose non-ASCII text is a few repeated names it
+mistakes GB18030 for Central-European text.) The encoding used is returned, to be reported.
 
 ``.xlsx`` / ``.xlsm`` files are read with openpyxl: the first sheet, its first row the header;
 dates become ISO text and whole numbers lose their ``.0``, so cells parse like CSV text. Line
@@ -36,6 +39,9 @@ DOUBLE_BYTE = ("gb18030", "big5", "shift_jis", "euc_kr")
 # a GB18030 four-byte unit (digit, high byte, digit); alone, it is a single-byte letter
 _HIGH = re.compile(rb"[\x80-\xff](?:[\x30-\x39][\x81-\xfe][\x30-\x39]|[\x80-\xff])?")
 EXCEL = (".xlsx", ".xlsm")
+# lead bytes of each double-byte encoding's commonest characters (see the module docstring)
+_COMMON_LEADS = {"gb18030": (0xB0, 0xD7), "big5": (0xA4, 0xC6), "shift_jis": (0x81, 0x9F),
+                 "euc_kr": (0xB0, 0xC8)}  # fmt: skip
 
 
 def detect_encoding(data: bytes) -> str:
@@ -47,7 +53,11 @@ def detect_encoding(data: bytes) -> str:
         pass
     units = _HIGH.findall(data[:4_000_000])
     if units and sum(len(u) > 1 for u in units) >= 0.9 * len(units):
+        leads = [u[0] for u in units if len(u) == 2]
         for name in DOUBLE_BYTE:
+            lo, hi = _COMMON_LEADS[name]
+            if 2 * sum(lo <= b <= hi for b in leads) < len(leads):
+                continue
             try:
                 data.decode(name)
                 return name
