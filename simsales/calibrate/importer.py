@@ -43,11 +43,11 @@ stage_order              info       the stage order used, and why
 currency                 info       values converted to the scenario currency, and how
 encoding                 info       the encoding the file was read with
 states                   info       source states renamed to stages by the mapping
-deleted / other_pipeline info       source rows left out by the source's own rules (and
+deleted / other_pipeline info       source rows left out by the source's own rules (kept:
                                     Salesforce IsDeleted values that are not true / false)
 closed_stages            info       Salesforce: won / lost stages read from IsWon / IsClosed
 closed_at_closedate      info       HubSpot: a close with no date entered, dated by closedate
-closed_without_date      info       HubSpot: a close with neither date: the deal left out
+closed_without_date      dropped    HubSpot: a close with neither date: the deal left out
 pipelines                info       HubSpot: a pipelines.json stage's label, order or
                                     probability missing or not a number, and what was assumed
 catalog                  info       the product catalog used to name products
@@ -88,7 +88,7 @@ from simsales.calibrate.sources.parse import (
     parse_times,
     year_last_order,
 )
-from simsales.calibrate.sources.records import Records
+from simsales.calibrate.sources.records import Note, Records
 from simsales.errors import Problem, ScenarioError
 
 __all__ = ["Records", "build_history", "read_csv_header", "read_history", "stage_id"]
@@ -185,8 +185,9 @@ def build_history(rec: Records) -> History:
             rec = replace(rec, attributes=rec.attributes.assign(stage=stage))
         report.add("states", "info", f"{len(keyed)} states renamed by the mapping", rows=1,
                    examples=[f"{k} -> {v}" for k, v in list(rec.states.items())[:5]])  # fmt: skip
-    for rule, message in rec.notes:
-        report.add(rule, "info", message, rows=1, examples=[])
+    for note in (Note(*n) for n in rec.notes):
+        report.add(note.rule, note.action, note.message, rows=note.rows,
+                   examples=list(note.examples))  # fmt: skip
     if rec.catalog:
         report.add(
             "catalog", "info", f"{len(rec.catalog)} products in the catalog", rows=len(rec.catalog),

@@ -97,8 +97,8 @@ def test_salesforce_is_deleted_as_one_zero_and_odd_values_reported(tmp_path: Pat
     h = read_history(_salesforce(tmp_path / "sf", paths, hist=hist), preset="salesforce")
     assert [_outcome(h, d) for d in paths] == ["open", "open", "won"]
     assert "2 deleted history rows left out" in _notes(h, "deleted")
-    assert "1 history rows of OpportunityHistory.csv kept" in _notes(h, "deleted")
-    assert "line 9 ('maybe')" in _notes(h, "deleted")
+    kept = next(i for i in h.report.issues if i.rule == "deleted" and i.action == "kept")
+    assert kept.rows == 1 and "line 9 ('maybe')" in kept.examples
     assert h.report.count("duplicate_row") == 0 and h.report.count("no_open_stage") == 0
 
 
@@ -176,8 +176,8 @@ def test_hubspot_close_with_no_date_entered_is_dated_by_closedate(
     assert deals.loc["3", "closed"] == pd.Timestamp("2023-01-25")
     assert _notes(h, "closed_at_closedate").startswith("2 won / lost deals")
     assert "line 3 (id 2), line 4 (id 3)" in _notes(h, "closed_at_closedate")
-    assert "1 deals won or lost" in _notes(h, "closed_without_date")
-    assert "line 5 (id 4)" in _notes(h, "closed_without_date")
+    gone = next(i for i in h.report.issues if i.rule == "closed_without_date")
+    assert gone.action == "dropped" and gone.rows == 1 and "line 5 (id 4)" in gone.examples
 
 
 DROP = object()  # a key removed from the stage

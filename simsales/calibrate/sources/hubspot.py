@@ -41,7 +41,7 @@ import pandas as pd
 from simsales.calibrate.mapping import Labels, label_key
 from simsales.calibrate.sources.files import read_table
 from simsales.calibrate.sources.generic import canonical
-from simsales.calibrate.sources.records import Records
+from simsales.calibrate.sources.records import Note, Records
 from simsales.errors import Problem, ScenarioError, format_path
 
 __all__ = ["UI_VARIABLES", "VARIABLES", "detect", "detect_folder", "read"]
@@ -103,7 +103,7 @@ def read(
     columns: dict[str, str] | None = None,
     **options: Any,
 ) -> Records:
-    notes: list[tuple[str, str]] = []
+    notes: list[tuple[str, str] | Note] = []
     if path.is_dir():
         found = _deals_file(path)
         if found is None:
@@ -203,7 +203,7 @@ def _undated_closes(
     attributes: pd.DataFrame,
     labels: Labels,
     variables: dict[str, str],
-    notes: list[tuple[str, str]],
+    notes: list[tuple[str, str] | Note],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Close at its ``closedate`` a deal whose ``dealstage`` is won / lost but whose date
     entered into that stage is blank (else its path would end open); with no ``closedate``
@@ -232,9 +232,10 @@ def _undated_closes(
     if blank.any():
         gone = set(attributes.loc[blank, "id"])
         rows = rows[~rows["id"].isin(gone)]
-        notes.append(("closed_without_date", f"{int(blank.sum())} deals won or lost with a blank "
-                      f"{entered} and a blank {closedate} left out (no close date); "
-                      f"e.g. {_examples(attributes[blank])}"))  # fmt: skip
+        hit = attributes[blank]
+        notes.append(Note("closed_without_date", f"won or lost with a blank {entered} and a "
+                          f"blank {closedate}: the deal is left out (no close date)", "dropped",
+                          int(blank.sum()), tuple(_examples(hit).split(", "))))  # fmt: skip
         attributes = attributes[~attributes["id"].isin(gone)]
     return rows, attributes
 

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pandas as pd
 
 from simsales.calibrate.mapping import Labels, Shape
+from simsales.calibrate.quality import Action
 from simsales.calibrate.sources.currency import Rates
 
-__all__ = ["Records"]
+__all__ = ["Note", "Records"]
+
+
+class Note(NamedTuple):
+    """A data-quality entry a source made itself (a plain ``(rule, message)`` pair is an info
+    note on one row); ``action`` as the report's (dropped, kept, info)."""
+
+    rule: str
+    message: str
+    action: Action = "info"
+    rows: int = 1
+    examples: tuple[str, ...] = ()
 
 
 @dataclass
@@ -37,6 +51,6 @@ class Records:
     stage_forecast: dict[str, str] = field(default_factory=dict)  # label -> category
     efforts: pd.DataFrame | None = None  # deal, person, hours, at (text)
     open_values: bool = False
-    notes: list[tuple[str, str]] = field(default_factory=list)  # (rule, message) infos
+    notes: Sequence[tuple[str, str] | Note] = field(default_factory=list)  # (rule, message): info
     catalog: dict[str, float] = field(default_factory=dict)
     states: dict[str, str] = field(default_factory=dict)  # source state -> stage label

@@ -43,7 +43,7 @@ from simsales.calibrate.sources.currency import read_rates
 from simsales.calibrate.sources.files import find_file, read_table
 from simsales.calibrate.sources.generic import canonical
 from simsales.calibrate.sources.parse import parse_numbers, parse_probabilities
-from simsales.calibrate.sources.records import Records
+from simsales.calibrate.sources.records import Note, Records
 from simsales.errors import Problem, ScenarioError
 
 __all__ = ["HISTORY", "OPPORTUNITY", "detect", "detect_folder", "read"]
@@ -108,7 +108,9 @@ def read(
     assert opp_file is not None and hist_file is not None
     opp, enc = read_table(opp_file, encoding)
     hist = read_table(hist_file, encoding)[0]
-    notes = [("encoding", f"read as {enc}")] if enc not in ("utf-8-sig", "xlsx") else []
+    notes: list[tuple[str, str] | Note] = []
+    if enc not in ("utf-8-sig", "xlsx"):
+        notes.append(("encoding", f"read as {enc}"))
     _require(opp, ("Id", "StageName"), opp_file)
     _require(hist, ("OpportunityId", "StageName", "CreatedDate"), hist_file)
     if "IsDeleted" in hist:
@@ -121,9 +123,9 @@ def read(
             shown = ", ".join(
                 f"line {i + 2} ({v!r})" for i, v in hist.loc[odd, "IsDeleted"].head(5).items()
             )
-            notes.append(("deleted", f"{int(odd.sum())} history rows of {hist_file.name} kept "
-                          "(taken as not deleted): IsDeleted is not true/false (1/0, yes/no); "
-                          f"e.g. {shown}"))  # fmt: skip
+            notes.append(Note("deleted", f"IsDeleted is not true / false (1 / 0, yes / no) in "
+                              f"{hist_file.name}: the row is kept (taken as not deleted)",
+                              "kept", int(odd.sum()), tuple(shown.split(", "))))  # fmt: skip
         hist = hist.assign(_keep=~deleted)
     variables = {**OPPORTUNITY, **(columns or {})}
     attributes = canonical(opp, variables, opp_file.name)
@@ -205,7 +207,7 @@ def _flag(values: pd.Series) -> pd.Series:
     return pd.Series(text.map(_FLAGS), index=values.index, dtype="boolean")
 
 
-def _closed_from_opportunities(opp: pd.DataFrame, notes: list[tuple[str, str]]) -> Labels:
+def _closed_from_opportunities(opp: pd.DataFrame, notes: list[tuple[str, str] | Note]) -> Labels:
     """The default won / lost labels plus the stages Opportunity.csv's IsWon / IsClosed mark
     (a custom closed stage, e.g. Disqualified, must not pass for an open one)."""
     base = Labels()
@@ -240,7 +242,7 @@ def _stages(
     hist: pd.DataFrame,
     opp: pd.DataFrame,
     encoding: str | None,
-    notes: list[tuple[str, str]],
+    notes: list[tuple[str, str] | Note],
 ) -> tuple[Labels, tuple[str, ...] | None, dict[str, float], dict[str, str], str]:
     file = find_file(folder, "OpportunityStage")
     if file is None:
