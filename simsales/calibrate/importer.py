@@ -35,6 +35,9 @@ blank_account            kept       no account
 blank_product            kept       no product: grouped as "unspecified"
 product_spelling         merged     one product written several ways (case, spaces, punctuation)
 unknown_product          kept       a product not in the catalog
+closed_label             info       a label that begins with a won / lost one read as it
+open_labels              info       one row per deal, no open labels given: the labels taken
+                                    as open stages
 click_through            info       stage visits shorter than the export's clock resolution (a
                                     day for dates, an hour for timestamps): kept
 undated_open             info       open deals with no date at all (e.g. Prospecting): left out
@@ -289,7 +292,68 @@ def _kinds(rows: _Rows, open_labels: list[str] | None) -> pd.Series:
     if open_labels is not None:
         table.update({label_key(x): x for x in open_labels})
         return _each(series, lambda v: table.get(label_key(v)))
-    return _each(series, lambda v: table.get(label_key(v), v if v else None))
+    # no open labels given: a label that begins with a won or lost one is that outcome
+    # ("Closed Lost - No Decision"), when that one is distinctive (4+ letters, or CJK)
+    stems = sorted(
+        ((k, kind) for k, kind in table.items() if len(k) >= 4 or not k.isascii()),
+        key=lambda kv: -len(kv[0]),
+    )
+
+    def kind(v: str) -> str | None:
+        key = label_key(v)
+        if key in table or not v:
+            return table.get(key)
+        return next((k_ for stem, k_ in stems if key.startswith(stem)), v)
+
+    return _each(series, kind)
+
+
+def _crm_fields(rows: _Rows) -> pd.DataFrame:
+    """The CRM's probability, forecast category and expected close where the export maps them
+    (blank where it does not), as the stage-changes shape reads them."""
+    index = rows.frame.index
+    out = pd.DataFrame(index=index)
+    out["crm_probability"] = _probabilities(rows) if rows.has("probability") else np.nan
+    out["forecast_category"] = (
+        _categories(rows) if rows.has("forecast_category") else pd.Series(None, index, object)
+    )
+    out["expected_close"] = (
+        _dates(rows, ("expected_close",))["expected_close"]
+        if rows.has("expected_close")
+        else pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
+    )
+    return out
+
+
+def _same_day(later: pd.Series, earlier: pd.Series) -> pd.Series:
+    """``later``, moved to ``earlier`` where it is a bare date (midnight) on the same day as a
+    time of day in ``earlier`` (a close dated the day a timestamped deal was created)."""
+    bare = later.notna() & (later == later.dt.normalize())
+    same = bare & (later < earlier) & (later.dt.normalize() == earlier.dt.normalize())
+    return later.where(~same, earlier)
+
+
+def _report_labels(rows: _Rows, kind: pd.Series) -> None:
+    """Say how the stage labels were read when no open labels were given: those read as won or
+    lost because they begin with such a label, and those taken as open stages."""
+    lab = rows.rec.labels
+    exact = {label_key(x) for x in (*lab.won, *lab.lost)}
+    label = rows.col("stage")
+    by_stem = kind.isin(TERMINAL) & ~_each(label, lambda v: label_key(v) in exact).astype(bool)
+    if by_stem.any():
+        pairs = zip(label[by_stem], kind[by_stem], strict=True)
+        names = sorted({f"{v!r} as {k}" for v, k in pairs})
+        rows.keep(by_stem, "closed_label", "read as won or lost, as the label begins with a won "
+                  f"or lost one: {', '.join(names[:5])}", action="info")  # fmt: skip
+    is_open = ~kind.isin(TERMINAL) & kind.notna()
+    if is_open.any():
+        names = sorted(set(label[is_open]))
+        rows.report.add(
+            "open_labels", "info",
+            f"stage labels taken as open (neither a won nor a lost label; give labels: in a "
+            f"--mapping file to change it): {', '.join(names[:10])}",
+            rows=int(is_open.sum()), examples=[],
+        )  # fmt: skip
 
 
 def _drop_unknown_stages(rows: _Rows, open_labels: list[str] | None) -> None:
@@ -569,6 +633,8 @@ def _opportunities(rec: Records, report: DataReport) -> History:
     d = _dates(rows, ("created", "engaged", "closed") if has_created else ("engaged", "closed"))
     kind = _kinds(rows, open_labels)
     closed_kind = kind.isin(TERMINAL)
+    if open_labels is None:
+        _report_labels(rows, kind)
     created = d.get("created", pd.Series(pd.NaT, index=rows.frame.index, dtype="datetime64[ns]"))
     engaged, closed = d["engaged"], d["closed"]
     start = engaged.fillna(created)
@@ -588,6 +654,9 @@ def _opportunities(rec: Records, report: DataReport) -> History:
         "missing_engage_date",
         f"won or lost but no {rows.name('engaged')}",
     )
+    # a bare date is "during that day": not before a time of day on the same day
+    closed, engaged = _same_day(closed, start), _same_day(engaged, created)
+    start = engaged.fillna(created)
     rows.drop(
         (closed < start) | (engaged < created),
         "close_before_open",
@@ -596,6 +665,7 @@ def _opportunities(rec: Records, report: DataReport) -> History:
     value = _values(rows)
     rows.keep((kind == "won") & ~(value > 0), "won_without_value", "won with no positive value")
     attrs = _attributes(rows)
+    crm = _crm_fields(rows)
     undated = start.reindex(rows.frame.index).isna()
     hit = rows.frame[undated]
     labels = sorted(set(rows.col("stage")[undated]))
@@ -638,7 +708,10 @@ def _opportunities(rec: Records, report: DataReport) -> History:
             "stage": ids.map(state["stage"]),
             "entry_stage": ids.map(state["entry_stage"]),
             "created": created if has_created else pd.NaT,
-            "expected_close": expected.reindex(idx),
+            # the CRM's view, where the export maps it; an open deal's close date otherwise
+            "expected_close": crm["expected_close"].reindex(idx).fillna(expected.reindex(idx)),
+            "crm_probability": crm["crm_probability"].reindex(idx),
+            "forecast_category": crm["forecast_category"].reindex(idx),
         }
     )
     names = {"engaging": "Engaging", "prospecting": "Prospecting"}

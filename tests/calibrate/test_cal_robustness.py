@@ -126,3 +126,58 @@ def test_backtest_json_with_an_empty_pipeline_origin(
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output[res.output.index("{") :])
     assert doc["origins"][0]["actual"]["won"] >= 0
+
+
+def _opportunities(tmp_path: Path, rows: list[tuple[str, ...]], **columns: str) -> Path:
+    head = ("id", "stage", "engaged", "closed", "value", *columns.values())
+    path = tmp_path / "opps.csv"
+    pd.DataFrame(rows, columns=list(head)).to_csv(path, index=False)
+    return path
+
+
+def test_a_label_that_begins_with_a_lost_label_is_lost_and_open_labels_are_named(
+    tmp_path: Path,
+) -> None:
+    path = _opportunities(tmp_path, [
+        ("A", "Closed Won", "2023-01-02", "2023-01-20", "100"),
+        ("B", "Closed Lost - No Decision", "2023-01-03", "2023-01-25", ""),
+        ("C", "Negotiation", "2023-01-04", "", ""),
+        ("D", "Closed Lost", "2023-01-05", "2023-01-28", ""),
+    ])  # fmt: skip
+    h = read_history(path, preset="opportunities")
+    outcome = h.deals.set_index("deal")["outcome"]
+    assert list(outcome[["A", "B", "C", "D"]]) == ["won", "lost", "open", "lost"]
+    read_as = next(i for i in h.report.issues if i.rule == "closed_label")
+    assert read_as.rows == 1 and "'Closed Lost - No Decision' as lost" in read_as.message
+    taken = next(i for i in h.report.issues if i.rule == "open_labels")
+    assert "Negotiation" in taken.message
+
+
+def test_a_close_dated_the_day_a_timestamped_deal_was_created_is_kept(tmp_path: Path) -> None:
+    path = _opportunities(tmp_path, [
+        ("A", "Won", "2023-01-05 14:30:00", "2023-01-05", "100"),
+        ("B", "Lost", "2023-01-06 09:00:00", "2023-01-05", ""),  # the day before: wrong
+        ("C", "Won", "2023-01-07 10:00:00", "2023-02-01", "50"),
+    ])  # fmt: skip
+    h = read_history(path, preset="opportunities")
+    assert sorted(h.deals["deal"]) == ["A", "C"] and h.report.count("close_before_open") == 1
+    a = h.deals.set_index("deal").loc["A"]
+    assert a["outcome"] == "won" and a["closed"] == pd.Timestamp("2023-01-05 14:30")
+
+
+def test_the_crm_fields_of_a_one_row_per_deal_export_are_read(tmp_path: Path) -> None:
+    extra = {"probability": "probability", "forecast_category": "category",
+             "expected_close": "expected"}  # fmt: skip
+    path = _opportunities(tmp_path, [
+        ("A", "Won", "2023-01-02", "2023-01-20", "100", "100", "Closed", ""),
+        ("B", "Proposal", "2023-01-03", "", "", "40%", "Best Case", "2023-03-31"),
+        ("C", "Negotiation", "2023-01-04", "2023-04-15", "", "70", "Commit", ""),
+    ], **extra)  # fmt: skip
+    h = read_history(path, preset="opportunities", columns=extra)
+    d = h.deals.set_index("deal")
+    assert d.loc["B", "crm_probability"] == pytest.approx(0.4)
+    assert d.loc["C", "crm_probability"] == pytest.approx(0.7)
+    assert list(d.loc[["B", "C"], "forecast_category"]) == ["best_case", "commit"]
+    # the mapped expected close, else an open deal's close date
+    assert d.loc["B", "expected_close"] == pd.Timestamp("2023-03-31")
+    assert d.loc["C", "expected_close"] == pd.Timestamp("2023-04-15")
