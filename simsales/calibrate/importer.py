@@ -36,6 +36,7 @@ blank_product            kept       no product: grouped as "unspecified"
 product_spelling         merged     one product written several ways (case, spaces, punctuation)
 unknown_product          kept       a product not in the catalog
 closed_label             info       a label that begins with a won / lost one read as it
+header_unit              info       the value column's header names a unit (万元, 亿, 千元)
 open_labels              info       one row per deal, no open labels given: the labels taken
                                     as open stages
 click_through            info       stage visits shorter than the export's clock resolution (a
@@ -86,6 +87,7 @@ from simsales.calibrate.history import (
 from simsales.calibrate.mapping import label_key
 from simsales.calibrate.quality import MAX_EXAMPLES, DataError, DataReport
 from simsales.calibrate.sources.parse import (
+    amount_currency,
     parse_numbers,
     parse_probabilities,
     parse_times,
@@ -368,9 +370,21 @@ def _drop_unknown_stages(rows: _Rows, open_labels: list[str] | None) -> None:
     )
 
 
+# a unit in the value column's header: 金额（万元）, Amount (万), 合同额(千元)
+_HEADER_UNIT = re.compile(r"[(（]\s*(万|萬|亿|億|千)\s*(?:元|人民币|RMB|CNY)?\s*[)）]")
+_HEADER_SCALE = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8, "千": 1e3}
+
+
 def _values(rows: _Rows) -> pd.Series:
     raw = rows.col("value")
-    num = parse_numbers(raw)
+    num = parse_numbers(raw, amounts=True)
+    unit = _HEADER_UNIT.search(rows.name("value"))
+    if unit:  # cells written without their own 万 / 亿 are in the header's unit
+        scale = _HEADER_SCALE[unit.group(1)]
+        bare = num.notna() & ~raw.str.contains("[万萬亿億]", regex=True)
+        num = num.where(~bare, num * scale)
+        rows.keep(bare, "header_unit", f"{rows.name('value')}: the header's unit "
+                  f"{unit.group(1)} taken: values × {scale:,.0f}", action="info")  # fmt: skip
     # 10^15 is beyond any contract in any currency: a typo or an overflowed cell, and sums of
     # such values overflow to infinity
     wrong = ((raw != "") & num.isna()) | (num < 0) | (num >= MAX_VALUE)
@@ -450,9 +464,13 @@ def _merge_spellings(rows: _Rows, names: pd.Series) -> pd.Series:
 def _convert(
     rows: _Rows, value: pd.Series, currency: pd.Series, when: pd.Series, report: DataReport
 ) -> pd.Series:
-    """Values in the scenario currency (see :class:`Rates`); no rate: value blanked."""
+    """Values in the scenario currency (see :class:`Rates`); no rate: value blanked. A row
+    with no currency code takes the one its amount is written with (``EUR 13,500.00``)."""
     rates = rows.rec.rates
     target = rows.rec.currency
+    if rows.has("value"):
+        written = amount_currency(rows.col("value")).reindex(currency.index)
+        currency = currency.where(currency.notna(), written)
     if rates is None:
         cur = currency.fillna(target)
     else:

@@ -28,7 +28,7 @@ from simsales.errors import ScenarioError
         ("3亿", 3e8), ("38.71万", 387100.0), ("-5", -5.0),
         # groups by a space or an apostrophe, then the decimal mark (French, Swiss writing)
         ("1 234,56", 1234.56), ("1\u00a0234\u00a0567,89", 1234567.89), ("1'234,5", 1234.5),
-        ("-1 234,5", -1234.5), ("1 234.56", 1234.56),
+        ("-1 234,5", -1234.5), ("1 234.56", 1234.56), ("2.5万元", 25000.0), ("3亿元", 3e8),
     ],
 )  # fmt: skip
 def test_numbers_as_spreadsheets_write_them(text: str, value: float) -> None:

@@ -181,3 +181,42 @@ def test_the_crm_fields_of_a_one_row_per_deal_export_are_read(tmp_path: Path) ->
     # the mapped expected close, else an open deal's close date
     assert d.loc["B", "expected_close"] == pd.Timestamp("2023-03-31")
     assert d.loc["C", "expected_close"] == pd.Timestamp("2023-04-15")
+
+
+def test_whole_amounts_grouped_by_dots_are_thousands(tmp_path: Path) -> None:
+    """A German export writes 18.885 € for 18,885 euros: money is not written to three
+    decimals, so a column of such amounts, with no other decimal dot, groups by its dots."""
+    from simsales.calibrate.sources.parse import parse_numbers
+
+    german = pd.Series(["18.885 €", "10.000 €", "950 €", "1.234.567 €", "20.000 €", ""])
+    assert list(parse_numbers(german, amounts=True)[:5]) == [18885, 10000, 950, 1234567, 20000]
+    # a column that also writes decimal dots keeps 18.885 as it is written
+    mixed = pd.Series(["18.885", "10.000", "12.50", "20.000"])
+    assert parse_numbers(mixed, amounts=True)[0] == pytest.approx(18.885)
+    assert parse_numbers(german)[0] == pytest.approx(18.885)  # not an amount: as written
+
+
+def test_an_amount_written_with_its_currency_is_in_that_currency(tmp_path: Path) -> None:
+    path = _opportunities(tmp_path, [
+        ("A", "Won", "2023-01-02", "2023-01-20", "USD 10,000.00"),
+        ("B", "Won", "2023-01-03", "2023-01-25", "JPY 3,000,000.00"),
+        ("C", "Won", "2023-01-04", "2023-01-28", "20.000 €"),
+    ])  # fmt: skip
+    h = read_history(path, preset="opportunities", currency="USD")
+    v = h.deals.set_index("deal")["value"]
+    assert v["A"] == 10000 and pd.isna(v["B"]) and pd.isna(v["C"])  # no rates: not guessed
+    assert h.report.count("unknown_currency") == 2
+
+
+def test_a_unit_in_the_value_header_scales_the_bare_values(tmp_path: Path) -> None:
+    path = tmp_path / "cn.csv"
+    pd.DataFrame(
+        {"id": ["A", "B"], "stage": ["赢单", "赢单"], "engaged": ["2023-01-02", "2023-01-03"],
+         "closed": ["2023-01-20", "2023-01-25"], "金额（万元）": ["38.2", "1.5万"]}
+    ).to_csv(path, index=False)  # fmt: skip
+    h = read_history(
+        path, preset="opportunities", columns={"value": "金额（万元）"}, currency="CNY"
+    )
+    v = h.deals.set_index("deal")["value"]
+    assert v["A"] == pytest.approx(382000) and v["B"] == pytest.approx(15000)
+    assert h.report.count("header_unit") == 1

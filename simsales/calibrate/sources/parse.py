@@ -30,6 +30,7 @@ import re
 import pandas as pd
 
 __all__ = [
+    "amount_currency",
     "parse_number",
     "parse_numbers",
     "parse_probabilities",
@@ -59,7 +60,8 @@ def parse_number(text: str) -> float:
     if not s:
         return math.nan
     scale = 1.0
-    if s[-1] in _UNITS:
+    s = s.removesuffix("元").rstrip()  # 2.5万元: the unit before the yuan
+    if s and s[-1] in _UNITS:
         scale, s = _UNITS[s[-1]], s[:-1]
     s = _NOISE.sub("", s)
     sign = -1.0 if s.startswith("-") else 1.0
@@ -85,10 +87,42 @@ def parse_number(text: str) -> float:
         return math.nan
 
 
-def parse_numbers(values: pd.Series) -> pd.Series:
-    """:func:`parse_number` of each value (blank: NaN)."""
-    uniq = {v: parse_number(v) for v in pd.unique(values.astype(str))}
-    return values.astype(str).map(uniq).astype("float64")
+_DOT_THOUSANDS = re.compile(r"^[-+]?\d{1,3}\.\d{3}$")  # 18.885: 18,885 or 18.885?
+_DOT_DECIMAL = re.compile(r"^[-+]?\d*\.(?:\d{1,2}|\d{4,})$")  # 12.5, 0.125 4: a decimal dot
+
+
+def parse_numbers(values: pd.Series, amounts: bool = False) -> pd.Series:
+    """:func:`parse_number` of each value (blank: NaN). With ``amounts`` (money), a column
+    that writes at least three numbers as ``d.ddd`` and none with a dot before one, two or
+    four or more digits groups thousands with its dots (``18.885 €`` is 18,885, as German and
+    Dutch exports write whole amounts): money is not written to three decimals."""
+    text = values.astype(str)
+    uniq = {v: parse_number(v) for v in pd.unique(text)}
+    if amounts:
+        core = {v: _NOISE.sub("", v.strip()) for v in uniq}
+        grouped = [v for v, c in core.items() if _DOT_THOUSANDS.match(c)]
+        if len(grouped) >= 3 and not any(_DOT_DECIMAL.match(c) for c in core.values()):
+            uniq.update({v: parse_number(core[v].replace(".", "")) for v in grouped})
+    return text.map(uniq).astype("float64")
+
+
+# the currency an amount is written in: an ISO code before or after the number, or a symbol
+# that names one currency ($ and ¥ name several, so they name none)
+_CODE = re.compile(r"^\s*([A-Z]{3})\s*[-+]?\d|\d\s*([A-Z]{3})\s*$")
+_SYMBOLS = {"€": "EUR", "£": "GBP", "₩": "KRW", "₹": "INR", "元": "CNY"}
+
+
+def amount_currency(values: pd.Series) -> pd.Series:
+    """The ISO code each amount is written with (``JPY 3,000,000``, ``18.885 €``), else None."""
+
+    def one(text: str) -> str | None:
+        m = _CODE.search(text)
+        if m:
+            return m.group(1) or m.group(2)
+        return next((iso for sym, iso in _SYMBOLS.items() if sym in text), None)
+
+    table = {v: one(str(v)) for v in pd.unique(values.astype(str))}
+    return values.astype(str).map(table).astype(object)
 
 
 def parse_probabilities(values: pd.Series) -> pd.Series:
