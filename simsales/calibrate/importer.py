@@ -273,6 +273,8 @@ def _dates(rows: _Rows, fields: tuple[str, ...]) -> dict[str, pd.Series]:
         bad |= wrong
     shown = fmt or "ISO 8601 (YYYY-MM-DD)"
     message = f"unparseable date in {', '.join(which)} (expected {shown})"
+    if fmt is None:
+        message += "; another form: set date_format (e.g. '%m/%d/%y %I:%M %p') in a --mapping file"
     unclear = bad & pd.concat([rows.col(f) for f in fields], axis=1).apply(
         lambda c: c.str.match(_YEAR_LAST)
     ).any(axis=1)
@@ -640,8 +642,15 @@ def _opportunities(rec: Records, report: DataReport) -> History:
     rows.drop(
         rows.frame.duplicated(subset=data_cols), "duplicate_row", "exact copy of an earlier row"
     )
+    repeated = rows.frame.duplicated(subset=["id"])
+    if len(repeated) >= 10 and repeated.mean() > 0.5:  # not an id: most rows would be lost
+        raise ScenarioError([Problem(
+            f"{rows.name('id')} repeats in {int(repeated.sum()):,} of {len(repeated):,} rows: it "
+            "is not the opportunity's id (one row per opportunity); map the id column "
+            "(--column id=COLUMN)", file=rec.source,
+        )])  # fmt: skip
     rows.drop(
-        rows.frame.duplicated(subset=["id"]),
+        repeated,
         "duplicate_id",
         f"{rows.name('id')} already used by an earlier row (the first is kept)",
     )

@@ -18,6 +18,8 @@ A mapping is a small YAML file (or a preset, or CLI ``--column field=COLUMN`` fl
     catalog: {file: products.csv, product: product, price: sales_price}   # optional
     teams: {file: sales_teams.csv, owner: sales_agent, team: manager}     # optional
 
+A field may take a list of columns, whose first non-blank value is used: ``closed: [Won time,
+Lost time]`` for an export (Pipedrive) that writes a deal's win and its loss in two columns.
 Labels are matched case- and space-insensitively. Every default lives in this module.
 """
 
@@ -112,7 +114,11 @@ class Teams(_Frozen):
 
 class ColumnMapping(_Frozen):
     shape: Shape = "opportunities"
-    columns: dict[str, str] = Field(default_factory=dict, description="field -> CSV column")
+    columns: dict[str, str | tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="field -> CSV column, or a list of columns whose first non-blank value is "
+        "taken (closed: [Won time, Lost time], as Pipedrive writes the two)",
+    )
     labels: Labels = Field(default_factory=Labels)
     stage_order: tuple[str, ...] | None = Field(
         None, description="stage_changes: open stage labels in process order"
@@ -143,8 +149,12 @@ class ColumnMapping(_Frozen):
             )
         return self
 
-    def column(self, field: str) -> str | None:
+    def column(self, field: str) -> str | tuple[str, ...] | None:
         return self.columns.get(field)
+
+    def names(self) -> dict[str, str]:
+        """Each field's column(s), as the user wrote them, for messages."""
+        return {f: c if isinstance(c, str) else " / ".join(c) for f, c in self.columns.items()}
 
 
 def load_mapping(path: str | Path) -> dict[str, Any]:
@@ -239,9 +249,11 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_header(mapping: ColumnMapping, header: list[str], name: str) -> None:
-    problems = []
-    for field, col in mapping.columns.items():
-        if col not in header:
+    problems: list[Problem] = []
+    for field, cols in mapping.columns.items():
+        for col in (cols,) if isinstance(cols, str) else cols:
+            if col in header:
+                continue
             hint = difflib.get_close_matches(col, header, n=1)
             problems.append(
                 Problem(

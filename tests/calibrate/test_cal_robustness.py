@@ -220,3 +220,40 @@ def test_a_unit_in_the_value_header_scales_the_bare_values(tmp_path: Path) -> No
     v = h.deals.set_index("deal")["value"]
     assert v["A"] == pytest.approx(382000) and v["B"] == pytest.approx(15000)
     assert h.report.count("header_unit") == 1
+
+
+def test_a_close_in_one_of_two_columns_as_pipedrive_writes_it(tmp_path: Path) -> None:
+    path = tmp_path / "pd.csv"
+    pd.DataFrame(
+        {"ID": ["1", "2", "3"], "Status": ["won", "lost", "open"],
+         "Created": ["2023-01-03", "2023-01-04", "2023-01-05"],
+         "Won time": ["2023-01-20", "", ""], "Lost time": ["", "2023-01-25", ""],
+         "Value": ["100", "50", "70"]}
+    ).to_csv(path, index=False)  # fmt: skip
+    mapping = {"shape": "opportunities", "labels": {"won": ["won"], "lost": ["lost"],
+               "open": ["open"]},
+               "columns": {"id": "ID", "stage": "Status", "engaged": "Created",
+                           "closed": ["Won time", "Lost time"], "value": "Value"}}  # fmt: skip
+    h = read_history(path, mapping)
+    d = h.deals.set_index("deal")
+    assert list(d["outcome"]) == ["won", "lost", "open"]
+    assert d.loc["2", "closed"] == pd.Timestamp("2023-01-25")
+    mapping["columns"]["closed"] = ["Won time", "Lost tim"]
+    with pytest.raises(ScenarioError, match=r"'Lost tim' .for closed. is not in the CSV header"):
+        read_history(path, mapping)
+
+
+def test_an_id_column_that_repeats_in_most_rows_is_refused(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    named = rows.assign(opportunity_id=rows["product"])  # two products: not an id
+    with pytest.raises(ScenarioError, match="is not the opportunity's id"):
+        read_history(_write(named, tmp_path / "named.csv"))
+
+
+def test_a_date_format_with_a_time_reads_a_bare_date_too() -> None:
+    from simsales.calibrate.sources.parse import parse_times
+
+    got = parse_times(pd.Series(["05.01.2023 14:30", "06.01.2023", "x"]), "%d.%m.%Y %H:%M")
+    assert got[0] == pd.Timestamp("2023-01-05 14:30") and got[1] == pd.Timestamp("2023-01-06")
+    assert pd.isna(got[2])

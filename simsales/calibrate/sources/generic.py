@@ -4,6 +4,7 @@ the declared variable map from the export's columns to the canonical fields."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,20 @@ from simsales.errors import Problem, ScenarioError
 __all__ = ["canonical", "mapping_options", "read"]
 
 
-def canonical(frame: pd.DataFrame, variables: dict[str, str], file: str = "") -> pd.DataFrame:
-    """The rows under canonical field names (``variables``: field -> column), with their line
-    numbers (the header is line 1)."""
-    out = pd.DataFrame({f: frame[c] for f, c in variables.items() if c in frame.columns})
+def canonical(
+    frame: pd.DataFrame, variables: Mapping[str, str | tuple[str, ...]], file: str = ""
+) -> pd.DataFrame:
+    """The rows under canonical field names (``variables``: field -> column, or columns whose
+    first non-blank value is taken), with their line numbers (the header is line 1)."""
+    out = pd.DataFrame(index=frame.index)
+    for f, c in variables.items():
+        cols = [c] if isinstance(c, str) else [x for x in c if x in frame.columns]
+        if not cols or cols[0] not in frame.columns:
+            continue
+        value = frame[cols[0]]
+        for other in cols[1:]:
+            value = value.where(value.astype(str).str.strip() != "", frame[other])
+        out[f] = value
     out["_line"] = np.arange(len(frame)) + 2
     out["_file"] = file
     return out
@@ -63,7 +74,7 @@ def read(
         source=str(path),
         shape=m.shape,
         rows=rows,
-        names=dict(m.columns),
+        names=m.names(),
         labels=m.labels,
         stage_order=m.stage_order,
         currency=currency or m.currency,

@@ -167,6 +167,10 @@ def parse_times(
     naive = ~aware & ~serial & text.notna()
     if naive.any():
         parsed = pd.to_datetime(text[naive], format=fmt or "ISO8601", errors="coerce")
+        day = fmt.split("%H")[0].split("%I")[0].rstrip(" T") if fmt else ""
+        if day and day != fmt and parsed.isna().any():  # the format's date part, alone
+            alone = parsed.isna()
+            parsed[alone] = pd.to_datetime(text[naive][alone], format=day, errors="coerce")
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # an offset the pattern missed
             parsed = parsed.dt.tz_convert(timezone or "UTC").dt.tz_localize(None)
         out[naive] = _in_range(parsed).astype("datetime64[ns]")
