@@ -332,11 +332,17 @@ def calibrate(
     if durations not in DURATIONS:
         raise SimsalesError(f"--durations must be one of {', '.join(DURATIONS)}, not {durations!r}")
     decided = history.deals["closed"].dropna()
-    if decided.empty or decided.min() >= t + pd.Timedelta(days=1):
-        first = f" (its first close is on {decided.min().date()})" if len(decided) else ""
+    if decided.empty:
         raise SimsalesError(
-            f"as of {t.date()} the export has no won or lost deal yet{first}: there is nothing "
-            "to learn how deals close from; choose a later --as-of (or --from)"
+            "the export has no won or lost deal at all: there is nothing to learn how deals "
+            "close from; check that the stage (or status) column holds the won and lost labels, "
+            "or name them with labels: {won: [...], lost: [...]} in a --mapping file"
+        )
+    if decided.min() >= t + pd.Timedelta(days=1):
+        raise SimsalesError(
+            f"as of {t.date()} the export has no won or lost deal yet (its first close is on "
+            f"{decided.min().date()}): there is nothing to learn how deals close from; choose a "
+            "later --as-of (or --from)"
         )
     h = history.known_at(t)
     h = replace(h, report=copy.deepcopy(h.report))  # notes of this calibration only

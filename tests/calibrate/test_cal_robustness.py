@@ -257,3 +257,11 @@ def test_a_date_format_with_a_time_reads_a_bare_date_too() -> None:
     got = parse_times(pd.Series(["05.01.2023 14:30", "06.01.2023", "x"]), "%d.%m.%Y %H:%M")
     assert got[0] == pd.Timestamp("2023-01-05 14:30") and got[1] == pd.Timestamp("2023-01-06")
     assert pd.isna(got[2])
+
+
+def test_an_export_with_no_decision_at_all_says_what_to_check(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    still = rows[rows["deal_stage"] == "Engaging"]
+    with pytest.raises(SimsalesError, match=r"no won or lost deal at all.*labels"):
+        calibrate(read_history(_write(still, tmp_path / "open.csv")))
