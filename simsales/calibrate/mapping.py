@@ -173,11 +173,17 @@ def resolve_mapping(
 ) -> ColumnMapping:
     """Preset, then the mapping file, then column flags, each overriding the one before.
 
-    With neither preset nor mapping, the first preset whose required columns all appear in
+    With no preset and no mapping that names columns (one may set only ``date_format``,
+    ``labels`` or ``timezone``), the first preset whose required columns all appear in
     ``header`` is used (``maven`` first), so a Maven export needs no flags. A preset's optional
     columns that the header lacks are dropped; columns named by a file or a flag must exist.
     """
-    if preset is None and mapping is None and header is not None:
+    name = "<mapping>"
+    if mapping is not None and not isinstance(mapping, dict):
+        name = str(mapping)
+        mapping = load_mapping(mapping)
+    names_columns = mapping is not None and ("columns" in mapping or "shape" in mapping)
+    if preset is None and not names_columns and header is not None:
         preset = next((name for name, p in PRESETS.items() if _fits(p, header)), None)
     raw: dict[str, Any] = {}
     if preset is not None:
@@ -199,11 +205,7 @@ def resolve_mapping(
             raw["columns"] = {
                 f: c for f, c in raw["columns"].items() if f in required or c in header
             }
-    name = "<mapping>"
     if mapping is not None:
-        if not isinstance(mapping, dict):
-            name = str(mapping)
-            mapping = load_mapping(mapping)
         raw = _merge(raw, mapping)
     if columns:
         raw = {**raw, "columns": {**raw.get("columns", {}), **columns}}

@@ -309,7 +309,8 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
         "",
         f"Data: {h.report.rows_read:,} rows read, {h.report.deals_used:,} deals used"
         + (
-            f"; {len(problems)} kinds of data problem (and notes):"
+            f"; {len(problems)} kind{'s' if len(problems) != 1 else ''} of data problem "
+            "(and notes):"
             if problems
             else "; no data problems (notes below)."
             if h.report.issues

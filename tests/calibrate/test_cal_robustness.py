@@ -265,3 +265,17 @@ def test_an_export_with_no_decision_at_all_says_what_to_check(
     still = rows[rows["deal_stage"] == "Engaging"]
     with pytest.raises(SimsalesError, match=r"no won or lost deal at all.*labels"):
         calibrate(read_history(_write(still, tmp_path / "open.csv")))
+
+
+def test_a_mapping_that_only_sets_a_date_format_keeps_the_recognised_preset(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    us = rows.copy()
+    for col in ("engage_date", "close_date"):
+        d = pd.to_datetime(us[col].where(us[col] != ""))
+        us[col] = [x.strftime("%m/%d/%y") if pd.notna(x) else "" for x in d]
+    fmt = tmp_path / "fmt.yaml"
+    fmt.write_text('date_format: "%m/%d/%y"\n')
+    h = read_history(_write(us, tmp_path / "us.csv"), mapping_file=fmt)
+    iso = read_history(_write(rows, tmp_path / "iso.csv"))
+    pd.testing.assert_frame_equal(h.deals, iso.deals)
