@@ -27,6 +27,7 @@ reopened                 info       stage changes: a close undone by a later row
                                     re-closed): the deal went on from the stage it left
 bad_value                kept       a value that is not an amount from 0 to 10^15: value blanked
 bad_probability          kept       a probability outside 0-100 %: blanked
+bad_expected_close       kept       one row per deal: an expected close that is not a date
 bad_forecast_category    kept       not one of pipeline, best case, commit, closed, omitted
 unknown_currency         kept       a currency with no conversion rate: value blanked
 no_currency              info       no currency code where rates know several: the corporate one
@@ -321,11 +322,13 @@ def _crm_fields(rows: _Rows) -> pd.DataFrame:
     out["forecast_category"] = (
         _categories(rows) if rows.has("forecast_category") else pd.Series(None, index, object)
     )
-    out["expected_close"] = (
-        _dates(rows, ("expected_close",))["expected_close"]
-        if rows.has("expected_close")
-        else pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
-    )
+    out["expected_close"] = pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
+    if rows.has("expected_close"):  # optional: a wrong one is blanked, the deal kept
+        raw = rows.col("expected_close")
+        when = parse_times(raw, rows.rec.date_format, rows.rec.timezone)
+        rows.keep((raw != "") & when.isna(), "bad_expected_close",
+                  f"{rows.name('expected_close')} is not a date: blanked")  # fmt: skip
+        out["expected_close"] = when
     return out
 
 
@@ -474,36 +477,31 @@ def _convert(
         written = amount_currency(rows.col("value")).reindex(currency.index)
         currency = currency.where(currency.notna(), written)
     if rates is None:
-        cur = currency.fillna(target)
-    else:
-        known = {rates.corporate, *rates.static}
-        if len(rates.dated):
-            known |= set(rates.dated["iso"])
-        if target not in known:
-            raise ScenarioError([Problem(
-                f"currency {target}: the export's conversion rates know only "
-                f"{', '.join(sorted(known))}; choose one of them (--currency)",
-                file=rows.rec.source,
-            )])  # fmt: skip
-        # no currency code (a single-currency org has no CurrencyIsoCode): the corporate one
-        blank = currency.isna() & value.notna()
-        if len(known) > 1:
-            rows.keep(
-                blank,
-                "no_currency",
-                f"no currency code: read as the export's corporate currency {rates.corporate}",
-                action="info",
-            )
-        cur = currency.fillna(rates.corporate)
-    if rates is None:
-        foreign = (cur != target) & value.notna()
+        foreign = (currency.fillna(target) != target) & value.notna()
         rows.keep(
             foreign,
             "unknown_currency",
             f"a value in another currency than {target} and no conversion rates given",
         )
         return value.where(~foreign)
-    factor = rates.factors(cur, when, target)
+    known = {rates.corporate, *rates.static}
+    if len(rates.dated):
+        known |= set(rates.dated["iso"])
+    if target not in known:
+        raise ScenarioError([Problem(
+            f"currency {target}: the export's conversion rates know only "
+            f"{', '.join(sorted(known))}; choose one of them (--currency)",
+            file=rows.rec.source,
+        )])  # fmt: skip
+    # no currency code (a single-currency org has no CurrencyIsoCode): the corporate one
+    if len(known) > 1:
+        rows.keep(
+            currency.isna() & value.notna(),
+            "no_currency",
+            f"no currency code: read as the export's corporate currency {rates.corporate}",
+            action="info",
+        )
+    factor = rates.factors(currency.fillna(rates.corporate), when, target)
     missing = factor.isna() & value.notna()
     rows.keep(missing, "unknown_currency", f"no conversion rate to {target}: value blanked")
     return value * factor
