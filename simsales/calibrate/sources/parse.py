@@ -88,7 +88,7 @@ def parse_number(text: str) -> float:
 
 
 _DOT_THOUSANDS = re.compile(r"^[-+]?\d{1,3}\.\d{3}$")  # 18.885: 18,885 or 18.885?
-_DOT_DECIMAL = re.compile(r"^[-+]?\d*\.(?:\d{1,2}|\d{4,})$")  # 12.5, 0.125 4: a decimal dot
+_DOT_DECIMAL = re.compile(r"^[-+]?\d*\.(?:\d{1,2}|\d{4,})$")  # 12.5, 0.1234: a decimal dot
 
 
 def parse_numbers(values: pd.Series, amounts: bool = False) -> pd.Series:
