@@ -18,6 +18,9 @@ and CRPS apply) and, where it says something per deal, a probability that the de
   with the CRM's probability; Poisson-binomial spread.
 - ``commit`` / ``best_case`` (when the export has forecast categories): the deals in the
   commit category (commit and best case) expected to close by ``until``, as a point forecast.
+  Both only when the field is known, as it stood at the origin, for at least half of the deals
+  open then: an export without its history knows only today's values (a won deal's 100%),
+  which the origin may not see.
 
 The amount of an open deal is its own value when known, else the mean value of won deals of
 its product, then the catalog's list price, then the mean of all won deals.
@@ -160,11 +163,18 @@ def crm_baselines(known: History, until: pd.Timestamp, seed: int = 0) -> list[Ba
     else:
         due = pd.Series(True, index=open_deals.index)
     amount = _amounts(known, open_deals)
-    if "crm_probability" in deals.columns and deals["crm_probability"].notna().any():
+
+    def known_then(col: str) -> bool:
+        # the CRM's field as it stood at the origin, for most of the deals open then (an
+        # export without its history knows only today's values, which would score the CRM on
+        # what it did not know)
+        return col in deals.columns and 2 * int(open_deals[col].notna().sum()) >= len(open_deals)
+
+    if known_then("crm_probability") and len(open_deals):
         p = open_deals["crm_probability"].astype(np.float64).clip(0.0, 1.0).fillna(0.0)
         p = p.where(due, 0.0)
         out.append(_bernoulli("crm_probability", open_deals["deal"], p, amount, seed))
-    if "forecast_category" in deals.columns:
+    if known_then("forecast_category") and len(open_deals):
         cat = open_deals["forecast_category"].astype("string").str.lower()
         if (
             deals["forecast_category"]

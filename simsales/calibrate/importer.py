@@ -38,6 +38,7 @@ product_spelling         merged     one product written several ways (case, spac
 unknown_product          kept       a product not in the catalog
 closed_label             info       a label that begins with a won / lost one read as it
 header_unit              info       the value column's header names a unit (万元, 亿, 千元)
+date_order               info       dates with the year last (1/15/2023): the day-month order read
 open_labels              info       one row per deal, no open labels given: the labels taken
                                     as open stages
 click_through            info       stage visits shorter than the export's clock resolution (a
@@ -285,6 +286,10 @@ def _dates(rows: _Rows, fields: tuple[str, ...]) -> dict[str, pd.Series]:
             "date_format ('%m/%d/%Y' or '%d/%m/%Y') in a --mapping file"
         )
     rows.drop(bad, "bad_date", message)
+    if order is not None:
+        year_last = pd.concat([rows.col(f).str.match(_YEAR_LAST) for f in fields], axis=1)
+        rows.keep(year_last.any(axis=1), "date_order", f"dates with the year last read {order} "
+                  "(a number above 12 in the file's dates shows it)", action="info")  # fmt: skip
     return {f: parse_times(rows.col(f), fmt, tz, order) for f in fields}
 
 
@@ -817,6 +822,8 @@ def _stage_changes(rec: Records, report: DataReport) -> History:
         "stage it was closed from", rows=len(hit), examples=rows.examples(hit),
     )  # fmt: skip
     state = deal_state(settled)
+    if state.empty:
+        _no_usable_deals(report)
     rows.frame = rows.frame[rows.frame["id"].isin(state.index)]
     if attributes is not None and "currency" in attributes and not rows.has("currency"):
         # history rows are in their deal's currency

@@ -90,6 +90,8 @@ def test_an_export_with_us_dates_reads_like_the_iso_one(tmp_path: Path) -> None:
         us[col] = [f"{x.month}/{x.day}/{x.year}" if pd.notna(x) else "" for x in d]
     got = read_history(_save(us, tmp_path / "us.csv"))
     pd.testing.assert_frame_equal(iso.deals, got.deals)
+    order = next(i for i in got.report.issues if i.rule == "date_order")
+    assert "month first" in order.message and order.rows == len(us)
     # too few rows to show the order: not guessed, and the report says how to give it
     few = us.head(3).copy()
     few["engage_date"], few["close_date"] = "01/02/2021", ["", "03/04/2021", ""]

@@ -279,3 +279,23 @@ def test_a_mapping_that_only_sets_a_date_format_keeps_the_recognised_preset(
     h = read_history(_write(us, tmp_path / "us.csv"), mapping_file=fmt)
     iso = read_history(_write(rows, tmp_path / "iso.csv"))
     pd.testing.assert_frame_equal(h.deals, iso.deals)
+
+
+def test_crm_baselines_only_where_the_crm_field_was_known_at_the_origin(tmp_path: Path) -> None:
+    """A one-row-per-deal export knows each deal's probability today (100% once won): at an
+    origin before most open deals closed, that is not what the CRM said then."""
+    from simsales.calibrate.baseline import crm_baselines
+
+    extra = {"probability": "probability", "forecast_category": "category"}
+    path = _opportunities(tmp_path, [
+        ("A", "Won", "2023-01-02", "2023-02-10", "100", "100", "Closed"),
+        ("B", "Proposal", "2023-01-03", "", "", "40", "Best Case"),
+        ("C", "Negotiation", "2023-01-04", "", "", "70", "Commit"),
+        ("D", "Lost", "2023-01-05", "2023-02-20", "", "0", "Omitted"),
+        ("E", "Won", "2023-01-06", "2023-02-25", "80", "100", "Closed"),
+    ], **extra)  # fmt: skip
+    h = read_history(path, preset="opportunities", columns=extra, exported="2023-03-01")
+    until = pd.Timestamp("2023-04-30")
+    now = {b.name for b in crm_baselines(h.known_at("2023-03-01"), until)}
+    assert now == {"crm_probability", "commit", "best_case"}
+    assert crm_baselines(h.known_at("2023-01-31"), until) == []  # 2 of 5 open deals known then
