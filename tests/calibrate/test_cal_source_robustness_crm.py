@@ -231,13 +231,15 @@ def test_hubspot_non_numeric_probability_is_unknown(tmp_path: Path, bad: Any) ->
 
 
 @pytest.mark.parametrize("bad", [None, "first", {}])
-def test_hubspot_stage_without_numeric_display_order_goes_last(tmp_path: Path, bad: Any) -> None:
+def test_hubspot_stages_without_numeric_display_order_keep_the_file_order(
+    tmp_path: Path, bad: Any
+) -> None:
     pipes = _pipelines(
         s0={"displayOrder": bad}, s2={"displayOrder": None}, s3={"displayOrder": DROP}
     )
     h = _hs_read(tmp_path, pipes)
-    # ordered ones first (Needs Analysis 1), then the others in file order
-    assert h.stages == ("needs-analysis", "qualification", "proposal", "negotiation")
+    # the API lists stages in display order: with some orders missing, the file's order
+    assert h.stages == ("qualification", "needs-analysis", "proposal", "negotiation")
     assert "results[0].stages[0] (Qualification) has no numeric displayOrder" in _notes(
         h, "pipelines"
     )

@@ -15,7 +15,8 @@ probability 1 is won, other closed stages lost. Without it, ``closedwon`` / ``cl
 the mapping's labels) close a deal and the order is inferred from the data. A stage needs its
 ``id``; one without a ``label`` is named by its id, a probability that is not a number is
 unknown (a closed stage's then taken from its id: ``closedwon`` is won), and a stage without a
-numeric ``displayOrder`` comes after the others, in file order (each said in the report).
+numeric ``displayOrder`` puts every stage in file order (the API lists them in display order;
+each said in the report).
 
 Rules: the value is ``amount_in_home_currency`` (HubSpot's own conversion to the company
 currency) when the export has it, else ``amount`` in ``deal_currency_code``; deals of other
@@ -313,7 +314,7 @@ def _stage(file: Path, where: list[str | int], s: Any) -> _Stage:
     order = _number(s.get("displayOrder"))
     if math.isnan(order):  # unknown: after the ordered stages, in file order (sort is stable)
         order = math.inf
-        notes.append(f"{path} ({label}) has no numeric displayOrder: ordered after the others")
+        notes.append(f"{path} ({label}) has no numeric displayOrder: stages in file order")
     probability = _number(meta.get("probability"))
     closed = str(meta.get("isClosed", "false")).lower() == "true"
     if "probability" in meta and math.isnan(probability):
@@ -345,7 +346,10 @@ def _labels(
     if not stages:
         base = Labels()
         return Labels(won=(*base.won, "closedwon"), lost=(*base.lost, "closedlost")), None, {}
-    ordered = sorted(stages, key=lambda s: s.order)
+    # the API lists stages in display order: when some lack one, the file's order is the
+    # better guess for all of them than putting those last
+    unordered = any(math.isinf(s.order) for s in stages)
+    ordered = list(stages) if unordered else sorted(stages, key=lambda s: s.order)
     won: list[str] = []
     lost: list[str] = []
     order: list[str] = []
