@@ -5,6 +5,7 @@ date entered, a hand-edited pipelines.json. Each input is a few deals built in `
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +266,12 @@ def test_hubspot_broken_pipelines_json_names_the_key_path(
         _hs_read(tmp_path, pipelines)
     message = str(err.value)
     assert "pipelines.json" in message and f"{where}: " in message and what in message
+
+
+def test_salesforce_with_an_empty_history_says_what_is_missing(tmp_path: Path) -> None:
+    folder = tmp_path / "sf"
+    shutil.copytree(DATA / "salesforce", folder)
+    hist = folder / "OpportunityHistory.csv"
+    hist.write_text(hist.read_text(encoding="latin-1").splitlines()[0] + "\n", encoding="latin-1")
+    with pytest.raises(ScenarioError, match=r"OpportunityHistory\.csv has no rows"):
+        read_history(folder)

@@ -132,6 +132,12 @@ def read(
     rows = canonical(hist, HISTORY, hist_file.name)
     if "_keep" in hist:
         rows = rows[hist["_keep"].to_numpy()]
+    if rows.empty and len(opp):  # only current stages: no deal's path, nothing to learn from
+        raise ScenarioError([Problem(
+            f"{hist_file.name} has no rows: simsales learns from each opportunity's stage "
+            "history, and Opportunity.csv alone gives only the current stage",
+            file=str(hist_file), hint="export OpportunityHistory together with Opportunity",
+        )])  # fmt: skip
     rows = pd.concat([rows, _without_history(opp, rows)], ignore_index=True)
     labels, order, probability, forecast, why = _stages(folder, hist, opp, encoding, notes)
     rates, target = None, currency
