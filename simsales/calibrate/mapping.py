@@ -213,7 +213,7 @@ def resolve_mapping(
         raise ScenarioError(
             [
                 Problem(
-                    "no column mapping: the CSV header does not match a preset",
+                    "no column mapping: the file's header (its first row) does not match a preset",
                     hint=f"pass --preset ({', '.join(PRESETS)}), --mapping M.yaml or "
                     "--column field=COLUMN flags",
                 )
@@ -252,6 +252,14 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 
 def _check_header(mapping: ColumnMapping, header: list[str], name: str) -> None:
     problems: list[Problem] = []
+    # a report saved with a title row above the header: one named column, the rest blank
+    named = [h for h in header if h and not h.startswith("Unnamed")]
+    title = (
+        f"the first row looks like a title ({named[0]!r}), not the header: delete the rows "
+        "above the header"
+        if len(named) <= 1 and len(mapping.columns) > 1
+        else None
+    )
     for field, cols in mapping.columns.items():
         for col in (cols,) if isinstance(cols, str) else cols:
             if col in header:
@@ -259,10 +267,11 @@ def _check_header(mapping: ColumnMapping, header: list[str], name: str) -> None:
             hint = difflib.get_close_matches(col, header, n=1)
             problems.append(
                 Problem(
-                    f"column {col!r} (for {field}) is not in the CSV header",
+                    f"column {col!r} (for {field}) is not in the file's header (its first row)",
                     f"columns.{field}",
                     name,
-                    hint=f"did you mean {hint[0]!r}?" if hint else f"columns: {', '.join(header)}",
+                    hint=title
+                    or (f"did you mean {hint[0]!r}?" if hint else f"columns: {', '.join(header)}"),
                 )
             )
     if problems:

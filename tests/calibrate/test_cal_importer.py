@@ -86,7 +86,9 @@ def test_mapping_file_and_column_flags(clean: pd.DataFrame, tmp_path: Path) -> N
     )
     h2 = read_history(path, mapping_file=mapping)
     assert h2.report.problems == [] and len(h2.deals) == len(clean)
-    with pytest.raises(ScenarioError, match=r"column 'Start ' \(for engaged\) is not in the CSV"):
+    with pytest.raises(
+        ScenarioError, match=r"column 'Start ' \(for engaged\) is not in the file's header"
+    ):
         read_history(path, preset="maven", columns={"id": "Opp ID", "engaged": "Start "})
 
 

@@ -239,7 +239,7 @@ def test_a_close_in_one_of_two_columns_as_pipedrive_writes_it(tmp_path: Path) ->
     assert list(d["outcome"]) == ["won", "lost", "open"]
     assert d.loc["2", "closed"] == pd.Timestamp("2023-01-25")
     mapping["columns"]["closed"] = ["Won time", "Lost tim"]
-    with pytest.raises(ScenarioError, match=r"'Lost tim' .for closed. is not in the CSV header"):
+    with pytest.raises(ScenarioError, match=r"'Lost tim' .for closed. is not in the file's header"):
         read_history(path, mapping)
 
 
@@ -299,3 +299,12 @@ def test_crm_baselines_only_where_the_crm_field_was_known_at_the_origin(tmp_path
     now = {b.name for b in crm_baselines(h.known_at("2023-03-01"), until)}
     assert now == {"crm_probability", "commit", "best_case"}
     assert crm_baselines(h.known_at("2023-01-31"), until) == []  # 2 of 5 open deals known then
+
+
+def test_a_title_row_above_the_header_is_named_as_the_cause(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    path = tmp_path / "titled.csv"
+    path.write_text("Opportunities report (exported 2021-03-31)\n" + rows.to_csv(index=False))
+    with pytest.raises(ScenarioError, match="looks like a title"):
+        read_history(path, preset="maven")
