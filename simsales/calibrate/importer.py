@@ -89,7 +89,9 @@ from simsales.calibrate.history import (
 from simsales.calibrate.mapping import label_key
 from simsales.calibrate.quality import MAX_EXAMPLES, DataError, DataReport
 from simsales.calibrate.sources.parse import (
+    UNITS,
     amount_currency,
+    is_year_last,
     parse_numbers,
     parse_probabilities,
     parse_times,
@@ -101,7 +103,6 @@ from simsales.errors import Problem, ScenarioError
 __all__ = ["Records", "build_history", "read_csv_header", "read_history", "stage_id"]
 
 MAX_VALUE = 1e15  # an amount at or above it is not one (see _values)
-_YEAR_LAST = r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}"  # a date with the day and month before the year
 _ATTRS: tuple[str, ...] = ("product", "owner", "account", "segment", "team", "currency")
 _CATEGORIES = {
     "pipeline": "pipeline", "bestcase": "best_case", "upside": "best_case",
@@ -277,18 +278,15 @@ def _dates(rows: _Rows, fields: tuple[str, ...]) -> dict[str, pd.Series]:
     message = f"unparseable date in {', '.join(which)} (expected {shown})"
     if fmt is None:
         message += "; another form: set date_format (e.g. '%m/%d/%y %I:%M %p') in a --mapping file"
-    unclear = bad & pd.concat([rows.col(f) for f in fields], axis=1).apply(
-        lambda c: c.str.match(_YEAR_LAST)
-    ).any(axis=1)
-    if order is None and unclear.any():
+    year_last = pd.concat([is_year_last(rows.col(f)) for f in fields], axis=1).any(axis=1)
+    if order is None and (bad & year_last).any():
         message += (
             "; dates like 01/02/2023 where no number above 12 shows which is the day: set "
             "date_format ('%m/%d/%Y' or '%d/%m/%Y') in a --mapping file"
         )
     rows.drop(bad, "bad_date", message)
     if order is not None:
-        year_last = pd.concat([rows.col(f).str.match(_YEAR_LAST) for f in fields], axis=1)
-        rows.keep(year_last.any(axis=1), "date_order", f"dates with the year last read {order} "
+        rows.keep(year_last, "date_order", f"dates with the year last read {order} "
                   "(a number above 12 in the file's dates shows it)", action="info")  # fmt: skip
     return {f: parse_times(rows.col(f), fmt, tz, order) for f in fields}
 
@@ -382,7 +380,7 @@ def _drop_unknown_stages(rows: _Rows, open_labels: list[str] | None) -> None:
 
 # a unit in the value column's header: 金额（万元）, Amount (万), 合同额(千元)
 _HEADER_UNIT = re.compile(r"[(（]\s*(万|萬|亿|億|千)\s*(?:元|人民币|RMB|CNY)?\s*[)）]")
-_HEADER_SCALE = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8, "千": 1e3}
+_HEADER_SCALE = {**UNITS, "千": 1e3}
 
 
 def _values(rows: _Rows) -> pd.Series:

@@ -30,7 +30,9 @@ import re
 import pandas as pd
 
 __all__ = [
+    "UNITS",
     "amount_currency",
+    "is_year_last",
     "parse_number",
     "parse_numbers",
     "parse_probabilities",
@@ -39,7 +41,7 @@ __all__ = [
     "year_last_order",
 ]
 
-_UNITS = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8}
+UNITS = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8}  # 万 / 亿 after a number
 _NOISE = re.compile(r"^[\s$€£¥￥₩₹]*(?:[A-Z]{3}\s*)?|\s*(?:[A-Z]{3}|元|[$€£¥￥])?\s*$")
 _GROUPED = re.compile(
     r"^\d{1,3}(?P<sep>[,.' \u00a0\u202f])\d{3}(?:(?P=sep)\d{3})*(?P<frac>[.,]\d+)?$"
@@ -61,8 +63,8 @@ def parse_number(text: str) -> float:
         return math.nan
     scale = 1.0
     s = s.removesuffix("元").rstrip()  # 2.5万元: the unit before the yuan
-    if s and s[-1] in _UNITS:
-        scale, s = _UNITS[s[-1]], s[:-1]
+    if s and s[-1] in UNITS:
+        scale, s = UNITS[s[-1]], s[:-1]
     s = _NOISE.sub("", s)
     sign = -1.0 if s.startswith("-") else 1.0
     s = s.lstrip("+-")
@@ -197,6 +199,11 @@ def _year_last(text: pd.Series, order: str | None) -> pd.Series:
     iso = found.loc[hit, 3] + "-" + month + "-" + day
     rest = text[hit].str.replace(_DAY_MONTH_YEAR, "", n=1, regex=True)
     return text.where(~hit, iso + rest)
+
+
+def is_year_last(text: pd.Series) -> pd.Series:
+    """Which values are dates written with the year last (``1/15/2023``, ``15.01.2023``)."""
+    return text.astype(str).str.match(_DAY_MONTH_YEAR, na=False)
 
 
 def year_last_order(text: pd.Series) -> str | None:
