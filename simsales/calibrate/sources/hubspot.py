@@ -229,21 +229,21 @@ def _undated_closes(
         rows = pd.concat([rows, close], ignore_index=True)
         notes.append(("closed_at_closedate", f"{int(dated.sum())} won / lost deals with a blank "
                       f"{entered} closed at their {closedate}; "
-                      f"e.g. {_examples(attributes[dated])}"))  # fmt: skip
+                      f"e.g. {', '.join(_examples(attributes[dated]))}"))  # fmt: skip
     if blank.any():
         gone = set(attributes.loc[blank, "id"])
         rows = rows[~rows["id"].isin(gone)]
         hit = attributes[blank]
         notes.append(Note("closed_without_date", f"won or lost with a blank {entered} and a "
                           f"blank {closedate}: the deal is left out (no close date)", "dropped",
-                          int(blank.sum()), tuple(_examples(hit).split(", "))))  # fmt: skip
+                          int(blank.sum()), _examples(hit)))  # fmt: skip
         attributes = attributes[~attributes["id"].isin(gone)]
     return rows, attributes
 
 
-def _examples(hit: pd.DataFrame) -> str:
-    return ", ".join(f"line {a} (id {b})" for a, b in zip(hit["_line"].head(5), hit["id"].head(5),
-                                                          strict=True))  # fmt: skip
+def _examples(hit: pd.DataFrame) -> tuple[str, ...]:
+    return tuple(f"line {a} (id {b})" for a, b in zip(hit["_line"].head(5), hit["id"].head(5),
+                                                      strict=True))  # fmt: skip
 
 
 @dataclass
