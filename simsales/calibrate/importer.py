@@ -291,12 +291,12 @@ def _dates(rows: _Rows, fields: tuple[str, ...]) -> dict[str, pd.Series]:
     return {f: parse_times(rows.col(f), fmt, tz, order) for f in fields}
 
 
-def _kinds(rows: _Rows, open_labels: list[str] | None) -> pd.Series:
+def _kinds(rows: _Rows, open_labels: list[str] | None, field: str = "stage") -> pd.Series:
     """Each row's stage as won / lost / an open label (canonical spelling) / None."""
     lab = rows.rec.labels
     table: dict[str, str] = {label_key(x): "won" for x in lab.won}
     table.update({label_key(x): "lost" for x in lab.lost})
-    series = rows.col("stage")
+    series = rows.col(field)
     if open_labels is not None:
         table.update({label_key(x): x for x in open_labels})
         return _each(series, lambda v: table.get(label_key(v)))
@@ -473,12 +473,22 @@ def _convert(
     rows: _Rows, value: pd.Series, currency: pd.Series, when: pd.Series, report: DataReport
 ) -> pd.Series:
     """Values in the scenario currency (see :class:`Rates`); no rate: value blanked. A row
-    with no currency code takes the one its amount is written with (``EUR 13,500.00``)."""
+    with no currency code takes the one its amount is written with (``EUR 13,500.00``). With
+    no currency named (``--currency``, the mapping's ``currency``), the scenario's is the
+    export's commonest code (USD when it writes none)."""
     rates = rows.rec.rates
-    target = rows.rec.currency
     if rows.has("value"):
         written = amount_currency(rows.col("value")).reindex(currency.index)
         currency = currency.where(currency.notna(), written)
+    if rows.rec.currency is None:
+        codes = currency[value.notna()].dropna()
+        # the records' currency is the scenario's from here on (History takes it)
+        rows.rec.currency = str(codes.mode().iloc[0]) if len(codes) else "USD"
+        if len(codes):
+            report.add("currency", "info", f"values read in {rows.rec.currency}, the export's "
+                       "commonest currency (--currency names the scenario's)", rows=len(codes),
+                       examples=[])  # fmt: skip
+    target = rows.rec.currency or "USD"
     if rates is None:
         foreign = (currency.fillna(target) != target) & value.notna()
         rows.keep(
@@ -590,7 +600,7 @@ def _finish(
         observed_from=first_exit,
         stage_names=names,
         catalog=rec.catalog,
-        currency=rec.currency,
+        currency=rec.currency or "USD",
         date_only=date_only,
         snapshots=snapshots if snapshots is not None else empty(SNAPSHOT_COLUMNS),
         path=path.reset_index(drop=True)[list(PATH_COLUMNS)],
@@ -660,9 +670,12 @@ def _opportunities(rec: Records, report: DataReport) -> History:
     has_created = rows.has("created")
     d = _dates(rows, ("created", "engaged", "closed") if has_created else ("engaged", "closed"))
     kind = _kinds(rows, open_labels)
-    closed_kind = kind.isin(TERMINAL)
     if open_labels is None:
         _report_labels(rows, kind)
+    if rows.has("status"):  # won or lost by the status decides; any other, the stage
+        status = _kinds(rows, None, "status")
+        kind = status.where(status.isin(TERMINAL), kind)
+    closed_kind = kind.isin(TERMINAL)
     created = d.get("created", pd.Series(pd.NaT, index=rows.frame.index, dtype="datetime64[ns]"))
     engaged, closed = d["engaged"], d["closed"]
     start = engaged.fillna(created)

@@ -29,7 +29,7 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from simsales.calibrate.presets import PRESETS
 from simsales.errors import Problem, ScenarioError, format_path
@@ -42,6 +42,7 @@ __all__ = [
     "ColumnMapping",
     "Labels",
     "Teams",
+    "columns_text",
     "label_key",
     "load_mapping",
     "resolve_mapping",
@@ -58,6 +59,8 @@ FIELDS: dict[str, str] = {
     "closed": "opportunities: date it was won or lost",
     "entered": "stage_changes: timestamp the stage was entered (required)",
     "outcome": "stage_changes: won / lost label on the closing row (optional)",
+    "status": "opportunities: open / won / lost, where the export keeps it apart from the stage "
+    "(optional; it decides where it says won or lost)",
     "value": "contract value (of won deals; an estimate for open ones)",
     "product": "product or deal type",
     "owner": "sales agent / owner",
@@ -87,8 +90,8 @@ class _Frozen(BaseModel):
 class Labels(_Frozen):
     """Stage labels as they appear in the export."""
 
-    won: tuple[str, ...] = ("Won", "Closed Won", "赢单", "成交")
-    lost: tuple[str, ...] = ("Lost", "Closed Lost", "输单", "丢单")
+    won: tuple[str, ...] = ("Won", "Closed Won", "赢单", "成交", "已成交", "已赢单")
+    lost: tuple[str, ...] = ("Lost", "Closed Lost", "输单", "丢单", "已输单", "已丢单")
     open: tuple[str, ...] | None = Field(
         None, description="open stage labels, in process order; None: any other label is open"
     )
@@ -131,6 +134,11 @@ class ColumnMapping(_Frozen):
     states: dict[str, str] | None = Field(
         None, description="source state / stage label -> stage label (several may share one)"
     )
+    _recognised: bool = PrivateAttr(False)  # built on the columns recognised by their names
+
+    @property
+    def recognised(self) -> bool:
+        return self._recognised
 
     @model_validator(mode="after")
     def _check(self) -> ColumnMapping:
@@ -170,13 +178,16 @@ def resolve_mapping(
     mapping: str | Path | dict[str, Any] | None = None,
     columns: dict[str, str] | None = None,
     header: list[str] | None = None,
+    fallback: dict[str, Any] | None = None,
 ) -> ColumnMapping:
     """Preset, then the mapping file, then column flags, each overriding the one before.
 
     With no preset and no mapping that names columns (one may set only ``date_format``,
     ``labels`` or ``timezone``), the first preset whose required columns all appear in
-    ``header`` is used (``maven`` first), so a Maven export needs no flags. A preset's optional
-    columns that the header lacks are dropped; columns named by a file or a flag must exist.
+    ``header`` is used (``maven`` first), so a Maven export needs no flags; with none,
+    ``fallback`` (the columns recognised by their names, :mod:`simsales.calibrate.headers`) is
+    the base. A preset's optional columns that the header lacks are dropped; columns named by a
+    file or a flag must exist.
     """
     name = "<mapping>"
     if mapping is not None and not isinstance(mapping, dict):
@@ -186,6 +197,7 @@ def resolve_mapping(
     if preset is None and not names_columns and header is not None:
         preset = next((name for name, p in PRESETS.items() if _fits(p, header)), None)
     raw: dict[str, Any] = {}
+    recognised = False
     if preset is not None:
         if preset not in PRESETS:
             hint = difflib.get_close_matches(preset, list(PRESETS), n=1)
@@ -205,10 +217,14 @@ def resolve_mapping(
             raw["columns"] = {
                 f: c for f, c in raw["columns"].items() if f in required or c in header
             }
+    elif recognised := (fallback is not None and not names_columns):
+        raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in fallback.items()}
     if mapping is not None:
         raw = _merge(raw, mapping)
     if columns:
         raw = {**raw, "columns": {**raw.get("columns", {}), **columns}}
+    if recognised and fallback is not None:
+        _check_recognised(raw, fallback)
     if not raw:
         raise ScenarioError(
             [
@@ -230,7 +246,37 @@ def resolve_mapping(
         ) from None
     if header is not None:
         _check_header(result, header, name)
+    result._recognised = recognised
     return result
+
+
+def columns_text(columns: dict[str, str | tuple[str, ...]]) -> str:
+    """``field ← 'Column'`` for each mapped field, for messages."""
+    return ", ".join(
+        f"{f} ← {c!r}" if isinstance(c, str) else f"{f} ← {' / '.join(map(repr, c))}"
+        for f, c in columns.items()
+    )
+
+
+def _check_recognised(raw: dict[str, Any], fallback: dict[str, Any]) -> None:
+    """Columns recognised by their names that leave a required field without one: an error
+    that says what was recognised and what to name."""
+    shape = raw.get("shape", "opportunities")
+    missing = [f for f in _REQUIRED.get(shape, ()) if f not in raw.get("columns", {})]
+    if not missing:
+        return
+    found = columns_text(fallback.get("columns", {}))
+    raise ScenarioError(
+        [
+            Problem(
+                f"the file's header (its first row) matches no preset and has no column "
+                f"recognised as {f} ({FIELDS[f]}); recognised: {found}",
+                f"columns.{f}",
+                hint=f"name it with --column {f}=COLUMN or in a --mapping file",
+            )
+            for f in missing
+        ]
+    )
 
 
 def _fits(preset: dict[str, Any], header: list[str]) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simsales.calibrate.headers import name_ids, recognise
 from simsales.calibrate.mapping import (
     Catalog,
     ColumnMapping,
@@ -60,13 +61,25 @@ def read(
     encoding: str | None,
 ) -> Records:
     header = list(frame.columns)
+    found = None
     if isinstance(mapping, ColumnMapping):
         m = mapping
     else:
-        m = resolve_mapping(preset, mapping if mapping is not None else mapping_file, columns,
-                            header=header)  # fmt: skip
+        found = recognise(header) if preset is None else None
+        fallback = {"shape": found.shape, "columns": found.columns} if found else None
+        try:
+            m = resolve_mapping(preset, mapping if mapping is not None else mapping_file,
+                                columns, header=header, fallback=fallback)  # fmt: skip
+        except ScenarioError as exc:  # a header problem is the export's: name its file
+            raise ScenarioError(
+                [replace(p, file=p.file or str(path)) for p in exc.problems]
+            ) from None
     notes = [("encoding", encoding_note)] if encoding_note else []
     rows = canonical(frame, m.columns)
+    if m.recognised and found is not None:
+        notes.append(("columns", found.describe()))
+        if found.id_is_name and m.columns.get("id") == found.columns["id"]:
+            rows["id"] = name_ids(frame, str(found.columns["id"]))
     teams = _teams(path, m, encoding)
     if teams and "owner" in rows and "team" not in rows:
         rows["team"] = rows["owner"].map(teams).fillna("")
@@ -77,7 +90,7 @@ def read(
         names=m.names(),
         labels=m.labels,
         stage_order=m.stage_order,
-        currency=currency or m.currency,
+        currency=currency or (m.currency if "currency" in m.model_fields_set else None),
         date_format=m.date_format,
         timezone=timezone or m.timezone,
         catalog=_catalog(path, m, encoding),

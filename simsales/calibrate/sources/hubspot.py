@@ -162,7 +162,7 @@ def read(
         stage_order=order,
         order_reason="by displayOrder in pipelines.json",
         attributes=attributes,
-        currency=currency or "USD",
+        currency=currency,  # None: the deals' commonest code
         timezone=timezone,
         stage_probability=probability,
         open_values=True,

@@ -43,7 +43,7 @@ class Records:
     stage_order: tuple[str, ...] | None = None  # open stage labels in process order
     order_reason: str = "given by the mapping"
     attributes: pd.DataFrame | None = None
-    currency: str = "USD"
+    currency: str | None = "USD"  # None: the export's commonest code (see importer._convert)
     rates: Rates | None = None
     date_format: str | None = None
     timezone: str | None = None

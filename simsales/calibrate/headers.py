@@ -1,0 +1,315 @@
+"""Recognising an export's columns by the names CRMs give them.
+
+A one-row-per-deal export from a CRM without a reader of its own (Pipedrive, Zoho, Dynamics 365,
+Freshsales, Odoo, a HubSpot or Salesforce report, 纷享销客, 销售易, a hand-kept sheet) names its
+columns in a few common ways. When no preset fits the header and no mapping names columns, each
+field takes the first of its known names below (in order of preference) that the header has,
+compared as labels are (case, spaces and punctuation ignored, so ``Close Date``, ``close_date``
+and ``CLOSE DATE`` are one name), also after dropping an object prefix such as Pipedrive's
+``Deal - ``. A column feeds one field at most. Rules, stated:
+
+- the shape is one row per deal when a close-date column is found, else one row per stage
+  change when a stage-entered time is;
+- with no creation or engagement column distinguished, the creation date is when work began
+  (``engaged``); a ``Status`` column (open / won / lost, as Pipedrive and Dynamics keep it apart
+  from the stage) decides the outcome where it says won or lost, the stage otherwise;
+- with no id column, the deal's name is its id (:func:`name_ids` tells apart deals that share a
+  name by their line).
+
+What was taken is said in the data report; a header that lacks a required field is an error that
+lists what was recognised and what is missing, in the user's terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from simsales.calibrate.mapping import columns_text, label_key
+
+__all__ = ["NAMES", "Recognised", "name_ids", "recognise"]
+
+# field -> its common column names, most specific first; a tuple is a pair of columns whose
+# first non-blank value is taken (Pipedrive writes a win and a loss in two columns)
+NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
+    "id": (
+        "id",
+        "Record Id",
+        "Deal ID",
+        "Opportunity ID",
+        "Opportunity Number",
+        "Lead ID",
+        "商机ID",
+        "商机编号",
+        "商机编码",
+        "编号",
+    ),
+    "status": (
+        "Status",
+        "Deal Status",
+        "Opportunity Status",
+        "State",
+        "商机状态",
+        "状态",
+        "赢单状态",
+    ),
+    "stage": (
+        "Stage",
+        "Deal Stage",
+        "Sales Stage",
+        "Opportunity Stage",
+        "Pipeline Stage",
+        "Stage Name",
+        "Pipeline Phase",
+        "销售阶段",
+        "商机阶段",
+        "阶段",
+    ),
+    "closed": (
+        "Actual Close Date",
+        "Date Closed",
+        "Closed Date",
+        "Closed On",
+        "Closed At",
+        "Closed Time",
+        "Deal Closed On",
+        ("Won Time", "Lost Time"),
+        "Close Date",
+        "Closing Date",
+        "Close Time",
+        "实际成交日期",
+        "成交日期",
+        "结单日期",
+        "赢单日期",
+        "关闭日期",
+        "关闭时间",
+        "签约日期",
+        "成交时间",
+    ),
+    "entered": (
+        "Entered At",
+        "Date Entered",
+        "Entered",
+        "Stage Entered",
+        "Entered Date",
+        "Changed At",
+        "Change Date",
+        "Changed On",
+        "Stage Change Date",
+        "Timestamp",
+        "进入时间",
+        "进入阶段时间",
+        "阶段变更时间",
+        "变更时间",
+        "操作时间",
+    ),
+    "outcome": ("Outcome", "Result", "结果"),
+    "expected_close": (
+        "Expected Close Date",
+        "Expected Closing Date",
+        "Expected Closing",
+        "Est. Close Date",
+        "Estimated Close Date",
+        "Forecast Close Date",
+        "预计成交日期",
+        "预计结单日期",
+        "预计签约日期",
+        "预计成交时间",
+    ),
+    "engaged": ("Engage Date", "Engaged", "Engaged Date", "Engaged On"),
+    "created": (
+        "Created",
+        "Created Date",
+        "Create Date",
+        "Created Time",
+        "Created On",
+        "Created At",
+        "Date Created",
+        "Deal Created",
+        "Add Time",
+        "Creation Date",
+        "创建时间",
+        "创建日期",
+        "新建时间",
+        "录入时间",
+        "创建于",
+    ),
+    "value": (
+        "Amount",
+        "Deal Amount",
+        "Opportunity Amount",
+        "Value",
+        "Deal Value",
+        "Deal Size",
+        ("Actual Revenue", "Est. Revenue"),
+        "Est. Revenue",
+        "Estimated Revenue",
+        "Expected Revenue",
+        "Close Value",
+        "Revenue",
+        "商机金额",
+        "合同金额",
+        "成交金额",
+        "销售金额",
+        "预计成交金额",
+        "预计销售金额",
+        "预计金额",
+        "金额",
+    ),
+    "probability": (
+        "Probability",
+        "Probability (%)",
+        "Deal Probability",
+        "Win Probability",
+        "赢率",
+        "赢单率",
+        "成交概率",
+        "赢单概率",
+        "成交率",
+    ),
+    "forecast_category": ("Forecast Category", "Forecast Category Name", "预测类别", "预测分类"),
+    "currency": (
+        "Amount Currency",
+        "Currency",
+        "Deal Currency",
+        "Currency Code",
+        "Currency ISO Code",
+        "币种",
+        "货币",
+        "币别",
+    ),
+    "owner": (
+        "Owner",
+        "Deal Owner",
+        "Opportunity Owner",
+        "Owner Name",
+        "Sales Agent",
+        "Salesperson",
+        "Sales Person",
+        "Sales Owner",
+        "Sales Rep",
+        "Account Executive",
+        "Assigned To",
+        "负责人",
+        "销售负责人",
+        "所有人",
+        "销售人员",
+        "销售代表",
+        "跟进人",
+        "归属人",
+        "销售",
+    ),
+    "account": (
+        "Account",
+        "Account Name",
+        "Organization",
+        "Organization Name",
+        "Company",
+        "Company Name",
+        "Customer",
+        "Customer Name",
+        "Potential Customer",
+        "Client",
+        "客户名称",
+        "客户",
+        "公司名称",
+        "公司",
+    ),
+    "product": (
+        "Product",
+        "Product Name",
+        "Products",
+        "Product Line",
+        "Deal Type",
+        "Opportunity Type",
+        "Type",
+        "产品",
+        "产品名称",
+        "产品线",
+        "商机类型",
+    ),
+    "team": ("Sales Team", "Team", "Business Unit", "销售团队", "团队", "所属部门", "部门"),
+    "segment": ("Segment", "Customer Segment", "Market Segment", "客户分类", "细分市场"),
+}
+# names a deal's title goes by: its id when the export has no id column
+TITLES: tuple[str, ...] = ("Deal Name", "Opportunity Name", "Deal Title", "Title", "Name",
+                           "Topic", "Opportunity", "Deal", "商机名称", "名称", "商机")  # fmt: skip
+_PREFIXES = ("deal", "opportunity", "opportunities", "deals", "lead", "商机")
+
+
+@dataclass(frozen=True)
+class Recognised:
+    """The columns taken for each field, and the shape they make."""
+
+    shape: str
+    columns: dict[str, str | tuple[str, ...]]
+    id_is_name: bool = False
+
+    def describe(self) -> str:
+        taken = columns_text(self.columns)
+        return f"no preset fits the header; columns recognised by their names: {taken}"
+
+
+def _keys(column: str) -> list[str]:
+    """A header cell's keys: the whole name, then the name after an object prefix."""
+    keys = [label_key(column)]
+    for sep in (" - ", ": ", "-", "：", ":"):
+        head, found, rest = column.partition(sep)
+        if found and rest.strip() and label_key(head) in _PREFIXES:
+            keys.append(label_key(rest))
+    return keys
+
+
+def recognise(header: Sequence[str]) -> Recognised | None:
+    """The fields the header's column names stand for (None when none is recognised)."""
+    by_key: dict[str, str] = {}
+    for col in header:
+        for key in _keys(str(col)):
+            by_key.setdefault(key, str(col))
+    used: set[str] = set()
+
+    def take(names: Sequence[str | tuple[str, ...]]) -> str | tuple[str, ...] | None:
+        for name in names:
+            parts = (name,) if isinstance(name, str) else name
+            found = tuple(
+                c for c in (by_key.get(label_key(p)) for p in parts) if c and c not in used
+            )
+            if found:
+                used.update(found)
+                return found[0] if len(found) == 1 else found
+        return None
+
+    columns: dict[str, str | tuple[str, ...]] = {}
+    for field, names in NAMES.items():
+        got = take(names)
+        if got is not None:
+            columns[field] = got
+    id_is_name = False
+    if "id" not in columns and (title := take(TITLES)) is not None:
+        columns["id"], id_is_name = title, True
+    if not columns:
+        return None
+    if "stage" not in columns and "status" in columns:
+        columns["stage"] = columns.pop("status")  # a status alone is the stage: open/won/lost
+    if "closed" not in columns and "entered" in columns:
+        for f in ("status", "engaged"):  # one row per stage change: its time says when
+            columns.pop(f, None)
+        return Recognised("stage_changes", columns, id_is_name)
+    columns.pop("entered", None)
+    columns.pop("outcome", None)
+    if "engaged" not in columns and "created" in columns:
+        columns["engaged"] = columns.pop("created")  # work began when the deal was made
+    return Recognised("opportunities", columns, id_is_name)
+
+
+def name_ids(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Deal names as ids: a name shared by rows that differ gets its line (`` (line 7)``)
+    from its second row on; an exact copy of an earlier row keeps the name (and is dropped as a
+    duplicate row by the importer)."""
+    names = frame[column].astype(str)
+    later = names.duplicated(keep="first")
+    copy = frame.duplicated(keep="first")
+    lines = pd.Series(range(2, len(frame) + 2), index=frame.index).astype(str)
+    return names.where(~later | copy, names + " (line " + lines + ")")

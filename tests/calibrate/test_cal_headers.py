@@ -1,0 +1,182 @@
+"""Exports of CRMs without a reader of their own, recognised by their column names: one
+synthetic history written as each CRM writes it reads to the same deals as its plain form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from calib_helpers import truth
+
+from simsales.calibrate.headers import recognise
+from simsales.calibrate.importer import read_history
+from simsales.calibrate.synthetic import opportunity_rows
+from simsales.errors import ScenarioError
+
+STAGES = ["Qualified", "Demo Scheduled", "Proposal Made", "Negotiations Started"]
+CN_STAGES = ["初步接洽", "需求确认", "方案报价", "商务谈判"]
+
+
+@pytest.fixture(scope="module")
+def plain() -> pd.DataFrame:
+    """The Maven-shaped export (one row per deal), its open deals spread over open stages."""
+    rows = opportunity_rows(truth(), "2021-03-31", seed=5)
+    rng = np.random.default_rng(5)
+    rows["pipeline_stage"] = np.array(STAGES)[rng.integers(0, len(STAGES), len(rows))]
+    return rows
+
+
+def _deals(path: Path, **options: object) -> pd.DataFrame:
+    h = read_history(path, **options)  # type: ignore[arg-type]
+    return h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]].sort_index()
+
+
+def _reference(plain: pd.DataFrame, tmp_path: Path) -> pd.DataFrame:
+    path = tmp_path / "plain.csv"
+    plain.drop(columns="pipeline_stage").to_csv(path, index=False)
+    return _deals(path)
+
+
+def _outcome(plain: pd.DataFrame) -> pd.Series:
+    return plain["deal_stage"].map({"Won": "won", "Lost": "lost"}).fillna("open")
+
+
+def _same(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    assert len(got) == len(want) > 100
+    assert list(got.index) == list(want.index)
+    pd.testing.assert_series_equal(got["outcome"], want["outcome"])
+    for col in ("opened", "closed"):  # dates the same day (one export writes times)
+        a, b = got[col].dt.normalize(), want[col].dt.normalize()
+        assert ((a == b) | (a.isna() & b.isna())).all(), col
+    np.testing.assert_allclose(got["value"].fillna(-1), want["value"].fillna(-1))
+
+
+def test_a_pipedrive_export_reads_like_its_plain_form(plain: pd.DataFrame, tmp_path: Path) -> None:
+    outcome = _outcome(plain)
+    when = plain["close_date"] + " 15:04:05"
+    export = pd.DataFrame({
+        "Deal - ID": plain["opportunity_id"],
+        "Deal - Title": "Deal " + plain["opportunity_id"],
+        "Deal - Value": plain["close_value"],
+        "Deal - Currency": "EUR",
+        "Deal - Status": outcome,  # Pipedrive's status: open / won / lost
+        "Deal - Stage": plain["pipeline_stage"],  # the stage it was in, even when closed
+        "Deal - Owner": plain["sales_agent"],
+        "Deal - Organization": plain["account"],
+        "Deal - Deal created": plain["engage_date"] + " 09:00:00",
+        "Deal - Won time": when.where(outcome == "won", ""),
+        "Deal - Lost time": when.where(outcome == "lost", ""),
+        "Deal - Expected close date": "",
+    })  # fmt: skip
+    path = tmp_path / "pipedrive.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    note = next(i for i in h.report.issues if i.rule == "columns")
+    assert "status ← 'Deal - Status'" in note.message
+    assert "closed ← 'Deal - Won time' / 'Deal - Lost time'" in note.message
+    # one currency written and none named: the scenario's is the export's own, values kept
+    assert h.currency == "EUR" and h.report.count("unknown_currency") == 0
+    got = h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]].sort_index()
+    _same(got, _reference(plain, tmp_path))
+
+
+def test_a_zoho_export_reads_like_its_plain_form(plain: pd.DataFrame, tmp_path: Path) -> None:
+    outcome = _outcome(plain)
+    stage = plain["pipeline_stage"].where(outcome == "open", plain["deal_stage"])
+    lost = outcome == "lost"
+    stage = stage.where(~lost | (np.arange(len(plain)) % 2 == 0), "Closed Lost to Competition")
+    stage = stage.replace({"Won": "Closed Won", "Lost": "Closed Lost"})
+    export = pd.DataFrame({
+        "Record Id": "zcrm_" + plain["opportunity_id"],
+        "Deal Name": "Deal " + plain["opportunity_id"],
+        "Deal Owner": plain["sales_agent"],
+        "Amount": plain["close_value"],
+        "Expected Revenue": "1",  # Amount x probability: not the value
+        "Stage": stage,
+        "Closing Date": plain["close_date"],
+        "Created Time": plain["engage_date"] + " 10:11:12",
+        "Modified Time": "2021-03-31 18:00:00",
+    })  # fmt: skip
+    path = tmp_path / "zoho.csv"
+    export.to_csv(path, index=False)
+    got = _deals(path)
+    want = _reference(plain, tmp_path)
+    want.index = "zcrm_" + want.index
+    _same(got, want)
+
+
+def test_a_chinese_crm_export_with_a_status_and_names_for_ids(
+    plain: pd.DataFrame, tmp_path: Path
+) -> None:
+    """纷享销客 / 销售易 style, saved on Chinese Windows: no id column, so the deal's name is its
+    id, and two different deals that share a name stay two deals."""
+    outcome = _outcome(plain)
+    names = "项目" + plain["opportunity_id"]
+    names.iloc[1] = names.iloc[0]  # two deals, one name
+    export = pd.DataFrame({
+        "商机名称": names,
+        "客户名称": plain["account"],
+        "商机金额": plain["close_value"],
+        "销售阶段": plain["pipeline_stage"].map(dict(zip(STAGES, CN_STAGES, strict=True))),
+        "商机状态": outcome.map({"open": "进行中", "won": "赢单", "lost": "输单"}),
+        "结单日期": plain["close_date"].str.replace("-", "/"),
+        "创建时间": plain["engage_date"],
+        "负责人": plain["sales_agent"],
+    })  # fmt: skip
+    path = tmp_path / "商机.csv"
+    export.to_csv(path, index=False, encoding="gb18030")
+    h = read_history(path)
+    assert h.report.count("duplicate_id") == 0
+    got = h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]]
+    want = _reference(plain, tmp_path)
+    want.index = want.index.map(dict(zip(plain["opportunity_id"], names, strict=True)))
+    want.index = pd.Index(
+        [f"{n} (line 3)" if i == 1 else n for i, n in enumerate(want.index)], name="deal"
+    )
+    _same(got.sort_index(), want.sort_index())
+
+
+def test_a_dynamics_export_takes_the_actual_close_and_revenue() -> None:
+    r = recognise(["Topic", "Potential Customer", "Status", "Status Reason", "Pipeline Phase",
+                   "Est. Close Date", "Actual Close Date", "Est. Revenue", "Actual Revenue",
+                   "Probability", "Owner", "Created On"])  # fmt: skip
+    assert r is not None and r.shape == "opportunities" and r.id_is_name
+    assert r.columns == {
+        "id": "Topic", "status": "Status", "stage": "Pipeline Phase",
+        "closed": "Actual Close Date", "expected_close": "Est. Close Date",
+        "value": ("Actual Revenue", "Est. Revenue"), "probability": "Probability",
+        "owner": "Owner", "account": "Potential Customer", "engaged": "Created On",
+    }  # fmt: skip
+
+
+def test_one_row_per_stage_change_is_recognised() -> None:
+    r = recognise(["Deal ID", "Stage", "Date Entered", "Amount", "Owner"])
+    assert r is not None and r.shape == "stage_changes"
+    assert r.columns == {"id": "Deal ID", "stage": "Stage", "entered": "Date Entered",
+                         "value": "Amount", "owner": "Owner"}  # fmt: skip
+
+
+def test_a_header_short_of_a_field_says_what_was_found_and_what_to_name(tmp_path: Path) -> None:
+    path = tmp_path / "deals.csv"
+    pd.DataFrame({"Deal ID": ["1"], "Stage": ["Won"], "Created": ["2023-01-02"],
+                  "Amount": ["5"]}).to_csv(path, index=False)  # fmt: skip
+    with pytest.raises(ScenarioError) as err:
+        read_history(path)
+    (problem,) = err.value.problems
+    assert "no column recognised as closed" in problem.message
+    assert "id ← 'Deal ID'" in problem.message and "--column closed=" in (problem.hint or "")
+    # a flag names the missing one; the rest stays recognised
+    pd.DataFrame(
+        {
+            "Deal ID": ["1", "2"],
+            "Stage": ["Won", "Open"],
+            "Created": ["2023-01-02"] * 2,
+            "Amount": ["5", ""],
+            "Signed": ["2023-02-01", ""],
+        }
+    ).to_csv(path, index=False)
+    h = read_history(path, columns={"closed": "Signed"})
+    d = h.deals.set_index("deal")
+    assert list(d["outcome"]) == ["won", "open"] and d.loc["1", "value"] == 5
