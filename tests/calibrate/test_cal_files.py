@@ -81,6 +81,21 @@ def test_dates_with_the_year_last_in_the_order_the_column_shows() -> None:
     assert known[0] == pd.Timestamp("2023-02-01")
 
 
+def test_times_on_a_twelve_hour_clock() -> None:
+    """Dynamics and Salesforce reports write 1/15/2023 10:22 AM, Chinese Windows 下午 3:05."""
+    got = parse_times(pd.Series(["1/15/2023 10:22 AM", "1/16/2023 12:05 AM",
+                                 "1/17/2023 12:05 PM", "1/18/2023 1:05:09 p.m.",
+                                 "2023/1/5 下午3:22", "2023/1/6 上午 11:22",
+                                 "1/19/2023 13:05 PM"]))  # fmt: skip
+    assert list(got[:6]) == [pd.Timestamp(t) for t in (
+        "2023-01-15 10:22", "2023-01-16 00:05", "2023-01-17 12:05", "2023-01-18 13:05:09",
+        "2023-01-05 15:22", "2023-01-06 11:22")]  # fmt: skip
+    assert pd.isna(got[6])  # hour 13 on a 12-hour clock is not a time
+    # a format of the user's own reads the clock itself
+    own = parse_times(pd.Series(["01/15/23 10:22 PM"]), "%m/%d/%y %I:%M %p")
+    assert own[0] == pd.Timestamp("2023-01-15 22:22")
+
+
 def test_an_export_with_us_dates_reads_like_the_iso_one(tmp_path: Path) -> None:
     rows = opportunity_rows(truth(), "2021-03-31", seed=2)
     iso = read_history(_save(rows, tmp_path / "iso.csv"))

@@ -145,6 +145,25 @@ def _normalise(text: str) -> str:
     return s
 
 
+# a 12-hour clock after the date: 10:22 AM, 3:05:09 p.m., 下午 3:05 (Chinese Windows' format)
+_CLOCK12 = re.compile(
+    r"(?:(上午|下午)\s*)?(?<!\d)(\d{1,2}):(\d{2})(:\d{2}(?:[.,]\d+)?)?(?:\s*([AaPp])\.?\s*[Mm]\.?)?$"
+)
+
+
+def _clock24(s: str) -> str:
+    """The 24-hour form of a time written on a 12-hour clock (12 AM is 00, 12 PM is 12); an
+    hour above 12 there is left as written (not a time, so the date is reported)."""
+    m = _CLOCK12.search(s)
+    if m is None or not (m[1] or m[5]):
+        return s
+    hour, pm = int(m[2]), m[1] == "下午" or (m[5] or "").lower() == "p"
+    if not 1 <= hour <= 12:
+        return s
+    hour = hour % 12 + (12 if pm else 0)
+    return s[: m.start()].rstrip() + f" {hour:02d}:{m[3]}{m[4] or ''}"
+
+
 def parse_times(
     values: pd.Series,
     fmt: str | None = None,
@@ -155,7 +174,10 @@ def parse_times(
     ``day_order`` ("month first" / "day first") for dates with the year last, when the caller
     knows it from more columns than this one (else the column's own)."""
     text = values.astype(object).where(values.notna(), "").astype(str)
-    text = text.map({v: _normalise(v) for v in pd.unique(text)})
+    normal = {v: _normalise(v) for v in pd.unique(text)}
+    if fmt is None:  # a format of the user's own may read the 12-hour clock itself (%I %p)
+        normal = {v: _clock24(n) for v, n in normal.items()}
+    text = text.map(normal)
     text = text.where(text != "")
     if fmt is None:
         text = _year_last(text, day_order or year_last_order(text))
