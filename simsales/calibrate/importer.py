@@ -100,7 +100,7 @@ from simsales.calibrate.sources.parse import (
 from simsales.calibrate.sources.records import Note, Records
 from simsales.errors import Problem, ScenarioError
 
-__all__ = ["Records", "build_history", "read_csv_header", "read_history", "stage_id"]
+__all__ = ["Records", "build_history", "export_end", "read_csv_header", "read_history", "stage_id"]
 
 MAX_VALUE = 1e15  # an amount at or above it is not one (see _values)
 _ATTRS: tuple[str, ...] = ("product", "owner", "account", "segment", "team", "currency")
@@ -520,6 +520,43 @@ def _convert(
     return value * factor
 
 
+def export_end(dates: pd.Series) -> pd.Timestamp | None:
+    """The last day of the export's own dates when a few lie far beyond it (2033 typed for
+    2023): the day before the first pause longer than a quarter and ten times the median
+    pause between its distinct days after which fewer than 1% of its dates lie. None when no
+    such pause (an export's dates run up to the day it was taken)."""
+    day = dates.dropna().dt.normalize()
+    days, counts = np.unique(day.to_numpy(), return_counts=True)
+    if len(days) < 10:
+        return None
+    gaps = np.diff(days) / np.timedelta64(1, "D")
+    limit = max(92.0, 10.0 * float(np.median(gaps)))
+    after = len(day) - np.cumsum(counts)  # dates after each day
+    for i in np.flatnonzero(gaps > limit):
+        if after[i] < 0.01 * len(day):
+            return pd.Timestamp(days[i])
+    return None
+
+
+def _drop_after_export(rows: _Rows, dates: list[pd.Series]) -> None:
+    """Deals with a date beyond the export's own (see :func:`export_end`) are left out: such a
+    date would move the export's date, and so every open deal's age and the arrival rate."""
+    every = pd.concat(dates)
+    end = export_end(every)
+    if end is None:
+        return
+    beyond = every[every.dt.normalize() > end]
+    ids = set(rows.frame.loc[rows.frame.index.intersection(beyond.index), "id"])
+    first = beyond.min()
+    rows.drop(
+        rows.col("id").isin(ids),
+        "after_export",
+        f"a date after {end.date()}, the export's last before a pause of "
+        f"{(first.normalize() - end).days:,} days (fewer than 1% of its dates lie beyond): a "
+        "typing slip? the deal is left out",
+    )
+
+
 def _observation_start(
     report: DataReport, first_open: pd.Timestamp, first_exit: pd.Timestamp
 ) -> None:
@@ -703,6 +740,7 @@ def _opportunities(rec: Records, report: DataReport) -> History:
         "close_before_open",
         "closed (or engaged) before it was opened",
     )
+    _drop_after_export(rows, [created, engaged, closed])
     value = _values(rows)
     rows.keep((kind == "won") & ~(value > 0), "won_without_value", "won with no positive value")
     attrs = _attributes(rows)
@@ -789,6 +827,8 @@ def _stage_changes(rec: Records, report: DataReport) -> History:
     _drop_unknown_stages(rows, open_labels)
     entered = _dates(rows, ("entered",))["entered"]
     rows.drop(entered.isna(), "blank_date", f"no {rows.name('entered')}: the change has no time")
+    entered = entered.reindex(rows.frame.index)
+    _drop_after_export(rows, [entered])
     entered = entered.reindex(rows.frame.index)
     data_cols = [c for c in rows.frame.columns if not c.startswith("_")]
     rows.drop(

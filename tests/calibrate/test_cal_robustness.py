@@ -13,7 +13,7 @@ from calib_helpers import truth
 from typer.testing import CliRunner
 
 from simsales.calibrate.calibrate import calibrate
-from simsales.calibrate.importer import read_history
+from simsales.calibrate.importer import export_end, read_history
 from simsales.calibrate.synthetic import opportunity_rows
 from simsales.commands.common import json_text
 from simsales.errors import ScenarioError, SimsalesError
@@ -308,3 +308,27 @@ def test_a_title_row_above_the_header_is_named_as_the_cause(
     path.write_text("Opportunities report (exported 2021-03-31)\n" + rows.to_csv(index=False))
     with pytest.raises(ScenarioError, match="looks like a title"):
         read_history(path, preset="maven")
+
+
+def test_a_close_typed_years_ahead_does_not_move_the_export_date(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    """One won deal closed "2031" for "2021": the export's date (and so every open deal's age
+    and the arrival rate) stays the real one; the deal is left out and said so."""
+    typo = rows.copy()
+    won = typo.index[typo["deal_stage"] == "Won"][0]
+    typo.loc[won, "close_date"] = "2031" + typo.loc[won, "close_date"][4:]
+    h = read_history(_write(typo, tmp_path / "typo.csv"))
+    clean = read_history(_write(rows, tmp_path / "clean.csv"))
+    assert h.snapshot == clean.snapshot < pd.Timestamp("2022-01-01")
+    assert h.report.count("after_export") == 1 and len(h.deals) == len(clean.deals) - 1
+
+
+def test_the_export_end_needs_a_long_pause_with_almost_nothing_after() -> None:
+    days = pd.Series(pd.date_range("2022-01-01", "2023-06-30", freq="D"))
+    assert export_end(days) is None
+    slips = pd.concat([days, pd.Series(pd.to_datetime(["2033-05-17", "2033-06-01"]))])
+    assert export_end(slips) == pd.Timestamp("2023-06-30")
+    # a pause in the middle (a CRM migration) with much after it is the export's own
+    paused = days[(days < "2022-06-01") | (days > "2022-12-31")]
+    assert export_end(paused) is None
