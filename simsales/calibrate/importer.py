@@ -91,6 +91,7 @@ from simsales.calibrate.quality import MAX_EXAMPLES, DataError, DataReport
 from simsales.calibrate.sources.parse import (
     UNITS,
     amount_currency,
+    currency_codes,
     is_year_last,
     parse_numbers,
     parse_probabilities,
@@ -103,6 +104,7 @@ from simsales.errors import Problem, ScenarioError
 __all__ = ["Records", "build_history", "export_end", "read_csv_header", "read_history", "stage_id"]
 
 MAX_VALUE = 1e15  # an amount at or above it is not one (see _values)
+_CJK = re.compile("[\u4e00-\u9fff]")
 _ATTRS: tuple[str, ...] = ("product", "owner", "account", "segment", "team", "currency")
 _CATEGORIES = {
     "pipeline": "pipeline", "bestcase": "best_case", "upside": "best_case",
@@ -428,7 +430,12 @@ def _attributes(rows: _Rows) -> pd.DataFrame:
         if f == "product":
             continue
         out[f] = _each(rows.col(f), lambda v: " ".join(v.split()) or None)
-    out["currency"] = _each(out["currency"], lambda v: v.upper() if isinstance(v, str) else v)
+    if rows.has("currency"):  # codes, or names as CRMs show them (US Dollar, 人民币)
+        code = currency_codes(rows.col("currency"))
+        bad = out["currency"].notna() & code.isna()
+        rows.keep(bad, "bad_currency", f"{rows.name('currency')} is neither a currency code "
+                  "nor a currency's name: the value cannot be converted (blanked)")  # fmt: skip
+        out["currency"] = code.where(~bad, out["currency"].str.upper())
     if rows.has("account"):
         rows.keep(out["account"].isna(), "blank_account", "no account (the deal is kept)")
     if not rows.has("product"):
@@ -482,12 +489,18 @@ def _convert(
         currency = currency.where(currency.notna(), written)
     if rows.rec.currency is None:
         codes = currency[value.notna()].dropna()
+        codes = codes[codes.str.fullmatch("[A-Z]{3}")]
         # the records' currency is the scenario's from here on (History takes it)
-        rows.rec.currency = str(codes.mode().iloc[0]) if len(codes) else "USD"
         if len(codes):
-            report.add("currency", "info", f"values read in {rows.rec.currency}, the export's "
-                       "commonest currency (--currency names the scenario's)", rows=len(codes),
-                       examples=[])  # fmt: skip
+            rows.rec.currency = str(codes.mode().iloc[0])
+            why = "the export's commonest currency"
+        else:  # a Chinese header: a Chinese CRM's export, in yuan
+            chinese = any(_CJK.search(c) for c in rows.rec.names.values())
+            rows.rec.currency = "CNY" if chinese else "USD"
+            why = "no currency code in the export" + (", its header Chinese" if chinese else "")
+        report.add("currency", "info", f"values read in {rows.rec.currency} ({why}; --currency "
+                   "names the scenario's)", rows=int(value.notna().sum()),
+                   examples=[])  # fmt: skip
     target = rows.rec.currency or "USD"
     if rates is None:
         foreign = (currency.fillna(target) != target) & value.notna()
@@ -712,6 +725,12 @@ def _opportunities(rec: Records, report: DataReport) -> History:
     if rows.has("status"):  # won or lost by the status decides; any other, the stage
         status = _kinds(rows, None, "status")
         kind = status.where(status.isin(TERMINAL), kind)
+    if rows.has("lost_reason"):  # a reason why it was lost, and when: lost, unless won
+        gave_up = (rows.col("lost_reason").str.strip() != "") & (rows.col("closed") != "")
+        rows.keep(gave_up & ~kind.isin(TERMINAL), "lost_by_reason",
+                  f"a {rows.name('lost_reason')} and a close date in an open stage: lost",
+                  action="info")  # fmt: skip
+        kind = kind.where(~gave_up | (kind == "won"), "lost")
     closed_kind = kind.isin(TERMINAL)
     created = d.get("created", pd.Series(pd.NaT, index=rows.frame.index, dtype="datetime64[ns]"))
     engaged, closed = d["engaged"], d["closed"]

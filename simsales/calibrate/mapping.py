@@ -61,6 +61,8 @@ FIELDS: dict[str, str] = {
     "outcome": "stage_changes: won / lost label on the closing row (optional)",
     "status": "opportunities: open / won / lost, where the export keeps it apart from the stage "
     "(optional; it decides where it says won or lost)",
+    "lost_reason": "opportunities: why a deal was lost (optional; with a close date, a deal "
+    "not won that has one is lost)",
     "value": "contract value (of won deals; an estimate for open ones)",
     "product": "product or deal type",
     "owner": "sales agent / owner",
@@ -91,7 +93,8 @@ class Labels(_Frozen):
     """Stage labels as they appear in the export."""
 
     won: tuple[str, ...] = ("Won", "Closed Won", "赢单", "成交", "已成交", "已赢单")
-    lost: tuple[str, ...] = ("Lost", "Closed Lost", "输单", "丢单", "已输单", "已丢单")
+    lost: tuple[str, ...] = ("Lost", "Closed Lost", "Canceled", "Cancelled", "Out-Sold",
+                             "输单", "丢单", "已输单", "已丢单")  # fmt: skip
     open: tuple[str, ...] | None = Field(
         None, description="open stage labels, in process order; None: any other label is open"
     )

@@ -180,3 +180,108 @@ def test_a_header_short_of_a_field_says_what_was_found_and_what_to_name(tmp_path
     h = read_history(path, columns={"closed": "Signed"})
     d = h.deals.set_index("deal")
     assert list(d["outcome"]) == ["won", "open"] and d.loc["1", "value"] == 5
+
+
+def test_an_odoo_export_reads_its_archived_losses(plain: pd.DataFrame, tmp_path: Path) -> None:
+    """Odoo keeps a lost deal's stage and archives it with a lost reason and a closed date."""
+    outcome = _outcome(plain)
+    stage = plain["pipeline_stage"].where(outcome != "won", "Won")
+    export = pd.DataFrame({
+        "Opportunity": plain["opportunity_id"],
+        "Customer": plain["account"],
+        "Expected Revenue": plain["close_value"],
+        "Stage": stage,
+        "Probability": np.where(outcome == "won", 100.0, np.where(outcome == "lost", 0.0, 30.0)),
+        "Created on": plain["engage_date"] + " 08:30:00",
+        "Closed Date": plain["close_date"],
+        "Salesperson": plain["sales_agent"],
+        "Lost Reason": np.where(outcome == "lost", "Too expensive", ""),
+        "Active": np.where(outcome == "lost", "False", "True"),
+    })  # fmt: skip
+    path = tmp_path / "odoo.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    assert h.report.count("lost_by_reason") == int((outcome == "lost").sum())
+    got = h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]].sort_index()
+    _same(got, _reference(plain, tmp_path))
+
+
+def test_a_dynamics_export_with_status_reasons_currency_names_and_a_twelve_hour_clock(
+    plain: pd.DataFrame, tmp_path: Path
+) -> None:
+    outcome = _outcome(plain)
+    reason = outcome.map({"open": "In Progress", "won": "Won"})
+    reason = reason.where(outcome != "lost", np.where(np.arange(len(plain)) % 2, "Out-Sold",
+                                                       "Canceled"))  # fmt: skip
+
+    def us(iso: pd.Series) -> pd.Series:  # 1/5/2021, as a US Dynamics writes it
+        d = pd.to_datetime(iso.where(iso != ""))
+        return (d.dt.month.astype("Int64").astype(str) + "/" + d.dt.day.astype("Int64").astype(str)
+                + "/" + d.dt.year.astype("Int64").astype(str)).where(d.notna(), "")  # fmt: skip
+
+    export = pd.DataFrame({
+        "(Do Not Modify) Opportunity": plain["opportunity_id"],
+        "Topic": "Deal",  # every one the same: the GUID is the id
+        "Potential Customer": plain["account"],
+        "Status Reason": reason,
+        "Pipeline Phase": plain["pipeline_stage"],
+        "Actual Close Date": us(plain["close_date"]),
+        "Actual Revenue": plain["close_value"],
+        "Currency": "US Dollar",  # as Dynamics shows the currency
+        "Owner": plain["sales_agent"],
+        "Created On": us(plain["engage_date"]) + " 4:09 PM",
+    })  # fmt: skip
+    path = tmp_path / "dynamics.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    assert h.currency == "USD" and h.report.count("bad_currency") == 0
+    got = h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]].sort_index()
+    _same(got, _reference(plain, tmp_path))
+    assert (got["opened"].dt.hour == 16).all()  # 4:09 PM
+
+
+def test_a_currency_that_is_no_currency_is_reported_and_not_converted(tmp_path: Path) -> None:
+    path = tmp_path / "deals.csv"
+    pd.DataFrame({
+        "Deal ID": ["1", "2", "3"], "Stage": ["Won", "Won", "Open"],
+        "Created": ["2023-01-02", "2023-01-03", "2023-01-04"],
+        "Close Date": ["2023-02-01", "2023-02-02", ""], "Amount": ["5", "7", "9"],
+        "Currency": ["Euro", "Gold coins", "EUR"],
+    }).to_csv(path, index=False)  # fmt: skip
+    h = read_history(path)
+    d = h.deals.set_index("deal")
+    assert h.currency == "EUR" and h.report.count("bad_currency") == 1
+    assert d.loc["1", "value"] == 5 and np.isnan(d.loc["2", "value"])
+
+
+def test_a_chinese_export_without_currency_is_in_yuan_and_says_so(
+    plain: pd.DataFrame, tmp_path: Path
+) -> None:
+    export = pd.DataFrame({"商机编号": plain["opportunity_id"], "销售阶段": plain["deal_stage"]
+                           .replace({"Won": "赢单", "Lost": "输单", "Engaging": "方案报价"}),
+                           "创建时间": plain["engage_date"], "结单日期": plain["close_date"],
+                           "商机金额": plain["close_value"]})  # fmt: skip
+    path = tmp_path / "cn.xlsx"
+    export.to_excel(path, index=False)
+    h = read_history(path)
+    note = next(i for i in h.report.issues if i.rule == "currency")
+    assert h.currency == "CNY" and "its header Chinese" in note.message
+    english = tmp_path / "en.csv"
+    plain.drop(columns="pipeline_stage").rename(columns={"opportunity_id": "id"}).to_csv(
+        english, index=False
+    )
+    assert read_history(english).currency == "USD"
+
+
+def test_a_report_footer_is_not_a_deal(plain: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "report.csv"
+    body = plain.drop(columns="pipeline_stage").rename(columns={"opportunity_id": "Deal ID"})
+    body.to_csv(path, index=False)
+    with path.open("a") as f:
+        f.write(
+            '\n"Copyright (c) 2000-2024 salesforce.com, inc. All rights reserved."\n'
+            '"Confidential Information - Do Not Distribute"\n"Generated By:  A. Martin"\n'
+        )
+    h = read_history(path, strict=True)  # nothing dropped: --strict takes it
+    assert "salesforce.com" in next(i for i in h.report.issues if i.rule == "footer").message
+    assert len(h.deals) == len(plain)

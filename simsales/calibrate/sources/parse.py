@@ -32,6 +32,7 @@ import pandas as pd
 __all__ = [
     "UNITS",
     "amount_currency",
+    "currency_codes",
     "is_year_last",
     "parse_number",
     "parse_numbers",
@@ -125,6 +126,37 @@ def amount_currency(values: pd.Series) -> pd.Series:
 
     table = {v: one(str(v)) for v in pd.unique(values.astype(str))}
     return values.astype(str).map(table).astype(object)
+
+
+def currency_codes(values: pd.Series) -> pd.Series:
+    """Each currency cell as an ISO 4217 code: a code (any case), a name as a CRM shows it
+    (Dynamics writes ``US Dollar``, Chinese CRMs ``人民币``; Babel's English and Chinese names)
+    or a symbol of one currency; None where blank or none of these (the caller reports it)."""
+    from babel import Locale  # only when an export has a currency column
+    from babel.numbers import list_currencies
+
+    codes = list_currencies()
+    names = {
+        _name_key(name): code
+        for loc in ("en", "zh", "zh_Hant")
+        for code, name in Locale.parse(loc).currencies.items()
+        if code in codes
+    }
+
+    def one(text: str) -> str | None:
+        t = " ".join(text.split())
+        if not t:
+            return None
+        if t.upper() in codes:
+            return t.upper()
+        return names.get(_name_key(t)) or _SYMBOLS.get(t)
+
+    table = {v: one(str(v)) for v in pd.unique(values.astype(str))}
+    return values.astype(str).map(table).astype(object)
+
+
+def _name_key(name: str) -> str:
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
 def parse_probabilities(values: pd.Series) -> pd.Series:
