@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import errno
 import io
+import itertools
 import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,6 +44,8 @@ __all__ = [
     "read_user_text",
     "resolve_inside",
     "sheet_rows",
+    "sheet_table",
+    "title_rows",
 ]
 
 DEFAULT_MAX_BYTES = 20_000_000
@@ -250,6 +253,12 @@ def sheet_rows(data: bytes, name: str, nrows: int | None = None) -> list[list[st
     Dates become ISO text and whole numbers lose their ``.0``, so cells parse like CSV text;
     formulas give their last computed value.
     """
+    return sheet_table(data, name, nrows)[0]
+
+
+def sheet_table(data: bytes, name: str, nrows: int | None = None) -> tuple[list[list[str]], int]:
+    """:func:`sheet_rows`, its header the first row of two or more cells within the first ten
+    when the first has one at most (a report's title above the table), and that row's index."""
     from openpyxl import load_workbook
 
     try:
@@ -260,20 +269,31 @@ def sheet_rows(data: bytes, name: str, nrows: int | None = None) -> list[list[st
         ) from None
     try:
         rows = book.worksheets[0].iter_rows(values_only=True)
-        header = [_sheet_cell(v) for v in next(rows, ())]
+        top = [[_sheet_cell(v) for v in row] for row in itertools.islice(rows, 10)]
+        at = title_rows([sum(1 for c in row if c) for row in top])
+        header = top[at] if top else []
         while header and not header[-1]:
             header.pop()
         out = [header]
-        for i, row in enumerate(rows):
+        rest = ([_sheet_cell(v) for v in row] for row in rows)
+        for i, row in enumerate(itertools.chain(top[at + 1 :], rest)):
             if nrows is not None and i >= nrows:
                 break
-            cells = [_sheet_cell(v) for v in row][: len(header)]
+            cells = row[: len(header)]
             out.append(cells + [""] * (len(header) - len(cells)))
     finally:
         book.close()
     if not header:
         raise ScenarioError([Problem("the first sheet is empty", file=name, line=1)])
-    return out
+    return out, at
+
+
+def title_rows(filled: list[int]) -> int:
+    """How many rows above a table's header are a title: with ``filled`` the non-blank cells of
+    its first rows, the first row with two or more when the first has one at most (else 0)."""
+    if not filled or filled[0] >= 2:
+        return 0
+    return next((i for i, n in enumerate(filled) if n >= 2), 0)
 
 
 def _sheet_cell(value: Any) -> str:

@@ -301,13 +301,29 @@ def test_crm_baselines_only_where_the_crm_field_was_known_at_the_origin(tmp_path
     assert crm_baselines(h.known_at("2023-01-31"), until) == []  # 2 of 5 open deals known then
 
 
-def test_a_title_row_above_the_header_is_named_as_the_cause(
+def test_a_title_row_above_the_header_is_left_out_and_lines_still_count(
     rows: pd.DataFrame, tmp_path: Path
 ) -> None:
-    path = tmp_path / "titled.csv"
-    path.write_text("Opportunities report (exported 2021-03-31)\n" + rows.to_csv(index=False))
-    with pytest.raises(ScenarioError, match="looks like a title"):
-        read_history(path, preset="maven")
+    bad = rows.copy()
+    bad.loc[bad.index[4], "engage_date"] = "garbage"  # line 6 of the plain file
+    plain = read_history(_write(bad, tmp_path / "plain.csv"))
+    for name, title in (("titled.csv", "Opportunities report (exported 2021-03-31)\n\n"),
+                        ("titled.xlsx", None)):  # fmt: skip
+        path = tmp_path / name
+        if title is None:
+            with pd.ExcelWriter(path) as book:
+                pd.DataFrame([["Opportunities report"]]).to_excel(book, index=False, header=False)
+                bad.to_excel(book, index=False, startrow=2)
+        else:
+            path.write_text(title + bad.to_csv(index=False))
+        h = read_history(path, preset="maven")
+        assert (
+            "header is on line 3"
+            in next(i for i in h.report.issues if i.rule == "title_rows").message
+        )
+        assert len(h.deals) == len(plain.deals)
+        (issue,) = [i for i in h.report.issues if i.rule == "bad_date"]
+        assert issue.examples[0].startswith("line 8 ")  # two lines further down
 
 
 def test_a_close_typed_years_ahead_does_not_move_the_export_date(

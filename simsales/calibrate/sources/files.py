@@ -16,7 +16,11 @@ mistakes GB18030 for Central-European text.) The encoding used is returned, to b
 
 ``.xlsx`` / ``.xlsm`` files are read with openpyxl: the first sheet, its first row the header;
 dates become ISO text and whole numbers lose their ``.0``, so cells parse like CSV text. Line
-numbers are the sheet's row numbers (the header is line 1), as in a CSV.
+numbers are the sheet's row numbers (the header is line 1), as in a CSV. In either, rows above
+the header that have one cell at most (a report's title, a blank line) are left out: the header
+is the first of the first ten rows with two or more cells when the first row has one at most;
+the frame's index then starts at the number left out (line = index + 2 still), and
+``attrs["title_rows"]`` says how many.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from simsales.errors import Problem, ScenarioError
-from simsales.io.inputs import sheet_rows
+from simsales.io.inputs import sheet_table, title_rows
 
 __all__ = ["DOUBLE_BYTE", "MAX_BYTES", "detect_encoding", "find_file", "read_table"]
 
@@ -80,8 +84,9 @@ def read_table(
         raise ScenarioError(
             [Problem(f"not a CSV or .xlsx file under {MAX_BYTES:,} bytes", file=str(path))]
         )
-    if path.suffix.lower() in EXCEL:
-        frame, used = _read_excel(path, nrows), "xlsx"
+    if path.suffix.lower() in EXCEL:  # at: rows above the header (a report's title)
+        (header, *body), at = sheet_table(path.read_bytes(), str(path), nrows)
+        frame, used = pd.DataFrame(body, columns=header, dtype=str), "xlsx"
     else:
         data = path.read_bytes()
         used = encoding or detect_encoding(data)
@@ -98,6 +103,10 @@ def read_table(
                 ]
             ) from None
         text = text.removeprefix("\ufeff")
+        lines = text.split("\n", 10)[:10]
+        at = title_rows([sum(1 for c in _fields(line) if c.strip()) for line in lines])
+        if at:
+            text = text.split("\n", at)[at]
         try:
             frame = pd.read_csv(
                 io.StringIO(text), sep=_delimiter(text), dtype=str, keep_default_na=False,
@@ -108,7 +117,15 @@ def read_table(
     frame.columns = [str(c).strip() for c in frame.columns]
     if len(frame):
         frame = frame.apply(lambda s: s.str.strip())
+    if at:  # the index stays "line - 2", as without a title; the caller says what was skipped
+        frame.index = pd.RangeIndex(at, at + len(frame))
+        frame.attrs["title_rows"] = at
     return frame, used
+
+
+def _fields(line: str) -> list[str]:
+    """A line's cells, split at the separator that line shows (see :func:`_delimiter`)."""
+    return next(csv.reader(io.StringIO(line), delimiter=_delimiter(line)), [])
 
 
 def _delimiter(text: str) -> str:
@@ -121,11 +138,6 @@ def _delimiter(text: str) -> str:
     counts = {sep: line.count(sep) for sep in (";", "\t", "|")}
     best = max(counts, key=lambda k: counts[k])
     return best if counts[best] else ","
-
-
-def _read_excel(path: Path, nrows: int | None) -> pd.DataFrame:
-    header, *body = sheet_rows(path.read_bytes(), str(path), nrows)
-    return pd.DataFrame(body, columns=header, dtype=str)
 
 
 def find_file(

@@ -43,7 +43,7 @@ def canonical(
         for other in cols[1:]:
             value = value.where(value.astype(str).str.strip() != "", frame[other])
         out[f] = value
-    out["_line"] = np.arange(len(frame)) + 2
+    out["_line"] = frame.index.to_numpy() + 2  # the index is the file's line - 2 (read_table)
     out["_file"] = file
     return out
 
@@ -78,6 +78,9 @@ def read(
     notes = [("encoding", encoding_note)] if encoding_note else []
     if footer:
         notes.append(("footer", footer))
+    if above := frame.attrs.get("title_rows"):
+        notes.append(("title_rows", f"the header is on line {above + 1}: the {above} line(s) "
+                      "above it (a report's title) are left out"))  # fmt: skip
     rows = canonical(frame, m.columns)
     if m.recognised and found is not None:
         notes.append(("columns", found.describe()))
