@@ -782,6 +782,29 @@ def _won_cycle(h: History, visits: pd.DataFrame, t: pd.Timestamp, winning: set[s
     return won_cycle(won.to_numpy(), decided.to_numpy(), [m.month for m in months])
 
 
+def _hazard_by_month(
+    times: np.ndarray,
+    hazard: np.ndarray,
+    entered: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    edges: np.ndarray,
+) -> np.ndarray:
+    """Per month ``[edges[k], edges[k + 1])``, the sum over visits of ``hazard`` at the ages
+    ``times`` each was at risk (``lo < age <= hi``) while the calendar (``entered + age``) was
+    in that month: prefix sums of the hazard between the ages bounding each (visit, month), so
+    the cost is visits x months, not visits x distinct ages (timestamped exports have one age
+    per exit)."""
+    cum = np.concatenate([[0.0], np.cumsum(hazard)])
+    low = np.searchsorted(times, lo, side="right")  # first age above lo
+    high = np.searchsorted(times, hi, side="right")  # ages up to hi
+    start = edges[:-1][None, :] - entered[:, None]  # each month's first age, per visit
+    stop = edges[1:][None, :] - entered[:, None]
+    a = np.maximum(low[:, None], np.searchsorted(times, start, side="left"))
+    b = np.minimum(high[:, None], np.searchsorted(times, stop, side="left"))
+    return np.where(b > a, cum[b] - cum[np.minimum(a, b)], 0.0).sum(axis=0)
+
+
 def _won_calendar_drift(
     h: History,
     visits: pd.DataFrame,
@@ -852,14 +875,7 @@ def _won_calendar_drift(
         lo = np.where(entry > 0, entry, -np.inf)  # late entry, as in the estimate
         hi = v["days"].to_numpy(dtype=np.float64)
         edges = np.array([(m.start_time - first) / day for m in [*whole, whole[-1] + 1]])
-        for chunk in range(0, len(v), 2000):
-            sl = slice(chunk, chunk + 2000)
-            at_risk = (aj.times[None, :] > lo[sl, None]) & (aj.times[None, :] <= hi[sl, None])
-            when = entered[sl, None] + aj.times[None, :]
-            idx = np.searchsorted(edges, when, side="right") - 1
-            inside = at_risk & (idx >= 0) & (idx < n_months)
-            weights = np.broadcast_to(hazard, when.shape)[inside]
-            expected += np.bincount(idx[inside], weights=weights, minlength=n_months)
+        expected += _hazard_by_month(aj.times, hazard, entered, lo, hi, edges)
     decided = visits.drop_duplicates("deal")["outcome"]
     n_won, n_lost = int((decided == "won").sum()), int((decided == "lost").sum())
     if observed.sum() == 0 or n_won + n_lost == 0:

@@ -26,7 +26,7 @@ import pytest
 from scipy import stats
 
 import simsales
-from simsales.calibrate.calibrate import Calibration, calibrate
+from simsales.calibrate.calibrate import Calibration, _hazard_by_month, calibrate
 from simsales.calibrate.fit import (
     DRIFT_LEVEL,
     arrival_pattern,
@@ -191,3 +191,24 @@ def test_drift_is_counted_in_the_written_scenario_only_when_rejected(tmp_path: P
     a = c.uncertainty["arrivals"]
     assert a.rejected and a.between_var > 0.05
     assert "homogeneity rejected" in c.to_yaml()
+
+
+def test_the_hazard_by_month_sums_what_each_visit_was_at_risk_for() -> None:
+    """Prefix sums per (visit, month) against the direct sum over every (visit, age)."""
+    rng = np.random.default_rng(4)
+    times = np.unique(np.round(rng.exponential(30.0, 400), 3))
+    hazard = rng.uniform(0.0, 0.02, len(times))
+    n = 300
+    entered = rng.uniform(0.0, 200.0, n)
+    hi = rng.exponential(40.0, n)
+    lo = np.where(rng.uniform(size=n) < 0.3, hi * rng.uniform(size=n), -np.inf)
+    hi[:5] = times[:5]  # ends exactly at an age: that age counts
+    edges = np.array([0.0, 31.0, 59.0, 90.0, 120.0, 151.0, 181.0])
+    when = entered[:, None] + times[None, :]
+    k = np.searchsorted(edges, when, side="right") - 1
+    inside = (times > lo[:, None]) & (times <= hi[:, None]) & (k >= 0) & (k < len(edges) - 1)
+    direct = np.bincount(k[inside], np.broadcast_to(hazard, when.shape)[inside],
+                         minlength=len(edges) - 1)  # fmt: skip
+    got = _hazard_by_month(times, hazard, entered, lo, hi, edges)
+    np.testing.assert_allclose(got, direct, rtol=1e-12, atol=1e-12)
+    assert direct.sum() > 1.0
