@@ -105,6 +105,10 @@ __all__ = ["Records", "build_history", "export_end", "read_csv_header", "read_hi
 
 MAX_VALUE = 1e15  # an amount at or above it is not one (see _values)
 _CJK = re.compile("[\u4e00-\u9fff]")
+# words of a label that closes a deal (as label keys): an open label with one is reported
+_CLOSING = ("lost", "won", "closed", "cancel", "dead", "reject", "declin", "abandon", "disqualif",
+            "churn", "fail", "失败", "丢单", "输单", "赢单", "关闭", "取消", "无效", "放弃", "终止",
+            "已结束")  # fmt: skip
 _ATTRS: tuple[str, ...] = ("product", "owner", "account", "segment", "team", "currency")
 _CATEGORIES = {
     "pipeline": "pipeline", "bestcase": "best_case", "upside": "best_case",
@@ -358,6 +362,13 @@ def _report_labels(rows: _Rows, kind: pd.Series) -> None:
         rows.keep(by_stem, "closed_label", "read as won or lost, as the label begins with a won "
                   f"or lost one: {', '.join(names[:5])}", action="info")  # fmt: skip
     is_open = ~kind.isin(TERMINAL) & kind.notna()
+    closing = is_open & _each(label, lambda v: any(w in label_key(v) for w in _CLOSING)).astype(
+        bool
+    )
+    if closing.any():
+        rows.keep(closing, "closed_looking_label", "stage labels taken as open that read like a "
+                  f"close: {', '.join(sorted(set(label[closing]))[:5])}; if they close a deal, "
+                  "name them in labels: {won: [...], lost: [...]} in a --mapping file")  # fmt: skip
     if is_open.any():
         names = sorted(set(label[is_open]))
         rows.report.add(

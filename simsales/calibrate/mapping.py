@@ -94,7 +94,9 @@ class Labels(_Frozen):
 
     won: tuple[str, ...] = ("Won", "Closed Won", "赢单", "成交", "已成交", "已赢单")
     lost: tuple[str, ...] = ("Lost", "Closed Lost", "Canceled", "Cancelled", "Out-Sold",
-                             "输单", "丢单", "已输单", "已丢单")  # fmt: skip
+                             "Disqualified", "Abandoned", "输单", "丢单", "已输单",
+                             "已丢单", "失败", "成交失败", "丢失", "取消", "已取消",
+                             "无效")  # fmt: skip
     open: tuple[str, ...] | None = Field(
         None, description="open stage labels, in process order; None: any other label is open"
     )

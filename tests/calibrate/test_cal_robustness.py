@@ -348,3 +348,17 @@ def test_the_export_end_needs_a_long_pause_with_almost_nothing_after() -> None:
     # a pause in the middle (a CRM migration) with much after it is the export's own
     paused = days[(days < "2022-06-01") | (days > "2022-12-31")]
     assert export_end(paused) is None
+
+
+def test_open_labels_that_read_like_a_close_are_reported(tmp_path: Path) -> None:
+    path = _opportunities(tmp_path, [
+        ("A", "Won", "2023-01-02", "2023-01-20", "100"),
+        ("B", "成交失败", "2023-01-03", "2023-01-25", ""),  # a default lost label
+        ("C", "Dead", "2023-01-04", "2023-01-28", ""),  # not one: "Deadline" would be lost
+        ("D", "Negotiation", "2023-01-05", "", ""),
+    ])  # fmt: skip
+    h = read_history(path, preset="opportunities")
+    outcome = h.deals.set_index("deal")["outcome"]
+    assert list(outcome[["A", "B", "C", "D"]]) == ["won", "lost", "open", "open"]
+    issue = next(i for i in h.report.issues if i.rule == "closed_looking_label")
+    assert issue.rows == 1 and "Dead" in issue.message and issue.action == "kept"
