@@ -38,17 +38,18 @@ __all__ = ["NAMES", "Recognised", "name_ids", "recognise"]
 # fmt: off
 NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "id": ("id", "Record Id", "Deal ID", "Opportunity ID", "(Do Not Modify) Opportunity",
-           "Opportunity Number", "Lead ID", "商机ID", "商机编号", "商机编码", "编号"),
+           "Opportunity Number", "Lead ID", "商机ID", "商机编号", "商机编码", "业务机会 ID",
+           "记录 ID", "编号"),
     "status": ("Status", "Deal Status", "Opportunity Status", "State", "Status Reason",
                "商机状态", "状态", "赢单状态"),
     "lost_reason": ("Lost Reason", "Loss Reason", "Reason for Loss", "Closed Lost Reason",
                     "Lost Reason Name", "输单原因", "丢单原因", "失败原因"),
     "stage": ("Stage", "Deal Stage", "Sales Stage", "Opportunity Stage", "Pipeline Stage",
-              "Stage Name", "Pipeline Phase", "销售阶段", "商机阶段", "阶段"),
+              "Stage Name", "Pipeline Phase", "销售阶段", "商机阶段", "交易阶段", "阶段"),
     "closed": ("Actual Close Date", "Date Closed", "Closed Date", "Closed On", "Closed At",
                "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"), "Close Date",
                "Closing Date", "Close Time", "实际成交日期", "成交日期", "结单日期", "赢单日期",
-               "关闭日期", "关闭时间", "签约日期", "成交时间"),
+               "结束日期", "关闭日期", "关闭时间", "签约日期", "成交时间"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
                 "Changed At", "Change Date", "Changed On", "Stage Change Date", "Timestamp",
                 "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间"),
@@ -65,18 +66,18 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Expected Revenue", "Close Value", "Revenue", "商机金额", "合同金额", "成交金额",
               "销售金额", "预计成交金额", "预计销售金额", "预计金额", "金额"),
     "probability": ("Probability", "Probability (%)", "Deal Probability", "Win Probability",
-                    "赢率", "赢单率", "成交概率", "赢单概率", "成交率"),
+                    "赢率", "赢单率", "成交概率", "赢单概率", "成交率", "可能性"),
     "forecast_category": ("Forecast Category", "Forecast Category Name", "预测类别", "预测分类"),
     "currency": ("Amount Currency", "Currency", "Deal Currency", "Currency Code",
                  "Currency ISO Code", "币种", "货币", "币别"),
     "owner": ("Owner", "Deal Owner", "Opportunity Owner", "Owner Name", "Sales Agent",
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
-              "Assigned To", "负责人", "销售负责人", "所有人", "销售人员", "销售代表", "跟进人",
-              "归属人", "销售"),
+              "Assigned To", "负责人", "销售负责人", "业务机会所有人", "交易所有者", "所有人",
+              "销售人员", "销售代表", "跟进人", "归属人", "销售"),
     "account": ("Account", "Account Name", "Organization", "Organization Name",
                 "Associated Company", "Associated Company (Primary)", "Company", "Company Name",
-                "Customer", "Customer Name", "Potential Customer", "Client", "客户名称", "客户",
-                "公司名称", "公司"),
+                "Customer", "Customer Name", "Potential Customer", "Client", "客户名称", "客户名",
+                "客户", "公司名称", "公司"),
     "product": ("Product", "Product Name", "Products", "Product Line", "Deal Type",
                 "Opportunity Type", "Type", "产品", "产品名称", "产品线", "商机类型"),
     "team": ("Sales Team", "Team", "Business Unit", "销售团队", "团队", "所属部门", "部门"),
@@ -84,7 +85,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
 }
 # names a deal's title goes by: its id when the export has no id column
 TITLES: tuple[str, ...] = ("Deal Name", "Opportunity Name", "Deal Title", "Title", "Name",
-                           "Topic", "Opportunity", "Deal", "商机名称", "名称", "商机")
+                           "Topic", "Opportunity", "Deal", "商机名称", "业务机会名称",
+                           "交易名称", "名称", "商机")
 # fmt: on
 _PREFIXES = ("deal", "opportunity", "opportunities", "deals", "lead", "商机")
 

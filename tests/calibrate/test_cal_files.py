@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from calib_helpers import MAVEN, truth
@@ -14,7 +15,7 @@ from calib_helpers import MAVEN, truth
 from simsales.calibrate.calibrate import calibrate
 from simsales.calibrate.importer import read_history
 from simsales.calibrate.sources.files import detect_encoding, read_table
-from simsales.calibrate.sources.parse import parse_number, parse_times
+from simsales.calibrate.sources.parse import parse_number, parse_numbers, parse_times
 from simsales.calibrate.synthetic import opportunity_rows, stage_change_rows
 from simsales.errors import ScenarioError
 
@@ -38,6 +39,14 @@ def test_numbers_as_spreadsheets_write_them(text: str, value: float) -> None:
 @pytest.mark.parametrize("text", ["", "lots", "n/a", "1,2,3.4.5", "1,234,56"])
 def test_what_is_not_a_number(text: str) -> None:
     assert math.isnan(parse_number(text))
+
+
+def test_amounts_abbreviated_in_thousands_millions_and_billions() -> None:
+    got = parse_numbers(pd.Series(["12K", "$1.2M", "3.5 MM", "2bn", "€ 7.5m", "12 km", "k"]),
+                        amounts=True)  # fmt: skip
+    np.testing.assert_allclose(got[:5], [12e3, 1.2e6, 3.5e6, 2e9, 7.5e6])
+    assert got[5:].isna().all()
+    assert parse_numbers(pd.Series(["12K"])).isna().all()  # money only
 
 
 def test_timestamps_with_zones_take_the_scenario_zone_day() -> None:

@@ -94,14 +94,22 @@ _DOT_THOUSANDS = re.compile(r"^[-+]?\d{1,3}\.\d{3}$")  # 18.885: 18,885 or 18.88
 _DOT_DECIMAL = re.compile(r"^[-+]?\d*\.(?:\d{1,2}|\d{4,})$")  # 12.5, 0.1234: a decimal dot
 
 
+_ABBREVIATED = re.compile(r"^(.*\d)\s*(k|m|mm|b|bn)\.?$", re.IGNORECASE)
+_ABBREVIATIONS = {"k": 1e3, "m": 1e6, "mm": 1e6, "b": 1e9, "bn": 1e9}
+
+
 def parse_numbers(values: pd.Series, amounts: bool = False) -> pd.Series:
     """:func:`parse_number` of each value (blank: NaN). With ``amounts`` (money), a column
     that writes at least three numbers as ``d.ddd`` and none with a dot before one, two or
     four or more digits groups thousands with its dots (``18.885 €`` is 18,885, as German and
-    Dutch exports write whole amounts): money is not written to three decimals."""
+    Dutch exports write whole amounts): money is not written to three decimals; and ``12K``,
+    ``$1.2M``, ``3.5 MM``, ``2bn`` are thousands, millions and billions."""
     text = values.astype(str)
     uniq = {v: parse_number(v) for v in pd.unique(text)}
-    if amounts:
+    if amounts:  # 12K, $1.2M, 3.5 MM, 2bn: thousands, millions, billions (hand-kept sheets)
+        for v, x in uniq.items():
+            if math.isnan(x) and (m := _ABBREVIATED.match(v.strip())):
+                uniq[v] = parse_number(m[1]) * _ABBREVIATIONS[m[2].lower()]
         core = {v: _NOISE.sub("", v.strip()) for v in uniq}
         grouped = [v for v, c in core.items() if _DOT_THOUSANDS.match(c)]
         if len(grouped) >= 3 and not any(_DOT_DECIMAL.match(c) for c in core.values()):
