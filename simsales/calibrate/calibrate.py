@@ -383,6 +383,7 @@ def calibrate(
     counts = arrived.groupby("group").size()
     by_entry = arrived.assign(entry=entry).groupby(["group", "entry"]).size()
     pattern, month0, monthly, expected = _arrival_pattern(arrived, start, arrivals_end, t)
+    _report_arrivals_stop(h, arrived["opened"], t)
     factor = 1.0
     if pattern is not None and (pattern.trend or pattern.month_factor) and len(monthly):
         # the fitted rate (without the cycle) in the scenario's first month, against the mean
@@ -705,6 +706,27 @@ def _shrunk_time(
 
 def _months(start: pd.Timestamp, end: pd.Timestamp) -> pd.PeriodIndex:
     return pd.period_range(start.to_period("M"), (end - pd.Timedelta(days=1)).to_period("M"))
+
+
+def _report_arrivals_stop(h: History, opened: pd.Series, t: pd.Timestamp) -> None:
+    """Say so when new deals stop long before the as-of date: longer than a month and five
+    times the median pause between the days deals arrived on, as an export of a fixed set of
+    deals (those created in 2022, pulled in 2023) shows; its rate is then fitted through the
+    pause."""
+    days = np.unique(opened.dropna().dt.normalize().to_numpy())
+    if len(days) < 10:
+        return
+    quiet = (t.normalize() - pd.Timestamp(days[-1])).days
+    usual = float(np.median(np.diff(days) / np.timedelta64(1, "D")))
+    if quiet > max(31.0, 5.0 * usual):
+        h.report.add(
+            "arrivals_stop", "kept",
+            f"no new deal in the {quiet:,} days from {pd.Timestamp(days[-1]).date()} to "
+            f"{t.date()}, where one arrived every {usual:g} days (median) before: if the export "
+            "holds only deals created until then, the forecast's new deals (a rate fitted "
+            "through the pause) are too few; export every deal, or set arrivals yourself",
+            rows=1,
+        )  # fmt: skip
 
 
 def _arrival_pattern(

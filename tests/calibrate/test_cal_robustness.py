@@ -362,3 +362,14 @@ def test_open_labels_that_read_like_a_close_are_reported(tmp_path: Path) -> None
     assert list(outcome[["A", "B", "C", "D"]]) == ["won", "lost", "open", "open"]
     issue = next(i for i in h.report.issues if i.rule == "closed_looking_label")
     assert issue.rows == 1 and "Dead" in issue.message and issue.action == "kept"
+
+
+def test_an_export_of_deals_created_until_a_date_is_said_to_stop_arriving(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    cohort = rows[rows["engage_date"] < "2020-12-01"]
+    c = calibrate(read_history(_write(cohort, tmp_path / "cohort.csv")))
+    (issue,) = [i for i in c.history.report.issues if i.rule == "arrivals_stop"]
+    assert "from 2020-11-" in issue.message and issue.action == "kept"
+    whole = calibrate(read_history(_write(rows, tmp_path / "all.csv")))
+    assert not [i for i in whole.history.report.issues if i.rule == "arrivals_stop"]
