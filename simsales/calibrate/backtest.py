@@ -71,6 +71,7 @@ __all__ = [
     "BacktestResult",
     "OriginResult",
     "backtest",
+    "default_windows",
     "parse_span",
     "rolling_windows",
     "window_truth",
@@ -134,6 +135,32 @@ def rolling_windows(
         out.append((o.date(), _add(o, span).date()))
         k += 1
     return out
+
+
+DEFAULT_ORIGINS = 6  # month-end origins of a backtest that names none
+
+
+def default_windows(history: History, window: str = "2M") -> list[tuple[date, date]]:
+    """The windows of a backtest that names no origin: the last ``DEFAULT_ORIGINS`` month ends
+    whose windows end by the export's last date, each with three whole months of decisions
+    before it (the drift needs them; fewer when the history is shorter, at least one origin)."""
+    snapshot = history.snapshot.normalize()
+    span = parse_span(window)
+    last = (snapshot + pd.Timedelta(days=1) - pd.offsets.MonthEnd(1)).normalize()
+    while _add(last, span) > snapshot:
+        last = (last - pd.offsets.MonthEnd(1)).normalize()
+    first_close = history.deals["closed"].min()
+    if pd.isna(first_close) or last <= first_close:
+        raise SimsalesError(
+            f"no month end before {snapshot.date()} has a {window} window inside the export "
+            "after its first close: give --as-of and --until, or --window shorter"
+        )
+    whole = first_close.normalize()  # the first whole month of decisions begins here
+    if whole.day != 1:
+        whole = whole + pd.offsets.MonthBegin(1)
+    earliest = (whole + pd.offsets.MonthEnd(3)).normalize()  # after three whole months
+    first = max((last - pd.offsets.MonthEnd(DEFAULT_ORIGINS - 1)).normalize(), min(earliest, last))
+    return rolling_windows(first.date(), last.date(), "month", window)
 
 
 def window_truth(history: History, as_of: date | str, until: date | str) -> pd.DataFrame:

@@ -479,6 +479,15 @@ def backtest_cmd(
                 timezone,
                 currency,
             )
+            if not windows:  # none named: the last month ends whose windows fit
+                from simsales.calibrate.backtest import default_windows
+
+                windows = default_windows(h, window or "2M")
+                _console(stderr=True).print(
+                    f"origins: the month ends {windows[0][0]} … {windows[-1][0]}, windows of "
+                    f"{window or '2M'} (the default; --origins or --every/--from/--to name "
+                    "others)"
+                )
             result = backtest(
                 h,
                 windows,
@@ -557,12 +566,7 @@ def _windows(
             raise SimsalesError("give --window (e.g. 2M) for the windows after each origin")
         for o, w_end in rolling_windows(d1, d2, every, window or "1D"):
             windows.append((o, w_end if window is not None else after(o)))
-    if not windows:
-        raise SimsalesError(
-            "no window: give --as-of and --until, or --origins, or --every month --from D1 --to "
-            "D2, with --window 2M"
-        )
-    return sorted(set(windows))
+    return sorted(set(windows))  # none asked for: the default (backtest.default_windows)
 
 
 def window_end(as_of: date, until: date, origin: date) -> date:

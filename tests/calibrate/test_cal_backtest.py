@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import date
 from pathlib import Path
 
 import jsonschema
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 from simsales.calibrate.backtest import (
     _mean_by_deal,
     backtest,
+    default_windows,
     parse_span,
     rolling_windows,
     window_truth,
@@ -228,6 +230,28 @@ def test_cli_backtest_refuses_windows_past_the_export(cli, tmp_path: Path) -> No
         cli, ["backtest", str(path), "--as-of", "March", "--until", "2021-02-01"]
     )
     assert res.exit_code == 2 and "not a date" in res.output
+
+
+def test_a_backtest_naming_no_window_takes_the_last_month_ends_that_fit(
+    cli,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    path = write_history(tmp_path / "h.csv", snapshot="2021-03-31", seed=5)
+    h = read_history(path)
+    windows = default_windows(h)
+    assert len(windows) == 6 and windows[-1] == (date(2021, 1, 31), date(2021, 3, 31))
+    assert [a for a, _ in windows] == [
+        date(2020, 8, 31), date(2020, 9, 30), date(2020, 10, 31), date(2020, 11, 30),
+        date(2020, 12, 31), date(2021, 1, 31)]  # fmt: skip
+    # a short history: origins only after three whole months of decisions
+    first = h.deals["closed"].min().normalize()
+    short = default_windows(h, "12M")
+    assert short[0][0] >= (first + pd.offsets.MonthEnd(3)).date() and short[-1][1] <= date(
+        2021, 3, 31
+    )
+    res = CliRunner().invoke(cli, ["backtest", str(path), "-n", "5", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "origins: the month ends 2020-08-31 … 2021-01-31, windows of 2M" in res.stderr
 
 
 def test_crps_of_a_sample_matches_the_normal_closed_form() -> None:
