@@ -146,7 +146,7 @@ def recognise(header: Sequence[str]) -> Recognised | None:
     if "stage" not in columns and "status" in columns:
         columns["stage"] = columns.pop("status")  # a status alone is the stage: open/won/lost
     if "closed" not in columns and "entered" in columns:
-        for f in ("status", "engaged"):  # one row per stage change: its time says when
+        for f in ("status", "engaged", "lost_reason"):  # a row per change: its time says when
             columns.pop(f, None)
         return Recognised("stage_changes", columns, id_is_name)
     columns.pop("entered", None)
@@ -163,5 +163,5 @@ def name_ids(frame: pd.DataFrame, column: str) -> pd.Series:
     names = frame[column].astype(str)
     later = names.duplicated(keep="first")
     copy = frame.duplicated(keep="first")
-    lines = pd.Series(range(2, len(frame) + 2), index=frame.index).astype(str)
+    lines = pd.Series(frame.index.to_numpy() + 2, index=frame.index).astype(str)  # file lines
     return names.where(~later | copy, names + " (line " + lines + ")")
