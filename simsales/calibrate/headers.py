@@ -79,7 +79,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                 "Customer", "Customer Name", "Potential Customer", "Client", "客户名称", "客户名",
                 "客户", "公司名称", "公司"),
     "product": ("Product", "Product Name", "Products", "Product Line", "Deal Type",
-                "Opportunity Type", "Type", "产品", "产品名称", "产品线", "商机类型"),
+                "Opportunity Type", "Type", "产品", "产品名称", "产品线", "商机类型",
+                "Pipeline", "管道", "销售流程"),  # with no type, the pipeline is one
     "team": ("Sales Team", "Team", "Business Unit", "销售团队", "团队", "所属部门", "部门"),
     "segment": ("Segment", "Customer Segment", "Market Segment", "客户分类", "细分市场"),
 }
