@@ -16,7 +16,9 @@ and ``CLOSE DATE`` are one name), also after dropping an object prefix such as P
   with a lost reason and a close date that neither calls won is lost (Odoo keeps a lost deal's
   stage and archives it with its reason);
 - with no id column, the deal's name is its id (:func:`name_ids` tells apart deals that share a
-  name by their line).
+  name by their line);
+- a Salesforce report's converted amount (``Amount (converted)``, in the corporate currency) is
+  the value when the report has one, so that no amount waits for a conversion rate.
 
 What was taken is said in the data report; a header that lacks a required field is an error that
 lists what was recognised and what is missing, in the user's terms.
@@ -47,7 +49,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "stage": ("Stage", "Deal Stage", "Sales Stage", "Opportunity Stage", "Pipeline Stage",
               "Stage Name", "Pipeline Phase", "销售阶段", "商机阶段", "交易阶段", "阶段"),
     "closed": ("Actual Close Date", "Date Closed", "Closed Date", "Closed On", "Closed At",
-               "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"), "Close Date",
+               "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"), "Won/Lost Date",
+               "Close Date",
                "Closing Date", "Close Time", "实际成交日期", "成交日期", "结单日期", "赢单日期",
                "结束日期", "关闭日期", "关闭时间", "签约日期", "成交时间"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
@@ -61,14 +64,16 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "created": ("Created", "Created Date", "Create Date", "Created Time", "Created On",
                 "Created At", "Date Created", "Deal Created", "Add Time", "Creation Date",
                 "创建时间", "创建日期", "新建时间", "录入时间", "创建于"),
-    "value": ("Amount", "Deal Amount", "Opportunity Amount", "Value", "Deal Value", "Deal Size",
+    "value": ("Amount (converted)", "Amount", "Deal Amount", "Opportunity Amount", "Value",
+              "Deal Value", "Deal Size",
               ("Actual Revenue", "Est. Revenue"), "Est. Revenue", "Estimated Revenue",
               "Expected Revenue", "Close Value", "Revenue", "商机金额", "合同金额", "成交金额",
               "销售金额", "预计成交金额", "预计销售金额", "预计金额", "金额"),
     "probability": ("Probability", "Probability (%)", "Deal Probability", "Win Probability",
                     "赢率", "赢单率", "成交概率", "赢单概率", "成交率", "可能性"),
     "forecast_category": ("Forecast Category", "Forecast Category Name", "预测类别", "预测分类"),
-    "currency": ("Amount Currency", "Currency", "Deal Currency", "Currency Code",
+    "currency": ("Amount (converted) Currency", "Amount Currency", "Currency", "Deal Currency",
+                 "Currency Code",
                  "Currency ISO Code", "币种", "货币", "币别"),
     "owner": ("Owner", "Deal Owner", "Opportunity Owner", "Owner Name", "Sales Agent",
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
@@ -100,9 +105,19 @@ class Recognised:
     columns: dict[str, str | tuple[str, ...]]
     id_is_name: bool = False
 
-    def describe(self) -> str:
-        taken = columns_text(self.columns)
-        return f"no preset fits the header; columns recognised by their names: {taken}"
+    def describe(
+        self,
+        used: dict[str, str | tuple[str, ...]] | None = None,
+        given: frozenset[str] | set[str] = frozenset(),
+    ) -> str:
+        """What fed each field: ``used`` (the final mapping, default the recognised one), the
+        fields ``given`` by flags marked."""
+        used = self.columns if used is None else used
+        taken = columns_text({f: c for f, c in used.items() if f not in given})
+        named = columns_text({f: c for f, c in used.items() if f in given})
+        return f"no preset fits the header; columns recognised by their names: {taken}" + (
+            f"; named by --column: {named}" if named else ""
+        )
 
 
 def _keys(column: str) -> list[str]:
@@ -144,6 +159,10 @@ def recognise(header: Sequence[str]) -> Recognised | None:
         columns["id"], id_is_name = title, True
     if not columns:
         return None
+    value, code = columns.get("value"), columns.get("currency")
+    converted = isinstance(value, str) and label_key(value) == "amountconverted"
+    if converted and isinstance(code, str) and label_key(code) != "amountconvertedcurrency":
+        columns.pop("currency")  # the local amounts' currency: not the converted one's
     if "stage" not in columns and "status" in columns:
         columns["stage"] = columns.pop("status")  # a status alone is the stage: open/won/lost
     if "closed" not in columns and "entered" in columns:
@@ -162,7 +181,7 @@ def name_ids(frame: pd.DataFrame, column: str) -> pd.Series:
     from its second row on; an exact copy of an earlier row keeps the name (and is dropped as a
     duplicate row by the importer)."""
     names = frame[column].astype(str)
-    later = names.duplicated(keep="first")
+    later = names.duplicated(keep="first") & (names.str.strip() != "")  # a blank stays blank
     copy = frame.duplicated(keep="first")
     lines = pd.Series(frame.index.to_numpy() + 2, index=frame.index).astype(str)  # file lines
     return names.where(~later | copy, names + " (line " + lines + ")")

@@ -90,6 +90,7 @@ from simsales.calibrate.mapping import label_key
 from simsales.calibrate.quality import MAX_EXAMPLES, DataError, DataReport
 from simsales.calibrate.sources.parse import (
     UNITS,
+    YEN_SIGN,
     amount_currency,
     currency_codes,
     is_year_last,
@@ -104,6 +105,7 @@ from simsales.errors import Problem, ScenarioError
 __all__ = ["Records", "build_history", "export_end", "read_csv_header", "read_history", "stage_id"]
 
 MAX_VALUE = 1e15  # an amount at or above it is not one (see _values)
+ENTERED_LATE_DAYS = 7  # a close this much before the creation is a deal entered after it closed
 _CJK = re.compile("[\u4e00-\u9fff]")
 # words of a label that closes a deal (as label keys): an open label with one is reported
 _CLOSING = ("lost", "won", "closed", "cancel", "dead", "reject", "declin", "abandon", "disqualif",
@@ -361,6 +363,13 @@ def _report_labels(rows: _Rows, kind: pd.Series) -> None:
         names = sorted({f"{v!r} as {k}" for v, k in pairs})
         rows.keep(by_stem, "closed_label", "read as won or lost, as the label begins with a won "
                   f"or lost one: {', '.join(names[:5])}", action="info")  # fmt: skip
+    closed = kind.isin(TERMINAL)
+    if closed.any():
+        used = label[closed].groupby(kind[closed]).unique()
+        rows.report.add("closed_labels", "info", "; ".join(
+            f"read as {k}: {', '.join(sorted(map(str, v))[:8])}" for k, v in used.items()
+        ) + " (labels: in a --mapping file to change it)", rows=int(closed.sum()),
+            examples=[])  # fmt: skip
     is_open = ~kind.isin(TERMINAL) & kind.notna()
     closing = is_open & _each(label, lambda v: any(w in label_key(v) for w in _CLOSING)).astype(
         bool
@@ -500,11 +509,15 @@ def _convert(
         currency = currency.where(currency.notna(), written)
     if rows.rec.currency is None:
         codes = currency[value.notna()].dropna()
+        yen = bool((codes == YEN_SIGN).sum() * 2 > len(codes) > 0)
         codes = codes[codes.str.fullmatch("[A-Z]{3}")]
         # the records' currency is the scenario's from here on (History takes it)
-        if len(codes):
+        if len(codes) and not yen:
             rows.rec.currency = str(codes.mode().iloc[0])
             why = "the export's commonest currency"
+        elif yen:  # most amounts written ¥: yuan, the users' commoner one
+            rows.rec.currency = "CNY"
+            why = "most amounts written with ¥; --currency JPY if they are yen"
         else:  # a Chinese header: a Chinese CRM's export, in yuan
             chinese = any(_CJK.search(c) for c in rows.rec.names.values())
             rows.rec.currency = "CNY" if chinese else "USD"
@@ -513,6 +526,8 @@ def _convert(
                    "names the scenario's)", rows=int(value.notna().sum()),
                    examples=[])  # fmt: skip
     target = rows.rec.currency or "USD"
+    # ¥ is the scenario's currency when that is yuan or yen, else another one (not converted)
+    currency = currency.where(~((currency == YEN_SIGN) & (target in ("CNY", "JPY"))), target)
     if rates is None:
         foreign = (currency.fillna(target) != target) & value.notna()
         rows.keep(
@@ -764,6 +779,12 @@ def _opportunities(rec: Records, report: DataReport) -> History:
     )
     # a bare date is "during that day": not before a time of day on the same day
     closed, engaged = _same_day(closed, start), _same_day(engaged, created)
+    start = engaged.fillna(created)
+    # closed at most a week before it was created: entered after the fact, opened when it closed
+    late = (closed < start) & (start - closed <= pd.Timedelta(days=ENTERED_LATE_DAYS))
+    rows.keep(late, "entered_after_close", f"closed up to {ENTERED_LATE_DAYS} days before it was "
+              "created (entered after the fact): opened at its close", action="info")  # fmt: skip
+    created, engaged = created.where(~late, closed), engaged.where(~late, closed)
     start = engaged.fillna(created)
     rows.drop(
         (closed < start) | (engaged < created),

@@ -360,6 +360,7 @@ def calibrate_cmd(
     the open pipeline, as known at --as-of."""
     from simsales.calibrate.calibrate import calibrate
 
+    h = None
     try:
         with _output(out, history, mapping) as output:
             h = _read(
@@ -384,6 +385,8 @@ def calibrate_cmd(
                 c.write(output)
             text = _checked_yaml(c) if out is None and not as_json else ""
     except SimsalesError as exc:
+        if h is not None and not as_json:  # what the rows came to, before what stopped the fit
+            render_report(h.report, _console(stderr=True))
         raise _fail(exc) from None
     if as_json:
         typer.echo(json_text(c.to_json(), default=str))

@@ -285,3 +285,105 @@ def test_a_report_footer_is_not_a_deal(plain: pd.DataFrame, tmp_path: Path) -> N
     h = read_history(path, strict=True)  # nothing dropped: --strict takes it
     assert "salesforce.com" in next(i for i in h.report.issues if i.rule == "footer").message
     assert len(h.deals) == len(plain)
+
+
+def test_a_formatted_salesforce_report_grouped_by_stage_with_subtotals(
+    plain: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Grouped by stage, the stage on each group's first row only, Subtotal rows between the
+    groups and a Grand Totals row: the same deals as the plain form, and nothing a problem."""
+    outcome = _outcome(plain)
+    rows = pd.DataFrame({
+        "Stage": plain["deal_stage"].replace({"Won": "Closed Won", "Lost": "Closed Lost",
+                                              "Engaging": "Proposal"}),
+        "Opportunity ID": plain["opportunity_id"],
+        "Amount (converted) Currency": "USD",
+        "Amount (converted)": plain["close_value"],
+        "Amount Currency": np.where(np.arange(len(plain)) % 3 == 0, "EUR", "USD"),
+        "Amount": "1",  # the local amount: not the value when a converted one is there
+        "Close Date": plain["close_date"],
+        "Created Date": plain["engage_date"],
+    }).sort_values(["Stage", "Opportunity ID"], kind="stable")  # fmt: skip
+    parts = []
+    for _, group in rows.groupby("Stage", sort=False):
+        g = group.copy()
+        g.iloc[1:, 0] = ""  # the stage only on the group's first row
+        total = pd.DataFrame([["Subtotal", "", "", "", "", "", "", ""]], columns=g.columns)
+        parts += [g, total]
+    grand = pd.DataFrame([[f"Grand Totals ({len(rows)} records)", "", "", "", "", "", "", ""]],
+                         columns=rows.columns)  # fmt: skip
+    path = tmp_path / "report.csv"
+    pd.concat([*parts, grand]).to_csv(path, index=False)
+    h = read_history(path, strict=True)
+    rules = {i.rule for i in h.report.issues}
+    assert {"grouped_report", "summary_rows"} <= rules and h.currency == "USD"
+    assert outcome.eq("won").sum() == (h.deals["outcome"] == "won").sum()
+    got = h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]].sort_index()
+    _same(got, _reference(plain, tmp_path))
+
+
+def test_the_report_names_the_columns_given_by_flags_and_the_header_line(tmp_path: Path) -> None:
+    path = tmp_path / "sheet.csv"
+    path.write_text("Pipeline 2023\n\nDeal ID,Status,Created,Signed,Amount\n"
+                    "1,Won,2023-01-02,2023-02-01,5\n2,Open,2023-01-03,,7\n")  # fmt: skip
+    with pytest.raises(ScenarioError, match=r"header \(line 3\)"):
+        read_history(path)
+    h = read_history(path, columns={"closed": "Signed"})
+    note = next(i for i in h.report.issues if i.rule == "columns").message
+    assert "named by --column: closed ← 'Signed'" in note
+
+
+def test_a_close_days_before_the_creation_was_entered_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "deals.csv"
+    pd.DataFrame({"Deal ID": ["A", "B", "C"], "Stage": ["Won", "Won", "Open"],
+                  "Created": ["2023-01-10", "2023-03-01", "2023-01-04"],
+                  "Close Date": ["2023-01-07", "2023-01-05", ""],
+                  "Amount": ["5", "6", ""]}).to_csv(path, index=False)  # fmt: skip
+    h = read_history(path)
+    d = h.deals.set_index("deal")
+    assert d.loc["A", "opened"] == d.loc["A", "closed"] == pd.Timestamp("2023-01-07")
+    assert "B" not in d.index and h.report.count("close_before_open") == 1  # 55 days: wrong
+    assert h.report.count("entered_after_close") == 1
+
+
+def test_yuan_written_in_a_dollar_sheet_is_not_read_as_dollars(tmp_path: Path) -> None:
+    path = tmp_path / "deals.csv"
+    pd.DataFrame({"Deal ID": ["A", "B", "C", "D"], "Stage": ["Won"] * 4,
+                  "Created": ["2023-01-02"] * 4, "Close Date": ["2023-02-01"] * 4,
+                  "Amount": ["$12K", "$1.2M", "¥35万", "USD 900"]}).to_csv(
+        path, index=False
+    )  # fmt: skip
+    h = read_history(path)
+    d = h.deals.set_index("deal")
+    assert h.currency == "USD" and np.isnan(d.loc["C", "value"])
+    assert list(d.loc[["A", "B", "D"], "value"]) == [12e3, 1.2e6, 900.0]
+    assert h.report.count("unknown_currency") == 1
+    # a sheet of ¥ amounts alone is in yuan, and says so
+    pd.DataFrame({"Deal ID": ["A", "B"], "Stage": ["Won"] * 2, "Created": ["2023-01-02"] * 2,
+                  "Close Date": ["2023-02-01"] * 2, "Amount": ["¥35万", "￥12,500.00"]}).to_csv(
+        path, index=False
+    )  # fmt: skip
+    h = read_history(path)
+    assert h.currency == "CNY" and list(h.deals["value"]) == [350_000.0, 12_500.0]
+    assert "JPY" in next(i for i in h.report.issues if i.rule == "currency").message
+
+
+def test_which_labels_were_read_as_won_and_lost_is_said(tmp_path: Path) -> None:
+    path = tmp_path / "deals.csv"
+    pd.DataFrame({"商机编号": ["1", "2", "3"], "销售阶段": ["赢单", "无效", "方案报价"],
+                  "创建时间": ["2023-01-02"] * 3, "结单日期": ["2023-02-01", "2023-02-02", ""],
+                  "商机金额": ["5", "", ""]}).to_csv(path, index=False)  # fmt: skip
+    h = read_history(path)
+    note = next(i for i in h.report.issues if i.rule == "closed_labels").message
+    assert "read as lost: 无效" in note and "read as won: 赢单" in note
+
+
+def test_a_deal_of_a_company_called_total_is_not_a_summary_row(tmp_path: Path) -> None:
+    path = tmp_path / "deals.csv"
+    pd.DataFrame({"Account": ["Total", "Total Solutions", "Acme", "Total"],
+                  "Deal ID": ["1", "2", "3", ""], "Stage": ["Won", "Won", "Lost", ""],
+                  "Created": ["2023-01-02", "2023-01-03", "2023-01-04", ""],
+                  "Close Date": ["2023-02-01", "2023-02-02", "2023-02-03", ""],
+                  "Amount": ["5", "6", "", "11"]}).to_csv(path, index=False)  # fmt: skip
+    h = read_history(path, strict=True)
+    assert sorted(h.deals["deal"]) == ["1", "2", "3"] and h.report.count("summary_rows") == 1

@@ -31,6 +31,7 @@ import pandas as pd
 
 __all__ = [
     "UNITS",
+    "YEN_SIGN",
     "amount_currency",
     "currency_codes",
     "is_year_last",
@@ -121,16 +122,19 @@ def parse_numbers(values: pd.Series, amounts: bool = False) -> pd.Series:
 # that names one currency ($ and ¥ name several, so they name none)
 _CODE = re.compile(r"^\s*([A-Z]{3})\s*[-+]?\d|\d\s*([A-Z]{3})\s*$")
 _SYMBOLS = {"€": "EUR", "£": "GBP", "₩": "KRW", "₹": "INR", "元": "CNY"}
+YEN_SIGN = "¥"  # ¥ / ￥: yuan or yen, which the scenario's currency decides (importer._convert)
 
 
 def amount_currency(values: pd.Series) -> pd.Series:
-    """The ISO code each amount is written with (``JPY 3,000,000``, ``18.885 €``), else None."""
+    """The ISO code each amount is written with (``JPY 3,000,000``, ``18.885 €``), ``YEN_SIGN``
+    for ``¥`` / ``￥`` (yuan or yen), else None (``$`` names several currencies, so none)."""
 
     def one(text: str) -> str | None:
         m = _CODE.search(text)
         if m:
             return m.group(1) or m.group(2)
-        return next((iso for sym, iso in _SYMBOLS.items() if sym in text), None)
+        code = next((iso for sym, iso in _SYMBOLS.items() if sym in text), None)
+        return code or (YEN_SIGN if "¥" in text or "￥" in text else None)
 
     table = {v: one(str(v)) for v in pd.unique(values.astype(str))}
     return values.astype(str).map(table).astype(object)
