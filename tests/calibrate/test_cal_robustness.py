@@ -13,6 +13,7 @@ from calib_helpers import truth
 from typer.testing import CliRunner
 
 from simsales.calibrate.calibrate import calibrate
+from simsales.calibrate.history import History
 from simsales.calibrate.importer import export_end, read_history
 from simsales.calibrate.synthetic import opportunity_rows
 from simsales.commands.common import json_text
@@ -135,18 +136,26 @@ def _opportunities(tmp_path: Path, rows: list[tuple[str, ...]], **columns: str) 
     return path
 
 
+def _four(
+    tmp_path: Path, labels: tuple[str, ...], closes: tuple[bool, ...]
+) -> tuple[History, list[str]]:
+    """Deals A-D with these stage labels (a close date where ``closes``), read, and their
+    outcomes."""
+    path = _opportunities(tmp_path, [
+        (deal, label, f"2023-01-0{k + 2}", f"2023-01-2{k}" if close else "",
+         "100" if k == 0 else "")
+        for k, (deal, label, close) in enumerate(zip("ABCD", labels, closes, strict=True))
+    ])  # fmt: skip
+    h = read_history(path, preset="opportunities")
+    return h, list(h.deals.set_index("deal")["outcome"][list("ABCD")])
+
+
 def test_a_label_that_begins_with_a_lost_label_is_lost_and_open_labels_are_named(
     tmp_path: Path,
 ) -> None:
-    path = _opportunities(tmp_path, [
-        ("A", "Closed Won", "2023-01-02", "2023-01-20", "100"),
-        ("B", "Closed Lost - No Decision", "2023-01-03", "2023-01-25", ""),
-        ("C", "Negotiation", "2023-01-04", "", ""),
-        ("D", "Closed Lost", "2023-01-05", "2023-01-28", ""),
-    ])  # fmt: skip
-    h = read_history(path, preset="opportunities")
-    outcome = h.deals.set_index("deal")["outcome"]
-    assert list(outcome[["A", "B", "C", "D"]]) == ["won", "lost", "open", "lost"]
+    h, outcome = _four(tmp_path, ("Closed Won", "Closed Lost - No Decision", "Negotiation",
+                                  "Closed Lost"), closes=(True, True, False, True))  # fmt: skip
+    assert outcome == ["won", "lost", "open", "lost"]
     read_as = next(i for i in h.report.issues if i.rule == "closed_label")
     assert read_as.rows == 1 and "'Closed Lost - No Decision' as lost" in read_as.message
     taken = next(i for i in h.report.issues if i.rule == "open_labels")
@@ -156,7 +165,7 @@ def test_a_label_that_begins_with_a_lost_label_is_lost_and_open_labels_are_named
 def test_a_close_dated_the_day_a_timestamped_deal_was_created_is_kept(tmp_path: Path) -> None:
     path = _opportunities(tmp_path, [
         ("A", "Won", "2023-01-05 14:30:00", "2023-01-05", "100"),
-        ("B", "Lost", "2023-01-06 09:00:00", "2023-01-05", ""),  # the day before: wrong
+        ("B", "Lost", "2023-01-06 09:00:00", "2022-12-01", ""),  # five weeks before: wrong
         ("C", "Won", "2023-01-07 10:00:00", "2023-02-01", "50"),
     ])  # fmt: skip
     h = read_history(path, preset="opportunities")
@@ -351,15 +360,10 @@ def test_the_export_end_needs_a_long_pause_with_almost_nothing_after() -> None:
 
 
 def test_open_labels_that_read_like_a_close_are_reported(tmp_path: Path) -> None:
-    path = _opportunities(tmp_path, [
-        ("A", "Won", "2023-01-02", "2023-01-20", "100"),
-        ("B", "成交失败", "2023-01-03", "2023-01-25", ""),  # a default lost label
-        ("C", "Dead", "2023-01-04", "2023-01-28", ""),  # not one: "Deadline" would be lost
-        ("D", "Negotiation", "2023-01-05", "", ""),
-    ])  # fmt: skip
-    h = read_history(path, preset="opportunities")
-    outcome = h.deals.set_index("deal")["outcome"]
-    assert list(outcome[["A", "B", "C", "D"]]) == ["won", "lost", "open", "open"]
+    # 成交失败 is a default lost label; Dead is not ("Deadline" would be lost)
+    h, outcome = _four(tmp_path, ("Won", "成交失败", "Dead", "Negotiation"),
+                       closes=(True, True, True, False))  # fmt: skip
+    assert outcome == ["won", "lost", "open", "open"]
     issue = next(i for i in h.report.issues if i.rule == "closed_looking_label")
     assert issue.rows == 1 and "Dead" in issue.message and issue.action == "kept"
 
