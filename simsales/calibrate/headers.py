@@ -15,6 +15,8 @@ and ``CLOSE DATE`` are one name), also after dropping an object prefix such as P
   from the stage) decides the outcome where it says won or lost, the stage otherwise; a deal
   with a lost reason and a close date that neither calls won is lost (Odoo keeps a lost deal's
   stage and archives it with its reason);
+- a column is taken for a date field only if most of its filled cells read as dates (a
+  ``Closed`` column of true / false is not a close date), else the field's next name is tried;
 - with no id column, the deal's name is its id (:func:`name_ids` tells apart deals that share a
   name by their line);
 - a Salesforce report's converted amount (``Amount (converted)``, in the corporate currency) is
@@ -26,7 +28,7 @@ lists what was recognised and what is missing, in the user's terms.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -50,9 +52,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Stage Name", "Pipeline Phase", "销售阶段", "商机阶段", "交易阶段", "阶段"),
     "closed": ("Actual Close Date", "Date Closed", "Closed Date", "Closed On", "Closed At",
                "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"), "Won/Lost Date",
-               "Close Date",
-               "Closing Date", "Close Time", "实际成交日期", "成交日期", "结单日期", "赢单日期",
-               "结束日期", "关闭日期", "关闭时间", "签约日期", "成交时间"),
+               "Close Date", "Closing Date", "Close Time", "Closed", "实际成交日期", "成交日期",
+               "结单日期", "赢单日期", "结束日期", "关闭日期", "关闭时间", "签约日期", "成交时间"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
                 "Changed At", "Change Date", "Changed On", "Stage Change Date", "Timestamp",
                 "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间"),
@@ -130,19 +131,25 @@ def _keys(column: str) -> list[str]:
     return keys
 
 
-def recognise(header: Sequence[str]) -> Recognised | None:
-    """The fields the header's column names stand for (None when none is recognised)."""
+def recognise(
+    header: Sequence[str], fits: Callable[[str, str], bool] | None = None
+) -> Recognised | None:
+    """The fields the header's column names stand for (None when none is recognised); with
+    ``fits``, a column is taken for a field only if ``fits(field, column)`` (its cells look like
+    the field's: dates for a date), else the next name is tried."""
     by_key: dict[str, str] = {}
     for col in header:
         for key in _keys(str(col)):
             by_key.setdefault(key, str(col))
     used: set[str] = set()
 
-    def take(names: Sequence[str | tuple[str, ...]]) -> str | tuple[str, ...] | None:
+    def take(field: str, names: Sequence[str | tuple[str, ...]]) -> str | tuple[str, ...] | None:
         for name in names:
             parts = (name,) if isinstance(name, str) else name
             found = tuple(
-                c for c in (by_key.get(label_key(p)) for p in parts) if c and c not in used
+                c
+                for c in (by_key.get(label_key(p)) for p in parts)
+                if c and c not in used and (fits is None or fits(field, c))
             )
             if found:
                 used.update(found)
@@ -151,11 +158,11 @@ def recognise(header: Sequence[str]) -> Recognised | None:
 
     columns: dict[str, str | tuple[str, ...]] = {}
     for field, names in NAMES.items():
-        got = take(names)
+        got = take(field, names)
         if got is not None:
             columns[field] = got
     id_is_name = False
-    if "id" not in columns and (title := take(TITLES)) is not None:
+    if "id" not in columns and (title := take("id", TITLES)) is not None:
         columns["id"], id_is_name = title, True
     if not columns:
         return None

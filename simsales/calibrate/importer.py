@@ -509,7 +509,7 @@ def _convert(
         currency = currency.where(currency.notna(), written)
     if rows.rec.currency is None:
         codes = currency[value.notna()].dropna()
-        yen = bool((codes == YEN_SIGN).sum() * 2 > len(codes) > 0)
+        yen = bool((codes == YEN_SIGN).sum() * 2 > value.notna().sum())  # most values
         codes = codes[codes.str.fullmatch("[A-Z]{3}")]
         # the records' currency is the scenario's from here on (History takes it)
         if len(codes) and not yen:

@@ -387,3 +387,22 @@ def test_a_deal_of_a_company_called_total_is_not_a_summary_row(tmp_path: Path) -
                   "Amount": ["5", "6", "", "11"]}).to_csv(path, index=False)  # fmt: skip
     h = read_history(path, strict=True)
     assert sorted(h.deals["deal"]) == ["1", "2", "3"] and h.report.count("summary_rows") == 1
+
+
+def test_a_date_field_takes_a_column_of_dates_only(tmp_path: Path) -> None:
+    """A Salesforce report's `Closed` checkbox (true / false) is not a close date; a hand-kept
+    sheet's `Closed` of dates is."""
+    r = recognise(["Deal ID", "Stage", "Created", "Closed"], lambda f, c: c != "Closed")
+    assert r is not None and "closed" not in r.columns
+    path = tmp_path / "deals.csv"
+    pd.DataFrame({"Deal ID": ["1", "2"], "Status": ["Won", "Open"],
+                  "Created": ["2023-01-02", "2023-01-03"], "Closed": ["2023-02-01", ""],
+                  "Amount": ["5", "7"]}).to_csv(path, index=False)  # fmt: skip
+    assert list(read_history(path).deals["outcome"]) == ["won", "open"]
+    checkbox = tmp_path / "report.csv"  # a checkbox named before the dates in NAMES' order
+    pd.DataFrame({"Opportunity ID": ["1", "2"], "Stage": ["Closed Won", "Proposal"],
+                  "Created Date": ["2023-01-02", "2023-01-03"], "Closed": ["true", "false"],
+                  "结单日期": ["2023-02-01", ""]}).to_csv(checkbox, index=False)  # fmt: skip
+    h = read_history(checkbox)
+    note = next(i for i in h.report.issues if i.rule == "columns").message
+    assert "closed ← '结单日期'" in note and list(h.deals["outcome"]) == ["won", "open"]

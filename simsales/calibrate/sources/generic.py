@@ -5,7 +5,7 @@ the declared variable map from the export's columns to the canonical fields."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from simsales.calibrate.mapping import (
     resolve_mapping,
 )
 from simsales.calibrate.sources.files import read_table
-from simsales.calibrate.sources.parse import parse_numbers
+from simsales.calibrate.sources.parse import parse_numbers, parse_times, year_last_order
 from simsales.calibrate.sources.records import Records
 from simsales.errors import Problem, ScenarioError
 
@@ -67,7 +67,7 @@ def read(
     if isinstance(mapping, ColumnMapping):
         m = mapping
     else:
-        found = recognise(header) if preset is None else None
+        found = recognise(header, _fits_field(frame)) if preset is None else None
         fallback = {"shape": found.shape, "columns": found.columns} if found else None
         try:
             m = resolve_mapping(preset, mapping if mapping is not None else mapping_file,
@@ -144,6 +144,26 @@ def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[
                       "deals, left out"))  # fmt: skip
     keep = ~summary & (np.arange(len(frame)) < end)
     return (frame[keep] if not keep.all() else frame), notes
+
+
+_DATE_FIELDS = ("closed", "created", "engaged", "entered", "expected_close")
+
+
+def _fits_field(frame: pd.DataFrame) -> Callable[[str, str], bool]:
+    """Whether a column's cells look like a field's: for a date field, most of the first 200
+    filled cells read as dates (in ISO, year-last or a spreadsheet's form); any other, yes."""
+
+    def fits(field: str, column: str) -> bool:
+        if field not in _DATE_FIELDS:
+            return True
+        cells = frame[column].astype(str).str.strip()
+        cells = cells[cells != ""].head(200)
+        if cells.empty:
+            return True  # an empty column says nothing against it
+        order = year_last_order(cells)
+        return bool(parse_times(cells, None, None, order).notna().mean() > 0.5)
+
+    return fits
 
 
 def _fill_groups(rows: pd.DataFrame, m: ColumnMapping) -> list[tuple[str, str]]:
