@@ -77,7 +77,7 @@ def test_a_quarter_end_push_is_chosen_and_its_rates_recovered() -> None:
     fit = _choose(visits, t0, as_of)
     assert fit.chosen, fit.note
     assert fit.exits == ("lost", "won")
-    assert fit.exposure is not None and fit.age_rates is not None
+    assert fit.exposure is not None and fit.prior_rates is not None
     rates = np.array(fit.rates)
     truth = np.stack([np.array(LOST), np.array(WON)], axis=-1)  # [row][exit]
     checked = 0
@@ -85,12 +85,12 @@ def test_a_quarter_end_push_is_chosen_and_its_rates_recovered() -> None:
         for b in range(len(fit.ages) - 1):
             e = fit.exposure[r, b]
             for k in range(2):
-                lam, age = truth[r, k], fit.age_rates[b, k]
+                lam, prior = truth[r, k], fit.prior_rates[r, b, k]
                 if lam * e < 20:  # too few expected exits for a normal tolerance
                     continue
-                # the shrunk estimator (D + m) / (E + m / age): its mean and SD given the truth
-                # (the SD bound holds for recency weights <= 1 too)
-                denom = e + fit.pseudo / age
+                # the shrunk estimator (D + m) / (E + m / prior): its mean and SD given the
+                # truth (the SD bound holds for recency weights <= 1 too)
+                denom = e + fit.pseudo / prior
                 mean = (lam * e + fit.pseudo) / denom
                 sd = math.sqrt(lam * e) / denom
                 assert abs(rates[r, b, k] - mean) <= K * sd, (r, b, k, rates[r, b, k], lam)
