@@ -22,14 +22,17 @@ candidate models are piecewise-exponential (constant hazards per age band, per e
   quarter, half a quarter; the prior weighted alike): twenty-four candidates.
 
 **The rule** (no threshold tuned to any file). At an as-of date t, the history as known at
-``c = t - H`` months (H = 2, or 1 when that leaves fewer than three months of exits before
-``c``; with fewer, no test and age only) is used to fit every candidate; each is scored by the
+``c = t - H`` months (H = 3, a whole quarter so that every month of the quarter is tested;
+else 2 or 1, the longest that leaves three months of exits before ``c``; with fewer, no test
+and age only) is used to fit every candidate; each is scored by the
 censored (Poisson) log-likelihood of what happened in the stage during ``(c, t]``: the exits
 seen there against the days at risk there, at the ages and in the months they were at risk.
 The best calendar candidate is kept only when it beats both references by more than
 ``MARGIN`` = 8 nats. Why 8: on stationary simulated histories (exponential exits constant
-over the calendar; 4 x 150 histories, 1 or 2 months held out, 0.5k to 3k exits) the best
-calendar candidate's gain has 99th percentiles of 2.6 to 3.4 nats (1 of 600 above 4); on
+over the calendar; 4 x 150 histories, 1 or 2 months held out, 0.5k to 3k exits, 12
+candidates) the best calendar candidate's gain had 99th percentiles of 2.6 to 3.4 nats (1 of
+600 above 4), and with three months held out and 24 candidates 2.8 to 3.1 (3 x 150
+histories, 0.5k to 5k exits; the largest 5.7); on
 synthetic histories with every other effect (lognormal and point-mass exit times, trend, a
 quarter cycle of arrivals and of the won share, but no calendar timing of decisions) the
 coarse age bands misfit the age shape and the arrival cycle moves the age mix within a band
@@ -264,7 +267,9 @@ def choose_hazards(
     if not exits or not math.isfinite(longest) or longest <= 0:
         return HazardFit(False, "no exits to time")
     first = observed_from.normalize()
-    hold = next((h for h in (2, 1) if _months_before(first, _cut(as_of, h)) >= MIN_MONTHS), 0)
+    hold = next(
+        (h for h in (3, 2, 1) if _months_before(first, _cut(as_of, h)) >= MIN_MONTHS), 0
+    )  # a whole quarter held out when the history allows
     if hold == 0:
         return HazardFit(False, f"age only: fewer than {MIN_MONTHS} months of exits before a "
                                 "held-out month to test a calendar cycle")  # fmt: skip
