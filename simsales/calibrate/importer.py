@@ -351,9 +351,10 @@ def _same_day(later: pd.Series, earlier: pd.Series) -> pd.Series:
     return later.where(~same, earlier)
 
 
-def _report_labels(rows: _Rows, kind: pd.Series) -> None:
+def _report_labels(rows: _Rows, kind: pd.Series, final: pd.Series | None = None) -> None:
     """Say how the stage labels were read when no open labels were given: those read as won or
-    lost because they begin with such a label, and those taken as open stages."""
+    lost because they begin with such a label, and those taken as open stages (counting only
+    the deals ``final``, the outcome a status column may have decided, leaves open)."""
     lab = rows.rec.labels
     exact = {label_key(x) for x in (*lab.won, *lab.lost)}
     label = rows.col("stage")
@@ -371,6 +372,8 @@ def _report_labels(rows: _Rows, kind: pd.Series) -> None:
         ) + " (labels: in a --mapping file to change it)", rows=int(closed.sum()),
             examples=[])  # fmt: skip
     is_open = ~kind.isin(TERMINAL) & kind.notna()
+    if final is not None:
+        is_open &= ~final.isin(TERMINAL)
     closing = is_open & _each(label, lambda v: any(w in label_key(v) for w in _CLOSING)).astype(
         bool
     )
@@ -745,9 +748,7 @@ def _opportunities(rec: Records, report: DataReport) -> History:
     _drop_unknown_stages(rows, open_labels)
     has_created = rows.has("created")
     d = _dates(rows, ("created", "engaged", "closed") if has_created else ("engaged", "closed"))
-    kind = _kinds(rows, open_labels)
-    if open_labels is None:
-        _report_labels(rows, kind)
+    kind = by_stage = _kinds(rows, open_labels)
     if rows.has("status"):  # won or lost by the status decides; any other, the stage
         status = _kinds(rows, None, "status")
         kind = status.where(status.isin(TERMINAL), kind)
@@ -757,6 +758,8 @@ def _opportunities(rec: Records, report: DataReport) -> History:
                   f"a {rows.name('lost_reason')} and a close date in an open stage: lost",
                   action="info")  # fmt: skip
         kind = kind.where(~gave_up | (kind == "won"), "lost")
+    if open_labels is None:
+        _report_labels(rows, by_stage, kind)
     closed_kind = kind.isin(TERMINAL)
     created = d.get("created", pd.Series(pd.NaT, index=rows.frame.index, dtype="datetime64[ns]"))
     engaged, closed = d["engaged"], d["closed"]

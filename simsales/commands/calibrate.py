@@ -251,7 +251,10 @@ def render_calibration(c: Calibration, console: Console) -> None:
         )
     console.print(stages)
     last = c.stages[-1].id
-    types = Table(title=f"Deal types (by {c.by or 'nothing'})", title_justify="left")
+    types = Table(
+        title=f"Deal types (by {c.by})" if c.by else "Deal types (all deals as one)",
+        title_justify="left",
+    )
     for col in ("type", "deals", "win rate [95% CrI]", "new per month [95% CI]",
                 f"median value ({c.currency})", "won values"):  # fmt: skip
         types.add_column(col, justify="left" if col == "type" else "right")
@@ -270,7 +273,8 @@ def render_calibration(c: Calibration, console: Console) -> None:
     console.print(types)
     console.print(
         f"open pipeline at the end of {c.as_of}: {len(c.pipeline):,} deals; arrivals counted "
-        f"from {c.arrivals_from}; {c.agents_active} agents active (not modelled as a pool)"
+        f"from {c.arrivals_from}; {c.agents_active} agent{'s' if c.agents_active != 1 else ''} "
+        "active (not modelled as a pool)"
     )
 
 
