@@ -89,7 +89,9 @@ def summary_paragraph(summary: Summary, t: Translator) -> str:
     ]
     periods = _calendar_order(summary.periods)
     targets = periods[periods["target"].notna()]
-    for _, r in (targets if len(targets) else periods.head(1)).iterrows():
+    # no target: the first period, or the next when the first is a stub of a few days
+    first = periods.iloc[1:2] if summary.stub_first and len(periods) > 1 else periods.head(1)
+    for _, r in (targets if len(targets) else first).iterrows():
         text = t(
             "cli_period_range",
             period=t.period(str(r["period"])),

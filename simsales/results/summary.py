@@ -62,6 +62,8 @@ class Summary:
     # replications per engine path ({"vectorized": k, "simpy": m}); empty for older forecasts
     engine_paths: dict[str, int] = field(default_factory=dict)
     locale: str = "en"  # the scenario's language, for the CLI and notebook views
+    # the first period is a stub (under half the next one's length: a start on its last days)
+    stub_first: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable summary of ``simsales run --json``."""
@@ -211,7 +213,13 @@ def summarize(forecast: Forecast) -> Summary:
         closing=_closing(forecast, model),
         engine_paths=dict(forecast.provenance.get("engine_paths", {})),
         locale=str((forecast.provenance.get("scenario") or {}).get("locale", "en")),
+        stub_first=_stub_first(model),
     )
+
+
+def _stub_first(model: Model) -> bool:
+    spans = [t1 - max(t0, 0.0) for _, t0, t1, _ in report_periods(model)][:2]  # from the start
+    return len(spans) == 2 and spans[0] < 0.5 * spans[1]
 
 
 def _date(model: Model, t: float) -> date | None:

@@ -75,3 +75,18 @@ def test_a_chinese_scenario_speaks_chinese_in_wan(run80: Any) -> None:
     assert "进行中的商机" in out and "赢单日期（P50）" in out and "决定日期（P50）" in out
     assert "万" in out and not re.search(r"\d\.\d+M\b", out)
     assert _widest(out) <= 80
+
+
+def test_a_start_on_a_quarters_last_days_leads_with_the_next_quarter(
+    main_cli: Any, tmp_path: Path
+) -> None:
+    """A calibrated scenario starts the day after its export's last date: the paragraph does
+    not lead with the few days left of that quarter."""
+    text = (SCENARIOS / "minimal.yaml").read_text(encoding="utf-8")
+    stub = tmp_path / "stub.yaml"
+    stub.write_text(text.replace("start: 2027-01-04", "start: 2026-12-30"), encoding="utf-8")
+    out = main_cli("run", stub, "-n", "20").out
+    paragraph = str(out).split("Live deals")[0]
+    assert "Q1 2027 revenue" in paragraph and "Q4 2026 revenue" not in paragraph
+    whole = main_cli("run", SCENARIOS / "minimal.yaml", "-n", "20").out
+    assert "Q1 2027 revenue" in str(whole).split("Live deals")[0]
