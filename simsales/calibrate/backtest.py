@@ -323,7 +323,8 @@ def backtest(
         raise SimsalesError(
             f"{len(late)} of {len(spans)} windows end after the export's last date "
             f"{history.snapshot.date()} (the first: ({late[0][0].date()}, {late[0][1].date()}]): "
-            f"what happened then is unknown{last}",
+            f"what happened then is unknown{last} (if the export was taken later than its last "
+            "date, say when with --exported)",
         )
     results = []
     for k, (as_of, until) in enumerate(spans):
