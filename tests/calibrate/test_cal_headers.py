@@ -406,3 +406,27 @@ def test_a_date_field_takes_a_column_of_dates_only(tmp_path: Path) -> None:
     h = read_history(checkbox)
     note = next(i for i in h.report.issues if i.rule == "columns").message
     assert "closed ← '结单日期'" in note and list(h.deals["outcome"]) == ["won", "open"]
+
+
+def test_a_mapping_giving_only_the_date_format_still_recognises_the_columns(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "deals.csv"
+    pd.DataFrame({"Deal ID": ["1", "2"], "Stage": ["Won", "Open"],
+                  "Created": ["02.Jan.2023", "03.Jan.2023"], "Close Date": ["01.Feb.2023", ""],
+                  "Amount": ["5", "7"]}).to_csv(path, index=False)  # fmt: skip
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("date_format: '%d.%b.%Y'\n", encoding="utf-8")
+    h = read_history(path, mapping_file=mapping)
+    d = h.deals.set_index("deal")
+    assert d.loc["1", "closed"] == pd.Timestamp("2023-02-01") and d.loc["2", "outcome"] == "open"
+
+
+def test_blank_stages_that_are_not_a_grouped_report_are_not_filled(tmp_path: Path) -> None:
+    path = tmp_path / "deals.csv"
+    stages = ["Won", "", "Lost", "", "", "Won", "", ""]  # labels repeat: not one per group
+    pd.DataFrame({"Deal ID": [str(i) for i in range(8)], "Stage": stages,
+                  "Created": ["2023-01-02"] * 8, "Close Date": ["2023-02-01"] * 8,
+                  "Amount": ["5"] * 8}).to_csv(path, index=False)  # fmt: skip
+    h = read_history(path)
+    assert h.report.count("grouped_report") == 0 and len(h.deals) == 3

@@ -67,7 +67,14 @@ def read(
     if isinstance(mapping, ColumnMapping):
         m = mapping
     else:
-        found = recognise(header, _fits_field(frame)) if preset is None else None
+        fmt = (
+            mapping
+            if isinstance(mapping, dict)
+            else load_mapping(mapping_file)
+            if mapping_file is not None
+            else {}
+        ).get("date_format")
+        found = recognise(header, _fits_field(frame, fmt)) if preset is None else None
         fallback = {"shape": found.shape, "columns": found.columns} if found else None
         try:
             m = resolve_mapping(preset, mapping if mapping is not None else mapping_file,
@@ -149,9 +156,10 @@ def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[
 _DATE_FIELDS = ("closed", "created", "engaged", "entered", "expected_close")
 
 
-def _fits_field(frame: pd.DataFrame) -> Callable[[str, str], bool]:
+def _fits_field(frame: pd.DataFrame, fmt: str | None = None) -> Callable[[str, str], bool]:
     """Whether a column's cells look like a field's: for a date field, most of the first 200
-    filled cells read as dates (in ISO, year-last or a spreadsheet's form); any other, yes."""
+    filled cells read as dates (in ISO, year-last or a spreadsheet's form, or the mapping's
+    ``date_format``); any other, yes."""
 
     def fits(field: str, column: str) -> bool:
         if field not in _DATE_FIELDS:
@@ -160,21 +168,24 @@ def _fits_field(frame: pd.DataFrame) -> Callable[[str, str], bool]:
         cells = cells[cells != ""].head(200)
         if cells.empty:
             return True  # an empty column says nothing against it
-        order = year_last_order(cells)
-        return bool(parse_times(cells, None, None, order).notna().mean() > 0.5)
+        read = parse_times(cells, None, None, year_last_order(cells)).notna()
+        if fmt is not None:
+            read |= parse_times(cells, str(fmt)).notna()
+        return bool(read.mean() > 0.5)
 
     return fits
 
 
 def _fill_groups(rows: pd.DataFrame, m: ColumnMapping) -> list[tuple[str, str]]:
     """A report grouped by stage (Salesforce's formatted export) writes the stage on its
-    group's first row only: where most rows have no stage and each blank follows a filled one,
-    the blanks take the stage above them (said in the note)."""
+    group's first row only: where most rows have no stage, the first row has one and no stage
+    is written twice, the blanks take the stage above them (said in the note)."""
     if "stage" not in rows or m.shape != "opportunities" or rows.empty:
         return []
     stage = rows["stage"].astype(str).str.strip()
     blank = stage == ""
-    if not (blank.mean() > 0.5 and stage.iloc[0] != ""):
+    # a group's label once, at its head: most rows blank, the first not, no label twice
+    if not (blank.mean() > 0.5 and stage.iloc[0] != "" and stage[~blank].is_unique):
         return []
     rows["stage"] = stage.where(~blank).ffill()
     return [("grouped_report", f"{int(blank.sum()):,} rows with no {m.names()['stage']} in a "
