@@ -220,13 +220,18 @@ def render_report(report: DataReport, console: Console) -> None:
         f"[bold]{esc(report.source)}[/bold]: {report.rows_read:,} rows read, "
         f"{report.deals_used:,} deals used"
     )
-    if not report.issues:
+    # which column fed which field: one line, read before the table's notes on those columns
+    issues = [i for i in report.issues if i.rule != "columns"]
+    for i in report.issues:
+        if i.rule == "columns":
+            console.print(esc(i.message))
+    if not issues:
         console.print("no data problems found")
         return
     table = Table(title="Data problems and notes", title_justify="left")
     for col in ("rule", "action", "rows", "what", "examples"):
         table.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
-    for i in report.issues:
+    for i in issues:
         examples = ", ".join(str(e) for e in i.examples[:3])
         table.add_row(esc(i.rule), esc(i.action), f"{i.rows:,}", esc(i.message), esc(examples))
     console.print(table)
