@@ -147,9 +147,11 @@ def currency_codes(values: pd.Series) -> pd.Series:
     from babel import Locale  # only when an export has a currency column
     from babel.numbers import list_currencies
 
+    from simsales.calibrate.mapping import label_key  # names compared as labels are
+
     codes = list_currencies()
     names = {
-        _name_key(name): code
+        label_key(name): code
         for loc in ("en", "zh", "zh_Hant")
         for code, name in Locale.parse(loc).currencies.items()
         if code in codes
@@ -161,14 +163,10 @@ def currency_codes(values: pd.Series) -> pd.Series:
             return None
         if t.upper() in codes:
             return t.upper()
-        return names.get(_name_key(t)) or _SYMBOLS.get(t)
+        return names.get(label_key(t)) or _SYMBOLS.get(t)
 
     table = {v: one(str(v)) for v in pd.unique(values.astype(str))}
     return values.astype(str).map(table).astype(object)
-
-
-def _name_key(name: str) -> str:
-    return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
 def parse_probabilities(values: pd.Series) -> pd.Series:
