@@ -38,7 +38,9 @@ from simsales.calibrate.mapping import columns_text, label_key
 __all__ = ["NAMES", "Recognised", "name_ids", "recognise"]
 
 # field -> its common column names, most specific first; a tuple is a pair of columns whose
-# first non-blank value is taken (Pipedrive writes a win and a loss in two columns)
+# first non-blank value is taken (Pipedrive writes a win and a loss in two columns). Chinese
+# names are written in Simplified characters: a Traditional header matches its Simplified form
+# (mapping.label_key), and Taiwan's own words (建立日期, 结案日期, 业务员) are listed
 # fmt: off
 NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "id": ("id", "Record Id", "Deal ID", "Opportunity ID", "(Do Not Modify) Opportunity",
@@ -53,18 +55,20 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "closed": ("Actual Close Date", "Date Closed", "Closed Date", "Closed On", "Closed At",
                "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"), "Won/Lost Date",
                "Close Date", "Closing Date", "Close Time", "Closed", "实际成交日期", "成交日期",
-               "结单日期", "赢单日期", "结束日期", "关闭日期", "关闭时间", "签约日期", "成交时间"),
+               "结单日期", "赢单日期", "结案日期", "结束日期", "关闭日期", "关闭时间", "签约日期",
+               "成交时间"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
                 "Changed At", "Change Date", "Changed On", "Stage Change Date", "Timestamp",
                 "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间"),
     "outcome": ("Outcome", "Result", "结果"),
     "expected_close": ("Expected Close Date", "Expected Closing Date", "Expected Closing",
                        "Est. Close Date", "Estimated Close Date", "Forecast Close Date",
-                       "预计成交日期", "预计结单日期", "预计签约日期", "预计成交时间"),
+                       "预计成交日期", "预计结单日期", "预计结案日期", "预计签约日期",
+                       "预计成交时间"),
     "engaged": ("Engage Date", "Engaged", "Engaged Date", "Engaged On"),
     "created": ("Created", "Created Date", "Create Date", "Created Time", "Created On",
                 "Created At", "Date Created", "Deal Created", "Add Time", "Creation Date",
-                "创建时间", "创建日期", "新建时间", "录入时间", "创建于"),
+                "创建时间", "创建日期", "建立日期", "建立时间", "新建时间", "录入时间", "创建于"),
     "value": ("Amount (converted)", "Amount", "Deal Amount", "Opportunity Amount", "Value",
               "Deal Value", "Deal Size",
               ("Actual Revenue", "Est. Revenue"), "Est. Revenue", "Estimated Revenue",
@@ -79,7 +83,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "owner": ("Owner", "Deal Owner", "Opportunity Owner", "Owner Name", "Sales Agent",
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
               "Assigned To", "负责人", "销售负责人", "业务机会所有人", "交易所有者", "所有人",
-              "销售人员", "销售代表", "跟进人", "归属人", "销售"),
+              "销售人员", "销售代表", "业务员", "跟进人", "归属人", "销售"),
     "account": ("Account", "Account Name", "Organization", "Organization Name",
                 "Associated Company", "Associated Company (Primary)", "Company", "Company Name",
                 "Customer", "Customer Name", "Potential Customer", "Client", "客户名称", "客户名",

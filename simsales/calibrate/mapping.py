@@ -20,12 +20,18 @@ A mapping is a small YAML file (or a preset, or CLI ``--column field=COLUMN`` fl
 
 A field may take a list of columns, whose first non-blank value is used: ``closed: [Won time,
 Lost time]`` for an export (Pipedrive) that writes a deal's win and its loss in two columns.
-Labels are matched case- and space-insensitively. Every default lives in this module.
+Labels and column names are matched ignoring case, spaces and punctuation, and with Traditional
+Chinese read as Simplified (an export from a Taiwan or Hong Kong CRM writes 商機名稱 and 贏單
+where the defaults say 商机名称 and 赢单): OpenCC's ``t2s`` conversion, a well-kept table of
+character and variant pairs, rather than a list of our own. Every default lives in this module.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,9 +86,28 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
-def label_key(text: str) -> str:
-    """The key two spellings of a label or name share: case, spaces and punctuation ignored."""
-    return "".join(ch for ch in str(text).casefold() if ch.isalnum())
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")  # CJK ideographs (and compatibility forms)
+
+
+def label_key(text: object) -> str:
+    """The key two spellings of a label or name share: case, spaces and punctuation ignored,
+    Traditional Chinese characters read as Simplified (see the module docstring)."""
+    return _key(str(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # called per distinct label, often many times over
+def _key(text: str) -> str:
+    if _HAN.search(text):
+        text = _simplified()(text)
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+@functools.cache
+def _simplified() -> Callable[[str], str]:
+    import opencc  # imported only when a label has hanzi
+
+    convert: Callable[[str], str] = opencc.OpenCC("t2s").convert
+    return convert
 
 
 class _Frozen(BaseModel):

@@ -155,6 +155,23 @@ def test_encoding_detection() -> None:
     # Portuguese in Windows-1252: "ção" is two high bytes side by side, not a hanzi
     portuguese = "produto,conta\nSoluções Básicas,Informação\nComunicações,Gestão\n"
     assert detect_encoding(portuguese.encode("cp1252")) == "cp1252"
+    # an accented capital before a lower-case letter is a pair of bytes too, in no common block
+    nordic = "konto,ort\nÅhléns,Älmhult\nÉlectricité de France,Örebro\nÜbersee,Ängelholm\n"
+    assert detect_encoding(nordic.encode("cp1252")) == "cp1252"
+
+
+def test_traditional_chinese_and_japanese_are_told_from_gb18030() -> None:
+    """Big5 decodes as GB18030 too (into other characters): its trail bytes below A1 tell it,
+    even when a few labels repeat on every row; Shift-JIS kana lead with 81-9F."""
+    rows = "".join(f"台北{i}號,已成交,贏單\n高雄{i},談判中,輸單\n" for i in range(200))
+    big5 = ("商機名稱,銷售階段,商機狀態\n" + rows).encode("cp950")
+    assert detect_encoding(big5) == "cp950"
+    assert detect_encoding("製品,段階\nクラウド,受注\nコンサル,失注\n".encode("cp932")) == "cp932"
+    # Simplified text with a repeated label stays GB18030
+    simplified = "".join(f"北京{i}号,已成交,赢单\n上海{i},谈判中,输单\n" for i in range(200))
+    assert detect_encoding(("商机名称,销售阶段,商机状态\n" + simplified).encode("gb18030")) == (
+        "gb18030"
+    )
 
 
 def _scenario(path: Path, **kw: Any) -> dict[str, Any]:

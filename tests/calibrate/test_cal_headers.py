@@ -12,6 +12,7 @@ from calib_helpers import truth
 
 from simsales.calibrate.headers import recognise
 from simsales.calibrate.importer import read_history
+from simsales.calibrate.mapping import label_key
 from simsales.calibrate.synthetic import opportunity_rows
 from simsales.errors import ScenarioError
 
@@ -136,6 +137,34 @@ def test_a_chinese_crm_export_with_a_status_and_names_for_ids(
         [f"{n} (line 3)" if i == 1 else n for i, n in enumerate(want.index)], name="deal"
     )
     _same(got.sort_index(), want.sort_index())
+
+
+def test_a_traditional_chinese_export_saved_on_a_taiwan_windows_reads_alike(
+    plain: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Big5 (code page 950), Traditional characters and Taiwan's words: the headers, the stage
+    and status labels match the Simplified defaults."""
+    outcome = _outcome(plain)
+    export = pd.DataFrame({
+        "商機編號": plain["opportunity_id"],
+        "客戶名稱": plain["account"],
+        "商機金額": plain["close_value"],
+        "銷售階段": plain["pipeline_stage"].map(dict(zip(STAGES, ["初步接洽", "需求確認",
+                                                               "方案報價", "商務談判"],
+                                                           strict=True))),
+        "商機狀態": outcome.map({"open": "進行中", "won": "贏單", "lost": "輸單"}),
+        "結案日期": plain["close_date"].str.replace("-", "/"),
+        "建立日期": plain["engage_date"],
+        "業務員": plain["sales_agent"],
+    })  # fmt: skip
+    path = tmp_path / "商機.csv"
+    export.to_csv(path, index=False, encoding="cp950")
+    h = read_history(path)
+    assert "cp950" in next(i for i in h.report.issues if i.rule == "encoding").message
+    note = next(i for i in h.report.issues if i.rule == "columns")
+    assert "owner ← '業務員'" in note.message and "engaged ← '建立日期'" in note.message
+    got = h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]].sort_index()
+    _same(got, _reference(plain, tmp_path))
 
 
 def test_a_dynamics_export_takes_the_actual_close_and_revenue() -> None:
@@ -430,3 +459,10 @@ def test_blank_stages_that_are_not_a_grouped_report_are_not_filled(tmp_path: Pat
                   "Amount": ["5"] * 8}).to_csv(path, index=False)  # fmt: skip
     h = read_history(path)
     assert h.report.count("grouped_report") == 0 and len(h.deals) == 3
+
+
+def test_a_traditional_label_shares_the_key_of_its_simplified_form() -> None:
+    assert label_key("贏單") == label_key("赢单")
+    assert label_key("商機 名稱") == label_key("商机名称")
+    assert label_key("Closed Won") == "closedwon" and label_key(12) == "12"
+    assert label_key("贏單") != label_key("輸單")

@@ -2,17 +2,24 @@
 
 Encoding rule for CSV (stated, so a reader can predict it): ``encoding`` if given
 (``--encoding``); else UTF-8 (a byte-order mark is dropped) if the bytes are valid UTF-8; else,
-when at least 90 % of the bytes above 0x7F start a double-byte unit (followed by another such
-byte, or by the digit/high/digit tail of a GB18030 four-byte unit), the text is Chinese (or
-Japanese / Korean) and the first of GB18030 (which covers GBK and GB2312), Big5, Shift-JIS and
-EUC-KR that decodes the whole file and puts at least half of its two-byte characters in that
-encoding's common block (their lead bytes: GB2312's level-1 hanzi B0-D7, Big5's frequent hanzi
-A4-C6, Shift-JIS's kana and level-1 kanji 81-9F, KS X 1001's hangul B0-C8; Latin letters read
-as pairs, such as Portuguese "ção", fall outside all of them) is used; else Windows-1252 (the
-Western superset of Latin-1 that Excel and Salesforce write: its accented letters stand alone
-between ASCII letters) if it decodes, else Latin-1, which decodes any bytes. (Statistical
-guessing was tried and rejected: on exports whose non-ASCII text is a few repeated names it
-mistakes GB18030 for Central-European text.) The encoding used is returned, to be reported.
+when at least 90 % of the bytes above 0x7F start a double-byte unit (followed by a trail byte,
+0x40-0x7E or above 0x7F, or by the digit/high/digit tail of a GB18030 four-byte unit) and at
+least a quarter of those units are two high bytes, the text is Chinese (or Japanese / Korean)
+and the first of GB18030 (which covers GBK and GB2312), Big5 (as Windows code page 950 writes
+it: Excel on a Traditional Chinese Windows), Shift-JIS (code page 932) and Korean (code page
+949) that decodes the whole file and puts at least half of its two-byte characters in that
+encoding's common block is used. The common blocks, by lead and trail byte: GB2312's level-1
+hanzi (B0-D7, A1-FE), Big5's frequent hanzi (A4-C6, 40-7E or A1-FE), Shift-JIS's kana and
+level-1 kanji (81-9F, any trail), KS X 1001's hangul (B0-C8, A1-FE). The trail bytes are what
+tell Big5 from GB18030, which decodes almost any pair: four Big5 characters in ten have a trail
+below A1, where GB2312 has none, so GB18030 also needs all but one pair in twenty inside
+GB2312's table (both bytes A1-FE; the rest are GBK's rarer characters). Latin letters read as
+pairs, such as Portuguese "ção" or an accented capital before a lower-case letter, fall outside
+every block. Else Windows-1252 (the Western superset of Latin-1 that Excel and Salesforce
+write: its accented letters stand alone between ASCII letters) if it decodes, else Latin-1,
+which decodes any bytes. (Statistical guessing was tried and rejected: on exports whose
+non-ASCII text is a few repeated names it mistakes GB18030 for Central-European text.) The
+encoding used is returned, to be reported.
 
 ``.xlsx`` / ``.xlsm`` files are read with openpyxl: the first sheet, its first row the header;
 dates become ISO text and whole numbers lose their ``.0``, so cells parse like CSV text. Line
@@ -38,14 +45,35 @@ from simsales.io.inputs import sheet_table, title_rows
 __all__ = ["DOUBLE_BYTE", "MAX_BYTES", "detect_encoding", "find_file", "read_table"]
 
 MAX_BYTES = 200_000_000
-DOUBLE_BYTE = ("gb18030", "big5", "shift_jis", "euc_kr")
-# a byte above 0x7F and what follows it in a double-byte text: another such byte, or the rest of
-# a GB18030 four-byte unit (digit, high byte, digit); alone, it is a single-byte letter
-_HIGH = re.compile(rb"[\x80-\xff](?:[\x30-\x39][\x81-\xfe][\x30-\x39]|[\x80-\xff])?")
+DOUBLE_BYTE = ("gb18030", "cp950", "cp932", "cp949")
+# a byte above 0x7F and what follows it in a double-byte text: the rest of a GB18030 four-byte
+# unit (digit, high byte, digit), or a trail byte; alone, it is a single-byte letter
+_HIGH = re.compile(rb"[\x80-\xff](?:[\x30-\x39][\x81-\xfe][\x30-\x39]|[\x40-\x7e\x80-\xff])?")
 EXCEL = (".xlsx", ".xlsm")
-# lead bytes of each double-byte encoding's commonest characters (see the module docstring)
-_COMMON_LEADS = {"gb18030": (0xB0, 0xD7), "big5": (0xA4, 0xC6), "shift_jis": (0x81, 0x9F),
-                 "euc_kr": (0xB0, 0xC8)}  # fmt: skip
+_ANY_TRAIL = ((0x40, 0xFF),)
+_HIGH_TRAIL = ((0xA1, 0xFE),)
+# each double-byte encoding's commonest characters: lead byte range, trail byte ranges (see the
+# module docstring)
+_COMMON: dict[str, tuple[tuple[int, int], tuple[tuple[int, int], ...]]] = {
+    "gb18030": ((0xB0, 0xD7), _HIGH_TRAIL),
+    "cp950": ((0xA4, 0xC6), ((0x40, 0x7E), (0xA1, 0xFE))),
+    "cp932": ((0x81, 0x9F), _ANY_TRAIL),
+    "cp949": ((0xB0, 0xC8), _HIGH_TRAIL),
+}
+_GB2312 = ((0xA1, 0xFE), _HIGH_TRAIL)  # the whole table: both bytes A1-FE
+
+
+def _within(block: tuple[tuple[int, int], tuple[tuple[int, int], ...]], pairs: list[bytes]) -> int:
+    (lo, hi), trails = block
+    return sum(lo <= p[0] <= hi and any(a <= p[1] <= b for a, b in trails) for p in pairs)
+
+
+def _common(name: str, pairs: list[bytes]) -> bool:
+    """Whether at least half of the two-byte ``pairs`` are in the encoding's common block (and,
+    for GB18030, all but one in twenty in GB2312's table: see the module docstring)."""
+    if 2 * _within(_COMMON[name], pairs) < len(pairs):
+        return False
+    return name != "gb18030" or 20 * _within(_GB2312, pairs) >= 19 * len(pairs)
 
 
 def detect_encoding(data: bytes) -> str:
@@ -56,11 +84,11 @@ def detect_encoding(data: bytes) -> str:
     except UnicodeDecodeError:
         pass
     units = _HIGH.findall(data[:4_000_000])
-    if units and sum(len(u) > 1 for u in units) >= 0.9 * len(units):
-        leads = [u[0] for u in units if len(u) == 2]
+    pairs = [u for u in units if len(u) == 2]
+    both_high = sum(u[1] >= 0x80 for u in pairs)
+    if units and sum(len(u) > 1 for u in units) >= 0.9 * len(units) and 4 * both_high >= len(pairs):
         for name in DOUBLE_BYTE:
-            lo, hi = _COMMON_LEADS[name]
-            if 2 * sum(lo <= b <= hi for b in leads) < len(leads):
+            if not _common(name, pairs):
                 continue
             try:
                 data.decode(name)
