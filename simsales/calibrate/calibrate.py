@@ -43,6 +43,12 @@ Model choices (each also written into the scenario's header comment):
   it (:func:`simsales.calibrate.fit.won_cycle`); the factors are each level's share over the
   overall one. The timing of decisions follows the calendar only through the calendar x age
   hazards (above).
+- **A recent change of the chance to win** (a price change, a new competitor): the last
+  ``SHIFT_MONTHS`` whole months' wins against what the age-based exit rates expect of them,
+  over the same ratio of the months before, tested against the months' own dispersion at 1%
+  (``_won_shift``, with six whole months before them at least); where it rejects, each
+  age-based stage's won share of its decisions (for every deal type) is multiplied by the
+  recent months' ratio, and the estimate's sampling variance joins the win odds' spread.
 - Parameter uncertainty and drift (``uncertainty:``): per replication the arrival rates, the
   odds of winning exits, the times in stage and the values are multiplied by lognormal factors
   of mean 1 whose variance (of the log) is the sampling variance of the pooled estimate plus
@@ -74,6 +80,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -81,7 +88,9 @@ import pandas as pd
 
 from simsales.calibrate.choices import BY, DURATIONS, By, Durations
 from simsales.calibrate.fit import (
+    DRIFT_LEVEL,
     MIN_DONE,
+    TAIL_FACTOR,
     ArrivalFit,
     ArrivalPattern,
     Drift,
@@ -129,6 +138,7 @@ MIN_VALUES = 3
 ACTIVE_DAYS = 90  # an agent who opened a deal this recently (or holds an open one) is active
 TIMESTAMP_HALF_WIDTH = 1 / 1440  # exact timestamps: known to the minute
 SHORT_HISTORY = "short_history"  # the report's rule: too few months to measure the drift
+SHIFT_MONTHS = 3  # the recent months whose level of winning is tested (a quarter)
 
 
 @dataclass(frozen=True)
@@ -196,6 +206,7 @@ class Calibration:
     value_fallback: ValueFit | None = None  # the value for types with none (no won values)
     arrival_factor: float = 1.0  # pattern's rate at the start / the history's mean rate
     won_cycle: WonCycle | None = None  # calendar cycle of the chance to win, if supported
+    win_shift: WinShift | None = None  # the recent level of winning, where it moved
 
     def scenario(self) -> dict[str, Any]:
         """The scenario as plain data (what :func:`simsales.load_dict` takes)."""
@@ -372,6 +383,11 @@ def calibrate(
     group_exits: dict[str, dict[str, tuple[ExitFit, ...]]] = {g: {} for g in names}
     for st in stages:
         _shrink_exits(visits, st, _forward(h, st.id), names, priors, advance, group_exits)
+    calendar = {st.id: st.hazards for st in stages if st.hazards is not None}
+    won = _won_months(h, visits, t, season, calendar)
+    shift = _won_shift(won)
+    if shift is not None:
+        stages, group_exits = _at_recent_level(h, stages, group_exits, shift)
     start = max(h.observed_from, deals["opened"].min())
     arrivals_end = t + pd.Timedelta(days=1)
     exposure = month_exposure(start, arrivals_end)
@@ -449,10 +465,11 @@ def calibrate(
         exported=snap.date(),
         pattern=pattern,
         arrival_month=month0,
-        uncertainty=_uncertainty(h, visits, t, monthly, expected, season, pattern, stages),
+        uncertainty=_uncertainty(visits, monthly, expected, pattern, won, shift),
         value_fallback=fallback,
         arrival_factor=float(factor),
         won_cycle=season,
+        win_shift=shift,
     )
 
 
@@ -576,7 +593,18 @@ def _stage_duration(
         low = np.where(done, np.maximum(gap - w, 0.0), now)
         high = np.where(done, gap + w, np.inf)
         trunc = v["entry"].to_numpy(dtype=np.float64) - w
-        return fit_duration(low, high, np.maximum(trunc, 0.0))
+        fit = fit_duration(low, high, np.maximum(trunc, 0.0))
+        longest = float(gap.max()) if len(gap) else 0.0
+        if fit.p90 <= TAIL_FACTOR * max(longest, 1.0):
+            return fit
+        h.report.add(
+            "implausible_tail", "info",
+            f"stage {v['stage'].iloc[0]}: a lognormal of its time in stage would put its P90 at "
+            f"{fit.p90:,.0f} days, more than {TAIL_FACTOR:g}x the longest {longest:,.0f} days "
+            "any deal was seen in it: its Kaplan-Meier distribution is used instead",
+            rows=int(done.sum()),
+        )  # fmt: skip
+        return fit_empirical(gap, done, v["entry"].to_numpy(dtype=np.float64))
     except SimsalesError as exc:
         raise SimsalesError(f"stage {v['stage'].iloc[0]} as of {t.date()}: {exc}") from None
 
@@ -749,14 +777,12 @@ def _arrival_pattern(
 
 
 def _uncertainty(
-    h: History,
     visits: pd.DataFrame,
-    t: pd.Timestamp,
     monthly: pd.DataFrame,
     expected: FloatArray,
-    cycle: WonCycle,
     pattern: ArrivalPattern | None,
-    stages: tuple[StageFit, ...] = (),
+    won: WonMonths | None,
+    shift: WinShift | None,
 ) -> dict[str, Drift]:
     """The global per-replication multipliers' spreads (see the module docstring); values have
     theirs per deal type (:func:`_value_drift`)."""
@@ -764,8 +790,7 @@ def _uncertainty(
     if len(monthly):
         fitted = pattern.parameters if pattern is not None else 1
         out["arrivals"] = count_drift(monthly["count"], monthly["exposure"], expected, fitted)
-    calendar = {s.id: s.hazards for s in stages if s.hazards is not None}
-    won_drift = _won_calendar_drift(h, visits, t, cycle, calendar)
+    won_drift = _won_calendar_drift(won, shift)
     if won_drift is not None:
         out["win_odds"] = won_drift
     done = visits[visits["to"] != ""]
@@ -827,34 +852,43 @@ def _hazard_by_month(
     return np.where(b > a, cum[b] - cum[np.minimum(a, b)], 0.0).sum(axis=0)
 
 
-def _won_calendar_drift(
+@dataclass(frozen=True)
+class WonMonths:
+    """Wins of each whole month from the observation start against what the exit hazards
+    expect (see :func:`_won_calendar_drift`): ``observed`` and ``expected`` over every stage
+    that can win; ``age_observed`` and ``age_expected`` over the stages with age-based exits
+    only (not calendar x age hazards), before the scaling; ``free`` the calendar's free
+    levels; ``p`` the decided deals' won share and ``n`` their number."""
+
+    months: tuple[pd.Period, ...]
+    observed: FloatArray
+    expected: FloatArray
+    age_observed: FloatArray
+    age_expected: FloatArray
+    free: int
+    p: float
+    n: int
+
+
+@dataclass(frozen=True)
+class WinShift:
+    """The recent level of winning, where it left the history's (see :func:`_won_shift`)."""
+
+    factor: float  # the last months' wins over what the history's rates expect of them
+    var_log: float  # the sampling variance of its log
+    z: float  # the test statistic
+    months: int  # the recent months
+    since: date  # their first day
+    wins: int  # their wins (of the stages with age-based exits)
+
+
+def _won_months(
     h: History,
     visits: pd.DataFrame,
     t: pd.Timestamp,
     cycle: WonCycle,
     calendar: Mapping[str, HazardFit] | None = None,
-) -> Drift | None:
-    """How much the wins of each calendar month vary beyond what the exit hazards expect, as a
-    spread of the odds of winning.
-
-    Sampling part: the binomial variance of the log-odds of the decided deals' won share,
-    ``1 / (N p (1 - p))`` (``N`` deals won or lost, ``p`` the share won).
-
-    Between months: for every whole month from the observation start to the as-of date, ``O``
-    the visits that left for ``won`` in it, ``E`` the sum over the visits in a stage during it
-    of the stage's Aalen-Johansen hazard of a win at the ages they had then (the expectation of
-    a model that knows only time in stage), times the month's factor of ``cycle`` (the fitted
-    ``won_season``); on a stage with calendar x age hazards (``calendar``, the chosen fits by
-    stage) the wins its hazards expect in the month instead (the calendar is in them, so it is
-    not counted as drift). The ``E`` are scaled to sum to the ``O``. Pearson's chi-square of
-    ``O`` against ``E`` tests homogeneity at 1% on ``df`` = months - 1 (the level) - the
-    calendar's free levels (2 for a month-of-quarter cycle or hazards, 11 for a month-of-year
-    cycle; 0 without either) (:func:`simsales.calibrate.fit.count_drift`). Only when it
-    rejects, the wins' relative variance beyond Poisson noise (method of moments, as a
-    variance of the log) becomes one of the log-odds by the delta method (divided by
-    ``(1 - p)^2``: multiplying the odds by ``m`` multiplies a small won share by about
-    ``m^(1 - p)``); otherwise it is 0. So it is zero when the hazards (and the cycle) explain
-    the months, and large when wins follow the calendar in a way they do not."""
+) -> WonMonths | None:
     start = h.observed_from.normalize()
     months = _months(start, t + pd.Timedelta(days=1))
     whole = [m for m in months if m.start_time >= start and m.end_time <= t + pd.Timedelta(days=1)]
@@ -872,6 +906,7 @@ def _won_calendar_drift(
     first = whole[0].start_time
     n_months = len(whole)
     observed = np.zeros(n_months)
+    age_observed = np.zeros(n_months)
     expected = np.zeros(n_months)  # by the age-based hazards, before the cycle
     by_calendar = np.zeros(n_months)  # by the calendar x age hazards
     day = pd.Timedelta(days=1)
@@ -885,10 +920,12 @@ def _won_calendar_drift(
         k = (won["left"].dt.year - first.year) * 12 + won["left"].dt.month - first.month
         k = k.to_numpy()
         ok = (k >= 0) & (k < n_months)
-        observed += np.bincount(k[ok].astype(np.int64), minlength=n_months)
+        counts = np.bincount(k[ok].astype(np.int64), minlength=n_months).astype(np.float64)
+        observed += counts
         if stage in chosen:
             by_calendar += [chosen[stage].won_expected.get(m, 0.0) for m in whole]
             continue
+        age_observed += counts
         aj = aalen_johansen(v["days"], to, v["entry"])
         before = np.concatenate([[1.0], aj.surv[:-1]])
         hazard = np.where(before > 0, aj.jumps["won"] / np.maximum(before, 1e-300), 0.0)
@@ -902,22 +939,127 @@ def _won_calendar_drift(
     n_won, n_lost = int((decided == "won").sum()), int((decided == "lost").sum())
     if observed.sum() == 0 or n_won + n_lost == 0:
         return None
-    n_decided = n_won + n_lost
-    p = n_won / n_decided
-    expected *= np.array([cycle.factor(m.month) for m in whole])
-    expected += by_calendar
-    if expected.sum() <= 0:
-        return None
-    expected *= observed.sum() / expected.sum()
+    age_expected = expected * np.array([cycle.factor(m.month) for m in whole])
     free = len(cycle.factors) - 1 if cycle.form != "none" else 0
     if chosen:
         free = max(free, HAZARD_ROWS["month_of_quarter"] - 1)
-    rel = count_drift(observed, np.ones(n_months), expected, fitted=1 + free)
+    return WonMonths(
+        tuple(whole), observed, age_expected + by_calendar, age_observed, age_expected, free,
+        n_won / (n_won + n_lost), n_won + n_lost,
+    )  # fmt: skip
+
+
+def _won_shift(w: WonMonths | None) -> WinShift | None:
+    """Whether the last ``SHIFT_MONTHS`` whole months won more or fewer deals than the months
+    before them, each against what the history's age-based exit rates expect (a price change,
+    a new competitor): ``r = (O_recent / E_recent) / (O_before / E_before)``, tested by ``z =
+    log r / sqrt(phi (1 / O_recent + 1 / O_before))``, where ``phi`` (at least 1) is the
+    months' Pearson dispersion about the history's level, so the month-to-month noise is not
+    read as a shift. A shift at ``DRIFT_LEVEL`` (two-sided) sets the chance to win at the
+    recent level, ``r`` times the history's rates, in whose ``E`` the recent months weigh
+    their share; it needs six whole months before them (a quarter cycle's two turns)."""
+    if w is None or len(w.months) < SHIFT_MONTHS + 6 or w.age_expected.sum() <= 0:
+        return None
+    o, e = w.age_observed, w.age_expected * (w.age_observed.sum() / w.age_expected.sum())
+    df = len(o) - 1 - w.free
+    o_r, e_r = float(o[-SHIFT_MONTHS:].sum()), float(e[-SHIFT_MONTHS:].sum())
+    o_b, e_b = float(o[:-SHIFT_MONTHS].sum()), float(e[:-SHIFT_MONTHS].sum())
+    if df < 1 or min(o_r, e_r, o_b, e_b) <= 0:
+        return None
+    ok = e > 0
+    phi = max(1.0, float(np.sum((o[ok] - e[ok]) ** 2 / e[ok])) / df)
+    ratio = (o_r / e_r) / (o_b / e_b)
+    var_log = phi * (1 / o_r + 1 / o_b)
+    z = math.log(ratio) / math.sqrt(var_log)
+    if abs(z) < NormalDist().inv_cdf(1 - DRIFT_LEVEL / 2):
+        return None
+    # the rates were fitted on every month: the recent level against that blend (E sums to O)
+    factor = o_r / e_r
+    since = w.months[-SHIFT_MONTHS].start_time.date()
+    return WinShift(factor, var_log, z, SHIFT_MONTHS, since, round(o_r))
+
+
+def _at_recent_level(
+    h: History,
+    stages: tuple[StageFit, ...],
+    group_exits: dict[str, dict[str, tuple[ExitFit, ...]]],
+    shift: WinShift,
+) -> tuple[tuple[StageFit, ...], dict[str, dict[str, tuple[ExitFit, ...]]]]:
+    """Each age-based stage's won share of its decisions (won or lost) times the shift's
+    factor (at most 0.99 of them), the two shares' sum kept, for the stage and each deal type:
+    the chance to win at its recent level. Said in the report."""
+
+    def moved(exits: tuple[ExitFit, ...]) -> tuple[ExitFit, ...]:
+        won = next((e for e in exits if e.to == "won"), None)
+        lost = next((e for e in exits if e.to == "lost"), None)
+        if won is None or lost is None or won.p + lost.p <= 0:
+            return exits
+        total = won.p + lost.p
+        share = min(shift.factor * won.p / total, 0.99)
+        new = {"won": total * share, "lost": total * (1 - share)}
+        return tuple(replace(e, p=new[e.to]) if e.to in new else e for e in exits)
+
+    age = {st.id for st in stages if st.hazards is None or not st.hazards.chosen}
+    stages = tuple(replace(st, exits=moved(st.exits)) if st.id in age else st for st in stages)
+    group_exits = {
+        g: {sid: moved(ex) if sid in age else ex for sid, ex in by_stage.items()}
+        for g, by_stage in group_exits.items()
+    }
+    h.report.add(
+        "win_shift", "info",
+        f"the last {shift.months} whole months (from {shift.since}) won {shift.factor:.2f}x the "
+        f"deals the history's exit rates expect of them (z = {shift.z:+.1f}, beyond the "
+        f"month-to-month noise at {DRIFT_LEVEL:g}): the chance to win is taken at that recent "
+        "level (each stage's won share of its decisions times it), its uncertainty in the win "
+        "odds' spread",
+        rows=shift.wins,
+    )  # fmt: skip
+    return stages, group_exits
+
+
+def _won_calendar_drift(w: WonMonths | None, shift: WinShift | None = None) -> Drift | None:
+    """How much the wins of each calendar month vary beyond what the exit hazards expect, as a
+    spread of the odds of winning.
+
+    Sampling part: the binomial variance of the log-odds of the decided deals' won share,
+    ``1 / (N p (1 - p))`` (``N`` deals won or lost, ``p`` the share won), and with a recent
+    ``shift`` its estimate's (``var(log r) / (1 - r p)^2``, the odds' by the delta method).
+
+    Between months: for every whole month from the observation start to the as-of date, ``O``
+    the visits that left for ``won`` in it, ``E`` the sum over the visits in a stage during it
+    of the stage's Aalen-Johansen hazard of a win at the ages they had then (the expectation of
+    a model that knows only time in stage), times the month's factor of ``cycle`` (the fitted
+    ``won_season``) and, with a ``shift``, its factor in the recent months; on a stage with
+    calendar x age hazards (``calendar``, the chosen fits by stage) the wins its hazards
+    expect in the month instead (the calendar is in them, so it is not counted as drift). The
+    ``E`` are scaled to sum to the ``O``. Pearson's chi-square of ``O`` against ``E`` tests
+    homogeneity at 1% on ``df`` = months - 1 (the level) - the calendar's free levels (2 for a
+    month-of-quarter cycle or hazards, 11 for a month-of-year cycle; 0 without either) - 1
+    with a shift (:func:`simsales.calibrate.fit.count_drift`). Only when it rejects, the wins'
+    relative variance beyond Poisson noise (method of moments, as a variance of the log)
+    becomes one of the log-odds by the delta method (divided by ``(1 - p)^2``: multiplying the
+    odds by ``m`` multiplies a small won share by about ``m^(1 - p)``); otherwise it is 0. So
+    it is zero when the hazards (and the cycle) explain the months, and large when wins follow
+    the calendar in a way they do not (``w``: :func:`_won_months`)."""
+    if w is None:
+        return None
+    expected = w.expected.copy()
+    fitted = 1 + w.free
+    if shift is not None:
+        expected[-shift.months :] += w.age_expected[-shift.months :] * (shift.factor - 1)
+        fitted += 1
+    if expected.sum() <= 0:
+        return None
+    expected *= w.observed.sum() / expected.sum()
+    rel = count_drift(w.observed, np.ones(len(w.months)), expected, fitted=fitted)
+    p = w.p
     scale = 1.0 / max(1.0 - p, 0.05) ** 2
-    q = min(max(p, 0.5 / n_decided), 1 - 0.5 / n_decided)  # half a deal off 0 and 1
-    sampling = 1.0 / (n_decided * q * (1 - q))
+    q = min(max(p, 0.5 / w.n), 1 - 0.5 / w.n)  # half a deal off 0 and 1
+    sampling = 1.0 / (w.n * q * (1 - q))
+    if shift is not None:
+        sampling += shift.var_log / max(1 - shift.factor * p, 0.05) ** 2
     return replace(rel, sampling_var=sampling, between_var=rel.between_var * scale,
-                   between_se=rel.between_se * scale, n=n_decided)  # fmt: skip
+                   between_se=rel.between_se * scale, n=w.n)  # fmt: skip
 
 
 def _value_fallback(h: History, deals: pd.DataFrame) -> ValueFit:

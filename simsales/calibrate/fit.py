@@ -53,7 +53,13 @@ __all__ = [
 Z95 = float(special.ndtri(0.975))
 FloatArray = npt.NDArray[np.float64]
 MIN_DONE = 3  # completed durations needed to fit a stage
+TAIL_FACTOR = 2.0  # a lognormal whose P90 passes this many times the longest time seen: refused
 FIXED_PRIOR_STRENGTH = 10.0  # pseudo-deals at the overall rate when too few groups to fit one
+
+
+def _exp(x: float) -> float:
+    """``exp(x)``, infinite past the largest double (a fit with an absurd spread)."""
+    return math.exp(x) if x < 709.0 else math.inf
 
 
 class _Lognormal:
@@ -64,15 +70,15 @@ class _Lognormal:
 
     @property
     def median(self) -> float:
-        return math.exp(self.mu)
+        return _exp(self.mu)
 
     @property
     def p90(self) -> float:
-        return math.exp(self.mu + Z90 * self.sigma)
+        return _exp(self.mu + Z90 * self.sigma)
 
     @property
     def mean(self) -> float:
-        return math.exp(self.mu + self.sigma**2 / 2)
+        return _exp(self.mu + self.sigma**2 / 2)
 
     def spec(self) -> dict[str, object]:
         p50, p90 = _round(self.median), _round(self.p90)
@@ -94,7 +100,7 @@ class DurationFit(_Lognormal):
 
     @property
     def median_interval(self) -> tuple[float, float]:
-        return math.exp(self.mu - Z95 * self.se_mu), math.exp(self.mu + Z95 * self.se_mu)
+        return _exp(self.mu - Z95 * self.se_mu), _exp(self.mu + Z95 * self.se_mu)
 
 
 def _log_interval(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -487,7 +493,7 @@ def fit_exit_time(
     date_only: bool,
     longest: float,
     parametric: bool = True,
-    tail_factor: float = 2.0,
+    tail_factor: float = TAIL_FACTOR,
 ) -> ExitTimeFit:
     """The time-in-stage distribution of one exit, from its Aalen-Johansen jumps.
 
@@ -542,7 +548,7 @@ def fit_exit_time(
     ll_param = -events * float(res.fun)
     ll_emp = events * float(np.sum(wb[wb > 0] * np.log(wb[wb > 0])))
     aic_param, aic_emp = 4.0 - 2 * ll_param, 2.0 * (len(bins) - 1) - 2 * ll_emp
-    median, p90 = math.exp(mu), math.exp(mu + Z90 * sigma)
+    median, p90 = _exp(mu), _exp(mu + Z90 * sigma)
     if aic_param >= aic_emp:
         return emp
     if p90 > tail_factor * max(longest, 1.0):

@@ -50,8 +50,9 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                "商机状态", "状态", "赢单状态"),
     "lost_reason": ("Lost Reason", "Loss Reason", "Reason for Loss", "Closed Lost Reason",
                     "Lost Reason Name", "输单原因", "丢单原因", "失败原因"),
-    "stage": ("Stage", "Deal Stage", "Sales Stage", "Opportunity Stage", "Pipeline Stage",
-              "Stage Name", "Pipeline Phase", "销售阶段", "商机阶段", "交易阶段", "阶段"),
+    "stage": ("To Stage", "New Stage", "Stage", "Deal Stage", "Sales Stage", "Opportunity Stage",
+              "Pipeline Stage", "Stage Name", "Pipeline Phase", "变更后阶段", "新阶段", "新状态",
+              "销售阶段", "商机阶段", "交易阶段", "阶段"),
     "closed": ("Actual Close Date", "Date Closed", "Closed Date", "Closed On", "Closed At",
                "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"), "Won/Lost Date",
                "Close Date", "Closing Date", "Close Time", "Closed", "实际成交日期", "成交日期",
@@ -59,8 +60,13 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                "成交时间"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
                 "Changed At", "Change Date", "Changed On", "Stage Change Date", "Timestamp",
-                "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间"),
+                "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间",
+                # a history's own time of the change, only where ids repeat (see recognise)
+                "Edit Date", "Last Modified", "Last Modified Date", "Modified Time",
+                "Modified Date", "Modified On", "Date Changed", "修改时间", "最后修改时间"),
     "outcome": ("Outcome", "Result", "结果"),
+    "from_stage": ("From Stage", "Old Stage", "Previous Stage", "变更前阶段", "原阶段", "旧阶段",
+                   "原状态"),
     "expected_close": ("Expected Close Date", "Expected Closing Date", "Expected Closing",
                        "Est. Close Date", "Estimated Close Date", "Forecast Close Date",
                        "预计成交日期", "预计结单日期", "预计结案日期", "预计签约日期",
@@ -136,11 +142,16 @@ def _keys(column: str) -> list[str]:
 
 
 def recognise(
-    header: Sequence[str], fits: Callable[[str, str], bool] | None = None
+    header: Sequence[str],
+    fits: Callable[[str, str], bool] | None = None,
+    history: Callable[[str, str], bool] | None = None,
 ) -> Recognised | None:
     """The fields the header's column names stand for (None when none is recognised); with
     ``fits``, a column is taken for a field only if ``fits(field, column)`` (its cells look like
-    the field's: dates for a date), else the next name is tried."""
+    the field's: dates for a date), else the next name is tried. One row per stage change when
+    there is a time of change and no close date, or when ``history(id, stage)`` says the rows
+    are a history (Salesforce's and Zoho's stage histories write each deal's close date on
+    every row: it is then its expected close)."""
     by_key: dict[str, str] = {}
     for col in header:
         for key in _keys(str(col)):
@@ -176,12 +187,20 @@ def recognise(
         columns.pop("currency")  # the local amounts' currency: not the converted one's
     if "stage" not in columns and "status" in columns:
         columns["stage"] = columns.pop("status")  # a status alone is the stage: open/won/lost
-    if "closed" not in columns and "entered" in columns:
+    changes = "entered" in columns and (
+        "closed" not in columns
+        or (history is not None and "id" in columns and isinstance(columns.get("stage"), str)
+            and history(str(columns["id"]), str(columns["stage"])))
+    )  # fmt: skip
+    if changes:
         for f in ("status", "engaged", "lost_reason"):  # a row per change: its time says when
             columns.pop(f, None)
+        if "closed" in columns:
+            closed = columns.pop("closed")
+            columns.setdefault("expected_close", closed)
         return Recognised("stage_changes", columns, id_is_name)
-    columns.pop("entered", None)
-    columns.pop("outcome", None)
+    for f in ("entered", "outcome", "from_stage"):  # a history's own fields
+        columns.pop(f, None)
     if "engaged" not in columns and "created" in columns:
         columns["engaged"] = columns.pop("created")  # work began when the deal was made
     return Recognised("opportunities", columns, id_is_name)

@@ -57,6 +57,16 @@ closed_without_date      dropped    HubSpot: a close with neither date: the deal
 pipelines                info       HubSpot: a pipelines.json stage's label, order or
                                     probability missing or not a number, and what was assumed
 catalog                  info       the product catalog used to name products
+deleted                  info       one row per deal: a status that says deleted (Pipedrive):
+                                    the row left out
+closed_flags             info       won / lost / open from closed and won flag columns
+line_items               info       a report with one row per product line: each deal once
+sheets                   info       a workbook: the sheet read, and those appended to it
+field_history            info       a history of every field's changes: its stage changes read
+began_in                 info       a from / to log: each deal's first stage from its first
+                                    change's from
+newest_first             info       stage changes listed newest first: ties in reverse order
+name_as_id               info       stage changes identified by the deal's name: namesakes merge
 =======================  =========  ==========================================================
 """
 
@@ -73,6 +83,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
+from simsales.calibrate.headers import TITLES
 from simsales.calibrate.history import (
     DEAL_COLUMNS,
     EFFORT_COLUMNS,
@@ -107,6 +118,8 @@ __all__ = ["Records", "build_history", "export_end", "read_csv_header", "read_hi
 MAX_VALUE = 1e15  # an amount at or above it is not one (see _values)
 ENTERED_LATE_DAYS = 7  # a close this much before the creation is a deal entered after it closed
 _CJK = re.compile("[\u4e00-\u9fff]")
+_TITLE_KEYS = frozenset(map(label_key, TITLES))  # a deal's name, not its id
+_DELETED = frozenset(map(label_key, ("Deleted", "Removed", "已删除", "删除")))  # status words
 # words of a label that closes a deal (as label keys): an open label with one is reported
 _CLOSING = ("lost", "won", "closed", "cancel", "dead", "reject", "declin", "abandon", "disqualif",
             "churn", "fail", "失败", "丢单", "输单", "赢单", "关闭", "取消", "无效", "放弃", "终止",
@@ -253,9 +266,9 @@ class _Rows:
     def _hit(self, mask: pd.Series) -> pd.DataFrame:
         return self.frame[mask.reindex(self.frame.index).fillna(False).astype(bool)]
 
-    def drop(self, mask: pd.Series, rule: str, message: str) -> None:
+    def drop(self, mask: pd.Series, rule: str, message: str, action: Any = "dropped") -> None:
         hit = self._hit(mask)
-        self.report.add(rule, "dropped", message, rows=len(hit), examples=self.examples(hit))
+        self.report.add(rule, action, message, rows=len(hit), examples=self.examples(hit))
         self.frame = self.frame.drop(index=hit.index)
 
     def keep(self, mask: pd.Series, rule: str, message: str, action: Any = "kept") -> None:
@@ -746,6 +759,9 @@ def _opportunities(rec: Records, report: DataReport) -> History:
     )
     open_labels = list(rec.labels.open) if rec.labels.open is not None else None
     _drop_unknown_stages(rows, open_labels)
+    if rows.has("status"):  # a deal deleted in the CRM (Pipedrive keeps them): not a deal
+        deleted = _each(rows.col("status"), lambda v: label_key(v) in _DELETED).astype(bool)
+        rows.drop(deleted, "deleted", f"deleted in the CRM ({rows.name('status')})", "info")
     has_created = rows.has("created")
     d = _dates(rows, ("created", "engaged", "closed") if has_created else ("engaged", "closed"))
     kind = by_stage = _kinds(rows, open_labels)
@@ -867,6 +883,13 @@ def _opportunities(rec: Records, report: DataReport) -> History:
 def _stage_changes(rec: Records, report: DataReport) -> History:
     rows = _Rows(rec.rows, rec, report)
     rows.drop(rows.col("id") == "", "blank_id", "no opportunity id")
+    if label_key(rows.name("id")) in _TITLE_KEYS:  # a history of names: deals can merge
+        report.add(
+            "name_as_id", "info",
+            f"each deal is known by its {rows.name('id')}: deals that share a name are read as "
+            "one (a close and then more changes shows as reopened); the export's id column, if "
+            "it has one, keeps them apart", rows=int(rows.col("id").nunique()), examples=[],
+        )  # fmt: skip
     attributes = rec.attributes
     if attributes is not None:
         rows.drop(
@@ -884,6 +907,8 @@ def _stage_changes(rec: Records, report: DataReport) -> History:
     entered = entered.reindex(rows.frame.index)
     _drop_after_export(rows, [entered])
     entered = entered.reindex(rows.frame.index)
+    if rows.has("from_stage"):
+        entered = _began_in(rows, entered, open_labels)
     data_cols = [c for c in rows.frame.columns if not c.startswith("_")]
     rows.drop(
         rows.frame.duplicated(subset=data_cols), "duplicate_row", "exact copy of an earlier row"
@@ -898,7 +923,19 @@ def _stage_changes(rec: Records, report: DataReport) -> History:
         kind = out_kind.fillna(kind)
     ev = pd.DataFrame(
         {"deal": f["id"], "kind": kind, "at": entered.reindex(f.index), "line": f["_line"]}
-    ).sort_values(["deal", "at", "line"], kind="stable")
+    )
+    # changes at one instant (a day, in a file of dates) follow the file's order, or the
+    # reverse where the file lists each deal's changes newest first (Salesforce's history)
+    step = ev.sort_values("line").groupby("deal", sort=False)["at"].diff()
+    newest_first = bool((step < pd.Timedelta(0)).sum() > (step > pd.Timedelta(0)).sum())
+    if newest_first:
+        ev["line"] = -ev["line"]
+        report.add(
+            "newest_first", "info",
+            "the file lists each deal's changes newest first: changes at the same time are "
+            "taken in the reverse of the file's order", rows=len(ev), examples=[],
+        )  # fmt: skip
+    ev = ev.sort_values(["deal", "at", "line"], kind="stable")
     first = ev.groupby("deal", sort=False).head(1)
     no_open = first[first["kind"].isin(TERMINAL)]["deal"]
     rows.drop(
@@ -933,7 +970,7 @@ def _stage_changes(rec: Records, report: DataReport) -> History:
     if attributes is not None and "currency" in attributes and not rows.has("currency"):
         # history rows are in their deal's currency
         rows.frame["currency"] = rows.col("id").map(attributes.groupby("id")["currency"].first())
-    snapshots, current = _snapshots(rows, entered, kind.map(to_id), report)
+    snapshots, current = _snapshots(rows, entered, kind.map(to_id), report, newest_first)
     deals = state.rename_axis("deal").reset_index()
     deals["line"] = deals["deal"].map(rows.frame.groupby("id")["_line"].min())
     for col in current.columns:
@@ -963,8 +1000,11 @@ def _stage_changes(rec: Records, report: DataReport) -> History:
 
 
 def _infer_order(ev: pd.DataFrame, rec: Records, report: DataReport) -> list[str]:
-    """Open stages by the CRM's stage probability if it has one for each, else by their mean
-    position in the deals' paths (first stage a deal is seen in is position 0)."""
+    """Open stages by the CRM's stage probability if it has one for each, else by precedence
+    in the deals' paths: a stage comes before another when, of the deals that visited both,
+    more reached it first (first visits; the stages ranked by how many others each comes
+    before, ties by mean position, the first stage a deal is seen in being position 0). Deals
+    created in a later stage do not pull it forward, as a mean position alone would."""
     opens = ev[~ev["kind"].isin(TERMINAL)].copy()
     opens["pos"] = opens.groupby("deal").cumcount()
     rank = opens.groupby("kind")["pos"].mean()
@@ -975,10 +1015,11 @@ def _infer_order(ev: pd.DataFrame, rec: Records, report: DataReport) -> list[str
         order = sorted(rank.index, key=lambda k: keys[k])
         why = "by the CRM's stage probability (ties: mean position in the deals' paths)"
     else:
-        order = list(rank.sort_values(kind="stable").index)
+        beats = _precedence(opens)
+        order = sorted(rank.index, key=lambda k: (-beats.get(k, 0), rank[k]))
         why = (
-            "inferred from the mean position of each stage in the deals' paths (if wrong, give "
-            "stage_order: [...] in a --mapping file)"
+            "inferred from which stage the deals that visit two of them reach first (if wrong, "
+            "give stage_order: [...] in a --mapping file)"
         )
     report.add(
         "stage_order", "info", f"stage order {why}: " + " -> ".join(order), rows=len(order),
@@ -987,11 +1028,65 @@ def _infer_order(ev: pd.DataFrame, rec: Records, report: DataReport) -> list[str
     return order
 
 
+def _precedence(opens: pd.DataFrame) -> dict[str, int]:
+    """Per stage, how many others it comes before in more deals than after (first visits)."""
+    first = opens.groupby(["deal", "kind"], sort=False)["pos"].min().unstack()
+    pos = first.to_numpy(dtype=np.float64)
+    seen = ~np.isnan(pos)
+    k = pos.shape[1]
+    ahead = np.zeros((k, k))
+    for i in range(k):
+        both = seen[:, i, None] & seen
+        ahead[i] = (both & (pos[:, i, None] < pos)).sum(axis=0)
+    wins = (ahead > ahead.T).sum(axis=1)
+    return {str(c): int(w) for c, w in zip(first.columns, wins, strict=True)}
+
+
+def _began_in(rows: _Rows, entered: pd.Series, open_labels: list[str] | None) -> pd.Series:
+    """A log of changes from one stage to another (a from and a to column) shows the stage each
+    deal began in only as the from of its first change: that stage is added as the deal's first
+    row, entered when the deal was created (its ``created`` date), else at the time of that
+    first change (its time there unknown, so counted as none: said in the note)."""
+    f = rows.frame
+    at = entered.reindex(f.index)
+    first = at.groupby(f["id"], sort=False).idxmin().dropna()
+    head = f.loc[first.to_numpy()]
+    began = head["from_stage"].astype(str).str.strip()
+    new = head[(began != "") & (began != head["stage"].astype(str).str.strip())].copy()
+    if open_labels is not None:
+        known = {label_key(x) for x in open_labels}
+        new = new[began[new.index].map(label_key).isin(known)]
+    if new.empty:
+        return at
+    when = at[new.index]
+    if rows.has("created"):
+        created = _dates(rows, ("created",))["created"].reindex(new.index)
+        when = created.where(created.notna() & (created <= when), when)
+    new["stage"] = began[new.index]
+    for col in ("outcome", "value", "probability", "expected_close"):
+        if col in new:
+            new[col] = ""  # the change's own state belongs to the change, not to the start
+    unknown = int(when.eq(at[new.index]).sum())
+    rows.report.add(
+        "began_in", "info",
+        f"{len(new):,} deals' first stage taken from their first change's "
+        f"{rows.name('from_stage')}: entered when the deal was created"
+        + (f" ({unknown:,} without a creation date: at that change, no time in it)"
+           if unknown else ""),
+        rows=len(new), examples=rows.examples(new),
+    )  # fmt: skip
+    start = int(f.index.max()) + 1 if len(f) else 0
+    new.index = pd.RangeIndex(start, start + len(new))
+    rows.frame = pd.concat([new, f])
+    return pd.concat([pd.Series(when.to_numpy(), index=new.index), at])
+
+
 def _snapshots(
-    rows: _Rows, entered: pd.Series, stage: pd.Series, report: DataReport
+    rows: _Rows, entered: pd.Series, stage: pd.Series, report: DataReport, newest_first: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per row the deal's state after it (blanks carry the previous row's value), in time order;
-    and per deal its attributes and state from its last row that has them."""
+    """Per row the deal's state after it (blanks carry the previous row's value), in time order
+    (rows at one time in the file's order, or its reverse when the file is newest first); and
+    per deal its attributes and state from its last row that has them."""
     f = rows.frame
     at = entered.reindex(f.index)
     has_state = any(rows.has(c) for c in ("value", "expected_close", "probability",
@@ -1002,7 +1097,7 @@ def _snapshots(
         {
             "deal": f["id"],
             "at": at,
-            "line": f["_line"],
+            "line": -f["_line"] if newest_first else f["_line"],
             "value": value,
             "expected_close": _dates(rows, ("expected_close",))["expected_close"].reindex(f.index)
             if rows.has("expected_close")

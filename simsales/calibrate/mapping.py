@@ -65,6 +65,8 @@ FIELDS: dict[str, str] = {
     "closed": "opportunities: date it was won or lost",
     "entered": "stage_changes: timestamp the stage was entered (required)",
     "outcome": "stage_changes: won / lost label on the closing row (optional)",
+    "from_stage": "stage_changes: the stage a change left (optional; a deal's first change "
+    "gives the stage it began in, entered when it was created)",
     "status": "opportunities: open / won / lost, where the export keeps it apart from the stage "
     "(optional; it decides where it says won or lost)",
     "lost_reason": "opportunities: why a deal was lost (optional; with a close date, a deal "
@@ -165,10 +167,16 @@ class ColumnMapping(_Frozen):
         None, description="source state / stage label -> stage label (several may share one)"
     )
     _recognised: bool = PrivateAttr(False)  # built on the columns recognised by their names
+    _completed: dict[str, str] = PrivateAttr(default_factory=dict)  # added to a preset by name
 
     @property
     def recognised(self) -> bool:
         return self._recognised
+
+    @property
+    def completed(self) -> dict[str, str]:
+        """The fields a preset lacked that columns recognised by their names gave."""
+        return dict(self._completed)
 
     @model_validator(mode="after")
     def _check(self) -> ColumnMapping:
@@ -216,8 +224,9 @@ def resolve_mapping(
     ``labels`` or ``timezone``), the first preset whose required columns all appear in
     ``header`` is used (``maven`` first), so a Maven export needs no flags; with none,
     ``fallback`` (the columns recognised by their names, :mod:`simsales.calibrate.headers`) is
-    the base. A preset's optional columns that the header lacks are dropped; columns named by a
-    file or a flag must exist.
+    the base. A preset's optional columns that the header lacks are dropped, and the fields it
+    lacks that the header's names give (of the same shape) are added: a stage-changes file's
+    value and product columns. Columns named by a file or a flag must exist.
     """
     name = "<mapping>"
     if mapping is not None and not isinstance(mapping, dict):
@@ -228,6 +237,7 @@ def resolve_mapping(
         preset = next((name for name, p in PRESETS.items() if _fits(p, header)), None)
     raw: dict[str, Any] = {}
     recognised = False
+    completed: dict[str, str] = {}
     if preset is not None:
         if preset not in PRESETS:
             hint = difflib.get_close_matches(preset, list(PRESETS), n=1)
@@ -247,6 +257,11 @@ def resolve_mapping(
             raw["columns"] = {
                 f: c for f, c in raw["columns"].items() if f in required or c in header
             }
+        if fallback is not None and fallback.get("shape") == raw["shape"]:
+            used = set(raw["columns"].values())
+            for f, c in fallback.get("columns", {}).items():  # fields the preset lacks
+                if f not in raw["columns"] and isinstance(c, str) and c not in used:
+                    raw["columns"][f] = completed[f] = c
     elif recognised := (fallback is not None and not names_columns):
         raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in fallback.items()}
     if mapping is not None:
@@ -277,6 +292,7 @@ def resolve_mapping(
     if header is not None:
         _check_header(result, header, name)
     result._recognised = recognised
+    result._completed = {f: c for f, c in completed.items() if result.columns.get(f) == c}
     return result
 
 

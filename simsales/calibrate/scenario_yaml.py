@@ -296,6 +296,14 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
         "- won_season: the won share of each month's decisions by "
         + (c.won_cycle.note if c.won_cycle else "none")
         + ";",
+        "- recent level of winning: "
+        + (
+            f"the last {c.win_shift.months} months (from {c.win_shift.since}) won "
+            f"{c.win_shift.factor:.2f}x what the exit rates expect (z = {c.win_shift.z:+.1f}): "
+            "each age-based stage's won share of its decisions times it;"
+            if c.win_shift
+            else "as the history's (no shift in the last three months at 0.01);"
+        ),
         "- uncertainty: per-replication multipliers, lognormal of mean 1; variance of the log =",
         "  sampling variance of the pooled estimate (win odds: binomial 1 / (N p (1 - p)) of",
         "  the decided deals; values: of each type's lognormal mean, in its deal type's",

@@ -283,60 +283,67 @@ def render_calibration(c: Calibration, console: Console) -> None:
     )
 
 
-def render_backtest(result: BacktestResult, console: Console) -> None:
-    """Per-origin intervals of every forecast against the truth, then the scores."""
-    from simsales.calibrate.backtest import LABELS, METRICS, SCORES
+def render_backtest(result: BacktestResult, console: Console, locale: str = "en") -> None:
+    """Per-origin intervals of every forecast against the truth, then the scores, in the
+    locale's words: one row per forecast (and one for the actual) so the tables fit an
+    80-column terminal whatever the number of forecasts; revenue in compact money."""
+    from simsales.calibrate.backtest import METRICS, SCORES
+    from simsales.i18n import translator
 
+    t = translator(locale)
     names = result.names
-    per = Table(
-        title="Backtest: 80% intervals of each forecast against what happened (PIT)",
-        title_justify="left",
-    )
-    for col in ("as of", "until", "open", "metric", "actual", *names):
-        per.add_column(col, justify="right")
+
+    def amount(metric: str, v: float) -> str:
+        return t.money(v) if metric == "revenue" else t.number(v)
+
+    def short(name: str) -> str:
+        return t(f"bt_cli_{name}")
+
+    per = Table(title=t("bt_cli_title"), title_justify="left")
+    per.add_column(t("bt_cli_as_of"))
+    per.add_column(t("bt_cli_forecast"))
+    for metric in METRICS:
+        per.add_column(t(f"bt_{metric}"), justify="right")
     for o in result.origins:
-        for metric in METRICS:
-            cells = [str(o.as_of), str(o.until), f"{o.pipeline:,}", metric]
-            cells.append(f"{o.actual[metric]:,.0f}")
-            for name in names:
+        actual = t("bt_cli_actual", n=t.number(o.pipeline))
+        per.add_row(str(o.as_of), actual, *(amount(m, o.actual[m]) for m in METRICS))
+        for i, name in enumerate(names):
+            cells = []
+            for metric in METRICS:
                 lo, hi = o.interval(name, metric)
                 mark = "" if o.inside(name, metric) else " ✗"
-                cells.append(f"{lo:,.0f}–{hi:,.0f} ({o.pit(name, metric):.2f}){mark}")
-            per.add_row(*cells)
+                pit = o.pit(name, metric)
+                cells.append(f"{amount(metric, lo)}–{amount(metric, hi)} ({pit:.2f}){mark}")
+            until = f"→ {o.until}" if i == 0 else ""
+            per.add_row(until, short(name), *cells, end_section=i == len(names) - 1)
     console.print(per)
-    console.print("(in brackets: PIT, the share of the forecast below the truth; ✗: outside)")
-    short = [str(o.as_of) for o in result.origins if o.short_history]
-    if short:
-        console.print(
-            f"as of {', '.join(short)}: fewer than three whole months of decisions, so the "
-            "simsales intervals leave out how the chance to win drifts from month to month "
-            "(likely too narrow)"
-        )
-    summary = Table(title=f"Scores over {len(result.origins)} windows", title_justify="left")
-    heads = {"forecast": "forecast", "coverage_won": "80% coverage: won",
-             "coverage_revenue": "80% coverage: revenue", "crps_won": "CRPS won",
-             "crps_revenue": "CRPS revenue", "mae_won": "MAE won", "mae_revenue": "MAE revenue",
-             "bias_won": "bias won", "brier": "Brier per deal",
-             "within": "P50 revenue ±10%"}  # fmt: skip
-    for key, col in heads.items():
-        summary.add_column(col, justify="left" if key == "forecast" else "right")
+    console.print(t("bt_cli_pit_note"))
+    short_history = [str(o.as_of) for o in result.origins if o.short_history]
+    if short_history:
+        console.print(t("bt_short_history", dates=t("list_sep").join(short_history)))
+    summary = Table(title=t("bt_cli_scores", n=len(result.origins)), title_justify="left")
+    summary.add_column(t("bt_cli_score"))
     for name in names:
-        s = result.scores(name)
-        cells = [LABELS.get(name, name)]
-        for key in SCORES:
-            v = s[key]
+        summary.add_column(short(name), justify="right")
+    scores = {name: result.scores(name) for name in names}
+    for key in SCORES:
+        cells = []
+        for name in names:
+            v = scores[name][key]
             cells.append(
-                "–" if v is None else f"{v:.0%}" if key.startswith("coverage")
-                else f"{v:.4f}" if key == "brier" else f"{v:,.1f}"
+                "–" if v is None else t.percent(v) if key.startswith("coverage")
+                else f"{v:.4f}" if key == "brier"
+                else t.money(v) if key.endswith("revenue") else t.number(v, 1)
             )  # fmt: skip
-        cells.append(f"{result.within(name):.0%}")
-        summary.add_row(*cells)
+        summary.add_row(t(f"bt_head_{key}"), *cells)
+    summary.add_row(t("bt_cli_within"), *(t.percent(result.within(n)) for n in names))
     console.print(summary)
+    console.print(t("bt_cli_legend"))
     for metric in METRICS:
-        console.print(f"PIT histograms ({metric}; ten bins from 0 to 1, flat when calibrated):")
+        console.print(t("bt_cli_pit_hist", measure=t(f"bt_{metric}")))
         for name in names:
             counts = " ".join(f"{c:2d}" for c in result.pit_histogram(name, metric))
-            console.print(f"  {LABELS.get(name, name):<28} {counts}")
+            console.print(f"  {short(name):<16} {counts}")
 
 
 def calibrate_cmd(
@@ -524,7 +531,7 @@ def backtest_cmd(
         typer.echo(json_text(result.to_json(), default=str))
         return
     console = _console()
-    render_backtest(result, console)
+    render_backtest(result, console, language)
     if out is not None:
         console.print(f"wrote {esc(out)}")
     if xlsx is not None:

@@ -46,6 +46,7 @@ __all__ = [
     "sheet_rows",
     "sheet_table",
     "title_rows",
+    "workbook_table",
 ]
 
 DEFAULT_MAX_BYTES = 20_000_000
@@ -259,33 +260,76 @@ def sheet_rows(data: bytes, name: str, nrows: int | None = None) -> list[list[st
 def sheet_table(data: bytes, name: str, nrows: int | None = None) -> tuple[list[list[str]], int]:
     """:func:`sheet_rows`, its header the first row of two or more cells within the first ten
     when the first has one at most (a report's title above the table), and that row's index."""
+    book = _workbook(data, name)
+    try:
+        out, at = _sheet_rows(book.worksheets[0], nrows)
+    finally:
+        book.close()
+    if not out:
+        raise ScenarioError([Problem("the first sheet is empty", file=name, line=1)])
+    return out, at
+
+
+def workbook_table(
+    data: bytes, name: str, nrows: int | None = None
+) -> tuple[list[list[str]], int, list[str]]:
+    """An export's table from a workbook of several sheets: the visible sheet with the most rows
+    (the first on a tie: a summary or a hidden list of picklist values is not the data), and
+    after it every other visible sheet with the same header, in the workbook's order (one sheet
+    per year), as one table. Its rows as :func:`sheet_table` gives them, the title rows above
+    the header, and notes: which sheet was read, which were appended and at which lines."""
+    book = _workbook(data, name)
+    try:
+        sheets = [w for w in book.worksheets if w.sheet_state == "visible"] or book.worksheets[:1]
+        tables = {w.title: _sheet_rows(w, nrows) for w in sheets}
+    finally:
+        book.close()
+    main = max(sheets, key=lambda w: len(tables[w.title][0]))
+    (rows, at) = tables[main.title]
+    if not rows or not rows[0]:
+        raise ScenarioError([Problem(f"sheet {main.title!r} is empty", file=name, line=1)])
+    notes = []
+    if len(book.worksheets) > 1:
+        notes.append(f"sheet {main.title!r} read (the visible sheet with the most rows)")
+    same = [w.title for w in sheets if w is not main and tables[w.title][0][:1] == rows[:1]]
+    for title in same:
+        more, above = tables[title]
+        first = at + len(rows) + 1  # the next line of the joined table
+        rows = [*rows, *more[1:]]
+        notes.append(
+            f"sheet {title!r} has the same header: its rows appended as lines {first:,}-"
+            f"{first + len(more) - 2:,} (its own row r is line r + {first - above - 2:,})"
+        )
+    return rows, at, notes
+
+
+def _workbook(data: bytes, name: str) -> Any:
     from openpyxl import load_workbook
 
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise ScenarioError(
             [Problem(f"cannot read the workbook: {exc}", file=name, hint="save it as .xlsx")]
         ) from None
-    try:
-        rows = book.worksheets[0].iter_rows(values_only=True)
-        top = [[_sheet_cell(v) for v in row] for row in itertools.islice(rows, 10)]
-        at = title_rows([sum(1 for c in row if c) for row in top])
-        header = top[at] if top else []
-        while header and not header[-1]:
-            header.pop()
-        out = [header]
-        rest = ([_sheet_cell(v) for v in row] for row in rows)
-        for i, row in enumerate(itertools.chain(top[at + 1 :], rest)):
-            if nrows is not None and i >= nrows:
-                break
-            cells = row[: len(header)]
-            out.append(cells + [""] * (len(header) - len(cells)))
-    finally:
-        book.close()
-    if not header:
-        raise ScenarioError([Problem("the first sheet is empty", file=name, line=1)])
-    return out, at
+
+
+def _sheet_rows(sheet: Any, nrows: int | None) -> tuple[list[list[str]], int]:
+    """One sheet's header and rows (as :func:`sheet_table`), and its title rows."""
+    it = sheet.iter_rows(values_only=True)
+    top = [[_sheet_cell(v) for v in row] for row in itertools.islice(it, 10)]
+    at = title_rows([sum(1 for c in row if c) for row in top])
+    header = top[at] if top else []
+    while header and not header[-1]:
+        header.pop()
+    out = [header]
+    rest = ([_sheet_cell(v) for v in row] for row in it)
+    for i, row in enumerate(itertools.chain(top[at + 1 :], rest)):
+        if nrows is not None and i >= nrows:
+            break
+        cells = row[: len(header)]
+        out.append(cells + [""] * (len(header) - len(cells)))
+    return (out if header else []), at
 
 
 def title_rows(filled: list[int]) -> int:

@@ -189,7 +189,7 @@ def test_cli_backtest_json_and_offline_html(cli, tmp_path: Path) -> None:  # typ
             "2021-04-30", "--window", "1M", "-n", "10", "--exported", "2021-05-31"]  # fmt: skip
     text = CliRunner().invoke(cli, args, env={"COLUMNS": "200"})
     assert text.exit_code == 0, text.output
-    assert "80% coverage" in text.output and "CRPS" in text.output and "PIT" in text.output
+    assert "80% range held" in text.output and "CRPS" in text.output and "PIT" in text.output
 
 
 def test_cli_backtest_page_and_sheets_speak_the_locale(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -204,6 +204,9 @@ def test_cli_backtest_page_and_sheets_speak_the_locale(cli, tmp_path: Path) -> N
     assert '<html lang="zh-CN"' in page
     assert zh("bt_title", source="h.csv") in page and zh("bt_trailing_rate") in page
     assert "trailing three-month rate" not in page  # the English label, in the default page
+    # the terminal's tables too
+    assert zh("bt_cli_title") in res.output and zh("bt_head_crps_won") in res.output
+    assert "what happened" not in res.output
     assert openpyxl.load_workbook(book).sheetnames[:2] == ["回测窗口", "评分"]
     res = CliRunner().invoke(cli, [*args, "--locale", "fr"])
     assert res.exit_code == 2 and "unknown locale 'fr'" in res.output
@@ -460,6 +463,15 @@ def test_a_history_too_short_to_measure_drift_is_said(tmp_path: Path) -> None:
     assert [o.short_history for o in result.origins] == [True, False]
     console = Console(record=True, width=200)
     render_backtest(result, console)
-    assert "as of 2020-02-29: fewer than three whole months" in console.export_text()
+    assert "As of 2020-02-29 the history had fewer than three whole months" in (
+        console.export_text().replace("\n", " ")
+    )
+    # in a terminal of 80 columns nothing is cut: a row per forecast, revenue in compact money
+    narrow = Console(record=True, width=80)
+    render_backtest(result, narrow)
+    text = narrow.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    o = result.origins[0]
+    assert f"what happened ({o.pipeline:,} open)" in text and f"→ {o.until}" in text
     assert "fewer than three whole months of decisions" in backtest_html(result)
     assert "不足三个" in backtest_html(result, "zh_CN")

@@ -212,3 +212,51 @@ def test_the_hazard_by_month_sums_what_each_visit_was_at_risk_for() -> None:
     got = _hazard_by_month(times, hazard, entered, lo, hi, edges)
     np.testing.assert_allclose(got, direct, rtol=1e-12, atol=1e-12)
     assert direct.sum() > 1.0
+
+
+def _changed_history(path: Path, seed: int, per_month: float, won: tuple[float, float]) -> Path:
+    """Deals opened at ``per_month`` a month over 2020-2021 into one open stage, decided after
+    an exponential time (mean 30 days), won with chance ``won[0]``, or ``won[1]`` when decided
+    from 2021-07-01 on (a price change): a stage-changes export as of 2021-09-30."""
+    rng = np.random.default_rng(seed)
+    start, end = pd.Timestamp("2020-01-01"), pd.Timestamp("2021-09-30")
+    days = (end - start).days
+    n = rng.poisson(per_month * days / 30.44)
+    opened = start + pd.to_timedelta(np.sort(rng.uniform(0, days, n)), unit="D")
+    decided = opened + pd.to_timedelta(rng.exponential(30.0, n), unit="D")
+    p = np.where(decided >= pd.Timestamp("2021-07-01"), won[1], won[0])
+    outcome = np.where(rng.random(n) < p, "Won", "Lost")
+    ids = [f"d{i}" for i in range(n)]
+    rows = [pd.DataFrame({"id": ids, "stage": "open", "entered_at": opened})]
+    done = decided <= end
+    rows.append(pd.DataFrame({"id": np.array(ids)[done], "stage": outcome[done],
+                              "entered_at": decided[done]}))  # fmt: skip
+    frame = pd.concat(rows).sort_values("entered_at", kind="stable")
+    frame["entered_at"] = frame["entered_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_recent_change_of_the_chance_to_win_is_taken_at_its_new_level(tmp_path: Path) -> None:
+    """Won with 0.5 until three months before the as-of date, 0.3 since: the calibration
+    finds the shift and sets the won share of decisions near 0.3 (its binomial SE over the
+    recent months' ~1,200 decisions is about 0.013; the tolerance is four of them)."""
+    path = _changed_history(tmp_path / "h.csv", 7, 400, (0.5, 0.3))
+    c = calibrate(read_history(path, preset="stage-changes", exported="2021-09-30"), "2021-09-30")
+    assert c.win_shift is not None and c.win_shift.z < -3
+    exits = {e.to: e.p for e in c.stages[0].exits}
+    share = exits["won"] / (exits["won"] + exits["lost"])
+    assert abs(share - 0.3) < 4 * math.sqrt(0.3 * 0.7 / 1200)
+    assert c.history.report.count("win_shift") == c.win_shift.wins > 0
+    # its estimate's uncertainty is in the win odds' spread
+    assert c.uncertainty["win_odds"].sampling_var > 1 / (c.uncertainty["win_odds"].n * 0.25)
+
+
+def test_a_stationary_history_seldom_shows_a_shift(tmp_path: Path) -> None:
+    """At the 1% level, ten stationary histories should show at most one (P(2 or more) is
+    about 0.004 when the test holds its level)."""
+    shifts = 0
+    for seed in range(10):
+        path = _changed_history(tmp_path / f"h{seed}.csv", 100 + seed, 100, (0.4, 0.4))
+        shifts += calibrate(read_history(path, preset="stage-changes")).win_shift is not None
+    assert shifts <= 1

@@ -203,6 +203,46 @@ def test_one_export_in_every_encoding_and_xlsx_calibrates_alike(tmp_path: Path) 
     assert _scenario(tmp_path / "gbk.csv", encoding="gb18030") == want  # --encoding
 
 
+def test_excel_unicode_text_and_workbooks_of_several_sheets(tmp_path: Path) -> None:
+    """Excel's "Unicode Text" (UTF-16, tab-separated) reads like the CSV; a workbook's table is
+    its visible sheet with the most rows (not a hidden list or a summary), with the other
+    sheets of the same header appended (one per year), each said."""
+    rows = _chinese(opportunity_rows(truth(), "2021-03-31", seed=1))
+    base = tmp_path / "utf8.csv"
+    rows.to_csv(base, index=False)
+    want = _scenario(base)
+    text = tmp_path / "unicode.txt"
+    rows.to_csv(text, index=False, sep="\t", encoding="utf-16")
+    assert detect_encoding(text.read_bytes()) == "utf-16" and _scenario(text) == want
+    half = len(rows) // 3
+    book = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(book) as xl:
+        pd.DataFrame({"Stage": ["Won", "Lost"], "Probability": [1, 0]}).to_excel(
+            xl, sheet_name="Lists", index=False
+        )
+        pd.DataFrame({"summary": ["deals", "won"], "n": [1, 2]}).to_excel(
+            xl, sheet_name="Summary", index=False
+        )
+        rows.iloc[:half].to_excel(xl, sheet_name="2020", index=False)
+        rows.iloc[half:].to_excel(xl, sheet_name="2021", index=False)
+        xl.book["Lists"].sheet_state = "hidden"
+    assert _scenario(book) == want
+    notes = [i.message for i in read_history(book).report.issues if i.rule == "sheets"]
+    assert notes[0] == "sheet '2021' read (the visible sheet with the most rows)"
+    assert notes[1].startswith("sheet '2020' has the same header: its rows appended as lines")
+
+
+def test_an_xls_workbook_or_web_page_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    ole2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500)  # a compound file's signature
+    page = b"<html><table><tr><td>Stage</td></tr></table></html>"
+    for name, data in (("old.xls", ole2), ("page.xls", page), ("renamed.xlsx", ole2)):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ScenarioError, match=r"\(\.xls\) cannot be read") as err:
+            read_table(path)
+        assert "save it as .xlsx" in str(err.value) and str(path) in str(err.value)
+
+
 def test_a_wrong_encoding_is_a_located_error(tmp_path: Path) -> None:
     p = tmp_path / "g.csv"
     p.write_bytes("产品,阶段\n云服务,赢单\n".encode("gb18030"))

@@ -12,8 +12,8 @@ from calib_helpers import truth
 
 from simsales.calibrate.headers import recognise
 from simsales.calibrate.importer import read_history
-from simsales.calibrate.mapping import label_key
-from simsales.calibrate.synthetic import opportunity_rows
+from simsales.calibrate.mapping import label_key, resolve_mapping
+from simsales.calibrate.synthetic import opportunity_rows, synthetic_history, synthetic_mapping
 from simsales.errors import ScenarioError
 
 STAGES = ["Qualified", "Demo Scheduled", "Proposal Made", "Negotiations Started"]
@@ -466,3 +466,228 @@ def test_a_traditional_label_shares_the_key_of_its_simplified_form() -> None:
     assert label_key("商機 名稱") == label_key("商机名称")
     assert label_key("Closed Won") == "closedwon" and label_key(12) == "12"
     assert label_key("贏單") != label_key("輸單")
+
+
+@pytest.mark.parametrize("form", ["amount", "line totals only", "grouped"])
+def test_a_report_with_one_row_per_product_line_reads_each_deal_once(
+    plain: pd.DataFrame, tmp_path: Path, form: str
+) -> None:
+    """Salesforce's "Opportunities with Products": a deal on as many rows as it has products;
+    its value the deal's Amount, or the sum of its lines' Total Price when there is none."""
+    rng = np.random.default_rng(3)
+    lines = []
+    for _, deal in plain.iterrows():
+        k = int(rng.integers(1, 4))
+        value = float(deal["close_value"]) if deal["close_value"] != "" else np.nan
+        shares = rng.dirichlet(np.ones(k)) if k > 1 else np.ones(1)
+        for j in range(k):
+            lines.append({
+                "Opportunity Name": deal["opportunity_id"],
+                "Stage": deal["deal_stage"],
+                "Close Date": deal["close_date"],
+                "Created Date": deal["engage_date"],
+                "Opportunity Owner": deal["sales_agent"],
+                "Amount": deal["close_value"],
+                "Product Name": f"P{j}",
+                "Quantity": str(j + 1),
+                "Total Price": "" if np.isnan(value) else f"{value * shares[j]:.6f}",
+            })  # fmt: skip
+    export = pd.DataFrame(lines)
+    several = int((export.groupby("Opportunity Name").size() > 1).sum())
+    if form == "line totals only":
+        export = export.drop(columns="Amount")
+    if form == "grouped":  # the deal's fields on its first line only
+        later = export["Opportunity Name"].duplicated()
+        deal_cols = ["Opportunity Name", "Stage", "Close Date", "Created Date",
+                     "Opportunity Owner", "Amount"]  # fmt: skip
+        export.loc[later, deal_cols] = ""
+    path = tmp_path / "lines.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    note = next(i for i in h.report.issues if i.rule == "line_items")
+    assert f"product lines of {several:,} deals" in note.message
+    got = h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]].sort_index()
+    want = _reference(plain, tmp_path)
+    if form == "line totals only":  # sums of lines written to six decimals
+        np.testing.assert_allclose(got["value"].fillna(-1), want["value"].fillna(-1), rtol=1e-6)
+        got["value"] = want["value"]
+    _same(got, want)
+
+
+@pytest.fixture(scope="module")
+def changes() -> pd.DataFrame:
+    """A stage-change history (several stages, deals entering at any, timestamps)."""
+    return synthetic_history("2021-01-01", "2021-12-31", seed=3)
+
+
+def _history_reference(changes: pd.DataFrame, tmp_path: Path) -> pd.DataFrame:
+    path = tmp_path / "plain_changes.csv"
+    changes.to_csv(path, index=False)
+    h = read_history(path, resolve_mapping(mapping=synthetic_mapping()))
+    return h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]].sort_index()
+
+
+def _crm_stage(stage: pd.Series) -> pd.Series:
+    return stage.replace({"Won": "Closed Won", "Lost": "Closed Lost"})
+
+
+def test_a_stage_history_with_close_dates_is_read_as_one(
+    changes: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Salesforce's and Zoho's stage histories write each deal's close date on every row: the
+    repeated ids through several stages make it a history, the close date its expected close;
+    newest first as Salesforce lists it, changes of one day still in their order."""
+    want = _history_reference(changes, tmp_path)
+    last = changes.groupby("id")["entered_at"].transform("max").str[:10]
+    export = pd.DataFrame({
+        "Opportunity ID": changes["id"],
+        "Stage": _crm_stage(changes["stage"]),
+        "Amount": changes["value"].map(lambda v: "" if pd.isna(v) else v),
+        "Close Date": last,
+        "Edit Date": changes["entered_at"],
+    })  # fmt: skip
+    path = tmp_path / "history.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    note = next(i for i in h.report.issues if i.rule == "columns")
+    assert (
+        "entered ← 'Edit Date'" in note.message and "expected_close ← 'Close Date'" in note.message
+    )
+    got = h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]].sort_index()
+    _same(got, want)
+    # dates only, newest first: changes of one day taken in the reverse of the file's order
+    days = export.assign(**{"Edit Date": export["Edit Date"].str[:10]})
+    days.to_csv(tmp_path / "oldest_first.csv", index=False)
+    days.iloc[::-1].to_csv(tmp_path / "newest_first.csv", index=False)
+    a, b = (read_history(tmp_path / f"{n}.csv") for n in ("oldest_first", "newest_first"))
+    assert b.report.count("newest_first") > 0 and a.report.count("newest_first") == 0
+    first, last = (x.deals.set_index("deal").sort_index()[["outcome", "closed"]] for x in (a, b))
+    pd.testing.assert_frame_equal(first, last)
+
+
+def _transitions(changes: pd.DataFrame) -> pd.DataFrame:
+    """Each change as from -> to, a deal's first stage only as the from of its first change."""
+    prev = changes.groupby("id")["stage"].shift()
+    log = changes.assign(previous=prev)
+    return log[log["previous"].notna()]
+
+
+def test_a_log_of_changes_from_one_stage_to_another_keeps_the_first_stage(
+    changes: pd.DataFrame, tmp_path: Path
+) -> None:
+    want = _history_reference(changes, tmp_path)
+    log = _transitions(changes)
+    export = pd.DataFrame({
+        "编号": log["id"], "原状态": log["previous"], "新状态": log["stage"],
+        "变更时间": log["entered_at"],
+    })  # fmt: skip
+    _same_outcomes(export, tmp_path / "log.csv", "began_in", want.loc[log["id"].unique()])
+
+
+def test_a_history_of_every_fields_changes_reads_its_stage_and_status_changes(
+    changes: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Salesforce's Opportunity Field History (Field / Event, Old Value, New Value) and
+    Pipedrive's changelog, where a win or a loss is a change of the status."""
+    want = _history_reference(changes, tmp_path)
+    log = _transitions(changes)
+    closing = log["stage"].isin(["Won", "Lost"])
+    stage_rows = pd.DataFrame({
+        "Deal ID": log["id"],
+        "Field key": np.where(closing, "status", "stage_id"),
+        "Old value": np.where(closing, "open", log["previous"]),
+        "New value": log["stage"].str.lower().where(closing, log["stage"]),
+        "Time": log["entered_at"],
+    })  # fmt: skip
+    other = stage_rows.assign(**{"Field key": "value", "Old value": "1", "New value": "2"})
+    export = pd.concat([stage_rows, other]).sort_values("Time", kind="stable")
+    _same_outcomes(
+        export, tmp_path / "changelog.csv", "field_history", want.loc[log["id"].unique()]
+    )
+
+
+def _same_outcomes(export: pd.DataFrame, path: Path, rule: str, want: pd.DataFrame) -> None:
+    """``export`` written to ``path`` reads, with a ``rule`` note, to ``want``'s deals (those
+    the log has a change of), outcomes and close times (a log without the first stage's entry
+    cannot give when a deal opened)."""
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    assert h.report.count(rule) > 0
+    got = h.deals.set_index("deal")[["outcome", "closed"]].sort_index()
+    want = want.sort_index()
+    assert list(got.index) == list(want.index) and len(got) > 100
+    pd.testing.assert_series_equal(got["outcome"], want["outcome"])
+    pd.testing.assert_series_equal(got["closed"], want["closed"])
+
+
+def test_deleted_deals_are_left_out_and_said(plain: pd.DataFrame, tmp_path: Path) -> None:
+    outcome = _outcome(plain)
+    status = outcome.where(np.arange(len(plain)) % 10 != 0, "deleted")
+    export = pd.DataFrame({
+        "Deal - ID": plain["opportunity_id"], "Deal - Value": plain["close_value"],
+        "Deal - Status": status, "Deal - Stage": plain["pipeline_stage"],
+        "Deal - Deal created": plain["engage_date"],
+        "Deal - Won time": plain["close_date"].where(outcome == "won", ""),
+        "Deal - Lost time": plain["close_date"].where(outcome == "lost", ""),
+    })  # fmt: skip
+    path = tmp_path / "pipedrive.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path, strict=True)  # a deleted deal is no data problem
+    assert h.report.count("deleted") == int((status == "deleted").sum())
+    assert set(h.deals["deal"]) == set(plain["opportunity_id"][status != "deleted"])
+
+
+def test_closed_and_won_flags_decide_where_the_stage_names_do_not(
+    plain: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A renewals pipeline's own closed stages (Renewed, Churned) are no won or lost labels:
+    HubSpot's Is closed / Is Closed Won say which deals are closed, and how."""
+    outcome = _outcome(plain)
+    closed_as = outcome.map({"won": "Renewed", "lost": "Churned"})
+    stage = plain["pipeline_stage"].where(outcome == "open", closed_as)
+    export = pd.DataFrame({
+        "Record ID": plain["opportunity_id"], "Deal Stage": stage,
+        "Amount": plain["close_value"], "Close Date": plain["close_date"],
+        "Create Date": plain["engage_date"],
+        "Is closed": (outcome != "open").map({True: "true", False: "false"}),
+        "Is Closed Won": (outcome == "won").map({True: "true", False: "false"}),
+    })  # fmt: skip
+    path = tmp_path / "renewals.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    assert h.report.count("closed_flags") > 0
+    _same(h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]].sort_index(),
+          _reference(plain, tmp_path))  # fmt: skip
+
+
+@pytest.mark.parametrize("preset", [None, "stage-changes"])
+def test_a_preset_takes_the_columns_it_lacks_by_their_names(
+    changes: pd.DataFrame, tmp_path: Path, preset: str | None
+) -> None:
+    """The stage-changes preset names id, stage, entered_at and outcome: a file that also has
+    product and value columns keeps them (they were dropped, revenue then forecast as 0)."""
+    want = _history_reference(changes, tmp_path)
+    h = read_history(tmp_path / "plain_changes.csv", preset=preset)
+    assert "value ← 'value', product ← 'product'" in next(
+        i.message for i in h.report.issues if i.rule == "columns"
+    )
+    _same(h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]].sort_index(), want)
+    assert set(h.deals["product"]) == set(changes["product"])
+
+
+def test_deals_created_in_a_later_stage_do_not_pull_it_forward(tmp_path: Path) -> None:
+    """Most deals enter at Negotiation (by its mean position in the paths it would come before
+    Proposal); the deals that visit both reach Proposal first, so the order stays."""
+    rows = []
+    t0 = pd.Timestamp("2023-01-02")
+    for i in range(200):
+        for k, stage in enumerate(["Lead", "Proposal", "Negotiation", "Closed Won"]):
+            rows.append((f"a{i}", stage, t0 + pd.Timedelta(days=i % 50 + 7 * k)))
+    for i in range(300):
+        for k, stage in enumerate(["Negotiation", "Closed Lost"]):
+            rows.append((f"b{i}", stage, t0 + pd.Timedelta(days=i % 50 + 7 * k)))
+    frame = pd.DataFrame(rows, columns=["id", "stage", "entered_at"])
+    frame["entered_at"] = frame["entered_at"].dt.strftime("%Y-%m-%d")
+    frame.to_csv(tmp_path / "h.csv", index=False)
+    h = read_history(tmp_path / "h.csv", preset="stage-changes")
+    assert h.stages == ("lead", "proposal", "negotiation")

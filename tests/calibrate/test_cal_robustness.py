@@ -377,3 +377,24 @@ def test_an_export_of_deals_created_until_a_date_is_said_to_stop_arriving(
     assert "from 2020-11-" in issue.message and issue.action == "kept"
     whole = calibrate(read_history(_write(rows, tmp_path / "all.csv")))
     assert not [i for i in whole.history.report.issues if i.rule == "arrivals_stop"]
+
+
+def test_a_stage_whose_lognormal_tail_is_absurd_takes_its_kaplan_meier(tmp_path: Path) -> None:
+    """Few closes and many long-open deals give a censored lognormal a P90 of centuries (its
+    exponent once overflowed, an internal error): the Kaplan-Meier distribution is used, said."""
+    rows = []
+    for i in range(30):
+        start = pd.Timestamp("2021-01-01") + pd.Timedelta(days=i)
+        rows += [(f"w{i}", "engaging", start),
+                 (f"w{i}", "Won" if i % 2 else "Lost", start + pd.Timedelta(days=5))]  # fmt: skip
+    rows += [(f"o{i}", "engaging", pd.Timestamp("2021-01-01") + pd.Timedelta(days=i % 40))
+             for i in range(600)]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["id", "stage", "entered_at"])
+    frame["entered_at"] = frame["entered_at"].dt.strftime("%Y-%m-%d")
+    frame.to_csv(tmp_path / "h.csv", index=False)
+    c = calibrate(read_history(tmp_path / "h.csv", preset="stage-changes"))
+    assert type(c.stages[0].duration).__name__ == "EmpiricalFit"
+    note = next(i for i in c.history.report.issues if i.rule == "implausible_tail")
+    assert "Kaplan-Meier distribution is used" in note.message
+    text = c.to_yaml()
+    assert ".inf" not in text and "empirical" in text

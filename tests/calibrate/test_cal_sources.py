@@ -146,7 +146,7 @@ def test_hubspot_without_pipelines_file_infers_the_order(tmp_path: Path) -> None
     shutil.copy(DATA / "hubspot" / "deals.csv", tmp_path / "deals.csv")
     h = read_history(tmp_path / "deals.csv")  # recognised from hs_v2_date_entered_*
     assert h.stages == generate.HS_IDS  # internal ids, in the order of the data
-    assert "mean position" in str(h.report.issues)
+    assert "reach first" in str(h.report.issues)
     named = read_history(DATA / "hubspot" / "deals.csv")
     assert named.stage_names["proposal"] == "Proposal"
     assert named.stage_probability["negotiation"] == 0.75

@@ -37,6 +37,9 @@ SOURCES: dict[str, ModuleType] = {
 assert tuple(SOURCES) == SOURCE_NAMES  # the CLI lists the names without importing the readers
 
 
+_TABLES = (".csv", ".xlsx", ".xlsm", ".json", ".txt")
+
+
 def read_records(
     path: Path,
     mapping: Any = None,
@@ -67,13 +70,17 @@ def read_records(
         if preset is None:
             preset = next((n for n, s in SOURCES.items() if s.detect_folder(path)), None)
         if preset not in SOURCES:
+            tables = sorted(p.name for p in path.iterdir() if p.suffix.lower() in _TABLES)
+            has = f"it has {', '.join(tables[:6])}{' ...' if len(tables) > 6 else ''}; "
             raise ScenarioError(
                 [
                     Problem(
                         "a folder is read only as a Salesforce data export (Opportunity.csv, "
-                        "OpportunityHistory.csv, ...) or a PingCode / Worktile export",
+                        "OpportunityHistory.csv, ...), a PingCode export (work_items and "
+                        "transition_histories) or a Worktile one (tasks and state_changes)",
                         file=str(path),
-                        hint="give a CSV / .xlsx file, or --preset salesforce",
+                        hint=(has if tables else "it has no CSV, .xlsx or .json file; ")
+                        + "give one export file instead, or the folder of a whole export",
                     )
                 ]
             )
@@ -84,7 +91,11 @@ def read_records(
     if preset is None and mapping is None and mapping_file is None:
         header = list(frame.columns)
         found = next((n for n, s in SOURCES.items() if s.detect(header)), None)
-        if found is not None:
+        # a PingCode / Worktile file is one of its export's files: alone, a log read generically
+        folder_only = found in ("pingcode", "worktile") and not SOURCES[found].detect_folder(
+            path.parent
+        )
+        if found is not None and not folder_only:
             return SOURCES[found].read(path, frame=frame, **options)
     note = None if used == "utf-8-sig" else f"read as {used}"
     return generic.read(path, frame, note, mapping, preset, mapping_file, columns, timezone,

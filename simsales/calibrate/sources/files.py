@@ -1,33 +1,37 @@
 """Read an exported table (CSV or .xlsx) as text, whatever its encoding.
 
 Encoding rule for CSV (stated, so a reader can predict it): ``encoding`` if given
-(``--encoding``); else UTF-8 (a byte-order mark is dropped) if the bytes are valid UTF-8; else,
-when at least 90 % of the bytes above 0x7F start a double-byte unit (followed by a trail byte,
-0x40-0x7E or above 0x7F, or by the digit/high/digit tail of a GB18030 four-byte unit) and at
-least a quarter of those units are two high bytes, the text is Chinese (or Japanese / Korean)
-and the first of GB18030 (which covers GBK and GB2312), Big5 (as Windows code page 950 writes
-it: Excel on a Traditional Chinese Windows), Shift-JIS (code page 932) and Korean (code page
-949) that decodes the whole file and puts at least half of its two-byte characters in that
-encoding's common block is used. The common blocks, by lead and trail byte: GB2312's level-1
-hanzi (B0-D7, A1-FE), Big5's frequent hanzi (A4-C6, 40-7E or A1-FE), Shift-JIS's kana and
-level-1 kanji (81-9F, any trail), KS X 1001's hangul (B0-C8, A1-FE). The trail bytes are what
-tell Big5 from GB18030, which decodes almost any pair: four Big5 characters in ten have a trail
-below A1, where GB2312 has none, so GB18030 also needs all but one pair in twenty inside
-GB2312's table (both bytes A1-FE; the rest are GBK's rarer characters). Latin letters read as
-pairs, such as Portuguese "ção" or an accented capital before a lower-case letter, fall outside
-every block. Else Windows-1252 (the Western superset of Latin-1 that Excel and Salesforce
-write: its accented letters stand alone between ASCII letters) if it decodes, else Latin-1,
-which decodes any bytes. (Statistical guessing was tried and rejected: on exports whose
-non-ASCII text is a few repeated names it mistakes GB18030 for Central-European text.) The
-encoding used is returned, to be reported.
+(``--encoding``); else UTF-16 after a byte-order mark (Excel's "Unicode Text", tab-separated),
+or without one when nine bytes in ten at odd (little-endian) or even places are zero; else
+UTF-8 (a byte-order mark is dropped) if the bytes are valid UTF-8; else, when at least 90 % of
+the bytes above 0x7F start a double-byte unit (followed by a trail byte, 0x40-0x7E or above
+0x7F, or by the digit/high/digit tail of a GB18030 four-byte unit) and at least a quarter of
+those units are two high bytes, the text is Chinese (or Japanese / Korean) and the first of
+GB18030 (which covers GBK and GB2312), Big5 (as Windows code page 950 writes it: Excel on a
+Traditional Chinese Windows), Shift-JIS (code page 932) and Korean (code page 949) that decodes
+the whole file and puts at least half of its two-byte characters in that encoding's common
+block is used. The common blocks, by lead and trail byte: GB2312's level-1 hanzi (B0-D7,
+A1-FE), Big5's frequent hanzi (A4-C6, 40-7E or A1-FE), Shift-JIS's kana and level-1 kanji
+(81-9F, any trail), KS X 1001's hangul (B0-C8, A1-FE). The trail bytes are what tell Big5 from
+GB18030, which decodes almost any pair: four Big5 characters in ten have a trail below A1,
+where GB2312 has none, so GB18030 also needs all but one pair in twenty inside GB2312's table
+(both bytes A1-FE; the rest are GBK's rarer characters). Latin letters read as pairs, such as
+Portuguese "ção" or an accented capital before a lower-case letter, fall outside every block.
+Else Windows-1252 (the Western superset of Latin-1 that Excel and Salesforce write: its
+accented letters stand alone between ASCII letters) if it decodes, else Latin-1, which decodes
+any bytes. (Statistical guessing was tried and rejected: on exports whose non-ASCII text is a
+few repeated names it mistakes GB18030 for Central-European text.) The encoding used is
+returned, to be reported.
 
-``.xlsx`` / ``.xlsm`` files are read with openpyxl: the first sheet, its first row the header;
+``.xlsx`` / ``.xlsm`` files are read with openpyxl: its sheet (below), its first row the header;
 dates become ISO text and whole numbers lose their ``.0``, so cells parse like CSV text. Line
 numbers are the sheet's row numbers (the header is line 1), as in a CSV. In either, rows above
 the header that have one cell at most (a report's title, a blank line) are left out: the header
 is the first of the first ten rows with two or more cells when the first row has one at most;
 the frame's index then starts at the number left out (line = index + 2 still), and
-``attrs["title_rows"]`` says how many.
+``attrs["title_rows"]`` says how many. A workbook's table is its visible sheet with the most
+rows, and the other visible sheets with the same header appended (``attrs["sheets"]`` says
+which; :func:`simsales.io.inputs.workbook_table`).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from pathlib import Path
 import pandas as pd
 
 from simsales.errors import Problem, ScenarioError
-from simsales.io.inputs import sheet_table, title_rows
+from simsales.io.inputs import title_rows, workbook_table
 
 __all__ = ["DOUBLE_BYTE", "MAX_BYTES", "detect_encoding", "find_file", "read_table"]
 
@@ -50,6 +54,7 @@ DOUBLE_BYTE = ("gb18030", "cp950", "cp932", "cp949")
 # unit (digit, high byte, digit), or a trail byte; alone, it is a single-byte letter
 _HIGH = re.compile(rb"[\x80-\xff](?:[\x30-\x39][\x81-\xfe][\x30-\x39]|[\x40-\x7e\x80-\xff])?")
 EXCEL = (".xlsx", ".xlsm")
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the compound file an Excel 97-2003 .xls is
 _ANY_TRAIL = ((0x40, 0xFF),)
 _HIGH_TRAIL = ((0xA1, 0xFE),)
 # each double-byte encoding's commonest characters: lead byte range, trail byte ranges (see the
@@ -78,6 +83,12 @@ def _common(name: str, pairs: list[bytes]) -> bool:
 
 def detect_encoding(data: bytes) -> str:
     """The encoding a CSV's bytes are read with (see the module docstring)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"  # Excel's "Unicode Text": UTF-16 after its byte-order mark
+    head = data[:4000]
+    for order, zeros in (("utf-16-le", head[1::2]), ("utf-16-be", head[::2])):
+        if len(head) >= 8 and zeros.count(0) >= 0.9 * len(zeros) > 0:  # ASCII as 16-bit units
+            return order
     try:
         data.decode("utf-8")
         return "utf-8-sig"
@@ -112,8 +123,19 @@ def read_table(
         raise ScenarioError(
             [Problem(f"not a CSV or .xlsx file under {MAX_BYTES:,} bytes", file=str(path))]
         )
+    head = path.read_bytes()[:512] if path.is_file() else b""
+    legacy = head.startswith(_OLE2) or re.match(rb"\s*<(?:!doctype\s+)?(?:html|table)", head, re.I)
+    if legacy or path.suffix.lower() == ".xls":
+        kind = (
+            "a web page" if legacy and not head.startswith(_OLE2) else "an Excel 97-2003 workbook"
+        )
+        raise ScenarioError([Problem(
+            f"{kind} (.xls) cannot be read", file=str(path),
+            hint="open it in Excel and save it as .xlsx, or as CSV UTF-8",
+        )])  # fmt: skip
+    sheets: list[str] = []  # a workbook's: which sheets were read
     if path.suffix.lower() in EXCEL:  # at: rows above the header (a report's title)
-        (header, *body), at = sheet_table(path.read_bytes(), str(path), nrows)
+        (header, *body), at, sheets = workbook_table(path.read_bytes(), str(path), nrows)
         frame, used = pd.DataFrame(body, columns=header, dtype=str), "xlsx"
     else:
         data = path.read_bytes()
@@ -131,11 +153,11 @@ def read_table(
                 ]
             ) from None
         text = text.removeprefix("\ufeff")
-        lines = text.split("\n", 10)[:10]
-        at = title_rows([sum(1 for c in _fields(line) if c.strip()) for line in lines])
-        if at:
-            text = text.split("\n", at)[at]
         try:
+            lines = text.split("\n", 10)[:10]
+            at = title_rows([sum(1 for c in _fields(line) if c.strip()) for line in lines])
+            if at:
+                text = text.split("\n", at)[at]
             frame = pd.read_csv(
                 io.StringIO(text), sep=_delimiter(text), dtype=str, keep_default_na=False,
                 nrows=nrows,
@@ -148,6 +170,8 @@ def read_table(
     if at:  # the index stays "line - 2", as without a title; the caller says what was skipped
         frame.index = pd.RangeIndex(at, at + len(frame))
         frame.attrs["title_rows"] = at
+    if sheets:
+        frame.attrs["sheets"] = sheets
     return frame, used
 
 

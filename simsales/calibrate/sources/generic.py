@@ -19,6 +19,8 @@ from simsales.calibrate.mapping import (
     ColumnMapping,
     Labels,
     Teams,
+    columns_text,
+    label_key,
     load_mapping,
     resolve_mapping,
 )
@@ -61,8 +63,10 @@ def read(
     currency: str | None,
     encoding: str | None,
 ) -> Records:
-    header = list(frame.columns)
     frame, report_rows = _without_report_rows(frame)
+    frame, history_note = _field_history(frame)
+    report_rows += history_note
+    header = list(frame.columns)
     found = None
     if isinstance(mapping, ColumnMapping):
         m = mapping
@@ -74,7 +78,7 @@ def read(
             if mapping_file is not None
             else {}
         ).get("date_format")
-        found = recognise(header, _fits_field(frame, fmt)) if preset is None else None
+        found = recognise(header, _fits_field(frame, fmt), _is_history(frame))
         fallback = {"shape": found.shape, "columns": found.columns} if found else None
         try:
             m = resolve_mapping(preset, mapping if mapping is not None else mapping_file,
@@ -89,14 +93,28 @@ def read(
             ) from None  # fmt: skip
     notes = [("encoding", encoding_note)] if encoding_note else []
     notes += report_rows
+    notes += [("sheets", note) for note in frame.attrs.get("sheets", [])]
     if above := frame.attrs.get("title_rows"):
         notes.append(("title_rows", f"the header is on line {above + 1}: the {above} line(s) "
                       "above it (a report's title) are left out"))  # fmt: skip
+    if m.completed:
+        notes.append(("columns", "the preset's columns, and by their names: "
+                      + columns_text(dict(m.completed))))  # fmt: skip
     rows = canonical(frame, m.columns)
+    names = m.names()
+    if m.shape == "opportunities" and "status" not in rows:
+        flags = _closed_flags(frame)
+        if flags is not None:
+            rows["status"], names["status"] = flags
+            notes.append(("closed_flags", f"won, lost or open from {flags[1]} (true / false)"))
+    rows, lines = _line_items(frame, rows, m)
+    notes += lines
+    frame = frame.loc[rows.index]
     if m.recognised and found is not None:
         given = {f for f in (columns or {}) if f in m.columns}
         notes.append(("columns", found.describe(m.columns, given)))
-        if found.id_is_name and m.columns.get("id") == found.columns["id"]:
+        one_row_each = m.shape == "opportunities"  # a history's rows share their deal's name
+        if found.id_is_name and one_row_each and m.columns.get("id") == found.columns["id"]:
             rows["id"] = name_ids(frame, str(found.columns["id"]))
     notes += _fill_groups(rows, m)
     teams = _teams(path, m, encoding)
@@ -106,7 +124,7 @@ def read(
         source=str(path),
         shape=m.shape,
         rows=rows,
-        names=m.names(),
+        names=names,
         labels=m.labels,
         stage_order=m.stage_order,
         currency=currency or (m.currency if "currency" in m.model_fields_set else None),
@@ -176,6 +194,100 @@ def _fits_field(frame: pd.DataFrame, fmt: str | None = None) -> Callable[[str, s
     return fits
 
 
+def _keys(*names: str) -> frozenset[str]:
+    return frozenset(map(label_key, names))
+
+
+# a field history (Salesforce's Opportunity Field History, Pipedrive's changelog): one row per
+# change of any field, the field named in a column, its old and new values in two more
+_FIELD = _keys("Field / Event", "Field", "Field Name", "Field key", "Changed Field", "字段",
+               "变更字段", "字段名称")  # fmt: skip
+_NEW_VALUE = _keys("New Value", "New", "新值", "变更后", "变更后的值")
+_OLD_VALUE = _keys("Old Value", "Old", "旧值", "原值", "变更前", "变更前的值")
+_STAGE_FIELD = _keys("Stage", "Stage Name", "StageName", "stage_id", "Deal Stage", "dealstage",
+                     "Pipeline Stage", "阶段", "销售阶段", "商机阶段")  # fmt: skip
+_STATUS_FIELD = _keys("status", "Deal Status", "状态")
+_CHANGE_TIME = _keys("Time", "Date", "Timestamp", "时间", "日期")
+
+
+def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """A history of every field's changes: its stage changes only (the field column names
+    the stage, or the status with a won or lost new value), their new value as the stage
+    entered and the old as the one left (``To Stage``, ``From Stage``), a bare ``Time`` column
+    as the time of the change; said in the note."""
+    by_key = {label_key(c): c for c in frame.columns}
+    field = next((by_key[k] for k in by_key if k in _FIELD), None)
+    new = next((by_key[k] for k in by_key if k in _NEW_VALUE), None)
+    old = next((by_key[k] for k in by_key if k in _OLD_VALUE), None)
+    if field is None or new is None or old is None:
+        return frame, []
+    stage = frame[field].map(label_key).isin(_STAGE_FIELD)
+    if not stage.any():
+        return frame, []
+    # a win or a loss written as a change of the deal's status (Pipedrive), not of its stage
+    closes = _keys(*Labels().won, *Labels().lost)
+    stage |= frame[field].map(label_key).isin(_STATUS_FIELD) & frame[new].map(label_key).isin(
+        closes
+    )
+    kept = frame[stage].drop(columns=field).rename(columns={new: "To Stage", old: "From Stage"})
+    time = next((by_key[k] for k in by_key if k in _CHANGE_TIME), None)
+    if time is not None:
+        kept = kept.rename(columns={time: "Changed At"})
+    note = (
+        f"a history of field changes ({field}): its {int(stage.sum()):,} stage changes read "
+        f"({new} the stage entered, {old} the one left), {int((~stage).sum()):,} rows of "
+        "other fields left out"
+    )
+    return kept, [("field_history", note)]
+
+
+# a deal's closed and won flags (HubSpot's Is closed / Is Closed Won, Salesforce's Closed / Won
+# checkboxes): won where both are true, lost where only the first is
+_FLAGS = ((("Is closed", "hs_is_closed"), ("Is Closed Won", "hs_is_closed_won")),
+          (("Closed", "IsClosed", "Is Closed"), ("Won", "IsWon", "Is Won")))  # fmt: skip
+_TRUE = _keys("true", "yes", "y", "1", "是", "x", "checked")
+_FALSE = _keys("false", "no", "n", "0", "否", "")
+
+
+def _closed_flags(frame: pd.DataFrame) -> tuple[pd.Series, str] | None:
+    """``won`` / ``lost`` / ``open`` from a pair of closed and won flag columns whose every
+    cell is a true or false, and the columns' names (None without such a pair)."""
+    by_key = {label_key(c): c for c in frame.columns}
+    for closed_names, won_names in _FLAGS:
+        closed = next((by_key[k] for k in _keys(*closed_names) if k in by_key), None)
+        won = next((by_key[k] for k in _keys(*won_names) if k in by_key), None)
+        if closed is None or won is None:
+            continue
+        keys = {c: frame[c].astype(str).map(label_key) for c in (closed, won)}
+        if not all(k.isin(_TRUE | _FALSE).all() for k in keys.values()):
+            continue
+        is_closed, is_won = keys[closed].isin(_TRUE), keys[won].isin(_TRUE)
+        if not is_closed.any():  # blank columns say nothing
+            continue
+        status = pd.Series(np.where(is_closed, np.where(is_won, "won", "lost"), "open"),
+                           index=frame.index)  # fmt: skip
+        return status, f"{closed} / {won}"
+    return None
+
+
+def _is_history(frame: pd.DataFrame) -> Callable[[str, str], bool]:
+    """Whether rows are a stage history by an id and a stage column: at least 30% of the rows
+    share their id with another, and most ids that repeat go through more than one stage (a
+    report with a row per product line repeats an id in one stage)."""
+
+    def history(id_col: str, stage_col: str) -> bool:
+        if id_col not in frame or stage_col not in frame or frame.empty:
+            return False
+        ids = frame[id_col].astype(str).str.strip()
+        repeated = ids.duplicated(keep=False) & (ids != "")
+        if repeated.mean() < 0.3:
+            return False
+        stages = frame.loc[repeated, stage_col].groupby(ids[repeated]).nunique()
+        return bool((stages > 1).mean() > 0.5)
+
+    return history
+
+
 def _fill_groups(rows: pd.DataFrame, m: ColumnMapping) -> list[tuple[str, str]]:
     """A report grouped by stage (Salesforce's formatted export) writes the stage on its
     group's first row only: where most rows have no stage, the first row has one and no stage
@@ -190,6 +302,72 @@ def _fill_groups(rows: pd.DataFrame, m: ColumnMapping) -> list[tuple[str, str]]:
     rows["stage"] = stage.where(~blank).ffill()
     return [("grouped_report", f"{int(blank.sum()):,} rows with no {m.names()['stage']} in a "
              "report grouped by it: each takes the stage of its group's first row")]  # fmt: skip
+
+
+# a product line's own columns in a report with one row per product (Salesforce's
+# "Opportunities with Products"); the first group are the line's total
+_LINE_TOTALS = tuple(map(label_key, ("Total Price", "Line Total", "Line Amount", "Line Item Total",
+                                     "Product Total", "产品金额", "小计金额")))  # fmt: skip
+_LINE_COLUMNS = _LINE_TOTALS + tuple(
+    map(label_key, ("Quantity", "Sales Price", "Unit Price", "List Price", "Product Quantity",
+                    "数量", "单价"))
+)  # fmt: skip
+
+
+def _line_items(
+    frame: pd.DataFrame, rows: pd.DataFrame, m: ColumnMapping
+) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """A report with one row per product line writes each deal on several rows: the rows that
+    share the id and every other deal field (stage, dates, amount, owner...) while their line
+    columns (quantity, total price) differ are one deal. Kept once: its value the deal's own
+    amount when a column gives one, else the sum of its lines' totals; its product the line
+    with the largest total (the first on a tie). A grouped report writes the deal on its first
+    line only: a row whose deal fields are all blank but its line columns are not is a line of
+    the deal above. Said in the note."""
+    by_key = {label_key(c): c for c in frame.columns}
+    mapped = {c for v in m.columns.values() for c in ([v] if isinstance(v, str) else v)}
+    line_cols = [by_key[k] for k in _LINE_COLUMNS if k in by_key and by_key[k] not in mapped]
+    if m.shape != "opportunities" or "id" not in rows or not line_cols or rows.empty:
+        return rows, []
+    totals = next((by_key[k] for k in _LINE_TOTALS if k in by_key), None)
+    line_value = "value" not in rows or m.columns.get("value") == totals
+    deal = [f for f in rows.columns if f not in ("product", "value") and not f.startswith("_")]
+    filled = frame[line_cols].astype(str).apply(lambda c: c.str.strip() != "").any(axis=1)
+    cells = rows[deal].astype(str).apply(lambda c: c.str.strip())
+    bare = (cells == "").all(axis=1) & filled & (np.arange(len(rows)) > 0)
+    rows = rows.copy()
+    if bare.any():  # a grouped report's later lines: the deal above
+        rows.loc[bare, deal] = np.nan
+        rows[deal] = rows[deal].ffill()
+        cells = rows[deal].astype(str)
+    group = cells.apply(tuple, axis=1)
+    later = group.duplicated(keep="first") & (group.map(group.value_counts()) > 1)
+    if not later.any():
+        return rows, []
+    line_total = (
+        parse_numbers(frame[totals].astype(str), amounts=True)
+        if totals is not None
+        else pd.Series(np.nan, index=rows.index)
+    )
+    first = ~later
+    if "product" in rows:
+        rank = line_total.fillna(-np.inf)
+        best = rank.groupby(group).transform("max") == rank
+        pick = best & ~(best & best.groupby(group).cumsum().gt(1))  # the first best line
+        product = rows["product"].where(pick).groupby(group).transform("first")
+        rows["product"] = rows["product"].where(product.isna(), product)
+    how = f"its {m.names().get('value', 'amount')}"
+    if line_value and totals is not None:
+        whole = line_total.groupby(group).transform(lambda x: x.sum(min_count=len(x)))
+        rows["value"] = whole.map(lambda v: "" if pd.isna(v) else repr(float(v)))
+        how = f"the sum of its lines' {totals}"
+    deals = int(first[group.isin(set(group[later]))].sum())
+    note = (
+        f"{int(later.sum()) + deals:,} rows are the product lines of {deals:,} deals (a report "
+        f"with one row per product, {', '.join(repr(c) for c in line_cols)}): each deal read "
+        f"once, its value {how}, its product its largest line's"
+    )
+    return rows[first], [("line_items", note)]
 
 
 _SOURCE_KEYS = ("labels", "stage_order", "timezone", "currency", "states", "date_format")
