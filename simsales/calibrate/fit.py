@@ -741,6 +741,7 @@ class ArrivalPattern:
     expected: FloatArray  # fitted count per month of the history
     note: str
     parameters: int = 1  # fitted to the monthly counts (level, trend, cycle levels)
+    trend_interval: tuple[float, float] = (0.0, 0.0)  # 95%, from the quasi-Poisson information
 
 
 def _poisson_glm(x: FloatArray, y: FloatArray, offset: FloatArray) -> tuple[FloatArray, float]:
@@ -809,6 +810,11 @@ def arrival_pattern(
     x, b, _ = fits[chosen]
     expected = np.exp(offset + x @ b)
     trend = math.expm1(float(b[1])) if chosen != "constant" else 0.0
+    interval = (0.0, 0.0)
+    if chosen != "constant":  # var(b) = phi (X' W X)^-1, W the fitted means
+        cov = phi * np.linalg.pinv(x.T @ (x * expected[:, None]))
+        half = Z95 * math.sqrt(max(float(cov[1, 1]), 0.0))
+        interval = (math.expm1(float(b[1]) - half), math.expm1(float(b[1]) + half))
     factor: dict[int, float] = {}
     if "quarter" in chosen:
         f = np.exp(np.concatenate([[0.0], b[2:4]]))
@@ -821,10 +827,15 @@ def arrival_pattern(
     note = (
         f"{chosen} (quasi-likelihood-ratio tests at {level:g} over {n} months, dispersion "
         f"{phi:.2f})"
+        + (
+            f"; trend {trend:+.2%} a month, 95% CI [{interval[0]:+.2%}, {interval[1]:+.2%}]"
+            if chosen != "constant"
+            else ""
+        )
     )
     full = np.zeros(len(ok))
     full[ok] = expected
-    return ArrivalPattern(trend, factor, full, note, x.shape[1])
+    return ArrivalPattern(trend, factor, full, note, x.shape[1], interval)
 
 
 @dataclass(frozen=True)

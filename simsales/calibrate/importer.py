@@ -306,7 +306,7 @@ def _dates(rows: _Rows, fields: tuple[str, ...]) -> dict[str, pd.Series]:
             "date_format ('%m/%d/%Y' or '%d/%m/%Y') in a --mapping file"
         )
     rows.drop(bad, "bad_date", message)
-    if order is not None:
+    if order is not None and not rows.report.count("date_order"):  # said once per export
         rows.keep(year_last, "date_order", f"dates with the year last read {order} "
                   "(a number above 12 in the file's dates shows it)", action="info")  # fmt: skip
     return {f: parse_times(rows.col(f), fmt, tz, order) for f in fields}

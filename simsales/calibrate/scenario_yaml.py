@@ -231,10 +231,14 @@ def _build(c: Calibration) -> CommentedMap:
                 }
             arrivals.append(_flow(row))
             arrivals.yaml_add_eol_comment(
-                f"{_n(a.count)} entered {stage} in {a.exposure_months:.2f} months; 95% CI "
-                f"[{a.low:.2f}, {a.high:.2f}]"
-                + (f"; x{c.arrival_factor:.3f} for the trend / cycle" if c.arrival_factor != 1
-                   else ""),
+                f"{_n(a.count)} entered {stage} in {a.exposure_months:.2f} months"
+                + (
+                    f" ({a.per_month:.2f} a month, 95% CI [{a.low:.2f}, {a.high:.2f}]), "
+                    f"x{c.arrival_factor:.3f} for the trend / cycle at the start: 95% CI "
+                    f"[{a.low * c.arrival_factor:.2f}, {a.high * c.arrival_factor:.2f}]"
+                    if c.arrival_factor != 1
+                    else f"; 95% CI [{a.low:.2f}, {a.high:.2f}]"
+                ),
                 len(arrivals) - 1,
             )  # fmt: skip
     uncertainty = _uncertainty(c.uncertainty)

@@ -260,3 +260,19 @@ def test_a_stationary_history_seldom_shows_a_shift(tmp_path: Path) -> None:
         path = _changed_history(tmp_path / f"h{seed}.csv", 100 + seed, 100, (0.4, 0.4))
         shifts += calibrate(read_history(path, preset="stage-changes")).win_shift is not None
     assert shifts <= 1
+
+
+def test_the_arrival_trends_interval_holds_the_true_trend_at_its_level() -> None:
+    """Monthly Poisson counts growing 3% a month from 30: where the trend is chosen, its 95%
+    interval holds 0.03 in about 95% of series (tolerance four binomial standard errors)."""
+    rng = np.random.default_rng(8)
+    months = np.arange(24)
+    held = []
+    for _ in range(200):
+        counts = rng.poisson(30 * 1.03**months)
+        p = arrival_pattern(counts, np.ones(24), months % 12 + 1)
+        if p.trend:
+            held.append(p.trend_interval[0] <= 0.03 <= p.trend_interval[1])
+    assert len(held) > 150
+    share = float(np.mean(held))
+    assert abs(share - 0.95) < 4 * math.sqrt(0.95 * 0.05 / len(held))
