@@ -164,6 +164,7 @@ class StageFit:
     rework: RateFit | None = None
     rework_to: str | None = None
     hazards: HazardFit | None = None  # calendar x age hazards, when they predicted better
+    observed: EmpiricalFit | None = None  # its Kaplan-Meier time in stage (the table's median)
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,9 @@ class Calibration:
                     "median_days": s.duration.median,
                     "median_low": s.duration.median_interval[0],
                     "median_high": s.duration.median_interval[1],
+                    "km_median_days": (s.observed or s.duration).median,
+                    "km_median_low": (s.observed or s.duration).median_interval[0],
+                    "km_median_high": (s.observed or s.duration).median_interval[1],
                     "p90_days": s.duration.p90,
                     "done": s.duration.n_done,
                     "open": s.duration.n_open,
@@ -548,6 +552,7 @@ def _fit_stage(
     exits, tail = _exit_fits(v, h, durations, longest)
     stale = int(((~done) & (v["days"].to_numpy() > longest)).sum())
     duration = _stage_duration(h, v, t, durations)
+    observed = duration if isinstance(duration, EmpiricalFit) else _observed(v)
     forward = _forward(h, stage)
     win = int(v["to"].isin(forward).sum())
     decided = int(done.sum())
@@ -555,6 +560,7 @@ def _fit_stage(
         id=stage,
         name=h.stage_names.get(stage, stage),
         duration=duration,
+        observed=observed,
         advance=beta_rate(win, decided),
         exits=tuple(exits),
         longest=longest,
@@ -574,6 +580,19 @@ def _forward(h: History, stage: str) -> set[str]:
     """Exits towards a win: won, or a later stage."""
     later = h.stages[h.stages.index(stage) + 1 :]
     return {"won", *later}
+
+
+def _observed(v: pd.DataFrame) -> EmpiricalFit | None:
+    """The stage's Kaplan-Meier time in stage (the median the report gives: a lognormal's is
+    biased where times are not lognormal), or None where it cannot be formed."""
+    try:
+        return fit_empirical(
+            v["days"].to_numpy(dtype=np.float64),
+            (v["to"] != "").to_numpy(),
+            v["entry"].to_numpy(dtype=np.float64),
+        )
+    except SimsalesError:
+        return None
 
 
 def _stage_duration(

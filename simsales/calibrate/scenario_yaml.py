@@ -155,6 +155,10 @@ def _build(c: Calibration) -> CommentedMap:
             f"{_n(d.n_truncated)} left-truncated; median {d.median:.1f} d, 95% CI "
             f"[{lo:.1f}, {hi:.1f}]"
         )
+        km = s.observed
+        if km is not None and km is not d:  # the lognormal's median, and the data's own
+            klo, khi = km.median_interval
+            note += f" (Kaplan-Meier median {km.median:.1f} d [{klo:.1f}, {khi:.1f}])"
         item.yaml_add_eol_comment(note, "duration")
         hz = s.hazards
         if hz is not None and hz.chosen:

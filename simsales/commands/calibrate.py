@@ -240,15 +240,16 @@ def render_report(report: DataReport, console: Console) -> None:
 def render_calibration(c: Calibration, console: Console) -> None:
     """What was fitted: stage durations and rates, deal types, arrivals, pipeline."""
     stages = Table(title=f"Stages (as of {c.as_of})", title_justify="left")
-    for col in ("stage", "median days [95% CI]", "P90 days", "finished / open / truncated",
-                "advance (win) rate [95% CrI]"):  # fmt: skip
+    for col in ("stage", "median days (Kaplan-Meier) [95% CI]", "P90 days",
+                "finished / open / truncated", "advance (win) rate [95% CrI]"):  # fmt: skip
         stages.add_column(col, justify="left" if col == "stage" else "right")
     for s in c.stages:
-        lo, hi = s.duration.median_interval
+        km = s.observed or s.duration
+        lo, hi = km.median_interval
         alo, ahi = s.advance.interval
         stages.add_row(
             esc(s.id),
-            f"{s.duration.median:.1f} [{lo:.1f}, {hi:.1f}]",
+            f"{km.median:.1f} [{lo:.1f}, {hi:.1f}]",
             f"{s.duration.p90:.0f}",
             f"{s.duration.n_done:,} / {s.duration.n_open:,} / {s.duration.n_truncated:,}",
             f"{s.advance.mean:.3f} [{alo:.3f}, {ahi:.3f}] ({s.advance.successes:,}/"
