@@ -144,13 +144,13 @@ def _keys(column: str) -> list[str]:
 def recognise(
     header: Sequence[str],
     fits: Callable[[str, str], bool] | None = None,
-    history: Callable[[str, str], bool] | None = None,
+    history: Callable[[str, str, str | None], bool] | None = None,
 ) -> Recognised | None:
     """The fields the header's column names stand for (None when none is recognised); with
     ``fits``, a column is taken for a field only if ``fits(field, column)`` (its cells look like
     the field's: dates for a date), else the next name is tried. One row per stage change when
-    there is a time of change and no close date, or when ``history(id, stage)`` says the rows
-    are a history (Salesforce's and Zoho's stage histories write each deal's close date on
+    there is a time of change and no close date, or when ``history(id, stage, created)`` says
+    the rows are a history (Salesforce's and Zoho's stage histories write each deal's close date on
     every row: it is then its expected close)."""
     by_key: dict[str, str] = {}
     for col in header:
@@ -190,7 +190,7 @@ def recognise(
     changes = "entered" in columns and (
         "closed" not in columns
         or (history is not None and "id" in columns and isinstance(columns.get("stage"), str)
-            and history(str(columns["id"]), str(columns["stage"])))
+            and history(str(columns["id"]), str(columns["stage"]), _one(columns, "created")))
     )  # fmt: skip
     if changes:
         for f in ("status", "engaged", "lost_reason"):  # a row per change: its time says when
@@ -204,6 +204,11 @@ def recognise(
     if "engaged" not in columns and "created" in columns:
         columns["engaged"] = columns.pop("created")  # work began when the deal was made
     return Recognised("opportunities", columns, id_is_name)
+
+
+def _one(columns: dict[str, str | tuple[str, ...]], field: str) -> str | None:
+    column = columns.get(field)
+    return column if isinstance(column, str) else None
 
 
 def name_ids(frame: pd.DataFrame, column: str) -> pd.Series:

@@ -691,3 +691,23 @@ def test_deals_created_in_a_later_stage_do_not_pull_it_forward(tmp_path: Path) -
     frame.to_csv(tmp_path / "h.csv", index=False)
     h = read_history(tmp_path / "h.csv", preset="stage-changes")
     assert h.stages == ("lead", "proposal", "negotiation")
+
+
+def test_deals_that_share_a_name_are_no_stage_history(plain: pd.DataFrame, tmp_path: Path) -> None:
+    """A one-row-per-deal export with a Modified Time where a customer's yearly renewals share
+    one name (through different stages): created apart, so deals, not a deal's changes."""
+    outcome = _outcome(plain)
+    export = pd.DataFrame({
+        "Deal Name": "Renewal " + (pd.Series(np.arange(len(plain))) // 3).astype(str),
+        "Stage": plain["pipeline_stage"].where(outcome == "open", plain["deal_stage"]),
+        "Amount": plain["close_value"],
+        "Closing Date": plain["close_date"],
+        "Created Time": plain["engage_date"],
+        "Modified Time": "2021-03-31 18:00:00",
+    })  # fmt: skip
+    path = tmp_path / "renewals.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    copies = h.report.count("duplicate_row") + h.report.count("duplicate_id")  # alike rows
+    assert len(h.deals) == len(export) - copies and copies < 10
+    assert "entered" not in next(i for i in h.report.issues if i.rule == "columns").message

@@ -270,20 +270,24 @@ def _closed_flags(frame: pd.DataFrame) -> tuple[pd.Series, str] | None:
     return None
 
 
-def _is_history(frame: pd.DataFrame) -> Callable[[str, str], bool]:
+def _is_history(frame: pd.DataFrame) -> Callable[[str, str, str | None], bool]:
     """Whether rows are a stage history by an id and a stage column: at least 30% of the rows
     share their id with another, and most ids that repeat go through more than one stage (a
-    report with a row per product line repeats an id in one stage)."""
+    report with a row per product line repeats an id in one stage) while keeping one creation
+    date, where the export has one (deals that share a name were created apart: renewals)."""
 
-    def history(id_col: str, stage_col: str) -> bool:
+    def history(id_col: str, stage_col: str, created: str | None) -> bool:
         if id_col not in frame or stage_col not in frame or frame.empty:
             return False
         ids = frame[id_col].astype(str).str.strip()
         repeated = ids.duplicated(keep=False) & (ids != "")
         if repeated.mean() < 0.3:
             return False
-        stages = frame.loc[repeated, stage_col].groupby(ids[repeated]).nunique()
-        return bool((stages > 1).mean() > 0.5)
+        group = frame.loc[repeated].groupby(ids[repeated])
+        moves = bool((group[stage_col].nunique() > 1).mean() > 0.5)
+        if created is None or created not in frame:
+            return moves
+        return moves and bool((group[created].nunique() == 1).mean() > 0.5)
 
     return history
 
