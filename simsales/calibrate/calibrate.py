@@ -975,8 +975,10 @@ def _won_shift(w: WonMonths | None) -> WinShift | None:
     log r / sqrt(phi (1 / O_recent + 1 / O_before))``, where ``phi`` (at least 1) is the
     months' Pearson dispersion about the history's level, so the month-to-month noise is not
     read as a shift. A shift at ``DRIFT_LEVEL`` (two-sided) sets the chance to win at the
-    recent level, ``r`` times the history's rates, in whose ``E`` the recent months weigh
-    their share; it needs six whole months before them (a quarter cycle's two turns)."""
+    recent level: the exit rates were fitted on every month, so the factor on them is ``O_recent
+    / E_recent`` (the E summing to the O), its log's variance taken as the test's (a little
+    more than its own). It needs six whole months before the recent ones (a quarter cycle's two
+    turns)."""
     if w is None or len(w.months) < SHIFT_MONTHS + 6 or w.age_expected.sum() <= 0:
         return None
     o, e = w.age_observed, w.age_expected * (w.age_observed.sum() / w.age_expected.sum())

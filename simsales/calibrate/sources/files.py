@@ -123,14 +123,18 @@ def read_table(
         raise ScenarioError(
             [Problem(f"not a CSV or .xlsx file under {MAX_BYTES:,} bytes", file=str(path))]
         )
-    head = path.read_bytes()[:512] if path.is_file() else b""
+    with path.open("rb") as f:
+        head = f.read(512)
     legacy = head.startswith(_OLE2) or re.match(rb"\s*<(?:!doctype\s+)?(?:html|table)", head, re.I)
     if legacy or path.suffix.lower() == ".xls":
+        web = legacy and not head.startswith(_OLE2)
         kind = (
-            "a web page" if legacy and not head.startswith(_OLE2) else "an Excel 97-2003 workbook"
+            'a web page (HTML, as some CRMs save an "Excel" export)'
+            if web
+            else "an Excel 97-2003 workbook (.xls)"
         )
         raise ScenarioError([Problem(
-            f"{kind} (.xls) cannot be read", file=str(path),
+            f"{kind} cannot be read", file=str(path),
             hint="open it in Excel and save it as .xlsx, or as CSV UTF-8",
         )])  # fmt: skip
     sheets: list[str] = []  # a workbook's: which sheets were read
