@@ -60,10 +60,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                "成交时间"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
                 "Changed At", "Change Date", "Changed On", "Stage Change Date", "Timestamp",
-                "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间",
-                # a history's own time of the change, only where ids repeat (see recognise)
-                "Edit Date", "Last Modified", "Last Modified Date", "Modified Time",
-                "Modified Date", "Modified On", "Date Changed", "修改时间", "最后修改时间"),
+                "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间"),
     "outcome": ("Outcome", "Result", "结果"),
     "from_stage": ("From Stage", "Old Stage", "Previous Stage", "变更前阶段", "原阶段", "旧阶段",
                    "原状态"),
@@ -100,6 +97,11 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "team": ("Sales Team", "Team", "Business Unit", "销售团队", "团队", "所属部门", "部门"),
     "segment": ("Segment", "Customer Segment", "Market Segment", "客户分类", "细分市场"),
 }
+# a row's last edit, the time of the change in a stage history (where ids repeat through
+# several stages, see recognise); in a one-row-per-deal export it is no stage's entry
+EDITED: tuple[str, ...] = ("Edit Date", "Last Modified", "Last Modified Date", "Modified Time",
+                           "Modified Date", "Modified On", "Date Changed", "修改时间",
+                           "最后修改时间")
 # names a deal's title goes by: its id when the export has no id column
 TITLES: tuple[str, ...] = ("Deal Name", "Opportunity Name", "Deal Title", "Title", "Name",
                            "Topic", "Opportunity", "Deal", "商机名称", "业务机会名称",
@@ -187,11 +189,13 @@ def recognise(
         columns.pop("currency")  # the local amounts' currency: not the converted one's
     if "stage" not in columns and "status" in columns:
         columns["stage"] = columns.pop("status")  # a status alone is the stage: open/won/lost
-    changes = "entered" in columns and (
-        "closed" not in columns
-        or (history is not None and "id" in columns and isinstance(columns.get("stage"), str)
-            and history(str(columns["id"]), str(columns["stage"]), _one(columns, "created")))
+    repeats = (
+        history is not None and "id" in columns and isinstance(columns.get("stage"), str)
+        and history(str(columns["id"]), str(columns["stage"]), _one(columns, "created"))
     )  # fmt: skip
+    if repeats and "entered" not in columns and (edited := take("entered", EDITED)) is not None:
+        columns["entered"] = edited
+    changes = "entered" in columns and ("closed" not in columns or repeats)
     if changes:
         for f in ("status", "engaged", "lost_reason"):  # a row per change: its time says when
             columns.pop(f, None)
