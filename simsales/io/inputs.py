@@ -23,7 +23,7 @@ import io
 import itertools
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime, time
@@ -271,26 +271,36 @@ def sheet_table(data: bytes, name: str, nrows: int | None = None) -> tuple[list[
 
 
 def workbook_table(
-    data: bytes, name: str, nrows: int | None = None
+    data: bytes,
+    name: str,
+    nrows: int | None = None,
+    score: Callable[[list[str]], int] | None = None,
 ) -> tuple[list[list[str]], int, list[str]]:
-    """An export's table from a workbook of several sheets: the visible sheet with the most rows
-    (the first on a tie: a summary or a hidden list of picklist values is not the data), and
-    after it every other visible sheet with the same header, in the workbook's order (one sheet
-    per year), as one table. Its rows as :func:`sheet_table` gives them, the title rows above
-    the header, and notes: which sheet was read, which were appended and at which lines."""
+    """An export's table from a workbook of several sheets: the visible sheet whose header
+    ``score`` rates highest (the columns it recognises), then the one with the most rows (the
+    first on a tie: a summary or a hidden list of picklist values is not the data), and after
+    it every other visible sheet with the same header, in the workbook's order (one sheet per
+    year), as one table. Its rows as :func:`sheet_table` gives them, the title rows above the
+    header, and notes: which sheet was read, which were appended and at which lines."""
     book = _workbook(data, name)
     try:
         sheets = [w for w in book.worksheets if w.sheet_state == "visible"] or book.worksheets[:1]
         tables = {w.title: _sheet_rows(w, nrows) for w in sheets}
     finally:
         book.close()
-    main = max(sheets, key=lambda w: len(tables[w.title][0]))
+
+    def rank(w: Any) -> tuple[int, int]:
+        rows = tables[w.title][0]
+        return (score(rows[0]) if score is not None and rows else 0), len(rows)
+
+    main = max(sheets, key=rank)
     (rows, at) = tables[main.title]
     if not rows or not rows[0]:
         raise ScenarioError([Problem(f"sheet {main.title!r} is empty", file=name, line=1)])
     notes = []
     if len(book.worksheets) > 1:
-        notes.append(f"sheet {main.title!r} read (the visible sheet with the most rows)")
+        why = "names the most deal fields in its header, then has " if score is not None else "has "
+        notes.append(f"sheet {main.title!r} read (of the visible sheets, it {why}the most rows)")
     same = [w.title for w in sheets if w is not main and tables[w.title][0][:1] == rows[:1]]
     for title in same:
         more, above = tables[title]

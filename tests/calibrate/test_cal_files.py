@@ -205,8 +205,9 @@ def test_one_export_in_every_encoding_and_xlsx_calibrates_alike(tmp_path: Path) 
 
 def test_excel_unicode_text_and_workbooks_of_several_sheets(tmp_path: Path) -> None:
     """Excel's "Unicode Text" (UTF-16, tab-separated) reads like the CSV; a workbook's table is
-    its visible sheet with the most rows (not a hidden list or a summary), with the other
-    sheets of the same header appended (one per year), each said."""
+    its visible sheet whose header names the most deal fields, then with the most rows (not a
+    hidden list, a summary or a longer list of accounts), with the other sheets of the same
+    header appended (one per year), each said."""
     rows = _chinese(opportunity_rows(truth(), "2021-03-31", seed=1))
     base = tmp_path / "utf8.csv"
     rows.to_csv(base, index=False)
@@ -223,12 +224,18 @@ def test_excel_unicode_text_and_workbooks_of_several_sheets(tmp_path: Path) -> N
         pd.DataFrame({"summary": ["deals", "won"], "n": [1, 2]}).to_excel(
             xl, sheet_name="Summary", index=False
         )
+        accounts = pd.DataFrame({"Account Name": [f"A{i}" for i in range(3 * len(rows))],
+                                 "Industry": "Retail"})  # fmt: skip
+        accounts.to_excel(xl, sheet_name="Accounts", index=False)  # more rows, not the deals
         rows.iloc[:half].to_excel(xl, sheet_name="2020", index=False)
         rows.iloc[half:].to_excel(xl, sheet_name="2021", index=False)
         xl.book["Lists"].sheet_state = "hidden"
     assert _scenario(book) == want
     notes = [i.message for i in read_history(book).report.issues if i.rule == "sheets"]
-    assert notes[0] == "sheet '2021' read (the visible sheet with the most rows)"
+    assert notes[0] == (
+        "sheet '2021' read (of the visible sheets, it names the most deal fields in its "
+        "header, then has the most rows)"
+    )
     assert notes[1].startswith("sheet '2020' has the same header: its rows appended as lines")
 
 

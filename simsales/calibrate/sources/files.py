@@ -29,8 +29,9 @@ numbers are the sheet's row numbers (the header is line 1), as in a CSV. In eith
 the header that have one cell at most (a report's title, a blank line) are left out: the header
 is the first of the first ten rows with two or more cells when the first row has one at most;
 the frame's index then starts at the number left out (line = index + 2 still), and
-``attrs["title_rows"]`` says how many. A workbook's table is its visible sheet with the most
-rows, and the other visible sheets with the same header appended (``attrs["sheets"]`` says
+``attrs["title_rows"]`` says how many. A workbook's table is its visible sheet whose header names
+the most deal fields (then the one with the most rows), and the other visible sheets with the
+same header appended (``attrs["sheets"]`` says
 which; :func:`simsales.io.inputs.workbook_table`).
 """
 
@@ -43,6 +44,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from simsales.calibrate.headers import recognise
 from simsales.errors import Problem, ScenarioError
 from simsales.io.inputs import title_rows, workbook_table
 
@@ -139,7 +141,9 @@ def read_table(
         )])  # fmt: skip
     sheets: list[str] = []  # a workbook's: which sheets were read
     if path.suffix.lower() in EXCEL:  # at: rows above the header (a report's title)
-        (header, *body), at, sheets = workbook_table(path.read_bytes(), str(path), nrows)
+        (header, *body), at, sheets = workbook_table(
+            path.read_bytes(), str(path), nrows, _deal_fields
+        )
         frame, used = pd.DataFrame(body, columns=header, dtype=str), "xlsx"
     else:
         data = path.read_bytes()
@@ -177,6 +181,12 @@ def read_table(
     if sheets:
         frame.attrs["sheets"] = sheets
     return frame, used
+
+
+def _deal_fields(header: list[str]) -> int:
+    """How many deal fields a header's column names stand for (a workbook's sheets ranked)."""
+    found = recognise(header)
+    return len(found.columns) if found is not None else 0
 
 
 def _fields(line: str) -> list[str]:
