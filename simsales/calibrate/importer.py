@@ -97,7 +97,7 @@ from simsales.calibrate.history import (
     stage_defaults,
     visits_from_path,
 )
-from simsales.calibrate.mapping import label_key
+from simsales.calibrate.mapping import label_key, label_key_plain
 from simsales.calibrate.quality import MAX_EXAMPLES, DataError, DataReport
 from simsales.calibrate.sources.parse import (
     UNITS,
@@ -534,10 +534,17 @@ def _convert(
         elif yen:  # most amounts written ¥: yuan, the users' commoner one
             rows.rec.currency = "CNY"
             why = "most amounts written with ¥; --currency JPY if they are yen"
-        else:  # a Chinese header: a Chinese CRM's export, in yuan
-            chinese = any(_CJK.search(c) for c in rows.rec.names.values())
-            rows.rec.currency = "CNY" if chinese else "USD"
-            why = "no currency code in the export" + (", its header Chinese" if chinese else "")
+        else:  # a Chinese header: a Chinese CRM's export, in yuan (Traditional: Taiwan dollars)
+            header = [c for c in rows.rec.names.values() if _CJK.search(c)]
+            traditional = any(label_key(c) != label_key_plain(c) for c in header)
+            rows.rec.currency = "TWD" if traditional else "CNY" if header else "USD"
+            why = "no currency code in the export" + (
+                ", its header Traditional Chinese (give --currency HKD for Hong Kong dollars)"
+                if traditional
+                else ", its header Chinese"
+                if header
+                else ""
+            )
         report.add("currency", "info", f"values read in {rows.rec.currency} ({why}; --currency "
                    "names the scenario's)", rows=int(value.notna().sum()),
                    examples=[])  # fmt: skip

@@ -50,6 +50,7 @@ __all__ = [
     "Teams",
     "columns_text",
     "label_key",
+    "label_key_plain",
     "load_mapping",
     "resolve_mapping",
 ]
@@ -101,7 +102,13 @@ def label_key(text: object) -> str:
 def _key(text: str) -> str:
     if _HAN.search(text):
         text = _simplified()(text)
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
+    return label_key_plain(text)
+
+
+def label_key_plain(text: object) -> str:
+    """:func:`label_key` without the Traditional-to-Simplified reading (where they differ, the
+    text is written in Traditional characters)."""
+    return "".join(ch for ch in str(text).casefold() if ch.isalnum())
 
 
 @functools.cache

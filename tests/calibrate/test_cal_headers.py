@@ -161,6 +161,7 @@ def test_a_traditional_chinese_export_saved_on_a_taiwan_windows_reads_alike(
     export.to_csv(path, index=False, encoding="cp950")
     h = read_history(path)
     assert "cp950" in next(i for i in h.report.issues if i.rule == "encoding").message
+    assert h.currency == "TWD"  # a Traditional header: Taiwan dollars, said in the report
     note = next(i for i in h.report.issues if i.rule == "columns")
     assert "owner ← '業務員'" in note.message and "engaged ← '建立日期'" in note.message
     got = h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]].sort_index()
@@ -599,25 +600,33 @@ def test_a_history_of_every_fields_changes_reads_its_stage_and_status_changes(
         "New value": log["stage"].str.lower().where(closing, log["stage"]),
         "Time": log["entered_at"],
     })  # fmt: skip
-    other = stage_rows.assign(**{"Field key": "value", "Old value": "1", "New value": "2"})
-    export = pd.concat([stage_rows, other]).sort_values("Time", kind="stable")
-    _same_outcomes(
+    other = stage_rows.assign(**{"Field key": "probability", "Old value": "1", "New value": "2"})
+    value = log["value"].notna()  # the deal's value, set when it closes
+    amounts = log.loc[value, "value"].astype(str)
+    values = stage_rows[value].assign(
+        **{"Field key": "value", "Old value": "", "New value": amounts}
+    )
+    export = pd.concat([stage_rows, other, values]).sort_values("Time", kind="stable")
+    got = _same_outcomes(
         export, tmp_path / "changelog.csv", "field_history", want.loc[log["id"].unique()]
     )
+    won = got["outcome"] == "won"
+    np.testing.assert_allclose(got.loc[won, "value"], want.loc[got.index[won], "value"])
 
 
-def _same_outcomes(export: pd.DataFrame, path: Path, rule: str, want: pd.DataFrame) -> None:
+def _same_outcomes(export: pd.DataFrame, path: Path, rule: str, want: pd.DataFrame) -> pd.DataFrame:
     """``export`` written to ``path`` reads, with a ``rule`` note, to ``want``'s deals (those
     the log has a change of), outcomes and close times (a log without the first stage's entry
     cannot give when a deal opened)."""
     export.to_csv(path, index=False)
     h = read_history(path)
     assert h.report.count(rule) > 0
-    got = h.deals.set_index("deal")[["outcome", "closed"]].sort_index()
+    got = h.deals.set_index("deal")[["outcome", "closed", "value"]].sort_index()
     want = want.sort_index()
     assert list(got.index) == list(want.index) and len(got) > 100
     pd.testing.assert_series_equal(got["outcome"], want["outcome"])
     pd.testing.assert_series_equal(got["closed"], want["closed"])
+    return got
 
 
 def test_deleted_deals_are_left_out_and_said(plain: pd.DataFrame, tmp_path: Path) -> None:

@@ -72,6 +72,11 @@ def read_records(
         if preset not in SOURCES:
             tables = sorted(p.name for p in path.iterdir() if p.suffix.lower() in _TABLES)
             has = f"it has {', '.join(tables[:6])}{' ...' if len(tables) > 6 else ''}; "
+            stems = {Path(t).stem.lower() for t in tables}
+            for needs, beside in (("work_items", "transition_histories"),
+                                  ("tasks", "state_changes")):  # fmt: skip
+                if beside in stems and needs not in stems:
+                    has += f"{beside} needs {needs} beside it; "
             raise ScenarioError(
                 [
                     Problem(

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simsales.calibrate.headers import name_ids, recognise
+from simsales.calibrate.headers import NAMES, TITLES, name_ids, recognise
 from simsales.calibrate.mapping import (
     Catalog,
     ColumnMapping,
@@ -207,7 +207,32 @@ _OLD_VALUE = _keys("Old Value", "Old", "旧值", "原值", "变更前", "变更�
 _STAGE_FIELD = _keys("Stage", "Stage Name", "StageName", "stage_id", "Deal Stage", "dealstage",
                      "Pipeline Stage", "阶段", "销售阶段", "商机阶段")  # fmt: skip
 _STATUS_FIELD = _keys("status", "Deal Status", "状态")
-_CHANGE_TIME = _keys("Time", "Date", "Timestamp", "时间", "日期")
+_CHANGE_TIME = _keys(
+    "Time",
+    "Date",
+    "Timestamp",
+    "时间",
+    "日期",
+    "Edit Date",
+    "Changed At",
+    "Change Date",
+    "Modified Time",
+    "Last Modified",
+    "变更时间",
+    "修改时间",
+)
+_AMOUNT_FIELD = _keys("Amount", "value", "Deal Value", "Opportunity Amount", "金额", "商机金额")
+_CLOSE_FIELD = _keys(
+    "Close Date",
+    "close_time",
+    "expected_close_date",
+    "Expected Close Date",
+    "预计成交日期",
+    "结单日期",
+)
+_CREATED_EVENT = _keys(
+    "Created.", "Created", "Opportunity Created.", "Deal created", "add_time", "创建", "新建"
+)
 
 
 def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
@@ -231,14 +256,54 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
     )
     kept = frame[stage].drop(columns=field).rename(columns={new: "To Stage", old: "From Stage"})
     time = next((by_key[k] for k in by_key if k in _CHANGE_TIME), None)
-    if time is not None:
+    carried = _carried(frame, field, new, time, stage)
+    for column, values in carried.items():
+        kept[column] = values[stage]
+    if time is not None and label_key(time) in _keys("Time", "Date", "Timestamp", "时间", "日期"):
         kept = kept.rename(columns={time: "Changed At"})
     note = (
         f"a history of field changes ({field}): its {int(stage.sum()):,} stage changes read "
-        f"({new} the stage entered, {old} the one left), {int((~stage).sum()):,} rows of "
-        "other fields left out"
+        f"({new} the stage entered, {old} the one left)"
+        + (f", {' and '.join(carried)} as of each change from their own rows" if carried else "")
+        + f"; {int((~stage).sum()):,} rows of other fields left out"
     )
     return kept, [("field_history", note)]
+
+
+def _carried(
+    frame: pd.DataFrame, field: str, new: str, time: str | None, stage: pd.Series
+) -> dict[str, pd.Series]:
+    """A field history's other fields a stage change needs, as of each row: the deal's amount
+    and close date (the last change of each at or before it) and its creation time (its
+    "Created." row), as columns named so the header recognises them; none without a time
+    and an id column, or where the export already has such a column."""
+    by_key = {label_key(c): c for c in frame.columns}
+    ident = next((by_key[k] for n in (*NAMES["id"], *TITLES)
+                  if isinstance(n, str) and (k := label_key(n)) in by_key), None)  # fmt: skip
+    if time is None or ident is None:
+        return {}
+    text = frame[time].astype(str)
+    at = parse_times(text, None, None, year_last_order(text))
+    kind = frame[field].map(label_key)
+    deal = frame[ident].astype(str)
+    out: dict[str, pd.Series] = {}
+    for column, fields in (("Amount", _AMOUNT_FIELD), ("Close Date", _CLOSE_FIELD)):
+        changes = kind.isin(fields) & at.notna()
+        if not changes.any() or label_key(column) in by_key:
+            continue
+        log = pd.DataFrame({"deal": deal[changes], "at": at[changes], "v": frame.loc[changes, new]})
+        rows = pd.DataFrame({"deal": deal, "at": at, "i": np.arange(len(frame))})[at.notna()]
+        joined = pd.merge_asof(rows.sort_values("at"), log.sort_values("at"), on="at",
+                               by="deal", direction="backward")  # fmt: skip
+        values = pd.Series("", index=frame.index, dtype=object)
+        values.iloc[joined["i"].to_numpy()] = joined["v"].fillna("").to_numpy()
+        out[column] = values
+    created = kind.isin(_CREATED_EVENT) & at.notna()
+    if created.any() and not any(label_key(n) in by_key for n in NAMES["created"]
+                                 if isinstance(n, str)):  # fmt: skip
+        first = text[created].groupby(deal[created]).first()
+        out["Created Date"] = deal.map(first).fillna("")
+    return out
 
 
 # a deal's closed and won flags (HubSpot's Is closed / Is Closed Won, Salesforce's Closed / Won
