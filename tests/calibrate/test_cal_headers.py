@@ -113,19 +113,11 @@ def test_a_chinese_crm_export_with_a_status_and_names_for_ids(
 ) -> None:
     """纷享销客 / 销售易 style, saved on Chinese Windows: no id column, so the deal's name is its
     id, and two different deals that share a name stay two deals."""
-    outcome = _outcome(plain)
     names = "项目" + plain["opportunity_id"]
     names.iloc[1] = names.iloc[0]  # two deals, one name
-    export = pd.DataFrame({
-        "商机名称": names,
-        "客户名称": plain["account"],
-        "商机金额": plain["close_value"],
-        "销售阶段": plain["pipeline_stage"].map(dict(zip(STAGES, CN_STAGES, strict=True))),
-        "商机状态": outcome.map({"open": "进行中", "won": "赢单", "lost": "输单"}),
-        "结单日期": plain["close_date"].str.replace("-", "/"),
-        "创建时间": plain["engage_date"],
-        "负责人": plain["sales_agent"],
-    })  # fmt: skip
+    heads = ("商机名称", "客户名称", "商机金额", "销售阶段", "商机状态", "结单日期", "创建时间",
+             "负责人")  # fmt: skip
+    export = _chinese_crm(plain, names, heads, CN_STAGES, ("进行中", "赢单", "输单"))
     path = tmp_path / "商机.csv"
     export.to_csv(path, index=False, encoding="gb18030")
     h = read_history(path)
@@ -144,19 +136,10 @@ def test_a_traditional_chinese_export_saved_on_a_taiwan_windows_reads_alike(
 ) -> None:
     """Big5 (code page 950), Traditional characters and Taiwan's words: the headers, the stage
     and status labels match the Simplified defaults."""
-    outcome = _outcome(plain)
-    export = pd.DataFrame({
-        "商機編號": plain["opportunity_id"],
-        "客戶名稱": plain["account"],
-        "商機金額": plain["close_value"],
-        "銷售階段": plain["pipeline_stage"].map(dict(zip(STAGES, ["初步接洽", "需求確認",
-                                                               "方案報價", "商務談判"],
-                                                           strict=True))),
-        "商機狀態": outcome.map({"open": "進行中", "won": "贏單", "lost": "輸單"}),
-        "結案日期": plain["close_date"].str.replace("-", "/"),
-        "建立日期": plain["engage_date"],
-        "業務員": plain["sales_agent"],
-    })  # fmt: skip
+    heads = ("商機編號", "客戶名稱", "商機金額", "銷售階段", "商機狀態", "結案日期", "建立日期",
+             "業務員")  # fmt: skip
+    stages = ["初步接洽", "需求確認", "方案報價", "商務談判"]
+    export = _chinese_crm(plain, plain["opportunity_id"], heads, stages, ("進行中", "贏單", "輸單"))
     path = tmp_path / "商機.csv"
     export.to_csv(path, index=False, encoding="cp950")
     h = read_history(path)
@@ -166,6 +149,24 @@ def test_a_traditional_chinese_export_saved_on_a_taiwan_windows_reads_alike(
     assert "owner ← '業務員'" in note.message and "engaged ← '建立日期'" in note.message
     got = h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]].sort_index()
     _same(got, _reference(plain, tmp_path))
+
+
+def _chinese_crm(
+    plain: pd.DataFrame,
+    ids: pd.Series,
+    heads: tuple[str, ...],
+    stages: list[str],
+    status: tuple[str, str, str],
+) -> pd.DataFrame:
+    """The plain export as a Chinese CRM writes it, in the given column names (id, account,
+    amount, stage, status, close, created, owner), stage names and open / won / lost words."""
+    columns = (
+        ids, plain["account"], plain["close_value"],
+        plain["pipeline_stage"].map(dict(zip(STAGES, stages, strict=True))),
+        _outcome(plain).map(dict(zip(("open", "won", "lost"), status, strict=True))),
+        plain["close_date"].str.replace("-", "/"), plain["engage_date"], plain["sales_agent"],
+    )  # fmt: skip
+    return pd.DataFrame(dict(zip(heads, columns, strict=True)))
 
 
 def test_a_dynamics_export_takes_the_actual_close_and_revenue() -> None:
