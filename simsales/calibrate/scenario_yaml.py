@@ -310,7 +310,8 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
             f"{c.win_shift.factor:.2f}x what the exit rates expect (z = {c.win_shift.z:+.1f}): "
             "each age-based stage's won share of its decisions times it;"
             if c.win_shift
-            else "as the history's (no shift in the last three months at 0.01);"
+            else "as the history's (no shift of the last three months found at 0.01, or"
+            " fewer than nine whole months to test one);"
         ),
         "- uncertainty: per-replication multipliers, lognormal of mean 1; variance of the log =",
         "  sampling variance of the pooled estimate (win odds: binomial 1 / (N p (1 - p)) of",
