@@ -582,15 +582,21 @@ def _forward(h: History, stage: str) -> set[str]:
     return {"won", *later}
 
 
+def _kaplan_meier(v: pd.DataFrame) -> EmpiricalFit:
+    """The stage's visits' time in stage, by Kaplan-Meier with open visits censored and late
+    entry (:func:`simsales.calibrate.fit.fit_empirical`)."""
+    return fit_empirical(
+        v["days"].to_numpy(dtype=np.float64),
+        (v["to"] != "").to_numpy(),
+        v["entry"].to_numpy(dtype=np.float64),
+    )
+
+
 def _observed(v: pd.DataFrame) -> EmpiricalFit | None:
     """The stage's Kaplan-Meier time in stage (the median the report gives: a lognormal's is
     biased where times are not lognormal), or None where it cannot be formed."""
     try:
-        return fit_empirical(
-            v["days"].to_numpy(dtype=np.float64),
-            (v["to"] != "").to_numpy(),
-            v["entry"].to_numpy(dtype=np.float64),
-        )
+        return _kaplan_meier(v)
     except SimsalesError:
         return None
 
@@ -604,7 +610,7 @@ def _stage_duration(
     gap = v["days"].to_numpy(dtype=np.float64)
     try:
         if durations == "empirical":
-            return fit_empirical(gap, done, v["entry"].to_numpy(dtype=np.float64))
+            return _kaplan_meier(v)
         if h.date_only:
             w, now = 0.5, ((t - v["entered"]) / day + 0.5).to_numpy(dtype=np.float64)
         else:
@@ -623,7 +629,7 @@ def _stage_duration(
             "any deal was seen in it: its Kaplan-Meier distribution is used instead",
             rows=int(done.sum()),
         )  # fmt: skip
-        return fit_empirical(gap, done, v["entry"].to_numpy(dtype=np.float64))
+        return _kaplan_meier(v)
     except SimsalesError as exc:
         raise SimsalesError(f"stage {v['stage'].iloc[0]} as of {t.date()}: {exc}") from None
 

@@ -97,7 +97,7 @@ from simsales.calibrate.history import (
     stage_defaults,
     visits_from_path,
 )
-from simsales.calibrate.mapping import label_key, label_key_plain
+from simsales.calibrate.mapping import label_key, label_key_plain, label_keys
 from simsales.calibrate.quality import MAX_EXAMPLES, DataError, DataReport
 from simsales.calibrate.sources.parse import (
     UNITS,
@@ -118,8 +118,8 @@ __all__ = ["Records", "build_history", "export_end", "read_csv_header", "read_hi
 MAX_VALUE = 1e15  # an amount at or above it is not one (see _values)
 ENTERED_LATE_DAYS = 7  # a close this much before the creation is a deal entered after it closed
 _CJK = re.compile("[\u4e00-\u9fff]")
-_TITLE_KEYS = frozenset(map(label_key, TITLES))  # a deal's name, not its id
-_DELETED = frozenset(map(label_key, ("Deleted", "Removed", "已删除", "删除")))  # status words
+_TITLE_KEYS = label_keys(*TITLES)  # a deal's name, not its id
+_DELETED = label_keys("Deleted", "Removed", "已删除", "删除")  # status words
 # words of a label that closes a deal (as label keys): an open label with one is reported
 _CLOSING = ("lost", "won", "closed", "cancel", "dead", "reject", "declin", "abandon", "disqualif",
             "churn", "fail", "失败", "丢单", "输单", "赢单", "关闭", "取消", "无效", "放弃", "终止",

@@ -51,6 +51,7 @@ __all__ = [
     "columns_text",
     "label_key",
     "label_key_plain",
+    "label_keys",
     "load_mapping",
     "resolve_mapping",
 ]
@@ -103,6 +104,11 @@ def _key(text: str) -> str:
     if _HAN.search(text):
         text = _simplified()(text)
     return label_key_plain(text)
+
+
+def label_keys(*names: str) -> frozenset[str]:
+    """The keys of several spellings (:func:`label_key`), to test a label against them."""
+    return frozenset(map(label_key, names))
 
 
 def label_key_plain(text: object) -> str:

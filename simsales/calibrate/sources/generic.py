@@ -21,6 +21,7 @@ from simsales.calibrate.mapping import (
     Teams,
     columns_text,
     label_key,
+    label_keys,
     load_mapping,
     resolve_mapping,
 )
@@ -194,20 +195,21 @@ def _fits_field(frame: pd.DataFrame, fmt: str | None = None) -> Callable[[str, s
     return fits
 
 
-def _keys(*names: str) -> frozenset[str]:
-    return frozenset(map(label_key, names))
+def _by_key(frame: pd.DataFrame) -> dict[str, str]:
+    """The frame's columns by their label keys (names compared as labels are)."""
+    return {label_key(c): c for c in frame.columns}
 
 
 # a field history (Salesforce's Opportunity Field History, Pipedrive's changelog): one row per
 # change of any field, the field named in a column, its old and new values in two more
-_FIELD = _keys("Field / Event", "Field", "Field Name", "Field key", "Changed Field", "字段",
+_FIELD = label_keys("Field / Event", "Field", "Field Name", "Field key", "Changed Field", "字段",
                "变更字段", "字段名称")  # fmt: skip
-_NEW_VALUE = _keys("New Value", "New", "新值", "变更后", "变更后的值")
-_OLD_VALUE = _keys("Old Value", "Old", "旧值", "原值", "变更前", "变更前的值")
-_STAGE_FIELD = _keys("Stage", "Stage Name", "StageName", "stage_id", "Deal Stage", "dealstage",
+_NEW_VALUE = label_keys("New Value", "New", "新值", "变更后", "变更后的值")
+_OLD_VALUE = label_keys("Old Value", "Old", "旧值", "原值", "变更前", "变更前的值")
+_STAGE_FIELD = label_keys("Stage", "Stage Name", "StageName", "stage_id", "Deal Stage", "dealstage",
                      "Pipeline Stage", "阶段", "销售阶段", "商机阶段")  # fmt: skip
-_STATUS_FIELD = _keys("status", "Deal Status", "状态")
-_CHANGE_TIME = _keys(
+_STATUS_FIELD = label_keys("status", "Deal Status", "状态")
+_CHANGE_TIME = label_keys(
     "Time",
     "Date",
     "Timestamp",
@@ -221,8 +223,10 @@ _CHANGE_TIME = _keys(
     "变更时间",
     "修改时间",
 )
-_AMOUNT_FIELD = _keys("Amount", "value", "Deal Value", "Opportunity Amount", "金额", "商机金额")
-_CLOSE_FIELD = _keys(
+_AMOUNT_FIELD = label_keys(
+    "Amount", "value", "Deal Value", "Opportunity Amount", "金额", "商机金额"
+)
+_CLOSE_FIELD = label_keys(
     "Close Date",
     "close_time",
     "expected_close_date",
@@ -230,7 +234,7 @@ _CLOSE_FIELD = _keys(
     "预计成交日期",
     "结单日期",
 )
-_CREATED_EVENT = _keys(
+_CREATED_EVENT = label_keys(
     "Created.", "Created", "Opportunity Created.", "Deal created", "add_time", "创建", "新建"
 )
 
@@ -240,7 +244,7 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
     the stage, or the status with a won or lost new value), their new value as the stage
     entered and the old as the one left (``To Stage``, ``From Stage``), a bare ``Time`` column
     as the time of the change; said in the note."""
-    by_key = {label_key(c): c for c in frame.columns}
+    by_key = _by_key(frame)
     field = next((by_key[k] for k in by_key if k in _FIELD), None)
     new = next((by_key[k] for k in by_key if k in _NEW_VALUE), None)
     old = next((by_key[k] for k in by_key if k in _OLD_VALUE), None)
@@ -250,16 +254,18 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
     if not stage.any():
         return frame, []
     # a win or a loss written as a change of the deal's status (Pipedrive), not of its stage
-    closes = _keys(*Labels().won, *Labels().lost)
+    closes = label_keys(*Labels().won, *Labels().lost)
     stage |= frame[field].map(label_key).isin(_STATUS_FIELD) & frame[new].map(label_key).isin(
         closes
     )
     kept = frame[stage].drop(columns=field).rename(columns={new: "To Stage", old: "From Stage"})
     time = next((by_key[k] for k in by_key if k in _CHANGE_TIME), None)
-    carried = _carried(frame, field, new, time, stage)
+    carried = _carried(frame, by_key, field, new, time)
     for column, values in carried.items():
         kept[column] = values[stage]
-    if time is not None and label_key(time) in _keys("Time", "Date", "Timestamp", "时间", "日期"):
+    if time is not None and label_key(time) in label_keys(
+        "Time", "Date", "Timestamp", "时间", "日期"
+    ):
         kept = kept.rename(columns={time: "Changed At"})
     note = (
         f"a history of field changes ({field}): its {int(stage.sum()):,} stage changes read "
@@ -271,13 +277,13 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
 
 
 def _carried(
-    frame: pd.DataFrame, field: str, new: str, time: str | None, stage: pd.Series
+    frame: pd.DataFrame, by_key: dict[str, str], field: str, new: str, time: str | None
 ) -> dict[str, pd.Series]:
     """A field history's other fields a stage change needs, as of each row: the deal's amount
     and close date (the last change of each at or before it) and its creation time (its
     "Created." row), as columns named so the header recognises them; none without a time
-    and an id column, or where the export already has such a column."""
-    by_key = {label_key(c): c for c in frame.columns}
+    and an id column, or where the export already has such a column (``by_key``: the
+    frame's columns by their label keys)."""
     ident = next((by_key[k] for n in (*NAMES["id"], *TITLES)
                   if isinstance(n, str) and (k := label_key(n)) in by_key), None)  # fmt: skip
     if time is None or ident is None:
@@ -310,17 +316,17 @@ def _carried(
 # checkboxes): won where both are true, lost where only the first is
 _FLAGS = ((("Is closed", "hs_is_closed"), ("Is Closed Won", "hs_is_closed_won")),
           (("Closed", "IsClosed", "Is Closed"), ("Won", "IsWon", "Is Won")))  # fmt: skip
-_TRUE = _keys("true", "yes", "y", "1", "是", "x", "checked")
-_FALSE = _keys("false", "no", "n", "0", "否", "")
+_TRUE = label_keys("true", "yes", "y", "1", "是", "x", "checked")
+_FALSE = label_keys("false", "no", "n", "0", "否", "")
 
 
 def _closed_flags(frame: pd.DataFrame) -> tuple[pd.Series, str] | None:
     """``won`` / ``lost`` / ``open`` from a pair of closed and won flag columns whose every
     cell is a true or false, and the columns' names (None without such a pair)."""
-    by_key = {label_key(c): c for c in frame.columns}
+    by_key = _by_key(frame)
     for closed_names, won_names in _FLAGS:
-        closed = next((by_key[k] for k in _keys(*closed_names) if k in by_key), None)
-        won = next((by_key[k] for k in _keys(*won_names) if k in by_key), None)
+        closed = next((by_key[k] for k in label_keys(*closed_names) if k in by_key), None)
+        won = next((by_key[k] for k in label_keys(*won_names) if k in by_key), None)
         if closed is None or won is None:
             continue
         keys = {c: frame[c].astype(str).map(label_key) for c in (closed, won)}
@@ -393,7 +399,7 @@ def _line_items(
     with the largest total (the first on a tie). A grouped report writes the deal on its first
     line only: a row whose deal fields are all blank but its line columns are not is a line of
     the deal above. Said in the note."""
-    by_key = {label_key(c): c for c in frame.columns}
+    by_key = _by_key(frame)
     mapped = {c for v in m.columns.values() for c in ([v] if isinstance(v, str) else v)}
     line_cols = [by_key[k] for k in _LINE_COLUMNS if k in by_key and by_key[k] not in mapped]
     if m.shape != "opportunities" or "id" not in rows or not line_cols or rows.empty:
