@@ -1016,7 +1016,9 @@ class _Block:
         # follow times within a replication; span above twice every time), else by the ranks
         t_event = self.times[event]
         joint = _joint(part, t_event)
-        order = np.argsort(joint)
+        # stable: the same permutation where sums are distinct (ties are re-sorted below), and
+        # faster on the runs of rows each step of trajectories() appends in replication order
+        order = np.argsort(joint, kind="stable")
         if (joint[order][1:] == joint[order][:-1]).any():  # an instant shared: ranks decide
             order = np.argsort(part * self.events.n + self.order[event])  # ranks are unique
         deal, stage = self.v_deal[order], self.v_stage[order]
@@ -1216,7 +1218,7 @@ class _Events:
         n = len(time)
         start = parent < 0
         joint = _joint(rep, time)
-        by = np.argsort(joint)  # any order within equal sums: those are sorted below
+        by = np.argsort(joint, kind="stable")  # equal sums are sorted below (any order here)
         rank = np.empty(n, np.int64)
         rank[by] = np.arange(n)
         k = joint[by]

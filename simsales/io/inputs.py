@@ -285,7 +285,7 @@ def workbook_table(
     book = _workbook(data, name)
     try:
         sheets = [w for w in book.worksheets if w.sheet_state == "visible"] or book.worksheets[:1]
-        tables = {w.title: _sheet_rows(w, nrows) for w in sheets}
+        tables = {w.title: _sheet_rows(w, nrows, score) for w in sheets}
     finally:
         book.close()
 
@@ -324,11 +324,13 @@ def _workbook(data: bytes, name: str) -> Any:
         ) from None
 
 
-def _sheet_rows(sheet: Any, nrows: int | None) -> tuple[list[list[str]], int]:
+def _sheet_rows(
+    sheet: Any, nrows: int | None, score: Callable[[list[str]], int] | None = None
+) -> tuple[list[list[str]], int]:
     """One sheet's header and rows (as :func:`sheet_table`), and its title rows."""
     it = sheet.iter_rows(values_only=True)
     top = [[_sheet_cell(v) for v in row] for row in itertools.islice(it, 10)]
-    at = title_rows([sum(1 for c in row if c) for row in top])
+    at = title_rows(top, score)
     header = top[at] if top else []
     while header and not header[-1]:
         header.pop()
@@ -342,12 +344,19 @@ def _sheet_rows(sheet: Any, nrows: int | None) -> tuple[list[list[str]], int]:
     return (out if header else []), at
 
 
-def title_rows(filled: list[int]) -> int:
-    """How many rows above a table's header are a title: with ``filled`` the non-blank cells of
-    its first rows, the first row with two or more when the first has one at most (else 0)."""
-    if not filled or filled[0] >= 2:
-        return 0
-    return next((i for i, n in enumerate(filled) if n >= 2), 0)
+def title_rows(top: list[list[str]], score: Callable[[list[str]], int] | None = None) -> int:
+    """How many of a table's first rows ``top`` are above its header. The header is the first
+    row with two or more non-blank cells when the first has one at most (a report's title, a
+    blank line), else the first row; but with ``score`` (how many deal fields a row's cells
+    name), a row further down that names more of them is the header (above it, a row of merged
+    group captions such as "Deal | | Dates |" has two cells and names none)."""
+    filled = [sum(1 for c in row if c.strip()) for row in top]
+    at = 0 if not filled or filled[0] >= 2 else next((i for i, n in enumerate(filled) if n >= 2), 0)
+    if score is None or not top:
+        return at
+    scores = [score(row) for row in top]
+    best = max(range(len(top)), key=lambda i: (scores[i], -i))
+    return best if scores[best] > scores[at] else at
 
 
 def _sheet_cell(value: Any) -> str:

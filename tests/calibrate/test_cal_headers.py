@@ -83,6 +83,37 @@ def test_a_pipedrive_export_reads_like_its_plain_form(plain: pd.DataFrame, tmp_p
     _same(got, _reference(plain, tmp_path))
 
 
+def test_a_row_of_group_captions_above_the_header_is_left_out(
+    plain: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Excel reports put merged captions over groups of columns ("Deal", "Dates"): that row
+    has two cells, so it is no title, but the row under it names the deal fields."""
+    export = pd.DataFrame({
+        "Deal Name": plain["opportunity_id"], "Stage": plain["deal_stage"],
+        "Amount": plain["close_value"], "Created": plain["engage_date"],
+        "Close Date": plain["close_date"],
+    })  # fmt: skip
+    captions = ["Deal", "", "", "Dates", ""]
+    csv_path = tmp_path / "grouped.csv"
+    csv_path.write_text(",".join(captions) + "\n" + export.to_csv(index=False))
+    xlsx_path = tmp_path / "grouped.xlsx"
+    with pd.ExcelWriter(xlsx_path) as book:
+        pd.DataFrame([["Pipeline report"], captions]).to_excel(book, index=False, header=False)
+        export.to_excel(book, index=False, startrow=2)
+    want = _deals_of(tmp_path / "flat.csv", export)
+    for path, line in ((csv_path, 2), (xlsx_path, 3)):
+        h = read_history(path)
+        note = next(i for i in h.report.issues if i.rule == "title_rows").message
+        assert f"header is on line {line}" in note, note
+        got = h.deals.set_index("deal")[["outcome", "opened", "closed", "value"]].sort_index()
+        pd.testing.assert_frame_equal(got, want)
+
+
+def _deals_of(path: Path, export: pd.DataFrame) -> pd.DataFrame:
+    export.to_csv(path, index=False)
+    return _deals(path)
+
+
 def test_a_zoho_export_reads_like_its_plain_form(plain: pd.DataFrame, tmp_path: Path) -> None:
     outcome = _outcome(plain)
     stage = plain["pipeline_stage"].where(outcome == "open", plain["deal_stage"])
@@ -613,6 +644,39 @@ def test_a_history_of_every_fields_changes_reads_its_stage_and_status_changes(
     )
     won = got["outcome"] == "won"
     np.testing.assert_allclose(got.loc[won, "value"], want.loc[got.index[won], "value"])
+
+
+def test_a_deal_created_and_never_moved_is_open_in_the_stage_deals_start_in(
+    changes: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Salesforce's field history writes a deal's creation ("Created.") and then its changes:
+    a deal created and not yet moved has no stage change, and was left out."""
+    want = _history_reference(changes, tmp_path)
+    log = _transitions(changes)
+    first = changes.groupby("id", sort=False).first().reset_index()
+    export = pd.concat([
+        pd.DataFrame({"Opportunity ID": first["id"], "Field / Event": "Created.",
+                      "Old Value": "", "New Value": "", "Edit Date": first["entered_at"]}),
+        pd.DataFrame({"Opportunity ID": log["id"], "Field / Event": "Stage",
+                      "Old Value": _crm_stage(log["previous"]),
+                      "New Value": _crm_stage(log["stage"]), "Edit Date": log["entered_at"]}),
+    ]).sort_values("Edit Date", kind="stable")  # fmt: skip
+    path = tmp_path / "field_history.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    got = h.deals.set_index("deal").sort_index()
+    assert list(got.index) == list(want.index)  # every deal, the unmoved ones too
+    unmoved = sorted(set(first["id"]) - set(log["id"]))
+    assert len(unmoved) > 20 and (want.loc[unmoved, "outcome"] == "open").all()
+    # most deals' first change leaves the first stage: that is where an unmoved deal is
+    starts = log.groupby("id")["previous"].first().value_counts()
+    assert (got.loc[unmoved, "stage"] == starts.index[0]).all()
+    assert f"{len(unmoved)} deal(s) created and never moved" in next(
+        i.message for i in h.report.issues if i.rule == "field_history"
+    )
+    pd.testing.assert_series_equal(got["outcome"], want["outcome"])
+    pd.testing.assert_series_equal(got["closed"], want["closed"])
+    pd.testing.assert_series_equal(got["opened"], want["opened"])  # from the creation rows
 
 
 def _same_outcomes(export: pd.DataFrame, path: Path, rule: str, want: pd.DataFrame) -> pd.DataFrame:

@@ -26,9 +26,11 @@ returned, to be reported.
 ``.xlsx`` / ``.xlsm`` files are read with openpyxl: its sheet (below), its first row the header;
 dates become ISO text and whole numbers lose their ``.0``, so cells parse like CSV text. Line
 numbers are the sheet's row numbers (the header is line 1), as in a CSV. In either, rows above
-the header that have one cell at most (a report's title, a blank line) are left out: the header
-is the first of the first ten rows with two or more cells when the first row has one at most;
-the frame's index then starts at the number left out (line = index + 2 still), and
+the header are left out: a report's title or a blank line (the header is the first of the first
+ten rows with two or more cells when the first row has one at most), and a row of merged group
+captions (a row among the first ten that names more deal fields is the header;
+:func:`simsales.io.inputs.title_rows`); the frame's index then starts at the number left out
+(line = index + 2 still), and
 ``attrs["title_rows"]`` says how many. A workbook's table is its visible sheet whose header names
 the most deal fields (then the one with the most rows), and the other visible sheets with the
 same header appended (``attrs["sheets"]`` says
@@ -163,7 +165,7 @@ def read_table(
         text = text.removeprefix("\ufeff")
         try:
             lines = text.split("\n", 10)[:10]
-            at = title_rows([sum(1 for c in _fields(line) if c.strip()) for line in lines])
+            at = title_rows([_fields(line) for line in lines], _deal_fields)
             if at:
                 text = text.split("\n", at)[at]
             frame = pd.read_csv(

@@ -97,7 +97,7 @@ def read(
     notes += [("sheets", note) for note in frame.attrs.get("sheets", [])]
     if above := frame.attrs.get("title_rows"):
         notes.append(("title_rows", f"the header is on line {above + 1}: the {above} line(s) "
-                      "above it (a report's title) are left out"))  # fmt: skip
+                      "above it (a report's title, group captions) are left out"))  # fmt: skip
     if m.completed:
         notes.append(("columns", "the preset's columns, and by their names: "
                       + columns_text(dict(m.completed))))  # fmt: skip
@@ -263,6 +263,14 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
     carried = _carried(frame, by_key, field, new, time)
     for column, values in carried.items():
         kept[column] = values[stage]
+    born, first = _created_unstaged(frame, by_key, field, old, stage, time)
+    if born.any():  # a new deal not yet moved: in the stage deals start in, since its creation
+        created = frame[born].drop(columns=field)
+        created = created.rename(columns={new: "To Stage", old: "From Stage"})
+        for column, values in carried.items():
+            created[column] = values[born]
+        kept = pd.concat([kept, created.assign(**{"To Stage": first, "From Stage": ""})])
+        kept = kept.sort_index()
     if time is not None and label_key(time) in label_keys(
         "Time", "Date", "Timestamp", "时间", "日期"
     ):
@@ -271,9 +279,52 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
         f"a history of field changes ({field}): its {int(stage.sum()):,} stage changes read "
         f"({new} the stage entered, {old} the one left)"
         + (f", {' and '.join(carried)} as of each change from their own rows" if carried else "")
-        + f"; {int((~stage).sum()):,} rows of other fields left out"
+        + (
+            f"; {int(born.sum()):,} deal(s) created and never moved taken as in {first!r} since"
+            " their creation (the stage deals' first changes leave most often)"
+            if born.any()
+            else ""
+        )
+        + f"; {int((~stage & ~born).sum()):,} rows of other fields left out"
     )
     return kept, [("field_history", note)]
+
+
+def _ident(by_key: dict[str, str]) -> str | None:
+    """The id column (else the name column) of a frame whose columns are ``by_key``."""
+    return next((by_key[k] for n in (*NAMES["id"], *TITLES)
+                 if isinstance(n, str) and (k := label_key(n)) in by_key), None)  # fmt: skip
+
+
+def _created_unstaged(
+    frame: pd.DataFrame,
+    by_key: dict[str, str],
+    field: str,
+    old: str,
+    stage: pd.Series,
+    time: str | None,
+) -> tuple[pd.Series, str]:
+    """A field history's creation rows of deals with no stage change (each deal's first), and
+    the stage the deals that did change were created in: the old value of their first stage
+    change, the most common one (none without an id and a time column, or without any)."""
+    none = pd.Series(False, index=frame.index)
+    ident = _ident(by_key)
+    if time is None or ident is None:
+        return none, ""
+    deal = frame[ident].astype(str)
+    text = frame[time].astype(str)
+    at = parse_times(text, None, None, year_last_order(text))
+    moves = pd.DataFrame({"deal": deal, "at": at, "old": frame[old].astype(str)})[stage]
+    moves = moves[moves["at"].notna()].sort_values("at", kind="stable")
+    starts = moves.groupby("deal")["old"].first()
+    starts = starts[starts.map(label_key) != ""]
+    if starts.empty:
+        return none, ""
+    first = str(starts.value_counts().index[0])
+    kind = frame[field].map(label_key)
+    born = kind.isin(_CREATED_EVENT) & at.notna() & ~deal.isin(set(deal[stage]))
+    born[born] = ~deal[born].duplicated().to_numpy()  # one creation row per deal
+    return born, first
 
 
 def _carried(
@@ -284,8 +335,7 @@ def _carried(
     "Created." row), as columns named so the header recognises them; none without a time
     and an id column, or where the export already has such a column (``by_key``: the
     frame's columns by their label keys)."""
-    ident = next((by_key[k] for n in (*NAMES["id"], *TITLES)
-                  if isinstance(n, str) and (k := label_key(n)) in by_key), None)  # fmt: skip
+    ident = _ident(by_key)
     if time is None or ident is None:
         return {}
     text = frame[time].astype(str)
