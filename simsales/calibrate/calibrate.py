@@ -917,13 +917,13 @@ def _won_months(
     start = h.observed_from.normalize()
     months = _months(start, t + pd.Timedelta(days=1))
     whole = [m for m in months if m.start_time >= start and m.end_time <= t + pd.Timedelta(days=1)]
-    if len(whole) < 3:
+    if len(whole) < 2:
         decided = visits.drop_duplicates("deal")["outcome"].isin(["won", "lost"])
         h.report.add(
             SHORT_HISTORY, "info",
             f"only {len(whole)} whole month{'s' if len(whole) != 1 else ''} of decisions before "
             f"{t.date()}: how much the chance to win moves from month to month cannot be "
-            "measured (three months are needed), so the intervals hold only each deal's "
+            "measured (two are needed), so the intervals hold only each deal's "
             "randomness and the estimates' sampling error, and are likely too narrow",
             rows=int(decided.sum()),
         )  # fmt: skip

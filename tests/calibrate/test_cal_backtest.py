@@ -445,7 +445,7 @@ def test_cli_backtest_is_bounded_like_every_simulation(  # type: ignore[no-untyp
 
 
 def test_a_history_too_short_to_measure_drift_is_said(tmp_path: Path) -> None:
-    # with fewer than three whole months of decisions the win odds' month-to-month drift
+    # with fewer than two whole months of decisions the win odds' month-to-month drift
     # cannot be measured: the calibration's report, the backtest's text and its page say so
     from simsales.calibrate.backtest_html import backtest_html
     from simsales.commands.calibrate import render_backtest
@@ -455,7 +455,7 @@ def test_a_history_too_short_to_measure_drift_is_said(tmp_path: Path) -> None:
     later = calibrate(h, "2020-07-31", horizon="2020-09-30")
     notes = [i for i in early.history.report.issues if i.rule == "short_history"]
     assert len(notes) == 1 and notes[0].rows > 0
-    assert re.search(r"only [12] whole months? of decisions before 2020-02-29", notes[0].message)
+    assert re.search(r"only [01] whole months? of decisions before 2020-02-29", notes[0].message)
     assert not [i for i in later.history.report.issues if i.rule == "short_history"]
     result = backtest(
         h, [("2020-02-29", "2020-04-30"), ("2020-07-31", "2020-09-30")], replications=8, seed=1
@@ -463,7 +463,7 @@ def test_a_history_too_short_to_measure_drift_is_said(tmp_path: Path) -> None:
     assert [o.short_history for o in result.origins] == [True, False]
     console = Console(record=True, width=200)
     render_backtest(result, console)
-    assert "As of 2020-02-29 the history had fewer than three whole months" in (
+    assert "As of 2020-02-29 the history had fewer than two whole months" in (
         console.export_text().replace("\n", " ")
     )
     # in a terminal of 80 columns nothing is cut: a row per forecast, revenue in compact money
@@ -473,5 +473,5 @@ def test_a_history_too_short_to_measure_drift_is_said(tmp_path: Path) -> None:
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
     o = result.origins[0]
     assert f"what happened ({o.pipeline:,} open)" in text and f"→ {o.until}" in text
-    assert "fewer than three whole months of decisions" in backtest_html(result)
-    assert "不足三个" in backtest_html(result, "zh_CN")
+    assert "fewer than two whole months of decisions" in backtest_html(result)
+    assert "不足两个" in backtest_html(result, "zh_CN")

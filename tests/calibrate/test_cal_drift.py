@@ -214,17 +214,19 @@ def test_the_hazard_by_month_sums_what_each_visit_was_at_risk_for() -> None:
     assert direct.sum() > 1.0
 
 
-def _changed_history(path: Path, seed: int, per_month: float, won: tuple[float, float]) -> Path:
+def _changed_history(
+    path: Path, seed: int, per_month: float, won: tuple[float, float], change: str = "2021-07-01"
+) -> Path:
     """Deals opened at ``per_month`` a month over 2020-2021 into one open stage, decided after
     an exponential time (mean 30 days), won with chance ``won[0]``, or ``won[1]`` when decided
-    from 2021-07-01 on (a price change): a stage-changes export as of 2021-09-30."""
+    from ``change`` on (a price change): a stage-changes export as of 2021-09-30."""
     rng = np.random.default_rng(seed)
     start, end = pd.Timestamp("2020-01-01"), pd.Timestamp("2021-09-30")
     days = (end - start).days
     n = rng.poisson(per_month * days / 30.44)
     opened = start + pd.to_timedelta(np.sort(rng.uniform(0, days, n)), unit="D")
     decided = opened + pd.to_timedelta(rng.exponential(30.0, n), unit="D")
-    p = np.where(decided >= pd.Timestamp("2021-07-01"), won[1], won[0])
+    p = np.where(decided >= pd.Timestamp(change), won[1], won[0])
     outcome = np.where(rng.random(n) < p, "Won", "Lost")
     ids = [f"d{i}" for i in range(n)]
     rows = [pd.DataFrame({"id": ids, "stage": "open", "entered_at": opened})]
@@ -235,6 +237,32 @@ def _changed_history(path: Path, seed: int, per_month: float, won: tuple[float, 
     frame["entered_at"] = frame["entered_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
     frame.to_csv(path, index=False)
     return path
+
+
+def test_two_months_of_decisions_measure_the_drift_of_winning(tmp_path: Path) -> None:
+    """Two whole months are one degree of freedom, enough for the test: won with 0.5 in
+    January, 0.2 from February on, the win odds' drift is counted as of February's end (and
+    the history is not called too short); a month earlier there is one month, and a note."""
+    path = _changed_history(tmp_path / "h.csv", 3, 400, (0.5, 0.2), change="2020-02-01")
+    h = read_history(path, preset="stage-changes", exported="2021-09-30")
+    c = calibrate(h, "2020-02-29")
+    d = c.uncertainty["win_odds"]
+    assert d.df == 1 and d.rejected and d.between_var > 0
+    assert not c.history.report.count("short_history")
+    early = calibrate(h, "2020-01-31")
+    assert early.history.report.count("short_history") > 0
+    assert "win_odds" not in early.uncertainty
+
+
+def test_two_homogeneous_months_give_no_drift_but_at_the_test_level() -> None:
+    """As the win odds' test does: the expected counts scaled to the observed total (the one
+    parameter fitted), two months left one degree of freedom."""
+    rng = np.random.default_rng(22)
+    e = np.array([150.0, 300.0])
+    counts = [rng.poisson(e) for _ in range(R)]
+    drifts = [count_drift(c, np.ones(2), e * c.sum() / e.sum()) for c in counts]
+    assert all(d.df == 1 for d in drifts)
+    assert sum(d.between_var > 0 for d in drifts) <= _at_most()
 
 
 def test_a_recent_change_of_the_chance_to_win_is_taken_at_its_new_level(tmp_path: Path) -> None:
