@@ -40,24 +40,27 @@ __all__ = ["NAMES", "Recognised", "name_ids", "recognise"]
 # field -> its common column names, most specific first; a tuple is a pair of columns whose
 # first non-blank value is taken (Pipedrive writes a win and a loss in two columns). Chinese
 # names are written in Simplified characters: a Traditional header matches its Simplified form
-# (mapping.label_key), and Taiwan's own words (建立日期, 结案日期, 业务员) are listed
+# (mapping.label_key), and Taiwan's own words (建立日期, 结案日期, 业务员) are listed; Japanese,
+# Korean and Russian names are Salesforce's, Bitrix24's and amoCRM's standard labels
 # fmt: off
 NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "id": ("id", "Record Id", "Deal ID", "Opportunity ID", "(Do Not Modify) Opportunity",
            "Opportunity Number", "Lead ID", "商机ID", "商机编号", "商机编码", "业务机会 ID",
-           "记录 ID", "编号"),
-    "status": ("Status", "Deal Status", "Opportunity Status", "State", "Status Reason",
+           "记录 ID", "编号", "商談 ID", "거래 ID", "기회 ID"),
+    "status": ("Status", "Deal Status", "Opportunity Status", "Opportunity State", "State",
+               "Status Reason",
                "商机状态", "状态", "赢单状态"),
     "lost_reason": ("Lost Reason", "Loss Reason", "Reason for Loss", "Closed Lost Reason",
                     "Lost Reason Name", "输单原因", "丢单原因", "失败原因"),
     "stage": ("To Stage", "New Stage", "Stage", "Deal Stage", "Sales Stage", "Opportunity Stage",
               "Pipeline Stage", "Stage Name", "Pipeline Phase", "变更后阶段", "新阶段", "新状态",
-              "销售阶段", "商机阶段", "交易阶段", "阶段"),
+              "销售阶段", "商机阶段", "交易阶段", "阶段", "フェーズ", "단계", "Стадия сделки",
+              "Стадия", "Этап сделки", "Этап"),
     "closed": ("Actual Close Date", "Date Closed", "Closed Date", "Closed On", "Closed At",
                "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"), "Won/Lost Date",
                "Close Date", "Closing Date", "Close Time", "Closed", "实际成交日期", "成交日期",
                "结单日期", "赢单日期", "结案日期", "结束日期", "关闭日期", "关闭时间", "签约日期",
-               "成交时间"),
+               "成交时间", "完了予定日", "마감일", "Дата закрытия"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
                 "Changed At", "Change Date", "Changed On", "Stage Change Date", "Timestamp",
                 "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间"),
@@ -67,30 +70,35 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "expected_close": ("Expected Close Date", "Expected Closing Date", "Expected Closing",
                        "Est. Close Date", "Estimated Close Date", "Forecast Close Date",
                        "预计成交日期", "预计结单日期", "预计结案日期", "预计签约日期",
-                       "预计成交时间"),
+                       "预计成交时间", "예상 마감일", "Предполагаемая дата закрытия"),
     "engaged": ("Engage Date", "Engaged", "Engaged Date", "Engaged On"),
     "created": ("Created", "Created Date", "Create Date", "Created Time", "Created On",
                 "Created At", "Date Created", "Deal Created", "Add Time", "Creation Date",
-                "创建时间", "创建日期", "建立日期", "建立时间", "新建时间", "录入时间", "创建于"),
+                "创建时间", "创建日期", "建立日期", "建立时间", "新建时间", "录入时间", "创建于",
+                "作成日", "생성일", "작성일", "Дата создания"),
     "value": ("Amount (converted)", "Amount", "Deal Amount", "Opportunity Amount", "Value",
-              "Deal Value", "Deal Size",
+              "Deal Value", "Opportunity Value", "Deal Size",
               ("Actual Revenue", "Est. Revenue"), "Est. Revenue", "Estimated Revenue",
               "Expected Revenue", "Close Value", "Revenue", "商机金额", "合同金额", "成交金额",
-              "销售金额", "预计成交金额", "预计销售金额", "预计金额", "金额"),
+              "销售金额", "预计成交金额", "预计销售金额", "预计金额", "金额", "금액", "Сумма",
+              "Бюджет"),
     "probability": ("Probability", "Probability (%)", "Deal Probability", "Win Probability",
-                    "赢率", "赢单率", "成交概率", "赢单概率", "成交率", "可能性"),
+                    "赢率", "赢单率", "成交概率", "赢单概率", "成交率", "可能性", "確度",
+                    "확률", "Вероятность"),
     "forecast_category": ("Forecast Category", "Forecast Category Name", "预测类别", "预测分类"),
     "currency": ("Amount (converted) Currency", "Amount Currency", "Currency", "Deal Currency",
-                 "Currency Code",
-                 "Currency ISO Code", "币种", "货币", "币别"),
+                 "Opportunity Currency", "Currency Code",
+                 "Currency ISO Code", "币种", "货币", "币别", "通貨", "통화", "Валюта"),
     "owner": ("Owner", "Deal Owner", "Opportunity Owner", "Owner Name", "Sales Agent",
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
               "Assigned To", "负责人", "销售负责人", "业务机会所有人", "交易所有者", "所有人",
-              "销售人员", "销售代表", "业务员", "跟进人", "归属人", "销售"),
+              "销售人员", "销售代表", "业务员", "跟进人", "归属人", "销售", "商談 所有者",
+              "所有者", "담당자", "소유자", "Ответственный"),
     "account": ("Account", "Account Name", "Organization", "Organization Name",
                 "Associated Company", "Associated Company (Primary)", "Company", "Company Name",
                 "Customer", "Customer Name", "Potential Customer", "Client", "客户名称", "客户名",
-                "客户", "公司名称", "公司"),
+                "客户", "公司名称", "公司", "取引先名", "고객사", "계정 이름", "Компания",
+                "Клиент"),
     "product": ("Product", "Product Name", "Products", "Product Line", "Deal Type",
                 "Opportunity Type", "Type", "产品", "产品名称", "产品线", "商机类型",
                 "Pipeline", "管道", "销售流程"),  # with no type, the pipeline is one
@@ -105,7 +113,8 @@ EDITED: tuple[str, ...] = ("Edit Date", "Last Modified", "Last Modified Date", "
 # names a deal's title goes by: its id when the export has no id column
 TITLES: tuple[str, ...] = ("Deal Name", "Opportunity Name", "Deal Title", "Title", "Name",
                            "Topic", "Opportunity", "Deal", "商机名称", "业务机会名称",
-                           "交易名称", "名称", "商机")
+                           "交易名称", "名称", "商机", "商談名", "거래명", "기회 이름",
+                           "Название сделки", "Название")
 # fmt: on
 _PREFIXES = ("deal", "opportunity", "opportunities", "deals", "lead", "商机")
 
@@ -203,6 +212,8 @@ def recognise(
             closed = columns.pop("closed")
             columns.setdefault("expected_close", closed)
         return Recognised("stage_changes", columns, id_is_name)
+    if "outcome" in columns and "status" not in columns:  # a "Closed" stage, won or lost in it
+        columns["status"] = columns.pop("outcome")
     for f in ("entered", "outcome", "from_stage"):  # a history's own fields
         columns.pop(f, None)
     if "engaged" not in columns and "created" in columns:

@@ -105,6 +105,7 @@ from simsales.calibrate.sources.parse import (
     amount_currency,
     currency_codes,
     is_year_last,
+    no_date,
     parse_numbers,
     parse_probabilities,
     parse_times,
@@ -118,12 +119,20 @@ __all__ = ["Records", "build_history", "export_end", "read_csv_header", "read_hi
 MAX_VALUE = 1e15  # an amount at or above it is not one (see _values)
 ENTERED_LATE_DAYS = 7  # a close this much before the creation is a deal entered after it closed
 _CJK = re.compile("[\u4e00-\u9fff]")
+_KANA = re.compile("[\u3040-\u30ff]")  # hiragana and katakana
+_HANGUL = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _TITLE_KEYS = label_keys(*TITLES)  # a deal's name, not its id
+# close columns that name when a deal did close, where an open deal has no date
+_ACTUAL_CLOSE = label_keys("Actual Close Date", "Date Closed", "Closed Date", "Closed On",
+                           "Closed At", "Closed Time", "Deal Closed On", "Won/Lost Date",
+                           "实际成交日期", "结单日期", "关闭日期", "关闭时间")  # fmt: skip
 _DELETED = label_keys("Deleted", "Removed", "已删除", "删除")  # status words
 # words of a label that closes a deal (as label keys): an open label with one is reported
 _CLOSING = ("lost", "won", "closed", "cancel", "dead", "reject", "declin", "abandon", "disqualif",
-            "churn", "fail", "失败", "丢单", "输单", "赢单", "关闭", "取消", "无效", "放弃", "终止",
-            "已结束")  # fmt: skip
+            "unqualif", "churn", "fail", "失败", "丢单", "输单", "赢单", "关闭", "取消", "无效",
+            "放弃", "终止", "已结束", "成立", "受注", "失注", "成約", "수주", "실주", "성사",
+            "성공", "실패", "успеш", "провал", "реализ", "закрыт", "проигр",
+            "выигр")  # fmt: skip
 _ATTRS: tuple[str, ...] = ("product", "owner", "account", "segment", "team", "currency")
 _CATEGORIES = {
     "pipeline": "pipeline", "bestcase": "best_case", "upside": "best_case",
@@ -288,6 +297,12 @@ def _dates(rows: _Rows, fields: tuple[str, ...]) -> dict[str, pd.Series]:
     which: list[str] = []
     fmt, tz = rows.rec.date_format, rows.rec.timezone
     # the day-month order of dates written with the year last, from all the date columns
+    for f in fields:  # a placeholder (-, N/A, null, 0000-00-00) is no date: blank
+        if rows.has(f) and (empty := no_date(rows.col(f)) & (rows.col(f) != "")).any():
+            rows.keep(empty, "placeholder_date", f"{rows.name(f)} written as a placeholder ("
+                      f"{', '.join(sorted(set(rows.col(f)[empty]))[:4])}): read as no date",
+                      action="info")  # fmt: skip
+            rows.frame.loc[empty[empty].index, f] = ""
     order = year_last_order(pd.concat([rows.col(f) for f in fields])) if fmt is None else None
     for f in fields:
         raw = rows.col(f)
@@ -308,7 +323,8 @@ def _dates(rows: _Rows, fields: tuple[str, ...]) -> dict[str, pd.Series]:
     rows.drop(bad, "bad_date", message)
     if order is not None and not rows.report.count("date_order"):  # said once per export
         rows.keep(year_last, "date_order", f"dates with the year last read {order} "
-                  "(a number above 12 in the file's dates shows it)", action="info")  # fmt: skip
+                  "(a number above 12 in the file's dates shows it, or they are written with dots: "
+                  "02.01.2023)", action="info")  # fmt: skip
     return {f: parse_times(rows.col(f), fmt, tz, order) for f in fields}
 
 
@@ -527,15 +543,26 @@ def _convert(
         codes = currency[value.notna()].dropna()
         yen = bool((codes == YEN_SIGN).sum() * 2 > value.notna().sum())  # most values
         codes = codes[codes.str.fullmatch("[A-Z]{3}")]
+        names = list(rows.rec.names.values())
+        # kana are written in Japanese only, hangul in Korean only: their kanji / hanja are no
+        # Chinese (a Japanese header's 金額 is no Traditional Chinese)
+        japanese = any(_KANA.search(c) for c in names)
+        korean = not japanese and any(_HANGUL.search(c) for c in names)
         # the records' currency is the scenario's from here on (History takes it)
         if len(codes) and not yen:
             rows.rec.currency = str(codes.mode().iloc[0])
             why = "the export's commonest currency"
+        elif yen and japanese:
+            rows.rec.currency = "JPY"
+            why = "most amounts written with ¥, its header Japanese"
         elif yen:  # most amounts written ¥: yuan, the users' commoner one
             rows.rec.currency = "CNY"
             why = "most amounts written with ¥; --currency JPY if they are yen"
+        elif japanese or korean:
+            rows.rec.currency, language = ("JPY", "Japanese") if japanese else ("KRW", "Korean")
+            why = f"no currency code in the export, its header {language}"
         else:  # a Chinese header: a Chinese CRM's export, in yuan (Traditional: Taiwan dollars)
-            header = [c for c in rows.rec.names.values() if _CJK.search(c)]
+            header = [c for c in names if _CJK.search(c)]
             traditional = any(label_key(c) != label_key_plain(c) for c in header)
             rows.rec.currency = "TWD" if traditional else "CNY" if header else "USD"
             why = "no currency code in the export" + (
@@ -791,11 +818,19 @@ def _opportunities(rec: Records, report: DataReport) -> History:
     # an open deal's close date is the date the CRM expects it to close (Salesforce requires
     # one on every opportunity): kept open, the date read as its expected close
     expected = closed.where(~closed_kind)
+    actual = label_key(rows.name("closed")) in _ACTUAL_CLOSE  # named a past close, not a plan
     rows.keep(
         expected.notna(),
         "open_with_close_date",
-        "an open stage with a close date: kept open, the date read as its expected close",
-        action="info",
+        "an open stage with a close date: kept open, the date read as its expected close"
+        + (
+            f"; but {rows.name('closed')} names when a deal did close: if these stages "
+            f"({', '.join(sorted(set(rows.col('stage')[expected.notna()]))[:5])}) close a "
+            "deal, name them in labels: {won: [...], lost: [...]} in a --mapping file"
+            if actual
+            else ""
+        ),
+        action="kept" if actual else "info",
     )
     closed = closed.where(closed_kind)
     rows.drop(

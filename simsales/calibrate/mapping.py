@@ -90,6 +90,13 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
+# the fields only a stage_changes history reads, and what a row-per-deal export names instead
+_HISTORY_ONLY: dict[str, str | None] = {
+    "entered": None,
+    "from_stage": None,
+    "outcome": "status (won / lost / open: --column status=COLUMN)",
+}
+
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")  # CJK ideographs (and compatibility forms)
 
 
@@ -132,11 +139,17 @@ class _Frozen(BaseModel):
 class Labels(_Frozen):
     """Stage labels as they appear in the export."""
 
-    won: tuple[str, ...] = ("Won", "Closed Won", "赢单", "成交", "已成交", "已赢单")
-    lost: tuple[str, ...] = ("Lost", "Closed Lost", "Canceled", "Cancelled", "Out-Sold",
-                             "Disqualified", "Abandoned", "输单", "丢单", "已输单",
-                             "已丢单", "失败", "成交失败", "丢失", "取消", "已取消",
-                             "无效")  # fmt: skip
+    # English (Bitrix24's "Deal won"), Chinese, Japanese (Salesforce's 成立 / 不成立, 受注 /
+    # 失注), Korean and Russian (Bitrix24, amoCRM) spellings of a CRM's closing stages
+    won: tuple[str, ...] = ("Won", "Closed Won", "Deal won", "赢单", "成交", "已成交", "已赢单",
+                            "成立", "受注", "成約", "수주", "성사", "성공", "Сделка успешна",
+                            "Успешно реализовано", "Выиграна")  # fmt: skip
+    lost: tuple[str, ...] = ("Lost", "Closed Lost", "Deal lost", "Canceled", "Cancelled",
+                             "Out-Sold", "Disqualified", "Unqualified", "Abandoned", "输单",
+                             "丢单", "已输单", "已丢单", "失败", "成交失败", "丢失", "取消",
+                             "已取消", "无效", "不成立", "失注", "실주", "실패",
+                             "Сделка провалена", "Закрыто и не реализовано",
+                             "Проиграна")  # fmt: skip
     open: tuple[str, ...] | None = Field(
         None, description="open stage labels, in process order; None: any other label is open"
     )
@@ -199,6 +212,14 @@ class ColumnMapping(_Frozen):
             raise ValueError(
                 f"unknown field {unknown[0]!r} in columns"
                 + (f" (did you mean {hint[0]!r}?)" if hint else f"; fields: {', '.join(FIELDS)}")
+            )
+        # a stage history's own fields mean nothing in a row per deal: never read silently
+        foreign = [f for f in _HISTORY_ONLY if f in self.columns and self.shape != "stage_changes"]
+        if foreign:
+            instead = _HISTORY_ONLY[foreign[0]]
+            raise ValueError(
+                f"{foreign[0]} is a field of stage_changes (a row per stage change); a row per "
+                f"deal has no use for it" + (f": name the column as {instead}" if instead else "")
             )
         missing = [f for f in _REQUIRED[self.shape] if f not in self.columns]
         if missing:

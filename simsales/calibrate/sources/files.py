@@ -10,7 +10,9 @@ those units are two high bytes, the text is Chinese (or Japanese / Korean) and t
 GB18030 (which covers GBK and GB2312), Big5 (as Windows code page 950 writes it: Excel on a
 Traditional Chinese Windows), Shift-JIS (code page 932) and Korean (code page 949) that decodes
 the whole file and puts at least half of its two-byte characters in that encoding's common
-block is used. The common blocks, by lead and trail byte: GB2312's level-1 hanzi (B0-D7,
+block is used; where more than one does (Korean hangul lie inside GB2312's table), the one in
+which a line of the first ten names the most deal fields (the header, read in words), the first
+of them on a tie. The common blocks, by lead and trail byte: GB2312's level-1 hanzi (B0-D7,
 A1-FE), Big5's frequent hanzi (A4-C6, 40-7E or A1-FE), Shift-JIS's kana and level-1 kanji
 (81-9F, any trail), KS X 1001's hangul (B0-C8, A1-FE). The trail bytes are what tell Big5 from
 GB18030, which decodes almost any pair: four Big5 characters in ten have a trail below A1,
@@ -18,8 +20,9 @@ where GB2312 has none, so GB18030 also needs all but one pair in twenty inside G
 (both bytes A1-FE; the rest are GBK's rarer characters). Latin letters read as pairs, such as
 Portuguese "ção" or an accented capital before a lower-case letter, fall outside every block.
 Else Windows-1252 (the Western superset of Latin-1 that Excel and Salesforce write: its
-accented letters stand alone between ASCII letters) if it decodes, else Latin-1, which decodes
-any bytes. (Statistical guessing was tried and rejected: on exports whose non-ASCII text is a
+accented letters stand alone between ASCII letters) if it decodes, or Windows-1251 (Excel on a
+Russian Windows) where its header names more deal fields, else Latin-1, which decodes any
+bytes. (Statistical guessing was tried and rejected: on exports whose non-ASCII text is a
 few repeated names it mistakes GB18030 for Central-European text.) The encoding used is
 returned, to be reported.
 
@@ -102,19 +105,29 @@ def detect_encoding(data: bytes) -> str:
     pairs = [u for u in units if len(u) == 2]
     both_high = sum(u[1] >= 0x80 for u in pairs)
     if units and sum(len(u) > 1 for u in units) >= 0.9 * len(units) and 4 * both_high >= len(pairs):
-        for name in DOUBLE_BYTE:
-            if not _common(name, pairs):
-                continue
-            try:
-                data.decode(name)
-                return name
-            except UnicodeDecodeError:
-                continue
+        fits = [name for name in DOUBLE_BYTE if _common(name, pairs) and _decodes(data, name)]
+        if len(fits) > 1:  # hangul lie inside GB2312's table: the header read in words decides
+            return max(fits, key=lambda name: _header_score(data, name))  # ties: the first
+        if fits:
+            return fits[0]
+    single = [name for name in ("cp1252", "cp1251") if _decodes(data, name)]
+    if single:  # Cyrillic read as Western letters names nothing: the header decides
+        return max(single, key=lambda name: _header_score(data, name))  # ties: Windows-1252
+    return "latin-1"
+
+
+def _decodes(data: bytes, name: str) -> bool:
     try:
-        data.decode("cp1252")
-        return "cp1252"
+        data.decode(name)
+        return True
     except UnicodeDecodeError:
-        return "latin-1"
+        return False
+
+
+def _header_score(data: bytes, name: str) -> int:
+    """How many deal fields the first ten lines name at most, read in encoding ``name``."""
+    lines = data[:20_000].decode(name, errors="replace").split("\n", 10)[:10]
+    return max((_deal_fields(_fields(line)) for line in lines), default=0)
 
 
 def read_table(

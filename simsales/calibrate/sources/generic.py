@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simsales.calibrate.headers import NAMES, TITLES, name_ids, recognise
+from simsales.calibrate.headers import NAMES, TITLES, Recognised, name_ids, recognise
 from simsales.calibrate.mapping import (
     Catalog,
     ColumnMapping,
@@ -26,7 +26,7 @@ from simsales.calibrate.mapping import (
     resolve_mapping,
 )
 from simsales.calibrate.sources.files import read_table
-from simsales.calibrate.sources.parse import parse_numbers, parse_times, year_last_order
+from simsales.calibrate.sources.parse import no_date, parse_numbers, parse_times, year_last_order
 from simsales.calibrate.sources.records import Records
 from simsales.errors import Problem, ScenarioError
 
@@ -37,7 +37,8 @@ def canonical(
     frame: pd.DataFrame, variables: Mapping[str, str | tuple[str, ...]], file: str = ""
 ) -> pd.DataFrame:
     """The rows under canonical field names (``variables``: field -> column, or columns whose
-    first non-blank value is taken), with their line numbers (the header is line 1)."""
+    first non-blank value is taken, a placeholder such as ``-`` counting as blank), with their
+    line numbers (the header is line 1)."""
     out = pd.DataFrame(index=frame.index)
     for f, c in variables.items():
         cols = [c] if isinstance(c, str) else [x for x in c if x in frame.columns]
@@ -45,7 +46,8 @@ def canonical(
             continue
         value = frame[cols[0]]
         for other in cols[1:]:
-            value = value.where(value.astype(str).str.strip() != "", frame[other])
+            text = value.astype(str).str.strip()
+            value = value.where((text != "") & ~no_date(text), frame[other])
         out[f] = value
     out["_line"] = frame.index.to_numpy() + 2  # the index is the file's line - 2 (read_table)
     out["_file"] = file
@@ -87,9 +89,11 @@ def read(
         except ScenarioError as exc:  # a header problem is the export's: name its file
             above = frame.attrs.get("title_rows")
             where = f"(line {above + 1})" if above else "(its first row)"
+            unread = _unread_dates(frame, found, _is_history(frame))
             raise ScenarioError(
                 [replace(p, file=p.file or str(path),
-                         message=p.message.replace("(its first row)", where))
+                         message=p.message.replace("(its first row)", where),
+                         hint=unread.get(p.path.removeprefix("columns."), p.hint))
                  for p in exc.problems]
             ) from None  # fmt: skip
     notes = [("encoding", encoding_note)] if encoding_note else []
@@ -175,6 +179,27 @@ def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[
 _DATE_FIELDS = ("closed", "created", "engaged", "entered", "expected_close")
 
 
+def _unread_dates(
+    frame: pd.DataFrame, found: Recognised | None, history: Callable[[str, str, str | None], bool]
+) -> dict[str, str]:
+    """For each date field whose column the header names but whose cells did not read as
+    dates (so it was passed over), the hint that says so and how to read them."""
+    named = recognise(list(frame.columns), None, history)
+    out = {}
+    for f in _DATE_FIELDS:
+        column = named.columns.get(f) if named is not None else None
+        if not isinstance(column, str) or (found is not None and found.columns.get(f) == column):
+            continue
+        cells = frame[column].astype(str).str.strip()
+        sample = next(iter(cells[(cells != "") & ~no_date(cells)]), "")
+        out[f] = (
+            f"the column {column!r} is named so, but most of its cells do not read as dates "
+            f"(e.g. {sample!r}): set date_format (e.g. '%m/%d/%y' for 1/2/23) in a --mapping "
+            f"file, or name another column with --column {f}=COLUMN"
+        )
+    return out
+
+
 def _fits_field(frame: pd.DataFrame, fmt: str | None = None) -> Callable[[str, str], bool]:
     """Whether a column's cells look like a field's: for a date field, most of the first 200
     filled cells read as dates (in ISO, year-last or a spreadsheet's form, or the mapping's
@@ -184,7 +209,7 @@ def _fits_field(frame: pd.DataFrame, fmt: str | None = None) -> Callable[[str, s
         if field not in _DATE_FIELDS:
             return True
         cells = frame[column].astype(str).str.strip()
-        cells = cells[cells != ""].head(200)
+        cells = cells[(cells != "") & ~no_date(cells)].head(200)
         if cells.empty:
             return True  # an empty column says nothing against it
         read = parse_times(cells, None, None, year_last_order(cells)).notna()

@@ -16,7 +16,8 @@ time zone (``timezone``, default UTC) and that zone's wall-clock time is kept, s
 scenario's calendar decides which day it fell on; one without an offset is taken as already in
 that zone. A date with the year last (``1/15/2023``, ``15.01.2023``) is read in the day-month
 order the column shows (a number above 12 says which is the day); where the column does not
-show it (and the other date columns of the file do not), ``date_format`` must. A five-digit
+show it (and the other date columns of the file do not), ``date_format`` must, but for dates
+written with dots, which are day first. A five-digit
 number (with or without a fraction) is a date a spreadsheet wrote as its day number (Excel's
 1900 system: 45000 is 2023-03-15; the fraction is the time of day), as a CSV saved from a
 column formatted "General" has it.
@@ -35,6 +36,7 @@ __all__ = [
     "amount_currency",
     "currency_codes",
     "is_year_last",
+    "no_date",
     "parse_number",
     "parse_numbers",
     "parse_probabilities",
@@ -44,7 +46,13 @@ __all__ = [
 ]
 
 UNITS = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8}  # 万 / 亿 after a number
-_NOISE = re.compile(r"^[\s$€£¥￥₩₹]*(?:[A-Z]{3}\s*)?|\s*(?:[A-Z]{3}|元|[$€£¥￥])?\s*$")
+# currency signs, and the short words some currencies are written with (R$ 1.234,56, 1 234,56 ₽,
+# 1.234,56 kr, 1 234,56 zł, US$1,234.56), before or after an amount
+_SIGN = r"[$€£¥￥₩￦₹₽₺₴₪₫₱฿₦]"
+_WORD = r"(?:US\$|HK\$|NT\$|NZ\$|R\$|S\$|A\$|C\$|kr\.?|zł|Kč|Ft|руб\.?|р\.|lei)"
+_NOISE = re.compile(
+    rf"^(?:\s|{_SIGN}|{_WORD})*(?:[A-Z]{{3}}\s*)?|\s*(?:[A-Z]{{3}}|元|{_SIGN}|{_WORD})?\s*$"
+)
 _GROUPED = re.compile(
     r"^\d{1,3}(?P<sep>[,.' \u00a0\u202f])\d{3}(?:(?P=sep)\d{3})*(?P<frac>[.,]\d+)?$"
 )
@@ -56,6 +64,18 @@ _CJK_DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?")
 _SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})")
 # day and month before the year (1/15/2023 in the US, 15/01/2023 or 15.01.2023 elsewhere)
 _DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?=$|[ T])")
+
+
+# what exports write in an empty date cell: a dash, N/A, null, MySQL's zero date, 无 / 暂无
+_NO_DATE = frozenset({"-", "--", "—", "–", "/", "n/a", "na", "#n/a", "null", "none", "nil",
+                      "nan", "nat", "0000-00-00", "0000-00-00 00:00:00", "00/00/0000",
+                      "00.00.0000", "无", "暂无", "なし", "없음"})  # fmt: skip
+
+
+def no_date(text: pd.Series) -> pd.Series:
+    """Whether each cell is a placeholder for no date (``-``, ``N/A``, ``null``, ``0000-00-00``):
+    read as blank, not as a date that does not parse."""
+    return text.astype(str).str.strip().str.casefold().isin(_NO_DATE)
 
 
 def parse_number(text: str) -> float:
@@ -119,9 +139,17 @@ def parse_numbers(values: pd.Series, amounts: bool = False) -> pd.Series:
 
 
 # the currency an amount is written in: an ISO code before or after the number, or a symbol
-# that names one currency ($ and ¥ name several, so they name none)
+# that names one currency ($, ¥ and kr name several, so they name none)
 _CODE = re.compile(r"^\s*([A-Z]{3})\s*[-+]?\d|\d\s*([A-Z]{3})\s*$")
-_SYMBOLS = {"€": "EUR", "£": "GBP", "₩": "KRW", "₹": "INR", "元": "CNY"}
+_SYMBOLS = {"€": "EUR", "£": "GBP", "₩": "KRW", "￦": "KRW", "₹": "INR", "元": "CNY",
+            "US$": "USD", "HK$": "HKD", "NT$": "TWD", "NZ$": "NZD", "R$": "BRL", "S$": "SGD",
+            "A$": "AUD", "C$": "CAD", "₽": "RUB", "руб": "RUB", "₺": "TRY", "₴": "UAH",
+            "₪": "ILS", "₫": "VND", "₱": "PHP", "฿": "THB", "₦": "NGN", "zł": "PLN",
+            "Kč": "CZK", "Ft": "HUF", "lei": "RON"}  # fmt: skip
+# a symbol where it stands alone, not inside a word (US$ is no S$), the longest first
+_SYMBOL = re.compile(
+    r"(?<![A-Za-z])(" + "|".join(map(re.escape, sorted(_SYMBOLS, key=len, reverse=True))) + ")"
+)
 YEN_SIGN = "¥"  # ¥ / ￥: yuan or yen, which the scenario's currency decides (importer._convert)
 
 
@@ -133,8 +161,9 @@ def amount_currency(values: pd.Series) -> pd.Series:
         m = _CODE.search(text)
         if m:
             return m.group(1) or m.group(2)
-        code = next((iso for sym, iso in _SYMBOLS.items() if sym in text), None)
-        return code or (YEN_SIGN if "¥" in text or "￥" in text else None)
+        if s := _SYMBOL.search(text):
+            return _SYMBOLS[s.group(1)]
+        return YEN_SIGN if "¥" in text or "￥" in text else None
 
     table = {v: one(str(v)) for v in pd.unique(values.astype(str))}
     return values.astype(str).map(table).astype(object)
@@ -272,7 +301,9 @@ def is_year_last(text: pd.Series) -> pd.Series:
 
 def year_last_order(text: pd.Series) -> str | None:
     """ "month first", "day first", or None when the column's dates written with the year last
-    do not show which (or it has none)."""
+    do not show which (or it has none); dates all written with dots that do not show it are
+    day first (German, Russian, Polish ... write 02.01.2023 for January 2nd, and no country
+    writes month.day.year)."""
     found = text.dropna().astype(str).str.extract(_DAY_MONTH_YEAR)
     found = found[found[0].notna()]
     if found.empty:
@@ -283,6 +314,8 @@ def year_last_order(text: pd.Series) -> str | None:
         return "month first"
     if first_big and not second_big:
         return "day first"
+    if not first_big and not second_big and (found[1] == ".").all():
+        return "day first"  # 02.01.2023: dotted dates are written day first where they are used
     return None
 
 

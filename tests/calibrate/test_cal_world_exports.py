@@ -1,0 +1,224 @@
+"""Exports as CRMs write them beyond English and Chinese, and the cells they leave half-empty:
+each read to the deals, outcomes, dates and values it was written from.
+
+- Japanese and Korean Salesforce-style reports (Shift-JIS, code page 949: hangul lie inside
+  GB2312's table, so the header read in words picks the encoding) and a Russian Bitrix24-style
+  one (Windows-1251), each with its own won / lost labels and its currency;
+- placeholders in a date cell (``-``, ``N/A``, ``null``, ``0000-00-00``) are no date;
+- amounts written with the currency signs and words of other countries (``R$``, ``₽``, ``zł``,
+  ``US$``, full-width ``￦``);
+- a Salesforce report's ``Opportunity Currency``; Zendesk Sell's ``Unqualified`` and Bitrix24's
+  ``Deal won`` / ``Deal lost``; a ``Closed`` stage whose ``Outcome`` column says won or lost;
+- a field only a stage history has, named for a row-per-deal export, and date cells that do
+  not parse, are errors that say what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from simsales.calibrate.importer import read_history
+from simsales.calibrate.sources.parse import amount_currency, parse_number
+from simsales.errors import ScenarioError
+
+# five deals: their outcome, creation, close (blank while open) and value
+TRUTH = pd.DataFrame({
+    "id": ["D1", "D2", "D3", "D4", "D5"],
+    "outcome": ["won", "lost", "won", "open", "open"],
+    "created": ["2023-01-02", "2023-01-05", "2023-01-09", "2023-02-01", "2023-02-03"],
+    "closed": ["2023-02-01", "2023-02-10", "2023-03-01", "", ""],
+    "value": [1200.0, 800.0, 3000.0, 500.0, 700.0],
+})  # fmt: skip
+
+
+def _check(path: Path, **read: object) -> pd.DataFrame:
+    """``path`` reads to TRUTH's deals, outcomes, dates and values; its deals returned."""
+    h = read_history(path, **read)  # type: ignore[arg-type]
+    got = h.deals.set_index("deal").sort_index()
+    want = TRUTH.set_index("id").sort_index()
+    assert list(got.index) == list(want.index)
+    assert list(got["outcome"]) == list(want["outcome"])
+    assert list(got["opened"].dt.strftime("%Y-%m-%d")) == list(want["created"])
+    closed = got["closed"].dt.strftime("%Y-%m-%d").fillna("")
+    assert list(closed) == list(want["closed"])
+    assert list(got["value"]) == list(want["value"])
+    return got
+
+
+def _labels(won: str, lost: str, open_: str) -> list[str]:
+    return [{"won": won, "lost": lost, "open": open_}[o] for o in TRUTH["outcome"]]
+
+
+def _russian(v: float) -> str:
+    """1 200,00: a space groups the thousands, a comma before the kopecks."""
+    return f"{v:,.2f}".replace(",", " ").replace(".", ",")
+
+
+def _japanese() -> pd.DataFrame:
+    return pd.DataFrame({
+        "商談 ID": TRUTH["id"], "商談名": "案件", "フェーズ": _labels("成立", "不成立", "提案"),
+        "金額": [f"￥{v:,.0f}" for v in TRUTH["value"]], "作成日": TRUTH["created"],
+        "完了予定日": TRUTH["closed"],
+    })  # fmt: skip
+
+
+def _korean() -> pd.DataFrame:
+    return pd.DataFrame({
+        "거래 ID": TRUTH["id"], "거래명": "거래", "단계": _labels("성사", "실패", "제안"),
+        "금액": [f"￦{v:,.0f}" for v in TRUTH["value"]], "생성일": TRUTH["created"],
+        "마감일": TRUTH["closed"], "담당자": "김",
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("export", "encoding", "currency"),
+    [(_japanese, "cp932", "JPY"), (_korean, "cp949", "KRW")],  # Korean: not read as Chinese
+)
+def test_japanese_and_korean_reports_read_in_their_encoding_and_currency(
+    tmp_path: Path, export: Callable[[], pd.DataFrame], encoding: str, currency: str
+) -> None:
+    path = tmp_path / "report.csv"
+    path.write_bytes(export().to_csv(index=False).encode(encoding))
+    _check(path)
+    h = read_history(path)
+    assert h.currency == currency
+    assert encoding in next(i.message for i in h.report.issues if i.rule == "encoding")
+
+
+def test_a_chinese_report_in_gb18030_is_still_read_as_chinese(tmp_path: Path) -> None:
+    export = pd.DataFrame({
+        "商机编号": TRUTH["id"], "商机名称": "项目", "销售阶段": _labels("赢单", "输单", "方案"),
+        "金额": TRUTH["value"], "创建时间": TRUTH["created"], "成交日期": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "cn.csv"
+    path.write_bytes(export.to_csv(index=False).encode("gb18030"))
+    _check(path)
+    assert read_history(path).currency == "CNY"
+
+
+def test_a_russian_report_in_windows_1251_reads_in_roubles(tmp_path: Path) -> None:
+    export = pd.DataFrame({
+        "ID": TRUTH["id"], "Название сделки": "Сделка",
+        "Стадия сделки": _labels("Сделка успешна", "Сделка провалена", "Переговоры"),
+        "Сумма": [_russian(v) + " руб." for v in TRUTH["value"]],
+        "Дата создания": pd.to_datetime(TRUTH["created"]).dt.strftime("%d.%m.%Y"),
+        "Дата закрытия": pd.to_datetime(TRUTH["closed"]).dt.strftime("%d.%m.%Y").fillna(""),
+    })  # fmt: skip
+    path = tmp_path / "ru.csv"
+    path.write_bytes(export.to_csv(index=False, sep=";").encode("cp1251"))
+    _check(path)
+    assert read_history(path).currency == "RUB"
+
+
+def test_a_placeholder_in_a_date_cell_is_no_date(tmp_path: Path) -> None:
+    """An open deal's close date written ``-`` or ``N/A`` was a bad date, and the deal lost."""
+    for placeholder in ("-", "N/A", "null", "0000-00-00"):
+        export = pd.DataFrame({
+            "Opportunity ID": TRUTH["id"],
+            "Stage": _labels("Closed Won", "Closed Lost", "Proposal"),
+            "Amount": TRUTH["value"], "Created Date": TRUTH["created"],
+            "Close Date": TRUTH["closed"].replace("", placeholder),
+        })  # fmt: skip
+        path = tmp_path / "placeholder.csv"
+        export.to_csv(path, index=False)
+        _check(path)
+        note = next(i for i in read_history(path).report.issues if i.rule == "placeholder_date")
+        assert note.rows == 2 and placeholder in note.message
+
+
+@pytest.mark.parametrize(
+    ("text", "number", "code"),
+    [
+        ("R$ 1.234,56", 1234.56, "BRL"),
+        ("1 234,56 ₽", 1234.56, "RUB"),
+        ("1 234,56 zł", 1234.56, "PLN"),
+        ("₺1.234,56", 1234.56, "TRY"),
+        ("US$1,234.56", 1234.56, "USD"),  # no Singapore dollar inside it
+        ("S$1,234.56", 1234.56, "SGD"),
+        ("￦1,000,000", 1_000_000.0, "KRW"),
+        ("1.234,56 kr", 1234.56, None),  # kronor or kroner: no one currency
+        ("$1,234.56", 1234.56, None),
+    ],
+)
+def test_amounts_with_the_currency_signs_of_other_countries(
+    text: str, number: float, code: str | None
+) -> None:
+    assert parse_number(text) == pytest.approx(number)
+    got = amount_currency(pd.Series([text])).iloc[0]
+    assert (None if pd.isna(got) else got) == code
+
+
+def test_a_salesforce_opportunity_currency_column_is_the_amounts_currency(tmp_path: Path) -> None:
+    export = pd.DataFrame({
+        "Opportunity ID": TRUTH["id"], "Stage": _labels("Closed Won", "Closed Lost", "Proposal"),
+        "Amount": TRUTH["value"], "Opportunity Currency": ["USD", "USD", "EUR", "USD", "USD"],
+        "Created Date": TRUTH["created"], "Close Date": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "currency.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    assert h.currency == "USD"
+    got = h.deals.set_index("deal")["value"]
+    assert pd.isna(got["D3"]) and got.drop("D3").notna().all()  # euros are not read as dollars
+    assert h.report.count("unknown_currency") == 1
+
+
+@pytest.mark.parametrize(("won", "lost"), [("Won", "Unqualified"), ("Deal won", "Deal lost")])
+def test_zendesk_sell_and_bitrix24_closing_stages(tmp_path: Path, won: str, lost: str) -> None:
+    export = pd.DataFrame({
+        "ID": TRUTH["id"], "Stage": _labels(won, lost, "Qualified"), "Value": TRUTH["value"],
+        "Created At": TRUTH["created"], "Closed At": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "labels.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+
+
+def test_a_closed_stage_is_won_or_lost_by_its_outcome_column(tmp_path: Path) -> None:
+    export = pd.DataFrame({
+        "Opportunity ID": TRUTH["id"], "Stage": _labels("Closed", "Closed", "Proposal"),
+        "Outcome": _labels("Won", "Lost", ""), "Amount": TRUTH["value"],
+        "Created Date": TRUTH["created"], "Close Date": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "outcome.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+    # a stage history's outcome field named for a row per deal: said, not ignored
+    with pytest.raises(ScenarioError, match="--column status=COLUMN"):
+        read_history(path, columns={"outcome": "Outcome"})
+
+
+def test_dates_that_do_not_parse_are_said_with_the_column_and_the_fix(tmp_path: Path) -> None:
+    export = pd.DataFrame({
+        "Opportunity ID": TRUTH["id"], "Stage": _labels("Closed Won", "Closed Lost", "Proposal"),
+        "Amount": TRUTH["value"],
+        "Created Date": pd.to_datetime(TRUTH["created"]).dt.strftime("%-m/%-d/%y"),
+        "Close Date": pd.to_datetime(TRUTH["closed"]).dt.strftime("%-m/%-d/%y").fillna(""),
+    })  # fmt: skip
+    path = tmp_path / "two_digit_years.csv"
+    export.to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as err:
+        read_history(path)
+    text = str(err.value)
+    assert "'Close Date' is named so, but most of its cells do not read as dates" in text
+    assert "date_format" in text
+    _check(path, mapping={"date_format": "%m/%d/%y"})
+
+
+def test_an_open_stage_with_a_date_in_an_actual_close_column_is_a_problem(tmp_path: Path) -> None:
+    """``Closed At`` names when a deal did close: an open label with one there may be a closing
+    stage nobody named (Zendesk Sell's ``Unqualified`` was one), so it is said as a problem;
+    a ``Close Date`` on an open deal is the CRM's expected close, said as information."""
+    for column, action in (("Closed At", "kept"), ("Close Date", "info")):
+        export = pd.DataFrame({
+            "ID": TRUTH["id"], "Stage": _labels("Won", "Junk", "Qualified"),
+            "Value": TRUTH["value"], "Created At": TRUTH["created"], column: TRUTH["closed"],
+        })  # fmt: skip
+        path = tmp_path / "junk.csv"
+        export.to_csv(path, index=False)
+        note = next(i for i in read_history(path).report.issues if i.rule == "open_with_close_date")
+        assert note.action == action and note.rows == 1
+        assert ("Junk" in note.message) == (action == "kept")
