@@ -484,10 +484,19 @@ def _attributes(rows: _Rows) -> pd.DataFrame:
         out[f] = _each(rows.col(f), lambda v: " ".join(v.split()) or None)
     if rows.has("currency"):  # codes, or names as CRMs show them (US Dollar, 人民币)
         code = currency_codes(rows.col("currency"))
-        bad = out["currency"].notna() & code.isna()
-        rows.keep(bad, "bad_currency", f"{rows.name('currency')} is neither a currency code "
-                  "nor a currency's name: the value cannot be converted (blanked)")  # fmt: skip
-        out["currency"] = code.where(~bad, out["currency"].str.upper())
+        filled = out["currency"].notna()
+        if filled.any() and code.isna().all():  # SugarCRM's ids (-99): no currency is named
+            rows.keep(filled, "currency_ids", f"{rows.name('currency')} names no currency in any "
+                      f"row ({', '.join(sorted(set(out['currency'].dropna()))[:3])}: a CRM's own "
+                      "ids?): left out, the values read in the scenario's currency (--currency "
+                      "names it)")  # fmt: skip
+            out["currency"] = None
+        else:
+            bad = filled & code.isna()
+            rows.keep(bad, "bad_currency", f"{rows.name('currency')} is neither a currency "
+                      "code nor a currency's name: the value cannot be converted "
+                      "(blanked)")  # fmt: skip
+            out["currency"] = code.where(~bad, out["currency"].str.upper())
     if rows.has("account"):
         rows.keep(out["account"].isna(), "blank_account", "no account (the deal is kept)")
     if not rows.has("product"):

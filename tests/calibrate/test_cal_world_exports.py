@@ -222,3 +222,25 @@ def test_an_open_stage_with_a_date_in_an_actual_close_column_is_a_problem(tmp_pa
         note = next(i for i in read_history(path).report.issues if i.rule == "open_with_close_date")
         assert note.action == action and note.rows == 1
         assert ("Junk" in note.message) == (action == "kept")
+
+
+def test_a_currency_column_of_a_crms_own_ids_is_left_out(tmp_path: Path) -> None:
+    """SugarCRM writes its currency's id (-99, the system's own) where a code would be: with
+    no row naming a currency the column is left out, with a problem said, not every value
+    blanked; one row naming none among codes still is."""
+    export = pd.DataFrame({
+        "ID": TRUTH["id"], "Sales Stage": _labels("Closed Won", "Closed Lost", "Proposal"),
+        "Amount": TRUTH["value"], "Currency": "-99", "Date Created": TRUTH["created"],
+        "Date Closed": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "sugar.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+    note = next(i for i in read_history(path).report.issues if i.rule == "currency_ids")
+    assert note.action == "kept" and note.rows == 5 and "-99" in note.message
+    export["Currency"] = ["USD", "USD", "-99", "USD", "USD"]
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    assert h.report.count("bad_currency") == 1 and pd.isna(
+        h.deals.set_index("deal").at["D3", "value"]
+    )
