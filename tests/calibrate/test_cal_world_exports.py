@@ -244,3 +244,19 @@ def test_a_currency_column_of_a_crms_own_ids_is_left_out(tmp_path: Path) -> None
     assert h.report.count("bad_currency") == 1 and pd.isna(
         h.deals.set_index("deal").at["D3", "value"]
     )
+
+
+def test_a_pipedrive_deal_won_reopened_and_lost_closes_at_its_loss(tmp_path: Path) -> None:
+    """Pipedrive keeps a reopened deal's ``Won time``: the first filled of the two columns was
+    the stale win; the status says which of them is the close."""
+    stale = TRUTH["closed"].where(TRUTH["outcome"] != "lost", "2023-01-20")
+    export = pd.DataFrame({
+        "Deal - ID": TRUTH["id"], "Deal - Title": "A", "Deal - Value": TRUTH["value"],
+        "Deal - Status": TRUTH["outcome"], "Deal - Stage": "Negotiation",
+        "Deal - Deal created": TRUTH["created"],
+        "Deal - Won time": TRUTH["closed"].where(TRUTH["outcome"] == "won", stale),
+        "Deal - Lost time": TRUTH["closed"].where(TRUTH["outcome"] == "lost", ""),
+    })  # fmt: skip
+    path = tmp_path / "pipedrive.csv"
+    export.to_csv(path, index=False)
+    _check(path)

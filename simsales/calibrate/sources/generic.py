@@ -38,7 +38,9 @@ def canonical(
 ) -> pd.DataFrame:
     """The rows under canonical field names (``variables``: field -> column, or columns whose
     first non-blank value is taken, a placeholder such as ``-`` counting as blank), with their
-    line numbers (the header is line 1)."""
+    line numbers (the header is line 1). Of a win's and a loss's column (Pipedrive's ``Won
+    time`` / ``Lost time``), a row whose status says won or lost takes its own, where filled:
+    a deal won, reopened and lost keeps its stale win time."""
     out = pd.DataFrame(index=frame.index)
     for f, c in variables.items():
         cols = [c] if isinstance(c, str) else [x for x in c if x in frame.columns]
@@ -48,6 +50,9 @@ def canonical(
         for other in cols[1:]:
             text = value.astype(str).str.strip()
             value = value.where((text != "") & ~no_date(text), frame[other])
+        status = variables.get("status")
+        if len(cols) > 1 and isinstance(status, str) and status in frame.columns:
+            value = _by_status(frame, cols, frame[status], value)
         out[f] = value
     out["_line"] = frame.index.to_numpy() + 2  # the index is the file's line - 2 (read_table)
     out["_file"] = file
@@ -313,6 +318,22 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
         + f"; {int((~stage & ~born).sum()):,} rows of other fields left out"
     )
     return kept, [("field_history", note)]
+
+
+def _by_status(
+    frame: pd.DataFrame, cols: list[str], status: pd.Series, value: pd.Series
+) -> pd.Series:
+    """``value``, but where the status is won (lost) the filled cell of the column whose name
+    says won (lost), if one does."""
+    said = status.map(label_key)
+    for outcome, labels in (("won", Labels().won), ("lost", Labels().lost)):
+        own = next((c for c in cols if outcome in label_key(c)), None)
+        if own is None:
+            continue
+        text = frame[own].astype(str).str.strip()
+        mine = said.isin(label_keys(*labels)) & (text != "") & ~no_date(text)
+        value = value.where(~mine, frame[own])
+    return value
 
 
 def _ident(by_key: dict[str, str]) -> str | None:
