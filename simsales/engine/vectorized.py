@@ -1019,7 +1019,8 @@ class _Block:
         # stable: the same permutation where sums are distinct (ties are re-sorted below), and
         # faster on the runs of rows each step of trajectories() appends in replication order
         order = np.argsort(joint, kind="stable")
-        if (joint[order][1:] == joint[order][:-1]).any():  # an instant shared: ranks decide
+        ranked = joint[order]
+        if (ranked[1:] == ranked[:-1]).any():  # an instant shared: ranks decide
             order = np.argsort(part * self.events.n + self.order[event])  # ranks are unique
         deal, stage = self.v_deal[order], self.v_stage[order]
         start, exit_t, kind = self.v_start[order], self.v_exit[order], self.v_kind[order]
