@@ -48,7 +48,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
            "Opportunity Number", "Lead ID", "商机ID", "商机编号", "商机编码", "业务机会 ID",
            "记录 ID", "编号", "商談 ID", "거래 ID", "기회 ID"),
     "status": ("Status", "Deal Status", "Opportunity Status", "Opportunity State", "State",
-               "Status Reason",
+               "Status Reason", "Won/Lost",
                "商机状态", "状态", "赢单状态"),
     "lost_reason": ("Lost Reason", "Loss Reason", "Reason for Loss", "Closed Lost Reason",
                     "Lost Reason Name", "输单原因", "丢单原因", "失败原因"),

@@ -109,6 +109,7 @@ from simsales.calibrate.sources.parse import (
     parse_numbers,
     parse_probabilities,
     parse_times,
+    shown_by_dots,
     year_last_order,
 )
 from simsales.calibrate.sources.records import Note, Records
@@ -132,7 +133,8 @@ _CLOSING = ("lost", "won", "closed", "cancel", "dead", "reject", "declin", "aban
             "unqualif", "churn", "fail", "失败", "丢单", "输单", "赢单", "关闭", "取消", "无效",
             "放弃", "终止", "已结束", "成立", "受注", "失注", "成約", "수주", "실주", "성사",
             "성공", "실패", "успеш", "провал", "реализ", "закрыт", "проигр",
-            "выигр")  # fmt: skip
+            "выигр", "gewonn", "verlor", "geschlossen", "gagn", "perdu", "ferm", "ganad",
+            "ganho", "ganha", "perdid", "cerrad", "fechad")  # fmt: skip
 _ATTRS: tuple[str, ...] = ("product", "owner", "account", "segment", "team", "currency")
 _CATEGORIES = {
     "pipeline": "pipeline", "bestcase": "best_case", "upside": "best_case",
@@ -322,9 +324,13 @@ def _dates(rows: _Rows, fields: tuple[str, ...]) -> dict[str, pd.Series]:
         )
     rows.drop(bad, "bad_date", message)
     if order is not None and not rows.report.count("date_order"):  # said once per export
-        rows.keep(year_last, "date_order", f"dates with the year last read {order} "
-                  "(a number above 12 in the file's dates shows it, or they are written with dots: "
-                  "02.01.2023)", action="info")  # fmt: skip
+        why = (
+            "they are written with dots, as 02.01.2023 is, day first"
+            if shown_by_dots(pd.concat([rows.col(f) for f in fields]))
+            else "a number above 12 in the file's dates shows it"
+        )
+        rows.keep(year_last, "date_order", f"dates with the year last read {order} ({why})",
+                  action="info")  # fmt: skip
     return {f: parse_times(rows.col(f), fmt, tz, order) for f in fields}
 
 
@@ -811,6 +817,14 @@ def _opportunities(rec: Records, report: DataReport) -> History:
     if rows.has("status"):  # won or lost by the status decides; any other, the stage
         status = _kinds(rows, None, "status")
         kind = status.where(status.isin(TERMINAL), kind)
+        said = rows.col("status")
+        closing = ~status.isin(TERMINAL) & _each(
+            said, lambda v: any(w in label_key(v) for w in _CLOSING)
+        ).astype(bool)
+        rows.keep(closing, "closed_looking_status", f"{rows.name('status')} values read as "
+                  f"neither won nor lost that read like a close: "
+                  f"{', '.join(sorted(set(said[closing]))[:5])}; if they close a deal, name "
+                  "them in labels: {won: [...], lost: [...]} in a --mapping file")  # fmt: skip
     if rows.has("lost_reason"):  # a reason why it was lost, and when: lost, unless won
         gave_up = (rows.col("lost_reason").str.strip() != "") & (rows.col("closed") != "")
         rows.keep(gave_up & ~kind.isin(TERMINAL), "lost_by_reason",

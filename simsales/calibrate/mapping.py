@@ -140,16 +140,25 @@ class Labels(_Frozen):
     """Stage labels as they appear in the export."""
 
     # English (Bitrix24's "Deal won"), Chinese, Japanese (Salesforce's 成立 / 不成立, 受注 /
-    # 失注), Korean and Russian (Bitrix24, amoCRM) spellings of a CRM's closing stages
+    # 失注), Korean, Russian (Bitrix24, amoCRM), and German, French, Spanish and Portuguese
+    # (Salesforce's and HubSpot's translated closed stages, Pipedrive's statuses) spellings
     won: tuple[str, ...] = ("Won", "Closed Won", "Deal won", "赢单", "成交", "已成交", "已赢单",
                             "成立", "受注", "成約", "수주", "성사", "성공", "Сделка успешна",
-                            "Успешно реализовано", "Выиграна")  # fmt: skip
+                            "Успешно реализовано", "Выиграна", "Gewonnen",
+                            "Geschlossen und gewonnen", "Abgeschlossen und gewonnen", "Gagné",
+                            "Gagnée", "Fermée gagnée", "Conclue gagnée", "Ganado", "Ganada",
+                            "Cerrada ganada", "Cierre ganado", "Ganho", "Ganha",
+                            "Fechado ganho", "Fechada ganha", "Negócio fechado")  # fmt: skip
     lost: tuple[str, ...] = ("Lost", "Closed Lost", "Deal lost", "Canceled", "Cancelled",
                              "Out-Sold", "Disqualified", "Unqualified", "Abandoned", "输单",
                              "丢单", "已输单", "已丢单", "失败", "成交失败", "丢失", "取消",
                              "已取消", "无效", "不成立", "失注", "실주", "실패",
-                             "Сделка провалена", "Закрыто и не реализовано",
-                             "Проиграна")  # fmt: skip
+                             "Сделка провалена", "Закрыто и не реализовано", "Проиграна",
+                             "Verloren", "Geschlossen und verloren",
+                             "Abgeschlossen und verloren", "Perdu", "Perdue", "Fermée perdue",
+                             "Conclue perdue", "Perdido", "Perdida", "Cerrada perdida",
+                             "Cierre perdido", "Fechado perdido", "Fechada perdida",
+                             "Negócio perdido")  # fmt: skip
     open: tuple[str, ...] | None = Field(
         None, description="open stage labels, in process order; None: any other label is open"
     )

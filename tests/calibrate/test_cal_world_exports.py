@@ -7,8 +7,9 @@ each read to the deals, outcomes, dates and values it was written from.
 - placeholders in a date cell (``-``, ``N/A``, ``null``, ``0000-00-00``) are no date;
 - amounts written with the currency signs and words of other countries (``R$``, ``₽``, ``zł``,
   ``US$``, full-width ``￦``);
-- a Salesforce report's ``Opportunity Currency``; Zendesk Sell's ``Unqualified`` and Bitrix24's
-  ``Deal won`` / ``Deal lost``; a ``Closed`` stage whose ``Outcome`` column says won or lost;
+- a Salesforce report's ``Opportunity Currency``; Zendesk Sell's ``Unqualified``, Bitrix24's
+  ``Deal won`` / ``Deal lost`` and closed stages in German, French, Spanish, Portuguese; a
+  ``Closed`` stage whose ``Outcome`` (or ``Won/Lost``) column says won or lost;
 - a field only a stage history has, named for a row-per-deal export, and date cells that do
   not parse, are errors that say what to do."""
 
@@ -166,8 +167,18 @@ def test_a_salesforce_opportunity_currency_column_is_the_amounts_currency(tmp_pa
     assert h.report.count("unknown_currency") == 1
 
 
-@pytest.mark.parametrize(("won", "lost"), [("Won", "Unqualified"), ("Deal won", "Deal lost")])
-def test_zendesk_sell_and_bitrix24_closing_stages(tmp_path: Path, won: str, lost: str) -> None:
+@pytest.mark.parametrize(
+    ("won", "lost"),
+    [
+        ("Won", "Unqualified"),  # Zendesk Sell
+        ("Deal won", "Deal lost"),  # Bitrix24
+        ("Geschlossen und gewonnen", "Geschlossen und verloren"),  # Salesforce, German
+        ("Fermée gagnée", "Fermée perdue"),  # Salesforce, French
+        ("Cierre ganado", "Cierre perdido"),  # HubSpot, Spanish
+        ("Fechado ganho", "Negócio perdido"),  # HubSpot, Portuguese
+    ],
+)
+def test_closing_stages_of_other_crms_and_languages(tmp_path: Path, won: str, lost: str) -> None:
     export = pd.DataFrame({
         "ID": TRUTH["id"], "Stage": _labels(won, lost, "Qualified"), "Value": TRUTH["value"],
         "Created At": TRUTH["created"], "Closed At": TRUTH["closed"],
@@ -177,10 +188,11 @@ def test_zendesk_sell_and_bitrix24_closing_stages(tmp_path: Path, won: str, lost
     _check(path)
 
 
-def test_a_closed_stage_is_won_or_lost_by_its_outcome_column(tmp_path: Path) -> None:
+@pytest.mark.parametrize("column", ["Outcome", "Won/Lost"])
+def test_a_closed_stage_is_won_or_lost_by_its_outcome_column(tmp_path: Path, column: str) -> None:
     export = pd.DataFrame({
         "Opportunity ID": TRUTH["id"], "Stage": _labels("Closed", "Closed", "Proposal"),
-        "Outcome": _labels("Won", "Lost", ""), "Amount": TRUTH["value"],
+        column: _labels("Won", "Lost", ""), "Amount": TRUTH["value"],
         "Created Date": TRUTH["created"], "Close Date": TRUTH["closed"],
     })  # fmt: skip
     path = tmp_path / "outcome.csv"
@@ -188,7 +200,12 @@ def test_a_closed_stage_is_won_or_lost_by_its_outcome_column(tmp_path: Path) -> 
     _check(path)
     # a stage history's outcome field named for a row per deal: said, not ignored
     with pytest.raises(ScenarioError, match="--column status=COLUMN"):
-        read_history(path, columns={"outcome": "Outcome"})
+        read_history(path, columns={"outcome": column})
+    # a value that reads like a close but is no won or lost label: a problem, not passed over
+    export[column] = _labels("Won", "Closed (no decision)", "")
+    export.to_csv(path, index=False)
+    note = next(i for i in read_history(path).report.issues if i.rule == "closed_looking_status")
+    assert note.action == "kept" and note.rows == 1 and "Closed (no decision)" in note.message
 
 
 def test_dates_that_do_not_parse_are_said_with_the_column_and_the_fix(tmp_path: Path) -> None:

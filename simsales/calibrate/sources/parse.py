@@ -41,6 +41,7 @@ __all__ = [
     "parse_numbers",
     "parse_probabilities",
     "parse_times",
+    "shown_by_dots",
     "unix_times",
     "year_last_order",
 ]
@@ -297,6 +298,15 @@ def _year_last(text: pd.Series, order: str | None) -> pd.Series:
 def is_year_last(text: pd.Series) -> pd.Series:
     """Which values are dates written with the year last (``1/15/2023``, ``15.01.2023``)."""
     return text.astype(str).str.match(_DAY_MONTH_YEAR, na=False)
+
+
+def shown_by_dots(text: pd.Series) -> bool:
+    """Whether the day-month order of the dates written with the year last comes only from
+    their dots (no number above 12 shows it: see :func:`year_last_order`)."""
+    found = text.dropna().astype(str).str.extract(_DAY_MONTH_YEAR)
+    found = found[found[0].notna()]
+    big = (found[0].astype(int) > 12).any() or (found[2].astype(int) > 12).any()
+    return bool(len(found)) and not big and bool((found[1] == ".").all())
 
 
 def year_last_order(text: pd.Series) -> str | None:
