@@ -818,7 +818,8 @@ def _opportunities(rec: Records, report: DataReport) -> History:
         status = _kinds(rows, None, "status")
         kind = status.where(status.isin(TERMINAL), kind)
         said = rows.col("status")
-        closing = ~status.isin(TERMINAL) & _each(
+        # said where the deal stays open: a "Closed" status beside a "Closed Won" stage is read
+        closing = ~kind.isin(TERMINAL) & _each(
             said, lambda v: any(w in label_key(v) for w in _CLOSING)
         ).astype(bool)
         rows.keep(closing, "closed_looking_status", f"{rows.name('status')} values read as "
