@@ -290,10 +290,14 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
     )
     kept = frame[stage].drop(columns=field).rename(columns={new: "To Stage", old: "From Stage"})
     time = next((by_key[k] for k in by_key if k in _CHANGE_TIME), None)
-    carried = _carried(frame, by_key, field, new, time)
+    at = None  # each row's time of change, parsed once for what follows
+    if time is not None:
+        text = frame[time].astype(str)
+        at = parse_times(text, None, None, year_last_order(text))
+    carried = _carried(frame, by_key, field, new, time, at)
     for column, values in carried.items():
         kept[column] = values[stage]
-    born, first = _created_unstaged(frame, by_key, field, old, stage, time)
+    born, first = _created_unstaged(frame, by_key, field, old, stage, at)
     if born.any():  # a new deal not yet moved: in the stage deals start in, since its creation
         created = frame[born].drop(columns=field)
         created = created.rename(columns={new: "To Stage", old: "From Stage"})
@@ -348,18 +352,17 @@ def _created_unstaged(
     field: str,
     old: str,
     stage: pd.Series,
-    time: str | None,
+    at: pd.Series | None,
 ) -> tuple[pd.Series, str]:
     """A field history's creation rows of deals with no stage change (each deal's first), and
     the stage the deals that did change were created in: the old value of their first stage
-    change, the most common one (none without an id and a time column, or without any)."""
+    change, the most common one (none without an id and the rows' times ``at``, or without
+    any)."""
     none = pd.Series(False, index=frame.index)
     ident = _ident(by_key)
-    if time is None or ident is None:
+    if at is None or ident is None:
         return none, ""
     deal = frame[ident].astype(str)
-    text = frame[time].astype(str)
-    at = parse_times(text, None, None, year_last_order(text))
     moves = pd.DataFrame({"deal": deal, "at": at, "old": frame[old].astype(str)})[stage]
     moves = moves[moves["at"].notna()].sort_values("at", kind="stable")
     starts = moves.groupby("deal")["old"].first()
@@ -374,18 +377,22 @@ def _created_unstaged(
 
 
 def _carried(
-    frame: pd.DataFrame, by_key: dict[str, str], field: str, new: str, time: str | None
+    frame: pd.DataFrame,
+    by_key: dict[str, str],
+    field: str,
+    new: str,
+    time: str | None,
+    at: pd.Series | None,
 ) -> dict[str, pd.Series]:
     """A field history's other fields a stage change needs, as of each row: the deal's amount
     and close date (the last change of each at or before it) and its creation time (its
     "Created." row), as columns named so the header recognises them; none without a time
     and an id column, or where the export already has such a column (``by_key``: the
-    frame's columns by their label keys)."""
+    frame's columns by their label keys; ``at``: the rows' times of change, parsed)."""
     ident = _ident(by_key)
-    if time is None or ident is None:
+    if time is None or at is None or ident is None:
         return {}
     text = frame[time].astype(str)
-    at = parse_times(text, None, None, year_last_order(text))
     kind = frame[field].map(label_key)
     deal = frame[ident].astype(str)
     out: dict[str, pd.Series] = {}
