@@ -20,7 +20,12 @@ and ``CLOSE DATE`` are one name), also after dropping an object prefix such as P
 - with no id column, the deal's name is its id (:func:`name_ids` tells apart deals that share a
   name by their line);
 - a Salesforce report's converted amount (``Amount (converted)``, in the corporate currency) is
-  the value when the report has one, so that no amount waits for a conversion rate.
+  the value when the report has one, so that no amount waits for a conversion rate;
+- ``Opportunity Amount`` comes before ``Amount``: where a header has both (SugarCRM), several of
+  Sugar's language packs call the amount converted to the system currency ``Amount``, while the
+  row's currency column is the opportunity amount's;
+- a ``Value Formatted`` column is taken before ``Value``: Close writes ``value`` in cents and its
+  formatted twin as the user sees it (``$500``), with the currency sign.
 
 What was taken is said in the data report; a header that lacks a required field is an error that
 lists what was recognised and what is missing, in the user's terms.
@@ -47,7 +52,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "id": ("id", "Record Id", "Deal ID", "Opportunity ID", "(Do Not Modify) Opportunity",
            "Opportunity Number", "Lead ID", "商机ID", "商机编号", "商机编码", "业务机会 ID",
            "记录 ID", "编号", "商談 ID", "거래 ID", "기회 ID"),
-    "status": ("Status", "Deal Status", "Opportunity Status", "Opportunity State", "State",
+    "status": ("Status", "Status Type", "Deal Status", "Opportunity Status", "Opportunity State",
+               "State",
                "Status Reason", "Won/Lost",
                "商机状态", "状态", "赢单状态"),
     "lost_reason": ("Lost Reason", "Loss Reason", "Reason for Loss", "Closed Lost Reason",
@@ -60,7 +66,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"), "Won/Lost Date",
                "Close Date", "Closing Date", "Close Time", "Closed", "实际成交日期", "成交日期",
                "结单日期", "赢单日期", "结案日期", "结束日期", "关闭日期", "关闭时间", "签约日期",
-               "成交时间", "完了予定日", "마감일", "Дата закрытия"),
+               "成交时间", "完了予定日", "마감일", "Дата закрытия", "Date Won"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
                 "Changed At", "Change Date", "Changed On", "Stage Change Date", "Timestamp",
                 "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间"),
@@ -73,32 +79,36 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                        "预计成交时间", "예상 마감일", "Предполагаемая дата закрытия"),
     "engaged": ("Engage Date", "Engaged", "Engaged Date", "Engaged On"),
     "created": ("Created", "Created Date", "Create Date", "Created Time", "Created On",
-                "Created At", "Date Created", "Deal Created", "Add Time", "Creation Date",
+                "Created At", "Date Created", "Deal Created", "Add Time", "Added At", "Added On",
+                "Creation Date",
                 "创建时间", "创建日期", "建立日期", "建立时间", "新建时间", "录入时间", "创建于",
                 "作成日", "생성일", "작성일", "Дата создания"),
-    "value": ("Amount (converted)", "Amount", "Deal Amount", "Opportunity Amount", "Value",
+    "value": ("Amount (converted)", "Opportunity Amount", "Amount", "Deal Amount",
+              "Value Formatted", "Value",
               "Deal Value", "Opportunity Value", "Deal Size",
               ("Actual Revenue", "Est. Revenue"), "Est. Revenue", "Estimated Revenue",
               "Expected Revenue", "Close Value", "Revenue", "商机金额", "合同金额", "成交金额",
               "销售金额", "预计成交金额", "预计销售金额", "预计金额", "金额", "금액", "Сумма",
               "Бюджет"),
     "probability": ("Probability", "Probability (%)", "Deal Probability", "Win Probability",
+                    "Confidence",
                     "赢率", "赢单率", "成交概率", "赢单概率", "成交率", "可能性", "確度",
                     "확률", "Вероятность"),
     "forecast_category": ("Forecast Category", "Forecast Category Name", "预测类别", "预测分类"),
-    "currency": ("Amount (converted) Currency", "Amount Currency", "Currency", "Deal Currency",
+    "currency": ("Amount (converted) Currency", "Amount Currency", "Value Currency", "Currency",
+                 "Deal Currency",
                  "Opportunity Currency", "Currency Code",
                  "Currency ISO Code", "币种", "货币", "币别", "通貨", "통화", "Валюта"),
     "owner": ("Owner", "Deal Owner", "Opportunity Owner", "Owner Name", "Sales Agent",
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
               "Assigned To", "负责人", "销售负责人", "业务机会所有人", "交易所有者", "所有人",
               "销售人员", "销售代表", "业务员", "跟进人", "归属人", "销售", "商談 所有者",
-              "所有者", "담당자", "소유자", "Ответственный"),
+              "所有者", "담당자", "소유자", "Ответственный", "User Name"),
     "account": ("Account", "Account Name", "Organization", "Organization Name",
                 "Associated Company", "Associated Company (Primary)", "Company", "Company Name",
                 "Customer", "Customer Name", "Potential Customer", "Client", "客户名称", "客户名",
                 "客户", "公司名称", "公司", "取引先名", "고객사", "계정 이름", "Компания",
-                "Клиент"),
+                "Клиент", "Lead Name"),
     "product": ("Product", "Product Name", "Products", "Product Line", "Deal Type",
                 "Opportunity Type", "Type", "产品", "产品名称", "产品线", "商机类型",
                 "Pipeline", "管道", "销售流程"),  # with no type, the pipeline is one

@@ -122,6 +122,14 @@ ENTERED_LATE_DAYS = 7  # a close this much before the creation is a deal entered
 _CJK = re.compile("[\u4e00-\u9fff]")
 _KANA = re.compile("[\u3040-\u30ff]")  # hiragana and katakana
 _HANGUL = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+# a Cyrillic header's currency, by the letters only one of its languages writes (Kazakh, then
+# Ukrainian, then Belarusian); other Cyrillic headers are Russian
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_CYRILLIC_CURRENCY = (("әғқңөұүһ", "KZT", "Kazakh"), ("іїєґ", "UAH", "Ukrainian"),
+                      ("ў", "BYN", "Belarusian"), ("", "RUB", "Russian"))  # fmt: skip
+# signs that name several currencies: the one assumed, and the others it could be
+_SHARED_SIGNS = ((re.compile(r"(?<![A-Za-z])kr\b"), "kr", "SEK, NOK, DKK or ISK"),
+                 (re.compile(r"(?<![A-Za-z])\$"), "$", "USD, CAD, AUD, MXN, ..."))  # fmt: skip
 _TITLE_KEYS = label_keys(*TITLES)  # a deal's name, not its id
 # close columns that name when a deal did close, where an open deal has no date
 _ACTUAL_CLOSE = label_keys("Actual Close Date", "Date Closed", "Closed Date", "Closed On",
@@ -455,9 +463,13 @@ def _values(rows: _Rows) -> pd.Series:
                   f"{unit.group(1)} taken: values × {scale:,.0f}", action="info")  # fmt: skip
     # 10^15 is beyond any contract in any currency: a typo or an overflowed cell, and sums of
     # such values overflow to infinity
-    wrong = ((raw != "") & num.isna()) | (num < 0) | (num >= MAX_VALUE)
+    # an accountant's negative, (1,234.00) or 1,234.00-, is no contract value either
+    negative = (num < 0) | raw.str.fullmatch(r"\s*\(.*\d.*\)\s*|.*\d\s*-\s*")
+    rows.keep(negative, "bad_value", f"{rows.name('value')} is negative (a credit or a refund?): "
+              "no deal's value")  # fmt: skip
+    wrong = ((raw != "") & num.isna() & ~negative) | (num >= MAX_VALUE)
     rows.keep(wrong, "bad_value", f"{rows.name('value')} is not an amount from 0 to 10^15")
-    return num.where(~wrong)
+    return num.where(~(wrong | negative))
 
 
 def _probabilities(rows: _Rows) -> pd.Series:
@@ -543,6 +555,17 @@ def _merge_spellings(rows: _Rows, names: pd.Series) -> pd.Series:
     return merged
 
 
+def _shared_sign(values: pd.Series | None) -> tuple[str, str] | None:
+    """The sign most amounts are written with where it names several currencies (kr, $)."""
+    if values is None or not (filled := values[values.str.strip() != ""]).size:
+        return None
+    return next(
+        ((sign, several) for pattern, sign, several in _SHARED_SIGNS
+         if filled.str.contains(pattern).sum() * 2 > len(filled)),
+        None,
+    )  # fmt: skip
+
+
 def _convert(
     rows: _Rows, value: pd.Series, currency: pd.Series, when: pd.Series, report: DataReport
 ) -> pd.Series:
@@ -576,6 +599,17 @@ def _convert(
         elif japanese or korean:
             rows.rec.currency, language = ("JPY", "Japanese") if japanese else ("KRW", "Korean")
             why = f"no currency code in the export, its header {language}"
+        elif cyrillic := [c.casefold() for c in names if _CYRILLIC.search(c)]:
+            rows.rec.currency, language = next(
+                (code, lang) for letters, code, lang in _CYRILLIC_CURRENCY
+                if not letters or any(ch in c for c in cyrillic for ch in letters)
+            )  # fmt: skip
+            why = f"no currency code in the export, its header {language}"
+        elif shared := _shared_sign(rows.col("value") if rows.has("value") else None):
+            sign, several = shared
+            rows.rec.currency = "USD" if sign == "$" else "SEK"
+            why = (f"most amounts written with {sign}, which is {several}: give --currency if "
+                   f"they are not {rows.rec.currency}")  # fmt: skip
         else:  # a Chinese header: a Chinese CRM's export, in yuan (Traditional: Taiwan dollars)
             header = [c for c in names if _CJK.search(c)]
             traditional = any(label_key(c) != label_key_plain(c) for c in header)

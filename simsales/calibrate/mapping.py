@@ -314,12 +314,19 @@ def resolve_mapping(
     if recognised and fallback is not None:
         _check_recognised(raw, fallback)
     if not raw:
+        cols = header or []
+        shown = f" ({', '.join(map(repr, cols[:6]))}{', ...' if len(cols) > 6 else ''})"
         raise ScenarioError(
             [
                 Problem(
-                    "no column mapping: the file's header (its first row) does not match a preset",
-                    hint=f"pass --preset ({', '.join(PRESETS)}), --mapping M.yaml or "
-                    "--column field=COLUMN flags",
+                    "no column mapping: the file's header (its first row)"
+                    f"{shown if cols else ''} matches no preset and names no field by a name "
+                    "known in English, Chinese, Japanese, Korean or Russian; one row per deal "
+                    "needs id, stage, engaged and closed, one row per stage change id, stage "
+                    "and entered",
+                    hint="name them, e.g. --column id=COLUMN --column stage=COLUMN --column "
+                    "engaged=COLUMN --column closed=COLUMN (or --mapping M.yaml, or --preset "
+                    f"{' / '.join(PRESETS)})",
                 )
             ]
         )

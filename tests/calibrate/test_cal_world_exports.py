@@ -10,11 +10,15 @@ each read to the deals, outcomes, dates and values it was written from.
 - a Salesforce report's ``Opportunity Currency``; Zendesk Sell's ``Unqualified``, Bitrix24's
   ``Deal won`` / ``Deal lost`` and closed stages in German, French, Spanish, Portuguese; a
   ``Closed`` stage whose ``Outcome`` (or ``Won/Lost``) column says won or lost;
-- a field only a stage history has, named for a row-per-deal export, and date cells that do
-  not parse, are errors that say what to do."""
+- Close's cents and formatted values, SugarCRM's two amounts and currency names, a Cyrillic
+  header's currency, ``kr`` (several currencies), accountants' negatives;
+- a field only a stage history has, named for a row-per-deal export, date cells that do not
+  parse (with a date_format that reads them), and a header naming no field are errors that say
+  what to do."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -208,21 +212,40 @@ def test_a_closed_stage_is_won_or_lost_by_its_outcome_column(tmp_path: Path, col
     assert note.action == "kept" and note.rows == 1 and "Closed (no decision)" in note.message
 
 
-def test_dates_that_do_not_parse_are_said_with_the_column_and_the_fix(tmp_path: Path) -> None:
+@pytest.mark.parametrize("written", ["%-m/%-d/%y", "%d.%m.%y", "%G-W%V-%u", "%b %d, %Y"])
+def test_dates_that_do_not_parse_are_said_with_the_column_and_the_fix(
+    tmp_path: Path, written: str
+) -> None:
+    """The error names the column, a cell, and a date_format that reads it: the one proposed
+    reads the whole file right."""
     export = pd.DataFrame({
         "Opportunity ID": TRUTH["id"], "Stage": _labels("Closed Won", "Closed Lost", "Proposal"),
         "Amount": TRUTH["value"],
-        "Created Date": pd.to_datetime(TRUTH["created"]).dt.strftime("%-m/%-d/%y"),
-        "Close Date": pd.to_datetime(TRUTH["closed"]).dt.strftime("%-m/%-d/%y").fillna(""),
+        "Created Date": pd.to_datetime(TRUTH["created"]).dt.strftime(written),
+        "Close Date": pd.to_datetime(TRUTH["closed"]).dt.strftime(written).fillna(""),
     })  # fmt: skip
-    path = tmp_path / "two_digit_years.csv"
+    path = tmp_path / "dates.csv"
     export.to_csv(path, index=False)
     with pytest.raises(ScenarioError) as err:
         read_history(path)
     text = str(err.value)
     assert "'Close Date' is named so, but most of its cells do not read as dates" in text
-    assert "date_format" in text
-    _check(path, mapping={"date_format": "%m/%d/%y"})
+    proposed = re.search(r"date_format in a --mapping file: '([^']+)' reads", text)
+    assert proposed is not None, text
+    _check(path, mapping={"date_format": proposed[1]})
+
+
+def test_unix_times_in_a_date_column_are_said_as_such(tmp_path: Path) -> None:
+    millis = (pd.to_datetime(TRUTH["closed"]) - pd.Timestamp("1970-01-01")) // pd.Timedelta("1ms")
+    export = pd.DataFrame({
+        "Opportunity ID": TRUTH["id"], "Stage": _labels("Closed Won", "Closed Lost", "Proposal"),
+        "Created Date": TRUTH["created"],
+        "Close Date": millis.astype("Int64").astype(str).where(TRUTH["closed"] != "", ""),
+    })  # fmt: skip
+    path = tmp_path / "epoch.csv"
+    export.to_csv(path, index=False)
+    with pytest.raises(ScenarioError, match="Unix time in milliseconds"):
+        read_history(path)
 
 
 def test_an_open_stage_with_a_date_in_an_actual_close_column_is_a_problem(tmp_path: Path) -> None:
@@ -277,3 +300,103 @@ def test_a_pipedrive_deal_won_reopened_and_lost_closes_at_its_loss(tmp_path: Pat
     path = tmp_path / "pipedrive.csv"
     export.to_csv(path, index=False)
     _check(path)
+
+
+def test_a_close_export_is_read_in_its_formatted_values_not_its_cents(tmp_path: Path) -> None:
+    """Close writes ``value`` in cents and ``value_formatted`` as the user sees it; its
+    ``status_type`` (active / won / lost) is the outcome and ``date_won`` the close."""
+    export = pd.DataFrame({
+        "id": TRUTH["id"], "lead_name": "Acme", "status_label": _labels("Won", "Lost", "Demo"),
+        "status_type": _labels("won", "lost", "active"),
+        "value": (TRUTH["value"] * 100).astype(int), "value_period": "one_time",
+        "value_formatted": [f"${v:,.0f}" for v in TRUTH["value"]], "value_currency": "USD",
+        "confidence": 50, "date_created": TRUTH["created"] + "T09:00:00.000000+00:00",
+        "date_won": TRUTH["closed"].where(TRUTH["outcome"] != "open", "2023-06-30"),
+        "user_name": "P F",
+    })  # fmt: skip
+    path = tmp_path / "close.csv"
+    export.to_csv(path, index=False)
+    got = _check(path)
+    assert set(got["currency"]) == {"USD"} and set(got["account"]) == {"Acme"}
+    assert set(got["crm_probability"]) == {0.5}
+
+
+def test_sugar_opportunity_amount_and_currency_names(tmp_path: Path) -> None:
+    """SugarCRM: ``Opportunity Amount`` is the row's own amount where ``Amount`` may be the
+    system-currency one; its currency names (``US Dollars``, ``Euros``, ``Yen``) are read."""
+    export = pd.DataFrame({
+        "ID": TRUTH["id"], "Sales Stage": _labels("Closed Won", "Closed Lost", "Prospecting"),
+        "Opportunity Amount": TRUTH["value"], "Amount": TRUTH["value"] * 1.1,
+        "Currency": "US Dollars", "Date Created": TRUTH["created"] + " 10:00:00",
+        "Date Closed": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "sugar.csv"
+    export.to_csv(path, index=False)
+    assert set(_check(path)["currency"]) == {"USD"}
+    for name, code in [("Euros", "EUR"), ("Yen", "JPY"), ("Japanese yen", "JPY")]:
+        export["Currency"] = name
+        export.to_csv(path, index=False)
+        assert set(_check(path)["currency"]) == {code}, name
+
+
+@pytest.mark.parametrize(
+    ("stage", "amount", "currency"),
+    [("Стадия сделки", "Сумма", "RUB"), ("Стадія угоди", "Сума", "UAH")],
+)
+def test_a_cyrillic_header_names_its_countrys_currency(
+    tmp_path: Path, stage: str, amount: str, currency: str
+) -> None:
+    export = pd.DataFrame({
+        "ID": TRUTH["id"], stage: _labels("Сделка успешна", "Сделка провалена", "Новая"),
+        amount: TRUTH["value"], "Дата создания": TRUTH["created"],
+        "Дата закрытия": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "cyrillic.csv"
+    export.to_csv(path, index=False)
+    columns = {"stage": stage, "value": amount}
+    _check(path, columns=columns)
+    assert read_history(path, columns=columns).currency == currency
+
+
+def test_amounts_in_kronor_say_which_currencies_kr_can_be(tmp_path: Path) -> None:
+    export = pd.DataFrame({
+        "Opportunity ID": TRUTH["id"], "Stage": _labels("Closed Won", "Closed Lost", "Proposal"),
+        "Amount": [f"{_russian(v)} kr" for v in TRUTH["value"]], "Created Date": TRUTH["created"],
+        "Close Date": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "kronor.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+    note = next(i for i in read_history(path).report.issues if i.rule == "currency")
+    assert "SEK, NOK, DKK or ISK" in note.message and "--currency" in note.message
+
+
+def test_negative_amounts_are_said_as_negative(tmp_path: Path) -> None:
+    export = pd.DataFrame({
+        "Opportunity ID": TRUTH["id"], "Stage": _labels("Closed Won", "Closed Lost", "Proposal"),
+        "Amount": ["(1,200.00)", "800.00-", "-3000", "500", "700"],
+        "Created Date": TRUTH["created"], "Close Date": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "negative.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    assert h.deals["value"].isna().sum() == 3
+    note = next(i for i in h.report.issues if i.rule == "bad_value")
+    assert note.rows == 3 and "negative" in note.message
+
+
+def test_a_header_naming_no_field_says_the_fields_to_name(tmp_path: Path) -> None:
+    export = pd.DataFrame({
+        "Identificador": TRUTH["id"], "Etapa": _labels("Cerrada ganada", "Cerrada perdida", "X"),
+        "Fecha de creación": TRUTH["created"], "Fecha de cierre": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "spanish.csv"
+    export.to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as err:
+        read_history(path)
+    text = str(err.value)
+    assert "'Identificador'" in text and "id, stage, engaged and closed" in text
+    columns = {"id": "Identificador", "stage": "Etapa", "engaged": "Fecha de creación",
+               "closed": "Fecha de cierre"}  # fmt: skip
+    got = read_history(path, columns=columns).deals
+    assert sorted(got["outcome"]) == sorted(TRUTH["outcome"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,41 @@ def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[
 _DATE_FIELDS = ("closed", "created", "engaged", "entered", "expected_close")
 
 
+# date formats a cell may be written in that ISO reading misses, most common first: the hint
+# proposes the first that reads the sample (both day orders where a two-digit year hides it)
+_FORMATS = ("%m/%d/%y", "%d/%m/%y", "%d.%m.%y", "%m-%d-%y", "%d-%m-%y", "%b %d, %Y",
+            "%B %d, %Y", "%d %b %Y", "%d %B %Y", "%d-%b-%y", "%d-%b-%Y", "%Y. %m. %d.",
+            "%Y. %m. %d", "%Y.%m.%d.", "%G-W%V-%u", "%Y%m%d", "%d%m%Y")  # fmt: skip
+
+
+def _format_hint(sample: str) -> str:
+    """How to set date_format for a sample cell that did not read as a date."""
+    text = sample.strip()
+    if re.fullmatch(r"\d{10}(\d{3})?(\.\d+)?", text):
+        unit, per_day = (
+            ("milliseconds", 86_400_000) if len(text.split(".")[0]) == 13 else ("seconds", 86_400)
+        )
+        return (f"they look like Unix time in {unit}, which no date_format reads: write them as "
+                f"dates in the sheet (=A2/{per_day}+DATE(1970,1,1)) and export again")  # fmt: skip
+    fits = [f for f in _FORMATS if _reads(text, f)]
+    if not fits:
+        return ("set date_format in a --mapping file (Python's strftime codes, e.g. '%m/%d/%y' "
+                "for 1/2/23)")  # fmt: skip
+    where = " in a --mapping file"
+    if len(fits) > 1 and fits[0] == "%m/%d/%y" and fits[1] == "%d/%m/%y":
+        return (f"set date_format{where}: '%m/%d/%y' reads {text!r} month first, '%d/%m/%y' "
+                "day first")  # fmt: skip
+    return f"set date_format{where}: {fits[0]!r} reads {text!r}"
+
+
+def _reads(text: str, fmt: str) -> bool:
+    try:
+        datetime.strptime(text, fmt)
+    except ValueError:
+        return False
+    return True
+
+
 def _unread_dates(
     frame: pd.DataFrame, found: Recognised | None, history: Callable[[str, str, str | None], bool]
 ) -> dict[str, str]:
@@ -199,8 +235,8 @@ def _unread_dates(
         sample = next(iter(cells[(cells != "") & ~no_date(cells)]), "")
         out[f] = (
             f"the column {column!r} is named so, but most of its cells do not read as dates "
-            f"(e.g. {sample!r}): set date_format (e.g. '%m/%d/%y' for 1/2/23) in a --mapping "
-            f"file, or name another column with --column {f}=COLUMN"
+            f"(e.g. {sample!r}): {_format_hint(sample)}; or name another column with "
+            f"--column {f}=COLUMN"
         )
     return out
 

@@ -25,6 +25,7 @@ column formatted "General" has it.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -172,20 +173,16 @@ def amount_currency(values: pd.Series) -> pd.Series:
 
 def currency_codes(values: pd.Series) -> pd.Series:
     """Each currency cell as an ISO 4217 code: a code (any case), a name as a CRM shows it
-    (Dynamics writes ``US Dollar``, Chinese CRMs ``人民币``; Babel's English and Chinese names)
-    or a symbol of one currency; None where blank or none of these (the caller reports it)."""
-    from babel import Locale  # only when an export has a currency column
-    from babel.numbers import list_currencies
+    (Dynamics writes ``US Dollar``, SugarCRM ``US Dollars``, Chinese CRMs ``人民币``; Babel's
+    English and Chinese names, and English plurals), the last word of a name where one currency
+    in use has it (``Yen``, ``Euro``; not ``Dollar``) or a symbol of one currency; None where
+    blank or none of these (the caller reports it)."""
+    from babel.numbers import list_currencies  # only when an export has a currency column
 
     from simsales.calibrate.mapping import label_key  # names compared as labels are
 
     codes = list_currencies()
-    names = {
-        label_key(name): code
-        for loc in ("en", "zh", "zh_Hant")
-        for code, name in Locale.parse(loc).currencies.items()
-        if code in codes
-    }
+    names = _currency_names()
 
     def one(text: str) -> str | None:
         t = " ".join(text.split())
@@ -197,6 +194,37 @@ def currency_codes(values: pd.Series) -> pd.Series:
 
     table = {v: one(str(v)) for v in pd.unique(values.astype(str))}
     return values.astype(str).map(table).astype(object)
+
+
+@functools.cache
+def _currency_names() -> dict[str, str]:
+    """label key of a currency's name -> its code (see :func:`currency_codes`)."""
+    from babel import Locale
+    from babel.core import get_global
+    from babel.numbers import get_currency_name, get_territory_currencies, list_currencies
+
+    from simsales.calibrate.mapping import label_key
+
+    in_use = sorted(
+        {c for t in get_global("territory_currencies") for c in get_territory_currencies(t)}
+    )
+    by_word: dict[str, set[str]] = {}
+    for code in in_use:
+        for count in (1, 2):
+            by_word.setdefault(label_key(get_currency_name(code, count, "en").split()[-1]),
+                               set()).add(code)  # fmt: skip
+    names = {word: next(iter(cs)) for word, cs in by_word.items() if len(cs) == 1}
+    codes = list_currencies()
+    names.update({label_key(get_currency_name(c, 2, "en")): c for c in in_use})
+    names.update(
+        {
+            label_key(name): code
+            for loc in ("en", "zh", "zh_Hant")
+            for code, name in Locale.parse(loc).currencies.items()
+            if code in codes
+        }
+    )
+    return names
 
 
 def parse_probabilities(values: pd.Series) -> pd.Series:
