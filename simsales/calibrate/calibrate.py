@@ -57,8 +57,14 @@ Model choices (each also written into the scenario's header comment):
   rejects homogeneous months at 1%** (``DRIFT_LEVEL``): Pearson's chi-square of the months
   against the fitted model, on months minus the parameters fitted to them; otherwise it is 0
   (so the noise of a method-of-moments estimate on a stationary history does not widen the
-  intervals). Arrivals (:func:`simsales.calibrate.fit.count_drift`): monthly counts against
-  the fitted pattern, whose level, trend and cycle levels are the fitted parameters; win odds
+  intervals). The between-month variance is of months that vary independently about their
+  level, and one multiplier is drawn for the whole run: over a horizon of ``H`` months its
+  mean's variance, ``1 / H`` of it, is the one written (:meth:`Drift.over`); the sampling part,
+  the level's own error, is shared by every month and stays whole. Where too few whole months
+  of decisions measure the win odds' drift (fewer than the parameters fitted to them plus
+  one), it takes a prior, ``UNMEASURED_ODDS_VAR`` (a log-odds sd of 1), not zero. Arrivals
+  (:func:`simsales.calibrate.fit.count_drift`): monthly counts against the fitted pattern,
+  whose level, trend and cycle levels are the fitted parameters; win odds
   (``_won_calendar_drift``): sampling part binomial, ``1 / (N p (1 - p))`` of the decided
   deals; between months each month's wins against what the age-based exit hazards (times the
   ``won_season`` factor) expect, or on a stage with calendar x age hazards what rates constant
@@ -139,6 +145,11 @@ ACTIVE_DAYS = 90  # an agent who opened a deal this recently (or holds an open o
 TIMESTAMP_HALF_WIDTH = 1 / 1440  # exact timestamps: known to the minute
 SHORT_HISTORY = "short_history"  # the report's rule: too few months to measure the drift
 SHIFT_MONTHS = 3  # the recent months whose level of winning is tested (a quarter)
+# where too few whole months of decisions measure the win odds' month-to-month drift, a prior
+# between-month variance of their log: sd 1, a factor of e either way (an even won share moves
+# within about 0.27 - 0.73 in two months of three), the unit-scale weakly informative prior of
+# a log-odds, so that an unmeasured drift widens the intervals instead of counting as none
+UNMEASURED_ODDS_VAR = 1.0
 
 
 @dataclass(frozen=True)
@@ -364,6 +375,7 @@ def calibrate(
     end = pd.Timestamp(horizon) if horizon is not None else t + pd.DateOffset(months=6)
     if end <= t:
         raise SimsalesError(f"the horizon ({end.date()}) must be after --as-of ({t.date()})")
+    months = (end - t) / pd.Timedelta(days=365.2425 / 12)  # the multipliers' run (Drift.over)
     if by == "product" and h.deals["product"].isna().all():
         by = None  # the default, and the export has no products: one deal type
     if by is not None and h.deals[by].isna().all():
@@ -417,7 +429,7 @@ def calibrate(
     if pooled is None:
         fallback = _value_fallback(h, deals)
     groups = []
-    pooled_drift = _value_drift(deals) if pooled is not None else None
+    pooled_drift = _value_drift(deals, months) if pooled is not None else None
     for g in names:
         mine = deals[deals["group"] == g]
         price = h.catalog.get(g) if by == "product" else None
@@ -426,7 +438,7 @@ def calibrate(
         if value is not None and value is pooled:
             drift = pooled_drift
         elif value is not None and note.startswith("lognormal fitted"):
-            drift = _value_drift(mine)
+            drift = _value_drift(mine, months)
         entries = {
             str(e): poisson_rate(int(n), exposure)
             for (grp, e), n in by_entry.items()
@@ -469,7 +481,7 @@ def calibrate(
         exported=snap.date(),
         pattern=pattern,
         arrival_month=month0,
-        uncertainty=_uncertainty(visits, monthly, expected, pattern, won, shift),
+        uncertainty=_uncertainty(visits, monthly, expected, pattern, won, shift, months),
         value_fallback=fallback,
         arrival_factor=float(factor),
         won_cycle=season,
@@ -808,24 +820,25 @@ def _uncertainty(
     pattern: ArrivalPattern | None,
     won: WonMonths | None,
     shift: WinShift | None,
+    months: float,
 ) -> dict[str, Drift]:
-    """The global per-replication multipliers' spreads (see the module docstring); values have
-    theirs per deal type (:func:`_value_drift`)."""
+    """The global per-replication multipliers' spreads for a run of ``months`` (see the module
+    docstring); values have theirs per deal type (:func:`_value_drift`)."""
     out: dict[str, Drift] = {}
     if len(monthly):
         fitted = pattern.parameters if pattern is not None else 1
         out["arrivals"] = count_drift(monthly["count"], monthly["exposure"], expected, fitted)
-    won_drift = _won_calendar_drift(won, shift)
+    won_drift = _won_calendar_drift(won, shift) if won is not None else _unmeasured_odds(visits)
     if won_drift is not None:
         out["win_odds"] = won_drift
     done = visits[visits["to"] != ""]
     logs = np.log1p(done["days"].to_numpy(dtype=np.float64))
     if len(logs) > 1:
         out["duration"] = Drift(float(np.var(logs, ddof=1)) / len(logs), 0.0, 0, len(logs))
-    return out
+    return {key: drift.over(months) for key, drift in out.items()}
 
 
-def _value_drift(deals: pd.DataFrame) -> Drift | None:
+def _value_drift(deals: pd.DataFrame, months: float) -> Drift | None:
     """The spread of a deal type's value multiplier from its won deals' values (``deals``: the
     type's deals, or all of them for the pooled fit): the lognormal mean's sampling variance
     and the drift of the mean log value between close months, counted only when a dispersion
@@ -834,7 +847,7 @@ def _value_drift(deals: pd.DataFrame) -> Drift | None:
     if len(won) < 2:
         return None
     logs = np.log(won["value"].to_numpy(dtype=np.float64))
-    return value_drift(logs, won["closed"].dt.to_period("M").astype(str).to_numpy())
+    return value_drift(logs, won["closed"].dt.to_period("M").astype(str).to_numpy()).over(months)
 
 
 def _won_cycle(h: History, visits: pd.DataFrame, t: pd.Timestamp, winning: set[str]) -> WonCycle:
@@ -923,8 +936,8 @@ def _won_months(
             SHORT_HISTORY, "info",
             f"only {len(whole)} whole month{'s' if len(whole) != 1 else ''} of decisions before "
             f"{t.date()}: how much the chance to win moves from month to month cannot be "
-            "measured (two are needed), so the intervals hold only each deal's "
-            "randomness and the estimates' sampling error, and are likely too narrow",
+            "measured (two are needed), so the intervals take a prior for it (a log-odds sd "
+            f"of {math.sqrt(UNMEASURED_ODDS_VAR):g} between months), not a measurement",
             rows=int(decided.sum()),
         )  # fmt: skip
         return None
@@ -1079,6 +1092,9 @@ def _won_calendar_drift(w: WonMonths | None, shift: WinShift | None = None) -> D
         return None
     expected *= w.observed.sum() / expected.sum()
     rel = count_drift(w.observed, np.ones(len(w.months)), expected, fitted=fitted)
+    if not math.isfinite(rel.chi2):  # fewer months than the parameters fitted to them, plus one
+        rel = replace(rel, between_var=UNMEASURED_ODDS_VAR * max(1.0 - w.p, 0.05) ** 2,
+                      statistic="prior")  # fmt: skip
     p = w.p
     scale = 1.0 / max(1.0 - p, 0.05) ** 2
     q = min(max(p, 0.5 / w.n), 1 - 0.5 / w.n)  # half a deal off 0 and 1
@@ -1087,6 +1103,18 @@ def _won_calendar_drift(w: WonMonths | None, shift: WinShift | None = None) -> D
         sampling += shift.var_log / max(1 - shift.factor * p, 0.05) ** 2
     return replace(rel, sampling_var=sampling, between_var=rel.between_var * scale,
                    between_se=rel.between_se * scale, n=w.n)  # fmt: skip
+
+
+def _unmeasured_odds(visits: pd.DataFrame) -> Drift | None:
+    """The win odds' spread where too few whole months of decisions measure their drift (see
+    ``UNMEASURED_ODDS_VAR``): the binomial sampling part of the decided deals' won share and
+    the prior between-month part."""
+    decided = visits.drop_duplicates("deal")["outcome"]
+    n_won, n = int((decided == "won").sum()), int(decided.isin(["won", "lost"]).sum())
+    if n_won == 0 or n_won == n:
+        return None
+    q = n_won / n
+    return Drift(1.0 / (n * q * (1 - q)), UNMEASURED_ODDS_VAR, 0, n, statistic="prior")
 
 
 def _value_fallback(h: History, deals: pd.DataFrame) -> ValueFit:

@@ -20,7 +20,7 @@ Units: durations in days, rates per calendar month, values in the currency.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -594,10 +594,19 @@ class Drift:
     p_value: float = math.nan  # P(chi2 or more | homogeneous months)
     between_se: float = math.nan  # standard error of the between-month estimate
     statistic: str = "chi2"  # the name of ``chi2`` in the notes
+    horizon_months: float = 1.0  # months the between-month part is averaged over (see over)
 
     @property
     def sd_log(self) -> float:
         return math.sqrt(self.sampling_var + self.between_var)
+
+    def over(self, months: float) -> Drift:
+        """The spread of one multiplier for a run of ``months`` months (at least one): the
+        between-month variance is of months that vary independently about their level, so
+        the factor of their mean has ``1 / months`` of it; the sampling part, the level's own
+        error, is every month's and stays whole."""
+        k = max(1.0, months)
+        return replace(self, between_var=self.between_var / k, horizon_months=k)
 
     @property
     def rejected(self) -> bool:

@@ -99,12 +99,17 @@ def _uncertainty(drifts: dict[str, Drift]) -> CommentedMap:
         if spec is None:
             continue
         out[key] = _flow(spec)
-        between = (
-            f" + between months {drift.between_var:.2g} (over {drift.periods} months; "
-            f"{drift.test_note})"
-            if drift.periods and math.isfinite(drift.chi2)
-            else " (sampling only)"
-        )
+        # the between-month variance, and the run's months its mean is over (Drift.over)
+        whole = drift.between_var * drift.horizon_months
+        mean = f" / {drift.horizon_months:.3g} months run" if drift.horizon_months > 1 else ""
+        if drift.statistic == "prior":
+            between = (f" + between months {whole:.2g}{mean}, a prior (too few whole months of "
+                       "decisions to measure it)")  # fmt: skip
+        elif drift.periods and math.isfinite(drift.chi2):
+            between = (f" + between months {whole:.2g}{mean} (over {drift.periods} months; "
+                       f"{drift.test_note})")  # fmt: skip
+        else:
+            between = " (sampling only)"
         out.yaml_add_eol_comment(
             f"n = {_n(drift.n)}; variance of the log: sampling {drift.sampling_var:.2g}{between}",
             key,
@@ -320,7 +325,9 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
         "  noise (method of moments), counted only when a dispersion test rejects homogeneous",
         "  months at 1% (Pearson chi-square on months - fitted parameters df: the trend and",
         "  cycle levels of arrivals, the won_season levels; values: F test of the months' mean",
-        "  log value), else 0;",
+        "  log value), else 0; divided by the horizon's months (one multiplier is drawn for",
+        "  the whole run: the mean of months that vary independently varies less); with too",
+        "  few whole months of decisions to measure it, the win odds' takes a prior of 1;",
         f"- no people pools: the export has no staffing data; {c.agents_active} agents were",
         f"  active (a deal opened in the last 90 days or one open at {c.as_of}), and an agent",
         "  works many deals at once, so they are not modelled as a constraint.",

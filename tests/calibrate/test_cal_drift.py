@@ -26,7 +26,12 @@ import pytest
 from scipy import stats
 
 import simsales
-from simsales.calibrate.calibrate import Calibration, _hazard_by_month, calibrate
+from simsales.calibrate.calibrate import (
+    UNMEASURED_ODDS_VAR,
+    Calibration,
+    _hazard_by_month,
+    calibrate,
+)
 from simsales.calibrate.fit import (
     DRIFT_LEVEL,
     arrival_pattern,
@@ -251,7 +256,26 @@ def test_two_months_of_decisions_measure_the_drift_of_winning(tmp_path: Path) ->
     assert not c.history.report.count("short_history")
     early = calibrate(h, "2020-01-31")
     assert early.history.report.count("short_history") > 0
-    assert "win_odds" not in early.uncertainty
+    # one month measures no drift: the prior stands for it (not zero), over the run's months
+    prior = early.uncertainty["win_odds"]
+    assert prior.statistic == "prior" and prior.sampling_var > 0
+    assert prior.between_var * prior.horizon_months == pytest.approx(UNMEASURED_ODDS_VAR)
+
+
+def test_the_between_month_drift_is_of_the_mean_over_the_runs_months(tmp_path: Path) -> None:
+    """One multiplier per run: over H months the between-month variance of months varying
+    independently is 1 / H of a month's (the sampling part, the level's error, stays whole)."""
+    path = _changed_history(tmp_path / "h.csv", 3, 400, (0.5, 0.2), change="2020-02-01")
+    h = read_history(path, preset="stage-changes", exported="2021-09-30")
+    two = calibrate(h, "2020-02-29", horizon="2020-04-29").uncertainty["win_odds"]
+    six = calibrate(h, "2020-02-29", horizon="2020-08-29").uncertainty["win_odds"]
+    assert two.sampling_var == six.sampling_var > 0
+    assert two.horizon_months == pytest.approx(2, abs=0.05)
+    assert six.horizon_months == pytest.approx(6, abs=0.05)
+    assert two.between_var * two.horizon_months == pytest.approx(
+        six.between_var * six.horizon_months
+    )
+    assert six.between_var == pytest.approx(two.between_var / 3, rel=0.03)
 
 
 def test_two_homogeneous_months_give_no_drift_but_at_the_test_level() -> None:
