@@ -14,7 +14,7 @@ and ``CLOSE DATE`` are one name), also after dropping an object prefix such as P
   (``engaged``); a ``Status`` column (open / won / lost, as Pipedrive and Dynamics keep it apart
   from the stage) decides the outcome where it says won or lost, the stage otherwise; a deal
   with a lost reason and a close date that neither calls won is lost (Odoo keeps a lost deal's
-  stage and archives it with its reason);
+  stage and archives it with its reason), as is one an ``Active`` column says is not active;
 - a column is taken for a date field only if most of its filled cells read as dates (a
   ``Closed`` column of true / false is not a close date), else the field's next name is tried;
 - with no id column, the deal's name is its id (:func:`name_ids` tells apart deals that share a
@@ -33,6 +33,8 @@ lists what was recognised and what is missing, in the user's terms.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -40,7 +42,7 @@ import pandas as pd
 
 from simsales.calibrate.mapping import columns_text, label_key
 
-__all__ = ["NAMES", "Recognised", "name_ids", "recognise"]
+__all__ = ["NAMES", "HeaderUnit", "Recognised", "header_unit", "name_ids", "recognise"]
 
 # field -> its common column names, most specific first; a tuple is a pair of columns whose
 # first non-blank value is taken (Pipedrive writes a win and a loss in two columns). Chinese
@@ -56,6 +58,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                "State",
                "Status Reason", "Won/Lost",
                "商机状态", "状态", "赢单状态"),
+    "active": ("Active", "Is Active"),
     "lost_reason": ("Lost Reason", "Loss Reason", "Reason for Loss", "Closed Lost Reason",
                     "Lost Reason Name", "输单原因", "丢单原因", "失败原因"),
     "stage": ("To Stage", "New Stage", "Stage", "Deal Stage", "Sales Stage", "Opportunity Stage",
@@ -97,7 +100,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "forecast_category": ("Forecast Category", "Forecast Category Name", "预测类别", "预测分类"),
     "currency": ("Amount (converted) Currency", "Amount Currency", "Value Currency", "Currency",
                  "Deal Currency",
-                 "Opportunity Currency", "Currency Code",
+                 "Opportunity Currency", "Currency Code", "Currency of Value",
                  "Currency ISO Code", "币种", "货币", "币别", "通貨", "통화", "Валюта"),
     "owner": ("Owner", "Deal Owner", "Opportunity Owner", "Owner Name", "Sales Agent",
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
@@ -152,13 +155,70 @@ class Recognised:
         )
 
 
+# a unit or currency a header writes after its name: 金额（万元）, 金额（单位：万元）,
+# 预计金额/万元, Amount (K), Amount ($000s), Revenue (in millions), Amount (USD), Amount (€)
+_SUFFIX = re.compile(
+    r"^(?P<base>.*?\S)\s*(?:[(（\[]\s*(?:单位\s*[:：]\s*)?(?P<a>[^()（）\[\]]{1,24}?)\s*[)）\]]"
+    r"|[/／]\s*(?P<b>[^/／]{1,12}?))\s*$"
+)
+_SCALES = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8, "千": 1e3, "k": 1e3, "000": 1e3,
+           "000s": 1e3, "thousands": 1e3, "inthousands": 1e3, "tsd": 1e3, "m": 1e6, "mm": 1e6,
+           "mn": 1e6, "millions": 1e6, "inmillions": 1e6, "mio": 1e6}  # fmt: skip
+_WRITTEN = {"€": "EUR", "£": "GBP", "元": "CNY", "人民币": "CNY", "RMB": "CNY", "$": None,
+            "¥": None, "￥": None}  # fmt: skip
+_UNIT_PARTS = re.compile(r"人民币|RMB|[A-Z]{3}(?![A-Za-z])|[$€£¥￥元]|[^$€£¥￥元]+")
+
+
+@dataclass(frozen=True)
+class HeaderUnit:
+    """What a header's suffix says of its cells: the name without it, the scale of a cell
+    written bare, and a currency (an ISO code, or None where it names none or several)."""
+
+    base: str
+    unit: str  # as written, e.g. 万元, K, USD
+    scale: float
+    currency: str | None
+
+
+def header_unit(column: str) -> HeaderUnit | None:
+    """The unit and currency a column's header writes after its name (None when its suffix
+    is neither: ``Probability (%)``, ``Amount (converted)``)."""
+    m = _SUFFIX.match(column.strip())
+    if m is None:
+        return None
+    text = (m["a"] or m["b"] or "").strip()
+    scale, currency, seen = 1.0, None, False
+    for part in _UNIT_PARTS.findall(text):
+        word = part.strip()
+        key = word.casefold().replace("'", "").replace("’", "").replace(".", "").replace(" ", "")
+        if not key:
+            continue
+        if key in _SCALES:
+            scale, seen = _SCALES[key], True
+        elif word in _WRITTEN or (re.fullmatch("[A-Z]{3}", word) and word in _codes()):
+            currency, seen = _WRITTEN.get(word, word), True
+        else:
+            return None
+    return HeaderUnit(m["base"], text, scale, currency) if seen else None
+
+
+@functools.cache
+def _codes() -> frozenset[str]:
+    from babel.numbers import list_currencies  # only for a header with a suffix
+
+    return frozenset(list_currencies())
+
+
 def _keys(column: str) -> list[str]:
-    """A header cell's keys: the whole name, then the name after an object prefix."""
+    """A header cell's keys: the whole name, then the name after an object prefix, then the
+    name without a unit or currency suffix (``Amount (USD)``, ``金额（万元）``)."""
     keys = [label_key(column)]
     for sep in (" - ", ": ", "-", "：", ":"):
         head, found, rest = column.partition(sep)
         if found and rest.strip() and label_key(head) in _PREFIXES:
             keys.append(label_key(rest))
+    if (unit := header_unit(column)) is not None:
+        keys.extend(k for k in _keys(unit.base) if k not in keys)
     return keys
 
 
@@ -216,7 +276,8 @@ def recognise(
         columns["entered"] = edited
     changes = "entered" in columns and ("closed" not in columns or repeats)
     if changes:
-        for f in ("status", "engaged", "lost_reason"):  # a row per change: its time says when
+        # a row per change: its time says when (and what it changed to)
+        for f in ("status", "engaged", "lost_reason", "active"):
             columns.pop(f, None)
         if "closed" in columns:
             closed = columns.pop("closed")

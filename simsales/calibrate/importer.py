@@ -47,6 +47,8 @@ undated_open             info       open deals with no date at all (e.g. Prospec
 observation_start        info       no closes before a date: earlier deals are left-truncated
 stage_order              info       the stage order used, and why
 currency                 info       values converted to the scenario currency, and how
+utc_offsets              info       timestamps with UTC offsets and no --timezone: each read at
+                                    its own wall-clock time
 encoding                 info       the encoding the file was read with
 states                   info       source states renamed to stages by the mapping
 deleted / other_pipeline info       source rows left out by the source's own rules (kept:
@@ -60,7 +62,14 @@ catalog                  info       the product catalog used to name products
 deleted                  info       one row per deal: a status that says deleted (Pipedrive):
                                     the row left out
 closed_flags             info       won / lost / open from closed and won flag columns
+lost_by_reason           info       a lost reason and a close date in an open stage: lost
+lost_by_archive          info       not active, not won, with a close date (Odoo): lost
 line_items               info       a report with one row per product line: each deal once
+summary_rows / footer    info       a report's subtotal, total and footer rows: left out
+grouped_report           info       a grouped report's group column, on a group's first row
+                                    only: filled down
+repeated_header          info       the header again below it (exports pasted together): left
+                                    out, a deal in several parts read from the last
 sheets                   info       a workbook: the sheet read, and those appended to it
 field_history            info       a history of every field's changes: its stage changes read
 began_in                 info       a from / to log: each deal's first stage from its first
@@ -82,8 +91,9 @@ from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_string_dtype
 
-from simsales.calibrate.headers import TITLES
+from simsales.calibrate.headers import TITLES, header_unit
 from simsales.calibrate.history import (
     DEAL_COLUMNS,
     EFFORT_COLUMNS,
@@ -100,7 +110,6 @@ from simsales.calibrate.history import (
 from simsales.calibrate.mapping import label_key, label_key_plain, label_keys
 from simsales.calibrate.quality import MAX_EXAMPLES, DataError, DataReport
 from simsales.calibrate.sources.parse import (
-    UNITS,
     YEN_SIGN,
     amount_currency,
     currency_codes,
@@ -110,6 +119,7 @@ from simsales.calibrate.sources.parse import (
     parse_probabilities,
     parse_times,
     shown_by_dots,
+    utc_offsets,
     year_last_order,
 )
 from simsales.calibrate.sources.records import Note, Records
@@ -130,6 +140,7 @@ _CYRILLIC_CURRENCY = (("әғқңөұүһ", "KZT", "Kazakh"), ("іїєґ", "UAH",
 # signs that name several currencies: the one assumed, and the others it could be
 _SHARED_SIGNS = ((re.compile(r"(?<![A-Za-z])kr\b"), "kr", "SEK, NOK, DKK or ISK"),
                  (re.compile(r"(?<![A-Za-z])\$"), "$", "USD, CAD, AUD, MXN, ..."))  # fmt: skip
+_INACTIVE = label_keys("false", "no", "n", "0", "否", "inactive", "archived")
 _TITLE_KEYS = label_keys(*TITLES)  # a deal's name, not its id
 # close columns that name when a deal did close, where an open deal has no date
 _ACTUAL_CLOSE = label_keys("Actual Close Date", "Date Closed", "Closed Date", "Closed On",
@@ -171,8 +182,9 @@ def read_history(
 
     ``exported`` is the date the export was taken (what it knows up to); by default its latest
     date, which can be a little earlier than the real export date. ``encoding`` overrides the
-    detected one; ``timezone`` (IANA name, default UTC) is the scenario's zone timestamps with
-    an offset are converted to; ``currency`` the scenario currency values are converted to.
+    detected one; ``timezone`` (IANA name) is the scenario's zone timestamps with an offset are
+    converted to (None: each keeps its own wall-clock time); ``currency`` the scenario currency
+    values are converted to.
     """
     from simsales.calibrate.sources import read_records
 
@@ -254,6 +266,10 @@ class _Rows:
 
     def __init__(self, frame: pd.DataFrame, rec: Records, report: DataReport) -> None:
         self.frame = frame.copy()
+        for c in self.frame.columns:  # a cell a reader left missing is blank, as a CSV's is
+            column = self.frame[c]
+            if not c.startswith("_") and is_string_dtype(column) and column.isna().any():
+                self.frame[c] = column.astype(object).where(column.notna(), "")
         if "_line" not in self.frame:
             self.frame["_line"] = np.arange(len(frame)) + 2  # header is line 1
         if "_file" not in self.frame:
@@ -314,6 +330,12 @@ def _dates(rows: _Rows, fields: tuple[str, ...]) -> dict[str, pd.Series]:
                       action="info")  # fmt: skip
             rows.frame.loc[empty[empty].index, f] = ""
     order = year_last_order(pd.concat([rows.col(f) for f in fields])) if fmt is None else None
+    offsets = sorted({o for f in fields if rows.has(f) for o in utc_offsets(rows.col(f))})
+    if tz is None and offsets:
+        rows.report.add("utc_offsets", "info", f"timestamps written with UTC offsets "
+                        f"({', '.join(offsets[:4])}): each read at its own wall-clock time, the "
+                        "day the CRM showed (--timezone ZONE converts them all to one zone)",
+                        rows=1)  # fmt: skip
     for f in fields:
         raw = rows.col(f)
         wrong = (raw != "") & parse_times(raw, fmt, tz, order).isna()
@@ -446,21 +468,18 @@ def _drop_unknown_stages(rows: _Rows, open_labels: list[str] | None) -> None:
     )
 
 
-# a unit in the value column's header: 金额（万元）, Amount (万), 合同额(千元)
-_HEADER_UNIT = re.compile(r"[(（]\s*(万|萬|亿|億|千)\s*(?:元|人民币|RMB|CNY)?\s*[)）]")
-_HEADER_SCALE = {**UNITS, "千": 1e3}
-
-
 def _values(rows: _Rows) -> pd.Series:
     raw = rows.col("value")
-    num = parse_numbers(raw, amounts=True)
-    unit = _HEADER_UNIT.search(rows.name("value"))
-    if unit:  # cells written without their own 万 / 亿 are in the header's unit
-        scale = _HEADER_SCALE[unit.group(1)]
-        bare = num.notna() & ~raw.str.contains("[万萬亿億]", regex=True)
-        num = num.where(~bare, num * scale)
+    unit = header_unit(rows.name("value"))  # 金额（万元）, Amount (K): headers.header_unit
+    scaled = unit is not None and unit.scale != 1
+    # a header's unit makes decimals expected: 31.893 (K) is no 31,893 grouped by a dot
+    num = parse_numbers(raw, amounts=True, dot_groups=not scaled)
+    if unit is not None and scaled:  # cells written without a unit of their own are in its unit
+        bare = num.notna() & ~raw.str.contains(r"[万萬亿億]|\d\s*(?:[kKmMbB]|bn)\.?\s*$",
+                                               regex=True)  # fmt: skip
+        num = num.where(~bare, num * unit.scale)
         rows.keep(bare, "header_unit", f"{rows.name('value')}: the header's unit "
-                  f"{unit.group(1)} taken: values × {scale:,.0f}", action="info")  # fmt: skip
+                  f"{unit.unit} taken: values × {unit.scale:,.0f}", action="info")  # fmt: skip
     # 10^15 is beyond any contract in any currency: a typo or an overflowed cell, and sums of
     # such values overflow to infinity
     # an accountant's negative, (1,234.00) or 1,234.00-, is no contract value either
@@ -577,6 +596,8 @@ def _convert(
     if rows.has("value"):
         written = amount_currency(rows.col("value")).reindex(currency.index)
         currency = currency.where(currency.notna(), written)
+        if (unit := header_unit(rows.name("value"))) is not None and unit.currency is not None:
+            currency = currency.where(currency.notna(), unit.currency)  # Amount (USD), 金额(万元)
     if rows.rec.currency is None:
         codes = currency[value.notna()].dropna()
         yen = bool((codes == YEN_SIGN).sum() * 2 > value.notna().sum())  # most values
@@ -866,6 +887,12 @@ def _opportunities(rec: Records, report: DataReport) -> History:
                   f"a {rows.name('lost_reason')} and a close date in an open stage: lost",
                   action="info")  # fmt: skip
         kind = kind.where(~gave_up | (kind == "won"), "lost")
+    if rows.has("active"):  # archived with a close date and not won: lost (Odoo's "lost")
+        archived = _each(rows.col("active"), lambda v: label_key(v) in _INACTIVE).astype(bool)
+        gone = archived & (rows.col("closed") != "") & ~kind.isin(TERMINAL)
+        rows.keep(gone, "lost_by_archive", f"not active ({rows.name('active')}), not won and "
+                  "with a close date: lost", action="info")  # fmt: skip
+        kind = kind.where(~gone, "lost")
     if open_labels is None:
         _report_labels(rows, by_stage, kind)
     closed_kind = kind.isin(TERMINAL)
@@ -1201,7 +1228,7 @@ def _snapshots(
             "value": value,
             "expected_close": _dates(rows, ("expected_close",))["expected_close"].reindex(f.index)
             if rows.has("expected_close")
-            else pd.NaT,
+            else pd.Series(pd.NaT, index=f.index, dtype="datetime64[ns]"),
             "crm_probability": _probabilities(rows).reindex(f.index),
             "forecast_category": _categories(rows).reindex(f.index),
             "stage": stage.reindex(f.index),

@@ -57,7 +57,7 @@ _Timezone = Annotated[
     typer.Option(
         "--timezone",
         help="Scenario time zone, e.g. Asia/Shanghai: timestamps with an offset are converted "
-        "to it and its day counts (default: UTC).",
+        "to it and its day counts (default: each keeps its own wall-clock time).",
     ),
 ]
 _Currency = Annotated[

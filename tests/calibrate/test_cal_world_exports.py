@@ -12,6 +12,10 @@ each read to the deals, outcomes, dates and values it was written from.
   ``Closed`` stage whose ``Outcome`` (or ``Won/Lost``) column says won or lost;
 - Close's cents and formatted values, SugarCRM's two amounts and currency names, a Cyrillic
   header's currency, ``kr`` (several currencies), accountants' negatives;
+- Pipedrive's ``Currency of Value``, HubSpot's closed flags beside renamed closed stages, a
+  Salesforce Data Loader file of any name, a unit or currency in the value header (万元, K,
+  USD), three-decimal currencies, UTC offsets, Odoo's archived deals, exports pasted together
+  and a grouped report;
 - a field only a stage history has, named for a row-per-deal export, date cells that do not
   parse (with a date_format that reads them), and a header naming no field are errors that say
   what to do."""
@@ -400,3 +404,161 @@ def test_a_header_naming_no_field_says_the_fields_to_name(tmp_path: Path) -> Non
                "closed": "Fecha de cierre"}  # fmt: skip
     got = read_history(path, columns=columns).deals
     assert sorted(got["outcome"]) == sorted(TRUTH["outcome"])
+
+
+def _sheet(**columns: object) -> pd.DataFrame:
+    """TRUTH as a plain export: its ids, stages, creation and close, and ``columns``."""
+    return pd.DataFrame({
+        "Opportunity ID": TRUTH["id"], "Stage": _labels("Closed Won", "Closed Lost", "Proposal"),
+        "Created Date": TRUTH["created"], "Close Date": TRUTH["closed"], **columns,
+    })  # fmt: skip
+
+
+def test_pipedrive_currency_of_value_is_the_amounts_currency(tmp_path: Path) -> None:
+    currencies = ["EUR", "EUR", "EUR", "EUR", "USD"]
+    export = _sheet(**{"Deal - Value": TRUTH["value"], "Deal - Currency of Value": currencies})
+    path = tmp_path / "pipedrive.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    assert h.currency == "EUR" and h.report.count("unknown_currency") == 1
+    assert pd.isna(h.deals.set_index("deal").at["D5", "value"])
+
+
+def test_hubspot_closed_flags_decide_renamed_closed_stages(tmp_path: Path) -> None:
+    """A renamed closed stage (``Renewed`` won, ``Churned`` lost) is no label the importer
+    knows: HubSpot's ``Is Deal Closed?`` / ``Is Closed Won`` say what it is."""
+    export = pd.DataFrame({
+        "Record ID": TRUTH["id"], "Deal Stage": _labels("Renewed", "Churned", "Quote sent"),
+        "Amount": TRUTH["value"], "Create Date": TRUTH["created"], "Close Date": TRUTH["closed"],
+        "Is Deal Closed?": (TRUTH["outcome"] != "open").map(str).str.lower(),
+        "Is Closed Won": (TRUTH["outcome"] == "won").map(str).str.lower(),
+    })  # fmt: skip
+    path = tmp_path / "hubspot.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+
+
+def test_a_salesforce_data_loader_file_is_read_whatever_its_name(tmp_path: Path) -> None:
+    """The file named is read, not an ``Opportunity.csv`` beside it; alone (no history beside
+    it) an Opportunity export is one row per deal; a lone history says what it needs."""
+    api = pd.DataFrame({
+        "Id": TRUTH["id"], "StageName": _labels("Closed Won", "Closed Lost", "Proposal"),
+        "Amount": TRUTH["value"], "CloseDate": TRUTH["closed"],
+        "CreatedDate": TRUTH["created"] + "T09:00:00.000+0000",
+        "IsClosed": (TRUTH["outcome"] != "open").map(str).str.lower(),
+        "IsWon": (TRUTH["outcome"] == "won").map(str).str.lower(),
+    })  # fmt: skip
+    path = tmp_path / "extract.csv"
+    api.to_csv(path, index=False)
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert list(got["outcome"]) == list(TRUTH.sort_values("id")["outcome"])
+    api.head(2).to_csv(tmp_path / "Opportunity.csv", index=False)  # an older export beside it
+    opened = pd.DataFrame({"OpportunityId": TRUTH["id"], "StageName": "Proposal",
+                           "CreatedDate": TRUTH["created"] + "T09:00:00.000+0000"})  # fmt: skip
+    done = TRUTH[TRUTH["outcome"] != "open"]
+    closed = pd.DataFrame({"OpportunityId": done["id"], "StageName": api["StageName"][done.index],
+                           "CreatedDate": done["closed"] + "T17:00:00.000+0000"})  # fmt: skip
+    history = pd.concat([opened, closed]).assign(Amount=1.0, CloseDate="2023-06-30")
+    history.to_csv(tmp_path / "OpportunityHistory.csv", index=False)
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert list(got.index) == sorted(TRUTH["id"])  # the file named, not Opportunity.csv
+    assert list(got["outcome"]) == list(TRUTH.sort_values("id")["outcome"])
+    # a history of only the columns it needs: the cells the reader leaves missing are blank
+    history[["OpportunityId", "StageName", "CreatedDate"]].to_csv(
+        tmp_path / "OpportunityHistory.csv", index=False
+    )
+    assert list(read_history(path).deals["outcome"].sort_index()) == list(TRUTH["outcome"])
+    (tmp_path / "Opportunity.csv").unlink()
+    lone = tmp_path / "OpportunityHistory.csv"
+    with pytest.raises(ScenarioError, match=r"OpportunityHistory\.csv is a Salesforce "
+                       r"OpportunityHistory export: it needs Opportunity\.csv"):  # fmt: skip
+        read_history(lone)
+
+
+@pytest.mark.parametrize(
+    ("header", "scale", "digits"),
+    [("金额（单位：万元）", 1e4, 3), ("预计金额/万元", 1e4, 3), ("Amount (K)", 1e3, 3),
+     ("Amount ($000s)", 1e3, 3), ("Revenue (in millions)", 1e6, 4)],
+)  # fmt: skip
+def test_a_unit_in_the_value_header_scales_its_cells(
+    tmp_path: Path, header: str, scale: float, digits: int
+) -> None:
+    """Cells in the header's unit, decimals and all (1.200 in thousands is 1,200, not a number
+    grouped by a dot); the column is recognised by its name without the unit."""
+    export = _sheet(**{header: [f"{v / scale:.{digits}f}" for v in TRUTH["value"]]})
+    path = tmp_path / "units.csv"
+    export.to_csv(path, index=False)
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert list(got["value"].round(6)) == list(TRUTH.sort_values("id")["value"])
+
+
+@pytest.mark.parametrize(("header", "code"), [("Amount (USD)", "USD"), ("Amount (€)", "EUR"),
+                                              ("金额(元)", "CNY")])  # fmt: skip
+def test_a_currency_in_the_value_header_is_the_amounts(
+    tmp_path: Path, header: str, code: str
+) -> None:
+    path = tmp_path / "currency.csv"
+    _sheet(**{header: TRUTH["value"]}).to_csv(path, index=False)
+    _check(path)
+    assert read_history(path).currency == code
+
+
+def test_amounts_in_a_currency_of_three_decimals(tmp_path: Path) -> None:
+    """KWD 1.200 is one dinar and 200 fils: no thousands grouped by a dot."""
+    path = tmp_path / "kwd.csv"
+    _sheet(Amount=[f"KWD {v / 1000:.3f}" for v in TRUTH["value"]]).to_csv(path, index=False)
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert list(got["value"]) == list(TRUTH.sort_values("id")["value"] / 1000)
+
+
+def test_timestamps_with_an_offset_keep_the_day_the_crm_showed(tmp_path: Path) -> None:
+    """Evening in New York is the next morning in UTC: with no --timezone each timestamp keeps
+    its own wall clock (and the report names the offsets); with one, it is converted."""
+    export = _sheet(Amount=TRUTH["value"])
+    export["Created Date"] = TRUTH["created"] + "T21:30:00-05:00"
+    path = tmp_path / "offsets.csv"
+    export.to_csv(path, index=False)
+    got = _check(path)
+    assert set(got["opened"].dt.strftime("%H:%M")) == {"21:30"}
+    note = next(i for i in read_history(path).report.issues if i.rule == "utc_offsets")
+    assert "-05:00" in note.message and "--timezone" in note.message
+    utc = read_history(path, timezone="UTC").deals
+    assert set(utc["opened"].dt.strftime("%H:%M")) == {"02:30"}
+
+
+def test_an_odoo_deal_archived_and_not_won_is_lost(tmp_path: Path) -> None:
+    """Odoo marks a deal lost by archiving it in its stage (a lost reason is optional)."""
+    export = pd.DataFrame({
+        "Opportunity": TRUTH["id"], "Stage": _labels("Won", "Proposition", "Proposition"),
+        "Expected Revenue": TRUTH["value"], "Created on": TRUTH["created"] + " 09:00:00",
+        "Closed Date": TRUTH["closed"], "Lost Reason": "",
+        "Active": (TRUTH["outcome"] != "lost").map(str),
+    })  # fmt: skip
+    path = tmp_path / "odoo.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+
+
+def test_exports_pasted_together_read_each_deal_from_the_later(tmp_path: Path) -> None:
+    old = _sheet(Amount=TRUTH["value"]).assign(Stage="Proposal", **{"Close Date": ""})
+    new = _sheet(Amount=TRUTH["value"])
+    text = old.to_csv(index=False) + new.to_csv(index=False)  # the second header between them
+    path = tmp_path / "pasted.csv"
+    path.write_text(text, encoding="utf-8")
+    _check(path)
+    assert read_history(path).report.count("repeated_header") == 1
+
+
+def test_a_grouped_report_fills_its_group_column_down(tmp_path: Path) -> None:
+    """A report grouped by stage writes the stage on a group's first row only, then a
+    subtotal: each deal takes its group's stage."""
+    lines = ["Stage,Opportunity ID,Amount,Created Date,Close Date"]
+    for stage, group in _sheet(Amount=TRUTH["value"]).groupby("Stage", sort=False):
+        for i, row in enumerate(group.itertuples(index=False)):
+            cells = ["" if i else stage, row[0], f"{row[4]:.0f}", row[2], row[3]]
+            lines.append(",".join(map(str, cells)))
+        lines.append(f"Subtotal,,{group['Amount'].sum():.0f},,")
+    lines.append(f"Total,,{TRUTH['value'].sum():.0f},,")
+    path = tmp_path / "grouped.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _check(path)

@@ -100,6 +100,8 @@ def read_records(
         folder_only = found in ("pingcode", "worktile") and not SOURCES[found].detect_folder(
             path.parent
         )
+        # a Salesforce Opportunity file with no history beside it: one row per deal
+        folder_only |= found == "salesforce" and not salesforce.has_history(path, header)
         if found is not None and not folder_only:
             return SOURCES[found].read(path, frame=frame, **options)
     note = None if used == "utf-8-sig" else f"read as {used}"

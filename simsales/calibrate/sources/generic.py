@@ -118,6 +118,9 @@ def read(
         if flags is not None:
             rows["status"], names["status"] = flags
             notes.append(("closed_flags", f"won, lost or open from {flags[1]} (true / false)"))
+    if (parts := frame.attrs.get("parts")) is not None and "id" in rows:  # pasted exports
+        later = rows["id"].duplicated(keep="last") & (parts < parts.max())
+        rows = rows[~later.to_numpy()] if later.any() else rows
     rows, lines = _line_items(frame, rows, m)
     notes += lines
     frame = frame.loc[rows.index]
@@ -178,8 +181,44 @@ def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[
         notes.append(("footer", f"{len(frame) - end} rows after the table with one cell at most "
                       f"(a report's footer{': ' + repr(shown[:60]) if shown else ''}): not "
                       "deals, left out"))  # fmt: skip
-    keep = ~summary & (np.arange(len(frame)) < end)
-    return (frame[keep] if not keep.all() else frame), notes
+    # the header again below it: several exports pasted into one file
+    header = np.array([str(c).strip() for c in frame.columns], dtype=object)
+    again = (text.to_numpy() == header).mean(axis=1) >= 0.5 if len(frame) else np.zeros(0, bool)
+    if again.any():
+        lines = ", ".join(str(i + 2) for i in np.flatnonzero(again)[:3])
+        notes.append(("repeated_header", f"the header repeats on line {lines} (exports pasted "
+                      "together?): left out; a deal in more than one part is read from the "
+                      "last part, the later export"))  # fmt: skip
+    keep = ~summary & ~again & (np.arange(len(frame)) < end)
+    out = frame[keep] if not keep.all() else frame
+    if summary.any():  # a grouped report writes its leading group columns on a group's first row
+        out, grouped = _filled_down(out, np.cumsum(summary)[keep])
+        if grouped:
+            notes.append(("grouped_report", f"a grouped report: {', '.join(map(repr, grouped))}"
+                          " on a group's first row only: filled down to its rows"))  # fmt: skip
+    if again.any():
+        out = out.copy()
+        out.attrs["parts"] = np.cumsum(again)[keep]  # which pasted part each row is of
+    return out, notes
+
+
+def _filled_down(frame: pd.DataFrame, group: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
+    """The leading columns that are blank below a group's first row (each group ending at a
+    summary row, ``group`` its number per row) filled down within the group, and their names;
+    from the left, up to the first column filled on every row."""
+    names: list[str] = []
+    out = frame
+    firsts = ~pd.Series(group, index=frame.index).duplicated()
+    for column in frame.columns:
+        blank = frame[column].astype(str).str.strip() == ""
+        if not blank.any():
+            break
+        if (blank & firsts).any() or blank.all():  # a group with no caption: not a grouping
+            break
+        out = out.copy() if out is frame else out
+        out[column] = frame[column].where(~blank).groupby(group).ffill()
+        names.append(str(column))
+    return out, names
 
 
 _DATE_FIELDS = ("closed", "created", "engaged", "entered", "expected_close")
@@ -453,7 +492,7 @@ def _carried(
 
 # a deal's closed and won flags (HubSpot's Is closed / Is Closed Won, Salesforce's Closed / Won
 # checkboxes): won where both are true, lost where only the first is
-_FLAGS = ((("Is closed", "hs_is_closed"), ("Is Closed Won", "hs_is_closed_won")),
+_FLAGS = ((("Is closed", "Is Deal Closed?", "hs_is_closed"), ("Is Closed Won", "hs_is_closed_won")),
           (("Closed", "IsClosed", "Is Closed"), ("Won", "IsWon", "Is Won")))  # fmt: skip
 _TRUE = label_keys("true", "yes", "y", "1", "是", "x", "checked")
 _FALSE = label_keys("false", "no", "n", "0", "否", "")
@@ -505,7 +544,8 @@ def _is_history(frame: pd.DataFrame) -> Callable[[str, str, str | None], bool]:
 def _fill_groups(rows: pd.DataFrame, m: ColumnMapping) -> list[tuple[str, str]]:
     """A report grouped by stage (Salesforce's formatted export) writes the stage on its
     group's first row only: where most rows have no stage, the first row has one and no stage
-    is written twice, the blanks take the stage above them (said in the note)."""
+    is written twice, the blanks take the stage above them (said in the note). With subtotal
+    rows between the groups, :func:`_filled_down` has filled them already."""
     if "stage" not in rows or m.shape != "opportunities" or rows.empty:
         return []
     stage = rows["stage"].astype(str).str.strip()

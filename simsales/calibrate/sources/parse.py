@@ -12,12 +12,13 @@ else is not a number (NaN).
 Timestamps (:func:`parse_times`): ISO 8601 (``2023-01-05``, ``2023-01-05T10:00:00.000+0000``,
 ``...Z``), also with ``/`` separators or written ``2023年1月5日``; or a ``date_format``
 (strftime) if one is given. A timestamp that carries an offset is converted to the scenario's
-time zone (``timezone``, default UTC) and that zone's wall-clock time is kept, so the
-scenario's calendar decides which day it fell on; one without an offset is taken as already in
-that zone. A date with the year last (``1/15/2023``, ``15.01.2023``) is read in the day-month
-order the column shows (a number above 12 says which is the day); where the column does not
-show it (and the other date columns of the file do not), ``date_format`` must, but for dates
-written with dots, which are day first. A five-digit
+time zone (``timezone``) and that zone's wall-clock time is kept, so the scenario's calendar
+decides which day it fell on; with no zone given, each keeps its own wall-clock time (the
+offset is the zone the CRM wrote it in, and its day the one the CRM showed; ``Z`` is UTC); one
+without an offset is taken as already in the zone. A date with the year last (``1/15/2023``,
+``15.01.2023``) is read in the day-month order the column shows (a number above 12 says which
+is the day); where the column does not show it (and the other date columns of the file do
+not), ``date_format`` must, but for dates written with dots, which are day first. A five-digit
 number (with or without a fraction) is a date a spreadsheet wrote as its day number (Excel's
 1900 system: 45000 is 2023-03-15; the fraction is the time of day), as a CSV saved from a
 column formatted "General" has it.
@@ -44,6 +45,7 @@ __all__ = [
     "parse_times",
     "shown_by_dots",
     "unix_times",
+    "utc_offsets",
     "year_last_order",
 ]
 
@@ -59,6 +61,7 @@ _GROUPED = re.compile(
     r"^\d{1,3}(?P<sep>[,.' \u00a0\u202f])\d{3}(?:(?P=sep)\d{3})*(?P<frac>[.,]\d+)?$"
 )
 # an offset after a time of day: Z, +08:00, +0800 or +08 (a date's own -05 is not one)
+_TRAILING_OFFSET = r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _OFFSET = re.compile(r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
 _SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")  # Excel's day number: 10000 is 1927-05-18
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # day 0 of Excel's 1900 system (past its 1900 bug)
@@ -117,17 +120,27 @@ _DOT_THOUSANDS = re.compile(r"^[-+]?\d{1,3}\.\d{3}$")  # 18.885: 18,885 or 18.88
 _DOT_DECIMAL = re.compile(r"^[-+]?\d*\.(?:\d{1,2}|\d{4,})$")  # 12.5, 0.1234: a decimal dot
 
 
+# currencies of three decimals (ISO 4217's minor unit 3): Bahrain, Iraq, Jordan, Kuwait, Libya,
+# Oman, Tunisia
+_THREE_DECIMALS = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 _ABBREVIATED = re.compile(r"^(.*\d)\s*(k|m|mm|b|bn)\.?$", re.IGNORECASE)
 _ABBREVIATIONS = {"k": 1e3, "m": 1e6, "mm": 1e6, "b": 1e9, "bn": 1e9}
 
 
-def parse_numbers(values: pd.Series, amounts: bool = False) -> pd.Series:
+def _text(values: pd.Series) -> pd.Series:
+    """Cells as text, a missing one blank (pandas' ``str`` dtype keeps NaN through astype)."""
+    return values.astype(object).where(values.notna(), "").astype(str)
+
+
+def parse_numbers(values: pd.Series, amounts: bool = False, dot_groups: bool = True) -> pd.Series:
     """:func:`parse_number` of each value (blank: NaN). With ``amounts`` (money), a column
     that writes at least three numbers as ``d.ddd`` and none with a dot before one, two or
     four or more digits groups thousands with its dots (``18.885 €`` is 18,885, as German and
-    Dutch exports write whole amounts): money is not written to three decimals; and ``12K``,
+    Dutch exports write whole amounts): money is not written to three decimals, but in the
+    currencies of three (``KWD 250.500``, most cells written with one of their codes) and
+    where ``dot_groups`` is false (a header in thousands: ``Amount (K)``); and ``12K``,
     ``$1.2M``, ``3.5 MM``, ``2bn`` are thousands, millions and billions."""
-    text = values.astype(str)
+    text = _text(values)
     uniq = {v: parse_number(v) for v in pd.unique(text)}
     if amounts:  # 12K, $1.2M, 3.5 MM, 2bn: thousands, millions, billions (hand-kept sheets)
         for v, x in uniq.items():
@@ -135,7 +148,14 @@ def parse_numbers(values: pd.Series, amounts: bool = False) -> pd.Series:
                 uniq[v] = parse_number(m[1]) * _ABBREVIATIONS[m[2].lower()]
         core = {v: _NOISE.sub("", v.strip()) for v in uniq}
         grouped = [v for v, c in core.items() if _DOT_THOUSANDS.match(c)]
-        if len(grouped) >= 3 and not any(_DOT_DECIMAL.match(c) for c in core.values()):
+        codes = [m.group(1) or m.group(2) for v in uniq if (m := _CODE.search(v))]
+        mills = sum(c in _THREE_DECIMALS for c in codes) * 2 > len(uniq)
+        dot_groups = dot_groups and not mills
+        if (
+            dot_groups
+            and len(grouped) >= 3
+            and not any(_DOT_DECIMAL.match(c) for c in core.values())
+        ):
             uniq.update({v: parse_number(core[v].replace(".", "")) for v in grouped})
     return text.map(uniq).astype("float64")
 
@@ -230,7 +250,7 @@ def _currency_names() -> dict[str, str]:
 def parse_probabilities(values: pd.Series) -> pd.Series:
     """0-1 probabilities from a column: a trailing ``%`` is allowed, and a column with a value
     above 1 or a ``%`` is in percent (Salesforce writes 0-100), else already 0-1."""
-    text = values.astype(str).str.strip()
+    text = _text(values).str.strip()
     num = parse_numbers(text.str.rstrip("%"))
     percent = bool(text.str.endswith("%").any() or (num > 1).any())
     return num / 100 if percent else num
@@ -298,11 +318,23 @@ def parse_times(
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # an offset the pattern missed
             parsed = parsed.dt.tz_convert(timezone or "UTC").dt.tz_localize(None)
         out[naive] = _in_range(parsed).astype("datetime64[ns]")
-    if aware.any():
+    if aware.any() and timezone is None:  # each at its own wall clock: the day the CRM showed
+        own = text[aware].str.replace(_TRAILING_OFFSET, "", regex=True)
+        local = pd.to_datetime(own, format="ISO8601", errors="coerce")
+        out[aware] = _in_range(local).astype("datetime64[ns]")
+    elif aware.any():
         parsed = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
-        local = parsed.dt.tz_convert(timezone or "UTC").dt.tz_localize(None)
+        local = parsed.dt.tz_convert(timezone).dt.tz_localize(None)
         out[aware] = _in_range(local).astype("datetime64[ns]")
     return out
+
+
+def utc_offsets(values: pd.Series) -> list[str]:
+    """The UTC offsets other than zero that timestamps are written with (``-05:00``)."""
+    text = _text(values).str.strip()
+    found = text[text.str.contains(_OFFSET, na=False)].str.extract(f"({_TRAILING_OFFSET})")[0]
+    zero = found.str.fullmatch(r"\s*(?:Z|[+-]00(?::?00)?)")
+    return sorted(set(found[~zero].str.strip()))
 
 
 def _year_last(text: pd.Series, order: str | None) -> pd.Series:

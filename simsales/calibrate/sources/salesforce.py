@@ -70,11 +70,19 @@ FILES = ("Opportunity", "OpportunityHistory")
 
 
 def detect(header: list[str]) -> bool:
-    """An Opportunity or OpportunityHistory file given on its own (its folder is read)."""
-    cols = set(header)
-    return {"OpportunityId", "StageName", "CreatedDate"} <= cols or {
-        "Id", "StageName", "CloseDate", "IsClosed"
-    } <= cols  # fmt: skip
+    """An Opportunity or OpportunityHistory file given on its own (the other is found beside
+    it; a Data Loader export may have any name, ``extract.csv``)."""
+    return _is_history(header) or {"Id", "StageName", "CloseDate", "IsClosed"} <= set(header)
+
+
+def _is_history(header: list[str]) -> bool:
+    return {"OpportunityId", "StageName", "CreatedDate"} <= set(header)
+
+
+def has_history(path: Path, header: list[str]) -> bool:
+    """Whether a file's export is complete: a history, or an Opportunity file with an
+    OpportunityHistory beside it (alone, it is one row per deal, read as any such export)."""
+    return _is_history(header) or find_file(path.parent, "OpportunityHistory") is not None
 
 
 def detect_folder(path: Path) -> bool:
@@ -93,14 +101,20 @@ def read(
 ) -> Records:
     folder = path if path.is_dir() else path.parent
     files = {n: find_file(folder, n) for n in FILES}
+    given = None
+    if not path.is_dir():  # the file named is its object's, whatever its name; the other beside it
+        header = list(frame.columns) if frame is not None else list(read_table(path, encoding)[0])
+        given = "OpportunityHistory" if _is_history(header) else "Opportunity"
+        files[given] = path
     missing = [n for n, p in files.items() if p is None]
     if missing:
+        what = f"{path.name} is a Salesforce {given} export: it" if given else "a Salesforce export"
         raise ScenarioError(
             [
                 Problem(
-                    f"a Salesforce export needs {missing[0]}.csv",
-                    file=str(folder),
-                    hint="export the Opportunity and OpportunityHistory objects into one folder",
+                    f"{what} needs {missing[0]}.csv beside it",
+                    file=str(path),
+                    hint=f"export the {missing[0]} object too, into {folder}",
                 )
             ]
         )
