@@ -47,6 +47,8 @@ undated_open             info       open deals with no date at all (e.g. Prospec
 observation_start        info       no closes before a date: earlier deals are left-truncated
 stage_order              info       the stage order used, and why
 currency                 info       values converted to the scenario currency, and how
+home_currency            info       values in other currencies read from the export's amount
+                                    in the company's currency (HubSpot, Freshsales)
 utc_offsets              info       timestamps with UTC offsets and no --timezone: each read at
                                     its own wall-clock time
 encoding                 info       the encoding the file was read with

@@ -14,8 +14,8 @@ each read to the deals, outcomes, dates and values it was written from.
   header's currency, ``kr`` (several currencies), accountants' negatives;
 - Pipedrive's ``Currency of Value``, HubSpot's closed flags beside renamed closed stages, a
   Salesforce Data Loader file of any name, a unit or currency in the value header (万元, K,
-  USD), three-decimal currencies, UTC offsets, Odoo's archived deals, exports pasted together
-  and a grouped report;
+  USD), three-decimal currencies, UTC offsets, Odoo's archived deals, exports pasted together,
+  a grouped report, and HubSpot's amount in the company currency;
 - a field only a stage history has, named for a row-per-deal export, date cells that do not
   parse (with a date_format that reads them), and a header naming no field are errors that say
   what to do."""
@@ -562,3 +562,21 @@ def test_a_grouped_report_fills_its_group_column_down(tmp_path: Path) -> None:
     path = tmp_path / "grouped.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     _check(path)
+
+
+def test_an_amount_in_the_company_currency_converts_the_others(tmp_path: Path) -> None:
+    """HubSpot's ``Amount in company currency`` beside each deal's own amount and currency:
+    the company's currency is the one whose amounts equal their converted ones, and the
+    others are read converted (no rate needed, none blanked)."""
+    export = pd.DataFrame({
+        "Record ID": TRUTH["id"], "Deal Stage": _labels("Closed won", "Closed lost", "Demo"),
+        "Amount": TRUTH["value"] * [1.0, 0.92, 150.0, 1.0, 1.0],
+        "Currency": ["USD", "EUR", "JPY", "USD", "USD"],
+        "Amount in company currency": TRUTH["value"], "Close Date": TRUTH["closed"],
+        "Create Date": TRUTH["created"],
+    })  # fmt: skip
+    path = tmp_path / "hubspot.csv"
+    export.to_csv(path, index=False)
+    got = _check(path)
+    assert set(got["currency"]) == {"USD"}
+    assert read_history(path).report.count("home_currency") == 1

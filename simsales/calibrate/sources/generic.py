@@ -27,7 +27,13 @@ from simsales.calibrate.mapping import (
     resolve_mapping,
 )
 from simsales.calibrate.sources.files import read_table
-from simsales.calibrate.sources.parse import no_date, parse_numbers, parse_times, year_last_order
+from simsales.calibrate.sources.parse import (
+    currency_codes,
+    no_date,
+    parse_numbers,
+    parse_times,
+    year_last_order,
+)
 from simsales.calibrate.sources.records import Records
 from simsales.errors import Problem, ScenarioError
 
@@ -118,6 +124,8 @@ def read(
         if flags is not None:
             rows["status"], names["status"] = flags
             notes.append(("closed_flags", f"won, lost or open from {flags[1]} (true / false)"))
+    if m.shape == "opportunities" and (home := _in_home_currency(frame, rows)) is not None:
+        notes.append(("home_currency", home))
     if (parts := frame.attrs.get("parts")) is not None and "id" in rows:  # pasted exports
         later = rows["id"].duplicated(keep="last") & (parts < parts.max())
         rows = rows[~later.to_numpy()] if later.any() else rows
@@ -298,6 +306,39 @@ def _fits_field(frame: pd.DataFrame, fmt: str | None = None) -> Callable[[str, s
         return bool(read.mean() > 0.5)
 
     return fits
+
+
+# an amount converted to the company's own currency beside the deal's amount and currency
+# (HubSpot, Freshsales, Creatio): each row's value in one currency, where a rate would be needed
+_CONVERTED = label_keys("Amount in company currency", "Amount in home currency",
+                        "Amount in base currency", "Deal value in base currency",
+                        "Value in base currency")  # fmt: skip
+
+
+def _in_home_currency(frame: pd.DataFrame, rows: pd.DataFrame) -> str | None:
+    """Values in another currency than the company's replaced by their converted amounts (in
+    ``rows``), and the note that says so; None without a converted column. The company's
+    currency is the one whose amounts equal their converted ones (most such rows say it)."""
+    by_key = _by_key(frame)
+    column = next((by_key[k] for k in _CONVERTED if k in by_key), None)
+    if column is None or "value" not in rows or "currency" not in rows:
+        return None
+    own = parse_numbers(rows["value"], amounts=True)
+    home = parse_numbers(frame.loc[rows.index, column], amounts=True)
+    code = currency_codes(rows["currency"])
+    same = (own > 0) & ((own - home).abs() <= 0.005 * own)
+    homes = code[same].dropna()
+    if homes.empty or (homes == homes.mode().iloc[0]).mean() < 0.9:
+        return None
+    company = str(homes.mode().iloc[0])
+    foreign = code.notna() & (code != company) & home.notna()
+    if not foreign.any():
+        return None
+    rows.loc[foreign, "value"] = home[foreign].map(repr)
+    rows.loc[foreign, "currency"] = company
+    return (f"{int(foreign.sum()):,} values in other currencies than {company} read from "
+            f"{column!r} (the company's currency, the one whose amounts equal their converted "
+            "ones)")  # fmt: skip
 
 
 def _by_key(frame: pd.DataFrame) -> dict[str, str]:
