@@ -30,7 +30,7 @@ import pandas as pd
 import pytest
 
 from simsales.calibrate.importer import read_history
-from simsales.calibrate.sources.parse import amount_currency, parse_number
+from simsales.calibrate.sources.parse import amount_currency, parse_number, parse_numbers
 from simsales.errors import ScenarioError
 
 # five deals: their outcome, creation, close (blank while open) and value
@@ -156,6 +156,20 @@ def test_amounts_with_the_currency_signs_of_other_countries(
     text: str, number: float, code: str | None
 ) -> None:
     assert parse_number(text) == pytest.approx(number)
+    got = amount_currency(pd.Series([text])).iloc[0]
+    assert (None if pd.isna(got) else got) == code
+
+
+@pytest.mark.parametrize(
+    ("text", "number", "code"),
+    [("20,5 Tsd. €", 20_500, "EUR"), ("0,02 Mio. €", 20_000, "EUR"), ("3 Mrd.", 3e9, None),
+     ("CHF 1’234.56", 1234.56, "CHF"), ("₹12.5 lakh", 1.25e6, "INR"), ("2 crores", 2e7, None)],
+)  # fmt: skip
+def test_amounts_written_with_a_word_for_their_scale(
+    text: str, number: float, code: str | None
+) -> None:
+    """Thousands, millions and billions in German words, lakh and crore, a Swiss apostrophe."""
+    assert parse_numbers(pd.Series([text]), amounts=True).iloc[0] == pytest.approx(number)
     got = amount_currency(pd.Series([text])).iloc[0]
     assert (None if pd.isna(got) else got) == code
 

@@ -2,7 +2,8 @@
 
 Numbers (:func:`parse_number`): surrounding spaces, currency symbols and ISO codes are ignored;
 ``万`` multiplies by 10^4 and ``亿`` by 10^8; a thousands separator is a comma, an apostrophe,
-a (narrow) no-break space, or dots when there are two or more (``1.234.567``). When both ``,``
+a (narrow) no-break space, or dots when there are two or more (``1.234.567``; an apostrophe
+may be straight or typographic, ``1’234.56`` as Swiss sheets write it). When both ``,``
 and ``.`` occur the later one is the decimal mark (``1.234,5`` and ``1,234.5`` are both 1234.5);
 a lone ``.`` is a decimal mark (``1.234`` is 1.234); a lone ``,`` is a decimal mark unless it is
 followed by groups of exactly three digits (``12,5`` is 12.5, ``12,500`` is 12500); after groups
@@ -58,7 +59,7 @@ _NOISE = re.compile(
     rf"^(?:\s|{_SIGN}|{_WORD})*(?:[A-Z]{{3}}\s*)?|\s*(?:[A-Z]{{3}}|元|{_SIGN}|{_WORD})?\s*$"
 )
 _GROUPED = re.compile(
-    r"^\d{1,3}(?P<sep>[,.' \u00a0\u202f])\d{3}(?:(?P=sep)\d{3})*(?P<frac>[.,]\d+)?$"
+    r"^\d{1,3}(?P<sep>[,.'\u2019 \u00a0\u202f])\d{3}(?:(?P=sep)\d{3})*(?P<frac>[.,]\d+)?$"
 )
 # an offset after a time of day: Z, +08:00, +0800 or +08 (a date's own -05 is not one)
 _TRAILING_OFFSET = r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
@@ -107,7 +108,7 @@ def parse_number(text: str) -> float:
         # groups by one mark, then the other mark (if any) is the decimal one: "1 234,56"
         s = s[: len(s) - len(frac)].replace(g["sep"], "") + frac.replace(",", ".")
     elif s.count(".") == 1:
-        s = re.sub(r"[' \u00a0\u202f]", "", s)
+        s = re.sub(r"['\u2019 \u00a0\u202f]", "", s)
     else:
         s = s.replace(",", ".")
     try:
@@ -123,8 +124,12 @@ _DOT_DECIMAL = re.compile(r"^[-+]?\d*\.(?:\d{1,2}|\d{4,})$")  # 12.5, 0.1234: a 
 # currencies of three decimals (ISO 4217's minor unit 3): Bahrain, Iraq, Jordan, Kuwait, Libya,
 # Oman, Tunisia
 _THREE_DECIMALS = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
-_ABBREVIATED = re.compile(r"^(.*\d)\s*(k|m|mm|b|bn)\.?$", re.IGNORECASE)
-_ABBREVIATIONS = {"k": 1e3, "m": 1e6, "mm": 1e6, "b": 1e9, "bn": 1e9}
+# 12K, $1.2M, 3.5 MM, 2bn; German 20,5 Tsd. / 1,2 Mio. / 3 Mrd.; Indian 12.5 lakh, 2 crore
+_ABBREVIATED = re.compile(
+    r"^(.*\d)\s*(k|m|mm|b|bn|tsd|mio|mrd|lakhs?|lacs?|crores?|cr)\.?$", re.IGNORECASE
+)
+_ABBREVIATIONS = {"k": 1e3, "m": 1e6, "mm": 1e6, "b": 1e9, "bn": 1e9, "tsd": 1e3, "mio": 1e6,
+                  "mrd": 1e9, "lakh": 1e5, "lac": 1e5, "crore": 1e7, "cr": 1e7}  # fmt: skip
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -139,13 +144,16 @@ def parse_numbers(values: pd.Series, amounts: bool = False, dot_groups: bool = T
     Dutch exports write whole amounts): money is not written to three decimals, but in the
     currencies of three (``KWD 250.500``, most cells written with one of their codes) and
     where ``dot_groups`` is false (a header in thousands: ``Amount (K)``); and ``12K``,
-    ``$1.2M``, ``3.5 MM``, ``2bn`` are thousands, millions and billions."""
+    ``$1.2M``, ``3.5 MM``, ``2bn`` are thousands, millions and billions, as are German
+    ``20,5 Tsd. €``, ``1,2 Mio.``, ``3 Mrd.``; ``12.5 lakh`` and ``2 crore`` are 10^5 and 10^7."""
     text = _text(values)
     uniq = {v: parse_number(v) for v in pd.unique(text)}
     if amounts:  # 12K, $1.2M, 3.5 MM, 2bn: thousands, millions, billions (hand-kept sheets)
         for v, x in uniq.items():
-            if math.isnan(x) and (m := _ABBREVIATED.match(v.strip())):
-                uniq[v] = parse_number(m[1]) * _ABBREVIATIONS[m[2].lower()]
+            if math.isnan(x) and (m := _ABBREVIATED.match(_NOISE.sub("", v.strip()))):
+                unit = m[2].lower()
+                unit = unit if unit in _ABBREVIATIONS else unit.removesuffix("s")  # lakhs
+                uniq[v] = parse_number(m[1]) * _ABBREVIATIONS[unit]
         core = {v: _NOISE.sub("", v.strip()) for v in uniq}
         grouped = [v for v, c in core.items() if _DOT_THOUSANDS.match(c)]
         codes = [m.group(1) or m.group(2) for v in uniq if (m := _CODE.search(v))]
