@@ -101,7 +101,11 @@ def _uncertainty(drifts: dict[str, Drift]) -> CommentedMap:
         out[key] = _flow(spec)
         # the between-month variance, and the run's months its mean is over (Drift.over)
         whole = drift.between_var * drift.horizon_months
-        mean = f" / {drift.horizon_months:.3g} months run" if drift.horizon_months > 1 else ""
+        mean = (
+            f" / {drift.horizon_months:.3g} months run"
+            if drift.horizon_months > 1 and whole > 0
+            else ""
+        )
         if drift.statistic == "prior":
             between = (f" + between months {whole:.2g}{mean}, a prior (too few whole months of "
                        "decisions to measure it)")  # fmt: skip
