@@ -99,9 +99,9 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                     "확률", "Вероятность"),
     "forecast_category": ("Forecast Category", "Forecast Category Name", "预测类别", "预测分类"),
     "currency": ("Amount (converted) Currency", "Amount Currency", "Value Currency", "Currency",
-                 "Deal Currency",
-                 "Opportunity Currency", "Currency Code", "Currency of Value",
-                 "Currency ISO Code", "币种", "货币", "币别", "通貨", "통화", "Валюта"),
+                 "Deal Currency", "Opportunity Currency", "Currency Code", "Deal Currency Code",
+                 "Currency of Value", "Currency ISO Code", "币种", "货币", "币别", "通貨", "통화",
+                 "Валюта", "Währung", "Devise", "Moneda", "Moeda"),
     "owner": ("Owner", "Deal Owner", "Opportunity Owner", "Owner Name", "Sales Agent",
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
               "Assigned To", "负责人", "销售负责人", "业务机会所有人", "交易所有者", "所有人",
@@ -163,7 +163,8 @@ _SUFFIX = re.compile(
 )
 _SCALES = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8, "千": 1e3, "k": 1e3, "000": 1e3,
            "000s": 1e3, "thousands": 1e3, "inthousands": 1e3, "tsd": 1e3, "m": 1e6, "mm": 1e6,
-           "mn": 1e6, "millions": 1e6, "inmillions": 1e6, "mio": 1e6}  # fmt: skip
+           "mn": 1e6, "millions": 1e6, "inmillions": 1e6, "mio": 1e6,
+           "mrd": 1e9}  # fmt: skip
 _WRITTEN = {"€": "EUR", "£": "GBP", "元": "CNY", "人民币": "CNY", "RMB": "CNY", "$": None,
             "¥": None, "￥": None}  # fmt: skip
 _UNIT_PARTS = re.compile(r"人民币|RMB|[A-Z]{3}(?![A-Za-z])|[$€£¥￥元]|[^$€£¥￥元]+")
@@ -178,6 +179,7 @@ class HeaderUnit:
     unit: str  # as written, e.g. 万元, K, USD
     scale: float
     currency: str | None
+    decimal_comma: bool = False  # a German unit (Tsd., Mio.): its cells written the German way
 
 
 def header_unit(column: str) -> HeaderUnit | None:
@@ -187,19 +189,27 @@ def header_unit(column: str) -> HeaderUnit | None:
     if m is None:
         return None
     text = (m["a"] or m["b"] or "").strip()
-    scale, currency, seen = 1.0, None, False
+    scale, currency, seen, german = 1.0, None, False, False
     for part in _UNIT_PARTS.findall(text):
         word = part.strip()
         key = word.casefold().replace("'", "").replace("’", "").replace(".", "").replace(" ", "")
         if not key:
             continue
         if key in _SCALES:
-            scale, seen = _SCALES[key], True
+            scale, seen, german = _SCALES[key], True, key in ("tsd", "mio", "mrd")
         elif word in _WRITTEN or (re.fullmatch("[A-Z]{3}", word) and word in _codes()):
             currency, seen = _WRITTEN.get(word, word), True
         else:
             return None
-    return HeaderUnit(m["base"], text, scale, currency) if seen else None
+    return HeaderUnit(m["base"], text, scale, currency, german) if seen else None
+
+
+# a time zone a date column's header names: Close Date (UTC), 创建时间(GMT+8), (北京时间)
+_ZONE_SUFFIX = re.compile(
+    r"^(?P<base>.*?\S)\s*[(（\[]\s*(?:UTC|GMT|Z|北京时间)(?:\s*[+-]\s*\d{1,2}(?::?\d{2})?)?\s*"
+    r"[)）\]]\s*$",
+    re.IGNORECASE,
+)
 
 
 @functools.cache
@@ -219,6 +229,8 @@ def _keys(column: str) -> list[str]:
             keys.append(label_key(rest))
     if (unit := header_unit(column)) is not None:
         keys.extend(k for k in _keys(unit.base) if k not in keys)
+    if (zone := _ZONE_SUFFIX.match(column.strip())) is not None:  # Close Date (UTC)
+        keys.extend(k for k in _keys(zone["base"]) if k not in keys)
     return keys
 
 

@@ -112,6 +112,7 @@ from simsales.calibrate.history import (
 from simsales.calibrate.mapping import label_key, label_key_plain, label_keys
 from simsales.calibrate.quality import MAX_EXAMPLES, DataError, DataReport
 from simsales.calibrate.sources.parse import (
+    THREE_DECIMALS,
     YEN_SIGN,
     amount_currency,
     currency_codes,
@@ -474,8 +475,11 @@ def _values(rows: _Rows) -> pd.Series:
     raw = rows.col("value")
     unit = header_unit(rows.name("value"))  # 金额（万元）, Amount (K): headers.header_unit
     scaled = unit is not None and unit.scale != 1
-    # a header's unit makes decimals expected: 31.893 (K) is no 31,893 grouped by a dot
-    num = parse_numbers(raw, amounts=True, dot_groups=not scaled)
+    german = unit is not None and unit.decimal_comma  # Betrag (Tsd. €): 12,5 and 1.250
+    # a header's unit makes decimals expected: 31.893 (K) is no 31,893 grouped by a dot; so do
+    # the currencies of three decimals (KWD 250.500), named by the currency column or header
+    mills = _three_decimal_currency(rows, unit.currency if unit is not None else None)
+    num = parse_numbers(raw, amounts=True, dot_groups=not (scaled or mills), decimal_comma=german)
     if unit is not None and scaled:  # cells written without a unit of their own are in its unit
         bare = num.notna() & ~raw.str.contains(r"[万萬亿億]|\d\s*(?:[kKmMbB]|bn)\.?\s*$",
                                                regex=True)  # fmt: skip
@@ -491,6 +495,15 @@ def _values(rows: _Rows) -> pd.Series:
     wrong = ((raw != "") & num.isna() & ~negative) | (num >= MAX_VALUE)
     rows.keep(wrong, "bad_value", f"{rows.name('value')} is not an amount from 0 to 10^15")
     return num.where(~(wrong | negative))
+
+
+def _three_decimal_currency(rows: _Rows, header: str | None) -> bool:
+    """Whether most values are in a currency of three decimals by the currency column (or,
+    without one, the value header's currency)."""
+    if rows.has("currency"):
+        codes = currency_codes(rows.col("currency")).dropna()
+        return bool(len(codes)) and float(codes.isin(THREE_DECIMALS).mean()) > 0.5
+    return header in THREE_DECIMALS
 
 
 def _probabilities(rows: _Rows) -> pd.Series:
@@ -574,6 +587,24 @@ def _merge_spellings(rows: _Rows, names: pd.Series) -> pd.Series:
         unknown = ~merged.isin(list(catalog)) & (merged != "unspecified")
         rows.keep(unknown, "unknown_product", "product not in the catalog")
     return merged
+
+
+def _archived_lost(rows: _Rows, kind: pd.Series, d: dict[str, pd.Series]) -> pd.Series:
+    """Odoo marks a deal lost by archiving it (``Active`` false) in the stage it was in: such a
+    deal, not won, that did close (its close column names an actual close, as Odoo's ``Closed
+    Date`` does, or its date is no later than the export's latest creation or start: no
+    expected close) is lost. Only where the column is an archive flag: no won deal is inactive
+    (an account's or a customer's ``Active`` says nothing of the deal)."""
+    archived = _each(rows.col("active"), lambda v: label_key(v) in _INACTIVE).astype(bool)
+    if (archived & (kind == "won")).any():
+        return kind
+    closed = d["closed"].notna()
+    if label_key(rows.name("closed")) not in _ACTUAL_CLOSE:
+        closed &= d["closed"] <= pd.concat([d[f] for f in ("created", "engaged") if f in d]).max()
+    gone = archived & closed & ~kind.isin(TERMINAL)
+    rows.keep(gone, "lost_by_archive", f"not active ({rows.name('active')}), not won and closed "
+              "in the past: lost", action="info")  # fmt: skip
+    return kind.where(~gone, "lost")
 
 
 def _shared_sign(values: pd.Series | None) -> tuple[str, str] | None:
@@ -889,12 +920,8 @@ def _opportunities(rec: Records, report: DataReport) -> History:
                   f"a {rows.name('lost_reason')} and a close date in an open stage: lost",
                   action="info")  # fmt: skip
         kind = kind.where(~gave_up | (kind == "won"), "lost")
-    if rows.has("active"):  # archived with a close date and not won: lost (Odoo's "lost")
-        archived = _each(rows.col("active"), lambda v: label_key(v) in _INACTIVE).astype(bool)
-        gone = archived & (rows.col("closed") != "") & ~kind.isin(TERMINAL)
-        rows.keep(gone, "lost_by_archive", f"not active ({rows.name('active')}), not won and "
-                  "with a close date: lost", action="info")  # fmt: skip
-        kind = kind.where(~gone, "lost")
+    if rows.has("active"):
+        kind = _archived_lost(rows, kind, d)
     if open_labels is None:
         _report_labels(rows, by_stage, kind)
     closed_kind = kind.isin(TERMINAL)

@@ -15,7 +15,10 @@ each read to the deals, outcomes, dates and values it was written from.
 - Pipedrive's ``Currency of Value``, HubSpot's closed flags beside renamed closed stages, a
   Salesforce Data Loader file of any name, a unit or currency in the value header (万元, K,
   USD), three-decimal currencies, UTC offsets, Odoo's archived deals, exports pasted together,
-  a grouped report, and HubSpot's amount in the company currency;
+  a grouped report, and HubSpot's amount in the company currency; and what must not be read
+  so: a total row under a sheet, an account's ``Active``, German scale words (``1,250 Mio.``),
+  three-decimal currencies named outside the cells, exports pasted newest first, zones written
+  as words;
 - a field only a stage history has, named for a row-per-deal export, date cells that do not
   parse (with a date_format that reads them), and a header naming no field are errors that say
   what to do."""
@@ -594,3 +597,109 @@ def test_an_amount_in_the_company_currency_converts_the_others(tmp_path: Path) -
     got = _check(path)
     assert set(got["currency"]) == {"USD"}
     assert read_history(path).report.count("home_currency") == 1
+
+
+def test_a_total_row_under_a_sheet_fills_nothing_down(tmp_path: Path) -> None:
+    """One total row groups nothing: a first column blank for open deals stays blank (a
+    ``Won/Lost`` column read as status); subtotals with cents end their groups."""
+    export = _sheet(Amount=TRUTH["value"])
+    export.insert(0, "Won/Lost", _labels("Won", "Lost", ""))
+    text = export.to_csv(index=False) + f"Total,,,,,{TRUTH['value'].sum():.0f}\n"
+    path = tmp_path / "total.csv"
+    path.write_text(text, encoding="utf-8")
+    _check(path)
+    assert not read_history(path).report.count("grouped_report")
+    lines = ["Stage,Opportunity ID,Amount,Created Date,Close Date"]
+    for stage, group in _sheet(Amount=TRUTH["value"] + 0.25).groupby("Stage", sort=False):
+        for i, row in enumerate(group.itertuples(index=False)):
+            lines.append(",".join(["" if i else stage, row[0], f"{row[4]:.2f}", row[2], row[3]]))
+        lines.append(f"Subtotal,,{group['Amount'].sum():.2f},,")  # 2000.50: no date
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert list(got["outcome"]) == list(TRUTH.sort_values("id")["outcome"])
+
+
+def test_an_active_column_that_is_no_archive_flag_loses_no_deal(tmp_path: Path) -> None:
+    """An account's ``Active`` (a won deal's account inactive) or a future expected close:
+    no open deal is read lost by it."""
+    export = _sheet(Amount=TRUTH["value"], Active=["No", "Yes", "Yes", "No", "No"])
+    path = tmp_path / "accounts.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+    export["Active"] = ["Yes", "Yes", "Yes", "No", "No"]
+    export["Close Date"] = TRUTH["closed"].where(TRUTH["outcome"] != "open", "2023-09-30")
+    export.to_csv(path, index=False)
+    assert list(read_history(path).deals["outcome"]) == list(TRUTH["outcome"])
+
+
+@pytest.mark.parametrize(
+    ("header", "cells", "values"),
+    [("Amount", ["1,250 Mio. €", "2,5 Mio. €", "0,032 Mio. €"], [1.25e6, 2.5e6, 32_000]),
+     ("Betrag (Tsd. €)", ["12,500", "2,5", "1.250,750"], [12_500, 2_500, 1_250_750])],
+)  # fmt: skip
+def test_german_scale_words_write_numbers_the_german_way(
+    tmp_path: Path, header: str, cells: list[str], values: list[float]
+) -> None:
+    export = _sheet().head(3).assign(**{header: cells})
+    path = tmp_path / "german.csv"
+    export.to_csv(path, index=False, sep=";")
+    got = read_history(path, columns={"value": header}).deals.set_index("deal").sort_index()
+    assert list(got["value"]) == pytest.approx(values)
+    assert read_history(path, columns={"value": header}).currency == "EUR"
+
+
+@pytest.mark.parametrize("where", ["column", "header"])
+def test_a_three_decimal_currency_named_outside_the_cells(tmp_path: Path, where: str) -> None:
+    cells = [f"{v / 1000:.3f}" for v in TRUTH["value"]]
+    export = (_sheet(Amount=cells).assign(Currency="KWD") if where == "column"
+              else _sheet(**{"Amount (KWD)": cells}))  # fmt: skip
+    path = tmp_path / "kwd.csv"
+    export.to_csv(path, index=False)
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert list(got["value"]) == list(TRUTH.sort_values("id")["value"] / 1000)
+    assert read_history(path).currency == "KWD"
+
+
+@pytest.mark.parametrize("header", ["Deal currency code", "Währung"])
+def test_currency_columns_by_other_names(tmp_path: Path, header: str) -> None:
+    export = _sheet(Amount=TRUTH["value"], **{header: ["EUR", "EUR", "EUR", "EUR", "JPY"]})
+    path = tmp_path / "currency.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    assert h.currency == "EUR" and h.report.count("unknown_currency") == 1
+
+
+def test_exports_pasted_newest_first_read_each_deal_from_the_newest(tmp_path: Path) -> None:
+    """The export whose deals were made latest is the newer, wherever it was pasted."""
+    old = _sheet(Amount=TRUTH["value"]).head(3).assign(Stage="Proposal", **{"Close Date": ""})
+    new = _sheet(Amount=TRUTH["value"])
+    path = tmp_path / "pasted.csv"
+    path.write_text(new.to_csv(index=False) + old.to_csv(index=False), encoding="utf-8")
+    _check(path)
+
+
+def test_time_zones_written_as_words_and_in_headers(tmp_path: Path) -> None:
+    """``21:30:00 UTC`` and ``GMT+8`` are offsets; a header's ``(UTC)`` names no other field."""
+    export = _sheet(Amount=TRUTH["value"]).rename(
+        columns={"Created Date": "Created Date (UTC)", "Close Date": "Close Date (UTC)"}
+    )
+    zones = [" 21:30:00 UTC", " 09:30:00 GMT+8", " 21:30:00 UTC", " 09:30:00 GMT+8", " 10:00 UTC"]
+    export["Created Date (UTC)"] = TRUTH["created"] + zones
+    path = tmp_path / "zones.csv"
+    export.to_csv(path, index=False)
+    got = _check(path)
+    assert list(got["opened"].dt.strftime("%H:%M")) == ["21:30", "09:30", "21:30", "09:30", "10:00"]
+
+
+def test_the_date_format_hint_reads_the_whole_column(tmp_path: Path) -> None:
+    """Notion writes ``January 4, 2022``: the format proposed reads May and January alike."""
+    export = _sheet(Amount=TRUTH["value"])
+    for col in ("Created Date", "Close Date"):
+        export[col] = pd.to_datetime(export[col]).dt.strftime("%B %-d, %Y").fillna("")
+    path = tmp_path / "notion.csv"
+    export.to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as err:
+        read_history(path)
+    proposed = re.search(r"date_format in a --mapping file: '([^']+)' reads", str(err.value))
+    assert proposed is not None and proposed[1] == "%B %d, %Y"
+    _check(path, mapping={"date_format": proposed[1]})

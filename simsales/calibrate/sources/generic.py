@@ -5,7 +5,7 @@ the declared variable map from the export's columns to the canonical fields."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -127,8 +127,7 @@ def read(
     if m.shape == "opportunities" and (home := _in_home_currency(frame, rows)) is not None:
         notes.append(("home_currency", home))
     if (parts := frame.attrs.get("parts")) is not None and "id" in rows:  # pasted exports
-        later = rows["id"].duplicated(keep="last") & (parts < parts.max())
-        rows = rows[~later.to_numpy()] if later.any() else rows
+        rows = _from_newest_part(rows, parts, m.date_format)
     rows, lines = _line_items(frame, rows, m)
     notes += lines
     frame = frame.loc[rows.index]
@@ -163,7 +162,12 @@ def read(
 _SUMMARY = re.compile(
     r"^(?:(?:grand\s+|sub-?)?totals?|合计|总计|小计)\s*(?:\(.*\))?\s*[:：]?$", re.IGNORECASE
 )
-_DATE_LIKE = re.compile(r"\d{4}[-/.年]\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}")
+# a date with the year first (19xx / 20xx, no digit before it, then a month and a day: the
+# subtotals 175349.59 and 2000.00 are none), 2023年1月, 2023-01, or with the year last
+_DATE_LIKE = re.compile(
+    r"(?<!\d)(?:19|20)\d{2}([-/.])\d{1,2}\1\d{1,2}|\d{4}年\d{1,2}月|(?<!\d)(?:19|20)\d{2}-\d{2}"
+    r"(?!\d)|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}"
+)
 
 
 def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
@@ -196,7 +200,7 @@ def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[
         lines = ", ".join(str(i + 2) for i in np.flatnonzero(again)[:3])
         notes.append(("repeated_header", f"the header repeats on line {lines} (exports pasted "
                       "together?): left out; a deal in more than one part is read from the "
-                      "last part, the later export"))  # fmt: skip
+                      "newest, the part whose latest creation date is latest"))  # fmt: skip
     keep = ~summary & ~again & (np.arange(len(frame)) < end)
     out = frame[keep] if not keep.all() else frame
     if summary.any():  # a grouped report writes its leading group columns on a group's first row
@@ -210,21 +214,45 @@ def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[
     return out, notes
 
 
+def _from_newest_part(rows: pd.DataFrame, parts: np.ndarray, fmt: str | None) -> pd.DataFrame:
+    """Each deal of exports pasted together (``parts``: each row's part) from the newest
+    export it is in: the part whose latest creation (or start) date is latest, the later part
+    where they tie (an export holds every deal made before it was taken)."""
+    made = next((rows[f] for f in ("created", "engaged") if f in rows), None)
+    part = pd.Series(parts, index=rows.index)
+    latest = (
+        parse_times(made, fmt).groupby(part).max()
+        if made is not None
+        else pd.Series(pd.NaT, index=np.unique(parts))
+    )
+    newness = pd.DataFrame({"latest": latest, "part": latest.index}).sort_values(
+        ["latest", "part"], na_position="first"
+    )
+    rank = part.map(pd.Series(np.arange(len(newness)), index=newness["part"]))
+    newest = rank.groupby(rows["id"]).transform("max")
+    return rows[(rank == newest).to_numpy()]
+
+
 def _filled_down(frame: pd.DataFrame, group: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
-    """The leading columns that are blank below a group's first row (each group ending at a
-    summary row, ``group`` its number per row) filled down within the group, and their names;
-    from the left, up to the first column filled on every row."""
+    """The leading columns of a grouped report filled down within each group (each group
+    ending at a summary row, ``group`` its number per row), and their names. A column is a
+    group's caption only where it is written on each group's first row and nowhere else, each
+    group's caption differs from the one before, and two groups or more end at a subtotal (a
+    single total row under a sheet groups nothing); from the left, up to the first column that
+    is not."""
     names: list[str] = []
     out = frame
     firsts = ~pd.Series(group, index=frame.index).duplicated()
+    if int(firsts.sum()) < 2:
+        return out, names
     for column in frame.columns:
-        blank = frame[column].astype(str).str.strip() == ""
-        if not blank.any():
-            break
-        if (blank & firsts).any() or blank.all():  # a group with no caption: not a grouping
+        cells = frame[column].astype(str).str.strip()
+        filled = cells != ""
+        heads = cells[firsts]
+        if not (filled == firsts).all() or (heads.to_numpy()[1:] == heads.to_numpy()[:-1]).any():
             break
         out = out.copy() if out is frame else out
-        out[column] = frame[column].where(~blank).groupby(group).ffill()
+        out[column] = frame[column].where(filled).groupby(group).ffill()
         names.append(str(column))
     return out, names
 
@@ -232,31 +260,40 @@ def _filled_down(frame: pd.DataFrame, group: np.ndarray) -> tuple[pd.DataFrame, 
 _DATE_FIELDS = ("closed", "created", "engaged", "entered", "expected_close")
 
 
-# date formats a cell may be written in that ISO reading misses, most common first: the hint
-# proposes the first that reads the sample (both day orders where a two-digit year hides it)
-_FORMATS = ("%m/%d/%y", "%d/%m/%y", "%d.%m.%y", "%m-%d-%y", "%d-%m-%y", "%b %d, %Y",
-            "%B %d, %Y", "%d %b %Y", "%d %B %Y", "%d-%b-%y", "%d-%b-%Y", "%Y. %m. %d.",
-            "%Y. %m. %d", "%Y.%m.%d.", "%G-W%V-%u", "%Y%m%d", "%d%m%Y")  # fmt: skip
+# date formats a cell may be written in that ISO reading misses, most common first, each also
+# with a time of day: the hint proposes the one that reads most of the column's cells (both day
+# orders where a two-digit year hides it)
+_DAYS = ("%m/%d/%y", "%d/%m/%y", "%d.%m.%y", "%m-%d-%y", "%d-%m-%y", "%b %d, %Y", "%B %d, %Y",
+         "%d %b %Y", "%d %B %Y", "%d-%b-%y", "%d-%b-%Y", "%Y. %m. %d.", "%Y. %m. %d",
+         "%Y.%m.%d.", "%G-W%V-%u", "%Y%m%d", "%d%m%Y")  # fmt: skip
+_FORMATS = tuple(
+    d + t for d in _DAYS for t in ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
+)
 
 
-def _format_hint(sample: str) -> str:
-    """How to set date_format for a sample cell that did not read as a date."""
-    text = sample.strip()
+def _format_hint(cells: Sequence[str]) -> str:
+    """How to set date_format for a column whose cells did not read as dates."""
+    texts = list(dict.fromkeys(c.strip() for c in cells if c.strip()))[:50]
+    text = texts[0] if texts else ""
     if re.fullmatch(r"\d{10}(\d{3})?(\.\d+)?", text):
         unit, per_day = (
             ("milliseconds", 86_400_000) if len(text.split(".")[0]) == 13 else ("seconds", 86_400)
         )
         return (f"they look like Unix time in {unit}, which no date_format reads: write them as "
                 f"dates in the sheet (=A2/{per_day}+DATE(1970,1,1)) and export again")  # fmt: skip
-    fits = [f for f in _FORMATS if _reads(text, f)]
+    reads = {f: sum(_reads(t, f) for t in texts) for f in _FORMATS}
+    best = max(reads.values(), default=0)
+    fits = [f for f in _FORMATS if reads[f] == best and best > 0]
     if not fits:
         return ("set date_format in a --mapping file (Python's strftime codes, e.g. '%m/%d/%y' "
                 "for 1/2/23)")  # fmt: skip
     where = " in a --mapping file"
-    if len(fits) > 1 and fits[0] == "%m/%d/%y" and fits[1] == "%d/%m/%y":
-        return (f"set date_format{where}: '%m/%d/%y' reads {text!r} month first, '%d/%m/%y' "
-                "day first")  # fmt: skip
-    return f"set date_format{where}: {fits[0]!r} reads {text!r}"
+    shown = next(t for t in texts if _reads(t, fits[0]))
+    month_first, day_first = fits[0], fits[0].replace("%m/%d", "%d/%m", 1)
+    if "%m/%d" in month_first and day_first in fits:
+        return (f"set date_format{where}: {month_first!r} reads {shown!r} month first, "
+                f"{day_first!r} day first")  # fmt: skip
+    return f"set date_format{where}: {fits[0]!r} reads {shown!r}"
 
 
 def _reads(text: str, fmt: str) -> bool:
@@ -279,10 +316,11 @@ def _unread_dates(
         if not isinstance(column, str) or (found is not None and found.columns.get(f) == column):
             continue
         cells = frame[column].astype(str).str.strip()
-        sample = next(iter(cells[(cells != "") & ~no_date(cells)]), "")
+        dated = cells[(cells != "") & ~no_date(cells)]
+        sample = next(iter(dated), "")
         out[f] = (
             f"the column {column!r} is named so, but most of its cells do not read as dates "
-            f"(e.g. {sample!r}): {_format_hint(sample)}; or name another column with "
+            f"(e.g. {sample!r}): {_format_hint(list(dated))}; or name another column with "
             f"--column {f}=COLUMN"
         )
     return out

@@ -34,6 +34,7 @@ import re
 import pandas as pd
 
 __all__ = [
+    "THREE_DECIMALS",
     "UNITS",
     "YEN_SIGN",
     "amount_currency",
@@ -64,6 +65,12 @@ _GROUPED = re.compile(
 # an offset after a time of day: Z, +08:00, +0800 or +08 (a date's own -05 is not one)
 _TRAILING_OFFSET = r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _OFFSET = re.compile(r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
+# a time's zone written as a word: 21:30:00 UTC, 09:30 GMT+8, 10:00 UTC+05:30
+_UTC_WORD = re.compile(
+    r"(?<=\d:\d\d)(?P<s>(?::\d\d(?:[.,]\d+)?)?)\s*(?:UTC|GMT)"
+    r"(?:(?P<sign>[+-])(?P<h>\d{1,2})(?::?(?P<m>\d{2}))?)?$",
+    re.IGNORECASE,
+)
 _SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")  # Excel's day number: 10000 is 1927-05-18
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # day 0 of Excel's 1900 system (past its 1900 bug)
 _CJK_DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?")
@@ -123,13 +130,22 @@ _DOT_DECIMAL = re.compile(r"^[-+]?\d*\.(?:\d{1,2}|\d{4,})$")  # 12.5, 0.1234: a 
 
 # currencies of three decimals (ISO 4217's minor unit 3): Bahrain, Iraq, Jordan, Kuwait, Libya,
 # Oman, Tunisia
-_THREE_DECIMALS = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+THREE_DECIMALS = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 # 12K, $1.2M, 3.5 MM, 2bn; German 20,5 Tsd. / 1,2 Mio. / 3 Mrd.; Indian 12.5 lakh, 2 crore
 _ABBREVIATED = re.compile(
     r"^(.*\d)\s*(k|m|mm|b|bn|tsd|mio|mrd|lakhs?|lacs?|crores?|cr)\.?$", re.IGNORECASE
 )
+_GERMAN_SCALES = frozenset({"tsd", "mio", "mrd"})  # their numbers are written the German way
 _ABBREVIATIONS = {"k": 1e3, "m": 1e6, "mm": 1e6, "b": 1e9, "bn": 1e9, "tsd": 1e3, "mio": 1e6,
                   "mrd": 1e9, "lakh": 1e5, "lac": 1e5, "crore": 1e7, "cr": 1e7}  # fmt: skip
+
+
+def _german(text: str) -> float:
+    """A number written with a decimal comma and dots (or spaces, apostrophes) between the
+    thousands: ``1.250,5`` and ``12,500`` (12.5)."""
+    core = _NOISE.sub("", str(text).strip())
+    core = re.sub(r"[.'\u2019 \u00a0\u202f]", "", core).replace(",", ".")
+    return parse_number(core)
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -137,7 +153,9 @@ def _text(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), "").astype(str)
 
 
-def parse_numbers(values: pd.Series, amounts: bool = False, dot_groups: bool = True) -> pd.Series:
+def parse_numbers(
+    values: pd.Series, amounts: bool = False, dot_groups: bool = True, decimal_comma: bool = False
+) -> pd.Series:
     """:func:`parse_number` of each value (blank: NaN). With ``amounts`` (money), a column
     that writes at least three numbers as ``d.ddd`` and none with a dot before one, two or
     four or more digits groups thousands with its dots (``18.885 €`` is 18,885, as German and
@@ -145,20 +163,25 @@ def parse_numbers(values: pd.Series, amounts: bool = False, dot_groups: bool = T
     currencies of three (``KWD 250.500``, most cells written with one of their codes) and
     where ``dot_groups`` is false (a header in thousands: ``Amount (K)``); and ``12K``,
     ``$1.2M``, ``3.5 MM``, ``2bn`` are thousands, millions and billions, as are German
-    ``20,5 Tsd. €``, ``1,2 Mio.``, ``3 Mrd.``; ``12.5 lakh`` and ``2 crore`` are 10^5 and 10^7."""
+    ``20,5 Tsd. €``, ``1,2 Mio.``, ``3 Mrd.`` (numbers written the German way, a comma before
+    the decimals and dots between thousands: ``1,250 Mio.`` is 1.25 million); ``12.5 lakh`` and
+    ``2 crore`` are 10^5 and 10^7. With ``decimal_comma`` (a German unit in the header, ``Betrag
+    (Tsd. €)``) every cell is written so."""
     text = _text(values)
-    uniq = {v: parse_number(v) for v in pd.unique(text)}
+    read = _german if decimal_comma else parse_number
+    uniq = {v: read(v) for v in pd.unique(text)}
     if amounts:  # 12K, $1.2M, 3.5 MM, 2bn: thousands, millions, billions (hand-kept sheets)
         for v, x in uniq.items():
             if math.isnan(x) and (m := _ABBREVIATED.match(_NOISE.sub("", v.strip()))):
                 unit = m[2].lower()
                 unit = unit if unit in _ABBREVIATIONS else unit.removesuffix("s")  # lakhs
-                uniq[v] = parse_number(m[1]) * _ABBREVIATIONS[unit]
+                german = decimal_comma or unit in _GERMAN_SCALES
+                uniq[v] = (_german if german else parse_number)(m[1]) * _ABBREVIATIONS[unit]
         core = {v: _NOISE.sub("", v.strip()) for v in uniq}
         grouped = [v for v, c in core.items() if _DOT_THOUSANDS.match(c)]
         codes = [m.group(1) or m.group(2) for v in uniq if (m := _CODE.search(v))]
-        mills = sum(c in _THREE_DECIMALS for c in codes) * 2 > len(uniq)
-        dot_groups = dot_groups and not mills
+        mills = sum(c in THREE_DECIMALS for c in codes) * 2 > len(uniq)
+        dot_groups = dot_groups and not mills and not decimal_comma
         if (
             dot_groups
             and len(grouped) >= 3
@@ -264,8 +287,15 @@ def parse_probabilities(values: pd.Series) -> pd.Series:
     return num / 100 if percent else num
 
 
+def _offset(m: re.Match[str]) -> str:
+    """A zone word as an ISO offset: UTC is Z, GMT+8 +08:00."""
+    if m["sign"] is None:
+        return f"{m['s']}Z"
+    return f"{m['s']}{m['sign']}{int(m['h']):02d}:{m['m'] or '00'}"
+
+
 def _normalise(text: str) -> str:
-    s = text.strip()
+    s = _UTC_WORD.sub(_offset, text.strip())  # 2023-01-02 21:30:00 UTC (Zendesk Sell)
     m = _CJK_DATE.match(s) or _SLASH_DATE.match(s)
     if m:
         y, mo, d = m.groups()
