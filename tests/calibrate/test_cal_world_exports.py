@@ -480,6 +480,16 @@ def test_a_salesforce_data_loader_file_is_read_whatever_its_name(tmp_path: Path)
     got = read_history(path).deals.set_index("deal").sort_index()
     assert list(got.index) == sorted(TRUTH["id"])  # the file named, not Opportunity.csv
     assert list(got["outcome"]) == list(TRUTH.sort_values("id")["outcome"])
+    # a history older than the Opportunity file (two deals of five): the others closed at
+    # their CloseDate, from the stage most histories begin in
+    history[history["OpportunityId"].isin(["D1", "D2"])].to_csv(
+        tmp_path / "OpportunityHistory.csv", index=False
+    )
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert list(got["outcome"]) == list(TRUTH.sort_values("id")["outcome"])
+    assert list(got["closed"].dt.strftime("%Y-%m-%d").fillna("")) == list(
+        TRUTH.sort_values("id")["closed"]
+    )
     # a history of only the columns it needs: the cells the reader leaves missing are blank
     history[["OpportunityId", "StageName", "CreatedDate"]].to_csv(
         tmp_path / "OpportunityHistory.csv", index=False

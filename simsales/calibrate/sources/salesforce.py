@@ -152,7 +152,9 @@ def read(
             "history, and Opportunity.csv alone gives only the current stage",
             file=str(hist_file), hint="export OpportunityHistory together with Opportunity",
         )])  # fmt: skip
-    rows = pd.concat([rows, _without_history(opp, rows)], ignore_index=True)
+    lone, lone_notes = _without_history(opp, rows, opp_file.name, hist_file.name)
+    rows = pd.concat([rows, lone], ignore_index=True)
+    notes += lone_notes
     labels, order, probability, forecast, why = _stages(folder, hist, opp, encoding, notes)
     rates, target = None, currency
     ct = find_file(folder, "CurrencyType")
@@ -198,23 +200,41 @@ def _require(frame: pd.DataFrame, cols: tuple[str, ...], file: Path) -> None:
         )
 
 
-def _without_history(opp: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-    """One row for each deal that has no history row: its current stage (module rules)."""
+def _without_history(
+    opp: pd.DataFrame, rows: pd.DataFrame, opp_name: str, hist_name: str
+) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Rows for each deal that has no history row (module rules), and the note that says so:
+    an open one is in its current stage since its last stage change (or creation); a closed
+    one (an older history export beside a newer Opportunity file, or a deal made closed)
+    began in the stage most deals' histories begin in, at its creation, and closed at its
+    close date, so it is no deal "closed from its first row"."""
     lone = opp[~opp["Id"].isin(set(rows["id"])) & (opp["Id"] != "")]
-    when = lone.get("LastStageChangeDate", pd.Series("", index=lone.index))
-    when = when.where(when != "", lone.get("CreatedDate", pd.Series("", index=lone.index)))
-    out = pd.DataFrame(
-        {
-            "id": lone["Id"],
-            "stage": lone["StageName"],
-            "entered": when,
-            **{f: lone[c] for f, c in HISTORY.items() if f not in ("id", "stage", "entered")
-               and c in lone},
-        }
-    )  # fmt: skip
-    out["_line"] = lone.index.to_numpy() + 2
-    out["_file"] = "Opportunity.csv"
-    return out
+    if lone.empty:
+        return rows.iloc[:0], []
+    blank = pd.Series("", index=lone.index)
+    when = lone.get("LastStageChangeDate", blank)
+    when = when.where(when != "", lone.get("CreatedDate", blank))
+    carried = {f: lone[c] for f, c in HISTORY.items() if f not in ("id", "stage", "entered")
+               and c in lone}  # fmt: skip
+    current = pd.DataFrame({"id": lone["Id"], "stage": lone["StageName"], "entered": when,
+                            **carried})  # fmt: skip
+    current["_line"] = lone.index.to_numpy() + 2
+    firsts = rows.sort_values("entered", kind="stable").groupby("id")["stage"].first()
+    closed = _flag(lone.get("IsClosed", blank)).fillna(False).astype(bool)
+    closed &= lone.get("CreatedDate", blank) != ""
+    if firsts.empty or not closed.any():
+        current["_file"] = opp_name
+        return current, []
+    first = str(firsts.mode().iloc[0])
+    at_close = lone.get("CloseDate", blank).where(lambda d: d != "", when)
+    current.loc[closed, "entered"] = at_close[closed]
+    began = current[closed].assign(stage=first, entered=lone.loc[closed, "CreatedDate"])
+    out = pd.concat([began, current], ignore_index=True)
+    out["_file"] = opp_name
+    note = (f"{int(closed.sum()):,} closed opportunities have no row in {hist_name} (exported "
+            f"before {opp_name}, or made closed): each begins in {first!r}, the stage most "
+            "histories begin in, when it was created, and closes at its CloseDate")  # fmt: skip
+    return out, [("began_in", note)]
 
 
 _FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
