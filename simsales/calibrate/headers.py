@@ -190,10 +190,10 @@ def header_unit(column: str) -> HeaderUnit | None:
         return None
     text = (m["a"] or m["b"] or "").strip()
     scale, currency, seen, german = 1.0, None, False, False
-    for part in _UNIT_PARTS.findall(text):
+    for part in (p for token in text.split() for p in _UNIT_PARTS.findall(token)):
         word = part.strip()
         key = word.casefold().replace("'", "").replace("’", "").replace(".", "").replace(" ", "")
-        if not key:
+        if not key or key == "in":  # Amount (in USD)
             continue
         if key in _SCALES:
             scale, seen, german = _SCALES[key], True, key in ("tsd", "mio", "mrd")

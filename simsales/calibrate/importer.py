@@ -65,13 +65,13 @@ deleted                  info       one row per deal: a status that says deleted
                                     the row left out
 closed_flags             info       won / lost / open from closed and won flag columns
 lost_by_reason           info       a lost reason and a close date in an open stage: lost
-lost_by_archive          info       not active, not won, with a close date (Odoo): lost
+lost_by_archive          info       not active (Odoo's archive), not won, closed in the past: lost
 line_items               info       a report with one row per product line: each deal once
 summary_rows / footer    info       a report's subtotal, total and footer rows: left out
 grouped_report           info       a grouped report's group column, on a group's first row
                                     only: filled down
 repeated_header          info       the header again below it (exports pasted together): left
-                                    out, a deal in several parts read from the last
+                                    out, a deal in several parts read from the newest
 sheets                   info       a workbook: the sheet read, and those appended to it
 field_history            info       a history of every field's changes: its stage changes read
 began_in                 info       a from / to log: each deal's first stage from its first
