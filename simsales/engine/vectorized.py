@@ -1030,15 +1030,19 @@ class _Block:
         stage_costs = np.stack([t.stage_cost for t in m.types])
         deal_type = self.type[deal]
         cell = deal_type * m.n_stages + stage  # (type, stage), flat
-        held_all = np.take(types.reshape(types.shape[0] * types.shape[1], -1), cell, axis=0)
+        held_flat = types.reshape(types.shape[0] * types.shape[1], -1)
         held_days = np.nan_to_num(exit_t, nan=horizon) - start
-        people_all = held_days[:, None] * held_all
         n_pools = len(m.pool_ids)
         # costs as _Run._records adds them, deal by deal in visit order (a matrix product per
         # replication, on the same rows as the engine's); busy days likewise
         visit_rep = self.rep[deal]
-        busy = _busy(people_all, visit_rep, bounds, self.b)
-        if m.cost_per_day.any():
+        costly = bool(m.cost_per_day.any())
+        if n_pools >= 2 and not costly:  # each pool's column alone: the same products and sums
+            busy = _busy_by_pool(held_days, held_flat, cell, visit_rep, bounds, self.b)
+        else:
+            people_all = held_days[:, None] * np.take(held_flat, cell, axis=0)
+            busy = _busy(people_all, visit_rep, bounds, self.b)
+        if costly:
             per_visit = np.empty(len(deal))
             for r in range(self.b):
                 a, z = int(bounds[r]), int(bounds[r + 1])
@@ -1274,6 +1278,18 @@ def _by_rep_time(rep: IntArray, time: FloatArray, then: IntArray) -> IntArray:
     if ((j[1:] == j[:-1]) & ((r[1:] != r[:-1]) | (t[1:] != t[:-1]))).any():
         return np.lexsort((then, time, rep))
     return by
+
+
+def _busy_by_pool(
+    days: FloatArray, held: FloatArray, cell: IntArray, rep: IntArray, bounds: IntArray, b: int
+) -> FloatArray:
+    """:func:`_busy` of ``days[:, None] * held[cell]`` (two pools or more) one pool's column at
+    a time, without the rows x pools array: each column's products and its sums are the same
+    floats (a column summed row after row, as :func:`_busy` does)."""
+    columns = [days * held[:, p][cell] for p in range(held.shape[1])]
+    if any(np.signbit(c).any() for c in columns):
+        return _busy(np.stack(columns, axis=1), rep, bounds, b)
+    return np.stack([np.bincount(rep, c, minlength=b) for c in columns], axis=1)
 
 
 def _busy(people: FloatArray, rep: IntArray, bounds: IntArray, b: int) -> FloatArray:
