@@ -166,12 +166,14 @@ def test_amounts_with_the_currency_signs_of_other_countries(
 @pytest.mark.parametrize(
     ("text", "number", "code"),
     [("20,5 Tsd. €", 20_500, "EUR"), ("0,02 Mio. €", 20_000, "EUR"), ("3 Mrd.", 3e9, None),
-     ("CHF 1’234.56", 1234.56, "CHF"), ("₹12.5 lakh", 1.25e6, "INR"), ("2 crores", 2e7, None)],
+     ("CHF 1’234.56", 1234.56, "CHF"), ("₹12.5 lakh", 1.25e6, "INR"), ("2 crores", 2e7, None),
+     ("₹12,50,000", 1.25e6, "INR")],
 )  # fmt: skip
 def test_amounts_written_with_a_word_for_their_scale(
     text: str, number: float, code: str | None
 ) -> None:
-    """Thousands, millions and billions in German words, lakh and crore, a Swiss apostrophe."""
+    """Thousands, millions and billions in German words, lakh and crore (and the Indian
+    grouping), a Swiss apostrophe."""
     assert parse_numbers(pd.Series([text]), amounts=True).iloc[0] == pytest.approx(number)
     got = amount_currency(pd.Series([text])).iloc[0]
     assert (None if pd.isna(got) else got) == code

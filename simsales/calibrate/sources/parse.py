@@ -7,8 +7,8 @@ may be straight or typographic, ``1’234.56`` as Swiss sheets write it). When b
 and ``.`` occur the later one is the decimal mark (``1.234,5`` and ``1,234.5`` are both 1234.5);
 a lone ``.`` is a decimal mark (``1.234`` is 1.234); a lone ``,`` is a decimal mark unless it is
 followed by groups of exactly three digits (``12,5`` is 12.5, ``12,500`` is 12500); after groups
-by a space or an apostrophe the other mark is the decimal one (``1 234,56`` is 1234.56). Anything
-else is not a number (NaN).
+by a space or an apostrophe the other mark is the decimal one (``1 234,56`` is 1234.56); Indian
+groups of two after the thousands (``12,50,000``) are lakhs. Anything else is not a number (NaN).
 
 Timestamps (:func:`parse_times`): ISO 8601 (``2023-01-05``, ``2023-01-05T10:00:00.000+0000``,
 ``...Z``), also with ``/`` separators or written ``2023年1月5日``; or a ``date_format``
@@ -62,6 +62,8 @@ _NOISE = re.compile(
 _GROUPED = re.compile(
     r"^\d{1,3}(?P<sep>[,.'\u2019 \u00a0\u202f])\d{3}(?:(?P=sep)\d{3})*(?P<frac>[.,]\d+)?$"
 )
+# the Indian grouping: thousands, then groups of two (12,50,000 is twelve lakh fifty thousand)
+_INDIAN = re.compile(r"^\d{1,2}(?:,\d{2})+,\d{3}(?:\.\d+)?$")
 # an offset after a time of day: Z, +08:00, +0800 or +08 (a date's own -05 is not one)
 _TRAILING_OFFSET = r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _OFFSET = re.compile(r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
@@ -105,7 +107,9 @@ def parse_number(text: str) -> float:
     s = s.lstrip("+-")
     if not s or not s[0].isdigit():
         return math.nan
-    if "," in s and "." in s:
+    if _INDIAN.match(s):  # 12,50,000.50: lakhs and crores grouped by twos
+        s = s.replace(",", "")
+    elif "," in s and "." in s:
         dec = "," if s.rfind(",") > s.rfind(".") else "."
         s = s.replace("." if dec == "," else ",", "").replace(dec, ".")
     elif (g := _GROUPED.match(s)) and s.count(".") != 1:
