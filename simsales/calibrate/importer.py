@@ -65,7 +65,7 @@ deleted                  info       one row per deal: a status that says deleted
                                     the row left out
 closed_flags             info       won / lost / open from closed and won flag columns
 lost_by_reason           info       a lost reason and a close date in an open stage: lost
-lost_by_archive          info       not active (Odoo's archive), not won, closed in the past: lost
+lost_by_archive          info       not active (Odoo's archive), not won, an actual close: lost
 line_items               info       a report with one row per product line: each deal once
 summary_rows / footer    info       a report's subtotal, total and footer rows: left out
 grouped_report           info       a grouped report's group column, on a group's first row
@@ -116,6 +116,7 @@ from simsales.calibrate.sources.parse import (
     YEN_SIGN,
     amount_currency,
     currency_codes,
+    has_own_scale,
     is_year_last,
     no_date,
     parse_numbers,
@@ -481,8 +482,7 @@ def _values(rows: _Rows) -> pd.Series:
     mills = _three_decimal_currency(rows, unit.currency if unit is not None else None)
     num = parse_numbers(raw, amounts=True, dot_groups=not (scaled or mills), decimal_comma=german)
     if unit is not None and scaled:  # cells written without a unit of their own are in its unit
-        bare = num.notna() & ~raw.str.contains(r"[万萬亿億]|\d\s*(?:[kKmMbB]|bn)\.?\s*$",
-                                               regex=True)  # fmt: skip
+        bare = num.notna() & ~has_own_scale(raw)
         num = num.where(~bare, num * unit.scale)
         rows.keep(bare, "header_unit", f"{rows.name('value')}: the header's unit "
                   f"{unit.unit} taken: values × {unit.scale:,.0f}", action="info")  # fmt: skip
@@ -590,18 +590,17 @@ def _merge_spellings(rows: _Rows, names: pd.Series) -> pd.Series:
 
 
 def _archived_lost(rows: _Rows, kind: pd.Series, d: dict[str, pd.Series]) -> pd.Series:
-    """Odoo marks a deal lost by archiving it (``Active`` false) in the stage it was in: such a
-    deal, not won, that did close (its close column names an actual close, as Odoo's ``Closed
-    Date`` does, or its date is no later than the export's latest creation or start: no
-    expected close) is lost. Only where the column is an archive flag: no won deal is inactive
-    (an account's or a customer's ``Active`` says nothing of the deal)."""
+    """Odoo marks a deal lost by archiving it (``Active`` false) in the stage it was in, and
+    dates its close (``Closed Date``): such a deal, not won, with a date in a column that names
+    an actual close is lost (a ``Close Date`` may be an open deal's expected or overdue close).
+    Only where the column is an archive flag: no won deal is inactive (an account's or a
+    customer's ``Active`` says nothing of the deal)."""
     archived = _each(rows.col("active"), lambda v: label_key(v) in _INACTIVE).astype(bool)
     if (archived & (kind == "won")).any():
         return kind
-    closed = d["closed"].notna()
-    if label_key(rows.name("closed")) not in _ACTUAL_CLOSE:
-        closed &= d["closed"] <= pd.concat([d[f] for f in ("created", "engaged") if f in d]).max()
-    gone = archived & closed & ~kind.isin(TERMINAL)
+    if label_key(rows.name("closed")) not in _ACTUAL_CLOSE:  # an expected close, or overdue
+        return kind
+    gone = archived & d["closed"].notna() & ~kind.isin(TERMINAL)
     rows.keep(gone, "lost_by_archive", f"not active ({rows.name('active')}), not won and closed "
               "in the past: lost", action="info")  # fmt: skip
     return kind.where(~gone, "lost")

@@ -715,3 +715,56 @@ def test_the_date_format_hint_reads_the_whole_column(tmp_path: Path) -> None:
     proposed = re.search(r"date_format in a --mapping file: '([^']+)' reads", str(err.value))
     assert proposed is not None and proposed[1] == "%B %d, %Y"
     _check(path, mapping={"date_format": proposed[1]})
+
+
+def test_a_date_format_with_a_zone_word_reads_as_written(tmp_path: Path) -> None:
+    """A user's own format that spells the zone (``%H:%M:%S UTC``) is taken as given."""
+    export = _sheet(Amount=TRUTH["value"])
+    export["Created Date"] = TRUTH["created"] + " 09:00:00 UTC"
+    path = tmp_path / "zone.csv"
+    export.to_csv(path, index=False)
+    _check(path, mapping={"date_format": "%Y-%m-%d %H:%M:%S UTC"})
+
+
+@pytest.mark.parametrize(
+    ("header", "cells", "values"),
+    [("Amount", ["CHF 1.25 Mio.", "0.8 Mio.", "1,250.50 Tsd."], [1.25e6, 8e5, 1_250_500]),
+     ("Umsatz (Mio. CHF)", ["1.25", "0.8", "2.5"], [1.25e6, 8e5, 2.5e6]),
+     ("Betrag (Tsd. €)", ["1,250.50", "12.5", "1,2 Mio."], [1_250_500, 12_500, 1.2e6])],
+)  # fmt: skip
+def test_scale_words_beside_decimal_points(
+    tmp_path: Path, header: str, cells: list[str], values: list[float]
+) -> None:
+    """A cell that shows its own decimal point (Swiss ``1.25 Mio.``, English ``1,250.50``) is
+    read so beside a German scale word; a cell's own scale under a header's is not taken twice."""
+    path = tmp_path / "scales.csv"
+    _sheet().head(3).assign(**{header: cells}).to_csv(path, index=False)
+    got = read_history(path, columns={"value": header}).deals.set_index("deal").sort_index()
+    assert list(got["value"]) == pytest.approx(values)
+
+
+def test_stage_histories_pasted_together_keep_every_change(tmp_path: Path) -> None:
+    """Two parts of a stage-change log: each part's changes count (no part is stale)."""
+    first = "Opportunity ID,Stage,Changed At\nA1,Qualification,2023-01-02\nA1,Proposal,2023-02-10\n"
+    second = (
+        "Opportunity ID,Stage,Changed At\nA1,Closed Won,2023-04-02\nA2,Qualification,2023-03-01\n"
+    )
+    path = tmp_path / "history.csv"
+    path.write_text(first + second + "A2,Closed Lost,2023-05-01\n", encoding="utf-8")
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert list(got["outcome"]) == ["won", "lost"]
+    assert list(got["opened"].dt.strftime("%Y-%m-%d")) == ["2023-01-02", "2023-03-01"]
+
+
+def test_a_won_lost_column_is_never_filled_down(tmp_path: Path) -> None:
+    """Subtotals between groups of two, the first of each with a ``Won/Lost``: a deal's own
+    outcome is no group's caption (the open deals stay open)."""
+    lines = ["Won/Lost,Deal Name,Stage,Amount,Created Date,Close Date",
+             "Won,Acme,Closed Won,1000,2023-01-02,2023-02-01",
+             ",Globex,Negotiation,2000,2023-01-03,2023-09-30", "Subtotal Q1,,,3000,,",
+             "Lost,Initech,Closed Lost,1000,2023-04-02,2023-05-01",
+             ",Umbrella,Proposal,1500,2023-04-03,2023-10-30", "Subtotal Q2,,,2500,,"]  # fmt: skip
+    path = tmp_path / "quarters.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    got = read_history(path).deals.set_index("deal")
+    assert list(got["outcome"]) == ["won", "open", "lost", "open"]

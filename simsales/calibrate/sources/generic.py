@@ -126,7 +126,8 @@ def read(
             notes.append(("closed_flags", f"won, lost or open from {flags[1]} (true / false)"))
     if m.shape == "opportunities" and (home := _in_home_currency(frame, rows)) is not None:
         notes.append(("home_currency", home))
-    if (parts := frame.attrs.get("parts")) is not None and "id" in rows:  # pasted exports
+    parts = frame.attrs.get("parts") if m.shape == "opportunities" else None  # a history's
+    if parts is not None and "id" in rows:  # pasted exports (each part's changes all count)
         rows = _from_newest_part(rows, parts, m.date_format)
     rows, lines = _line_items(frame, rows, m)
     notes += lines
@@ -233,6 +234,16 @@ def _from_newest_part(rows: pd.DataFrame, parts: np.ndarray, fmt: str | None) ->
     return rows[(rank == newest).to_numpy()]
 
 
+# the fields a report is not grouped by, each written on its own row (a blank is blank)
+_NOT_GROUPED = frozenset(
+    label_key(name)
+    for field in ("status", "outcome", "lost_reason", "active", "closed", "created", "engaged",
+                  "expected_close", "value", "probability", "id")
+    for name in NAMES[field]
+    if isinstance(name, str)
+)  # fmt: skip
+
+
 def _filled_down(frame: pd.DataFrame, group: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
     """The leading columns of a grouped report filled down within each group (each group
     ending at a summary row, ``group`` its number per row), and their names. A column is a
@@ -246,6 +257,8 @@ def _filled_down(frame: pd.DataFrame, group: np.ndarray) -> tuple[pd.DataFrame, 
     if int(firsts.sum()) < 2:
         return out, names
     for column in frame.columns:
+        if label_key(column) in _NOT_GROUPED:  # a deal's own outcome, reason or date: per row
+            break
         cells = frame[column].astype(str).str.strip()
         filled = cells != ""
         heads = cells[firsts]

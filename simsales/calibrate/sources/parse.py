@@ -39,6 +39,7 @@ __all__ = [
     "YEN_SIGN",
     "amount_currency",
     "currency_codes",
+    "has_own_scale",
     "is_year_last",
     "no_date",
     "parse_number",
@@ -139,17 +140,29 @@ THREE_DECIMALS = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 _ABBREVIATED = re.compile(
     r"^(.*\d)\s*(k|m|mm|b|bn|tsd|mio|mrd|lakhs?|lacs?|crores?|cr)\.?$", re.IGNORECASE
 )
+_DOT_GROUPS = re.compile(r"^[-+]?\d{1,3}(?:\.\d{3})+$")  # 1.250 or 12.400.000
 _GERMAN_SCALES = frozenset({"tsd", "mio", "mrd"})  # their numbers are written the German way
 _ABBREVIATIONS = {"k": 1e3, "m": 1e6, "mm": 1e6, "b": 1e9, "bn": 1e9, "tsd": 1e3, "mio": 1e6,
                   "mrd": 1e9, "lakh": 1e5, "lac": 1e5, "crore": 1e7, "cr": 1e7}  # fmt: skip
 
 
 def _german(text: str) -> float:
-    """A number written with a decimal comma and dots (or spaces, apostrophes) between the
-    thousands: ``1.250,5`` and ``12,500`` (12.5)."""
+    """A number beside a German scale word or unit: with a decimal comma and dots (or spaces,
+    apostrophes) between the thousands where the cell writes only commas or dots in groups of
+    three (``12,500`` is 12.5, ``1.250`` is 1250); a cell with a lone decimal point or both
+    marks shows its own way (``1.25 Mio.`` in Switzerland, ``1,250.50``) and is read as any."""
     core = _NOISE.sub("", str(text).strip())
-    core = re.sub(r"[.'\u2019 \u00a0\u202f]", "", core).replace(",", ".")
-    return parse_number(core)
+    if "." in core and ("," in core or not _DOT_GROUPS.match(core)):
+        return parse_number(core)
+    return parse_number(re.sub(r"[.'\u2019 \u00a0\u202f]", "", core).replace(",", "."))
+
+
+def has_own_scale(values: pd.Series) -> pd.Series:
+    """Whether each cell writes a scale of its own (``12.5万``, ``12K``, ``1,2 Mio.``)."""
+    text = _text(values).str.strip()
+    return text.str.contains("[万萬亿億]", regex=True) | text.map(
+        lambda v: bool(_ABBREVIATED.match(_NOISE.sub("", v)))
+    ).astype(bool)
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -299,7 +312,7 @@ def _offset(m: re.Match[str]) -> str:
 
 
 def _normalise(text: str) -> str:
-    s = _UTC_WORD.sub(_offset, text.strip())  # 2023-01-02 21:30:00 UTC (Zendesk Sell)
+    s = text.strip()
     m = _CJK_DATE.match(s) or _SLASH_DATE.match(s)
     if m:
         y, mo, d = m.groups()
@@ -337,8 +350,9 @@ def parse_times(
     knows it from more columns than this one (else the column's own)."""
     text = values.astype(object).where(values.notna(), "").astype(str)
     normal = {v: _normalise(v) for v in pd.unique(text)}
-    if fmt is None:  # a format of the user's own may read the 12-hour clock itself (%I %p)
-        normal = {v: _clock24(n) for v, n in normal.items()}
+    if fmt is None:  # a format of the user's own may read the 12-hour clock (%I %p), a zone
+        # written as a word (2023-01-02 21:30:00 UTC, Zendesk Sell's) is an offset
+        normal = {v: _UTC_WORD.sub(_offset, _clock24(n)) for v, n in normal.items()}
     text = text.map(normal)
     text = text.where(text != "")
     if fmt is None:
