@@ -157,7 +157,8 @@ class Recognised:
 
 
 # a unit or currency a header writes after its name: 金额（万元）, 金额（单位：万元）,
-# 预计金额/万元, Amount (K), Amount ($000s), Revenue (in millions), Amount (USD), Amount (€)
+# 预计金额/万元, 金額（千円）, Amount (K), Amount ($000s), Revenue (in millions), Amount (USD),
+# Amount (€)
 _SUFFIX = re.compile(
     r"^(?P<base>.*?\S)\s*(?:[(（\[]\s*(?:单位\s*[:：]\s*)?(?P<a>[^()（）\[\]]{1,24}?)\s*[)）\]]"
     r"|[/／]\s*(?P<b>[^/／]{1,12}?))\s*$"
@@ -166,9 +167,9 @@ _SCALES = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8, "千": 1e3, "k": 1e3,
            "000s": 1e3, "thousands": 1e3, "inthousands": 1e3, "tsd": 1e3, "m": 1e6, "mm": 1e6,
            "mn": 1e6, "millions": 1e6, "inmillions": 1e6, "mio": 1e6,
            "mrd": 1e9}  # fmt: skip
-_WRITTEN = {"€": "EUR", "£": "GBP", "元": "CNY", "人民币": "CNY", "RMB": "CNY", "$": None,
-            "¥": None, "￥": None}  # fmt: skip
-_UNIT_PARTS = re.compile(r"人民币|RMB|[A-Z]{3}(?![A-Za-z])|[$€£¥￥元]|[^$€£¥￥元]+")
+_WRITTEN = {"€": "EUR", "£": "GBP", "元": "CNY", "人民币": "CNY", "RMB": "CNY", "円": "JPY",
+            "$": None, "¥": None, "￥": None}  # fmt: skip
+_UNIT_PARTS = re.compile(r"人民币|RMB|[A-Z]{3}(?![A-Za-z])|[$€£¥￥元円]|[^$€£¥￥元円]+")
 
 
 @dataclass(frozen=True)

@@ -507,7 +507,7 @@ def test_a_salesforce_data_loader_file_is_read_whatever_its_name(tmp_path: Path)
 @pytest.mark.parametrize(
     ("header", "scale", "digits"),
     [("金额（单位：万元）", 1e4, 3), ("预计金额/万元", 1e4, 3), ("Amount (K)", 1e3, 3),
-     ("Amount ($000s)", 1e3, 3), ("Revenue (in millions)", 1e6, 4)],
+     ("Amount ($000s)", 1e3, 3), ("Revenue (in millions)", 1e6, 4), ("金額（千円）", 1e3, 3)],
 )  # fmt: skip
 def test_a_unit_in_the_value_header_scales_its_cells(
     tmp_path: Path, header: str, scale: float, digits: int
@@ -768,3 +768,30 @@ def test_a_won_lost_column_is_never_filled_down(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     got = read_history(path).deals.set_index("deal")
     assert list(got["outcome"]) == ["won", "open", "lost", "open"]
+
+
+@pytest.mark.parametrize(("subtotal", "total"), [("Subtotal", "Total"),
+                                                 ("Zwischensumme", "Gesamtsumme")])  # fmt: skip
+def test_a_report_grouped_by_status_fills_it_down(
+    tmp_path: Path, subtotal: str, total: str
+) -> None:
+    """Grouped by a status column (groups of three or more, each with a subtotal): every deal
+    takes its group's status, whatever the summary rows are called."""
+    n = 12
+    outcome = ["won"] * 4 + ["lost"] * 5 + ["open"] * 3
+    rows = pd.DataFrame({
+        "Status": outcome, "Deal Name": [f"D{i:02d}" for i in range(n)],
+        "Stage": ["Negotiation"] * n, "Value": 1000,
+        "Created": pd.date_range("2023-01-02", periods=n, freq="D").strftime("%Y-%m-%d"),
+        "Closed On": [f"2023-03-{i + 1:02d}" if o != "open" else "" for i, o in enumerate(outcome)],
+    })  # fmt: skip
+    lines = [",".join(rows.columns)]
+    for _, group in rows.groupby("Status", sort=False):
+        g = group.astype(str).copy()
+        g.iloc[1:, 0] = ""
+        lines += [",".join(r) for r in g.to_numpy()] + [f"{subtotal},,,{len(g) * 1000},,"]
+    lines.append(f"{total},,,{n * 1000},,")
+    path = tmp_path / "by_status.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert list(got["outcome"]) == outcome

@@ -161,7 +161,9 @@ def read(
 # the first cell of a report's summary row, whole: Subtotal, Total, Grand Totals (480 records),
 # 合计 (a company called "Total Solutions" is not one); such a row has no date in it
 _SUMMARY = re.compile(
-    r"^(?:(?:grand\s+|sub-?)?totals?|合计|总计|小计)\s*(?:\(.*\))?\s*[:：]?$", re.IGNORECASE
+    r"^(?:(?:grand\s+|sub-?)?totals?|合计|总计|小计|合計|總計|小計|総計|gesamtsumme|zwischensumme|"
+    r"summe|gesamt|sous-total|total\s+général|合計額|총계|합계|소계)\s*(?:\(.*\))?\s*[:：]?$",
+    re.IGNORECASE,
 )
 # a date with the year first (19xx / 20xx, no digit before it, then a month and a day: the
 # subtotals 175349.59 and 2000.00 are none), 2023年1月, 2023-01, or with the year last
@@ -200,8 +202,9 @@ def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[
     if again.any():
         lines = ", ".join(str(i + 2) for i in np.flatnonzero(again)[:3])
         notes.append(("repeated_header", f"the header repeats on line {lines} (exports pasted "
-                      "together?): left out; a deal in more than one part is read from the "
-                      "newest, the part whose latest creation date is latest"))  # fmt: skip
+                      "together?): left out; one row per deal, a deal in more than one part is "
+                      "read from the newest, the part whose latest creation date is latest (a "
+                      "stage history keeps every part's changes)"))  # fmt: skip
     keep = ~summary & ~again & (np.arange(len(frame)) < end)
     out = frame[keep] if not keep.all() else frame
     if summary.any():  # a grouped report writes its leading group columns on a group's first row
@@ -234,14 +237,20 @@ def _from_newest_part(rows: pd.DataFrame, parts: np.ndarray, fmt: str | None) ->
     return rows[(rank == newest).to_numpy()]
 
 
-# the fields a report is not grouped by, each written on its own row (a blank is blank)
+# the fields a report is not grouped by, each written on its own row (a blank is blank), and
+# those it may be grouped by that are also a deal's own (a Won/Lost blank while open)
 _NOT_GROUPED = frozenset(
     label_key(name)
-    for field in ("status", "outcome", "lost_reason", "active", "closed", "created", "engaged",
-                  "expected_close", "value", "probability", "id")
+    for field in ("closed", "created", "engaged", "expected_close", "value", "probability", "id")
     for name in NAMES[field]
     if isinstance(name, str)
-)  # fmt: skip
+)
+_OUTCOME_KEYS = frozenset(
+    label_key(name)
+    for field in ("status", "outcome", "lost_reason", "active")
+    for name in NAMES[field]
+    if isinstance(name, str)
+)
 
 
 def _filled_down(frame: pd.DataFrame, group: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
@@ -256,8 +265,12 @@ def _filled_down(frame: pd.DataFrame, group: np.ndarray) -> tuple[pd.DataFrame, 
     firsts = ~pd.Series(group, index=frame.index).duplicated()
     if int(firsts.sum()) < 2:
         return out, names
+    smallest = int(pd.Series(group).value_counts().min())
     for column in frame.columns:
-        if label_key(column) in _NOT_GROUPED:  # a deal's own outcome, reason or date: per row
+        key = label_key(column)
+        # a deal's own date, value or id is never a caption; its own outcome or reason is one
+        # only where every group has two rows or more below it blank (no accident of blanks)
+        if key in _NOT_GROUPED or (key in _OUTCOME_KEYS and smallest < 3):
             break
         cells = frame[column].astype(str).str.strip()
         filled = cells != ""
