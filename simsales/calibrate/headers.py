@@ -42,7 +42,15 @@ import pandas as pd
 
 from simsales.calibrate.mapping import columns_text, label_key
 
-__all__ = ["NAMES", "HeaderUnit", "Recognised", "header_unit", "name_ids", "recognise"]
+__all__ = [
+    "ACTUAL_CLOSE",
+    "NAMES",
+    "HeaderUnit",
+    "Recognised",
+    "header_unit",
+    "name_ids",
+    "recognise",
+]
 
 # field -> its common column names, most specific first; a tuple is a pair of columns whose
 # first non-blank value is taken (Pipedrive writes a win and a loss in two columns). Chinese
@@ -119,6 +127,11 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "team": ("Sales Team", "Team", "Business Unit", "销售团队", "团队", "所属部门", "部门"),
     "segment": ("Segment", "Customer Segment", "Market Segment", "客户分类", "细分市场"),
 }
+# close columns that name when a deal did close, where an open deal has no date (a plain
+# "Close Date" is also an open deal's expected close)
+ACTUAL_CLOSE: tuple[str, ...] = ("Actual Close Date", "Date Closed", "Closed Date", "Closed On",
+                                 "Closed At", "Closed Time", "Deal Closed On", "Won/Lost Date",
+                                 "实际成交日期", "结单日期", "关闭日期", "关闭时间")
 # a row's last edit, the time of the change in a stage history (where ids repeat through
 # several stages, see recognise); in a one-row-per-deal export it is no stage's entry
 EDITED: tuple[str, ...] = ("Edit Date", "Last Modified", "Last Modified Date", "Modified Time",

@@ -95,7 +95,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_string_dtype
 
-from simsales.calibrate.headers import TITLES, header_unit
+from simsales.calibrate.headers import ACTUAL_CLOSE, TITLES, header_unit
 from simsales.calibrate.history import (
     DEAL_COLUMNS,
     EFFORT_COLUMNS,
@@ -147,9 +147,7 @@ _SHARED_SIGNS = ((re.compile(r"(?<![A-Za-z])kr\b"), "kr", "SEK, NOK, DKK or ISK"
 _INACTIVE = label_keys("false", "no", "n", "0", "否", "inactive", "archived")
 _TITLE_KEYS = label_keys(*TITLES)  # a deal's name, not its id
 # close columns that name when a deal did close, where an open deal has no date
-_ACTUAL_CLOSE = label_keys("Actual Close Date", "Date Closed", "Closed Date", "Closed On",
-                           "Closed At", "Closed Time", "Deal Closed On", "Won/Lost Date",
-                           "实际成交日期", "结单日期", "关闭日期", "关闭时间")  # fmt: skip
+_ACTUAL_CLOSE = label_keys(*ACTUAL_CLOSE)
 _DELETED = label_keys("Deleted", "Removed", "已删除", "删除")  # status words
 # words of a label that closes a deal (as label keys): an open label with one is reported
 _CLOSING = ("lost", "won", "closed", "cancel", "dead", "reject", "declin", "abandon", "disqualif",

@@ -757,8 +757,8 @@ def test_stage_histories_pasted_together_keep_every_change(tmp_path: Path) -> No
 
 
 def test_a_won_lost_column_is_never_filled_down(tmp_path: Path) -> None:
-    """Subtotals between groups of two, the first of each with a ``Won/Lost``: a deal's own
-    outcome is no group's caption (the open deals stay open)."""
+    """Subtotals between groups, the first of each with a ``Won/Lost``: a deal's own outcome
+    is no group's caption (the open deals stay open)."""
     lines = ["Won/Lost,Deal Name,Stage,Amount,Created Date,Close Date",
              "Won,Acme,Closed Won,1000,2023-01-02,2023-02-01",
              ",Globex,Negotiation,2000,2023-01-03,2023-09-30", "Subtotal Q1,,,3000,,",
@@ -768,6 +768,12 @@ def test_a_won_lost_column_is_never_filled_down(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     got = read_history(path).deals.set_index("deal")
     assert list(got["outcome"]) == ["won", "open", "lost", "open"]
+    # groups of three: the deals below a caption have no actual close, so it is no caption
+    lines[3:3] = [",Hooli,Proposal,1000,2023-01-04,2023-10-30"]
+    lines[7:7] = [",Wayne,Qualification,700,2023-04-04,2023-12-20"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    got = read_history(path).deals.set_index("deal")
+    assert list(got["outcome"]) == ["won", "open", "open", "lost", "open", "open"]
 
 
 @pytest.mark.parametrize(("subtotal", "total"), [("Subtotal", "Total"),

@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simsales.calibrate.headers import NAMES, TITLES, Recognised, name_ids, recognise
+from simsales.calibrate.headers import (
+    ACTUAL_CLOSE,
+    NAMES,
+    TITLES,
+    Recognised,
+    name_ids,
+    recognise,
+)
 from simsales.calibrate.mapping import (
     Catalog,
     ColumnMapping,
@@ -162,7 +169,7 @@ def read(
 # 合计 (a company called "Total Solutions" is not one); such a row has no date in it
 _SUMMARY = re.compile(
     r"^(?:(?:grand\s+|sub-?)?totals?|合计|总计|小计|合計|總計|小計|総計|gesamtsumme|zwischensumme|"
-    r"summe|gesamt|sous-total|total\s+général|合計額|총계|합계|소계)\s*(?:\(.*\))?\s*[:：]?$",
+    r"sous-total|total\s+général|合計額|총계|합계|소계)\s*(?:\(.*\))?\s*[:：]?$",
     re.IGNORECASE,
 )
 # a date with the year first (19xx / 20xx, no digit before it, then a month and a day: the
@@ -253,13 +260,34 @@ _OUTCOME_KEYS = frozenset(
 )
 
 
+_CLOSED_LABELS = frozenset(label_keys(*Labels().won, *Labels().lost))
+_ACTUAL_KEYS = frozenset(label_keys(*ACTUAL_CLOSE, "Won Time", "Lost Time"))
+
+
+def _closes_agree(
+    frame: pd.DataFrame, cells: pd.Series, firsts: pd.Series, group: np.ndarray
+) -> bool:
+    """Whether a won / lost caption may be a deal's own status below it: every row it would
+    close has a date in a column that names an actual close (a Won/Lost column blank while
+    the deal is open is no caption)."""
+    actual = [c for c in frame.columns if label_key(str(c).split(" - ")[-1]) in _ACTUAL_KEYS]
+    caption = cells.where(firsts).groupby(group).transform("first")
+    closing = caption.map(lambda v: label_key(v) in _CLOSED_LABELS).astype(bool) & ~firsts
+    if not closing.any():
+        return True
+    if not actual:
+        return False
+    dated = (frame[actual].astype(str).apply(lambda c: c.str.strip()) != "").any(axis=1)
+    return bool(dated[closing].all())
+
+
 def _filled_down(frame: pd.DataFrame, group: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
     """The leading columns of a grouped report filled down within each group (each group
     ending at a summary row, ``group`` its number per row), and their names. A column is a
-    group's caption only where it is written on each group's first row and nowhere else, each
-    group's caption differs from the one before, and two groups or more end at a subtotal (a
-    single total row under a sheet groups nothing); from the left, up to the first column that
-    is not."""
+    group's caption only where it is written on each group's first row and nowhere else, no
+    two groups share a caption (a report lists each value of what it is grouped by once), and
+    two groups or more end at a subtotal (a single total row under a sheet groups nothing);
+    from the left, up to the first column that is not."""
     names: list[str] = []
     out = frame
     firsts = ~pd.Series(group, index=frame.index).duplicated()
@@ -275,7 +303,9 @@ def _filled_down(frame: pd.DataFrame, group: np.ndarray) -> tuple[pd.DataFrame, 
         cells = frame[column].astype(str).str.strip()
         filled = cells != ""
         heads = cells[firsts]
-        if not (filled == firsts).all() or (heads.to_numpy()[1:] == heads.to_numpy()[:-1]).any():
+        if not (filled == firsts).all() or not heads.is_unique:  # each value's group once
+            break
+        if key in _OUTCOME_KEYS and not _closes_agree(frame, cells, firsts, group):
             break
         out = out.copy() if out is frame else out
         out[column] = frame[column].where(filled).groupby(group).ffill()

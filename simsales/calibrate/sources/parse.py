@@ -58,7 +58,7 @@ UNITS = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8}  # 万 / 亿 after a nu
 _SIGN = r"[$€£¥￥₩￦₹₽₺₴₪₫₱฿₦]"
 _WORD = r"(?:US\$|HK\$|NT\$|NZ\$|R\$|S\$|A\$|C\$|kr\.?|zł|Kč|Ft|руб\.?|р\.|lei)"
 _NOISE = re.compile(
-    rf"^(?:\s|{_SIGN}|{_WORD})*(?:[A-Z]{{3}}\s*)?|\s*(?:[A-Z]{{3}}|元|{_SIGN}|{_WORD})?\s*$"
+    rf"^(?:\s|{_SIGN}|{_WORD})*(?:[A-Z]{{3}}\s*)?|\s*(?:[A-Z]{{3}}|元|円|{_SIGN}|{_WORD})?\s*$"
 )
 _GROUPED = re.compile(
     r"^\d{1,3}(?P<sep>[,.'\u2019 \u00a0\u202f])\d{3}(?:(?P=sep)\d{3})*(?P<frac>[.,]\d+)?$"
@@ -100,7 +100,7 @@ def parse_number(text: str) -> float:
     if not s:
         return math.nan
     scale = 1.0
-    s = s.removesuffix("元").rstrip()  # 2.5万元: the unit before the yuan
+    s = s.removesuffix("元").removesuffix("円").rstrip()  # 2.5万元, 80万円: the unit before it
     if s and s[-1] in UNITS:
         scale, s = UNITS[s[-1]], s[:-1]
     s = _NOISE.sub("", s)
@@ -211,7 +211,7 @@ def parse_numbers(
 # the currency an amount is written in: an ISO code before or after the number, or a symbol
 # that names one currency ($, ¥ and kr name several, so they name none)
 _CODE = re.compile(r"^\s*([A-Z]{3})\s*[-+]?\d|\d\s*([A-Z]{3})\s*$")
-_SYMBOLS = {"€": "EUR", "£": "GBP", "₩": "KRW", "￦": "KRW", "₹": "INR", "元": "CNY",
+_SYMBOLS = {"€": "EUR", "£": "GBP", "₩": "KRW", "￦": "KRW", "₹": "INR", "元": "CNY", "円": "JPY",
             "US$": "USD", "HK$": "HKD", "NT$": "TWD", "NZ$": "NZD", "R$": "BRL", "S$": "SGD",
             "A$": "AUD", "C$": "CAD", "₽": "RUB", "руб": "RUB", "₺": "TRY", "₴": "UAH",
             "₪": "ILS", "₫": "VND", "₱": "PHP", "฿": "THB", "₦": "NGN", "zł": "PLN",
