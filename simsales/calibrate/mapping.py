@@ -74,7 +74,8 @@ FIELDS: dict[str, str] = {
     "lost_reason": "opportunities: why a deal was lost (optional; with a close date, a deal "
     "not won that has one is lost)",
     "active": "opportunities: true / false, whether the deal is still active (optional; Odoo "
-    "archives a lost deal: one not active, not won and with a close date is lost)",
+    "archives a lost deal: one not active, not won, with a date in an actual-close column such "
+    "as Odoo's Closed Date, is lost)",
     "value": "contract value (of won deals; an estimate for open ones)",
     "product": "product or deal type",
     "owner": "sales agent / owner",
