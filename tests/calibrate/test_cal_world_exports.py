@@ -381,12 +381,16 @@ def test_a_cyrillic_header_names_its_countrys_currency(
     assert read_history(path, columns=columns).currency == currency
 
 
-def test_amounts_in_kronor_say_which_currencies_kr_can_be(tmp_path: Path) -> None:
-    export = pd.DataFrame({
+def _sheet(**columns: object) -> pd.DataFrame:
+    """TRUTH as a plain export: its ids, stages, creation and close, and ``columns``."""
+    return pd.DataFrame({
         "Opportunity ID": TRUTH["id"], "Stage": _labels("Closed Won", "Closed Lost", "Proposal"),
-        "Amount": [f"{_russian(v)} kr" for v in TRUTH["value"]], "Created Date": TRUTH["created"],
-        "Close Date": TRUTH["closed"],
+        "Created Date": TRUTH["created"], "Close Date": TRUTH["closed"], **columns,
     })  # fmt: skip
+
+
+def test_amounts_in_kronor_say_which_currencies_kr_can_be(tmp_path: Path) -> None:
+    export = _sheet(Amount=[f"{_russian(v)} kr" for v in TRUTH["value"]])
     path = tmp_path / "kronor.csv"
     export.to_csv(path, index=False)
     _check(path)
@@ -395,11 +399,7 @@ def test_amounts_in_kronor_say_which_currencies_kr_can_be(tmp_path: Path) -> Non
 
 
 def test_negative_amounts_are_said_as_negative(tmp_path: Path) -> None:
-    export = pd.DataFrame({
-        "Opportunity ID": TRUTH["id"], "Stage": _labels("Closed Won", "Closed Lost", "Proposal"),
-        "Amount": ["(1,200.00)", "800.00-", "-3000", "500", "700"],
-        "Created Date": TRUTH["created"], "Close Date": TRUTH["closed"],
-    })  # fmt: skip
+    export = _sheet(Amount=["(1,200.00)", "800.00-", "-3000", "500", "700"])
     path = tmp_path / "negative.csv"
     export.to_csv(path, index=False)
     h = read_history(path)
@@ -423,14 +423,6 @@ def test_a_header_naming_no_field_says_the_fields_to_name(tmp_path: Path) -> Non
                "closed": "Fecha de cierre"}  # fmt: skip
     got = read_history(path, columns=columns).deals
     assert sorted(got["outcome"]) == sorted(TRUTH["outcome"])
-
-
-def _sheet(**columns: object) -> pd.DataFrame:
-    """TRUTH as a plain export: its ids, stages, creation and close, and ``columns``."""
-    return pd.DataFrame({
-        "Opportunity ID": TRUTH["id"], "Stage": _labels("Closed Won", "Closed Lost", "Proposal"),
-        "Created Date": TRUTH["created"], "Close Date": TRUTH["closed"], **columns,
-    })  # fmt: skip
 
 
 def test_pipedrive_currency_of_value_is_the_amounts_currency(tmp_path: Path) -> None:
