@@ -58,9 +58,13 @@ Model choices (each also written into the scenario's header comment):
   against the fitted model, on months minus the parameters fitted to them; otherwise it is 0
   (so the noise of a method-of-moments estimate on a stationary history does not widen the
   intervals). The between-month variance is of months that vary independently about their
-  level, and one multiplier is drawn for the whole run: over a horizon of ``H`` months its
-  mean's variance, ``1 / H`` of it, is the one written (:meth:`Drift.over`); the sampling part,
-  the level's own error, is shared by every month and stays whole. Where too few whole months
+  level, so the arrivals' and the win odds' are written as factors drawn afresh for every
+  month (``uncertainty.monthly``: ``arrivals`` on the month's arrival rates, ``win`` on the
+  chance to win of its decisions, whose variance is the wins' relative one as measured); the
+  sampling part, the level's own error, is shared by every month and drawn once per run.
+  A month's results so carry a month's drift and a quarter's a third of it. The values' drift,
+  drawn once per run, is the mean's over the run's ``H`` months, ``1 / H`` of a month's
+  (:meth:`Drift.over`). Where too few whole months
   of decisions measure the win odds' drift (fewer than the parameters fitted to them plus
   one), it takes a prior, ``UNMEASURED_ODDS_VAR`` (a log-odds sd of 1), not zero. Arrivals
   (:func:`simsales.calibrate.fit.count_drift`): monthly counts against the fitted pattern,
@@ -481,7 +485,7 @@ def calibrate(
         exported=snap.date(),
         pattern=pattern,
         arrival_month=month0,
-        uncertainty=_uncertainty(visits, monthly, expected, pattern, won, shift, months),
+        uncertainty=_uncertainty(visits, monthly, expected, pattern, won, shift),
         value_fallback=fallback,
         arrival_factor=float(factor),
         won_cycle=season,
@@ -820,14 +824,15 @@ def _uncertainty(
     pattern: ArrivalPattern | None,
     won: WonMonths | None,
     shift: WinShift | None,
-    months: float,
 ) -> dict[str, Drift]:
-    """The global per-replication multipliers' spreads for a run of ``months`` (see the module
-    docstring); values have theirs per deal type (:func:`_value_drift`)."""
+    """The global multipliers' spreads (see the module docstring): the arrivals' and the win
+    odds' between-month parts are drawn month by month; values have theirs per deal type
+    (:func:`_value_drift`)."""
     out: dict[str, Drift] = {}
     if len(monthly):
         fitted = pattern.parameters if pattern is not None else 1
-        out["arrivals"] = count_drift(monthly["count"], monthly["exposure"], expected, fitted)
+        drift = count_drift(monthly["count"], monthly["exposure"], expected, fitted)
+        out["arrivals"] = replace(drift, monthly_var=drift.between_var)
     won_drift = _won_calendar_drift(won, shift) if won is not None else _unmeasured_odds(visits)
     if won_drift is not None:
         out["win_odds"] = won_drift
@@ -835,7 +840,7 @@ def _uncertainty(
     logs = np.log1p(done["days"].to_numpy(dtype=np.float64))
     if len(logs) > 1:
         out["duration"] = Drift(float(np.var(logs, ddof=1)) / len(logs), 0.0, 0, len(logs))
-    return {key: drift.over(months) for key, drift in out.items()}
+    return out
 
 
 def _value_drift(deals: pd.DataFrame, months: float) -> Drift | None:
@@ -1101,8 +1106,11 @@ def _won_calendar_drift(w: WonMonths | None, shift: WinShift | None = None) -> D
     sampling = 1.0 / (w.n * q * (1 - q))
     if shift is not None:
         sampling += shift.var_log / max(1 - shift.factor * p, 0.05) ** 2
+    # month by month the factor is on the chance to win (as won_season), which the wins'
+    # relative variance measures as it is; the odds' scale is for the notes and totals
     return replace(rel, sampling_var=sampling, between_var=rel.between_var * scale,
-                   between_se=rel.between_se * scale, n=w.n)  # fmt: skip
+                   between_se=rel.between_se * scale, n=w.n,
+                   monthly_var=rel.between_var)  # fmt: skip
 
 
 def _unmeasured_odds(visits: pd.DataFrame) -> Drift | None:
@@ -1114,7 +1122,8 @@ def _unmeasured_odds(visits: pd.DataFrame) -> Drift | None:
     if n_won == 0 or n_won == n:
         return None
     q = n_won / n
-    return Drift(1.0 / (n * q * (1 - q)), UNMEASURED_ODDS_VAR, 0, n, statistic="prior")
+    return Drift(1.0 / (n * q * (1 - q)), UNMEASURED_ODDS_VAR, 0, n, statistic="prior",
+                 monthly_var=UNMEASURED_ODDS_VAR * max(1.0 - q, 0.05) ** 2)  # fmt: skip
 
 
 def _value_fallback(h: History, deals: pd.DataFrame) -> ValueFit:

@@ -595,10 +595,18 @@ class Drift:
     between_se: float = math.nan  # standard error of the between-month estimate
     statistic: str = "chi2"  # the name of ``chi2`` in the notes
     horizon_months: float = 1.0  # months the between-month part is averaged over (see over)
+    # of the log of a factor drawn every month (uncertainty.monthly), on the scale the engine
+    # applies it to (arrival rates; the chance to win): nan where the drift is not monthly
+    monthly_var: float = math.nan
 
     @property
     def sd_log(self) -> float:
         return math.sqrt(self.sampling_var + self.between_var)
+
+    @property
+    def monthly(self) -> bool:
+        """Whether the between-month part is drawn month by month (``monthly_spec``)."""
+        return math.isfinite(self.monthly_var)
 
     def over(self, months: float) -> Drift:
         """The spread of one multiplier for a run of ``months`` months (at least one): the
@@ -625,11 +633,20 @@ class Drift:
         )
 
     def spec(self) -> dict[str, object] | None:
-        """A lognormal multiplier of mean 1 with this spread (None when there is none)."""
-        s = self.sd_log
-        if not math.isfinite(s) or s < 1e-4:
-            return None
-        return {"lognormal": {"mean": 1, "sd": float(f"{math.sqrt(math.expm1(s * s)):.4g}")}}
+        """The once-per-replication multiplier: lognormal of mean 1 with this spread, but for
+        the between-month part where that is drawn every month (None when there is none)."""
+        return _lognormal(self.sampling_var + (0.0 if self.monthly else self.between_var))
+
+    def monthly_spec(self) -> dict[str, object] | None:
+        """The factor drawn every month (None when the drift is not monthly, or zero)."""
+        return _lognormal(self.monthly_var) if self.monthly else None
+
+
+def _lognormal(var_log: float) -> dict[str, object] | None:
+    """A lognormal of mean 1 whose log has variance ``var_log`` (None when about zero)."""
+    if not math.isfinite(var_log) or var_log < 1e-8:
+        return None
+    return {"lognormal": {"mean": 1, "sd": float(f"{math.sqrt(math.expm1(var_log)):.4g}")}}
 
 
 def _p_value(chi2: float, df: int) -> float:

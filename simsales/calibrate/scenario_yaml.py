@@ -90,35 +90,54 @@ def _flow_seq(items: list[Any]) -> CommentedSeq:
     return s
 
 
+MONTHLY_KEYS = {"arrivals": "arrivals", "win_odds": "win"}  # a drift's key in monthly:
+
+
 def _uncertainty(drifts: dict[str, Drift]) -> CommentedMap:
-    """``uncertainty:`` multipliers; each comment gives the sample size, the two parts of the
-    variance of the log and the dispersion test that decided whether the drift counts."""
-    out = CommentedMap()
+    """``uncertainty:`` multipliers, once per run and (``monthly:``) once per month; each
+    comment gives the sample size, the parts of the variance of the log and the dispersion
+    test that decided whether the drift counts."""
+    out, monthly = CommentedMap(), CommentedMap()
     for key, drift in drifts.items():
         spec = drift.spec()
-        if spec is None:
-            continue
-        out[key] = _flow(spec)
-        # the between-month variance, and the run's months its mean is over (Drift.over)
-        whole = drift.between_var * drift.horizon_months
-        mean = (
-            f" / {drift.horizon_months:.3g} months run"
-            if drift.horizon_months > 1 and whole > 0
-            else ""
-        )
-        if drift.statistic == "prior":
-            between = (f" + between months {whole:.2g}{mean}, a prior (too few whole months of "
-                       "decisions to measure it)")  # fmt: skip
-        elif drift.periods and math.isfinite(drift.chi2):
-            between = (f" + between months {whole:.2g}{mean} (over {drift.periods} months; "
-                       f"{drift.test_note})")  # fmt: skip
-        else:
-            between = " (sampling only)"
-        out.yaml_add_eol_comment(
-            f"n = {_n(drift.n)}; variance of the log: sampling {drift.sampling_var:.2g}{between}",
-            key,
-        )
+        if spec is not None:
+            out[key] = _flow(spec)
+            whole = drift.between_var * drift.horizon_months  # a month's (Drift.over)
+            between = "" if drift.monthly else _between(drift, whole)
+            out.yaml_add_eol_comment(
+                f"n = {_n(drift.n)}; variance of the log: sampling {drift.sampling_var:.2g}"
+                f"{between}",
+                key,
+            )
+        month = drift.monthly_spec()
+        if month is not None:
+            name = MONTHLY_KEYS[key]
+            monthly[name] = _flow(month)
+            monthly.yaml_add_eol_comment(
+                f"variance of the log{' of the chance to win' if name == 'win' else ''}:"
+                + _between(drift, drift.monthly_var).removeprefix(" +"),
+                name,
+            )
+    if len(monthly):
+        out["monthly"] = monthly
     return out
+
+
+def _between(drift: Drift, var: float) -> str:
+    """The between-month part of a comment: ``var`` over a run's months where it is drawn
+    once per run (Drift.over), the test that counted it, or that there is none."""
+    mean = (
+        f" / {drift.horizon_months:.3g} months run"
+        if drift.horizon_months > 1 and var > 0 and not drift.monthly
+        else ""
+    )
+    if drift.statistic == "prior":
+        return (f" + between months {var:.2g}{mean}, a prior (too few whole months of "
+                "decisions to measure it)")  # fmt: skip
+    if drift.periods and math.isfinite(drift.chi2):
+        return (f" + between months {var:.2g}{mean} (over {drift.periods} months; "
+                f"{drift.test_note})")  # fmt: skip
+    return " (sampling only)"
 
 
 def scenario_dict(c: Calibration) -> dict[str, Any]:
@@ -322,16 +341,17 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
             else "as the history's (no shift of the last three months found at 0.01, or"
             " fewer than nine whole months to test one);"
         ),
-        "- uncertainty: per-replication multipliers, lognormal of mean 1; variance of the log =",
-        "  sampling variance of the pooled estimate (win odds: binomial 1 / (N p (1 - p)) of",
-        "  the decided deals; values: of each type's lognormal mean, in its deal type's",
-        "  uncertainty) + the between-month variance beyond Poisson / binomial / within-month",
-        "  noise (method of moments), counted only when a dispersion test rejects homogeneous",
-        "  months at 1% (Pearson chi-square on months - fitted parameters df: the trend and",
-        "  cycle levels of arrivals, the won_season levels; values: F test of the months' mean",
-        "  log value), else 0; divided by the horizon's months (one multiplier is drawn for",
-        "  the whole run: the mean of months that vary independently varies less); with too",
-        "  few whole months of decisions to measure it, the win odds' takes a prior of 1;",
+        "- uncertainty: multipliers, lognormal of mean 1. Once per replication: variance of",
+        "  the log = sampling variance of the pooled estimate (win odds: binomial",
+        "  1 / (N p (1 - p)) of the decided deals; values: of each type's lognormal mean, in its",
+        "  deal type's uncertainty). Drawn afresh every month (monthly: arrivals, and win on",
+        "  the chance to win): the between-month variance beyond Poisson / binomial noise",
+        "  (method of moments), counted only when a dispersion test rejects homogeneous months",
+        "  at 1% (Pearson chi-square on months - fitted parameters df: the trend and cycle",
+        "  levels of arrivals, the won_season levels), else 0; with too few whole months of",
+        "  decisions to measure it, the chance to win's takes a prior (log-odds sd 1). Values'",
+        "  between-month variance (F test of the months' mean log value) is in their once-per-",
+        "  run multiplier, divided by the run's months (the mean of independent months);",
         f"- no people pools: the export has no staffing data; {c.agents_active} agents were",
         f"  active (a deal opened in the last 90 days or one open at {c.as_of}), and an agent",
         "  works many deals at once, so they are not modelled as a constraint.",

@@ -19,9 +19,17 @@ from simsales.engine.streams import SLOT_VALUE, SLOT_VISITS, stable_hash
 from simsales.scenario.calendar import WorkCalendar
 from simsales.scenario.distributions import DistributionSpec, Sampler
 from simsales.scenario.rules import CompiledExpression
-from simsales.scenario.schema import MONTHS, Risk, Scenario, Stage, Uncertainty
+from simsales.scenario.schema import (
+    MONTHS,
+    MonthlyUncertainty,
+    Risk,
+    Scenario,
+    Stage,
+    Uncertainty,
+)
 
 __all__ = [
+    "MONTHLY",
     "SLOT_VALUE",
     "SLOT_VISITS",
     "TO_LOST",
@@ -30,6 +38,7 @@ __all__ = [
     "ArrivalPlan",
     "ExitPlan",
     "Model",
+    "MonthlyPlan",
     "RiskPlan",
     "RulePlan",
     "TypePlan",
@@ -46,6 +55,7 @@ Needs = tuple[tuple[int, int], ...]  # (pool index, people)
 SCOPE_DEAL, SCOPE_GLOBAL, SCOPE_RESOURCE = 0, 1, 2
 TO_WON, TO_LOST = -1, -2  # exit targets that end the deal
 UNCERTAIN = ("arrivals", "win_odds", "duration", "value")  # multipliers, in Uncertainty's order
+MONTHLY = ("arrivals", "win")  # monthly multipliers, in MonthlyUncertainty's order
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,17 @@ class UncertaintyPlan:
 
 
 @dataclass(frozen=True)
+class MonthlyPlan:
+    """One ``uncertainty.monthly`` multiplier: drawn for every calendar month of the run, month
+    ``i`` from its own stream (``keys[i]``: the name and the month's label)."""
+
+    kind: str  # "arrivals" | "win"
+    keys: npt.NDArray[np.uint64]  # per month from the scenario's start month
+    bounds: FloatArray  # model time at which each of those months begins (SeasonPlan's)
+    sampler: Sampler
+
+
+@dataclass(frozen=True)
 class ArrivalPlan:
     type_index: int
     stage: int
@@ -101,6 +122,7 @@ class ArrivalPlan:
     month_start: FloatArray  # model time where each month's arrival interval begins
     month_end: FloatArray
     month_label: tuple[str, ...]
+    month_index: IntArray  # the calendar month of each interval, from the scenario's start's
     rate: FloatArray  # expected arrivals in each month's interval
     key_hash: int  # stable_hash(key): keys the source's stream of monthly counts
     month_hash: tuple[int, ...]  # stable_hash("key@label"): keys each month's arrival times
@@ -177,6 +199,7 @@ class Model:
     global_cost: float  # mitigation costs paid once per replication
     uncertainty: tuple[UncertaintyPlan, ...]
     deal_keys: npt.NDArray[np.uint64] = field(repr=False)
+    monthly: tuple[MonthlyPlan, ...] = ()
 
     @property
     def n_stages(self) -> int:
@@ -271,6 +294,7 @@ def compile_model(s: Scenario) -> Model:
             ),
         ),
         deal_keys=np.array([stable_hash(d.id) for d in deals], np.uint64),
+        monthly=_monthly(s.uncertainty.monthly, s, calendar),
     )
 
 
@@ -282,6 +306,27 @@ def _mask(ids: tuple[str, ...], index: dict[str, int]) -> BoolArray:
     out = np.zeros(len(index), bool)
     out[[index[i] for i in ids]] = True
     return out
+
+
+def _monthly(u: MonthlyUncertainty, s: Scenario, calendar: WorkCalendar) -> tuple[MonthlyPlan, ...]:
+    """The monthly multipliers over the months of the run (those a decision at the horizon
+    can fall in too: SeasonPlan's months)."""
+    n_months = (s.horizon.year - s.start.year) * 12 + s.horizon.month - s.start.month + 2
+    bounds = np.asarray(calendar.month_starts(n_months), np.float64)
+    first = s.start.year * 12 + s.start.month - 1
+    labels = [f"{(first + i) // 12:04d}-{(first + i) % 12 + 1:02d}" for i in range(n_months)]
+    return tuple(
+        MonthlyPlan(
+            kind=kind,
+            keys=np.array(
+                [stable_hash(f"uncertainty:monthly.{kind}@{x}") for x in labels], np.uint64
+            ),
+            bounds=bounds,
+            sampler=spec.sampler(),
+        )
+        for kind in MONTHLY
+        if (spec := getattr(u, kind)) is not None
+    )
 
 
 def _uncertainty(u: Uncertainty, type_index: int, suffix: str) -> list[UncertaintyPlan]:
@@ -444,7 +489,7 @@ def _arrival_plan(
         lo = max(lo, float(calendar.to_model_time(a.window[0])))
         hi = min(hi, float(calendar.to_model_time(a.window[1])) + 1.0)
     first_month = s.start.month - 1
-    starts, ends, rates, labels = [], [], [], []
+    starts, ends, rates, labels, index = [], [], [], [], []
     for m in range(n_months):
         t0, t1 = float(bounds[m]), float(bounds[m + 1])
         a0, a1 = max(t0, lo), min(t1, hi)
@@ -459,6 +504,7 @@ def _arrival_plan(
         else:
             rates.append((a.per_month or 0.0) * factor * (a1 - a0) / (t1 - t0))
         labels.append(calendar.period_of(t0 if t0 >= 0 else 0.0, "M"))
+        index.append(m)
     stage = stage_index[a.stage] if a.stage else _first_stage(s, a.type, stage_index)
     key = arrival_id(s, i)
     return ArrivalPlan(
@@ -469,6 +515,7 @@ def _arrival_plan(
         month_start=np.array(starts),
         month_end=np.array(ends),
         month_label=tuple(labels),
+        month_index=np.array(index, np.int64),
         rate=np.array(rates),
         key_hash=stable_hash(key),
         month_hash=tuple(stable_hash(f"{key}@{label}") for label in labels),

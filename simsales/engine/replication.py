@@ -35,6 +35,9 @@ Semantics (see also docs/architecture.md, "Data flow" and "Add a stage exit"):
   later stage have their shares multiplied by it and all shares are renormalised; in the simple
   form the advance probability's odds are multiplied and rework keeps its share relative to the
   rest. A deal type's own multipliers multiply the global ones.
+- ``uncertainty.monthly:`` multipliers are drawn for every calendar month of the run, each
+  month from its own stream keyed by the name and the month: ``arrivals`` multiplies the month's
+  arrival rates, ``win`` acts as a ``won_season`` factor of the month at every stage.
 - ``won_season`` (:mod:`simsales.engine.season`): the factor of the calendar month of the day a
   deal leaves a stage multiplies its win factor for that exit (exits form and simple form alike).
 - A global risk occurs at most once, at a uniform time in its window, and hits every open deal
@@ -80,6 +83,7 @@ from simsales.engine.model import (
     RulePlan,
     TypePlan,
 )
+from simsales.engine.season import SeasonPlan
 from simsales.engine.streams import Draws, stable_hash
 from simsales.scenario.calendar import TIME_EPS
 
@@ -286,6 +290,17 @@ class _Run:
             else:
                 self.mult[plan.kind][plan.type_index] *= x
         self.duration_scale = self.mult["duration"].tolist()
+        # uncertainty.monthly: a factor for every month of the run, each from its own stream
+        self.monthly: dict[str, FloatArray] = {}
+        for mp in m.monthly:
+            u = self.draws.monthly(mp.keys)
+            self.monthly[mp.kind] = np.asarray(mp.sampler.ppf(u), np.float64)
+        win = next((mp for mp in m.monthly if mp.kind == "win"), None)
+        self.won_month = (
+            None
+            if win is None
+            else SeasonPlan(tuple(win.bounds.tolist()), tuple(self.monthly["win"].tolist()))
+        )
 
     def _fast(self, t: int, plan: TypePlan) -> tuple[Any, ...]:
         """Plain lists of type ``t`` for the hot loop, with this replication's win odds:
@@ -316,6 +331,8 @@ class _Run:
         self.arrivals_by_source = np.zeros(len(m.arrivals), np.int64)
         for a_i, a in enumerate(m.arrivals):
             rate = a.rate * self.mult["arrivals"][a.type_index]
+            if "arrivals" in self.monthly:
+                rate = rate * self.monthly["arrivals"][a.month_index]
             counts = _poisson_ppf(self.draws.arrival_counts(a.key_hash, len(a.rate)), rate)
             self.arrivals_by_source[a_i] = counts.sum()
             for month, count in enumerate(counts.tolist()):
@@ -472,6 +489,7 @@ class _Run:
         on, needs_of, advance, rework_to, rework_p, exits, durations, scale, season = (
             self.hot_types[deal.type]
         )
+        won_month = self.won_month
         visits = [0] * s_count
         skipped = deal.skipped
         first_dur, urow, first_exit = deal.first_dur, deal.u_visits, deal.first_exit
@@ -558,6 +576,8 @@ class _Run:
                     nxt += 1
                 # the decision month's won_season factor acts like the win factor
                 c = sp.at(end) if season and (sp := season[stage]) is not None else 1.0
+                if won_month is not None:  # uncertainty.monthly.win: the same, drawn
+                    c *= won_month.at(end)
                 # where it goes: a stage, or TO_WON / TO_LOST; and the kind of exit
                 if ex is not None:
                     go = TO_LOST if k == REACHED_LAST_AGE and hz is not None else ex[0][k]

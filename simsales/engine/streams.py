@@ -224,6 +224,10 @@ class Draws:
         """The one uniform of an ``uncertainty:`` multiplier."""
         return self.streams.uniforms(Purpose.UNCERTAINTY, key, 1)
 
+    def monthly(self, keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.float64]:
+        """The uniform of each month of an ``uncertainty.monthly`` multiplier (keyed per month)."""
+        return self.streams.uniforms_many(Purpose.UNCERTAINTY, keys, 1)[:, 0]
+
     def arrival_counts(self, source_key: int, months: int) -> npt.NDArray[np.float64]:
         """One uniform per month of an arrival source: its Poisson counts."""
         return self.streams.uniforms(Purpose.ARRIVALS, source_key, months)

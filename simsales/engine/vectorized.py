@@ -24,7 +24,7 @@ produces with the same SeedSequence. It reaches that by construction, not by app
 Scenarios with rules, deal or global risks, or any model feature this module does not know
 (see :func:`unsupported`) are declined as a whole. Covered: stage times, competing exits,
 rework, ``won_season``, arrivals, live deals in their stage (stale ones too), ``uncertainty:``
-multipliers, capacity changes and resource risks.
+multipliers (monthly ones too), capacity changes and resource risks.
 """
 
 from __future__ import annotations
@@ -140,6 +140,7 @@ _MODEL_FIELDS = frozenset(
         "global_cost",
         "uncertainty",
         "deal_keys",
+        "monthly",
     ]
 )
 _TYPE_FIELDS = frozenset(
@@ -164,6 +165,7 @@ _TYPE_FIELDS = frozenset(
 _EXIT_FIELDS = frozenset(["to", "p", "after", "towards_win", "stale_after", "hazard"])
 _ARRIVAL_FIELDS = frozenset(
     {"type_index", "stage", "customer", "key", "month_start", "month_end", "month_label"}
+    | {"month_index"}
     | {"rate", "key_hash", "month_hash", "month_prefix"}
 )
 _RISK_FIELDS = frozenset(
@@ -358,6 +360,13 @@ class _Block:
                 self.mult[plan.kind] *= x[:, None]
             else:
                 self.mult[plan.kind][:, plan.type_index] *= x
+        # uncertainty.monthly: (replication, month) factors, each month's own stream
+        self.monthly: dict[str, FloatArray] = {}
+        for mp in m.monthly:
+            k = len(mp.keys)
+            u = self._uniforms(np.repeat(reps, k), Purpose.UNCERTAINTY, np.tile(mp.keys, b), 1)
+            self.monthly[mp.kind] = np.asarray(mp.sampler.ppf(u[:, 0]), np.float64).reshape(b, k)
+        self.month_bounds = next((mp.bounds for mp in m.monthly if mp.kind == "win"), None)
         # one set of per-type lists per replication only when win odds vary
         varies = any(p.kind == "win_odds" for p in m.uncertainty)
         self.odds = [
@@ -377,6 +386,8 @@ class _Block:
         reps = np.arange(b)
         for a_i, a in enumerate(m.arrivals):
             rate = a.rate[None, :] * self.mult["arrivals"][:, a.type_index][:, None]
+            if "arrivals" in self.monthly:
+                rate = rate * self.monthly["arrivals"][:, a.month_index]
             u = self._uniforms(
                 reps, Purpose.ARRIVALS, np.full(b, stable_hash(a.key), np.uint64), len(a.rate)
             )
@@ -619,7 +630,7 @@ class _Block:
                 if first_any
                 else np.zeros(len(g), bool)
             )
-            c = self._season(ty, st, end)
+            c = self._season(g, ty, st, end)
             kind, go = self._ways(g, ty, st, k, u1, u2, c, first, hz_ratio)
             if run_out.any():
                 kind[run_out] = K_OPEN
@@ -800,14 +811,19 @@ class _Block:
             )
         return ratio
 
-    def _season(self, ty: IntArray, st: IntArray, end: FloatArray) -> FloatArray:
-        """Each visit's won_season factor: that of the month its end falls in (SeasonPlan.at)."""
+    def _season(self, g: IntArray, ty: IntArray, st: IntArray, end: FloatArray) -> FloatArray:
+        """Each visit's won_season factor: that of the month its end falls in (SeasonPlan.at),
+        times its replication's ``uncertainty.monthly.win`` of that month."""
         c = np.ones(len(ty))
         for (t_i, s_i), (bounds, factors) in self.seasons.items():
             rows = np.flatnonzero((ty == t_i) & (st == s_i))
             if len(rows):
                 i = np.searchsorted(bounds, end[rows] - TIME_EPS, side="left") - 1
                 c[rows] = factors[np.clip(i, 0, len(factors) - 1)]
+        if self.month_bounds is not None:
+            won_month = self.monthly["win"]
+            i = np.searchsorted(self.month_bounds, end - TIME_EPS, side="left") - 1
+            c = c * won_month[self.rep[g], np.clip(i, 0, won_month.shape[1] - 1)]
         return c
 
     def _ways(

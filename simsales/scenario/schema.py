@@ -45,6 +45,7 @@ __all__ = [
     "ForecastCategories",
     "Impact",
     "Mitigation",
+    "MonthlyUncertainty",
     "PipelineCsv",
     "PipelineDeal",
     "Pool",
@@ -55,6 +56,7 @@ __all__ = [
     "Rule",
     "RuleEffect",
     "Scenario",
+    "ScenarioUncertainty",
     "SimulationSettings",
     "Stage",
     "StageOverride",
@@ -478,6 +480,34 @@ class Uncertainty(Frozen):
     value: DistributionSpec | None = Field(None, description="multiplies every deal value")
 
 
+class MonthlyUncertainty(Frozen):
+    """Multipliers (mean about 1) drawn afresh for every calendar month of a replication: how
+    much one month differs from another beyond the level's error (the once-per-replication
+    multipliers). Month by month they are independent, so a month's results carry all of it
+    and a quarter's a third: one multiplier for the whole run would give every month the
+    quarter's spread, or the quarter every month's.
+
+    Each month's draw has its own stream, keyed by the name and the month (``2025-03``), so
+    variants keep common random numbers even where they start or end in another month."""
+
+    arrivals: DistributionSpec | None = Field(
+        None, description="multiplies the arrival rates of its month"
+    )
+    win: DistributionSpec | None = Field(
+        None,
+        description="multiplies the chance to win of the decisions in its month (as a "
+        "stage's won_season does, at every stage)",
+    )
+
+
+class ScenarioUncertainty(Uncertainty):
+    """The scenario's multipliers: once per replication, and (``monthly:``) once per month."""
+
+    monthly: MonthlyUncertainty = Field(
+        default_factory=MonthlyUncertainty, description="multipliers drawn for every month"
+    )
+
+
 def with_override(stage: Stage, override: StageOverride | None) -> Stage:
     """The stage as a deal type sees it: the override's values replace the stage's, and a way
     out given in one form (exits, or advance/rework) replaces the stage's other form."""
@@ -723,8 +753,9 @@ class Scenario(Frozen):
     arrivals: tuple[Arrival, ...] = ()
     risks: tuple[Risk, ...] = ()
     rules: tuple[Rule, ...] = ()
-    uncertainty: Uncertainty = Field(
-        default_factory=Uncertainty, description="per-replication multipliers of parameters"
+    uncertainty: ScenarioUncertainty = Field(
+        default_factory=ScenarioUncertainty,
+        description="per-replication (and per-month) multipliers of parameters",
     )
     targets: Targets = Field(default_factory=Targets)
     forecast_categories: ForecastCategories = Field(

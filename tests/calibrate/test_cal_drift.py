@@ -41,6 +41,7 @@ from simsales.calibrate.fit import (
 )
 from simsales.calibrate.importer import read_history
 from simsales.calibrate.mapping import resolve_mapping
+from simsales.calibrate.scenario_yaml import scenario_dict
 from simsales.calibrate.synthetic import synthetic_history, synthetic_mapping
 
 K = 4.0
@@ -262,20 +263,23 @@ def test_two_months_of_decisions_measure_the_drift_of_winning(tmp_path: Path) ->
     assert prior.between_var * prior.horizon_months == pytest.approx(UNMEASURED_ODDS_VAR)
 
 
-def test_the_between_month_drift_is_of_the_mean_over_the_runs_months(tmp_path: Path) -> None:
-    """One multiplier per run: over H months the between-month variance of months varying
-    independently is 1 / H of a month's (the sampling part, the level's error, stays whole)."""
+def test_the_between_month_drift_is_drawn_month_by_month(tmp_path: Path) -> None:
+    """Months vary independently about their level: the between-month part is a factor drawn
+    every month (the same whatever the horizon), on the chance to win with the wins' own
+    relative variance; the sampling part, the level's error, is the once-per-run one."""
     path = _changed_history(tmp_path / "h.csv", 3, 400, (0.5, 0.2), change="2020-02-01")
     h = read_history(path, preset="stage-changes", exported="2021-09-30")
-    two = calibrate(h, "2020-02-29", horizon="2020-04-29").uncertainty["win_odds"]
+    short = calibrate(h, "2020-02-29", horizon="2020-04-29")
+    two = short.uncertainty["win_odds"]
     six = calibrate(h, "2020-02-29", horizon="2020-08-29").uncertainty["win_odds"]
-    assert two.sampling_var == six.sampling_var > 0
-    assert two.horizon_months == pytest.approx(2, abs=0.05)
-    assert six.horizon_months == pytest.approx(6, abs=0.05)
-    assert two.between_var * two.horizon_months == pytest.approx(
-        six.between_var * six.horizon_months
-    )
-    assert six.between_var == pytest.approx(two.between_var / 3, rel=0.03)
+    assert two == six and two.monthly and two.between_var > 0
+    once, month = two.spec(), two.monthly_spec()
+    assert once is not None and month is not None
+    sd = math.sqrt(math.expm1(two.sampling_var))
+    assert once["lognormal"]["sd"] == pytest.approx(sd, rel=1e-3)  # type: ignore[index]
+    # on the chance to win: the odds' between-month variance times (1 - p)^2 (the delta method)
+    assert 0 < two.monthly_var < two.between_var
+    assert scenario_dict(short)["uncertainty"]["monthly"]["win"] == month
 
 
 def test_two_homogeneous_months_give_no_drift_but_at_the_test_level() -> None:

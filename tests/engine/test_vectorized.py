@@ -85,6 +85,9 @@ def free_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     data.setdefault("uncertainty", {}).update(
         {k: {"lognormal": {"mean": 1, "sd": 0.2}} for k in kinds}
     )
+    monthly = draw(st.sets(st.sampled_from(["arrivals", "win"])))
+    if monthly:
+        data["uncertainty"]["monthly"] = {k: {"lognormal": {"mean": 1, "sd": 0.5}} for k in monthly}
     if draw(st.booleans()):
         data["deal_types"]["a"]["uncertainty"] = {"duration": draw(DISTRIBUTIONS)}
     return data
@@ -260,6 +263,10 @@ def test_won_season_is_computed_exactly_on_the_fast_path() -> None:
         ],
     }
     seasonal = simsales.load_dict(copy.deepcopy(data))
+    monthly = copy.deepcopy(data)
+    monthly["uncertainty"]["monthly"] = {"win": {"lognormal": {"mean": 1, "sd": 0.4}}}
+    auto, slow = _same_tables(simsales.load_dict(monthly), 6)
+    assert auto == {"vectorized": 6, "simpy": 0}
     auto, slow = _same_tables(seasonal, 6)
     assert auto == {"vectorized": 6, "simpy": 0} and slow == {"vectorized": 0, "simpy": 6}
     for stage in data["stages"]:
