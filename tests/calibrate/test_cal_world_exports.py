@@ -449,6 +449,58 @@ def test_hubspot_closed_flags_decide_renamed_closed_stages(tmp_path: Path) -> No
     _check(path)
 
 
+def _hubspot_history(
+    stage: list[str], entered: Callable[[str], str], **extra: object
+) -> pd.DataFrame:
+    """A HubSpot deals export with stage history: every deal entered the open stage at its
+    creation and its current stage at its close (open deals: only the first)."""
+    open_ = stage[TRUTH.index[TRUTH["outcome"] == "open"][0]]
+    closed = sorted({x for x in stage if x != open_})
+    columns: dict[str, object] = {entered(open_): TRUTH["created"]}
+    for name in closed:
+        columns[entered(name)] = TRUTH["closed"].where(pd.Series(stage) == name, "")
+    return pd.DataFrame(extra | columns)
+
+
+def test_hubspot_history_closed_stages_named_by_the_deals_flags(tmp_path: Path) -> None:
+    """A HubSpot export with stage history and no pipelines.json: renamed closed stages
+    (``Contract Signed`` / ``Not a Fit``) are decided by the flags of the deals in them."""
+    stage = _labels("Contract Signed", "Not a Fit", "Contract Sent")
+    export = _hubspot_history(
+        stage, lambda x: f'Date entered "{x} (Sales Pipeline)"',
+        **{"Record ID": TRUTH["id"], "Deal Stage": stage, "Amount": TRUTH["value"],
+           "Create Date": TRUTH["created"], "Close Date": TRUTH["closed"],
+           "Is Deal Closed?": (TRUTH["outcome"] != "open").map(str).str.lower(),
+           "Is Closed Won": (TRUTH["outcome"] == "won").map(str).str.lower()},
+    )  # fmt: skip
+    path = tmp_path / "hubspot-deals.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+    said = next(i.message for i in read_history(path).report.issues if i.rule == "closed_stages")
+    assert "'Contract Signed'" in said and "'Not a Fit'" in said
+
+
+def test_hubspot_custom_pipeline_ids_closed_by_probability(tmp_path: Path) -> None:
+    """An API export of a custom pipeline (numeric stage ids) without flags or
+    pipelines.json: a stage whose every deal has probability 1 is won, 0 lost."""
+    ids = {"won": "31500006", "lost": "31500007", "open": "31500002"}
+    stage = [ids[o] for o in TRUTH["outcome"]]
+    probability = TRUTH["outcome"].map({"won": "1", "lost": "0", "open": "0.4"})
+    export = _hubspot_history(
+        stage, lambda x: f"hs_v2_date_entered_{x}",
+        hs_object_id=TRUTH["id"], dealstage=stage, amount=TRUTH["value"],
+        createdate=TRUTH["created"], closedate=TRUTH["closed"],
+        hs_deal_stage_probability=probability,
+    )  # fmt: skip
+    path = tmp_path / "deals.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+    # a stage whose deals disagree (one at 0.4) is no closed stage: both left open
+    export.loc[0, "hs_deal_stage_probability"] = "0.4"
+    export.to_csv(path, index=False)
+    assert read_history(path).deals.set_index("deal").at["D1", "outcome"] == "open"
+
+
 def test_a_salesforce_data_loader_file_is_read_whatever_its_name(tmp_path: Path) -> None:
     """The file named is read, not an ``Opportunity.csv`` beside it; alone (no history beside
     it) an Opportunity export is one row per deal; a lone history says what it needs."""

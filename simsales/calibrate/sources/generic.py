@@ -44,7 +44,7 @@ from simsales.calibrate.sources.parse import (
 from simsales.calibrate.sources.records import Records
 from simsales.errors import Problem, ScenarioError
 
-__all__ = ["canonical", "mapping_options", "read"]
+__all__ = ["canonical", "closed_flags", "mapping_options", "read"]
 
 
 def canonical(
@@ -127,7 +127,7 @@ def read(
     rows = canonical(frame, m.columns)
     names = m.names()
     if m.shape == "opportunities" and "status" not in rows:
-        flags = _closed_flags(frame)
+        flags = closed_flags(frame)
         if flags is not None:
             rows["status"], names["status"] = flags
             notes.append(("closed_flags", f"won, lost or open from {flags[1]} (true / false)"))
@@ -633,7 +633,7 @@ _TRUE = label_keys("true", "yes", "y", "1", "是", "x", "checked")
 _FALSE = label_keys("false", "no", "n", "0", "否", "")
 
 
-def _closed_flags(frame: pd.DataFrame) -> tuple[pd.Series, str] | None:
+def closed_flags(frame: pd.DataFrame) -> tuple[pd.Series, str] | None:
     """``won`` / ``lost`` / ``open`` from a pair of closed and won flag columns whose every
     cell is a true or false, and the columns' names (None without such a pair)."""
     by_key = _by_key(frame)

@@ -41,7 +41,7 @@ import pandas as pd
 
 from simsales.calibrate.mapping import Labels, label_key
 from simsales.calibrate.sources.files import read_table
-from simsales.calibrate.sources.generic import canonical
+from simsales.calibrate.sources.generic import canonical, closed_flags
 from simsales.calibrate.sources.records import Note, Records
 from simsales.errors import Problem, ScenarioError, format_path
 
@@ -152,6 +152,8 @@ def read(
                                                          "_file"]]  # fmt: skip
     rows = pd.concat([rows, lone], ignore_index=True)
     labels, order, probability = _labels(stages)
+    if not stages:  # no pipelines.json: the export's own closed-ness names its closed stages
+        labels = _closed_by_export(frame, attributes, variables, labels, notes)
     rows, attributes = _undated_closes(rows, attributes, labels, variables, notes)
     return Records(
         source=str(path),
@@ -197,6 +199,56 @@ def _stage_rows(
     if not parts:
         return pd.DataFrame(columns=["id", "stage", "entered", "_line", "_file"])
     return pd.concat(parts, ignore_index=True)
+
+
+def _closed_by_export(
+    frame: pd.DataFrame,
+    attributes: pd.DataFrame,
+    variables: dict[str, str],
+    labels: Labels,
+    notes: list[tuple[str, str] | Note],
+) -> Labels:
+    """Without pipelines.json, a renamed closed stage (``Contract Signed``, a custom pipeline's
+    numeric id) is known from the deals in it: their closed / closed-won flags (``Is Deal
+    Closed?`` / ``Is Closed Won``, ``hs_is_closed`` / ``hs_is_closed_won``), each stage
+    taking its deals' commonest verdict; without flags, where the export names no won or no
+    lost stage otherwise, a stage whose every deal has a probability of exactly 1 (won) or 0
+    (lost), as HubSpot's closed stages have. Either way said, with the stages it decided."""
+    known = {label_key(x) for x in (*labels.won, *labels.lost)}
+    stage = attributes["stage"].reset_index(drop=True)
+    flags = closed_flags(frame.reset_index(drop=True))
+    verdict: dict[str, str] = {}
+    if flags is not None:
+        status, where = flags
+        for label, group in status.groupby(stage):
+            commonest = group.value_counts().idxmax()
+            if commonest != "open" and label_key(str(label)) not in known and label != "":
+                verdict[str(label)] = commonest
+    elif "probability" in variables:
+        where = f"{variables['probability']} (1: won, 0: lost)"
+        named = set(stage.map(label_key))
+        if not (named & {label_key(x) for x in labels.won}) or not (
+            named & {label_key(x) for x in labels.lost}
+        ):
+            p = pd.to_numeric(attributes["probability"].reset_index(drop=True), errors="coerce")
+            p = p.where(p <= 1, p / 100)  # a percentage
+            for label, group in p.groupby(stage):
+                if label == "" or label_key(str(label)) in known or group.isna().any():
+                    continue
+                if (group == 1).all() or (group == 0).all():
+                    verdict[str(label)] = "won" if (group == 1).all() else "lost"
+    if not verdict:
+        return labels
+    won = tuple(k for k, v in verdict.items() if v == "won")
+    lost = tuple(k for k, v in verdict.items() if v == "lost")
+    said = "; ".join(
+        f"{kind}: {', '.join(repr(x) for x in names)}"
+        for kind, names in (("won", won), ("lost", lost))
+        if names
+    )
+    notes.append(("closed_stages", f"closed stages from {where} of the deals in them ({said}); "
+                  "a pipelines.json beside the export names them for certain"))  # fmt: skip
+    return labels.model_copy(update={"won": (*labels.won, *won), "lost": (*labels.lost, *lost)})
 
 
 def _undated_closes(
