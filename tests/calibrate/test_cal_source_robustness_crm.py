@@ -275,3 +275,29 @@ def test_salesforce_with_an_empty_history_says_what_is_missing(tmp_path: Path) -
     hist.write_text(hist.read_text(encoding="latin-1").splitlines()[0] + "\n", encoding="latin-1")
     with pytest.raises(ScenarioError, match=r"OpportunityHistory\.csv has no rows"):
         read_history(folder)
+
+
+def test_hubspot_pipeline_is_found_by_its_label_or_refused(tmp_path: Path) -> None:
+    """The deals view writes the pipeline's label (``Sales Pipeline``), the API its id: both
+    find their stages in pipelines.json, whatever other pipelines come first; a pipeline the
+    file lacks is an error naming those it has, not the first pipeline's stages."""
+    pipes = _pipelines()
+    other = {"id": "777", "label": "Renewals", "stages": [
+        {"id": "renewaldue", "label": "Renewal Due", "displayOrder": 0,
+         "metadata": {"isClosed": "false", "probability": "0.5"}}]}  # fmt: skip
+    pipes["results"].insert(0, other)
+    ids = {"qualifiedtobuy": "2023-01-02", "contractsent": "2023-01-10"}
+    deals = [{"id": "1", "stage": "closedwon", **ids, "closedwon": "2023-02-01"},
+             {"id": "2", "stage": "closedlost", **ids, "closedlost": "2023-02-03"},
+             {"id": "3", "stage": "contractsent", **ids}]  # fmt: skip
+    path = _hubspot(tmp_path / "hs", deals, pipes)
+    for pipeline in ("default", "Sales Pipeline", ""):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False).assign(pipeline=pipeline)
+        frame.to_csv(path, index=False)
+        h = read_history(path)
+        assert list(h.deals.sort_values("deal")["outcome"]) == ["won", "lost", "open"], pipeline
+    frame.assign(pipeline="Enterprise").to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as err:
+        read_history(path)
+    assert "'Enterprise' is not in pipelines.json" in str(err.value)
+    assert "'Renewals' (id 777)" in str(err.value)

@@ -135,12 +135,13 @@ def read(
     if pipe_col is not None and frame[pipe_col].nunique() > 1:
         main = frame[pipe_col].mode().iloc[0]
         other = frame[pipe_col] != main
-        notes.append(("other_pipeline", f"{int(other.sum())} deals of other pipelines than "
-                      f"{main!r} left out (each pipeline is its own process)"))  # fmt: skip
+        notes.append(Note("other_pipeline", f"deals of other pipelines than {main!r} left out "
+                          "(each pipeline is its own process: export one at a time to "
+                          "calibrate each)", "dropped", int(other.sum())))  # fmt: skip
         frame = frame[~other]
     else:
         main = frame[pipe_col].iloc[0] if pipe_col is not None and len(frame) else None
-    stages = pipelines.get(str(main)) or next(iter(pipelines.values()), [])
+    stages = _pipeline_stages(pipelines, main, frame[variables["stage"]], pipelines_file, path)
     notes += [("pipelines", f"{pipelines_file.name}: {n}") for s in stages for n in s.notes]
     label_of = {s.id: s.label for s in stages}
     attributes = canonical(frame, variables, path.name)
@@ -310,7 +311,39 @@ class _Stage:
     notes: list[str] = field(default_factory=list)
 
 
-def _pipelines(file: Path) -> dict[str, list[_Stage]]:
+def _pipeline_stages(
+    pipelines: dict[str, tuple[str, list[_Stage]]],
+    main: Any,
+    deal_stages: pd.Series,
+    file: Path,
+    export: Path,
+) -> list[_Stage]:
+    """The stages of the export's pipeline in pipelines.json, found by its id (the API's
+    ``pipeline``) or its label (the deals view's ``Pipeline``); where the export names none,
+    the pipeline holding most of the deals' stages. A pipeline the file does not hold is an
+    error, not another pipeline's stages."""
+    if not pipelines:
+        return []
+    if main is None or main == "":
+        held = deal_stages.astype(str).map(label_key)
+
+        def holds(stages: list[_Stage]) -> int:
+            names = {label_key(x) for st in stages for x in (st.id, st.label)}
+            return int(held.isin(names).sum())
+
+        return max(pipelines.values(), key=lambda p: holds(p[1]))[1]  # the first on a tie
+    key = str(main)
+    for pid, (label, stages) in pipelines.items():
+        if key == pid or label_key(key) == label_key(label):
+            return stages
+    names = ", ".join(f"{label!r} (id {pid})" for pid, (label, _) in pipelines.items())
+    raise ScenarioError([Problem(
+        f"the deals' pipeline {key!r} is not in {file.name}, which has {names}",
+        file=str(export), hint=f"export {file.name} again from the same portal as the deals",
+    )])  # fmt: skip
+
+
+def _pipelines(file: Path) -> dict[str, tuple[str, list[_Stage]]]:
     if not file.exists():
         return {}
     try:
@@ -329,16 +362,17 @@ def _pipelines(file: Path) -> dict[str, list[_Stage]]:
         results, where = data, []
     if not isinstance(results, list):
         _bad(file, where, 'is not a list of pipelines (expected {"results": [{"id", "stages"}]})')
-    out: dict[str, list[_Stage]] = {}
+    out: dict[str, tuple[str, list[_Stage]]] = {}
     for i, pipe in enumerate(results):
         if not isinstance(pipe, dict):
             _bad(file, [*where, i], "is not a pipeline object (with an id and stages)")
         stages = pipe.get("stages") or []
         if not isinstance(stages, list):
             _bad(file, [*where, i, "stages"], "is not a list of stages")
-        out[str(pipe.get("id"))] = [
-            _stage(file, [*where, i, "stages", j], s) for j, s in enumerate(stages)
-        ]
+        out[str(pipe.get("id"))] = (
+            str(pipe.get("label") or ""),
+            [_stage(file, [*where, i, "stages", j], s) for j, s in enumerate(stages)],
+        )
     return out
 
 
