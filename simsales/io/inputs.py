@@ -22,6 +22,7 @@ import errno
 import io
 import itertools
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -275,17 +276,20 @@ def workbook_table(
     name: str,
     nrows: int | None = None,
     score: Callable[[list[str]], int] | None = None,
-) -> tuple[list[list[str]], int, list[str]]:
+) -> tuple[list[list[str]], int, list[tuple[str, str, int]]]:
     """An export's table from a workbook of several sheets: the visible sheet whose header
     ``score`` rates highest (the columns it recognises), then the one with the most rows (the
     first on a tie: a summary or a hidden list of picklist values is not the data), and after
-    it every other visible sheet with the same header, in the workbook's order (one sheet per
-    year), as one table. Its rows as :func:`sheet_table` gives them, the title rows above the
-    header, and notes: which sheet was read, which were appended and at which lines."""
+    it every other visible sheet whose header has all of its columns that name deal fields
+    (one sheet per year, in any order, maybe with more or fewer others), in the workbook's
+    order, its cells aligned by column name (blank where it lacks one), as one table. Its
+    rows as :func:`sheet_table` gives them, the title rows above the header, and notes as
+    (action, message, rows): which sheet was read, which were appended and at which lines
+    (``info``), and which sheets of deals were not, for lack of columns (``dropped``)."""
     book = _workbook(data, name)
     try:
         sheets = [w for w in book.worksheets if w.sheet_state == "visible"] or book.worksheets[:1]
-        tables = {w.title: _sheet_rows(w, nrows, score) for w in sheets}
+        tables = {w.title: _sheet_rows(w, nrows, score, money=True) for w in sheets}
     finally:
         book.close()
 
@@ -297,19 +301,43 @@ def workbook_table(
     (rows, at) = tables[main.title]
     if not rows or not rows[0]:
         raise ScenarioError([Problem(f"sheet {main.title!r} is empty", file=name, line=1)])
-    notes = []
+    notes: list[tuple[str, str, int]] = []
     if len(book.worksheets) > 1:
         why = "names the most deal fields in its header, then has " if score is not None else "has "
-        notes.append(f"sheet {main.title!r} read (of the visible sheets, it {why}the most rows)")
-    same = [w.title for w in sheets if w is not main and tables[w.title][0][:1] == rows[:1]]
-    for title in same:
-        more, above = tables[title]
-        first = at + len(rows) + 1  # the next line of the joined table
-        rows = [*rows, *more[1:]]
         notes.append(
-            f"sheet {title!r} has the same header: its rows appended as lines {first:,}-"
-            f"{first + len(more) - 2:,} (its own row r is line r + {first - above - 2:,})"
+            ("info", f"sheet {main.title!r} read (of the visible sheets, it {why}the most rows)", 1)
         )
+    header = rows[0]
+    for w in (w for w in sheets if w is not main):
+        more, above = tables[w.title]
+        theirs = more[0] if more else []
+        if not theirs or not all(header):
+            continue
+        missing = [c for c in header if c not in theirs]
+        lacks_fields = bool(missing) and (score is None or score(missing) > 0)
+        if lacks_fields or len(set(theirs)) < len(theirs):
+            # a sheet of deals, but not these (half the deal fields at least: not accounts)
+            if score is not None and score(theirs) >= max(2, score(header) / 2):
+                notes.append(("dropped", f"sheet {w.title!r} not read: its header lacks "
+                              f"{', '.join(repr(c) for c in missing[:5])} of sheet "
+                              f"{main.title!r}'s (give it the same columns, or export each "
+                              "sheet as a file of its own)", len(more) - 1))  # fmt: skip
+            continue
+        # its columns by name, in the main sheet's order (one sheet per year, reordered);
+        # a column of no deal field it lacks is blank
+        where = [theirs.index(c) if c in theirs else -1 for c in header]
+        first = at + len(rows) + 1  # the next line of the joined table
+        rows = [*rows, *([r[i] if i >= 0 else "" for i in where] for r in more[1:])]
+        extra = [c for c in theirs if c not in header]
+        said = "the same header" if theirs == header else "the same columns, matched by name"
+        notes.append(("info", (
+            f"sheet {w.title!r} has {said}: its rows appended as lines {first:,}-"
+            f"{first + len(more) - 2:,} (its own row r is line r + {first - above - 2:,})"
+            + (f"; its {', '.join(repr(c) for c in extra[:5])} not in sheet {main.title!r}: "
+               "left out" if extra else "")
+            + (f"; it has no {', '.join(repr(c) for c in missing[:5])}: blank there"
+               if missing else "")
+        ), 1))  # fmt: skip
     return rows, at, notes
 
 
@@ -325,10 +353,20 @@ def _workbook(data: bytes, name: str) -> Any:
 
 
 def _sheet_rows(
-    sheet: Any, nrows: int | None, score: Callable[[list[str]], int] | None = None
+    sheet: Any,
+    nrows: int | None,
+    score: Callable[[list[str]], int] | None = None,
+    money: bool = False,
 ) -> tuple[list[list[str]], int]:
-    """One sheet's header and rows (as :func:`sheet_table`), and its title rows."""
-    it = sheet.iter_rows(values_only=True)
+    """One sheet's header and rows (as :func:`sheet_table`), and its title rows; with
+    ``money``, a number shown in a currency by its cell's format is written with it."""
+    if money:
+        it: Iterator[Sequence[Any]] = (
+            [_with_currency(c.value, getattr(c, "number_format", None)) for c in row]
+            for row in sheet.iter_rows()
+        )
+    else:
+        it = sheet.iter_rows(values_only=True)
     top = [[_sheet_cell(v) for v in row] for row in itertools.islice(it, 10)]
     at = title_rows(top, score)
     header = top[at] if top else []
@@ -357,6 +395,42 @@ def title_rows(top: list[list[str]], score: Callable[[list[str]], int] | None = 
     scores = [score(row) for row in top]
     best = max(range(len(top)), key=lambda i: (scores[i], -i))
     return best if scores[best] > scores[at] else at
+
+
+# a number format's currency: "[$€-407]" / "[$EUR]" (Excel's currency tag), or a sign written
+# as a literal ("€", "\€", '"¥"'); other text, and [colour] / [condition] tags, name none
+_CURRENCY_TAG = re.compile(r"\[\$([^\]-]+)(?:-([^\]]*))?\]")
+# the tag's Windows locale id decides a sign several currencies share (Excel writes
+# "[$$-409]" for US dollars, "[$$-1009]" for Canadian ones, "[$¥-804]" for yuan)
+_LOCALE_CURRENCY = {("$", "409"): "USD", ("$", "1009"): "CAD", ("$", "c09"): "AUD",
+                    ("$", "1409"): "NZD", ("$", "4809"): "SGD", ("$", "c04"): "HKD",
+                    ("$", "404"): "TWD", ("$", "80a"): "MXN", ("$", "2c0a"): "ARS",
+                    ("$", "340a"): "CLP", ("$", "240a"): "COP", ("$", "3409"): "PHP",
+                    ("¥", "804"): "CNY", ("¥", "411"): "JPY", ("￥", "804"): "CNY",
+                    ("￥", "411"): "JPY"}  # fmt: skip
+_QUOTED = re.compile(r'"[^"]*"')
+_SIGNS = {"€": "EUR", "£": "GBP", "₹": "INR", "₩": "KRW", "₽": "RUB", "₺": "TRY", "₪": "ILS",
+          "₫": "VND", "₱": "PHP", "฿": "THB", "¥": "¥", "￥": "¥", "$": "$"}  # fmt: skip
+
+
+def _with_currency(value: Any, number_format: str | None) -> Any:
+    """A numeric cell's value with the currency its format shows it in (``12500.5 EUR``;
+    ``¥`` and ``$``, each the sign of several currencies, as signs unless the tag's locale
+    says which): Excel keeps the number
+    and shows the currency only through the format, as a text export would write it."""
+    if not number_format or isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    tag = _CURRENCY_TAG.search(number_format)
+    if tag is not None:
+        found = tag.group(1).strip()
+        lcid = (tag.group(2) or "").lower().removeprefix("x-")
+        found = _LOCALE_CURRENCY.get((found, lcid), found)
+    else:
+        literal = "".join(q[1:-1] for q in _QUOTED.findall(number_format))
+        bare = re.sub(r"\[[^\]]*\]", "", _QUOTED.sub("", number_format)).replace("\\", "")
+        found = next((c for c in literal + bare if c in _SIGNS), "")
+    code = _SIGNS.get(found, found if re.fullmatch(r"[A-Z]{3}", found) else "")
+    return value if not code else f"{_sheet_cell(value)} {code}"
 
 
 def _sheet_cell(value: Any) -> str:

@@ -435,6 +435,22 @@ def test_pipedrive_currency_of_value_is_the_amounts_currency(tmp_path: Path) -> 
     assert pd.isna(h.deals.set_index("deal").at["D5", "value"])
 
 
+def test_dynamics_base_currency_twins_convert_the_other_currencies(tmp_path: Path) -> None:
+    """Dynamics 365 writes each money column's value in the organisation's base currency
+    beside it (``Est. Revenue (Base)``): the deals in another currency take that one."""
+    currencies = ["US Dollar", "Euro", "US Dollar", "US Dollar", "Euro"]
+    rate = pd.Series([1.0 if c == "US Dollar" else 1.1 for c in currencies])
+    export = _sheet(**{"Est. Revenue": (TRUTH["value"] / rate).round(2), "Currency": currencies,
+                       "Est. Revenue (Base)": TRUTH["value"]})  # fmt: skip
+    path = tmp_path / "dynamics.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    assert h.currency == "USD" and h.report.count("unknown_currency") == 0
+    assert list(h.deals.set_index("deal").sort_index()["value"]) == list(TRUTH["value"])
+    said = next(i.message for i in h.report.issues if i.rule == "home_currency")
+    assert "'Est. Revenue (Base)'" in said
+
+
 def test_hubspot_closed_flags_decide_renamed_closed_stages(tmp_path: Path) -> None:
     """A renamed closed stage (``Renewed`` won, ``Churned`` lost) is no label the importer
     knows: HubSpot's ``Is Deal Closed?`` / ``Is Closed Won`` say what it is."""
@@ -845,3 +861,37 @@ def test_a_report_grouped_by_status_fills_it_down(
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     got = read_history(path).deals.set_index("deal").sort_index()
     assert list(got["outcome"]) == outcome
+
+
+@pytest.mark.parametrize(
+    ("number_format", "currency"),
+    [("#,##0.00 [$€-407]", "EUR"), ('"¥"#,##0.00', None), ("[$¥-804]#,##0", "CNY"),
+     ("[$$-409]#,##0.00", "USD"), ("#,##0.00\\ [$CHF]", "CHF"), ("\\€#,##0", "EUR")],
+)  # fmt: skip
+def test_a_workbooks_amounts_are_in_the_currency_their_format_shows(
+    tmp_path: Path, number_format: str, currency: str | None
+) -> None:
+    """Excel keeps a number and shows its currency through the cell's format only: an export
+    with no currency column is in that currency (``¥`` alone: yuan or yen, decided as a
+    written ``¥`` is); a number shown in another currency than the rest is no home amount."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Opportunity ID", "Stage", "Amount", "Created Date", "Close Date"])
+    for i, row in TRUTH.iterrows():
+        stage = {"won": "Closed Won", "lost": "Closed Lost", "open": "Proposal"}[row["outcome"]]
+        sheet.append([row["id"], stage, row["value"], row["created"], row["closed"]])
+        sheet.cell(int(i) + 2, 3).number_format = number_format
+    path = tmp_path / "deals.xlsx"
+    book.save(path)
+    h = read_history(path)
+    if currency is not None:
+        assert h.currency == currency
+    assert list(h.deals.set_index("deal").sort_index()["value"]) == list(TRUTH["value"])
+    sheet.cell(2, 3).number_format = "[$£-809]#,##0.00"
+    book.save(path)
+    h = read_history(path)
+    if currency is not None:
+        assert pd.isna(h.deals.set_index("deal").at["D1", "value"])
+        assert h.report.count("unknown_currency") == 1

@@ -154,7 +154,7 @@ def read_table(
             f"{kind} cannot be read", file=str(path),
             hint="open it in Excel and save it as .xlsx, or as CSV UTF-8",
         )])  # fmt: skip
-    sheets: list[str] = []  # a workbook's: which sheets were read
+    sheets: list[tuple[str, str, int]] = []  # a workbook's: which sheets were read (or not)
     if path.suffix.lower() in EXCEL:  # at: rows above the header (a report's title)
         (header, *body), at, sheets = workbook_table(
             path.read_bytes(), str(path), nrows, _deal_fields

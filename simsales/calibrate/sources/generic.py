@@ -41,7 +41,7 @@ from simsales.calibrate.sources.parse import (
     parse_times,
     year_last_order,
 )
-from simsales.calibrate.sources.records import Records
+from simsales.calibrate.sources.records import Note, Records
 from simsales.errors import Problem, ScenarioError
 
 __all__ = ["canonical", "closed_flags", "mapping_options", "read"]
@@ -115,9 +115,10 @@ def read(
                          hint=unread.get(p.path.removeprefix("columns."), p.hint))
                  for p in exc.problems]
             ) from None  # fmt: skip
-    notes = [("encoding", encoding_note)] if encoding_note else []
+    notes: list[tuple[str, str] | Note] = [("encoding", encoding_note)] if encoding_note else []
     notes += report_rows
-    notes += [("sheets", note) for note in frame.attrs.get("sheets", [])]
+    for action, note, n in frame.attrs.get("sheets", []):
+        notes.append(("sheets", note) if action == "info" else Note("sheets", note, action, n))
     if above := frame.attrs.get("title_rows"):
         notes.append(("title_rows", f"the header is on line {above + 1}: the {above} line(s) "
                       "above it (a report's title, group captions) are left out"))  # fmt: skip
@@ -131,7 +132,10 @@ def read(
         if flags is not None:
             rows["status"], names["status"] = flags
             notes.append(("closed_flags", f"won, lost or open from {flags[1]} (true / false)"))
-    if m.shape == "opportunities" and (home := _in_home_currency(frame, rows)) is not None:
+    if (
+        m.shape == "opportunities"
+        and (home := _in_home_currency(frame, rows, m.columns.get("value"))) is not None
+    ):
         notes.append(("home_currency", home))
     parts = frame.attrs.get("parts") if m.shape == "opportunities" else None  # a history's
     if parts is not None and "id" in rows:  # pasted exports (each part's changes all count)
@@ -409,16 +413,32 @@ _CONVERTED = label_keys("Amount in company currency", "Amount in home currency",
                         "Value in base currency")  # fmt: skip
 
 
-def _in_home_currency(frame: pd.DataFrame, rows: pd.DataFrame) -> str | None:
+def _in_home_currency(
+    frame: pd.DataFrame, rows: pd.DataFrame, value_column: str | tuple[str, ...] | None = None
+) -> str | None:
     """Values in another currency than the company's replaced by their converted amounts (in
-    ``rows``), and the note that says so; None without a converted column. The company's
-    currency is the one whose amounts equal their converted ones (most such rows say it)."""
+    ``rows``), and the note that says so; None without a converted column: one of
+    ``_CONVERTED``, or the value column's own ``(Base)`` twin (Dynamics 365 writes ``Est.
+    Revenue (Base)`` beside ``Est. Revenue``). The company's currency is the one whose
+    amounts equal their converted ones (most such rows say it)."""
     by_key = _by_key(frame)
-    column = next((by_key[k] for k in _CONVERTED if k in by_key), None)
-    if column is None or "value" not in rows or "currency" not in rows:
+    if "value" not in rows or "currency" not in rows:
+        return None
+    named = next((by_key[k] for k in sorted(_CONVERTED) if k in by_key), None)
+    values = (value_column,) if isinstance(value_column, str) else (value_column or ())
+    twins = [by_key.get(label_key(f"{c} (Base)")) for c in values]
+    if named is not None:
+        column, converted = repr(named), frame.loc[rows.index, named]
+    elif values and all(twins):  # each value column's twin, taken in the same order
+        cols = [frame.loc[rows.index, str(t)] for t in twins]
+        converted = cols[0]
+        for more in cols[1:]:
+            converted = converted.where(converted.str.strip() != "", more)
+        column = " / ".join(repr(t) for t in twins)
+    else:
         return None
     own = parse_numbers(rows["value"], amounts=True)
-    home = parse_numbers(frame.loc[rows.index, column], amounts=True)
+    home = parse_numbers(converted, amounts=True)
     code = currency_codes(rows["currency"])
     same = (own > 0) & ((own - home).abs() <= 0.005 * own)
     homes = code[same].dropna()
@@ -431,7 +451,7 @@ def _in_home_currency(frame: pd.DataFrame, rows: pd.DataFrame) -> str | None:
     rows.loc[foreign, "value"] = home[foreign].map(repr)
     rows.loc[foreign, "currency"] = company
     return (f"{int(foreign.sum()):,} values in other currencies than {company} read from "
-            f"{column!r} (the company's currency, the one whose amounts equal their converted "
+            f"{column} (the company's currency, the one whose amounts equal their converted "
             "ones)")  # fmt: skip
 
 
