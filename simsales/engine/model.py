@@ -7,6 +7,7 @@ as it is.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -111,6 +112,16 @@ class MonthlyPlan:
     keys: npt.NDArray[np.uint64]  # per month from the scenario's start month
     bounds: FloatArray  # model time at which each of those months begins (SeasonPlan's)
     sampler: Sampler
+    in_run: int  # how many of those months begin before the horizon
+
+    @property
+    def name(self) -> str:
+        """Its name among the sampled inputs (the run's mean factor: ``monthly.win``)."""
+        return f"monthly.{self.kind}"
+
+    def run_mean(self, factors: FloatArray) -> float:
+        """The mean factor over the run's months (exact: the same in both engines)."""
+        return math.fsum(factors[: self.in_run].tolist()) / max(self.in_run, 1)
 
 
 @dataclass(frozen=True)
@@ -294,7 +305,7 @@ def compile_model(s: Scenario) -> Model:
             ),
         ),
         deal_keys=np.array([stable_hash(d.id) for d in deals], np.uint64),
-        monthly=_monthly(s.uncertainty.monthly, s, calendar),
+        monthly=_monthly(s.uncertainty.monthly, s, calendar, horizon_t),
     )
 
 
@@ -308,7 +319,9 @@ def _mask(ids: tuple[str, ...], index: dict[str, int]) -> BoolArray:
     return out
 
 
-def _monthly(u: MonthlyUncertainty, s: Scenario, calendar: WorkCalendar) -> tuple[MonthlyPlan, ...]:
+def _monthly(
+    u: MonthlyUncertainty, s: Scenario, calendar: WorkCalendar, horizon_t: float
+) -> tuple[MonthlyPlan, ...]:
     """The monthly multipliers over the months of the run (those a decision at the horizon
     can fall in too: SeasonPlan's months)."""
     n_months = (s.horizon.year - s.start.year) * 12 + s.horizon.month - s.start.month + 2
@@ -323,6 +336,7 @@ def _monthly(u: MonthlyUncertainty, s: Scenario, calendar: WorkCalendar) -> tupl
             ),
             bounds=bounds,
             sampler=spec.sampler(),
+            in_run=int((bounds < horizon_t).sum()),
         )
         for kind in MONTHLY
         if (spec := getattr(u, kind)) is not None

@@ -141,7 +141,7 @@ class RepRecords:
     global_cost: float
     global_risk_occurred: npt.NDArray[np.bool_]
     arrivals_by_source: IntArray
-    uncertainty: FloatArray  # the multiplier drawn for each of model.uncertainty
+    uncertainty: FloatArray  # each of model.uncertainty's, then model.monthly's run means
 
     @property
     def revenue(self) -> FloatArray:
@@ -295,6 +295,9 @@ class _Run:
         for mp in m.monthly:
             u = self.draws.monthly(mp.keys)
             self.monthly[mp.kind] = np.asarray(mp.sampler.ppf(u), np.float64)
+        if m.monthly:  # each one's mean over the run, beside the once-per-run ones
+            means = [mp.run_mean(self.monthly[mp.kind]) for mp in m.monthly]
+            self.uncertainty = np.concatenate([self.uncertainty, means])
         win = next((mp for mp in m.monthly if mp.kind == "win"), None)
         self.won_month = (
             None

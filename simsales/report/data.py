@@ -29,7 +29,9 @@ __all__ = ["FAN_QUANTILES", "SCOPES", "ReportData"]
 
 SCOPES = {"deal": N_("scope_deal"), "global": N_("scope_global"), "resource": N_("scope_resource")}
 _UNCERTAIN = {"arrivals": N_("unc_arrivals"), "win_odds": N_("unc_win_odds"),
-              "duration": N_("unc_duration"), "value": N_("unc_value")}  # fmt: skip
+              "duration": N_("unc_duration"), "value": N_("unc_value"),
+              "monthly.arrivals": N_("unc_monthly_arrivals"),
+              "monthly.win": N_("unc_monthly_win")}  # fmt: skip
 
 FAN_QUANTILES = {"p10": 0.10, "p25": 0.25, "p50": 0.50, "p75": 0.75, "p90": 0.90}
 

@@ -362,8 +362,9 @@ class ForecastBuilder:
         for i, a in enumerate(m.arrivals):
             out[f"arrivals:{a.key}"] = arrivals[:, i]
         uncertainty = self._take("inputs", "uncertainty")
-        for i, u in enumerate(m.uncertainty):
-            out[f"uncertainty:{u.name}"] = uncertainty[:, i]
+        names = [u.name for u in m.uncertainty] + [mp.name for mp in m.monthly]
+        for i, name in enumerate(names):
+            out[f"uncertainty:{name}"] = uncertainty[:, i]
         live = deals["live"].to_numpy()
         out["value:live_pipeline"] = np.bincount(
             deals["replication"].to_numpy()[live] - first,

@@ -127,3 +127,21 @@ def test_a_deal_types_monthly_factor_is_refused_with_its_path() -> None:
     with pytest.raises(ScenarioError) as err:
         simsales.load_dict(data)
     assert "monthly" in str(err.value)
+
+
+def test_a_runs_mean_monthly_factor_is_a_sampled_input_and_explains_its_wins() -> None:
+    """The sensitivity inputs hold each monthly factor's mean over the run's months (E = 1,
+    its SE sd / sqrt(months x replications)), the same from both engines; and the wins of a
+    run follow it (not vacuous: the factor does act)."""
+    data = _scenario({"win": {"lognormal": {"mean": 1, "sd": SD}}})
+    data["arrivals"] = [{"type": "jan", "per_month": 30.0}]
+    scenario = simsales.load_dict(data)
+    n = 400
+    f = simsales.simulate(scenario, n, seed=4, progress=False)
+    slow = simsales.simulate(scenario, 40, seed=4, progress=False, engine="simpy")
+    mean = f.inputs["uncertainty:monthly.win"].to_numpy()
+    assert np.array_equal(mean[:40], slow.inputs["uncertainty:monthly.win"].to_numpy())
+    months = 4  # January to April: the horizon's month is the last of the run
+    assert abs(mean.mean() - 1.0) < 4 * SD / math.sqrt(months * n)
+    wins = (f.deals["outcome"] == "won").groupby(f.deals["replication"]).sum().to_numpy()
+    assert np.corrcoef(mean, wins)[0, 1] > 0.5
