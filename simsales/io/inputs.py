@@ -308,6 +308,7 @@ def workbook_table(
             ("info", f"sheet {main.title!r} read (of the visible sheets, it {why}the most rows)", 1)
         )
     header = rows[0]
+    notes += _unsaved_formulas(data, name, main.title, rows, at)
     for w in (w for w in sheets if w is not main):
         more, above = tables[w.title]
         theirs = more[0] if more else []
@@ -341,11 +342,37 @@ def workbook_table(
     return rows, at, notes
 
 
-def _workbook(data: bytes, name: str) -> Any:
+def _unsaved_formulas(
+    data: bytes, name: str, title: str, rows: list[list[str]], at: int
+) -> list[tuple[str, str, int]]:
+    """Columns left blank because their cells are formulas with no saved result (a workbook
+    a program wrote and Excel never recalculated and saved): said, with what to do. Only
+    blank columns are looked at again, in the formulas themselves (a second, lazy read)."""
+    blank = [j for j, c in enumerate(rows[0]) if c and len(rows) > 1
+             and all(not r[j] for r in rows[1:])]  # fmt: skip
+    if not blank:
+        return []
+    book = _workbook(data, name, formulas=True)
+    try:
+        cells = itertools.islice(book[title].iter_rows(min_row=at + 2, values_only=True), 5)
+        seen = list(cells)
+    finally:
+        book.close()
+    out = []
+    for j in blank:
+        if any(len(r) > j and isinstance(r[j], str) and r[j].startswith("=") for r in seen):
+            out.append(("kept", f"column {rows[0][j]!r} holds formulas with no saved results "
+                        "(the workbook was written by a program and never recalculated): "
+                        "open it in Excel and save it, or export the values",
+                        len(rows) - 1))  # fmt: skip
+    return out
+
+
+def _workbook(data: bytes, name: str, formulas: bool = False) -> Any:
     from openpyxl import load_workbook
 
     try:
-        return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        return load_workbook(io.BytesIO(data), read_only=True, data_only=not formulas)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise ScenarioError(
             [Problem(f"cannot read the workbook: {exc}", file=name, hint="save it as .xlsx")]

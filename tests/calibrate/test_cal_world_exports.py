@@ -895,3 +895,24 @@ def test_a_workbooks_amounts_are_in_the_currency_their_format_shows(
     if currency is not None:
         assert pd.isna(h.deals.set_index("deal").at["D1", "value"])
         assert h.report.count("unknown_currency") == 1
+
+
+def test_formulas_without_saved_results_are_said_with_what_to_do(tmp_path: Path) -> None:
+    """A workbook a program wrote (formulas Excel never calculated and saved) has no amounts
+    to read: the report names the column and the fix instead of only missing values."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Opportunity ID", "Stage", "Qty", "Unit Price", "Amount", "Created Date",
+                  "Close Date"])  # fmt: skip
+    for i, row in TRUTH.iterrows():
+        stage = {"won": "Closed Won", "lost": "Closed Lost", "open": "Proposal"}[row["outcome"]]
+        line = int(i) + 2
+        sheet.append([row["id"], stage, 1, row["value"], f"=C{line}*D{line}", row["created"],
+                      row["closed"]])  # fmt: skip
+    path = tmp_path / "generated.xlsx"
+    book.save(path)
+    note = next(i for i in read_history(path).report.issues if "formulas" in i.message)
+    assert note.action == "kept" and "'Amount'" in note.message and "save it" in note.message
+    assert note.rows == len(TRUTH)
