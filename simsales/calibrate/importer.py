@@ -479,7 +479,13 @@ def _values(rows: _Rows) -> pd.Series:
     # the currencies of three decimals (KWD 250.500), named by the currency column or header
     mills = _three_decimal_currency(rows, unit.currency if unit is not None else None)
     num = parse_numbers(raw, amounts=True, dot_groups=not (scaled or mills), decimal_comma=german)
-    if unit is not None and scaled:  # cells written without a unit of their own are in its unit
+    if unit is not None and scaled and rows.name("value") in rows.rec.shown_scaled:
+        # a workbook showing whole amounts in the header's unit (#,##0,"K"): cells as they are
+        rows.report.add("header_unit", "info", f"{rows.name('value')}: the header's unit "
+                        f"{unit.unit} is how the workbook shows the amounts (its number format "
+                        "scales them); the cells hold whole amounts, taken as they are",
+                        rows=int(num.notna().sum()), examples=[])  # fmt: skip
+    elif unit is not None and scaled:  # cells written without a unit of their own are in it
         bare = num.notna() & ~has_own_scale(raw)
         num = num.where(~bare, num * unit.scale)
         rows.keep(bare, "header_unit", f"{rows.name('value')}: the header's unit "

@@ -276,7 +276,7 @@ def workbook_table(
     name: str,
     nrows: int | None = None,
     score: Callable[[list[str]], int] | None = None,
-) -> tuple[list[list[str]], int, list[tuple[str, str, int]]]:
+) -> tuple[list[list[str]], int, list[tuple[str, str, int]], list[str]]:
     """An export's table from a workbook of several sheets: the visible sheet whose header
     ``score`` rates highest (the columns it recognises), then the one with the most rows (the
     first on a tie: a summary or a hidden list of picklist values is not the data), and after
@@ -285,11 +285,17 @@ def workbook_table(
     order, its cells aligned by column name (blank where it lacks one), as one table. Its
     rows as :func:`sheet_table` gives them, the title rows above the header, and notes as
     (action, message, rows): which sheet was read, which were appended and at which lines
-    (``info``), and which sheets of deals were not, for lack of columns (``dropped``)."""
+    (``info``), and which sheets of deals were not, for lack of columns (``dropped``); and
+    the columns whose numbers the workbook shows scaled (:func:`_shown_scale`): their cells
+    hold whole amounts, whatever unit the header shows them in."""
     book = _workbook(data, name)
     try:
         sheets = [w for w in book.worksheets if w.sheet_state == "visible"] or book.worksheets[:1]
-        tables = {w.title: _sheet_rows(w, nrows, score, money=True) for w in sheets}
+        scaled: dict[str, set[int]] = {w.title: set() for w in sheets}
+        tables = {
+            w.title: _sheet_rows(w, nrows, score, money=True, shown_scaled=scaled[w.title])
+            for w in sheets
+        }
     finally:
         book.close()
 
@@ -308,6 +314,7 @@ def workbook_table(
             ("info", f"sheet {main.title!r} read (of the visible sheets, it {why}the most rows)", 1)
         )
     header = rows[0]
+    shown = {header[j] for j in scaled[main.title] if j < len(header)}
     notes += _unsaved_formulas(data, name, main.title, rows, at)
     for w in (w for w in sheets if w is not main):
         more, above = tables[w.title]
@@ -329,6 +336,7 @@ def workbook_table(
         where = [theirs.index(c) if c in theirs else -1 for c in header]
         first = at + len(rows) + 1  # the next line of the joined table
         rows = [*rows, *([r[i] if i >= 0 else "" for i in where] for r in more[1:])]
+        shown |= {theirs[j] for j in scaled[w.title] if j < len(theirs)}
         extra = [c for c in theirs if c not in header]
         said = "the same header" if theirs == header else "the same columns, matched by name"
         notes.append(("info", (
@@ -339,7 +347,7 @@ def workbook_table(
             + (f"; it has no {', '.join(repr(c) for c in missing[:5])}: blank there"
                if missing else "")
         ), 1))  # fmt: skip
-    return rows, at, notes
+    return rows, at, notes, sorted(shown)
 
 
 def _unsaved_formulas(
@@ -384,14 +392,23 @@ def _sheet_rows(
     nrows: int | None,
     score: Callable[[list[str]], int] | None = None,
     money: bool = False,
+    shown_scaled: set[int] | None = None,
 ) -> tuple[list[list[str]], int]:
     """One sheet's header and rows (as :func:`sheet_table`), and its title rows; with
-    ``money``, a number shown in a currency by its cell's format is written with it."""
+    ``money``, a number shown in a currency by its cell's format is written with it, and the
+    columns of numbers whose format shows them scaled (``#,##0,"K"``) go in ``shown_scaled``."""
     if money:
-        it: Iterator[Sequence[Any]] = (
-            [_with_currency(c.value, getattr(c, "number_format", None)) for c in row]
-            for row in sheet.iter_rows()
-        )
+
+        def as_shown(row: Sequence[Any]) -> list[Any]:
+            out = []
+            for j, c in enumerate(row):
+                number_format = getattr(c, "number_format", None)
+                if shown_scaled is not None and _shown_scale(c.value, number_format) > 1:
+                    shown_scaled.add(j)
+                out.append(_with_currency(c.value, number_format))
+            return out
+
+        it: Iterator[Sequence[Any]] = (as_shown(row) for row in sheet.iter_rows())
     else:
         it = sheet.iter_rows(values_only=True)
     top = [[_sheet_cell(v) for v in row] for row in itertools.islice(it, 10)]
@@ -438,6 +455,18 @@ _LOCALE_CURRENCY = {("$", "409"): "USD", ("$", "1009"): "CAD", ("$", "c09"): "AU
 _QUOTED = re.compile(r'"[^"]*"')
 _SIGNS = {"€": "EUR", "£": "GBP", "₹": "INR", "₩": "KRW", "₽": "RUB", "₺": "TRY", "₪": "ILS",
           "₫": "VND", "₱": "PHP", "฿": "THB", "¥": "¥", "￥": "¥", "$": "$"}  # fmt: skip
+
+
+def _shown_scale(value: Any, number_format: str | None) -> int:
+    """How many times smaller a number's format shows it: 1000 for each comma right after
+    its last digit placeholder (``#,##0,"K"``, ``0.0,,"M"``, the ``0!.0,"万"`` of Chinese
+    sheets); 1 for text, or a format that does not scale."""
+    if not number_format or isinstance(value, bool) or not isinstance(value, int | float):
+        return 1
+    first = _QUOTED.sub("", number_format).split(";", 1)[0]
+    plain = re.sub(r"\[[^\]]*\]|[\\!].", "", first)  # tags, and escaped characters
+    m = re.search(r"[0#?](,+)(?![0#?,])", plain)
+    return 1000 ** len(m.group(1)) if m else 1
 
 
 def _with_currency(value: Any, number_format: str | None) -> Any:

@@ -916,3 +916,29 @@ def test_formulas_without_saved_results_are_said_with_what_to_do(tmp_path: Path)
     note = next(i for i in read_history(path).report.issues if "formulas" in i.message)
     assert note.action == "kept" and "'Amount'" in note.message and "save it" in note.message
     assert note.rows == len(TRUTH)
+
+
+@pytest.mark.parametrize(
+    ("number_format", "scale"),
+    [('#,##0,"K"', 1), ('0.0,,"M"', 1), ('0!.0,"万"', 1), ("#,##0", 1000), ("#,##0.00", 1000)],
+)
+def test_a_header_unit_over_numbers_a_workbook_shows_scaled(
+    tmp_path: Path, number_format: str, scale: int
+) -> None:
+    """``Amount (K)`` over cells holding whole amounts that the format shows in thousands
+    (``#,##0,"K"``: a comma after the last digit divides by 1,000) is how the sheet shows
+    them: the cells are taken as they are; over plainly formatted numbers, in thousands."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Opportunity ID", "Stage", "Amount (K)", "Created Date", "Close Date"])
+    for i, row in TRUTH.iterrows():
+        stage = {"won": "Closed Won", "lost": "Closed Lost", "open": "Proposal"}[row["outcome"]]
+        amount = row["value"] if scale == 1 else row["value"] / 1000
+        sheet.append([row["id"], stage, amount, row["created"], row["closed"]])
+        sheet.cell(int(i) + 2, 3).number_format = number_format
+    path = tmp_path / "report.xlsx"
+    book.save(path)
+    got = read_history(path).deals.set_index("deal").sort_index()["value"]
+    assert got.to_numpy() == pytest.approx(TRUTH["value"].to_numpy(), rel=1e-12)

@@ -155,8 +155,9 @@ def read_table(
             hint="open it in Excel and save it as .xlsx, or as CSV UTF-8",
         )])  # fmt: skip
     sheets: list[tuple[str, str, int]] = []  # a workbook's: which sheets were read (or not)
+    shown_scaled: list[str] = []  # and its columns of numbers shown scaled (#,##0,"K")
     if path.suffix.lower() in EXCEL:  # at: rows above the header (a report's title)
-        (header, *body), at, sheets = workbook_table(
+        (header, *body), at, sheets, shown_scaled = workbook_table(
             path.read_bytes(), str(path), nrows, _deal_fields
         )
         frame, used = pd.DataFrame(body, columns=header, dtype=str), "xlsx"
@@ -195,6 +196,8 @@ def read_table(
         frame.attrs["title_rows"] = at
     if sheets:
         frame.attrs["sheets"] = sheets
+    if shown_scaled:
+        frame.attrs["shown_scaled"] = shown_scaled
     return frame, used
 
 

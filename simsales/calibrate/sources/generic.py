@@ -166,6 +166,7 @@ def read(
         catalog=_catalog(path, m, encoding),
         notes=notes,
         states=dict(m.states or {}),
+        shown_scaled=frozenset(frame.attrs.get("shown_scaled", ())),
     )
 
 

@@ -54,3 +54,5 @@ class Records:
     notes: Sequence[tuple[str, str] | Note] = field(default_factory=list)  # (rule, message): info
     catalog: dict[str, float] = field(default_factory=dict)
     states: dict[str, str] = field(default_factory=dict)  # source state -> stage label
+    # a workbook's columns whose numbers it shows scaled (#,##0,"K"): whole amounts in cells
+    shown_scaled: frozenset[str] = frozenset()
