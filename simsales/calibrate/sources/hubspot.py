@@ -247,8 +247,13 @@ def _closed_by_export(
         for kind, names in (("won", won), ("lost", lost))
         if names
     )
-    notes.append(("closed_stages", f"closed stages from {where} of the deals in them ({said}); "
-                  "a pipelines.json beside the export names them for certain"))  # fmt: skip
+    message = (f"closed stages from {where} of the deals in them ({said}); a pipelines.json "
+               "beside the export names them for certain")  # fmt: skip
+    if flags is not None:
+        notes.append(("closed_stages", message))
+    else:  # a probability alone is weaker evidence (an open stage may be at 0%): a warning
+        n = int(stage.isin(list(verdict)).sum())
+        notes.append(Note("closed_stages", message, "kept", n))
     return labels.model_copy(update={"won": (*labels.won, *won), "lost": (*labels.lost, *lost)})
 
 
