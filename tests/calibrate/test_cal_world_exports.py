@@ -945,3 +945,18 @@ def test_a_header_unit_over_numbers_a_workbook_shows_scaled(
     book.save(path)
     got = read_history(path).deals.set_index("deal").sort_index()["value"]
     assert got.to_numpy() == pytest.approx(TRUTH["value"].to_numpy(), rel=1e-12)
+
+
+def test_a_deal_repeated_by_a_later_export_is_read_from_its_last_edit(tmp_path: Path) -> None:
+    """Two exports joined without the second's header: D3, open in the first (February) and
+    won in the second, is read from its last edit (``Last Modified Date``), not from the
+    first row; the deals both exports show alike are exact copies, as before."""
+    later = _sheet(Amount=TRUTH["value"])
+    later["Last Modified Date"] = TRUTH["closed"].where(TRUTH["closed"] != "", "2023-02-05")
+    earlier = later.copy()
+    earlier.loc[2, ["Stage", "Close Date", "Last Modified Date"]] = ["Proposal", "", "2023-02-05"]
+    path = tmp_path / "joined.csv"
+    pd.concat([earlier, later]).to_csv(path, index=False)
+    _check(path)
+    note = next(i for i in read_history(path).report.issues if i.rule == "stale_row")
+    assert note.action == "dropped" and note.rows == 1

@@ -16,6 +16,7 @@ import pandas as pd
 
 from simsales.calibrate.headers import (
     ACTUAL_CLOSE,
+    EDITED,
     NAMES,
     TITLES,
     Recognised,
@@ -137,6 +138,11 @@ def read(
         and (home := _in_home_currency(frame, rows, m.columns.get("value"))) is not None
     ):
         notes.append(("home_currency", home))
+    if m.shape == "opportunities" and "id" in rows:
+        rows, stale = _latest_edits(frame, rows, m.date_format)
+        if stale:
+            notes.append(Note("stale_row", stale, "dropped", int(len(frame) - len(rows))))
+            frame = frame.loc[rows.index]
     parts = frame.attrs.get("parts") if m.shape == "opportunities" else None  # a history's
     if parts is not None and "id" in rows:  # pasted exports (each part's changes all count)
         rows = _from_newest_part(rows, parts, m.date_format)
@@ -228,6 +234,32 @@ def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[
         out = out.copy()
         out.attrs["parts"] = np.cumsum(again)[keep]  # which pasted part each row is of
     return out, notes
+
+
+def _latest_edits(
+    frame: pd.DataFrame, rows: pd.DataFrame, fmt: str | None
+) -> tuple[pd.DataFrame, str]:
+    """A deal whose id repeats (two exports joined, the second without its header), written
+    in another stage or status by an earlier edit than its last (the export's ``Last
+    Modified Date``, ``Modified On``, ...): only its last edit's rows, and the note that says
+    so (empty when none is left out). Rows of one edit (a report's product lines) all stay."""
+    by_key = _by_key(frame)
+    column = next((by_key[k] for k in label_keys(*EDITED) if k in by_key), None)
+    ids = rows["id"]
+    repeated = ids.duplicated(keep=False) & (ids.str.strip() != "")
+    if column is None or not repeated.any():
+        return rows, ""
+    when = parse_times(frame.loc[rows.index, column], fmt)
+    latest = when.where(repeated).groupby(ids).transform("max")
+    state = rows[[f for f in ("stage", "status") if f in rows]].astype(str).agg("|".join, axis=1)
+    last_state = state.where(when == latest).groupby(ids).transform("first")
+    stale = repeated & when.notna() & (when < latest) & (state != last_state)
+    if not stale.any():
+        return rows, ""
+    return rows[~stale], (
+        f"an earlier edit of a deal whose id repeats, in another stage than its last "
+        f"({column!r} later): the last kept"
+    )
 
 
 def _from_newest_part(rows: pd.DataFrame, parts: np.ndarray, fmt: str | None) -> pd.DataFrame:
