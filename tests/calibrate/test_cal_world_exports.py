@@ -514,10 +514,32 @@ def test_hubspot_custom_pipeline_ids_closed_by_probability(tmp_path: Path) -> No
     # weaker evidence than flags (an open stage may be at 0%): a warning, on the deals it closed
     note = next(i for i in read_history(path).report.issues if i.rule == "closed_stages")
     assert note.action == "kept" and note.rows == 3
+    # an open stage at 0% ("On hold", left again by a deal) is no loss: D5 stays open
+    hold = export.assign(dealstage=export["dealstage"].where(export.index != 4, "31500008"))
+    hold.loc[4, "hs_deal_stage_probability"] = "0"
+    hold["hs_v2_date_entered_31500008"] = ["", "", "", "2023-02-02", "2023-02-04"]
+    hold.to_csv(path, index=False)
+    assert read_history(path).deals.set_index("deal").at["D5", "outcome"] == "open"
     # a stage whose deals disagree (one at 0.4) is no closed stage: both left open
     export.loc[0, "hs_deal_stage_probability"] = "0.4"
     export.to_csv(path, index=False)
     assert read_history(path).deals.set_index("deal").at["D1", "outcome"] == "open"
+
+
+def test_hubspot_flags_outrank_a_relabelled_default_stage(tmp_path: Path) -> None:
+    """A portal that relabelled its default pipeline (the ``closedwon`` id now a loss, won
+    deals in ``contractsent``): the deals' own flags decide, not the stage ids' names."""
+    stage = _labels("contractsent", "closedwon", "qualifiedtobuy")
+    export = _hubspot_history(
+        stage, lambda x: f"hs_v2_date_entered_{x}",
+        hs_object_id=TRUTH["id"], dealstage=stage, amount=TRUTH["value"],
+        createdate=TRUTH["created"], closedate=TRUTH["closed"],
+        hs_is_closed=(TRUTH["outcome"] != "open").map(str).str.lower(),
+        hs_is_closed_won=(TRUTH["outcome"] == "won").map(str).str.lower(),
+    )  # fmt: skip
+    path = tmp_path / "deals.csv"
+    export.to_csv(path, index=False)
+    _check(path)
 
 
 def test_a_salesforce_data_loader_file_is_read_whatever_its_name(tmp_path: Path) -> None:

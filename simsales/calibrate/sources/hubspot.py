@@ -154,7 +154,7 @@ def read(
     rows = pd.concat([rows, lone], ignore_index=True)
     labels, order, probability = _labels(stages)
     if not stages:  # no pipelines.json: the export's own closed-ness names its closed stages
-        labels = _closed_by_export(frame, attributes, variables, labels, notes)
+        labels = _closed_by_export(frame, attributes, rows, variables, labels, notes)
     rows, attributes = _undated_closes(rows, attributes, labels, variables, notes)
     return Records(
         source=str(path),
@@ -205,6 +205,7 @@ def _stage_rows(
 def _closed_by_export(
     frame: pd.DataFrame,
     attributes: pd.DataFrame,
+    rows: pd.DataFrame,
     variables: dict[str, str],
     labels: Labels,
     notes: list[tuple[str, str] | Note],
@@ -212,32 +213,46 @@ def _closed_by_export(
     """Without pipelines.json, a renamed closed stage (``Contract Signed``, a custom pipeline's
     numeric id) is known from the deals in it: their closed / closed-won flags (``Is Deal
     Closed?`` / ``Is Closed Won``, ``hs_is_closed`` / ``hs_is_closed_won``), each stage
-    taking its deals' commonest verdict; without flags, where the export names no won or no
-    lost stage otherwise, a stage whose every deal has a probability of exactly 1 (won) or 0
-    (lost), as HubSpot's closed stages have. Either way said, with the stages it decided."""
+    taking its deals' commonest verdict; without flags, where the export names no won (no
+    lost) stage otherwise, a stage whose every deal has a probability of exactly 1 (0), as
+    HubSpot's closed stages have, and that no deal has left (a closed stage ends a deal; an
+    open one at 0%, "On hold", is left again). Either way said, with the stages it decided."""
     known = {label_key(x) for x in (*labels.won, *labels.lost)}
+    kind_of = {label_key(x): "won" for x in labels.won} | {
+        label_key(x): "lost" for x in labels.lost
+    }
     stage = attributes["stage"].reset_index(drop=True)
     flags = closed_flags(frame.reset_index(drop=True))
     verdict: dict[str, str] = {}
     if flags is not None:
         status, where = flags
+        # the deals' own flags over a stage's name (a portal may relabel closedwon as a loss)
         for label, group in status.groupby(stage):
             commonest = group.value_counts().idxmax()
-            if commonest != "open" and label_key(str(label)) not in known and label != "":
+            if (
+                commonest != "open"
+                and label != ""
+                and kind_of.get(label_key(str(label))) != commonest
+            ):
                 verdict[str(label)] = commonest
     elif "probability" in variables:
         where = f"{variables['probability']} (1: won, 0: lost)"
         named = set(stage.map(label_key))
-        if not (named & {label_key(x) for x in labels.won}) or not (
-            named & {label_key(x) for x in labels.lost}
-        ):
-            p = pd.to_numeric(attributes["probability"].reset_index(drop=True), errors="coerce")
-            p = p.where(p <= 1, p / 100)  # a percentage
-            for label, group in p.groupby(stage):
-                if label == "" or label_key(str(label)) in known or group.isna().any():
-                    continue
-                if (group == 1).all() or (group == 0).all():
-                    verdict[str(label)] = "won" if (group == 1).all() else "lost"
+        missing = {kind for kind, names in (("won", labels.won), ("lost", labels.lost))
+                   if not named & {label_key(x) for x in names}}  # fmt: skip
+        current = dict(zip(attributes["id"], attributes["stage"].map(label_key), strict=False))
+        left = {label_key(s) for i, s in zip(rows["id"], rows["stage"], strict=True)
+                if current.get(i, label_key(s)) != label_key(s)}  # fmt: skip
+        p = pd.to_numeric(attributes["probability"].reset_index(drop=True), errors="coerce")
+        if (p > 1).any():  # the column is in percent (HubSpot's UI): every value of it
+            p = p / 100
+        for label, group in p.groupby(stage):
+            key = label_key(str(label))
+            if label == "" or key in known or key in left or group.isna().any():
+                continue
+            kind = "won" if (group == 1).all() else "lost" if (group == 0).all() else None
+            if kind in missing:
+                verdict[str(label)] = kind
     if not verdict:
         return labels
     won = tuple(k for k, v in verdict.items() if v == "won")
@@ -254,7 +269,10 @@ def _closed_by_export(
     else:  # a probability alone is weaker evidence (an open stage may be at 0%): a warning
         n = int(stage.isin(list(verdict)).sum())
         notes.append(Note("closed_stages", message, "kept", n))
-    return labels.model_copy(update={"won": (*labels.won, *won), "lost": (*labels.lost, *lost)})
+    decided = {label_key(x) for x in verdict}
+    kept = {k: tuple(x for x in getattr(labels, k) if label_key(x) not in decided)
+            for k in ("won", "lost")}  # fmt: skip
+    return labels.model_copy(update={"won": (*kept["won"], *won), "lost": (*kept["lost"], *lost)})
 
 
 def _undated_closes(
