@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import csv
 import errno
+import functools
 import io
 import itertools
 import os
 import re
 import stat
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -291,7 +293,7 @@ def workbook_table(
     book = _workbook(data, name)
     try:
         sheets = [w for w in book.worksheets if w.sheet_state == "visible"] or book.worksheets[:1]
-        scaled: dict[str, set[int]] = {w.title: set() for w in sheets}
+        scaled: dict[str, Counter[tuple[int, bool]]] = {w.title: Counter() for w in sheets}
         tables = {
             w.title: _sheet_rows(w, nrows, score, money=True, shown_scaled=scaled[w.title])
             for w in sheets
@@ -314,7 +316,11 @@ def workbook_table(
             ("info", f"sheet {main.title!r} read (of the visible sheets, it {why}the most rows)", 1)
         )
     header = rows[0]
-    shown = {header[j] for j in scaled[main.title] if j < len(header)}
+    # a column's numbers are shown scaled where most of them are (a total above the header
+    # formatted in K, or one sheet among several, is not the column)
+    counts: Counter[tuple[str, bool]] = Counter(
+        {(header[j], s): n for (j, s), n in scaled[main.title].items() if j < len(header)}
+    )
     notes += _unsaved_formulas(data, name, main.title, rows, at)
     for w in (w for w in sheets if w is not main):
         more, above = tables[w.title]
@@ -336,7 +342,9 @@ def workbook_table(
         where = [theirs.index(c) if c in theirs else -1 for c in header]
         first = at + len(rows) + 1  # the next line of the joined table
         rows = [*rows, *([r[i] if i >= 0 else "" for i in where] for r in more[1:])]
-        shown |= {theirs[j] for j in scaled[w.title] if j < len(theirs)}
+        counts.update(
+            {(theirs[j], s): n for (j, s), n in scaled[w.title].items() if j < len(theirs)}
+        )
         extra = [c for c in theirs if c not in header]
         said = "the same header" if theirs == header else "the same columns, matched by name"
         notes.append(("info", (
@@ -347,7 +355,8 @@ def workbook_table(
             + (f"; it has no {', '.join(repr(c) for c in missing[:5])}: blank there"
                if missing else "")
         ), 1))  # fmt: skip
-    return rows, at, notes, sorted(shown)
+    shown = sorted(c for c in header if counts[(c, True)] > counts[(c, False)])
+    return rows, at, notes, shown
 
 
 def _unsaved_formulas(
@@ -392,19 +401,20 @@ def _sheet_rows(
     nrows: int | None,
     score: Callable[[list[str]], int] | None = None,
     money: bool = False,
-    shown_scaled: set[int] | None = None,
+    shown_scaled: Counter[tuple[int, bool]] | None = None,
 ) -> tuple[list[list[str]], int]:
     """One sheet's header and rows (as :func:`sheet_table`), and its title rows; with
     ``money``, a number shown in a currency by its cell's format is written with it, and the
-    columns of numbers whose format shows them scaled (``#,##0,"K"``) go in ``shown_scaled``."""
+    numbers of each column, shown scaled (``#,##0,"K"``) or not, are counted in
+    ``shown_scaled`` (by column index and whether they are)."""
     if money:
 
         def as_shown(row: Sequence[Any]) -> list[Any]:
             out = []
             for j, c in enumerate(row):
                 number_format = getattr(c, "number_format", None)
-                if shown_scaled is not None and _shown_scale(c.value, number_format) > 1:
-                    shown_scaled.add(j)
+                if shown_scaled is not None and _is_number(c.value):
+                    shown_scaled[(j, _shown_scale(c.value, number_format) > 1)] += 1
                 out.append(_with_currency(c.value, number_format))
             return out
 
@@ -451,10 +461,21 @@ _LOCALE_CURRENCY = {("$", "409"): "USD", ("$", "1009"): "CAD", ("$", "c09"): "AU
                     ("$", "404"): "TWD", ("$", "80a"): "MXN", ("$", "2c0a"): "ARS",
                     ("$", "340a"): "CLP", ("$", "240a"): "COP", ("$", "3409"): "PHP",
                     ("¥", "804"): "CNY", ("¥", "411"): "JPY", ("￥", "804"): "CNY",
-                    ("￥", "411"): "JPY"}  # fmt: skip
+                    ("￥", "411"): "JPY", ("kr", "41d"): "SEK", ("kr", "414"): "NOK",
+                    ("kr", "814"): "NOK", ("kr", "406"): "DKK", ("kr", "40f"): "ISK",
+                    ("kr.", "406"): "DKK"}  # fmt: skip
 _QUOTED = re.compile(r'"[^"]*"')
 _SIGNS = {"€": "EUR", "£": "GBP", "₹": "INR", "₩": "KRW", "₽": "RUB", "₺": "TRY", "₪": "ILS",
           "₫": "VND", "₱": "PHP", "฿": "THB", "¥": "¥", "￥": "¥", "$": "$"}  # fmt: skip
+# signs of more than one character a tag may hold ("[$R$-416]", Google Sheets' "[$CA$]")
+_TAG_SIGNS = {"R$": "BRL", "zł": "PLN", "CA$": "CAD", "C$": "CAD", "A$": "AUD", "AU$": "AUD",
+              "US$": "USD", "NZ$": "NZD", "HK$": "HKD", "S$": "SGD", "NT$": "TWD", "MX$": "MXN",
+              "Kč": "CZK", "Ft": "HUF", "lei": "RON", "руб.": "RUB", "₴": "UAH", "Fr.": "CHF",
+              "CHF": "CHF", "元": "CNY", "円": "JPY", "원": "KRW"}  # fmt: skip
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _shown_scale(value: Any, number_format: str | None) -> int:
@@ -480,13 +501,26 @@ def _with_currency(value: Any, number_format: str | None) -> Any:
     if tag is not None:
         found = tag.group(1).strip()
         lcid = (tag.group(2) or "").lower().removeprefix("x-")
-        found = _LOCALE_CURRENCY.get((found, lcid), found)
+        found = _LOCALE_CURRENCY.get((found, lcid), _TAG_SIGNS.get(found, found))
     else:
-        literal = "".join(q[1:-1] for q in _QUOTED.findall(number_format))
-        bare = re.sub(r"\[[^\]]*\]", "", _QUOTED.sub("", number_format)).replace("\\", "")
-        found = next((c for c in literal + bare if c in _SIGNS), "")
-    code = _SIGNS.get(found, found if re.fullmatch(r"[A-Z]{3}", found) else "")
+        quoted = [q[1:-1].strip() for q in _QUOTED.findall(number_format)]
+        # "_€" pads by the width of a € and "*x" fills with x: layout, not a currency
+        bare = re.sub(r"\[[^\]]*\]|[_*].", "", _QUOTED.sub("", number_format)).replace("\\", "")
+        named = [q for q in quoted if q in _TAG_SIGNS or _is_currency_code(q)]
+        found = named[0] if named else next((c for c in "".join(quoted) + bare if c in _SIGNS), "")
+        found = _TAG_SIGNS.get(found, found)
+    code = _SIGNS.get(found, found if _is_currency_code(found) else "")
     return value if not code else f"{_sheet_cell(value)} {code}"
+
+
+@functools.cache
+def _is_currency_code(text: str) -> bool:
+    """Whether ``text`` is an ISO 4217 code (Babel's list: "EUR", not "PCS" or "QTY")."""
+    if not re.fullmatch(r"[A-Z]{3}", text):
+        return False
+    from babel.numbers import list_currencies
+
+    return text in list_currencies()
 
 
 def _sheet_cell(value: Any) -> str:

@@ -891,7 +891,9 @@ def test_a_report_grouped_by_status_fills_it_down(
 @pytest.mark.parametrize(
     ("number_format", "currency"),
     [("#,##0.00 [$€-407]", "EUR"), ('"¥"#,##0.00', None), ("[$¥-804]#,##0", "CNY"),
-     ("[$$-409]#,##0.00", "USD"), ("#,##0.00\\ [$CHF]", "CHF"), ("\\€#,##0", "EUR")],
+     ("[$$-409]#,##0.00", "USD"), ("#,##0.00\\ [$CHF]", "CHF"), ("\\€#,##0", "EUR"),
+     ("[$R$-416] #,##0.00", "BRL"), ("#,##0.00 [$kr-41D]", "SEK"), ("#,##0.00 [$zł-415]", "PLN"),
+     ("[$CA$]#,##0.00", "CAD"), ('"CHF" #,##0.00', "CHF"), ('#,##0.00 "EUR"', "EUR")],
 )  # fmt: skip
 def test_a_workbooks_amounts_are_in_the_currency_their_format_shows(
     tmp_path: Path, number_format: str, currency: str | None
@@ -920,6 +922,15 @@ def test_a_workbooks_amounts_are_in_the_currency_their_format_shows(
     if currency is not None:
         assert pd.isna(h.deals.set_index("deal").at["D1", "value"])
         assert h.report.count("unknown_currency") == 1
+
+
+def test_layout_characters_of_a_number_format_are_no_currency() -> None:
+    """``_€`` pads by a €'s width and ``*-`` fills (German accounting without a symbol);
+    quoted words that are no ISO code (``"pcs"``) name no currency either."""
+    from simsales.io.inputs import _with_currency
+
+    for number_format in ("_-* #,##0.00 _€_-;-* #,##0.00 _€_-", '#,##0 "pcs"', '0 "QTY"'):
+        assert _with_currency(1234.5, number_format) == 1234.5
 
 
 def test_formulas_without_saved_results_are_said_with_what_to_do(tmp_path: Path) -> None:
@@ -964,6 +975,13 @@ def test_a_header_unit_over_numbers_a_workbook_shows_scaled(
         sheet.append([row["id"], stage, amount, row["created"], row["closed"]])
         sheet.cell(int(i) + 2, 3).number_format = number_format
     path = tmp_path / "report.xlsx"
+    book.save(path)
+    got = read_history(path).deals.set_index("deal").sort_index()["value"]
+    assert got.to_numpy() == pytest.approx(TRUTH["value"].to_numpy(), rel=1e-12)
+    # a total above the header formatted in K is not the column's format
+    sheet.insert_rows(1)
+    sheet.cell(1, 3).value = 1.0
+    sheet.cell(1, 3).number_format = '#,##0,"K"'
     book.save(path)
     got = read_history(path).deals.set_index("deal").sort_index()["value"]
     assert got.to_numpy() == pytest.approx(TRUTH["value"].to_numpy(), rel=1e-12)
