@@ -31,12 +31,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from simsales.errors import InputOutputError, Problem, ScenarioError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "WorkbookTable",
     "allowed_paths",
     "check_user_file",
     "excerpt",
@@ -273,12 +274,22 @@ def sheet_table(data: bytes, name: str, nrows: int | None = None) -> tuple[list[
     return out, at
 
 
+class WorkbookTable(NamedTuple):
+    """A workbook's deals as one table (:func:`workbook_table`)."""
+
+    rows: list[list[str]]  # the header, then the rows
+    at: int  # rows above the header (a report's title)
+    notes: list[tuple[str, str, int]]  # (action, message, rows)
+    shown_scaled: list[str]  # columns of whole amounts the format shows scaled
+    sheet_of: list[int]  # each row's sheet (0: the main one) where sheets were appended, else []
+
+
 def workbook_table(
     data: bytes,
     name: str,
     nrows: int | None = None,
     score: Callable[[list[str]], int] | None = None,
-) -> tuple[list[list[str]], int, list[tuple[str, str, int]], list[str]]:
+) -> WorkbookTable:
     """An export's table from a workbook of several sheets: the visible sheet whose header
     ``score`` rates highest (the columns it recognises), then the one with the most rows (the
     first on a tie: a summary or a hidden list of picklist values is not the data), and after
@@ -318,6 +329,7 @@ def workbook_table(
     header = rows[0]
     # a column's numbers are shown scaled where most of them are (a total above the header
     # formatted in K, or one sheet among several, is not the column)
+    parts: list[int] = []  # the appended sheets' rows: which sheet (1, 2, ...) each is of
     counts: Counter[tuple[str, bool]] = Counter(
         {(header[j], s): n for (j, s), n in scaled[main.title].items() if j < len(header)}
     )
@@ -327,9 +339,11 @@ def workbook_table(
         theirs = more[0] if more else []
         if not theirs or not all(header):
             continue
-        missing = [c for c in header if c not in theirs]
+        # names as a reader compares them: "Close date" and "Amount " are "Close Date", "Amount"
+        index = {_column_key(c): j for j, c in enumerate(theirs)}
+        missing = [c for c in header if _column_key(c) not in index]
         lacks_fields = bool(missing) and (score is None or score(missing) > 0)
-        if lacks_fields or len(set(theirs)) < len(theirs):
+        if lacks_fields or len(index) < len(theirs):
             # a sheet of deals, but not these (half the deal fields at least: not accounts)
             if score is not None and score(theirs) >= max(2, score(header) / 2):
                 notes.append(("dropped", f"sheet {w.title!r} not read: its header lacks "
@@ -339,13 +353,14 @@ def workbook_table(
             continue
         # its columns by name, in the main sheet's order (one sheet per year, reordered);
         # a column of no deal field it lacks is blank
-        where = [theirs.index(c) if c in theirs else -1 for c in header]
+        where = [index.get(_column_key(c), -1) for c in header]
         first = at + len(rows) + 1  # the next line of the joined table
         rows = [*rows, *([r[i] if i >= 0 else "" for i in where] for r in more[1:])]
+        parts += [parts[-1] + 1 if parts else 1] * (len(more) - 1)
         counts.update(
             {(theirs[j], s): n for (j, s), n in scaled[w.title].items() if j < len(theirs)}
         )
-        extra = [c for c in theirs if c not in header]
+        extra = [c for c in theirs if _column_key(c) not in {_column_key(h) for h in header}]
         said = "the same header" if theirs == header else "the same columns, matched by name"
         notes.append(("info", (
             f"sheet {w.title!r} has {said}: its rows appended as lines {first:,}-"
@@ -356,7 +371,12 @@ def workbook_table(
                if missing else "")
         ), 1))  # fmt: skip
     shown = sorted(c for c in header if counts[(c, True)] > counts[(c, False)])
-    return rows, at, notes, shown
+    sheet_of = [0] * (len(rows) - 1 - len(parts)) + parts if parts else []
+    return WorkbookTable(rows, at, notes, shown, sheet_of)
+
+
+def _column_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
 
 
 def _unsaved_formulas(

@@ -1000,3 +1000,20 @@ def test_a_deal_repeated_by_a_later_export_is_read_from_its_last_edit(tmp_path: 
     _check(path)
     note = next(i for i in read_history(path).report.issues if i.rule == "stale_row")
     assert note.action == "dropped" and note.rows == 1
+
+
+def test_a_workbooks_sheets_are_parts_read_from_the_newest(tmp_path: Path) -> None:
+    """An older snapshot sheet before the current one (the same deals, then still open; the
+    first sheet of as many rows is the table) is a part like a pasted export's: each deal
+    from the sheet whose latest creation is latest, the later on a tie;
+    a sheet whose names differ only in case and spacing (``close date``, ``Amount ``) is
+    the same columns."""
+    current = _sheet(Amount=TRUTH["value"]).rename(columns={"Close Date": "close date"})
+    snapshot = current.assign(Stage="Proposal", **{"close date": ""})  # all open then
+    path = tmp_path / "deals.xlsx"
+    with pd.ExcelWriter(path) as xl:
+        snapshot.rename(columns={"Amount": "Amount "}).to_excel(
+            xl, sheet_name="Snapshot", index=False
+        )
+        current.to_excel(xl, sheet_name="Deals", index=False)
+    _check(path)

@@ -47,6 +47,7 @@ import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from simsales.calibrate.headers import recognise
@@ -156,10 +157,11 @@ def read_table(
         )])  # fmt: skip
     sheets: list[tuple[str, str, int]] = []  # a workbook's: which sheets were read (or not)
     shown_scaled: list[str] = []  # and its columns of numbers shown scaled (#,##0,"K")
+    sheet_of: list[int] = []  # and each row's sheet, where several were appended
     if path.suffix.lower() in EXCEL:  # at: rows above the header (a report's title)
-        (header, *body), at, sheets, shown_scaled = workbook_table(
-            path.read_bytes(), str(path), nrows, _deal_fields
-        )
+        table = workbook_table(path.read_bytes(), str(path), nrows, _deal_fields)
+        (header, *body), at, sheets = table.rows, table.at, table.notes
+        shown_scaled, sheet_of = table.shown_scaled, table.sheet_of
         frame, used = pd.DataFrame(body, columns=header, dtype=str), "xlsx"
     else:
         data = path.read_bytes()
@@ -198,6 +200,8 @@ def read_table(
         frame.attrs["sheets"] = sheets
     if shown_scaled:
         frame.attrs["shown_scaled"] = shown_scaled
+    if sheet_of and len(sheet_of) == len(frame):  # a deal in two sheets: from the newest one
+        frame.attrs["parts"] = np.array(sheet_of)
     return frame, used
 
 

@@ -138,14 +138,14 @@ def read(
         and (home := _in_home_currency(frame, rows, m.columns.get("value"))) is not None
     ):
         notes.append(("home_currency", home))
-    if m.shape == "opportunities" and "id" in rows:
-        rows, stale = _latest_edits(frame, rows, m.date_format)
-        if stale:
-            notes.append(Note("stale_row", stale, "dropped", int(len(frame) - len(rows))))
-            frame = frame.loc[rows.index]
     parts = frame.attrs.get("parts") if m.shape == "opportunities" else None  # a history's
     if parts is not None and "id" in rows:  # pasted exports (each part's changes all count)
         rows = _from_newest_part(rows, parts, m.date_format)
+    if m.shape == "opportunities" and "id" in rows:  # joined without a header between
+        before = len(rows)
+        rows, stale = _latest_edits(frame, rows, m.date_format)
+        if stale:
+            notes.append(Note("stale_row", stale, "dropped", before - len(rows)))
     rows, lines = _line_items(frame, rows, m)
     notes += lines
     frame = frame.loc[rows.index]
@@ -230,9 +230,13 @@ def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[
         if grouped:
             notes.append(("grouped_report", f"a grouped report: {', '.join(map(repr, grouped))}"
                           " on a group's first row only: filled down to its rows"))  # fmt: skip
-    if again.any():
+    sheets = frame.attrs.get("parts")  # a workbook's appended sheets: parts of their own
+    if again.any() or sheets is not None:
+        part = np.cumsum(again)  # which pasted part each row is of, in which sheet
+        if sheets is not None:
+            part = np.asarray(sheets) * (len(frame) + 1) + part
         out = out.copy()
-        out.attrs["parts"] = np.cumsum(again)[keep]  # which pasted part each row is of
+        out.attrs["parts"] = part[keep]
     return out, notes
 
 
