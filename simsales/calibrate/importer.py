@@ -12,6 +12,8 @@ rule                     action     what
 blank_id                 dropped    no opportunity id
 duplicate_row            dropped    an exact copy of an earlier row
 duplicate_id             dropped    one row per deal: the id was already used by another row
+stale_row                dropped    one row per deal: an id repeated by a later edit (Last
+                                    Modified Date) in another stage: the earlier row
 unknown_stage            dropped    a stage label the mapping does not know
 bad_date                 dropped    a date that cannot be parsed
 blank_date               dropped    stage changes: a row with no timestamp
@@ -37,7 +39,8 @@ blank_product            kept       no product: grouped as "unspecified"
 product_spelling         merged     one product written several ways (case, spaces, punctuation)
 unknown_product          kept       a product not in the catalog
 closed_label             info       a label that begins with a won / lost one read as it
-header_unit              info       the value column's header names a unit (万元, 亿, 千元)
+header_unit              info       the value column's header names a unit (万元, 亿, 千元),
+                                    or a workbook shows whole amounts in it (#,##0,"K")
 date_order               info       dates with the year last (1/15/2023): the day-month order read
 open_labels              info       one row per deal, no open labels given: the labels taken
                                     as open stages
@@ -48,14 +51,20 @@ observation_start        info       no closes before a date: earlier deals are l
 stage_order              info       the stage order used, and why
 currency                 info       values converted to the scenario currency, and how
 home_currency            info       values in other currencies read from the export's amount
-                                    in the company's currency (HubSpot, Freshsales)
+                                    in the company's currency (HubSpot, Freshsales), or in
+                                    Dynamics 365's base currency (Est. Revenue (Base))
 utc_offsets              info       timestamps with UTC offsets and no --timezone: each read at
                                     its own wall-clock time
 encoding                 info       the encoding the file was read with
 states                   info       source states renamed to stages by the mapping
-deleted / other_pipeline info       source rows left out by the source's own rules (kept:
+deleted                  info       source rows left out by the source's own rules (kept:
                                     Salesforce IsDeleted values that are not true / false)
-closed_stages            info       Salesforce: won / lost stages read from IsWon / IsClosed
+other_pipeline           dropped    HubSpot: deals of other pipelines than the commonest
+closed_stages            info       Salesforce: won / lost stages read from IsWon / IsClosed;
+                                    HubSpot: from the deals' closed flags (kept: a warning,
+                                    where a probability of 1 or 0 alone decided)
+sheets                   info       a workbook's sheets read and appended (dropped: a sheet of
+                                    deals lacking a field; kept: formulas with no saved result)
 closed_at_closedate      info       HubSpot: a close with no date entered, dated by closedate
 closed_without_date      dropped    HubSpot: a close with neither date: the deal left out
 pipelines                info       HubSpot: a pipelines.json stage's label, order or

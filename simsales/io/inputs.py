@@ -502,7 +502,7 @@ def _shown_scale(value: Any, number_format: str | None) -> int:
     """How many times smaller a number's format shows it: 1000 for each comma right after
     its last digit placeholder (``#,##0,"K"``, ``0.0,,"M"``, the ``0!.0,"万"`` of Chinese
     sheets); 1 for text, or a format that does not scale."""
-    if not number_format or isinstance(value, bool) or not isinstance(value, int | float):
+    if not number_format or not _is_number(value):
         return 1
     first = _QUOTED.sub("", number_format).split(";", 1)[0]
     plain = re.sub(r"\[[^\]]*\]|[\\!].", "", first)  # tags, and escaped characters
@@ -513,9 +513,9 @@ def _shown_scale(value: Any, number_format: str | None) -> int:
 def _with_currency(value: Any, number_format: str | None) -> Any:
     """A numeric cell's value with the currency its format shows it in (``12500.5 EUR``;
     ``¥`` and ``$``, each the sign of several currencies, as signs unless the tag's locale
-    says which): Excel keeps the number
-    and shows the currency only through the format, as a text export would write it."""
-    if not number_format or isinstance(value, bool) or not isinstance(value, int | float):
+    says which): Excel keeps the number and shows the currency only through the format, as
+    a text export would write it."""
+    if not number_format or not _is_number(value):
         return value
     tag = _CURRENCY_TAG.search(number_format)
     if tag is not None:
