@@ -12,7 +12,9 @@ export's ``Date entered "<Stage> (<Pipeline>)"``): one stage change per filled c
 [{"id", "label", "displayOrder", "metadata": {"isClosed", "probability"}}]}]}``): it names the
 stages, orders them (``displayOrder``), and gives their probabilities; a closed stage with
 probability 1 is won, other closed stages lost. Without it, ``closedwon`` / ``closedlost`` (and
-the mapping's labels) close a deal and the order is inferred from the data. A stage needs its
+the mapping's labels) close a deal, the deals' own closed flags decide renamed closed stages
+(over a stage's name), a probability of 1 or 0 the kind no name gives (``_closed_by_export``),
+and the order is inferred from the data. A stage needs its
 ``id``; one without a ``label`` is named by its id, a probability that is not a number is
 unknown (a closed stage's then taken from its id: ``closedwon`` is won), and a stage without a
 numeric ``displayOrder`` puts every stage in file order (the API lists them in display order;
