@@ -367,8 +367,7 @@ class _Block:
             u = self._uniforms(np.repeat(reps, k), Purpose.UNCERTAINTY, np.tile(mp.keys, b), 1)
             self.monthly[mp.kind] = np.asarray(mp.sampler.ppf(u[:, 0]), np.float64).reshape(b, k)
         if m.monthly:  # each one's mean over the run, beside the once-per-run ones
-            means = [[mp.run_mean(row) for mp in m.monthly for row in [self.monthly[mp.kind][r]]]
-                     for r in range(b)]  # fmt: skip
+            means = [[mp.run_mean(self.monthly[mp.kind][r]) for mp in m.monthly] for r in range(b)]
             self.uncertainty = np.hstack([self.uncertainty, np.array(means, np.float64)])
         self.month_bounds = next((mp.bounds for mp in m.monthly if mp.kind == "win"), None)
         # one set of per-type lists per replication only when win odds vary
