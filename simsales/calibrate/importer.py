@@ -488,15 +488,16 @@ def _values(rows: _Rows) -> pd.Series:
     # the currencies of three decimals (KWD 250.500), named by the currency column or header
     mills = _three_decimal_currency(rows, unit.currency if unit is not None else None)
     num = parse_numbers(raw, amounts=True, dot_groups=not (scaled or mills), decimal_comma=german)
-    if unit is not None and scaled and rows.name("value") in rows.rec.shown_scaled:
-        # a workbook showing whole amounts in the header's unit (#,##0,"K"): cells as they are
-        rows.report.add("header_unit", "info", f"{rows.name('value')}: the header's unit "
-                        f"{unit.unit} is how the workbook shows the amounts (its number format "
-                        "scales them); the cells hold whole amounts, taken as they are",
-                        rows=int(num.notna().sum()), examples=[])  # fmt: skip
-    elif unit is not None and scaled:  # cells written without a unit of their own are in it
-        bare = num.notna() & ~has_own_scale(raw)
+    if unit is not None and scaled:
+        # a workbook showing whole amounts in the header's unit (#,##0,"K"): cells as they are;
+        # cells written without a unit of their own are in it
+        whole = raw.index.isin(sorted(rows.rec.shown_scaled.get(rows.name("value"), ())))
+        bare = num.notna() & ~has_own_scale(raw) & ~whole
         num = num.where(~bare, num * unit.scale)
+        rows.keep(num.notna() & whole, "header_unit", f"{rows.name('value')}: the header's "
+                  f"unit {unit.unit} is how the workbook shows these amounts (their number "
+                  "format scales them): the cells hold whole amounts, taken as they are",
+                  action="info")  # fmt: skip
         rows.keep(bare, "header_unit", f"{rows.name('value')}: the header's unit "
                   f"{unit.unit} taken: values × {unit.scale:,.0f}", action="info")  # fmt: skip
     # 10^15 is beyond any contract in any currency: a typo or an overflowed cell, and sums of

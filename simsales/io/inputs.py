@@ -25,10 +25,10 @@ import itertools
 import os
 import re
 import stat
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -280,8 +280,38 @@ class WorkbookTable(NamedTuple):
     rows: list[list[str]]  # the header, then the rows
     at: int  # rows above the header (a report's title)
     notes: list[tuple[str, str, int]]  # (action, message, rows)
-    shown_scaled: list[str]  # columns of whole amounts the format shows scaled
+    # by column, the rows (0: the first after the header) whose number the cell's format
+    # shows scaled (#,##0,"K": the cell holds the whole amount), and those written with the
+    # currency the format shows ("12500 EUR", :func:`_with_currency`)
+    shown_scaled: dict[str, frozenset[int]]
+    with_currency: dict[str, frozenset[int]]
     sheet_of: list[int]  # each row's sheet (0: the main one) where sheets were appended, else []
+
+
+@dataclass
+class _Shown:
+    """The cells of a sheet (row, column; 0-based from its top) whose number format changes
+    what they say: shown scaled, or in a currency."""
+
+    scaled: set[tuple[int, int]] = field(default_factory=set)
+    currency: set[tuple[int, int]] = field(default_factory=set)
+
+
+def _by_column(
+    cells: set[tuple[int, int]],
+    header: list[str],
+    body: int,
+    offset: int,
+    to: Callable[[str], str | None],
+    into: dict[str, set[int]],
+) -> None:
+    """A sheet's ``cells`` below its header (its body begins on sheet row ``body``) into
+    ``into``: the table's column ``to(name)`` -> the table's rows from 0, the sheet's first
+    row of deals being row ``offset``."""  # fmt: skip
+    for i, j in cells:
+        column = to(header[j]) if i >= body and j < len(header) else None
+        if column is not None:
+            into.setdefault(column, set()).add(offset + i - body)
 
 
 def workbook_table(
@@ -299,16 +329,14 @@ def workbook_table(
     rows as :func:`sheet_table` gives them, the title rows above the header, and notes as
     (action, message, rows): which sheet was read, which were appended and at which lines
     (``info``), and which sheets of deals were not, for lack of columns (``dropped``); and
-    the columns whose numbers the workbook shows scaled (:func:`_shown_scale`): their cells
-    hold whole amounts, whatever unit the header shows them in."""
+    the cells whose numbers the workbook shows scaled (:func:`_shown_scale`: they hold whole
+    amounts, whatever unit the header shows them in) or were written with the currency of
+    their format, by column and row (a sheet of another layout differs cell by cell)."""
     book = _workbook(data, name)
     try:
         sheets = [w for w in book.worksheets if w.sheet_state == "visible"] or book.worksheets[:1]
-        scaled: dict[str, Counter[tuple[int, bool]]] = {w.title: Counter() for w in sheets}
-        tables = {
-            w.title: _sheet_rows(w, nrows, score, money=True, shown_scaled=scaled[w.title])
-            for w in sheets
-        }
+        shown = {w.title: _Shown() for w in sheets}  # cells their formats change
+        tables = {w.title: _sheet_rows(w, nrows, score, shown[w.title]) for w in sheets}
     finally:
         book.close()
 
@@ -327,12 +355,12 @@ def workbook_table(
             ("info", f"sheet {main.title!r} read (of the visible sheets, it {why}the most rows)", 1)
         )
     header = rows[0]
-    # a column's numbers are shown scaled where most of them are (a total above the header
-    # formatted in K, or one sheet among several, is not the column)
     parts: list[int] = []  # the appended sheets' rows: which sheet (1, 2, ...) each is of
-    counts: Counter[tuple[str, bool]] = Counter(
-        {(header[j], s): n for (j, s), n in scaled[main.title].items() if j < len(header)}
-    )
+    scaled: dict[str, set[int]] = {}
+    currency: dict[str, set[int]] = {}
+    ours = {_column_key(c): c for c in header}
+    for cells, into in ((shown[main.title].scaled, scaled), (shown[main.title].currency, currency)):
+        _by_column(cells, header, at + 1, 0, lambda c: ours.get(_column_key(c)), into)
     notes += _unsaved_formulas(data, name, main.title, rows, at)
     for w in (w for w in sheets if w is not main):
         more, above = tables[w.title]
@@ -355,11 +383,11 @@ def workbook_table(
         # a column of no deal field it lacks is blank
         where = [index.get(_column_key(c), -1) for c in header]
         first = at + len(rows) + 1  # the next line of the joined table
+        for cells, into in ((shown[w.title].scaled, scaled), (shown[w.title].currency, currency)):
+            _by_column(cells, theirs, above + 1, len(rows) - 1,
+                       lambda c: ours.get(_column_key(c)), into)  # fmt: skip
         rows = [*rows, *([r[i] if i >= 0 else "" for i in where] for r in more[1:])]
         parts += [parts[-1] + 1 if parts else 1] * (len(more) - 1)
-        counts.update(
-            {(theirs[j], s): n for (j, s), n in scaled[w.title].items() if j < len(theirs)}
-        )
         extra = [c for c in theirs if _column_key(c) not in {_column_key(h) for h in header}]
         said = "the same header" if theirs == header else "the same columns, matched by name"
         notes.append(("info", (
@@ -370,9 +398,12 @@ def workbook_table(
             + (f"; it has no {', '.join(repr(c) for c in missing[:5])}: blank there"
                if missing else "")
         ), 1))  # fmt: skip
-    shown = sorted(c for c in header if counts[(c, True)] > counts[(c, False)])
     sheet_of = [0] * (len(rows) - 1 - len(parts)) + parts if parts else []
-    return WorkbookTable(rows, at, notes, shown, sheet_of)
+
+    def frozen(cells: dict[str, set[int]]) -> dict[str, frozenset[int]]:
+        return {c: frozenset(r) for c, r in cells.items()}
+
+    return WorkbookTable(rows, at, notes, frozen(scaled), frozen(currency), sheet_of)
 
 
 def _column_key(name: str) -> str:
@@ -420,25 +451,27 @@ def _sheet_rows(
     sheet: Any,
     nrows: int | None,
     score: Callable[[list[str]], int] | None = None,
-    money: bool = False,
-    shown_scaled: Counter[tuple[int, bool]] | None = None,
+    shown: _Shown | None = None,
 ) -> tuple[list[list[str]], int]:
     """One sheet's header and rows (as :func:`sheet_table`), and its title rows; with
-    ``money``, a number shown in a currency by its cell's format is written with it, and the
-    numbers of each column, shown scaled (``#,##0,"K"``) or not, are counted in
-    ``shown_scaled`` (by column index and whether they are)."""
-    if money:
+    ``shown``, a number shown in a currency by its cell's format is written with it, and the
+    cells of numbers written so, or shown scaled (``#,##0,"K"``), are put in ``shown``."""
+    if shown is not None:
+        marks = shown
 
-        def as_shown(row: Sequence[Any]) -> list[Any]:
+        def as_shown(i: int, row: Sequence[Any]) -> list[Any]:
             out = []
             for j, c in enumerate(row):
                 number_format = getattr(c, "number_format", None)
-                if shown_scaled is not None and _is_number(c.value):
-                    shown_scaled[(j, _shown_scale(c.value, number_format) > 1)] += 1
-                out.append(_with_currency(c.value, number_format))
+                if _shown_scale(c.value, number_format) > 1:
+                    marks.scaled.add((i, j))
+                value = _with_currency(c.value, number_format)
+                if value is not c.value:
+                    marks.currency.add((i, j))
+                out.append(value)
             return out
 
-        it: Iterator[Sequence[Any]] = (as_shown(row) for row in sheet.iter_rows())
+        it: Iterator[Sequence[Any]] = (as_shown(i, r) for i, r in enumerate(sheet.iter_rows()))
     else:
         it = sheet.iter_rows(values_only=True)
     top = [[_sheet_cell(v) for v in row] for row in itertools.islice(it, 10)]

@@ -496,6 +496,29 @@ def test_hubspot_history_closed_stages_named_by_the_deals_flags(tmp_path: Path) 
     assert "'Contract Signed'" in said and "'Not a Fit'" in said
 
 
+def test_hubspot_flags_that_differ_within_a_stage_are_said(tmp_path: Path) -> None:
+    """HubSpot flags a deal by its stage, so one stage's deals flagged both ways (the stage
+    edited since) cannot all be read right: each is read as its stage's, and said."""
+    stage = _labels("Contract Signed", "Not a Fit", "Contract Sent")
+    one = _hubspot_history(
+        stage, lambda x: f'Date entered "{x} (Sales Pipeline)"',
+        **{"Record ID": TRUTH["id"], "Deal Stage": stage, "Amount": TRUTH["value"],
+           "Create Date": TRUTH["created"], "Close Date": TRUTH["closed"],
+           "Is Deal Closed?": (TRUTH["outcome"] != "open").map(str).str.lower(),
+           "Is Closed Won": (TRUTH["outcome"] == "won").map(str).str.lower()},
+    )  # fmt: skip
+    export = pd.concat([one, one.assign(**{"Record ID": one["Record ID"] + "b"})])
+    export = export.reset_index(drop=True)
+    path = tmp_path / "hubspot-deals.csv"
+    export.to_csv(path, index=False)
+    assert read_history(path).report.count("mixed_flags") == 0
+    odd = export.index[export["Is Closed Won"] == "true"][0]  # 1 of 4 won deals
+    export.loc[odd, "Is Closed Won"] = "false"
+    export.to_csv(path, index=False)
+    note = next(i for i in read_history(path).report.issues if i.rule == "mixed_flags")
+    assert note.action == "kept" and note.rows == 1 and "'Contract Signed'" in note.message
+
+
 def test_hubspot_custom_pipeline_ids_closed_by_probability(tmp_path: Path) -> None:
     """An API export of a custom pipeline (numeric stage ids) without flags or
     pipelines.json: a stage whose every deal has probability 1 is won, 0 lost."""
@@ -985,6 +1008,59 @@ def test_a_header_unit_over_numbers_a_workbook_shows_scaled(
     book.save(path)
     got = read_history(path).deals.set_index("deal").sort_index()["value"]
     assert got.to_numpy() == pytest.approx(TRUTH["value"].to_numpy(), rel=1e-12)
+
+
+def test_a_header_unit_over_sheets_of_two_layouts_reads_each_cell_as_its_format_shows(
+    tmp_path: Path,
+) -> None:
+    """``Amount (K)`` over a sheet of numbers in thousands (General) and another of whole
+    amounts shown in thousands (``#,##0.0,"K"``): each cell as its own format shows it,
+    whichever layout most of the column has."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    older, newer = book.active, book.create_sheet("2023")
+    older.title = "2022"
+    header = ["Opportunity ID", "Stage", "Amount (K)", "Created Date", "Close Date"]
+    older.append(header)
+    newer.append(header)
+    for i, row in TRUTH.iterrows():
+        stage = {"won": "Closed Won", "lost": "Closed Lost", "open": "Proposal"}[row["outcome"]]
+        whole = int(i) % 3 == 0  # the minority sheet
+        sheet = newer if whole else older
+        amount = row["value"] if whole else row["value"] / 1000
+        sheet.append([row["id"], stage, amount, row["created"], row["closed"]])
+        if whole:
+            sheet.cell(sheet.max_row, 3).number_format = '#,##0.0,"K"'
+    path = tmp_path / "by_year.xlsx"
+    book.save(path)
+    h = read_history(path)
+    got = h.deals.set_index("deal").sort_index()["value"]
+    assert got.to_numpy() == pytest.approx(TRUTH["value"].to_numpy(), rel=1e-12)
+    said = [i.rows for i in h.report.issues if i.rule == "header_unit"]
+    assert sorted(said) == sorted([(TRUTH.index % 3 == 0).sum(), (TRUTH.index % 3 != 0).sum()])
+
+
+def test_a_currency_format_over_the_id_column_leaves_the_ids_alone(tmp_path: Path) -> None:
+    """A block of cells formatted in dollars, numeric ids and all: the amounts are in USD and
+    the ids stay the numbers they are."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Deal ID", "Stage", "Amount", "Created Date", "Close Date"])
+    for i, row in TRUTH.iterrows():
+        stage = {"won": "Closed Won", "lost": "Closed Lost", "open": "Proposal"}[row["outcome"]]
+        sheet.append([10_000 + int(i), stage, row["value"], row["created"], row["closed"]])
+        for column in (1, 3):
+            sheet.cell(sheet.max_row, column).number_format = "[$$-409]#,##0"
+    path = tmp_path / "deals.xlsx"
+    book.save(path)
+    h = read_history(path)
+    got = h.deals.set_index("deal").sort_index()
+    assert h.currency == "USD"
+    assert list(got.index) == sorted(str(10_000 + int(i)) for i in TRUTH.index)
+    assert list(got["value"]) == list(TRUTH["value"])
 
 
 def test_a_deal_repeated_by_a_later_export_is_read_from_its_last_edit(tmp_path: Path) -> None:

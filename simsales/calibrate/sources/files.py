@@ -156,12 +156,14 @@ def read_table(
             hint="open it in Excel and save it as .xlsx, or as CSV UTF-8",
         )])  # fmt: skip
     sheets: list[tuple[str, str, int]] = []  # a workbook's: which sheets were read (or not)
-    shown_scaled: list[str] = []  # and its columns of numbers shown scaled (#,##0,"K")
+    # and its cells of numbers shown scaled (#,##0,"K") or given their format's currency
+    shown: dict[str, dict[str, frozenset[int]]] = {}
     sheet_of: list[int] = []  # and each row's sheet, where several were appended
     if path.suffix.lower() in EXCEL:  # at: rows above the header (a report's title)
         table = workbook_table(path.read_bytes(), str(path), nrows, _deal_fields)
         (header, *body), at, sheets = table.rows, table.at, table.notes
-        shown_scaled, sheet_of = table.shown_scaled, table.sheet_of
+        shown = {"shown_scaled": table.shown_scaled, "with_currency": table.with_currency}
+        sheet_of = table.sheet_of
         frame, used = pd.DataFrame(body, columns=header, dtype=str), "xlsx"
     else:
         data = path.read_bytes()
@@ -198,8 +200,12 @@ def read_table(
         frame.attrs["title_rows"] = at
     if sheets:
         frame.attrs["sheets"] = sheets
-    if shown_scaled:
-        frame.attrs["shown_scaled"] = shown_scaled
+    for key, cells in shown.items():  # by column, the rows' labels (as the frame's index)
+        if cells:
+            frame.attrs[key] = {
+                c: frozenset(frame.index[[i for i in sorted(r) if i < len(frame)]])
+                for c, r in cells.items()
+            }
     if sheet_of and len(sheet_of) == len(frame):  # a deal in two sheets: from the newest one
         frame.attrs["parts"] = np.array(sheet_of)
     return frame, used

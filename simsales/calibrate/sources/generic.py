@@ -126,7 +126,7 @@ def read(
     if m.completed:
         notes.append(("columns", "the preset's columns, and by their names: "
                       + columns_text(dict(m.completed))))  # fmt: skip
-    rows = canonical(frame, m.columns)
+    rows = _format_currency_off(canonical(frame, m.columns), frame.attrs.get("with_currency"), m)
     names = m.names()
     if m.shape == "opportunities" and "status" not in rows:
         flags = closed_flags(frame)
@@ -172,7 +172,7 @@ def read(
         catalog=_catalog(path, m, encoding),
         notes=notes,
         states=dict(m.states or {}),
-        shown_scaled=frozenset(frame.attrs.get("shown_scaled", ())),
+        shown_scaled=frame.attrs.get("shown_scaled", {}),
     )
 
 
@@ -238,6 +238,24 @@ def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[
         out = out.copy()
         out.attrs["parts"] = part[keep]
     return out, notes
+
+
+def _format_currency_off(
+    rows: pd.DataFrame, tagged: Mapping[str, frozenset[int]] | None, m: ColumnMapping
+) -> pd.DataFrame:
+    """The fields other than the value without the currency a workbook's cell format added
+    to their numbers (``tagged``: by column, the rows it was added to): a block of cells
+    formatted in $, ids and all, does not make the id "10001 USD"."""
+    if not tagged:
+        return rows
+    out = rows
+    for f, c in m.columns.items():
+        cells = tagged.get(c) if isinstance(c, str) and f != "value" and f in rows else None
+        if cells:
+            at = rows.index.isin(list(cells))
+            out = out if out is not rows else rows.copy()
+            out.loc[at, f] = rows.loc[at, f].str.rsplit(" ", n=1).str[0]
+    return out
 
 
 def _latest_edits(

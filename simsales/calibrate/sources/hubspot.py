@@ -218,7 +218,9 @@ def _closed_by_export(
     taking its deals' commonest verdict; without flags, where the export names no won (no
     lost) stage otherwise, a stage whose every deal has a probability of exactly 1 (0), as
     HubSpot's closed stages have, and that no deal has left (a closed stage ends a deal; an
-    open one at 0%, "On hold", is left again). Either way said, with the stages it decided."""
+    open one at 0%, "On hold", is left again). Either way said, with the stages it decided;
+    deals whose flags differ from the rest of their stage's are said too (read as the
+    stage's: a deal's outcome is its stage's)."""
     known = {label_key(x) for x in (*labels.won, *labels.lost)}
     kind_of = {label_key(x): "won" for x in labels.won} | {
         label_key(x): "lost" for x in labels.lost
@@ -229,14 +231,25 @@ def _closed_by_export(
     if flags is not None:
         status, where = flags
         # the deals' own flags over a stage's name (a portal may relabel closedwon as a loss)
+        odd: dict[str, int] = {}  # deals flagged otherwise than the rest of their stage
         for label, group in status.groupby(stage):
             commonest = group.value_counts().idxmax()
+            if label != "" and (group != commonest).any():
+                odd[str(label)] = int((group != commonest).sum())
             if (
                 commonest != "open"
                 and label != ""
                 and kind_of.get(label_key(str(label))) != commonest
             ):
                 verdict[str(label)] = commonest
+        if odd:  # HubSpot flags a deal by its stage: the stage was edited, or the export is
+            notes.append(Note("mixed_flags", (
+                f"deals flagged otherwise than the rest of their stage ({where}): "
+                + ", ".join(f"{n} in {label!r}" for label, n in sorted(odd.items()))
+                + "; read as their stage's other deals (a deal's outcome is its stage's: "
+                "give labels: {won: [...], lost: [...]} in a --mapping file, or a "
+                "pipelines.json beside the export, to decide the stage)"
+            ), "kept", sum(odd.values())))  # fmt: skip
     elif "probability" in variables:
         where = f"{variables['probability']} (1: won, 0: lost)"
         named = set(stage.map(label_key))

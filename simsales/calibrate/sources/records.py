@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -54,5 +54,6 @@ class Records:
     notes: Sequence[tuple[str, str] | Note] = field(default_factory=list)  # (rule, message): info
     catalog: dict[str, float] = field(default_factory=dict)
     states: dict[str, str] = field(default_factory=dict)  # source state -> stage label
-    # a workbook's columns whose numbers it shows scaled (#,##0,"K"): whole amounts in cells
-    shown_scaled: frozenset[str] = frozenset()
+    # a workbook's cells whose numbers it shows scaled (#,##0,"K"): whole amounts; by column,
+    # the rows' labels
+    shown_scaled: Mapping[str, frozenset[int]] = field(default_factory=dict)
