@@ -478,17 +478,22 @@ def _hubspot_history(
     return pd.DataFrame(extra | columns)
 
 
-def test_hubspot_history_closed_stages_named_by_the_deals_flags(tmp_path: Path) -> None:
-    """A HubSpot export with stage history and no pipelines.json: renamed closed stages
-    (``Contract Signed`` / ``Not a Fit``) are decided by the flags of the deals in them."""
+def _hubspot_flagged() -> pd.DataFrame:
+    """A HubSpot export with stage history, renamed closed stages and the deals' flags."""
     stage = _labels("Contract Signed", "Not a Fit", "Contract Sent")
-    export = _hubspot_history(
+    return _hubspot_history(
         stage, lambda x: f'Date entered "{x} (Sales Pipeline)"',
         **{"Record ID": TRUTH["id"], "Deal Stage": stage, "Amount": TRUTH["value"],
            "Create Date": TRUTH["created"], "Close Date": TRUTH["closed"],
            "Is Deal Closed?": (TRUTH["outcome"] != "open").map(str).str.lower(),
            "Is Closed Won": (TRUTH["outcome"] == "won").map(str).str.lower()},
     )  # fmt: skip
+
+
+def test_hubspot_history_closed_stages_named_by_the_deals_flags(tmp_path: Path) -> None:
+    """A HubSpot export with stage history and no pipelines.json: renamed closed stages
+    (``Contract Signed`` / ``Not a Fit``) are decided by the flags of the deals in them."""
+    export = _hubspot_flagged()
     path = tmp_path / "hubspot-deals.csv"
     export.to_csv(path, index=False)
     _check(path)
@@ -499,14 +504,7 @@ def test_hubspot_history_closed_stages_named_by_the_deals_flags(tmp_path: Path) 
 def test_hubspot_flags_that_differ_within_a_stage_are_said(tmp_path: Path) -> None:
     """HubSpot flags a deal by its stage, so one stage's deals flagged both ways (the stage
     edited since) cannot all be read right: each is read as its stage's, and said."""
-    stage = _labels("Contract Signed", "Not a Fit", "Contract Sent")
-    one = _hubspot_history(
-        stage, lambda x: f'Date entered "{x} (Sales Pipeline)"',
-        **{"Record ID": TRUTH["id"], "Deal Stage": stage, "Amount": TRUTH["value"],
-           "Create Date": TRUTH["created"], "Close Date": TRUTH["closed"],
-           "Is Deal Closed?": (TRUTH["outcome"] != "open").map(str).str.lower(),
-           "Is Closed Won": (TRUTH["outcome"] == "won").map(str).str.lower()},
-    )  # fmt: skip
+    one = _hubspot_flagged()
     export = pd.concat([one, one.assign(**{"Record ID": one["Record ID"] + "b"})])
     export = export.reset_index(drop=True)
     path = tmp_path / "hubspot-deals.csv"
