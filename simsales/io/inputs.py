@@ -319,16 +319,21 @@ def workbook_table(
     name: str,
     nrows: int | None = None,
     score: Callable[[list[str]], int] | None = None,
+    key: Callable[[list[str]], str | None] | None = None,
 ) -> WorkbookTable:
     """An export's table from a workbook of several sheets: the visible sheet whose header
     ``score`` rates highest (the columns it recognises), then the one with the most rows (the
     first on a tie: a summary or a hidden list of picklist values is not the data), and after
     it every other visible sheet whose header has all of its columns that name deal fields
     (one sheet per year, in any order, maybe with more or fewer others), in the workbook's
-    order, its cells aligned by column name (blank where it lacks one), as one table. Its
+    order, its cells aligned by column name (blank where it lacks one), as one table; a sheet
+    of deals (half the deal fields at least) with the same ``key`` column (``key(header)``:
+    the one naming each row's deal) that lacks others is appended too, those blank (a
+    quarter's sheet without amounts still has its deals' outcomes and dates). Its
     rows as :func:`sheet_table` gives them, the title rows above the header, and notes as
     (action, message, rows): which sheet was read, which were appended and at which lines
-    (``info``), and which sheets of deals were not, for lack of columns (``dropped``); and
+    (``info``; ``kept`` where fields are blank), and which sheets of deals were not, for lack
+    of columns (``dropped``); and
     the cells whose numbers the workbook shows scaled (:func:`_shown_scale`: they hold whole
     amounts, whatever unit the header shows them in) or were written with the currency of
     their format, by column and row (a sheet of another layout differs cell by cell)."""
@@ -371,9 +376,11 @@ def workbook_table(
         index = {_column_key(c): j for j, c in enumerate(theirs)}
         missing = [c for c in header if _column_key(c) not in index]
         lacks_fields = bool(missing) and (score is None or score(missing) > 0)
-        if lacks_fields or len(index) < len(theirs):
-            # a sheet of deals, but not these (half the deal fields at least: not accounts)
-            if score is not None and score(theirs) >= max(2, score(header) / 2):
+        # a sheet of deals (half the deal fields at least: not accounts, not a pivot)
+        of_deals = score is not None and score(theirs) >= max(2, score(header) / 2)
+        same_key = key is not None and (k := key(header)) is not None and k in theirs
+        if (lacks_fields and not (of_deals and same_key)) or len(index) < len(theirs):
+            if of_deals:
                 notes.append(("dropped", f"sheet {w.title!r} not read: its header lacks "
                               f"{', '.join(repr(c) for c in missing[:5])} of sheet "
                               f"{main.title!r}'s (give it the same columns, or export each "
@@ -390,14 +397,16 @@ def workbook_table(
         parts += [parts[-1] + 1 if parts else 1] * (len(more) - 1)
         extra = [c for c in theirs if _column_key(c) not in {_column_key(h) for h in header}]
         said = "the same header" if theirs == header else "the same columns, matched by name"
-        notes.append(("info", (
+        notes.append(("kept" if lacks_fields else "info", (
             f"sheet {w.title!r} has {said}: its rows appended as lines {first:,}-"
             f"{first + len(more) - 2:,} (its own row r is line r + {first - above - 2:,})"
             + (f"; its {', '.join(repr(c) for c in extra[:5])} not in sheet {main.title!r}: "
                "left out" if extra else "")
             + (f"; it has no {', '.join(repr(c) for c in missing[:5])}: blank there"
                if missing else "")
-        ), 1))  # fmt: skip
+            + (" (unknown for its deals: give the sheet those columns to read them)"
+               if lacks_fields else "")
+        ), len(more) - 1 if lacks_fields else 1))  # fmt: skip
     sheet_of = [0] * (len(rows) - 1 - len(parts)) + parts if parts else []
 
     def frozen(cells: dict[str, set[int]]) -> dict[str, frozenset[int]]:

@@ -238,7 +238,7 @@ def test_excel_unicode_text_and_workbooks_of_several_sheets(tmp_path: Path) -> N
     )
     assert notes[1].startswith("sheet '2020' has the same header: its rows appended as lines")
     # a year's sheet with its columns in another order and one more: aligned by name, said;
-    # one that lacks a column is not read, and said as dropped
+    # one that lacks a field is read with it blank, said; one without the ids is dropped
     with pd.ExcelWriter(book) as xl:
         rows.iloc[:half].to_excel(xl, sheet_name="2020", index=False)
         later = rows.iloc[half:].assign(Source="web")
@@ -248,14 +248,21 @@ def test_excel_unicode_text_and_workbooks_of_several_sheets(tmp_path: Path) -> N
     assert any("matched by name" in n and "no 'Source': blank" in n for n in notes)
     with pd.ExcelWriter(book) as xl:
         rows.iloc[:half].to_excel(xl, sheet_name="2020", index=False)
-        rows.iloc[half:].drop(columns=rows.columns[-1]).to_excel(xl, sheet_name="2021", index=False)
+        rows.iloc[half:].drop(columns="close_value").to_excel(xl, sheet_name="2021", index=False)
+    h = read_history(book)
+    (kept,) = [i for i in h.report.issues if i.rule == "sheets" and i.action == "kept"]
+    assert kept.rows == len(rows) - half and "no 'close_value': blank" in kept.message
+    assert len(h.deals) == len(rows)
+    with pd.ExcelWriter(book) as xl:
+        rows.iloc[:half].to_excel(xl, sheet_name="2020", index=False)
+        rows.iloc[half:].drop(columns="opportunity_id").to_excel(xl, sheet_name="2021", index=False)
     dropped = [
         i
         for i in read_history(book).report.issues
         if i.rule == "sheets" and "not read" in i.message
     ]
     assert len(dropped) == 1 and dropped[0].action == "dropped"
-    assert dropped[0].rows == len(rows) - half and repr(rows.columns[-1]) in dropped[0].message
+    assert dropped[0].rows == len(rows) - half and "'opportunity_id'" in dropped[0].message
 
 
 def test_an_xls_workbook_or_web_page_is_refused_with_what_to_do(tmp_path: Path) -> None:

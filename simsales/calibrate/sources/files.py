@@ -160,7 +160,7 @@ def read_table(
     shown: dict[str, dict[str, frozenset[int]]] = {}
     sheet_of: list[int] = []  # and each row's sheet, where several were appended
     if path.suffix.lower() in EXCEL:  # at: rows above the header (a report's title)
-        table = workbook_table(path.read_bytes(), str(path), nrows, _deal_fields)
+        table = workbook_table(path.read_bytes(), str(path), nrows, _deal_fields, _id_column)
         (header, *body), at, sheets = table.rows, table.at, table.notes
         shown = {"shown_scaled": table.shown_scaled, "with_currency": table.with_currency}
         sheet_of = table.sheet_of
@@ -215,6 +215,13 @@ def _deal_fields(header: list[str]) -> int:
     """How many deal fields a header's column names stand for (a workbook's sheets ranked)."""
     found = recognise(header)
     return len(found.columns) if found is not None else 0
+
+
+def _id_column(header: list[str]) -> str | None:
+    """The column a header names each row's deal by (its sheets of deals are compared by it)."""
+    found = recognise(header)
+    column = found.columns.get("id") if found is not None else None
+    return column if isinstance(column, str) else None
 
 
 def _fields(line: str) -> list[str]:
