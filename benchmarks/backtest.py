@@ -17,8 +17,10 @@ the actual and ``z = (actual - mean) / sd``, and the mean of ``z^2`` over origin
 the intervals are as wide as the errors (below 1: too wide; above: too narrow).
 ``--independent K`` backtests ``K`` independent synthetic histories (seeds ``1000 ... 1000 +
 K - 1`` of the same generator), one origin each (as of 2022-08-31, two months), and reports the
-pooled 80% coverage of wins and revenue and the mean ``z^2``: unlike the rolling origins of one
-history, whose windows overlap and share one past, these are independent trials.
+pooled 80% coverage of wins and revenue and the mean ``z^2``, and every forecast's mean CRPS and
+absolute error with the paired difference from simsales' and its standard error: unlike the
+rolling origins of one history, whose windows overlap and share one past, these are independent
+trials.
 
 Maven's closes run from 2017-03-01 to 2017-12-31, so two-month windows after month-end origins
 allow eight of them (2017-03-31 ... 2017-10-31); to reach twelve or more origins the benchmark
@@ -119,6 +121,8 @@ def _independent(k: int, replications: int) -> dict[str, Any]:
     t = time.perf_counter()
     inside: dict[str, list[bool]] = {m: [] for m in METRICS}
     z: dict[str, list[float]] = {m: [] for m in METRICS}
+    # per forecast and score ("crps_won", "ae_revenue", ...): one value per history
+    scored: dict[str, dict[str, list[float]]] = {}
     for i in range(k):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "synthetic.csv"
@@ -126,9 +130,15 @@ def _independent(k: int, replications: int) -> dict[str, Any]:
                               won_cycle=WON_CYCLE).to_csv(path, index=False)  # fmt: skip
             h = read_history(path, resolve_mapping(mapping=synthetic_mapping()))
         r = backtest(h, INDEPENDENT_WINDOW, replications=replications, seed=1, by="product")
+        origin = r.origins[0]
         for m in METRICS:
-            inside[m].append(r.origins[0].inside("simsales", m))
+            inside[m].append(origin.inside("simsales", m))
             z[m].extend(_z(r, m))
+            for name in r.names:
+                mine = scored.setdefault(name, {})
+                mine.setdefault(f"crps_{m}", []).append(origin.crps(name, m))
+                p50 = origin.quantiles(name, m)["p50"]
+                mine.setdefault(f"ae_{m}", []).append(abs(p50 - origin.actual[m]))
         print(f"  history {i + 1}/{k}: z won {z['won'][-1]:+.2f}, revenue {z['revenue'][-1]:+.2f}",
               flush=True)  # fmt: skip
     out: dict[str, Any] = {"histories": k, "replications": replications}
@@ -141,6 +151,30 @@ def _independent(k: int, replications: int) -> dict[str, Any]:
         out[f"mean_z2_{m}"] = _mean_z2(z[m])
         print(f"simsales {m}: 80% coverage {share:.1%} (Wilson 95% [{lo:.1%}, {hi:.1%}]), "
               f"mean z^2 {out[f'mean_z2_{m}']:.3f}")  # fmt: skip
+    out["scores"] = _paired(scored)
+    return out
+
+
+def _paired(scored: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    """Each forecast's mean CRPS and absolute error over independent histories and, against
+    simsales, the mean paired difference (baseline - simsales: above 0, simsales better) with
+    its standard error (the histories are independent trials) and the share simsales wins."""
+    print("forecast | score | mean | baseline - simsales (se) | simsales better in")
+    out: dict[str, dict[str, float]] = {}
+    ours = scored["simsales"]
+    for name, scores in scored.items():
+        out[name] = {}
+        for key, values in scores.items():
+            x, mean = np.asarray(values), float(np.mean(values))
+            out[name][key] = mean
+            if name == "simsales":
+                print(f"{name} | {key} | {mean:.4g} | - | -")
+                continue
+            d = x - np.asarray(ours[key])
+            se = float(np.std(d, ddof=1) / math.sqrt(len(d))) if len(d) > 1 else math.nan
+            out[name][f"{key}_diff"], out[name][f"{key}_diff_se"] = float(d.mean()), se
+            print(f"{name} | {key} | {mean:.4g} | {d.mean():+.4g} ({se:.2g}) | "
+                  f"{float(np.mean(d > 0)):.0%}")  # fmt: skip
     return out
 
 
