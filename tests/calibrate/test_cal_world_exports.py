@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -449,6 +450,29 @@ def test_dynamics_base_currency_twins_convert_the_other_currencies(tmp_path: Pat
     assert list(h.deals.set_index("deal").sort_index()["value"]) == list(TRUTH["value"])
     said = next(i.message for i in h.report.issues if i.rule == "home_currency")
     assert "'Est. Revenue (Base)'" in said
+
+
+def test_dynamics_actual_revenue_without_its_twin_is_converted_at_the_deals_rate(
+    tmp_path: Path,
+) -> None:
+    """A view with ``Actual Revenue`` (a won deal's) but only ``Est. Revenue (Base)``: each
+    deal's amounts are converted at its own rate, its estimate's twin over its estimate, as
+    Dynamics converts all of a record's amounts; a deal won at another amount than its
+    estimate is converted too, not blanked."""
+    currencies = ["US Dollar", "Euro", "US Dollar", "US Dollar", "Euro"]
+    rate = pd.Series([1.0 if c == "US Dollar" else 1.25 for c in currencies])
+    won = TRUTH["outcome"] == "won"
+    estimate = TRUTH["value"] / rate * np.where(won, 0.8, 1.0)  # won at more than estimated
+    export = _sheet(**{
+        "Actual Revenue": (TRUTH["value"] / rate).where(won, np.nan),
+        "Est. Revenue": estimate, "Currency": currencies, "Est. Revenue (Base)": estimate * rate,
+    })  # fmt: skip
+    path = tmp_path / "dynamics.csv"
+    export.to_csv(path, index=False)
+    h = read_history(path)
+    assert h.currency == "USD" and h.report.count("unknown_currency") == 0
+    got = h.deals.set_index("deal").sort_index()["value"]
+    assert got.to_numpy() == pytest.approx(TRUTH["value"].to_numpy(), rel=1e-9)
 
 
 def test_hubspot_closed_flags_decide_renamed_closed_stages(tmp_path: Path) -> None:

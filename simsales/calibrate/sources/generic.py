@@ -473,27 +473,37 @@ def _in_home_currency(
 ) -> str | None:
     """Values in another currency than the company's replaced by their converted amounts (in
     ``rows``), and the note that says so; None without a converted column: one of
-    ``_CONVERTED``, or the value column's own ``(Base)`` twin (Dynamics 365 writes ``Est.
-    Revenue (Base)`` beside ``Est. Revenue``). The company's currency is the one whose
-    amounts equal their converted ones (most such rows say it)."""
+    ``_CONVERTED``, or a value column's own ``(Base)`` twin (Dynamics 365 writes ``Est.
+    Revenue (Base)`` beside ``Est. Revenue``). Where the value is read from a column whose
+    twin the export lacks (``Actual Revenue`` without its ``(Base)``), it is converted at the
+    deal's own rate, its other twin over its column (as Dynamics converts every amount of a
+    record at the record's rate). The company's currency is the one whose amounts equal their
+    converted ones (most such rows say it)."""
     by_key = _by_key(frame)
     if "value" not in rows or "currency" not in rows:
         return None
     named = next((by_key[k] for k in sorted(_CONVERTED) if k in by_key), None)
     values = (value_column,) if isinstance(value_column, str) else (value_column or ())
-    twins = [by_key.get(label_key(f"{c} (Base)")) for c in values]
+    twins = {c: by_key.get(label_key(f"{c} (Base)")) for c in values if c in frame.columns}
+    own = parse_numbers(rows["value"], amounts=True)
     if named is not None:
-        column, converted = repr(named), frame.loc[rows.index, named]
-    elif values and all(twins):  # each value column's twin, taken in the same order
-        cols = [frame.loc[rows.index, str(t)] for t in twins]
-        converted = cols[0]
-        for more in cols[1:]:
-            converted = converted.where(converted.str.strip() != "", more)
-        column = " / ".join(repr(t) for t in twins)
+        column = repr(named)
+        home = parse_numbers(frame.loc[rows.index, named], amounts=True)
+    elif any(twins.values()):
+        column = " / ".join(repr(t) for t in twins.values() if t)
+        home = pd.Series(np.nan, index=rows.index)
+        rate = pd.Series(np.nan, index=rows.index)
+        for c, t in twins.items():
+            if t is None:
+                continue
+            theirs = parse_numbers(frame.loc[rows.index, c], amounts=True)
+            base = parse_numbers(frame.loc[rows.index, t], amounts=True)
+            # the value is this column's: its twin is its amount in the company's currency
+            home = home.where(home.notna() | (theirs != own), base)
+            rate = rate.where(rate.notna(), (base / theirs).where(theirs > 0))
+        home = home.where(home.notna(), own * rate)
     else:
         return None
-    own = parse_numbers(rows["value"], amounts=True)
-    home = parse_numbers(converted, amounts=True)
     code = currency_codes(rows["currency"])
     same = (own > 0) & ((own - home).abs() <= 0.005 * own)
     homes = code[same].dropna()
