@@ -21,10 +21,12 @@ Model choices (each also written into the scenario's header comment):
   won (or moved on) after staying so long. Live deals older than it are flagged in the data
   report (``stale``) and are lost by the engine's ``stale: lost`` rule. In a funnel export with
   wins and no recorded losses this is what turns leads that never convert into losses.
-- **Calendar x age hazards** (``hazards:`` by month of the quarter) replace a stage's exits
-  only when they predicted its exits of the last one or two months, fitted on what was known
-  before them, better than age alone (:mod:`simsales.calibrate.hazard_fit`); such a stage has
-  no ``won_season`` (its rates hold the calendar) and no per-type exits.
+- **Calendar x age hazards** (``hazards:`` by month of the quarter, or by age alone) at the
+  stage's load (the pace of a team that decides about as many deals however many are open,
+  when the history says so) replace a stage's exits only when they predicted its exits of the
+  last one to three months, fitted on what was known before them, better than age alone
+  (:mod:`simsales.calibrate.hazard_fit`); such a stage has no ``won_season`` (its rates hold
+  the calendar) and no per-type exits.
 - Exit shares per deal type are shrunk towards the stage's pooled shares with the weight of
   ``s`` pseudo-visits, ``s`` chosen by empirical Bayes on the types' win-direction shares
   (:func:`simsales.calibrate.fit.eb_prior`); exit times likewise, by a normal-normal

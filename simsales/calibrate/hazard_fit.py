@@ -1,8 +1,13 @@
-"""Calendar x age hazards of a stage's exits, kept only when they predicted the stage's own
-recent exits better than age alone (the ``hazards:`` form, ``by: month_of_quarter``).
+"""Calendar x age hazards of a stage's exits, and their pace under the stage's load, kept
+only when they predicted the stage's own recent exits better than age alone (the
+``hazards:`` form, ``by: month_of_quarter``).
 
 Some pipelines decide by the calendar: at a quarter's end deals of every age close, at its
-start only young ones. Exits that depend only on the time in the stage cannot say that. The
+start only young ones. Exits that depend only on the time in the stage cannot say that. And
+some teams decide about as many deals a month however many are open: when the pipeline grows
+faster than the team, each deal waits longer (Maven's open deals grew from about 1,400 to
+1,900 over 2017 while its monthly decisions kept their quarterly pattern, so its decisions per
+open deal fell by about a sixth). Exits independent of one another cannot say that either. The
 candidate models are piecewise-exponential (constant hazards per age band, per exit):
 
 - **age only**: ``rate[b][k] = D[b][k] / E[b]`` (exits k over the days at risk in age band b);
@@ -17,31 +22,44 @@ candidate models are piecewise-exponential (constant hazards per age band, per e
   against its share of all (:func:`_split_prior`: a sparse cell keeps its month's won share,
   not the busy months'; on 20 simulated quarter-end pushes, won at 0.25 in a quarter's first
   two months and 0.55 in its last, the age-only prior had pulled the first months' cells to
-  0.35-0.48); the days at risk and the exits weighted by recency
-  ``0.5 ** (age of the month / half-life)`` with a half-life in ``HALF_LIVES`` (none, a
-  quarter, half a quarter; the prior weighted alike): twenty-four candidates.
+  0.35-0.48); or age only again (``m`` infinite) with the weights below;
+- each of those with the days at risk and the exits weighted by recency ``0.5 ** (age of the
+  month / half-life)``, a half-life in ``HALF_LIVES`` (none, a quarter, half a quarter; the
+  prior weighted alike), and with a **load elasticity** gamma in ``LOADS`` (0 to 1): every
+  rate is ``base * (N / N_now) ** -gamma``, N the stage's load (its visits at risk, a month's
+  mean: its days at risk over its days) and ``N_now`` the load at the end of the known
+  history, so the days at risk of each month count ``(N_month / N_now) ** -gamma`` times and
+  the rates fitted are those at today's load (:func:`_at_load`). gamma 0 is visits deciding
+  on their own; 1, a team that decides as many a day however many wait. The forecast holds
+  today's load (deals stay independent in the engine): the rates are the pace of the next
+  months as the pipeline stands, not the history's average pace. 134 candidates.
 
 **The rule** (no threshold tuned to any file). At an as-of date t, the history as known at
 ``c = t - H`` months (H = 3, a whole quarter so that every month of the quarter is tested;
 else 2 or 1, the longest that leaves three months of exits before ``c``; with fewer, no test
-and age only) is used to fit every candidate; each is scored by the
+and age only) is used to fit every candidate (at the load at ``c``); each is scored by the
 censored (Poisson) log-likelihood of what happened in the stage during ``(c, t]``: the exits
-seen there against the days at risk there, at the ages and in the months they were at risk.
-The best calendar candidate is kept only when it beats both references by more than
-``MARGIN`` = 8 nats. Why 8: on stationary simulated histories (exponential exits constant
-over the calendar; 4 x 150 histories, 1 or 2 months held out, 0.5k to 3k exits, 12
-candidates) the best calendar candidate's gain had 99th percentiles of 2.6 to 3.4 nats (1 of
-600 above 4), and with three months held out and 24 candidates 2.8 to 3.1 (3 x 150
-histories, 0.5k to 5k exits; the largest 5.7); on
-synthetic histories with every other effect (lognormal and point-mass exit times, trend, a
-quarter cycle of arrivals and of the won share, but no calendar timing of decisions) the
-coarse age bands misfit the age shape and the arrival cycle moves the age mix within a band
-by month, and the gain reached 4.0 to 5.3 in 5 of about 200 stage fits; 8 sits above both, so
-a history without calendar timing keeps its exits but at a false-positive rate under 1%
-(tests/calibrate/test_cal_hazard_fit.py checks it). The winner is refitted on everything known
-at t. The age bands are the quantiles ``j / B`` of the stage's exit times,
-``B = clip(exits // 100, 2, 10)``, up to the longest time any visit spent (where a visit that
-has not left is lost: the data's conversion horizon, as for the exits).
+seen there against the days at risk there, at the ages and in the months they were at risk,
+at the rates fitted at ``c``'s load (as the forecast will use them). The best candidate is
+kept only when it beats both references by more than ``MARGIN`` = 8 nats. Why 8: on
+stationary simulated histories (exponential exits constant over the calendar; 4 x 150
+histories, 1 or 2 months held out, 0.5k to 3k exits, 12 candidates) the best calendar
+candidate's gain had 99th percentiles of 2.6 to 3.4 nats (1 of 600 above 4), and with three
+months held out and 24 candidates 2.8 to 3.1 (3 x 150 histories, 0.5k to 5k exits; the
+largest 5.7); with the 134 candidates, 4.8 and 5.7 on 2 x 150 stationary histories (3 and 10
+entries a day; the largest 5.8), and 4.6 and 4.8 on 2 x 150 histories whose arrivals triple
+while each visit's exits stay its own (a growing load with gamma 0; the largest 6.7, no load
+elasticity chosen); on synthetic histories with every other effect (lognormal and point-mass
+exit times, trend, a quarter cycle of arrivals and of the won share, but no calendar timing of
+decisions) the coarse age bands misfit the age shape and the arrival cycle moves the age mix
+within a band by month, and the gain reached 4.0 to 5.3 in 5 of about 200 stage fits; 8 sits
+above all of them, so a history without calendar timing or load keeps its exits but at a
+false-positive rate under 1% (tests/calibrate/test_cal_hazard_fit.py checks it, and that a
+team deciding at a fixed pace under tripling arrivals is read at today's load). The winner is
+refitted on everything known at t. The age bands are the quantiles ``j / B`` of the stage's
+exit times, ``B = clip(exits // 100, 2, 10)``, up to the longest time any visit spent (where a
+visit that has not left is lost: the data's conversion horizon, as for the exits; such visits
+are no load).
 
 Times: a history known to the day places each entry and exit at mid-day (the days in the stage
 are unchanged), so an exit on the first of a month counts in that month.
@@ -62,6 +80,9 @@ FloatArray = npt.NDArray[np.float64]
 ROWS = 3  # month of the quarter: the cycle every CRM's quarter-end forecast call shares
 PSEUDO = (30.0, 10.0, 3.0, 1.0)  # prior strengths tried, in pseudo-events per cell
 HALF_LIVES = (math.inf, 91.0, 45.0)  # days: none, a quarter, half a quarter
+# elasticity of the pace of exits to the stage's load: 0, each visit on its own; 1, the team
+# decides as many a day however many are open (the rest wait)
+LOADS = (0.0, 0.25, 0.5, 0.75, 1.0)
 EXITS_PER_BAND, MAX_BANDS = 100, 10  # age bands: quantiles of the exit times
 MARGIN = 8.0  # nats a calendar fit must gain on the held-out months: < 1% false positives
 MIN_MONTHS = 3  # months of exits before the hold-out: every month of the quarter seen once
@@ -80,6 +101,8 @@ class HazardFit:
     rates: tuple[tuple[tuple[float, ...], ...], ...] = ()  # [row][band][exit], per day
     pseudo: float = math.inf
     half_life: float = math.inf
+    load: float = 0.0  # the elasticity gamma: rates at the as-of date's load (open visits)
+    open_at: float = 0.0  # that load: visits at risk at the end of the as-of date
     gain: float = 0.0  # held-out log-likelihood gained over age only (nats)
     months_held_out: int = 0
     # the refit's tables (recency-weighted): days at risk [row][band], exits [row][band][exit],
@@ -236,6 +259,21 @@ def _segments(
     return bounds, rows, (bounds[:-1] + bounds[1:]) / 2
 
 
+def _open(x: _Visits, edges: FloatArray) -> float:
+    """The stage's load at the end of the known history: visits open then, not yet stale."""
+    return float(((x.exit < 0) & (x.a1 < edges[-1])).sum())
+
+
+def _at_load(exposure: FloatArray, bounds: FloatArray, now: float, gamma: float) -> FloatArray:
+    """Each calendar segment's factor ``(its mean load / now) ** -gamma`` on its days at risk:
+    rates fitted on days so weighted are the rates at load ``now`` (its mean load: its days
+    at risk over its days; a segment without any keeps 1)."""
+    load = exposure.sum(axis=1) / np.maximum(np.diff(bounds), 1e-12)
+    if gamma == 0 or now <= 0:
+        return np.ones(len(load))
+    return np.where(load > 0, np.power(np.maximum(load, 1e-12) / now, -gamma), 1.0)
+
+
 def _weights(mid: FloatArray, now: float, half_life: float) -> FloatArray:
     if math.isinf(half_life):
         return np.ones(len(mid))
@@ -290,30 +328,37 @@ def choose_hazards(
         _loglik(_rates(e_tr, d_tr, rows, np.ones(len(mid)), math.inf), e_te, d_te, rows),
         _loglik(_won_share_rates(e_tr, d_tr, rows, won, lost), e_te, d_te, rows),
     )
-    scores: dict[tuple[float, float, bool], float] = {}
-    for hl in HALF_LIVES:
-        w = _weights(mid, end_c, hl)
-        for m in PSEUDO:
-            for split in (False, True):
-                fit = _rates(e_tr, d_tr, rows, w, m, split)
-                scores[(m, hl, split)] = _loglik(fit, e_te, d_te, rows) - ref
-    (m, hl, split), gain = max(scores.items(), key=lambda kv: kv[1])
+    scores: dict[tuple[float, float, bool, float], float] = {}
+    for gamma in LOADS:
+        # the days at risk at each month's load, as the held-out months' at the cut's
+        e_at = e_tr * _at_load(e_tr, bounds, _open(train, edges), gamma)[:, None]
+        for hl in HALF_LIVES:
+            w = _weights(mid, end_c, hl)
+            for m in (*PSEUDO, math.inf):
+                for split in (False, True) if math.isfinite(m) else (False,):
+                    if math.isinf(m) and math.isinf(hl) and gamma == 0:
+                        continue  # the age-only reference itself
+                    fit = _rates(e_at, d_tr, rows, w, m, split)
+                    scores[(m, hl, split, gamma)] = _loglik(fit, e_te, d_te, rows) - ref
+    (m, hl, split, gamma), gain = max(scores.items(), key=lambda kv: kv[1])
     tried = len(scores)
     towards = "the month's split" if split else "the pooled split"
+    prior = f"prior {m:g} pseudo-exits per cell towards {towards}, " if math.isfinite(m) else ""
     evidence = (
         f"held out {cut.date() + pd.Timedelta(days=1)}..{as_of.date()} ({hold} month(s), "
-        f"{int(d_te.sum()):,} exits): best calendar fit (prior {m:g} pseudo-exits per cell "
-        f"towards {towards}, "
-        f"half-life {'none' if math.isinf(hl) else f'{hl:g} d'}; best of {tried}) scored "
-        f"{gain:+.1f} nats against age only or age with a won share by month (needs > "
-        f"{MARGIN:g})"
+        f"{int(d_te.sum()):,} exits): best fit {'by age' if math.isinf(m) else 'by calendar'} "
+        f"({prior}half-life {'none' if math.isinf(hl) else f'{hl:g} d'}, load elasticity "
+        f"{gamma:g}; best of {tried}) scored {gain:+.1f} nats against age only or age with a "
+        f"won share by month (needs > {MARGIN:g})"
     )
     if gain <= MARGIN:
         return HazardFit(False, "age only: " + evidence, gain=gain, months_held_out=hold)
-    # refit on everything known at the as-of date
+    # refit on everything known at the as-of date, at its load
     full_edges = _edges(test, longest)
     bounds, rows, mid = _segments(first, as_of, epoch, None)
     e_all, d_all = _tables(test, full_edges, bounds, len(exits), lo, end_t)
+    now_open = _open(test, full_edges)
+    e_all = e_all * _at_load(e_all, bounds, now_open, gamma)[:, None]
     w = _weights(mid, end_t, hl)
     rates = _rates(e_all, d_all, rows, w, m, split)
     exposure = np.zeros((ROWS, len(full_edges) - 1))
@@ -332,11 +377,13 @@ def choose_hazards(
         for b, x in zip(bounds[:-1], per_segment, strict=True):
             month = (epoch + pd.Timedelta(days=float(b))).to_period("M")
             won_expected[month] = won_expected.get(month, 0.0) + float(x)
+    at_load = (f"; rates at the load of {now_open:,.0f} open visits at the as-of date, held "
+               "over the forecast" if gamma else "")  # fmt: skip
     return HazardFit(
-        True, "month of quarter x age: " + evidence,
+        True, ("age" if math.isinf(m) else "month of quarter x age") + ": " + evidence + at_load,
         ages=tuple(float(f"{a:.6g}") for a in full_edges), exits=tuple(exits), rates=table,
-        pseudo=m, half_life=hl, gain=gain, months_held_out=hold, exposure=exposure,
-        events=events,
+        pseudo=m, half_life=hl, load=gamma, open_at=now_open, gain=gain, months_held_out=hold,
+        exposure=exposure, events=events,
         prior_rates=(
             _split_prior(age, events) if split else np.broadcast_to(age, events.shape).copy()
         ),

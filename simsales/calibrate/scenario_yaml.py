@@ -72,13 +72,18 @@ def _exits(exits: tuple[ExitFit, ...], *, shares_only: bool = False) -> Commente
 
 
 def _hazards(hz: HazardFit) -> CommentedMap:
-    """A stage's ``hazards:``: age band edges, rows by month of the quarter, rates per day."""
+    """A stage's ``hazards:``: age band edges, rows by month of the quarter (one row when the
+    fit is by age alone), rates per day."""
     out = CommentedMap()
     out["ages"] = _flow_seq(list(hz.ages))
-    out["by"] = "month_of_quarter"
+    by_month = math.isfinite(hz.pseudo)
+    if by_month:
+        out["by"] = "month_of_quarter"
     exits = CommentedSeq()
     for k, to in enumerate(hz.exits):
-        rows = CommentedSeq(_flow_seq([band[k] for band in row]) for row in hz.rates)
+        rows = CommentedSeq(
+            _flow_seq([band[k] for band in row]) for row in hz.rates[: None if by_month else 1]
+        )
         exits.append(CommentedMap([("to", to), ("per_day", rows)]))
     out["exits"] = exits
     return out
@@ -315,14 +320,16 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
         "  one), estimated together by the Aalen-Johansen cumulative incidence with open visits",
         "  right-censored and late entry; each exit's time is empirical unless a lognormal has a",
         "  lower AIC and a plausible tail (a P90 at most twice the longest time ever seen);",
-        "- calendar x age hazards (a stage's `hazards:`, by month of the quarter) replace a",
-        "  stage's exits only when, fitted on the history known three months (or two, one)",
-        "  before the as-of date, they predicted the exits of those last months better than",
-        "  age alone or age with a won share by month (censored log-likelihood, by more than",
-        "  8 nats); refitted on everything, each cell shrunk towards the age-only rate, or",
-        "  that rate split by its month's shares (the prior, its strength and a recency",
-        "  half-life chosen by the same held-out score); the stage then has no won_season",
-        "  and no per-type exits;",
+        "- hazards (a stage's `hazards:`, by age and month of the quarter, at the stage's",
+        "  load) replace a stage's exits only when, fitted on the history known three months",
+        "  (or two, one) before the as-of date, they predicted the exits of those last months",
+        "  better than age alone or age with a won share by month (censored log-likelihood,",
+        "  by more than 8 nats); refitted on everything, each cell shrunk towards the",
+        "  age-only rate, or that rate split by its month's shares (the prior, its strength,",
+        "  a recency half-life and the load elasticity chosen by the same held-out score: a",
+        "  month's rates times (its open visits / today's) ** -elasticity, 1 for a team that",
+        "  decides as many deals however many are open, so the rates are today's pace); the",
+        "  stage then has no won_season and no per-type exits;",
         "- visits that outlast every exit ever seen from a stage are counted as lost (stale);",
         "- exit shares per type: shrunk towards the stage's pooled shares",
         "  (" + "; ".join(f"{k}: {v}" for k, v in c.priors.items()) + ");",

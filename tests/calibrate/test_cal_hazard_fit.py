@@ -23,6 +23,8 @@ from simsales.calibrate.calibrate import calibrate
 from simsales.calibrate.fit import count_drift
 from simsales.calibrate.hazard_fit import ROWS, choose_hazards
 from simsales.calibrate.importer import read_history
+from simsales.calibrate.scenario_yaml import _hazards
+from simsales.scenario.schema import Hazards
 
 K = 4.0
 FP_RATE = 0.01  # what the margin is meant to hold the false positives below
@@ -65,6 +67,45 @@ def _history(
         "entry": -entered,  # observed from the start: no late entry
     })  # fmt: skip
     return visits, t0, pd.Timestamp(as_of)
+
+
+def _loaded_history(
+    gamma: float, seed: int, per_day: tuple[float, float] = (12.0, 36.0), total: float = 0.04,
+    won_share: float = 0.6, start: str = "2021-01-01", as_of: str = "2022-06-30",
+) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp, float, float]:  # fmt: skip
+    """Visits of a stage whose exits keep pace with its load: each open visit leaves at rate
+    ``total * (N / N0) ** -gamma`` per day, N the visits open at the day's start and N0 the
+    load at which the rate is ``total`` (won with chance ``won_share``); arrivals ramp from
+    ``per_day[0]`` to ``per_day[1]`` a day, so the load grows and gamma can be told. gamma 1:
+    the team decides ``total * N0`` deals a day however many are open. Drawn day by day (the
+    rate constant within a day), exits at a uniform time of their day. Also the load at the
+    end of ``as_of`` and the truth's total rate then."""
+    rng = np.random.default_rng(seed)
+    t0, t1 = pd.Timestamp(start), pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    span = (t1 - t0).days
+    n0 = per_day[0] / total  # the steady load of the first arrivals' rate at gamma 0
+    ramp = per_day[0] + (per_day[1] - per_day[0]) * np.arange(span) / span
+    counts = rng.poisson(ramp)
+    ent = np.concatenate([np.sort(d + rng.uniform(size=c)) for d, c in enumerate(counts)])
+    lft = np.full(len(ent), np.nan)
+    won = rng.uniform(size=len(ent)) < won_share
+    first = np.concatenate([[0], np.cumsum(counts)])  # visits entered before each day
+    for day in range(span):
+        now = np.flatnonzero(np.isnan(lft[: first[day]]))  # open at the day's start
+        rate = total * (max(len(now), 1) / n0) ** -gamma
+        leave = now[rng.uniform(size=len(now)) < -math.expm1(-rate)]
+        lft[leave] = day + rng.uniform(size=len(leave))
+    to = np.where(won, "won", "lost").astype(object)
+    done = np.isfinite(lft)
+    visits = pd.DataFrame({
+        "entered": t0 + pd.to_timedelta(ent, unit="D"),
+        "left": t0 + pd.to_timedelta(np.where(done, lft, np.nan), unit="D"),
+        "to": np.where(done, to, ""),
+        "days": np.where(done, lft - ent, span - ent),
+        "entry": -ent,
+    })  # fmt: skip
+    n = int((~done).sum())
+    return visits, t0, pd.Timestamp(as_of), n, total * (max(n, 1) / n0) ** -gamma
 
 
 def _choose(visits: pd.DataFrame, t0: pd.Timestamp, as_of: pd.Timestamp):  # type: ignore[no-untyped-def]
@@ -156,3 +197,42 @@ def test_maven_gets_calendar_hazards_once_months_can_be_held_out() -> None:
     assert all("engaging" not in t.get("stages", {}) for t in cal.scenario()["deal_types"].values())
     assert "held out 2017-06-01..2017-06-30" in cal.to_yaml()
     simsales.load_dict(cal.scenario())
+
+
+def _total_rate(fit) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """The fit's total exit rate (cells weighted by their days at risk) and a bound on its
+    relative standard error (1 / sqrt of the weighted exits: recency weights are <= 1)."""
+    assert fit.exposure is not None and fit.events is not None
+    rates = np.array(fit.rates).sum(axis=2)  # [row][band]
+    rate = float((fit.exposure * rates).sum() / fit.exposure.sum())
+    return rate, 1.0 / math.sqrt(float(fit.events.sum()))
+
+
+def test_exits_that_keep_pace_with_the_team_are_read_at_todays_load() -> None:
+    """A stage that decides as many deals a day however many are open (gamma 1), while its
+    arrivals triple: the rule picks a load elasticity near 1, and its rates at the as-of
+    date's load are the truth's within K standard errors; held at today's load, not at the
+    history's average one (which would forecast too many exits from a grown pipeline)."""
+    visits, t0, as_of, now, truth = _loaded_history(1.0, seed=11)
+    fit = _choose(visits, t0, as_of)
+    assert fit.chosen, fit.note
+    assert fit.load >= 0.75, fit.note
+    assert 0.9 * now <= fit.open_at <= now  # the open visits but those outliving every exit
+    rate, rel = _total_rate(fit)
+    assert abs(rate / truth - 1) <= K * rel, (rate, truth, fit.note)
+    if math.isinf(fit.pseudo):  # by age alone: written as one row, without `by`
+        written = _hazards(fit)
+        assert "by" not in written and all(len(e["per_day"]) == 1 for e in written["exits"])
+        Hazards.model_validate(written)
+
+
+def test_exits_of_their_own_under_a_growing_load_keep_elasticity_zero() -> None:
+    """The same tripling arrivals with each visit's exits its own (gamma 0): no load
+    elasticity is chosen above a quarter, whatever else the rule keeps."""
+    for seed in (12, 13, 14):
+        visits, t0, as_of, _, truth = _loaded_history(0.0, seed=seed)
+        fit = _choose(visits, t0, as_of)
+        assert not fit.chosen or fit.load <= 0.25, fit.note
+        if fit.chosen:
+            rate, rel = _total_rate(fit)
+            assert abs(rate / truth - 1) <= K * rel, (rate, truth, fit.note)
