@@ -115,11 +115,22 @@ def _mul128(
     yl: npt.NDArray[np.uint64],
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
     """(high, low) 64-bit words of x * y mod 2**128, over broadcasting uint64 arrays."""
+    # the high word of xl * yl from 32-bit halves (Hacker's Delight's mulhi: no sum overflows),
+    # built in place: each pass over the arrays costs more than the arithmetic
     x0, x1, y0, y1 = xl & _M32, xl >> np.uint64(32), yl & _M32, yl >> np.uint64(32)
-    p01, p10 = x0 * y1, x1 * y0
-    mid = ((x0 * y0) >> np.uint64(32)) + (p01 & _M32) + (p10 & _M32)
-    high = x1 * y1 + (p01 >> np.uint64(32)) + (p10 >> np.uint64(32)) + (mid >> np.uint64(32))
-    return high + xl * yh + xh * yl, xl * yl
+    t = x0 * y0
+    t >>= np.uint64(32)
+    t += x1 * y0
+    w = t & _M32
+    w += x0 * y1
+    w >>= np.uint64(32)
+    t >>= np.uint64(32)
+    high = x1 * y1
+    high += t
+    high += w
+    high += xl * yh
+    high += xh * yl
+    return high, xl * yl
 
 
 def _words(x: list[int]) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:

@@ -296,11 +296,15 @@ _A1_LO = np.array((_PCG_MULT + 1) & ((1 << 64) - 1), np.uint64)
 
 
 def _double(hi: U64, lo: U64) -> FloatArray:
-    """PCG64's XSL-RR output of a state, as numpy's 53-bit double."""
+    """PCG64's XSL-RR output of a state, as numpy's 53-bit double (built in place)."""
     x: U64 = np.bitwise_xor(hi, lo)
     rot: U64 = hi >> np.uint64(58)
-    turned: U64 = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
-    out: FloatArray = (turned >> np.uint64(11)).astype(np.float64) * _TO_DOUBLE
+    turned: U64 = x >> rot
+    x <<= (np.uint64(64) - rot) & np.uint64(63)
+    turned |= x
+    turned >>= np.uint64(11)
+    out: FloatArray = turned.astype(np.float64)
+    out *= _TO_DOUBLE
     return out
 
 
