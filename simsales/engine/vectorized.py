@@ -958,8 +958,9 @@ class _Block:
             go[ex] = np.where(
                 target < 0, target, np.where(~fwd, target, np.where(ahead >= s, TO_WON, ahead))
             )
-            # the factor turns exits to won or lost as _converted does in the engine
-            f, gx, u = c[ex], go[ex], u2[ex]
+            # the factor turns exits to won or lost as _converted does in the engine: on the
+            # exit's own target (one to a stage the type skips to the end is won, unturned)
+            f, gx, u = c[ex], target, u2[ex]
             ratio = np.where(
                 first[ex], self.first_ratio[g[ex]], self.ratio[grp[ex], ty[ex], st[ex]]
             )

@@ -275,3 +275,36 @@ def test_won_season_is_computed_exactly_on_the_fast_path() -> None:
     with_season = simsales.simulate(seasonal, 6, seed=5, progress=False)
     # not vacuous: the factors do turn outcomes (same draws, other months' odds)
     assert not plain.deals["outcome"].equals(with_season.deals["outcome"])
+
+
+def test_an_exit_to_a_stage_skipped_to_the_end_is_won_unturned_by_the_season() -> None:
+    """An exit to a stage the deal's type skips, none after it: won, as the engine resolves it
+    after the season's factor (which turns only exits to won or lost themselves)."""
+    data: dict[str, Any] = {
+        "name": "exit to a skipped last stage",
+        "start": "2027-01-04",
+        "horizon": "2027-12-31",
+        "calendar": {"continuous": True},
+        "stages": [
+            {
+                "id": "s0",
+                "duration": {"fixed": 1},
+                "exits": [
+                    {"to": "s1", "p": 0.7, "after": {"uniform": [1, 40]}},
+                    {"to": "lost", "p": 0.3, "after": {"uniform": [1, 40]}},
+                ],
+                "won_season": {"month_of_year": [0.6, 1.4] * 6},
+            },
+            {"id": "s1", "duration": {"fixed": 1}, "advance": 1.0},
+        ],
+        "deal_types": {
+            "a": {"value": {"fixed": 1.0}},
+            "b": {"value": {"fixed": 1.0}, "skip": ["s1"]},
+        },
+        "pipeline": [
+            {"id": f"D{i}", "type": "ab"[i % 2], "stage": "s0", "days_in_stage": 0}
+            for i in range(40)
+        ],
+    }
+    auto, _ = _same_tables(simsales.load_dict(data), 8)
+    assert auto == {"vectorized": 8, "simpy": 0}
