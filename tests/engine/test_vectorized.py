@@ -308,3 +308,30 @@ def test_an_exit_to_a_stage_skipped_to_the_end_is_won_unturned_by_the_season() -
     }
     auto, _ = _same_tables(simsales.load_dict(data), 8)
     assert auto == {"vectorized": 8, "simpy": 0}
+
+
+def test_every_deal_decided_at_time_zero_gives_float_decision_times() -> None:
+    """A replication whose only deal is stale past its hazards' last age, lost at time 0: both
+    engines give decision_t as floats (SimPy's clock starts at the integer 0)."""
+    data: dict[str, Any] = {
+        "name": "stale at the start",
+        "start": "2027-01-04",
+        "horizon": "2027-03-31",
+        "calendar": {"continuous": True},
+        "stages": [
+            {
+                "id": "s0",
+                "duration": {"fixed": 1},
+                "hazards": {"ages": [0, 10], "exits": [{"to": "won", "per_day": [[0.2]]}]},
+                "stale": "lost",
+            }
+        ],
+        "deal_types": {"a": {"value": {"fixed": 1.0}}},
+        "pipeline": [{"id": "D0", "type": "a", "stage": "s0", "days_in_stage": 12}],
+    }
+    model = compile_model(simsales.load_dict(data))
+    seqs = replication_seeds(1, 0, 2)
+    for fast, seq in zip(run_block(model, seqs), seqs, strict=True):
+        assert fast is not None
+        _same_records(fast, run_replication(model, seq))
+        assert fast.decision_t.dtype == np.float64
