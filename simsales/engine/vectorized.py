@@ -1395,12 +1395,17 @@ def _busy_by_pool(
         people = days * held[np.arange(len(held)), pool][cell]
         if not np.signbit(people).any():
             keys = rep * n_pools + pool[cell]
-            out = np.asarray(np.bincount(keys, people, minlength=b * n_pools), np.float64)
-            return out.reshape(b, n_pools)
+            return _sums(keys, people, b * n_pools).reshape(b, n_pools)
     columns = [days * held[:, p][cell] for p in range(n_pools)]
     if any(np.signbit(c).any() for c in columns):
         return _busy(np.stack(columns, axis=1), rep, bounds, b)
-    return np.stack([np.bincount(rep, c, minlength=b) for c in columns], axis=1)
+    return np.stack([_sums(rep, c, b) for c in columns], axis=1)
+
+
+def _sums(keys: IntArray, weights: FloatArray, n: int) -> FloatArray:
+    """``np.bincount(keys, weights, minlength=n)``, as floats even with no keys at all (where
+    numpy gives integer zeros)."""
+    return np.asarray(np.bincount(keys, weights, minlength=n), np.float64)
 
 
 def _busy(people: FloatArray, rep: IntArray, bounds: IntArray, b: int) -> FloatArray:
@@ -1411,9 +1416,7 @@ def _busy(people: FloatArray, rep: IntArray, bounds: IntArray, b: int) -> FloatA
     or with any -0.0, replication by replication."""
     n_pools = people.shape[1]
     if n_pools >= 2 and not np.signbit(people).any():
-        return np.stack(
-            [np.bincount(rep, people[:, p], minlength=b) for p in range(n_pools)], axis=1
-        )
+        return np.stack([_sums(rep, people[:, p], b) for p in range(n_pools)], axis=1)
     busy = np.empty((b, n_pools))
     for r in range(b):
         busy[r] = people[int(bounds[r]) : int(bounds[r + 1])].sum(axis=0)

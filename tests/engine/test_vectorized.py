@@ -311,13 +311,15 @@ def test_an_exit_to_a_stage_skipped_to_the_end_is_won_unturned_by_the_season() -
 
 
 def test_every_deal_decided_at_time_zero_gives_float_decision_times() -> None:
-    """A replication whose only deal is stale past its hazards' last age, lost at time 0: both
-    engines give decision_t as floats (SimPy's clock starts at the integer 0)."""
+    """A replication whose only deal is stale past its hazards' last age, lost at time 0, with
+    no visits at all: both engines give decision_t (SimPy's clock starts at the integer 0) and
+    the pools' busy days (costly pools: numpy's sum of no rows) as floats."""
     data: dict[str, Any] = {
         "name": "stale at the start",
         "start": "2027-01-04",
         "horizon": "2027-03-31",
         "calendar": {"continuous": True},
+        "resources": {p: {"capacity": 1000, "cost_per_day": 100} for p in ("p0", "p1")},
         "stages": [
             {
                 "id": "s0",
@@ -334,4 +336,4 @@ def test_every_deal_decided_at_time_zero_gives_float_decision_times() -> None:
     for fast, seq in zip(run_block(model, seqs), seqs, strict=True):
         assert fast is not None
         _same_records(fast, run_replication(model, seq))
-        assert fast.decision_t.dtype == np.float64
+        assert fast.decision_t.dtype == fast.pool_busy.dtype == np.float64
