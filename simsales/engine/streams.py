@@ -21,6 +21,7 @@ which stream, key and slot every draw of a replication comes from.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from enum import IntEnum
 
 import numpy as np
@@ -33,6 +34,7 @@ __all__ = [
     "Purpose",
     "Streams",
     "replication_seeds",
+    "seed_words",
     "stable_hash",
 ]
 
@@ -68,6 +70,27 @@ def replication_seeds(seed: int, start: int, stop: int) -> list[np.random.SeedSe
     """Children ``start..stop-1`` of ``SeedSequence(seed)``: the same whoever asks for them."""
     root = np.random.SeedSequence(seed)
     return [np.random.SeedSequence(root.entropy, spawn_key=(i,)) for i in range(start, stop)]
+
+
+_INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED  # SeedSequence's output hash (numpy's constants)
+
+
+def seed_words(seqs: Sequence[np.random.SeedSequence]) -> npt.NDArray[np.uint64]:
+    """Row i: ``seqs[i].generate_state(4, np.uint64)``, for all of them in one pass over their
+    pools (numpy's hash of the pool, cycled over eight 32-bit words; the same words)."""
+    if not seqs:
+        return np.empty((0, 4), np.uint64)
+    if len({seq.pool_size for seq in seqs}) > 1:  # pools of several sizes: one by one
+        return np.array([seq.generate_state(4, np.uint64) for seq in seqs], np.uint64)
+    pools = np.array([seq.pool for seq in seqs], np.uint64).reshape(len(seqs), -1)
+    out = np.empty((len(seqs), 8), np.uint64)
+    hash_const = _INIT_B
+    for i in range(8):
+        word = pools[:, i % pools.shape[1]] ^ np.uint64(hash_const)
+        hash_const = (hash_const * _MULT_B) & 0xFFFFFFFF
+        word = (word * np.uint64(hash_const)) & _M32
+        out[:, i] = word ^ (word >> np.uint64(16))
+    return out[:, 0::2] | (out[:, 1::2] << np.uint64(32))  # little-endian pairs
 
 
 _M64 = (1 << 64) - 1

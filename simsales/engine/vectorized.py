@@ -79,6 +79,7 @@ from simsales.engine.streams import (
     _mul128,
     _pcg64_doubles_many,
     _splitmix,
+    seed_words,
     stable_hash,
 )
 from simsales.errors import SimsalesError
@@ -341,8 +342,8 @@ class _Block:
 
     def __init__(self, model: Model, seqs: Sequence[np.random.SeedSequence]) -> None:
         self.m = m = model
-        self.b = b = len(seqs)
-        self.words = np.array([seq.generate_state(4, np.uint64) for seq in seqs]).reshape(b, 4)
+        self.b = len(seqs)
+        self.words = seed_words(seqs)
         self.until = m.horizon_t + TIME_EPS  # SimPy's run(until=...): events before it happen
         self._multipliers()
         self._deals()
