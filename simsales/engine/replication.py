@@ -837,7 +837,7 @@ class _Run:
             deal_live=np.arange(self.n) < len(m.deal_ids),
             arrival_t=np.array(self.arrival),
             outcome=np.array([x.outcome for x in deals], np.int8),
-            decision_t=np.array([x.decision for x in deals]),
+            decision_t=np.array([x.decision for x in deals], np.float64),  # env.now may be int 0
             value=value,
             cost=cost,
             stage=np.array([x.reached for x in deals], np.int16),

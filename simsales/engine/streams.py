@@ -21,6 +21,7 @@ which stream, key and slot every draw of a replication comes from.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from enum import IntEnum
 
 import numpy as np
@@ -33,6 +34,7 @@ __all__ = [
     "Purpose",
     "Streams",
     "replication_seeds",
+    "seed_words",
     "stable_hash",
 ]
 
@@ -68,6 +70,27 @@ def replication_seeds(seed: int, start: int, stop: int) -> list[np.random.SeedSe
     """Children ``start..stop-1`` of ``SeedSequence(seed)``: the same whoever asks for them."""
     root = np.random.SeedSequence(seed)
     return [np.random.SeedSequence(root.entropy, spawn_key=(i,)) for i in range(start, stop)]
+
+
+_INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED  # SeedSequence's output hash (numpy's constants)
+
+
+def seed_words(seqs: Sequence[np.random.SeedSequence]) -> npt.NDArray[np.uint64]:
+    """Row i: ``seqs[i].generate_state(4, np.uint64)``, for all of them in one pass over their
+    pools (numpy's hash of the pool, cycled over eight 32-bit words; the same words)."""
+    if not seqs:
+        return np.empty((0, 4), np.uint64)
+    if len({seq.pool_size for seq in seqs}) > 1:  # pools of several sizes: one by one
+        return np.array([seq.generate_state(4, np.uint64) for seq in seqs], np.uint64)
+    pools = np.array([seq.pool for seq in seqs], np.uint64).reshape(len(seqs), -1)
+    out = np.empty((len(seqs), 8), np.uint64)
+    hash_const = _INIT_B
+    for i in range(8):
+        word = pools[:, i % pools.shape[1]] ^ np.uint64(hash_const)
+        hash_const = (hash_const * _MULT_B) & 0xFFFFFFFF
+        word = (word * np.uint64(hash_const)) & _M32
+        out[:, i] = word ^ (word >> np.uint64(16))
+    return out[:, 0::2] | (out[:, 1::2] << np.uint64(32))  # little-endian pairs
 
 
 _M64 = (1 << 64) - 1
@@ -115,11 +138,22 @@ def _mul128(
     yl: npt.NDArray[np.uint64],
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
     """(high, low) 64-bit words of x * y mod 2**128, over broadcasting uint64 arrays."""
+    # the high word of xl * yl from 32-bit halves (Hacker's Delight's mulhi: no sum overflows),
+    # built in place: each pass over the arrays costs more than the arithmetic
     x0, x1, y0, y1 = xl & _M32, xl >> np.uint64(32), yl & _M32, yl >> np.uint64(32)
-    p01, p10 = x0 * y1, x1 * y0
-    mid = ((x0 * y0) >> np.uint64(32)) + (p01 & _M32) + (p10 & _M32)
-    high = x1 * y1 + (p01 >> np.uint64(32)) + (p10 >> np.uint64(32)) + (mid >> np.uint64(32))
-    return high + xl * yh + xh * yl, xl * yl
+    t = x0 * y0
+    t >>= np.uint64(32)
+    t += x1 * y0
+    w = t & _M32
+    w += x0 * y1
+    w >>= np.uint64(32)
+    t >>= np.uint64(32)
+    high = x1 * y1
+    high += t
+    high += w
+    high += xl * yh
+    high += xh * yl
+    return high, xl * yl
 
 
 def _words(x: list[int]) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:

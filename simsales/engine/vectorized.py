@@ -79,6 +79,7 @@ from simsales.engine.streams import (
     _mul128,
     _pcg64_doubles_many,
     _splitmix,
+    seed_words,
     stable_hash,
 )
 from simsales.errors import SimsalesError
@@ -296,11 +297,15 @@ _A1_LO = np.array((_PCG_MULT + 1) & ((1 << 64) - 1), np.uint64)
 
 
 def _double(hi: U64, lo: U64) -> FloatArray:
-    """PCG64's XSL-RR output of a state, as numpy's 53-bit double."""
+    """PCG64's XSL-RR output of a state, as numpy's 53-bit double (built in place)."""
     x: U64 = np.bitwise_xor(hi, lo)
     rot: U64 = hi >> np.uint64(58)
-    turned: U64 = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
-    out: FloatArray = (turned >> np.uint64(11)).astype(np.float64) * _TO_DOUBLE
+    turned: U64 = x >> rot
+    x <<= (np.uint64(64) - rot) & np.uint64(63)
+    turned |= x
+    turned >>= np.uint64(11)
+    out: FloatArray = turned.astype(np.float64)
+    out *= _TO_DOUBLE
     return out
 
 
@@ -337,8 +342,8 @@ class _Block:
 
     def __init__(self, model: Model, seqs: Sequence[np.random.SeedSequence]) -> None:
         self.m = m = model
-        self.b = b = len(seqs)
-        self.words = np.array([seq.generate_state(4, np.uint64) for seq in seqs]).reshape(b, 4)
+        self.b = len(seqs)
+        self.words = seed_words(seqs)
         self.until = m.horizon_t + TIME_EPS  # SimPy's run(until=...): events before it happen
         self._multipliers()
         self._deals()
@@ -448,6 +453,7 @@ class _Block:
         m, s = self.m, self.m.n_stages
         n_types = len(m.types)
         self.scale = self.mult["duration"][self.rep, self.type]
+        self.unscaled = bool((self.scale == 1.0).all())  # x * 1.0 is x: no multiplying
         self.on = np.array([plan.on for plan in m.types], bool).reshape(n_types, s)
         nxt = np.full((n_types, s + 1), s, np.int64)  # first stage >= s a type goes through
         for st in range(s - 1, -1, -1):
@@ -578,14 +584,13 @@ class _Block:
         self.reached = self.stage0.copy()
         self.declined = np.zeros(self.b, bool)
         self.events = _Events()
-        visits = np.zeros(n * s, np.int64)  # (deal, stage) flat: visits so far
         # a stage is entered again only by rework or by an exit to it or to one before it
         stage_of = np.arange(s)[None, :, None]
         back = (self.exit_to >= 0) & (self.exit_to <= stage_of) & self.has_exits[:, :, None]
         revisits = bool((self.rework_to >= 0).any() or back.any())
+        visits = np.zeros(n * s if revisits else 0, np.int64)  # (deal, stage) flat: so far
         given_any = not np.isnan(self.first_dur).all()  # live deals' conditioned first visits
         first_any = not np.isnan(self.first_ratio).all()
-        at = self.stage0.copy()  # the stage each deal enters next (before the type's skips)
         stale = np.flatnonzero(~np.isnan(self.stale_after))
         lost_at = np.where(self.stale_after[stale] > 0, 0.0 + self.stale_after[stale], 0.0)
         late = lost_at >= until
@@ -594,101 +599,180 @@ class _Block:
         g = np.flatnonzero(np.isnan(self.stale_after) & (self.arrival < until))
         t = self.arrival[g]
         now = self._starts(g)  # the event each deal's process runs in
-        rec: list[tuple[npt.NDArray[Any], ...]] = []  # deal, stage, visit, start, end, kind, events
+        # carried with the deals still going: type, and the stage each enters next (before
+        # the type's skips)
+        ty, at = self.type[g], self.stage0[g]
+        rec: list[tuple[Any, ...]] = []  # deal, replication, stage, visit, start, end, kind
+        links: list[tuple[IntArray, IntArray]] = []  # the events each visit began and ended in
         # each deal's stream state at its last draw, and that draw's slot (none yet: -1)
         zero = np.zeros(len(g), np.uint64)
         chain: tuple[U64, U64, IntArray] = (zero, zero, np.full(len(g), -1, np.int64))
+        on_flat, reads_u1 = self.next_on.ravel(), self.reads_u1.ravel()
+        # (type, stage) cells a visit leaves by its chance to advance alone (no exits, rework)
+        plain = ~self.has_exits.ravel() & (self.rework_to.ravel() < 0)
         step = 0
         while len(g):
             if step > _MAX_STEPS:
                 self.declined[np.unique(self.rep[g])] = True
                 break
-            ty = self.type[g]
-            st = self.next_on[ty, at[g]]
+            st = on_flat[ty * (s + 1) + at]
             done = st >= s  # every remaining stage skipped: won on entry
             if done.any():
                 self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
-                g, t, ty, st, now = g[~done], t[~done], ty[~done], st[~done], now[~done]
-                chain = (chain[0][~done], chain[1][~done], chain[2][~done])
+                rest = np.flatnonzero(~done)
+                g, t, now, ty, st = g[rest], t[rest], now[rest], ty[rest], st[rest]
+                chain = (chain[0][rest], chain[1][rest], chain[2][rest])
+                if not len(g):
+                    break
             self.reached[g] = st
+            cell = ty * s + st
+            # every visit of one (type, stage), as when deals move in step: scalar look-ups
+            one = int(cell[0]) if cell.min() == cell.max() else -1
+            v: IntArray | int = 0  # every visit a deal's first of its stage
             if revisits:
                 at_cell = g * s + st
                 v = visits[at_cell]
                 visits[at_cell] += 1
-            else:  # every visit a deal's first of its stage
-                v = np.zeros(len(g), np.int64)
-            base = SLOT_VISITS + 3 * (v * s + st)
-            u1_read = self.reads_u1.ravel()[ty * s + st]
-            u0, u1, u2, last = self._visit_draws(g, base, chain, u1_read)
-            dur, k = self._times(g, ty, st, u0, u1)
-            # a live deal's first visit, of the stage it is in: conditioned on the days spent
-            if given_any:
-                given = (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_dur[g])
-                dur[given], k[given] = self.first_dur[g[given]], self.first_exit[g[given]]
-            hz_ratio = self._hazards(g, ty, st, v, t, u0, u1, dur, k)
-            end = t + dur  # as SimPy schedules a timeout: now + delay
-            run_out = end >= until  # still in the stage at the horizon
-            first = (
-                (v == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_ratio[g])
-                if first_any
-                else np.zeros(len(g), bool)
+            # the visit's first slot (one for all when they share a stage and visit number)
+            base: IntArray | int = SLOT_VISITS + 3 * (v * s + st)
+            if not revisits and one >= 0:
+                base = SLOT_VISITS + 3 * (one % s)
+            u0, u1, u2, last = self._visit_draws(
+                g, base, chain, reads_u1[one] if one >= 0 else reads_u1[cell]
             )
-            c = self._season(g, ty, st, end)
-            kind, go = self._ways(g, ty, st, k, u1, u2, c, first, hz_ratio)
+            if one >= 0 and plain[one]:
+                t_i, s_i = divmod(one, s)
+                dur = self._scaled(g, self.m.types[t_i].duration[s_i].ppf(u0))
+                if given_any:  # a live deal's first visit of the stage it is in
+                    given = np.flatnonzero(
+                        (v == 0) & (s_i == self.stage0[g]) & ~np.isnan(self.first_dur[g])
+                    )
+                    dur[given] = self.first_dur[g[given]]
+                end = t + dur  # as SimPy schedules a timeout: now + delay
+                run_out = end >= until  # still in the stage at the horizon
+                kind, go = self._advance(g, ty, st, t_i, s_i, u2, end)
+            else:
+                v_all = np.broadcast_to(np.asarray(v, np.int64), g.shape)
+                dur, k = self._times(g, ty, st, u0, u1)
+                # a live deal's first visit, of the stage it is in: conditioned on the days spent
+                if given_any:
+                    given = (v_all == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_dur[g])
+                    dur[given], k[given] = self.first_dur[g[given]], self.first_exit[g[given]]
+                hz_ratio = self._hazards(g, ty, st, v_all, t, u0, u1, dur, k)
+                end = t + dur  # as SimPy schedules a timeout: now + delay
+                run_out = end >= until  # still in the stage at the horizon
+                first = (
+                    (v_all == 0) & (st == self.stage0[g]) & ~np.isnan(self.first_ratio[g])
+                    if first_any
+                    else np.zeros(len(g), bool)
+                )
+                c = self._season(g, ty, st, end)
+                kind, go = self._ways(g, ty, st, k, u1, u2, c, first, hz_ratio)
+            rep = self.rep[g]
+            ends = go < 0  # won or lost as the visit ends
             if run_out.any():
                 kind[run_out] = K_OPEN
-                then = np.full(len(g), -1)
-                then[~run_out] = self.events.add(
-                    self.rep[g[~run_out]], end[~run_out], now[~run_out]
-                )
-                rec.append((g, st, v, t, np.where(run_out, np.nan, end), kind, now, then))
+                going = np.flatnonzero(~run_out)
+                then = np.full(len(g), -1, np.int64)
+                then[going] = self.events.add(rep[going], end[going], now[going])
+                rec.append((g, rep, st, v, t, np.where(run_out, np.nan, end), kind))
+                ends &= ~run_out
+                keep = np.flatnonzero(~(run_out | (go < 0)))
             else:
-                then = self.events.add(self.rep[g], end, now)
-                rec.append((g, st, v, t, end, kind, now, then))
-            won, lost = ~run_out & (go == TO_WON), ~run_out & (go == TO_LOST)
-            self.outcome[g[won]], self.outcome[g[lost]] = WON, LOST
-            self.decision[g[won | lost]] = end[won | lost]
-            keep = ~(run_out | (go < 0))
-            g, t, now = g[keep], end[keep], then[keep]
-            chain = (last[0][keep], last[1][keep], base[keep] + 2)
-            at[g] = go[keep]
+                then = self.events.add(rep, end, now)
+                rec.append((g, rep, st, v, t, end, kind))
+                keep = np.flatnonzero(~ends)
+            links.append((now, then))
+            closed = np.flatnonzero(ends)
+            if len(closed):
+                self.outcome[g[closed]] = np.where(go[closed] == TO_WON, WON, LOST)
+                self.decision[g[closed]] = end[closed]
+            g, t, now, ty, at = g[keep], end[keep], then[keep], ty[keep], go[keep]
+            slot = base[keep] + 2 if isinstance(base, np.ndarray) else np.full(len(keep), base + 2)
+            chain = (last[0][keep], last[1][keep], slot)
             step += 1
-        ints = (0, 1, 2, 5, 6, 7)
-        cols = [
-            np.concatenate([r[i] for r in rec])
-            if rec
-            else np.zeros(0, np.int64 if i in ints else float)
-            for i in range(8)
-        ]
-        self.v_deal, self.v_stage, self.v_number = (
-            c.astype(np.int64, copy=False) for c in cols[:3]
+
+        def column(i: int, dtype: Any) -> npt.NDArray[Any]:
+            if not rec:
+                return np.zeros(0, dtype)
+            return np.concatenate([np.broadcast_to(r[i], r[0].shape) for r in rec]).astype(
+                dtype, copy=False
+            )
+
+        self.v_deal, self.v_rep, self.v_stage, self.v_number = (
+            column(i, np.int64) for i in range(4)
         )
-        self.v_start, self.v_exit = cols[3], cols[4]
-        self.v_kind, self.v_began, self.v_ended = (c.astype(np.int64, copy=False) for c in cols[5:])
+        self.v_start, self.v_exit = column(4, np.float64), column(5, np.float64)
+        self.v_kind = column(6, np.int64)
+        self._links = links
+
+    @functools.cached_property
+    def v_began(self) -> IntArray:
+        """The event each visit began in (its deal's process ran in it)."""
+        return np.concatenate([x[0] for x in self._links]) if self._links else np.zeros(0, np.int64)
+
+    @functools.cached_property
+    def v_ended(self) -> IntArray:
+        """The event each visit ended in (-1: still in its stage at the horizon)."""
+        return np.concatenate([x[1] for x in self._links]) if self._links else np.zeros(0, np.int64)
+
+    def _scaled(self, g: IntArray, days: FloatArray) -> FloatArray:
+        """Each deal's time in a stage times its duration multiplier (none: the same floats)."""
+        return days if self.unscaled else self.scale[g] * days
+
+    def _advance(
+        self,
+        g: IntArray,
+        ty: IntArray,
+        st: IntArray,
+        t_i: int,
+        s_i: int,
+        u2: FloatArray,
+        end: FloatArray,
+    ) -> tuple[IntArray, IntArray]:
+        """:meth:`_ways` of visits all of one (type, stage) without exits or rework: advanced
+        by the chance to advance, or lost (won, from the last stage)."""
+        s = self.m.n_stages
+        nxt = int(self.next_on[t_i, s_i + 1])
+        if len(self.odds) == 1:
+            advance: Any = self.advance[0, t_i, s_i]
+        else:
+            advance = self.advance[self.group[self.rep[g]], t_i, s_i]
+        if nxt >= s and (self.seasons or self.month_bounds is not None):
+            advance = advance * self._season(g, ty, st, end)  # the last stage's carries it
+        lost = u2 >= advance
+        if nxt >= s:
+            return np.where(lost, K_LOST, K_WON), np.where(lost, TO_LOST, TO_WON)
+        return np.where(lost, K_LOST, K_ADVANCE), np.where(lost, TO_LOST, nxt)
 
     def _visit_draws(
-        self, g: IntArray, base: IntArray, chain: tuple[U64, U64, IntArray], reads_u1: BoolArray
+        self,
+        g: IntArray,
+        base: IntArray | int,
+        chain: tuple[U64, U64, IntArray],
+        reads_u1: BoolArray | np.bool_,
     ) -> tuple[FloatArray, FloatArray, FloatArray, tuple[U64, U64]]:
         """Uniforms ``base .. base + 2`` of each deal's stage stream (as ``slots(g, base, 3)``)
         and the state of the last one. A deal whose last draw was at ``base - 1`` (a visit
         followed by the next stage's) steps on from it instead of jumping from its seed; the
         middle draw, read only by exits and rework, is skipped when no visit here reads it
         (the third is two steps on: ``a**2 state + (1 + a) inc``). u1 is then NaN."""
-        sh, sl, ih, il = (x[g] for x in self.states)
+        ih, il = self.states[2][g], self.states[3][g]
         chained = chain[2] == base - 1
         if chained.all():  # the LCG's step from the previous draw
             m_hi, m_lo = _mul128(chain[0], chain[1], _A_HI, _A_LO)
             lo = m_lo + il
             hi = m_hi + ih + (lo < m_lo).astype(np.uint64)
         else:  # jumped to from the seed state, as _draw does
-            hi, lo = _jump((sh, sl, ih, il), base)
+            seed = (self.states[0][g], self.states[1][g], ih, il)
+            hi, lo = _jump(seed, np.broadcast_to(np.asarray(base, np.int64), g.shape))
             if chained.any():
                 m_hi, m_lo = _mul128(chain[0][chained], chain[1][chained], _A_HI, _A_LO)
                 c_lo = m_lo + il[chained]
                 hi[chained] = m_hi + ih[chained] + (c_lo < m_lo).astype(np.uint64)
                 lo[chained] = c_lo
         u0 = _double(hi, lo)
-        if reads_u1.any():
+        if np.any(reads_u1):
             m_hi, m_lo = _mul128(hi, lo, _A_HI, _A_LO)
             lo = m_lo + il
             hi = m_hi + ih + (lo < m_lo).astype(np.uint64)
@@ -875,8 +959,9 @@ class _Block:
             go[ex] = np.where(
                 target < 0, target, np.where(~fwd, target, np.where(ahead >= s, TO_WON, ahead))
             )
-            # the factor turns exits to won or lost as _converted does in the engine
-            f, gx, u = c[ex], go[ex], u2[ex]
+            # the factor turns exits to won or lost as _converted does in the engine: on the
+            # exit's own target (one to a stage the type skips to the end is won, unturned)
+            f, gx, u = c[ex], target, u2[ex]
             ratio = np.where(
                 first[ex], self.first_ratio[g[ex]], self.ratio[grp[ex], ty[ex], st[ex]]
             )
@@ -934,7 +1019,6 @@ class _Block:
         m = self.m
         self.cap_log: list[list[tuple[float, int, int]]] = []
         self.risk_log: list[list[tuple[int, int, float, float]]] = []
-        times = self.times
         still = [(0.0, p, int(c)) for p, c in enumerate(m.capacity)]  # no change all along
         for mine in self.changes:
             if not mine:  # shared by the replications without changes (only read from here)
@@ -948,7 +1032,7 @@ class _Block:
             for event, pool, cap, change, risk, days in sorted(
                 mine, key=lambda e: self.order[e[0]]
             ):
-                at = float(times[event])
+                at = float(self.times[event])
                 if risk is not None:
                     risks.append((risk.index, -1, at, days))
                 if cap is not None:
@@ -1027,34 +1111,33 @@ class _Block:
         """Each replication's records (None where declined); with ``joined`` and none
         declined, the whole block's as one :class:`BlockRecords` (the same arrays, unsplit)."""
         m, horizon = self.m, self.m.horizon_t
-        done = self.v_ended >= 0
+        done = ~np.isnan(self.v_exit)
         # finished visits as they end, then those in service at the horizon as they started
-        event = np.where(done, self.v_ended, self.v_began)
-        part = self.rep[self.v_deal] * 2 + ~done  # (replication, in service at the horizon)
-        # sorted by (part, rank): by part x span + time where those sums are distinct (ranks
-        # follow times within a replication; span above twice every time), else by the ranks
-        t_event = self.times[event]
-        joint = _joint(part, t_event)
+        part = self.v_rep * 2 + ~done  # (replication, in service at the horizon)
+        # sorted by (part, time of that event): by part x span + time where those sums are
+        # distinct (ranks follow times within a replication; span above twice every time),
+        # else by the events' ranks
+        joint = _joint(part, np.where(done, self.v_exit, self.v_start))
         # stable: the same permutation where sums are distinct (ties are re-sorted below), and
         # faster on the runs of rows each step of trajectories() appends in replication order
         order = np.argsort(joint, kind="stable")
         ranked = joint[order]
         if (ranked[1:] == ranked[:-1]).any():  # an instant shared: ranks decide
+            event = np.where(done, self.v_ended, self.v_began)
             order = np.argsort(part * self.events.n + self.order[event])  # ranks are unique
         deal, stage = self.v_deal[order], self.v_stage[order]
         start, exit_t, kind = self.v_start[order], self.v_exit[order], self.v_kind[order]
-        number = self.v_number[order]
-        bounds = np.searchsorted(self.rep[deal], np.arange(self.b + 1))
+        number, visit_rep = self.v_number[order], self.v_rep[order]
+        bounds = np.searchsorted(visit_rep, np.arange(self.b + 1))
         types = np.stack([t.held for t in m.types])
         stage_costs = np.stack([t.stage_cost for t in m.types])
         deal_type = self.type[deal]
         cell = deal_type * m.n_stages + stage  # (type, stage), flat
         held_flat = types.reshape(types.shape[0] * types.shape[1], -1)
-        held_days = np.nan_to_num(exit_t, nan=horizon) - start
+        held_days = np.where(np.isnan(exit_t), horizon, exit_t) - start
         n_pools = len(m.pool_ids)
         # costs as _Run._records adds them, deal by deal in visit order (a matrix product per
         # replication, on the same rows as the engine's); busy days likewise
-        visit_rep = self.rep[deal]
         costly = bool(m.cost_per_day.any())
         if n_pools >= 2 and not costly:  # each pool's column alone: the same products and sums
             busy = _busy_by_pool(held_days, held_flat, cell, visit_rep, bounds, self.b)
@@ -1075,7 +1158,7 @@ class _Block:
             if stage_cost.any():
                 np.add.at(cost, deal, stage_cost)
         type16, stage16 = self.type.astype(np.int16), self.reached.astype(np.int16)
-        v_deal = (deal - self.offset[self.rep[deal]]).astype(np.int32)
+        v_deal = (deal - self.offset[visit_rep]).astype(np.int32)
         v_stage, v_number, v_kind = (
             stage.astype(np.int16),
             number.astype(np.int32),
@@ -1085,9 +1168,9 @@ class _Block:
         # requests per replication and pool: visits per (replication, type, stage) times the
         # pools each cell asks (integers: exact)
         cells = self.asks.shape[0] * self.asks.shape[1]
-        per_cell = np.bincount(
-            self.rep[deal] * cells + deal_type * m.n_stages + stage, minlength=self.b * cells
-        ).reshape(self.b, cells)
+        per_cell = np.bincount(visit_rep * cells + cell, minlength=self.b * cells).reshape(
+            self.b, cells
+        )
         per_rep_requests = per_cell @ self.asks.reshape(cells, n_pools).astype(np.int64)
         logs: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # arrays shared by equal logs
         mine: list[tuple[Any, ...]] = []
@@ -1305,10 +1388,25 @@ def _busy_by_pool(
     """:func:`_busy` of ``days[:, None] * held[cell]`` (two pools or more) one pool's column at
     a time, without the rows x pools array: each column's products and its sums are the same
     floats (a column summed row after row, as :func:`_busy` does)."""
-    columns = [days * held[:, p][cell] for p in range(held.shape[1])]
+    n_pools = held.shape[1]
+    if (np.count_nonzero(held, axis=1) <= 1).all():  # each stage holds one pool at most
+        # one bincount over (replication, pool): a visit holding none of a pool adds +0.0 to
+        # its column, which changes no sum of non-negative terms (checked below)
+        pool = held.argmax(axis=1)
+        people = days * held[np.arange(len(held)), pool][cell]
+        if not np.signbit(people).any():
+            keys = rep * n_pools + pool[cell]
+            return _sums(keys, people, b * n_pools).reshape(b, n_pools)
+    columns = [days * held[:, p][cell] for p in range(n_pools)]
     if any(np.signbit(c).any() for c in columns):
         return _busy(np.stack(columns, axis=1), rep, bounds, b)
-    return np.stack([np.bincount(rep, c, minlength=b) for c in columns], axis=1)
+    return np.stack([_sums(rep, c, b) for c in columns], axis=1)
+
+
+def _sums(keys: IntArray, weights: FloatArray, n: int) -> FloatArray:
+    """``np.bincount(keys, weights, minlength=n)``, as floats even with no keys at all (where
+    numpy gives integer zeros)."""
+    return np.asarray(np.bincount(keys, weights, minlength=n), np.float64)
 
 
 def _busy(people: FloatArray, rep: IntArray, bounds: IntArray, b: int) -> FloatArray:
@@ -1319,9 +1417,7 @@ def _busy(people: FloatArray, rep: IntArray, bounds: IntArray, b: int) -> FloatA
     or with any -0.0, replication by replication."""
     n_pools = people.shape[1]
     if n_pools >= 2 and not np.signbit(people).any():
-        return np.stack(
-            [np.bincount(rep, people[:, p], minlength=b) for p in range(n_pools)], axis=1
-        )
+        return np.stack([_sums(rep, people[:, p], b) for p in range(n_pools)], axis=1)
     busy = np.empty((b, n_pools))
     for r in range(b):
         busy[r] = people[int(bounds[r]) : int(bounds[r + 1])].sum(axis=0)

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from pandas.api.internals import create_dataframe_from_blocks
 
 from simsales.engine.model import SCOPE_DEAL, Model
 from simsales.engine.replication import EXIT_KINDS, LOST, OPEN, WON, RepRecords
@@ -304,28 +305,44 @@ class ForecastBuilder:
 
         pandas keeps same-dtype columns in one 2D block; building it first (column-major, so
         each column is contiguous) and filling it in place avoids a second copy of the table.
+        The frame is assembled from its blocks as they are (each other column a block of its
+        own, as inserting them one by one makes it), without pandas copying or re-indexing.
         """
         schema = TABLES[table]
-        columns: dict[str, Any] = {}
+        blocks: list[tuple[Any, np.ndarray]] = []
         floats: list[str] = []
-        for f in schema:
+        at: list[int] = []
+        names: list[str] = []  # of the frame's columns as assembled
+        strings: list[tuple[int, str, np.ndarray]] = []  # inserted after: pandas infers str
+        rows = 0
+        for position, f in enumerate(schema):
             if f.name in computed:
-                columns[f.name] = computed[f.name]
+                values = computed[f.name]
             elif pa.types.is_float64(f.type):
-                columns[f.name] = None
                 floats.append(f.name)
+                at.append(len(names))
+                names.append(f.name)
+                continue
             else:
-                columns[f.name] = self._take(table, f.name).astype(
-                    f.type.to_pandas_dtype(), copy=False
-                )
-        block = np.empty((len(columns["replication"]), len(floats)), order="F")
+                values = self._take(table, f.name).astype(f.type.to_pandas_dtype(), copy=False)
+            rows = len(values)  # every column's (the replication column's first)
+            if isinstance(values, np.ndarray) and values.dtype == object:
+                strings.append((position, f.name, values))
+                continue
+            if isinstance(values, np.ndarray):
+                values = values.reshape(1, -1)  # a block's shape: (columns, rows)
+            blocks.append((values, np.array([len(names)])))
+            names.append(f.name)
+        block = np.empty((rows, len(floats)), order="F")
         for j, name in enumerate(floats):
             self._take(table, name, out=block[:, j])
-        frame = pd.DataFrame(block, columns=floats, copy=False)
-        for position, (name, values) in enumerate(columns.items()):
-            if values is not None:  # inserted in final order, so every column lands in place
-                # labels come from the schema, unique: no search of the columns for each
-                frame.insert(position, name, values, allow_duplicates=True)
+        if floats:
+            blocks.insert(0, (block.T, np.array(at)))
+        frame = create_dataframe_from_blocks(
+            blocks, index=pd.RangeIndex(rows), columns=pd.Index(names)
+        )
+        for position, name, values in strings:  # in schema order: each lands in place
+            frame.insert(position, name, values, allow_duplicates=True)
         return frame
 
     def _inputs(
@@ -335,15 +352,16 @@ class ForecastBuilder:
         m, first, n_reps = self.model, self.first, self.count
         out: dict[str, Any] = {"replication": np.arange(n_reps, dtype=np.int32) + first}
         n_stages = len(m.stage_ids)
-        # mean first-visit duration per replication and stage, in numpy (no table copies)
-        first_visit = visits["visit"].to_numpy() == 0
-        cell = (visits["replication"].to_numpy()[first_visit] - first) * n_stages
-        cell = cell + visits["stage"].cat.codes.to_numpy()[first_visit]
-        span = (visits["exit_t"].to_numpy() - visits["start_t"].to_numpy())[first_visit]
-        done = ~np.isnan(span)
+        # mean first-visit duration per replication and stage, in numpy (no table copies):
+        # the finished first visits, in table order
+        exit_t = visits["exit_t"].to_numpy()
+        rows = np.flatnonzero((visits["visit"].to_numpy() == 0) & ~np.isnan(exit_t))
+        cell = (visits["replication"].to_numpy()[rows] - first) * n_stages
+        cell += visits["stage"].cat.codes.to_numpy()[rows]
+        span = exit_t[rows] - visits["start_t"].to_numpy()[rows]
         size = n_reps * n_stages
-        total = np.bincount(cell[done], weights=span[done], minlength=size).reshape(n_reps, -1)
-        count = np.bincount(cell[done], minlength=size).reshape(n_reps, -1)
+        total = np.bincount(cell, weights=span, minlength=size).reshape(n_reps, -1)
+        count = np.bincount(cell, minlength=size).reshape(n_reps, -1)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = total / count
         for code, stage in enumerate(m.stage_ids):

@@ -31,6 +31,7 @@ from simsales.engine.runner import (
     FAST_DEALS,
     SERIAL_CHUNK,
     ReplicationPool,
+    keep_heap,
     progress_bar,
     worker_count,
 )
@@ -106,6 +107,7 @@ def simulate_scenario(
     if n < 1:
         raise SimsalesError(f"replications must be at least 1, got {n}")
     workers = worker_count(options)
+    keep_heap()  # numpy's large temporaries reused, not faulted in again (engine/runner.py)
     engine = current_engine() if options.engine is None else options.engine
     target = settings.precision if precision == "scenario" else precision
     model = compile_model(scenario)

@@ -8,7 +8,13 @@ from typing import Any
 import numpy as np
 
 import simsales
-from simsales.engine.streams import Purpose, Streams, replication_seeds, stable_hash
+from simsales.engine.streams import (
+    Purpose,
+    Streams,
+    replication_seeds,
+    seed_words,
+    stable_hash,
+)
 
 
 def _base() -> dict[str, Any]:
@@ -113,3 +119,17 @@ def test_poisson_counts_are_scipys() -> None:
     edge_q, edge_mu = np.array([0.0, 0.3]), np.array([2.0, 0.0])  # outside: scipy's own path
     expected = stats.poisson.ppf(edge_q, edge_mu).astype(np.int64)
     np.testing.assert_array_equal(_poisson_ppf(edge_q, edge_mu), expected)
+
+
+def test_seed_words_are_each_seeds_generated_state() -> None:
+    """The words of many SeedSequences at once, as each one's generate_state(4, uint64) gives
+    them: entropy small and large, spawned and not, other pool sizes."""
+    seqs = [
+        np.random.SeedSequence(seed, spawn_key=key)
+        for seed in (0, 1, 7, 2**70 + 3, 20260101)
+        for key in ((), (0,), (5,), (299,), (2**40, 3))
+    ] + [np.random.SeedSequence(3, pool_size=8), np.random.SeedSequence(None)]
+    assert seed_words([]).shape == (0, 4)
+    for group in (seqs, seqs[:-2], seqs[-2:-1]):
+        want = np.array([seq.generate_state(4, np.uint64) for seq in group])
+        assert np.array_equal(seed_words(group), want)

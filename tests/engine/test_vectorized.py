@@ -275,3 +275,65 @@ def test_won_season_is_computed_exactly_on_the_fast_path() -> None:
     with_season = simsales.simulate(seasonal, 6, seed=5, progress=False)
     # not vacuous: the factors do turn outcomes (same draws, other months' odds)
     assert not plain.deals["outcome"].equals(with_season.deals["outcome"])
+
+
+def test_an_exit_to_a_stage_skipped_to_the_end_is_won_unturned_by_the_season() -> None:
+    """An exit to a stage the deal's type skips, none after it: won, as the engine resolves it
+    after the season's factor (which turns only exits to won or lost themselves)."""
+    data: dict[str, Any] = {
+        "name": "exit to a skipped last stage",
+        "start": "2027-01-04",
+        "horizon": "2027-12-31",
+        "calendar": {"continuous": True},
+        "stages": [
+            {
+                "id": "s0",
+                "duration": {"fixed": 1},
+                "exits": [
+                    {"to": "s1", "p": 0.7, "after": {"uniform": [1, 40]}},
+                    {"to": "lost", "p": 0.3, "after": {"uniform": [1, 40]}},
+                ],
+                "won_season": {"month_of_year": [0.6, 1.4] * 6},
+            },
+            {"id": "s1", "duration": {"fixed": 1}, "advance": 1.0},
+        ],
+        "deal_types": {
+            "a": {"value": {"fixed": 1.0}},
+            "b": {"value": {"fixed": 1.0}, "skip": ["s1"]},
+        },
+        "pipeline": [
+            {"id": f"D{i}", "type": "ab"[i % 2], "stage": "s0", "days_in_stage": 0}
+            for i in range(40)
+        ],
+    }
+    auto, _ = _same_tables(simsales.load_dict(data), 8)
+    assert auto == {"vectorized": 8, "simpy": 0}
+
+
+def test_every_deal_decided_at_time_zero_gives_float_decision_times() -> None:
+    """A replication whose only deal is stale past its hazards' last age, lost at time 0, with
+    no visits at all: both engines give decision_t (SimPy's clock starts at the integer 0) and
+    the pools' busy days (costly pools: numpy's sum of no rows) as floats."""
+    data: dict[str, Any] = {
+        "name": "stale at the start",
+        "start": "2027-01-04",
+        "horizon": "2027-03-31",
+        "calendar": {"continuous": True},
+        "resources": {p: {"capacity": 1000, "cost_per_day": 100} for p in ("p0", "p1")},
+        "stages": [
+            {
+                "id": "s0",
+                "duration": {"fixed": 1},
+                "hazards": {"ages": [0, 10], "exits": [{"to": "won", "per_day": [[0.2]]}]},
+                "stale": "lost",
+            }
+        ],
+        "deal_types": {"a": {"value": {"fixed": 1.0}}},
+        "pipeline": [{"id": "D0", "type": "a", "stage": "s0", "days_in_stage": 12}],
+    }
+    model = compile_model(simsales.load_dict(data))
+    seqs = replication_seeds(1, 0, 2)
+    for fast, seq in zip(run_block(model, seqs), seqs, strict=True):
+        assert fast is not None
+        _same_records(fast, run_replication(model, seq))
+        assert fast.decision_t.dtype == fast.pool_busy.dtype == np.float64
