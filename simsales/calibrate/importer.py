@@ -63,8 +63,12 @@ other_pipeline           dropped    HubSpot: deals of other pipelines than the c
 closed_stages            info       Salesforce: won / lost stages read from IsWon / IsClosed;
                                     HubSpot: from the deals' closed flags (kept: a warning,
                                     where a probability of 1 or 0 alone decided)
+mixed_flags              kept       HubSpot: deals flagged otherwise than the rest of their
+                                    stage, read as the stage's
 sheets                   info       a workbook's sheets read and appended (dropped: a sheet of
-                                    deals lacking a field; kept: formulas with no saved result)
+                                    deals lacking the ids or a field; kept: one lacking fields
+                                    but with the ids, appended with them blank; formulas with
+                                    no saved result)
 closed_at_closedate      info       HubSpot: a close with no date entered, dated by closedate
 closed_without_date      dropped    HubSpot: a close with neither date: the deal left out
 pipelines                info       HubSpot: a pipelines.json stage's label, order or

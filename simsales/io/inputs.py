@@ -307,7 +307,7 @@ def _by_column(
 ) -> None:
     """A sheet's ``cells`` below its header (its body begins on sheet row ``body``) into
     ``into``: the table's column ``to(name)`` -> the table's rows from 0, the sheet's first
-    row of deals being row ``offset``."""  # fmt: skip
+    row of deals being row ``offset``."""
     for i, j in cells:
         column = to(header[j]) if i >= body and j < len(header) else None
         if column is not None:
@@ -333,10 +333,10 @@ def workbook_table(
     rows as :func:`sheet_table` gives them, the title rows above the header, and notes as
     (action, message, rows): which sheet was read, which were appended and at which lines
     (``info``; ``kept`` where fields are blank), and which sheets of deals were not, for lack
-    of columns (``dropped``); and
-    the cells whose numbers the workbook shows scaled (:func:`_shown_scale`: they hold whole
-    amounts, whatever unit the header shows them in) or were written with the currency of
-    their format, by column and row (a sheet of another layout differs cell by cell)."""
+    of columns (``dropped``); and the cells whose numbers the workbook shows scaled
+    (:func:`_shown_scale`: they hold whole amounts, whatever unit the header shows them in)
+    or were written with the currency of their format, by column and row (a sheet of another
+    layout differs cell by cell)."""
     book = _workbook(data, name)
     try:
         sheets = [w for w in book.worksheets if w.sheet_state == "visible"] or book.worksheets[:1]

@@ -242,7 +242,7 @@ def _closed_by_export(
                 and kind_of.get(label_key(str(label))) != commonest
             ):
                 verdict[str(label)] = commonest
-        if odd:  # HubSpot flags a deal by its stage: the stage was edited, or the export is
+        if odd:  # HubSpot flags a deal by its stage: that stage was edited since
             notes.append(Note("mixed_flags", (
                 f"deals flagged otherwise than the rest of their stage ({where}): "
                 + ", ".join(f"{n} in {label!r}" for label, n in sorted(odd.items()))
