@@ -369,7 +369,8 @@ def choose_hazards(
     age = _rates(e_all, d_all, rows, w, math.inf)[0]
     won_expected: dict[pd.Period, float] = {}
     if won >= 0:
-        # each cell's own rate (no prior, no recency weights): the null model of the win-odds
+        # each cell's own rate (no prior, no recency weights; the days at risk at the fit's
+        # load): the null model of the win-odds
         # dispersion test, rates constant per (month of the quarter, age band) over time
         with np.errstate(invalid="ignore"):
             cells = np.nan_to_num(_rates(e_all, d_all, rows, np.ones(len(mid)), 0.0))
