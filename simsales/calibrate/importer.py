@@ -61,8 +61,10 @@ deleted                  info       source rows left out by the source's own rul
                                     Salesforce IsDeleted values that are not true / false)
 other_pipeline           dropped    HubSpot: deals of other pipelines than the commonest
 closed_stages            info       Salesforce: won / lost stages read from IsWon / IsClosed;
-                                    HubSpot: from the deals' closed flags (kept: a warning,
-                                    where a probability of 1 or 0 alone decided)
+                                    HubSpot: from the deals' closed flags; PingCode: from the
+                                    states' types (kept: a warning, where the rows' probability
+                                    or forecast category decided, sources.closed)
+state_codes              info       Dynamics 365's statecode 0 / 1 / 2 read as open / won / lost
 mixed_flags              kept       HubSpot: deals flagged otherwise than the rest of their
                                     stage, read as the stage's
 sheets                   info       a workbook's sheets read and appended (dropped: a sheet of
@@ -124,6 +126,7 @@ from simsales.calibrate.history import (
 )
 from simsales.calibrate.mapping import label_key, label_key_plain, label_keys
 from simsales.calibrate.quality import MAX_EXAMPLES, DataError, DataReport
+from simsales.calibrate.sources.closed import CATEGORIES
 from simsales.calibrate.sources.parse import (
     THREE_DECIMALS,
     YEN_SIGN,
@@ -170,12 +173,6 @@ _CLOSING = ("lost", "won", "closed", "cancel", "dead", "reject", "declin", "aban
             "выигр", "gewonn", "verlor", "geschlossen", "gagn", "perdu", "ferm", "ganad",
             "ganho", "ganha", "perdid", "cerrad", "fechad")  # fmt: skip
 _ATTRS: tuple[str, ...] = ("product", "owner", "account", "segment", "team", "currency")
-_CATEGORIES = {
-    "pipeline": "pipeline", "bestcase": "best_case", "upside": "best_case",
-    "commit": "commit", "committed": "commit", "closed": "closed", "won": "closed",
-    "omitted": "omitted", "omit": "omitted", "lost": "omitted",
-    "forecast": "commit", "mostlikely": "best_case",  # Salesforce API values
-}  # fmt: skip
 
 
 def read_history(
@@ -535,7 +532,7 @@ def _probabilities(rows: _Rows) -> pd.Series:
 
 def _categories(rows: _Rows) -> pd.Series:
     raw = rows.col("forecast_category")
-    cat = _each(raw, lambda v: _CATEGORIES.get(label_key(v)))
+    cat = _each(raw, lambda v: CATEGORIES.get(label_key(v)))
     rows.keep(
         (raw != "") & cat.isna(),
         "bad_forecast_category",

@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from simsales.calibrate.choices import ALL_PRESETS, SOURCE_NAMES
-from simsales.calibrate.sources import generic, hubspot, pingcode, salesforce, worktile
+from simsales.calibrate.sources import closed, generic, hubspot, pingcode, salesforce, worktile
 from simsales.calibrate.sources.files import read_table
 from simsales.calibrate.sources.records import Records
 from simsales.errors import Problem, ScenarioError
@@ -51,7 +51,23 @@ def read_records(
     timezone: str | None = None,
     currency: str | None = None,
 ) -> Records:
-    """The source's records: ``preset`` names the source, else it is recognised."""
+    """The source's records: ``preset`` names the source, else it is recognised; closed stages
+    with names no label knows are then read from their rows' CRM fields
+    (:mod:`~simsales.calibrate.sources.closed`)."""
+    return closed.by_evidence(_read(path, mapping, preset, mapping_file, columns, encoding,
+                                    timezone, currency))  # fmt: skip
+
+
+def _read(
+    path: Path,
+    mapping: Any,
+    preset: str | None,
+    mapping_file: str | Path | None,
+    columns: dict[str, str] | None,
+    encoding: str | None,
+    timezone: str | None,
+    currency: str | None,
+) -> Records:
     if preset is not None and preset not in ALL_PRESETS:
         hint = difflib.get_close_matches(preset, ALL_PRESETS, n=1)
         raise ScenarioError(

@@ -53,7 +53,8 @@ def canonical(
 ) -> pd.DataFrame:
     """The rows under canonical field names (``variables``: field -> column, or columns whose
     first non-blank value is taken, a placeholder such as ``-`` counting as blank), with their
-    line numbers (the header is line 1). Of a win's and a loss's column (Pipedrive's ``Won
+    line numbers (the header is line 1); a value of 0 counts as blank there (an actual
+    revenue of 0, the estimate next). Of a win's and a loss's column (Pipedrive's ``Won
     time`` / ``Lost time``), a row whose status says won or lost takes its own, where filled:
     a deal won, reopened and lost keeps its stale win time."""
     out = pd.DataFrame(index=frame.index)
@@ -64,7 +65,10 @@ def canonical(
         value = frame[cols[0]]
         for other in cols[1:]:
             text = value.astype(str).str.strip()
-            value = value.where((text != "") & ~no_date(text), frame[other])
+            given = (text != "") & ~no_date(text)
+            if f == "value":  # a lost deal's actual revenue of 0 (Dynamics): its estimate
+                given &= parse_numbers(text) != 0
+            value = value.where(given, frame[other])
         status = variables.get("status")
         if len(cols) > 1 and isinstance(status, str) and status in frame.columns:
             value = _by_status(frame, cols, frame[status], value)
@@ -128,6 +132,8 @@ def read(
                       + columns_text(dict(m.completed))))  # fmt: skip
     rows = _format_currency_off(canonical(frame, m.columns), frame.attrs.get("with_currency"), m)
     names = m.names()
+    if (said := _state_codes(rows, m.columns.get("status"))) is not None:
+        notes.append(("state_codes", said))
     if m.shape == "opportunities" and "status" not in rows:
         flags = closed_flags(frame)
         if flags is not None:
@@ -174,6 +180,23 @@ def read(
         states=dict(m.states or {}),
         shown_scaled=frame.attrs.get("shown_scaled", {}),
     )
+
+
+# Dynamics 365's opportunity states by their codes, as its Web API writes statecode (the
+# documented option set of the opportunity entity)
+_STATE_CODES = {"0": "Open", "1": "Won", "2": "Lost"}
+
+
+def _state_codes(rows: pd.DataFrame, column: str | tuple[str, ...] | None) -> str | None:
+    """Dynamics' ``statecode`` 0 / 1 / 2 as Open / Won / Lost in ``rows["status"]``, where
+    the status column is that and every cell one of them (a note saying so), else None."""
+    if not isinstance(column, str) or label_key(column) != "statecode":
+        return None
+    code = rows["status"].astype(str).str.strip()
+    if not code.isin([*_STATE_CODES, ""]).all() or not (code != "").any():
+        return None
+    rows["status"] = code.map(_STATE_CODES).fillna("")
+    return f"{column} 0 / 1 / 2 read as open / won / lost (Dynamics 365's opportunity states)"
 
 
 # the first cell of a report's summary row, whole: Subtotal, Total, Grand Totals (480 records),

@@ -42,8 +42,10 @@ from typing import Any, NoReturn
 import pandas as pd
 
 from simsales.calibrate.mapping import Labels, label_key
+from simsales.calibrate.sources.closed import said, stage_verdicts, with_verdicts
 from simsales.calibrate.sources.files import read_table
 from simsales.calibrate.sources.generic import canonical, closed_flags
+from simsales.calibrate.sources.parse import parse_probabilities
 from simsales.calibrate.sources.records import Note, Records
 from simsales.errors import Problem, ScenarioError, format_path
 
@@ -220,8 +222,8 @@ def _closed_by_export(
     HubSpot's closed stages have, and that no deal has left (a closed stage ends a deal; an
     open one at 0%, "On hold", is left again). Either way said, with the stages it decided;
     deals whose flags differ from the rest of their stage's are said too (read as the
-    stage's: a deal's outcome is its stage's)."""
-    known = {label_key(x) for x in (*labels.won, *labels.lost)}
+    stage's: a deal's outcome is its stage's). The probability rule is
+    :func:`~simsales.calibrate.sources.closed.stage_verdicts`'s."""
     kind_of = {label_key(x): "won" for x in labels.won} | {
         label_key(x): "lost" for x in labels.lost
     }
@@ -252,33 +254,15 @@ def _closed_by_export(
             ), "kept", sum(odd.values())))  # fmt: skip
     elif "probability" in variables:
         where = f"{variables['probability']} (1: won, 0: lost)"
-        named = set(stage.map(label_key))
-        missing = {kind for kind, names in (("won", labels.won), ("lost", labels.lost))
-                   if not named & {label_key(x) for x in names}}  # fmt: skip
         current = dict(zip(attributes["id"], attributes["stage"].map(label_key), strict=False))
         left = {label_key(s) for i, s in zip(rows["id"], rows["stage"], strict=True)
                 if current.get(i, label_key(s)) != label_key(s)}  # fmt: skip
-        p = pd.to_numeric(attributes["probability"].reset_index(drop=True), errors="coerce")
-        if (p > 1).any():  # the column is in percent (HubSpot's UI): every value of it
-            p = p / 100
-        for label, group in p.groupby(stage):
-            key = label_key(str(label))
-            if label == "" or key in known or key in left or group.isna().any():
-                continue
-            kind = "won" if (group == 1).all() else "lost" if (group == 0).all() else None
-            if kind in missing:
-                verdict[str(label)] = kind
+        p = parse_probabilities(attributes["probability"].reset_index(drop=True))
+        verdict = stage_verdicts(stage, p, None, labels, left)
     if not verdict:
         return labels
-    won = tuple(k for k, v in verdict.items() if v == "won")
-    lost = tuple(k for k, v in verdict.items() if v == "lost")
-    said = "; ".join(
-        f"{kind}: {', '.join(repr(x) for x in names)}"
-        for kind, names in (("won", won), ("lost", lost))
-        if names
-    )
-    message = (f"closed stages from {where} of the deals in them ({said}); a pipelines.json "
-               "beside the export names them for certain")  # fmt: skip
+    message = (f"closed stages from {where} of the deals in them ({said(verdict)}); a "
+               "pipelines.json beside the export names them for certain")  # fmt: skip
     if flags is not None:
         notes.append(("closed_stages", message))
     else:  # a probability alone is weaker evidence (an open stage may be at 0%): a warning
@@ -287,7 +271,7 @@ def _closed_by_export(
     decided = {label_key(x) for x in verdict}
     kept = {k: tuple(x for x in getattr(labels, k) if label_key(x) not in decided)
             for k in ("won", "lost")}  # fmt: skip
-    return labels.model_copy(update={"won": (*kept["won"], *won), "lost": (*kept["lost"], *lost)})
+    return with_verdicts(labels.model_copy(update=kept), verdict)
 
 
 def _undated_closes(

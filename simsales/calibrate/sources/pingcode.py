@@ -18,7 +18,9 @@ Assumption (stated, from the open API's documented shape): a work item entered i
 current state) when it was created, and each transition enters ``to_state`` at its
 ``created_at``. States are the stage labels;
 ``--mapping`` may rename them (``states: {需求确认: 需求分析}``), order them
-(``stage_order``) and name the won / lost ones (``labels``; defaults include 赢单 / 输单).
+(``stage_order``) and name the won / lost ones (``labels``; defaults include 赢单 / 输单); a
+state no label names whose type is ``completed`` is won, ``closed`` lost (the API's state
+types beside each name; said).
 Workloads give people's hours per deal and stage (``History.efforts``). Timestamps are UTC and
 the scenario's ``--timezone`` (e.g. Asia/Shanghai) decides their day.
 """
@@ -32,6 +34,8 @@ from typing import Any
 
 import pandas as pd
 
+from simsales.calibrate.mapping import label_key
+from simsales.calibrate.sources.closed import said, with_verdicts
 from simsales.calibrate.sources.files import find_file, read_table
 from simsales.calibrate.sources.generic import canonical, mapping_options
 from simsales.calibrate.sources.parse import parse_times, unix_times
@@ -167,7 +171,41 @@ def records(
     )  # fmt: skip
     # the mapping file may set the time zone and date format the transitions are ordered by
     rec = mapping_options(rec, mapping_file)
+    rec = _closed_by_type(rec, items, moves)
     return replace(rec, rows=_rows(steps, attributes, rec.date_format, rec.timezone))
+
+
+# a state's type, as the open API gives it beside its name: completed ends the work done (the
+# deal signed), closed ends it undone (given up); pending and in_progress are open
+_TYPE_KIND = {"completed": "won", "closed": "lost"}
+
+
+def _closed_by_type(rec: Records, items: pd.DataFrame, moves: pd.DataFrame) -> Records:
+    """``rec`` with the states no label names closed by their type (``state.type``,
+    ``to_state.type``, ``from_state.type``: completed won, closed lost), where every mention
+    of the state gives it one type; said."""
+    pairs = [
+        frame[[f"{side}.name", f"{side}.type"]].set_axis(["name", "type"], axis=1)
+        for frame, side in ((items, "state"), (moves, "to_state"), (moves, "from_state"))
+        if f"{side}.name" in frame and f"{side}.type" in frame
+    ]
+    if not pairs or rec.labels.open is not None:
+        return rec
+    seen = pd.concat(pairs).astype(str).map(str.strip)
+    seen = seen[(seen["name"] != "") & (seen["type"] != "")]
+    named = {label_key(x) for x in (*rec.labels.won, *rec.labels.lost)}
+    verdict: dict[str, str] = {}
+    for name, types in seen.groupby("name")["type"]:
+        kinds = set(types.str.lower())
+        kind = _TYPE_KIND.get(kinds.pop()) if len(kinds) == 1 else None
+        if kind is not None and label_key(name) not in named:
+            verdict[str(name)] = kind
+    if not verdict:
+        return rec
+    note = ("closed_stages", f"closed states by their type (completed: won, closed: lost): "
+            f"{said(verdict)}; labels: {{won: [...], lost: [...]}} in a --mapping file reads "
+            "them otherwise")  # fmt: skip
+    return replace(rec, labels=with_verdicts(rec.labels, verdict), notes=[*rec.notes, note])
 
 
 def _rows(
