@@ -723,6 +723,29 @@ def test_a_grouped_report_fills_its_group_column_down(tmp_path: Path) -> None:
     _check(path)
 
 
+def test_a_report_grouped_by_owner_then_stage_fills_both_down(tmp_path: Path) -> None:
+    """Owner > Stage: each owner on their first row, each stage on its group's first row
+    (the same stages again under the next owner), a stage's subtotal under Stage and an
+    owner's under Owner: every deal takes both of its captions."""
+    owner = pd.Series(["Ann", "Bob", "Ann", "Bob", "Ann"])
+    sheet = _sheet(Amount=TRUTH["value"]).assign(Owner=owner)
+    lines = ["Owner,Stage,Opportunity ID,Amount,Created Date,Close Date"]
+    for who, mine in sheet.groupby("Owner", sort=False):
+        for j, (stage, group) in enumerate(mine.groupby("Stage", sort=False)):
+            for i, row in enumerate(group.itertuples(index=False)):
+                cells = ["" if i or j else who, "" if i else stage, row[0], f"{row[4]:.0f}",
+                         row[2], row[3]]  # fmt: skip
+                lines.append(",".join(map(str, cells)))
+            lines.append(f",Subtotal,,{group['Amount'].sum():.0f},,")
+        lines.append(f"Subtotal,,,{mine['Amount'].sum():.0f},,")
+    lines.append(f"Total,,,{TRUTH['value'].sum():.0f},,")
+    path = tmp_path / "grouped.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    got = _check(path)
+    assert list(read_history(path).deals.set_index("deal").sort_index()["owner"]) == list(owner)
+    assert len(got) == len(TRUTH)
+
+
 def test_an_amount_in_the_company_currency_converts_the_others(tmp_path: Path) -> None:
     """HubSpot's ``Amount in company currency`` beside each deal's own amount and currency:
     the company's currency is the one whose amounts equal their converted ones, and the

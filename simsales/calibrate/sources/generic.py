@@ -249,7 +249,17 @@ def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[
     keep = ~summary & ~again & (np.arange(len(frame)) < end)
     out = frame[keep] if not keep.all() else frame
     if summary.any():  # a grouped report writes its leading group columns on a group's first row
-        out, grouped = _filled_down(out, np.cumsum(summary)[keep])
+        # nested groups (Owner > Stage) write each level's subtotal one column further right:
+        # a summary row closes the groups of its level and those inside it, the levels ranked
+        # by the column of the summary's word (one level: every summary closes every group)
+        at = filled.argmax(axis=1)
+        level = np.full(len(frame), len(frame.columns))
+        level[summary] = np.unique(at[summary], return_inverse=True)[1]
+
+        def groups(column: int) -> np.ndarray:
+            return np.asarray(np.cumsum(summary & (level <= column))[keep])
+
+        out, grouped = _filled_down(out, groups)
         if grouped:
             notes.append(("grouped_report", f"a grouped report: {', '.join(map(repr, grouped))}"
                           " on a group's first row only: filled down to its rows"))  # fmt: skip
@@ -363,35 +373,41 @@ def _closes_agree(
     return bool(dated[closing].all())
 
 
-def _filled_down(frame: pd.DataFrame, group: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
-    """The leading columns of a grouped report filled down within each group (each group
-    ending at a summary row, ``group`` its number per row), and their names. A column is a
-    group's caption only where it is written on each group's first row and nowhere else, no
-    two groups share a caption (a report lists each value of what it is grouped by once), and
+def _filled_down(
+    frame: pd.DataFrame, groups: Callable[[int], np.ndarray]
+) -> tuple[pd.DataFrame, list[str]]:
+    """The leading columns of a grouped report filled down within each group, and their names
+    (``groups(i)``: the number of column i's group per row, each group ending at a summary
+    row). A column is a group's caption only where it is written on each of its groups' first
+    rows and nowhere else, no two groups within one group of the column before share a
+    caption (a report lists each value of what it is grouped by once per group above), and
     two groups or more end at a subtotal (a single total row under a sheet groups nothing);
     from the left, up to the first column that is not."""
     names: list[str] = []
     out = frame
-    firsts = ~pd.Series(group, index=frame.index).duplicated()
-    if int(firsts.sum()) < 2:
-        return out, names
-    smallest = int(pd.Series(group).value_counts().min())
-    for column in frame.columns:
+    parent = np.zeros(len(frame), dtype=np.int64)  # the whole table, above the first column
+    for i, column in enumerate(frame.columns):
+        group = groups(i)
+        firsts = ~pd.Series(group, index=frame.index).duplicated()
+        if int(firsts.sum()) < 2:
+            break
         key = label_key(column)
         # a deal's own date, value or id is never a caption; its own outcome or reason is one
         # only where every group has two rows or more below it blank (no accident of blanks)
+        smallest = int(pd.Series(group).value_counts().min())
         if key in _NOT_GROUPED or (key in _OUTCOME_KEYS and smallest < 3):
             break
         cells = frame[column].astype(str).str.strip()
         filled = cells != ""
-        heads = cells[firsts]
-        if not (filled == firsts).all() or not heads.is_unique:  # each value's group once
+        heads = pd.DataFrame({"in": parent, "head": cells.to_numpy()})[firsts.to_numpy()]
+        if not (filled == firsts).all() or heads.duplicated().any():  # each value's group once
             break
         if key in _OUTCOME_KEYS and not _closes_agree(frame, cells, firsts, group):
             break
         out = out.copy() if out is frame else out
         out[column] = frame[column].where(filled).groupby(group).ffill()
         names.append(str(column))
+        parent = group
     return out, names
 
 
