@@ -47,6 +47,7 @@ __all__ = [
     "NAMES",
     "HeaderUnit",
     "Recognised",
+    "column_keys",
     "header_unit",
     "name_ids",
     "recognise",
@@ -138,8 +139,10 @@ ACTUAL_CLOSE: tuple[str, ...] = ("Actual Close Date", "Date Closed", "Closed Dat
 # a row's last edit, the time of the change in a stage history (where ids repeat through
 # several stages, see recognise); in a one-row-per-deal export it is no stage's entry
 EDITED: tuple[str, ...] = ("Edit Date", "Last Modified", "Last Modified Date", "Modified Time",
-                           "Modified Date", "Modified On", "Date Changed", "修改时间",
-                           "最后修改时间")
+                           "Modified Date", "Modified On", "Date Changed", "Last Modified On",
+                           "Last Updated", "Last Updated On", "Last Update", "Update Time",
+                           "Updated Time", "Updated At", "Updated On", "Updated", "修改时间",
+                           "最后修改时间", "更新时间", "最后更新时间", "修改日期")
 # names a deal's title goes by: its id when the export has no id column
 TITLES: tuple[str, ...] = ("Deal Name", "Opportunity Name", "Deal Title", "Title", "Name",
                            "Topic", "Opportunity", "Deal", "商机名称", "业务机会名称",
@@ -237,7 +240,7 @@ def _codes() -> frozenset[str]:
     return frozenset(list_currencies())
 
 
-def _keys(column: str) -> list[str]:
+def column_keys(column: str) -> list[str]:
     """A header cell's keys: the whole name, then the name after an object prefix, then the
     name without a unit or currency suffix (``Amount (USD)``, ``金额（万元）``)."""
     keys = [label_key(column)]
@@ -246,9 +249,9 @@ def _keys(column: str) -> list[str]:
         if found and rest.strip() and label_key(head) in _PREFIXES:
             keys.append(label_key(rest))
     if (unit := header_unit(column)) is not None:
-        keys.extend(k for k in _keys(unit.base) if k not in keys)
+        keys.extend(k for k in column_keys(unit.base) if k not in keys)
     if (zone := _ZONE_SUFFIX.match(column.strip())) is not None:  # Close Date (UTC)
-        keys.extend(k for k in _keys(zone["base"]) if k not in keys)
+        keys.extend(k for k in column_keys(zone["base"]) if k not in keys)
     return keys
 
 
@@ -265,7 +268,7 @@ def recognise(
     every row: it is then its expected close)."""
     by_key: dict[str, str] = {}
     for col in header:
-        for key in _keys(str(col)):
+        for key in column_keys(str(col)):
             by_key.setdefault(key, str(col))
     used: set[str] = set()
 

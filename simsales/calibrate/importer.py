@@ -13,7 +13,8 @@ blank_id                 dropped    no opportunity id
 duplicate_row            dropped    an exact copy of an earlier row
 duplicate_id             dropped    one row per deal: the id was already used by another row
 stale_row                dropped    one row per deal: an id repeated by a later edit (Last
-                                    Modified Date) in another stage: the earlier row
+                                    Modified Date) in another stage: the earlier row; with no
+                                    edit time, its open row where another closes it
 unknown_stage            dropped    a stage label the mapping does not know
 bad_date                 dropped    a date that cannot be parsed
 blank_date               dropped    stage changes: a row with no timestamp

@@ -1123,6 +1123,44 @@ def test_a_deal_repeated_by_a_later_export_is_read_from_its_last_edit(tmp_path: 
     assert note.action == "dropped" and note.rows == 1
 
 
+def test_a_changed_since_export_under_its_master_is_the_newer(tmp_path: Path) -> None:
+    """A master export, then a "changed since" export of the deals that closed since (older
+    deals, so the master's creation dates are later) pasted under it with its header: the
+    part in which the deals both hold are closed where the other has them open is the newer,
+    whatever their creation dates; in snapshot sheets that tie on creation, too."""
+    master = _sheet(Amount=TRUTH["value"])
+    master.loc[[0, 1], ["Stage", "Close Date"]] = [["Proposal", ""], ["Proposal", ""]]
+    changed = _sheet(Amount=TRUTH["value"]).head(2)
+    path = tmp_path / "pasted.csv"
+    path.write_text(master.to_csv(index=False) + changed.to_csv(index=False), encoding="utf-8")
+    _check(path)
+    book = tmp_path / "snapshots.xlsx"
+    with pd.ExcelWriter(book) as xl:  # newest first, no deal created between them
+        _sheet(Amount=TRUTH["value"]).to_excel(xl, sheet_name="2023-06", index=False)
+        master.to_excel(xl, sheet_name="2023-04", index=False)
+    _check(book)
+
+
+def test_a_deal_joined_open_and_closed_with_no_edit_time_is_read_closed(tmp_path: Path) -> None:
+    """Two exports joined without the second's header and without an edit time: a deal open
+    in one and closed in the other is read closed (deals move from open to closed), said; an
+    ``Update Time`` (Pipedrive, 更新时间) is an edit time where one is given."""
+    later = _sheet(Amount=TRUTH["value"])
+    earlier = later.copy()
+    earlier.loc[2, ["Stage", "Close Date"]] = ["Proposal", ""]
+    path = tmp_path / "joined.csv"
+    pd.concat([later, earlier]).to_csv(path, index=False)
+    _check(path)
+    note = next(i for i in read_history(path).report.issues if i.rule == "stale_row")
+    assert note.action == "dropped" and note.rows == 1
+    # with an edit time, it decides: the deal reopened after its win reads open
+    later["Deal - Update time"] = "2023-02-05"
+    earlier["Deal - Update time"] = "2023-02-05"
+    earlier.loc[2, "Deal - Update time"] = "2023-03-10"
+    pd.concat([later, earlier]).to_csv(path, index=False)
+    assert read_history(path).deals.set_index("deal").at["D3", "outcome"] == "open"
+
+
 def test_a_workbooks_sheets_are_parts_read_from_the_newest(tmp_path: Path) -> None:
     """An older snapshot sheet before the current one (the same deals, then still open; the
     first sheet of as many rows is the table) is a part like a pasted export's: each deal

@@ -20,6 +20,7 @@ from simsales.calibrate.headers import (
     NAMES,
     TITLES,
     Recognised,
+    column_keys,
     name_ids,
     recognise,
 )
@@ -145,11 +146,12 @@ def read(
     ):
         notes.append(("home_currency", home))
     parts = frame.attrs.get("parts") if m.shape == "opportunities" else None  # a history's
+    closed = _closed_rows(rows, m.labels)
     if parts is not None and "id" in rows:  # pasted exports (each part's changes all count)
-        rows = _from_newest_part(rows, parts, m.date_format)
+        rows = _from_newest_part(rows, parts, m.date_format, closed)
     if m.shape == "opportunities" and "id" in rows:  # joined without a header between
         before = len(rows)
-        rows, stale = _latest_edits(frame, rows, m.date_format)
+        rows, stale = _latest_edits(frame, rows, m.date_format, closed)
         if stale:
             notes.append(Note("stale_row", stale, "dropped", before - len(rows)))
     rows, lines = _line_items(frame, rows, m)
@@ -291,19 +293,43 @@ def _format_currency_off(
     return out
 
 
+def _closed_rows(rows: pd.DataFrame, labels: Labels) -> pd.Series:
+    """Whether each row's stage or status is a won or lost label (the defaults and the
+    mapping's): the deal closed as of that row."""
+    keys = label_keys(*labels.won, *labels.lost)
+    closed = pd.Series(False, index=rows.index)
+    for f in ("stage", "status"):
+        if f in rows:
+            closed |= rows[f].astype(str).map(label_key).isin(keys)
+    return closed
+
+
 def _latest_edits(
-    frame: pd.DataFrame, rows: pd.DataFrame, fmt: str | None
+    frame: pd.DataFrame, rows: pd.DataFrame, fmt: str | None, closed: pd.Series
 ) -> tuple[pd.DataFrame, str]:
     """A deal whose id repeats (two exports joined, the second without its header), written
     in another stage or status by an earlier edit than its last (the export's ``Last
-    Modified Date``, ``Modified On``, ...): only its last edit's rows, and the note that says
-    so (empty when none is left out). Rows of one edit (a report's product lines) all stay."""
+    Modified Date``, ``Modified On``, ``Update time``, ...): only its last edit's rows, and the
+    note that says so (empty when none is left out). Rows of one edit (a report's product
+    lines) all stay. With no edit time, a deal written open and closed (``closed``: each
+    row's) is read from its closed rows: a deal moves from open to closed, seldom back."""
     by_key = _by_key(frame)
     column = next((by_key[k] for k in label_keys(*EDITED) if k in by_key), None)
     ids = rows["id"]
     repeated = ids.duplicated(keep=False) & (ids.str.strip() != "")
-    if column is None or not repeated.any():
+    if not repeated.any():
         return rows, ""
+    if column is None:
+        closed = closed.reindex(rows.index, fill_value=False)
+        ever = closed.where(repeated, False).groupby(ids).transform("any")
+        stale = repeated & ever & ~closed
+        if not stale.any():
+            return rows, ""
+        return rows[~stale], (
+            "an open row of a deal whose id repeats and that another row closes (two exports "
+            "joined, no edit time to tell the newer): the closed one kept, as a deal moves "
+            "from open to closed"
+        )
     when = parse_times(frame.loc[rows.index, column], fmt)
     latest = when.where(repeated).groupby(ids).transform("max")
     state = rows[[f for f in ("stage", "status") if f in rows]].astype(str).agg("|".join, axis=1)
@@ -317,10 +343,16 @@ def _latest_edits(
     )
 
 
-def _from_newest_part(rows: pd.DataFrame, parts: np.ndarray, fmt: str | None) -> pd.DataFrame:
+def _from_newest_part(
+    rows: pd.DataFrame, parts: np.ndarray, fmt: str | None, closed: pd.Series
+) -> pd.DataFrame:
     """Each deal of exports pasted together (``parts``: each row's part) from the newest
-    export it is in: the part whose latest creation (or start) date is latest, the later part
-    where they tie (an export holds every deal made before it was taken)."""
+    export it is in. Parts are ranked first by their progress over one another: of the
+    deals two parts share, those closed in one and open in the other (``closed``: each
+    row's) count for the first, as deals move from open to closed (a "changed since" export
+    under a master, snapshot sheets newest first); then by their latest creation (or start)
+    date (an export holds every deal made before it was taken); the later part where they
+    tie."""
     made = next((rows[f] for f in ("created", "engaged") if f in rows), None)
     part = pd.Series(parts, index=rows.index)
     latest = (
@@ -328,9 +360,16 @@ def _from_newest_part(rows: pd.DataFrame, parts: np.ndarray, fmt: str | None) ->
         if made is not None
         else pd.Series(pd.NaT, index=np.unique(parts))
     )
-    newness = pd.DataFrame({"latest": latest, "part": latest.index}).sort_values(
-        ["latest", "part"], na_position="first"
-    )
+    deal = pd.DataFrame({"id": rows["id"], "part": part,
+                         "closed": closed.reindex(rows.index, fill_value=False)})  # fmt: skip
+    deal = deal.groupby(["id", "part"], as_index=False)["closed"].any()
+    pairs = deal.merge(deal, on="id", suffixes=("", "_other"))
+    ahead = pairs[pairs["closed"] & ~pairs["closed_other"]]
+    wins = ahead.groupby("part").size().reindex(latest.index, fill_value=0)
+    progress = wins - ahead.groupby("part_other").size().reindex(latest.index, fill_value=0)
+    newness = pd.DataFrame(
+        {"progress": progress, "latest": latest, "part": latest.index}
+    ).sort_values(["progress", "latest", "part"], na_position="first")
     rank = part.map(pd.Series(np.arange(len(newness)), index=newness["part"]))
     newest = rank.groupby(rows["id"]).transform("max")
     return rows[(rank == newest).to_numpy()]
@@ -560,8 +599,14 @@ def _in_home_currency(
 
 
 def _by_key(frame: pd.DataFrame) -> dict[str, str]:
-    """The frame's columns by their label keys (names compared as labels are)."""
-    return {label_key(c): c for c in frame.columns}
+    """The frame's columns by their label keys (names compared as labels are), and by those of
+    their names without an object prefix or a unit (``Deal - Update time``), as the header
+    is recognised; a whole name first."""
+    out = {label_key(c): c for c in frame.columns}
+    for c in frame.columns:
+        for key in column_keys(str(c)):
+            out.setdefault(key, c)
+    return out
 
 
 # a field history (Salesforce's Opportunity Field History, Pipedrive's changelog): one row per
