@@ -145,7 +145,9 @@ class Labels(_Frozen):
     # English (Bitrix24's "Deal won"), Chinese, Japanese (Salesforce's 成立 / 不成立, 受注 /
     # 失注), Korean, Russian (Bitrix24, amoCRM), and German, French, Spanish and Portuguese
     # (Salesforce's and HubSpot's translated closed stages, Pipedrive's statuses) spellings
+    # 中标 / 未中标: a tender won / not won (project sales by bid); 已赢得: Odoo's Chinese won stage
     won: tuple[str, ...] = ("Won", "Closed Won", "Deal won", "赢单", "成交", "已成交", "已赢单",
+                            "已赢得", "中标", "已中标",
                             "成立", "受注", "成約", "수주", "성사", "성공", "Сделка успешна",
                             "Успешно реализовано", "Выиграна", "Gewonnen",
                             "Geschlossen und gewonnen", "Abgeschlossen und gewonnen", "Gagné",
@@ -155,7 +157,7 @@ class Labels(_Frozen):
     lost: tuple[str, ...] = ("Lost", "Closed Lost", "Deal lost", "Canceled", "Cancelled",
                              "Out-Sold", "Disqualified", "Unqualified", "Abandoned", "输单",
                              "丢单", "已输单", "已丢单", "失败", "成交失败", "丢失", "取消",
-                             "已取消", "无效", "不成立", "失注", "실주", "실패",
+                             "已取消", "无效", "不成立", "未中标", "落标", "失注", "실주", "실패",
                              "Сделка провалена", "Закрыто и не реализовано", "Проиграна",
                              "Verloren", "Geschlossen und verloren",
                              "Abgeschlossen und verloren", "Perdu", "Perdue", "Fermée perdue",

@@ -698,6 +698,78 @@ def test_an_odoo_deal_archived_and_not_won_is_lost(tmp_path: Path) -> None:
     _check(path)
 
 
+def test_an_odoo_export_in_chinese_with_true_false_cells(tmp_path: Path) -> None:
+    """Odoo 17 in Chinese: 已赢得 is its won stage, 有效 (Active) FALSE archives a lost deal,
+    预期收入 is the amount and 关闭日期 the close, from a workbook's bool and date cells."""
+    export = pd.DataFrame({
+        "商机": TRUTH["id"], "阶段": _labels("已赢得", "提议", "提议"),
+        "预期收入": TRUTH["value"], "概率": TRUTH["outcome"].map({"won": 100, "lost": 0,
+                                                                 "open": 30}),
+        "有效": TRUTH["outcome"] != "lost",
+        "关闭日期": pd.to_datetime(TRUTH["closed"]), "创建日期": pd.to_datetime(TRUTH["created"]),
+        "流失原因": TRUTH["outcome"].map({"lost": "太贵"}).fillna(""),
+    })  # fmt: skip
+    path = tmp_path / "odoo.xlsx"
+    export.to_excel(path, index=False)
+    _check(path)
+
+
+def test_tender_outcomes_and_full_width_digits(tmp_path: Path) -> None:
+    """A project sheet kept by hand: 已中标 / 未中标 (a tender won / not won), 项目名称 as the
+    deal, 立项日期 its creation, and amounts and dates typed in full width (an IME's
+    full-width mode: １２，３００．００, ２０２３／１／２)."""
+    wide = str.maketrans("0123456789,./-", "０１２３４５６７８９，．／－")
+    names = ["华为技术", "上海浦东发展银行", "中国移动通信集团", "比亚迪股份", "海尔智家"]
+    export = pd.DataFrame({
+        "项目名称": [f"{n}-{i}" for n, i in zip(names, TRUTH["id"], strict=True)],
+        "阶段": _labels("已中标", "未中标", "方案报价"),
+        "金额": [f"{v:,.2f}".translate(wide) for v in TRUTH["value"]],
+        "立项日期": [d.translate(wide) for d in TRUTH["created"]], "结单日期": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "projects.csv"
+    export.to_csv(path, index=False, encoding="gb18030")
+    h = read_history(path)
+    got = h.deals.set_index("deal").loc[export["项目名称"]]
+    assert list(got["outcome"]) == list(TRUTH["outcome"])
+    assert list(got["value"]) == list(TRUTH["value"])
+    assert list(got["opened"].dt.strftime("%Y-%m-%d")) == list(TRUTH["created"])
+
+
+def test_pipedrive_api_times_are_utc(tmp_path: Path) -> None:
+    """Pipedrive's API writes times in UTC without an offset: under --timezone their local
+    day is taken (an evening in UTC is the next morning in Shanghai); a German UI export
+    (``Deal - Wert``, ``Deal erstellt``, ``Gewonnen am`` / ``Verloren am``) is read too."""
+    won, lost = TRUTH["outcome"] == "won", TRUTH["outcome"] == "lost"
+    export = pd.DataFrame({
+        "id": TRUTH["id"], "title": "deal " + TRUTH["id"], "value": TRUTH["value"],
+        "status": TRUTH["outcome"], "add_time": TRUTH["created"] + " 18:30:00",
+        "update_time": "2023-03-02 10:00:00",
+        "won_time": (TRUTH["closed"] + " 20:00:00").where(won, ""),
+        "lost_time": (TRUTH["closed"] + " 20:00:00").where(lost, ""),
+    })  # fmt: skip
+    path = tmp_path / "api.csv"
+    export.to_csv(path, index=False)
+    utc = _check(path, timezone="UTC")
+    assert set(utc["opened"].dt.strftime("%H:%M")) == {"18:30"}
+    local = read_history(path, timezone="Asia/Shanghai").deals.set_index("deal").sort_index()
+    day = pd.Timedelta(days=1)
+    assert list(local["opened"].dt.normalize()) == list(pd.to_datetime(TRUTH["created"]) + day)
+    german = pd.DataFrame({
+        "Deal - ID": TRUTH["id"], "Deal - Titel": "deal " + TRUTH["id"],
+        "Deal - Phase": "Verhandlung",
+        "Deal - Status": TRUTH["outcome"].map({"won": "Gewonnen", "lost": "Verloren",
+                                               "open": "Offen"}),
+        "Deal - Wert": [f"{v:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
+                        for v in TRUTH["value"]],
+        "Deal - Deal erstellt": TRUTH["created"],
+        "Deal - Gewonnen am": TRUTH["closed"].where(won, ""),
+        "Deal - Verloren am": TRUTH["closed"].where(lost, ""),
+    })  # fmt: skip
+    path = tmp_path / "pipedrive-de.csv"
+    path.write_text("sep=;\n" + german.to_csv(index=False, sep=";"), encoding="utf-8-sig")
+    _check(path)
+
+
 def test_exports_pasted_together_read_each_deal_from_the_later(tmp_path: Path) -> None:
     old = _sheet(Amount=TRUTH["value"]).assign(Stage="Proposal", **{"Close Date": ""})
     new = _sheet(Amount=TRUTH["value"])

@@ -14,11 +14,13 @@ block is used; where more than one does (Korean hangul lie inside GB2312's table
 which a line of the first ten names the most deal fields (the header, read in words), the first
 of them on a tie. The common blocks, by lead and trail byte: GB2312's level-1 hanzi (B0-D7,
 A1-FE), Big5's frequent hanzi (A4-C6, 40-7E or A1-FE), Shift-JIS's kana and level-1 kanji
-(81-9F, any trail), KS X 1001's hangul (B0-C8, A1-FE). The trail bytes are what tell Big5 from
-GB18030, which decodes almost any pair: four Big5 characters in ten have a trail below A1,
-where GB2312 has none, so GB18030 also needs all but one pair in twenty inside GB2312's table
-(both bytes A1-FE; the rest are GBK's rarer characters). Latin letters read as pairs, such as
-Portuguese "ção" or an accented capital before a lower-case letter, fall outside every block.
+(81-9F, any trail), KS X 1001's hangul (B0-C8, A1-FE); for GB2312 and KS X 1001 also their
+full-width forms (A3, A1-FE: amounts and dates typed in an IME's full-width mode). The trail
+bytes are what tell Big5 from GB18030, which decodes almost any pair: four Big5 characters
+in ten have a trail below A1, where GB2312 has none, so GB18030 also needs all but one pair
+in twenty inside GB2312's table (both bytes A1-FE; the rest are GBK's rarer characters).
+Latin letters read as pairs, such as Portuguese "ção" or an accented capital before a
+lower-case letter, fall outside every block.
 Else Windows-1252 (the Western superset of Latin-1 that Excel and Salesforce write: its
 accented letters stand alone between ASCII letters) if it decodes, or Windows-1251 (Excel on a
 Russian Windows) where its header names more deal fields, else Latin-1, which decodes any
@@ -74,6 +76,7 @@ _COMMON: dict[str, tuple[tuple[int, int], tuple[tuple[int, int], ...]]] = {
     "cp949": ((0xB0, 0xC8), _HIGH_TRAIL),
 }
 _GB2312 = ((0xA1, 0xFE), _HIGH_TRAIL)  # the whole table: both bytes A1-FE
+_FULL_WIDTH = ((0xA3, 0xA3), _HIGH_TRAIL)  # ０-９, ，．／: GB2312's and KS X 1001's row 3
 
 
 def _within(block: tuple[tuple[int, int], tuple[tuple[int, int], ...]], pairs: list[bytes]) -> int:
@@ -84,7 +87,10 @@ def _within(block: tuple[tuple[int, int], tuple[tuple[int, int], ...]], pairs: l
 def _common(name: str, pairs: list[bytes]) -> bool:
     """Whether at least half of the two-byte ``pairs`` are in the encoding's common block (and,
     for GB18030, all but one in twenty in GB2312's table: see the module docstring)."""
-    if 2 * _within(_COMMON[name], pairs) < len(pairs):
+    common = _within(_COMMON[name], pairs)
+    if name in ("gb18030", "cp949"):
+        common += _within(_FULL_WIDTH, pairs)
+    if 2 * common < len(pairs):
         return False
     return name != "gb18030" or 20 * _within(_GB2312, pairs) >= 19 * len(pairs)
 

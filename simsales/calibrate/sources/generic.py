@@ -135,6 +135,8 @@ def read(
     names = m.names()
     if (said := _state_codes(rows, m.columns.get("status"))) is not None:
         notes.append(("state_codes", said))
+    if (said := _api_times_in_utc(frame, rows, m.columns)) is not None:
+        notes.append(("utc_times", said))
     if m.shape == "opportunities" and "status" not in rows:
         flags = closed_flags(frame)
         if flags is not None:
@@ -199,6 +201,36 @@ def _state_codes(rows: pd.DataFrame, column: str | tuple[str, ...] | None) -> st
         return None
     rows["status"] = code.map(_STATE_CODES).fillna("")
     return f"{column} 0 / 1 / 2 read as open / won / lost (Dynamics 365's opportunity states)"
+
+
+# Pipedrive's API writes a deal's times in UTC with no offset ("2022-01-08 11:54:00"); its
+# deals are known by add_time and update_time side by side (the UI exports other names)
+_PIPEDRIVE_API = ("add_time", "update_time")
+_PIPEDRIVE_TIMES = frozenset({"add_time", "update_time", "stage_change_time", "won_time",
+                              "lost_time", "close_time", "first_won_time"})  # fmt: skip
+_TIME_OF_DAY = re.compile(r"\d[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?$")
+
+
+def _api_times_in_utc(
+    frame: pd.DataFrame, rows: pd.DataFrame, columns: Mapping[str, str | tuple[str, ...]]
+) -> str | None:
+    """Pipedrive API times (a time of day with no offset) marked as UTC in ``rows``, so that
+    ``--timezone`` gives their local day, with the note that says so (None: not such an
+    export)."""
+    if not all(c in frame.columns for c in _PIPEDRIVE_API):
+        return None
+    marked = []
+    for f, c in columns.items():
+        cols = (c,) if isinstance(c, str) else c
+        if f in rows and set(cols) <= _PIPEDRIVE_TIMES:
+            text = rows[f].astype(str).str.strip()
+            naive = text.str.contains(_TIME_OF_DAY, regex=True)
+            rows[f] = rows[f].where(~naive, text + "Z")
+            marked.append(" / ".join(cols))
+    if not marked:
+        return None
+    return (f"{', '.join(marked)}: Pipedrive API times, in UTC (--timezone gives their local "
+            "day)")  # fmt: skip
 
 
 # the first cell of a report's summary row, whole: Subtotal, Total, Grand Totals (480 records),

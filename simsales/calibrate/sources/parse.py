@@ -96,7 +96,7 @@ def no_date(text: pd.Series) -> pd.Series:
 
 def parse_number(text: str) -> float:
     """A number written with thousands separators, a currency or 万/亿 (NaN if none)."""
-    s = str(text).strip()
+    s = str(text).translate(_HALF_WIDTH).strip()
     if not s:
         return math.nan
     scale = 1.0
@@ -165,9 +165,17 @@ def has_own_scale(values: pd.Series) -> pd.Series:
     ).astype(bool)
 
 
+# full-width forms (U+FF01-FF5E, an IME's full-width mode: １２，３００．００, ２０２３／３／５) and
+# the ideographic space as their ASCII twins, for numbers and dates only (a name keeps its own)
+_HALF_WIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20}
+
+
 def _text(values: pd.Series) -> pd.Series:
-    """Cells as text, a missing one blank (pandas' ``str`` dtype keeps NaN through astype)."""
-    return values.astype(object).where(values.notna(), "").astype(str)
+    """Cells as text, a missing one blank (pandas' ``str`` dtype keeps NaN through astype),
+    full-width digits and marks as ASCII."""
+    text = values.astype(object).where(values.notna(), "").astype(str)
+    wide = text.str.contains("[\uff01-\uff5e\u3000]", regex=True)
+    return text.where(~wide, text[wide].str.translate(_HALF_WIDTH)) if wide.any() else text
 
 
 def parse_numbers(
@@ -348,7 +356,7 @@ def parse_times(
     """Naive ``datetime64[ns]`` wall-clock times in ``timezone`` (NaT where blank or wrong);
     ``day_order`` ("month first" / "day first") for dates with the year last, when the caller
     knows it from more columns than this one (else the column's own)."""
-    text = values.astype(object).where(values.notna(), "").astype(str)
+    text = _text(values)
     normal = {v: _normalise(v) for v in pd.unique(text)}
     if fmt is None:  # a format of the user's own may read the 12-hour clock (%I %p), a zone
         # written as a word (2023-01-02 21:30:00 UTC, Zendesk Sell's) is an offset
