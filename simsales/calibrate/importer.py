@@ -90,6 +90,9 @@ repeated_header          info       the header again below it (exports pasted to
                                     out, a deal in several parts read from the newest
 sheets                   info       a workbook: the sheet read, and those appended to it
 field_history            info       a history of every field's changes: its stage changes read
+                                    (Salesforce's OpportunityFieldHistory, where no
+                                    OpportunityHistory is beside it)
+utc_times                info       Pipedrive API times (no offset) read as UTC
 began_in                 info       a from / to log: each deal's first stage from its first
                                     change's from
 newest_first             info       stage changes listed newest first: ties in reverse order

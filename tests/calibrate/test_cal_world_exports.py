@@ -634,6 +634,45 @@ def test_a_salesforce_data_loader_file_is_read_whatever_its_name(tmp_path: Path)
         read_history(lone)
 
 
+def test_a_salesforce_field_history_stands_for_the_opportunity_history(tmp_path: Path) -> None:
+    """A Data Loader folder with OpportunityFieldHistory.csv and no OpportunityHistory.csv:
+    its StageName changes are each deal's path (the first stage, its first change's old
+    value, from the deal's creation; deleted rows left out); the file given alone reads the
+    same with Opportunity.csv beside it; without its Opportunity.csv it says what it needs."""
+    api = pd.DataFrame({
+        "Id": TRUTH["id"], "StageName": _labels("Closed Won", "Closed Lost", "Proposal"),
+        "Amount": TRUTH["value"], "CloseDate": TRUTH["closed"].where(TRUTH["closed"] != "",
+                                                                     "2023-06-30"),
+        "CreatedDate": TRUTH["created"] + "T09:00:00.000Z",
+    })  # fmt: skip
+    api.to_csv(tmp_path / "Opportunity.csv", index=False)
+    rows = [("created", "", "", d.created + "T09:00:00.000Z", d.id, "false")
+            for d in TRUTH.itertuples()]  # fmt: skip
+    for d in TRUTH.itertuples():
+        rows.append(("StageName", "Qualification", "Proposal", d.created + "T15:00:00.000Z", d.id,
+                     "false"))  # fmt: skip
+        if d.outcome != "open":
+            stage = "Closed Won" if d.outcome == "won" else "Closed Lost"
+            rows.append(("StageName", "Proposal", stage, d.closed + "T17:00:00.000Z", d.id,
+                         "false"))  # fmt: skip
+    rows.append(("StageName", "Proposal", "Closed Won", "2023-03-01T10:00:00.000Z", "D4", "true"))
+    fields = pd.DataFrame(rows, columns=["Field", "OldValue", "NewValue", "CreatedDate",
+                                         "OpportunityId", "IsDeleted"])  # fmt: skip
+    fields.to_csv(tmp_path / "OpportunityFieldHistory.csv", index=False)
+    for path in (tmp_path, tmp_path / "OpportunityFieldHistory.csv"):
+        h = read_history(path)
+        got = h.deals.set_index("deal").sort_index()
+        assert list(got["outcome"]) == list(TRUTH["outcome"])
+        assert list(got["value"]) == list(TRUTH["value"])
+        assert list(got["closed"].dt.strftime("%Y-%m-%d").fillna("")) == list(TRUTH["closed"])
+        assert any(i.rule == "field_history" for i in h.report.issues)
+        first = h.visits.sort_values("entered").groupby("deal")["stage"].first()
+        assert set(first) == {"qualification"}
+    (tmp_path / "Opportunity.csv").unlink()
+    with pytest.raises(ScenarioError, match=r"needs Opportunity\.csv"):
+        read_history(tmp_path / "OpportunityFieldHistory.csv")
+
+
 @pytest.mark.parametrize(
     ("header", "scale", "digits"),
     [("金额（单位：万元）", 1e4, 3), ("预计金额/万元", 1e4, 3), ("Amount (K)", 1e3, 3),

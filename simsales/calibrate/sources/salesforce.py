@@ -13,10 +13,13 @@ Files (documented object and field API names; a CSV per object, Latin-1 or UTF-8
   ``ForecastCategoryName`` each stage's probability and category.
 - ``CurrencyType.csv`` / ``DatedConversionRate.csv`` (optional): conversion to the scenario
   currency (default the corporate one), see :mod:`simsales.calibrate.sources.currency`.
-- ``OpportunityFieldHistory.csv`` is not needed: the changes of the fields above are in
-  OpportunityHistory. Its columns ``FromOpportunityStageName``, ``PrevAmount``,
-  ``PrevCloseDate`` and ``ValidThroughDate`` (newer API versions) are not needed either: the
-  previous state is the previous row in time order.
+- ``OpportunityFieldHistory.csv`` is not needed beside OpportunityHistory (the changes of the
+  fields above are in it); without OpportunityHistory, its ``StageName`` rows are the history
+  (``NewValue`` entered at ``CreatedDate``; a deal's first stage, the ``OldValue`` of its first
+  change, entered at its creation), with each deal's current Amount and CloseDate. The
+  columns ``FromOpportunityStageName``, ``PrevAmount``, ``PrevCloseDate`` and
+  ``ValidThroughDate`` (newer API versions) are not needed either: the previous state is the
+  previous row in time order.
 
 Rules: without OpportunityStage.csv, ``Closed Won`` / ``Closed Lost`` (and the mapping's
 labels) close a deal, and so do the stages Opportunity.csv's ``IsWon`` / ``IsClosed`` mark
@@ -42,7 +45,7 @@ from simsales.calibrate.mapping import Labels, label_key
 from simsales.calibrate.sources.currency import read_rates
 from simsales.calibrate.sources.files import find_file, read_table
 from simsales.calibrate.sources.generic import canonical
-from simsales.calibrate.sources.parse import parse_numbers, parse_probabilities
+from simsales.calibrate.sources.parse import parse_numbers, parse_probabilities, parse_times
 from simsales.calibrate.sources.records import Note, Records
 from simsales.errors import Problem, ScenarioError
 
@@ -67,22 +70,30 @@ HISTORY = {
     "forecast_category": "ForecastCategory",
 }
 FILES = ("Opportunity", "OpportunityHistory")
+FIELD_HISTORY = "OpportunityFieldHistory"
 
 
 def detect(header: list[str]) -> bool:
     """An Opportunity or OpportunityHistory file given on its own (the other is found beside
     it; a Data Loader export may have any name, ``extract.csv``)."""
-    return _is_history(header) or {"Id", "StageName", "CloseDate", "IsClosed"} <= set(header)
+    return (_is_history(header) or _is_field_history(header)
+            or {"Id", "StageName", "CloseDate", "IsClosed"} <= set(header))  # fmt: skip
 
 
 def _is_history(header: list[str]) -> bool:
     return {"OpportunityId", "StageName", "CreatedDate"} <= set(header)
 
 
+def _is_field_history(header: list[str]) -> bool:
+    return {"OpportunityId", "Field", "NewValue", "CreatedDate"} <= set(header)
+
+
 def has_history(path: Path, header: list[str]) -> bool:
     """Whether a file's export is complete: a history, or an Opportunity file with an
-    OpportunityHistory beside it (alone, it is one row per deal, read as any such export)."""
-    return _is_history(header) or find_file(path.parent, "OpportunityHistory") is not None
+    OpportunityHistory (or OpportunityFieldHistory) beside it (alone, it is one row per deal,
+    read as any such export)."""
+    beside = any(find_file(path.parent, n) is not None for n in (FILES[1], FIELD_HISTORY))
+    return _is_history(header) or _is_field_history(header) or beside
 
 
 def detect_folder(path: Path) -> bool:
@@ -100,12 +111,18 @@ def read(
     **options: Any,
 ) -> Records:
     folder = path if path.is_dir() else path.parent
-    files = {n: find_file(folder, n) for n in FILES}
+    files = {n: find_file(folder, n) for n in (*FILES, FIELD_HISTORY)}
     given = None
     if not path.is_dir():  # the file named is its object's, whatever its name; the other beside it
         header = list(frame.columns) if frame is not None else list(read_table(path, encoding)[0])
-        given = "OpportunityHistory" if _is_history(header) else "Opportunity"
+        given = (FILES[1] if _is_history(header) else
+                 FIELD_HISTORY if _is_field_history(header) else FILES[0])  # fmt: skip
         files[given] = path
+    field_history = files.pop(FIELD_HISTORY)
+    if files[FILES[1]] is None and field_history is not None:
+        files[FILES[1]] = field_history  # its stage changes are the history (module docstring)
+    else:
+        field_history = None
     missing = [n for n, p in files.items() if p is None]
     if missing:
         what = f"{path.name} is a Salesforce {given} export: it" if given else "a Salesforce export"
@@ -123,6 +140,10 @@ def read(
     opp, enc = read_table(opp_file, encoding)
     hist = read_table(hist_file, encoding)[0]
     notes: list[tuple[str, str] | Note] = []
+    if field_history is not None:
+        _require(hist, ("OpportunityId", "Field", "NewValue", "CreatedDate"), hist_file)
+        hist, said = _stage_changes(hist, opp)
+        notes.append(("field_history", said))
     if enc not in ("utf-8-sig", "xlsx"):
         notes.append(("encoding", f"read as {enc}"))
     _require(opp, ("Id", "StageName"), opp_file)
@@ -198,6 +219,38 @@ def _require(frame: pd.DataFrame, cols: tuple[str, ...], file: Path) -> None:
                 )
             ]
         )
+
+
+def _stage_changes(fields: pd.DataFrame, opp: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """OpportunityHistory's rows from OpportunityFieldHistory (module docstring): its
+    StageName changes, each deal's first stage at its creation, the deal's current Amount and
+    CloseDate on every row; and the note that says so."""
+    blank = pd.Series("", index=fields.index)
+    field = fields["Field"].astype(str).str.strip().str.casefold()
+    moves = fields[field == "stagename"]
+    old = moves.get("OldValue", blank[moves.index]).astype(str)
+    at = parse_times(moves["CreatedDate"].astype(str))
+    first = moves.assign(_at=at).sort_values("_at", kind="stable").groupby("OpportunityId").head(1)
+    created = opp.set_index("Id")["CreatedDate"] if "CreatedDate" in opp else None
+    began = pd.DataFrame({
+        "OpportunityId": first["OpportunityId"], "StageName": old[first.index],
+        "CreatedDate": (first["OpportunityId"].map(created) if created is not None
+                        else first["CreatedDate"]),
+    })  # fmt: skip
+    began = began[began["StageName"].str.strip() != ""]
+    entered = moves[["OpportunityId", "CreatedDate"]].assign(StageName=moves["NewValue"])
+    out = pd.concat([began, entered])  # a deal's first stage keeps its first change's index
+    if "IsDeleted" in fields:  # the change's own flag, for the common rule below
+        out["IsDeleted"] = fields["IsDeleted"].reindex(out.index).fillna("false")
+    current = opp.drop_duplicates("Id").set_index("Id")
+    for column in ("Amount", "CloseDate"):
+        if column in current:
+            out[column] = out["OpportunityId"].map(current[column]).fillna("")
+    out = out.sort_index(kind="stable").reset_index(drop=True)
+    return out, (f"no OpportunityHistory: the history is OpportunityFieldHistory's "
+                 f"{len(moves):,} StageName changes (each deal's first stage, the old value "
+                 "of its first change, from its creation), with each deal's current Amount "
+                 "and CloseDate")  # fmt: skip
 
 
 def _without_history(
