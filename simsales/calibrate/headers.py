@@ -75,7 +75,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "stage": ("To Stage", "New Stage", "Stage", "Deal Stage", "Sales Stage", "Opportunity Stage",
               "Pipeline Stage", "Stage Name", "Pipeline Phase", "Step Name", "变更后阶段", "新阶段",
               "新状态", "销售阶段", "商机阶段", "交易阶段", "阶段", "フェーズ", "단계",
-              "Стадия сделки", "Стадия", "Этап сделки", "Этап", "Phase"),
+              "Стадия сделки", "Стадия", "Этап сделки", "Этап", "Phase",
+              "stage_id"),  # Odoo's and Pipedrive's field: a name, or an id (still a stage)
     "closed": ("Actual Close Date", "Date Closed", "Closed Date", "Closed On", "Closed At",
                "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"), "Won/Lost Date",
                "Close Date", "Closing Date", "Close Time", "Closed", "实际成交日期", "成交日期",

@@ -50,6 +50,7 @@ __all__ = [
     "sheet_rows",
     "sheet_table",
     "title_rows",
+    "two_row_header",
     "workbook_table",
 ]
 
@@ -486,6 +487,8 @@ def _sheet_rows(
     top = [[_sheet_cell(v) for v in row] for row in itertools.islice(it, 10)]
     at = title_rows(top, score)
     header = top[at] if top else []
+    if score is not None:
+        at, header = two_row_header(top, at, score)
     while header and not header[-1]:
         header.pop()
     out = [header]
@@ -496,6 +499,24 @@ def _sheet_rows(
         cells = row[: len(header)]
         out.append(cells + [""] * (len(header) - len(cells)))
     return (out if header else []), at
+
+
+def two_row_header(
+    top: list[list[str]], at: int, score: Callable[[list[str]], int]
+) -> tuple[int, list[str]]:
+    """The header row ``at`` of the first rows ``top``, or a two-row header it is part of:
+    names merged over both rows ("Deal ID" over A1:A2) are written in the upper row only,
+    beside group captions ("Dates" over D1:E1) above the names they group. Two rows are one
+    header where their merge (the lower row's name, else the upper's) names more deal fields
+    than either row alone; then the lower row's index."""
+    for upper in (at - 1, at):
+        if upper < 0 or upper + 1 >= len(top):
+            continue
+        up, low = top[upper], top[upper + 1]
+        merged = [lo if lo.strip() else u for u, lo in itertools.zip_longest(up, low, fillvalue="")]
+        if score(merged) > max(score(up), score(low)):
+            return upper + 1, merged
+    return at, top[at] if top else []
 
 
 def title_rows(top: list[list[str]], score: Callable[[list[str]], int] | None = None) -> int:

@@ -809,6 +809,40 @@ def test_pipedrive_api_times_are_utc(tmp_path: Path) -> None:
     _check(path)
 
 
+def test_an_odoo_import_compatible_export_by_its_field_names(tmp_path: Path) -> None:
+    """Odoo's "import-compatible" export names its columns by their fields (``stage_id``,
+    ``expected_revenue``, ``date_closed``, ``create_date``, ``active``)."""
+    export = pd.DataFrame({
+        "id": "__export__.crm_lead_" + TRUTH["id"], "name": "deal " + TRUTH["id"],
+        "stage_id": _labels("Won", "Proposition", "Proposition"),
+        "expected_revenue": TRUTH["value"], "active": (TRUTH["outcome"] != "lost").map(str),
+        "date_closed": TRUTH["closed"], "create_date": TRUTH["created"] + " 09:00:00",
+    })  # fmt: skip
+    path = tmp_path / "crm.lead.csv"
+    export.to_csv(path, index=False)
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert list(got["outcome"]) == list(TRUTH["outcome"])
+    assert list(got["value"]) == list(TRUTH["value"])
+
+
+def test_a_two_row_header_with_names_merged_over_both_rows(tmp_path: Path) -> None:
+    """A workbook whose header is two rows: group captions ("Dates" over Created | Closed)
+    above the names they group, and the other names merged over both rows (written in the
+    upper one): each column is named."""
+    sheet = _sheet(Amount=TRUTH["value"])
+    top = ["Opportunity ID", "Stage", "Dates", "", "Amount"]
+    names = ["", "", "Created Date", "Close Date", ""]
+    cells = sheet[["Opportunity ID", "Stage", "Created Date", "Close Date", "Amount"]]
+    rows = [top, names, *cells.values.tolist()]
+    path = tmp_path / "two-rows.xlsx"
+    pd.DataFrame(rows).to_excel(path, index=False, header=False)
+    _check(path)
+    saved = tmp_path / "two-rows.csv"  # the same saved as CSV, under a title
+    saved.write_text("Pipeline\n" + pd.DataFrame(rows).to_csv(index=False, header=False))
+    _check(saved)
+    assert read_history(saved).deals["line"].min() == 4  # the title and both header rows
+
+
 def test_exports_pasted_together_read_each_deal_from_the_later(tmp_path: Path) -> None:
     old = _sheet(Amount=TRUTH["value"]).assign(Stage="Proposal", **{"Close Date": ""})
     new = _sheet(Amount=TRUTH["value"])

@@ -54,7 +54,7 @@ import pandas as pd
 
 from simsales.calibrate.headers import recognise
 from simsales.errors import Problem, ScenarioError
-from simsales.io.inputs import title_rows, workbook_table
+from simsales.io.inputs import title_rows, two_row_header, workbook_table
 
 __all__ = ["DOUBLE_BYTE", "MAX_BYTES", "detect_encoding", "find_file", "read_table"]
 
@@ -189,8 +189,16 @@ def read_table(
         text = text.removeprefix("\ufeff")
         try:
             lines = text.split("\n", 10)[:10]
-            at = title_rows([_fields(line) for line in lines], _deal_fields)
-            if at:
+            top = [_fields(line) for line in lines]
+            at = title_rows(top, _deal_fields)
+            below, header = two_row_header(top, at, _deal_fields)
+            if top and header != top[at]:  # a two-row header (merged names saved as CSV)
+                sep = _delimiter(lines[below])
+                line = io.StringIO()
+                csv.writer(line, delimiter=sep, lineterminator="\n").writerow(header)
+                text = line.getvalue() + text.split("\n", below + 1)[below + 1]
+                at = below
+            elif at:
                 text = text.split("\n", at)[at]
             frame = pd.read_csv(
                 io.StringIO(text), sep=_delimiter(text), dtype=str, keep_default_na=False,
