@@ -365,10 +365,15 @@ def calibrate(
         raise SimsalesError(f"--durations must be one of {', '.join(DURATIONS)}, not {durations!r}")
     decided = history.deals["closed"].dropna()
     if decided.empty:
+        # the stages every deal is in, by their labels: the ones to name won or lost
+        shown = history.stage_names
+        seen = history.deals["stage"].map(lambda s: shown.get(s, s)).value_counts()
+        open_stages = ", ".join(f"{label!r} ({n})" for label, n in seen.head(8).items())
         raise SimsalesError(
             "the export has no won or lost deal at all: there is nothing to learn how deals "
-            "close from; check that the stage (or status) column holds the won and lost labels, "
-            "or name them with labels: {won: [...], lost: [...]} in a --mapping file"
+            f"close from (every deal is in an open stage: {open_stages}); check that the stage (or "
+            "status) column holds the won and lost labels, or name them with labels: {won: "
+            "[...], lost: [...]} in a --mapping file"
         )
     if decided.min() >= t + pd.Timedelta(days=1):
         raise SimsalesError(

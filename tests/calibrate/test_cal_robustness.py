@@ -274,8 +274,9 @@ def test_an_export_with_no_decision_at_all_says_what_to_check(
     rows: pd.DataFrame, tmp_path: Path
 ) -> None:
     still = rows[rows["deal_stage"] == "Engaging"]
-    with pytest.raises(SimsalesError, match=r"no won or lost deal at all.*labels"):
+    with pytest.raises(SimsalesError, match=r"no won or lost deal at all.*labels") as err:
         calibrate(read_history(_write(still, tmp_path / "open.csv")))
+    assert f"'Engaging' ({len(still)})" in str(err.value)  # the labels to name
 
 
 def test_a_mapping_that_only_sets_a_date_format_keeps_the_recognised_preset(
