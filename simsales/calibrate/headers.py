@@ -9,7 +9,9 @@ and ``CLOSE DATE`` are one name), also after dropping an object prefix such as P
 ``Deal - ``. A column feeds one field at most. Rules, stated:
 
 - the shape is one row per deal when a close-date column is found, else one row per stage
-  change when a stage-entered time is;
+  change when a stage-entered time is; a row per deal whose only close date is the expected
+  one takes it as the close date of the deals that closed (a CRM sets it to the day a deal
+  closes, as Bitrix24 and Salesforce do; an open deal's stays its expected close);
 - with no creation or engagement column distinguished, the creation date is when work began
   (``engaged``); a ``Status`` column (open / won / lost, as Pipedrive and Dynamics keep it apart
   from the stage) decides the outcome where it says won or lost, the stage otherwise; a deal
@@ -54,7 +56,8 @@ __all__ = [
 ]
 
 # field -> its common column names, most specific first; a tuple is a pair of columns whose
-# first non-blank value is taken (Pipedrive writes a win and a loss in two columns). Chinese
+# first non-blank value is taken (Pipedrive writes a win and a loss in two columns), found
+# where the header has its first column. Chinese
 # names are written in Simplified characters: a Traditional header matches its Simplified form
 # (mapping.label_key), and Taiwan's own words (建立日期, 结案日期, 业务员) are listed; Japanese,
 # Korean and Russian names are Salesforce's, Bitrix24's and amoCRM's standard labels
@@ -75,14 +78,20 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "stage": ("To Stage", "New Stage", "Stage", "Deal Stage", "Sales Stage", "Opportunity Stage",
               "Pipeline Stage", "Stage Name", "Pipeline Phase", "Step Name", "变更后阶段", "新阶段",
               "新状态", "销售阶段", "商机阶段", "交易阶段", "阶段", "フェーズ", "단계",
-              "Стадия сделки", "Стадия", "Этап сделки", "Этап", "Phase",
+              "Стадия сделки", "Стадия", "Этап сделки", "Этап", "Phase", "Etapa", "Étape",
+              "Fase",
               "stage_id"),  # Odoo's and Pipedrive's field: a name, or an id (still a stage)
     "closed": ("Actual Close Date", "Date Closed", "Closed Date", "Closed On", "Closed At",
-               "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"), "Won/Lost Date",
+               "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"),
+               # a win's date and a loss's in two columns (Close, 企业微信, 销售易)
+               ("Date Won", "Date Lost"), ("Won Date", "Lost Date"), ("Won On", "Lost On"),
+               ("赢单日期", "输单日期"), ("赢单时间", "输单时间"), ("成交日期", "输单日期"),
+               ("成交时间", "输单时间"), ("成交日期", "丢单日期"), "Won/Lost Date",
                "Close Date", "Closing Date", "Close Time", "Closed", "实际成交日期", "成交日期",
                "结单日期", "赢单日期", "结案日期", "结束日期", "关闭日期", "关闭时间", "签约日期",
                "成交时间", "完了予定日", "마감일", "Дата закрытия", "Date Won",
-               ("Gewonnen am", "Verloren am"), "Abschlussdatum"),
+               ("Gewonnen am", "Verloren am"), "Abschlussdatum", "Fecha de cierre",
+               "Date de clôture", "Data de fechamento", "Schlusstermin"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
                 "Changed At", "Change Date", "Changed On", "Stage Change Date", "Timestamp",
                 "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间"),
@@ -98,8 +107,10 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                 "Created At", "Date Created", "Deal Created", "Add Time", "Added At", "Added On",
                 "Creation Date",
                 "创建时间", "创建日期", "建立日期", "建立时间", "新建时间", "录入时间", "创建于",
-                "作成日", "생성일", "작성일", "Дата создания", "立项日期", "立项时间",
-                "Deal erstellt", "Erstellt am", "Erstellungsdatum"),
+                "作成日", "생성일", "작성일", "Дата создания", "DATE_CREATE", "立项日期",
+                "立项时间",
+                "Deal erstellt", "Erstellt am", "Erstellungsdatum", "Fecha de creación",
+                "Date de création", "Data de criação", "Erstelldatum"),
     "value": ("Amount (converted)", "Opportunity Amount", "Amount", "Deal Amount",
               "Value Formatted", "Value",
               "Deal Value", "Opportunity Value", "Deal Size",
@@ -107,8 +118,11 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               ("Actual Revenue", "Est. Revenue"), "Est. Revenue", "Estimated Revenue",
               "Expected Revenue", "Close Value", "Revenue", "商机金额", "合同金额", "成交金额",
               "销售金额", "签单金额", "签约金额", "预计成交金额", "预计销售金额", "预计签单金额",
-              "预计金额", "预期收入", "金额", "금액", "Сумма",
-              "Бюджет", "Wert"),
+              "预计金额", "金额", "预期收入", "금액", "Сумма",
+              "Бюджет", "Wert", "Betrag", "Importe", "Montant", "Valor", "Budget", "Income",
+              "Bid Amount", "Contract Value",
+              "合同金额（小写）", "金额（小写）",
+              "Opportunity"),  # Bitrix24's API amount; the deal's name elsewhere (not numbers)
     "probability": ("Probability", "Probability (%)", "Deal Probability", "Win Probability",
                     "Confidence", "Close Probability",
                     "赢率", "赢单率", "成交概率", "赢单概率", "成交率", "可能性", "概率", "確度",
@@ -122,7 +136,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
               "Assigned To", "负责人", "销售负责人", "业务机会所有人", "交易所有者", "所有人",
               "销售人员", "销售代表", "业务员", "跟进人", "归属人", "销售", "商談 所有者",
-              "所有者", "销售员", "담당자", "소유자", "Ответственный", "User Name", "Besitzer"),
+              "所有者", "销售员", "담당자", "소유자", "Ответственный", "User Name", "Besitzer",
+              "Propietario", "Propriétaire", "Proprietário", "Opportunity-Inhaber"),
     "account": ("Account", "Account Name", "Organization", "Organization Name",
                 "Associated Company", "Associated Company (Primary)", "Company", "Company Name",
                 "Customer", "Customer Name", "Potential Customer", "Client", "客户名称", "客户名",
@@ -150,7 +165,9 @@ EDITED: tuple[str, ...] = ("Edit Date", "Last Modified", "Last Modified Date", "
 TITLES: tuple[str, ...] = ("Deal Name", "Opportunity Name", "Deal Title", "Title", "Name",
                            "Topic", "Opportunity", "Deal", "商机名称", "业务机会名称",
                            "交易名称", "名称", "商机", "商談名", "거래명", "기회 이름",
-                           "Название сделки", "Название", "项目名称", "Titel")
+                           "Название сделки", "Название", "项目名称", "Titel",
+                           "Nombre de la oportunidad", "Nom de l'opportunité",
+                           "Nome da oportunidade", "Opportunity-Name")
 # fmt: on
 _PREFIXES = ("deal", "opportunity", "opportunities", "deals", "lead", "商机")
 
@@ -283,7 +300,8 @@ def recognise(
                 for c in (by_key.get(label_key(p)) for p in parts)
                 if c and c not in used and (fits is None or fits(field, c))
             )
-            if found:
+            # a pair counts from its first column (a loss's date alone is no close date)
+            if found and found[0] == by_key.get(label_key(parts[0])):
                 used.update(found)
                 return found[0] if len(found) == 1 else found
         return None
@@ -325,6 +343,10 @@ def recognise(
         columns.pop(f, None)
     if "engaged" not in columns and "created" in columns:
         columns["engaged"] = columns.pop("created")  # work began when the deal was made
+    if "closed" not in columns and "expected_close" in columns:
+        # the only close date is the expected one: a CRM sets it to the day a deal closes
+        # (Bitrix24's "Expected close date", Salesforce's Close Date)
+        columns["closed"] = columns.pop("expected_close")
     return Recognised("opportunities", columns, id_is_name)
 
 

@@ -177,6 +177,9 @@ _CLOSING = ("lost", "won", "closed", "cancel", "dead", "reject", "declin", "aban
             "выигр", "gewonn", "verlor", "geschlossen", "gagn", "perdu", "ferm", "ganad",
             "ganho", "ganha", "perdid", "cerrad", "fechad")  # fmt: skip
 _ATTRS: tuple[str, ...] = ("product", "owner", "account", "segment", "team", "currency")
+# a stage label's number in the process ("5 - Closed Won", "05. Won") or Bitrix24's pipeline
+# prefix ("C1:WON"): the label without it is what names a close
+_NUMBERED = re.compile(r"^\s*(?:\d{1,2}\s*[-.:)、]\s*|C\d+:)")
 
 
 def read_history(
@@ -400,6 +403,8 @@ def _kinds(rows: _Rows, open_labels: list[str] | None, field: str = "stage") -> 
         key = label_key(v)
         if key in table or not v:
             return table.get(key)
+        if (bare := label_key(_NUMBERED.sub("", v))) in table:  # "5 - Closed Won", "C1:WON"
+            return table[bare]
         return next((k_ for stem, k_ in stems if key.startswith(stem)), v)
 
     return _each(series, kind)

@@ -145,7 +145,8 @@ class Labels(_Frozen):
     # English (Bitrix24's "Deal won"), Chinese, Japanese (Salesforce's 成立 / 不成立, 受注 /
     # 失注), Korean, Russian (Bitrix24, amoCRM), and German, French, Spanish and Portuguese
     # (Salesforce's and HubSpot's translated closed stages, Pipedrive's statuses) spellings
-    # 中标 / 未中标: a tender won / not won (project sales by bid); 已赢得: Odoo's Chinese won stage
+    # 中标 / 未中标: a tender won / not won (project sales by bid); 已赢得: Odoo's Chinese won
+    # stage; Bitrix24's stage ids WON / LOSE / APOLOGY ("Analyze failure", its second lost one)
     won: tuple[str, ...] = ("Won", "Closed Won", "Deal won", "赢单", "成交", "已成交", "已赢单",
                             "已赢得", "中标", "已中标",
                             "成立", "受注", "成約", "수주", "성사", "성공", "Сделка успешна",
@@ -163,7 +164,8 @@ class Labels(_Frozen):
                              "Abgeschlossen und verloren", "Perdu", "Perdue", "Fermée perdue",
                              "Conclue perdue", "Perdido", "Perdida", "Cerrada perdida",
                              "Cierre perdido", "Fechado perdido", "Fechada perdida",
-                             "Negócio perdido")  # fmt: skip
+                             "Negócio perdido", "LOSE", "APOLOGY",
+                             "Analyze failure")  # fmt: skip
     open: tuple[str, ...] | None = Field(
         None, description="open stage labels, in process order; None: any other label is open"
     )

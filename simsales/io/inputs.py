@@ -346,6 +346,13 @@ def workbook_table(
     finally:
         book.close()
 
+    beside: dict[str, int] = {}  # sheet -> the columns of a side table left out
+    for title, (rows, at) in tables.items():
+        kept = _without_side_table(rows)
+        if kept is not rows:
+            beside[title] = len(rows[0]) - len(kept[0])
+            tables[title] = (kept, at)
+
     def rank(w: Any) -> tuple[int, int]:
         rows = tables[w.title][0]
         return (score(rows[0]) if score is not None and rows else 0), len(rows)
@@ -360,6 +367,10 @@ def workbook_table(
         notes.append(
             ("info", f"sheet {main.title!r} read (of the visible sheets, it {why}the most rows)", 1)
         )
+    if main.title in beside:
+        notes.append(("info", f"sheet {main.title!r}: the {beside[main.title]} columns right of "
+                      f"its first empty column (after {rows[0][-1]!r}), a table beside the "
+                      "data with fewer rows, are left out", 1))  # fmt: skip
     header = rows[0]
     parts: list[int] = []  # the appended sheets' rows: which sheet (1, 2, ...) each is of
     scaled: dict[str, set[int]] = {}
@@ -414,6 +425,25 @@ def workbook_table(
         return {c: frozenset(r) for c, r in cells.items()}
 
     return WorkbookTable(rows, at, notes, frozen(scaled), frozen(currency), sheet_of)
+
+
+def _without_side_table(rows: list[list[str]]) -> list[list[str]]:
+    """A sheet's rows (the header first) without a table beside its data: the columns right
+    of its first empty column (no header, no cell), where fewer than half as many rows fill
+    them as fill the columns left of it (a summary by stage or owner next to the deals; an
+    empty column inside the table has the table's rows on both sides). ``rows`` itself when
+    there is none."""
+    header = rows[0] if rows else []
+    filled = [[bool(c.strip()) for c in row] for row in rows[1:]]
+    for j in range(1, len(header)):
+        if header[j].strip() or any(row[j] for row in filled if j < len(row)):
+            continue
+        left = sum(any(row[:j]) for row in filled)
+        right = sum(any(row[j + 1 :]) for row in filled)
+        if not any(c.strip() for c in header[j + 1 :]) and right == 0:
+            return rows  # nothing beside it
+        return [row[:j] for row in rows] if 2 * right < left else rows
+    return rows
 
 
 def _column_key(name: str) -> str:

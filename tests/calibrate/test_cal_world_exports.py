@@ -236,7 +236,7 @@ def test_a_closed_stage_is_won_or_lost_by_its_outcome_column(tmp_path: Path, col
     assert note.action == "kept" and note.rows == 1 and "Closed (no decision)" in note.message
 
 
-@pytest.mark.parametrize("written", ["%-m/%-d/%y", "%d.%m.%y", "%G-W%V-%u", "%b %d, %Y"])
+@pytest.mark.parametrize("written", ["%-m/%-d/%y", "%d.%m.%y", "%G-W%V-%u"])
 def test_dates_that_do_not_parse_are_said_with_the_column_and_the_fix(
     tmp_path: Path, written: str
 ) -> None:
@@ -257,6 +257,30 @@ def test_dates_that_do_not_parse_are_said_with_the_column_and_the_fix(
     proposed = re.search(r"date_format in a --mapping file: '([^']+)' reads", text)
     assert proposed is not None, text
     _check(path, mapping={"date_format": proposed[1]})
+
+
+@pytest.mark.parametrize(
+    "months",
+    [("Jan", "Feb", "Mar"), ("ene", "feb", "mar"), ("janv.", "févr.", "mars"),
+     ("Januar", "Februar", "März"), ("gennaio", "febbraio", "marzo")],
+)  # fmt: skip
+def test_month_names_in_other_languages_read_as_dates(tmp_path: Path, months: tuple) -> None:
+    """A date written with its month's name (English, Spanish, French, German, Italian;
+    day first or, in English, month first) reads with no date_format; with one of the
+    user's own (``%d-%b-%Y``), the cells its English names miss still read."""
+    created = pd.to_datetime(TRUTH["created"])
+
+    def named(d: pd.Timestamp, first: bool = False) -> str:
+        month = months[d.month - 1]
+        return f"{month} {d.day}, {d.year}" if first else f"{d.day}-{month}-{d.year}"
+
+    export = _sheet(Amount=TRUTH["value"])
+    export["Created Date"] = [named(d, first=months[0] == "Jan" and i % 2 == 0)
+                              for i, d in enumerate(created)]  # fmt: skip
+    path = tmp_path / "months.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+    _check(path, mapping={"date_format": "%d-%b-%Y"})
 
 
 def test_unix_times_in_a_date_column_are_said_as_such(tmp_path: Path) -> None:
@@ -410,18 +434,17 @@ def test_negative_amounts_are_said_as_negative(tmp_path: Path) -> None:
 
 
 def test_a_header_naming_no_field_says_the_fields_to_name(tmp_path: Path) -> None:
-    export = pd.DataFrame({
-        "Identificador": TRUTH["id"], "Etapa": _labels("Cerrada ganada", "Cerrada perdida", "X"),
-        "Fecha de creación": TRUTH["created"], "Fecha de cierre": TRUTH["closed"],
+    export = pd.DataFrame({  # Finnish names: none known
+        "Tunnus": TRUTH["id"], "Vaihe": _labels("Closed Won", "Closed Lost", "X"),
+        "Luotu": TRUTH["created"], "Suljettu": TRUTH["closed"],
     })  # fmt: skip
-    path = tmp_path / "spanish.csv"
+    path = tmp_path / "finnish.csv"
     export.to_csv(path, index=False)
     with pytest.raises(ScenarioError) as err:
         read_history(path)
     text = str(err.value)
-    assert "'Identificador'" in text and "id, stage, engaged and closed" in text
-    columns = {"id": "Identificador", "stage": "Etapa", "engaged": "Fecha de creación",
-               "closed": "Fecha de cierre"}  # fmt: skip
+    assert "'Tunnus'" in text and "id, stage, engaged and closed" in text
+    columns = {"id": "Tunnus", "stage": "Vaihe", "engaged": "Luotu", "closed": "Suljettu"}
     got = read_history(path, columns=columns).deals
     assert sorted(got["outcome"]) == sorted(TRUTH["outcome"])
 
@@ -1002,16 +1025,24 @@ def test_time_zones_written_as_words_and_in_headers(tmp_path: Path) -> None:
 
 
 def test_the_date_format_hint_reads_the_whole_column(tmp_path: Path) -> None:
-    """Notion writes ``January 4, 2022``: the format proposed reads May and January alike."""
+    """Notion writes ``January 4, 2022``: read as it is (a month's name names it), and with
+    the format a user may give, May and January alike; dates with a two-digit year and
+    their month's number, ``5/1/23 14:03``, get the format proposed that reads them all."""
     export = _sheet(Amount=TRUTH["value"])
     for col in ("Created Date", "Close Date"):
         export[col] = pd.to_datetime(export[col]).dt.strftime("%B %-d, %Y").fillna("")
     path = tmp_path / "notion.csv"
     export.to_csv(path, index=False)
+    _check(path)
+    _check(path, mapping={"date_format": "%B %d, %Y"})
+    for col in ("Created Date", "Close Date"):
+        day = pd.to_datetime(_sheet()[col])
+        export[col] = (day.dt.strftime("%-m/%-d/%y") + " 14:03").fillna("")
+    export.to_csv(path, index=False)
     with pytest.raises(ScenarioError) as err:
         read_history(path)
     proposed = re.search(r"date_format in a --mapping file: '([^']+)' reads", str(err.value))
-    assert proposed is not None and proposed[1] == "%B %d, %Y"
+    assert proposed is not None and proposed[1] == "%m/%d/%y %H:%M"
     _check(path, mapping={"date_format": proposed[1]})
 
 

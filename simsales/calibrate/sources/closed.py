@@ -12,6 +12,8 @@ names (not a won, lost or listed open label, and not one of the source's ordered
 - **lost**: every row of it has a probability of exactly 0%, and either every row is in the
   category Omitted or no row of the export is in a lost stage otherwise (an open stage at 0%,
   "On hold", is why a probability alone needs that);
+- "otherwise" within the stage's pipeline, where the export has a pipeline column (HubSpot's
+  Renewals pipeline closes at "Renewed" beside a Sales pipeline's "Closed won");
 - a blank probability or category is no evidence either way (rows the history never gave it);
 - none where the export keeps the outcome apart from the stage (a status, closed flags, an
   active column: Odoo leaves a lost deal in its stage at 0%);
@@ -55,25 +57,32 @@ def stage_verdicts(
     category: pd.Series | None,
     labels: Labels,
     skip: Collection[str] = (),
+    pipeline: pd.Series | None = None,
 ) -> dict[str, str]:
     """Each unnamed stage's verdict (``won`` / ``lost``) by the rules above, from its rows'
     ``probability`` (0-1, NaN unknown) and forecast ``category`` (CATEGORIES' values), aligned
-    with ``stage``; ``skip``: label keys of stages known not to close (left, ordered open)."""
+    with ``stage``; ``skip``: label keys of stages known not to close (left, ordered open);
+    ``pipeline``: each row's pipeline, if known."""
     keys = stage.astype(str).map(label_key).to_numpy()
     won_keys = {label_key(x) for x in labels.won}
     lost_keys = {label_key(x) for x in labels.lost}
-    has_won, has_lost = (
-        bool(np.isin(keys, list(won_keys)).any()),
-        bool(np.isin(keys, list(lost_keys)).any()),
-    )
     p = probability if probability is not None else pd.Series(np.nan, index=stage.index)
     c = category if category is not None else pd.Series(None, index=stage.index, dtype=object)
+    line = pipeline.astype(str).to_numpy() if pipeline is not None else np.zeros(len(keys), str)
     frame = pd.DataFrame({"stage": stage.astype(str).to_numpy(), "key": keys,
-                          "p": p.to_numpy(dtype=float), "c": c.to_numpy()})  # fmt: skip
+                          "p": p.to_numpy(dtype=float), "c": c.to_numpy(),
+                          "line": line})  # fmt: skip
+    # the pipelines that have a won (a lost) stage named
+    with_won = set(frame.loc[frame["key"].isin(won_keys), "line"])
+    with_lost = set(frame.loc[frame["key"].isin(lost_keys), "line"])
     verdict: dict[str, str] = {}
     for key, group in frame.groupby("key", sort=False):
         if key == "" or key in won_keys or key in lost_keys or key in skip:
             continue
+        has_won, has_lost = (
+            bool(with_won & set(group["line"])),
+            bool(with_lost & set(group["line"])),
+        )
         # a blank cell is no evidence either way (a deal the history never recorded)
         p, c = group["p"].dropna(), group["c"].dropna()
         every_closed = len(c) > 0 and bool((c == "closed").all())
@@ -120,7 +129,9 @@ def by_evidence(rec: Records) -> Records:
         if "forecast_category" in rows
         else None
     )
-    verdict = stage_verdicts(rows["stage"], probability, category, rec.labels, skip)
+    by_pipeline = "product" in rows and _is_pipeline(rec.names.get("product"))
+    pipeline = rows["product"] if by_pipeline else None
+    verdict = stage_verdicts(rows["stage"], probability, category, rec.labels, skip, pipeline)
     if not verdict:
         return rec
     where = " and ".join(
@@ -139,6 +150,11 @@ def by_evidence(rec: Records) -> Records:
         int(closed.sum()),
     )
     return replace(rec, labels=with_verdicts(rec.labels, verdict), notes=[*rec.notes, note])
+
+
+def _is_pipeline(column: str | None) -> bool:
+    """Whether the product column is the deal's pipeline (``Pipeline``, ``Deal - Pipeline``)."""
+    return column is not None and "pipeline" in label_key(column)
 
 
 def _left(rows: pd.DataFrame, rec: Records) -> set[str]:

@@ -21,7 +21,8 @@ in ten have a trail below A1, where GB2312 has none, so GB18030 also needs all b
 in twenty inside GB2312's table (both bytes A1-FE; the rest are GBK's rarer characters).
 Latin letters read as pairs, such as Portuguese "ção" or an accented capital before a
 lower-case letter, fall outside every block.
-Else Windows-1252 (the Western superset of Latin-1 that Excel and Salesforce write: its
+Else Mac Roman where every line ends by CR alone (Excel for Mac's "CSV (Macintosh)" writes
+both). Else Windows-1252 (the Western superset of Latin-1 that Excel and Salesforce write: its
 accented letters stand alone between ASCII letters) if it decodes, or Windows-1251 (Excel on a
 Russian Windows) where its header names more deal fields, else Latin-1, which decodes any
 bytes. (Statistical guessing was tried and rejected: on exports whose non-ASCII text is a
@@ -117,6 +118,8 @@ def detect_encoding(data: bytes) -> str:
             return max(fits, key=lambda name: _header_score(data, name))  # ties: the first
         if fits:
             return fits[0]
+    if b"\r" in head and b"\n" not in head:  # lines ended by CR alone: Excel for Mac's CSV
+        return "mac_roman"
     single = [name for name in ("cp1252", "cp1251") if _decodes(data, name)]
     if single:  # Cyrillic read as Western letters names nothing: the header decides
         return max(single, key=lambda name: _header_score(data, name))  # ties: Windows-1252
@@ -131,9 +134,25 @@ def _decodes(data: bytes, name: str) -> bool:
         return False
 
 
+_EXCEL_TEXT = re.compile(r'^="(.*)"$', re.DOTALL)
+
+
+def _unformula(cells: pd.Series) -> pd.Series:
+    """Cells written ``="00123"`` (an export made "Excel-safe": a formula that keeps leading
+    zeros and stops Excel reading a date) as the text inside."""
+    wrapped = cells.str.startswith('="', na=False)
+    return cells.where(~wrapped, cells[wrapped].str.replace(_EXCEL_TEXT, r"\1", regex=True))
+
+
+def _lines(text: str) -> str:
+    """``text`` with lines ended by LF where every line ends by CR alone (Excel for Mac's
+    "CSV (Macintosh)")."""
+    return text.replace("\r", "\n") if "\r" in text and "\n" not in text else text
+
+
 def _header_score(data: bytes, name: str) -> int:
     """How many deal fields the first ten lines name at most, read in encoding ``name``."""
-    lines = data[:20_000].decode(name, errors="replace").split("\n", 10)[:10]
+    lines = _lines(data[:20_000].decode(name, errors="replace")).split("\n", 10)[:10]
     return max((_deal_fields(_fields(line)) for line in lines), default=0)
 
 
@@ -170,7 +189,7 @@ def read_table(
         (header, *body), at, sheets = table.rows, table.at, table.notes
         shown = {"shown_scaled": table.shown_scaled, "with_currency": table.with_currency}
         sheet_of = table.sheet_of
-        frame, used = pd.DataFrame(body, columns=header, dtype=str), "xlsx"
+        frame, used = pd.DataFrame(body, columns=_unique(header), dtype=str), "xlsx"
     else:
         data = path.read_bytes()
         used = encoding or detect_encoding(data)
@@ -186,7 +205,7 @@ def read_table(
                     )
                 ]
             ) from None
-        text = text.removeprefix("\ufeff")
+        text = _lines(text.removeprefix("\ufeff"))
         try:
             lines = text.split("\n", 10)[:10]
             top = [_fields(line) for line in lines]
@@ -208,7 +227,7 @@ def read_table(
             raise ScenarioError([Problem(f"cannot read the CSV: {exc}", file=str(path))]) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if len(frame):
-        frame = frame.apply(lambda s: s.str.strip())
+        frame = frame.apply(lambda s: _unformula(s.str.strip()))
     if at:  # the index stays "line - 2", as without a title; the caller says what was skipped
         frame.index = pd.RangeIndex(at, at + len(frame))
         frame.attrs["title_rows"] = at
@@ -223,6 +242,18 @@ def read_table(
     if sheet_of and len(sheet_of) == len(frame):  # a deal in two sheets: from the newest one
         frame.attrs["parts"] = np.array(sheet_of)
     return frame, used
+
+
+def _unique(header: list[str]) -> list[str]:
+    """A sheet's column names made unique as pandas reads a CSV's: a name again is
+    ``Name.1``, ``Name.2`` (a sheet may repeat one, where a CSV reader would rename it)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in header:
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append(f"{name}.{n}" if n else name)
+    return out
 
 
 def _deal_fields(header: list[str]) -> int:

@@ -554,15 +554,18 @@ def _unread_dates(
 def _fits_field(frame: pd.DataFrame, fmt: str | None = None) -> Callable[[str, str], bool]:
     """Whether a column's cells look like a field's: for a date field, most of the first 200
     filled cells read as dates (in ISO, year-last or a spreadsheet's form, or the mapping's
-    ``date_format``); any other, yes."""
+    ``date_format``); for the value, some read as numbers (a column of names is none); any
+    other, yes."""
 
     def fits(field: str, column: str) -> bool:
-        if field not in _DATE_FIELDS:
+        if field not in (*_DATE_FIELDS, "value"):
             return True
         cells = frame[column].astype(str).str.strip()
         cells = cells[(cells != "") & ~no_date(cells)].head(200)
         if cells.empty:
             return True  # an empty column says nothing against it
+        if field == "value":
+            return bool(parse_numbers(cells).notna().any())
         read = parse_times(cells, None, None, year_last_order(cells)).notna()
         if fmt is not None:
             read |= parse_times(cells, str(fmt)).notna()

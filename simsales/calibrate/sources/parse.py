@@ -319,13 +319,46 @@ def _offset(m: re.Match[str]) -> str:
     return f"{m['s']}{m['sign']}{int(m['h']):02d}:{m['m'] or '00'}"
 
 
+# month names and their abbreviations (with or without a dot) in the languages Excel and
+# the CRMs write dates in: English, Spanish, French, German, Portuguese, Italian; no word
+# names two months
+_MONTH_WORDS = (
+    "jan january ene enero janv janvier januar janeiro gen gennaio",
+    "feb february febrero fév févr février februar fev fevereiro febbraio",
+    "mar march marzo mars mär märz março marco",
+    "apr april abr abril avr avril aprile",
+    "may mayo mai maio mag maggio",
+    "jun june junio juin juni junho giu giugno",
+    "jul july julio juil juillet juli julho lug luglio",
+    "aug august ago agosto août aout",
+    "sep sept september septiembre septembre setiembre set setembro settembre",
+    "oct october octubre octobre okt oktober out outubro ott ottobre",
+    "nov november noviembre novembre novembro",
+    "dec december dic diciembre déc décembre dez dezember dezembro dicembre",
+)
+MONTHS = {w: i + 1 for i, words in enumerate(_MONTH_WORDS) for w in words.split()}
+# 15-jun-2022, 4 févr. 2022, 5 de marzo de 2023, 15.März 2023; Mar 5, 2023; then a time
+_DAY_WORD_YEAR = re.compile(
+    r"^(\d{1,2})\.?[\s\-/]*(?:de\s+)?([^\W\d_]+)\.?[\s\-/,]*(?:de\s+)?(\d{4}|\d{2})(?=$|[\sT,])"
+)
+_WORD_DAY_YEAR = re.compile(r"^([^\W\d_]+)\.?\s+(\d{1,2}),?\s+(\d{4})(?=$|[\sT,])")
+
+
 def _normalise(text: str) -> str:
     s = text.strip()
     m = _CJK_DATE.match(s) or _SLASH_DATE.match(s)
     if m:
         y, mo, d = m.groups()
-        s = f"{y}-{int(mo):02d}-{int(d):02d}" + s[m.end() :]
-    return s
+        return f"{y}-{int(mo):02d}-{int(d):02d}" + s[m.end() :]
+    if (m := _DAY_WORD_YEAR.match(s)) and (month := MONTHS.get(m[2].casefold())):
+        d, y = m[1], m[3]
+    elif (m := _WORD_DAY_YEAR.match(s)) and (month := MONTHS.get(m[1].casefold())):
+        d, y = m[2], m[3]
+    else:
+        return s
+    year = int(y) if len(y) == 4 else 2000 + int(y)  # 15-jun-22: this century's
+    rest = s[m.end() :].lstrip(",")
+    return f"{year}-{month:02d}-{int(d):02d}" + (" " + rest.strip() if rest.strip() else "")
 
 
 # a 12-hour clock after the date: 10:22 AM, 3:05:09 p.m., 下午 3:05 (Chinese Windows' format)
@@ -357,10 +390,15 @@ def parse_times(
     ``day_order`` ("month first" / "day first") for dates with the year last, when the caller
     knows it from more columns than this one (else the column's own)."""
     text = _text(values)
-    normal = {v: _normalise(v) for v in pd.unique(text)}
+    unique = pd.unique(text)
+    normal = {v: _normalise(v) for v in unique}
     if fmt is None:  # a format of the user's own may read the 12-hour clock (%I %p), a zone
         # written as a word (2023-01-02 21:30:00 UTC, Zendesk Sell's) is an offset
         normal = {v: _UTC_WORD.sub(_offset, _clock24(n)) for v, n in normal.items()}
+    else:  # the user's format reads the cells as written; their ISO forms where it does not
+        iso = text.map(normal).where(lambda t: t != "")
+        text = text.str.strip()
+        normal = {v: v.strip() for v in unique}
     text = text.map(normal)
     text = text.where(text != "")
     if fmt is None:
@@ -379,6 +417,9 @@ def parse_times(
         if day and day != fmt and parsed.isna().any():  # the format's date part, alone
             alone = parsed.isna()
             parsed[alone] = pd.to_datetime(text[naive][alone], format=day, errors="coerce")
+        if fmt is not None and parsed.isna().any():  # 2023/3/5, 15-ene-2022 in their ISO form
+            alone = parsed.isna()
+            parsed[alone] = pd.to_datetime(iso[naive][alone], format="ISO8601", errors="coerce")
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # an offset the pattern missed
             parsed = parsed.dt.tz_convert(timezone or "UTC").dt.tz_localize(None)
         out[naive] = _in_range(parsed).astype("datetime64[ns]")

@@ -1,0 +1,196 @@
+"""Quirks of exports as people save them, each read to the deals it was written from: a
+summary table beside the data, a sheet that repeats a column name, Excel for Mac's CSV, a
+win's and a loss's date in two columns, value columns by other names, numbered and prefixed
+stage labels, an expected close as the only close date, pipelines that close their own way,
+and "Excel-safe" ``="..."`` cells."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from simsales.calibrate.importer import read_history
+
+# five deals: their outcome, creation, close (blank while open) and value
+TRUTH = pd.DataFrame({
+    "id": ["D1", "D2", "D3", "D4", "D5"],
+    "outcome": ["won", "lost", "won", "open", "lost"],
+    "created": ["2023-01-02", "2023-01-05", "2023-01-09", "2023-02-01", "2023-02-03"],
+    "closed": ["2023-02-01", "2023-02-10", "2023-03-01", "", "2023-03-06"],
+    "value": [1200.0, 800.0, 3000.0, 500.0, 700.0],
+})  # fmt: skip
+WON, LOST = TRUTH["outcome"] == "won", TRUTH["outcome"] == "lost"
+
+
+def _labels(won: str, lost: str, open_: str) -> list[str]:
+    return [{"won": won, "lost": lost, "open": open_}[o] for o in TRUTH["outcome"]]
+
+
+def _check(path: Path, **read: object) -> pd.DataFrame:
+    """``path`` reads to TRUTH's deals, outcomes, close days and values; its deals returned."""
+    got = read_history(path, **read).deals.set_index("deal").sort_index()  # type: ignore[arg-type]
+    assert list(got.index) == list(TRUTH["id"])
+    assert list(got["outcome"]) == list(TRUTH["outcome"])
+    assert list(got["closed"].dt.strftime("%Y-%m-%d").fillna("")) == list(TRUTH["closed"])
+    assert list(got["value"]) == list(TRUTH["value"])
+    return got
+
+
+def _sheet(
+    stages: tuple[str, str, str] = ("Closed Won", "Closed Lost", "Proposal"),
+) -> pd.DataFrame:
+    return pd.DataFrame({
+        "Opportunity ID": TRUTH["id"], "Stage": _labels(*stages), "Amount": TRUTH["value"],
+        "Created Date": TRUTH["created"], "Close Date": TRUTH["closed"],
+    })  # fmt: skip
+
+
+def test_a_table_beside_the_data_is_left_out(tmp_path: Path) -> None:
+    """A summary (Owner | Deals, or Stage | Count, repeating the data's names) two columns to
+    the right of the deals, with fewer rows: not the deals' columns; said."""
+    for side in (["Owner", "Deals"], ["Stage", "Count"]):
+        book = openpyxl.Workbook()
+        sheet = book.active
+        data = _sheet()
+        sheet.append([*data.columns, None, *side])
+        for i, row in enumerate(data.itertuples(index=False)):
+            beside = ["Ann", 3] if i < 2 else [None, None]
+            sheet.append([*row, None, *beside])
+        path = tmp_path / "beside.xlsx"
+        book.save(path)
+        got = _check(path)
+        assert got["owner"].isna().all() or (got["owner"] == "").all()
+        said = [i.message for i in read_history(path).report.issues if i.rule == "sheets"]
+        assert any("first empty column" in m for m in said)
+
+
+def test_a_sheet_that_repeats_a_column_name_is_read(tmp_path: Path) -> None:
+    """A sheet whose header has one name twice: the first is the column, the second read
+    as ``Amount.1`` (as a CSV reader names it), not an error."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    data = _sheet()
+    sheet.append([*data.columns, "Amount"])
+    for row in data.itertuples(index=False):
+        sheet.append([*row, 1])
+    path = tmp_path / "twice.xlsx"
+    book.save(path)
+    _check(path)
+
+
+def test_excel_for_macs_csv_in_mac_roman_with_cr_lines(tmp_path: Path) -> None:
+    """Excel for Mac's "CSV (Macintosh)": Mac Roman bytes, lines ended by CR alone."""
+    data = _sheet()
+    data["Account"] = ["Müller GmbH", "Société Générale", "Acme", "Zoë AG", "Ärzte eG"]
+    data["Amount"] = [f"€{v:,.2f}" for v in TRUTH["value"]]
+    path = tmp_path / "mac.csv"
+    path.write_bytes(data.to_csv(index=False, lineterminator="\r").encode("mac_roman"))
+    h = read_history(path)
+    got = _check(path)
+    assert h.currency == "EUR"
+    assert list(got["account"]) == list(data["Account"])
+
+
+@pytest.mark.parametrize(
+    ("won", "lost"),
+    [("Date Won", "Date Lost"), ("date_won", "date_lost"), ("成交时间", "输单时间"),
+     ("赢单日期", "输单日期")],
+)  # fmt: skip
+def test_a_wins_and_a_losss_date_in_two_columns(tmp_path: Path, won: str, lost: str) -> None:
+    """A win's date and a loss's in columns of their own: each closed deal closes at its
+    own (a lost deal is not dropped for want of a win date)."""
+    data = _sheet().drop(columns="Close Date")
+    data[won] = TRUTH["closed"].where(WON, "")
+    data[lost] = TRUTH["closed"].where(LOST, "")
+    path = tmp_path / "two-dates.csv"
+    data.to_csv(path, index=False)
+    _check(path)
+
+
+def test_a_losss_date_alone_is_no_close_date(tmp_path: Path) -> None:
+    """Of a pair of columns, the loss's alone is not the close date: the export's own close
+    date is (a lost date beside a Close Date adds nothing to mistake)."""
+    data = _sheet()
+    data["Lost Time"] = TRUTH["closed"].where(LOST, "")
+    path = tmp_path / "lost-only.csv"
+    data.to_csv(path, index=False)
+    _check(path)
+
+
+@pytest.mark.parametrize("header", ["Budget", "Income", "Bid Amount", "合同金额（小写）"])
+def test_value_columns_by_other_names(tmp_path: Path, header: str) -> None:
+    data = _sheet().rename(columns={"Amount": header})
+    path = tmp_path / "value.csv"
+    data.to_csv(path, index=False)
+    _check(path)
+
+
+def test_an_opportunity_column_is_the_value_only_when_it_holds_numbers(tmp_path: Path) -> None:
+    """Bitrix24's API calls the amount OPPORTUNITY; elsewhere ``Opportunity`` is the deal's
+    name, which stays its id."""
+    api = _sheet().rename(columns={"Amount": "OPPORTUNITY"})
+    path = tmp_path / "bitrix.csv"
+    api.to_csv(path, index=False)
+    _check(path)
+    named = _sheet().drop(columns=["Opportunity ID", "Amount"])
+    named.insert(0, "Opportunity", TRUTH["id"])
+    named["Expected Revenue"] = TRUTH["value"]
+    named.to_csv(path, index=False)
+    _check(path)
+
+
+@pytest.mark.parametrize(
+    "stages",
+    [("5 - Closed Won", "6 - Closed Lost", "3 - Proposal"), ("C1:WON", "C1:LOSE", "C1:NEW"),
+     ("WON", "APOLOGY", "PREPARATION"), ("Deal won", "Analyze failure", "In progress")],
+)  # fmt: skip
+def test_numbered_and_prefixed_stage_labels(tmp_path: Path, stages: tuple[str, str, str]) -> None:
+    """A stage's number in the process ("5 - Closed Won") or Bitrix24's pipeline prefix
+    ("C1:WON") does not hide a close; Bitrix24's LOSE and APOLOGY ("Analyze failure") are
+    its lost stages."""
+    path = tmp_path / "stages.csv"
+    _sheet(stages).to_csv(path, index=False)
+    _check(path)
+
+
+def test_an_expected_close_as_the_only_close_date(tmp_path: Path) -> None:
+    """Bitrix24's UI export has only an ``Expected close date``, which it sets to the day a
+    deal closes: the closed deals close on it, the open ones keep it as expected."""
+    data = _sheet().rename(columns={"Close Date": "Expected close date"})
+    data["Expected close date"] = TRUTH["closed"].where(TRUTH["closed"] != "", "2023-06-30")
+    path = tmp_path / "bitrix.csv"
+    data.to_csv(path, index=False)
+    got = _check(path)
+    assert got.at["D4", "expected_close"] == pd.Timestamp("2023-06-30")
+
+
+def test_a_pipeline_that_closes_its_own_way(tmp_path: Path) -> None:
+    """Deals of two pipelines, no closed flags: the Renewals pipeline closes at "Renewed" /
+    "Churned" (probability 1 / 0) beside the Sales pipeline's "Closed won": each pipeline's
+    stage at 1 or 0 closes where that pipeline names no such stage otherwise."""
+    pipeline = ["Sales", "Sales", "Renewals", "Renewals", "Renewals"]
+    stage = ["Closed won", "Closed lost", "Renewed", "Renewal due", "Churned"]
+    data = pd.DataFrame({
+        "Record ID": TRUTH["id"], "Pipeline": pipeline, "Deal Stage": stage,
+        "Deal probability": TRUTH["outcome"].map({"won": "1.0", "lost": "0.0", "open": "0.5"}),
+        "Amount": TRUTH["value"], "Create Date": TRUTH["created"], "Close Date": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "hubspot.csv"
+    data.to_csv(path, index=False)
+    _check(path)
+
+
+def test_excel_safe_cells_read_as_the_text_inside(tmp_path: Path) -> None:
+    """Every cell written ``="..."`` (a formula that keeps an id's leading zeros): read as
+    the text inside, ids with their zeros."""
+    data = _sheet().assign(**{"Opportunity ID": ["0001", "0002", "0003", "0004", "0005"]})
+    path = tmp_path / "safe.csv"
+    text = data.map(lambda v: f'="{v}"' if v != "" else "").to_csv(index=False)
+    path.write_text(text, encoding="utf-8")
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert list(got.index) == ["0001", "0002", "0003", "0004", "0005"]
+    assert list(got["outcome"]) == list(TRUTH["outcome"])
+    assert list(got["value"]) == list(TRUTH["value"])
