@@ -393,6 +393,15 @@ def calibrate(
         raise SimsalesError(
             f"--by {by}: the export has no {by} column",
         )
+    outcomes = h.deals["outcome"].value_counts()
+    if outcomes.get("won", 0) and not outcomes.get("lost", 0):  # a filtered export, or a funnel
+        h.report.add(
+            "no_losses", "kept",
+            f"the export records no lost deal ({outcomes['won']:,} won): if it was filtered "
+            "(open and won only), export the lost deals too, or every decided deal looks won; "
+            "deals open longer than any that ever moved on are counted lost (the conversion "
+            "horizon)", rows=int(outcomes.sum()),
+        )  # fmt: skip
     deals = h.deals.copy()
     label = deals[by].fillna("unspecified") if by else pd.Series("all", index=deals.index)
     deals["group"] = label

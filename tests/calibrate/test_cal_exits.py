@@ -218,6 +218,10 @@ def test_funnel_without_losses_counts_old_leads_as_lost(synthetic: Path, tmp_pat
         "conversion_horizon" in rules and "records no losses" in rules["conversion_horizon"].message
     )
     assert "stale" in rules and qual.stale > 0
+    # and the export itself is said to record no loss, a warning (a filtered export?)
+    assert rules["no_losses"].action == "kept"
+    full = calibrate(_read(synthetic), AS_OF, by=None)
+    assert "no_losses" not in {i.rule for i in full.history.report.issues}
 
 
 def test_export_without_any_value_falls_back_and_runs(synthetic: Path, tmp_path: Path) -> None:
