@@ -6,6 +6,7 @@ and "Excel-safe" ``="..."`` cells."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import openpyxl
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from simsales.calibrate.importer import read_history
+from simsales.errors import ScenarioError
 
 # five deals: their outcome, creation, close (blank while open) and value
 TRUTH = pd.DataFrame({
@@ -194,3 +196,87 @@ def test_excel_safe_cells_read_as_the_text_inside(tmp_path: Path) -> None:
     assert list(got.index) == ["0001", "0002", "0003", "0004", "0005"]
     assert list(got["outcome"]) == list(TRUTH["outcome"])
     assert list(got["value"]) == list(TRUTH["value"])
+
+
+def test_an_api_page_saved_as_json(tmp_path: Path) -> None:
+    """Pipedrive's ``GET /v1/deals`` saved as a file: its ``data`` list, nested fields
+    flattened (``user_id.name`` the owner), nulls blank."""
+    won, lost = WON.to_numpy(), LOST.to_numpy()
+    deals = [
+        {"id": d.id, "title": f"deal {d.id}", "value": d.value, "currency": "EUR",
+         "status": d.outcome, "add_time": f"{d.created} 10:00:00",
+         "won_time": f"{d.closed} 15:00:00" if w else None,
+         "lost_time": f"{d.closed} 15:00:00" if lo else None,
+         "update_time": "2023-03-10 09:00:00", "user_id": {"id": 1, "name": "Anna"}}
+        for d, w, lo in zip(TRUTH.itertuples(), won, lost, strict=True)
+    ]  # fmt: skip
+    path = tmp_path / "deals.json"
+    path.write_text(json.dumps({"success": True, "data": deals}), encoding="utf-8")
+    got = _check(path)
+    assert set(got["owner"]) == {"Anna"}
+
+
+@pytest.mark.parametrize(
+    ("written", "encoding"),
+    [("{y}年{m}月{d}日星期日", "utf-8"), ("{y}-{m:02d}-{d:02d} 周一", "utf-8"),
+     ("{roc}/{m:02d}/{d:02d}", "cp950"), ("民國{roc}年{m}月{d}日", "cp950"),
+     ("R{era}.{m}.{d}", "cp932"), ("令和{era}年{m}月{d}日", "cp932")],
+)  # fmt: skip
+def test_dates_of_other_calendars_and_with_weekdays(
+    tmp_path: Path, written: str, encoding: str
+) -> None:
+    """Excel's Chinese long date with its weekday, Taiwan's Republic years (民國 112 is 2023)
+    and Japan's Reiwa years (令和 5, R5, is 2023) read as the dates they are, with no
+    date_format."""
+    created = pd.to_datetime(TRUTH["created"])
+    data = _sheet()
+    data["Created Date"] = [written.format(y=c.year, m=c.month, d=c.day, roc=c.year - 1911,
+                                           era=c.year - 2018) for c in created]  # fmt: skip
+    path = tmp_path / "dates.csv"
+    path.write_bytes(data.to_csv(index=False).encode(encoding))
+    got = _check(path)
+    assert list(got["opened"].dt.normalize()) == list(created)
+
+
+def test_a_zone_abbreviation_after_the_time_is_its_offset(tmp_path: Path) -> None:
+    """Salesforce's "Jan 2, 2023, 09:40 PM PST": 21:40 at -08:00, so 05:40 the next day in
+    UTC; with no --timezone, the wall clock the CRM showed."""
+    data = _sheet()
+    data["Created Date"] = [f"{pd.Timestamp(c):%b} {pd.Timestamp(c).day}, 2023, 09:40 PM PST"
+                            for c in TRUTH["created"]]  # fmt: skip
+    path = tmp_path / "pst.csv"
+    data.to_csv(path, index=False)
+    shown = read_history(path).deals.set_index("deal").sort_index()
+    assert set(shown["opened"].dt.strftime("%H:%M")) == {"21:40"}
+    utc = read_history(path, timezone="UTC").deals.set_index("deal").sort_index()
+    day = pd.Timedelta(days=1)
+    assert list(utc["opened"].dt.normalize()) == list(pd.to_datetime(TRUTH["created"]) + day)
+
+
+def test_a_backslash_in_shift_jis_is_the_yen_sign(tmp_path: Path) -> None:
+    """Shift-JIS's byte 0x5C shows as ¥ on a Japanese Windows: ``\\1,200`` is 1,200 yen."""
+    data = _sheet(("受注", "失注", "提案"))
+    data["Amount"] = [f"\\{v:,.0f}" for v in TRUTH["value"]]
+    data = data.rename(columns={"Amount": "金額", "Opportunity ID": "商談 ID", "Stage": "フェーズ"})
+    path = tmp_path / "jp.csv"
+    path.write_bytes(data.to_csv(index=False).encode("cp932"))
+    h = read_history(path)
+    assert h.currency == "JPY"
+    _check(path)
+
+
+def test_dates_whose_order_cannot_be_told_say_so(tmp_path: Path) -> None:
+    """Dates whose every day and month is 12 or less: the message says the order cannot be
+    told and gives both formats; each reads the file."""
+    data = _sheet()
+    for col in ("Created Date", "Close Date"):
+        data[col] = pd.to_datetime(data[col]).dt.strftime("%d/%m/%Y").fillna("")
+    data["Created Date"] = "01/02/2023"
+    data["Close Date"] = data["Close Date"].where(data["Close Date"] == "", "03/04/2023")
+    path = tmp_path / "ambiguous.csv"
+    data.to_csv(path, index=False)
+    with pytest.raises(ScenarioError, match="which comes first cannot be told") as err:
+        read_history(path)
+    assert "'%m/%d/%Y'" in str(err.value) and "'%d/%m/%Y'" in str(err.value)
+    got = read_history(path, mapping={"date_format": "%d/%m/%Y"}).deals
+    assert set(got["opened"]) == {pd.Timestamp("2023-02-01")}

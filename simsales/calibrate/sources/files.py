@@ -25,9 +25,10 @@ Else Mac Roman where every line ends by CR alone (Excel for Mac's "CSV (Macintos
 both). Else Windows-1252 (the Western superset of Latin-1 that Excel and Salesforce write: its
 accented letters stand alone between ASCII letters) if it decodes, or Windows-1251 (Excel on a
 Russian Windows) where its header names more deal fields, else Latin-1, which decodes any
-bytes. (Statistical guessing was tried and rejected: on exports whose non-ASCII text is a
-few repeated names it mistakes GB18030 for Central-European text.) The encoding used is
-returned, to be reported.
+bytes. In Shift-JIS (code page 932) a backslash is read as the yen sign, the character a
+Japanese Windows shows for that byte (``\\1,234,000`` is ¥1,234,000). (Statistical guessing
+was tried and rejected: on exports whose non-ASCII text is a few repeated names it mistakes
+GB18030 for Central-European text.) The encoding used is returned, to be reported.
 
 ``.xlsx`` / ``.xlsm`` files are read with openpyxl: its sheet (below), its first row the header;
 dates become ISO text and whole numbers lose their ``.0``, so cells parse like CSV text. Line
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
 
@@ -57,7 +59,7 @@ from simsales.calibrate.headers import recognise
 from simsales.errors import Problem, ScenarioError
 from simsales.io.inputs import title_rows, two_row_header, workbook_table
 
-__all__ = ["DOUBLE_BYTE", "MAX_BYTES", "detect_encoding", "find_file", "read_table"]
+__all__ = ["DOUBLE_BYTE", "MAX_BYTES", "detect_encoding", "find_file", "json_table", "read_table"]
 
 MAX_BYTES = 200_000_000
 DOUBLE_BYTE = ("gb18030", "cp950", "cp932", "cp949")
@@ -184,7 +186,9 @@ def read_table(
     # and its cells of numbers shown scaled (#,##0,"K") or given their format's currency
     shown: dict[str, dict[str, frozenset[int]]] = {}
     sheet_of: list[int] = []  # and each row's sheet, where several were appended
-    if path.suffix.lower() in EXCEL:  # at: rows above the header (a report's title)
+    if path.suffix.lower() == ".json":  # an API's records (Pipedrive's /v1/deals page)
+        frame, used, at = json_table(path, encoding), "json", 0
+    elif path.suffix.lower() in EXCEL:  # at: rows above the header (a report's title)
         table = workbook_table(path.read_bytes(), str(path), nrows, _deal_fields, _id_column)
         (header, *body), at, sheets = table.rows, table.at, table.notes
         shown = {"shown_scaled": table.shown_scaled, "with_currency": table.with_currency}
@@ -206,6 +210,8 @@ def read_table(
                 ]
             ) from None
         text = _lines(text.removeprefix("\ufeff"))
+        if used == "cp932":  # Shift-JIS's byte 0x5C is the yen sign a Japanese Windows shows
+            text = text.replace("\\", "¥")
         try:
             lines = text.split("\n", 10)[:10]
             top = [_fields(line) for line in lines]
@@ -242,6 +248,26 @@ def read_table(
     if sheet_of and len(sheet_of) == len(frame):  # a deal in two sheets: from the newest one
         frame.attrs["parts"] = np.array(sheet_of)
     return frame, used
+
+
+def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
+    """A JSON file as a table of text cells: a list of objects, or an API's page holding it
+    (``{"data": [...]}``, ``{"values": [...]}``, ``{"items": [...]}``); nested fields
+    flattened with dots (``user_id.name``), a null blank."""
+    try:
+        data = json.loads(path.read_text(encoding=encoding or "utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ScenarioError([Problem(f"not a JSON file: {exc}", file=str(path))]) from None
+    if isinstance(data, dict):
+        data = next((data[k] for k in ("values", "data", "items", "records", "results")
+                     if isinstance(data.get(k), list)), [data])  # fmt: skip
+    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+        raise ScenarioError([Problem(
+            "expected a list of objects (one per deal), or an API page holding one under "
+            '"data", "values" or "items"', file=str(path),
+        )])  # fmt: skip
+    frame = pd.json_normalize(data)
+    return frame.astype(object).where(frame.notna(), "").astype(str)
 
 
 def _unique(header: list[str]) -> list[str]:

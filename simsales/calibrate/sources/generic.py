@@ -488,7 +488,8 @@ _DATE_FIELDS = ("closed", "created", "engaged", "entered", "expected_close")
 # date formats a cell may be written in that ISO reading misses, most common first, each also
 # with a time of day: the hint proposes the one that reads most of the column's cells (both day
 # orders where a two-digit year hides it)
-_DAYS = ("%m/%d/%y", "%d/%m/%y", "%d.%m.%y", "%m-%d-%y", "%d-%m-%y", "%b %d, %Y", "%B %d, %Y",
+_DAYS = ("%m/%d/%y", "%d/%m/%y", "%d.%m.%y", "%m-%d-%y", "%d-%m-%y", "%m/%d/%Y", "%d/%m/%Y",
+         "%d.%m.%Y", "%m-%d-%Y", "%d-%m-%Y", "%b %d, %Y", "%B %d, %Y",
          "%d %b %Y", "%d %B %Y", "%d-%b-%y", "%d-%b-%Y", "%Y. %m. %d.", "%Y. %m. %d",
          "%Y.%m.%d.", "%G-W%V-%u", "%Y%m%d", "%d%m%Y")  # fmt: skip
 _FORMATS = tuple(
@@ -514,9 +515,11 @@ def _format_hint(cells: Sequence[str]) -> str:
                 "for 1/2/23)")  # fmt: skip
     where = " in a --mapping file"
     shown = next(t for t in texts if _reads(t, fits[0]))
-    month_first, day_first = fits[0], fits[0].replace("%m/%d", "%d/%m", 1)
-    if "%m/%d" in month_first and day_first in fits:
-        return (f"set date_format{where}: {month_first!r} reads {shown!r} month first, "
+    month_first = fits[0]
+    day_first = re.sub(r"%m([/.-])%d", r"%d\1%m", month_first, count=1)
+    if day_first != month_first and day_first in fits:
+        return (f"every day and month in them is 12 or less, so which comes first cannot be "
+                f"told: set date_format{where}: {month_first!r} reads {shown!r} month first, "
                 f"{day_first!r} day first")  # fmt: skip
     return f"set date_format{where}: {fits[0]!r} reads {shown!r}"
 

@@ -74,6 +74,15 @@ _UTC_WORD = re.compile(
     r"(?:(?P<sign>[+-])(?P<h>\d{1,2})(?::?(?P<m>\d{2}))?)?$",
     re.IGNORECASE,
 )
+# a zone's abbreviation after the time (Salesforce's "09:40 PM PST", German "MEZ"): its UTC
+# offset; the ambiguous ones (CST: China or US Central; IST; BST) are not read
+_ZONES = {"PST": "-08:00", "PDT": "-07:00", "MST": "-07:00", "MDT": "-06:00", "EST": "-05:00",
+          "EDT": "-04:00", "AKST": "-09:00", "AKDT": "-08:00", "HST": "-10:00", "WET": "+00:00",
+          "WEST": "+01:00", "CET": "+01:00", "CEST": "+02:00", "MEZ": "+01:00", "MESZ": "+02:00",
+          "EET": "+02:00", "EEST": "+03:00", "MSK": "+03:00", "JST": "+09:00", "KST": "+09:00",
+          "HKT": "+08:00", "SGT": "+08:00", "AEST": "+10:00", "AEDT": "+11:00"}  # fmt: skip
+_ZONE_WORD = re.compile(r"(?<=\d)\s*(?:[AaPp]\.?[Mm]\.?)?\s+(?P<z>" + "|".join(_ZONES) + r")$",
+                        re.IGNORECASE)  # fmt: skip
 _SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")  # Excel's day number: 10000 is 1927-05-18
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # day 0 of Excel's 1900 system (past its 1900 bug)
 _CJK_DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?")
@@ -312,6 +321,15 @@ def parse_probabilities(values: pd.Series) -> pd.Series:
     return num / 100 if percent else num
 
 
+def _zoned(s: str) -> str:
+    """A time on the 24-hour clock (:func:`_clock24`), a zone's abbreviation after it as its
+    ISO offset: ``09:40 PM PST`` is ``21:40-08:00``."""
+    m = _ZONE_WORD.search(s)
+    if m is None or not re.search(r"\d:\d\d", s):
+        return _clock24(s)
+    return _clock24(s[: m.start("z")].rstrip()) + _ZONES[m["z"].upper()]
+
+
 def _offset(m: re.Match[str]) -> str:
     """A zone word as an ISO offset: UTC is Z, GMT+8 +08:00."""
     if m["sign"] is None:
@@ -344,8 +362,29 @@ _DAY_WORD_YEAR = re.compile(
 _WORD_DAY_YEAR = re.compile(r"^([^\W\d_]+)\.?\s+(\d{1,2}),?\s+(\d{4})(?=$|[\sT,])")
 
 
+# a weekday written beside the date (Excel's Chinese long date "2023年3月5日星期日", 周日,
+# Japanese "(日)", English "Sunday, "): says nothing the date does not
+_WEEKDAY = re.compile(
+    r"\s*[（(]?(?:星期|周|週|礼拜|禮拜)[一二三四五六日天][）)]?|\s*[（(][月火水木金土日][）)]"
+    r"|^(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+",
+    re.IGNORECASE,
+)
+# Taiwan's Republic era (民國 112 is 2023: year + 1911), three digits, as 112/3/5 or 112年3月5日;
+# Japan's eras (令和 5 = R5 is 2023, 平成 H, 昭和 S; 元年 is year 1)
+_ROC_DATE = re.compile(r"^(?:民[國国]\s*)?(1\d{2})(?:年|([/.-]))(\d{1,2})(?:月|\2)(\d{1,2})日?")
+_ERAS = {"令和": 2018, "R": 2018, "平成": 1988, "H": 1988, "昭和": 1925, "S": 1925}
+_ERA_DATE = re.compile(
+    r"^(令和|平成|昭和|[RHS])\s*(\d{1,2}|元)(?:年|\.)(\d{1,2})(?:月|\.)(\d{1,2})日?", re.IGNORECASE
+)
+
+
 def _normalise(text: str) -> str:
-    s = text.strip()
+    s = _WEEKDAY.sub("", text.strip()).strip()
+    if m := _ROC_DATE.match(s):
+        return f"{int(m[1]) + 1911}-{int(m[3]):02d}-{int(m[4]):02d}" + s[m.end() :]
+    if m := _ERA_DATE.match(s):
+        year = _ERAS[m[1].upper() if m[1].isascii() else m[1]] + (1 if m[2] == "元" else int(m[2]))
+        return f"{year}-{int(m[3]):02d}-{int(m[4]):02d}" + s[m.end() :]
     m = _CJK_DATE.match(s) or _SLASH_DATE.match(s)
     if m:
         y, mo, d = m.groups()
@@ -394,7 +433,7 @@ def parse_times(
     normal = {v: _normalise(v) for v in unique}
     if fmt is None:  # a format of the user's own may read the 12-hour clock (%I %p), a zone
         # written as a word (2023-01-02 21:30:00 UTC, Zendesk Sell's) is an offset
-        normal = {v: _UTC_WORD.sub(_offset, _clock24(n)) for v, n in normal.items()}
+        normal = {v: _UTC_WORD.sub(_offset, _zoned(n)) for v, n in normal.items()}
     else:  # the user's format reads the cells as written; their ISO forms where it does not
         iso = text.map(normal).where(lambda t: t != "")
         text = text.str.strip()

@@ -27,7 +27,6 @@ the scenario's ``--timezone`` (e.g. Asia/Shanghai) decides their day.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ import pandas as pd
 
 from simsales.calibrate.mapping import label_key
 from simsales.calibrate.sources.closed import said, with_verdicts
-from simsales.calibrate.sources.files import find_file, read_table
+from simsales.calibrate.sources.files import find_file, json_table, read_table
 from simsales.calibrate.sources.generic import canonical, mapping_options
 from simsales.calibrate.sources.parse import parse_times, unix_times
 from simsales.calibrate.sources.records import Records
@@ -80,16 +79,7 @@ def read_any(path: Path, encoding: str | None) -> pd.DataFrame:
     """A JSON list / API page (flattened) or a CSV / .xlsx table, as text cells."""
     if path.suffix.lower() != ".json":
         return read_table(path, encoding)[0]
-    try:
-        data = json.loads(path.read_text(encoding=encoding or "utf-8-sig"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ScenarioError([Problem(f"not a JSON file: {exc}", file=str(path))]) from None
-    if isinstance(data, dict):
-        data = next((data[k] for k in ("values", "data", "items") if k in data), [data])
-    if not isinstance(data, list):
-        raise ScenarioError([Problem("expected a list of objects", file=str(path))])
-    frame = pd.json_normalize(data)
-    return frame.astype(object).where(frame.notna(), "").astype(str)
+    return json_table(path, encoding)
 
 
 def read(
