@@ -276,7 +276,8 @@ def resolve_mapping(
     ``fallback`` (the columns recognised by their names, :mod:`simsales.calibrate.headers`) is
     the base. A preset's optional columns that the header lacks are dropped, and the fields it
     lacks that the header's names give (of the same shape) are added: a stage-changes file's
-    value and product columns. Columns named by a file or a flag must exist.
+    value and product columns; so are a mapping file's that names some columns (only
+    ``closed: [date_won, date_lost]``). Columns named by a file or a flag must exist.
     """
     name = "<mapping>"
     if mapping is not None and not isinstance(mapping, dict):
@@ -316,6 +317,17 @@ def resolve_mapping(
         raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in fallback.items()}
     if mapping is not None:
         raw = _merge(raw, mapping)
+    if (
+        names_columns
+        and fallback is not None
+        and fallback.get("shape") == raw.get("shape", "opportunities")
+    ):  # a mapping file that names some columns: the others by their names, as for a preset
+        cols = raw.setdefault("columns", {})
+        used = {c for v in cols.values() for c in ((v,) if isinstance(v, str) else v)}
+        used |= set((columns or {}).values())
+        for f, c in fallback.get("columns", {}).items():
+            if f not in cols and f not in (columns or {}) and isinstance(c, str) and c not in used:
+                cols[f] = completed[f] = c
     if columns:
         raw = {**raw, "columns": {**raw.get("columns", {}), **columns}}
     if recognised and fallback is not None:

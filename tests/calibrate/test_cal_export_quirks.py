@@ -280,3 +280,18 @@ def test_dates_whose_order_cannot_be_told_say_so(tmp_path: Path) -> None:
     assert "'%m/%d/%Y'" in str(err.value) and "'%d/%m/%Y'" in str(err.value)
     got = read_history(path, mapping={"date_format": "%d/%m/%Y"}).deals
     assert set(got["opened"]) == {pd.Timestamp("2023-02-01")}
+
+
+def test_a_mapping_file_naming_some_columns_keeps_the_others_by_name(tmp_path: Path) -> None:
+    """A mapping file that names only the close (``closed: [date_won, date_lost]``): the
+    required fields it does not name are taken by their names, and said."""
+    data = _sheet().drop(columns="Close Date")
+    data["date_won"] = TRUTH["closed"].where(WON, "")
+    data["date_lost"] = TRUTH["closed"].where(LOST, "")
+    path = tmp_path / "close.csv"
+    data.to_csv(path, index=False)
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("columns:\n  closed: [date_won, date_lost]\n", encoding="utf-8")
+    _check(path, mapping_file=mapping)
+    said = [i.message for i in read_history(path, mapping_file=mapping).report.issues]
+    assert any("by their names" in m and "'Opportunity ID'" in m for m in said)

@@ -129,7 +129,7 @@ def read(
         notes.append(("title_rows", f"the header is on line {above + 1}: the {above} line(s) "
                       "above it (a report's title, group captions) are left out"))  # fmt: skip
     if m.completed:
-        notes.append(("columns", "the preset's columns, and by their names: "
+        notes.append(("columns", "the preset's or mapping file's columns, and by their names: "
                       + columns_text(dict(m.completed))))  # fmt: skip
     rows = _format_currency_off(canonical(frame, m.columns), frame.attrs.get("with_currency"), m)
     names = m.names()
