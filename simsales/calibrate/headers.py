@@ -65,21 +65,27 @@ __all__ = [
 NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "id": ("id", "Record Id", "Deal ID", "Opportunity ID", "(Do Not Modify) Opportunity",
            "Opportunity Number", "Lead ID", "商机ID", "商机编号", "商机编码", "业务机会 ID",
-           "记录 ID", "编号", "商談 ID", "거래 ID", "기회 ID"),
+           "记录 ID", "编号", "商談 ID", "거래 ID", "기회 ID",
+           # Salesforce's and HubSpot's French, Spanish, Portuguese and German UIs
+           "ID de l'opportunité", "Id. de oportunidad", "ID de la oportunidad",
+           "ID da oportunidade", "ID de fiche d'informations", "ID de registro",
+           "ID do registro", "Datensatz-ID"),
     "status": ("Status", "Status Type", "Deal Status", "Opportunity Status", "Opportunity State",
                "State",
                # Dynamics 365's Web API: the state's label (Open / Won / Lost), else its code
                "statecode@OData.Community.Display.V1.FormattedValue", "State Code",
                "Status Reason", "Won/Lost",
                "商机状态", "状态", "赢单状态"),
-    "active": ("Active", "Is Active", "有效"),
+    "active": ("Active", "Is Active", "有效", "Actif"),
     "lost_reason": ("Lost Reason", "Loss Reason", "Reason for Loss", "Closed Lost Reason",
-                    "Lost Reason Name", "输单原因", "丢单原因", "失败原因", "流失原因"),
+                    "Lost Reason Name", "输单原因", "丢单原因", "失败原因", "流失原因",
+                    "Raison de la perte"),
     "stage": ("To Stage", "New Stage", "Stage", "Deal Stage", "Sales Stage", "Opportunity Stage",
               "Pipeline Stage", "Stage Name", "Pipeline Phase", "Step Name", "变更后阶段", "新阶段",
               "新状态", "销售阶段", "商机阶段", "交易阶段", "阶段", "フェーズ", "단계",
               "Стадия сделки", "Стадия", "Этап сделки", "Этап", "Phase", "Etapa", "Étape",
-              "Fase",
+              "Fase", "Phase de la transaction", "Etapa del negocio", "Fase do negócio",
+              "Deal-Phase",
               "stage_id"),  # Odoo's and Pipedrive's field: a name, or an id (still a stage)
     "closed": ("Actual Close Date", "Date Closed", "Closed Date", "Closed On", "Closed At",
                "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"),
@@ -91,7 +97,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                "结单日期", "赢单日期", "结案日期", "结束日期", "关闭日期", "关闭时间", "签约日期",
                "成交时间", "完了日", "完了予定日", "마감일", "Дата закрытия", "Date Won",
                ("Gewonnen am", "Verloren am"), "Abschlussdatum", "Fecha de cierre",
-               "Date de clôture", "Data de fechamento", "Schlusstermin"),
+               "Date de clôture", "Data de fechamento", "Schlusstermin", "Date de fermeture"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
                 "Changed At", "Change Date", "Changed On", "Stage Change Date", "Timestamp",
                 "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间"),
@@ -110,7 +116,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                 "作成日", "생성일", "작성일", "Дата создания", "DATE_CREATE", "立项日期",
                 "立项时间",
                 "Deal erstellt", "Erstellt am", "Erstellungsdatum", "Fecha de creación",
-                "Date de création", "Data de criação", "Erstelldatum"),
+                "Date de création", "Data de criação", "Erstelldatum", "Créé le"),
     "value": ("Amount (converted)", "Opportunity Amount", "Amount", "Deal Amount",
               "Value Formatted", "Value",
               "Deal Value", "Opportunity Value", "Deal Size",
@@ -119,7 +125,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Expected Revenue", "Close Value", "Revenue", "商机金额", "合同金额", "成交金额",
               "销售金额", "签单金额", "签约金额", "预计成交金额", "预计销售金额", "预计签单金额",
               "预计金额", "金额", "预期收入", "금액", "Сумма",
-              "Бюджет", "Wert", "Betrag", "Importe", "Montant", "Valor", "Budget", "Income",
+              "Бюджет", "Wert", "Betrag", "Importe", "Montant", "Valor", "Revenu espéré", "Budget",
+              "Income",
               "Bid Amount", "Contract Value",
               "合同金额（小写）", "金额（小写）",
               "Opportunity"),  # Bitrix24's API amount; the deal's name elsewhere (not numbers)
@@ -137,7 +144,10 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Assigned To", "负责人", "销售负责人", "业务机会所有人", "交易所有者", "所有人",
               "销售人员", "销售代表", "业务员", "跟进人", "归属人", "销售", "商談 所有者",
               "所有者", "销售员", "담당자", "소유자", "Ответственный", "User Name", "Besitzer",
-              "Propietario", "Propriétaire", "Proprietário", "Opportunity-Inhaber",
+              "Propietario", "Propriétaire", "Proprietário", "Opportunity-Inhaber", "Vendeur",
+              "Propietario de oportunidad", "Propriétaire de l'opportunité",
+              "Propriétaire de la transaction", "Propietario del negocio",
+              "Proprietário do negócio", "Deal-Inhaber",
               "owner_name", "user_id.name"),  # Pipedrive's API (flattened)
     "account": ("Account", "Account Name", "Organization", "Organization Name",
                 "Associated Company", "Associated Company (Primary)", "Company", "Company Name",
@@ -168,7 +178,9 @@ TITLES: tuple[str, ...] = ("Deal Name", "Opportunity Name", "Deal Title", "Title
                            "交易名称", "名称", "商机", "商談名", "거래명", "기회 이름",
                            "Название сделки", "Название", "项目名称", "Titel",
                            "Nombre de la oportunidad", "Nom de l'opportunité",
-                           "Nome da oportunidade", "Opportunity-Name")
+                           "Nome da oportunidade", "Opportunity-Name", "Opportunité",
+                           "Nom de la transaction", "Nombre del negocio", "Nome do negócio",
+                           "Deal-Name")
 # fmt: on
 _PREFIXES = ("deal", "opportunity", "opportunities", "deals", "lead", "商机")
 

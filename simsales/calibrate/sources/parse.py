@@ -435,7 +435,7 @@ def parse_times(
         # written as a word (2023-01-02 21:30:00 UTC, Zendesk Sell's) is an offset
         normal = {v: _UTC_WORD.sub(_offset, _zoned(n)) for v, n in normal.items()}
     else:  # the user's format reads the cells as written; their ISO forms where it does not
-        iso = text.map(normal).where(lambda t: t != "")
+        iso = text.map({v: _clock24(n) for v, n in normal.items()}).where(lambda t: t != "")
         text = text.str.strip()
         normal = {v: v.strip() for v in unique}
     text = text.map(normal)
