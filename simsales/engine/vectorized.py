@@ -1117,10 +1117,9 @@ class _Block:
         # sorted by (part, time of that event): by part x span + time where those sums are
         # distinct (ranks follow times within a replication; span above twice every time),
         # else by the events' ranks
-        joint = _joint(part, np.where(done, self.v_exit, self.v_start))
-        # stable: the same permutation where sums are distinct (ties are re-sorted below), and
-        # faster on the runs of rows each step of trajectories() appends in replication order
-        order = np.argsort(joint, kind="stable")
+        t_event = np.where(done, self.v_exit, self.v_start)
+        joint = _joint(part, t_event)
+        order = _argsort_joint(joint, part, t_event)
         ranked = joint[order]
         if (ranked[1:] == ranked[:-1]).any():  # an instant shared: ranks decide
             event = np.where(done, self.v_ended, self.v_began)
@@ -1368,6 +1367,22 @@ def _joint(rep: IntArray, time: FloatArray) -> FloatArray:
     (rep, time), so one sort orders by both (rounding can only make distinct times equal)."""
     span = 2.0 * np.ceil(max(float(time.max(initial=0.0)), 0.0) + 1.0)
     out: FloatArray = rep * span + time
+    return out
+
+
+def _argsort_joint(joint: FloatArray, part: IntArray, time: FloatArray) -> IntArray:
+    """``np.argsort(joint, kind="stable")`` for ``joint = _joint(part, time)``, faster: first
+    by (part, time cut to 16 bits) in two passes of numpy's radix sort, so that the stable sort
+    of the joint sums (which alone decides the order) finds them nearly sorted. The same
+    permutation wherever the sums are distinct, and where equal (part, time) share one (rows in
+    their order); sums made equal by rounding are ties the caller orders by rank anyway."""
+    if len(joint) < 1024 or int(part.max(initial=0)) >= 1 << 16:
+        return np.argsort(joint, kind="stable")
+    # monotone in time (a product by a positive constant, then truncated): ties keep order
+    coarse = (time * (65000.0 / max(float(time.max()), 1.0))).astype(np.uint16)
+    by = np.argsort(coarse, kind="stable")
+    by = by[np.argsort(part.astype(np.uint16)[by], kind="stable")]
+    out: IntArray = by[np.argsort(joint[by], kind="stable")]
     return out
 
 

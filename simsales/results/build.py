@@ -199,7 +199,9 @@ class ForecastBuilder:
         for (table, column), values in chunk.columns.items():
             if column == "replication":
                 values = values + offset
-            elif column == "deal":
+            # without new deals, a chunk's codes (live deals 0..n_live-1, -1 for none) are the
+            # run's already: to_global would map them to themselves (the same int32 values)
+            elif column == "deal" and chunk.new_deals:
                 values = np.where(values >= 0, to_global[np.maximum(values, 0)], -1)
             self._chunks[table][column].append(
                 _own_map(values) if self._held > MAP_FROM else values
@@ -355,7 +357,9 @@ class ForecastBuilder:
         # mean first-visit duration per replication and stage, in numpy (no table copies):
         # the finished first visits, in table order
         exit_t = visits["exit_t"].to_numpy()
-        rows = np.flatnonzero((visits["visit"].to_numpy() == 0) & ~np.isnan(exit_t))
+        rows: Any = np.flatnonzero((visits["visit"].to_numpy() == 0) & ~np.isnan(exit_t))
+        if len(rows) == len(exit_t):  # all of them (no revisits, none open): no copies
+            rows = slice(None)
         cell = (visits["replication"].to_numpy()[rows] - first) * n_stages
         cell += visits["stage"].cat.codes.to_numpy()[rows]
         span = exit_t[rows] - visits["start_t"].to_numpy()[rows]

@@ -26,7 +26,9 @@ from simsales.engine.model import compile_model
 from simsales.engine.replication import RepRecords, run_replication
 from simsales.engine.streams import Streams, replication_seeds
 from simsales.engine.vectorized import (
+    _argsort_joint,
     _busy,
+    _joint,
     block_uniforms,
     run_block,
     run_replications,
@@ -337,3 +339,17 @@ def test_every_deal_decided_at_time_zero_gives_float_decision_times() -> None:
         assert fast is not None
         _same_records(fast, run_replication(model, seq))
         assert fast.decision_t.dtype == fast.pool_busy.dtype == np.float64
+
+
+@pytest.mark.parametrize("reps", [1, 3, 300])
+def test_joint_sort_in_radix_passes_is_the_one_stable_sort(reps: int) -> None:
+    """Rows in step order (replications interleaved), times with exact repeats and zeros: the
+    radix pre-sort gives np.argsort's stable permutation of the joint sums."""
+    rng = np.random.default_rng(reps)
+    n = 5000
+    part = np.sort(rng.integers(0, 2 * reps, n)).reshape(5, -1).T.ravel()  # runs per step
+    time = np.round(rng.exponential(80.0, n), rng.integers(0, 3))
+    time[rng.integers(0, n, 50)] = 0.0
+    joint = _joint(part, time)
+    want = np.argsort(joint, kind="stable")
+    assert np.array_equal(_argsort_joint(joint, part, time), want)
