@@ -227,6 +227,7 @@ class ForecastBuilder:
         m = self.model
         stages, pools = list(m.stage_ids), list(m.pool_ids)
         deal_names, stage_names = _dtype(tuple(self.names)), _dtype(tuple(stages))
+        type_names, pool_names = _dtype(tuple(t.name for t in m.types)), _dtype(tuple(pools))
         outcome = self._take("deals", "outcome")
         decision_t = self._take("deals", "decision_t")
         value = self._take("deals", "value")
@@ -234,7 +235,7 @@ class ForecastBuilder:
             "deals",
             {
                 "deal": self._categories("deals", "deal", deal_names),
-                "type": self._categories("deals", "type", [t.name for t in m.types]),
+                "type": self._categories("deals", "type", type_names),
                 "outcome": pd.Categorical.from_codes(_OUTCOME_TO_CODE[outcome], dtype=OUTCOMES),
                 "decision_t": decision_t,
                 # millisecond resolution: what Parquet stores, so save/load round-trips exactly
@@ -263,7 +264,7 @@ class ForecastBuilder:
             "pools",
             {
                 "pool": pd.Categorical.from_codes(
-                    np.tile(np.arange(len(pools), dtype=np.int16), self.count), categories=pools
+                    np.tile(np.arange(len(pools), dtype=np.int16), self.count), dtype=pool_names
                 ),
                 "busy_days": busy,
                 "capacity_days": capacity_days,
@@ -272,13 +273,15 @@ class ForecastBuilder:
                 ),
             },
         )
-        capacity = self._frame("capacity", {"pool": self._categories("capacity", "pool", pools)})
+        capacity = self._frame(
+            "capacity", {"pool": self._categories("capacity", "pool", pool_names)}
+        )
         risk_deal = self._take("risks", "deal").astype(np.int64)
         names = np.asarray(self.names, dtype=object)
         risks = self._frame(
             "risks",
             {
-                "risk": self._categories("risks", "risk", [r.id for r in m.risks]),
+                "risk": self._categories("risks", "risk", _dtype(tuple(r.id for r in m.risks))),
                 "deal": np.where(risk_deal >= 0, names[np.maximum(risk_deal, 0)], "").astype(object)
                 if len(names)
                 else np.full(len(risk_deal), "", dtype=object),
@@ -294,12 +297,9 @@ class ForecastBuilder:
             "inputs": inputs,
         }
 
-    def _categories(
-        self, table: str, column: str, names: list[str] | pd.CategoricalDtype
-    ) -> pd.Categorical:
-        if isinstance(names, pd.CategoricalDtype):  # checked once for the tables sharing it
-            return pd.Categorical.from_codes(self._take(table, column), dtype=names)
-        return pd.Categorical.from_codes(self._take(table, column), categories=names)
+    def _categories(self, table: str, column: str, names: pd.CategoricalDtype) -> pd.Categorical:
+        # a cached dtype (_dtype): its categories are checked once, not once per table and run
+        return pd.Categorical.from_codes(self._take(table, column), dtype=names)
 
     def _frame(self, table: str, computed: dict[str, Any]) -> pd.DataFrame:
         """The table in its schema's column order: ``computed`` columns as given, the others
