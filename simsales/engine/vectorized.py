@@ -1045,6 +1045,11 @@ class _Block:
             [e[0] for e in sorted(mine, key=lambda e: self.order[e[0]])] for mine in self.changes
         ]
         self.cap_event = cap_event
+        # never short (no arrivals; each pool's lowest possible capacity holds what every live
+        # deal could ask at once): each replication's bound below is at most its lowest
+        # capacity, whatever the draws, so no pool would be replayed
+        if never_short(m):
+            return
         for p in range(len(m.pool_ids)):
             most = self.needs[:, :, p].max(axis=1, initial=0)[self.type]  # a deal holds one stage
             bound = np.bincount(self.rep, most, minlength=self.b)
