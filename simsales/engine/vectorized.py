@@ -695,15 +695,15 @@ class _Block:
         def column(i: int, dtype: Any) -> npt.NDArray[Any]:
             if not rec:
                 return np.zeros(0, dtype)
-            return np.concatenate([np.broadcast_to(r[i], r[0].shape) for r in rec]).astype(
-                dtype, copy=False
-            )
+            parts = [np.broadcast_to(r[i], r[0].shape) for r in rec]
+            return np.concatenate(parts, dtype=dtype, casting="same_kind")
 
-        self.v_deal, self.v_rep, self.v_stage, self.v_number = (
-            column(i, np.int64) for i in range(4)
-        )
+        self.v_deal, self.v_rep = column(0, np.int64), column(1, np.int64)
+        # stage, visit number and kind in the records' own types already (as records() casts
+        # them): less to gather when the visits are put in order
+        self.v_stage, self.v_number = column(2, np.int16), column(3, np.int32)
         self.v_start, self.v_exit = column(4, np.float64), column(5, np.float64)
-        self.v_kind = column(6, np.int64)
+        self.v_kind = column(6, np.int8)
         self._links = links
 
     @functools.cached_property
@@ -1163,11 +1163,7 @@ class _Block:
                 np.add.at(cost, deal, stage_cost)
         type16, stage16 = self.type.astype(np.int16), self.reached.astype(np.int16)
         v_deal = (deal - self.offset[visit_rep]).astype(np.int32)
-        v_stage, v_number, v_kind = (
-            stage.astype(np.int16),
-            number.astype(np.int32),
-            kind.astype(np.int8),
-        )
+        v_stage, v_number, v_kind = stage, number, kind  # int16, int32, int8 (trajectories)
         zeros, ones = np.zeros(self.n), np.ones(self.n)
         # requests per replication and pool: visits per (replication, type, stage) times the
         # pools each cell asks (integers: exact)
