@@ -223,11 +223,14 @@ def never_short(model: Model) -> bool:
     if model.arrivals and len(model.capacity):
         return False
     needs = _needs(model)
+    # live deals per type: the sum over deals taken type by type (integers: the same sum), as
+    # the fast path asks this once per block and a scenario can have thousands of deals
+    per_type = np.bincount(model.deal_type, minlength=len(needs)).tolist()
     for p, capacity in enumerate(model.capacity):
         low = min([int(capacity)] + [c for _, q, c in model.capacity_changes if q == p])
         low += sum(min(0, r.capacity) for r in model.risks if r.pool == p and r.capacity)
         most = [max((c for q, c in asks if q == p), default=0) for asks in needs]
-        if sum(most[t] for t in model.deal_type.tolist()) > max(0, low):
+        if sum(c * k for c, k in zip(most, per_type, strict=True)) > max(0, low):
             return False
     return True
 
@@ -695,7 +698,9 @@ class _Block:
         def column(i: int, dtype: Any) -> npt.NDArray[Any]:
             if not rec:
                 return np.zeros(0, dtype)
-            parts = [np.broadcast_to(r[i], r[0].shape) for r in rec]
+            # every column an array of the step's deals, but the visit number: 0 (an int) where
+            # no stage is visited twice
+            parts = [r[i] if i != 3 else np.broadcast_to(r[i], r[0].shape) for r in rec]
             return np.concatenate(parts, dtype=dtype, casting="same_kind")
 
         self.v_deal, self.v_rep = column(0, np.int64), column(1, np.int64)
