@@ -139,7 +139,14 @@ def test_seed_words_are_each_seeds_generated_state() -> None:
 
 @pytest.mark.parametrize("seed", [0, 1, 7, 2**32 - 1, 2**32, 2**70 + 3, 3**80, 20260101])
 @pytest.mark.parametrize(
-    "keys", [range(0), range(1), range(2, 151), range(2**32 - 3, 2**32 + 3), range(9, 0, -2)]
+    "keys",
+    [
+        *(range(n) for n in (0, 1, 7, 8)),  # made one by one below 8, mixed at once from 8
+        range(2, 151),
+        range(2**32 - 12, 2**32 - 1),  # the largest keys of one word
+        range(2**32 - 5, 2**32 + 5),  # and past it: numpy's
+        range(40, 0, -3),
+    ],
 )
 def test_replication_seeds_mixed_at_once_are_numpys_children(seed: int, keys: range) -> None:
     """Children made when asked for, and their pools and words mixed for all of them at once:
