@@ -357,9 +357,9 @@ class ForecastBuilder:
         # mean first-visit duration per replication and stage, in numpy (no table copies):
         # the finished first visits, in table order
         exit_t = visits["exit_t"].to_numpy()
-        rows: Any = np.flatnonzero((visits["visit"].to_numpy() == 0) & ~np.isnan(exit_t))
-        if len(rows) == len(exit_t):  # all of them (no revisits, none open): no copies
-            rows = slice(None)
+        finished_first = (visits["visit"].to_numpy() == 0) & ~np.isnan(exit_t)
+        # all of them (no revisits, none open): every row, without copies
+        rows: Any = slice(None) if finished_first.all() else np.flatnonzero(finished_first)
         cell = (visits["replication"].to_numpy()[rows] - first) * n_stages
         cell += visits["stage"].cat.codes.to_numpy()[rows]
         span = exit_t[rows] - visits["start_t"].to_numpy()[rows]
@@ -387,7 +387,9 @@ class ForecastBuilder:
         names = [u.name for u in m.uncertainty] + [mp.name for mp in m.monthly]
         for i, name in enumerate(names):
             out[f"uncertainty:{name}"] = uncertainty[:, i]
-        live = deals["live"].to_numpy()
+        live: Any = deals["live"].to_numpy()
+        if live.all():  # no arrivals: every row, without copies (the same rows in order)
+            live = slice(None)
         out["value:live_pipeline"] = np.bincount(
             deals["replication"].to_numpy()[live] - first,
             weights=deals["value"].to_numpy()[live],
