@@ -637,9 +637,11 @@ class _Block:
                 v = visits[at_cell]
                 visits[at_cell] += 1
             # the visit's first slot (one for all when they share a stage and visit number)
-            base: IntArray | int = SLOT_VISITS + 3 * (v * s + st)
+            base: IntArray | int
             if not revisits and one >= 0:
                 base = SLOT_VISITS + 3 * (one % s)
+            else:
+                base = SLOT_VISITS + 3 * (v * s + st)
             u0, u1, u2, last = self._visit_draws(
                 g, base, chain, reads_u1[one] if one >= 0 else reads_u1[cell]
             )
@@ -805,8 +807,9 @@ class _Block:
         first = len(self.m.capacity_changes) + len(self.m.risks)
         out = np.empty(len(g), np.int64)
         now = self.arrival[g] == 0
+        at_zero = g if now.all() else g[now]  # no arrivals: every deal, without a copy
         out[now] = self.events.add(
-            self.rep[g[now]], np.zeros(int(now.sum())), -1, first + self.local[g[now]]
+            self.rep[at_zero], np.zeros(len(at_zero)), -1, first + self.local[at_zero]
         )
         late = np.flatnonzero(self.arrival > 0)  # all of them, as the engine sorts them
         if len(late) == 0:
