@@ -106,7 +106,7 @@ class ReplicationSeeds(Sequence[np.random.SeedSequence]):
         if len(self.keys) < _MIX_FROM or not 0 <= min(ends) <= max(ends) < 2**32:
             pools = [self[j].pool for j in range(len(self))]
             return np.array(pools, np.uint64).reshape(len(self), _POOL)
-        keys = np.array(self.keys, np.int64)
+        keys = np.arange(self.keys.start, self.keys.stop, self.keys.step, dtype=np.int64)
         words = _int_words(self.entropy)
         words += [0] * (_POOL - len(words))
         hash_const = _INIT_A
