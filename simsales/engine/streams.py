@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from enum import IntEnum
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +33,7 @@ __all__ = [
     "SLOT_VISITS",
     "Draws",
     "Purpose",
+    "ReplicationSeeds",
     "Streams",
     "replication_seeds",
     "seed_words",
@@ -66,13 +68,96 @@ def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
-def replication_seeds(seed: int, start: int, stop: int) -> list[np.random.SeedSequence]:
+def replication_seeds(seed: int, start: int, stop: int) -> ReplicationSeeds:
     """Children ``start..stop-1`` of ``SeedSequence(seed)``: the same whoever asks for them."""
-    root = np.random.SeedSequence(seed)
-    return [np.random.SeedSequence(root.entropy, spawn_key=(i,)) for i in range(start, stop)]
+    entropy = np.random.SeedSequence(seed).entropy  # the seed, as numpy checked it
+    assert isinstance(entropy, int | np.integer)
+    return ReplicationSeeds(int(entropy), range(start, stop))
 
 
+class ReplicationSeeds(Sequence[np.random.SeedSequence]):
+    """Children ``keys`` of ``SeedSequence(entropy)``, each made when asked for: a block of the
+    vectorized path needs only their words (:func:`seed_words`), mixed for all at once, where
+    making the SeedSequences costs ~5 us each."""
+
+    def __init__(self, entropy: int, keys: range) -> None:
+        self.entropy, self.keys = entropy, keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @overload
+    def __getitem__(self, i: int) -> np.random.SeedSequence: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> ReplicationSeeds: ...
+
+    def __getitem__(self, i: int | slice) -> np.random.SeedSequence | ReplicationSeeds:
+        if isinstance(i, slice):
+            return ReplicationSeeds(self.entropy, self.keys[i])
+        return np.random.SeedSequence(self.entropy, spawn_key=(self.keys[i],))
+
+    def pools(self) -> npt.NDArray[np.uint64]:
+        """Row i: ``self[i].pool``, numpy's mix of the entropy then the spawn key, for all keys
+        at once: the entropy's words (padded to the pool's four, as a spawn key follows) mix
+        alike for every child, so only the key's word is mixed in per row (keys of one 32-bit
+        word; numpy for any other, and for a few, where its ~5 us a child cost less)."""
+        ends = (self.keys[0], self.keys[-1]) if self.keys else (0, 0)
+        if len(self.keys) < _MIX_FROM or not 0 <= min(ends) <= max(ends) < 2**32:
+            pools = [self[j].pool for j in range(len(self))]
+            return np.array(pools, np.uint64).reshape(len(self), _POOL)
+        keys = np.arange(self.keys.start, self.keys.stop, self.keys.step, dtype=np.int64)
+        words = _int_words(self.entropy)
+        words += [0] * (_POOL - len(words))
+        hash_const = _INIT_A
+
+        def hashmix(value: int) -> int:
+            nonlocal hash_const
+            value ^= hash_const
+            hash_const = (hash_const * _MULT_A) & 0xFFFFFFFF
+            value = (value * hash_const) & 0xFFFFFFFF
+            return value ^ (value >> 16)
+
+        mixer = [hashmix(w) for w in words[:_POOL]]
+        for src in range(_POOL):
+            for dst in range(_POOL):
+                if src != dst:
+                    mixer[dst] = _mix(mixer[dst], hashmix(mixer[src]))
+        for w in words[_POOL:]:  # entropy beyond the pool: mixed into every word
+            for dst in range(_POOL):
+                mixer[dst] = _mix(mixer[dst], hashmix(w))
+        key = keys.astype(np.uint64)
+        out = np.empty((len(keys), _POOL), np.uint64)
+        for dst in range(_POOL):  # the spawn key, the last entropy word, into each pool word
+            h = key ^ np.uint64(hash_const)
+            hash_const = (hash_const * _MULT_A) & 0xFFFFFFFF
+            h = (h * np.uint64(hash_const)) & _M32
+            h ^= h >> np.uint64(16)
+            mixed = (np.uint64(_MIX_L * mixer[dst]) - np.uint64(_MIX_R) * h) & _M32
+            out[:, dst] = mixed ^ (mixed >> np.uint64(16))
+        return out
+
+
+_POOL = 4  # numpy's default pool size (32-bit words) of a SeedSequence
+_MIX_FROM = 8  # children from which mixing them at once costs less than making each
+_INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875  # SeedSequence's entropy hash (numpy's constants)
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715  # and its mix of two words
 _INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED  # SeedSequence's output hash (numpy's constants)
+
+
+def _int_words(n: int) -> list[int]:
+    """An integer's 32-bit words, least significant first ([0] for 0), as numpy splits one."""
+    words = [n & 0xFFFFFFFF]
+    while n >> 32:
+        n >>= 32
+        words.append(n & 0xFFFFFFFF)
+    return words
+
+
+def _mix(x: int, y: int) -> int:
+    """SeedSequence's mix of two 32-bit words."""
+    result = (_MIX_L * x - _MIX_R * y) & 0xFFFFFFFF
+    return result ^ (result >> 16)
 
 
 def seed_words(seqs: Sequence[np.random.SeedSequence]) -> npt.NDArray[np.uint64]:
@@ -80,9 +165,12 @@ def seed_words(seqs: Sequence[np.random.SeedSequence]) -> npt.NDArray[np.uint64]
     pools (numpy's hash of the pool, cycled over eight 32-bit words; the same words)."""
     if not seqs:
         return np.empty((0, 4), np.uint64)
-    if len({seq.pool_size for seq in seqs}) > 1:  # pools of several sizes: one by one
+    if isinstance(seqs, ReplicationSeeds):
+        pools = seqs.pools()
+    elif len({seq.pool_size for seq in seqs}) > 1:  # pools of several sizes: one by one
         return np.array([seq.generate_state(4, np.uint64) for seq in seqs], np.uint64)
-    pools = np.array([seq.pool for seq in seqs], np.uint64).reshape(len(seqs), -1)
+    else:
+        pools = np.array([seq.pool for seq in seqs], np.uint64).reshape(len(seqs), -1)
     out = np.empty((len(seqs), 8), np.uint64)
     hash_const = _INIT_B
     for i in range(8):

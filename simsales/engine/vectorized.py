@@ -223,11 +223,14 @@ def never_short(model: Model) -> bool:
     if model.arrivals and len(model.capacity):
         return False
     needs = _needs(model)
+    # live deals per type: the sum over deals taken type by type (integers: the same sum), as
+    # the fast path asks this once per block and a scenario can have thousands of deals
+    per_type = np.bincount(model.deal_type, minlength=len(needs)).tolist()
     for p, capacity in enumerate(model.capacity):
         low = min([int(capacity)] + [c for _, q, c in model.capacity_changes if q == p])
         low += sum(min(0, r.capacity) for r in model.risks if r.pool == p and r.capacity)
         most = [max((c for q, c in asks if q == p), default=0) for asks in needs]
-        if sum(most[t] for t in model.deal_type.tolist()) > max(0, low):
+        if sum(c * k for c, k in zip(most, per_type, strict=True)) > max(0, low):
             return False
     return True
 
@@ -634,9 +637,11 @@ class _Block:
                 v = visits[at_cell]
                 visits[at_cell] += 1
             # the visit's first slot (one for all when they share a stage and visit number)
-            base: IntArray | int = SLOT_VISITS + 3 * (v * s + st)
+            base: IntArray | int
             if not revisits and one >= 0:
                 base = SLOT_VISITS + 3 * (one % s)
+            else:
+                base = SLOT_VISITS + 3 * (v * s + st)
             u0, u1, u2, last = self._visit_draws(
                 g, base, chain, reads_u1[one] if one >= 0 else reads_u1[cell]
             )
@@ -695,15 +700,17 @@ class _Block:
         def column(i: int, dtype: Any) -> npt.NDArray[Any]:
             if not rec:
                 return np.zeros(0, dtype)
-            return np.concatenate([np.broadcast_to(r[i], r[0].shape) for r in rec]).astype(
-                dtype, copy=False
-            )
+            # every column an array of the step's deals, but the visit number: 0 (an int) where
+            # no stage is visited twice
+            parts = [r[i] if i != 3 else np.broadcast_to(r[i], r[0].shape) for r in rec]
+            return np.concatenate(parts, dtype=dtype, casting="same_kind")
 
-        self.v_deal, self.v_rep, self.v_stage, self.v_number = (
-            column(i, np.int64) for i in range(4)
-        )
+        self.v_deal, self.v_rep = column(0, np.int64), column(1, np.int64)
+        # stage, visit number and kind in the records' own types already (as records() casts
+        # them): less to gather when the visits are put in order
+        self.v_stage, self.v_number = column(2, np.int16), column(3, np.int32)
         self.v_start, self.v_exit = column(4, np.float64), column(5, np.float64)
-        self.v_kind = column(6, np.int64)
+        self.v_kind = column(6, np.int8)
         self._links = links
 
     @functools.cached_property
@@ -800,8 +807,9 @@ class _Block:
         first = len(self.m.capacity_changes) + len(self.m.risks)
         out = np.empty(len(g), np.int64)
         now = self.arrival[g] == 0
+        at_zero = g if now.all() else g[now]  # no arrivals: every deal, without a copy
         out[now] = self.events.add(
-            self.rep[g[now]], np.zeros(int(now.sum())), -1, first + self.local[g[now]]
+            self.rep[at_zero], np.zeros(len(at_zero)), -1, first + self.local[at_zero]
         )
         late = np.flatnonzero(self.arrival > 0)  # all of them, as the engine sorts them
         if len(late) == 0:
@@ -1045,6 +1053,11 @@ class _Block:
             [e[0] for e in sorted(mine, key=lambda e: self.order[e[0]])] for mine in self.changes
         ]
         self.cap_event = cap_event
+        # never short (no arrivals; each pool's lowest possible capacity holds what every live
+        # deal could ask at once): each replication's bound below is at most its lowest
+        # capacity, whatever the draws, so no pool would be replayed
+        if never_short(m):
+            return
         for p in range(len(m.pool_ids)):
             most = self.needs[:, :, p].max(axis=1, initial=0)[self.type]  # a deal holds one stage
             bound = np.bincount(self.rep, most, minlength=self.b)
@@ -1117,10 +1130,9 @@ class _Block:
         # sorted by (part, time of that event): by part x span + time where those sums are
         # distinct (ranks follow times within a replication; span above twice every time),
         # else by the events' ranks
-        joint = _joint(part, np.where(done, self.v_exit, self.v_start))
-        # stable: the same permutation where sums are distinct (ties are re-sorted below), and
-        # faster on the runs of rows each step of trajectories() appends in replication order
-        order = np.argsort(joint, kind="stable")
+        t_event = np.where(done, self.v_exit, self.v_start)
+        joint = _joint(part, t_event)
+        order = _argsort_joint(joint, part, t_event)
         ranked = joint[order]
         if (ranked[1:] == ranked[:-1]).any():  # an instant shared: ranks decide
             event = np.where(done, self.v_ended, self.v_began)
@@ -1159,11 +1171,7 @@ class _Block:
                 np.add.at(cost, deal, stage_cost)
         type16, stage16 = self.type.astype(np.int16), self.reached.astype(np.int16)
         v_deal = (deal - self.offset[visit_rep]).astype(np.int32)
-        v_stage, v_number, v_kind = (
-            stage.astype(np.int16),
-            number.astype(np.int32),
-            kind.astype(np.int8),
-        )
+        v_stage, v_number, v_kind = stage, number, kind  # int16, int32, int8 (trajectories)
         zeros, ones = np.zeros(self.n), np.ones(self.n)
         # requests per replication and pool: visits per (replication, type, stage) times the
         # pools each cell asks (integers: exact)
@@ -1368,6 +1376,22 @@ def _joint(rep: IntArray, time: FloatArray) -> FloatArray:
     (rep, time), so one sort orders by both (rounding can only make distinct times equal)."""
     span = 2.0 * np.ceil(max(float(time.max(initial=0.0)), 0.0) + 1.0)
     out: FloatArray = rep * span + time
+    return out
+
+
+def _argsort_joint(joint: FloatArray, part: IntArray, time: FloatArray) -> IntArray:
+    """``np.argsort(joint, kind="stable")`` for ``joint = _joint(part, time)``, faster: first
+    by (part, time cut to 16 bits) in two passes of numpy's radix sort, so that the stable sort
+    of the joint sums (which alone decides the order) finds them nearly sorted. The same
+    permutation wherever the sums are distinct, and where equal (part, time) share one (rows in
+    their order); sums made equal by rounding are ties the caller orders by rank anyway."""
+    if len(joint) < 1024 or int(part.max(initial=0)) >= 1 << 16:
+        return np.argsort(joint, kind="stable")
+    # monotone in time (a product by a positive constant, then truncated): ties keep order
+    coarse = (time * (65000.0 / max(float(time.max()), 1.0))).astype(np.uint16)
+    by = np.argsort(coarse, kind="stable")
+    by = by[np.argsort(part.astype(np.uint16)[by], kind="stable")]
+    out: IntArray = by[np.argsort(joint[by], kind="stable")]
     return out
 
 

@@ -199,7 +199,9 @@ class ForecastBuilder:
         for (table, column), values in chunk.columns.items():
             if column == "replication":
                 values = values + offset
-            elif column == "deal":
+            # without new deals, a chunk's codes (live deals 0..n_live-1, -1 for none) are the
+            # run's already: to_global would map them to themselves (the same int32 values)
+            elif column == "deal" and chunk.new_deals:
                 values = np.where(values >= 0, to_global[np.maximum(values, 0)], -1)
             self._chunks[table][column].append(
                 _own_map(values) if self._held > MAP_FROM else values
@@ -225,6 +227,7 @@ class ForecastBuilder:
         m = self.model
         stages, pools = list(m.stage_ids), list(m.pool_ids)
         deal_names, stage_names = _dtype(tuple(self.names)), _dtype(tuple(stages))
+        type_names, pool_names = _dtype(tuple(t.name for t in m.types)), _dtype(tuple(pools))
         outcome = self._take("deals", "outcome")
         decision_t = self._take("deals", "decision_t")
         value = self._take("deals", "value")
@@ -232,7 +235,7 @@ class ForecastBuilder:
             "deals",
             {
                 "deal": self._categories("deals", "deal", deal_names),
-                "type": self._categories("deals", "type", [t.name for t in m.types]),
+                "type": self._categories("deals", "type", type_names),
                 "outcome": pd.Categorical.from_codes(_OUTCOME_TO_CODE[outcome], dtype=OUTCOMES),
                 "decision_t": decision_t,
                 # millisecond resolution: what Parquet stores, so save/load round-trips exactly
@@ -261,7 +264,7 @@ class ForecastBuilder:
             "pools",
             {
                 "pool": pd.Categorical.from_codes(
-                    np.tile(np.arange(len(pools), dtype=np.int16), self.count), categories=pools
+                    np.tile(np.arange(len(pools), dtype=np.int16), self.count), dtype=pool_names
                 ),
                 "busy_days": busy,
                 "capacity_days": capacity_days,
@@ -270,13 +273,15 @@ class ForecastBuilder:
                 ),
             },
         )
-        capacity = self._frame("capacity", {"pool": self._categories("capacity", "pool", pools)})
+        capacity = self._frame(
+            "capacity", {"pool": self._categories("capacity", "pool", pool_names)}
+        )
         risk_deal = self._take("risks", "deal").astype(np.int64)
         names = np.asarray(self.names, dtype=object)
         risks = self._frame(
             "risks",
             {
-                "risk": self._categories("risks", "risk", [r.id for r in m.risks]),
+                "risk": self._categories("risks", "risk", _dtype(tuple(r.id for r in m.risks))),
                 "deal": np.where(risk_deal >= 0, names[np.maximum(risk_deal, 0)], "").astype(object)
                 if len(names)
                 else np.full(len(risk_deal), "", dtype=object),
@@ -292,12 +297,9 @@ class ForecastBuilder:
             "inputs": inputs,
         }
 
-    def _categories(
-        self, table: str, column: str, names: list[str] | pd.CategoricalDtype
-    ) -> pd.Categorical:
-        if isinstance(names, pd.CategoricalDtype):  # checked once for the tables sharing it
-            return pd.Categorical.from_codes(self._take(table, column), dtype=names)
-        return pd.Categorical.from_codes(self._take(table, column), categories=names)
+    def _categories(self, table: str, column: str, names: pd.CategoricalDtype) -> pd.Categorical:
+        # a cached dtype (_dtype): its categories are checked once, not once per table and run
+        return pd.Categorical.from_codes(self._take(table, column), dtype=names)
 
     def _frame(self, table: str, computed: dict[str, Any]) -> pd.DataFrame:
         """The table in its schema's column order: ``computed`` columns as given, the others
@@ -355,7 +357,9 @@ class ForecastBuilder:
         # mean first-visit duration per replication and stage, in numpy (no table copies):
         # the finished first visits, in table order
         exit_t = visits["exit_t"].to_numpy()
-        rows = np.flatnonzero((visits["visit"].to_numpy() == 0) & ~np.isnan(exit_t))
+        finished_first = (visits["visit"].to_numpy() == 0) & ~np.isnan(exit_t)
+        # all of them (no revisits, none open): every row, without copies
+        rows: Any = slice(None) if finished_first.all() else np.flatnonzero(finished_first)
         cell = (visits["replication"].to_numpy()[rows] - first) * n_stages
         cell += visits["stage"].cat.codes.to_numpy()[rows]
         span = exit_t[rows] - visits["start_t"].to_numpy()[rows]
@@ -383,7 +387,9 @@ class ForecastBuilder:
         names = [u.name for u in m.uncertainty] + [mp.name for mp in m.monthly]
         for i, name in enumerate(names):
             out[f"uncertainty:{name}"] = uncertainty[:, i]
-        live = deals["live"].to_numpy()
+        live: Any = deals["live"].to_numpy()
+        if live.all():  # no arrivals: every row, without copies (the same rows in order)
+            live = slice(None)
         out["value:live_pipeline"] = np.bincount(
             deals["replication"].to_numpy()[live] - first,
             weights=deals["value"].to_numpy()[live],

@@ -18,7 +18,9 @@ refused on load rather than misread.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import pandas as pd
 import pyarrow as pa
@@ -130,13 +132,16 @@ INPUT_FAMILIES: dict[str, tuple[pa.DataType, str]] = {
 }
 
 
-def record_fields(table: str) -> dict[str, str]:
+@functools.cache  # pyarrow's field metadata is slow to walk (~25 us a table); packing asks often
+def record_fields(table: str) -> Mapping[str, str]:
     """RepRecords field -> column, for the columns copied straight from the records."""
-    return {
-        f.metadata[b"record"].decode(): f.name
-        for f in TABLES[table]
-        if f.metadata and b"record" in f.metadata
-    }
+    return MappingProxyType(
+        {
+            f.metadata[b"record"].decode(): f.name
+            for f in TABLES[table]
+            if f.metadata and b"record" in f.metadata
+        }
+    )
 
 
 def describe(table: str) -> str:

@@ -321,6 +321,8 @@ class WorkCalendar:
 
     def _convert_array(self, times: FloatArray, rule: Any) -> DateArray:
         finite = np.isfinite(times)
+        if finite.all():  # every time (e.g. every deal decided): the same days, no masks
+            return self._index_to_dates(rule(_snap(times)).astype(np.int64) + self._origin)
         index = np.zeros(times.shape, dtype=np.int64)
         index[finite] = rule(_snap(times[finite])).astype(np.int64)
         out = self._index_to_dates(index + self._origin)
@@ -330,8 +332,10 @@ class WorkCalendar:
     def _index_to_dates(self, pos: npt.NDArray[np.int64]) -> DateArray:
         """Dates of working-day positions in `_days`, extrapolating past both ends."""
         n = len(self._days)
-        out = np.empty(pos.shape, dtype="datetime64[D]")
         inside = (pos >= 0) & (pos < n)
+        if inside.all():  # within the calendar's days: a plain look-up
+            return self._days[pos]
+        out = np.empty(pos.shape, dtype="datetime64[D]")
         out[inside] = self._days[pos[inside]]
         before, after = pos < 0, pos >= n
         if before.any():

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 import simsales
 from simsales.engine.streams import (
     Purpose,
+    ReplicationSeeds,
     Streams,
     replication_seeds,
     seed_words,
@@ -133,3 +135,31 @@ def test_seed_words_are_each_seeds_generated_state() -> None:
     for group in (seqs, seqs[:-2], seqs[-2:-1]):
         want = np.array([seq.generate_state(4, np.uint64) for seq in group])
         assert np.array_equal(seed_words(group), want)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 2**32 - 1, 2**32, 2**70 + 3, 3**80, 20260101])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        *(range(n) for n in (0, 1, 7, 8)),  # made one by one below 8, mixed at once from 8
+        range(2, 151),
+        range(2**32 - 12, 2**32 - 1),  # the largest keys of one word
+        range(2**32 - 5, 2**32 + 5),  # and past it: numpy's
+        range(40, 0, -3),
+    ],
+)
+def test_replication_seeds_mixed_at_once_are_numpys_children(seed: int, keys: range) -> None:
+    """Children made when asked for, and their pools and words mixed for all of them at once:
+    numpy's children ``SeedSequence(seed, spawn_key=(k,))`` word for word (entropy of one
+    word and of several, keys past 32 bits, slices)."""
+    seqs = ReplicationSeeds(seed, keys)
+    want = [np.random.SeedSequence(seed, spawn_key=(k,)) for k in keys]
+    assert len(seqs) == len(want)
+    for got, expected in zip(seqs, want, strict=True):
+        assert got.spawn_key == expected.spawn_key and np.array_equal(got.pool, expected.pool)
+    words = np.array([s.generate_state(4, np.uint64) for s in want], np.uint64).reshape(-1, 4)
+    assert np.array_equal(seed_words(seqs), words)
+    assert np.array_equal(seed_words(seqs[1:4]), words[1:4])
+    assert np.array_equal(seed_words(seqs[::2]), words[::2])
+    if keys.step == 1 and keys.start >= 0:  # what replication_seeds hands out
+        assert np.array_equal(seed_words(replication_seeds(seed, keys.start, keys.stop)), words)

@@ -26,8 +26,12 @@ from simsales.engine.model import compile_model
 from simsales.engine.replication import RepRecords, run_replication
 from simsales.engine.streams import Streams, replication_seeds
 from simsales.engine.vectorized import (
+    _argsort_joint,
+    _Block,
     _busy,
+    _joint,
     block_uniforms,
+    never_short,
     run_block,
     run_replications,
     unsupported,
@@ -145,6 +149,43 @@ def test_pool_free_and_uncontended_scenarios_give_simpys_records(data: dict[str,
     auto, slow = _same_tables(scenario, 4)
     assert slow == {"vectorized": 0, "simpy": 4}
     assert auto == {"vectorized": 4, "simpy": 0}
+
+
+@SETTINGS
+@given(data=free_scenarios(), people=st.sampled_from([1, 3, 8, 1000]), cut=st.integers(1, 6))
+def test_never_short_models_never_need_the_bounds_check_skips(
+    data: dict[str, Any], people: int, cut: int
+) -> None:
+    """``_Block.check`` skips its per-pool bounds where ``never_short(model)``: on such models
+    (no arrivals; capacity changes and resource risks kept) no replication's bound exceeds its
+    lowest capacity, so the skipped loop would never have replayed a pool."""
+    data.pop("arrivals", None)
+    for name, pool in data["resources"].items():  # at least what one stage needs (valid)
+        needed = [stage.get("needs", {}).get(name, 0) for stage in data["stages"]]
+        pool["capacity"] = max(people, *needed)
+    if data["resources"]:  # a cut that always comes, on top of the scenario's own risks
+        data["risks"].append(
+            {
+                "id": "r_cut",
+                "scope": "resource",
+                "p": 1.0,
+                "resource": next(iter(data["resources"])),
+                "impact": {"capacity": -cut, "duration": {"uniform": [5, 20]}},
+            }
+        )
+    model = compile_model(simsales.load_dict(data))
+    if not never_short(model):
+        return
+    block = _Block(model, replication_seeds(3, 0, 6))
+    block.trajectories()
+    block.world()
+    block.check()
+    assert not block.declined.any()
+    for p in range(len(model.pool_ids)):  # the bounds check() no longer computes here
+        most = block.needs[:, :, p].max(axis=1, initial=0)[block.type]
+        bound = np.bincount(block.rep, most, minlength=block.b)
+        low = [min(c for _, q, c in log if q == p) for log in block.cap_log]
+        assert (bound <= np.array(low)).all()
 
 
 @SETTINGS
@@ -337,3 +378,17 @@ def test_every_deal_decided_at_time_zero_gives_float_decision_times() -> None:
         assert fast is not None
         _same_records(fast, run_replication(model, seq))
         assert fast.decision_t.dtype == fast.pool_busy.dtype == np.float64
+
+
+@pytest.mark.parametrize("reps", [1, 3, 300])
+def test_joint_sort_in_radix_passes_is_the_one_stable_sort(reps: int) -> None:
+    """Rows in step order (replications interleaved), times with exact repeats and zeros: the
+    radix pre-sort gives np.argsort's stable permutation of the joint sums."""
+    rng = np.random.default_rng(reps)
+    n = 5000
+    part = np.sort(rng.integers(0, 2 * reps, n)).reshape(5, -1).T.ravel()  # runs per step
+    time = np.round(rng.exponential(80.0, n), rng.integers(0, 3))
+    time[rng.integers(0, n, 50)] = 0.0
+    joint = _joint(part, time)
+    want = np.argsort(joint, kind="stable")
+    assert np.array_equal(_argsort_joint(joint, part, time), want)

@@ -1,0 +1,41 @@
+"""ForecastBuilder's deal codes: each chunk's local codes (live deals, then the chunk's new deals)
+become the run's, whether or not the chunk brings new deals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+import simsales
+from simsales.engine.model import compile_model
+from simsales.results.build import ForecastBuilder, PackedChunk
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _chunk(codes: list[int], new_deals: list[str]) -> PackedChunk:
+    deal = np.array(codes, np.int32)
+    columns = {
+        ("deals", "replication"): np.zeros(len(deal), np.int32),
+        ("deals", "deal"): deal,
+        ("risks", "deal"): np.where(deal == 0, -1, deal).astype(np.int32),  # -1: global
+    }
+    return PackedChunk(1, columns, new_deals)
+
+
+def test_chunk_codes_become_the_runs_with_and_without_new_deals() -> None:
+    model = compile_model(simsales.load(ROOT / "scenarios" / "minimal.yaml"))
+    n = len(model.deal_ids)  # 3 live deals: codes 0, 1, 2
+    builder = ForecastBuilder(model)
+    builder.add_packed(_chunk([0, 1, 2, n, n + 1], ["A", "B"]))  # A -> 3, B -> 4
+    builder.add_packed(_chunk([2, n, n + 1], ["B", "C"]))  # B -> 4, C -> 5
+    builder.add_packed(_chunk([0, 1, 2, 1], []))  # none new: the same codes
+    assert builder.names == [*model.deal_ids, "A", "B", "C"]
+    deals = builder._chunks["deals"]["deal"]
+    risks = builder._chunks["risks"]["deal"]
+    want = [[0, 1, 2, 3, 4], [2, 4, 5], [0, 1, 2, 1]]
+    for got, expected in zip(deals, want, strict=True):
+        assert got.dtype == np.int32 and got.tolist() == expected
+    for got, expected in zip(risks, want, strict=True):
+        assert got.dtype == np.int32 and got.tolist() == [-1 if c == 0 else c for c in expected]
