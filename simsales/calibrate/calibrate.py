@@ -576,10 +576,15 @@ def _fit_stage(
     v = visits[visits["stage"] == stage]
     done = (v["to"] != "").to_numpy()
     if int(done.sum()) < MIN_DONE:
+        n = len(h.deals)
         raise SimsalesError(
             f"stage {stage} as of {t.date()}: only {int(done.sum())} visits left it (need "
             f"{MIN_DONE}) to fit where and when deals leave it"
-        )
+            + (f"; the export has {n} deal{'s' * (n != 1)} in all: export a longer history "
+               "(more deals, with their wins and losses), or choose a later --as-of"
+               if n < 10 * MIN_DONE else "; choose a later --as-of, or merge the stage with "
+               "its neighbour by renaming it in a --mapping file (states:)")
+        )  # fmt: skip
     longest = float(v.loc[done, "days"].max())
     exits, tail = _exit_fits(v, h, durations, longest)
     stale = int(((~done) & (v["days"].to_numpy() > longest)).sum())

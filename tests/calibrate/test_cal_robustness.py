@@ -279,6 +279,15 @@ def test_an_export_with_no_decision_at_all_says_what_to_check(
     assert f"'Engaging' ({len(still)})" in str(err.value)  # the labels to name
 
 
+def test_an_export_too_small_to_fit_says_so(rows: pd.DataFrame, tmp_path: Path) -> None:
+    """Two decided deals and an open one: too few visits left a stage to fit it; the message
+    says the export is that small and what to do."""
+    decided = pd.concat([rows[rows["deal_stage"].isin(["Won", "Lost"])].head(2),
+                         rows[rows["deal_stage"] == "Engaging"].head(1)])  # fmt: skip
+    with pytest.raises(SimsalesError, match=r"the export has 3 deals in all: export a longer"):
+        calibrate(read_history(_write(decided, tmp_path / "tiny.csv")))
+
+
 def test_a_mapping_that_only_sets_a_date_format_keeps_the_recognised_preset(
     rows: pd.DataFrame, tmp_path: Path
 ) -> None:
