@@ -93,6 +93,9 @@ field_history            info       a history of every field's changes: its stag
                                     (Salesforce's OpportunityFieldHistory, where no
                                     OpportunityHistory is beside it)
 utc_times                info       Pipedrive API times (no offset) read as UTC
+per_period_bids          info       bids priced per period (Insightly, Capsule): value = bid x
+                                    periods
+no_losses                kept       (calibration) an export with wins and no lost deal
 began_in                 info       a from / to log: each deal's first stage from its first
                                     change's from
 newest_first             info       stage changes listed newest first: ties in reverse order

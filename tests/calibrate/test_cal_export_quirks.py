@@ -295,3 +295,18 @@ def test_a_mapping_file_naming_some_columns_keeps_the_others_by_name(tmp_path: P
     _check(path, mapping_file=mapping)
     said = [i.message for i in read_history(path, mapping_file=mapping).report.issues]
     assert any("by their names" in m and "'Opportunity ID'" in m for m in said)
+
+
+def test_a_bid_priced_per_period_is_its_total(tmp_path: Path) -> None:
+    """Insightly's BID_TYPE / BID_DURATION: a bid of 100 per month for 12 months is worth
+    1,200; a fixed bid is its amount; said."""
+    per_month = TRUTH["id"].isin(["D1", "D3"])
+    data = _sheet()
+    data["Amount"] = TRUTH["value"].where(~per_month, TRUTH["value"] / 12)
+    data["BID_TYPE"] = per_month.map({True: "Per Month", False: "Fixed Bid"})
+    data["BID_DURATION"] = per_month.map({True: "12", False: ""})
+    path = tmp_path / "insightly.csv"
+    data.to_csv(path, index=False)
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert got["value"].to_numpy() == pytest.approx(TRUTH["value"].to_numpy(), rel=1e-9)
+    assert "per_period_bids" in {i.rule for i in read_history(path).report.issues}

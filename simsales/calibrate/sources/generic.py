@@ -137,6 +137,8 @@ def read(
         notes.append(("state_codes", said))
     if (said := _api_times_in_utc(frame, rows, m.columns)) is not None:
         notes.append(("utc_times", said))
+    if (said := _per_period_bids(frame, rows)) is not None:
+        notes.append(("per_period_bids", said))
     if m.shape == "opportunities" and "status" not in rows:
         flags = closed_flags(frame)
         if flags is not None:
@@ -231,6 +233,33 @@ def _api_times_in_utc(
         return None
     return (f"{', '.join(marked)}: Pipedrive API times, in UTC (--timezone gives their local "
             "day)")  # fmt: skip
+
+
+# a bid priced per period and the number of periods (Insightly's BID_TYPE / BID_DURATION,
+# Capsule's durationBasis / duration): the deal's value is the bid times the periods
+_BID_BASIS = label_keys("BID_TYPE", "Bid Type", "durationBasis", "Duration Basis")
+_BID_PERIODS = label_keys("BID_DURATION", "Bid Duration", "duration")
+_FIXED_BID = label_keys("Fixed Bid", "Fixed", "")
+
+
+def _per_period_bids(frame: pd.DataFrame, rows: pd.DataFrame) -> str | None:
+    """Values of bids priced per hour, day, month, ... multiplied by their number of periods
+    in ``rows["value"]``, with the note that says so (None: no such bids)."""
+    by_key = _by_key(frame)
+    basis = next((by_key[k] for k in _BID_BASIS if k in by_key), None)
+    periods = next((by_key[k] for k in _BID_PERIODS if k in by_key), None)
+    if basis is None or periods is None or "value" not in rows:
+        return None
+    kind = frame.loc[rows.index, basis].astype(str).map(label_key)
+    count = parse_numbers(frame.loc[rows.index, periods])
+    per = ~kind.isin(_FIXED_BID) & (count > 0)
+    if not per.any():
+        return None
+    value = parse_numbers(rows["value"].astype(str), amounts=True)
+    rows["value"] = rows["value"].where(~per, (value * count).map(lambda v: f"{v:.10g}"))
+    return (f"{int(per.sum()):,} bids priced per period ({basis}: "
+            f"{', '.join(sorted(set(frame.loc[per[per].index, basis])))[:60]}): each value is the "
+            f"bid times its {periods}")  # fmt: skip
 
 
 # the first cell of a report's summary row, whole: Subtotal, Total, Grand Totals (480 records),
