@@ -310,3 +310,20 @@ def test_a_bid_priced_per_period_is_its_total(tmp_path: Path) -> None:
     got = read_history(path).deals.set_index("deal").sort_index()
     assert got["value"].to_numpy() == pytest.approx(TRUTH["value"].to_numpy(), rel=1e-9)
     assert "per_period_bids" in {i.rule for i in read_history(path).report.issues}
+
+
+def test_a_property_history_dump(tmp_path: Path) -> None:
+    """HubSpot's property history (``dealId, property, value, timestamp``: the value each
+    property took, no old one): each deal's stage changes are its path, its amount its
+    ``amount`` rows'; the other properties left out."""
+    rows = []
+    for d in TRUTH.itertuples():
+        start = f"{d.created}T09:00:00.000Z"
+        rows += [(d.id, "dealname", f"deal {d.id}", start), (d.id, "amount", d.value, start),
+                 (d.id, "dealstage", "appointmentscheduled", start)]  # fmt: skip
+        if d.outcome != "open":
+            rows.append((d.id, "dealstage", f"closed{d.outcome}", f"{d.closed}T17:00:00.000Z"))
+    dump = pd.DataFrame(rows, columns=["dealId", "property", "value", "timestamp"])
+    path = tmp_path / "history.csv"
+    dump.to_csv(path, index=False)
+    _check(path)

@@ -679,8 +679,10 @@ def _by_key(frame: pd.DataFrame) -> dict[str, str]:
 # a field history (Salesforce's Opportunity Field History, Pipedrive's changelog): one row per
 # change of any field, the field named in a column, its old and new values in two more
 _FIELD = label_keys("Field / Event", "Field", "Field Name", "Field key", "Changed Field", "字段",
-               "变更字段", "字段名称")  # fmt: skip
-_NEW_VALUE = label_keys("New Value", "New", "新值", "变更后", "变更后的值")
+               "变更字段", "字段名称", "property", "Property Name")  # fmt: skip
+# a property history (HubSpot's propertiesWithHistory: dealId, property, value, timestamp) has
+# the value a property took and no old one
+_NEW_VALUE = label_keys("New Value", "New", "新值", "变更后", "变更后的值", "value")
 _OLD_VALUE = label_keys("Old Value", "Old", "旧值", "原值", "变更前", "变更前的值")
 _STAGE_FIELD = label_keys("Stage", "Stage Name", "StageName", "stage_id", "Deal Stage", "dealstage",
                      "Pipeline Stage", "阶段", "销售阶段", "商机阶段")  # fmt: skip
@@ -711,7 +713,14 @@ _CLOSE_FIELD = label_keys(
     "结单日期",
 )
 _CREATED_EVENT = label_keys(
-    "Created.", "Created", "Opportunity Created.", "Deal created", "add_time", "创建", "新建"
+    "Created.",
+    "Created",
+    "Opportunity Created.",
+    "Deal created",
+    "add_time",
+    "createdate",
+    "创建",
+    "新建",
 )
 
 
@@ -724,7 +733,7 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
     field = next((by_key[k] for k in by_key if k in _FIELD), None)
     new = next((by_key[k] for k in by_key if k in _NEW_VALUE), None)
     old = next((by_key[k] for k in by_key if k in _OLD_VALUE), None)
-    if field is None or new is None or old is None:
+    if field is None or new is None:
         return frame, []
     stage = frame[field].map(label_key).isin(_STAGE_FIELD)
     if not stage.any():
@@ -734,7 +743,8 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
     stage |= frame[field].map(label_key).isin(_STATUS_FIELD) & frame[new].map(label_key).isin(
         closes
     )
-    kept = frame[stage].drop(columns=field).rename(columns={new: "To Stage", old: "From Stage"})
+    names = {new: "To Stage", **({old: "From Stage"} if old is not None else {})}
+    kept = frame[stage].drop(columns=field).rename(columns=names)
     time = next((by_key[k] for k in by_key if k in _CHANGE_TIME), None)
     at = None  # each row's time of change, parsed once for what follows
     if time is not None:
@@ -743,10 +753,13 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
     carried = _carried(frame, by_key, field, new, time, at)
     for column, values in carried.items():
         kept[column] = values[stage]
-    born, first = _created_unstaged(frame, by_key, field, old, stage, at)
+    born, first = (
+        _created_unstaged(frame, by_key, field, old, stage, at)
+        if old is not None  # without old values, a deal's first stage is its first row's
+        else (pd.Series(False, index=frame.index), "")
+    )
     if born.any():  # a new deal not yet moved: in the stage deals start in, since its creation
-        created = frame[born].drop(columns=field)
-        created = created.rename(columns={new: "To Stage", old: "From Stage"})
+        created = frame[born].drop(columns=field).rename(columns=names)
         for column, values in carried.items():
             created[column] = values[born]
         kept = pd.concat([kept, created.assign(**{"To Stage": first, "From Stage": ""})])
@@ -757,7 +770,11 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
         kept = kept.rename(columns={time: "Changed At"})
     note = (
         f"a history of field changes ({field}): its {int(stage.sum()):,} stage changes read "
-        f"({new} the stage entered, {old} the one left)"
+        + (
+            f"({new} the stage entered, {old} the one left)"
+            if old is not None
+            else f"({new} the stage entered, at its {time})"
+        )
         + (f", {' and '.join(carried)} as of each change from their own rows" if carried else "")
         + (
             f"; {int(born.sum()):,} deal(s) created and never moved taken as in {first!r} since"
