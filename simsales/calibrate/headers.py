@@ -65,6 +65,7 @@ __all__ = [
 NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "id": ("id", "Record Id", "Deal ID", "Opportunity ID", "(Do Not Modify) Opportunity",
            "Opportunity Number", "Lead ID", "商机ID", "商机编号", "商机编码", "业务机会 ID",
+           "业务机会编号", "机会编号",
            "记录 ID", "编号", "商談 ID", "거래 ID", "기회 ID",
            # Salesforce's and HubSpot's French, Spanish, Portuguese and German UIs
            "ID de l'opportunité", "Id. de oportunidad", "ID de la oportunidad",
@@ -75,7 +76,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                # Dynamics 365's Web API: the state's label (Open / Won / Lost), else its code
                "statecode@OData.Community.Display.V1.FormattedValue", "State Code",
                "Status Reason", "Won/Lost",
-               "商机状态", "状态", "赢单状态"),
+               "商机状态", "状态", "赢单状态", "Estado", "Statut"),
     "active": ("Active", "Is Active", "有效", "Actif"),
     "lost_reason": ("Lost Reason", "Loss Reason", "Reason for Loss", "Closed Lost Reason",
                     "Lost Reason Name", "输单原因", "丢单原因", "失败原因", "流失原因",
@@ -96,7 +97,9 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                "Close Date", "Closing Date", "Close Time", "Closed", "实际成交日期", "成交日期",
                "结单日期", "赢单日期", "结案日期", "结束日期", "关闭日期", "关闭时间", "签约日期",
                "成交时间", "完了日", "完了予定日", "마감일", "Дата закрытия", "Date Won",
-               ("Gewonnen am", "Verloren am"), "Abschlussdatum", "Fecha de cierre",
+               ("Gewonnen am", "Verloren am"), ("Hora de ganado", "Hora de pérdida"),
+               ("Data de ganho", "Data de perda"), ("Date de gain", "Date de perte"),
+               "Abschlussdatum", "Fecha de cierre",
                "Date de clôture", "Data de fechamento", "Schlusstermin", "Date de fermeture"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
                 "Changed At", "Change Date", "Changed On", "Stage Change Date", "Timestamp",
@@ -107,7 +110,9 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "expected_close": ("Expected Close Date", "Expected Closing Date", "Expected Closing",
                        "Est. Close Date", "Estimated Close Date", "Forecast Close Date",
                        "预计成交日期", "预计结单日期", "预计结案日期", "预计签约日期",
-                       "预计成交时间", "预期结束", "예상 마감일", "Предполагаемая дата закрытия"),
+                       "预计成交时间", "预期结束", "예상 마감일", "Предполагаемая дата закрытия",
+                       "Fecha prevista de cierre", "Data prevista de fechamento",
+                       "Date de clôture prévue"),
     "engaged": ("Engage Date", "Engaged", "Engaged Date", "Engaged On"),
     "created": ("Created", "Created Date", "Create Date", "Created Time", "Created On",
                 "Created At", "Date Created", "Deal Created", "Add Time", "Added At", "Added On",
@@ -117,7 +122,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                 "立项日期",
                 "立项时间",
                 "Deal erstellt", "Erstellt am", "Erstellungsdatum", "Fecha de creación",
-                "Date de création", "Data de criação", "Erstelldatum", "Créé le"),
+                "Date de création", "Data de criação", "Erstelldatum", "Créé le",
+                "Negocio creado", "Negócio criado", "Affaire créée"),
     "value": ("Amount (converted)", "Opportunity Amount", "Amount", "Deal Amount",
               "Value Formatted", "Value",
               "Deal Value", "Opportunity Value", "Deal Size",
@@ -127,7 +133,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "销售金额", "签单金额", "签约金额", "预计成交金额", "预计销售金额", "预计签单金额",
               "预计金额", "金额", "预期收入", "금액", "Сумма",
               "Бюджет", "Wert", "Betrag", "Importe", "Montant", "Valor", "Revenu espéré", "Budget",
-              "Income",
+              "Income", "Projected Revenue High", "Projected Revenue",
               "Bid Amount", "Contract Value",
               "合同金额（小写）", "金额（小写）",
               "Opportunity"),  # Bitrix24's API amount; the deal's name elsewhere (not numbers)
@@ -139,7 +145,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "currency": ("Amount (converted) Currency", "Amount Currency", "Value Currency", "Currency",
                  "Deal Currency", "Opportunity Currency", "Currency Code", "Deal Currency Code",
                  "Currency of Value", "Currency ISO Code", "币种", "货币", "币别", "通貨", "통화",
-                 "Валюта", "Währung", "Devise", "Moneda", "Moeda"),
+                 "Валюта", "Währung", "Devise", "Moneda", "Moeda", "Moneda del valor",
+                 "Moeda do valor", "Devise de la valeur"),
     "owner": ("Owner", "Deal Owner", "Opportunity Owner", "Owner Name", "Sales Agent",
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
               "Assigned To", "负责人", "销售负责人", "业务机会所有人", "交易所有者", "所有人",
@@ -181,9 +188,21 @@ TITLES: tuple[str, ...] = ("Deal Name", "Opportunity Name", "Deal Title", "Title
                            "Nombre de la oportunidad", "Nom de l'opportunité",
                            "Nome da oportunidade", "Opportunity-Name", "Opportunité",
                            "Nom de la transaction", "Nombre del negocio", "Nome do negócio",
-                           "Deal-Name")
+                           "Deal-Name", "Título")
 # fmt: on
-_PREFIXES = ("deal", "opportunity", "opportunities", "deals", "lead", "商机")
+# an object's name before its fields (Pipedrive's "Deal - Value", in Spanish "Negocio - ",
+# Portuguese "Negócio - ", French "Affaire - ", German "Deal - ")
+_PREFIXES = (
+    "deal",
+    "opportunity",
+    "opportunities",
+    "deals",
+    "lead",
+    "商机",
+    "negocio",
+    "negócio",
+    "affaire",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -214,15 +233,21 @@ class Recognised:
 # Amount (€)
 _SUFFIX = re.compile(
     r"^(?P<base>.*?\S)\s*(?:[(（\[]\s*(?:单位\s*[:：]\s*)?(?P<a>[^()（）\[\]]{1,24}?)\s*[)）\]]"
-    r"|[/／]\s*(?P<b>[^/／]{1,12}?))\s*$"
+    r"|[/／]\s*(?P<b>[^/／]{1,12}?)|\s+in\s+(?P<c>[A-Z]{3}))\s*$"  # Amount in USD
 )
 _SCALES = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8, "千": 1e3, "k": 1e3, "000": 1e3,
            "000s": 1e3, "thousands": 1e3, "inthousands": 1e3, "tsd": 1e3, "m": 1e6, "mm": 1e6,
            "mn": 1e6, "millions": 1e6, "inmillions": 1e6, "mio": 1e6,
            "mrd": 1e9}  # fmt: skip
 _WRITTEN = {"€": "EUR", "£": "GBP", "元": "CNY", "人民币": "CNY", "RMB": "CNY", "円": "JPY",
+            "美元": "USD", "欧元": "EUR", "日元": "JPY", "英镑": "GBP", "港币": "HKD",
+            "港元": "HKD", "新台币": "TWD", "韩元": "KRW",
             "$": None, "¥": None, "￥": None}  # fmt: skip
-_UNIT_PARTS = re.compile(r"人民币|RMB|[A-Z]{3}(?![A-Za-z])|[$€£¥￥元円]|[^$€£¥￥元円]+")
+_CURRENCY_WORDS = "人民币|美元|欧元|日元|英镑|港币|港元|新台币|韩元"
+_UNIT_PARTS = re.compile(
+    rf"{_CURRENCY_WORDS}|RMB|[A-Z]{{3}}(?![A-Za-z])|[$€£¥￥元円]"
+    rf"|(?:(?!{_CURRENCY_WORDS})[^$€£¥￥元円])+"
+)
 
 
 @dataclass(frozen=True)
@@ -243,7 +268,7 @@ def header_unit(column: str) -> HeaderUnit | None:
     m = _SUFFIX.match(column.strip())
     if m is None:
         return None
-    text = (m["a"] or m["b"] or "").strip()
+    text = (m["a"] or m["b"] or m["c"] or "").strip()
     scale, currency, seen, german = 1.0, None, False, False
     for part in (p for token in text.split() for p in _UNIT_PARTS.findall(token)):
         word = part.strip()
@@ -274,10 +299,16 @@ def _codes() -> frozenset[str]:
     return frozenset(list_currencies())
 
 
+_API_FIELD = re.compile(r"^properties\.(?P<name>[^.]+)(?:\.value)?$")
+
+
 def column_keys(column: str) -> list[str]:
     """A header cell's keys: the whole name, then the name after an object prefix, then the
     name without a unit or currency suffix (``Amount (USD)``, ``金额（万元）``)."""
     keys = [label_key(column)]
+    # an API's record flattened (HubSpot's properties.dealstage, v1's properties.amount.value)
+    if (api := _API_FIELD.match(column)) is not None:
+        keys.append(label_key(api["name"]))
     for sep in (" - ", ": ", "-", "：", ":"):
         head, found, rest = column.partition(sep)
         if found and rest.strip() and label_key(head) in _PREFIXES:

@@ -95,6 +95,7 @@ field_history            info       a history of every field's changes: its stag
 utc_times                info       Pipedrive API times (no offset) read as UTC
 per_period_bids          info       bids priced per period (Insightly, Capsule): value = bid x
                                     periods
+expected_as_closed       kept       the only close date is an expected one: read as the close
 no_losses                kept       (calibration) an export with wins and no lost deal
 began_in                 info       a from / to log: each deal's first stage from its first
                                     change's from

@@ -148,7 +148,7 @@ class Labels(_Frozen):
     # 中标 / 未中标: a tender won / not won (project sales by bid); 已赢得: Odoo's Chinese won
     # stage; Bitrix24's stage ids WON / LOSE / APOLOGY ("Analyze failure", its second lost one)
     won: tuple[str, ...] = ("Won", "Closed Won", "Deal won", "赢单", "成交", "已成交", "已赢单",
-                            "已赢得", "中标", "已中标",
+                            "已赢得", "中标", "已中标", "Win",
                             "成立", "受注", "成約", "수주", "성사", "성공", "Сделка успешна",
                             "Успешно реализовано", "Выиграна", "Gewonnen",
                             "Geschlossen und gewonnen", "Abgeschlossen und gewonnen", "Gagné",
@@ -165,7 +165,7 @@ class Labels(_Frozen):
                              "Abgeschlossen und verloren", "Perdu", "Perdue", "Fermée perdue",
                              "Conclue perdue", "Perdido", "Perdida", "Cerrada perdida",
                              "Cierre perdido", "Fechado perdido", "Fechada perdida",
-                             "Negócio perdido", "LOSE", "APOLOGY",
+                             "Negócio perdido", "LOSE", "APOLOGY", "Loss",
                              "Analyze failure")  # fmt: skip
     open: tuple[str, ...] | None = Field(
         None, description="open stage labels, in process order; None: any other label is open"
@@ -223,6 +223,8 @@ class ColumnMapping(_Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> ColumnMapping:
+        if self.date_format is not None:
+            _check_date_format(self.date_format)
         unknown = [f for f in self.columns if f not in FIELDS]
         if unknown:
             hint = difflib.get_close_matches(unknown[0], list(FIELDS), n=1)
@@ -259,6 +261,11 @@ def load_mapping(path: str | Path) -> dict[str, Any]:
     data, _ = read_yaml(path)
     if not isinstance(data, dict):
         raise ScenarioError([Problem("a column mapping must be a mapping of keys", file=str(path))])
+    if isinstance(fmt := data.get("date_format"), str):  # every reader applies it: check it once
+        try:
+            _check_date_format(fmt)
+        except ValueError as exc:
+            raise ScenarioError([Problem(str(exc), "date_format", str(path))]) from None
     return data
 
 
@@ -374,6 +381,24 @@ def columns_text(columns: dict[str, str | tuple[str, ...]]) -> str:
     )
 
 
+def _check_date_format(fmt: str) -> None:
+    """A date_format that pandas and Python read a date back with (``%s``, Unix time, is no
+    such code: Unix times are written as dates in the sheet first)."""
+    from datetime import datetime
+
+    import pandas as pd
+
+    sample = datetime(2023, 1, 2, 13, 45, 6)
+    try:
+        pd.to_datetime(pd.Series([sample.strftime(fmt)]), format=fmt)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"date_format {fmt!r} is not a date format pandas reads ({exc}): use Python's "
+            "strftime codes (%Y %m %d %H %M %S %b %y %I %p), e.g. '%d.%m.%Y %H:%M'; Unix times "
+            "have none: write them as dates in the sheet (=A2/86400+DATE(1970,1,1))"
+        ) from None
+
+
 def _check_recognised(raw: dict[str, Any], fallback: dict[str, Any]) -> None:
     """Columns recognised by their names that leave a required field without one: an error
     that says what was recognised and what to name."""
@@ -388,7 +413,13 @@ def _check_recognised(raw: dict[str, Any], fallback: dict[str, Any]) -> None:
                 f"the file's header (its first row) matches no preset and has no column "
                 f"recognised as {f} ({FIELDS[f]}); recognised: {found}",
                 f"columns.{f}",
-                hint=f"name it with --column {f}=COLUMN or in a --mapping file",
+                hint=f"name it with --column {f}=COLUMN or in a --mapping file"
+                + (
+                    " (a win's date and a loss's in two columns: both, in a --mapping file: "
+                    "columns: {closed: [WON_COLUMN, LOST_COLUMN]})"
+                    if f == "closed"
+                    else ""
+                ),
             )
             for f in missing
         ]

@@ -327,3 +327,76 @@ def test_a_property_history_dump(tmp_path: Path) -> None:
     path = tmp_path / "history.csv"
     dump.to_csv(path, index=False)
     _check(path)
+
+
+def test_an_expected_close_taken_as_the_close_is_a_warning(tmp_path: Path) -> None:
+    """Freshsales or Keap without their real close column: the expected close is all there
+    is, read as the close of the decided deals, and said as a warning (it may be a plan)."""
+    data = _sheet().rename(columns={"Close Date": "Expected close date"})
+    path = tmp_path / "expected.csv"
+    data.to_csv(path, index=False)
+    note = next(i for i in read_history(path).report.issues if i.rule == "expected_as_closed")
+    assert note.action == "kept" and "'Expected close date'" in note.message
+
+
+def test_a_date_format_that_is_no_format_is_an_error(tmp_path: Path) -> None:
+    """``date_format: '%s'`` (no strftime code reads Unix time): an error on the mapping's
+    key, not an internal one."""
+    path = tmp_path / "deals.csv"
+    _sheet().to_csv(path, index=False)
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text('date_format: "%s"\n', encoding="utf-8")
+    with pytest.raises(ScenarioError, match="date_format") as err:
+        read_history(path, mapping_file=mapping)
+    assert err.value.problems[0].path == "date_format"
+
+
+def test_tab_separated_text_named_xls_is_read_as_text(tmp_path: Path) -> None:
+    """A CRM's "Excel" export that is tab-separated text named ``.xls`` (in GBK): read as the
+    text it is, not refused as an Excel 97-2003 workbook."""
+    data = _sheet(("赢单", "输单", "方案报价")).rename(
+        columns={"Opportunity ID": "业务机会编号", "Stage": "销售阶段", "Amount": "金额",
+                 "Created Date": "创建日期", "Close Date": "结单日期"})  # fmt: skip
+    path = tmp_path / "export.xls"
+    path.write_bytes(data.to_csv(index=False, sep="\t").encode("gb18030"))
+    _check(path)
+
+
+def test_hubspot_api_records_flattened(tmp_path: Path) -> None:
+    """HubSpot's API records flattened (``properties.dealstage``, v1's
+    ``properties.amount.value``) are named by their property."""
+    data = pd.DataFrame({
+        "id": TRUTH["id"],
+        "properties.dealstage": _labels("closedwon", "closedlost", "qualifiedtobuy"),
+        "properties.amount": TRUTH["value"], "properties.createdate": TRUTH["created"],
+        "properties.closedate": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "v3.csv"
+    data.to_csv(path, index=False)
+    _check(path)
+    data.columns = [c if c == "id" else f"{c}.value" for c in data.columns]
+    data.to_csv(path, index=False)
+    _check(path)
+
+
+@pytest.mark.parametrize(("header", "code"), [("金额（美元）", "USD"), ("金额(欧元)", "EUR"),
+                                              ("Amount in USD", "USD")])  # fmt: skip
+def test_a_currency_word_in_the_amount_header(tmp_path: Path, header: str, code: str) -> None:
+    data = _sheet().rename(columns={"Amount": header})
+    path = tmp_path / "currency.csv"
+    data.to_csv(path, index=False)
+    _check(path)
+    assert read_history(path).currency == code
+
+
+def test_deals_named_alike_in_two_accounts_are_two_deals(tmp_path: Path) -> None:
+    """No id column, and "Upsell Q2" for two customers, one won, one open: two deals (a name
+    is an id within its account), not one deal's stale copy."""
+    data = _sheet().drop(columns="Opportunity ID")
+    data.insert(0, "Opportunity Name", ["Upsell Q2", "Renewal", "Expansion", "Upsell Q2", "Pilot"])
+    data["Account Name"] = ["Acme", "Globex", "Initech", "Umbrella", "Stark"]
+    path = tmp_path / "names.csv"
+    data.to_csv(path, index=False)
+    got = read_history(path).deals
+    assert len(got) == len(TRUTH)
+    assert sorted(got["outcome"]) == sorted(TRUTH["outcome"])

@@ -283,17 +283,21 @@ def test_month_names_in_other_languages_read_as_dates(tmp_path: Path, months: tu
     _check(path, mapping={"date_format": "%d-%b-%Y"})
 
 
-def test_unix_times_in_a_date_column_are_said_as_such(tmp_path: Path) -> None:
+def test_unix_times_in_a_date_column_read_as_utc_instants(tmp_path: Path) -> None:
+    """An API's Unix times (HubSpot's milliseconds, others' seconds) are instants in UTC:
+    read as their UTC day, or --timezone's; an id of ten digits is no date."""
     millis = (pd.to_datetime(TRUTH["closed"]) - pd.Timestamp("1970-01-01")) // pd.Timedelta("1ms")
+    seconds = (pd.to_datetime(TRUTH["created"]) - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")
     export = pd.DataFrame({
         "Opportunity ID": TRUTH["id"], "Stage": _labels("Closed Won", "Closed Lost", "Proposal"),
-        "Created Date": TRUTH["created"],
+        "Amount": TRUTH["value"], "Created Date": seconds.astype(str),
         "Close Date": millis.astype("Int64").astype(str).where(TRUTH["closed"] != "", ""),
     })  # fmt: skip
     path = tmp_path / "epoch.csv"
     export.to_csv(path, index=False)
-    with pytest.raises(ScenarioError, match="Unix time in milliseconds"):
-        read_history(path)
+    _check(path)
+    behind = read_history(path, timezone="America/New_York").deals  # 19:00 the day before
+    assert set(behind["opened"].dt.strftime("%H:%M")) == {"19:00"}
 
 
 def test_an_open_stage_with_a_date_in_an_actual_close_column_is_a_problem(tmp_path: Path) -> None:

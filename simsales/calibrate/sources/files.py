@@ -171,7 +171,9 @@ def read_table(
     with path.open("rb") as f:
         head = f.read(512)
     legacy = head.startswith(_OLE2) or re.match(rb"\s*<(?:!doctype\s+)?(?:html|table)", head, re.I)
-    if legacy or path.suffix.lower() == ".xls":
+    # an .xls that is neither a workbook nor a web page is text a CRM named so (tab-separated,
+    # as CloudCC and older exports write): read as any CSV
+    if legacy:
         web = legacy and not head.startswith(_OLE2)
         kind = (
             'a web page (HTML, as some CRMs save an "Excel" export)'

@@ -151,11 +151,15 @@ def read(
         notes.append(("home_currency", home))
     parts = frame.attrs.get("parts") if m.shape == "opportunities" else None  # a history's
     closed = _closed_rows(rows, m.labels)
+    # a deal known by its name is one per account: "Upsell Q2" of two customers is two deals
+    by_name = found is not None and found.id_is_name and m.columns.get("id") == found.columns["id"]
+    if "id" in rows:
+        deal = rows["id"] + ("\x1f" + rows["account"] if by_name and "account" in rows else "")
     if parts is not None and "id" in rows:  # pasted exports (each part's changes all count)
-        rows = _from_newest_part(rows, parts, m.date_format, closed)
+        rows = _from_newest_part(rows, parts, m.date_format, closed, deal)
     if m.shape == "opportunities" and "id" in rows:  # joined without a header between
         before = len(rows)
-        rows, stale = _latest_edits(frame, rows, m.date_format, closed)
+        rows, stale = _latest_edits(frame, rows, m.date_format, closed, deal)
         if stale:
             notes.append(Note("stale_row", stale, "dropped", before - len(rows)))
     rows, lines = _line_items(frame, rows, m)
@@ -164,6 +168,13 @@ def read(
     if m.recognised and found is not None:
         given = {f for f in (columns or {}) if f in m.columns}
         notes.append(("columns", found.describe(m.columns, given)))
+        closed = m.columns.get("closed")
+        if isinstance(closed, str) and "closed" not in given and label_key(closed) in _EXPECTED:
+            notes.append(Note("expected_as_closed", (
+                f"the only close date is {closed!r}, an expected one: the won and lost deals "
+                "close on it (Bitrix24 and others set it to the day a deal closes); if the CRM "
+                "keeps the real close in another field (Freshsales' Closed date, Keap's), "
+                "export that column too"), "kept", len(rows)))  # fmt: skip
         one_row_each = m.shape == "opportunities"  # a history's rows share their deal's name
         if found.id_is_name and one_row_each and m.columns.get("id") == found.columns["id"]:
             rows["id"] = name_ids(frame, str(found.columns["id"]))
@@ -188,6 +199,7 @@ def read(
     )
 
 
+_EXPECTED = frozenset(label_key(n) for n in NAMES["expected_close"] if isinstance(n, str))
 # Dynamics 365's opportunity states by their codes, as its Web API writes statecode (the
 # documented option set of the opportunity entity)
 _STATE_CODES = {"0": "Open", "1": "Won", "2": "Lost"}
@@ -366,17 +378,18 @@ def _closed_rows(rows: pd.DataFrame, labels: Labels) -> pd.Series:
 
 
 def _latest_edits(
-    frame: pd.DataFrame, rows: pd.DataFrame, fmt: str | None, closed: pd.Series
+    frame: pd.DataFrame, rows: pd.DataFrame, fmt: str | None, closed: pd.Series, deal: pd.Series
 ) -> tuple[pd.DataFrame, str]:
     """A deal whose id repeats (two exports joined, the second without its header), written
     in another stage or status by an earlier edit than its last (the export's ``Last
     Modified Date``, ``Modified On``, ``Update time``, ...): only its last edit's rows, and the
     note that says so (empty when none is left out). Rows of one edit (a report's product
     lines) all stay. With no edit time, a deal written open and closed (``closed``: each
-    row's) is read from its closed rows: a deal moves from open to closed, seldom back."""
+    row's) is read from its closed rows: a deal moves from open to closed, seldom back.
+    ``deal``: each row's deal (its id; a name with its account)."""
     by_key = _by_key(frame)
     column = next((by_key[k] for k in label_keys(*EDITED) if k in by_key), None)
-    ids = rows["id"]
+    ids = deal.reindex(rows.index)
     repeated = ids.duplicated(keep=False) & (ids.str.strip() != "")
     if not repeated.any():
         return rows, ""
@@ -405,7 +418,7 @@ def _latest_edits(
 
 
 def _from_newest_part(
-    rows: pd.DataFrame, parts: np.ndarray, fmt: str | None, closed: pd.Series
+    rows: pd.DataFrame, parts: np.ndarray, fmt: str | None, closed: pd.Series, deal: pd.Series
 ) -> pd.DataFrame:
     """Each deal of exports pasted together (``parts``: each row's part) from the newest
     export it is in. Parts are ranked first by their progress over one another: of the
@@ -421,10 +434,11 @@ def _from_newest_part(
         if made is not None
         else pd.Series(pd.NaT, index=np.unique(parts))
     )
-    deal = pd.DataFrame({"id": rows["id"], "part": part,
-                         "closed": closed.reindex(rows.index, fill_value=False)})  # fmt: skip
-    deal = deal.groupby(["id", "part"], as_index=False)["closed"].any()
-    pairs = deal.merge(deal, on="id", suffixes=("", "_other"))
+    ids = deal.reindex(rows.index)
+    shared = pd.DataFrame({"id": ids, "part": part,
+                           "closed": closed.reindex(rows.index, fill_value=False)})  # fmt: skip
+    shared = shared.groupby(["id", "part"], as_index=False)["closed"].any()
+    pairs = shared.merge(shared, on="id", suffixes=("", "_other"))
     ahead = pairs[pairs["closed"] & ~pairs["closed_other"]]
     wins = ahead.groupby("part").size().reindex(latest.index, fill_value=0)
     progress = wins - ahead.groupby("part_other").size().reindex(latest.index, fill_value=0)
@@ -432,7 +446,7 @@ def _from_newest_part(
         {"progress": progress, "latest": latest, "part": latest.index}
     ).sort_values(["progress", "latest", "part"], na_position="first")
     rank = part.map(pd.Series(np.arange(len(newness)), index=newness["part"]))
-    newest = rank.groupby(rows["id"]).transform("max")
+    newest = rank.groupby(ids).transform("max")
     return rows[(rank == newest).to_numpy()]
 
 

@@ -84,6 +84,8 @@ _ZONES = {"PST": "-08:00", "PDT": "-07:00", "MST": "-07:00", "MDT": "-06:00", "E
 _ZONE_WORD = re.compile(r"(?<=\d)\s*(?:[AaPp]\.?[Mm]\.?)?\s+(?P<z>" + "|".join(_ZONES) + r")$",
                         re.IGNORECASE)  # fmt: skip
 _SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")  # Excel's day number: 10000 is 1927-05-18
+# Unix time in seconds or milliseconds from 2001-09 to 2033-05 (1,000,000,000 to 1,999,999,999 s)
+_EPOCH = re.compile(r"^1\d{9}(?:\d{3})?$")
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # day 0 of Excel's 1900 system (past its 1900 bug)
 _CJK_DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?")
 _SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})")
@@ -445,11 +447,17 @@ def parse_times(
     none = pd.Series(False, text.index)
     aware = text.str.contains(_OFFSET, na=False) if fmt is None else none
     serial = text.str.fullmatch(_SERIAL, na=False) if fmt is None else none
+    epoch = text.str.fullmatch(_EPOCH, na=False) if fmt is None else none
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    if epoch.any():  # Unix time (an API's: HubSpot's milliseconds), an instant in UTC
+        number = text[epoch].astype("int64")
+        ms = number >= 10**12
+        instant = pd.to_datetime(number.where(ms, number * 1000), unit="ms", utc=True)
+        out[epoch] = instant.dt.tz_convert(timezone or "UTC").dt.tz_localize(None)
     if serial.any():
         days = pd.to_timedelta(text[serial].astype(float), unit="D")
         out[serial] = (_EXCEL_EPOCH + days).dt.round("s")
-    naive = ~aware & ~serial & text.notna()
+    naive = ~aware & ~serial & ~epoch & text.notna()
     if naive.any():
         parsed = pd.to_datetime(text[naive], format=fmt or "ISO8601", errors="coerce")
         day = fmt.split("%H")[0].split("%I")[0].rstrip(" T") if fmt else ""
