@@ -172,6 +172,11 @@ _INACTIVE = label_keys("false", "no", "n", "0", "否", "inactive", "archived")
 _TITLE_KEYS = label_keys(*TITLES)  # a deal's name, not its id
 # close columns that name when a deal did close, where an open deal has no date
 _ACTUAL_CLOSE = label_keys(*ACTUAL_CLOSE)
+# Odoo's closing date in its other languages, beside an Active column (French: also HubSpot's
+# expected close, so it names an actual close only there)
+_ARCHIVE_CLOSE = _ACTUAL_CLOSE | label_keys(
+    "Date de fermeture", "Fecha de cierre", "Abschlussdatum"
+)
 _DELETED = label_keys("Deleted", "Removed", "已删除", "删除")  # status words
 # words of a label that closes a deal (as label keys): an open label with one is reported
 _CLOSING = ("lost", "won", "closed", "cancel", "dead", "reject", "declin", "abandon", "disqualif",
@@ -626,7 +631,7 @@ def _archived_lost(rows: _Rows, kind: pd.Series, d: dict[str, pd.Series]) -> pd.
     archived = _each(rows.col("active"), lambda v: label_key(v) in _INACTIVE).astype(bool)
     if (archived & (kind == "won")).any():
         return kind
-    if label_key(rows.name("closed")) not in _ACTUAL_CLOSE:  # an expected close, or overdue
+    if label_key(rows.name("closed")) not in _ARCHIVE_CLOSE:  # an expected close, or overdue
         return kind
     gone = archived & d["closed"].notna() & ~kind.isin(TERMINAL)
     rows.keep(gone, "lost_by_archive", f"not active ({rows.name('active')}), not won and closed "

@@ -400,3 +400,17 @@ def test_deals_named_alike_in_two_accounts_are_two_deals(tmp_path: Path) -> None
     got = read_history(path).deals
     assert len(got) == len(TRUTH)
     assert sorted(got["outcome"]) == sorted(TRUTH["outcome"])
+
+
+def test_an_odoo_export_in_french_with_archived_losses(tmp_path: Path) -> None:
+    """Odoo in French: a lost deal archived (Actif faux) in its stage, dated in its Date de
+    fermeture, with or without a Raison de la perte."""
+    data = pd.DataFrame({
+        "Opportunité": TRUTH["id"], "Étape": _labels("Gagné", "Proposition", "Proposition"),
+        "Revenu espéré": TRUTH["value"], "Actif": (~LOST).map({True: "True", False: "False"}),
+        "Créé le": TRUTH["created"], "Date de fermeture": TRUTH["closed"],
+        "Raison de la perte": ["", "Trop cher", "", "", ""],
+    })  # fmt: skip
+    path = tmp_path / "odoo-fr.csv"
+    data.to_csv(path, index=False)
+    _check(path)
