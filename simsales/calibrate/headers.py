@@ -70,7 +70,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
            # Salesforce's and HubSpot's French, Spanish, Portuguese and German UIs
            "ID de l'opportunité", "Id. de oportunidad", "ID de la oportunidad",
            "ID da oportunidade", "ID de fiche d'informations", "ID de registro",
-           "ID do registro", "Datensatz-ID"),
+           "ID do registro", "Datensatz-ID", "Verkaufschance-Nr.", "Verkaufschance-ID"),
     "status": ("Status", "Status Type", "Deal Status", "Opportunity Status", "Opportunity State",
                "State",
                # Dynamics 365's Web API: the state's label (Open / Won / Lost), else its code
@@ -86,7 +86,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "新状态", "销售阶段", "商机阶段", "交易阶段", "阶段", "フェーズ", "단계",
               "Стадия сделки", "Стадия", "Этап сделки", "Этап", "Phase", "Etapa", "Étape",
               "Fase", "Phase de la transaction", "Etapa del negocio", "Fase do negócio",
-              "Deal-Phase",
+              "Deal-Phase", "Milestone",  # Agile CRM's and Capsule's stage
               "stage_id"),  # Odoo's and Pipedrive's field: a name, or an id (still a stage)
     "closed": ("Actual Close Date", "Date Closed", "Closed Date", "Closed On", "Closed At",
                "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"),
@@ -155,7 +155,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Propietario", "Propriétaire", "Proprietário", "Opportunity-Inhaber", "Vendeur",
               "Propietario de oportunidad", "Propriétaire de l'opportunité",
               "Propriétaire de la transaction", "Propietario del negocio",
-              "Proprietário do negócio", "Deal-Inhaber",
+              "Proprietário do negócio", "Deal-Inhaber", "Verantwortlich",
               "owner_name", "user_id.name"),  # Pipedrive's API (flattened)
     "account": ("Account", "Account Name", "Organization", "Organization Name",
                 "Associated Company", "Associated Company (Primary)", "Company", "Company Name",
@@ -188,7 +188,7 @@ TITLES: tuple[str, ...] = ("Deal Name", "Opportunity Name", "Deal Title", "Title
                            "Nombre de la oportunidad", "Nom de l'opportunité",
                            "Nome da oportunidade", "Opportunity-Name", "Opportunité",
                            "Nom de la transaction", "Nombre del negocio", "Nome do negócio",
-                           "Deal-Name", "Título")
+                           "Deal-Name", "Título", "Verkaufschance", "Bezeichnung")
 # fmt: on
 # an object's name before its fields (Pipedrive's "Deal - Value", in Spanish "Negocio - ",
 # Portuguese "Negócio - ", French "Affaire - ", German "Deal - ")
