@@ -414,3 +414,16 @@ def test_an_odoo_export_in_french_with_archived_losses(tmp_path: Path) -> None:
     path = tmp_path / "odoo-fr.csv"
     data.to_csv(path, index=False)
     _check(path)
+
+
+def test_a_summary_report_is_said_to_be_one(tmp_path: Path) -> None:
+    """Pipedrive's "Deal duration" report (a row per stage: Deals, average time, value) has no
+    deals: the refusal says it is a summary and to export the deals themselves."""
+    summary = pd.DataFrame({"Stage": ["Qualification", "Proposal"], "Deals": [36, 14],
+                            "Average time in stage": ["7 days", "28 days"],
+                            "Total value": ["€530,859", "€692,770"]})  # fmt: skip
+    path = tmp_path / "duration.csv"
+    summary.to_csv(path, index=False)
+    with pytest.raises(ScenarioError, match="looks like a summary") as err:
+        read_history(path)
+    assert "'Deals'" in str(err.value) and "export the list of deals" in str(err.value)

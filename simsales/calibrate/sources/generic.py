@@ -115,10 +115,12 @@ def read(
             above = frame.attrs.get("title_rows")
             where = f"(line {above + 1})" if above else "(its first row)"
             unread = _unread_dates(frame, found, _is_history(frame))
+            summary = _summary_hint(frame)
             raise ScenarioError(
                 [replace(p, file=p.file or str(path),
                          message=p.message.replace("(its first row)", where),
-                         hint=unread.get(p.path.removeprefix("columns."), p.hint))
+                         hint="; ".join(h for h in (summary, unread.get(
+                             p.path.removeprefix("columns."), p.hint)) if h))
                  for p in exc.problems]
             ) from None  # fmt: skip
     notes: list[tuple[str, str] | Note] = [("encoding", encoding_note)] if encoding_note else []
@@ -245,6 +247,24 @@ def _api_times_in_utc(
         return None
     return (f"{', '.join(marked)}: Pipedrive API times, in UTC (--timezone gives their local "
             "day)")  # fmt: skip
+
+
+# a report's count of deals in a row: a summary (a pivot, Pipedrive's "Deal duration"), not deals
+_COUNTS = label_keys("Count", "Deals", "Number of deals", "Deal count", "# of deals",
+                     "Record Count", "Anzahl", "商机数", "个数", "计数", "件数")  # fmt: skip
+
+
+def _summary_hint(frame: pd.DataFrame) -> str | None:
+    """What to do with a summary report (a column or cell counting deals), else None."""
+    cells = [str(c) for c in frame.columns]
+    cells += [str(v) for v in frame.head(3).to_numpy().ravel()]
+    count = next((c for c in cells if label_key(c) in _COUNTS), None)
+    if count is None:
+        return None
+    return (
+        f"it looks like a summary (its {count!r} counts deals), not one row per deal: "
+        "export the list of deals itself, each with its id, stage and dates"
+    )
 
 
 # a bid priced per period and the number of periods (Insightly's BID_TYPE / BID_DURATION,
