@@ -113,6 +113,15 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                        "预计成交时间", "预期结束", "예상 마감일", "Предполагаемая дата закрытия",
                        "Fecha prevista de cierre", "Data prevista de fechamento",
                        "Date de clôture prévue"),
+    # the day a deal entered the stage it is in (Keap, Freshsales, Salesforce's
+    # LastStageChangeDate): a won or lost deal's close where no column says the real one
+    "stage_since": ("Date Moved to Current Stage", "Moved to Current Stage",
+                    "Deal stage updated at", "Stage Updated At", "Stage Updated On",
+                    "Last Stage Change Date", "Last Stage Change", "Last Stage Changed",
+                    "Stage Last Changed", "Stage Changed At", "Stage Changed On",
+                    "Date Entered Current Stage", "Current Stage Since", "In Stage Since",
+                    "阶段更新时间", "阶段更新日期", "最后阶段变更时间", "最近阶段变更时间",
+                    "进入当前阶段时间", "进入当前阶段日期"),
     "engaged": ("Engage Date", "Engaged", "Engaged Date", "Engaged On"),
     "created": ("Created", "Created Date", "Create Date", "Created Time", "Created On",
                 "Created At", "Date Created", "Deal Created", "Add Time", "Added At", "Added On",
@@ -376,7 +385,7 @@ def recognise(
     changes = "entered" in columns and ("closed" not in columns or repeats)
     if changes:
         # a row per change: its time says when (and what it changed to)
-        for f in ("status", "engaged", "lost_reason", "active"):
+        for f in ("status", "engaged", "lost_reason", "active", "stage_since"):
             columns.pop(f, None)
         if "closed" in columns:
             closed = columns.pop("closed")
@@ -386,6 +395,11 @@ def recognise(
         columns["status"] = columns.pop("outcome")
     for f in ("entered", "outcome", "from_stage"):  # a history's own fields
         columns.pop(f, None)
+    since = columns.pop("stage_since", None)
+    if since is not None and "closed" not in columns:
+        # a won or lost deal closed the day it entered its won or lost stage: that, not its
+        # plan, is its close (an open deal's plan stays its expected close)
+        columns["closed"] = since
     if "engaged" not in columns and "created" in columns:
         columns["engaged"] = columns.pop("created")  # work began when the deal was made
     if "closed" not in columns and "expected_close" in columns:

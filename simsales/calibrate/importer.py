@@ -118,7 +118,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_string_dtype
 
-from simsales.calibrate.headers import ACTUAL_CLOSE, TITLES, header_unit
+from simsales.calibrate.headers import ACTUAL_CLOSE, NAMES, TITLES, header_unit
 from simsales.calibrate.history import (
     DEAL_COLUMNS,
     EFFORT_COLUMNS,
@@ -172,6 +172,7 @@ _INACTIVE = label_keys("false", "no", "n", "0", "否", "inactive", "archived")
 _TITLE_KEYS = label_keys(*TITLES)  # a deal's name, not its id
 # close columns that name when a deal did close, where an open deal has no date
 _ACTUAL_CLOSE = label_keys(*ACTUAL_CLOSE)
+_STAGE_SINCE = label_keys(*(n for n in NAMES["stage_since"] if isinstance(n, str)))
 # Odoo's closing date in its other languages, beside an Active column (French: also HubSpot's
 # expected close, so it names an actual close only there)
 _ARCHIVE_CLOSE = _ACTUAL_CLOSE | label_keys(
@@ -963,7 +964,9 @@ def _opportunities(rec: Records, report: DataReport) -> History:
     rows.drop(closed_kind & closed.isna(), "closed_without_date", "won or lost but no close date")
     # an open deal's close date is the date the CRM expects it to close (Salesforce requires
     # one on every opportunity): kept open, the date read as its expected close
-    expected = closed.where(~closed_kind)
+    # (not where the column says when a deal entered its stage: an open deal's is no plan)
+    since = label_key(rows.name("closed")) in _STAGE_SINCE
+    expected = closed.where(~closed_kind & (not since))
     actual = label_key(rows.name("closed")) in _ACTUAL_CLOSE  # named a past close, not a plan
     rows.keep(
         expected.notna(),

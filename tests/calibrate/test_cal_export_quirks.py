@@ -1,7 +1,8 @@
 """Quirks of exports as people save them, each read to the deals it was written from: a
 summary table beside the data, a sheet that repeats a column name, Excel for Mac's CSV, a
 win's and a loss's date in two columns, value columns by other names, numbered and prefixed
-stage labels, an expected close as the only close date, pipelines that close their own way,
+stage labels, an expected close as the only close date, the day a deal entered its closed
+stage as its close, pipelines that close their own way,
 and "Excel-safe" ``="..."`` cells."""
 
 from __future__ import annotations
@@ -337,6 +338,23 @@ def test_an_expected_close_taken_as_the_close_is_a_warning(tmp_path: Path) -> No
     data.to_csv(path, index=False)
     note = next(i for i in read_history(path).report.issues if i.rule == "expected_as_closed")
     assert note.action == "kept" and "'Expected close date'" in note.message
+
+
+@pytest.mark.parametrize("since", ["Date Moved to Current Stage", "Deal stage updated at"])
+def test_the_day_a_deal_entered_its_closed_stage_is_its_close(tmp_path: Path, since: str) -> None:
+    """Keap and Freshsales without their close column: a won or lost deal closed the day it
+    entered its current stage, not on the plan in the expected close beside it (weeks off);
+    an open deal keeps its plan as its expected close, not the day it entered its stage."""
+    data = _sheet().rename(columns={"Close Date": since})
+    data["Expected close date"] = ["2023-03-15", "2023-03-15", "2023-04-01", "2023-06-30", ""]
+    data.loc[TRUTH["outcome"] == "open", since] = "2023-02-20"
+    path = tmp_path / "keap.csv"
+    data.to_csv(path, index=False)
+    history = read_history(path)
+    got = _check(path)
+    assert got.at["D4", "expected_close"] == pd.Timestamp("2023-06-30")
+    rules = {i.rule for i in history.report.issues}
+    assert "expected_as_closed" not in rules and "open_with_close_date" not in rules
 
 
 def test_a_date_format_that_is_no_format_is_an_error(tmp_path: Path) -> None:

@@ -545,7 +545,7 @@ def _filled_down(
     return out, names
 
 
-_DATE_FIELDS = ("closed", "created", "engaged", "entered", "expected_close")
+_DATE_FIELDS = ("closed", "created", "engaged", "entered", "expected_close", "stage_since")
 
 
 # date formats a cell may be written in that ISO reading misses, most common first, each also
