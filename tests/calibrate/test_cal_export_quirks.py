@@ -84,13 +84,19 @@ def test_a_sheet_that_repeats_a_column_name_is_read(tmp_path: Path) -> None:
     _check(path)
 
 
-def test_excel_for_macs_csv_in_mac_roman_with_cr_lines(tmp_path: Path) -> None:
-    """Excel for Mac's "CSV (Macintosh)": Mac Roman bytes, lines ended by CR alone."""
+@pytest.mark.parametrize("line_end", ["\r", "\n"])
+def test_excel_for_macs_csv_in_mac_roman(tmp_path: Path, line_end: str) -> None:
+    """Excel for Mac's "CSV (Macintosh)": Mac Roman bytes, lines ended by CR alone, or by LF
+    (saved again by another tool): its é, ü and € read as themselves, not as cp1252's Ž, Ÿ and
+    Û; the same text in Windows-1252 reads as Windows-1252."""
     data = _sheet()
     data["Account"] = ["Müller GmbH", "Société Générale", "Acme", "Zoë AG", "Ärzte eG"]
     data["Amount"] = [f"€{v:,.2f}" for v in TRUTH["value"]]
+    windows = tmp_path / "windows.csv"
+    windows.write_bytes(data.to_csv(index=False, lineterminator=line_end).encode("cp1252"))
+    assert list(_check(windows)["account"]) == list(data["Account"])
     path = tmp_path / "mac.csv"
-    path.write_bytes(data.to_csv(index=False, lineterminator="\r").encode("mac_roman"))
+    path.write_bytes(data.to_csv(index=False, lineterminator=line_end).encode("mac_roman"))
     h = read_history(path)
     got = _check(path)
     assert h.currency == "EUR"

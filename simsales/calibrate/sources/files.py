@@ -21,11 +21,15 @@ in ten have a trail below A1, where GB2312 has none, so GB18030 also needs all b
 in twenty inside GB2312's table (both bytes A1-FE; the rest are GBK's rarer characters).
 Latin letters read as pairs, such as Portuguese "ção" or an accented capital before a
 lower-case letter, fall outside every block.
-Else Mac Roman where every line ends by CR alone (Excel for Mac's "CSV (Macintosh)" writes
-both). Else Windows-1252 (the Western superset of Latin-1 that Excel and Salesforce write: its
+Else Windows-1252 (the Western superset of Latin-1 that Excel and Salesforce write: its
 accented letters stand alone between ASCII letters) if it decodes, or Windows-1251 (Excel on a
 Russian Windows) where its header names more deal fields, else Latin-1, which decodes any
-bytes. In Shift-JIS (code page 932) a backslash is read as the yen sign, the character a
+bytes; but Mac Roman (Excel for Mac's "CSV (Macintosh)") where it reads more of the
+non-ASCII characters than the one chosen as a lower-case letter between two lower-case letters
+or a currency sign beside a digit (Société and €12, where Windows-1252 reads SociŽtŽ and
+Û12; a Windows file's é and ü read as È and ¸ in Mac Roman), or as many where every line ends
+by CR alone (as Excel for Mac writes it); not where a Russian header decided.
+In Shift-JIS (code page 932) a backslash is read as the yen sign, the character a
 Japanese Windows shows for that byte (``\\1,234,000`` is ¥1,234,000). (Statistical guessing
 was tried and rejected: on exports whose non-ASCII text is a few repeated names it mistakes
 GB18030 for Central-European text.) The encoding used is returned, to be reported.
@@ -50,6 +54,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -120,12 +125,28 @@ def detect_encoding(data: bytes) -> str:
             return max(fits, key=lambda name: _header_score(data, name))  # ties: the first
         if fits:
             return fits[0]
-    if b"\r" in head and b"\n" not in head:  # lines ended by CR alone: Excel for Mac's CSV
-        return "mac_roman"
+    mac = b"\r" in head and b"\n" not in head  # lines ended by CR alone: Excel for Mac's CSV
     single = [name for name in ("cp1252", "cp1251") if _decodes(data, name)]
-    if single:  # Cyrillic read as Western letters names nothing: the header decides
-        return max(single, key=lambda name: _header_score(data, name))  # ties: Windows-1252
-    return "latin-1"
+    # Cyrillic read as Western letters names nothing: the header decides (ties: Windows-1252)
+    best = max(single, key=lambda name: _header_score(data, name)) if single else "latin-1"
+    if best == "cp1251" and _header_score(data, best) > _header_score(data, "mac_roman"):
+        return best
+    western, roman = _letters_score(data, best), _letters_score(data, "mac_roman")
+    return "mac_roman" if roman > western or (mac and roman == western) else best
+
+
+_IN_WORD = re.compile(r"(?<=[a-z])[^\x00-\x7f](?=[a-z])")
+_BY_DIGIT = re.compile(r"[^\x00-\x7f](?=\d)|(?<=\d)[^\x00-\x7f]")
+
+
+def _letters_score(data: bytes, name: str) -> int:
+    """How plausibly ``data`` reads as ``name``: characters between two lower-case letters
+    that are lower-case letters themselves (Société, not SociŽtŽ), and currency signs beside a
+    digit (€12, not Û12)."""
+    text = data[:1_000_000].decode(name, errors="replace")
+    return sum(c.islower() for c in _IN_WORD.findall(text)) + sum(
+        unicodedata.category(c) == "Sc" for c in _BY_DIGIT.findall(text)
+    )
 
 
 def _decodes(data: bytes, name: str) -> bool:
