@@ -116,6 +116,7 @@ from simsales.calibrate.fit import (
     aalen_johansen,
     arrival_pattern,
     beta_rate,
+    bulk_days,
     count_drift,
     eb_prior,
     fit_duration,
@@ -406,6 +407,10 @@ def calibrate(
     label = deals[by].fillna("unspecified") if by else pd.Series("all", index=deals.index)
     deals["group"] = label
     visits = _visit_table(h, deals, t)
+    loaded = _bulk_loaded(h, deals)
+    # a loaded deal's first visit began before its load, when is unknown: not fitted
+    first = visits["deal"].isin(loaded) & ~visits["deal"].duplicated()
+    visits = visits[~first].reset_index(drop=True)
     stages = tuple(_fit_stage(h, visits, s, t, durations) for s in h.stages)
     stages = tuple(_calendar_hazards(h, visits, st, t) for st in stages)
     _report_stale(h, stages)
@@ -428,6 +433,7 @@ def calibrate(
     arrivals_end = t + pd.Timedelta(days=1)
     exposure = month_exposure(start, arrivals_end)
     arrived = deals[(deals["opened"] >= start) & (deals["opened"] < arrivals_end)]
+    arrived = arrived[~arrived["deal"].isin(loaded)]  # a load is no arrival
     first_stage = visits.sort_values("entered", kind="stable").groupby("deal")["stage"].first()
     entry = arrived["deal"].map(first_stage).fillna(h.stages[0])
     if "entry_stage" in arrived.columns:
@@ -669,6 +675,26 @@ def _stage_duration(
         return _kaplan_meier(v)
     except SimsalesError as exc:
         raise SimsalesError(f"stage {v['stage'].iloc[0]} as of {t.date()}: {exc}") from None
+
+
+def _bulk_loaded(h: History, deals: pd.DataFrame) -> set[object]:
+    """The deals opened on a day of bulk loading (:func:`simsales.calibrate.fit.bulk_days`:
+    a migration from another tool stamps its load day on every old deal), said in the
+    report."""
+    days = bulk_days(deals["opened"])
+    if not days:
+        return set()
+    hit = deals[deals["opened"].dt.normalize().isin(days)]
+    shown = ", ".join(f"{d.date()} ({(hit['opened'].dt.normalize() == d).sum():,})" for d in days)
+    h.report.add(
+        "bulk_load", "info",
+        f"{len(hit):,} deals opened on days of far more new deals than the same weekdays "
+        f"around them ({shown}): loaded at once (a migration, an import), so their opening "
+        "is not when they began: not counted as arrivals, and the time of the stage each was "
+        "first seen in is not fitted (the stages they moved to are)",
+        rows=len(hit), examples=[str(d) for d in hit["deal"].head(5)],
+    )  # fmt: skip
+    return set(hit["deal"])
 
 
 def _report_stale(h: History, stages: tuple[StageFit, ...]) -> None:

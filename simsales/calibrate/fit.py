@@ -7,7 +7,8 @@
 - :func:`beta_rate`: a Beta posterior of a conversion (win) rate; :func:`eb_prior` fits the
   Beta prior that shrinks group rates towards the overall one (empirical Bayes, beta-binomial
   marginal likelihood).
-- :func:`poisson_rate`: arrivals per month with the exact (Garwood) Poisson interval.
+- :func:`poisson_rate`: arrivals per month with the exact (Garwood) Poisson interval;
+  :func:`bulk_days`: days whose new deals a Poisson day cannot explain (a migration's load).
 - :func:`fit_values`: a lognormal fitted to contract values.
 - :func:`won_cycle`: a month-of-quarter / month-of-year cycle of the chance to win, if supported.
 - :func:`count_drift`, :func:`odds_drift`, :func:`value_drift`: a parameter's sampling variance
@@ -41,6 +42,7 @@ __all__ = [
     "RateFit",
     "ValueFit",
     "beta_rate",
+    "bulk_days",
     "eb_prior",
     "fit_duration",
     "fit_empirical",
@@ -290,6 +292,40 @@ def fit_values(values: npt.ArrayLike) -> ValueFit | None:
     logs = np.log(v)
     sigma = float(logs.std(ddof=1)) if len(v) > 1 else 0.0
     return ValueFit(len(v), float(logs.mean()), sigma)
+
+
+LOAD_LEVEL = 1e-3  # a bulk day: its count beyond the Poisson at this level / days (Bonferroni)
+LOAD_WINDOW = 91  # days either side whose same weekdays give a day's expected count (13 weeks)
+LOAD_NEAR = 3  # days either side whose mean count also bounds it below (a surge is no load)
+LOAD_MIN = 20  # fewer new deals on one day are no bulk load, however quiet the days around
+
+
+def bulk_days(opened: pd.Series) -> list[pd.Timestamp]:
+    """Days on which deals were loaded in bulk (a migration from another tool, a list
+    imported at once): more deals opened that day than a Poisson count gives with probability
+    ``LOAD_LEVEL`` over the number of days with deals (Bonferroni), at the larger of the mean
+    count of the same weekday in the ``LOAD_WINDOW`` days either side (so a weekly data-entry
+    habit or a busy Monday is judged against its own kind) and the mean of the ``LOAD_NEAR``
+    days either side (so a surge of busy days is no load), the day itself left out of both;
+    and at least ``LOAD_MIN`` deals. A migration writes its load day as every old deal's
+    creation, so their arrivals and first stage's time are not what they were."""
+    days = pd.to_datetime(opened).dropna().dt.normalize()
+    if len(days) < LOAD_MIN:
+        return []
+    counts = days.value_counts()
+    span = pd.date_range(counts.index.min(), counts.index.max(), freq="D")
+    daily = counts.reindex(span, fill_value=0).to_numpy(dtype=np.float64)
+    level = LOAD_LEVEL / len(counts)
+    found = []
+    for i in np.flatnonzero(daily >= LOAD_MIN):
+        same = np.arange(i % 7, len(daily), 7)
+        near = same[(np.abs(same - i) <= LOAD_WINDOW) & (same != i)]
+        rate = float(daily[near].mean()) if len(near) else 0.0
+        around = np.r_[daily[max(i - LOAD_NEAR, 0) : i], daily[i + 1 : i + 1 + LOAD_NEAR]]
+        rate = max(rate, float(around.mean()) if len(around) else 0.0)
+        if float(stats.poisson.sf(daily[i] - 1, rate)) < level:
+            found.append(span[i])
+    return found
 
 
 def _round(x: float, digits: int = 4) -> float:

@@ -224,6 +224,42 @@ def test_funnel_without_losses_counts_old_leads_as_lost(synthetic: Path, tmp_pat
     assert "no_losses" not in {i.rule for i in full.history.report.issues}
 
 
+def test_a_migrated_pipeline_is_no_arrival_and_its_first_stage_time_is_not_fitted(
+    synthetic: Path, tmp_path: Path
+) -> None:
+    """A second team's pipeline migrated in on one day: its open deals all stamped with that
+    day in the stage each was in. They are said (``bulk_load``), not counted as arrivals (the
+    arrivals are exactly the other deals opened since the arrivals' start), and the exits
+    are still recovered (within 4 binomial SEs, as in the plain history)."""
+    day = pd.Timestamp("2022-03-01")
+    other = synthetic_history("2021-01-01", "2022-12-31", seed=4, per_month=40)
+    other["id"] = "B" + other["id"]
+    at = pd.to_datetime(other["entered_at"])
+    before = other[at < day]
+    decided = set(before.loc[before["outcome"] != "", "id"])
+    moved = before[~before["id"].isin(decided)].groupby("id").tail(1).copy()
+    moved["entered_at"] = f"{day.date()} 15:00:00"
+    rows = pd.concat([pd.read_csv(synthetic, dtype=str, keep_default_na=False), moved,
+                      other[at >= day].astype(str).replace("nan", "")])  # fmt: skip
+    path = tmp_path / "merged.csv"
+    rows.to_csv(path, index=False)
+    c = calibrate(_read(path), AS_OF, by=None)
+    note = next(i for i in c.history.report.issues if i.rule == "bulk_load")
+    assert "2022-03-01" in note.message and note.rows >= len(moved) > 50
+    deals = c.history.deals
+    on_load = deals["opened"].dt.normalize() == day
+    end = pd.Timestamp(AS_OF) + pd.Timedelta(days=1)
+    since = (deals["opened"] >= pd.Timestamp(c.arrivals_from)) & (deals["opened"] < end)
+    (g,) = c.groups
+    assert sum(a.count for a in g.entry.values()) == int((since & ~on_load).sum())
+    for st in c.stages:
+        n = sum(e.events for e in st.exits)
+        for to, p in _truth_shares(st.id).items():
+            got = sum(e.p for e in st.exits if e.to == to)
+            assert abs(got - p) < 4 * math.sqrt(p * (1 - p) / n) + 0.01, (st.id, to, got, p)
+    assert "bulk_load" not in {i.rule for i in _read(synthetic).report.issues}
+
+
 def test_export_without_any_value_falls_back_and_runs(synthetic: Path, tmp_path: Path) -> None:
     rows = pd.read_csv(synthetic, dtype=str, keep_default_na=False).drop(columns="value")
     path = tmp_path / "novalue.csv"

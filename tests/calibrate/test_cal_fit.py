@@ -10,7 +10,10 @@ import pytest
 from scipy import stats
 
 from simsales.calibrate.fit import (
+    LOAD_LEVEL,
+    LOAD_MIN,
     beta_rate,
+    bulk_days,
     eb_prior,
     fit_duration,
     fit_empirical,
@@ -103,6 +106,43 @@ def test_empirical_bayes_prior_is_centred_on_the_pooled_rate_and_shrinks_small_g
     assert abs(small.mean - a / (a + b)) < abs(0.5 - a / (a + b)) + 1e-9  # pulled to the prior
     a2, b2, note2 = eb_prior([3, 9], [10, 10])
     assert "fixed strength" in note2 and a2 + b2 == pytest.approx(10.0)
+
+
+def _opened(rng: np.random.Generator, per_day: float, weekly: bool = False) -> pd.Series:
+    """Two years of deals opened on weekdays at a growing Poisson rate (Mondays twice the
+    others), or with ``weekly`` the week's deals all entered on its Friday."""
+    days = pd.date_range("2022-01-03", periods=728, freq="D")
+    shape = np.where(days.day_of_week == 0, 2.0, np.where(days.day_of_week < 5, 1.0, 0.0))
+    rate = per_day * shape * np.linspace(1.0, 2.0, len(days))
+    counts = rng.poisson(rate)
+    if weekly:  # a week's deals typed in at once on Friday: no load, a habit
+        weeks = np.arange(len(days)) // 7
+        counts = np.where(days.day_of_week == 4, np.bincount(weeks, counts)[weeks], 0)
+    return pd.Series(np.repeat(days, counts))
+
+
+def test_no_bulk_day_in_poisson_days_however_uneven_the_weekdays() -> None:
+    """Poisson days with a Monday peak, growth and weekends, or a weekly Friday habit, show no
+    load: each history's chance of a false one is under LOAD_LEVEL (Bonferroni), so of 40
+    histories at most one may have one (two or more: probability under 1e-3); a quiet team's
+    busy day of fewer than LOAD_MIN deals is none either."""
+    rng = np.random.default_rng(11)
+    false = sum(
+        bool(bulk_days(_opened(rng, 6.0))) + bool(bulk_days(_opened(rng, 3.0, weekly=True)))
+        for _ in range(20)
+    )
+    assert false <= 1 and stats.binom.sf(1, 40, LOAD_LEVEL) < 1e-3
+    quiet = pd.concat([_opened(rng, 0.2), pd.Series([pd.Timestamp("2023-03-08")] * (LOAD_MIN - 1))])
+    assert bulk_days(quiet) == []
+
+
+def test_a_load_of_old_deals_is_found_on_its_day() -> None:
+    """A migration's load (60 deals stamped with one day) on the history's first day, or in
+    the middle of it, is found, and only that day."""
+    rng = np.random.default_rng(12)
+    for day in ("2022-01-03", "2022-09-14"):
+        load = pd.Series([pd.Timestamp(day) + pd.Timedelta(hours=15)] * 60)
+        assert bulk_days(pd.concat([load, _opened(rng, 6.0)])) == [pd.Timestamp(day)]
 
 
 def test_poisson_rate_interval_is_garwood() -> None:
