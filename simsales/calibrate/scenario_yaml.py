@@ -206,10 +206,13 @@ def _build(c: Calibration) -> CommentedMap:
             if hz is not None:
                 item.yaml_add_eol_comment(hz.note, "exits")
         item["stale"] = "lost"
+        if "exits" in item and math.isfinite(s.longest):
+            # a fitted time's tail goes on past the data's horizon: the live deals there too
+            item["stale_from"] = round(float(s.longest), 3)
         item.yaml_add_eol_comment(
-            f"live deals older than every exit's longest time ({s.longest:,.1f} d) are lost"
+            f"live deals in it longer than any deal ever stayed ({s.longest:,.1f} d) are lost"
             + (f"; {s.stale:,} open deals are" if s.stale else ""),
-            "stale",
+            "stale_from" if "stale_from" in item else "stale",
         )
         cycle = c.won_cycle
         # calendar hazards already hold the month's won share: no won_season on top

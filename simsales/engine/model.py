@@ -69,6 +69,7 @@ class ExitPlan:
     towards_win: BoolArray  # to won or to a later stage: the odds win_odds multiplies
     stale_after: float  # stale live deals: -1 lost at once, else lost after these days
     hazard: HazardPlan | None = None  # `hazards:` (p: the shares of a deal entering at age 0)
+    stale_from: float = math.inf  # a live deal this old in the stage is stale (`stale_from`)
 
 
 @dataclass(frozen=True)
@@ -437,6 +438,7 @@ def _exit_plan(
         after=tuple((st.duration if e.after is None else e.after).sampler() for e in st.exits),
         towards_win=np.array([t == TO_WON or t > i for t in to]),
         stale_after=stale_after,
+        stale_from=math.inf if st.stale_from is None else st.stale_from,
     )
 
 

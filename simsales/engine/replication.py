@@ -21,7 +21,8 @@ Semantics (see also docs/architecture.md, "Data flow" and "Add a stage exit"):
   people like any other deal (nobody is assumed to be held already). In a stage with exits, a
   deal that has spent a days draws exit k with probability proportional to p_k S_k(a) (S_k the
   survival function of exit k's time) and its remaining time from exit k's time conditioned on
-  exceeding a. A deal older than every exit's time (S_k(a) = 0 for all k) is *stale*: with
+  exceeding a. A deal older than every exit's time (S_k(a) = 0 for all k), or at least the
+  stage's ``stale_from`` days old, is *stale*: with
   ``stale: lost`` it is lost at once, with ``stale: {lost_after: N}`` it is lost after N more
   days; either way it queues for no one and has no visit row.
 - A stage with ``hazards`` (engine/hazards.py) draws its exit and time when the deal is staffed,
@@ -464,7 +465,10 @@ class _Run:
         ex: ExitPlan, lists: tuple[Any, ...], age: float, u: float
     ) -> tuple[int, float] | None:
         """Exit of a deal that has spent ``age`` days in the stage: P(k) ∝ p_k S_k(age), and
-        the conditioned p_won / p_lost; None when no exit's time exceeds ``age`` (stale)."""
+        the conditioned p_won / p_lost; None when no exit's time exceeds ``age``, or the deal
+        is ``stale_from`` old (stale)."""
+        if age >= ex.stale_from:
+            return None
         shares = np.diff(lists[1], prepend=0.0)  # this replication's shares
         survive = np.array([1.0 - float(a.cdf(age)) for a in ex.after])
         w = shares * np.clip(survive, 0.0, 1.0)

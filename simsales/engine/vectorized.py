@@ -163,7 +163,7 @@ _TYPE_FIELDS = frozenset(
         "season",
     ]
 )
-_EXIT_FIELDS = frozenset(["to", "p", "after", "towards_win", "stale_after", "hazard"])
+_EXIT_FIELDS = frozenset(["to", "p", "after", "towards_win", "stale_after", "hazard", "stale_from"])
 _ARRIVAL_FIELDS = frozenset(
     {"type_index", "stage", "customer", "key", "month_start", "month_end", "month_label"}
     | {"month_index"}
@@ -562,7 +562,7 @@ class _Block:
             survive = np.stack([1.0 - np.asarray(x.cdf(a), np.float64) for x in ex.after], axis=1)
             w = shares * np.clip(survive, 0.0, 1.0)
             total = w.sum(axis=1)
-            stale = total <= 0
+            stale = (total <= 0) | (a >= ex.stale_from)
             self.stale_after[rows[stale]] = ex.stale_after
             rows, a, w, total = rows[~stale], a[~stale], w[~stale], total[~stale]
             cum = np.cumsum(w / total[:, None], axis=1)

@@ -395,8 +395,9 @@ class Stage(Frozen):
     ``rework``) or as competing ``exits``, each with its own share and time in the stage.
 
     ``stale`` applies to live deals in a stage with exits that have already spent longer than
-    any exit's time (every exit's survival is 0 at their age): ``lost`` loses them at once,
-    ``{lost_after: N}`` after N more days; they hold no people meanwhile.
+    any exit's time (every exit's survival is 0 at their age), or at least ``stale_from`` days
+    (the longest any deal ever stayed, where a fitted time's tail goes on beyond it): ``lost``
+    loses them at once, ``{lost_after: N}`` after N more days; they hold no people meanwhile.
 
     ``won_season`` makes the chance to win depend on the calendar month in which a deal leaves
     the stage (quarter-end pushes): see :class:`WonSeason`."""
@@ -417,6 +418,11 @@ class Stage(Frozen):
         None, description="competing exits as hazards by age and calendar, instead of exits"
     )
     stale: Stale = "lost"
+    stale_from: float | None = Field(
+        None, gt=0, le=1e6,
+        description="days in the stage from which a live deal is stale (see stale), though "
+        "an exit's time goes on beyond them; default: once every exit's time has ended",
+    )  # fmt: skip
     won_season: WonSeason | None = Field(
         None, description="calendar seasonality of the chance to win when a deal leaves"
     )
@@ -434,6 +440,11 @@ class Stage(Frozen):
             raise invalid(
                 "stale only applies to a stage with exits or hazards",
                 "give the stage exits (each with its time `after`) or remove stale",
+            )
+        if self.exits is None and self.stale_from is not None:
+            raise invalid(
+                "stale_from only applies to a stage with exits",
+                "give the stage exits, or remove stale_from (hazards end at their last age)",
             )
         return self
 
@@ -515,11 +526,11 @@ def with_override(stage: Stage, override: StageOverride | None) -> Stage:
         return stage
     update: dict[str, Any] = {k: v for k, v in override if v is not None}
     if override.hazards is not None:
-        update |= {"advance": 1.0, "rework": None, "exits": None}
+        update |= {"advance": 1.0, "rework": None, "exits": None, "stale_from": None}
     elif override.exits is not None:
         update |= {"advance": 1.0, "rework": None, "hazards": None}
     elif override.advance is not None or override.rework is not None:
-        update |= {"exits": None, "hazards": None}
+        update |= {"exits": None, "hazards": None, "stale_from": None}
     return stage.model_copy(update=update)
 
 

@@ -377,6 +377,23 @@ def test_stale_deals_follow_the_stale_rule(stale: Any, lost_at: float) -> None:
     np.testing.assert_allclose(fy.deals["decision_t"].to_numpy(), 1.0)
 
 
+def test_stale_from_makes_a_deal_stale_where_a_fitted_tail_goes_on() -> None:
+    """``stale_from``: a live deal at least that old in the stage is stale (lost at once)
+    though the lognormal lost exit's time goes on; one younger still draws its exit with
+    P(won) ∝ p S(age), here the won exit's uniform time being over: lost, after the lost
+    exit's conditioned time."""
+    stage = {**AGE_STAGE, "stale_from": 25.0}
+    old = _run(_scenario(stages=[stage], pipeline=_live(200, "late", 25.0)), 2, seed=34)
+    assert (old.deals["outcome"] == "lost").all() and old.visits.empty
+    np.testing.assert_array_equal(old.deals["decision_t"].to_numpy(), 0.0)
+    young = _run(_scenario(stages=[stage], pipeline=_live(200, "late", 24.0)), 2, seed=34)
+    assert (young.deals["outcome"] == "lost").all() and len(young.visits) == 400
+    assert (young.deals["decision_t"] > 0).all()
+    # without it, the lognormal keeps the 25-day-old deals in the stage, none stale
+    tail = _run(_scenario(stages=[AGE_STAGE], pipeline=_live(200, "late", 25.0)), 2, seed=34)
+    assert len(tail.visits) == 400
+
+
 # --- 4. per-replication uncertainty ----------------------------------------------------------
 
 

@@ -73,6 +73,8 @@ def free_scenarios(draw: st.DrawFn) -> dict[str, Any]:
             stage["hazards"] = draw(hazards(ids))
         if "exits" in stage or "hazards" in stage:
             stage["stale"] = draw(st.sampled_from(["lost", {"lost_after": 4}]))
+        if "exits" in stage and draw(st.booleans()):  # stale before a time's tail ends
+            stage["stale_from"] = draw(st.sampled_from([2.0, 10.0, 30.0]))
         if draw(st.booleans()):  # the decision month's factor on the chance to win
             stage["won_season"] = draw(
                 st.sampled_from(
