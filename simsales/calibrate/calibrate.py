@@ -45,12 +45,14 @@ Model choices (each also written into the scenario's header comment):
   it (:func:`simsales.calibrate.fit.won_cycle`); the factors are each level's share over the
   overall one. The timing of decisions follows the calendar only through the calendar x age
   hazards (above).
-- **A recent change of the chance to win** (a price change, a new competitor): the last
-  ``SHIFT_MONTHS`` whole months' wins against what the age-based exit rates expect of them,
-  over the same ratio of the months before, tested against the months' own dispersion at 1%
-  (``_won_shift``, with six whole months before them at least); where it rejects, each
-  age-based stage's won share of its decisions (for every deal type) is multiplied by the
-  recent months' ratio, and the estimate's sampling variance joins the win odds' spread.
+- **A change of the chance to win that lasts** (a price change, a new competitor): the last
+  ``k`` whole months' wins (``SHIFT_MONTHS`` at least) against what the age-based exit rates
+  expect of them, over the same ratio of the months before, tested against the months'
+  dispersion about the two levels at 1% over the splits tried (``_won_shift``, with six
+  whole months before them at least; the split that differs most is the change's month);
+  where it rejects, each age-based stage's won share of its decisions (for every deal type)
+  is multiplied by the recent months' ratio, and the estimate's sampling variance joins the
+  win odds' spread.
 - Parameter uncertainty and drift (``uncertainty:``): per replication the arrival rates, the
   odds of winning exits, the times in stage and the values are multiplied by lognormal factors
   of mean 1 whose variance (of the log) is the sampling variance of the pooled estimate plus
@@ -1040,35 +1042,43 @@ def _won_months(
 
 
 def _won_shift(w: WonMonths | None) -> WinShift | None:
-    """Whether the last ``SHIFT_MONTHS`` whole months won more or fewer deals than the months
-    before them, each against what the history's age-based exit rates expect (a price change,
-    a new competitor): ``r = (O_recent / E_recent) / (O_before / E_before)``, tested by ``z =
-    log r / sqrt(phi (1 / O_recent + 1 / O_before))``, where ``phi`` (at least 1) is the
-    months' Pearson dispersion about the history's level, so the month-to-month noise is not
-    read as a shift. A shift at ``DRIFT_LEVEL`` (two-sided) sets the chance to win at the
-    recent level: the exit rates were fitted on every month, so the factor on them is ``O_recent
-    / E_recent`` (the E summing to the O), its log's variance taken as the test's (a little
-    more than its own). It needs six whole months before the recent ones (a quarter cycle's two
-    turns)."""
+    """Whether the chance to win changed some months ago and stayed changed (a price change, a
+    new competitor): for each split of the whole months into the months before and the last
+    ``k`` (``SHIFT_MONTHS`` at least, six months before them at least: a quarter cycle's two
+    turns), each side's wins against what the history's age-based exit rates expect, ``r =
+    (O_recent / E_recent) / (O_before / E_before)``, tested by ``z = log r / sqrt(phi (1 /
+    O_recent + 1 / O_before))``, where ``phi`` (at least 1) is the months' Pearson dispersion
+    about their own side's level, so the month-to-month noise is not read as a change and a
+    change does not hide itself in the noise. The split with the largest ``|z|`` is the
+    change's month; it counts at ``DRIFT_LEVEL`` (two-sided) over the number of splits tried
+    (Bonferroni). A change sets the chance to win at the recent level: the exit rates were
+    fitted on every month, so the factor on them is ``O_recent / E_recent`` (the E summing to
+    the O), its log's variance taken as the test's (a little more than its own)."""
     if w is None or len(w.months) < SHIFT_MONTHS + 6 or w.age_expected.sum() <= 0:
         return None
     o, e = w.age_observed, w.age_expected * (w.age_observed.sum() / w.age_expected.sum())
-    df = len(o) - 1 - w.free
-    o_r, e_r = float(o[-SHIFT_MONTHS:].sum()), float(e[-SHIFT_MONTHS:].sum())
-    o_b, e_b = float(o[:-SHIFT_MONTHS].sum()), float(e[:-SHIFT_MONTHS].sum())
-    if df < 1 or min(o_r, e_r, o_b, e_b) <= 0:
+    n = len(o)
+    df = n - 2 - w.free
+    if df < 1:
         return None
-    ok = e > 0
-    phi = max(1.0, float(np.sum((o[ok] - e[ok]) ** 2 / e[ok])) / df)
-    ratio = (o_r / e_r) / (o_b / e_b)
-    var_log = phi * (1 / o_r + 1 / o_b)
-    z = math.log(ratio) / math.sqrt(var_log)
-    if abs(z) < NormalDist().inv_cdf(1 - DRIFT_LEVEL / 2):
-        return None
-    # the rates were fitted on every month: the recent level against that blend (E sums to O)
-    factor = o_r / e_r
-    since = w.months[-SHIFT_MONTHS].start_time.date()
-    return WinShift(factor, var_log, z, SHIFT_MONTHS, since, round(o_r))
+    splits = range(SHIFT_MONTHS, n - 6 + 1)
+    best: WinShift | None = None
+    for k in splits:
+        o_r, e_r = float(o[-k:].sum()), float(e[-k:].sum())
+        o_b, e_b = float(o[:-k].sum()), float(e[:-k].sum())
+        if min(o_r, e_r, o_b, e_b) <= 0:
+            continue
+        level = np.r_[np.full(n - k, o_b / e_b), np.full(k, o_r / e_r)] * e
+        ok = level > 0
+        phi = max(1.0, float(np.sum((o[ok] - level[ok]) ** 2 / level[ok])) / df)
+        var_log = phi * (1 / o_r + 1 / o_b)
+        z = math.log((o_r / e_r) / (o_b / e_b)) / math.sqrt(var_log)
+        if best is None or abs(z) > abs(best.z):
+            since = w.months[-k].start_time.date()
+            # the rates were fitted on every month: the recent level against that blend
+            best = WinShift(o_r / e_r, var_log, z, k, since, round(o_r))
+    crit = NormalDist().inv_cdf(1 - DRIFT_LEVEL / 2 / len(splits))
+    return best if best is not None and abs(best.z) >= crit else None
 
 
 def _at_recent_level(

@@ -29,7 +29,9 @@ import simsales
 from simsales.calibrate.calibrate import (
     UNMEASURED_ODDS_VAR,
     Calibration,
+    WonMonths,
     _hazard_by_month,
+    _won_shift,
     calibrate,
 )
 from simsales.calibrate.fit import (
@@ -306,6 +308,36 @@ def test_a_recent_change_of_the_chance_to_win_is_taken_at_its_new_level(tmp_path
     assert c.history.report.count("win_shift") == c.win_shift.wins > 0
     # its estimate's uncertainty is in the win odds' spread
     assert c.uncertainty["win_odds"].sampling_var > 1 / (c.uncertainty["win_odds"].n * 0.25)
+
+
+def _won_months(observed: np.ndarray, expected: np.ndarray) -> WonMonths:
+    months = tuple(pd.period_range("2020-01", periods=len(observed), freq="M"))
+    return WonMonths(months, observed, expected, observed, expected, 0, 0.4, 1000)
+
+
+def test_a_change_of_the_chance_to_win_is_found_at_its_month_however_long_ago() -> None:
+    """Months expecting 100 wins each, at 0.6 of that from a month eight to fourteen months
+    back (the last months of 20 or 26): the change is found at its month (within one), and
+    the factor is the recent months' own level (within four of its Poisson SEs, a little
+    less than 0.6 against the E scaled to the O); of 200 series without a change, at most
+    five show one (the test's level is 1% over all the splits: expected at most 2)."""
+    rng = np.random.default_rng(5)
+    for n, k in ((20, 8), (26, 14)):
+        level = np.r_[np.ones(n - k), np.full(k, 0.6)]
+        e = np.full(n, 100.0)
+        o = rng.poisson(e * level).astype(np.float64)
+        shift = _won_shift(_won_months(o, e))
+        assert shift is not None and abs(shift.months - k) <= 1 and shift.z < -5
+        scaled = e * o.sum() / e.sum()
+        recent = o[-shift.months :].sum() / scaled[-shift.months :].sum()
+        assert shift.factor == pytest.approx(recent)
+        assert abs(recent - 0.6 * e.sum() / (level * e).sum()) < 4 * math.sqrt(recent / (100 * k))
+    flat = sum(
+        _won_shift(_won_months(rng.poisson(np.full(20, 100.0)).astype(np.float64),
+                               np.full(20, 100.0))) is not None
+        for _ in range(200)
+    )  # fmt: skip
+    assert flat <= 5
 
 
 def test_a_stationary_history_seldom_shows_a_shift(tmp_path: Path) -> None:
