@@ -32,9 +32,11 @@ Model choices (each also written into the scenario's header comment):
   (:func:`simsales.calibrate.fit.eb_prior`); exit times likewise, by a normal-normal
   empirical Bayes on the types' mean log times (``_shrunk_time``): pooled when the types do
   not differ beyond their sampling noise.
-- Values per deal type: a lognormal fitted to the values of won deals (types with fewer than
-  ``MIN_VALUES`` of them use the catalog's list price, or the pooled fit; with no won values at
-  all, the amounts of other deals, else zero with a note).
+- Values per deal type: a lognormal fitted to the values of won deals, or, with 30 of them
+  or more whose logs a normality test rejects at 1%, those values resampled
+  (:func:`simsales.calibrate.fit.fit_values`: whales among small deals are no lognormal);
+  types with fewer than ``MIN_VALUES`` of them use the catalog's list price, or the pooled
+  fit; with no won values at all, the amounts of other deals, else zero with a note.
 - Arrivals: deals opened per calendar month, per type and entry stage (the stage a deal was
   first seen in: ``arrivals[].stage``), counted from the export's observation start (its first
   close) to the as-of date. A trend and a month-of-quarter or month-of-year cycle are added
@@ -105,6 +107,7 @@ from simsales.calibrate.fit import (
     DRIFT_LEVEL,
     MIN_DONE,
     TAIL_FACTOR,
+    VALUE_LEVEL,
     ArrivalFit,
     ArrivalPattern,
     Drift,
@@ -1207,6 +1210,11 @@ def _value(
 ) -> tuple[ValueFit | None, str]:
     fit = fit_values(mine.loc[mine["outcome"] == "won", "value"])
     if fit is not None and fit.n >= MIN_VALUES:
+        if fit.resampled:
+            return fit, (
+                "the won deals' values, resampled (their logs are not normal: D'Agostino-"
+                f"Pearson test at {VALUE_LEVEL:g})"
+            )
         return fit, "lognormal fitted to the values of won deals"
     if price is not None and math.isfinite(price) and price > 0:
         return ValueFit(0, math.log(price), 0.0), "catalog list price (too few won values)"

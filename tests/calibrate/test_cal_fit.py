@@ -12,6 +12,8 @@ from scipy import stats
 from simsales.calibrate.fit import (
     LOAD_LEVEL,
     LOAD_MIN,
+    MIN_RESAMPLED,
+    VALUE_LEVEL,
     beta_rate,
     bulk_days,
     eb_prior,
@@ -169,6 +171,27 @@ def test_values_fit_is_the_lognormal_of_the_logs() -> None:
     assert lo <= math.exp(8) <= hi
     assert fit_values([0.0, np.nan]) is None
     assert fit_values([5.0, 5.0, 5.0]).spec() == {"fixed": 5.0}  # type: ignore[union-attr]
+
+
+def test_values_whose_logs_are_not_normal_are_resampled() -> None:
+    """Lognormal values keep the lognormal: of 100 samples of 200, at most 4 are resampled
+    (the test's level is VALUE_LEVEL = 1%: P(5 or more) < 0.004). Pareto values (whales among
+    small deals) are resampled in at least 95 of 100 (the test's power here is near 1), as
+    the values themselves, with a median interval from their order statistics that holds the
+    true median; fewer than MIN_RESAMPLED values are never resampled."""
+    rng = np.random.default_rng(6)
+    assert VALUE_LEVEL == 0.01 and stats.binom.sf(4, 100, VALUE_LEVEL) < 0.004
+    lognormal = [fit_values(np.exp(9 + rng.standard_normal(200))) for _ in range(100)]
+    assert sum(bool(f and f.resampled) for f in lognormal) <= 4
+    pareto = [fit_values(20_000 * (1 + rng.pareto(1.2, 200))) for _ in range(100)]
+    assert sum(bool(f and f.resampled) for f in pareto) >= 95
+    fit = next(f for f in pareto if f and f.resampled)
+    assert fit.spec() == {"empirical": list(fit.resampled)} and fit.n == 200
+    truth = 20_000 * 2 ** (1 / 1.2)  # the Pareto's median
+    held = [f.median_interval[0] <= truth <= f.median_interval[1] for f in pareto if f]
+    assert sum(held) >= 90  # a 95% interval: of 100, 90 or more (P(fewer) < 0.03)
+    few = fit_values(20_000 * (1 + rng.pareto(1.2, MIN_RESAMPLED - 1)))
+    assert few is not None and not few.resampled
 
 
 def test_kaplan_meier_matches_scipy_with_right_censoring() -> None:
