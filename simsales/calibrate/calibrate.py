@@ -50,8 +50,9 @@ Model choices (each also written into the scenario's header comment):
 - **A change of the chance to win that lasts** (a price change, a new competitor): the last
   ``k`` whole months' wins (``SHIFT_MONTHS`` at least) against what the age-based exit rates
   expect of them, over the same ratio of the months before, tested against the months'
-  dispersion about the two levels at 1% over the splits tried (``_won_shift``, with six
-  whole months before them at least; the split that differs most is the change's month);
+  dispersion about the two levels, the split that differs most at 1% of the most that any
+  split of histories without a change differs (``_won_shift``, with six whole months before
+  them at least; that split is the change's month);
   where it rejects, each age-based stage's won share of its decisions (for every deal type)
   is multiplied by the recent months' ratio, and the estimate's sampling variance joins the
   win odds' spread.
@@ -96,10 +97,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from simsales.calibrate.choices import BY, DURATIONS, By, Durations
@@ -1044,6 +1045,35 @@ def _won_months(
     )  # fmt: skip
 
 
+SHIFT_DRAWS = 2000  # null histories drawn to find the largest split's critical |z|
+
+
+def _split_z(
+    o: npt.ArrayLike, e: FloatArray, ks: npt.NDArray[np.int64], df: int
+) -> tuple[FloatArray, FloatArray]:
+    """``z`` and the variance of ``log r`` of each split of the months ``o`` (rows: histories)
+    into all but the last ``k`` and the last ``k`` (columns: ``ks``), against the expected
+    ``e`` (see :func:`_won_shift`); z is NaN where a side has no wins or none expected."""
+    o = np.atleast_2d(np.asarray(o, dtype=np.float64))
+    n = o.shape[1]
+    z = np.full((o.shape[0], len(ks)), np.nan)
+    var = np.full_like(z, np.nan)
+    for j, k in enumerate(ks.tolist()):
+        e_r, e_b = float(e[-k:].sum()), float(e[:-k].sum())
+        o_r, o_b = o[:, -k:].sum(axis=1), o[:, :-k].sum(axis=1)
+        ok = (o_r > 0) & (o_b > 0)
+        if min(e_r, e_b) <= 0 or not ok.any():
+            continue
+        o_r, o_b = np.where(ok, o_r, 1.0), np.where(ok, o_b, 1.0)
+        recent = np.arange(n) >= n - k
+        level = np.where(recent, (o_r / e_r)[:, None], (o_b / e_b)[:, None]) * e
+        chi2 = np.where(level > 0, (o - level) ** 2 / np.where(level > 0, level, 1.0), 0.0)
+        phi = np.maximum(1.0, chi2.sum(axis=1) / df)
+        var[:, j] = phi * (1 / o_r + 1 / o_b)
+        z[:, j] = np.where(ok, np.log((o_r / e_r) / (o_b / e_b)) / np.sqrt(var[:, j]), np.nan)
+    return z, var
+
+
 def _won_shift(w: WonMonths | None) -> WinShift | None:
     """Whether the chance to win changed some months ago and stayed changed (a price change, a
     new competitor): for each split of the whole months into the months before and the last
@@ -1053,10 +1083,13 @@ def _won_shift(w: WonMonths | None) -> WinShift | None:
     O_recent + 1 / O_before))``, where ``phi`` (at least 1) is the months' Pearson dispersion
     about their own side's level, so the month-to-month noise is not read as a change and a
     change does not hide itself in the noise. The split with the largest ``|z|`` is the
-    change's month; it counts at ``DRIFT_LEVEL`` (two-sided) over the number of splits tried
-    (Bonferroni). A change sets the chance to win at the recent level: the exit rates were
-    fitted on every month, so the factor on them is ``O_recent / E_recent`` (the E summing to
-    the O), its log's variance taken as the test's (a little more than its own)."""
+    change's month; it counts where that ``|z|`` passes the ``1 - DRIFT_LEVEL`` quantile of the
+    largest ``|z|`` of ``SHIFT_DRAWS`` histories without a change (each month's wins Poisson at
+    its expected count; a fixed seed, so the same history gives the same answer): the splits
+    overlap, so a Bonferroni bound over them would miss real changes. A change sets the chance
+    to win at the recent level: the exit rates were fitted on every month, so the factor on
+    them is ``O_recent / E_recent`` (the E summing to the O), its log's variance taken as the
+    test's (a little more than its own)."""
     if w is None or len(w.months) < SHIFT_MONTHS + 6 or w.age_expected.sum() <= 0:
         return None
     o, e = w.age_observed, w.age_expected * (w.age_observed.sum() / w.age_expected.sum())
@@ -1064,24 +1097,21 @@ def _won_shift(w: WonMonths | None) -> WinShift | None:
     df = n - 2 - w.free
     if df < 1:
         return None
-    splits = range(SHIFT_MONTHS, n - 6 + 1)
-    best: WinShift | None = None
-    for k in splits:
-        o_r, e_r = float(o[-k:].sum()), float(e[-k:].sum())
-        o_b, e_b = float(o[:-k].sum()), float(e[:-k].sum())
-        if min(o_r, e_r, o_b, e_b) <= 0:
-            continue
-        level = np.r_[np.full(n - k, o_b / e_b), np.full(k, o_r / e_r)] * e
-        ok = level > 0
-        phi = max(1.0, float(np.sum((o[ok] - level[ok]) ** 2 / level[ok])) / df)
-        var_log = phi * (1 / o_r + 1 / o_b)
-        z = math.log((o_r / e_r) / (o_b / e_b)) / math.sqrt(var_log)
-        if best is None or abs(z) > abs(best.z):
-            since = w.months[-k].start_time.date()
-            # the rates were fitted on every month: the recent level against that blend
-            best = WinShift(o_r / e_r, var_log, z, k, since, round(o_r))
-    crit = NormalDist().inv_cdf(1 - DRIFT_LEVEL / 2 / len(splits))
-    return best if best is not None and abs(best.z) >= crit else None
+    ks = np.arange(SHIFT_MONTHS, n - 6 + 1)
+    z, var = (x[0] for x in _split_z(o, e, ks, df))
+    if np.isnan(z).all():
+        return None
+    j = int(np.nanargmax(np.abs(z)))
+    null, _ = _split_z(np.random.default_rng(0).poisson(e, (SHIFT_DRAWS, n)), e, ks, df)
+    crit = float(np.quantile(np.where(np.isnan(null), 0.0, np.abs(null)).max(axis=1),
+                             1 - DRIFT_LEVEL))  # fmt: skip
+    if abs(z[j]) < crit:
+        return None
+    k = int(ks[j])
+    o_r, e_r = float(o[-k:].sum()), float(e[-k:].sum())
+    # the rates were fitted on every month: the recent level against that blend
+    since = w.months[-k].start_time.date()
+    return WinShift(o_r / e_r, float(var[j]), float(z[j]), k, since, round(o_r))
 
 
 def _at_recent_level(
