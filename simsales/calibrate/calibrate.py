@@ -469,7 +469,7 @@ def calibrate(
         drift = None  # a catalog price or the amounts of other deals: no value multiplier
         if value is not None and value is pooled:
             drift = pooled_drift
-        elif value is not None and note.startswith("lognormal fitted"):
+        elif value is not None and value is not fallback and value.n > 0:  # its own values
             drift = _value_drift(mine, months)
         entries = {
             str(e): poisson_rate(int(n), exposure)

@@ -183,6 +183,24 @@ def test_values_carry_their_multiplier_per_deal_type(fitted: Calibration) -> Non
     simsales.load_dict(data)
 
 
+def test_resampled_values_carry_their_multiplier_too(tmp_path: Path) -> None:
+    """Won values drawn from a Pareto (whales among small deals) are resampled, and the type
+    still has its value multiplier, measured on its own values."""
+    rows = synthetic_history("2021-01-01", "2022-12-31", seed=11)
+    won = rows["value"].notna()
+    rows.loc[won, "value"] = 20_000 * (1 + np.random.default_rng(3).pareto(1.2, int(won.sum())))
+    path = tmp_path / "whales.csv"
+    rows.to_csv(path, index=False)
+    c = calibrate(read_history(path, resolve_mapping(mapping=synthetic_mapping())), "2022-08-31",
+                  by=None)  # fmt: skip
+    (g,) = c.groups
+    assert g.value is not None and g.value.resampled
+    assert g.uncertainty["value"].n == g.value.n
+    data = c.scenario()
+    assert "empirical" in data["deal_types"][g.id]["value"]
+    assert "value" in data["deal_types"][g.id]["uncertainty"]
+
+
 @pytest.mark.slow
 def test_drift_is_counted_in_the_written_scenario_only_when_rejected(tmp_path: Path) -> None:
     """Months far from homogeneous (arrivals doubled in every other month): the arrivals'
