@@ -318,7 +318,8 @@ def fit_values(values: npt.ArrayLike) -> ValueFit | None:
     fit = ValueFit(len(v), float(logs.mean()), sigma)
     plain = len(v) >= MIN_RESAMPLED and sigma > 0
     if plain and float(stats.normaltest(logs).pvalue) < VALUE_LEVEL:
-        return replace(fit, resampled=tuple(float(x) for x in v))
+        # in order: the same deals read from any file give the same scenario
+        return replace(fit, resampled=tuple(float(x) for x in np.sort(v)))
     return fit
 
 
