@@ -437,16 +437,20 @@ def calibrate(
         stages, group_exits = _at_recent_level(h, stages, group_exits, shift)
     start = max(h.observed_from, deals["opened"].min())
     arrivals_end = t + pd.Timedelta(days=1)
-    exposure = month_exposure(start, arrivals_end)
     arrived = deals[(deals["opened"] >= start) & (deals["opened"] < arrivals_end)]
     arrived = arrived[~arrived["deal"].isin(loaded)]  # a load is no arrival
+    pattern, month0, monthly, expected = _arrival_pattern(arrived, start, arrivals_end, t)
+    if (since := _arrivals_break(h, monthly, expected, pattern)) is not None:
+        start = since  # counted from the break: what came before is another regime
+        arrived = arrived[arrived["opened"] >= start]
+        pattern, month0, monthly, expected = _arrival_pattern(arrived, start, arrivals_end, t)
+    exposure = month_exposure(start, arrivals_end)
     first_stage = visits.sort_values("entered", kind="stable").groupby("deal")["stage"].first()
     entry = arrived["deal"].map(first_stage).fillna(h.stages[0])
     if "entry_stage" in arrived.columns:
         entry = arrived["entry_stage"].where(arrived["entry_stage"].isin(h.stages), entry)
     counts = arrived.groupby("group").size()
     by_entry = arrived.assign(entry=entry).groupby(["group", "entry"]).size()
-    pattern, month0, monthly, expected = _arrival_pattern(arrived, start, arrivals_end, t)
     _report_arrivals_stop(h, arrived["opened"], t)
     factor = 1.0
     if pattern is not None and (pattern.trend or pattern.month_factor) and len(monthly):
@@ -830,6 +834,36 @@ def _months(start: pd.Timestamp, end: pd.Timestamp) -> pd.PeriodIndex:
     return pd.period_range(start.to_period("M"), (end - pd.Timedelta(days=1)).to_period("M"))
 
 
+def _arrivals_break(
+    h: History, monthly: pd.DataFrame, expected: FloatArray, pattern: ArrivalPattern | None
+) -> pd.Timestamp | None:
+    """The first day of the month from which new deals left their fitted pattern and stayed
+    away (a hiring freeze after growth, a new market), found as :func:`_won_shift` finds a
+    change of the chance to win: the split of the whole months whose last ``k`` (three at
+    least, six before them) differ most from the months before, each side's counts against
+    the pattern, at 1% of the largest ``|z|`` of histories without a break; None without one.
+    Said in the report; the arrivals are then fitted on the months since."""
+    whole = monthly[monthly["exposure"] >= 1.0]
+    if pattern is None or len(whole) < SHIFT_MONTHS + 6:
+        return None
+    o = whole["count"].to_numpy(dtype=np.float64)
+    e = expected[monthly["exposure"].to_numpy() >= 1.0]
+    found = _shift_split(o, e * o.sum() / e.sum(), pattern.parameters - 1)
+    if found is None:
+        return None
+    k, z, _ = found
+    since = whole.index[-k].start_time
+    ratio = o[-k:].sum() / e[-k:].sum()
+    h.report.add(
+        "arrivals_break", "info",
+        f"new deals since {since.date()} ran at {ratio:.2f}x their fitted pattern (z = {z:+.1f}, "
+        "beyond any split of months without a break at 1%): arrivals are fitted on the months "
+        "since then",
+        rows=int(o[-k:].sum()),
+    )  # fmt: skip
+    return since
+
+
 def _report_arrivals_stop(h: History, opened: pd.Series, t: pd.Timestamp) -> None:
     """Say so when new deals stop long before the as-of date: longer than a month and five
     times the median pause between the days deals arrived on, as an export of a fixed set of
@@ -1093,9 +1127,25 @@ def _won_shift(w: WonMonths | None) -> WinShift | None:
     if w is None or len(w.months) < SHIFT_MONTHS + 6 or w.age_expected.sum() <= 0:
         return None
     o, e = w.age_observed, w.age_expected * (w.age_observed.sum() / w.age_expected.sum())
+    found = _shift_split(o, e, w.free)
+    if found is None:
+        return None
+    k, z, var = found
+    o_r, e_r = float(o[-k:].sum()), float(e[-k:].sum())
+    # the rates were fitted on every month: the recent level against that blend
+    since = w.months[-k].start_time.date()
+    return WinShift(o_r / e_r, var, z, k, since, round(o_r))
+
+
+def _shift_split(o: FloatArray, e: FloatArray, free: int) -> tuple[int, float, float] | None:
+    """The last ``k`` months that differ most from those before (``SHIFT_MONTHS`` at least,
+    six before them at least), against the expected ``e`` (summing to ``o``) with ``free``
+    parameters fitted besides the level: ``(k, z, var)`` where that ``|z|`` passes the
+    ``1 - DRIFT_LEVEL`` quantile of the largest of ``SHIFT_DRAWS`` histories without a change
+    (Poisson months at ``e``, a fixed seed), else None (see :func:`_won_shift`)."""
     n = len(o)
-    df = n - 2 - w.free
-    if df < 1:
+    df = n - 2 - free
+    if df < 1 or n < SHIFT_MONTHS + 6:
         return None
     ks = np.arange(SHIFT_MONTHS, n - 6 + 1)
     z, var = (x[0] for x in _split_z(o, e, ks, df))
@@ -1107,11 +1157,7 @@ def _won_shift(w: WonMonths | None) -> WinShift | None:
                              1 - DRIFT_LEVEL))  # fmt: skip
     if abs(z[j]) < crit:
         return None
-    k = int(ks[j])
-    o_r, e_r = float(o[-k:].sum()), float(e[-k:].sum())
-    # the rates were fitted on every month: the recent level against that blend
-    since = w.months[-k].start_time.date()
-    return WinShift(o_r / e_r, float(var[j]), float(z[j]), k, since, round(o_r))
+    return int(ks[j]), float(z[j]), float(var[j])
 
 
 def _at_recent_level(

@@ -18,6 +18,7 @@ rejects homogeneous months at 1% (:data:`simsales.calibrate.fit.DRIFT_LEVEL`).
 from __future__ import annotations
 
 import math
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -356,6 +357,31 @@ def test_a_change_of_the_chance_to_win_is_found_at_its_month_however_long_ago() 
         for _ in range(200)
     )  # fmt: skip
     assert flat <= 6 and stats.binom.sf(6, 200, 0.01) < 0.005
+
+
+def test_arrivals_that_halve_and_stay_so_are_fitted_from_the_break(tmp_path: Path) -> None:
+    """New deals at 400 a month until 2021-03-01, 200 since (a team left): the arrivals are
+    counted from the break (within a month: the months at its edges mix both rates) and the
+    scenario's rate is near 200 (the recent months' Poisson SE is about 5; tolerance four
+    of them plus a sixth of the gap for a split a month off); none at a constant rate."""
+    path = _changed_history(tmp_path / "h.csv", 9, 400, (0.4, 0.4))
+    rows = pd.read_csv(path)
+    first = rows.groupby("id")["entered_at"].transform("min") == rows["entered_at"]
+    opened = rows["id"].map(pd.to_datetime(rows.loc[first].set_index("id")["entered_at"]))
+    rng = np.random.default_rng(4)
+    late = opened >= pd.Timestamp("2021-03-01")
+    gone = set(rows.loc[late & first, "id"].sample(frac=0.5, random_state=rng).tolist())
+    rows[~rows["id"].isin(gone)].to_csv(path, index=False)
+    c = calibrate(read_history(path, preset="stage-changes", exported="2021-09-30"), "2021-09-30")
+    assert abs((c.arrivals_from - date(2021, 3, 1)).days) <= 31
+    assert "arrivals_break" in {i.rule for i in c.history.report.issues}
+    (g,) = c.groups
+    rate = g.arrivals.per_month * c.arrival_factor
+    assert abs(rate - 200) < 4 * 5 + 200 / 6, rate
+    flat = _changed_history(tmp_path / "flat.csv", 10, 400, (0.4, 0.4))
+    calm = calibrate(read_history(flat, preset="stage-changes", exported="2021-09-30"),
+                     "2021-09-30")  # fmt: skip
+    assert "arrivals_break" not in {i.rule for i in calm.history.report.issues}
 
 
 def test_a_stationary_history_seldom_shows_a_shift(tmp_path: Path) -> None:
