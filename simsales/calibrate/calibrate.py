@@ -19,8 +19,14 @@ Model choices (each also written into the scenario's header comment):
 - **Stale deals.** The share of visits that outlast every exit ever observed in the stage (the
   data's conversion horizon) is counted as lost at that age: no deal in the history was ever
   won (or moved on) after staying so long. Live deals older than it are flagged in the data
-  report (``stale``) and are lost by the engine's ``stale: lost`` rule. In a funnel export with
-  wins and no recorded losses this is what turns leads that never convert into losses.
+  report (``stale``) and are lost by the engine's ``stale: lost`` rule, from the stage's
+  ``stale_from`` (that horizon, written) even where a fitted lognormal's tail goes on. In a
+  funnel export with wins and no recorded losses this is what turns leads that never convert
+  into losses.
+- **Bulk loads.** Deals opened on a day with far more new deals than the same weekdays and
+  the days around it (:func:`simsales.calibrate.fit.bulk_days`: a migration stamps its load
+  day on every old deal) are no arrivals, and the visit each was first seen in is not fitted
+  (it began before the load, when is unknown); said in the report (``bulk_load``).
 - **Calendar x age hazards** (``hazards:`` by month of the quarter, or by age alone) at the
   stage's load (the pace of a team that decides about as many deals however many are open,
   when the history says so) replace a stage's exits only when they predicted its exits of the
@@ -39,8 +45,10 @@ Model choices (each also written into the scenario's header comment):
   fit; with no won values at all, the amounts of other deals, else zero with a note.
 - Arrivals: deals opened per calendar month, per type and entry stage (the stage a deal was
   first seen in: ``arrivals[].stage``), counted from the export's observation start (its first
-  close) to the as-of date. A trend and a month-of-quarter or month-of-year cycle are added
-  only when the monthly totals support them (:func:`simsales.calibrate.fit.arrival_pattern`).
+  close) to the as-of date, or from the month they left their fitted pattern and stayed away
+  (``_arrivals_break``, the split test of a change of the chance to win, below). A trend and a
+  month-of-quarter or month-of-year cycle are added only when the monthly totals support them
+  (:func:`simsales.calibrate.fit.arrival_pattern`).
 - Calendar cycle of the chance to win (``won_season`` on every stage with a won exit): the
   won share of each month's decisions, pooled over the stages, by month of the quarter (or of
   the year with 24 months or more), kept only when a quasi-likelihood-ratio test at 1% supports
