@@ -120,3 +120,18 @@ def test_import_simsales_is_cheap_and_its_names_still_work() -> None:
     assert _heavy(set(before), (*HEAVY, "numpy", "scipy", "pydantic")) == []
     assert all(names)  # every public name resolves (classes and functions are callable)
     assert optimize_module == "simsales.api"  # the function, not the subpackage
+
+
+def test_python_dash_m_runs_the_same_command_line() -> None:
+    """``python -m simsales`` where the script is not on the path: the same commands, exit
+    codes and start-up."""
+    done = subprocess.run(
+        [sys.executable, "-m", "simsales", "validate", str(SCENARIOS / "minimal.yaml")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and "OK" in done.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "simsales", "validate", str(SCENARIOS / "no-such.yaml")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
