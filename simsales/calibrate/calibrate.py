@@ -140,6 +140,7 @@ from simsales.calibrate.fit import (
     month_exposure,
     poisson_rate,
     probabilities,
+    type_trends,
     value_drift,
     won_cycle,
 )
@@ -212,6 +213,8 @@ class GroupFit:
     exits: dict[str, tuple[ExitFit, ...]] = field(default_factory=dict)  # shrunk shares
     entry: dict[str, ArrivalFit] = field(default_factory=dict)  # entry stage -> arrivals
     uncertainty: dict[str, Drift] = field(default_factory=dict)  # this type's multipliers
+    trend: float | None = None  # its own arrival trend, where the types' differ (else shared)
+    arrival_factor: float | None = None  # its rate at the start / its mean (with its trend)
 
 
 @dataclass(frozen=True)
@@ -468,6 +471,7 @@ def calibrate(
         at_last = expected[last] / monthly["exposure"].iloc[last] / cycle
         at_start = at_last * (1 + pattern.trend) ** (month0 - last)
         factor = at_start / (monthly["count"].sum() / monthly["exposure"].sum())
+    own = _type_trends(arrived, names, monthly, pattern, month0, exposure)
     pooled = fit_values(deals.loc[deals["outcome"] == "won", "value"])
     fallback = None
     if pooled is None:
@@ -501,6 +505,7 @@ def calibrate(
                 exits=group_exits[g],
                 entry=entries,
                 uncertainty={} if drift is None else {"value": drift},
+                **own.get(g, {}),
             )
         )
     pipeline = _pipeline(h, deals, ids, t)
@@ -870,6 +875,34 @@ def _arrivals_break(
         rows=int(o[-k:].sum()),
     )  # fmt: skip
     return since
+
+
+def _type_trends(
+    arrived: pd.DataFrame,
+    names: list[str],
+    monthly: pd.DataFrame,
+    pattern: ArrivalPattern | None,
+    month0: int,
+    exposure: float,
+) -> dict[str, dict[str, float]]:
+    """Each deal type's own arrival trend and its rate's factor at the start (GroupFit's
+    ``trend`` and ``arrival_factor``), where the types' monthly arrivals do not share one
+    trend (:func:`simsales.calibrate.fit.type_trends`); empty where they do."""
+    if pattern is None or len(names) < 2 or len(monthly) == 0:
+        return {}
+    month = arrived["opened"].dt.to_period("M")
+    per = arrived.groupby([month, "group"]).size().unstack(fill_value=0)
+    per = per.reindex(index=monthly.index, columns=names, fill_value=0)
+    found = type_trends(per.to_numpy().T, monthly["exposure"].to_numpy(),
+                        [m.month for m in monthly.index], pattern, month0)  # fmt: skip
+    if found is None:
+        return {}
+    trends, at_start = found
+    mean = per.sum().to_numpy(dtype=np.float64) / exposure
+    return {
+        g: {"trend": float(trends[i]), "arrival_factor": float(at_start[i] / mean[i])}
+        for i, g in enumerate(names)
+    }
 
 
 def _report_arrivals_stop(h: History, opened: pd.Series, t: pd.Timestamp) -> None:

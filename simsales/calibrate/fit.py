@@ -51,6 +51,7 @@ __all__ = [
     "month_exposure",
     "poisson_rate",
     "probabilities",
+    "type_trends",
 ]
 
 Z95 = float(special.ndtri(0.975))
@@ -927,6 +928,49 @@ def arrival_pattern(
     full = np.zeros(len(ok))
     full[ok] = expected
     return ArrivalPattern(trend, factor, full, note, x.shape[1], interval)
+
+
+def type_trends(
+    counts: npt.ArrayLike,
+    exposure: npt.ArrayLike,
+    months: npt.ArrayLike,
+    pattern: ArrivalPattern,
+    at: int,
+    level: float = 0.01,
+) -> tuple[FloatArray, FloatArray] | None:
+    """Each deal type's own trend (rows of ``counts``: types; columns: months), where the
+    types' monthly arrivals do not share the pattern's: log-link Poisson regressions with an
+    intercept per type and the pattern's cycle as known (an offset), one with the pattern's
+    trend shared (none if it has none) and one with a trend per type, compared by the
+    quasi-likelihood-ratio test (the dispersion of the larger model, at least 1) at
+    ``level`` (product lines growing at different paces, one flat while another grows):
+    where it rejects, the trends (relative change a month) and each type's fitted rate a month
+    at month ``at`` (counted from the first, the cycle left out), else None."""
+    y = np.asarray(counts, dtype=np.float64)
+    e = np.asarray(exposure, dtype=np.float64)
+    mon = np.asarray(months, dtype=np.int64)
+    ok = e > 0
+    y, e, mon = y[:, ok], e[ok], mon[ok]
+    g, n = y.shape
+    if g < 2 or n < 6 or (y.sum(axis=1) <= 0).any():
+        return None
+    cycle = np.log([pattern.month_factor.get(int(m), 1.0) for m in mon])
+    idx = np.arange(n, dtype=np.float64)
+    step = idx - idx.mean()
+    shared = math.log1p(pattern.trend) * step if pattern.trend else np.zeros(n)
+    offset = np.tile(np.log(e) + cycle, g)
+    own = np.kron(np.eye(g), np.ones((n, 1))).astype(np.float64)  # an intercept per type
+    _, base_ll = _poisson_glm(own, y.ravel(), offset + np.tile(shared, g))
+    big_x = np.hstack([own, np.kron(np.eye(g), step[:, None])])
+    big_b, big_ll = _poisson_glm(big_x, y.ravel(), offset)
+    mu = np.exp(offset + big_x @ big_b)
+    df = max(g * n - big_x.shape[1], 1)
+    phi = max(float(np.sum((y.ravel() - mu) ** 2 / np.maximum(mu, 1e-9))) / df, 1.0)
+    extra = g - (1 if pattern.trend else 0)
+    if 2 * (big_ll - base_ll) / phi <= float(stats.chi2.ppf(1 - level, extra)):
+        return None
+    rate = np.exp(big_b[:g] + big_b[g:] * (at - idx.mean()))
+    return np.expm1(big_b[g:]), rate
 
 
 @dataclass(frozen=True)

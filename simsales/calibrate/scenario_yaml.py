@@ -260,11 +260,13 @@ def _build(c: Calibration) -> CommentedMap:
     pattern = c.pattern
     for g in c.groups:
         entries = g.entry or {c.arrival_stage: g.arrivals}
+        factor = c.arrival_factor if g.arrival_factor is None else g.arrival_factor
+        trend = (pattern.trend if pattern is not None else 0.0) if g.trend is None else g.trend
         for stage, a in sorted(entries.items(), key=lambda kv: c.history.stages.index(kv[0])):
-            row: dict[str, Any] = {"type": g.id, "per_month": _p(a.per_month * c.arrival_factor),
+            row: dict[str, Any] = {"type": g.id, "per_month": _p(a.per_month * factor),
                                    "stage": stage}  # fmt: skip
-            if pattern is not None and pattern.trend:
-                row["trend"] = round(pattern.trend, 5)
+            if trend:
+                row["trend"] = round(trend, 5)
             if pattern is not None and pattern.month_factor:
                 row["seasonality"] = {
                     MONTHS[m - 1]: round(f, 4) for m, f in sorted(pattern.month_factor.items())
@@ -274,9 +276,11 @@ def _build(c: Calibration) -> CommentedMap:
                 f"{_n(a.count)} entered {stage} in {a.exposure_months:.2f} months"
                 + (
                     f" ({a.per_month:.2f} a month, 95% CI [{a.low:.2f}, {a.high:.2f}]), "
-                    f"x{c.arrival_factor:.3f} for the trend / cycle at the start: 95% CI "
-                    f"[{a.low * c.arrival_factor:.2f}, {a.high * c.arrival_factor:.2f}]"
-                    if c.arrival_factor != 1
+                    f"x{factor:.3f} for the trend / cycle at the start: 95% CI "
+                    f"[{a.low * factor:.2f}, {a.high * factor:.2f}]"
+                    + (" (this type's own trend: the types' differ)" if g.trend is not None
+                       else "")
+                    if factor != 1
                     else f"; 95% CI [{a.low:.2f}, {a.high:.2f}]"
                 ),
                 len(arrivals) - 1,

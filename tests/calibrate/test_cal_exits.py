@@ -287,6 +287,35 @@ def test_live_deals_older_than_any_deal_ever_stayed_are_lost(
     assert (f.deals.loc[f.deals["deal"].isin(old), "outcome"] == "lost").all()
 
 
+def test_types_whose_arrivals_grow_apart_are_written_with_their_own_trends(
+    tmp_path: Path,
+) -> None:
+    """One product line flat, the other growing 5% a month: the scenario's arrivals carry
+    each line's own trend (within 0.01: the flat line's trend SE over 21 months at ~60 a
+    month is about 0.003), and each line's rate at the start near its truth at the as-of
+    month (within 20%, a cycle month apart)."""
+    rows = []
+    for name, trend, seed in (("flat", 0.0, 21), ("grow", 0.05, 22)):
+        part = synthetic_history("2021-01-01", "2022-12-31", seed=seed, per_month=60,
+                                 trend=trend, quarter_cycle=(1.0, 1.0, 1.0))  # fmt: skip
+        part["id"] = name + part["id"]
+        part["product"] = name
+        rows.append(part)
+    path = tmp_path / "lines.csv"
+    pd.concat(rows).sort_values("entered_at", kind="stable").to_csv(path, index=False)
+    c = calibrate(_read(path), AS_OF, by="product")
+    by_type = {g.name: g for g in c.groups}
+    assert by_type["flat"].trend == pytest.approx(0.0, abs=0.01)
+    assert by_type["grow"].trend == pytest.approx(0.05, abs=0.01)
+    arrivals = c.scenario()["arrivals"]
+    for g in c.groups:
+        mine = [a for a in arrivals if a["type"] == g.id]
+        assert all(a.get("trend", 0.0) == round(g.trend or 0.0, 5) for a in mine)
+        months = 21  # 2021-01 to the scenario's start, 2022-10
+        truth = 60 * (1.05 if g.name == "grow" else 1.0) ** months
+        assert sum(a["per_month"] for a in mine) == pytest.approx(truth, rel=0.2), g.name
+
+
 def test_export_without_any_value_falls_back_and_runs(synthetic: Path, tmp_path: Path) -> None:
     rows = pd.read_csv(synthetic, dtype=str, keep_default_na=False).drop(columns="value")
     path = tmp_path / "novalue.csv"

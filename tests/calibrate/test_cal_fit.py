@@ -14,6 +14,7 @@ from simsales.calibrate.fit import (
     LOAD_MIN,
     MIN_RESAMPLED,
     VALUE_LEVEL,
+    arrival_pattern,
     beta_rate,
     bulk_days,
     eb_prior,
@@ -22,6 +23,7 @@ from simsales.calibrate.fit import (
     fit_values,
     month_exposure,
     poisson_rate,
+    type_trends,
 )
 from simsales.errors import SimsalesError
 
@@ -192,6 +194,36 @@ def test_values_whose_logs_are_not_normal_are_resampled() -> None:
     assert sum(held) >= 90  # a 95% interval: of 100, 90 or more (P(fewer) < 0.03)
     few = fit_values(20_000 * (1 + rng.pareto(1.2, MIN_RESAMPLED - 1)))
     assert few is not None and not few.resampled
+
+
+def _two_types(rng: np.random.Generator, trends: tuple[float, float]) -> np.ndarray:
+    months = np.arange(30)
+    return np.stack([rng.poisson(80 * (1 + r) ** months) for r in trends]).astype(np.float64)
+
+
+def test_types_whose_arrivals_grow_apart_get_their_own_trends() -> None:
+    """Two types over 30 months, one flat and one growing 4% a month: each type's trend is
+    its own (within four of the flat one's standard error, the larger: 1 / sqrt(80 sum (i -
+    mean)^2), about 0.0024) and its
+    rate at month 30 is near the truth; two types growing alike share the pattern's: of 100
+    such pairs at most 4 get trends of their own (the test's level is 1%: P(5 or more) below
+    0.004)."""
+    rng = np.random.default_rng(9)
+    exposure, months = np.ones(30), (np.arange(30) % 12) + 1
+    counts = _two_types(rng, (0.0, 0.04))
+    total = arrival_pattern(counts.sum(axis=0), exposure, months)
+    found = type_trends(counts, exposure, months, total, 30)
+    assert found is not None
+    trends, rate = found
+    se = 1 / math.sqrt(80 * float(np.sum((np.arange(30) - 14.5) ** 2)))
+    np.testing.assert_allclose(trends, [0.0, 0.04], atol=4 * se)
+    np.testing.assert_allclose(rate, [80, 80 * 1.04**30], rtol=0.1)
+    alike = 0
+    for _ in range(100):
+        counts = _two_types(rng, (0.02, 0.02))
+        total = arrival_pattern(counts.sum(axis=0), exposure, months)
+        alike += type_trends(counts, exposure, months, total, 30) is not None
+    assert alike <= 4 and stats.binom.sf(4, 100, 0.01) < 0.004
 
 
 def test_kaplan_meier_matches_scipy_with_right_censoring() -> None:
