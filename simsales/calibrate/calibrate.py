@@ -49,8 +49,8 @@ Model choices (each also written into the scenario's header comment):
   (``_arrivals_break``, the split test of a change of the chance to win, below). A trend and a
   month-of-quarter or month-of-year cycle are added only when the monthly totals support them
   (:func:`simsales.calibrate.fit.arrival_pattern`); each deal type has a trend of its own
-  where the types' monthly arrivals reject a shared one (:func:`simsales.calibrate.fit.
-  type_trends`).
+  where the types' monthly arrivals reject a shared one
+  (:func:`simsales.calibrate.fit.type_trends`).
 - Calendar cycle of the chance to win (``won_season`` on every stage with a won exit): the
   won share of each month's decisions, pooled over the stages, by month of the quarter (or of
   the year with 24 months or more), kept only when a quasi-likelihood-ratio test at 1% supports
