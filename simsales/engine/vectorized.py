@@ -248,18 +248,20 @@ def block_uniforms(words: U64, purpose: int, keys: U64, n: int) -> FloatArray:
     words of seq_i (each row with its replication's words: streams.py has one replication)."""
     if n == 0 or len(keys) == 0:
         return np.empty((len(keys), n))
-    return _pcg64_doubles_many(*_seed_states(words, purpose, keys), n)
+    return _pcg64_doubles_many(*_seed_states(words, _key_mix(purpose, keys)), n)
 
 
-def _seed_states(
-    words: U64, purpose: int, keys: U64, rows: IntArray | None = None
-) -> tuple[U64, U64, U64, U64]:
-    """PCG64 state and increment (high, low words) of stream (purpose, key), as
-    ``Streams.uniforms_many`` derives them from a replication's words (row i: ``words[i]``,
-    or ``words[rows[i]]``)."""
-    base = _splitmix(keys ^ _splitmix(np.full(1, purpose, np.uint64)))  # the mix: one number
-    cols = [words[:, j] if rows is None else words[:, j][rows] for j in range(4)]
-    sh, sl, ih, il = (_splitmix(base ^ w) for w in cols)
+def _key_mix(purpose: int, keys: U64) -> U64:
+    """What streams of (purpose, key) mix each replication's words with (one number each)."""
+    return _splitmix(keys ^ _splitmix(np.full(1, purpose, np.uint64)))
+
+
+def _seed_states(words: U64, mix: U64, sizes: IntArray | None = None) -> tuple[U64, U64, U64, U64]:
+    """PCG64 state and increment (high, low words) of the streams of ``_key_mix`` ``mix``, as
+    ``Streams.uniforms_many`` derives them from a replication's words (row i: ``words[i]``;
+    with ``sizes``, ``words[r]`` for ``sizes[r]`` rows in turn)."""
+    cols = [words[:, j] if sizes is None else np.repeat(words[:, j], sizes) for j in range(4)]
+    sh, sl, ih, il = (_splitmix(mix ^ w) for w in cols)
     return sh, sl, ih, il | np.uint64(1)
 
 
@@ -413,34 +415,37 @@ class _Block:
                 draws = self._uniforms(reps, Purpose.ARRIVALS, key, most)
                 lo, hi = a.month_start[month], a.month_end[month]
                 names = [f"{a.key}@{label}#{k + 1}" for k in range(most)]  # same in every rep
-                hashes = np.array([stable_hash(x) for x in names], np.uint64)
+                # their stage streams' key mix (once for every replication)
+                mixes = _key_mix(
+                    Purpose.DEAL_STAGES, np.array([stable_hash(x) for x in names], np.uint64)
+                )
                 for rep in np.flatnonzero(counts[:, month]).tolist():
                     c = int(counts[rep, month])
                     times = lo + np.sort(draws[rep, :c]) * (hi - lo)
                     ids[rep].extend(names[:c])
-                    extra[rep].append((a.type_index, a.stage, times, hashes[:c]))
+                    extra[rep].append((a.type_index, a.stage, times, mixes[:c]))
         self.ids = ids
         sizes = np.array([len(x) for x in ids], np.int64)
         self.offset = np.concatenate([[0], np.cumsum(sizes)])
         n = self.n = int(self.offset[-1])
         self.rep = np.repeat(np.arange(b), sizes)
-        self.local = np.arange(n) - self.offset[self.rep]
+        self.local = np.arange(n) - np.repeat(self.offset[:-1], sizes)
         self.live = self.local < n_live
         self.type = np.empty(n, np.int64)
         self.stage0 = np.empty(n, np.int64)
         self.arrival = np.zeros(n)
-        self.keys = np.empty(n, np.uint64)
+        mix = np.empty(n, np.uint64)  # each deal's stage-stream key mix
         live_rows = (self.offset[:-1, None] + np.arange(n_live)).ravel()  # every rep's, at once
         self.type[live_rows] = np.tile(m.deal_type, b)
         self.stage0[live_rows] = np.tile(m.deal_stage, b)
-        self.keys[live_rows] = np.tile(m.deal_keys, b)
+        mix[live_rows] = np.tile(_key_mix(Purpose.DEAL_STAGES, m.deal_keys), b)
         for r in (r for r in range(b) if extra[r]):
             sl = slice(int(self.offset[r]) + n_live, int(self.offset[r + 1]))
             self.type[sl] = np.concatenate([np.full(len(x[2]), x[0]) for x in extra[r]])
             self.stage0[sl] = np.concatenate([np.full(len(x[2]), x[1]) for x in extra[r]])
             self.arrival[sl] = np.concatenate([x[2] for x in extra[r]])
-            self.keys[sl] = np.concatenate([x[3] for x in extra[r]])
-        self.states = _seed_states(self.words, Purpose.DEAL_STAGES, self.keys, self.rep)
+            mix[sl] = np.concatenate([x[3] for x in extra[r]])
+        self.states = _seed_states(self.words, mix, sizes)
 
     def slot(self, g: IntArray, col: IntArray | int) -> FloatArray:
         """Deal g's uniform at ``col`` of its stage stream (streams.py's slots), computed for
@@ -455,8 +460,9 @@ class _Block:
     def _plans(self) -> None:
         m, s = self.m, self.m.n_stages
         n_types = len(m.types)
-        self.scale = self.mult["duration"][self.rep, self.type]
-        self.unscaled = bool((self.scale == 1.0).all())  # x * 1.0 is x: no multiplying
+        scale = self.mult["duration"]
+        self.unscaled = bool((scale == 1.0).all())  # x * 1.0 is x: no multiplying
+        self.scale = np.ones(self.n) if self.unscaled else scale[self.rep, self.type]
         self.on = np.array([plan.on for plan in m.types], bool).reshape(n_types, s)
         nxt = np.full((n_types, s + 1), s, np.int64)  # first stage >= s a type goes through
         for st in range(s - 1, -1, -1):
@@ -516,7 +522,9 @@ class _Block:
                 # a fixed value uses no draw (its ppf ignores it): the same numbers
                 u = np.zeros(len(missing)) if fixed else self.slot(missing, SLOT_VALUE)
                 value[missing] = plan.value.ppf(u)
-        self.value = value * self.mult["value"][self.rep, self.type]
+        factor = self.mult["value"]
+        # x * 1.0 is x: no multiplying without value multipliers
+        self.value = value if (factor == 1.0).all() else value * factor[self.rep, self.type]
         self.first_dur = np.full(n, np.nan)  # a live deal's first visit, when conditioned
         self.first_exit = np.full(n, -1, np.int64)
         self.first_ratio = np.full(n, np.nan)  # a live deal's conditioned p_won / p_lost
@@ -690,8 +698,9 @@ class _Block:
             links.append((now, then))
             closed = np.flatnonzero(ends)
             if len(closed):
-                self.outcome[g[closed]] = np.where(go[closed] == TO_WON, WON, LOST)
-                self.decision[g[closed]] = end[closed]
+                g_closed = g[closed]
+                self.outcome[g_closed] = np.where(go[closed] == TO_WON, WON, LOST)
+                self.decision[g_closed] = end[closed]
             g, t, now, ty, at = g[keep], end[keep], then[keep], ty[keep], go[keep]
             slot = base[keep] + 2 if isinstance(base, np.ndarray) else np.full(len(keep), base + 2)
             chain = (last[0][keep], last[1][keep], slot)
@@ -1125,28 +1134,33 @@ class _Block:
         declined, the whole block's as one :class:`BlockRecords` (the same arrays, unsplit)."""
         m, horizon = self.m, self.m.horizon_t
         done = ~np.isnan(self.v_exit)
+        every = bool(done.all())  # no visit in service at the horizon: no masks needed
         # finished visits as they end, then those in service at the horizon as they started
-        part = self.v_rep * 2 + ~done  # (replication, in service at the horizon)
+        part = self.v_rep * 2 if every else self.v_rep * 2 + ~done  # (replication, in service)
         # sorted by (part, time of that event): by part x span + time where those sums are
         # distinct (ranks follow times within a replication; span above twice every time),
         # else by the events' ranks
-        t_event = np.where(done, self.v_exit, self.v_start)
+        t_event = self.v_exit if every else np.where(done, self.v_exit, self.v_start)
         joint = _joint(part, t_event)
         order = _argsort_joint(joint, part, t_event)
         ranked = joint[order]
         if (ranked[1:] == ranked[:-1]).any():  # an instant shared: ranks decide
             event = np.where(done, self.v_ended, self.v_began)
             order = np.argsort(part * self.events.n + self.order[event])  # ranks are unique
-        deal, stage = self.v_deal[order], self.v_stage[order]
-        start, exit_t, kind = self.v_start[order], self.v_exit[order], self.v_kind[order]
-        number, visit_rep = self.v_number[order], self.v_rep[order]
-        bounds = np.searchsorted(visit_rep, np.arange(self.b + 1))
+        # np.take: the same gathers as indexing with ``order``, and cheaper
+        deal, stage = np.take(self.v_deal, order), np.take(self.v_stage, order)
+        start, exit_t = np.take(self.v_start, order), np.take(self.v_exit, order)
+        kind, number = np.take(self.v_kind, order), np.take(self.v_number, order)
+        # in replication order now: each replication's rows counted rather than gathered
+        per_rep = np.bincount(self.v_rep, minlength=self.b)
+        bounds = np.concatenate([[0], np.cumsum(per_rep)])
+        visit_rep = np.repeat(np.arange(self.b), per_rep)
         types = np.stack([t.held for t in m.types])
         stage_costs = np.stack([t.stage_cost for t in m.types])
         deal_type = self.type[deal]
         cell = deal_type * m.n_stages + stage  # (type, stage), flat
         held_flat = types.reshape(types.shape[0] * types.shape[1], -1)
-        held_days = np.where(np.isnan(exit_t), horizon, exit_t) - start
+        held_days = (exit_t if every else np.where(np.isnan(exit_t), horizon, exit_t)) - start
         n_pools = len(m.pool_ids)
         # costs as _Run._records adds them, deal by deal in visit order (a matrix product per
         # replication, on the same rows as the engine's); busy days likewise
@@ -1170,7 +1184,7 @@ class _Block:
             if stage_cost.any():
                 np.add.at(cost, deal, stage_cost)
         type16, stage16 = self.type.astype(np.int16), self.reached.astype(np.int16)
-        v_deal = (deal - self.offset[visit_rep]).astype(np.int32)
+        v_deal = (deal - np.repeat(self.offset[:-1], per_rep)).astype(np.int32)
         v_stage, v_number, v_kind = stage, number, kind  # int16, int32, int8 (trajectories)
         zeros, ones = np.zeros(self.n), np.ones(self.n)
         # requests per replication and pool: visits per (replication, type, stage) times the
@@ -1194,7 +1208,10 @@ class _Block:
                 )  # fmt: skip
             mine.append(logs[log])
         if joined and not self.declined.any():
-            cols = [np.concatenate([x[i] for x in mine]) for i in range(8)]
+            if len(logs) == 1:  # one log for all (e.g. no changes): repeated, not joined
+                cols = [np.tile(x, self.b) for x in mine[0]]
+            else:
+                cols = [np.concatenate([x[i] for x in mine]) for i in range(8)]
             c_t, c_pool, c_value, c_days, r_index, r_deal, r_t, r_delay = cols
             whole = RepRecords(
                 deal_id=[],  # in BlockRecords.deal_ids, per replication
@@ -1417,7 +1434,9 @@ def _busy_by_pool(
         # one bincount over (replication, pool): a visit holding none of a pool adds +0.0 to
         # its column, which changes no sum of non-negative terms (checked below)
         pool = held.argmax(axis=1)
-        people = days * held[np.arange(len(held)), pool][cell]
+        per_cell = held[np.arange(len(held)), pool]
+        # one person in every stage: days * 1.0 is days
+        people = days if (per_cell == 1.0).all() else days * per_cell[cell]
         if not np.signbit(people).any():
             keys = rep * n_pools + pool[cell]
             return _sums(keys, people, b * n_pools).reshape(b, n_pools)
