@@ -309,7 +309,8 @@ def _double(hi: U64, lo: U64) -> FloatArray:
     x <<= (np.uint64(64) - rot) & np.uint64(63)
     turned |= x
     turned >>= np.uint64(11)
-    out: FloatArray = turned.astype(np.float64)
+    # below 2**53: the same double from int64, whose conversion is cheaper than uint64's
+    out: FloatArray = turned.view(np.int64).astype(np.float64)
     out *= _TO_DOUBLE
     return out
 
@@ -701,9 +702,11 @@ class _Block:
                 g_closed = g[closed]
                 self.outcome[g_closed] = np.where(go[closed] == TO_WON, WON, LOST)
                 self.decision[g_closed] = end[closed]
-            g, t, now, ty, at = g[keep], end[keep], then[keep], ty[keep], go[keep]
+            # np.take: the same as indexing with ``keep``, and cheaper
+            g, t, now = np.take(g, keep), np.take(end, keep), np.take(then, keep)
+            ty, at = np.take(ty, keep), np.take(go, keep)
             slot = base[keep] + 2 if isinstance(base, np.ndarray) else np.full(len(keep), base + 2)
-            chain = (last[0][keep], last[1][keep], slot)
+            chain = (np.take(last[0], keep), np.take(last[1], keep), slot)
             step += 1
 
         def column(i: int, dtype: Any) -> npt.NDArray[Any]:
@@ -773,7 +776,7 @@ class _Block:
         followed by the next stage's) steps on from it instead of jumping from its seed; the
         middle draw, read only by exits and rework, is skipped when no visit here reads it
         (the third is two steps on: ``a**2 state + (1 + a) inc``). u1 is then NaN."""
-        ih, il = self.states[2][g], self.states[3][g]
+        ih, il = np.take(self.states[2], g), np.take(self.states[3], g)
         chained = chain[2] == base - 1
         if chained.all():  # the LCG's step from the previous draw
             m_hi, m_lo = _mul128(chain[0], chain[1], _A_HI, _A_LO)
@@ -800,8 +803,8 @@ class _Block:
             u1 = np.full(len(g), np.nan)
             i2h, i2l = self.inc_twice
             m_hi, m_lo = _mul128(hi, lo, _A2_HI, _A2_LO)
-            lo = m_lo + i2l[g]
-            hi = m_hi + i2h[g] + (lo < m_lo).astype(np.uint64)
+            lo = m_lo + np.take(i2l, g)
+            hi = m_hi + np.take(i2h, g) + (lo < m_lo).astype(np.uint64)
         return u0, u1, _double(hi, lo), (hi, lo)
 
     @functools.cached_property
@@ -1325,9 +1328,9 @@ class _Events:
         ids = np.arange(self.n, self.n + k)
         self.n += k
         parent = np.broadcast_to(np.asarray(parent, np.int64), (k,))
-        # a process's start is URGENT (it goes before the instant's timeouts)
-        prio = np.full(k, 0 if urgent else 1)
-        prio[parent < 0] = 0
+        # a process's start is URGENT (it goes before the instant's timeouts); so is every
+        # event without a parent, set in rank() (only there are priorities read)
+        prio = np.broadcast_to(np.int64(0 if urgent else 1), (k,))
         self._cols.append((
             np.asarray(rep, np.int64), np.asarray(time, np.float64), parent,
             np.broadcast_to(np.asarray(order, np.int64), (k,)), prio,
@@ -1349,6 +1352,7 @@ class _Events:
         rep, time, parent, order, prio = (np.concatenate(c) for c in zip(*self._cols, strict=True))
         n = len(time)
         start = parent < 0
+        prio[start] = 0  # a process made before the run starts it (see add)
         joint = _joint(rep, time)
         by = np.argsort(joint, kind="stable")  # equal sums are sorted below (any order here)
         rank = np.empty(n, np.int64)
