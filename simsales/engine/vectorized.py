@@ -301,6 +301,16 @@ _A1_HI = np.array((_PCG_MULT + 1) >> 64, np.uint64)  # 1 + a (no carry out of 12
 _A1_LO = np.array((_PCG_MULT + 1) & ((1 << 64) - 1), np.uint64)
 
 
+def _affine(hi: U64, lo: U64, a_hi: U64, a_lo: U64, c_hi: U64, c_lo: U64) -> tuple[U64, U64]:
+    """State ``(hi, lo) * a + c`` mod 2**128: the LCG's step (a its multiplier, c the
+    increment), or several at once."""
+    m_hi, m_lo = _mul128(hi, lo, a_hi, a_lo)
+    m_lo += c_lo
+    m_hi += c_hi
+    m_hi += m_lo < c_lo  # the low word's carry (it wrapped)
+    return m_hi, m_lo
+
+
 def _double(hi: U64, lo: U64) -> FloatArray:
     """PCG64's XSL-RR output of a state, as numpy's 53-bit double (built in place)."""
     x: U64 = np.bitwise_xor(hi, lo)
@@ -779,9 +789,13 @@ class _Block:
         ih, il = np.take(self.states[2], g), np.take(self.states[3], g)
         chained = chain[2] == base - 1
         if chained.all():  # the LCG's step from the previous draw
-            m_hi, m_lo = _mul128(chain[0], chain[1], _A_HI, _A_LO)
-            lo = m_lo + il
-            hi = m_hi + ih + (lo < m_lo).astype(np.uint64)
+            hi, lo = _affine(chain[0], chain[1], _A_HI, _A_LO, ih, il)
+        elif not chained.any() and np.all(base == SLOT_VISITS):
+            # the first visit slot, two steps from the seed: a**2 s + (1 + a) inc (the jump,
+            # with the increment's share cached)
+            i2h, i2l = self.inc_twice
+            s_hi, s_lo = np.take(self.states[0], g), np.take(self.states[1], g)
+            hi, lo = _affine(s_hi, s_lo, _A2_HI, _A2_LO, np.take(i2h, g), np.take(i2l, g))
         else:  # jumped to from the seed state, as _draw does
             seed = (self.states[0][g], self.states[1][g], ih, il)
             hi, lo = _jump(seed, np.broadcast_to(np.asarray(base, np.int64), g.shape))
@@ -792,19 +806,13 @@ class _Block:
                 lo[chained] = c_lo
         u0 = _double(hi, lo)
         if np.any(reads_u1):
-            m_hi, m_lo = _mul128(hi, lo, _A_HI, _A_LO)
-            lo = m_lo + il
-            hi = m_hi + ih + (lo < m_lo).astype(np.uint64)
+            hi, lo = _affine(hi, lo, _A_HI, _A_LO, ih, il)
             u1 = _double(hi, lo)
-            m_hi, m_lo = _mul128(hi, lo, _A_HI, _A_LO)
-            lo = m_lo + il
-            hi = m_hi + ih + (lo < m_lo).astype(np.uint64)
+            hi, lo = _affine(hi, lo, _A_HI, _A_LO, ih, il)
         else:
             u1 = np.full(len(g), np.nan)
             i2h, i2l = self.inc_twice
-            m_hi, m_lo = _mul128(hi, lo, _A2_HI, _A2_LO)
-            lo = m_lo + np.take(i2l, g)
-            hi = m_hi + np.take(i2h, g) + (lo < m_lo).astype(np.uint64)
+            hi, lo = _affine(hi, lo, _A2_HI, _A2_LO, np.take(i2h, g), np.take(i2l, g))
         return u0, u1, _double(hi, lo), (hi, lo)
 
     @functools.cached_property
