@@ -632,24 +632,37 @@ class _Block:
         on_flat, reads_u1 = self.next_on.ravel(), self.reads_u1.ravel()
         # (type, stage) cells a visit leaves by its chance to advance alone (no exits, rework)
         plain = ~self.has_exits.ravel() & (self.rework_to.ravel() < 0)
+        # (type, stage entered next) shared by every deal still going, where known: deals of
+        # one type all at their first stage, and after a step that advanced all of them alike
+        same: tuple[int, int] | None = None
+        if len(g) and (ty == ty[0]).all() and (at == at[0]).all():
+            same = int(ty[0]), int(at[0])
         step = 0
         while len(g):
             if step > _MAX_STEPS:
                 self.declined[np.unique(self.rep[g])] = True
                 break
-            st = on_flat[ty * (s + 1) + at]
-            done = st >= s  # every remaining stage skipped: won on entry
-            if done.any():
-                self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
-                rest = np.flatnonzero(~done)
-                g, t, now, ty, st = g[rest], t[rest], now[rest], ty[rest], st[rest]
-                chain = (chain[0][rest], chain[1][rest], chain[2][rest])
-                if not len(g):
+            if same is not None:  # one stage for all: scalar look-ups, no per-deal arrays
+                one_st = int(on_flat[same[0] * (s + 1) + same[1]])
+                if one_st >= s:  # every remaining stage skipped: won on entry
+                    self.outcome[g], self.decision[g] = WON, t
                     break
+                st = np.broadcast_to(np.int64(one_st), g.shape)
+                one = same[0] * s + one_st
+            else:
+                st = on_flat[ty * (s + 1) + at]
+                done = st >= s  # every remaining stage skipped: won on entry
+                if done.any():
+                    self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
+                    rest = np.flatnonzero(~done)
+                    g, t, now, ty, st = g[rest], t[rest], now[rest], ty[rest], st[rest]
+                    chain = (chain[0][rest], chain[1][rest], chain[2][rest])
+                    if not len(g):
+                        break
+                cell = ty * s + st
+                # every visit of one (type, stage), as when deals move in step: scalar look-ups
+                one = int(cell[0]) if cell.min() == cell.max() else -1
             self.reached[g] = st
-            cell = ty * s + st
-            # every visit of one (type, stage), as when deals move in step: scalar look-ups
-            one = int(cell[0]) if cell.min() == cell.max() else -1
             v: IntArray | int = 0  # every visit a deal's first of its stage
             if revisits:
                 at_cell = g * s + st
@@ -675,6 +688,9 @@ class _Block:
                 end = t + dur  # as SimPy schedules a timeout: now + delay
                 run_out = end >= until  # still in the stage at the horizon
                 kind, go = self._advance(g, ty, st, t_i, s_i, u2, end)
+                # those going on all enter the next stage the type goes through
+                nxt = int(self.next_on[t_i, s_i + 1])
+                same = (t_i, nxt) if nxt < s else None
             else:
                 v_all = np.broadcast_to(np.asarray(v, np.int64), g.shape)
                 dur, k = self._times(g, ty, st, u0, u1)
@@ -692,6 +708,7 @@ class _Block:
                 )
                 c = self._season(g, ty, st, end)
                 kind, go = self._ways(g, ty, st, k, u1, u2, c, first, hz_ratio)
+                same = None
             rep = self.rep[g]
             ends = go < 0  # won or lost as the visit ends
             if run_out.any():
