@@ -248,18 +248,20 @@ def block_uniforms(words: U64, purpose: int, keys: U64, n: int) -> FloatArray:
     words of seq_i (each row with its replication's words: streams.py has one replication)."""
     if n == 0 or len(keys) == 0:
         return np.empty((len(keys), n))
-    return _pcg64_doubles_many(*_seed_states(words, purpose, keys), n)
+    return _pcg64_doubles_many(*_seed_states(words, _key_mix(purpose, keys)), n)
 
 
-def _seed_states(
-    words: U64, purpose: int, keys: U64, rows: IntArray | None = None
-) -> tuple[U64, U64, U64, U64]:
-    """PCG64 state and increment (high, low words) of stream (purpose, key), as
-    ``Streams.uniforms_many`` derives them from a replication's words (row i: ``words[i]``,
-    or ``words[rows[i]]``)."""
-    base = _splitmix(keys ^ _splitmix(np.full(1, purpose, np.uint64)))  # the mix: one number
-    cols = [words[:, j] if rows is None else words[:, j][rows] for j in range(4)]
-    sh, sl, ih, il = (_splitmix(base ^ w) for w in cols)
+def _key_mix(purpose: int, keys: U64) -> U64:
+    """What streams of (purpose, key) mix each replication's words with (one number each)."""
+    return _splitmix(keys ^ _splitmix(np.full(1, purpose, np.uint64)))
+
+
+def _seed_states(words: U64, mix: U64, sizes: IntArray | None = None) -> tuple[U64, U64, U64, U64]:
+    """PCG64 state and increment (high, low words) of the streams of ``_key_mix`` ``mix``, as
+    ``Streams.uniforms_many`` derives them from a replication's words (row i: ``words[i]``;
+    with ``sizes``, ``words[r]`` for ``sizes[r]`` rows in turn)."""
+    cols = [words[:, j] if sizes is None else np.repeat(words[:, j], sizes) for j in range(4)]
+    sh, sl, ih, il = (_splitmix(mix ^ w) for w in cols)
     return sh, sl, ih, il | np.uint64(1)
 
 
@@ -299,6 +301,16 @@ _A1_HI = np.array((_PCG_MULT + 1) >> 64, np.uint64)  # 1 + a (no carry out of 12
 _A1_LO = np.array((_PCG_MULT + 1) & ((1 << 64) - 1), np.uint64)
 
 
+def _affine(hi: U64, lo: U64, a_hi: U64, a_lo: U64, c_hi: U64, c_lo: U64) -> tuple[U64, U64]:
+    """State ``(hi, lo) * a + c`` mod 2**128: the LCG's step (a its multiplier, c the
+    increment), or several at once."""
+    m_hi, m_lo = _mul128(hi, lo, a_hi, a_lo)
+    m_lo += c_lo
+    m_hi += c_hi
+    m_hi += m_lo < c_lo  # the low word's carry (it wrapped)
+    return m_hi, m_lo
+
+
 def _double(hi: U64, lo: U64) -> FloatArray:
     """PCG64's XSL-RR output of a state, as numpy's 53-bit double (built in place)."""
     x: U64 = np.bitwise_xor(hi, lo)
@@ -307,7 +319,8 @@ def _double(hi: U64, lo: U64) -> FloatArray:
     x <<= (np.uint64(64) - rot) & np.uint64(63)
     turned |= x
     turned >>= np.uint64(11)
-    out: FloatArray = turned.astype(np.float64)
+    # below 2**53: the same double from int64, whose conversion is cheaper than uint64's
+    out: FloatArray = turned.view(np.int64).astype(np.float64)
     out *= _TO_DOUBLE
     return out
 
@@ -413,34 +426,37 @@ class _Block:
                 draws = self._uniforms(reps, Purpose.ARRIVALS, key, most)
                 lo, hi = a.month_start[month], a.month_end[month]
                 names = [f"{a.key}@{label}#{k + 1}" for k in range(most)]  # same in every rep
-                hashes = np.array([stable_hash(x) for x in names], np.uint64)
+                # their stage streams' key mix (once for every replication)
+                mixes = _key_mix(
+                    Purpose.DEAL_STAGES, np.array([stable_hash(x) for x in names], np.uint64)
+                )
                 for rep in np.flatnonzero(counts[:, month]).tolist():
                     c = int(counts[rep, month])
                     times = lo + np.sort(draws[rep, :c]) * (hi - lo)
                     ids[rep].extend(names[:c])
-                    extra[rep].append((a.type_index, a.stage, times, hashes[:c]))
+                    extra[rep].append((a.type_index, a.stage, times, mixes[:c]))
         self.ids = ids
         sizes = np.array([len(x) for x in ids], np.int64)
         self.offset = np.concatenate([[0], np.cumsum(sizes)])
         n = self.n = int(self.offset[-1])
         self.rep = np.repeat(np.arange(b), sizes)
-        self.local = np.arange(n) - self.offset[self.rep]
+        self.local = np.arange(n) - np.repeat(self.offset[:-1], sizes)
         self.live = self.local < n_live
         self.type = np.empty(n, np.int64)
         self.stage0 = np.empty(n, np.int64)
         self.arrival = np.zeros(n)
-        self.keys = np.empty(n, np.uint64)
+        mix = np.empty(n, np.uint64)  # each deal's stage-stream key mix
         live_rows = (self.offset[:-1, None] + np.arange(n_live)).ravel()  # every rep's, at once
         self.type[live_rows] = np.tile(m.deal_type, b)
         self.stage0[live_rows] = np.tile(m.deal_stage, b)
-        self.keys[live_rows] = np.tile(m.deal_keys, b)
+        mix[live_rows] = np.tile(_key_mix(Purpose.DEAL_STAGES, m.deal_keys), b)
         for r in (r for r in range(b) if extra[r]):
             sl = slice(int(self.offset[r]) + n_live, int(self.offset[r + 1]))
             self.type[sl] = np.concatenate([np.full(len(x[2]), x[0]) for x in extra[r]])
             self.stage0[sl] = np.concatenate([np.full(len(x[2]), x[1]) for x in extra[r]])
             self.arrival[sl] = np.concatenate([x[2] for x in extra[r]])
-            self.keys[sl] = np.concatenate([x[3] for x in extra[r]])
-        self.states = _seed_states(self.words, Purpose.DEAL_STAGES, self.keys, self.rep)
+            mix[sl] = np.concatenate([x[3] for x in extra[r]])
+        self.states = _seed_states(self.words, mix, sizes)
 
     def slot(self, g: IntArray, col: IntArray | int) -> FloatArray:
         """Deal g's uniform at ``col`` of its stage stream (streams.py's slots), computed for
@@ -455,8 +471,9 @@ class _Block:
     def _plans(self) -> None:
         m, s = self.m, self.m.n_stages
         n_types = len(m.types)
-        self.scale = self.mult["duration"][self.rep, self.type]
-        self.unscaled = bool((self.scale == 1.0).all())  # x * 1.0 is x: no multiplying
+        scale = self.mult["duration"]
+        self.unscaled = bool((scale == 1.0).all())  # x * 1.0 is x: no multiplying
+        self.scale = np.ones(self.n) if self.unscaled else scale[self.rep, self.type]
         self.on = np.array([plan.on for plan in m.types], bool).reshape(n_types, s)
         nxt = np.full((n_types, s + 1), s, np.int64)  # first stage >= s a type goes through
         for st in range(s - 1, -1, -1):
@@ -516,7 +533,9 @@ class _Block:
                 # a fixed value uses no draw (its ppf ignores it): the same numbers
                 u = np.zeros(len(missing)) if fixed else self.slot(missing, SLOT_VALUE)
                 value[missing] = plan.value.ppf(u)
-        self.value = value * self.mult["value"][self.rep, self.type]
+        factor = self.mult["value"]
+        # x * 1.0 is x: no multiplying without value multipliers
+        self.value = value if (factor == 1.0).all() else value * factor[self.rep, self.type]
         self.first_dur = np.full(n, np.nan)  # a live deal's first visit, when conditioned
         self.first_exit = np.full(n, -1, np.int64)
         self.first_ratio = np.full(n, np.nan)  # a live deal's conditioned p_won / p_lost
@@ -613,24 +632,37 @@ class _Block:
         on_flat, reads_u1 = self.next_on.ravel(), self.reads_u1.ravel()
         # (type, stage) cells a visit leaves by its chance to advance alone (no exits, rework)
         plain = ~self.has_exits.ravel() & (self.rework_to.ravel() < 0)
+        # (type, stage entered next) shared by every deal still going, where known: deals of
+        # one type all at their first stage, and after a step that advanced all of them alike
+        same: tuple[int, int] | None = None
+        if len(g) and (ty == ty[0]).all() and (at == at[0]).all():
+            same = int(ty[0]), int(at[0])
         step = 0
         while len(g):
             if step > _MAX_STEPS:
                 self.declined[np.unique(self.rep[g])] = True
                 break
-            st = on_flat[ty * (s + 1) + at]
-            done = st >= s  # every remaining stage skipped: won on entry
-            if done.any():
-                self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
-                rest = np.flatnonzero(~done)
-                g, t, now, ty, st = g[rest], t[rest], now[rest], ty[rest], st[rest]
-                chain = (chain[0][rest], chain[1][rest], chain[2][rest])
-                if not len(g):
+            if same is not None:  # one stage for all: scalar look-ups, no per-deal arrays
+                one_st = int(on_flat[same[0] * (s + 1) + same[1]])
+                if one_st >= s:  # every remaining stage skipped: won on entry
+                    self.outcome[g], self.decision[g] = WON, t
                     break
+                st = np.broadcast_to(np.int64(one_st), g.shape)
+                one = same[0] * s + one_st
+            else:
+                st = on_flat[ty * (s + 1) + at]
+                done = st >= s  # every remaining stage skipped: won on entry
+                if done.any():
+                    self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
+                    rest = np.flatnonzero(~done)
+                    g, t, now, ty, st = g[rest], t[rest], now[rest], ty[rest], st[rest]
+                    chain = (chain[0][rest], chain[1][rest], chain[2][rest])
+                    if not len(g):
+                        break
+                cell = ty * s + st
+                # every visit of one (type, stage), as when deals move in step: scalar look-ups
+                one = int(cell[0]) if cell.min() == cell.max() else -1
             self.reached[g] = st
-            cell = ty * s + st
-            # every visit of one (type, stage), as when deals move in step: scalar look-ups
-            one = int(cell[0]) if cell.min() == cell.max() else -1
             v: IntArray | int = 0  # every visit a deal's first of its stage
             if revisits:
                 at_cell = g * s + st
@@ -656,6 +688,9 @@ class _Block:
                 end = t + dur  # as SimPy schedules a timeout: now + delay
                 run_out = end >= until  # still in the stage at the horizon
                 kind, go = self._advance(g, ty, st, t_i, s_i, u2, end)
+                # those going on all enter the next stage the type goes through
+                nxt = int(self.next_on[t_i, s_i + 1])
+                same = (t_i, nxt) if nxt < s else None
             else:
                 v_all = np.broadcast_to(np.asarray(v, np.int64), g.shape)
                 dur, k = self._times(g, ty, st, u0, u1)
@@ -673,6 +708,7 @@ class _Block:
                 )
                 c = self._season(g, ty, st, end)
                 kind, go = self._ways(g, ty, st, k, u1, u2, c, first, hz_ratio)
+                same = None
             rep = self.rep[g]
             ends = go < 0  # won or lost as the visit ends
             if run_out.any():
@@ -690,11 +726,14 @@ class _Block:
             links.append((now, then))
             closed = np.flatnonzero(ends)
             if len(closed):
-                self.outcome[g[closed]] = np.where(go[closed] == TO_WON, WON, LOST)
-                self.decision[g[closed]] = end[closed]
-            g, t, now, ty, at = g[keep], end[keep], then[keep], ty[keep], go[keep]
+                g_closed = g[closed]
+                self.outcome[g_closed] = np.where(go[closed] == TO_WON, WON, LOST)
+                self.decision[g_closed] = end[closed]
+            # np.take: the same as indexing with ``keep``, and cheaper
+            g, t, now = np.take(g, keep), np.take(end, keep), np.take(then, keep)
+            ty, at = np.take(ty, keep), np.take(go, keep)
             slot = base[keep] + 2 if isinstance(base, np.ndarray) else np.full(len(keep), base + 2)
-            chain = (last[0][keep], last[1][keep], slot)
+            chain = (np.take(last[0], keep), np.take(last[1], keep), slot)
             step += 1
 
         def column(i: int, dtype: Any) -> npt.NDArray[Any]:
@@ -764,12 +803,16 @@ class _Block:
         followed by the next stage's) steps on from it instead of jumping from its seed; the
         middle draw, read only by exits and rework, is skipped when no visit here reads it
         (the third is two steps on: ``a**2 state + (1 + a) inc``). u1 is then NaN."""
-        ih, il = self.states[2][g], self.states[3][g]
+        ih, il = np.take(self.states[2], g), np.take(self.states[3], g)
         chained = chain[2] == base - 1
         if chained.all():  # the LCG's step from the previous draw
-            m_hi, m_lo = _mul128(chain[0], chain[1], _A_HI, _A_LO)
-            lo = m_lo + il
-            hi = m_hi + ih + (lo < m_lo).astype(np.uint64)
+            hi, lo = _affine(chain[0], chain[1], _A_HI, _A_LO, ih, il)
+        elif not chained.any() and np.all(base == SLOT_VISITS):
+            # the first visit slot, two steps from the seed: a**2 s + (1 + a) inc (the jump,
+            # with the increment's share cached)
+            i2h, i2l = self.inc_twice
+            s_hi, s_lo = np.take(self.states[0], g), np.take(self.states[1], g)
+            hi, lo = _affine(s_hi, s_lo, _A2_HI, _A2_LO, np.take(i2h, g), np.take(i2l, g))
         else:  # jumped to from the seed state, as _draw does
             seed = (self.states[0][g], self.states[1][g], ih, il)
             hi, lo = _jump(seed, np.broadcast_to(np.asarray(base, np.int64), g.shape))
@@ -780,19 +823,13 @@ class _Block:
                 lo[chained] = c_lo
         u0 = _double(hi, lo)
         if np.any(reads_u1):
-            m_hi, m_lo = _mul128(hi, lo, _A_HI, _A_LO)
-            lo = m_lo + il
-            hi = m_hi + ih + (lo < m_lo).astype(np.uint64)
+            hi, lo = _affine(hi, lo, _A_HI, _A_LO, ih, il)
             u1 = _double(hi, lo)
-            m_hi, m_lo = _mul128(hi, lo, _A_HI, _A_LO)
-            lo = m_lo + il
-            hi = m_hi + ih + (lo < m_lo).astype(np.uint64)
+            hi, lo = _affine(hi, lo, _A_HI, _A_LO, ih, il)
         else:
             u1 = np.full(len(g), np.nan)
             i2h, i2l = self.inc_twice
-            m_hi, m_lo = _mul128(hi, lo, _A2_HI, _A2_LO)
-            lo = m_lo + i2l[g]
-            hi = m_hi + i2h[g] + (lo < m_lo).astype(np.uint64)
+            hi, lo = _affine(hi, lo, _A2_HI, _A2_LO, np.take(i2h, g), np.take(i2l, g))
         return u0, u1, _double(hi, lo), (hi, lo)
 
     @functools.cached_property
@@ -1125,28 +1162,33 @@ class _Block:
         declined, the whole block's as one :class:`BlockRecords` (the same arrays, unsplit)."""
         m, horizon = self.m, self.m.horizon_t
         done = ~np.isnan(self.v_exit)
+        every = bool(done.all())  # no visit in service at the horizon: no masks needed
         # finished visits as they end, then those in service at the horizon as they started
-        part = self.v_rep * 2 + ~done  # (replication, in service at the horizon)
+        part = self.v_rep * 2 if every else self.v_rep * 2 + ~done  # (replication, in service)
         # sorted by (part, time of that event): by part x span + time where those sums are
         # distinct (ranks follow times within a replication; span above twice every time),
         # else by the events' ranks
-        t_event = np.where(done, self.v_exit, self.v_start)
+        t_event = self.v_exit if every else np.where(done, self.v_exit, self.v_start)
         joint = _joint(part, t_event)
         order = _argsort_joint(joint, part, t_event)
-        ranked = joint[order]
+        ranked = np.take(joint, order)
         if (ranked[1:] == ranked[:-1]).any():  # an instant shared: ranks decide
             event = np.where(done, self.v_ended, self.v_began)
             order = np.argsort(part * self.events.n + self.order[event])  # ranks are unique
-        deal, stage = self.v_deal[order], self.v_stage[order]
-        start, exit_t, kind = self.v_start[order], self.v_exit[order], self.v_kind[order]
-        number, visit_rep = self.v_number[order], self.v_rep[order]
-        bounds = np.searchsorted(visit_rep, np.arange(self.b + 1))
+        # np.take: the same gathers as indexing with ``order``, and cheaper
+        deal, stage = np.take(self.v_deal, order), np.take(self.v_stage, order)
+        start, exit_t = np.take(self.v_start, order), np.take(self.v_exit, order)
+        kind, number = np.take(self.v_kind, order), np.take(self.v_number, order)
+        # in replication order now: each replication's rows counted rather than gathered
+        per_rep = np.bincount(self.v_rep, minlength=self.b)
+        bounds = np.concatenate([[0], np.cumsum(per_rep)])
+        visit_rep = np.repeat(np.arange(self.b), per_rep)
         types = np.stack([t.held for t in m.types])
         stage_costs = np.stack([t.stage_cost for t in m.types])
         deal_type = self.type[deal]
         cell = deal_type * m.n_stages + stage  # (type, stage), flat
         held_flat = types.reshape(types.shape[0] * types.shape[1], -1)
-        held_days = np.where(np.isnan(exit_t), horizon, exit_t) - start
+        held_days = (exit_t if every else np.where(np.isnan(exit_t), horizon, exit_t)) - start
         n_pools = len(m.pool_ids)
         # costs as _Run._records adds them, deal by deal in visit order (a matrix product per
         # replication, on the same rows as the engine's); busy days likewise
@@ -1170,7 +1212,7 @@ class _Block:
             if stage_cost.any():
                 np.add.at(cost, deal, stage_cost)
         type16, stage16 = self.type.astype(np.int16), self.reached.astype(np.int16)
-        v_deal = (deal - self.offset[visit_rep]).astype(np.int32)
+        v_deal = (deal - np.repeat(self.offset[:-1], per_rep)).astype(np.int32)
         v_stage, v_number, v_kind = stage, number, kind  # int16, int32, int8 (trajectories)
         zeros, ones = np.zeros(self.n), np.ones(self.n)
         # requests per replication and pool: visits per (replication, type, stage) times the
@@ -1194,7 +1236,10 @@ class _Block:
                 )  # fmt: skip
             mine.append(logs[log])
         if joined and not self.declined.any():
-            cols = [np.concatenate([x[i] for x in mine]) for i in range(8)]
+            if len(logs) == 1:  # one log for all (e.g. no changes): repeated, not joined
+                cols = [np.tile(x, self.b) for x in mine[0]]
+            else:
+                cols = [np.concatenate([x[i] for x in mine]) for i in range(8)]
             c_t, c_pool, c_value, c_days, r_index, r_deal, r_t, r_delay = cols
             whole = RepRecords(
                 deal_id=[],  # in BlockRecords.deal_ids, per replication
@@ -1308,9 +1353,9 @@ class _Events:
         ids = np.arange(self.n, self.n + k)
         self.n += k
         parent = np.broadcast_to(np.asarray(parent, np.int64), (k,))
-        # a process's start is URGENT (it goes before the instant's timeouts)
-        prio = np.full(k, 0 if urgent else 1)
-        prio[parent < 0] = 0
+        # a process's start is URGENT (it goes before the instant's timeouts); so is every
+        # event without a parent, set in rank() (only there are priorities read)
+        prio = np.broadcast_to(np.int64(0 if urgent else 1), (k,))
         self._cols.append((
             np.asarray(rep, np.int64), np.asarray(time, np.float64), parent,
             np.broadcast_to(np.asarray(order, np.int64), (k,)), prio,
@@ -1332,6 +1377,7 @@ class _Events:
         rep, time, parent, order, prio = (np.concatenate(c) for c in zip(*self._cols, strict=True))
         n = len(time)
         start = parent < 0
+        prio[start] = 0  # a process made before the run starts it (see add)
         joint = _joint(rep, time)
         by = np.argsort(joint, kind="stable")  # equal sums are sorted below (any order here)
         rank = np.empty(n, np.int64)
@@ -1390,8 +1436,9 @@ def _argsort_joint(joint: FloatArray, part: IntArray, time: FloatArray) -> IntAr
     # monotone in time (a product by a positive constant, then truncated): ties keep order
     coarse = (time * (65000.0 / max(float(time.max()), 1.0))).astype(np.uint16)
     by = np.argsort(coarse, kind="stable")
-    by = by[np.argsort(part.astype(np.uint16)[by], kind="stable")]
-    out: IntArray = by[np.argsort(joint[by], kind="stable")]
+    # np.take: the same gathers as indexing with ``by``, and cheaper
+    by = np.take(by, np.argsort(np.take(part.astype(np.uint16), by), kind="stable"))
+    out: IntArray = np.take(by, np.argsort(np.take(joint, by), kind="stable"))
     return out
 
 
@@ -1417,7 +1464,9 @@ def _busy_by_pool(
         # one bincount over (replication, pool): a visit holding none of a pool adds +0.0 to
         # its column, which changes no sum of non-negative terms (checked below)
         pool = held.argmax(axis=1)
-        people = days * held[np.arange(len(held)), pool][cell]
+        per_cell = held[np.arange(len(held)), pool]
+        # one person in every stage: days * 1.0 is days
+        people = days if (per_cell == 1.0).all() else days * per_cell[cell]
         if not np.signbit(people).any():
             keys = rep * n_pools + pool[cell]
             return _sums(keys, people, b * n_pools).reshape(b, n_pools)

@@ -7,7 +7,11 @@ How the estimate is made (rules you can check):
 - A *pilot* runs the first :data:`PILOT_REPLICATIONS` replications of the same seed (the very
   ones the run would start with), timed, and counts the bytes of their tables
   (:func:`table_bytes`): bytes and seconds per replication are measured on this machine, not
-  guessed. The pilot is skipped for small runs
+  guessed. Where the vectorized path takes every replication (and no precision stop is
+  asked for) it runs the run's first chunk instead, one block of at most
+  :data:`~simsales.engine.runner.FAST_CHUNK` replications (about
+  :data:`~simsales.engine.runner.FAST_DEALS` deals): a block's cost is mostly fixed, so two
+  replications would measure that. The pilot is skipped for small runs
   (fewer than :data:`PILOT_FROM` replications), which cannot run away. A simulation runs its
   pilot on the engine it runs with and keeps those replications as its own (``pilot=``);
   :func:`estimate_run` runs one on SimPy (an upper bound for the time).
@@ -44,6 +48,7 @@ import numpy as np
 from simsales.engine.model import Model
 from simsales.engine.replication import RepRecords, run_replication
 from simsales.engine.streams import replication_seeds
+from simsales.engine.vectorized import BlockRecords
 from simsales.errors import SimsalesError
 
 __all__ = [
@@ -138,9 +143,12 @@ def estimate_run(
     return RunEstimate(replications, max(1, workers), size, seconds, runs)
 
 
-def table_bytes(r: RepRecords) -> int:
+def table_bytes(r: RepRecords | BlockRecords) -> int:
     """Bytes one replication's records take as table columns: every column, plus a 4-byte deal
-    code per deal and a 4-byte replication number per row of each table."""
+    code per deal and a 4-byte replication number per row of each table (a BlockRecords: the
+    sum over the replications it joins)."""
+    if isinstance(r, BlockRecords):  # its joined records count no deal ids: 4 + 4 bytes each
+        return table_bytes(r.records) + 8 * sum(len(ids) for ids in r.deal_ids)
     arrays = [getattr(r, f.name) for f in fields(r)]
     size = sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
     rows = len(r.deal_id) + len(r.visit_stage) + len(r.pool_busy) + len(r.capacity_t)

@@ -203,12 +203,16 @@ def _run(
     return builder, vectorized
 
 
+def _all_fast(model: Model, engine: Engine) -> bool:
+    """Whether the vectorized path takes every replication (no pool can ever run short)."""
+    return engine == "auto" and unsupported(model) is None and never_short(model)
+
+
 def _serial_chunk(model: Model, engine: Engine) -> int:
     """Larger serial chunks where the vectorized path takes every replication (its cost per
     block is partly fixed): about FAST_DEALS deals a block, within SERIAL_CHUNK..FAST_CHUNK
     replications (a block's arrays grow with its deals; a chunk takes well under a second)."""
-    fast = engine == "auto" and unsupported(model) is None and never_short(model)
-    if not fast:
+    if not _all_fast(model, engine):
         return SERIAL_CHUNK
     return max(SERIAL_CHUNK, min(FAST_CHUNK, int(FAST_DEALS // max(1.0, expected_deals(model)))))
 
@@ -217,10 +221,21 @@ def _pilot(
     model: Model, n: int, seed: int, engine: Engine, stats: bool
 ) -> tuple[Packed, RunEstimate] | None:
     """The budget check's pilot (see simsales.results.budget): the run's first replications,
-    run as the run will run them, timed and measured, and then kept as the run's own."""
+    run as the run will run them, timed and measured, and then kept as the run's own.
+
+    Where the vectorized path takes every replication and no precision stop needs them one by
+    one, the pilot is the run's first serial chunk, one block: a block's cost is mostly fixed,
+    so a block of PILOT_REPLICATIONS would measure that and add a block to the run."""
     if n < PILOT_FROM:
         return None
     refuse_runaway(model)  # before the pilot, which would run away too
+    if _all_fast(model, engine) and not stats:
+        k = math.ceil(n / math.ceil(n / _serial_chunk(model, engine)))  # as runner._chunks
+        began = time.perf_counter()
+        parts, fast = run_parts(model, replication_seeds(seed, 0, k), engine)
+        seconds = (time.perf_counter() - began) / k
+        size = sum(map(table_bytes, parts)) / k
+        return (pack_chunk(model, parts), [], fast), RunEstimate(n, 1, size, seconds)
     k = min(PILOT_REPLICATIONS, n)
     began = time.perf_counter()
     records, fast = run_replications(model, replication_seeds(seed, 0, k), engine)

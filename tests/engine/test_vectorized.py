@@ -26,6 +26,7 @@ from simsales.engine.model import compile_model
 from simsales.engine.replication import RepRecords, run_replication
 from simsales.engine.streams import Streams, replication_seeds
 from simsales.engine.vectorized import (
+    BlockRecords,
     _argsort_joint,
     _Block,
     _busy,
@@ -33,12 +34,16 @@ from simsales.engine.vectorized import (
     block_uniforms,
     never_short,
     run_block,
+    run_parts,
     run_replications,
     unsupported,
 )
 from simsales.errors import SimsalesError
+from simsales.results import budget
+from simsales.results.budget import table_bytes
 
 BENCHMARK = Path(__file__).parents[2] / "scenarios" / "benchmark-200.yaml"
+MINIMAL = Path(__file__).parents[2] / "scenarios" / "minimal.yaml"
 TABLES = ("deals", "visits", "pools", "capacity", "risks")
 SETTINGS = settings(
     max_examples=40,
@@ -394,3 +399,19 @@ def test_joint_sort_in_radix_passes_is_the_one_stable_sort(reps: int) -> None:
     joint = _joint(part, time)
     want = np.argsort(joint, kind="stable")
     assert np.array_equal(_argsort_joint(joint, part, time), want)
+
+
+def test_a_runs_first_chunk_as_its_budget_pilot_gives_simpys_tables() -> None:
+    """From PILOT_FROM replications, where the vectorized path takes them all, the budget's
+    pilot is the run's first chunk (one block, joined): the run keeps it and goes on from it,
+    with SimPy's tables; a joined block's table bytes are those of its replications."""
+    scenario = simsales.load(MINIMAL, overrides=["resources.sales.capacity=1000"])
+    model = compile_model(scenario)
+    assert never_short(model) and budget.PILOT_FROM <= 700
+    auto, _ = _same_tables(scenario, 700)  # chunks of 500 at most: a pilot of 350, then 350
+    assert auto == {"vectorized": 700, "simpy": 0}
+    seqs = replication_seeds(2, 0, 9)
+    joined = run_parts(model, seqs)[0]
+    assert isinstance(joined[0], BlockRecords) and len(joined) == 1
+    each = run_block(model, seqs)
+    assert table_bytes(joined[0]) == sum(table_bytes(r) for r in each if r is not None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import simsales
 from simsales.engine.model import compile_model
@@ -39,3 +40,20 @@ def test_chunk_codes_become_the_runs_with_and_without_new_deals() -> None:
         assert got.dtype == np.int32 and got.tolist() == expected
     for got, expected in zip(risks, want, strict=True):
         assert got.dtype == np.int32 and got.tolist() == [-1 if c == 0 else c for c in expected]
+
+
+@pytest.mark.parametrize(
+    ("name", "replications"), [("minimal.yaml", 1), ("minimal.yaml", 9), ("benchmark-200.yaml", 7)]
+)
+def test_live_pipeline_value_is_each_replications_sum_in_row_order(
+    name: str, replications: int
+) -> None:
+    """Without arrivals the live pipeline is summed down (deal, replication) columns: the same
+    floats as bincount's sum of each replication's rows in order, from 0.0."""
+    forecast = simsales.simulate(ROOT / "scenarios" / name, replications, seed=3, progress=False)
+    deals = forecast.deals
+    want = np.bincount(
+        deals["replication"].to_numpy(), weights=deals["value"].to_numpy(), minlength=replications
+    )
+    got = forecast.inputs["value:live_pipeline"].to_numpy()
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
