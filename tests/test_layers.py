@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("report", "optimize", "calibrate"),
     ("api",),
     ("commands",),
-    ("cli",),
+    ("cli", "__main__"),  # python -m simsales: the same command line
     ("simsales",),  # the package's own __init__: the public names
 ]
 RANK = {part: rank for rank, parts in enumerate(LAYERS) for part in parts}
