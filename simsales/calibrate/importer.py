@@ -16,6 +16,9 @@ stale_row                dropped    one row per deal: an id repeated by a later 
                                     Modified Date) in another stage: the earlier row; with no
                                     edit time, its open row where another closes it
 unknown_stage            dropped    a stage label the mapping does not know
+stage_from_status        info       one row per deal: a blank stage with a status (won, lost,
+                                    open): read by the status (Nutshell clears a closed deal's
+                                    stage)
 bad_date                 dropped    a date that cannot be parsed
 blank_date               dropped    stage changes: a row with no timestamp
 close_before_open        dropped    closed (or a stage entered) before the deal was engaged
@@ -487,6 +490,25 @@ def _report_labels(rows: _Rows, kind: pd.Series, final: pd.Series | None = None)
         )  # fmt: skip
 
 
+def _stage_from_status(rows: _Rows, open_labels: list[str] | None) -> None:
+    """A deal whose stage is blank and whose status is not is read by its status: a CRM that
+    keeps the status apart (Nutshell's Open / Won / Lost) clears the stage once a deal closes,
+    its stages naming open stages only. The status takes the stage's place where it says won
+    or lost, or, with no open labels given, where it says anything else (an open deal, in the
+    stage its status names); said in the note."""
+    stage = rows.col("stage").astype(str).str.strip()
+    status = rows.col("status").astype(str).str.strip()
+    blank = (stage == "") & (status != "")
+    if open_labels is not None:
+        blank &= _kinds(rows, None, "status").isin(TERMINAL)
+    if not blank.any():
+        return
+    rows.frame.loc[blank[blank].index, "stage"] = status[blank]
+    rows.keep(blank, "stage_from_status", f"{rows.name('stage')} is blank: read by "
+              f"{rows.name('status')} ({', '.join(sorted(set(status[blank]))[:5])})",
+              action="info")  # fmt: skip
+
+
 def _drop_unknown_stages(rows: _Rows, open_labels: list[str] | None) -> None:
     lab = rows.rec.labels
     known = [*lab.won, *lab.lost, *(open_labels or [])]
@@ -928,6 +950,8 @@ def _opportunities(rec: Records, report: DataReport) -> History:
         f"{rows.name('id')} already used by an earlier row (the first is kept)",
     )
     open_labels = list(rec.labels.open) if rec.labels.open is not None else None
+    if rows.has("status") and rows.has("stage"):
+        _stage_from_status(rows, open_labels)
     _drop_unknown_stages(rows, open_labels)
     if rows.has("status"):  # a deal deleted in the CRM (Pipedrive keeps them): not a deal
         deleted = _each(rows.col("status"), lambda v: label_key(v) in _DELETED).astype(bool)

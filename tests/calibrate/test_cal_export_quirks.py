@@ -451,3 +451,18 @@ def test_a_summary_report_is_said_to_be_one(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="looks like a summary") as err:
         read_history(path)
     assert "'Deals'" in str(err.value) and "export the list of deals" in str(err.value)
+
+
+def test_a_blank_stage_is_read_by_the_status(tmp_path: Path) -> None:
+    """Nutshell clears a deal's stage once it is won or lost, its Status saying which: the
+    status decides where the stage is blank (said), not a dropped "unknown stage"."""
+    export = pd.DataFrame({
+        "Lead ID": TRUTH["id"], "Status": _labels("Won", "Lost", "Open"),
+        "Stage": _labels("", "", "Propose"), "Value": TRUTH["value"],
+        "Created": TRUTH["created"], "Closed": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "nutshell.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+    note = next(i for i in read_history(path).report.issues if i.rule == "stage_from_status")
+    assert note.rows == 4 and note.action == "info"
