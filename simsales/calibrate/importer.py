@@ -61,7 +61,8 @@ utc_offsets              info       timestamps with UTC offsets and no --timezon
                                     its own wall-clock time
 encoding                 info       the encoding the file was read with
 states                   info       source states renamed to stages by the mapping
-deleted                  info       source rows left out by the source's own rules (kept:
+deleted                  info       source rows left out by the source's own rules (a row
+                                    flagged deleted: IsDeleted / Deleted true, 1 or yes; kept:
                                     Salesforce IsDeleted values that are not true / false)
 other_pipeline           dropped    HubSpot: deals of other pipelines than the commonest
 closed_stages            info       Salesforce: won / lost stages read from IsWon / IsClosed;

@@ -466,3 +466,25 @@ def test_a_blank_stage_is_read_by_the_status(tmp_path: Path) -> None:
     _check(path)
     note = next(i for i in read_history(path).report.issues if i.rule == "stage_from_status")
     assert note.rows == 4 and note.action == "info"
+
+
+@pytest.mark.parametrize(
+    ("column", "yes", "no"),
+    [("IsDeleted", "true", "false"), ("ISDELETED", "TRUE", "FALSE"), ("Deleted", "1", "0"),
+     ("Is Deleted", "yes", "no")],
+)  # fmt: skip
+def test_rows_flagged_deleted_are_left_out(tmp_path: Path, column: str, yes: str, no: str) -> None:
+    """A Data Loader "Export All" keeps the recycle bin's records, flagged IsDeleted: they are
+    no deals (said); a flag column of anything but true / false is not read as one."""
+    export = _sheet()
+    gone = export.iloc[[0, 1]].assign(**{"Opportunity ID": ["X1", "X2"]})
+    export = pd.concat([export, gone], ignore_index=True)
+    export[column] = [no] * 5 + [yes] * 2
+    path = tmp_path / "queryall.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+    note = next(i for i in read_history(path).report.issues if i.rule == "deleted")
+    assert note.rows == 2 and column in note.message
+    export[column] = [""] * 5 + ["2023-03-01"] * 2  # when deleted: not a flag, not read
+    export.to_csv(path, index=False)
+    assert len(read_history(path).deals) == 7

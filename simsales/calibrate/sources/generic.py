@@ -39,6 +39,7 @@ from simsales.calibrate.sources.files import read_table
 from simsales.calibrate.sources.parse import (
     currency_codes,
     no_date,
+    parse_flags,
     parse_numbers,
     parse_times,
     year_last_order,
@@ -92,6 +93,7 @@ def read(
     encoding: str | None,
 ) -> Records:
     frame, report_rows = _without_report_rows(frame)
+    frame, deleted = _without_deleted(frame)
     frame, history_note = _field_history(frame)
     report_rows += history_note
     header = list(frame.columns)
@@ -125,6 +127,7 @@ def read(
             ) from None  # fmt: skip
     notes: list[tuple[str, str] | Note] = [("encoding", encoding_note)] if encoding_note else []
     notes += report_rows
+    notes += deleted
     for action, note, n in frame.attrs.get("sheets", []):
         notes.append(("sheets", note) if action == "info" else Note("sheets", note, action, n))
     if above := frame.attrs.get("title_rows"):
@@ -366,6 +369,33 @@ def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[
         out = out.copy()
         out.attrs["parts"] = part[keep]
     return out, notes
+
+
+# a record's deleted flag (Salesforce's IsDeleted in a Data Loader "Export All", SuiteCRM's
+# deleted): a row flagged true is in the recycle bin, not a deal
+_DELETED_FLAG = tuple(map(label_key, ("IsDeleted", "Is Deleted", "Deleted", "已删除", "是否删除")))
+
+
+def _without_deleted(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Note]]:
+    """The rows without those a deleted flag column marks (``IsDeleted``, ``Deleted``, ...:
+    every filled cell true / false, 1 / 0 or yes / no, as Salesforce's reader reads its
+    IsDeleted), and the note that says how many were left out (none without such a column)."""
+    by_key = _by_key(frame)
+    column = next((by_key[k] for k in _DELETED_FLAG if k in by_key), None)
+    if column is None:
+        return frame, []
+    cells = frame[column].astype(str).str.strip()
+    flag = parse_flags(cells)
+    if flag[cells != ""].isna().any():  # not a flag (a deletion date, a reason): not read
+        return frame, []
+    deleted = flag.fillna(False).astype(bool)
+    if not deleted.any():
+        return frame, []
+    lines = tuple(f"line {i + 2}" for i in frame.index[deleted.to_numpy()][:5])
+    note = Note("deleted", f"{int(deleted.sum()):,} rows flagged deleted ({column} true, the "
+                "CRM's recycle bin): not deals, left out", "info", int(deleted.sum()),
+                lines)  # fmt: skip
+    return frame[~deleted.to_numpy()], [note]
 
 
 def _format_currency_off(

@@ -42,6 +42,7 @@ __all__ = [
     "has_own_scale",
     "is_year_last",
     "no_date",
+    "parse_flags",
     "parse_number",
     "parse_numbers",
     "parse_probabilities",
@@ -557,3 +558,13 @@ def unix_times(values: pd.Series) -> pd.Series:
     secs = num.where((num >= 1e9) & (num < 1e10), num.where((num >= 1e12) & (num < 1e13)) / 1000)
     iso = pd.to_datetime(secs, unit="s", errors="coerce").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
     return iso.where(secs.notna(), values.astype(str))
+
+
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def parse_flags(values: pd.Series) -> pd.Series:
+    """A checkbox column as a nullable boolean: true/false (Salesforce), 1/0 or yes/no (other
+    tools and spreadsheets), any case; NA for anything else (blank included)."""
+    text = values.astype(str).str.strip().str.lower()
+    return pd.Series(text.map(_FLAGS), index=values.index, dtype="boolean")
