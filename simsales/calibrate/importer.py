@@ -42,7 +42,8 @@ blank_account            kept       no account
 blank_product            kept       no product: grouped as "unspecified"
 product_spelling         merged     one product written several ways (case, spaces, punctuation)
 unknown_product          kept       a product not in the catalog
-closed_label             info       a label that begins with a won / lost one read as it
+closed_label             info       a label that begins with a won / lost one (as a whole
+                                    word: Deadline is no Dead) read as it
 header_unit              info       the value column's header names a unit (万元, 亿, 千元),
                                     or a workbook shows whole amounts in it (#,##0,"K")
 date_order               info       dates with the year last (1/15/2023): the day-month order read
@@ -101,6 +102,8 @@ per_period_bids          info       bids priced per period (Insightly, Capsule):
                                     periods
 expected_as_closed       kept       the only close date is an expected one: read as the close
 no_losses                kept       (calibration) an export with wins and no lost deal
+no_wins                  kept       (calibration) an export with losses and no won deal (a
+                                    won label read as an open stage?)
 began_in                 info       a from / to log: each deal's first stage from its first
                                     change's from
 newest_first             info       stage changes listed newest first: ties in reverse order
@@ -189,7 +192,8 @@ _CLOSING = ("lost", "won", "closed", "cancel", "dead", "reject", "declin", "aban
             "放弃", "终止", "已结束", "成立", "受注", "失注", "成約", "수주", "실주", "성사",
             "성공", "실패", "успеш", "провал", "реализ", "закрыт", "проигр",
             "выигр", "gewonn", "verlor", "geschlossen", "gagn", "perdu", "ferm", "ganad",
-            "ganho", "ganha", "perdid", "cerrad", "fechad")  # fmt: skip
+            "ganho", "ganha", "perdid", "cerrad", "fechad", "vendid", "chius", "wygran",
+            "przegran", "kaybed", "förlor", "gesloten")  # fmt: skip
 _ATTRS: tuple[str, ...] = ("product", "owner", "account", "segment", "team", "currency")
 # a stage label's number in the process ("5 - Closed Won", "05. Won") or Bitrix24's pipeline
 # prefix ("C1:WON"): the label without it is what names a close
@@ -419,9 +423,27 @@ def _kinds(rows: _Rows, open_labels: list[str] | None, field: str = "stage") -> 
             return table.get(key)
         if (bare := label_key(_NUMBERED.sub("", v))) in table:  # "5 - Closed Won", "C1:WON"
             return table[bare]
-        return next((k_ for stem, k_ in stems if key.startswith(stem)), v)
+        return next((k_ for stem, k_ in stems if _begins_with(v, key, stem)), v)
 
     return _each(series, kind)
+
+
+def _begins_with(label: str, key: str, stem: str) -> bool:
+    """Whether ``label`` (its label key ``key``) begins with the won or lost label key
+    ``stem`` as a whole word: what follows it is no more letters of its last word ("Closed
+    Lost - No Decision" begins with Closed Lost, "Deadline agreed" not with Dead); in a script
+    without letter case (赢单关闭, 성사 완료) words are not spaced, and any continuation is."""
+    if not key.startswith(stem):
+        return False
+    rest = key[len(stem) :]
+    if not rest or rest[0].lower() == rest[0].upper():
+        return True
+    joined = ""
+    for word in re.findall(r"[^\W_]+", label):
+        joined += label_key(word)
+        if len(joined) >= len(stem):
+            return joined == stem
+    return False
 
 
 def _crm_fields(rows: _Rows) -> pd.DataFrame:

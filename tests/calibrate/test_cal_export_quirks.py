@@ -488,3 +488,29 @@ def test_rows_flagged_deleted_are_left_out(tmp_path: Path, column: str, yes: str
     export[column] = [""] * 5 + ["2023-03-01"] * 2  # when deleted: not a flag, not read
     export.to_csv(path, index=False)
     assert len(read_history(path).deals) == 7
+
+
+@pytest.mark.parametrize(
+    ("won", "lost"),
+    [("交易成功", "交易失败"), ("已成交", "失单"), ("赢得", "战败"), ("结束-赢单", "结束-丢单"),
+     ("已签约", "关闭-输单"), ("계약 성사", "계약 실패"),  # HubSpot zh-CN / KO, Zoho zh
+     ("Vendida", "Perdida"),  # RD Station
+     ("Chiusa vinta", "Chiusa persa"), ("Vinta", "Persa"),  # HubSpot Italian
+     ("Wygrana", "Przegrana"), ("Kazanıldı", "Kaybedildi"), ("Vunnen", "Förlorad"),
+     ("Vundet", "Tabt"), ("Gesloten gewonnen", "Gesloten verloren"), ("Sold", "Dead")],
+)  # fmt: skip
+def test_won_and_lost_in_more_crms_and_languages(tmp_path: Path, won: str, lost: str) -> None:
+    export = _sheet((won, lost, "Qualified"))
+    path = tmp_path / "labels.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+
+
+def test_a_label_begins_with_a_lost_one_only_as_a_whole_word(tmp_path: Path) -> None:
+    """A label "Dead - no budget" is lost as Dead is; "Deadline set" is an open stage."""
+    for open_, outcome in (("Dead - no budget", "lost"), ("Deadline set", "open")):
+        export = _sheet(("Closed Won", "Closed Lost", open_))
+        export.loc[3, "Close Date"] = "2023-03-20" if outcome == "lost" else ""
+        path = tmp_path / "dead.csv"
+        export.to_csv(path, index=False)
+        assert read_history(path).deals.set_index("deal")["outcome"]["D4"] == outcome
