@@ -514,3 +514,27 @@ def test_a_label_begins_with_a_lost_one_only_as_a_whole_word(tmp_path: Path) -> 
         path = tmp_path / "dead.csv"
         export.to_csv(path, index=False)
         assert read_history(path).deals.set_index("deal")["outcome"]["D4"] == outcome
+
+
+def test_a_deal_reopened_in_a_changelog_closes_at_its_last_close(tmp_path: Path) -> None:
+    """Pipedrive's changelog writes a re-open as a Status change Lost -> Open: the first loss
+    is undone (the deal back in its stage), the deal closes at its last close."""
+    rows = []
+    for deal, outcome, created, closed, value in TRUTH.itertuples(index=False):
+        rows.append((deal, "Deal created", "", "", created, value))
+        rows.append((deal, "Stage", "Qualified", "Proposal", created + " 12:00", value))
+        if outcome == "open":
+            continue
+        final = "Won" if outcome == "won" else "Lost"
+        if deal == "D2":  # lost, re-opened the next day, lost for good later
+            rows.append((deal, "Status", "Open", "Lost", "2023-01-20", value))
+            rows.append((deal, "Status", "Lost", "Open", "2023-01-21", value))
+        rows.append((deal, "Status", "Open", final, closed, value))
+    export = pd.DataFrame(rows, columns=["Deal ID", "Field", "Old value", "New value", "Time",
+                                         "Value"])  # fmt: skip
+    path = tmp_path / "changelog.csv"
+    export.to_csv(path, index=False)
+    got = _check(path)
+    assert got.loc["D2", "opened"] == pd.Timestamp("2023-01-05")
+    said = next(i for i in read_history(path).report.issues if i.rule == "field_history")
+    assert "1 re-opening" in said.message
