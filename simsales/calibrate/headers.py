@@ -70,7 +70,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
            # Salesforce's and HubSpot's French, Spanish, Portuguese and German UIs
            "ID de l'opportunité", "Id. de oportunidad", "ID de la oportunidad",
            "ID da oportunidade", "ID de fiche d'informations", "ID de registro",
-           "ID do registro", "Datensatz-ID", "Verkaufschance-Nr.", "Verkaufschance-ID"),
+           "ID do registro", "Datensatz-ID", "Verkaufschance-Nr.", "Verkaufschance-ID",
+           "ID record"),  # HubSpot's Italian UI
     "status": ("Status", "Status Type", "Deal Status", "Opportunity Status", "Opportunity State",
                "State",
                # Dynamics 365's Web API: the state's label (Open / Won / Lost), else its code
@@ -87,6 +88,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Стадия сделки", "Стадия", "Этап сделки", "Этап", "Phase", "Etapa", "Étape",
               "Fase", "Phase de la transaction", "Etapa del negocio", "Fase do negócio",
               "Deal-Phase", "Milestone",  # Agile CRM's and Capsule's stage
+              "Fase della trattativa", "Lead status", "Etap",  # HubSpot Italian, Kommo, Polish
               "stage_id"),  # Odoo's and Pipedrive's field: a name, or an id (still a stage)
     "closed": ("Actual Close Date", "Date Closed", "Closed Date", "Closed On", "Closed At",
                "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"),
@@ -100,7 +102,9 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                ("Gewonnen am", "Verloren am"), ("Hora de ganado", "Hora de pérdida"),
                ("Data de ganho", "Data de perda"), ("Date de gain", "Date de perte"),
                "Abschlussdatum", "Fecha de cierre",
-               "Date de clôture", "Data de fechamento", "Schlusstermin", "Date de fermeture"),
+               "Date de clôture", "Data de fechamento", "Schlusstermin", "Date de fermeture",
+               # Teamleader's Dutch, HubSpot's Italian and Polish CRMs' close
+               "Afgesloten op", "Data di chiusura", "Data zamknięcia"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
                 "Changed At", "Change Date", "Changed On", "Stage Change Date", "Timestamp",
                 "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间"),
@@ -110,9 +114,11 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "expected_close": ("Expected Close Date", "Expected Closing Date", "Expected Closing",
                        "Est. Close Date", "Estimated Close Date", "Forecast Close Date",
                        "预计成交日期", "预计结单日期", "预计结案日期", "预计签约日期",
-                       "预计成交时间", "预期结束", "예상 마감일", "Предполагаемая дата закрытия",
+                       "预计成交时间", "预期结束",
+                       "예상 마감일", "Предполагаемая дата закрытия",
                        "Fecha prevista de cierre", "Data prevista de fechamento",
-                       "Date de clôture prévue"),
+                       "Date de clôture prévue", "Geschatte sluitingsdatum",
+                       "Previsão de fechamento"),
     # the day a deal entered the stage it is in (Keap, Freshsales, Salesforce's
     # LastStageChangeDate): a won or lost deal's close where no column says the real one
     "stage_since": ("Date Moved to Current Stage", "Moved to Current Stage",
@@ -132,7 +138,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                 "立项时间",
                 "Deal erstellt", "Erstellt am", "Erstellungsdatum", "Fecha de creación",
                 "Date de création", "Data de criação", "Erstelldatum", "Créé le",
-                "Negocio creado", "Negócio criado", "Affaire créée"),
+                "Negocio creado", "Negócio criado", "Affaire créée",
+                "Aangemaakt op", "Data di creazione", "Data utworzenia"),
     "value": ("Amount (converted)", "Opportunity Amount", "Amount", "Deal Amount",
               "Value Formatted", "Value",
               "Deal Value", "Opportunity Value", "Deal Size",
@@ -145,6 +152,10 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Income", "Projected Revenue High", "Projected Revenue",
               "Bid Amount", "Contract Value",
               "合同金额（小写）", "金额（小写）",
+              # Teamleader's Dutch, RD Station's, HubSpot's Italian and Polish CRMs' amount
+              "Geschatte waarde", "Waarde", "Bedrag", "Valor Único", "Importo", "Wartość",
+              "Kwota",
+              "Sale",  # Kommo's (amoCRM's) English budget
               "Opportunity"),  # Bitrix24's API amount; the deal's name elsewhere (not numbers)
     "probability": ("Probability", "Probability (%)", "Deal Probability", "Win Probability",
                     "Confidence", "Close Probability",
@@ -155,7 +166,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                  "Deal Currency", "Opportunity Currency", "Currency Code", "Deal Currency Code",
                  "Currency of Value", "Currency ISO Code", "币种", "货币", "币别", "通貨", "통화",
                  "Валюта", "Währung", "Devise", "Moneda", "Moeda", "Moneda del valor",
-                 "Moeda do valor", "Devise de la valeur"),
+                 "Moeda do valor", "Devise de la valeur", "Valuta", "Waluta"),
     "owner": ("Owner", "Deal Owner", "Opportunity Owner", "Owner Name", "Sales Agent",
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
               "Assigned To", "负责人", "销售负责人", "业务机会所有人", "交易所有者", "所有人",
@@ -197,7 +208,8 @@ TITLES: tuple[str, ...] = ("Deal Name", "Opportunity Name", "Deal Title", "Title
                            "Nombre de la oportunidad", "Nom de l'opportunité",
                            "Nome da oportunidade", "Opportunity-Name", "Opportunité",
                            "Nom de la transaction", "Nombre del negocio", "Nome do negócio",
-                           "Deal-Name", "Título", "Verkaufschance", "Bezeichnung")
+                           "Deal-Name", "Título", "Verkaufschance", "Bezeichnung",
+                           "Nome trattativa", "Nome", "Nazwa")
 # fmt: on
 # an object's name before its fields (Pipedrive's "Deal - Value", in Spanish "Negocio - ",
 # Portuguese "Negócio - ", French "Affaire - ", German "Deal - ")

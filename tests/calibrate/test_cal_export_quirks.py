@@ -538,3 +538,45 @@ def test_a_deal_reopened_in_a_changelog_closes_at_its_last_close(tmp_path: Path)
     assert got.loc["D2", "opened"] == pd.Timestamp("2023-01-05")
     said = next(i for i in read_history(path).report.issues if i.rule == "field_history")
     assert "1 re-opening" in said.message
+
+
+def _comma(v: float) -> str:
+    return f"{v:,.2f}".replace(",", " ").replace(".", ",")  # 1 200,00
+
+
+@pytest.mark.parametrize(
+    ("columns", "currency"),
+    [
+        ({"ID": TRUTH["id"], "Titel": "x", "Fase": _labels("Gewonnen", "Verloren", "Offerte"),
+          "Geschatte waarde": [_comma(v).replace(" ", ".") for v in TRUTH["value"]],
+          "Valuta": "EUR", "Aangemaakt op": TRUTH["created"], "Afgesloten op": TRUTH["closed"]},
+         "EUR"),  # Teamleader, Dutch
+        ({"ID record": TRUTH["id"], "Nome trattativa": "x",
+          "Fase della trattativa": _labels("Chiusa vinta", "Chiusa persa", "Appuntamento"),
+          "Importo": TRUTH["value"], "Valuta": "EUR", "Data di creazione": TRUTH["created"],
+          "Data di chiusura": TRUTH["closed"]}, "EUR"),  # HubSpot, Italian
+        ({"ID": TRUTH["id"], "Nazwa": "x", "Etap": "Negocjacje",
+          "Status": _labels("Wygrana", "Przegrana", "Otwarta"),
+          "Wartość": [_comma(v) + " zł" for v in TRUTH["value"]],
+          "Data utworzenia": TRUTH["created"], "Data zamknięcia": TRUTH["closed"]},
+         "PLN"),  # Livespace, Polish
+        ({"Nome": TRUTH["id"], "Etapa": "Negociação",
+          "Estado": _labels("Vendida", "Perdida", "Em andamento"),
+          "Valor Único": ["R$ " + _comma(v).replace(" ", ".") for v in TRUTH["value"]],
+          "Data de criação": TRUTH["created"], "Data de fechamento": TRUTH["closed"]},
+         "BRL"),  # RD Station, Brazil
+        ({"ID": TRUTH["id"], "Lead title": "x", "Sale": TRUTH["value"],
+          "Lead status": _labels("Closed - won", "Closed - lost", "Negotiation"),
+          "Created date": TRUTH["created"], "Closed at": TRUTH["closed"]}, "USD"),  # Kommo
+    ],
+)  # fmt: skip
+def test_exports_read_by_their_own_column_names(
+    tmp_path: Path, columns: dict[str, object], currency: str
+) -> None:
+    """Other CRMs' and languages' names for the amount (Geschatte waarde, Importo, Wartość,
+    Valor Único, Kommo's Sale), its currency and the deal's other fields, and the currency of
+    amounts written with zł or R$."""
+    path = tmp_path / "export.csv"
+    pd.DataFrame(columns).to_csv(path, index=False)
+    _check(path)
+    assert read_history(path).currency == currency
