@@ -90,7 +90,10 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Deal-Phase", "Milestone",  # Agile CRM's and Capsule's stage
               "Fase della trattativa", "Lead status", "Etap",  # HubSpot Italian, Kommo, Polish
               "stage_id"),  # Odoo's and Pipedrive's field: a name, or an id (still a stage)
-    "closed": ("Actual Close Date", "Date Closed", "Closed Date", "Closed On", "Closed At",
+    "closed": ("Actual Close Date", "Actual Closing Date", "Actual Close", "实际成交时间",
+               "实际结束时间", "实际结束日期", "实际签单日期", "实际签约日期", "实际关闭日期",
+               "实际关闭时间", "Tatsächliches Abschlussdatum", "Date Closed", "Closed Date",
+               "Closed On", "Closed At",
                "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"),
                # a win's date and a loss's in two columns (Close, 企业微信, 销售易)
                ("Date Won", "Date Lost"), ("Won Date", "Lost Date"), ("Won On", "Lost On"),
@@ -114,7 +117,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "expected_close": ("Expected Close Date", "Expected Closing Date", "Expected Closing",
                        "Est. Close Date", "Estimated Close Date", "Forecast Close Date",
                        "预计成交日期", "预计结单日期", "预计结案日期", "预计签约日期",
-                       "预计成交时间", "预期结束",
+                       "预计成交时间", "预计结束时间", "预计结束日期", "预计签单日期", "预期结束",
                        "예상 마감일", "Предполагаемая дата закрытия",
                        "Fecha prevista de cierre", "Data prevista de fechamento",
                        "Date de clôture prévue", "Geschatte sluitingsdatum",
@@ -126,6 +129,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                     "Last Stage Change Date", "Last Stage Change", "Last Stage Changed",
                     "Stage Last Changed", "Stage Changed At", "Stage Changed On",
                     "Date Entered Current Stage", "Current Stage Since", "In Stage Since",
+                    "Last Stage Change At", "Last Stage Change On", "Last Stage Changed At",
+                    "Date of Last Stage Change", "Stage Last Changed At",
                     "阶段更新时间", "阶段更新日期", "最后阶段变更时间", "最近阶段变更时间",
                     "进入当前阶段时间", "进入当前阶段日期"),
     "engaged": ("Engage Date", "Engaged", "Engaged Date", "Engaged On"),
@@ -190,9 +195,13 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
 }
 # close columns that name when a deal did close, where an open deal has no date (a plain
 # "Close Date" is also an open deal's expected close)
-ACTUAL_CLOSE: tuple[str, ...] = ("Actual Close Date", "Date Closed", "Closed Date", "Closed On",
-                                 "Closed At", "Closed Time", "Deal Closed On", "Won/Lost Date",
-                                 "实际成交日期", "结单日期", "关闭日期", "关闭时间")
+ACTUAL_CLOSE: tuple[str, ...] = ("Actual Close Date", "Actual Closing Date", "Actual Close",
+                                 "Date Closed", "Closed Date", "Closed On", "Closed At",
+                                 "Closed Time", "Deal Closed On", "Won/Lost Date",
+                                 "实际成交日期", "实际成交时间", "实际结束时间", "实际结束日期",
+                                 "实际签单日期", "实际签约日期", "实际关闭日期", "实际关闭时间",
+                                 "Tatsächliches Abschlussdatum", "结单日期", "关闭日期",
+                                 "关闭时间")
 # a row's last edit, the time of the change in a stage history (where ids repeat through
 # several stages, see recognise); in a one-row-per-deal export it is no stage's entry
 EDITED: tuple[str, ...] = ("Edit Date", "Last Modified", "Last Modified Date", "Modified Time",

@@ -346,7 +346,12 @@ def test_an_expected_close_taken_as_the_close_is_a_warning(tmp_path: Path) -> No
     assert note.action == "kept" and "'Expected close date'" in note.message
 
 
-@pytest.mark.parametrize("since", ["Date Moved to Current Stage", "Deal stage updated at"])
+@pytest.mark.parametrize(
+    "since",
+    ["Date Moved to Current Stage", "Deal stage updated at",
+     "Last Stage Change At",  # Zendesk Sell
+     "Date of Last Stage Change"],  # Streak
+)  # fmt: skip
 def test_the_day_a_deal_entered_its_closed_stage_is_its_close(tmp_path: Path, since: str) -> None:
     """Keap and Freshsales without their close column: a won or lost deal closed the day it
     entered its current stage, not on the plan in the expected close beside it (weeks off);
@@ -580,3 +585,22 @@ def test_exports_read_by_their_own_column_names(
     pd.DataFrame(columns).to_csv(path, index=False)
     _check(path)
     assert read_history(path).currency == currency
+
+
+@pytest.mark.parametrize(
+    ("actual", "planned"),
+    [("实际成交时间", "预计成交时间"), ("实际结束时间", "预计结束时间"),
+     ("实际签单日期", "预计签单日期"), ("Actual Closing Date", "Expected Closing Date")],
+)  # fmt: skip
+def test_an_actual_close_beside_a_planned_one_is_the_close(
+    tmp_path: Path, actual: str, planned: str
+) -> None:
+    """企业微信's, 销帮帮's and 金蝶's deals keep the real close (实际: actual) beside the plan
+    (预计: expected): a decided deal closes on the real one; an actual close column names when
+    a deal did close, so no open deal has one."""
+    data = _sheet().rename(columns={"Close Date": actual})
+    data[planned] = ["2023-03-15", "2023-03-15", "2023-04-01", "2023-06-30", "2023-04-02"]
+    path = tmp_path / "actual.csv"
+    data.to_csv(path, index=False)
+    _check(path)
+    assert "expected_as_closed" not in {i.rule for i in read_history(path).report.issues}
