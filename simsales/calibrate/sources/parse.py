@@ -94,15 +94,17 @@ _SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})")
 _DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?=$|[ T])")
 
 
-# what exports write in an empty date cell: a dash, N/A, null, MySQL's zero date, 无 / 暂无
+# what exports write in an empty date cell: a dash, N/A, null, MySQL's zero date, 无 / 暂无,
+# and a date still to be set: TBD / TBC / TBA, unknown, 待定 / 未定 (to be decided)
 _NO_DATE = frozenset({"-", "--", "—", "–", "/", "n/a", "na", "#n/a", "null", "none", "nil",
                       "nan", "nat", "0000-00-00", "0000-00-00 00:00:00", "00/00/0000",
-                      "00.00.0000", "无", "暂无", "なし", "없음"})  # fmt: skip
+                      "00.00.0000", "无", "暂无", "なし", "없음", "tbd", "tbc", "tba",
+                      "unknown", "待定", "未定", "未知"})  # fmt: skip
 
 
 def no_date(text: pd.Series) -> pd.Series:
-    """Whether each cell is a placeholder for no date (``-``, ``N/A``, ``null``, ``0000-00-00``):
-    read as blank, not as a date that does not parse."""
+    """Whether each cell is a placeholder for no date (``-``, ``N/A``, ``null``, ``0000-00-00``,
+    ``TBD``, ``待定``): read as blank, not as a date that does not parse."""
     return text.astype(str).str.strip().str.casefold().isin(_NO_DATE)
 
 
