@@ -604,3 +604,16 @@ def test_an_actual_close_beside_a_planned_one_is_the_close(
     data.to_csv(path, index=False)
     _check(path)
     assert "expected_as_closed" not in {i.rule for i in read_history(path).report.issues}
+
+
+def test_a_chinese_stage_status_column_decides_the_outcome(tmp_path: Path) -> None:
+    """纷享销客 keeps 商机阶段 at the stage a deal closed from and says won or lost in 阶段状态
+    (赢单 / 输单 / 进行中)."""
+    data = pd.DataFrame({
+        "商机编号": TRUTH["id"], "商机阶段": "谈判审核",
+        "阶段状态": _labels("赢单", "输单", "进行中"), "商机金额": TRUTH["value"],
+        "创建时间": TRUTH["created"], "结单日期": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "fxiaoke.csv"
+    data.to_csv(path, index=False)
+    _check(path)
