@@ -617,3 +617,21 @@ def test_a_chinese_stage_status_column_decides_the_outcome(tmp_path: Path) -> No
     path = tmp_path / "fxiaoke.csv"
     data.to_csv(path, index=False)
     _check(path)
+
+
+def test_a_polish_or_czech_csv_in_windows_1250(tmp_path: Path) -> None:
+    """Excel on a Polish or Czech Windows writes Windows-1250: its ł, ś, ć, ť and amounts in zł
+    read as themselves, not as Windows-1252's ³, œ, æ (z³ is no currency); a Western file with
+    the same bytes' signs (£12, a cubic metre's ³ after a digit) stays Windows-1252."""
+    data = _sheet()
+    data["Account"] = ["Michał Sp. z o.o.", "Łódź", "Śląsk", "Kopeć", "Šťastný s.r.o."]
+    data["Amount"] = [f"{v:,.2f} zł".replace(",", " ").replace(".", ",") for v in TRUTH["value"]]
+    path = tmp_path / "polish.csv"
+    path.write_bytes(data.to_csv(index=False, sep=";").encode("cp1250"))
+    h = read_history(path)
+    assert list(_check(path)["account"]) == list(data["Account"])
+    assert h.currency == "PLN"
+    data["Account"] = ["Müller GmbH", "Société Générale", "Acme", "Tank 3³", "Ærø"]
+    data["Amount"] = [f"£{v:,.2f}" for v in TRUTH["value"]]
+    path.write_bytes(data.to_csv(index=False).encode("cp1252"))
+    assert list(_check(path)["account"]) == list(data["Account"])

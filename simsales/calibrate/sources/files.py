@@ -24,7 +24,11 @@ lower-case letter, fall outside every block.
 Else Windows-1252 (the Western superset of Latin-1 that Excel and Salesforce write: its
 accented letters stand alone between ASCII letters) if it decodes, or Windows-1251 (Excel on a
 Russian Windows) where its header names more deal fields, else Latin-1, which decodes any
-bytes; but Mac Roman (Excel for Mac's "CSV (Macintosh)") where it reads more of the
+bytes; but Windows-1250 (Excel on a Polish, Czech or Hungarian Windows) where it decodes and
+reads more of the non-ASCII characters than the one chosen as a lower-case letter after a
+letter, inside a word or ending it, or as a currency sign beside a digit (zł and Wartość,
+where Windows-1252 reads z³ and Wartoœæ; a Western file's £12 is no Ł12); and Mac Roman
+(Excel for Mac's "CSV (Macintosh)") where it reads more of the
 non-ASCII characters than the one chosen as a lower-case letter between two lower-case letters
 or a currency sign beside a digit (Société and €12, where Windows-1252 reads SociŽtŽ and
 Û12; a Windows file's é and ü read as È and ¸ in Mac Roman), or as many where every line ends
@@ -131,7 +135,12 @@ def detect_encoding(data: bytes) -> str:
     best = max(single, key=lambda name: _header_score(data, name)) if single else "latin-1"
     if best == "cp1251" and _header_score(data, best) > _header_score(data, "mac_roman"):
         return best
-    western, roman = _letters_score(data, best), _letters_score(data, "mac_roman")
+    western = _letters_score(data, best)
+    # Central-European letters (ł, ą, ż, ť) read as Western signs (³, ¹, ¿) or controls (a
+    # Windows-1251 here is one no Russian header chose)
+    if _decodes(data, "cp1250") and _ending_score(data, "cp1250") > _ending_score(data, best):
+        best, western = "cp1250", _letters_score(data, "cp1250")
+    roman = _letters_score(data, "mac_roman")
     return "mac_roman" if roman > western or (mac and roman == western) else best
 
 
@@ -147,6 +156,18 @@ def _letters_score(data: bytes, name: str) -> int:
     return sum(c.islower() for c in _IN_WORD.findall(text)) + sum(
         unicodedata.category(c) == "Sc" for c in _BY_DIGIT.findall(text)
     )
+
+
+_AFTER_LOWER = re.compile(r"(?<=[^\W\d_])[^\x00-\x7f]")
+
+
+def _ending_score(data: bytes, name: str) -> int:
+    """How plausibly ``data`` reads as ``name`` by the non-ASCII characters after a letter that
+    are lower-case letters themselves, inside a word or ending it (zł, Wartość, not z³,
+    Wartoœæ), and currency signs beside a digit."""
+    text = data[:1_000_000].decode(name, errors="replace")
+    lower = sum(c.islower() for c in _AFTER_LOWER.findall(text))
+    return lower + sum(unicodedata.category(c) == "Sc" for c in _BY_DIGIT.findall(text))
 
 
 def _decodes(data: bytes, name: str) -> bool:
