@@ -635,3 +635,16 @@ def test_a_polish_or_czech_csv_in_windows_1250(tmp_path: Path) -> None:
     data["Amount"] = [f"£{v:,.2f}" for v in TRUTH["value"]]
     path.write_bytes(data.to_csv(index=False).encode("cp1252"))
     assert list(_check(path)["account"]) == list(data["Account"])
+
+
+def test_control_characters_of_a_damaged_export_are_left_out(tmp_path: Path) -> None:
+    """NUL bytes after labels (a damaged or padded export) and a vertical tab are no text, and
+    a scenario's YAML cannot hold them: read without them."""
+    data = _sheet(("Closed Won\x00\x00", "Closed Lost", "Proposal\x0b"))
+    data["Account"] = ["Acme\x00", "Globex", "Initech", "Umbrella", "Stark\x1f"]
+    path = tmp_path / "nul.csv"
+    path.write_bytes(data.to_csv(index=False).encode("utf-8"))
+    h = read_history(path)
+    assert list(_check(path)["account"]) == ["Acme", "Globex", "Initech", "Umbrella", "Stark"]
+    said = " ".join(i.message for i in h.report.issues)
+    assert "\x00" not in said and "\x0b" not in said

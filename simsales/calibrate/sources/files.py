@@ -38,6 +38,9 @@ Japanese Windows shows for that byte (``\\1,234,000`` is ¥1,234,000). (Statisti
 was tried and rejected: on exports whose non-ASCII text is a few repeated names it mistakes
 GB18030 for Central-European text.) The encoding used is returned, to be reported.
 
+In any table, control characters other than tab and line ends (NUL bytes of a damaged export)
+are left out of its names and cells.
+
 ``.xlsx`` / ``.xlsm`` files are read with openpyxl: its sheet (below), its first row the header;
 dates become ISO text and whole numbers lose their ``.0``, so cells parse like CSV text. Line
 numbers are the sheet's row numbers (the header is line 1), as in a CSV. In either, rows above
@@ -178,6 +181,19 @@ def _decodes(data: bytes, name: str) -> bool:
         return False
 
 
+# control characters but tab and line ends (a damaged export's NUL bytes, a vertical tab):
+# no text, and a scenario's YAML cannot hold them
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+
+
+def _printable(cells: pd.Series) -> pd.Series:
+    """Cells without control characters (but tab and line ends)."""
+    text = cells.astype(str)
+    if not text.str.contains(_CONTROL).any():
+        return cells
+    return text.str.replace(_CONTROL, "", regex=True)
+
+
 _EXCEL_TEXT = re.compile(r'^="(.*)"$', re.DOTALL)
 
 
@@ -203,7 +219,8 @@ def _header_score(data: bytes, name: str) -> int:
 def read_table(
     path: Path, encoding: str | None = None, nrows: int | None = None
 ) -> tuple[pd.DataFrame, str]:
-    """The table's cells as stripped text (blank: ``""``) and the encoding read with."""
+    """The table's cells as stripped text (blank: ``""``) without control characters, and
+    the encoding read with."""
     if not path.exists():
         raise ScenarioError([Problem("no such file", file=str(path), hint="check the path")])
     if path.is_dir() or path.stat().st_size > MAX_BYTES:
@@ -275,9 +292,9 @@ def read_table(
             )  # fmt: skip
         except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
             raise ScenarioError([Problem(f"cannot read the CSV: {exc}", file=str(path))]) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.columns = [_CONTROL.sub("", str(c)).strip() for c in frame.columns]
     if len(frame):
-        frame = frame.apply(lambda s: _unformula(s.str.strip()))
+        frame = frame.apply(lambda s: _unformula(_printable(s).str.strip()))
     if at:  # the index stays "line - 2", as without a title; the caller says what was skipped
         frame.index = pd.RangeIndex(at, at + len(frame))
         frame.attrs["title_rows"] = at
