@@ -3,7 +3,9 @@ summary table beside the data, a sheet that repeats a column name, Excel for Mac
 win's and a loss's date in two columns, value columns by other names, numbered and prefixed
 stage labels, an expected close as the only close date, the day a deal entered its closed
 stage as its close, pipelines that close their own way,
-and "Excel-safe" ``="..."`` cells."""
+and "Excel-safe" ``="..."`` cells; a blank stage beside a status, rows flagged deleted, won
+and lost labels of more CRMs and languages, a re-open in a changelog, other CRMs' column
+names, an actual close beside a planned one, Windows-1250, control characters, JSON Lines."""
 
 from __future__ import annotations
 
@@ -648,3 +650,22 @@ def test_control_characters_of_a_damaged_export_are_left_out(tmp_path: Path) -> 
     assert list(_check(path)["account"]) == ["Acme", "Globex", "Initech", "Umbrella", "Stark"]
     said = " ".join(i.message for i in h.report.issues)
     assert "\x00" not in said and "\x0b" not in said
+
+
+@pytest.mark.parametrize("name", ["deals.jsonl", "deals.ndjson", "deals.json"])
+def test_json_lines_are_records_and_an_empty_page_says_so(tmp_path: Path, name: str) -> None:
+    """BigQuery's and Fivetran's export of a table: one JSON object per line (also under a
+    .json name, as BigQuery writes it), read as records; an API page with no records is said
+    to have none, not to lack columns."""
+    lines = [
+        json.dumps({"Id": d.id, "StageName": stage, "Amount": d.value, "CreatedDate": d.created,
+                    "CloseDate": d.closed})
+        for d, stage in zip(TRUTH.itertuples(), _labels("Closed Won", "Closed Lost", "Proposal"),
+                            strict=True)
+    ]  # fmt: skip
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _check(path)
+    path.write_text(json.dumps({"data": [], "info": {"count": 0}}), encoding="utf-8")
+    with pytest.raises(ScenarioError, match="no records"):
+        read_history(path)

@@ -63,6 +63,7 @@ import json
 import re
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,15 @@ from simsales.calibrate.headers import recognise
 from simsales.errors import Problem, ScenarioError
 from simsales.io.inputs import title_rows, two_row_header, workbook_table
 
-__all__ = ["DOUBLE_BYTE", "MAX_BYTES", "detect_encoding", "find_file", "json_table", "read_table"]
+__all__ = [
+    "DOUBLE_BYTE",
+    "JSON",
+    "MAX_BYTES",
+    "detect_encoding",
+    "find_file",
+    "json_table",
+    "read_table",
+]
 
 MAX_BYTES = 200_000_000
 DOUBLE_BYTE = ("gb18030", "cp950", "cp932", "cp949")
@@ -79,6 +88,7 @@ DOUBLE_BYTE = ("gb18030", "cp950", "cp932", "cp949")
 # unit (digit, high byte, digit), or a trail byte; alone, it is a single-byte letter
 _HIGH = re.compile(rb"[\x80-\xff](?:[\x30-\x39][\x81-\xfe][\x30-\x39]|[\x40-\x7e\x80-\xff])?")
 EXCEL = (".xlsx", ".xlsm")
+JSON = (".json", ".jsonl", ".ndjson")  # a JSON value, or JSON Lines (json_table)
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the compound file an Excel 97-2003 .xls is
 _ANY_TRAIL = ((0x40, 0xFF),)
 _HIGH_TRAIL = ((0xA1, 0xFE),)
@@ -247,7 +257,7 @@ def read_table(
     # and its cells of numbers shown scaled (#,##0,"K") or given their format's currency
     shown: dict[str, dict[str, frozenset[int]]] = {}
     sheet_of: list[int] = []  # and each row's sheet, where several were appended
-    if path.suffix.lower() == ".json":  # an API's records (Pipedrive's /v1/deals page)
+    if path.suffix.lower() in JSON:  # an API's records (Pipedrive's /v1/deals page)
         frame, used, at = json_table(path, encoding), "json", 0
     elif path.suffix.lower() in EXCEL:  # at: rows above the header (a report's title)
         table = workbook_table(path.read_bytes(), str(path), nrows, _deal_fields, _id_column)
@@ -313,12 +323,24 @@ def read_table(
 
 def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
     """A JSON file as a table of text cells: a list of objects, or an API's page holding it
-    (``{"data": [...]}``, ``{"values": [...]}``, ``{"items": [...]}``); nested fields
-    flattened with dots (``user_id.name``), a null blank."""
+    (``{"data": [...]}``, ``{"values": [...]}``, ``{"items": [...]}``), or JSON Lines (one
+    object per line, as BigQuery and Fivetran export a table: ``.jsonl``, ``.ndjson``, or a
+    ``.json`` that is no one JSON value but whose every line is an object); nested fields
+    flattened with dots (``user_id.name``), a null blank. A page with no records is an error
+    that says so."""
     try:
-        data = json.loads(path.read_text(encoding=encoding or "utf-8-sig"))
+        text = path.read_text(encoding=encoding or "utf-8-sig")
+        data: Any = _json_lines(text) if path.suffix.lower() != ".json" else None
+        if data is None:
+            try:
+                data = json.loads(text)
+            except ValueError:
+                if (data := _json_lines(text)) is None:
+                    raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(f"not a JSON file: {exc}", file=str(path))]) from None
+    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
+        data = data[0]  # one object (an API page saved on one line): as a .json holding it
     if isinstance(data, dict):
         data = next((data[k] for k in ("values", "data", "items", "records", "results")
                      if isinstance(data.get(k), list)), [data])  # fmt: skip
@@ -327,8 +349,30 @@ def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
             "expected a list of objects (one per deal), or an API page holding one under "
             '"data", "values" or "items"', file=str(path),
         )])  # fmt: skip
+    if not data:
+        raise ScenarioError([Problem(
+            "no records: the JSON's list of deals is empty (an API page that found none: check "
+            "the query, its filter or its page)", file=str(path),
+        )])  # fmt: skip
     frame = pd.json_normalize(data)
     return frame.astype(object).where(frame.notna(), "").astype(str)
+
+
+def _json_lines(text: str) -> list[Any] | None:
+    """JSON Lines (one object per non-blank line) as a list of them; None where a line is no
+    object."""
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(record, dict):
+            return None
+        out.append(record)
+    return out
 
 
 def _unique(header: list[str]) -> list[str]:
