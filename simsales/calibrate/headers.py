@@ -66,6 +66,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "id": ("id", "Record Id", "Deal ID", "Opportunity ID", "(Do Not Modify) Opportunity",
            "Opportunity Number", "Lead ID", "商机ID", "商机编号", "商机编码", "业务机会 ID",
            "业务机会编号", "机会编号",
+           "单据编号",  # 金蝶's and 用友's bill number, every document's own
            "记录 ID", "编号", "商談 ID", "거래 ID", "기회 ID",
            # Salesforce's and HubSpot's French, Spanish, Portuguese and German UIs
            "ID de l'opportunité", "Id. de oportunidad", "ID de la oportunidad",

@@ -669,3 +669,16 @@ def test_json_lines_are_records_and_an_empty_page_says_so(tmp_path: Path, name: 
     path.write_text(json.dumps({"data": [], "info": {"count": 0}}), encoding="utf-8")
     with pytest.raises(ScenarioError, match="no records"):
         read_history(path)
+
+
+def test_a_kingdee_bill_number_is_the_id(tmp_path: Path) -> None:
+    """金蝶云星空 numbers each 商机 as a document (单据编号 SJ000001): that is its id, not its
+    name (商机名称), which two deals may share."""
+    data = pd.DataFrame({
+        "单据编号": TRUTH["id"], "商机名称": "续约", "商机阶段": "商务谈判",
+        "商机状态": _labels("赢单", "输单", "跟进中"), "预计签单金额": TRUTH["value"],
+        "创建日期": TRUTH["created"], "实际签单日期": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "kingdee.csv"
+    data.to_csv(path, index=False)
+    _check(path)
