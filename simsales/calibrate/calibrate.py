@@ -422,6 +422,17 @@ def calibrate(
             "deals open longer than any that ever moved on are counted lost (the conversion "
             "horizon)", rows=int(outcomes.sum()),
         )  # fmt: skip
+    if outcomes.get("lost", 0) and not outcomes.get("won", 0):  # a won label not known?
+        opened = next((i.message.partition("): ")[2] for i in h.report.issues
+                       if i.rule == "open_labels"), "")  # fmt: skip
+        h.report.add(
+            "no_wins", "kept",
+            f"the export records no won deal ({outcomes['lost']:,} lost): every decided deal "
+            "looks lost; if the won deals' label was read as an open stage"
+            + (f" (open: {opened})" if opened else "")
+            + ", name it with labels: {won: [...]} in a --mapping file; if the export was "
+            "filtered, export the won deals too", rows=int(outcomes.sum()),
+        )  # fmt: skip
     deals = h.deals.copy()
     label = deals[by].fillna("unspecified") if by else pd.Series("all", index=deals.index)
     deals["group"] = label

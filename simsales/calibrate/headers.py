@@ -66,17 +66,20 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "id": ("id", "Record Id", "Deal ID", "Opportunity ID", "(Do Not Modify) Opportunity",
            "Opportunity Number", "Lead ID", "商机ID", "商机编号", "商机编码", "业务机会 ID",
            "业务机会编号", "机会编号",
+           "单据编号",  # 金蝶's and 用友's bill number, every document's own
            "记录 ID", "编号", "商談 ID", "거래 ID", "기회 ID",
            # Salesforce's and HubSpot's French, Spanish, Portuguese and German UIs
            "ID de l'opportunité", "Id. de oportunidad", "ID de la oportunidad",
            "ID da oportunidade", "ID de fiche d'informations", "ID de registro",
-           "ID do registro", "Datensatz-ID", "Verkaufschance-Nr.", "Verkaufschance-ID"),
+           "ID do registro", "Datensatz-ID", "Verkaufschance-Nr.", "Verkaufschance-ID",
+           "ID record"),  # HubSpot's Italian UI
     "status": ("Status", "Status Type", "Deal Status", "Opportunity Status", "Opportunity State",
                "State",
                # Dynamics 365's Web API: the state's label (Open / Won / Lost), else its code
                "statecode@OData.Community.Display.V1.FormattedValue", "State Code",
                "Status Reason", "Won/Lost",
-               "商机状态", "状态", "赢单状态", "Estado", "Statut"),
+               "商机状态", "阶段状态", "交易状态", "机会状态", "状态", "赢单状态", "Estado",
+               "Statut"),  # 阶段状态: 纷享销客's 进行中 / 赢单 / 输单 beside its 商机阶段
     "active": ("Active", "Is Active", "有效", "Actif"),
     "lost_reason": ("Lost Reason", "Loss Reason", "Reason for Loss", "Closed Lost Reason",
                     "Lost Reason Name", "输单原因", "丢单原因", "失败原因", "流失原因",
@@ -87,8 +90,12 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Стадия сделки", "Стадия", "Этап сделки", "Этап", "Phase", "Etapa", "Étape",
               "Fase", "Phase de la transaction", "Etapa del negocio", "Fase do negócio",
               "Deal-Phase", "Milestone",  # Agile CRM's and Capsule's stage
+              "Fase della trattativa", "Lead status", "Etap",  # HubSpot Italian, Kommo, Polish
               "stage_id"),  # Odoo's and Pipedrive's field: a name, or an id (still a stage)
-    "closed": ("Actual Close Date", "Date Closed", "Closed Date", "Closed On", "Closed At",
+    "closed": ("Actual Close Date", "Actual Closing Date", "Actual Close", "实际成交时间",
+               "实际结束时间", "实际结束日期", "实际签单日期", "实际签约日期", "实际关闭日期",
+               "实际关闭时间", "Tatsächliches Abschlussdatum", "Date Closed", "Closed Date",
+               "Closed On", "Closed At",
                "Closed Time", "Deal Closed On", ("Won Time", "Lost Time"),
                # a win's date and a loss's in two columns (Close, 企业微信, 销售易)
                ("Date Won", "Date Lost"), ("Won Date", "Lost Date"), ("Won On", "Lost On"),
@@ -100,7 +107,9 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                ("Gewonnen am", "Verloren am"), ("Hora de ganado", "Hora de pérdida"),
                ("Data de ganho", "Data de perda"), ("Date de gain", "Date de perte"),
                "Abschlussdatum", "Fecha de cierre",
-               "Date de clôture", "Data de fechamento", "Schlusstermin", "Date de fermeture"),
+               "Date de clôture", "Data de fechamento", "Schlusstermin", "Date de fermeture",
+               # Teamleader's Dutch, HubSpot's Italian and Polish CRMs' close
+               "Afgesloten op", "Data di chiusura", "Data zamknięcia"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
                 "Changed At", "Change Date", "Changed On", "Stage Change Date", "Timestamp",
                 "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间"),
@@ -110,9 +119,11 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "expected_close": ("Expected Close Date", "Expected Closing Date", "Expected Closing",
                        "Est. Close Date", "Estimated Close Date", "Forecast Close Date",
                        "预计成交日期", "预计结单日期", "预计结案日期", "预计签约日期",
-                       "预计成交时间", "预期结束", "예상 마감일", "Предполагаемая дата закрытия",
+                       "预计成交时间", "预计结束时间", "预计结束日期", "预计签单日期", "预期结束",
+                       "예상 마감일", "Предполагаемая дата закрытия",
                        "Fecha prevista de cierre", "Data prevista de fechamento",
-                       "Date de clôture prévue"),
+                       "Date de clôture prévue", "Geschatte sluitingsdatum",
+                       "Previsão de fechamento"),
     # the day a deal entered the stage it is in (Keap, Freshsales, Salesforce's
     # LastStageChangeDate): a won or lost deal's close where no column says the real one
     "stage_since": ("Date Moved to Current Stage", "Moved to Current Stage",
@@ -120,6 +131,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                     "Last Stage Change Date", "Last Stage Change", "Last Stage Changed",
                     "Stage Last Changed", "Stage Changed At", "Stage Changed On",
                     "Date Entered Current Stage", "Current Stage Since", "In Stage Since",
+                    "Last Stage Change At", "Last Stage Change On", "Last Stage Changed At",
+                    "Date of Last Stage Change", "Stage Last Changed At",
                     "阶段更新时间", "阶段更新日期", "最后阶段变更时间", "最近阶段变更时间",
                     "进入当前阶段时间", "进入当前阶段日期"),
     "engaged": ("Engage Date", "Engaged", "Engaged Date", "Engaged On"),
@@ -132,7 +145,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                 "立项时间",
                 "Deal erstellt", "Erstellt am", "Erstellungsdatum", "Fecha de creación",
                 "Date de création", "Data de criação", "Erstelldatum", "Créé le",
-                "Negocio creado", "Negócio criado", "Affaire créée"),
+                "Negocio creado", "Negócio criado", "Affaire créée",
+                "Aangemaakt op", "Data di creazione", "Data utworzenia"),
     "value": ("Amount (converted)", "Opportunity Amount", "Amount", "Deal Amount",
               "Value Formatted", "Value",
               "Deal Value", "Opportunity Value", "Deal Size",
@@ -145,6 +159,10 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Income", "Projected Revenue High", "Projected Revenue",
               "Bid Amount", "Contract Value",
               "合同金额（小写）", "金额（小写）",
+              # Teamleader's Dutch, RD Station's, HubSpot's Italian and Polish CRMs' amount
+              "Geschatte waarde", "Waarde", "Bedrag", "Valor Único", "Importo", "Wartość",
+              "Kwota",
+              "Sale",  # Kommo's (amoCRM's) English budget
               "Opportunity"),  # Bitrix24's API amount; the deal's name elsewhere (not numbers)
     "probability": ("Probability", "Probability (%)", "Deal Probability", "Win Probability",
                     "Confidence", "Close Probability",
@@ -155,7 +173,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                  "Deal Currency", "Opportunity Currency", "Currency Code", "Deal Currency Code",
                  "Currency of Value", "Currency ISO Code", "币种", "货币", "币别", "通貨", "통화",
                  "Валюта", "Währung", "Devise", "Moneda", "Moeda", "Moneda del valor",
-                 "Moeda do valor", "Devise de la valeur"),
+                 "Moeda do valor", "Devise de la valeur", "Valuta", "Waluta"),
     "owner": ("Owner", "Deal Owner", "Opportunity Owner", "Owner Name", "Sales Agent",
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
               "Assigned To", "负责人", "销售负责人", "业务机会所有人", "交易所有者", "所有人",
@@ -179,9 +197,13 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
 }
 # close columns that name when a deal did close, where an open deal has no date (a plain
 # "Close Date" is also an open deal's expected close)
-ACTUAL_CLOSE: tuple[str, ...] = ("Actual Close Date", "Date Closed", "Closed Date", "Closed On",
-                                 "Closed At", "Closed Time", "Deal Closed On", "Won/Lost Date",
-                                 "实际成交日期", "结单日期", "关闭日期", "关闭时间")
+ACTUAL_CLOSE: tuple[str, ...] = ("Actual Close Date", "Actual Closing Date", "Actual Close",
+                                 "Date Closed", "Closed Date", "Closed On", "Closed At",
+                                 "Closed Time", "Deal Closed On", "Won/Lost Date",
+                                 "实际成交日期", "实际成交时间", "实际结束时间", "实际结束日期",
+                                 "实际签单日期", "实际签约日期", "实际关闭日期", "实际关闭时间",
+                                 "Tatsächliches Abschlussdatum", "结单日期", "关闭日期",
+                                 "关闭时间")
 # a row's last edit, the time of the change in a stage history (where ids repeat through
 # several stages, see recognise); in a one-row-per-deal export it is no stage's entry
 EDITED: tuple[str, ...] = ("Edit Date", "Last Modified", "Last Modified Date", "Modified Time",
@@ -197,7 +219,8 @@ TITLES: tuple[str, ...] = ("Deal Name", "Opportunity Name", "Deal Title", "Title
                            "Nombre de la oportunidad", "Nom de l'opportunité",
                            "Nome da oportunidade", "Opportunity-Name", "Opportunité",
                            "Nom de la transaction", "Nombre del negocio", "Nome do negócio",
-                           "Deal-Name", "Título", "Verkaufschance", "Bezeichnung")
+                           "Deal-Name", "Título", "Verkaufschance", "Bezeichnung",
+                           "Nome trattativa", "Nome", "Nazwa")
 # fmt: on
 # an object's name before its fields (Pipedrive's "Deal - Value", in Spanish "Negocio - ",
 # Portuguese "Negócio - ", French "Affaire - ", German "Deal - ")

@@ -16,6 +16,9 @@ stale_row                dropped    one row per deal: an id repeated by a later 
                                     Modified Date) in another stage: the earlier row; with no
                                     edit time, its open row where another closes it
 unknown_stage            dropped    a stage label the mapping does not know
+stage_from_status        info       one row per deal: a blank stage with a status (won, lost,
+                                    open): read by the status (Nutshell clears a closed deal's
+                                    stage)
 bad_date                 dropped    a date that cannot be parsed
 blank_date               dropped    stage changes: a row with no timestamp
 close_before_open        dropped    closed (or a stage entered) before the deal was engaged
@@ -39,7 +42,8 @@ blank_account            kept       no account
 blank_product            kept       no product: grouped as "unspecified"
 product_spelling         merged     one product written several ways (case, spaces, punctuation)
 unknown_product          kept       a product not in the catalog
-closed_label             info       a label that begins with a won / lost one read as it
+closed_label             info       a label that begins with a won / lost one (as a whole
+                                    word: Deadline is no Dead) read as it
 header_unit              info       the value column's header names a unit (万元, 亿, 千元),
                                     or a workbook shows whole amounts in it (#,##0,"K")
 date_order               info       dates with the year last (1/15/2023): the day-month order read
@@ -58,7 +62,8 @@ utc_offsets              info       timestamps with UTC offsets and no --timezon
                                     its own wall-clock time
 encoding                 info       the encoding the file was read with
 states                   info       source states renamed to stages by the mapping
-deleted                  info       source rows left out by the source's own rules (kept:
+deleted                  info       source rows left out by the source's own rules (a row
+                                    flagged deleted: IsDeleted / Deleted true, 1 or yes; kept:
                                     Salesforce IsDeleted values that are not true / false)
 other_pipeline           dropped    HubSpot: deals of other pipelines than the commonest
 closed_stages            info       Salesforce: won / lost stages read from IsWon / IsClosed;
@@ -97,6 +102,8 @@ per_period_bids          info       bids priced per period (Insightly, Capsule):
                                     periods
 expected_as_closed       kept       the only close date is an expected one: read as the close
 no_losses                kept       (calibration) an export with wins and no lost deal
+no_wins                  kept       (calibration) an export with losses and no won deal (a
+                                    won label read as an open stage?)
 began_in                 info       a from / to log: each deal's first stage from its first
                                     change's from
 newest_first             info       stage changes listed newest first: ties in reverse order
@@ -185,7 +192,8 @@ _CLOSING = ("lost", "won", "closed", "cancel", "dead", "reject", "declin", "aban
             "放弃", "终止", "已结束", "成立", "受注", "失注", "成約", "수주", "실주", "성사",
             "성공", "실패", "успеш", "провал", "реализ", "закрыт", "проигр",
             "выигр", "gewonn", "verlor", "geschlossen", "gagn", "perdu", "ferm", "ganad",
-            "ganho", "ganha", "perdid", "cerrad", "fechad")  # fmt: skip
+            "ganho", "ganha", "perdid", "cerrad", "fechad", "vendid", "chius", "wygran",
+            "przegran", "kaybed", "förlor", "gesloten")  # fmt: skip
 _ATTRS: tuple[str, ...] = ("product", "owner", "account", "segment", "team", "currency")
 # a stage label's number in the process ("5 - Closed Won", "05. Won") or Bitrix24's pipeline
 # prefix ("C1:WON"): the label without it is what names a close
@@ -415,9 +423,27 @@ def _kinds(rows: _Rows, open_labels: list[str] | None, field: str = "stage") -> 
             return table.get(key)
         if (bare := label_key(_NUMBERED.sub("", v))) in table:  # "5 - Closed Won", "C1:WON"
             return table[bare]
-        return next((k_ for stem, k_ in stems if key.startswith(stem)), v)
+        return next((k_ for stem, k_ in stems if _begins_with(v, key, stem)), v)
 
     return _each(series, kind)
+
+
+def _begins_with(label: str, key: str, stem: str) -> bool:
+    """Whether ``label`` (its label key ``key``) begins with the won or lost label key
+    ``stem`` as a whole word: what follows it is no more letters of its last word ("Closed
+    Lost - No Decision" begins with Closed Lost, "Deadline agreed" not with Dead); in a script
+    without letter case (赢单关闭, 성사 완료) words are not spaced, and any continuation is."""
+    if not key.startswith(stem):
+        return False
+    rest = key[len(stem) :]
+    if not rest or rest[0].lower() == rest[0].upper():
+        return True
+    joined = ""
+    for word in re.findall(r"[^\W_]+", label):
+        joined += label_key(word)
+        if len(joined) >= len(stem):
+            return joined == stem
+    return False
 
 
 def _crm_fields(rows: _Rows) -> pd.DataFrame:
@@ -485,6 +511,25 @@ def _report_labels(rows: _Rows, kind: pd.Series, final: pd.Series | None = None)
             f"--mapping file to change it): {', '.join(names[:10])}",
             rows=int(is_open.sum()), examples=[],
         )  # fmt: skip
+
+
+def _stage_from_status(rows: _Rows, open_labels: list[str] | None) -> None:
+    """A deal whose stage is blank and whose status is not is read by its status: a CRM that
+    keeps the status apart (Nutshell's Open / Won / Lost) clears the stage once a deal closes,
+    its stages naming open stages only. The status takes the stage's place where it says won
+    or lost, or, with no open labels given, where it says anything else (an open deal, in the
+    stage its status names); said in the note."""
+    stage = rows.col("stage").astype(str).str.strip()
+    status = rows.col("status").astype(str).str.strip()
+    blank = (stage == "") & (status != "")
+    if open_labels is not None:
+        blank &= _kinds(rows, None, "status").isin(TERMINAL)
+    if not blank.any():
+        return
+    rows.frame.loc[blank[blank].index, "stage"] = status[blank]
+    rows.keep(blank, "stage_from_status", f"{rows.name('stage')} is blank: read by "
+              f"{rows.name('status')} ({', '.join(sorted(set(status[blank]))[:5])})",
+              action="info")  # fmt: skip
 
 
 def _drop_unknown_stages(rows: _Rows, open_labels: list[str] | None) -> None:
@@ -928,6 +973,8 @@ def _opportunities(rec: Records, report: DataReport) -> History:
         f"{rows.name('id')} already used by an earlier row (the first is kept)",
     )
     open_labels = list(rec.labels.open) if rec.labels.open is not None else None
+    if rows.has("status") and rows.has("stage"):
+        _stage_from_status(rows, open_labels)
     _drop_unknown_stages(rows, open_labels)
     if rows.has("status"):  # a deal deleted in the CRM (Pipedrive keeps them): not a deal
         deleted = _each(rows.col("status"), lambda v: label_key(v) in _DELETED).astype(bool)

@@ -146,7 +146,10 @@ class Labels(_Frozen):
     # 失注), Korean, Russian (Bitrix24, amoCRM), and German, French, Spanish and Portuguese
     # (Salesforce's and HubSpot's translated closed stages, Pipedrive's statuses) spellings
     # 中标 / 未中标: a tender won / not won (project sales by bid); 已赢得: Odoo's Chinese won
-    # stage; Bitrix24's stage ids WON / LOSE / APOLOGY ("Analyze failure", its second lost one)
+    # stage; Bitrix24's stage ids WON / LOSE / APOLOGY ("Analyze failure", its second lost one);
+    # 战败 / 失单: a lost deal in Chinese dealer CRMs; Sold / Dead: a deal won / lost in
+    # real-estate and dealer CRMs. A bare 签约 (signing) is no close: a stage may be named so
+    # before the contract is signed (已签约: signed)
     won: tuple[str, ...] = ("Won", "Closed Won", "Deal won", "赢单", "成交", "已成交", "已赢单",
                             "已赢得", "中标", "已中标", "Win",
                             "成立", "受注", "成約", "수주", "성사", "성공", "Сделка успешна",
@@ -154,7 +157,15 @@ class Labels(_Frozen):
                             "Geschlossen und gewonnen", "Abgeschlossen und gewonnen", "Gagné",
                             "Gagnée", "Fermée gagnée", "Conclue gagnée", "Ganado", "Ganada",
                             "Cerrada ganada", "Cierre ganado", "Ganho", "Ganha",
-                            "Fechado ganho", "Fechada ganha", "Negócio fechado")  # fmt: skip
+                            "Fechado ganho", "Fechada ganha", "Negócio fechado",
+                            # HubSpot's and Zoho's Chinese, Korean and Italian closed stages
+                            "交易成功", "赢得", "已签约", "签约成功", "结束-赢单", "关闭-赢单",
+                            "계약 성사", "Chiusa vinta", "Chiuso vinto", "Vinta", "Vinto",
+                            # RD Station's Vendida, and Polish, Turkish, Swedish, Danish /
+                            # Norwegian and Dutch words for a deal won
+                            "Vendida", "Vendido", "Wygrana", "Wygrany", "Kazanıldı",
+                            "Kazanılan", "Vunnen", "Vunnet", "Vundet", "Gesloten gewonnen",
+                            "Sold")  # fmt: skip
     lost: tuple[str, ...] = ("Lost", "Closed Lost", "Deal lost", "Canceled", "Cancelled",
                              "Out-Sold", "Disqualified", "Unqualified", "Abandoned", "输单",
                              "丢单", "已输单", "已丢单", "失败", "成交失败", "丢失", "取消",
@@ -166,7 +177,12 @@ class Labels(_Frozen):
                              "Conclue perdue", "Perdido", "Perdida", "Cerrada perdida",
                              "Cierre perdido", "Fechado perdido", "Fechada perdida",
                              "Negócio perdido", "LOSE", "APOLOGY", "Loss",
-                             "Analyze failure")  # fmt: skip
+                             "Analyze failure",
+                             "交易失败", "已失败", "失单", "战败", "结束-丢单", "关闭-输单",
+                             "关闭-丢单", "계약 실패", "Chiusa persa", "Chiuso perso", "Persa",
+                             "Perso", "Przegrana", "Przegrany", "Kaybedildi", "Kaybedilen",
+                             "Förlorad", "Förlorat", "Tabt", "Tapt", "Gesloten verloren",
+                             "Dead")  # fmt: skip
     open: tuple[str, ...] | None = Field(
         None, description="open stage labels, in process order; None: any other label is open"
     )

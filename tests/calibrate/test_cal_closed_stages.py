@@ -137,9 +137,9 @@ def test_a_history_report_closes_its_renamed_stages_but_not_one_deals_leave(
 
 
 def test_pingcode_states_closed_by_their_type(tmp_path: Path) -> None:
-    """PingCode's states carry a type beside their name: ``completed`` (已签约) is won and
+    """PingCode's states carry a type beside their name: ``completed`` (已回款) is won and
     ``closed`` (已放弃) lost, whatever the name; said."""
-    kind = {"won": ("已签约", "completed"), "lost": ("已放弃", "closed"),
+    kind = {"won": ("已回款", "completed"), "lost": ("已放弃", "closed"),
             "open": ("方案报价", "in_progress")}  # fmt: skip
     unix = [int(pd.Timestamp(c, tz="UTC").timestamp()) for c in TRUTH["created"]]
     items = [{"identifier": d.id, "state": {"name": kind[d.outcome][0], "type": kind[d.outcome][1]},
@@ -171,7 +171,7 @@ def test_pingcode_states_closed_by_their_type(tmp_path: Path) -> None:
     deals = h.deals.set_index("deal").sort_index()
     assert list(deals["outcome"]) == list(TRUTH["outcome"])
     said = next(i.message for i in h.report.issues if i.rule == "closed_stages")
-    assert "已签约" in said and "已放弃" in said
+    assert "已回款" in said and "已放弃" in said
 
 
 def test_dynamics_web_api_state_codes_and_actual_values(tmp_path: Path) -> None:

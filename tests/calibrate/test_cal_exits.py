@@ -397,3 +397,17 @@ def test_win_odds_drift_zero_when_stationary_and_when_won_season_explains_the_ca
     # (losses spread evenly), above 1.2 for any q < 0.75
     assert max(q.won_cycle.factors[:2]) < 0.01 < 1.2 < q.won_cycle.factors[2]
     assert q.uncertainty["win_odds"].between_var < 0.03
+
+
+def test_an_export_without_wins_is_said_to_record_none(synthetic: Path, tmp_path: Path) -> None:
+    """Losses but no win (a won label read as an open stage, or a filtered export): a
+    warning, as for no losses, that says how to name the won label."""
+    rows = pd.read_csv(synthetic, dtype=str, keep_default_na=False)
+    rows = rows[rows["stage"] != "Won"]
+    path = tmp_path / "no_wins.csv"
+    rows.to_csv(path, index=False)
+    c = calibrate(_read(path), AS_OF, by=None)
+    rules = {i.rule: i for i in c.history.report.issues}
+    assert rules["no_wins"].action == "kept" and "labels: {won:" in rules["no_wins"].message
+    full = calibrate(_read(synthetic), AS_OF, by=None)
+    assert "no_wins" not in {i.rule for i in full.history.report.issues}

@@ -3,7 +3,9 @@ summary table beside the data, a sheet that repeats a column name, Excel for Mac
 win's and a loss's date in two columns, value columns by other names, numbered and prefixed
 stage labels, an expected close as the only close date, the day a deal entered its closed
 stage as its close, pipelines that close their own way,
-and "Excel-safe" ``="..."`` cells."""
+and "Excel-safe" ``="..."`` cells; a blank stage beside a status, rows flagged deleted, won
+and lost labels of more CRMs and languages, a re-open in a changelog, other CRMs' column
+names, an actual close beside a planned one, Windows-1250, control characters, JSON Lines."""
 
 from __future__ import annotations
 
@@ -346,7 +348,12 @@ def test_an_expected_close_taken_as_the_close_is_a_warning(tmp_path: Path) -> No
     assert note.action == "kept" and "'Expected close date'" in note.message
 
 
-@pytest.mark.parametrize("since", ["Date Moved to Current Stage", "Deal stage updated at"])
+@pytest.mark.parametrize(
+    "since",
+    ["Date Moved to Current Stage", "Deal stage updated at",
+     "Last Stage Change At",  # Zendesk Sell
+     "Date of Last Stage Change"],  # Streak
+)  # fmt: skip
 def test_the_day_a_deal_entered_its_closed_stage_is_its_close(tmp_path: Path, since: str) -> None:
     """Keap and Freshsales without their close column: a won or lost deal closed the day it
     entered its current stage, not on the plan in the expected close beside it (weeks off);
@@ -451,3 +458,227 @@ def test_a_summary_report_is_said_to_be_one(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="looks like a summary") as err:
         read_history(path)
     assert "'Deals'" in str(err.value) and "export the list of deals" in str(err.value)
+
+
+def test_a_blank_stage_is_read_by_the_status(tmp_path: Path) -> None:
+    """Nutshell clears a deal's stage once it is won or lost, its Status saying which: the
+    status decides where the stage is blank (said), not a dropped "unknown stage"."""
+    export = pd.DataFrame({
+        "Lead ID": TRUTH["id"], "Status": _labels("Won", "Lost", "Open"),
+        "Stage": _labels("", "", "Propose"), "Value": TRUTH["value"],
+        "Created": TRUTH["created"], "Closed": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "nutshell.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+    note = next(i for i in read_history(path).report.issues if i.rule == "stage_from_status")
+    assert note.rows == 4 and note.action == "info"
+
+
+@pytest.mark.parametrize(
+    ("column", "yes", "no"),
+    [("IsDeleted", "true", "false"), ("ISDELETED", "TRUE", "FALSE"), ("Deleted", "1", "0"),
+     ("Is Deleted", "yes", "no")],
+)  # fmt: skip
+def test_rows_flagged_deleted_are_left_out(tmp_path: Path, column: str, yes: str, no: str) -> None:
+    """A Data Loader "Export All" keeps the recycle bin's records, flagged IsDeleted: they are
+    no deals (said); a flag column of anything but true / false is not read as one."""
+    export = _sheet()
+    gone = export.iloc[[0, 1]].assign(**{"Opportunity ID": ["X1", "X2"]})
+    export = pd.concat([export, gone], ignore_index=True)
+    export[column] = [no] * 5 + [yes] * 2
+    path = tmp_path / "queryall.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+    note = next(i for i in read_history(path).report.issues if i.rule == "deleted")
+    assert note.rows == 2 and column in note.message
+    export[column] = [""] * 5 + ["2023-03-01"] * 2  # when deleted: not a flag, not read
+    export.to_csv(path, index=False)
+    assert len(read_history(path).deals) == 7
+
+
+@pytest.mark.parametrize(
+    ("won", "lost"),
+    [("交易成功", "交易失败"), ("已成交", "失单"), ("赢得", "战败"), ("结束-赢单", "结束-丢单"),
+     ("已签约", "关闭-输单"), ("계약 성사", "계약 실패"),  # HubSpot zh-CN / KO, Zoho zh
+     ("Vendida", "Perdida"),  # RD Station
+     ("Chiusa vinta", "Chiusa persa"), ("Vinta", "Persa"),  # HubSpot Italian
+     ("Wygrana", "Przegrana"), ("Kazanıldı", "Kaybedildi"), ("Vunnen", "Förlorad"),
+     ("Vundet", "Tabt"), ("Gesloten gewonnen", "Gesloten verloren"), ("Sold", "Dead")],
+)  # fmt: skip
+def test_won_and_lost_in_more_crms_and_languages(tmp_path: Path, won: str, lost: str) -> None:
+    export = _sheet((won, lost, "Qualified"))
+    path = tmp_path / "labels.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+
+
+def test_a_label_begins_with_a_lost_one_only_as_a_whole_word(tmp_path: Path) -> None:
+    """A label "Dead - no budget" is lost as Dead is; "Deadline set" is an open stage."""
+    for open_, outcome in (("Dead - no budget", "lost"), ("Deadline set", "open")):
+        export = _sheet(("Closed Won", "Closed Lost", open_))
+        export.loc[3, "Close Date"] = "2023-03-20" if outcome == "lost" else ""
+        path = tmp_path / "dead.csv"
+        export.to_csv(path, index=False)
+        assert read_history(path).deals.set_index("deal")["outcome"]["D4"] == outcome
+
+
+def test_a_deal_reopened_in_a_changelog_closes_at_its_last_close(tmp_path: Path) -> None:
+    """Pipedrive's changelog writes a re-open as a Status change Lost -> Open: the first loss
+    is undone (the deal back in its stage), the deal closes at its last close."""
+    rows = []
+    for deal, outcome, created, closed, value in TRUTH.itertuples(index=False):
+        rows.append((deal, "Deal created", "", "", created, value))
+        rows.append((deal, "Stage", "Qualified", "Proposal", created + " 12:00", value))
+        if outcome == "open":
+            continue
+        final = "Won" if outcome == "won" else "Lost"
+        if deal == "D2":  # lost, re-opened the next day, lost for good later
+            rows.append((deal, "Status", "Open", "Lost", "2023-01-20", value))
+            rows.append((deal, "Status", "Lost", "Open", "2023-01-21", value))
+        rows.append((deal, "Status", "Open", final, closed, value))
+    export = pd.DataFrame(rows, columns=["Deal ID", "Field", "Old value", "New value", "Time",
+                                         "Value"])  # fmt: skip
+    path = tmp_path / "changelog.csv"
+    export.to_csv(path, index=False)
+    got = _check(path)
+    assert got.loc["D2", "opened"] == pd.Timestamp("2023-01-05")
+    said = next(i for i in read_history(path).report.issues if i.rule == "field_history")
+    assert "1 re-opening" in said.message
+
+
+def _comma(v: float) -> str:
+    return f"{v:,.2f}".replace(",", " ").replace(".", ",")  # 1 200,00
+
+
+@pytest.mark.parametrize(
+    ("columns", "currency"),
+    [
+        ({"ID": TRUTH["id"], "Titel": "x", "Fase": _labels("Gewonnen", "Verloren", "Offerte"),
+          "Geschatte waarde": [_comma(v).replace(" ", ".") for v in TRUTH["value"]],
+          "Valuta": "EUR", "Aangemaakt op": TRUTH["created"], "Afgesloten op": TRUTH["closed"]},
+         "EUR"),  # Teamleader, Dutch
+        ({"ID record": TRUTH["id"], "Nome trattativa": "x",
+          "Fase della trattativa": _labels("Chiusa vinta", "Chiusa persa", "Appuntamento"),
+          "Importo": TRUTH["value"], "Valuta": "EUR", "Data di creazione": TRUTH["created"],
+          "Data di chiusura": TRUTH["closed"]}, "EUR"),  # HubSpot, Italian
+        ({"ID": TRUTH["id"], "Nazwa": "x", "Etap": "Negocjacje",
+          "Status": _labels("Wygrana", "Przegrana", "Otwarta"),
+          "Wartość": [_comma(v) + " zł" for v in TRUTH["value"]],
+          "Data utworzenia": TRUTH["created"], "Data zamknięcia": TRUTH["closed"]},
+         "PLN"),  # Livespace, Polish
+        ({"Nome": TRUTH["id"], "Etapa": "Negociação",
+          "Estado": _labels("Vendida", "Perdida", "Em andamento"),
+          "Valor Único": ["R$ " + _comma(v).replace(" ", ".") for v in TRUTH["value"]],
+          "Data de criação": TRUTH["created"], "Data de fechamento": TRUTH["closed"]},
+         "BRL"),  # RD Station, Brazil
+        ({"ID": TRUTH["id"], "Lead title": "x", "Sale": TRUTH["value"],
+          "Lead status": _labels("Closed - won", "Closed - lost", "Negotiation"),
+          "Created date": TRUTH["created"], "Closed at": TRUTH["closed"]}, "USD"),  # Kommo
+    ],
+)  # fmt: skip
+def test_exports_read_by_their_own_column_names(
+    tmp_path: Path, columns: dict[str, object], currency: str
+) -> None:
+    """Other CRMs' and languages' names for the amount (Geschatte waarde, Importo, Wartość,
+    Valor Único, Kommo's Sale), its currency and the deal's other fields, and the currency of
+    amounts written with zł or R$."""
+    path = tmp_path / "export.csv"
+    pd.DataFrame(columns).to_csv(path, index=False)
+    _check(path)
+    assert read_history(path).currency == currency
+
+
+@pytest.mark.parametrize(
+    ("actual", "planned"),
+    [("实际成交时间", "预计成交时间"), ("实际结束时间", "预计结束时间"),
+     ("实际签单日期", "预计签单日期"), ("Actual Closing Date", "Expected Closing Date")],
+)  # fmt: skip
+def test_an_actual_close_beside_a_planned_one_is_the_close(
+    tmp_path: Path, actual: str, planned: str
+) -> None:
+    """企业微信's, 销帮帮's and 金蝶's deals keep the real close (实际: actual) beside the plan
+    (预计: expected): a decided deal closes on the real one; an actual close column names when
+    a deal did close, so no open deal has one."""
+    data = _sheet().rename(columns={"Close Date": actual})
+    data[planned] = ["2023-03-15", "2023-03-15", "2023-04-01", "2023-06-30", "2023-04-02"]
+    path = tmp_path / "actual.csv"
+    data.to_csv(path, index=False)
+    _check(path)
+    assert "expected_as_closed" not in {i.rule for i in read_history(path).report.issues}
+
+
+def test_a_chinese_stage_status_column_decides_the_outcome(tmp_path: Path) -> None:
+    """纷享销客 keeps 商机阶段 at the stage a deal closed from and says won or lost in 阶段状态
+    (赢单 / 输单 / 进行中)."""
+    data = pd.DataFrame({
+        "商机编号": TRUTH["id"], "商机阶段": "谈判审核",
+        "阶段状态": _labels("赢单", "输单", "进行中"), "商机金额": TRUTH["value"],
+        "创建时间": TRUTH["created"], "结单日期": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "fxiaoke.csv"
+    data.to_csv(path, index=False)
+    _check(path)
+
+
+def test_a_polish_or_czech_csv_in_windows_1250(tmp_path: Path) -> None:
+    """Excel on a Polish or Czech Windows writes Windows-1250: its ł, ś, ć, ť and amounts in zł
+    read as themselves, not as Windows-1252's ³, œ, æ (z³ is no currency); a Western file with
+    the same bytes' signs (£12, a cubic metre's ³ after a digit) stays Windows-1252."""
+    data = _sheet()
+    data["Account"] = ["Michał Sp. z o.o.", "Łódź", "Śląsk", "Kopeć", "Šťastný s.r.o."]
+    data["Amount"] = [f"{v:,.2f} zł".replace(",", " ").replace(".", ",") for v in TRUTH["value"]]
+    path = tmp_path / "polish.csv"
+    path.write_bytes(data.to_csv(index=False, sep=";").encode("cp1250"))
+    h = read_history(path)
+    assert list(_check(path)["account"]) == list(data["Account"])
+    assert h.currency == "PLN"
+    data["Account"] = ["Müller GmbH", "Société Générale", "Acme", "Tank 3³", "Ærø"]
+    data["Amount"] = [f"£{v:,.2f}" for v in TRUTH["value"]]
+    path.write_bytes(data.to_csv(index=False).encode("cp1252"))
+    assert list(_check(path)["account"]) == list(data["Account"])
+
+
+def test_control_characters_of_a_damaged_export_are_left_out(tmp_path: Path) -> None:
+    """NUL bytes after labels (a damaged or padded export) and a vertical tab are no text, and
+    a scenario's YAML cannot hold them: read without them."""
+    data = _sheet(("Closed Won\x00\x00", "Closed Lost", "Proposal\x0b"))
+    data["Account"] = ["Acme\x00", "Globex", "Initech", "Umbrella", "Stark\x1f"]
+    path = tmp_path / "nul.csv"
+    path.write_bytes(data.to_csv(index=False).encode("utf-8"))
+    h = read_history(path)
+    assert list(_check(path)["account"]) == ["Acme", "Globex", "Initech", "Umbrella", "Stark"]
+    said = " ".join(i.message for i in h.report.issues)
+    assert "\x00" not in said and "\x0b" not in said
+
+
+@pytest.mark.parametrize("name", ["deals.jsonl", "deals.ndjson", "deals.json"])
+def test_json_lines_are_records_and_an_empty_page_says_so(tmp_path: Path, name: str) -> None:
+    """BigQuery's and Fivetran's export of a table: one JSON object per line (also under a
+    .json name, as BigQuery writes it), read as records; an API page with no records is said
+    to have none, not to lack columns."""
+    lines = [
+        json.dumps({"Id": d.id, "StageName": stage, "Amount": d.value, "CreatedDate": d.created,
+                    "CloseDate": d.closed})
+        for d, stage in zip(TRUTH.itertuples(), _labels("Closed Won", "Closed Lost", "Proposal"),
+                            strict=True)
+    ]  # fmt: skip
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _check(path)
+    path.write_text(json.dumps({"data": [], "info": {"count": 0}}), encoding="utf-8")
+    with pytest.raises(ScenarioError, match="no records"):
+        read_history(path)
+
+
+def test_a_kingdee_bill_number_is_the_id(tmp_path: Path) -> None:
+    """金蝶云星空 numbers each 商机 as a document (单据编号 SJ000001): that is its id, not its
+    name (商机名称), which two deals may share."""
+    data = pd.DataFrame({
+        "单据编号": TRUTH["id"], "商机名称": "续约", "商机阶段": "商务谈判",
+        "商机状态": _labels("赢单", "输单", "跟进中"), "预计签单金额": TRUTH["value"],
+        "创建日期": TRUTH["created"], "实际签单日期": TRUTH["closed"],
+    })  # fmt: skip
+    path = tmp_path / "kingdee.csv"
+    data.to_csv(path, index=False)
+    _check(path)

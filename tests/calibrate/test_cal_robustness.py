@@ -372,12 +372,12 @@ def test_the_export_end_needs_a_long_pause_with_almost_nothing_after() -> None:
 
 
 def test_open_labels_that_read_like_a_close_are_reported(tmp_path: Path) -> None:
-    # 成交失败 is a default lost label; Dead is not ("Deadline" would be lost)
-    h, outcome = _four(tmp_path, ("Won", "成交失败", "Dead", "Negotiation"),
+    # 成交失败 is a default lost label; Rejected is not (a quote rejected may be revised)
+    h, outcome = _four(tmp_path, ("Won", "成交失败", "Rejected", "Negotiation"),
                        closes=(True, True, True, False))  # fmt: skip
     assert outcome == ["won", "lost", "open", "open"]
     issue = next(i for i in h.report.issues if i.rule == "closed_looking_label")
-    assert issue.rows == 1 and "Dead" in issue.message and issue.action == "kept"
+    assert issue.rows == 1 and "Rejected" in issue.message and issue.action == "kept"
 
 
 def test_an_export_of_deals_created_until_a_date_is_said_to_stop_arriving(

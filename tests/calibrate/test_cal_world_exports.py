@@ -127,8 +127,9 @@ def test_a_russian_report_in_windows_1251_reads_in_roubles(tmp_path: Path) -> No
 
 
 def test_a_placeholder_in_a_date_cell_is_no_date(tmp_path: Path) -> None:
-    """An open deal's close date written ``-`` or ``N/A`` was a bad date, and the deal lost."""
-    for placeholder in ("-", "N/A", "null", "0000-00-00"):
+    """An open deal's close date written ``-``, ``N/A`` or ``TBD`` (still to be set) was a bad
+    date, and the deal lost."""
+    for placeholder in ("-", "N/A", "null", "0000-00-00", "TBD", "TBC", "待定", "unknown"):
         export = pd.DataFrame({
             "Opportunity ID": TRUTH["id"],
             "Stage": _labels("Closed Won", "Closed Lost", "Proposal"),

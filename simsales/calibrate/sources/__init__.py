@@ -37,7 +37,7 @@ SOURCES: dict[str, ModuleType] = {
 assert tuple(SOURCES) == SOURCE_NAMES  # the CLI lists the names without importing the readers
 
 
-_TABLES = (".csv", ".xlsx", ".xlsm", ".json", ".txt")
+_TABLES = (".csv", ".xlsx", ".xlsm", ".json", ".jsonl", ".ndjson", ".txt")
 
 
 def read_records(

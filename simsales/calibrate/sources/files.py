@@ -24,7 +24,11 @@ lower-case letter, fall outside every block.
 Else Windows-1252 (the Western superset of Latin-1 that Excel and Salesforce write: its
 accented letters stand alone between ASCII letters) if it decodes, or Windows-1251 (Excel on a
 Russian Windows) where its header names more deal fields, else Latin-1, which decodes any
-bytes; but Mac Roman (Excel for Mac's "CSV (Macintosh)") where it reads more of the
+bytes; but Windows-1250 (Excel on a Polish, Czech or Hungarian Windows) where it decodes and
+reads more of the non-ASCII characters than the one chosen as a lower-case letter after a
+letter, inside a word or ending it, or as a currency sign beside a digit (zł and Wartość,
+where Windows-1252 reads z³ and Wartoœæ; a Western file's £12 is no Ł12); and Mac Roman
+(Excel for Mac's "CSV (Macintosh)") where it reads more of the
 non-ASCII characters than the one chosen as a lower-case letter between two lower-case letters
 or a currency sign beside a digit (Société and €12, where Windows-1252 reads SociŽtŽ and
 Û12; a Windows file's é and ü read as È and ¸ in Mac Roman), or as many where every line ends
@@ -33,6 +37,9 @@ In Shift-JIS (code page 932) a backslash is read as the yen sign, the character 
 Japanese Windows shows for that byte (``\\1,234,000`` is ¥1,234,000). (Statistical guessing
 was tried and rejected: on exports whose non-ASCII text is a few repeated names it mistakes
 GB18030 for Central-European text.) The encoding used is returned, to be reported.
+
+In any table, control characters other than tab and line ends (NUL bytes of a damaged export)
+are left out of its names and cells.
 
 ``.xlsx`` / ``.xlsm`` files are read with openpyxl: its sheet (below), its first row the header;
 dates become ISO text and whole numbers lose their ``.0``, so cells parse like CSV text. Line
@@ -56,6 +63,7 @@ import json
 import re
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,7 +72,15 @@ from simsales.calibrate.headers import recognise
 from simsales.errors import Problem, ScenarioError
 from simsales.io.inputs import title_rows, two_row_header, workbook_table
 
-__all__ = ["DOUBLE_BYTE", "MAX_BYTES", "detect_encoding", "find_file", "json_table", "read_table"]
+__all__ = [
+    "DOUBLE_BYTE",
+    "JSON",
+    "MAX_BYTES",
+    "detect_encoding",
+    "find_file",
+    "json_table",
+    "read_table",
+]
 
 MAX_BYTES = 200_000_000
 DOUBLE_BYTE = ("gb18030", "cp950", "cp932", "cp949")
@@ -72,6 +88,7 @@ DOUBLE_BYTE = ("gb18030", "cp950", "cp932", "cp949")
 # unit (digit, high byte, digit), or a trail byte; alone, it is a single-byte letter
 _HIGH = re.compile(rb"[\x80-\xff](?:[\x30-\x39][\x81-\xfe][\x30-\x39]|[\x40-\x7e\x80-\xff])?")
 EXCEL = (".xlsx", ".xlsm")
+JSON = (".json", ".jsonl", ".ndjson")  # a JSON value, or JSON Lines (json_table)
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the compound file an Excel 97-2003 .xls is
 _ANY_TRAIL = ((0x40, 0xFF),)
 _HIGH_TRAIL = ((0xA1, 0xFE),)
@@ -131,7 +148,12 @@ def detect_encoding(data: bytes) -> str:
     best = max(single, key=lambda name: _header_score(data, name)) if single else "latin-1"
     if best == "cp1251" and _header_score(data, best) > _header_score(data, "mac_roman"):
         return best
-    western, roman = _letters_score(data, best), _letters_score(data, "mac_roman")
+    western = _letters_score(data, best)
+    # Central-European letters (ł, ą, ż, ť) read as Western signs (³, ¹, ¿) or controls (a
+    # Windows-1251 here is one no Russian header chose)
+    if _decodes(data, "cp1250") and _ending_score(data, "cp1250") > _ending_score(data, best):
+        best, western = "cp1250", _letters_score(data, "cp1250")
+    roman = _letters_score(data, "mac_roman")
     return "mac_roman" if roman > western or (mac and roman == western) else best
 
 
@@ -149,12 +171,37 @@ def _letters_score(data: bytes, name: str) -> int:
     )
 
 
+_AFTER_LOWER = re.compile(r"(?<=[^\W\d_])[^\x00-\x7f]")
+
+
+def _ending_score(data: bytes, name: str) -> int:
+    """How plausibly ``data`` reads as ``name`` by the non-ASCII characters after a letter that
+    are lower-case letters themselves, inside a word or ending it (zł, Wartość, not z³,
+    Wartoœæ), and currency signs beside a digit."""
+    text = data[:1_000_000].decode(name, errors="replace")
+    lower = sum(c.islower() for c in _AFTER_LOWER.findall(text))
+    return lower + sum(unicodedata.category(c) == "Sc" for c in _BY_DIGIT.findall(text))
+
+
 def _decodes(data: bytes, name: str) -> bool:
     try:
         data.decode(name)
         return True
     except UnicodeDecodeError:
         return False
+
+
+# control characters but tab and line ends (a damaged export's NUL bytes, a vertical tab):
+# no text, and a scenario's YAML cannot hold them
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+
+
+def _printable(cells: pd.Series) -> pd.Series:
+    """Cells without control characters (but tab and line ends)."""
+    text = cells.astype(str)
+    if not text.str.contains(_CONTROL).any():
+        return cells
+    return text.str.replace(_CONTROL, "", regex=True)
 
 
 _EXCEL_TEXT = re.compile(r'^="(.*)"$', re.DOTALL)
@@ -182,7 +229,8 @@ def _header_score(data: bytes, name: str) -> int:
 def read_table(
     path: Path, encoding: str | None = None, nrows: int | None = None
 ) -> tuple[pd.DataFrame, str]:
-    """The table's cells as stripped text (blank: ``""``) and the encoding read with."""
+    """The table's cells as stripped text (blank: ``""``) without control characters, and
+    the encoding read with."""
     if not path.exists():
         raise ScenarioError([Problem("no such file", file=str(path), hint="check the path")])
     if path.is_dir() or path.stat().st_size > MAX_BYTES:
@@ -209,7 +257,7 @@ def read_table(
     # and its cells of numbers shown scaled (#,##0,"K") or given their format's currency
     shown: dict[str, dict[str, frozenset[int]]] = {}
     sheet_of: list[int] = []  # and each row's sheet, where several were appended
-    if path.suffix.lower() == ".json":  # an API's records (Pipedrive's /v1/deals page)
+    if path.suffix.lower() in JSON:  # an API's records (Pipedrive's /v1/deals page)
         frame, used, at = json_table(path, encoding), "json", 0
     elif path.suffix.lower() in EXCEL:  # at: rows above the header (a report's title)
         table = workbook_table(path.read_bytes(), str(path), nrows, _deal_fields, _id_column)
@@ -254,9 +302,9 @@ def read_table(
             )  # fmt: skip
         except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
             raise ScenarioError([Problem(f"cannot read the CSV: {exc}", file=str(path))]) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.columns = [_CONTROL.sub("", str(c)).strip() for c in frame.columns]
     if len(frame):
-        frame = frame.apply(lambda s: _unformula(s.str.strip()))
+        frame = frame.apply(lambda s: _unformula(_printable(s).str.strip()))
     if at:  # the index stays "line - 2", as without a title; the caller says what was skipped
         frame.index = pd.RangeIndex(at, at + len(frame))
         frame.attrs["title_rows"] = at
@@ -275,12 +323,24 @@ def read_table(
 
 def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
     """A JSON file as a table of text cells: a list of objects, or an API's page holding it
-    (``{"data": [...]}``, ``{"values": [...]}``, ``{"items": [...]}``); nested fields
-    flattened with dots (``user_id.name``), a null blank."""
+    (``{"data": [...]}``, ``{"values": [...]}``, ``{"items": [...]}``), or JSON Lines (one
+    object per line, as BigQuery and Fivetran export a table: ``.jsonl``, ``.ndjson``, or a
+    ``.json`` that is no one JSON value but whose every line is an object); nested fields
+    flattened with dots (``user_id.name``), a null blank. A page with no records is an error
+    that says so."""
     try:
-        data = json.loads(path.read_text(encoding=encoding or "utf-8-sig"))
+        text = path.read_text(encoding=encoding or "utf-8-sig")
+        data: Any = _json_lines(text) if path.suffix.lower() != ".json" else None
+        if data is None:
+            try:
+                data = json.loads(text)
+            except ValueError:
+                if (data := _json_lines(text)) is None:
+                    raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(f"not a JSON file: {exc}", file=str(path))]) from None
+    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
+        data = data[0]  # one object (an API page saved on one line): as a .json holding it
     if isinstance(data, dict):
         data = next((data[k] for k in ("values", "data", "items", "records", "results")
                      if isinstance(data.get(k), list)), [data])  # fmt: skip
@@ -289,8 +349,30 @@ def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
             "expected a list of objects (one per deal), or an API page holding one under "
             '"data", "values" or "items"', file=str(path),
         )])  # fmt: skip
+    if not data:
+        raise ScenarioError([Problem(
+            "no records: the JSON's list of deals is empty (an API page that found none: check "
+            "the query, its filter or its page)", file=str(path),
+        )])  # fmt: skip
     frame = pd.json_normalize(data)
     return frame.astype(object).where(frame.notna(), "").astype(str)
+
+
+def _json_lines(text: str) -> list[Any] | None:
+    """JSON Lines (one object per non-blank line) as a list of them; None where a line is no
+    object."""
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(record, dict):
+            return None
+        out.append(record)
+    return out
 
 
 def _unique(header: list[str]) -> list[str]:

@@ -39,6 +39,7 @@ from simsales.calibrate.sources.files import read_table
 from simsales.calibrate.sources.parse import (
     currency_codes,
     no_date,
+    parse_flags,
     parse_numbers,
     parse_times,
     year_last_order,
@@ -92,6 +93,7 @@ def read(
     encoding: str | None,
 ) -> Records:
     frame, report_rows = _without_report_rows(frame)
+    frame, deleted = _without_deleted(frame)
     frame, history_note = _field_history(frame)
     report_rows += history_note
     header = list(frame.columns)
@@ -125,6 +127,7 @@ def read(
             ) from None  # fmt: skip
     notes: list[tuple[str, str] | Note] = [("encoding", encoding_note)] if encoding_note else []
     notes += report_rows
+    notes += deleted
     for action, note, n in frame.attrs.get("sheets", []):
         notes.append(("sheets", note) if action == "info" else Note("sheets", note, action, n))
     if above := frame.attrs.get("title_rows"):
@@ -366,6 +369,33 @@ def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[
         out = out.copy()
         out.attrs["parts"] = part[keep]
     return out, notes
+
+
+# a record's deleted flag (Salesforce's IsDeleted in a Data Loader "Export All", SuiteCRM's
+# deleted): a row flagged true is in the recycle bin, not a deal
+_DELETED_FLAG = tuple(map(label_key, ("IsDeleted", "Is Deleted", "Deleted", "已删除", "是否删除")))
+
+
+def _without_deleted(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Note]]:
+    """The rows without those a deleted flag column marks (``IsDeleted``, ``Deleted``, ...:
+    every filled cell true / false, 1 / 0 or yes / no, as Salesforce's reader reads its
+    IsDeleted), and the note that says how many were left out (none without such a column)."""
+    by_key = _by_key(frame)
+    column = next((by_key[k] for k in _DELETED_FLAG if k in by_key), None)
+    if column is None:
+        return frame, []
+    cells = frame[column].astype(str).str.strip()
+    flag = parse_flags(cells)
+    if flag[cells != ""].isna().any():  # not a flag (a deletion date, a reason): not read
+        return frame, []
+    deleted = flag.fillna(False).astype(bool)
+    if not deleted.any():
+        return frame, []
+    lines = tuple(f"line {i + 2}" for i in frame.index[deleted.to_numpy()][:5])
+    note = Note("deleted", f"{int(deleted.sum()):,} rows flagged deleted ({column} true, the "
+                "CRM's recycle bin): not deals, left out", "info", int(deleted.sum()),
+                lines)  # fmt: skip
+    return frame[~deleted.to_numpy()], [note]
 
 
 def _format_currency_off(
@@ -760,9 +790,10 @@ _CREATED_EVENT = label_keys(
 
 def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """A history of every field's changes: its stage changes only (the field column names
-    the stage, or the status with a won or lost new value), their new value as the stage
-    entered and the old as the one left (``To Stage``, ``From Stage``), a bare ``Time`` column
-    as the time of the change; said in the note."""
+    the stage, or the status with a won or lost new value, or a status from won or lost back
+    to open: a re-open, read as a return to the deal's stage, see :func:`_reopened`), their
+    new value as the stage entered and the old as the one left (``To Stage``, ``From
+    Stage``), a bare ``Time`` column as the time of the change; said in the note."""
     by_key = _by_key(frame)
     field = next((by_key[k] for k in by_key if k in _FIELD), None)
     new = next((by_key[k] for k in by_key if k in _NEW_VALUE), None)
@@ -774,16 +805,20 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
         return frame, []
     # a win or a loss written as a change of the deal's status (Pipedrive), not of its stage
     closes = label_keys(*Labels().won, *Labels().lost)
-    stage |= frame[field].map(label_key).isin(_STATUS_FIELD) & frame[new].map(label_key).isin(
-        closes
-    )
-    names = {new: "To Stage", **({old: "From Stage"} if old is not None else {})}
-    kept = frame[stage].drop(columns=field).rename(columns=names)
+    status = frame[field].map(label_key).isin(_STATUS_FIELD)
+    moves = stage.copy()
+    stage |= status & frame[new].map(label_key).isin(closes)
     time = next((by_key[k] for k in by_key if k in _CHANGE_TIME), None)
     at = None  # each row's time of change, parsed once for what follows
     if time is not None:
         text = frame[time].astype(str)
         at = parse_times(text, None, None, year_last_order(text))
+    back = _reopened(frame, by_key, status, moves, new, old, closes, at)
+    stage |= back.notna()
+    names = {new: "To Stage", **({old: "From Stage"} if old is not None else {})}
+    kept = frame[stage].drop(columns=field).rename(columns=names)
+    if back.notna().any():
+        kept.loc[back.dropna().index, "To Stage"] = back.dropna()
     carried = _carried(frame, by_key, field, new, time, at)
     for column, values in carried.items():
         kept[column] = values[stage]
@@ -816,9 +851,52 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
             if born.any()
             else ""
         )
+        + (
+            f"; {int(back.notna().sum()):,} re-opening(s) (a status from won or lost back to "
+            "open) read as a return to the stage the deal was in"
+            if back.notna().any()
+            else ""
+        )
         + f"; {int((~stage & ~born).sum()):,} rows of other fields left out"
     )
     return kept, [("field_history", note)]
+
+
+def _reopened(
+    frame: pd.DataFrame,
+    by_key: dict[str, str],
+    status: pd.Series,
+    moves: pd.Series,
+    new: str,
+    old: str | None,
+    closes: frozenset[str],
+    at: pd.Series | None,
+) -> pd.Series:
+    """A field history's re-openings (a status change from a won or lost label to another,
+    Pipedrive's Lost -> Open) as the stage the deal returns to: the new value of its last stage
+    change (``moves``) at or before it, else the old value of its first (the stage it was
+    created in); NaN on every other row, and where there is no old value, no time or id."""
+    out = pd.Series(np.nan, index=frame.index, dtype=object)
+    ident = _ident(by_key)
+    if old is None or at is None or ident is None:
+        return out
+    new_key, old_key = frame[new].map(label_key), frame[old].map(label_key)
+    reopen = status & old_key.isin(closes) & ~new_key.isin(closes) & (new_key != "")
+    reopen &= at.notna() & ~new_key.isin(label_keys("Deleted", "已删除"))
+    if not reopen.any():
+        return out
+    deal = frame[ident].astype(str)
+    changes = moves & at.notna()
+    log = pd.DataFrame({"deal": deal[changes], "at": at[changes],
+                        "to": frame.loc[changes, new].astype(str)}).sort_values("at")  # fmt: skip
+    rows = pd.DataFrame({"deal": deal[reopen], "at": at[reopen], "i": frame.index[reopen]})
+    joined = pd.merge_asof(rows.sort_values("at"), log, on="at", by="deal", direction="backward")
+    first = log.groupby("deal")["at"].idxmin()
+    created_in = frame.loc[first.to_numpy(), old].astype(str).set_axis(first.index)
+    to = joined["to"].fillna(joined["deal"].map(created_in))
+    to = to[to.fillna("").str.strip() != ""]
+    out[joined.loc[to.index, "i"].to_numpy()] = to.to_numpy()
+    return out
 
 
 def _by_status(

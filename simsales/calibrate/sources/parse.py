@@ -42,6 +42,7 @@ __all__ = [
     "has_own_scale",
     "is_year_last",
     "no_date",
+    "parse_flags",
     "parse_number",
     "parse_numbers",
     "parse_probabilities",
@@ -93,15 +94,17 @@ _SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})")
 _DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?=$|[ T])")
 
 
-# what exports write in an empty date cell: a dash, N/A, null, MySQL's zero date, 无 / 暂无
+# what exports write in an empty date cell: a dash, N/A, null, MySQL's zero date, 无 / 暂无,
+# and a date still to be set: TBD / TBC / TBA, unknown, 待定 / 未定 (to be decided)
 _NO_DATE = frozenset({"-", "--", "—", "–", "/", "n/a", "na", "#n/a", "null", "none", "nil",
                       "nan", "nat", "0000-00-00", "0000-00-00 00:00:00", "00/00/0000",
-                      "00.00.0000", "无", "暂无", "なし", "없음"})  # fmt: skip
+                      "00.00.0000", "无", "暂无", "なし", "없음", "tbd", "tbc", "tba",
+                      "unknown", "待定", "未定", "未知"})  # fmt: skip
 
 
 def no_date(text: pd.Series) -> pd.Series:
-    """Whether each cell is a placeholder for no date (``-``, ``N/A``, ``null``, ``0000-00-00``):
-    read as blank, not as a date that does not parse."""
+    """Whether each cell is a placeholder for no date (``-``, ``N/A``, ``null``, ``0000-00-00``,
+    ``TBD``, ``待定``): read as blank, not as a date that does not parse."""
     return text.astype(str).str.strip().str.casefold().isin(_NO_DATE)
 
 
@@ -557,3 +560,13 @@ def unix_times(values: pd.Series) -> pd.Series:
     secs = num.where((num >= 1e9) & (num < 1e10), num.where((num >= 1e12) & (num < 1e13)) / 1000)
     iso = pd.to_datetime(secs, unit="s", errors="coerce").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
     return iso.where(secs.notna(), values.astype(str))
+
+
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def parse_flags(values: pd.Series) -> pd.Series:
+    """A checkbox column as a nullable boolean: true/false (Salesforce), 1/0 or yes/no (other
+    tools and spreadsheets), any case; NA for anything else (blank included)."""
+    text = values.astype(str).str.strip().str.lower()
+    return pd.Series(text.map(_FLAGS), index=values.index, dtype="boolean")

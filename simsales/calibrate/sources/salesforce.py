@@ -45,7 +45,12 @@ from simsales.calibrate.mapping import Labels, label_key
 from simsales.calibrate.sources.currency import read_rates
 from simsales.calibrate.sources.files import find_file, read_table
 from simsales.calibrate.sources.generic import canonical
-from simsales.calibrate.sources.parse import parse_numbers, parse_probabilities, parse_times
+from simsales.calibrate.sources.parse import (
+    parse_flags,
+    parse_numbers,
+    parse_probabilities,
+    parse_times,
+)
 from simsales.calibrate.sources.records import Note, Records
 from simsales.errors import Problem, ScenarioError
 
@@ -149,7 +154,7 @@ def read(
     _require(opp, ("Id", "StageName"), opp_file)
     _require(hist, ("OpportunityId", "StageName", "CreatedDate"), hist_file)
     if "IsDeleted" in hist:
-        flag = _flag(hist["IsDeleted"])
+        flag = parse_flags(hist["IsDeleted"])
         deleted = flag.fillna(False).astype(bool)
         if deleted.any():
             notes.append(("deleted", f"{int(deleted.sum())} deleted history rows left out"))
@@ -273,7 +278,7 @@ def _without_history(
                             **carried})  # fmt: skip
     current["_line"] = lone.index.to_numpy() + 2
     firsts = rows.sort_values("entered", kind="stable").groupby("id")["stage"].first()
-    closed = _flag(lone.get("IsClosed", blank)).fillna(False).astype(bool)
+    closed = parse_flags(lone.get("IsClosed", blank)).fillna(False).astype(bool)
     closed &= lone.get("CreatedDate", blank) != ""
     if firsts.empty or not closed.any():
         current["_file"] = opp_name
@@ -290,23 +295,13 @@ def _without_history(
     return out, [("began_in", note)]
 
 
-_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-
-
-def _flag(values: pd.Series) -> pd.Series:
-    """A checkbox column as a nullable boolean: true/false (Salesforce), 1/0 or yes/no (other
-    tools and spreadsheets), any case; NA for anything else (blank included)."""
-    text = values.astype(str).str.strip().str.lower()
-    return pd.Series(text.map(_FLAGS), index=values.index, dtype="boolean")
-
-
 def _closed_from_opportunities(opp: pd.DataFrame, notes: list[tuple[str, str] | Note]) -> Labels:
     """The default won / lost labels plus the stages Opportunity.csv's IsWon / IsClosed mark
     (a custom closed stage, e.g. Disqualified, must not pass for an open one)."""
     base = Labels()
     if "IsWon" not in opp or "IsClosed" not in opp:
         return base
-    won, closed = _flag(opp["IsWon"]), _flag(opp["IsClosed"])
+    won, closed = parse_flags(opp["IsWon"]), parse_flags(opp["IsClosed"])
     verdict = pd.Series(None, index=opp.index, dtype=object)
     verdict[(~closed).fillna(False).astype(bool)] = "open"
     verdict[(closed & ~won).fillna(False).astype(bool)] = "lost"
@@ -345,9 +340,9 @@ def _stages(
         return labels, None, {str(k): float(v) for k, v in med.items()}, {}, ""
     st, _ = read_table(file, encoding)
     label = st["MasterLabel"] if "MasterLabel" in st else st["ApiName"]
-    true = {c: _flag(st.get(c, pd.Series("", index=st.index))).fillna(False).astype(bool)
+    true = {c: parse_flags(st.get(c, pd.Series("", index=st.index))).fillna(False).astype(bool)
             for c in ("IsWon", "IsClosed")}  # fmt: skip
-    active = _flag(st.get("IsActive", pd.Series("true", index=st.index))).fillna(True)
+    active = parse_flags(st.get("IsActive", pd.Series("true", index=st.index))).fillna(True)
     active = active.astype(bool)
     won = tuple(label[true["IsWon"]])
     lost = tuple(label[true["IsClosed"] & ~true["IsWon"]])
