@@ -57,15 +57,19 @@ Model choices (each also written into the scenario's header comment):
   it (:func:`simsales.calibrate.fit.won_cycle`); the factors are each level's share over the
   overall one. The timing of decisions follows the calendar only through the calendar x age
   hazards (above).
-- **A change of the chance to win that lasts** (a price change, a new competitor): the last
-  ``k`` whole months' wins (``SHIFT_MONTHS`` at least) against what the age-based exit rates
-  expect of them, over the same ratio of the months before, tested against the months'
-  dispersion about the two levels, the split that differs most at 1% of the most that any
-  split of histories without a change differs (``_won_shift``, with six whole months before
-  them at least; that split is the change's month);
-  where it rejects, each age-based stage's won share of its decisions (for every deal type)
-  is multiplied by the recent months' ratio, and the estimate's sampling variance joins the
-  win odds' spread.
+- **A change of the chance to win that lasts** (a price change, a new competitor, a reorg):
+  over the stages with age-based exits, the last ``k`` whole months' exits towards a win
+  (won or a later stage) and lost exits (``SHIFT_MONTHS`` at least), each against what the
+  age-based exit rates expect of them, the odds between the two over the same odds of the
+  months before, tested against the months' dispersion about the two levels and with any one
+  month left out (a one-day clean-up is no lasting change); the split that differs most
+  counts at 1% of the most that any split of histories without a change differs
+  (``_won_shift``, with six whole months before them at least; that split is the change's
+  month). All stages are tested together because a deal is won by going forward at
+  each: a change decided upstream barely moves the winning stage's own share. Where it
+  rejects, each age-based stage's odds of going forward (for every deal type) are set at
+  their own recent level, shrunk towards the stages' mean change (``_stage_odds``,
+  DerSimonian-Laird), and the change's sampling variance joins the win odds' spread.
 - Parameter uncertainty and drift (``uncertainty:``): per replication the arrival rates, the
   odds of winning exits, the times in stage and the values are multiplied by lognormal factors
   of mean 1 whose variance (of the log) is the sampling variance of the pooled estimate plus
@@ -1013,6 +1017,30 @@ def _won_cycle(h: History, visits: pd.DataFrame, t: pd.Timestamp, winning: set[s
     return won_cycle(won.to_numpy(), decided.to_numpy(), [m.month for m in months])
 
 
+def _expected_by_month(
+    v: pd.DataFrame,
+    to: pd.Series,
+    first: pd.Timestamp,
+    edges: FloatArray,
+    causes: list[set[str]],
+) -> list[FloatArray]:
+    """For each set of exits of ``causes``, the sum of their Aalen-Johansen hazards over the
+    ages the stage's visits ``v`` had in each month (``edges``: its days since ``first``):
+    what a model that knows only time in stage expects of those exits month by month."""
+    aj = aalen_johansen(v["days"], to, v["entry"])
+    before = np.concatenate([[1.0], aj.surv[:-1]])
+    entered = ((v["entered"] - first) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
+    entry = v["entry"].to_numpy(dtype=np.float64)
+    lo = np.where(entry > 0, entry, -np.inf)  # late entry, as in the estimate
+    hi = v["days"].to_numpy(dtype=np.float64)
+    out = []
+    for cause in causes:
+        jumps = sum((aj.jumps[c] for c in cause if c in aj.jumps), np.zeros(len(aj.times)))
+        hazard = np.where(before > 0, jumps / np.maximum(before, 1e-300), 0.0)
+        out.append(_hazard_by_month(aj.times, hazard, entered, lo, hi, edges))
+    return out
+
+
 def _hazard_by_month(
     times: np.ndarray,
     hazard: np.ndarray,
@@ -1042,7 +1070,9 @@ class WonMonths:
     expect (see :func:`_won_calendar_drift`): ``observed`` and ``expected`` over every stage
     that can win; ``age_observed`` and ``age_expected`` over the stages with age-based exits
     only (not calendar x age hazards), before the scaling; ``free`` the calendar's free
-    levels; ``p`` the decided deals' won share and ``n`` their number."""
+    levels; ``p`` the decided deals' won share and ``n`` their number; ``forward`` and
+    ``lost`` the visits that left the age-based stages towards a win (won or a later stage)
+    and for lost, against the age-based hazards (see :func:`_won_shift`)."""
 
     months: tuple[pd.Period, ...]
     observed: FloatArray
@@ -1052,6 +1082,22 @@ class WonMonths:
     free: int
     p: float
     n: int
+    forward: ExitMonths | None = None
+    lost: ExitMonths | None = None
+    by_stage: Mapping[str, tuple[ExitMonths, ExitMonths]] | None = None  # forward, lost
+
+
+@dataclass(frozen=True)
+class ExitMonths:
+    """Visits that left by some exits in each whole month, and what the exit hazards by age
+    expect of them."""
+
+    observed: FloatArray
+    expected: FloatArray
+
+    def scaled(self) -> FloatArray:
+        """The expected counts scaled to sum to the observed (the level fitted)."""
+        return self.expected * (self.observed.sum() / self.expected.sum())
 
 
 @dataclass(frozen=True)
@@ -1059,11 +1105,14 @@ class WinShift:
     """The recent level of winning, where it left the history's (see :func:`_won_shift`)."""
 
     factor: float  # the last months' wins over what the history's rates expect of them
-    var_log: float  # the sampling variance of its log
+    var_log: float  # the sampling variance of the log of the odds' change
     z: float  # the test statistic
     months: int  # the recent months
     since: date  # their first day
-    wins: int  # their wins (of the stages with age-based exits)
+    decisions: int  # their visits that left forward or lost (of the age-based stages)
+    forward: float  # the recent months' exits towards a win over what the rates expect
+    lost: float  # and their lost exits'
+    odds: Mapping[str, float]  # each age-based stage's factor on its odds of going forward
 
 
 def _won_months(
@@ -1095,41 +1144,56 @@ def _won_months(
     by_calendar = np.zeros(n_months)  # by the calendar x age hazards
     day = pd.Timedelta(days=1)
     chosen = {s: f for s, f in (calendar or {}).items() if f.chosen and "won" in f.exits}
+    timed = {s for s, f in (calendar or {}).items() if f.chosen}  # not age-based
+    edges = np.array([(m.start_time - first) / day for m in [*whole, whole[-1] + 1]])
+    forward = ExitMonths(np.zeros(n_months), np.zeros(n_months))
+    lost = ExitMonths(np.zeros(n_months), np.zeros(n_months))
+    by_stage: dict[str, tuple[ExitMonths, ExitMonths]] = {}
+    forward_won = np.zeros(n_months)
+
+    def by_month(left: pd.Series) -> FloatArray:
+        k = ((left.dt.year - first.year) * 12 + left.dt.month - first.month).to_numpy()
+        ok = (k >= 0) & (k < n_months)
+        return np.bincount(k[ok].astype(np.int64), minlength=n_months).astype(np.float64)
+
     for stage in h.stages:
         v = visits[visits["stage"] == stage]
         to = v["to"].where(v["to"] != "")
-        if (to == "won").sum() == 0:
-            continue
-        won = v[to == "won"]
-        k = (won["left"].dt.year - first.year) * 12 + won["left"].dt.month - first.month
-        k = k.to_numpy()
-        ok = (k >= 0) & (k < n_months)
-        counts = np.bincount(k[ok].astype(np.int64), minlength=n_months).astype(np.float64)
-        observed += counts
         if stage in chosen:
+            observed += by_month(v.loc[to == "won", "left"])
             by_calendar += [chosen[stage].won_expected.get(m, 0.0) for m in whole]
+        if stage in timed or not to.isin(["won", "lost"]).any():
             continue
+        ahead = _forward(h, stage)
+        towards, won, away = _expected_by_month(
+            v, to, first, edges, [ahead - {"won"}, {"won"}, {"lost"}]
+        )
+        counts = by_month(v.loc[to == "won", "left"])
+        observed += counts
         age_observed += counts
-        aj = aalen_johansen(v["days"], to, v["entry"])
-        before = np.concatenate([[1.0], aj.surv[:-1]])
-        hazard = np.where(before > 0, aj.jumps["won"] / np.maximum(before, 1e-300), 0.0)
-        entered = ((v["entered"] - first) / day).to_numpy(dtype=np.float64)
-        entry = v["entry"].to_numpy(dtype=np.float64)
-        lo = np.where(entry > 0, entry, -np.inf)  # late entry, as in the estimate
-        hi = v["days"].to_numpy(dtype=np.float64)
-        edges = np.array([(m.start_time - first) / day for m in [*whole, whole[-1] + 1]])
-        expected += _hazard_by_month(aj.times, hazard, entered, lo, hi, edges)
+        expected += won
+        by_stage[stage] = (
+            ExitMonths(by_month(v.loc[to.isin(ahead), "left"]), towards + won),
+            ExitMonths(by_month(v.loc[to == "lost", "left"]), away),
+        )
+        forward.observed[:] += by_stage[stage][0].observed
+        forward.expected[:] += towards
+        forward_won += won  # with the cycle, below
+        lost.observed[:] += by_stage[stage][1].observed
+        lost.expected[:] += away
     decided = visits.drop_duplicates("deal")["outcome"]
     n_won, n_lost = int((decided == "won").sum()), int((decided == "lost").sum())
     if observed.sum() == 0 or n_won + n_lost == 0:
         return None
-    age_expected = expected * np.array([cycle.factor(m.month) for m in whole])
+    factors = np.array([cycle.factor(m.month) for m in whole])
+    age_expected = expected * factors
+    forward.expected[:] += forward_won * factors
     free = len(cycle.factors) - 1 if cycle.form != "none" else 0
     if chosen:
         free = max(free, HAZARD_ROWS["month_of_quarter"] - 1)
     return WonMonths(
         tuple(whole), observed, age_expected + by_calendar, age_observed, age_expected, free,
-        n_won / (n_won + n_lost), n_won + n_lost,
+        n_won / (n_won + n_lost), n_won + n_lost, forward, lost, by_stage,
     )  # fmt: skip
 
 
@@ -1139,76 +1203,167 @@ SHIFT_DRAWS = 2000  # null histories drawn to find the largest split's critical 
 def _split_z(
     o: npt.ArrayLike, e: FloatArray, ks: npt.NDArray[np.int64], df: int
 ) -> tuple[FloatArray, FloatArray]:
-    """``z`` and the variance of ``log r`` of each split of the months ``o`` (rows: histories)
-    into all but the last ``k`` and the last ``k`` (columns: ``ks``), against the expected
-    ``e`` (see :func:`_won_shift`); z is NaN where a side has no wins or none expected."""
+    """``log r`` and its variance for each split of the months ``o`` (rows: histories) into
+    all but the last ``k`` and the last ``k`` (last axis: ``ks``), against the expected ``e``
+    (see :func:`_won_shift`), with every month (middle axis: 0 none, ``1 + m`` month ``m``)
+    left out in turn; NaN where a side has no counts or none expected. Each side's Pearson
+    chi-square about its own level ``L = O / E`` is ``sum(o^2 / e) / L - 2 sum(o) + L E``
+    (over the months with ``e > 0``), so every split and every month left out comes from
+    prefix sums, not a loop over them."""
     o = np.atleast_2d(np.asarray(o, dtype=np.float64))
     n = o.shape[1]
-    z = np.full((o.shape[0], len(ks)), np.nan)
-    var = np.full_like(z, np.nan)
-    for j, k in enumerate(ks.tolist()):
-        e_r, e_b = float(e[-k:].sum()), float(e[:-k].sum())
-        o_r, o_b = o[:, -k:].sum(axis=1), o[:, :-k].sum(axis=1)
-        ok = (o_r > 0) & (o_b > 0)
-        if min(e_r, e_b) <= 0 or not ok.any():
-            continue
-        o_r, o_b = np.where(ok, o_r, 1.0), np.where(ok, o_b, 1.0)
-        recent = np.arange(n) >= n - k
-        level = np.where(recent, (o_r / e_r)[:, None], (o_b / e_b)[:, None]) * e
-        chi2 = np.where(level > 0, (o - level) ** 2 / np.where(level > 0, level, 1.0), 0.0)
-        phi = np.maximum(1.0, chi2.sum(axis=1) / df)
-        var[:, j] = phi * (1 / o_r + 1 / o_b)
-        z[:, j] = np.where(ok, np.log((o_r / e_r) / (o_b / e_b)) / np.sqrt(var[:, j]), np.nan)
-    return z, var
+    pos = e > 0
+    ee = np.broadcast_to(e, o.shape)
+    parts = [o, np.where(pos, o * o / np.where(pos, e, 1.0), 0.0), np.where(pos, o, 0.0), ee]
+    recent_mask = np.arange(n)[:, None] >= n - ks[None, :]  # (month, split)
+
+    def sides(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        before = np.cumsum(x, axis=1)[:, n - ks - 1]  # (histories, splits)
+        recent = x.sum(axis=1, keepdims=True) - before
+        # (histories, 1 + months, splits): month m left out of its side
+        out_r = np.where(recent_mask[None], x[:, :, None], 0.0)
+        out_b = np.where(~recent_mask[None], x[:, :, None], 0.0)
+        zeros = np.zeros_like(recent[:, None, :])
+        r = recent[:, None, :] - np.concatenate([zeros, out_r], axis=1)
+        b = before[:, None, :] - np.concatenate([zeros, out_b], axis=1)
+        return r, b
+
+    (o_r, o_b), (q_r, q_b), (p_r, p_b), (e_r, e_b) = (sides(x) for x in parts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = (o_r > 0) & (o_b > 0) & (e_r > 0) & (e_b > 0)
+        l_r, l_b = o_r / e_r, o_b / e_b
+        chi2 = q_r / l_r - 2 * p_r + l_r * e_r + q_b / l_b - 2 * p_b + l_b * e_b
+        dfs = np.r_[df, np.full(n, df - 1)][None, :, None]  # a month left out is one less
+        var = np.maximum(1.0, chi2 / np.maximum(dfs, 1)) * (1 / o_r + 1 / o_b)
+        lr = np.log(l_r / l_b)
+    return np.where(ok, lr, np.nan), np.where(ok, var, np.nan)
+
+
+def _lasting_z(lr: FloatArray, var: FloatArray) -> FloatArray:
+    """The split's ``z`` that lasts: the smallest ``|z|`` with any one month left out (the
+    same sign as with all of them, else 0), so a change carried by one month (a clean-up
+    closing old deals in a day, a one-off surge) is not read as one that lasted; NaN where
+    the whole months give none."""
+    z = lr / np.sqrt(var)
+    full = z[:, 0, :]
+    agree = np.where(np.isnan(z), 0.0, np.sign(z)) == np.sign(full)[:, None, :]
+    least = np.where(np.isnan(z), 0.0, np.abs(z)).min(axis=1)
+    return np.where(np.isnan(full), np.nan, np.where(agree.all(axis=1), np.sign(full) * least, 0.0))
 
 
 def _won_shift(w: WonMonths | None) -> WinShift | None:
     """Whether the chance to win changed some months ago and stayed changed (a price change, a
-    new competitor): for each split of the whole months into the months before and the last
-    ``k`` (``SHIFT_MONTHS`` at least, six months before them at least: a quarter cycle's two
-    turns), each side's wins against what the history's age-based exit rates expect, ``r =
-    (O_recent / E_recent) / (O_before / E_before)``, tested by ``z = log r / sqrt(phi (1 /
-    O_recent + 1 / O_before))``, where ``phi`` (at least 1) is the months' Pearson dispersion
-    about their own side's level, so the month-to-month noise is not read as a change and a
-    change does not hide itself in the noise. The split with the largest ``|z|`` is the
-    change's month; it counts where that ``|z|`` passes the ``1 - DRIFT_LEVEL`` quantile of the
-    largest ``|z|`` of ``SHIFT_DRAWS`` histories without a change (each month's wins Poisson at
-    its expected count; a fixed seed, so the same history gives the same answer): the splits
-    overlap, so a Bonferroni bound over them would miss real changes. A change sets the chance
-    to win at the recent level: the exit rates were fitted on every month, so the factor on
-    them is ``O_recent / E_recent`` (the E summing to the O), its log's variance taken as the
-    test's (a little more than its own)."""
-    if w is None or len(w.months) < SHIFT_MONTHS + 6 or w.age_expected.sum() <= 0:
+    new competitor, a reorganised team). A deal is won by going forward at every stage, so a
+    change shows at each stage as decisions that go against it more or less often: over the
+    stages with age-based exits, ``F`` the visits that left towards a win (won or a later
+    stage) and ``L`` those lost, each month's against what the history's exit hazards expect
+    at the ages the open visits had then (``EF``, ``EL``; the times of the moves are the
+    model's, so only the odds between them is tested, not the pace). For each split of the
+    whole months into the months before and the last ``k`` (``SHIFT_MONTHS`` at least, six
+    months before them at least: a quarter cycle's two turns), ``log r = log((F_r / EF_r) /
+    (F_b / EF_b)) - log((L_r / EL_r) / (L_b / EL_b))``, the odds' change, tested by ``z =
+    log r / sqrt(phi_F (1 / F_r + 1 / F_b) + phi_L (1 / L_r + 1 / L_b))``, where each ``phi``
+    (at least 1) is that series' Pearson dispersion about its own side's level, so the
+    month-to-month noise is not read as a change and a change does not hide itself in the
+    noise, and it must hold with any one month left out (:func:`_lasting_z`: a clean-up that
+    closes old deals in a day is no change that lasts). The split with the largest ``|z|`` is
+    the change's month; it counts where that ``|z|`` passes the ``1 - DRIFT_LEVEL`` quantile
+    of the largest ``|z|`` of ``SHIFT_DRAWS`` histories without a change (each month's counts
+    Poisson at their expected, the same statistic; a fixed seed,
+    so the same history gives the same answer): the splits overlap, so a Bonferroni bound
+    over them would miss real changes. A change sets the odds at the recent level: the exit
+    rates were fitted on every month, so the factors on them are ``F_r / EF_r`` and ``L_r /
+    EL_r`` (each E summing to its O), the odds' log variance the test's. Only a test of the
+    wins of the stages that win would miss a change decided upstream: fewer deals reach
+    those stages, and their own won share moves little."""
+    if w is None or w.forward is None or w.lost is None or len(w.months) < SHIFT_MONTHS + 6:
         return None
-    o, e = w.age_observed, w.age_expected * (w.age_observed.sum() / w.age_expected.sum())
-    found = _shift_split(o, e, w.free)
+    if min(w.forward.expected.sum(), w.lost.expected.sum()) <= 0:
+        return None
+    f, fe, lo, le = w.forward.observed, w.forward.scaled(), w.lost.observed, w.lost.scaled()
+    found = _shift_split(f, fe, w.free, against=(lo, le))
     if found is None:
         return None
     k, z, var = found
-    o_r, e_r = float(o[-k:].sum()), float(e[-k:].sum())
-    # the rates were fitted on every month: the recent level against that blend
+    # the wins' own recent level, for the month-to-month drift measured about it
+    won = w.age_expected.sum() > 0 and w.age_observed.sum() > 0
+    scale = w.age_observed.sum() / w.age_expected.sum() if won else 1.0
+    factor = float(w.age_observed[-k:].sum() / (w.age_expected[-k:].sum() * scale)) if won else 1.0
     since = w.months[-k].start_time.date()
-    return WinShift(o_r / e_r, var, z, k, since, round(o_r))
+    go, gone = float(f[-k:].sum() / fe[-k:].sum()), float(lo[-k:].sum() / le[-k:].sum())
+    decisions = round(f[-k:].sum() + lo[-k:].sum())
+    odds = _stage_odds(w.by_stage or {}, k, math.log(go / gone))
+    return WinShift(factor, var, z, k, since, decisions, go, gone, odds)
 
 
-def _shift_split(o: FloatArray, e: FloatArray, free: int) -> tuple[int, float, float] | None:
+def _stage_odds(
+    by_stage: Mapping[str, tuple[ExitMonths, ExitMonths]], k: int, pooled: float
+) -> dict[str, float]:
+    """Each stage's factor on its odds of going forward over the last ``k`` months: its own
+    change ``d = log((F_r / EF_r) / (L_r / EL_r))`` (each E scaled to sum to its O over every
+    month; sampling variance ``v = 1 / F_r + 1 / L_r``) shrunk towards the stages' precision-
+    weighted mean by the DerSimonian-Laird between-stage variance ``tau2``: ``mean + (d -
+    mean) tau2 / (tau2 + v)``. So a change decided at one stage moves that stage's odds, not
+    every stage's alike, while a stage with few recent decisions takes about the mean; a stage
+    with none recent, forward or lost, takes the pooled change ``pooled``."""
+    d: dict[str, float] = {}
+    v: dict[str, float] = {}
+    for stage, (fwd, lost) in by_stage.items():
+        f_r, l_r = fwd.observed[-k:].sum(), lost.observed[-k:].sum()
+        if f_r <= 0 or l_r <= 0 or min(fwd.expected.sum(), lost.expected.sum()) <= 0:
+            continue
+        d[stage] = math.log(f_r / fwd.scaled()[-k:].sum()) - math.log(
+            l_r / lost.scaled()[-k:].sum()
+        )
+        v[stage] = 1 / f_r + 1 / l_r
+    out = dict.fromkeys(by_stage, math.exp(pooled))
+    if not d:
+        return out
+    w = {s: 1 / v[s] for s in d}
+    total = sum(w.values())
+    mean = sum(w[s] * d[s] for s in d) / total
+    q = sum(w[s] * (d[s] - mean) ** 2 for s in d)
+    denom = total - sum(x * x for x in w.values()) / total
+    tau2 = max(0.0, (q - (len(d) - 1)) / denom) if denom > 0 else 0.0
+    return out | {s: math.exp(mean + (d[s] - mean) * tau2 / (tau2 + v[s])) for s in d}
+
+
+def _shift_split(
+    o: FloatArray, e: FloatArray, free: int, against: tuple[FloatArray, FloatArray] | None = None
+) -> tuple[int, float, float] | None:
     """The last ``k`` months that differ most from those before (``SHIFT_MONTHS`` at least,
     six before them at least), against the expected ``e`` (summing to ``o``) with ``free``
     parameters fitted besides the level: ``(k, z, var)`` where that ``|z|`` passes the
     ``1 - DRIFT_LEVEL`` quantile of the largest of ``SHIFT_DRAWS`` histories without a change
-    (Poisson months at ``e``, a fixed seed), else None (see :func:`_won_shift`)."""
+    (Poisson months at ``e``, a fixed seed), else None (see :func:`_won_shift`). With
+    ``against`` (a second series and its expected), the change tested is the ratio of the
+    two series' changes, the variances of their logs summed."""
     n = len(o)
     df = n - 2 - free
     if df < 1 or n < SHIFT_MONTHS + 6:
         return None
     ks = np.arange(SHIFT_MONTHS, n - 6 + 1)
-    z, var = (x[0] for x in _split_z(o, e, ks, df))
+    rng = np.random.default_rng(0)
+
+    def split(o: npt.ArrayLike, o2: npt.ArrayLike | None) -> tuple[FloatArray, FloatArray]:
+        lr, var = _split_z(o, e, ks, df)
+        if against is not None and o2 is not None:
+            lr2, var2 = _split_z(o2, against[1], ks, df)
+            lr, var = lr - lr2, var + var2
+        return _lasting_z(lr, var), var[:, 0, :]
+
+    z, var = (x[0] for x in split(o, None if against is None else against[0]))
     if np.isnan(z).all():
         return None
     j = int(np.nanargmax(np.abs(z)))
-    null, _ = _split_z(np.random.default_rng(0).poisson(e, (SHIFT_DRAWS, n)), e, ks, df)
-    crit = float(np.quantile(np.where(np.isnan(null), 0.0, np.abs(null)).max(axis=1),
-                             1 - DRIFT_LEVEL))  # fmt: skip
+    null_o = rng.poisson(e, (SHIFT_DRAWS, n))
+    null_o2 = None if against is None else rng.poisson(against[1], (SHIFT_DRAWS, n))
+    largest = np.concatenate([
+        np.nan_to_num(np.abs(split(null_o[c : c + 200], None if null_o2 is None
+                                   else null_o2[c : c + 200])[0])).max(axis=1)
+        for c in range(0, SHIFT_DRAWS, 200)  # in chunks: months x splits per history
+    ])  # fmt: skip
+    crit = float(np.quantile(largest, 1 - DRIFT_LEVEL))
     if abs(z[j]) < crit:
         return None
     return int(ks[j]), float(z[j]), float(var[j])
@@ -1220,34 +1375,41 @@ def _at_recent_level(
     group_exits: dict[str, dict[str, tuple[ExitFit, ...]]],
     shift: WinShift,
 ) -> tuple[tuple[StageFit, ...], dict[str, dict[str, tuple[ExitFit, ...]]]]:
-    """Each age-based stage's won share of its decisions (won or lost) times the shift's
-    factor (at most 0.99 of them), the two shares' sum kept, for the stage and each deal type:
-    the chance to win at its recent level. Said in the report."""
+    """At each age-based stage, for the stage and each deal type, the odds of its exits
+    towards a win (won or a later stage) against its lost exit times the stage's factor
+    (:func:`_stage_odds`), their shares' sum kept (and the lost share at least 1% of it): the
+    odds of going forward at their recent level. Said in the report."""
 
-    def moved(exits: tuple[ExitFit, ...]) -> tuple[ExitFit, ...]:
-        won = next((e for e in exits if e.to == "won"), None)
-        lost = next((e for e in exits if e.to == "lost"), None)
-        if won is None or lost is None or won.p + lost.p <= 0:
+    def moved(stage: str, exits: tuple[ExitFit, ...]) -> tuple[ExitFit, ...]:
+        ahead = _forward(h, stage)
+        go = sum(e.p for e in exits if e.to in ahead)
+        lost = sum(e.p for e in exits if e.to == "lost")
+        if go <= 0 or lost <= 0 or stage not in shift.odds:
             return exits
-        total = won.p + lost.p
-        share = min(shift.factor * won.p / total, 0.99)
-        new = {"won": total * share, "lost": total * (1 - share)}
-        return tuple(replace(e, p=new[e.to]) if e.to in new else e for e in exits)
+        total = go + lost
+        share = min(shift.odds[stage] * go / (shift.odds[stage] * go + lost), 0.99)
+        scale = {"lost": total * (1 - share) / lost} | dict.fromkeys(ahead, total * share / go)
+        return tuple(replace(e, p=e.p * scale[e.to]) if e.to in scale else e for e in exits)
 
     age = {st.id for st in stages if st.hazards is None or not st.hazards.chosen}
-    stages = tuple(replace(st, exits=moved(st.exits)) if st.id in age else st for st in stages)
+    stages = tuple(
+        replace(st, exits=moved(st.id, st.exits)) if st.id in age else st for st in stages
+    )
     group_exits = {
-        g: {sid: moved(ex) if sid in age else ex for sid, ex in by_stage.items()}
+        g: {sid: moved(sid, ex) if sid in age else ex for sid, ex in by_stage.items()}
         for g, by_stage in group_exits.items()
     }
+    odds = shift.forward / shift.lost
     h.report.add(
         "win_shift", "info",
-        f"the last {shift.months} whole months (from {shift.since}) won {shift.factor:.2f}x the "
-        f"deals the history's exit rates expect of them (z = {shift.z:+.1f}, beyond the "
-        f"month-to-month noise at {DRIFT_LEVEL:g}): the chance to win is taken at that recent "
-        "level (each stage's won share of its decisions times it), its uncertainty in the win "
-        "odds' spread",
-        rows=shift.wins,
+        f"in the last {shift.months} whole months (from {shift.since}) deals went forward "
+        f"{shift.forward:.2f}x and were lost {shift.lost:.2f}x as often as the history's exit "
+        f"rates expect (the odds of going forward {odds:.2f}x, z = {shift.z:+.1f}, beyond the "
+        f"month-to-month noise at {DRIFT_LEVEL:g}): each stage's odds are taken at their "
+        "recent level ("
+        + ", ".join(f"{s} {x:.2f}x" for s, x in shift.odds.items())
+        + "), their uncertainty in the win odds' spread",
+        rows=shift.decisions,
     )  # fmt: skip
     return stages, group_exits
 
@@ -1258,7 +1420,7 @@ def _won_calendar_drift(w: WonMonths | None, shift: WinShift | None = None) -> D
 
     Sampling part: the binomial variance of the log-odds of the decided deals' won share,
     ``1 / (N p (1 - p))`` (``N`` deals won or lost, ``p`` the share won), and with a recent
-    ``shift`` its estimate's (``var(log r) / (1 - r p)^2``, the odds' by the delta method).
+    ``shift`` its estimate's (the variance of the log of the odds' change).
 
     Between months: for every whole month from the observation start to the as-of date, ``O``
     the visits that left for ``won`` in it, ``E`` the sum over the visits in a stage during it
@@ -1294,8 +1456,8 @@ def _won_calendar_drift(w: WonMonths | None, shift: WinShift | None = None) -> D
     scale = 1.0 / max(1.0 - p, 0.05) ** 2
     q = min(max(p, 0.5 / w.n), 1 - 0.5 / w.n)  # half a deal off 0 and 1
     sampling = 1.0 / (w.n * q * (1 - q))
-    if shift is not None:
-        sampling += shift.var_log / max(1 - shift.factor * p, 0.05) ** 2
+    if shift is not None:  # the odds' change, as the win odds multiply every stage's
+        sampling += shift.var_log
     # month by month the factor is on the chance to win (as won_season), which the wins'
     # relative variance measures as it is; the odds' scale is for the notes and totals
     return replace(rel, sampling_var=sampling, between_var=rel.between_var * scale,

@@ -348,12 +348,13 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
         + ";",
         "- recent level of winning: "
         + (
-            f"the last {c.win_shift.months} months (from {c.win_shift.since}) won "
-            f"{c.win_shift.factor:.2f}x what the exit rates expect (z = {c.win_shift.z:+.1f}): "
-            "each age-based stage's won share of its decisions times it;"
+            f"in the last {c.win_shift.months} months (from {c.win_shift.since}) deals went "
+            f"forward {c.win_shift.forward:.2f}x and were lost {c.win_shift.lost:.2f}x as often "
+            f"as the exit rates expect (z = {c.win_shift.z:+.1f}): each age-based stage's odds "
+            "of going forward set at their own recent level, shrunk towards the stages' mean;"
             if c.win_shift
-            else "as the history's (no shift of the last three months found at 0.01, or"
-            " fewer than nine whole months to test one);"
+            else "as the history's (no lasting change of the odds of going forward found at"
+            " 0.01, or fewer than nine whole months to test one);"
         ),
         "- uncertainty: multipliers, lognormal of mean 1. Once per replication: variance of",
         "  the log = sampling variance of the pooled estimate (win odds: binomial",

@@ -30,8 +30,11 @@ import simsales
 from simsales.calibrate.calibrate import (
     UNMEASURED_ODDS_VAR,
     Calibration,
+    ExitMonths,
     WonMonths,
     _hazard_by_month,
+    _split_z,
+    _stage_odds,
     _won_shift,
     calibrate,
 )
@@ -324,39 +327,186 @@ def test_a_recent_change_of_the_chance_to_win_is_taken_at_its_new_level(tmp_path
     exits = {e.to: e.p for e in c.stages[0].exits}
     share = exits["won"] / (exits["won"] + exits["lost"])
     assert abs(share - 0.3) < 4 * math.sqrt(0.3 * 0.7 / 1200)
-    assert c.history.report.count("win_shift") == c.win_shift.wins > 0
+    assert c.history.report.count("win_shift") == c.win_shift.decisions > 0
     # its estimate's uncertainty is in the win odds' spread
     assert c.uncertainty["win_odds"].sampling_var > 1 / (c.uncertainty["win_odds"].n * 0.25)
 
 
-def _won_months(observed: np.ndarray, expected: np.ndarray) -> WonMonths:
-    months = tuple(pd.period_range("2020-01", periods=len(observed), freq="M"))
-    return WonMonths(months, observed, expected, observed, expected, 0, 0.4, 1000)
+def _won_months(forward: np.ndarray, lost: np.ndarray, expected: np.ndarray) -> WonMonths:
+    """Months whose decisions go ``forward`` and are ``lost``, each series expected at
+    ``expected`` by the age-based rates (the forward ones all wins: one stage)."""
+    months = tuple(pd.period_range("2020-01", periods=len(forward), freq="M"))
+    return WonMonths(months, forward, expected, forward, expected, 0, 0.5, 1000,
+                     ExitMonths(forward, expected), ExitMonths(lost, expected))  # fmt: skip
 
 
 def test_a_change_of_the_chance_to_win_is_found_at_its_month_however_long_ago() -> None:
-    """Months expecting 100 wins each, at 0.6 of that from a month eight to fourteen months
-    back (the last months of 20 or 26): the change is found at its month (within one), and
-    the factor is the recent months' own level (within four of its Poisson SEs, a little
-    less than 0.6 against the E scaled to the O); of 200 series without a change, at most
-    six show one (the largest split's level is 1%: expected 2, P(7 or more) < 0.005)."""
+    """Months expecting 100 decisions forward and 100 lost each, going forward at 0.6 and lost
+    at 1.4 times that from a month eight to fourteen months back (the last months of 20 or
+    26): the change is found at its month (within one), and each factor is the recent
+    months' own level against the E scaled to the O (within four of its Poisson SEs of the
+    truth so scaled); of 200 series without a change, at most six show one (the largest
+    split's level is 1%: expected 2, P(7 or more) < 0.005)."""
     rng = np.random.default_rng(5)
     for n, k in ((20, 8), (26, 14)):
         level = np.r_[np.ones(n - k), np.full(k, 0.6)]
         e = np.full(n, 100.0)
-        o = rng.poisson(e * level).astype(np.float64)
-        shift = _won_shift(_won_months(o, e))
+        f = rng.poisson(e * level).astype(np.float64)
+        lo = rng.poisson(e * (2 - level)).astype(np.float64)
+        shift = _won_shift(_won_months(f, lo, e))
         assert shift is not None and abs(shift.months - k) <= 1 and shift.z < -5
-        scaled = e * o.sum() / e.sum()
-        recent = o[-shift.months :].sum() / scaled[-shift.months :].sum()
-        assert shift.factor == pytest.approx(recent)
-        assert abs(recent - 0.6 * e.sum() / (level * e).sum()) < 4 * math.sqrt(recent / (100 * k))
-    flat = sum(
-        _won_shift(_won_months(rng.poisson(np.full(20, 100.0)).astype(np.float64),
-                               np.full(20, 100.0))) is not None
-        for _ in range(200)
-    )  # fmt: skip
-    assert flat <= 6 and stats.binom.sf(6, 200, 0.01) < 0.005
+        for o, truth, got in ((f, level, shift.forward), (lo, 2 - level, shift.lost)):
+            scaled = e * o.sum() / e.sum()
+            recent = o[-shift.months :].sum() / scaled[-shift.months :].sum()
+            assert got == pytest.approx(recent)
+            bound = 4 * math.sqrt(recent / (100 * k))
+            assert abs(recent - truth[-1] * e.sum() / (truth * e).sum()) < bound
+        assert shift.factor == pytest.approx(shift.forward)  # the wins are the forward ones
+
+    def flat() -> np.ndarray:
+        return rng.poisson(np.full(20, 100.0)).astype(np.float64)
+
+    found = sum(_won_shift(_won_months(flat(), flat(), np.full(20, 100.0))) is not None
+                for _ in range(200))  # fmt: skip
+    assert found <= 6 and stats.binom.sf(6, 200, 0.01) < 0.005
+
+
+def test_a_faster_pace_alone_is_no_change_of_the_chance_to_win() -> None:
+    """Decisions coming 1.5 times as fast in the last eight months, forward and lost alike
+    (a team that decides faster, no better): the odds did not move, so no change is found
+    in a series without noise where a change of the odds of the same size would be."""
+    e = np.full(20, 100.0)
+    pace = np.r_[np.ones(12), np.full(8, 1.5)]
+    assert _won_shift(_won_months(e * pace, e * pace, e)) is None
+    assert _won_shift(_won_months(e * pace, e, e)) is not None
+
+
+def test_each_stage_keeps_its_own_change_where_the_stages_plainly_differ() -> None:
+    """Three stages, each with 10,000 decisions a month expected forward and lost over 20
+    months, no noise. Where every stage's odds fell by the same factor, the stages' changes
+    do not vary beyond their sampling (DerSimonian-Laird's between-stage variance is 0) and
+    each takes the precision-weighted mean, here that factor exactly. Where only the first
+    stage's fell, the between-stage variance is large against the tiny sampling variance, so
+    each keeps about its own: the first near its factor, the others near 1 (within 2%, the
+    shrinkage left at these counts)."""
+    e = np.full(20, 10_000.0)
+    recent = np.r_[np.ones(12), np.full(8, 0.5)]
+
+    def stage(fell: bool) -> tuple[ExitMonths, ExitMonths]:
+        return ExitMonths(e * (recent if fell else 1), e), ExitMonths(e.copy(), e)
+
+    def truth(fell: bool) -> float:
+        o = e * (recent if fell else 1)
+        return float(o[-8:].sum() / (e * o.sum() / e.sum())[-8:].sum())
+
+    alike = _stage_odds({s: stage(True) for s in "abc"}, 8, 0.0)
+    assert alike == pytest.approx(dict.fromkeys("abc", truth(True)))
+    one = _stage_odds({"a": stage(True), "b": stage(False), "c": stage(False)}, 8, 0.0)
+    assert one["a"] == pytest.approx(truth(True), rel=0.02)
+    assert one["b"] == pytest.approx(1.0, rel=0.02) and one["c"] == pytest.approx(1.0, rel=0.02)
+    # a stage with no recent decisions takes the pooled change
+    empty = (ExitMonths(np.zeros(20), e), ExitMonths(np.zeros(20), e))
+    assert _stage_odds({"a": stage(True), "z": empty}, 8, math.log(0.7))["z"] == 0.7
+
+
+def test_the_split_statistic_is_pearsons_on_each_side_with_any_month_left_out() -> None:
+    """The prefix-sum form against scipy's Pearson chi-square on each side about its own
+    level, on random months (one expecting none), with all months and with each one left
+    out (the series without it, its split one month shorter where it was recent)."""
+    rng = np.random.default_rng(3)
+    n = 14
+    e = rng.uniform(5.0, 60.0, n)
+    e[4] = 0.0
+    o = rng.poisson(e, (5, n)).astype(np.float64)
+    ks = np.arange(3, n - 6 + 1)
+    lr, var = _split_z(o, e, ks, n - 2)
+    for drop in (None, 0, 4, n - 1):
+        keep = np.arange(n) != (-1 if drop is None else drop)
+        for j, k in enumerate(ks):
+            recent = (np.arange(n) >= n - k)[keep]
+            oo, ee = o[:, keep], e[keep]
+            for h in range(len(o)):
+                sides = [(oo[h, m], ee[m]) for m in (recent, ~recent)]
+                levels = [x.sum() / y.sum() for x, y in sides]
+                chi2 = sum(
+                    stats.chisquare(x[y > 0], lv * y[y > 0], sum_check=False).statistic
+                    for (x, y), lv in zip(sides, levels, strict=True)
+                )
+                df = n - 2 - (drop is not None)
+                v = max(1.0, chi2 / df) * sum(1 / x.sum() for x, _ in sides)
+                at = (h, 0 if drop is None else 1 + drop, j)
+                assert var[at] == pytest.approx(v, rel=1e-9)
+                assert lr[at] == pytest.approx(math.log(levels[0] / levels[1]), rel=1e-9)
+
+
+def test_a_change_carried_by_one_month_is_no_lasting_change() -> None:
+    """A clean-up closing 400 old deals lost in one month, three months before the as-of
+    date, the months otherwise alike (100 forward and 100 lost expected each, no noise): the
+    split of the last three months differs beyond 1% (its |z| is 3.6 with every
+    month counted), but with that month left out nothing changed, so no change is found; the
+    same 400 spread over the last three months is one."""
+    e = np.full(20, 100.0)
+    spike = e.copy()
+    spike[-3] += 400
+    assert _won_shift(_won_months(e.copy(), spike, e)) is None
+    spread = e.copy()
+    spread[-3:] += 400 / 3
+    assert _won_shift(_won_months(e.copy(), spread, e)) is not None
+
+
+def _upstream_history(
+    path: Path, seed: int, change: str, worse: float, per_month: float = 300
+) -> Path:
+    """Deals opened at 300 a month over 2020-2021 through 'qualify' (45% lost there) and
+    'propose' (won or lost after it), each stage an exponential time (mean 20 days); from
+    ``change`` on, a deal leaving 'qualify' is lost with ``worse`` instead of 0.45 (a new
+    competitor turns deals away early): a stage-changes export as of 2021-09-30. The
+    second stage's won share stays at 0.6."""
+    rng = np.random.default_rng(seed)
+    start, end = pd.Timestamp("2020-01-01"), pd.Timestamp("2021-09-30")
+    days = (end - start).days
+    n = rng.poisson(per_month * days / 30.44)
+    opened = start + pd.to_timedelta(np.sort(rng.uniform(0, days, n)), unit="D")
+    left = opened + pd.to_timedelta(rng.exponential(20.0, n), unit="D")
+    p_lost = np.where(left >= pd.Timestamp(change), worse, 0.45)
+    on = rng.random(n) >= p_lost
+    decided = left + pd.to_timedelta(rng.exponential(20.0, n), unit="D")
+    outcome = np.where(rng.random(n) < 0.6, "Won", "Lost")
+    ids = np.array([f"d{i}" for i in range(n)])
+    parts = [
+        (ids, "qualify", opened),
+        (ids[~on], "Lost", left[~on]),
+        (ids[on], "propose", left[on]),
+        (ids[on], outcome[on], decided[on]),
+    ]
+    rows = pd.concat(pd.DataFrame({"id": i, "stage": st, "entered_at": t}) for i, st, t in parts)
+    rows = rows[rows["entered_at"] <= end].sort_values("entered_at", kind="stable")
+    rows["entered_at"] = rows["entered_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    rows.to_csv(path, index=False)
+    return path
+
+
+def test_a_change_decided_upstream_is_found_and_set_at_its_stage(tmp_path: Path) -> None:
+    """Lost at 'qualify' with 0.6 instead of 0.45 from 2020-12-01 (ten months before the
+    as-of date): the last stage's own won share did not move, but fewer deals reach it, so
+    the chance to win fell from 0.55 x 0.6 to 0.4 x 0.6. Both stages' exits are age-based
+    here (no calendar hazards), as the test needs. The change is found (within two months:
+    the decisions of the months at its edge mix both), 'qualify' is set near its new forward
+    share 0.4 (the binomial SE over its ~1,000 recent decisions is about 0.015; tolerance
+    three of them and a little for the edge), and 'propose' keeps about its 0.6 (shrunk a
+    little towards the stages' mean change: within 0.06). Before, only the wins of the stage
+    that wins were tested, and the change was not found. None without the change."""
+    path = _upstream_history(tmp_path / "h.csv", 41, "2020-12-01", 0.6, per_month=100)
+    c = calibrate(read_history(path, preset="stage-changes", exported="2021-09-30"), "2021-09-30")
+    assert not any(st.hazards is not None and st.hazards.chosen for st in c.stages)
+    assert c.win_shift is not None and c.win_shift.z < 0
+    assert abs((c.win_shift.since - date(2020, 12, 1)).days) <= 62
+    qualify, propose = ({e.to: e.p for e in st.exits} for st in c.stages)
+    assert abs(qualify["propose"] / (qualify["propose"] + qualify["lost"]) - 0.4) < 0.05
+    assert abs(propose["won"] / (propose["won"] + propose["lost"]) - 0.6) < 0.06
+    calm = _upstream_history(tmp_path / "calm.csv", 42, "2020-12-01", 0.45, per_month=100)
+    c = calibrate(read_history(calm, preset="stage-changes", exported="2021-09-30"), "2021-09-30")
+    assert c.win_shift is None
 
 
 def test_arrivals_that_halve_and_stay_so_are_fitted_from_the_break(tmp_path: Path) -> None:
