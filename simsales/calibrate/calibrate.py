@@ -737,6 +737,28 @@ def _bulk_loaded(h: History, deals: pd.DataFrame) -> set[object]:
     return set(hit["deal"])
 
 
+def _cleaned_up(h: History, visits: pd.DataFrame) -> pd.Index:
+    """The visits lost on a day of far more losses than the days around it (a clean-up
+    closing old deals at once; :func:`simsales.calibrate.fit.bulk_days` on the days deals were
+    lost), said in the report: a record-keeping day, not decisions, so the test of a lasting
+    change of the chance to win leaves them out (their old deals would otherwise make the
+    months before it look as if they lost too few)."""
+    lost = visits[visits["to"] == "lost"]
+    days = bulk_days(lost["left"])
+    if not days:
+        return pd.Index([])
+    hit = lost[lost["left"].dt.normalize().isin(days)]
+    shown = ", ".join(f"{d.date()} ({(hit['left'].dt.normalize() == d).sum():,})" for d in days)
+    h.report.add(
+        "bulk_close", "info",
+        f"{len(hit):,} deals were lost on days of far more losses than the same weekdays "
+        f"around them ({shown}): closed at once (a clean-up), so the test of a lasting change "
+        "of the chance to win leaves them out; they are fitted as the losses they are",
+        rows=len(hit), examples=[str(d) for d in hit["deal"].head(5)],
+    )  # fmt: skip
+    return hit.index
+
+
 def _report_stale(h: History, stages: tuple[StageFit, ...]) -> None:
     for st in stages:
         if st.tail > 0:
@@ -1150,6 +1172,7 @@ def _won_months(
     lost = ExitMonths(np.zeros(n_months), np.zeros(n_months))
     by_stage: dict[str, tuple[ExitMonths, ExitMonths]] = {}
     forward_won = np.zeros(n_months)
+    cleaned = _cleaned_up(h, visits)
 
     def by_month(left: pd.Series) -> FloatArray:
         k = ((left.dt.year - first.year) * 12 + left.dt.month - first.month).to_numpy()
@@ -1172,6 +1195,12 @@ def _won_months(
         observed += counts
         age_observed += counts
         expected += won
+        if v.index.isin(cleaned).any():  # the odds' test without the clean-up's visits
+            v = v[~v.index.isin(cleaned)]
+            to = v["to"].where(v["to"] != "")
+            towards, won, away = _expected_by_month(
+                v, to, first, edges, [ahead - {"won"}, {"won"}, {"lost"}]
+            )
         by_stage[stage] = (
             ExitMonths(by_month(v.loc[to.isin(ahead), "left"]), towards + won),
             ExitMonths(by_month(v.loc[to == "lost", "left"]), away),

@@ -27,6 +27,7 @@ import pytest
 from scipy import stats
 
 import simsales
+import simsales.calibrate.calibrate as calibration
 from simsales.calibrate.calibrate import (
     UNMEASURED_ODDS_VAR,
     Calibration,
@@ -452,6 +453,58 @@ def test_a_change_carried_by_one_month_is_no_lasting_change() -> None:
     spread = e.copy()
     spread[-3:] += 400 / 3
     assert _won_shift(_won_months(e.copy(), spread, e)) is not None
+
+
+def _cleanup_history(path: Path, seed: int, cleanup: str | None) -> Path:
+    """Deals opened at 300 a month over 2020-2021 into one open stage, decided after an
+    exponential time (mean 30 days), won with 0.4; half the lost deals are never closed
+    (zombies) until ``cleanup``, a day that closes every zombie opened 60 days before it as
+    lost (none without): a stage-changes export as of 2021-09-30."""
+    rng = np.random.default_rng(seed)
+    start, end = pd.Timestamp("2020-01-01"), pd.Timestamp("2021-09-30")
+    days = (end - start).days
+    n = rng.poisson(300 * days / 30.44)
+    opened = start + pd.to_timedelta(np.sort(rng.uniform(0, days, n)), unit="D")
+    decided = opened + pd.to_timedelta(rng.exponential(30.0, n), unit="D")
+    won = rng.random(n) < 0.4
+    zombie = ~won & (rng.random(n) < 0.5)
+    closed = pd.Series(decided).where(~zombie)
+    if cleanup is not None:
+        day = pd.Timestamp(cleanup) + pd.Timedelta(hours=10)
+        closed[zombie & (opened < day - pd.Timedelta(days=60))] = day
+    ids = np.array([f"d{i}" for i in range(n)])
+    done = (closed.notna() & (closed <= end)).to_numpy()
+    parts = [(ids, "open", opened), (ids[done], np.where(won, "Won", "Lost")[done], closed[done])]
+    rows = pd.concat(pd.DataFrame({"id": i, "stage": st, "entered_at": t}) for i, st, t in parts)
+    rows = rows.sort_values("entered_at", kind="stable")
+    rows["entered_at"] = pd.to_datetime(rows["entered_at"]).dt.strftime("%Y-%m-%d %H:%M:%S")
+    rows.to_csv(path, index=False)
+    return path
+
+
+def test_a_clean_up_day_is_left_out_of_the_test_of_a_lasting_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clean-up closing the zombies at once (2021-05-12): exactly that day's losses are
+    reported as closed at once (`bulk_close`) and left out of the lost exits the test counts,
+    so the month of the clean-up counts only the deals lost on its other days; no change is
+    found. Without a clean-up (the zombies stay open), no day is one."""
+    path = _cleanup_history(tmp_path / "h.csv", 5, "2021-05-12")
+    rows = pd.read_csv(path)
+    lost = rows[rows["stage"] == "Lost"]["entered_at"]
+    swept = int(lost.str.startswith("2021-05-12").sum())  # with the day's own few decided
+    seen: list[WonMonths | None] = []
+    test = calibration._won_shift
+    monkeypatch.setattr(calibration, "_won_shift", lambda w: seen.append(w) or test(w))
+    c = calibrate(read_history(path, preset="stage-changes", exported="2021-09-30"), "2021-09-30")
+    assert c.history.report.count("bulk_close") == swept > 500
+    assert c.win_shift is None
+    (w,) = seen
+    may = int(lost.str.startswith("2021-05").sum())
+    assert w is not None and w.lost is not None and w.lost.observed[-5] == may - swept
+    calm = _cleanup_history(tmp_path / "calm.csv", 5, None)
+    c = calibrate(read_history(calm, preset="stage-changes", exported="2021-09-30"), "2021-09-30")
+    assert c.history.report.count("bulk_close") == 0
 
 
 def _upstream_history(
