@@ -717,15 +717,22 @@ def _stage_duration(
         raise SimsalesError(f"stage {v['stage'].iloc[0]} as of {t.date()}: {exc}") from None
 
 
+def _on_bulk_days(rows: pd.DataFrame, at: str) -> tuple[pd.DataFrame, str]:
+    """The rows whose ``at`` falls on a bulk day of them
+    (:func:`simsales.calibrate.fit.bulk_days`), and the days with their counts, for the
+    report."""
+    days = bulk_days(rows[at])
+    hit = rows[rows[at].dt.normalize().isin(days)]
+    return hit, ", ".join(f"{d.date()} ({(hit[at].dt.normalize() == d).sum():,})" for d in days)
+
+
 def _bulk_loaded(h: History, deals: pd.DataFrame) -> set[object]:
     """The deals opened on a day of bulk loading (:func:`simsales.calibrate.fit.bulk_days`:
     a migration from another tool stamps its load day on every old deal), said in the
     report."""
-    days = bulk_days(deals["opened"])
-    if not days:
+    hit, shown = _on_bulk_days(deals, "opened")
+    if hit.empty:
         return set()
-    hit = deals[deals["opened"].dt.normalize().isin(days)]
-    shown = ", ".join(f"{d.date()} ({(hit['opened'].dt.normalize() == d).sum():,})" for d in days)
     h.report.add(
         "bulk_load", "info",
         f"{len(hit):,} deals opened on days of far more new deals than the same weekdays "
@@ -743,12 +750,9 @@ def _cleaned_up(h: History, visits: pd.DataFrame) -> pd.Index:
     lost), said in the report: a record-keeping day, not decisions, so the test of a lasting
     change of the chance to win leaves them out (their old deals would otherwise make the
     months before it look as if they lost too few)."""
-    lost = visits[visits["to"] == "lost"]
-    days = bulk_days(lost["left"])
-    if not days:
+    hit, shown = _on_bulk_days(visits[visits["to"] == "lost"], "left")
+    if hit.empty:
         return pd.Index([])
-    hit = lost[lost["left"].dt.normalize().isin(days)]
-    shown = ", ".join(f"{d.date()} ({(hit['left'].dt.normalize() == d).sum():,})" for d in days)
     h.report.add(
         "bulk_close", "info",
         f"{len(hit):,} deals were lost on days of far more losses than the same weekdays "

@@ -245,6 +245,14 @@ def test_the_hazard_by_month_sums_what_each_visit_was_at_risk_for() -> None:
     assert direct.sum() > 1.0
 
 
+def _opened(rng: np.random.Generator, per_month: float) -> tuple[pd.Timestamp, pd.DatetimeIndex]:
+    """The export's day (2021-09-30) and deals opened at ``per_month`` a month from 2020."""
+    start, end = pd.Timestamp("2020-01-01"), pd.Timestamp("2021-09-30")
+    days = (end - start).days
+    n = rng.poisson(per_month * days / 30.44)
+    return end, start + pd.to_timedelta(np.sort(rng.uniform(0, days, n)), unit="D")
+
+
 def _changed_history(
     path: Path, seed: int, per_month: float, won: tuple[float, float], change: str = "2021-07-01"
 ) -> Path:
@@ -252,10 +260,8 @@ def _changed_history(
     an exponential time (mean 30 days), won with chance ``won[0]``, or ``won[1]`` when decided
     from ``change`` on (a price change): a stage-changes export as of 2021-09-30."""
     rng = np.random.default_rng(seed)
-    start, end = pd.Timestamp("2020-01-01"), pd.Timestamp("2021-09-30")
-    days = (end - start).days
-    n = rng.poisson(per_month * days / 30.44)
-    opened = start + pd.to_timedelta(np.sort(rng.uniform(0, days, n)), unit="D")
+    end, opened = _opened(rng, per_month)
+    n = len(opened)
     decided = opened + pd.to_timedelta(rng.exponential(30.0, n), unit="D")
     p = np.where(decided >= pd.Timestamp(change), won[1], won[0])
     outcome = np.where(rng.random(n) < p, "Won", "Lost")
@@ -461,10 +467,8 @@ def _cleanup_history(path: Path, seed: int, cleanup: str | None) -> Path:
     (zombies) until ``cleanup``, a day that closes every zombie opened 60 days before it as
     lost (none without): a stage-changes export as of 2021-09-30."""
     rng = np.random.default_rng(seed)
-    start, end = pd.Timestamp("2020-01-01"), pd.Timestamp("2021-09-30")
-    days = (end - start).days
-    n = rng.poisson(300 * days / 30.44)
-    opened = start + pd.to_timedelta(np.sort(rng.uniform(0, days, n)), unit="D")
+    end, opened = _opened(rng, 300)
+    n = len(opened)
     decided = opened + pd.to_timedelta(rng.exponential(30.0, n), unit="D")
     won = rng.random(n) < 0.4
     zombie = ~won & (rng.random(n) < 0.5)
@@ -516,10 +520,8 @@ def _upstream_history(
     competitor turns deals away early): a stage-changes export as of 2021-09-30. The
     second stage's won share stays at 0.6."""
     rng = np.random.default_rng(seed)
-    start, end = pd.Timestamp("2020-01-01"), pd.Timestamp("2021-09-30")
-    days = (end - start).days
-    n = rng.poisson(per_month * days / 30.44)
-    opened = start + pd.to_timedelta(np.sort(rng.uniform(0, days, n)), unit="D")
+    end, opened = _opened(rng, per_month)
+    n = len(opened)
     left = opened + pd.to_timedelta(rng.exponential(20.0, n), unit="D")
     p_lost = np.where(left >= pd.Timestamp(change), worse, 0.45)
     on = rng.random(n) >= p_lost
