@@ -748,8 +748,10 @@ def _cleaned_up(h: History, visits: pd.DataFrame) -> pd.Index:
     """The visits lost on a day of far more losses than the days around it (a clean-up
     closing old deals at once; :func:`simsales.calibrate.fit.bulk_days` on the days deals were
     lost), said in the report: a record-keeping day, not decisions, so the test of a lasting
-    change of the chance to win leaves them out (their old deals would otherwise make the
-    months before it look as if they lost too few)."""
+    change of the chance to win takes those visits as open until that day (censored, not
+    lost, and not left out: dropping them would drop the waiting deals of the months before
+    it but not of those after). Otherwise the exit rates by age, fitted with them all lost at
+    long ages, expect too many losses of the deals waiting before the clean-up."""
     hit, shown = _on_bulk_days(visits[visits["to"] == "lost"], "left")
     if hit.empty:
         return pd.Index([])
@@ -757,7 +759,8 @@ def _cleaned_up(h: History, visits: pd.DataFrame) -> pd.Index:
         "bulk_close", "info",
         f"{len(hit):,} deals were lost on days of far more losses than the same weekdays "
         f"around them ({shown}): closed at once (a clean-up), so the test of a lasting change "
-        "of the chance to win leaves them out; they are fitted as the losses they are",
+        "of the chance to win takes them as open until then; they are fitted as the losses "
+        "they are",
         rows=len(hit), examples=[str(d) for d in hit["deal"].head(5)],
     )  # fmt: skip
     return hit.index
@@ -1199,9 +1202,8 @@ def _won_months(
         observed += counts
         age_observed += counts
         expected += won
-        if v.index.isin(cleaned).any():  # the odds' test without the clean-up's visits
-            v = v[~v.index.isin(cleaned)]
-            to = v["to"].where(v["to"] != "")
+        if v.index.isin(cleaned).any():  # for the odds' test, open until the clean-up
+            to = to.where(~v.index.isin(cleaned))
             towards, won, away = _expected_by_month(
                 v, to, first, edges, [ahead - {"won"}, {"won"}, {"lost"}]
             )

@@ -486,12 +486,12 @@ def _cleanup_history(path: Path, seed: int, cleanup: str | None) -> Path:
     return path
 
 
-def test_a_clean_up_day_is_left_out_of_the_test_of_a_lasting_change(
+def test_a_clean_up_day_is_no_decision_in_the_test_of_a_lasting_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A clean-up closing the zombies at once (2021-05-12): exactly that day's losses are
-    reported as closed at once (`bulk_close`) and left out of the lost exits the test counts,
-    so the month of the clean-up counts only the deals lost on its other days; no change is
+    reported as closed at once (`bulk_close`) and taken as open until then by the test, so
+    the month of the clean-up counts only the deals lost on its other days; no change is
     found. Without a clean-up (the zombies stay open), no day is one."""
     path = _cleanup_history(tmp_path / "h.csv", 5, "2021-05-12")
     rows = pd.read_csv(path)
