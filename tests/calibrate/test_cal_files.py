@@ -105,6 +105,18 @@ def test_times_on_a_twelve_hour_clock() -> None:
     assert own[0] == pd.Timestamp("2023-01-15 22:22")
 
 
+def test_korean_and_japanese_dates_with_the_afternoon_word_before_the_hour() -> None:
+    """HubSpot's and Salesforce's Korean exports write 2023. 3. 5. 오후 2:05 (오전 morning,
+    오후 afternoon), Japanese 午前 / 午後; 12 in the morning is 0 h, 12 in the afternoon 12 h."""
+    got = parse_times(pd.Series(["2023. 3. 5. 오후 2:05", "2023. 3. 6. 오전 12:10",
+                                 "2023. 3. 7. 오후 12:10", "2023. 12. 31. 오전 9:00:30",
+                                 "2023. 3. 5.", "2023/3/8 午後 2:05", "2023/3/9 午前 12:05",
+                                 "2023.03.10"]))  # fmt: skip
+    assert list(got) == [pd.Timestamp(t) for t in (
+        "2023-03-05 14:05", "2023-03-06 00:10", "2023-03-07 12:10", "2023-12-31 09:00:30",
+        "2023-03-05", "2023-03-08 14:05", "2023-03-09 00:05", "2023-03-10")]  # fmt: skip
+
+
 def test_an_export_with_us_dates_reads_like_the_iso_one(tmp_path: Path) -> None:
     rows = opportunity_rows(truth(), "2021-03-31", seed=2)
     iso = read_history(_save(rows, tmp_path / "iso.csv"))
