@@ -67,7 +67,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
            "Opportunity Number", "Lead ID", "商机ID", "商机编号", "商机编码", "业务机会 ID",
            "业务机会编号", "机会编号",
            "单据编号",  # 金蝶's and 用友's bill number, every document's own
-           "记录 ID", "编号", "商談 ID", "거래 ID", "기회 ID",
+           "记录 ID", "编号", "商談 ID", "거래 ID", "기회 ID", "레코드 ID",
            # Salesforce's and HubSpot's French, Spanish, Portuguese and German UIs
            "ID de l'opportunité", "Id. de oportunidad", "ID de la oportunidad",
            "ID da oportunidade", "ID de fiche d'informations", "ID de registro",
@@ -86,7 +86,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                     "Raison de la perte"),
     "stage": ("To Stage", "New Stage", "Stage", "Deal Stage", "Sales Stage", "Opportunity Stage",
               "Pipeline Stage", "Stage Name", "Pipeline Phase", "Step Name", "变更后阶段", "新阶段",
-              "新状态", "销售阶段", "商机阶段", "交易阶段", "阶段", "フェーズ", "단계",
+              "新状态", "销售阶段", "商机阶段", "交易阶段", "阶段", "フェーズ", "단계", "거래 단계",
               "Стадия сделки", "Стадия", "Этап сделки", "Этап", "Phase", "Etapa", "Étape",
               "Fase", "Phase de la transaction", "Etapa del negocio", "Fase do negócio",
               "Deal-Phase", "Milestone",  # Agile CRM's and Capsule's stage
