@@ -101,6 +101,8 @@ utc_times                info       Pipedrive API times (no offset) read as UTC
 per_period_bids          info       bids priced per period (Insightly, Capsule): value = bid x
                                     periods
 expected_as_closed       kept       the only close date is an expected one: read as the close
+split_close              info       one column of a won / lost pair named as the close (Won
+                                    Time where Lost Time is beside it): both read
 no_losses                kept       (calibration) an export with wins and no lost deal
 no_wins                  kept       (calibration) an export with losses and no won deal (a
                                     won label read as an open stage?)

@@ -121,6 +121,28 @@ def test_a_wins_and_a_losss_date_in_two_columns(tmp_path: Path, won: str, lost: 
     _check(path)
 
 
+@pytest.mark.parametrize(
+    ("won", "lost", "named"),
+    [("Won Time", "Lost Time", "Won Time"),
+     ("交易 - 赢单时间", "交易 - 丢单时间", "交易 - 赢单时间"),
+     ("Deal - Won time", "Deal - Lost time", "Deal - Lost time")],
+)  # fmt: skip
+def test_one_column_of_a_won_lost_pair_named_as_the_close_takes_the_other(
+    tmp_path: Path, won: str, lost: str, named: str
+) -> None:
+    """``--column closed='Won Time'`` where the export has 'Lost Time' beside it: the lost
+    deals close on theirs (not dropped for want of a win date), and the note says so."""
+    data = _sheet().drop(columns="Close Date").rename(columns={"Stage": "Status"})
+    data[won] = TRUTH["closed"].where(WON, "")
+    data[lost] = TRUTH["closed"].where(LOST, "")
+    path = tmp_path / "two-dates.csv"
+    data.to_csv(path, index=False)
+    _check(path, columns={"closed": named})
+    note = next(i for i in read_history(path, columns={"closed": named}).report.issues
+                if i.rule == "split_close")  # fmt: skip
+    assert won in note.message and lost in note.message
+
+
 def test_a_losss_date_alone_is_no_close_date(tmp_path: Path) -> None:
     """Of a pair of columns, the loss's alone is not the close date: the export's own close
     date is (a lost date beside a Close Date adds nothing to mistake)."""

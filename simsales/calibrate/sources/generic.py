@@ -126,6 +126,8 @@ def read(
                  for p in exc.problems]
             ) from None  # fmt: skip
     notes: list[tuple[str, str] | Note] = [("encoding", encoding_note)] if encoding_note else []
+    m, pair_note = _with_split_partner(m, header)
+    notes += pair_note
     notes += report_rows
     notes += deleted
     for action, note, n in frame.attrs.get("sheets", []):
@@ -205,6 +207,46 @@ def read(
 
 
 _EXPECTED = frozenset(label_key(n) for n in NAMES["expected_close"] if isinstance(n, str))
+# the words a win's date column and a loss's share their names by (Won Time / Lost Time,
+# 交易 - 赢单时间 / 交易 - 丢单时间, Gewonnen am / Verloren am)
+_WON_LOST_WORDS = (("won", "lost"), ("win", "loss"), ("gewonnen", "verloren"),
+                   ("ganado", "pérdida"), ("ganado", "perdido"), ("ganho", "perda"),
+                   ("gain", "perte"), ("gagné", "perdu"), ("赢单", "输单"), ("赢单", "丢单"),
+                   ("成交", "输单"), ("成交", "丢单"), ("赢", "输"), ("受注", "失注"),
+                   ("成約", "失注"), ("수주", "실주"))  # fmt: skip
+
+
+def _split_partner(column: str, header: Sequence[str]) -> tuple[str, str] | None:
+    """The (won, lost) pair of date columns ``column`` is one half of, when the header has the
+    other: its name with the won word for the lost one, or the other way round."""
+    keys = {label_key(c): str(c) for c in header if str(c) != column}
+    text = column.casefold()
+    for won, lost in _WON_LOST_WORDS:
+        for mine, other, won_first in ((won, lost, True), (lost, won, False)):
+            if mine in text and (hit := keys.get(label_key(text.replace(mine, other)))):
+                return (column, hit) if won_first else (hit, column)
+    return None
+
+
+def _with_split_partner(
+    m: ColumnMapping, header: Sequence[str]
+) -> tuple[ColumnMapping, list[Note]]:
+    """A close named by one column of a won / lost pair (``--column closed='Won Time'`` where
+    the export also has 'Lost Time'): both, the other half's deals would have no close date."""
+    closed = m.columns.get("closed")
+    taken = {c for v in m.columns.values() for c in ((v,) if isinstance(v, str) else v)}
+    pair = _split_partner(closed, header) if isinstance(closed, str) else None
+    if m.shape != "opportunities" or pair is None or (other := pair[pair[0] == closed]) in taken:
+        return m, []
+    columns = {**m.columns, "closed": pair}
+    kept = m.model_copy(update={"columns": columns})  # recognised or not, as it was
+    half, rest = ("won", "lost") if closed == pair[0] else ("lost", "won")
+    note = (f"closed was named as {closed!r}, which only the {half} deals have a date in; the "
+            f"{rest} deals' dates are in {other!r}, so both are read (to say so yourself, in a "
+            f"--mapping file: columns: {{closed: [{pair[0]!r}, {pair[1]!r}]}})")  # fmt: skip
+    return kept, [Note("split_close", note)]
+
+
 # Dynamics 365's opportunity states by their codes, as its Web API writes statecode (the
 # documented option set of the opportunity entity)
 _STATE_CODES = {"0": "Open", "1": "Won", "2": "Lost"}
