@@ -111,6 +111,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                # Teamleader's Dutch, HubSpot's Italian and Polish CRMs' close
                "Afgesloten op", "Data di chiusura", "Data zamknięcia"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
+                "Date Entered Stage", "Entered Stage",  # a stage history's, beside its exit
                 "Changed At", "Change Date", "Changed On", "Stage Change Date", "Timestamp",
                 "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间"),
     "outcome": ("Outcome", "Result", "结果"),

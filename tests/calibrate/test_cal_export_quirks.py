@@ -569,6 +569,46 @@ def test_a_deal_reopened_in_a_changelog_closes_at_its_last_close(tmp_path: Path)
     assert "1 re-opening" in said.message
 
 
+@pytest.mark.parametrize(
+    ("time", "field", "stage"),
+    [("Change time", "Field", "Stage"),  # Pipedrive's changelog
+     ("Changed Date", "Changed Field", "Pipeline Phase")],  # Dynamics 365's audit history
+)  # fmt: skip
+def test_a_changelog_by_other_names_is_read_as_one(
+    tmp_path: Path, time: str, field: str, stage: str
+) -> None:
+    """A field history whose time column is Pipedrive's 'Change time' or Dynamics 365's
+    'Changed Date', and whose stage field is Dynamics' 'Pipeline Phase': its stage changes."""
+    rows = []
+    for deal, outcome, created, closed, value in TRUTH.itertuples(index=False):
+        rows.append((deal, stage, "Qualify", "Develop", created + " 12:00", value))
+        if outcome != "open":
+            final = "Won" if outcome == "won" else "Lost"
+            rows.append((deal, "Status", "Open", final, closed, value))
+    export = pd.DataFrame(rows, columns=["Deal ID", field, "Old Value", "New Value", time,
+                                         "Value"])  # fmt: skip
+    path = tmp_path / "changelog.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+    assert any(i.rule == "field_history" for i in read_history(path).report.issues)
+
+
+def test_a_stage_history_with_the_dates_each_stage_was_entered_and_left(tmp_path: Path) -> None:
+    """A row per stage visit: 'Date entered stage' / 'Date exited stage' (as stage-history
+    reports write them) is a history of stage changes, each entered on its date."""
+    rows = []
+    for deal, outcome, created, closed, value in TRUTH.itertuples(index=False):
+        final = {"won": "Closed Won", "lost": "Closed Lost"}.get(outcome)
+        rows.append((deal, "Qualification", created, closed, value))
+        if final:
+            rows.append((deal, final, closed, "", value))
+    export = pd.DataFrame(rows, columns=["Deal ID", "Deal Stage", "Date entered stage",
+                                         "Date exited stage", "Amount"])  # fmt: skip
+    path = tmp_path / "stage-history.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+
+
 def _comma(v: float) -> str:
     return f"{v:,.2f}".replace(",", " ").replace(".", ",")  # 1 200,00
 

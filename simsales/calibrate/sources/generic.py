@@ -791,7 +791,9 @@ _FIELD = label_keys("Field / Event", "Field", "Field Name", "Field key", "Change
 _NEW_VALUE = label_keys("New Value", "New", "新值", "变更后", "变更后的值", "value")
 _OLD_VALUE = label_keys("Old Value", "Old", "旧值", "原值", "变更前", "变更前的值")
 _STAGE_FIELD = label_keys("Stage", "Stage Name", "StageName", "stage_id", "Deal Stage", "dealstage",
-                     "Pipeline Stage", "阶段", "销售阶段", "商机阶段")  # fmt: skip
+                     "Pipeline Stage", "阶段", "销售阶段", "商机阶段",
+                     # Dynamics 365's audit history: the opportunity's stepname, salesstage
+                     "Pipeline Phase", "Sales Stage")  # fmt: skip
 _STATUS_FIELD = label_keys("status", "Deal Status", "状态")
 _CHANGE_TIME = label_keys(
     "Time",
@@ -802,6 +804,9 @@ _CHANGE_TIME = label_keys(
     "Edit Date",
     "Changed At",
     "Change Date",
+    "Change Time",  # Pipedrive's changelog
+    "Changed Date",  # Dynamics 365's audit history
+    "Changed On",
     "Modified Time",
     "Last Modified",
     "变更时间",
@@ -835,7 +840,8 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
     the stage, or the status with a won or lost new value, or a status from won or lost back
     to open: a re-open, read as a return to the deal's stage, see :func:`_reopened`), their
     new value as the stage entered and the old as the one left (``To Stage``, ``From
-    Stage``), a bare ``Time`` column as the time of the change; said in the note."""
+    Stage``), its time column (``Time``, Pipedrive's ``Change time``, Dynamics 365's ``Changed
+    Date``) as the time of the change; said in the note."""
     by_key = _by_key(frame)
     field = next((by_key[k] for k in by_key if k in _FIELD), None)
     new = next((by_key[k] for k in by_key if k in _NEW_VALUE), None)
@@ -875,9 +881,8 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
             created[column] = values[born]
         kept = pd.concat([kept, created.assign(**{"To Stage": first, "From Stage": ""})])
         kept = kept.sort_index()
-    if time is not None and label_key(time) in label_keys(
-        "Time", "Date", "Timestamp", "时间", "日期"
-    ):
+    entered = label_keys(*(n for n in NAMES["entered"] if isinstance(n, str)))
+    if time is not None and label_key(time) not in entered:  # Time, Change time, Changed Date
         kept = kept.rename(columns={time: "Changed At"})
     note = (
         f"a history of field changes ({field}): its {int(stage.sum()):,} stage changes read "
