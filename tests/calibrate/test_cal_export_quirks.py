@@ -593,6 +593,25 @@ def test_a_changelog_by_other_names_is_read_as_one(
     assert any(i.rule == "field_history" for i in read_history(path).report.issues)
 
 
+def test_an_audit_history_dates_each_deal_from_its_create_event(tmp_path: Path) -> None:
+    """Dynamics 365's audit history writes a record's creation as the Event 'Create' with no
+    field changed: the deal is in its first stage from then, not from its first change."""
+    rows = []
+    for deal, outcome, created, closed, value in TRUTH.itertuples(index=False):
+        rows.append((deal, "Create", "", "", "", created + " 09:00", value))
+        later = str((pd.Timestamp(created) + pd.Timedelta(days=1)).date())
+        rows.append((deal, "Update", "Pipeline Phase", "1-Qualify", "2-Develop", later, value))
+        if outcome != "open":
+            final, event = ("Won", "Win") if outcome == "won" else ("Lost", "Lose")
+            rows.append((deal, event, "Status", "Open", final, closed, value))
+    export = pd.DataFrame(rows, columns=["Opportunity", "Event", "Changed Field", "Old Value",
+                                         "New Value", "Changed Date", "Est. Revenue"])  # fmt: skip
+    path = tmp_path / "audit.csv"
+    export.to_csv(path, index=False)
+    got = _check(path)
+    assert list(got["opened"].dt.strftime("%Y-%m-%d")) == list(TRUTH["created"])
+
+
 def test_a_stage_history_with_the_dates_each_stage_was_entered_and_left(tmp_path: Path) -> None:
     """A row per stage visit: 'Date entered stage' / 'Date exited stage' (as stage-history
     reports write them) is a history of stage changes, each entered on its date."""

@@ -828,6 +828,7 @@ _CREATED_EVENT = label_keys(
     "Created",
     "Opportunity Created.",
     "Deal created",
+    "Create",  # Dynamics 365's audit history: its Event, the field blank
     "add_time",
     "createdate",
     "创建",
@@ -992,10 +993,21 @@ def _created_unstaged(
     if starts.empty:
         return none, ""
     first = str(starts.value_counts().index[0])
-    kind = frame[field].map(label_key)
+    kind = _change_kinds(frame, by_key, field)
     born = kind.isin(_CREATED_EVENT) & at.notna() & ~deal.isin(set(deal[stage]))
     born[born] = ~deal[born].duplicated().to_numpy()  # one creation row per deal
     return born, first
+
+
+_EVENT = label_keys("Event", "Operation", "Action")
+
+
+def _change_kinds(frame: pd.DataFrame, by_key: dict[str, str], field: str) -> pd.Series:
+    """Each field-history row's field, as a label key; where it is blank, its event (Dynamics
+    365's audit history writes a record's creation as the Event Create, no field changed)."""
+    kind = frame[field].map(label_key)
+    event = next((by_key[k] for k in by_key if k in _EVENT), None)
+    return kind if event is None else kind.where(kind != "", frame[event].map(label_key))
 
 
 def _carried(
@@ -1015,7 +1027,7 @@ def _carried(
     if time is None or at is None or ident is None:
         return {}
     text = frame[time].astype(str)
-    kind = frame[field].map(label_key)
+    kind = _change_kinds(frame, by_key, field)
     deal = frame[ident].astype(str)
     out: dict[str, pd.Series] = {}
     for column, fields in (("Amount", _AMOUNT_FIELD), ("Close Date", _CLOSE_FIELD)):
