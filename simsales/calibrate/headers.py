@@ -68,6 +68,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
            "业务机会编号", "机会编号",
            "单据编号",  # 金蝶's and 用友's bill number, every document's own
            "记录 ID", "编号", "商談 ID", "거래 ID", "기회 ID", "레코드 ID",
+           "Item ID",  # monday.com's
            # Salesforce's and HubSpot's French, Spanish, Portuguese and German UIs
            "ID de l'opportunité", "Id. de oportunidad", "ID de la oportunidad",
            "ID da oportunidade", "ID de fiche d'informations", "ID de registro",
@@ -139,7 +140,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "engaged": ("Engage Date", "Engaged", "Engaged Date", "Engaged On"),
     "created": ("Created", "Created Date", "Create Date", "Created Time", "Created On",
                 "Created At", "Date Created", "Deal Created", "Add Time", "Added At", "Added On",
-                "Creation Date",
+                "Creation Date", "Creation Log",  # monday.com's: who made it, then when
                 "创建时间", "创建日期", "建立日期", "建立时间", "新建时间", "录入时间", "创建于",
                 "作成日", "생성일", "작성일", "Дата создания", "DATE_CREATE", "DATE_CREATED_UTC",
                 "立项日期",

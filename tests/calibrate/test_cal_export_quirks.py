@@ -143,6 +143,23 @@ def test_one_column_of_a_won_lost_pair_named_as_the_close_takes_the_other(
     assert won in note.message and lost in note.message
 
 
+def test_mondays_creation_log_dates_the_deal_after_the_name_of_who_made_it(
+    tmp_path: Path,
+) -> None:
+    """monday.com's Creation Log cell is 'Anna Schmidt Jan 5, 2023 10:12 AM': the deal was
+    created at the date after the person's name; its Item ID is the id."""
+    data = _sheet().drop(columns=["Created Date", "Opportunity ID"])
+    data["Item ID"] = TRUTH["id"]
+    data["Creation Log"] = [
+        f"Anna Schmidt {pd.Timestamp(d):%b} {pd.Timestamp(d).day}, {d[:4]} 10:12 AM"
+        for d in TRUTH["created"]
+    ]
+    path = tmp_path / "monday.csv"
+    data.to_csv(path, index=False)
+    got = _check(path)
+    assert list(got["opened"]) == [pd.Timestamp(d + " 10:12") for d in TRUTH["created"]]
+
+
 def test_a_losss_date_alone_is_no_close_date(tmp_path: Path) -> None:
     """Of a pair of columns, the loss's alone is not the close date: the export's own close
     date is (a lost date beside a Close Date adds nothing to mistake)."""

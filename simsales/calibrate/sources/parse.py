@@ -24,7 +24,8 @@ is the day); where the column does not show it (and the other date columns of th
 ``date_format`` must, but for dates written with dots, which are day first. A five-digit number
 (with or without a fraction) is a date a spreadsheet wrote as its day number (Excel's 1900
 system: 45000 is 2023-03-15; the fraction is the time of day), as a CSV saved from a column
-formatted "General" has it.
+formatted "General" has it. A person's name before a date written with its month's name
+(monday.com's Creation Log, ``Anna Schmidt Jan 5, 2023 10:12 AM``) is left out.
 """
 
 from __future__ import annotations
@@ -386,8 +387,15 @@ _ERA_DATE = re.compile(
 )
 
 
+# who made a record, before the date it was made (monday.com's Creation Log: "Anna Schmidt
+# Jan 5, 2023 10:12 AM"): up to four words, then a month's name, its day and a year
+_BY_WHOM = re.compile(r"^(?:[^\W\d_][\w.'’-]*\s+){1,4}(?=([^\W\d_]+)\.?\s+\d{1,2},\s*\d{4}\b)")
+
+
 def _normalise(text: str) -> str:
     s = _WEEKDAY.sub("", text.strip()).strip()
+    if (by := _BY_WHOM.match(s)) and by[1].casefold() in MONTHS:
+        s = s[by.end() :]
     if m := _ROC_DATE.match(s):
         return f"{int(m[1]) + 1911}-{int(m[3]):02d}-{int(m[4]):02d}" + s[m.end() :]
     if m := _ERA_DATE.match(s):
