@@ -306,6 +306,18 @@ def test_xlsx_dates_and_numbers_read_like_csv(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(a.visits, b.visits)
 
 
+def test_a_workbook_cut_short_is_said_to_be_damaged(tmp_path: Path) -> None:
+    """An .xlsx whose download stopped part way (its zip has no end): the error says the
+    file looks damaged or incomplete and to download it again, not to save it as .xlsx."""
+    rows = stage_change_rows(truth(), "2020-09-30", seed=3).head(50)
+    rows.to_excel(tmp_path / "whole.xlsx", index=False)
+    data = (tmp_path / "whole.xlsx").read_bytes()
+    (tmp_path / "cut.xlsx").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ScenarioError, match="damaged or incomplete") as err:
+        read_history(tmp_path / "cut.xlsx")
+    assert "download" in str(err.value)
+
+
 @pytest.mark.data
 @pytest.mark.skipif(not MAVEN.exists(), reason=f"real data not found at {MAVEN}")
 def test_maven_as_gb18030_and_xlsx_calibrates_like_utf8(tmp_path: Path) -> None:
