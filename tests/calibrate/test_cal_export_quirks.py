@@ -246,6 +246,18 @@ def test_excel_safe_cells_read_as_the_text_inside(tmp_path: Path) -> None:
     assert list(got["value"]) == list(TRUTH["value"])
 
 
+def test_a_google_sheets_api_range_is_a_header_row_and_rows(tmp_path: Path) -> None:
+    """The Google Sheets API's ``{"values": [[header...], [row...]]}``: read as the sheet,
+    a row's cells left out at its end (an open deal's close date) blank."""
+    rows = [[str(c) for c in r] for r in _sheet().itertuples(index=False)]
+    rows = [r[:-1] if r[-1] == "" else r for r in rows]  # the API drops trailing blanks
+    page = {"range": "Deals!A1:E6", "majorDimension": "ROWS",
+            "values": [list(_sheet().columns), *rows]}  # fmt: skip
+    path = tmp_path / "sheet.json"
+    path.write_text(json.dumps(page), encoding="utf-8")
+    _check(path)
+
+
 def test_an_api_page_saved_as_json(tmp_path: Path) -> None:
     """Pipedrive's ``GET /v1/deals`` saved as a file: its ``data`` list, nested fields
     flattened (``user_id.name`` the owner), nulls blank."""
