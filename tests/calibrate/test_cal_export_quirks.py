@@ -246,6 +246,25 @@ def test_excel_safe_cells_read_as_the_text_inside(tmp_path: Path) -> None:
     assert list(got["value"]) == list(TRUTH["value"])
 
 
+def test_a_report_with_its_groups_in_rows_of_their_own(tmp_path: Path) -> None:
+    """Zoho's 'Deals by Stage' report writes the stage only in a row above each group
+    ("Stage : Closed Won (2)") and a "Sum of Amount" row below it: the stage read from the
+    group rows, neither kind of row a deal."""
+    data = _sheet().drop(columns="Stage")
+    lines = ["Deals by Stage", "", ",".join(data.columns)]
+    for label, outcome in (("Closed Won", "won"), ("Closed Lost", "lost"), ("Proposal", "open")):
+        group = data[TRUTH["outcome"] == outcome]
+        lines.append(f"Stage : {label} ({len(group)})")
+        lines += [",".join(map(str, r)) for r in group.itertuples(index=False)]
+        lines.append(f"Sum of Amount,{group['Amount'].sum()},,")
+    path = tmp_path / "grouped.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _check(path)
+    h = read_history(path)
+    assert any(i.rule == "grouped_report" and "Stage" in i.message for i in h.report.issues)
+    assert not [i for i in h.report.issues if i.action == "dropped"]
+
+
 def test_a_google_sheets_api_range_is_a_header_row_and_rows(tmp_path: Path) -> None:
     """The Google Sheets API's ``{"values": [[header...], [row...]]}``: read as the sheet,
     a row's cells left out at its end (an open deal's close date) blank."""

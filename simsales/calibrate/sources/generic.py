@@ -92,7 +92,9 @@ def read(
     currency: str | None,
     encoding: str | None,
 ) -> Records:
+    frame, captions = _group_captions(frame)
     frame, report_rows = _without_report_rows(frame)
+    report_rows = captions + report_rows
     frame, deleted = _without_deleted(frame)
     frame, history_note = _field_history(frame)
     report_rows += history_note
@@ -340,10 +342,11 @@ def _per_period_bids(frame: pd.DataFrame, rows: pd.DataFrame) -> str | None:
 
 
 # the first cell of a report's summary row, whole: Subtotal, Total, Grand Totals (480 records),
-# 合计 (a company called "Total Solutions" is not one); such a row has no date in it
+# 合计, Sum of Amount (a company called "Total Solutions" is not one); such a row has no date in it
 _SUMMARY = re.compile(
     r"^(?:(?:grand\s+|sub-?)?totals?|合计|总计|小计|合計|總計|小計|総計|gesamtsumme|zwischensumme|"
-    r"sous-total|total\s+général|合計額|총계|합계|소계)\s*(?:\(.*\))?\s*[:：]?$",
+    r"sous-total|total\s+général|合計額|총계|합계|소계"
+    r"|(?:sum|average|count)\s+of\s+\D{1,40})\s*(?:\(.*\))?\s*[:：]?$",  # Zoho's Sum of Amount
     re.IGNORECASE,
 )
 # a date with the year first (19xx / 20xx, no digit before it, then a month and a day: the
@@ -352,6 +355,43 @@ _DATE_LIKE = re.compile(
     r"(?<!\d)(?:19|20)\d{2}([-/.])\d{1,2}\1\d{1,2}|\d{4}年\d{1,2}月|(?<!\d)(?:19|20)\d{2}-\d{2}"
     r"(?!\d)|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}"
 )
+
+
+# a grouped report's group row, alone in its first cell: "Stage : Closed Won (12)" (Zoho),
+# "Stage: Proposal (3 records)"; the field, the group's value, and its count
+_CAPTION = re.compile(
+    r"^(?P<field>[^\W\d_][^:：]{0,40}?)\s*[:：]\s*(?P<value>.*?)\s*"
+    r"(?:[(（]\s*\d[\d,.]*(?:\s*[^\W\d_]+)?\s*[)）])?$"
+)
+
+
+def _group_captions(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """A report grouped by a field that writes it only in a row above each group ("Stage :
+    Closed Won (12)", nothing in the other cells): the field as a column, each row with its
+    group's value, the group rows left out; as it is where the first row is no group row, the
+    groups name different fields, or the field is a column already."""
+    if len(frame) < 2 or len(frame.columns) < 2:
+        return frame, []
+    text = frame.astype(str).apply(lambda c: c.str.strip())
+    alone = (text.iloc[:, 1:] == "").all(axis=1) & (text.iloc[:, 0] != "")
+    found = text.iloc[:, 0].where(alone, "").str.extract(_CAPTION)
+    caption = found["field"].notna() & alone
+    if not caption.any() or not caption.iloc[0]:
+        return frame, []
+    fields = found.loc[caption, "field"].str.strip()
+    field = str(fields.iloc[0])
+    if fields.map(label_key).nunique() > 1 or label_key(field) in {
+        label_key(c) for c in frame.columns
+    }:
+        return frame, []
+    groups = found["value"].where(caption).ffill().fillna("")
+    out = frame[~caption].copy()
+    out[field] = groups[~caption].to_numpy()
+    example = str(text.iloc[0, 0])[:60]
+    note = (f"a report grouped by {field}, written only in a row above each group "
+            f"({example!r} ...): {field} read from them for the rows below each, the "
+            f"{int(caption.sum())} group rows left out")  # fmt: skip
+    return out, [("grouped_report", note)]
 
 
 def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
