@@ -175,7 +175,9 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                  "Deal Currency", "Opportunity Currency", "Currency Code", "Deal Currency Code",
                  "Currency of Value", "Currency ISO Code", "币种", "货币", "币别", "通貨", "통화",
                  "Валюта", "Währung", "Devise", "Moneda", "Moeda", "Moneda del valor",
-                 "Moeda do valor", "Devise de la valeur", "Valuta", "Waluta"),
+                 "Moeda do valor", "Devise de la valeur", "Valuta", "Waluta",
+                 "Bid Currency",  # Insightly's (BID_CURRENCY beside BID_AMOUNT)
+                 "company_currency"),  # Odoo's crm.lead field for its expected revenue
     "owner": ("Owner", "Deal Owner", "Opportunity Owner", "Owner Name", "Sales Agent",
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
               "Assigned To", "负责人", "销售负责人", "业务机会所有人", "交易所有者", "所有人",

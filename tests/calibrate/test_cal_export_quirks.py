@@ -170,6 +170,20 @@ def test_a_losss_date_alone_is_no_close_date(tmp_path: Path) -> None:
     _check(path)
 
 
+@pytest.mark.parametrize(
+    ("value", "currency"),
+    [("BID_AMOUNT", "BID_CURRENCY"), ("Bid Amount", "Bid Currency"),  # Insightly
+     ("expected_revenue", "company_currency")],  # Odoo's crm.lead fields
+)  # fmt: skip
+def test_currency_columns_of_insightly_and_odoo(tmp_path: Path, value: str, currency: str) -> None:
+    data = _sheet().rename(columns={"Amount": value})
+    data[currency] = "GBP"
+    path = tmp_path / "currency.csv"
+    data.to_csv(path, index=False)
+    _check(path)
+    assert read_history(path).currency == "GBP"
+
+
 @pytest.mark.parametrize("header", ["Budget", "Income", "Bid Amount", "合同金额（小写）"])
 def test_value_columns_by_other_names(tmp_path: Path, header: str) -> None:
     data = _sheet().rename(columns={"Amount": header})
