@@ -291,6 +291,15 @@ def test_a_google_sheets_api_range_is_a_header_row_and_rows(tmp_path: Path) -> N
     _check(path)
 
 
+def test_an_api_page_with_its_records_one_level_down(tmp_path: Path) -> None:
+    """Bitrix24's REST answers hold the records under result, or result.items."""
+    records = [{str(k): str(v) for k, v in r.items()} for r in _sheet().to_dict("records")]
+    for page in ({"result": records, "total": 5}, {"result": {"items": records}, "total": 5}):
+        path = tmp_path / "page.json"
+        path.write_text(json.dumps(page), encoding="utf-8")
+        _check(path)
+
+
 def test_an_api_page_saved_as_json(tmp_path: Path) -> None:
     """Pipedrive's ``GET /v1/deals`` saved as a file: its ``data`` list, nested fields
     flattened (``user_id.name`` the owner), nulls blank."""

@@ -323,7 +323,8 @@ def read_table(
 
 def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
     """A JSON file as a table of text cells: a list of objects, or an API's page holding it
-    (``{"data": [...]}``, ``{"values": [...]}``, ``{"items": [...]}``), or JSON Lines (one
+    (``{"data": [...]}``, ``{"values": [...]}``, ``{"items": [...]}``, ``{"result": [...]}``, or
+    one level down as Bitrix24's ``{"result": {"items": [...]}}``), or JSON Lines (one
     object per line, as BigQuery and Fivetran export a table: ``.jsonl``, ``.ndjson``, or a
     ``.json`` that is no one JSON value but whose every line is an object), or rows of cells
     under a header row (the Google Sheets API's ``values``); nested fields
@@ -343,8 +344,7 @@ def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
     if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
         data = data[0]  # one object (an API page saved on one line): as a .json holding it
     if isinstance(data, dict):
-        data = next((data[k] for k in ("values", "data", "items", "records", "results")
-                     if isinstance(data.get(k), list)), [data])  # fmt: skip
+        data = _records_of(data)
     data = _header_rows_as_records(data)
     if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
         raise ScenarioError([Problem(
@@ -358,6 +358,22 @@ def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
         )])  # fmt: skip
     frame = pd.json_normalize(data)
     return frame.astype(object).where(frame.notna(), "").astype(str)
+
+
+_PAGE_KEYS = ("values", "data", "items", "records", "results", "result")
+
+
+def _records_of(page: dict[str, Any]) -> Any:
+    """An API page's list of records: under one of its keys, or one level further down
+    (Bitrix24's ``{"result": {"items": [...]}}``); else the page as one record."""
+    for k in _PAGE_KEYS:
+        if isinstance(page.get(k), list):
+            return page[k]
+    for k in _PAGE_KEYS:
+        inner = page.get(k)
+        if isinstance(inner, dict) and any(isinstance(inner.get(j), list) for j in _PAGE_KEYS):
+            return next(inner[j] for j in _PAGE_KEYS if isinstance(inner.get(j), list))
+    return [page]
 
 
 def _header_rows_as_records(data: Any) -> Any:
