@@ -683,6 +683,28 @@ def test_an_audit_history_dates_each_deal_from_its_create_event(tmp_path: Path) 
     assert list(got["opened"].dt.strftime("%Y-%m-%d")) == list(TRUTH["created"])
 
 
+def test_a_history_with_an_unknown_time_column_is_refused_with_the_shape_to_give(
+    tmp_path: Path,
+) -> None:
+    """A row per stage change whose time column has a name not known ('Moved On'): the
+    refusal says the ids repeat and gives the mapping that reads it as a history, which
+    then reads."""
+    rows = []
+    for deal, outcome, created, closed, value in TRUTH.itertuples(index=False):
+        rows.append((deal, "Qualification", created, value))
+        if outcome != "open":
+            rows.append((deal, "Closed Won" if outcome == "won" else "Closed Lost", closed, value))
+    export = pd.DataFrame(rows, columns=["Deal ID", "Deal Stage", "Moved On", "Amount"])
+    path = tmp_path / "moves.csv"
+    export.to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as err:
+        read_history(path)
+    assert "shape: stage_changes" in str(err.value) and "'Deal ID'" in str(err.value)
+    columns = {"id": "Deal ID", "stage": "Deal Stage", "entered": "Moved On", "value": "Amount"}
+    mapping = {"shape": "stage_changes", "columns": columns}
+    _check(path, mapping=mapping)
+
+
 def test_a_stage_history_with_the_dates_each_stage_was_entered_and_left(tmp_path: Path) -> None:
     """A row per stage visit: 'Date entered stage' / 'Date exited stage' (as stage-history
     reports write them) is a history of stage changes, each entered on its date."""

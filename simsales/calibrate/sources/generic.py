@@ -120,11 +120,14 @@ def read(
             where = f"(line {above + 1})" if above else "(its first row)"
             unread = _unread_dates(frame, found, _is_history(frame))
             summary = _summary_hint(frame)
+            long = _long_hint(frame, found)
             raise ScenarioError(
                 [replace(p, file=p.file or str(path),
                          message=p.message.replace("(its first row)", where),
                          hint="; ".join(h for h in (summary, unread.get(
-                             p.path.removeprefix("columns."), p.hint)) if h))
+                             p.path.removeprefix("columns."), p.hint),
+                             long if p.path in ("columns.closed", "columns.engaged") else None)
+                             if h))
                  for p in exc.problems]
             ) from None  # fmt: skip
     notes: list[tuple[str, str] | Note] = [("encoding", encoding_note)] if encoding_note else []
@@ -299,6 +302,25 @@ def _api_times_in_utc(
 # a report's count of deals in a row: a summary (a pivot, Pipedrive's "Deal duration"), not deals
 _COUNTS = label_keys("Count", "Deals", "Number of deals", "Deal count", "# of deals",
                      "Record Count", "Anzahl", "商机数", "个数", "计数", "件数")  # fmt: skip
+
+
+def _long_hint(frame: pd.DataFrame, found: Recognised | None) -> str | None:
+    """What to do with a history of stage changes read as one row per deal (its ids repeat,
+    going through several stages, and no column names the time of each change), else None."""
+    if found is None or found.shape != "opportunities":
+        return None
+    ident, stage = found.columns.get("id"), found.columns.get("stage")
+    if not isinstance(ident, str) or not isinstance(stage, str):
+        return None
+    created = found.columns.get("created")
+    if not _is_history(frame)(ident, stage, created if isinstance(created, str) else None):
+        return None
+    return (
+        f"the ids in {ident!r} repeat on rows of different stages: if the file has a row per "
+        "stage change, read it as a history with a --mapping file holding: shape: "
+        f"stage_changes, columns: {{id: {ident!r}, stage: {stage!r}, entered: TIME_COLUMN}} "
+        "(TIME_COLUMN: the column with the time of each change)"
+    )
 
 
 def _summary_hint(frame: pd.DataFrame) -> str | None:
