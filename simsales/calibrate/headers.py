@@ -67,7 +67,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
            "Opportunity Number", "Lead ID", "商机ID", "商机编号", "商机编码", "业务机会 ID",
            "业务机会编号", "机会编号",
            "单据编号",  # 金蝶's and 用友's bill number, every document's own
-           "记录 ID", "编号", "商談 ID", "거래 ID", "기회 ID",
+           "记录 ID", "编号", "商談 ID", "거래 ID", "기회 ID", "레코드 ID",
+           "Item ID",  # monday.com's
            # Salesforce's and HubSpot's French, Spanish, Portuguese and German UIs
            "ID de l'opportunité", "Id. de oportunidad", "ID de la oportunidad",
            "ID da oportunidade", "ID de fiche d'informations", "ID de registro",
@@ -86,7 +87,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                     "Raison de la perte"),
     "stage": ("To Stage", "New Stage", "Stage", "Deal Stage", "Sales Stage", "Opportunity Stage",
               "Pipeline Stage", "Stage Name", "Pipeline Phase", "Step Name", "变更后阶段", "新阶段",
-              "新状态", "销售阶段", "商机阶段", "交易阶段", "阶段", "フェーズ", "단계",
+              "新状态", "销售阶段", "商机阶段", "交易阶段", "阶段", "フェーズ", "단계", "거래 단계",
               "Стадия сделки", "Стадия", "Этап сделки", "Этап", "Phase", "Etapa", "Étape",
               "Fase", "Phase de la transaction", "Etapa del negocio", "Fase do negócio",
               "Deal-Phase", "Milestone",  # Agile CRM's and Capsule's stage
@@ -111,6 +112,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                # Teamleader's Dutch, HubSpot's Italian and Polish CRMs' close
                "Afgesloten op", "Data di chiusura", "Data zamknięcia"),
     "entered": ("Entered At", "Date Entered", "Entered", "Stage Entered", "Entered Date",
+                "Date Entered Stage", "Entered Stage",  # a stage history's, beside its exit
                 "Changed At", "Change Date", "Changed On", "Stage Change Date", "Timestamp",
                 "进入时间", "进入阶段时间", "阶段变更时间", "变更时间", "操作时间"),
     "outcome": ("Outcome", "Result", "结果"),
@@ -138,7 +140,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "engaged": ("Engage Date", "Engaged", "Engaged Date", "Engaged On"),
     "created": ("Created", "Created Date", "Create Date", "Created Time", "Created On",
                 "Created At", "Date Created", "Deal Created", "Add Time", "Added At", "Added On",
-                "Creation Date",
+                "Creation Date", "Creation Log",  # monday.com's: who made it, then when
                 "创建时间", "创建日期", "建立日期", "建立时间", "新建时间", "录入时间", "创建于",
                 "作成日", "생성일", "작성일", "Дата создания", "DATE_CREATE", "DATE_CREATED_UTC",
                 "立项日期",
@@ -173,7 +175,9 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                  "Deal Currency", "Opportunity Currency", "Currency Code", "Deal Currency Code",
                  "Currency of Value", "Currency ISO Code", "币种", "货币", "币别", "通貨", "통화",
                  "Валюта", "Währung", "Devise", "Moneda", "Moeda", "Moneda del valor",
-                 "Moeda do valor", "Devise de la valeur", "Valuta", "Waluta"),
+                 "Moeda do valor", "Devise de la valeur", "Valuta", "Waluta",
+                 "Bid Currency",  # Insightly's (BID_CURRENCY beside BID_AMOUNT)
+                 "company_currency"),  # Odoo's crm.lead field for its expected revenue
     "owner": ("Owner", "Deal Owner", "Opportunity Owner", "Owner Name", "Sales Agent",
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
               "Assigned To", "负责人", "销售负责人", "业务机会所有人", "交易所有者", "所有人",

@@ -90,7 +90,8 @@ lost_by_archive          info       not active (Odoo's archive), not won, an act
 line_items               info       a report with one row per product line: each deal once
 summary_rows / footer    info       a report's subtotal, total and footer rows: left out
 grouped_report           info       a grouped report's group column, on a group's first row
-                                    only: filled down
+                                    only: filled down; or its group rows ("Stage : Closed Won
+                                    (12)", Zoho) read as a column and left out
 repeated_header          info       the header again below it (exports pasted together): left
                                     out, a deal in several parts read from the newest
 sheets                   info       a workbook: the sheet read, and those appended to it
@@ -101,6 +102,8 @@ utc_times                info       Pipedrive API times (no offset) read as UTC
 per_period_bids          info       bids priced per period (Insightly, Capsule): value = bid x
                                     periods
 expected_as_closed       kept       the only close date is an expected one: read as the close
+split_close              info       one column of a won / lost pair named as the close (Won
+                                    Time where Lost Time is beside it): both read
 no_losses                kept       (calibration) an export with wins and no lost deal
 no_wins                  kept       (calibration) an export with losses and no won deal (a
                                     won label read as an open stage?)

@@ -482,9 +482,16 @@ def _workbook(data: bytes, name: str, formulas: bool = False) -> Any:
     try:
         return load_workbook(io.BytesIO(data), read_only=True, data_only=not formulas)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
-        raise ScenarioError(
-            [Problem(f"cannot read the workbook: {exc}", file=name, hint="save it as .xlsx")]
-        ) from None
+        if data.startswith(b"PK\x03\x04"):  # a workbook's zip, cut short or damaged
+            problem = Problem(
+                "cannot read the workbook: the file looks damaged or incomplete (a download "
+                f"cut short?): {exc}", file=name,
+                hint="download or export it again, or open it in Excel and save it as .xlsx",
+            )  # fmt: skip
+        else:
+            problem = Problem(f"cannot read the workbook: {exc}", file=name,
+                              hint="save it as .xlsx")  # fmt: skip
+        raise ScenarioError([problem]) from None
 
 
 def _sheet_rows(

@@ -121,6 +121,45 @@ def test_a_wins_and_a_losss_date_in_two_columns(tmp_path: Path, won: str, lost: 
     _check(path)
 
 
+@pytest.mark.parametrize(
+    ("won", "lost", "named"),
+    [("Won Time", "Lost Time", "Won Time"),
+     ("交易 - 赢单时间", "交易 - 丢单时间", "交易 - 赢单时间"),
+     ("Deal - Won time", "Deal - Lost time", "Deal - Lost time")],
+)  # fmt: skip
+def test_one_column_of_a_won_lost_pair_named_as_the_close_takes_the_other(
+    tmp_path: Path, won: str, lost: str, named: str
+) -> None:
+    """``--column closed='Won Time'`` where the export has 'Lost Time' beside it: the lost
+    deals close on theirs (not dropped for want of a win date), and the note says so."""
+    data = _sheet().drop(columns="Close Date").rename(columns={"Stage": "Status"})
+    data[won] = TRUTH["closed"].where(WON, "")
+    data[lost] = TRUTH["closed"].where(LOST, "")
+    path = tmp_path / "two-dates.csv"
+    data.to_csv(path, index=False)
+    _check(path, columns={"closed": named})
+    note = next(i for i in read_history(path, columns={"closed": named}).report.issues
+                if i.rule == "split_close")  # fmt: skip
+    assert won in note.message and lost in note.message
+
+
+def test_mondays_creation_log_dates_the_deal_after_the_name_of_who_made_it(
+    tmp_path: Path,
+) -> None:
+    """monday.com's Creation Log cell is 'Anna Schmidt Jan 5, 2023 10:12 AM': the deal was
+    created at the date after the person's name; its Item ID is the id."""
+    data = _sheet().drop(columns=["Created Date", "Opportunity ID"])
+    data["Item ID"] = TRUTH["id"]
+    data["Creation Log"] = [
+        f"Anna Schmidt {pd.Timestamp(d):%b} {pd.Timestamp(d).day}, {d[:4]} 10:12 AM"
+        for d in TRUTH["created"]
+    ]
+    path = tmp_path / "monday.csv"
+    data.to_csv(path, index=False)
+    got = _check(path)
+    assert list(got["opened"]) == [pd.Timestamp(d + " 10:12") for d in TRUTH["created"]]
+
+
 def test_a_losss_date_alone_is_no_close_date(tmp_path: Path) -> None:
     """Of a pair of columns, the loss's alone is not the close date: the export's own close
     date is (a lost date beside a Close Date adds nothing to mistake)."""
@@ -129,6 +168,20 @@ def test_a_losss_date_alone_is_no_close_date(tmp_path: Path) -> None:
     path = tmp_path / "lost-only.csv"
     data.to_csv(path, index=False)
     _check(path)
+
+
+@pytest.mark.parametrize(
+    ("value", "currency"),
+    [("BID_AMOUNT", "BID_CURRENCY"), ("Bid Amount", "Bid Currency"),  # Insightly
+     ("expected_revenue", "company_currency")],  # Odoo's crm.lead fields
+)  # fmt: skip
+def test_currency_columns_of_insightly_and_odoo(tmp_path: Path, value: str, currency: str) -> None:
+    data = _sheet().rename(columns={"Amount": value})
+    data[currency] = "GBP"
+    path = tmp_path / "currency.csv"
+    data.to_csv(path, index=False)
+    _check(path)
+    assert read_history(path).currency == "GBP"
 
 
 @pytest.mark.parametrize("header", ["Budget", "Income", "Bid Amount", "合同金额（小写）"])
@@ -205,6 +258,46 @@ def test_excel_safe_cells_read_as_the_text_inside(tmp_path: Path) -> None:
     assert list(got.index) == ["0001", "0002", "0003", "0004", "0005"]
     assert list(got["outcome"]) == list(TRUTH["outcome"])
     assert list(got["value"]) == list(TRUTH["value"])
+
+
+def test_a_report_with_its_groups_in_rows_of_their_own(tmp_path: Path) -> None:
+    """Zoho's 'Deals by Stage' report writes the stage only in a row above each group
+    ("Stage : Closed Won (2)") and a "Sum of Amount" row below it: the stage read from the
+    group rows, neither kind of row a deal."""
+    data = _sheet().drop(columns="Stage")
+    lines = ["Deals by Stage", "", ",".join(data.columns)]
+    for label, outcome in (("Closed Won", "won"), ("Closed Lost", "lost"), ("Proposal", "open")):
+        group = data[TRUTH["outcome"] == outcome]
+        lines.append(f"Stage : {label} ({len(group)})")
+        lines += [",".join(map(str, r)) for r in group.itertuples(index=False)]
+        lines.append(f"Sum of Amount,{group['Amount'].sum()},,")
+    path = tmp_path / "grouped.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _check(path)
+    h = read_history(path)
+    assert any(i.rule == "grouped_report" and "Stage" in i.message for i in h.report.issues)
+    assert not [i for i in h.report.issues if i.action == "dropped"]
+
+
+def test_a_google_sheets_api_range_is_a_header_row_and_rows(tmp_path: Path) -> None:
+    """The Google Sheets API's ``{"values": [[header...], [row...]]}``: read as the sheet,
+    a row's cells left out at its end (an open deal's close date) blank."""
+    rows = [[str(c) for c in r] for r in _sheet().itertuples(index=False)]
+    rows = [r[:-1] if r[-1] == "" else r for r in rows]  # the API drops trailing blanks
+    page = {"range": "Deals!A1:E6", "majorDimension": "ROWS",
+            "values": [list(_sheet().columns), *rows]}  # fmt: skip
+    path = tmp_path / "sheet.json"
+    path.write_text(json.dumps(page), encoding="utf-8")
+    _check(path)
+
+
+def test_an_api_page_with_its_records_one_level_down(tmp_path: Path) -> None:
+    """Bitrix24's REST answers hold the records under result, or result.items."""
+    records = [{str(k): str(v) for k, v in r.items()} for r in _sheet().to_dict("records")]
+    for page in ({"result": records, "total": 5}, {"result": {"items": records}, "total": 5}):
+        path = tmp_path / "page.json"
+        path.write_text(json.dumps(page), encoding="utf-8")
+        _check(path)
 
 
 def test_an_api_page_saved_as_json(tmp_path: Path) -> None:
@@ -545,6 +638,87 @@ def test_a_deal_reopened_in_a_changelog_closes_at_its_last_close(tmp_path: Path)
     assert got.loc["D2", "opened"] == pd.Timestamp("2023-01-05")
     said = next(i for i in read_history(path).report.issues if i.rule == "field_history")
     assert "1 re-opening" in said.message
+
+
+@pytest.mark.parametrize(
+    ("time", "field", "stage"),
+    [("Change time", "Field", "Stage"),  # Pipedrive's changelog
+     ("Changed Date", "Changed Field", "Pipeline Phase")],  # Dynamics 365's audit history
+)  # fmt: skip
+def test_a_changelog_by_other_names_is_read_as_one(
+    tmp_path: Path, time: str, field: str, stage: str
+) -> None:
+    """A field history whose time column is Pipedrive's 'Change time' or Dynamics 365's
+    'Changed Date', and whose stage field is Dynamics' 'Pipeline Phase': its stage changes."""
+    rows = []
+    for deal, outcome, created, closed, value in TRUTH.itertuples(index=False):
+        rows.append((deal, stage, "Qualify", "Develop", created + " 12:00", value))
+        if outcome != "open":
+            final = "Won" if outcome == "won" else "Lost"
+            rows.append((deal, "Status", "Open", final, closed, value))
+    export = pd.DataFrame(rows, columns=["Deal ID", field, "Old Value", "New Value", time,
+                                         "Value"])  # fmt: skip
+    path = tmp_path / "changelog.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+    assert any(i.rule == "field_history" for i in read_history(path).report.issues)
+
+
+def test_an_audit_history_dates_each_deal_from_its_create_event(tmp_path: Path) -> None:
+    """Dynamics 365's audit history writes a record's creation as the Event 'Create' with no
+    field changed: the deal is in its first stage from then, not from its first change."""
+    rows = []
+    for deal, outcome, created, closed, value in TRUTH.itertuples(index=False):
+        rows.append((deal, "Create", "", "", "", created + " 09:00", value))
+        later = str((pd.Timestamp(created) + pd.Timedelta(days=1)).date())
+        rows.append((deal, "Update", "Pipeline Phase", "1-Qualify", "2-Develop", later, value))
+        if outcome != "open":
+            final, event = ("Won", "Win") if outcome == "won" else ("Lost", "Lose")
+            rows.append((deal, event, "Status", "Open", final, closed, value))
+    export = pd.DataFrame(rows, columns=["Opportunity", "Event", "Changed Field", "Old Value",
+                                         "New Value", "Changed Date", "Est. Revenue"])  # fmt: skip
+    path = tmp_path / "audit.csv"
+    export.to_csv(path, index=False)
+    got = _check(path)
+    assert list(got["opened"].dt.strftime("%Y-%m-%d")) == list(TRUTH["created"])
+
+
+def test_a_history_with_an_unknown_time_column_is_refused_with_the_shape_to_give(
+    tmp_path: Path,
+) -> None:
+    """A row per stage change whose time column has a name not known ('Moved On'): the
+    refusal says the ids repeat and gives the mapping that reads it as a history, which
+    then reads."""
+    rows = []
+    for deal, outcome, created, closed, value in TRUTH.itertuples(index=False):
+        rows.append((deal, "Qualification", created, value))
+        if outcome != "open":
+            rows.append((deal, "Closed Won" if outcome == "won" else "Closed Lost", closed, value))
+    export = pd.DataFrame(rows, columns=["Deal ID", "Deal Stage", "Moved On", "Amount"])
+    path = tmp_path / "moves.csv"
+    export.to_csv(path, index=False)
+    with pytest.raises(ScenarioError) as err:
+        read_history(path)
+    assert "shape: stage_changes" in str(err.value) and "'Deal ID'" in str(err.value)
+    columns = {"id": "Deal ID", "stage": "Deal Stage", "entered": "Moved On", "value": "Amount"}
+    mapping = {"shape": "stage_changes", "columns": columns}
+    _check(path, mapping=mapping)
+
+
+def test_a_stage_history_with_the_dates_each_stage_was_entered_and_left(tmp_path: Path) -> None:
+    """A row per stage visit: 'Date entered stage' / 'Date exited stage' (as stage-history
+    reports write them) is a history of stage changes, each entered on its date."""
+    rows = []
+    for deal, outcome, created, closed, value in TRUTH.itertuples(index=False):
+        final = {"won": "Closed Won", "lost": "Closed Lost"}.get(outcome)
+        rows.append((deal, "Qualification", created, closed, value))
+        if final:
+            rows.append((deal, final, closed, "", value))
+    export = pd.DataFrame(rows, columns=["Deal ID", "Deal Stage", "Date entered stage",
+                                         "Date exited stage", "Amount"])  # fmt: skip
+    path = tmp_path / "stage-history.csv"
+    export.to_csv(path, index=False)
+    _check(path)
 
 
 def _comma(v: float) -> str:

@@ -105,6 +105,18 @@ def test_times_on_a_twelve_hour_clock() -> None:
     assert own[0] == pd.Timestamp("2023-01-15 22:22")
 
 
+def test_korean_and_japanese_dates_with_the_afternoon_word_before_the_hour() -> None:
+    """HubSpot's and Salesforce's Korean exports write 2023. 3. 5. 오후 2:05 (오전 morning,
+    오후 afternoon), Japanese 午前 / 午後; 12 in the morning is 0 h, 12 in the afternoon 12 h."""
+    got = parse_times(pd.Series(["2023. 3. 5. 오후 2:05", "2023. 3. 6. 오전 12:10",
+                                 "2023. 3. 7. 오후 12:10", "2023. 12. 31. 오전 9:00:30",
+                                 "2023. 3. 5.", "2023/3/8 午後 2:05", "2023/3/9 午前 12:05",
+                                 "2023.03.10"]))  # fmt: skip
+    assert list(got) == [pd.Timestamp(t) for t in (
+        "2023-03-05 14:05", "2023-03-06 00:10", "2023-03-07 12:10", "2023-12-31 09:00:30",
+        "2023-03-05", "2023-03-08 14:05", "2023-03-09 00:05", "2023-03-10")]  # fmt: skip
+
+
 def test_an_export_with_us_dates_reads_like_the_iso_one(tmp_path: Path) -> None:
     rows = opportunity_rows(truth(), "2021-03-31", seed=2)
     iso = read_history(_save(rows, tmp_path / "iso.csv"))
@@ -292,6 +304,18 @@ def test_xlsx_dates_and_numbers_read_like_csv(tmp_path: Path) -> None:
     a = read_history(tmp_path / "c.xlsx", preset="stage-changes")
     b = read_history(tmp_path / "c.csv", preset="stage-changes")
     pd.testing.assert_frame_equal(a.visits, b.visits)
+
+
+def test_a_workbook_cut_short_is_said_to_be_damaged(tmp_path: Path) -> None:
+    """An .xlsx whose download stopped part way (its zip has no end): the error says the
+    file looks damaged or incomplete and to download it again, not to save it as .xlsx."""
+    rows = stage_change_rows(truth(), "2020-09-30", seed=3).head(50)
+    rows.to_excel(tmp_path / "whole.xlsx", index=False)
+    data = (tmp_path / "whole.xlsx").read_bytes()
+    (tmp_path / "cut.xlsx").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ScenarioError, match="damaged or incomplete") as err:
+        read_history(tmp_path / "cut.xlsx")
+    assert "download" in str(err.value)
 
 
 @pytest.mark.data

@@ -101,6 +101,27 @@ def test_japanese_and_korean_reports_read_in_their_encoding_and_currency(
     assert encoding in next(i.message for i in h.report.issues if i.rule == "encoding")
 
 
+def test_hubspots_korean_export_with_its_dates_on_the_korean_clock(tmp_path: Path) -> None:
+    """HubSpot's Korean UI: 레코드 ID, 거래 단계, dates as 2023. 2. 1. 오후 3:00."""
+
+    def korean(day: str) -> str:
+        d = pd.Timestamp(day) + pd.Timedelta(hours=15)
+        return f"{d.year}. {d.month}. {d.day}. 오후 3:00" if day else ""
+
+    export = pd.DataFrame({
+        "레코드 ID": TRUTH["id"], "거래 이름": "거래",
+        "거래 단계": _labels("계약 성사", "계약 실패", "제안"),
+        "금액": [f"₩{v:,.0f}" for v in TRUTH["value"]],
+        "생성일": [korean(d) for d in TRUTH["created"]],
+        "마감일": [korean(d) for d in TRUTH["closed"]],
+    })  # fmt: skip
+    path = tmp_path / "hubspot_ko.csv"
+    export.to_csv(path, index=False, encoding="utf-8-sig")
+    got = _check(path)
+    assert (got["opened"].dt.hour == 15).all()
+    assert read_history(path).currency == "KRW"
+
+
 def test_a_chinese_report_in_gb18030_is_still_read_as_chinese(tmp_path: Path) -> None:
     export = pd.DataFrame({
         "商机编号": TRUTH["id"], "商机名称": "项目", "销售阶段": _labels("赢单", "输单", "方案"),

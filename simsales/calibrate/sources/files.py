@@ -323,9 +323,11 @@ def read_table(
 
 def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
     """A JSON file as a table of text cells: a list of objects, or an API's page holding it
-    (``{"data": [...]}``, ``{"values": [...]}``, ``{"items": [...]}``), or JSON Lines (one
+    (``{"data": [...]}``, ``{"values": [...]}``, ``{"items": [...]}``, ``{"result": [...]}``, or
+    one level down as Bitrix24's ``{"result": {"items": [...]}}``), or JSON Lines (one
     object per line, as BigQuery and Fivetran export a table: ``.jsonl``, ``.ndjson``, or a
-    ``.json`` that is no one JSON value but whose every line is an object); nested fields
+    ``.json`` that is no one JSON value but whose every line is an object), or rows of cells
+    under a header row (the Google Sheets API's ``values``); nested fields
     flattened with dots (``user_id.name``), a null blank. A page with no records is an error
     that says so."""
     try:
@@ -342,8 +344,8 @@ def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
     if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
         data = data[0]  # one object (an API page saved on one line): as a .json holding it
     if isinstance(data, dict):
-        data = next((data[k] for k in ("values", "data", "items", "records", "results")
-                     if isinstance(data.get(k), list)), [data])  # fmt: skip
+        data = _records_of(data)
+    data = _header_rows_as_records(data)
     if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
         raise ScenarioError([Problem(
             "expected a list of objects (one per deal), or an API page holding one under "
@@ -356,6 +358,36 @@ def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
         )])  # fmt: skip
     frame = pd.json_normalize(data)
     return frame.astype(object).where(frame.notna(), "").astype(str)
+
+
+_PAGE_KEYS = ("values", "data", "items", "records", "results", "result")
+
+
+def _records_of(page: dict[str, Any]) -> Any:
+    """An API page's list of records: under one of its keys, or one level further down
+    (Bitrix24's ``{"result": {"items": [...]}}``); else the page as one record."""
+    for k in _PAGE_KEYS:
+        if isinstance(page.get(k), list):
+            return page[k]
+    for k in _PAGE_KEYS:
+        inner = page.get(k)
+        if isinstance(inner, dict) and any(isinstance(inner.get(j), list) for j in _PAGE_KEYS):
+            return next(inner[j] for j in _PAGE_KEYS if isinstance(inner.get(j), list))
+    return [page]
+
+
+def _header_rows_as_records(data: Any) -> Any:
+    """A table written as rows of cells, its header first (the Google Sheets API's
+    ``{"values": [["Deal ID", ...], ["D1", ...]]}``): a record per row, cells the API leaves
+    out at a row's end blank; anything else as it is."""
+    if not isinstance(data, list) or len(data) < 2 or not all(isinstance(r, list) for r in data):
+        return data
+    header = data[0]
+    if not header or not all(isinstance(c, str) and c.strip() for c in header):
+        return data
+    if any(len(r) > len(header) for r in data[1:]):
+        return data  # more cells than names: not a header row
+    return [dict(zip(header, [*r, *[""] * (len(header) - len(r))], strict=True)) for r in data[1:]]
 
 
 def _json_lines(text: str) -> list[Any] | None:

@@ -92,7 +92,9 @@ def read(
     currency: str | None,
     encoding: str | None,
 ) -> Records:
+    frame, captions = _group_captions(frame)
     frame, report_rows = _without_report_rows(frame)
+    report_rows = captions + report_rows
     frame, deleted = _without_deleted(frame)
     frame, history_note = _field_history(frame)
     report_rows += history_note
@@ -118,14 +120,19 @@ def read(
             where = f"(line {above + 1})" if above else "(its first row)"
             unread = _unread_dates(frame, found, _is_history(frame))
             summary = _summary_hint(frame)
+            long = _long_hint(frame, found)
             raise ScenarioError(
                 [replace(p, file=p.file or str(path),
                          message=p.message.replace("(its first row)", where),
                          hint="; ".join(h for h in (summary, unread.get(
-                             p.path.removeprefix("columns."), p.hint)) if h))
+                             p.path.removeprefix("columns."), p.hint),
+                             long if p.path in ("columns.closed", "columns.engaged") else None)
+                             if h))
                  for p in exc.problems]
             ) from None  # fmt: skip
     notes: list[tuple[str, str] | Note] = [("encoding", encoding_note)] if encoding_note else []
+    m, pair_note = _with_split_partner(m, header)
+    notes += pair_note
     notes += report_rows
     notes += deleted
     for action, note, n in frame.attrs.get("sheets", []):
@@ -205,6 +212,46 @@ def read(
 
 
 _EXPECTED = frozenset(label_key(n) for n in NAMES["expected_close"] if isinstance(n, str))
+# the words a win's date column and a loss's share their names by (Won Time / Lost Time,
+# 交易 - 赢单时间 / 交易 - 丢单时间, Gewonnen am / Verloren am)
+_WON_LOST_WORDS = (("won", "lost"), ("win", "loss"), ("gewonnen", "verloren"),
+                   ("ganado", "pérdida"), ("ganado", "perdido"), ("ganho", "perda"),
+                   ("gain", "perte"), ("gagné", "perdu"), ("赢单", "输单"), ("赢单", "丢单"),
+                   ("成交", "输单"), ("成交", "丢单"), ("赢", "输"), ("受注", "失注"),
+                   ("成約", "失注"), ("수주", "실주"))  # fmt: skip
+
+
+def _split_partner(column: str, header: Sequence[str]) -> tuple[str, str] | None:
+    """The (won, lost) pair of date columns ``column`` is one half of, when the header has the
+    other: its name with the won word for the lost one, or the other way round."""
+    keys = {label_key(c): str(c) for c in header if str(c) != column}
+    text = column.casefold()
+    for won, lost in _WON_LOST_WORDS:
+        for mine, other, won_first in ((won, lost, True), (lost, won, False)):
+            if mine in text and (hit := keys.get(label_key(text.replace(mine, other)))):
+                return (column, hit) if won_first else (hit, column)
+    return None
+
+
+def _with_split_partner(
+    m: ColumnMapping, header: Sequence[str]
+) -> tuple[ColumnMapping, list[Note]]:
+    """A close named by one column of a won / lost pair (``--column closed='Won Time'`` where
+    the export also has 'Lost Time'): both, the other half's deals would have no close date."""
+    closed = m.columns.get("closed")
+    taken = {c for v in m.columns.values() for c in ((v,) if isinstance(v, str) else v)}
+    pair = _split_partner(closed, header) if isinstance(closed, str) else None
+    if m.shape != "opportunities" or pair is None or (other := pair[pair[0] == closed]) in taken:
+        return m, []
+    columns = {**m.columns, "closed": pair}
+    kept = m.model_copy(update={"columns": columns})  # recognised or not, as it was
+    half, rest = ("won", "lost") if closed == pair[0] else ("lost", "won")
+    note = (f"closed was named as {closed!r}, which only the {half} deals have a date in; the "
+            f"{rest} deals' dates are in {other!r}, so both are read (to say so yourself, in a "
+            f"--mapping file: columns: {{closed: [{pair[0]!r}, {pair[1]!r}]}})")  # fmt: skip
+    return kept, [Note("split_close", note)]
+
+
 # Dynamics 365's opportunity states by their codes, as its Web API writes statecode (the
 # documented option set of the opportunity entity)
 _STATE_CODES = {"0": "Open", "1": "Won", "2": "Lost"}
@@ -257,6 +304,25 @@ _COUNTS = label_keys("Count", "Deals", "Number of deals", "Deal count", "# of de
                      "Record Count", "Anzahl", "商机数", "个数", "计数", "件数")  # fmt: skip
 
 
+def _long_hint(frame: pd.DataFrame, found: Recognised | None) -> str | None:
+    """What to do with a history of stage changes read as one row per deal (its ids repeat,
+    going through several stages, and no column names the time of each change), else None."""
+    if found is None or found.shape != "opportunities":
+        return None
+    ident, stage = found.columns.get("id"), found.columns.get("stage")
+    if not isinstance(ident, str) or not isinstance(stage, str):
+        return None
+    created = found.columns.get("created")
+    if not _is_history(frame)(ident, stage, created if isinstance(created, str) else None):
+        return None
+    return (
+        f"the ids in {ident!r} repeat on rows of different stages: if the file has a row per "
+        "stage change, read it as a history with a --mapping file holding: shape: "
+        f"stage_changes, columns: {{id: {ident!r}, stage: {stage!r}, entered: TIME_COLUMN}} "
+        "(TIME_COLUMN: the column with the time of each change)"
+    )
+
+
 def _summary_hint(frame: pd.DataFrame) -> str | None:
     """What to do with a summary report (a column or cell counting deals), else None."""
     cells = [str(c) for c in frame.columns]
@@ -298,10 +364,11 @@ def _per_period_bids(frame: pd.DataFrame, rows: pd.DataFrame) -> str | None:
 
 
 # the first cell of a report's summary row, whole: Subtotal, Total, Grand Totals (480 records),
-# 合计 (a company called "Total Solutions" is not one); such a row has no date in it
+# 合计, Sum of Amount (a company called "Total Solutions" is not one); such a row has no date in it
 _SUMMARY = re.compile(
     r"^(?:(?:grand\s+|sub-?)?totals?|合计|总计|小计|合計|總計|小計|総計|gesamtsumme|zwischensumme|"
-    r"sous-total|total\s+général|合計額|총계|합계|소계)\s*(?:\(.*\))?\s*[:：]?$",
+    r"sous-total|total\s+général|合計額|총계|합계|소계"
+    r"|(?:sum|average|count)\s+of\s+\D{1,40})\s*(?:\(.*\))?\s*[:：]?$",  # Zoho's Sum of Amount
     re.IGNORECASE,
 )
 # a date with the year first (19xx / 20xx, no digit before it, then a month and a day: the
@@ -310,6 +377,43 @@ _DATE_LIKE = re.compile(
     r"(?<!\d)(?:19|20)\d{2}([-/.])\d{1,2}\1\d{1,2}|\d{4}年\d{1,2}月|(?<!\d)(?:19|20)\d{2}-\d{2}"
     r"(?!\d)|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}"
 )
+
+
+# a grouped report's group row, alone in its first cell: "Stage : Closed Won (12)" (Zoho),
+# "Stage: Proposal (3 records)"; the field, the group's value, and its count
+_CAPTION = re.compile(
+    r"^(?P<field>[^\W\d_][^:：]{0,40}?)\s*[:：]\s*(?P<value>.*?)\s*"
+    r"(?:[(（]\s*\d[\d,.]*(?:\s*[^\W\d_]+)?\s*[)）])?$"
+)
+
+
+def _group_captions(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """A report grouped by a field that writes it only in a row above each group ("Stage :
+    Closed Won (12)", nothing in the other cells): the field as a column, each row with its
+    group's value, the group rows left out; as it is where the first row is no group row, the
+    groups name different fields, or the field is a column already."""
+    if len(frame) < 2 or len(frame.columns) < 2:
+        return frame, []
+    text = frame.astype(str).apply(lambda c: c.str.strip())
+    alone = (text.iloc[:, 1:] == "").all(axis=1) & (text.iloc[:, 0] != "")
+    found = text.iloc[:, 0].where(alone, "").str.extract(_CAPTION)
+    caption = found["field"].notna() & alone
+    if not caption.any() or not caption.iloc[0]:
+        return frame, []
+    fields = found.loc[caption, "field"].str.strip()
+    field = str(fields.iloc[0])
+    if fields.map(label_key).nunique() > 1 or label_key(field) in {
+        label_key(c) for c in frame.columns
+    }:
+        return frame, []
+    groups = found["value"].where(caption).ffill().fillna("")
+    out = frame[~caption].copy()
+    out[field] = groups[~caption].to_numpy()
+    example = str(text.iloc[0, 0])[:60]
+    note = (f"a report grouped by {field}, written only in a row above each group "
+            f"({example!r} ...): {field} read from them for the rows below each, the "
+            f"{int(caption.sum())} group rows left out")  # fmt: skip
+    return out, [("grouped_report", note)]
 
 
 def _without_report_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
@@ -749,7 +853,9 @@ _FIELD = label_keys("Field / Event", "Field", "Field Name", "Field key", "Change
 _NEW_VALUE = label_keys("New Value", "New", "新值", "变更后", "变更后的值", "value")
 _OLD_VALUE = label_keys("Old Value", "Old", "旧值", "原值", "变更前", "变更前的值")
 _STAGE_FIELD = label_keys("Stage", "Stage Name", "StageName", "stage_id", "Deal Stage", "dealstage",
-                     "Pipeline Stage", "阶段", "销售阶段", "商机阶段")  # fmt: skip
+                     "Pipeline Stage", "阶段", "销售阶段", "商机阶段",
+                     # Dynamics 365's audit history: the opportunity's stepname, salesstage
+                     "Pipeline Phase", "Sales Stage")  # fmt: skip
 _STATUS_FIELD = label_keys("status", "Deal Status", "状态")
 _CHANGE_TIME = label_keys(
     "Time",
@@ -760,6 +866,9 @@ _CHANGE_TIME = label_keys(
     "Edit Date",
     "Changed At",
     "Change Date",
+    "Change Time",  # Pipedrive's changelog
+    "Changed Date",  # Dynamics 365's audit history
+    "Changed On",
     "Modified Time",
     "Last Modified",
     "变更时间",
@@ -781,6 +890,7 @@ _CREATED_EVENT = label_keys(
     "Created",
     "Opportunity Created.",
     "Deal created",
+    "Create",  # Dynamics 365's audit history: its Event, the field blank
     "add_time",
     "createdate",
     "创建",
@@ -793,7 +903,8 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
     the stage, or the status with a won or lost new value, or a status from won or lost back
     to open: a re-open, read as a return to the deal's stage, see :func:`_reopened`), their
     new value as the stage entered and the old as the one left (``To Stage``, ``From
-    Stage``), a bare ``Time`` column as the time of the change; said in the note."""
+    Stage``), its time column (``Time``, Pipedrive's ``Change time``, Dynamics 365's ``Changed
+    Date``) as the time of the change; said in the note."""
     by_key = _by_key(frame)
     field = next((by_key[k] for k in by_key if k in _FIELD), None)
     new = next((by_key[k] for k in by_key if k in _NEW_VALUE), None)
@@ -833,9 +944,8 @@ def _field_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, s
             created[column] = values[born]
         kept = pd.concat([kept, created.assign(**{"To Stage": first, "From Stage": ""})])
         kept = kept.sort_index()
-    if time is not None and label_key(time) in label_keys(
-        "Time", "Date", "Timestamp", "时间", "日期"
-    ):
+    entered = label_keys(*(n for n in NAMES["entered"] if isinstance(n, str)))
+    if time is not None and label_key(time) not in entered:  # Time, Change time, Changed Date
         kept = kept.rename(columns={time: "Changed At"})
     note = (
         f"a history of field changes ({field}): its {int(stage.sum()):,} stage changes read "
@@ -945,10 +1055,21 @@ def _created_unstaged(
     if starts.empty:
         return none, ""
     first = str(starts.value_counts().index[0])
-    kind = frame[field].map(label_key)
+    kind = _change_kinds(frame, by_key, field)
     born = kind.isin(_CREATED_EVENT) & at.notna() & ~deal.isin(set(deal[stage]))
     born[born] = ~deal[born].duplicated().to_numpy()  # one creation row per deal
     return born, first
+
+
+_EVENT = label_keys("Event", "Operation", "Action")
+
+
+def _change_kinds(frame: pd.DataFrame, by_key: dict[str, str], field: str) -> pd.Series:
+    """Each field-history row's field, as a label key; where it is blank, its event (Dynamics
+    365's audit history writes a record's creation as the Event Create, no field changed)."""
+    kind = frame[field].map(label_key)
+    event = next((by_key[k] for k in by_key if k in _EVENT), None)
+    return kind if event is None else kind.where(kind != "", frame[event].map(label_key))
 
 
 def _carried(
@@ -968,7 +1089,7 @@ def _carried(
     if time is None or at is None or ident is None:
         return {}
     text = frame[time].astype(str)
-    kind = frame[field].map(label_key)
+    kind = _change_kinds(frame, by_key, field)
     deal = frame[ident].astype(str)
     out: dict[str, pd.Series] = {}
     for column, fields in (("Amount", _AMOUNT_FIELD), ("Close Date", _CLOSE_FIELD)):

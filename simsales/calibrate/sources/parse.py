@@ -11,18 +11,21 @@ by a space or an apostrophe the other mark is the decimal one (``1 234,56`` is 1
 groups of two after the thousands (``12,50,000``) are lakhs. Anything else is not a number (NaN).
 
 Timestamps (:func:`parse_times`): ISO 8601 (``2023-01-05``, ``2023-01-05T10:00:00.000+0000``,
-``...Z``), also with ``/`` separators or written ``2023年1月5日``; or a ``date_format``
+``...Z``), also with ``/`` or ``.`` separators (Korean ``2023. 3. 5.``) or written
+``2023年1月5日``, a 12-hour clock after it as ``2:05 PM`` or with the word before the hour (``오후
+2:05``, ``午後 2:05``, ``下午 2:05``: afternoon; 12 in the morning is 0 h); or a ``date_format``
 (strftime) if one is given. A timestamp that carries an offset is converted to the scenario's
 time zone (``timezone``) and that zone's wall-clock time is kept, so the scenario's calendar
 decides which day it fell on; with no zone given, each keeps its own wall-clock time (the
 offset is the zone the CRM wrote it in, and its day the one the CRM showed; ``Z`` is UTC); one
 without an offset is taken as already in the zone. A date with the year last (``1/15/2023``,
 ``15.01.2023``) is read in the day-month order the column shows (a number above 12 says which
-is the day); where the column does not show it (and the other date columns of the file do
-not), ``date_format`` must, but for dates written with dots, which are day first. A five-digit
-number (with or without a fraction) is a date a spreadsheet wrote as its day number (Excel's
-1900 system: 45000 is 2023-03-15; the fraction is the time of day), as a CSV saved from a
-column formatted "General" has it.
+is the day); where the column does not show it (and the other date columns of the file do not),
+``date_format`` must, but for dates written with dots, which are day first. A five-digit number
+(with or without a fraction) is a date a spreadsheet wrote as its day number (Excel's 1900
+system: 45000 is 2023-03-15; the fraction is the time of day), as a CSV saved from a column
+formatted "General" has it. A person's name before a date written with its month's name
+(monday.com's Creation Log, ``Anna Schmidt Jan 5, 2023 10:12 AM``) is left out.
 """
 
 from __future__ import annotations
@@ -89,7 +92,8 @@ _SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")  # Excel's day number: 10000 is 1927-
 _EPOCH = re.compile(r"^1\d{9}(?:\d{3})?$")
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # day 0 of Excel's 1900 system (past its 1900 bug)
 _CJK_DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?")
-_SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})")
+# year first with slashes or dots: 2023/3/5, 2023.03.05, Korean 2023. 3. 5. (a dot after the day)
+_SLASH_DATE = re.compile(r"^(\d{4})(?:/|\.\s*)(\d{1,2})(?:/|\.\s*)(\d{1,2})(?:\.(?!\d))?")
 # day and month before the year (1/15/2023 in the US, 15/01/2023 or 15.01.2023 elsewhere)
 _DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?=$|[ T])")
 
@@ -383,8 +387,15 @@ _ERA_DATE = re.compile(
 )
 
 
+# who made a record, before the date it was made (monday.com's Creation Log: "Anna Schmidt
+# Jan 5, 2023 10:12 AM"): up to four words, then a month's name, its day and a year
+_BY_WHOM = re.compile(r"^(?:[^\W\d_][\w.'’-]*\s+){1,4}(?=([^\W\d_]+)\.?\s+\d{1,2},\s*\d{4}\b)")
+
+
 def _normalise(text: str) -> str:
     s = _WEEKDAY.sub("", text.strip()).strip()
+    if (by := _BY_WHOM.match(s)) and by[1].casefold() in MONTHS:
+        s = s[by.end() :]
     if m := _ROC_DATE.match(s):
         return f"{int(m[1]) + 1911}-{int(m[3]):02d}-{int(m[4]):02d}" + s[m.end() :]
     if m := _ERA_DATE.match(s):
@@ -405,9 +416,11 @@ def _normalise(text: str) -> str:
     return f"{year}-{month:02d}-{int(d):02d}" + (" " + rest.strip() if rest.strip() else "")
 
 
-# a 12-hour clock after the date: 10:22 AM, 3:05:09 p.m., 下午 3:05 (Chinese Windows' format)
+# a 12-hour clock after the date: 10:22 AM, 3:05:09 p.m., or the morning / afternoon word
+# before the hour: Chinese 上午 / 下午 3:05, Japanese 午前 / 午後, Korean 오전 / 오후
+_AFTERNOON = ("下午", "午後", "오후")
 _CLOCK12 = re.compile(
-    r"(?:(上午|下午)\s*)?(?<!\d)(\d{1,2}):(\d{2})(:\d{2}(?:[.,]\d+)?)?(?:\s*([AaPp])\.?\s*[Mm]\.?)?$"
+    r"(?:(上午|下午|午前|午後|오전|오후)\s*)?(?<!\d)(\d{1,2}):(\d{2})(:\d{2}(?:[.,]\d+)?)?(?:\s*([AaPp])\.?\s*[Mm]\.?)?$"
 )
 
 
@@ -417,7 +430,7 @@ def _clock24(s: str) -> str:
     m = _CLOCK12.search(s)
     if m is None or not (m[1] or m[5]):
         return s
-    hour, pm = int(m[2]), m[1] == "下午" or (m[5] or "").lower() == "p"
+    hour, pm = int(m[2]), m[1] in _AFTERNOON or (m[5] or "").lower() == "p"
     if not 1 <= hour <= 12:
         return s
     hour = hour % 12 + (12 if pm else 0)
