@@ -207,8 +207,10 @@ def _build(c: Calibration) -> CommentedMap:
                 item.yaml_add_eol_comment(hz.note, "exits")
         item["stale"] = "lost"
         if "exits" in item and math.isfinite(s.longest):
-            # a fitted time's tail goes on past the data's horizon: the live deals there too
-            item["stale_from"] = round(float(s.longest), 3)
+            # a fitted time's tail goes on past the data's horizon: the live deals there too;
+            # a stage every deal left within the clock's step (a day, a minute) lasts that step
+            step = 1.0 if c.history.date_only else 1 / 1440
+            item["stale_from"] = round(max(float(s.longest), step), 3)
         item.yaml_add_eol_comment(
             f"live deals in it longer than any deal ever stayed ({s.longest:,.1f} d) are lost"
             + (f"; {s.stale:,} open deals are" if s.stale else ""),

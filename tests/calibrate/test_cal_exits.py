@@ -287,6 +287,32 @@ def test_live_deals_older_than_any_deal_ever_stayed_are_lost(
     assert (f.deals.loc[f.deals["deal"].isin(old), "outcome"] == "lost").all()
 
 
+def test_a_stage_every_deal_left_the_day_it_came_is_a_day_long(tmp_path: Path) -> None:
+    """Dates to the day, and every deal decided the day it reached 'sign': the longest stay
+    there is 0 days, which is no horizon a scenario can hold (it must be more than 0); the
+    stage lasts the clock's step, a day, and the scenario loads."""
+    rng = np.random.default_rng(7)
+    opened = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 330, 300), unit="D")
+    signed = opened + pd.to_timedelta(rng.integers(1, 40, 300), unit="D")
+    won = rng.random(300) < 0.5
+    ids = [f"d{i}" for i in range(300)]
+    rows = pd.concat([
+        pd.DataFrame({"id": ids, "stage": "talk", "entered_at": opened}),
+        pd.DataFrame({"id": ids, "stage": "sign", "entered_at": signed}),
+        pd.DataFrame({"id": ids, "stage": np.where(won, "Won", "Lost"), "entered_at": signed}),
+    ])  # fmt: skip
+    rows = rows[rows["entered_at"] <= "2021-12-31"]
+    rows["entered_at"] = rows["entered_at"].dt.strftime("%Y-%m-%d")
+    path = tmp_path / "h.csv"
+    rows.to_csv(path, index=False)
+    c = calibrate(read_history(path, preset="stage-changes"), "2021-12-31", by=None)
+    (sign,) = (st for st in c.stages if st.id == "sign")
+    assert sign.longest == 0
+    data = c.scenario()
+    assert {st["id"]: st.get("stale_from") for st in data["stages"]}["sign"] == 1.0
+    simsales.load_dict(data)
+
+
 def test_types_whose_arrivals_grow_apart_are_written_with_their_own_trends(
     tmp_path: Path,
 ) -> None:
