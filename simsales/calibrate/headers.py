@@ -67,6 +67,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
            "Opportunity Number", "Lead ID", "商机ID", "商机编号", "商机编码", "业务机会 ID",
            "业务机会编号", "机会编号",
            "单据编号",  # 金蝶's and 用友's bill number, every document's own
+           "项目编号", "项目ID", "项目 ID",  # where the deal is a project (项目型销售)
            "记录 ID", "编号", "商談 ID", "거래 ID", "기회 ID", "레코드 ID",
            "Item ID",  # monday.com's
            # Salesforce's and HubSpot's French, Spanish, Portuguese and German UIs

@@ -845,14 +845,24 @@ def test_json_lines_are_records_and_an_empty_page_says_so(tmp_path: Path, name: 
         read_history(path)
 
 
-def test_a_kingdee_bill_number_is_the_id(tmp_path: Path) -> None:
-    """金蝶云星空 numbers each 商机 as a document (单据编号 SJ000001): that is its id, not its
-    name (商机名称), which two deals may share."""
+@pytest.mark.parametrize(
+    ("number", "name", "stage", "value", "closed"),
+    [
+        ("单据编号", "商机名称", "商机阶段", "预计签单金额", "实际签单日期"),  # 金蝶云星空
+        ("项目编号", "项目名称", "项目阶段", "合同金额", "结单日期"),  # 项目型销售
+    ],
+)
+def test_a_bill_or_project_number_is_the_id(
+    tmp_path: Path, number: str, name: str, stage: str, value: str, closed: str
+) -> None:
+    """金蝶云星空 numbers each 商机 as a document (单据编号 SJ000001), and where the deal is a
+    project its number is 项目编号: that is its id, not its name (商机名称, 项目名称), which
+    two deals may share."""
     data = pd.DataFrame({
-        "单据编号": TRUTH["id"], "商机名称": "续约", "商机阶段": "商务谈判",
-        "商机状态": _labels("赢单", "输单", "跟进中"), "预计签单金额": TRUTH["value"],
-        "创建日期": TRUTH["created"], "实际签单日期": TRUTH["closed"],
+        number: TRUTH["id"], name: "续约", stage: "商务谈判",
+        "商机状态": _labels("赢单", "输单", "跟进中"), value: TRUTH["value"],
+        "创建日期": TRUTH["created"], closed: TRUTH["closed"],
     })  # fmt: skip
-    path = tmp_path / "kingdee.csv"
+    path = tmp_path / "numbered.csv"
     data.to_csv(path, index=False)
     _check(path)
