@@ -155,11 +155,20 @@ def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Inde
     appearance: what ``d[d["live"]].groupby("deal", observed=True, sort=False)`` iterates."""
     deal = d["deal"].astype("category") if d["deal"].dtype != "category" else d["deal"]
     live = np.flatnonzero(d["live"].to_numpy())
-    codes, found = pd.factorize(deal.cat.codes.to_numpy()[live], sort=False)  # integers: quick
-    order = live[np.argsort(codes, kind="stable")]
-    bounds = np.searchsorted(np.sort(codes), np.arange(len(found) + 1))
-    segments = [order[bounds[k] : bounds[k + 1]] for k in range(len(found))]
-    return segments, deal.cat.categories[found]
+    codes = deal.cat.codes.to_numpy()[live]  # -1 for a missing deal: no group, as groupby
+    kept = codes >= 0
+    live, codes = (live, codes) if kept.all() else (live[kept], codes[kept])
+    n_cats = len(deal.cat.categories)
+    # a stable sort of small integers (a radix sort for 16 bits): each deal's rows ascending
+    small = np.int16 if n_cats <= np.iinfo(np.int16).max else np.int64
+    order = live[np.argsort(codes.astype(small), kind="stable")]
+    counts = np.bincount(codes, minlength=n_cats)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    present = np.flatnonzero(counts)
+    # deals in order of first appearance: by the first (lowest) row of each
+    present = present[np.argsort(order[bounds[present]], kind="stable")]
+    segments = [order[bounds[k] : bounds[k + 1]] for k in present]
+    return segments, deal.cat.categories[present]
 
 
 def row_attribute(forecast: Forecast, attributes: pd.DataFrame, by: str) -> npt.NDArray[Any]:
