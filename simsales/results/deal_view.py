@@ -35,6 +35,7 @@ __all__ = [
     "row_attribute",
     "row_attribute_codes",
     "scenario_of",
+    "segment_blocks",
     "won_in",
 ]
 
@@ -169,6 +170,21 @@ def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Inde
     present = present[np.argsort(order[bounds[present]], kind="stable")]
     segments = [order[bounds[k] : bounds[k + 1]] for k in present]
     return segments, deal.cat.categories[present]
+
+
+def segment_blocks(
+    segments: list[npt.NDArray[np.int64]],
+) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """:func:`live_segments`' segments grouped by length, as ``(positions, rows)``: the
+    positions of the segments in ``segments`` and their rows stacked into one matrix (one
+    block when every deal has a row in every replication), so that per-deal statistics are
+    worked out a block at a time rather than a deal at a time."""
+    lengths = np.array([len(x) for x in segments], dtype=np.int64)
+    blocks = []
+    for length in np.unique(lengths):
+        where = np.flatnonzero(lengths == length)
+        blocks.append((where, np.stack([segments[k] for k in where]).astype(np.int64)))
+    return blocks
 
 
 def row_attribute(forecast: Forecast, attributes: pd.DataFrame, by: str) -> npt.NDArray[Any]:

@@ -1,0 +1,37 @@
+"""The row groupings the summary, categories and roll-ups share, against pandas' own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from simsales.results.deal_view import live_segments, segment_blocks
+
+_ROWS = st.lists(st.tuples(st.integers(0, 8), st.booleans()), max_size=120)
+
+
+@given(rows=_ROWS, unused=st.integers(0, 3))
+def test_live_segments_are_the_groups_of_the_live_rows(
+    rows: list[tuple[int, bool]], unused: int
+) -> None:
+    deals = [f"D{k}" for k, _ in rows]
+    categories = sorted({*deals, *(f"X{k}" for k in range(unused))}, reverse=True)
+    d = pd.DataFrame(
+        {
+            "deal": pd.Categorical(deals, categories=categories),
+            "live": np.array([x for _, x in rows], dtype=bool),
+        }
+    )
+    segments, names = live_segments(d)
+    groups = d[d["live"]].groupby("deal", observed=True, sort=False)
+    assert list(names) == [k for k, _ in groups]
+    assert [list(s) for s in segments] == [list(g.index) for _, g in groups]
+    blocks = segment_blocks(segments)
+    again: list[list[int]] = [[] for _ in segments]
+    for where, matrix in blocks:
+        assert matrix.shape == (len(where), len(segments[where[0]]))
+        for k, row in zip(where, matrix, strict=True):
+            again[k] = list(row)
+    assert again == [list(s) for s in segments]
