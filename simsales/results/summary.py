@@ -38,6 +38,7 @@ __all__ = [
     "PERCENTILES",
     "Summary",
     "period_revenue",
+    "period_revenues",
     "portfolio_close_times",
     "summarize",
 ]
@@ -344,18 +345,28 @@ def period_revenue(forecast: Forecast, t0: float, t1: float) -> np.ndarray:
     A deal counts when its reported close date (``decision_date``) falls in the period: the
     calendar's one day convention (``WorkCalendar.decided_in``), so dates and periods agree.
     """
+    return period_revenues(forecast, [(t0, t1)])[0]
+
+
+def period_revenues(forecast: Forecast, periods: list[tuple[float, float]]) -> list[np.ndarray]:
+    """:func:`period_revenue` of each ``(t0, t1)``, the won rows found once for all."""
     d = forecast.deals
     won = np.flatnonzero((d["outcome"] == "won").to_numpy())
-    rows = won[decided_between(forecast, t0, t1, rows=won)]
     n = forecast.replications
-    if not len(rows):  # nothing won in the period (e.g. quarters after the pipeline is decided)
-        return np.zeros(n)
     first = int(forecast.provenance.get("first_replication", 0))
-    rep = d["replication"].to_numpy()[rows].astype(np.int64) - first
-    revenue = d["revenue"].to_numpy(dtype=np.float64)[rows]
+    rep = d["replication"].to_numpy()[won].astype(np.int64) - first
+    revenue = d["revenue"].to_numpy(dtype=np.float64)[won]
     revenue = np.where(np.isnan(revenue), 0.0, revenue)  # as a pandas sum skips NaN
-    # a running sum per replication, in row order (the roll-ups' sums, deal_view.py)
-    return np.asarray(np.bincount(rep, weights=revenue, minlength=n)[:n], np.float64)
+    out = []
+    for t0, t1 in periods:
+        inside = decided_between(forecast, t0, t1, rows=won)
+        if not inside.any():  # nothing won in it (e.g. quarters after the pipeline is decided)
+            out.append(np.zeros(n))
+            continue
+        # a running sum per replication, in row order (the roll-ups' sums, deal_view.py)
+        sums = np.bincount(rep[inside], weights=revenue[inside], minlength=n)[:n]
+        out.append(np.asarray(sums, np.float64))
+    return out
 
 
 def report_periods(model: Model) -> list[tuple[str, float, float, float]]:
@@ -375,12 +386,14 @@ def report_periods(model: Model) -> list[tuple[str, float, float, float]]:
 
 def _periods(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
     rows = []
-    for label, t0, t1, target in report_periods(model):
-        x = period_revenue(forecast, t0, t1)
+    periods = report_periods(model)
+    revenues = period_revenues(forecast, [(t0, t1) for _, t0, t1, _ in periods])
+    for (label, _, _, target), x in zip(periods, revenues, strict=True):
         mean, lo, hi = mean_interval(x)
         row: dict[str, Any] = {"period": label, "mean": mean, "mean_low": lo, "mean_high": hi}
-        for name, q in PERCENTILES.items():
-            row[name] = percentile_interval(x, q)[0]
+        quantiles = sorted_percentile_intervals(np.sort(x), PERCENTILES.values())
+        for name, (estimate, _, _) in zip(PERCENTILES, quantiles, strict=True):
+            row[name] = estimate
         row["target"] = target
         if math.isnan(target):
             row["target_probability"] = row["target_probability_low"] = math.nan
