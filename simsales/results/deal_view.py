@@ -129,8 +129,7 @@ def by_replication_many(
     if groups is None:
         codes, columns = np.zeros(len(rep), np.int64), pd.Index(["all"])
     else:
-        found, uniques = pd.factorize(np.asarray(groups), sort=True)
-        codes, columns = np.asarray(found, np.int64), pd.Index(uniques)
+        codes, columns = _factorized(np.asarray(groups))
     if rows is not None:
         rep, codes = rep[rows], codes[rows]
     keep = (codes >= 0) & (rep >= 0) & (rep < n_reps)  # as groupby drops missing keys
@@ -144,11 +143,27 @@ def by_replication_many(
         x = np.asarray(v, dtype=np.float64)
         x = x if keep.all() else x[keep]
         sums: FloatArray = np.zeros(cells)
-        if x.any():  # else a period no deal closes in: nothing to add
+        nonzero = np.flatnonzero(x)  # NaN included
+        if len(nonzero) * 2 < len(x):  # mostly zeros (a period's revenue): the others alone
+            at, x = key[nonzero], x[nonzero]
+        else:
+            at = key
+        if len(x):  # else a period no deal closes in: nothing to add
             x = np.where(np.isnan(x), 0.0, x) if np.isnan(x).any() else x
-            sums = np.asarray(np.bincount(key, weights=x, minlength=cells), np.float64)
+            sums = np.asarray(np.bincount(at, weights=x, minlength=cells), np.float64)
         out[name] = pd.DataFrame(sums.reshape(n_reps, len(columns)), index=index, columns=columns)
     return out
+
+
+def _factorized(groups: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], pd.Index]:
+    """``pd.factorize(groups, sort=True)`` as ``(codes, uniques)``; small non-negative integers
+    (codes already) counted rather than hashed."""
+    if groups.dtype.kind == "i" and len(groups) and groups.min() >= 0 and groups.max() < 2**20:
+        counts = np.bincount(groups)
+        rank = np.cumsum(counts > 0) - 1  # each value's position among those present
+        return rank[groups], pd.Index(np.flatnonzero(counts).astype(groups.dtype))
+    found, uniques = pd.factorize(groups, sort=True)
+    return np.asarray(found, np.int64), pd.Index(uniques)
 
 
 def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Index]:

@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simsales.results.deal_view import live_segments, segment_blocks
+from simsales.results.deal_view import _factorized, live_segments, segment_blocks
 
 _ROWS = st.lists(st.tuples(st.integers(0, 8), st.booleans()), max_size=120)
 
@@ -35,3 +35,15 @@ def test_live_segments_are_the_groups_of_the_live_rows(
         for k, row in zip(where, matrix, strict=True):
             again[k] = list(row)
     assert again == [list(s) for s in segments]
+
+
+@given(
+    codes=st.lists(st.integers(0, 40), max_size=200),
+    dtype=st.sampled_from([np.int64, np.int32, np.int16]),
+)
+def test_counted_codes_are_pandas_factorize(codes: list[int], dtype: type) -> None:
+    groups = np.array(codes, dtype=dtype)
+    found, uniques = pd.factorize(groups, sort=True)
+    mine, columns = _factorized(groups)
+    assert mine.tolist() == found.tolist()
+    assert columns.equals(pd.Index(uniques)) and columns.dtype == pd.Index(uniques).dtype
