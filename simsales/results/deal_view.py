@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # only in annotations: forecast.py calls this module
 __all__ = [
     "ATTRIBUTES",
     "UNASSIGNED",
+    "Sparse",
     "by_replication",
     "by_replication_many",
     "deal_attributes",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+# a per-row value given by its non-zero rows: (their positions, ascending; their values)
+Sparse = tuple[npt.NDArray[np.int64], FloatArray]
 
 # deal attributes a roll-up can group by (``type`` and ``stage`` also for new deals)
 ATTRIBUTES = ("owner", "team", "type", "region", "customer", "stage")
@@ -108,7 +111,7 @@ def by_replication(forecast: Forecast, values: npt.ArrayLike, groups: Any = None
 
 def by_replication_many(
     forecast: Forecast,
-    values: dict[Any, npt.ArrayLike],
+    values: dict[Any, npt.ArrayLike | Sparse],
     groups: Any = None,
     rows: npt.NDArray[np.int64] | None = None,
 ) -> dict[Any, pd.DataFrame]:
@@ -121,7 +124,9 @@ def by_replication_many(
     (pandas' groupby sums are compensated; the two differ by rounding alone, a few units in
     the last place of sums of hundreds of rows). ``rows`` (ascending): the values are those of
     these rows of ``forecast.deals`` only, the others being zero, and the groups still those
-    of every row; a running sum skips a zero exactly, so the sums are the same."""
+    of every row; a running sum skips a zero exactly, so the sums are the same. A value may
+    also be :data:`Sparse`: its non-zero positions (ascending, into ``rows`` where given) and
+    values, zero elsewhere."""
     d = forecast.deals
     first = int(forecast.provenance.get("first_replication", 0))
     n_reps = forecast.replications
@@ -140,14 +145,21 @@ def by_replication_many(
     index = pd.RangeIndex(first, first + n_reps)
     out: dict[Any, pd.DataFrame] = {}
     for name, v in values.items():
-        x = np.asarray(v, dtype=np.float64)
-        x = x if keep.all() else x[keep]
         sums: FloatArray = np.zeros(cells)
-        nonzero = np.flatnonzero(x)  # NaN included
-        if len(nonzero) * 2 < len(x):  # mostly zeros (a period's revenue): the others alone
-            at, x = key[nonzero], x[nonzero]
+        if isinstance(v, tuple) and keep.all():  # the non-zero rows alone, as given
+            at, x = key[v[0]], np.asarray(v[1], dtype=np.float64)
         else:
-            at = key
+            if isinstance(v, tuple):  # spread out, then as any values
+                positions, given = v
+                v = np.zeros(len(keep))
+                v[positions] = given
+            x = np.asarray(v, dtype=np.float64)
+            x = x if keep.all() else x[keep]
+            nonzero = np.flatnonzero(x)  # NaN included
+            if len(nonzero) * 2 < len(x):  # mostly zeros (a period's revenue): the others alone
+                at, x = key[nonzero], x[nonzero]
+            else:
+                at = key
         if len(x):  # else a period no deal closes in: nothing to add
             x = np.where(np.isnan(x), 0.0, x) if np.isnan(x).any() else x
             sums = np.asarray(np.bincount(at, weights=x, minlength=cells), np.float64)
