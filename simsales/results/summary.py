@@ -302,10 +302,16 @@ def per_replication(forecast: Forecast, model: Model) -> pd.DataFrame:
     """One row per replication: won deals, revenue, cost, margin, open deals."""
     deals = forecast.deals
     margin_share = np.array([t.margin for t in model.types])[deals["type"].cat.codes.to_numpy()]
-    g = deals.assign(
-        won=deals["outcome"] == "won",
-        open=deals["outcome"] == "open",
-        margin=deals["revenue"] * margin_share - deals["cost"],
+    # the columns summed alone (not a copy of the whole table with them added): the same sums
+    g = pd.DataFrame(
+        {
+            "replication": deals["replication"],
+            "revenue": deals["revenue"],
+            "cost": deals["cost"],
+            "won": deals["outcome"] == "won",
+            "open": deals["outcome"] == "open",
+            "margin": deals["revenue"] * margin_share - deals["cost"],
+        }
     ).groupby("replication")
     out = pd.DataFrame(
         {
@@ -434,11 +440,14 @@ def _resources(forecast: Forecast, model: Model) -> pd.DataFrame:
 def portfolio_close_times(forecast: Forecast) -> pd.DataFrame:
     """Per replication: model time by which each share in CLOSE_SHARES of the live deals is
     decided (won or lost); ``inf`` when that happens after the horizon."""
-    live = forecast.deals[forecast.deals["live"]]
-    t = np.where(live["outcome"] == "open", np.inf, live["decision_t"].to_numpy())
+    d = forecast.deals
+    live = d["live"].to_numpy()
+    rows: Any = slice(None) if live.all() else live  # the live rows' columns, not the table's
+    is_open = (d["outcome"] == "open").to_numpy()[rows]
+    t = np.where(is_open, np.inf, d["decision_t"].to_numpy()[rows])
     first = forecast.provenance.get("first_replication", 0)
     reps = range(first, first + forecast.replications)
-    rep = live["replication"].to_numpy()
+    rep = d["replication"].to_numpy()[rows]
     out = pd.DataFrame(index=pd.Index(reps, name="replication"))
     grid = _per_replication_grid(t, rep, out.index.to_numpy())
     if grid is not None:
