@@ -35,6 +35,7 @@ from simsales.results.deal_view import (
     live_segments,
     period_bounds,
     scenario_of,
+    segment_blocks,
     won_in,
 )
 from simsales.results.records import model_of
@@ -146,27 +147,32 @@ def forecast_categories(
     d = forecast.deals
     inside = won_in(forecast, t0, t1)
     n = forecast.replications
-    rows = []
     segments, names = live_segments(d)  # each live deal's rows, as a groupby would give
     values = d["value"].to_numpy(dtype=np.float64)
     open_ = (d["outcome"] == "open").to_numpy()
     dates = d["decision_date"].to_numpy(dtype="datetime64[D]")
-    for deal_id, mine_rows in zip(names, segments, strict=True):
-        p, lo, hi = wilson(float(np.count_nonzero(inside[mine_rows])), len(mine_rows))
-        rep = attrs.loc[str(deal_id)].to_dict() if str(deal_id) in attrs.index else {}
-        close = _given(rep.get("target_close"))
-        slip = math.nan
-        if close is not None:
-            # decided after the rep's close date: a later close date, or not decided at all
-            late = open_[mine_rows] | (dates[mine_rows] > np.datetime64(close, "D"))
-            slip = np.count_nonzero(late) / len(mine_rows)
-        category = categorize(p, thresholds)
-        rep_category = _given(rep.get("forecast_category"))
-        rep_p = _given(rep.get("probability"))
-        rows.append(
-            {
-                "deal": str(deal_id),
-                "value": float(values[mine_rows].sum() / len(mine_rows)),
+    rows: list[dict[str, Any]] = [{} for _ in segments]
+    for where, block in segment_blocks(segments):  # deals with as many rows, a matrix at once
+        count = block.shape[1]
+        wins = np.count_nonzero(inside[block], axis=1)
+        value = values[block].sum(axis=1) / count  # each row reduced as alone: the same bits
+        for j, k in enumerate(where.tolist()):
+            deal_id = str(names[k])
+            p, lo, hi = wilson(float(wins[j]), count)
+            rep = attrs.loc[deal_id].to_dict() if deal_id in attrs.index else {}
+            close = _given(rep.get("target_close"))
+            slip = math.nan
+            if close is not None:
+                # decided after the rep's close date: a later close date, or not decided at all
+                mine_rows = block[j]
+                late = open_[mine_rows] | (dates[mine_rows] > np.datetime64(close, "D"))
+                slip = np.count_nonzero(late) / count
+            category = categorize(p, thresholds)
+            rep_category = _given(rep.get("forecast_category"))
+            rep_p = _given(rep.get("probability"))
+            rows[k] = {
+                "deal": deal_id,
+                "value": float(value[j]),
                 "win_in_period": p,
                 "win_in_period_low": lo,
                 "win_in_period_high": hi,
@@ -177,7 +183,6 @@ def forecast_categories(
                 "slip_probability": slip,
                 "disagrees": rep_category is not None and rep_category != category,
             }
-        )
     deals = pd.DataFrame(rows)
     of_deal = dict(zip(deals["deal"], deals["category"], strict=True)) if rows else {}
     revenue = by_replication(forecast, np.where(inside, d["revenue"], 0.0), _codes(d, of_deal))

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # only in annotations: forecast.py calls this module
 __all__ = [
     "ATTRIBUTES",
     "UNASSIGNED",
+    "Sparse",
     "by_replication",
     "by_replication_many",
     "deal_attributes",
@@ -35,10 +36,13 @@ __all__ = [
     "row_attribute",
     "row_attribute_codes",
     "scenario_of",
+    "segment_blocks",
     "won_in",
 ]
 
 FloatArray = npt.NDArray[np.float64]
+# a per-row value given by its non-zero rows: (their positions, ascending; their values)
+Sparse = tuple[npt.NDArray[np.int64], FloatArray]
 
 # deal attributes a roll-up can group by (``type`` and ``stage`` also for new deals)
 ATTRIBUTES = ("owner", "team", "type", "region", "customer", "stage")
@@ -107,7 +111,7 @@ def by_replication(forecast: Forecast, values: npt.ArrayLike, groups: Any = None
 
 def by_replication_many(
     forecast: Forecast,
-    values: dict[Any, npt.ArrayLike],
+    values: dict[Any, npt.ArrayLike | Sparse],
     groups: Any = None,
     rows: npt.NDArray[np.int64] | None = None,
 ) -> dict[Any, pd.DataFrame]:
@@ -120,7 +124,9 @@ def by_replication_many(
     (pandas' groupby sums are compensated; the two differ by rounding alone, a few units in
     the last place of sums of hundreds of rows). ``rows`` (ascending): the values are those of
     these rows of ``forecast.deals`` only, the others being zero, and the groups still those
-    of every row; a running sum skips a zero exactly, so the sums are the same."""
+    of every row; a running sum skips a zero exactly, so the sums are the same. A value may
+    also be :data:`Sparse`: its non-zero positions (ascending, into ``rows`` where given) and
+    values, zero elsewhere."""
     d = forecast.deals
     first = int(forecast.provenance.get("first_replication", 0))
     n_reps = forecast.replications
@@ -128,8 +134,7 @@ def by_replication_many(
     if groups is None:
         codes, columns = np.zeros(len(rep), np.int64), pd.Index(["all"])
     else:
-        found, uniques = pd.factorize(np.asarray(groups), sort=True)
-        codes, columns = np.asarray(found, np.int64), pd.Index(uniques)
+        codes, columns = _factorized(np.asarray(groups))
     if rows is not None:
         rep, codes = rep[rows], codes[rows]
     keep = (codes >= 0) & (rep >= 0) & (rep < n_reps)  # as groupby drops missing keys
@@ -140,14 +145,37 @@ def by_replication_many(
     index = pd.RangeIndex(first, first + n_reps)
     out: dict[Any, pd.DataFrame] = {}
     for name, v in values.items():
-        x = np.asarray(v, dtype=np.float64)
-        x = x if keep.all() else x[keep]
         sums: FloatArray = np.zeros(cells)
-        if x.any():  # else a period no deal closes in: nothing to add
+        if isinstance(v, tuple) and keep.all():  # the non-zero rows alone, as given
+            at, x = key[v[0]], np.asarray(v[1], dtype=np.float64)
+        else:
+            if isinstance(v, tuple):  # spread out, then as any values
+                positions, given = v
+                v = np.zeros(len(keep))
+                v[positions] = given
+            x = np.asarray(v, dtype=np.float64)
+            x = x if keep.all() else x[keep]
+            nonzero = np.flatnonzero(x)  # NaN included
+            if len(nonzero) * 2 < len(x):  # mostly zeros (a period's revenue): the others alone
+                at, x = key[nonzero], x[nonzero]
+            else:
+                at = key
+        if len(x):  # else a period no deal closes in: nothing to add
             x = np.where(np.isnan(x), 0.0, x) if np.isnan(x).any() else x
-            sums = np.asarray(np.bincount(key, weights=x, minlength=cells), np.float64)
+            sums = np.asarray(np.bincount(at, weights=x, minlength=cells), np.float64)
         out[name] = pd.DataFrame(sums.reshape(n_reps, len(columns)), index=index, columns=columns)
     return out
+
+
+def _factorized(groups: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], pd.Index]:
+    """``pd.factorize(groups, sort=True)`` as ``(codes, uniques)``; small non-negative integers
+    (codes already) counted rather than hashed."""
+    if groups.dtype.kind == "i" and len(groups) and groups.min() >= 0 and groups.max() < 2**20:
+        counts = np.bincount(groups)
+        rank = np.cumsum(counts > 0) - 1  # each value's position among those present
+        return rank[groups], pd.Index(np.flatnonzero(counts).astype(groups.dtype))
+    found, uniques = pd.factorize(groups, sort=True)
+    return np.asarray(found, np.int64), pd.Index(uniques)
 
 
 def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Index]:
@@ -155,11 +183,35 @@ def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Inde
     appearance: what ``d[d["live"]].groupby("deal", observed=True, sort=False)`` iterates."""
     deal = d["deal"].astype("category") if d["deal"].dtype != "category" else d["deal"]
     live = np.flatnonzero(d["live"].to_numpy())
-    codes, found = pd.factorize(deal.cat.codes.to_numpy()[live], sort=False)  # integers: quick
-    order = live[np.argsort(codes, kind="stable")]
-    bounds = np.searchsorted(np.sort(codes), np.arange(len(found) + 1))
-    segments = [order[bounds[k] : bounds[k + 1]] for k in range(len(found))]
-    return segments, deal.cat.categories[found]
+    codes = deal.cat.codes.to_numpy()[live]  # -1 for a missing deal: no group, as groupby
+    kept = codes >= 0
+    live, codes = (live, codes) if kept.all() else (live[kept], codes[kept])
+    n_cats = len(deal.cat.categories)
+    # a stable sort of small integers (a radix sort for 16 bits): each deal's rows ascending
+    small = np.int16 if n_cats <= np.iinfo(np.int16).max else np.int64
+    order = live[np.argsort(codes.astype(small), kind="stable")]
+    counts = np.bincount(codes, minlength=n_cats)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    present = np.flatnonzero(counts)
+    # deals in order of first appearance: by the first (lowest) row of each
+    present = present[np.argsort(order[bounds[present]], kind="stable")]
+    segments = [order[bounds[k] : bounds[k + 1]] for k in present]
+    return segments, deal.cat.categories[present]
+
+
+def segment_blocks(
+    segments: list[npt.NDArray[np.int64]],
+) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """:func:`live_segments`' segments grouped by length, as ``(positions, rows)``: the
+    positions of the segments in ``segments`` and their rows stacked into one matrix (one
+    block when every deal has a row in every replication), so that per-deal statistics are
+    worked out a block at a time rather than a deal at a time."""
+    lengths = np.array([len(x) for x in segments], dtype=np.int64)
+    blocks = []
+    for length in np.unique(lengths):
+        where = np.flatnonzero(lengths == length)
+        blocks.append((where, np.stack([segments[k] for k in where]).astype(np.int64)))
+    return blocks
 
 
 def row_attribute(forecast: Forecast, attributes: pd.DataFrame, by: str) -> npt.NDArray[Any]:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from simsales.results.categories import forecast_categories
 from simsales.results.deal_view import (
+    Sparse,
     by_replication_many,
     deal_attributes,
     row_attribute_codes,
@@ -36,7 +37,7 @@ __all__ = ["JSON_BY", "portfolio_views", "rollup"]
 JSON_BY = ("owner", "team", "type", "region")  # the roll-ups of ``simsales run --json``
 _QUOTAS = {"owner": "owners", "team": "teams"}
 _WON = "won rows"  # their key in a ``revenue_in`` cache (the others: a period's bounds)
-Known = dict[tuple[float, float] | str, npt.NDArray[Any]]
+Known = dict[tuple[float, float] | str, Any]  # the won rows; each period's (Sparse)
 
 
 def rollup(
@@ -164,18 +165,16 @@ def _revenue_in(
     forecast: Forecast,
     bounds: tuple[float, float],
     known: Known,
-) -> npt.NDArray[np.float64]:
-    """Each won row's revenue won inside ``bounds``, 0 when it was won outside them (looked up
-    in ``known``, else computed there; rows: :func:`_won_rows`, as
-    :func:`~simsales.results.deal_view.won_in` counts them)."""
+) -> Sparse:
+    """The won rows inside ``bounds`` (positions among :func:`_won_rows`, as
+    :func:`~simsales.results.deal_view.won_in` counts them) and their revenue, the others
+    winning nothing in the period (looked up in ``known``, else computed there): the roll-ups
+    by every attribute sum the same few rows of each period."""
     if bounds not in known:
         rows = _won_rows(forecast, known)
-        inside = decided_between(forecast, *bounds, rows=rows)
-        if inside.any():
-            revenue = forecast.deals["revenue"].to_numpy(dtype=np.float64)[rows]
-            known[bounds] = np.where(inside, revenue, 0.0)
-        else:  # a period no deal closes in: the zeros np.where would give
-            known[bounds] = np.zeros(len(rows))
+        inside = np.flatnonzero(decided_between(forecast, *bounds, rows=rows))
+        revenue = forecast.deals["revenue"].to_numpy(dtype=np.float64)
+        known[bounds] = (inside, revenue[rows[inside]])
     return known[bounds]
 
 

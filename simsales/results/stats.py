@@ -24,9 +24,11 @@ from scipy import special
 __all__ = [
     "Z95",
     "mean_interval",
+    "mean_intervals",
     "percentile_interval",
     "percentile_intervals",
     "ratio_interval",
+    "sorted_percentile_intervals",
     "wilson",
 ]
 
@@ -58,6 +60,24 @@ def mean_interval(x: npt.ArrayLike, z: float = Z95) -> tuple[float, float, float
     return m, m - half, m + half
 
 
+def mean_intervals(rows: FloatArray, z: float = Z95) -> list[tuple[float, float, float]]:
+    """:func:`mean_interval` of each row of a matrix, in one pass over it (numpy reduces each
+    contiguous row as it reduces the row alone: the same bits)."""
+    n = rows.shape[1]
+    if n == 0:
+        return [(math.nan, math.nan, math.nan)] * len(rows)
+    means = rows.mean(axis=1)
+    if n < 2:
+        return [(float(m), math.nan, math.nan) for m in means]
+    sds = rows.std(axis=1, ddof=1)
+    root = math.sqrt(n)
+    out = []
+    for m, sd in zip(means.tolist(), sds.tolist(), strict=True):
+        half = z * sd / root
+        out.append((m, m - half, m + half))
+    return out
+
+
 def percentile_interval(
     x: npt.ArrayLike, q: float, level: float = 0.95
 ) -> tuple[float, float, float]:
@@ -74,6 +94,13 @@ def percentile_intervals(
 ) -> list[tuple[float, float, float]]:
     """:func:`percentile_interval` of each quantile in ``qs``, the sample sorted once."""
     a = np.sort(np.asarray(x, dtype=np.float64))
+    return [_from_sorted(a, q, level) for q in qs]
+
+
+def sorted_percentile_intervals(
+    a: FloatArray, qs: Iterable[float], level: float = 0.95
+) -> list[tuple[float, float, float]]:
+    """:func:`percentile_intervals` of a sample already sorted (ascending)."""
     return [_from_sorted(a, q, level) for q in qs]
 
 

@@ -17,13 +17,14 @@ import pandas as pd
 
 from simsales.engine.model import Model
 from simsales.i18n import period_sort_key
-from simsales.results.deal_view import live_segments
+from simsales.results.deal_view import live_segments, segment_blocks
 from simsales.results.records import decided_between, model_of
 from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.stats import (
     mean_interval,
+    mean_intervals,
     percentile_interval,
-    percentile_intervals,
+    sorted_percentile_intervals,
     wilson,
 )
 from simsales.results.views import SUMMARY_HTML, SUMMARY_TABLES, view
@@ -37,6 +38,7 @@ __all__ = [
     "PERCENTILES",
     "Summary",
     "period_revenue",
+    "period_revenues",
     "portfolio_close_times",
     "summarize",
 ]
@@ -230,7 +232,6 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
     d = forecast.deals
     margin_share = np.array([t.margin for t in model.types])
     index = {deal: i for i, deal in enumerate(model.deal_ids)}
-    rows = []
     dated: list[tuple[dict[str, Any], str, float]] = []  # dates converted at once, below
 
     def _later(row: dict[str, Any], key: str, t: float) -> None:
@@ -238,44 +239,55 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
         if math.isfinite(t):
             dated.append((row, key, t))
 
-    # each live deal's rows, in row order, deals in order of first appearance: plain arrays
-    # sliced per deal (the numbers a pandas group of the same rows gives, without its cost)
+    # each live deal's rows, in row order, deals in order of first appearance, the deals with
+    # as many rows stacked into one matrix: statistics a row of it at a time, with the bits
+    # of the same sample taken alone (rows sorted and reduced as a lone array is)
     at, names = live_segments(d)
     is_won, is_open = (d["outcome"] == "won").to_numpy(), (d["outcome"] == "open").to_numpy()
     decision, value = d["decision_t"].to_numpy(), d["value"].to_numpy(dtype=np.float64)
     revenue, cost = d["revenue"].to_numpy(dtype=np.float64), d["cost"].to_numpy(dtype=np.float64)
-    for deal_id, mine in zip(names, at, strict=True):
-        i = index[str(deal_id)]
-        won, still_open = is_won[mine], is_open[mine]
-        p, p_lo, p_hi = wilson(won.sum(), len(mine))
-        close = np.where(still_open, np.inf, decision[mine])
-        row: dict[str, Any] = {
-            "deal": str(deal_id),
-            "name": model.deal_names[i],
-            "customer": model.deal_customers[i],
-            "type": model.types[model.deal_type[i]].name,
-            "stage": model.stage_ids[model.deal_stage[i]],
-            "value": float(value[mine].sum() / len(mine)),
-            "win_probability": p,
-            "win_probability_low": p_lo,
-            "win_probability_high": p_hi,
-        }
-        wins = decision[mine][won]
-        closes = percentile_intervals(close, PERCENTILES.values())  # each sample sorted once
-        won_at = percentile_intervals(wins, PERCENTILES.values())
-        for name, (est, lo, hi), (w_est, _, _) in zip(PERCENTILES, closes, won_at, strict=True):
-            _later(row, f"close_{name}", est)
-            _later(row, f"close_{name}_low", lo)
-            _later(row, f"close_{name}_high", hi)
-            _later(row, f"win_{name}", w_est)  # nan without wins
-        mean, lo, hi = mean_interval(revenue[mine])
-        row.update(expected_revenue=mean, expected_revenue_low=lo, expected_revenue_high=hi)
+    ids = [str(deal_id) for deal_id in names]
+    rows: list[dict[str, Any]] = [{} for _ in ids]
+    for where, mine in segment_blocks(at):
+        count = mine.shape[1]
+        won, still_open, decided = is_won[mine], is_open[mine], decision[mine]
+        closes = np.sort(np.where(still_open, np.inf, decided), axis=1)
+        # each deal's win times first (sorted), then the infinities standing for the others
+        wins = np.sort(np.where(won, decided, np.inf), axis=1)
+        n_won, n_open = np.count_nonzero(won, axis=1), np.count_nonzero(still_open, axis=1)
+        values = value[mine].sum(axis=1) / count
+        share = margin_share[model.deal_type[[index[ids[k]] for k in where]]]
+        gained = revenue[mine]
         # gross margin of the won value minus the people and stage costs the deal used
-        margin = revenue[mine] * margin_share[model.deal_type[i]] - cost[mine]
-        mean, lo, hi = mean_interval(margin)
-        row.update(expected_margin=mean, expected_margin_low=lo, expected_margin_high=hi)
-        row["open_probability"] = float(np.count_nonzero(still_open) / len(mine))
-        rows.append(row)
+        margins = mean_intervals(gained * share[:, None] - cost[mine])
+        revenues = mean_intervals(gained)
+        for j, k in enumerate(where.tolist()):
+            i = index[ids[k]]
+            p, p_lo, p_hi = wilson(n_won[j], count)
+            row: dict[str, Any] = {
+                "deal": ids[k],
+                "name": model.deal_names[i],
+                "customer": model.deal_customers[i],
+                "type": model.types[model.deal_type[i]].name,
+                "stage": model.stage_ids[model.deal_stage[i]],
+                "value": float(values[j]),
+                "win_probability": p,
+                "win_probability_low": p_lo,
+                "win_probability_high": p_hi,
+            }
+            close = sorted_percentile_intervals(closes[j], PERCENTILES.values())
+            won_at = sorted_percentile_intervals(wins[j, : n_won[j]], PERCENTILES.values())
+            for name, (est, lo, hi), (w_est, _, _) in zip(PERCENTILES, close, won_at, strict=True):
+                _later(row, f"close_{name}", est)
+                _later(row, f"close_{name}_low", lo)
+                _later(row, f"close_{name}_high", hi)
+                _later(row, f"win_{name}", w_est)  # nan without wins
+            mean, lo, hi = revenues[j]
+            row.update(expected_revenue=mean, expected_revenue_low=lo, expected_revenue_high=hi)
+            mean, lo, hi = margins[j]
+            row.update(expected_margin=mean, expected_margin_low=lo, expected_margin_high=hi)
+            row["open_probability"] = float(n_open[j] / count)
+            rows[k] = row
     if dated:  # one conversion for all (the same dates as _date, one by one)
         days = model.calendar.end_date(np.array([t for _, _, t in dated]))
         for (row, key, _), day in zip(dated, days, strict=True):
@@ -290,10 +302,16 @@ def per_replication(forecast: Forecast, model: Model) -> pd.DataFrame:
     """One row per replication: won deals, revenue, cost, margin, open deals."""
     deals = forecast.deals
     margin_share = np.array([t.margin for t in model.types])[deals["type"].cat.codes.to_numpy()]
-    g = deals.assign(
-        won=deals["outcome"] == "won",
-        open=deals["outcome"] == "open",
-        margin=deals["revenue"] * margin_share - deals["cost"],
+    # the columns summed alone (not a copy of the whole table with them added): the same sums
+    g = pd.DataFrame(
+        {
+            "replication": deals["replication"],
+            "revenue": deals["revenue"],
+            "cost": deals["cost"],
+            "won": deals["outcome"] == "won",
+            "open": deals["outcome"] == "open",
+            "margin": deals["revenue"] * margin_share - deals["cost"],
+        }
     ).groupby("replication")
     out = pd.DataFrame(
         {
@@ -333,18 +351,28 @@ def period_revenue(forecast: Forecast, t0: float, t1: float) -> np.ndarray:
     A deal counts when its reported close date (``decision_date``) falls in the period: the
     calendar's one day convention (``WorkCalendar.decided_in``), so dates and periods agree.
     """
+    return period_revenues(forecast, [(t0, t1)])[0]
+
+
+def period_revenues(forecast: Forecast, periods: list[tuple[float, float]]) -> list[np.ndarray]:
+    """:func:`period_revenue` of each ``(t0, t1)``, the won rows found once for all."""
     d = forecast.deals
     won = np.flatnonzero((d["outcome"] == "won").to_numpy())
-    rows = won[decided_between(forecast, t0, t1, rows=won)]
     n = forecast.replications
-    if not len(rows):  # nothing won in the period (e.g. quarters after the pipeline is decided)
-        return np.zeros(n)
     first = int(forecast.provenance.get("first_replication", 0))
-    rep = d["replication"].to_numpy()[rows].astype(np.int64) - first
-    revenue = d["revenue"].to_numpy(dtype=np.float64)[rows]
+    rep = d["replication"].to_numpy()[won].astype(np.int64) - first
+    revenue = d["revenue"].to_numpy(dtype=np.float64)[won]
     revenue = np.where(np.isnan(revenue), 0.0, revenue)  # as a pandas sum skips NaN
-    # a running sum per replication, in row order (the roll-ups' sums, deal_view.py)
-    return np.asarray(np.bincount(rep, weights=revenue, minlength=n)[:n], np.float64)
+    out = []
+    for t0, t1 in periods:
+        inside = decided_between(forecast, t0, t1, rows=won)
+        if not inside.any():  # nothing won in it (e.g. quarters after the pipeline is decided)
+            out.append(np.zeros(n))
+            continue
+        # a running sum per replication, in row order (the roll-ups' sums, deal_view.py)
+        sums = np.bincount(rep[inside], weights=revenue[inside], minlength=n)[:n]
+        out.append(np.asarray(sums, np.float64))
+    return out
 
 
 def report_periods(model: Model) -> list[tuple[str, float, float, float]]:
@@ -364,12 +392,14 @@ def report_periods(model: Model) -> list[tuple[str, float, float, float]]:
 
 def _periods(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
     rows = []
-    for label, t0, t1, target in report_periods(model):
-        x = period_revenue(forecast, t0, t1)
+    periods = report_periods(model)
+    revenues = period_revenues(forecast, [(t0, t1) for _, t0, t1, _ in periods])
+    for (label, _, _, target), x in zip(periods, revenues, strict=True):
         mean, lo, hi = mean_interval(x)
         row: dict[str, Any] = {"period": label, "mean": mean, "mean_low": lo, "mean_high": hi}
-        for name, q in PERCENTILES.items():
-            row[name] = percentile_interval(x, q)[0]
+        quantiles = sorted_percentile_intervals(np.sort(x), PERCENTILES.values())
+        for name, (estimate, _, _) in zip(PERCENTILES, quantiles, strict=True):
+            row[name] = estimate
         row["target"] = target
         if math.isnan(target):
             row["target_probability"] = row["target_probability_low"] = math.nan
@@ -410,11 +440,14 @@ def _resources(forecast: Forecast, model: Model) -> pd.DataFrame:
 def portfolio_close_times(forecast: Forecast) -> pd.DataFrame:
     """Per replication: model time by which each share in CLOSE_SHARES of the live deals is
     decided (won or lost); ``inf`` when that happens after the horizon."""
-    live = forecast.deals[forecast.deals["live"]]
-    t = np.where(live["outcome"] == "open", np.inf, live["decision_t"].to_numpy())
+    d = forecast.deals
+    live = d["live"].to_numpy()
+    rows: Any = slice(None) if live.all() else live  # the live rows' columns, not the table's
+    is_open = (d["outcome"] == "open").to_numpy()[rows]
+    t = np.where(is_open, np.inf, d["decision_t"].to_numpy()[rows])
     first = forecast.provenance.get("first_replication", 0)
     reps = range(first, first + forecast.replications)
-    rep = live["replication"].to_numpy()
+    rep = d["replication"].to_numpy()[rows]
     out = pd.DataFrame(index=pd.Index(reps, name="replication"))
     grid = _per_replication_grid(t, rep, out.index.to_numpy())
     if grid is not None:

@@ -10,7 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
-from simsales.results.stats import Z95, _binom_ppf, _ranks, percentile_interval
+from simsales.results.stats import (
+    Z95,
+    _binom_ppf,
+    _ranks,
+    mean_interval,
+    mean_intervals,
+    percentile_interval,
+    percentile_intervals,
+    sorted_percentile_intervals,
+)
 
 
 def test_the_normal_quantile_is_scipys() -> None:
@@ -52,3 +61,34 @@ def test_the_percentile_interval_covers_the_true_quantile_at_95_percent() -> Non
         hits += lo <= 0.5 <= hi
     se = math.sqrt(exact * (1 - exact) / trials)
     assert abs(hits / trials - exact) < 4 * se
+
+
+@given(
+    st.integers(1, 6).flatmap(
+        lambda deals: st.integers(0, 300).flatmap(
+            lambda n: st.lists(
+                st.lists(
+                    st.floats(-1e12, 1e12, allow_nan=False) | st.sampled_from([0.0, 5e5]),
+                    min_size=n,
+                    max_size=n,
+                ),
+                min_size=deals,
+                max_size=deals,
+            )
+        )
+    )
+)
+def test_row_intervals_have_the_bits_of_each_row_alone(rows: list[list[float]]) -> None:
+    # the summary reduces each deal's sample as a row of a matrix: the same numbers, bit for bit
+    matrix = np.array(rows, dtype=np.float64).reshape(len(rows), -1)
+    lone = [mean_interval(np.array(row, dtype=np.float64)) for row in rows]
+    assert _bits(mean_intervals(matrix)) == _bits(lone)
+    for row, sorted_row in zip(rows, np.sort(matrix, axis=1), strict=True):
+        qs = (0.1, 0.5, 0.9)
+        assert _bits(sorted_percentile_intervals(sorted_row, qs)) == _bits(
+            percentile_intervals(row, qs)
+        )
+
+
+def _bits(intervals: list[tuple[float, float, float]]) -> list[tuple[str, ...]]:
+    return [tuple(float(x).hex() for x in triple) for triple in intervals]

@@ -1,0 +1,90 @@
+"""The row groupings the summary, categories and roll-ups share, against pandas' own."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from simsales.results.deal_view import (
+    _factorized,
+    by_replication_many,
+    live_segments,
+    segment_blocks,
+)
+
+_ROWS = st.lists(st.tuples(st.integers(0, 8), st.booleans()), max_size=120)
+
+
+@given(rows=_ROWS, unused=st.integers(0, 3))
+def test_live_segments_are_the_groups_of_the_live_rows(
+    rows: list[tuple[int, bool]], unused: int
+) -> None:
+    deals = [f"D{k}" for k, _ in rows]
+    categories = sorted({*deals, *(f"X{k}" for k in range(unused))}, reverse=True)
+    d = pd.DataFrame(
+        {
+            "deal": pd.Categorical(deals, categories=categories),
+            "live": np.array([x for _, x in rows], dtype=bool),
+        }
+    )
+    segments, names = live_segments(d)
+    groups = d[d["live"]].groupby("deal", observed=True, sort=False)
+    assert list(names) == [k for k, _ in groups]
+    assert [list(s) for s in segments] == [list(g.index) for _, g in groups]
+    blocks = segment_blocks(segments)
+    again: list[list[int]] = [[] for _ in segments]
+    for where, matrix in blocks:
+        assert matrix.shape == (len(where), len(segments[where[0]]))
+        for k, row in zip(where, matrix, strict=True):
+            again[k] = list(row)
+    assert again == [list(s) for s in segments]
+
+
+@given(
+    codes=st.lists(st.integers(0, 40), max_size=200),
+    dtype=st.sampled_from([np.int64, np.int32, np.int16]),
+)
+def test_counted_codes_are_pandas_factorize(codes: list[int], dtype: type) -> None:
+    groups = np.array(codes, dtype=dtype)
+    found, uniques = pd.factorize(groups, sort=True)
+    mine, columns = _factorized(groups)
+    assert mine.tolist() == found.tolist()
+    assert columns.equals(pd.Index(uniques)) and columns.dtype == pd.Index(uniques).dtype
+
+
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 4),
+            st.integers(0, 3),
+            st.sampled_from([0.0, 0.0, 1.5, 2.5e5, 1e-3, float("nan")]),
+        ),
+        max_size=80,
+    ),
+    subset=st.booleans(),
+)
+def test_sums_of_sparse_values_are_those_of_the_dense_ones(
+    rows: list[tuple[int, int, float]], subset: bool
+) -> None:
+    # a period's revenue given by its won rows alone sums to the same bits as with its zeros
+    deals = pd.DataFrame({"replication": np.array([r for r, _, _ in rows], dtype=np.int32)})
+    forecast = SimpleNamespace(deals=deals, provenance={}, replications=5)
+    groups = np.array([g for _, g, _ in rows], dtype=np.int64)
+    picked = np.arange(0, len(rows), 2) if subset else None
+    values = np.array([v for _, _, v in rows])[picked if subset else slice(None)]
+    positions = np.flatnonzero(values)
+    dense = by_replication_many(forecast, {0: values}, groups, rows=picked)[0]  # type: ignore[arg-type]
+    sparse = by_replication_many(
+        forecast,  # type: ignore[arg-type]
+        {0: (positions, values[positions])},
+        groups,
+        rows=picked,
+    )[0]
+    assert dense.columns.equals(sparse.columns)
+    assert [x.hex() for x in dense.to_numpy().ravel()] == [
+        x.hex() for x in sparse.to_numpy().ravel()
+    ]
