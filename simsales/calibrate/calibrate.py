@@ -120,6 +120,7 @@ import pandas as pd
 from simsales.calibrate.choices import BY, DURATIONS, By, Durations
 from simsales.calibrate.fit import (
     DRIFT_LEVEL,
+    LOADED_MIN_DONE,
     MIN_DONE,
     TAIL_FACTOR,
     VALUE_LEVEL,
@@ -134,6 +135,7 @@ from simsales.calibrate.fit import (
     ValueFit,
     WonCycle,
     aalen_johansen,
+    age_at_load,
     arrival_pattern,
     beta_rate,
     bulk_days,
@@ -444,8 +446,10 @@ def calibrate(
     loaded = _bulk_loaded(h, deals)
     # a loaded deal's first visit began before its load, when is unknown: not fitted
     first = visits["deal"].isin(loaded) & ~visits["deal"].duplicated()
+    on_load = visits[first]
     visits = visits[~first].reset_index(drop=True)
     stages = tuple(_fit_stage(h, visits, s, t, durations) for s in h.stages)
+    loaded_ages = _loaded_ages(h, visits, on_load, stages)
     stages = tuple(_calendar_hazards(h, visits, st, t) for st in stages)
     _report_stale(h, stages)
     winning = {s.id for s in stages if any(e.to == "won" for e in s.exits)}
@@ -525,7 +529,7 @@ def calibrate(
                 **own.get(g, {}),
             )
         )
-    pipeline = _pipeline(h, deals, ids, t)
+    pipeline = _pipeline(h, deals, ids, t, on_load, loaded_ages)
     owners = deals[
         (deals["opened"] > t - pd.Timedelta(days=ACTIVE_DAYS)) | (deals["outcome"] == "open")
     ]
@@ -742,6 +746,46 @@ def _bulk_loaded(h: History, deals: pd.DataFrame) -> set[object]:
         rows=len(hit), examples=[str(d) for d in hit["deal"].head(5)],
     )  # fmt: skip
     return set(hit["deal"])
+
+
+def _loaded_ages(
+    h: History, visits: pd.DataFrame, on_load: pd.DataFrame, stages: tuple[StageFit, ...]
+) -> dict[str, float]:
+    """Per stage, the age at their load of the deals loaded into it
+    (:func:`simsales.calibrate.fit.age_at_load`, from their own times after the load), said
+    in the report; a stage with too few of their exits keeps them aged from the load."""
+    ages: dict[str, float] = {}
+    for st in stages:
+        v = on_load[on_load["stage"] == st.id]
+        if v.empty:
+            continue
+        own = visits[visits["stage"] == st.id]
+        still = v["to"] == ""
+        fit = age_at_load(
+            aalen_johansen(own["days"], own["to"].where(own["to"] != ""), own["entry"]),
+            aalen_johansen(v["days"], v["to"].where(~still)),
+            float(v.loc[still, "days"].max() if still.any() else v["days"].max()),
+        )
+        if fit is None:
+            h.report.add(
+                "loaded_age", "info",
+                f"stage {st.id}: {len(v):,} deals were loaded into it, too few of them left it "
+                f"after the load (need {LOADED_MIN_DONE}) to tell how long they had been in it: "
+                "the open ones are aged from their load day, the youngest they can be",
+                rows=len(v),
+            )  # fmt: skip
+            continue
+        ages[st.id] = fit.age
+        h.report.add(
+            "loaded_age", "info",
+            f"stage {st.id}: {len(v):,} deals were loaded into it, their time there before the "
+            f"load unknown; where and when they left it in the {fit.horizon:,.1f} days after "
+            f"the load ({fit.still:.0%} still in it) is closest to what the stage's own visits "
+            f"do from {fit.age:,.1f} days old on: the open ones are aged {fit.age:,.1f} days "
+            "more than their time since the load",
+            rows=len(v),
+        )  # fmt: skip
+    return ages
 
 
 def _cleaned_up(h: History, visits: pd.DataFrame) -> pd.Index:
@@ -1570,7 +1614,12 @@ def _rep_call(d: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _pipeline(
-    h: History, deals: pd.DataFrame, ids: dict[str, str], t: pd.Timestamp
+    h: History,
+    deals: pd.DataFrame,
+    ids: dict[str, str],
+    t: pd.Timestamp,
+    on_load: pd.DataFrame,
+    loaded_ages: dict[str, float],
 ) -> list[dict[str, Any]]:
     open_deals = deals[deals["outcome"] == "open"].sort_values(["opened", "deal"])
     if open_deals.empty:  # every deal decided: an empty pipeline (map() would give floats)
@@ -1580,6 +1629,10 @@ def _pipeline(
     # date-only: entered mid-day, so 0.5 d on the as-of day; timestamps: to the end of it
     to_end = 0.5 if h.date_only else 1.0
     ages = ((t - entered) / pd.Timedelta(days=1) + to_end).clip(lower=0.0)
+    # still in the stage it was loaded into: older than its time since the load
+    still_loaded = on_load.loc[on_load["to"] == "", ["deal", "stage"]].set_index("deal")["stage"]
+    extra = open_deals["deal"].map(still_loaded).map(loaded_ages)
+    ages = ages + extra.fillna(0.0).to_numpy(dtype=np.float64)
     taken: set[str] = set()
     out = []
     for d, days in zip(open_deals.to_dict("records"), ages.to_numpy(), strict=True):

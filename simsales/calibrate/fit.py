@@ -8,7 +8,8 @@
   Beta prior that shrinks group rates towards the overall one (empirical Bayes, beta-binomial
   marginal likelihood).
 - :func:`poisson_rate`: arrivals per month with the exact (Garwood) Poisson interval;
-  :func:`bulk_days`: days whose new deals a Poisson day cannot explain (a migration's load).
+  :func:`bulk_days`: days whose new deals a Poisson day cannot explain (a migration's load);
+  :func:`age_at_load`: the age in their stage that loaded deals' own times after the load show.
 - :func:`fit_values`: a lognormal fitted to contract values, or the values resampled where
   their logs are plainly not normal.
 - :func:`won_cycle`: a month-of-quarter / month-of-year cycle of the chance to win, if supported.
@@ -35,13 +36,16 @@ from simsales.errors import SimsalesError
 from simsales.scenario.distributions import Z90
 
 __all__ = [
+    "LOADED_MIN_DONE",
     "Z90",
     "Z95",
     "ArrivalFit",
     "DurationFit",
     "EmpiricalFit",
+    "LoadedAge",
     "RateFit",
     "ValueFit",
+    "age_at_load",
     "beta_rate",
     "bulk_days",
     "eb_prior",
@@ -523,6 +527,63 @@ def aalen_johansen(
         n_open=int((~done).sum()),
         n_truncated=int(np.isfinite(a).sum()),
     )
+
+
+LOADED_MIN_DONE = 25  # loaded visits' exits needed: their share open at the horizon to ~±0.2
+
+
+@dataclass(frozen=True)
+class LoadedAge:
+    """The age in the stage at which loaded deals behave as they did after their load
+    (:func:`age_at_load`), from ``n_done`` exits in the ``horizon`` days after it, when
+    ``still`` of them were open."""
+
+    age: float
+    horizon: float
+    still: float
+    n_done: int
+
+
+def _incidence(ci: CumulativeIncidence, x: FloatArray) -> tuple[FloatArray, dict[str, FloatArray]]:
+    """The survival and each exit's cumulative incidence of ``ci`` at days ``x``."""
+    at = np.searchsorted(ci.times, x, side="right")  # exits on or before x
+    surv = np.concatenate([[1.0], ci.surv])[at]
+    cif = {k: np.concatenate([[0.0], np.cumsum(j)])[at] for k, j in ci.jumps.items()}
+    return surv, cif
+
+
+def age_at_load(
+    stage: CumulativeIncidence, loaded: CumulativeIncidence, horizon: float
+) -> LoadedAge | None:
+    """How old loaded deals were in their stage at the load, from what they did after it.
+
+    A migration stamps its load day on every deal it brings, in the stage each was in then;
+    how long each had been there is lost, and aging them from the load makes them as young as
+    a new visit (too many quick wins: a stage's early exits are its wins). ``loaded``: the
+    loaded visits' exits counted from the load (Aalen-Johansen, open ones censored);
+    ``stage``: the same of the stage's visits that were not loaded. The age ``u`` chosen is
+    the one whose exits after it, each exit's ``(C(u + r) - C(u)) / S(u)``, are closest in
+    least squares to the loaded visits' own cumulative incidences over the days ``r`` up to
+    ``horizon`` (as long as the open ones were followed; ``still`` were open then): where
+    they went tells their age as well as when. Candidate ages are the stage's exit days, the
+    youngest of equals. None with fewer than ``LOADED_MIN_DONE`` exits after the load."""
+    n_done = sum(loaded.events.values())
+    if n_done < LOADED_MIN_DONE:
+        return None
+    r = np.linspace(0.0, horizon, 65)[1:]
+    seen_surv, seen = _incidence(loaded, r)
+    ages = np.concatenate([[0.0], stage.times])
+    ages = ages[_incidence(stage, ages)[0] > 0]  # ages some visit lives to
+    at, cif_at = _incidence(stage, ages)
+    _, cif_later = _incidence(stage, (ages[:, None] + r[None, :]).ravel())
+    miss = np.zeros(len(ages))
+    for k in set(seen) | set(cif_at):
+        model = np.zeros((len(ages), len(r)))
+        if k in cif_at:
+            model = (cif_later[k].reshape(model.shape) - cif_at[k][:, None]) / at[:, None]
+        miss += ((model - seen.get(k, np.zeros(len(r)))[None, :]) ** 2).sum(axis=1)
+    best = int(np.argmin(miss))  # the first of equals: the youngest
+    return LoadedAge(float(ages[best]), horizon, float(seen_surv[-1]), n_done)
 
 
 @dataclass(frozen=True)

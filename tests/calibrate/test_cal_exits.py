@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 import simsales
 from simsales.calibrate.calibrate import Calibration, calibrate
@@ -30,8 +30,10 @@ from simsales.calibrate.synthetic import (
     synthetic_history,
     synthetic_mapping,
 )
+from simsales.scenario.distributions import Z90
 
 AS_OF = "2022-09-30"
+PER_MONTH = 2000.0  # the migrated team's deals a month
 
 
 def _read(path: Path, mapping: dict | None = None) -> History:  # type: ignore[type-arg]
@@ -224,6 +226,78 @@ def test_funnel_without_losses_counts_old_leads_as_lost(synthetic: Path, tmp_pat
     assert "no_losses" not in {i.rule for i in full.history.report.issues}
 
 
+def _migrated(
+    synthetic: Path, day: pd.Timestamp, *, per_month: float, seed: int, start: str = "2021-01-01"
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The synthetic history with a second team's pipeline migrated in on ``day``: each of
+    its deals open then stamped with that day in the stage it was in (its age there lost),
+    and all that team did afterwards; also those loaded rows, and the same before the stamp."""
+    other = synthetic_history(start, "2022-12-31", seed=seed, per_month=per_month)
+    other["id"] = "B" + other["id"]
+    at = pd.to_datetime(other["entered_at"])
+    before = other[at < day]
+    decided = set(before.loc[before["outcome"] != "", "id"])
+    found = before[~before["id"].isin(decided)].groupby("id").tail(1)
+    moved = found.copy()
+    moved["entered_at"] = f"{day.date()} 15:00:00"
+    ours = pd.read_csv(synthetic, dtype=str, keep_default_na=False)
+    later = other[at >= day].astype(str).replace("nan", "")
+    rows = pd.concat([ours, moved, later], ignore_index=True)
+    return rows, moved, found
+
+
+def _expected_wins(
+    live: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, rng: np.random.Generator
+) -> float:
+    """The truth's expected wins in [start, end) of the deals in ``live`` (stage, entered:
+    when each entered the stage it is in at ``start``), over 400 futures of each drawn from
+    ``TRUTH_EXITS``: the stage it is in left by exit ``k`` with chance ``p_k S_k(a)`` given
+    its age ``a`` there, at a time drawn from that exit's law beyond ``a`` (by inversion);
+    later stages from their start."""
+    m = 400
+    names = list(TRUTH_EXITS)
+    code = {**{s: i for i, s in enumerate(names)}, "won": -1, "lost": -2}
+    window = (end - start) / pd.Timedelta(days=1)
+    stage = np.repeat(live["stage"].map(code).to_numpy(dtype=np.int64), m)
+    at = np.repeat(((live["entered"] - start) / pd.Timedelta(days=1)).to_numpy(), m)
+    age = -at  # days in the stage at start; ``at``: when the visit began, from start
+    wins = 0
+    while len(at):
+        for i, name in enumerate(names):
+            todo = np.flatnonzero(stage == i)
+            options = TRUTH_EXITS[name]
+            a = age[todo]
+            # each exit's chance to come after the age reached, and where it begins then
+            low, weight = [], []
+            for _, p, (kind, p50, p90) in options:
+                if kind == "fixed":
+                    f = (a >= p50).astype(np.float64)
+                else:
+                    mu, sigma = math.log(p50), math.log(p90 / p50) / Z90
+                    with np.errstate(divide="ignore"):
+                        f = special.ndtr((np.log(a) - mu) / sigma)
+                low.append(f)
+                weight.append(p * (1.0 - f))
+            w = np.array(weight)
+            j = (w.cumsum(axis=0) / w.sum(axis=0) < rng.random(len(todo))).sum(axis=0)
+            t = np.empty(len(todo))
+            for k, (_, _, (kind, p50, p90)) in enumerate(options):
+                sel = j == k
+                if kind == "fixed":
+                    t[sel] = p50
+                    continue
+                u = rng.uniform(low[k][sel], 1.0)
+                t[sel] = np.exp(math.log(p50) + math.log(p90 / p50) / Z90 * special.ndtri(u))
+            at[todo] += np.maximum(t, a)  # its exit: the next visit's start
+            age[todo] = 0.0
+            stage[todo] = np.array([code[o[0]] for o in options])[j]
+        won = stage == code["won"]
+        wins += int((won & (at >= 0) & (at < window)).sum())
+        keep = (stage >= 0) & (at < window)  # decided, or moving after the window: done
+        stage, at, age = stage[keep], at[keep], age[keep]
+    return wins / m
+
+
 def test_a_migrated_pipeline_is_no_arrival_and_its_first_stage_time_is_not_fitted(
     synthetic: Path, tmp_path: Path
 ) -> None:
@@ -232,15 +306,7 @@ def test_a_migrated_pipeline_is_no_arrival_and_its_first_stage_time_is_not_fitte
     arrivals are exactly the other deals opened since the arrivals' start), and the exits
     are still recovered (within 4 binomial SEs, as in the plain history)."""
     day = pd.Timestamp("2022-03-01")
-    other = synthetic_history("2021-01-01", "2022-12-31", seed=4, per_month=40)
-    other["id"] = "B" + other["id"]
-    at = pd.to_datetime(other["entered_at"])
-    before = other[at < day]
-    decided = set(before.loc[before["outcome"] != "", "id"])
-    moved = before[~before["id"].isin(decided)].groupby("id").tail(1).copy()
-    moved["entered_at"] = f"{day.date()} 15:00:00"
-    rows = pd.concat([pd.read_csv(synthetic, dtype=str, keep_default_na=False), moved,
-                      other[at >= day].astype(str).replace("nan", "")])  # fmt: skip
+    rows, moved, _ = _migrated(synthetic, day, per_month=40, seed=4)
     path = tmp_path / "merged.csv"
     rows.to_csv(path, index=False)
     c = calibrate(_read(path), AS_OF, by=None)
@@ -258,6 +324,44 @@ def test_a_migrated_pipeline_is_no_arrival_and_its_first_stage_time_is_not_fitte
             got = sum(e.p for e in st.exits if e.to == to)
             assert abs(got - p) < 4 * math.sqrt(p * (1 - p) / n) + 0.01, (st.id, to, got, p)
     assert "bulk_load" not in {i.rule for i in _read(synthetic).report.issues}
+
+
+def test_migrated_deals_win_as_their_age_before_the_load_says(
+    synthetic: Path, tmp_path: Path
+) -> None:
+    """A team's pipeline migrated in 30 days before the as-of date. Aged from the load, its
+    deals would be as young as new visits, and a stage's early exits are its wins. Aged from
+    their own exits after the load (``loaded_age``), the forecast of their wins in the next
+    30 days is within three standard deviations of the truth's expectation (the truth's
+    laws given each deal's real age, 400 futures each): the forecast's own spread of that
+    count, which holds its parameters' uncertainty; aged from the load, it is not."""
+    day = pd.Timestamp(AS_OF) - pd.Timedelta(days=30)
+    rows, moved, found = _migrated(synthetic, day, per_month=PER_MONTH, seed=7, start="2022-01-01")
+    at = pd.to_datetime(rows["entered_at"])
+    start = pd.Timestamp(AS_OF) + pd.Timedelta(days=1)
+    path = tmp_path / "migrated.csv"
+    rows[at < start].to_csv(path, index=False)
+    c = calibrate(_read(path), AS_OF, by=None)
+    notes = [i.message for i in c.history.report.issues if i.rule == "loaded_age"]
+    assert len(notes) == 3 and all("aged" in n for n in notes)
+    live = {d["id"] for d in c.pipeline if d["id"] in set(moved["id"])}
+    assert len(live) > 1000
+    # each one's stage at the as-of date and when it really entered it
+    seen = rows[(at < start) & rows["id"].isin(live)].assign(entered=at).groupby("id").tail(1)
+    real = pd.to_datetime(found.set_index("id")["entered_at"])
+    loaded = seen["entered"] == day + pd.Timedelta(hours=15)  # the stamp
+    seen.loc[loaded, "entered"] = seen.loc[loaded, "id"].map(real)
+    end = start + pd.Timedelta(days=30)
+    truth = _expected_wins(seen, start, end, np.random.default_rng(8))
+    n = 200
+    doc = c.scenario()
+    doc["arrivals"] = []  # no pools: the loaded deals' fates are their own
+    f = simsales.simulate(simsales.load_dict(doc), replications=n, seed=2, progress=False)
+    ours = f.deals[f.deals["deal"].astype(str).isin(live) & (f.deals["outcome"] == "won")]
+    on = pd.to_datetime(ours["decision_date"])
+    hit = ours[(on >= start) & (on < end)]
+    wins = hit.groupby("replication").size().reindex(range(n), fill_value=0)
+    assert abs(float(wins.mean()) - truth) < 3 * float(wins.std()), (wins.mean(), truth)
 
 
 def test_live_deals_older_than_any_deal_ever_stayed_are_lost(
