@@ -756,7 +756,8 @@ def _loaded_ages(
     in the report; a stage with too few of their exits keeps them aged from the load."""
     ages: dict[str, float] = {}
     for st in stages:
-        v = on_load[on_load["stage"] == st.id]
+        # a visit that ended before its load stamp (history brought along) says nothing after
+        v = on_load[(on_load["stage"] == st.id) & (on_load["days"] >= 0)]
         if v.empty:
             continue
         own = visits[visits["stage"] == st.id]
