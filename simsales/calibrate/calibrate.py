@@ -251,6 +251,7 @@ class Calibration:
     arrival_factor: float = 1.0  # pattern's rate at the start / the history's mean rate
     won_cycle: WonCycle | None = None  # calendar cycle of the chance to win, if supported
     win_shift: WinShift | None = None  # the recent level of winning, where it moved
+    loaded_ages: dict[str, float] = field(default_factory=dict)  # stage -> age at a load
 
     def scenario(self) -> dict[str, Any]:
         """The scenario as plain data (what :func:`simsales.load_dict` takes)."""
@@ -556,6 +557,7 @@ def calibrate(
         arrival_factor=float(factor),
         won_cycle=season,
         win_shift=shift,
+        loaded_ages=loaded_ages,
     )
 
 

@@ -398,8 +398,14 @@ def _section_comments(doc: CommentedMap, c: Calibration) -> None:
     doc.yaml_set_comment_before_after_key(
         "pipeline",
         before=f"\nOpen deals at the end of {c.as_of} ({len(c.pipeline):,}); days_in_stage: "
-        "calendar days since entering the current stage;\nvalues missing where the export had "
-        "none (drawn from the type).",
+        "calendar days since entering the current stage"
+        + (
+            " (still in the stage a load put them in: since the load, plus the age at the load"
+            " of " + ", ".join(f"{k} {v:,.1f}" for k, v in c.loaded_ages.items()) + " days)"
+            if c.loaded_ages
+            else ""
+        )
+        + ";\nvalues missing where the export had none (drawn from the type).",
     )
 
 

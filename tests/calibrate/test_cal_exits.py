@@ -344,6 +344,7 @@ def test_migrated_deals_win_as_their_age_before_the_load_says(
     c = calibrate(_read(path), AS_OF, by=None)
     notes = [i.message for i in c.history.report.issues if i.rule == "loaded_age"]
     assert len(notes) == 3 and all("aged" in n for n in notes)
+    assert set(c.loaded_ages) == set(TRUTH_EXITS) and "plus the age at the load" in c.to_yaml()
     live = {d["id"] for d in c.pipeline if d["id"] in set(moved["id"])}
     assert len(live) > 1000
     # each one's stage at the as-of date and when it really entered it
