@@ -772,9 +772,10 @@ def _loaded_ages(
         if fit is None:
             h.report.add(
                 "loaded_age", "info",
-                f"stage {st.id}: {len(v):,} deals were loaded into it, too few of them left it "
-                f"after the load (need {LOADED_MIN_DONE}) to tell how long they had been in it: "
-                "the open ones are aged from their load day, the youngest they can be",
+                f"stage {st.id}: {len(v):,} deals were loaded into it; to tell how long they "
+                f"had been in it takes {LOADED_MIN_DONE} exits of them after the load and as "
+                "many of the stage's own visits, and there are fewer: the open ones are aged "
+                "from their load day, the youngest they can be",
                 rows=len(v),
             )  # fmt: skip
             continue

@@ -529,7 +529,7 @@ def aalen_johansen(
     )
 
 
-LOADED_MIN_DONE = 25  # loaded visits' exits needed: their share open at the horizon to ~±0.2
+LOADED_MIN_DONE = 25  # exits of each curve matched: its share still open to about ±0.2
 
 
 @dataclass(frozen=True)
@@ -566,9 +566,10 @@ def age_at_load(
     least squares to the loaded visits' own cumulative incidences over the days ``r`` up to
     ``horizon`` (as long as the open ones were followed; ``still`` were open then): where
     they went tells their age as well as when. Candidate ages are the stage's exit days, the
-    youngest of equals. None with fewer than ``LOADED_MIN_DONE`` exits after the load."""
+    youngest of equals. None with fewer than ``LOADED_MIN_DONE`` exits after the load, or of
+    the stage's own visits."""
     n_done = sum(loaded.events.values())
-    if n_done < LOADED_MIN_DONE:
+    if min(n_done, sum(stage.events.values())) < LOADED_MIN_DONE:
         return None
     r = np.linspace(0.0, horizon, 65)[1:]
     seen_surv, seen = _incidence(loaded, r)

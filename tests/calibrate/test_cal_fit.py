@@ -172,7 +172,8 @@ def test_age_at_load_recovers_the_age_deals_were_loaded_at() -> None:
     """2,000 deals loaded 40 days into a stage, followed 30 days: over 20 such loads the
     mean age found is within 4 of its standard errors of 40 (least squares on Aalen-Johansen
     curves is consistent, its bias at this size far below that), and a load of new visits
-    (age 0) is found younger than 5 days on average; 24 exits after a load are too few."""
+    (age 0) is found younger than 5 days on average; 24 exits, after a load or of the stage's
+    own visits, are too few."""
     rng = np.random.default_rng(21)
     old, new = [], []
     for _ in range(20):
@@ -185,9 +186,10 @@ def test_age_at_load_recovers_the_age_deals_were_loaded_at() -> None:
     se = float(np.std(old, ddof=1)) / math.sqrt(len(old))
     assert abs(float(np.mean(old)) - 40.0) < 4 * se, (np.mean(old), se)
     assert float(np.mean(new)) < 5.0
-    stage, _, _ = _loaded(rng, 40.0, 10, 30.0)
+    stage, loaded, _ = _loaded(rng, 40.0, 2000, 30.0)
     few = aalen_johansen(np.arange(1.0, 31.0), ["lost"] * 24 + [""] * 6)
     assert age_at_load(stage, few, 30.0) is None
+    assert age_at_load(few, loaded, 30.0) is None  # nor a stage's 24 own
 
 
 def test_poisson_rate_interval_is_garwood() -> None:
