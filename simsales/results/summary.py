@@ -18,7 +18,7 @@ import pandas as pd
 from simsales.engine.model import Model
 from simsales.i18n import period_sort_key
 from simsales.results.deal_view import live_segments, segment_blocks
-from simsales.results.records import decided_between, model_of
+from simsales.results.records import Decided, decision_days, model_of
 from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.stats import (
     mean_interval,
@@ -364,11 +364,12 @@ def period_revenues(forecast: Forecast, periods: list[tuple[float, float]]) -> l
     revenue = d["revenue"].to_numpy(dtype=np.float64)[won]
     revenue = np.where(np.isnan(revenue), 0.0, revenue)  # as a pandas sum skips NaN
     out = []
+    decided = Decided(decision_days(forecast)[won])  # the won rows' days, sorted once
     for t0, t1 in periods:
-        inside = decided_between(forecast, t0, t1, rows=won)
-        if not inside.any():  # nothing won in it (e.g. quarters after the pipeline is decided)
-            out.append(np.zeros(n))
+        if not decided.count(t0, t1):  # nothing won in it (e.g. quarters after the pipeline
+            out.append(np.zeros(n))  # is decided)
             continue
+        inside = decided.between(t0, t1)
         # a running sum per replication, in row order (the roll-ups' sums, deal_view.py)
         sums = np.bincount(rep[inside], weights=revenue[inside], minlength=n)[:n]
         out.append(np.asarray(sums, np.float64))
