@@ -130,13 +130,13 @@ def by_replication_many(
     d = forecast.deals
     first = int(forecast.provenance.get("first_replication", 0))
     n_reps = forecast.replications
-    rep = d["replication"].to_numpy().astype(np.int64) - first
+    # only the rows summed are gathered (the groups are still found over every row)
+    rep = d["replication"].to_numpy()
+    rep = (rep if rows is None else rep[rows]).astype(np.int64) - first
     if groups is None:
         codes, columns = np.zeros(len(rep), np.int64), pd.Index(["all"])
     else:
-        codes, columns = _factorized(np.asarray(groups))
-    if rows is not None:
-        rep, codes = rep[rows], codes[rows]
+        codes, columns = _factorized(np.asarray(groups), rows)
     keep = (codes >= 0) & (rep >= 0) & (rep < n_reps)  # as groupby drops missing keys
     key = rep * len(columns) + codes
     if not keep.all():
@@ -167,15 +167,20 @@ def by_replication_many(
     return out
 
 
-def _factorized(groups: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], pd.Index]:
-    """``pd.factorize(groups, sort=True)`` as ``(codes, uniques)``; small non-negative integers
-    (codes already) counted rather than hashed."""
+def _factorized(
+    groups: npt.NDArray[Any], rows: npt.NDArray[np.int64] | None = None
+) -> tuple[npt.NDArray[np.int64], pd.Index]:
+    """``pd.factorize(groups, sort=True)`` as ``(codes, uniques)``, the codes of ``rows`` only
+    when given (the uniques still of every row); small non-negative integers (codes already)
+    counted rather than hashed."""
     if groups.dtype.kind == "i" and len(groups) and groups.min() >= 0 and groups.max() < 2**20:
         counts = np.bincount(groups)
         rank = np.cumsum(counts > 0) - 1  # each value's position among those present
-        return rank[groups], pd.Index(np.flatnonzero(counts).astype(groups.dtype))
+        picked = groups if rows is None else groups[rows]
+        return rank[picked], pd.Index(np.flatnonzero(counts).astype(groups.dtype))
     found, uniques = pd.factorize(groups, sort=True)
-    return np.asarray(found, np.int64), pd.Index(uniques)
+    codes = np.asarray(found, np.int64)
+    return codes if rows is None else codes[rows], pd.Index(uniques)
 
 
 def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Index]:

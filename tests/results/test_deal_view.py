@@ -54,6 +54,13 @@ def test_counted_codes_are_pandas_factorize(codes: list[int], dtype: type) -> No
     mine, columns = _factorized(groups)
     assert mine.tolist() == found.tolist()
     assert columns.equals(pd.Index(uniques)) and columns.dtype == pd.Index(uniques).dtype
+    # the codes of some rows only: those rows' codes, the groups still those of every row
+    rows = np.arange(0, len(groups), 3)
+    some, same = _factorized(groups, rows)
+    assert some.tolist() == found[rows].tolist() and same.equals(columns)
+    texts, text_columns = _factorized(groups.astype(str), rows)  # hashed by pandas
+    assert texts.tolist() == pd.factorize(groups.astype(str), sort=True)[0][rows].tolist()
+    assert len(text_columns) == len(columns)
 
 
 @given(
