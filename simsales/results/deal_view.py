@@ -31,6 +31,7 @@ __all__ = [
     "by_replication",
     "by_replication_many",
     "deal_attributes",
+    "live_blocks",
     "live_segments",
     "period_bounds",
     "row_attribute",
@@ -181,6 +182,39 @@ def _factorized(
     found, uniques = pd.factorize(groups, sort=True)
     codes = np.asarray(found, np.int64)
     return codes if rows is None else codes[rows], pd.Index(uniques)
+
+
+Segments = list[npt.NDArray[np.int64]]
+Blocks = list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
+
+
+def live_blocks(forecast: Forecast) -> tuple[Segments, pd.Index, Blocks]:
+    """:func:`live_segments` of ``forecast.deals`` and their :func:`segment_blocks`, worked out
+    once per table (a summary and each period's forecast categories ask for them). The cache
+    holds the deal and live columns it came from: under pandas' copy-on-write, writing into
+    the table then gives it a new buffer, so a changed table is worked out afresh."""
+    d = forecast.deals
+    key = (d["deal"], d["live"])
+    cached = forecast.__dict__.get("_live_blocks")
+    if cached is None or not all(_same(a, b) for a, b in zip(cached[0], key, strict=True)):
+        segments, names = live_segments(d)
+        cached = (key, (segments, names, segment_blocks(segments)))
+        forecast.__dict__["_live_blocks"] = cached
+    out: tuple[Segments, pd.Index, Blocks] = cached[1]
+    return out
+
+
+def _values(column: pd.Series) -> npt.NDArray[Any]:
+    """A column's values without a copy (a categorical's codes)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return np.asarray(column.array.codes)
+    return np.asarray(column.to_numpy())
+
+
+def _same(a: pd.Series, b: pd.Series) -> bool:
+    """The same buffer (``a`` is held by the cache: its address is not reused meanwhile)."""
+    x, y = _values(a), _values(b)
+    return x.shape == y.shape and x.__array_interface__["data"] == y.__array_interface__["data"]
 
 
 def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Index]:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from simsales.engine.model import Model
 from simsales.i18n import period_sort_key
-from simsales.results.deal_view import live_segments, segment_blocks
+from simsales.results.deal_view import live_blocks
 from simsales.results.records import Decided, decision_days, model_of
 from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.stats import (
@@ -242,13 +242,13 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
     # each live deal's rows, in row order, deals in order of first appearance, the deals with
     # as many rows stacked into one matrix: statistics a row of it at a time, with the bits
     # of the same sample taken alone (rows sorted and reduced as a lone array is)
-    at, names = live_segments(d)
+    _, names, blocks = live_blocks(forecast)
     is_won, is_open = (d["outcome"] == "won").to_numpy(), (d["outcome"] == "open").to_numpy()
     decision, value = d["decision_t"].to_numpy(), d["value"].to_numpy(dtype=np.float64)
     revenue, cost = d["revenue"].to_numpy(dtype=np.float64), d["cost"].to_numpy(dtype=np.float64)
     ids = [str(deal_id) for deal_id in names]
     rows: list[dict[str, Any]] = [{} for _ in ids]
-    for where, mine in segment_blocks(at):
+    for where, mine in blocks:
         count = mine.shape[1]
         won, still_open, decided = is_won[mine], is_open[mine], decision[mine]
         closes = np.sort(np.where(still_open, np.inf, decided), axis=1)
