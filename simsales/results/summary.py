@@ -451,8 +451,17 @@ def portfolio_close_times(forecast: Forecast) -> pd.DataFrame:
     rep = d["replication"].to_numpy()[rows]
     out = pd.DataFrame(index=pd.Index(reps, name="replication"))
     grid = _per_replication_grid(t, rep, out.index.to_numpy())
-    if grid is not None:
-        # one 2-D quantile picks the same elements as the per-group loop below
+    if grid is not None and not np.isnan(grid).any():
+        # each row sorted once: an inverted-CDF quantile is the element at one rank, the rank
+        # np.quantile picks (found on 0 .. n-1, which it returns as they are), so the same
+        # elements as the per-group loop below, without a selection per share
+        ordered = np.sort(grid, axis=1)
+        ranks = np.arange(grid.shape[1], dtype=np.float64)
+        for name, q in CLOSE_SHARES.items():
+            rank = int(np.quantile(ranks, q, method="inverted_cdf"))
+            out[name] = ordered[:, rank]
+        return out
+    if grid is not None:  # NaN in a row: np.quantile's own handling of it
         for name, q in CLOSE_SHARES.items():
             out[name] = np.quantile(grid, q, axis=1, method="inverted_cdf")
         return out
