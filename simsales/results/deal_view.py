@@ -204,6 +204,19 @@ def live_blocks(forecast: Forecast) -> tuple[Segments, pd.Index, Blocks]:
     return out
 
 
+def _deal_codes(forecast: Forecast) -> tuple[npt.NDArray[np.int64], Any]:
+    """``pd.factorize(forecast.deals["deal"], use_na_sentinel=False)``, once per table (each
+    roll-up by a deal attribute asks), cached as :func:`live_blocks` is."""
+    column = forecast.deals["deal"]
+    cached = forecast.__dict__.get("_deal_codes")
+    if cached is None or not _same(cached[0], column):
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        cached = (column, (np.asarray(codes, dtype=np.int64), uniques))
+        forecast.__dict__["_deal_codes"] = cached
+    out: tuple[npt.NDArray[np.int64], Any] = cached[1]
+    return out
+
+
 def _values(column: pd.Series) -> npt.NDArray[Any]:
     """A column's values without a copy (a categorical's codes)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
@@ -273,7 +286,7 @@ def row_attribute_codes(
         codes, uniques = pd.factorize(d["type"], use_na_sentinel=False)
         named = np.asarray(pd.Series(uniques).astype(str).to_numpy())
     else:
-        codes, uniques = pd.factorize(d["deal"], use_na_sentinel=False)
+        codes, uniques = _deal_codes(forecast)
         deal = pd.Series(uniques).astype(str)
         mapped = deal.map(attributes[by]) if len(attributes) else pd.Series(None, index=deal.index)
         named = np.asarray(mapped.where(mapped.notna(), UNASSIGNED).astype(str).to_numpy())
