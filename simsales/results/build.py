@@ -162,6 +162,7 @@ class ForecastBuilder:
             lambda: defaultdict(list)
         )
         self._held = 0  # bytes of the chunks added
+        self.decision_days: np.ndarray | None = None  # of the deals' rows, once built
 
     def following(self) -> ForecastBuilder:
         """An empty builder for the replications after these, with the deal names seen so far
@@ -236,6 +237,8 @@ class ForecastBuilder:
         outcome = self._take("deals", "outcome")
         decision_t = self._take("deals", "decision_t")
         value = self._take("deals", "value")
+        # the close dates' working days, kept for the summary's periods (records.decision_days)
+        self.decision_days, dates = m.calendar.end_days_and_dates(decision_t)
         deals = self._frame(
             "deals",
             {
@@ -244,11 +247,7 @@ class ForecastBuilder:
                 "outcome": pd.Categorical.from_codes(_OUTCOME_TO_CODE[outcome], dtype=OUTCOMES),
                 "decision_t": decision_t,
                 # millisecond resolution: what Parquet stores, so save/load round-trips exactly
-                "decision_date": (
-                    m.calendar.end_date(decision_t)
-                    if len(decision_t)
-                    else np.zeros(0, "datetime64[D]")
-                ).astype("datetime64[ms]"),
+                "decision_date": dates.astype("datetime64[ms]"),
                 "value": value,
                 "revenue": np.where(outcome == WON, value, 0.0),
                 "stage": self._categories("deals", "stage", stage_names),

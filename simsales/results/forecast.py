@@ -30,6 +30,7 @@ from simsales.errors import InputOutputError, ScenarioError, SimsalesError
 from simsales.io import outputs
 from simsales.io.inputs import read_user_bytes
 from simsales.results.build import OUTCOMES, Collector, ForecastBuilder
+from simsales.results.records import seed_decision_days
 from simsales.results.tables import SCHEMA_VERSION, problems, schema_version_of, to_arrow
 from simsales.results.views import FORECAST_PLOTS, view
 
@@ -142,6 +143,8 @@ class Forecast:
         for name in _LATER:  # unset: __getattr__ builds them on first use
             del forecast.__dict__[name]
         forecast.__dict__["_later"] = functools.partial(builder.build_rest, first["deals"])
+        if builder.decision_days is not None:  # worked out with the close dates
+            seed_decision_days(forecast, builder.decision_days)
         return forecast
 
     def __getattr__(self, name: str) -> Any:

@@ -27,6 +27,7 @@ __all__ = [
     "model_of",
     "queued_at_horizon",
     "replication_index",
+    "seed_decision_days",
     "stays",
 ]
 
@@ -73,6 +74,12 @@ def decision_days(forecast: Forecast) -> FloatArray:
         forecast.__dict__["_decision_days"] = cached
     days: FloatArray = cached[2]
     return days
+
+
+def seed_decision_days(forecast: Forecast, days: FloatArray) -> None:
+    """Hand :func:`decision_days` the days of ``forecast.deals`` already worked out (as
+    ``end_day`` of its ``decision_t``) when the table was built."""
+    forecast.__dict__["_decision_days"] = (forecast.deals["decision_t"], model_of(forecast), days)
 
 
 class Decided:
