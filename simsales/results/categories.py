@@ -150,7 +150,7 @@ def forecast_categories(
     segments, names, blocks = live_blocks(forecast)
     values = d["value"].to_numpy(dtype=np.float64)
     open_ = (d["outcome"] == "open").to_numpy()
-    dates = d["decision_date"].to_numpy(dtype="datetime64[D]")
+    dates: npt.NDArray[np.datetime64] | None = None  # converted once, if a rep gave a close
     rows: list[dict[str, Any]] = [{} for _ in segments]
     for where, block in blocks:  # deals with as many rows, a matrix at once
         count = block.shape[1]
@@ -165,6 +165,8 @@ def forecast_categories(
             if close is not None:
                 # decided after the rep's close date: a later close date, or not decided at all
                 mine_rows = block[j]
+                if dates is None:
+                    dates = d["decision_date"].to_numpy(dtype="datetime64[D]")
                 late = open_[mine_rows] | (dates[mine_rows] > np.datetime64(close, "D"))
                 slip = np.count_nonzero(late) / count
             category = categorize(p, thresholds)
