@@ -70,7 +70,7 @@ _WORKER_MODEL: Model | None = None
 
 SERIAL_CHUNK = 50  # replications per chunk on the serial executor
 FAST_CHUNK = 500  # at most, where the vectorized path takes them all (about 0.1 s a chunk)
-FAST_DEALS = 50_000  # deals a vectorized chunk aims at (its arrays grow with them; 100k: slower)
+FAST_DEALS = 25_000  # deals a vectorized chunk aims at (its arrays grow with them; 50k: slower)
 STALL_FLOOR_SECONDS = 30.0
 MAX_CHUNK = 200
 STALL_FACTOR = 10.0

@@ -162,6 +162,7 @@ class ForecastBuilder:
             lambda: defaultdict(list)
         )
         self._held = 0  # bytes of the chunks added
+        self.decision_days: np.ndarray | None = None  # of the deals' rows, once built
 
     def following(self) -> ForecastBuilder:
         """An empty builder for the replications after these, with the deal names seen so far
@@ -224,13 +225,20 @@ class ForecastBuilder:
 
     def build(self) -> dict[str, pd.DataFrame]:
         """The tables of every replication added so far (the builder is emptied)."""
+        first = self.build_first()
+        return {**first, **self.build_rest(first["deals"])}
+
+    def build_first(self) -> dict[str, pd.DataFrame]:
+        """The deals and pools tables (what a summary reads); :meth:`build_rest` builds the
+        others from the chunks still held."""
         m = self.model
-        stages, pools = list(m.stage_ids), list(m.pool_ids)
-        deal_names, stage_names = _dtype(tuple(self.names)), _dtype(tuple(stages))
-        type_names, pool_names = _dtype(tuple(t.name for t in m.types)), _dtype(tuple(pools))
+        deal_names, stage_names = _dtype(tuple(self.names)), _dtype(tuple(m.stage_ids))
+        type_names = _dtype(tuple(t.name for t in m.types))
         outcome = self._take("deals", "outcome")
         decision_t = self._take("deals", "decision_t")
         value = self._take("deals", "value")
+        # the close dates' working days, kept for the summary's periods (records.decision_days)
+        self.decision_days, dates = m.calendar.end_days_and_dates(decision_t)
         deals = self._frame(
             "deals",
             {
@@ -239,28 +247,21 @@ class ForecastBuilder:
                 "outcome": pd.Categorical.from_codes(_OUTCOME_TO_CODE[outcome], dtype=OUTCOMES),
                 "decision_t": decision_t,
                 # millisecond resolution: what Parquet stores, so save/load round-trips exactly
-                "decision_date": (
-                    m.calendar.end_date(decision_t)
-                    if len(decision_t)
-                    else np.zeros(0, "datetime64[D]")
-                ).astype("datetime64[ms]"),
+                "decision_date": dates.astype("datetime64[ms]"),
                 "value": value,
                 "revenue": np.where(outcome == WON, value, 0.0),
                 "stage": self._categories("deals", "stage", stage_names),
             },
         )
         del outcome, value, decision_t
-        visits = self._frame(
-            "visits",
-            {
-                "deal": self._categories("visits", "deal", deal_names),
-                "stage": self._categories("visits", "stage", stage_names),
-                "exit": pd.Categorical.from_codes(self._take("visits", "exit"), dtype=EXITS),
-            },
-        )
+        return {"deals": deals, "pools": self._pools()}
+
+    def _pools(self) -> pd.DataFrame:
+        pools = list(self.model.pool_ids)
+        pool_names = _dtype(tuple(pools))  # cached: the same dtype object as the capacity's
         busy = self._take("pools", "busy_days")
         capacity_days = self._take("pools", "capacity_days")
-        pool_table = self._frame(
+        return self._frame(
             "pools",
             {
                 "pool": pd.Categorical.from_codes(
@@ -271,6 +272,21 @@ class ForecastBuilder:
                 "utilization": np.divide(
                     busy, capacity_days, out=np.full_like(busy, np.nan), where=capacity_days > 0
                 ),
+            },
+        )
+
+    def build_rest(self, deals: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """The visits, capacity, risks and inputs tables (after :meth:`build_first`, whose
+        deals table the inputs are computed from)."""
+        m = self.model
+        deal_names = _dtype(tuple(self.names))
+        stage_names, pool_names = _dtype(tuple(m.stage_ids)), _dtype(tuple(m.pool_ids))
+        visits = self._frame(
+            "visits",
+            {
+                "deal": self._categories("visits", "deal", deal_names),
+                "stage": self._categories("visits", "stage", stage_names),
+                "exit": pd.Categorical.from_codes(self._take("visits", "exit"), dtype=EXITS),
             },
         )
         capacity = self._frame(
@@ -288,14 +304,7 @@ class ForecastBuilder:
             },
         )
         inputs = self._inputs(deals, visits, risks)
-        return {
-            "deals": deals,
-            "visits": visits,
-            "pools": pool_table,
-            "capacity": capacity,
-            "risks": risks,
-            "inputs": inputs,
-        }
+        return {"visits": visits, "capacity": capacity, "risks": risks, "inputs": inputs}
 
     def _categories(self, table: str, column: str, names: pd.CategoricalDtype) -> pd.Categorical:
         # a cached dtype (_dtype): its categories are checked once, not once per table and run

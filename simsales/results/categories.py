@@ -32,10 +32,9 @@ import pandas as pd
 from simsales.results.deal_view import (
     by_replication,
     deal_attributes,
-    live_segments,
+    live_blocks,
     period_bounds,
     scenario_of,
-    segment_blocks,
     won_in,
 )
 from simsales.results.records import model_of
@@ -147,12 +146,13 @@ def forecast_categories(
     d = forecast.deals
     inside = won_in(forecast, t0, t1)
     n = forecast.replications
-    segments, names = live_segments(d)  # each live deal's rows, as a groupby would give
+    # each live deal's rows, as a groupby would give, and those of as many rows stacked
+    segments, names, blocks = live_blocks(forecast)
     values = d["value"].to_numpy(dtype=np.float64)
     open_ = (d["outcome"] == "open").to_numpy()
-    dates = d["decision_date"].to_numpy(dtype="datetime64[D]")
+    dates: npt.NDArray[np.datetime64] | None = None  # converted once, if a rep gave a close
     rows: list[dict[str, Any]] = [{} for _ in segments]
-    for where, block in segment_blocks(segments):  # deals with as many rows, a matrix at once
+    for where, block in blocks:  # deals with as many rows, a matrix at once
         count = block.shape[1]
         wins = np.count_nonzero(inside[block], axis=1)
         value = values[block].sum(axis=1) / count  # each row reduced as alone: the same bits
@@ -165,6 +165,8 @@ def forecast_categories(
             if close is not None:
                 # decided after the rep's close date: a later close date, or not decided at all
                 mine_rows = block[j]
+                if dates is None:
+                    dates = d["decision_date"].to_numpy(dtype="datetime64[D]")
                 late = open_[mine_rows] | (dates[mine_rows] > np.datetime64(close, "D"))
                 slip = np.count_nonzero(late) / count
             category = categorize(p, thresholds)

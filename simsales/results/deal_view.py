@@ -31,6 +31,7 @@ __all__ = [
     "by_replication",
     "by_replication_many",
     "deal_attributes",
+    "live_blocks",
     "live_segments",
     "period_bounds",
     "row_attribute",
@@ -130,13 +131,13 @@ def by_replication_many(
     d = forecast.deals
     first = int(forecast.provenance.get("first_replication", 0))
     n_reps = forecast.replications
-    rep = d["replication"].to_numpy().astype(np.int64) - first
+    # only the rows summed are gathered (the groups are still found over every row)
+    rep = d["replication"].to_numpy()
+    rep = (rep if rows is None else rep[rows]).astype(np.int64) - first
     if groups is None:
         codes, columns = np.zeros(len(rep), np.int64), pd.Index(["all"])
     else:
-        codes, columns = _factorized(np.asarray(groups))
-    if rows is not None:
-        rep, codes = rep[rows], codes[rows]
+        codes, columns = _factorized(np.asarray(groups), rows)
     keep = (codes >= 0) & (rep >= 0) & (rep < n_reps)  # as groupby drops missing keys
     key = rep * len(columns) + codes
     if not keep.all():
@@ -167,15 +168,66 @@ def by_replication_many(
     return out
 
 
-def _factorized(groups: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], pd.Index]:
-    """``pd.factorize(groups, sort=True)`` as ``(codes, uniques)``; small non-negative integers
-    (codes already) counted rather than hashed."""
+def _factorized(
+    groups: npt.NDArray[Any], rows: npt.NDArray[np.int64] | None = None
+) -> tuple[npt.NDArray[np.int64], pd.Index]:
+    """``pd.factorize(groups, sort=True)`` as ``(codes, uniques)``, the codes of ``rows`` only
+    when given (the uniques still of every row); small non-negative integers (codes already)
+    counted rather than hashed."""
     if groups.dtype.kind == "i" and len(groups) and groups.min() >= 0 and groups.max() < 2**20:
         counts = np.bincount(groups)
         rank = np.cumsum(counts > 0) - 1  # each value's position among those present
-        return rank[groups], pd.Index(np.flatnonzero(counts).astype(groups.dtype))
+        picked = groups if rows is None else groups[rows]
+        return rank[picked], pd.Index(np.flatnonzero(counts).astype(groups.dtype))
     found, uniques = pd.factorize(groups, sort=True)
-    return np.asarray(found, np.int64), pd.Index(uniques)
+    codes = np.asarray(found, np.int64)
+    return codes if rows is None else codes[rows], pd.Index(uniques)
+
+
+Segments = list[npt.NDArray[np.int64]]
+Blocks = list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
+
+
+def live_blocks(forecast: Forecast) -> tuple[Segments, pd.Index, Blocks]:
+    """:func:`live_segments` of ``forecast.deals`` and their :func:`segment_blocks`, worked out
+    once per table (a summary and each period's forecast categories ask for them). The cache
+    holds the deal and live columns it came from: under pandas' copy-on-write, writing into
+    the table then gives it a new buffer, so a changed table is worked out afresh."""
+    d = forecast.deals
+    key = (d["deal"], d["live"])
+    cached = forecast.__dict__.get("_live_blocks")
+    if cached is None or not all(_same(a, b) for a, b in zip(cached[0], key, strict=True)):
+        segments, names = live_segments(d)
+        cached = (key, (segments, names, segment_blocks(segments)))
+        forecast.__dict__["_live_blocks"] = cached
+    out: tuple[Segments, pd.Index, Blocks] = cached[1]
+    return out
+
+
+def _deal_codes(forecast: Forecast) -> tuple[npt.NDArray[np.int64], Any]:
+    """``pd.factorize(forecast.deals["deal"], use_na_sentinel=False)``, once per table (each
+    roll-up by a deal attribute asks), cached as :func:`live_blocks` is."""
+    column = forecast.deals["deal"]
+    cached = forecast.__dict__.get("_deal_codes")
+    if cached is None or not _same(cached[0], column):
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        cached = (column, (np.asarray(codes, dtype=np.int64), uniques))
+        forecast.__dict__["_deal_codes"] = cached
+    out: tuple[npt.NDArray[np.int64], Any] = cached[1]
+    return out
+
+
+def _values(column: pd.Series) -> npt.NDArray[Any]:
+    """A column's values without a copy (a categorical's codes)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return np.asarray(column.array.codes)
+    return np.asarray(column.to_numpy())
+
+
+def _same(a: pd.Series, b: pd.Series) -> bool:
+    """The same buffer (``a`` is held by the cache: its address is not reused meanwhile)."""
+    x, y = _values(a), _values(b)
+    return x.shape == y.shape and x.__array_interface__["data"] == y.__array_interface__["data"]
 
 
 def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Index]:
@@ -234,7 +286,7 @@ def row_attribute_codes(
         codes, uniques = pd.factorize(d["type"], use_na_sentinel=False)
         named = np.asarray(pd.Series(uniques).astype(str).to_numpy())
     else:
-        codes, uniques = pd.factorize(d["deal"], use_na_sentinel=False)
+        codes, uniques = _deal_codes(forecast)
         deal = pd.Series(uniques).astype(str)
         mapped = deal.map(attributes[by]) if len(attributes) else pd.Series(None, index=deal.index)
         named = np.asarray(mapped.where(mapped.notna(), UNASSIGNED).astype(str).to_numpy())

@@ -12,6 +12,7 @@ result or the new one, complete, never neither. It replaces only a folder simsal
 
 from __future__ import annotations
 
+import functools
 import json
 import stat
 from collections.abc import Iterable, Sequence
@@ -29,12 +30,14 @@ from simsales.errors import InputOutputError, ScenarioError, SimsalesError
 from simsales.io import outputs
 from simsales.io.inputs import read_user_bytes
 from simsales.results.build import OUTCOMES, Collector, ForecastBuilder
+from simsales.results.records import seed_decision_days
 from simsales.results.tables import SCHEMA_VERSION, problems, schema_version_of, to_arrow
 from simsales.results.views import FORECAST_PLOTS, view
 
 __all__ = ["OUTCOMES", "Forecast"]
 
 _TABLES = ("deals", "visits", "pools", "capacity", "risks", "inputs")
+_LATER = ("visits", "capacity", "risks", "inputs")  # built on first use (see from_builder)
 
 
 @dataclass
@@ -130,7 +133,34 @@ class Forecast:
 
     @classmethod
     def from_builder(cls, builder: Collector, provenance: dict[str, Any]) -> Forecast:
-        return cls(**builder.build(), provenance=provenance, model=builder.model)
+        """The forecast of ``builder``'s replications. From an in-memory builder, the tables a
+        summary never reads (:data:`_LATER`) are built when first read: ``run --json`` then
+        never assembles the visits, its largest table."""
+        if not isinstance(builder, ForecastBuilder):
+            return cls(**builder.build(), provenance=provenance, model=builder.model)
+        first = builder.build_first()
+        forecast = cls(**first, **dict.fromkeys(_LATER), provenance=provenance, model=builder.model)
+        for name in _LATER:  # unset: __getattr__ builds them on first use
+            del forecast.__dict__[name]
+        forecast.__dict__["_later"] = functools.partial(builder.build_rest, first["deals"])
+        if builder.decision_days is not None:  # worked out with the close dates
+            seed_decision_days(forecast, builder.decision_days)
+        return forecast
+
+    def __getattr__(self, name: str) -> Any:
+        """A table :meth:`from_builder` left to build (only called for unset attributes)."""
+        later = self.__dict__.get("_later") if name in _LATER else None
+        if later is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.__dict__.update(later())  # all of them at once: the builder is then emptied
+        del self.__dict__["_later"]
+        return self.__dict__[name]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (or copied) with every table built: the builder is not sent along."""
+        for name in _LATER:
+            getattr(self, name)
+        return self.__dict__
 
     # --- saving -----------------------------------------------------------------------------
 

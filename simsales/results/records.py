@@ -19,12 +19,15 @@ if TYPE_CHECKING:  # only in annotations: forecast.py calls this module
     from simsales.results.forecast import Forecast
 
 __all__ = [
+    "Decided",
     "Stays",
     "codes",
     "decided_between",
+    "decision_days",
     "model_of",
     "queued_at_horizon",
     "replication_index",
+    "seed_decision_days",
     "stays",
 ]
 
@@ -51,15 +54,52 @@ def decided_between(
     for every quarter of the horizon). The cache holds the ``decision_t`` column it was computed
     from: under pandas' copy-on-write, writing into the table then gives it a new buffer, so a
     changed table is computed afresh (and so is one given another model)."""
+    day = decision_days(forecast)
+    return _between(day if rows is None else day[rows], t0, t1)
+
+
+def _between(day: FloatArray, t0: float, t1: float) -> npt.NDArray[np.bool_]:
+    with np.errstate(invalid="ignore"):  # NaN: not decided
+        return np.asarray((day >= t0) & (day < t1), dtype=bool)
+
+
+def decision_days(forecast: Forecast) -> FloatArray:
+    """Each row's decision day (NaN: open), computed once per deals table (see
+    :func:`decided_between`)."""
     column = forecast.deals["decision_t"]
     model = model_of(forecast)
     cached = forecast.__dict__.get("_decision_days")
     if cached is None or cached[1] is not model or not _same_buffer(cached[0], column):
         cached = (column, model, model.calendar.end_day(column.to_numpy()))
         forecast.__dict__["_decision_days"] = cached
-    day = cached[2] if rows is None else cached[2][rows]
-    with np.errstate(invalid="ignore"):  # NaN: not decided
-        return np.asarray((day >= t0) & (day < t1), dtype=bool)
+    days: FloatArray = cached[2]
+    return days
+
+
+def seed_decision_days(forecast: Forecast, days: FloatArray) -> None:
+    """Hand :func:`decision_days` the days of ``forecast.deals`` already worked out (as
+    ``end_day`` of its ``decision_t``) when the table was built."""
+    forecast.__dict__["_decision_days"] = (forecast.deals["decision_t"], model_of(forecast), days)
+
+
+class Decided:
+    """Rows' decision days, asked about many periods: a period no row is decided in (most
+    quarters after the pipeline is decided) is found by bisection, without a pass over them."""
+
+    def __init__(self, days: FloatArray) -> None:
+        self.days = days
+        self._sorted = np.sort(days)  # NaN (open) last: never inside a period
+
+    def count(self, t0: float, t1: float) -> int:
+        """How many rows are decided inside ``[t0, t1)``."""
+        lo, hi = np.searchsorted(self._sorted, [t0, t1], side="left").tolist()
+        return max(0, hi - lo)
+
+    def between(self, t0: float, t1: float) -> npt.NDArray[np.bool_]:
+        """Per row: decided inside ``[t0, t1)``."""
+        if self.count(t0, t1) == 0:
+            return np.zeros(len(self.days), bool)
+        return _between(self.days, t0, t1)
 
 
 def _same_buffer(a: pd.Series, b: pd.Series) -> bool:

@@ -24,7 +24,7 @@ from simsales.results.deal_view import (
     row_attribute_codes,
     scenario_of,
 )
-from simsales.results.records import decided_between, model_of
+from simsales.results.records import Decided, decision_days, model_of
 from simsales.results.stats import mean_interval, wilson
 from simsales.results.summary import report_periods
 from simsales.scenario.schema import Scenario
@@ -37,6 +37,7 @@ __all__ = ["JSON_BY", "portfolio_views", "rollup"]
 JSON_BY = ("owner", "team", "type", "region")  # the roll-ups of ``simsales run --json``
 _QUOTAS = {"owner": "owners", "team": "teams"}
 _WON = "won rows"  # their key in a ``revenue_in`` cache (the others: a period's bounds)
+_DECIDED = "won days"  # the won rows' decision days (records.Decided), in the same cache
 Known = dict[tuple[float, float] | str, Any]  # the won rows; each period's (Sparse)
 
 
@@ -172,7 +173,13 @@ def _revenue_in(
     by every attribute sum the same few rows of each period."""
     if bounds not in known:
         rows = _won_rows(forecast, known)
-        inside = np.flatnonzero(decided_between(forecast, *bounds, rows=rows))
+        if _DECIDED not in known:  # the won rows' days, sorted once for every period
+            known[_DECIDED] = Decided(decision_days(forecast)[rows])
+        decided: Decided = known[_DECIDED]
+        if decided.count(*bounds):
+            inside = np.flatnonzero(decided.between(*bounds))
+        else:  # none won in it (e.g. quarters after the pipeline is decided): no pass
+            inside = np.zeros(0, np.int64)
         revenue = forecast.deals["revenue"].to_numpy(dtype=np.float64)
         known[bounds] = (inside, revenue[rows[inside]])
     return known[bounds]

@@ -17,8 +17,8 @@ import pandas as pd
 
 from simsales.engine.model import Model
 from simsales.i18n import period_sort_key
-from simsales.results.deal_view import live_segments, segment_blocks
-from simsales.results.records import decided_between, model_of
+from simsales.results.deal_view import live_blocks
+from simsales.results.records import Decided, decision_days, model_of
 from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.stats import (
     mean_interval,
@@ -242,13 +242,13 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
     # each live deal's rows, in row order, deals in order of first appearance, the deals with
     # as many rows stacked into one matrix: statistics a row of it at a time, with the bits
     # of the same sample taken alone (rows sorted and reduced as a lone array is)
-    at, names = live_segments(d)
+    _, names, blocks = live_blocks(forecast)
     is_won, is_open = (d["outcome"] == "won").to_numpy(), (d["outcome"] == "open").to_numpy()
     decision, value = d["decision_t"].to_numpy(), d["value"].to_numpy(dtype=np.float64)
     revenue, cost = d["revenue"].to_numpy(dtype=np.float64), d["cost"].to_numpy(dtype=np.float64)
     ids = [str(deal_id) for deal_id in names]
     rows: list[dict[str, Any]] = [{} for _ in ids]
-    for where, mine in segment_blocks(at):
+    for where, mine in blocks:
         count = mine.shape[1]
         won, still_open, decided = is_won[mine], is_open[mine], decision[mine]
         closes = np.sort(np.where(still_open, np.inf, decided), axis=1)
@@ -364,11 +364,12 @@ def period_revenues(forecast: Forecast, periods: list[tuple[float, float]]) -> l
     revenue = d["revenue"].to_numpy(dtype=np.float64)[won]
     revenue = np.where(np.isnan(revenue), 0.0, revenue)  # as a pandas sum skips NaN
     out = []
+    decided = Decided(decision_days(forecast)[won])  # the won rows' days, sorted once
     for t0, t1 in periods:
-        inside = decided_between(forecast, t0, t1, rows=won)
-        if not inside.any():  # nothing won in it (e.g. quarters after the pipeline is decided)
-            out.append(np.zeros(n))
+        if not decided.count(t0, t1):  # nothing won in it (e.g. quarters after the pipeline
+            out.append(np.zeros(n))  # is decided)
             continue
+        inside = decided.between(t0, t1)
         # a running sum per replication, in row order (the roll-ups' sums, deal_view.py)
         sums = np.bincount(rep[inside], weights=revenue[inside], minlength=n)[:n]
         out.append(np.asarray(sums, np.float64))
@@ -450,8 +451,17 @@ def portfolio_close_times(forecast: Forecast) -> pd.DataFrame:
     rep = d["replication"].to_numpy()[rows]
     out = pd.DataFrame(index=pd.Index(reps, name="replication"))
     grid = _per_replication_grid(t, rep, out.index.to_numpy())
-    if grid is not None:
-        # one 2-D quantile picks the same elements as the per-group loop below
+    if grid is not None and not np.isnan(grid).any():
+        # each row sorted once: an inverted-CDF quantile is the element at one rank, the rank
+        # np.quantile picks (found on 0 .. n-1, which it returns as they are), so the same
+        # elements as the per-group loop below, without a selection per share
+        ordered = np.sort(grid, axis=1)
+        ranks = np.arange(grid.shape[1], dtype=np.float64)
+        for name, q in CLOSE_SHARES.items():
+            rank = int(np.quantile(ranks, q, method="inverted_cdf"))
+            out[name] = ordered[:, rank]
+        return out
+    if grid is not None:  # NaN in a row: np.quantile's own handling of it
         for name, q in CLOSE_SHARES.items():
             out[name] = np.quantile(grid, q, axis=1, method="inverted_cdf")
         return out

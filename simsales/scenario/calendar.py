@@ -297,6 +297,18 @@ class WorkCalendar:
         """
         return self._day_index(t, _end_rule)
 
+    def end_days_and_dates(self, t: npt.ArrayLike) -> tuple[FloatArray, DateArray]:
+        """:meth:`end_day` and :meth:`end_date` of an array of times, the day worked out once
+        (a forecast's close dates and the decision days its periods are counted by)."""
+        day = self.end_day(t)
+        finite = ~np.isnan(day)  # NaN exactly where t is not finite
+        every = bool(finite.all())
+        index = (day if every else np.where(finite, day, 0.0)).astype(np.int64)
+        dates = self._index_to_dates(index + self._origin)
+        if not every:
+            dates[~finite] = np.datetime64("NaT")
+        return day, dates
+
     def decided_in(self, t: npt.ArrayLike, t0: float, t1: float) -> npt.NDArray[np.bool_]:
         """Whether decisions at model times ``t`` fall in the period ``[t0, t1)`` of
         :meth:`period_bounds`: their :meth:`end_day` lies in it (False where ``t`` is NaN)."""

@@ -3,6 +3,7 @@ become the run's, whether or not the chunk brings new deals."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 
 import simsales
 from simsales.engine.model import compile_model
+from simsales.engine.replication import run_replication
+from simsales.engine.streams import replication_seeds
 from simsales.results.build import ForecastBuilder, PackedChunk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,3 +60,26 @@ def test_live_pipeline_value_is_each_replications_sum_in_row_order(
     )
     got = forecast.inputs["value:live_pipeline"].to_numpy()
     assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+def test_tables_a_summary_never_reads_are_built_on_first_use() -> None:
+    """The visits, capacity, risks and inputs tables of a simulated forecast are built when one
+    is first read, all together, and equal what the builder builds at once; a forecast
+    pickled before they are read carries them built."""
+    path = ROOT / "scenarios" / "enterprise-it.yaml"
+    model = compile_model(simsales.load(path))
+    builder = ForecastBuilder(model)
+    builder.add([run_replication(model, seq) for seq in replication_seeds(2, 0, 5)])
+    eager = builder.build()
+    later = {"visits", "capacity", "risks", "inputs"}
+    forecast = simsales.simulate(path, 5, seed=2, progress=False)
+    assert forecast.replications == 5 and later.isdisjoint(forecast.__dict__)
+    visits = forecast.visits  # builds the four
+    assert later <= set(forecast.__dict__) and "_later" not in forecast.__dict__
+    for name, table in eager.items():
+        assert (visits if name == "visits" else getattr(forecast, name)).equals(table), name
+    unread = simsales.simulate(path, 5, seed=2, progress=False)
+    again = pickle.loads(pickle.dumps(unread))
+    assert later <= set(unread.__dict__) and again.visits.equals(eager["visits"])
+    with pytest.raises(AttributeError):
+        forecast.no_such_table  # noqa: B018 - an unknown name is still an AttributeError

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from simsales.results.deal_view import (
     _factorized,
     by_replication_many,
+    live_blocks,
     live_segments,
     segment_blocks,
 )
@@ -54,6 +55,13 @@ def test_counted_codes_are_pandas_factorize(codes: list[int], dtype: type) -> No
     mine, columns = _factorized(groups)
     assert mine.tolist() == found.tolist()
     assert columns.equals(pd.Index(uniques)) and columns.dtype == pd.Index(uniques).dtype
+    # the codes of some rows only: those rows' codes, the groups still those of every row
+    rows = np.arange(0, len(groups), 3)
+    some, same = _factorized(groups, rows)
+    assert some.tolist() == found[rows].tolist() and same.equals(columns)
+    texts, text_columns = _factorized(groups.astype(str), rows)  # hashed by pandas
+    assert texts.tolist() == pd.factorize(groups.astype(str), sort=True)[0][rows].tolist()
+    assert len(text_columns) == len(columns)
 
 
 @given(
@@ -88,3 +96,22 @@ def test_sums_of_sparse_values_are_those_of_the_dense_ones(
     assert [x.hex() for x in dense.to_numpy().ravel()] == [
         x.hex() for x in sparse.to_numpy().ravel()
     ]
+
+
+def test_live_blocks_are_worked_out_once_per_table() -> None:
+    """live_blocks: the segments and blocks of forecast.deals, the same objects when asked
+    again, worked out afresh once the live column is written into."""
+    d = pd.DataFrame(
+        {
+            "deal": pd.Categorical(["A", "B", "A", "B", "C"]),
+            "live": np.array([True, True, True, True, False]),
+        }
+    )
+    forecast = SimpleNamespace(deals=d)
+    segments, names, blocks = live_blocks(forecast)  # type: ignore[arg-type]
+    assert [s.tolist() for s in segments] == [[0, 2], [1, 3]] and list(names) == ["A", "B"]
+    assert [(w.tolist(), m.tolist()) for w, m in blocks] == [([0, 1], [[0, 2], [1, 3]])]
+    assert live_blocks(forecast)[2] is blocks  # type: ignore[arg-type]
+    d.loc[3, "live"] = False  # copy-on-write: a new buffer for the column
+    again, _, _ = live_blocks(forecast)  # type: ignore[arg-type]
+    assert [s.tolist() for s in again] == [[0, 2], [1]]

@@ -147,3 +147,19 @@ def test_a_table_changed_after_a_first_sum_is_summed_afresh() -> None:
     assert period_revenue(forecast, t0, t1).sum() == 0.0
     forecast.deals["decision_t"] = max(t0, 0.0) + 1.0  # a new column: every win inside
     assert period_revenue(forecast, t0, t1).sum() == forecast.deals["revenue"].sum()
+
+
+def test_decided_counts_and_marks_the_days_inside_each_period() -> None:
+    """records.Decided: the rows inside [t0, t1) by bisection of the sorted days, boundaries
+    and open rows (NaN) included, as the direct comparison marks them."""
+    from simsales.results.records import Decided
+
+    rng = np.random.default_rng(5)
+    days = rng.integers(0, 40, 300).astype(np.float64)
+    days[rng.random(300) < 0.2] = np.nan  # still open
+    decided = Decided(days)
+    for t0, t1 in [(0, 10), (10, 10), (12, 5), (39, 40), (40, 90), (-5, 0), (3.5, 17.0)]:
+        with np.errstate(invalid="ignore"):
+            want = (days >= t0) & (days < t1)
+        assert decided.count(t0, t1) == int(want.sum())
+        assert decided.between(t0, t1).tolist() == want.tolist()

@@ -114,3 +114,19 @@ def test_summary_renders_in_jupyter(forecast: Forecast) -> None:
     html = forecast._repr_html_()
     assert "<table" in html and "Expected margin" in html and "Share of the live pipeline" in html
     assert "e+0" not in html and "nan" not in html  # numbers formatted, missing ones as –
+
+
+@pytest.mark.parametrize("name", ["minimal.yaml", "benchmark-200.yaml"])
+def test_portfolio_close_times_are_each_replications_inverted_cdf_quantiles(name: str) -> None:
+    """The rows sorted once and read at np.quantile's rank: the same times as np.quantile of
+    each replication's live deals (open ones as +inf)."""
+    from simsales.results.summary import CLOSE_SHARES, portfolio_close_times
+
+    forecast = simsales.simulate(SCENARIOS / name, 13, seed=4, progress=False)
+    got = portfolio_close_times(forecast)
+    d = forecast.deals[forecast.deals["live"]]
+    t = np.where(d["outcome"] == "open", np.inf, d["decision_t"])
+    for rep, rows in d.groupby("replication").indices.items():
+        for share, q in CLOSE_SHARES.items():
+            want = np.quantile(t[rows], q, method="inverted_cdf")
+            assert got.loc[rep, share] == want

@@ -298,3 +298,14 @@ def test_a_decision_falls_in_the_period_of_its_close_date() -> None:
     for d, a in zip(close, in_q1, strict=True):
         assert a == (np.datetime64("2027-01-01") <= d < np.datetime64("2027-04-01"))
     assert not cal.decided_in(np.array([np.nan]), *q1).any()
+
+
+def test_end_days_and_dates_are_end_day_and_end_date(cal_2026: WorkCalendar) -> None:
+    """Both at once, open (NaN) and infinite times included, and days past the prepared
+    range on either side: the same days and dates as the two methods alone."""
+    t = np.array([0.0, 0.2, 1.0, 4.3, 5.0, 5.0 + 1e-12, np.nan, np.inf, 300.0, 900.5, -3.5])
+    for times in (t, t[np.isfinite(t)]):
+        day, dates = cal_2026.end_days_and_dates(times)
+        assert np.array_equal(day, cal_2026.end_day(times), equal_nan=True)
+        want = cal_2026.end_date(times)
+        assert dates.dtype == want.dtype and dates.tobytes() == want.tobytes()
