@@ -28,6 +28,9 @@ For each origin ``o`` (an as-of date) and window ``(o, u]``:
 
 Rolling origins: :func:`rolling_windows` gives origins every month (or ``N`` days / weeks /
 months) from one date to another, each with a window of a fixed span (``2M``, ``60D``, ``8W``).
+Of several origins, one whose history cannot be calibrated yet (a stage no visit has left
+three times by then) is skipped and said, with why (``skipped``); if none can be, that is an
+error.
 """
 
 from __future__ import annotations
@@ -231,6 +234,7 @@ class BacktestResult:
     source: str
     by: str | None
     durations: str = "lognormal"
+    skipped: tuple[tuple[date, date, str], ...] = ()  # (as of, until, why) not calibrated
 
     @property
     def names(self) -> list[str]:
@@ -287,11 +291,15 @@ class BacktestResult:
         return float(np.mean(hits)) if hits else math.nan
 
     def to_json(self) -> dict[str, Any]:
-        """``{"origins": [...], "scores": {forecast: {...}}}`` (see the module docstring)."""
+        """``{"origins": [...], "scores": {forecast: {...}}, "skipped": [...]}`` (see the module
+        docstring)."""
         return {
             "schema_version": SCHEMA_VERSION,
             "origins": [o.row() for o in self.origins],
             "scores": {name: self.scores(name) for name in self.names},
+            "skipped": [
+                {"as_of": str(a), "until": str(u), "reason": why} for a, u, why in self.skipped
+            ],
         }
 
 
@@ -326,27 +334,42 @@ def backtest(
             f"what happened then is unknown{last} (if the export was taken later than its last "
             "date, say when with --exported)",
         )
-    results = []
+    results, skipped = [], []
     for k, (as_of, until) in enumerate(spans):
         log.info(
             "origin %d/%d: as of %s, until %s", k + 1, len(windows), as_of.date(), until.date()
         )
-        results.append(_origin(history, as_of, until, run.replace(seed=seed + k), by, durations))
-    return BacktestResult(tuple(results), replications, seed, history.report.source, by, durations)
+        # the scenario needs a horizon after its start (the day after as-of): a one-day window
+        # is simulated a day longer and counted to its end
+        horizon = max(until, as_of + pd.Timedelta(days=2))
+        try:
+            cal = calibrate(history, as_of, by=by, horizon=horizon, durations=durations)
+        except SimsalesError as exc:
+            if len(spans) == 1:
+                raise
+            log.warning("origin %s skipped: %s", as_of.date(), exc)
+            skipped.append((as_of.date(), until.date(), str(exc)))
+            continue
+        results.append(_origin(cal, history, as_of, until, run.replace(seed=seed + k)))
+    if not results:
+        a, _, why = skipped[-1]
+        raise SimsalesError(
+            f"no origin of the backtest could be calibrated on what was known then (the last, "
+            f"as of {a}: {why}): choose later origins (--from, --origins), or export a "
+            "longer history"
+        )
+    return BacktestResult(
+        tuple(results), replications, seed, history.report.source, by, durations, tuple(skipped)
+    )
 
 
 def _origin(
+    cal: Calibration,
     history: History,
     as_of: pd.Timestamp,
     until: pd.Timestamp,
     run: RunOptions,
-    by: By | None,
-    durations: Durations,
 ) -> OriginResult:
-    # the scenario needs a horizon after its start (the day after as-of): a one-day window is
-    # simulated a day longer and counted to its end
-    horizon = max(until, as_of + pd.Timedelta(days=2))
-    cal = calibrate(history, as_of, by=by, horizon=horizon, durations=durations)
     scenario = load_dict(cal.scenario(), name=f"calibrated as of {as_of.date()}")
     forecast = simulate_scenario(scenario, run, precision=None)
     seed, replications = run.seed, run.replications

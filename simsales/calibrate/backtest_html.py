@@ -183,6 +183,7 @@ def _plain_words(result: BacktestResult, t: Translator) -> list[str]:
     short = [t.date(o.as_of) for o in result.origins if o.short_history]
     if short:
         parts.append(t("bt_short_history", dates=t("list_sep").join(short)))
+    parts += [t("bt_skipped", date=t.date(a), reason=why) for a, _, why in result.skipped]
     return parts
 
 

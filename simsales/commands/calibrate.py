@@ -322,6 +322,8 @@ def render_backtest(result: BacktestResult, console: Console, locale: str = "en"
     short_history = [str(o.as_of) for o in result.origins if o.short_history]
     if short_history:
         console.print(t("bt_short_history", dates=t("list_sep").join(short_history)))
+    for as_of, _, why in result.skipped:
+        console.print(t("bt_skipped", date=str(as_of), reason=why), markup=False)
     summary = Table(title=t("bt_cli_scores", n=len(result.origins)), title_justify="left")
     summary.add_column(t("bt_cli_score"))
     for name in names:

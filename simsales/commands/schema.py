@@ -271,6 +271,8 @@ _BACKTEST = _object(
             )
         ),
         "scores": _map(_object({name: _NUMBER for name in _SCORES})),
+        # origins whose history could not be calibrated yet, and why
+        "skipped": _array(_object({"as_of": _DATE, "until": _DATE, "reason": _STRING})),
     }
 )
 

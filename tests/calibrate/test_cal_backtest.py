@@ -163,7 +163,8 @@ def test_cli_backtest_json_and_offline_html(cli, tmp_path: Path) -> None:  # typ
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     jsonschema.validate(out, output_json_schema("backtest"))  # the contract, in full
-    assert set(out) == {"schema_version", "origins", "scores"}
+    assert set(out) == {"schema_version", "origins", "scores", "skipped"}
+    assert out["skipped"] == []
     assert [o["as_of"] for o in out["origins"]] == ["2021-02-28", "2021-03-31", "2021-04-30"]
     assert [o["until"] for o in out["origins"]] == ["2021-03-31", "2021-04-30", "2021-05-31"]
     # no CRM probability or forecast categories in this export: only the three forecasts
@@ -475,3 +476,42 @@ def test_a_history_too_short_to_measure_drift_is_said(tmp_path: Path) -> None:
     assert f"what happened ({o.pipeline:,} open)" in text and f"→ {o.until}" in text
     assert "fewer than two whole months of decisions" in backtest_html(result)
     assert "不足两个" in backtest_html(result, "zh_CN")
+
+
+def test_an_origin_too_early_to_calibrate_is_skipped_and_said(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Of rolling origins, one whose history cannot be calibrated yet (here no visit has left
+    the first stage three times) is left out of the scores and said, with why, in the
+    terminal, the page and ``--json``; a backtest none of whose origins can be calibrated is
+    an error, and a single such origin keeps its own error."""
+    from simsales.calibrate.backtest_html import backtest_html
+
+    path = write_history(tmp_path / "h.csv", snapshot="2020-09-30", seed=2)
+    h = read_history(path)
+    result = backtest(
+        h, [("2020-01-15", "2020-03-15"), ("2020-07-31", "2020-09-30")], replications=8, seed=1
+    )
+    assert [str(o.as_of) for o in result.origins] == ["2020-07-31"]
+    ((as_of, until, why),) = result.skipped
+    assert (str(as_of), str(until)) == ("2020-01-15", "2020-03-15") and "visits left it" in why
+    assert "As of Jan 15, 2020 the history could not be calibrated yet" in backtest_html(result)
+    with pytest.raises(SimsalesError, match="no origin of the backtest could be calibrated"):
+        backtest(h, [("2020-01-10", "2020-03-10"), ("2020-01-15", "2020-03-15")], replications=8)
+    with pytest.raises(SimsalesError, match="no won or lost deal yet"):
+        backtest(h, [("2020-01-10", "2020-03-10")], replications=8)
+    args = ["backtest", str(path), "--origins", "2020-01-15,2020-07-31", "--window", "2M",
+            "-n", "8", "--exported", "2020-09-30"]  # fmt: skip
+    res = CliRunner().invoke(cli, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    jsonschema.validate(out, output_json_schema("backtest"))
+    assert [o["as_of"] for o in out["origins"]] == ["2020-07-31"]
+    assert [s["as_of"] for s in out["skipped"]] == ["2020-01-15"]
+    assert "visits left it" in out["skipped"][0]["reason"]
+    text = CliRunner().invoke(cli, args, env={"COLUMNS": "200"})
+    assert text.exit_code == 0 and "As of 2020-01-15 the history could not be calibrated yet" in (
+        text.output.replace("\n", " ")
+    )
+    early = [*args[:2], "--origins", "2020-01-10,2020-01-15", *args[4:]]
+    res = CliRunner().invoke(cli, early)
+    assert res.exit_code == 2 and "choose later origins (--from, --origins)" in res.output
+    assert "Traceback" not in res.output
