@@ -70,7 +70,8 @@ closed_stages            info       Salesforce: won / lost stages read from IsWo
                                     HubSpot: from the deals' closed flags; PingCode: from the
                                     states' types (kept: a warning, where the rows' probability
                                     or forecast category decided, sources.closed)
-state_codes              info       Dynamics 365's statecode 0 / 1 / 2 read as open / won / lost
+state_codes              info       Dynamics 365's statecode 0 / 1 / 2, Bitrix24's stage
+                                    semantics P / S / F, read as open / won / lost
 mixed_flags              kept       HubSpot: deals flagged otherwise than the rest of their
                                     stage, read as the stage's
 sheets                   info       a workbook's sheets read and appended (dropped: a sheet of

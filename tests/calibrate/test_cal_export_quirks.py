@@ -866,3 +866,38 @@ def test_a_bill_or_project_number_is_the_id(
     path = tmp_path / "numbered.csv"
     data.to_csv(path, index=False)
     _check(path)
+
+
+def _bitrix_history() -> list[dict[str, str]]:
+    """TRUTH's deals as Bitrix24's crm.stagehistory.list writes them: OWNER_ID the deal whose
+    stage changed, TYPE_ID 1 its creation, STAGE_SEMANTIC_ID P / S / F; D5 lost in a custom
+    failure stage that no lost label names."""
+    rows, n = [], 0
+    final = {"won": ("C1:WON", "S"), "lost": ("C1:LOSE", "F"), "open": None}
+    for deal, outcome, created, closed in TRUTH[["id", "outcome", "created", "closed"]].values:
+        path = [("1", created, "C1:NEW", "P")]
+        if (end := final[outcome]) is not None:
+            stage = "C1:UC_7F2K" if deal == "D5" else end[0]
+            path.append(("3", closed, stage, end[1]))
+        for type_id, day, stage, semantic in path:
+            n += 1
+            rows.append({"ID": str(n), "TYPE_ID": type_id, "OWNER_ID": str(deal),
+                         "CREATED_TIME": f"{day}T10:00:00+03:00", "CATEGORY_ID": "1",
+                         "STAGE_SEMANTIC_ID": semantic, "STAGE_ID": stage})  # fmt: skip
+    return rows
+
+
+def test_a_bitrix24_stage_history_is_keyed_by_its_owner_entity(tmp_path: Path) -> None:
+    """Bitrix24's stage history (crm.stagehistory.list) names the deal OWNER_ID (its owner
+    entity, not a salesperson) and says each stage's outcome in STAGE_SEMANTIC_ID: read as
+    one row per stage change of that deal, S won and F lost (a custom failure stage too); as
+    a CSV and as the REST answer."""
+    csv = tmp_path / "stagehistory.csv"
+    pd.DataFrame(_bitrix_history()).to_csv(csv, index=False)
+    page = tmp_path / "stagehistory.json"
+    page.write_text(json.dumps({"result": {"items": _bitrix_history()}}), encoding="utf-8")
+    for path in (csv, page):
+        got = read_history(path).deals.set_index("deal").sort_index()
+        assert list(got.index) == list(TRUTH["id"])
+        assert list(got["outcome"]) == list(TRUTH["outcome"])
+        assert list(got["closed"].dt.strftime("%Y-%m-%d").fillna("")) == list(TRUTH["closed"])

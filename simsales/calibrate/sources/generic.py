@@ -145,7 +145,7 @@ def read(
                       + columns_text(dict(m.completed))))  # fmt: skip
     rows = _format_currency_off(canonical(frame, m.columns), frame.attrs.get("with_currency"), m)
     names = m.names()
-    if (said := _state_codes(rows, m.columns.get("status"))) is not None:
+    if (said := _state_codes(rows, m.columns)) is not None:
         notes.append(("state_codes", said))
     if (said := _api_times_in_utc(frame, rows, m.columns)) is not None:
         notes.append(("utc_times", said))
@@ -252,21 +252,28 @@ def _with_split_partner(
     return kept, [Note("split_close", note)]
 
 
-# Dynamics 365's opportunity states by their codes, as its Web API writes statecode (the
-# documented option set of the opportunity entity)
-_STATE_CODES = {"0": "Open", "1": "Won", "2": "Lost"}
+# outcomes written as codes, by the column's name: Dynamics 365's opportunity states (the
+# documented option set of its statecode) and Bitrix24's stage semantics (in progress,
+# success, failure)
+_DYNAMICS = ({"0": "Open", "1": "Won", "2": "Lost"}, "Dynamics 365's opportunity states")
+_BITRIX = ({"P": "Open", "S": "Won", "F": "Lost"}, "Bitrix24's stage semantics")
+_STATE_CODES = {"statecode": _DYNAMICS, "stagesemanticid": _BITRIX, "statussemanticid": _BITRIX}
 
 
-def _state_codes(rows: pd.DataFrame, column: str | tuple[str, ...] | None) -> str | None:
-    """Dynamics' ``statecode`` 0 / 1 / 2 as Open / Won / Lost in ``rows["status"]``, where
-    the status column is that and every cell one of them (a note saying so), else None."""
-    if not isinstance(column, str) or label_key(column) != "statecode":
-        return None
-    code = rows["status"].astype(str).str.strip()
-    if not code.isin([*_STATE_CODES, ""]).all() or not (code != "").any():
-        return None
-    rows["status"] = code.map(_STATE_CODES).fillna("")
-    return f"{column} 0 / 1 / 2 read as open / won / lost (Dynamics 365's opportunity states)"
+def _state_codes(rows: pd.DataFrame, columns: Mapping[str, str | tuple[str, ...]]) -> str | None:
+    """A status's or outcome's codes (Dynamics' ``statecode`` 0 / 1 / 2, Bitrix24's
+    ``STAGE_SEMANTIC_ID`` P / S / F) as Open / Won / Lost in ``rows``, where the column is
+    one of them and every cell one of its codes (a note saying so), else None."""
+    for field in ("status", "outcome"):
+        column = columns.get(field)
+        if not isinstance(column, str) or label_key(column) not in _STATE_CODES:
+            continue
+        codes, whose = _STATE_CODES[label_key(column)]
+        code = rows[field].astype(str).str.strip().str.upper()
+        if code.isin([*codes, ""]).all() and (code != "").any():
+            rows[field] = code.map(codes).fillna("")
+            return f"{column} {' / '.join(codes)} read as open / won / lost ({whose})"
+    return None
 
 
 # Pipedrive's API writes a deal's times in UTC with no offset ("2022-01-08 11:54:00"); its
