@@ -85,7 +85,9 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                "statecode@OData.Community.Display.V1.FormattedValue", "State Code",
                "Status Reason", "Won/Lost",
                "商机状态", "阶段状态", "交易状态", "机会状态", "状态", "赢单状态", "Estado",
-               "Statut"),  # 阶段状态: 纷享销客's 进行中 / 赢单 / 输单 beside its 商机阶段
+               "Statut",  # 阶段状态: 纷享销客's 进行中 / 赢单 / 输单 beside its 商机阶段
+               # Bitrix24's stage semantics, P / S / F (sources.generic reads the codes)
+               "STAGE_SEMANTIC_ID", "STATUS_SEMANTIC_ID"),
     "active": ("Active", "Is Active", "有效", "Actif"),
     "lost_reason": ("Lost Reason", "Loss Reason", "Reason for Loss", "Closed Lost Reason",
                     "Lost Reason Name", "输单原因", "丢单原因", "失败原因", "流失原因",
