@@ -160,6 +160,21 @@ def test_mondays_creation_log_dates_the_deal_after_the_name_of_who_made_it(
     assert list(got["opened"]) == [pd.Timestamp(d + " 10:12") for d in TRUTH["created"]]
 
 
+def test_a_note_before_a_date_in_a_date_column_is_no_date(tmp_path: Path) -> None:
+    """A note typed into one close-date cell ("Proposal sent Feb 10, 2023") is not the date
+    it mentions: words before a date are who made the record only in a column that writes
+    them before most of its dates (a log); the note's row is reported by its line."""
+    data = _sheet()
+    data.loc[1, "Close Date"] = "Proposal sent Feb 10, 2023"
+    path = tmp_path / "note.csv"
+    data.to_csv(path, index=False)
+    h = read_history(path)
+    assert "D2" not in set(h.deals["deal"])
+    bad = next(i for i in h.report.issues if i.rule == "bad_date")
+    assert "Close Date" in bad.message and bad.rows == 1
+    assert any("line 3" in e for e in bad.examples)
+
+
 def test_a_losss_date_alone_is_no_close_date(tmp_path: Path) -> None:
     """Of a pair of columns, the loss's alone is not the close date: the export's own close
     date is (a lost date beside a Close Date adds nothing to mistake)."""

@@ -25,7 +25,9 @@ is the day); where the column does not show it (and the other date columns of th
 (with or without a fraction) is a date a spreadsheet wrote as its day number (Excel's 1900
 system: 45000 is 2023-03-15; the fraction is the time of day), as a CSV saved from a column
 formatted "General" has it. A person's name before a date written with its month's name
-(monday.com's Creation Log, ``Anna Schmidt Jan 5, 2023 10:12 AM``) is left out.
+(monday.com's Creation Log, ``Anna Schmidt Jan 5, 2023 10:12 AM``) is left out where most of
+the column's filled cells have one (a log of who, then when); elsewhere words before a date
+are a note (``Proposal sent Jan 5, 2023``), not a date.
 """
 
 from __future__ import annotations
@@ -392,10 +394,21 @@ _ERA_DATE = re.compile(
 _BY_WHOM = re.compile(r"^(?:[^\W\d_][\w.'’-]*\s+){1,4}(?=([^\W\d_]+)\.?\s+\d{1,2},\s*\d{4}\b)")
 
 
-def _normalise(text: str) -> str:
-    s = _WEEKDAY.sub("", text.strip()).strip()
-    if (by := _BY_WHOM.match(s)) and by[1].casefold() in MONTHS:
-        s = s[by.end() :]
+def _without_weekday(text: str) -> str:
+    return _WEEKDAY.sub("", text.strip()).strip()
+
+
+def _by_whom(s: str) -> int:
+    """Where the date in ``s`` (without its weekday) begins after the words of who made the
+    record (0: none before it)."""
+    by = _BY_WHOM.match(s)
+    return by.end() if by and by[1].casefold() in MONTHS else 0
+
+
+def _normalise(text: str, log: bool = False) -> str:
+    """``text`` in ISO form where its form is known; in a ``log``, after who made it."""
+    s = _without_weekday(text)
+    s = s[_by_whom(s) :] if log else s
     if m := _ROC_DATE.match(s):
         return f"{int(m[1]) + 1911}-{int(m[3]):02d}-{int(m[4]):02d}" + s[m.end() :]
     if m := _ERA_DATE.match(s):
@@ -448,7 +461,10 @@ def parse_times(
     knows it from more columns than this one (else the column's own)."""
     text = _text(values)
     unique = pd.unique(text)
-    normal = {v: _normalise(v) for v in unique}
+    # a log writes who made each record before most of its dates; a lone cell so is a note
+    named = text[text.str.strip() != ""].map({v: _by_whom(_without_weekday(v)) > 0 for v in unique})
+    log = bool(named.mean() > 0.5) if len(named) else False
+    normal = {v: _normalise(v, log) for v in unique}
     if fmt is None:  # a format of the user's own may read the 12-hour clock (%I %p), a zone
         # written as a word (2023-01-02 21:30:00 UTC, Zendesk Sell's) is an offset
         normal = {v: _UTC_WORD.sub(_offset, _zoned(n)) for v, n in normal.items()}
