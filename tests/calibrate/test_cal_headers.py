@@ -470,6 +470,20 @@ def test_a_date_field_takes_a_column_of_dates_only(tmp_path: Path) -> None:
     assert "closed ← '结单日期'" in note and list(h.deals["outcome"]) == ["won", "open"]
 
 
+def test_a_date_column_takes_the_day_order_its_files_other_dates_show(tmp_path: Path) -> None:
+    """Created dates all 12 or less in day and month (1/2/2023) are read in the order the
+    file's close dates show (3/15/2023: month first), not passed over as no dates."""
+    path = tmp_path / "report.csv"
+    pd.DataFrame({"Opportunity ID": ["1", "2", "3"],
+                  "Stage": ["Closed Won", "Closed Lost", "Proposal"],
+                  "Created Date": ["1/2/2023", "1/5/2023", "2/9/2023"],
+                  "Close Date": ["2/1/2023", "3/15/2023", "6/30/2023"],
+                  "Amount": ["5", "7", "9"]}).to_csv(path, index=False)  # fmt: skip
+    got = read_history(path).deals.set_index("deal")
+    assert list(got["opened"]) == list(pd.to_datetime(["2023-01-02", "2023-01-05", "2023-02-09"]))
+    assert list(got["closed"].dropna()) == list(pd.to_datetime(["2023-02-01", "2023-03-15"]))
+
+
 def test_a_mapping_giving_only_the_date_format_still_recognises_the_columns(
     tmp_path: Path,
 ) -> None:

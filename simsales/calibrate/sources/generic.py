@@ -762,7 +762,17 @@ def _fits_field(frame: pd.DataFrame, fmt: str | None = None) -> Callable[[str, s
     """Whether a column's cells look like a field's: for a date field, most of the first 200
     filled cells read as dates (in ISO, year-last or a spreadsheet's form, or the mapping's
     ``date_format``); for the value, some read as numbers (a column of names is none); any
-    other, yes."""
+    other, yes. Dates with the year last that do not show their day-month order (1/2/2023)
+    take the order the file's other dates show, as the importer reads them."""
+    shown: list[str | None] = []  # the file's order, found once when a column needs it
+
+    def order(cells: pd.Series) -> str | None:
+        if (own := year_last_order(cells)) is not None:
+            return own
+        if not shown:
+            cells = pd.Series(frame.iloc[:200].astype(str).to_numpy().ravel())
+            shown.append(year_last_order(cells))
+        return shown[0]
 
     def fits(field: str, column: str) -> bool:
         if field not in (*_DATE_FIELDS, "value"):
@@ -773,7 +783,7 @@ def _fits_field(frame: pd.DataFrame, fmt: str | None = None) -> Callable[[str, s
             return True  # an empty column says nothing against it
         if field == "value":
             return bool(parse_numbers(cells).notna().any())
-        read = parse_times(cells, None, None, year_last_order(cells)).notna()
+        read = parse_times(cells, None, None, order(cells)).notna()
         if fmt is not None:
             read |= parse_times(cells, str(fmt)).notna()
         return bool(read.mean() > 0.5)
