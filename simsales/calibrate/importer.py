@@ -1144,13 +1144,15 @@ def _stage_changes(rec: Records, report: DataReport) -> History:
         order if order is not None else (list(rec.labels.open) if rec.labels.open else None)
     )
     _drop_unknown_stages(rows, open_labels)
-    entered = _dates(rows, ("entered",))["entered"]
+    # read together: the creation dates in the day-month order the change dates show
+    times = _dates(rows, ("entered", "created") if rows.has("created") else ("entered",))
+    entered = times["entered"]
     rows.drop(entered.isna(), "blank_date", f"no {rows.name('entered')}: the change has no time")
     entered = entered.reindex(rows.frame.index)
     _drop_after_export(rows, [entered])
     entered = entered.reindex(rows.frame.index)
     if rows.has("from_stage"):
-        entered = _began_in(rows, entered, open_labels)
+        entered = _began_in(rows, entered, open_labels, times.get("created"))
     data_cols = [c for c in rows.frame.columns if not c.startswith("_")]
     rows.drop(
         rows.frame.duplicated(subset=data_cols), "duplicate_row", "exact copy of an earlier row"
@@ -1218,7 +1220,7 @@ def _stage_changes(rec: Records, report: DataReport) -> History:
     for col in current.columns:
         deals[col] = deals["deal"].map(current[col])
     if rows.has("created"):
-        created = _dates(rows, ("created",))["created"]
+        created = times["created"].reindex(rows.frame.index)
         deals["created"] = deals["deal"].map(created.groupby(rows.frame["id"]).min())
     if attributes is not None:
         deals = _deal_attributes(deals, attributes, rec, report)
@@ -1284,11 +1286,13 @@ def _precedence(opens: pd.DataFrame) -> dict[str, int]:
     return {str(c): int(w) for c, w in zip(first.columns, wins, strict=True)}
 
 
-def _began_in(rows: _Rows, entered: pd.Series, open_labels: list[str] | None) -> pd.Series:
+def _began_in(
+    rows: _Rows, entered: pd.Series, open_labels: list[str] | None, created: pd.Series | None
+) -> pd.Series:
     """A log of changes from one stage to another (a from and a to column) shows the stage each
     deal began in only as the from of its first change: that stage is added as the deal's first
-    row, entered when the deal was created (its ``created`` date), else at the time of that
-    first change (its time there unknown, so counted as none: said in the note)."""
+    row, entered when the deal was created (its ``created`` date, parsed), else at the time of
+    that first change (its time there unknown, so counted as none: said in the note)."""
     f = rows.frame
     at = entered.reindex(f.index)
     first = at.groupby(f["id"], sort=False).idxmin().dropna()
@@ -1301,9 +1305,9 @@ def _began_in(rows: _Rows, entered: pd.Series, open_labels: list[str] | None) ->
     if new.empty:
         return at
     when = at[new.index]
-    if rows.has("created"):
-        created = _dates(rows, ("created",))["created"].reindex(new.index)
-        when = created.where(created.notna() & (created <= when), when)
+    if created is not None:
+        made = created.reindex(new.index)
+        when = made.where(made.notna() & (made <= when), when)
     new["stage"] = began[new.index]
     for col in ("outcome", "value", "probability", "expected_close"):
         if col in new:
