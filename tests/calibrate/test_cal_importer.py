@@ -88,7 +88,7 @@ def test_mapping_file_and_column_flags(clean: pd.DataFrame, tmp_path: Path) -> N
     h2 = read_history(path, mapping_file=mapping)
     assert h2.report.problems == [] and len(h2.deals) == len(clean)
     with pytest.raises(
-        ScenarioError, match=r"column 'Start ' \(for engaged\) is not in the file's header"
+        ScenarioError, match=r"column 'Start ' \(for engaged, given by --column engaged=Start \)"
     ):
         read_history(path, preset="maven", columns={"id": "Opp ID", "engaged": "Start "})
 
@@ -102,6 +102,19 @@ def test_mapping_errors_are_clear() -> None:
         )
     with pytest.raises(ScenarioError, match="needs a column for engaged"):
         resolve_mapping(mapping={"columns": {"id": "a", "stage": "b", "closed": "d"}})
+
+
+def test_a_column_flag_naming_no_column_says_the_export_and_the_flag(tmp_path: Path) -> None:
+    """--column closed=Close Dte: the export's file is named (not a mapping file: there is
+    none), with the flag as given and the column it likely meant."""
+    path = tmp_path / "deals.csv"
+    pd.DataFrame({"Deal ID": ["1"], "Stage": ["Won"], "Created": ["2023-01-02"],
+                  "Close Date": ["2023-02-01"]}).to_csv(path, index=False)  # fmt: skip
+    with pytest.raises(ScenarioError) as caught:
+        read_history(path, columns={"closed": "Close Dte"})
+    text = str(caught.value)
+    assert text.startswith(f"{path}: columns.closed:")
+    assert "--column closed=Close Dte" in text and "did you mean 'Close Date'" in text
 
 
 def test_stage_change_export_gives_visits_per_stage(tmp_path: Path) -> None:
