@@ -188,6 +188,21 @@ def test_amounts_with_the_currency_signs_of_other_countries(
 
 @pytest.mark.parametrize(
     ("text", "number", "code"),
+    [("人民币1.2亿元", 1.2e8, "CNY"), ("人民幣 1,200", 1200, "CNY"), ("12.5万美元", 125_000, "USD"),
+     ("3,000港元", 3000, "HKD"), ("1,500 新台幣", 1500, "TWD"), ("3,000,000원", 3e6, "KRW"),
+     ("1,200 원", 1200, "KRW"), ("80万日元", 800_000, "JPY")],
+)  # fmt: skip
+def test_amounts_with_a_currency_written_in_chinese_or_korean_words(
+    text: str, number: float, code: str
+) -> None:
+    """A Chinese, Taiwanese or Korean sheet writes the currency as a word before or after the
+    amount (人民币, 美元, 港元, 新台幣, 원), beside 万 / 亿: the number, in that currency."""
+    assert parse_number(text) == pytest.approx(number)
+    assert amount_currency(pd.Series([text])).iloc[0] == code
+
+
+@pytest.mark.parametrize(
+    ("text", "number", "code"),
     [("20,5 Tsd. €", 20_500, "EUR"), ("0,02 Mio. €", 20_000, "EUR"), ("3 Mrd.", 3e9, None),
      ("CHF 1’234.56", 1234.56, "CHF"), ("₹12.5 lakh", 1.25e6, "INR"), ("2 crores", 2e7, None),
      ("₹12,50,000", 1.25e6, "INR")],

@@ -1,6 +1,7 @@
 """Numbers and timestamps as CRMs and spreadsheets write them.
 
-Numbers (:func:`parse_number`): surrounding spaces, currency symbols and ISO codes are ignored;
+Numbers (:func:`parse_number`): surrounding spaces, currency symbols, ISO codes and the words
+Chinese and Korean sheets write currencies with (``人民币``, ``美元``, ``원``) are ignored;
 ``万`` multiplies by 10^4 and ``亿`` by 10^8; a thousands separator is a comma, an apostrophe,
 a (narrow) no-break space, or dots when there are two or more (``1.234.567``; an apostrophe
 may be straight or typographic, ``1’234.56`` as Swiss sheets write it). When both ``,``
@@ -66,6 +67,16 @@ _WORD = r"(?:US\$|HK\$|NT\$|NZ\$|R\$|S\$|A\$|C\$|kr\.?|zł|Kč|Ft|руб\.?|р\.
 _NOISE = re.compile(
     rf"^(?:\s|{_SIGN}|{_WORD})*(?:[A-Z]{{3}}\s*)?|\s*(?:[A-Z]{{3}}|元|円|{_SIGN}|{_WORD})?\s*$"
 )
+# currencies Chinese (Simplified and Traditional) and Korean sheets write as a word before or
+# after the amount (人民币1.2亿元, 12.5万美元, 3,000,000원), the longer word first
+_CJK_CURRENCIES = {"人民币": "CNY", "人民幣": "CNY", "新台币": "TWD", "新台幣": "TWD",
+                   "新臺幣": "TWD", "美元": "USD", "美金": "USD", "欧元": "EUR", "歐元": "EUR",
+                   "日元": "JPY", "日圆": "JPY", "日圓": "JPY", "英镑": "GBP", "英鎊": "GBP",
+                   "港币": "HKD", "港幣": "HKD", "港元": "HKD", "韩元": "KRW", "韓元": "KRW",
+                   "원": "KRW"}  # fmt: skip
+_CJK_WORD = re.compile(
+    rf"^(?:{'|'.join(_CJK_CURRENCIES)})\s*|\s*(?:{'|'.join((*_CJK_CURRENCIES, '元', '円'))})$"
+)
 _GROUPED = re.compile(
     r"^\d{1,3}(?P<sep>[,.'\u2019 \u00a0\u202f])\d{3}(?:(?P=sep)\d{3})*(?P<frac>[.,]\d+)?$"
 )
@@ -120,7 +131,7 @@ def parse_number(text: str) -> float:
     if not s:
         return math.nan
     scale = 1.0
-    s = s.removesuffix("元").removesuffix("円").rstrip()  # 2.5万元, 80万円: the unit before it
+    s = _CJK_WORD.sub("", s).strip()  # 2.5万元, 80万円, 12.5万美元: the unit before it
     if s and s[-1] in UNITS:
         scale, s = UNITS[s[-1]], s[:-1]
     s = _NOISE.sub("", s)
@@ -243,7 +254,7 @@ _SYMBOLS = {"€": "EUR", "£": "GBP", "₩": "KRW", "￦": "KRW", "₹": "INR",
             "US$": "USD", "HK$": "HKD", "NT$": "TWD", "NZ$": "NZD", "R$": "BRL", "S$": "SGD",
             "A$": "AUD", "C$": "CAD", "₽": "RUB", "руб": "RUB", "₺": "TRY", "₴": "UAH",
             "₪": "ILS", "₫": "VND", "₱": "PHP", "฿": "THB", "₦": "NGN", "zł": "PLN",
-            "Kč": "CZK", "Ft": "HUF", "lei": "RON"}  # fmt: skip
+            "Kč": "CZK", "Ft": "HUF", "lei": "RON", **_CJK_CURRENCIES}  # fmt: skip
 # a symbol where it stands alone, not inside a word (US$ is no S$), the longest first
 _SYMBOL = re.compile(
     r"(?<![A-Za-z])(" + "|".join(map(re.escape, sorted(_SYMBOLS, key=len, reverse=True))) + ")"
