@@ -194,6 +194,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Propietario de oportunidad", "Propriétaire de l'opportunité",
               "Propriétaire de la transaction", "Propietario del negocio",
               "Proprietário do negócio", "Deal-Inhaber", "Verantwortlich",
+              "Responsible", "Responsible person",  # Bitrix24's English (Ответственный)
               "owner_name", "user_id.name"),  # Pipedrive's API (flattened)
     "account": ("Account", "Account Name", "Organization", "Organization Name",
                 "Associated Company", "Associated Company (Primary)", "Company", "Company Name",

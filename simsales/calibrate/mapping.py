@@ -146,7 +146,8 @@ class Labels(_Frozen):
     # 失注), Korean, Russian (Bitrix24, amoCRM), and German, French, Spanish and Portuguese
     # (Salesforce's and HubSpot's translated closed stages, Pipedrive's statuses) spellings
     # 中标 / 未中标: a tender won / not won (project sales by bid); 已赢得: Odoo's Chinese won
-    # stage; Bitrix24's stage ids WON / LOSE / APOLOGY ("Analyze failure", its second lost one);
+    # stage; Bitrix24's stage ids WON / LOSE / APOLOGY ("Analyze failure", Russian "Анализ
+    # причины провала", its second lost one);
     # 战败 / 失单: a lost deal in Chinese dealer CRMs; Sold / Dead: a deal won / lost in
     # real-estate and dealer CRMs. A bare 签约 (signing) is no close: a stage may be named so
     # before the contract is signed (已签约: signed)
@@ -177,7 +178,7 @@ class Labels(_Frozen):
                              "Conclue perdue", "Perdido", "Perdida", "Cerrada perdida",
                              "Cierre perdido", "Fechado perdido", "Fechada perdida",
                              "Negócio perdido", "LOSE", "APOLOGY", "Loss",
-                             "Analyze failure",
+                             "Analyze failure", "Анализ причины провала",
                              "交易失败", "已失败", "失单", "战败", "结束-丢单", "关闭-输单",
                              "关闭-丢单", "계약 실패", "Chiusa persa", "Chiuso perso", "Persa",
                              "Perso", "Przegrana", "Przegrany", "Kaybedildi", "Kaybedilen",

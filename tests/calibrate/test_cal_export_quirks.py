@@ -224,15 +224,26 @@ def test_an_opportunity_column_is_the_value_only_when_it_holds_numbers(tmp_path:
 @pytest.mark.parametrize(
     "stages",
     [("5 - Closed Won", "6 - Closed Lost", "3 - Proposal"), ("C1:WON", "C1:LOSE", "C1:NEW"),
-     ("WON", "APOLOGY", "PREPARATION"), ("Deal won", "Analyze failure", "In progress")],
+     ("WON", "APOLOGY", "PREPARATION"), ("Deal won", "Analyze failure", "In progress"),
+     ("Сделка успешна", "Анализ причины провала", "Подготовка документов")],
 )  # fmt: skip
 def test_numbered_and_prefixed_stage_labels(tmp_path: Path, stages: tuple[str, str, str]) -> None:
     """A stage's number in the process ("5 - Closed Won") or Bitrix24's pipeline prefix
     ("C1:WON") does not hide a close; Bitrix24's LOSE and APOLOGY ("Analyze failure") are
-    its lost stages."""
+    its lost stages, in English and Russian."""
     path = tmp_path / "stages.csv"
     _sheet(stages).to_csv(path, index=False)
     _check(path)
+
+
+def test_a_bitrix24_deals_responsible_person_is_its_owner(tmp_path: Path) -> None:
+    """Bitrix24's English UI names a deal's salesperson ``Responsible`` (``Responsible person``
+    in some views): the owner."""
+    for name in ("Responsible", "Responsible person"):
+        path = tmp_path / "bitrix.csv"
+        _sheet().assign(**{name: ["Ann", "Bob", "Ann", "Bob", "Cy"]}).to_csv(path, index=False)
+        got = _check(path)
+        assert list(got["owner"]) == ["Ann", "Bob", "Ann", "Bob", "Cy"]
 
 
 def test_an_expected_close_as_the_only_close_date(tmp_path: Path) -> None:
