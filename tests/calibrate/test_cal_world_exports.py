@@ -34,7 +34,12 @@ import pandas as pd
 import pytest
 
 from simsales.calibrate.importer import read_history
-from simsales.calibrate.sources.parse import amount_currency, parse_number, parse_numbers
+from simsales.calibrate.sources.parse import (
+    amount_currency,
+    currency_codes,
+    parse_number,
+    parse_numbers,
+)
 from simsales.errors import ScenarioError
 
 # five deals: their outcome, creation, close (blank while open) and value
@@ -184,6 +189,18 @@ def test_amounts_with_the_currency_signs_of_other_countries(
     assert parse_number(text) == pytest.approx(number)
     got = amount_currency(pd.Series([text])).iloc[0]
     assert (None if pd.isna(got) else got) == code
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("Российский рубль", "RUB"), ("Доллар США", "USD"), ("US-Dollar", "USD"),
+     ("Dollar des États-Unis", "USD"), ("Dólar americano", "USD"), ("Rublo ruso", "RUB"),
+     ("米ドル", "USD"), ("日本円", "JPY"), ("미국 달러", "USD"), ("Dollaro statunitense", "USD")],
+)  # fmt: skip
+def test_a_currency_named_in_the_crms_language_is_its_code(name: str, code: str) -> None:
+    """A currency column as a CRM's Russian, German, French, Spanish, Portuguese, Japanese,
+    Korean or Italian UI names it (Bitrix24's Российский рубль): its ISO code."""
+    assert currency_codes(pd.Series([name])).iloc[0] == code
 
 
 @pytest.mark.parametrize(

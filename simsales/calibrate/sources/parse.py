@@ -280,10 +280,10 @@ def amount_currency(values: pd.Series) -> pd.Series:
 
 def currency_codes(values: pd.Series) -> pd.Series:
     """Each currency cell as an ISO 4217 code: a code (any case), a name as a CRM shows it
-    (Dynamics writes ``US Dollar``, SugarCRM ``US Dollars``, Chinese CRMs ``人民币``; Babel's
-    English and Chinese names, and English plurals), the last word of a name where one currency
-    in use has it (``Yen``, ``Euro``; not ``Dollar``) or a symbol of one currency; None where
-    blank or none of these (the caller reports it)."""
+    (Dynamics writes ``US Dollar``, SugarCRM ``US Dollars``, Chinese CRMs ``人民币``, Bitrix24
+    ``Российский рубль``; Babel's names in the CRMs' languages, and English plurals), the last
+    word of a name where one currency in use has it (``Yen``, ``Euro``; not ``Dollar``) or a
+    symbol of one currency; None where blank or none of these (the caller reports it)."""
     from babel.numbers import list_currencies  # only when an export has a currency column
 
     from simsales.calibrate.mapping import label_key  # names compared as labels are
@@ -301,6 +301,11 @@ def currency_codes(values: pd.Series) -> pd.Series:
 
     table = {v: one(str(v)) for v in pd.unique(values.astype(str))}
     return values.astype(str).map(table).astype(object)
+
+
+# the languages CRMs show currency names in (Bitrix24's Российский рубль, Salesforce's and
+# Dynamics' translated UIs), Babel's names of each
+_NAMED_IN = ("en", "zh", "zh_Hant", "ru", "de", "fr", "es", "pt", "it", "ja", "ko")
 
 
 @functools.cache
@@ -326,7 +331,7 @@ def _currency_names() -> dict[str, str]:
     names.update(
         {
             label_key(name): code
-            for loc in ("en", "zh", "zh_Hant")
+            for loc in _NAMED_IN
             for code, name in Locale.parse(loc).currencies.items()
             if code in codes
         }
