@@ -175,6 +175,20 @@ def test_a_note_before_a_date_in_a_date_column_is_no_date(tmp_path: Path) -> Non
     assert any("line 3" in e for e in bad.examples)
 
 
+@pytest.mark.parametrize("cell", ["2023-02", "2023/02", "2023"])
+def test_a_year_or_a_month_without_its_day_is_no_date(tmp_path: Path, cell: str) -> None:
+    """A close date typed as its month ("2023-02") or year names no day: reported by its
+    line, not read as the first of it."""
+    data = _sheet()
+    data.loc[1, "Close Date"] = cell
+    path = tmp_path / "month.csv"
+    data.to_csv(path, index=False)
+    h = read_history(path)
+    assert "D2" not in set(h.deals["deal"])
+    bad = next(i for i in h.report.issues if i.rule == "bad_date")
+    assert bad.rows == 1 and any("line 3" in e for e in bad.examples)
+
+
 def test_a_losss_date_alone_is_no_close_date(tmp_path: Path) -> None:
     """Of a pair of columns, the loss's alone is not the close date: the export's own close
     date is (a lost date beside a Close Date adds nothing to mistake)."""

@@ -28,7 +28,8 @@ system: 45000 is 2023-03-15; the fraction is the time of day), as a CSV saved fr
 formatted "General" has it. A person's name before a date written with its month's name
 (monday.com's Creation Log, ``Anna Schmidt Jan 5, 2023 10:12 AM``) is left out where most of
 the column's filled cells have one (a log of who, then when); elsewhere words before a date
-are a note (``Proposal sent Jan 5, 2023``), not a date.
+are a note (``Proposal sent Jan 5, 2023``), not a date. A year, or a year and its month
+(``2023``, ``2023-02``), names no day: no date (ISO 8601 would read it as the first).
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ _EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # day 0 of Excel's 1900 system (past 
 _CJK_DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?")
 # year first with slashes or dots: 2023/3/5, 2023.03.05, Korean 2023. 3. 5. (a dot after the day)
 _SLASH_DATE = re.compile(r"^(\d{4})(?:/|\.\s*)(\d{1,2})(?:/|\.\s*)(\d{1,2})(?:\.(?!\d))?")
+_NO_DAY = re.compile(r"\d{4}(?:[-/.]\d{1,2})?")  # 2023, 2023-02: ISO 8601 reads them as the 1st
 # day and month before the year (1/15/2023 in the US, 15/01/2023 or 15.01.2023 elsewhere)
 _DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?=$|[ T])")
 
@@ -492,6 +494,8 @@ def parse_times(
     text = text.where(text != "")
     if fmt is None:
         text = _year_last(text, day_order or year_last_order(text))
+        # a year, or a year and its month, names no day: not read as the first of it
+        text = text.where(~text.str.fullmatch(_NO_DAY, na=False))
     none = pd.Series(False, text.index)
     aware = text.str.contains(_OFFSET, na=False) if fmt is None else none
     serial = text.str.fullmatch(_SERIAL, na=False) if fmt is None else none
