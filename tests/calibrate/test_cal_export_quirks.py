@@ -908,6 +908,18 @@ def test_a_bill_or_project_number_is_the_id(
     _check(path)
 
 
+def test_api_pages_saved_one_after_another_are_one_table(tmp_path: Path) -> None:
+    """A paged API's answers saved together, as a list or one a line (Bitrix24's
+    ``{"result": [...], "next": 2}`` then the rest): their records in order."""
+    records = [{str(k): str(v) for k, v in r.items()} for r in _sheet().to_dict("records")]
+    pages = [{"result": records[:2], "next": 2, "total": 5}, {"result": records[2:], "total": 5}]
+    for name, text in (("pages.json", json.dumps(pages)),
+                       ("pages.jsonl", "\n".join(map(json.dumps, pages)))):  # fmt: skip
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        _check(path)
+
+
 def _bitrix_history() -> list[dict[str, str]]:
     """TRUTH's deals as Bitrix24's crm.stagehistory.list writes them: OWNER_ID the deal whose
     stage changed, TYPE_ID 1 its creation, STAGE_SEMANTIC_ID P / S / F; D5 lost in a custom
