@@ -353,12 +353,18 @@ _API_FIELD = re.compile(r"^properties\.(?P<name>[^.]+)(?:\.value)?$")
 
 
 def column_keys(column: str) -> list[str]:
-    """A header cell's keys: the whole name, then the name after an object prefix, then the
-    name without a unit or currency suffix (``Amount (USD)``, ``金额（万元）``)."""
+    """A header cell's keys: the whole name, then a flattened lookup's field (``Owner.name``:
+    ``Owner``), the name after an object prefix, then the name without a unit or currency
+    suffix (``Amount (USD)``, ``金额（万元）``)."""
     keys = [label_key(column)]
     # an API's record flattened (HubSpot's properties.dealstage, v1's properties.amount.value)
     if (api := _API_FIELD.match(column)) is not None:
         keys.append(label_key(api["name"]))
+    # a lookup's name in an API record, flattened (Zoho's Account_Name.name, Salesforce's
+    # Account.Name): the field it looks up
+    head, dot, tail = column.rpartition(".")
+    if dot and head.strip() and label_key(tail) == "name":
+        keys.extend(k for k in column_keys(head) if k not in keys)
     for sep in (" - ", ": ", "-", "：", ":"):
         head, found, rest = column.partition(sep)
         if found and rest.strip() and label_key(head) in _PREFIXES:

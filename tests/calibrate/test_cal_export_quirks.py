@@ -920,6 +920,25 @@ def test_api_pages_saved_one_after_another_are_one_table(tmp_path: Path) -> None
         _check(path)
 
 
+def test_a_lookups_name_in_an_api_record_is_the_field_it_looks_up(tmp_path: Path) -> None:
+    """Zoho's API writes a deal's account and owner as lookups (``Account_Name: {name, id}``),
+    Salesforce's as related records (``Account: {Name}``): flattened, ``Account_Name.name``
+    and ``Account.Name`` are the account, ``Owner.name`` the owner."""
+    accounts = ["Acme", "Beta", "Acme", "Gamma", "Beta"]
+    for account, owner in (("Account_Name", "Owner"), ("Account", "Owner")):
+        key = "name" if account == "Account_Name" else "Name"
+        records = [
+            {"id": r["Opportunity ID"], "Stage": r["Stage"], "Amount": r["Amount"],
+             "Created_Time": r["Created Date"], "Closing_Date": r["Close Date"],
+             account: {key: a, "id": f"A{n}"}, owner: {key: "Ann", "id": "U1"}}
+            for n, (r, a) in enumerate(zip(_sheet().to_dict("records"), accounts, strict=True))
+        ]  # fmt: skip
+        path = tmp_path / "deals.json"
+        path.write_text(json.dumps({"data": records}), encoding="utf-8")
+        got = _check(path)
+        assert list(got["account"]) == accounts and set(got["owner"]) == {"Ann"}
+
+
 def _bitrix_history() -> list[dict[str, str]]:
     """TRUTH's deals as Bitrix24's crm.stagehistory.list writes them: OWNER_ID the deal whose
     stage changed, TYPE_ID 1 its creation, STAGE_SEMANTIC_ID P / S / F; D5 lost in a custom
