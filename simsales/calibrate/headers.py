@@ -91,7 +91,7 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "active": ("Active", "Is Active", "有效", "Actif"),
     "lost_reason": ("Lost Reason", "Loss Reason", "Reason for Loss", "Closed Lost Reason",
                     "Lost Reason Name", "输单原因", "丢单原因", "失败原因", "流失原因",
-                    "Raison de la perte"),
+                    "Raison de la perte", "lost_reason_id"),  # Odoo's field
     "stage": ("To Stage", "New Stage", "Stage", "Deal Stage", "Sales Stage", "Opportunity Stage",
               "Pipeline Stage", "Stage Name", "Pipeline Phase", "Step Name", "变更后阶段", "新阶段",
               "新状态", "销售阶段", "商机阶段", "交易阶段", "阶段", "フェーズ", "단계", "거래 단계",
@@ -132,7 +132,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                        "예상 마감일", "Предполагаемая дата закрытия",
                        "Fecha prevista de cierre", "Data prevista de fechamento",
                        "Date de clôture prévue", "Geschatte sluitingsdatum",
-                       "Previsão de fechamento"),
+                       "Previsão de fechamento",
+                       "date_deadline"),  # Odoo's expected closing
     # the day a deal entered the stage it is in (Keap, Freshsales, Salesforce's
     # LastStageChangeDate): a won or lost deal's close where no column says the real one
     "stage_since": ("Date Moved to Current Stage", "Moved to Current Stage",
@@ -195,16 +196,19 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Propriétaire de la transaction", "Propietario del negocio",
               "Proprietário do negócio", "Deal-Inhaber", "Verantwortlich",
               "Responsible", "Responsible person",  # Bitrix24's English (Ответственный)
-              "owner_name", "user_id.name"),  # Pipedrive's API (flattened)
+              "owner_name", "user_id.name",  # Pipedrive's API (flattened)
+              "user_id"),  # Odoo's salesperson (and Pipedrive's owner), a link by its name
     "account": ("Account", "Account Name", "Organization", "Organization Name",
                 "Associated Company", "Associated Company (Primary)", "Company", "Company Name",
                 "Customer", "Customer Name", "Potential Customer", "Client", "客户名称", "客户名",
                 "客户", "公司名称", "公司", "取引先名", "고객사", "계정 이름", "Компания",
-                "Клиент", "Lead Name", "org_name", "org_id.name"),
+                "Клиент", "Lead Name", "org_name", "org_id.name",
+                "partner_id"),  # Odoo's customer, a link by its name
     "product": ("Product", "Product Name", "Products", "Product Line", "Deal Type",
                 "Opportunity Type", "Type", "产品", "产品名称", "产品线", "商机类型",
                 "Pipeline", "管道", "销售流程"),  # with no type, the pipeline is one
-    "team": ("Sales Team", "Team", "Business Unit", "销售团队", "团队", "所属部门", "部门"),
+    "team": ("Sales Team", "Team", "Business Unit", "销售团队", "团队", "所属部门", "部门",
+             "team_id"),  # Odoo's sales team
     "segment": ("Segment", "Customer Segment", "Market Segment", "客户分类", "细分市场"),
 }
 # close columns that name when a deal did close, where an open deal has no date (a plain

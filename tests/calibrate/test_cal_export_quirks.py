@@ -939,6 +939,26 @@ def test_a_lookups_name_in_an_api_record_is_the_field_it_looks_up(tmp_path: Path
         assert list(got["account"]) == accounts and set(got["owner"]) == {"Ann"}
 
 
+def test_odoos_api_records_read_their_links_by_name_and_false_as_blank(tmp_path: Path) -> None:
+    """Odoo's external API (search_read on crm.lead) writes a link as ``[id, name]``
+    (``stage_id: [4, "Won"]``) and an empty field as false (an open deal's ``date_closed``):
+    the name, and a blank; a true / false column (``active``) stays one."""
+    stage = {"won": [4, "Won"], "lost": [3, "Proposition"], "open": [2, "Qualified"]}
+    records = [
+        {"id": int(d[1:]), "name": f"Deal {d}", "stage_id": stage[o], "expected_revenue": v,
+         "create_date": f"{c} 10:00:00", "date_closed": f"{x} 12:00:00" if x else False,
+         "active": o != "lost", "lost_reason_id": [2, "Too expensive"] if o == "lost" else False,
+         "user_id": [7, "Mitchell Admin"], "partner_id": [3, "Acme"]}
+        for d, o, c, x, v in TRUTH[["id", "outcome", "created", "closed", "value"]].values
+    ]  # fmt: skip
+    path = tmp_path / "crm_lead.json"
+    path.write_text(json.dumps({"jsonrpc": "2.0", "id": None, "result": records}), "utf-8")
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert list(got["outcome"]) == list(TRUTH["outcome"])
+    assert list(got["closed"].dt.strftime("%Y-%m-%d").fillna("")) == list(TRUTH["closed"])
+    assert set(got["owner"]) == {"Mitchell Admin"} and set(got["account"]) == {"Acme"}
+
+
 def _bitrix_history() -> list[dict[str, str]]:
     """TRUTH's deals as Bitrix24's crm.stagehistory.list writes them: OWNER_ID the deal whose
     stage changed, TYPE_ID 1 its creation, STAGE_SEMANTIC_ID P / S / F; D5 lost in a custom

@@ -330,7 +330,8 @@ def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
     object per line, as BigQuery and Fivetran export a table: ``.jsonl``, ``.ndjson``, or a
     ``.json`` that is no one JSON value but whose every line is an object), or rows of cells
     under a header row (the Google Sheets API's ``values``); nested fields
-    flattened with dots (``user_id.name``), a null blank. A page with no records is an error
+    flattened with dots (``user_id.name``), a null blank, and Odoo's ``[id, name]`` links by
+    their name and its false for a field not set blank. A page with no records is an error
     that says so."""
     try:
         text = path.read_text(encoding=encoding or "utf-8-sig")
@@ -360,8 +361,23 @@ def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
             "no records: the JSON's list of deals is empty (an API page that found none: check "
             "the query, its filter or its page)", file=str(path),
         )])  # fmt: skip
-    frame = pd.json_normalize(data)
-    return frame.astype(object).where(frame.notna(), "").astype(str)
+    frame = pd.json_normalize([{k: _linked_name(v) for k, v in r.items()} for r in data])
+    frame = frame.astype(object).where(frame.notna(), "")
+    return frame.apply(_false_as_blank).astype(str)
+
+
+def _linked_name(value: Any) -> Any:
+    """A link written ``[id, name]`` (Odoo's many2one: ``"stage_id": [4, "Won"]``): its name."""
+    linked = isinstance(value, list) and len(value) == 2 and isinstance(value[1], str)
+    return value[1] if linked and isinstance(value[0], int) else value
+
+
+def _false_as_blank(column: pd.Series) -> pd.Series:
+    """A false in a column of other values than true and false is an empty field (Odoo
+    writes false for a date or a link not set); a true / false column stays one."""
+    false = column.map(lambda v: v is False)
+    other = column.map(lambda v: not isinstance(v, bool) and v != "")
+    return column.where(~false, "") if false.any() and other.any() else column
 
 
 _PAGE_KEYS = ("values", "data", "items", "records", "results", "result")
