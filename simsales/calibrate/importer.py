@@ -112,6 +112,8 @@ began_in                 info       a from / to log: each deal's first stage fro
                                     change's from
 newest_first             info       stage changes listed newest first: ties in reverse order
 name_as_id               info       stage changes identified by the deal's name: namesakes merge
+unmatched_label          kept       a label the mapping file names (stage_order, labels, states)
+                                    that no row has: the nearest one the rows have
 =======================  =========  ==========================================================
 """
 

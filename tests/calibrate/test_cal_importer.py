@@ -117,6 +117,34 @@ def test_a_column_flag_naming_no_column_says_the_export_and_the_flag(tmp_path: P
     assert "--column closed=Close Dte" in text and "did you mean 'Close Date'" in text
 
 
+def test_a_label_the_mapping_names_that_no_row_has_gets_a_did_you_mean(tmp_path: Path) -> None:
+    """A mapping file's stage_order, labels or states naming a label no row has (a typo:
+    Proposl for Proposal, Closed Wn for Closed Won) is reported with the nearest label the
+    rows have; the labels it does find say nothing."""
+    path = tmp_path / "history.csv"
+    pd.DataFrame({
+        "Opportunity ID": ["1", "1", "1", "2", "2", "3", "3"],
+        "Stage": ["Qualification", "Proposal", "Closed Won", "Qualification", "Closed Lost",
+                  "Qualification", "Proposal"],
+        "Edit Date": ["2023-01-07", "2023-01-17", "2023-02-01", "2023-01-08", "2023-02-10",
+                      "2023-01-11", "2023-01-19"],
+    }).to_csv(path, index=False)  # fmt: skip
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "shape: stage_changes\ncolumns: {id: Opportunity ID, stage: Stage, entered: Edit Date}\n"
+        "stage_order: [Qualification, Proposl]\nlabels: {won: [Closed Wn], lost: [Closed Lost]}\n"
+        "states: {Qualifcation: Qualification}\n",
+        encoding="utf-8",
+    )
+    issues = [i for i in read_history(path, mapping_file=mapping).report.issues
+              if i.rule == "unmatched_label"]  # fmt: skip
+    said = " ".join(i.message for i in issues)
+    assert len(issues) == 3 and "Closed Lost" not in said
+    for typo, meant in (("Proposl", "Proposal"), ("Closed Wn", "Closed Won"),
+                        ("Qualifcation", "Qualification")):  # fmt: skip
+        assert f"{typo!r}" in said and f"did you mean {meant!r}" in said
+
+
 def test_stage_change_export_gives_visits_per_stage(tmp_path: Path) -> None:
     s = truth(
         stages=[

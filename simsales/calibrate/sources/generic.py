@@ -4,6 +4,7 @@ the declared variable map from the export's columns to the canonical fields."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -145,6 +146,8 @@ def read(
                       + columns_text(dict(m.completed))))  # fmt: skip
     rows = _format_currency_off(canonical(frame, m.columns), frame.attrs.get("with_currency"), m)
     names = m.names()
+    if mapping_file is not None or isinstance(mapping, dict):  # the user's own labels
+        notes += _unmatched_labels(rows, m)
     if (said := _state_codes(rows, m.columns)) is not None:
         notes.append(("state_codes", said))
     if (said := _api_times_in_utc(frame, rows, m.columns)) is not None:
@@ -209,6 +212,29 @@ def read(
         states=dict(m.states or {}),
         shown_scaled=frame.attrs.get("shown_scaled", {}),
     )
+
+
+def _unmatched_labels(rows: pd.DataFrame, m: ColumnMapping) -> list[Note]:
+    """A warning for each label the mapping names (stage_order, labels, states) that no row's
+    stage, status or outcome has (nor begins with): likely a typo, with the nearest label the
+    rows have."""
+    seen = {label_key(v): v for f in ("stage", "status", "outcome", "from_stage") if f in rows
+            for v in pd.unique(rows[f].astype(str).str.strip()) if v}  # fmt: skip
+    named = [*(m.stage_order or ()), *(m.states or {})]
+    for kind in ("won", "lost", "open"):
+        if kind in m.labels.model_fields_set:
+            named += getattr(m.labels, kind) or ()
+    notes = []
+    for name in dict.fromkeys(named):
+        key = label_key(name)
+        if not key or any(k.startswith(key) for k in seen):
+            continue
+        near = difflib.get_close_matches(name, list(seen.values()), n=1, cutoff=0.6)
+        some = ", ".join(sorted(seen.values())[:8])
+        hint = f"did you mean {near[0]!r}?" if near else f"the rows have {some}"
+        notes.append(Note("unmatched_label", f"the mapping names the label {name!r}, which no "
+                          f"row has: {hint}", "kept"))  # fmt: skip
+    return notes
 
 
 _EXPECTED = frozenset(label_key(n) for n in NAMES["expected_close"] if isinstance(n, str))
