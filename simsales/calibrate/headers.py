@@ -31,7 +31,8 @@ and ``CLOSE DATE`` are one name), also after dropping an object prefix such as P
 - Bitrix24's stage history (``crm.stagehistory.list``: OWNER_ID, CREATED_TIME, STAGE_ID and
   STAGE_SEMANTIC_ID, a lead's STATUS_ID and STATUS_SEMANTIC_ID) is one row per stage change of
   the deal OWNER_ID names (its owner entity, not a salesperson), entered at CREATED_TIME, the
-  semantics P / S / F its outcome (open / won / lost, read in sources.generic).
+  semantics P / S / F, where exported, its outcome (open / won / lost, read in
+  sources.generic).
 
 What was taken is said in the data report; a header that lacks a required field is an error that
 lists what was recognised and what is missing, in the user's terms.
@@ -238,12 +239,9 @@ TITLES: tuple[str, ...] = ("Deal Name", "Opportunity Name", "Deal Title", "Title
                            "Deal-Name", "Título", "Verkaufschance", "Bezeichnung",
                            "Nome trattativa", "Nome", "Nazwa")
 # fmt: on
-# Bitrix24's stage history: (id, entered, stage, outcome) by their documented field names, for
-# a deal's stages and for a lead's statuses
-_ENTITY_HISTORY = (
-    ("OWNER_ID", "CREATED_TIME", "STAGE_ID", "STAGE_SEMANTIC_ID"),
-    ("OWNER_ID", "CREATED_TIME", "STATUS_ID", "STATUS_SEMANTIC_ID"),
-)  # fmt: skip
+# Bitrix24's stage history: a deal's stage and its semantics, a lead's status and its own
+# (the semantics optional: a selection of fields may leave them out)
+_ENTITY_HISTORY = (("STAGE_ID", "STAGE_SEMANTIC_ID"), ("STATUS_ID", "STATUS_SEMANTIC_ID"))
 # an object's name before its fields (Pipedrive's "Deal - Value", in Spanish "Negocio - ",
 # Portuguese "Negócio - ", French "Affaire - ", German "Deal - ")
 _PREFIXES = (
@@ -395,13 +393,11 @@ def recognise(
     for col in header:
         for key in column_keys(str(col)):
             by_key.setdefault(key, str(col))
-    for history_names in _ENTITY_HISTORY:  # its OWNER_ID is the deal: no other name applies
-        if all(label_key(n) in by_key for n in history_names):
-            fields = ("id", "entered", "stage", "outcome")
-            return Recognised(
-                "stage_changes",
-                {f: by_key[label_key(n)] for f, n in zip(fields, history_names, strict=True)},
-            )
+    for stage, semantic in _ENTITY_HISTORY:  # its OWNER_ID is the deal: no other name applies
+        keys = [label_key(n) for n in ("OWNER_ID", "CREATED_TIME", stage, semantic)]
+        if all(k in by_key for k in keys[:3]):
+            named = zip(("id", "entered", "stage", "outcome"), keys, strict=True)
+            return Recognised("stage_changes", {f: by_key[k] for f, k in named if k in by_key})
     used: set[str] = set()
 
     def take(field: str, names: Sequence[str | tuple[str, ...]]) -> str | tuple[str, ...] | None:

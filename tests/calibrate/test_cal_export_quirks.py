@@ -982,12 +982,17 @@ def test_a_bitrix24_stage_history_is_keyed_by_its_owner_entity(tmp_path: Path) -
     """Bitrix24's stage history (crm.stagehistory.list) names the deal OWNER_ID (its owner
     entity, not a salesperson) and says each stage's outcome in STAGE_SEMANTIC_ID: read as
     one row per stage change of that deal, S won and F lost (a custom failure stage too); as
-    a CSV and as the REST answer."""
+    a CSV and as the REST answer; without the semantics, by its stage ids."""
     csv = tmp_path / "stagehistory.csv"
     pd.DataFrame(_bitrix_history()).to_csv(csv, index=False)
     page = tmp_path / "stagehistory.json"
     page.write_text(json.dumps({"result": {"items": _bitrix_history()}}), encoding="utf-8")
-    for path in (csv, page):
+    # its fields selected without the semantics: the stage ids WON / LOSE still close
+    bare = tmp_path / "bare.csv"
+    pd.DataFrame(_bitrix_history()).drop(columns="STAGE_SEMANTIC_ID").replace(
+        {"C1:UC_7F2K": "C1:LOSE"}
+    ).to_csv(bare, index=False)
+    for path in (csv, page, bare):
         got = read_history(path).deals.set_index("deal").sort_index()
         assert list(got.index) == list(TRUTH["id"])
         assert list(got["outcome"]) == list(TRUTH["outcome"])
