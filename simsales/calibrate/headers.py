@@ -186,7 +186,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                  "Валюта", "Währung", "Devise", "Moneda", "Moeda", "Moneda del valor",
                  "Moeda do valor", "Devise de la valeur", "Valuta", "Waluta",
                  "Bid Currency",  # Insightly's (BID_CURRENCY beside BID_AMOUNT)
-                 "company_currency"),  # Odoo's crm.lead field for its expected revenue
+                 "company_currency",  # Odoo's crm.lead field for its expected revenue
+                 "CURRENCY_ID"),  # Bitrix24's
     "owner": ("Owner", "Deal Owner", "Opportunity Owner", "Owner Name", "Sales Agent",
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
               "Assigned To", "负责人", "销售负责人", "业务机会所有人", "交易所有者", "所有人",
@@ -198,7 +199,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Proprietário do negócio", "Deal-Inhaber", "Verantwortlich",
               "Responsible", "Responsible person",  # Bitrix24's English (Ответственный)
               "owner_name", "user_id.name",  # Pipedrive's API (flattened)
-              "user_id"),  # Odoo's salesperson (and Pipedrive's owner), a link by its name
+              "user_id",  # Odoo's salesperson (and Pipedrive's owner), a link by its name
+              "ASSIGNED_BY_ID"),  # Bitrix24's responsible person
     "account": ("Account", "Account Name", "Organization", "Organization Name",
                 "Associated Company", "Associated Company (Primary)", "Company", "Company Name",
                 "Customer", "Customer Name", "Potential Customer", "Client", "客户名称", "客户名",

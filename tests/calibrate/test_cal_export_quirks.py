@@ -1001,13 +1001,16 @@ def test_a_bitrix24_stage_history_is_keyed_by_its_owner_entity(tmp_path: Path) -
 
 def test_a_bitrix24_deal_list_closes_by_its_stage_semantics(tmp_path: Path) -> None:
     """Bitrix24's deal list (crm.deal.list) writes each deal's STAGE_SEMANTIC_ID beside its
-    STAGE_ID: F closes a deal lost in a custom failure stage no lost label names."""
+    STAGE_ID: F closes a deal lost in a custom failure stage no lost label names; its
+    CURRENCY_ID is the amount's currency, ASSIGNED_BY_ID the responsible salesperson."""
     data = pd.DataFrame({
         "ID": TRUTH["id"], "STAGE_ID": _labels("C1:WON", "C1:UC_7F2K", "C1:NEW"),
         "STAGE_SEMANTIC_ID": TRUTH["outcome"].map({"won": "S", "lost": "F", "open": "P"}),
         "OPPORTUNITY": TRUTH["value"], "DATE_CREATE": TRUTH["created"],
         "CLOSEDATE": TRUTH["closed"].where(TRUTH["closed"] != "", "2023-06-30"),
+        "CURRENCY_ID": "EUR", "ASSIGNED_BY_ID": ["1", "7", "1", "7", "9"],
     })  # fmt: skip
     path = tmp_path / "deals.csv"
     data.to_csv(path, index=False)
-    _check(path)
+    got = _check(path, currency="EUR")
+    assert set(got["currency"]) == {"EUR"} and list(got["owner"]) == ["1", "7", "1", "7", "9"]
