@@ -27,7 +27,12 @@ and ``CLOSE DATE`` are one name), also after dropping an object prefix such as P
   Sugar's language packs call the amount converted to the system currency ``Amount``, while the
   row's currency column is the opportunity amount's;
 - a ``Value Formatted`` column is taken before ``Value``: Close writes ``value`` in cents and its
-  formatted twin as the user sees it (``$500``), with the currency sign.
+  formatted twin as the user sees it (``$500``), with the currency sign;
+- Bitrix24's stage history (``crm.stagehistory.list``: OWNER_ID, CREATED_TIME, STAGE_ID and
+  STAGE_SEMANTIC_ID, a lead's STATUS_ID and STATUS_SEMANTIC_ID) is one row per stage change of
+  the deal OWNER_ID names (its owner entity, not a salesperson), entered at CREATED_TIME, the
+  semantics P / S / F, where exported, its outcome (open / won / lost, read in
+  sources.generic).
 
 What was taken is said in the data report; a header that lacks a required field is an error that
 lists what was recognised and what is missing, in the user's terms.
@@ -81,11 +86,13 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                "statecode@OData.Community.Display.V1.FormattedValue", "State Code",
                "Status Reason", "Won/Lost",
                "商机状态", "阶段状态", "交易状态", "机会状态", "状态", "赢单状态", "Estado",
-               "Statut"),  # 阶段状态: 纷享销客's 进行中 / 赢单 / 输单 beside its 商机阶段
+               "Statut",  # 阶段状态: 纷享销客's 进行中 / 赢单 / 输单 beside its 商机阶段
+               # Bitrix24's stage semantics, P / S / F (sources.generic reads the codes)
+               "STAGE_SEMANTIC_ID", "STATUS_SEMANTIC_ID"),
     "active": ("Active", "Is Active", "有效", "Actif"),
     "lost_reason": ("Lost Reason", "Loss Reason", "Reason for Loss", "Closed Lost Reason",
                     "Lost Reason Name", "输单原因", "丢单原因", "失败原因", "流失原因",
-                    "Raison de la perte"),
+                    "Raison de la perte", "lost_reason_id"),  # Odoo's field
     "stage": ("To Stage", "New Stage", "Stage", "Deal Stage", "Sales Stage", "Opportunity Stage",
               "Pipeline Stage", "Stage Name", "Pipeline Phase", "Step Name", "变更后阶段", "新阶段",
               "新状态", "销售阶段", "商机阶段", "交易阶段", "阶段", "フェーズ", "단계", "거래 단계",
@@ -126,7 +133,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                        "예상 마감일", "Предполагаемая дата закрытия",
                        "Fecha prevista de cierre", "Data prevista de fechamento",
                        "Date de clôture prévue", "Geschatte sluitingsdatum",
-                       "Previsão de fechamento"),
+                       "Previsão de fechamento",
+                       "date_deadline"),  # Odoo's expected closing
     # the day a deal entered the stage it is in (Keap, Freshsales, Salesforce's
     # LastStageChangeDate): a won or lost deal's close where no column says the real one
     "stage_since": ("Date Moved to Current Stage", "Moved to Current Stage",
@@ -178,7 +186,8 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
                  "Валюта", "Währung", "Devise", "Moneda", "Moeda", "Moneda del valor",
                  "Moeda do valor", "Devise de la valeur", "Valuta", "Waluta",
                  "Bid Currency",  # Insightly's (BID_CURRENCY beside BID_AMOUNT)
-                 "company_currency"),  # Odoo's crm.lead field for its expected revenue
+                 "company_currency",  # Odoo's crm.lead field for its expected revenue
+                 "CURRENCY_ID"),  # Bitrix24's
     "owner": ("Owner", "Deal Owner", "Opportunity Owner", "Owner Name", "Sales Agent",
               "Salesperson", "Sales Person", "Sales Owner", "Sales Rep", "Account Executive",
               "Assigned To", "负责人", "销售负责人", "业务机会所有人", "交易所有者", "所有人",
@@ -188,16 +197,21 @@ NAMES: dict[str, tuple[str | tuple[str, ...], ...]] = {
               "Propietario de oportunidad", "Propriétaire de l'opportunité",
               "Propriétaire de la transaction", "Propietario del negocio",
               "Proprietário do negócio", "Deal-Inhaber", "Verantwortlich",
-              "owner_name", "user_id.name"),  # Pipedrive's API (flattened)
+              "Responsible", "Responsible person",  # Bitrix24's English (Ответственный)
+              "owner_name", "user_id.name",  # Pipedrive's API (flattened)
+              "user_id",  # Odoo's salesperson (and Pipedrive's owner), a link by its name
+              "ASSIGNED_BY_ID"),  # Bitrix24's responsible person
     "account": ("Account", "Account Name", "Organization", "Organization Name",
                 "Associated Company", "Associated Company (Primary)", "Company", "Company Name",
                 "Customer", "Customer Name", "Potential Customer", "Client", "客户名称", "客户名",
                 "客户", "公司名称", "公司", "取引先名", "고객사", "계정 이름", "Компания",
-                "Клиент", "Lead Name", "org_name", "org_id.name"),
+                "Клиент", "Lead Name", "org_name", "org_id.name",
+                "partner_id"),  # Odoo's customer, a link by its name
     "product": ("Product", "Product Name", "Products", "Product Line", "Deal Type",
                 "Opportunity Type", "Type", "产品", "产品名称", "产品线", "商机类型",
                 "Pipeline", "管道", "销售流程"),  # with no type, the pipeline is one
-    "team": ("Sales Team", "Team", "Business Unit", "销售团队", "团队", "所属部门", "部门"),
+    "team": ("Sales Team", "Team", "Business Unit", "销售团队", "团队", "所属部门", "部门",
+             "team_id"),  # Odoo's sales team
     "segment": ("Segment", "Customer Segment", "Market Segment", "客户分类", "细分市场"),
 }
 # close columns that name when a deal did close, where an open deal has no date (a plain
@@ -227,6 +241,9 @@ TITLES: tuple[str, ...] = ("Deal Name", "Opportunity Name", "Deal Title", "Title
                            "Deal-Name", "Título", "Verkaufschance", "Bezeichnung",
                            "Nome trattativa", "Nome", "Nazwa")
 # fmt: on
+# Bitrix24's stage history: a deal's stage and its semantics, a lead's status and its own
+# (the semantics optional: a selection of fields may leave them out)
+_ENTITY_HISTORY = (("STAGE_ID", "STAGE_SEMANTIC_ID"), ("STATUS_ID", "STATUS_SEMANTIC_ID"))
 # an object's name before its fields (Pipedrive's "Deal - Value", in Spanish "Negocio - ",
 # Portuguese "Negócio - ", French "Affaire - ", German "Deal - ")
 _PREFIXES = (
@@ -340,12 +357,18 @@ _API_FIELD = re.compile(r"^properties\.(?P<name>[^.]+)(?:\.value)?$")
 
 
 def column_keys(column: str) -> list[str]:
-    """A header cell's keys: the whole name, then the name after an object prefix, then the
-    name without a unit or currency suffix (``Amount (USD)``, ``金额（万元）``)."""
+    """A header cell's keys: the whole name, then a flattened lookup's field (``Owner.name``:
+    ``Owner``), the name after an object prefix, then the name without a unit or currency
+    suffix (``Amount (USD)``, ``金额（万元）``)."""
     keys = [label_key(column)]
     # an API's record flattened (HubSpot's properties.dealstage, v1's properties.amount.value)
     if (api := _API_FIELD.match(column)) is not None:
         keys.append(label_key(api["name"]))
+    # a lookup's name in an API record, flattened (Zoho's Account_Name.name, Salesforce's
+    # Account.Name): the field it looks up
+    head, dot, tail = column.rpartition(".")
+    if dot and head.strip() and label_key(tail) == "name":
+        keys.extend(k for k in column_keys(head) if k not in keys)
     for sep in (" - ", ": ", "-", "：", ":"):
         head, found, rest = column.partition(sep)
         if found and rest.strip() and label_key(head) in _PREFIXES:
@@ -372,6 +395,11 @@ def recognise(
     for col in header:
         for key in column_keys(str(col)):
             by_key.setdefault(key, str(col))
+    for stage, semantic in _ENTITY_HISTORY:  # its OWNER_ID is the deal: no other name applies
+        keys = [label_key(n) for n in ("OWNER_ID", "CREATED_TIME", stage, semantic)]
+        if all(k in by_key for k in keys[:3]):
+            named = zip(("id", "entered", "stage", "outcome"), keys, strict=True)
+            return Recognised("stage_changes", {f: by_key[k] for f, k in named if k in by_key})
     used: set[str] = set()
 
     def take(field: str, names: Sequence[str | tuple[str, ...]]) -> str | tuple[str, ...] | None:

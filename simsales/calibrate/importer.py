@@ -70,7 +70,8 @@ closed_stages            info       Salesforce: won / lost stages read from IsWo
                                     HubSpot: from the deals' closed flags; PingCode: from the
                                     states' types (kept: a warning, where the rows' probability
                                     or forecast category decided, sources.closed)
-state_codes              info       Dynamics 365's statecode 0 / 1 / 2 read as open / won / lost
+state_codes              info       Dynamics 365's statecode 0 / 1 / 2, Bitrix24's stage
+                                    semantics P / S / F, read as open / won / lost
 mixed_flags              kept       HubSpot: deals flagged otherwise than the rest of their
                                     stage, read as the stage's
 sheets                   info       a workbook's sheets read and appended (dropped: a sheet of
@@ -111,6 +112,8 @@ began_in                 info       a from / to log: each deal's first stage fro
                                     change's from
 newest_first             info       stage changes listed newest first: ties in reverse order
 name_as_id               info       stage changes identified by the deal's name: namesakes merge
+unmatched_label          kept       a label the mapping file names (stage_order, labels, states)
+                                    that no row has: the nearest one the rows have
 =======================  =========  ==========================================================
 """
 
@@ -1143,13 +1146,15 @@ def _stage_changes(rec: Records, report: DataReport) -> History:
         order if order is not None else (list(rec.labels.open) if rec.labels.open else None)
     )
     _drop_unknown_stages(rows, open_labels)
-    entered = _dates(rows, ("entered",))["entered"]
+    # read together: the creation dates in the day-month order the change dates show
+    times = _dates(rows, ("entered", "created") if rows.has("created") else ("entered",))
+    entered = times["entered"]
     rows.drop(entered.isna(), "blank_date", f"no {rows.name('entered')}: the change has no time")
     entered = entered.reindex(rows.frame.index)
     _drop_after_export(rows, [entered])
     entered = entered.reindex(rows.frame.index)
     if rows.has("from_stage"):
-        entered = _began_in(rows, entered, open_labels)
+        entered = _began_in(rows, entered, open_labels, times.get("created"))
     data_cols = [c for c in rows.frame.columns if not c.startswith("_")]
     rows.drop(
         rows.frame.duplicated(subset=data_cols), "duplicate_row", "exact copy of an earlier row"
@@ -1217,7 +1222,7 @@ def _stage_changes(rec: Records, report: DataReport) -> History:
     for col in current.columns:
         deals[col] = deals["deal"].map(current[col])
     if rows.has("created"):
-        created = _dates(rows, ("created",))["created"]
+        created = times["created"].reindex(rows.frame.index)
         deals["created"] = deals["deal"].map(created.groupby(rows.frame["id"]).min())
     if attributes is not None:
         deals = _deal_attributes(deals, attributes, rec, report)
@@ -1283,11 +1288,13 @@ def _precedence(opens: pd.DataFrame) -> dict[str, int]:
     return {str(c): int(w) for c, w in zip(first.columns, wins, strict=True)}
 
 
-def _began_in(rows: _Rows, entered: pd.Series, open_labels: list[str] | None) -> pd.Series:
+def _began_in(
+    rows: _Rows, entered: pd.Series, open_labels: list[str] | None, created: pd.Series | None
+) -> pd.Series:
     """A log of changes from one stage to another (a from and a to column) shows the stage each
     deal began in only as the from of its first change: that stage is added as the deal's first
-    row, entered when the deal was created (its ``created`` date), else at the time of that
-    first change (its time there unknown, so counted as none: said in the note)."""
+    row, entered when the deal was created (its ``created`` date, parsed), else at the time of
+    that first change (its time there unknown, so counted as none: said in the note)."""
     f = rows.frame
     at = entered.reindex(f.index)
     first = at.groupby(f["id"], sort=False).idxmin().dropna()
@@ -1300,9 +1307,9 @@ def _began_in(rows: _Rows, entered: pd.Series, open_labels: list[str] | None) ->
     if new.empty:
         return at
     when = at[new.index]
-    if rows.has("created"):
-        created = _dates(rows, ("created",))["created"].reindex(new.index)
-        when = created.where(created.notna() & (created <= when), when)
+    if created is not None:
+        made = created.reindex(new.index)
+        when = made.where(made.notna() & (made <= when), when)
     new["stage"] = began[new.index]
     for col in ("outcome", "value", "probability", "expected_close"):
         if col in new:

@@ -146,7 +146,8 @@ class Labels(_Frozen):
     # 失注), Korean, Russian (Bitrix24, amoCRM), and German, French, Spanish and Portuguese
     # (Salesforce's and HubSpot's translated closed stages, Pipedrive's statuses) spellings
     # 中标 / 未中标: a tender won / not won (project sales by bid); 已赢得: Odoo's Chinese won
-    # stage; Bitrix24's stage ids WON / LOSE / APOLOGY ("Analyze failure", its second lost one);
+    # stage; Bitrix24's stage ids WON / LOSE / APOLOGY ("Analyze failure", Russian "Анализ
+    # причины провала", its second lost one);
     # 战败 / 失单: a lost deal in Chinese dealer CRMs; Sold / Dead: a deal won / lost in
     # real-estate and dealer CRMs. A bare 签约 (signing) is no close: a stage may be named so
     # before the contract is signed (已签约: signed)
@@ -177,7 +178,7 @@ class Labels(_Frozen):
                              "Conclue perdue", "Perdido", "Perdida", "Cerrada perdida",
                              "Cierre perdido", "Fechado perdido", "Fechada perdida",
                              "Negócio perdido", "LOSE", "APOLOGY", "Loss",
-                             "Analyze failure",
+                             "Analyze failure", "Анализ причины провала",
                              "交易失败", "已失败", "失单", "战败", "结束-丢单", "关闭-输单",
                              "关闭-丢单", "계약 실패", "Chiusa persa", "Chiuso perso", "Persa",
                              "Perso", "Przegrana", "Przegrany", "Kaybedildi", "Kaybedilen",
@@ -303,7 +304,7 @@ def resolve_mapping(
     value and product columns; so are a mapping file's that names some columns (only
     ``closed: [date_won, date_lost]``). Columns named by a file or a flag must exist.
     """
-    name = "<mapping>"
+    name: str | None = None  # a mapping file's name; None: the export's is said instead
     if mapping is not None and not isinstance(mapping, dict):
         name = str(mapping)
         mapping = load_mapping(mapping)
@@ -383,7 +384,7 @@ def resolve_mapping(
             ]
         ) from None
     if header is not None:
-        _check_header(result, header, name)
+        _check_header(result, header, name, columns or {})
     result._recognised = recognised
     result._completed = {f: c for f, c in completed.items() if result.columns.get(f) == c}
     return result
@@ -459,7 +460,9 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_header(mapping: ColumnMapping, header: list[str], name: str) -> None:
+def _check_header(
+    mapping: ColumnMapping, header: list[str], name: str | None, flags: dict[str, str]
+) -> None:
     problems: list[Problem] = []
     # a report saved with a title row above the header: one named column, the rest blank
     named = [h for h in header if h and not h.startswith("Unnamed")]
@@ -474,11 +477,14 @@ def _check_header(mapping: ColumnMapping, header: list[str], name: str) -> None:
             if col in header:
                 continue
             hint = difflib.get_close_matches(col, header, n=1)
+            flag = flags.get(field) == col  # named by --column, not by the mapping file
             problems.append(
                 Problem(
-                    f"column {col!r} (for {field}) is not in the file's header (its first row)",
+                    f"column {col!r} (for {field}"
+                    + (f", given by --column {field}={col}" if flag else "")
+                    + ") is not in the file's header (its first row)",
                     f"columns.{field}",
-                    name,
+                    None if flag else name,
                     hint=title
                     or (f"did you mean {hint[0]!r}?" if hint else f"columns: {', '.join(header)}"),
                 )

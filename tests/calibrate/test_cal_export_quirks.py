@@ -160,6 +160,35 @@ def test_mondays_creation_log_dates_the_deal_after_the_name_of_who_made_it(
     assert list(got["opened"]) == [pd.Timestamp(d + " 10:12") for d in TRUTH["created"]]
 
 
+def test_a_note_before_a_date_in_a_date_column_is_no_date(tmp_path: Path) -> None:
+    """A note typed into one close-date cell ("Proposal sent Feb 10, 2023") is not the date
+    it mentions: words before a date are who made the record only in a column that writes
+    them before most of its dates (a log); the note's row is reported by its line."""
+    data = _sheet()
+    data.loc[1, "Close Date"] = "Proposal sent Feb 10, 2023"
+    path = tmp_path / "note.csv"
+    data.to_csv(path, index=False)
+    h = read_history(path)
+    assert "D2" not in set(h.deals["deal"])
+    bad = next(i for i in h.report.issues if i.rule == "bad_date")
+    assert "Close Date" in bad.message and bad.rows == 1
+    assert any("line 3" in e for e in bad.examples)
+
+
+@pytest.mark.parametrize("cell", ["2023-02", "2023/02", "2023"])
+def test_a_year_or_a_month_without_its_day_is_no_date(tmp_path: Path, cell: str) -> None:
+    """A close date typed as its month ("2023-02") or year names no day: reported by its
+    line, not read as the first of it."""
+    data = _sheet()
+    data.loc[1, "Close Date"] = cell
+    path = tmp_path / "month.csv"
+    data.to_csv(path, index=False)
+    h = read_history(path)
+    assert "D2" not in set(h.deals["deal"])
+    bad = next(i for i in h.report.issues if i.rule == "bad_date")
+    assert bad.rows == 1 and any("line 3" in e for e in bad.examples)
+
+
 def test_a_losss_date_alone_is_no_close_date(tmp_path: Path) -> None:
     """Of a pair of columns, the loss's alone is not the close date: the export's own close
     date is (a lost date beside a Close Date adds nothing to mistake)."""
@@ -209,15 +238,26 @@ def test_an_opportunity_column_is_the_value_only_when_it_holds_numbers(tmp_path:
 @pytest.mark.parametrize(
     "stages",
     [("5 - Closed Won", "6 - Closed Lost", "3 - Proposal"), ("C1:WON", "C1:LOSE", "C1:NEW"),
-     ("WON", "APOLOGY", "PREPARATION"), ("Deal won", "Analyze failure", "In progress")],
+     ("WON", "APOLOGY", "PREPARATION"), ("Deal won", "Analyze failure", "In progress"),
+     ("Сделка успешна", "Анализ причины провала", "Подготовка документов")],
 )  # fmt: skip
 def test_numbered_and_prefixed_stage_labels(tmp_path: Path, stages: tuple[str, str, str]) -> None:
     """A stage's number in the process ("5 - Closed Won") or Bitrix24's pipeline prefix
     ("C1:WON") does not hide a close; Bitrix24's LOSE and APOLOGY ("Analyze failure") are
-    its lost stages."""
+    its lost stages, in English and Russian."""
     path = tmp_path / "stages.csv"
     _sheet(stages).to_csv(path, index=False)
     _check(path)
+
+
+def test_a_bitrix24_deals_responsible_person_is_its_owner(tmp_path: Path) -> None:
+    """Bitrix24's English UI names a deal's salesperson ``Responsible`` (``Responsible person``
+    in some views): the owner."""
+    for name in ("Responsible", "Responsible person"):
+        path = tmp_path / "bitrix.csv"
+        _sheet().assign(**{name: ["Ann", "Bob", "Ann", "Bob", "Cy"]}).to_csv(path, index=False)
+        got = _check(path)
+        assert list(got["owner"]) == ["Ann", "Bob", "Ann", "Bob", "Cy"]
 
 
 def test_an_expected_close_as_the_only_close_date(tmp_path: Path) -> None:
@@ -866,3 +906,111 @@ def test_a_bill_or_project_number_is_the_id(
     path = tmp_path / "numbered.csv"
     data.to_csv(path, index=False)
     _check(path)
+
+
+def test_api_pages_saved_one_after_another_are_one_table(tmp_path: Path) -> None:
+    """A paged API's answers saved together, as a list or one a line (Bitrix24's
+    ``{"result": [...], "next": 2}`` then the rest): their records in order."""
+    records = [{str(k): str(v) for k, v in r.items()} for r in _sheet().to_dict("records")]
+    pages = [{"result": records[:2], "next": 2, "total": 5}, {"result": records[2:], "total": 5}]
+    for name, text in (("pages.json", json.dumps(pages)),
+                       ("pages.jsonl", "\n".join(map(json.dumps, pages)))):  # fmt: skip
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        _check(path)
+
+
+def test_a_lookups_name_in_an_api_record_is_the_field_it_looks_up(tmp_path: Path) -> None:
+    """Zoho's API writes a deal's account and owner as lookups (``Account_Name: {name, id}``),
+    Salesforce's as related records (``Account: {Name}``): flattened, ``Account_Name.name``
+    and ``Account.Name`` are the account, ``Owner.name`` the owner."""
+    accounts = ["Acme", "Beta", "Acme", "Gamma", "Beta"]
+    for account, owner in (("Account_Name", "Owner"), ("Account", "Owner")):
+        key = "name" if account == "Account_Name" else "Name"
+        records = [
+            {"id": r["Opportunity ID"], "Stage": r["Stage"], "Amount": r["Amount"],
+             "Created_Time": r["Created Date"], "Closing_Date": r["Close Date"],
+             account: {key: a, "id": f"A{n}"}, owner: {key: "Ann", "id": "U1"}}
+            for n, (r, a) in enumerate(zip(_sheet().to_dict("records"), accounts, strict=True))
+        ]  # fmt: skip
+        path = tmp_path / "deals.json"
+        path.write_text(json.dumps({"data": records}), encoding="utf-8")
+        got = _check(path)
+        assert list(got["account"]) == accounts and set(got["owner"]) == {"Ann"}
+
+
+def test_odoos_api_records_read_their_links_by_name_and_false_as_blank(tmp_path: Path) -> None:
+    """Odoo's external API (search_read on crm.lead) writes a link as ``[id, name]``
+    (``stage_id: [4, "Won"]``) and an empty field as false (an open deal's ``date_closed``):
+    the name, and a blank; a true / false column (``active``) stays one."""
+    stage = {"won": [4, "Won"], "lost": [3, "Proposition"], "open": [2, "Qualified"]}
+    records = [
+        {"id": int(d[1:]), "name": f"Deal {d}", "stage_id": stage[o], "expected_revenue": v,
+         "create_date": f"{c} 10:00:00", "date_closed": f"{x} 12:00:00" if x else False,
+         "active": o != "lost", "lost_reason_id": [2, "Too expensive"] if o == "lost" else False,
+         "user_id": [7, "Mitchell Admin"], "partner_id": [3, "Acme"]}
+        for d, o, c, x, v in TRUTH[["id", "outcome", "created", "closed", "value"]].values
+    ]  # fmt: skip
+    path = tmp_path / "crm_lead.json"
+    path.write_text(json.dumps({"jsonrpc": "2.0", "id": None, "result": records}), "utf-8")
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert list(got["outcome"]) == list(TRUTH["outcome"])
+    assert list(got["closed"].dt.strftime("%Y-%m-%d").fillna("")) == list(TRUTH["closed"])
+    assert set(got["owner"]) == {"Mitchell Admin"} and set(got["account"]) == {"Acme"}
+
+
+def _bitrix_history() -> list[dict[str, str]]:
+    """TRUTH's deals as Bitrix24's crm.stagehistory.list writes them: OWNER_ID the deal whose
+    stage changed, TYPE_ID 1 its creation, STAGE_SEMANTIC_ID P / S / F; D5 lost in a custom
+    failure stage that no lost label names."""
+    rows, n = [], 0
+    final = {"won": ("C1:WON", "S"), "lost": ("C1:LOSE", "F"), "open": None}
+    for deal, outcome, created, closed in TRUTH[["id", "outcome", "created", "closed"]].values:
+        path = [("1", created, "C1:NEW", "P")]
+        if (end := final[outcome]) is not None:
+            stage = "C1:UC_7F2K" if deal == "D5" else end[0]
+            path.append(("3", closed, stage, end[1]))
+        for type_id, day, stage, semantic in path:
+            n += 1
+            rows.append({"ID": str(n), "TYPE_ID": type_id, "OWNER_ID": str(deal),
+                         "CREATED_TIME": f"{day}T10:00:00+03:00", "CATEGORY_ID": "1",
+                         "STAGE_SEMANTIC_ID": semantic, "STAGE_ID": stage})  # fmt: skip
+    return rows
+
+
+def test_a_bitrix24_stage_history_is_keyed_by_its_owner_entity(tmp_path: Path) -> None:
+    """Bitrix24's stage history (crm.stagehistory.list) names the deal OWNER_ID (its owner
+    entity, not a salesperson) and says each stage's outcome in STAGE_SEMANTIC_ID: read as
+    one row per stage change of that deal, S won and F lost (a custom failure stage too); as
+    a CSV and as the REST answer; without the semantics, by its stage ids."""
+    csv = tmp_path / "stagehistory.csv"
+    pd.DataFrame(_bitrix_history()).to_csv(csv, index=False)
+    page = tmp_path / "stagehistory.json"
+    page.write_text(json.dumps({"result": {"items": _bitrix_history()}}), encoding="utf-8")
+    # its fields selected without the semantics: the stage ids WON / LOSE still close
+    bare = tmp_path / "bare.csv"
+    pd.DataFrame(_bitrix_history()).drop(columns="STAGE_SEMANTIC_ID").replace(
+        {"C1:UC_7F2K": "C1:LOSE"}
+    ).to_csv(bare, index=False)
+    for path in (csv, page, bare):
+        got = read_history(path).deals.set_index("deal").sort_index()
+        assert list(got.index) == list(TRUTH["id"])
+        assert list(got["outcome"]) == list(TRUTH["outcome"])
+        assert list(got["closed"].dt.strftime("%Y-%m-%d").fillna("")) == list(TRUTH["closed"])
+
+
+def test_a_bitrix24_deal_list_closes_by_its_stage_semantics(tmp_path: Path) -> None:
+    """Bitrix24's deal list (crm.deal.list) writes each deal's STAGE_SEMANTIC_ID beside its
+    STAGE_ID: F closes a deal lost in a custom failure stage no lost label names; its
+    CURRENCY_ID is the amount's currency, ASSIGNED_BY_ID the responsible salesperson."""
+    data = pd.DataFrame({
+        "ID": TRUTH["id"], "STAGE_ID": _labels("C1:WON", "C1:UC_7F2K", "C1:NEW"),
+        "STAGE_SEMANTIC_ID": TRUTH["outcome"].map({"won": "S", "lost": "F", "open": "P"}),
+        "OPPORTUNITY": TRUTH["value"], "DATE_CREATE": TRUTH["created"],
+        "CLOSEDATE": TRUTH["closed"].where(TRUTH["closed"] != "", "2023-06-30"),
+        "CURRENCY_ID": "EUR", "ASSIGNED_BY_ID": ["1", "7", "1", "7", "9"],
+    })  # fmt: skip
+    path = tmp_path / "deals.csv"
+    data.to_csv(path, index=False)
+    got = _check(path, currency="EUR")
+    assert set(got["currency"]) == {"EUR"} and list(got["owner"]) == ["1", "7", "1", "7", "9"]

@@ -470,6 +470,20 @@ def test_a_date_field_takes_a_column_of_dates_only(tmp_path: Path) -> None:
     assert "closed ← '结单日期'" in note and list(h.deals["outcome"]) == ["won", "open"]
 
 
+def test_a_date_column_takes_the_day_order_its_files_other_dates_show(tmp_path: Path) -> None:
+    """Created dates all 12 or less in day and month (1/2/2023) are read in the order the
+    file's close dates show (3/15/2023: month first), not passed over as no dates."""
+    path = tmp_path / "report.csv"
+    pd.DataFrame({"Opportunity ID": ["1", "2", "3"],
+                  "Stage": ["Closed Won", "Closed Lost", "Proposal"],
+                  "Created Date": ["1/2/2023", "1/5/2023", "2/9/2023"],
+                  "Close Date": ["2/1/2023", "3/15/2023", "6/30/2023"],
+                  "Amount": ["5", "7", "9"]}).to_csv(path, index=False)  # fmt: skip
+    got = read_history(path).deals.set_index("deal")
+    assert list(got["opened"]) == list(pd.to_datetime(["2023-01-02", "2023-01-05", "2023-02-09"]))
+    assert list(got["closed"].dropna()) == list(pd.to_datetime(["2023-02-01", "2023-03-15"]))
+
+
 def test_a_mapping_giving_only_the_date_format_still_recognises_the_columns(
     tmp_path: Path,
 ) -> None:
@@ -603,6 +617,34 @@ def _transitions(changes: pd.DataFrame) -> pd.DataFrame:
     prev = changes.groupby("id")["stage"].shift()
     log = changes.assign(previous=prev)
     return log[log["previous"].notna()]
+
+
+def test_a_stage_historys_creation_dates_take_the_day_order_of_its_change_dates(
+    tmp_path: Path,
+) -> None:
+    """A Salesforce Opportunity History report (From Stage, To Stage, Stage Duration, Last
+    Modified, Created Date on every row): created dates that do not show their day-month
+    order (1/2/2023) are read in the order its change dates show (1/17/2023), each deal
+    opening when it was created."""
+    report = pd.DataFrame({
+        "Opportunity Owner": ["Ann"] * 5 + ["Bob"] * 3,
+        "Opportunity Name": ["Acme"] * 3 + ["Beta"] * 2 + ["Gamma"] * 3,
+        "From Stage": ["Prospecting", "Qualification", "Proposal", "Prospecting",
+                       "Qualification", "Prospecting", "Qualification", "Proposal"],
+        "To Stage": ["Qualification", "Proposal", "Closed Won", "Qualification", "Closed Lost",
+                     "Qualification", "Proposal", "Negotiation"],
+        "Stage Duration": ["5", "10", "0", "3", "7", "2", "8", "4"],
+        "Last Modified": ["1/7/2023", "1/17/2023", "2/1/2023", "1/8/2023", "2/10/2023",
+                          "1/11/2023", "1/19/2023", "1/23/2023"],
+        "Amount": ["1,200.00"] * 3 + ["800.00"] * 2 + ["500.00"] * 3,
+        "Close Date": ["2/1/2023"] * 3 + ["2/10/2023"] * 2 + ["6/30/2023"] * 3,
+        "Created Date": ["1/2/2023"] * 3 + ["1/5/2023"] * 2 + ["1/9/2023"] * 3,
+    })  # fmt: skip
+    path = tmp_path / "history.csv"
+    report.to_csv(path, index=False)
+    got = read_history(path).deals.set_index("deal").sort_index()
+    assert list(got["outcome"]) == ["won", "lost", "open"]
+    assert list(got["opened"]) == list(pd.to_datetime(["2023-01-02", "2023-01-05", "2023-01-09"]))
 
 
 def test_a_log_of_changes_from_one_stage_to_another_keeps_the_first_stage(

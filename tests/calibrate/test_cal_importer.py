@@ -88,7 +88,7 @@ def test_mapping_file_and_column_flags(clean: pd.DataFrame, tmp_path: Path) -> N
     h2 = read_history(path, mapping_file=mapping)
     assert h2.report.problems == [] and len(h2.deals) == len(clean)
     with pytest.raises(
-        ScenarioError, match=r"column 'Start ' \(for engaged\) is not in the file's header"
+        ScenarioError, match=r"column 'Start ' \(for engaged, given by --column engaged=Start \)"
     ):
         read_history(path, preset="maven", columns={"id": "Opp ID", "engaged": "Start "})
 
@@ -102,6 +102,47 @@ def test_mapping_errors_are_clear() -> None:
         )
     with pytest.raises(ScenarioError, match="needs a column for engaged"):
         resolve_mapping(mapping={"columns": {"id": "a", "stage": "b", "closed": "d"}})
+
+
+def test_a_column_flag_naming_no_column_says_the_export_and_the_flag(tmp_path: Path) -> None:
+    """--column closed=Close Dte: the export's file is named (not a mapping file: there is
+    none), with the flag as given and the column it likely meant."""
+    path = tmp_path / "deals.csv"
+    pd.DataFrame({"Deal ID": ["1"], "Stage": ["Won"], "Created": ["2023-01-02"],
+                  "Close Date": ["2023-02-01"]}).to_csv(path, index=False)  # fmt: skip
+    with pytest.raises(ScenarioError) as caught:
+        read_history(path, columns={"closed": "Close Dte"})
+    text = str(caught.value)
+    assert text.startswith(f"{path}: columns.closed:")
+    assert "--column closed=Close Dte" in text and "did you mean 'Close Date'" in text
+
+
+def test_a_label_the_mapping_names_that_no_row_has_gets_a_did_you_mean(tmp_path: Path) -> None:
+    """A mapping file's stage_order, labels or states naming a label no row has (a typo:
+    Proposl for Proposal, Closed Wn for Closed Won) is reported with the nearest label the
+    rows have; the labels it does find say nothing."""
+    path = tmp_path / "history.csv"
+    pd.DataFrame({
+        "Opportunity ID": ["1", "1", "1", "2", "2", "3", "3"],
+        "Stage": ["Qualification", "Proposal", "Closed Won", "Qualification", "Closed Lost",
+                  "Qualification", "Proposal"],
+        "Edit Date": ["2023-01-07", "2023-01-17", "2023-02-01", "2023-01-08", "2023-02-10",
+                      "2023-01-11", "2023-01-19"],
+    }).to_csv(path, index=False)  # fmt: skip
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "shape: stage_changes\ncolumns: {id: Opportunity ID, stage: Stage, entered: Edit Date}\n"
+        "stage_order: [Qualification, Proposl]\nlabels: {won: [Closed Wn], lost: [Closed Lost]}\n"
+        "states: {Qualifcation: Qualification}\n",
+        encoding="utf-8",
+    )
+    issues = [i for i in read_history(path, mapping_file=mapping).report.issues
+              if i.rule == "unmatched_label"]  # fmt: skip
+    said = " ".join(i.message for i in issues)
+    assert len(issues) == 3 and "Closed Lost" not in said
+    for typo, meant in (("Proposl", "Proposal"), ("Closed Wn", "Closed Won"),
+                        ("Qualifcation", "Qualification")):  # fmt: skip
+        assert f"{typo!r}" in said and f"did you mean {meant!r}" in said
 
 
 def test_stage_change_export_gives_visits_per_stage(tmp_path: Path) -> None:

@@ -303,6 +303,25 @@ def test_hubspot_view_export_labels_and_legacy_columns(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(read_history(tmp_path / "deals.csv").visits, b.visits)
 
 
+def test_hubspot_api_objects_read_like_the_property_export(tmp_path: Path) -> None:
+    """The CRM API's deals (``{"results": [{"id", "properties": {...}}], "paging"}``), as
+    saved from a search or list call: its properties are the export's columns, the
+    ``hs_v2_date_entered_*`` history included."""
+    import json
+
+    frame = pd.read_csv(DATA / "hubspot" / "deals.csv", dtype=str, keep_default_na=False)
+    results = [{"id": r["hs_object_id"], "archived": False,
+                "properties": {k: v or None for k, v in r.items()}}
+               for r in frame.to_dict("records")]  # fmt: skip
+    page = {"results": results, "paging": {"next": {"after": "100"}}}
+    (tmp_path / "deals.json").write_text(json.dumps(page), encoding="utf-8")
+    shutil.copy(DATA / "hubspot" / "pipelines.json", tmp_path / "pipelines.json")
+    a = read_history(tmp_path / "deals.json")
+    b = read_history(DATA / "hubspot" / "deals.csv")
+    assert a.stages == b.stages
+    pd.testing.assert_frame_equal(a.visits, b.visits)
+
+
 def test_backtest_runs_on_a_salesforce_folder(cli) -> None:  # type: ignore[no-untyped-def]
     args = ["backtest", str(DATA / "salesforce"), "--preset", "salesforce", "--as-of",
             "2023-03-31", "--until", "2023-06-30", "-n", "20", "--json"]  # fmt: skip

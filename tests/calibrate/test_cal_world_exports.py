@@ -34,7 +34,12 @@ import pandas as pd
 import pytest
 
 from simsales.calibrate.importer import read_history
-from simsales.calibrate.sources.parse import amount_currency, parse_number, parse_numbers
+from simsales.calibrate.sources.parse import (
+    amount_currency,
+    currency_codes,
+    parse_number,
+    parse_numbers,
+)
 from simsales.errors import ScenarioError
 
 # five deals: their outcome, creation, close (blank while open) and value
@@ -184,6 +189,33 @@ def test_amounts_with_the_currency_signs_of_other_countries(
     assert parse_number(text) == pytest.approx(number)
     got = amount_currency(pd.Series([text])).iloc[0]
     assert (None if pd.isna(got) else got) == code
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("Российский рубль", "RUB"), ("Доллар США", "USD"), ("US-Dollar", "USD"),
+     ("Dollar des États-Unis", "USD"), ("Dólar americano", "USD"), ("Rublo ruso", "RUB"),
+     ("米ドル", "USD"), ("日本円", "JPY"), ("미국 달러", "USD"), ("Dollaro statunitense", "USD")],
+)  # fmt: skip
+def test_a_currency_named_in_the_crms_language_is_its_code(name: str, code: str) -> None:
+    """A currency column as a CRM's Russian, German, French, Spanish, Portuguese, Japanese,
+    Korean or Italian UI names it (Bitrix24's Российский рубль): its ISO code."""
+    assert currency_codes(pd.Series([name])).iloc[0] == code
+
+
+@pytest.mark.parametrize(
+    ("text", "number", "code"),
+    [("人民币1.2亿元", 1.2e8, "CNY"), ("人民幣 1,200", 1200, "CNY"), ("12.5万美元", 125_000, "USD"),
+     ("3,000港元", 3000, "HKD"), ("1,500 新台幣", 1500, "TWD"), ("3,000,000원", 3e6, "KRW"),
+     ("1,200 원", 1200, "KRW"), ("80万日元", 800_000, "JPY")],
+)  # fmt: skip
+def test_amounts_with_a_currency_written_in_chinese_or_korean_words(
+    text: str, number: float, code: str
+) -> None:
+    """A Chinese, Taiwanese or Korean sheet writes the currency as a word before or after the
+    amount (人民币, 美元, 港元, 新台幣, 원), beside 万 / 亿: the number, in that currency."""
+    assert parse_number(text) == pytest.approx(number)
+    assert amount_currency(pd.Series([text])).iloc[0] == code
 
 
 @pytest.mark.parametrize(

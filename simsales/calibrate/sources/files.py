@@ -69,6 +69,7 @@ import numpy as np
 import pandas as pd
 
 from simsales.calibrate.headers import recognise
+from simsales.calibrate.mapping import label_key
 from simsales.errors import Problem, ScenarioError
 from simsales.io.inputs import title_rows, two_row_header, workbook_table
 
@@ -324,11 +325,13 @@ def read_table(
 def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
     """A JSON file as a table of text cells: a list of objects, or an API's page holding it
     (``{"data": [...]}``, ``{"values": [...]}``, ``{"items": [...]}``, ``{"result": [...]}``, or
-    one level down as Bitrix24's ``{"result": {"items": [...]}}``), or JSON Lines (one
+    one level down as Bitrix24's ``{"result": {"items": [...]}}``; several such pages saved
+    one after another, as a list or one a line, their records in order), or JSON Lines (one
     object per line, as BigQuery and Fivetran export a table: ``.jsonl``, ``.ndjson``, or a
     ``.json`` that is no one JSON value but whose every line is an object), or rows of cells
     under a header row (the Google Sheets API's ``values``); nested fields
-    flattened with dots (``user_id.name``), a null blank. A page with no records is an error
+    flattened with dots (``user_id.name``), a null blank, and Odoo's ``[id, name]`` links by
+    their name and its false for a field not set blank. A page with no records is an error
     that says so."""
     try:
         text = path.read_text(encoding=encoding or "utf-8-sig")
@@ -345,6 +348,8 @@ def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
         data = data[0]  # one object (an API page saved on one line): as a .json holding it
     if isinstance(data, dict):
         data = _records_of(data)
+    elif isinstance(data, list) and (records := _pages(data)) is not None:
+        data = records
     data = _header_rows_as_records(data)
     if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
         raise ScenarioError([Problem(
@@ -356,8 +361,23 @@ def json_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
             "no records: the JSON's list of deals is empty (an API page that found none: check "
             "the query, its filter or its page)", file=str(path),
         )])  # fmt: skip
-    frame = pd.json_normalize(data)
-    return frame.astype(object).where(frame.notna(), "").astype(str)
+    frame = pd.json_normalize([{k: _linked_name(v) for k, v in r.items()} for r in data])
+    frame = frame.astype(object).where(frame.notna(), "")
+    return frame.apply(_false_as_blank).astype(str)
+
+
+def _linked_name(value: Any) -> Any:
+    """A link written ``[id, name]`` (Odoo's many2one: ``"stage_id": [4, "Won"]``): its name."""
+    linked = isinstance(value, list) and len(value) == 2 and isinstance(value[1], str)
+    return value[1] if linked and isinstance(value[0], int) else value
+
+
+def _false_as_blank(column: pd.Series) -> pd.Series:
+    """A false in a column of other values than true and false is an empty field (Odoo
+    writes false for a date or a link not set); a true / false column stays one."""
+    false = column.map(lambda v: v is False)
+    other = column.map(lambda v: not isinstance(v, bool) and v != "")
+    return column.where(~false, "") if false.any() and other.any() else column
 
 
 _PAGE_KEYS = ("values", "data", "items", "records", "results", "result")
@@ -374,6 +394,21 @@ def _records_of(page: dict[str, Any]) -> Any:
         if isinstance(inner, dict) and any(isinstance(inner.get(j), list) for j in _PAGE_KEYS):
             return next(inner[j] for j in _PAGE_KEYS if isinstance(inner.get(j), list))
     return [page]
+
+
+def _pages(data: list[Any]) -> list[Any] | None:
+    """The records of a paged API's answers saved one after another (a list of pages, or one
+    a line), in order; None where an item is no page: one with an id of its own is a record
+    (a deal holding its line items)."""
+    out: list[Any] = []
+    for page in data:
+        if not isinstance(page, dict) or any(label_key(k) == "id" for k in page):
+            return None
+        records = _records_of(page)
+        if len(records) == 1 and records[0] is page:
+            return None
+        out.extend(records)
+    return out
 
 
 def _header_rows_as_records(data: Any) -> Any:

@@ -4,6 +4,7 @@ the declared variable map from the export's columns to the canonical fields."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -145,7 +146,9 @@ def read(
                       + columns_text(dict(m.completed))))  # fmt: skip
     rows = _format_currency_off(canonical(frame, m.columns), frame.attrs.get("with_currency"), m)
     names = m.names()
-    if (said := _state_codes(rows, m.columns.get("status"))) is not None:
+    if mapping_file is not None or isinstance(mapping, dict):  # the user's own labels
+        notes += _unmatched_labels(rows, m)
+    if (said := _state_codes(rows, m.columns)) is not None:
         notes.append(("state_codes", said))
     if (said := _api_times_in_utc(frame, rows, m.columns)) is not None:
         notes.append(("utc_times", said))
@@ -211,6 +214,29 @@ def read(
     )
 
 
+def _unmatched_labels(rows: pd.DataFrame, m: ColumnMapping) -> list[Note]:
+    """A warning for each label the mapping names (stage_order, labels, states) that no row's
+    stage, status or outcome has (nor begins with): likely a typo, with the nearest label the
+    rows have."""
+    seen = {label_key(v): v for f in ("stage", "status", "outcome", "from_stage") if f in rows
+            for v in pd.unique(rows[f].astype(str).str.strip()) if v}  # fmt: skip
+    named = [*(m.stage_order or ()), *(m.states or {})]
+    for kind in ("won", "lost", "open"):
+        if kind in m.labels.model_fields_set:
+            named += getattr(m.labels, kind) or ()
+    notes = []
+    for name in dict.fromkeys(named):
+        key = label_key(name)
+        if not key or any(k.startswith(key) for k in seen):
+            continue
+        near = difflib.get_close_matches(name, list(seen.values()), n=1, cutoff=0.6)
+        some = ", ".join(sorted(seen.values())[:8])
+        hint = f"did you mean {near[0]!r}?" if near else f"the rows have {some}"
+        notes.append(Note("unmatched_label", f"the mapping names the label {name!r}, which no "
+                          f"row has: {hint}", "kept"))  # fmt: skip
+    return notes
+
+
 _EXPECTED = frozenset(label_key(n) for n in NAMES["expected_close"] if isinstance(n, str))
 # the words a win's date column and a loss's share their names by (Won Time / Lost Time,
 # 交易 - 赢单时间 / 交易 - 丢单时间, Gewonnen am / Verloren am)
@@ -252,21 +278,28 @@ def _with_split_partner(
     return kept, [Note("split_close", note)]
 
 
-# Dynamics 365's opportunity states by their codes, as its Web API writes statecode (the
-# documented option set of the opportunity entity)
-_STATE_CODES = {"0": "Open", "1": "Won", "2": "Lost"}
+# outcomes written as codes, by the column's name: Dynamics 365's opportunity states (the
+# documented option set of its statecode) and Bitrix24's stage semantics (in progress,
+# success, failure)
+_DYNAMICS = ({"0": "Open", "1": "Won", "2": "Lost"}, "Dynamics 365's opportunity states")
+_BITRIX = ({"P": "Open", "S": "Won", "F": "Lost"}, "Bitrix24's stage semantics")
+_STATE_CODES = {"statecode": _DYNAMICS, "stagesemanticid": _BITRIX, "statussemanticid": _BITRIX}
 
 
-def _state_codes(rows: pd.DataFrame, column: str | tuple[str, ...] | None) -> str | None:
-    """Dynamics' ``statecode`` 0 / 1 / 2 as Open / Won / Lost in ``rows["status"]``, where
-    the status column is that and every cell one of them (a note saying so), else None."""
-    if not isinstance(column, str) or label_key(column) != "statecode":
-        return None
-    code = rows["status"].astype(str).str.strip()
-    if not code.isin([*_STATE_CODES, ""]).all() or not (code != "").any():
-        return None
-    rows["status"] = code.map(_STATE_CODES).fillna("")
-    return f"{column} 0 / 1 / 2 read as open / won / lost (Dynamics 365's opportunity states)"
+def _state_codes(rows: pd.DataFrame, columns: Mapping[str, str | tuple[str, ...]]) -> str | None:
+    """A status's or outcome's codes (Dynamics' ``statecode`` 0 / 1 / 2, Bitrix24's
+    ``STAGE_SEMANTIC_ID`` P / S / F) as Open / Won / Lost in ``rows``, where the column is
+    one of them and every cell one of its codes (a note saying so), else None."""
+    for field in ("status", "outcome"):
+        column = columns.get(field)
+        if not isinstance(column, str) or label_key(column) not in _STATE_CODES:
+            continue
+        codes, whose = _STATE_CODES[label_key(column)]
+        code = rows[field].astype(str).str.strip().str.upper()
+        if code.isin([*codes, ""]).all() and (code != "").any():
+            rows[field] = code.map(codes).fillna("")
+            return f"{column} {' / '.join(codes)} read as open / won / lost ({whose})"
+    return None
 
 
 # Pipedrive's API writes a deal's times in UTC with no offset ("2022-01-08 11:54:00"); its
@@ -755,7 +788,17 @@ def _fits_field(frame: pd.DataFrame, fmt: str | None = None) -> Callable[[str, s
     """Whether a column's cells look like a field's: for a date field, most of the first 200
     filled cells read as dates (in ISO, year-last or a spreadsheet's form, or the mapping's
     ``date_format``); for the value, some read as numbers (a column of names is none); any
-    other, yes."""
+    other, yes. Dates with the year last that do not show their day-month order (1/2/2023)
+    take the order the file's other dates show, as the importer reads them."""
+    shown: list[str | None] = []  # the file's order, found once when a column needs it
+
+    def order(cells: pd.Series) -> str | None:
+        if (own := year_last_order(cells)) is not None:
+            return own
+        if not shown:
+            cells = pd.Series(frame.iloc[:200].astype(str).to_numpy().ravel())
+            shown.append(year_last_order(cells))
+        return shown[0]
 
     def fits(field: str, column: str) -> bool:
         if field not in (*_DATE_FIELDS, "value"):
@@ -766,7 +809,7 @@ def _fits_field(frame: pd.DataFrame, fmt: str | None = None) -> Callable[[str, s
             return True  # an empty column says nothing against it
         if field == "value":
             return bool(parse_numbers(cells).notna().any())
-        read = parse_times(cells, None, None, year_last_order(cells)).notna()
+        read = parse_times(cells, None, None, order(cells)).notna()
         if fmt is not None:
             read |= parse_times(cells, str(fmt)).notna()
         return bool(read.mean() > 0.5)

@@ -1,4 +1,6 @@
-"""HubSpot: a deals export (CSV / .xlsx), with an optional ``pipelines.json`` beside it.
+"""HubSpot: a deals export (CSV / .xlsx), or the CRM API's deals saved as JSON (``{"results":
+[{"id", "properties": {...}}]}``: its properties are the columns), with an optional
+``pipelines.json`` beside it.
 
 Variables (deal property internal names, as the CRM API and property exports write them;
 :data:`VARIABLES`, and :data:`UI_VARIABLES` for the column labels of an export from the deals
@@ -79,7 +81,19 @@ _ENTERED = re.compile(r"^(?:hs_v2_date_entered_|hs_date_entered_)(.+)$")
 _UI_ENTERED = re.compile(r'^Date entered ["\'](.+?)(?: \(([^()]*)\))?["\']$')
 
 
+# the CRM API's deals ({"results": [{"id", "properties": {...}}]}) flattened: properties.<name>
+_API_PROPERTY = re.compile(r"^properties\.(?P<name>[^.]+)$")
+
+
+def _as_properties(header: list[str]) -> dict[str, str]:
+    """The API's flattened ``properties.<name>`` columns renamed to the export's ``<name>``
+    (where the header has no such column already)."""
+    names = {c: m["name"] for c in header if (m := _API_PROPERTY.match(c))}
+    return {c: n for c, n in names.items() if n not in header}
+
+
 def detect(header: list[str]) -> bool:
+    header = [_as_properties(header).get(c, c) for c in header]
     cols = set(header)
     return ("dealstage" in cols or "Deal Stage" in cols) and any(
         _ENTERED.match(c) or _UI_ENTERED.match(c) for c in header
@@ -121,6 +135,7 @@ def read(
         frame, used = read_table(path, encoding)
         if used not in ("utf-8-sig", "xlsx"):
             notes.append(("encoding", f"read as {used}"))
+    frame = frame.rename(columns=_as_properties(list(frame.columns)))
     header = list(frame.columns)
     base = VARIABLES if "dealstage" in header else UI_VARIABLES
     variables = {f: c for f, c in base.items() if c in header}

@@ -1,6 +1,7 @@
 """Numbers and timestamps as CRMs and spreadsheets write them.
 
-Numbers (:func:`parse_number`): surrounding spaces, currency symbols and ISO codes are ignored;
+Numbers (:func:`parse_number`): surrounding spaces, currency symbols, ISO codes and the words
+Chinese and Korean sheets write currencies with (``人民币``, ``美元``, ``원``) are ignored;
 ``万`` multiplies by 10^4 and ``亿`` by 10^8; a thousands separator is a comma, an apostrophe,
 a (narrow) no-break space, or dots when there are two or more (``1.234.567``; an apostrophe
 may be straight or typographic, ``1’234.56`` as Swiss sheets write it). When both ``,``
@@ -25,7 +26,10 @@ is the day); where the column does not show it (and the other date columns of th
 (with or without a fraction) is a date a spreadsheet wrote as its day number (Excel's 1900
 system: 45000 is 2023-03-15; the fraction is the time of day), as a CSV saved from a column
 formatted "General" has it. A person's name before a date written with its month's name
-(monday.com's Creation Log, ``Anna Schmidt Jan 5, 2023 10:12 AM``) is left out.
+(monday.com's Creation Log, ``Anna Schmidt Jan 5, 2023 10:12 AM``) is left out where most of
+the column's filled cells have one (a log of who, then when); elsewhere words before a date
+are a note (``Proposal sent Jan 5, 2023``), not a date. A year, or a year and its month
+(``2023``, ``2023-02``), names no day: no date (ISO 8601 would read it as the first).
 """
 
 from __future__ import annotations
@@ -64,6 +68,16 @@ _WORD = r"(?:US\$|HK\$|NT\$|NZ\$|R\$|S\$|A\$|C\$|kr\.?|zł|Kč|Ft|руб\.?|р\.
 _NOISE = re.compile(
     rf"^(?:\s|{_SIGN}|{_WORD})*(?:[A-Z]{{3}}\s*)?|\s*(?:[A-Z]{{3}}|元|円|{_SIGN}|{_WORD})?\s*$"
 )
+# currencies Chinese (Simplified and Traditional) and Korean sheets write as a word before or
+# after the amount (人民币1.2亿元, 12.5万美元, 3,000,000원), the longer word first
+_CJK_CURRENCIES = {"人民币": "CNY", "人民幣": "CNY", "新台币": "TWD", "新台幣": "TWD",
+                   "新臺幣": "TWD", "美元": "USD", "美金": "USD", "欧元": "EUR", "歐元": "EUR",
+                   "日元": "JPY", "日圆": "JPY", "日圓": "JPY", "英镑": "GBP", "英鎊": "GBP",
+                   "港币": "HKD", "港幣": "HKD", "港元": "HKD", "韩元": "KRW", "韓元": "KRW",
+                   "원": "KRW"}  # fmt: skip
+_CJK_WORD = re.compile(
+    rf"^(?:{'|'.join(_CJK_CURRENCIES)})\s*|\s*(?:{'|'.join((*_CJK_CURRENCIES, '元', '円'))})$"
+)
 _GROUPED = re.compile(
     r"^\d{1,3}(?P<sep>[,.'\u2019 \u00a0\u202f])\d{3}(?:(?P=sep)\d{3})*(?P<frac>[.,]\d+)?$"
 )
@@ -94,6 +108,7 @@ _EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # day 0 of Excel's 1900 system (past 
 _CJK_DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?")
 # year first with slashes or dots: 2023/3/5, 2023.03.05, Korean 2023. 3. 5. (a dot after the day)
 _SLASH_DATE = re.compile(r"^(\d{4})(?:/|\.\s*)(\d{1,2})(?:/|\.\s*)(\d{1,2})(?:\.(?!\d))?")
+_NO_DAY = re.compile(r"\d{4}(?:[-/.]\d{1,2})?")  # 2023, 2023-02: ISO 8601 reads them as the 1st
 # day and month before the year (1/15/2023 in the US, 15/01/2023 or 15.01.2023 elsewhere)
 _DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?=$|[ T])")
 
@@ -118,7 +133,7 @@ def parse_number(text: str) -> float:
     if not s:
         return math.nan
     scale = 1.0
-    s = s.removesuffix("元").removesuffix("円").rstrip()  # 2.5万元, 80万円: the unit before it
+    s = _CJK_WORD.sub("", s).strip()  # 2.5万元, 80万円, 12.5万美元: the unit before it
     if s and s[-1] in UNITS:
         scale, s = UNITS[s[-1]], s[:-1]
     s = _NOISE.sub("", s)
@@ -241,7 +256,7 @@ _SYMBOLS = {"€": "EUR", "£": "GBP", "₩": "KRW", "￦": "KRW", "₹": "INR",
             "US$": "USD", "HK$": "HKD", "NT$": "TWD", "NZ$": "NZD", "R$": "BRL", "S$": "SGD",
             "A$": "AUD", "C$": "CAD", "₽": "RUB", "руб": "RUB", "₺": "TRY", "₴": "UAH",
             "₪": "ILS", "₫": "VND", "₱": "PHP", "฿": "THB", "₦": "NGN", "zł": "PLN",
-            "Kč": "CZK", "Ft": "HUF", "lei": "RON"}  # fmt: skip
+            "Kč": "CZK", "Ft": "HUF", "lei": "RON", **_CJK_CURRENCIES}  # fmt: skip
 # a symbol where it stands alone, not inside a word (US$ is no S$), the longest first
 _SYMBOL = re.compile(
     r"(?<![A-Za-z])(" + "|".join(map(re.escape, sorted(_SYMBOLS, key=len, reverse=True))) + ")"
@@ -267,10 +282,10 @@ def amount_currency(values: pd.Series) -> pd.Series:
 
 def currency_codes(values: pd.Series) -> pd.Series:
     """Each currency cell as an ISO 4217 code: a code (any case), a name as a CRM shows it
-    (Dynamics writes ``US Dollar``, SugarCRM ``US Dollars``, Chinese CRMs ``人民币``; Babel's
-    English and Chinese names, and English plurals), the last word of a name where one currency
-    in use has it (``Yen``, ``Euro``; not ``Dollar``) or a symbol of one currency; None where
-    blank or none of these (the caller reports it)."""
+    (Dynamics writes ``US Dollar``, SugarCRM ``US Dollars``, Chinese CRMs ``人民币``, Bitrix24
+    ``Российский рубль``; Babel's names in the CRMs' languages, and English plurals), the last
+    word of a name where one currency in use has it (``Yen``, ``Euro``; not ``Dollar``) or a
+    symbol of one currency; None where blank or none of these (the caller reports it)."""
     from babel.numbers import list_currencies  # only when an export has a currency column
 
     from simsales.calibrate.mapping import label_key  # names compared as labels are
@@ -288,6 +303,11 @@ def currency_codes(values: pd.Series) -> pd.Series:
 
     table = {v: one(str(v)) for v in pd.unique(values.astype(str))}
     return values.astype(str).map(table).astype(object)
+
+
+# the languages CRMs show currency names in (Bitrix24's Российский рубль, Salesforce's and
+# Dynamics' translated UIs), Babel's names of each
+_NAMED_IN = ("en", "zh", "zh_Hant", "ru", "de", "fr", "es", "pt", "it", "ja", "ko")
 
 
 @functools.cache
@@ -313,7 +333,7 @@ def _currency_names() -> dict[str, str]:
     names.update(
         {
             label_key(name): code
-            for loc in ("en", "zh", "zh_Hant")
+            for loc in _NAMED_IN
             for code, name in Locale.parse(loc).currencies.items()
             if code in codes
         }
@@ -392,10 +412,21 @@ _ERA_DATE = re.compile(
 _BY_WHOM = re.compile(r"^(?:[^\W\d_][\w.'’-]*\s+){1,4}(?=([^\W\d_]+)\.?\s+\d{1,2},\s*\d{4}\b)")
 
 
-def _normalise(text: str) -> str:
-    s = _WEEKDAY.sub("", text.strip()).strip()
-    if (by := _BY_WHOM.match(s)) and by[1].casefold() in MONTHS:
-        s = s[by.end() :]
+def _without_weekday(text: str) -> str:
+    return _WEEKDAY.sub("", text.strip()).strip()
+
+
+def _by_whom(s: str) -> int:
+    """Where the date in ``s`` (without its weekday) begins after the words of who made the
+    record (0: none before it)."""
+    by = _BY_WHOM.match(s)
+    return by.end() if by and by[1].casefold() in MONTHS else 0
+
+
+def _normalise(text: str, log: bool = False) -> str:
+    """``text`` in ISO form where its form is known; in a ``log``, after who made it."""
+    s = _without_weekday(text)
+    s = s[_by_whom(s) :] if log else s
     if m := _ROC_DATE.match(s):
         return f"{int(m[1]) + 1911}-{int(m[3]):02d}-{int(m[4]):02d}" + s[m.end() :]
     if m := _ERA_DATE.match(s):
@@ -448,7 +479,10 @@ def parse_times(
     knows it from more columns than this one (else the column's own)."""
     text = _text(values)
     unique = pd.unique(text)
-    normal = {v: _normalise(v) for v in unique}
+    # a log writes who made each record before most of its dates; a lone cell so is a note
+    named = text[text.str.strip() != ""].map({v: _by_whom(_without_weekday(v)) > 0 for v in unique})
+    log = bool(named.mean() > 0.5) if len(named) else False
+    normal = {v: _normalise(v, log) for v in unique}
     if fmt is None:  # a format of the user's own may read the 12-hour clock (%I %p), a zone
         # written as a word (2023-01-02 21:30:00 UTC, Zendesk Sell's) is an offset
         normal = {v: _UTC_WORD.sub(_offset, _zoned(n)) for v, n in normal.items()}
@@ -460,6 +494,8 @@ def parse_times(
     text = text.where(text != "")
     if fmt is None:
         text = _year_last(text, day_order or year_last_order(text))
+        # a year, or a year and its month, names no day: not read as the first of it
+        text = text.where(~text.str.fullmatch(_NO_DAY, na=False))
     none = pd.Series(False, text.index)
     aware = text.str.contains(_OFFSET, na=False) if fmt is None else none
     serial = text.str.fullmatch(_SERIAL, na=False) if fmt is None else none
