@@ -1410,3 +1410,74 @@ def test_a_workbooks_sheets_are_parts_read_from_the_newest(tmp_path: Path) -> No
         )
         current.to_excel(xl, sheet_name="Deals", index=False)
     _check(path)
+
+
+def test_javascript_date_strings_read_at_their_offset(tmp_path: Path) -> None:
+    """A JavaScript ``Date`` as text (a script's or a Node export's ``String(date)``:
+    ``Thu Jan 05 2023 15:05:00 GMT+0800 (China Standard Time)``) is read at its offset, as
+    other stamps with one are: its own wall clock, or --timezone's."""
+    created = pd.to_datetime(TRUTH["created"])
+    export = _sheet(Amount=TRUTH["value"])
+    export["Created Date"] = [
+        d.strftime("%a %b %d %Y") + " 23:30:00 GMT+0800 (China Standard Time)" for d in created
+    ]
+    path = tmp_path / "script.csv"
+    export.to_csv(path, index=False)
+    got = _check(path)
+    assert list(got["opened"].dt.strftime("%H:%M")) == ["23:30"] * 5
+    berlin = read_history(path, timezone="Europe/Berlin").deals.set_index("deal").sort_index()
+    assert berlin["opened"].iloc[0] == pd.Timestamp("2023-01-02 16:30")
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["{b} {d}{th}, {y}", "{d}{th} {B} {y}", "{B} {d}{th} {y} 10:00", "{d}{th} of {B} {y}"],
+)
+def test_english_ordinal_days_read_as_dates(tmp_path: Path, written: str) -> None:
+    """``Jan 5th, 2023``, ``5th January 2023``, ``March 3rd 2023``, ``1st of March 2023``:
+    the day's ordinal suffix is left out."""
+
+    def th(day: int) -> str:
+        return "th" if 10 < day % 100 < 14 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+
+    def named(text: str) -> str:
+        if not text:
+            return ""
+        d = pd.Timestamp(text)
+        return written.format(b=d.strftime("%b"), B=d.strftime("%B"), d=d.day, th=th(d.day),
+                              y=d.year)  # fmt: skip
+
+    export = _sheet(Amount=TRUTH["value"])
+    export["Created Date"] = TRUTH["created"].map(named)
+    export["Close Date"] = TRUTH["closed"].map(named)
+    path = tmp_path / "ordinals.csv"
+    export.to_csv(path, index=False)
+    _check(path)
+
+
+@pytest.mark.parametrize(
+    ("months", "written"),
+    [(("janv.", "févr.", "mars"), "{d} {m} {y} à 15:05"),
+     (("Jan.", "Feb.", "März"), "{d}. {m} {y} um 15:05"),
+     (("ene.", "feb.", "mar."), "{d} {m} {y} a las 15:05"),
+     (("Jan", "Feb", "Mar"), "{m} {d}, {y} at 3:05 PM")],
+)  # fmt: skip
+def test_a_time_after_the_word_for_at_reads_with_its_date(
+    tmp_path: Path, months: tuple, written: str
+) -> None:
+    """Long dates as French, German, Spanish and English locales write them with a time:
+    ``5 janv. 2023 à 15:05``, ``5. Jan. 2023 um 15:05``, ``5 ene. 2023 a las 15:05``."""
+
+    def named(text: str) -> str:
+        if not text:
+            return ""
+        d = pd.Timestamp(text)
+        return written.format(d=d.day, m=months[d.month - 1], y=d.year)
+
+    export = _sheet(Amount=TRUTH["value"])
+    export["Created Date"] = TRUTH["created"].map(named)
+    export["Close Date"] = TRUTH["closed"].map(named)
+    path = tmp_path / "long.csv"
+    export.to_csv(path, index=False)
+    got = _check(path)
+    assert list(got["opened"].dt.strftime("%H:%M")) == ["15:05"] * 5

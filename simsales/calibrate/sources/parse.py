@@ -30,6 +30,10 @@ formatted "General" has it. A person's name before a date written with its month
 the column's filled cells have one (a log of who, then when); elsewhere words before a date
 are a note (``Proposal sent Jan 5, 2023``), not a date. A year, or a year and its month
 (``2023``, ``2023-02``), names no day: no date (ISO 8601 would read it as the first).
+An English day may have its ordinal (``Jan 5th, 2023``, ``1st of March 2023``); the word for
+"at" between a long date and its time is left out (``5 janv. 2023 à 15:05``, ``5. Jan. 2023
+um 15:05``, ``5 ene. 2023 a las 15:05``); a JavaScript date as text (``Thu Jan 05 2023 15:05:00
+GMT+0800 (China Standard Time)``) is read at its offset, the zone's name after it left out.
 """
 
 from __future__ import annotations
@@ -385,10 +389,21 @@ _MONTH_WORDS = (
 )
 MONTHS = {w: i + 1 for i, words in enumerate(_MONTH_WORDS) for w in words.split()}
 # 15-jun-2022, 4 févr. 2022, 5 de marzo de 2023, 15.März 2023; Mar 5, 2023; then a time
+# (an English day may have its ordinal: 5th January 2023, 1st of March 2023, Jan 5th, 2023)
 _DAY_WORD_YEAR = re.compile(
-    r"^(\d{1,2})\.?[\s\-/]*(?:de\s+)?([^\W\d_]+)\.?[\s\-/,]*(?:de\s+)?(\d{4}|\d{2})(?=$|[\sT,])"
+    r"^(\d{1,2})(?:st|nd|rd|th)?\.?[\s\-/]*(?:(?:de|of)\s+)?([^\W\d_]+)\.?[\s\-/,]*"
+    r"(?:de\s+)?(\d{4}|\d{2})(?=$|[\sT,])",
+    re.IGNORECASE,
 )
-_WORD_DAY_YEAR = re.compile(r"^([^\W\d_]+)\.?\s+(\d{1,2}),?\s+(\d{4})(?=$|[\sT,])")
+_WORD_DAY_YEAR = re.compile(
+    r"^([^\W\d_]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})(?=$|[\sT,])", re.IGNORECASE
+)
+# the word for "at" between a long date and its time: 5 janv. 2023 à 15:05, 5. Jan. 2023 um
+# 15:05, 5 ene. 2023 a las 15:05, Jan 5, 2023 at 3:05 PM (Portuguese às, Italian alle / ore)
+_AT = re.compile(r"^(?:at|à|a|às|as|um|a\s+las|a\s+la|alle|ore)\s+(?=\d)", re.IGNORECASE)
+# a JavaScript Date as text names its zone after the offset: "... GMT+0800 (China Standard
+# Time)"; the offset says it all
+_ZONE_NAME = re.compile(r"((?:GMT|UTC)[+-]\d{2}:?\d{2})\s*\([^()\d]*\)$", re.IGNORECASE)
 
 
 # a weekday written beside the date (Excel's Chinese long date "2023年3月5日星期日", 周日,
@@ -425,7 +440,7 @@ def _by_whom(s: str) -> int:
 
 def _normalise(text: str, log: bool = False) -> str:
     """``text`` in ISO form where its form is known; in a ``log``, after who made it."""
-    s = _without_weekday(text)
+    s = _ZONE_NAME.sub(r"\1", _without_weekday(text))
     s = s[_by_whom(s) :] if log else s
     if m := _ROC_DATE.match(s):
         return f"{int(m[1]) + 1911}-{int(m[3]):02d}-{int(m[4]):02d}" + s[m.end() :]
@@ -443,7 +458,7 @@ def _normalise(text: str, log: bool = False) -> str:
     else:
         return s
     year = int(y) if len(y) == 4 else 2000 + int(y)  # 15-jun-22: this century's
-    rest = s[m.end() :].lstrip(",")
+    rest = _AT.sub("", s[m.end() :].lstrip(",").strip())
     return f"{year}-{month:02d}-{int(d):02d}" + (" " + rest.strip() if rest.strip() else "")
 
 
