@@ -65,7 +65,9 @@ states                   info       source states renamed to stages by the mappi
 deleted                  info       source rows left out by the source's own rules (a row
                                     flagged deleted: IsDeleted / Deleted true, 1 or yes; kept:
                                     Salesforce IsDeleted values that are not true / false)
-other_pipeline           dropped    HubSpot: deals of other pipelines than the commonest
+other_pipeline           dropped    HubSpot: deals of other pipelines than the commonest;
+                                    Bitrix24: than the mapping's pipeline or the one with
+                                    most deals (CATEGORY_ID, stage ids' C1: prefix)
 closed_stages            info       Salesforce: won / lost stages read from IsWon / IsClosed;
                                     HubSpot: from the deals' closed flags; PingCode: from the
                                     states' types (kept: a warning, where the rows' probability

@@ -35,7 +35,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from simsales.calibrate.presets import PRESETS
 from simsales.errors import Problem, ScenarioError, format_path
@@ -226,6 +234,11 @@ class ColumnMapping(_Frozen):
     states: dict[str, str] | None = Field(
         None, description="source state / stage label -> stage label (several may share one)"
     )
+    pipeline: str | None = Field(
+        None,
+        description="the pipeline to read where the export mixes several (Bitrix24's "
+        "CATEGORY_ID; default: the one with most deals)",
+    )
     _recognised: bool = PrivateAttr(False)  # built on the columns recognised by their names
     _completed: dict[str, str] = PrivateAttr(default_factory=dict)  # added to a preset by name
 
@@ -237,6 +250,12 @@ class ColumnMapping(_Frozen):
     def completed(self) -> dict[str, str]:
         """The fields a preset lacked that columns recognised by their names gave."""
         return dict(self._completed)
+
+    @field_validator("pipeline", mode="before")
+    @classmethod
+    def _pipeline_text(cls, value: object) -> object:
+        # YAML reads `pipeline: 1` as a number; the export's ids are text
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _check(self) -> ColumnMapping:

@@ -1014,3 +1014,44 @@ def test_a_bitrix24_deal_list_closes_by_its_stage_semantics(tmp_path: Path) -> N
     data.to_csv(path, index=False)
     got = _check(path, currency="EUR")
     assert set(got["currency"]) == {"EUR"} and list(got["owner"]) == ["1", "7", "1", "7", "9"]
+
+
+def _bitrix_pipelines() -> pd.DataFrame:
+    """TRUTH's deals in Bitrix24's pipeline 1 (stage ids C1:...), beside two deals of the
+    general pipeline 0 (its stage ids bare) and one of pipeline 2, as crm.deal.list writes
+    them with their CATEGORY_ID."""
+    main = pd.DataFrame({
+        "ID": TRUTH["id"], "CATEGORY_ID": "1", "STAGE_ID": _labels("C1:WON", "C1:LOSE", "C1:NEW"),
+        "OPPORTUNITY": TRUTH["value"], "DATE_CREATE": TRUTH["created"],
+        "CLOSEDATE": TRUTH["closed"].where(TRUTH["closed"] != "", "2023-06-30"),
+    })  # fmt: skip
+    other = pd.DataFrame({
+        "ID": ["G1", "G2", "S1"], "CATEGORY_ID": ["0", "0", "2"],
+        "STAGE_ID": ["WON", "PREPARATION", "C2:LOSE"], "OPPORTUNITY": [90.0, 40.0, 10.0],
+        "DATE_CREATE": ["2023-01-03", "2023-01-04", "2023-01-06"],
+        "CLOSEDATE": ["2023-01-20", "2023-06-30", "2023-01-25"],
+    })  # fmt: skip
+    return pd.concat([main, other], ignore_index=True)
+
+
+def test_a_bitrix24_export_of_several_pipelines_keeps_its_main_one(tmp_path: Path) -> None:
+    """Each Bitrix24 pipeline (CATEGORY_ID; its stage ids prefixed C1:, C2:) is its own
+    process: the one with most deals is read, the others reported with their deals and the
+    mapping key that picks one (``pipeline``); the pipeline is also read from the stage ids'
+    prefix where CATEGORY_ID was not exported."""
+    path = tmp_path / "deals.csv"
+    _bitrix_pipelines().to_csv(path, index=False)
+    _check(path)
+    note = next(i for i in read_history(path).report.issues if i.rule == "other_pipeline")
+    assert note.rows == 3 and "'0' (2 deals)" in note.message and "'2' (1 deal)" in note.message
+    assert "pipeline:" in note.message
+    bare = tmp_path / "bare.csv"
+    _bitrix_pipelines().drop(columns="CATEGORY_ID").to_csv(bare, index=False)
+    _check(bare)
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("pipeline: 0\n", encoding="utf-8")
+    general = read_history(path, mapping_file=mapping).deals.set_index("deal").sort_index()
+    assert list(general.index) == ["G1", "G2"] and list(general["outcome"]) == ["won", "open"]
+    mapping.write_text("pipeline: '3'\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"pipeline '3'.*'0', '1', '2'"):
+        read_history(path, mapping_file=mapping)

@@ -134,6 +134,8 @@ def read(
     notes: list[tuple[str, str] | Note] = [("encoding", encoding_note)] if encoding_note else []
     m, pair_note = _with_split_partner(m, header)
     notes += pair_note
+    frame, pipelines = _one_pipeline(frame, m, path)
+    notes += pipelines
     notes += report_rows
     notes += deleted
     for action, note, n in frame.attrs.get("sheets", []):
@@ -212,6 +214,54 @@ def read(
         states=dict(m.states or {}),
         shown_scaled=frame.attrs.get("shown_scaled", {}),
     )
+
+
+# Bitrix24 writes a deal's pipeline as CATEGORY_ID, and in the ids of its stages but the
+# general pipeline's (0): C1:NEW, C2:WON
+_PIPELINE_ID = "categoryid"
+_PIPELINE_PREFIX = re.compile(r"^C(\d+):")
+
+
+def _one_pipeline(
+    frame: pd.DataFrame, m: ColumnMapping, path: Path
+) -> tuple[pd.DataFrame, list[tuple[str, str] | Note]]:
+    """The rows of one pipeline where the export mixes several (each pipeline has its own
+    stages: one process is fitted to one): the mapping's ``pipeline``, else the one with most
+    deals; the others reported with their deals. A pipeline the export lacks is an error."""
+    col = next((c for c in frame.columns if label_key(str(c)) == _PIPELINE_ID), None)
+    stage, ident = m.columns.get("stage"), m.columns.get("id")
+    if col is not None:
+        pipe = frame[col].astype(str).str.strip().replace({"": "0", "nan": "0"})
+    elif isinstance(stage, str) and stage in frame:
+        prefix = frame[stage].astype(str).str.strip().str.extract(_PIPELINE_PREFIX)[0]
+        if prefix.isna().all():
+            return frame, []
+        pipe = prefix.fillna("0")
+    else:
+        return frame, []
+    # a history's rows are changes: count its deals, once each
+    deals = frame[ident] if isinstance(ident, str) and ident in frame else frame.index.to_series()
+    counts = deals.groupby(pipe.to_numpy()).nunique().sort_index()
+    known = sorted(counts.index, key=lambda p: (len(p), p))
+    if m.pipeline is not None and m.pipeline not in counts:
+        near = difflib.get_close_matches(m.pipeline, known, n=1)
+        listed = ", ".join(repr(p) for p in known)
+        what = f"pipeline {m.pipeline!r} has no deals in the export; its pipelines are {listed}"
+        raise ScenarioError([Problem(
+            what + (f" (did you mean {near[0]!r}?)" if near else ""), path="pipeline",
+            file=str(path), hint="set pipeline: in the mapping file to one of them",
+        )])  # fmt: skip
+    if len(counts) < 2:
+        return frame, []
+    main = m.pipeline or max(known, key=lambda p: (counts[p], p == "0"))  # a tie: the general
+    other = pipe != main
+    said = ", ".join(
+        f"{p!r} ({counts[p]} deal{'s' if counts[p] > 1 else ''})" for p in known if p != main
+    )
+    return frame[~other], [Note("other_pipeline", (
+        f"only pipeline {main!r} ({counts[main]} deals) is read; other pipelines left out: "
+        f"{said} (each pipeline is its own process: set pipeline: in a --mapping file to read "
+        "another)"), "dropped", int(other.sum()))]  # fmt: skip
 
 
 def _unmatched_labels(rows: pd.DataFrame, m: ColumnMapping) -> list[Note]:
