@@ -280,6 +280,10 @@ def build_history(rec: Records) -> History:
     report = DataReport(rec.source, rows_read=len(rec.rows))
     if rec.states:
         keyed = {label_key(k): v for k, v in rec.states.items()}
+        # only the renames some row's state matched count (a typo is said by the source)
+        present = {label_key(v) for t in (rec.rows, rec.attributes) if t is not None
+                   and "stage" in t for v in pd.unique(t["stage"].astype(str))}  # fmt: skip
+        done = {k: v for k, v in rec.states.items() if label_key(k) in present}
 
         def rename(v: str) -> str:
             return keyed.get(label_key(v), v)
@@ -288,8 +292,8 @@ def build_history(rec: Records) -> History:
         if rec.attributes is not None and "stage" in rec.attributes:
             stage = rec.attributes["stage"].map(rename)
             rec = replace(rec, attributes=rec.attributes.assign(stage=stage))
-        report.add("states", "info", f"{len(keyed)} states renamed by the mapping", rows=1,
-                   examples=[f"{k} -> {v}" for k, v in list(rec.states.items())[:5]])  # fmt: skip
+        report.add("states", "info", f"{len(done)} states renamed by the mapping", rows=1,
+                   examples=[f"{k} -> {v}" for k, v in list(done.items())[:5]])  # fmt: skip
     for note in (Note(*n) for n in rec.notes):
         report.add(note.rule, note.action, note.message, rows=note.rows,
                    examples=list(note.examples))  # fmt: skip

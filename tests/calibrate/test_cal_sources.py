@@ -376,3 +376,54 @@ def test_known_at_is_the_history_of_the_export_cut_that_day(source: str, tmp_pat
         assert full.snapshots.empty == (source != "salesforce")
     if source in ("pingcode", "worktile"):
         assert len(full.efforts) > 0
+
+
+def _work_item_exports(folder: Path) -> dict[str, Path]:
+    """Three deals as a PingCode export (open API field names, CSV, unix seconds) and as a
+    Worktile one (its Chinese headers): 线索 -> 需求分析 -> 商务谈判 -> 赢单 / 输单."""
+    day = 86400
+    start = 1672531200  # 2023-01-01 UTC
+    moves = [("CRM-1", "线索", "需求分析", 3), ("CRM-1", "需求分析", "商务谈判", 9),
+             ("CRM-1", "商务谈判", "赢单", 20), ("CRM-2", "线索", "需求分析", 4),
+             ("CRM-2", "需求分析", "输单", 12), ("CRM-3", "线索", "需求分析", 6)]  # fmt: skip
+    items = [("CRM-1", "赢单", 1), ("CRM-2", "输单", 2), ("CRM-3", "需求分析", 5)]
+    ping, tile = folder / "pingcode", folder / "worktile"
+    ping.mkdir()
+    tile.mkdir()
+    pd.DataFrame({"identifier": [i for i, _, _ in items], "state.name": [s for _, s, _ in items],
+                  "created_at": [start + d * day for *_, d in items],
+                  "properties.amount": [1000, 2000, 3000]}).to_csv(
+        ping / "work_items.csv", index=False)  # fmt: skip
+    pd.DataFrame({"work_item.identifier": [m[0] for m in moves],
+                  "from_state.name": [m[1] for m in moves], "to_state.name": [m[2] for m in moves],
+                  "created_at": [start + m[3] * day for m in moves]}).to_csv(
+        ping / "transition_histories.csv", index=False)  # fmt: skip
+    when = pd.to_datetime([start + d * day for *_, d in items], unit="s").strftime("%Y-%m-%d")
+    pd.DataFrame({"任务编号": [i for i, _, _ in items], "任务状态": [s for _, s, _ in items],
+                  "创建时间": when, "合同金额": [1000, 2000, 3000]}).to_csv(
+        tile / "tasks.csv", index=False)  # fmt: skip
+    moved = pd.to_datetime([start + m[3] * day for m in moves], unit="s").strftime("%Y-%m-%d")
+    pd.DataFrame({"任务编号": [m[0] for m in moves], "原状态": [m[1] for m in moves],
+                  "新状态": [m[2] for m in moves], "变更时间": moved}).to_csv(
+        tile / "state_changes.csv", index=False)  # fmt: skip
+    return {"pingcode": ping, "worktile": tile}
+
+
+@pytest.mark.parametrize("source", ["pingcode", "worktile"])
+def test_a_state_rename_no_row_has_is_said_with_the_nearest_state(
+    source: str, tmp_path: Path
+) -> None:
+    """A mapping file's ``states`` rename for PingCode and Worktile: a state no item or
+    transition has (a typo) is a warning with the nearest one, and the report counts only the
+    renames that matched."""
+    folder = _work_item_exports(tmp_path)[source]
+    m = tmp_path / "m.yaml"
+    m.write_text("states: {需求分析: 方案报价, 商务谈盘: 谈判}\n", encoding="utf-8")
+    h = read_history(folder, mapping_file=m, timezone="Asia/Shanghai")
+    assert "方案报价" in h.stages
+    typo = [i for i in h.report.issues if i.rule == "unmatched_label"]
+    assert len(typo) == 1 and "'商务谈盘'" in typo[0].message and "'商务谈判'" in typo[0].message
+    renamed = next(i for i in h.report.issues if i.rule == "states")
+    assert renamed.message.startswith("1 states renamed") and renamed.examples == (
+        "需求分析 -> 方案报价",
+    )

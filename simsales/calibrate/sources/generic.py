@@ -1376,6 +1376,13 @@ def mapping_options(rec: Records, mapping_file: str | Path | None) -> Records:
         changes["currency"] = m.currency
     if m.states:
         changes["states"] = dict(m.states)
+    # the labels the source's rows have, its transitions' from-states too: a name the mapping
+    # gives that none has is likely a typo (said, with the nearest)
+    labels = [t[c] for t in (rec.rows, rec.attributes) if t is not None
+              for c in ("stage", "from", "from_stage", "outcome", "status") if c in t]  # fmt: skip
+    if labels:
+        seen = pd.DataFrame({"stage": pd.concat(labels, ignore_index=True)})
+        changes["notes"] = [*rec.notes, *_unmatched_labels(seen, m)]
     return replace(rec, **changes)
 
 

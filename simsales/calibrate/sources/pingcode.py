@@ -17,7 +17,8 @@ Assumption (stated, from the open API's documented shape): a work item entered i
 (the ``from_state`` of its earliest transition by time, file order breaking ties; else its
 current state) when it was created, and each transition enters ``to_state`` at its
 ``created_at``. States are the stage labels;
-``--mapping`` may rename them (``states: {需求确认: 需求分析}``), order them
+``--mapping`` may rename them (``states: {需求确认: 需求分析}``; a state no item or transition
+has is a warning with the nearest one), order them
 (``stage_order``) and name the won / lost ones (``labels``; defaults include 赢单 / 输单); a
 state no label names whose type is ``completed`` is won, ``closed`` lost (the API's state
 types beside each name; said).
