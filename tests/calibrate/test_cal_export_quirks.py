@@ -1055,3 +1055,12 @@ def test_a_bitrix24_export_of_several_pipelines_keeps_its_main_one(tmp_path: Pat
     mapping.write_text("pipeline: '3'\n", encoding="utf-8")
     with pytest.raises(ScenarioError, match=r"pipeline '3'.*'0', '1', '2'"):
         read_history(path, mapping_file=mapping)
+
+
+def test_a_category_id_without_bitrix24_stage_ids_names_no_pipeline(tmp_path: Path) -> None:
+    """Another CRM's ``Category ID`` (a product's category) beside a plain stage column splits
+    no process: every deal is read."""
+    path = tmp_path / "deals.csv"
+    _sheet().assign(**{"Category ID": ["1", "2", "1", "2", "3"]}).to_csv(path, index=False)
+    _check(path)
+    assert not any(i.rule == "other_pipeline" for i in read_history(path).report.issues)

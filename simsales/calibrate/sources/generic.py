@@ -216,10 +216,11 @@ def read(
     )
 
 
-# Bitrix24 writes a deal's pipeline as CATEGORY_ID, and in the ids of its stages but the
-# general pipeline's (0): C1:NEW, C2:WON
-_PIPELINE_ID = "categoryid"
-_PIPELINE_PREFIX = re.compile(r"^C(\d+):")
+# Bitrix24 writes a deal's pipeline as CATEGORY_ID beside its STAGE_ID (another CRM's
+# "Category ID" may be a product's), and in the ids of its stages but the general
+# pipeline's (0): C1:NEW, C2:WON
+_PIPELINE_ID = ("categoryid", "stageid")
+_PIPELINE_PREFIX = re.compile(r"^C(\d+):(?=\S)")
 
 
 def _one_pipeline(
@@ -228,7 +229,8 @@ def _one_pipeline(
     """The rows of one pipeline where the export mixes several (each pipeline has its own
     stages: one process is fitted to one): the mapping's ``pipeline``, else the one with most
     deals; the others reported with their deals. A pipeline the export lacks is an error."""
-    col = next((c for c in frame.columns if label_key(str(c)) == _PIPELINE_ID), None)
+    keys = {label_key(str(c)): c for c in frame.columns}
+    col = keys.get(_PIPELINE_ID[0]) if _PIPELINE_ID[1] in keys else None
     stage, ident = m.columns.get("stage"), m.columns.get("id")
     if col is not None:
         pipe = frame[col].astype(str).str.strip().replace({"": "0", "nan": "0"})
