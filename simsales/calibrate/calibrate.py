@@ -116,6 +116,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy import stats
 
 from simsales.calibrate.choices import BY, DURATIONS, By, Durations
 from simsales.calibrate.fit import (
@@ -477,6 +478,17 @@ def calibrate(
         start = since  # counted from the break: what came before is another regime
         arrived = arrived[arrived["opened"] >= start]
         pattern, month0, monthly, expected = _arrival_pattern(arrived, start, arrivals_end, t)
+    load_days = deals.loc[deals["deal"].isin(loaded), "opened"].dt.normalize()
+    loaded_level = _load_break(h, arrived, load_days, monthly, expected, start, arrivals_end)
+    if loaded_level is not None:
+        before = arrived[arrived["opened"] < loaded_level]
+        shape, *_ = _arrival_pattern(before, start, loaded_level, t)
+        start = loaded_level  # the load brought new deals: what came before is another level
+        arrived = arrived[arrived["opened"] >= start]
+        pattern, month0, monthly, expected = _arrival_pattern(arrived, start, arrivals_end, t)
+        if pattern is not None and shape is not None:
+            pattern = _with_shape(pattern, shape, monthly)
+            expected = pattern.expected
     exposure = month_exposure(start, arrivals_end)
     first_stage = visits.sort_values("entered", kind="stable").groupby("deal")["stage"].first()
     entry = arrived["deal"].map(first_stage).fillna(h.stages[0])
@@ -969,6 +981,70 @@ def _arrivals_break(
         rows=int(o[-k:].sum()),
     )  # fmt: skip
     return since
+
+
+def _load_break(
+    h: History,
+    arrived: pd.DataFrame,
+    load_days: pd.Series,
+    monthly: pd.DataFrame,
+    expected: FloatArray,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> pd.Timestamp | None:
+    """The day after the last load, where new deals came after it at another level than the
+    arrival pattern expects (1%, ``DRIFT_LEVEL``); else None. A load (:func:`_bulk_loaded`)
+    that brings a second team's pipeline brings its new deals after it, long before whole
+    months after it could show a break (:func:`_arrivals_break`). The load is a known date,
+    not one searched for, so one test decides: the deals opened after it against the
+    pattern's expectation for those days (its trend and cycle), Poisson, two-sided, with a
+    month at least before the load. Said in the report; the arrivals are then fitted on the
+    days since, as after a break."""
+    days = load_days[(load_days > start) & (load_days < end)]
+    if days.empty or monthly.empty or month_exposure(start, days.max()) < 1.0:
+        return None
+    since = days.max() + pd.Timedelta(days=1)  # every deal opened on the load day was loaded
+    after = np.array(
+        [month_exposure(max(m.start_time, since), min((m + 1).start_time, end))
+         for m in monthly.index]
+    )  # fmt: skip
+    observed = monthly["exposure"].to_numpy(dtype=np.float64)
+    share = np.divide(after, observed, out=np.zeros(len(after)), where=observed > 0)
+    mean = float((np.asarray(expected) * share).sum())
+    late = int((arrived["opened"] >= since).sum())
+    if mean <= 0:
+        return None
+    p = min(1.0, 2 * min(stats.poisson.cdf(late, mean), stats.poisson.sf(late - 1, mean)))
+    if p >= DRIFT_LEVEL:
+        return None
+    h.report.add(
+        "arrivals_since_load", "info",
+        f"{late:,} new deals came after the load of {days.max().date()} where the arrivals' "
+        f"pattern expects {mean:,.1f} (Poisson, p = {p:.2g}): the load brought new deals with "
+        "it, so arrivals are fitted on the days since",
+        rows=late,
+    )  # fmt: skip
+    return since
+
+
+def _with_shape(
+    pattern: ArrivalPattern, shape: ArrivalPattern, monthly: pd.DataFrame
+) -> ArrivalPattern:
+    """``pattern`` (fitted on the months since a load) as it is where those months support a
+    trend or cycle of their own, else the trend and cycle ``shape`` fitted before the load at
+    the level since (the count since over the shape's expectation): a month or two after a
+    load says its level, not a cycle, and a month at a quarter's end is no quarter's mean."""
+    if pattern.trend or pattern.month_factor or not (shape.trend or shape.month_factor):
+        return pattern
+    cycle = np.array([shape.month_factor.get(m.month, 1.0) for m in monthly.index])
+    growth = (1 + shape.trend) ** np.arange(len(monthly), dtype=np.float64)
+    weight = monthly["exposure"].to_numpy(dtype=np.float64) * cycle * growth
+    level = float(monthly["count"].sum()) / float(weight.sum())
+    return replace(
+        shape,
+        expected=level * weight,
+        note=f"{shape.note}, as before the load, at the level of the months since",
+    )
 
 
 def _type_trends(

@@ -365,6 +365,44 @@ def test_migrated_deals_win_as_their_age_before_the_load_says(
     assert abs(float(wins.mean()) - truth) < 3 * float(wins.std()), (wins.mean(), truth)
 
 
+def test_a_load_that_brings_new_deals_sets_the_arrivals_level_from_it(
+    synthetic: Path, tmp_path: Path
+) -> None:
+    """A second team (300 deals a month from 2022-01, the history's cycle and trend) loaded
+    30 days before the as-of date, its new deals coming after: the arrivals are fitted from
+    the day after the load (``arrivals_since_load``), at the level of those days with the
+    cycle and trend fitted before it. October's rate written (per_month times its month's
+    factor) is within 4 standard errors of the truth's 0.8 (90 x 1.02^21 + 300 x 1.02^9) =
+    396.6 (Poisson error of September's ~600 deals and of the cycle's level from 20 months,
+    about 6.5% in all); fitted on the whole history, or on the days since without the
+    cycle (September, a quarter's end, is 1.3 of its mean), it is far off. A load of a
+    pipeline without new deals after it changes nothing (at most one of six at the 1%
+    level)."""
+    from simsales.scenario.schema import MONTHS
+
+    day = pd.Timestamp(AS_OF) - pd.Timedelta(days=30)
+    rows, moved, _ = _migrated(synthetic, day, per_month=300, seed=7, start="2022-01-01")
+    at = pd.to_datetime(rows["entered_at"])
+    path = tmp_path / "merged.csv"
+    rows[at < pd.Timestamp(AS_OF) + pd.Timedelta(days=1)].to_csv(path, index=False)
+    c = calibrate(_read(path), AS_OF, by=None)
+    assert "arrivals_since_load" in {i.rule for i in c.history.report.issues}
+    assert str(c.arrivals_from) == "2022-09-01"
+    arrivals = c.scenario()["arrivals"]
+    october = sum(a["per_month"] * a.get("seasonality", {}).get(MONTHS[9], 1.0) for a in arrivals)
+    truth = 0.8 * (90 * 1.02**21 + 300 * 1.02**9)
+    assert abs(october - truth) < 4 * 0.065 * truth, (october, truth)
+    fired = 0
+    for seed in range(11, 17):  # the team's pipeline only, none of its new deals
+        rows, moved, _ = _migrated(synthetic, day, per_month=60, seed=seed, start="2022-01-01")
+        keep = ~rows["id"].str.startswith("B") | rows["id"].isin(set(moved["id"]))
+        at = pd.to_datetime(rows["entered_at"])
+        rows[keep & (at < pd.Timestamp(AS_OF) + pd.Timedelta(days=1))].to_csv(path, index=False)
+        issues = calibrate(_read(path), AS_OF, by=None).history.report.issues
+        fired += "arrivals_since_load" in {i.rule for i in issues}
+    assert fired <= 1
+
+
 def test_live_deals_older_than_any_deal_ever_stayed_are_lost(
     synthetic: Path, tmp_path: Path
 ) -> None:
