@@ -427,3 +427,24 @@ def test_a_state_rename_no_row_has_is_said_with_the_nearest_state(
     assert renamed.message.startswith("1 states renamed") and renamed.examples == (
         "需求分析 -> 方案报价",
     )
+
+
+def test_a_mapping_file_applies_to_a_salesforce_export(tmp_path: Path) -> None:
+    """A Salesforce export read with a mapping file: its state renames, time zone and labels
+    take effect (a misspelt state is said with the nearest); a key the export's own field
+    names make meaningless is refused, naming it."""
+    folder = shutil.copytree(DATA / "salesforce", tmp_path / "sf")
+    m = tmp_path / "m.yaml"
+    m.write_text("states: {Needs Analysis: Discovery, Negotation: Deal}\n"
+                 "timezone: Asia/Tokyo\n", encoding="utf-8")  # fmt: skip
+    h = read_history(folder, mapping_file=m)
+    assert "discovery" in h.stages and "needs-analysis" not in h.stages
+    tokyo = read_history(folder, timezone="Asia/Tokyo")
+    assert h.visits["entered"].tolist() == tokyo.visits["entered"].tolist()
+    assert h.visits["entered"].tolist() != read_history(folder).visits["entered"].tolist()
+    typo = [i for i in h.report.issues if i.rule == "unmatched_label"]
+    assert len(typo) == 1 and "'Negotation'" in typo[0].message and "'Negotiation'" in str(typo)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("columns: {team: Region}\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"'columns'.*Salesforce"):
+        read_history(folder, mapping_file=bad)

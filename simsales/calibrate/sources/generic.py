@@ -1343,12 +1343,23 @@ def _line_items(
 _SOURCE_KEYS = ("labels", "stage_order", "timezone", "currency", "states", "date_format")
 
 
-def mapping_options(rec: Records, mapping_file: str | Path | None) -> Records:
+def mapping_options(
+    rec: Records, mapping_file: str | Path | None, refused: Mapping[str, str] | None = None
+) -> Records:
     """A source's records with a ``--mapping`` file's labels, stage order, state renames,
-    time zone, currency and date format (its ``columns`` apply to generic exports only)."""
+    time zone, currency and date format (its ``columns`` apply to generic exports only).
+    ``refused``: the keys the source cannot honour, each with why and what to do instead (an
+    error, never a setting silently ignored)."""
     if mapping_file is None:
         return rec
     raw = load_mapping(mapping_file)
+    given = [k for k in (refused or {}) if k in raw]
+    if given:
+        raise ScenarioError([Problem(
+            f"{given[0]!r} does not apply to this export: {(refused or {})[given[0]]}",
+            given[0], str(mapping_file),
+            hint=f"remove {given[0]}: from the mapping file; it takes {', '.join(_SOURCE_KEYS)}",
+        )])  # fmt: skip
     unknown = [k for k in raw if k not in (*_SOURCE_KEYS, "columns", "shape", "catalog")]
     if unknown:
         raise ScenarioError(
