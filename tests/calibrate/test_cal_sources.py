@@ -448,3 +448,25 @@ def test_a_mapping_file_applies_to_a_salesforce_export(tmp_path: Path) -> None:
     bad.write_text("columns: {team: Region}\n", encoding="utf-8")
     with pytest.raises(ScenarioError, match=r"'columns'.*Salesforce"):
         read_history(folder, mapping_file=bad)
+
+
+def test_a_mapping_file_applies_to_a_hubspot_export(tmp_path: Path) -> None:
+    """As for Salesforce: a HubSpot deals export read with a mapping file takes its state
+    renames and time zone, says a misspelt state with the nearest, and refuses columns."""
+    folder = shutil.copytree(DATA / "hubspot", tmp_path / "hs")
+    m = tmp_path / "m.yaml"
+    m.write_text("states: {Proposal: Quote, Negotation: Deal, Closed Won: Signed}\n"
+                 "timezone: Asia/Tokyo\n", encoding="utf-8")  # fmt: skip
+    h = read_history(folder, mapping_file=m)
+    # a renamed stage keeps its place in pipelines.json's order, a closed one its verdict
+    assert h.stages == ("qualification", "needs-analysis", "quote", "negotiation")
+    tokyo = read_history(folder, timezone="Asia/Tokyo")
+    assert (h.deals["outcome"] == "won").sum() == (tokyo.deals["outcome"] == "won").sum() > 0
+    assert h.visits["entered"].tolist() == tokyo.visits["entered"].tolist()
+    assert h.visits["entered"].tolist() != read_history(folder).visits["entered"].tolist()
+    typo = [i for i in h.report.issues if i.rule == "unmatched_label"]
+    assert len(typo) == 1 and "'Negotation'" in typo[0].message and "'Negotiation'" in str(typo)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("columns: {team: Region}\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"'columns'.*HubSpot"):
+        read_history(folder, mapping_file=bad)
