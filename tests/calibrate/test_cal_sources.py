@@ -439,6 +439,8 @@ def test_a_mapping_file_applies_to_a_salesforce_export(tmp_path: Path) -> None:
                  "timezone: Asia/Tokyo\n", encoding="utf-8")  # fmt: skip
     h = read_history(folder, mapping_file=m)
     assert "discovery" in h.stages and "needs-analysis" not in h.stages
+    # a history file given on its own, with the mapping, is still read as Salesforce's
+    assert read_history(folder / "OpportunityHistory.csv", mapping_file=m).stages == h.stages
     tokyo = read_history(folder, timezone="Asia/Tokyo")
     assert h.visits["entered"].tolist() == tokyo.visits["entered"].tolist()
     assert h.visits["entered"].tolist() != read_history(folder).visits["entered"].tolist()
@@ -462,6 +464,8 @@ def test_a_mapping_file_applies_to_a_hubspot_export(tmp_path: Path) -> None:
     assert h.stages == ("qualification", "needs-analysis", "quote", "negotiation")
     tokyo = read_history(folder, timezone="Asia/Tokyo")
     assert (h.deals["outcome"] == "won").sum() == (tokyo.deals["outcome"] == "won").sum() > 0
+    # the deals file given on its own, with the mapping, is still read as HubSpot's
+    assert read_history(folder / "deals.csv", mapping_file=m).stages == h.stages
     assert h.visits["entered"].tolist() == tokyo.visits["entered"].tolist()
     assert h.visits["entered"].tolist() != read_history(folder).visits["entered"].tolist()
     typo = [i for i in h.report.issues if i.rule == "unmatched_label"]
