@@ -429,48 +429,31 @@ def test_a_state_rename_no_row_has_is_said_with_the_nearest_state(
     )
 
 
-def test_a_mapping_file_applies_to_a_salesforce_export(tmp_path: Path) -> None:
-    """A Salesforce export read with a mapping file: its state renames, time zone and labels
-    take effect (a misspelt state is said with the nearest); a key the export's own field
-    names make meaningless is refused, naming it."""
-    folder = shutil.copytree(DATA / "salesforce", tmp_path / "sf")
-    m = tmp_path / "m.yaml"
-    m.write_text("states: {Needs Analysis: Discovery, Negotation: Deal}\n"
-                 "timezone: Asia/Tokyo\n", encoding="utf-8")  # fmt: skip
-    h = read_history(folder, mapping_file=m)
-    assert "discovery" in h.stages and "needs-analysis" not in h.stages
-    # a history file given on its own, with the mapping, is still read as Salesforce's
-    assert read_history(folder / "OpportunityHistory.csv", mapping_file=m).stages == h.stages
-    tokyo = read_history(folder, timezone="Asia/Tokyo")
-    assert h.visits["entered"].tolist() == tokyo.visits["entered"].tolist()
-    assert h.visits["entered"].tolist() != read_history(folder).visits["entered"].tolist()
-    typo = [i for i in h.report.issues if i.rule == "unmatched_label"]
-    assert len(typo) == 1 and "'Negotation'" in typo[0].message and "'Negotiation'" in str(typo)
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("columns: {team: Region}\n", encoding="utf-8")
-    with pytest.raises(ScenarioError, match=r"'columns'.*Salesforce"):
-        read_history(folder, mapping_file=bad)
-
-
-def test_a_mapping_file_applies_to_a_hubspot_export(tmp_path: Path) -> None:
-    """As for Salesforce: a HubSpot deals export read with a mapping file takes its state
-    renames and time zone, says a misspelt state with the nearest, and refuses columns."""
-    folder = shutil.copytree(DATA / "hubspot", tmp_path / "hs")
+@pytest.mark.parametrize(
+    ("source", "file"), [("salesforce", "OpportunityHistory.csv"), ("hubspot", "deals.csv")]
+)
+def test_a_mapping_file_applies_to_a_salesforce_or_hubspot_export(
+    source: str, file: str, tmp_path: Path
+) -> None:
+    """A Salesforce or HubSpot export read with a mapping file takes its state renames and
+    time zone (a renamed stage keeps its place in the order, a closed one its verdict), says a
+    misspelt state with the nearest, and refuses a key its own field names make meaningless."""
+    folder = shutil.copytree(DATA / source, tmp_path / source)
     m = tmp_path / "m.yaml"
     m.write_text("states: {Proposal: Quote, Negotation: Deal, Closed Won: Signed}\n"
                  "timezone: Asia/Tokyo\n", encoding="utf-8")  # fmt: skip
     h = read_history(folder, mapping_file=m)
-    # a renamed stage keeps its place in pipelines.json's order, a closed one its verdict
     assert h.stages == ("qualification", "needs-analysis", "quote", "negotiation")
     tokyo = read_history(folder, timezone="Asia/Tokyo")
     assert (h.deals["outcome"] == "won").sum() == (tokyo.deals["outcome"] == "won").sum() > 0
-    # the deals file given on its own, with the mapping, is still read as HubSpot's
-    assert read_history(folder / "deals.csv", mapping_file=m).stages == h.stages
     assert h.visits["entered"].tolist() == tokyo.visits["entered"].tolist()
     assert h.visits["entered"].tolist() != read_history(folder).visits["entered"].tolist()
+    # the export's file given on its own, with the mapping, is still read as the source's
+    assert read_history(folder / file, mapping_file=m).stages == h.stages
     typo = [i for i in h.report.issues if i.rule == "unmatched_label"]
     assert len(typo) == 1 and "'Negotation'" in typo[0].message and "'Negotiation'" in str(typo)
     bad = tmp_path / "bad.yaml"
     bad.write_text("columns: {team: Region}\n", encoding="utf-8")
-    with pytest.raises(ScenarioError, match=r"'columns'.*HubSpot"):
+    name = {"salesforce": "Salesforce", "hubspot": "HubSpot"}[source]
+    with pytest.raises(ScenarioError, match=rf"'columns'.*{name}"):
         read_history(folder, mapping_file=bad)
