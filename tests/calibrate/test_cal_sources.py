@@ -427,3 +427,33 @@ def test_a_state_rename_no_row_has_is_said_with_the_nearest_state(
     assert renamed.message.startswith("1 states renamed") and renamed.examples == (
         "需求分析 -> 方案报价",
     )
+
+
+@pytest.mark.parametrize(
+    ("source", "file"), [("salesforce", "OpportunityHistory.csv"), ("hubspot", "deals.csv")]
+)
+def test_a_mapping_file_applies_to_a_salesforce_or_hubspot_export(
+    source: str, file: str, tmp_path: Path
+) -> None:
+    """A Salesforce or HubSpot export read with a mapping file takes its state renames and
+    time zone (a renamed stage keeps its place in the order, a closed one its verdict), says a
+    misspelt state with the nearest, and refuses a key its own field names make meaningless."""
+    folder = shutil.copytree(DATA / source, tmp_path / source)
+    m = tmp_path / "m.yaml"
+    m.write_text("states: {Proposal: Quote, Negotation: Deal, Closed Won: Signed}\n"
+                 "timezone: Asia/Tokyo\n", encoding="utf-8")  # fmt: skip
+    h = read_history(folder, mapping_file=m)
+    assert h.stages == ("qualification", "needs-analysis", "quote", "negotiation")
+    tokyo = read_history(folder, timezone="Asia/Tokyo")
+    assert (h.deals["outcome"] == "won").sum() == (tokyo.deals["outcome"] == "won").sum() > 0
+    assert h.visits["entered"].tolist() == tokyo.visits["entered"].tolist()
+    assert h.visits["entered"].tolist() != read_history(folder).visits["entered"].tolist()
+    # the export's file given on its own, with the mapping, is still read as the source's
+    assert read_history(folder / file, mapping_file=m).stages == h.stages
+    typo = [i for i in h.report.issues if i.rule == "unmatched_label"]
+    assert len(typo) == 1 and "'Negotation'" in typo[0].message and "'Negotiation'" in str(typo)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("columns: {team: Region}\n", encoding="utf-8")
+    name = {"salesforce": "Salesforce", "hubspot": "HubSpot"}[source]
+    with pytest.raises(ScenarioError, match=rf"'columns'.*{name}"):
+        read_history(folder, mapping_file=bad)

@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from simsales.calibrate.choices import ALL_PRESETS, SOURCE_NAMES
+from simsales.calibrate.mapping import load_mapping
 from simsales.calibrate.sources import closed, generic, hubspot, pingcode, salesforce, worktile
 from simsales.calibrate.sources.files import read_table
 from simsales.calibrate.sources.records import Records
@@ -109,7 +110,12 @@ def _read(
     if preset in SOURCES:
         return SOURCES[preset].read(path, **options)
     frame, used = read_table(path, encoding)
-    if preset is None and mapping is None and mapping_file is None:
+    # a mapping file that names no columns (states, labels, timezone ...) is a source's too: it
+    # must not turn a Salesforce or HubSpot export into a generic one, read as something else
+    generic_mapping = mapping_file is not None and bool(
+        {"columns", "shape"} & set(load_mapping(mapping_file))
+    )
+    if preset is None and mapping is None and not generic_mapping:
         header = list(frame.columns)
         found = next((n for n, s in SOURCES.items() if s.detect(header)), None)
         # a PingCode / Worktile file is one of its export's files: alone, a log read generically

@@ -1343,12 +1343,23 @@ def _line_items(
 _SOURCE_KEYS = ("labels", "stage_order", "timezone", "currency", "states", "date_format")
 
 
-def mapping_options(rec: Records, mapping_file: str | Path | None) -> Records:
+def mapping_options(
+    rec: Records, mapping_file: str | Path | None, refused: Mapping[str, str] | None = None
+) -> Records:
     """A source's records with a ``--mapping`` file's labels, stage order, state renames,
-    time zone, currency and date format (its ``columns`` apply to generic exports only)."""
+    time zone, currency and date format (its ``columns`` apply to generic exports only).
+    ``refused``: the keys the source cannot honour, each with why and what to do instead (an
+    error, never a setting silently ignored)."""
     if mapping_file is None:
         return rec
     raw = load_mapping(mapping_file)
+    given = [k for k in (refused or {}) if k in raw]
+    if given:
+        raise ScenarioError([Problem(
+            f"{given[0]!r} does not apply to this export: {(refused or {})[given[0]]}",
+            given[0], str(mapping_file),
+            hint=f"remove {given[0]}: from the mapping file; it takes {', '.join(_SOURCE_KEYS)}",
+        )])  # fmt: skip
     unknown = [k for k in raw if k not in (*_SOURCE_KEYS, "columns", "shape", "catalog")]
     if unknown:
         raise ScenarioError(
@@ -1378,6 +1389,7 @@ def mapping_options(rec: Records, mapping_file: str | Path | None) -> Records:
         changes["currency"] = m.currency
     if m.states:
         changes["states"] = dict(m.states)
+        changes |= _renamed_stages(rec, changes.get("labels", rec.labels), m)
     # the labels the source's rows have, its transitions' from-states too: a name the mapping
     # gives that none has is likely a typo (said, with the nearest)
     labels = [t[c] for t in (rec.rows, rec.attributes) if t is not None
@@ -1386,6 +1398,27 @@ def mapping_options(rec: Records, mapping_file: str | Path | None) -> Records:
         seen = pd.DataFrame({"stage": pd.concat(labels, ignore_index=True)})
         changes["notes"] = [*rec.notes, *_unmatched_labels(seen, m)]
     return replace(rec, **changes)
+
+
+def _renamed_stages(rec: Records, labels: Labels, m: ColumnMapping) -> dict[str, Any]:
+    """The stage names the source itself gave (its order, closed labels, probabilities and
+    forecast categories) under the mapping's ``states`` renames, as its rows will be: a
+    renamed stage keeps its place and its verdict. A stage order the mapping gives is its own."""
+    keyed = {label_key(k): v for k, v in (m.states or {}).items()}
+
+    def renamed(v: str) -> str:
+        return keyed.get(label_key(v), v)
+
+    out: dict[str, Any] = {
+        "labels": labels.model_copy(update={
+            k: tuple(dict.fromkeys((*getattr(labels, k), *map(renamed, getattr(rec.labels, k)))))
+            for k in ("won", "lost")}),
+        "stage_probability": {renamed(k): p for k, p in rec.stage_probability.items()},
+        "stage_forecast": {renamed(k): f for k, f in rec.stage_forecast.items()},
+    }  # fmt: skip
+    if m.stage_order is None and rec.stage_order is not None:
+        out["stage_order"] = tuple(dict.fromkeys(map(renamed, rec.stage_order)))
+    return out
 
 
 def _side_table(

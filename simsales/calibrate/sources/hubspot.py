@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -46,7 +46,7 @@ import pandas as pd
 from simsales.calibrate.mapping import Labels, label_key
 from simsales.calibrate.sources.closed import said, stage_verdicts, with_verdicts
 from simsales.calibrate.sources.files import read_table
-from simsales.calibrate.sources.generic import canonical, closed_flags
+from simsales.calibrate.sources.generic import canonical, closed_flags, mapping_options
 from simsales.calibrate.sources.parse import parse_probabilities
 from simsales.calibrate.sources.records import Note, Records
 from simsales.errors import Problem, ScenarioError, format_path
@@ -77,6 +77,13 @@ UI_VARIABLES = {
 }
 HOME = ("amount_in_home_currency", "Amount in company currency")
 PIPELINE = ("pipeline", "Pipeline")
+# the mapping keys a HubSpot export has no use for, and why (refused, not ignored)
+_NAMES = "a HubSpot deals export is read by its property names (dealstage, hs_v2_date_entered_*)"
+REFUSED = {
+    "columns": f"{_NAMES}; rename a column with --column FIELD=COLUMN",
+    "shape": f"{_NAMES}: always a stage history",
+    "catalog": "a HubSpot deal's value is its own amount",
+}
 _ENTERED = re.compile(r"^(?:hs_v2_date_entered_|hs_date_entered_)(.+)$")
 _UI_ENTERED = re.compile(r'^Date entered ["\'](.+?)(?: \(([^()]*)\))?["\']$')
 
@@ -120,6 +127,7 @@ def read(
     timezone: str | None = None,
     currency: str | None = None,
     columns: dict[str, str] | None = None,
+    mapping_file: str | Path | None = None,
     **options: Any,
 ) -> Records:
     notes: list[tuple[str, str] | Note] = []
@@ -172,10 +180,7 @@ def read(
                                                          "_file"]]  # fmt: skip
     rows = pd.concat([rows, lone], ignore_index=True)
     labels, order, probability = _labels(stages)
-    if not stages:  # no pipelines.json: the export's own closed-ness names its closed stages
-        labels = _closed_by_export(frame, attributes, rows, variables, labels, notes)
-    rows, attributes = _undated_closes(rows, attributes, labels, variables, notes)
-    return Records(
+    rec = Records(
         source=str(path),
         shape="stage_changes",
         rows=rows,
@@ -188,8 +193,18 @@ def read(
         timezone=timezone,
         stage_probability=probability,
         open_values=True,
-        notes=notes,
+        notes=list(notes),
     )
+    # the mapping file's labels, state renames, stage order, time zone... as for any export;
+    # before the closes below, which its labels decide too
+    rec = mapping_options(rec, mapping_file, REFUSED)
+    labels = rec.labels
+    later: list[tuple[str, str] | Note] = []  # what the closes below say
+    if not stages:  # no pipelines.json: the export's own closed-ness names its closed stages
+        labels = _closed_by_export(frame, attributes, rows, variables, labels, later)
+    rows, attributes = _undated_closes(rows, attributes, labels, variables, later)
+    return replace(rec, rows=rows, attributes=attributes, labels=labels,
+                   notes=[*rec.notes, *later])  # fmt: skip
 
 
 def _stage_rows(

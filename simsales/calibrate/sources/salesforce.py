@@ -44,7 +44,7 @@ import pandas as pd
 from simsales.calibrate.mapping import Labels, label_key
 from simsales.calibrate.sources.currency import read_rates
 from simsales.calibrate.sources.files import find_file, read_table
-from simsales.calibrate.sources.generic import canonical
+from simsales.calibrate.sources.generic import canonical, mapping_options
 from simsales.calibrate.sources.parse import (
     parse_flags,
     parse_numbers,
@@ -76,6 +76,15 @@ HISTORY = {
 }
 FILES = ("Opportunity", "OpportunityHistory")
 FIELD_HISTORY = "OpportunityFieldHistory"
+# the mapping keys a Salesforce export has no use for, and why (refused, not ignored)
+_NAMES = (
+    "a Salesforce export is read by its API field names (Opportunity.csv, OpportunityHistory.csv)"
+)
+REFUSED = {
+    "columns": f"{_NAMES}; rename an Opportunity.csv column with --column FIELD=COLUMN",
+    "shape": f"{_NAMES}: always a stage history",
+    "catalog": "a Salesforce opportunity's value is its own Amount",
+}
 
 
 def detect(header: list[str]) -> bool:
@@ -113,6 +122,7 @@ def read(
     timezone: str | None = None,
     currency: str | None = None,
     columns: dict[str, str] | None = None,
+    mapping_file: str | Path | None = None,
     **options: Any,
 ) -> Records:
     folder = path if path.is_dir() else path.parent
@@ -192,7 +202,7 @@ def read(
         codes = attributes.get("currency", pd.Series(dtype=str))
         codes = codes[codes != ""]
         target = str(codes.mode().iloc[0]).upper() if len(codes) else "USD"
-    return Records(
+    rec = Records(
         source=str(folder),
         shape="stage_changes",
         rows=rows,
@@ -210,6 +220,8 @@ def read(
         open_values=True,
         notes=notes,
     )  # fmt: skip
+    # the mapping file's labels, state renames, stage order, time zone... as for any export
+    return mapping_options(rec, mapping_file, REFUSED)
 
 
 def _require(frame: pd.DataFrame, cols: tuple[str, ...], file: Path) -> None:
