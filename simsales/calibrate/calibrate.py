@@ -999,7 +999,8 @@ def _load_break(
     not one searched for, so one test decides: the deals opened after it against the
     pattern's expectation for those days (its trend and cycle), Poisson, two-sided, with a
     month at least before the load. Said in the report; the arrivals are then fitted on the
-    days since, as after a break."""
+    days since, as after a break (with the trend and cycle of the months before where those
+    days are too few for their own: :func:`_with_shape`)."""
     days = load_days[(load_days > start) & (load_days < end)]
     if days.empty or monthly.empty or month_exposure(start, days.max()) < 1.0:
         return None
@@ -1021,7 +1022,8 @@ def _load_break(
         "arrivals_since_load", "info",
         f"{late:,} new deals came after the load of {days.max().date()} where the arrivals' "
         f"pattern expects {mean:,.1f} (Poisson, p = {p:.2g}): the load brought new deals with "
-        "it, so arrivals are fitted on the days since",
+        "it, so arrivals are fitted on the days since (with the trend and cycle of the months "
+        "before, where those days are too few for their own)",
         rows=late,
     )  # fmt: skip
     return since
@@ -1044,6 +1046,7 @@ def _with_shape(
         shape,
         expected=level * weight,
         note=f"{shape.note}, as before the load, at the level of the months since",
+        parameters=1,  # only the level is fitted to the months since
     )
 
 
