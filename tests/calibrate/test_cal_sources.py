@@ -414,8 +414,8 @@ def test_a_state_rename_no_row_has_is_said_with_the_nearest_state(
     source: str, tmp_path: Path
 ) -> None:
     """A mapping file's ``states`` rename for PingCode and Worktile: a state no item or
-    transition has (a typo) is a warning with the nearest one, and the report counts only the
-    renames that matched."""
+    transition has (a typo) is a warning with the nearest one, the report counts only the
+    renames that matched, and ``columns`` is refused (named fields: ``--column``)."""
     folder = _work_item_exports(tmp_path)[source]
     m = tmp_path / "m.yaml"
     m.write_text("states: {需求分析: 方案报价, 商务谈盘: 谈判}\n", encoding="utf-8")
@@ -427,6 +427,10 @@ def test_a_state_rename_no_row_has_is_said_with_the_nearest_state(
     assert renamed.message.startswith("1 states renamed") and renamed.examples == (
         "需求分析 -> 方案报价",
     )
+    # a key these exports' own field names make meaningless is refused, not ignored
+    m.write_text("columns: {owner: 负责人}\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"'columns'.*--column FIELD=COLUMN"):
+        read_history(folder, mapping_file=m, timezone="Asia/Shanghai")
 
 
 @pytest.mark.parametrize(

@@ -161,9 +161,18 @@ def records(
         open_values=True,
     )  # fmt: skip
     # the mapping file may set the time zone and date format the transitions are ordered by
-    rec = mapping_options(rec, mapping_file)
+    rec = mapping_options(rec, mapping_file, REFUSED)
     rec = _closed_by_type(rec, items, moves)
     return replace(rec, rows=_rows(steps, attributes, rec.date_format, rec.timezone))
+
+
+# the mapping keys a PingCode (or Worktile) export has no use for, and why (refused, not ignored)
+_NAMES = "its work items and transitions are read by the open API's field names"
+REFUSED = {
+    "columns": f"{_NAMES}; name another field with --column FIELD=COLUMN",
+    "shape": f"{_NAMES}: always work items with their state transitions",
+    "catalog": "a work item's value is its own amount property (properties.amount)",
+}
 
 
 # a state's type, as the open API gives it beside its name: completed ends the work done (the
