@@ -60,6 +60,8 @@ home_currency            info       values in other currencies read from the exp
                                     Dynamics 365's base currency (Est. Revenue (Base))
 utc_offsets              info       timestamps with UTC offsets and no --timezone: each read at
                                     its own wall-clock time
+timezone                 info       --timezone and a mapping file's timezone differ: the
+                                    flag's used (given for this run, the file kept for many)
 encoding                 info       the encoding the file was read with
 states                   info       source states renamed to stages by the mapping
 deleted                  info       source rows left out by the source's own rules (a row

@@ -196,6 +196,8 @@ def read(
         if found.id_is_name and one_row_each and m.columns.get("id") == found.columns["id"]:
             rows["id"] = name_ids(frame, str(found.columns["id"]))
     notes += _fill_groups(rows, m)
+    zone, zone_notes = run_zone(timezone, m.timezone, mapping_file or "the mapping")
+    notes += zone_notes
     teams = _teams(path, m, encoding)
     if teams and "owner" in rows and "team" not in rows:
         rows["team"] = rows["owner"].map(teams).fillna("")
@@ -208,7 +210,7 @@ def read(
         stage_order=m.stage_order,
         currency=currency or (m.currency if "currency" in m.model_fields_set else None),
         date_format=m.date_format,
-        timezone=timezone or m.timezone,
+        timezone=zone,
         catalog=_catalog(path, m, encoding),
         notes=notes,
         states=dict(m.states or {}),
@@ -1382,9 +1384,9 @@ def mapping_options(
         )  # fmt: skip
     if m.stage_order is not None:
         changes |= {"stage_order": m.stage_order, "order_reason": f"given by {mapping_file}"}
-    for key in ("timezone", "date_format"):
-        if raw.get(key) is not None:
-            changes[key] = getattr(m, key)
+    if raw.get("date_format") is not None:
+        changes["date_format"] = m.date_format
+    changes["timezone"], notes = run_zone(rec.timezone, m.timezone, mapping_file)
     if "currency" in raw:
         changes["currency"] = m.currency
     if m.states:
@@ -1396,8 +1398,20 @@ def mapping_options(
               for c in ("stage", "from", "from_stage", "outcome", "status") if c in t]  # fmt: skip
     if labels:
         seen = pd.DataFrame({"stage": pd.concat(labels, ignore_index=True)})
-        changes["notes"] = [*rec.notes, *_unmatched_labels(seen, m)]
-    return replace(rec, **changes)
+        notes += _unmatched_labels(seen, m)
+    return replace(rec, **changes, notes=[*rec.notes, *notes])
+
+
+def run_zone(
+    flag: str | None, mapped: str | None, mapping_file: str | Path
+) -> tuple[str | None, list[Note]]:
+    """The time zone of a run: ``--timezone``'s, else the mapping file's. The flag is given
+    for this run, the file kept for many: the more specific wins, and both, differing, are
+    said (a zone the user may not know the file sets)."""
+    if flag is None or mapped is None or flag == mapped:
+        return flag or mapped, []
+    return flag, [Note("timezone", f"--timezone {flag} used, not {mapping_file}'s timezone "
+                       f"{mapped} (the flag wins over the mapping file)")]  # fmt: skip
 
 
 def _renamed_stages(rec: Records, labels: Labels, m: ColumnMapping) -> dict[str, Any]:
