@@ -69,7 +69,8 @@ deleted                  info       source rows left out by the source's own rul
                                     Salesforce IsDeleted values that are not true / false)
 other_pipeline           dropped    HubSpot: deals of other pipelines than the commonest;
                                     Bitrix24: than the mapping's pipeline or the one with
-                                    most deals (CATEGORY_ID, stage ids' C1: prefix)
+                                    most deals (CATEGORY_ID, stage ids' C1: prefix, the
+                                    UI's Направление / Воронка / Pipeline)
 closed_stages            info       Salesforce: won / lost stages read from IsWon / IsClosed;
                                     HubSpot: from the deals' closed flags; PingCode: from the
                                     states' types (kept: a warning, where the rows' probability

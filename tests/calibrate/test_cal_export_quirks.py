@@ -1064,3 +1064,60 @@ def test_a_category_id_without_bitrix24_stage_ids_names_no_pipeline(tmp_path: Pa
     _sheet().assign(**{"Category ID": ["1", "2", "1", "2", "3"]}).to_csv(path, index=False)
     _check(path)
     assert not any(i.rule == "other_pipeline" for i in read_history(path).report.issues)
+
+
+def _bitrix_ui(header: str, pipeline: str, other: str) -> pd.DataFrame:
+    """TRUTH's deals in one pipeline of a Bitrix24 UI export (the pipeline by its name under
+    ``header``, the salesperson as Responsible), beside two deals of ``other``."""
+    main = _sheet(("Deal won", "Analyze failure", "In progress")).assign(
+        **{header: pipeline, "Responsible": "Ann"}
+    )
+    more = pd.DataFrame({
+        "Opportunity ID": ["G1", "G2"], "Stage": ["Deal won", "Negotiation"],
+        "Amount": [90.0, 40.0], "Created Date": ["2023-01-03", "2023-01-04"],
+        "Close Date": ["2023-01-20", ""], header: other, "Responsible": "Bob",
+    })  # fmt: skip
+    return pd.concat([main, more], ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    ("header", "pipeline", "other"),
+    [("Направление", "Продажи", "Общее"), ("Воронка", "Продажи", "Общая"),
+     ("Pipeline", "Sales", "General")],
+)  # fmt: skip
+def test_a_bitrix24_ui_export_keeps_one_pipeline_by_its_name(
+    header: str, pipeline: str, other: str, tmp_path: Path
+) -> None:
+    """Bitrix24's UI export names each deal's pipeline (Направление, Воронка; Pipeline in
+    English, beside its Responsible): read as CATEGORY_ID is, the one with most deals kept and
+    the others reported; ``pipeline:`` picks another by its name, however capitalised."""
+    path = tmp_path / "deals.csv"
+    _bitrix_ui(header, pipeline, other).to_csv(path, index=False)
+    _check(path)
+    note = next(i for i in read_history(path).report.issues if i.rule == "other_pipeline")
+    assert note.rows == 2 and f"{other!r} (2 deals)" in note.message and header in note.message
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(f"pipeline: {other.upper()}\n", encoding="utf-8")
+    general = read_history(path, mapping_file=mapping).deals.set_index("deal").sort_index()
+    assert list(general.index) == ["G1", "G2"] and list(general["outcome"]) == ["won", "open"]
+    mapping.write_text("pipeline: Renewals\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=rf"pipeline 'Renewals'.*{other!r}"):
+        read_history(path, mapping_file=mapping)
+
+
+def test_a_pipeline_the_mapping_picks_is_read_from_any_pipeline_column(tmp_path: Path) -> None:
+    """Another CRM's ``Pipeline`` column (no Bitrix24 Responsible beside it) mixes its
+    pipelines as before, unless ``pipeline:`` picks one; a ``pipeline:`` the export has no
+    column for is an error, not a setting silently ignored."""
+    path = tmp_path / "deals.csv"
+    _bitrix_ui("Pipeline", "Sales", "Renewals").drop(columns="Responsible").to_csv(
+        path, index=False
+    )
+    assert len(read_history(path).deals) == 7
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("pipeline: sales\n", encoding="utf-8")
+    _check(path, mapping_file=mapping)
+    bare = tmp_path / "bare.csv"
+    _sheet().to_csv(bare, index=False)
+    with pytest.raises(ScenarioError, match=r"pipeline 'sales'.*no deal's pipeline"):
+        read_history(bare, mapping_file=mapping)

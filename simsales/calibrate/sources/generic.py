@@ -223,31 +223,60 @@ def read(
 # pipeline's (0): C1:NEW, C2:WON
 _PIPELINE_ID = ("categoryid", "stageid")
 _PIPELINE_PREFIX = re.compile(r"^C(\d+):(?=\S)")
+# ... and its UI export by the pipeline's name: Направление (its older Russian UI), Воронка, or
+# Pipeline in English. An English "Pipeline" is Bitrix24's beside its "Responsible" (HubSpot's
+# and Pipedrive's views name theirs so too, read there as the product), or where the mapping
+# picks a pipeline
+_PIPELINE_NAMES = label_keys("Направление", "Направление сделки", "Воронка", "Воронка сделки")
+_PIPELINE_ENGLISH = label_keys("Pipeline", "Deal pipeline")
+_BITRIX_UI = label_keys("Responsible", "Responsible person")
+
+
+def _pipelines(frame: pd.DataFrame, m: ColumnMapping) -> tuple[pd.Series | None, str]:
+    """Each row's pipeline (None: the export names none) and the column it is read from."""
+    keys = {label_key(str(c)): c for c in frame.columns}
+    if _PIPELINE_ID[0] in keys and _PIPELINE_ID[1] in keys:
+        col = keys[_PIPELINE_ID[0]]
+        return frame[col].astype(str).str.strip().replace({"": "0", "nan": "0"}), str(col)
+    english = m.pipeline is not None or bool(_BITRIX_UI & set(keys))
+    names = _PIPELINE_NAMES | (_PIPELINE_ENGLISH if english else frozenset())
+    named = next((keys[k] for k in keys if k in names), None)
+    if named is not None:
+        return frame[named].astype(str).str.strip(), str(named)
+    stage = m.columns.get("stage")
+    if isinstance(stage, str) and stage in frame:
+        prefix = frame[stage].astype(str).str.strip().str.extract(_PIPELINE_PREFIX)[0]
+        if prefix.notna().any():
+            return prefix.fillna("0"), f"{stage}'s C1: prefixes"
+    return None, ""
 
 
 def _one_pipeline(
     frame: pd.DataFrame, m: ColumnMapping, path: Path
 ) -> tuple[pd.DataFrame, list[tuple[str, str] | Note]]:
     """The rows of one pipeline where the export mixes several (each pipeline has its own
-    stages: one process is fitted to one): the mapping's ``pipeline``, else the one with most
-    deals; the others reported with their deals. A pipeline the export lacks is an error."""
-    keys = {label_key(str(c)): c for c in frame.columns}
-    col = keys.get(_PIPELINE_ID[0]) if _PIPELINE_ID[1] in keys else None
-    stage, ident = m.columns.get("stage"), m.columns.get("id")
-    if col is not None:
-        pipe = frame[col].astype(str).str.strip().replace({"": "0", "nan": "0"})
-    elif isinstance(stage, str) and stage in frame:
-        prefix = frame[stage].astype(str).str.strip().str.extract(_PIPELINE_PREFIX)[0]
-        if prefix.isna().all():
+    stages: one process is fitted to one): the mapping's ``pipeline`` (its id or name), else
+    the one with most deals; the others reported with their deals. A pipeline the export
+    lacks is an error, and so is a ``pipeline`` where the export names none."""
+    pipe, col = _pipelines(frame, m)
+    if pipe is None:
+        if m.pipeline is None:
             return frame, []
-        pipe = prefix.fillna("0")
-    else:
-        return frame, []
+        raise ScenarioError([Problem(
+            f"pipeline {m.pipeline!r} is given, but the export names no deal's pipeline",
+            path="pipeline", file=str(path),
+            hint="export the deals' pipeline column too (CATEGORY_ID, Pipeline, Воронка, "
+            "Направление), or remove pipeline: from the mapping file",
+        )])  # fmt: skip
+    ident = m.columns.get("id")
     # a history's rows are changes: count its deals, once each
     deals = frame[ident] if isinstance(ident, str) and ident in frame else frame.index.to_series()
     counts = deals.groupby(pipe.to_numpy()).nunique().sort_index()
     known = sorted(counts.index, key=lambda p: (len(p), p))
-    if m.pipeline is not None and m.pipeline not in counts:
+    # by its id, or its name as spelt anyhow
+    given = None if m.pipeline is None else label_key(m.pipeline)
+    chosen = next((p for p in known if label_key(p) == given), m.pipeline)
+    if m.pipeline is not None and chosen not in counts:
         near = difflib.get_close_matches(m.pipeline, known, n=1)
         listed = ", ".join(repr(p) for p in known)
         what = f"pipeline {m.pipeline!r} has no deals in the export; its pipelines are {listed}"
@@ -257,13 +286,13 @@ def _one_pipeline(
         )])  # fmt: skip
     if len(counts) < 2:
         return frame, []
-    main = m.pipeline or max(known, key=lambda p: (counts[p], p == "0"))  # a tie: the general
+    main = chosen or max(known, key=lambda p: (counts[p], p == "0"))  # a tie: the general
     other = pipe != main
     said = ", ".join(
         f"{p!r} ({counts[p]} deal{'s' if counts[p] > 1 else ''})" for p in known if p != main
     )
     return frame[~other], [Note("other_pipeline", (
-        f"only pipeline {main!r} ({counts[main]} deals) is read; other pipelines left out: "
+        f"only pipeline {main!r} ({counts[main]} deals; {col}) is read; other pipelines left out: "
         f"{said} (each pipeline is its own process: set pipeline: in a --mapping file to read "
         "another)"), "dropped", int(other.sum()))]  # fmt: skip
 
