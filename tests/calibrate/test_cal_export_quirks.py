@@ -1121,3 +1121,32 @@ def test_a_pipeline_the_mapping_picks_is_read_from_any_pipeline_column(tmp_path:
     _sheet().to_csv(bare, index=False)
     with pytest.raises(ScenarioError, match=r"pipeline 'sales'.*no deal's pipeline"):
         read_history(bare, mapping_file=mapping)
+
+
+@pytest.mark.parametrize(
+    ("header", "yes", "no", "stages"),
+    [("CLOSED", "Y", "N", ("C1:WON", "C1:UC_7F2K", "C1:NEW")),
+     ("Closed", "Yes", "No", ("Deal won", "Not interested", "Negotiation")),
+     ("Сделка закрыта", "Да", "Нет", ("Сделка успешна", "Отказ клиента", "Переговоры"))],
+)  # fmt: skip
+def test_a_bitrix24_closed_flag_alone_closes_a_deal(
+    header: str, yes: str, no: str, stages: tuple[str, str, str], tmp_path: Path
+) -> None:
+    """Bitrix24's CLOSED (Y / N; Closed, Сделка закрыта in its UI) with no stage semantics
+    beside it: a deal closes in its pipeline's one success stage or in a failure stage, so a
+    closed deal in a stage no label names is lost (a warning that names the stage and the fix);
+    an open one stays open."""
+    won, failed, _ = stages
+    data = _sheet(stages).rename(columns={"Close Date": "Expected close date"})
+    data["Expected close date"] = TRUTH["closed"].where(TRUTH["closed"] != "", "2023-06-30")
+    data[header] = TRUTH["outcome"].map({"won": yes, "lost": yes, "open": no})
+    path = tmp_path / "bitrix.csv"
+    data.to_csv(path, index=False)
+    _check(path)
+    warned = next(i for i in read_history(path).report.issues if i.rule == "lost_by_closed_flag")
+    assert warned.rows == 2 and repr(failed) in warned.message and "labels:" in warned.message
+    # a renamed success stage named in labels is won
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(f"labels: {{won: ['{won}', '{failed}']}}\n", encoding="utf-8")
+    got = read_history(path, mapping_file=mapping).deals.set_index("deal").sort_index()
+    assert list(got["outcome"]) == ["won", "won", "won", "open", "won"]

@@ -161,6 +161,8 @@ def read(
         if flags is not None:
             rows["status"], names["status"] = flags
             notes.append(("closed_flags", f"won, lost or open from {flags[1]} (true / false)"))
+        elif (alone := closed_alone(frame)) is not None:
+            rows["closed_flag"], names["closed_flag"] = alone
     if (
         m.shape == "opportunities"
         and (home := _in_home_currency(frame, rows, m.columns.get("value"))) is not None
@@ -1241,8 +1243,11 @@ def _carried(
 # checkboxes): won where both are true, lost where only the first is
 _FLAGS = ((("Is closed", "Is Deal Closed?", "hs_is_closed"), ("Is Closed Won", "hs_is_closed_won")),
           (("Closed", "IsClosed", "Is Closed"), ("Won", "IsWon", "Is Won")))  # fmt: skip
-_TRUE = label_keys("true", "yes", "y", "1", "是", "x", "checked")
-_FALSE = label_keys("false", "no", "n", "0", "否", "")
+_TRUE = label_keys("true", "yes", "y", "1", "是", "x", "checked", "да")
+_FALSE = label_keys("false", "no", "n", "0", "否", "", "нет")
+# a closed flag alone: Bitrix24's CLOSED (Y / N; its UI's Closed, Сделка закрыта, Завершена),
+# which closes a deal in its pipeline's one success stage or in a failure stage
+_CLOSED_ALONE = label_keys("Closed", "Сделка закрыта", "Закрыта", "Завершена")
 
 
 def closed_flags(frame: pd.DataFrame) -> tuple[pd.Series, str] | None:
@@ -1264,6 +1269,20 @@ def closed_flags(frame: pd.DataFrame) -> tuple[pd.Series, str] | None:
                            index=frame.index)  # fmt: skip
         return status, f"{closed} / {won}"
     return None
+
+
+def closed_alone(frame: pd.DataFrame) -> tuple[pd.Series, str] | None:
+    """Each row's closed flag (``true`` / ``false``) from a closed column with no won one beside
+    it (:data:`_CLOSED_ALONE`) whose every cell is a flag, some true, and the column's name
+    (None without one): the importer reads a closed deal not in a won stage as lost."""
+    by_key = _by_key(frame)
+    col = next((by_key[k] for k in _CLOSED_ALONE if k in by_key), None)
+    if col is None:
+        return None
+    keys = frame[col].astype(str).map(label_key)
+    if not keys.isin(_TRUE | _FALSE).all() or not keys.isin(_TRUE).any():
+        return None
+    return keys.isin(_TRUE).map({True: "true", False: "false"}), str(col)
 
 
 def _is_history(frame: pd.DataFrame) -> Callable[[str, str, str | None], bool]:
