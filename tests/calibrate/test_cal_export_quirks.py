@@ -1048,12 +1048,18 @@ def test_a_bitrix24_export_of_several_pipelines_keeps_its_main_one(tmp_path: Pat
     bare = tmp_path / "bare.csv"
     _bitrix_pipelines().drop(columns="CATEGORY_ID").to_csv(bare, index=False)
     _check(bare)
-    mapping = tmp_path / "m.yaml"
-    mapping.write_text("pipeline: 0\n", encoding="utf-8")
+    _mapping_picks(path, "0", "3", r"'0', '1', '2'")
+
+
+def _mapping_picks(path: Path, pick: str, lacking: str, listed: str) -> None:
+    """``pipeline: pick`` in a mapping file reads the general pipeline (G1 won, G2 open); a
+    pipeline it has not (``lacking``) is an error that lists those it has (``listed``)."""
+    mapping = path.parent / "m.yaml"
+    mapping.write_text(f"pipeline: {pick}\n", encoding="utf-8")
     general = read_history(path, mapping_file=mapping).deals.set_index("deal").sort_index()
     assert list(general.index) == ["G1", "G2"] and list(general["outcome"]) == ["won", "open"]
-    mapping.write_text("pipeline: '3'\n", encoding="utf-8")
-    with pytest.raises(ScenarioError, match=r"pipeline '3'.*'0', '1', '2'"):
+    mapping.write_text(f"pipeline: '{lacking}'\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=rf"pipeline '{lacking}'.*{listed}"):
         read_history(path, mapping_file=mapping)
 
 
@@ -1096,13 +1102,7 @@ def test_a_bitrix24_ui_export_keeps_one_pipeline_by_its_name(
     _check(path)
     note = next(i for i in read_history(path).report.issues if i.rule == "other_pipeline")
     assert note.rows == 2 and f"{other!r} (2 deals)" in note.message and header in note.message
-    mapping = tmp_path / "m.yaml"
-    mapping.write_text(f"pipeline: {other.upper()}\n", encoding="utf-8")
-    general = read_history(path, mapping_file=mapping).deals.set_index("deal").sort_index()
-    assert list(general.index) == ["G1", "G2"] and list(general["outcome"]) == ["won", "open"]
-    mapping.write_text("pipeline: Renewals\n", encoding="utf-8")
-    with pytest.raises(ScenarioError, match=rf"pipeline 'Renewals'.*{other!r}"):
-        read_history(path, mapping_file=mapping)
+    _mapping_picks(path, other.upper(), "Renewals", repr(other))
 
 
 def test_a_pipeline_the_mapping_picks_is_read_from_any_pipeline_column(tmp_path: Path) -> None:
