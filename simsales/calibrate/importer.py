@@ -60,6 +60,8 @@ home_currency            info       values in other currencies read from the exp
                                     Dynamics 365's base currency (Est. Revenue (Base))
 utc_offsets              info       timestamps with UTC offsets and no --timezone: each read at
                                     its own wall-clock time
+timezone                 info       --timezone and a mapping file's timezone differ: the
+                                    flag's used (given for this run, the file kept for many)
 encoding                 info       the encoding the file was read with
 states                   info       source states renamed to stages by the mapping
 deleted                  info       source rows left out by the source's own rules (a row
@@ -67,7 +69,8 @@ deleted                  info       source rows left out by the source's own rul
                                     Salesforce IsDeleted values that are not true / false)
 other_pipeline           dropped    HubSpot: deals of other pipelines than the commonest;
                                     Bitrix24: than the mapping's pipeline or the one with
-                                    most deals (CATEGORY_ID, stage ids' C1: prefix)
+                                    most deals (CATEGORY_ID, stage ids' C1: prefix, the
+                                    UI's Направление / Воронка / Pipeline)
 closed_stages            info       Salesforce: won / lost stages read from IsWon / IsClosed;
                                     HubSpot: from the deals' closed flags; PingCode: from the
                                     states' types (kept: a warning, where the rows' probability
@@ -89,6 +92,8 @@ deleted                  info       one row per deal: a status that says deleted
                                     the row left out
 closed_flags             info       won / lost / open from closed and won flag columns
 lost_by_reason           info       a lost reason and a close date in an open stage: lost
+lost_by_closed_flag      kept       a closed flag alone (Bitrix24's CLOSED Y / N) in a stage
+                                    no label names: lost (a renamed success stage: labels)
 lost_by_archive          info       not active (Odoo's archive), not won, an actual close: lost
 line_items               info       a report with one row per product line: each deal once
 summary_rows / footer    info       a report's subtotal, total and footer rows: left out
@@ -438,6 +443,21 @@ def _kinds(rows: _Rows, open_labels: list[str] | None, field: str = "stage") -> 
         return next((k_ for stem, k_ in stems if _begins_with(v, key, stem)), v)
 
     return _each(series, kind)
+
+
+def _closed_by_flag(rows: _Rows, kind: pd.Series) -> pd.Series:
+    """``kind`` with a closed flag alone (Bitrix24's CLOSED, Y / N: sources.generic) read as
+    Bitrix24 means it: a deal closes in its pipeline's one success stage (won) or in a failure
+    stage, whatever that is named (lost). A closed deal in a stage no label names is lost, and
+    warned: a renamed success stage needs its name in ``labels``."""
+    failed = (rows.col("closed_flag") == "true") & (kind != "won")
+    unnamed = failed & (kind != "lost")
+    stages = ", ".join(repr(s) for s in sorted(set(rows.col("stage")[unnamed].astype(str)))[:5])
+    rows.keep(unnamed, "lost_by_closed_flag", (
+        f"closed ({rows.name('closed_flag')}) in a stage no label names, read as lost (a "
+        f"Bitrix24 deal closes in its one success stage or a failure one): {stages}; if one is "
+        "a won stage, name it in labels: {won: [...]} in a --mapping file"))  # fmt: skip
+    return kind.where(~failed, "lost")
 
 
 def _begins_with(label: str, key: str, stem: str) -> bool:
@@ -1006,6 +1026,8 @@ def _opportunities(rec: Records, report: DataReport) -> History:
                   f"neither won nor lost that read like a close: "
                   f"{', '.join(sorted(set(said[closing]))[:5])}; if they close a deal, name "
                   "them in labels: {won: [...], lost: [...]} in a --mapping file")  # fmt: skip
+    if rows.has("closed_flag"):
+        kind = _closed_by_flag(rows, kind)
     if rows.has("lost_reason"):  # a reason why it was lost, and when: lost, unless won
         gave_up = (rows.col("lost_reason").str.strip() != "") & (rows.col("closed") != "")
         rows.keep(gave_up & ~kind.isin(TERMINAL), "lost_by_reason",

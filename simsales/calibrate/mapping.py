@@ -236,8 +236,8 @@ class ColumnMapping(_Frozen):
     )
     pipeline: str | None = Field(
         None,
-        description="the pipeline to read where the export mixes several (Bitrix24's "
-        "CATEGORY_ID; default: the one with most deals)",
+        description="the pipeline to read where the export mixes several, by its id or name "
+        "(Bitrix24's CATEGORY_ID, its UI's Pipeline; default: the one with most deals)",
     )
     _recognised: bool = PrivateAttr(False)  # built on the columns recognised by their names
     _completed: dict[str, str] = PrivateAttr(default_factory=dict)  # added to a preset by name

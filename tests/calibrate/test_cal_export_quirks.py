@@ -1048,12 +1048,18 @@ def test_a_bitrix24_export_of_several_pipelines_keeps_its_main_one(tmp_path: Pat
     bare = tmp_path / "bare.csv"
     _bitrix_pipelines().drop(columns="CATEGORY_ID").to_csv(bare, index=False)
     _check(bare)
-    mapping = tmp_path / "m.yaml"
-    mapping.write_text("pipeline: 0\n", encoding="utf-8")
+    _mapping_picks(path, "0", "3", r"'0', '1', '2'")
+
+
+def _mapping_picks(path: Path, pick: str, lacking: str, listed: str) -> None:
+    """``pipeline: pick`` in a mapping file reads the general pipeline (G1 won, G2 open); a
+    pipeline it has not (``lacking``) is an error that lists those it has (``listed``)."""
+    mapping = path.parent / "m.yaml"
+    mapping.write_text(f"pipeline: {pick}\n", encoding="utf-8")
     general = read_history(path, mapping_file=mapping).deals.set_index("deal").sort_index()
     assert list(general.index) == ["G1", "G2"] and list(general["outcome"]) == ["won", "open"]
-    mapping.write_text("pipeline: '3'\n", encoding="utf-8")
-    with pytest.raises(ScenarioError, match=r"pipeline '3'.*'0', '1', '2'"):
+    mapping.write_text(f"pipeline: '{lacking}'\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=rf"pipeline '{lacking}'.*{listed}"):
         read_history(path, mapping_file=mapping)
 
 
@@ -1064,3 +1070,83 @@ def test_a_category_id_without_bitrix24_stage_ids_names_no_pipeline(tmp_path: Pa
     _sheet().assign(**{"Category ID": ["1", "2", "1", "2", "3"]}).to_csv(path, index=False)
     _check(path)
     assert not any(i.rule == "other_pipeline" for i in read_history(path).report.issues)
+
+
+def _bitrix_ui(header: str, pipeline: str, other: str) -> pd.DataFrame:
+    """TRUTH's deals in one pipeline of a Bitrix24 UI export (the pipeline by its name under
+    ``header``, the salesperson as Responsible), beside two deals of ``other``."""
+    main = _sheet(("Deal won", "Analyze failure", "In progress")).assign(
+        **{header: pipeline, "Responsible": "Ann"}
+    )
+    more = pd.DataFrame({
+        "Opportunity ID": ["G1", "G2"], "Stage": ["Deal won", "Negotiation"],
+        "Amount": [90.0, 40.0], "Created Date": ["2023-01-03", "2023-01-04"],
+        "Close Date": ["2023-01-20", ""], header: other, "Responsible": "Bob",
+    })  # fmt: skip
+    return pd.concat([main, more], ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    ("header", "pipeline", "other"),
+    [("Направление", "Продажи", "Общее"), ("Воронка", "Продажи", "Общая"),
+     ("Pipeline", "Sales", "General")],
+)  # fmt: skip
+def test_a_bitrix24_ui_export_keeps_one_pipeline_by_its_name(
+    header: str, pipeline: str, other: str, tmp_path: Path
+) -> None:
+    """Bitrix24's UI export names each deal's pipeline (Направление, Воронка; Pipeline in
+    English, beside its Responsible): read as CATEGORY_ID is, the one with most deals kept and
+    the others reported; ``pipeline:`` picks another by its name, however capitalised."""
+    path = tmp_path / "deals.csv"
+    _bitrix_ui(header, pipeline, other).to_csv(path, index=False)
+    _check(path)
+    note = next(i for i in read_history(path).report.issues if i.rule == "other_pipeline")
+    assert note.rows == 2 and f"{other!r} (2 deals)" in note.message and header in note.message
+    _mapping_picks(path, other.upper(), "Renewals", repr(other))
+
+
+def test_a_pipeline_the_mapping_picks_is_read_from_any_pipeline_column(tmp_path: Path) -> None:
+    """Another CRM's ``Pipeline`` column (no Bitrix24 Responsible beside it) mixes its
+    pipelines as before, unless ``pipeline:`` picks one; a ``pipeline:`` the export has no
+    column for is an error, not a setting silently ignored."""
+    path = tmp_path / "deals.csv"
+    _bitrix_ui("Pipeline", "Sales", "Renewals").drop(columns="Responsible").to_csv(
+        path, index=False
+    )
+    assert len(read_history(path).deals) == 7
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("pipeline: sales\n", encoding="utf-8")
+    _check(path, mapping_file=mapping)
+    bare = tmp_path / "bare.csv"
+    _sheet().to_csv(bare, index=False)
+    with pytest.raises(ScenarioError, match=r"pipeline 'sales'.*no deal's pipeline"):
+        read_history(bare, mapping_file=mapping)
+
+
+@pytest.mark.parametrize(
+    ("header", "yes", "no", "stages"),
+    [("CLOSED", "Y", "N", ("C1:WON", "C1:UC_7F2K", "C1:NEW")),
+     ("Closed", "Yes", "No", ("Deal won", "Not interested", "Negotiation")),
+     ("Сделка закрыта", "Да", "Нет", ("Сделка успешна", "Отказ клиента", "Переговоры"))],
+)  # fmt: skip
+def test_a_bitrix24_closed_flag_alone_closes_a_deal(
+    header: str, yes: str, no: str, stages: tuple[str, str, str], tmp_path: Path
+) -> None:
+    """Bitrix24's CLOSED (Y / N; Closed, Сделка закрыта in its UI) with no stage semantics
+    beside it: a deal closes in its pipeline's one success stage or in a failure stage, so a
+    closed deal in a stage no label names is lost (a warning that names the stage and the fix);
+    an open one stays open."""
+    won, failed, _ = stages
+    data = _sheet(stages).rename(columns={"Close Date": "Expected close date"})
+    data["Expected close date"] = TRUTH["closed"].where(TRUTH["closed"] != "", "2023-06-30")
+    data[header] = TRUTH["outcome"].map({"won": yes, "lost": yes, "open": no})
+    path = tmp_path / "bitrix.csv"
+    data.to_csv(path, index=False)
+    _check(path)
+    warned = next(i for i in read_history(path).report.issues if i.rule == "lost_by_closed_flag")
+    assert warned.rows == 2 and repr(failed) in warned.message and "labels:" in warned.message
+    # a renamed success stage named in labels is won
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(f"labels: {{won: ['{won}', '{failed}']}}\n", encoding="utf-8")
+    got = read_history(path, mapping_file=mapping).deals.set_index("deal").sort_index()
+    assert list(got["outcome"]) == ["won", "won", "won", "open", "won"]

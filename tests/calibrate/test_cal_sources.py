@@ -461,3 +461,42 @@ def test_a_mapping_file_applies_to_a_salesforce_or_hubspot_export(
     name = {"salesforce": "Salesforce", "hubspot": "HubSpot"}[source]
     with pytest.raises(ScenarioError, match=rf"'columns'.*{name}"):
         read_history(folder, mapping_file=bad)
+
+
+def _stage_changes_with_offsets(folder: Path) -> Path:
+    folder.mkdir()
+    pd.DataFrame(
+        {"id": ["a", "a", "b", "b"], "stage": ["Qualify", "Won", "Qualify", "Lost"],
+         "entered_at": ["2023-01-05T10:00:00+00:00", "2023-01-09T20:00:00+00:00",
+                        "2023-01-06T01:00:00+00:00", "2023-01-07T22:00:00+00:00"]}
+    ).to_csv(folder / "changes.csv", index=False)  # fmt: skip
+    return folder / "changes.csv"
+
+
+@pytest.mark.parametrize("source", ["salesforce", "hubspot", "pingcode", "worktile", "generic"])
+def test_the_timezone_flag_wins_over_the_mapping_files_and_says_so(
+    source: str, tmp_path: Path
+) -> None:
+    """``--timezone`` is given for this run, a mapping file is kept for many: the flag wins
+    for every source, and a mapping file's other zone is said; the file's zone applies alone."""
+    path = (
+        _stage_changes_with_offsets(tmp_path / source)
+        if source == "generic"
+        else shutil.copytree(DATA / source, tmp_path / source)
+    )
+    preset = "stage-changes" if source == "generic" else None
+    m = tmp_path / "m.yaml"
+    m.write_text("timezone: Asia/Tokyo\n", encoding="utf-8")
+    flag = "America/New_York"
+    both = read_history(path, preset=preset, mapping_file=m, timezone=flag)
+    by_flag = read_history(path, preset=preset, timezone=flag)
+    entered = both.visits["entered"].tolist()
+    assert entered == by_flag.visits["entered"].tolist()
+    said = [i for i in both.report.issues if i.rule == "timezone"]
+    assert len(said) == 1 and flag in said[0].message and "Asia/Tokyo" in said[0].message
+    tokyo = read_history(path, preset=preset, timezone="Asia/Tokyo")
+    alone = read_history(path, preset=preset, mapping_file=m)
+    assert alone.visits["entered"].tolist() == tokyo.visits["entered"].tolist()
+    assert not [i for i in alone.report.issues if i.rule == "timezone"]
+    if source != "worktile":  # Worktile's times are its own wall clock's: no zone moves them
+        assert entered != tokyo.visits["entered"].tolist()

@@ -805,6 +805,34 @@ def test_timestamps_with_an_offset_keep_the_day_the_crm_showed(tmp_path: Path) -
     assert set(utc["opened"].dt.strftime("%H:%M")) == {"02:30"}
 
 
+@pytest.mark.parametrize(
+    "written",
+    ["{d} 21:30:00 GMT+0800 (China Standard Time)", "{d} 21:30 UTC+8", "{d} 21:30 GMT+08:00",
+     "{d}T21:30:00+0800"],
+)  # fmt: skip
+def test_offsets_written_as_gmt_or_utc_words_read_as_any_offset(
+    written: str, tmp_path: Path
+) -> None:
+    """JavaScript's ``Date.toString()`` (``GMT+0800 (China Standard Time)``, its weekday
+    first) and ``UTC+8`` / ``GMT+08:00`` are UTC offsets like ``+08:00``: with no --timezone
+    each keeps its wall clock and the report names the offset, one spelling for all; with one,
+    the instant is converted."""
+    days = pd.to_datetime(TRUTH["created"])
+    export = _sheet(Amount=TRUTH["value"])
+    export["Created Date"] = [
+        written.format(d=d.strftime("%a %b %d %Y") if "GMT+0800 (" in written else d.date())
+        for d in days
+    ]
+    path = tmp_path / "offsets.csv"
+    export.to_csv(path, index=False)
+    got = _check(path)
+    assert set(got["opened"].dt.strftime("%H:%M")) == {"21:30"}
+    note = next(i for i in read_history(path).report.issues if i.rule == "utc_offsets")
+    assert "(+08:00)" in note.message
+    utc = read_history(path, timezone="UTC").deals
+    assert set(utc["opened"].dt.strftime("%H:%M")) == {"13:30"}
+
+
 def test_an_odoo_deal_archived_and_not_won_is_lost(tmp_path: Path) -> None:
     """Odoo marks a deal lost by archiving it in its stage (a lost reason is optional)."""
     export = pd.DataFrame({

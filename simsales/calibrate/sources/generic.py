@@ -161,6 +161,8 @@ def read(
         if flags is not None:
             rows["status"], names["status"] = flags
             notes.append(("closed_flags", f"won, lost or open from {flags[1]} (true / false)"))
+        elif (alone := closed_alone(frame)) is not None:
+            rows["closed_flag"], names["closed_flag"] = alone
     if (
         m.shape == "opportunities"
         and (home := _in_home_currency(frame, rows, m.columns.get("value"))) is not None
@@ -196,6 +198,8 @@ def read(
         if found.id_is_name and one_row_each and m.columns.get("id") == found.columns["id"]:
             rows["id"] = name_ids(frame, str(found.columns["id"]))
     notes += _fill_groups(rows, m)
+    zone, zone_notes = run_zone(timezone, m.timezone, mapping_file or "the mapping")
+    notes += zone_notes
     teams = _teams(path, m, encoding)
     if teams and "owner" in rows and "team" not in rows:
         rows["team"] = rows["owner"].map(teams).fillna("")
@@ -208,7 +212,7 @@ def read(
         stage_order=m.stage_order,
         currency=currency or (m.currency if "currency" in m.model_fields_set else None),
         date_format=m.date_format,
-        timezone=timezone or m.timezone,
+        timezone=zone,
         catalog=_catalog(path, m, encoding),
         notes=notes,
         states=dict(m.states or {}),
@@ -221,31 +225,60 @@ def read(
 # pipeline's (0): C1:NEW, C2:WON
 _PIPELINE_ID = ("categoryid", "stageid")
 _PIPELINE_PREFIX = re.compile(r"^C(\d+):(?=\S)")
+# ... and its UI export by the pipeline's name: Направление (its older Russian UI), Воронка, or
+# Pipeline in English. An English "Pipeline" is Bitrix24's beside its "Responsible" (HubSpot's
+# and Pipedrive's views name theirs so too, read there as the product), or where the mapping
+# picks a pipeline
+_PIPELINE_NAMES = label_keys("Направление", "Направление сделки", "Воронка", "Воронка сделки")
+_PIPELINE_ENGLISH = label_keys("Pipeline", "Deal pipeline")
+_BITRIX_UI = label_keys("Responsible", "Responsible person")
+
+
+def _pipelines(frame: pd.DataFrame, m: ColumnMapping) -> tuple[pd.Series | None, str]:
+    """Each row's pipeline (None: the export names none) and the column it is read from."""
+    keys = {label_key(str(c)): c for c in frame.columns}
+    if _PIPELINE_ID[0] in keys and _PIPELINE_ID[1] in keys:
+        col = keys[_PIPELINE_ID[0]]
+        return frame[col].astype(str).str.strip().replace({"": "0", "nan": "0"}), str(col)
+    english = m.pipeline is not None or bool(_BITRIX_UI & set(keys))
+    names = _PIPELINE_NAMES | (_PIPELINE_ENGLISH if english else frozenset())
+    named = next((keys[k] for k in keys if k in names), None)
+    if named is not None:
+        return frame[named].astype(str).str.strip(), str(named)
+    stage = m.columns.get("stage")
+    if isinstance(stage, str) and stage in frame:
+        prefix = frame[stage].astype(str).str.strip().str.extract(_PIPELINE_PREFIX)[0]
+        if prefix.notna().any():
+            return prefix.fillna("0"), f"{stage}'s C1: prefixes"
+    return None, ""
 
 
 def _one_pipeline(
     frame: pd.DataFrame, m: ColumnMapping, path: Path
 ) -> tuple[pd.DataFrame, list[tuple[str, str] | Note]]:
     """The rows of one pipeline where the export mixes several (each pipeline has its own
-    stages: one process is fitted to one): the mapping's ``pipeline``, else the one with most
-    deals; the others reported with their deals. A pipeline the export lacks is an error."""
-    keys = {label_key(str(c)): c for c in frame.columns}
-    col = keys.get(_PIPELINE_ID[0]) if _PIPELINE_ID[1] in keys else None
-    stage, ident = m.columns.get("stage"), m.columns.get("id")
-    if col is not None:
-        pipe = frame[col].astype(str).str.strip().replace({"": "0", "nan": "0"})
-    elif isinstance(stage, str) and stage in frame:
-        prefix = frame[stage].astype(str).str.strip().str.extract(_PIPELINE_PREFIX)[0]
-        if prefix.isna().all():
+    stages: one process is fitted to one): the mapping's ``pipeline`` (its id or name), else
+    the one with most deals; the others reported with their deals. A pipeline the export
+    lacks is an error, and so is a ``pipeline`` where the export names none."""
+    pipe, col = _pipelines(frame, m)
+    if pipe is None:
+        if m.pipeline is None:
             return frame, []
-        pipe = prefix.fillna("0")
-    else:
-        return frame, []
+        raise ScenarioError([Problem(
+            f"pipeline {m.pipeline!r} is given, but the export names no deal's pipeline",
+            path="pipeline", file=str(path),
+            hint="export the deals' pipeline column too (CATEGORY_ID, Pipeline, Воронка, "
+            "Направление), or remove pipeline: from the mapping file",
+        )])  # fmt: skip
+    ident = m.columns.get("id")
     # a history's rows are changes: count its deals, once each
     deals = frame[ident] if isinstance(ident, str) and ident in frame else frame.index.to_series()
     counts = deals.groupby(pipe.to_numpy()).nunique().sort_index()
     known = sorted(counts.index, key=lambda p: (len(p), p))
-    if m.pipeline is not None and m.pipeline not in counts:
+    # by its id, or its name as spelt anyhow
+    given = None if m.pipeline is None else label_key(m.pipeline)
+    chosen = next((p for p in known if label_key(p) == given), m.pipeline)
+    if m.pipeline is not None and chosen not in counts:
         near = difflib.get_close_matches(m.pipeline, known, n=1)
         listed = ", ".join(repr(p) for p in known)
         what = f"pipeline {m.pipeline!r} has no deals in the export; its pipelines are {listed}"
@@ -255,13 +288,13 @@ def _one_pipeline(
         )])  # fmt: skip
     if len(counts) < 2:
         return frame, []
-    main = m.pipeline or max(known, key=lambda p: (counts[p], p == "0"))  # a tie: the general
+    main = chosen or max(known, key=lambda p: (counts[p], p == "0"))  # a tie: the general
     other = pipe != main
     said = ", ".join(
         f"{p!r} ({counts[p]} deal{'s' if counts[p] > 1 else ''})" for p in known if p != main
     )
     return frame[~other], [Note("other_pipeline", (
-        f"only pipeline {main!r} ({counts[main]} deals) is read; other pipelines left out: "
+        f"only pipeline {main!r} ({counts[main]} deals; {col}) is read; other pipelines left out: "
         f"{said} (each pipeline is its own process: set pipeline: in a --mapping file to read "
         "another)"), "dropped", int(other.sum()))]  # fmt: skip
 
@@ -1210,8 +1243,11 @@ def _carried(
 # checkboxes): won where both are true, lost where only the first is
 _FLAGS = ((("Is closed", "Is Deal Closed?", "hs_is_closed"), ("Is Closed Won", "hs_is_closed_won")),
           (("Closed", "IsClosed", "Is Closed"), ("Won", "IsWon", "Is Won")))  # fmt: skip
-_TRUE = label_keys("true", "yes", "y", "1", "是", "x", "checked")
-_FALSE = label_keys("false", "no", "n", "0", "否", "")
+_TRUE = label_keys("true", "yes", "y", "1", "是", "x", "checked", "да")
+_FALSE = label_keys("false", "no", "n", "0", "否", "", "нет")
+# a closed flag alone: Bitrix24's CLOSED (Y / N; its UI's Closed, Сделка закрыта, Завершена),
+# which closes a deal in its pipeline's one success stage or in a failure stage
+_CLOSED_ALONE = label_keys("Closed", "Сделка закрыта", "Закрыта", "Завершена")
 
 
 def closed_flags(frame: pd.DataFrame) -> tuple[pd.Series, str] | None:
@@ -1233,6 +1269,20 @@ def closed_flags(frame: pd.DataFrame) -> tuple[pd.Series, str] | None:
                            index=frame.index)  # fmt: skip
         return status, f"{closed} / {won}"
     return None
+
+
+def closed_alone(frame: pd.DataFrame) -> tuple[pd.Series, str] | None:
+    """Each row's closed flag (``true`` / ``false``) from a closed column with no won one beside
+    it (:data:`_CLOSED_ALONE`) whose every cell is a flag, some true, and the column's name
+    (None without one): the importer reads a closed deal not in a won stage as lost."""
+    by_key = _by_key(frame)
+    col = next((by_key[k] for k in _CLOSED_ALONE if k in by_key), None)
+    if col is None:
+        return None
+    keys = frame[col].astype(str).map(label_key)
+    if not keys.isin(_TRUE | _FALSE).all() or not keys.isin(_TRUE).any():
+        return None
+    return keys.isin(_TRUE).map({True: "true", False: "false"}), str(col)
 
 
 def _is_history(frame: pd.DataFrame) -> Callable[[str, str, str | None], bool]:
@@ -1382,9 +1432,9 @@ def mapping_options(
         )  # fmt: skip
     if m.stage_order is not None:
         changes |= {"stage_order": m.stage_order, "order_reason": f"given by {mapping_file}"}
-    for key in ("timezone", "date_format"):
-        if raw.get(key) is not None:
-            changes[key] = getattr(m, key)
+    if raw.get("date_format") is not None:
+        changes["date_format"] = m.date_format
+    changes["timezone"], notes = run_zone(rec.timezone, m.timezone, mapping_file)
     if "currency" in raw:
         changes["currency"] = m.currency
     if m.states:
@@ -1396,8 +1446,20 @@ def mapping_options(
               for c in ("stage", "from", "from_stage", "outcome", "status") if c in t]  # fmt: skip
     if labels:
         seen = pd.DataFrame({"stage": pd.concat(labels, ignore_index=True)})
-        changes["notes"] = [*rec.notes, *_unmatched_labels(seen, m)]
-    return replace(rec, **changes)
+        notes += _unmatched_labels(seen, m)
+    return replace(rec, **changes, notes=[*rec.notes, *notes])
+
+
+def run_zone(
+    flag: str | None, mapped: str | None, mapping_file: str | Path
+) -> tuple[str | None, list[Note]]:
+    """The time zone of a run: ``--timezone``'s, else the mapping file's. The flag is given
+    for this run, the file kept for many: the more specific wins, and both, differing, are
+    said (a zone the user may not know the file sets)."""
+    if flag is None or mapped is None or flag == mapped:
+        return flag or mapped, []
+    return flag, [Note("timezone", f"--timezone {flag} used, not {mapping_file}'s timezone "
+                       f"{mapped} (the flag wins over the mapping file)")]  # fmt: skip
 
 
 def _renamed_stages(rec: Records, labels: Labels, m: ColumnMapping) -> dict[str, Any]:

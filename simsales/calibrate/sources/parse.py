@@ -494,13 +494,9 @@ def parse_times(
     knows it from more columns than this one (else the column's own)."""
     text = _text(values)
     unique = pd.unique(text)
-    # a log writes who made each record before most of its dates; a lone cell so is a note
-    named = text[text.str.strip() != ""].map({v: _by_whom(_without_weekday(v)) > 0 for v in unique})
-    log = bool(named.mean() > 0.5) if len(named) else False
-    normal = {v: _normalise(v, log) for v in unique}
-    if fmt is None:  # a format of the user's own may read the 12-hour clock (%I %p), a zone
-        # written as a word (2023-01-02 21:30:00 UTC, Zendesk Sell's) is an offset
-        normal = {v: _UTC_WORD.sub(_offset, _zoned(n)) for v, n in normal.items()}
+    normal = _normal_forms(text)
+    if fmt is None:  # a format of the user's own may read the 12-hour clock (%I %p)
+        normal = _with_offsets(normal)
     else:  # the user's format reads the cells as written; their ISO forms where it does not
         iso = text.map({v: _clock24(n) for v, n in normal.items()}).where(lambda t: t != "")
         text = text.str.strip()
@@ -548,12 +544,35 @@ def parse_times(
     return out
 
 
+def _normal_forms(text: pd.Series) -> dict[str, str]:
+    """Each distinct cell's ISO form where its form is known (:func:`_normalise`)."""
+    unique = pd.unique(text)
+    # a log writes who made each record before most of its dates; a lone cell so is a note
+    named = text[text.str.strip() != ""].map({v: _by_whom(_without_weekday(v)) > 0 for v in unique})
+    log = bool(named.mean() > 0.5) if len(named) else False
+    return {v: _normalise(v, log) for v in unique}
+
+
+def _with_offsets(normal: dict[str, str]) -> dict[str, str]:
+    """The ISO forms with a zone written as a word or an abbreviation (2023-01-02 21:30:00 UTC,
+    Zendesk Sell's; GMT+0800, JavaScript's; 09:40 PM PST) as an ISO offset."""
+    return {v: _UTC_WORD.sub(_offset, _zoned(n)) for v, n in normal.items()}
+
+
 def utc_offsets(values: pd.Series) -> list[str]:
-    """The UTC offsets other than zero that timestamps are written with (``-05:00``)."""
+    """The UTC offsets other than zero that timestamps are written with (``-05:00``), however
+    written: ``GMT+0800 (China Standard Time)`` and ``UTC+8`` are ``+08:00``."""
     text = _text(values).str.strip()
+    text = text.map(_with_offsets(_normal_forms(text)))
     found = text[text.str.contains(_OFFSET, na=False)].str.extract(f"({_TRAILING_OFFSET})")[0]
     zero = found.str.fullmatch(r"\s*(?:Z|[+-]00(?::?00)?)")
-    return sorted(set(found[~zero].str.strip()))
+    # one offset, one spelling: +0800 and +08 are +08:00
+    spelt = found[~zero].str.strip().str.replace(r"^([+-]\d{2}):?(\d{2})?$", _hh_mm, regex=True)
+    return sorted(set(spelt))
+
+
+def _hh_mm(m: re.Match[str]) -> str:
+    return f"{m[1]}:{m[2] or '00'}"
 
 
 def _year_last(text: pd.Series, order: str | None) -> pd.Series:

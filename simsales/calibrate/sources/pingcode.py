@@ -115,7 +115,7 @@ def read(
                 t[col] = unix_times(t[col])
     return records(
         str(folder), tables, (WORK_ITEM, TRANSITION, WORKLOAD),
-        {n: p.name if p else "" for n, p in files.items()}, timezone or "UTC",
+        {n: p.name if p else "" for n, p in files.items()}, timezone,
         currency or "CNY", columns, mapping_file,
     )  # fmt: skip
 
@@ -125,7 +125,7 @@ def records(
     tables: dict[str, pd.DataFrame | None],
     variables: tuple[dict[str, str], dict[str, str], dict[str, str]],
     names: dict[str, str],
-    timezone: str,
+    timezone: str | None,
     currency: str,
     columns: dict[str, str] | None,
     mapping_file: str | Path | None,
@@ -162,6 +162,7 @@ def records(
     )  # fmt: skip
     # the mapping file may set the time zone and date format the transitions are ordered by
     rec = mapping_options(rec, mapping_file, REFUSED)
+    rec = replace(rec, timezone=rec.timezone or "UTC")  # the API's instants: UTC's day, unsaid
     rec = _closed_by_type(rec, items, moves)
     return replace(rec, rows=_rows(steps, attributes, rec.date_format, rec.timezone))
 

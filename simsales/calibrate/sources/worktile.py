@@ -66,6 +66,6 @@ def read(
     tables = {FILES[n]: read_any(p, encoding) if p else None for n, p in files.items()}
     return records(
         str(folder), tables, (TASK, CHANGE, WORKLOAD),
-        {FILES[n]: p.name if p else "" for n, p in files.items()}, timezone or "UTC",
+        {FILES[n]: p.name if p else "" for n, p in files.items()}, timezone,
         currency or "CNY", columns, mapping_file,
     )  # fmt: skip
