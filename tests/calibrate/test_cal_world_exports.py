@@ -808,7 +808,7 @@ def test_timestamps_with_an_offset_keep_the_day_the_crm_showed(tmp_path: Path) -
 @pytest.mark.parametrize(
     "written",
     ["{d} 21:30:00 GMT+0800 (China Standard Time)", "{d} 21:30 UTC+8", "{d} 21:30 GMT+08:00",
-     "{d}T21:30:00+0800"],
+     "{d}T21:30:00+0800", "{d} 21:30 GMT+8 (China Standard Time)"],
 )  # fmt: skip
 def test_offsets_written_as_gmt_or_utc_words_read_as_any_offset(
     written: str, tmp_path: Path

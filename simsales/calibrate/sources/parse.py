@@ -402,8 +402,8 @@ _WORD_DAY_YEAR = re.compile(
 # 15:05, 5 ene. 2023 a las 15:05, Jan 5, 2023 at 3:05 PM (Portuguese às, Italian alle / ore)
 _AT = re.compile(r"^(?:at|à|a|às|as|um|a\s+las|a\s+la|alle|ore)\s+(?=\d)", re.IGNORECASE)
 # a JavaScript Date as text names its zone after the offset: "... GMT+0800 (China Standard
-# Time)"; the offset says it all
-_ZONE_NAME = re.compile(r"((?:GMT|UTC)[+-]\d{2}:?\d{2})\s*\([^()\d]*\)$", re.IGNORECASE)
+# Time)", or a hand-written "GMT+8 (China Standard Time)"; the offset says it all
+_ZONE_NAME = re.compile(r"((?:GMT|UTC)[+-]\d{1,2}(?::?\d{2})?)\s*\([^()\d]*\)$", re.IGNORECASE)
 
 
 # a weekday written beside the date (Excel's Chinese long date "2023年3月5日星期日", 周日,
