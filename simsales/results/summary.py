@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from simsales.engine.model import Model
@@ -418,9 +419,7 @@ def _resources(forecast: Forecast, model: Model) -> pd.DataFrame:
     pools = forecast.pools
     cost_per_day = pd.Series(model.cost_per_day, index=list(model.pool_ids))
     # people cost of each pool: person-days busy times the day rate, per replication
-    cost = (
-        pools["busy_days"].to_numpy() * cost_per_day.reindex(pools["pool"].astype(str)).to_numpy()
-    )
+    cost = pools["busy_days"].to_numpy() * _pool_rates(pools["pool"], cost_per_day)
     g = pools.assign(cost=cost).groupby("pool", observed=True, sort=False)
     out = pd.DataFrame(
         {
@@ -436,6 +435,18 @@ def _resources(forecast: Forecast, model: Model) -> pd.DataFrame:
     out["cost_low"] = [b[1] for b in bounds]
     out["cost_high"] = [b[2] for b in bounds]
     return out.reset_index()
+
+
+def _pool_rates(pool: pd.Series, rates: pd.Series) -> npt.NDArray[np.float64]:
+    """``rates.reindex(pool.astype(str))`` as an array: a categorical column's rates looked up
+    once per category and spread by its codes (a string per row costs more than the rest of
+    the resources table)."""
+    if isinstance(pool.dtype, pd.CategoricalDtype):
+        codes = pool.cat.codes.to_numpy()
+        if len(codes) == 0 or codes.min() >= 0:  # no missing pool (its str would be "nan")
+            per_category = rates.reindex(pool.cat.categories.astype(str)).to_numpy()
+            return np.asarray(per_category[codes], np.float64)
+    return np.asarray(rates.reindex(pool.astype(str)).to_numpy(), np.float64)
 
 
 def portfolio_close_times(forecast: Forecast) -> pd.DataFrame:
