@@ -62,7 +62,7 @@ def rollup(
     d = forecast.deals
     won_rows = _won_rows(forecast, revenue_in)
     live = d["live"].to_numpy()
-    live_rows = np.bincount(group[live], minlength=len(names))
+    live_rows = np.bincount(group if live.all() else group[live], minlength=len(names))
     live_count = dict(zip(names, live_rows / max(forecast.replications, 1), strict=True))
     quotas = getattr(scenario.targets, _QUOTAS[by]) if by in _QUOTAS else {}
     bounds = {label: (t0, t1) for label, t0, t1, _ in report_periods(model)}
