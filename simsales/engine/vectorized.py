@@ -1212,7 +1212,7 @@ class _Block:
             if stage_cost.any():
                 np.add.at(cost, deal, stage_cost)
         type16, stage16 = self.type.astype(np.int16), self.reached.astype(np.int16)
-        v_deal = (deal - np.repeat(self.offset[:-1], per_rep)).astype(np.int32)
+        v_deal = np.take(self.local, deal).astype(np.int32)  # the deal's row in its replication
         v_stage, v_number, v_kind = stage, number, kind  # int16, int32, int8 (trajectories)
         zeros, ones = np.zeros(self.n), np.ones(self.n)
         # requests per replication and pool: visits per (replication, type, stage) times the
