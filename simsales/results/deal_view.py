@@ -260,6 +260,10 @@ def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Inde
     codes = deal.cat.codes.to_numpy()[live]  # -1 for a missing deal: no group, as groupby
     kept = codes >= 0
     live, codes = (live, codes) if kept.all() else (live[kept], codes[kept])
+    tiled = _tiled(codes)
+    if tiled:  # each deal's rows are a column of the (replication, deal) grid: no sort
+        rows = np.ascontiguousarray(live.reshape(-1, tiled).T)
+        return list(rows), deal.cat.categories[codes[:tiled]]
     n_cats = len(deal.cat.categories)
     # a stable sort of small integers (a radix sort for 16 bits): each deal's rows ascending
     small = np.int16 if n_cats <= np.iinfo(np.int16).max else np.int64
@@ -271,6 +275,21 @@ def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Inde
     present = present[np.argsort(order[bounds[present]], kind="stable")]
     segments = [order[bounds[k] : bounds[k + 1]] for k in present]
     return segments, deal.cat.categories[present]
+
+
+def _tiled(codes: npt.NDArray[Any]) -> int:
+    """k where ``codes`` is its first k (distinct) codes over and over (every replication's live
+    rows the same deals in the same order, as the engine writes them), else 0."""
+    if not len(codes):
+        return 0
+    again = np.flatnonzero(codes == codes[0])
+    k = int(again[1]) if len(again) > 1 else len(codes)
+    if len(codes) % k or len(again) * k != len(codes):
+        return 0
+    first = codes[:k]
+    if len(np.unique(first)) != k or not (codes.reshape(-1, k) == first).all():
+        return 0
+    return k
 
 
 def segment_blocks(
