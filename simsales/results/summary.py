@@ -491,8 +491,12 @@ def _per_replication_grid(
     the same number of them, else None (the caller then groups them one by one)."""
     if len(reps) == 0 or len(values) % len(reps):
         return None
-    order = np.argsort(rep, kind="stable")
-    rep_sorted = rep[order]
+    if (rep[1:] >= rep[:-1]).all():  # in replication order already (as tables are built)
+        order: np.ndarray | slice = slice(None)  # the stable sort's identity permutation
+        rep_sorted = rep
+    else:
+        order = np.argsort(rep, kind="stable")
+        rep_sorted = rep[order]
     per = len(values) // len(reps)
     if per == 0 or not np.array_equal(rep_sorted[::per], reps):
         return None
