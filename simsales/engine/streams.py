@@ -16,6 +16,13 @@ numpy generator's state costs more; one long stream by numpy's generator; many s
 (every deal's stage stream, a risk's draws for every deal) in one batch of uint64 array
 arithmetic that jumps each stream to its j-th state directly. :class:`Draws` owns the layout:
 which stream, key and slot every draw of a replication comes from.
+
+The array kernels (``_mul128``, ``_splitmix``) are numpy written by hand, in place, rather
+than compiled (e.g. numba): numpy's uint64 arithmetic is exact and wraps as the generator
+does, so the draws stay PCG64's bit for bit with no dependency, and a compiled kernel would
+add its import and compilation to every command's start-up, which a run of a few hundred
+replications (the CLI's usual size) would not win back. What is left of their cost is the
+passes over the arrays, so each pass writes into buffers already made.
 """
 
 from __future__ import annotations
