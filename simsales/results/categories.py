@@ -30,7 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from simsales.results.deal_view import (
-    by_replication,
+    by_replication_many,
     deal_attributes,
     live_blocks,
     period_bounds,
@@ -187,7 +187,10 @@ def forecast_categories(
             }
     deals = pd.DataFrame(rows)
     of_deal = dict(zip(deals["deal"], deals["category"], strict=True)) if rows else {}
-    revenue = by_replication(forecast, np.where(inside, d["revenue"], 0.0), _codes(d, of_deal))
+    # the revenue of the rows won in the period alone (Sparse): the same sums as zeros elsewhere
+    won_rows = np.flatnonzero(inside)
+    won_revenue = d["revenue"].to_numpy(dtype=np.float64)[won_rows]
+    revenue = by_replication_many(forecast, {0: (won_rows, won_revenue)}, _codes(d, of_deal))[0]
     revenue.columns = np.asarray(_NAMES, dtype=object)[revenue.columns.to_numpy(np.int64)]
     rollup_rows = []
     cumulative = np.zeros(n)

@@ -28,9 +28,11 @@ __all__ = [
     "ATTRIBUTES",
     "UNASSIGNED",
     "Sparse",
+    "attribute_codes",
     "by_replication",
     "by_replication_many",
     "deal_attributes",
+    "factorized_values",
     "live_blocks",
     "live_segments",
     "period_bounds",
@@ -115,6 +117,7 @@ def by_replication_many(
     values: dict[Any, npt.ArrayLike | Sparse],
     groups: Any = None,
     rows: npt.NDArray[np.int64] | None = None,
+    factorized: tuple[npt.NDArray[np.int64], pd.Index] | None = None,
 ) -> dict[Any, pd.DataFrame]:
     """:func:`by_replication` of several per-row values over the same groups, the groups
     found once.
@@ -127,14 +130,17 @@ def by_replication_many(
     these rows of ``forecast.deals`` only, the others being zero, and the groups still those
     of every row; a running sum skips a zero exactly, so the sums are the same. A value may
     also be :data:`Sparse`: its non-zero positions (ascending, into ``rows`` where given) and
-    values, zero elsewhere."""
+    values, zero elsewhere. ``factorized``: what :func:`_factorized` gives for ``groups`` and
+    ``rows``, already worked out (``groups`` is then not read)."""
     d = forecast.deals
     first = int(forecast.provenance.get("first_replication", 0))
     n_reps = forecast.replications
     # only the rows summed are gathered (the groups are still found over every row)
     rep = d["replication"].to_numpy()
     rep = (rep if rows is None else rep[rows]).astype(np.int64) - first
-    if groups is None:
+    if factorized is not None:
+        codes, columns = factorized
+    elif groups is None:
         codes, columns = np.zeros(len(rep), np.int64), pd.Index(["all"])
     else:
         codes, columns = _factorized(np.asarray(groups), rows)
@@ -182,6 +188,22 @@ def _factorized(
     found, uniques = pd.factorize(groups, sort=True)
     codes = np.asarray(found, np.int64)
     return codes if rows is None else codes[rows], pd.Index(uniques)
+
+
+def factorized_values(
+    per_value: npt.NDArray[np.int64],
+    codes: npt.NDArray[np.int64],
+    rows: npt.NDArray[np.int64] | None = None,
+) -> tuple[npt.NDArray[np.int64], pd.Index] | None:
+    """:func:`_factorized` of ``per_value[codes]`` (of :func:`attribute_codes`), worked out from
+    the values' codes: every value being on some row, the groups present are those of the
+    values, with no pass over every row. None where :func:`_factorized` would hash them."""
+    if not len(codes) or not len(per_value) or int(per_value.max()) >= 2**20:
+        return None
+    present = np.zeros(int(per_value.max()) + 1, bool)
+    present[per_value] = True
+    rank = (np.cumsum(present) - 1)[per_value]  # each value's group among those present
+    return rank[codes if rows is None else codes[rows]], pd.Index(np.flatnonzero(present))
 
 
 Segments = list[npt.NDArray[np.int64]]
@@ -238,6 +260,10 @@ def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Inde
     codes = deal.cat.codes.to_numpy()[live]  # -1 for a missing deal: no group, as groupby
     kept = codes >= 0
     live, codes = (live, codes) if kept.all() else (live[kept], codes[kept])
+    tiled = _tiled(codes)
+    if tiled:  # each deal's rows are a column of the (replication, deal) grid: no sort
+        rows = np.ascontiguousarray(live.reshape(-1, tiled).T)
+        return list(rows), deal.cat.categories[codes[:tiled]]
     n_cats = len(deal.cat.categories)
     # a stable sort of small integers (a radix sort for 16 bits): each deal's rows ascending
     small = np.int16 if n_cats <= np.iinfo(np.int16).max else np.int64
@@ -249,6 +275,21 @@ def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Inde
     present = present[np.argsort(order[bounds[present]], kind="stable")]
     segments = [order[bounds[k] : bounds[k + 1]] for k in present]
     return segments, deal.cat.categories[present]
+
+
+def _tiled(codes: npt.NDArray[Any]) -> int:
+    """k where ``codes`` is its first k (distinct) codes over and over (every replication's live
+    rows the same deals in the same order, as the engine writes them), else 0."""
+    if not len(codes):
+        return 0
+    again = np.flatnonzero(codes == codes[0])
+    k = int(again[1]) if len(again) > 1 else len(codes)
+    if len(codes) % k or len(again) * k != len(codes):
+        return 0
+    first = codes[:k]
+    if len(np.unique(first)) != k or not (codes.reshape(-1, k) == first).all():
+        return 0
+    return k
 
 
 def segment_blocks(
@@ -278,6 +319,17 @@ def row_attribute_codes(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
     """:func:`row_attribute` as ``(codes, names)``: ``names[codes]`` is the value on every row,
     the names distinct and sorted. Grouping by the integer codes spares hashing a string per row."""
+    per_value, codes, names = attribute_codes(forecast, attributes, by)
+    return per_value[codes], names
+
+
+def attribute_codes(
+    forecast: Forecast, attributes: pd.DataFrame, by: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[Any]]:
+    """:func:`row_attribute_codes` in two steps, ``(per_value, codes, names)``: each row's code
+    into the distinct values of the column the attribute comes from (the deal, or the type),
+    and each value's code into ``names``, so that ``per_value[codes]`` is the rows' codes.
+    Every value is on some row but for ``by="stage"`` (where new deals have their own)."""
     if by not in ATTRIBUTES:
         raise SimsalesError(f"cannot roll up by {by!r}; {did_you_mean(by, ATTRIBUTES)}")
     d = forecast.deals
@@ -297,4 +349,4 @@ def row_attribute_codes(
     # one code per distinct name (many deals share an owner), in the names' sorted order: the
     # order grouping by the names themselves gives, so sums run in the same order (same bits)
     per_name, names = pd.factorize(named, sort=True, use_na_sentinel=False)
-    return np.asarray(per_name, dtype=np.int64)[codes], np.asarray(names, dtype=object)
+    return np.asarray(per_name, dtype=np.int64), codes, np.asarray(names, dtype=object)

@@ -19,9 +19,10 @@ import pandas as pd
 from simsales.results.categories import forecast_categories
 from simsales.results.deal_view import (
     Sparse,
+    attribute_codes,
     by_replication_many,
     deal_attributes,
-    row_attribute_codes,
+    factorized_values,
     scenario_of,
 )
 from simsales.results.records import Decided, decision_days, model_of
@@ -58,11 +59,19 @@ def rollup(
     scenario = scenario_of(forecast) if scenario is None else scenario
     model = model_of(forecast)
     attrs = deal_attributes(scenario)
-    group, names = row_attribute_codes(forecast, attrs, by)
+    per_value, codes, names = attribute_codes(forecast, attrs, by)
     d = forecast.deals
     won_rows = _won_rows(forecast, revenue_in)
     live = d["live"].to_numpy()
-    live_rows = np.bincount(group[live], minlength=len(names))
+    # the rows' groups from their deal's (or type's) group, where every deal has some row: no
+    # row-sized pass per attribute
+    factorized = factorized_values(per_value, codes, won_rows) if by != "stage" else None
+    group = per_value[codes] if factorized is None else None  # the rows' own, else unread
+    if group is not None:
+        live_rows = np.bincount(group if live.all() else group[live], minlength=len(names))
+    else:
+        per_live = np.bincount(codes if live.all() else codes[live], minlength=len(per_value))
+        live_rows = np.bincount(per_value, per_live, minlength=len(names)).astype(np.int64)
     live_count = dict(zip(names, live_rows / max(forecast.replications, 1), strict=True))
     quotas = getattr(scenario.targets, _QUOTAS[by]) if by in _QUOTAS else {}
     bounds = {label: (t0, t1) for label, t0, t1, _ in report_periods(model)}
@@ -77,6 +86,7 @@ def rollup(
         },
         group,
         rows=won_rows,
+        factorized=factorized,
     )
     sums = {k: t.set_axis(names[t.columns.to_numpy(np.int64)], axis=1) for k, t in sums.items()}
     wins = sums.pop(None)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from simsales.engine.model import Model
@@ -418,9 +419,7 @@ def _resources(forecast: Forecast, model: Model) -> pd.DataFrame:
     pools = forecast.pools
     cost_per_day = pd.Series(model.cost_per_day, index=list(model.pool_ids))
     # people cost of each pool: person-days busy times the day rate, per replication
-    cost = (
-        pools["busy_days"].to_numpy() * cost_per_day.reindex(pools["pool"].astype(str)).to_numpy()
-    )
+    cost = pools["busy_days"].to_numpy() * _pool_rates(pools["pool"], cost_per_day)
     g = pools.assign(cost=cost).groupby("pool", observed=True, sort=False)
     out = pd.DataFrame(
         {
@@ -436,6 +435,18 @@ def _resources(forecast: Forecast, model: Model) -> pd.DataFrame:
     out["cost_low"] = [b[1] for b in bounds]
     out["cost_high"] = [b[2] for b in bounds]
     return out.reset_index()
+
+
+def _pool_rates(pool: pd.Series, rates: pd.Series) -> npt.NDArray[np.float64]:
+    """``rates.reindex(pool.astype(str))`` as an array: a categorical column's rates looked up
+    once per category and spread by its codes (a string per row costs more than the rest of
+    the resources table)."""
+    if isinstance(pool.dtype, pd.CategoricalDtype):
+        codes = pool.cat.codes.to_numpy()
+        if len(codes) == 0 or codes.min() >= 0:  # no missing pool (its str would be "nan")
+            per_category = rates.reindex(pool.cat.categories.astype(str)).to_numpy()
+            return np.asarray(per_category[codes], np.float64)
+    return np.asarray(rates.reindex(pool.astype(str)).to_numpy(), np.float64)
 
 
 def portfolio_close_times(forecast: Forecast) -> pd.DataFrame:
@@ -480,8 +491,12 @@ def _per_replication_grid(
     the same number of them, else None (the caller then groups them one by one)."""
     if len(reps) == 0 or len(values) % len(reps):
         return None
-    order = np.argsort(rep, kind="stable")
-    rep_sorted = rep[order]
+    if (rep[1:] >= rep[:-1]).all():  # in replication order already (as tables are built)
+        order: np.ndarray | slice = slice(None)  # the stable sort's identity permutation
+        rep_sorted = rep
+    else:
+        order = np.argsort(rep, kind="stable")
+        rep_sorted = rep[order]
     per = len(values) // len(reps)
     if per == 0 or not np.array_equal(rep_sorted[::per], reps):
         return None

@@ -108,6 +108,18 @@ def test_short_and_long_streams_are_numpys_pcg64_bit_for_bit() -> None:
         np.testing.assert_array_equal(many, np.stack(singles))
 
 
+def test_splitmix_of_an_array_is_that_of_each_integer() -> None:
+    """The in-place array finalizer: the Python-integer one's words, for any shape (0-d too)."""
+    from simsales.engine.streams import _splitmix, _splitmix_int
+
+    values = [0, 1, 0x9E3779B97F4A7C15, stable_hash("D-1"), (1 << 64) - 1]
+    x = np.array(values, np.uint64)
+    assert _splitmix(x).tolist() == [_splitmix_int(v) for v in values]
+    assert _splitmix(x.reshape(1, -1)).shape == (1, len(values))
+    assert int(_splitmix(np.array(values[3], np.uint64))) == _splitmix_int(values[3])
+    assert x.tolist() == values  # its input left as it was
+
+
 def test_poisson_counts_are_scipys() -> None:
     from scipy import stats
 

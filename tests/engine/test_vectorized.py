@@ -388,17 +388,21 @@ def test_every_deal_decided_at_time_zero_gives_float_decision_times() -> None:
 
 
 @pytest.mark.parametrize("reps", [1, 3, 300])
-def test_joint_sort_in_radix_passes_is_the_one_stable_sort(reps: int) -> None:
-    """Rows in step order (replications interleaved), times with exact repeats and zeros: the
-    radix pre-sort gives np.argsort's stable permutation of the joint sums."""
+def test_joint_sort_is_the_stable_one_where_sums_are_distinct(reps: int) -> None:
+    """Rows in step order (replications interleaved): the default sort's permutation of the
+    joint sums is np.argsort's stable one where they are distinct; with exact repeats and
+    zeros it still sorts them (records() then orders equal sums by the events' ranks)."""
     rng = np.random.default_rng(reps)
     n = 5000
     part = np.sort(rng.integers(0, 2 * reps, n)).reshape(5, -1).T.ravel()  # runs per step
-    time = np.round(rng.exponential(80.0, n), rng.integers(0, 3))
+    time = rng.exponential(80.0, n)
+    joint = _joint(part, time)
+    assert len(np.unique(joint)) == n
+    assert np.array_equal(_argsort_joint(joint), np.argsort(joint, kind="stable"))
+    time = np.round(time, rng.integers(0, 3))
     time[rng.integers(0, n, 50)] = 0.0
     joint = _joint(part, time)
-    want = np.argsort(joint, kind="stable")
-    assert np.array_equal(_argsort_joint(joint, part, time), want)
+    assert np.array_equal(joint[_argsort_joint(joint)], np.sort(joint))
 
 
 def test_a_runs_first_chunk_as_its_budget_pilot_gives_simpys_tables() -> None:

@@ -178,13 +178,21 @@ def test_sums_of_all_zero_values_are_the_zeros_grouping_gives(grouped: bool) -> 
     assert fast["none"].shape == fast["won"].shape
 
 
-def test_grouping_by_attribute_codes_sums_exactly_as_by_the_names() -> None:
+def test_grouping_by_attribute_codes_sums_exactly_as_by_the_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # roll-ups group by integer codes of the attribute; the sums must be the ones grouping by
-    # the names gives, to the last bit (the codes follow the names' sorted order)
+    # the names gives, to the last bit (the codes follow the names' sorted order); the groups
+    # worked out per deal (or type) and spread to the rows are those of every row's group, and
+    # so is every roll-up frame
+    import simsales.results.rollups as rollups
     from simsales.results.deal_view import (
         ATTRIBUTES,
+        _factorized,
+        attribute_codes,
         by_replication_many,
         deal_attributes,
+        factorized_values,
         row_attribute,
         row_attribute_codes,
         scenario_of,
@@ -193,6 +201,8 @@ def test_grouping_by_attribute_codes_sums_exactly_as_by_the_names() -> None:
     forecast = simulate(SCENARIOS / "enterprise-it.yaml", replications=15, seed=2)
     attrs = deal_attributes(scenario_of(forecast))
     values = {"revenue": forecast.deals["revenue"].to_numpy()}
+    won = np.flatnonzero((forecast.deals["outcome"] == "won").to_numpy())
+    by_values = {}
     for by in ATTRIBUTES:
         codes, names = row_attribute_codes(forecast, attrs, by)
         assert list(names) == sorted(set(names))
@@ -202,6 +212,18 @@ def test_grouping_by_attribute_codes_sums_exactly_as_by_the_names() -> None:
         by_code.columns = names[by_code.columns.to_numpy()]
         assert np.array_equal(by_code.to_numpy(), by_name.to_numpy()), by
         assert list(by_code.columns) == list(by_name.columns)
+        per_value, value_codes, _ = attribute_codes(forecast, attrs, by)
+        assert np.array_equal(per_value[value_codes], codes)
+        if by != "stage":
+            for rows in (None, won):
+                got = factorized_values(per_value, value_codes, rows)
+                assert got is not None
+                want = _factorized(codes, rows)
+                assert np.array_equal(got[0], want[0]) and got[1].equals(want[1]), by
+        by_values[by] = rollup(forecast, by)
+    monkeypatch.setattr(rollups, "factorized_values", lambda *args: None)
+    for by in ATTRIBUTES:
+        pd.testing.assert_frame_equal(by_values[by], rollup(forecast, by), check_exact=True)
 
 
 def test_sums_by_replication_agree_with_pandas_grouped_sums() -> None:

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -43,6 +44,39 @@ def test_live_segments_are_the_groups_of_the_live_rows(
         for k, row in zip(where, matrix, strict=True):
             again[k] = list(row)
     assert again == [list(s) for s in segments]
+
+
+def _grid(order: list[list[str]], arrivals: int) -> pd.DataFrame:
+    """Replications' rows: their live deals in the given order, then ``arrivals`` new deals."""
+    deals, live = [], []
+    for r, mine in enumerate(order):
+        deals += mine + [f"N{r}-{j}" for j in range(arrivals)]
+        live += [True] * len(mine) + [False] * arrivals
+    return pd.DataFrame({"deal": pd.Categorical(deals), "live": np.array(live, dtype=bool)})
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        [["B", "A", "C"]] * 4,  # the engine's grid: one column per deal
+        [["B", "A", "C"]] * 3 + [["A", "B", "C"]],  # one replication in another order
+        [["B", "A", "B"]] * 2,  # a deal twice in a replication
+        [["B", "A"], ["B", "A"], ["B"]],  # a deal missing from one
+        [["A"]] * 5,
+    ],
+)
+@pytest.mark.parametrize("arrivals", [0, 2])
+def test_live_segments_of_a_grid_are_the_groups_of_the_live_rows(
+    order: list[list[str]], arrivals: int
+) -> None:
+    """Where every replication has the same live deals in the same order, each deal's rows
+    are read off the grid (no sort): the same segments and names as grouping gives."""
+    d = _grid(order, arrivals)
+    segments, names = live_segments(d)
+    groups = d[d["live"]].groupby("deal", observed=True, sort=False)
+    assert list(names) == [k for k, _ in groups]
+    assert [s.tolist() for s in segments] == [list(g.index) for _, g in groups]
+    assert all(s.dtype == np.int64 for s in segments)
 
 
 @given(

@@ -195,6 +195,22 @@ def test_discrete_ppf_is_the_generalized_inverse_of_cdf(kind: str) -> None:
     check()
 
 
+def test_triangular_ppf_of_an_array_is_its_ppf_of_each_draw() -> None:
+    """The in-place array form gives the scalar form's floats, both sides of the mode (and at
+    it, at 0 and just below 1), for a 1-element array too."""
+    from simsales.scenario.distributions import TriangularSampler
+
+    s = TriangularSampler(5.0, 10.0, 20.0)
+    fc = (10.0 - 5.0) / (20.0 - 5.0)
+    u = np.r_[
+        0.0, fc, np.nextafter(fc, 0.0), np.nextafter(1.0, 0.0), np.random.default_rng(3).random(999)
+    ]
+    each = [float(s.ppf(np.float64(x))) for x in u]  # a scalar: the plain expressions
+    assert s.ppf(u).tolist() == each
+    assert s.ppf(u[1:2]).tolist() == each[1:2]
+    assert s.ppf(u[::2]).tolist() == each[::2]  # a strided view, left as it was
+
+
 def test_sampling_is_inverse_transform_with_one_uniform_per_draw() -> None:
     for raw in ({"pert": [5, 8, 15]}, {"fixed": 3}, {"empirical": [3, 5, 8]}):
         s = spec(raw).sampler()
