@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from simsales.calibrate.backtest import METRICS, SCORES, BacktestResult, backtest, rolling_windows
+from simsales.calibrate.history import History
 from simsales.calibrate.importer import read_history
 from simsales.calibrate.mapping import resolve_mapping
 from simsales.calibrate.scores import coverage
@@ -125,17 +126,23 @@ def _mean_z2(z: list[float]) -> float:
     return float(np.mean(ok)) if ok else math.nan
 
 
+def _synthetic(seed: int) -> History:
+    """The synthetic history of ``seed`` (2021-2022, the won-share cycle), read as a CRM's."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "synthetic.csv"
+        synthetic_history("2021-01-01", "2022-12-31", seed=seed,
+                          won_cycle=WON_CYCLE).to_csv(path, index=False)  # fmt: skip
+        return read_history(path, resolve_mapping(mapping=synthetic_mapping()))
+
+
 def _synthetic_rolling(k: int, replications: int) -> BacktestResult:
     """The rolling backtest of ``k`` synthetic histories (seeds ``11 ... 11 + k - 1``), every
     history's windows pooled into one result (a line per history is printed first)."""
     results = []
     for seed in range(11, 11 + k):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "synthetic.csv"
-            synthetic_history("2021-01-01", "2022-12-31", seed=seed,
-                              won_cycle=WON_CYCLE).to_csv(path, index=False)  # fmt: skip
-            h = read_history(path, resolve_mapping(mapping=synthetic_mapping()))
-        r = backtest(h, SYNTHETIC_WINDOWS, replications=replications, seed=1, by="product")
+        r = backtest(
+            _synthetic(seed), SYNTHETIC_WINDOWS, replications=replications, seed=1, by="product"
+        )
         held = {m: sum(o.inside("simsales", m) for o in r.origins) for m in METRICS}
         crps = {n: r.scores(n)["crps_won"] for n in r.names}
         print(f"  history seed {seed}: simsales' 80% interval held {held['won']} / "
@@ -153,12 +160,13 @@ def _independent(k: int, replications: int) -> dict[str, Any]:
     # per forecast and score ("crps_won", "ae_revenue", ...): one value per history
     scored: dict[str, dict[str, list[float]]] = {}
     for i in range(k):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "synthetic.csv"
-            synthetic_history("2021-01-01", "2022-12-31", seed=1000 + i,
-                              won_cycle=WON_CYCLE).to_csv(path, index=False)  # fmt: skip
-            h = read_history(path, resolve_mapping(mapping=synthetic_mapping()))
-        r = backtest(h, INDEPENDENT_WINDOW, replications=replications, seed=1, by="product")
+        r = backtest(
+            _synthetic(1000 + i),
+            INDEPENDENT_WINDOW,
+            replications=replications,
+            seed=1,
+            by="product",
+        )
         origin = r.origins[0]
         for m in METRICS:
             inside[m].append(origin.inside("simsales", m))
