@@ -823,6 +823,8 @@ class _Run:
         # one flat pass over the visit tuples (np.array of a list of tuples costs more)
         flat = chain.from_iterable(self.visits)
         v = np.fromiter(flat, np.float64, 8 * len(self.visits)).reshape(-1, 8)
+        # deal by deal, each deal's visits in the order it made them (as they ended here)
+        v = v[np.argsort(v[:, 0], kind="stable")]
         deal, stage = v[:, 0].astype(np.int64), v[:, 1].astype(np.int64)
         types = self.types
         held_days = np.nan_to_num(v[:, 6], nan=horizon) - v[:, 5]

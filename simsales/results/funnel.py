@@ -35,7 +35,7 @@ def visit_outcomes(forecast: Forecast) -> pd.DataFrame:
     deals = forecast.deals
     reached = codes(deals["stage"], list(model.stage_ids))[row]
     outcome = deals["outcome"].astype(str).to_numpy()[row]
-    # visits are recorded as they end, so within a deal the table order is time order
+    # a deal's visits are recorded in the order it made them: within a deal, time order
     order = np.lexsort((np.arange(len(real)), row))
     nxt_stage = np.full(len(real), -1)
     same = row[order][1:] == row[order][:-1]

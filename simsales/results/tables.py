@@ -76,7 +76,7 @@ TABLES: dict[str, pa.Schema] = {
     ),
     "visits": _table(
         "visits",
-        "one row per stage visit",
+        "one row per stage visit: a replication's deal by deal, each deal's in order",
         _REPLICATION,
         _col("deal", _CATEGORY, "deal id"),
         _col("stage", _CATEGORY, "stage visited", "visit_stage"),

@@ -27,10 +27,8 @@ from simsales.engine.replication import RepRecords, run_replication
 from simsales.engine.streams import Streams, replication_seeds
 from simsales.engine.vectorized import (
     BlockRecords,
-    _argsort_joint,
     _Block,
     _busy,
-    _joint,
     block_uniforms,
     never_short,
     run_block,
@@ -387,22 +385,24 @@ def test_every_deal_decided_at_time_zero_gives_float_decision_times() -> None:
         assert fast.decision_t.dtype == fast.pool_busy.dtype == np.float64
 
 
-@pytest.mark.parametrize("reps", [1, 3, 300])
-def test_joint_sort_is_the_stable_one_where_sums_are_distinct(reps: int) -> None:
-    """Rows in step order (replications interleaved): the default sort's permutation of the
-    joint sums is np.argsort's stable one where they are distinct; with exact repeats and
-    zeros it still sorts them (records() then orders equal sums by the events' ranks)."""
-    rng = np.random.default_rng(reps)
-    n = 5000
-    part = np.sort(rng.integers(0, 2 * reps, n)).reshape(5, -1).T.ravel()  # runs per step
-    time = rng.exponential(80.0, n)
-    joint = _joint(part, time)
-    assert len(np.unique(joint)) == n
-    assert np.array_equal(_argsort_joint(joint), np.argsort(joint, kind="stable"))
-    time = np.round(time, rng.integers(0, 3))
-    time[rng.integers(0, n, 50)] = 0.0
-    joint = _joint(part, time)
-    assert np.array_equal(joint[_argsort_joint(joint)], np.sort(joint))
+@settings(SETTINGS, max_examples=15)
+@given(data=free_scenarios())
+def test_visits_are_recorded_deal_by_deal_in_the_order_each_deal_made_them(
+    data: dict[str, Any],
+) -> None:
+    """Both engines: a replication's visits deal by deal (in the order of its deals), each
+    deal's from its first visit to its last (the one still in service at the horizon last)."""
+    model = compile_model(simsales.load_dict(data))
+    seqs = replication_seeds(3, 0, 4)
+    fast = run_block(model, seqs)
+    for records in [r for r in fast if r is not None] + [run_replication(model, s) for s in seqs]:
+        deal, entry = records.visit_deal, records.visit_entry
+        assert (np.diff(deal) >= 0).all()
+        same = deal[1:] == deal[:-1]
+        assert (entry[1:][same] >= entry[:-1][same]).all()
+        # a deal's visit still in service at the horizon is its last one
+        open_ = np.isnan(records.visit_exit)
+        assert not (open_[:-1] & same).any()
 
 
 def test_a_runs_first_chunk_as_its_budget_pilot_gives_simpys_tables() -> None:
