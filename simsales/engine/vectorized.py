@@ -620,7 +620,11 @@ class _Block:
         self.decision[stale[~late]] = lost_at[~late]
         g = np.flatnonzero(np.isnan(self.stale_after) & (self.arrival < until))
         t = self.arrival[g]
-        now = self._starts(g)  # the event each deal's process runs in
+        # events are ranked only for the capacity check and the capacity log's order: where
+        # neither can happen, none are recorded ("now" is then a placeholder, never read)
+        m = self.m
+        self.timed = timed = not never_short(m) or bool(m.capacity_changes or m.risks)
+        now = self._starts(g) if timed else g  # the event each deal's process runs in
         # carried with the deals still going: type, and the stage each enters next (before
         # the type's skips)
         ty, at = self.type[g], self.stage0[g]
@@ -711,26 +715,30 @@ class _Block:
                 same = None
             rep = self.rep[g]
             ends = go < 0  # won or lost as the visit ends
+            then = g  # (untimed: a placeholder)
             if run_out.any():
                 kind[run_out] = K_OPEN
-                going = np.flatnonzero(~run_out)
-                then = np.full(len(g), -1, np.int64)
-                then[going] = self.events.add(rep[going], end[going], now[going])
+                if timed:
+                    going = np.flatnonzero(~run_out)
+                    then = np.full(len(g), -1, np.int64)
+                    then[going] = self.events.add(rep[going], end[going], now[going])
                 rec.append((g, rep, st, v, t, np.where(run_out, np.nan, end), kind))
                 ends &= ~run_out
                 keep = np.flatnonzero(~(run_out | (go < 0)))
             else:
-                then = self.events.add(rep, end, now)
+                if timed:
+                    then = self.events.add(rep, end, now)
                 rec.append((g, rep, st, v, t, end, kind))
                 keep = np.flatnonzero(~ends)
-            links.append((now, then))
+            if timed:
+                links.append((now, then))
             closed = np.flatnonzero(ends)
             if len(closed):
                 g_closed = g[closed]
                 self.outcome[g_closed] = np.where(go[closed] == TO_WON, WON, LOST)
                 self.decision[g_closed] = end[closed]
             # np.take: the same as indexing with ``keep``, and cheaper
-            g, t, now = np.take(g, keep), np.take(end, keep), np.take(then, keep)
+            g, t, now = np.take(g, keep), np.take(end, keep), np.take(then, keep) if timed else keep
             ty, at = np.take(ty, keep), np.take(go, keep)
             slot = base[keep] + 2 if isinstance(base, np.ndarray) else np.full(len(keep), base + 2)
             chain = (np.take(last[0], keep), np.take(last[1], keep), slot)
