@@ -1048,6 +1048,9 @@ class _Block:
         n_planned = len(m.capacity_changes)
         # per replication: (event, pool, planned capacity or None, change, risk or None, days)
         self.changes: list[list[tuple[int, int, int | None, int, RiskPlan | None, float]]] = []
+        if not m.capacity_changes and not draws:  # nothing ever changes a pool
+            self.changes = [[] for _ in range(b)]
+            return
         add = self.events.add
         for rep in range(b):
             here = np.array([rep])
@@ -1072,34 +1075,13 @@ class _Block:
         """SimPy's processing order of every event, the capacity logs in it, and the
         replications where some request would have found its pools short (declined)."""
         m = self.m
-        self.cap_log: list[list[tuple[float, int, int]]] = []
-        self.risk_log: list[list[tuple[int, int, float, float]]] = []
         still = [(0.0, p, int(c)) for p, c in enumerate(m.capacity)]  # no change all along
-        for mine in self.changes:
-            if not mine:  # shared by the replications without changes (only read from here)
-                self.cap_log.append(still)
-                self.risk_log.append([])
-                continue
-            planned = [int(c) for c in m.capacity]
-            delta = [0] * len(m.pool_ids)
-            caps = [(0.0, p, int(c)) for p, c in enumerate(m.capacity)]
-            risks: list[tuple[int, int, float, float]] = []
-            for event, pool, cap, change, risk, days in sorted(
-                mine, key=lambda e: self.order[e[0]]
-            ):
-                at = float(self.times[event])
-                if risk is not None:
-                    risks.append((risk.index, -1, at, days))
-                if cap is not None:
-                    planned[pool] = cap
-                delta[pool] += change
-                caps.append((at, pool, max(0, planned[pool] + delta[pool])))
-            self.cap_log.append(caps)
-            self.risk_log.append(risks)
-        cap_event = [
-            [e[0] for e in sorted(mine, key=lambda e: self.order[e[0]])] for mine in self.changes
-        ]
-        self.cap_event = cap_event
+        self.cap_log: list[list[tuple[float, int, int]]] = [still] * self.b
+        self.risk_log: list[list[tuple[int, int, float, float]]] = [[]] * self.b
+        self.cap_event: list[list[int]] = [[]] * self.b  # (the lists shared: only read)
+        for r, mine in enumerate(self.changes):
+            if mine:
+                self.cap_log[r], self.risk_log[r], self.cap_event[r] = self._log(mine)
         # never short (no arrivals; each pool's lowest possible capacity holds what every live
         # deal could ask at once): each replication's bound below is at most its lowest
         # capacity, whatever the draws, so no pool would be replayed
@@ -1116,6 +1098,26 @@ class _Block:
             )
             if (bound > low).any():  # some replication could run short: replay it
                 self._sweep(p)
+
+    def _log(
+        self, mine: list[tuple[int, int, int | None, int, RiskPlan | None, float]]
+    ) -> tuple[list[tuple[float, int, int]], list[tuple[int, int, float, float]], list[int]]:
+        """One replication's capacity log, risk log and capacity events, in SimPy's order."""
+        m = self.m
+        planned = [int(c) for c in m.capacity]
+        delta = [0] * len(m.pool_ids)
+        caps = [(0.0, p, int(c)) for p, c in enumerate(m.capacity)]
+        risks: list[tuple[int, int, float, float]] = []
+        ordered = sorted(mine, key=lambda e: self.order[e[0]])
+        for event, pool, cap, change, risk, days in ordered:
+            at = float(self.times[event])
+            if risk is not None:
+                risks.append((risk.index, -1, at, days))
+            if cap is not None:
+                planned[pool] = cap
+            delta[pool] += change
+            caps.append((at, pool, max(0, planned[pool] + delta[pool])))
+        return caps, risks, [e[0] for e in ordered]
 
     @functools.cached_property
     def order(self) -> IntArray:
@@ -1226,8 +1228,8 @@ class _Block:
         )
         per_rep_requests = per_cell @ self.asks.reshape(cells, n_pools).astype(np.int64)
         logs: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # arrays shared by equal logs
-        mine: list[tuple[Any, ...]] = []
-        for r in range(self.b):
+
+        def log_arrays(r: int) -> tuple[Any, ...]:
             log = (tuple(self.cap_log[r]), tuple(self.risk_log[r]))
             if log not in logs:
                 caps = np.array(log[0], dtype=np.float64).reshape(-1, 3)
@@ -1237,7 +1239,11 @@ class _Block:
                     _capacity_days(caps, n_pools, horizon), risks[:, 0].astype(np.int64),
                     risks[:, 1].astype(np.int64), risks[:, 2], risks[:, 3],
                 )  # fmt: skip
-            mine.append(logs[log])
+            return logs[log]
+
+        # where no pool ever changes, every replication has check()'s one log: made once
+        changes = any(self.changes)
+        mine = [log_arrays(r) for r in range(self.b)] if changes else [log_arrays(0)] * self.b
         if joined and not self.declined.any():
             if len(logs) == 1:  # one log for all (e.g. no changes): repeated, not joined
                 cols = [np.tile(x, self.b) for x in mine[0]]
