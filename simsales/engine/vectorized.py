@@ -603,7 +603,6 @@ class _Block:
         n = self.n
         self.outcome = np.full(n, OPEN, np.int8)
         self.decision = np.full(n, np.nan)
-        self.reached = self.stage0.copy()
         self.declined = np.zeros(self.b, bool)
         self.events = _Events()
         # a stage is entered again only by rework or by an exit to it or to one before it
@@ -628,7 +627,7 @@ class _Block:
         # carried with the deals still going: type, and the stage each enters next (before
         # the type's skips)
         ty, at = self.type[g], self.stage0[g]
-        rec: list[tuple[Any, ...]] = []  # deal, replication, stage, visit, start, end, kind
+        rec: list[tuple[Any, ...]] = []  # deal, stage, visit, start, end, kind
         links: list[tuple[IntArray, IntArray]] = []  # the events each visit began and ended in
         # each deal's stream state at its last draw, and that draw's slot (none yet: -1)
         zero = np.zeros(len(g), np.uint64)
@@ -652,6 +651,7 @@ class _Block:
                     self.outcome[g], self.decision[g] = WON, t
                     break
                 st = np.broadcast_to(np.int64(one_st), g.shape)
+                ty = np.broadcast_to(np.int64(same[0]), g.shape)  # (``at`` unread)
                 one = same[0] * s + one_st
             else:
                 st = on_flat[ty * (s + 1) + at]
@@ -666,7 +666,6 @@ class _Block:
                 cell = ty * s + st
                 # every visit of one (type, stage), as when deals move in step: scalar look-ups
                 one = int(cell[0]) if cell.min() == cell.max() else -1
-            self.reached[g] = st
             v: IntArray | int = 0  # every visit a deal's first of its stage
             if revisits:
                 at_cell = g * s + st
@@ -713,7 +712,6 @@ class _Block:
                 c = self._season(g, ty, st, end)
                 kind, go = self._ways(g, ty, st, k, u1, u2, c, first, hz_ratio)
                 same = None
-            rep = self.rep[g]
             ends = go < 0  # won or lost as the visit ends
             then = g  # (untimed: a placeholder)
             if run_out.any():
@@ -721,14 +719,14 @@ class _Block:
                 if timed:
                     going = np.flatnonzero(~run_out)
                     then = np.full(len(g), -1, np.int64)
-                    then[going] = self.events.add(rep[going], end[going], now[going])
-                rec.append((g, rep, st, v, t, np.where(run_out, np.nan, end), kind))
+                    then[going] = self.events.add(self.rep[g[going]], end[going], now[going])
+                rec.append((g, st, v, t, np.where(run_out, np.nan, end), kind))
                 ends &= ~run_out
                 keep = np.flatnonzero(~(run_out | (go < 0)))
             else:
                 if timed:
-                    then = self.events.add(rep, end, now)
-                rec.append((g, rep, st, v, t, end, kind))
+                    then = self.events.add(self.rep[g], end, now)
+                rec.append((g, st, v, t, end, kind))
                 keep = np.flatnonzero(~ends)
             if timed:
                 links.append((now, then))
@@ -739,7 +737,8 @@ class _Block:
                 self.decision[g_closed] = end[closed]
             # np.take: the same as indexing with ``keep``, and cheaper
             g, t, now = np.take(g, keep), np.take(end, keep), np.take(then, keep) if timed else keep
-            ty, at = np.take(ty, keep), np.take(go, keep)
+            if same is None:  # else one type and stage for all, as the next step takes them
+                ty, at = np.take(ty, keep), np.take(go, keep)
             slot = base[keep] + 2 if isinstance(base, np.ndarray) else np.full(len(keep), base + 2)
             chain = (np.take(last[0], keep), np.take(last[1], keep), slot)
             step += 1
@@ -749,15 +748,15 @@ class _Block:
                 return np.zeros(0, dtype)
             # every column an array of the step's deals, but the visit number: 0 (an int) where
             # no stage is visited twice
-            parts = [r[i] if i != 3 else np.broadcast_to(r[i], r[0].shape) for r in rec]
+            parts = [r[i] if i != 2 else np.broadcast_to(r[i], r[0].shape) for r in rec]
             return np.concatenate(parts, dtype=dtype, casting="same_kind")
 
-        self.v_deal, self.v_rep = column(0, np.int64), column(1, np.int64)
+        self.v_deal = column(0, np.int64)
         # stage, visit number and kind in the records' own types already (as records() casts
         # them): less to gather when the visits are put in order
-        self.v_stage, self.v_number = column(2, np.int16), column(3, np.int32)
-        self.v_start, self.v_exit = column(4, np.float64), column(5, np.float64)
-        self.v_kind = column(6, np.int8)
+        self.v_stage, self.v_number = column(1, np.int16), column(2, np.int32)
+        self.v_start, self.v_exit = column(3, np.float64), column(4, np.float64)
+        self.v_kind = column(5, np.int8)
         # each visit's step: a deal goes through one visit a step, from the first step on
         self.v_step = np.repeat(np.arange(len(rec)), [len(r[0]) for r in rec])
         self._links = links
@@ -1185,8 +1184,9 @@ class _Block:
         start, exit_t = np.take(self.v_start, order), np.take(self.v_exit, order)
         kind, number = np.take(self.v_kind, order), np.take(self.v_number, order)
         # in replication order now: each replication's rows counted rather than gathered
-        per_rep = np.bincount(self.v_rep, minlength=self.b)
-        bounds = np.concatenate([[0], np.cumsum(per_rep)])
+        # each replication's rows: those of its deals (rows in replication order)
+        bounds = np.concatenate([[0], np.cumsum(per_deal)])[self.offset]
+        per_rep = np.diff(bounds)
         visit_rep = np.repeat(np.arange(self.b), per_rep)
         types = np.stack([t.held for t in m.types])
         stage_costs = np.stack([t.stage_cost for t in m.types])
@@ -1216,7 +1216,10 @@ class _Block:
             stage_cost = np.where(np.isnan(exit_t), 0.0, stage_costs[deal_type, stage])
             if stage_cost.any():
                 np.add.at(cost, deal, stage_cost)
-        type16, stage16 = self.type.astype(np.int16), self.reached.astype(np.int16)
+        # the stage each deal reached: that of its last visit (none: the stage it started in)
+        last = np.take(stage, np.maximum(first + per_deal - 1, 0)) if len(stage) else 0
+        reached = np.where(per_deal > 0, last, self.stage0)
+        type16, stage16 = self.type.astype(np.int16), reached.astype(np.int16)
         v_deal = np.take(self.local, deal).astype(np.int32)  # the deal's row in its replication
         v_stage, v_number, v_kind = stage, number, kind  # int16, int32, int8 (trajectories)
         zeros, ones = np.zeros(self.n), np.ones(self.n)
