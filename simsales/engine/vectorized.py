@@ -105,6 +105,7 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 U64 = npt.NDArray[np.uint64]
 
+_K_LOST, _K_WON, _K_ADVANCE = np.int8(K_LOST), np.int8(K_WON), np.int8(K_ADVANCE)  # as recorded
 _MAX_STEPS = 4096  # visits per deal beyond which the rest of the block goes to SimPy
 
 # The fields this path implements; a field added to the model (new syntax) declines the scenario.
@@ -680,6 +681,7 @@ class _Block:
             u0, u1, u2, last = self._visit_draws(
                 g, base, chain, reads_u1[one] if one >= 0 else reads_u1[cell]
             )
+            kind: npt.NDArray[np.signedinteger[Any]]  # int8 from _advance, int64 from _ways
             if one >= 0 and plain[one]:
                 t_i, s_i = divmod(one, s)
                 dur = self._scaled(g, self.m.types[t_i].duration[s_i].ppf(u0))
@@ -690,7 +692,7 @@ class _Block:
                     dur[given] = self.first_dur[g[given]]
                 end = t + dur  # as SimPy schedules a timeout: now + delay
                 run_out = end >= until  # still in the stage at the horizon
-                kind, go = self._advance(g, ty, st, t_i, s_i, u2, end)
+                kind, go, ends = self._advance(g, ty, st, t_i, s_i, u2, end)
                 # those going on all enter the next stage the type goes through
                 nxt = int(self.next_on[t_i, s_i + 1])
                 same = (t_i, nxt) if nxt < s else None
@@ -711,8 +713,8 @@ class _Block:
                 )
                 c = self._season(g, ty, st, end)
                 kind, go = self._ways(g, ty, st, k, u1, u2, c, first, hz_ratio)
+                ends = go < 0  # won or lost as the visit ends
                 same = None
-            ends = go < 0  # won or lost as the visit ends
             then = g  # (untimed: a placeholder)
             if run_out.any():
                 kind[run_out] = K_OPEN
@@ -784,9 +786,10 @@ class _Block:
         s_i: int,
         u2: FloatArray,
         end: FloatArray,
-    ) -> tuple[IntArray, IntArray]:
+    ) -> tuple[npt.NDArray[np.int8], IntArray, BoolArray]:
         """:meth:`_ways` of visits all of one (type, stage) without exits or rework: advanced
-        by the chance to advance, or lost (won, from the last stage)."""
+        by the chance to advance, or lost (won, from the last stage); and which visits end the
+        deal. The kinds as int8 (as recorded)."""
         s = self.m.n_stages
         nxt = int(self.next_on[t_i, s_i + 1])
         if len(self.odds) == 1:
@@ -797,8 +800,9 @@ class _Block:
             advance = advance * self._season(g, ty, st, end)  # the last stage's carries it
         lost = u2 >= advance
         if nxt >= s:
-            return np.where(lost, K_LOST, K_WON), np.where(lost, TO_LOST, TO_WON)
-        return np.where(lost, K_LOST, K_ADVANCE), np.where(lost, TO_LOST, nxt)
+            won = np.where(lost, _K_LOST, _K_WON), np.where(lost, TO_LOST, TO_WON)
+            return *won, np.ones(len(lost), bool)
+        return np.where(lost, _K_LOST, _K_ADVANCE), np.where(lost, TO_LOST, nxt), lost
 
     def _visit_draws(
         self,
@@ -1230,25 +1234,15 @@ class _Block:
             self.b, cells
         )
         per_rep_requests = per_cell @ self.asks.reshape(cells, n_pools).astype(np.int64)
-        logs: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # arrays shared by equal logs
 
         def log_arrays(r: int) -> tuple[Any, ...]:
-            log = (tuple(self.cap_log[r]), tuple(self.risk_log[r]))
-            if log not in logs:
-                caps = np.array(log[0], dtype=np.float64).reshape(-1, 3)
-                risks = np.array(log[1], dtype=np.float64).reshape(-1, 4)
-                logs[log] = (
-                    caps[:, 0], caps[:, 1].astype(np.int64), caps[:, 2].astype(np.int64),
-                    _capacity_days(caps, n_pools, horizon), risks[:, 0].astype(np.int64),
-                    risks[:, 1].astype(np.int64), risks[:, 2], risks[:, 3],
-                )  # fmt: skip
-            return logs[log]
+            return _log_arrays(tuple(self.cap_log[r]), tuple(self.risk_log[r]), n_pools, horizon)
 
         # where no pool ever changes, every replication has check()'s one log: made once
         changes = any(self.changes)
         mine = [log_arrays(r) for r in range(self.b)] if changes else [log_arrays(0)] * self.b
         if joined and not self.declined.any():
-            if len(logs) == 1:  # one log for all (e.g. no changes): repeated, not joined
+            if len({id(x) for x in mine}) == 1:  # one log for all (e.g. no changes): repeated
                 cols = [np.tile(x, self.b) for x in mine[0]]
             else:
                 cols = [np.concatenate([x[i] for x in mine]) for i in range(8)]
@@ -1446,6 +1440,27 @@ def _by_rep_time(rep: IntArray, time: FloatArray, then: IntArray) -> IntArray:
     if ((j[1:] == j[:-1]) & ((r[1:] != r[:-1]) | (t[1:] != t[:-1]))).any():
         return np.lexsort((then, time, rep))
     return by
+
+
+@functools.lru_cache(maxsize=256)  # most runs have a few logs, the same in every block
+def _log_arrays(
+    cap_log: tuple[tuple[float, int, int], ...],
+    risk_log: tuple[tuple[int, int, float, float], ...],
+    n_pools: int,
+    horizon: float,
+) -> tuple[npt.NDArray[Any], ...]:
+    """A replication's capacity and risk logs as its records' arrays (read-only: shared by
+    every replication with the same logs)."""
+    caps = np.array(cap_log, dtype=np.float64).reshape(-1, 3)
+    risks = np.array(risk_log, dtype=np.float64).reshape(-1, 4)
+    out = (
+        caps[:, 0], caps[:, 1].astype(np.int64), caps[:, 2].astype(np.int64),
+        _capacity_days(caps, n_pools, horizon), risks[:, 0].astype(np.int64),
+        risks[:, 1].astype(np.int64), risks[:, 2], risks[:, 3],
+    )  # fmt: skip
+    for a in out:
+        a.flags.writeable = False
+    return out
 
 
 def _busy_by_pool(
