@@ -405,7 +405,8 @@ class _Block:
     def _deals(self) -> None:
         m, b = self.m, self.b
         n_live = len(m.deal_ids)
-        ids = [list(m.deal_ids) for _ in range(b)]
+        # without arrivals every replication has the live deals alone: one list for all
+        ids = [list(m.deal_ids) for _ in range(b)] if m.arrivals else [list(m.deal_ids)] * b
         extra: list[list[tuple[int, int, FloatArray, U64]]] = [[] for _ in range(b)]
         self.arrivals_by_source = np.zeros((b, len(m.arrivals)), np.int64)
         reps = np.arange(b)
@@ -443,14 +444,19 @@ class _Block:
         self.rep = np.repeat(np.arange(b), sizes)
         self.local = np.arange(n) - np.repeat(self.offset[:-1], sizes)
         self.live = self.local < n_live
-        self.type = np.empty(n, np.int64)
-        self.stage0 = np.empty(n, np.int64)
         self.arrival = np.zeros(n)
-        mix = np.empty(n, np.uint64)  # each deal's stage-stream key mix
-        live_rows = (self.offset[:-1, None] + np.arange(n_live)).ravel()  # every rep's, at once
-        self.type[live_rows] = np.tile(m.deal_type, b)
-        self.stage0[live_rows] = np.tile(m.deal_stage, b)
-        mix[live_rows] = np.tile(_key_mix(Purpose.DEAL_STAGES, m.deal_keys), b)
+        # each deal's type, stage and stage-stream key mix: the live deals' in every replication
+        live_mix = _key_mix(Purpose.DEAL_STAGES, m.deal_keys)
+        if n == n_live * b:  # no new deals: the live deals' repeated, nothing to place
+            self.type, self.stage0 = np.tile(m.deal_type, b), np.tile(m.deal_stage, b)
+            mix = np.tile(live_mix, b)
+        else:
+            self.type, self.stage0 = np.empty(n, np.int64), np.empty(n, np.int64)
+            mix = np.empty(n, np.uint64)
+            live_rows = (self.offset[:-1, None] + np.arange(n_live)).ravel()  # every rep's
+            self.type[live_rows] = np.tile(m.deal_type, b)
+            self.stage0[live_rows] = np.tile(m.deal_stage, b)
+            mix[live_rows] = np.tile(live_mix, b)
         for r in (r for r in range(b) if extra[r]):
             sl = slice(int(self.offset[r]) + n_live, int(self.offset[r + 1]))
             self.type[sl] = np.concatenate([np.full(len(x[2]), x[0]) for x in extra[r]])
@@ -632,7 +638,8 @@ class _Block:
         links: list[tuple[IntArray, IntArray]] = []  # the events each visit began and ended in
         # each deal's stream state at its last draw, and that draw's slot (none yet: -1)
         zero = np.zeros(len(g), np.uint64)
-        chain: tuple[U64, U64, IntArray] = (zero, zero, np.full(len(g), -1, np.int64))
+        # (the slot one int while every deal's is the same, as when they move in step)
+        chain: tuple[U64, U64, IntArray | int] = (zero, zero, -1)
         on_flat, reads_u1 = self.next_on.ravel(), self.reads_u1.ravel()
         # (type, stage) cells a visit leaves by its chance to advance alone (no exits, rework)
         plain = ~self.has_exits.ravel() & (self.rework_to.ravel() < 0)
@@ -661,7 +668,8 @@ class _Block:
                     self.outcome[g[done]], self.decision[g[done]] = WON, t[done]
                     rest = np.flatnonzero(~done)
                     g, t, now, ty, st = g[rest], t[rest], now[rest], ty[rest], st[rest]
-                    chain = (chain[0][rest], chain[1][rest], chain[2][rest])
+                    slot = chain[2] if isinstance(chain[2], int) else chain[2][rest]
+                    chain = (chain[0][rest], chain[1][rest], slot)
                     if not len(g):
                         break
                 cell = ty * s + st
@@ -741,7 +749,7 @@ class _Block:
             g, t, now = np.take(g, keep), np.take(end, keep), np.take(then, keep) if timed else keep
             if same is None:  # else one type and stage for all, as the next step takes them
                 ty, at = np.take(ty, keep), np.take(go, keep)
-            slot = base[keep] + 2 if isinstance(base, np.ndarray) else np.full(len(keep), base + 2)
+            slot = base[keep] + 2 if isinstance(base, np.ndarray) else base + 2
             chain = (np.take(last[0], keep), np.take(last[1], keep), slot)
             step += 1
 
@@ -808,7 +816,7 @@ class _Block:
         self,
         g: IntArray,
         base: IntArray | int,
-        chain: tuple[U64, U64, IntArray],
+        chain: tuple[U64, U64, IntArray | int],
         reads_u1: BoolArray | np.bool_,
     ) -> tuple[FloatArray, FloatArray, FloatArray, tuple[U64, U64]]:
         """Uniforms ``base .. base + 2`` of each deal's stage stream (as ``slots(g, base, 3)``)
@@ -817,7 +825,7 @@ class _Block:
         middle draw, read only by exits and rework, is skipped when no visit here reads it
         (the third is two steps on: ``a**2 state + (1 + a) inc``). u1 is then NaN."""
         ih, il = np.take(self.states[2], g), np.take(self.states[3], g)
-        chained = chain[2] == base - 1
+        chained = np.asarray(chain[2] == base - 1)  # 0-d where both are one int for all
         if chained.all():  # the LCG's step from the previous draw
             hi, lo = _affine(chain[0], chain[1], _A_HI, _A_LO, ih, il)
         elif not chained.any() and np.all(base == SLOT_VISITS):
