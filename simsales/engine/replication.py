@@ -858,7 +858,7 @@ class _Run:
             visit_start=v[:, 5].copy(),
             visit_exit=v[:, 6].copy(),
             visit_kind=v[:, 7].astype(np.int8),
-            pool_busy=people_days.sum(axis=0),
+            pool_busy=people_days[_by_round(deal)].sum(axis=0),
             pool_capacity_days=_capacity_days(caps, len(m.pool_ids), horizon),
             pool_requests=np.array(self.alloc.requests, np.int64),
             pool_wait=np.array(self.alloc.waited),
@@ -874,6 +874,16 @@ class _Run:
             arrivals_by_source=self.arrivals_by_source,
             uncertainty=self.uncertainty,
         )
+
+
+def _by_round(deal: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The order busy days are summed in (both engines): every deal's first visit, in deal
+    order, then every second visit, and so on (``deal`` sorted, each deal's in visit order)."""
+    if len(deal) == 0:
+        return np.zeros(0, np.int64)
+    new = np.r_[True, deal[1:] != deal[:-1]]
+    ordinal = np.arange(len(deal)) - np.maximum.accumulate(np.where(new, np.arange(len(deal)), 0))
+    return np.lexsort((deal, ordinal))
 
 
 # ids and keys of a month's arrivals ("key@label#" and a number), the same in every replication:

@@ -610,6 +610,7 @@ class _Block:
         n = self.n
         self.outcome = np.full(n, OPEN, np.int8)
         self.decision = np.full(n, np.nan)
+        self.reached = self.stage0.copy()  # the stage of each deal's last visit
         self.declined = np.zeros(self.b, bool)
         self.events = _Events()
         # a stage is entered again only by rework or by an exit to it or to one before it
@@ -675,6 +676,7 @@ class _Block:
                 cell = ty * s + st
                 # every visit of one (type, stage), as when deals move in step: scalar look-ups
                 one = int(cell[0]) if cell.min() == cell.max() else -1
+            self.reached[g] = st
             v: IntArray | int = 0  # every visit a deal's first of its stage
             if revisits:
                 at_cell = g * s + st
@@ -1185,55 +1187,51 @@ class _Block:
         declined, the whole block's as one :class:`BlockRecords` (the same arrays, unsplit)."""
         m, horizon = self.m, self.m.horizon_t
         every = not np.isnan(self.v_exit).any()  # no visit in service at the horizon
-        # deal by deal (rows in replication order), each deal's visits in the order it made
-        # them: a deal's k-th visit came at step k, so it goes k places after the deal's first
         per_deal = np.bincount(self.v_deal, minlength=self.n)
         first = np.cumsum(per_deal) - per_deal
-        order = np.empty(len(self.v_deal), np.int64)
-        order[np.take(first, self.v_deal) + self.v_step] = np.arange(len(self.v_deal))
-        # np.take: the same gathers as indexing with ``order``, and cheaper
-        deal, stage = np.repeat(np.arange(self.n), per_deal), np.take(self.v_stage, order)
-        start, exit_t = np.take(self.v_start, order), np.take(self.v_exit, order)
-        kind, number = np.take(self.v_kind, order), np.take(self.v_number, order)
-        # in replication order now: each replication's rows counted rather than gathered
-        # each replication's rows: those of its deals (rows in replication order)
-        bounds = np.concatenate([[0], np.cumsum(per_deal)])[self.offset]
-        per_rep = np.diff(bounds)
-        visit_rep = np.repeat(np.arange(self.b), per_rep)
+        # each visit's row in the visits table: deal by deal (rows in replication order), each
+        # deal's in the order it made them (its k-th visit, made at step k, k rows after its
+        # first). The arrays stay in the order the visits were made, a step at a time (deals in
+        # order), and are put in table order only when the table is built (BlockRecords)
+        table_row = np.take(first, self.v_deal) + self.v_step
+        bounds = np.concatenate([[0], np.cumsum(per_deal)])[self.offset]  # each replication's
+        deal, stage, start, exit_t = self.v_deal, self.v_stage, self.v_start, self.v_exit
+        visit_rep = np.take(self.rep, deal)
         types = np.stack([t.held for t in m.types])
         stage_costs = np.stack([t.stage_cost for t in m.types])
-        deal_type = np.repeat(self.type, per_deal)
+        deal_type = np.take(self.type, deal)
         cell = deal_type * m.n_stages + stage  # (type, stage), flat
         held_flat = types.reshape(types.shape[0] * types.shape[1], -1)
         held_days = (exit_t if every else np.where(np.isnan(exit_t), horizon, exit_t)) - start
         n_pools = len(m.pool_ids)
-        # costs as _Run._records adds them, deal by deal in visit order (a matrix product per
-        # replication, on the same rows as the engine's); busy days likewise
+        # busy days summed in the order the visits were made: in each replication, every
+        # deal's first visit, then every second one... (replication._by_round, as the engine)
         costly = bool(m.cost_per_day.any())
         if n_pools >= 2 and not costly:  # each pool's column alone: the same products and sums
-            busy = _busy_by_pool(held_days, held_flat, cell, visit_rep, bounds, self.b)
+            busy = _busy_by_pool(held_days, held_flat, cell, visit_rep, self.b)
         else:
             people_all = held_days[:, None] * np.take(held_flat, cell, axis=0)
-            busy = _busy(people_all, visit_rep, bounds, self.b)
-        if costly:
+            busy = _busy(people_all, visit_rep, self.b)
+        if costly:  # as _Run._records: a matrix product per replication, on its table's rows
+            in_table = np.empty(len(deal), np.int64)
+            in_table[table_row] = np.arange(len(deal))
+            people_table = people_all[in_table]
             per_visit = np.empty(len(deal))
             for r in range(self.b):
                 a, z = int(bounds[r]), int(bounds[r + 1])
-                per_visit[a:z] = people_all[a:z] @ m.cost_per_day
+                per_visit[a:z] = people_table[a:z] @ m.cost_per_day
             # bincount adds in input order from zero, as np.add.at into zeros does (and faster)
-            cost = np.asarray(np.bincount(deal, per_visit, minlength=self.n), np.float64)
+            cost = np.asarray(np.bincount(deal[in_table], per_visit, minlength=self.n), np.float64)
         else:  # finite people-days times zero rates: each visit adds (+ or -) zero to zero
             cost = np.zeros(self.n)
         if stage_costs.any():  # adding zeros changes nothing
+            # each deal's visits in the order it made them, as in the table: the same sums
             stage_cost = np.where(np.isnan(exit_t), 0.0, stage_costs[deal_type, stage])
             if stage_cost.any():
                 np.add.at(cost, deal, stage_cost)
-        # the stage each deal reached: that of its last visit (none: the stage it started in)
-        last = np.take(stage, np.maximum(first + per_deal - 1, 0)) if len(stage) else 0
-        reached = np.where(per_deal > 0, last, self.stage0)
-        type16, stage16 = self.type.astype(np.int16), reached.astype(np.int16)
-        v_deal = np.take(self.local, deal).astype(np.int32)  # the deal's row in its replication
-        v_stage, v_number, v_kind = stage, number, kind  # int16, int32, int8 (trajectories)
+        type16, stage16 = self.type.astype(np.int16), self.reached.astype(np.int16)
+        # int16, int32, int8 already (trajectories)
+        v_stage, v_number, v_kind = stage, self.v_number, self.v_kind
         zeros, ones = np.zeros(self.n), np.ones(self.n)
         # requests per replication and pool: visits per (replication, type, stage) times the
         # pools each cell asks (integers: exact)
@@ -1260,7 +1258,8 @@ class _Block:
                 deal_type=type16, deal_live=self.live, arrival_t=self.arrival,
                 outcome=self.outcome, decision_t=self.decision, value=self.value, cost=cost,
                 stage=stage16, wait=zeros, win_factor=ones,
-                visit_deal=v_deal, visit_stage=v_stage, visit_number=v_number,
+                visit_deal=np.take(self.local, deal).astype(np.int32),  # its replication's row
+                visit_stage=v_stage, visit_number=v_number,
                 visit_entry=start, visit_ready=start, visit_start=start, visit_exit=exit_t,
                 visit_kind=v_kind,
                 pool_busy=busy.ravel(), pool_capacity_days=c_days,
@@ -1277,7 +1276,13 @@ class _Block:
                 "capacity": np.array([len(x[0]) for x in mine], np.int64),
                 "risks": np.array([len(x[4]) for x in mine], np.int64),
             }
-            return BlockRecords(whole, self.ids, rows)
+            return BlockRecords(whole, self.ids, rows, table_row, deal)
+        # one replication at a time: in table order, its rows sliced out
+        in_table = np.empty(len(deal), np.int64)
+        in_table[table_row] = np.arange(len(deal))
+        v_deal = np.take(self.local, deal[in_table]).astype(np.int32)
+        v_stage, v_number, v_kind = v_stage[in_table], v_number[in_table], v_kind[in_table]
+        start, exit_t = start[in_table], exit_t[in_table]
         out: list[RepRecords | None] = []
         for r in range(self.b):
             if self.declined[r]:
@@ -1333,11 +1338,18 @@ class BlockRecords:
     over them in order (``visit_deal`` and ``risk_deal`` stay rows of the replication's own
     deals; per-replication vectors are stacked, one row each; ``deal_id`` is left empty), the
     deal ids of each, and each one's number of rows in every table (deals, visits, pools,
-    capacity, risks)."""
+    capacity, risks).
+
+    With ``visit_row``, the visit fields are in another order than the table's (the fast
+    path's: as the visits were made), put in table order when the table is built: each
+    visit's row in the block's visits table, and ``visit_block_deal`` its deal's row in the
+    block's deals."""
 
     records: RepRecords
     deal_ids: list[list[str]]
     rows: dict[str, IntArray]
+    visit_row: IntArray | None = None
+    visit_block_deal: IntArray | None = None
 
     @property
     def count(self) -> int:
@@ -1472,7 +1484,7 @@ def _log_arrays(
 
 
 def _busy_by_pool(
-    days: FloatArray, held: FloatArray, cell: IntArray, rep: IntArray, bounds: IntArray, b: int
+    days: FloatArray, held: FloatArray, cell: IntArray, rep: IntArray, b: int
 ) -> FloatArray:
     """:func:`_busy` of ``days[:, None] * held[cell]`` (two pools or more) one pool's column at
     a time, without the rows x pools array: each column's products and its sums are the same
@@ -1490,7 +1502,7 @@ def _busy_by_pool(
             return _sums(keys, people, b * n_pools).reshape(b, n_pools)
     columns = [days * held[:, p][cell] for p in range(n_pools)]
     if any(np.signbit(c).any() for c in columns):
-        return _busy(np.stack(columns, axis=1), rep, bounds, b)
+        return _busy(np.stack(columns, axis=1), rep, b)
     return np.stack([_sums(rep, c, b) for c in columns], axis=1)
 
 
@@ -1500,15 +1512,17 @@ def _sums(keys: IntArray, weights: FloatArray, n: int) -> FloatArray:
     return np.asarray(np.bincount(keys, weights, minlength=n), np.float64)
 
 
-def _busy(people: FloatArray, rep: IntArray, bounds: IntArray, b: int) -> FloatArray:
-    """``people[a:z].sum(axis=0)`` for each replication's rows ``bounds[r]:bounds[r + 1]``
-    (``rep`` sorted). Summed down a column of a C-ordered (rows, pools >= 2) array, numpy adds
-    row after row, as bincount does from zero: the same floats unless a replication's first
-    term is -0.0 (0.0 + -0.0 is 0.0). One pool is one contiguous run, summed pairwise: then,
-    or with any -0.0, replication by replication."""
+def _busy(people: FloatArray, rep: IntArray, b: int) -> FloatArray:
+    """``people[rep == r].sum(axis=0)`` for each replication r: its rows (anywhere, in the
+    order given) as one array summed by numpy. Summed down a column of a C-ordered (rows,
+    pools >= 2) array, numpy adds row after row, as bincount does from zero: the same floats
+    unless a replication's first term is -0.0 (0.0 + -0.0 is 0.0). One pool is one contiguous
+    run, summed pairwise: then, or with any -0.0, replication by replication."""
     n_pools = people.shape[1]
     if n_pools >= 2 and not np.signbit(people).any():
         return np.stack([_sums(rep, people[:, p], b) for p in range(n_pools)], axis=1)
+    by = np.argsort(rep, kind="stable")  # each replication's rows together, in their order
+    people, bounds = people[by], np.r_[0, np.cumsum(np.bincount(rep, minlength=b))]
     busy = np.empty((b, n_pools))
     for r in range(b):
         busy[r] = people[int(bounds[r]) : int(bounds[r + 1])].sum(axis=0)

@@ -36,6 +36,7 @@ _OUTCOME_TO_CODE = np.zeros(3, np.int8)  # engine code -> position in OUTCOMES
 _OUTCOME_TO_CODE[[OPEN, WON, LOST]] = [0, 1, 2]
 
 
+ROW = "(row)"  # a visits column: each visit's row in the table (see _visits_as_made)
 MAP_FROM = 64 * 2**20  # bytes held before chunks go to maps of their own (see _own_map)
 
 
@@ -124,8 +125,11 @@ def pack_chunk(model: Model, records: Sequence[RepRecords | BlockRecords]) -> Pa
     pack("deals")
     columns["deals", "deal"] = deal_codes
     visit_sizes = pack("visits")
-    rows = join("visit_deal") + np.repeat(offsets, visit_sizes)
-    columns["visits", "deal"] = deal_codes[rows]
+    if any(block.visit_row is not None for block in blocks):
+        _visits_as_made(blocks, columns, offsets)
+    else:
+        rows = join("visit_deal") + np.repeat(offsets, visit_sizes)
+        columns["visits", "deal"] = deal_codes[rows]
     pack("pools")
     pack("capacity")
     risk_sizes = pack("risks")
@@ -136,6 +140,32 @@ def pack_chunk(model: Model, records: Sequence[RepRecords | BlockRecords]) -> Pa
     columns["inputs", "arrivals"] = join("arrivals_by_source")
     columns["inputs", "uncertainty"] = join("uncertainty")
     return PackedChunk(count, columns, new_deals)
+
+
+def _visits_as_made(
+    blocks: list[BlockRecords], columns: dict[tuple[str, str], np.ndarray], offsets: np.ndarray
+) -> None:
+    """The visits' replication and deal columns of a chunk whose blocks hold some visits in
+    another order than the table's (:class:`BlockRecords` ``visit_row``), and each visit's
+    row in the chunk's table (column ``ROW``), which the builder puts them in."""
+    deal_rep, deal_codes = columns["deals", "replication"], columns["deals", "deal"]
+    deal_rows, table_rows = [], []
+    first_rep = first_visit = 0
+    for block in blocks:
+        sizes = block.rows["visits"]
+        if block.visit_row is None or block.visit_block_deal is None:  # in table order
+            local = block.records.visit_deal
+            deal_rows.append(local + np.repeat(offsets[first_rep : first_rep + block.count], sizes))
+            table_rows.append(np.arange(int(sizes.sum())) + first_visit)
+        else:
+            deal_rows.append(block.visit_block_deal + offsets[first_rep])
+            table_rows.append(block.visit_row + first_visit)
+        first_rep += block.count
+        first_visit += int(sizes.sum())
+    rows = np.concatenate(deal_rows)
+    columns["visits", "replication"] = deal_rep[rows]
+    columns["visits", "deal"] = deal_codes[rows]
+    columns["visits", ROW] = np.concatenate(table_rows)
 
 
 _TABLES = ("deals", "visits", "pools", "capacity", "risks")
@@ -162,6 +192,11 @@ class ForecastBuilder:
             lambda: defaultdict(list)
         )
         self._held = 0  # bytes of the chunks added
+        # per chunk: its first visit's row, its visits, and where its visits go in its table
+        # (None: in table order already; see _visits_as_made)
+        self._visit_rows: list[tuple[int, int, np.ndarray | None]] = []
+        self._visits = 0  # visit rows added so far
+        self._in_table: np.ndarray | None = None  # of every visit, while the visits are built
         self.decision_days: np.ndarray | None = None  # of the deals' rows, once built
 
     def following(self) -> ForecastBuilder:
@@ -173,7 +208,9 @@ class ForecastBuilder:
 
     def held_bytes(self, tables: Sequence[str]) -> int:
         """Bytes of the column chunks held for ``tables`` (not yet built)."""
-        return sum(a.nbytes for t in tables for parts in self._chunks[t].values() for a in parts)
+        rows = sum(r.nbytes for *_, r in self._visit_rows if r is not None)
+        held = sum(a.nbytes for t in tables for parts in self._chunks[t].values() for a in parts)
+        return held + (rows if "visits" in tables else 0)
 
     def add(self, records: Sequence[RepRecords]) -> None:
         """Add a chunk of consecutive replications (the next ones in order)."""
@@ -197,7 +234,12 @@ class ForecastBuilder:
         )
         offset = np.int32(self.first + self.count)
         self.count += chunk.replications
+        visits = len(chunk.columns.get(("visits", "replication"), ()))
+        self._visit_rows.append((self._visits, visits, chunk.columns.get(("visits", ROW))))
+        self._visits += visits
         for (table, column), values in chunk.columns.items():
+            if column == ROW:  # held apart (_visit_rows)
+                continue
             if column == "replication":
                 values = values + offset
             # without new deals, a chunk's codes (live deals 0..n_live-1, -1 for none) are the
@@ -214,14 +256,29 @@ class ForecastBuilder:
         parts = self._chunks[table].pop(column, [])
         if not parts:
             return np.zeros(0) if out is None else out
+        shape = (sum(len(p) for p in parts), *parts[0].shape[1:])
+        in_table = self._in_table if table == "visits" else None
         if out is None:
-            out = np.empty((sum(len(p) for p in parts), *parts[0].shape[1:]), parts[0].dtype)
+            out = np.empty(shape, parts[0].dtype)
+        joined = out if in_table is None else np.empty(shape, parts[0].dtype)
         start = 0
         while parts:
             part = parts.pop(0)
-            out[start : start + len(part)] = part
+            joined[start : start + len(part)] = part
             start += len(part)
+        if in_table is not None:  # each visit to its row in the table
+            out[in_table] = joined
         return out
+
+    def _table_rows(self) -> np.ndarray | None:
+        """Each visit's row in the visits table (None: every chunk's visits in table order)."""
+        if all(rows is None for *_, rows in self._visit_rows):
+            return None
+        parts = [
+            np.arange(first, first + n) if rows is None else rows.astype(np.int64) + first
+            for first, n, rows in self._visit_rows
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def build(self) -> dict[str, pd.DataFrame]:
         """The tables of every replication added so far (the builder is emptied)."""
@@ -281,6 +338,7 @@ class ForecastBuilder:
         m = self.model
         deal_names = _dtype(tuple(self.names))
         stage_names, pool_names = _dtype(tuple(m.stage_ids)), _dtype(tuple(m.pool_ids))
+        self._in_table, self._visit_rows = self._table_rows(), []
         visits = self._frame(
             "visits",
             {
@@ -289,6 +347,7 @@ class ForecastBuilder:
                 "exit": pd.Categorical.from_codes(self._take("visits", "exit"), dtype=EXITS),
             },
         )
+        self._in_table = None
         capacity = self._frame(
             "capacity", {"pool": self._categories("capacity", "pool", pool_names)}
         )
