@@ -261,8 +261,12 @@ def _seed_states(words: U64, mix: U64, sizes: IntArray | None = None) -> tuple[U
     """PCG64 state and increment (high, low words) of the streams of ``_key_mix`` ``mix``, as
     ``Streams.uniforms_many`` derives them from a replication's words (row i: ``words[i]``;
     with ``sizes``, ``words[r]`` for ``sizes[r]`` rows in turn)."""
-    cols = [words[:, j] if sizes is None else np.repeat(words[:, j], sizes) for j in range(4)]
-    sh, sl, ih, il = (_splitmix(mix ^ w) for w in cols)
+    if sizes is not None and len(sizes) and (sizes == sizes[0]).all():  # one grid, no repeats
+        grid = mix.reshape(len(sizes), -1)
+        sh, sl, ih, il = (_splitmix((grid ^ words[:, j, None]).ravel()) for j in range(4))
+    else:
+        cols = [words[:, j] if sizes is None else np.repeat(words[:, j], sizes) for j in range(4)]
+        sh, sl, ih, il = (_splitmix(mix ^ w) for w in cols)
     return sh, sl, ih, il | np.uint64(1)
 
 
@@ -618,14 +622,19 @@ class _Block:
         back = (self.exit_to >= 0) & (self.exit_to <= stage_of) & self.has_exits[:, :, None]
         revisits = bool((self.rework_to >= 0).any() or back.any())
         visits = np.zeros(n * s if revisits else 0, np.int64)  # (deal, stage) flat: so far
-        given_any = not np.isnan(self.first_dur).all()  # live deals' conditioned first visits
-        first_any = not np.isnan(self.first_ratio).all()
-        stale = np.flatnonzero(~np.isnan(self.stale_after))
+        # live deals' conditioned first visits, and stale ones (only those part-way through)
+        conditioned = bool((self.m.deal_elapsed > 0).any())
+        given_any = conditioned and not np.isnan(self.first_dur).all()
+        first_any = conditioned and not np.isnan(self.first_ratio).all()
+        stale = np.flatnonzero(~np.isnan(self.stale_after)) if conditioned else np.zeros(0, int)
         lost_at = np.where(self.stale_after[stale] > 0, 0.0 + self.stale_after[stale], 0.0)
         late = lost_at >= until
         self.outcome[stale[~late]] = LOST
         self.decision[stale[~late]] = lost_at[~late]
-        g = np.flatnonzero(np.isnan(self.stale_after) & (self.arrival < until))
+        if conditioned or self.m.arrivals:
+            g = np.flatnonzero(np.isnan(self.stale_after) & (self.arrival < until))
+        else:  # every deal there from the start, none stale
+            g = np.arange(n)
         t = self.arrival[g]
         # events are ranked only for the capacity check and the capacity log's order: where
         # neither can happen, none are recorded ("now" is then a placeholder, never read)
