@@ -9,17 +9,26 @@ In one run, as ratios (CPU time, interleaved pairs, median):
 - a pool-free calibrated Maven scenario (``simsales calibrate`` of ../shared/data/maven-crm as of
   2017-06-30; skipped when the data are absent): vectorized vs SimPy;
 - a rolling Maven backtest (the windows of benchmarks/backtest.py, ``--windows`` of them):
-  ``engine="auto"`` vs ``engine="simpy"``; goal >= 20x.
+  ``engine="auto"`` vs ``engine="simpy"``; goal >= 20x;
+- with ``--cli ROUNDS``, the Must show's command itself (``simsales run ... --json``) in fresh
+  processes: its output byte-identical between the engines but for ``engine_paths``, and per
+  replication the CPU time of ``-n HIGH`` less that of ``-n LOW`` (the summary, roll-ups and
+  JSON included, start-up cancelled out), in interleaved rounds of both engines, medians.
 
 Both engines give the same numbers (tests/engine/test_vectorized.py); this only times them.
 
     .venv/bin/python benchmarks/vectorized.py [-n 100] [--pairs 3] [--windows 4] [--maven PATH]
+    .venv/bin/python benchmarks/vectorized.py --cli 8 [--high 1000] [--low 100]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -116,13 +125,59 @@ def maven_backtest(path: Path, n: int, windows: int) -> None:
     )
 
 
+def _command(n: int, engine: str) -> list[str]:
+    sets = [arg for s in NEVER_BINDING for arg in ("--set", s)]
+    run = [sys.executable, "-m", "simsales", "run", str(SCENARIO), *sets]
+    return [*run, "-n", str(n), "--engine", engine, "--json"]
+
+
+def _child_cpu(cmd: list[str]) -> tuple[float, bytes]:
+    """CPU seconds (user + system) of a fresh process running ``cmd``, and its output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(cmd, capture_output=True, check=True, cwd=ROOT)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return used, done.stdout
+
+
+def must_show_cli(rounds: int, high: int, low: int) -> None:
+    """The Must show's command, both engines: identical output, and CPU per replication."""
+    outputs = {}
+    for engine in ("auto", "simpy"):
+        data = json.loads(_child_cpu(_command(300, engine))[1])
+        data.pop("engine_paths")
+        outputs[engine] = json.dumps(data, sort_keys=True)
+    same = outputs["auto"] == outputs["simpy"]
+    per_rep: dict[str, list[float]] = {"auto": [], "simpy": []}
+    for _ in range(rounds):  # interleaved: a load that comes and goes hits both alike
+        for engine, values in per_rep.items():
+            values.append(
+                (_child_cpu(_command(high, engine))[0] - _child_cpu(_command(low, engine))[0])
+                / (high - low)
+            )
+    fast, slow = (statistics.median(per_rep[e]) for e in ("auto", "simpy"))
+    print(
+        f"must-show command (-n 300)  json identical but engine_paths: {same}\n"
+        f"  per replication, (-n {high} - -n {low}) / {high - low}, medians of {rounds} rounds "
+        f"(load {os.getloadavg()[0]:.1f}): auto_s={fast:.6f}  simpy_s={slow:.5f}  "
+        f"simpy/auto={slow / fast:.1f} (goal >= 30)\n"
+        f"  auto rounds: {' '.join(f'{x * 1e3:.3f}' for x in per_rep['auto'])} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--replications", type=int, default=100)
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--windows", type=int, default=4, help="backtest windows; 0 to skip")
     parser.add_argument("--maven", type=Path, default=MAVEN)
+    parser.add_argument("--cli", type=int, default=0, help="rounds of the Must show's command")
+    parser.add_argument("--high", type=int, default=1000, help="--cli: the larger -n")
+    parser.add_argument("--low", type=int, default=100, help="--cli: the smaller -n")
     args = parser.parse_args()
+    if args.cli:
+        must_show_cli(args.cli, args.high, args.low)
+        return
     benchmark_200(args.replications, args.pairs)
     if not args.maven.exists():
         print(f"(Maven sample not found at {args.maven}: its sections skipped)")
