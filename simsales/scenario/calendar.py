@@ -318,8 +318,10 @@ class WorkCalendar:
 
     def _day_index(self, t: npt.ArrayLike, rule: Any) -> FloatArray:
         times = np.asarray(t, dtype=np.float64)
-        out = np.full(times.shape, np.nan)
         finite = np.isfinite(times)
+        if finite.all():  # every time (e.g. every deal decided): no masks
+            return np.asarray(rule(_snap(times)), np.float64)
+        out = np.full(times.shape, np.nan)
         out[finite] = rule(_snap(times[finite]))
         return out
 
