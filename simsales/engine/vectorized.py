@@ -715,6 +715,7 @@ class _Block:
                 # those going on all enter the next stage the type goes through
                 nxt = int(self.next_on[t_i, s_i + 1])
                 same = (t_i, nxt) if nxt < s else None
+                ended_as = LOST if nxt < s else None  # before the last stage, every end a loss
             else:
                 v_all = np.broadcast_to(np.asarray(v, np.int64), g.shape)
                 dur, k = self._times(g, ty, st, u0, u1)
@@ -733,7 +734,7 @@ class _Block:
                 c = self._season(g, ty, st, end)
                 kind, go = self._ways(g, ty, st, k, u1, u2, c, first, hz_ratio)
                 ends = go < 0  # won or lost as the visit ends
-                same = None
+                same, ended_as = None, None
             then = g  # (untimed: a placeholder)
             if run_out.any():
                 kind[run_out] = K_OPEN
@@ -754,7 +755,10 @@ class _Block:
             closed = np.flatnonzero(ends)
             if len(closed):
                 g_closed = g[closed]
-                self.outcome[g_closed] = np.where(go[closed] == TO_WON, WON, LOST)
+                if ended_as is None:
+                    self.outcome[g_closed] = np.where(go[closed] == TO_WON, WON, LOST)
+                else:
+                    self.outcome[g_closed] = ended_as
                 self.decision[g_closed] = end[closed]
             # np.take: the same as indexing with ``keep``, and cheaper
             g, t, now = np.take(g, keep), np.take(end, keep), np.take(then, keep) if timed else keep

@@ -149,6 +149,12 @@ def _visits_as_made(
     another order than the table's (:class:`BlockRecords` ``visit_row``), and each visit's
     row in the chunk's table (column ``ROW``), which the builder puts them in."""
     deal_rep, deal_codes = columns["deals", "replication"], columns["deals", "deal"]
+    one = blocks[0] if len(blocks) == 1 else None  # the common chunk: one block, as made
+    if one is not None and one.visit_row is not None and one.visit_block_deal is not None:
+        columns["visits", "replication"] = deal_rep[one.visit_block_deal]
+        columns["visits", "deal"] = deal_codes[one.visit_block_deal]
+        columns["visits", ROW] = one.visit_row
+        return
     deal_rows, table_rows = [], []
     first_rep = first_visit = 0
     for block in blocks:
