@@ -32,10 +32,12 @@ __all__ = [
     "by_replication",
     "by_replication_many",
     "deal_attributes",
+    "factorized_groups",
     "factorized_values",
     "live_blocks",
     "live_segments",
     "period_bounds",
+    "replication_sums",
     "row_attribute",
     "row_attribute_codes",
     "scenario_of",
@@ -130,27 +132,47 @@ def by_replication_many(
     these rows of ``forecast.deals`` only, the others being zero, and the groups still those
     of every row; a running sum skips a zero exactly, so the sums are the same. A value may
     also be :data:`Sparse`: its non-zero positions (ascending, into ``rows`` where given) and
-    values, zero elsewhere. ``factorized``: what :func:`_factorized` gives for ``groups`` and
-    ``rows``, already worked out (``groups`` is then not read)."""
+    values, zero elsewhere. ``factorized``: what :func:`factorized_groups` gives for ``groups``
+    and ``rows``, already worked out (``groups`` is then not read)."""
+    if factorized is not None:
+        grouping = factorized
+    elif groups is None:
+        count = len(forecast.deals) if rows is None else len(rows)
+        grouping = np.zeros(count, np.int64), pd.Index(["all"])
+    else:
+        grouping = factorized_groups(np.asarray(groups), rows)
+    first = int(forecast.provenance.get("first_replication", 0))
+    index = pd.RangeIndex(first, first + forecast.replications)
+    return {
+        name: pd.DataFrame(table.T, index=index, columns=grouping[1])
+        for name, table in replication_sums(forecast, values, grouping, rows).items()
+    }
+
+
+def replication_sums(
+    forecast: Forecast,
+    values: dict[Any, npt.ArrayLike | Sparse],
+    grouping: tuple[npt.NDArray[np.int64], pd.Index],
+    rows: npt.NDArray[np.int64] | None = None,
+) -> dict[Any, FloatArray]:
+    """:func:`by_replication_many` as plain arrays, without a table per value: each value's
+    sums as one (group, replication) array, a group's replications contiguous. ``grouping``:
+    the summed rows' group codes and the groups (the tables' columns), as
+    :func:`factorized_groups` gives them."""
     d = forecast.deals
     first = int(forecast.provenance.get("first_replication", 0))
     n_reps = forecast.replications
     # only the rows summed are gathered (the groups are still found over every row)
     rep = d["replication"].to_numpy()
     rep = (rep if rows is None else rep[rows]).astype(np.int64) - first
-    if factorized is not None:
-        codes, columns = factorized
-    elif groups is None:
-        codes, columns = np.zeros(len(rep), np.int64), pd.Index(["all"])
-    else:
-        codes, columns = _factorized(np.asarray(groups), rows)
+    codes, columns = grouping
     keep = (codes >= 0) & (rep >= 0) & (rep < n_reps)  # as groupby drops missing keys
-    key = rep * len(columns) + codes
+    # group-major cells: a running sum per cell in row order whatever the cells' layout
+    key = codes * n_reps + rep
     if not keep.all():
         key = key[keep]
     cells = n_reps * len(columns)
-    index = pd.RangeIndex(first, first + n_reps)
-    out: dict[Any, pd.DataFrame] = {}
+    out: dict[Any, FloatArray] = {}
     for name, v in values.items():
         sums: FloatArray = np.zeros(cells)
         if isinstance(v, tuple) and keep.all():  # the non-zero rows alone, as given
@@ -170,11 +192,11 @@ def by_replication_many(
         if len(x):  # else a period no deal closes in: nothing to add
             x = np.where(np.isnan(x), 0.0, x) if np.isnan(x).any() else x
             sums = np.asarray(np.bincount(at, weights=x, minlength=cells), np.float64)
-        out[name] = pd.DataFrame(sums.reshape(n_reps, len(columns)), index=index, columns=columns)
+        out[name] = sums.reshape(len(columns), n_reps)
     return out
 
 
-def _factorized(
+def factorized_groups(
     groups: npt.NDArray[Any], rows: npt.NDArray[np.int64] | None = None
 ) -> tuple[npt.NDArray[np.int64], pd.Index]:
     """``pd.factorize(groups, sort=True)`` as ``(codes, uniques)``, the codes of ``rows`` only
@@ -195,9 +217,10 @@ def factorized_values(
     codes: npt.NDArray[np.int64],
     rows: npt.NDArray[np.int64] | None = None,
 ) -> tuple[npt.NDArray[np.int64], pd.Index] | None:
-    """:func:`_factorized` of ``per_value[codes]`` (of :func:`attribute_codes`), worked out from
-    the values' codes: every value being on some row, the groups present are those of the
-    values, with no pass over every row. None where :func:`_factorized` would hash them."""
+    """:func:`factorized_groups` of ``per_value[codes]`` (of :func:`attribute_codes`), worked
+    out from the values' codes: every value being on some row, the groups present are those of
+    the values, with no pass over every row. None where :func:`factorized_groups` would hash
+    them."""
     if not len(codes) or not len(per_value) or int(per_value.max()) >= 2**20:
         return None
     present = np.zeros(int(per_value.max()) + 1, bool)

@@ -18,11 +18,13 @@ import pandas as pd
 
 from simsales.results.categories import forecast_categories
 from simsales.results.deal_view import (
+    UNASSIGNED,
     Sparse,
     attribute_codes,
-    by_replication_many,
     deal_attributes,
+    factorized_groups,
     factorized_values,
+    replication_sums,
     scenario_of,
 )
 from simsales.results.records import Decided, decision_days, model_of
@@ -39,7 +41,10 @@ JSON_BY = ("owner", "team", "type", "region")  # the roll-ups of ``simsales run 
 _QUOTAS = {"owner": "owners", "team": "teams"}
 _WON = "won rows"  # their key in a ``revenue_in`` cache (the others: a period's bounds)
 _DECIDED = "won days"  # the won rows' decision days (records.Decided), in the same cache
-Known = dict[tuple[float, float] | str, Any]  # the won rows; each period's (Sparse)
+_ONE_GROUP = "one group"  # with a label (None: the wins), the sums of a one-group roll-up
+Known = dict[
+    tuple[float, float] | tuple[str, str | None] | str, Any
+]  # the won rows; each period's (Sparse)
 
 
 def rollup(
@@ -63,39 +68,47 @@ def rollup(
     d = forecast.deals
     won_rows = _won_rows(forecast, revenue_in)
     live = d["live"].to_numpy()
-    # the rows' groups from their deal's (or type's) group, where every deal has some row: no
-    # row-sized pass per attribute
-    factorized = factorized_values(per_value, codes, won_rows) if by != "stage" else None
-    group = per_value[codes] if factorized is None else None  # the rows' own, else unread
-    if group is not None:
-        live_rows = np.bincount(group if live.all() else group[live], minlength=len(names))
-    else:
-        per_live = np.bincount(codes if live.all() else codes[live], minlength=len(per_value))
-        live_rows = np.bincount(per_value, per_live, minlength=len(names)).astype(np.int64)
-    live_count = dict(zip(names, live_rows / max(forecast.replications, 1), strict=True))
     quotas = getattr(scenario.targets, _QUOTAS[by]) if by in _QUOTAS else {}
     bounds = {label: (t0, t1) for label, t0, t1, _ in report_periods(model)}
     for label in periods or []:
         bounds.setdefault(label, model.calendar.period_bounds(label))
     wanted = periods or list(bounds)
-    sums = by_replication_many(  # grouped once: the wins and each period's revenue, won rows
-        forecast,
-        {
-            None: np.ones(len(won_rows)),
-            **{label: _revenue_in(forecast, bounds[label], revenue_in) for label in wanted},
-        },
-        group,
-        rows=won_rows,
-        factorized=factorized,
-    )
-    sums = {k: t.set_axis(names[t.columns.to_numpy(np.int64)], axis=1) for k, t in sums.items()}
-    wins = sums.pop(None)
-    revenue = sums
+    if by != "stage" and len(names) == 1:  # every row in the one group (stage: not so)
+        live_rows = np.array([np.count_nonzero(live)])
+        sums, present = _one_group_sums(forecast, wanted, bounds, revenue_in), np.zeros(1, np.int64)
+    else:
+        # the rows' groups from their deal's (or type's) group, where every deal has some row:
+        # no row-sized pass per attribute
+        factorized = factorized_values(per_value, codes, won_rows) if by != "stage" else None
+        if factorized is None:  # the rows' own groups
+            group = per_value[codes]
+            live_rows = np.bincount(group if live.all() else group[live], minlength=len(names))
+            factorized = factorized_groups(group, won_rows)
+        else:
+            per_live = np.bincount(codes if live.all() else codes[live], minlength=len(per_value))
+            live_rows = np.bincount(per_value, per_live, minlength=len(names)).astype(np.int64)
+        sums = replication_sums(  # grouped once: the wins and each period's revenue
+            forecast,
+            {
+                None: np.ones(len(won_rows)),
+                **{label: _revenue_in(forecast, bounds[label], revenue_in) for label in wanted},
+            },
+            factorized,
+            rows=won_rows,
+        )
+        present = factorized[1].to_numpy(np.int64)
+    live_count = dict(zip(names, live_rows / max(forecast.replications, 1), strict=True))
+    group_names = names[present]
+    wins = sums[None]
     rows = []
-    for name in sorted(wins.columns, key=lambda g: (g == "(unassigned)", str(g))):
-        w = mean_interval(wins[name].to_numpy())
+    order = sorted(
+        range(len(group_names)), key=lambda j: (group_names[j] == UNASSIGNED, str(group_names[j]))
+    )
+    for j in order:
+        name = group_names[j]
+        w = mean_interval(wins[j])
         for label in wanted:
-            x = revenue[label][name].to_numpy() if name in revenue[label] else np.zeros(len(wins))
+            x = sums[label][j]
             r = mean_interval(x)
             quota = float(quotas.get(name, {}).get(label, math.nan))
             q = (
@@ -170,6 +183,30 @@ def _won_rows(forecast: Forecast, known: Known) -> npt.NDArray[np.int64]:
     if _WON not in known:
         known[_WON] = np.flatnonzero((forecast.deals["outcome"] == "won").to_numpy())
     return known[_WON]
+
+
+def _one_group_sums(
+    forecast: Forecast,
+    wanted: list[str],
+    bounds: dict[str, tuple[float, float]],
+    known: Known,
+) -> dict[str | None, npt.NDArray[np.float64]]:
+    """The sums of a roll-up whose rows are all in one group, as :func:`replication_sums` gives
+    them (wins under None, each label's revenue), looked up in ``known``, else computed there:
+    the same for every such attribute (most scenarios leave regions or teams unset)."""
+    missing = [label for label in [None, *wanted] if (_ONE_GROUP, label) not in known]
+    if missing:
+        rows = _won_rows(forecast, known)
+        values: dict[str | None, Any] = {
+            label: np.ones(len(rows))
+            if label is None
+            else _revenue_in(forecast, bounds[label], known)
+            for label in missing
+        }
+        one = (np.zeros(len(rows), np.int64), pd.Index([0]))
+        sums = replication_sums(forecast, values, one, rows)
+        known.update({(_ONE_GROUP, label): table for label, table in sums.items()})
+    return {label: known[(_ONE_GROUP, label)] for label in [None, *wanted]}
 
 
 def _revenue_in(
