@@ -44,6 +44,9 @@ __all__ = [
     "summarize",
 ]
 
+FloatArray = npt.NDArray[np.float64]
+_NEGATIVE_ZERO = np.float64(-0.0).view(np.int64)  # its bits, as an integer
+
 PERCENTILES = {"p10": 0.10, "p50": 0.50, "p80": 0.80, "p90": 0.90}
 CLOSE_SHARES = {"p50": 0.50, "p80": 0.80}  # share of the live pipeline decided by a date
 
@@ -301,6 +304,61 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
 
 def per_replication(forecast: Forecast, model: Model) -> pd.DataFrame:
     """One row per replication: won deals, revenue, cost, margin, open deals."""
+    totals = _whole_totals(forecast, model)
+    return _grouped_totals(forecast, model) if totals is None else totals
+
+
+def _whole_totals(forecast: Forecast, model: Model) -> pd.DataFrame | None:
+    """:func:`_grouped_totals` from sums over each replication's run of rows, where they are
+    pandas' grouped sums bit for bit: rows in replication order, every replication with rows
+    (and none of others), and every money value a whole number (no NaN, no -0.0, which pandas
+    keeps in a group of -0.0 alone) whose magnitudes add up to less than 2**53, so that every
+    partial sum is exact in any order (and the compensation of pandas' sum is zero). None
+    elsewhere."""
+    deals = forecast.deals
+    rep = deals["replication"].to_numpy()
+    first, n = int(forecast.provenance.get("first_replication", 0)), forecast.replications
+    if not len(rep) or rep[0] != first or rep[-1] != first + n - 1:
+        return None
+    if not (rep[1:] >= rep[:-1]).all():
+        return None
+    starts = np.searchsorted(rep, np.arange(first, first + n))  # each replication's first row
+    if not (starts[1:] > starts[:-1]).all():
+        return None
+    margins = np.array([t.margin for t in model.types])
+    # one margin for every type (as in most scenarios): the same products without a gather
+    share = (
+        margins[0] if (margins == margins[0]).all() else margins[deals["type"].cat.codes.to_numpy()]
+    )
+    revenue, cost = deals["revenue"].to_numpy(np.float64), deals["cost"].to_numpy(np.float64)
+    money = {"revenue": revenue, "cost": cost, "margin": revenue * share - cost}
+    if not all(_whole(x) for x in money.values()):
+        return None
+    sums = {name: np.add.reduceat(x, starts) for name, x in money.items()}
+    outcome = deals["outcome"]
+    return pd.DataFrame(
+        {
+            "won_deals": np.add.reduceat((outcome == "won").to_numpy(), starts, dtype=np.int64),
+            "revenue": sums["revenue"],
+            "cost": sums["cost"] + model.global_cost,
+            "margin": sums["margin"] - model.global_cost,
+            "open_deals": np.add.reduceat((outcome == "open").to_numpy(), starts, dtype=np.int64),
+        },
+        index=pd.RangeIndex(first, first + n, name="replication"),
+    )
+
+
+def _whole(x: FloatArray) -> bool:
+    """Whole numbers (no NaN, inf or -0.0) whose magnitudes add up to less than 2**53."""
+    return bool(
+        np.array_equal(x, np.trunc(x))
+        and not (x.view(np.int64) == _NEGATIVE_ZERO).any()
+        and float(np.abs(x).sum()) < 2.0**53
+    )
+
+
+def _grouped_totals(forecast: Forecast, model: Model) -> pd.DataFrame:
+    """:func:`per_replication` by pandas' grouped sums (compensated)."""
     deals = forecast.deals
     margin_share = np.array([t.margin for t in model.types])[deals["type"].cat.codes.to_numpy()]
     # the columns summed alone (not a copy of the whole table with them added): the same sums
