@@ -326,7 +326,8 @@ def segment_blocks(
     blocks = []
     for length in np.unique(lengths):
         where = np.flatnonzero(lengths == length)
-        blocks.append((where, np.stack([segments[k] for k in where]).astype(np.int64)))
+        stacked = np.stack([segments[k] for k in where])
+        blocks.append((where, stacked.astype(np.int64, copy=False)))  # no second copy
     return blocks
 
 
