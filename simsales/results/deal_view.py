@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from simsales.errors import SimsalesError
-from simsales.results.records import decided_between, model_of
+from simsales.results.records import decided_between, model_of, same_buffer
 from simsales.scenario.load import load_dict
 from simsales.scenario.references import did_you_mean
 from simsales.scenario.schema import PERIOD_PATTERN, Scenario
@@ -241,7 +241,7 @@ def live_blocks(forecast: Forecast) -> tuple[Segments, pd.Index, Blocks]:
     d = forecast.deals
     key = (d["deal"], d["live"])
     cached = forecast.__dict__.get("_live_blocks")
-    if cached is None or not all(_same(a, b) for a, b in zip(cached[0], key, strict=True)):
+    if cached is None or not all(same_buffer(a, b) for a, b in zip(cached[0], key, strict=True)):
         segments, names = live_segments(d)
         cached = (key, (segments, names, segment_blocks(segments)))
         forecast.__dict__["_live_blocks"] = cached
@@ -254,25 +254,12 @@ def _deal_codes(forecast: Forecast) -> tuple[npt.NDArray[np.int64], Any]:
     roll-up by a deal attribute asks), cached as :func:`live_blocks` is."""
     column = forecast.deals["deal"]
     cached = forecast.__dict__.get("_deal_codes")
-    if cached is None or not _same(cached[0], column):
+    if cached is None or not same_buffer(cached[0], column):
         codes, uniques = pd.factorize(column, use_na_sentinel=False)
         cached = (column, (np.asarray(codes, dtype=np.int64), uniques))
         forecast.__dict__["_deal_codes"] = cached
     out: tuple[npt.NDArray[np.int64], Any] = cached[1]
     return out
-
-
-def _values(column: pd.Series) -> npt.NDArray[Any]:
-    """A column's values without a copy (a categorical's codes)."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        return np.asarray(column.array.codes)
-    return np.asarray(column.to_numpy())
-
-
-def _same(a: pd.Series, b: pd.Series) -> bool:
-    """The same buffer (``a`` is held by the cache: its address is not reused meanwhile)."""
-    x, y = _values(a), _values(b)
-    return x.shape == y.shape and x.__array_interface__["data"] == y.__array_interface__["data"]
 
 
 def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Index]:

@@ -27,9 +27,9 @@ from simsales.results.deal_view import (
     replication_sums,
     scenario_of,
 )
-from simsales.results.records import Decided, decision_days, model_of
+from simsales.results.records import model_of, won_rows
 from simsales.results.stats import mean_interval, wilson
-from simsales.results.summary import report_periods
+from simsales.results.summary import period_revenues, report_periods
 from simsales.scenario.schema import Scenario
 
 if TYPE_CHECKING:  # only in annotations: forecast.py calls this module
@@ -39,12 +39,7 @@ __all__ = ["JSON_BY", "portfolio_views", "rollup"]
 
 JSON_BY = ("owner", "team", "type", "region")  # the roll-ups of ``simsales run --json``
 _QUOTAS = {"owner": "owners", "team": "teams"}
-_WON = "won rows"  # their key in a ``revenue_in`` cache (the others: a period's bounds)
-_DECIDED = "won days"  # the won rows' decision days (records.Decided), in the same cache
-_ONE_GROUP = "one group"  # with a label (None: the wins), the sums of a one-group roll-up
-Known = dict[
-    tuple[float, float] | tuple[str, str | None] | str, Any
-]  # the won rows; each period's (Sparse)
+Known = dict[tuple[float, float], Sparse]  # each period's won rows and their revenue
 
 
 def rollup(
@@ -66,35 +61,35 @@ def rollup(
     attrs = deal_attributes(scenario)
     per_value, codes, names = attribute_codes(forecast, attrs, by)
     d = forecast.deals
-    won_rows = _won_rows(forecast, revenue_in)
+    won = won_rows(forecast)
     live = d["live"].to_numpy()
     quotas = getattr(scenario.targets, _QUOTAS[by]) if by in _QUOTAS else {}
     bounds = {label: (t0, t1) for label, t0, t1, _ in report_periods(model)}
     for label in periods or []:
         bounds.setdefault(label, model.calendar.period_bounds(label))
     wanted = periods or list(bounds)
-    if by != "stage" and len(names) == 1:  # every row in the one group (stage: not so)
+    if by != "stage" and len(names) == 1 and won.in_range:  # every row in the one group
         live_rows = np.array([np.count_nonzero(live)])
-        sums, present = _one_group_sums(forecast, wanted, bounds, revenue_in), np.zeros(1, np.int64)
+        sums, present = _one_group_sums(forecast, wanted, bounds), np.zeros(1, np.int64)
     else:
         # the rows' groups from their deal's (or type's) group, where every deal has some row:
         # no row-sized pass per attribute
-        factorized = factorized_values(per_value, codes, won_rows) if by != "stage" else None
+        factorized = factorized_values(per_value, codes, won.rows) if by != "stage" else None
         if factorized is None:  # the rows' own groups
             group = per_value[codes]
             live_rows = np.bincount(group if live.all() else group[live], minlength=len(names))
-            factorized = factorized_groups(group, won_rows)
+            factorized = factorized_groups(group, won.rows)
         else:
             per_live = np.bincount(codes if live.all() else codes[live], minlength=len(per_value))
             live_rows = np.bincount(per_value, per_live, minlength=len(names)).astype(np.int64)
         sums = replication_sums(  # grouped once: the wins and each period's revenue
             forecast,
             {
-                None: np.ones(len(won_rows)),
+                None: np.ones(len(won.rows)),
                 **{label: _revenue_in(forecast, bounds[label], revenue_in) for label in wanted},
             },
             factorized,
-            rows=won_rows,
+            rows=won.rows,
         )
         present = factorized[1].to_numpy(np.int64)
     live_count = dict(zip(names, live_rows / max(forecast.replications, 1), strict=True))
@@ -178,35 +173,17 @@ def _triple(column: str) -> dict[str, str]:
     return {"mean": column, "low": f"{column}_low", "high": f"{column}_high"}
 
 
-def _won_rows(forecast: Forecast, known: Known) -> npt.NDArray[np.int64]:
-    """The rows of ``forecast.deals`` that are won (kept in ``known`` for the next roll-up)."""
-    if _WON not in known:
-        known[_WON] = np.flatnonzero((forecast.deals["outcome"] == "won").to_numpy())
-    return known[_WON]
-
-
 def _one_group_sums(
-    forecast: Forecast,
-    wanted: list[str],
-    bounds: dict[str, tuple[float, float]],
-    known: Known,
+    forecast: Forecast, wanted: list[str], bounds: dict[str, tuple[float, float]]
 ) -> dict[str | None, npt.NDArray[np.float64]]:
     """The sums of a roll-up whose rows are all in one group, as :func:`replication_sums` gives
-    them (wins under None, each label's revenue), looked up in ``known``, else computed there:
-    the same for every such attribute (most scenarios leave regions or teams unset)."""
-    missing = [label for label in [None, *wanted] if (_ONE_GROUP, label) not in known]
-    if missing:
-        rows = _won_rows(forecast, known)
-        values: dict[str | None, Any] = {
-            label: np.ones(len(rows))
-            if label is None
-            else _revenue_in(forecast, bounds[label], known)
-            for label in missing
-        }
-        one = (np.zeros(len(rows), np.int64), pd.Index([0]))
-        sums = replication_sums(forecast, values, one, rows)
-        known.update({(_ONE_GROUP, label): table for label, table in sums.items()})
-    return {label: known[(_ONE_GROUP, label)] for label in [None, *wanted]}
+    them (wins under None, each label's revenue): the portfolio's own per replication, the
+    same bits (a running sum of the won rows in row order), worked out once for the summary
+    and every such attribute (most scenarios leave regions or teams unset)."""
+    won = won_rows(forecast)
+    revenues = period_revenues(forecast, [bounds[label] for label in wanted])
+    wins = np.bincount(won.rep, minlength=forecast.replications).astype(np.float64)
+    return {None: wins[None, :], **{k: x[None, :] for k, x in zip(wanted, revenues, strict=True)}}
 
 
 def _revenue_in(
@@ -214,21 +191,19 @@ def _revenue_in(
     bounds: tuple[float, float],
     known: Known,
 ) -> Sparse:
-    """The won rows inside ``bounds`` (positions among :func:`_won_rows`, as
-    :func:`~simsales.results.deal_view.won_in` counts them) and their revenue, the others
-    winning nothing in the period (looked up in ``known``, else computed there): the roll-ups
-    by every attribute sum the same few rows of each period."""
+    """The won rows inside ``bounds`` (positions among
+    :func:`~simsales.results.records.won_rows`, as :func:`~simsales.results.deal_view.won_in`
+    counts them) and their revenue, the others winning nothing in the period (looked up in
+    ``known``, else computed there): the roll-ups by every attribute sum the same few rows of
+    each period."""
     if bounds not in known:
-        rows = _won_rows(forecast, known)
-        if _DECIDED not in known:  # the won rows' days, sorted once for every period
-            known[_DECIDED] = Decided(decision_days(forecast)[rows])
-        decided: Decided = known[_DECIDED]
-        if decided.count(*bounds):
-            inside = np.flatnonzero(decided.between(*bounds))
+        won = won_rows(forecast)
+        if won.decided.count(*bounds):
+            inside = np.flatnonzero(won.decided.between(*bounds))
         else:  # none won in it (e.g. quarters after the pipeline is decided): no pass
             inside = np.zeros(0, np.int64)
         revenue = forecast.deals["revenue"].to_numpy(dtype=np.float64)
-        known[bounds] = (inside, revenue[rows[inside]])
+        known[bounds] = (inside, revenue[won.rows[inside]])
     return known[bounds]
 
 

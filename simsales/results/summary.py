@@ -19,7 +19,7 @@ import pandas as pd
 from simsales.engine.model import Model
 from simsales.i18n import period_sort_key
 from simsales.results.deal_view import live_blocks
-from simsales.results.records import Decided, decision_days, model_of
+from simsales.results.records import Won, model_of, won_rows
 from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.stats import (
     mean_interval,
@@ -419,25 +419,25 @@ def period_revenue(forecast: Forecast, t0: float, t1: float) -> np.ndarray:
 
 
 def period_revenues(forecast: Forecast, periods: list[tuple[float, float]]) -> list[np.ndarray]:
-    """:func:`period_revenue` of each ``(t0, t1)``, the won rows found once for all."""
-    d = forecast.deals
-    won = np.flatnonzero((d["outcome"] == "won").to_numpy())
+    """:func:`period_revenue` of each ``(t0, t1)``, the won rows found once for all (and each
+    period's sums kept with them: the roll-ups ask for the same periods)."""
+    won = won_rows(forecast)
     n = forecast.replications
-    first = int(forecast.provenance.get("first_replication", 0))
-    rep = d["replication"].to_numpy()[won].astype(np.int64) - first
-    revenue = d["revenue"].to_numpy(dtype=np.float64)[won]
-    revenue = np.where(np.isnan(revenue), 0.0, revenue)  # as a pandas sum skips NaN
     out = []
-    decided = Decided(decision_days(forecast)[won])  # the won rows' days, sorted once
     for t0, t1 in periods:
-        if not decided.count(t0, t1):  # nothing won in it (e.g. quarters after the pipeline
-            out.append(np.zeros(n))  # is decided)
-            continue
-        inside = decided.between(t0, t1)
-        # a running sum per replication, in row order (the roll-ups' sums, deal_view.py)
-        sums = np.bincount(rep[inside], weights=revenue[inside], minlength=n)[:n]
-        out.append(np.asarray(sums, np.float64))
+        if (t0, t1) not in won.sums:
+            won.sums[(t0, t1)] = _period_sums(won, t0, t1, n)
+        out.append(won.sums[(t0, t1)].copy())  # the caller's own: the kept ones stay as they are
     return out
+
+
+def _period_sums(won: Won, t0: float, t1: float, n: int) -> FloatArray:
+    if not won.decided.count(t0, t1):  # nothing won in it (e.g. quarters after the pipeline
+        return np.zeros(n)  # is decided)
+    inside = won.decided.between(t0, t1)
+    # a running sum per replication, in row order (the roll-ups' sums, deal_view.py)
+    sums = np.bincount(won.rep[inside], weights=won.revenue[inside], minlength=n)[:n]
+    return np.asarray(sums, np.float64)
 
 
 def report_periods(model: Model) -> list[tuple[str, float, float, float]]:
