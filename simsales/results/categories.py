@@ -35,9 +35,8 @@ from simsales.results.deal_view import (
     period_bounds,
     replication_sums,
     scenario_of,
-    won_in,
 )
-from simsales.results.records import model_of
+from simsales.results.records import model_of, won_rows
 from simsales.results.stats import mean_interval, wilson
 from simsales.scenario.schema import CATEGORIES, ForecastCategories, Scenario
 
@@ -146,7 +145,11 @@ def forecast_categories(
     t0, t1 = period_bounds(forecast, period)
     attrs = deal_attributes(scenario)
     d = forecast.deals
-    inside = won_in(forecast, t0, t1)
+    # the rows won in the period (won_in), found among the table's won rows
+    won = won_rows(forecast)
+    won_here = won.rows[won.decided.between(t0, t1)]
+    inside = np.zeros(len(d), bool)
+    inside[won_here] = True
     n = forecast.replications
     # each live deal's rows, as a groupby would give, and those of as many rows stacked
     segments, names, blocks = live_blocks(forecast)
@@ -191,11 +194,10 @@ def forecast_categories(
     of_deal = dict(zip(deals["deal"], deals["category"], strict=True)) if rows else {}
     # the revenue of the rows won in the period alone (Sparse): the same sums as zeros elsewhere
     # grouped on those rows alone: every line a group, zeros where none of its rows won
-    won_rows = np.flatnonzero(inside)
-    won_revenue = d["revenue"].to_numpy(dtype=np.float64)[won_rows]
-    lines = (_codes(d, of_deal, won_rows), pd.RangeIndex(len(_NAMES)))
-    every = np.arange(len(won_rows))
-    revenue = replication_sums(forecast, {0: (every, won_revenue)}, lines, won_rows)[0]
+    won_revenue = d["revenue"].to_numpy(dtype=np.float64)[won_here]
+    lines = (_codes(d, of_deal, won_here), pd.RangeIndex(len(_NAMES)))
+    every = np.arange(len(won_here))
+    revenue = replication_sums(forecast, {0: (every, won_revenue)}, lines, won_here)[0]
     rollup_rows = []
     cumulative = np.zeros(n)
     for name in (*CATEGORIES, NEW):

@@ -130,6 +130,7 @@ class Won:
     decided: Decided
     in_range: bool  # every rep in 0 .. replications - 1
     sums: dict[tuple[float, float], FloatArray]
+    wins: FloatArray | None = None  # how many rows each replication wins, once counted
 
 
 def won_rows(forecast: Forecast) -> Won:

@@ -182,8 +182,10 @@ def _one_group_sums(
     and every such attribute (most scenarios leave regions or teams unset)."""
     won = won_rows(forecast)
     revenues = period_revenues(forecast, [bounds[label] for label in wanted])
-    wins = np.bincount(won.rep, minlength=forecast.replications).astype(np.float64)
-    return {None: wins[None, :], **{k: x[None, :] for k, x in zip(wanted, revenues, strict=True)}}
+    if won.wins is None:
+        won.wins = np.bincount(won.rep, minlength=forecast.replications).astype(np.float64)
+    sums: dict[str | None, npt.NDArray[np.float64]] = {None: won.wins[None, :]}
+    return sums | {label: x[None, :] for label, x in zip(wanted, revenues, strict=True)}
 
 
 def _revenue_in(
