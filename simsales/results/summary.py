@@ -251,7 +251,7 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
     is_won, is_open = (d["outcome"] == "won").to_numpy(), (d["outcome"] == "open").to_numpy()
     decision, value = d["decision_t"].to_numpy(), d["value"].to_numpy(dtype=np.float64)
     revenue, cost = d["revenue"].to_numpy(dtype=np.float64), d["cost"].to_numpy(dtype=np.float64)
-    no_costs = bool((cost.view(np.int64) == 0).all())  # every cost +0.0 (its bits all zero)
+    no_costs = _zero_bits(cost)
     ids = [str(deal_id) for deal_id in names]
     rows: list[dict[str, Any]] = [{} for _ in ids]
     for where, mine in blocks:
@@ -330,15 +330,20 @@ def _whole_totals(forecast: Forecast, model: Model) -> pd.DataFrame | None:
     if not (starts[1:] > starts[:-1]).all():
         return None
     margins = np.array([t.margin for t in model.types])
-    # one margin for every type (as in most scenarios): the same products without a gather
-    share = (
-        margins[0] if (margins == margins[0]).all() else margins[deals["type"].cat.codes.to_numpy()]
-    )
     revenue, cost = deals["revenue"].to_numpy(np.float64), deals["cost"].to_numpy(np.float64)
-    money = {"revenue": revenue, "cost": cost, "margin": revenue * share - cost}
+    # no costs at a margin of 1: the margin is the revenue, bit for bit (x * 1.0 - 0.0 is x)
+    plain = _zero_bits(cost) and bool((margins == 1.0).all())
+    if plain:
+        money = {"revenue": revenue}
+    else:  # one margin for every type (as in most scenarios): the products without a gather
+        one = (margins == margins[0]).all()
+        share = margins[0] if one else margins[deals["type"].cat.codes.to_numpy()]
+        money = {"revenue": revenue, "cost": cost, "margin": revenue * share - cost}
     if not all(_whole(x) for x in money.values()):
         return None
     sums = {name: np.add.reduceat(x, starts) for name, x in money.items()}
+    if plain:  # sums of +0.0 are +0.0, as pandas' are
+        sums |= {"cost": np.zeros(n), "margin": sums["revenue"]}
     outcome = deals["outcome"]
     return pd.DataFrame(
         {
@@ -350,6 +355,11 @@ def _whole_totals(forecast: Forecast, model: Model) -> pd.DataFrame | None:
         },
         index=pd.RangeIndex(first, first + n, name="replication"),
     )
+
+
+def _zero_bits(x: FloatArray) -> bool:
+    """Every value +0.0 (its bits all zero: not -0.0, not NaN)."""
+    return not x.view(np.int64).any()
 
 
 def _whole(x: FloatArray) -> bool:

@@ -24,7 +24,8 @@ def _same(got: pd.DataFrame, want: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize("name", ["benchmark-200", "enterprise-it", "zh-system-integration"])
 def test_totals_are_pandas_grouped_sums(name: str) -> None:
-    # benchmark-200's money is whole (the prefix sums); the others' is not (pandas' own)
+    # benchmark-200's money is whole and costs nothing (the revenue's sums); the others' is
+    # not whole (pandas' own)
     forecast = simsales.simulate(SCENARIOS / f"{name}.yaml", 30, 3, progress=False)
     assert forecast.model is not None
     _same(per_replication(forecast, forecast.model), _grouped_totals(forecast, forecast.model))
@@ -40,6 +41,8 @@ def test_totals_are_pandas_grouped_sums(name: str) -> None:
         "gap and strays",
         "first replication",
         "shuffled",
+        "whole costs",
+        "fractional costs",
     ],
 )
 def test_totals_are_pandas_grouped_sums_at_the_edges(change: str) -> None:
@@ -61,6 +64,9 @@ def test_totals_are_pandas_grouped_sums_at_the_edges(change: str) -> None:
         deals = deals[rep != 3].copy()
         deals.loc[deals.index[:7], "replication"] = 99
         revenue = revenue[rep != 3]
+    elif change in ("whole costs", "fractional costs"):  # a margin that is not the revenue
+        step = 100.0 if change == "whole costs" else 0.3
+        deals["cost"] = (np.arange(len(deals)) % 7) * step
     elif change == "shuffled":  # rows out of replication order
         order = np.random.default_rng(1).permutation(len(deals))
         deals, revenue = deals.iloc[order].reset_index(drop=True), revenue[order]
