@@ -267,7 +267,8 @@ def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Inde
     appearance: what ``d[d["live"]].groupby("deal", observed=True, sort=False)`` iterates."""
     deal = d["deal"].astype("category") if d["deal"].dtype != "category" else d["deal"]
     live = np.flatnonzero(d["live"].to_numpy())
-    codes = deal.cat.codes.to_numpy()[live]  # -1 for a missing deal: no group, as groupby
+    codes = deal.cat.codes.to_numpy()  # -1 for a missing deal: no group, as groupby
+    codes = codes if len(live) == len(codes) else codes[live]  # every row live: no gather
     kept = codes >= 0
     live, codes = (live, codes) if kept.all() else (live[kept], codes[kept])
     tiled = _tiled(codes)

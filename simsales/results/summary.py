@@ -573,9 +573,7 @@ def _per_replication_grid(
     per = len(values) // len(reps)
     if per == 0 or not np.array_equal(rep_sorted[::per], reps):
         return None
-    if not np.array_equal(
-        rep_sorted.reshape(len(reps), per), np.repeat(reps, per).reshape(-1, per)
-    ):
+    if not (rep_sorted.reshape(len(reps), per) == reps[:, None]).all():  # each row one rep
         return None
     return np.asarray(values, dtype=np.float64)[order].reshape(len(reps), per)
 
