@@ -139,11 +139,13 @@ def won_rows(forecast: Forecast) -> Won:
     d = forecast.deals
     key = (d["outcome"], d["replication"], d["revenue"], d["decision_t"])
     first = int(forecast.provenance.get("first_replication", 0))
-    sizes = (model_of(forecast), first, forecast.replications)
+    sizes = (first, forecast.replications)
+    model = model_of(forecast)
     cached = forecast.__dict__.get("_won_rows")
     if (
         cached is None
-        or cached[1] != sizes
+        or cached[1] is not model  # another model: its calendar may give other days
+        or cached[2] != sizes
         or not all(same_buffer(a, b) for a, b in zip(cached[0], key, strict=True))
     ):
         rows = np.flatnonzero((d["outcome"] == "won").to_numpy())
@@ -157,9 +159,9 @@ def won_rows(forecast: Forecast) -> Won:
             in_range=not len(rep) or bool(rep.min() >= 0 and rep.max() < forecast.replications),
             sums={},
         )
-        cached = (key, sizes, won)
+        cached = (key, model, sizes, won)
         forecast.__dict__["_won_rows"] = cached
-    out: Won = cached[2]
+    out: Won = cached[3]
     return out
 
 

@@ -182,3 +182,18 @@ def test_the_kept_period_sums_follow_the_table_and_stay_the_callers_own() -> Non
     assert np.array_equal(period_revenue(forecast, t0, t1), 2.0 * want)
     forecast.deals["outcome"] = "lost"  # a new column: nothing is won
     assert period_revenue(forecast, t0, t1).sum() == 0.0
+
+
+def test_the_won_rows_are_found_again_for_another_model() -> None:
+    # the decision days come from the model's calendar: another model, another finding
+    import dataclasses
+
+    from simsales.results.records import won_rows
+
+    forecast, (_, t0, t1, _), before = _first_period()
+    assert forecast.model is not None
+    first = won_rows(forecast)
+    assert won_rows(forecast) is first
+    forecast.model = dataclasses.replace(forecast.model)
+    assert won_rows(forecast) is not first
+    assert np.array_equal(period_revenue(forecast, t0, t1), before)
