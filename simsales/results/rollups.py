@@ -139,8 +139,11 @@ def rollup_json(table: pd.DataFrame) -> list[dict[str, Any]]:
     """``[{id, deals, wins: {mean, low, high}, revenue_by_period: [...], quotas: [...]}]``."""
     out = []
     revenue = _triple("revenue")
-    for name, g in table.groupby("group", sort=False):
-        first = g.iloc[0]
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for record in table.to_dict("records"):  # plain dicts (no Series per row), in order
+        groups.setdefault(record["group"], []).append(record)
+    for name, g in groups.items():
+        first = g[0]
         out.append(
             {
                 "id": name,
@@ -151,7 +154,7 @@ def rollup_json(table: pd.DataFrame) -> list[dict[str, Any]]:
                         "period": r["period"],
                         **{k: _num(r[c]) for k, c in revenue.items()},
                     }
-                    for _, r in g.iterrows()
+                    for r in g
                 ],
                 "quotas": [
                     {
@@ -161,7 +164,7 @@ def rollup_json(table: pd.DataFrame) -> list[dict[str, Any]]:
                         "low": _num(r["quota_probability_low"]),
                         "high": _num(r["quota_probability_high"]),
                     }
-                    for _, r in g.iterrows()
+                    for r in g
                     if not math.isnan(r["quota"])
                 ],
             }

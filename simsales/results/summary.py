@@ -75,7 +75,7 @@ class Summary:
     def to_json(self) -> dict[str, Any]:
         """The machine-readable summary of ``simsales run --json``."""
 
-        def pct(row: pd.Series, prefix: str) -> dict[str, Any] | None:
+        def pct(row: dict[str, Any], prefix: str) -> dict[str, Any] | None:
             values = {k: row[f"{prefix}_{k}"] for k in PERCENTILES}
             if all(v is None for v in values.values()):
                 return None
@@ -89,7 +89,7 @@ class Summary:
                 "win_date": pct(row, "win") if row["win_probability"] > 0 else None,
                 "expected_revenue": _num(row["expected_revenue"]),
             }
-            for _, row in self.deals.iterrows()
+            for row in self.deals.to_dict("records")  # plain dicts: no Series per row
         ]
         p = self.portfolio.set_index("metric")
 
@@ -112,7 +112,7 @@ class Summary:
                         "period": r["period"],
                         **{k: _num(r[k]) for k in ("mean", "p10", "p50", "p90")},
                     }
-                    for _, r in self.periods.iterrows()
+                    for r in self.periods.to_dict("records")
                 ],
                 "targets": [
                     {
@@ -120,7 +120,7 @@ class Summary:
                         "target": _num(r["target"]),
                         "probability": _num(r["target_probability"]),
                     }
-                    for _, r in self.periods.iterrows()
+                    for r in self.periods.to_dict("records")
                     if not math.isnan(r["target"])
                 ],
             },
@@ -130,7 +130,7 @@ class Summary:
                     "utilization": _num(r["utilization"]),
                     "mean_wait_days": _num(r["mean_wait_days"]),
                 }
-                for _, r in self.resources.iterrows()
+                for r in self.resources.to_dict("records")
             ],
         }
 
