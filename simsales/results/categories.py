@@ -143,7 +143,7 @@ def forecast_categories(
     model = model_of(forecast)
     thresholds = scenario.forecast_categories
     t0, t1 = period_bounds(forecast, period)
-    attrs = deal_attributes(scenario)
+    rep_of = deal_attributes(scenario).to_dict("index")  # each deal's, as plain dicts
     d = forecast.deals
     # the rows won in the period (won_in), found among the table's won rows
     won = won_rows(forecast)
@@ -164,7 +164,7 @@ def forecast_categories(
         for j, k in enumerate(where.tolist()):
             deal_id = str(names[k])
             p, lo, hi = wilson(float(wins[j]), count)
-            rep = attrs.loc[deal_id].to_dict() if deal_id in attrs.index else {}
+            rep = rep_of.get(deal_id, {})
             close = _given(rep.get("target_close"))
             slip = math.nan
             if close is not None:
