@@ -30,14 +30,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from simsales.results.deal_view import (
-    by_replication_many,
     deal_attributes,
     live_blocks,
     period_bounds,
+    replication_sums,
     scenario_of,
-    won_in,
 )
-from simsales.results.records import model_of
+from simsales.results.records import model_of, won_rows
 from simsales.results.stats import mean_interval, wilson
 from simsales.scenario.schema import CATEGORIES, ForecastCategories, Scenario
 
@@ -108,9 +107,11 @@ class Categories:
 _NAMES = sorted((*CATEGORIES, NEW))
 
 
-def _codes(d: pd.DataFrame, of_deal: dict[str, str]) -> npt.NDArray[np.int64]:
-    """Each row's roll-up line as a code into ``_NAMES``: its deal's category if the deal is
-    live, else :data:`NEW`; one lookup per distinct deal, not one string per row."""
+def _codes(
+    d: pd.DataFrame, of_deal: dict[str, str], rows: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """The roll-up line of each of ``rows`` as a code into ``_NAMES``: its deal's category if
+    the deal is live, else :data:`NEW`; one lookup per distinct deal, not one string per row."""
     deal = d["deal"].astype("category") if d["deal"].dtype != "category" else d["deal"]
     code = {name: i for i, name in enumerate(_NAMES)}
     per_deal = np.array(
@@ -118,8 +119,8 @@ def _codes(d: pd.DataFrame, of_deal: dict[str, str]) -> npt.NDArray[np.int64]:
         + [code[NEW]],  # code -1: a missing deal
         dtype=np.int64,
     )
-    rows = per_deal[deal.cat.codes.to_numpy()]
-    return np.where(d["live"].to_numpy(), rows, code[NEW])
+    mine = per_deal[deal.cat.codes.to_numpy()[rows]]
+    return np.where(d["live"].to_numpy()[rows], mine, code[NEW])
 
 
 def _given(value: Any) -> Any:
@@ -142,9 +143,13 @@ def forecast_categories(
     model = model_of(forecast)
     thresholds = scenario.forecast_categories
     t0, t1 = period_bounds(forecast, period)
-    attrs = deal_attributes(scenario)
+    rep_of = deal_attributes(scenario).to_dict("index")  # each deal's, as plain dicts
     d = forecast.deals
-    inside = won_in(forecast, t0, t1)
+    # the rows won in the period (won_in), found among the table's won rows
+    won = won_rows(forecast)
+    won_here = won.rows[won.decided.between(t0, t1)]
+    inside = np.zeros(len(d), bool)
+    inside[won_here] = True
     n = forecast.replications
     # each live deal's rows, as a groupby would give, and those of as many rows stacked
     segments, names, blocks = live_blocks(forecast)
@@ -159,7 +164,7 @@ def forecast_categories(
         for j, k in enumerate(where.tolist()):
             deal_id = str(names[k])
             p, lo, hi = wilson(float(wins[j]), count)
-            rep = attrs.loc[deal_id].to_dict() if deal_id in attrs.index else {}
+            rep = rep_of.get(deal_id, {})
             close = _given(rep.get("target_close"))
             slip = math.nan
             if close is not None:
@@ -188,14 +193,15 @@ def forecast_categories(
     deals = pd.DataFrame(rows)
     of_deal = dict(zip(deals["deal"], deals["category"], strict=True)) if rows else {}
     # the revenue of the rows won in the period alone (Sparse): the same sums as zeros elsewhere
-    won_rows = np.flatnonzero(inside)
-    won_revenue = d["revenue"].to_numpy(dtype=np.float64)[won_rows]
-    revenue = by_replication_many(forecast, {0: (won_rows, won_revenue)}, _codes(d, of_deal))[0]
-    revenue.columns = np.asarray(_NAMES, dtype=object)[revenue.columns.to_numpy(np.int64)]
+    # grouped on those rows alone: every line a group, zeros where none of its rows won
+    won_revenue = d["revenue"].to_numpy(dtype=np.float64)[won_here]
+    lines = (_codes(d, of_deal, won_here), pd.RangeIndex(len(_NAMES)))
+    every = np.arange(len(won_here))
+    revenue = replication_sums(forecast, {0: (every, won_revenue)}, lines, won_here)[0]
     rollup_rows = []
     cumulative = np.zeros(n)
     for name in (*CATEGORIES, NEW):
-        x = revenue[name].to_numpy() if name in revenue else np.zeros(n)
+        x = revenue[_NAMES.index(name)]
         mine = deals[deals["category"] == name] if rows else deals
         cumulative = cumulative + x
         mean, lo, hi = mean_interval(x)

@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from simsales.errors import SimsalesError
-from simsales.results.records import decided_between, model_of
+from simsales.results.records import decided_between, model_of, same_buffer
 from simsales.scenario.load import load_dict
 from simsales.scenario.references import did_you_mean
 from simsales.scenario.schema import PERIOD_PATTERN, Scenario
@@ -32,10 +32,12 @@ __all__ = [
     "by_replication",
     "by_replication_many",
     "deal_attributes",
+    "factorized_groups",
     "factorized_values",
     "live_blocks",
     "live_segments",
     "period_bounds",
+    "replication_sums",
     "row_attribute",
     "row_attribute_codes",
     "scenario_of",
@@ -130,27 +132,47 @@ def by_replication_many(
     these rows of ``forecast.deals`` only, the others being zero, and the groups still those
     of every row; a running sum skips a zero exactly, so the sums are the same. A value may
     also be :data:`Sparse`: its non-zero positions (ascending, into ``rows`` where given) and
-    values, zero elsewhere. ``factorized``: what :func:`_factorized` gives for ``groups`` and
-    ``rows``, already worked out (``groups`` is then not read)."""
+    values, zero elsewhere. ``factorized``: what :func:`factorized_groups` gives for ``groups``
+    and ``rows``, already worked out (``groups`` is then not read)."""
+    if factorized is not None:
+        grouping = factorized
+    elif groups is None:
+        count = len(forecast.deals) if rows is None else len(rows)
+        grouping = np.zeros(count, np.int64), pd.Index(["all"])
+    else:
+        grouping = factorized_groups(np.asarray(groups), rows)
+    first = int(forecast.provenance.get("first_replication", 0))
+    index = pd.RangeIndex(first, first + forecast.replications)
+    return {
+        name: pd.DataFrame(table.T, index=index, columns=grouping[1])
+        for name, table in replication_sums(forecast, values, grouping, rows).items()
+    }
+
+
+def replication_sums(
+    forecast: Forecast,
+    values: dict[Any, npt.ArrayLike | Sparse],
+    grouping: tuple[npt.NDArray[np.int64], pd.Index],
+    rows: npt.NDArray[np.int64] | None = None,
+) -> dict[Any, FloatArray]:
+    """:func:`by_replication_many` as plain arrays, without a table per value: each value's
+    sums as one (group, replication) array, a group's replications contiguous. ``grouping``:
+    the summed rows' group codes and the groups (the tables' columns), as
+    :func:`factorized_groups` gives them."""
     d = forecast.deals
     first = int(forecast.provenance.get("first_replication", 0))
     n_reps = forecast.replications
     # only the rows summed are gathered (the groups are still found over every row)
     rep = d["replication"].to_numpy()
     rep = (rep if rows is None else rep[rows]).astype(np.int64) - first
-    if factorized is not None:
-        codes, columns = factorized
-    elif groups is None:
-        codes, columns = np.zeros(len(rep), np.int64), pd.Index(["all"])
-    else:
-        codes, columns = _factorized(np.asarray(groups), rows)
+    codes, columns = grouping
     keep = (codes >= 0) & (rep >= 0) & (rep < n_reps)  # as groupby drops missing keys
-    key = rep * len(columns) + codes
+    # group-major cells: a running sum per cell in row order whatever the cells' layout
+    key = codes * n_reps + rep
     if not keep.all():
         key = key[keep]
     cells = n_reps * len(columns)
-    index = pd.RangeIndex(first, first + n_reps)
-    out: dict[Any, pd.DataFrame] = {}
+    out: dict[Any, FloatArray] = {}
     for name, v in values.items():
         sums: FloatArray = np.zeros(cells)
         if isinstance(v, tuple) and keep.all():  # the non-zero rows alone, as given
@@ -170,11 +192,11 @@ def by_replication_many(
         if len(x):  # else a period no deal closes in: nothing to add
             x = np.where(np.isnan(x), 0.0, x) if np.isnan(x).any() else x
             sums = np.asarray(np.bincount(at, weights=x, minlength=cells), np.float64)
-        out[name] = pd.DataFrame(sums.reshape(n_reps, len(columns)), index=index, columns=columns)
+        out[name] = sums.reshape(len(columns), n_reps)
     return out
 
 
-def _factorized(
+def factorized_groups(
     groups: npt.NDArray[Any], rows: npt.NDArray[np.int64] | None = None
 ) -> tuple[npt.NDArray[np.int64], pd.Index]:
     """``pd.factorize(groups, sort=True)`` as ``(codes, uniques)``, the codes of ``rows`` only
@@ -195,9 +217,10 @@ def factorized_values(
     codes: npt.NDArray[np.int64],
     rows: npt.NDArray[np.int64] | None = None,
 ) -> tuple[npt.NDArray[np.int64], pd.Index] | None:
-    """:func:`_factorized` of ``per_value[codes]`` (of :func:`attribute_codes`), worked out from
-    the values' codes: every value being on some row, the groups present are those of the
-    values, with no pass over every row. None where :func:`_factorized` would hash them."""
+    """:func:`factorized_groups` of ``per_value[codes]`` (of :func:`attribute_codes`), worked
+    out from the values' codes: every value being on some row, the groups present are those of
+    the values, with no pass over every row. None where :func:`factorized_groups` would hash
+    them."""
     if not len(codes) or not len(per_value) or int(per_value.max()) >= 2**20:
         return None
     present = np.zeros(int(per_value.max()) + 1, bool)
@@ -218,7 +241,7 @@ def live_blocks(forecast: Forecast) -> tuple[Segments, pd.Index, Blocks]:
     d = forecast.deals
     key = (d["deal"], d["live"])
     cached = forecast.__dict__.get("_live_blocks")
-    if cached is None or not all(_same(a, b) for a, b in zip(cached[0], key, strict=True)):
+    if cached is None or not all(same_buffer(a, b) for a, b in zip(cached[0], key, strict=True)):
         segments, names = live_segments(d)
         cached = (key, (segments, names, segment_blocks(segments)))
         forecast.__dict__["_live_blocks"] = cached
@@ -231,7 +254,7 @@ def _deal_codes(forecast: Forecast) -> tuple[npt.NDArray[np.int64], Any]:
     roll-up by a deal attribute asks), cached as :func:`live_blocks` is."""
     column = forecast.deals["deal"]
     cached = forecast.__dict__.get("_deal_codes")
-    if cached is None or not _same(cached[0], column):
+    if cached is None or not same_buffer(cached[0], column):
         codes, uniques = pd.factorize(column, use_na_sentinel=False)
         cached = (column, (np.asarray(codes, dtype=np.int64), uniques))
         forecast.__dict__["_deal_codes"] = cached
@@ -239,25 +262,13 @@ def _deal_codes(forecast: Forecast) -> tuple[npt.NDArray[np.int64], Any]:
     return out
 
 
-def _values(column: pd.Series) -> npt.NDArray[Any]:
-    """A column's values without a copy (a categorical's codes)."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        return np.asarray(column.array.codes)
-    return np.asarray(column.to_numpy())
-
-
-def _same(a: pd.Series, b: pd.Series) -> bool:
-    """The same buffer (``a`` is held by the cache: its address is not reused meanwhile)."""
-    x, y = _values(a), _values(b)
-    return x.shape == y.shape and x.__array_interface__["data"] == y.__array_interface__["data"]
-
-
 def live_segments(d: pd.DataFrame) -> tuple[list[npt.NDArray[np.int64]], pd.Index]:
     """The live rows of each deal of ``d`` (ascending) and the deals, in order of first
     appearance: what ``d[d["live"]].groupby("deal", observed=True, sort=False)`` iterates."""
     deal = d["deal"].astype("category") if d["deal"].dtype != "category" else d["deal"]
     live = np.flatnonzero(d["live"].to_numpy())
-    codes = deal.cat.codes.to_numpy()[live]  # -1 for a missing deal: no group, as groupby
+    codes = deal.cat.codes.to_numpy()  # -1 for a missing deal: no group, as groupby
+    codes = codes if len(live) == len(codes) else codes[live]  # every row live: no gather
     kept = codes >= 0
     live, codes = (live, codes) if kept.all() else (live[kept], codes[kept])
     tiled = _tiled(codes)
@@ -303,7 +314,8 @@ def segment_blocks(
     blocks = []
     for length in np.unique(lengths):
         where = np.flatnonzero(lengths == length)
-        blocks.append((where, np.stack([segments[k] for k in where]).astype(np.int64)))
+        stacked = np.stack([segments[k] for k in where])
+        blocks.append((where, stacked.astype(np.int64, copy=False)))  # no second copy
     return blocks
 
 

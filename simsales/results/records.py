@@ -7,7 +7,7 @@ from Parquet (whose categories may come back in another order) gives the same ar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,14 +21,17 @@ if TYPE_CHECKING:  # only in annotations: forecast.py calls this module
 __all__ = [
     "Decided",
     "Stays",
+    "Won",
     "codes",
     "decided_between",
     "decision_days",
     "model_of",
     "queued_at_horizon",
     "replication_index",
+    "same_buffer",
     "seed_decision_days",
     "stays",
+    "won_rows",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -69,7 +72,7 @@ def decision_days(forecast: Forecast) -> FloatArray:
     column = forecast.deals["decision_t"]
     model = model_of(forecast)
     cached = forecast.__dict__.get("_decision_days")
-    if cached is None or cached[1] is not model or not _same_buffer(cached[0], column):
+    if cached is None or cached[1] is not model or not same_buffer(cached[0], column):
         cached = (column, model, model.calendar.end_day(column.to_numpy()))
         forecast.__dict__["_decision_days"] = cached
     days: FloatArray = cached[2]
@@ -102,9 +105,64 @@ class Decided:
         return _between(self.days, t0, t1)
 
 
-def _same_buffer(a: pd.Series, b: pd.Series) -> bool:
-    x, y = a.to_numpy(), b.to_numpy()
+def _values(column: pd.Series) -> npt.NDArray[Any]:
+    """A column's values without a copy (a categorical's codes)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return np.asarray(column.array.codes)
+    return np.asarray(column.to_numpy())
+
+
+def same_buffer(a: pd.Series, b: pd.Series) -> bool:
+    """The same buffer (``a`` is held by a cache: its address is not reused meanwhile)."""
+    x, y = _values(a), _values(b)
     return x.shape == y.shape and x.__array_interface__["data"] == y.__array_interface__["data"]
+
+
+@dataclass
+class Won:
+    """The won rows of a deals table (ascending) and what the period sums read of them: their
+    replication (0-based), revenue (NaN as 0, as a pandas sum skips it) and decision days;
+    ``sums``: each period's (t0, t1) revenue per replication, kept once worked out."""
+
+    rows: IntArray
+    rep: IntArray
+    revenue: FloatArray
+    decided: Decided
+    in_range: bool  # every rep in 0 .. replications - 1
+    sums: dict[tuple[float, float], FloatArray]
+    wins: FloatArray | None = None  # how many rows each replication wins, once counted
+
+
+def won_rows(forecast: Forecast) -> Won:
+    """:class:`Won` of ``forecast.deals``, once per table (the summary's periods and every
+    roll-up ask), cached on the columns it reads as :func:`decision_days` is."""
+    d = forecast.deals
+    key = (d["outcome"], d["replication"], d["revenue"], d["decision_t"])
+    first = int(forecast.provenance.get("first_replication", 0))
+    sizes = (first, forecast.replications)
+    model = model_of(forecast)
+    cached = forecast.__dict__.get("_won_rows")
+    if (
+        cached is None
+        or cached[1] is not model  # another model: its calendar may give other days
+        or cached[2] != sizes
+        or not all(same_buffer(a, b) for a, b in zip(cached[0], key, strict=True))
+    ):
+        rows = np.flatnonzero((d["outcome"] == "won").to_numpy())
+        rep = d["replication"].to_numpy()[rows].astype(np.int64) - first
+        revenue = d["revenue"].to_numpy(dtype=np.float64)[rows]
+        won = Won(
+            rows=rows,
+            rep=rep,
+            revenue=np.where(np.isnan(revenue), 0.0, revenue),
+            decided=Decided(decision_days(forecast)[rows]),  # sorted once for every period
+            in_range=not len(rep) or bool(rep.min() >= 0 and rep.max() < forecast.replications),
+            sums={},
+        )
+        cached = (key, model, sizes, won)
+        forecast.__dict__["_won_rows"] = cached
+    out: Won = cached[3]
+    return out
 
 
 def codes(values: pd.Series, categories: tuple[str, ...] | list[str]) -> IntArray:

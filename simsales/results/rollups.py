@@ -18,16 +18,18 @@ import pandas as pd
 
 from simsales.results.categories import forecast_categories
 from simsales.results.deal_view import (
+    UNASSIGNED,
     Sparse,
     attribute_codes,
-    by_replication_many,
     deal_attributes,
+    factorized_groups,
     factorized_values,
+    replication_sums,
     scenario_of,
 )
-from simsales.results.records import Decided, decision_days, model_of
+from simsales.results.records import model_of, won_rows
 from simsales.results.stats import mean_interval, wilson
-from simsales.results.summary import report_periods
+from simsales.results.summary import period_revenues, report_periods
 from simsales.scenario.schema import Scenario
 
 if TYPE_CHECKING:  # only in annotations: forecast.py calls this module
@@ -37,9 +39,7 @@ __all__ = ["JSON_BY", "portfolio_views", "rollup"]
 
 JSON_BY = ("owner", "team", "type", "region")  # the roll-ups of ``simsales run --json``
 _QUOTAS = {"owner": "owners", "team": "teams"}
-_WON = "won rows"  # their key in a ``revenue_in`` cache (the others: a period's bounds)
-_DECIDED = "won days"  # the won rows' decision days (records.Decided), in the same cache
-Known = dict[tuple[float, float] | str, Any]  # the won rows; each period's (Sparse)
+Known = dict[tuple[float, float], Sparse]  # each period's won rows and their revenue
 
 
 def rollup(
@@ -61,41 +61,49 @@ def rollup(
     attrs = deal_attributes(scenario)
     per_value, codes, names = attribute_codes(forecast, attrs, by)
     d = forecast.deals
-    won_rows = _won_rows(forecast, revenue_in)
+    won = won_rows(forecast)
     live = d["live"].to_numpy()
-    # the rows' groups from their deal's (or type's) group, where every deal has some row: no
-    # row-sized pass per attribute
-    factorized = factorized_values(per_value, codes, won_rows) if by != "stage" else None
-    group = per_value[codes] if factorized is None else None  # the rows' own, else unread
-    if group is not None:
-        live_rows = np.bincount(group if live.all() else group[live], minlength=len(names))
-    else:
-        per_live = np.bincount(codes if live.all() else codes[live], minlength=len(per_value))
-        live_rows = np.bincount(per_value, per_live, minlength=len(names)).astype(np.int64)
-    live_count = dict(zip(names, live_rows / max(forecast.replications, 1), strict=True))
     quotas = getattr(scenario.targets, _QUOTAS[by]) if by in _QUOTAS else {}
     bounds = {label: (t0, t1) for label, t0, t1, _ in report_periods(model)}
     for label in periods or []:
         bounds.setdefault(label, model.calendar.period_bounds(label))
     wanted = periods or list(bounds)
-    sums = by_replication_many(  # grouped once: the wins and each period's revenue, won rows
-        forecast,
-        {
-            None: np.ones(len(won_rows)),
-            **{label: _revenue_in(forecast, bounds[label], revenue_in) for label in wanted},
-        },
-        group,
-        rows=won_rows,
-        factorized=factorized,
-    )
-    sums = {k: t.set_axis(names[t.columns.to_numpy(np.int64)], axis=1) for k, t in sums.items()}
-    wins = sums.pop(None)
-    revenue = sums
+    if by != "stage" and len(names) == 1 and won.in_range:  # every row in the one group
+        live_rows = np.array([np.count_nonzero(live)])
+        sums, present = _one_group_sums(forecast, wanted, bounds), np.zeros(1, np.int64)
+    else:
+        # the rows' groups from their deal's (or type's) group, where every deal has some row:
+        # no row-sized pass per attribute
+        factorized = factorized_values(per_value, codes, won.rows) if by != "stage" else None
+        if factorized is None:  # the rows' own groups
+            group = per_value[codes]
+            live_rows = np.bincount(group if live.all() else group[live], minlength=len(names))
+            factorized = factorized_groups(group, won.rows)
+        else:
+            per_live = np.bincount(codes if live.all() else codes[live], minlength=len(per_value))
+            live_rows = np.bincount(per_value, per_live, minlength=len(names)).astype(np.int64)
+        sums = replication_sums(  # grouped once: the wins and each period's revenue
+            forecast,
+            {
+                None: np.ones(len(won.rows)),
+                **{label: _revenue_in(forecast, bounds[label], revenue_in) for label in wanted},
+            },
+            factorized,
+            rows=won.rows,
+        )
+        present = factorized[1].to_numpy(np.int64)
+    live_count = dict(zip(names, live_rows / max(forecast.replications, 1), strict=True))
+    group_names = names[present]
+    wins = sums[None]
     rows = []
-    for name in sorted(wins.columns, key=lambda g: (g == "(unassigned)", str(g))):
-        w = mean_interval(wins[name].to_numpy())
+    order = sorted(
+        range(len(group_names)), key=lambda j: (group_names[j] == UNASSIGNED, str(group_names[j]))
+    )
+    for j in order:
+        name = group_names[j]
+        w = mean_interval(wins[j])
         for label in wanted:
-            x = revenue[label][name].to_numpy() if name in revenue[label] else np.zeros(len(wins))
+            x = sums[label][j]
             r = mean_interval(x)
             quota = float(quotas.get(name, {}).get(label, math.nan))
             q = (
@@ -131,8 +139,11 @@ def rollup_json(table: pd.DataFrame) -> list[dict[str, Any]]:
     """``[{id, deals, wins: {mean, low, high}, revenue_by_period: [...], quotas: [...]}]``."""
     out = []
     revenue = _triple("revenue")
-    for name, g in table.groupby("group", sort=False):
-        first = g.iloc[0]
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for record in table.to_dict("records"):  # plain dicts (no Series per row), in order
+        groups.setdefault(record["group"], []).append(record)
+    for name, g in groups.items():
+        first = g[0]
         out.append(
             {
                 "id": name,
@@ -143,7 +154,7 @@ def rollup_json(table: pd.DataFrame) -> list[dict[str, Any]]:
                         "period": r["period"],
                         **{k: _num(r[c]) for k, c in revenue.items()},
                     }
-                    for _, r in g.iterrows()
+                    for r in g
                 ],
                 "quotas": [
                     {
@@ -153,7 +164,7 @@ def rollup_json(table: pd.DataFrame) -> list[dict[str, Any]]:
                         "low": _num(r["quota_probability_low"]),
                         "high": _num(r["quota_probability_high"]),
                     }
-                    for _, r in g.iterrows()
+                    for r in g
                     if not math.isnan(r["quota"])
                 ],
             }
@@ -165,11 +176,19 @@ def _triple(column: str) -> dict[str, str]:
     return {"mean": column, "low": f"{column}_low", "high": f"{column}_high"}
 
 
-def _won_rows(forecast: Forecast, known: Known) -> npt.NDArray[np.int64]:
-    """The rows of ``forecast.deals`` that are won (kept in ``known`` for the next roll-up)."""
-    if _WON not in known:
-        known[_WON] = np.flatnonzero((forecast.deals["outcome"] == "won").to_numpy())
-    return known[_WON]
+def _one_group_sums(
+    forecast: Forecast, wanted: list[str], bounds: dict[str, tuple[float, float]]
+) -> dict[str | None, npt.NDArray[np.float64]]:
+    """The sums of a roll-up whose rows are all in one group, as :func:`replication_sums` gives
+    them (wins under None, each label's revenue): the portfolio's own per replication, the
+    same bits (a running sum of the won rows in row order), worked out once for the summary
+    and every such attribute (most scenarios leave regions or teams unset)."""
+    won = won_rows(forecast)
+    revenues = period_revenues(forecast, [bounds[label] for label in wanted])
+    if won.wins is None:
+        won.wins = np.bincount(won.rep, minlength=forecast.replications).astype(np.float64)
+    sums: dict[str | None, npt.NDArray[np.float64]] = {None: won.wins[None, :]}
+    return sums | {label: x[None, :] for label, x in zip(wanted, revenues, strict=True)}
 
 
 def _revenue_in(
@@ -177,21 +196,19 @@ def _revenue_in(
     bounds: tuple[float, float],
     known: Known,
 ) -> Sparse:
-    """The won rows inside ``bounds`` (positions among :func:`_won_rows`, as
-    :func:`~simsales.results.deal_view.won_in` counts them) and their revenue, the others
-    winning nothing in the period (looked up in ``known``, else computed there): the roll-ups
-    by every attribute sum the same few rows of each period."""
+    """The won rows inside ``bounds`` (positions among
+    :func:`~simsales.results.records.won_rows`, as :func:`~simsales.results.deal_view.won_in`
+    counts them) and their revenue, the others winning nothing in the period (looked up in
+    ``known``, else computed there): the roll-ups by every attribute sum the same few rows of
+    each period."""
     if bounds not in known:
-        rows = _won_rows(forecast, known)
-        if _DECIDED not in known:  # the won rows' days, sorted once for every period
-            known[_DECIDED] = Decided(decision_days(forecast)[rows])
-        decided: Decided = known[_DECIDED]
-        if decided.count(*bounds):
-            inside = np.flatnonzero(decided.between(*bounds))
+        won = won_rows(forecast)
+        if won.decided.count(*bounds):
+            inside = np.flatnonzero(won.decided.between(*bounds))
         else:  # none won in it (e.g. quarters after the pipeline is decided): no pass
             inside = np.zeros(0, np.int64)
         revenue = forecast.deals["revenue"].to_numpy(dtype=np.float64)
-        known[bounds] = (inside, revenue[rows[inside]])
+        known[bounds] = (inside, revenue[won.rows[inside]])
     return known[bounds]
 
 

@@ -19,12 +19,13 @@ import pandas as pd
 from simsales.engine.model import Model
 from simsales.i18n import period_sort_key
 from simsales.results.deal_view import live_blocks
-from simsales.results.records import Decided, decision_days, model_of
+from simsales.results.records import Won, model_of, won_rows
 from simsales.results.schema_version import SCHEMA_VERSION
 from simsales.results.stats import (
     mean_interval,
     mean_intervals,
     percentile_interval,
+    percentile_intervals,
     sorted_percentile_intervals,
     wilson,
 )
@@ -43,6 +44,9 @@ __all__ = [
     "portfolio_close_times",
     "summarize",
 ]
+
+FloatArray = npt.NDArray[np.float64]
+_NEGATIVE_ZERO = np.float64(-0.0).view(np.int64)  # its bits, as an integer
 
 PERCENTILES = {"p10": 0.10, "p50": 0.50, "p80": 0.80, "p90": 0.90}
 CLOSE_SHARES = {"p50": 0.50, "p80": 0.80}  # share of the live pipeline decided by a date
@@ -71,7 +75,7 @@ class Summary:
     def to_json(self) -> dict[str, Any]:
         """The machine-readable summary of ``simsales run --json``."""
 
-        def pct(row: pd.Series, prefix: str) -> dict[str, Any] | None:
+        def pct(row: dict[str, Any], prefix: str) -> dict[str, Any] | None:
             values = {k: row[f"{prefix}_{k}"] for k in PERCENTILES}
             if all(v is None for v in values.values()):
                 return None
@@ -85,7 +89,7 @@ class Summary:
                 "win_date": pct(row, "win") if row["win_probability"] > 0 else None,
                 "expected_revenue": _num(row["expected_revenue"]),
             }
-            for _, row in self.deals.iterrows()
+            for row in self.deals.to_dict("records")  # plain dicts: no Series per row
         ]
         p = self.portfolio.set_index("metric")
 
@@ -108,7 +112,7 @@ class Summary:
                         "period": r["period"],
                         **{k: _num(r[k]) for k in ("mean", "p10", "p50", "p90")},
                     }
-                    for _, r in self.periods.iterrows()
+                    for r in self.periods.to_dict("records")
                 ],
                 "targets": [
                     {
@@ -116,7 +120,7 @@ class Summary:
                         "target": _num(r["target"]),
                         "probability": _num(r["target_probability"]),
                     }
-                    for _, r in self.periods.iterrows()
+                    for r in self.periods.to_dict("records")
                     if not math.isnan(r["target"])
                 ],
             },
@@ -126,7 +130,7 @@ class Summary:
                     "utilization": _num(r["utilization"]),
                     "mean_wait_days": _num(r["mean_wait_days"]),
                 }
-                for _, r in self.resources.iterrows()
+                for r in self.resources.to_dict("records")
             ],
         }
 
@@ -247,6 +251,7 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
     is_won, is_open = (d["outcome"] == "won").to_numpy(), (d["outcome"] == "open").to_numpy()
     decision, value = d["decision_t"].to_numpy(), d["value"].to_numpy(dtype=np.float64)
     revenue, cost = d["revenue"].to_numpy(dtype=np.float64), d["cost"].to_numpy(dtype=np.float64)
+    no_costs = _zero_bits(cost)
     ids = [str(deal_id) for deal_id in names]
     rows: list[dict[str, Any]] = [{} for _ in ids]
     for where, mine in blocks:
@@ -259,9 +264,11 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
         values = value[mine].sum(axis=1) / count
         share = margin_share[model.deal_type[[index[ids[k]] for k in where]]]
         gained = revenue[mine]
-        # gross margin of the won value minus the people and stage costs the deal used
-        margins = mean_intervals(gained * share[:, None] - cost[mine])
         revenues = mean_intervals(gained)
+        # gross margin of the won value minus the people and stage costs the deal used: the
+        # revenue itself, bit for bit, at a margin of 1 without costs (x * 1.0 - 0.0 is x)
+        plain = no_costs and bool((share == 1.0).all())
+        margins = revenues if plain else mean_intervals(gained * share[:, None] - cost[mine])
         for j, k in enumerate(where.tolist()):
             i = index[ids[k]]
             p, p_lo, p_hi = wilson(n_won[j], count)
@@ -301,6 +308,71 @@ def _deals(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
 
 def per_replication(forecast: Forecast, model: Model) -> pd.DataFrame:
     """One row per replication: won deals, revenue, cost, margin, open deals."""
+    totals = _whole_totals(forecast, model)
+    return _grouped_totals(forecast, model) if totals is None else totals
+
+
+def _whole_totals(forecast: Forecast, model: Model) -> pd.DataFrame | None:
+    """:func:`_grouped_totals` from sums over each replication's run of rows, where they are
+    pandas' grouped sums bit for bit: rows in replication order, every replication with rows
+    (and none of others), and every money value a whole number (no NaN, no -0.0, which pandas
+    keeps in a group of -0.0 alone) whose magnitudes add up to less than 2**53, so that every
+    partial sum is exact in any order (and the compensation of pandas' sum is zero). None
+    elsewhere."""
+    deals = forecast.deals
+    rep = deals["replication"].to_numpy()
+    first, n = int(forecast.provenance.get("first_replication", 0)), forecast.replications
+    if not len(rep) or rep[0] != first or rep[-1] != first + n - 1:
+        return None
+    if not (rep[1:] >= rep[:-1]).all():
+        return None
+    starts = np.searchsorted(rep, np.arange(first, first + n))  # each replication's first row
+    if not (starts[1:] > starts[:-1]).all():
+        return None
+    margins = np.array([t.margin for t in model.types])
+    revenue, cost = deals["revenue"].to_numpy(np.float64), deals["cost"].to_numpy(np.float64)
+    # no costs at a margin of 1: the margin is the revenue, bit for bit (x * 1.0 - 0.0 is x)
+    plain = _zero_bits(cost) and bool((margins == 1.0).all())
+    if plain:
+        money = {"revenue": revenue}
+    else:  # one margin for every type (as in most scenarios): the products without a gather
+        one = (margins == margins[0]).all()
+        share = margins[0] if one else margins[deals["type"].cat.codes.to_numpy()]
+        money = {"revenue": revenue, "cost": cost, "margin": revenue * share - cost}
+    if not all(_whole(x) for x in money.values()):
+        return None
+    sums = {name: np.add.reduceat(x, starts) for name, x in money.items()}
+    if plain:  # sums of +0.0 are +0.0, as pandas' are
+        sums |= {"cost": np.zeros(n), "margin": sums["revenue"]}
+    outcome = deals["outcome"]
+    return pd.DataFrame(
+        {
+            "won_deals": np.add.reduceat((outcome == "won").to_numpy(), starts, dtype=np.int64),
+            "revenue": sums["revenue"],
+            "cost": sums["cost"] + model.global_cost,
+            "margin": sums["margin"] - model.global_cost,
+            "open_deals": np.add.reduceat((outcome == "open").to_numpy(), starts, dtype=np.int64),
+        },
+        index=pd.RangeIndex(first, first + n, name="replication"),
+    )
+
+
+def _zero_bits(x: FloatArray) -> bool:
+    """Every value +0.0 (its bits all zero: not -0.0, not NaN)."""
+    return not x.view(np.int64).any()
+
+
+def _whole(x: FloatArray) -> bool:
+    """Whole numbers (no NaN, inf or -0.0) whose magnitudes add up to less than 2**53."""
+    return bool(
+        np.array_equal(x, np.trunc(x))
+        and not (x.view(np.int64) == _NEGATIVE_ZERO).any()
+        and float(np.abs(x).sum()) < 2.0**53
+    )
+
+
+def _grouped_totals(forecast: Forecast, model: Model) -> pd.DataFrame:
+    """:func:`per_replication` by pandas' grouped sums (compensated)."""
     deals = forecast.deals
     margin_share = np.array([t.margin for t in model.types])[deals["type"].cat.codes.to_numpy()]
     # the columns summed alone (not a copy of the whole table with them added): the same sums
@@ -339,8 +411,9 @@ def _portfolio(forecast: Forecast, model: Model, n: int) -> pd.DataFrame:
         x = reps[metric].to_numpy(dtype=np.float64)
         mean, lo, hi = mean_interval(x)
         row = {"metric": metric, "mean": mean, "mean_low": lo, "mean_high": hi}
-        for name, q in PERCENTILES.items():
-            row[name] = percentile_interval(x, q)[0]
+        quantiles = percentile_intervals(x, PERCENTILES.values())  # the sample sorted once
+        for name, (estimate, _, _) in zip(PERCENTILES, quantiles, strict=True):
+            row[name] = estimate
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -356,25 +429,25 @@ def period_revenue(forecast: Forecast, t0: float, t1: float) -> np.ndarray:
 
 
 def period_revenues(forecast: Forecast, periods: list[tuple[float, float]]) -> list[np.ndarray]:
-    """:func:`period_revenue` of each ``(t0, t1)``, the won rows found once for all."""
-    d = forecast.deals
-    won = np.flatnonzero((d["outcome"] == "won").to_numpy())
+    """:func:`period_revenue` of each ``(t0, t1)``, the won rows found once for all (and each
+    period's sums kept with them: the roll-ups ask for the same periods)."""
+    won = won_rows(forecast)
     n = forecast.replications
-    first = int(forecast.provenance.get("first_replication", 0))
-    rep = d["replication"].to_numpy()[won].astype(np.int64) - first
-    revenue = d["revenue"].to_numpy(dtype=np.float64)[won]
-    revenue = np.where(np.isnan(revenue), 0.0, revenue)  # as a pandas sum skips NaN
     out = []
-    decided = Decided(decision_days(forecast)[won])  # the won rows' days, sorted once
     for t0, t1 in periods:
-        if not decided.count(t0, t1):  # nothing won in it (e.g. quarters after the pipeline
-            out.append(np.zeros(n))  # is decided)
-            continue
-        inside = decided.between(t0, t1)
-        # a running sum per replication, in row order (the roll-ups' sums, deal_view.py)
-        sums = np.bincount(rep[inside], weights=revenue[inside], minlength=n)[:n]
-        out.append(np.asarray(sums, np.float64))
+        if (t0, t1) not in won.sums:
+            won.sums[(t0, t1)] = _period_sums(won, t0, t1, n)
+        out.append(won.sums[(t0, t1)].copy())  # the caller's own: the kept ones stay as they are
     return out
+
+
+def _period_sums(won: Won, t0: float, t1: float, n: int) -> FloatArray:
+    if not won.decided.count(t0, t1):  # nothing won in it (e.g. quarters after the pipeline
+        return np.zeros(n)  # is decided)
+    inside = won.decided.between(t0, t1)
+    # a running sum per replication, in row order (the roll-ups' sums, deal_view.py)
+    sums = np.bincount(won.rep[inside], weights=won.revenue[inside], minlength=n)[:n]
+    return np.asarray(sums, np.float64)
 
 
 def report_periods(model: Model) -> list[tuple[str, float, float, float]]:
@@ -500,9 +573,7 @@ def _per_replication_grid(
     per = len(values) // len(reps)
     if per == 0 or not np.array_equal(rep_sorted[::per], reps):
         return None
-    if not np.array_equal(
-        rep_sorted.reshape(len(reps), per), np.repeat(reps, per).reshape(-1, per)
-    ):
+    if not (rep_sorted.reshape(len(reps), per) == reps[:, None]).all():  # each row one rep
         return None
     return np.asarray(values, dtype=np.float64)[order].reshape(len(reps), per)
 

@@ -123,6 +123,32 @@ def test_rollups_by_owner_and_team_with_quota_probabilities(
     assert views["categories"][0]["period"] == "2027Q1"
 
 
+def test_a_one_group_rollup_is_the_portfolio_and_its_sums_are_shared(
+    run: tuple[Scenario, Forecast],
+) -> None:
+    # no deal has a region or a customer: one group, whose sums (worked out once for every
+    # such attribute) must be the portfolio's own per period, to the last bit, whichever
+    # periods the roll-ups sharing them ask for
+    from simsales.results.stats import mean_interval
+    from simsales.results.summary import period_revenue
+
+    scenario, forecast = run
+    t0, t1 = forecast.model.calendar.period_bounds("2027Q2")  # type: ignore[union-attr]
+    want = mean_interval(period_revenue(forecast, t0, t1))
+    won = (forecast.deals["outcome"] == "won").to_numpy()
+    wins = mean_interval(np.bincount(forecast.deals["replication"].to_numpy()[won], minlength=REPS))
+    shared: dict = {}
+    first = rollup(forecast, "region", scenario, ["2027Q2"], revenue_in=shared)
+    again = rollup(forecast, "customer", scenario, revenue_in=shared)
+    for table in (first, again, rollup(forecast, "region", scenario)):
+        row = table.set_index("period").loc["2027Q2"]
+        assert row["group"] == "(unassigned)" and row["deals"] == len(P)
+        assert (row["revenue"], row["revenue_low"], row["revenue_high"]) == want
+        assert (row["wins"], row["wins_low"], row["wins_high"]) == wins
+    alone = rollup(forecast, "customer", scenario).drop(columns="group")
+    pd.testing.assert_frame_equal(again.drop(columns="group"), alone, check_exact=True)
+
+
 def test_the_forecast_gives_categories_rollups_and_s_curves_itself(
     run: tuple[Scenario, Forecast],
 ) -> None:
@@ -188,10 +214,10 @@ def test_grouping_by_attribute_codes_sums_exactly_as_by_the_names(
     import simsales.results.rollups as rollups
     from simsales.results.deal_view import (
         ATTRIBUTES,
-        _factorized,
         attribute_codes,
         by_replication_many,
         deal_attributes,
+        factorized_groups,
         factorized_values,
         row_attribute,
         row_attribute_codes,
@@ -218,7 +244,7 @@ def test_grouping_by_attribute_codes_sums_exactly_as_by_the_names(
             for rows in (None, won):
                 got = factorized_values(per_value, value_codes, rows)
                 assert got is not None
-                want = _factorized(codes, rows)
+                want = factorized_groups(codes, rows)
                 assert np.array_equal(got[0], want[0]) and got[1].equals(want[1]), by
         by_values[by] = rollup(forecast, by)
     monkeypatch.setattr(rollups, "factorized_values", lambda *args: None)

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simsales.results.deal_view import (
-    _factorized,
     by_replication_many,
+    factorized_groups,
     live_blocks,
     live_segments,
     segment_blocks,
@@ -86,14 +86,14 @@ def test_live_segments_of_a_grid_are_the_groups_of_the_live_rows(
 def test_counted_codes_are_pandas_factorize(codes: list[int], dtype: type) -> None:
     groups = np.array(codes, dtype=dtype)
     found, uniques = pd.factorize(groups, sort=True)
-    mine, columns = _factorized(groups)
+    mine, columns = factorized_groups(groups)
     assert mine.tolist() == found.tolist()
     assert columns.equals(pd.Index(uniques)) and columns.dtype == pd.Index(uniques).dtype
     # the codes of some rows only: those rows' codes, the groups still those of every row
     rows = np.arange(0, len(groups), 3)
-    some, same = _factorized(groups, rows)
+    some, same = factorized_groups(groups, rows)
     assert some.tolist() == found[rows].tolist() and same.equals(columns)
-    texts, text_columns = _factorized(groups.astype(str), rows)  # hashed by pandas
+    texts, text_columns = factorized_groups(groups.astype(str), rows)  # hashed by pandas
     assert texts.tolist() == pd.factorize(groups.astype(str), sort=True)[0][rows].tolist()
     assert len(text_columns) == len(columns)
 

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simsales
+from simsales.results.forecast import Forecast
 from simsales.results.summary import period_revenue, report_periods
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -133,14 +134,18 @@ def _period_dates(label: str) -> tuple[np.datetime64, np.datetime64]:
     return first.astype("datetime64[D]"), (first + months).astype("datetime64[D]")
 
 
+def _first_period() -> tuple[Forecast, tuple[str, float, float, float], np.ndarray]:
+    """A small forecast, its first report period and that period's revenue per replication."""
+    forecast = simsales.simulate(SCENARIOS / "minimal.yaml", replications=20, seed=3)
+    assert forecast.model is not None
+    period = report_periods(forecast.model)[0]
+    return forecast, period, period_revenue(forecast, period[1], period[2])
+
+
 def test_a_table_changed_after_a_first_sum_is_summed_afresh() -> None:
     # the decision days are computed once per deals table: writing into the table (a user's
     # what-if on a result) must not leave the old days in use
-    forecast = simsales.simulate(SCENARIOS / "minimal.yaml", replications=20, seed=3)
-    model = forecast.model
-    assert model is not None
-    label, t0, t1, _ = report_periods(model)[0]
-    before = period_revenue(forecast, t0, t1)
+    forecast, (label, t0, t1, _), before = _first_period()
     won = forecast.deals.index[(forecast.deals["outcome"] == "won").to_numpy()]
     assert before.sum() > 0 and len(won) > 0, label
     forecast.deals.loc[won, "decision_t"] = t1 + 1.0  # every win after the period
@@ -163,3 +168,32 @@ def test_decided_counts_and_marks_the_days_inside_each_period() -> None:
             want = (days >= t0) & (days < t1)
         assert decided.count(t0, t1) == int(want.sum())
         assert decided.between(t0, t1).tolist() == want.tolist()
+
+
+def test_the_kept_period_sums_follow_the_table_and_stay_the_callers_own() -> None:
+    # each period's sums are kept with the won rows (the roll-ups ask again): a caller writing
+    # into its array, or into the revenue or outcome columns, must not change the next answer
+    forecast, (_, t0, t1, _), before = _first_period()
+    assert before.sum() > 0
+    want = before.copy()
+    before[:] = -1.0
+    assert np.array_equal(period_revenue(forecast, t0, t1), want)
+    forecast.deals.loc[:, "revenue"] = forecast.deals["revenue"] * 2.0
+    assert np.array_equal(period_revenue(forecast, t0, t1), 2.0 * want)
+    forecast.deals["outcome"] = "lost"  # a new column: nothing is won
+    assert period_revenue(forecast, t0, t1).sum() == 0.0
+
+
+def test_the_won_rows_are_found_again_for_another_model() -> None:
+    # the decision days come from the model's calendar: another model, another finding
+    import dataclasses
+
+    from simsales.results.records import won_rows
+
+    forecast, (_, t0, t1, _), before = _first_period()
+    assert forecast.model is not None
+    first = won_rows(forecast)
+    assert won_rows(forecast) is first
+    forecast.model = dataclasses.replace(forecast.model)
+    assert won_rows(forecast) is not first
+    assert np.array_equal(period_revenue(forecast, t0, t1), before)

@@ -130,3 +130,20 @@ def test_portfolio_close_times_are_each_replications_inverted_cdf_quantiles(name
         for share, q in CLOSE_SHARES.items():
             want = np.quantile(t[rows], q, method="inverted_cdf")
             assert got.loc[rep, share] == want
+
+
+def test_margin_without_costs_at_a_margin_of_one_is_the_formula_bit_for_bit() -> None:
+    # benchmark-200: every type keeps the whole value as margin and nothing costs, so each
+    # deal's margin is its revenue; the summary's intervals are the formula's, to the last bit
+    from simsales.results.stats import mean_interval
+
+    forecast = simsales.simulate(SCENARIOS / "benchmark-200.yaml", 40, 2, progress=False)
+    assert forecast.model is not None
+    assert all(t.margin == 1.0 for t in forecast.model.types)
+    deals = summarize(forecast).deals.set_index("deal")
+    d = forecast.deals[forecast.deals["live"]]
+    for deal in ["B-001", "B-077", "B-200"]:
+        mine = d[d["deal"] == deal]
+        x = mine["revenue"].to_numpy() * 1.0 - mine["cost"].to_numpy()
+        got = deals.loc[deal, ["expected_margin", "expected_margin_low", "expected_margin_high"]]
+        assert tuple(got) == mean_interval(x), deal
