@@ -344,7 +344,7 @@ class ForecastBuilder:
         m = self.model
         deal_names = _dtype(tuple(self.names))
         stage_names, pool_names = _dtype(tuple(m.stage_ids)), _dtype(tuple(m.pool_ids))
-        self._in_table, self._visit_rows = self._table_rows(), []
+        self._in_table, self._visit_rows, self._visits = self._table_rows(), [], 0
         visits = self._frame(
             "visits",
             {
