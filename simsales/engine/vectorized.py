@@ -778,7 +778,7 @@ class _Block:
 
         self.v_deal = column(0, np.int64)
         # stage, visit number and kind in the records' own types already (as records() casts
-        # them): less to gather when the visits are put in order
+        # them): less to move when the visits are put in table order
         self.v_stage, self.v_number = column(1, np.int16), column(2, np.int32)
         self.v_start, self.v_exit = column(3, np.float64), column(4, np.float64)
         self.v_kind = column(5, np.int8)
@@ -1197,7 +1197,8 @@ class _Block:
 
     def records(self, joined: bool = False) -> list[RepRecords | None] | BlockRecords:
         """Each replication's records (None where declined); with ``joined`` and none
-        declined, the whole block's as one :class:`BlockRecords` (the same arrays, unsplit)."""
+        declined, the whole block's as one :class:`BlockRecords` (the same arrays, unsplit,
+        the visits in the order they were made and each one's row in the table)."""
         m, horizon = self.m, self.m.horizon_t
         every = not np.isnan(self.v_exit).any()  # no visit in service at the horizon
         per_deal = np.bincount(self.v_deal, minlength=self.n)
@@ -1226,8 +1227,7 @@ class _Block:
             people_all = held_days[:, None] * np.take(held_flat, cell, axis=0)
             busy = _busy(people_all, visit_rep, self.b)
         if costly:  # as _Run._records: a matrix product per replication, on its table's rows
-            in_table = np.empty(len(deal), np.int64)
-            in_table[table_row] = np.arange(len(deal))
+            in_table = _gathering(table_row)
             people_table = people_all[in_table]
             per_visit = np.empty(len(deal))
             for r in range(self.b):
@@ -1291,8 +1291,7 @@ class _Block:
             }
             return BlockRecords(whole, self.ids, rows, table_row, deal)
         # one replication at a time: in table order, its rows sliced out
-        in_table = np.empty(len(deal), np.int64)
-        in_table[table_row] = np.arange(len(deal))
+        in_table = _gathering(table_row)
         v_deal = np.take(self.local, deal[in_table]).astype(np.int32)
         v_stage, v_number, v_kind = v_stage[in_table], v_number[in_table], v_kind[in_table]
         start, exit_t = start[in_table], exit_t[in_table]
@@ -1461,6 +1460,13 @@ def _joint(rep: IntArray, time: FloatArray) -> FloatArray:
     (rep, time), so one sort orders by both (rounding can only make distinct times equal)."""
     span = 2.0 * np.ceil(max(float(time.max(initial=0.0)), 0.0) + 1.0)
     out: FloatArray = rep * span + time
+    return out
+
+
+def _gathering(rows: IntArray) -> IntArray:
+    """The indices that gather items into the rows ``rows`` gives them (its inverse)."""
+    out = np.empty(len(rows), np.int64)
+    out[rows] = np.arange(len(rows))
     return out
 
 
